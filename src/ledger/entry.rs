@@ -1,0 +1,117 @@
+//! Log entries: what the log stores, hashes and serves, as one canonical JSON object:
+//! `{"event":{...},"index":N,"prev":"<base64 leaf hash of entry N-1>","signatures":[...],"time":"..."}`.
+//! Entry 0 has `prev` = 32 zero bytes. The leaf hash is SHA-256(0x00 || these bytes).
+
+use super::canonical::parse_canonical;
+use super::event::{parse_signatures, EventError, SignedEvent};
+use super::merkle::Hash;
+use super::time::Timestamp;
+use base64::engine::general_purpose::STANDARD as B64;
+use base64::Engine;
+use serde_json::Value;
+
+/// An entry decoded from its bytes: its position, chain link, time and the signed event.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Entry {
+    pub index: u64,
+    pub prev: Hash,
+    pub time: Timestamp,
+    pub event: SignedEvent,
+}
+
+impl Entry {
+    /// The canonical bytes. Built by splicing already-canonical parts in RFC 8785 key order
+    /// (event < index < prev < signatures < time); a test checks this equals full JCS.
+    pub fn encode(&self) -> Vec<u8> {
+        let sigs = super::canonical::to_canonical(&self.event.signatures_json());
+        let ev = self.event.event_bytes();
+        let mut out = Vec::with_capacity(ev.len() + sigs.len() + 160);
+        out.extend_from_slice(b"{\"event\":");
+        out.extend_from_slice(ev);
+        out.extend_from_slice(b",\"index\":");
+        out.extend_from_slice(self.index.to_string().as_bytes());
+        out.extend_from_slice(b",\"prev\":\"");
+        out.extend_from_slice(B64.encode(self.prev).as_bytes());
+        out.extend_from_slice(b"\",\"signatures\":");
+        out.extend_from_slice(&sigs);
+        out.extend_from_slice(b",\"time\":\"");
+        out.extend_from_slice(self.time.to_string().as_bytes());
+        out.extend_from_slice(b"\"}");
+        out
+    }
+
+    /// Decode stored or served bytes; they must be canonical and complete.
+    pub fn decode(bytes: &[u8]) -> Result<Self, EventError> {
+        let bad = |f: &str, e: &str| EventError::Field { field: f.into(), expected: e.into() };
+        let Value::Object(mut top) = parse_canonical(bytes)? else {
+            return Err(bad("(entry)", "a JSON object"));
+        };
+        if top.len() != 5 {
+            return Err(bad("(entry)", "exactly the fields event, index, prev, signatures, time"));
+        }
+        let index = top
+            .get("index")
+            .and_then(Value::as_u64)
+            .ok_or_else(|| bad("index", "a non-negative integer"))?;
+        let prev: Hash = top
+            .get("prev")
+            .and_then(Value::as_str)
+            .and_then(|s| B64.decode(s).ok())
+            .and_then(|b| b.try_into().ok())
+            .ok_or_else(|| bad("prev", "base64 of a 32-byte hash"))?;
+        let time = top
+            .get("time")
+            .and_then(Value::as_str)
+            .ok_or_else(|| bad("time", "an RFC 3339 time"))
+            .and_then(|s| Timestamp::parse_exact(s).map_err(|e| bad("time", &e)))?;
+        let Some(Value::Array(sigs)) = top.remove("signatures") else {
+            return Err(bad("signatures", "an array"));
+        };
+        let Some(Value::Object(event)) = top.remove("event") else {
+            return Err(bad("event", "a JSON object"));
+        };
+        let signatures = parse_signatures(&sigs)?;
+        let event = SignedEvent::from_parts(event, signatures)?;
+        Ok(Entry { index, prev, time, event })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ledger::canonical::to_canonical;
+    use ed25519_dalek::SigningKey;
+    use serde_json::json;
+
+    #[test]
+    fn spliced_encoding_is_exactly_jcs_and_decodes_back() {
+        let k = SigningKey::from_bytes(&[7; 32]);
+        let event = SignedEvent::sign(json!({"type": "note", "z": "é\u{1f600}", "a": [1, 2]}), &[&k]).unwrap();
+        let e = Entry {
+            index: 42,
+            prev: [9; 32],
+            time: Timestamp::from_unix_millis(1_795_878_245_123),
+            event,
+        };
+        let bytes = e.encode();
+        let full = json!({
+            "event": e.event.event(), "index": 42, "prev": B64.encode([9u8; 32]),
+            "signatures": e.event.signatures_json(), "time": "2026-11-28T15:04:05.123Z"
+        });
+        assert_eq!(bytes, to_canonical(&full));
+        assert_eq!(Entry::decode(&bytes).unwrap(), e);
+    }
+
+    #[test]
+    fn a_changed_byte_does_not_decode_to_the_same_entry() {
+        let k = SigningKey::from_bytes(&[7; 32]);
+        let event = SignedEvent::sign(json!({"type": "note"}), &[&k]).unwrap();
+        let e = Entry { index: 1, prev: [0; 32], time: Timestamp::from_unix_millis(0), event };
+        let mut bytes = e.encode();
+        let pos = bytes.iter().position(|&b| b == b'1').unwrap();
+        bytes[pos] = b'2';
+        assert_ne!(Entry::decode(&bytes).map(|d| d.index), Ok(1));
+        bytes.insert(0, b' ');
+        assert!(Entry::decode(&bytes).is_err());
+    }
+}

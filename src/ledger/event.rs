@@ -1,0 +1,358 @@
+//! Signed events: the body exactly as the parties signed it, and their Ed25519 signatures.
+//!
+//! Wire form (what `POST /v1/events` takes), RFC 8785 canonical:
+//! `{"event":{...,"type":"..."},"signatures":[{"key":"<base64 public key>","sig":"<base64>"}]}`.
+//! Each signature is Ed25519 over `wasteledger/v1/event\n` followed by the canonical event bytes.
+
+use super::canonical::{parse_canonical, to_canonical, CanonicalError};
+use super::merkle::Hash;
+use base64::engine::general_purpose::STANDARD as B64;
+use base64::Engine;
+use ed25519_dalek::{Signature, Signer, SigningKey, VerifyingKey};
+use serde_json::{json, Map, Value};
+use sha2::{Digest, Sha256};
+use std::fmt;
+use thiserror::Error;
+
+/// Domain separation: an event signature can never be taken for any other signature of ours.
+pub const EVENT_SIGNATURE_CONTEXT: &[u8] = b"wasteledger/v1/event\n";
+
+/// Largest event accepted, in bytes of canonical JSON (the HTTP body limit is set from it).
+pub const MAX_EVENT_BYTES: usize = 64 * 1024;
+
+/// Most signatures on one event (the parties to one step are few).
+pub const MAX_SIGNATURES: usize = 8;
+
+/// An Ed25519 public key, written as base64 of its 32 bytes.
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+pub struct PublicKey(pub VerifyingKey);
+
+impl PublicKey {
+    pub fn parse(field: &str, s: &str) -> Result<Self, EventError> {
+        let bad = |why: &str| EventError::Field {
+            field: field.to_string(),
+            expected: format!("base64 of a 32-byte Ed25519 public key ({why})"),
+        };
+        let bytes = B64.decode(s).map_err(|_| bad("not base64"))?;
+        let arr: [u8; 32] = bytes.try_into().map_err(|_| bad("wrong length"))?;
+        let key = VerifyingKey::from_bytes(&arr).map_err(|_| bad("not a curve point"))?;
+        Ok(PublicKey(key))
+    }
+
+    pub fn bytes(&self) -> &[u8; 32] {
+        self.0.as_bytes()
+    }
+
+    /// Weak (small-order) keys would let anyone forge; they are never registered.
+    pub fn is_weak(&self) -> bool {
+        self.0.is_weak()
+    }
+}
+
+impl fmt::Display for PublicKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&B64.encode(self.0.as_bytes()))
+    }
+}
+
+impl fmt::Debug for PublicKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "PublicKey({self})")
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct EventSignature {
+    pub key: PublicKey,
+    pub sig: Signature,
+}
+
+#[derive(Debug, Error, PartialEq, Eq)]
+pub enum EventError {
+    #[error(transparent)]
+    Canonical(#[from] CanonicalError),
+    #[error("field `{field}`: expected {expected}")]
+    Field { field: String, expected: String },
+    #[error("signatures[{index}]: the signature by key {key} does not verify over this event")]
+    BadSignature { index: usize, key: String },
+}
+
+fn field(field: impl Into<String>, expected: impl Into<String>) -> EventError {
+    EventError::Field { field: field.into(), expected: expected.into() }
+}
+
+/// A parsed, canonical event with its signatures. Signatures are not checked by parsing;
+/// [`SignedEvent::verify_signatures`] or [`verify_all`] does that.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SignedEvent {
+    event: Map<String, Value>,
+    event_bytes: Vec<u8>,
+    signatures: Vec<EventSignature>,
+}
+
+impl SignedEvent {
+    /// Parse the wire form; it must be canonical, and every field must have its expected shape.
+    pub fn parse(bytes: &[u8]) -> Result<Self, EventError> {
+        if bytes.len() > MAX_EVENT_BYTES {
+            return Err(field("(body)", format!("at most {MAX_EVENT_BYTES} bytes, got {}", bytes.len())));
+        }
+        let value = parse_canonical(bytes)?;
+        let Value::Object(mut top) = value else {
+            return Err(field("(body)", "a JSON object with `event` and `signatures`"));
+        };
+        if let Some(extra) = top.keys().find(|k| *k != "event" && *k != "signatures") {
+            return Err(field(extra.clone(), "no such field; a signed event has only `event` and `signatures`"));
+        }
+        let event = match top.remove("event") {
+            Some(Value::Object(map)) => map,
+            Some(_) => return Err(field("event", "a JSON object")),
+            None => return Err(field("event", "the event body (a JSON object); it is missing")),
+        };
+        let sigs = match top.remove("signatures") {
+            Some(Value::Array(a)) => a,
+            Some(_) => return Err(field("signatures", "an array of {\"key\",\"sig\"}")),
+            None => return Err(field("signatures", "at least one signature; it is missing")),
+        };
+        check_type(&event)?;
+        let signatures = parse_signatures(&sigs)?;
+        Self::from_parts(event, signatures)
+    }
+
+    pub(crate) fn from_parts(event: Map<String, Value>, signatures: Vec<EventSignature>) -> Result<Self, EventError> {
+        check_type(&event)?;
+        let event_bytes = to_canonical(&event);
+        Ok(SignedEvent { event, event_bytes, signatures })
+    }
+
+    /// Sign an event body with one or more keys (the parties to that step).
+    pub fn sign(event: Value, keys: &[&SigningKey]) -> Result<Self, EventError> {
+        let Value::Object(map) = event else {
+            return Err(field("event", "a JSON object"));
+        };
+        super::canonical::check_integers(&Value::Object(map.clone()), &mut "event".to_string())?;
+        let mut ev = Self::from_parts(map, Vec::new())?;
+        for k in keys {
+            ev.add_signature(k);
+        }
+        Ok(ev)
+    }
+
+    /// Countersign: the second party adds its signature to what the first signed.
+    pub fn add_signature(&mut self, key: &SigningKey) {
+        let pk = PublicKey(key.verifying_key());
+        self.signatures.retain(|s| s.key != pk);
+        let sig = key.sign(&self.signing_message());
+        self.signatures.push(EventSignature { key: pk, sig });
+    }
+
+    pub fn event(&self) -> &Map<String, Value> {
+        &self.event
+    }
+
+    pub fn event_type(&self) -> &str {
+        self.event["type"].as_str().expect("checked at parse")
+    }
+
+    /// The canonical bytes of the event body: what each party signed (after the context).
+    pub fn event_bytes(&self) -> &[u8] {
+        &self.event_bytes
+    }
+
+    pub fn signatures(&self) -> &[EventSignature] {
+        &self.signatures
+    }
+
+    pub fn signers(&self) -> impl Iterator<Item = &PublicKey> {
+        self.signatures.iter().map(|s| &s.key)
+    }
+
+    /// SHA-256 of the canonical event body: the same event submitted twice is a replay.
+    pub fn event_hash(&self) -> Hash {
+        Sha256::digest(&self.event_bytes).into()
+    }
+
+    pub fn signing_message(&self) -> Vec<u8> {
+        let mut m = Vec::with_capacity(EVENT_SIGNATURE_CONTEXT.len() + self.event_bytes.len());
+        m.extend_from_slice(EVENT_SIGNATURE_CONTEXT);
+        m.extend_from_slice(&self.event_bytes);
+        m
+    }
+
+    /// `verify_strict` for every signature; names the first that fails.
+    pub fn verify_signatures(&self) -> Result<(), EventError> {
+        if self.signatures.is_empty() {
+            return Err(field("signatures", "at least one signature"));
+        }
+        let msg = self.signing_message();
+        for (index, s) in self.signatures.iter().enumerate() {
+            s.key.0.verify_strict(&msg, &s.sig).map_err(|_| EventError::BadSignature {
+                index,
+                key: s.key.to_string(),
+            })?;
+        }
+        Ok(())
+    }
+
+    pub fn signatures_json(&self) -> Value {
+        Value::Array(
+            self.signatures
+                .iter()
+                .map(|s| json!({"key": s.key.to_string(), "sig": B64.encode(s.sig.to_bytes())}))
+                .collect(),
+        )
+    }
+
+    /// The wire form, canonical.
+    pub fn to_bytes(&self) -> Vec<u8> {
+        to_canonical(&json!({"event": self.event, "signatures": self.signatures_json()}))
+    }
+}
+
+fn check_type(event: &Map<String, Value>) -> Result<(), EventError> {
+    match event.get("type") {
+        Some(Value::String(t)) if !t.is_empty() => Ok(()),
+        _ => Err(field("event.type", "a non-empty string naming the kind of event")),
+    }
+}
+
+pub(crate) fn parse_signatures(sigs: &[Value]) -> Result<Vec<EventSignature>, EventError> {
+    if sigs.is_empty() {
+        return Err(field("signatures", "at least one signature"));
+    }
+    if sigs.len() > MAX_SIGNATURES {
+        return Err(field("signatures", format!("at most {MAX_SIGNATURES} signatures, got {}", sigs.len())));
+    }
+    let mut out: Vec<EventSignature> = Vec::with_capacity(sigs.len());
+    for (i, s) in sigs.iter().enumerate() {
+        let obj = s
+            .as_object()
+            .filter(|o| o.len() == 2)
+            .ok_or_else(|| field(format!("signatures[{i}]"), "an object with exactly `key` and `sig`"))?;
+        let key_s = obj.get("key").and_then(Value::as_str).ok_or_else(|| {
+            field(format!("signatures[{i}].key"), "base64 of a 32-byte Ed25519 public key")
+        })?;
+        let key = PublicKey::parse(&format!("signatures[{i}].key"), key_s)?;
+        let sig_s = obj
+            .get("sig")
+            .and_then(Value::as_str)
+            .ok_or_else(|| field(format!("signatures[{i}].sig"), "base64 of a 64-byte Ed25519 signature"))?;
+        let sig_b: [u8; 64] = B64
+            .decode(sig_s)
+            .ok()
+            .and_then(|b| b.try_into().ok())
+            .ok_or_else(|| field(format!("signatures[{i}].sig"), "base64 of a 64-byte Ed25519 signature"))?;
+        if out.iter().any(|o| o.key == key) {
+            return Err(field(format!("signatures[{i}].key"), "each key signs once; this key already signed"));
+        }
+        out.push(EventSignature { key, sig: Signature::from_bytes(&sig_b) });
+    }
+    Ok(out)
+}
+
+/// An event whose every signature has been checked. Only the sequencer takes these, so an
+/// unchecked event cannot reach the log by mistake.
+#[derive(Clone, Debug)]
+pub struct VerifiedEvent(SignedEvent);
+
+impl VerifiedEvent {
+    pub fn check(event: SignedEvent) -> Result<Self, EventError> {
+        event.verify_signatures()?;
+        Ok(VerifiedEvent(event))
+    }
+
+    /// Check many at once, in parallel and in batches.
+    pub fn check_all(events: Vec<SignedEvent>) -> Vec<Result<Self, EventError>> {
+        let refs: Vec<&SignedEvent> = events.iter().collect();
+        let results = verify_all(&refs);
+        events.into_iter().zip(results).map(|(e, r)| r.map(|()| VerifiedEvent(e))).collect()
+    }
+
+    pub fn event(&self) -> &SignedEvent {
+        &self.0
+    }
+}
+
+/// Check the signatures of many events, spread over the machine's cores. Batches of 64 use
+/// Ed25519 batch verification; a batch that fails is re-checked one by one with
+/// `verify_strict`, so the result names exactly the events that fail.
+pub fn verify_all(events: &[&SignedEvent]) -> Vec<Result<(), EventError>> {
+    let threads = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
+    let chunk = events.len().div_ceil(threads).max(64);
+    let mut results: Vec<Result<(), EventError>> = Vec::with_capacity(events.len());
+    std::thread::scope(|s| {
+        let handles: Vec<_> = events
+            .chunks(chunk)
+            .map(|part| s.spawn(move || part.chunks(64).flat_map(verify_batch_of).collect::<Vec<_>>()))
+            .collect();
+        for h in handles {
+            results.extend(h.join().expect("signature verification thread panicked"));
+        }
+    });
+    results
+}
+
+fn verify_batch_of(events: &[&SignedEvent]) -> Vec<Result<(), EventError>> {
+    let msgs: Vec<Vec<u8>> = events.iter().map(|e| e.signing_message()).collect();
+    let mut m: Vec<&[u8]> = Vec::new();
+    let mut sigs = Vec::new();
+    let mut keys = Vec::new();
+    let mut all_signed = true;
+    for (e, msg) in events.iter().zip(&msgs) {
+        all_signed &= !e.signatures.is_empty();
+        for s in &e.signatures {
+            // verify_batch does not reject weak keys; verify_strict does. Keep them equal.
+            all_signed &= !s.key.is_weak();
+            m.push(msg);
+            sigs.push(s.sig);
+            keys.push(s.key.0);
+        }
+    }
+    if all_signed && ed25519_dalek::verify_batch(&m, &sigs, &keys).is_ok() {
+        return events.iter().map(|_| Ok(())).collect();
+    }
+    events.iter().map(|e| e.verify_signatures()).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    pub(crate) fn key(seed: u8) -> SigningKey {
+        SigningKey::from_bytes(&[seed; 32])
+    }
+
+    #[test]
+    fn sign_parse_verify_round_trip() {
+        let ev = SignedEvent::sign(json!({"type": "note", "text": "水"}), &[&key(1), &key(2)]).unwrap();
+        let bytes = ev.to_bytes();
+        let back = SignedEvent::parse(&bytes).unwrap();
+        assert_eq!(back, ev);
+        assert_eq!(back.verify_signatures(), Ok(()));
+        assert_eq!(verify_all(&[&back, &back]), vec![Ok(()), Ok(())]);
+    }
+
+    #[test]
+    fn a_signature_over_other_bytes_is_named() {
+        let a = SignedEvent::sign(json!({"type": "note", "n": 1}), &[&key(1)]).unwrap();
+        let b = SignedEvent::sign(json!({"type": "note", "n": 2}), &[&key(1)]).unwrap();
+        let mut forged = a.clone();
+        forged.signatures = b.signatures.clone();
+        assert_eq!(
+            forged.verify_signatures(),
+            Err(EventError::BadSignature { index: 0, key: PublicKey(key(1).verifying_key()).to_string() })
+        );
+        let res = verify_all(&[&a, &forged, &b]);
+        assert!(res[0].is_ok() && res[1].is_err() && res[2].is_ok());
+    }
+
+    #[test]
+    fn shape_errors_name_the_field() {
+        let err = |b: &[u8]| SignedEvent::parse(b).unwrap_err().to_string();
+        assert!(err(br#"{"signatures":[]}"#).contains("`event`"));
+        assert!(err(br#"{"event":{"type":"x"},"signatures":[]}"#).contains("`signatures`"));
+        assert!(err(br#"{"event":{"a":1},"signatures":[]}"#).contains("`event.type`"));
+        assert!(err(br#"{"event":{"type":"x"},"signatures":[{"key":"AAAA","sig":"AAAA"}]}"#)
+            .contains("`signatures[0].key`"));
+        assert!(err(br#"{"event":{"type":"x"},"extra":1,"signatures":[]}"#).contains("`extra`"));
+    }
+}

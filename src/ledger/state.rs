@@ -1,0 +1,252 @@
+//! The log's own state, folded from its entries in order: who the authority is, which keys may
+//! sign, and since when a key is revoked. The sequencer and every auditor run the same fold, so
+//! "was this signer allowed to sign this entry, at that time?" has one answer, provable from the
+//! log itself.
+//!
+//! Events the log itself understands (signed by the authority):
+//! - `log.genesis` (entry 0 only): `{"type","log","log_key","authority_key"}`
+//! - `key.added`: `{"type","key","holder"}`: `key` may sign from this entry on
+//! - `key.revoked`: `{"type","key","effective","reason"}`: entries logged at or after `effective`
+//!   may no longer carry its signature
+//!
+//! Every other event is for the domain to judge: [`EventRules`] is the seam where it plugs in.
+
+use super::event::{PublicKey, SignedEvent};
+use super::time::Timestamp;
+use serde_json::Value;
+use std::collections::HashMap;
+use thiserror::Error;
+
+/// Why an event is refused. Each names the field or the key at fault.
+#[derive(Debug, Error, Clone, PartialEq, Eq)]
+pub enum Refusal {
+    #[error("field `{field}`: expected {expected}")]
+    Field { field: String, expected: String },
+    #[error("signer {key} is not a registered key")]
+    UnknownKey { key: String },
+    #[error("signer {key} was revoked effective {effective}")]
+    RevokedKey { key: String, effective: String },
+    #[error("event type `{event_type}` must be signed by the authority key {authority}")]
+    NotAuthority { event_type: String, authority: String },
+    #[error("{0}")]
+    Rule(String),
+}
+
+fn field(f: &str, e: impl Into<String>) -> Refusal {
+    Refusal::Field { field: f.into(), expected: e.into() }
+}
+
+/// What a registered key may do, and since when it may not.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct KeyRecord {
+    pub holder: String,
+    pub added_at: u64,
+    pub revoked: Option<(Timestamp, u64)>,
+}
+
+/// The domain's seam: judge an event that is not one of the log's own. Pure, like all of ledger/.
+pub trait EventRules: Send + Sync {
+    fn admit(&self, event: &SignedEvent, state: &LogState) -> Result<(), Refusal>;
+}
+
+/// Until the domain lands: any JSON object with a `type` outside the log's own namespaces.
+pub struct OpenRules;
+
+impl EventRules for OpenRules {
+    fn admit(&self, event: &SignedEvent, _: &LogState) -> Result<(), Refusal> {
+        let t = event.event_type();
+        if t.starts_with("log.") || t.starts_with("key.") {
+            return Err(field("event.type", format!("not a reserved type; `{t}` is not one the log knows")));
+        }
+        Ok(())
+    }
+}
+
+#[derive(Clone, Debug, Default)]
+pub struct LogState {
+    pub origin: String,
+    pub log_key: Option<PublicKey>,
+    pub authority: Option<PublicKey>,
+    pub keys: HashMap<PublicKey, KeyRecord>,
+}
+
+impl LogState {
+    /// Check the event that would become entry `index` at `time`; on success apply its effect.
+    /// On refusal the state is unchanged.
+    pub fn admit(
+        &mut self,
+        index: u64,
+        time: Timestamp,
+        event: &SignedEvent,
+        rules: &dyn EventRules,
+    ) -> Result<(), Refusal> {
+        let t = event.event_type();
+        if index == 0 {
+            return self.genesis(event);
+        }
+        let authority = self.authority.expect("genesis sets the authority");
+        match t {
+            "log.genesis" => Err(field("event.type", "log.genesis only as entry 0")),
+            "key.added" | "key.revoked" => {
+                if !event.signers().any(|k| *k == authority) {
+                    return Err(Refusal::NotAuthority { event_type: t.into(), authority: authority.to_string() });
+                }
+                self.check_signers(event, time)?;
+                if t == "key.added" {
+                    self.key_added(index, event)
+                } else {
+                    self.key_revoked(index, event)
+                }
+            }
+            _ => {
+                self.check_signers(event, time)?;
+                rules.admit(event, self)
+            }
+        }
+    }
+
+    /// Every signer must be the authority or a registered key not revoked at `time`.
+    pub fn check_signers(&self, event: &SignedEvent, time: Timestamp) -> Result<(), Refusal> {
+        for k in event.signers() {
+            if Some(*k) == self.authority {
+                continue;
+            }
+            match self.keys.get(k) {
+                None => return Err(Refusal::UnknownKey { key: k.to_string() }),
+                Some(KeyRecord { revoked: Some((eff, _)), .. }) if *eff <= time => {
+                    return Err(Refusal::RevokedKey { key: k.to_string(), effective: eff.to_string() })
+                }
+                Some(_) => {}
+            }
+        }
+        Ok(())
+    }
+
+    fn genesis(&mut self, event: &SignedEvent) -> Result<(), Refusal> {
+        let ev = event.event();
+        if event.event_type() != "log.genesis" {
+            return Err(field("event.type", "log.genesis as entry 0"));
+        }
+        let origin = str_field(ev, "log")?;
+        let log_key = key_field(ev, "log_key")?;
+        let authority = key_field(ev, "authority_key")?;
+        let signers: Vec<_> = event.signers().collect();
+        if signers != [&authority] {
+            return Err(Refusal::NotAuthority { event_type: "log.genesis".into(), authority: authority.to_string() });
+        }
+        for k in [&log_key, &authority] {
+            if k.is_weak() {
+                return Err(field("event.authority_key", "a key that is not weak (small order)"));
+            }
+        }
+        self.origin = origin.to_string();
+        self.log_key = Some(log_key);
+        self.authority = Some(authority);
+        Ok(())
+    }
+
+    fn key_added(&mut self, index: u64, event: &SignedEvent) -> Result<(), Refusal> {
+        let ev = event.event();
+        let key = key_field(ev, "key")?;
+        let holder = str_field(ev, "holder")?;
+        if key.is_weak() {
+            return Err(field("event.key", "a key that is not weak (small order)"));
+        }
+        if self.keys.contains_key(&key) || Some(key) == self.authority || Some(key) == self.log_key {
+            return Err(field("event.key", format!("a key not registered yet; {key} already is")));
+        }
+        self.keys.insert(key, KeyRecord { holder: holder.to_string(), added_at: index, revoked: None });
+        Ok(())
+    }
+
+    fn key_revoked(&mut self, index: u64, event: &SignedEvent) -> Result<(), Refusal> {
+        let ev = event.event();
+        let key = key_field(ev, "key")?;
+        let effective = Timestamp::parse(str_field(ev, "effective")?).map_err(|e| field("event.effective", e))?;
+        str_field(ev, "reason")?;
+        let rec = self
+            .keys
+            .get_mut(&key)
+            .ok_or_else(|| field("event.key", format!("a registered key; {key} is not one")))?;
+        if rec.revoked.is_some() {
+            return Err(field("event.key", format!("a key not yet revoked; {key} already is")));
+        }
+        rec.revoked = Some((effective, index));
+        Ok(())
+    }
+}
+
+fn str_field<'a>(ev: &'a serde_json::Map<String, Value>, name: &str) -> Result<&'a str, Refusal> {
+    ev.get(name)
+        .and_then(Value::as_str)
+        .filter(|s| !s.is_empty())
+        .ok_or_else(|| field(&format!("event.{name}"), "a non-empty string"))
+}
+
+fn key_field(ev: &serde_json::Map<String, Value>, name: &str) -> Result<PublicKey, Refusal> {
+    let s = ev
+        .get(name)
+        .and_then(Value::as_str)
+        .ok_or_else(|| field(&format!("event.{name}"), "base64 of a 32-byte Ed25519 public key"))?;
+    PublicKey::parse(&format!("event.{name}"), s).map_err(|e| field(&format!("event.{name}"), e.to_string()))
+}
+
+/// The genesis event body for a new log.
+pub fn genesis_event(origin: &str, log_key: &PublicKey, authority: &PublicKey) -> Value {
+    serde_json::json!({
+        "type": "log.genesis",
+        "log": origin,
+        "log_key": log_key.to_string(),
+        "authority_key": authority.to_string(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ed25519_dalek::SigningKey;
+    use serde_json::json;
+
+    fn k(s: u8) -> SigningKey {
+        SigningKey::from_bytes(&[s; 32])
+    }
+    fn pk(s: u8) -> PublicKey {
+        PublicKey(k(s).verifying_key())
+    }
+    fn t(ms: u64) -> Timestamp {
+        Timestamp::from_unix_millis(ms)
+    }
+
+    fn started() -> LogState {
+        let mut st = LogState::default();
+        let g = SignedEvent::sign(genesis_event("o", &pk(1), &pk(2)), &[&k(2)]).unwrap();
+        st.admit(0, t(0), &g, &OpenRules).unwrap();
+        st
+    }
+
+    #[test]
+    fn keys_sign_only_between_registration_and_revocation() {
+        let mut st = started();
+        let note = SignedEvent::sign(json!({"type": "note"}), &[&k(5)]).unwrap();
+        assert_eq!(st.admit(1, t(10), &note, &OpenRules), Err(Refusal::UnknownKey { key: pk(5).to_string() }));
+        let add = SignedEvent::sign(json!({"type": "key.added", "key": pk(5).to_string(), "holder": "plant"}), &[&k(2)]).unwrap();
+        st.admit(1, t(10), &add, &OpenRules).unwrap();
+        st.admit(2, t(20), &note, &OpenRules).unwrap();
+        let rev = SignedEvent::sign(
+            json!({"type": "key.revoked", "key": pk(5).to_string(), "effective": "1970-01-01T00:00:00.100Z", "reason": "lost"}),
+            &[&k(2)],
+        )
+        .unwrap();
+        st.admit(3, t(30), &rev, &OpenRules).unwrap();
+        assert!(st.admit(4, t(99), &note, &OpenRules).is_ok(), "before the effective time the key still signs");
+        assert!(matches!(st.admit(5, t(100), &note, &OpenRules), Err(Refusal::RevokedKey { .. })));
+    }
+
+    #[test]
+    fn only_the_authority_registers_keys() {
+        let mut st = started();
+        let add = SignedEvent::sign(json!({"type": "key.added", "key": pk(6).to_string(), "holder": "x"}), &[&k(6)]).unwrap();
+        assert!(matches!(st.admit(1, t(1), &add, &OpenRules), Err(Refusal::NotAuthority { .. })));
+        assert!(st.keys.is_empty());
+    }
+}

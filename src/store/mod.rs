@@ -1,0 +1,399 @@
+//! The only module that knows sled. One sequencer thread orders events, writes each batch's
+//! entries, Merkle nodes, indexes and checkpoint in one sled transaction, fsyncs once (group
+//! commit), and only then acknowledges the events of that batch.
+//!
+//! Trees (keys are big-endian, so they iterate in order):
+//! - `entries`  index u64 -> entry bytes                      THE LOG (never updated, never deleted)
+//! - `nodes`    level u8 || index u64 -> 32-byte hash         derived: every complete subtree
+//! - `events`   SHA-256(event body) -> index u64              derived: replay index
+//! - `registry` index u64 -> ()                               derived: entries that change LogState
+//! - `meta`     "checkpoint" -> signed checkpoint note         derived: Ed25519 is deterministic
+//!
+//! Everything but `entries` is rebuilt from the entries by [`verify`]'s fold; see `reindex`.
+
+mod sequencer;
+mod verify;
+
+pub use sequencer::{Receipt, SubmitError};
+pub use verify::{reindex, verify, VerifySummary};
+
+use crate::ledger::entry::Entry;
+use crate::ledger::event::{PublicKey, SignedEvent, VerifiedEvent};
+use crate::ledger::merkle::{self, leaf_hash, Frontier, Hash, SubtreeHashes};
+use crate::ledger::note::{Checkpoint, NoteVerifier};
+use crate::ledger::state::{genesis_event, EventRules, LogState};
+use crate::ledger::time::Timestamp;
+use ed25519_dalek::SigningKey;
+use std::path::Path;
+use std::sync::{Arc, RwLock};
+use thiserror::Error;
+
+/// Where the store gets the time from; the ledger itself never reads a clock.
+pub trait Clock: Send + Sync {
+    fn now(&self) -> Timestamp;
+}
+
+pub struct SystemClock;
+
+impl Clock for SystemClock {
+    fn now(&self) -> Timestamp {
+        Timestamp::from_system_time(std::time::SystemTime::now())
+    }
+}
+
+#[derive(Clone, Debug)]
+pub struct Config {
+    /// sled's page cache, in bytes: the bound on the store's memory.
+    pub cache_bytes: u64,
+    /// Most events in one group commit.
+    pub max_batch: usize,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config { cache_bytes: 256 << 20, max_batch: 4096 }
+    }
+}
+
+#[derive(Debug, Error)]
+pub enum StoreError {
+    #[error("database: {0}")]
+    Sled(#[from] sled::Error),
+    #[error("{0}")]
+    Corrupt(String),
+    #[error("{0}")]
+    Setup(String),
+}
+
+impl From<sled::transaction::TransactionError<()>> for StoreError {
+    fn from(e: sled::transaction::TransactionError<()>) -> Self {
+        match e {
+            sled::transaction::TransactionError::Storage(e) => StoreError::Sled(e),
+            sled::transaction::TransactionError::Abort(()) => StoreError::Corrupt("transaction aborted".into()),
+        }
+    }
+}
+
+/// The published state of the log: what readers may see and proofs may be asked for.
+#[derive(Clone, Debug)]
+pub struct Head {
+    pub size: u64,
+    pub root: Hash,
+    pub checkpoint: String,
+}
+
+pub(crate) struct Trees {
+    pub db: sled::Db,
+    pub entries: sled::Tree,
+    pub nodes: sled::Tree,
+    pub events: sled::Tree,
+    pub registry: sled::Tree,
+    pub meta: sled::Tree,
+}
+
+pub(crate) const CHECKPOINT_KEY: &[u8] = b"checkpoint";
+
+impl Trees {
+    fn open(dir: &Path, cfg: &Config) -> Result<Self, StoreError> {
+        let db = sled::Config::new()
+            .path(dir.join("db"))
+            .cache_capacity(cfg.cache_bytes)
+            // We fsync ourselves once per batch; sled's timer would add unrequested I/O.
+            .flush_every_ms(None)
+            .open()
+            .map_err(|e| match e {
+                sled::Error::Io(io) if io.kind() == std::io::ErrorKind::WouldBlock || io.raw_os_error() == Some(11) => {
+                    StoreError::Setup(format!(
+                        "the database in {} is in use by another process (is the server running?)",
+                        dir.display()
+                    ))
+                }
+                other => StoreError::Sled(other),
+            })?;
+        Ok(Trees {
+            entries: db.open_tree("entries")?,
+            nodes: db.open_tree("nodes")?,
+            events: db.open_tree("events")?,
+            registry: db.open_tree("registry")?,
+            meta: db.open_tree("meta")?,
+            db,
+        })
+    }
+
+    /// Number of entries: one past the last stored index.
+    fn size(&self) -> Result<u64, StoreError> {
+        Ok(match self.entries.last()? {
+            Some((k, _)) => be_u64(&k)? + 1,
+            None => 0,
+        })
+    }
+}
+
+pub(crate) fn node_key(level: u8, index: u64) -> [u8; 9] {
+    let mut k = [0u8; 9];
+    k[0] = level;
+    k[1..].copy_from_slice(&index.to_be_bytes());
+    k
+}
+
+pub(crate) fn be_u64(b: &[u8]) -> Result<u64, StoreError> {
+    let arr: [u8; 8] = b.try_into().map_err(|_| StoreError::Corrupt(format!("expected an 8-byte key, found {} bytes", b.len())))?;
+    Ok(u64::from_be_bytes(arr))
+}
+
+impl SubtreeHashes for sled::Tree {
+    type Error = StoreError;
+    fn perfect(&self, level: u8, index: u64) -> Result<Hash, StoreError> {
+        let v = self
+            .get(node_key(level, index))?
+            .ok_or_else(|| StoreError::Corrupt(format!("Merkle node level {level} #{index} is missing")))?;
+        v.as_ref()
+            .try_into()
+            .map_err(|_| StoreError::Corrupt(format!("Merkle node level {level} #{index} is not 32 bytes")))
+    }
+}
+
+/// An open log: the sequencer runs while this lives. Cheap to clone.
+#[derive(Clone)]
+pub struct Ledger {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    trees: Arc<Trees>,
+    head: Arc<RwLock<Head>>,
+    verifier: NoteVerifier,
+    sequencer: sequencer::Handle,
+}
+
+/// What a new log is made of: its name, the key that signs its checkpoints, and the genesis
+/// event signed by the authority.
+pub struct Genesis {
+    pub origin: String,
+    pub log_key: SigningKey,
+    pub event: SignedEvent,
+}
+
+impl Genesis {
+    /// The usual case: the authority's key is at hand and signs genesis now.
+    pub fn new(origin: &str, log_key: SigningKey, authority: &SigningKey) -> Result<Self, StoreError> {
+        let body = genesis_event(
+            origin,
+            &PublicKey(log_key.verifying_key()),
+            &PublicKey(authority.verifying_key()),
+        );
+        let event = SignedEvent::sign(body, &[authority]).map_err(|e| StoreError::Setup(e.to_string()))?;
+        Ok(Genesis { origin: origin.to_string(), log_key, event })
+    }
+}
+
+impl Ledger {
+    /// Whether `dir` already holds a log.
+    pub fn exists(dir: &Path) -> bool {
+        dir.join("db").exists()
+    }
+
+    /// Create a new log in an empty `dir`, with its genesis entry, and open it.
+    pub fn create(
+        dir: &Path,
+        cfg: Config,
+        genesis: Genesis,
+        rules: Arc<dyn EventRules>,
+        clock: Arc<dyn Clock>,
+    ) -> Result<Self, StoreError> {
+        if Self::exists(dir) {
+            return Err(StoreError::Setup(format!("{} already holds a log", dir.display())));
+        }
+        std::fs::create_dir_all(dir).map_err(|e| StoreError::Setup(format!("cannot create {}: {e}", dir.display())))?;
+        let verified = VerifiedEvent::check(genesis.event)
+            .map_err(|e| StoreError::Setup(format!("genesis event: {e}")))?;
+        let ledger = Self::open_with(dir, cfg, genesis.log_key, rules, clock, Some(&genesis.origin))?;
+        ledger
+            .submit_blocking(verified)
+            .map_err(|e| StoreError::Setup(format!("genesis event refused: {e}")))?;
+        Ok(ledger)
+    }
+
+    /// Open an existing log; `log_key` must be the key its genesis entry names.
+    pub fn open(
+        dir: &Path,
+        cfg: Config,
+        log_key: SigningKey,
+        rules: Arc<dyn EventRules>,
+        clock: Arc<dyn Clock>,
+    ) -> Result<Self, StoreError> {
+        if !Self::exists(dir) {
+            return Err(StoreError::Setup(format!("{} holds no log", dir.display())));
+        }
+        Self::open_with(dir, cfg, log_key, rules, clock, None)
+    }
+
+    fn open_with(
+        dir: &Path,
+        cfg: Config,
+        log_key: SigningKey,
+        rules: Arc<dyn EventRules>,
+        clock: Arc<dyn Clock>,
+        new_origin: Option<&str>,
+    ) -> Result<Self, StoreError> {
+        let trees = Arc::new(Trees::open(dir, &cfg)?);
+        let size = trees.size()?;
+        let (state, prev, last_time) = load_state(&trees, size)?;
+        let origin = match new_origin {
+            Some(o) => o.to_string(),
+            None => state.origin.clone(),
+        };
+        if size > 0 && state.log_key != Some(PublicKey(log_key.verifying_key())) {
+            return Err(StoreError::Setup(format!(
+                "the log key given is not the one entry 0 names ({})",
+                state.log_key.map(|k| k.to_string()).unwrap_or_default()
+            )));
+        }
+        let verifier = NoteVerifier::new(&origin, log_key.verifying_key())
+            .map_err(|e| StoreError::Setup(format!("log name: {e}")))?;
+        let frontier = Frontier::load(&trees.nodes, size)?;
+        let root = frontier.root();
+        let checkpoint = match trees.meta.get(CHECKPOINT_KEY)? {
+            Some(cp) if size > 0 => String::from_utf8(cp.to_vec()).map_err(|_| StoreError::Corrupt("checkpoint is not UTF-8".into()))?,
+            _ => Checkpoint { origin: origin.clone(), size, root }.sign(&log_key),
+        };
+        let head = Arc::new(RwLock::new(Head { size, root, checkpoint }));
+        let sequencer = sequencer::start(
+            trees.clone(),
+            head.clone(),
+            sequencer::SeqState { state, frontier, prev, last_time, origin, log_key, rules, clock },
+            cfg.max_batch,
+        );
+        Ok(Ledger { inner: Arc::new(Inner { trees, head, verifier, sequencer }) })
+    }
+
+    /// Order, write and fsync one event; resolves once it is durable (or refused).
+    pub async fn submit(&self, event: VerifiedEvent) -> Result<Receipt, SubmitError> {
+        self.inner.sequencer.submit(event)?.await.map_err(|_| SubmitError::Stopped)?
+    }
+
+    /// As [`Ledger::submit`], for callers outside an async runtime.
+    pub fn submit_blocking(&self, event: VerifiedEvent) -> Result<Receipt, SubmitError> {
+        self.inner.sequencer.submit(event)?.blocking_recv().map_err(|_| SubmitError::Stopped)?
+    }
+
+    /// Hand many events to the sequencer at once and wait for all (group commit at work).
+    pub fn submit_many(&self, events: Vec<VerifiedEvent>) -> Vec<Result<Receipt, SubmitError>> {
+        let pending: Vec<_> = events.into_iter().map(|e| self.inner.sequencer.submit(e)).collect();
+        pending
+            .into_iter()
+            .map(|p| p.and_then(|rx| rx.blocking_recv().map_err(|_| SubmitError::Stopped)?))
+            .collect()
+    }
+
+    pub fn head(&self) -> Head {
+        self.inner.head.read().expect("head lock").clone()
+    }
+
+    /// The log's note verifier key (name + key id + public key).
+    pub fn verifier(&self) -> &NoteVerifier {
+        &self.inner.verifier
+    }
+
+    /// Exact bytes of entry `index`, if it is in the published log.
+    pub fn entry(&self, index: u64) -> Result<Option<Vec<u8>>, StoreError> {
+        if index >= self.head().size {
+            return Ok(None);
+        }
+        Ok(self.inner.trees.entries.get(index.to_be_bytes())?.map(|v| v.to_vec()))
+    }
+
+    /// Exact bytes of entries `[start, end)`, clipped to the published log.
+    pub fn entries(&self, start: u64, end: u64) -> Result<Vec<Vec<u8>>, StoreError> {
+        let end = end.min(self.head().size);
+        if start >= end {
+            return Ok(Vec::new());
+        }
+        self.inner
+            .trees
+            .entries
+            .range(start.to_be_bytes()..end.to_be_bytes())
+            .values()
+            .map(|v| Ok(v?.to_vec()))
+            .collect()
+    }
+
+    pub fn leaf_hash(&self, index: u64) -> Result<Hash, StoreError> {
+        self.inner.trees.nodes.perfect(0, index)
+    }
+
+    /// Audit path for `index` in the tree of `size` (both checked against the published size).
+    pub fn inclusion_proof(&self, index: u64, size: u64) -> Result<Vec<Hash>, ProofRequestError> {
+        let current = self.head().size;
+        if size > current {
+            return Err(ProofRequestError::Range(format!("`size` {size} is larger than the log ({current})")));
+        }
+        if index >= size {
+            return Err(ProofRequestError::Range(format!("`index` {index} is not below `size` {size}")));
+        }
+        Ok(merkle::inclusion_proof(&self.inner.trees.nodes, index, size)?)
+    }
+
+    pub fn consistency_proof(&self, from: u64, to: u64) -> Result<Vec<Hash>, ProofRequestError> {
+        let current = self.head().size;
+        if to > current {
+            return Err(ProofRequestError::Range(format!("`to` {to} is larger than the log ({current})")));
+        }
+        if from == 0 || from > to {
+            return Err(ProofRequestError::Range(format!("need 0 < `from` <= `to`, got from {from} to {to}")));
+        }
+        Ok(merkle::consistency_proof(&self.inner.trees.nodes, from, to)?)
+    }
+
+    /// Tree head at any published size (for proofs against older checkpoints).
+    pub fn root_at(&self, size: u64) -> Result<Hash, ProofRequestError> {
+        let current = self.head().size;
+        if size > current {
+            return Err(ProofRequestError::Range(format!("`size` {size} is larger than the log ({current})")));
+        }
+        Ok(merkle::root(&self.inner.trees.nodes, size)?)
+    }
+
+    /// Stop the sequencer after the batches in flight and flush. Also done on drop.
+    pub fn shutdown(&self) {
+        self.inner.sequencer.stop();
+    }
+}
+
+#[derive(Debug, Error)]
+pub enum ProofRequestError {
+    #[error("{0}")]
+    Range(String),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// Rebuild the log's own state from the registry index, and the chain tip from the last entry.
+fn load_state(trees: &Trees, size: u64) -> Result<(LogState, Hash, Timestamp), StoreError> {
+    let mut state = LogState::default();
+    if size == 0 {
+        return Ok((state, [0; 32], Timestamp::from_unix_millis(0)));
+    }
+    let read = |i: u64| -> Result<(Vec<u8>, Entry), StoreError> {
+        let bytes = trees
+            .entries
+            .get(i.to_be_bytes())?
+            .ok_or_else(|| StoreError::Corrupt(format!("entry {i} is missing")))?;
+        let entry = Entry::decode(&bytes).map_err(|e| StoreError::Corrupt(format!("entry {i}: {e}")))?;
+        Ok((bytes.to_vec(), entry))
+    };
+    for k in trees.registry.iter().keys() {
+        let i = be_u64(&k?)?;
+        let (_, e) = read(i)?;
+        state
+            .admit(i, e.time, &e.event, &crate::ledger::state::OpenRules)
+            .map_err(|r| StoreError::Corrupt(format!("registry entry {i} no longer applies: {r}")))?;
+    }
+    let (bytes, last) = read(size - 1)?;
+    Ok((state, leaf_hash(&bytes), last.time))
+}
+
+/// Event types that change [`LogState`], so they are indexed in `registry`.
+pub(crate) fn changes_log_state(event_type: &str) -> bool {
+    event_type.starts_with("log.") || event_type.starts_with("key.")
+}

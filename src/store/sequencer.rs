@@ -1,0 +1,226 @@
+//! The sequencer: one thread, the only writer. Group commit: it takes every event waiting (up
+//! to `max_batch`), orders and checks them against the log's state, writes the whole batch in
+//! one sled transaction, fsyncs once, publishes the new head and checkpoint, and only then
+//! answers each caller.
+
+use super::{changes_log_state, node_key, Head, StoreError, Trees, CHECKPOINT_KEY};
+use crate::ledger::entry::Entry;
+use crate::ledger::event::VerifiedEvent;
+use crate::ledger::merkle::{leaf_hash, Frontier, Hash};
+use crate::ledger::note::Checkpoint;
+use crate::ledger::state::{EventRules, LogState, Refusal};
+use crate::ledger::time::Timestamp;
+use crossbeam_channel::{Receiver, Sender};
+use ed25519_dalek::SigningKey;
+use sled::transaction::Transactional;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, RwLock};
+use std::thread::JoinHandle;
+use thiserror::Error;
+use tokio::sync::oneshot;
+
+/// The answer to a durable append.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Receipt {
+    pub index: u64,
+    pub leaf_hash: Hash,
+    /// Size of the checkpoint published with this batch; the entry is provable against it.
+    pub tree_size: u64,
+}
+
+#[derive(Debug, Error, Clone, PartialEq, Eq)]
+pub enum SubmitError {
+    #[error("refused: {0}")]
+    Refused(#[from] Refusal),
+    #[error("replay: this event is already in the log at index {index}")]
+    Replay { index: u64 },
+    #[error("the log could not store the batch ({0}); nothing of it was acknowledged, and the log stopped taking events")]
+    Storage(String),
+    #[error("the log is shutting down or stopped")]
+    Stopped,
+}
+
+type Reply = oneshot::Sender<Result<Receipt, SubmitError>>;
+
+struct Job {
+    event: VerifiedEvent,
+    reply: Reply,
+}
+
+pub(super) struct SeqState {
+    pub state: LogState,
+    pub frontier: Frontier,
+    pub prev: Hash,
+    pub last_time: Timestamp,
+    pub origin: String,
+    pub log_key: SigningKey,
+    pub rules: Arc<dyn EventRules>,
+    pub clock: Arc<dyn super::Clock>,
+}
+
+pub(super) struct Handle {
+    tx: Mutex<Option<Sender<Job>>>,
+    thread: Mutex<Option<JoinHandle<()>>>,
+}
+
+impl Handle {
+    pub fn submit(&self, event: VerifiedEvent) -> Result<oneshot::Receiver<Result<Receipt, SubmitError>>, SubmitError> {
+        let (reply, rx) = oneshot::channel();
+        let tx = self.tx.lock().expect("sequencer lock").clone().ok_or(SubmitError::Stopped)?;
+        tx.send(Job { event, reply }).map_err(|_| SubmitError::Stopped)?;
+        Ok(rx)
+    }
+
+    /// Close the queue, let the sequencer finish what it holds, and wait for it.
+    pub fn stop(&self) {
+        self.tx.lock().expect("sequencer lock").take();
+        if let Some(t) = self.thread.lock().expect("sequencer lock").take() {
+            let _ = t.join();
+        }
+    }
+}
+
+impl Drop for Handle {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+pub(super) fn start(trees: Arc<Trees>, head: Arc<RwLock<Head>>, st: SeqState, max_batch: usize) -> Handle {
+    let (tx, rx) = crossbeam_channel::unbounded::<Job>();
+    let thread = std::thread::Builder::new()
+        .name("sequencer".into())
+        .spawn(move || run(trees, head, st, rx, max_batch.max(1)))
+        .expect("spawn sequencer thread");
+    Handle { tx: Mutex::new(Some(tx)), thread: Mutex::new(Some(thread)) }
+}
+
+/// One batch's writes, prepared before the transaction (whose closure may run more than once).
+#[derive(Default)]
+struct Writes {
+    entries: Vec<(u64, Vec<u8>)>,
+    nodes: Vec<([u8; 9], Hash)>,
+    events: Vec<(Hash, u64)>,
+    registry: Vec<u64>,
+}
+
+fn run(trees: Arc<Trees>, head: Arc<RwLock<Head>>, mut st: SeqState, rx: Receiver<Job>, max_batch: usize) {
+    let mut jobs = Vec::with_capacity(max_batch);
+    while let Ok(first) = rx.recv() {
+        jobs.push(first);
+        while jobs.len() < max_batch {
+            match rx.try_recv() {
+                Ok(j) => jobs.push(j),
+                Err(_) => break,
+            }
+        }
+        let outcome = commit_batch(&trees, &head, &mut st, &mut jobs);
+        if let Err(e) = outcome {
+            // The in-memory state may now be ahead of the disk: stop taking events. A restart
+            // reloads the state from what is durable.
+            tracing::error!("sequencer stopped: {e}");
+            for j in rx.try_iter() {
+                let _ = j.reply.send(Err(SubmitError::Storage(e.to_string())));
+            }
+            return;
+        }
+    }
+    let _ = trees.db.flush();
+}
+
+fn commit_batch(
+    trees: &Trees,
+    head: &RwLock<Head>,
+    st: &mut SeqState,
+    jobs: &mut Vec<Job>,
+) -> Result<(), StoreError> {
+    // Times never go backwards in the log, even if the clock does.
+    let now = st.clock.now().max(st.last_time);
+    let mut w = Writes::default();
+    let mut answers: Vec<(Reply, Result<Receipt, SubmitError>)> = Vec::with_capacity(jobs.len());
+    let mut in_batch: HashMap<Hash, u64> = HashMap::new();
+    for Job { event, reply } in jobs.drain(..) {
+        let answer = sequence_one(trees, st, now, event.event(), &mut in_batch, &mut w);
+        answers.push((reply, answer));
+    }
+    if w.entries.is_empty() {
+        for (reply, a) in answers {
+            let _ = reply.send(a);
+        }
+        return Ok(());
+    }
+    let size = st.frontier.size();
+    let root = st.frontier.root();
+    let checkpoint = Checkpoint { origin: st.origin.clone(), size, root }.sign(&st.log_key);
+    let written = write_batch(trees, &w, &checkpoint).and_then(|()| Ok(trees.db.flush().map(|_| ())?));
+    if let Err(e) = written {
+        for (reply, a) in answers {
+            let _ = reply.send(a.and(Err(SubmitError::Storage(e.to_string()))));
+        }
+        return Err(e);
+    }
+    *head.write().expect("head lock") = Head { size, root, checkpoint };
+    for (reply, a) in answers {
+        let _ = reply.send(a.map(|r| Receipt { tree_size: size, ..r }));
+    }
+    Ok(())
+}
+
+fn sequence_one(
+    trees: &Trees,
+    st: &mut SeqState,
+    now: Timestamp,
+    event: &crate::ledger::event::SignedEvent,
+    in_batch: &mut HashMap<Hash, u64>,
+    w: &mut Writes,
+) -> Result<Receipt, SubmitError> {
+    let eh = event.event_hash();
+    if let Some(&index) = in_batch.get(&eh) {
+        return Err(SubmitError::Replay { index });
+    }
+    match trees.events.get(eh) {
+        Ok(Some(v)) => {
+            let index = super::be_u64(&v).map_err(|e| SubmitError::Storage(e.to_string()))?;
+            return Err(SubmitError::Replay { index });
+        }
+        Ok(None) => {}
+        Err(e) => return Err(SubmitError::Storage(e.to_string())),
+    }
+    let index = st.frontier.size();
+    st.state.admit(index, now, event, st.rules.as_ref())?;
+    let entry = Entry { index, prev: st.prev, time: now, event: event.clone() };
+    let bytes = entry.encode();
+    let leaf = leaf_hash(&bytes);
+    st.frontier.append(leaf, |n| w.nodes.push((node_key(n.level, n.index), n.hash)));
+    st.prev = leaf;
+    st.last_time = now;
+    in_batch.insert(eh, index);
+    w.events.push((eh, index));
+    if changes_log_state(event.event_type()) {
+        w.registry.push(index);
+    }
+    w.entries.push((index, bytes));
+    Ok(Receipt { index, leaf_hash: leaf, tree_size: 0 })
+}
+
+fn write_batch(trees: &Trees, w: &Writes, checkpoint: &str) -> Result<(), StoreError> {
+    (&trees.entries, &trees.nodes, &trees.events, &trees.registry, &trees.meta).transaction(
+        |(entries, nodes, events, registry, meta)| {
+            for (i, bytes) in &w.entries {
+                entries.insert(&i.to_be_bytes(), bytes.as_slice())?;
+            }
+            for (k, h) in &w.nodes {
+                nodes.insert(k, h)?;
+            }
+            for (h, i) in &w.events {
+                events.insert(h, &i.to_be_bytes())?;
+            }
+            for i in &w.registry {
+                registry.insert(&i.to_be_bytes(), &[])?;
+            }
+            meta.insert(CHECKPOINT_KEY, checkpoint.as_bytes())?;
+            Ok::<(), sled::transaction::ConflictableTransactionError<()>>(())
+        },
+    )?;
+    Ok(())
+}

@@ -1,0 +1,186 @@
+//! `verify`: the full audit of a stored log (server stopped): every entry's signatures, the hash
+//! chain, the log's own rules, every stored Merkle node, the derived indexes, and the latest
+//! checkpoint's root and signature. `reindex`: the same fold, writing the derived trees anew.
+
+use super::{be_u64, changes_log_state, node_key, Config, StoreError, Trees, CHECKPOINT_KEY};
+use crate::ledger::audit::{AuditFailure, Auditor, Checked};
+use crate::ledger::merkle::{Hash, PerfectNode};
+use crate::ledger::note::{Checkpoint, NoteVerifier};
+use crate::ledger::state::EventRules;
+use ed25519_dalek::SigningKey;
+use std::path::Path;
+
+/// What a clean audit established.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct VerifySummary {
+    pub size: u64,
+    pub root: Hash,
+    pub checkpoint: String,
+    pub signatures: u64,
+}
+
+const CHUNK: usize = 4096;
+
+fn open_existing(dir: &Path) -> Result<Trees, StoreError> {
+    if !super::Ledger::exists(dir) {
+        return Err(StoreError::Setup(format!("{} holds no log", dir.display())));
+    }
+    Trees::open(dir, &Config::default())
+}
+
+/// Feed every stored entry, in key order, through the auditor, a chunk at a time.
+/// `on_entry` sees each checked entry and the Merkle nodes it completes; `after_chunk` runs
+/// once each chunk has passed.
+fn audit_stored(
+    trees: &Trees,
+    auditor: &mut Auditor,
+    mut on_entry: impl FnMut(&Checked, &[PerfectNode]) -> Result<(), AuditFailure>,
+    mut after_chunk: impl FnMut(u64) -> Result<(), StoreError>,
+) -> Result<Result<(), AuditFailure>, StoreError> {
+    let mut iter = trees.entries.iter();
+    loop {
+        let mut chunk: Vec<(u64, sled::IVec)> = Vec::with_capacity(CHUNK);
+        for kv in iter.by_ref().take(CHUNK) {
+            let (k, v) = kv?;
+            chunk.push((be_u64(&k)?, v));
+        }
+        if chunk.is_empty() {
+            return Ok(Ok(()));
+        }
+        let refs: Vec<(u64, &[u8])> = chunk.iter().map(|(i, v)| (*i, v.as_ref())).collect();
+        if let Err(f) = auditor.check(&refs, &mut on_entry) {
+            return Ok(Err(f));
+        }
+        after_chunk(auditor.size())?;
+    }
+}
+
+/// Audit the stored log. Returns the first failure, naming its index and cause.
+pub fn verify(
+    dir: &Path,
+    rules: &dyn EventRules,
+    progress: &mut dyn FnMut(u64, u64),
+) -> Result<Result<VerifySummary, AuditFailure>, StoreError> {
+    let trees = open_existing(dir)?;
+    let total = trees.size()?;
+    let mut auditor = Auditor::new(rules);
+    let mut signatures = 0u64;
+    let audited = audit_stored(
+        &trees,
+        &mut auditor,
+        |c, nodes| {
+            signatures += c.entry.event.signatures().len() as u64;
+            check_derived(&trees, c, nodes)
+        },
+        |done| {
+            progress(done, total);
+            Ok(())
+        },
+    )?;
+    if let Err(f) = audited {
+        return Ok(Err(f));
+    }
+    let size = auditor.size();
+    if size == 0 {
+        return Ok(Err(AuditFailure { index: 0, cause: "the log is empty: no genesis entry".into() }));
+    }
+    let state = auditor.state();
+    let log_key = state.log_key.expect("genesis audited");
+    let verifier = NoteVerifier::new(&state.origin, log_key.0).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+    let cp_fail = |cause: String| Ok(Err(AuditFailure { index: size, cause }));
+    let Some(note) = trees.meta.get(CHECKPOINT_KEY)? else {
+        return cp_fail("checkpoint: none stored".into());
+    };
+    let note = String::from_utf8_lossy(&note).into_owned();
+    let cp = match Checkpoint::open(&note, &verifier) {
+        Ok(cp) => cp,
+        Err(e) => return cp_fail(format!("checkpoint: {e} (the log key named in entry 0)")),
+    };
+    if cp.size != size {
+        return cp_fail(format!("checkpoint: it says size {} but the log holds {size} entries", cp.size));
+    }
+    if cp.root != auditor.root() {
+        return cp_fail("checkpoint: its root hash is not the root of the stored entries".into());
+    }
+    Ok(Ok(VerifySummary { size, root: cp.root, checkpoint: note, signatures }))
+}
+
+/// The stored Merkle nodes and indexes must be exactly what the entries imply.
+fn check_derived(trees: &Trees, c: &Checked, nodes: &[PerfectNode]) -> Result<(), AuditFailure> {
+    for n in nodes {
+        let stored = trees.nodes.get(node_key(n.level, n.index)).map_err(|e| AuditFailure {
+            index: c.index,
+            cause: format!("cannot read Merkle node: {e}"),
+        })?;
+        if stored.as_deref() != Some(&n.hash[..]) {
+            let first = n.index << n.level;
+            let last = first + (1u64 << n.level) - 1;
+            return Err(AuditFailure {
+                index: first,
+                cause: format!(
+                    "stored Merkle node (level {}, #{}) over entries {first}..={last} {}",
+                    n.level,
+                    n.index,
+                    if stored.is_none() { "is missing" } else { "differs from the hash of those entries" }
+                ),
+            });
+        }
+    }
+    let drifted = |what: &str| AuditFailure {
+        index: c.index,
+        cause: format!("the {what} index disagrees with this entry (a derived index drifted; run reindex)"),
+    };
+    let indexed = trees.events.get(c.entry.event.event_hash()).ok().flatten();
+    if indexed.as_deref() != Some(&c.index.to_be_bytes()[..]) {
+        return Err(drifted("replay"));
+    }
+    let in_registry = trees.registry.contains_key(c.index.to_be_bytes()).unwrap_or(false);
+    if in_registry != changes_log_state(c.entry.event.event_type()) {
+        return Err(drifted("registry"));
+    }
+    Ok(())
+}
+
+/// Rebuild every derived tree (nodes, replay index, registry index, checkpoint) from the
+/// entries alone. The result is byte-identical to what the sequencer wrote.
+pub fn reindex(dir: &Path, log_key: &SigningKey, rules: &dyn EventRules) -> Result<Result<u64, AuditFailure>, StoreError> {
+    let trees = open_existing(dir)?;
+    for t in [&trees.nodes, &trees.events, &trees.registry, &trees.meta] {
+        t.clear()?;
+    }
+    let mut auditor = Auditor::new(rules);
+    let batch = std::cell::RefCell::new((sled::Batch::default(), sled::Batch::default(), sled::Batch::default()));
+    let audited = audit_stored(
+        &trees,
+        &mut auditor,
+        |c, nodes| {
+            let mut b = batch.borrow_mut();
+            for n in nodes {
+                b.0.insert(&node_key(n.level, n.index), &n.hash);
+            }
+            b.1.insert(&c.entry.event.event_hash(), &c.index.to_be_bytes());
+            if changes_log_state(c.entry.event.event_type()) {
+                b.2.insert(&c.index.to_be_bytes(), &[]);
+            }
+            Ok(())
+        },
+        |_| {
+            let (nodes, events, registry) = batch.take();
+            trees.nodes.apply_batch(nodes)?;
+            trees.events.apply_batch(events)?;
+            trees.registry.apply_batch(registry)?;
+            Ok(())
+        },
+    )?;
+    if let Err(f) = audited {
+        return Ok(Err(f));
+    }
+    let state = auditor.state();
+    if state.log_key.map(|k| k.0) != Some(log_key.verifying_key()) {
+        return Err(StoreError::Setup("the log key given is not the one entry 0 names".into()));
+    }
+    let cp = Checkpoint { origin: state.origin.clone(), size: auditor.size(), root: auditor.root() };
+    trees.meta.insert(CHECKPOINT_KEY, cp.sign(log_key).as_bytes())?;
+    trees.db.flush()?;
+    Ok(Ok(auditor.size()))
+}
