@@ -1,1 +1,14 @@
-fn main() {}
+//! `cargo bench`: the same benchmarks as `wasteledger bench`, at a size that runs in minutes.
+//! Set WASTELEDGER_BENCH_ENTRIES for another size.
+
+fn main() -> anyhow::Result<()> {
+    let entries = std::env::var("WASTELEDGER_BENCH_ENTRIES").ok().and_then(|v| v.parse().ok()).unwrap_or(200_000);
+    wasteledger::bench::run(wasteledger::bench::Options {
+        entries,
+        signers: 1,
+        http: true,
+        http_events: 20_000,
+        http_clients: 64,
+        dir: None,
+    })
+}

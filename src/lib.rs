@@ -1,5 +1,10 @@
 //! wasteledger: a chain-of-custody ledger for hazardous and construction waste.
-//! See ARCHITECTURE.md for the map.
+//! See ARCHITECTURE.md for the map of modules and the invariants each keeps.
 
+pub mod bench;
+pub mod cli;
+pub mod client;
+pub mod http;
+pub mod keyfile;
 pub mod ledger;
 pub mod store;

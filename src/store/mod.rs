@@ -326,10 +326,10 @@ impl Ledger {
     pub fn inclusion_proof(&self, index: u64, size: u64) -> Result<Vec<Hash>, ProofRequestError> {
         let current = self.head().size;
         if size > current {
-            return Err(ProofRequestError::Range(format!("`size` {size} is larger than the log ({current})")));
+            return Err(range("size", format!("`size` {size} is larger than the log ({current})")));
         }
         if index >= size {
-            return Err(ProofRequestError::Range(format!("`index` {index} is not below `size` {size}")));
+            return Err(range("index", format!("`index` {index} is not below `size` {size}")));
         }
         Ok(merkle::inclusion_proof(&self.inner.trees.nodes, index, size)?)
     }
@@ -337,10 +337,10 @@ impl Ledger {
     pub fn consistency_proof(&self, from: u64, to: u64) -> Result<Vec<Hash>, ProofRequestError> {
         let current = self.head().size;
         if to > current {
-            return Err(ProofRequestError::Range(format!("`to` {to} is larger than the log ({current})")));
+            return Err(range("to", format!("`to` {to} is larger than the log ({current})")));
         }
         if from == 0 || from > to {
-            return Err(ProofRequestError::Range(format!("need 0 < `from` <= `to`, got from {from} to {to}")));
+            return Err(range("from", format!("need 0 < `from` <= `to`, got from {from} to {to}")));
         }
         Ok(merkle::consistency_proof(&self.inner.trees.nodes, from, to)?)
     }
@@ -349,7 +349,7 @@ impl Ledger {
     pub fn root_at(&self, size: u64) -> Result<Hash, ProofRequestError> {
         let current = self.head().size;
         if size > current {
-            return Err(ProofRequestError::Range(format!("`size` {size} is larger than the log ({current})")));
+            return Err(range("size", format!("`size` {size} is larger than the log ({current})")));
         }
         Ok(merkle::root(&self.inner.trees.nodes, size)?)
     }
@@ -362,10 +362,14 @@ impl Ledger {
 
 #[derive(Debug, Error)]
 pub enum ProofRequestError {
-    #[error("{0}")]
-    Range(String),
+    #[error("{detail}")]
+    Range { field: &'static str, detail: String },
     #[error(transparent)]
     Store(#[from] StoreError),
+}
+
+fn range(field: &'static str, detail: String) -> ProofRequestError {
+    ProofRequestError::Range { field, detail }
 }
 
 /// Rebuild the log's own state from the registry index, and the chain tip from the last entry.

@@ -1,0 +1,323 @@
+//! Benchmarks (`wasteledger bench`, `cargo bench`): each figure is printed beside the raw
+//! limits measured in the same run on the same machine (single-core `verify_strict` rate,
+//! batch verify rate, SHA-256 rate), because this machine is shared and noisy: compare ratios.
+
+use crate::ledger::event::{PublicKey, SignedEvent, VerifiedEvent};
+use crate::ledger::merkle;
+use crate::ledger::note::Checkpoint;
+use crate::ledger::state::OpenRules;
+use crate::store::{self, Config, Genesis, Ledger, SystemClock};
+use anyhow::{bail, Result};
+use ed25519_dalek::{Signer, SigningKey};
+use serde_json::json;
+use sha2::{Digest, Sha256};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+pub struct Options {
+    pub entries: u64,
+    pub signers: usize,
+    pub http: bool,
+    pub http_events: u64,
+    pub http_clients: usize,
+    pub dir: Option<PathBuf>,
+}
+
+/// Raw limits of this machine, measured now.
+pub struct RawRates {
+    pub verify_strict_per_s: f64,
+    pub verify_batch64_per_s: f64,
+    pub sha256_mb_per_s: f64,
+}
+
+pub fn raw_rates() -> RawRates {
+    let key = SigningKey::from_bytes(&[42; 32]);
+    let msg = vec![7u8; 600];
+    let sig = key.sign(&msg);
+    let vk = key.verifying_key();
+    let verify_strict_per_s = rate(Duration::from_millis(700), || {
+        vk.verify_strict(&msg, &sig).expect("valid");
+        1
+    });
+    let msgs: Vec<&[u8]> = vec![&msg; 64];
+    let sigs = vec![sig; 64];
+    let vks = vec![vk; 64];
+    let verify_batch64_per_s = rate(Duration::from_millis(700), || {
+        ed25519_dalek::verify_batch(&msgs, &sigs, &vks).expect("valid");
+        64
+    });
+    let buf = vec![1u8; 1 << 20];
+    let sha256_mb_per_s = rate(Duration::from_millis(500), || {
+        std::hint::black_box(Sha256::digest(&buf));
+        1
+    });
+    RawRates { verify_strict_per_s, verify_batch64_per_s, sha256_mb_per_s }
+}
+
+/// Units per second of `f` (which returns how many units it did), over at least `min`.
+fn rate(min: Duration, mut f: impl FnMut() -> u64) -> f64 {
+    let start = Instant::now();
+    let mut n = 0;
+    while start.elapsed() < min {
+        n += f();
+    }
+    n as f64 / start.elapsed().as_secs_f64()
+}
+
+fn print_raw(r: &RawRates) {
+    println!(
+        "raw limits (one core): verify_strict {:.0}/s | batch-64 verify {:.0}/s | SHA-256 {:.0} MB/s",
+        r.verify_strict_per_s, r.verify_batch64_per_s, r.sha256_mb_per_s
+    );
+}
+
+/// A realistic custody-sized event (~500 bytes canonical), signed by `signers` parties.
+pub fn sample_event(i: u64, keys: &[SigningKey]) -> SignedEvent {
+    let body = json!({
+        "type": "bench.handover",
+        "seq": i,
+        "manifest": format!("2026320500{:04}", i % 10_000),
+        "from": "91320583MA1MXXXX0A",
+        "to": "91320583MA2NYYYY1B",
+        "vehicle": "苏E12345",
+        "driver": "sha256:3f9a1c2b7d4e5f60718293a4b5c6d7e8f9a0b1c2d3e4f5a6b7c8d9e0f1a2b3c4",
+        "lines": [
+            {"code": "900-249-08", "form": "liquid", "quantity": 1_234_000 + i % 1000, "unit": "g"},
+            {"code": "900-041-49", "form": "solid", "quantity": 56_000, "unit": "g"}
+        ],
+        "place": {"site": "91320583MA2NYYYY1B", "lat_e6": 31_385_000, "lon_e6": 120_980_000},
+        "at": "2026-11-28T08:30:00.000Z"
+    });
+    let refs: Vec<&SigningKey> = keys.iter().collect();
+    SignedEvent::sign(body, &refs).expect("valid sample event")
+}
+
+/// A fresh log with `signers` registered party keys; returns the ledger and those keys.
+pub fn fresh_log(dir: &std::path::Path, signers: usize) -> Result<(Ledger, Vec<SigningKey>)> {
+    let authority = SigningKey::from_bytes(&[1; 32]);
+    let genesis = Genesis::new("bench.wasteledger/log", SigningKey::from_bytes(&[2; 32]), &authority)?;
+    let ledger = Ledger::create(dir, Config::default(), genesis, Arc::new(OpenRules), Arc::new(SystemClock))?;
+    let keys: Vec<SigningKey> = (0..signers).map(|i| SigningKey::from_bytes(&[10 + i as u8; 32])).collect();
+    for k in &keys {
+        let add = json!({"type": "key.added", "key": PublicKey(k.verifying_key()).to_string(), "holder": "bench party"});
+        let ev = VerifiedEvent::check(SignedEvent::sign(add, &[&authority])?)?;
+        ledger.submit_blocking(ev)?;
+    }
+    Ok((ledger, keys))
+}
+
+fn sign_all(from: u64, n: u64, keys: &[SigningKey]) -> Vec<SignedEvent> {
+    let threads = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1) as u64;
+    let per = n.div_ceil(threads);
+    std::thread::scope(|s| {
+        let hs: Vec<_> = (0..threads)
+            .map(|t| {
+                s.spawn(move || (from + t * per..(from + (t + 1) * per).min(from + n)).map(|i| sample_event(i, keys)).collect::<Vec<_>>())
+            })
+            .collect();
+        hs.into_iter().flat_map(|h| h.join().expect("signing thread")).collect()
+    })
+}
+
+fn percentile(sorted: &[Duration], p: f64) -> Duration {
+    if sorted.is_empty() {
+        return Duration::ZERO;
+    }
+    sorted[((sorted.len() as f64 * p) as usize).min(sorted.len() - 1)]
+}
+
+fn dir_bytes(path: &std::path::Path) -> u64 {
+    std::fs::read_dir(path)
+        .map(|rd| {
+            rd.flatten()
+                .map(|e| match e.metadata() {
+                    Ok(m) if m.is_dir() => dir_bytes(&e.path()),
+                    Ok(m) => m.len(),
+                    Err(_) => 0,
+                })
+                .sum()
+        })
+        .unwrap_or(0)
+}
+
+pub fn run(opts: Options) -> Result<()> {
+    let tmp;
+    let dir = match &opts.dir {
+        Some(d) => d.clone(),
+        None => {
+            tmp = TempDir::new()?;
+            tmp.0.clone()
+        }
+    };
+    let raw = raw_rates();
+    print_raw(&raw);
+    let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
+    println!("cores: {cores}; events signed by {} part{}", opts.signers, if opts.signers == 1 { "y" } else { "ies" });
+
+    // Append through the library: parallel batch signature checks, then the group-committing
+    // sequencer (one fsync per batch). Signing is the clients' work and is not timed.
+    let (ledger, keys) = fresh_log(&dir.join("log"), opts.signers)?;
+    let chunk = 20_000u64;
+    let mut appended = 0u64;
+    let mut busy = Duration::ZERO;
+    while appended < opts.entries {
+        let n = chunk.min(opts.entries - appended);
+        let events = sign_all(appended, n, &keys);
+        let t = Instant::now();
+        let verified: Vec<VerifiedEvent> = VerifiedEvent::check_all(events).into_iter().collect::<Result<_, _>>()?;
+        let receipts = ledger.submit_many(verified);
+        busy += t.elapsed();
+        if let Some(Err(e)) = receipts.into_iter().find(|r| r.is_err()) {
+            bail!("append failed: {e}");
+        }
+        appended += n;
+    }
+    let per_s = appended as f64 / busy.as_secs_f64();
+    println!(
+        "append (library, verify + durable group commit): {appended} events in {:.2}s = {per_s:.0} events/s ({:.2}x one core's verify_strict)",
+        busy.as_secs_f64(),
+        per_s / raw.verify_strict_per_s
+    );
+
+    // Proofs at this size: random indexes, p50/p99.
+    let size = ledger.head().size;
+    let mut rng = 0x9e37_79b9_7f4a_7c15u64;
+    let mut next = move || {
+        rng ^= rng << 13;
+        rng ^= rng >> 7;
+        rng ^= rng << 17;
+        rng
+    };
+    let mut inc = Vec::with_capacity(10_000);
+    let mut con = Vec::with_capacity(10_000);
+    for _ in 0..10_000 {
+        let i = next() % size;
+        let t = Instant::now();
+        let p = ledger.inclusion_proof(i, size)?;
+        inc.push(t.elapsed());
+        std::hint::black_box(p);
+        let from = 1 + next() % size;
+        let t = Instant::now();
+        let p = ledger.consistency_proof(from, size)?;
+        con.push(t.elapsed());
+        std::hint::black_box(p);
+    }
+    inc.sort();
+    con.sort();
+    println!(
+        "proofs at {size} entries: inclusion p50 {:?} p99 {:?} | consistency p50 {:?} p99 {:?} (one SHA-256 of 64 B takes ~{:?})",
+        percentile(&inc, 0.5),
+        percentile(&inc, 0.99),
+        percentile(&con, 0.5),
+        percentile(&con, 0.99),
+        Duration::from_secs_f64(64.0 / (raw.sha256_mb_per_s * 1e6))
+    );
+    // Sanity: the last proof verifies against the published checkpoint.
+    let head = ledger.head();
+    let cp = Checkpoint::open(&head.checkpoint, ledger.verifier())?;
+    let leaf = ledger.leaf_hash(size - 1)?;
+    merkle::verify_inclusion(size - 1, size, &leaf, &ledger.inclusion_proof(size - 1, size)?, &cp.root)?;
+
+    if opts.http {
+        http_bench(&ledger, &keys, appended, &opts, &raw)?;
+    }
+    ledger.shutdown();
+    drop(ledger);
+    let final_size = {
+        let bytes = dir_bytes(&dir.join("log"));
+        let n = size + if opts.http { opts.http_events } else { 0 };
+        println!("disk: {bytes} bytes for {n} entries = {:.0} bytes/entry (entries, Merkle nodes, indexes)", bytes as f64 / n as f64);
+        n
+    };
+
+    // Full audit of the stored log.
+    let t = Instant::now();
+    let res = store::verify(&dir.join("log"), &OpenRules, &mut |_, _| {})?;
+    let secs = t.elapsed().as_secs_f64();
+    match res {
+        Ok(s) => println!(
+            "audit (every signature, chain, every Merkle node, checkpoint): {} entries in {secs:.2}s = {:.0} entries/s ({:.2}x one core's verify_strict)",
+            s.size,
+            s.size as f64 / secs,
+            s.size as f64 / secs / raw.verify_strict_per_s
+        ),
+        Err(f) => bail!("audit failed: {f}"),
+    }
+    debug_assert!(final_size > 0);
+    print_raw(&raw_rates());
+    Ok(())
+}
+
+fn http_bench(ledger: &Ledger, keys: &[SigningKey], first: u64, opts: &Options, raw: &RawRates) -> Result<()> {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
+    let addr = listener.local_addr()?;
+    let server_ledger = ledger.clone();
+    let (tx, rx) = std::sync::mpsc::channel();
+    let server_thread = std::thread::spawn(move || {
+        actix_web::rt::System::new().block_on(async move {
+            let srv = crate::http::server(server_ledger, listener, 2).expect("server");
+            tx.send(srv.handle()).expect("handle");
+            srv.await
+        })
+    });
+    let handle = rx.recv()?;
+    let events = sign_all(first + 10_000_000, opts.http_events, keys);
+    let bodies: Vec<Vec<u8>> = events.iter().map(|e| e.to_bytes()).collect();
+    let per_client = bodies.len().div_ceil(opts.http_clients);
+    let base = format!("http://{addr}");
+    let t = Instant::now();
+    let mut lat: Vec<Duration> = std::thread::scope(|s| {
+        let hs: Vec<_> = bodies
+            .chunks(per_client)
+            .map(|part| {
+                let base = base.clone();
+                s.spawn(move || {
+                    let c = crate::client::LogClient::new(&base);
+                    part.iter()
+                        .map(|b| {
+                            let t = Instant::now();
+                            let a = c.post("/v1/events", b).expect("post");
+                            assert_eq!(a.status, 201, "{}", a.body);
+                            t.elapsed()
+                        })
+                        .collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        hs.into_iter().flat_map(|h| h.join().expect("client thread")).collect()
+    });
+    let secs = t.elapsed().as_secs_f64();
+    lat.sort();
+    let per_s = lat.len() as f64 / secs;
+    println!(
+        "append (HTTP loopback, {} clients on this machine): {} events in {secs:.2}s = {per_s:.0} events/s ({:.2}x one core's verify_strict); ack p50 {:?} p99 {:?}",
+        opts.http_clients,
+        lat.len(),
+        per_s / raw.verify_strict_per_s,
+        percentile(&lat, 0.5),
+        percentile(&lat, 0.99)
+    );
+    actix_web::rt::System::new().block_on(handle.stop(true));
+    let _ = server_thread.join();
+    Ok(())
+}
+
+/// A scratch directory removed on drop (the bench needs no tempfile dependency).
+struct TempDir(PathBuf);
+
+impl TempDir {
+    fn new() -> Result<Self> {
+        let mut suffix = [0u8; 8];
+        getrandom::fill(&mut suffix)?;
+        let p = std::env::temp_dir().join(format!("wasteledger-bench-{}", hex::encode(suffix)));
+        std::fs::create_dir_all(&p)?;
+        Ok(TempDir(p))
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}

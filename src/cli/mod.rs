@@ -1,0 +1,223 @@
+//! The command line: a face over the library. Each subcommand turns flags into a call.
+
+mod client;
+
+use crate::keyfile;
+use crate::ledger::event::PublicKey;
+use crate::ledger::note::NoteVerifier;
+use crate::ledger::state::OpenRules;
+use crate::store::{self, Config, Genesis, Ledger, SystemClock};
+use anyhow::{bail, Context, Result};
+use clap::{Parser, Subcommand};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+/// The log's default name (its origin line in checkpoints).
+pub const DEFAULT_ORIGIN: &str = "kunshan.wasteledger/log";
+
+#[derive(Parser)]
+#[command(name = "wasteledger", version, about = "Chain-of-custody ledger for hazardous and construction waste")]
+pub struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Write a new Ed25519 key pair (PKCS#8 PEM) and print its public key and verifier key.
+    Keygen {
+        #[arg(long)]
+        out: PathBuf,
+        /// Name for the verifier-key string (a log's name is its origin).
+        #[arg(long, default_value = DEFAULT_ORIGIN)]
+        name: String,
+    },
+    /// Serve the log over HTTP; creates it on first start in an empty DIR.
+    Serve {
+        #[arg(long)]
+        data: PathBuf,
+        #[arg(long, default_value = "127.0.0.1:8080")]
+        listen: String,
+        /// Key that signs checkpoints (default: DIR/keys/log.pem, generated on first start).
+        #[arg(long)]
+        log_key: Option<PathBuf>,
+        /// Authority key that signs genesis, first start only (default: generated into DIR/keys/authority.pem).
+        #[arg(long)]
+        authority_key: Option<PathBuf>,
+        /// Name of the log (first start only).
+        #[arg(long, default_value = DEFAULT_ORIGIN)]
+        origin: String,
+        /// sled page cache in MiB (bounds the store's memory).
+        #[arg(long, default_value_t = 256)]
+        cache_mb: u64,
+        /// HTTP worker threads (default: one per core).
+        #[arg(long)]
+        workers: Option<usize>,
+    },
+    /// Audit a stored log (server stopped): signatures, chain, Merkle nodes, checkpoint.
+    Verify {
+        #[arg(long)]
+        data: PathBuf,
+    },
+    /// Audit a running log over HTTP, trusting nothing it says.
+    Audit {
+        #[arg(long)]
+        server: String,
+        /// The log's verifier key (name+id+key). Without it the key the server serves is used,
+        /// and checked against the one entry 0 names.
+        #[arg(long)]
+        log_key: Option<String>,
+    },
+    /// Sign an event (or countersign a signed one) with one or more keys and submit it.
+    Submit {
+        #[arg(long)]
+        server: String,
+        /// Key file(s) to sign with.
+        #[arg(long = "key")]
+        keys: Vec<PathBuf>,
+        /// JSON file: an event body (with "type"), or a signed event to countersign.
+        file: PathBuf,
+    },
+    /// Rebuild every derived tree (Merkle nodes, indexes, checkpoint) from the entries alone.
+    Reindex {
+        #[arg(long)]
+        data: PathBuf,
+        #[arg(long)]
+        log_key: Option<PathBuf>,
+    },
+    /// Measure append, audit and proof speed beside this machine's raw Ed25519 and SHA-256 rates.
+    Bench {
+        /// Entries appended through the library (then audited, and proofs taken at that size).
+        #[arg(long, default_value_t = 1_000_000)]
+        entries: u64,
+        /// Parties signing each event.
+        #[arg(long, default_value_t = 1)]
+        signers: usize,
+        /// Also measure appends over HTTP on loopback.
+        #[arg(long)]
+        http: bool,
+        #[arg(long, default_value_t = 50_000)]
+        http_events: u64,
+        /// Concurrent HTTP clients.
+        #[arg(long, default_value_t = 64)]
+        http_clients: usize,
+        /// Scratch directory (default: a temporary one).
+        #[arg(long)]
+        dir: Option<PathBuf>,
+    },
+}
+
+pub fn run(cli: Cli) -> Result<()> {
+    match cli.command {
+        Command::Keygen { out, name } => {
+            let key = keyfile::generate();
+            keyfile::write(&out, &key)?;
+            let verifier = NoteVerifier::new(&name, key.verifying_key())?;
+            println!("wrote {}", out.display());
+            println!("public key:   {}", PublicKey(key.verifying_key()));
+            println!("verifier key: {verifier}");
+            Ok(())
+        }
+        Command::Serve { data, listen, log_key, authority_key, origin, cache_mb, workers } => {
+            let cfg = Config { cache_bytes: cache_mb << 20, ..Config::default() };
+            let ledger = open_or_create(&data, cfg, log_key, authority_key, &origin)?;
+            serve(ledger, &listen, workers)
+        }
+        Command::Verify { data } => verify(&data),
+        Command::Audit { server, log_key } => client::audit(&server, log_key.as_deref()),
+        Command::Submit { server, keys, file } => client::submit(&server, &keys, &file),
+        Command::Reindex { data, log_key } => {
+            let key = keyfile::read(&log_key.unwrap_or_else(|| data.join("keys/log.pem")))?;
+            match store::reindex(&data, &key, &OpenRules)? {
+                Ok(n) => {
+                    println!("reindexed {n} entries; derived trees rebuilt from the log");
+                    Ok(())
+                }
+                Err(f) => bail!("cannot reindex: {f}"),
+            }
+        }
+        Command::Bench { entries, signers, http, http_events, http_clients, dir } => {
+            crate::bench::run(crate::bench::Options { entries, signers, http, http_events, http_clients, dir })
+        }
+    }
+}
+
+fn open_or_create(
+    data: &Path,
+    cfg: Config,
+    log_key: Option<PathBuf>,
+    authority_key: Option<PathBuf>,
+    origin: &str,
+) -> Result<Ledger> {
+    let log_key_path = log_key.unwrap_or_else(|| data.join("keys/log.pem"));
+    if Ledger::exists(data) {
+        let key = keyfile::read(&log_key_path)?;
+        return Ok(Ledger::open(data, cfg, key, Arc::new(OpenRules), Arc::new(SystemClock))?);
+    }
+    let log = load_or_generate(&log_key_path, "log (signs checkpoints)")?;
+    let authority_path = authority_key.unwrap_or_else(|| data.join("keys/authority.pem"));
+    let authority = load_or_generate(&authority_path, "authority (signs genesis and the key registry)")?;
+    let genesis = Genesis::new(origin, log, &authority)?;
+    let ledger = Ledger::create(data, cfg, genesis, Arc::new(OpenRules), Arc::new(SystemClock))?;
+    eprintln!("created a new log {origin:?} in {}", data.display());
+    eprintln!("authority public key: {}", PublicKey(authority.verifying_key()));
+    Ok(ledger)
+}
+
+fn load_or_generate(path: &Path, what: &str) -> Result<ed25519_dalek::SigningKey> {
+    if path.exists() {
+        return keyfile::read(path);
+    }
+    let key = keyfile::generate();
+    keyfile::write(path, &key)?;
+    eprintln!("generated the {what} key in {} (keep it safe; demo use only if left there)", path.display());
+    Ok(key)
+}
+
+fn serve(ledger: Ledger, listen: &str, workers: Option<usize>) -> Result<()> {
+    let listener = std::net::TcpListener::bind(listen).with_context(|| format!("cannot listen on {listen}"))?;
+    let addr = listener.local_addr()?;
+    let workers = workers.unwrap_or_else(|| std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2));
+    let head = ledger.head();
+    // Tests and scripts read this line to find the port.
+    println!("listening on http://{addr}");
+    eprintln!("log {} holds {} entries; verifier key {}", ledger.verifier().name, head.size, ledger.verifier());
+    actix_web::rt::System::new().block_on(async {
+        crate::http::server(ledger.clone(), listener, workers)?.await
+    })?;
+    ledger.shutdown();
+    Ok(())
+}
+
+fn verify(data: &Path) -> Result<()> {
+    use indicatif::{ProgressBar, ProgressStyle};
+    use std::io::IsTerminal;
+    let bar = if std::io::stderr().is_terminal() {
+        let b = ProgressBar::new(0);
+        b.set_style(ProgressStyle::with_template("{bar:40} {pos}/{len} entries {per_sec} eta {eta}").expect("template"));
+        b
+    } else {
+        ProgressBar::hidden()
+    };
+    let started = std::time::Instant::now();
+    let res = store::verify(data, &OpenRules, &mut |done, total| {
+        bar.set_length(total);
+        bar.set_position(done);
+    })?;
+    bar.finish_and_clear();
+    match res {
+        Ok(s) => {
+            let secs = started.elapsed().as_secs_f64();
+            println!(
+                "ok: {} entries, {} signatures, chain and Merkle nodes intact, checkpoint root {} signed by the log key ({:.1}s, {:.0} entries/s)",
+                s.size,
+                s.signatures,
+                hex::encode(s.root),
+                secs,
+                s.size as f64 / secs.max(1e-9)
+            );
+            Ok(())
+        }
+        Err(f) => bail!("verify failed at {f}"),
+    }
+}

@@ -1,0 +1,132 @@
+//! A client of the log API (blocking, plain HTTP): what parties, auditors and the tests use.
+//! The remote audit trusts nothing the server says: it re-checks every entry it is served and
+//! compares the tree head it computes with the server's signed checkpoint.
+
+use crate::ledger::audit::{AuditFailure, Auditor};
+use crate::ledger::merkle::Hash;
+use crate::ledger::note::{Checkpoint, NoteVerifier};
+use crate::ledger::state::EventRules;
+use anyhow::{anyhow, bail, Context, Result};
+use serde_json::Value;
+use std::time::Duration;
+
+pub struct LogClient {
+    base: String,
+    agent: ureq::Agent,
+}
+
+/// A server's answer: status and body (problem details on errors are bodies too).
+pub struct Answer {
+    pub status: u16,
+    pub body: String,
+}
+
+impl Answer {
+    pub fn json(&self) -> Result<Value> {
+        serde_json::from_str(&self.body).with_context(|| format!("answer is not JSON: {}", self.body))
+    }
+}
+
+impl LogClient {
+    pub fn new(base: &str) -> Self {
+        let agent = ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .timeout_global(Some(Duration::from_secs(60)))
+            .build()
+            .into();
+        LogClient { base: base.trim_end_matches('/').to_string(), agent }
+    }
+
+    pub fn get(&self, path: &str) -> Result<Answer> {
+        let url = format!("{}{path}", self.base);
+        let mut resp = self.agent.get(&url).call().with_context(|| format!("GET {url}"))?;
+        let status = resp.status().as_u16();
+        let body = resp.body_mut().with_config().limit(64 << 20).read_to_string()?;
+        Ok(Answer { status, body })
+    }
+
+    /// GET that must succeed; an error names the server's problem detail.
+    pub fn get_ok(&self, path: &str) -> Result<String> {
+        let a = self.get(path)?;
+        if a.status != 200 {
+            bail!("GET {path}: {} {}", a.status, a.body);
+        }
+        Ok(a.body)
+    }
+
+    pub fn post(&self, path: &str, body: &[u8]) -> Result<Answer> {
+        let url = format!("{}{path}", self.base);
+        let mut resp = self
+            .agent
+            .post(&url)
+            .header("content-type", "application/json")
+            .send(body)
+            .with_context(|| format!("POST {url}"))?;
+        let status = resp.status().as_u16();
+        let body = resp.body_mut().read_to_string()?;
+        Ok(Answer { status, body })
+    }
+
+    pub fn verifier(&self) -> Result<NoteVerifier> {
+        Ok(NoteVerifier::parse(self.get_ok("/v1/log/key")?.trim())?)
+    }
+
+    /// The server's checkpoint, verified with `verifier`.
+    pub fn checkpoint(&self, verifier: &NoteVerifier) -> Result<(Checkpoint, String)> {
+        let note = self.get_ok("/v1/log/checkpoint")?;
+        let cp = Checkpoint::open(&note, verifier).map_err(|e| anyhow!("the server's checkpoint: {e}"))?;
+        Ok((cp, note))
+    }
+}
+
+/// What a clean remote audit established.
+pub struct RemoteAudit {
+    pub size: u64,
+    pub root: Hash,
+}
+
+/// Fetch every entry up to the server's current checkpoint and audit them; the computed tree
+/// head must be the checkpoint's. With no `verifier`, the key the server serves is used, and
+/// must be the one entry 0 names.
+pub fn audit_remote(
+    client: &LogClient,
+    verifier: Option<NoteVerifier>,
+    rules: &dyn EventRules,
+    progress: &mut dyn FnMut(u64, u64),
+) -> Result<Result<RemoteAudit, AuditFailure>> {
+    let verifier = match verifier {
+        Some(v) => v,
+        None => client.verifier()?,
+    };
+    let (cp, _) = client.checkpoint(&verifier)?;
+    let mut auditor = Auditor::new(rules);
+    let mut start = 0u64;
+    while start < cp.size {
+        let end = (start + crate::http::MAX_RANGE).min(cp.size);
+        let body = client.get_ok(&format!("/v1/log/entries?start={start}&end={end}"))?;
+        let lines: Vec<(u64, &[u8])> =
+            body.lines().enumerate().map(|(i, l)| (start + i as u64, l.as_bytes())).collect();
+        if lines.len() as u64 != end - start {
+            return Ok(Err(AuditFailure {
+                index: start + lines.len() as u64,
+                cause: format!("the server served {} entries for [{start}, {end})", lines.len()),
+            }));
+        }
+        if let Err(f) = auditor.check(&lines, |_, _| Ok(())) {
+            return Ok(Err(f));
+        }
+        start = end;
+        progress(start, cp.size);
+    }
+    let fail = |cause: String| Ok(Err(AuditFailure { index: cp.size, cause }));
+    if cp.size == 0 {
+        return fail("the log is empty: no genesis entry".into());
+    }
+    if auditor.state().log_key.map(|k| k.0) != Some(verifier.key) || auditor.state().origin != verifier.name {
+        return fail("checkpoint: the log key is not the one entry 0 names".into());
+    }
+    if auditor.root() != cp.root {
+        return fail("checkpoint: its root hash is not the root of the entries served".into());
+    }
+    Ok(Ok(RemoteAudit { size: cp.size, root: cp.root }))
+}

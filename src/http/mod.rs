@@ -1,0 +1,147 @@
+//! The only module that knows actix-web: the public log API of DESIGN.md, errors as RFC 9457
+//! problem details naming the field at fault.
+
+mod problem;
+
+pub use problem::Problem;
+
+use crate::ledger::event::{SignedEvent, VerifiedEvent, MAX_EVENT_BYTES};
+use crate::store::Ledger;
+use actix_web::dev::Server;
+use actix_web::http::header::ContentType;
+use actix_web::{web, App, HttpRequest, HttpResponse, HttpServer};
+use base64::engine::general_purpose::STANDARD as B64;
+use base64::Engine;
+use futures_util::StreamExt;
+use serde_json::json;
+use std::collections::HashMap;
+use std::net::TcpListener;
+
+/// Most entries served by one range request.
+pub const MAX_RANGE: u64 = 1000;
+
+/// Build the server on an already bound listener (port 0 in tests). Run it with `.await`.
+pub fn server(ledger: Ledger, listener: TcpListener, workers: usize) -> std::io::Result<Server> {
+    let data = web::Data::new(ledger);
+    Ok(HttpServer::new(move || {
+        App::new()
+            .app_data(data.clone())
+            .app_data(web::QueryConfig::default().error_handler(|e, _| Problem::bad_request(None, e.to_string()).into()))
+            .route("/v1/log/checkpoint", web::get().to(checkpoint))
+            .route("/v1/log/key", web::get().to(key))
+            .route("/v1/log/entries/{index}", web::get().to(entry))
+            .route("/v1/log/entries", web::get().to(entries))
+            .route("/v1/log/proof/inclusion", web::get().to(inclusion))
+            .route("/v1/log/proof/consistency", web::get().to(consistency))
+            .route("/v1/events", web::post().to(submit))
+            .default_service(web::to(|req: HttpRequest| async move {
+                Err::<HttpResponse, _>(Problem::new(404, "not-found", "Not found", format!("no route for {} {}", req.method(), req.path())))
+            }))
+    })
+    .workers(workers.max(1))
+    .listen(listener)?
+    .run())
+}
+
+type Params = web::Query<HashMap<String, String>>;
+
+/// A query parameter that must be a non-negative integer; `default` when absent (if allowed).
+fn param(q: &Params, name: &str, default: Option<u64>) -> Result<u64, Problem> {
+    match (q.get(name), default) {
+        (Some(v), _) => v.parse().map_err(|_| {
+            Problem::bad_request(Some(name), format!("query parameter `{name}`: expected a non-negative integer, got {v:?}"))
+        }),
+        (None, Some(d)) => Ok(d),
+        (None, None) => Err(Problem::bad_request(Some(name), format!("query parameter `{name}` is required"))),
+    }
+}
+
+async fn checkpoint(ledger: web::Data<Ledger>) -> HttpResponse {
+    HttpResponse::Ok().content_type(ContentType::plaintext()).body(ledger.head().checkpoint)
+}
+
+async fn key(ledger: web::Data<Ledger>) -> HttpResponse {
+    HttpResponse::Ok().content_type(ContentType::plaintext()).body(format!("{}\n", ledger.verifier()))
+}
+
+async fn entry(ledger: web::Data<Ledger>, path: web::Path<String>) -> Result<HttpResponse, Problem> {
+    let raw = path.into_inner();
+    let index: u64 = raw
+        .parse()
+        .map_err(|_| Problem::bad_request(Some("index"), format!("path `index`: expected a non-negative integer, got {raw:?}")))?;
+    match ledger.entry(index)? {
+        Some(bytes) => Ok(HttpResponse::Ok().content_type(ContentType::json()).body(bytes)),
+        None => Err(Problem::new(
+            404,
+            "no-such-entry",
+            "No such entry",
+            format!("entry {index} is not in the log (size {})", ledger.head().size),
+        )
+        .field("index")),
+    }
+}
+
+/// Entries `[start, end)` as newline-delimited JSON, each line the exact entry bytes.
+async fn entries(ledger: web::Data<Ledger>, q: Params) -> Result<HttpResponse, Problem> {
+    let start = param(&q, "start", None)?;
+    let end = param(&q, "end", None)?;
+    if end <= start || end - start > MAX_RANGE {
+        return Err(Problem::bad_request(
+            Some("end"),
+            format!("query parameter `end`: expected start < end <= start + {MAX_RANGE}, got start {start} end {end}"),
+        ));
+    }
+    let mut body = Vec::new();
+    for e in ledger.entries(start, end)? {
+        body.extend_from_slice(&e);
+        body.push(b'\n');
+    }
+    Ok(HttpResponse::Ok().content_type("application/x-ndjson").body(body))
+}
+
+fn b64_list(hashes: &[[u8; 32]]) -> Vec<String> {
+    hashes.iter().map(|h| B64.encode(h)).collect()
+}
+
+async fn inclusion(ledger: web::Data<Ledger>, q: Params) -> Result<HttpResponse, Problem> {
+    let size = param(&q, "size", Some(ledger.head().size))?;
+    let index = param(&q, "index", None)?;
+    let hashes = ledger.inclusion_proof(index, size)?;
+    let leaf = ledger.leaf_hash(index)?;
+    Ok(HttpResponse::Ok().json(json!({
+        "index": index, "size": size, "leaf_hash": B64.encode(leaf), "hashes": b64_list(&hashes)
+    })))
+}
+
+async fn consistency(ledger: web::Data<Ledger>, q: Params) -> Result<HttpResponse, Problem> {
+    let to = param(&q, "to", Some(ledger.head().size))?;
+    let from = param(&q, "from", None)?;
+    let hashes = ledger.consistency_proof(from, to)?;
+    Ok(HttpResponse::Ok().json(json!({"from": from, "to": to, "hashes": b64_list(&hashes)})))
+}
+
+/// Take one signed event; answer only once it is durable.
+async fn submit(ledger: web::Data<Ledger>, req: HttpRequest, mut body: web::Payload) -> Result<HttpResponse, Problem> {
+    let too_big = |n: usize| Problem::new(413, "too-large", "Event too large", format!("the body is {n} bytes; at most {MAX_EVENT_BYTES} are accepted")).field("(body)");
+    if let Some(len) = req.headers().get("content-length").and_then(|v| v.to_str().ok()?.parse::<usize>().ok()) {
+        if len > MAX_EVENT_BYTES {
+            return Err(too_big(len));
+        }
+    }
+    let mut bytes = web::BytesMut::new();
+    while let Some(chunk) = body.next().await {
+        let chunk = chunk.map_err(|e| Problem::bad_request(None, format!("reading the body: {e}")))?;
+        if bytes.len() + chunk.len() > MAX_EVENT_BYTES {
+            return Err(too_big(bytes.len() + chunk.len()));
+        }
+        bytes.extend_from_slice(&chunk);
+    }
+    let event = SignedEvent::parse(&bytes)?;
+    let verified = VerifiedEvent::check(event)?;
+    let receipt = ledger.submit(verified).await?;
+    Ok(HttpResponse::Created().json(json!({
+        "index": receipt.index,
+        "leaf_hash": B64.encode(receipt.leaf_hash),
+        "tree_size": receipt.tree_size,
+    })))
+}

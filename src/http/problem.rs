@@ -1,0 +1,124 @@
+//! RFC 9457 problem details: every error the API gives is one of these, naming the field.
+
+use crate::ledger::canonical::CanonicalError;
+use crate::ledger::event::EventError;
+use crate::ledger::state::Refusal;
+use crate::store::{ProofRequestError, StoreError, SubmitError};
+use actix_web::http::StatusCode;
+use actix_web::{HttpResponse, ResponseError};
+use serde::Serialize;
+use std::fmt;
+
+#[derive(Debug, Serialize, Clone)]
+pub struct Problem {
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub title: String,
+    pub status: u16,
+    pub detail: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub field: Option<String>,
+    /// For a replay: where the event already is.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub existing_index: Option<u64>,
+}
+
+impl Problem {
+    pub fn new(status: u16, kind: &str, title: &str, detail: impl Into<String>) -> Self {
+        Problem {
+            kind: format!("urn:wasteledger:problem:{kind}"),
+            title: title.into(),
+            status,
+            detail: detail.into(),
+            field: None,
+            existing_index: None,
+        }
+    }
+
+    pub fn field(mut self, f: impl Into<String>) -> Self {
+        self.field = Some(f.into());
+        self
+    }
+
+    pub fn bad_request(field: Option<&str>, detail: impl Into<String>) -> Self {
+        let p = Problem::new(400, "bad-request", "Bad request", detail);
+        match field {
+            Some(f) => p.field(f),
+            None => p,
+        }
+    }
+}
+
+impl fmt::Display for Problem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} ({}): {}", self.title, self.status, self.detail)
+    }
+}
+
+impl ResponseError for Problem {
+    fn status_code(&self) -> StatusCode {
+        StatusCode::from_u16(self.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        HttpResponse::build(self.status_code()).content_type("application/problem+json").json(self)
+    }
+}
+
+impl From<EventError> for Problem {
+    fn from(e: EventError) -> Self {
+        let detail = e.to_string();
+        match e {
+            EventError::Canonical(CanonicalError::Malformed(_)) => Problem::new(400, "malformed-json", "Malformed JSON", detail),
+            EventError::Canonical(CanonicalError::NotCanonical { .. }) => {
+                Problem::new(400, "not-canonical", "Not canonical JSON", detail).field("(body)")
+            }
+            EventError::Canonical(CanonicalError::NotAnInteger { field, .. }) => {
+                Problem::new(400, "not-an-integer", "Number is not an integer", detail).field(field)
+            }
+            EventError::Field { field, .. } => Problem::new(400, "bad-field", "Bad field", detail).field(field),
+            EventError::BadSignature { index, .. } => {
+                Problem::new(422, "bad-signature", "Signature does not verify", detail).field(format!("signatures[{index}].sig"))
+            }
+        }
+    }
+}
+
+impl From<SubmitError> for Problem {
+    fn from(e: SubmitError) -> Self {
+        let detail = e.to_string();
+        match e {
+            SubmitError::Replay { index } => {
+                let mut p = Problem::new(409, "replay", "Event already in the log", detail).field("event");
+                p.existing_index = Some(index);
+                p
+            }
+            SubmitError::Refused(r) => match r {
+                Refusal::Field { field, .. } => Problem::new(422, "refused", "Event refused", detail).field(field),
+                Refusal::UnknownKey { .. } => Problem::new(403, "unknown-key", "Signer not registered", detail).field("signatures"),
+                Refusal::RevokedKey { .. } => Problem::new(403, "revoked-key", "Signer's key revoked", detail).field("signatures"),
+                Refusal::NotAuthority { .. } => {
+                    Problem::new(403, "not-authority", "Needs the authority's signature", detail).field("signatures")
+                }
+                Refusal::Rule(_) => Problem::new(422, "refused", "Event refused", detail),
+            },
+            SubmitError::Storage(_) | SubmitError::Stopped => Problem::new(503, "unavailable", "Log unavailable", detail),
+        }
+    }
+}
+
+impl From<StoreError> for Problem {
+    fn from(e: StoreError) -> Self {
+        tracing::error!("store: {e}");
+        Problem::new(500, "store", "Storage error", e.to_string())
+    }
+}
+
+impl From<ProofRequestError> for Problem {
+    fn from(e: ProofRequestError) -> Self {
+        match e {
+            ProofRequestError::Range { field, detail } => Problem::bad_request(Some(field), detail),
+            ProofRequestError::Store(s) => s.into(),
+        }
+    }
+}

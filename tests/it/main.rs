@@ -1,0 +1,3 @@
+//! One integration-test binary (fewer link steps): each module is one area.
+
+mod vectors;

@@ -1,0 +1,95 @@
+//! Shared helpers: real server processes on port 0, keys, signed events.
+
+#![allow(dead_code)]
+
+use ed25519_dalek::SigningKey;
+use serde_json::{json, Value};
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use wasteledger::client::LogClient;
+use wasteledger::ledger::event::{PublicKey, SignedEvent};
+
+pub const BIN: &str = env!("CARGO_BIN_EXE_wasteledger");
+
+/// A deterministic test key (seed byte `n`).
+pub fn key(n: u8) -> SigningKey {
+    SigningKey::from_bytes(&[n; 32])
+}
+
+pub fn pk(k: &SigningKey) -> String {
+    PublicKey(k.verifying_key()).to_string()
+}
+
+/// The authority key every test log is created with.
+pub fn authority() -> SigningKey {
+    key(200)
+}
+
+pub fn signed(body: Value, keys: &[&SigningKey]) -> SignedEvent {
+    SignedEvent::sign(body, keys).expect("valid test event")
+}
+
+pub fn key_added(k: &SigningKey, holder: &str) -> SignedEvent {
+    signed(json!({"type": "key.added", "key": pk(k), "holder": holder}), &[&authority()])
+}
+
+/// A running `wasteledger serve` process; killed (SIGKILL) when dropped.
+pub struct Server {
+    pub child: Child,
+    pub url: String,
+    pub data: PathBuf,
+}
+
+impl Server {
+    /// Start the real binary on `data` (creating the log on first start with the test
+    /// authority key) and wait until it says where it listens.
+    pub fn start(data: &Path) -> Server {
+        let auth = data.with_extension("authority.pem");
+        if !auth.exists() {
+            wasteledger::keyfile::write(&auth, &authority()).unwrap();
+        }
+        let mut child = Command::new(BIN)
+            .args(["serve", "--listen", "127.0.0.1:0", "--data"])
+            .arg(data)
+            .arg("--authority-key")
+            .arg(&auth)
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("start wasteledger serve");
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
+        let url = line
+            .trim()
+            .strip_prefix("listening on ")
+            .unwrap_or_else(|| panic!("unexpected first line from serve: {line:?}"))
+            .to_string();
+        Server { child, url, data: data.to_path_buf() }
+    }
+
+    pub fn client(&self) -> LogClient {
+        LogClient::new(&self.url)
+    }
+
+    /// SIGKILL: no chance to flush or clean up.
+    pub fn kill(mut self) {
+        self.child.kill().unwrap();
+        self.child.wait().unwrap();
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Run the binary with `args`; returns (success, stdout + stderr).
+pub fn run(args: &[&str]) -> (bool, String) {
+    let out = Command::new(BIN).args(args).env("RUST_LOG", "warn").output().unwrap();
+    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    (out.status.success(), text)
+}
