@@ -3,7 +3,8 @@
 //! server we do not trust) and in `reindex` (which rebuilds every derived tree from it).
 
 use super::entry::Entry;
-use super::event::{verify_all, SignedEvent};
+use super::event::{verify_batch_of, SignedEvent};
+use super::parallel::par_chunks;
 use super::merkle::{leaf_hash, Frontier, Hash, PerfectNode};
 use super::state::{EventRules, LogState};
 use super::time::Timestamp;
@@ -64,15 +65,23 @@ impl<'r> Auditor<'r> {
     pub fn check(
         &mut self,
         entries: &[(u64, &[u8])],
+        on_entry: impl FnMut(&Checked, &[PerfectNode]) -> Result<(), AuditFailure>,
+    ) -> Result<(), AuditFailure> {
+        let decoded = decode_all(entries);
+        self.check_decoded(entries, decoded, on_entry)
+    }
+
+    /// The order-dependent half of [`Auditor::check`], on the output of [`decode_all`] for the
+    /// same entries (so that a caller can decode the next run while this one is checked).
+    pub fn check_decoded(
+        &mut self,
+        entries: &[(u64, &[u8])],
+        decoded: Decoded,
         mut on_entry: impl FnMut(&Checked, &[PerfectNode]) -> Result<(), AuditFailure>,
     ) -> Result<(), AuditFailure> {
-        // Decode and check signatures in parallel; everything order-dependent follows in order.
-        let decoded: Vec<Result<Entry, String>> =
-            entries.iter().map(|(_, b)| Entry::decode(b).map_err(|e| format!("cannot be decoded: {e}"))).collect();
-        let events: Vec<&SignedEvent> = decoded.iter().filter_map(|d| d.as_ref().ok()).map(|e| &e.event).collect();
-        let mut sig_results = verify_all(&events).into_iter();
+        assert_eq!(entries.len(), decoded.0.len(), "decoded output belongs to other entries");
         let mut nodes = Vec::with_capacity(8);
-        for ((pos, bytes), d) in entries.iter().zip(decoded) {
+        for ((pos, bytes), d) in entries.iter().zip(decoded.0) {
             let want = self.frontier.size();
             let fail = |cause: String| AuditFailure { index: want, cause };
             if *pos != want {
@@ -82,9 +91,21 @@ impl<'r> Auditor<'r> {
             if entry.index != want {
                 return Err(fail(format!("the entry stored here says index {} (entries moved or swapped)", entry.index)));
             }
-            sig_results.next().expect("one result per decoded entry").map_err(|e| fail(format!("signature: {e}")))?;
+            if want == 0 && entry.prev != [0; 32] {
+                return Err(fail("`prev` of entry 0 must be 32 zero bytes".into()));
+            }
             if entry.prev != self.prev {
-                return Err(fail("`prev` is not the leaf hash of the entry before it: the hash chain is broken".into()));
+                // Entry `want - 1` passed its own checks, so what changed is a part of it no
+                // signature covers (its time), or this link. Name the earlier entry: that is
+                // where a backdating or an edit happens.
+                return Err(AuditFailure {
+                    index: want - 1,
+                    cause: format!(
+                        "its leaf hash is not the `prev` that entry {want} records: the hash chain is broken \
+                         (an unsigned part of entry {} such as its time, or the link in entry {want}, was altered)",
+                        want - 1
+                    ),
+                });
             }
             if entry.time < self.last_time {
                 return Err(fail(format!("time {} is earlier than the entry before it ({})", entry.time, self.last_time)));
@@ -105,6 +126,30 @@ impl<'r> Auditor<'r> {
         }
         Ok(())
     }
+}
+
+/// Entries decoded and their signatures checked: the half of the audit that needs no order.
+pub struct Decoded(Vec<Result<Entry, String>>);
+
+/// Decode entries and check their signatures, on every core.
+pub fn decode_all(entries: &[(u64, &[u8])]) -> Decoded {
+    Decoded(par_chunks(entries, 64, |part| part.chunks(64).flat_map(decode_and_verify).collect()))
+}
+
+/// Decode a run of entries and check their signatures (in one batch where all decode).
+fn decode_and_verify(part: &[(u64, &[u8])]) -> Vec<Result<Entry, String>> {
+    let decoded: Vec<Result<Entry, String>> =
+        part.iter().map(|(_, b)| Entry::decode(b).map_err(|e| format!("cannot be decoded: {e}"))).collect();
+    let events: Vec<&SignedEvent> = decoded.iter().filter_map(|d| d.as_ref().ok()).map(|e| &e.event).collect();
+    let mut sigs = verify_batch_of(&events).into_iter();
+    decoded
+        .into_iter()
+        .map(|d| {
+            let e = d?;
+            sigs.next().expect("one result per decoded entry").map_err(|err| format!("signature: {err}"))?;
+            Ok(e)
+        })
+        .collect()
 }
 
 #[cfg(test)]

@@ -10,6 +10,9 @@ use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine;
 use serde_json::Value;
 
+const EVENT_KEY: &[u8] = b"{\"event\":";
+const INDEX_KEY: &[u8] = b",\"index\":";
+
 /// An entry decoded from its bytes: its position, chain link, time and the signed event.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Entry {
@@ -19,25 +22,41 @@ pub struct Entry {
     pub event: SignedEvent,
 }
 
-impl Entry {
-    /// The canonical bytes. Built by splicing already-canonical parts in RFC 8785 key order
-    /// (event < index < prev < signatures < time); a test checks this equals full JCS.
-    pub fn encode(&self) -> Vec<u8> {
-        let sigs = super::canonical::to_canonical(&self.event.signatures_json());
-        let ev = self.event.event_bytes();
-        let mut out = Vec::with_capacity(ev.len() + sigs.len() + 160);
-        out.extend_from_slice(b"{\"event\":");
-        out.extend_from_slice(ev);
-        out.extend_from_slice(b",\"index\":");
-        out.extend_from_slice(self.index.to_string().as_bytes());
-        out.extend_from_slice(b",\"prev\":\"");
-        out.extend_from_slice(B64.encode(self.prev).as_bytes());
-        out.extend_from_slice(b"\",\"signatures\":");
-        out.extend_from_slice(&sigs);
-        out.extend_from_slice(b",\"time\":\"");
-        out.extend_from_slice(self.time.to_string().as_bytes());
+/// The canonical bytes of an entry, from borrowed parts (the sequencer formats the time once
+/// per batch). Built by splicing already-canonical parts in RFC 8785 key order
+/// (event < index < prev < signatures < time); a test checks this equals full JCS. Base64 and
+/// the time need no escaping, and in each signature `key` sorts before `sig`.
+pub fn encode(index: u64, prev: &Hash, time: &str, event: &SignedEvent) -> Vec<u8> {
+    let ev = event.event_bytes();
+    let sigs = event.signatures();
+    let mut out = Vec::with_capacity(ev.len() + sigs.len() * 150 + 140);
+    out.extend_from_slice(b"{\"event\":");
+    out.extend_from_slice(ev);
+    out.extend_from_slice(b",\"index\":");
+    out.extend_from_slice(index.to_string().as_bytes());
+    out.extend_from_slice(b",\"prev\":\"");
+    out.extend_from_slice(B64.encode(prev).as_bytes());
+    out.extend_from_slice(b"\",\"signatures\":[");
+    for (i, s) in sigs.iter().enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        out.extend_from_slice(b"{\"key\":\"");
+        out.extend_from_slice(B64.encode(s.key.bytes()).as_bytes());
+        out.extend_from_slice(b"\",\"sig\":\"");
+        out.extend_from_slice(B64.encode(s.sig.to_bytes()).as_bytes());
         out.extend_from_slice(b"\"}");
-        out
+    }
+    out.extend_from_slice(b"],\"time\":\"");
+    out.extend_from_slice(time.as_bytes());
+    out.extend_from_slice(b"\"}");
+    out
+}
+
+impl Entry {
+    /// The canonical bytes.
+    pub fn encode(&self) -> Vec<u8> {
+        encode(self.index, &self.prev, &self.time.to_string(), &self.event)
     }
 
     /// Decode stored or served bytes; they must be canonical and complete.
@@ -71,7 +90,14 @@ impl Entry {
             return Err(bad("event", "a JSON object"));
         };
         let signatures = parse_signatures(&sigs)?;
-        let event = SignedEvent::from_parts(event, signatures)?;
+        // The bytes are canonical, so the event's canonical bytes are the span between
+        // `{"event":` and the top-level `,"index":`, the last one (only base64 strings, the
+        // time and signature objects follow it).
+        let end = bytes
+            .windows(INDEX_KEY.len())
+            .rposition(|w| w == INDEX_KEY)
+            .ok_or_else(|| bad("index", "a top-level index field"))?;
+        let event = SignedEvent::from_canonical_parts(event, bytes[EVENT_KEY.len()..end].to_vec(), signatures)?;
         Ok(Entry { index, prev, time, event })
     }
 }

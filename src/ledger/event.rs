@@ -17,6 +17,9 @@ use thiserror::Error;
 /// Domain separation: an event signature can never be taken for any other signature of ours.
 pub const EVENT_SIGNATURE_CONTEXT: &[u8] = b"wasteledger/v1/event\n";
 
+const EVENT_KEY: &[u8] = b"{\"event\":";
+const SIGNATURES_KEY: &[u8] = b",\"signatures\":";
+
 /// Largest event accepted, in bytes of canonical JSON (the HTTP body limit is set from it).
 pub const MAX_EVENT_BYTES: usize = 64 * 1024;
 
@@ -35,8 +38,7 @@ impl PublicKey {
         };
         let bytes = B64.decode(s).map_err(|_| bad("not base64"))?;
         let arr: [u8; 32] = bytes.try_into().map_err(|_| bad("wrong length"))?;
-        let key = VerifyingKey::from_bytes(&arr).map_err(|_| bad("not a curve point"))?;
-        Ok(PublicKey(key))
+        decompress_cached(&arr).map(PublicKey).ok_or_else(|| bad("not a curve point"))
     }
 
     pub fn bytes(&self) -> &[u8; 32] {
@@ -59,6 +61,29 @@ impl fmt::Debug for PublicKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "PublicKey({self})")
     }
+}
+
+/// Decompressing a public key costs about as much as half a signature check, and a log is
+/// signed by few keys over and over: keep the recently seen ones per thread (bounded).
+fn decompress_cached(bytes: &[u8; 32]) -> Option<VerifyingKey> {
+    use std::cell::RefCell;
+    use std::collections::HashMap;
+    const MAX_CACHED: usize = 4096;
+    thread_local! {
+        static KEYS: RefCell<HashMap<[u8; 32], VerifyingKey>> = RefCell::new(HashMap::new());
+    }
+    KEYS.with(|cache| {
+        if let Some(k) = cache.borrow().get(bytes) {
+            return Some(*k);
+        }
+        let key = VerifyingKey::from_bytes(bytes).ok()?;
+        let mut cache = cache.borrow_mut();
+        if cache.len() >= MAX_CACHED {
+            cache.clear();
+        }
+        cache.insert(*bytes, key);
+        Some(key)
+    })
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -115,12 +140,28 @@ impl SignedEvent {
         };
         check_type(&event)?;
         let signatures = parse_signatures(&sigs)?;
-        Self::from_parts(event, signatures)
+        // Canonical bytes are `{"event":<event>,"signatures":[...]}`; the array holds only
+        // base64 strings, so the last `,"signatures":` ends the event's own canonical bytes.
+        let end = bytes
+            .windows(SIGNATURES_KEY.len())
+            .rposition(|w| w == SIGNATURES_KEY)
+            .ok_or_else(|| field("signatures", "a top-level signatures field"))?;
+        Self::from_canonical_parts(event, bytes[EVENT_KEY.len()..end].to_vec(), signatures)
     }
 
     pub(crate) fn from_parts(event: Map<String, Value>, signatures: Vec<EventSignature>) -> Result<Self, EventError> {
-        check_type(&event)?;
         let event_bytes = to_canonical(&event);
+        Self::from_canonical_parts(event, event_bytes, signatures)
+    }
+
+    /// `event_bytes` must be the canonical form of `event` (the caller has checked it).
+    pub(crate) fn from_canonical_parts(
+        event: Map<String, Value>,
+        event_bytes: Vec<u8>,
+        signatures: Vec<EventSignature>,
+    ) -> Result<Self, EventError> {
+        check_type(&event)?;
+        debug_assert_eq!(event_bytes, to_canonical(&event));
         Ok(SignedEvent { event, event_bytes, signatures })
     }
 
@@ -276,22 +317,10 @@ impl VerifiedEvent {
 /// Ed25519 batch verification; a batch that fails is re-checked one by one with
 /// `verify_strict`, so the result names exactly the events that fail.
 pub fn verify_all(events: &[&SignedEvent]) -> Vec<Result<(), EventError>> {
-    let threads = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
-    let chunk = events.len().div_ceil(threads).max(64);
-    let mut results: Vec<Result<(), EventError>> = Vec::with_capacity(events.len());
-    std::thread::scope(|s| {
-        let handles: Vec<_> = events
-            .chunks(chunk)
-            .map(|part| s.spawn(move || part.chunks(64).flat_map(verify_batch_of).collect::<Vec<_>>()))
-            .collect();
-        for h in handles {
-            results.extend(h.join().expect("signature verification thread panicked"));
-        }
-    });
-    results
+    super::parallel::par_chunks(events, 64, |part| part.chunks(64).flat_map(verify_batch_of).collect())
 }
 
-fn verify_batch_of(events: &[&SignedEvent]) -> Vec<Result<(), EventError>> {
+pub(crate) fn verify_batch_of(events: &[&SignedEvent]) -> Vec<Result<(), EventError>> {
     let msgs: Vec<Vec<u8>> = events.iter().map(|e| e.signing_message()).collect();
     let mut m: Vec<&[u8]> = Vec::new();
     let mut sigs = Vec::new();

@@ -8,5 +8,6 @@ pub mod entry;
 pub mod event;
 pub mod merkle;
 pub mod note;
+pub mod parallel;
 pub mod state;
 pub mod time;

@@ -4,7 +4,8 @@
 //!
 //! Trees (keys are big-endian, so they iterate in order):
 //! - `entries`  index u64 -> entry bytes                      THE LOG (never updated, never deleted)
-//! - `nodes`    level u8 || index u64 -> 32-byte hash         derived: every complete subtree
+//! - `nodes`    level u8 || index u64 -> 32-byte hash         derived: complete subtrees at even
+//!                                                             levels >= 2 (see [`is_stored_level`])
 //! - `events`   SHA-256(event body) -> index u64              derived: replay index
 //! - `registry` index u64 -> ()                               derived: entries that change LogState
 //! - `meta`     "checkpoint" -> signed checkpoint note         derived: Ed25519 is deterministic
@@ -141,10 +142,35 @@ pub(crate) fn be_u64(b: &[u8]) -> Result<u64, StoreError> {
     Ok(u64::from_be_bytes(arr))
 }
 
-impl SubtreeHashes for sled::Tree {
+/// Which complete subtrees are stored: the even levels from 2 up, a third of a node per entry
+/// (each sled insert costs microseconds). Any other node is one hash of two neighbours away,
+/// and level 0 is the leaf hash of the entry itself, so a proof costs at most twice the reads.
+pub(crate) fn is_stored_level(level: u8) -> bool {
+    level >= 2 && level % 2 == 0
+}
+
+/// The store as a source of complete-subtree hashes for proofs.
+pub(crate) struct StoredNodes<'a>(pub &'a Trees);
+
+impl SubtreeHashes for StoredNodes<'_> {
     type Error = StoreError;
     fn perfect(&self, level: u8, index: u64) -> Result<Hash, StoreError> {
+        if level == 0 {
+            let bytes = self
+                .0
+                .entries
+                .get(index.to_be_bytes())?
+                .ok_or_else(|| StoreError::Corrupt(format!("entry {index} is missing")))?;
+            return Ok(leaf_hash(&bytes));
+        }
+        if !is_stored_level(level) {
+            let left = self.perfect(level - 1, 2 * index)?;
+            let right = self.perfect(level - 1, 2 * index + 1)?;
+            return Ok(merkle::node_hash(&left, &right));
+        }
         let v = self
+            .0
+            .nodes
             .get(node_key(level, index))?
             .ok_or_else(|| StoreError::Corrupt(format!("Merkle node level {level} #{index} is missing")))?;
         v.as_ref()
@@ -251,7 +277,7 @@ impl Ledger {
         }
         let verifier = NoteVerifier::new(&origin, log_key.verifying_key())
             .map_err(|e| StoreError::Setup(format!("log name: {e}")))?;
-        let frontier = Frontier::load(&trees.nodes, size)?;
+        let frontier = Frontier::load(&StoredNodes(&trees), size)?;
         let root = frontier.root();
         let checkpoint = match trees.meta.get(CHECKPOINT_KEY)? {
             Some(cp) if size > 0 => String::from_utf8(cp.to_vec()).map_err(|_| StoreError::Corrupt("checkpoint is not UTF-8".into()))?,
@@ -284,6 +310,36 @@ impl Ledger {
             .into_iter()
             .map(|p| p.and_then(|rx| rx.blocking_recv().map_err(|_| SubmitError::Stopped)?))
             .collect()
+    }
+
+    /// Bulk append (imports, benchmarks): check signatures a chunk at a time on every core while
+    /// the sequencer commits the chunk before, and wait for all. Results are in input order.
+    pub fn append_all(&self, events: Vec<SignedEvent>) -> Vec<Result<Receipt, AppendError>> {
+        const CHUNK: usize = 1024;
+        type Pending = Result<tokio::sync::oneshot::Receiver<Result<Receipt, SubmitError>>, AppendError>;
+        let (tx, rx) = crossbeam_channel::bounded::<Vec<Pending>>(4);
+        std::thread::scope(|s| {
+            s.spawn(move || {
+                let mut events = events.into_iter();
+                loop {
+                    let chunk: Vec<SignedEvent> = events.by_ref().take(CHUNK).collect();
+                    if chunk.is_empty() {
+                        break;
+                    }
+                    let pending = VerifiedEvent::check_all(chunk)
+                        .into_iter()
+                        .map(|v| Ok(self.inner.sequencer.submit(v?)?))
+                        .collect();
+                    if tx.send(pending).is_err() {
+                        break;
+                    }
+                }
+            });
+            rx.iter()
+                .flatten()
+                .map(|p| Ok(p?.blocking_recv().map_err(|_| SubmitError::Stopped)??))
+                .collect()
+        })
     }
 
     pub fn head(&self) -> Head {
@@ -319,7 +375,7 @@ impl Ledger {
     }
 
     pub fn leaf_hash(&self, index: u64) -> Result<Hash, StoreError> {
-        self.inner.trees.nodes.perfect(0, index)
+        StoredNodes(&self.inner.trees).perfect(0, index)
     }
 
     /// Audit path for `index` in the tree of `size` (both checked against the published size).
@@ -331,7 +387,7 @@ impl Ledger {
         if index >= size {
             return Err(range("index", format!("`index` {index} is not below `size` {size}")));
         }
-        Ok(merkle::inclusion_proof(&self.inner.trees.nodes, index, size)?)
+        Ok(merkle::inclusion_proof(&StoredNodes(&self.inner.trees), index, size)?)
     }
 
     pub fn consistency_proof(&self, from: u64, to: u64) -> Result<Vec<Hash>, ProofRequestError> {
@@ -342,7 +398,7 @@ impl Ledger {
         if from == 0 || from > to {
             return Err(range("from", format!("need 0 < `from` <= `to`, got from {from} to {to}")));
         }
-        Ok(merkle::consistency_proof(&self.inner.trees.nodes, from, to)?)
+        Ok(merkle::consistency_proof(&StoredNodes(&self.inner.trees), from, to)?)
     }
 
     /// Tree head at any published size (for proofs against older checkpoints).
@@ -351,13 +407,21 @@ impl Ledger {
         if size > current {
             return Err(range("size", format!("`size` {size} is larger than the log ({current})")));
         }
-        Ok(merkle::root(&self.inner.trees.nodes, size)?)
+        Ok(merkle::root(&StoredNodes(&self.inner.trees), size)?)
     }
 
     /// Stop the sequencer after the batches in flight and flush. Also done on drop.
     pub fn shutdown(&self) {
         self.inner.sequencer.stop();
     }
+}
+
+#[derive(Debug, Error, PartialEq, Eq)]
+pub enum AppendError {
+    #[error(transparent)]
+    Event(#[from] crate::ledger::event::EventError),
+    #[error(transparent)]
+    Submit(#[from] SubmitError),
 }
 
 #[derive(Debug, Error)]

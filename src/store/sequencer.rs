@@ -3,8 +3,8 @@
 //! one sled transaction, fsyncs once, publishes the new head and checkpoint, and only then
 //! answers each caller.
 
-use super::{changes_log_state, node_key, Head, StoreError, Trees, CHECKPOINT_KEY};
-use crate::ledger::entry::Entry;
+use super::{changes_log_state, is_stored_level, node_key, Head, StoreError, Trees, CHECKPOINT_KEY};
+use crate::ledger::entry::encode as encode_entry;
 use crate::ledger::event::VerifiedEvent;
 use crate::ledger::merkle::{leaf_hash, Frontier, Hash};
 use crate::ledger::note::Checkpoint;
@@ -134,13 +134,15 @@ fn commit_batch(
     st: &mut SeqState,
     jobs: &mut Vec<Job>,
 ) -> Result<(), StoreError> {
+    let started = std::time::Instant::now();
     // Times never go backwards in the log, even if the clock does.
     let now = st.clock.now().max(st.last_time);
     let mut w = Writes::default();
     let mut answers: Vec<(Reply, Result<Receipt, SubmitError>)> = Vec::with_capacity(jobs.len());
+    let now_text = now.to_string();
     let mut in_batch: HashMap<Hash, u64> = HashMap::new();
     for Job { event, reply } in jobs.drain(..) {
-        let answer = sequence_one(trees, st, now, event.event(), &mut in_batch, &mut w);
+        let answer = sequence_one(trees, st, now, &now_text, event.event(), &mut in_batch, &mut w);
         answers.push((reply, answer));
     }
     if w.entries.is_empty() {
@@ -152,7 +154,17 @@ fn commit_batch(
     let size = st.frontier.size();
     let root = st.frontier.root();
     let checkpoint = Checkpoint { origin: st.origin.clone(), size, root }.sign(&st.log_key);
-    let written = write_batch(trees, &w, &checkpoint).and_then(|()| Ok(trees.db.flush().map(|_| ())?));
+    let prepared = started.elapsed();
+    let written = write_batch(trees, &w, &checkpoint);
+    let wrote = started.elapsed();
+    let written = written.and_then(|()| Ok(trees.db.flush().map(|_| ())?));
+    tracing::debug!(
+        events = w.entries.len(),
+        prepare_us = prepared.as_micros() as u64,
+        write_us = (wrote - prepared).as_micros() as u64,
+        fsync_us = (started.elapsed() - wrote).as_micros() as u64,
+        "batch committed"
+    );
     if let Err(e) = written {
         for (reply, a) in answers {
             let _ = reply.send(a.and(Err(SubmitError::Storage(e.to_string()))));
@@ -166,10 +178,12 @@ fn commit_batch(
     Ok(())
 }
 
+#[allow(clippy::too_many_arguments)]
 fn sequence_one(
     trees: &Trees,
     st: &mut SeqState,
     now: Timestamp,
+    now_text: &str,
     event: &crate::ledger::event::SignedEvent,
     in_batch: &mut HashMap<Hash, u64>,
     w: &mut Writes,
@@ -188,10 +202,13 @@ fn sequence_one(
     }
     let index = st.frontier.size();
     st.state.admit(index, now, event, st.rules.as_ref())?;
-    let entry = Entry { index, prev: st.prev, time: now, event: event.clone() };
-    let bytes = entry.encode();
+    let bytes = encode_entry(index, &st.prev, now_text, event);
     let leaf = leaf_hash(&bytes);
-    st.frontier.append(leaf, |n| w.nodes.push((node_key(n.level, n.index), n.hash)));
+    st.frontier.append(leaf, |n| {
+        if is_stored_level(n.level) {
+            w.nodes.push((node_key(n.level, n.index), n.hash))
+        }
+    });
     st.prev = leaf;
     st.last_time = now;
     in_batch.insert(eh, index);
