@@ -52,7 +52,11 @@ pub fn raw_rates() -> RawRates {
         std::hint::black_box(Sha256::digest(&buf));
         1
     });
-    RawRates { verify_strict_per_s, verify_batch64_per_s, sha256_mb_per_s }
+    RawRates {
+        verify_strict_per_s,
+        verify_batch64_per_s,
+        sha256_mb_per_s,
+    }
 }
 
 /// Units per second of `f` (which returns how many units it did), over at least `min`.
@@ -96,9 +100,21 @@ pub fn sample_event(i: u64, keys: &[SigningKey]) -> SignedEvent {
 /// A fresh log with `signers` registered party keys; returns the ledger and those keys.
 pub fn fresh_log(dir: &std::path::Path, signers: usize) -> Result<(Ledger, Vec<SigningKey>)> {
     let authority = SigningKey::from_bytes(&[1; 32]);
-    let genesis = Genesis::new("bench.wasteledger/log", SigningKey::from_bytes(&[2; 32]), &authority)?;
-    let ledger = Ledger::create(dir, Config::default(), genesis, Arc::new(OpenRules), Arc::new(SystemClock))?;
-    let keys: Vec<SigningKey> = (0..signers).map(|i| SigningKey::from_bytes(&[10 + i as u8; 32])).collect();
+    let genesis = Genesis::new(
+        "bench.wasteledger/log",
+        SigningKey::from_bytes(&[2; 32]),
+        &authority,
+    )?;
+    let ledger = Ledger::create(
+        dir,
+        Config::default(),
+        genesis,
+        Arc::new(OpenRules),
+        Arc::new(SystemClock),
+    )?;
+    let keys: Vec<SigningKey> = (0..signers)
+        .map(|i| SigningKey::from_bytes(&[10 + i as u8; 32]))
+        .collect();
     for k in &keys {
         let add = json!({"type": "key.added", "key": PublicKey(k.verifying_key()).to_string(), "holder": "bench party"});
         let ev = VerifiedEvent::check(SignedEvent::sign(add, &[&authority])?)?;
@@ -108,15 +124,23 @@ pub fn fresh_log(dir: &std::path::Path, signers: usize) -> Result<(Ledger, Vec<S
 }
 
 fn sign_all(from: u64, n: u64, keys: &[SigningKey]) -> Vec<SignedEvent> {
-    let threads = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1) as u64;
+    let threads = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1) as u64;
     let per = n.div_ceil(threads);
     std::thread::scope(|s| {
         let hs: Vec<_> = (0..threads)
             .map(|t| {
-                s.spawn(move || (from + t * per..(from + (t + 1) * per).min(from + n)).map(|i| sample_event(i, keys)).collect::<Vec<_>>())
+                s.spawn(move || {
+                    (from + t * per..(from + (t + 1) * per).min(from + n))
+                        .map(|i| sample_event(i, keys))
+                        .collect::<Vec<_>>()
+                })
             })
             .collect();
-        hs.into_iter().flat_map(|h| h.join().expect("signing thread")).collect()
+        hs.into_iter()
+            .flat_map(|h| h.join().expect("signing thread"))
+            .collect()
     })
 }
 
@@ -152,8 +176,14 @@ pub fn run(opts: Options) -> Result<()> {
     };
     let raw = raw_rates();
     print_raw(&raw);
-    let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
-    println!("cores: {cores}; events signed by {} part{}", opts.signers, if opts.signers == 1 { "y" } else { "ies" });
+    let cores = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1);
+    println!(
+        "cores: {cores}; events signed by {} part{}",
+        opts.signers,
+        if opts.signers == 1 { "y" } else { "ies" }
+    );
 
     // Append through the library: parallel batch signature checks, then the group-committing
     // sequencer (one fsync per batch). Signing is the clients' work and is not timed.
@@ -216,7 +246,13 @@ pub fn run(opts: Options) -> Result<()> {
     let head = ledger.head();
     let cp = Checkpoint::open(&head.checkpoint, ledger.verifier())?;
     let leaf = ledger.leaf_hash(size - 1)?;
-    merkle::verify_inclusion(size - 1, size, &leaf, &ledger.inclusion_proof(size - 1, size)?, &cp.root)?;
+    merkle::verify_inclusion(
+        size - 1,
+        size,
+        &leaf,
+        &ledger.inclusion_proof(size - 1, size)?,
+        &cp.root,
+    )?;
 
     if opts.http {
         http_bench(&ledger, &keys, appended, &opts, &raw)?;
@@ -248,7 +284,13 @@ pub fn run(opts: Options) -> Result<()> {
     Ok(())
 }
 
-fn http_bench(ledger: &Ledger, keys: &[SigningKey], first: u64, opts: &Options, raw: &RawRates) -> Result<()> {
+fn http_bench(
+    ledger: &Ledger,
+    keys: &[SigningKey],
+    first: u64,
+    opts: &Options,
+    raw: &RawRates,
+) -> Result<()> {
     let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
     let addr = listener.local_addr()?;
     let server_ledger = ledger.clone();
@@ -284,7 +326,9 @@ fn http_bench(ledger: &Ledger, keys: &[SigningKey], first: u64, opts: &Options, 
                 })
             })
             .collect();
-        hs.into_iter().flat_map(|h| h.join().expect("client thread")).collect()
+        hs.into_iter()
+            .flat_map(|h| h.join().expect("client thread"))
+            .collect()
     });
     let secs = t.elapsed().as_secs_f64();
     lat.sort();

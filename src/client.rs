@@ -23,7 +23,8 @@ pub struct Answer {
 
 impl Answer {
     pub fn json(&self) -> Result<Value> {
-        serde_json::from_str(&self.body).with_context(|| format!("answer is not JSON: {}", self.body))
+        serde_json::from_str(&self.body)
+            .with_context(|| format!("answer is not JSON: {}", self.body))
     }
 }
 
@@ -34,14 +35,25 @@ impl LogClient {
             .timeout_global(Some(Duration::from_secs(60)))
             .build()
             .into();
-        LogClient { base: base.trim_end_matches('/').to_string(), agent }
+        LogClient {
+            base: base.trim_end_matches('/').to_string(),
+            agent,
+        }
     }
 
     pub fn get(&self, path: &str) -> Result<Answer> {
         let url = format!("{}{path}", self.base);
-        let mut resp = self.agent.get(&url).call().with_context(|| format!("GET {url}"))?;
+        let mut resp = self
+            .agent
+            .get(&url)
+            .call()
+            .with_context(|| format!("GET {url}"))?;
         let status = resp.status().as_u16();
-        let body = resp.body_mut().with_config().limit(64 << 20).read_to_string()?;
+        let body = resp
+            .body_mut()
+            .with_config()
+            .limit(64 << 20)
+            .read_to_string()?;
         Ok(Answer { status, body })
     }
 
@@ -74,7 +86,8 @@ impl LogClient {
     /// The server's checkpoint, verified with `verifier`.
     pub fn checkpoint(&self, verifier: &NoteVerifier) -> Result<(Checkpoint, String)> {
         let note = self.get_ok("/v1/log/checkpoint")?;
-        let cp = Checkpoint::open(&note, verifier).map_err(|e| anyhow!("the server's checkpoint: {e}"))?;
+        let cp = Checkpoint::open(&note, verifier)
+            .map_err(|e| anyhow!("the server's checkpoint: {e}"))?;
         Ok((cp, note))
     }
 }
@@ -104,12 +117,18 @@ pub fn audit_remote(
     while start < cp.size {
         let end = (start + crate::http::MAX_RANGE).min(cp.size);
         let body = client.get_ok(&format!("/v1/log/entries?start={start}&end={end}"))?;
-        let lines: Vec<(u64, &[u8])> =
-            body.lines().enumerate().map(|(i, l)| (start + i as u64, l.as_bytes())).collect();
+        let lines: Vec<(u64, &[u8])> = body
+            .lines()
+            .enumerate()
+            .map(|(i, l)| (start + i as u64, l.as_bytes()))
+            .collect();
         if lines.len() as u64 != end - start {
             return Ok(Err(AuditFailure {
                 index: start + lines.len() as u64,
-                cause: format!("the server served {} entries for [{start}, {end})", lines.len()),
+                cause: format!(
+                    "the server served {} entries for [{start}, {end})",
+                    lines.len()
+                ),
             }));
         }
         if let Err(f) = auditor.check(&lines, |_, _| Ok(())) {
@@ -118,15 +137,25 @@ pub fn audit_remote(
         start = end;
         progress(start, cp.size);
     }
-    let fail = |cause: String| Ok(Err(AuditFailure { index: cp.size, cause }));
+    let fail = |cause: String| {
+        Ok(Err(AuditFailure {
+            index: cp.size,
+            cause,
+        }))
+    };
     if cp.size == 0 {
         return fail("the log is empty: no genesis entry".into());
     }
-    if auditor.state().log_key.map(|k| k.0) != Some(verifier.key) || auditor.state().origin != verifier.name {
+    if auditor.state().log_key.map(|k| k.0) != Some(verifier.key)
+        || auditor.state().origin != verifier.name
+    {
         return fail("checkpoint: the log key is not the one entry 0 names".into());
     }
     if auditor.root() != cp.root {
         return fail("checkpoint: its root hash is not the root of the entries served".into());
     }
-    Ok(Ok(RemoteAudit { size: cp.size, root: cp.root }))
+    Ok(Ok(RemoteAudit {
+        size: cp.size,
+        root: cp.root,
+    }))
 }

@@ -15,9 +15,14 @@ pub fn generate() -> SigningKey {
 }
 
 pub fn read(path: &Path) -> Result<SigningKey> {
-    let pem = std::fs::read_to_string(path).with_context(|| format!("cannot read key file {}", path.display()))?;
-    SigningKey::from_pkcs8_pem(&pem)
-        .map_err(|e| anyhow!("{}: not an Ed25519 private key in PKCS#8 PEM ({e})", path.display()))
+    let pem = std::fs::read_to_string(path)
+        .with_context(|| format!("cannot read key file {}", path.display()))?;
+    SigningKey::from_pkcs8_pem(&pem).map_err(|e| {
+        anyhow!(
+            "{}: not an Ed25519 private key in PKCS#8 PEM ({e})",
+            path.display()
+        )
+    })
 }
 
 /// Write a key; refuses to overwrite an existing file.
@@ -32,9 +37,12 @@ pub fn write(path: &Path, key: &SigningKey) -> Result<()> {
     opts.write(true).create_new(true);
     #[cfg(unix)]
     std::os::unix::fs::OpenOptionsExt::mode(&mut opts, 0o600);
-    let mut f = opts
-        .open(path)
-        .with_context(|| format!("cannot create key file {} (it must not exist yet)", path.display()))?;
+    let mut f = opts.open(path).with_context(|| {
+        format!(
+            "cannot create key file {} (it must not exist yet)",
+            path.display()
+        )
+    })?;
     f.write_all(pem.as_bytes())?;
     f.sync_all()?;
     Ok(())

@@ -29,9 +29,14 @@ pub fn audit(server: &str, log_key: Option<&str>) -> Result<()> {
 
 /// Sign a bare event or countersign a signed one, then submit it.
 pub fn submit(server: &str, keys: &[PathBuf], file: &Path) -> Result<()> {
-    let text = std::fs::read_to_string(file).with_context(|| format!("cannot read {}", file.display()))?;
-    let value: Value = serde_json::from_str(&text).with_context(|| format!("{}: not JSON", file.display()))?;
-    let keys = keys.iter().map(|k| keyfile::read(k)).collect::<Result<Vec<_>>>()?;
+    let text =
+        std::fs::read_to_string(file).with_context(|| format!("cannot read {}", file.display()))?;
+    let value: Value =
+        serde_json::from_str(&text).with_context(|| format!("{}: not JSON", file.display()))?;
+    let keys = keys
+        .iter()
+        .map(|k| keyfile::read(k))
+        .collect::<Result<Vec<_>>>()?;
     let mut event = if value.get("signatures").is_some() {
         SignedEvent::parse(&crate::ledger::canonical::to_canonical(&value))?
     } else {

@@ -16,7 +16,11 @@ use std::sync::Arc;
 pub const DEFAULT_ORIGIN: &str = "kunshan.wasteledger/log";
 
 #[derive(Parser)]
-#[command(name = "wasteledger", version, about = "Chain-of-custody ledger for hazardous and construction waste")]
+#[command(
+    name = "wasteledger",
+    version,
+    about = "Chain-of-custody ledger for hazardous and construction waste"
+)]
 pub struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -118,8 +122,19 @@ pub fn run(cli: Cli) -> Result<()> {
             println!("verifier key: {verifier}");
             Ok(())
         }
-        Command::Serve { data, listen, log_key, authority_key, origin, cache_mb, workers } => {
-            let cfg = Config { cache_bytes: cache_mb << 20, ..Config::default() };
+        Command::Serve {
+            data,
+            listen,
+            log_key,
+            authority_key,
+            origin,
+            cache_mb,
+            workers,
+        } => {
+            let cfg = Config {
+                cache_bytes: cache_mb << 20,
+                ..Config::default()
+            };
             let ledger = open_or_create(&data, cfg, log_key, authority_key, &origin)?;
             serve(ledger, &listen, workers)
         }
@@ -136,9 +151,21 @@ pub fn run(cli: Cli) -> Result<()> {
                 Err(f) => bail!("cannot reindex: {f}"),
             }
         }
-        Command::Bench { entries, signers, http, http_events, http_clients, dir } => {
-            crate::bench::run(crate::bench::Options { entries, signers, http, http_events, http_clients, dir })
-        }
+        Command::Bench {
+            entries,
+            signers,
+            http,
+            http_events,
+            http_clients,
+            dir,
+        } => crate::bench::run(crate::bench::Options {
+            entries,
+            signers,
+            http,
+            http_events,
+            http_clients,
+            dir,
+        }),
     }
 }
 
@@ -152,15 +179,33 @@ fn open_or_create(
     let log_key_path = log_key.unwrap_or_else(|| data.join("keys/log.pem"));
     if Ledger::exists(data) {
         let key = keyfile::read(&log_key_path)?;
-        return Ok(Ledger::open(data, cfg, key, Arc::new(OpenRules), Arc::new(SystemClock))?);
+        return Ok(Ledger::open(
+            data,
+            cfg,
+            key,
+            Arc::new(OpenRules),
+            Arc::new(SystemClock),
+        )?);
     }
     let log = load_or_generate(&log_key_path, "log (signs checkpoints)")?;
     let authority_path = authority_key.unwrap_or_else(|| data.join("keys/authority.pem"));
-    let authority = load_or_generate(&authority_path, "authority (signs genesis and the key registry)")?;
+    let authority = load_or_generate(
+        &authority_path,
+        "authority (signs genesis and the key registry)",
+    )?;
     let genesis = Genesis::new(origin, log, &authority)?;
-    let ledger = Ledger::create(data, cfg, genesis, Arc::new(OpenRules), Arc::new(SystemClock))?;
+    let ledger = Ledger::create(
+        data,
+        cfg,
+        genesis,
+        Arc::new(OpenRules),
+        Arc::new(SystemClock),
+    )?;
     eprintln!("created a new log {origin:?} in {}", data.display());
-    eprintln!("authority public key: {}", PublicKey(authority.verifying_key()));
+    eprintln!(
+        "authority public key: {}",
+        PublicKey(authority.verifying_key())
+    );
     Ok(ledger)
 }
 
@@ -170,21 +215,33 @@ fn load_or_generate(path: &Path, what: &str) -> Result<ed25519_dalek::SigningKey
     }
     let key = keyfile::generate();
     keyfile::write(path, &key)?;
-    eprintln!("generated the {what} key in {} (keep it safe; demo use only if left there)", path.display());
+    eprintln!(
+        "generated the {what} key in {} (keep it safe; demo use only if left there)",
+        path.display()
+    );
     Ok(key)
 }
 
 fn serve(ledger: Ledger, listen: &str, workers: Option<usize>) -> Result<()> {
-    let listener = std::net::TcpListener::bind(listen).with_context(|| format!("cannot listen on {listen}"))?;
+    let listener = std::net::TcpListener::bind(listen)
+        .with_context(|| format!("cannot listen on {listen}"))?;
     let addr = listener.local_addr()?;
-    let workers = workers.unwrap_or_else(|| std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2));
+    let workers = workers.unwrap_or_else(|| {
+        std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(2)
+    });
     let head = ledger.head();
     // Tests and scripts read this line to find the port.
     println!("listening on http://{addr}");
-    eprintln!("log {} holds {} entries; verifier key {}", ledger.verifier().name, head.size, ledger.verifier());
-    actix_web::rt::System::new().block_on(async {
-        crate::http::server(ledger.clone(), listener, workers)?.await
-    })?;
+    eprintln!(
+        "log {} holds {} entries; verifier key {}",
+        ledger.verifier().name,
+        head.size,
+        ledger.verifier()
+    );
+    actix_web::rt::System::new()
+        .block_on(async { crate::http::server(ledger.clone(), listener, workers)?.await })?;
     ledger.shutdown();
     Ok(())
 }
@@ -194,7 +251,10 @@ fn verify(data: &Path) -> Result<()> {
     use std::io::IsTerminal;
     let bar = if std::io::stderr().is_terminal() {
         let b = ProgressBar::new(0);
-        b.set_style(ProgressStyle::with_template("{bar:40} {pos}/{len} entries {per_sec} eta {eta}").expect("template"));
+        b.set_style(
+            ProgressStyle::with_template("{bar:40} {pos}/{len} entries {per_sec} eta {eta}")
+                .expect("template"),
+        );
         b
     } else {
         ProgressBar::hidden()

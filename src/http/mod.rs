@@ -26,7 +26,10 @@ pub fn server(ledger: Ledger, listener: TcpListener, workers: usize) -> std::io:
     Ok(HttpServer::new(move || {
         App::new()
             .app_data(data.clone())
-            .app_data(web::QueryConfig::default().error_handler(|e, _| Problem::bad_request(None, e.to_string()).into()))
+            .app_data(
+                web::QueryConfig::default()
+                    .error_handler(|e, _| Problem::bad_request(None, e.to_string()).into()),
+            )
             .route("/v1/log/checkpoint", web::get().to(checkpoint))
             .route("/v1/log/key", web::get().to(key))
             .route("/v1/log/entries/{index}", web::get().to(entry))
@@ -35,7 +38,12 @@ pub fn server(ledger: Ledger, listener: TcpListener, workers: usize) -> std::io:
             .route("/v1/log/proof/consistency", web::get().to(consistency))
             .route("/v1/events", web::post().to(submit))
             .default_service(web::to(|req: HttpRequest| async move {
-                Err::<HttpResponse, _>(Problem::new(404, "not-found", "Not found", format!("no route for {} {}", req.method(), req.path())))
+                Err::<HttpResponse, _>(Problem::new(
+                    404,
+                    "not-found",
+                    "Not found",
+                    format!("no route for {} {}", req.method(), req.path()),
+                ))
             }))
     })
     .workers(workers.max(1))
@@ -49,33 +57,54 @@ type Params = web::Query<HashMap<String, String>>;
 fn param(q: &Params, name: &str, default: Option<u64>) -> Result<u64, Problem> {
     match (q.get(name), default) {
         (Some(v), _) => v.parse().map_err(|_| {
-            Problem::bad_request(Some(name), format!("query parameter `{name}`: expected a non-negative integer, got {v:?}"))
+            Problem::bad_request(
+                Some(name),
+                format!("query parameter `{name}`: expected a non-negative integer, got {v:?}"),
+            )
         }),
         (None, Some(d)) => Ok(d),
-        (None, None) => Err(Problem::bad_request(Some(name), format!("query parameter `{name}` is required"))),
+        (None, None) => Err(Problem::bad_request(
+            Some(name),
+            format!("query parameter `{name}` is required"),
+        )),
     }
 }
 
 async fn checkpoint(ledger: web::Data<Ledger>) -> HttpResponse {
-    HttpResponse::Ok().content_type(ContentType::plaintext()).body(ledger.head().checkpoint)
+    HttpResponse::Ok()
+        .content_type(ContentType::plaintext())
+        .body(ledger.head().checkpoint)
 }
 
 async fn key(ledger: web::Data<Ledger>) -> HttpResponse {
-    HttpResponse::Ok().content_type(ContentType::plaintext()).body(format!("{}\n", ledger.verifier()))
+    HttpResponse::Ok()
+        .content_type(ContentType::plaintext())
+        .body(format!("{}\n", ledger.verifier()))
 }
 
-async fn entry(ledger: web::Data<Ledger>, path: web::Path<String>) -> Result<HttpResponse, Problem> {
+async fn entry(
+    ledger: web::Data<Ledger>,
+    path: web::Path<String>,
+) -> Result<HttpResponse, Problem> {
     let raw = path.into_inner();
-    let index: u64 = raw
-        .parse()
-        .map_err(|_| Problem::bad_request(Some("index"), format!("path `index`: expected a non-negative integer, got {raw:?}")))?;
+    let index: u64 = raw.parse().map_err(|_| {
+        Problem::bad_request(
+            Some("index"),
+            format!("path `index`: expected a non-negative integer, got {raw:?}"),
+        )
+    })?;
     match ledger.entry(index)? {
-        Some(bytes) => Ok(HttpResponse::Ok().content_type(ContentType::json()).body(bytes)),
+        Some(bytes) => Ok(HttpResponse::Ok()
+            .content_type(ContentType::json())
+            .body(bytes)),
         None => Err(Problem::new(
             404,
             "no-such-entry",
             "No such entry",
-            format!("entry {index} is not in the log (size {})", ledger.head().size),
+            format!(
+                "entry {index} is not in the log (size {})",
+                ledger.head().size
+            ),
         )
         .field("index")),
     }
@@ -96,7 +125,9 @@ async fn entries(ledger: web::Data<Ledger>, q: Params) -> Result<HttpResponse, P
         body.extend_from_slice(&e);
         body.push(b'\n');
     }
-    Ok(HttpResponse::Ok().content_type("application/x-ndjson").body(body))
+    Ok(HttpResponse::Ok()
+        .content_type("application/x-ndjson")
+        .body(body))
 }
 
 fn b64_list(hashes: &[[u8; 32]]) -> Vec<String> {
@@ -121,16 +152,33 @@ async fn consistency(ledger: web::Data<Ledger>, q: Params) -> Result<HttpRespons
 }
 
 /// Take one signed event; answer only once it is durable.
-async fn submit(ledger: web::Data<Ledger>, req: HttpRequest, mut body: web::Payload) -> Result<HttpResponse, Problem> {
-    let too_big = |n: usize| Problem::new(413, "too-large", "Event too large", format!("the body is {n} bytes; at most {MAX_EVENT_BYTES} are accepted")).field("(body)");
-    if let Some(len) = req.headers().get("content-length").and_then(|v| v.to_str().ok()?.parse::<usize>().ok()) {
+async fn submit(
+    ledger: web::Data<Ledger>,
+    req: HttpRequest,
+    mut body: web::Payload,
+) -> Result<HttpResponse, Problem> {
+    let too_big = |n: usize| {
+        Problem::new(
+            413,
+            "too-large",
+            "Event too large",
+            format!("the body is {n} bytes; at most {MAX_EVENT_BYTES} are accepted"),
+        )
+        .field("(body)")
+    };
+    if let Some(len) = req
+        .headers()
+        .get("content-length")
+        .and_then(|v| v.to_str().ok()?.parse::<usize>().ok())
+    {
         if len > MAX_EVENT_BYTES {
             return Err(too_big(len));
         }
     }
     let mut bytes = web::BytesMut::new();
     while let Some(chunk) = body.next().await {
-        let chunk = chunk.map_err(|e| Problem::bad_request(None, format!("reading the body: {e}")))?;
+        let chunk =
+            chunk.map_err(|e| Problem::bad_request(None, format!("reading the body: {e}")))?;
         if bytes.len() + chunk.len() > MAX_EVENT_BYTES {
             return Err(too_big(bytes.len() + chunk.len()));
         }

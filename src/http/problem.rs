@@ -61,7 +61,9 @@ impl ResponseError for Problem {
     }
 
     fn error_response(&self) -> HttpResponse {
-        HttpResponse::build(self.status_code()).content_type("application/problem+json").json(self)
+        HttpResponse::build(self.status_code())
+            .content_type("application/problem+json")
+            .json(self)
     }
 }
 
@@ -69,16 +71,21 @@ impl From<EventError> for Problem {
     fn from(e: EventError) -> Self {
         let detail = e.to_string();
         match e {
-            EventError::Canonical(CanonicalError::Malformed(_)) => Problem::new(400, "malformed-json", "Malformed JSON", detail),
+            EventError::Canonical(CanonicalError::Malformed(_)) => {
+                Problem::new(400, "malformed-json", "Malformed JSON", detail)
+            }
             EventError::Canonical(CanonicalError::NotCanonical { .. }) => {
                 Problem::new(400, "not-canonical", "Not canonical JSON", detail).field("(body)")
             }
             EventError::Canonical(CanonicalError::NotAnInteger { field, .. }) => {
                 Problem::new(400, "not-an-integer", "Number is not an integer", detail).field(field)
             }
-            EventError::Field { field, .. } => Problem::new(400, "bad-field", "Bad field", detail).field(field),
+            EventError::Field { field, .. } => {
+                Problem::new(400, "bad-field", "Bad field", detail).field(field)
+            }
             EventError::BadSignature { index, .. } => {
-                Problem::new(422, "bad-signature", "Signature does not verify", detail).field(format!("signatures[{index}].sig"))
+                Problem::new(422, "bad-signature", "Signature does not verify", detail)
+                    .field(format!("signatures[{index}].sig"))
             }
         }
     }
@@ -89,20 +96,35 @@ impl From<SubmitError> for Problem {
         let detail = e.to_string();
         match e {
             SubmitError::Replay { index } => {
-                let mut p = Problem::new(409, "replay", "Event already in the log", detail).field("event");
+                let mut p =
+                    Problem::new(409, "replay", "Event already in the log", detail).field("event");
                 p.existing_index = Some(index);
                 p
             }
             SubmitError::Refused(r) => match r {
-                Refusal::Field { field, .. } => Problem::new(422, "refused", "Event refused", detail).field(field),
-                Refusal::UnknownKey { .. } => Problem::new(403, "unknown-key", "Signer not registered", detail).field("signatures"),
-                Refusal::RevokedKey { .. } => Problem::new(403, "revoked-key", "Signer's key revoked", detail).field("signatures"),
-                Refusal::NotAuthority { .. } => {
-                    Problem::new(403, "not-authority", "Needs the authority's signature", detail).field("signatures")
+                Refusal::Field { field, .. } => {
+                    Problem::new(422, "refused", "Event refused", detail).field(field)
                 }
+                Refusal::UnknownKey { .. } => {
+                    Problem::new(403, "unknown-key", "Signer not registered", detail)
+                        .field("signatures")
+                }
+                Refusal::RevokedKey { .. } => {
+                    Problem::new(403, "revoked-key", "Signer's key revoked", detail)
+                        .field("signatures")
+                }
+                Refusal::NotAuthority { .. } => Problem::new(
+                    403,
+                    "not-authority",
+                    "Needs the authority's signature",
+                    detail,
+                )
+                .field("signatures"),
                 Refusal::Rule(_) => Problem::new(422, "refused", "Event refused", detail),
             },
-            SubmitError::Storage(_) | SubmitError::Stopped => Problem::new(503, "unavailable", "Log unavailable", detail),
+            SubmitError::Storage(_) | SubmitError::Stopped => {
+                Problem::new(503, "unavailable", "Log unavailable", detail)
+            }
         }
     }
 }

@@ -4,8 +4,8 @@
 
 use super::entry::Entry;
 use super::event::{verify_batch_of, SignedEvent};
-use super::parallel::par_chunks;
 use super::merkle::{leaf_hash, Frontier, Hash, PerfectNode};
+use super::parallel::par_chunks;
 use super::state::{EventRules, LogState};
 use super::time::Timestamp;
 use std::collections::HashSet;
@@ -79,17 +79,26 @@ impl<'r> Auditor<'r> {
         decoded: Decoded,
         mut on_entry: impl FnMut(&Checked, &[PerfectNode]) -> Result<(), AuditFailure>,
     ) -> Result<(), AuditFailure> {
-        assert_eq!(entries.len(), decoded.0.len(), "decoded output belongs to other entries");
+        assert_eq!(
+            entries.len(),
+            decoded.0.len(),
+            "decoded output belongs to other entries"
+        );
         let mut nodes = Vec::with_capacity(8);
         for ((pos, bytes), d) in entries.iter().zip(decoded.0) {
             let want = self.frontier.size();
             let fail = |cause: String| AuditFailure { index: want, cause };
             if *pos != want {
-                return Err(fail(format!("missing: the next stored entry is at position {pos}")));
+                return Err(fail(format!(
+                    "missing: the next stored entry is at position {pos}"
+                )));
             }
             let entry = d.map_err(fail)?;
             if entry.index != want {
-                return Err(fail(format!("the entry stored here says index {} (entries moved or swapped)", entry.index)));
+                return Err(fail(format!(
+                    "the entry stored here says index {} (entries moved or swapped)",
+                    entry.index
+                )));
             }
             if want == 0 && entry.prev != [0; 32] {
                 return Err(fail("`prev` of entry 0 must be 32 zero bytes".into()));
@@ -108,11 +117,16 @@ impl<'r> Auditor<'r> {
                 });
             }
             if entry.time < self.last_time {
-                return Err(fail(format!("time {} is earlier than the entry before it ({})", entry.time, self.last_time)));
+                return Err(fail(format!(
+                    "time {} is earlier than the entry before it ({})",
+                    entry.time, self.last_time
+                )));
             }
             let eh = entry.event.event_hash();
             if !self.seen.insert(eh[..16].try_into().expect("16 bytes")) {
-                return Err(fail("the same event is already in the log (a replay)".into()));
+                return Err(fail(
+                    "the same event is already in the log (a replay)".into(),
+                ));
             }
             self.state
                 .admit(want, entry.time, &entry.event, self.rules)
@@ -122,7 +136,14 @@ impl<'r> Auditor<'r> {
             self.frontier.append(leaf, |n| nodes.push(n));
             self.prev = leaf;
             self.last_time = entry.time;
-            on_entry(&Checked { index: want, leaf, entry }, &nodes)?;
+            on_entry(
+                &Checked {
+                    index: want,
+                    leaf,
+                    entry,
+                },
+                &nodes,
+            )?;
         }
         Ok(())
     }
@@ -133,20 +154,30 @@ pub struct Decoded(Vec<Result<Entry, String>>);
 
 /// Decode entries and check their signatures, on every core.
 pub fn decode_all(entries: &[(u64, &[u8])]) -> Decoded {
-    Decoded(par_chunks(entries, 64, |part| part.chunks(64).flat_map(decode_and_verify).collect()))
+    Decoded(par_chunks(entries, 64, |part| {
+        part.chunks(64).flat_map(decode_and_verify).collect()
+    }))
 }
 
 /// Decode a run of entries and check their signatures (in one batch where all decode).
 fn decode_and_verify(part: &[(u64, &[u8])]) -> Vec<Result<Entry, String>> {
-    let decoded: Vec<Result<Entry, String>> =
-        part.iter().map(|(_, b)| Entry::decode(b).map_err(|e| format!("cannot be decoded: {e}"))).collect();
-    let events: Vec<&SignedEvent> = decoded.iter().filter_map(|d| d.as_ref().ok()).map(|e| &e.event).collect();
+    let decoded: Vec<Result<Entry, String>> = part
+        .iter()
+        .map(|(_, b)| Entry::decode(b).map_err(|e| format!("cannot be decoded: {e}")))
+        .collect();
+    let events: Vec<&SignedEvent> = decoded
+        .iter()
+        .filter_map(|d| d.as_ref().ok())
+        .map(|e| &e.event)
+        .collect();
     let mut sigs = verify_batch_of(&events).into_iter();
     decoded
         .into_iter()
         .map(|d| {
             let e = d?;
-            sigs.next().expect("one result per decoded entry").map_err(|err| format!("signature: {err}"))?;
+            sigs.next()
+                .expect("one result per decoded entry")
+                .map_err(|err| format!("signature: {err}"))?;
             Ok(e)
         })
         .collect()
@@ -163,7 +194,11 @@ mod tests {
 
     /// A small valid log: genesis, a key registration, and `n` notes by that key.
     fn log(n: usize) -> Vec<Vec<u8>> {
-        let (logk, auth, party) = (SigningKey::from_bytes(&[1; 32]), SigningKey::from_bytes(&[2; 32]), SigningKey::from_bytes(&[3; 32]));
+        let (logk, auth, party) = (
+            SigningKey::from_bytes(&[1; 32]),
+            SigningKey::from_bytes(&[2; 32]),
+            SigningKey::from_bytes(&[3; 32]),
+        );
         let mut events = vec![
             SignedEvent::sign(genesis_event("o", &PublicKey(logk.verifying_key()), &PublicKey(auth.verifying_key())), &[&auth]).unwrap(),
             SignedEvent::sign(json!({"type": "key.added", "key": PublicKey(party.verifying_key()).to_string(), "holder": "p"}), &[&auth]).unwrap(),
@@ -176,7 +211,13 @@ mod tests {
             .into_iter()
             .enumerate()
             .map(|(i, event)| {
-                let e = Entry { index: i as u64, prev, time: Timestamp::from_unix_millis(i as u64), event }.encode();
+                let e = Entry {
+                    index: i as u64,
+                    prev,
+                    time: Timestamp::from_unix_millis(i as u64),
+                    event,
+                }
+                .encode();
                 prev = leaf_hash(&e);
                 e
             })
@@ -193,7 +234,12 @@ mod tests {
     #[test]
     fn a_valid_log_audits_to_its_tree_head() {
         let l = log(10);
-        let positioned: Vec<_> = l.iter().cloned().enumerate().map(|(i, b)| (i as u64, b)).collect();
+        let positioned: Vec<_> = l
+            .iter()
+            .cloned()
+            .enumerate()
+            .map(|(i, b)| (i as u64, b))
+            .collect();
         let leaves: Vec<Hash> = l.iter().map(|b| leaf_hash(b)).collect();
         assert_eq!(audit(&positioned), Ok(mth(&leaves)));
     }
@@ -202,7 +248,12 @@ mod tests {
     fn each_kind_of_damage_is_named_at_its_index() {
         let l = log(6);
         let at = |v: Vec<(u64, Vec<u8>)>| audit(&v).unwrap_err();
-        let base: Vec<_> = l.iter().cloned().enumerate().map(|(i, b)| (i as u64, b)).collect();
+        let base: Vec<_> = l
+            .iter()
+            .cloned()
+            .enumerate()
+            .map(|(i, b)| (i as u64, b))
+            .collect();
 
         let mut v = base.clone();
         v.remove(4);
@@ -217,7 +268,9 @@ mod tests {
         assert!(f.cause.contains("says index 5"), "{f}");
 
         let mut v = base.clone();
-        let s = String::from_utf8(v[5].1.clone()).unwrap().replace("\"n\":3", "\"n\":4");
+        let s = String::from_utf8(v[5].1.clone())
+            .unwrap()
+            .replace("\"n\":3", "\"n\":4");
         v[5].1 = s.into_bytes();
         let f = at(v);
         assert_eq!(f.index, 5);

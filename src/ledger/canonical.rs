@@ -33,7 +33,11 @@ pub fn parse_canonical(bytes: &[u8]) -> Result<Value, CanonicalError> {
     check_integers(&value, &mut String::new())?;
     let canonical = to_canonical(&value);
     if canonical != bytes {
-        let at = canonical.iter().zip(bytes).take_while(|(a, b)| a == b).count();
+        let at = canonical
+            .iter()
+            .zip(bytes)
+            .take_while(|(a, b)| a == b)
+            .count();
         return Err(CanonicalError::NotCanonical { at });
     }
     Ok(value)
@@ -52,7 +56,11 @@ pub fn check_integers(value: &Value, path: &mut String) -> Result<(), CanonicalE
                 Ok(())
             } else {
                 Err(CanonicalError::NotAnInteger {
-                    field: if path.is_empty() { "(top level)".into() } else { path.clone() },
+                    field: if path.is_empty() {
+                        "(top level)".into()
+                    } else {
+                        path.clone()
+                    },
                     value: n.to_string(),
                 })
             }
@@ -95,9 +103,17 @@ mod tests {
 
     #[test]
     fn whitespace_unsorted_and_duplicate_keys_are_not_canonical() {
-        for bad in [&br#"{"z":1,"a":2}"#[..], br#"{ "a":1}"#, br#"{"a":1,"a":2}"#, br#"{"a":"\u0041"}"#] {
+        for bad in [
+            &br#"{"z":1,"a":2}"#[..],
+            br#"{ "a":1}"#,
+            br#"{"a":1,"a":2}"#,
+            br#"{"a":"\u0041"}"#,
+        ] {
             assert!(
-                matches!(parse_canonical(bad), Err(CanonicalError::NotCanonical { .. })),
+                matches!(
+                    parse_canonical(bad),
+                    Err(CanonicalError::NotCanonical { .. })
+                ),
                 "{}",
                 String::from_utf8_lossy(bad)
             );
@@ -108,7 +124,10 @@ mod tests {
     fn keys_sort_by_utf16_code_units() {
         // U+FB01 sorts after U+1F600's surrogate pair (0xD83D) in UTF-16, unlike in UTF-8.
         let v: Value = serde_json::from_str("{\"\u{fb01}\":1,\"\u{1f600}\":2}").unwrap();
-        assert_eq!(String::from_utf8(to_canonical(&v)).unwrap(), "{\"\u{1f600}\":2,\"\u{fb01}\":1}");
+        assert_eq!(
+            String::from_utf8(to_canonical(&v)).unwrap(),
+            "{\"\u{1f600}\":2,\"\u{fb01}\":1}"
+        );
     }
 
     #[test]
@@ -116,7 +135,10 @@ mod tests {
         let err = parse_canonical(br#"{"lines":[{"qty":1.5}]}"#).unwrap_err();
         assert_eq!(
             err,
-            CanonicalError::NotAnInteger { field: "lines[0].qty".into(), value: "1.5".into() }
+            CanonicalError::NotAnInteger {
+                field: "lines[0].qty".into(),
+                value: "1.5".into()
+            }
         );
         assert!(matches!(
             parse_canonical(b"{\"n\":9007199254740992}"),
@@ -127,6 +149,9 @@ mod tests {
 
     #[test]
     fn malformed_json_is_named() {
-        assert!(matches!(parse_canonical(b"{\"a\":"), Err(CanonicalError::Malformed(_))));
+        assert!(matches!(
+            parse_canonical(b"{\"a\":"),
+            Err(CanonicalError::Malformed(_))
+        ));
     }
 }

@@ -61,12 +61,18 @@ impl Entry {
 
     /// Decode stored or served bytes; they must be canonical and complete.
     pub fn decode(bytes: &[u8]) -> Result<Self, EventError> {
-        let bad = |f: &str, e: &str| EventError::Field { field: f.into(), expected: e.into() };
+        let bad = |f: &str, e: &str| EventError::Field {
+            field: f.into(),
+            expected: e.into(),
+        };
         let Value::Object(mut top) = parse_canonical(bytes)? else {
             return Err(bad("(entry)", "a JSON object"));
         };
         if top.len() != 5 {
-            return Err(bad("(entry)", "exactly the fields event, index, prev, signatures, time"));
+            return Err(bad(
+                "(entry)",
+                "exactly the fields event, index, prev, signatures, time",
+            ));
         }
         let index = top
             .get("index")
@@ -97,8 +103,17 @@ impl Entry {
             .windows(INDEX_KEY.len())
             .rposition(|w| w == INDEX_KEY)
             .ok_or_else(|| bad("index", "a top-level index field"))?;
-        let event = SignedEvent::from_canonical_parts(event, bytes[EVENT_KEY.len()..end].to_vec(), signatures)?;
-        Ok(Entry { index, prev, time, event })
+        let event = SignedEvent::from_canonical_parts(
+            event,
+            bytes[EVENT_KEY.len()..end].to_vec(),
+            signatures,
+        )?;
+        Ok(Entry {
+            index,
+            prev,
+            time,
+            event,
+        })
     }
 }
 
@@ -112,7 +127,11 @@ mod tests {
     #[test]
     fn spliced_encoding_is_exactly_jcs_and_decodes_back() {
         let k = SigningKey::from_bytes(&[7; 32]);
-        let event = SignedEvent::sign(json!({"type": "note", "z": "é\u{1f600}", "a": [1, 2]}), &[&k]).unwrap();
+        let event = SignedEvent::sign(
+            json!({"type": "note", "z": "é\u{1f600}", "a": [1, 2]}),
+            &[&k],
+        )
+        .unwrap();
         let e = Entry {
             index: 42,
             prev: [9; 32],
@@ -132,7 +151,12 @@ mod tests {
     fn a_changed_byte_does_not_decode_to_the_same_entry() {
         let k = SigningKey::from_bytes(&[7; 32]);
         let event = SignedEvent::sign(json!({"type": "note"}), &[&k]).unwrap();
-        let e = Entry { index: 1, prev: [0; 32], time: Timestamp::from_unix_millis(0), event };
+        let e = Entry {
+            index: 1,
+            prev: [0; 32],
+            time: Timestamp::from_unix_millis(0),
+            event,
+        };
         let mut bytes = e.encode();
         let pos = bytes.iter().position(|&b| b == b'1').unwrap();
         bytes[pos] = b'2';

@@ -38,7 +38,9 @@ impl PublicKey {
         };
         let bytes = B64.decode(s).map_err(|_| bad("not base64"))?;
         let arr: [u8; 32] = bytes.try_into().map_err(|_| bad("wrong length"))?;
-        decompress_cached(&arr).map(PublicKey).ok_or_else(|| bad("not a curve point"))
+        decompress_cached(&arr)
+            .map(PublicKey)
+            .ok_or_else(|| bad("not a curve point"))
     }
 
     pub fn bytes(&self) -> &[u8; 32] {
@@ -103,7 +105,10 @@ pub enum EventError {
 }
 
 fn field(field: impl Into<String>, expected: impl Into<String>) -> EventError {
-    EventError::Field { field: field.into(), expected: expected.into() }
+    EventError::Field {
+        field: field.into(),
+        expected: expected.into(),
+    }
 }
 
 /// A parsed, canonical event with its signatures. Signatures are not checked by parsing;
@@ -119,19 +124,33 @@ impl SignedEvent {
     /// Parse the wire form; it must be canonical, and every field must have its expected shape.
     pub fn parse(bytes: &[u8]) -> Result<Self, EventError> {
         if bytes.len() > MAX_EVENT_BYTES {
-            return Err(field("(body)", format!("at most {MAX_EVENT_BYTES} bytes, got {}", bytes.len())));
+            return Err(field(
+                "(body)",
+                format!("at most {MAX_EVENT_BYTES} bytes, got {}", bytes.len()),
+            ));
         }
         let value = parse_canonical(bytes)?;
         let Value::Object(mut top) = value else {
-            return Err(field("(body)", "a JSON object with `event` and `signatures`"));
+            return Err(field(
+                "(body)",
+                "a JSON object with `event` and `signatures`",
+            ));
         };
         if let Some(extra) = top.keys().find(|k| *k != "event" && *k != "signatures") {
-            return Err(field(extra.clone(), "no such field; a signed event has only `event` and `signatures`"));
+            return Err(field(
+                extra.clone(),
+                "no such field; a signed event has only `event` and `signatures`",
+            ));
         }
         let event = match top.remove("event") {
             Some(Value::Object(map)) => map,
             Some(_) => return Err(field("event", "a JSON object")),
-            None => return Err(field("event", "the event body (a JSON object); it is missing")),
+            None => {
+                return Err(field(
+                    "event",
+                    "the event body (a JSON object); it is missing",
+                ))
+            }
         };
         let sigs = match top.remove("signatures") {
             Some(Value::Array(a)) => a,
@@ -149,7 +168,10 @@ impl SignedEvent {
         Self::from_canonical_parts(event, bytes[EVENT_KEY.len()..end].to_vec(), signatures)
     }
 
-    pub(crate) fn from_parts(event: Map<String, Value>, signatures: Vec<EventSignature>) -> Result<Self, EventError> {
+    pub(crate) fn from_parts(
+        event: Map<String, Value>,
+        signatures: Vec<EventSignature>,
+    ) -> Result<Self, EventError> {
         let event_bytes = to_canonical(&event);
         Self::from_canonical_parts(event, event_bytes, signatures)
     }
@@ -162,7 +184,11 @@ impl SignedEvent {
     ) -> Result<Self, EventError> {
         check_type(&event)?;
         debug_assert_eq!(event_bytes, to_canonical(&event));
-        Ok(SignedEvent { event, event_bytes, signatures })
+        Ok(SignedEvent {
+            event,
+            event_bytes,
+            signatures,
+        })
     }
 
     /// Sign an event body with one or more keys (the parties to that step).
@@ -226,10 +252,13 @@ impl SignedEvent {
         }
         let msg = self.signing_message();
         for (index, s) in self.signatures.iter().enumerate() {
-            s.key.0.verify_strict(&msg, &s.sig).map_err(|_| EventError::BadSignature {
-                index,
-                key: s.key.to_string(),
-            })?;
+            s.key
+                .0
+                .verify_strict(&msg, &s.sig)
+                .map_err(|_| EventError::BadSignature {
+                    index,
+                    key: s.key.to_string(),
+                })?;
         }
         Ok(())
     }
@@ -252,7 +281,10 @@ impl SignedEvent {
 fn check_type(event: &Map<String, Value>) -> Result<(), EventError> {
     match event.get("type") {
         Some(Value::String(t)) if !t.is_empty() => Ok(()),
-        _ => Err(field("event.type", "a non-empty string naming the kind of event")),
+        _ => Err(field(
+            "event.type",
+            "a non-empty string naming the kind of event",
+        )),
     }
 }
 
@@ -261,31 +293,52 @@ pub(crate) fn parse_signatures(sigs: &[Value]) -> Result<Vec<EventSignature>, Ev
         return Err(field("signatures", "at least one signature"));
     }
     if sigs.len() > MAX_SIGNATURES {
-        return Err(field("signatures", format!("at most {MAX_SIGNATURES} signatures, got {}", sigs.len())));
+        return Err(field(
+            "signatures",
+            format!("at most {MAX_SIGNATURES} signatures, got {}", sigs.len()),
+        ));
     }
     let mut out: Vec<EventSignature> = Vec::with_capacity(sigs.len());
     for (i, s) in sigs.iter().enumerate() {
-        let obj = s
-            .as_object()
-            .filter(|o| o.len() == 2)
-            .ok_or_else(|| field(format!("signatures[{i}]"), "an object with exactly `key` and `sig`"))?;
+        let obj = s.as_object().filter(|o| o.len() == 2).ok_or_else(|| {
+            field(
+                format!("signatures[{i}]"),
+                "an object with exactly `key` and `sig`",
+            )
+        })?;
         let key_s = obj.get("key").and_then(Value::as_str).ok_or_else(|| {
-            field(format!("signatures[{i}].key"), "base64 of a 32-byte Ed25519 public key")
+            field(
+                format!("signatures[{i}].key"),
+                "base64 of a 32-byte Ed25519 public key",
+            )
         })?;
         let key = PublicKey::parse(&format!("signatures[{i}].key"), key_s)?;
-        let sig_s = obj
-            .get("sig")
-            .and_then(Value::as_str)
-            .ok_or_else(|| field(format!("signatures[{i}].sig"), "base64 of a 64-byte Ed25519 signature"))?;
+        let sig_s = obj.get("sig").and_then(Value::as_str).ok_or_else(|| {
+            field(
+                format!("signatures[{i}].sig"),
+                "base64 of a 64-byte Ed25519 signature",
+            )
+        })?;
         let sig_b: [u8; 64] = B64
             .decode(sig_s)
             .ok()
             .and_then(|b| b.try_into().ok())
-            .ok_or_else(|| field(format!("signatures[{i}].sig"), "base64 of a 64-byte Ed25519 signature"))?;
+            .ok_or_else(|| {
+                field(
+                    format!("signatures[{i}].sig"),
+                    "base64 of a 64-byte Ed25519 signature",
+                )
+            })?;
         if out.iter().any(|o| o.key == key) {
-            return Err(field(format!("signatures[{i}].key"), "each key signs once; this key already signed"));
+            return Err(field(
+                format!("signatures[{i}].key"),
+                "each key signs once; this key already signed",
+            ));
         }
-        out.push(EventSignature { key, sig: Signature::from_bytes(&sig_b) });
+        out.push(EventSignature {
+            key,
+            sig: Signature::from_bytes(&sig_b),
+        });
     }
     Ok(out)
 }
@@ -305,7 +358,11 @@ impl VerifiedEvent {
     pub fn check_all(events: Vec<SignedEvent>) -> Vec<Result<Self, EventError>> {
         let refs: Vec<&SignedEvent> = events.iter().collect();
         let results = verify_all(&refs);
-        events.into_iter().zip(results).map(|(e, r)| r.map(|()| VerifiedEvent(e))).collect()
+        events
+            .into_iter()
+            .zip(results)
+            .map(|(e, r)| r.map(|()| VerifiedEvent(e)))
+            .collect()
     }
 
     pub fn event(&self) -> &SignedEvent {
@@ -317,7 +374,9 @@ impl VerifiedEvent {
 /// Ed25519 batch verification; a batch that fails is re-checked one by one with
 /// `verify_strict`, so the result names exactly the events that fail.
 pub fn verify_all(events: &[&SignedEvent]) -> Vec<Result<(), EventError>> {
-    super::parallel::par_chunks(events, 64, |part| part.chunks(64).flat_map(verify_batch_of).collect())
+    super::parallel::par_chunks(events, 64, |part| {
+        part.chunks(64).flat_map(verify_batch_of).collect()
+    })
 }
 
 pub(crate) fn verify_batch_of(events: &[&SignedEvent]) -> Vec<Result<(), EventError>> {
@@ -352,7 +411,8 @@ mod tests {
 
     #[test]
     fn sign_parse_verify_round_trip() {
-        let ev = SignedEvent::sign(json!({"type": "note", "text": "水"}), &[&key(1), &key(2)]).unwrap();
+        let ev =
+            SignedEvent::sign(json!({"type": "note", "text": "水"}), &[&key(1), &key(2)]).unwrap();
         let bytes = ev.to_bytes();
         let back = SignedEvent::parse(&bytes).unwrap();
         assert_eq!(back, ev);
@@ -368,7 +428,10 @@ mod tests {
         forged.signatures = b.signatures.clone();
         assert_eq!(
             forged.verify_signatures(),
-            Err(EventError::BadSignature { index: 0, key: PublicKey(key(1).verifying_key()).to_string() })
+            Err(EventError::BadSignature {
+                index: 0,
+                key: PublicKey(key(1).verifying_key()).to_string()
+            })
         );
         let res = verify_all(&[&a, &forged, &b]);
         assert!(res[0].is_ok() && res[1].is_err() && res[2].is_ok());
@@ -380,8 +443,10 @@ mod tests {
         assert!(err(br#"{"signatures":[]}"#).contains("`event`"));
         assert!(err(br#"{"event":{"type":"x"},"signatures":[]}"#).contains("`signatures`"));
         assert!(err(br#"{"event":{"a":1},"signatures":[]}"#).contains("`event.type`"));
-        assert!(err(br#"{"event":{"type":"x"},"signatures":[{"key":"AAAA","sig":"AAAA"}]}"#)
-            .contains("`signatures[0].key`"));
+        assert!(
+            err(br#"{"event":{"type":"x"},"signatures":[{"key":"AAAA","sig":"AAAA"}]}"#)
+                .contains("`signatures[0].key`")
+        );
         assert!(err(br#"{"event":{"type":"x"},"extra":1,"signatures":[]}"#).contains("`extra`"));
     }
 }

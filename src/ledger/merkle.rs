@@ -69,7 +69,11 @@ pub fn mth(leaves: &[Hash]) -> Hash {
 }
 
 /// MTH(D[start:end]) for any range inside a tree, built from complete aligned subtrees.
-pub fn subtree_hash<S: SubtreeHashes + ?Sized>(src: &S, start: u64, end: u64) -> Result<Hash, S::Error> {
+pub fn subtree_hash<S: SubtreeHashes + ?Sized>(
+    src: &S,
+    start: u64,
+    end: u64,
+) -> Result<Hash, S::Error> {
     let n = end - start;
     debug_assert!(n >= 1);
     if n.is_power_of_two() && start % n == 0 {
@@ -96,7 +100,10 @@ pub fn inclusion_proof<S: SubtreeHashes + ?Sized>(
     index: u64,
     size: u64,
 ) -> Result<Vec<Hash>, S::Error> {
-    assert!(index < size, "inclusion_proof: index {index} outside tree of size {size}");
+    assert!(
+        index < size,
+        "inclusion_proof: index {index} outside tree of size {size}"
+    );
     let mut path = Vec::new();
     // Walk down from the root, collecting siblings; the list is reversed at the end so that the
     // leaf's sibling comes first, as the RFC's recursive PATH produces it.
@@ -122,7 +129,10 @@ pub fn consistency_proof<S: SubtreeHashes + ?Sized>(
     from: u64,
     to: u64,
 ) -> Result<Vec<Hash>, S::Error> {
-    assert!(0 < from && from <= to, "consistency_proof: need 0 < from {from} <= to {to}");
+    assert!(
+        0 < from && from <= to,
+        "consistency_proof: need 0 < from {from} <= to {to}"
+    );
     let mut proof = Vec::new();
     if from == to {
         return Ok(proof);
@@ -181,13 +191,19 @@ pub fn verify_inclusion(
     }
     let want = inclusion_len(index, size);
     if proof.len() != want {
-        return Err(ProofError::WrongLength { got: proof.len(), want });
+        return Err(ProofError::WrongLength {
+            got: proof.len(),
+            want,
+        });
     }
     let (mut fn_, mut sn) = (index, size - 1);
     let mut r = *leaf;
     for p in proof {
         if sn == 0 {
-            return Err(ProofError::WrongLength { got: proof.len(), want });
+            return Err(ProofError::WrongLength {
+                got: proof.len(),
+                want,
+            });
         }
         if fn_ & 1 == 1 || fn_ == sn {
             r = node_hash(p, &r);
@@ -267,7 +283,10 @@ pub fn verify_consistency(
     }
     let want = consistency_len(from, to);
     if proof.len() != want {
-        return Err(ProofError::WrongLength { got: proof.len(), want });
+        return Err(ProofError::WrongLength {
+            got: proof.len(),
+            want,
+        });
     }
     // Step 2: if `from` is an exact power of 2, prepend first_hash.
     let mut path: Vec<Hash> = Vec::with_capacity(proof.len() + 1);
@@ -284,7 +303,10 @@ pub fn verify_consistency(
     let mut sr = path[0];
     for c in &path[1..] {
         if sn == 0 {
-            return Err(ProofError::WrongLength { got: proof.len(), want });
+            return Err(ProofError::WrongLength {
+                got: proof.len(),
+                want,
+            });
         }
         if fn_ & 1 == 1 || fn_ == sn {
             fr = node_hash(c, &fr);
@@ -472,9 +494,18 @@ mod tests {
         let ls = leaves(5);
         let r = mth(&ls);
         assert_eq!(verify_consistency(5, 5, &[], &r, &r), Ok(()));
-        assert_eq!(verify_consistency(5, 5, &[r], &r, &r), Err(ProofError::EqualSizesMismatch));
-        assert_eq!(verify_consistency(0, 5, &[], &empty_root(), &r), Err(ProofError::FromEmptyTree));
-        assert_eq!(verify_consistency(0, 0, &[], &empty_root(), &empty_root()), Ok(()));
+        assert_eq!(
+            verify_consistency(5, 5, &[r], &r, &r),
+            Err(ProofError::EqualSizesMismatch)
+        );
+        assert_eq!(
+            verify_consistency(0, 5, &[], &empty_root(), &r),
+            Err(ProofError::FromEmptyTree)
+        );
+        assert_eq!(
+            verify_consistency(0, 0, &[], &empty_root(), &empty_root()),
+            Ok(())
+        );
         assert_eq!(
             verify_inclusion(5, 5, &ls[0], &[], &r),
             Err(ProofError::IndexOutOfRange { index: 5, size: 5 })

@@ -17,7 +17,9 @@ const SIG_PREFIX: &str = "\u{2014} ";
 
 #[derive(Debug, Error, PartialEq, Eq)]
 pub enum NoteError {
-    #[error("verifier key: expected <name>+<8 hex digit key id>+<base64(0x01 || 32-byte key)>, {0}")]
+    #[error(
+        "verifier key: expected <name>+<8 hex digit key id>+<base64(0x01 || 32-byte key)>, {0}"
+    )]
     BadVerifierKey(String),
     #[error("note: {0}")]
     Malformed(String),
@@ -38,7 +40,9 @@ pub fn key_id(name: &str, key: &VerifyingKey) -> [u8; 4] {
 }
 
 fn valid_name(name: &str) -> bool {
-    !name.is_empty() && !name.contains('+') && !name.chars().any(|c| c.is_whitespace() || c.is_control())
+    !name.is_empty()
+        && !name.contains('+')
+        && !name.chars().any(|c| c.is_whitespace() || c.is_control())
 }
 
 /// A note verifier: a name and an Ed25519 public key.
@@ -51,9 +55,14 @@ pub struct NoteVerifier {
 impl NoteVerifier {
     pub fn new(name: &str, key: VerifyingKey) -> Result<Self, NoteError> {
         if !valid_name(name) {
-            return Err(NoteError::BadVerifierKey(format!("name {name:?} is empty or has '+' or spaces")));
+            return Err(NoteError::BadVerifierKey(format!(
+                "name {name:?} is empty or has '+' or spaces"
+            )));
         }
-        Ok(NoteVerifier { name: name.to_string(), key })
+        Ok(NoteVerifier {
+            name: name.to_string(),
+            key,
+        })
     }
 
     pub fn id(&self) -> [u8; 4] {
@@ -63,14 +72,17 @@ impl NoteVerifier {
     pub fn parse(s: &str) -> Result<Self, NoteError> {
         let bad = |why: &str| NoteError::BadVerifierKey(why.to_string());
         let mut parts = s.trim_end().splitn(3, '+');
-        let (Some(name), Some(id_hex), Some(key_b64)) = (parts.next(), parts.next(), parts.next()) else {
+        let (Some(name), Some(id_hex), Some(key_b64)) = (parts.next(), parts.next(), parts.next())
+        else {
             return Err(bad("it does not have three '+'-separated parts"));
         };
         let id: [u8; 4] = hex::decode(id_hex)
             .ok()
             .and_then(|b| b.try_into().ok())
             .ok_or_else(|| bad("the key id is not 8 hex digits"))?;
-        let raw = B64.decode(key_b64).map_err(|_| bad("the key is not base64"))?;
+        let raw = B64
+            .decode(key_b64)
+            .map_err(|_| bad("the key is not base64"))?;
         if raw.len() != 33 || raw[0] != ED25519_ALG {
             return Err(bad("the key is not 0x01 followed by 32 bytes (Ed25519)"));
         }
@@ -88,13 +100,22 @@ impl fmt::Display for NoteVerifier {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let mut raw = vec![ED25519_ALG];
         raw.extend_from_slice(self.key.as_bytes());
-        write!(f, "{}+{}+{}", self.name, hex::encode(self.id()), B64.encode(raw))
+        write!(
+            f,
+            "{}+{}+{}",
+            self.name,
+            hex::encode(self.id()),
+            B64.encode(raw)
+        )
     }
 }
 
 /// Sign a note body (it must end in a newline) and return the whole note.
 pub fn sign_note(body: &str, name: &str, key: &SigningKey) -> String {
-    assert!(body.ends_with('\n') && valid_name(name), "note body must end in a newline");
+    assert!(
+        body.ends_with('\n') && valid_name(name),
+        "note body must end in a newline"
+    );
     let sig = key.sign(body.as_bytes());
     let mut blob = key_id(name, &key.verifying_key()).to_vec();
     blob.extend_from_slice(&sig.to_bytes());
@@ -109,24 +130,36 @@ pub fn open_note<'a>(note: &'a str, verifier: &NoteVerifier) -> Result<&'a str, 
         .ok_or_else(|| NoteError::Malformed("no blank line between text and signatures".into()))?;
     let (body, sigs) = (&note[..split + 1], &note[split + 2..]);
     if !sigs.ends_with('\n') || sigs.len() < 2 {
-        return Err(NoteError::Malformed("signature block must be lines ending in a newline".into()));
+        return Err(NoteError::Malformed(
+            "signature block must be lines ending in a newline".into(),
+        ));
     }
     let want_id = verifier.id();
     for line in sigs[..sigs.len() - 1].split('\n') {
-        let rest = line
-            .strip_prefix(SIG_PREFIX)
-            .ok_or_else(|| NoteError::Malformed(format!("signature line {line:?} does not start with an em dash")))?;
-        let (name, b64) = rest
-            .split_once(' ')
-            .ok_or_else(|| NoteError::Malformed(format!("signature line {line:?} has no key name")))?;
+        let rest = line.strip_prefix(SIG_PREFIX).ok_or_else(|| {
+            NoteError::Malformed(format!(
+                "signature line {line:?} does not start with an em dash"
+            ))
+        })?;
+        let (name, b64) = rest.split_once(' ').ok_or_else(|| {
+            NoteError::Malformed(format!("signature line {line:?} has no key name"))
+        })?;
         let Ok(blob) = B64.decode(b64) else {
-            return Err(NoteError::Malformed(format!("signature line {line:?} is not base64")));
+            return Err(NoteError::Malformed(format!(
+                "signature line {line:?} is not base64"
+            )));
         };
         if name != verifier.name || blob.len() < 4 || blob[..4] != want_id {
             continue;
         }
-        let Ok(sig) = <[u8; 64]>::try_from(&blob[4..]) else { continue };
-        if verifier.key.verify_strict(body.as_bytes(), &Signature::from_bytes(&sig)).is_ok() {
+        let Ok(sig) = <[u8; 64]>::try_from(&blob[4..]) else {
+            continue;
+        };
+        if verifier
+            .key
+            .verify_strict(body.as_bytes(), &Signature::from_bytes(&sig))
+            .is_ok()
+        {
             return Ok(body);
         }
     }
@@ -143,7 +176,12 @@ pub struct Checkpoint {
 
 impl Checkpoint {
     pub fn body(&self) -> String {
-        format!("{}\n{}\n{}\n", self.origin, self.size, B64.encode(self.root))
+        format!(
+            "{}\n{}\n{}\n",
+            self.origin,
+            self.size,
+            B64.encode(self.root)
+        )
     }
 
     pub fn sign(&self, key: &SigningKey) -> String {
@@ -152,9 +190,15 @@ impl Checkpoint {
 
     pub fn parse_body(body: &str) -> Result<Self, NoteError> {
         let bad = |s: &str| NoteError::BadCheckpoint(s.to_string());
-        let lines: Vec<&str> = body.strip_suffix('\n').ok_or_else(|| bad("body must end in a newline"))?.split('\n').collect();
+        let lines: Vec<&str> = body
+            .strip_suffix('\n')
+            .ok_or_else(|| bad("body must end in a newline"))?
+            .split('\n')
+            .collect();
         if lines.len() != 3 {
-            return Err(bad("expected exactly three lines: origin, size, root hash (no extension lines)"));
+            return Err(bad(
+                "expected exactly three lines: origin, size, root hash (no extension lines)",
+            ));
         }
         let origin = lines[0];
         if origin.is_empty() {
@@ -170,7 +214,11 @@ impl Checkpoint {
             .ok()
             .and_then(|b| b.try_into().ok())
             .ok_or_else(|| bad("root line is not base64 of 32 bytes"))?;
-        Ok(Checkpoint { origin: origin.to_string(), size, root })
+        Ok(Checkpoint {
+            origin: origin.to_string(),
+            size,
+            root,
+        })
     }
 
     /// Verify a signed checkpoint note with the log's verifier key; the origin must be its name.
@@ -195,7 +243,11 @@ mod tests {
     fn checkpoint_signs_and_verifies_and_ignores_unknown_signers() {
         let key = SigningKey::from_bytes(&[3; 32]);
         let v = NoteVerifier::new("kunshan.wasteledger/log", key.verifying_key()).unwrap();
-        let cp = Checkpoint { origin: v.name.clone(), size: 12345, root: [0xab; 32] };
+        let cp = Checkpoint {
+            origin: v.name.clone(),
+            size: 12345,
+            root: [0xab; 32],
+        };
         let note = cp.sign(&key);
         assert!(note.starts_with("kunshan.wasteledger/log\n12345\n"));
         assert_eq!(Checkpoint::open(&note, &v).unwrap(), cp);
@@ -205,8 +257,15 @@ mod tests {
         let both = format!("{note}{}", extra.rsplit("\n\n").next().unwrap());
         assert_eq!(Checkpoint::open(&both, &v).unwrap(), cp);
         // Signed by another key under the same name: refused.
-        let forged = Checkpoint { size: 12346, ..cp.clone() }.sign(&other);
-        assert!(matches!(Checkpoint::open(&forged, &v), Err(NoteError::NotSigned(_))));
+        let forged = Checkpoint {
+            size: 12346,
+            ..cp.clone()
+        }
+        .sign(&other);
+        assert!(matches!(
+            Checkpoint::open(&forged, &v),
+            Err(NoteError::NotSigned(_))
+        ));
         // One changed byte in the body: refused.
         let tampered = note.replacen("12345", "12344", 1);
         assert!(Checkpoint::open(&tampered, &v).is_err());
@@ -219,13 +278,24 @@ mod tests {
         let s = v.to_string();
         assert_eq!(NoteVerifier::parse(&s).unwrap(), v);
         let wrong_id = format!("example.com/log+00000000+{}", s.rsplit('+').next().unwrap());
-        assert!(NoteVerifier::parse(&wrong_id).unwrap_err().to_string().contains("key id"));
+        assert!(NoteVerifier::parse(&wrong_id)
+            .unwrap_err()
+            .to_string()
+            .contains("key id"));
     }
 
     #[test]
     fn extension_lines_and_leading_zeros_are_refused() {
-        assert!(Checkpoint::parse_body("o\n1\nAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=\next\n").is_err());
-        assert!(Checkpoint::parse_body("o\n01\nAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=\n").is_err());
-        assert!(Checkpoint::parse_body("o\n1\nAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=\n").is_ok());
+        assert!(Checkpoint::parse_body(
+            "o\n1\nAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=\next\n"
+        )
+        .is_err());
+        assert!(
+            Checkpoint::parse_body("o\n01\nAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=\n")
+                .is_err()
+        );
+        assert!(
+            Checkpoint::parse_body("o\n1\nAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=\n").is_ok()
+        );
     }
 }

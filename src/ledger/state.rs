@@ -27,13 +27,19 @@ pub enum Refusal {
     #[error("signer {key} was revoked effective {effective}")]
     RevokedKey { key: String, effective: String },
     #[error("event type `{event_type}` must be signed by the authority key {authority}")]
-    NotAuthority { event_type: String, authority: String },
+    NotAuthority {
+        event_type: String,
+        authority: String,
+    },
     #[error("{0}")]
     Rule(String),
 }
 
 fn field(f: &str, e: impl Into<String>) -> Refusal {
-    Refusal::Field { field: f.into(), expected: e.into() }
+    Refusal::Field {
+        field: f.into(),
+        expected: e.into(),
+    }
 }
 
 /// What a registered key may do, and since when it may not.
@@ -56,7 +62,10 @@ impl EventRules for OpenRules {
     fn admit(&self, event: &SignedEvent, _: &LogState) -> Result<(), Refusal> {
         let t = event.event_type();
         if t.starts_with("log.") || t.starts_with("key.") {
-            return Err(field("event.type", format!("not a reserved type; `{t}` is not one the log knows")));
+            return Err(field(
+                "event.type",
+                format!("not a reserved type; `{t}` is not one the log knows"),
+            ));
         }
         Ok(())
     }
@@ -89,7 +98,10 @@ impl LogState {
             "log.genesis" => Err(field("event.type", "log.genesis only as entry 0")),
             "key.added" | "key.revoked" => {
                 if !event.signers().any(|k| *k == authority) {
-                    return Err(Refusal::NotAuthority { event_type: t.into(), authority: authority.to_string() });
+                    return Err(Refusal::NotAuthority {
+                        event_type: t.into(),
+                        authority: authority.to_string(),
+                    });
                 }
                 self.check_signers(event, time)?;
                 if t == "key.added" {
@@ -113,8 +125,14 @@ impl LogState {
             }
             match self.keys.get(k) {
                 None => return Err(Refusal::UnknownKey { key: k.to_string() }),
-                Some(KeyRecord { revoked: Some((eff, _)), .. }) if *eff <= time => {
-                    return Err(Refusal::RevokedKey { key: k.to_string(), effective: eff.to_string() })
+                Some(KeyRecord {
+                    revoked: Some((eff, _)),
+                    ..
+                }) if *eff <= time => {
+                    return Err(Refusal::RevokedKey {
+                        key: k.to_string(),
+                        effective: eff.to_string(),
+                    })
                 }
                 Some(_) => {}
             }
@@ -132,11 +150,17 @@ impl LogState {
         let authority = key_field(ev, "authority_key")?;
         let signers: Vec<_> = event.signers().collect();
         if signers != [&authority] {
-            return Err(Refusal::NotAuthority { event_type: "log.genesis".into(), authority: authority.to_string() });
+            return Err(Refusal::NotAuthority {
+                event_type: "log.genesis".into(),
+                authority: authority.to_string(),
+            });
         }
         for k in [&log_key, &authority] {
             if k.is_weak() {
-                return Err(field("event.authority_key", "a key that is not weak (small order)"));
+                return Err(field(
+                    "event.authority_key",
+                    "a key that is not weak (small order)",
+                ));
             }
         }
         self.origin = origin.to_string();
@@ -152,24 +176,39 @@ impl LogState {
         if key.is_weak() {
             return Err(field("event.key", "a key that is not weak (small order)"));
         }
-        if self.keys.contains_key(&key) || Some(key) == self.authority || Some(key) == self.log_key {
-            return Err(field("event.key", format!("a key not registered yet; {key} already is")));
+        if self.keys.contains_key(&key) || Some(key) == self.authority || Some(key) == self.log_key
+        {
+            return Err(field(
+                "event.key",
+                format!("a key not registered yet; {key} already is"),
+            ));
         }
-        self.keys.insert(key, KeyRecord { holder: holder.to_string(), added_at: index, revoked: None });
+        self.keys.insert(
+            key,
+            KeyRecord {
+                holder: holder.to_string(),
+                added_at: index,
+                revoked: None,
+            },
+        );
         Ok(())
     }
 
     fn key_revoked(&mut self, index: u64, event: &SignedEvent) -> Result<(), Refusal> {
         let ev = event.event();
         let key = key_field(ev, "key")?;
-        let effective = Timestamp::parse(str_field(ev, "effective")?).map_err(|e| field("event.effective", e))?;
+        let effective = Timestamp::parse(str_field(ev, "effective")?)
+            .map_err(|e| field("event.effective", e))?;
         str_field(ev, "reason")?;
         let rec = self
             .keys
             .get_mut(&key)
             .ok_or_else(|| field("event.key", format!("a registered key; {key} is not one")))?;
         if rec.revoked.is_some() {
-            return Err(field("event.key", format!("a key not yet revoked; {key} already is")));
+            return Err(field(
+                "event.key",
+                format!("a key not yet revoked; {key} already is"),
+            ));
         }
         rec.revoked = Some((effective, index));
         Ok(())
@@ -184,11 +223,14 @@ fn str_field<'a>(ev: &'a serde_json::Map<String, Value>, name: &str) -> Result<&
 }
 
 fn key_field(ev: &serde_json::Map<String, Value>, name: &str) -> Result<PublicKey, Refusal> {
-    let s = ev
-        .get(name)
-        .and_then(Value::as_str)
-        .ok_or_else(|| field(&format!("event.{name}"), "base64 of a 32-byte Ed25519 public key"))?;
-    PublicKey::parse(&format!("event.{name}"), s).map_err(|e| field(&format!("event.{name}"), e.to_string()))
+    let s = ev.get(name).and_then(Value::as_str).ok_or_else(|| {
+        field(
+            &format!("event.{name}"),
+            "base64 of a 32-byte Ed25519 public key",
+        )
+    })?;
+    PublicKey::parse(&format!("event.{name}"), s)
+        .map_err(|e| field(&format!("event.{name}"), e.to_string()))
 }
 
 /// The genesis event body for a new log.
@@ -228,8 +270,17 @@ mod tests {
     fn keys_sign_only_between_registration_and_revocation() {
         let mut st = started();
         let note = SignedEvent::sign(json!({"type": "note"}), &[&k(5)]).unwrap();
-        assert_eq!(st.admit(1, t(10), &note, &OpenRules), Err(Refusal::UnknownKey { key: pk(5).to_string() }));
-        let add = SignedEvent::sign(json!({"type": "key.added", "key": pk(5).to_string(), "holder": "plant"}), &[&k(2)]).unwrap();
+        assert_eq!(
+            st.admit(1, t(10), &note, &OpenRules),
+            Err(Refusal::UnknownKey {
+                key: pk(5).to_string()
+            })
+        );
+        let add = SignedEvent::sign(
+            json!({"type": "key.added", "key": pk(5).to_string(), "holder": "plant"}),
+            &[&k(2)],
+        )
+        .unwrap();
         st.admit(1, t(10), &add, &OpenRules).unwrap();
         st.admit(2, t(20), &note, &OpenRules).unwrap();
         let rev = SignedEvent::sign(
@@ -238,15 +289,28 @@ mod tests {
         )
         .unwrap();
         st.admit(3, t(30), &rev, &OpenRules).unwrap();
-        assert!(st.admit(4, t(99), &note, &OpenRules).is_ok(), "before the effective time the key still signs");
-        assert!(matches!(st.admit(5, t(100), &note, &OpenRules), Err(Refusal::RevokedKey { .. })));
+        assert!(
+            st.admit(4, t(99), &note, &OpenRules).is_ok(),
+            "before the effective time the key still signs"
+        );
+        assert!(matches!(
+            st.admit(5, t(100), &note, &OpenRules),
+            Err(Refusal::RevokedKey { .. })
+        ));
     }
 
     #[test]
     fn only_the_authority_registers_keys() {
         let mut st = started();
-        let add = SignedEvent::sign(json!({"type": "key.added", "key": pk(6).to_string(), "holder": "x"}), &[&k(6)]).unwrap();
-        assert!(matches!(st.admit(1, t(1), &add, &OpenRules), Err(Refusal::NotAuthority { .. })));
+        let add = SignedEvent::sign(
+            json!({"type": "key.added", "key": pk(6).to_string(), "holder": "x"}),
+            &[&k(6)],
+        )
+        .unwrap();
+        assert!(matches!(
+            st.admit(1, t(1), &add, &OpenRules),
+            Err(Refusal::NotAuthority { .. })
+        ));
         assert!(st.keys.is_empty());
     }
 }

@@ -17,7 +17,10 @@ impl Timestamp {
     }
 
     pub fn from_system_time(t: SystemTime) -> Self {
-        let ms = t.duration_since(UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0);
+        let ms = t
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.as_millis() as u64)
+            .unwrap_or(0);
         Timestamp(ms)
     }
 
@@ -33,7 +36,9 @@ impl Timestamp {
     pub fn parse_exact(s: &str) -> Result<Self, String> {
         let t = Self::parse(s)?;
         if t.to_string() != s {
-            return Err(format!("expected the form YYYY-MM-DDTHH:MM:SS.mmmZ, got {s:?}"));
+            return Err(format!(
+                "expected the form YYYY-MM-DDTHH:MM:SS.mmmZ, got {s:?}"
+            ));
         }
         Ok(t)
     }
@@ -57,6 +62,8 @@ mod tests {
         assert_eq!(t.to_string(), "2026-11-28T15:04:05.123Z");
         assert_eq!(Timestamp::parse_exact("2026-11-28T15:04:05.123Z"), Ok(t));
         assert!(Timestamp::parse_exact("2026-11-28T15:04:05Z").is_err());
-        assert!(Timestamp::parse("yesterday").unwrap_err().contains("RFC 3339"));
+        assert!(Timestamp::parse("yesterday")
+            .unwrap_err()
+            .contains("RFC 3339"));
     }
 }

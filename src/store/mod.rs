@@ -52,7 +52,10 @@ pub struct Config {
 
 impl Default for Config {
     fn default() -> Self {
-        Config { cache_bytes: 256 << 20, max_batch: 4096 }
+        Config {
+            cache_bytes: 256 << 20,
+            max_batch: 4096,
+        }
     }
 }
 
@@ -70,7 +73,9 @@ impl From<sled::transaction::TransactionError<()>> for StoreError {
     fn from(e: sled::transaction::TransactionError<()>) -> Self {
         match e {
             sled::transaction::TransactionError::Storage(e) => StoreError::Sled(e),
-            sled::transaction::TransactionError::Abort(()) => StoreError::Corrupt("transaction aborted".into()),
+            sled::transaction::TransactionError::Abort(()) => {
+                StoreError::Corrupt("transaction aborted".into())
+            }
         }
     }
 }
@@ -103,7 +108,10 @@ impl Trees {
             .flush_every_ms(None)
             .open()
             .map_err(|e| match e {
-                sled::Error::Io(io) if io.kind() == std::io::ErrorKind::WouldBlock || io.raw_os_error() == Some(11) => {
+                sled::Error::Io(io)
+                    if io.kind() == std::io::ErrorKind::WouldBlock
+                        || io.raw_os_error() == Some(11) =>
+                {
                     StoreError::Setup(format!(
                         "the database in {} is in use by another process (is the server running?)",
                         dir.display()
@@ -138,7 +146,9 @@ pub(crate) fn node_key(level: u8, index: u64) -> [u8; 9] {
 }
 
 pub(crate) fn be_u64(b: &[u8]) -> Result<u64, StoreError> {
-    let arr: [u8; 8] = b.try_into().map_err(|_| StoreError::Corrupt(format!("expected an 8-byte key, found {} bytes", b.len())))?;
+    let arr: [u8; 8] = b.try_into().map_err(|_| {
+        StoreError::Corrupt(format!("expected an 8-byte key, found {} bytes", b.len()))
+    })?;
     Ok(u64::from_be_bytes(arr))
 }
 
@@ -168,14 +178,14 @@ impl SubtreeHashes for StoredNodes<'_> {
             let right = self.perfect(level - 1, 2 * index + 1)?;
             return Ok(merkle::node_hash(&left, &right));
         }
-        let v = self
-            .0
-            .nodes
-            .get(node_key(level, index))?
-            .ok_or_else(|| StoreError::Corrupt(format!("Merkle node level {level} #{index} is missing")))?;
-        v.as_ref()
-            .try_into()
-            .map_err(|_| StoreError::Corrupt(format!("Merkle node level {level} #{index} is not 32 bytes")))
+        let v = self.0.nodes.get(node_key(level, index))?.ok_or_else(|| {
+            StoreError::Corrupt(format!("Merkle node level {level} #{index} is missing"))
+        })?;
+        v.as_ref().try_into().map_err(|_| {
+            StoreError::Corrupt(format!(
+                "Merkle node level {level} #{index} is not 32 bytes"
+            ))
+        })
     }
 }
 
@@ -202,14 +212,23 @@ pub struct Genesis {
 
 impl Genesis {
     /// The usual case: the authority's key is at hand and signs genesis now.
-    pub fn new(origin: &str, log_key: SigningKey, authority: &SigningKey) -> Result<Self, StoreError> {
+    pub fn new(
+        origin: &str,
+        log_key: SigningKey,
+        authority: &SigningKey,
+    ) -> Result<Self, StoreError> {
         let body = genesis_event(
             origin,
             &PublicKey(log_key.verifying_key()),
             &PublicKey(authority.verifying_key()),
         );
-        let event = SignedEvent::sign(body, &[authority]).map_err(|e| StoreError::Setup(e.to_string()))?;
-        Ok(Genesis { origin: origin.to_string(), log_key, event })
+        let event =
+            SignedEvent::sign(body, &[authority]).map_err(|e| StoreError::Setup(e.to_string()))?;
+        Ok(Genesis {
+            origin: origin.to_string(),
+            log_key,
+            event,
+        })
     }
 }
 
@@ -228,12 +247,23 @@ impl Ledger {
         clock: Arc<dyn Clock>,
     ) -> Result<Self, StoreError> {
         if Self::exists(dir) {
-            return Err(StoreError::Setup(format!("{} already holds a log", dir.display())));
+            return Err(StoreError::Setup(format!(
+                "{} already holds a log",
+                dir.display()
+            )));
         }
-        std::fs::create_dir_all(dir).map_err(|e| StoreError::Setup(format!("cannot create {}: {e}", dir.display())))?;
+        std::fs::create_dir_all(dir)
+            .map_err(|e| StoreError::Setup(format!("cannot create {}: {e}", dir.display())))?;
         let verified = VerifiedEvent::check(genesis.event)
             .map_err(|e| StoreError::Setup(format!("genesis event: {e}")))?;
-        let ledger = Self::open_with(dir, cfg, genesis.log_key, rules, clock, Some(&genesis.origin))?;
+        let ledger = Self::open_with(
+            dir,
+            cfg,
+            genesis.log_key,
+            rules,
+            clock,
+            Some(&genesis.origin),
+        )?;
         ledger
             .submit_blocking(verified)
             .map_err(|e| StoreError::Setup(format!("genesis event refused: {e}")))?;
@@ -279,33 +309,73 @@ impl Ledger {
             .map_err(|e| StoreError::Setup(format!("log name: {e}")))?;
         let frontier = Frontier::load(&StoredNodes(&trees), size)?;
         let root = frontier.root();
-        let checkpoint = match trees.meta.get(CHECKPOINT_KEY)? {
-            Some(cp) if size > 0 => String::from_utf8(cp.to_vec()).map_err(|_| StoreError::Corrupt("checkpoint is not UTF-8".into()))?,
-            _ => Checkpoint { origin: origin.clone(), size, root }.sign(&log_key),
-        };
-        let head = Arc::new(RwLock::new(Head { size, root, checkpoint }));
+        // The checkpoint is derived (Ed25519 signs deterministically): sign it anew, and if one
+        // is stored, it must be exactly that one.
+        let checkpoint = Checkpoint {
+            origin: origin.clone(),
+            size,
+            root,
+        }
+        .sign(&log_key);
+        if size > 0 && trees.meta.get(CHECKPOINT_KEY)?.as_deref() != Some(checkpoint.as_bytes()) {
+            return Err(StoreError::Corrupt(format!(
+                "the stored checkpoint is not the log's own at size {size}; run `wasteledger verify`"
+            )));
+        }
+        let head = Arc::new(RwLock::new(Head {
+            size,
+            root,
+            checkpoint,
+        }));
         let sequencer = sequencer::start(
             trees.clone(),
             head.clone(),
-            sequencer::SeqState { state, frontier, prev, last_time, origin, log_key, rules, clock },
+            sequencer::SeqState {
+                state,
+                frontier,
+                prev,
+                last_time,
+                origin,
+                log_key,
+                rules,
+                clock,
+            },
             cfg.max_batch,
         );
-        Ok(Ledger { inner: Arc::new(Inner { trees, head, verifier, sequencer }) })
+        Ok(Ledger {
+            inner: Arc::new(Inner {
+                trees,
+                head,
+                verifier,
+                sequencer,
+            }),
+        })
     }
 
     /// Order, write and fsync one event; resolves once it is durable (or refused).
     pub async fn submit(&self, event: VerifiedEvent) -> Result<Receipt, SubmitError> {
-        self.inner.sequencer.submit(event)?.await.map_err(|_| SubmitError::Stopped)?
+        self.inner
+            .sequencer
+            .submit(event)?
+            .await
+            .map_err(|_| SubmitError::Stopped)?
     }
 
     /// As [`Ledger::submit`], for callers outside an async runtime.
     pub fn submit_blocking(&self, event: VerifiedEvent) -> Result<Receipt, SubmitError> {
-        self.inner.sequencer.submit(event)?.blocking_recv().map_err(|_| SubmitError::Stopped)?
+        self.inner
+            .sequencer
+            .submit(event)?
+            .blocking_recv()
+            .map_err(|_| SubmitError::Stopped)?
     }
 
     /// Hand many events to the sequencer at once and wait for all (group commit at work).
     pub fn submit_many(&self, events: Vec<VerifiedEvent>) -> Vec<Result<Receipt, SubmitError>> {
-        let pending: Vec<_> = events.into_iter().map(|e| self.inner.sequencer.submit(e)).collect();
+        let pending: Vec<_> = events
+            .into_iter()
+            .map(|e| self.inner.sequencer.submit(e))
+            .collect();
         pending
             .into_iter()
             .map(|p| p.and_then(|rx| rx.blocking_recv().map_err(|_| SubmitError::Stopped)?))
@@ -316,7 +386,8 @@ impl Ledger {
     /// the sequencer commits the chunk before, and wait for all. Results are in input order.
     pub fn append_all(&self, events: Vec<SignedEvent>) -> Vec<Result<Receipt, AppendError>> {
         const CHUNK: usize = 1024;
-        type Pending = Result<tokio::sync::oneshot::Receiver<Result<Receipt, SubmitError>>, AppendError>;
+        type Pending =
+            Result<tokio::sync::oneshot::Receiver<Result<Receipt, SubmitError>>, AppendError>;
         let (tx, rx) = crossbeam_channel::bounded::<Vec<Pending>>(4);
         std::thread::scope(|s| {
             s.spawn(move || {
@@ -356,7 +427,12 @@ impl Ledger {
         if index >= self.head().size {
             return Ok(None);
         }
-        Ok(self.inner.trees.entries.get(index.to_be_bytes())?.map(|v| v.to_vec()))
+        Ok(self
+            .inner
+            .trees
+            .entries
+            .get(index.to_be_bytes())?
+            .map(|v| v.to_vec()))
     }
 
     /// Exact bytes of entries `[start, end)`, clipped to the published log.
@@ -382,30 +458,53 @@ impl Ledger {
     pub fn inclusion_proof(&self, index: u64, size: u64) -> Result<Vec<Hash>, ProofRequestError> {
         let current = self.head().size;
         if size > current {
-            return Err(range("size", format!("`size` {size} is larger than the log ({current})")));
+            return Err(range(
+                "size",
+                format!("`size` {size} is larger than the log ({current})"),
+            ));
         }
         if index >= size {
-            return Err(range("index", format!("`index` {index} is not below `size` {size}")));
+            return Err(range(
+                "index",
+                format!("`index` {index} is not below `size` {size}"),
+            ));
         }
-        Ok(merkle::inclusion_proof(&StoredNodes(&self.inner.trees), index, size)?)
+        Ok(merkle::inclusion_proof(
+            &StoredNodes(&self.inner.trees),
+            index,
+            size,
+        )?)
     }
 
     pub fn consistency_proof(&self, from: u64, to: u64) -> Result<Vec<Hash>, ProofRequestError> {
         let current = self.head().size;
         if to > current {
-            return Err(range("to", format!("`to` {to} is larger than the log ({current})")));
+            return Err(range(
+                "to",
+                format!("`to` {to} is larger than the log ({current})"),
+            ));
         }
         if from == 0 || from > to {
-            return Err(range("from", format!("need 0 < `from` <= `to`, got from {from} to {to}")));
+            return Err(range(
+                "from",
+                format!("need 0 < `from` <= `to`, got from {from} to {to}"),
+            ));
         }
-        Ok(merkle::consistency_proof(&StoredNodes(&self.inner.trees), from, to)?)
+        Ok(merkle::consistency_proof(
+            &StoredNodes(&self.inner.trees),
+            from,
+            to,
+        )?)
     }
 
     /// Tree head at any published size (for proofs against older checkpoints).
     pub fn root_at(&self, size: u64) -> Result<Hash, ProofRequestError> {
         let current = self.head().size;
         if size > current {
-            return Err(range("size", format!("`size` {size} is larger than the log ({current})")));
+            return Err(range(
+                "size",
+                format!("`size` {size} is larger than the log ({current})"),
+            ));
         }
         Ok(merkle::root(&StoredNodes(&self.inner.trees), size)?)
     }
@@ -447,7 +546,8 @@ fn load_state(trees: &Trees, size: u64) -> Result<(LogState, Hash, Timestamp), S
             .entries
             .get(i.to_be_bytes())?
             .ok_or_else(|| StoreError::Corrupt(format!("entry {i} is missing")))?;
-        let entry = Entry::decode(&bytes).map_err(|e| StoreError::Corrupt(format!("entry {i}: {e}")))?;
+        let entry =
+            Entry::decode(&bytes).map_err(|e| StoreError::Corrupt(format!("entry {i}: {e}")))?;
         Ok((bytes.to_vec(), entry))
     };
     for k in trees.registry.iter().keys() {
@@ -455,7 +555,9 @@ fn load_state(trees: &Trees, size: u64) -> Result<(LogState, Hash, Timestamp), S
         let (_, e) = read(i)?;
         state
             .admit(i, e.time, &e.event, &crate::ledger::state::OpenRules)
-            .map_err(|r| StoreError::Corrupt(format!("registry entry {i} no longer applies: {r}")))?;
+            .map_err(|r| {
+                StoreError::Corrupt(format!("registry entry {i} no longer applies: {r}"))
+            })?;
     }
     let (bytes, last) = read(size - 1)?;
     Ok((state, leaf_hash(&bytes), last.time))

@@ -3,7 +3,9 @@
 //! one sled transaction, fsyncs once, publishes the new head and checkpoint, and only then
 //! answers each caller.
 
-use super::{changes_log_state, is_stored_level, node_key, Head, StoreError, Trees, CHECKPOINT_KEY};
+use super::{
+    changes_log_state, is_stored_level, node_key, Head, StoreError, Trees, CHECKPOINT_KEY,
+};
 use crate::ledger::entry::encode as encode_entry;
 use crate::ledger::event::VerifiedEvent;
 use crate::ledger::merkle::{leaf_hash, Frontier, Hash};
@@ -64,10 +66,19 @@ pub(super) struct Handle {
 }
 
 impl Handle {
-    pub fn submit(&self, event: VerifiedEvent) -> Result<oneshot::Receiver<Result<Receipt, SubmitError>>, SubmitError> {
+    pub fn submit(
+        &self,
+        event: VerifiedEvent,
+    ) -> Result<oneshot::Receiver<Result<Receipt, SubmitError>>, SubmitError> {
         let (reply, rx) = oneshot::channel();
-        let tx = self.tx.lock().expect("sequencer lock").clone().ok_or(SubmitError::Stopped)?;
-        tx.send(Job { event, reply }).map_err(|_| SubmitError::Stopped)?;
+        let tx = self
+            .tx
+            .lock()
+            .expect("sequencer lock")
+            .clone()
+            .ok_or(SubmitError::Stopped)?;
+        tx.send(Job { event, reply })
+            .map_err(|_| SubmitError::Stopped)?;
         Ok(rx)
     }
 
@@ -86,13 +97,21 @@ impl Drop for Handle {
     }
 }
 
-pub(super) fn start(trees: Arc<Trees>, head: Arc<RwLock<Head>>, st: SeqState, max_batch: usize) -> Handle {
+pub(super) fn start(
+    trees: Arc<Trees>,
+    head: Arc<RwLock<Head>>,
+    st: SeqState,
+    max_batch: usize,
+) -> Handle {
     let (tx, rx) = crossbeam_channel::unbounded::<Job>();
     let thread = std::thread::Builder::new()
         .name("sequencer".into())
         .spawn(move || run(trees, head, st, rx, max_batch.max(1)))
         .expect("spawn sequencer thread");
-    Handle { tx: Mutex::new(Some(tx)), thread: Mutex::new(Some(thread)) }
+    Handle {
+        tx: Mutex::new(Some(tx)),
+        thread: Mutex::new(Some(thread)),
+    }
 }
 
 /// One batch's writes, prepared before the transaction (whose closure may run more than once).
@@ -104,7 +123,13 @@ struct Writes {
     registry: Vec<u64>,
 }
 
-fn run(trees: Arc<Trees>, head: Arc<RwLock<Head>>, mut st: SeqState, rx: Receiver<Job>, max_batch: usize) {
+fn run(
+    trees: Arc<Trees>,
+    head: Arc<RwLock<Head>>,
+    mut st: SeqState,
+    rx: Receiver<Job>,
+    max_batch: usize,
+) {
     let mut jobs = Vec::with_capacity(max_batch);
     while let Ok(first) = rx.recv() {
         jobs.push(first);
@@ -142,7 +167,15 @@ fn commit_batch(
     let now_text = now.to_string();
     let mut in_batch: HashMap<Hash, u64> = HashMap::new();
     for Job { event, reply } in jobs.drain(..) {
-        let answer = sequence_one(trees, st, now, &now_text, event.event(), &mut in_batch, &mut w);
+        let answer = sequence_one(
+            trees,
+            st,
+            now,
+            &now_text,
+            event.event(),
+            &mut in_batch,
+            &mut w,
+        );
         answers.push((reply, answer));
     }
     if w.entries.is_empty() {
@@ -153,7 +186,12 @@ fn commit_batch(
     }
     let size = st.frontier.size();
     let root = st.frontier.root();
-    let checkpoint = Checkpoint { origin: st.origin.clone(), size, root }.sign(&st.log_key);
+    let checkpoint = Checkpoint {
+        origin: st.origin.clone(),
+        size,
+        root,
+    }
+    .sign(&st.log_key);
     let prepared = started.elapsed();
     let written = write_batch(trees, &w, &checkpoint);
     let wrote = started.elapsed();
@@ -171,9 +209,16 @@ fn commit_batch(
         }
         return Err(e);
     }
-    *head.write().expect("head lock") = Head { size, root, checkpoint };
+    *head.write().expect("head lock") = Head {
+        size,
+        root,
+        checkpoint,
+    };
     for (reply, a) in answers {
-        let _ = reply.send(a.map(|r| Receipt { tree_size: size, ..r }));
+        let _ = reply.send(a.map(|r| Receipt {
+            tree_size: size,
+            ..r
+        }));
     }
     Ok(())
 }
@@ -217,12 +262,22 @@ fn sequence_one(
         w.registry.push(index);
     }
     w.entries.push((index, bytes));
-    Ok(Receipt { index, leaf_hash: leaf, tree_size: 0 })
+    Ok(Receipt {
+        index,
+        leaf_hash: leaf,
+        tree_size: 0,
+    })
 }
 
 fn write_batch(trees: &Trees, w: &Writes, checkpoint: &str) -> Result<(), StoreError> {
-    (&trees.entries, &trees.nodes, &trees.events, &trees.registry, &trees.meta).transaction(
-        |(entries, nodes, events, registry, meta)| {
+    (
+        &trees.entries,
+        &trees.nodes,
+        &trees.events,
+        &trees.registry,
+        &trees.meta,
+    )
+        .transaction(|(entries, nodes, events, registry, meta)| {
             for (i, bytes) in &w.entries {
                 entries.insert(&i.to_be_bytes(), bytes.as_slice())?;
             }
@@ -237,7 +292,6 @@ fn write_batch(trees: &Trees, w: &Writes, checkpoint: &str) -> Result<(), StoreE
             }
             meta.insert(CHECKPOINT_KEY, checkpoint.as_bytes())?;
             Ok::<(), sled::transaction::ConflictableTransactionError<()>>(())
-        },
-    )?;
+        })?;
     Ok(())
 }

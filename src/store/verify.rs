@@ -2,7 +2,9 @@
 //! chain, the log's own rules, every stored Merkle node, the derived indexes, and the latest
 //! checkpoint's root and signature. `reindex`: the same fold, writing the derived trees anew.
 
-use super::{be_u64, changes_log_state, is_stored_level, node_key, Config, StoreError, Trees, CHECKPOINT_KEY};
+use super::{
+    be_u64, changes_log_state, is_stored_level, node_key, Config, StoreError, Trees, CHECKPOINT_KEY,
+};
 use crate::ledger::audit::{AuditFailure, Auditor, Checked};
 use crate::ledger::merkle::{Hash, PerfectNode};
 use crate::ledger::note::{Checkpoint, NoteVerifier};
@@ -67,11 +69,13 @@ pub fn verify(
     let total = trees.size()?;
     let mut auditor = Auditor::new(rules);
     let mut signatures = 0u64;
+    let mut registry_entries = 0u64;
     let audited = audit_stored(
         &trees,
         &mut auditor,
         |c, nodes| {
             signatures += c.entry.event.signatures().len() as u64;
+            registry_entries += u64::from(changes_log_state(c.entry.event.event_type()));
             check_derived(&trees, c, nodes)
         },
         |done| {
@@ -84,11 +88,15 @@ pub fn verify(
     }
     let size = auditor.size();
     if size == 0 {
-        return Ok(Err(AuditFailure { index: 0, cause: "the log is empty: no genesis entry".into() }));
+        return Ok(Err(AuditFailure {
+            index: 0,
+            cause: "the log is empty: no genesis entry".into(),
+        }));
     }
     let state = auditor.state();
     let log_key = state.log_key.expect("genesis audited");
-    let verifier = NoteVerifier::new(&state.origin, log_key.0).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+    let verifier = NoteVerifier::new(&state.origin, log_key.0)
+        .map_err(|e| StoreError::Corrupt(e.to_string()))?;
     let cp_fail = |cause: String| Ok(Err(AuditFailure { index: size, cause }));
     let Some(note) = trees.meta.get(CHECKPOINT_KEY)? else {
         return cp_fail("checkpoint: none stored".into());
@@ -99,21 +107,52 @@ pub fn verify(
         Err(e) => return cp_fail(format!("checkpoint: {e} (the log key named in entry 0)")),
     };
     if cp.size != size {
-        return cp_fail(format!("checkpoint: it says size {} but the log holds {size} entries", cp.size));
+        return cp_fail(format!(
+            "checkpoint: it says size {} but the log holds {size} entries",
+            cp.size
+        ));
     }
     if cp.root != auditor.root() {
         return cp_fail("checkpoint: its root hash is not the root of the stored entries".into());
     }
-    Ok(Ok(VerifySummary { size, root: cp.root, checkpoint: note, signatures }))
+    // Every derived key was checked against its entry above; none may exist beside them.
+    let expected_nodes: u64 = (1..64u8)
+        .filter(|l| is_stored_level(*l))
+        .map(|l| size >> l)
+        .sum();
+    for (name, tree, want) in [
+        ("replay", &trees.events, size),
+        ("registry", &trees.registry, registry_entries),
+        ("Merkle node", &trees.nodes, expected_nodes),
+    ] {
+        let have = tree.len() as u64;
+        if have != want {
+            return Ok(Err(AuditFailure {
+                index: size,
+                cause: format!(
+                    "the {name} tree holds {have} keys where the log implies {want} (a derived tree drifted; run reindex)"
+                ),
+            }));
+        }
+    }
+    Ok(Ok(VerifySummary {
+        size,
+        root: cp.root,
+        checkpoint: note,
+        signatures,
+    }))
 }
 
 /// The stored Merkle nodes and indexes must be exactly what the entries imply.
 fn check_derived(trees: &Trees, c: &Checked, nodes: &[PerfectNode]) -> Result<(), AuditFailure> {
     for n in nodes.iter().filter(|n| is_stored_level(n.level)) {
-        let stored = trees.nodes.get(node_key(n.level, n.index)).map_err(|e| AuditFailure {
-            index: c.index,
-            cause: format!("cannot read Merkle node: {e}"),
-        })?;
+        let stored = trees
+            .nodes
+            .get(node_key(n.level, n.index))
+            .map_err(|e| AuditFailure {
+                index: c.index,
+                cause: format!("cannot read Merkle node: {e}"),
+            })?;
         if stored.as_deref() != Some(&n.hash[..]) {
             let first = n.index << n.level;
             let last = first + (1u64 << n.level) - 1;
@@ -123,20 +162,29 @@ fn check_derived(trees: &Trees, c: &Checked, nodes: &[PerfectNode]) -> Result<()
                     "stored Merkle node (level {}, #{}) over entries {first}..={last} {}",
                     n.level,
                     n.index,
-                    if stored.is_none() { "is missing" } else { "differs from the hash of those entries" }
+                    if stored.is_none() {
+                        "is missing"
+                    } else {
+                        "differs from the hash of those entries"
+                    }
                 ),
             });
         }
     }
     let drifted = |what: &str| AuditFailure {
         index: c.index,
-        cause: format!("the {what} index disagrees with this entry (a derived index drifted; run reindex)"),
+        cause: format!(
+            "the {what} index disagrees with this entry (a derived index drifted; run reindex)"
+        ),
     };
     let indexed = trees.events.get(c.entry.event.event_hash()).ok().flatten();
     if indexed.as_deref() != Some(&c.index.to_be_bytes()[..]) {
         return Err(drifted("replay"));
     }
-    let in_registry = trees.registry.contains_key(c.index.to_be_bytes()).unwrap_or(false);
+    let in_registry = trees
+        .registry
+        .contains_key(c.index.to_be_bytes())
+        .unwrap_or(false);
     if in_registry != changes_log_state(c.entry.event.event_type()) {
         return Err(drifted("registry"));
     }
@@ -145,13 +193,21 @@ fn check_derived(trees: &Trees, c: &Checked, nodes: &[PerfectNode]) -> Result<()
 
 /// Rebuild every derived tree (nodes, replay index, registry index, checkpoint) from the
 /// entries alone. The result is byte-identical to what the sequencer wrote.
-pub fn reindex(dir: &Path, log_key: &SigningKey, rules: &dyn EventRules) -> Result<Result<u64, AuditFailure>, StoreError> {
+pub fn reindex(
+    dir: &Path,
+    log_key: &SigningKey,
+    rules: &dyn EventRules,
+) -> Result<Result<u64, AuditFailure>, StoreError> {
     let trees = open_existing(dir)?;
     for t in [&trees.nodes, &trees.events, &trees.registry, &trees.meta] {
         t.clear()?;
     }
     let mut auditor = Auditor::new(rules);
-    let batch = std::cell::RefCell::new((sled::Batch::default(), sled::Batch::default(), sled::Batch::default()));
+    let batch = std::cell::RefCell::new((
+        sled::Batch::default(),
+        sled::Batch::default(),
+        sled::Batch::default(),
+    ));
     let audited = audit_stored(
         &trees,
         &mut auditor,
@@ -179,10 +235,18 @@ pub fn reindex(dir: &Path, log_key: &SigningKey, rules: &dyn EventRules) -> Resu
     }
     let state = auditor.state();
     if state.log_key.map(|k| k.0) != Some(log_key.verifying_key()) {
-        return Err(StoreError::Setup("the log key given is not the one entry 0 names".into()));
+        return Err(StoreError::Setup(
+            "the log key given is not the one entry 0 names".into(),
+        ));
     }
-    let cp = Checkpoint { origin: state.origin.clone(), size: auditor.size(), root: auditor.root() };
-    trees.meta.insert(CHECKPOINT_KEY, cp.sign(log_key).as_bytes())?;
+    let cp = Checkpoint {
+        origin: state.origin.clone(),
+        size: auditor.size(),
+        root: auditor.root(),
+    };
+    trees
+        .meta
+        .insert(CHECKPOINT_KEY, cp.sign(log_key).as_bytes())?;
     trees.db.flush()?;
     Ok(Ok(auditor.size()))
 }

@@ -1,0 +1,554 @@
+//! Tamper evidence: build a real log through the library, change its sled database behind its
+//! back, and check that `wasteledger verify` refuses it, naming the right entry and cause; and
+//! that `wasteledger reindex` rebuilds every derived tree byte for byte.
+
+use crate::support::{key, run};
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+use tempfile::TempDir;
+use wasteledger::bench::{fresh_log, sample_event};
+use wasteledger::ledger::entry::Entry;
+use wasteledger::ledger::event::VerifiedEvent;
+use wasteledger::ledger::note::Checkpoint;
+use wasteledger::ledger::time::Timestamp;
+
+/// Events appended after genesis (entry 0) and the one key registration (entry 1).
+const EVENTS: u64 = 40;
+/// The log key `bench::fresh_log` creates its logs with.
+const LOG_KEY_SEED: [u8; 32] = [2; 32];
+/// The trees `reindex` rebuilds from the entries.
+const DERIVED: [&str; 4] = ["nodes", "events", "registry", "meta"];
+
+/// A fresh, closed log of genesis + 1 key + `events` entries: (tempdir, log dir, size).
+fn build_log(events: u64) -> (TempDir, PathBuf, u64) {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("log");
+    let (ledger, keys) = fresh_log(&log, 1).unwrap();
+    let signed = (0..events).map(|i| sample_event(i, &keys)).collect();
+    let verified: Vec<VerifiedEvent> = VerifiedEvent::check_all(signed)
+        .into_iter()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    for r in ledger.submit_many(verified) {
+        r.unwrap();
+    }
+    let size = ledger.head().size;
+    assert_eq!(size, events + 2, "genesis + key registration + events");
+    ledger.shutdown();
+    drop(ledger);
+    wait_unlocked(&log);
+    (dir, log, size)
+}
+
+/// Run `wasteledger verify --data log`: (success, stdout + stderr). A verify that does not
+/// finish within a minute fails the test (and is killed) rather than hanging it.
+fn verify(log: &Path) -> (bool, String) {
+    use std::process::{Command, Stdio};
+    let mut child = Command::new(crate::support::BIN)
+        .args(["verify", "--data", log.to_str().unwrap()])
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let started = Instant::now();
+    while child.try_wait().unwrap().is_none() {
+        if started.elapsed() > Duration::from_secs(60) {
+            child.kill().unwrap();
+            child.wait().unwrap();
+            panic!("verify of {} did not finish within 60s", log.display());
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let out = child.wait_with_output().unwrap();
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (out.status.success(), text)
+}
+
+/// Wait until no handle in this process holds the database's lock. Dropping the last
+/// `sled::Db` (0.34) does not release its `flock` at once: sled's own threads let go of the
+/// file a moment later (spacejam/sled#1234), and until then the `wasteledger` child process
+/// would find the database "in use by another process".
+fn wait_unlocked(log: &Path) {
+    use std::os::fd::AsRawFd;
+    let file = std::fs::File::open(log.join("db/db")).unwrap();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    // SAFETY: flock on a descriptor we own; the lock taken is dropped at once.
+    while unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } != 0 {
+        assert!(
+            Instant::now() < deadline,
+            "the database in {} stayed locked",
+            log.display()
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_UN) };
+}
+
+/// Open the log's sled database directly (the ledger must be closed), change it, flush, close.
+fn tamper<T>(log: &Path, f: impl FnOnce(&sled::Db) -> T) -> T {
+    wait_unlocked(log);
+    let db = sled::Config::new()
+        .path(log.join("db"))
+        .flush_every_ms(None)
+        .open()
+        .unwrap();
+    let out = f(&db);
+    db.flush().unwrap();
+    drop(db);
+    wait_unlocked(log);
+    out
+}
+
+fn tree(db: &sled::Db, name: &str) -> sled::Tree {
+    db.open_tree(name).unwrap()
+}
+
+fn entry_key(i: u64) -> [u8; 8] {
+    i.to_be_bytes()
+}
+
+fn node_key(level: u8, index: u64) -> [u8; 9] {
+    let mut k = [0u8; 9];
+    k[0] = level;
+    k[1..].copy_from_slice(&index.to_be_bytes());
+    k
+}
+
+/// Replace the stored bytes of entry `i` by `edit(old bytes)`; the edit must change them.
+fn edit_entry(log: &Path, i: u64, edit: impl FnOnce(Vec<u8>) -> Vec<u8>) {
+    tamper(log, |db| {
+        let entries = tree(db, "entries");
+        let old = entries
+            .get(entry_key(i))
+            .unwrap()
+            .expect("entry exists")
+            .to_vec();
+        let new = edit(old.clone());
+        assert_ne!(new, old, "the edit of entry {i} changed nothing");
+        entries.insert(entry_key(i), new).unwrap();
+    })
+}
+
+/// Replace the first `from` in `bytes` by `to`, insisting `from` is there.
+fn replace_once(bytes: Vec<u8>, from: &str, to: &str) -> Vec<u8> {
+    let s = String::from_utf8(bytes).unwrap();
+    assert!(s.contains(from), "{from:?} not in {s}");
+    s.replacen(from, to, 1).into_bytes()
+}
+
+/// Decode an entry, change one field, and re-encode it canonically (signatures stay valid).
+fn reencode(bytes: Vec<u8>, change: impl FnOnce(&mut Entry)) -> Vec<u8> {
+    let mut e = Entry::decode(&bytes).unwrap();
+    change(&mut e);
+    e.encode()
+}
+
+/// Verify must fail at exactly `entry {index}`, and its message must contain every `cause`.
+fn assert_fails_at(log: &Path, index: u64, causes: &[&str]) {
+    let (ok, out) = verify(log);
+    assert!(!ok, "verify accepted a tampered log: {out}");
+    let at = format!("wasteledger: verify failed at entry {index}: ");
+    assert!(out.contains(&at), "expected {at:?} in: {out}");
+    for cause in causes {
+        assert!(out.contains(cause), "expected {cause:?} in: {out}");
+    }
+}
+
+fn assert_verifies(log: &Path, size: u64) {
+    let (ok, out) = verify(log);
+    assert!(ok, "verify failed on an intact log: {out}");
+    assert!(out.starts_with(&format!("ok: {size} entries, ")), "{out}");
+}
+
+/// The seq of the sample event in entry `i` (entries 0 and 1 are genesis and the key).
+fn seq_of(i: u64) -> u64 {
+    i - 2
+}
+
+#[test]
+fn a_clean_log_verifies_with_its_exact_size() {
+    let (_dir, log, size) = build_log(EVENTS);
+    assert_verifies(&log, size);
+    let (_, out) = verify(&log);
+    // genesis and the key registration are signed by the authority, each event by one party.
+    assert!(out.contains(&format!(" {size} signatures,")), "{out}");
+}
+
+#[test]
+fn a_changed_entry_is_named_with_its_cause() {
+    let seq = format!("\"seq\":{}", seq_of(17));
+    let other_seq = format!("\"seq\":{}", seq_of(17) + 1000);
+    let spaced = format!("\"seq\": {}", seq_of(17));
+    let cases: Vec<(&str, Box<dyn FnOnce(Vec<u8>) -> Vec<u8>>, &[&str])> = vec![
+        // Still canonical JSON, but not what the party signed.
+        (
+            "seq digit",
+            Box::new(|b| replace_once(b, &seq, &other_seq)),
+            &["signature"],
+        ),
+        // Not canonical (a space) and not JSON at all (cut short).
+        (
+            "non-canonical",
+            Box::new(|b| replace_once(b, &seq, &spaced)),
+            &["cannot be decoded"],
+        ),
+        (
+            "truncated",
+            Box::new(|b| b[..b.len() - 1].to_vec()),
+            &["cannot be decoded"],
+        ),
+        // Its time is not signed: entry 17 passes its own checks, but its leaf hash is no
+        // longer the `prev` that entry 18 records.
+        (
+            "time",
+            Box::new(|b| {
+                reencode(b, |e| {
+                    e.time = Timestamp::from_unix_millis(e.time.unix_millis() + 1)
+                })
+            }),
+            &["hash chain is broken", "the `prev` that entry 18 records"],
+        ),
+    ];
+    for (what, edit, causes) in cases {
+        let (_dir, log, _) = build_log(EVENTS);
+        edit_entry(&log, 17, edit);
+        eprintln!("case: {what}");
+        assert_fails_at(&log, 17, causes);
+    }
+}
+
+#[test]
+fn a_changed_chain_link_is_named_at_the_entry_it_should_link_to() {
+    // Entry 17's `prev` is not signed. The auditor cannot tell this from an edit of entry 16's
+    // (unsigned) time, so it names entry 16 and says the link in entry 17 may be what changed.
+    let (_dir, log, _) = build_log(EVENTS);
+    edit_entry(&log, 17, |b| reencode(b, |e| e.prev = [7; 32]));
+    assert_fails_at(
+        &log,
+        16,
+        &[
+            "hash chain is broken",
+            "the `prev` that entry 17 records",
+            "the link in entry 17",
+        ],
+    );
+}
+
+#[test]
+fn a_changed_time_in_the_last_entry_is_caught_by_the_checkpoint() {
+    // No later entry records the last entry's leaf hash: only the checkpoint's root does.
+    let (_dir, log, size) = build_log(EVENTS);
+    edit_entry(&log, size - 1, |b| {
+        reencode(b, |e| {
+            e.time = Timestamp::from_unix_millis(e.time.unix_millis() + 1)
+        })
+    });
+    assert_fails_at(
+        &log,
+        size,
+        &["checkpoint: its root hash is not the root of the stored entries"],
+    );
+}
+
+#[test]
+fn a_deleted_entry_is_named_as_missing() {
+    let (_dir, log, _) = build_log(EVENTS);
+    tamper(&log, |db| {
+        tree(db, "entries")
+            .remove(entry_key(17))
+            .unwrap()
+            .expect("entry 17 existed")
+    });
+    assert_fails_at(&log, 17, &["missing", "position 18"]);
+}
+
+#[test]
+fn swapped_entries_are_named_at_the_first() {
+    let (_dir, log, _) = build_log(EVENTS);
+    tamper(&log, |db| {
+        let entries = tree(db, "entries");
+        let a = entries.get(entry_key(12)).unwrap().unwrap();
+        let b = entries.get(entry_key(20)).unwrap().unwrap();
+        entries.insert(entry_key(12), b).unwrap();
+        entries.insert(entry_key(20), a).unwrap();
+    });
+    assert_fails_at(&log, 12, &["says index 20"]);
+}
+
+#[test]
+fn a_changed_or_missing_merkle_node_is_named_with_the_entries_it_covers() {
+    type Edit = fn(&sled::Tree, [u8; 9]);
+    let cases: [(Edit, &str); 2] = [
+        (
+            |nodes, k| {
+                let mut h = nodes
+                    .get(k)
+                    .unwrap()
+                    .expect("node level 2 #3 exists")
+                    .to_vec();
+                h[5] ^= 0x01;
+                nodes.insert(k, h).unwrap();
+            },
+            "differs from the hash of those entries",
+        ),
+        (
+            |nodes, k| drop(nodes.remove(k).unwrap().expect("node level 2 #3 exists")),
+            "is missing",
+        ),
+    ];
+    for (edit, cause) in cases {
+        let (_dir, log, _) = build_log(EVENTS);
+        tamper(&log, |db| edit(&tree(db, "nodes"), node_key(2, 3)));
+        assert_fails_at(
+            &log,
+            12,
+            &["Merkle node (level 2, #3)", "entries 12..=15", cause],
+        );
+    }
+}
+
+#[test]
+fn a_drifted_replay_index_is_named() {
+    let (_dir, log, _) = build_log(EVENTS);
+    tamper(&log, |db| {
+        let events = tree(db, "events");
+        let (k, _) = events
+            .iter()
+            .find_map(|kv| kv.ok().filter(|(_, v)| v.as_ref() == entry_key(17)))
+            .expect("entry 17 indexed");
+        events.insert(k, &entry_key(18)[..]).unwrap();
+    });
+    assert_fails_at(&log, 17, &["replay index disagrees"]);
+}
+
+/// A derived key with no entry behind it would make the log refuse an event never logged
+/// (replay index) or fail to open (registry index): verify must see it.
+#[test]
+fn a_derived_key_with_no_entry_behind_it_is_named() {
+    for (name, key, value) in [
+        ("events", vec![0xab; 32], entry_key(3).to_vec()),
+        ("registry", entry_key(EVENTS + 10).to_vec(), vec![]),
+        ("nodes", node_key(2, 1_000).to_vec(), vec![0; 32]),
+    ] {
+        let (_dir, log, size) = build_log(EVENTS);
+        tamper(&log, |db| tree(db, name).insert(key, value).unwrap());
+        let (ok, out) = verify(&log);
+        assert!(!ok, "{name}: verify accepted an extra key: {out}");
+        assert!(
+            out.contains(&format!("verify failed at entry {size}: ")) && out.contains("drifted"),
+            "{name}: {out}"
+        );
+    }
+}
+
+#[test]
+fn a_checkpoint_signed_by_another_key_is_refused() {
+    let (_dir, log, size) = build_log(EVENTS);
+    tamper(&log, |db| {
+        let meta = tree(db, "meta");
+        let note = String::from_utf8(meta.get("checkpoint").unwrap().unwrap().to_vec()).unwrap();
+        let body = &note[..note.find("\n\n").expect("note has a signature block") + 1];
+        let cp = Checkpoint::parse_body(body).unwrap();
+        assert_eq!(cp.size, size);
+        let forged = cp.sign(&key(99));
+        assert_ne!(forged, note);
+        assert!(forged.starts_with(body), "same origin, size and root");
+        meta.insert("checkpoint", forged.as_bytes()).unwrap();
+    });
+    assert_fails_at(&log, size, &["checkpoint", "no valid signature"]);
+}
+
+#[test]
+fn a_missing_last_entry_leaves_the_checkpoint_size_wrong() {
+    let (_dir, log, size) = build_log(EVENTS);
+    tamper(&log, |db| {
+        tree(db, "entries")
+            .remove(entry_key(size - 1))
+            .unwrap()
+            .expect("last entry existed")
+    });
+    assert_fails_at(
+        &log,
+        size - 1,
+        &[&format!(
+            "checkpoint: it says size {size} but the log holds {} entries",
+            size - 1
+        )],
+    );
+    // Nor will the server open it and serve a checkpoint the log does not back.
+    wait_unlocked(&log);
+    let opened = wasteledger::store::Ledger::open(
+        &log,
+        wasteledger::store::Config::default(),
+        ed25519_dalek::SigningKey::from_bytes(&LOG_KEY_SEED),
+        std::sync::Arc::new(wasteledger::ledger::state::OpenRules),
+        std::sync::Arc::new(wasteledger::store::SystemClock),
+    );
+    let err = opened
+        .err()
+        .expect("a log whose checkpoint it does not back must not open")
+        .to_string();
+    assert!(err.contains("stored checkpoint"), "{err}");
+}
+
+/// Every key/value pair of every derived tree.
+fn snapshot(log: &Path) -> BTreeMap<&'static str, Vec<(Vec<u8>, Vec<u8>)>> {
+    tamper(log, |db| {
+        DERIVED
+            .iter()
+            .map(|&name| {
+                let kvs = tree(db, name)
+                    .iter()
+                    .map(|kv| kv.map(|(k, v)| (k.to_vec(), v.to_vec())).unwrap())
+                    .collect();
+                (name, kvs)
+            })
+            .collect()
+    })
+}
+
+fn reindex(log: &Path, key_file: &Path) {
+    let (ok, out) = run(&[
+        "reindex",
+        "--data",
+        log.to_str().unwrap(),
+        "--log-key",
+        key_file.to_str().unwrap(),
+    ]);
+    assert!(ok, "reindex failed: {out}");
+}
+
+#[test]
+fn reindex_rebuilds_every_derived_tree_byte_for_byte() {
+    let (dir, log, size) = build_log(EVENTS);
+    let key_file = dir.path().join("log.pem");
+    wasteledger::keyfile::write(
+        &key_file,
+        &ed25519_dalek::SigningKey::from_bytes(&LOG_KEY_SEED),
+    )
+    .unwrap();
+    let before = snapshot(&log);
+    for name in DERIVED {
+        assert!(!before[name].is_empty(), "the {name} tree is empty");
+    }
+    let node = node_key(2, 3);
+    assert!(
+        before["nodes"].iter().any(|(k, _)| k[..] == node[..]),
+        "node level 2 #3 is stored"
+    );
+
+    // Untouched: reindexing changes nothing.
+    reindex(&log, &key_file);
+    assert_eq!(
+        snapshot(&log),
+        before,
+        "reindex of an intact log changed a derived tree"
+    );
+    assert_verifies(&log, size);
+
+    // One node corrupted: verify sees it, reindex restores it.
+    tamper(&log, |db| {
+        tree(db, "nodes").insert(node, &[0u8; 32][..]).unwrap()
+    });
+    assert_fails_at(&log, 12, &["Merkle node (level 2, #3)"]);
+    reindex(&log, &key_file);
+    assert_eq!(snapshot(&log), before, "reindex did not restore the node");
+    assert_verifies(&log, size);
+
+    // Every derived tree wiped: rebuilt from the entries alone.
+    tamper(&log, |db| {
+        for name in DERIVED {
+            tree(db, name).clear().unwrap();
+        }
+    });
+    assert!(
+        !verify(&log).0,
+        "verify accepted a log without its derived trees"
+    );
+    reindex(&log, &key_file);
+    assert_eq!(
+        snapshot(&log),
+        before,
+        "reindex did not rebuild the wiped trees as they were"
+    );
+    assert_verifies(&log, size);
+}
+
+/// Entries `verify` reads and checks at a time (`CHUNK` in src/store/verify.rs).
+const AUDIT_CHUNK: u64 = 4096;
+
+#[test]
+fn damage_is_named_across_audit_chunks_and_early_in_a_long_log() {
+    // More than three chunks: an early failure leaves most of the log unread, and an audit
+    // that reads ahead must still stop and report (not hang).
+    let (_dir, log, size) = build_log(3 * AUDIT_CHUNK + 100);
+    let touched = [17, AUDIT_CHUNK];
+    let originals: Vec<Vec<u8>> = tamper(&log, |db| {
+        touched
+            .iter()
+            .map(|&i| {
+                tree(db, "entries")
+                    .get(entry_key(i))
+                    .unwrap()
+                    .unwrap()
+                    .to_vec()
+            })
+            .collect()
+    });
+    let restore = || {
+        tamper(&log, |db| {
+            for (&i, bytes) in touched.iter().zip(&originals) {
+                tree(db, "entries")
+                    .insert(entry_key(i), &bytes[..])
+                    .unwrap();
+            }
+        })
+    };
+    let seq = format!("\"seq\":{}", seq_of(17));
+    type Case<'a> = (&'a str, Box<dyn Fn() + 'a>, u64, Vec<String>);
+    let cases: Vec<Case> = vec![
+        (
+            "early signature failure",
+            Box::new(|| edit_entry(&log, 17, |b| replace_once(b, &seq, "\"seq\":99999"))),
+            17,
+            vec!["signature".into()],
+        ),
+        (
+            "first entry of the second chunk deleted",
+            Box::new(|| {
+                drop(tamper(&log, |db| {
+                    tree(db, "entries")
+                        .remove(entry_key(AUDIT_CHUNK))
+                        .unwrap()
+                        .unwrap()
+                }))
+            }),
+            AUDIT_CHUNK,
+            vec!["missing".into(), format!("position {}", AUDIT_CHUNK + 1)],
+        ),
+        (
+            // The chain tip carried over from the first chunk is what the link is checked against.
+            "chain link of the second chunk's first entry",
+            Box::new(|| edit_entry(&log, AUDIT_CHUNK, |b| reencode(b, |e| e.prev = [7; 32]))),
+            AUDIT_CHUNK - 1,
+            vec![
+                "hash chain is broken".into(),
+                format!("the link in entry {AUDIT_CHUNK}"),
+            ],
+        ),
+    ];
+    for (what, damage, index, causes) in cases {
+        eprintln!("case: {what}");
+        damage();
+        let causes: Vec<&str> = causes.iter().map(String::as_str).collect();
+        assert_fails_at(&log, index, &causes);
+        restore();
+        assert_verifies(&log, size);
+    }
+}
