@@ -122,6 +122,7 @@ impl From<SubmitError> for Problem {
                 .field("signatures"),
                 Refusal::Rule(_) => Problem::new(422, "refused", "Event refused", detail),
             },
+            SubmitError::Signature(e) => e.into(),
             SubmitError::Storage(_) | SubmitError::Stopped => {
                 Problem::new(503, "unavailable", "Log unavailable", detail)
             }

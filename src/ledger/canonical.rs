@@ -11,7 +11,7 @@ use thiserror::Error;
 /// Largest integer every JSON implementation represents exactly (2^53 - 1).
 pub const MAX_SAFE_INTEGER: i64 = (1 << 53) - 1;
 
-#[derive(Debug, Error, PartialEq, Eq)]
+#[derive(Clone, Debug, Error, PartialEq, Eq)]
 pub enum CanonicalError {
     #[error("not valid JSON: {0}")]
     Malformed(String),

@@ -94,7 +94,7 @@ pub struct EventSignature {
     pub sig: Signature,
 }
 
-#[derive(Debug, Error, PartialEq, Eq)]
+#[derive(Clone, Debug, Error, PartialEq, Eq)]
 pub enum EventError {
     #[error(transparent)]
     Canonical(#[from] CanonicalError),

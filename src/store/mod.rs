@@ -12,7 +12,9 @@
 //!
 //! Everything but `entries` is rebuilt from the entries by [`verify`]'s fold; see `reindex`.
 
+mod intake;
 mod sequencer;
+mod stage;
 mod verify;
 
 pub use sequencer::{Receipt, SubmitError};
@@ -199,7 +201,8 @@ struct Inner {
     trees: Arc<Trees>,
     head: Arc<RwLock<Head>>,
     verifier: NoteVerifier,
-    sequencer: sequencer::Handle,
+    intake: intake::Intake,
+    sequencer: Arc<sequencer::Handle>,
 }
 
 /// What a new log is made of: its name, the key that signs its checkpoints, and the genesis
@@ -342,35 +345,38 @@ impl Ledger {
             },
             cfg.max_batch,
         );
+        let sequencer = Arc::new(sequencer);
+        let intake = intake::Intake::start(sequencer.clone());
         Ok(Ledger {
             inner: Arc::new(Inner {
                 trees,
                 head,
                 verifier,
+                intake,
                 sequencer,
             }),
         })
     }
 
-    /// Order, write and fsync one event; resolves once it is durable (or refused).
-    pub async fn submit(&self, event: VerifiedEvent) -> Result<Receipt, SubmitError> {
-        self.inner
-            .sequencer
-            .submit(event)?
-            .await
-            .map_err(|_| SubmitError::Stopped)?
+    /// Check the signatures of one event (batched with others arriving at the same time), then
+    /// order, write and fsync it; resolves once it is durable (or refused).
+    pub async fn submit(&self, event: SignedEvent) -> Result<Receipt, SubmitError> {
+        let (reply, rx) = tokio::sync::oneshot::channel();
+        self.inner.intake.send(event, reply);
+        rx.await.map_err(|_| SubmitError::Stopped)?
     }
 
-    /// As [`Ledger::submit`], for callers outside an async runtime.
+    /// Order, write and fsync one event whose signatures were checked, for callers outside an
+    /// async runtime; returns once it is durable (or refused).
     pub fn submit_blocking(&self, event: VerifiedEvent) -> Result<Receipt, SubmitError> {
         self.inner
             .sequencer
-            .submit(event)?
+            .submit(event)
             .blocking_recv()
             .map_err(|_| SubmitError::Stopped)?
     }
 
-    /// Hand many events to the sequencer at once and wait for all (group commit at work).
+    /// Hand many checked events to the sequencer at once and wait for all (group commit at work).
     pub fn submit_many(&self, events: Vec<VerifiedEvent>) -> Vec<Result<Receipt, SubmitError>> {
         let pending: Vec<_> = events
             .into_iter()
@@ -378,7 +384,7 @@ impl Ledger {
             .collect();
         pending
             .into_iter()
-            .map(|p| p.and_then(|rx| rx.blocking_recv().map_err(|_| SubmitError::Stopped)?))
+            .map(|rx| rx.blocking_recv().map_err(|_| SubmitError::Stopped)?)
             .collect()
     }
 
@@ -399,7 +405,7 @@ impl Ledger {
                     }
                     let pending = VerifiedEvent::check_all(chunk)
                         .into_iter()
-                        .map(|v| Ok(self.inner.sequencer.submit(v?)?))
+                        .map(|v| Ok(self.inner.sequencer.submit(v?)))
                         .collect();
                     if tx.send(pending).is_err() {
                         break;
@@ -509,8 +515,9 @@ impl Ledger {
         Ok(merkle::root(&StoredNodes(&self.inner.trees), size)?)
     }
 
-    /// Stop the sequencer after the batches in flight and flush. Also done on drop.
+    /// Stop taking events, commit those in flight, flush. Also done on drop.
     pub fn shutdown(&self) {
+        self.inner.intake.stop();
         self.inner.sequencer.stop();
     }
 }

@@ -3,6 +3,7 @@
 //! one sled transaction, fsyncs once, publishes the new head and checkpoint, and only then
 //! answers each caller.
 
+use super::stage::{drain, Stage};
 use super::{
     changes_log_state, is_stored_level, node_key, Head, StoreError, Trees, CHECKPOINT_KEY,
 };
@@ -12,12 +13,11 @@ use crate::ledger::merkle::{leaf_hash, Frontier, Hash};
 use crate::ledger::note::Checkpoint;
 use crate::ledger::state::{EventRules, LogState, Refusal};
 use crate::ledger::time::Timestamp;
-use crossbeam_channel::{Receiver, Sender};
+use crossbeam_channel::Receiver;
 use ed25519_dalek::SigningKey;
 use sled::transaction::Transactional;
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex, RwLock};
-use std::thread::JoinHandle;
+use std::sync::{Arc, RwLock};
 use thiserror::Error;
 use tokio::sync::oneshot;
 
@@ -40,9 +40,11 @@ pub enum SubmitError {
     Storage(String),
     #[error("the log is shutting down or stopped")]
     Stopped,
+    #[error(transparent)]
+    Signature(#[from] crate::ledger::event::EventError),
 }
 
-type Reply = oneshot::Sender<Result<Receipt, SubmitError>>;
+pub(super) type Reply = oneshot::Sender<Result<Receipt, SubmitError>>;
 
 struct Job {
     event: VerifiedEvent,
@@ -60,40 +62,25 @@ pub(super) struct SeqState {
     pub clock: Arc<dyn super::Clock>,
 }
 
-pub(super) struct Handle {
-    tx: Mutex<Option<Sender<Job>>>,
-    thread: Mutex<Option<JoinHandle<()>>>,
-}
+pub(super) struct Handle(Stage<Job>);
 
 impl Handle {
-    pub fn submit(
-        &self,
-        event: VerifiedEvent,
-    ) -> Result<oneshot::Receiver<Result<Receipt, SubmitError>>, SubmitError> {
+    /// Queue an event; `reply` gets the receipt once it is durable, or why not.
+    pub fn send(&self, event: VerifiedEvent, reply: Reply) {
+        if let Err(job) = self.0.send(Job { event, reply }) {
+            let _ = job.reply.send(Err(SubmitError::Stopped));
+        }
+    }
+
+    pub fn submit(&self, event: VerifiedEvent) -> oneshot::Receiver<Result<Receipt, SubmitError>> {
         let (reply, rx) = oneshot::channel();
-        let tx = self
-            .tx
-            .lock()
-            .expect("sequencer lock")
-            .clone()
-            .ok_or(SubmitError::Stopped)?;
-        tx.send(Job { event, reply })
-            .map_err(|_| SubmitError::Stopped)?;
-        Ok(rx)
+        self.send(event, reply);
+        rx
     }
 
     /// Close the queue, let the sequencer finish what it holds, and wait for it.
     pub fn stop(&self) {
-        self.tx.lock().expect("sequencer lock").take();
-        if let Some(t) = self.thread.lock().expect("sequencer lock").take() {
-            let _ = t.join();
-        }
-    }
-}
-
-impl Drop for Handle {
-    fn drop(&mut self) {
-        self.stop();
+        self.0.stop();
     }
 }
 
@@ -103,15 +90,9 @@ pub(super) fn start(
     st: SeqState,
     max_batch: usize,
 ) -> Handle {
-    let (tx, rx) = crossbeam_channel::unbounded::<Job>();
-    let thread = std::thread::Builder::new()
-        .name("sequencer".into())
-        .spawn(move || run(trees, head, st, rx, max_batch.max(1)))
-        .expect("spawn sequencer thread");
-    Handle {
-        tx: Mutex::new(Some(tx)),
-        thread: Mutex::new(Some(thread)),
-    }
+    Handle(Stage::spawn("sequencer", move |rx| {
+        run(trees, head, st, rx, max_batch.max(1))
+    }))
 }
 
 /// One batch's writes, prepared before the transaction (whose closure may run more than once).
@@ -131,14 +112,7 @@ fn run(
     max_batch: usize,
 ) {
     let mut jobs = Vec::with_capacity(max_batch);
-    while let Ok(first) = rx.recv() {
-        jobs.push(first);
-        while jobs.len() < max_batch {
-            match rx.try_recv() {
-                Ok(j) => jobs.push(j),
-                Err(_) => break,
-            }
-        }
+    while drain(&rx, max_batch, &mut jobs) {
         let outcome = commit_batch(&trees, &head, &mut st, &mut jobs);
         if let Err(e) = outcome {
             // The in-memory state may now be ahead of the disk: stop taking events. A restart

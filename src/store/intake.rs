@@ -1,0 +1,43 @@
+//! Intake: the stage before the sequencer. Events submitted concurrently (over HTTP) have their
+//! signatures checked together, in Ed25519 batches spread over every core, then go on to the
+//! sequencer in arrival order. Signature checks stay off the sequencer, at about twice the rate
+//! of checking each request on its own.
+
+use super::sequencer::{self, Reply, SubmitError};
+use super::stage::{drain, Stage};
+use crate::ledger::event::{SignedEvent, VerifiedEvent};
+use std::sync::Arc;
+
+/// Most events checked in one round.
+const MAX_ROUND: usize = 1024;
+
+pub(super) struct Intake(Stage<(SignedEvent, Reply)>);
+
+impl Intake {
+    pub fn start(sequencer: Arc<sequencer::Handle>) -> Self {
+        Intake(Stage::spawn("intake", move |rx| {
+            let mut round = Vec::with_capacity(MAX_ROUND);
+            while drain(&rx, MAX_ROUND, &mut round) {
+                let (events, replies): (Vec<SignedEvent>, Vec<Reply>) = round.drain(..).unzip();
+                for (checked, reply) in VerifiedEvent::check_all(events).into_iter().zip(replies) {
+                    match checked {
+                        Ok(event) => sequencer.send(event, reply),
+                        Err(e) => {
+                            let _ = reply.send(Err(SubmitError::Signature(e)));
+                        }
+                    }
+                }
+            }
+        }))
+    }
+
+    pub fn send(&self, event: SignedEvent, reply: Reply) {
+        if let Err((_, reply)) = self.0.send((event, reply)) {
+            let _ = reply.send(Err(SubmitError::Stopped));
+        }
+    }
+
+    pub fn stop(&self) {
+        self.0.stop();
+    }
+}
