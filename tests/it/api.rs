@@ -14,11 +14,19 @@ fn checkpoint(c: &LogClient) -> Checkpoint {
 
 fn post(c: &LogClient, body: &[u8]) -> (u16, Value) {
     let a = c.post("/v1/events", body).unwrap();
-    (a.status, serde_json::from_str(&a.body).unwrap_or_else(|_| panic!("not JSON: {}", a.body)))
+    (
+        a.status,
+        serde_json::from_str(&a.body).unwrap_or_else(|_| panic!("not JSON: {}", a.body)),
+    )
 }
 
 fn hashes(v: &Value) -> Vec<Hash> {
-    v["hashes"].as_array().unwrap().iter().map(|h| B64.decode(h.as_str().unwrap()).unwrap().try_into().unwrap()).collect()
+    v["hashes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|h| B64.decode(h.as_str().unwrap()).unwrap().try_into().unwrap())
+        .collect()
 }
 
 fn b64hash(v: &Value) -> Hash {
@@ -31,7 +39,10 @@ fn every_bad_submission_gets_a_problem_naming_it_and_leaves_the_log_unchanged() 
     let server = Server::start(&dir.path().join("log"));
     let c = server.client();
     let (plant, revoked, stranger) = (key(1), key(2), key(3));
-    for ev in [key_added(&plant, "plant"), key_added(&revoked, "old terminal")] {
+    for ev in [
+        key_added(&plant, "plant"),
+        key_added(&revoked, "old terminal"),
+    ] {
         assert_eq!(post(&c, &ev.to_bytes()).0, 201);
     }
     let revoke = signed(
@@ -39,7 +50,10 @@ fn every_bad_submission_gets_a_problem_naming_it_and_leaves_the_log_unchanged() 
         &[&authority()],
     );
     assert_eq!(post(&c, &revoke.to_bytes()).0, 201);
-    let good = signed(json!({"type": "note", "text": "pickup at gate 2"}), &[&plant]);
+    let good = signed(
+        json!({"type": "note", "text": "pickup at gate 2"}),
+        &[&plant],
+    );
     let (status, receipt) = post(&c, &good.to_bytes());
     assert_eq!(status, 201, "{receipt}");
     assert_eq!(receipt["index"], 4);
@@ -49,34 +63,114 @@ fn every_bad_submission_gets_a_problem_naming_it_and_leaves_the_log_unchanged() 
     bad_sig.add_signature(&plant);
     let mut bad_sig_bytes = bad_sig.to_bytes();
     // Flip one character inside the base64 signature (the last "sig" value).
-    let at = String::from_utf8_lossy(&bad_sig_bytes).rfind("\"sig\":\"").unwrap() + 10;
-    bad_sig_bytes[at] = if bad_sig_bytes[at] == b'A' { b'B' } else { b'A' };
+    let at = String::from_utf8_lossy(&bad_sig_bytes)
+        .rfind("\"sig\":\"")
+        .unwrap()
+        + 10;
+    bad_sig_bytes[at] = if bad_sig_bytes[at] == b'A' {
+        b'B'
+    } else {
+        b'A'
+    };
     let unsigned = br#"{"event":{"text":"x","type":"note"},"signatures":[]}"#.to_vec();
     let float = signed(json!({"type": "note"}), &[&plant]).to_bytes();
-    let float = String::from_utf8(float).unwrap().replace(r#""type":"note""#, r#""qty":1.5,"type":"note""#);
-    let non_canonical = String::from_utf8(good_bytes.clone()).unwrap().replacen('{', "{ ", 1);
-    let oversized = format!(r#"{{"event":{{"pad":"{}","type":"note"}},"signatures":[]}}"#, "x".repeat(70_000));
+    let float = String::from_utf8(float)
+        .unwrap()
+        .replace(r#""type":"note""#, r#""qty":1.5,"type":"note""#);
+    let non_canonical = String::from_utf8(good_bytes.clone())
+        .unwrap()
+        .replacen('{', "{ ", 1);
+    let oversized = format!(
+        r#"{{"event":{{"pad":"{}","type":"note"}},"signatures":[]}}"#,
+        "x".repeat(70_000)
+    );
     let by_stranger = signed(json!({"type": "note", "text": "who am I"}), &[&stranger]).to_bytes();
-    let by_revoked = signed(json!({"type": "note", "text": "after revocation"}), &[&revoked]).to_bytes();
-    let key_by_party = signed(json!({"type": "key.added", "key": pk(&stranger), "holder": "self-made"}), &[&plant]).to_bytes();
+    let by_revoked = signed(
+        json!({"type": "note", "text": "after revocation"}),
+        &[&revoked],
+    )
+    .to_bytes();
+    let key_by_party = signed(
+        json!({"type": "key.added", "key": pk(&stranger), "holder": "self-made"}),
+        &[&plant],
+    )
+    .to_bytes();
 
     let before = checkpoint(&c);
     let cases: Vec<(&str, Vec<u8>, u16, &str, Option<&str>)> = vec![
-        ("malformed JSON", b"{\"event\":".to_vec(), 400, "malformed-json", None),
-        ("non-canonical body", non_canonical.into_bytes(), 400, "not-canonical", Some("(body)")),
-        ("oversized body", oversized.into_bytes(), 413, "too-large", Some("(body)")),
-        ("no signature", unsigned, 400, "bad-field", Some("signatures")),
-        ("floating-point quantity", float.into_bytes(), 400, "not-an-integer", Some("event.qty")),
-        ("bad signature", bad_sig_bytes, 422, "bad-signature", Some("signatures[0].sig")),
-        ("unknown key", by_stranger, 403, "unknown-key", Some("signatures")),
-        ("revoked key", by_revoked, 403, "revoked-key", Some("signatures")),
-        ("key registration not by the authority", key_by_party, 403, "not-authority", Some("signatures")),
+        (
+            "malformed JSON",
+            b"{\"event\":".to_vec(),
+            400,
+            "malformed-json",
+            None,
+        ),
+        (
+            "non-canonical body",
+            non_canonical.into_bytes(),
+            400,
+            "not-canonical",
+            Some("(body)"),
+        ),
+        (
+            "oversized body",
+            oversized.into_bytes(),
+            413,
+            "too-large",
+            Some("(body)"),
+        ),
+        (
+            "no signature",
+            unsigned,
+            400,
+            "bad-field",
+            Some("signatures"),
+        ),
+        (
+            "floating-point quantity",
+            float.into_bytes(),
+            400,
+            "not-an-integer",
+            Some("event.qty"),
+        ),
+        (
+            "bad signature",
+            bad_sig_bytes,
+            422,
+            "bad-signature",
+            Some("signatures[0].sig"),
+        ),
+        (
+            "unknown key",
+            by_stranger,
+            403,
+            "unknown-key",
+            Some("signatures"),
+        ),
+        (
+            "revoked key",
+            by_revoked,
+            403,
+            "revoked-key",
+            Some("signatures"),
+        ),
+        (
+            "key registration not by the authority",
+            key_by_party,
+            403,
+            "not-authority",
+            Some("signatures"),
+        ),
         ("replay", good_bytes, 409, "replay", Some("event")),
     ];
     for (what, body, status, kind, field) in cases {
         let (got, problem) = post(&c, &body);
         assert_eq!(got, status, "{what}: {problem}");
-        assert_eq!(problem["type"], format!("urn:wasteledger:problem:{kind}"), "{what}: {problem}");
+        assert_eq!(
+            problem["type"],
+            format!("urn:wasteledger:problem:{kind}"),
+            "{what}: {problem}"
+        );
         assert_eq!(problem["status"], status, "{what}");
         assert!(!problem["detail"].as_str().unwrap().is_empty(), "{what}");
         if let Some(f) = field {
@@ -85,7 +179,10 @@ fn every_bad_submission_gets_a_problem_naming_it_and_leaves_the_log_unchanged() 
         assert_eq!(checkpoint(&c), before, "{what} changed the log");
     }
     let (_, replay) = post(&c, &good.to_bytes());
-    assert_eq!(replay["existing_index"], 4, "a replay names where the event already is");
+    assert_eq!(
+        replay["existing_index"], 4,
+        "a replay names where the event already is"
+    );
 }
 
 #[test]
@@ -97,7 +194,14 @@ fn proofs_verify_against_checkpoints_old_and_new_across_a_restart() {
     let plant = key(1);
     assert_eq!(post(&c, &key_added(&plant, "plant").to_bytes()).0, 201);
     for i in 0..9 {
-        assert_eq!(post(&c, &signed(json!({"type": "note", "n": i}), &[&plant]).to_bytes()).0, 201);
+        assert_eq!(
+            post(
+                &c,
+                &signed(json!({"type": "note", "n": i}), &[&plant]).to_bytes()
+            )
+            .0,
+            201
+        );
     }
     let verifier: NoteVerifier = c.verifier().unwrap();
     let old_note = c.get_ok("/v1/log/checkpoint").unwrap();
@@ -108,40 +212,87 @@ fn proofs_verify_against_checkpoints_old_and_new_across_a_restart() {
     let server = Server::start(&data);
     let c = server.client();
     assert_eq!(checkpoint(&c), old, "a restart keeps size and root");
-    assert_eq!(c.get_ok("/v1/log/checkpoint").unwrap(), old_note, "and the very same signed checkpoint");
+    assert_eq!(
+        c.get_ok("/v1/log/checkpoint").unwrap(),
+        old_note,
+        "and the very same signed checkpoint"
+    );
     for i in 9..20 {
-        assert_eq!(post(&c, &signed(json!({"type": "note", "n": i}), &[&plant]).to_bytes()).0, 201);
+        assert_eq!(
+            post(
+                &c,
+                &signed(json!({"type": "note", "n": i}), &[&plant]).to_bytes()
+            )
+            .0,
+            201
+        );
     }
     let new = checkpoint(&c);
     assert_eq!(new.size, 22);
 
     // Inclusion at the old size, against the old checkpoint; the leaf hash is the served bytes'.
     for index in [0, 5, 10] {
-        let p: Value = serde_json::from_str(&c.get_ok(&format!("/v1/log/proof/inclusion?index={index}&size={}", old.size)).unwrap()).unwrap();
+        let p: Value = serde_json::from_str(
+            &c.get_ok(&format!(
+                "/v1/log/proof/inclusion?index={index}&size={}",
+                old.size
+            ))
+            .unwrap(),
+        )
+        .unwrap();
         let entry = c.get_ok(&format!("/v1/log/entries/{index}")).unwrap();
         let leaf = wasteledger::ledger::merkle::leaf_hash(entry.as_bytes());
         assert_eq!(b64hash(&p["leaf_hash"]), leaf);
-        assert_eq!(verify_inclusion(index, old.size, &leaf, &hashes(&p), &old.root), Ok(()));
+        assert_eq!(
+            verify_inclusion(index, old.size, &leaf, &hashes(&p), &old.root),
+            Ok(())
+        );
         assert!(verify_inclusion(index, new.size, &leaf, &hashes(&p), &new.root).is_err());
-        let p: Value = serde_json::from_str(&c.get_ok(&format!("/v1/log/proof/inclusion?index={index}")).unwrap()).unwrap();
+        let p: Value = serde_json::from_str(
+            &c.get_ok(&format!("/v1/log/proof/inclusion?index={index}"))
+                .unwrap(),
+        )
+        .unwrap();
         assert_eq!(p["size"], new.size);
-        assert_eq!(verify_inclusion(index, new.size, &leaf, &hashes(&p), &new.root), Ok(()));
+        assert_eq!(
+            verify_inclusion(index, new.size, &leaf, &hashes(&p), &new.root),
+            Ok(())
+        );
     }
-    let p: Value = serde_json::from_str(&c.get_ok(&format!("/v1/log/proof/consistency?from={}&to={}", old.size, new.size)).unwrap()).unwrap();
-    assert_eq!(verify_consistency(old.size, new.size, &hashes(&p), &old.root, &new.root), Ok(()));
+    let p: Value = serde_json::from_str(
+        &c.get_ok(&format!(
+            "/v1/log/proof/consistency?from={}&to={}",
+            old.size, new.size
+        ))
+        .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(
+        verify_consistency(old.size, new.size, &hashes(&p), &old.root, &new.root),
+        Ok(())
+    );
 
     // A range serves exactly the bytes of the single-entry reads.
     let range = c.get_ok("/v1/log/entries?start=3&end=7").unwrap();
     let lines: Vec<&str> = range.lines().collect();
     assert_eq!(lines.len(), 4);
     for (i, line) in lines.iter().enumerate() {
-        assert_eq!(*line, c.get_ok(&format!("/v1/log/entries/{}", 3 + i)).unwrap());
+        assert_eq!(
+            *line,
+            c.get_ok(&format!("/v1/log/entries/{}", 3 + i)).unwrap()
+        );
     }
 
     // Requests outside the log are answered with a problem naming the parameter.
     for (path, field) in [
-        (format!("/v1/log/proof/inclusion?index=3&size={}", new.size + 1), "size"),
-        (format!("/v1/log/proof/inclusion?index={}", new.size), "index"),
+        (
+            format!("/v1/log/proof/inclusion?index=3&size={}", new.size + 1),
+            "size",
+        ),
+        (
+            format!("/v1/log/proof/inclusion?index={}", new.size),
+            "index",
+        ),
         ("/v1/log/proof/consistency?from=0&to=5".to_string(), "from"),
         ("/v1/log/proof/inclusion?index=abc".to_string(), "index"),
         ("/v1/log/entries?start=0&end=5000".to_string(), "end"),
@@ -151,11 +302,19 @@ fn proofs_verify_against_checkpoints_old_and_new_across_a_restart() {
         assert_eq!(a.json().unwrap()["field"], field, "{path}");
     }
     let a = c.get(&format!("/v1/log/entries/{}", new.size)).unwrap();
-    assert_eq!((a.status, a.json().unwrap()["field"].clone()), (404, json!("index")));
+    assert_eq!(
+        (a.status, a.json().unwrap()["field"].clone()),
+        (404, json!("index"))
+    );
 
     // The remote audit agrees with the signed checkpoint.
-    let audit = wasteledger::client::audit_remote(&c, Some(verifier), &wasteledger::ledger::state::OpenRules, &mut |_, _| {})
-        .unwrap()
-        .unwrap();
+    let audit = wasteledger::client::audit_remote(
+        &c,
+        Some(verifier),
+        &wasteledger::ledger::state::OpenRules,
+        &mut |_, _| {},
+    )
+    .unwrap()
+    .unwrap();
     assert_eq!((audit.size, audit.root), (new.size, new.root));
 }

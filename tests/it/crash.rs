@@ -17,21 +17,39 @@ fn stream_until_killed(server: Server, round: u32, kill_after: Duration) -> Acke
     let plant = key(1);
     let clients: Vec<_> = (0..4u32)
         .map(|t| {
-            let (acked, stop, url, plant) = (acked.clone(), stop.clone(), server.url.clone(), plant.clone());
+            let (acked, stop, url, plant) = (
+                acked.clone(),
+                stop.clone(),
+                server.url.clone(),
+                plant.clone(),
+            );
             std::thread::spawn(move || {
                 let c = wasteledger::client::LogClient::new(&url);
                 for seq in 0u64.. {
                     if stop.load(Ordering::Relaxed) {
                         break;
                     }
-                    let ev = signed(json!({"type": "note", "round": round, "client": t, "seq": seq}), &[&plant]);
-                    let Ok(a) = c.post("/v1/events", &ev.to_bytes()) else { break };
+                    let ev = signed(
+                        json!({"type": "note", "round": round, "client": t, "seq": seq}),
+                        &[&plant],
+                    );
+                    let Ok(a) = c.post("/v1/events", &ev.to_bytes()) else {
+                        break;
+                    };
                     if a.status != 201 {
                         break;
                     }
                     let r = a.json().unwrap();
-                    let leaf = base64::Engine::decode(&base64::engine::general_purpose::STANDARD, r["leaf_hash"].as_str().unwrap()).unwrap();
-                    acked.lock().unwrap().push((r["index"].as_u64().unwrap(), leaf.try_into().unwrap(), ev.event_bytes().to_vec()));
+                    let leaf = base64::Engine::decode(
+                        &base64::engine::general_purpose::STANDARD,
+                        r["leaf_hash"].as_str().unwrap(),
+                    )
+                    .unwrap();
+                    acked.lock().unwrap().push((
+                        r["index"].as_u64().unwrap(),
+                        leaf.try_into().unwrap(),
+                        ev.event_bytes().to_vec(),
+                    ));
                 }
             })
         })
@@ -50,12 +68,27 @@ fn acknowledged_events_survive_sigkill_and_the_log_stays_whole() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("log");
     let server = Server::start(&data);
-    assert_eq!(server.client().post("/v1/events", &key_added(&key(1), "plant").to_bytes()).unwrap().status, 201);
+    assert_eq!(
+        server
+            .client()
+            .post("/v1/events", &key_added(&key(1), "plant").to_bytes())
+            .unwrap()
+            .status,
+        201
+    );
     let mut all_acked: Acked = Vec::new();
     let mut server = Some(server);
     for round in 0..4u32 {
-        let acked = stream_until_killed(server.take().unwrap(), round, Duration::from_millis(300 + 170 * round as u64));
-        assert!(acked.len() > 10, "round {round}: the clients got only {} acknowledgements", acked.len());
+        let acked = stream_until_killed(
+            server.take().unwrap(),
+            round,
+            Duration::from_millis(300 + 170 * round as u64),
+        );
+        assert!(
+            acked.len() > 10,
+            "round {round}: the clients got only {} acknowledgements",
+            acked.len()
+        );
         all_acked.extend(acked);
 
         // Stopped: the stored log audits clean, whatever the kill interrupted.
@@ -65,11 +98,23 @@ fn acknowledged_events_survive_sigkill_and_the_log_stays_whole() {
         let restarted = Server::start(&data);
         let c = restarted.client();
         let cp = c.checkpoint(&c.verifier().unwrap()).unwrap().0;
-        eprintln!("round {round}: {} acknowledged so far, log size {} after restart", all_acked.len(), cp.size);
+        eprintln!(
+            "round {round}: {} acknowledged so far, log size {} after restart",
+            all_acked.len(),
+            cp.size
+        );
         for (index, leaf, body) in &all_acked {
-            assert!(*index < cp.size, "acknowledged entry {index} is beyond the restarted log's size {}", cp.size);
+            assert!(
+                *index < cp.size,
+                "acknowledged entry {index} is beyond the restarted log's size {}",
+                cp.size
+            );
             let bytes = c.get_ok(&format!("/v1/log/entries/{index}")).unwrap();
-            assert_eq!(&leaf_hash(bytes.as_bytes()), leaf, "entry {index} is not what was acknowledged");
+            assert_eq!(
+                &leaf_hash(bytes.as_bytes()),
+                leaf,
+                "entry {index} is not what was acknowledged"
+            );
             let entry = wasteledger::ledger::entry::Entry::decode(bytes.as_bytes()).unwrap();
             assert_eq!(entry.event.event_bytes(), &body[..]);
         }

@@ -31,7 +31,10 @@ pub fn signed(body: Value, keys: &[&SigningKey]) -> SignedEvent {
 }
 
 pub fn key_added(k: &SigningKey, holder: &str) -> SignedEvent {
-    signed(json!({"type": "key.added", "key": pk(k), "holder": holder}), &[&authority()])
+    signed(
+        json!({"type": "key.added", "key": pk(k), "holder": holder}),
+        &[&authority()],
+    )
 }
 
 /// A running `wasteledger serve` process; killed (SIGKILL) when dropped.
@@ -60,13 +63,19 @@ impl Server {
             .spawn()
             .expect("start wasteledger serve");
         let mut line = String::new();
-        BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
+        BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
         let url = line
             .trim()
             .strip_prefix("listening on ")
             .unwrap_or_else(|| panic!("unexpected first line from serve: {line:?}"))
             .to_string();
-        Server { child, url, data: data.to_path_buf() }
+        Server {
+            child,
+            url,
+            data: data.to_path_buf(),
+        }
     }
 
     pub fn client(&self) -> LogClient {
@@ -89,7 +98,15 @@ impl Drop for Server {
 
 /// Run the binary with `args`; returns (success, stdout + stderr).
 pub fn run(args: &[&str]) -> (bool, String) {
-    let out = Command::new(BIN).args(args).env("RUST_LOG", "warn").output().unwrap();
-    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    let out = Command::new(BIN)
+        .args(args)
+        .env("RUST_LOG", "warn")
+        .output()
+        .unwrap();
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
     (out.status.success(), text)
 }
