@@ -2,7 +2,10 @@
 //! Set WASTELEDGER_BENCH_ENTRIES for another size.
 
 fn main() -> anyhow::Result<()> {
-    let entries = std::env::var("WASTELEDGER_BENCH_ENTRIES").ok().and_then(|v| v.parse().ok()).unwrap_or(200_000);
+    let entries = std::env::var("WASTELEDGER_BENCH_ENTRIES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(200_000);
     wasteledger::bench::run(wasteledger::bench::Options {
         entries,
         signers: 1,

@@ -112,9 +112,10 @@ impl fmt::Display for NoteVerifier {
 
 /// Sign a note body (it must end in a newline) and return the whole note.
 pub fn sign_note(body: &str, name: &str, key: &SigningKey) -> String {
+    assert!(body.ends_with('\n'), "note body must end in a newline");
     assert!(
-        body.ends_with('\n') && valid_name(name),
-        "note body must end in a newline"
+        valid_name(name),
+        "key name {name:?} must be non-empty, without '+' or spaces"
     );
     let sig = key.sign(body.as_bytes());
     let mut blob = key_id(name, &key.verifying_key()).to_vec();
