@@ -15,12 +15,25 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+#[derive(clap::Args, Clone, Debug)]
 pub struct Options {
+    /// Entries appended through the library (then audited, and proofs taken at that size).
+    #[arg(long, default_value_t = 1_000_000)]
     pub entries: u64,
+    /// Parties signing each event.
+    #[arg(long, default_value_t = 1)]
     pub signers: usize,
+    /// Also measure appends over HTTP on loopback.
+    #[arg(long)]
     pub http: bool,
+    /// Events posted by the HTTP client threads.
+    #[arg(long, default_value_t = 50_000)]
     pub http_events: u64,
+    /// Concurrent HTTP clients (connections).
+    #[arg(long, default_value_t = 64)]
     pub http_clients: usize,
+    /// Scratch directory (default: a temporary one, removed after).
+    #[arg(long)]
     pub dir: Option<PathBuf>,
 }
 

@@ -90,25 +90,7 @@ enum Command {
         log_key: Option<PathBuf>,
     },
     /// Measure append, audit and proof speed beside this machine's raw Ed25519 and SHA-256 rates.
-    Bench {
-        /// Entries appended through the library (then audited, and proofs taken at that size).
-        #[arg(long, default_value_t = 1_000_000)]
-        entries: u64,
-        /// Parties signing each event.
-        #[arg(long, default_value_t = 1)]
-        signers: usize,
-        /// Also measure appends over HTTP on loopback.
-        #[arg(long)]
-        http: bool,
-        #[arg(long, default_value_t = 50_000)]
-        http_events: u64,
-        /// Concurrent HTTP clients.
-        #[arg(long, default_value_t = 64)]
-        http_clients: usize,
-        /// Scratch directory (default: a temporary one).
-        #[arg(long)]
-        dir: Option<PathBuf>,
-    },
+    Bench(crate::bench::Options),
 }
 
 pub fn run(cli: Cli) -> Result<()> {
@@ -151,21 +133,7 @@ pub fn run(cli: Cli) -> Result<()> {
                 Err(f) => bail!("cannot reindex: {f}"),
             }
         }
-        Command::Bench {
-            entries,
-            signers,
-            http,
-            http_events,
-            http_clients,
-            dir,
-        } => crate::bench::run(crate::bench::Options {
-            entries,
-            signers,
-            http,
-            http_events,
-            http_clients,
-            dir,
-        }),
+        Command::Bench(opts) => crate::bench::run(opts),
     }
 }
 

@@ -26,12 +26,34 @@ pub fn to_canonical<T: Serialize + ?Sized>(value: &T) -> Vec<u8> {
     serde_jcs::to_vec(value).expect("serialising a JSON value to memory cannot fail")
 }
 
+/// The canonical bytes of a parsed value whose numbers are all integers, fast. serde_json writes
+/// such a value exactly as RFC 8785 does unless an object key holds a character at or above
+/// U+E000: its maps sort keys by UTF-8 bytes, JCS by UTF-16 code units, and the two orders can
+/// differ only there. Its string escapes are JCS's (those of ECMAScript's JSON.stringify). A
+/// property test holds the two to the same bytes.
+fn canonical_value(value: &Value) -> Vec<u8> {
+    fn keys_sort_alike(v: &Value) -> bool {
+        match v {
+            Value::Object(m) => m
+                .iter()
+                .all(|(k, v)| k.chars().all(|c| c < '\u{e000}') && keys_sort_alike(v)),
+            Value::Array(a) => a.iter().all(keys_sort_alike),
+            _ => true,
+        }
+    }
+    if keys_sort_alike(value) {
+        serde_json::to_vec(value).expect("serialising a JSON value to memory cannot fail")
+    } else {
+        to_canonical(value)
+    }
+}
+
 /// Parse bytes that must already be canonical JSON with integer-only numbers.
 pub fn parse_canonical(bytes: &[u8]) -> Result<Value, CanonicalError> {
     let value: Value =
         serde_json::from_slice(bytes).map_err(|e| CanonicalError::Malformed(e.to_string()))?;
     check_integers(&value, &mut String::new())?;
-    let canonical = to_canonical(&value);
+    let canonical = canonical_value(&value);
     if canonical != bytes {
         let at = canonical
             .iter()
@@ -93,6 +115,7 @@ pub fn check_integers(value: &Value, path: &mut String) -> Result<(), CanonicalE
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
 
     #[test]
     fn canonical_input_is_accepted_and_unchanged() {
@@ -145,6 +168,33 @@ mod tests {
             Err(CanonicalError::NotAnInteger { .. })
         ));
         assert!(parse_canonical(b"{\"n\":9007199254740991}").is_ok());
+    }
+
+    fn json_value() -> impl Strategy<Value = Value> {
+        // Strings mix ASCII, controls, quotes, BMP characters on both sides of U+E000, and astral ones.
+        let text = "[a-z\"\\\\\u{0}-\u{1f}\u{7f}\u{e9}\u{2028}\u{e000}-\u{e002}\u{fb01}\u{ffff}\u{10000}\u{1f600}]{0,6}";
+        let leaf = prop_oneof![
+            Just(Value::Null),
+            any::<bool>().prop_map(Value::Bool),
+            (-MAX_SAFE_INTEGER..=MAX_SAFE_INTEGER).prop_map(|n| Value::from(n)),
+            text.prop_map(Value::String),
+        ];
+        leaf.prop_recursive(4, 48, 6, move |inner| {
+            prop_oneof![
+                prop::collection::vec(inner.clone(), 0..6).prop_map(Value::Array),
+                prop::collection::btree_map(text, inner, 0..6)
+                    .prop_map(|m| Value::Object(m.into_iter().collect())),
+            ]
+        })
+    }
+
+    proptest! {
+        #[test]
+        fn the_fast_path_writes_exactly_what_jcs_writes(v in json_value()) {
+            let jcs = to_canonical(&v);
+            prop_assert_eq!(canonical_value(&v), jcs.clone());
+            prop_assert_eq!(parse_canonical(&jcs), Ok(v));
+        }
     }
 
     #[test]

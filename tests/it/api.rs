@@ -20,6 +20,15 @@ fn post(c: &LogClient, body: &[u8]) -> (u16, Value) {
     )
 }
 
+/// Log note `n` signed by `by`; it must be accepted.
+fn note(c: &LogClient, by: &ed25519_dalek::SigningKey, n: u64) {
+    let (status, body) = post(
+        c,
+        &signed(json!({"type": "note", "n": n}), &[by]).to_bytes(),
+    );
+    assert_eq!(status, 201, "{body}");
+}
+
 fn hashes(v: &Value) -> Vec<Hash> {
     v["hashes"]
         .as_array()
@@ -194,14 +203,7 @@ fn proofs_verify_against_checkpoints_old_and_new_across_a_restart() {
     let plant = key(1);
     assert_eq!(post(&c, &key_added(&plant, "plant").to_bytes()).0, 201);
     for i in 0..9 {
-        assert_eq!(
-            post(
-                &c,
-                &signed(json!({"type": "note", "n": i}), &[&plant]).to_bytes()
-            )
-            .0,
-            201
-        );
+        note(&c, &plant, i);
     }
     let verifier: NoteVerifier = c.verifier().unwrap();
     let old_note = c.get_ok("/v1/log/checkpoint").unwrap();
@@ -218,14 +220,7 @@ fn proofs_verify_against_checkpoints_old_and_new_across_a_restart() {
         "and the very same signed checkpoint"
     );
     for i in 9..20 {
-        assert_eq!(
-            post(
-                &c,
-                &signed(json!({"type": "note", "n": i}), &[&plant]).to_bytes()
-            )
-            .0,
-            201
-        );
+        note(&c, &plant, i);
     }
     let new = checkpoint(&c);
     assert_eq!(new.size, 22);
@@ -317,4 +312,24 @@ fn proofs_verify_against_checkpoints_old_and_new_across_a_restart() {
     .unwrap()
     .unwrap();
     assert_eq!((audit.size, audit.root), (new.size, new.root));
+}
+
+#[test]
+fn the_demo_keys_are_the_ones_keys_readme_publishes() {
+    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/keys");
+    let readme = std::fs::read_to_string(format!("{dir}/README.md")).unwrap();
+    let log =
+        wasteledger::keyfile::read(std::path::Path::new(&format!("{dir}/demo-log.pem"))).unwrap();
+    let verifier = NoteVerifier::new("kunshan.wasteledger/log", log.verifying_key()).unwrap();
+    assert!(
+        readme.contains(&verifier.to_string()),
+        "keys/README.md does not show {verifier}"
+    );
+    let authority =
+        wasteledger::keyfile::read(std::path::Path::new(&format!("{dir}/demo-authority.pem")))
+            .unwrap();
+    assert!(
+        readme.contains(&pk(&authority)),
+        "keys/README.md does not show the demo authority key"
+    );
 }
