@@ -5,7 +5,7 @@
 use super::{
     be_u64, changes_log_state, is_stored_level, node_key, Config, StoreError, Trees, CHECKPOINT_KEY,
 };
-use crate::ledger::audit::{AuditFailure, Auditor, Checked};
+use crate::ledger::audit::{decode_all, AuditFailure, Auditor, Checked, Decoded};
 use crate::ledger::merkle::{Hash, PerfectNode};
 use crate::ledger::note::{Checkpoint, NoteVerifier};
 use crate::ledger::state::EventRules;
@@ -39,24 +39,48 @@ fn audit_stored(
     mut on_entry: impl FnMut(&Checked, &[PerfectNode]) -> Result<(), AuditFailure>,
     mut after_chunk: impl FnMut(u64) -> Result<(), StoreError>,
 ) -> Result<Result<(), AuditFailure>, StoreError> {
-    // (Reading and decoding the next chunk on another thread while this one is checked was
-    // measured slower on 2 cores: the decode already keeps both busy.)
-    let mut iter = trees.entries.iter();
-    loop {
-        let mut chunk: Vec<(u64, sled::IVec)> = Vec::with_capacity(CHUNK);
-        for kv in iter.by_ref().take(CHUNK) {
-            let (k, v) = kv?;
-            chunk.push((be_u64(&k)?, v));
+    // Pipeline: one thread reads the next chunk and decodes it (signatures checked on every
+    // core) while this one runs the order-dependent checks on the chunk before.
+    type Chunk = Result<(Vec<(u64, sled::IVec)>, Decoded), StoreError>;
+    let (tx, rx) = crossbeam_channel::bounded::<Chunk>(1);
+    std::thread::scope(move |s| {
+        s.spawn(move || {
+            let mut iter = trees.entries.iter();
+            loop {
+                let chunk: Result<Vec<(u64, sled::IVec)>, StoreError> = iter
+                    .by_ref()
+                    .take(CHUNK)
+                    .map(|kv| {
+                        let (k, v) = kv?;
+                        Ok((be_u64(&k)?, v))
+                    })
+                    .collect();
+                if matches!(&chunk, Ok(c) if c.is_empty()) {
+                    return;
+                }
+                let item = chunk.map(|c| {
+                    let refs: Vec<(u64, &[u8])> = c.iter().map(|(i, v)| (*i, v.as_ref())).collect();
+                    let decoded = decode_all(&refs);
+                    (c, decoded)
+                });
+                let failed = item.is_err();
+                // A closed channel means the checker stopped at a failure.
+                if tx.send(item).is_err() || failed {
+                    return;
+                }
+            }
+        });
+        // `rx` is owned here: an early return drops it, which stops the reader.
+        for item in rx {
+            let (chunk, decoded) = item?;
+            let refs: Vec<(u64, &[u8])> = chunk.iter().map(|(i, v)| (*i, v.as_ref())).collect();
+            if let Err(f) = auditor.check_decoded(&refs, decoded, &mut on_entry) {
+                return Ok(Err(f));
+            }
+            after_chunk(auditor.size())?;
         }
-        if chunk.is_empty() {
-            return Ok(Ok(()));
-        }
-        let refs: Vec<(u64, &[u8])> = chunk.iter().map(|(i, v)| (*i, v.as_ref())).collect();
-        if let Err(f) = auditor.check(&refs, &mut on_entry) {
-            return Ok(Err(f));
-        }
-        after_chunk(auditor.size())?;
-    }
+        Ok(Ok(()))
+    })
 }
 
 /// Audit the stored log. Returns the first failure, naming its index and cause.
