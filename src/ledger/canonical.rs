@@ -176,7 +176,7 @@ mod tests {
         let leaf = prop_oneof![
             Just(Value::Null),
             any::<bool>().prop_map(Value::Bool),
-            (-MAX_SAFE_INTEGER..=MAX_SAFE_INTEGER).prop_map(|n| Value::from(n)),
+            (-MAX_SAFE_INTEGER..=MAX_SAFE_INTEGER).prop_map(Value::from),
             text.prop_map(Value::String),
         ];
         leaf.prop_recursive(4, 48, 6, move |inner| {

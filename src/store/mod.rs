@@ -4,8 +4,8 @@
 //!
 //! Trees (keys are big-endian, so they iterate in order):
 //! - `entries`  index u64 -> entry bytes                      THE LOG (never updated, never deleted)
-//! - `nodes`    level u8 || index u64 -> 32-byte hash         derived: complete subtrees at even
-//!                                                             levels >= 2 (see [`is_stored_level`])
+//! - `nodes`    level u8 || index u64 -> 32-byte hash         derived: complete subtrees at
+//!   even levels >= 2 (see [`is_stored_level`])
 //! - `events`   SHA-256(event body) -> index u64              derived: replay index
 //! - `registry` index u64 -> ()                               derived: entries that change LogState
 //! - `meta`     "checkpoint" -> signed checkpoint note         derived: Ed25519 is deterministic

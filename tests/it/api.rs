@@ -106,7 +106,9 @@ fn every_bad_submission_gets_a_problem_naming_it_and_leaves_the_log_unchanged() 
     .to_bytes();
 
     let before = checkpoint(&c);
-    let cases: Vec<(&str, Vec<u8>, u16, &str, Option<&str>)> = vec![
+    // (what, body, status, problem type, field)
+    type Case<'a> = (&'a str, Vec<u8>, u16, &'a str, Option<&'a str>);
+    let cases: Vec<Case> = vec![
         (
             "malformed JSON",
             b"{\"event\":".to_vec(),

@@ -185,7 +185,8 @@ fn a_changed_entry_is_named_with_its_cause() {
     let seq = format!("\"seq\":{}", seq_of(17));
     let other_seq = format!("\"seq\":{}", seq_of(17) + 1000);
     let spaced = format!("\"seq\": {}", seq_of(17));
-    let cases: Vec<(&str, Box<dyn FnOnce(Vec<u8>) -> Vec<u8>>, &[&str])> = vec![
+    type Edit<'a> = Box<dyn FnOnce(Vec<u8>) -> Vec<u8> + 'a>;
+    let cases: Vec<(&str, Edit, &[&str])> = vec![
         // Still canonical JSON, but not what the party signed.
         (
             "seq digit",
@@ -398,7 +399,10 @@ fn a_missing_last_entry_leaves_the_checkpoint_size_wrong() {
 }
 
 /// Every key/value pair of every derived tree.
-fn snapshot(log: &Path) -> BTreeMap<&'static str, Vec<(Vec<u8>, Vec<u8>)>> {
+/// Each derived tree's name and its key/value pairs, in key order.
+type Snapshot = BTreeMap<&'static str, Vec<(Vec<u8>, Vec<u8>)>>;
+
+fn snapshot(log: &Path) -> Snapshot {
     tamper(log, |db| {
         DERIVED
             .iter()
