@@ -110,10 +110,8 @@ impl Trees {
             .flush_every_ms(None)
             .open()
             .map_err(|e| match e {
-                sled::Error::Io(io)
-                    if io.kind() == std::io::ErrorKind::WouldBlock
-                        || io.raw_os_error() == Some(11) =>
-                {
+                // sled 0.34 reports a held file lock only in the message of an Other error.
+                sled::Error::Io(io) if io.to_string().contains("could not acquire lock") => {
                     StoreError::Setup(format!(
                         "the database in {} is in use by another process (is the server running?)",
                         dir.display()

@@ -304,6 +304,10 @@ fn proofs_verify_against_checkpoints_old_and_new_across_a_restart() {
         (404, json!("index"))
     );
 
+    // The stored-log audit needs the server stopped, and says so.
+    let (ok, out) = crate::support::run(&["verify", "--data", data.to_str().unwrap()]);
+    assert!(!ok && out.contains("in use by another process"), "{out}");
+
     // The remote audit agrees with the signed checkpoint.
     let audit = wasteledger::client::audit_remote(
         &c,
