@@ -12,6 +12,7 @@ fn main() -> anyhow::Result<()> {
         http: true,
         http_events: 20_000,
         http_clients: 64,
+        cache_mb: 256,
         dir: None,
     })
 }

@@ -32,6 +32,9 @@ pub struct Options {
     /// Concurrent HTTP clients (connections).
     #[arg(long, default_value_t = 64)]
     pub http_clients: usize,
+    /// sled page cache in MiB (the store's memory bound).
+    #[arg(long, default_value_t = 256)]
+    pub cache_mb: u64,
     /// Scratch directory (default: a temporary one, removed after).
     #[arg(long)]
     pub dir: Option<PathBuf>,
@@ -112,6 +115,10 @@ pub fn sample_event(i: u64, keys: &[SigningKey]) -> SignedEvent {
 
 /// A fresh log with `signers` registered party keys; returns the ledger and those keys.
 pub fn fresh_log(dir: &std::path::Path, signers: usize) -> Result<(Ledger, Vec<SigningKey>)> {
+    fresh_log_with(dir, signers, Config::default())
+}
+
+pub fn fresh_log_with(dir: &std::path::Path, signers: usize, cfg: Config) -> Result<(Ledger, Vec<SigningKey>)> {
     let authority = SigningKey::from_bytes(&[1; 32]);
     let genesis = Genesis::new(
         "bench.wasteledger/log",
@@ -120,7 +127,7 @@ pub fn fresh_log(dir: &std::path::Path, signers: usize) -> Result<(Ledger, Vec<S
     )?;
     let ledger = Ledger::create(
         dir,
-        Config::default(),
+        cfg,
         genesis,
         Arc::new(OpenRules),
         Arc::new(SystemClock),
@@ -200,7 +207,8 @@ pub fn run(opts: Options) -> Result<()> {
 
     // Append through the library: parallel batch signature checks, then the group-committing
     // sequencer (one fsync per batch). Signing is the clients' work and is not timed.
-    let (ledger, keys) = fresh_log(&dir.join("log"), opts.signers)?;
+    let cfg = Config { cache_bytes: opts.cache_mb << 20, ..Config::default() };
+    let (ledger, keys) = fresh_log_with(&dir.join("log"), opts.signers, cfg)?;
     let chunk = 20_000u64;
     let mut appended = 0u64;
     let mut busy = Duration::ZERO;
