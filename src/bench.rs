@@ -118,7 +118,11 @@ pub fn fresh_log(dir: &std::path::Path, signers: usize) -> Result<(Ledger, Vec<S
     fresh_log_with(dir, signers, Config::default())
 }
 
-pub fn fresh_log_with(dir: &std::path::Path, signers: usize, cfg: Config) -> Result<(Ledger, Vec<SigningKey>)> {
+pub fn fresh_log_with(
+    dir: &std::path::Path,
+    signers: usize,
+    cfg: Config,
+) -> Result<(Ledger, Vec<SigningKey>)> {
     let authority = SigningKey::from_bytes(&[1; 32]);
     let genesis = Genesis::new(
         "bench.wasteledger/log",
@@ -207,7 +211,10 @@ pub fn run(opts: Options) -> Result<()> {
 
     // Append through the library: parallel batch signature checks, then the group-committing
     // sequencer (one fsync per batch). Signing is the clients' work and is not timed.
-    let cfg = Config { cache_bytes: opts.cache_mb << 20, ..Config::default() };
+    let cfg = Config {
+        cache_bytes: opts.cache_mb << 20,
+        ..Config::default()
+    };
     let (ledger, keys) = fresh_log_with(&dir.join("log"), opts.signers, cfg)?;
     let chunk = 20_000u64;
     let mut appended = 0u64;

@@ -460,13 +460,7 @@ impl Ledger {
 
     /// Audit path for `index` in the tree of `size` (both checked against the published size).
     pub fn inclusion_proof(&self, index: u64, size: u64) -> Result<Vec<Hash>, ProofRequestError> {
-        let current = self.head().size;
-        if size > current {
-            return Err(range(
-                "size",
-                format!("`size` {size} is larger than the log ({current})"),
-            ));
-        }
+        self.published("size", size)?;
         if index >= size {
             return Err(range(
                 "index",
@@ -481,13 +475,7 @@ impl Ledger {
     }
 
     pub fn consistency_proof(&self, from: u64, to: u64) -> Result<Vec<Hash>, ProofRequestError> {
-        let current = self.head().size;
-        if to > current {
-            return Err(range(
-                "to",
-                format!("`to` {to} is larger than the log ({current})"),
-            ));
-        }
+        self.published("to", to)?;
         if from == 0 || from > to {
             return Err(range(
                 "from",
@@ -501,16 +489,16 @@ impl Ledger {
         )?)
     }
 
-    /// Tree head at any published size (for proofs against older checkpoints).
-    pub fn root_at(&self, size: u64) -> Result<Hash, ProofRequestError> {
+    /// Proofs exist only for sizes the log has published.
+    fn published(&self, field: &'static str, size: u64) -> Result<(), ProofRequestError> {
         let current = self.head().size;
         if size > current {
             return Err(range(
-                "size",
-                format!("`size` {size} is larger than the log ({current})"),
+                field,
+                format!("`{field}` {size} is larger than the log ({current})"),
             ));
         }
-        Ok(merkle::root(&StoredNodes(&self.inner.trees), size)?)
+        Ok(())
     }
 
     /// Stop taking events, commit those in flight, flush. Also done on drop.

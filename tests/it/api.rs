@@ -222,8 +222,15 @@ fn proofs_verify_against_checkpoints_old_and_new_across_a_restart() {
         "and the very same signed checkpoint"
     );
     // A replay of an event logged before the restart is still known.
-    let (status, replay) = post(&c, &signed(json!({"type": "note", "n": 3}), &[&plant]).to_bytes());
-    assert_eq!((status, replay["existing_index"].clone()), (409, json!(5)), "{replay}");
+    let (status, replay) = post(
+        &c,
+        &signed(json!({"type": "note", "n": 3}), &[&plant]).to_bytes(),
+    );
+    assert_eq!(
+        (status, replay["existing_index"].clone()),
+        (409, json!(5)),
+        "{replay}"
+    );
     for i in 9..20 {
         note(&c, &plant, i);
     }
