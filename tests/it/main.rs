@@ -1,6 +1,7 @@
 //! One integration-test binary (fewer link steps): each module is one area.
 
 mod api;
+mod cli;
 mod crash;
 mod support;
 mod tamper;
