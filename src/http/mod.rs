@@ -162,7 +162,7 @@ async fn submit(
             413,
             "too-large",
             "Event too large",
-            format!("the body is {n} bytes; at most {MAX_EVENT_BYTES} are accepted"),
+            format!("the body is {n} bytes or more; at most {MAX_EVENT_BYTES} are accepted"),
         )
         .field("(body)")
     };
