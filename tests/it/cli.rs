@@ -55,24 +55,20 @@ fn a_party_makes_a_key_gets_registered_signs_and_the_log_audits_clean() {
         "{\n  \"type\": \"note\",\n  \"text\": \"drum 7 sealed\"\n}\n",
     )
     .unwrap();
-    let (ok, out) = run(&[
-        "submit",
-        "--server",
-        &server.url,
-        "--key",
-        &path("plant.pem"),
-        &path("note.json"),
-    ]);
+    let plant_submits_note = || {
+        run(&[
+            "submit",
+            "--server",
+            &server.url,
+            "--key",
+            &path("plant.pem"),
+            &path("note.json"),
+        ])
+    };
+    let (ok, out) = plant_submits_note();
     assert!(ok && out.contains(r#""index":2"#), "{out}");
     // The same again is a replay: the client says the log refused it, and why.
-    let (ok, out) = run(&[
-        "submit",
-        "--server",
-        &server.url,
-        "--key",
-        &path("plant.pem"),
-        &path("note.json"),
-    ]);
+    let (ok, out) = plant_submits_note();
     assert!(
         !ok && out.contains("replay") && out.contains("409"),
         "{out}"
