@@ -238,7 +238,7 @@ pub fn run(opts: Options) -> Result<()> {
     );
 
     let bytes = dir_bytes(&dir.join("log"));
-    let size = ledger.head().size;
+    let size = ledger.size();
     println!(
         "disk after the library append: {bytes} bytes for {size} entries = {:.0} bytes/entry (entries, Merkle nodes, indexes, sled's own overhead)",
         bytes as f64 / size as f64

@@ -101,10 +101,7 @@ async fn entry(
             404,
             "no-such-entry",
             "No such entry",
-            format!(
-                "entry {index} is not in the log (size {})",
-                ledger.head().size
-            ),
+            format!("entry {index} is not in the log (size {})", ledger.size()),
         )
         .field("index")),
     }
@@ -135,7 +132,7 @@ fn b64_list(hashes: &[[u8; 32]]) -> Vec<String> {
 }
 
 async fn inclusion(ledger: web::Data<Ledger>, q: Params) -> Result<HttpResponse, Problem> {
-    let size = param(&q, "size", Some(ledger.head().size))?;
+    let size = param(&q, "size", Some(ledger.size()))?;
     let index = param(&q, "index", None)?;
     let hashes = ledger.inclusion_proof(index, size)?;
     let leaf = ledger.leaf_hash(index)?;
@@ -145,7 +142,7 @@ async fn inclusion(ledger: web::Data<Ledger>, q: Params) -> Result<HttpResponse,
 }
 
 async fn consistency(ledger: web::Data<Ledger>, q: Params) -> Result<HttpResponse, Problem> {
-    let to = param(&q, "to", Some(ledger.head().size))?;
+    let to = param(&q, "to", Some(ledger.size()))?;
     let from = param(&q, "from", None)?;
     let hashes = ledger.consistency_proof(from, to)?;
     Ok(HttpResponse::Ok().json(json!({"from": from, "to": to, "hashes": b64_list(&hashes)})))
