@@ -3,7 +3,6 @@
 //! server we do not trust) and in `reindex` (which rebuilds every derived tree from it).
 
 use super::entry::Entry;
-use super::event::{verify_batch_of, SignedEvent};
 use super::merkle::{leaf_hash, Frontier, Hash, PerfectNode};
 use super::parallel::par_chunks;
 use super::state::{EventRules, LogState};
@@ -159,24 +158,13 @@ pub fn decode_all(entries: &[(u64, &[u8])]) -> Decoded {
     }))
 }
 
-/// Decode a run of entries and check their signatures (in one batch where all decode).
+/// Decode a run of entries and check their signatures.
 fn decode_and_verify(part: &[(u64, &[u8])]) -> Vec<Result<Entry, String>> {
-    let decoded: Vec<Result<Entry, String>> = part
-        .iter()
-        .map(|(_, b)| Entry::decode(b).map_err(|e| format!("cannot be decoded: {e}")))
-        .collect();
-    let events: Vec<&SignedEvent> = decoded
-        .iter()
-        .filter_map(|d| d.as_ref().ok())
-        .map(|e| &e.event)
-        .collect();
-    let mut sigs = verify_batch_of(&events).into_iter();
-    decoded
-        .into_iter()
-        .map(|d| {
-            let e = d?;
-            sigs.next()
-                .expect("one result per decoded entry")
+    part.iter()
+        .map(|(_, b)| {
+            let e = Entry::decode(b).map_err(|e| format!("cannot be decoded: {e}"))?;
+            e.event
+                .verify_signatures()
                 .map_err(|err| format!("signature: {err}"))?;
             Ok(e)
         })
@@ -186,7 +174,7 @@ fn decode_and_verify(part: &[(u64, &[u8])]) -> Vec<Result<Entry, String>> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::ledger::event::PublicKey;
+    use crate::ledger::event::{PublicKey, SignedEvent};
     use crate::ledger::merkle::mth;
     use crate::ledger::state::{genesis_event, OpenRules};
     use ed25519_dalek::SigningKey;

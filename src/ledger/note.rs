@@ -208,6 +208,7 @@ impl Checkpoint {
         let size: u64 = lines[1]
             .parse()
             .ok()
+            .filter(|_| lines[1].bytes().all(|b| b.is_ascii_digit()))
             .filter(|_| lines[1] == "0" || !lines[1].starts_with('0'))
             .ok_or_else(|| bad("size line is not a decimal number without leading zeros"))?;
         let root: Hash = B64
@@ -293,6 +294,10 @@ mod tests {
         .is_err());
         assert!(
             Checkpoint::parse_body("o\n01\nAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=\n")
+                .is_err()
+        );
+        assert!(
+            Checkpoint::parse_body("o\n+1\nAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=\n")
                 .is_err()
         );
         assert!(

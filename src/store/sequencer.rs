@@ -178,8 +178,18 @@ fn commit_batch(
         "batch committed"
     );
     if let Err(e) = written {
+        // Nothing of this batch is durable: a "replay" of an event earlier in the same batch
+        // is a storage failure too, not an event already in the log.
+        let first = size - w.entries.len() as u64;
         for (reply, a) in answers {
-            let _ = reply.send(a.and(Err(SubmitError::Storage(e.to_string()))));
+            let answer = match a {
+                Err(SubmitError::Replay { index }) if index < first => {
+                    Err(SubmitError::Replay { index })
+                }
+                Err(SubmitError::Refused(r)) => Err(SubmitError::Refused(r)),
+                _ => Err(SubmitError::Storage(e.to_string())),
+            };
+            let _ = reply.send(answer);
         }
         return Err(e);
     }

@@ -180,8 +180,10 @@ fn check_derived(trees: &Trees, c: &Checked, nodes: &[PerfectNode]) -> Result<()
         if stored.as_deref() != Some(&n.hash[..]) {
             let first = n.index << n.level;
             let last = first + (1u64 << n.level) - 1;
+            // Named at the entry that completes the node: every earlier leaf under it is
+            // already bound by its successor's `prev`, so an unsigned edit is here or in the node.
             return Err(AuditFailure {
-                index: first,
+                index: c.index,
                 cause: format!(
                     "stored Merkle node (level {}, #{}) over entries {first}..={last} {}",
                     n.level,
@@ -223,7 +225,13 @@ pub fn reindex(
     rules: &dyn EventRules,
 ) -> Result<Result<u64, AuditFailure>, StoreError> {
     let trees = open_existing(dir)?;
-    for t in [&trees.nodes, &trees.events, &trees.registry, &trees.meta] {
+    // The signed checkpoint stays until the rebuilt tree is known to match it: reindex must
+    // never sign a log that has lost or changed entries (that would be a fork).
+    let old_note = trees
+        .meta
+        .get(CHECKPOINT_KEY)?
+        .map(|v| String::from_utf8_lossy(&v).into_owned());
+    for t in [&trees.nodes, &trees.events, &trees.registry] {
         t.clear()?;
     }
     let mut auditor = Auditor::new(rules);
@@ -268,6 +276,24 @@ pub fn reindex(
         size: auditor.size(),
         root: auditor.root(),
     };
+    let verifier = NoteVerifier::new(&state.origin, log_key.verifying_key())
+        .map_err(|e| StoreError::Corrupt(e.to_string()))?;
+    if let Some(old) = old_note
+        .as_deref()
+        .and_then(|n| Checkpoint::open(n, &verifier).ok())
+    {
+        if old != cp {
+            trees.db.flush()?;
+            return Ok(Err(AuditFailure {
+                index: cp.size,
+                cause: format!(
+                    "the entries no longer match the log's signed checkpoint (size {}, the entries make {}); \
+                     not signing a new one",
+                    old.size, cp.size
+                ),
+            }));
+        }
+    }
     trees
         .meta
         .insert(CHECKPOINT_KEY, cp.sign(log_key).as_bytes())?;

@@ -306,9 +306,11 @@ fn a_changed_or_missing_merkle_node_is_named_with_the_entries_it_covers() {
     for (edit, cause) in cases {
         let (_dir, log, _) = build_log(EVENTS);
         tamper(&log, |db| edit(&tree(db, "nodes"), node_key(2, 3)));
+        // Named at entry 15, the one that completes the node (entries 12..=14 are bound by
+        // their successors' `prev`).
         assert_fails_at(
             &log,
-            12,
+            15,
             &["Merkle node (level 2, #3)", "entries 12..=15", cause],
         );
     }
@@ -460,7 +462,7 @@ fn reindex_rebuilds_every_derived_tree_byte_for_byte() {
     tamper(&log, |db| {
         tree(db, "nodes").insert(node, &[0u8; 32][..]).unwrap()
     });
-    assert_fails_at(&log, 12, &["Merkle node (level 2, #3)"]);
+    assert_fails_at(&log, 15, &["Merkle node (level 2, #3)"]);
     reindex(&log, &key_file);
     assert_eq!(snapshot(&log), before, "reindex did not restore the node");
     assert_verifies(&log, size);
@@ -555,4 +557,47 @@ fn damage_is_named_across_audit_chunks_and_early_in_a_long_log() {
         restore();
         assert_verifies(&log, size);
     }
+}
+
+/// Reindex must not sign a log that lost entries: that would be a second, shorter signed view.
+#[test]
+fn reindex_refuses_to_sign_a_rolled_back_log() {
+    let (dir, log, size) = build_log(EVENTS);
+    let key_file = dir.path().join("log.pem");
+    wasteledger::keyfile::write(
+        &key_file,
+        &ed25519_dalek::SigningKey::from_bytes(&LOG_KEY_SEED),
+    )
+    .unwrap();
+    let before = tamper(&log, |db| {
+        tree(db, "entries").remove(entry_key(size - 1)).unwrap();
+        tree(db, "meta")
+            .get(b"checkpoint")
+            .unwrap()
+            .unwrap()
+            .to_vec()
+    });
+    let (ok, out) = run(&[
+        "reindex",
+        "--data",
+        log.to_str().unwrap(),
+        "--log-key",
+        key_file.to_str().unwrap(),
+    ]);
+    assert!(
+        !ok && out.contains("no longer match the log's signed checkpoint"),
+        "{out}"
+    );
+    wait_unlocked(&log);
+    let after = tamper(&log, |db| {
+        tree(db, "meta")
+            .get(b"checkpoint")
+            .unwrap()
+            .unwrap()
+            .to_vec()
+    });
+    assert_eq!(
+        after, before,
+        "the signed checkpoint must survive a refused reindex"
+    );
 }
