@@ -419,26 +419,36 @@ fn snapshot(log: &Path) -> Snapshot {
     })
 }
 
-fn reindex(log: &Path, key_file: &Path) {
-    let (ok, out) = run(&[
+/// The log key of `build_log`'s logs, written to a key file in `dir`.
+fn log_key_file(dir: &Path) -> PathBuf {
+    let key_file = dir.join("log.pem");
+    wasteledger::keyfile::write(
+        &key_file,
+        &ed25519_dalek::SigningKey::from_bytes(&LOG_KEY_SEED),
+    )
+    .unwrap();
+    key_file
+}
+
+fn try_reindex(log: &Path, key_file: &Path) -> (bool, String) {
+    run(&[
         "reindex",
         "--data",
         log.to_str().unwrap(),
         "--log-key",
         key_file.to_str().unwrap(),
-    ]);
+    ])
+}
+
+fn reindex(log: &Path, key_file: &Path) {
+    let (ok, out) = try_reindex(log, key_file);
     assert!(ok, "reindex failed: {out}");
 }
 
 #[test]
 fn reindex_rebuilds_every_derived_tree_byte_for_byte() {
     let (dir, log, size) = build_log(EVENTS);
-    let key_file = dir.path().join("log.pem");
-    wasteledger::keyfile::write(
-        &key_file,
-        &ed25519_dalek::SigningKey::from_bytes(&LOG_KEY_SEED),
-    )
-    .unwrap();
+    let key_file = log_key_file(dir.path());
     let before = snapshot(&log);
     for name in DERIVED {
         assert!(!before[name].is_empty(), "the {name} tree is empty");
@@ -563,12 +573,7 @@ fn damage_is_named_across_audit_chunks_and_early_in_a_long_log() {
 #[test]
 fn reindex_refuses_to_sign_a_rolled_back_log() {
     let (dir, log, size) = build_log(EVENTS);
-    let key_file = dir.path().join("log.pem");
-    wasteledger::keyfile::write(
-        &key_file,
-        &ed25519_dalek::SigningKey::from_bytes(&LOG_KEY_SEED),
-    )
-    .unwrap();
+    let key_file = log_key_file(dir.path());
     let before = tamper(&log, |db| {
         tree(db, "entries").remove(entry_key(size - 1)).unwrap();
         tree(db, "meta")
@@ -577,13 +582,7 @@ fn reindex_refuses_to_sign_a_rolled_back_log() {
             .unwrap()
             .to_vec()
     });
-    let (ok, out) = run(&[
-        "reindex",
-        "--data",
-        log.to_str().unwrap(),
-        "--log-key",
-        key_file.to_str().unwrap(),
-    ]);
+    let (ok, out) = try_reindex(&log, &key_file);
     assert!(
         !ok && out.contains("no longer match the log's signed checkpoint"),
         "{out}"
