@@ -128,6 +128,7 @@ pub fn fresh_log_with(
         "bench.wasteledger/log",
         SigningKey::from_bytes(&[2; 32]),
         &authority,
+        None,
     )?;
     let ledger = Ledger::create(
         dir,
@@ -323,7 +324,7 @@ fn http_bench(
     let (tx, rx) = std::sync::mpsc::channel();
     let server_thread = std::thread::spawn(move || {
         actix_web::rt::System::new().block_on(async move {
-            let srv = crate::http::server(server_ledger, listener, 2).expect("server");
+            let srv = crate::http::server(server_ledger, None, listener, 2).expect("server");
             tx.send(srv.handle()).expect("handle");
             srv.await
         })

@@ -5,7 +5,7 @@
 use crate::ledger::audit::{AuditFailure, Auditor};
 use crate::ledger::merkle::Hash;
 use crate::ledger::note::{Checkpoint, NoteVerifier};
-use crate::ledger::state::EventRules;
+use crate::ledger::state::Rules;
 use anyhow::{anyhow, bail, Context, Result};
 use serde_json::Value;
 use std::time::Duration;
@@ -57,6 +57,29 @@ impl LogClient {
         Ok(Answer { status, body })
     }
 
+    /// GET signed with a party's key (`Authorization: WL-Ed25519 ...`): reads that need to know
+    /// who asks. `path` is sent as given: percent-encode non-ASCII with [`encode`].
+    pub fn get_signed(&self, path: &str, key: &ed25519_dalek::SigningKey) -> Result<Answer> {
+        let url = format!("{}{path}", self.base);
+        let now = crate::ledger::time::Timestamp::from_system_time(std::time::SystemTime::now());
+        let mut resp = self
+            .agent
+            .get(&url)
+            .header(
+                "authorization",
+                crate::http::auth::header(key, "GET", path, now),
+            )
+            .call()
+            .with_context(|| format!("GET {url}"))?;
+        let status = resp.status().as_u16();
+        let body = resp
+            .body_mut()
+            .with_config()
+            .limit(64 << 20)
+            .read_to_string()?;
+        Ok(Answer { status, body })
+    }
+
     /// GET that must succeed; an error names the server's problem detail.
     pub fn get_ok(&self, path: &str) -> Result<String> {
         let a = self.get(path)?;
@@ -92,6 +115,19 @@ impl LogClient {
     }
 }
 
+/// Percent-encode a path segment or query value (RFC 3986 unreserved characters stay).
+pub fn encode(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
 /// What a clean remote audit established.
 pub struct RemoteAudit {
     pub size: u64,
@@ -104,7 +140,7 @@ pub struct RemoteAudit {
 pub fn audit_remote(
     client: &LogClient,
     verifier: Option<NoteVerifier>,
-    rules: &dyn EventRules,
+    rules: &dyn Rules,
     progress: &mut dyn FnMut(u64, u64),
 ) -> Result<Result<RemoteAudit, AuditFailure>> {
     let verifier = match verifier {
@@ -112,7 +148,8 @@ pub fn audit_remote(
         None => client.verifier()?,
     };
     let (cp, _) = client.checkpoint(&verifier)?;
-    let mut auditor = Auditor::new(rules);
+    let mut fold = rules.fresh();
+    let mut auditor = Auditor::new(fold.as_mut());
     let mut start = 0u64;
     while start < cp.size {
         let end = (start + crate::http::MAX_RANGE).min(cp.size);

@@ -4,6 +4,7 @@
 pub mod bench;
 pub mod cli;
 pub mod client;
+pub mod domain;
 pub mod http;
 pub mod keyfile;
 pub mod ledger;

@@ -4,7 +4,6 @@ use crate::client::{audit_remote, LogClient};
 use crate::keyfile;
 use crate::ledger::event::SignedEvent;
 use crate::ledger::note::NoteVerifier;
-use crate::ledger::state::OpenRules;
 use anyhow::{bail, Context, Result};
 use serde_json::Value;
 use std::path::{Path, PathBuf};
@@ -13,7 +12,12 @@ pub fn audit(server: &str, log_key: Option<&str>) -> Result<()> {
     let client = LogClient::new(server);
     let verifier = log_key.map(NoteVerifier::parse).transpose()?;
     let started = std::time::Instant::now();
-    match audit_remote(&client, verifier, &OpenRules, &mut |_, _| {})? {
+    match audit_remote(
+        &client,
+        verifier,
+        &super::domain_rules(None)?,
+        &mut |_, _| {},
+    )? {
         Ok(a) => {
             println!(
                 "ok: {} entries served by {server} check out; root {} matches the signed checkpoint ({:.1}s)",

@@ -2,10 +2,12 @@
 
 mod client;
 
+use crate::domain::catalog::{Catalog, CATALOG_FILES};
+use crate::domain::fold::Limits;
+use crate::domain::DomainRules;
 use crate::keyfile;
 use crate::ledger::event::PublicKey;
 use crate::ledger::note::NoteVerifier;
-use crate::ledger::state::OpenRules;
 use crate::store::{self, Config, Genesis, Ledger, SystemClock};
 use anyhow::{bail, Context, Result};
 use clap::{Parser, Subcommand};
@@ -57,6 +59,14 @@ enum Command {
         /// HTTP worker threads (default: one per core).
         #[arg(long)]
         workers: Option<usize>,
+        /// First start only: make a bare signed log (no waste rules; any event type outside
+        /// the log's own is taken). Entry 0 records the choice.
+        #[arg(long)]
+        bare: bool,
+        /// Directory with the catalogs (hw-categories.json, hw-codes.json, cw-types.json,
+        /// rd-codes.json) to use instead of the built-in ones from fixtures/catalog.
+        #[arg(long)]
+        catalog: Option<PathBuf>,
     },
     /// Audit a stored log (server stopped): signatures, chain, Merkle nodes, checkpoint.
     Verify {
@@ -112,20 +122,23 @@ pub fn run(cli: Cli) -> Result<()> {
             origin,
             cache_mb,
             workers,
+            catalog,
+            bare,
         } => {
             let cfg = Config {
                 cache_bytes: cache_mb << 20,
                 ..Config::default()
             };
-            let ledger = open_or_create(&data, cfg, log_key, authority_key, &origin)?;
-            serve(ledger, &listen, workers)
+            let rules = domain_rules(catalog.as_deref())?;
+            let ledger = open_or_create(&data, cfg, log_key, authority_key, &origin, &rules, bare)?;
+            serve(ledger, rules, &listen, workers)
         }
         Command::Verify { data } => verify(&data),
         Command::Audit { server, log_key } => client::audit(&server, log_key.as_deref()),
         Command::Submit { server, keys, file } => client::submit(&server, &keys, &file),
         Command::Reindex { data, log_key } => {
             let key = keyfile::read(&log_key.unwrap_or_else(|| data.join("keys/log.pem")))?;
-            match store::reindex(&data, &key, &OpenRules)? {
+            match store::reindex(&data, &key, &domain_rules(None)?)? {
                 Ok(n) => {
                     println!("reindexed {n} entries; derived trees rebuilt from the log");
                     Ok(())
@@ -143,6 +156,8 @@ fn open_or_create(
     log_key: Option<PathBuf>,
     authority_key: Option<PathBuf>,
     origin: &str,
+    rules: &DomainRules,
+    bare: bool,
 ) -> Result<Ledger> {
     let log_key_path = log_key.unwrap_or_else(|| data.join("keys/log.pem"));
     if Ledger::exists(data) {
@@ -151,7 +166,7 @@ fn open_or_create(
             data,
             cfg,
             key,
-            Arc::new(OpenRules),
+            Arc::new(rules.clone()),
             Arc::new(SystemClock),
         )?);
     }
@@ -161,12 +176,17 @@ fn open_or_create(
         &authority_path,
         "authority (signs genesis and the key registry)",
     )?;
-    let genesis = Genesis::new(origin, log, &authority)?;
+    let genesis = Genesis::new(
+        origin,
+        log,
+        &authority,
+        (!bare).then_some(crate::domain::RULEBOOK),
+    )?;
     let ledger = Ledger::create(
         data,
         cfg,
         genesis,
-        Arc::new(OpenRules),
+        Arc::new(rules.clone()),
         Arc::new(SystemClock),
     )?;
     eprintln!("created a new log {origin:?} in {}", data.display());
@@ -190,7 +210,25 @@ fn load_or_generate(path: &Path, what: &str) -> Result<ed25519_dalek::SigningKey
     Ok(key)
 }
 
-fn serve(ledger: Ledger, listen: &str, workers: Option<usize>) -> Result<()> {
+/// The domain's rules with the catalogs from `dir`, or the built-in ones.
+pub fn domain_rules(dir: Option<&Path>) -> Result<DomainRules> {
+    let catalog = match dir {
+        None => Catalog::builtin(),
+        Some(d) => {
+            let read = |f: &str| {
+                std::fs::read_to_string(d.join(f)).with_context(|| {
+                    format!("cannot read the catalog file {}", d.join(f).display())
+                })
+            };
+            let [a, b, c, e] = CATALOG_FILES;
+            Catalog::from_json(&read(a)?, &read(b)?, &read(c)?, &read(e)?)
+                .with_context(|| format!("catalogs in {}", d.display()))?
+        }
+    };
+    Ok(DomainRules::new(catalog, Limits::default()))
+}
+
+fn serve(ledger: Ledger, rules: DomainRules, listen: &str, workers: Option<usize>) -> Result<()> {
     let listener = std::net::TcpListener::bind(listen)
         .with_context(|| format!("cannot listen on {listen}"))?;
     let addr = listener.local_addr()?;
@@ -208,8 +246,9 @@ fn serve(ledger: Ledger, listen: &str, workers: Option<usize>) -> Result<()> {
         head.size,
         ledger.verifier()
     );
-    actix_web::rt::System::new()
-        .block_on(async { crate::http::server(ledger.clone(), listener, workers)?.await })?;
+    actix_web::rt::System::new().block_on(async {
+        crate::http::server(ledger.clone(), Some(rules), listener, workers)?.await
+    })?;
     ledger.shutdown();
     Ok(())
 }
@@ -228,7 +267,7 @@ fn verify(data: &Path) -> Result<()> {
         ProgressBar::hidden()
     };
     let started = std::time::Instant::now();
-    let res = store::verify(data, &OpenRules, &mut |done, total| {
+    let res = store::verify(data, &domain_rules(None)?, &mut |done, total| {
         bar.set_length(total);
         bar.set_position(done);
     })?;

@@ -1,10 +1,13 @@
 //! The only module that knows actix-web: the public log API of DESIGN.md, errors as RFC 9457
 //! problem details naming the field at fault.
 
+pub mod auth;
+mod domain;
 mod problem;
 
 pub use problem::Problem;
 
+use crate::domain::DomainRules;
 use crate::ledger::event::{SignedEvent, MAX_EVENT_BYTES};
 use crate::store::Ledger;
 use actix_web::dev::Server;
@@ -21,30 +24,41 @@ use std::net::TcpListener;
 pub const MAX_RANGE: u64 = 1000;
 
 /// Build the server on an already bound listener (port 0 in tests). Run it with `.await`.
-pub fn server(ledger: Ledger, listener: TcpListener, workers: usize) -> std::io::Result<Server> {
+/// With `domain`, the domain's routes (manifests, registry, pending hand-overs) are served too.
+pub fn server(
+    ledger: Ledger,
+    domain: Option<DomainRules>,
+    listener: TcpListener,
+    workers: usize,
+) -> std::io::Result<Server> {
     let data = web::Data::new(ledger);
+    let domain = domain.map(web::Data::new);
+    let seen = web::Data::new(auth::SeenRequests::default());
     Ok(HttpServer::new(move || {
-        App::new()
-            .app_data(data.clone())
-            .app_data(
-                web::QueryConfig::default()
-                    .error_handler(|e, _| Problem::bad_request(None, e.to_string()).into()),
-            )
-            .route("/v1/log/checkpoint", web::get().to(checkpoint))
-            .route("/v1/log/key", web::get().to(key))
-            .route("/v1/log/entries/{index}", web::get().to(entry))
-            .route("/v1/log/entries", web::get().to(entries))
-            .route("/v1/log/proof/inclusion", web::get().to(inclusion))
-            .route("/v1/log/proof/consistency", web::get().to(consistency))
-            .route("/v1/events", web::post().to(submit))
-            .default_service(web::to(|req: HttpRequest| async move {
-                Err::<HttpResponse, _>(Problem::new(
-                    404,
-                    "not-found",
-                    "Not found",
-                    format!("no route for {} {}", req.method(), req.path()),
-                ))
-            }))
+        let app = App::new().app_data(data.clone()).app_data(seen.clone());
+        let app = match &domain {
+            Some(d) => app.app_data(d.clone()).configure(domain::routes),
+            None => app,
+        };
+        app.app_data(
+            web::QueryConfig::default()
+                .error_handler(|e, _| Problem::bad_request(None, e.to_string()).into()),
+        )
+        .route("/v1/log/checkpoint", web::get().to(checkpoint))
+        .route("/v1/log/key", web::get().to(key))
+        .route("/v1/log/entries/{index}", web::get().to(entry))
+        .route("/v1/log/entries", web::get().to(entries))
+        .route("/v1/log/proof/inclusion", web::get().to(inclusion))
+        .route("/v1/log/proof/consistency", web::get().to(consistency))
+        .route("/v1/events", web::post().to(submit))
+        .default_service(web::to(|req: HttpRequest| async move {
+            Err::<HttpResponse, _>(Problem::new(
+                404,
+                "not-found",
+                "Not found",
+                format!("no route for {} {}", req.method(), req.path()),
+            ))
+        }))
     })
     .workers(workers.max(1))
     .listen(listener)?
@@ -151,6 +165,7 @@ async fn consistency(ledger: web::Data<Ledger>, q: Params) -> Result<HttpRespons
 /// Take one signed event; answer only once it is durable.
 async fn submit(
     ledger: web::Data<Ledger>,
+    rules: Option<web::Data<DomainRules>>,
     req: HttpRequest,
     mut body: web::Payload,
 ) -> Result<HttpResponse, Problem> {
@@ -182,10 +197,22 @@ async fn submit(
         bytes.extend_from_slice(&chunk);
     }
     let event = SignedEvent::parse(&bytes)?;
+    if let Some(rules) = &rules {
+        // A hand-over signed by one party only waits beside the log for the other.
+        if let Some(answer) = domain::take_pending(&ledger, rules, &event)? {
+            return Ok(HttpResponse::Accepted().json(answer));
+        }
+    }
     let receipt = ledger.submit(event).await?;
-    Ok(HttpResponse::Created().json(json!({
+    let mut answer = json!({
         "index": receipt.index,
         "leaf_hash": B64.encode(receipt.leaf_hash),
         "tree_size": receipt.tree_size,
-    })))
+    });
+    if let Some(rules) = &rules {
+        if let Some(created) = rules.read().created.get(&receipt.index) {
+            answer["manifests"] = json!(created);
+        }
+    }
+    Ok(HttpResponse::Created().json(answer))
 }

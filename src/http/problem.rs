@@ -120,6 +120,34 @@ impl From<SubmitError> for Problem {
                     detail,
                 )
                 .field("signatures"),
+                Refusal::Signer { field, .. } => Problem::new(
+                    403,
+                    "wrong-signer",
+                    "Not signed by the parties to this step",
+                    detail,
+                )
+                .field(field),
+                Refusal::Unknown { field, .. } => Problem::new(
+                    422,
+                    "unknown-reference",
+                    "Refers to something the log does not hold",
+                    detail,
+                )
+                .field(field),
+                Refusal::NotHolder { field, .. } => Problem::new(
+                    409,
+                    "not-holder",
+                    "The party does not hold the load",
+                    detail,
+                )
+                .field(field),
+                Refusal::State { field, .. } => Problem::new(
+                    409,
+                    "wrong-state",
+                    "Not possible in the current state",
+                    detail,
+                )
+                .field(field),
                 Refusal::Rule(_) => Problem::new(422, "refused", "Event refused", detail),
             },
             SubmitError::Signature(e) => e.into(),

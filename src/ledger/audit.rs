@@ -5,7 +5,7 @@
 use super::entry::Entry;
 use super::merkle::{leaf_hash, Frontier, Hash, PerfectNode};
 use super::parallel::par_chunks;
-use super::state::{EventRules, LogState};
+use super::state::{Fold, LogState};
 use super::time::Timestamp;
 use std::collections::HashSet;
 use thiserror::Error;
@@ -26,7 +26,7 @@ pub struct Checked {
 }
 
 pub struct Auditor<'r> {
-    rules: &'r dyn EventRules,
+    fold: &'r mut dyn Fold,
     state: LogState,
     prev: Hash,
     last_time: Timestamp,
@@ -36,9 +36,10 @@ pub struct Auditor<'r> {
 }
 
 impl<'r> Auditor<'r> {
-    pub fn new(rules: &'r dyn EventRules) -> Self {
+    /// An auditor from entry 0; `fold` is the domain's, fresh.
+    pub fn new(fold: &'r mut dyn Fold) -> Self {
         Auditor {
-            rules,
+            fold,
             state: LogState::default(),
             prev: [0; 32],
             last_time: Timestamp::from_unix_millis(0),
@@ -128,7 +129,7 @@ impl<'r> Auditor<'r> {
                 ));
             }
             self.state
-                .admit(want, entry.time, &entry.event, self.rules)
+                .admit(want, entry.time, &entry.event, &mut *self.fold)
                 .map_err(|r| fail(format!("should have been refused: {r}")))?;
             let leaf = leaf_hash(bytes);
             nodes.clear();
@@ -188,7 +189,7 @@ mod tests {
             SigningKey::from_bytes(&[3; 32]),
         );
         let mut events = vec![
-            SignedEvent::sign(genesis_event("o", &PublicKey(logk.verifying_key()), &PublicKey(auth.verifying_key())), &[&auth]).unwrap(),
+            SignedEvent::sign(genesis_event("o", &PublicKey(logk.verifying_key()), &PublicKey(auth.verifying_key()), None), &[&auth]).unwrap(),
             SignedEvent::sign(json!({"type": "key.added", "key": PublicKey(party.verifying_key()).to_string(), "holder": "p"}), &[&auth]).unwrap(),
         ];
         for i in 0..n {
@@ -213,7 +214,8 @@ mod tests {
     }
 
     fn audit(entries: &[(u64, Vec<u8>)]) -> Result<Hash, AuditFailure> {
-        let mut a = Auditor::new(&OpenRules);
+        let mut open = OpenRules;
+        let mut a = Auditor::new(&mut open);
         let refs: Vec<(u64, &[u8])> = entries.iter().map(|(p, b)| (*p, b.as_slice())).collect();
         a.check(&refs, |_, _| Ok(()))?;
         Ok(a.root())

@@ -4,12 +4,14 @@
 //! log itself.
 //!
 //! Events the log itself understands (signed by the authority):
-//! - `log.genesis` (entry 0 only): `{"type","log","log_key","authority_key"}`
+//! - `log.genesis` (entry 0 only): `{"type","log","log_key","authority_key"}`, and `rules`:
+//!   the rulebook the domain judges the log's events by (absent: a bare signed log)
 //! - `key.added`: `{"type","key","holder"}`: `key` may sign from this entry on
 //! - `key.revoked`: `{"type","key","effective","reason"}`: entries logged at or after `effective`
 //!   may no longer carry its signature
 //!
-//! Every other event is for the domain to judge: [`EventRules`] is the seam where it plugs in.
+//! Every other event is for the domain to judge: [`Fold`] is the seam where it plugs in, and
+//! [`Rules`] is how the store reaches a live fold (and fresh ones for audits).
 
 use super::event::{PublicKey, SignedEvent};
 use super::time::Timestamp;
@@ -31,8 +33,38 @@ pub enum Refusal {
         event_type: String,
         authority: String,
     },
+    /// A signer who is not a party to this step, or a party to it who did not sign.
+    #[error("field `{field}`: {detail}")]
+    Signer { field: String, detail: String },
+    /// A reference to something the log does not hold (a manifest, party, site, licence).
+    #[error("field `{field}`: {detail}")]
+    Unknown { field: String, detail: String },
+    /// A hand-over (or other custody step) by a party that does not hold the load.
+    #[error("field `{field}`: {detail}")]
+    NotHolder { field: String, detail: String },
+    /// A step the thing's current state does not allow (a void after pickup, a treatment
+    /// before receipt).
+    #[error("field `{field}`: {detail}")]
+    State { field: String, detail: String },
     #[error("{0}")]
     Rule(String),
+}
+
+impl Refusal {
+    /// The field at fault, when one is named.
+    pub fn field(&self) -> Option<&str> {
+        match self {
+            Refusal::Field { field, .. }
+            | Refusal::Signer { field, .. }
+            | Refusal::Unknown { field, .. }
+            | Refusal::NotHolder { field, .. }
+            | Refusal::State { field, .. } => Some(field),
+            Refusal::UnknownKey { .. }
+            | Refusal::RevokedKey { .. }
+            | Refusal::NotAuthority { .. } => Some("signatures"),
+            Refusal::Rule(_) => None,
+        }
+    }
 }
 
 fn field(f: &str, e: impl Into<String>) -> Refusal {
@@ -50,24 +82,53 @@ pub struct KeyRecord {
     pub revoked: Option<(Timestamp, u64)>,
 }
 
-/// The domain's seam: judge an event that is not one of the log's own. Pure, like all of ledger/.
-pub trait EventRules: Send + Sync {
-    fn admit(&self, event: &SignedEvent, state: &LogState) -> Result<(), Refusal>;
+/// The domain's seam: a fold over the log's events. Pure, like all of ledger/. `admit` checks the
+/// event that would become entry `index` at `time` and, if it is admitted, applies it; a
+/// refusal must leave the fold exactly as it was. The log's own events (`log.genesis`,
+/// `key.*`) reach it after [`LogState`] has applied them (and are undone if it refuses);
+/// reserved types the log does not know never reach it.
+pub trait Fold: Send {
+    fn admit(
+        &mut self,
+        index: u64,
+        time: Timestamp,
+        event: &SignedEvent,
+        log: &LogState,
+    ) -> Result<(), Refusal>;
 }
 
-/// Until the domain lands: any JSON object with a `type` outside the log's own namespaces.
+/// How the store reaches a domain: the live fold, which readers share, and fresh ones for
+/// audits from entry 0.
+pub trait Rules: Send + Sync {
+    /// Run `f` with the live fold. The sequencer runs a whole batch (decisions, write, fsync,
+    /// publication) inside one call, so readers never see state the log has not made durable.
+    fn with_fold(&self, f: &mut dyn FnMut(&mut dyn Fold));
+    /// A new, empty fold.
+    fn fresh(&self) -> Box<dyn Fold>;
+}
+
+/// No domain: any JSON object with a `type` outside the log's own namespaces.
+#[derive(Clone, Copy, Debug, Default)]
 pub struct OpenRules;
 
-impl EventRules for OpenRules {
-    fn admit(&self, event: &SignedEvent, _: &LogState) -> Result<(), Refusal> {
-        let t = event.event_type();
-        if t.starts_with("log.") || t.starts_with("key.") {
-            return Err(field(
-                "event.type",
-                format!("not a reserved type; `{t}` is not one the log knows"),
-            ));
-        }
+impl Fold for OpenRules {
+    fn admit(
+        &mut self,
+        _: u64,
+        _: Timestamp,
+        _: &SignedEvent,
+        _: &LogState,
+    ) -> Result<(), Refusal> {
         Ok(())
+    }
+}
+
+impl Rules for OpenRules {
+    fn with_fold(&self, f: &mut dyn FnMut(&mut dyn Fold)) {
+        f(&mut OpenRules)
+    }
+    fn fresh(&self) -> Box<dyn Fold> {
+        Box::new(OpenRules)
     }
 }
 
@@ -76,6 +137,8 @@ pub struct LogState {
     pub origin: String,
     pub log_key: Option<PublicKey>,
     pub authority: Option<PublicKey>,
+    /// The rulebook entry 0 names (None: a bare log, no domain rules).
+    pub rules: Option<String>,
     pub keys: HashMap<PublicKey, KeyRecord>,
 }
 
@@ -87,11 +150,16 @@ impl LogState {
         index: u64,
         time: Timestamp,
         event: &SignedEvent,
-        rules: &dyn EventRules,
+        fold: &mut dyn Fold,
     ) -> Result<(), Refusal> {
         let t = event.event_type();
         if index == 0 {
-            return self.genesis(event);
+            self.genesis(event)?;
+            if let Err(r) = fold.admit(index, time, event, self) {
+                *self = LogState::default();
+                return Err(r);
+            }
+            return Ok(());
         }
         let authority = self.authority.expect("genesis sets the authority");
         match t {
@@ -104,15 +172,27 @@ impl LogState {
                     });
                 }
                 self.check_signers(event, time)?;
+                // The domain sees the log's own events too (it maps keys to parties) and may
+                // refuse them; then the key registry is put back as it was.
+                let saved = self.keys.clone();
                 if t == "key.added" {
-                    self.key_added(index, event)
+                    self.key_added(index, event)?;
                 } else {
-                    self.key_revoked(index, event)
+                    self.key_revoked(index, event)?;
                 }
+                if let Err(r) = fold.admit(index, time, event, self) {
+                    self.keys = saved;
+                    return Err(r);
+                }
+                Ok(())
             }
+            _ if t.starts_with("log.") || t.starts_with("key.") => Err(field(
+                "event.type",
+                format!("not a reserved type; `{t}` is not one the log knows"),
+            )),
             _ => {
                 self.check_signers(event, time)?;
-                rules.admit(event, self)
+                fold.admit(index, time, event, self)
             }
         }
     }
@@ -163,7 +243,12 @@ impl LogState {
                 ));
             }
         }
+        let rules = match ev.get("rules") {
+            None => None,
+            Some(_) => Some(str_field(ev, "rules")?.to_string()),
+        };
         self.origin = origin.to_string();
+        self.rules = rules;
         self.log_key = Some(log_key);
         self.authority = Some(authority);
         Ok(())
@@ -233,14 +318,23 @@ fn key_field(ev: &serde_json::Map<String, Value>, name: &str) -> Result<PublicKe
         .map_err(|e| field(&format!("event.{name}"), e.to_string()))
 }
 
-/// The genesis event body for a new log.
-pub fn genesis_event(origin: &str, log_key: &PublicKey, authority: &PublicKey) -> Value {
-    serde_json::json!({
+/// The genesis event body for a new log; `rules` names the domain's rulebook (None: bare).
+pub fn genesis_event(
+    origin: &str,
+    log_key: &PublicKey,
+    authority: &PublicKey,
+    rules: Option<&str>,
+) -> Value {
+    let mut g = serde_json::json!({
         "type": "log.genesis",
         "log": origin,
         "log_key": log_key.to_string(),
         "authority_key": authority.to_string(),
-    })
+    });
+    if let Some(r) = rules {
+        g["rules"] = r.into();
+    }
+    g
 }
 
 #[cfg(test)]
@@ -261,8 +355,8 @@ mod tests {
 
     fn started() -> LogState {
         let mut st = LogState::default();
-        let g = SignedEvent::sign(genesis_event("o", &pk(1), &pk(2)), &[&k(2)]).unwrap();
-        st.admit(0, t(0), &g, &OpenRules).unwrap();
+        let g = SignedEvent::sign(genesis_event("o", &pk(1), &pk(2), None), &[&k(2)]).unwrap();
+        st.admit(0, t(0), &g, &mut OpenRules).unwrap();
         st
     }
 
@@ -271,7 +365,7 @@ mod tests {
         let mut st = started();
         let note = SignedEvent::sign(json!({"type": "note"}), &[&k(5)]).unwrap();
         assert_eq!(
-            st.admit(1, t(10), &note, &OpenRules),
+            st.admit(1, t(10), &note, &mut OpenRules),
             Err(Refusal::UnknownKey {
                 key: pk(5).to_string()
             })
@@ -281,20 +375,20 @@ mod tests {
             &[&k(2)],
         )
         .unwrap();
-        st.admit(1, t(10), &add, &OpenRules).unwrap();
-        st.admit(2, t(20), &note, &OpenRules).unwrap();
+        st.admit(1, t(10), &add, &mut OpenRules).unwrap();
+        st.admit(2, t(20), &note, &mut OpenRules).unwrap();
         let rev = SignedEvent::sign(
             json!({"type": "key.revoked", "key": pk(5).to_string(), "effective": "1970-01-01T00:00:00.100Z", "reason": "lost"}),
             &[&k(2)],
         )
         .unwrap();
-        st.admit(3, t(30), &rev, &OpenRules).unwrap();
+        st.admit(3, t(30), &rev, &mut OpenRules).unwrap();
         assert!(
-            st.admit(4, t(99), &note, &OpenRules).is_ok(),
+            st.admit(4, t(99), &note, &mut OpenRules).is_ok(),
             "before the effective time the key still signs"
         );
         assert!(matches!(
-            st.admit(5, t(100), &note, &OpenRules),
+            st.admit(5, t(100), &note, &mut OpenRules),
             Err(Refusal::RevokedKey { .. })
         ));
     }
@@ -308,7 +402,7 @@ mod tests {
         )
         .unwrap();
         assert!(matches!(
-            st.admit(1, t(1), &add, &OpenRules),
+            st.admit(1, t(1), &add, &mut OpenRules),
             Err(Refusal::NotAuthority { .. })
         ));
         assert!(st.keys.is_empty());

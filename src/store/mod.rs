@@ -24,7 +24,7 @@ use crate::ledger::entry::Entry;
 use crate::ledger::event::{PublicKey, SignedEvent, VerifiedEvent};
 use crate::ledger::merkle::{self, leaf_hash, Frontier, Hash, SubtreeHashes};
 use crate::ledger::note::{Checkpoint, NoteVerifier};
-use crate::ledger::state::{genesis_event, EventRules, LogState};
+use crate::ledger::state::{genesis_event, Fold, LogState, Rules};
 use crate::ledger::time::Timestamp;
 use ed25519_dalek::SigningKey;
 use std::path::Path;
@@ -96,6 +96,9 @@ pub(crate) struct Trees {
     pub nodes: sled::Tree,
     pub events: sled::Tree,
     pub registry: sled::Tree,
+    /// Beside the log, not derived from it: hand-overs signed by one party, waiting for the
+    /// other (event hash -> signed event). Never part of a proof; `reindex` leaves it alone.
+    pub pending: sled::Tree,
     pub meta: sled::Tree,
 }
 
@@ -124,6 +127,7 @@ impl Trees {
             nodes: db.open_tree("nodes")?,
             events: db.open_tree("events")?,
             registry: db.open_tree("registry")?,
+            pending: db.open_tree("pending")?,
             meta: db.open_tree("meta")?,
             db,
         })
@@ -212,16 +216,19 @@ pub struct Genesis {
 }
 
 impl Genesis {
-    /// The usual case: the authority's key is at hand and signs genesis now.
+    /// The usual case: the authority's key is at hand and signs genesis now. `rules` names the
+    /// rulebook the domain judges events by (None: a bare signed log).
     pub fn new(
         origin: &str,
         log_key: SigningKey,
         authority: &SigningKey,
+        rules: Option<&str>,
     ) -> Result<Self, StoreError> {
         let body = genesis_event(
             origin,
             &PublicKey(log_key.verifying_key()),
             &PublicKey(authority.verifying_key()),
+            rules,
         );
         let event =
             SignedEvent::sign(body, &[authority]).map_err(|e| StoreError::Setup(e.to_string()))?;
@@ -244,7 +251,7 @@ impl Ledger {
         dir: &Path,
         cfg: Config,
         genesis: Genesis,
-        rules: Arc<dyn EventRules>,
+        rules: Arc<dyn Rules>,
         clock: Arc<dyn Clock>,
     ) -> Result<Self, StoreError> {
         if Self::exists(dir) {
@@ -276,7 +283,7 @@ impl Ledger {
         dir: &Path,
         cfg: Config,
         log_key: SigningKey,
-        rules: Arc<dyn EventRules>,
+        rules: Arc<dyn Rules>,
         clock: Arc<dyn Clock>,
     ) -> Result<Self, StoreError> {
         if !Self::exists(dir) {
@@ -289,13 +296,15 @@ impl Ledger {
         dir: &Path,
         cfg: Config,
         log_key: SigningKey,
-        rules: Arc<dyn EventRules>,
+        rules: Arc<dyn Rules>,
         clock: Arc<dyn Clock>,
         new_origin: Option<&str>,
     ) -> Result<Self, StoreError> {
         let trees = Arc::new(Trees::open(dir, &cfg)?);
         let size = trees.size()?;
-        let (state, prev, last_time) = load_state(&trees, size)?;
+        let mut loaded = None;
+        rules.with_fold(&mut |fold| loaded = Some(load_state(&trees, size, fold)));
+        let (state, prev, last_time) = loaded.expect("with_fold runs its closure")?;
         let origin = match new_origin {
             Some(o) => o.to_string(),
             None => state.origin.clone(),
@@ -506,6 +515,41 @@ impl Ledger {
         Ok(())
     }
 
+    /// The index of the entry holding the event with this hash (from the replay index).
+    pub fn event_index(&self, event_hash: &Hash) -> Result<Option<u64>, StoreError> {
+        match self.inner.trees.events.get(event_hash)? {
+            Some(v) => {
+                let i = be_u64(&v)?;
+                Ok((i < self.size()).then_some(i))
+            }
+            None => Ok(None),
+        }
+    }
+
+    /// Keep a half-signed hand-over until its other party countersigns (durable at once).
+    pub fn put_pending(&self, event_hash: &Hash, signed_event: &[u8]) -> Result<(), StoreError> {
+        self.inner.trees.pending.insert(event_hash, signed_event)?;
+        self.inner.trees.db.flush()?;
+        Ok(())
+    }
+
+    /// Every half-signed hand-over kept (completed ones stay, shown as completed).
+    pub fn pending(&self) -> Result<Vec<(Hash, Vec<u8>)>, StoreError> {
+        self.inner
+            .trees
+            .pending
+            .iter()
+            .map(|kv| {
+                let (k, v) = kv?;
+                let h: Hash = k
+                    .as_ref()
+                    .try_into()
+                    .map_err(|_| StoreError::Corrupt("pending key is not 32 bytes".into()))?;
+                Ok((h, v.to_vec()))
+            })
+            .collect()
+    }
+
     /// Stop taking events, commit those in flight, flush. Also done on drop.
     pub fn shutdown(&self) {
         self.inner.intake.stop();
@@ -533,32 +577,54 @@ fn range(field: &'static str, detail: String) -> ProofRequestError {
     ProofRequestError::Range { field, detail }
 }
 
-/// Rebuild the log's own state from the registry index, and the chain tip from the last entry.
-fn load_state(trees: &Trees, size: u64) -> Result<(LogState, Hash, Timestamp), StoreError> {
+/// Rebuild the log's own state and the domain's fold by replaying every entry in order (their
+/// signatures were checked when they were appended; `verify` checks them again), and the chain
+/// tip from the last entry.
+fn load_state(
+    trees: &Trees,
+    size: u64,
+    fold: &mut dyn Fold,
+) -> Result<(LogState, Hash, Timestamp), StoreError> {
     let mut state = LogState::default();
-    if size == 0 {
-        return Ok((state, [0; 32], Timestamp::from_unix_millis(0)));
-    }
-    let read = |i: u64| -> Result<(Vec<u8>, Entry), StoreError> {
-        let bytes = trees
-            .entries
-            .get(i.to_be_bytes())?
-            .ok_or_else(|| StoreError::Corrupt(format!("entry {i} is missing")))?;
-        let entry =
-            Entry::decode(&bytes).map_err(|e| StoreError::Corrupt(format!("entry {i}: {e}")))?;
-        Ok((bytes.to_vec(), entry))
-    };
-    for k in trees.registry.iter().keys() {
-        let i = be_u64(&k?)?;
-        let (_, e) = read(i)?;
-        state
-            .admit(i, e.time, &e.event, &crate::ledger::state::OpenRules)
-            .map_err(|r| {
-                StoreError::Corrupt(format!("registry entry {i} no longer applies: {r}"))
+    let (mut prev, mut last_time) = ([0; 32], Timestamp::from_unix_millis(0));
+    let mut next = 0u64;
+    let mut run: Vec<(u64, sled::IVec)> = Vec::with_capacity(4096);
+    let mut iter = trees.entries.iter();
+    loop {
+        run.clear();
+        for kv in iter.by_ref().take(4096) {
+            let (k, v) = kv?;
+            run.push((be_u64(&k)?, v));
+        }
+        if run.is_empty() {
+            break;
+        }
+        let decoded = crate::ledger::parallel::par_chunks(&run, 256, |part| {
+            part.iter()
+                .map(|(i, b)| Entry::decode(b).map_err(|e| format!("entry {i}: {e}")))
+                .collect()
+        });
+        for ((i, bytes), e) in run.iter().zip(decoded) {
+            if *i != next {
+                return Err(StoreError::Corrupt(format!("entry {next} is missing")));
+            }
+            let e = e.map_err(StoreError::Corrupt)?;
+            state.admit(*i, e.time, &e.event, fold).map_err(|r| {
+                StoreError::Corrupt(format!(
+                    "entry {i} no longer passes the log's rules: {r}; run `wasteledger verify`"
+                ))
             })?;
+            prev = leaf_hash(bytes);
+            last_time = e.time;
+            next += 1;
+        }
     }
-    let (bytes, last) = read(size - 1)?;
-    Ok((state, leaf_hash(&bytes), last.time))
+    if next != size {
+        return Err(StoreError::Corrupt(format!(
+            "found {next} entries where the log holds {size}"
+        )));
+    }
+    Ok((state, prev, last_time))
 }
 
 /// Event types that change [`LogState`], so they are indexed in `registry`.

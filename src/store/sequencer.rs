@@ -11,7 +11,7 @@ use crate::ledger::entry::encode as encode_entry;
 use crate::ledger::event::VerifiedEvent;
 use crate::ledger::merkle::{leaf_hash, Frontier, Hash};
 use crate::ledger::note::Checkpoint;
-use crate::ledger::state::{EventRules, LogState, Refusal};
+use crate::ledger::state::{Fold, LogState, Refusal, Rules};
 use crate::ledger::time::Timestamp;
 use crossbeam_channel::Receiver;
 use ed25519_dalek::SigningKey;
@@ -58,7 +58,7 @@ pub(super) struct SeqState {
     pub last_time: Timestamp,
     pub origin: String,
     pub log_key: SigningKey,
-    pub rules: Arc<dyn EventRules>,
+    pub rules: Arc<dyn Rules>,
     pub clock: Arc<dyn super::Clock>,
 }
 
@@ -112,8 +112,14 @@ fn run(
     max_batch: usize,
 ) {
     let mut jobs = Vec::with_capacity(max_batch);
+    let rules = st.rules.clone();
     while drain(&rx, max_batch, &mut jobs) {
-        let outcome = commit_batch(&trees, &head, &mut st, &mut jobs);
+        // The whole batch runs with the domain's fold held, so readers of the domain's state
+        // see it only as of a durable, published log.
+        let mut outcome = Ok(());
+        rules.with_fold(&mut |fold| {
+            outcome = commit_batch(&trees, &head, &mut st, &mut jobs, fold);
+        });
         if let Err(e) = outcome {
             // The in-memory state may now be ahead of the disk: stop taking events. A restart
             // reloads the state from what is durable.
@@ -132,6 +138,7 @@ fn commit_batch(
     head: &RwLock<Head>,
     st: &mut SeqState,
     jobs: &mut Vec<Job>,
+    fold: &mut dyn Fold,
 ) -> Result<(), StoreError> {
     let started = std::time::Instant::now();
     // Times never go backwards in the log, even if the clock does.
@@ -149,6 +156,7 @@ fn commit_batch(
             event.event(),
             &mut in_batch,
             &mut w,
+            fold,
         );
         answers.push((reply, answer));
     }
@@ -216,6 +224,7 @@ fn sequence_one(
     event: &crate::ledger::event::SignedEvent,
     in_batch: &mut HashMap<Hash, u64>,
     w: &mut Writes,
+    fold: &mut dyn Fold,
 ) -> Result<Receipt, SubmitError> {
     let eh = event.event_hash();
     if let Some(&index) = in_batch.get(&eh) {
@@ -230,7 +239,7 @@ fn sequence_one(
         Err(e) => return Err(SubmitError::Storage(e.to_string())),
     }
     let index = st.frontier.size();
-    st.state.admit(index, now, event, st.rules.as_ref())?;
+    st.state.admit(index, now, event, fold)?;
     let bytes = encode_entry(index, &st.prev, now_text, event);
     let leaf = leaf_hash(&bytes);
     st.frontier.append(leaf, |n| {

@@ -8,7 +8,7 @@ use super::{
 use crate::ledger::audit::{decode_all, AuditFailure, Auditor, Checked, Decoded};
 use crate::ledger::merkle::{Hash, PerfectNode};
 use crate::ledger::note::{Checkpoint, NoteVerifier};
-use crate::ledger::state::EventRules;
+use crate::ledger::state::Rules;
 use ed25519_dalek::SigningKey;
 use std::path::Path;
 
@@ -86,12 +86,13 @@ fn audit_stored(
 /// Audit the stored log. Returns the first failure, naming its index and cause.
 pub fn verify(
     dir: &Path,
-    rules: &dyn EventRules,
+    rules: &dyn Rules,
     progress: &mut dyn FnMut(u64, u64),
 ) -> Result<Result<VerifySummary, AuditFailure>, StoreError> {
     let trees = open_existing(dir)?;
     let total = trees.size()?;
-    let mut auditor = Auditor::new(rules);
+    let mut fold = rules.fresh();
+    let mut auditor = Auditor::new(fold.as_mut());
     let mut signatures = 0u64;
     let mut registry_entries = 0u64;
     let audited = audit_stored(
@@ -222,7 +223,7 @@ fn check_derived(trees: &Trees, c: &Checked, nodes: &[PerfectNode]) -> Result<()
 pub fn reindex(
     dir: &Path,
     log_key: &SigningKey,
-    rules: &dyn EventRules,
+    rules: &dyn Rules,
 ) -> Result<Result<u64, AuditFailure>, StoreError> {
     let trees = open_existing(dir)?;
     // The signed checkpoint stays until the rebuilt tree is known to match it: reindex must
@@ -234,7 +235,8 @@ pub fn reindex(
     for t in [&trees.nodes, &trees.events, &trees.registry] {
         t.clear()?;
     }
-    let mut auditor = Auditor::new(rules);
+    let mut fold = rules.fresh();
+    let mut auditor = Auditor::new(fold.as_mut());
     let batch = std::cell::RefCell::new((
         sled::Batch::default(),
         sled::Batch::default(),

@@ -45,7 +45,7 @@ fn b64hash(v: &Value) -> Hash {
 #[test]
 fn every_bad_submission_gets_a_problem_naming_it_and_leaves_the_log_unchanged() {
     let dir = tempfile::tempdir().unwrap();
-    let server = Server::start(&dir.path().join("log"));
+    let server = Server::start_bare(&dir.path().join("log"));
     let c = server.client();
     let (plant, revoked, stranger) = (key(1), key(2), key(3));
     for ev in [
@@ -200,7 +200,7 @@ fn every_bad_submission_gets_a_problem_naming_it_and_leaves_the_log_unchanged() 
 fn proofs_verify_against_checkpoints_old_and_new_across_a_restart() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("log");
-    let server = Server::start(&data);
+    let server = Server::start_bare(&data);
     let c = server.client();
     let plant = key(1);
     assert_eq!(post(&c, &key_added(&plant, "plant").to_bytes()).0, 201);
@@ -213,7 +213,7 @@ fn proofs_verify_against_checkpoints_old_and_new_across_a_restart() {
     assert_eq!(old.size, 11);
     server.kill();
 
-    let server = Server::start(&data);
+    let server = Server::start_bare(&data);
     let c = server.client();
     assert_eq!(checkpoint(&c), old, "a restart keeps size and root");
     assert_eq!(

@@ -7,7 +7,7 @@ use wasteledger::ledger::note::NoteVerifier;
 #[test]
 fn a_party_makes_a_key_gets_registered_signs_and_the_log_audits_clean() {
     let dir = tempfile::tempdir().unwrap();
-    let server = Server::start(&dir.path().join("log"));
+    let server = Server::start_bare(&dir.path().join("log"));
     let path = |name: &str| dir.path().join(name).to_str().unwrap().to_string();
 
     // keygen: a PEM key file, its public key and its verifier key, and no overwriting.

@@ -67,7 +67,7 @@ fn stream_until_killed(server: Server, round: u32, kill_after: Duration) -> Acke
 fn acknowledged_events_survive_sigkill_and_the_log_stays_whole() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("log");
-    let server = Server::start(&data);
+    let server = Server::start_bare(&data);
     assert_eq!(
         server
             .client()
@@ -95,7 +95,7 @@ fn acknowledged_events_survive_sigkill_and_the_log_stays_whole() {
         let (ok, out) = run(&["verify", "--data", data.to_str().unwrap()]);
         assert!(ok, "round {round}: verify after SIGKILL failed: {out}");
 
-        let restarted = Server::start(&data);
+        let restarted = Server::start_bare(&data);
         let c = restarted.client();
         let cp = c.checkpoint(&c.verifier().unwrap()).unwrap().0;
         eprintln!(

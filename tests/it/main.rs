@@ -3,6 +3,8 @@
 mod api;
 mod cli;
 mod crash;
+mod domain;
 mod support;
 mod tamper;
 mod vectors;
+mod world;

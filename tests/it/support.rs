@@ -45,9 +45,18 @@ pub struct Server {
 }
 
 impl Server {
-    /// Start the real binary on `data` (creating the log on first start with the test
+    /// Start the real binary on `data` (creating a waste log on first start with the test
     /// authority key) and wait until it says where it listens.
     pub fn start(data: &Path) -> Server {
+        Self::start_with(data, &[])
+    }
+
+    /// The same for a bare signed log (no waste rules): the ledger core's own tests.
+    pub fn start_bare(data: &Path) -> Server {
+        Self::start_with(data, &["--bare"])
+    }
+
+    pub fn start_with(data: &Path, extra: &[&str]) -> Server {
         let auth = data.with_extension("authority.pem");
         if !auth.exists() {
             wasteledger::keyfile::write(&auth, &authority()).unwrap();
@@ -57,6 +66,7 @@ impl Server {
             .arg(data)
             .arg("--authority-key")
             .arg(&auth)
+            .args(extra)
             .env("RUST_LOG", "warn")
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())

@@ -1,0 +1,522 @@
+//! The event catalogue: every domain event as it is signed, parsed into types that can only
+//! hold valid values. A field that does not parse is refused with its path (`event.lines[0].code`)
+//! and what was expected. Unknown fields are refused too: what a party signs is what the log
+//! understands.
+//!
+//! Quantities are integers in a base unit (`g`, `ml`); coordinates are integer micro-degrees
+//! (WGS-84); times are RFC 3339 UTC. No floating point anywhere.
+
+use super::codes::{CwType, Hazard, ManifestNumber, Plate, Quantity, RdCode, Uscc, WasteCode};
+use crate::ledger::state::Refusal;
+use crate::ledger::time::Timestamp;
+use serde::{Deserialize, Serialize};
+
+/// What a party does in the chain. A party may have several roles.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, PartialOrd, Ord)]
+#[serde(rename_all = "snake_case")]
+pub enum Role {
+    Generator,
+    Hauler,
+    Station,
+    Receiver,
+    Inspector,
+    Enforcement,
+}
+
+/// The two streams the bureau supervises.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, PartialOrd, Ord)]
+#[serde(rename_all = "snake_case")]
+pub enum Stream {
+    /// 危险废物: National Hazardous Waste List codes, electronic transfer manifests.
+    Hazardous,
+    /// 建筑垃圾 / 工程渣土: the five construction-waste types.
+    Construction,
+}
+
+impl Stream {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Stream::Hazardous => "hazardous",
+            Stream::Construction => "construction",
+        }
+    }
+}
+
+/// What a licence allows.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LicenceKind {
+    /// 危险废物经营许可证: collect, store, treat or dispose of the listed codes/categories.
+    HwOperating,
+    /// 道路危险货物运输许可: carry hazardous waste.
+    HwTransport,
+    /// 建筑垃圾消纳/资源化利用 approval: take in the listed construction-waste types.
+    CwDisposal,
+    /// 建筑垃圾运输核准: carry construction waste.
+    CwTransport,
+}
+
+/// What a vehicle's permit allows.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PermitKind {
+    /// 道路危险货物运输证 of the vehicle.
+    HazardousGoods,
+    /// 建筑垃圾运输车辆核准 (muck truck).
+    Muck,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SiteKind {
+    Plant,
+    ConstructionSite,
+    Station,
+    Disposal,
+    Recycling,
+    Landfill,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Form {
+    Solid,
+    SemiSolid,
+    Liquid,
+    Gas,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Discrepancy {
+    Quantity,
+    Type,
+    Residue,
+}
+
+/// A point in integer micro-degrees (WGS-84): 31.385712° N = 31385712.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Point {
+    pub lat_e6: i32,
+    pub lon_e6: i32,
+}
+
+/// A salted SHA-256 commitment to a personal value (a driver's name or licence number): the
+/// clear value and salt are kept beside the log, erasable; the commitment stays provable.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct Commitment(String);
+
+impl TryFrom<String> for Commitment {
+    type Error = String;
+    fn try_from(s: String) -> Result<Self, String> {
+        if s.len() == 64 && s.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')) {
+            Ok(Commitment(s))
+        } else {
+            Err(format!(
+                "expected a commitment: 64 lower-case hex digits of SHA-256(salt || value), got {s:?}"
+            ))
+        }
+    }
+}
+
+impl From<Commitment> for String {
+    fn from(c: Commitment) -> String {
+        c.0
+    }
+}
+
+impl Commitment {
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// A vehicle permit, as registered.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Permit {
+    pub kind: PermitKind,
+    pub number: String,
+    pub valid_from: Timestamp,
+    pub valid_until: Timestamp,
+}
+
+/// A container on a manifest line: "one item, one code".
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Container {
+    pub id: String,
+    pub packaging: String,
+}
+
+/// One line of a manifest: one waste, its form and hazards, its containers and quantity.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Line {
+    /// Hazardous stream: the 8-digit code. Construction stream: absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub code: Option<WasteCode>,
+    /// Construction stream: the type. Hazardous stream: absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cw_type: Option<CwType>,
+    pub name: String,
+    pub form: Form,
+    #[serde(default)]
+    pub hazards: Vec<Hazard>,
+    #[serde(default)]
+    pub containers: Vec<Container>,
+    pub quantity: Quantity,
+}
+
+/// A line's quantity at a step, by its position on the manifest (0-based).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LineQty {
+    pub line: u32,
+    pub quantity: Quantity,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReceivedLine {
+    pub line: u32,
+    pub accepted: Quantity,
+    pub rejected: Quantity,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub discrepancy: Option<Discrepancy>,
+}
+
+/// Where the rejected part of a load goes, and why.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Rejection {
+    pub reason: String,
+    /// The party the rejected part goes back or on to (usually the generator).
+    pub to: Uscc,
+}
+
+/// An outgoing load a station makes: the new manifest's route and lines.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Outgoing {
+    pub destination: String,
+    pub haulers: Vec<Uscc>,
+    pub lines: Vec<Line>,
+}
+
+/// Every domain event. The wire `type` of each is in [`DomainEvent::parse`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum DomainEvent {
+    PartyRegistered(PartyRegistered),
+    LicenceGranted(LicenceGranted),
+    LicenceRevoked(LicenceRevoked),
+    VehicleRegistered(VehicleRegistered),
+    SiteRegistered(SiteRegistered),
+    ManifestIssued(ManifestIssued),
+    ManifestVoided(ManifestVoided),
+    ManifestCorrected(ManifestCorrected),
+    Handover(Handover),
+    Weighed(Weighed),
+    Received(Received),
+    Treated(Treated),
+    Consolidated(Consolidated),
+    Split(Split),
+    Inspection(Inspection),
+    Track(Track),
+}
+
+/// `party.registered` (authority): a company or agency and its roles.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PartyRegistered {
+    pub party: Uscc,
+    pub name: String,
+    pub roles: Vec<Role>,
+}
+
+/// `licence.granted` (authority).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LicenceGranted {
+    pub licence: String,
+    pub party: Uscc,
+    pub kind: LicenceKind,
+    /// Hazardous codes covered one by one.
+    #[serde(default)]
+    pub codes: Vec<WasteCode>,
+    /// Whole categories covered, e.g. "HW08".
+    #[serde(default)]
+    pub categories: Vec<super::codes::HwCategory>,
+    #[serde(default)]
+    pub cw_types: Vec<CwType>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub annual_capacity: Option<Quantity>,
+    pub valid_from: Timestamp,
+    pub valid_until: Timestamp,
+}
+
+/// `licence.revoked` (authority): also a suspension that does not end.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LicenceRevoked {
+    pub licence: String,
+    pub effective: Timestamp,
+    pub reason: String,
+}
+
+/// `vehicle.registered` (authority).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct VehicleRegistered {
+    pub plate: Plate,
+    pub party: Uscc,
+    #[serde(default)]
+    pub permits: Vec<Permit>,
+}
+
+/// `site.registered` (authority).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SiteRegistered {
+    pub site: String,
+    pub party: Uscc,
+    pub kind: SiteKind,
+    pub name: String,
+    pub location: Point,
+    /// A polygon (at least 3 points) around the site.
+    pub geofence: Vec<Point>,
+}
+
+/// `manifest.issued` (the generator). The log allocates the manifest number.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ManifestIssued {
+    /// The issuer's own reference for this load (its waste-out slip number): unique per
+    /// issuer, it also keeps two otherwise identical manifests from being one event.
+    pub reference: String,
+    pub stream: Stream,
+    pub generator: Uscc,
+    /// The site the load leaves from (a plant or a construction site of the generator).
+    pub origin: String,
+    /// The site it is going to.
+    pub destination: String,
+    /// Planned haulers, in order.
+    pub haulers: Vec<Uscc>,
+    pub lines: Vec<Line>,
+    /// Transfer plan approval number (转移计划备案号), when there is one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub approval: Option<String>,
+}
+
+/// `manifest.voided` (the issuer, before pickup).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ManifestVoided {
+    pub manifest: ManifestNumber,
+    pub reason: String,
+}
+
+/// `manifest.corrected` (the issuer, before receipt): a new version of the declaration.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ManifestCorrected {
+    pub manifest: ManifestNumber,
+    /// The version this correction makes (the current one + 1): two corrections cannot race.
+    pub version: u32,
+    pub destination: String,
+    pub haulers: Vec<Uscc>,
+    pub lines: Vec<Line>,
+    pub reason: String,
+}
+
+/// `custody.handover`: the holder gives the load to the next party. Both sign.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Handover {
+    pub manifest: ManifestNumber,
+    pub from: Uscc,
+    pub to: Uscc,
+    /// The vehicle that carries the load on from here (absent when a station or receiver takes it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub vehicle: Option<Plate>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub driver: Option<Commitment>,
+    /// Where: a registered site, or a point on the road.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub site: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub place: Option<Point>,
+    /// When the parties say it happened (the log records when it learned of it).
+    pub at: Timestamp,
+    /// Quantity per line as counted or weighed at the hand-over.
+    pub lines: Vec<LineQty>,
+}
+
+/// `custody.weighed`: a weighbridge ticket, by the holder.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Weighed {
+    pub manifest: ManifestNumber,
+    pub site: String,
+    pub ticket: String,
+    pub gross: Quantity,
+    pub tare: Quantity,
+    pub net: Quantity,
+    pub at: Timestamp,
+}
+
+/// `custody.received`: the receiver confirms what it accepted and rejected, line by line.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Received {
+    pub manifest: ManifestNumber,
+    pub lines: Vec<ReceivedLine>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rejection: Option<Rejection>,
+}
+
+/// `custody.treated`: the receiver treated (or disposed of) an accepted quantity.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Treated {
+    pub manifest: ManifestNumber,
+    pub line: u32,
+    pub code: RdCode,
+    pub quantity: Quantity,
+}
+
+/// `station.consolidated`: a station puts loads it holds into one outgoing load under a new
+/// manifest (allocated by the log); inputs and output are linked both ways.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Consolidated {
+    pub station: Uscc,
+    pub inputs: Vec<ManifestNumber>,
+    pub output: Outgoing,
+}
+
+/// `station.split`: a station divides one load it holds into several outgoing loads.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Split {
+    pub station: Uscc,
+    pub input: ManifestNumber,
+    pub outputs: Vec<Outgoing>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Verdict {
+    Pass,
+    Violation,
+}
+
+/// `inspection.recorded`: an inspector's check of a load, a vehicle or a site.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Inspection {
+    pub inspector: Uscc,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub manifest: Option<ManifestNumber>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub vehicle: Option<Plate>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub site: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub place: Option<Point>,
+    pub at: Timestamp,
+    pub verdict: Verdict,
+    pub findings: String,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TrackPoint {
+    pub at: Timestamp,
+    pub lat_e6: i32,
+    pub lon_e6: i32,
+}
+
+/// `vehicle.track`: positions of a vehicle, signed by its hauler.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Track {
+    pub plate: Plate,
+    pub points: Vec<TrackPoint>,
+}
+
+impl DomainEvent {
+    /// Every domain event type, as written in `type`.
+    pub const TYPES: [&'static str; 16] = [
+        "party.registered",
+        "licence.granted",
+        "licence.revoked",
+        "vehicle.registered",
+        "site.registered",
+        "manifest.issued",
+        "manifest.voided",
+        "manifest.corrected",
+        "custody.handover",
+        "custody.weighed",
+        "custody.received",
+        "custody.treated",
+        "station.consolidated",
+        "station.split",
+        "inspection.recorded",
+        "vehicle.track",
+    ];
+
+    /// Parse the event's canonical JSON (its `type` picks the shape). Errors name the field.
+    pub fn parse(event_type: &str, json: &[u8]) -> Result<Self, Refusal> {
+        fn de<T: serde::de::DeserializeOwned>(json: &[u8]) -> Result<T, Refusal> {
+            let mut body: serde_json::Map<String, serde_json::Value> = serde_json::from_slice(json)
+                .map_err(|e| Refusal::Field {
+                    field: "event".into(),
+                    expected: format!("a JSON object ({e})"),
+                })?;
+            body.remove("type");
+            serde_path_to_error::deserialize(serde_json::Value::Object(body)).map_err(|e| {
+                let path = e.path().to_string();
+                let field = if path == "." {
+                    "event".to_string()
+                } else {
+                    format!("event.{path}")
+                };
+                Refusal::Field {
+                    field,
+                    expected: e.into_inner().to_string(),
+                }
+            })
+        }
+        use DomainEvent as E;
+        Ok(match event_type {
+            "party.registered" => E::PartyRegistered(de(json)?),
+            "licence.granted" => E::LicenceGranted(de(json)?),
+            "licence.revoked" => E::LicenceRevoked(de(json)?),
+            "vehicle.registered" => E::VehicleRegistered(de(json)?),
+            "site.registered" => E::SiteRegistered(de(json)?),
+            "manifest.issued" => E::ManifestIssued(de(json)?),
+            "manifest.voided" => E::ManifestVoided(de(json)?),
+            "manifest.corrected" => E::ManifestCorrected(de(json)?),
+            "custody.handover" => E::Handover(de(json)?),
+            "custody.weighed" => E::Weighed(de(json)?),
+            "custody.received" => E::Received(de(json)?),
+            "custody.treated" => E::Treated(de(json)?),
+            "station.consolidated" => E::Consolidated(de(json)?),
+            "station.split" => E::Split(de(json)?),
+            "inspection.recorded" => E::Inspection(de(json)?),
+            "vehicle.track" => E::Track(de(json)?),
+            other => {
+                return Err(Refusal::Field {
+                    field: "event.type".into(),
+                    expected: format!(
+                        "one of the event types the log knows ({}), got {other:?}",
+                        Self::TYPES.join(", ")
+                    ),
+                })
+            }
+        })
+    }
+}

@@ -1,0 +1,1839 @@
+//! The domain's state, folded from the log in order: parties and their keys, licences,
+//! vehicles, sites, and every manifest's status, holder, quantities, versions, links and flags.
+//!
+//! Each event is checked completely before anything is changed, so a refusal leaves the state as
+//! it was (invariant 6 of DESIGN.md). What cannot be trusted or make sense is refused; what
+//! breaks a rule is accepted and flagged on the manifest, naming the entry behind the flag.
+
+use super::catalog::Catalog;
+use super::codes::{ManifestNumber, Plate, Quantity, Uscc};
+use super::events::*;
+use crate::ledger::event::{PublicKey, SignedEvent};
+use crate::ledger::state::{Fold, LogState, Refusal};
+use crate::ledger::time::Timestamp;
+use serde::Serialize;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+
+/// Limits the rules flag against, per stream.
+#[derive(Clone, Debug)]
+pub struct Limits {
+    /// Largest allowed difference between two counts of the same line, in parts per thousand.
+    pub hazardous_tolerance_permille: u64,
+    pub construction_tolerance_permille: u64,
+    /// Longest a load may be on the road (from pickup, or from leaving a station) before it is
+    /// flagged overdue.
+    pub hazardous_transit_ms: u64,
+    pub construction_transit_ms: u64,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            hazardous_tolerance_permille: 20,
+            construction_tolerance_permille: 100,
+            hazardous_transit_ms: 72 * 3_600_000,
+            construction_transit_ms: 24 * 3_600_000,
+        }
+    }
+}
+
+impl Limits {
+    pub fn tolerance_permille(&self, s: Stream) -> u64 {
+        match s {
+            Stream::Hazardous => self.hazardous_tolerance_permille,
+            Stream::Construction => self.construction_tolerance_permille,
+        }
+    }
+    pub fn transit_ms(&self, s: Stream) -> u64 {
+        match s {
+            Stream::Hazardous => self.hazardous_transit_ms,
+            Stream::Construction => self.construction_transit_ms,
+        }
+    }
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct Party {
+    pub id: Uscc,
+    pub name: String,
+    pub roles: Vec<Role>,
+    pub index: u64,
+    pub keys: Vec<String>,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct Licence {
+    #[serde(flatten)]
+    pub grant: LicenceGranted,
+    pub index: u64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub revoked: Option<(Timestamp, u64)>,
+}
+
+impl Licence {
+    /// Why this licence does not cover `at`, if it does not.
+    fn lapse(&self, at: Timestamp) -> Option<String> {
+        let g = &self.grant;
+        if at < g.valid_from {
+            return Some(format!(
+                "licence {} is valid only from {}",
+                g.licence, g.valid_from
+            ));
+        }
+        if at >= g.valid_until {
+            return Some(format!("licence {} expired {}", g.licence, g.valid_until));
+        }
+        match self.revoked {
+            Some((eff, _)) if eff <= at => {
+                Some(format!("licence {} was revoked effective {eff}", g.licence))
+            }
+            _ => None,
+        }
+    }
+
+    fn covers(&self, stream: Stream, line: &Line) -> bool {
+        let g = &self.grant;
+        match stream {
+            Stream::Hazardous => {
+                g.kind == LicenceKind::HwOperating
+                    && line.code.as_ref().is_some_and(|c| {
+                        g.codes.contains(c) || g.categories.contains(&c.category())
+                    })
+            }
+            Stream::Construction => {
+                g.kind == LicenceKind::CwDisposal
+                    && line.cw_type.is_some_and(|t| g.cw_types.contains(&t))
+            }
+        }
+    }
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct Vehicle {
+    pub plate: Plate,
+    pub party: Uscc,
+    pub permits: Vec<Permit>,
+    pub index: u64,
+    /// Track points logged for it, and the last one.
+    pub track_points: u64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub last_position: Option<TrackPoint>,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct Site {
+    #[serde(flatten)]
+    pub reg: SiteRegistered,
+    pub index: u64,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, PartialOrd, Ord)]
+#[serde(rename_all = "snake_case")]
+pub enum Status {
+    Issued,
+    InTransit,
+    AtStation,
+    Delivered,
+    Received,
+    Rejected,
+    Returned,
+    Treated,
+    Voided,
+    /// Went on as part of a consolidated load (see `onward`).
+    Consolidated,
+    /// Went on as several loads (see `onward`).
+    Split,
+}
+
+impl Status {
+    pub fn parse(s: &str) -> Option<Status> {
+        serde_json::from_value(serde_json::Value::String(s.into())).ok()
+    }
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Issued => "issued",
+            Status::InTransit => "in_transit",
+            Status::AtStation => "at_station",
+            Status::Delivered => "delivered",
+            Status::Received => "received",
+            Status::Rejected => "rejected",
+            Status::Returned => "returned",
+            Status::Treated => "treated",
+            Status::Voided => "voided",
+            Status::Consolidated => "consolidated",
+            Status::Split => "split",
+        }
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for Status {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        const ALL: [Status; 11] = [
+            Status::Issued,
+            Status::InTransit,
+            Status::AtStation,
+            Status::Delivered,
+            Status::Received,
+            Status::Rejected,
+            Status::Returned,
+            Status::Treated,
+            Status::Voided,
+            Status::Consolidated,
+            Status::Split,
+        ];
+        ALL.into_iter()
+            .find(|st| st.as_str() == s)
+            .ok_or_else(|| serde::de::Error::custom(format!("unknown status {s:?}")))
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FlagKind {
+    /// Two counts of the same line differ beyond the stream's tolerance.
+    QuantityGap,
+    /// The station or receiver taking the load has no valid licence for its code or type.
+    NotLicensed,
+    /// The hauler or the vehicle lacks the licence or permit the stream needs.
+    NoPermit,
+    /// In transit longer than the stream allows (computed at the time of reading).
+    Overdue,
+    /// A hazardous code that is not in the loaded catalog.
+    UnknownCode,
+    /// Delivered to a party other than the destination's.
+    Diverted,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Flag {
+    pub kind: FlagKind,
+    /// The log entry behind the flag.
+    pub index: u64,
+    pub detail: String,
+}
+
+/// One version of a manifest's declaration.
+#[derive(Clone, Debug, Serialize)]
+pub struct Version {
+    pub version: u32,
+    pub index: u64,
+    pub time: Timestamp,
+    pub destination: String,
+    pub haulers: Vec<Uscc>,
+    pub lines: Vec<Line>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+}
+
+/// One event on a manifest, by its log index.
+#[derive(Clone, Debug, Serialize)]
+pub struct Step {
+    pub index: u64,
+    pub time: Timestamp,
+    #[serde(rename = "type")]
+    pub kind: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub from: Option<Uscc>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub to: Option<Uscc>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub vehicle: Option<Plate>,
+    /// Quantity per line counted at this step, when it counts.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub quantities: Option<Vec<Quantity>>,
+}
+
+impl Step {
+    fn at(index: u64, time: Timestamp, kind: &'static str) -> Step {
+        Step {
+            index,
+            time,
+            kind,
+            from: None,
+            to: None,
+            vehicle: None,
+            quantities: None,
+        }
+    }
+
+    fn counting(mut self, q: Vec<Quantity>) -> Step {
+        self.quantities = Some(q);
+        self
+    }
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct Manifest {
+    pub number: ManifestNumber,
+    /// The issuer's own reference (for a manifest a station makes: none).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reference: Option<String>,
+    pub stream: Stream,
+    /// The party that issued it (the generator, or the station for an outgoing load).
+    pub issuer: Uscc,
+    pub origin: String,
+    pub issued_at: Timestamp,
+    pub issue_index: u64,
+    pub status: Status,
+    pub holder: Uscc,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub vehicle: Option<Plate>,
+    /// The current declaration is the last version.
+    pub versions: Vec<Version>,
+    /// The last count of each line (declared, handed over, weighed or accepted).
+    pub quantities: Vec<Quantity>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub in_transit_since: Option<Timestamp>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub delivered_at: Option<Timestamp>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub accepted: Vec<Quantity>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub rejected: Vec<Quantity>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rejection: Option<Rejection>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub treated: Vec<Quantity>,
+    /// Manifests this one was made from (consolidation or split at a station).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub sources: Vec<ManifestNumber>,
+    /// Manifests this one went on as.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub onward: Vec<ManifestNumber>,
+    pub steps: Vec<Step>,
+    pub flags: Vec<Flag>,
+    /// Every party that has been a party to it (sees it).
+    pub parties: BTreeSet<Uscc>,
+    #[serde(skip_serializing_if = "BTreeSet::is_empty")]
+    pub vehicles: BTreeSet<Plate>,
+}
+
+impl Manifest {
+    pub fn current(&self) -> &Version {
+        self.versions.last().expect("a manifest has a version")
+    }
+
+    /// The flags as of `now`: those logged, plus overdue if it is still on the road too long.
+    pub fn flags_at(&self, now: Timestamp, limits: &Limits) -> Vec<Flag> {
+        let mut f = self.flags.clone();
+        if let (Status::InTransit, Some(since)) = (self.status, self.in_transit_since) {
+            let limit = limits.transit_ms(self.stream);
+            let held = now.unix_millis().saturating_sub(since.unix_millis());
+            if held > limit {
+                let index = self
+                    .steps
+                    .last()
+                    .map(|s| s.index)
+                    .unwrap_or(self.issue_index);
+                f.push(Flag {
+                    kind: FlagKind::Overdue,
+                    index,
+                    detail: format!(
+                        "in transit since {since} ({} h; the {} stream allows {} h)",
+                        held / 3_600_000,
+                        self.stream.as_str(),
+                        limit / 3_600_000
+                    ),
+                });
+            }
+        }
+        f
+    }
+}
+
+/// The domain state. `Domain` implements the ledger's [`Fold`].
+#[derive(Clone, Debug)]
+pub struct Domain {
+    pub catalog: std::sync::Arc<Catalog>,
+    pub limits: Limits,
+    /// Entry 0 names no rulebook: a bare signed log, nothing for the domain to judge.
+    pub bare: bool,
+    pub authority: Option<PublicKey>,
+    pub parties: BTreeMap<Uscc, Party>,
+    pub keys: HashMap<PublicKey, Uscc>,
+    pub licences: BTreeMap<String, Licence>,
+    pub licences_of: HashMap<Uscc, Vec<String>>,
+    pub vehicles: BTreeMap<Plate, Vehicle>,
+    pub sites: BTreeMap<String, Site>,
+    pub manifests: BTreeMap<ManifestNumber, Manifest>,
+    /// Manifests each entry created (an issue creates one, a split several).
+    pub created: HashMap<u64, Vec<ManifestNumber>>,
+    pub by_party: HashMap<Uscc, BTreeSet<ManifestNumber>>,
+    pub by_vehicle: HashMap<Plate, BTreeSet<ManifestNumber>>,
+    serials: HashMap<(u16, String), u32>,
+    references: HashMap<(Uscc, String), ManifestNumber>,
+}
+
+fn f(field: &str, expected: impl Into<String>) -> Refusal {
+    Refusal::Field {
+        field: field.into(),
+        expected: expected.into(),
+    }
+}
+fn unknown(field: &str, detail: impl Into<String>) -> Refusal {
+    Refusal::Unknown {
+        field: field.into(),
+        detail: detail.into(),
+    }
+}
+fn state(field: &str, detail: impl Into<String>) -> Refusal {
+    Refusal::State {
+        field: field.into(),
+        detail: detail.into(),
+    }
+}
+/// Refuse a step the manifest's status does not allow, saying what the rule is.
+fn require_state(m: &Manifest, allowed: bool, rule: &str) -> Result<(), Refusal> {
+    if allowed {
+        return Ok(());
+    }
+    let sep = if rule.is_empty() { "" } else { "; " };
+    Err(state(
+        "event.manifest",
+        format!("{rule}{sep}manifest {} is {}", m.number, m.status.as_str()),
+    ))
+}
+
+fn signer(field: &str, detail: impl Into<String>) -> Refusal {
+    Refusal::Signer {
+        field: field.into(),
+        detail: detail.into(),
+    }
+}
+
+/// The year a time falls in, in China Standard Time (UTC+8): manifest numbers run by it.
+fn cst_year(t: Timestamp) -> u16 {
+    let s = Timestamp::from_unix_millis(t.unix_millis() + 8 * 3_600_000).to_string();
+    s[..4]
+        .parse()
+        .expect("an RFC 3339 time starts with the year")
+}
+
+/// `part` in parts per thousand of `whole`, rounded up.
+fn gap_permille(a: u64, b: u64) -> u64 {
+    let (lo, hi) = if a < b { (a, b) } else { (b, a) };
+    if hi == 0 {
+        return 0;
+    }
+    ((hi - lo) as u128 * 1000).div_ceil(hi as u128) as u64
+}
+
+/// What an admitted event does, worked out completely before anything changes.
+enum Effect {
+    None,
+    Party(Party),
+    Key(PublicKey, Uscc),
+    Licence(Licence),
+    LicenceRevoked(String, Timestamp),
+    Vehicle(Vehicle),
+    Site(Site),
+    Track(Plate, TrackPoint, u64),
+    /// New manifests (issue, consolidation, split) and updates to existing ones.
+    Manifests {
+        new: Vec<Manifest>,
+        updated: Vec<Manifest>,
+    },
+}
+
+impl Effect {
+    fn updated(m: Manifest) -> Effect {
+        Effect::Manifests {
+            new: vec![],
+            updated: vec![m],
+        }
+    }
+}
+
+impl Domain {
+    pub fn new(catalog: std::sync::Arc<Catalog>, limits: Limits) -> Self {
+        Domain {
+            catalog,
+            limits,
+            bare: false,
+            authority: None,
+            parties: BTreeMap::new(),
+            keys: HashMap::new(),
+            licences: BTreeMap::new(),
+            licences_of: HashMap::new(),
+            vehicles: BTreeMap::new(),
+            sites: BTreeMap::new(),
+            manifests: BTreeMap::new(),
+            created: HashMap::new(),
+            by_party: HashMap::new(),
+            by_vehicle: HashMap::new(),
+            serials: HashMap::new(),
+            references: HashMap::new(),
+        }
+    }
+
+    /// The party a key belongs to.
+    pub fn party_of(&self, key: &PublicKey) -> Option<&Uscc> {
+        self.keys.get(key)
+    }
+
+    fn signed_by(&self, event: &SignedEvent, party: &Uscc) -> bool {
+        event.signers().any(|k| self.keys.get(k) == Some(party))
+    }
+
+    fn require_signed_by(
+        &self,
+        event: &SignedEvent,
+        party: &Uscc,
+        field: &str,
+        what: &str,
+    ) -> Result<(), Refusal> {
+        self.only_parties_sign(event, &[party], what)?;
+        if self.signed_by(event, party) {
+            Ok(())
+        } else {
+            Err(signer(
+                field,
+                format!("{what} must be signed by a key of {party}, and is not"),
+            ))
+        }
+    }
+
+    /// Every signature must be of one of the parties to the step.
+    fn only_parties_sign(
+        &self,
+        event: &SignedEvent,
+        parties: &[&Uscc],
+        what: &str,
+    ) -> Result<(), Refusal> {
+        for (i, k) in event.signers().enumerate() {
+            let of = self.keys.get(k);
+            if !of.is_some_and(|p| parties.contains(&p)) {
+                let who = of
+                    .map(|p| p.to_string())
+                    .unwrap_or_else(|| "the authority".into());
+                let want: Vec<String> = parties.iter().map(|p| p.to_string()).collect();
+                return Err(signer(
+                    &format!("signatures[{i}]"),
+                    format!("{what}: signed by {who}, who is not a party to this step (only {} sign it)", want.join(" and ")),
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    fn party(&self, id: &Uscc, field: &str) -> Result<&Party, Refusal> {
+        self.parties
+            .get(id)
+            .ok_or_else(|| unknown(field, format!("{id} is not a registered party")))
+    }
+
+    fn party_with(&self, id: &Uscc, role: Role, field: &str) -> Result<&Party, Refusal> {
+        let p = self.party(id, field)?;
+        if !p.roles.contains(&role) {
+            return Err(f(
+                field,
+                format!(
+                    "a party registered as {role:?} ({id} is registered as {:?})",
+                    p.roles
+                ),
+            ));
+        }
+        Ok(p)
+    }
+
+    fn site(&self, id: &str, field: &str) -> Result<&Site, Refusal> {
+        self.sites
+            .get(id)
+            .ok_or_else(|| unknown(field, format!("{id:?} is not a registered site")))
+    }
+
+    fn manifest(&self, n: &ManifestNumber, field: &str) -> Result<&Manifest, Refusal> {
+        self.manifests
+            .get(n)
+            .ok_or_else(|| unknown(field, format!("manifest {n} does not exist")))
+    }
+
+    /// The licence, if any, that lets `party` take in `line` at `at`; else why not.
+    pub fn licensed(
+        &self,
+        party: &Uscc,
+        stream: Stream,
+        line: &Line,
+        at: Timestamp,
+    ) -> Result<(), String> {
+        let mut lapsed = None;
+        for id in self.licences_of.get(party).into_iter().flatten() {
+            let l = &self.licences[id];
+            if l.covers(stream, line) {
+                match l.lapse(at) {
+                    None => return Ok(()),
+                    Some(why) => lapsed = Some(why),
+                }
+            }
+        }
+        let what = match (&line.code, &line.cw_type) {
+            (Some(c), _) => format!("code {c}"),
+            (_, Some(t)) => format!("type {}", t.en()),
+            _ => "this waste".into(),
+        };
+        Err(lapsed.unwrap_or_else(|| format!("{party} holds no licence for {what}")))
+    }
+
+    /// Why a hauler or its vehicle may not carry this stream at `at`, if so.
+    fn permit_problems(
+        &self,
+        hauler: &Uscc,
+        vehicle: &Plate,
+        stream: Stream,
+        at: Timestamp,
+    ) -> Vec<String> {
+        let mut out = Vec::new();
+        let kind = match stream {
+            Stream::Hazardous => LicenceKind::HwTransport,
+            Stream::Construction => LicenceKind::CwTransport,
+        };
+        let licences: Vec<&Licence> = self
+            .licences_of
+            .get(hauler)
+            .into_iter()
+            .flatten()
+            .map(|id| &self.licences[id])
+            .filter(|l| l.grant.kind == kind)
+            .collect();
+        if !licences.iter().any(|l| l.lapse(at).is_none()) {
+            out.push(match licences.first() {
+                Some(l) => format!("hauler {hauler}: {}", l.lapse(at).unwrap_or_default()),
+                None => format!("hauler {hauler} holds no {kind:?} licence"),
+            });
+        }
+        let pkind = match stream {
+            Stream::Hazardous => PermitKind::HazardousGoods,
+            Stream::Construction => PermitKind::Muck,
+        };
+        match self.vehicles.get(vehicle) {
+            None => out.push(format!("vehicle {vehicle} is not registered")),
+            Some(v) => {
+                if v.party != *hauler {
+                    out.push(format!(
+                        "vehicle {vehicle} is registered to {}, not to the hauler {hauler}",
+                        v.party
+                    ));
+                }
+                let ok = v
+                    .permits
+                    .iter()
+                    .any(|p| p.kind == pkind && p.valid_from <= at && at < p.valid_until);
+                if !ok {
+                    out.push(match v.permits.iter().find(|p| p.kind == pkind) {
+                        Some(p) => format!(
+                            "vehicle {vehicle}: {pkind:?} permit {} valid {} to {}",
+                            p.number, p.valid_from, p.valid_until
+                        ),
+                        None => format!("vehicle {vehicle} has no {pkind:?} permit"),
+                    });
+                }
+            }
+        }
+        out
+    }
+
+    fn check_lines(&self, stream: Stream, lines: &[Line], field: &str) -> Result<(), Refusal> {
+        if lines.is_empty() {
+            return Err(f(field, "at least one line"));
+        }
+        for (i, l) in lines.iter().enumerate() {
+            let lf = format!("{field}[{i}]");
+            match stream {
+                Stream::Hazardous => {
+                    if l.code.is_none() {
+                        return Err(f(&format!("{lf}.code"), "a hazardous waste code (ddd-ddd-dd) on every line of a hazardous manifest"));
+                    }
+                    if l.cw_type.is_some() {
+                        return Err(f(
+                            &format!("{lf}.cw_type"),
+                            "no construction-waste type on a hazardous manifest",
+                        ));
+                    }
+                    if l.hazards.is_empty() {
+                        return Err(f(
+                            &format!("{lf}.hazards"),
+                            "at least one hazard characteristic (T, C, I, R, In)",
+                        ));
+                    }
+                }
+                Stream::Construction => {
+                    if l.cw_type.is_none() {
+                        return Err(f(
+                            &format!("{lf}.cw_type"),
+                            "a construction-waste type on every line of a construction manifest",
+                        ));
+                    }
+                    if l.code.is_some() {
+                        return Err(f(
+                            &format!("{lf}.code"),
+                            "no hazardous code on a construction manifest",
+                        ));
+                    }
+                }
+            }
+            if l.quantity.amount == 0 {
+                return Err(f(&format!("{lf}.quantity.amount"), "a quantity above zero"));
+            }
+            if l.name.trim().is_empty() {
+                return Err(f(&format!("{lf}.name"), "the waste's name"));
+            }
+        }
+        Ok(())
+    }
+
+    fn check_route(&self, destination: &str, haulers: &[Uscc], field: &str) -> Result<(), Refusal> {
+        self.site(destination, &format!("{field}destination"))?;
+        if haulers.is_empty() {
+            return Err(f(&format!("{field}haulers"), "at least one planned hauler"));
+        }
+        for (i, h) in haulers.iter().enumerate() {
+            self.party_with(h, Role::Hauler, &format!("{field}haulers[{i}]"))?;
+        }
+        Ok(())
+    }
+
+    /// Flags a declaration raises at once (codes outside the catalog).
+    fn declaration_flags(&self, lines: &[Line], index: u64) -> Vec<Flag> {
+        lines
+            .iter()
+            .filter_map(|l| l.code.as_ref())
+            .filter(|c| !c.is_tested() && self.catalog.waste(c).is_none())
+            .map(|c| Flag {
+                kind: FlagKind::UnknownCode,
+                index,
+                detail: format!("code {c} is not in the loaded waste catalog"),
+            })
+            .collect()
+    }
+
+    fn allocate(
+        &self,
+        issuer: &Uscc,
+        time: Timestamp,
+        taken: u32,
+    ) -> Result<ManifestNumber, Refusal> {
+        let year = cst_year(time);
+        let region = issuer.region()[..4].to_string();
+        let next = self
+            .serials
+            .get(&(year, region.clone()))
+            .copied()
+            .unwrap_or(0)
+            + 1
+            + taken;
+        ManifestNumber::new(year, &region, next)
+            .map_err(|e| state("event", format!("no manifest number left: {e}")))
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn new_manifest(
+        &self,
+        number: ManifestNumber,
+        stream: Stream,
+        issuer: &Uscc,
+        origin: &str,
+        destination: &str,
+        haulers: &[Uscc],
+        lines: &[Line],
+        index: u64,
+        time: Timestamp,
+        kind: &'static str,
+    ) -> Manifest {
+        let mut parties: BTreeSet<Uscc> = haulers.iter().cloned().collect();
+        parties.insert(issuer.clone());
+        if let Some(s) = self.sites.get(destination) {
+            parties.insert(s.reg.party.clone());
+        }
+        Manifest {
+            number,
+            reference: None,
+            stream,
+            issuer: issuer.clone(),
+            origin: origin.to_string(),
+            issued_at: time,
+            issue_index: index,
+            status: Status::Issued,
+            holder: issuer.clone(),
+            vehicle: None,
+            versions: vec![Version {
+                version: 1,
+                index,
+                time,
+                destination: destination.to_string(),
+                haulers: haulers.to_vec(),
+                lines: lines.to_vec(),
+                reason: None,
+            }],
+            quantities: lines.iter().map(|l| l.quantity).collect(),
+            in_transit_since: None,
+            delivered_at: None,
+            accepted: Vec::new(),
+            rejected: Vec::new(),
+            rejection: None,
+            treated: Vec::new(),
+            sources: Vec::new(),
+            onward: Vec::new(),
+            steps: vec![Step {
+                index,
+                time,
+                kind,
+                from: None,
+                to: None,
+                vehicle: None,
+                quantities: Some(lines.iter().map(|l| l.quantity).collect()),
+            }],
+            flags: self.declaration_flags(lines, index),
+            parties,
+            vehicles: BTreeSet::new(),
+        }
+    }
+
+    /// Check quantities given per line against a manifest's lines: every line once, in order,
+    /// in the line's unit.
+    fn check_counts(
+        m: &Manifest,
+        lines: &[LineQty],
+        field: &str,
+    ) -> Result<Vec<Quantity>, Refusal> {
+        let decl = &m.current().lines;
+        if lines.len() != decl.len() {
+            return Err(f(
+                field,
+                format!(
+                    "a count for each of the manifest's {} lines, in order",
+                    decl.len()
+                ),
+            ));
+        }
+        lines
+            .iter()
+            .enumerate()
+            .map(|(i, l)| {
+                if l.line as usize != i {
+                    return Err(f(
+                        &format!("{field}[{i}].line"),
+                        format!("{i} (lines in order, from 0)"),
+                    ));
+                }
+                if l.quantity.unit != decl[i].quantity.unit {
+                    return Err(f(
+                        &format!("{field}[{i}].quantity.unit"),
+                        format!("{:?}, the line's unit", decl[i].quantity.unit),
+                    ));
+                }
+                Ok(l.quantity)
+            })
+            .collect()
+    }
+
+    fn gap_flags(&self, m: &Manifest, counts: &[Quantity], index: u64, what: &str) -> Vec<Flag> {
+        let tol = self.limits.tolerance_permille(m.stream);
+        m.quantities
+            .iter()
+            .zip(counts)
+            .enumerate()
+            .filter(|(_, (a, b))| gap_permille(a.amount, b.amount) > tol)
+            .map(|(i, (a, b))| Flag {
+                kind: FlagKind::QuantityGap,
+                index,
+                detail: format!(
+                    "line {i}: {what} {} against {} before ({}‰; the {} stream tolerates {tol}‰)",
+                    b,
+                    a,
+                    gap_permille(a.amount, b.amount),
+                    m.stream.as_str()
+                ),
+            })
+            .collect()
+    }
+
+    fn licence_flags(&self, m: &Manifest, party: &Uscc, at: Timestamp, index: u64) -> Vec<Flag> {
+        let mut seen = BTreeSet::new();
+        m.current()
+            .lines
+            .iter()
+            .filter_map(|l| self.licensed(party, m.stream, l, at).err())
+            .filter(|why| seen.insert(why.clone()))
+            .map(|detail| Flag {
+                kind: FlagKind::NotLicensed,
+                index,
+                detail,
+            })
+            .collect()
+    }
+
+    fn decide(
+        &self,
+        index: u64,
+        time: Timestamp,
+        event: &SignedEvent,
+        log: &LogState,
+    ) -> Result<Effect, Refusal> {
+        let authority_signed = || -> Result<(), Refusal> {
+            match log.authority {
+                Some(a) if event.signers().all(|k| *k == a) => Ok(()),
+                _ => Err(Refusal::NotAuthority {
+                    event_type: event.event_type().into(),
+                    authority: log.authority.map(|k| k.to_string()).unwrap_or_default(),
+                }),
+            }
+        };
+        match event.event_type() {
+            "log.genesis" | "key.revoked" => return Ok(Effect::None),
+            "key.added" => {
+                let holder = event
+                    .event()
+                    .get("holder")
+                    .and_then(|v| v.as_str())
+                    .unwrap_or_default();
+                let id = Uscc::parse(holder).map_err(|e| {
+                    f(
+                        "event.holder",
+                        format!("the USCC of a registered party: {e}"),
+                    )
+                })?;
+                self.party(&id, "event.holder")?;
+                let key = PublicKey::parse(
+                    "event.key",
+                    event.event()["key"].as_str().unwrap_or_default(),
+                )
+                .map_err(|e| f("event.key", e.to_string()))?;
+                return Ok(Effect::Key(key, id));
+            }
+            _ => {}
+        }
+        let ev = DomainEvent::parse(event.event_type(), event.event_bytes())?;
+        use DomainEvent as E;
+        match ev {
+            E::PartyRegistered(p) => {
+                authority_signed()?;
+                if self.parties.contains_key(&p.party) {
+                    return Err(state(
+                        "event.party",
+                        format!("{} is registered already", p.party),
+                    ));
+                }
+                if p.roles.is_empty() {
+                    return Err(f("event.roles", "at least one role"));
+                }
+                if p.name.trim().is_empty() {
+                    return Err(f("event.name", "the party's registered name"));
+                }
+                Ok(Effect::Party(Party {
+                    id: p.party,
+                    name: p.name,
+                    roles: p.roles,
+                    index,
+                    keys: Vec::new(),
+                }))
+            }
+            E::LicenceGranted(g) => {
+                authority_signed()?;
+                if self.licences.contains_key(&g.licence) {
+                    return Err(state(
+                        "event.licence",
+                        format!("licence {:?} exists already", g.licence),
+                    ));
+                }
+                self.party(&g.party, "event.party")?;
+                if g.valid_until <= g.valid_from {
+                    return Err(f("event.valid_until", "a time after valid_from"));
+                }
+                let scope_ok = match g.kind {
+                    LicenceKind::HwOperating => !(g.codes.is_empty() && g.categories.is_empty()),
+                    LicenceKind::CwDisposal => !g.cw_types.is_empty(),
+                    _ => true,
+                };
+                if !scope_ok {
+                    return Err(f(
+                        "event.codes",
+                        "the codes, categories or construction-waste types the licence covers",
+                    ));
+                }
+                Ok(Effect::Licence(Licence {
+                    grant: g,
+                    index,
+                    revoked: None,
+                }))
+            }
+            E::LicenceRevoked(r) => {
+                authority_signed()?;
+                let l = self.licences.get(&r.licence).ok_or_else(|| {
+                    unknown(
+                        "event.licence",
+                        format!("licence {:?} does not exist", r.licence),
+                    )
+                })?;
+                if l.revoked.is_some() {
+                    return Err(state(
+                        "event.licence",
+                        format!("licence {:?} is revoked already", r.licence),
+                    ));
+                }
+                Ok(Effect::LicenceRevoked(r.licence, r.effective))
+            }
+            E::VehicleRegistered(v) => {
+                authority_signed()?;
+                if self.vehicles.contains_key(&v.plate) {
+                    return Err(state(
+                        "event.plate",
+                        format!("{} is registered already", v.plate),
+                    ));
+                }
+                self.party_with(&v.party, Role::Hauler, "event.party")?;
+                Ok(Effect::Vehicle(Vehicle {
+                    plate: v.plate,
+                    party: v.party,
+                    permits: v.permits,
+                    index,
+                    track_points: 0,
+                    last_position: None,
+                }))
+            }
+            E::SiteRegistered(s) => {
+                authority_signed()?;
+                if self.sites.contains_key(&s.site) {
+                    return Err(state(
+                        "event.site",
+                        format!("site {:?} is registered already", s.site),
+                    ));
+                }
+                self.party(&s.party, "event.party")?;
+                if s.geofence.len() < 3 {
+                    return Err(f("event.geofence", "a polygon of at least 3 points"));
+                }
+                Ok(Effect::Site(Site { reg: s, index }))
+            }
+            E::ManifestIssued(m) => {
+                self.party_with(&m.generator, Role::Generator, "event.generator")?;
+                self.require_signed_by(event, &m.generator, "signatures", "manifest.issued")?;
+                let origin = self.site(&m.origin, "event.origin")?;
+                if origin.reg.party != m.generator {
+                    return Err(f(
+                        "event.origin",
+                        format!(
+                            "a site of the generator ({:?} is {}'s)",
+                            m.origin, origin.reg.party
+                        ),
+                    ));
+                }
+                self.check_route(&m.destination, &m.haulers, "event.")?;
+                self.check_lines(m.stream, &m.lines, "event.lines")?;
+                if m.reference.trim().is_empty() {
+                    return Err(f(
+                        "event.reference",
+                        "the issuer's own reference for the load",
+                    ));
+                }
+                if let Some(n) = self
+                    .references
+                    .get(&(m.generator.clone(), m.reference.clone()))
+                {
+                    return Err(state(
+                        "event.reference",
+                        format!(
+                            "a reference not used before; {:?} is manifest {n}",
+                            m.reference
+                        ),
+                    ));
+                }
+                let number = self.allocate(&m.generator, time, 0)?;
+                let mut man = self.new_manifest(
+                    number,
+                    m.stream,
+                    &m.generator,
+                    &m.origin,
+                    &m.destination,
+                    &m.haulers,
+                    &m.lines,
+                    index,
+                    time,
+                    "manifest.issued",
+                );
+                man.reference = Some(m.reference.clone());
+                Ok(Effect::Manifests {
+                    new: vec![man],
+                    updated: vec![],
+                })
+            }
+            E::ManifestVoided(v) => {
+                let m = self.manifest(&v.manifest, "event.manifest")?;
+                self.require_signed_by(event, &m.issuer, "signatures", "manifest.voided")?;
+                require_state(
+                    m,
+                    m.status == Status::Issued,
+                    "a manifest can be voided only before pickup",
+                )?;
+                let mut m = m.clone();
+                m.status = Status::Voided;
+                m.steps.push(Step::at(index, time, "manifest.voided"));
+                Ok(Effect::updated(m))
+            }
+            E::ManifestCorrected(c) => {
+                let m = self.manifest(&c.manifest, "event.manifest")?;
+                self.require_signed_by(event, &m.issuer, "signatures", "manifest.corrected")?;
+                require_state(
+                    m,
+                    matches!(
+                        m.status,
+                        Status::Issued | Status::InTransit | Status::AtStation | Status::Delivered
+                    ),
+                    "a manifest can be corrected only before receipt",
+                )?;
+                let next = m.versions.len() as u32 + 1;
+                if c.version != next {
+                    return Err(state(
+                        "event.version",
+                        format!(
+                            "{next} (the version this correction makes), got {}",
+                            c.version
+                        ),
+                    ));
+                }
+                self.check_route(&c.destination, &c.haulers, "event.")?;
+                self.check_lines(m.stream, &c.lines, "event.lines")?;
+                if c.lines.len() != m.current().lines.len() && m.status != Status::Issued {
+                    return Err(state(
+                        "event.lines",
+                        "the same number of lines once the load has moved",
+                    ));
+                }
+                let mut m = m.clone();
+                m.versions.push(Version {
+                    version: next,
+                    index,
+                    time,
+                    destination: c.destination.clone(),
+                    haulers: c.haulers.clone(),
+                    lines: c.lines.clone(),
+                    reason: Some(c.reason),
+                });
+                if m.status == Status::Issued {
+                    m.quantities = c.lines.iter().map(|l| l.quantity).collect();
+                }
+                m.flags.extend(self.declaration_flags(&c.lines, index));
+                m.parties.extend(c.haulers.iter().cloned());
+                if let Some(s) = self.sites.get(&c.destination) {
+                    m.parties.insert(s.reg.party.clone());
+                }
+                m.steps.push(
+                    Step::at(index, time, "manifest.corrected")
+                        .counting(c.lines.iter().map(|l| l.quantity).collect()),
+                );
+                Ok(Effect::updated(m))
+            }
+            E::Handover(h) => {
+                let m = self.manifest(&h.manifest, "event.manifest")?;
+                if h.from != m.holder {
+                    return Err(Refusal::NotHolder {
+                        field: "event.from".into(),
+                        detail: format!(
+                            "{} does not hold manifest {}; {} does",
+                            h.from, m.number, m.holder
+                        ),
+                    });
+                }
+                if h.to == h.from {
+                    return Err(f("event.to", "a party other than the one handing over"));
+                }
+                let to = self.party(&h.to, "event.to")?;
+                self.only_parties_sign(event, &[&h.from, &h.to], "custody.handover")?;
+                let giving = self.signed_by(event, &h.from);
+                let taking = self.signed_by(event, &h.to);
+                if !(giving && taking) {
+                    let missing: Vec<String> =
+                        [(giving, &h.from, "giving"), (taking, &h.to, "taking")]
+                            .into_iter()
+                            .filter(|(s, _, _)| !s)
+                            .map(|(_, p, w)| format!("{p} ({w} the load)"))
+                            .collect();
+                    return Err(signer(
+                        "signatures",
+                        format!(
+                            "a hand-over is signed by both parties; missing the signature of {}",
+                            missing.join(" and ")
+                        ),
+                    ));
+                }
+                let counts = Self::check_counts(m, &h.lines, "event.lines")?;
+                let dest_party = self
+                    .sites
+                    .get(&m.current().destination)
+                    .map(|s| s.reg.party.clone());
+                let status = if m.status == Status::Rejected || m.status == Status::Returned {
+                    if h.to == m.issuer {
+                        Status::Returned
+                    } else if to.roles.contains(&Role::Hauler) {
+                        Status::Rejected
+                    } else {
+                        return Err(f(
+                            "event.to",
+                            "a hauler or the generator, for a rejected load",
+                        ));
+                    }
+                } else {
+                    require_state(
+                        m,
+                        matches!(
+                            m.status,
+                            Status::Issued
+                                | Status::InTransit
+                                | Status::AtStation
+                                | Status::Delivered
+                        ),
+                        "it cannot be handed over",
+                    )?;
+                    // A station takes loads in to send them on; a receiver (or whoever the
+                    // destination belongs to) takes them for good; a hauler carries them.
+                    if to.roles.contains(&Role::Station) {
+                        Status::AtStation
+                    } else if Some(&h.to) == dest_party.as_ref()
+                        || to.roles.contains(&Role::Receiver)
+                    {
+                        Status::Delivered
+                    } else if to.roles.contains(&Role::Hauler) {
+                        Status::InTransit
+                    } else {
+                        return Err(f(
+                            "event.to",
+                            format!(
+                                "a hauler, station or receiver ({} is registered as {:?})",
+                                h.to, to.roles
+                            ),
+                        ));
+                    }
+                };
+                if status == Status::InTransit && h.vehicle.is_none() {
+                    return Err(f(
+                        "event.vehicle",
+                        "the plate of the vehicle taking the load",
+                    ));
+                }
+                if let Some(s) = &h.site {
+                    self.site(s, "event.site")?;
+                }
+                let mut flags = self.gap_flags(m, &counts, index, "handed over");
+                match status {
+                    Status::InTransit | Status::Rejected => {
+                        if let Some(v) = &h.vehicle {
+                            flags.extend(
+                                self.permit_problems(&h.to, v, m.stream, time)
+                                    .into_iter()
+                                    .map(|detail| Flag {
+                                        kind: FlagKind::NoPermit,
+                                        index,
+                                        detail,
+                                    }),
+                            );
+                        }
+                    }
+                    Status::AtStation | Status::Delivered => {
+                        flags.extend(self.licence_flags(m, &h.to, time, index));
+                        if status == Status::Delivered && Some(&h.to) != dest_party.as_ref() {
+                            flags.push(Flag {
+                                kind: FlagKind::Diverted,
+                                index,
+                                detail: format!(
+                                    "delivered to {}, but the destination {} is {}'s",
+                                    h.to,
+                                    m.current().destination,
+                                    dest_party
+                                        .clone()
+                                        .map(|p| p.to_string())
+                                        .unwrap_or_default()
+                                ),
+                            });
+                        }
+                    }
+                    _ => {}
+                }
+                let mut m = m.clone();
+                if status == Status::InTransit && m.status != Status::InTransit {
+                    m.in_transit_since = Some(time);
+                }
+                if status == Status::Delivered {
+                    m.delivered_at = Some(time);
+                }
+                m.status = status;
+                m.holder = h.to.clone();
+                m.vehicle = h.vehicle.clone();
+                m.quantities = counts.clone();
+                m.flags.extend(flags);
+                m.parties.insert(h.to.clone());
+                if let Some(v) = &h.vehicle {
+                    m.vehicles.insert(v.clone());
+                }
+                m.steps.push(Step {
+                    index,
+                    time,
+                    kind: "custody.handover",
+                    from: Some(h.from),
+                    to: Some(h.to),
+                    vehicle: h.vehicle,
+                    quantities: Some(counts),
+                });
+                Ok(Effect::updated(m))
+            }
+            E::Weighed(w) => {
+                let m = self.manifest(&w.manifest, "event.manifest")?;
+                self.require_signed_by(
+                    event,
+                    &m.holder,
+                    "signatures",
+                    "custody.weighed (by the holder)",
+                )?;
+                self.site(&w.site, "event.site")?;
+                if w.gross.unit != super::codes::Unit::G
+                    || w.tare.unit != super::codes::Unit::G
+                    || w.net.unit != super::codes::Unit::G
+                {
+                    return Err(f("event.net.unit", "grams (g): a weighbridge weighs"));
+                }
+                if w.gross.amount.checked_sub(w.tare.amount) != Some(w.net.amount) {
+                    return Err(f(
+                        "event.net.amount",
+                        format!(
+                            "gross − tare = {}",
+                            w.gross.amount.saturating_sub(w.tare.amount)
+                        ),
+                    ));
+                }
+                require_state(
+                    m,
+                    !(matches!(
+                        m.status,
+                        Status::Voided | Status::Treated | Status::Consolidated | Status::Split
+                    )),
+                    "a load is weighed while it is still a load",
+                )?;
+                let mut m = m.clone();
+                let declared: u64 = m
+                    .quantities
+                    .iter()
+                    .filter(|q| q.unit == super::codes::Unit::G)
+                    .map(|q| q.amount)
+                    .sum();
+                let all_mass = m.quantities.iter().all(|q| q.unit == super::codes::Unit::G);
+                if all_mass
+                    && gap_permille(declared, w.net.amount)
+                        > self.limits.tolerance_permille(m.stream)
+                {
+                    m.flags.push(Flag {
+                        kind: FlagKind::QuantityGap,
+                        index,
+                        detail: format!(
+                            "weighbridge ticket {} at {}: net {} g against {} g counted before",
+                            w.ticket, w.site, w.net.amount, declared
+                        ),
+                    });
+                }
+                m.steps
+                    .push(Step::at(index, time, "custody.weighed").counting(vec![w.net]));
+                Ok(Effect::updated(m))
+            }
+            E::Received(r) => {
+                let m = self.manifest(&r.manifest, "event.manifest")?;
+                require_state(
+                    m,
+                    m.status == Status::Delivered,
+                    "a receipt follows delivery",
+                )?;
+                self.require_signed_by(
+                    event,
+                    &m.holder,
+                    "signatures",
+                    "custody.received (by the receiver holding the load)",
+                )?;
+                let decl = &m.current().lines;
+                if r.lines.len() != decl.len() {
+                    return Err(f(
+                        "event.lines",
+                        format!(
+                            "a line for each of the manifest's {} lines, in order",
+                            decl.len()
+                        ),
+                    ));
+                }
+                for (i, l) in r.lines.iter().enumerate() {
+                    if l.line as usize != i {
+                        return Err(f(&format!("event.lines[{i}].line"), format!("{i}")));
+                    }
+                    let unit = decl[i].quantity.unit;
+                    if l.accepted.unit != unit || l.rejected.unit != unit {
+                        return Err(f(
+                            &format!("event.lines[{i}].accepted.unit"),
+                            format!("{unit:?}, the line's unit"),
+                        ));
+                    }
+                }
+                let any_rejected = r.lines.iter().any(|l| l.rejected.amount > 0);
+                if any_rejected != r.rejection.is_some() {
+                    return Err(f(
+                        "event.rejection",
+                        if any_rejected {
+                            "where the rejected part goes and why, since some is rejected"
+                        } else {
+                            "no rejection when nothing is rejected"
+                        },
+                    ));
+                }
+                if let Some(rej) = &r.rejection {
+                    self.party(&rej.to, "event.rejection.to")?;
+                }
+                let counts: Vec<Quantity> = r
+                    .lines
+                    .iter()
+                    .map(|l| Quantity::new(l.accepted.amount + l.rejected.amount, l.accepted.unit))
+                    .collect();
+                let flags = self.gap_flags(m, &counts, index, "received (accepted + rejected)");
+                let mut m = m.clone();
+                m.flags.extend(flags);
+                m.accepted = r.lines.iter().map(|l| l.accepted).collect();
+                m.rejected = r.lines.iter().map(|l| l.rejected).collect();
+                m.treated = m
+                    .accepted
+                    .iter()
+                    .map(|q| Quantity::new(0, q.unit))
+                    .collect();
+                m.rejection = r.rejection.clone();
+                m.status = if r.lines.iter().all(|l| l.accepted.amount == 0) {
+                    Status::Rejected
+                } else {
+                    Status::Received
+                };
+                if let Some(rej) = r.rejection {
+                    m.parties.insert(rej.to);
+                }
+                m.quantities = counts;
+                m.steps
+                    .push(Step::at(index, time, "custody.received").counting(m.accepted.clone()));
+                Ok(Effect::updated(m))
+            }
+            E::Treated(t) => {
+                let m = self.manifest(&t.manifest, "event.manifest")?;
+                require_state(m, m.status == Status::Received, "treatment follows receipt")?;
+                self.require_signed_by(
+                    event,
+                    &m.holder,
+                    "signatures",
+                    "custody.treated (by the receiver)",
+                )?;
+                let i = t.line as usize;
+                let (acc, done) = match (m.accepted.get(i), m.treated.get(i)) {
+                    (Some(a), Some(d)) => (*a, *d),
+                    _ => {
+                        return Err(f(
+                            "event.line",
+                            format!("a line of the manifest (0..{})", m.accepted.len()),
+                        ))
+                    }
+                };
+                if t.quantity.unit != acc.unit {
+                    return Err(f(
+                        "event.quantity.unit",
+                        format!("{:?}, the line's unit", acc.unit),
+                    ));
+                }
+                if t.quantity.amount == 0 || done.amount + t.quantity.amount > acc.amount {
+                    return Err(f(
+                        "event.quantity.amount",
+                        format!(
+                            "between 1 and {}, what is accepted and not yet treated",
+                            acc.amount - done.amount
+                        ),
+                    ));
+                }
+                let mut m = m.clone();
+                m.treated[i].amount += t.quantity.amount;
+                if m.treated
+                    .iter()
+                    .zip(&m.accepted)
+                    .all(|(d, a)| d.amount >= a.amount)
+                {
+                    m.status = Status::Treated;
+                }
+                let mut q: Vec<Quantity> = m
+                    .accepted
+                    .iter()
+                    .map(|a| Quantity::new(0, a.unit))
+                    .collect();
+                q[i] = t.quantity;
+                m.steps
+                    .push(Step::at(index, time, "custody.treated").counting(q));
+                Ok(Effect::updated(m))
+            }
+            E::Consolidated(c) => {
+                self.party_with(&c.station, Role::Station, "event.station")?;
+                self.require_signed_by(event, &c.station, "signatures", "station.consolidated")?;
+                if c.inputs.len() < 2 {
+                    return Err(f("event.inputs", "at least two manifests to consolidate"));
+                }
+                let mut stream = None;
+                let mut inputs = Vec::new();
+                for (i, n) in c.inputs.iter().enumerate() {
+                    let fld = format!("event.inputs[{i}]");
+                    let m = self.manifest(n, &fld)?;
+                    if c.inputs[..i].contains(n) {
+                        return Err(f(&fld, format!("each manifest once; {n} is listed twice")));
+                    }
+                    if m.status != Status::AtStation || m.holder != c.station {
+                        return Err(Refusal::NotHolder {
+                            field: fld,
+                            detail: format!(
+                                "manifest {n} is {} with {}, not at station {}",
+                                m.status.as_str(),
+                                m.holder,
+                                c.station
+                            ),
+                        });
+                    }
+                    if *stream.get_or_insert(m.stream) != m.stream {
+                        return Err(f(&fld, "manifests of one stream"));
+                    }
+                    inputs.push(m);
+                }
+                let stream = stream.expect("two inputs");
+                self.outgoing(
+                    index,
+                    time,
+                    event,
+                    &c.station,
+                    stream,
+                    std::slice::from_ref(&c.output),
+                    &inputs,
+                    "station.consolidated",
+                    "event.output.",
+                )
+            }
+            E::Split(s) => {
+                self.party_with(&s.station, Role::Station, "event.station")?;
+                self.require_signed_by(event, &s.station, "signatures", "station.split")?;
+                let m = self.manifest(&s.input, "event.input")?;
+                if m.status != Status::AtStation || m.holder != s.station {
+                    return Err(Refusal::NotHolder {
+                        field: "event.input".into(),
+                        detail: format!(
+                            "manifest {} is {} with {}, not at station {}",
+                            m.number,
+                            m.status.as_str(),
+                            m.holder,
+                            s.station
+                        ),
+                    });
+                }
+                if s.outputs.len() < 2 {
+                    return Err(f("event.outputs", "at least two outgoing loads"));
+                }
+                self.outgoing(
+                    index,
+                    time,
+                    event,
+                    &s.station,
+                    m.stream,
+                    &s.outputs,
+                    &[m],
+                    "station.split",
+                    "event.outputs[].",
+                )
+            }
+            E::Inspection(ins) => {
+                self.party_with(&ins.inspector, Role::Inspector, "event.inspector")?;
+                self.require_signed_by(event, &ins.inspector, "signatures", "inspection.recorded")?;
+                if let Some(s) = &ins.site {
+                    self.site(s, "event.site")?;
+                }
+                if let Some(v) = &ins.vehicle {
+                    if !self.vehicles.contains_key(v) {
+                        return Err(unknown(
+                            "event.vehicle",
+                            format!("{v} is not a registered vehicle"),
+                        ));
+                    }
+                }
+                match &ins.manifest {
+                    Some(n) => {
+                        let mut m = self.manifest(n, "event.manifest")?.clone();
+                        m.steps.push(Step {
+                            index,
+                            time,
+                            kind: "inspection.recorded",
+                            from: Some(ins.inspector),
+                            to: None,
+                            vehicle: ins.vehicle,
+                            quantities: None,
+                        });
+                        Ok(Effect::updated(m))
+                    }
+                    None => Ok(Effect::None),
+                }
+            }
+            E::Track(t) => {
+                let v = self.vehicles.get(&t.plate).ok_or_else(|| {
+                    unknown(
+                        "event.plate",
+                        format!("{} is not a registered vehicle", t.plate),
+                    )
+                })?;
+                self.require_signed_by(
+                    event,
+                    &v.party,
+                    "signatures",
+                    "vehicle.track (by the vehicle's hauler)",
+                )?;
+                let last = t
+                    .points
+                    .iter()
+                    .max_by_key(|p| p.at)
+                    .cloned()
+                    .ok_or_else(|| f("event.points", "at least one point"))?;
+                Ok(Effect::Track(t.plate, last, t.points.len() as u64))
+            }
+        }
+    }
+
+    /// New manifests for loads leaving a station, linked both ways to the ones they came from.
+    #[allow(clippy::too_many_arguments)]
+    fn outgoing(
+        &self,
+        index: u64,
+        time: Timestamp,
+        _event: &SignedEvent,
+        station: &Uscc,
+        stream: Stream,
+        outs: &[Outgoing],
+        inputs: &[&Manifest],
+        kind: &'static str,
+        field: &str,
+    ) -> Result<Effect, Refusal> {
+        let origin = self
+            .sites
+            .values()
+            .find(|s| s.reg.party == *station && s.reg.kind == SiteKind::Station)
+            .ok_or_else(|| {
+                unknown(
+                    "event.station",
+                    format!("{station} has no registered station site"),
+                )
+            })?
+            .reg
+            .site
+            .clone();
+        let mut new = Vec::new();
+        for (k, o) in outs.iter().enumerate() {
+            self.check_route(&o.destination, &o.haulers, field)?;
+            self.check_lines(stream, &o.lines, &format!("{field}lines"))?;
+            let number = self.allocate(station, time, k as u32)?;
+            let mut m = self.new_manifest(
+                number,
+                stream,
+                station,
+                &origin,
+                &o.destination,
+                &o.haulers,
+                &o.lines,
+                index,
+                time,
+                kind,
+            );
+            m.status = Status::Issued;
+            m.sources = inputs.iter().map(|i| i.number.clone()).collect();
+            new.push(m);
+        }
+        let onward: Vec<ManifestNumber> = new.iter().map(|m| m.number.clone()).collect();
+        let status = if kind == "station.split" {
+            Status::Split
+        } else {
+            Status::Consolidated
+        };
+        let updated = inputs
+            .iter()
+            .map(|i| {
+                let mut m = (*i).clone();
+                m.status = status;
+                m.onward = onward.clone();
+                m.steps.push(Step {
+                    index,
+                    time,
+                    kind,
+                    from: None,
+                    to: None,
+                    vehicle: None,
+                    quantities: None,
+                });
+                m
+            })
+            .collect();
+        Ok(Effect::Manifests { new, updated })
+    }
+
+    fn apply(&mut self, index: u64, time: Timestamp, effect: Effect) {
+        match effect {
+            Effect::None => {}
+            Effect::Party(p) => {
+                self.parties.insert(p.id.clone(), p);
+            }
+            Effect::Key(k, party) => {
+                if let Some(p) = self.parties.get_mut(&party) {
+                    p.keys.push(k.to_string());
+                }
+                self.keys.insert(k, party);
+            }
+            Effect::Licence(l) => {
+                self.licences_of
+                    .entry(l.grant.party.clone())
+                    .or_default()
+                    .push(l.grant.licence.clone());
+                self.licences.insert(l.grant.licence.clone(), l);
+            }
+            Effect::LicenceRevoked(id, eff) => {
+                if let Some(l) = self.licences.get_mut(&id) {
+                    l.revoked = Some((eff, index));
+                }
+            }
+            Effect::Vehicle(v) => {
+                self.vehicles.insert(v.plate.clone(), v);
+            }
+            Effect::Site(s) => {
+                self.sites.insert(s.reg.site.clone(), s);
+            }
+            Effect::Track(plate, last, n) => {
+                if let Some(v) = self.vehicles.get_mut(&plate) {
+                    v.track_points += n;
+                    if v.last_position.as_ref().is_none_or(|p| p.at <= last.at) {
+                        v.last_position = Some(last);
+                    }
+                }
+            }
+            Effect::Manifests { new, updated } => {
+                let _ = time;
+                let created: Vec<ManifestNumber> = new.iter().map(|m| m.number.clone()).collect();
+                for m in &new {
+                    let key = (m.number.year(), m.number.region().to_string());
+                    let s = self.serials.entry(key).or_default();
+                    *s = (*s).max(m.number.serial());
+                }
+                if !created.is_empty() {
+                    self.created.insert(index, created);
+                }
+                for m in &new {
+                    if let Some(r) = &m.reference {
+                        self.references
+                            .insert((m.issuer.clone(), r.clone()), m.number.clone());
+                    }
+                }
+                for m in new.into_iter().chain(updated) {
+                    for p in &m.parties {
+                        self.by_party
+                            .entry(p.clone())
+                            .or_default()
+                            .insert(m.number.clone());
+                    }
+                    for v in &m.vehicles {
+                        self.by_vehicle
+                            .entry(v.clone())
+                            .or_default()
+                            .insert(m.number.clone());
+                    }
+                    self.manifests.insert(m.number.clone(), m);
+                }
+            }
+        }
+    }
+
+    /// Check a hand-over signed by only one of its parties (to be held as pending until the
+    /// other countersigns): everything but the missing signature must be right. Returns the
+    /// party whose signature is missing.
+    pub fn check_half_signed(&self, event: &SignedEvent) -> Result<Uscc, Refusal> {
+        if event.event_type() != "custody.handover" {
+            return Err(f(
+                "event.type",
+                "custody.handover (only hand-overs wait for a countersignature)",
+            ));
+        }
+        let h = match DomainEvent::parse(event.event_type(), event.event_bytes())? {
+            DomainEvent::Handover(h) => h,
+            _ => unreachable!("parsed by its type"),
+        };
+        let m = self.manifest(&h.manifest, "event.manifest")?;
+        if h.from != m.holder {
+            return Err(Refusal::NotHolder {
+                field: "event.from".into(),
+                detail: format!(
+                    "{} does not hold manifest {}; {} does",
+                    h.from, m.number, m.holder
+                ),
+            });
+        }
+        self.party(&h.to, "event.to")?;
+        Self::check_counts(m, &h.lines, "event.lines")?;
+        self.only_parties_sign(event, &[&h.from, &h.to], "custody.handover")?;
+        match (self.signed_by(event, &h.from), self.signed_by(event, &h.to)) {
+            (true, false) => Ok(h.to),
+            (false, true) => Ok(h.from),
+            (true, true) => Err(f(
+                "signatures",
+                "one party's signature (this one is complete: submit it to /v1/events)",
+            )),
+            (false, false) => Err(signer(
+                "signatures",
+                format!("a signature of {} or {}", h.from, h.to),
+            )),
+        }
+    }
+}
+
+impl Fold for Domain {
+    fn admit(
+        &mut self,
+        index: u64,
+        time: Timestamp,
+        event: &SignedEvent,
+        log: &LogState,
+    ) -> Result<(), Refusal> {
+        if index == 0 {
+            match log.rules.as_deref() {
+                None => self.bare = true,
+                Some(super::RULEBOOK) => {}
+                Some(other) => {
+                    return Err(f(
+                        "event.rules",
+                        format!(
+                            "{:?} (the rulebook this build knows), got {other:?}",
+                            super::RULEBOOK
+                        ),
+                    ))
+                }
+            }
+            self.authority = log.authority;
+            return Ok(());
+        }
+        if self.bare {
+            // A bare log (no rulebook in entry 0): the ledger's own checks are all there is.
+            return Ok(());
+        }
+        // Keys of parties: every signer other than the authority must belong to a party.
+        if index > 0 && !event.event_type().starts_with("key.") {
+            for k in event.signers() {
+                if Some(*k) != log.authority && !self.keys.contains_key(k) {
+                    return Err(signer(
+                        "signatures",
+                        format!("key {k} belongs to no registered party"),
+                    ));
+                }
+            }
+        }
+        let effect = self.decide(index, time, event, log)?;
+        self.apply(index, time, effect);
+        Ok(())
+    }
+}
+
+/// Manifests' line codes and types, for display.
+pub fn line_label(l: &Line) -> String {
+    match (&l.code, &l.cw_type) {
+        (Some(c), _) => format!("{c} {}", l.name),
+        (_, Some(t)) => format!("{} {}", t.zh(), l.name),
+        _ => l.name.clone(),
+    }
+}

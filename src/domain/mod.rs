@@ -1,0 +1,56 @@
+//! PURE: the waste domain. Codes and formats that can only be built valid (`codes`), the
+//! catalogs (`catalog`), the event catalogue (`events`), and the fold of the log into parties,
+//! licences, vehicles, sites and manifests with their flags (`fold`). No I/O: catalogs come in
+//! as strings, time as a value.
+
+pub mod catalog;
+pub mod codes;
+pub mod events;
+pub mod fold;
+
+use crate::ledger::state::{Fold, Rules};
+
+/// The rulebook a waste log's genesis names; the domain refuses to judge a log that names
+/// another. A log whose genesis names none is bare: only the ledger's own checks apply.
+pub const RULEBOOK: &str = "wasteledger/waste/v1";
+use fold::{Domain, Limits};
+use std::sync::{Arc, RwLock, RwLockReadGuard};
+
+/// The domain as the store and the readers share it: the sequencer folds batches into it under
+/// the write lock; readers take the read lock and see only what is durable.
+#[derive(Clone)]
+pub struct DomainRules {
+    live: Arc<RwLock<Domain>>,
+    catalog: Arc<catalog::Catalog>,
+    limits: Limits,
+}
+
+impl DomainRules {
+    pub fn new(catalog: catalog::Catalog, limits: Limits) -> Self {
+        let catalog = Arc::new(catalog);
+        DomainRules {
+            live: Arc::new(RwLock::new(Domain::new(catalog.clone(), limits.clone()))),
+            catalog,
+            limits,
+        }
+    }
+
+    /// Read the live state (as of the published log).
+    pub fn read(&self) -> RwLockReadGuard<'_, Domain> {
+        self.live.read().expect("domain lock")
+    }
+}
+
+impl Rules for DomainRules {
+    fn with_fold(&self, f: &mut dyn FnMut(&mut dyn Fold)) {
+        let mut g = self.live.write().expect("domain lock");
+        f(&mut *g)
+    }
+
+    fn fresh(&self) -> Box<dyn Fold> {
+        Box::new(Domain::new(self.catalog.clone(), self.limits.clone()))
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,107 @@
+//! Who is reading: requests signed with the party's own Ed25519 key.
+//!
+//! ```text
+//! Authorization: WL-Ed25519 key=<base64 public key>,time=<RFC 3339 UTC>,sig=<base64 signature>
+//! signature over: "wasteledger/v1/read\n" + METHOD + "\n" + path-and-query + "\n" + time
+//! ```
+//! The time must be within [`WINDOW_SECS`] of the server's clock, and a signature is accepted
+//! once: the server remembers those it saw inside the window, so a captured request cannot be
+//! replayed. No header means an anonymous reader.
+
+use super::Problem;
+use crate::ledger::event::PublicKey;
+use crate::ledger::time::Timestamp;
+use base64::engine::general_purpose::STANDARD as B64;
+use base64::Engine;
+use ed25519_dalek::{Signature, Signer, SigningKey};
+use std::collections::HashMap;
+use std::sync::Mutex;
+
+pub const WINDOW_SECS: u64 = 300;
+pub const SCHEME: &str = "WL-Ed25519";
+
+/// The message a reader signs.
+pub fn message(method: &str, path_and_query: &str, time: &str) -> Vec<u8> {
+    format!("wasteledger/v1/read\n{method}\n{path_and_query}\n{time}").into_bytes()
+}
+
+/// The `Authorization` header value for a request (clients use this).
+pub fn header(key: &SigningKey, method: &str, path_and_query: &str, time: Timestamp) -> String {
+    let t = time.to_string();
+    let sig = key.sign(&message(method, path_and_query, &t));
+    format!(
+        "{SCHEME} key={},time={t},sig={}",
+        B64.encode(key.verifying_key().as_bytes()),
+        B64.encode(sig.to_bytes())
+    )
+}
+
+/// Signatures seen inside the window, with when they stop mattering.
+#[derive(Default)]
+pub struct SeenRequests(Mutex<HashMap<[u8; 64], u64>>);
+
+impl SeenRequests {
+    /// Check a request's `Authorization` header; the key that signed it, or None if anonymous.
+    pub fn check(
+        &self,
+        header: Option<&str>,
+        method: &str,
+        path_and_query: &str,
+        now: Timestamp,
+    ) -> Result<Option<PublicKey>, Problem> {
+        let Some(h) = header else { return Ok(None) };
+        let bad = |d: String| {
+            Problem::new(401, "unauthenticated", "Request signature refused", d)
+                .field("Authorization")
+        };
+        let rest = h
+            .strip_prefix(SCHEME)
+            .map(str::trim)
+            .ok_or_else(|| bad(format!("expected the scheme {SCHEME}")))?;
+        let mut parts: HashMap<&str, &str> = HashMap::new();
+        for kv in rest.split(',') {
+            let (k, v) = kv
+                .trim()
+                .split_once('=')
+                .ok_or_else(|| bad(format!("expected key=,time=,sig=, got {kv:?}")))?;
+            parts.insert(k, v);
+        }
+        let get = |k: &str| {
+            parts
+                .get(k)
+                .copied()
+                .ok_or_else(|| bad(format!("`{k}=` is missing")))
+        };
+        let key = PublicKey::parse("key", get("key")?).map_err(|e| bad(e.to_string()))?;
+        let time_s = get("time")?;
+        let time = Timestamp::parse(time_s).map_err(|e| bad(format!("time: {e}")))?;
+        let skew = now.unix_millis().abs_diff(time.unix_millis()) / 1000;
+        if skew > WINDOW_SECS {
+            return Err(bad(format!(
+                "time {time_s} is {skew} s from the server's clock ({now}); at most {WINDOW_SECS} s"
+            )));
+        }
+        let sig: [u8; 64] = B64
+            .decode(get("sig")?)
+            .ok()
+            .and_then(|b| b.try_into().ok())
+            .ok_or_else(|| bad("sig: expected base64 of 64 bytes".into()))?;
+        key.0
+            .verify_strict(
+                &message(method, path_and_query, time_s),
+                &Signature::from_bytes(&sig),
+            )
+            .map_err(|_| {
+                bad(format!(
+                    "the signature does not verify for {method} {path_and_query} at {time_s}"
+                ))
+            })?;
+        let mut seen = self.0.lock().expect("seen lock");
+        let now_s = now.unix_millis() / 1000;
+        seen.retain(|_, until| *until >= now_s);
+        if seen.insert(sig, now_s + 2 * WINDOW_SECS).is_some() {
+            return Err(bad("this signed request was used already (a replay)".into()));
+        }
+        Ok(Some(key))
+    }
+}

@@ -1,0 +1,425 @@
+//! The domain's read API: manifests (as their parties, inspectors and the public may see
+//! them), the registry, and hand-overs waiting for a countersignature.
+
+use super::auth::SeenRequests;
+use super::Problem;
+use crate::domain::codes::{ManifestNumber, Plate, Uscc};
+use crate::domain::events::{Role, Stream};
+use crate::domain::fold::{Domain, Manifest, Status};
+use crate::domain::DomainRules;
+use crate::ledger::event::{PublicKey, SignedEvent};
+use crate::ledger::time::Timestamp;
+use crate::store::Ledger;
+use actix_web::{web, HttpRequest, HttpResponse};
+use serde_json::{json, Value};
+use std::collections::{BTreeSet, HashMap};
+
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.route("/v1/manifests/{number}", web::get().to(manifest))
+        .route("/v1/manifests", web::get().to(list))
+        .route("/v1/parties/{id}", web::get().to(party))
+        .route("/v1/vehicles/{plate}", web::get().to(vehicle))
+        .route("/v1/sites/{id}", web::get().to(site))
+        .route("/v1/licences/{id}", web::get().to(licence))
+        .route("/v1/pending/{hash}", web::get().to(pending_one))
+        .route("/v1/openapi.json", web::get().to(openapi));
+}
+
+/// Who is reading.
+pub enum Viewer {
+    Anonymous,
+    Authority,
+    Party {
+        id: Uscc,
+        roles: Vec<Role>,
+    },
+    /// A registered key whose party is not known (cannot happen for keys the domain admitted).
+    Unknown,
+}
+
+impl Viewer {
+    fn sees_all(&self) -> bool {
+        match self {
+            Viewer::Authority => true,
+            Viewer::Party { roles, .. } => {
+                roles.contains(&Role::Inspector) || roles.contains(&Role::Enforcement)
+            }
+            _ => false,
+        }
+    }
+
+    fn sees(&self, m: &Manifest) -> bool {
+        self.sees_all() || matches!(self, Viewer::Party { id, .. } if m.parties.contains(id))
+    }
+}
+
+pub fn now() -> Timestamp {
+    Timestamp::from_system_time(std::time::SystemTime::now())
+}
+
+fn viewer(req: &HttpRequest, seen: &SeenRequests, d: &Domain) -> Result<Viewer, Problem> {
+    let header = req
+        .headers()
+        .get("authorization")
+        .and_then(|v| v.to_str().ok());
+    let pq = req
+        .uri()
+        .path_and_query()
+        .map(|p| p.as_str())
+        .unwrap_or("/");
+    let key: Option<PublicKey> = seen.check(header, req.method().as_str(), pq, now())?;
+    Ok(match key {
+        None => Viewer::Anonymous,
+        Some(k) if Some(k) == d.authority => Viewer::Authority,
+        Some(k) => match d.party_of(&k).and_then(|p| d.parties.get(p)) {
+            Some(p) => Viewer::Party {
+                id: p.id.clone(),
+                roles: p.roles.clone(),
+            },
+            None => Viewer::Unknown,
+        },
+    })
+}
+
+fn not_found(what: &str, field: &str, detail: String) -> Problem {
+    Problem::new(404, &format!("unknown-{what}"), "Not found", detail).field(field)
+}
+
+fn parse_number(raw: &str) -> Result<ManifestNumber, Problem> {
+    ManifestNumber::parse(raw)
+        .map_err(|e| Problem::bad_request(Some("number"), format!("path `number`: {e}")))
+}
+
+/// What anyone scanning a QR code may see: no quantities, no parties' business.
+fn public_view(m: &Manifest, size: u64) -> Value {
+    let categories: BTreeSet<String> = m
+        .current()
+        .lines
+        .iter()
+        .map(|l| match (&l.code, &l.cw_type) {
+            (Some(c), _) => c.category().to_string(),
+            (_, Some(t)) => t.en().to_string(),
+            _ => String::new(),
+        })
+        .collect();
+    json!({
+        "number": m.number,
+        "stream": m.stream,
+        "waste_categories": categories,
+        "status": m.status,
+        "issued_at": m.issued_at,
+        "issue_index": m.issue_index,
+        "in_log": m.issue_index < size,
+        "view": "public",
+    })
+}
+
+async fn manifest(
+    ledger: web::Data<Ledger>,
+    rules: web::Data<DomainRules>,
+    seen: web::Data<SeenRequests>,
+    req: HttpRequest,
+    path: web::Path<String>,
+) -> Result<HttpResponse, Problem> {
+    let number = parse_number(&path)?;
+    let (view, m, pending_for) = {
+        let d = rules.read();
+        let v = viewer(&req, &seen, &d)?;
+        let m = d.manifests.get(&number).ok_or_else(|| {
+            not_found(
+                "manifest",
+                "number",
+                format!("manifest {number} does not exist"),
+            )
+        })?;
+        if !v.sees(m) {
+            return Ok(HttpResponse::Ok().json(public_view(m, ledger.size())));
+        }
+        (v, m.clone(), d.limits.clone())
+    };
+    let _ = view;
+    let mut events = Vec::new();
+    for s in &m.steps {
+        let event = match ledger.entry(s.index)? {
+            Some(bytes) => crate::ledger::entry::Entry::decode(&bytes)
+                .ok()
+                .map(|e| Value::Object(e.event.event().clone())),
+            None => None,
+        };
+        events.push(json!({"index": s.index, "time": s.time, "type": s.kind, "event": event}));
+    }
+    let pending = pending_for_manifest(&ledger, &number)?;
+    let mut body = serde_json::to_value(&m).expect("manifest serialises");
+    body["flags"] = serde_json::to_value(m.flags_at(now(), &pending_for)).expect("flags");
+    body["events"] = Value::Array(events);
+    body["pending"] = Value::Array(pending);
+    body["view"] = json!("full");
+    Ok(HttpResponse::Ok().json(body))
+}
+
+/// Hand-overs signed by one party, waiting for the other, on this manifest.
+fn pending_for_manifest(ledger: &Ledger, number: &ManifestNumber) -> Result<Vec<Value>, Problem> {
+    let mut out = Vec::new();
+    for (hash, bytes) in ledger.pending()? {
+        let Ok(ev) = SignedEvent::parse(&bytes) else {
+            continue;
+        };
+        if ev.event().get("manifest").and_then(Value::as_str) != Some(number.as_str()) {
+            continue;
+        }
+        let completed = ledger.event_index(&hash)?;
+        out.push(json!({
+            "hash": hex::encode(hash),
+            "status": if completed.is_some() { "completed" } else { "pending" },
+            "completed_index": completed,
+            "signed_by": ev.signers().map(|k| k.to_string()).collect::<Vec<_>>(),
+            "event": Value::Object(ev.event().clone()),
+        }));
+    }
+    Ok(out)
+}
+
+async fn pending_one(
+    ledger: web::Data<Ledger>,
+    path: web::Path<String>,
+) -> Result<HttpResponse, Problem> {
+    let hash: [u8; 32] = hex::decode(path.as_str())
+        .ok()
+        .and_then(|b| b.try_into().ok())
+        .ok_or_else(|| Problem::bad_request(Some("hash"), "path `hash`: expected 64 hex digits"))?;
+    match ledger.pending()?.into_iter().find(|(h, _)| *h == hash) {
+        Some((_, bytes)) => Ok(HttpResponse::Ok()
+            .content_type("application/json")
+            .body(bytes)),
+        None => Err(not_found(
+            "pending",
+            "hash",
+            format!("no pending hand-over {}", path.as_str()),
+        )),
+    }
+}
+
+type Params = web::Query<HashMap<String, String>>;
+
+fn time_param(q: &Params, name: &str) -> Result<Option<Timestamp>, Problem> {
+    q.get(name)
+        .map(|s| {
+            Timestamp::parse(s).map_err(|e| {
+                Problem::bad_request(Some(name), format!("query parameter `{name}`: {e}"))
+            })
+        })
+        .transpose()
+}
+
+async fn list(
+    rules: web::Data<DomainRules>,
+    seen: web::Data<SeenRequests>,
+    req: HttpRequest,
+    q: Params,
+) -> Result<HttpResponse, Problem> {
+    let d = rules.read();
+    let v = viewer(&req, &seen, &d)?;
+    if matches!(v, Viewer::Anonymous | Viewer::Unknown) {
+        return Err(Problem::new(
+            401,
+            "unauthenticated",
+            "Sign the request",
+            "listing manifests needs a request signed with a registered key (Authorization: WL-Ed25519 ...)",
+        )
+        .field("Authorization"));
+    }
+    let bad = |name: &str, e: String| {
+        Problem::bad_request(Some(name), format!("query parameter `{name}`: {e}"))
+    };
+    let party = q
+        .get("party")
+        .map(|s| Uscc::parse(s).map_err(|e| bad("party", e.to_string())))
+        .transpose()?;
+    let vehicle = q
+        .get("vehicle")
+        .map(|s| Plate::parse(s).map_err(|e| bad("vehicle", e.to_string())))
+        .transpose()?;
+    let status = q
+        .get("status")
+        .map(|s| Status::parse(s).ok_or_else(|| bad("status", format!("one of issued, in_transit, at_station, delivered, received, rejected, returned, treated, voided, consolidated, split; got {s:?}"))))
+        .transpose()?;
+    let stream = q
+        .get("stream")
+        .map(|s| match s.as_str() {
+            "hazardous" => Ok(Stream::Hazardous),
+            "construction" => Ok(Stream::Construction),
+            _ => Err(bad(
+                "stream",
+                format!("hazardous or construction, got {s:?}"),
+            )),
+        })
+        .transpose()?;
+    let from = time_param(&q, "from")?;
+    let to = time_param(&q, "to")?;
+    let limit: usize = match q.get("limit") {
+        Some(s) => s
+            .parse()
+            .ok()
+            .filter(|n| (1..=1000).contains(n))
+            .ok_or_else(|| bad("limit", format!("an integer from 1 to 1000, got {s:?}")))?,
+        None => 100,
+    };
+    let empty = BTreeSet::new();
+    let candidates: Box<dyn Iterator<Item = &ManifestNumber>> = match (&party, &vehicle) {
+        (Some(p), _) => Box::new(d.by_party.get(p).unwrap_or(&empty).iter()),
+        (None, Some(pl)) => Box::new(d.by_vehicle.get(pl).unwrap_or(&empty).iter()),
+        (None, None) => match &v {
+            Viewer::Party { id, .. } if !v.sees_all() => {
+                Box::new(d.by_party.get(id).unwrap_or(&empty).iter())
+            }
+            _ => Box::new(d.manifests.keys()),
+        },
+    };
+    let now = now();
+    let out: Vec<Value> = candidates
+        .filter_map(|n| d.manifests.get(n))
+        .filter(|m| v.sees(m))
+        .filter(|m| vehicle.as_ref().is_none_or(|pl| m.vehicles.contains(pl)))
+        .filter(|m| status.is_none_or(|s| m.status == s))
+        .filter(|m| stream.is_none_or(|s| m.stream == s))
+        .filter(|m| from.is_none_or(|t| m.issued_at >= t))
+        .filter(|m| to.is_none_or(|t| m.issued_at < t))
+        .take(limit)
+        .map(|m| {
+            json!({
+                "number": m.number, "stream": m.stream, "status": m.status, "issuer": m.issuer,
+                "holder": m.holder, "destination": m.current().destination, "issued_at": m.issued_at,
+                "flags": m.flags_at(now, &d.limits).iter().map(|f| f.kind).collect::<Vec<_>>(),
+            })
+        })
+        .collect();
+    Ok(HttpResponse::Ok().json(json!({"manifests": out})))
+}
+
+async fn party(
+    rules: web::Data<DomainRules>,
+    path: web::Path<String>,
+) -> Result<HttpResponse, Problem> {
+    let id = Uscc::parse(&path)
+        .map_err(|e| Problem::bad_request(Some("id"), format!("path `id`: {e}")))?;
+    let d = rules.read();
+    let p = d
+        .parties
+        .get(&id)
+        .ok_or_else(|| not_found("party", "id", format!("{id} is not a registered party")))?;
+    let licences: Vec<_> = d
+        .licences_of
+        .get(&id)
+        .into_iter()
+        .flatten()
+        .map(|l| &d.licences[l])
+        .collect();
+    let vehicles: Vec<_> = d
+        .vehicles
+        .values()
+        .filter(|v| v.party == id)
+        .map(|v| &v.plate)
+        .collect();
+    let sites: Vec<_> = d.sites.values().filter(|s| s.reg.party == id).collect();
+    Ok(HttpResponse::Ok()
+        .json(json!({"party": p, "licences": licences, "vehicles": vehicles, "sites": sites})))
+}
+
+async fn vehicle(
+    rules: web::Data<DomainRules>,
+    path: web::Path<String>,
+) -> Result<HttpResponse, Problem> {
+    let plate = Plate::parse(&path)
+        .map_err(|e| Problem::bad_request(Some("plate"), format!("path `plate`: {e}")))?;
+    let d = rules.read();
+    let v = d.vehicles.get(&plate).ok_or_else(|| {
+        not_found(
+            "vehicle",
+            "plate",
+            format!("{plate} is not a registered vehicle"),
+        )
+    })?;
+    Ok(HttpResponse::Ok().json(v))
+}
+
+async fn site(
+    rules: web::Data<DomainRules>,
+    path: web::Path<String>,
+) -> Result<HttpResponse, Problem> {
+    let d = rules.read();
+    let s = d.sites.get(path.as_str()).ok_or_else(|| {
+        not_found(
+            "site",
+            "id",
+            format!("{:?} is not a registered site", path.as_str()),
+        )
+    })?;
+    Ok(HttpResponse::Ok().json(s))
+}
+
+async fn licence(
+    rules: web::Data<DomainRules>,
+    path: web::Path<String>,
+) -> Result<HttpResponse, Problem> {
+    let d = rules.read();
+    let l = d.licences.get(path.as_str()).ok_or_else(|| {
+        not_found(
+            "licence",
+            "id",
+            format!("{:?} is not a licence", path.as_str()),
+        )
+    })?;
+    Ok(HttpResponse::Ok().json(l))
+}
+
+async fn openapi() -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type("application/json")
+        .body(include_str!("openapi.json"))
+}
+
+/// For `POST /v1/events`: a hand-over signed by one of its two parties is kept beside the log
+/// until the other countersigns. `Some(answer)` when the event was taken as pending.
+pub fn take_pending(
+    ledger: &Ledger,
+    rules: &DomainRules,
+    event: &SignedEvent,
+) -> Result<Option<Value>, Problem> {
+    if event.event_type() != "custody.handover" {
+        return Ok(None);
+    }
+    let missing = {
+        let d = rules.read();
+        let from = event.event().get("from").and_then(Value::as_str);
+        let to = event.event().get("to").and_then(Value::as_str);
+        let signed = |p: Option<&str>| {
+            event
+                .signers()
+                .any(|k| d.party_of(k).map(|u| u.as_str()) == p)
+        };
+        if signed(from) && signed(to) {
+            return Ok(None);
+        }
+        match d.check_half_signed(event) {
+            Ok(m) => m,
+            // Let the sequencer give its refusal (the same checks, named the same way).
+            Err(_) => return Ok(None),
+        }
+    };
+    let hash = event.event_hash();
+    if let Some(index) = ledger.event_index(&hash)? {
+        return Err(Problem::new(
+            409,
+            "replay",
+            "Event already in the log",
+            format!("this hand-over is in the log at index {index}"),
+        )
+        .field("event"));
+    }
+    ledger.put_pending(&hash, &event.to_bytes())?;
+    Ok(Some(json!({
+        "pending": hex::encode(hash),
+        "waiting_for": missing,
+        "detail": format!("signed by one party; waiting for the countersignature of {missing}"),
+    })))
+}

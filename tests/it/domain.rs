@@ -1,0 +1,608 @@
+//! The waste domain end to end over HTTP: lifecycles of both streams, refusals that leave the
+//! log as it was, flags that fire on the case built for them and stay silent on a clean chain,
+//! two-party signing with a pending half, scoped reads, and state rebuilt from the log alone.
+
+use crate::support::{authority, key, pk, run, signed};
+use crate::world::{ok, post, World, PLATE_A, PLATE_B, PLATE_EXPIRED, PLATE_MUCK};
+use serde_json::{json, Value};
+
+fn status(m: &Value) -> &str {
+    m["status"].as_str().unwrap()
+}
+
+fn amounts(v: &Value) -> Vec<u64> {
+    v.as_array()
+        .unwrap()
+        .iter()
+        .map(|q| q["amount"].as_u64().unwrap())
+        .collect()
+}
+
+#[test]
+fn a_hazardous_load_goes_by_relay_and_station_to_disposal_and_is_treated() {
+    let dir = tempfile::tempdir().unwrap();
+    let w = World::start(dir.path());
+    let m = w.issue_hazardous("S-DISPOSAL");
+    assert_eq!(m.len(), 14);
+    assert!(m.starts_with("2026") || m.starts_with("2027"), "{m}");
+    assert_eq!(&m[4..8], "3205", "Kunshan is in Suzhou (3205): {m}");
+    assert_eq!(status(&w.manifest(&m)), "issued");
+
+    w.pickup(&m);
+    let v = w.manifest(&m);
+    assert_eq!(
+        (status(&v), v["holder"].as_str().unwrap()),
+        ("in_transit", w.hauler_a.id.as_str())
+    );
+    // Relay: hauler A hands the load to hauler B on the road.
+    w.hand(
+        &m,
+        &w.hauler_a,
+        &w.hauler_b,
+        Some(PLATE_B),
+        &[340_000, 120_000],
+    );
+    w.hand(&m, &w.hauler_b, &w.station, None, &[339_000, 120_000]);
+    assert_eq!(status(&w.manifest(&m)), "at_station");
+    // Station out, then delivery to the destination.
+    w.hand(
+        &m,
+        &w.station,
+        &w.hauler_a,
+        Some(PLATE_A),
+        &[339_000, 120_000],
+    );
+    w.hand(&m, &w.hauler_a, &w.disposal, None, &[339_000, 120_000]);
+    let v = w.manifest(&m);
+    assert_eq!(
+        (status(&v), v["holder"].as_str().unwrap()),
+        ("delivered", w.disposal.id.as_str())
+    );
+    ok(
+        &w.c,
+        json!({"type": "custody.weighed", "manifest": m, "site": "S-DISPOSAL", "ticket": "WB-2026-1123-07",
+                    "gross": {"amount": 15_459_000, "unit": "g"}, "tare": {"amount": 15_000_000, "unit": "g"},
+                    "net": {"amount": 459_000, "unit": "g"}, "at": "2026-11-23T11:00:00Z"}),
+        &[&w.disposal.key],
+    );
+    ok(
+        &w.c,
+        json!({"type": "custody.received", "manifest": m, "lines": [
+        {"line": 0, "accepted": {"amount": 339_000, "unit": "g"}, "rejected": {"amount": 0, "unit": "g"}},
+        {"line": 1, "accepted": {"amount": 120_000, "unit": "g"}, "rejected": {"amount": 0, "unit": "g"}}]}),
+        &[&w.disposal.key],
+    );
+    assert_eq!(status(&w.manifest(&m)), "received");
+    ok(
+        &w.c,
+        json!({"type": "custody.treated", "manifest": m, "line": 0, "code": "R9", "quantity": {"amount": 339_000, "unit": "g"}}),
+        &[&w.disposal.key],
+    );
+    assert_eq!(
+        status(&w.manifest(&m)),
+        "received",
+        "line 1 is not treated yet"
+    );
+    ok(
+        &w.c,
+        json!({"type": "custody.treated", "manifest": m, "line": 1, "code": "D10", "quantity": {"amount": 120_000, "unit": "g"}}),
+        &[&w.disposal.key],
+    );
+
+    let v = w.manifest(&m);
+    assert_eq!(status(&v), "treated");
+    assert_eq!(amounts(&v["treated"]), [339_000, 120_000]);
+    let kinds: Vec<&str> = v["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["type"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        kinds,
+        [
+            "manifest.issued",
+            "custody.handover",
+            "custody.handover",
+            "custody.handover",
+            "custody.handover",
+            "custody.handover",
+            "custody.weighed",
+            "custody.received",
+            "custody.treated",
+            "custody.treated"
+        ]
+    );
+    // Each event is served with its log index, and that entry holds exactly that event.
+    for e in v["events"].as_array().unwrap() {
+        let entry: Value = serde_json::from_str(
+            &w.c.get_ok(&format!("/v1/log/entries/{}", e["index"]))
+                .unwrap(),
+        )
+        .unwrap();
+        assert_eq!(entry["event"], e["event"]);
+    }
+    assert_eq!(v["flags"], json!([]), "a clean chain raises no flag");
+    assert_eq!(v["vehicles"], json!([PLATE_A, PLATE_B]));
+}
+
+#[test]
+fn a_station_consolidates_loads_and_splits_one_linked_both_ways() {
+    let dir = tempfile::tempdir().unwrap();
+    let w = World::start(dir.path());
+    let ins: Vec<String> = (0..3).map(|_| w.issue_hazardous("S-HUAQIAO")).collect();
+    for m in &ins {
+        w.pickup(m);
+        w.hand(m, &w.hauler_a, &w.station, None, &[340_000, 120_000]);
+    }
+    let out = ok(
+        &w.c,
+        json!({"type": "station.consolidated", "station": w.station.id, "inputs": [ins[0], ins[1]],
+        "output": {"destination": "S-DISPOSAL", "haulers": [w.hauler_b.id], "lines": [
+            {"code": "900-249-08", "name": "废矿物油 waste mineral oil", "form": "liquid", "hazards": ["T", "I"], "quantity": {"amount": 680_000, "unit": "g"}},
+            {"code": "900-041-49", "name": "含油抹布 oily rags", "form": "solid", "hazards": ["T", "In"], "quantity": {"amount": 240_000, "unit": "g"}}]}}),
+        &[&w.station.key],
+    );
+    let merged = out["manifests"][0].as_str().unwrap().to_string();
+    let v = w.manifest(&merged);
+    assert_eq!(v["sources"], json!([ins[0], ins[1]]));
+    assert_eq!(v["issuer"], json!(w.station.id));
+    for m in &ins[..2] {
+        let i = w.manifest(m);
+        assert_eq!(status(&i), "consolidated");
+        assert_eq!(i["onward"], json!([merged]));
+    }
+    // The merged load goes on and arrives.
+    w.hand(
+        &merged,
+        &w.station,
+        &w.hauler_b,
+        Some(PLATE_B),
+        &[680_000, 240_000],
+    );
+    w.hand(&merged, &w.hauler_b, &w.disposal, None, &[680_000, 240_000]);
+    assert_eq!(status(&w.manifest(&merged)), "delivered");
+
+    // Split: one load into two outgoing loads.
+    let line = |q: u64| json!({"code": "900-249-08", "name": "废矿物油", "form": "liquid", "hazards": ["T", "I"], "quantity": {"amount": q, "unit": "g"}});
+    let out = ok(
+        &w.c,
+        json!({"type": "station.split", "station": w.station.id, "input": ins[2], "outputs": [
+        {"destination": "S-DISPOSAL", "haulers": [w.hauler_a.id], "lines": [line(200_000)]},
+        {"destination": "S-DISPOSAL", "haulers": [w.hauler_b.id], "lines": [line(140_000)]}]}),
+        &[&w.station.key],
+    );
+    let parts: Vec<String> = out["manifests"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|n| n.as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(parts.len(), 2);
+    assert_ne!(parts[0], parts[1]);
+    let i = w.manifest(&ins[2]);
+    assert_eq!((status(&i), &i["onward"]), ("split", &json!(parts)));
+    for p in &parts {
+        assert_eq!(w.manifest(p)["sources"], json!([ins[2]]));
+    }
+    // A consolidated input is closed: nobody can hand it over any more.
+    let (code, answer) = post(
+        &w.c,
+        &signed(
+            w.handover(&ins[0], &w.station, &w.hauler_a, Some(PLATE_A), &[1, 1]),
+            &[&w.station.key, &w.hauler_a.key],
+        )
+        .to_bytes(),
+    );
+    assert_eq!(code, 409, "{answer}");
+}
+
+#[test]
+fn a_construction_load_is_partly_rejected_and_the_rest_recycled() {
+    let dir = tempfile::tempdir().unwrap();
+    let w = World::start(dir.path());
+    let m = w.issue_muck(30_000_000);
+    w.hand(&m, &w.builder, &w.muck, Some(PLATE_MUCK), &[30_000_000]);
+    w.hand(&m, &w.muck, &w.recycler, None, &[29_500_000]);
+    assert_eq!(status(&w.manifest(&m)), "delivered");
+    // Rejected lines need to say where the rejected part goes.
+    let receipt = |rejection: Option<Value>| {
+        let mut r = json!({"type": "custody.received", "manifest": m, "lines": [
+            {"line": 0, "accepted": {"amount": 25_000_000, "unit": "g"}, "rejected": {"amount": 4_500_000, "unit": "g"}, "discrepancy": "type"}]});
+        if let Some(x) = rejection {
+            r["rejection"] = x;
+        }
+        signed(r, &[&w.recycler.key])
+    };
+    let (code, answer) = post(&w.c, &receipt(None).to_bytes());
+    assert_eq!(
+        (code, answer["field"].as_str()),
+        (422, Some("event.rejection")),
+        "{answer}"
+    );
+    let (code, answer) = post(
+        &w.c,
+        &receipt(Some(
+            json!({"reason": "mixed with household waste", "to": w.builder.id}),
+        ))
+        .to_bytes(),
+    );
+    assert_eq!(code, 201, "{answer}");
+    let v = w.manifest(&m);
+    assert_eq!(status(&v), "received");
+    assert_eq!(
+        (amounts(&v["accepted"]), amounts(&v["rejected"])),
+        (vec![25_000_000], vec![4_500_000])
+    );
+    assert_eq!(v["rejection"]["to"], json!(w.builder.id));
+    ok(
+        &w.c,
+        json!({"type": "custody.treated", "manifest": m, "line": 0, "code": "R5", "quantity": {"amount": 25_000_000, "unit": "g"}}),
+        &[&w.recycler.key],
+    );
+    assert_eq!(status(&w.manifest(&m)), "treated");
+    // Treating more than was accepted cannot make sense.
+    let (code, answer) = post(&w.c, &signed(json!({"type": "custody.treated", "manifest": m, "line": 0, "code": "R5", "quantity": {"amount": 1, "unit": "g"}}), &[&w.recycler.key]).to_bytes());
+    assert_eq!(code, 409, "{answer}");
+    assert_eq!(
+        w.flags(&m),
+        Vec::<String>::new(),
+        "within the construction stream's tolerance"
+    );
+}
+
+#[test]
+fn every_refusal_names_why_and_leaves_size_and_root_unchanged() {
+    let dir = tempfile::tempdir().unwrap();
+    let w = World::start(dir.path());
+    let m = w.issue_hazardous("S-DISPOSAL");
+    w.pickup(&m);
+    // A key of the plant, revoked.
+    let old = key(90);
+    ok(
+        &w.c,
+        json!({"type": "key.added", "key": pk(&old), "holder": w.plant.id}),
+        &[&authority()],
+    );
+    ok(
+        &w.c,
+        json!({"type": "key.revoked", "key": pk(&old), "effective": "2020-01-01T00:00:00Z", "reason": "terminal lost"}),
+        &[&authority()],
+    );
+    let replayed = signed(
+        w.handover(
+            &m,
+            &w.plant,
+            &w.hauler_a,
+            Some(PLATE_A),
+            &[340_000, 120_000],
+        ),
+        &[&w.plant.key, &w.hauler_a.key],
+    );
+    let issue = |generator: &str, code: &str| {
+        json!({
+        "type": "manifest.issued", "reference": "CK-REFUSED", "stream": "hazardous", "generator": generator, "origin": "S-PLANT", "destination": "S-DISPOSAL",
+        "haulers": [w.hauler_a.id], "lines": [{"code": code, "name": "废矿物油", "form": "liquid", "hazards": ["T"], "quantity": {"amount": 1000, "unit": "g"}}]})
+    };
+    let cases: Vec<(&str, Vec<u8>, u16, &str)> = vec![
+        ("the hauler voids the plant's manifest", signed(json!({"type": "manifest.voided", "manifest": m, "reason": "x"}), &[&w.hauler_a.key]).to_bytes(), 403, "signatures"),
+        ("the plant voids after pickup", signed(json!({"type": "manifest.voided", "manifest": m, "reason": "x"}), &[&w.plant.key]).to_bytes(), 409, "event.manifest"),
+        ("the plant hands over a load hauler A holds", signed(w.handover(&m, &w.plant, &w.hauler_b, Some(PLATE_B), &[340_000, 120_000]), &[&w.plant.key, &w.hauler_b.key]).to_bytes(), 409, "event.from"),
+        ("a hand-over signed by someone else than the taker", signed(w.handover(&m, &w.hauler_a, &w.hauler_b, Some(PLATE_B), &[340_000, 120_000]), &[&w.hauler_a.key, &w.station.key]).to_bytes(), 403, "signatures"),
+        ("a manifest issued with a revoked key", signed(issue(&w.plant.id, "900-249-08"), &[&old]).to_bytes(), 403, "signatures"),
+        ("a hand-over of a manifest that does not exist", signed(w.handover("20263205999999", &w.hauler_a, &w.hauler_b, Some(PLATE_B), &[1, 1]), &[&w.hauler_a.key, &w.hauler_b.key]).to_bytes(), 422, "event.manifest"),
+        ("a malformed waste code", signed(issue(&w.plant.id, "900-249-8"), &[&w.plant.key]).to_bytes(), 422, "event.lines[0].code"),
+        ("a category that no longer exists", signed(issue(&w.plant.id, "900-249-42"), &[&w.plant.key]).to_bytes(), 422, "event.lines[0].code"),
+        ("a malformed USCC", signed(issue("91320583MA1ELEC01X", "900-249-08"), &[&w.plant.key]).to_bytes(), 422, "event.generator"),
+        ("an unknown field", signed(json!({"type": "manifest.voided", "manifest": m, "reason": "x", "extra": 1}), &[&w.plant.key]).to_bytes(), 422, "event"),
+        ("a replay of a hand-over in the log", replayed.to_bytes(), 409, "event"),
+        ("the generator registers itself", signed(json!({"type": "party.registered", "party": w.plant.id, "name": "x", "roles": ["receiver"]}), &[&w.plant.key]).to_bytes(), 403, "signatures"),
+    ];
+    for (what, body, want, field) in cases {
+        let before = w.head();
+        let (code, answer) = post(&w.c, &body);
+        assert_eq!(code, want, "{what}: {answer}");
+        assert!(
+            answer["detail"].as_str().is_some_and(|d| !d.is_empty()),
+            "{what}: {answer}"
+        );
+        assert!(
+            answer["field"]
+                .as_str()
+                .is_some_and(|f| f.starts_with(field)),
+            "{what}: field {} (want {field}): {answer}",
+            answer["field"]
+        );
+        assert_eq!(w.head(), before, "{what}: the log changed");
+    }
+    let v = w.manifest(&m);
+    assert_eq!(
+        (status(&v), v["holder"].as_str().unwrap()),
+        ("in_transit", w.hauler_a.id.as_str())
+    );
+}
+
+#[test]
+fn each_flag_fires_on_its_case_and_names_the_entry_behind_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let w = World::start(dir.path());
+    // Quantity gap: 340 kg picked up, 300 kg handed to the next hauler.
+    let gap = w.issue_hazardous("S-DISPOSAL");
+    w.pickup(&gap);
+    let relay = w.hand(
+        &gap,
+        &w.hauler_a,
+        &w.hauler_b,
+        Some(PLATE_B),
+        &[300_000, 120_000],
+    );
+    let v = w.manifest(&gap);
+    let flags = v["flags"].as_array().unwrap();
+    assert_eq!(flags.len(), 1, "{v}");
+    assert_eq!(flags[0]["kind"], "quantity_gap");
+    assert_eq!(flags[0]["index"], relay["index"]);
+    assert!(
+        flags[0]["detail"].as_str().unwrap().contains("line 0"),
+        "{}",
+        flags[0]
+    );
+
+    // A receiver with no licence for the code.
+    let unlicensed = w.issue_hazardous("S-BACKYARD");
+    w.pickup(&unlicensed);
+    w.hand(
+        &unlicensed,
+        &w.hauler_a,
+        &w.backyard,
+        None,
+        &[340_000, 120_000],
+    );
+    assert_eq!(
+        w.flags(&unlicensed),
+        ["not_licensed", "not_licensed"],
+        "one for each code it takes without a licence"
+    );
+
+    // A truck whose permit expired, and a hauler with no transport licence at all (the
+    // construction fleet carrying hazardous waste).
+    let permit = w.issue_hazardous("S-DISPOSAL");
+    w.hand(
+        &permit,
+        &w.plant,
+        &w.hauler_a,
+        Some(PLATE_EXPIRED),
+        &[340_000, 120_000],
+    );
+    assert_eq!(w.flags(&permit), ["no_permit"]);
+    let wrong_fleet = w.issue_hazardous("S-DISPOSAL");
+    w.hand(
+        &wrong_fleet,
+        &w.plant,
+        &w.muck,
+        Some(PLATE_MUCK),
+        &[340_000, 120_000],
+    );
+    let details: Vec<String> = w.manifest(&wrong_fleet)["flags"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["detail"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(
+        details.len(),
+        2,
+        "the hauler's licence and the truck's permit: {details:?}"
+    );
+
+    // A licence revoked before delivery.
+    ok(
+        &w.c,
+        json!({"type": "licence.revoked", "licence": "L-DISPOSAL", "effective": "2025-01-01T00:00:00Z", "reason": "suspended for inspection"}),
+        &[&authority()],
+    );
+    let revoked = w.issue_hazardous("S-DISPOSAL");
+    w.pickup(&revoked);
+    w.hand(
+        &revoked,
+        &w.hauler_a,
+        &w.disposal,
+        None,
+        &[340_000, 120_000],
+    );
+    let v = w.manifest(&revoked);
+    assert_eq!(v["flags"][0]["kind"], "not_licensed");
+    assert!(
+        v["flags"][0]["detail"]
+            .as_str()
+            .unwrap()
+            .contains("revoked"),
+        "{v}"
+    );
+
+    // And the clean chain beside them raises nothing.
+    let clean = w.issue_hazardous("S-HUAQIAO");
+    w.pickup(&clean);
+    w.hand(&clean, &w.hauler_a, &w.station, None, &[339_000, 119_000]);
+    assert_eq!(w.flags(&clean), Vec::<String>::new());
+}
+
+#[test]
+fn a_half_signed_hand_over_waits_as_pending_until_the_other_party_countersigns() {
+    let dir = tempfile::tempdir().unwrap();
+    let w = World::start(dir.path());
+    let m = w.issue_hazardous("S-DISPOSAL");
+    let half = signed(
+        w.handover(
+            &m,
+            &w.plant,
+            &w.hauler_a,
+            Some(PLATE_A),
+            &[340_000, 120_000],
+        ),
+        &[&w.plant.key],
+    );
+    let before = w.head();
+    let (code, answer) = post(&w.c, &half.to_bytes());
+    assert_eq!(code, 202, "{answer}");
+    assert_eq!(answer["waiting_for"], json!(w.hauler_a.id));
+    assert_eq!(w.head(), before, "a pending hand-over is not in the log");
+    let v = w.manifest(&m);
+    assert_eq!(status(&v), "issued");
+    assert_eq!(v["pending"][0]["status"], "pending");
+    // The driver's terminal fetches it, countersigns and submits.
+    let hash = answer["pending"].as_str().unwrap();
+    let fetched = w.c.get_ok(&format!("/v1/pending/{hash}")).unwrap();
+    let mut full = wasteledger::ledger::event::SignedEvent::parse(fetched.as_bytes()).unwrap();
+    full.add_signature(&w.hauler_a.key);
+    let (code, answer) = post(&w.c, &full.to_bytes());
+    assert_eq!(code, 201, "{answer}");
+    let v = w.manifest(&m);
+    assert_eq!(status(&v), "in_transit");
+    assert_eq!(v["pending"][0]["status"], "completed");
+    assert_eq!(v["pending"][0]["completed_index"], answer["index"]);
+    // A half signed by neither party is refused outright.
+    let stranger = signed(
+        w.handover(
+            &m,
+            &w.hauler_a,
+            &w.hauler_b,
+            Some(PLATE_B),
+            &[340_000, 120_000],
+        ),
+        &[&w.station.key],
+    );
+    assert_eq!(post(&w.c, &stranger.to_bytes()).0, 403);
+}
+
+#[test]
+fn readers_see_what_their_role_allows_and_signed_reads_cannot_be_replayed() {
+    let dir = tempfile::tempdir().unwrap();
+    let w = World::start(dir.path());
+    let m = w.issue_hazardous("S-DISPOSAL");
+    w.pickup(&m);
+    let muck = w.issue_muck(10_000_000);
+    // Anonymous: the public view of a QR check only.
+    let public: Value =
+        serde_json::from_str(&w.c.get_ok(&format!("/v1/manifests/{m}")).unwrap()).unwrap();
+    assert_eq!(public["view"], "public");
+    assert_eq!(public["status"], "in_transit");
+    assert_eq!(public["waste_categories"], json!(["HW08", "HW49"]));
+    for private in ["quantities", "holder", "events", "parties", "versions"] {
+        assert!(
+            public.get(private).is_none(),
+            "anonymous readers must not see {private}: {public}"
+        );
+    }
+    // A party to it sees it all; a competitor sees the public view; the bureau sees all.
+    assert_eq!(w.manifest_as(&m, &w.hauler_a.key)["view"], "full");
+    assert_eq!(
+        w.manifest_as(&m, &w.hauler_b.key)["view"],
+        "full",
+        "a planned hauler is a party to it"
+    );
+    assert_eq!(w.manifest_as(&m, &w.recycler.key)["view"], "public");
+    assert_eq!(w.manifest_as(&m, &w.bureau.key)["view"], "full");
+    // Lists: only with a signature, and only what the reader may see.
+    let list = |k: &ed25519_dalek::SigningKey, q: &str| -> Vec<String> {
+        let a = w.c.get_signed(&format!("/v1/manifests{q}"), k).unwrap();
+        assert_eq!(a.status, 200, "{}", a.body);
+        a.json().unwrap()["manifests"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|x| x["number"].as_str().unwrap().to_string())
+            .collect()
+    };
+    assert_eq!(list(&w.plant.key, ""), [m.clone()]);
+    assert_eq!(list(&w.builder.key, ""), [muck.clone()]);
+    assert_eq!(list(&w.bureau.key, "?stream=construction"), [muck.clone()]);
+    assert_eq!(
+        list(
+            &w.bureau.key,
+            &format!("?vehicle={}", wasteledger::client::encode(PLATE_A))
+        ),
+        [m.clone()]
+    );
+    assert_eq!(list(&w.bureau.key, "?status=in_transit"), [m.clone()]);
+    assert_eq!(
+        list(&w.recycler.key, &format!("?party={}", w.plant.id)),
+        Vec::<String>::new()
+    );
+    assert_eq!(w.c.get("/v1/manifests").unwrap().status, 401);
+    let bad =
+        w.c.get_signed("/v1/manifests?status=lost", &w.bureau.key)
+            .unwrap();
+    assert_eq!(bad.status, 400);
+    assert!(bad.body.contains("status"), "{}", bad.body);
+    // A captured signed request does not work twice.
+    let now = wasteledger::ledger::time::Timestamp::from_system_time(std::time::SystemTime::now());
+    let header = wasteledger::http::auth::header(&w.bureau.key, "GET", "/v1/manifests", now);
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .build()
+        .into();
+    let get = || {
+        agent
+            .get(format!("{}/v1/manifests", w.server.url))
+            .header("authorization", &header)
+            .call()
+            .unwrap()
+            .status()
+            .as_u16()
+    };
+    assert_eq!(get(), 200);
+    assert_eq!(get(), 401);
+    // Registry reads are public.
+    let p: Value = serde_json::from_str(
+        &w.c.get_ok(&format!("/v1/parties/{}", w.disposal.id))
+            .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(p["licences"][0]["licence"], "L-DISPOSAL");
+    assert_eq!(
+        w.c.get(&format!(
+            "/v1/vehicles/{}",
+            wasteledger::client::encode(PLATE_A)
+        ))
+        .unwrap()
+        .status,
+        200
+    );
+    assert_eq!(w.c.get("/v1/manifests/2026320500000").unwrap().status, 400);
+    assert_eq!(w.c.get("/v1/manifests/20263205999999").unwrap().status, 404);
+    let api: Value = serde_json::from_str(&w.c.get_ok("/v1/openapi.json").unwrap()).unwrap();
+    assert!(api["paths"]["/v1/manifests/{number}"].is_object());
+}
+
+#[test]
+fn state_rebuilt_from_the_log_alone_is_the_state_before() {
+    let dir = tempfile::tempdir().unwrap();
+    let w = World::start(dir.path());
+    let m = w.issue_hazardous("S-HUAQIAO");
+    w.pickup(&m);
+    w.hand(&m, &w.hauler_a, &w.station, None, &[300_000, 120_000]);
+    let muck = w.issue_muck(10_000_000);
+    w.hand(&muck, &w.builder, &w.muck, Some(PLATE_MUCK), &[10_000_000]);
+    let view = |w: &World| (w.manifest(&m), w.manifest(&muck), w.head());
+    let before = view(&w);
+    let World { server, .. } = w;
+    let data = server.data.clone();
+    server.kill();
+    // sled lets go of its file lock a moment after the process is gone.
+    let until_unlocked = |args: &[&str]| {
+        for _ in 0..50 {
+            let (okay, out) = run(args);
+            if !out.contains("in use by another process") {
+                return (okay, out);
+            }
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+        panic!("the log stayed locked");
+    };
+    let (okay, out) = until_unlocked(&["verify", "--data", data.to_str().unwrap()]);
+    assert!(okay, "{out}");
+    let (okay, out) = until_unlocked(&["reindex", "--data", data.to_str().unwrap()]);
+    assert!(okay, "{out}");
+    let w2 = World::restart(dir.path());
+    assert_eq!(view(&w2), before);
+}
