@@ -67,7 +67,7 @@ impl LogClient {
             .get(&url)
             .header(
                 "authorization",
-                crate::http::auth::header(key, "GET", path, now),
+                crate::http::auth::header(key, "GET", path, now, b""),
             )
             .call()
             .with_context(|| format!("GET {url}"))?;

@@ -1,6 +1,8 @@
 //! The command line: a face over the library. Each subcommand turns flags into a call.
 
 mod client;
+mod demo;
+mod party;
 
 use crate::domain::catalog::{Catalog, CATALOG_FILES};
 use crate::domain::fold::Limits;
@@ -101,6 +103,10 @@ enum Command {
     },
     /// Measure append, audit and proof speed beside this machine's raw Ed25519 and SHA-256 rates.
     Bench(crate::bench::Options),
+    /// Start a demo log and play a Kunshan week of hazardous and construction waste into it.
+    Demo(demo::Options),
+    #[command(flatten)]
+    Party(party::PartyCommand),
 }
 
 pub fn run(cli: Cli) -> Result<()> {
@@ -147,6 +153,8 @@ pub fn run(cli: Cli) -> Result<()> {
             }
         }
         Command::Bench(opts) => crate::bench::run(opts),
+        Command::Demo(opts) => demo::run(opts),
+        Command::Party(cmd) => party::run(cmd),
     }
 }
 
@@ -228,7 +236,12 @@ pub fn domain_rules(dir: Option<&Path>) -> Result<DomainRules> {
     Ok(DomainRules::new(catalog, Limits::default()))
 }
 
-fn serve(ledger: Ledger, rules: DomainRules, listen: &str, workers: Option<usize>) -> Result<()> {
+pub(crate) fn serve(
+    ledger: Ledger,
+    rules: DomainRules,
+    listen: &str,
+    workers: Option<usize>,
+) -> Result<()> {
     let listener = std::net::TcpListener::bind(listen)
         .with_context(|| format!("cannot listen on {listen}"))?;
     let addr = listener.local_addr()?;

@@ -2,7 +2,8 @@
 //!
 //! ```text
 //! Authorization: WL-Ed25519 key=<base64 public key>,time=<RFC 3339 UTC>,sig=<base64 signature>
-//! signature over: "wasteledger/v1/read\n" + METHOD + "\n" + path-and-query + "\n" + time
+//! signature over: "wasteledger/v1/request\n" + METHOD + "\n" + path-and-query + "\n" + time
+//!                 + "\n" + hex(SHA-256(body))        (the body is empty for a GET)
 //! ```
 //! The time must be within [`WINDOW_SECS`] of the server's clock, and a signature is accepted
 //! once: the server remembers those it saw inside the window, so a captured request cannot be
@@ -21,14 +22,22 @@ pub const WINDOW_SECS: u64 = 300;
 pub const SCHEME: &str = "WL-Ed25519";
 
 /// The message a reader signs.
-pub fn message(method: &str, path_and_query: &str, time: &str) -> Vec<u8> {
-    format!("wasteledger/v1/read\n{method}\n{path_and_query}\n{time}").into_bytes()
+pub fn message(method: &str, path_and_query: &str, time: &str, body: &[u8]) -> Vec<u8> {
+    use sha2::Digest;
+    let body_hash = hex::encode(sha2::Sha256::digest(body));
+    format!("wasteledger/v1/request\n{method}\n{path_and_query}\n{time}\n{body_hash}").into_bytes()
 }
 
 /// The `Authorization` header value for a request (clients use this).
-pub fn header(key: &SigningKey, method: &str, path_and_query: &str, time: Timestamp) -> String {
+pub fn header(
+    key: &SigningKey,
+    method: &str,
+    path_and_query: &str,
+    time: Timestamp,
+    body: &[u8],
+) -> String {
     let t = time.to_string();
-    let sig = key.sign(&message(method, path_and_query, &t));
+    let sig = key.sign(&message(method, path_and_query, &t, body));
     format!(
         "{SCHEME} key={},time={t},sig={}",
         B64.encode(key.verifying_key().as_bytes()),
@@ -47,6 +56,7 @@ impl SeenRequests {
         header: Option<&str>,
         method: &str,
         path_and_query: &str,
+        body: &[u8],
         now: Timestamp,
     ) -> Result<Option<PublicKey>, Problem> {
         let Some(h) = header else { return Ok(None) };
@@ -88,7 +98,7 @@ impl SeenRequests {
             .ok_or_else(|| bad("sig: expected base64 of 64 bytes".into()))?;
         key.0
             .verify_strict(
-                &message(method, path_and_query, time_s),
+                &message(method, path_and_query, time_s, body),
                 &Signature::from_bytes(&sig),
             )
             .map_err(|_| {

@@ -58,6 +58,16 @@ pub fn now() -> Timestamp {
 }
 
 fn viewer(req: &HttpRequest, seen: &SeenRequests, d: &Domain) -> Result<Viewer, Problem> {
+    viewer_with_body(req, &[], seen, d)
+}
+
+/// Who sent a request whose signature also covers `body`.
+fn viewer_with_body(
+    req: &HttpRequest,
+    body: &[u8],
+    seen: &SeenRequests,
+    d: &Domain,
+) -> Result<Viewer, Problem> {
     let header = req
         .headers()
         .get("authorization")
@@ -67,7 +77,7 @@ fn viewer(req: &HttpRequest, seen: &SeenRequests, d: &Domain) -> Result<Viewer, 
         .path_and_query()
         .map(|p| p.as_str())
         .unwrap_or("/");
-    let key: Option<PublicKey> = seen.check(header, req.method().as_str(), pq, now())?;
+    let key: Option<PublicKey> = seen.check(header, req.method().as_str(), pq, body, now())?;
     Ok(match key {
         None => Viewer::Anonymous,
         Some(k) if Some(k) == d.authority => Viewer::Authority,

@@ -536,7 +536,7 @@ fn readers_see_what_their_role_allows_and_signed_reads_cannot_be_replayed() {
     assert!(bad.body.contains("status"), "{}", bad.body);
     // A captured signed request does not work twice.
     let now = wasteledger::ledger::time::Timestamp::from_system_time(std::time::SystemTime::now());
-    let header = wasteledger::http::auth::header(&w.bureau.key, "GET", "/v1/manifests", now);
+    let header = wasteledger::http::auth::header(&w.bureau.key, "GET", "/v1/manifests", now, b"");
     let agent: ureq::Agent = ureq::Agent::config_builder()
         .http_status_as_error(false)
         .build()
