@@ -60,17 +60,30 @@ impl LogClient {
     /// GET signed with a party's key (`Authorization: WL-Ed25519 ...`): reads that need to know
     /// who asks. `path` is sent as given: percent-encode non-ASCII with [`encode`].
     pub fn get_signed(&self, path: &str, key: &ed25519_dalek::SigningKey) -> Result<Answer> {
+        self.signed("GET", path, b"", key)
+    }
+
+    /// A request signed with a party's key; the signature covers method, path, time and body.
+    pub fn signed(
+        &self,
+        method: &str,
+        path: &str,
+        body: &[u8],
+        key: &ed25519_dalek::SigningKey,
+    ) -> Result<Answer> {
         let url = format!("{}{path}", self.base);
         let now = crate::ledger::time::Timestamp::from_system_time(std::time::SystemTime::now());
+        let auth = crate::http::auth::header(key, method, path, now, body);
+        let req = ureq::http::Request::builder()
+            .method(method)
+            .uri(&url)
+            .header("authorization", auth)
+            .header("content-type", "application/json")
+            .body(body.to_vec())?;
         let mut resp = self
             .agent
-            .get(&url)
-            .header(
-                "authorization",
-                crate::http::auth::header(key, "GET", path, now, b""),
-            )
-            .call()
-            .with_context(|| format!("GET {url}"))?;
+            .run(req)
+            .with_context(|| format!("{method} {url}"))?;
         let status = resp.status().as_u16();
         let body = resp
             .body_mut()

@@ -6,6 +6,7 @@ use super::Problem;
 use crate::domain::codes::{ManifestNumber, Plate, Uscc};
 use crate::domain::events::{Role, Stream};
 use crate::domain::fold::{Domain, Manifest, Status};
+use crate::domain::personal::Disclosure;
 use crate::domain::DomainRules;
 use crate::ledger::event::{PublicKey, SignedEvent};
 use crate::ledger::time::Timestamp;
@@ -22,6 +23,12 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .route("/v1/sites/{id}", web::get().to(site))
         .route("/v1/licences/{id}", web::get().to(licence))
         .route("/v1/pending/{hash}", web::get().to(pending_one))
+        .route("/v1/personal", web::post().to(lodge_personal))
+        .route("/v1/personal/{commitment}", web::get().to(read_personal))
+        .route(
+            "/v1/personal/{commitment}",
+            web::delete().to(erase_personal),
+        )
         .route("/v1/openapi.json", web::get().to(openapi));
 }
 
@@ -432,4 +439,121 @@ pub fn take_pending(
         "waiting_for": missing,
         "detail": format!("signed by one party; waiting for the countersignature of {missing}"),
     })))
+}
+
+fn signed_party(v: &Viewer) -> Result<(), Problem> {
+    match v {
+        Viewer::Anonymous | Viewer::Unknown => Err(Problem::new(
+            401,
+            "unauthenticated",
+            "Sign the request",
+            "personal data is lodged and read only with a request signed by a registered key",
+        )
+        .field("Authorization")),
+        _ => Ok(()),
+    }
+}
+
+fn viewer_id(v: &Viewer) -> String {
+    match v {
+        Viewer::Party { id, .. } => id.to_string(),
+        Viewer::Authority => "authority".into(),
+        _ => String::new(),
+    }
+}
+
+/// Lodge the clear value behind a commitment (a driver's name, say): a party's signed request.
+async fn lodge_personal(
+    ledger: web::Data<Ledger>,
+    rules: web::Data<DomainRules>,
+    seen: web::Data<SeenRequests>,
+    req: HttpRequest,
+    body: web::Bytes,
+) -> Result<HttpResponse, Problem> {
+    let v = viewer_with_body(&req, &body, &seen, &rules.read())?;
+    signed_party(&v)?;
+    let d: Disclosure = serde_json::from_slice(&body).map_err(|e| {
+        Problem::bad_request(
+            Some("(body)"),
+            format!("expected {{\"kind\", \"value\", \"salt\"}}: {e}"),
+        )
+    })?;
+    let c = d
+        .commitment()
+        .map_err(|e| Problem::bad_request(e.split(':').next(), e.clone()))?;
+    let record = json!({"kind": d.kind, "value": d.value, "salt": d.salt, "lodged_by": viewer_id(&v), "lodged_at": now()});
+    if !ledger.put_personal(c.as_str(), record.to_string().as_bytes())? {
+        return Err(Problem::new(
+            409,
+            "exists",
+            "Already lodged",
+            format!(
+                "a record (or its erasure) for commitment {} is kept already",
+                c.as_str()
+            ),
+        )
+        .field("(body)"));
+    }
+    Ok(HttpResponse::Created().json(json!({"commitment": c})))
+}
+
+/// Personal data is for the authority, inspectors and enforcement, and the party that lodged it.
+async fn read_personal(
+    ledger: web::Data<Ledger>,
+    rules: web::Data<DomainRules>,
+    seen: web::Data<SeenRequests>,
+    req: HttpRequest,
+    path: web::Path<String>,
+) -> Result<HttpResponse, Problem> {
+    let v = viewer(&req, &seen, &rules.read())?;
+    signed_party(&v)?;
+    let record: Value = match ledger.personal(path.as_str())? {
+        Some(b) => serde_json::from_slice(&b)
+            .map_err(|e| Problem::new(500, "store", "Storage error", e.to_string()))?,
+        None => {
+            return Err(not_found(
+                "personal",
+                "commitment",
+                format!("no personal record for commitment {}", path.as_str()),
+            ))
+        }
+    };
+    if !v.sees_all() && record["lodged_by"].as_str() != Some(viewer_id(&v).as_str()) {
+        return Err(Problem::new(403, "forbidden", "Not yours to read", "personal data is read by the authority, inspectors, enforcement and the party that lodged it").field("Authorization"));
+    }
+    if record.get("erased_at").is_some() {
+        return Ok(HttpResponse::Gone().json(record));
+    }
+    Ok(HttpResponse::Ok().json(record))
+}
+
+/// Erase a clear value when its retention period ends (the authority only). The commitment in
+/// the log stays, and so does every proof.
+async fn erase_personal(
+    ledger: web::Data<Ledger>,
+    rules: web::Data<DomainRules>,
+    seen: web::Data<SeenRequests>,
+    req: HttpRequest,
+    path: web::Path<String>,
+) -> Result<HttpResponse, Problem> {
+    let v = viewer(&req, &seen, &rules.read())?;
+    if !matches!(v, Viewer::Authority) {
+        return Err(Problem::new(
+            403,
+            "forbidden",
+            "Authority only",
+            "only the authority erases personal data",
+        )
+        .field("Authorization"));
+    }
+    if ledger.personal(path.as_str())?.is_none() {
+        return Err(not_found(
+            "personal",
+            "commitment",
+            format!("no personal record for commitment {}", path.as_str()),
+        ));
+    }
+    let note = json!({"erased_at": now(), "erased_by": "authority"});
+    ledger.erase_personal(path.as_str(), note.to_string().as_bytes())?;
+    Ok(HttpResponse::Ok().json(note))
 }

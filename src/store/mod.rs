@@ -99,6 +99,9 @@ pub(crate) struct Trees {
     /// Beside the log, not derived from it: hand-overs signed by one party, waiting for the
     /// other (event hash -> signed event). Never part of a proof; `reindex` leaves it alone.
     pub pending: sled::Tree,
+    /// Beside the log, not derived from it: clear personal values behind the commitments in
+    /// events (commitment -> record), erasable. No entry and no proof depends on it.
+    pub personal: sled::Tree,
     pub meta: sled::Tree,
 }
 
@@ -128,6 +131,7 @@ impl Trees {
             events: db.open_tree("events")?,
             registry: db.open_tree("registry")?,
             pending: db.open_tree("pending")?,
+            personal: db.open_tree("personal")?,
             meta: db.open_tree("meta")?,
             db,
         })
@@ -548,6 +552,35 @@ impl Ledger {
                 Ok((h, v.to_vec()))
             })
             .collect()
+    }
+
+    /// Keep a personal record under its commitment (durable at once). Returns false, changing
+    /// nothing, if a record (or its erasure) is there already.
+    pub fn put_personal(&self, commitment: &str, record: &[u8]) -> Result<bool, StoreError> {
+        let t = &self.inner.trees;
+        let stored = t
+            .personal
+            .compare_and_swap(commitment, None as Option<&[u8]>, Some(record))?
+            .is_ok();
+        t.db.flush()?;
+        Ok(stored)
+    }
+
+    pub fn personal(&self, commitment: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        Ok(self
+            .inner
+            .trees
+            .personal
+            .get(commitment)?
+            .map(|v| v.to_vec()))
+    }
+
+    /// Replace a personal record with the note of its erasure (durable at once).
+    pub fn erase_personal(&self, commitment: &str, note: &[u8]) -> Result<(), StoreError> {
+        let t = &self.inner.trees;
+        t.personal.insert(commitment, note)?;
+        t.db.flush()?;
+        Ok(())
     }
 
     /// Stop taking events, commit those in flight, flush. Also done on drop.

@@ -606,3 +606,86 @@ fn state_rebuilt_from_the_log_alone_is_the_state_before() {
     let w2 = World::restart(dir.path());
     assert_eq!(view(&w2), before);
 }
+
+#[test]
+fn a_drivers_name_stays_out_of_the_log_is_read_by_those_who_may_and_is_erased_without_breaking_a_proof(
+) {
+    use wasteledger::domain::personal::commit;
+    let dir = tempfile::tempdir().unwrap();
+    let w = World::start(dir.path());
+    let m = w.issue_hazardous("S-DISPOSAL");
+    let salt = [7u8; 32];
+    let name = "王建国";
+    let c = commit(&salt, name).as_str().to_string();
+    let mut h = w.handover(
+        &m,
+        &w.plant,
+        &w.hauler_a,
+        Some(PLATE_A),
+        &[340_000, 120_000],
+    );
+    h["driver"] = json!(c);
+    let receipt = ok(&w.c, h, &[&w.plant.key, &w.hauler_a.key]);
+    let entry =
+        w.c.get_ok(&format!("/v1/log/entries/{}", receipt["index"]))
+            .unwrap();
+    assert!(entry.contains(&c) && !entry.contains(name), "{entry}");
+
+    // The hauler lodges the clear value; a wrong salt opens another commitment.
+    let lodge = |k: &ed25519_dalek::SigningKey, body: Value| {
+        let a =
+            w.c.signed("POST", "/v1/personal", body.to_string().as_bytes(), k)
+                .unwrap();
+        (a.status, a.json().unwrap())
+    };
+    let body = json!({"kind": "driver_name", "value": name, "salt": hex::encode(salt)});
+    let (code, answer) = lodge(&w.hauler_a.key, body.clone());
+    assert_eq!(
+        (code, answer["commitment"].as_str()),
+        (201, Some(c.as_str())),
+        "{answer}"
+    );
+    assert_eq!(lodge(&w.hauler_a.key, body.clone()).0, 409, "lodged once");
+    assert_eq!(
+        w.c.post("/v1/personal", body.to_string().as_bytes())
+            .unwrap()
+            .status,
+        401
+    );
+    let read =
+        |k: &ed25519_dalek::SigningKey| w.c.get_signed(&format!("/v1/personal/{c}"), k).unwrap();
+    assert_eq!(read(&w.bureau.key).json().unwrap()["value"], name);
+    assert_eq!(
+        read(&w.hauler_a.key).status,
+        200,
+        "the party that lodged it"
+    );
+    assert_eq!(read(&w.plant.key).status, 403);
+    assert_eq!(w.c.get(&format!("/v1/personal/{c}")).unwrap().status, 401);
+
+    // Erasure: only the authority; the value is gone; the log and its proofs are untouched.
+    let before = w.head();
+    assert_eq!(
+        w.c.signed("DELETE", &format!("/v1/personal/{c}"), b"", &w.bureau.key)
+            .unwrap()
+            .status,
+        403
+    );
+    assert_eq!(
+        w.c.signed("DELETE", &format!("/v1/personal/{c}"), b"", &authority())
+            .unwrap()
+            .status,
+        200
+    );
+    let gone = read(&w.bureau.key);
+    assert_eq!(gone.status, 410);
+    assert!(!gone.body.contains(name), "{}", gone.body);
+    assert_eq!(w.head(), before);
+    assert_eq!(
+        w.c.get_ok(&format!("/v1/log/entries/{}", receipt["index"]))
+            .unwrap(),
+        entry
+    );
+    let (okay, out) = run(&["audit", "--server", &w.server.url]);
+    assert!(okay, "{out}");
+}
