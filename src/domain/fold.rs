@@ -383,6 +383,15 @@ fn state(field: &str, detail: impl Into<String>) -> Refusal {
         detail: detail.into(),
     }
 }
+/// How a value is written on the wire ("hw_transport", "g"), for messages.
+fn wire(v: impl Serialize) -> String {
+    match serde_json::to_value(v) {
+        Ok(serde_json::Value::String(s)) => s,
+        Ok(other) => other.to_string(),
+        Err(_) => String::new(),
+    }
+}
+
 /// Refuse a step the manifest's status does not allow, saying what the rule is.
 fn require_state(m: &Manifest, allowed: bool, rule: &str) -> Result<(), Refusal> {
     if allowed {
@@ -529,8 +538,9 @@ impl Domain {
             return Err(f(
                 field,
                 format!(
-                    "a party registered as {role:?} ({id} is registered as {:?})",
-                    p.roles
+                    "a party registered as {} ({id} is registered as {})",
+                    wire(role),
+                    wire(&p.roles)
                 ),
             ));
         }
@@ -599,7 +609,7 @@ impl Domain {
         if !licences.iter().any(|l| l.lapse(at).is_none()) {
             out.push(match licences.first() {
                 Some(l) => format!("hauler {hauler}: {}", l.lapse(at).unwrap_or_default()),
-                None => format!("hauler {hauler} holds no {kind:?} licence"),
+                None => format!("hauler {hauler} holds no {} licence", wire(kind)),
             });
         }
         let pkind = match stream {
@@ -622,10 +632,13 @@ impl Domain {
                 if !ok {
                     out.push(match v.permits.iter().find(|p| p.kind == pkind) {
                         Some(p) => format!(
-                            "vehicle {vehicle}: {pkind:?} permit {} valid {} to {}",
-                            p.number, p.valid_from, p.valid_until
+                            "vehicle {vehicle}: {} permit {} valid {} to {}",
+                            wire(pkind),
+                            p.number,
+                            p.valid_from,
+                            p.valid_until
                         ),
-                        None => format!("vehicle {vehicle} has no {pkind:?} permit"),
+                        None => format!("vehicle {vehicle} has no {} permit", wire(pkind)),
                     });
                 }
             }
@@ -819,7 +832,7 @@ impl Domain {
                 if l.quantity.unit != decl[i].quantity.unit {
                     return Err(f(
                         &format!("{field}[{i}].quantity.unit"),
-                        format!("{:?}, the line's unit", decl[i].quantity.unit),
+                        format!("{}, the line's unit", wire(decl[i].quantity.unit)),
                     ));
                 }
                 Ok(l.quantity)
@@ -1161,7 +1174,7 @@ impl Domain {
                     .sites
                     .get(&m.current().destination)
                     .map(|s| s.reg.party.clone());
-                let status = if m.status == Status::Rejected || m.status == Status::Returned {
+                let status = if m.status == Status::Rejected {
                     if h.to == m.issuer {
                         Status::Returned
                     } else if to.roles.contains(&Role::Hauler) {
@@ -1198,13 +1211,17 @@ impl Domain {
                         return Err(f(
                             "event.to",
                             format!(
-                                "a hauler, station or receiver ({} is registered as {:?})",
-                                h.to, to.roles
+                                "a hauler, station or receiver ({} is registered as {})",
+                                h.to,
+                                wire(&to.roles)
                             ),
                         ));
                     }
                 };
-                if status == Status::InTransit && h.vehicle.is_none() {
+                if matches!(status, Status::InTransit | Status::Rejected)
+                    && to.roles.contains(&Role::Hauler)
+                    && h.vehicle.is_none()
+                {
                     return Err(f(
                         "event.vehicle",
                         "the plate of the vehicle taking the load",
@@ -1363,7 +1380,7 @@ impl Domain {
                     if l.accepted.unit != unit || l.rejected.unit != unit {
                         return Err(f(
                             &format!("event.lines[{i}].accepted.unit"),
-                            format!("{unit:?}, the line's unit"),
+                            format!("{}, the line's unit", wire(unit)),
                         ));
                     }
                 }
@@ -1432,7 +1449,7 @@ impl Domain {
                 if t.quantity.unit != acc.unit {
                     return Err(f(
                         "event.quantity.unit",
-                        format!("{:?}, the line's unit", acc.unit),
+                        format!("{}, the line's unit", wire(acc.unit)),
                     ));
                 }
                 if t.quantity.amount == 0 || done.amount + t.quantity.amount > acc.amount {
@@ -1497,7 +1514,6 @@ impl Domain {
                 self.outgoing(
                     index,
                     time,
-                    event,
                     &c.station,
                     stream,
                     std::slice::from_ref(&c.output),
@@ -1528,13 +1544,12 @@ impl Domain {
                 self.outgoing(
                     index,
                     time,
-                    event,
                     &s.station,
                     m.stream,
                     &s.outputs,
                     &[m],
                     "station.split",
-                    "event.outputs[].",
+                    "event.outputs[{}].",
                 )
             }
             E::Inspection(ins) => {
@@ -1598,7 +1613,6 @@ impl Domain {
         &self,
         index: u64,
         time: Timestamp,
-        _event: &SignedEvent,
         station: &Uscc,
         stream: Stream,
         outs: &[Outgoing],
@@ -1621,7 +1635,9 @@ impl Domain {
             .clone();
         let mut new = Vec::new();
         for (k, o) in outs.iter().enumerate() {
-            self.check_route(&o.destination, &o.haulers, field)?;
+            // `field` is "event.output." or "event.outputs[{}]." (filled with the position).
+            let field = field.replace("{}", &k.to_string());
+            self.check_route(&o.destination, &o.haulers, &field)?;
             self.check_lines(stream, &o.lines, &format!("{field}lines"))?;
             let number = self.allocate(station, time, k as u32)?;
             let mut m = self.new_manifest(
