@@ -50,10 +50,19 @@ macro_rules! text_code {
                 s.collect_str(self)
             }
         }
+        /// In signed data a code is written exactly in its canonical form (`苏E12345`, not
+        /// `苏e12345`; `excavated_soil`, not `工程渣土`): what is signed is what is stored.
         impl<'de> Deserialize<'de> for $t {
             fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
                 let s = String::deserialize(d)?;
-                <$t>::parse(&s).map_err(D::Error::custom)
+                let c = <$t>::parse(&s).map_err(D::Error::custom)?;
+                let canonical = c.to_string();
+                if canonical != s {
+                    return Err(D::Error::custom(format!(
+                        "expected {canonical:?} (the canonical form), got {s:?}"
+                    )));
+                }
+                Ok(c)
             }
         }
     };
@@ -895,10 +904,11 @@ mod tests {
             assert_eq!(t.to_string(), wire);
             assert_eq!(t.zh(), zh);
             assert_eq!(serde_json::to_string(&t).unwrap(), format!("\"{wire}\""));
-            assert_eq!(
-                serde_json::from_str::<CwType>(&format!("\"{zh}\"")).unwrap(),
-                t
-            );
+            // Signed data carries the wire form only.
+            let err = serde_json::from_str::<CwType>(&format!("\"{zh}\""))
+                .unwrap_err()
+                .to_string();
+            assert!(err.contains(wire), "{err}");
         }
         assert_eq!(CwType::Demolition.en(), "demolition waste");
         assert!(CwType::parse("ExcavatedSoil").is_err());
@@ -962,7 +972,10 @@ mod tests {
             .unwrap_err()
             .expected
             .contains("苏"));
-        let p: Plate = serde_json::from_str("\"苏e12345\"").unwrap();
+        assert_eq!(Plate::parse("苏e12345").unwrap().as_str(), "苏E12345");
+        // In signed data only the canonical form: what is signed is what is stored.
+        assert!(serde_json::from_str::<Plate>("\"苏e12345\"").is_err());
+        let p: Plate = serde_json::from_str("\"苏E12345\"").unwrap();
         assert_eq!(serde_json::to_string(&p).unwrap(), "\"苏E12345\"");
     }
 
