@@ -352,6 +352,8 @@ pub struct Domain {
     pub authority: Option<PublicKey>,
     pub parties: BTreeMap<Uscc, Party>,
     pub keys: HashMap<PublicKey, Uscc>,
+    /// Keys revoked, with the time from which they no longer sign.
+    pub revoked: HashMap<PublicKey, Timestamp>,
     pub licences: BTreeMap<String, Licence>,
     pub licences_of: HashMap<Uscc, Vec<String>>,
     pub vehicles: BTreeMap<Plate, Vehicle>,
@@ -433,6 +435,7 @@ enum Effect {
     None,
     Party(Party),
     Key(PublicKey, Uscc),
+    KeyRevoked(PublicKey, Timestamp),
     Licence(Licence),
     LicenceRevoked(String, Timestamp),
     Vehicle(Vehicle),
@@ -463,6 +466,7 @@ impl Domain {
             authority: None,
             parties: BTreeMap::new(),
             keys: HashMap::new(),
+            revoked: HashMap::new(),
             licences: BTreeMap::new(),
             licences_of: HashMap::new(),
             vehicles: BTreeMap::new(),
@@ -479,6 +483,14 @@ impl Domain {
     /// The party a key belongs to.
     pub fn party_of(&self, key: &PublicKey) -> Option<&Uscc> {
         self.keys.get(key)
+    }
+
+    /// The party a key belongs to, if the key is not revoked at `at`.
+    pub fn party_of_at(&self, key: &PublicKey, at: Timestamp) -> Option<&Uscc> {
+        match self.revoked.get(key) {
+            Some(eff) if *eff <= at => None,
+            _ => self.keys.get(key),
+        }
     }
 
     fn signed_by(&self, event: &SignedEvent, party: &Uscc) -> bool {
@@ -893,7 +905,16 @@ impl Domain {
             }
         };
         match event.event_type() {
-            "log.genesis" | "key.revoked" => return Ok(Effect::None),
+            "log.genesis" => return Ok(Effect::None),
+            "key.revoked" => {
+                // The ledger checked it already; keep the revocation for reads and pending checks.
+                let ev = event.event();
+                let key = PublicKey::parse("event.key", ev["key"].as_str().unwrap_or_default())
+                    .map_err(|e| f("event.key", e.to_string()))?;
+                let eff = Timestamp::parse(ev["effective"].as_str().unwrap_or_default())
+                    .map_err(|e| f("event.effective", e))?;
+                return Ok(Effect::KeyRevoked(key, eff));
+            }
             "key.added" => {
                 let holder = event
                     .event()
@@ -1695,6 +1716,9 @@ impl Domain {
                 }
                 self.keys.insert(k, party);
             }
+            Effect::KeyRevoked(k, eff) => {
+                self.revoked.insert(k, eff);
+            }
             Effect::Licence(l) => {
                 self.licences_of
                     .entry(l.grant.party.clone())
@@ -1760,7 +1784,15 @@ impl Domain {
     /// Check a hand-over signed by only one of its parties (to be held as pending until the
     /// other countersigns): everything but the missing signature must be right. Returns the
     /// party whose signature is missing.
-    pub fn check_half_signed(&self, event: &SignedEvent) -> Result<Uscc, Refusal> {
+    pub fn check_half_signed(&self, event: &SignedEvent, now: Timestamp) -> Result<Uscc, Refusal> {
+        for k in event.signers() {
+            if let Some(eff) = self.revoked.get(k).filter(|eff| **eff <= now) {
+                return Err(Refusal::RevokedKey {
+                    key: k.to_string(),
+                    effective: eff.to_string(),
+                });
+            }
+        }
         if event.event_type() != "custody.handover" {
             return Err(f(
                 "event.type",

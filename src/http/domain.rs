@@ -88,7 +88,7 @@ fn viewer_with_body(
     Ok(match key {
         None => Viewer::Anonymous,
         Some(k) if Some(k) == d.authority => Viewer::Authority,
-        Some(k) => match d.party_of(&k).and_then(|p| d.parties.get(p)) {
+        Some(k) => match d.party_of_at(&k, now()).and_then(|p| d.parties.get(p)) {
             Some(p) => Viewer::Party {
                 id: p.id.clone(),
                 roles: p.roles.clone(),
@@ -405,6 +405,8 @@ pub fn take_pending(
     if event.event_type() != "custody.handover" {
         return Ok(None);
     }
+    // Nothing is kept, not even beside the log, whose signatures do not verify.
+    event.verify_signatures()?;
     let missing = {
         let d = rules.read();
         let from = event.event().get("from").and_then(Value::as_str);
@@ -417,7 +419,7 @@ pub fn take_pending(
         if signed(from) && signed(to) {
             return Ok(None);
         }
-        match d.check_half_signed(event) {
+        match d.check_half_signed(event, now()) {
             Ok(m) => m,
             // Let the sequencer give its refusal (the same checks, named the same way).
             Err(_) => return Ok(None),

@@ -460,6 +460,38 @@ fn a_half_signed_hand_over_waits_as_pending_until_the_other_party_countersigns()
     assert_eq!(status(&v), "in_transit");
     assert_eq!(v["pending"][0]["status"], "completed");
     assert_eq!(v["pending"][0]["completed_index"], answer["index"]);
+    // A half whose signature does not verify is not kept, not even beside the log.
+    let relay = w.handover(
+        &m,
+        &w.hauler_a,
+        &w.hauler_b,
+        Some(PLATE_B),
+        &[340_000, 120_000],
+    );
+    let mut forged = signed(relay.clone(), &[&w.hauler_a.key]).to_bytes();
+    let at = String::from_utf8_lossy(&forged)
+        .rfind("\"sig\":\"")
+        .unwrap()
+        + 10;
+    forged[at] = if forged[at] == b'A' { b'B' } else { b'A' };
+    assert_eq!(post(&w.c, &forged).0, 422);
+    // Nor one signed with a revoked key.
+    let lost = key(91);
+    ok(
+        &w.c,
+        json!({"type": "key.added", "key": pk(&lost), "holder": w.hauler_a.id}),
+        &[&authority()],
+    );
+    ok(
+        &w.c,
+        json!({"type": "key.revoked", "key": pk(&lost), "effective": "2020-01-01T00:00:00Z", "reason": "phone stolen"}),
+        &[&authority()],
+    );
+    let (code, answer) = post(&w.c, &signed(relay, &[&lost]).to_bytes());
+    assert_eq!(code, 403, "{answer}");
+    // A revoked key does not open private reads either.
+    assert_eq!(w.manifest_as(&m, &lost)["view"], "public");
+    assert_eq!(w.manifest(&m)["pending"].as_array().unwrap().len(), 1);
     // A half signed by neither party is refused outright.
     let stranger = signed(
         w.handover(
