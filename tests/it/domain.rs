@@ -545,17 +545,17 @@ fn readers_see_what_their_role_allows_and_signed_reads_cannot_be_replayed() {
             .map(|x| x["number"].as_str().unwrap().to_string())
             .collect()
     };
-    assert_eq!(list(&w.plant.key, ""), [m.clone()]);
-    assert_eq!(list(&w.builder.key, ""), [muck.clone()]);
-    assert_eq!(list(&w.bureau.key, "?stream=construction"), [muck.clone()]);
+    assert_eq!(list(&w.plant.key, ""), [m.as_str()]);
+    assert_eq!(list(&w.builder.key, ""), [muck.as_str()]);
+    assert_eq!(list(&w.bureau.key, "?stream=construction"), [muck.as_str()]);
     assert_eq!(
         list(
             &w.bureau.key,
             &format!("?vehicle={}", wasteledger::client::encode(PLATE_A))
         ),
-        [m.clone()]
+        [m.as_str()]
     );
-    assert_eq!(list(&w.bureau.key, "?status=in_transit"), [m.clone()]);
+    assert_eq!(list(&w.bureau.key, "?status=in_transit"), [m.as_str()]);
     assert_eq!(
         list(&w.recycler.key, &format!("?party={}", w.plant.id)),
         Vec::<String>::new()
