@@ -285,6 +285,12 @@ pub struct Manifest {
     pub quantities: Vec<Quantity>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub in_transit_since: Option<Timestamp>,
+    /// The entry that put the load on the road (behind an overdue flag).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub in_transit_index: Option<u64>,
+    /// Who takes back a rejected load (its return ends at that party).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub return_to: Option<Uscc>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub delivered_at: Option<Timestamp>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
@@ -317,20 +323,16 @@ impl Manifest {
     /// The flags as of `now`: those logged, plus overdue if it is still on the road too long.
     pub fn flags_at(&self, now: Timestamp, limits: &Limits) -> Vec<Flag> {
         let mut f = self.flags.clone();
-        if let (Status::InTransit, Some(since)) = (self.status, self.in_transit_since) {
+        // On the road: in transit, or a rejected load on its way back.
+        if let (Some(since), Some(index)) = (self.in_transit_since, self.in_transit_index) {
             let limit = limits.transit_ms(self.stream);
             let held = now.unix_millis().saturating_sub(since.unix_millis());
             if held > limit {
-                let index = self
-                    .steps
-                    .last()
-                    .map(|s| s.index)
-                    .unwrap_or(self.issue_index);
                 f.push(Flag {
                     kind: FlagKind::Overdue,
                     index,
                     detail: format!(
-                        "in transit since {since} ({} h; the {} stream allows {} h)",
+                        "on the road since {since} ({} h; the {} stream allows {} h)",
                         held / 3_600_000,
                         self.stream.as_str(),
                         limit / 3_600_000
@@ -792,6 +794,8 @@ impl Domain {
             }],
             quantities: lines.iter().map(|l| l.quantity).collect(),
             in_transit_since: None,
+            in_transit_index: None,
+            return_to: None,
             delivered_at: None,
             accepted: Vec::new(),
             rejected: Vec::new(),
@@ -1196,14 +1200,14 @@ impl Domain {
                     .get(&m.current().destination)
                     .map(|s| s.reg.party.clone());
                 let status = if m.status == Status::Rejected {
-                    if h.to == m.issuer {
+                    if Some(&h.to) == m.return_to.as_ref() {
                         Status::Returned
                     } else if to.roles.contains(&Role::Hauler) {
                         Status::Rejected
                     } else {
                         return Err(f(
                             "event.to",
-                            "a hauler or the generator, for a rejected load",
+                            "a hauler, or the party the rejected load goes back to",
                         ));
                     }
                 } else {
@@ -1287,8 +1291,16 @@ impl Domain {
                     _ => {}
                 }
                 let mut m = m.clone();
-                if status == Status::InTransit && m.status != Status::InTransit {
+                // The on-road clock runs from the hand-over that puts the load on a truck
+                // (from a party that is not a hauler) until a hand-over takes it off.
+                let onto_truck = matches!(status, Status::InTransit | Status::Rejected)
+                    && to.roles.contains(&Role::Hauler);
+                if !onto_truck {
+                    m.in_transit_since = None;
+                    m.in_transit_index = None;
+                } else if m.in_transit_since.is_none() {
                     m.in_transit_since = Some(time);
+                    m.in_transit_index = Some(index);
                 }
                 if status == Status::Delivered {
                     m.delivered_at = Some(time);
@@ -1440,13 +1452,26 @@ impl Domain {
                 } else {
                     Status::Received
                 };
-                if let Some(rej) = r.rejection {
-                    m.parties.insert(rej.to);
-                }
                 m.quantities = counts;
                 m.steps
                     .push(Step::at(index, time, "custody.received").counting(m.accepted.clone()));
-                Ok(Effect::updated(m))
+                let mut new = Vec::new();
+                if let Some(rej) = r.rejection {
+                    m.parties.insert(rej.to.clone());
+                    if m.status == Status::Rejected {
+                        m.return_to = Some(rej.to);
+                    } else {
+                        // The rejected part of a partly accepted load goes back under a manifest
+                        // of its own, allocated by the log, linked both ways.
+                        let back = self.return_manifest(&m, &rej, index, time)?;
+                        m.onward.push(back.number.clone());
+                        new.push(back);
+                    }
+                }
+                Ok(Effect::Manifests {
+                    new,
+                    updated: vec![m],
+                })
             }
             E::Treated(t) => {
                 let m = self.manifest(&t.manifest, "event.manifest")?;
@@ -1626,6 +1651,55 @@ impl Domain {
                 Ok(Effect::Track(t.plate, last, t.points.len() as u64))
             }
         }
+    }
+
+    /// The manifest a receiver's rejected part travels back under: the receiver holds it, its
+    /// lines are the rejected quantities, and it ends with the party named in the rejection.
+    fn return_manifest(
+        &self,
+        m: &Manifest,
+        rej: &Rejection,
+        index: u64,
+        time: Timestamp,
+    ) -> Result<Manifest, Refusal> {
+        let lines: Vec<Line> = m
+            .current()
+            .lines
+            .iter()
+            .zip(&m.rejected)
+            .filter(|(_, q)| q.amount > 0)
+            .map(|(l, q)| Line {
+                quantity: *q,
+                containers: Vec::new(),
+                ..l.clone()
+            })
+            .collect();
+        let back_to = self
+            .sites
+            .values()
+            .find(|s| s.reg.party == rej.to)
+            .map(|s| s.reg.site.clone())
+            .unwrap_or_else(|| m.origin.clone());
+        let number = self.allocate(&m.holder, time, 0)?;
+        let mut back = self.new_manifest(
+            number,
+            m.stream,
+            &m.holder,
+            &m.current().destination,
+            &back_to,
+            &[],
+            &lines,
+            index,
+            time,
+            "custody.received",
+        );
+        back.status = Status::Rejected;
+        back.return_to = Some(rej.to.clone());
+        back.rejection = Some(rej.clone());
+        back.sources = vec![m.number.clone()];
+        back.parties.insert(rej.to.clone());
+        back.parties.insert(m.issuer.clone());
+        Ok(back)
     }
 
     /// New manifests for loads leaving a station, linked both ways to the ones they came from.

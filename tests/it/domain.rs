@@ -235,6 +235,25 @@ fn a_construction_load_is_partly_rejected_and_the_rest_recycled() {
         (vec![25_000_000], vec![4_500_000])
     );
     assert_eq!(v["rejection"]["to"], json!(w.builder.id));
+    // The rejected part goes back under a manifest of its own, linked both ways, and its
+    // return ends when the builder takes it.
+    let back = v["onward"][0].as_str().unwrap().to_string();
+    let b = w.manifest(&back);
+    assert_eq!((status(&b), &b["sources"]), ("rejected", &json!([m])));
+    assert_eq!(amounts(&b["quantities"]), [4_500_000]);
+    assert_eq!(b["holder"], json!(w.recycler.id));
+    w.hand(&back, &w.recycler, &w.muck, Some(PLATE_MUCK), &[4_500_000]);
+    let b = w.manifest(&back);
+    assert_eq!(
+        (status(&b), b["holder"].as_str().unwrap()),
+        ("rejected", w.muck.id.as_str())
+    );
+    assert!(
+        b["in_transit_since"].is_string(),
+        "a load on its way back is on the road: {b}"
+    );
+    w.hand(&back, &w.muck, &w.builder, None, &[4_500_000]);
+    assert_eq!(status(&w.manifest(&back)), "returned");
     ok(
         &w.c,
         json!({"type": "custody.treated", "manifest": m, "line": 0, "code": "R5", "quantity": {"amount": 25_000_000, "unit": "g"}}),

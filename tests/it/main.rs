@@ -3,6 +3,7 @@
 mod api;
 mod cli;
 mod crash;
+mod demo;
 mod domain;
 mod support;
 mod tamper;

@@ -1,0 +1,292 @@
+//! `wasteledger demo`: the real binary plays the Kunshan week into a fresh directory and keeps
+//! serving; what it logged is checked over HTTP with the published demo keys, then offline.
+
+use crate::support::{run, BIN};
+use serde_json::Value;
+use std::collections::BTreeMap;
+use std::io::{BufRead, BufReader, Read};
+use std::path::{Path, PathBuf};
+use std::process::{Child, ChildStdout, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use wasteledger::client::LogClient;
+use wasteledger::ledger::note::NoteVerifier;
+
+/// A running `wasteledger demo`; killed when dropped. Its stderr (the summary) is collected.
+struct Demo {
+    child: Child,
+    url: String,
+    stderr: Arc<Mutex<String>>,
+    /// Held open so that the server never writes into a closed pipe.
+    _stdout: BufReader<ChildStdout>,
+}
+
+impl Demo {
+    fn start(data: &Path) -> Demo {
+        let mut child = Command::new(BIN)
+            .args(["demo", "--listen", "127.0.0.1:0", "--data"])
+            .arg(data)
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("start wasteledger demo");
+        let stderr = Arc::new(Mutex::new(String::new()));
+        let mut err = child.stderr.take().unwrap();
+        let sink = stderr.clone();
+        std::thread::spawn(move || {
+            let mut buf = [0u8; 4096];
+            while let Ok(n) = err.read(&mut buf) {
+                if n == 0 {
+                    break;
+                }
+                sink.lock()
+                    .unwrap()
+                    .push_str(&String::from_utf8_lossy(&buf[..n]));
+            }
+        });
+        let mut stdout = BufReader::new(child.stdout.take().unwrap());
+        let mut line = String::new();
+        stdout.read_line(&mut line).unwrap();
+        let Some(url) = line.trim().strip_prefix("listening on ") else {
+            let _ = child.wait();
+            std::thread::sleep(std::time::Duration::from_millis(200));
+            panic!(
+                "the demo did not start serving; stdout {line:?}, stderr:\n{}",
+                stderr.lock().unwrap()
+            );
+        };
+        Demo {
+            url: url.to_string(),
+            child,
+            stderr,
+            _stdout: stdout,
+        }
+    }
+
+    fn summary(&self) -> String {
+        self.stderr.lock().unwrap().clone()
+    }
+
+    fn kill(mut self) {
+        self.child.kill().unwrap();
+        self.child.wait().unwrap();
+    }
+}
+
+impl Drop for Demo {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn crate_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// The demo log's verifier key as keys/README.md publishes it.
+fn published_verifier() -> String {
+    let readme = std::fs::read_to_string(crate_dir().join("keys/README.md")).unwrap();
+    let line = readme
+        .lines()
+        .find(|l| l.contains("demo log verifier key"))
+        .expect("keys/README.md publishes the demo log's verifier key");
+    line.split('`').nth(1).unwrap().to_string()
+}
+
+fn kinds(flags: &Value) -> Vec<String> {
+    flags
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| match f {
+            Value::String(s) => s.clone(),
+            f => f["kind"].as_str().unwrap().to_string(),
+        })
+        .collect()
+}
+
+fn amounts(v: &Value) -> Vec<u64> {
+    v.as_array()
+        .map(|a| a.iter().map(|q| q["amount"].as_u64().unwrap()).collect())
+        .unwrap_or_default()
+}
+
+#[test]
+fn demo_plays_a_kunshan_week_keeps_serving_and_its_log_verifies() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("demo");
+    let demo = Demo::start(&data);
+    let c = LogClient::new(&demo.url);
+
+    // The checkpoint is signed by the published demo log key.
+    let published = published_verifier();
+    let verifier = NoteVerifier::parse(&published).unwrap();
+    assert_eq!(c.get_ok("/v1/log/key").unwrap().trim(), published);
+    let (cp, _) = c
+        .checkpoint(&verifier)
+        .expect("the checkpoint verifies with the demo log's published key");
+    assert!(
+        (60..=200).contains(&cp.size),
+        "a week of 60 to 150 events and the registry: {} entries",
+        cp.size
+    );
+
+    // Every manifest, read as the demo authority (a signed read: the full view).
+    let authority =
+        wasteledger::keyfile::read(&crate_dir().join("keys/demo-authority.pem")).unwrap();
+    let list = c
+        .get_signed("/v1/manifests?limit=1000", &authority)
+        .unwrap();
+    assert_eq!(list.status, 200, "{}", list.body);
+    let list = list.json().unwrap()["manifests"]
+        .as_array()
+        .unwrap()
+        .clone();
+    let mut full: BTreeMap<String, Value> = BTreeMap::new();
+    for m in &list {
+        let n = m["number"].as_str().unwrap();
+        let a = c
+            .get_signed(&format!("/v1/manifests/{n}"), &authority)
+            .unwrap();
+        assert_eq!(a.status, 200, "{}", a.body);
+        let v = a.json().unwrap();
+        assert_eq!(v["view"], "full", "{v}");
+        full.insert(n.to_string(), v);
+    }
+    let streams: Vec<&str> = full
+        .values()
+        .map(|m| m["stream"].as_str().unwrap())
+        .collect();
+    for s in ["hazardous", "construction"] {
+        assert!(
+            streams.iter().filter(|x| **x == s).count() >= 2,
+            "several {s} manifests: {streams:?}"
+        );
+    }
+    let with_flag = |kind: &str| -> Vec<&Value> {
+        full.values()
+            .filter(|m| kinds(&m["flags"]).iter().any(|k| k == kind))
+            .collect()
+    };
+
+    // The load that never arrives: still on the road, overdue by now.
+    let overdue = with_flag("overdue");
+    assert_eq!(overdue.len(), 1, "one overdue load");
+    assert_eq!(overdue[0]["status"], "in_transit");
+    assert_eq!(overdue[0]["stream"], "hazardous");
+    let lost = overdue[0]["number"].as_str().unwrap().to_string();
+    // The public view (a QR scan, no signature) shows where it stands, and nothing private.
+    let public: Value =
+        serde_json::from_str(&c.get_ok(&format!("/v1/manifests/{lost}")).unwrap()).unwrap();
+    assert_eq!(
+        (&public["view"], &public["status"]),
+        (&Value::from("public"), &Value::from("in_transit"))
+    );
+    assert!(public.get("holder").is_none(), "{public}");
+
+    // The receiver that took a code it holds no licence for.
+    let unlicensed = with_flag("not_licensed");
+    assert_eq!(unlicensed.len(), 1, "one unlicensed receipt");
+    assert_eq!(unlicensed[0]["status"], "received");
+
+    // Nothing else is wrong in the week: the rest of the chain is clean.
+    for kind in ["quantity_gap", "no_permit", "unknown_code", "diverted"] {
+        let hit: Vec<&Value> = with_flag(kind);
+        assert!(
+            hit.is_empty(),
+            "no {kind} in the demo: {:?}",
+            hit.iter().map(|m| &m["flags"]).collect::<Vec<_>>()
+        );
+    }
+
+    // Small loads consolidated at the transfer platform into one that went on and was treated.
+    let consolidated: Vec<&Value> = full
+        .values()
+        .filter(|m| m["status"] == "consolidated")
+        .collect();
+    assert!(consolidated.len() >= 2, "small loads consolidated");
+    let onward = consolidated[0]["onward"].as_array().unwrap();
+    assert_eq!(onward.len(), 1, "{}", consolidated[0]);
+    let out = &full[onward[0].as_str().unwrap()];
+    let sources: Vec<&str> = out["sources"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s.as_str().unwrap())
+        .collect();
+    assert!(sources.len() >= 2, "{out}");
+    for s in &sources {
+        assert_eq!(full[*s]["status"], "consolidated", "input {s}");
+        assert_eq!(full[*s]["onward"], Value::from(vec![out["number"].clone()]));
+    }
+    let issuers: std::collections::BTreeSet<&str> = sources
+        .iter()
+        .map(|s| full[*s]["issuer"].as_str().unwrap())
+        .collect();
+    assert!(issuers.len() >= 2, "loads of two plants: {issuers:?}");
+    assert_eq!(out["status"], "treated", "{out}");
+
+    // One partial rejection: some of a load accepted, the rest sent back to its generator.
+    let partial: Vec<&Value> = full
+        .values()
+        .filter(|m| amounts(&m["rejected"]).iter().any(|&r| r > 0))
+        .collect();
+    assert_eq!(partial.len(), 1, "one partial rejection");
+    let p = partial[0];
+    assert!(amounts(&p["accepted"]).iter().any(|&a| a > 0), "{p}");
+    assert_eq!(p["rejection"]["to"], p["issuer"], "back to the generator");
+    // It went by relay: two haulers' vehicles carried it.
+    assert!(p["vehicles"].as_array().unwrap().len() >= 2, "{p}");
+
+    // The parties' key files are registered keys: each can make a signed read.
+    let keys: Vec<PathBuf> = std::fs::read_dir(data.join("keys"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "pem"))
+        .collect();
+    assert!(keys.len() >= 10, "{keys:?}");
+    for k in &keys {
+        let key = wasteledger::keyfile::read(k).unwrap();
+        let a = c.get_signed("/v1/manifests", &key).unwrap();
+        assert_eq!(a.status, 200, "{}: {}", k.display(), a.body);
+    }
+
+    // The summary says what to open and that the keys are demo keys.
+    let summary = demo.summary();
+    for want in [
+        "DEMO KEYS",
+        "/v1/log/checkpoint",
+        &format!("/v1/manifests/{lost}"),
+        "overdue",
+        "not_licensed",
+    ] {
+        assert!(
+            summary.contains(want),
+            "the summary lacks {want:?}:\n{summary}"
+        );
+    }
+
+    demo.kill();
+    // A second demo on the same directory is refused, and changes nothing.
+    let dir_s = data.to_str().unwrap();
+    let (ok, out) = run(&["demo", "--data", dir_s, "--listen", "127.0.0.1:0"]);
+    assert!(!ok, "{out}");
+    assert!(
+        out.contains("already holds a log") && out.contains("pick an empty"),
+        "{out}"
+    );
+    // The stored log verifies offline (sled lets go of its lock a moment after the process).
+    let mut verified = None;
+    for _ in 0..50 {
+        let (ok, out) = run(&["verify", "--data", dir_s]);
+        if !out.contains("in use by another process") {
+            verified = Some((ok, out));
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    let (ok, out) = verified.expect("the log stayed locked");
+    assert!(ok, "{out}");
+    assert!(out.contains(&format!("ok: {} entries", cp.size)), "{out}");
+}
