@@ -1,0 +1,615 @@
+//! The parties' commands against the real server, as people in the field use them: the
+//! authority registers from a file, the plant issues from JSON and TOML, hand-overs are signed
+//! by one party and completed by the other (from a file, from the log's pending list, or made
+//! with no network at all), the receiver weighs, receives with a partial rejection and treats;
+//! and each mistake a person makes is answered with what is wrong and what to do.
+
+use crate::support::{run, Server};
+use crate::world::uscc;
+use serde_json::{json, Value};
+use std::path::{Path, PathBuf};
+
+const PLATE: &str = "苏E12345";
+
+/// A log with a plant, a hauler and a receiver registered through `wasteledger register`.
+struct Field {
+    _dir: tempfile::TempDir,
+    dir: PathBuf,
+    server: Server,
+    plant: String,
+    hauler: String,
+    receiver: String,
+}
+
+impl Field {
+    fn path(&self, name: &str) -> String {
+        self.dir.join(name).to_str().unwrap().to_string()
+    }
+
+    fn key(&self, who: &str) -> String {
+        self.path(&format!("{who}.pem"))
+    }
+
+    /// Run a command as `who` (a key file name) against the server.
+    fn as_(&self, who: &str, cmd: &str, args: &[&str]) -> (bool, String) {
+        let key = if who == "authority" {
+            self.dir
+                .join("log.authority.pem")
+                .to_str()
+                .unwrap()
+                .to_string()
+        } else {
+            self.key(who)
+        };
+        let mut all = vec![cmd, "--server", &self.server.url, "--key", &key];
+        all.extend_from_slice(args);
+        run(&all)
+    }
+
+    fn ok(&self, who: &str, cmd: &str, args: &[&str]) -> String {
+        let (ok, out) = self.as_(who, cmd, args);
+        assert!(ok, "{cmd} {args:?} as {who} failed:\n{out}");
+        out
+    }
+
+    fn write(&self, name: &str, text: &str) -> String {
+        std::fs::write(self.dir.join(name), text).unwrap();
+        self.path(name)
+    }
+
+    fn show(&self, who: &str, m: &str) -> String {
+        self.ok(who, "show", &["--manifest", m])
+    }
+
+    /// The log's size, from its checkpoint.
+    fn size(&self) -> u64 {
+        let cp = self.server.client().get_ok("/v1/log/checkpoint").unwrap();
+        cp.lines().nth(1).unwrap().parse().unwrap()
+    }
+}
+
+/// `wasteledger keygen`: the key file and its public key.
+fn keygen(dir: &Path, name: &str) -> String {
+    let out_path = dir.join(format!("{name}.pem"));
+    let (ok, out) = run(&["keygen", "--out", out_path.to_str().unwrap()]);
+    assert!(ok, "{out}");
+    out.lines()
+        .find_map(|l| l.strip_prefix("public key:"))
+        .unwrap()
+        .trim()
+        .to_string()
+}
+
+fn site(id: &str, party: &str, kind: &str, lat: i32, lon: i32) -> Value {
+    let d = 2000;
+    json!({"type": "site.registered", "site": id, "party": party, "kind": kind, "name": id,
+           "location": {"lat_e6": lat, "lon_e6": lon},
+           "geofence": [{"lat_e6": lat - d, "lon_e6": lon - d}, {"lat_e6": lat - d, "lon_e6": lon + d},
+                        {"lat_e6": lat + d, "lon_e6": lon + d}]})
+}
+
+fn setup() -> Field {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().to_path_buf();
+    let server = Server::start(&dir.join("log"));
+    let (plant, hauler, receiver) = (uscc("MA1PLNT01"), uscc("MA1HAUL01"), uscc("MA1RCPT01"));
+    let f = Field {
+        _dir: tmp,
+        dir,
+        server,
+        plant,
+        hauler,
+        receiver,
+    };
+    let pks: Vec<String> = ["plant", "hauler", "receiver"]
+        .iter()
+        .map(|n| keygen(&f.dir, n))
+        .collect();
+    let (from, until) = ("2024-01-01T00:00:00Z", "2030-01-01T00:00:00Z");
+    let mut events = Vec::new();
+    for ((id, name, role), pk) in [
+        (&f.plant, "Kunshan electronics plant", "generator"),
+        (&f.hauler, "Hazardous hauler", "hauler"),
+        (&f.receiver, "Licensed disposal facility", "receiver"),
+    ]
+    .into_iter()
+    .zip(&pks)
+    {
+        events
+            .push(json!({"type": "party.registered", "party": id, "name": name, "roles": [role]}));
+        events.push(json!({"type": "key.added", "key": pk, "holder": id}));
+    }
+    events.extend([
+        site("S-PLANT", &f.plant, "plant", 31_300_000, 120_950_000),
+        site("S-DISPOSAL", &f.receiver, "disposal", 31_400_000, 120_900_000),
+        json!({"type": "licence.granted", "licence": "L-HAUL", "party": f.hauler, "kind": "hw_transport",
+               "valid_from": from, "valid_until": until}),
+        json!({"type": "licence.granted", "licence": "L-DISPOSAL", "party": f.receiver, "kind": "hw_operating",
+               "categories": ["HW08", "HW49"], "valid_from": from, "valid_until": until}),
+        json!({"type": "vehicle.registered", "plate": PLATE, "party": f.hauler,
+               "permits": [{"kind": "hazardous_goods", "number": "P-1", "valid_from": from, "valid_until": until}]}),
+    ]);
+    let file = f.write(
+        "registry.json",
+        &serde_json::to_string_pretty(&events).unwrap(),
+    );
+    let before = f.size();
+    let out = f.ok("authority", "register", &[&file]);
+    assert_eq!(f.size(), before + events.len() as u64, "{out}");
+    assert_eq!(
+        out.lines().filter(|l| l.contains(" index ")).count(),
+        events.len(),
+        "one line per event with its index:\n{out}"
+    );
+    assert!(
+        out.contains("party.registered") && out.contains("vehicle.registered"),
+        "{out}"
+    );
+    // Running it again changes nothing and says so.
+    let out = f.ok("authority", "register", &[&file]);
+    assert_eq!(f.size(), before + events.len() as u64);
+    assert_eq!(
+        out.matches("already in the log").count(),
+        events.len(),
+        "{out}"
+    );
+    f
+}
+
+fn manifest_json(f: &Field, reference: &str, code: &str) -> String {
+    serde_json::to_string_pretty(&json!({
+        "reference": reference, "stream": "hazardous", "generator": f.plant,
+        "origin": "S-PLANT", "destination": "S-DISPOSAL", "haulers": [f.hauler],
+        "lines": [
+            {"code": code, "name": "废矿物油 waste mineral oil", "form": "liquid", "hazards": ["T", "I"],
+             "containers": [{"id": "D1", "packaging": "200 L steel drum"}],
+             "quantity": {"amount": 340_000, "unit": "g"}},
+            {"code": "900-041-49", "name": "含油抹布 oily rags", "form": "solid", "hazards": ["T", "In"],
+             "quantity": {"amount": 120_000, "unit": "g"}}
+        ]
+    }))
+    .unwrap()
+}
+
+fn manifest_toml(f: &Field, reference: &str) -> String {
+    format!(
+        r#"# waste-out slip {reference}
+reference = "{reference}"
+stream = "hazardous"
+generator = "{plant}"
+origin = "S-PLANT"
+destination = "S-DISPOSAL"
+haulers = ["{hauler}"]
+
+[[lines]]
+code = "900-249-08"
+name = "废矿物油 waste mineral oil"
+form = "liquid"
+hazards = ["T", "I"]
+containers = [{{ id = "D7", packaging = "200 L steel drum" }}]
+quantity = {{ amount = 340000, unit = "g" }}
+
+[[lines]]
+code = "900-041-49"
+name = "含油抹布 oily rags"
+form = "solid"
+hazards = ["T", "In"]
+quantity = {{ amount = 120000, unit = "g" }}
+"#,
+        plant = f.plant,
+        hauler = f.hauler
+    )
+}
+
+/// The manifest number from `issue`'s output.
+fn issued(out: &str) -> String {
+    let n = out
+        .lines()
+        .find_map(|l| l.strip_prefix("manifest ")?.split_whitespace().next())
+        .unwrap_or_else(|| panic!("no manifest number in:\n{out}"))
+        .to_string();
+    assert_eq!(n.len(), 14, "{out}");
+    n
+}
+
+/// A line of `show`'s summary: `label` followed by its value.
+fn field<'a>(show: &'a str, label: &str) -> &'a str {
+    show.lines()
+        .find_map(|l| l.trim_start().strip_prefix(label))
+        .unwrap_or_else(|| panic!("no {label:?} in:\n{show}"))
+        .split_whitespace()
+        .next()
+        .unwrap()
+}
+
+#[test]
+fn a_load_goes_from_the_plant_to_treatment_by_the_parties_commands() {
+    let f = setup();
+    let m = issued(&f.ok(
+        "plant",
+        "issue",
+        &[&f.write(
+            "load.json",
+            &manifest_json(&f, "CK-2026-00001", "900-249-08"),
+        )],
+    ));
+    let m2 = issued(&f.ok(
+        "plant",
+        "issue",
+        &[&f.write("load.toml", &manifest_toml(&f, "CK-2026-00002"))],
+    ));
+    assert_ne!(m, m2);
+    let show = f.show("plant", &m2);
+    assert_eq!(field(&show, "status"), "issued", "{show}");
+    assert!(
+        show.contains("900-249-08") && show.contains("900-041-49"),
+        "{show}"
+    );
+    assert!(show.contains("declared 340000 g"), "{show}");
+
+    // Pickup: the plant's terminal signs the hand-over into a file; the driver countersigns.
+    let half = f.path("pickup.json");
+    let out = f.ok(
+        "plant",
+        "handover",
+        &[
+            "--manifest",
+            &m,
+            "--to",
+            &f.hauler,
+            "--vehicle",
+            PLATE,
+            "--driver-name",
+            "张建国",
+            "--site",
+            "S-PLANT",
+            "--out",
+            &half,
+        ],
+    );
+    let commitment = out
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("commitment "))
+        .unwrap_or_else(|| panic!("{out}"))
+        .trim();
+    let salt = out
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("salt "))
+        .unwrap_or_else(|| panic!("{out}"))
+        .trim();
+    let salt: [u8; 32] = hex::decode(salt).unwrap().try_into().unwrap();
+    assert_eq!(
+        wasteledger::domain::personal::commit(&salt, "张建国").as_str(),
+        commitment
+    );
+    let text = std::fs::read_to_string(&half).unwrap();
+    assert!(
+        !text.contains("张建国"),
+        "the name is never in the event in clear: {text}"
+    );
+    let written: Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(written["event"]["driver"], json!(commitment));
+    assert_eq!(
+        written["event"]["from"],
+        json!(f.plant),
+        "from is the holder"
+    );
+    assert_eq!(written["event"]["lines"][1]["quantity"]["amount"], 120_000);
+    assert_eq!(written["signatures"].as_array().unwrap().len(), 1);
+    assert_eq!(
+        field(&f.show("plant", &m), "status"),
+        "issued",
+        "nothing submitted yet"
+    );
+    let out = f.ok("hauler", "countersign", &[&half]);
+    assert!(out.contains("logged at index"), "{out}");
+    assert!(
+        out.contains(PLATE) && out.contains("340000 g"),
+        "shows what is signed: {out}"
+    );
+    let show = f.show("plant", &m);
+    assert_eq!(field(&show, "status"), "in_transit", "{show}");
+    assert_eq!(field(&show, "holder"), f.hauler, "{show}");
+
+    // Delivery: the hauler signs and submits; the log keeps it as pending for the receiver.
+    let out = f.ok(
+        "hauler",
+        "handover",
+        &[
+            "--manifest",
+            &m,
+            "--to",
+            &f.receiver,
+            "--site",
+            "S-DISPOSAL",
+        ],
+    );
+    let hash = out
+        .lines()
+        .find_map(|l| l.strip_prefix("pending "))
+        .unwrap_or_else(|| panic!("{out}"))
+        .split_whitespace()
+        .next()
+        .unwrap()
+        .to_string();
+    assert!(
+        out.contains(&format!("waiting for {}", f.receiver)),
+        "{out}"
+    );
+    let show = f.show("hauler", &m);
+    assert_eq!(field(&show, "status"), "in_transit", "{show}");
+    let pending_line = show
+        .lines()
+        .find(|l| l.contains(&hash))
+        .unwrap_or_else(|| panic!("{show}"));
+    assert!(pending_line.contains("pending"), "{show}");
+    let out = f.ok("receiver", "countersign", &["--pending", &hash]);
+    assert!(out.contains("logged at index"), "{out}");
+    let show = f.show("receiver", &m);
+    assert_eq!(field(&show, "status"), "delivered", "{show}");
+    assert!(
+        show.lines()
+            .any(|l| l.contains(&hash) && l.contains("completed")),
+        "{show}"
+    );
+
+    // The weighbridge, a receipt with part of line 1 rejected, treatment.
+    let out = f.ok(
+        "receiver",
+        "weigh",
+        &[
+            "--manifest",
+            &m,
+            "--site",
+            "S-DISPOSAL",
+            "--ticket",
+            "WB-07",
+            "--gross",
+            "15.459t",
+            "--tare",
+            "15000kg",
+        ],
+    );
+    assert!(out.contains("net 459000 g"), "{out}");
+    let out = f.ok(
+        "receiver",
+        "receive",
+        &[
+            "--manifest",
+            &m,
+            "--reject",
+            "1=20kg",
+            "--discrepancy",
+            "1=residue",
+            "--reason",
+            "wet rags leaking oil",
+        ],
+    );
+    assert!(
+        out.contains("line 1: accepted 100000 g, rejected 20000 g"),
+        "{out}"
+    );
+    let back = out
+        .lines()
+        .find_map(|l| {
+            l.trim()
+                .strip_prefix("the rejected part goes back under manifest ")
+        })
+        .unwrap_or_else(|| panic!("{out}"));
+    let show = f.show("receiver", &m);
+    assert_eq!(field(&show, "status"), "received", "{show}");
+    assert!(
+        show.contains("rejected 20000 g") && show.contains(back),
+        "{show}"
+    );
+    let out = f.ok("receiver", "treat", &["--manifest", &m, "--code", "R9"]);
+    assert_eq!(
+        out.matches("logged at index").count(),
+        2,
+        "one per line: {out}"
+    );
+
+    let show = f.show("receiver", &m);
+    assert_eq!(field(&show, "status"), "treated", "{show}");
+    assert_eq!(field(&show, "holder"), f.receiver, "{show}");
+    for step in [
+        "manifest.issued",
+        "custody.handover",
+        "custody.weighed",
+        "custody.received",
+        "custody.treated",
+    ] {
+        assert!(show.contains(step), "{step} in:\n{show}");
+    }
+    assert!(show.contains("treated 100000 g"), "{show}");
+    let raw: Value =
+        serde_json::from_str(&f.ok("receiver", "show", &["--manifest", &m, "--json"])).unwrap();
+    assert_eq!(raw["status"], "treated");
+    assert_eq!(raw["holder"], json!(f.receiver));
+
+    // list: a table of what the plant may see, filtered.
+    let out = f.ok("plant", "list", &[]);
+    let row = |n: &str| out.lines().find(|l| l.starts_with(n)).map(str::to_string);
+    assert!(
+        row(&m)
+            .unwrap_or_else(|| panic!("{out}"))
+            .contains("treated"),
+        "{out}"
+    );
+    assert!(
+        row(&m2)
+            .unwrap_or_else(|| panic!("{out}"))
+            .contains("issued"),
+        "{out}"
+    );
+    let out = f.ok("plant", "list", &["--status", "treated"]);
+    assert!(out.contains(&m) && !out.contains(&m2), "{out}");
+    let out = f.ok("plant", "list", &["--vehicle", PLATE]);
+    assert!(out.contains(&m) && !out.contains(&m2), "{out}");
+}
+
+#[test]
+fn people_are_told_what_is_wrong_and_what_to_do() {
+    let f = setup();
+    let m = issued(&f.ok(
+        "plant",
+        "issue",
+        &[&f.write(
+            "load.json",
+            &manifest_json(&f, "CK-2026-00011", "900-249-08"),
+        )],
+    ));
+
+    // The hauler tries to hand over a load the plant still holds.
+    let (ok, out) = f.as_(
+        "hauler",
+        "handover",
+        &["--manifest", &m, "--to", &f.receiver],
+    );
+    assert!(!ok, "{out}");
+    assert!(
+        out.contains(&format!("held by {}", f.plant))
+            && out.contains(&format!("not by you ({})", f.hauler))
+            && out.contains("only the holder hands over"),
+        "{out}"
+    );
+    // A file that is not there, a file that is not JSON, a malformed waste code.
+    let (ok, out) = f.as_("plant", "issue", &[&f.path("no-such.json")]);
+    assert!(
+        !ok && out.contains("cannot read") && out.contains("no-such.json"),
+        "{out}"
+    );
+    let (ok, out) = f.as_(
+        "plant",
+        "issue",
+        &[&f.write("bad.json", "{\"reference\": ")],
+    );
+    assert!(!ok && out.contains("not JSON"), "{out}");
+    let before = f.size();
+    let bad = f.write(
+        "bad-code.json",
+        &manifest_json(&f, "CK-2026-00012", "900-249-8"),
+    );
+    let (ok, out) = f.as_("plant", "issue", &[&bad]);
+    assert!(
+        !ok && out.contains("event.lines[0].code") && out.contains("900-249-8"),
+        "{out}"
+    );
+    let (ok, out) = f.as_("plant", "issue", &[&f.write("bad.toml", "reference = \n")]);
+    assert!(!ok && out.contains("not TOML"), "{out}");
+    assert_eq!(f.size(), before, "nothing was logged");
+
+    // With no network: the plant signs into a file, the driver countersigns into another,
+    // and either submits it when the log is in reach.
+    let (ok, out) = run(&[
+        "handover",
+        "--offline",
+        "--key",
+        &f.key("plant"),
+        "--manifest",
+        &m,
+        "--to",
+        &f.hauler,
+        "--out",
+        &f.path("x.json"),
+    ]);
+    assert!(!ok && out.contains("--from"), "offline needs --from: {out}");
+    let half = f.path("offline.json");
+    let (ok, out) = run(&[
+        "handover",
+        "--offline",
+        "--key",
+        &f.key("plant"),
+        "--manifest",
+        &m,
+        "--from",
+        &f.plant,
+        "--to",
+        &f.hauler,
+        "--vehicle",
+        "苏e12345",
+        "--quantity",
+        "340kg,0.12t",
+        "--place",
+        "31.3,120.95",
+        "--out",
+        &half,
+    ]);
+    assert!(ok, "{out}");
+    let ev: Value = serde_json::from_str(&std::fs::read_to_string(&half).unwrap()).unwrap();
+    assert_eq!(
+        ev["event"]["vehicle"], PLATE,
+        "the plate in its canonical form"
+    );
+    assert_eq!(
+        ev["event"]["lines"][1]["quantity"],
+        json!({"amount": 120_000, "unit": "g"})
+    );
+    assert_eq!(
+        ev["event"]["place"],
+        json!({"lat_e6": 31_300_000, "lon_e6": 120_950_000})
+    );
+    // A changed half is not countersigned.
+    let mut forged = ev.clone();
+    forged["event"]["lines"][0]["quantity"]["amount"] = json!(300_000);
+    let forged_path = f.write("forged.json", &forged.to_string());
+    let (ok, out) = f.as_("hauler", "countersign", &[&forged_path]);
+    assert!(
+        !ok && out.contains("does not verify") && out.contains("do not countersign"),
+        "{out}"
+    );
+    // Nor by a party that is not to it.
+    let (ok, out) = f.as_("receiver", "countersign", &[&half]);
+    assert!(!ok && out.contains("is not a key of"), "{out}");
+    // The plant cannot countersign its own half.
+    let (ok, out) = f.as_("plant", "countersign", &[&half]);
+    assert!(
+        !ok && out.contains("signed this hand-over already"),
+        "{out}"
+    );
+    let full = f.path("full.json");
+    let (ok, out) = run(&[
+        "countersign",
+        "--key",
+        &f.key("hauler"),
+        &half,
+        "--out",
+        &full,
+    ]);
+    assert!(ok && out.contains("wasteledger submit"), "{out}");
+    assert_eq!(field(&f.show("plant", &m), "status"), "issued");
+    let (ok, out) = run(&["submit", "--server", &f.server.url, &full]);
+    assert!(ok, "{out}");
+    assert_eq!(field(&f.show("plant", &m), "status"), "in_transit");
+
+    // What the log refuses is relayed: its detail and the field at fault.
+    let (ok, out) = f.as_(
+        "plant",
+        "void",
+        &["--manifest", &m, "--reason", "wrong load"],
+    );
+    assert!(!ok, "{out}");
+    assert!(
+        out.contains("voided only before pickup") && out.contains("[field event.manifest]"),
+        "{out}"
+    );
+    let more = f.write(
+        "more.json",
+        &json!({"type": "party.registered", "party": uscc("MA1GEN002"), "name": "Another plant",
+                "roles": ["generator"]})
+        .to_string(),
+    );
+    let (ok, out) = f.as_("plant", "register", &[&more]);
+    assert!(
+        !ok && out.contains("authority") && out.contains("nothing was logged"),
+        "{out}"
+    );
+    // A manifest that does not exist, a number that is not one.
+    let (ok, out) = f.as_("plant", "show", &["--manifest", "20263205999999"]);
+    assert!(!ok && out.contains("does not exist"), "{out}");
+    let (ok, out) = f.as_("plant", "show", &["--manifest", "2026-1"]);
+    assert!(!ok && out.contains("--manifest"), "{out}");
+    // A receipt before delivery: the log's state rule, named.
+    let (ok, out) = f.as_("receiver", "receive", &["--manifest", &m]);
+    assert!(!ok && out.contains("a receipt follows delivery"), "{out}");
+}
