@@ -22,6 +22,17 @@ pub struct Answer {
 }
 
 impl Answer {
+    /// Status and body of a response (bodies up to 64 MiB: entry ranges are large).
+    fn read(mut resp: ureq::http::Response<ureq::Body>) -> Result<Answer> {
+        let status = resp.status().as_u16();
+        let body = resp
+            .body_mut()
+            .with_config()
+            .limit(64 << 20)
+            .read_to_string()?;
+        Ok(Answer { status, body })
+    }
+
     pub fn json(&self) -> Result<Value> {
         serde_json::from_str(&self.body)
             .with_context(|| format!("answer is not JSON: {}", self.body))
@@ -43,18 +54,12 @@ impl LogClient {
 
     pub fn get(&self, path: &str) -> Result<Answer> {
         let url = format!("{}{path}", self.base);
-        let mut resp = self
+        let resp = self
             .agent
             .get(&url)
             .call()
             .with_context(|| format!("GET {url}"))?;
-        let status = resp.status().as_u16();
-        let body = resp
-            .body_mut()
-            .with_config()
-            .limit(64 << 20)
-            .read_to_string()?;
-        Ok(Answer { status, body })
+        Answer::read(resp)
     }
 
     /// GET signed with a party's key (`Authorization: WL-Ed25519 ...`): reads that need to know
@@ -80,17 +85,11 @@ impl LogClient {
             .header("authorization", auth)
             .header("content-type", "application/json")
             .body(body.to_vec())?;
-        let mut resp = self
+        let resp = self
             .agent
             .run(req)
             .with_context(|| format!("{method} {url}"))?;
-        let status = resp.status().as_u16();
-        let body = resp
-            .body_mut()
-            .with_config()
-            .limit(64 << 20)
-            .read_to_string()?;
-        Ok(Answer { status, body })
+        Answer::read(resp)
     }
 
     /// GET that must succeed; an error names the server's problem detail.

@@ -484,10 +484,10 @@ impl DomainEvent {
                 } else {
                     format!("event.{path}")
                 };
-                Refusal::Field {
-                    field,
-                    expected: e.into_inner().to_string(),
-                }
+                // Refusal::Field says "expected" itself; code errors begin with it too.
+                let msg = e.into_inner().to_string();
+                let expected = msg.strip_prefix("expected ").unwrap_or(&msg).to_string();
+                Refusal::Field { field, expected }
             })
         }
         use DomainEvent as E;
