@@ -1,5 +1,6 @@
 //! `cargo bench`: the same benchmarks as `wasteledger bench`, at a size that runs in minutes.
-//! Set WASTELEDGER_BENCH_ENTRIES for another size.
+//! Set WASTELEDGER_BENCH_ENTRIES (bare log entries) or WASTELEDGER_BENCH_MANIFESTS (manifests
+//! carried through their life on a waste log) for another size.
 
 fn main() -> anyhow::Result<()> {
     let entries = std::env::var("WASTELEDGER_BENCH_ENTRIES")
@@ -14,5 +15,9 @@ fn main() -> anyhow::Result<()> {
         http_clients: 64,
         cache_mb: 256,
         dir: None,
+        domain: std::env::var("WASTELEDGER_BENCH_MANIFESTS")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(40_000),
     })
 }

@@ -484,10 +484,10 @@ impl DomainEvent {
                 } else {
                     format!("event.{path}")
                 };
-                // Refusal::Field says "expected" itself; code errors begin with it too.
-                let msg = e.into_inner().to_string();
-                let expected = msg.strip_prefix("expected ").unwrap_or(&msg).to_string();
-                Refusal::Field { field, expected }
+                Refusal::Field {
+                    field,
+                    expected: expected_from(&e.into_inner().to_string()),
+                }
             })
         }
         use DomainEvent as E;
@@ -519,4 +519,21 @@ impl DomainEvent {
             }
         })
     }
+}
+
+/// serde's message as what `Refusal::Field` puts after "expected": "unknown variant `x`,
+/// expected one of `a`, `b`" becomes "one of `a`, `b`, got unknown variant `x`"; "missing field
+/// `x`" becomes "field `x` to be present"; our codes' own errors begin with "expected".
+fn expected_from(msg: &str) -> String {
+    if let Some(rest) = msg.strip_prefix("expected ") {
+        return rest.to_string();
+    }
+    if let Some(at) = msg.find(", expected ") {
+        let (got, exp) = (&msg[..at], &msg[at + ", expected ".len()..]);
+        return format!("{exp}, got {got}");
+    }
+    if let Some(name) = msg.strip_prefix("missing field ") {
+        return format!("field {name} to be present");
+    }
+    format!("a valid value ({msg})")
 }

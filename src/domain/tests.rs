@@ -323,3 +323,34 @@ proptest! {
         }
     }
 }
+
+/// A refused field says what was expected and what came, in that order, once each.
+#[test]
+fn malformed_fields_say_what_was_expected_and_what_came() {
+    use super::events::DomainEvent;
+    let msg = |ev: &str, body: Value| {
+        DomainEvent::parse(ev, body.to_string().as_bytes())
+            .unwrap_err()
+            .to_string()
+    };
+    let party = uscc("MA1PLANT1");
+    let site = json!({"type": "site.registered", "site": "S-1", "party": party, "kind": "depot", "name": "x",
+                      "location": {"lat_e6": 31_000_000, "lon_e6": 120_000_000}});
+    let m = msg("site.registered", site.clone());
+    assert!(
+        m.starts_with("field `event.kind`: expected one of `plant`")
+            && m.ends_with("got unknown variant `depot`"),
+        "{m}"
+    );
+    let mut no_name = site;
+    no_name["kind"] = json!("plant");
+    no_name.as_object_mut().unwrap().remove("name");
+    let m = msg("site.registered", no_name);
+    assert!(m.contains("expected field `name` to be present"), "{m}");
+    for m in [&m] {
+        assert!(
+            !m.contains("expected expected") && !m.contains("expected unknown"),
+            "{m}"
+        );
+    }
+}

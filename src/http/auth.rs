@@ -1,13 +1,15 @@
 //! Who is reading: requests signed with the party's own Ed25519 key.
 //!
 //! ```text
-//! Authorization: WL-Ed25519 key=<base64 public key>,time=<RFC 3339 UTC>,sig=<base64 signature>
+//! Authorization: WL-Ed25519 key=<base64 public key>,time=<RFC 3339 UTC>,nonce=<base64>,sig=<base64 signature>
 //! signature over: "wasteledger/v1/request\n" + METHOD + "\n" + path-and-query + "\n" + time
-//!                 + "\n" + hex(SHA-256(body))        (the body is empty for a GET)
+//!                 + "\n" + nonce + "\n" + hex(SHA-256(body))   (the body is empty for a GET)
 //! ```
 //! The time must be within [`WINDOW_SECS`] of the server's clock, and a signature is accepted
 //! once: the server remembers those it saw inside the window, so a captured request cannot be
-//! replayed. No header means an anonymous reader.
+//! replayed. The nonce (16 to 64 random bytes, base64) keeps two identical requests made in the
+//! same millisecond apart (Ed25519 signatures are deterministic). No header means an anonymous
+//! reader.
 
 use super::Problem;
 use crate::ledger::event::PublicKey;
@@ -15,17 +17,24 @@ use crate::ledger::time::Timestamp;
 use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine;
 use ed25519_dalek::{Signature, Signer, SigningKey};
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::Mutex;
 
 pub const WINDOW_SECS: u64 = 300;
 pub const SCHEME: &str = "WL-Ed25519";
 
 /// The message a reader signs.
-pub fn message(method: &str, path_and_query: &str, time: &str, body: &[u8]) -> Vec<u8> {
+pub fn message(
+    method: &str,
+    path_and_query: &str,
+    time: &str,
+    nonce: &str,
+    body: &[u8],
+) -> Vec<u8> {
     use sha2::Digest;
     let body_hash = hex::encode(sha2::Sha256::digest(body));
-    format!("wasteledger/v1/request\n{method}\n{path_and_query}\n{time}\n{body_hash}").into_bytes()
+    format!("wasteledger/v1/request\n{method}\n{path_and_query}\n{time}\n{nonce}\n{body_hash}")
+        .into_bytes()
 }
 
 /// The `Authorization` header value for a request (clients use this).
@@ -37,17 +46,26 @@ pub fn header(
     body: &[u8],
 ) -> String {
     let t = time.to_string();
-    let sig = key.sign(&message(method, path_and_query, &t, body));
+    let mut n = [0u8; 16];
+    getrandom::fill(&mut n).expect("the operating system's random source");
+    let nonce = B64.encode(n);
+    let sig = key.sign(&message(method, path_and_query, &t, &nonce, body));
     format!(
-        "{SCHEME} key={},time={t},sig={}",
+        "{SCHEME} key={},time={t},nonce={nonce},sig={}",
         B64.encode(key.verifying_key().as_bytes()),
         B64.encode(sig.to_bytes())
     )
 }
 
-/// Signatures seen inside the window, with when they stop mattering.
+/// Signatures seen inside the window, and the order they stop mattering in (oldest first).
 #[derive(Default)]
-pub struct SeenRequests(Mutex<HashMap<[u8; 64], u64>>);
+pub struct SeenRequests(Mutex<Seen>);
+
+#[derive(Default)]
+pub struct Seen {
+    sigs: HashSet<[u8; 64]>,
+    expiry: VecDeque<(u64, [u8; 64])>,
+}
 
 impl SeenRequests {
     /// Check a request's `Authorization` header; the key that signed it, or None if anonymous.
@@ -73,7 +91,7 @@ impl SeenRequests {
             let (k, v) = kv
                 .trim()
                 .split_once('=')
-                .ok_or_else(|| bad(format!("expected key=,time=,sig=, got {kv:?}")))?;
+                .ok_or_else(|| bad(format!("expected key=,time=,nonce=,sig=, got {kv:?}")))?;
             parts.insert(k, v);
         }
         let get = |k: &str| {
@@ -91,6 +109,11 @@ impl SeenRequests {
                 "time {time_s} is {skew} s from the server's clock ({now}); at most {WINDOW_SECS} s"
             )));
         }
+        let nonce = get("nonce")?;
+        match B64.decode(nonce) {
+            Ok(n) if (16..=64).contains(&n.len()) => {}
+            _ => return Err(bad("nonce: expected base64 of 16 to 64 random bytes".into())),
+        }
         let sig: [u8; 64] = B64
             .decode(get("sig")?)
             .ok()
@@ -98,7 +121,7 @@ impl SeenRequests {
             .ok_or_else(|| bad("sig: expected base64 of 64 bytes".into()))?;
         key.0
             .verify_strict(
-                &message(method, path_and_query, time_s, body),
+                &message(method, path_and_query, time_s, nonce, body),
                 &Signature::from_bytes(&sig),
             )
             .map_err(|_| {
@@ -108,10 +131,18 @@ impl SeenRequests {
             })?;
         let mut seen = self.0.lock().expect("seen lock");
         let now_s = now.unix_millis() / 1000;
-        seen.retain(|_, until| *until >= now_s);
-        if seen.insert(sig, now_s + 2 * WINDOW_SECS).is_some() {
+        while let Some(&(until, old)) = seen.expiry.front() {
+            if until >= now_s {
+                break;
+            }
+            seen.expiry.pop_front();
+            seen.sigs.remove(&old);
+        }
+        if !seen.sigs.insert(sig) {
             return Err(bad("this signed request was used already (a replay)".into()));
         }
+        // Kept past the window on both sides of its time, whatever the clock did meanwhile.
+        seen.expiry.push_back((now_s + 2 * WINDOW_SECS, sig));
         Ok(Some(key))
     }
 }

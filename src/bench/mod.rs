@@ -15,6 +15,8 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+pub mod domain;
+
 #[derive(clap::Args, Clone, Debug)]
 pub struct Options {
     /// Entries appended through the library (then audited, and proofs taken at that size).
@@ -38,6 +40,10 @@ pub struct Options {
     /// Scratch directory (default: a temporary one, removed after).
     #[arg(long)]
     pub dir: Option<PathBuf>,
+    /// Also carry this many manifests through their whole life (5 entries each) on a log with
+    /// the waste rules, then reopen (replaying the domain state) and audit it.
+    #[arg(long, default_value_t = 0)]
+    pub domain: u64,
 }
 
 /// Raw limits of this machine, measured now.
@@ -85,7 +91,7 @@ fn rate(min: Duration, mut f: impl FnMut() -> u64) -> f64 {
     n as f64 / start.elapsed().as_secs_f64()
 }
 
-fn print_raw(r: &RawRates) {
+pub(crate) fn print_raw(r: &RawRates) {
     println!(
         "raw limits (one core): verify_strict {:.0}/s | batch-64 verify {:.0}/s | SHA-256 {:.0} MB/s",
         r.verify_strict_per_s, r.verify_batch64_per_s, r.sha256_mb_per_s
@@ -210,6 +216,17 @@ pub fn run(opts: Options) -> Result<()> {
         if opts.signers == 1 { "y" } else { "ies" }
     );
 
+    if opts.entries > 0 {
+        core(&opts, &dir, &raw)?;
+    }
+    if opts.domain > 0 {
+        domain::run(&dir.join("waste"), opts.domain, opts.cache_mb, &raw)?;
+    }
+    Ok(())
+}
+
+/// The bare signed log: append, disk, proofs, optionally HTTP, then the audit.
+fn core(opts: &Options, dir: &std::path::Path, raw: &RawRates) -> Result<()> {
     // Append through the library: parallel batch signature checks, then the group-committing
     // sequencer (one fsync per batch). Signing is the clients' work and is not timed.
     let cfg = Config {
@@ -290,7 +307,7 @@ pub fn run(opts: Options) -> Result<()> {
     )?;
 
     if opts.http {
-        http_bench(&ledger, &keys, appended, &opts, &raw)?;
+        http_bench(&ledger, &keys, appended, opts, raw)?;
     }
     ledger.shutdown();
     drop(ledger);

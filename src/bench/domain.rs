@@ -1,0 +1,374 @@
+//! The waste domain under load: a synthetic Kunshan of plants, haulers with trucks, and
+//! licensed receivers, moving manifests through their whole life (issue, pickup hand-over,
+//! delivery hand-over, receipt, treatment: five entries and seven signatures per manifest) into
+//! a log whose genesis names the waste rulebook. Measures the append rate with the domain fold
+//! in the sequencer, the replay of the domain state when the log opens, the process's resident
+//! memory, and the full audit with the rules.
+
+use super::{print_raw, raw_rates, RawRates};
+use crate::domain::codes::Uscc;
+use crate::domain::{self, DomainRules, RULEBOOK};
+use crate::ledger::event::{PublicKey, SignedEvent};
+use crate::ledger::state::Rules;
+use crate::store::{self, Config, Genesis, Ledger, SystemClock};
+use anyhow::{bail, Context, Result};
+use ed25519_dalek::SigningKey;
+use serde_json::{json, Value};
+use sha2::{Digest, Sha256};
+use std::path::Path;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// How many of each party the synthetic city has.
+pub const PLANTS: usize = 200;
+pub const HAULERS: usize = 20;
+pub const TRUCKS_PER_HAULER: usize = 5;
+pub const RECEIVERS: usize = 10;
+
+/// A deterministic party: its USCC, its key, and its site id.
+pub struct Actor {
+    pub id: String,
+    pub key: SigningKey,
+    pub site: String,
+}
+
+fn actor(kind: &str, i: usize) -> Actor {
+    let seed: [u8; 32] = Sha256::digest(format!("wasteledger bench {kind} {i}")).into();
+    // `91320583` + 9 characters (kind letter + 8 digits) + the check character.
+    let letter = match kind {
+        "plant" => 'P',
+        "hauler" => 'H',
+        _ => 'R',
+    };
+    let first17 = format!("91320583{letter}{i:08}");
+    let check = Uscc::check_char(&first17).expect("digits and a capital are in the alphabet");
+    Actor {
+        id: format!("{first17}{check}"),
+        key: SigningKey::from_bytes(&seed),
+        site: format!("S-{}-{i}", kind.to_uppercase()),
+    }
+}
+
+/// The synthetic city: who exists, and the events that make each manifest's life.
+pub struct City {
+    pub authority: SigningKey,
+    pub plants: Vec<Actor>,
+    pub haulers: Vec<Actor>,
+    pub receivers: Vec<Actor>,
+}
+
+impl City {
+    pub fn new(authority: SigningKey) -> City {
+        City {
+            authority,
+            plants: (0..PLANTS).map(|i| actor("plant", i)).collect(),
+            haulers: (0..HAULERS).map(|i| actor("hauler", i)).collect(),
+            receivers: (0..RECEIVERS).map(|i| actor("receiver", i)).collect(),
+        }
+    }
+
+    pub fn plate(hauler: usize, truck: usize) -> String {
+        format!("苏E{hauler:02}{truck:03}")
+    }
+
+    /// The authority's registry events: parties, keys, sites, licences, trucks.
+    pub fn registry(&self) -> Vec<SignedEvent> {
+        let a = &self.authority;
+        let (from, until) = ("2024-01-01T00:00:00Z", "2031-01-01T00:00:00Z");
+        let mut out = Vec::new();
+        let mut add = |body: Value| {
+            out.push(SignedEvent::sign(body, &[a]).expect("registry event signs"));
+        };
+        // Haulers register no site: their trucks are what the registry knows of them.
+        let groups: [(&[Actor], &str, Option<&str>); 3] = [
+            (&self.plants, "generator", Some("plant")),
+            (&self.haulers, "hauler", None),
+            (&self.receivers, "receiver", Some("disposal")),
+        ];
+        for (actors, role, site_kind) in groups {
+            for (i, p) in actors.iter().enumerate() {
+                add(
+                    json!({"type": "party.registered", "party": p.id, "name": format!("bench {role} {i}"), "roles": [role]}),
+                );
+                add(
+                    json!({"type": "key.added", "key": PublicKey(p.key.verifying_key()).to_string(), "holder": p.id}),
+                );
+                let Some(site_kind) = site_kind else { continue };
+                let (lat, lon) = (
+                    31_300_000 + i as i64 * 1_000,
+                    120_900_000 + i as i64 * 1_000,
+                );
+                add(
+                    json!({"type": "site.registered", "site": p.site, "party": p.id, "kind": site_kind,
+                    "name": format!("{site_kind} {i}"), "location": {"lat_e6": lat, "lon_e6": lon},
+                    "geofence": [{"lat_e6": lat - 500, "lon_e6": lon - 500}, {"lat_e6": lat - 500, "lon_e6": lon + 500},
+                                 {"lat_e6": lat + 500, "lon_e6": lon + 500}, {"lat_e6": lat + 500, "lon_e6": lon - 500}]}),
+                );
+            }
+        }
+        for (i, h) in self.haulers.iter().enumerate() {
+            add(
+                json!({"type": "licence.granted", "licence": format!("L-H{i}"), "party": h.id, "kind": "hw_transport",
+                       "valid_from": from, "valid_until": until}),
+            );
+            for t in 0..TRUCKS_PER_HAULER {
+                let plate = Self::plate(i, t);
+                add(
+                    json!({"type": "vehicle.registered", "plate": plate, "party": h.id,
+                    "permits": [{"kind": "hazardous_goods", "number": format!("P-{i}-{t}"), "valid_from": from, "valid_until": until}]}),
+                );
+            }
+        }
+        for (i, r) in self.receivers.iter().enumerate() {
+            add(
+                json!({"type": "licence.granted", "licence": format!("L-R{i}"), "party": r.id, "kind": "hw_operating",
+                       "categories": ["HW08", "HW49"], "valid_from": from, "valid_until": until}),
+            );
+        }
+        out
+    }
+
+    /// Who takes part in manifest `n`: (plant, hauler, truck, receiver).
+    fn cast(&self, n: u64) -> (&Actor, &Actor, String, &Actor) {
+        let h = (n / 7) as usize % HAULERS;
+        (
+            &self.plants[n as usize % PLANTS],
+            &self.haulers[h],
+            Self::plate(h, (n / 3) as usize % TRUCKS_PER_HAULER),
+            &self.receivers[(n / 11) as usize % RECEIVERS],
+        )
+    }
+
+    fn quantities(n: u64) -> (u64, u64) {
+        (200_000 + (n % 97) * 1_000, 40_000 + (n % 13) * 500)
+    }
+
+    /// The plant issues manifest `n` (its own reference `BENCH-n`).
+    pub fn issue(&self, n: u64) -> SignedEvent {
+        let (plant, hauler, _, receiver) = self.cast(n);
+        let (oil, rags) = Self::quantities(n);
+        let body = json!({
+            "type": "manifest.issued", "reference": format!("BENCH-{n}"), "stream": "hazardous",
+            "generator": plant.id, "origin": plant.site, "destination": receiver.site, "haulers": [hauler.id],
+            "lines": [
+                {"code": "900-249-08", "name": "废矿物油 waste mineral oil", "form": "liquid", "hazards": ["T", "I"],
+                 "containers": [{"id": "D1", "packaging": "200 L steel drum"}], "quantity": {"amount": oil, "unit": "g"}},
+                {"code": "900-041-49", "name": "含油抹布 oily rags", "form": "solid", "hazards": ["T", "In"],
+                 "containers": [{"id": "B1", "packaging": "ton bag"}], "quantity": {"amount": rags, "unit": "g"}}
+            ]
+        });
+        SignedEvent::sign(body, &[&plant.key]).expect("issue signs")
+    }
+
+    /// The rest of manifest `n`'s life once the log has numbered it `number`: pickup, delivery,
+    /// receipt, treatment.
+    pub fn lifecycle(&self, n: u64, number: &str) -> [SignedEvent; 4] {
+        let (plant, hauler, plate, receiver) = self.cast(n);
+        let (oil, rags) = Self::quantities(n);
+        let lines = json!([{"line": 0, "quantity": {"amount": oil, "unit": "g"}},
+                           {"line": 1, "quantity": {"amount": rags, "unit": "g"}}]);
+        let driver = hex::encode(Sha256::digest(format!("driver {n}")));
+        let hand = |from: &Actor, to: &Actor, at: &str| {
+            SignedEvent::sign(
+                json!({"type": "custody.handover", "manifest": number, "from": from.id, "to": to.id,
+                       "vehicle": plate, "driver": driver, "at": at, "lines": lines}),
+                &[&from.key, &to.key],
+            )
+            .expect("hand-over signs")
+        };
+        [
+            hand(plant, hauler, "2026-11-23T08:30:00Z"),
+            hand(hauler, receiver, "2026-11-23T10:30:00Z"),
+            SignedEvent::sign(
+                json!({"type": "custody.received", "manifest": number, "lines": [
+                    {"line": 0, "accepted": {"amount": oil, "unit": "g"}, "rejected": {"amount": 0, "unit": "g"}},
+                    {"line": 1, "accepted": {"amount": rags, "unit": "g"}, "rejected": {"amount": 0, "unit": "g"}}]}),
+                &[&receiver.key],
+            )
+            .expect("receipt signs"),
+            SignedEvent::sign(
+                json!({"type": "custody.treated", "manifest": number, "line": 0, "code": "R9",
+                       "quantity": {"amount": oil, "unit": "g"}}),
+                &[&receiver.key],
+            )
+            .expect("treatment signs"),
+        ]
+    }
+}
+
+/// Sign on every core: `f(i)` for each i in `range`, in order.
+fn par_map<T: Send>(range: std::ops::Range<u64>, f: impl Fn(u64) -> T + Sync) -> Vec<T> {
+    let threads = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1) as u64;
+    let per = (range.end - range.start).div_ceil(threads).max(1);
+    let f = &f;
+    std::thread::scope(|s| {
+        let hs: Vec<_> = (0..threads)
+            .map(|t| {
+                let lo = range.start + t * per;
+                let hi = (lo + per).min(range.end);
+                s.spawn(move || (lo..hi).map(f).collect::<Vec<_>>())
+            })
+            .collect();
+        hs.into_iter()
+            .flat_map(|h| h.join().expect("signing thread"))
+            .collect()
+    })
+}
+
+/// Resident memory of this process in bytes (Linux), if known.
+pub fn resident_bytes() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmRSS:"))?;
+    let kb: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kb * 1024)
+}
+
+fn mib(b: Option<u64>) -> String {
+    b.map(|b| format!("{:.0} MiB", b as f64 / (1 << 20) as f64))
+        .unwrap_or_else(|| "?".into())
+}
+
+fn rules() -> DomainRules {
+    DomainRules::new(
+        domain::catalog::Catalog::builtin(),
+        domain::fold::Limits::default(),
+    )
+}
+
+fn append(ledger: &Ledger, events: Vec<SignedEvent>, what: &str) -> Result<(Duration, Vec<u64>)> {
+    let t = Instant::now();
+    let receipts = ledger.append_all(events);
+    let took = t.elapsed();
+    let mut indexes = Vec::with_capacity(receipts.len());
+    for r in receipts {
+        match r {
+            Ok(r) => indexes.push(r.index),
+            Err(e) => bail!("{what} refused: {e}"),
+        }
+    }
+    Ok((took, indexes))
+}
+
+/// Carry `manifests` manifests through their life on a fresh waste log in `dir`, then reopen
+/// and audit it. Prints each figure beside the raw limits measured in the same run.
+pub fn run(dir: &Path, manifests: u64, cache_mb: u64, raw: &RawRates) -> Result<()> {
+    let cfg = Config {
+        cache_bytes: cache_mb << 20,
+        ..Config::default()
+    };
+    let log_key = SigningKey::from_bytes(&[2; 32]);
+    let city = City::new(SigningKey::from_bytes(&[1; 32]));
+    let live = rules();
+    let genesis = Genesis::new(
+        "bench.wasteledger/waste",
+        log_key.clone(),
+        &city.authority,
+        Some(RULEBOOK),
+    )?;
+    let rss_before = resident_bytes();
+    let ledger = Ledger::create(
+        dir,
+        cfg.clone(),
+        genesis,
+        Arc::new(live.clone()),
+        Arc::new(SystemClock),
+    )?;
+    append(&ledger, city.registry(), "registry")?;
+
+    let chunk = 4_000u64;
+    let mut busy = Duration::ZERO;
+    let mut entries = 0u64;
+    let mut done = 0u64;
+    while done < manifests {
+        let n = chunk.min(manifests - done);
+        let issues = par_map(done..done + n, |i| city.issue(i));
+        let (t, indexes) = append(&ledger, issues, "manifest.issued")?;
+        busy += t;
+        let numbers: Vec<String> = {
+            let d = live.read();
+            indexes
+                .iter()
+                .map(|i| {
+                    d.created
+                        .get(i)
+                        .and_then(|v| v.first())
+                        .map(|m| m.to_string())
+                        .context("an issue created no manifest")
+                })
+                .collect::<Result<_>>()?
+        };
+        let rest = par_map(done..done + n, |i| {
+            city.lifecycle(i, &numbers[(i - done) as usize])
+        });
+        // Each step for the whole chunk, in order: all pickups, then all deliveries, ...
+        for step in 0..4 {
+            let events: Vec<SignedEvent> = rest.iter().map(|r| r[step].clone()).collect();
+            let (t, _) = append(&ledger, events, "lifecycle step")?;
+            busy += t;
+        }
+        entries += 5 * n;
+        done += n;
+    }
+    let per_s = entries as f64 / busy.as_secs_f64();
+    let rss_live = resident_bytes();
+    {
+        let d = live.read();
+        if d.manifests.len() as u64 != manifests {
+            bail!(
+                "{} manifests in the state, {manifests} carried",
+                d.manifests.len()
+            );
+        }
+    }
+    println!(
+        "domain append (library, verify + waste rules + durable group commit): {manifests} manifests, {entries} entries (7 signatures per 5 entries) in {:.2}s = {per_s:.0} entries/s ({:.2}x one core's verify_strict; {:.0} signatures/s)",
+        busy.as_secs_f64(),
+        per_s / raw.verify_strict_per_s,
+        per_s * 1.4
+    );
+    println!(
+        "resident memory: {} before the log, {} with {manifests} manifests folded (sled cache {cache_mb} MiB)",
+        mib(rss_before),
+        mib(rss_live)
+    );
+    let size = ledger.size();
+    ledger.shutdown();
+    drop(ledger);
+    drop(live);
+
+    // Reopen: the domain state is replayed from the log.
+    let again = rules();
+    let t = Instant::now();
+    let ledger = Ledger::open(
+        dir,
+        cfg,
+        log_key,
+        Arc::new(again.clone()),
+        Arc::new(SystemClock),
+    )?;
+    let secs = t.elapsed().as_secs_f64();
+    let folded = again.read().manifests.len();
+    println!(
+        "open with replay of the domain state: {size} entries, {folded} manifests in {secs:.2}s = {:.0} entries/s",
+        size as f64 / secs
+    );
+    ledger.shutdown();
+    drop(ledger);
+
+    let t = Instant::now();
+    let res = store::verify(dir, &rules() as &dyn Rules, &mut |_, _| {})?;
+    let secs = t.elapsed().as_secs_f64();
+    match res {
+        Ok(s) => println!(
+            "audit with the waste rules (signatures, chain, Merkle nodes, checkpoint, every rule): {} entries in {secs:.2}s = {:.0} entries/s ({:.2}x one core's verify_strict)",
+            s.size,
+            s.size as f64 / secs,
+            s.size as f64 / secs / raw.verify_strict_per_s
+        ),
+        Err(f) => bail!("audit failed: {f}"),
+    }
+    print_raw(&raw_rates());
+    Ok(())
+}
