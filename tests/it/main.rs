@@ -5,6 +5,7 @@ mod cli;
 mod crash;
 mod demo;
 mod domain;
+mod domain_rules;
 mod party_cli;
 mod support;
 mod tamper;
