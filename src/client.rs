@@ -13,6 +13,9 @@ use std::time::Duration;
 pub struct LogClient {
     base: String,
     agent: ureq::Agent,
+    /// When set, every GET is signed with it (a waste log serves its entries to signed
+    /// readers who may see everything).
+    reader: Option<ed25519_dalek::SigningKey>,
 }
 
 /// A server's answer: status and body (problem details on errors are bodies too).
@@ -49,10 +52,20 @@ impl LogClient {
         LogClient {
             base: base.trim_end_matches('/').to_string(),
             agent,
+            reader: None,
         }
     }
 
+    /// Sign every GET with `key`.
+    pub fn reading_as(mut self, key: ed25519_dalek::SigningKey) -> Self {
+        self.reader = Some(key);
+        self
+    }
+
     pub fn get(&self, path: &str) -> Result<Answer> {
+        if let Some(key) = &self.reader {
+            return self.signed("GET", path, b"", key);
+        }
         let url = format!("{}{path}", self.base);
         let resp = self
             .agent

@@ -8,9 +8,17 @@ use anyhow::{bail, Context, Result};
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 
-pub fn audit(server: &str, log_key: Option<&str>) -> Result<()> {
-    let client = LogClient::new(server);
+pub fn audit(server: &str, log_key: Option<&str>, key: Option<&Path>) -> Result<()> {
+    let mut client = LogClient::new(server);
+    if let Some(k) = key {
+        client = client.reading_as(keyfile::read(k)?);
+    }
     let verifier = log_key.map(NoteVerifier::parse).transpose()?;
+    if verifier.is_none() {
+        eprintln!(
+            "note: no --log-key given: the audit checks the log against the key the server serves; pin the log's key with --log-key to detect a substituted log"
+        );
+    }
     let started = std::time::Instant::now();
     match audit_remote(
         &client,

@@ -663,9 +663,16 @@ impl<'a> Play<'a> {
             o,
             "    (a hand-over needs both parties' keys: --key GIVER.pem --key TAKER.pem; drivers' names are kept beside the log under their commitments: GET /v1/personal/<commitment>, signed by the bureau)"
         );
+        let bureau = self
+            .actors
+            .iter()
+            .find(|a| a.roles.iter().any(|r| r == "inspector"))
+            .map(|a| a.file.display().to_string())
+            .unwrap_or_else(|| "INSPECTOR.pem".into());
         let _ = writeln!(
             o,
-            "  wasteledger audit --server {url}    re-checks every entry over HTTP\n"
+            "  wasteledger audit --server {url} --key {bureau} --log-key '{}'\n    re-checks every entry over HTTP (entries are served to inspectors, enforcement, auditors and the authority)\n",
+            self.ledger.verifier()
         );
         o
     }

@@ -83,6 +83,10 @@ enum Command {
         /// and checked against the one entry 0 names.
         #[arg(long)]
         log_key: Option<String>,
+        /// Key file of an inspector, enforcement officer, auditor or the authority: a waste
+        /// log serves its entries only to such signed readers.
+        #[arg(long)]
+        key: Option<PathBuf>,
     },
     /// Sign an event (or countersign a signed one) with one or more keys and submit it.
     Submit {
@@ -140,7 +144,11 @@ pub fn run(cli: Cli) -> Result<()> {
             serve(ledger, rules, &listen, workers)
         }
         Command::Verify { data } => verify(&data),
-        Command::Audit { server, log_key } => client::audit(&server, log_key.as_deref()),
+        Command::Audit {
+            server,
+            log_key,
+            key,
+        } => client::audit(&server, log_key.as_deref(), key.as_deref()),
         Command::Submit { server, keys, file } => client::submit(&server, &keys, &file),
         Command::Reindex { data, log_key } => {
             let key = keyfile::read(&log_key.unwrap_or_else(|| data.join("keys/log.pem")))?;

@@ -21,6 +21,8 @@ pub enum Role {
     Receiver,
     Inspector,
     Enforcement,
+    /// Reads the whole log to audit or mirror it (sees everything, signs no custody step).
+    Auditor,
 }
 
 /// The two streams the bureau supervises.

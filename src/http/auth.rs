@@ -57,9 +57,26 @@ pub fn header(
     )
 }
 
+/// Most signed requests remembered at once (about 100 bytes each): beyond it the server
+/// answers 503 rather than forget one inside its window.
+pub const MAX_SEEN: usize = 1_000_000;
+
 /// Signatures seen inside the window, and the order they stop mattering in (oldest first).
-#[derive(Default)]
-pub struct SeenRequests(Mutex<Seen>);
+/// What a server saw before it started is not remembered, so requests signed before the
+/// start are refused: a captured request cannot be replayed across a restart.
+pub struct SeenRequests {
+    seen: Mutex<Seen>,
+    started: Timestamp,
+}
+
+impl Default for SeenRequests {
+    fn default() -> Self {
+        SeenRequests {
+            seen: Mutex::default(),
+            started: Timestamp::from_system_time(std::time::SystemTime::now()),
+        }
+    }
+}
 
 #[derive(Default)]
 pub struct Seen {
@@ -129,7 +146,13 @@ impl SeenRequests {
                     "the signature does not verify for {method} {path_and_query} at {time_s}"
                 ))
             })?;
-        let mut seen = self.0.lock().expect("seen lock");
+        if time < self.started {
+            return Err(bad(format!(
+                "time {time_s} is before this server started ({}): sign the request again",
+                self.started
+            )));
+        }
+        let mut seen = self.seen.lock().expect("seen lock");
         let now_s = now.unix_millis() / 1000;
         while let Some(&(until, old)) = seen.expiry.front() {
             if until >= now_s {
@@ -137,6 +160,17 @@ impl SeenRequests {
             }
             seen.expiry.pop_front();
             seen.sigs.remove(&old);
+        }
+        if seen.sigs.len() >= MAX_SEEN && !seen.sigs.contains(&sig) {
+            return Err(Problem::new(
+                503,
+                "busy",
+                "Too many signed requests",
+                format!(
+                    "more than {MAX_SEEN} signed requests in the last {} s; try again shortly",
+                    2 * WINDOW_SECS
+                ),
+            ));
         }
         if !seen.sigs.insert(sig) {
             return Err(bad("this signed request was used already (a replay)".into()));

@@ -48,9 +48,9 @@ impl Viewer {
     fn sees_all(&self) -> bool {
         match self {
             Viewer::Authority => true,
-            Viewer::Party { roles, .. } => {
-                roles.contains(&Role::Inspector) || roles.contains(&Role::Enforcement)
-            }
+            Viewer::Party { roles, .. } => roles
+                .iter()
+                .any(|r| matches!(r, Role::Inspector | Role::Enforcement | Role::Auditor)),
             _ => false,
         }
     }
@@ -64,7 +64,11 @@ pub fn now() -> Timestamp {
     Timestamp::from_system_time(std::time::SystemTime::now())
 }
 
-fn viewer(req: &HttpRequest, seen: &SeenRequests, d: &Domain) -> Result<Viewer, Problem> {
+pub(super) fn viewer(
+    req: &HttpRequest,
+    seen: &SeenRequests,
+    d: &Domain,
+) -> Result<Viewer, Problem> {
     viewer_with_body(req, &[], seen, d)
 }
 
@@ -98,6 +102,27 @@ fn viewer_with_body(
     })
 }
 
+/// Refuse a reader who may not see everything: 401 when anonymous, 403 when signed.
+pub(super) fn require_sees_all(v: &Viewer, what: &str) -> Result<(), Problem> {
+    match v {
+        _ if v.sees_all() => Ok(()),
+        Viewer::Anonymous => Err(Problem::new(
+            401,
+            "unauthenticated",
+            "Signed request required",
+            format!("{what} are served to inspectors, enforcement, auditors and the authority: sign the request with such a key (WL-Ed25519)"),
+        )
+        .field("Authorization")),
+        _ => Err(Problem::new(
+            403,
+            "forbidden",
+            "Not for this reader",
+            format!("{what} are served to inspectors, enforcement, auditors and the authority only"),
+        )
+        .field("Authorization")),
+    }
+}
+
 fn not_found(what: &str, field: &str, detail: String) -> Problem {
     Problem::new(404, &format!("unknown-{what}"), "Not found", detail).field(field)
 }
@@ -125,7 +150,6 @@ fn public_view(m: &Manifest, size: u64) -> Value {
         "waste_categories": categories,
         "status": m.status,
         "issued_at": m.issued_at,
-        "issue_index": m.issue_index,
         "in_log": m.issue_index < size,
         "view": "public",
     })
@@ -177,13 +201,10 @@ async fn manifest(
 /// Hand-overs signed by one party, waiting for the other, on this manifest.
 fn pending_for_manifest(ledger: &Ledger, number: &ManifestNumber) -> Result<Vec<Value>, Problem> {
     let mut out = Vec::new();
-    for (hash, bytes) in ledger.pending()? {
+    for (hash, bytes) in ledger.pending_of(number.as_str())? {
         let Ok(ev) = SignedEvent::parse(&bytes) else {
             continue;
         };
-        if ev.event().get("manifest").and_then(Value::as_str) != Some(number.as_str()) {
-            continue;
-        }
         let completed = ledger.event_index(&hash)?;
         out.push(json!({
             "hash": hex::encode(hash),
@@ -204,8 +225,8 @@ async fn pending_one(
         .ok()
         .and_then(|b| b.try_into().ok())
         .ok_or_else(|| Problem::bad_request(Some("hash"), "path `hash`: expected 64 hex digits"))?;
-    match ledger.pending()?.into_iter().find(|(h, _)| *h == hash) {
-        Some((_, bytes)) => Ok(HttpResponse::Ok()
+    match ledger.pending_by_hash(&hash)? {
+        Some(bytes) => Ok(HttpResponse::Ok()
             .content_type("application/json")
             .body(bytes)),
         None => Err(not_found(
@@ -343,12 +364,15 @@ async fn party(
 }
 
 async fn vehicle(
+    req: HttpRequest,
     rules: web::Data<DomainRules>,
+    seen: web::Data<SeenRequests>,
     path: web::Path<String>,
 ) -> Result<HttpResponse, Problem> {
     let plate = Plate::parse(&path)
         .map_err(|e| Problem::bad_request(Some("plate"), format!("path `plate`: {e}")))?;
     let d = rules.read();
+    let who = viewer(&req, &seen, &d)?;
     let v = d.vehicles.get(&plate).ok_or_else(|| {
         not_found(
             "vehicle",
@@ -356,7 +380,17 @@ async fn vehicle(
             format!("{plate} is not a registered vehicle"),
         )
     })?;
-    Ok(HttpResponse::Ok().json(v))
+    let mut view = serde_json::to_value(v)
+        .map_err(|e| Problem::new(500, "internal", "Internal error", e.to_string()))?;
+    // Where a truck is, is for inspectors and enforcement (and its own company) to know.
+    let own = matches!(&who, Viewer::Party { id, .. } if *id == v.party);
+    if !who.sees_all() && !own {
+        if let Some(o) = view.as_object_mut() {
+            o.remove("last_position");
+            o.remove("track_points");
+        }
+    }
+    Ok(HttpResponse::Ok().json(view))
 }
 
 async fn site(
@@ -394,6 +428,9 @@ async fn openapi() -> HttpResponse {
         .content_type("application/json")
         .body(include_str!("openapi.json"))
 }
+
+/// Half-signed hand-overs one manifest may have waiting at once.
+pub const MAX_PENDING_PER_MANIFEST: usize = 8;
 
 /// For `POST /v1/events`: a hand-over signed by one of its two parties is kept beside the log
 /// until the other countersigns. `Some(answer)` when the event was taken as pending.
@@ -435,7 +472,32 @@ pub fn take_pending(
         )
         .field("event"));
     }
-    ledger.put_pending(&hash, &event.to_bytes())?;
+    let manifest = event
+        .event()
+        .get("manifest")
+        .and_then(Value::as_str)
+        .unwrap_or_default();
+    let mut waiting = 0;
+    for (h, _) in ledger.pending_of(manifest)? {
+        if h == hash {
+            // The same half again: kept once, answered as before.
+            waiting = 0;
+            break;
+        }
+        if ledger.event_index(&h)?.is_none() {
+            waiting += 1;
+        }
+    }
+    if waiting >= MAX_PENDING_PER_MANIFEST {
+        return Err(Problem::new(
+            409,
+            "too-many-pending",
+            "Too many hand-overs waiting",
+            format!("manifest {manifest} has {waiting} hand-overs waiting for a countersignature (at most {MAX_PENDING_PER_MANIFEST}): complete one, or submit this one signed by both parties"),
+        )
+        .field("event.manifest"));
+    }
+    ledger.put_pending(manifest, &hash, &event.to_bytes())?;
     Ok(Some(json!({
         "pending": hex::encode(hash),
         "waiting_for": missing,

@@ -3,6 +3,7 @@
 
 pub mod auth;
 mod domain;
+pub use domain::MAX_PENDING_PER_MANIFEST;
 mod problem;
 
 pub use problem::Problem;
@@ -96,10 +97,31 @@ async fn key(ledger: web::Data<Ledger>) -> HttpResponse {
         .body(format!("{}\n", ledger.verifier()))
 }
 
+/// On a waste log, entries carry quantities, parties' business and personal commitments: they
+/// are served to signed readers who may see everything (inspectors, enforcement, auditors, the
+/// authority). A bare log's entries are public. Checkpoints and proofs are always public.
+fn may_read_entries(
+    req: &HttpRequest,
+    seen: &auth::SeenRequests,
+    rules: Option<&web::Data<DomainRules>>,
+) -> Result<(), Problem> {
+    let Some(rules) = rules else { return Ok(()) };
+    let d = rules.read();
+    if d.bare {
+        return Ok(());
+    }
+    let who = domain::viewer(req, seen, &d)?;
+    domain::require_sees_all(&who, "the log's entries")
+}
+
 async fn entry(
+    req: HttpRequest,
     ledger: web::Data<Ledger>,
+    seen: web::Data<auth::SeenRequests>,
+    rules: Option<web::Data<DomainRules>>,
     path: web::Path<String>,
 ) -> Result<HttpResponse, Problem> {
+    may_read_entries(&req, &seen, rules.as_ref())?;
     let raw = path.into_inner();
     let index: u64 = raw.parse().map_err(|_| {
         Problem::bad_request(
@@ -122,7 +144,14 @@ async fn entry(
 }
 
 /// Entries `[start, end)` as newline-delimited JSON, each line the exact entry bytes.
-async fn entries(ledger: web::Data<Ledger>, q: Params) -> Result<HttpResponse, Problem> {
+async fn entries(
+    req: HttpRequest,
+    ledger: web::Data<Ledger>,
+    seen: web::Data<auth::SeenRequests>,
+    rules: Option<web::Data<DomainRules>>,
+    q: Params,
+) -> Result<HttpResponse, Problem> {
+    may_read_entries(&req, &seen, rules.as_ref())?;
     let start = param(&q, "start", None)?;
     let end = param(&q, "end", None)?;
     if end <= start || end - start > MAX_RANGE {

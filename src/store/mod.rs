@@ -244,6 +244,16 @@ impl Genesis {
     }
 }
 
+/// `m` ‖ manifest number ‖ `/` ‖ event hash: a manifest's pending hand-overs are one prefix.
+fn pending_key(manifest: &str, event_hash: &[u8]) -> Vec<u8> {
+    let mut k = Vec::with_capacity(2 + manifest.len() + event_hash.len());
+    k.push(b'm');
+    k.extend_from_slice(manifest.as_bytes());
+    k.push(b'/');
+    k.extend_from_slice(event_hash);
+    k
+}
+
 impl Ledger {
     /// Whether `dir` already holds a log.
     pub fn exists(dir: &Path) -> bool {
@@ -531,27 +541,55 @@ impl Ledger {
     }
 
     /// Keep a half-signed hand-over until its other party countersigns (durable at once).
-    pub fn put_pending(&self, event_hash: &Hash, signed_event: &[u8]) -> Result<(), StoreError> {
-        self.inner.trees.pending.insert(event_hash, signed_event)?;
+    pub fn put_pending(
+        &self,
+        manifest: &str,
+        event_hash: &Hash,
+        signed_event: &[u8],
+    ) -> Result<(), StoreError> {
+        let mut batch = sled::Batch::default();
+        batch.insert(pending_key(manifest, event_hash), signed_event);
+        let mut by_hash = b"h".to_vec();
+        by_hash.extend_from_slice(event_hash);
+        batch.insert(by_hash, manifest.as_bytes());
+        self.inner.trees.pending.apply_batch(batch)?;
         self.inner.trees.db.flush()?;
         Ok(())
     }
 
-    /// Every half-signed hand-over kept (completed ones stay, shown as completed).
-    pub fn pending(&self) -> Result<Vec<(Hash, Vec<u8>)>, StoreError> {
+    /// The half-signed hand-overs kept for one manifest (completed ones stay, shown as
+    /// completed), in hash order.
+    pub fn pending_of(&self, manifest: &str) -> Result<Vec<(Hash, Vec<u8>)>, StoreError> {
+        let prefix = pending_key(manifest, &[]);
         self.inner
             .trees
             .pending
-            .iter()
+            .scan_prefix(&prefix)
             .map(|kv| {
                 let (k, v) = kv?;
-                let h: Hash = k
-                    .as_ref()
-                    .try_into()
-                    .map_err(|_| StoreError::Corrupt("pending key is not 32 bytes".into()))?;
+                let h: Hash = k[prefix.len()..].try_into().map_err(|_| {
+                    StoreError::Corrupt("pending key is not manifest + 32 bytes".into())
+                })?;
                 Ok((h, v.to_vec()))
             })
             .collect()
+    }
+
+    /// One kept half-signed hand-over, by its event hash.
+    pub fn pending_by_hash(&self, event_hash: &Hash) -> Result<Option<Vec<u8>>, StoreError> {
+        let mut by_hash = b"h".to_vec();
+        by_hash.extend_from_slice(event_hash);
+        let Some(manifest) = self.inner.trees.pending.get(by_hash)? else {
+            return Ok(None);
+        };
+        let manifest = std::str::from_utf8(&manifest)
+            .map_err(|_| StoreError::Corrupt("pending index holds no manifest number".into()))?;
+        Ok(self
+            .inner
+            .trees
+            .pending
+            .get(pending_key(manifest, event_hash))?
+            .map(|v| v.to_vec()))
     }
 
     /// Keep a personal record under its commitment (durable at once). Returns false, changing

@@ -115,11 +115,7 @@ fn a_hazardous_load_goes_by_relay_and_station_to_disposal_and_is_treated() {
     );
     // Each event is served with its log index, and that entry holds exactly that event.
     for e in v["events"].as_array().unwrap() {
-        let entry: Value = serde_json::from_str(
-            &w.c.get_ok(&format!("/v1/log/entries/{}", e["index"]))
-                .unwrap(),
-        )
-        .unwrap();
+        let entry: Value = serde_json::from_str(&w.entry(&e["index"])).unwrap();
         assert_eq!(entry["event"], e["event"]);
     }
     assert_eq!(v["flags"], json!([]), "a clean chain raises no flag");
@@ -319,7 +315,11 @@ fn every_refusal_names_why_and_leaves_size_and_root_unchanged() {
     ];
     for (what, body, want, field) in cases {
         let before = w.head();
+        let state_before = w.manifest(&m);
         let (code, answer) = post(&w.c, &body);
+        if what.starts_with("a replay") {
+            assert_eq!(answer["type"], "urn:wasteledger:problem:replay", "{answer}");
+        }
         assert_eq!(code, want, "{what}: {answer}");
         assert!(
             answer["detail"].as_str().is_some_and(|d| !d.is_empty()),
@@ -333,6 +333,7 @@ fn every_refusal_names_why_and_leaves_size_and_root_unchanged() {
             answer["field"]
         );
         assert_eq!(w.head(), before, "{what}: the log changed");
+        assert_eq!(w.manifest(&m), state_before, "{what}: the manifest changed");
     }
     let v = w.manifest(&m);
     assert_eq!(
@@ -523,6 +524,37 @@ fn a_half_signed_hand_over_waits_as_pending_until_the_other_party_countersigns()
         &[&w.station.key],
     );
     assert_eq!(post(&w.c, &stranger.to_bytes()).0, 403);
+
+    // The holder cannot pile up halves on a manifest without end: at most 8 wait at once.
+    let m2 = w.issue_hazardous("S-DISPOSAL");
+    for i in 0..=wasteledger::http::MAX_PENDING_PER_MANIFEST {
+        let mut h = w.handover(
+            &m2,
+            &w.plant,
+            &w.hauler_a,
+            Some(PLATE_A),
+            &[340_000, 120_000],
+        );
+        h["at"] = json!(format!("2026-11-23T08:{:02}:00Z", 10 + i));
+        let (code, answer) = post(&w.c, &signed(h, &[&w.plant.key]).to_bytes());
+        if i < wasteledger::http::MAX_PENDING_PER_MANIFEST {
+            assert_eq!(code, 202, "{answer}");
+        } else {
+            assert_eq!(
+                (code, answer["type"].as_str()),
+                (409, Some("urn:wasteledger:problem:too-many-pending")),
+                "{answer}"
+            );
+            assert_eq!(answer["field"], "event.manifest");
+        }
+    }
+    let v = w.manifest(&m2);
+    assert_eq!(
+        v["pending"].as_array().unwrap().len(),
+        wasteledger::http::MAX_PENDING_PER_MANIFEST
+    );
+    // The first manifest's list is its own.
+    assert_eq!(w.manifest(&m)["pending"].as_array().unwrap().len(), 1);
 }
 
 #[test]
@@ -607,6 +639,11 @@ fn readers_see_what_their_role_allows_and_signed_reads_cannot_be_replayed() {
     let again = wasteledger::http::auth::header(&w.bureau.key, "GET", "/v1/manifests", now, b"");
     assert_ne!(again, header);
     assert_eq!(get(&again), 200);
+    // A request signed before the server started (and so, perhaps, seen by the server that
+    // ran before it) is refused: the replay memory does not survive a restart.
+    let early = wasteledger::ledger::time::Timestamp::from_unix_millis(now.unix_millis() - 60_000);
+    let old = wasteledger::http::auth::header(&w.bureau.key, "GET", "/v1/manifests", early, b"");
+    assert_eq!(get(&old), 401);
     // Registry reads are public.
     let p: Value = serde_json::from_str(
         &w.c.get_ok(&format!("/v1/parties/{}", w.disposal.id))
@@ -681,9 +718,7 @@ fn a_drivers_name_stays_out_of_the_log_is_read_by_those_who_may_and_is_erased_wi
     );
     h["driver"] = json!(c);
     let receipt = ok(&w.c, h, &[&w.plant.key, &w.hauler_a.key]);
-    let entry =
-        w.c.get_ok(&format!("/v1/log/entries/{}", receipt["index"]))
-            .unwrap();
+    let entry = w.entry(&receipt["index"]);
     assert!(entry.contains(&c) && !entry.contains(name), "{entry}");
 
     // The hauler lodges the clear value; a wrong salt opens another commitment.
@@ -736,11 +771,76 @@ fn a_drivers_name_stays_out_of_the_log_is_read_by_those_who_may_and_is_erased_wi
     assert_eq!(gone.status, 410);
     assert!(!gone.body.contains(name), "{}", gone.body);
     assert_eq!(w.head(), before);
-    assert_eq!(
-        w.c.get_ok(&format!("/v1/log/entries/{}", receipt["index"]))
-            .unwrap(),
-        entry
-    );
-    let (okay, out) = run(&["audit", "--server", &w.server.url]);
+    assert_eq!(w.entry(&receipt["index"]), entry);
+    let bureau_key = dir.path().join("bureau.pem");
+    wasteledger::keyfile::write(&bureau_key, &w.bureau.key).unwrap();
+    let (okay, out) = run(&[
+        "audit",
+        "--server",
+        &w.server.url,
+        "--key",
+        bureau_key.to_str().unwrap(),
+    ]);
     assert!(okay, "{out}");
+}
+
+/// On a waste log, the entries (quantities, parties' business) are for readers who see all;
+/// checkpoints and proofs stay public; a truck's position is not for the passer-by.
+#[test]
+fn entries_and_truck_positions_are_not_for_anonymous_readers() {
+    let dir = tempfile::tempdir().unwrap();
+    let w = World::start(dir.path());
+    let m = w.issue_hazardous("S-DISPOSAL");
+    let receipt = w.pickup(&m);
+    let index = receipt["index"].as_u64().unwrap();
+    ok(
+        &w.c,
+        json!({"type": "vehicle.track", "plate": PLATE_A,
+               "points": [{"at": "2026-11-23T08:40:00Z", "lat_e6": 31_385_712, "lon_e6": 120_980_001}]}),
+        &[&w.hauler_a.key],
+    );
+
+    // Entries: anonymous 401, a generator 403, the bureau the exact bytes.
+    for path in [
+        format!("/v1/log/entries/{index}"),
+        format!("/v1/log/entries?start=0&end={}", index + 1),
+    ] {
+        let anon = w.c.get(&path).unwrap();
+        assert_eq!(anon.status, 401, "{path}: {}", anon.body);
+        assert!(!anon.body.contains("340000"), "{}", anon.body);
+        assert_eq!(w.c.get_signed(&path, &w.plant.key).unwrap().status, 403);
+        assert_eq!(w.c.get_signed(&path, &w.bureau.key).unwrap().status, 200);
+    }
+    assert!(w.entry(index).contains("340000"));
+    // What a verifier needs without trusting anyone stays public.
+    assert_eq!(w.c.get("/v1/log/checkpoint").unwrap().status, 200);
+    let size = index + 1;
+    let proof =
+        w.c.get(&format!(
+            "/v1/log/proof/inclusion?index={index}&size={size}"
+        ))
+        .unwrap();
+    assert_eq!(proof.status, 200, "{}", proof.body);
+
+    // The public view of a manifest does not point at its entry.
+    let public: Value =
+        serde_json::from_str(&w.c.get_ok(&format!("/v1/manifests/{m}")).unwrap()).unwrap();
+    assert_eq!(public["view"], "public");
+    assert!(public.get("issue_index").is_none(), "{public}");
+
+    // The truck's last position: its own company and the bureau, not a passer-by.
+    let plate = wasteledger::client::encode(PLATE_A);
+    let path = format!("/v1/vehicles/{plate}");
+    let anon: Value = serde_json::from_str(&w.c.get_ok(&path).unwrap()).unwrap();
+    assert!(anon.get("last_position").is_none(), "{anon}");
+    assert_eq!(
+        anon["plate"], PLATE_A,
+        "the registry entry itself is public"
+    );
+    for k in [&w.hauler_a.key, &w.bureau.key] {
+        let seen = w.c.get_signed(&path, k).unwrap().json().unwrap();
+        assert_eq!(seen["last_position"]["lat_e6"], 31_385_712, "{seen}");
+    }
+    let other = w.c.get_signed(&path, &w.plant.key).unwrap().json().unwrap();
+    assert!(other.get("last_position").is_none(), "{other}");
 }

@@ -389,6 +389,17 @@ impl World {
             .collect()
     }
 
+    /// Entry `index` exactly as served, read as the bureau (entries of a waste log are served
+    /// to inspectors, enforcement, auditors and the authority).
+    pub fn entry(&self, index: impl std::fmt::Display) -> String {
+        let a = self
+            .c
+            .get_signed(&format!("/v1/log/entries/{index}"), &self.bureau.key)
+            .unwrap();
+        assert_eq!(a.status, 200, "{}", a.body);
+        a.body
+    }
+
     pub fn head(&self) -> String {
         self.c.get_ok("/v1/log/checkpoint").unwrap()
     }
