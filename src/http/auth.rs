@@ -62,20 +62,13 @@ pub fn header(
 pub const MAX_SEEN: usize = 1_000_000;
 
 /// Signatures seen inside the window, and the order they stop mattering in (oldest first).
-/// What a server saw before it started is not remembered, so requests signed before the
-/// start are refused: a captured request cannot be replayed across a restart.
+/// The memory does not survive a restart: a request captured in the window before a restart
+/// could be replayed once after it. Signed requests are reads, and the personal-data writes
+/// are idempotent (a lodge is refused twice, an erasure once done stays done), so the server
+/// does not refuse requests dated before its start: clients' clocks may lag by the window.
+#[derive(Default)]
 pub struct SeenRequests {
     seen: Mutex<Seen>,
-    started: Timestamp,
-}
-
-impl Default for SeenRequests {
-    fn default() -> Self {
-        SeenRequests {
-            seen: Mutex::default(),
-            started: Timestamp::from_system_time(std::time::SystemTime::now()),
-        }
-    }
 }
 
 #[derive(Default)]
@@ -146,12 +139,6 @@ impl SeenRequests {
                     "the signature does not verify for {method} {path_and_query} at {time_s}"
                 ))
             })?;
-        if time < self.started {
-            return Err(bad(format!(
-                "time {time_s} is before this server started ({}): sign the request again",
-                self.started
-            )));
-        }
         let mut seen = self.seen.lock().expect("seen lock");
         let now_s = now.unix_millis() / 1000;
         while let Some(&(until, old)) = seen.expiry.front() {
