@@ -9,3 +9,4 @@ pub mod http;
 pub mod keyfile;
 pub mod ledger;
 pub mod store;
+pub mod web;

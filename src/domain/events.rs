@@ -151,6 +151,9 @@ pub struct Permit {
 pub struct Container {
     pub id: String,
     pub packaging: String,
+    /// What this container holds (its label's weight), when weighed at packing.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub quantity: Option<Quantity>,
 }
 
 /// One line of a manifest: one waste, its form and hazards, its containers and quantity.
@@ -170,6 +173,15 @@ pub struct Line {
     #[serde(default)]
     pub containers: Vec<Container>,
     pub quantity: Quantity,
+    /// Main components (主要成分), as the container label shows them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub components: Option<String>,
+    /// Hazardous components (有害成分).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hazardous_components: Option<String>,
+    /// Precautions for handling (注意事项).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub precautions: Option<String>,
 }
 
 /// A line's quantity at a step, by its position on the manifest (0-based).
@@ -236,6 +248,9 @@ pub struct PartyRegistered {
     pub party: Uscc,
     pub name: String,
     pub roles: Vec<Role>,
+    /// The company's business telephone, printed on its container labels (not a person's).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub phone: Option<String>,
 }
 
 /// `licence.granted` (authority).
