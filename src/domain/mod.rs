@@ -24,6 +24,8 @@ pub struct DomainRules {
     live: Arc<RwLock<Domain>>,
     catalog: Arc<catalog::Catalog>,
     limits: Limits,
+    /// Why the store stopped, if it could not make a folded batch durable.
+    failed: Arc<std::sync::OnceLock<String>>,
 }
 
 impl DomainRules {
@@ -33,12 +35,23 @@ impl DomainRules {
             live: Arc::new(RwLock::new(Domain::new(catalog.clone(), limits.clone()))),
             catalog,
             limits,
+            failed: Arc::default(),
         }
     }
 
     /// Read the live state (as of the published log).
     pub fn read(&self) -> RwLockReadGuard<'_, Domain> {
         self.live.read().expect("domain lock")
+    }
+
+    /// Read the live state, unless the store failed to make what it holds durable (then the
+    /// cause: the state is ahead of the disk until a restart reloads it).
+    pub fn read_durable(&self) -> Result<RwLockReadGuard<'_, Domain>, String> {
+        let guard = self.read();
+        match self.failed.get() {
+            Some(cause) => Err(cause.clone()),
+            None => Ok(guard),
+        }
     }
 }
 
@@ -50,6 +63,10 @@ impl Rules for DomainRules {
 
     fn fresh(&self) -> Box<dyn Fold> {
         Box::new(Domain::new(self.catalog.clone(), self.limits.clone()))
+    }
+
+    fn storage_failed(&self, cause: &str) {
+        let _ = self.failed.set(cause.to_string());
     }
 }
 

@@ -354,3 +354,14 @@ fn malformed_fields_say_what_was_expected_and_what_came() {
         );
     }
 }
+
+/// After the store fails to make a folded batch durable, the live state is not served.
+#[test]
+fn after_a_storage_failure_the_state_is_not_read() {
+    use crate::ledger::state::Rules;
+    let rules = super::DomainRules::new(Catalog::builtin(), Limits::default());
+    assert!(rules.read_durable().is_ok());
+    rules.with_fold(&mut |_| rules.storage_failed("fsync: no space left on device"));
+    let err = rules.read_durable().map(|_| ()).unwrap_err();
+    assert!(err.contains("no space left"), "{err}");
+}

@@ -60,6 +60,19 @@ impl Viewer {
     }
 }
 
+/// The domain's state for a reader, or 503 when the store stopped on a failed write (the
+/// state may hold events the disk does not, until a restart reloads it).
+pub(super) fn live(rules: &DomainRules) -> Result<std::sync::RwLockReadGuard<'_, Domain>, Problem> {
+    rules.read_durable().map_err(|cause| {
+        Problem::new(
+            503,
+            "storage-failed",
+            "The log stopped on a storage failure",
+            format!("the log could not make a write durable ({cause}); it takes no events and serves no domain reads until it is restarted"),
+        )
+    })
+}
+
 pub fn now() -> Timestamp {
     Timestamp::from_system_time(std::time::SystemTime::now())
 }
@@ -164,7 +177,7 @@ async fn manifest(
 ) -> Result<HttpResponse, Problem> {
     let number = parse_number(&path)?;
     let (view, m, pending_for) = {
-        let d = rules.read();
+        let d = live(&rules)?;
         let v = viewer(&req, &seen, &d)?;
         let m = d.manifests.get(&number).ok_or_else(|| {
             not_found(
@@ -255,7 +268,7 @@ async fn list(
     req: HttpRequest,
     q: Params,
 ) -> Result<HttpResponse, Problem> {
-    let d = rules.read();
+    let d = live(&rules)?;
     let v = viewer(&req, &seen, &d)?;
     if matches!(v, Viewer::Anonymous | Viewer::Unknown) {
         return Err(Problem::new(
@@ -340,7 +353,7 @@ async fn party(
 ) -> Result<HttpResponse, Problem> {
     let id = Uscc::parse(&path)
         .map_err(|e| Problem::bad_request(Some("id"), format!("path `id`: {e}")))?;
-    let d = rules.read();
+    let d = live(&rules)?;
     let p = d
         .parties
         .get(&id)
@@ -371,7 +384,7 @@ async fn vehicle(
 ) -> Result<HttpResponse, Problem> {
     let plate = Plate::parse(&path)
         .map_err(|e| Problem::bad_request(Some("plate"), format!("path `plate`: {e}")))?;
-    let d = rules.read();
+    let d = live(&rules)?;
     let who = viewer(&req, &seen, &d)?;
     let v = d.vehicles.get(&plate).ok_or_else(|| {
         not_found(
@@ -397,7 +410,7 @@ async fn site(
     rules: web::Data<DomainRules>,
     path: web::Path<String>,
 ) -> Result<HttpResponse, Problem> {
-    let d = rules.read();
+    let d = live(&rules)?;
     let s = d.sites.get(path.as_str()).ok_or_else(|| {
         not_found(
             "site",
@@ -412,7 +425,7 @@ async fn licence(
     rules: web::Data<DomainRules>,
     path: web::Path<String>,
 ) -> Result<HttpResponse, Problem> {
-    let d = rules.read();
+    let d = live(&rules)?;
     let l = d.licences.get(path.as_str()).ok_or_else(|| {
         not_found(
             "licence",
@@ -445,7 +458,7 @@ pub fn take_pending(
     // Nothing is kept, not even beside the log, whose signatures do not verify.
     event.verify_signatures()?;
     let missing = {
-        let d = rules.read();
+        let d = live(&rules)?;
         let from = event.event().get("from").and_then(Value::as_str);
         let to = event.event().get("to").and_then(Value::as_str);
         let signed = |p: Option<&str>| {
@@ -534,7 +547,7 @@ async fn lodge_personal(
     req: HttpRequest,
     body: web::Bytes,
 ) -> Result<HttpResponse, Problem> {
-    let v = viewer_with_body(&req, &body, &seen, &rules.read())?;
+    let v = viewer_with_body(&req, &body, &seen, &*live(&rules)?)?;
     signed_party(&v)?;
     let d: Disclosure = serde_json::from_slice(&body).map_err(|e| {
         Problem::bad_request(
@@ -569,7 +582,7 @@ async fn read_personal(
     req: HttpRequest,
     path: web::Path<String>,
 ) -> Result<HttpResponse, Problem> {
-    let v = viewer(&req, &seen, &rules.read())?;
+    let v = viewer(&req, &seen, &*live(&rules)?)?;
     signed_party(&v)?;
     let record: Value = match ledger.personal(path.as_str())? {
         Some(b) => serde_json::from_slice(&b)
@@ -600,7 +613,7 @@ async fn erase_personal(
     req: HttpRequest,
     path: web::Path<String>,
 ) -> Result<HttpResponse, Problem> {
-    let v = viewer(&req, &seen, &rules.read())?;
+    let v = viewer(&req, &seen, &*live(&rules)?)?;
     if !matches!(v, Viewer::Authority) {
         return Err(Problem::new(
             403,

@@ -16,6 +16,7 @@ use actix_web::http::header::ContentType;
 use actix_web::{web, App, HttpRequest, HttpResponse, HttpServer};
 use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine;
+use domain::live;
 use futures_util::StreamExt;
 use serde_json::json;
 use std::collections::HashMap;
@@ -106,7 +107,7 @@ fn may_read_entries(
     rules: Option<&web::Data<DomainRules>>,
 ) -> Result<(), Problem> {
     let Some(rules) = rules else { return Ok(()) };
-    let d = rules.read();
+    let d = live(&rules)?;
     if d.bare {
         return Ok(());
     }
@@ -239,7 +240,7 @@ async fn submit(
         "tree_size": receipt.tree_size,
     });
     if let Some(rules) = &rules {
-        if let Some(created) = rules.read().created.get(&receipt.index) {
+        if let Some(created) = live(&rules)?.created.get(&receipt.index) {
             answer["manifests"] = json!(created);
         }
     }

@@ -105,6 +105,9 @@ pub trait Rules: Send + Sync {
     fn with_fold(&self, f: &mut dyn FnMut(&mut dyn Fold));
     /// A new, empty fold.
     fn fresh(&self) -> Box<dyn Fold>;
+    /// The store could not make a batch durable after folding it (called with the fold still
+    /// held): the live state is ahead of the disk and must not be read until a restart.
+    fn storage_failed(&self, _cause: &str) {}
 }
 
 /// No domain: any JSON object with a `type` outside the log's own namespaces.

@@ -119,6 +119,10 @@ fn run(
         let mut outcome = Ok(());
         rules.with_fold(&mut |fold| {
             outcome = commit_batch(&trees, &head, &mut st, &mut jobs, fold);
+            if let Err(e) = &outcome {
+                // Still holding the fold: no reader sees the state that is not durable.
+                rules.storage_failed(&e.to_string());
+            }
         });
         if let Err(e) = outcome {
             // The in-memory state may now be ahead of the disk: stop taking events. A restart
