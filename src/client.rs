@@ -105,6 +105,30 @@ impl LogClient {
         Answer::read(resp)
     }
 
+    /// A signed GET whose answer may be binary (a PNG): status and bytes.
+    pub fn get_bytes_signed(
+        &self,
+        path: &str,
+        key: &ed25519_dalek::SigningKey,
+    ) -> Result<(u16, Vec<u8>)> {
+        let url = format!("{}{path}", self.base);
+        let now = crate::ledger::time::Timestamp::from_system_time(std::time::SystemTime::now());
+        let auth = crate::http::auth::header(key, "GET", path, now, b"");
+        let mut resp = self
+            .agent
+            .get(&url)
+            .header("authorization", auth)
+            .call()
+            .with_context(|| format!("GET {url}"))?;
+        let status = resp.status().as_u16();
+        let body = resp
+            .body_mut()
+            .with_config()
+            .limit(64 << 20)
+            .read_to_vec()?;
+        Ok((status, body))
+    }
+
     /// GET that must succeed; an error names the server's problem detail.
     pub fn get_ok(&self, path: &str) -> Result<String> {
         let a = self.get(path)?;

@@ -446,6 +446,10 @@ pub struct Inspection {
     pub at: Timestamp,
     pub verdict: Verdict,
     pub findings: String,
+    /// The QR token the inspector scanned (manifest or container label), kept as evidence of
+    /// what the label said.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub token: Option<String>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]

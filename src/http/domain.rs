@@ -45,7 +45,7 @@ pub enum Viewer {
 }
 
 impl Viewer {
-    fn sees_all(&self) -> bool {
+    pub(super) fn sees_all(&self) -> bool {
         match self {
             Viewer::Authority => true,
             Viewer::Party { roles, .. } => roles
@@ -55,7 +55,7 @@ impl Viewer {
         }
     }
 
-    fn sees(&self, m: &Manifest) -> bool {
+    pub(super) fn sees(&self, m: &Manifest) -> bool {
         self.sees_all() || matches!(self, Viewer::Party { id, .. } if m.parties.contains(id))
     }
 }

@@ -207,6 +207,8 @@ struct Inner {
     trees: Arc<Trees>,
     head: Arc<RwLock<Head>>,
     verifier: NoteVerifier,
+    /// Signs what the log vouches for besides checkpoints (the manifests' QR tokens).
+    log_key: SigningKey,
     intake: intake::Intake,
     sequencer: Arc<sequencer::Handle>,
 }
@@ -360,7 +362,7 @@ impl Ledger {
                 prev,
                 last_time,
                 origin,
-                log_key,
+                log_key: log_key.clone(),
                 rules,
                 clock,
             },
@@ -373,6 +375,7 @@ impl Ledger {
                 trees,
                 head,
                 verifier,
+                log_key,
                 intake,
                 sequencer,
             }),
@@ -447,6 +450,12 @@ impl Ledger {
 
     pub fn head(&self) -> Head {
         self.inner.head.read().expect("head lock").clone()
+    }
+
+    /// The log's key, for statements the log signs besides its checkpoints (each in its own
+    /// signing context: see `qr::token`).
+    pub fn log_key(&self) -> &SigningKey {
+        &self.inner.log_key
     }
 
     /// The log's note verifier key (name + key id + public key).

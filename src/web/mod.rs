@@ -342,6 +342,48 @@ pub fn manifest_page(
     page(&format!("联单 {}", m.number.as_str()), &b)
 }
 
+/// A scan's verdict (as `POST /v1/scan` gives it) as a page a phone shows.
+pub fn scan_page(v: &serde_json::Value) -> String {
+    let s = |k: &str| v[k].as_str().unwrap_or_default().to_string();
+    let ok = v["ok"].as_bool().unwrap_or(false);
+    let mut b = format!(
+        "<div class=\"page\"><h1 style=\"background:{};padding:3mm\">{} {}</h1><p>{}</p>",
+        if ok { "#9be59b" } else { "#ff8a80" },
+        if ok { "✔" } else { "✘" },
+        esc(&s("verdict")),
+        esc(&s("detail"))
+    );
+    let m = &v["manifest"];
+    if m.is_object() {
+        let f = |k: &str| esc(m[k].as_str().unwrap_or_default());
+        let _ = write!(
+            b,
+            "<table><tr><th>联单 Manifest</th><td>{}</td></tr><tr><th>类别 Stream</th><td>{}</td></tr><tr><th>状态 Status</th><td>{}</td></tr><tr><th>版本 Version</th><td>{}</td></tr><tr><th>持有 Held by</th><td>{} {}</td></tr></table>",
+            f("number"),
+            f("stream"),
+            f("status"),
+            m["version"],
+            f("holder_name"),
+            f("holder")
+        );
+    }
+    let c = &v["container"];
+    if c.is_object() {
+        let _ = write!(
+            b,
+            "<p>容器 Container {}: {}</p>",
+            esc(c["id"].as_str().unwrap_or_default()),
+            if c["belongs"].as_bool() == Some(true) {
+                "on this manifest"
+            } else {
+                "NOT on this manifest"
+            }
+        );
+    }
+    b.push_str("<p class=\"note\">Checked by the server against the log's key and the live log. Offline: `wasteledger scan IMAGE --log-key KEY`.</p></div>");
+    page("扫码核验 scan", &b)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
