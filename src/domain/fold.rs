@@ -482,6 +482,41 @@ impl Domain {
         }
     }
 
+    /// Everything the fold holds, in a stable order (hash maps sorted), so that a test can
+    /// tell that a refusal changed nothing.
+    #[cfg(test)]
+    pub(crate) fn snapshot(&self) -> String {
+        fn sorted<K: ToString, V: Serialize>(
+            m: impl IntoIterator<Item = (K, V)>,
+        ) -> BTreeMap<String, V> {
+            m.into_iter().map(|(k, v)| (k.to_string(), v)).collect()
+        }
+        let v = serde_json::json!({
+            "bare": self.bare,
+            "authority": self.authority.map(|k| k.to_string()),
+            "parties": &self.parties,
+            "keys": sorted(&self.keys),
+            "revoked": sorted(self.revoked.iter().map(|(k, t)| (k, t.to_string()))),
+            "licences": &self.licences,
+            "licences_of": sorted(&self.licences_of),
+            "vehicles": &self.vehicles,
+            "sites": &self.sites,
+            "manifests": &self.manifests,
+            "created": sorted(self.created.iter().map(|(i, n)| (format!("{i:020}"), n))),
+            "by_party": sorted(&self.by_party),
+            "by_vehicle": sorted(&self.by_vehicle),
+            "serials": sorted(self.serials.iter().map(|((y, r), s)| (format!("{y}/{r}"), s))),
+            "references": sorted(self.references.iter().map(|((u, r), n)| (format!("{u}/{r}"), n))),
+        });
+        v.to_string()
+    }
+
+    /// Set the last serial allocated for a year and region (tests: running out of numbers).
+    #[cfg(test)]
+    pub(crate) fn set_serial(&mut self, year: u16, region4: &str, serial: u32) {
+        self.serials.insert((year, region4.to_string()), serial);
+    }
+
     /// The party a key belongs to.
     pub fn party_of(&self, key: &PublicKey) -> Option<&Uscc> {
         self.keys.get(key)
@@ -567,10 +602,36 @@ impl Domain {
             .ok_or_else(|| unknown(field, format!("{id:?} is not a registered site")))
     }
 
-    fn manifest(&self, n: &ManifestNumber, field: &str) -> Result<&Manifest, Refusal> {
-        self.manifests
-            .get(n)
-            .ok_or_else(|| unknown(field, format!("manifest {n} does not exist")))
+    /// The manifest `n`, for an event about it. A signer learns nothing about a manifest it is
+    /// not a party to (not its issuer, a planned hauler, its destination's party, a past holder
+    /// or anyone else in `parties`), unless its role reads every manifest (inspector,
+    /// enforcement, auditor, the authority): it gets the answer an unknown number gets, so not
+    /// even the manifest's existence (nor its holder) is told by a refusal.
+    fn manifest_for(
+        &self,
+        event: &SignedEvent,
+        n: &ManifestNumber,
+        field: &str,
+    ) -> Result<&Manifest, Refusal> {
+        let sees = |m: &Manifest| {
+            event.signers().any(|k| {
+                Some(*k) == self.authority
+                    || self.keys.get(k).is_some_and(|p| {
+                        m.parties.contains(p)
+                            || self.parties.get(p).is_some_and(|p| {
+                                p.roles.iter().any(|r| {
+                                    matches!(r, Role::Inspector | Role::Enforcement | Role::Auditor)
+                                })
+                            })
+                    })
+            })
+        };
+        self.manifests.get(n).filter(|m| sees(m)).ok_or_else(|| {
+            unknown(
+                field,
+                format!("manifest {n} does not exist, or its signers are not parties to it"),
+            )
+        })
     }
 
     /// The licence, if any, that lets `party` take in `line` at `at`; else why not.
@@ -734,11 +795,14 @@ impl Domain {
             .collect()
     }
 
+    /// The next manifest number of the issuer's region this year (`taken` more are being
+    /// allocated by the same event). `field` names the party whose region it is.
     fn allocate(
         &self,
         issuer: &Uscc,
         time: Timestamp,
         taken: u32,
+        field: &str,
     ) -> Result<ManifestNumber, Refusal> {
         let year = cst_year(time);
         let region = issuer.region()[..4].to_string();
@@ -749,8 +813,14 @@ impl Domain {
             .unwrap_or(0)
             + 1
             + taken;
-        ManifestNumber::new(year, &region, next)
-            .map_err(|e| state("event", format!("no manifest number left: {e}")))
+        ManifestNumber::new(year, &region, next).map_err(|_| {
+            state(
+                field,
+                format!(
+                    "a manifest number left: the serials of {year} for region {region} ({issuer}'s administrative division) are used up (999999 allocated)"
+                ),
+            )
+        })
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -862,7 +932,10 @@ impl Domain {
             .iter()
             .zip(counts)
             .enumerate()
-            .filter(|(_, (a, b))| gap_permille(a.amount, b.amount) > tol)
+            // Counts in different units are not compared (nothing lets them differ: hand-overs
+            // and receipts are counted in the line's unit, and a line's unit is fixed once the
+            // load has moved).
+            .filter(|(_, (a, b))| a.unit == b.unit && gap_permille(a.amount, b.amount) > tol)
             .map(|(i, (a, b))| Flag {
                 kind: FlagKind::QuantityGap,
                 index,
@@ -978,16 +1051,20 @@ impl Domain {
                 if g.valid_until <= g.valid_from {
                     return Err(f("event.valid_until", "a time after valid_from"));
                 }
-                let scope_ok = match g.kind {
-                    LicenceKind::HwOperating => !(g.codes.is_empty() && g.categories.is_empty()),
-                    LicenceKind::CwDisposal => !g.cw_types.is_empty(),
-                    _ => true,
-                };
-                if !scope_ok {
-                    return Err(f(
-                        "event.codes",
-                        "the codes, categories or construction-waste types the licence covers",
-                    ));
+                match g.kind {
+                    LicenceKind::HwOperating if g.codes.is_empty() && g.categories.is_empty() => {
+                        return Err(f(
+                            "event.codes",
+                            "the waste codes or categories an hw_operating licence covers (codes or categories, at least one)",
+                        ))
+                    }
+                    LicenceKind::CwDisposal if g.cw_types.is_empty() => {
+                        return Err(f(
+                            "event.cw_types",
+                            "the construction-waste types a cw_disposal licence covers (at least one)",
+                        ))
+                    }
+                    _ => {}
                 }
                 Ok(Effect::Licence(Licence {
                     grant: g,
@@ -1076,7 +1153,7 @@ impl Domain {
                         ),
                     ));
                 }
-                let number = self.allocate(&m.generator, time, 0)?;
+                let number = self.allocate(&m.generator, time, 0, "event.generator")?;
                 let mut man = self.new_manifest(
                     number,
                     m.stream,
@@ -1096,20 +1173,34 @@ impl Domain {
                 })
             }
             E::ManifestVoided(v) => {
-                let m = self.manifest(&v.manifest, "event.manifest")?;
+                let m = self.manifest_for(event, &v.manifest, "event.manifest")?;
                 self.require_signed_by(event, &m.issuer, "signatures", "manifest.voided")?;
                 require_state(
                     m,
                     m.status == Status::Issued,
                     "a manifest can be voided only before pickup",
                 )?;
+                // A station's outgoing load (consolidation or split) carries its inputs on: they
+                // are `consolidated` or `split` and point at it. Voiding it would leave them
+                // pointing at nothing that moves, and the waste would vanish from the record.
+                if !m.sources.is_empty() {
+                    let from: Vec<String> = m.sources.iter().map(|s| s.to_string()).collect();
+                    return Err(state(
+                        "event.manifest",
+                        format!(
+                            "manifest {} is a station's outgoing load, carrying on {}: it cannot be voided, or those loads would vanish with it (a station's outgoing manifest is put right with manifest.corrected)",
+                            m.number,
+                            from.join(", ")
+                        ),
+                    ));
+                }
                 let mut m = m.clone();
                 m.status = Status::Voided;
                 m.steps.push(Step::at(index, time, "manifest.voided"));
                 Ok(Effect::updated(m))
             }
             E::ManifestCorrected(c) => {
-                let m = self.manifest(&c.manifest, "event.manifest")?;
+                let m = self.manifest_for(event, &c.manifest, "event.manifest")?;
                 self.require_signed_by(event, &m.issuer, "signatures", "manifest.corrected")?;
                 require_state(
                     m,
@@ -1131,11 +1222,40 @@ impl Domain {
                 }
                 self.check_route(&c.destination, &c.haulers, "event.")?;
                 self.check_lines(m.stream, &c.lines, "event.lines")?;
-                if c.lines.len() != m.current().lines.len() && m.status != Status::Issued {
-                    return Err(state(
-                        "event.lines",
-                        "the same number of lines once the load has moved",
-                    ));
+                // Once the load has moved, every count on record is of the declared lines in
+                // their units: a correction may fix names, quantities and the route, but not what
+                // a line is nor what it is counted in.
+                let moved = m.steps.iter().any(|s| s.kind == "custody.handover");
+                if moved {
+                    let old = &m.current().lines;
+                    if c.lines.len() != old.len() {
+                        return Err(state(
+                            "event.lines",
+                            "the same number of lines once the load has moved",
+                        ));
+                    }
+                    for (i, (new, old)) in c.lines.iter().zip(old).enumerate() {
+                        let was = if new.quantity.unit != old.quantity.unit {
+                            Some(("quantity.unit", wire(old.quantity.unit)))
+                        } else if new.code != old.code {
+                            Some((
+                                "code",
+                                old.code.as_ref().map(|c| c.to_string()).unwrap_or_default(),
+                            ))
+                        } else if new.cw_type != old.cw_type {
+                            Some(("cw_type", old.cw_type.map(wire).unwrap_or_default()))
+                        } else {
+                            None
+                        };
+                        if let Some((what, was)) = was {
+                            return Err(state(
+                                &format!("event.lines[{i}].{what}"),
+                                format!(
+                                    "the line's {what} as declared ({was}) once the load has moved: the hand-overs so far counted it so (a different waste or unit is a new manifest)"
+                                ),
+                            ));
+                        }
+                    }
                 }
                 let mut m = m.clone();
                 m.versions.push(Version {
@@ -1162,171 +1282,19 @@ impl Domain {
                 Ok(Effect::updated(m))
             }
             E::Handover(h) => {
-                let m = self.manifest(&h.manifest, "event.manifest")?;
-                if h.from != m.holder {
-                    return Err(Refusal::NotHolder {
-                        field: "event.from".into(),
-                        detail: format!(
-                            "{} does not hold manifest {}; {} does",
-                            h.from, m.number, m.holder
-                        ),
-                    });
-                }
-                if h.to == h.from {
-                    return Err(f("event.to", "a party other than the one handing over"));
-                }
-                let to = self.party(&h.to, "event.to")?;
-                self.only_parties_sign(event, &[&h.from, &h.to], "custody.handover")?;
-                let giving = self.signed_by(event, &h.from);
-                let taking = self.signed_by(event, &h.to);
-                if !(giving && taking) {
-                    let missing: Vec<String> =
-                        [(giving, &h.from, "giving"), (taking, &h.to, "taking")]
-                            .into_iter()
-                            .filter(|(s, _, _)| !s)
-                            .map(|(_, p, w)| format!("{p} ({w} the load)"))
-                            .collect();
+                let (m, missing) = self.decide_handover(index, time, event, h)?;
+                if let Some((p, what)) = missing {
                     return Err(signer(
                         "signatures",
                         format!(
-                            "a hand-over is signed by both parties; missing the signature of {}",
-                            missing.join(" and ")
+                            "a hand-over is signed by both parties; missing the signature of {p} ({what} the load)"
                         ),
                     ));
                 }
-                let counts = Self::check_counts(m, &h.lines, "event.lines")?;
-                let dest_party = self
-                    .sites
-                    .get(&m.current().destination)
-                    .map(|s| s.reg.party.clone());
-                let status = if m.status == Status::Rejected {
-                    if Some(&h.to) == m.return_to.as_ref() {
-                        Status::Returned
-                    } else if to.roles.contains(&Role::Hauler) {
-                        Status::Rejected
-                    } else {
-                        return Err(f(
-                            "event.to",
-                            "a hauler, or the party the rejected load goes back to",
-                        ));
-                    }
-                } else {
-                    require_state(
-                        m,
-                        matches!(
-                            m.status,
-                            Status::Issued
-                                | Status::InTransit
-                                | Status::AtStation
-                                | Status::Delivered
-                        ),
-                        "it cannot be handed over",
-                    )?;
-                    // A station takes loads in to send them on; a receiver (or whoever the
-                    // destination belongs to) takes them for good; a hauler carries them.
-                    if to.roles.contains(&Role::Station) {
-                        Status::AtStation
-                    } else if Some(&h.to) == dest_party.as_ref()
-                        || to.roles.contains(&Role::Receiver)
-                    {
-                        Status::Delivered
-                    } else if to.roles.contains(&Role::Hauler) {
-                        Status::InTransit
-                    } else {
-                        return Err(f(
-                            "event.to",
-                            format!(
-                                "a hauler, station or receiver ({} is registered as {})",
-                                h.to,
-                                wire(&to.roles)
-                            ),
-                        ));
-                    }
-                };
-                if matches!(status, Status::InTransit | Status::Rejected)
-                    && to.roles.contains(&Role::Hauler)
-                    && h.vehicle.is_none()
-                {
-                    return Err(f(
-                        "event.vehicle",
-                        "the plate of the vehicle taking the load",
-                    ));
-                }
-                if let Some(s) = &h.site {
-                    self.site(s, "event.site")?;
-                }
-                let mut flags = self.gap_flags(m, &counts, index, "handed over");
-                match status {
-                    Status::InTransit | Status::Rejected => {
-                        if let Some(v) = &h.vehicle {
-                            flags.extend(
-                                self.permit_problems(&h.to, v, m.stream, time)
-                                    .into_iter()
-                                    .map(|detail| Flag {
-                                        kind: FlagKind::NoPermit,
-                                        index,
-                                        detail,
-                                    }),
-                            );
-                        }
-                    }
-                    Status::AtStation | Status::Delivered => {
-                        flags.extend(self.licence_flags(m, &h.to, time, index));
-                        if status == Status::Delivered && Some(&h.to) != dest_party.as_ref() {
-                            flags.push(Flag {
-                                kind: FlagKind::Diverted,
-                                index,
-                                detail: format!(
-                                    "delivered to {}, but the destination {} is {}'s",
-                                    h.to,
-                                    m.current().destination,
-                                    dest_party
-                                        .clone()
-                                        .map(|p| p.to_string())
-                                        .unwrap_or_default()
-                                ),
-                            });
-                        }
-                    }
-                    _ => {}
-                }
-                let mut m = m.clone();
-                // The on-road clock runs from the hand-over that puts the load on a truck
-                // (from a party that is not a hauler) until a hand-over takes it off.
-                let onto_truck = matches!(status, Status::InTransit | Status::Rejected)
-                    && to.roles.contains(&Role::Hauler);
-                if !onto_truck {
-                    m.in_transit_since = None;
-                    m.in_transit_index = None;
-                } else if m.in_transit_since.is_none() {
-                    m.in_transit_since = Some(time);
-                    m.in_transit_index = Some(index);
-                }
-                if status == Status::Delivered {
-                    m.delivered_at = Some(time);
-                }
-                m.status = status;
-                m.holder = h.to.clone();
-                m.vehicle = h.vehicle.clone();
-                m.quantities = counts.clone();
-                m.flags.extend(flags);
-                m.parties.insert(h.to.clone());
-                if let Some(v) = &h.vehicle {
-                    m.vehicles.insert(v.clone());
-                }
-                m.steps.push(Step {
-                    index,
-                    time,
-                    kind: "custody.handover",
-                    from: Some(h.from),
-                    to: Some(h.to),
-                    vehicle: h.vehicle,
-                    quantities: Some(counts),
-                });
                 Ok(Effect::updated(m))
             }
             E::Weighed(w) => {
-                let m = self.manifest(&w.manifest, "event.manifest")?;
+                let m = self.manifest_for(event, &w.manifest, "event.manifest")?;
                 self.require_signed_by(
                     event,
                     &m.holder,
@@ -1334,11 +1302,13 @@ impl Domain {
                     "custody.weighed (by the holder)",
                 )?;
                 self.site(&w.site, "event.site")?;
-                if w.gross.unit != super::codes::Unit::G
-                    || w.tare.unit != super::codes::Unit::G
-                    || w.net.unit != super::codes::Unit::G
-                {
-                    return Err(f("event.net.unit", "grams (g): a weighbridge weighs"));
+                for (name, q) in [("gross", &w.gross), ("tare", &w.tare), ("net", &w.net)] {
+                    if q.unit != super::codes::Unit::G {
+                        return Err(f(
+                            &format!("event.{name}.unit"),
+                            "grams (g): a weighbridge weighs",
+                        ));
+                    }
                 }
                 if w.gross.amount.checked_sub(w.tare.amount) != Some(w.net.amount) {
                     return Err(f(
@@ -1383,7 +1353,7 @@ impl Domain {
                 Ok(Effect::updated(m))
             }
             E::Received(r) => {
-                let m = self.manifest(&r.manifest, "event.manifest")?;
+                let m = self.manifest_for(event, &r.manifest, "event.manifest")?;
                 require_state(
                     m,
                     m.status == Status::Delivered,
@@ -1410,12 +1380,25 @@ impl Domain {
                         return Err(f(&format!("event.lines[{i}].line"), format!("{i}")));
                     }
                     let unit = decl[i].quantity.unit;
-                    if l.accepted.unit != unit || l.rejected.unit != unit {
-                        return Err(f(
-                            &format!("event.lines[{i}].accepted.unit"),
-                            format!("{}, the line's unit", wire(unit)),
-                        ));
+                    for (name, q) in [("accepted", &l.accepted), ("rejected", &l.rejected)] {
+                        if q.unit != unit {
+                            return Err(f(
+                                &format!("event.lines[{i}].{name}.unit"),
+                                format!("{}, the line's unit", wire(unit)),
+                            ));
+                        }
                     }
+                }
+                // A receipt that accounts for nothing would leave the load rejected with
+                // nobody to take it back.
+                if r.lines
+                    .iter()
+                    .all(|l| l.accepted.amount == 0 && l.rejected.amount == 0)
+                {
+                    return Err(f(
+                        "event.lines",
+                        "accepted + rejected to account for the load: at least one line with an amount above zero",
+                    ));
                 }
                 let any_rejected = r.lines.iter().any(|l| l.rejected.amount > 0);
                 if any_rejected != r.rejection.is_some() {
@@ -1474,7 +1457,7 @@ impl Domain {
                 })
             }
             E::Treated(t) => {
-                let m = self.manifest(&t.manifest, "event.manifest")?;
+                let m = self.manifest_for(event, &t.manifest, "event.manifest")?;
                 require_state(m, m.status == Status::Received, "treatment follows receipt")?;
                 self.require_signed_by(
                     event,
@@ -1536,7 +1519,7 @@ impl Domain {
                 let mut inputs = Vec::new();
                 for (i, n) in c.inputs.iter().enumerate() {
                     let fld = format!("event.inputs[{i}]");
-                    let m = self.manifest(n, &fld)?;
+                    let m = self.manifest_for(event, n, &fld)?;
                     if c.inputs[..i].contains(n) {
                         return Err(f(&fld, format!("each manifest once; {n} is listed twice")));
                     }
@@ -1571,7 +1554,7 @@ impl Domain {
             E::Split(s) => {
                 self.party_with(&s.station, Role::Station, "event.station")?;
                 self.require_signed_by(event, &s.station, "signatures", "station.split")?;
-                let m = self.manifest(&s.input, "event.input")?;
+                let m = self.manifest_for(event, &s.input, "event.input")?;
                 if m.status != Status::AtStation || m.holder != s.station {
                     return Err(Refusal::NotHolder {
                         field: "event.input".into(),
@@ -1614,7 +1597,7 @@ impl Domain {
                 }
                 match &ins.manifest {
                     Some(n) => {
-                        let mut m = self.manifest(n, "event.manifest")?.clone();
+                        let mut m = self.manifest_for(event, n, "event.manifest")?.clone();
                         m.steps.push(Step {
                             index,
                             time,
@@ -1653,6 +1636,252 @@ impl Domain {
         }
     }
 
+    /// A hand-over worked out completely: the manifest after it, and the party whose signature
+    /// is missing when only one of the two signed (with what it does: "giving" or "taking").
+    /// Every check but the missing signature is made either way, so a half kept pending is one
+    /// the log would take once countersigned, and the sequencer refuses a half for the same
+    /// reason `check_half_signed` does.
+    #[allow(clippy::type_complexity)]
+    fn decide_handover(
+        &self,
+        index: u64,
+        time: Timestamp,
+        event: &SignedEvent,
+        h: Handover,
+    ) -> Result<(Manifest, Option<(Uscc, &'static str)>), Refusal> {
+        // Signers other than the two the event names: told from the event alone, the same
+        // whether the manifest exists or not.
+        self.only_parties_sign(event, &[&h.from, &h.to], "custody.handover")?;
+        // Nothing about the manifest (not even that it exists) to signers who are not parties
+        // to it; the holder is named below only to them.
+        let m = self.manifest_for(event, &h.manifest, "event.manifest")?;
+        if h.from != m.holder {
+            return Err(Refusal::NotHolder {
+                field: "event.from".into(),
+                detail: format!(
+                    "{} does not hold manifest {}; {} does",
+                    h.from, m.number, m.holder
+                ),
+            });
+        }
+        let to = self.party(&h.to, "event.to")?;
+        let dest_party = self
+            .sites
+            .get(&m.current().destination)
+            .map(|s| s.reg.party.clone());
+        let giving = self.signed_by(event, &h.from);
+        let taking = self.signed_by(event, &h.to);
+        let missing = match (giving, taking) {
+            (true, true) => None,
+            // The holder signs first: whoever it names may countersign.
+            (true, false) => Some((h.to.clone(), "taking")),
+            // The taker signs first: only a party the manifest plans for may make the holder
+            // face a hand-over it did not start (else anyone could queue itself on any load).
+            (false, true) => {
+                let planned = m.current().haulers.contains(&h.to)
+                    || Some(&h.to) == dest_party.as_ref()
+                    || (m.status == Status::Rejected && Some(&h.to) == m.return_to.as_ref());
+                if !planned {
+                    return Err(signer(
+                        "signatures",
+                        format!(
+                            "the signature of {} (the holder) first: a hand-over signed only by the party taking the load waits for the holder only when that party is planned on the manifest (one of its haulers, or the destination's party), and {} is not",
+                            h.from, h.to
+                        ),
+                    ));
+                }
+                Some((h.from.clone(), "giving"))
+            }
+            (false, false) => {
+                return Err(signer(
+                    "signatures",
+                    format!("a signature of {} or {}", h.from, h.to),
+                ))
+            }
+        };
+        let counts = Self::check_counts(m, &h.lines, "event.lines")?;
+        let status = if m.status == Status::Rejected {
+            if h.to == h.from {
+                return Err(f(
+                    "event.to",
+                    "a party other than the one holding the rejected load",
+                ));
+            }
+            if Some(&h.to) == m.return_to.as_ref() {
+                Status::Returned
+            } else if to.roles.contains(&Role::Hauler) {
+                Status::Rejected
+            } else {
+                return Err(f(
+                    "event.to",
+                    "a hauler, or the party the rejected load goes back to",
+                ));
+            }
+        } else {
+            require_state(
+                m,
+                matches!(
+                    m.status,
+                    Status::Issued | Status::InTransit | Status::AtStation | Status::Delivered
+                ),
+                "it cannot be handed over",
+            )?;
+            let status = self.taking_status(m, &h, to, dest_party.as_ref())?;
+            // A party hands a load to itself only when that changes what the load is doing: onto
+            // its own truck, or off it into its own station or receiving site (a firm with its
+            // own fleet). Signed by that party alone.
+            if h.to == h.from && status == m.status {
+                return Err(f(
+                    "event.to",
+                    format!(
+                        "a party other than the one handing over (a party hands a load to itself only to load its own truck or unload it at its own site; the load is {} already)",
+                        m.status.as_str()
+                    ),
+                ));
+            }
+            status
+        };
+        if status == Status::Rejected && h.vehicle.is_none() {
+            return Err(f(
+                "event.vehicle",
+                "the plate of the vehicle taking the load",
+            ));
+        }
+        if let Some(s) = &h.site {
+            self.site(s, "event.site")?;
+        }
+        let mut flags = self.gap_flags(m, &counts, index, "handed over");
+        match status {
+            Status::InTransit | Status::Rejected => {
+                if let Some(v) = &h.vehicle {
+                    flags.extend(
+                        self.permit_problems(&h.to, v, m.stream, time)
+                            .into_iter()
+                            .map(|detail| Flag {
+                                kind: FlagKind::NoPermit,
+                                index,
+                                detail,
+                            }),
+                    );
+                }
+            }
+            Status::AtStation | Status::Delivered => {
+                flags.extend(self.licence_flags(m, &h.to, time, index));
+                if status == Status::Delivered && Some(&h.to) != dest_party.as_ref() {
+                    flags.push(Flag {
+                        kind: FlagKind::Diverted,
+                        index,
+                        detail: format!(
+                            "delivered to {}, but the destination {} is {}'s",
+                            h.to,
+                            m.current().destination,
+                            dest_party
+                                .clone()
+                                .map(|p| p.to_string())
+                                .unwrap_or_default()
+                        ),
+                    });
+                }
+            }
+            _ => {}
+        }
+        let mut m = m.clone();
+        // The on-road clock runs from the hand-over that puts the load on a truck until a
+        // hand-over takes it off.
+        let onto_truck = matches!(status, Status::InTransit | Status::Rejected);
+        if !onto_truck {
+            m.in_transit_since = None;
+            m.in_transit_index = None;
+        } else if m.in_transit_since.is_none() {
+            m.in_transit_since = Some(time);
+            m.in_transit_index = Some(index);
+        }
+        if status == Status::Delivered {
+            m.delivered_at = Some(time);
+        }
+        m.status = status;
+        m.holder = h.to.clone();
+        m.vehicle = h.vehicle.clone();
+        m.quantities = counts.clone();
+        m.flags.extend(flags);
+        m.parties.insert(h.to.clone());
+        if let Some(v) = &h.vehicle {
+            m.vehicles.insert(v.clone());
+        }
+        m.steps.push(Step {
+            index,
+            time,
+            kind: "custody.handover",
+            from: Some(h.from),
+            to: Some(h.to),
+            vehicle: h.vehicle,
+            quantities: Some(counts),
+        });
+        Ok((m, missing))
+    }
+
+    /// What a hand-over (not of a rejected load) makes of the load, from who takes it and how.
+    ///
+    /// A hand-over that names a vehicle, to a party with the hauler role, puts the load on the
+    /// road whatever other roles that party has (a disposal firm with its own fleet collecting
+    /// at the plant): the transit clock runs and the vehicle's permits are checked as for any
+    /// hauler. Without a vehicle the taker's destination roles decide: a station takes a load
+    /// in to send it on (at_station); a receiver, or whoever the destination belongs to, takes
+    /// it for good (delivered, and then receives it). A party that is both station and receiver
+    /// is told apart by the site, since that is what the model knows about where a load stops:
+    /// the hand-over's `site` when it names one of that party's sites, else the manifest's
+    /// destination when it is that party's site. A station site means at_station; any other
+    /// (disposal, recycling, landfill) means delivered. With no site of its own to go by (a
+    /// load diverted to it, no site named) it is taken in at the station, which keeps every
+    /// step open: it can go on from there, or be handed by the party to itself at its
+    /// receiving site, where delivered would be final.
+    fn taking_status(
+        &self,
+        m: &Manifest,
+        h: &Handover,
+        to: &Party,
+        dest_party: Option<&Uscc>,
+    ) -> Result<Status, Refusal> {
+        let hauler = to.roles.contains(&Role::Hauler);
+        if h.vehicle.is_some() && hauler {
+            return Ok(Status::InTransit);
+        }
+        let station = to.roles.contains(&Role::Station);
+        let receiver = to.roles.contains(&Role::Receiver) || Some(&h.to) == dest_party;
+        Ok(match (station, receiver) {
+            (true, false) => Status::AtStation,
+            (false, true) => Status::Delivered,
+            (true, true) => {
+                let own = |s: &String| self.sites.get(s).filter(|s| s.reg.party == h.to);
+                let site = h
+                    .site
+                    .as_ref()
+                    .and_then(own)
+                    .or_else(|| own(&m.current().destination));
+                match site {
+                    Some(s) if s.reg.kind != SiteKind::Station => Status::Delivered,
+                    _ => Status::AtStation,
+                }
+            }
+            (false, false) if hauler => {
+                return Err(f(
+                    "event.vehicle",
+                    "the plate of the vehicle taking the load",
+                ))
+            }
+            (false, false) => {
+                return Err(f(
+                    "event.to",
+                    format!(
+                        "a hauler, station or receiver ({} is registered as {})",
+                        h.to,
+                        wire(&to.roles)
+                    ),
+                ))
+            }
+        })
+    }
+
     /// The manifest a receiver's rejected part travels back under: the receiver holds it, its
     /// lines are the rejected quantities, and it ends with the party named in the rejection.
     fn return_manifest(
@@ -1680,7 +1909,7 @@ impl Domain {
             .find(|s| s.reg.party == rej.to)
             .map(|s| s.reg.site.clone())
             .unwrap_or_else(|| m.origin.clone());
-        let number = self.allocate(&m.holder, time, 0)?;
+        let number = self.allocate(&m.holder, time, 0, "event.rejection")?;
         let mut back = self.new_manifest(
             number,
             m.stream,
@@ -1734,7 +1963,7 @@ impl Domain {
             let field = field.replace("{}", &k.to_string());
             self.check_route(&o.destination, &o.haulers, &field)?;
             self.check_lines(stream, &o.lines, &format!("{field}lines"))?;
-            let number = self.allocate(station, time, k as u32)?;
+            let number = self.allocate(station, time, k as u32, "event.station")?;
             let mut m = self.new_manifest(
                 number,
                 stream,
@@ -1877,29 +2106,13 @@ impl Domain {
             DomainEvent::Handover(h) => h,
             _ => unreachable!("parsed by its type"),
         };
-        let m = self.manifest(&h.manifest, "event.manifest")?;
-        if h.from != m.holder {
-            return Err(Refusal::NotHolder {
-                field: "event.from".into(),
-                detail: format!(
-                    "{} does not hold manifest {}; {} does",
-                    h.from, m.number, m.holder
-                ),
-            });
-        }
-        self.party(&h.to, "event.to")?;
-        Self::check_counts(m, &h.lines, "event.lines")?;
-        self.only_parties_sign(event, &[&h.from, &h.to], "custody.handover")?;
-        match (self.signed_by(event, &h.from), self.signed_by(event, &h.to)) {
-            (true, false) => Ok(h.to),
-            (false, true) => Ok(h.from),
-            (true, true) => Err(f(
+        // The same decision the log makes, but for the missing signature (index and flags of
+        // this trial run are dropped).
+        match self.decide_handover(0, now, event, h)? {
+            (_, Some((missing, _))) => Ok(missing),
+            (_, None) => Err(f(
                 "signatures",
                 "one party's signature (this one is complete: submit it to /v1/events)",
-            )),
-            (false, false) => Err(signer(
-                "signatures",
-                format!("a signature of {} or {}", h.from, h.to),
             )),
         }
     }
