@@ -458,7 +458,7 @@ pub fn take_pending(
     // Nothing is kept, not even beside the log, whose signatures do not verify.
     event.verify_signatures()?;
     let missing = {
-        let d = live(&rules)?;
+        let d = live(rules)?;
         let from = event.event().get("from").and_then(Value::as_str);
         let to = event.event().get("to").and_then(Value::as_str);
         let signed = |p: Option<&str>| {

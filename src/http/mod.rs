@@ -107,7 +107,7 @@ fn may_read_entries(
     rules: Option<&web::Data<DomainRules>>,
 ) -> Result<(), Problem> {
     let Some(rules) = rules else { return Ok(()) };
-    let d = live(&rules)?;
+    let d = live(rules)?;
     if d.bare {
         return Ok(());
     }
@@ -240,7 +240,7 @@ async fn submit(
         "tree_size": receipt.tree_size,
     });
     if let Some(rules) = &rules {
-        if let Some(created) = live(&rules)?.created.get(&receipt.index) {
+        if let Some(created) = live(rules)?.created.get(&receipt.index) {
             answer["manifests"] = json!(created);
         }
     }
