@@ -8,4 +8,5 @@ pub mod domain;
 pub mod http;
 pub mod keyfile;
 pub mod ledger;
+pub mod qr;
 pub mod store;
