@@ -740,6 +740,34 @@ fn realistic_tokens_fit_the_stated_qr_versions() {
         c.len()
     );
     assert_eq!((vm, vmu, vcb, vc), (9, 9, 9, 10));
+    // The other levels, for the choice FORMAT.md explains.
+    let at = |p: &str, l| match qrcode::QrCode::with_error_correction_level(p, l)
+        .unwrap()
+        .version()
+    {
+        qrcode::Version::Normal(v) | qrcode::Version::Micro(v) => v,
+    };
+    use qrcode::EcLevel::{H, L, Q};
+    let others = [L, Q, H].map(|l| (at(&m, l), at(&c, l)));
+    println!("L, Q, H (manifest bare, container URL): {others:?}");
+    assert_eq!(others, [(8, 8), (11, 12), (12, 15)]);
+    // The largest token: 16 lines with amounts of tonnes, a 64-byte destination and container.
+    let big = TokenBody {
+        kind: TokenKind::Container {
+            line: 15,
+            id: "C".repeat(64),
+        },
+        destination: "D".repeat(64),
+        lines: vec![hw("900-249-08", 99_000_000); 16],
+        ..manifest_body()
+    };
+    let b = url_payload(BASE, &signed(&big));
+    println!(
+        "largest: {} chars as URL, version {}",
+        b.len(),
+        qr_version(&b).unwrap()
+    );
+    assert_eq!(qr_version(&b).unwrap(), 17);
     assert_eq!(raw(&m).len(), 139);
     assert_eq!(raw(&cb).len(), 150);
 }
