@@ -8,5 +8,6 @@ pub mod domain;
 pub mod http;
 pub mod keyfile;
 pub mod ledger;
+pub mod qr;
 pub mod store;
 pub mod web;
