@@ -97,6 +97,9 @@ struct PartySpec {
     name_zh: String,
     name_en: String,
     roles: Vec<String>,
+    /// The company's business phone (printed on its container labels).
+    #[serde(default)]
+    phone: Option<String>,
     /// `site.registered` bodies without `type` and `party`.
     #[serde(default)]
     sites: Vec<Map<String, Value>>,
@@ -205,7 +208,9 @@ pub fn run(opts: Options) -> Result<()> {
     let summary = play.summary(&opts.data, &addr.to_string(), &authority_file);
     eprint!("{summary}");
     drop(probe);
-    serve(ledger, rules, &addr.to_string(), None)
+    // The demo's codes carry its own URL, so a scan opens the manifest here.
+    let url = format!("http://{addr}");
+    serve(ledger, rules, &addr.to_string(), None, Some(url))
 }
 
 /// keys/ beside the current directory, else the crate's own.
@@ -403,12 +408,13 @@ impl<'a> Play<'a> {
             let pk = PublicKey(actor.key.verifying_key()).to_string();
             let name = format!("{} / {}", p.name_zh, p.name_en);
             let roles = p.roles.clone();
-            self.submit(
-                at,
-                json!({"type": "party.registered", "party": id, "name": name, "roles": roles}),
-                &auth,
-            )
-            .with_context(|| format!("registering {}", p.short))?;
+            let mut reg =
+                json!({"type": "party.registered", "party": id, "name": name, "roles": roles});
+            if let Some(phone) = &p.phone {
+                reg["phone"] = json!(phone);
+            }
+            self.submit(at, reg, &auth)
+                .with_context(|| format!("registering {}", p.short))?;
             self.submit(
                 at,
                 json!({"type": "key.added", "key": pk, "holder": id}),
@@ -627,6 +633,26 @@ impl<'a> Play<'a> {
             o,
             "    {url}/v1/openapi.json    the API (manifest lists, vehicles, sites, licences, proofs)"
         );
+        // The first manifest with containers: its labels and a scan, as a party would do it.
+        if let Some(m) = d
+            .manifests
+            .values()
+            .find(|m| m.current().lines.iter().any(|l| !l.containers.is_empty()))
+        {
+            let issuer = self
+                .actors
+                .iter()
+                .find(|a| a.id == m.issuer.as_str())
+                .map(|a| a.file.display().to_string())
+                .unwrap_or_else(|| "PARTY.pem".into());
+            let _ = writeln!(
+                o,
+                "\n  QR codes (signed by the log's key, rendered on request; a phone's camera opens {url}/m/<token>):\n    wasteledger print --server {url} --key {issuer} --manifest {} --labels --out labels.html    the container labels (HJ 1276-2022 layout), one code each\n    wasteledger print --server {url} --key {issuer} --manifest {} --qr --out code.png\n    wasteledger scan code.png --log-key '{}' --server {url}    verify offline, then the live status",
+                m.number,
+                m.number,
+                self.ledger.verifier()
+            );
+        }
         let _ = writeln!(
             o,
             "\n  the parties (registry: {url}/v1/parties/<USCC>) and their keys: DEMO KEYS, derived from public seeds (SHA-256 of \"wasteledger demo party \" and the USCC): anyone can sign with them; never use them for anything real:"

@@ -3,6 +3,7 @@
 mod client;
 mod demo;
 mod party;
+mod scan;
 
 use crate::domain::catalog::{Catalog, CATALOG_FILES};
 use crate::domain::fold::Limits;
@@ -69,6 +70,11 @@ enum Command {
         /// rd-codes.json) to use instead of the built-in ones from fixtures/catalog.
         #[arg(long)]
         catalog: Option<PathBuf>,
+        /// The URL phones reach this server at (e.g. https://wl.example.gov.cn): QR codes then
+        /// carry `URL/m/TOKEN`, which a phone's camera opens. Without it a code holds the bare
+        /// token (smaller; read with `wasteledger scan`).
+        #[arg(long)]
+        public_url: Option<String>,
     },
     /// Audit a stored log (server stopped): signatures, chain, Merkle nodes, checkpoint.
     Verify {
@@ -111,6 +117,12 @@ enum Command {
     Demo(demo::Options),
     #[command(flatten)]
     Party(party::PartyCommand),
+    /// Read a photo or PNG of a manifest or container code: verify it offline with the log's
+    /// key, and with --server show the live status, the holder, and whether the container
+    /// belongs (--record logs the scan as an inspection)
+    Scan(scan::ScanArgs),
+    /// Fetch a manifest's printable page, its container labels (--labels) or its QR code (--qr)
+    Print(scan::PrintArgs),
 }
 
 pub fn run(cli: Cli) -> Result<()> {
@@ -134,6 +146,7 @@ pub fn run(cli: Cli) -> Result<()> {
             workers,
             catalog,
             bare,
+            public_url,
         } => {
             let cfg = Config {
                 cache_bytes: cache_mb << 20,
@@ -141,7 +154,7 @@ pub fn run(cli: Cli) -> Result<()> {
             };
             let rules = domain_rules(catalog.as_deref())?;
             let ledger = open_or_create(&data, cfg, log_key, authority_key, &origin, &rules, bare)?;
-            serve(ledger, rules, &listen, workers)
+            serve(ledger, rules, &listen, workers, public_url)
         }
         Command::Verify { data } => verify(&data),
         Command::Audit {
@@ -163,6 +176,8 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Bench(opts) => crate::bench::run(opts),
         Command::Demo(opts) => demo::run(opts),
         Command::Party(cmd) => party::run(cmd),
+        Command::Scan(a) => scan::scan(a),
+        Command::Print(a) => scan::print(a),
     }
 }
 
@@ -249,7 +264,13 @@ pub(crate) fn serve(
     rules: DomainRules,
     listen: &str,
     workers: Option<usize>,
+    public_url: Option<String>,
 ) -> Result<()> {
+    if let Some(u) = &public_url {
+        if !(u.starts_with("http://") || u.starts_with("https://")) {
+            bail!("--public-url: expected an http:// or https:// URL, got {u:?}");
+        }
+    }
     let listener = std::net::TcpListener::bind(listen)
         .with_context(|| format!("cannot listen on {listen}"))?;
     let addr = listener.local_addr()?;
@@ -268,7 +289,7 @@ pub(crate) fn serve(
         ledger.verifier()
     );
     actix_web::rt::System::new().block_on(async {
-        crate::http::server(ledger.clone(), Some(rules), listener, workers)?.await
+        crate::http::server_with(ledger.clone(), Some(rules), listener, workers, public_url)?.await
     })?;
     ledger.shutdown();
     Ok(())

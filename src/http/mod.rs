@@ -3,6 +3,7 @@
 
 pub mod auth;
 mod domain;
+mod qr;
 pub use domain::MAX_PENDING_PER_MANIFEST;
 mod problem;
 
@@ -33,13 +34,29 @@ pub fn server(
     listener: TcpListener,
     workers: usize,
 ) -> std::io::Result<Server> {
+    server_with(ledger, domain, listener, workers, None)
+}
+
+/// [`server`], with the URL phones reach it at (QR codes then carry `URL/m/TOKEN`).
+pub fn server_with(
+    ledger: Ledger,
+    domain: Option<DomainRules>,
+    listener: TcpListener,
+    workers: usize,
+    public_url: Option<String>,
+) -> std::io::Result<Server> {
     let data = web::Data::new(ledger);
     let domain = domain.map(web::Data::new);
     let seen = web::Data::new(auth::SeenRequests::default());
+    let public = web::Data::new(qr::PublicUrl(public_url));
     Ok(HttpServer::new(move || {
         let app = App::new().app_data(data.clone()).app_data(seen.clone());
         let app = match &domain {
-            Some(d) => app.app_data(d.clone()).configure(domain::routes),
+            Some(d) => app
+                .app_data(d.clone())
+                .app_data(public.clone())
+                .configure(domain::routes)
+                .configure(qr::routes),
             None => app,
         };
         app.app_data(

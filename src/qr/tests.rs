@@ -212,9 +212,13 @@ fn fold_manifest() -> Manifest {
             .map(|id| Container {
                 id: id.to_string(),
                 packaging: "200 L steel drum".into(),
+                quantity: None,
             })
             .collect(),
         quantity: Quantity::new(grams, Unit::G),
+        components: None,
+        hazardous_components: None,
+        precautions: None,
     };
     let issuer = Uscc::parse("91320583MA1MXK7P33").unwrap();
     let time = Timestamp::from_unix_millis(issue_time_s() * 1000 + 789);

@@ -28,6 +28,15 @@ pub fn esc(s: &str) -> String {
     out
 }
 
+/// An SVG document made fit to sit inside a page: no XML declaration, sized by the page's CSS.
+fn inline_svg(svg: &str) -> String {
+    let body = match svg.find("<svg") {
+        Some(i) => &svg[i..],
+        None => svg,
+    };
+    body.replacen("<svg", "<svg class=\"qr\"", 1)
+}
+
 /// `YYYY-MM-DD HH:MM` in China Standard Time.
 pub fn cst(t: Timestamp) -> String {
     let s = Timestamp::from_unix_millis(t.unix_millis() + CST_MS).to_string();
@@ -260,8 +269,9 @@ fn label(
         ),
     ));
     format!(
-        "<section class=\"label\"><h1>危险废物<small>HAZARDOUS WASTE</small></h1><dl>{dl}</dl><div class=\"side\"><div class=\"hazards\">{hazards}</div>{qr_svg}<div>扫码核验 scan to verify</div></div><div class=\"id\">数字识别码 {}</div></section>\n",
-        esc(&id)
+        "<section class=\"label\"><h1>危险废物<small>HAZARDOUS WASTE</small></h1><dl>{dl}</dl><div class=\"side\"><b>危险特性 Hazard characteristics</b><div class=\"hazards\">{hazards}</div>{qr_svg}<div>扫码核验 scan to verify</div></div><div class=\"id\">数字识别码 {}</div></section>\n",
+        esc(&id),
+        qr_svg = inline_svg(qr_svg)
     )
 }
 
@@ -286,7 +296,7 @@ pub fn manifest_page(
     let mut b = String::new();
     let _ = write!(
         b,
-        "<div class=\"page\"><header><div><h1>危险废物转移联单 Transfer manifest {}</h1><p>{} · 第 {} 版 version {} · 状态 status <b>{}</b></p><p>产生单位 Generator: {}<br>目的地 Destination: {}<br>运输单位 Haulers: {}<br>签发 Issued: {} (CST), log entry {}</p></div><div>{qr_svg}</div></header>",
+        "<div class=\"page\"><header><div><h1>危险废物转移联单 Transfer manifest {}</h1><p>{} · 第 {} 版 version {} · 状态 status <b>{}</b></p><p>产生单位 Generator: {}<br>目的地 Destination: {}<br>运输单位 Haulers: {}<br>签发 Issued: {} (CST), log entry {}</p></div><div>{}</div></header>",
         esc(m.number.as_str()),
         m.stream.as_str(),
         v.version,
@@ -296,7 +306,8 @@ pub fn manifest_page(
         esc(&v.destination),
         esc(&v.haulers.iter().map(names).collect::<Vec<_>>().join(", ")),
         cst(m.issued_at),
-        m.issue_index
+        m.issue_index,
+        inline_svg(qr_svg)
     );
     b.push_str("<h2>废物 Wastes</h2><table><tr><th>#</th><th>废物 Waste</th><th>形态 Form</th><th>危险特性 Hazards</th><th>容器 Containers</th><th>申报量 Declared</th><th>最近计量 Last count</th></tr>");
     for (i, l) in v.lines.iter().enumerate() {

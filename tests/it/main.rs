@@ -7,6 +7,7 @@ mod demo;
 mod domain;
 mod domain_rules;
 mod party_cli;
+mod qr;
 mod support;
 mod tamper;
 mod vectors;

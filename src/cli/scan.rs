@@ -1,0 +1,272 @@
+//! `wasteledger scan`: read a photo or PNG of a code, verify its token offline with the log's
+//! key, and with a server ask the live status (and record the scan as an inspection).
+//! `wasteledger print`: fetch a manifest's printable page or its container labels.
+
+use crate::client::LogClient;
+use crate::keyfile;
+use crate::ledger::event::SignedEvent;
+use crate::ledger::note::NoteVerifier;
+use crate::qr::{self, LineWhat, TokenBody, TokenKind};
+use crate::web::quantity;
+use anyhow::{bail, Context, Result};
+use serde_json::{json, Value};
+use std::path::{Path, PathBuf};
+
+#[derive(clap::Args)]
+pub struct ScanArgs {
+    /// Photos or PNG/JPEG images of codes (each may hold several codes), or with --text the
+    /// scanned text itself (a token or a URL ending in one)
+    #[arg(required = true)]
+    inputs: Vec<String>,
+    /// The inputs are scanned text, not image files
+    #[arg(long)]
+    text: bool,
+    /// The log's verifier key (name+id+key, as GET /v1/log/key serves it), or a file holding
+    /// it: the token is verified offline with it. Without it, the key of --server is used.
+    #[arg(long, value_name = "KEY|FILE")]
+    log_key: Option<String>,
+    /// Ask this log for the live status, the holder, and whether the container belongs
+    #[arg(long, value_name = "URL")]
+    server: Option<String>,
+    /// Record the scan on the log as an inspection (needs --server, --key and --inspector)
+    #[arg(long, requires_all = ["server", "key", "inspector"])]
+    record: bool,
+    /// The inspector's key file (for --record)
+    #[arg(long, value_name = "FILE")]
+    key: Option<PathBuf>,
+    /// The inspector's party (USCC), for --record
+    #[arg(long, value_name = "USCC")]
+    inspector: Option<String>,
+    /// Findings to record with the scan (default: the verdict)
+    #[arg(long)]
+    findings: Option<String>,
+}
+
+fn verifier_from(arg: &str) -> Result<NoteVerifier> {
+    let text = if Path::new(arg).is_file() {
+        std::fs::read_to_string(arg).with_context(|| format!("cannot read {arg}"))?
+    } else {
+        arg.to_string()
+    };
+    NoteVerifier::parse(text.trim()).with_context(|| {
+        format!("--log-key: expected the log's verifier key (name+id+key) or a file holding it, got {arg:?}")
+    })
+}
+
+/// The token, shown to a person.
+pub fn describe(b: &TokenBody) -> String {
+    let mut out = format!(
+        "manifest {} (version {}), {} stream, issued {} at log entry {}\n  generator {} → destination {}\n",
+        b.number,
+        b.version,
+        b.stream.as_str(),
+        crate::web::cst(crate::ledger::time::Timestamp::from_unix_millis(
+            b.issued_at_s * 1000
+        )),
+        b.issue_index,
+        b.generator,
+        b.destination
+    );
+    for (i, l) in b.lines.iter().enumerate() {
+        out.push_str(&format!(
+            "  line {}: {} {}\n",
+            i + 1,
+            match &l.what {
+                LineWhat::HwCode(c) => c.as_str().to_string(),
+                LineWhat::Cw(t) => format!("{} {}", t.zh(), t.en()),
+            },
+            quantity(&l.quantity)
+        ));
+    }
+    if let TokenKind::Container { line, id } = &b.kind {
+        out.push_str(&format!("  container {id} on line {}\n", line + 1));
+    }
+    out
+}
+
+pub fn scan(a: ScanArgs) -> Result<()> {
+    let client = a.server.as_deref().map(LogClient::new);
+    let verifier = match (&a.log_key, &client) {
+        (Some(k), _) => verifier_from(k)?,
+        (None, Some(c)) => {
+            eprintln!("note: no --log-key: verifying with the key the server serves (pin it with --log-key to check offline and independently)");
+            c.verifier()
+                .context("cannot fetch the log's key from --server")?
+        }
+        (None, None) => {
+            bail!("give --log-key (the log's verifier key, to verify offline) or --server URL")
+        }
+    };
+    let mut payloads = Vec::new();
+    if a.text {
+        payloads.extend(a.inputs.iter().cloned());
+    } else {
+        for f in &a.inputs {
+            let bytes = std::fs::read(f).with_context(|| format!("cannot read image {f}"))?;
+            let found = qr::decode_image(&bytes).with_context(|| f.to_string())?;
+            payloads.extend(found);
+        }
+    }
+    let mut all_ok = true;
+    for p in &payloads {
+        let token = match qr::payload_token(p) {
+            Ok(t) => t,
+            Err(e) => {
+                all_ok = false;
+                println!("✘ not a wasteledger code ({e}): {p:?}");
+                continue;
+            }
+        };
+        let body = match qr::verify(token, &verifier) {
+            Ok(b) => {
+                println!(
+                    "✔ offline: signed by the log {} ({})\n{}",
+                    verifier.name,
+                    hex::encode(verifier.id()),
+                    describe(&b)
+                );
+                Some(b)
+            }
+            Err(e) => {
+                all_ok = false;
+                println!("✘ offline: {e}");
+                None
+            }
+        };
+        let Some(c) = &client else { continue };
+        let a2 = c
+            .post("/v1/scan", json!({"payload": p}).to_string().as_bytes())
+            .context("cannot reach --server")?;
+        if a2.status != 200 {
+            bail!(
+                "the server did not check the code: {} {}",
+                a2.status,
+                a2.body
+            );
+        }
+        let v = a2.json()?;
+        let ok = v["ok"].as_bool() == Some(true);
+        all_ok &= ok;
+        println!(
+            "{} live: {}: {}",
+            if ok { "✔" } else { "✘" },
+            v["verdict"].as_str().unwrap_or("?"),
+            v["detail"].as_str().unwrap_or("")
+        );
+        if let Some(cn) = v.get("container") {
+            println!(
+                "  container {} {}",
+                cn["id"].as_str().unwrap_or("?"),
+                if cn["belongs"] == true {
+                    "belongs to this manifest"
+                } else {
+                    "does NOT belong to this manifest"
+                }
+            );
+        }
+        if a.record {
+            if let Some(b) = &body {
+                record(&a, c, b, token, &v)?;
+            } else {
+                println!(
+                    "  (not recorded: the code did not verify; photograph it as evidence instead)"
+                );
+            }
+        }
+    }
+    if payloads.is_empty() {
+        bail!("no code found in the input");
+    }
+    if !all_ok {
+        bail!("at least one code did not check out");
+    }
+    Ok(())
+}
+
+fn record(a: &ScanArgs, c: &LogClient, b: &TokenBody, token: &str, v: &Value) -> Result<()> {
+    let key = keyfile::read(a.key.as_deref().expect("clap requires --key"))?;
+    let inspector = a.inspector.clone().expect("clap requires --inspector");
+    let ok = v["ok"].as_bool() == Some(true);
+    let findings = a.findings.clone().unwrap_or_else(|| {
+        format!(
+            "QR scan: {} ({})",
+            v["verdict"].as_str().unwrap_or("?"),
+            v["detail"].as_str().unwrap_or("")
+        )
+    });
+    let now = crate::ledger::time::Timestamp::from_system_time(std::time::SystemTime::now());
+    let mut body = json!({
+        "type": "inspection.recorded", "inspector": inspector, "manifest": b.number,
+        "at": now, "verdict": if ok { "pass" } else { "violation" },
+        "findings": findings, "token": token,
+    });
+    if let Some(vh) = v["manifest"]["vehicle"].as_str() {
+        body["vehicle"] = json!(vh);
+    }
+    let ev = SignedEvent::sign(body, &[&key])?;
+    let ans = c.post("/v1/events", &ev.to_bytes())?;
+    if ans.status != 201 {
+        bail!(
+            "the log refused the inspection: {} {}",
+            ans.status,
+            ans.body
+        );
+    }
+    println!(
+        "  recorded as inspection at log entry {}",
+        ans.json()?["index"]
+    );
+    Ok(())
+}
+
+#[derive(clap::Args)]
+pub struct PrintArgs {
+    /// The log's address
+    #[arg(long, value_name = "URL")]
+    server: String,
+    /// Your key file (a party to the manifest, or an inspector)
+    #[arg(long, value_name = "FILE")]
+    key: PathBuf,
+    #[arg(long, value_name = "NUMBER")]
+    manifest: String,
+    /// The container labels (one per container, HJ 1276-2022 layout) instead of the manifest page
+    #[arg(long)]
+    labels: bool,
+    /// The manifest's QR code alone, as PNG (or SVG if FILE ends in .svg)
+    #[arg(long, conflicts_with = "labels")]
+    qr: bool,
+    /// Where to write the page (HTML; open it in a browser and print)
+    #[arg(long, value_name = "FILE")]
+    out: PathBuf,
+}
+
+pub fn print(a: PrintArgs) -> Result<()> {
+    let key = keyfile::read(&a.key)?;
+    let c = LogClient::new(&a.server);
+    let what = if a.labels {
+        "labels"
+    } else if a.qr {
+        if a.out.extension().is_some_and(|e| e == "svg") {
+            "qr.svg"
+        } else {
+            "qr.png"
+        }
+    } else {
+        "print"
+    };
+    let number = crate::domain::codes::ManifestNumber::parse(&a.manifest)
+        .map_err(|e| anyhow::anyhow!("--manifest: {e}"))?;
+    let path = format!("/v1/manifests/{number}/{what}");
+    let ans = c
+        .get_bytes_signed(&path, &key)
+        .with_context(|| format!("cannot reach the log at {}", a.server))?;
+    if ans.0 != 200 {
+        bail!(
+            "the log did not give {what} of manifest {number}: {}",
+            String::from_utf8_lossy(&ans.1)
+        );
+    }
+    std::fs::write(&a.out, &ans.1).with_context(|| format!("cannot write {}", a.out.display()))?;
+    println!("wrote {} ({} bytes)", a.out.display(), ans.1.len());
+    Ok(())
+}

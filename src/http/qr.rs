@@ -1,0 +1,554 @@
+//! The manifests' faces: signed QR tokens rendered on request (never stored), container labels
+//! and the printable manifest, the URL a phone opens from a code, and `POST /v1/scan`.
+
+use super::domain::{live, now, viewer, Viewer};
+use super::Problem;
+use crate::domain::codes::{ManifestNumber, Uscc};
+use crate::domain::fold::{Domain, Manifest, Status};
+use crate::domain::DomainRules;
+use crate::http::auth::SeenRequests;
+use crate::qr::{self, TokenBody, TokenError, TokenKind};
+use crate::store::Ledger;
+use crate::web;
+use actix_web::{web as aw, HttpRequest, HttpResponse};
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+/// Where the server is reached from outside (the QR codes' URL form), if configured.
+#[derive(Clone, Default)]
+pub struct PublicUrl(pub Option<String>);
+
+pub fn routes(cfg: &mut aw::ServiceConfig) {
+    cfg.route("/v1/manifests/{number}/token", aw::get().to(token_json))
+        .route("/v1/manifests/{number}/qr.svg", aw::get().to(manifest_svg))
+        .route("/v1/manifests/{number}/qr.png", aw::get().to(manifest_png))
+        .route(
+            "/v1/manifests/{number}/containers/{id}/qr.svg",
+            aw::get().to(container_svg),
+        )
+        .route(
+            "/v1/manifests/{number}/containers/{id}/qr.png",
+            aw::get().to(container_png),
+        )
+        .route("/v1/manifests/{number}/labels", aw::get().to(labels))
+        .route("/v1/manifests/{number}/print", aw::get().to(print))
+        .route("/v1/scan", aw::post().to(scan))
+        .route("/m/{token}", aw::get().to(open_from_phone));
+}
+
+fn parse_number(raw: &str) -> Result<ManifestNumber, Problem> {
+    ManifestNumber::parse(raw)
+        .map_err(|e| Problem::bad_request(Some("number"), format!("path `number`: {e}")))
+}
+
+/// The manifest, for a reader who may see it (a party to it, or one who sees all).
+fn manifest_for(d: &Domain, who: &Viewer, number: &ManifestNumber) -> Result<Manifest, Problem> {
+    let m = d.manifests.get(number).ok_or_else(|| {
+        Problem::new(
+            404,
+            "unknown-manifest",
+            "Not found",
+            format!("manifest {number} does not exist"),
+        )
+        .field("number")
+    })?;
+    if !who.sees(m) {
+        return Err(match who {
+            Viewer::Anonymous => Problem::new(
+                401,
+                "unauthenticated",
+                "Signed request required",
+                "a manifest's codes and labels are for its parties, inspectors and enforcement: sign the request (WL-Ed25519)",
+            ),
+            _ => Problem::new(
+                403,
+                "forbidden",
+                "Not for this reader",
+                format!("you are not a party to manifest {number}"),
+            ),
+        }
+        .field("Authorization"));
+    }
+    Ok(m.clone())
+}
+
+/// The signed token text of a manifest or one of its containers.
+fn token_text(
+    ledger: &Ledger,
+    m: &Manifest,
+    container: Option<(u32, &str)>,
+) -> Result<String, Problem> {
+    let body = TokenBody::of_manifest(m, container).map_err(|e| {
+        Problem::new(404, "unknown-container", "Not found", e.to_string()).field("id")
+    })?;
+    qr::sign(&body, &ledger.verifier().name, ledger.log_key()).map_err(|e| {
+        Problem::new(
+            422,
+            "no-token",
+            "This manifest does not fit a QR token",
+            format!("{}: {}", e.field, e.detail),
+        )
+        .field("number")
+    })
+}
+
+/// What goes into the QR code: the URL form when the server knows its public URL.
+fn payload(public: &PublicUrl, token: &str) -> String {
+    match &public.0 {
+        Some(base) => qr::url_payload(base, token),
+        None => token.to_string(),
+    }
+}
+
+/// The line of the current version that holds container `id`.
+fn container_line(m: &Manifest, id: &str) -> Result<u32, Problem> {
+    m.current()
+        .lines
+        .iter()
+        .position(|l| l.containers.iter().any(|c| c.id == id))
+        .map(|i| i as u32)
+        .ok_or_else(|| {
+            Problem::new(
+                404,
+                "unknown-container",
+                "Not found",
+                format!(
+                    "manifest {} (version {}) lists no container {id:?}",
+                    m.number,
+                    m.current().version
+                ),
+            )
+            .field("id")
+        })
+}
+
+struct Ctx {
+    ledger: aw::Data<Ledger>,
+    rules: aw::Data<DomainRules>,
+    seen: aw::Data<SeenRequests>,
+    public: aw::Data<PublicUrl>,
+}
+
+impl Ctx {
+    /// The manifest at `number` as this request's reader may see it.
+    fn manifest(&self, req: &HttpRequest, number: &str) -> Result<Manifest, Problem> {
+        let number = parse_number(number)?;
+        let d = live(&self.rules)?;
+        let who = viewer(req, &self.seen, &d)?;
+        manifest_for(&d, &who, &number)
+    }
+
+    fn payload_for(&self, m: &Manifest, container: Option<&str>) -> Result<String, Problem> {
+        let c = match container {
+            Some(id) => Some((container_line(m, id)?, id)),
+            None => None,
+        };
+        let token = token_text(&self.ledger, m, c)?;
+        Ok(payload(&self.public, &token))
+    }
+}
+
+macro_rules! ctx {
+    ($ledger:ident, $rules:ident, $seen:ident, $public:ident) => {
+        Ctx {
+            ledger: $ledger,
+            rules: $rules,
+            seen: $seen,
+            public: $public,
+        }
+    };
+}
+
+fn render_failed(e: impl std::fmt::Display) -> Problem {
+    Problem::new(
+        500,
+        "render-failed",
+        "The code could not be drawn",
+        format!("{e} (is --public-url very long?)"),
+    )
+}
+
+fn svg_of(payload: &str) -> Result<String, Problem> {
+    qr::svg(payload).map_err(render_failed)
+}
+
+fn svg_answer(payload: &str) -> Result<HttpResponse, Problem> {
+    Ok(HttpResponse::Ok()
+        .content_type("image/svg+xml")
+        .body(svg_of(payload)?))
+}
+
+/// PNGs at 8 pixels a module: a version-9 code with its quiet zone is 488 px square.
+fn png_answer(payload: &str) -> Result<HttpResponse, Problem> {
+    Ok(HttpResponse::Ok()
+        .content_type("image/png")
+        .body(qr::png(payload, 8).map_err(render_failed)?))
+}
+
+async fn token_json(
+    req: HttpRequest,
+    ledger: aw::Data<Ledger>,
+    rules: aw::Data<DomainRules>,
+    seen: aw::Data<SeenRequests>,
+    public: aw::Data<PublicUrl>,
+    path: aw::Path<String>,
+) -> Result<HttpResponse, Problem> {
+    let c = ctx!(ledger, rules, seen, public);
+    let m = c.manifest(&req, &path)?;
+    let token = token_text(&c.ledger, &m, None)?;
+    let containers: Vec<Value> = web::containers(&m)
+        .iter()
+        .map(|r| {
+            let t = token_text(
+                &c.ledger,
+                &m,
+                Some((r.line_index as u32, &r.container.id)),
+            )
+            .unwrap_or_default();
+            json!({"line": r.line_index, "id": r.container.id, "token": t, "payload": payload(&c.public, &t)})
+        })
+        .collect();
+    Ok(HttpResponse::Ok().json(json!({
+        "number": m.number,
+        "version": m.current().version,
+        "token": token,
+        "payload": payload(&c.public, &token),
+        "containers": containers,
+        "log_key": c.ledger.verifier().to_string(),
+    })))
+}
+
+async fn manifest_svg(
+    req: HttpRequest,
+    ledger: aw::Data<Ledger>,
+    rules: aw::Data<DomainRules>,
+    seen: aw::Data<SeenRequests>,
+    public: aw::Data<PublicUrl>,
+    path: aw::Path<String>,
+) -> Result<HttpResponse, Problem> {
+    let c = ctx!(ledger, rules, seen, public);
+    let m = c.manifest(&req, &path)?;
+    svg_answer(&c.payload_for(&m, None)?)
+}
+
+async fn manifest_png(
+    req: HttpRequest,
+    ledger: aw::Data<Ledger>,
+    rules: aw::Data<DomainRules>,
+    seen: aw::Data<SeenRequests>,
+    public: aw::Data<PublicUrl>,
+    path: aw::Path<String>,
+) -> Result<HttpResponse, Problem> {
+    let c = ctx!(ledger, rules, seen, public);
+    let m = c.manifest(&req, &path)?;
+    png_answer(&c.payload_for(&m, None)?)
+}
+
+async fn container_svg(
+    req: HttpRequest,
+    ledger: aw::Data<Ledger>,
+    rules: aw::Data<DomainRules>,
+    seen: aw::Data<SeenRequests>,
+    public: aw::Data<PublicUrl>,
+    path: aw::Path<(String, String)>,
+) -> Result<HttpResponse, Problem> {
+    let c = ctx!(ledger, rules, seen, public);
+    let (number, id) = path.into_inner();
+    let m = c.manifest(&req, &number)?;
+    svg_answer(&c.payload_for(&m, Some(&id))?)
+}
+
+async fn container_png(
+    req: HttpRequest,
+    ledger: aw::Data<Ledger>,
+    rules: aw::Data<DomainRules>,
+    seen: aw::Data<SeenRequests>,
+    public: aw::Data<PublicUrl>,
+    path: aw::Path<(String, String)>,
+) -> Result<HttpResponse, Problem> {
+    let c = ctx!(ledger, rules, seen, public);
+    let (number, id) = path.into_inner();
+    let m = c.manifest(&req, &number)?;
+    png_answer(&c.payload_for(&m, Some(&id))?)
+}
+
+/// The generator as its labels name it: registered name, and the business phone from its
+/// registration entry.
+fn generator(ledger: &Ledger, d: &Domain, id: &Uscc) -> (String, Option<String>) {
+    let Some(p) = d.parties.get(id) else {
+        return (id.to_string(), None);
+    };
+    let phone = ledger
+        .entry(p.index)
+        .ok()
+        .flatten()
+        .and_then(|b| crate::ledger::entry::Entry::decode(&b).ok())
+        .and_then(|e| {
+            e.event
+                .event()
+                .get("phone")
+                .and_then(Value::as_str)
+                .map(str::to_string)
+        });
+    (p.name.clone(), phone)
+}
+
+fn html(body: String) -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type("text/html; charset=utf-8")
+        .body(body)
+}
+
+async fn labels(
+    req: HttpRequest,
+    ledger: aw::Data<Ledger>,
+    rules: aw::Data<DomainRules>,
+    seen: aw::Data<SeenRequests>,
+    public: aw::Data<PublicUrl>,
+    path: aw::Path<String>,
+) -> Result<HttpResponse, Problem> {
+    let c = ctx!(ledger, rules, seen, public);
+    let m = c.manifest(&req, &path)?;
+    if web::containers(&m).is_empty() {
+        return Err(Problem::new(
+            404,
+            "no-containers",
+            "No containers",
+            format!(
+                "manifest {} lists no containers: its QR code is the manifest's own (/v1/manifests/{}/qr.svg)",
+                m.number, m.number
+            ),
+        )
+        .field("number"));
+    }
+    let (name, phone) = {
+        let d = live(&c.rules)?;
+        generator(&c.ledger, &d, &m.issuer)
+    };
+    let catalog = c.rules.read().catalog.clone();
+    let g = web::Generator {
+        id: &m.issuer,
+        name: &name,
+        phone: phone.as_deref(),
+    };
+    // Draw every code first, so that a failure is an answer and not a blank label.
+    let mut codes = std::collections::HashMap::new();
+    for r in web::containers(&m) {
+        let svg = svg_of(&c.payload_for(&m, Some(&r.container.id))?)?;
+        codes.insert((r.line_index, r.container.id.clone()), svg);
+    }
+    let page = web::labels_page(&m, &catalog, &g, &|r| {
+        codes
+            .get(&(r.line_index, r.container.id.clone()))
+            .cloned()
+            .unwrap_or_default()
+    });
+    Ok(html(page))
+}
+
+async fn print(
+    req: HttpRequest,
+    ledger: aw::Data<Ledger>,
+    rules: aw::Data<DomainRules>,
+    seen: aw::Data<SeenRequests>,
+    public: aw::Data<PublicUrl>,
+    path: aw::Path<String>,
+) -> Result<HttpResponse, Problem> {
+    let c = ctx!(ledger, rules, seen, public);
+    let m = c.manifest(&req, &path)?;
+    let d = live(&c.rules)?;
+    let name = |u: &Uscc| {
+        d.parties
+            .get(u)
+            .map(|p| format!("{} ({u})", p.name))
+            .unwrap_or_else(|| u.to_string())
+    };
+    let chain: Vec<web::ChainRow> = m
+        .steps
+        .iter()
+        .map(|s| {
+            let who = match (&s.from, &s.to) {
+                (Some(f), Some(t)) => format!("{} → {}", name(f), name(t)),
+                (Some(f), None) => name(f),
+                (None, Some(t)) => name(t),
+                (None, None) => String::new(),
+            };
+            let mut detail = Vec::new();
+            if let Some(v) = &s.vehicle {
+                detail.push(format!("vehicle {v}"));
+            }
+            if let Some(q) = &s.quantities {
+                detail.push(q.iter().map(web::quantity).collect::<Vec<_>>().join(" + "));
+            }
+            web::ChainRow {
+                index: s.index,
+                time: s.time,
+                kind: s.kind.to_string(),
+                who,
+                detail: detail.join(", "),
+            }
+        })
+        .collect();
+    let flags: Vec<String> = m
+        .flags_at(now(), &d.limits)
+        .iter()
+        .map(|f| {
+            let kind = serde_json::to_value(f.kind)
+                .ok()
+                .and_then(|v| v.as_str().map(str::to_string))
+                .unwrap_or_default();
+            format!("{kind} (entry {}): {}", f.index, f.detail)
+        })
+        .collect();
+    let svg = svg_of(&c.payload_for(&m, None)?)?;
+    Ok(html(web::manifest_page(&m, &name, &svg, &chain, &flags)))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ScanRequest {
+    /// The scanned text: a token, or a URL ending in one.
+    payload: String,
+}
+
+/// The verdict on a scanned code: the token checked against this log's key, then against the
+/// live state of the manifest.
+pub fn verdict(ledger: &Ledger, d: &Domain, scanned: &str) -> Value {
+    let token = match qr::payload_token(scanned) {
+        Ok(t) => t,
+        Err(e) => {
+            return json!({"verdict": "malformed", "ok": false,
+                          "detail": format!("not a wasteledger code: {e}")})
+        }
+    };
+    let body = match qr::verify(token, ledger.verifier()) {
+        Ok(b) => b,
+        Err(e) => {
+            let kind = match &e {
+                TokenError::BadSignature { .. } => "forged",
+                TokenError::OtherLog { .. } => "other_log",
+                _ => "malformed",
+            };
+            return json!({"verdict": kind, "ok": false, "detail": e.to_string()});
+        }
+    };
+    let mut out = json!({"token": body, "signature": "valid: signed by this log's key"});
+    let Some(m) = d.manifests.get(&body.number) else {
+        out["verdict"] = json!("unknown_manifest");
+        out["ok"] = json!(false);
+        out["detail"] = json!(format!(
+            "the token is signed by this log, but manifest {} is not in it",
+            body.number
+        ));
+        return out;
+    };
+    let current = m.current();
+    let holder = d
+        .parties
+        .get(&m.holder)
+        .map(|p| p.name.clone())
+        .unwrap_or_default();
+    out["manifest"] = json!({
+        "number": m.number, "stream": m.stream, "status": m.status, "version": current.version,
+        "holder": m.holder, "holder_name": holder, "vehicle": m.vehicle,
+    });
+    if let TokenKind::Container { line, id } = &body.kind {
+        let belongs = current
+            .lines
+            .get(*line as usize)
+            .is_some_and(|l| l.containers.iter().any(|c| c.id == *id));
+        out["container"] = json!({"line": line, "id": id, "belongs": belongs});
+        if !belongs {
+            out["verdict"] = json!("container_not_on_manifest");
+            out["ok"] = json!(false);
+            out["detail"] = json!(format!(
+                "container {id:?} is not on line {} of manifest {} as it stands (version {})",
+                line + 1,
+                m.number,
+                current.version
+            ));
+            return out;
+        }
+    }
+    if body.issue_index != m.issue_index {
+        out["verdict"] = json!("mismatch");
+        out["ok"] = json!(false);
+        out["detail"] = json!(format!(
+            "the token names issuing entry {}, the log issued manifest {} at entry {}",
+            body.issue_index, m.number, m.issue_index
+        ));
+        return out;
+    }
+    let (verdict, ok, detail) = match m.status {
+        Status::Voided => (
+            "voided",
+            false,
+            format!("manifest {} was voided: this load must not move under it", m.number),
+        ),
+        Status::Treated => (
+            "closed",
+            false,
+            format!("manifest {} is closed (treated): a label of a finished load on a moving container is suspect", m.number),
+        ),
+        Status::Consolidated | Status::Split => (
+            "closed",
+            false,
+            format!(
+                "manifest {} went on as {}: the load now travels under that manifest",
+                m.number,
+                m.onward
+                    .iter()
+                    .map(|n| n.to_string())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+        ),
+        Status::Returned => (
+            "closed",
+            false,
+            format!("manifest {} ended with the load returned", m.number),
+        ),
+        _ if body.version < current.version => (
+            "superseded",
+            true,
+            format!(
+                "the code shows version {} of manifest {}; it was corrected since (version {} now): check the load against the current version",
+                body.version, m.number, current.version
+            ),
+        ),
+        _ => (
+            "valid",
+            true,
+            format!(
+                "manifest {} is {}; held by {}",
+                m.number,
+                m.status.as_str(),
+                if holder.is_empty() { m.holder.to_string() } else { holder }
+            ),
+        ),
+    };
+    out["verdict"] = json!(verdict);
+    out["ok"] = json!(ok);
+    out["detail"] = json!(detail);
+    out
+}
+
+async fn scan(
+    ledger: aw::Data<Ledger>,
+    rules: aw::Data<DomainRules>,
+    body: aw::Json<ScanRequest>,
+) -> Result<HttpResponse, Problem> {
+    let d = live(&rules)?;
+    Ok(HttpResponse::Ok().json(verdict(&ledger, &d, &body.payload)))
+}
+
+/// A phone's camera opened the code's URL: the verdict as a small page.
+async fn open_from_phone(
+    ledger: aw::Data<Ledger>,
+    rules: aw::Data<DomainRules>,
+    path: aw::Path<String>,
+) -> Result<HttpResponse, Problem> {
+    let d = live(&rules)?;
+    let v = verdict(&ledger, &d, &path);
+    Ok(html(web::scan_page(&v)))
+}

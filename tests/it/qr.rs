@@ -1,0 +1,347 @@
+//! QR codes end to end on a real server: rendered PNGs decoded and verified offline, container
+//! codes, the verdicts a scanner gives (forged, another log, voided, closed, superseded), the
+//! labels and the printable manifest, and `wasteledger scan` recording an inspection.
+
+use crate::support::run;
+use crate::world::{ok, World};
+use serde_json::{json, Value};
+use wasteledger::ledger::note::NoteVerifier;
+use wasteledger::qr::{self, TokenKind};
+
+/// A code's image as the party gets it, decoded back to its one payload.
+fn decode_png(w: &World, path: &str) -> String {
+    let (status, png) = w.c.get_bytes_signed(path, &w.plant.key).unwrap();
+    assert_eq!(status, 200, "{path}: {}", String::from_utf8_lossy(&png));
+    assert_eq!(&png[1..4], b"PNG", "{path} is a PNG");
+    let found = qr::decode_image(&png).unwrap();
+    assert_eq!(found.len(), 1, "{found:?}");
+    found.into_iter().next().unwrap()
+}
+
+fn verifier(w: &World) -> NoteVerifier {
+    NoteVerifier::parse(w.c.get_ok("/v1/log/key").unwrap().trim()).unwrap()
+}
+
+fn scan(w: &World, payload: &str) -> Value {
+    let a =
+        w.c.post(
+            "/v1/scan",
+            json!({ "payload": payload }).to_string().as_bytes(),
+        )
+        .unwrap();
+    assert_eq!(a.status, 200, "{}", a.body);
+    a.json().unwrap()
+}
+
+#[test]
+fn a_rendered_code_decodes_and_verifies_offline_for_the_manifest_and_each_container() {
+    let dir = tempfile::tempdir().unwrap();
+    let w = World::start(dir.path());
+    let m = w.issue_hazardous("S-DISPOSAL");
+    let log = verifier(&w);
+
+    // The manifest's code: decoded from the PNG the server rendered, verified with the log's
+    // key alone, and it says what the manifest says.
+    let payload = decode_png(&w, &format!("/v1/manifests/{m}/qr.png"));
+    let token = qr::payload_token(&payload).unwrap();
+    let body = qr::verify(token, &log).unwrap();
+    assert_eq!(body.number.as_str(), m);
+    assert!(matches!(body.kind, TokenKind::Manifest));
+    assert_eq!(body.version, 1);
+    assert_eq!(body.generator.as_str(), w.plant.id);
+    assert_eq!(body.destination, "S-DISPOSAL");
+    let amounts: Vec<u64> = body.lines.iter().map(|l| l.quantity.amount).collect();
+    assert_eq!(amounts, [340_000, 120_000]);
+    let full = w.manifest(&m);
+    assert_eq!(body.issue_index, full["issue_index"].as_u64().unwrap());
+    // The same code as SVG.
+    let svg =
+        w.c.get_signed(&format!("/v1/manifests/{m}/qr.svg"), &w.plant.key)
+            .unwrap();
+    assert_eq!(svg.status, 200);
+    assert!(svg.body.contains("<svg"), "{}", svg.body);
+
+    // One code per container: D2 is on line 0, B1 on line 1.
+    for (id, line) in [("D2", 0), ("B1", 1)] {
+        let payload = decode_png(&w, &format!("/v1/manifests/{m}/containers/{id}/qr.png"));
+        let body = qr::verify(qr::payload_token(&payload).unwrap(), &log).unwrap();
+        match &body.kind {
+            TokenKind::Container { line: l, id: i } => assert_eq!((*l, i.as_str()), (line, id)),
+            other => panic!("{other:?}"),
+        }
+        let v = scan(&w, &payload);
+        assert_eq!(v["verdict"], "valid", "{v}");
+        assert_eq!(v["container"]["belongs"], true, "{v}");
+        assert_eq!(v["manifest"]["status"], "issued");
+    }
+    let none =
+        w.c.get_signed(
+            &format!("/v1/manifests/{m}/containers/ZZ9/qr.png"),
+            &w.plant.key,
+        )
+        .unwrap();
+    assert_eq!(none.status, 404, "{}", none.body);
+    assert_eq!(none.json().unwrap()["field"], "id");
+
+    // Codes are for the manifest's parties and inspectors: not anonymous, not a stranger.
+    let path = format!("/v1/manifests/{m}/qr.png");
+    assert_eq!(w.c.get(&path).unwrap().status, 401);
+    assert_eq!(w.c.get_bytes_signed(&path, &w.recycler.key).unwrap().0, 403);
+    assert_eq!(w.c.get_bytes_signed(&path, &w.bureau.key).unwrap().0, 200);
+}
+
+#[test]
+fn a_scanner_tells_forged_foreign_voided_closed_and_superseded_codes_apart() {
+    let dir = tempfile::tempdir().unwrap();
+    let w = World::start(dir.path());
+    let m = w.issue_hazardous("S-DISPOSAL");
+    let token_of = |m: &str| -> String {
+        let a =
+            w.c.get_signed(&format!("/v1/manifests/{m}/token"), &w.plant.key)
+                .unwrap();
+        assert_eq!(a.status, 200, "{}", a.body);
+        a.json().unwrap()["token"].as_str().unwrap().to_string()
+    };
+    let good = token_of(&m);
+    assert_eq!(scan(&w, &good)["verdict"], "valid");
+
+    // One character of the signature changed: forged.
+    let mut forged: Vec<char> = good.chars().collect();
+    let at = forged.len() - 5;
+    forged[at] = if forged[at] == 'A' { 'B' } else { 'A' };
+    let forged: String = forged.into_iter().collect();
+    let v = scan(&w, &forged);
+    assert_eq!(
+        (v["verdict"].as_str(), v["ok"].as_bool()),
+        (Some("forged"), Some(false)),
+        "{v}"
+    );
+    assert!(qr::verify(&forged, &verifier(&w)).is_err());
+
+    // Garbage is not a code at all.
+    assert_eq!(scan(&w, "HELLO")["verdict"], "malformed");
+
+    // A code from another log (another server, another log key): named as such.
+    let other_dir = tempfile::tempdir().unwrap();
+    let other = World::start(other_dir.path());
+    let theirs = other.issue_hazardous("S-DISPOSAL");
+    let a = other
+        .c
+        .get_signed(&format!("/v1/manifests/{theirs}/token"), &other.plant.key)
+        .unwrap();
+    let foreign = a.json().unwrap()["token"].as_str().unwrap().to_string();
+    let v = scan(&w, &foreign);
+    assert_eq!(v["verdict"], "other_log", "{v}");
+
+    // A voided manifest's code verifies, but the load must not move under it.
+    let voided = w.issue_hazardous("S-DISPOSAL");
+    let vt = token_of(&voided);
+    ok(
+        &w.c,
+        json!({"type": "manifest.voided", "manifest": voided, "reason": "plan changed"}),
+        &[&w.plant.key],
+    );
+    let v = scan(&w, &vt);
+    assert_eq!(
+        (v["verdict"].as_str(), v["ok"].as_bool()),
+        (Some("voided"), Some(false)),
+        "{v}"
+    );
+    assert!(
+        qr::verify(&vt, &verifier(&w)).is_ok(),
+        "offline it still verifies"
+    );
+
+    // A corrected manifest: the old label is superseded (the load may still be right).
+    let fixed = w.issue_hazardous("S-DISPOSAL");
+    let old = token_of(&fixed);
+    let line = json!({"code": "900-249-08", "name": "废矿物油", "form": "liquid", "hazards": ["T", "I"], "quantity": {"amount": 300_000, "unit": "g"}});
+    ok(
+        &w.c,
+        json!({"type": "manifest.corrected", "manifest": fixed, "version": 2, "destination": "S-DISPOSAL",
+               "haulers": [w.hauler_a.id], "lines": [line], "reason": "one drum only"}),
+        &[&w.plant.key],
+    );
+    let v = scan(&w, &old);
+    assert_eq!(v["verdict"], "superseded", "{v}");
+    assert_eq!(v["manifest"]["version"], 2);
+    assert_eq!(
+        qr::verify(&token_of(&fixed), &verifier(&w))
+            .unwrap()
+            .version,
+        2
+    );
+
+    // A treated (closed) manifest's label seen again: suspect.
+    w.pickup(&m);
+    w.hand(&m, &w.hauler_a, &w.disposal, None, &[340_000, 120_000]);
+    ok(
+        &w.c,
+        json!({"type": "custody.received", "manifest": m, "lines": [
+            {"line": 0, "accepted": {"amount": 340_000, "unit": "g"}, "rejected": {"amount": 0, "unit": "g"}},
+            {"line": 1, "accepted": {"amount": 120_000, "unit": "g"}, "rejected": {"amount": 0, "unit": "g"}}]}),
+        &[&w.disposal.key],
+    );
+    for (line, code, q) in [(0, "R9", 340_000), (1, "D10", 120_000)] {
+        ok(
+            &w.c,
+            json!({"type": "custody.treated", "manifest": m, "line": line, "code": code, "quantity": {"amount": q, "unit": "g"}}),
+            &[&w.disposal.key],
+        );
+    }
+    let v = scan(&w, &good);
+    assert_eq!(
+        (v["verdict"].as_str(), v["ok"].as_bool()),
+        (Some("closed"), Some(false)),
+        "{v}"
+    );
+
+    // A phone opening the URL form gets the verdict as a page.
+    let page = w.c.get(&format!("/m/{good}")).unwrap();
+    assert_eq!(page.status, 200);
+    assert!(
+        page.body.contains("closed") && page.body.contains(&m),
+        "{}",
+        page.body
+    );
+}
+
+#[test]
+fn labels_and_the_printable_manifest_carry_what_the_standard_asks() {
+    let dir = tempfile::tempdir().unwrap();
+    let w = World::start(dir.path());
+    let m = w.issue_hazardous("S-DISPOSAL");
+    w.pickup(&m);
+    let labels =
+        w.c.get_signed(&format!("/v1/manifests/{m}/labels"), &w.plant.key)
+            .unwrap();
+    assert_eq!(labels.status, 200, "{}", labels.body);
+    let html = labels.body;
+    // Three containers (D1, D2 on the oil line, B1 on the rags line): three labels, three codes.
+    assert_eq!(
+        html.matches("<section class=\"label\">").count(),
+        3,
+        "{html}"
+    );
+    assert_eq!(
+        html.matches("<svg").count() - html.matches("class=\"hz\"").count(),
+        3
+    );
+    for want in [
+        "危险废物",
+        "废物名称",
+        "废物代码",
+        "900-249-08",
+        "HW08",
+        "废物形态",
+        "危险特性",
+        "主要成分",
+        "注意事项",
+        "产生/收集单位",
+        "数字识别码",
+        "废物重量",
+        "Kunshan electronics plant",
+    ] {
+        assert!(html.contains(want), "the labels lack {want:?}");
+    }
+    assert!(!html.contains("<?xml"), "codes are inlined as SVG elements");
+    assert_eq!(html.matches("<svg class=\"qr\"").count(), 3);
+    // The digital identification code: USCC + code digits + date + sequence, 37 characters.
+    let id_at = html.find("数字识别码 ").unwrap() + "数字识别码 ".len();
+    let id = &html[id_at..id_at + 37];
+    assert!(
+        id.starts_with(&w.plant.id) && id[18..26] == *"90024908",
+        "{id}"
+    );
+
+    let page =
+        w.c.get_signed(&format!("/v1/manifests/{m}/print"), &w.plant.key)
+            .unwrap();
+    assert_eq!(page.status, 200);
+    assert!(
+        page.body.contains(&m) && page.body.contains("custody.handover"),
+        "{}",
+        page.body
+    );
+    assert!(page.body.contains("苏E12345"), "the chain names the truck");
+
+    // A construction manifest has no containers: no labels, the manifest's own code.
+    let muck = w.issue_muck(10_000_000);
+    let none =
+        w.c.get_signed(&format!("/v1/manifests/{muck}/labels"), &w.builder.key)
+            .unwrap();
+    assert_eq!(none.status, 404, "{}", none.body);
+}
+
+#[test]
+fn the_scan_command_reads_a_png_verifies_offline_and_records_the_inspection() {
+    let dir = tempfile::tempdir().unwrap();
+    let w = World::start(dir.path());
+    let m = w.issue_hazardous("S-DISPOSAL");
+    w.pickup(&m);
+    let (_, png) =
+        w.c.get_bytes_signed(
+            &format!("/v1/manifests/{m}/containers/D1/qr.png"),
+            &w.plant.key,
+        )
+        .unwrap();
+    let image = dir.path().join("label.png");
+    std::fs::write(&image, &png).unwrap();
+    let key_line = w.c.get_ok("/v1/log/key").unwrap();
+    let bureau_key = dir.path().join("bureau.pem");
+    wasteledger::keyfile::write(&bureau_key, &w.bureau.key).unwrap();
+
+    // Offline: the log's key alone.
+    let (okay, out) = run(&[
+        "scan",
+        image.to_str().unwrap(),
+        "--log-key",
+        key_line.trim(),
+    ]);
+    assert!(okay, "{out}");
+    assert!(
+        out.contains("✔ offline") && out.contains(&m) && out.contains("container D1"),
+        "{out}"
+    );
+
+    // Another log's key: the code does not verify.
+    let (okay, out) = run(&[
+        "scan",
+        image.to_str().unwrap(),
+        "--log-key",
+        "other.example/log+00000000+AYpjJLimAn5thCJagcITmzWGT7Qz+uuXxpmrfw+sZiy0",
+    ]);
+    assert!(!okay, "{out}");
+
+    // Online, recorded as the bureau's inspection.
+    let before = w.manifest(&m)["steps"].as_array().unwrap().len();
+    let (okay, out) = run(&[
+        "scan",
+        image.to_str().unwrap(),
+        "--log-key",
+        key_line.trim(),
+        "--server",
+        &w.server.url,
+        "--record",
+        "--key",
+        bureau_key.to_str().unwrap(),
+        "--inspector",
+        &w.bureau.id,
+    ]);
+    assert!(okay, "{out}");
+    assert!(
+        out.contains("live: valid") && out.contains("recorded"),
+        "{out}"
+    );
+    let v = w.manifest(&m);
+    let steps = v["steps"].as_array().unwrap();
+    assert_eq!(steps.len(), before + 1);
+    assert_eq!(steps.last().unwrap()["type"], "inspection.recorded");
+    let entry: Value = serde_json::from_str(&w.entry(&steps.last().unwrap()["index"])).unwrap();
+    assert!(
+        entry["event"]["token"]
+            .as_str()
+            .is_some_and(|t| t.starts_with("WL")),
+        "{entry}"
+    );
+}
