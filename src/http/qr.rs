@@ -148,15 +148,26 @@ impl Ctx {
     }
 }
 
-macro_rules! ctx {
-    ($ledger:ident, $rules:ident, $seen:ident, $public:ident) => {
-        Ctx {
-            ledger: $ledger,
-            rules: $rules,
-            seen: $seen,
-            public: $public,
+/// The four things every handler here needs, taken from the app in one extractor.
+impl actix_web::FromRequest for Ctx {
+    type Error = Problem;
+    type Future = std::future::Ready<Result<Ctx, Problem>>;
+
+    fn from_request(req: &HttpRequest, _: &mut actix_web::dev::Payload) -> Self::Future {
+        fn get<T: 'static>(req: &HttpRequest) -> Result<aw::Data<T>, Problem> {
+            req.app_data::<aw::Data<T>>().cloned().ok_or_else(|| {
+                Problem::new(500, "internal", "Internal error", "server state missing")
+            })
         }
-    };
+        std::future::ready((|| {
+            Ok(Ctx {
+                ledger: get(req)?,
+                rules: get(req)?,
+                seen: get(req)?,
+                public: get(req)?,
+            })
+        })())
+    }
 }
 
 fn render_failed(e: impl std::fmt::Display) -> Problem {
@@ -187,27 +198,22 @@ fn png_answer(payload: &str) -> Result<HttpResponse, Problem> {
 
 async fn token_json(
     req: HttpRequest,
-    ledger: aw::Data<Ledger>,
-    rules: aw::Data<DomainRules>,
-    seen: aw::Data<SeenRequests>,
-    public: aw::Data<PublicUrl>,
+    c: Ctx,
     path: aw::Path<String>,
 ) -> Result<HttpResponse, Problem> {
-    let c = ctx!(ledger, rules, seen, public);
     let m = c.manifest(&req, &path)?;
     let token = token_text(&c.ledger, &m, None)?;
-    let containers: Vec<Value> = web::containers(&m)
+    let containers = web::containers(&m)
         .iter()
         .map(|r| {
             let t = token_text(
                 &c.ledger,
                 &m,
                 Some((r.line_index as u32, &r.container.id)),
-            )
-            .unwrap_or_default();
-            json!({"line": r.line_index, "id": r.container.id, "token": t, "payload": payload(&c.public, &t)})
+            )?;
+            Ok(json!({"line": r.line_index, "id": r.container.id, "token": t, "payload": payload(&c.public, &t)}))
         })
-        .collect();
+        .collect::<Result<Vec<Value>, Problem>>()?;
     Ok(HttpResponse::Ok().json(json!({
         "number": m.number,
         "version": m.current().version,
@@ -220,39 +226,27 @@ async fn token_json(
 
 async fn manifest_svg(
     req: HttpRequest,
-    ledger: aw::Data<Ledger>,
-    rules: aw::Data<DomainRules>,
-    seen: aw::Data<SeenRequests>,
-    public: aw::Data<PublicUrl>,
+    c: Ctx,
     path: aw::Path<String>,
 ) -> Result<HttpResponse, Problem> {
-    let c = ctx!(ledger, rules, seen, public);
     let m = c.manifest(&req, &path)?;
     svg_answer(&c.payload_for(&m, None)?)
 }
 
 async fn manifest_png(
     req: HttpRequest,
-    ledger: aw::Data<Ledger>,
-    rules: aw::Data<DomainRules>,
-    seen: aw::Data<SeenRequests>,
-    public: aw::Data<PublicUrl>,
+    c: Ctx,
     path: aw::Path<String>,
 ) -> Result<HttpResponse, Problem> {
-    let c = ctx!(ledger, rules, seen, public);
     let m = c.manifest(&req, &path)?;
     png_answer(&c.payload_for(&m, None)?)
 }
 
 async fn container_svg(
     req: HttpRequest,
-    ledger: aw::Data<Ledger>,
-    rules: aw::Data<DomainRules>,
-    seen: aw::Data<SeenRequests>,
-    public: aw::Data<PublicUrl>,
+    c: Ctx,
     path: aw::Path<(String, String)>,
 ) -> Result<HttpResponse, Problem> {
-    let c = ctx!(ledger, rules, seen, public);
     let (number, id) = path.into_inner();
     let m = c.manifest(&req, &number)?;
     svg_answer(&c.payload_for(&m, Some(&id))?)
@@ -260,13 +254,9 @@ async fn container_svg(
 
 async fn container_png(
     req: HttpRequest,
-    ledger: aw::Data<Ledger>,
-    rules: aw::Data<DomainRules>,
-    seen: aw::Data<SeenRequests>,
-    public: aw::Data<PublicUrl>,
+    c: Ctx,
     path: aw::Path<(String, String)>,
 ) -> Result<HttpResponse, Problem> {
-    let c = ctx!(ledger, rules, seen, public);
     let (number, id) = path.into_inner();
     let m = c.manifest(&req, &number)?;
     png_answer(&c.payload_for(&m, Some(&id))?)
@@ -299,15 +289,7 @@ fn html(body: String) -> HttpResponse {
         .body(body)
 }
 
-async fn labels(
-    req: HttpRequest,
-    ledger: aw::Data<Ledger>,
-    rules: aw::Data<DomainRules>,
-    seen: aw::Data<SeenRequests>,
-    public: aw::Data<PublicUrl>,
-    path: aw::Path<String>,
-) -> Result<HttpResponse, Problem> {
-    let c = ctx!(ledger, rules, seen, public);
+async fn labels(req: HttpRequest, c: Ctx, path: aw::Path<String>) -> Result<HttpResponse, Problem> {
     let m = c.manifest(&req, &path)?;
     if web::containers(&m).is_empty() {
         return Err(Problem::new(
@@ -346,15 +328,7 @@ async fn labels(
     Ok(html(page))
 }
 
-async fn print(
-    req: HttpRequest,
-    ledger: aw::Data<Ledger>,
-    rules: aw::Data<DomainRules>,
-    seen: aw::Data<SeenRequests>,
-    public: aw::Data<PublicUrl>,
-    path: aw::Path<String>,
-) -> Result<HttpResponse, Problem> {
-    let c = ctx!(ledger, rules, seen, public);
+async fn print(req: HttpRequest, c: Ctx, path: aw::Path<String>) -> Result<HttpResponse, Problem> {
     let m = c.manifest(&req, &path)?;
     let d = live(&c.rules)?;
     let name = |u: &Uscc| {
