@@ -31,7 +31,8 @@ pub struct ScanArgs {
     /// Record the scan on the log as an inspection (needs --server, --key and --inspector)
     #[arg(long, requires_all = ["server", "key", "inspector"])]
     record: bool,
-    /// The inspector's key file (for --record)
+    /// Your key file: the scan is signed with it (a party to the manifest or an inspector is
+    /// told the holder and truck), and --record signs the inspection with it
     #[arg(long, value_name = "FILE")]
     key: Option<PathBuf>,
     /// The inspector's party (USCC), for --record
@@ -40,6 +41,9 @@ pub struct ScanArgs {
     /// Findings to record with the scan (default: the verdict)
     #[arg(long)]
     findings: Option<String>,
+    /// The plate of the truck the inspector sees the load on (recorded with --record)
+    #[arg(long, value_name = "PLATE")]
+    vehicle: Option<String>,
 }
 
 fn verifier_from(arg: &str) -> Result<NoteVerifier> {
@@ -60,9 +64,7 @@ pub fn describe(b: &TokenBody) -> String {
         b.number,
         b.version,
         b.stream.as_str(),
-        crate::web::cst(crate::ledger::time::Timestamp::from_unix_millis(
-            b.issued_at_s * 1000
-        )),
+        crate::web::cst(b.issued_at()),
         b.issue_index,
         b.generator,
         b.destination
@@ -97,6 +99,7 @@ pub fn scan(a: ScanArgs) -> Result<()> {
             bail!("give --log-key (the log's verifier key, to verify offline) or --server URL")
         }
     };
+    let key = a.key.as_deref().map(keyfile::read).transpose()?;
     let mut payloads = Vec::new();
     if a.text {
         payloads.extend(a.inputs.iter().cloned());
@@ -134,9 +137,14 @@ pub fn scan(a: ScanArgs) -> Result<()> {
             }
         };
         let Some(c) = &client else { continue };
-        let a2 = c
-            .post("/v1/scan", json!({"payload": p}).to_string().as_bytes())
-            .context("cannot reach --server")?;
+        // Signed with --key when given: a party to the manifest or an inspector is told who
+        // holds the load and on which truck; an anonymous scan only whether it checks out.
+        let req = json!({ "payload": p }).to_string();
+        let a2 = match &key {
+            Some(k) => c.signed("POST", "/v1/scan", req.as_bytes(), k),
+            None => c.post("/v1/scan", req.as_bytes()),
+        }
+        .context("cannot reach --server")?;
         if a2.status != 200 {
             bail!(
                 "the server did not check the code: {} {}",
@@ -166,7 +174,8 @@ pub fn scan(a: ScanArgs) -> Result<()> {
         }
         if a.record {
             if let Some(b) = &body {
-                record(&a, c, b, token, &v)?;
+                let k = key.as_ref().expect("clap requires --key with --record");
+                record(&a, c, k, b, token, &v)?;
             } else {
                 println!(
                     "  (not recorded: the code did not verify; photograph it as evidence instead)"
@@ -183,8 +192,14 @@ pub fn scan(a: ScanArgs) -> Result<()> {
     Ok(())
 }
 
-fn record(a: &ScanArgs, c: &LogClient, b: &TokenBody, token: &str, v: &Value) -> Result<()> {
-    let key = keyfile::read(a.key.as_deref().expect("clap requires --key"))?;
+fn record(
+    a: &ScanArgs,
+    c: &LogClient,
+    key: &ed25519_dalek::SigningKey,
+    b: &TokenBody,
+    token: &str,
+    v: &Value,
+) -> Result<()> {
     let inspector = a.inspector.clone().expect("clap requires --inspector");
     let ok = v["ok"].as_bool() == Some(true);
     let findings = a.findings.clone().unwrap_or_else(|| {
@@ -200,10 +215,11 @@ fn record(a: &ScanArgs, c: &LogClient, b: &TokenBody, token: &str, v: &Value) ->
         "at": now, "verdict": if ok { "pass" } else { "violation" },
         "findings": findings, "token": token,
     });
-    if let Some(vh) = v["manifest"]["vehicle"].as_str() {
+    // The truck the inspector saw, never the one the log last knew of.
+    if let Some(vh) = &a.vehicle {
         body["vehicle"] = json!(vh);
     }
-    let ev = SignedEvent::sign(body, &[&key])?;
+    let ev = SignedEvent::sign(body, &[key])?;
     let ans = c.post("/v1/events", &ev.to_bytes())?;
     if ans.status != 201 {
         bail!(

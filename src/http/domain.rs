@@ -86,7 +86,7 @@ pub(super) fn viewer(
 }
 
 /// Who sent a request whose signature also covers `body`.
-fn viewer_with_body(
+pub(super) fn viewer_with_body(
     req: &HttpRequest,
     body: &[u8],
     seen: &SeenRequests,

@@ -78,18 +78,36 @@ fn token_text(
     m: &Manifest,
     container: Option<(u32, &str)>,
 ) -> Result<String, Problem> {
-    let body = TokenBody::of_manifest(m, container).map_err(|e| {
-        Problem::new(404, "unknown-container", "Not found", e.to_string()).field("id")
-    })?;
-    qr::sign(&body, &ledger.verifier().name, ledger.log_key()).map_err(|e| {
+    // A fresh code for a load that may no longer move would verify offline as if it could.
+    if matches!(
+        m.status,
+        Status::Voided | Status::Treated | Status::Consolidated | Status::Split | Status::Returned
+    ) {
+        return Err(Problem::new(
+            409,
+            "manifest-closed",
+            "No new codes for this manifest",
+            format!(
+                "manifest {} is {}: no load may move under it, so the log signs no new code for it",
+                m.number,
+                m.status.as_str()
+            ),
+        )
+        .field("number"));
+    }
+    let no_token = |field: &str, detail: String| {
         Problem::new(
             422,
             "no-token",
             "This manifest does not fit a QR token",
-            format!("{}: {}", e.field, e.detail),
+            detail,
         )
-        .field("number")
-    })
+        .field(field)
+    };
+    let body = TokenBody::of_manifest(m, container)
+        .map_err(|e| no_token("number", format!("{}: {}", e.field, e.detail)))?;
+    qr::sign(&body, &ledger.verifier().name, ledger.log_key())
+        .map_err(|e| no_token("number", format!("{}: {}", e.field, e.detail)))
 }
 
 /// What goes into the QR code: the URL form when the server knows its public URL.
@@ -374,7 +392,15 @@ async fn print(req: HttpRequest, c: Ctx, path: aw::Path<String>) -> Result<HttpR
             format!("{kind} (entry {}): {}", f.index, f.detail)
         })
         .collect();
-    let svg = svg_of(&c.payload_for(&m, None)?)?;
+    // A closed manifest's page still prints, without a fresh code.
+    let svg = match m.status {
+        Status::Voided
+        | Status::Treated
+        | Status::Consolidated
+        | Status::Split
+        | Status::Returned => String::new(),
+        _ => svg_of(&c.payload_for(&m, None)?)?,
+    };
     Ok(html(web::manifest_page(&m, &name, &svg, &chain, &flags)))
 }
 
@@ -387,7 +413,9 @@ struct ScanRequest {
 
 /// The verdict on a scanned code: the token checked against this log's key, then against the
 /// live state of the manifest.
-pub fn verdict(ledger: &Ledger, d: &Domain, scanned: &str) -> Value {
+/// `full`: the reader may see the manifest (a party to it, or one who sees all); others get
+/// the signature check and the status, not who holds the load or on which truck.
+pub fn verdict(ledger: &Ledger, d: &Domain, scanned: &str, full: bool) -> Value {
     let token = match qr::payload_token(scanned) {
         Ok(t) => t,
         Err(e) => {
@@ -424,14 +452,22 @@ pub fn verdict(ledger: &Ledger, d: &Domain, scanned: &str) -> Value {
         .unwrap_or_default();
     out["manifest"] = json!({
         "number": m.number, "stream": m.stream, "status": m.status, "version": current.version,
-        "holder": m.holder, "holder_name": holder, "vehicle": m.vehicle,
+        "onward": m.onward,
     });
+    if full {
+        out["manifest"]["holder"] = json!(m.holder);
+        out["manifest"]["holder_name"] = json!(holder);
+        out["manifest"]["vehicle"] = json!(m.vehicle);
+    }
     if let TokenKind::Container { line, id } = &body.kind {
-        let belongs = current
+        // A correction may have moved the container to another line: it still belongs.
+        let now_on = current
             .lines
-            .get(*line as usize)
-            .is_some_and(|l| l.containers.iter().any(|c| c.id == *id));
-        out["container"] = json!({"line": line, "id": id, "belongs": belongs});
+            .iter()
+            .position(|l| l.containers.iter().any(|c| c.id == *id));
+        let belongs = now_on.is_some();
+        out["container"] =
+            json!({"line": now_on.unwrap_or(*line as usize), "id": id, "belongs": belongs});
         if !belongs {
             out["verdict"] = json!("container_not_on_manifest");
             out["ok"] = json!(false);
@@ -465,8 +501,8 @@ pub fn verdict(ledger: &Ledger, d: &Domain, scanned: &str) -> Value {
             format!("manifest {} is closed (treated): a label of a finished load on a moving container is suspect", m.number),
         ),
         Status::Consolidated | Status::Split => (
-            "closed",
-            false,
+            "went_on",
+            true,
             format!(
                 "manifest {} went on as {}: the load now travels under that manifest",
                 m.number,
@@ -481,6 +517,24 @@ pub fn verdict(ledger: &Ledger, d: &Domain, scanned: &str) -> Value {
             "closed",
             false,
             format!("manifest {} ended with the load returned", m.number),
+        ),
+        Status::Issued => (
+            "not_picked_up",
+            false,
+            format!("manifest {} has no pickup in the log: a load on the road under it moves without the hand-over both parties sign", m.number),
+        ),
+        Status::Delivered | Status::Received | Status::Rejected => (
+            "at_destination",
+            true,
+            format!(
+                "manifest {} is {} at its destination {}{}: on the road this load would be suspect",
+                m.number,
+                m.status.as_str(),
+                current.destination,
+                if m.onward.is_empty() { String::new() } else {
+                    format!("; a rejected part goes back under {}", m.onward.iter().map(|n| n.to_string()).collect::<Vec<_>>().join(", "))
+                }
+            ),
         ),
         _ if body.version < current.version => (
             "superseded",
@@ -497,7 +551,13 @@ pub fn verdict(ledger: &Ledger, d: &Domain, scanned: &str) -> Value {
                 "manifest {} is {}; held by {}",
                 m.number,
                 m.status.as_str(),
-                if holder.is_empty() { m.holder.to_string() } else { holder }
+                if !full {
+                    "a registered party (sign the scan to see which)".to_string()
+                } else if holder.is_empty() {
+                    m.holder.to_string()
+                } else {
+                    holder
+                }
             ),
         ),
     };
@@ -507,13 +567,21 @@ pub fn verdict(ledger: &Ledger, d: &Domain, scanned: &str) -> Value {
     out
 }
 
-async fn scan(
-    ledger: aw::Data<Ledger>,
-    rules: aw::Data<DomainRules>,
-    body: aw::Json<ScanRequest>,
-) -> Result<HttpResponse, Problem> {
-    let d = live(&rules)?;
-    Ok(HttpResponse::Ok().json(verdict(&ledger, &d, &body.payload)))
+async fn scan(req: HttpRequest, c: Ctx, body: aw::Bytes) -> Result<HttpResponse, Problem> {
+    let scan: ScanRequest = serde_json::from_slice(&body).map_err(|e| {
+        Problem::bad_request(
+            Some("payload"),
+            format!("expected {{\"payload\": \"<scanned text>\"}}: {e}"),
+        )
+    })?;
+    let d = live(&c.rules)?;
+    let who = super::domain::viewer_with_body(&req, &body, &c.seen, &d)?;
+    let full = qr::payload_token(&scan.payload)
+        .ok()
+        .and_then(|t| qr::decode(t).ok())
+        .and_then(|t| d.manifests.get(&t.body.number))
+        .is_some_and(|m| who.sees(m));
+    Ok(HttpResponse::Ok().json(verdict(&c.ledger, &d, &scan.payload, full)))
 }
 
 /// A phone's camera opened the code's URL: the verdict as a small page.
@@ -523,6 +591,13 @@ async fn open_from_phone(
     path: aw::Path<String>,
 ) -> Result<HttpResponse, Problem> {
     let d = live(&rules)?;
-    let v = verdict(&ledger, &d, &path);
-    Ok(html(web::scan_page(&v)))
+    let v = verdict(&ledger, &d, &path, false);
+    Ok(HttpResponse::Ok()
+        .content_type("text/html; charset=utf-8")
+        .insert_header((
+            "content-security-policy",
+            "default-src 'none'; style-src 'unsafe-inline'",
+        ))
+        .insert_header(("x-content-type-options", "nosniff"))
+        .body(web::scan_page(&v)))
 }

@@ -8,7 +8,7 @@ use std::io::Cursor;
 
 /// The error-correction level of every code we render: M, about 15% of the codewords can be
 /// lost (a scuffed or partly covered label) while a two-line manifest token still fits a
-/// version 11 code (FORMAT.md gives the measured versions).
+/// version 9 code, a container code in URL form version 10 (FORMAT.md gives the measured versions).
 pub const EC_LEVEL: EcLevel = EcLevel::M;
 
 /// Width of an SVG module in user units (the SVG scales; this is only its default size).

@@ -369,13 +369,14 @@ pub fn scan_page(v: &serde_json::Value) -> String {
         let f = |k: &str| esc(m[k].as_str().unwrap_or_default());
         let _ = write!(
             b,
-            "<table><tr><th>联单 Manifest</th><td>{}</td></tr><tr><th>类别 Stream</th><td>{}</td></tr><tr><th>状态 Status</th><td>{}</td></tr><tr><th>版本 Version</th><td>{}</td></tr><tr><th>持有 Held by</th><td>{} {}</td></tr></table>",
+            "<table><tr><th>联单 Manifest</th><td>{}</td></tr><tr><th>类别 Stream</th><td>{}</td></tr><tr><th>状态 Status</th><td>{}</td></tr><tr><th>版本 Version</th><td>{}</td></tr><tr><th>持有 Held by</th><td>{} {}</td></tr><tr><th>车辆 Vehicle</th><td>{}</td></tr></table>",
             f("number"),
             f("stream"),
             f("status"),
             m["version"],
             f("holder_name"),
-            f("holder")
+            f("holder"),
+            f("vehicle")
         );
     }
     let c = &v["container"];

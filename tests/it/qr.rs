@@ -61,6 +61,14 @@ fn a_rendered_code_decodes_and_verifies_offline_for_the_manifest_and_each_contai
     assert_eq!(svg.status, 200);
     assert!(svg.body.contains("<svg"), "{}", svg.body);
 
+    // Before pickup, a code on the road is a load moving without the signed hand-over.
+    let v = scan(&w, &payload);
+    assert_eq!(
+        (v["verdict"].as_str(), v["ok"].as_bool()),
+        (Some("not_picked_up"), Some(false)),
+        "{v}"
+    );
+    w.pickup(&m);
     // One code per container: D2 is on line 0, B1 on line 1.
     for (id, line) in [("D2", 0), ("B1", 1)] {
         let payload = decode_png(&w, &format!("/v1/manifests/{m}/containers/{id}/qr.png"));
@@ -72,7 +80,30 @@ fn a_rendered_code_decodes_and_verifies_offline_for_the_manifest_and_each_contai
         let v = scan(&w, &payload);
         assert_eq!(v["verdict"], "valid", "{v}");
         assert_eq!(v["container"]["belongs"], true, "{v}");
-        assert_eq!(v["manifest"]["status"], "issued");
+        assert_eq!(v["manifest"]["status"], "in_transit");
+        // Anonymous: whether it checks out, not who holds it or on which truck.
+        assert!(
+            v["manifest"].get("holder").is_none() && v["manifest"].get("vehicle").is_none(),
+            "{v}"
+        );
+        // Signed by one who may see the manifest: the holder and the truck.
+        let a =
+            w.c.signed(
+                "POST",
+                "/v1/scan",
+                json!({ "payload": payload }).to_string().as_bytes(),
+                &w.bureau.key,
+            )
+            .unwrap();
+        let v = a.json().unwrap();
+        assert_eq!(
+            (
+                v["manifest"]["holder"].as_str(),
+                v["manifest"]["vehicle"].as_str()
+            ),
+            (Some(w.hauler_a.id.as_str()), Some("苏E12345")),
+            "{v}"
+        );
     }
     let none =
         w.c.get_signed(
@@ -103,6 +134,8 @@ fn a_scanner_tells_forged_foreign_voided_closed_and_superseded_codes_apart() {
         a.json().unwrap()["token"].as_str().unwrap().to_string()
     };
     let good = token_of(&m);
+    assert_eq!(scan(&w, &good)["verdict"], "not_picked_up");
+    w.pickup(&m);
     assert_eq!(scan(&w, &good)["verdict"], "valid");
 
     // One character of the signature changed: forged.
@@ -147,6 +180,22 @@ fn a_scanner_tells_forged_foreign_voided_closed_and_superseded_codes_apart() {
         (Some("voided"), Some(false)),
         "{v}"
     );
+    // And the log signs no fresh code for it (one would verify offline as if the load could move).
+    let refused =
+        w.c.get_signed(&format!("/v1/manifests/{voided}/token"), &w.plant.key)
+            .unwrap();
+    assert_eq!(refused.status, 409, "{}", refused.body);
+    assert_eq!(
+        w.c.get_bytes_signed(&format!("/v1/manifests/{voided}/qr.png"), &w.plant.key)
+            .unwrap()
+            .0,
+        409
+    );
+    let page =
+        w.c.get_signed(&format!("/v1/manifests/{voided}/print"), &w.plant.key)
+            .unwrap();
+    assert_eq!(page.status, 200, "the page still prints, without a code");
+    assert!(!page.body.contains("<svg class=\"qr\""));
     assert!(
         qr::verify(&vt, &verifier(&w)).is_ok(),
         "offline it still verifies"
@@ -162,6 +211,7 @@ fn a_scanner_tells_forged_foreign_voided_closed_and_superseded_codes_apart() {
                "haulers": [w.hauler_a.id], "lines": [line], "reason": "one drum only"}),
         &[&w.plant.key],
     );
+    w.hand(&fixed, &w.plant, &w.hauler_a, Some("苏E12345"), &[300_000]);
     let v = scan(&w, &old);
     assert_eq!(v["verdict"], "superseded", "{v}");
     assert_eq!(v["manifest"]["version"], 2);
@@ -173,7 +223,6 @@ fn a_scanner_tells_forged_foreign_voided_closed_and_superseded_codes_apart() {
     );
 
     // A treated (closed) manifest's label seen again: suspect.
-    w.pickup(&m);
     w.hand(&m, &w.hauler_a, &w.disposal, None, &[340_000, 120_000]);
     ok(
         &w.c,
@@ -265,6 +314,31 @@ fn labels_and_the_printable_manifest_carry_what_the_standard_asks() {
     );
     assert!(page.body.contains("苏E12345"), "the chain names the truck");
 
+    // What parties write is text on the page, never markup.
+    let evil = ok(
+        &w.c,
+        json!({"type": "manifest.issued", "reference": w.slip(), "stream": "hazardous", "generator": w.plant.id,
+               "origin": "S-PLANT", "destination": "S-DISPOSAL", "haulers": [w.hauler_a.id],
+               "lines": [{"code": "900-249-08", "name": "<script>alert(1)</script>", "form": "liquid", "hazards": ["T"],
+                          "components": "<img src=x onerror=alert(2)>", "precautions": "\"'><b>",
+                          "containers": [{"id": "<i>D9</i>", "packaging": "<u>drum</u>"}],
+                          "quantity": {"amount": 1000, "unit": "g"}}]}),
+        &[&w.plant.key],
+    )["manifests"][0]
+        .as_str()
+        .unwrap()
+        .to_string();
+    for page in ["labels", "print"] {
+        let html =
+            w.c.get_signed(&format!("/v1/manifests/{evil}/{page}"), &w.plant.key)
+                .unwrap()
+                .body;
+        for bad in ["<script>", "<img", "<i>D9", "<u>drum", "'><b>"] {
+            assert!(!html.contains(bad), "{page} lets {bad:?} through");
+        }
+        assert!(html.contains("&lt;script&gt;"), "{page}");
+    }
+
     // A construction manifest has no containers: no labels, the manifest's own code.
     let muck = w.issue_muck(10_000_000);
     let none =
@@ -305,19 +379,26 @@ fn the_scan_command_reads_a_png_verifies_offline_and_records_the_inspection() {
     );
 
     // Another log's key: the code does not verify.
-    let (okay, out) = run(&[
-        "scan",
-        image.to_str().unwrap(),
-        "--log-key",
-        "other.example/log+00000000+AYpjJLimAn5thCJagcITmzWGT7Qz+uuXxpmrfw+sZiy0",
-    ]);
+    let other = NoteVerifier::new(
+        "kunshan.wasteledger/log",
+        wasteledger::keyfile::generate().verifying_key(),
+    )
+    .unwrap()
+    .to_string();
+    let (okay, out) = run(&["scan", image.to_str().unwrap(), "--log-key", &other]);
     assert!(!okay, "{out}");
+    assert!(
+        out.contains("✘ offline") && out.contains("not by the log"),
+        "{out}"
+    );
 
     // Online, recorded as the bureau's inspection.
     let before = w.manifest(&m)["steps"].as_array().unwrap().len();
     let (okay, out) = run(&[
         "scan",
         image.to_str().unwrap(),
+        "--vehicle",
+        "苏E12345",
         "--log-key",
         key_line.trim(),
         "--server",
@@ -343,5 +424,9 @@ fn the_scan_command_reads_a_png_verifies_offline_and_records_the_inspection() {
             .as_str()
             .is_some_and(|t| t.starts_with("WL")),
         "{entry}"
+    );
+    assert_eq!(
+        entry["event"]["vehicle"], "苏E12345",
+        "the truck the inspector saw"
     );
 }
