@@ -1,0 +1,7 @@
+//! Investigations, over the derived domain state: anomaly detectors (`detectors`), linked
+//! search and the graph around one load (`search`), and case bundles a court verifies with
+//! no server (`bundle`). Pure: no sled, no actix, no files, no clock.
+
+pub mod bundle;
+pub mod detectors;
+pub mod search;

@@ -1,0 +1,1 @@
+//! Witnesses (issue 5): being built.
