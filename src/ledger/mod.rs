@@ -4,6 +4,7 @@
 
 pub mod audit;
 pub mod canonical;
+pub mod cosignature;
 pub mod entry;
 pub mod event;
 pub mod merkle;
