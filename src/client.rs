@@ -245,3 +245,76 @@ pub fn audit_remote(
         root: cp.root,
     }))
 }
+
+/// Fetch the log's cosigned checkpoint and check that at least `k` of `witnesses` cosigned it
+/// (naming the missing ones otherwise), and that it is consistent with the checkpoint of
+/// `size` and `root` (an audited one): same root at the same size, or a consistency proof the
+/// server serves between the two that verifies.
+pub fn check_cosigned(
+    client: &LogClient,
+    log: &NoteVerifier,
+    witnesses: &[crate::ledger::cosignature::WitnessKey],
+    k: usize,
+    size: u64,
+    root: &Hash,
+) -> Result<crate::ledger::cosignature::Cosigned> {
+    use crate::ledger::cosignature::open_cosigned;
+    use crate::ledger::merkle::verify_consistency;
+    let a = client.get(&format!("/v1/log/checkpoint/cosigned?quorum={k}"))?;
+    let note = if a.status == 200 {
+        a.body
+    } else {
+        // Fewer than k of the log's own trusted witnesses: take the newest with any, to name
+        // which of ours are missing.
+        let any = client.get("/v1/log/checkpoint/cosigned")?;
+        if any.status != 200 {
+            bail!(
+                "the log serves no cosigned checkpoint (need {k} of {}: {}): {}",
+                witnesses.len(),
+                witnesses.iter().map(|w| w.to_string()).collect::<Vec<_>>().join(", "),
+                a.body
+            );
+        }
+        any.body
+    };
+    let cosigned = open_cosigned(&note, log, witnesses, k)
+        .map_err(|e| anyhow!("the log's cosigned checkpoint: {e}"))?;
+    let c = &cosigned.checkpoint;
+    if c.size == size {
+        if c.root != *root {
+            bail!(
+                "fork: the cosigned checkpoint at size {size} has another root than the audited one"
+            );
+        }
+        return Ok(cosigned);
+    }
+    let ((from, from_root), (to, to_root)) = if c.size < size {
+        ((c.size, c.root), (size, *root))
+    } else {
+        ((size, *root), (c.size, c.root))
+    };
+    let p = client.get(&format!("/v1/log/proof/consistency?from={from}&to={to}"))?;
+    if p.status != 200 {
+        bail!(
+            "the log serves no consistency proof from {from} to {to}: {} {}",
+            p.status,
+            p.body
+        );
+    }
+    let hashes: Vec<Hash> = p.json()?["hashes"]
+        .as_array()
+        .ok_or_else(|| anyhow!("consistency proof: no `hashes`"))?
+        .iter()
+        .map(|h| {
+            use base64::Engine;
+            h.as_str()
+                .and_then(|s| base64::engine::general_purpose::STANDARD.decode(s).ok())
+                .and_then(|b| b.try_into().ok())
+                .ok_or_else(|| anyhow!("consistency proof: a hash is not base64 of 32 bytes"))
+        })
+        .collect::<Result<_>>()?;
+    verify_consistency(from, to, &hashes, &from_root, &to_root).map_err(|e| {
+        anyhow!("the cosigned checkpoint (size {}) and the audited one (size {size}) are not consistent: {e}", c.size)
+    })?;
+    Ok(cosigned)
+}

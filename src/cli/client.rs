@@ -1,6 +1,7 @@
 //! Client subcommands: talk to a running log.
 
-use crate::client::{audit_remote, LogClient};
+use crate::client::{audit_remote, check_cosigned, LogClient};
+use crate::ledger::cosignature::WitnessKey;
 use crate::keyfile;
 use crate::ledger::event::SignedEvent;
 use crate::ledger::note::NoteVerifier;
@@ -8,12 +9,26 @@ use anyhow::{bail, Context, Result};
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 
-pub fn audit(server: &str, log_key: Option<&str>, key: Option<&Path>) -> Result<()> {
+pub fn audit(
+    server: &str,
+    log_key: Option<&str>,
+    key: Option<&Path>,
+    witnesses: &[WitnessKey],
+    quorum: Option<usize>,
+) -> Result<()> {
+    let quorum = quorum.unwrap_or(usize::from(!witnesses.is_empty()));
+    if quorum > witnesses.len() {
+        bail!(
+            "--quorum {quorum}: only {} --witness keys given",
+            witnesses.len()
+        );
+    }
     let mut client = LogClient::new(server);
     if let Some(k) = key {
         client = client.reading_as(keyfile::read(k)?);
     }
     let verifier = log_key.map(NoteVerifier::parse).transpose()?;
+    let pinned = verifier.clone();
     if verifier.is_none() {
         eprintln!(
             "note: no --log-key given: the audit checks the log against the key the server serves; pin the log's key with --log-key to detect a substituted log"
@@ -33,6 +48,25 @@ pub fn audit(server: &str, log_key: Option<&str>, key: Option<&Path>) -> Result<
                 hex::encode(a.root),
                 started.elapsed().as_secs_f64()
             );
+            if quorum > 0 {
+                let log = match pinned {
+                    Some(v) => v,
+                    None => client.verifier()?,
+                };
+                let c = check_cosigned(&client, &log, witnesses, quorum, a.size, &a.root)?;
+                println!(
+                    "ok: checkpoint of size {} cosigned by {} of the {} witnesses trusted ({} needed): {}; consistent with the audited checkpoint",
+                    c.checkpoint.size,
+                    c.cosigners.len(),
+                    witnesses.len(),
+                    quorum,
+                    c.cosigners
+                        .iter()
+                        .map(|(w, _)| w.name.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                );
+            }
             Ok(())
         }
         Err(f) => bail!("audit failed at {f}"),

@@ -4,6 +4,7 @@ mod client;
 mod demo;
 mod party;
 mod scan;
+mod witness;
 
 use crate::domain::catalog::{Catalog, CATALOG_FILES};
 use crate::domain::fold::Limits;
@@ -75,6 +76,10 @@ enum Command {
         /// token (smaller; read with `wasteledger scan`).
         #[arg(long)]
         public_url: Option<String>,
+        /// A witness this log trusts: its verifier key (name+id+base64(0x04 || key)) or a file
+        /// holding it. Repeatable. Their cosignatures are taken at POST /v1/log/cosignatures.
+        #[arg(long = "witness")]
+        witnesses: Vec<String>,
     },
     /// Audit a stored log (server stopped): signatures, chain, Merkle nodes, checkpoint.
     Verify {
@@ -93,7 +98,20 @@ enum Command {
         /// log serves its entries only to such signed readers.
         #[arg(long)]
         key: Option<PathBuf>,
+        /// A witness the auditor trusts (verifier key or file). Repeatable. With --quorum, the
+        /// log's cosigned checkpoint must carry that many of their cosignatures and be
+        /// consistent with the audited checkpoint.
+        #[arg(long = "witness")]
+        witnesses: Vec<String>,
+        /// How many of the --witness keys must have cosigned (default: 1 if any is given).
+        #[arg(long)]
+        quorum: Option<usize>,
     },
+    /// Follow a log as a C2SP witness: cosign each checkpoint consistent with the last one
+    /// cosigned, refuse forks and roll-backs, hand the cosignatures to the log.
+    Witness(witness::WitnessArgs),
+    /// Print a witness's verifier key (cosignature type 0x04) for its key file and name.
+    WitnessKey(witness::WitnessKeyArgs),
     /// Sign an event (or countersign a signed one) with one or more keys and submit it.
     Submit {
         #[arg(long)]
@@ -147,21 +165,36 @@ pub fn run(cli: Cli) -> Result<()> {
             catalog,
             bare,
             public_url,
+            witnesses,
         } => {
+            let witnesses = witnesses
+                .iter()
+                .map(|w| witness::parse_witness_key(w))
+                .collect::<Result<Vec<_>>>()?;
             let cfg = Config {
                 cache_bytes: cache_mb << 20,
                 ..Config::default()
             };
             let rules = domain_rules(catalog.as_deref())?;
             let ledger = open_or_create(&data, cfg, log_key, authority_key, &origin, &rules, bare)?;
-            serve(ledger, rules, &listen, workers, public_url)
+            serve_with_witnesses(ledger, rules, &listen, workers, public_url, witnesses)
         }
         Command::Verify { data } => verify(&data),
         Command::Audit {
             server,
             log_key,
             key,
-        } => client::audit(&server, log_key.as_deref(), key.as_deref()),
+            witnesses,
+            quorum,
+        } => {
+            let witnesses = witnesses
+                .iter()
+                .map(|w| witness::parse_witness_key(w))
+                .collect::<Result<Vec<_>>>()?;
+            client::audit(&server, log_key.as_deref(), key.as_deref(), &witnesses, quorum)
+        }
+        Command::Witness(a) => witness::run(a),
+        Command::WitnessKey(a) => witness::print_key(a),
         Command::Submit { server, keys, file } => client::submit(&server, &keys, &file),
         Command::Reindex { data, log_key } => {
             let key = keyfile::read(&log_key.unwrap_or_else(|| data.join("keys/log.pem")))?;
@@ -266,6 +299,18 @@ pub(crate) fn serve(
     workers: Option<usize>,
     public_url: Option<String>,
 ) -> Result<()> {
+    serve_with_witnesses(ledger, rules, listen, workers, public_url, Vec::new())
+}
+
+/// [`serve`], trusting `witnesses`' cosignatures.
+pub(crate) fn serve_with_witnesses(
+    ledger: Ledger,
+    rules: DomainRules,
+    listen: &str,
+    workers: Option<usize>,
+    public_url: Option<String>,
+    witnesses: Vec<crate::ledger::cosignature::WitnessKey>,
+) -> Result<()> {
     if let Some(u) = &public_url {
         if !(u.starts_with("http://") || u.starts_with("https://")) {
             bail!("--public-url: expected an http:// or https:// URL, got {u:?}");
@@ -289,7 +334,15 @@ pub(crate) fn serve(
         ledger.verifier()
     );
     actix_web::rt::System::new().block_on(async {
-        crate::http::server_with(ledger.clone(), Some(rules), listener, workers, public_url)?.await
+        crate::http::server_with_witnesses(
+            ledger.clone(),
+            Some(rules),
+            listener,
+            workers,
+            public_url,
+            witnesses,
+        )?
+        .await
     })?;
     ledger.shutdown();
     Ok(())

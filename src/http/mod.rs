@@ -4,6 +4,7 @@
 pub mod auth;
 mod domain;
 mod qr;
+pub mod witness;
 pub use domain::MAX_PENDING_PER_MANIFEST;
 mod problem;
 
@@ -45,12 +46,28 @@ pub fn server_with(
     workers: usize,
     public_url: Option<String>,
 ) -> std::io::Result<Server> {
+    server_with_witnesses(ledger, domain, listener, workers, public_url, Vec::new())
+}
+
+/// [`server_with`], with the witnesses the log trusts (their cosignatures are taken and served).
+pub fn server_with_witnesses(
+    ledger: Ledger,
+    domain: Option<DomainRules>,
+    listener: TcpListener,
+    workers: usize,
+    public_url: Option<String>,
+    witnesses: Vec<crate::ledger::cosignature::WitnessKey>,
+) -> std::io::Result<Server> {
     let data = web::Data::new(ledger);
+    let trusted = web::Data::new(witness::TrustedWitnesses(witnesses));
     let domain = domain.map(web::Data::new);
     let seen = web::Data::new(auth::SeenRequests::default());
     let public = web::Data::new(qr::PublicUrl(public_url));
     Ok(HttpServer::new(move || {
-        let app = App::new().app_data(data.clone()).app_data(seen.clone());
+        let app = App::new()
+            .app_data(data.clone())
+            .app_data(seen.clone())
+            .app_data(trusted.clone());
         let app = match &domain {
             Some(d) => app
                 .app_data(d.clone())
@@ -70,6 +87,7 @@ pub fn server_with(
         .route("/v1/log/proof/inclusion", web::get().to(inclusion))
         .route("/v1/log/proof/consistency", web::get().to(consistency))
         .route("/v1/events", web::post().to(submit))
+        .configure(witness::log_routes)
         .default_service(web::to(|req: HttpRequest| async move {
             Err::<HttpResponse, _>(Problem::new(
                 404,

@@ -10,13 +10,18 @@
 //! - `registry` index u64 -> ()                               derived: entries that change LogState
 //! - `meta`     "checkpoint" -> signed checkpoint note         derived: Ed25519 is deterministic
 //!
+//! Beside the log (not derived, never part of a proof, left alone by `reindex`): `pending`,
+//! `personal` and `cosignatures` (witnesses' cosignatures on checkpoints, see `cosign.rs`).
+//!
 //! Everything but `entries` is rebuilt from the entries by [`verify`]'s fold; see `reindex`.
 
+mod cosign;
 mod intake;
 mod sequencer;
 mod stage;
 mod verify;
 
+pub use cosign::CosignatureRefusal;
 pub use sequencer::{Receipt, SubmitError};
 pub use verify::{reindex, verify, VerifySummary};
 
@@ -102,6 +107,9 @@ pub(crate) struct Trees {
     /// Beside the log, not derived from it: clear personal values behind the commitments in
     /// events (commitment -> record), erasable. No entry and no proof depends on it.
     pub personal: sled::Tree,
+    /// Beside the log, not derived from it: witnesses' cosignatures on the log's checkpoints
+    /// (size u64 || witness verifier key -> cosignature line). Never part of a proof.
+    pub cosignatures: sled::Tree,
     pub meta: sled::Tree,
 }
 
@@ -132,6 +140,7 @@ impl Trees {
             registry: db.open_tree("registry")?,
             pending: db.open_tree("pending")?,
             personal: db.open_tree("personal")?,
+            cosignatures: db.open_tree("cosignatures")?,
             meta: db.open_tree("meta")?,
             db,
         })

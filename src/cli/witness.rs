@@ -1,0 +1,377 @@
+//! `wasteledger witness`: follow a log, cosign each new checkpoint that is consistent with the
+//! last one cosigned (C2SP tlog-witness / tlog-cosignature), hand the cosignature back to the
+//! log, and with `--listen` also serve `POST /add-checkpoint` so a log can push to it.
+//! `wasteledger witness-key`: print a witness's verifier key.
+//!
+//! State: `STATE/state.json` (per origin the last cosigned checkpoint, and the logs halted),
+//! written atomically (temp file, fsync, rename, fsync of the directory) *before* a cosignature
+//! is handed out. The log's key is pinned in `STATE/log.vkey` on first use unless `--log-key`
+//! is given.
+//!
+//! A fork, a roll-back or a consistency proof that fails, met while following, halts that log:
+//! the refusal and the evidence (the log's signed checkpoint and the proof it served) go into
+//! the state, `--once` exits non-zero, the follow loop logs it and never cosigns that log again
+//! until an operator runs the witness once with `--clear-halt`.
+
+use crate::client::LogClient;
+use crate::http::witness::{witness_server, AddCheckpointFn, WitnessError};
+use crate::keyfile;
+use crate::ledger::cosignature::WitnessKey;
+use crate::ledger::merkle::Hash;
+use crate::ledger::note::NoteVerifier;
+use crate::ledger::time::Timestamp;
+use crate::witness::{AddCheckpoint, Halt, Refusal, Witness, WitnessState};
+use anyhow::{anyhow, bail, Context, Result};
+use base64::engine::general_purpose::STANDARD as B64;
+use base64::Engine;
+use ed25519_dalek::SigningKey;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+#[derive(clap::Args)]
+pub struct WitnessArgs {
+    /// Base URL of the log to follow.
+    #[arg(long)]
+    log: String,
+    /// The witness's key file (as made by `wasteledger keygen`).
+    #[arg(long)]
+    key: PathBuf,
+    /// The witness's name (its cosignature key name; part of its key id). Default: the key
+    /// file's name without extension, e.g. `w1` for `keys/w1.pem`.
+    #[arg(long)]
+    name: Option<String>,
+    /// Directory holding the witness's state (created if missing).
+    #[arg(long)]
+    state: PathBuf,
+    /// The log's verifier key (name+id+key), or a file holding it. Default: the key pinned in
+    /// STATE/log.vkey, or on first use the one the log serves (then pinned).
+    #[arg(long)]
+    log_key: Option<String>,
+    /// Seconds between two looks at the log.
+    #[arg(long, default_value_t = 10)]
+    interval: u64,
+    /// Also serve tlog-witness `POST /add-checkpoint` on HOST:PORT.
+    #[arg(long)]
+    listen: Option<String>,
+    /// Look once, cosign if there is something new, and exit (non-zero on a refusal).
+    #[arg(long)]
+    once: bool,
+    /// Operator: forget that this log was halted (after investigating), then go on.
+    #[arg(long)]
+    clear_halt: bool,
+}
+
+#[derive(clap::Args)]
+pub struct WitnessKeyArgs {
+    /// The witness's key file.
+    #[arg(long)]
+    key: PathBuf,
+    /// The witness's name (default: the key file's name without extension).
+    #[arg(long)]
+    name: Option<String>,
+}
+
+/// The witness's name: `--name`, else the key file's stem.
+fn witness_name(key: &Path, name: Option<String>) -> Result<String> {
+    match name {
+        Some(n) => Ok(n),
+        None => key
+            .file_stem()
+            .and_then(|s| s.to_str())
+            .map(str::to_string)
+            .ok_or_else(|| anyhow!("cannot derive a witness name from {}: give --name", key.display())),
+    }
+}
+
+pub fn print_key(a: WitnessKeyArgs) -> Result<()> {
+    let key = keyfile::read(&a.key)?;
+    let name = witness_name(&a.key, a.name)?;
+    println!("{}", WitnessKey::new(&name, key.verifying_key())?);
+    Ok(())
+}
+
+/// Read a witness verifier key given as a string or as a file holding one.
+pub fn parse_witness_key(s: &str) -> Result<WitnessKey> {
+    let text = if Path::new(s).is_file() {
+        std::fs::read_to_string(s).with_context(|| format!("cannot read {s}"))?
+    } else {
+        s.to_string()
+    };
+    Ok(WitnessKey::parse(text.trim())
+        .with_context(|| format!("--witness {s:?}"))?)
+}
+
+/// Write `bytes` to `path` atomically and durably: temp file, fsync, rename, fsync the directory.
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    let dir = path.parent().unwrap_or(Path::new("."));
+    let tmp = path.with_extension("tmp");
+    {
+        let mut f = std::fs::File::create(&tmp)?;
+        f.write_all(bytes)?;
+        f.sync_all()?;
+    }
+    std::fs::rename(&tmp, path)?;
+    std::fs::File::open(dir)?.sync_all()
+}
+
+/// The witness: its key, the log it knows, and its state behind a lock, persisted before any
+/// cosignature leaves (the check and the write are one step under the lock, as tlog-witness
+/// requires).
+struct Service {
+    name: String,
+    key: SigningKey,
+    logs: Vec<NoteVerifier>,
+    state: Mutex<WitnessState>,
+    path: PathBuf,
+}
+
+impl Service {
+    fn persist(&self, s: &WitnessState) -> std::io::Result<()> {
+        let json = serde_json::to_vec_pretty(s).expect("state serialises");
+        write_atomic(&self.path, &json)
+    }
+
+    fn add_checkpoint(&self, body: &[u8]) -> Result<String, WitnessError> {
+        let mut st = self.state.lock().expect("witness state lock");
+        let w = Witness {
+            name: &self.name,
+            key: &self.key,
+            logs: &self.logs,
+        };
+        let now = Timestamp::from_system_time(std::time::SystemTime::now());
+        match w.add_checkpoint(&st, body, now) {
+            Ok(c) => {
+                self.persist(&c.state)
+                    .map_err(|e| WitnessError::Internal(format!("writing the state: {e}")))?;
+                *st = c.state;
+                Ok(c.lines)
+            }
+            Err(r) => {
+                let size = match &r {
+                    Refusal::Conflict { size, .. } | Refusal::Fork { size, .. } => *size,
+                    _ => 0,
+                };
+                Err(WitnessError::Refused(r, size))
+            }
+        }
+    }
+
+    fn halt(&self, origin: &str, halt: Halt) -> std::io::Result<()> {
+        let mut st = self.state.lock().expect("witness state lock");
+        let new = st.halt(origin, halt);
+        self.persist(&new)?;
+        *st = new;
+        Ok(())
+    }
+}
+
+fn load_state(path: &Path) -> Result<WitnessState> {
+    match std::fs::read(path) {
+        Ok(b) => serde_json::from_slice(&b)
+            .with_context(|| format!("{}: not a witness state file", path.display())),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(WitnessState::default()),
+        Err(e) => Err(e).with_context(|| format!("cannot read {}", path.display())),
+    }
+}
+
+fn log_verifier(a: &WitnessArgs, client: &LogClient) -> Result<NoteVerifier> {
+    let pinned = a.state.join("log.vkey");
+    if let Some(k) = &a.log_key {
+        let text = if Path::new(k).is_file() {
+            std::fs::read_to_string(k).with_context(|| format!("cannot read {k}"))?
+        } else {
+            k.clone()
+        };
+        return Ok(NoteVerifier::parse(text.trim()).context("--log-key")?);
+    }
+    if pinned.exists() {
+        let text = std::fs::read_to_string(&pinned)?;
+        return Ok(NoteVerifier::parse(text.trim())
+            .with_context(|| format!("{}", pinned.display()))?);
+    }
+    let v = client.verifier()?;
+    write_atomic(&pinned, format!("{v}\n").as_bytes())?;
+    eprintln!(
+        "note: no --log-key: pinned the key the log serves, {v}, in {}",
+        pinned.display()
+    );
+    Ok(v)
+}
+
+/// What one look at the log did.
+enum Round {
+    Cosigned { size: u64, root: Hash, posted: Result<String, String> },
+    Unchanged(u64),
+}
+
+fn parse_proof(json: &serde_json::Value) -> Result<Vec<Hash>> {
+    json["hashes"]
+        .as_array()
+        .ok_or_else(|| anyhow!("consistency proof: no `hashes` array"))?
+        .iter()
+        .map(|h| {
+            h.as_str()
+                .and_then(|s| B64.decode(s).ok())
+                .and_then(|b| b.try_into().ok())
+                .ok_or_else(|| anyhow!("consistency proof: a hash is not base64 of 32 bytes"))
+        })
+        .collect()
+}
+
+/// Look at the log once: its checkpoint, the proof from what this witness last cosigned, the
+/// add-checkpoint decision; on success hand the cosigned checkpoint to the log.
+fn round(svc: &Service, client: &LogClient, log: &NoteVerifier) -> Result<Round> {
+    let (cp, note) = client.checkpoint(log)?;
+    let (old, last_root, halted) = {
+        let st = svc.state.lock().expect("witness state lock");
+        (
+            st.size_of(&cp.origin),
+            st.logs.get(&cp.origin).and_then(|r| r.root_hash()),
+            st.halted.get(&cp.origin).cloned(),
+        )
+    };
+    if let Some(h) = halted {
+        bail!(
+            "refusing {}: this witness halted it ({}); investigate, then run once with --clear-halt",
+            cp.origin,
+            h.reason
+        );
+    }
+    if cp.size == old && last_root == Some(cp.root) {
+        return Ok(Round::Unchanged(old));
+    }
+    let proof = if old > 0 && cp.size > old {
+        let a = client.get(&format!("/v1/log/proof/consistency?from={old}&to={}", cp.size))?;
+        if a.status != 200 {
+            bail!("the log did not serve a consistency proof from {old} to {}: {} {}", cp.size, a.status, a.body);
+        }
+        parse_proof(&a.json()?)?
+    } else {
+        Vec::new()
+    };
+    let body = AddCheckpoint {
+        old,
+        proof: proof.clone(),
+        note: note.clone(),
+    }
+    .to_body();
+    match svc.add_checkpoint(body.as_bytes()) {
+        Ok(lines) => {
+            let cosigned = format!("{note}{lines}");
+            let posted = match client.post("/v1/log/cosignatures", cosigned.as_bytes()) {
+                Ok(a) if a.status == 200 => Ok(a.body),
+                Ok(a) => Err(format!("{} {}", a.status, a.body)),
+                Err(e) => Err(format!("{e:#}")),
+            };
+            Ok(Round::Cosigned {
+                size: cp.size,
+                root: cp.root,
+                posted,
+            })
+        }
+        Err(WitnessError::Refused(r, _)) if r.is_misbehaviour() => {
+            svc.halt(
+                &cp.origin,
+                Halt {
+                    reason: r.to_string(),
+                    note,
+                    proof: proof.iter().map(|h| B64.encode(h)).collect(),
+                },
+            )
+            .context("recording the halt in the state")?;
+            bail!("REFUSED {}: {r}; this witness will not cosign it again until an operator runs it with --clear-halt", cp.origin)
+        }
+        Err(WitnessError::Refused(r, _)) => bail!("not cosigned: {r}"),
+        Err(WitnessError::Internal(e)) => bail!("not cosigned: {e}"),
+    }
+}
+
+fn report(r: &Round, origin: &str) {
+    match r {
+        Round::Cosigned { size, root, posted } => {
+            println!(
+                "cosigned {origin} size {size} root {}",
+                B64.encode(root)
+            );
+            match posted {
+                Ok(body) => println!("the log kept it: {}", body.trim()),
+                Err(e) => eprintln!("warning: the log did not take the cosignature: {e}"),
+            }
+        }
+        Round::Unchanged(size) => println!("{origin} unchanged at size {size}"),
+    }
+    let _ = std::io::stdout().flush();
+}
+
+pub fn run(a: WitnessArgs) -> Result<()> {
+    if a.once && a.listen.is_some() {
+        bail!("--once and --listen do not go together: --listen serves until stopped");
+    }
+    std::fs::create_dir_all(&a.state)
+        .with_context(|| format!("cannot create {}", a.state.display()))?;
+    let key = keyfile::read(&a.key)?;
+    let name = witness_name(&a.key, a.name.clone())?;
+    let me = WitnessKey::new(&name, key.verifying_key())?;
+    let client = LogClient::new(&a.log);
+    let log = log_verifier(&a, &client)?;
+    let path = a.state.join("state.json");
+    let svc = Arc::new(Service {
+        name,
+        key,
+        logs: vec![log.clone()],
+        state: Mutex::new(load_state(&path)?),
+        path,
+    });
+    if a.clear_halt {
+        let mut st = svc.state.lock().expect("witness state lock");
+        if let Some(h) = st.halted.get(&log.name) {
+            eprintln!("clearing the halt of {}: {}", log.name, h.reason);
+            let mut new = st.clone();
+            new.halted.remove(&log.name);
+            svc.persist(&new)?;
+            *st = new;
+        }
+    }
+    if a.once {
+        let r = round(&svc, &client, &log)?;
+        report(&r, &log.name);
+        return Ok(());
+    }
+    eprintln!("witness {me} following {} ({})", a.log, log.name);
+    if let Some(listen) = &a.listen {
+        let listener = std::net::TcpListener::bind(listen)
+            .with_context(|| format!("cannot listen on {listen}"))?;
+        println!("listening on http://{}", listener.local_addr()?);
+        let _ = std::io::stdout().flush();
+        let s2 = svc.clone();
+        let add: AddCheckpointFn = Arc::new(move |body: &[u8]| s2.add_checkpoint(body));
+        std::thread::spawn(move || {
+            let res = actix_web::rt::System::new()
+                .block_on(async move { witness_server(add, listener, 2)?.await });
+            if let Err(e) = res {
+                eprintln!("witness server stopped: {e}");
+            }
+        });
+    }
+    let mut last_error = String::new();
+    loop {
+        match round(&svc, &client, &log) {
+            Ok(r) => {
+                if matches!(r, Round::Cosigned { .. }) {
+                    report(&r, &log.name);
+                }
+                last_error.clear();
+            }
+            Err(e) => {
+                let msg = format!("{e:#}");
+                if msg != last_error {
+                    eprintln!("{msg}");
+                    last_error = msg;
+                }
+            }
+        }
+        std::thread::sleep(Duration::from_secs(a.interval.max(1)));
+    }
+}
