@@ -288,21 +288,23 @@ fn round(svc: &Service, client: &LogClient, log: &NoteVerifier) -> Result<Round>
     }
 }
 
+/// Print what a round did (a follower whose stdout went away keeps following).
 fn report(r: &Round, origin: &str) {
-    match r {
+    let mut out = std::io::stdout().lock();
+    let _ = match r {
         Round::Cosigned { size, root, posted } => {
-            println!(
-                "cosigned {origin} size {size} root {}",
-                B64.encode(root)
-            );
+            let _ = writeln!(out, "cosigned {origin} size {size} root {}", B64.encode(root));
             match posted {
-                Ok(body) => println!("the log kept it: {}", body.trim()),
-                Err(e) => eprintln!("warning: the log did not take the cosignature: {e}"),
+                Ok(body) => writeln!(out, "the log kept it: {}", body.trim()),
+                Err(e) => {
+                    eprintln!("warning: the log did not take the cosignature: {e}");
+                    Ok(())
+                }
             }
         }
-        Round::Unchanged(size) => println!("{origin} unchanged at size {size}"),
-    }
-    let _ = std::io::stdout().flush();
+        Round::Unchanged(size) => writeln!(out, "{origin} unchanged at size {size}"),
+    };
+    let _ = out.flush();
 }
 
 pub fn run(a: WitnessArgs) -> Result<()> {

@@ -11,4 +11,5 @@ mod qr;
 mod support;
 mod tamper;
 mod vectors;
+mod witness;
 mod world;
