@@ -186,3 +186,59 @@ impl Ledger {
         Ok(None)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ledger::cosignature::{cosign, open_cosigned};
+    use ed25519_dalek::SigningKey;
+
+    #[test]
+    fn keeps_trusted_cosignatures_and_serves_the_newest_with_a_quorum() {
+        let dir = tempfile::tempdir().unwrap();
+        let (ledger, _) =
+            crate::bench::fresh_log_with(dir.path(), 2, super::super::Config::default()).unwrap();
+        assert_eq!(ledger.size(), 3);
+        let keys: Vec<SigningKey> = (0..3u8).map(|i| SigningKey::from_bytes(&[40 + i; 32])).collect();
+        let ws: Vec<WitnessKey> = keys
+            .iter()
+            .enumerate()
+            .map(|(i, k)| WitnessKey::new(&format!("w{i}"), k.verifying_key()).unwrap())
+            .collect();
+        let trusted = &ws[..2];
+        let cosigned_by = |size: u64, who: &[usize]| {
+            let note = ledger.checkpoint_at(size).unwrap();
+            let body = Checkpoint::open(&note, ledger.verifier()).unwrap().body();
+            let lines: String = who
+                .iter()
+                .map(|&i| cosign(&body, &ws[i].name, &keys[i], 1_800_000_000 + size))
+                .collect();
+            format!("{note}{lines}")
+        };
+        // The current checkpoint is the one the log published.
+        assert_eq!(ledger.checkpoint_at(3).unwrap(), ledger.head().checkpoint);
+        assert_eq!(ledger.cosigned_checkpoint(0, 1, trusted).unwrap(), None);
+        // Size 2 by both trusted witnesses, size 3 by w0 and by the untrusted w2.
+        let kept = ledger.accept_cosignatures(&cosigned_by(2, &[0, 1]), trusted).unwrap();
+        assert_eq!(kept.witnesses, vec!["w0", "w1"]);
+        let kept = ledger.accept_cosignatures(&cosigned_by(3, &[0, 2]), trusted).unwrap();
+        assert_eq!((kept.witnesses, kept.ignored), (vec!["w0".to_string()], 2));
+        // Only w2: refused, nothing kept.
+        assert!(matches!(
+            ledger.accept_cosignatures(&cosigned_by(1, &[2]), trusted),
+            Err(CosignatureRefusal::NoTrustedCosignature(2))
+        ));
+        let newest = ledger.cosigned_checkpoint(0, 1, trusted).unwrap().unwrap();
+        assert_eq!(open_cosigned(&newest, ledger.verifier(), trusted, 1).unwrap().checkpoint.size, 3);
+        // Two of two: the older size 2.
+        let two = ledger.cosigned_checkpoint(0, 2, trusted).unwrap().unwrap();
+        let c = open_cosigned(&two, ledger.verifier(), trusted, 2).unwrap();
+        assert_eq!(c.checkpoint.size, 2);
+        assert_eq!(c.checkpoint.root, ledger.root_at(2).unwrap());
+        // Not below min_size; nor with witnesses the caller does not trust.
+        assert_eq!(ledger.cosigned_checkpoint(3, 2, trusted).unwrap(), None);
+        assert_eq!(ledger.cosigned_checkpoint(0, 1, &ws[2..]).unwrap(), None);
+        // min_size 2: the newest (size 3) qualifies.
+        assert_eq!(ledger.cosigned_checkpoint(2, 1, trusted).unwrap(), Some(newest));
+    }
+}
