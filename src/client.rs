@@ -56,6 +56,11 @@ impl LogClient {
         }
     }
 
+    /// The base URL this client talks to.
+    pub fn base(&self) -> &str {
+        &self.base
+    }
+
     /// Sign every GET with `key`.
     pub fn reading_as(mut self, key: ed25519_dalek::SigningKey) -> Self {
         self.reader = Some(key);

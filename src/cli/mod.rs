@@ -80,6 +80,11 @@ enum Command {
         /// holding it. Repeatable. Their cosignatures are taken at POST /v1/log/cosignatures.
         #[arg(long = "witness")]
         witnesses: Vec<String>,
+        /// A tlog-witness to push each new checkpoint to (`URL/add-checkpoint`, from a
+        /// background thread); the cosignatures it returns are kept if it is a --witness.
+        /// Repeatable.
+        #[arg(long = "push-witness")]
+        push_witnesses: Vec<String>,
     },
     /// Audit a stored log (server stopped): signatures, chain, Merkle nodes, checkpoint.
     Verify {
@@ -166,6 +171,7 @@ pub fn run(cli: Cli) -> Result<()> {
             bare,
             public_url,
             witnesses,
+            push_witnesses,
         } => {
             let witnesses = witnesses
                 .iter()
@@ -177,6 +183,14 @@ pub fn run(cli: Cli) -> Result<()> {
             };
             let rules = domain_rules(catalog.as_deref())?;
             let ledger = open_or_create(&data, cfg, log_key, authority_key, &origin, &rules, bare)?;
+            for url in push_witnesses {
+                witness::spawn_pusher(
+                    ledger.clone(),
+                    url,
+                    witnesses.clone(),
+                    std::time::Duration::from_millis(500),
+                );
+            }
             serve_with_witnesses(ledger, rules, &listen, workers, public_url, witnesses)
         }
         Command::Verify { data } => verify(&data),

@@ -32,9 +32,10 @@ use std::time::Duration;
 
 #[derive(clap::Args)]
 pub struct WitnessArgs {
-    /// Base URL of the log to follow.
+    /// Base URL of the log to follow. Without it the witness only serves `--listen` (a log
+    /// pushes to it with `serve --push-witness`), and `--log-key` is required.
     #[arg(long)]
-    log: String,
+    log: Option<String>,
     /// The witness's key file (as made by `wasteledger keygen`).
     #[arg(long)]
     key: PathBuf,
@@ -176,7 +177,7 @@ fn load_state(path: &Path) -> Result<WitnessState> {
     }
 }
 
-fn log_verifier(a: &WitnessArgs, client: &LogClient) -> Result<NoteVerifier> {
+fn log_verifier(a: &WitnessArgs, client: Option<&LogClient>) -> Result<NoteVerifier> {
     let pinned = a.state.join("log.vkey");
     if let Some(k) = &a.log_key {
         let text = if Path::new(k).is_file() {
@@ -191,6 +192,9 @@ fn log_verifier(a: &WitnessArgs, client: &LogClient) -> Result<NoteVerifier> {
         return Ok(NoteVerifier::parse(text.trim())
             .with_context(|| format!("{}", pinned.display()))?);
     }
+    let Some(client) = client else {
+        bail!("--log-key is required without --log");
+    };
     let v = client.verifier()?;
     write_atomic(&pinned, format!("{v}\n").as_bytes())?;
     eprintln!(
@@ -316,8 +320,11 @@ pub fn run(a: WitnessArgs) -> Result<()> {
     let key = keyfile::read(&a.key)?;
     let name = witness_name(&a.key, a.name.clone())?;
     let me = WitnessKey::new(&name, key.verifying_key())?;
-    let client = LogClient::new(&a.log);
-    let log = log_verifier(&a, &client)?;
+    if a.log.is_none() && a.listen.is_none() {
+        bail!("give --log URL to follow a log, or --listen HOST:PORT to be pushed to (or both)");
+    }
+    let client = a.log.as_deref().map(LogClient::new);
+    let log = log_verifier(&a, client.as_ref())?;
     let path = a.state.join("state.json");
     let svc = Arc::new(Service {
         name,
@@ -337,11 +344,14 @@ pub fn run(a: WitnessArgs) -> Result<()> {
         }
     }
     if a.once {
-        let r = round(&svc, &client, &log)?;
+        let Some(client) = &client else {
+            bail!("--once needs --log URL");
+        };
+        let r = round(&svc, client, &log)?;
         report(&r, &log.name);
         return Ok(());
     }
-    eprintln!("witness {me} following {} ({})", a.log, log.name);
+    let mut server = None;
     if let Some(listen) = &a.listen {
         let listener = std::net::TcpListener::bind(listen)
             .with_context(|| format!("cannot listen on {listen}"))?;
@@ -349,14 +359,20 @@ pub fn run(a: WitnessArgs) -> Result<()> {
         let _ = std::io::stdout().flush();
         let s2 = svc.clone();
         let add: AddCheckpointFn = Arc::new(move |body: &[u8]| s2.add_checkpoint(body));
-        std::thread::spawn(move || {
-            let res = actix_web::rt::System::new()
-                .block_on(async move { witness_server(add, listener, 2)?.await });
-            if let Err(e) = res {
-                eprintln!("witness server stopped: {e}");
-            }
-        });
+        server = Some(std::thread::spawn(move || {
+            actix_web::rt::System::new()
+                .block_on(async move { witness_server(add, listener, 2)?.await })
+        }));
     }
+    let Some(client) = client else {
+        eprintln!("witness {me} for {log} serving add-checkpoint");
+        let res = server.expect("--listen given").join();
+        return match res {
+            Ok(r) => Ok(r.context("the witness server stopped")?),
+            Err(_) => bail!("the witness server panicked"),
+        };
+    };
+    eprintln!("witness {me} following {} ({})", client.base(), log.name);
     let mut last_error = String::new();
     loop {
         match round(&svc, &client, &log) {
@@ -375,5 +391,104 @@ pub fn run(a: WitnessArgs) -> Result<()> {
             }
         }
         std::thread::sleep(Duration::from_secs(a.interval.max(1)));
+    }
+}
+
+/// `serve --push-witness URL`: a background thread that offers each new checkpoint of the log
+/// to a tlog-witness (`POST URL/add-checkpoint` with the consistency proof from the size the
+/// witness last cosigned, learnt from its 409 answers) and keeps the cosignatures it returns
+/// (only if the witness is among `trusted`).
+pub(crate) fn spawn_pusher(
+    ledger: crate::store::Ledger,
+    url: String,
+    trusted: Vec<WitnessKey>,
+    every: Duration,
+) {
+    std::thread::spawn(move || {
+        let client = LogClient::new(&url);
+        let (mut known, mut done) = (0u64, 0u64);
+        let mut last_error = String::new();
+        loop {
+            let head = ledger.head();
+            if head.size != done {
+                match push_once(&ledger, &client, &trusted, &head, known) {
+                    Ok(Pushed::Cosigned(who)) => {
+                        eprintln!("witness {url} cosigned size {}: kept {}", head.size, who.join(", "));
+                        known = head.size;
+                        done = head.size;
+                        last_error.clear();
+                        continue;
+                    }
+                    Ok(Pushed::Conflict(n)) if n != known => {
+                        known = n;
+                        continue;
+                    }
+                    Ok(Pushed::Conflict(n)) => {
+                        let msg = format!("witness {url}: 409 again with size {n}");
+                        if msg != last_error {
+                            eprintln!("{msg}");
+                            last_error = msg;
+                        }
+                    }
+                    Err(e) => {
+                        let msg = format!("witness {url}: {e:#}");
+                        if msg != last_error {
+                            eprintln!("{msg}");
+                            last_error = msg;
+                        }
+                    }
+                }
+            }
+            std::thread::sleep(every);
+        }
+    });
+}
+
+enum Pushed {
+    Cosigned(Vec<String>),
+    /// The witness's size for this log (409).
+    Conflict(u64),
+}
+
+fn push_once(
+    ledger: &crate::store::Ledger,
+    client: &LogClient,
+    trusted: &[WitnessKey],
+    head: &crate::store::Head,
+    known: u64,
+) -> Result<Pushed> {
+    if known > head.size {
+        bail!(
+            "the witness has cosigned size {known}, larger than this log ({}): investigate",
+            head.size
+        );
+    }
+    let proof = if known == 0 || known == head.size {
+        Vec::new()
+    } else {
+        ledger.consistency_proof(known, head.size)?
+    };
+    let body = AddCheckpoint {
+        old: known,
+        proof,
+        note: head.checkpoint.clone(),
+    }
+    .to_body();
+    let a = client.post("/add-checkpoint", body.as_bytes())?;
+    match a.status {
+        200 => {
+            let note = format!("{}{}", head.checkpoint, a.body);
+            let kept = ledger
+                .accept_cosignatures(&note, trusted)
+                .map_err(|e| anyhow!("its cosignature was not kept: {e}"))?;
+            Ok(Pushed::Cosigned(kept.witnesses))
+        }
+        409 => {
+            let n = a.body.trim().parse().map_err(|_| {
+                anyhow!("409 without a size (text/x.tlog.size): {:?}", a.body)
+            })?;
+            Ok(Pushed::Conflict(n))
+        }
+        s => bail!("add-checkpoint answered {s}: {}", a.body.trim()),
     }
 }

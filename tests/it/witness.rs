@@ -230,9 +230,16 @@ impl Drop for WitnessProc {
     }
 }
 
-fn start_witness(log: &str, wkey: &Path, state: &Path) -> WitnessProc {
+/// With `log`, the witness also follows it (first look at once, then hourly).
+fn start_witness(log: Option<&str>, wkey: &Path, state: &Path) -> WitnessProc {
+    let follow: Vec<&str> = match log {
+        Some(l) => vec!["--log", l],
+        None => vec![],
+    };
     let mut child = Command::new(BIN)
-        .args(["witness", "--log", log, "--key"])
+        .arg("witness")
+        .args(follow)
+        .arg("--key")
         .arg(wkey)
         .arg("--state")
         .arg(state)
@@ -290,7 +297,7 @@ fn add_checkpoint_over_http_answers_409_with_the_size_and_422_on_a_bad_proof() {
     let c = log.client();
     grow(&c, 1, 1, true); // size 3
     let st = dir.path().join("w1-state");
-    let w = start_witness(&log.url, &w1_file, &st);
+    let w = start_witness(Some(&log.url), &w1_file, &st);
     let add = format!("{}/add-checkpoint", w.1);
     // The follower's first look cosigns size 3 and hands it to the log.
     let deadline = Instant::now() + Duration::from_secs(30);
@@ -405,4 +412,49 @@ fn the_log_refuses_cosignatures_from_unknown_witnesses_and_for_roots_it_never_ha
     assert_eq!(post(&format!("{note5}{}", cosign(&cp5.body(), "w1", &key(61), t))).status, 200);
     let (_, served) = cosigned(&c, 1);
     assert!(served.starts_with(&note5), "{served}");
+}
+
+#[test]
+fn a_log_pushes_its_checkpoints_to_a_witness_and_keeps_the_cosignatures() {
+    let dir = tempfile::tempdir().unwrap();
+    let (w1_file, w1) = witness(dir.path(), 1);
+    let st = dir.path().join("w1-state");
+    // A witness that only listens (no --log): the log pushes to it.
+    let w = start_witness(None, &w1_file, &st);
+    let lk = dir.path().join("log.pem");
+    wasteledger::keyfile::write(&lk, &log_key()).unwrap();
+    let log = Server::start_with(
+        &dir.path().join("a"),
+        &[
+            "--bare",
+            "--log-key",
+            lk.to_str().unwrap(),
+            "--witness",
+            &w1.to_string(),
+            "--push-witness",
+            &w.1,
+        ],
+    );
+    let c = log.client();
+    let wait_for = |size: u64| {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let (status, note) = cosigned(&c, 1);
+            if status == 200 {
+                let got = open_cosigned(&note, &log_verifier(), &[w1.clone()], 1).unwrap();
+                if got.checkpoint.size == size {
+                    return;
+                }
+            }
+            assert!(Instant::now() < deadline, "never cosigned size {size}");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    };
+    wait_for(1);
+    grow(&c, 1, 2, true);
+    wait_for(4);
+    grow(&c, 2, 3, false);
+    wait_for(7);
+    // The witness's state followed, through consistency proofs from each size it cosigned.
+    assert_eq!(state(&st).size_of(ORIGIN), 7);
 }
