@@ -276,7 +276,11 @@ pub fn check_cosigned(
             bail!(
                 "the log serves no cosigned checkpoint (need {k} of {}: {}): {}",
                 witnesses.len(),
-                witnesses.iter().map(|w| w.to_string()).collect::<Vec<_>>().join(", "),
+                witnesses
+                    .iter()
+                    .map(|w| w.to_string())
+                    .collect::<Vec<_>>()
+                    .join(", "),
                 a.body
             );
         }

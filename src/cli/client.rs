@@ -1,8 +1,8 @@
 //! Client subcommands: talk to a running log.
 
 use crate::client::{audit_remote, check_cosigned, LogClient};
-use crate::ledger::cosignature::WitnessKey;
 use crate::keyfile;
+use crate::ledger::cosignature::WitnessKey;
 use crate::ledger::event::SignedEvent;
 use crate::ledger::note::NoteVerifier;
 use anyhow::{bail, Context, Result};

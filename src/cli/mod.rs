@@ -205,7 +205,13 @@ pub fn run(cli: Cli) -> Result<()> {
                 .iter()
                 .map(|w| witness::parse_witness_key(w))
                 .collect::<Result<Vec<_>>>()?;
-            client::audit(&server, log_key.as_deref(), key.as_deref(), &witnesses, quorum)
+            client::audit(
+                &server,
+                log_key.as_deref(),
+                key.as_deref(),
+                &witnesses,
+                quorum,
+            )
         }
         Command::Witness(a) => witness::run(a),
         Command::WitnessKey(a) => witness::print_key(a),

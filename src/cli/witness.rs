@@ -82,7 +82,12 @@ fn witness_name(key: &Path, name: Option<String>) -> Result<String> {
             .file_stem()
             .and_then(|s| s.to_str())
             .map(str::to_string)
-            .ok_or_else(|| anyhow!("cannot derive a witness name from {}: give --name", key.display())),
+            .ok_or_else(|| {
+                anyhow!(
+                    "cannot derive a witness name from {}: give --name",
+                    key.display()
+                )
+            }),
     }
 }
 
@@ -100,8 +105,7 @@ pub fn parse_witness_key(s: &str) -> Result<WitnessKey> {
     } else {
         s.to_string()
     };
-    Ok(WitnessKey::parse(text.trim())
-        .with_context(|| format!("--witness {s:?}"))?)
+    WitnessKey::parse(text.trim()).with_context(|| format!("--witness {s:?}"))
 }
 
 /// Write `bytes` to `path` atomically and durably: temp file, fsync, rename, fsync the directory.
@@ -185,12 +189,11 @@ fn log_verifier(a: &WitnessArgs, client: Option<&LogClient>) -> Result<NoteVerif
         } else {
             k.clone()
         };
-        return Ok(NoteVerifier::parse(text.trim()).context("--log-key")?);
+        return NoteVerifier::parse(text.trim()).context("--log-key");
     }
     if pinned.exists() {
         let text = std::fs::read_to_string(&pinned)?;
-        return Ok(NoteVerifier::parse(text.trim())
-            .with_context(|| format!("{}", pinned.display()))?);
+        return NoteVerifier::parse(text.trim()).with_context(|| format!("{}", pinned.display()));
     }
     let Some(client) = client else {
         bail!("--log-key is required without --log");
@@ -206,7 +209,11 @@ fn log_verifier(a: &WitnessArgs, client: Option<&LogClient>) -> Result<NoteVerif
 
 /// What one look at the log did.
 enum Round {
-    Cosigned { size: u64, root: Hash, posted: Result<String, String> },
+    Cosigned {
+        size: u64,
+        root: Hash,
+        posted: Result<String, String>,
+    },
     Unchanged(u64),
 }
 
@@ -247,9 +254,17 @@ fn round(svc: &Service, client: &LogClient, log: &NoteVerifier) -> Result<Round>
         return Ok(Round::Unchanged(old));
     }
     let proof = if old > 0 && cp.size > old {
-        let a = client.get(&format!("/v1/log/proof/consistency?from={old}&to={}", cp.size))?;
+        let a = client.get(&format!(
+            "/v1/log/proof/consistency?from={old}&to={}",
+            cp.size
+        ))?;
         if a.status != 200 {
-            bail!("the log did not serve a consistency proof from {old} to {}: {} {}", cp.size, a.status, a.body);
+            bail!(
+                "the log did not serve a consistency proof from {old} to {}: {} {}",
+                cp.size,
+                a.status,
+                a.body
+            );
         }
         parse_proof(&a.json()?)?
     } else {
@@ -297,7 +312,11 @@ fn report(r: &Round, origin: &str) {
     let mut out = std::io::stdout().lock();
     let _ = match r {
         Round::Cosigned { size, root, posted } => {
-            let _ = writeln!(out, "cosigned {origin} size {size} root {}", B64.encode(root));
+            let _ = writeln!(
+                out,
+                "cosigned {origin} size {size} root {}",
+                B64.encode(root)
+            );
             match posted {
                 Ok(body) => writeln!(out, "the log kept it: {}", body.trim()),
                 Err(e) => {
@@ -413,7 +432,11 @@ pub(crate) fn spawn_pusher(
             if head.size != done {
                 match push_once(&ledger, &client, &trusted, &head, known) {
                     Ok(Pushed::Cosigned(who)) => {
-                        eprintln!("witness {url} cosigned size {}: kept {}", head.size, who.join(", "));
+                        eprintln!(
+                            "witness {url} cosigned size {}: kept {}",
+                            head.size,
+                            who.join(", ")
+                        );
                         known = head.size;
                         done = head.size;
                         last_error.clear();
@@ -484,9 +507,11 @@ fn push_once(
             Ok(Pushed::Cosigned(kept.witnesses))
         }
         409 => {
-            let n = a.body.trim().parse().map_err(|_| {
-                anyhow!("409 without a size (text/x.tlog.size): {:?}", a.body)
-            })?;
+            let n = a
+                .body
+                .trim()
+                .parse()
+                .map_err(|_| anyhow!("409 without a size (text/x.tlog.size): {:?}", a.body))?;
             Ok(Pushed::Conflict(n))
         }
         s => bail!("add-checkpoint answered {s}: {}", a.body.trim()),

@@ -30,7 +30,7 @@ pub(super) fn log_routes(cfg: &mut web::ServiceConfig) {
             .route(web::post().to(take_cosignatures)),
     )
     .route("/v1/log/checkpoint/cosigned", web::get().to(cosigned))
-        .route("/v1/log/witnesses", web::get().to(witnesses));
+    .route("/v1/log/witnesses", web::get().to(witnesses));
 }
 
 impl From<CosignatureRefusal> for Problem {
@@ -44,7 +44,12 @@ impl From<CosignatureRefusal> for Problem {
                 Problem::new(403, "not-signed-by-log", "Not signed by this log", detail)
             }
             CosignatureRefusal::NoSuchSize { .. } | CosignatureRefusal::OtherRoot { .. } => {
-                Problem::new(409, "not-this-logs-tree", "Not a tree head of this log", detail)
+                Problem::new(
+                    409,
+                    "not-this-logs-tree",
+                    "Not a tree head of this log",
+                    detail,
+                )
             }
             CosignatureRefusal::NoTrustedCosignature(_) => Problem::new(
                 403,
@@ -52,9 +57,12 @@ impl From<CosignatureRefusal> for Problem {
                 "No trusted witness cosigned",
                 detail,
             ),
-            CosignatureRefusal::Invalid(_) => {
-                Problem::new(422, "bad-cosignature", "Cosignature does not verify", detail)
-            }
+            CosignatureRefusal::Invalid(_) => Problem::new(
+                422,
+                "bad-cosignature",
+                "Cosignature does not verify",
+                detail,
+            ),
             CosignatureRefusal::Store(s) => s.into(),
         }
     }

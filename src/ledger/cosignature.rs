@@ -145,7 +145,9 @@ pub fn cosign(checkpoint_body: &str, name: &str, key: &SigningKey, time: u64) ->
 fn parse_line(line: &str) -> Result<(&str, Vec<u8>), CosignatureError> {
     let line = line.strip_suffix('\n').unwrap_or(line);
     let rest = line.strip_prefix(SIG_PREFIX).ok_or_else(|| {
-        CosignatureError::Malformed(format!("{line:?} does not start with an em dash and a space"))
+        CosignatureError::Malformed(format!(
+            "{line:?} does not start with an em dash and a space"
+        ))
     })?;
     let (name, b64) = rest
         .split_once(' ')
@@ -330,7 +332,12 @@ mod tests {
         }
         for (k, line) in keys.iter().zip(REAL_LINES) {
             // All four cosigned at 2026-05-23 (0x6a122120).
-            assert_eq!(verify_line(REAL_BODY, line, k), Ok(0x6a12_2120), "{}", k.name);
+            assert_eq!(
+                verify_line(REAL_BODY, line, k),
+                Ok(0x6a12_2120),
+                "{}",
+                k.name
+            );
         }
         let (valid, invalid) = cosigners(REAL_BODY, &REAL_LINES, &keys);
         assert_eq!(valid.len(), 4);
@@ -353,7 +360,10 @@ mod tests {
         let e = WitnessKey::parse("TEST+7997405c+AQcC+FTVKf0jlTdHDY3rbevmnKxxPjigCXlVtGe6RIr6")
             .unwrap_err();
         assert!(e.to_string().contains("0x04"), "{e}");
-        let e = WitnessKey::parse("remora.n621.de+00000000+BOvN63jn/bLvkieywe8R6UYAtVtNbZpXh34x7onlmtw2").unwrap_err();
+        let e = WitnessKey::parse(
+            "remora.n621.de+00000000+BOvN63jn/bLvkieywe8R6UYAtVtNbZpXh34x7onlmtw2",
+        )
+        .unwrap_err();
         assert!(e.to_string().contains("key id"), "{e}");
     }
 
@@ -386,8 +396,16 @@ mod tests {
         let stranger = SigningKey::from_bytes(&[99; 32]);
         cosigned.push_str(&cosign(&cp.body(), "stranger", &stranger, 1_800_000_000));
         // Witness 1's line over another body does not verify.
-        let other = Checkpoint { size: 8, ..cp.clone() };
-        cosigned.push_str(&cosign(&other.body(), &ws[1].1.name, &ws[1].0, 1_800_000_001));
+        let other = Checkpoint {
+            size: 8,
+            ..cp.clone()
+        };
+        cosigned.push_str(&cosign(
+            &other.body(),
+            &ws[1].1.name,
+            &ws[1].0,
+            1_800_000_001,
+        ));
 
         let ok = open_cosigned(&cosigned, &v, &keys, 1).unwrap();
         assert_eq!(ok.checkpoint, cp);
@@ -405,8 +423,13 @@ mod tests {
             }
             other => panic!("{other:?}"),
         }
-        let msg = open_cosigned(&cosigned, &v, &keys, 3).unwrap_err().to_string();
-        assert!(msg.contains("w2.example") && msg.contains("need 3 of 3"), "{msg}");
+        let msg = open_cosigned(&cosigned, &v, &keys, 3)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            msg.contains("w2.example") && msg.contains("need 3 of 3"),
+            "{msg}"
+        );
         // The log's own signature is required whatever the witnesses say.
         let other_log = NoteVerifier::new("example.org/log", stranger.verifying_key()).unwrap();
         assert!(matches!(
@@ -419,14 +442,17 @@ mod tests {
 
     #[test]
     fn the_signed_message_is_the_specs() {
-        let body = "example.com/behind-the-sofa\n20852163\nCsUYapGGPo4dkMgIAUqom/Xajj7h2fB2MPA3j2jxq2I=\n";
+        let body =
+            "example.com/behind-the-sofa\n20852163\nCsUYapGGPo4dkMgIAUqom/Xajj7h2fB2MPA3j2jxq2I=\n";
         assert_eq!(
             String::from_utf8(signed_message(body, 1679315147)).unwrap(),
             "cosignature/v1\ntime 1679315147\nexample.com/behind-the-sofa\n20852163\nCsUYapGGPo4dkMgIAUqom/Xajj7h2fB2MPA3j2jxq2I=\n"
         );
         let k = SigningKey::from_bytes(&[5; 32]);
         let line = cosign(body, "w.example", &k, 1679315147);
-        let blob = B64.decode(line.trim_end().rsplit(' ').next().unwrap()).unwrap();
+        let blob = B64
+            .decode(line.trim_end().rsplit(' ').next().unwrap())
+            .unwrap();
         assert_eq!(blob.len(), 76);
         assert_eq!(&blob[..4], &key_id("w.example", &k.verifying_key()));
         assert_eq!(&blob[4..12], &1679315147u64.to_be_bytes());

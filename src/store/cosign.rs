@@ -123,7 +123,9 @@ impl Ledger {
             witnesses.push(w.name.clone());
         }
         let t = &self.inner.trees;
-        t.cosignatures.apply_batch(batch).map_err(StoreError::from)?;
+        t.cosignatures
+            .apply_batch(batch)
+            .map_err(StoreError::from)?;
         t.db.flush().map_err(StoreError::from)?;
         Ok(KeptCosignatures {
             size: cp.size,
@@ -199,7 +201,9 @@ mod tests {
         let (ledger, _) =
             crate::bench::fresh_log_with(dir.path(), 2, super::super::Config::default()).unwrap();
         assert_eq!(ledger.size(), 3);
-        let keys: Vec<SigningKey> = (0..3u8).map(|i| SigningKey::from_bytes(&[40 + i; 32])).collect();
+        let keys: Vec<SigningKey> = (0..3u8)
+            .map(|i| SigningKey::from_bytes(&[40 + i; 32]))
+            .collect();
         let ws: Vec<WitnessKey> = keys
             .iter()
             .enumerate()
@@ -219,9 +223,13 @@ mod tests {
         assert_eq!(ledger.checkpoint_at(3).unwrap(), ledger.head().checkpoint);
         assert_eq!(ledger.cosigned_checkpoint(0, 1, trusted).unwrap(), None);
         // Size 2 by both trusted witnesses, size 3 by w0 and by the untrusted w2.
-        let kept = ledger.accept_cosignatures(&cosigned_by(2, &[0, 1]), trusted).unwrap();
+        let kept = ledger
+            .accept_cosignatures(&cosigned_by(2, &[0, 1]), trusted)
+            .unwrap();
         assert_eq!(kept.witnesses, vec!["w0", "w1"]);
-        let kept = ledger.accept_cosignatures(&cosigned_by(3, &[0, 2]), trusted).unwrap();
+        let kept = ledger
+            .accept_cosignatures(&cosigned_by(3, &[0, 2]), trusted)
+            .unwrap();
         assert_eq!((kept.witnesses, kept.ignored), (vec!["w0".to_string()], 2));
         // Only w2: refused, nothing kept.
         assert!(matches!(
@@ -229,7 +237,13 @@ mod tests {
             Err(CosignatureRefusal::NoTrustedCosignature(2))
         ));
         let newest = ledger.cosigned_checkpoint(0, 1, trusted).unwrap().unwrap();
-        assert_eq!(open_cosigned(&newest, ledger.verifier(), trusted, 1).unwrap().checkpoint.size, 3);
+        assert_eq!(
+            open_cosigned(&newest, ledger.verifier(), trusted, 1)
+                .unwrap()
+                .checkpoint
+                .size,
+            3
+        );
         // Two of two: the older size 2.
         let two = ledger.cosigned_checkpoint(0, 2, trusted).unwrap().unwrap();
         let c = open_cosigned(&two, ledger.verifier(), trusted, 2).unwrap();
@@ -239,6 +253,9 @@ mod tests {
         assert_eq!(ledger.cosigned_checkpoint(3, 2, trusted).unwrap(), None);
         assert_eq!(ledger.cosigned_checkpoint(0, 1, &ws[2..]).unwrap(), None);
         // min_size 2: the newest (size 3) qualifies.
-        assert_eq!(ledger.cosigned_checkpoint(2, 1, trusted).unwrap(), Some(newest));
+        assert_eq!(
+            ledger.cosigned_checkpoint(2, 1, trusted).unwrap(),
+            Some(newest)
+        );
     }
 }

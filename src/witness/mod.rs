@@ -118,7 +118,10 @@ impl AddCheckpoint {
         let mut proof = Vec::new();
         loop {
             let (line, after) = rest.split_once('\n').ok_or_else(|| {
-                bad("expected the consistency proof lines, then an empty line, then the checkpoint".into())
+                bad(
+                    "expected the consistency proof lines, then an empty line, then the checkpoint"
+                        .into(),
+                )
             })?;
             rest = after;
             if line.is_empty() {
@@ -182,7 +185,9 @@ pub enum Refusal {
         new_root: String,
     },
     /// 422: the consistency proof does not verify from the last cosigned checkpoint.
-    #[error("the consistency proof from size {old} to {size} of {origin:?} does not verify: {detail}")]
+    #[error(
+        "the consistency proof from size {old} to {size} of {origin:?} does not verify: {detail}"
+    )]
     BadProof {
         origin: String,
         old: u64,
@@ -407,9 +412,14 @@ mod tests {
         };
         let mut state = WitnessState::default();
         for (old, size) in [(0, 3), (3, 3), (3, 8), (8, 10)] {
-            let c = w.add_checkpoint(&state, &log.request(old, size), now()).unwrap();
+            let c = w
+                .add_checkpoint(&state, &log.request(old, size), now())
+                .unwrap();
             assert_eq!(c.checkpoint, log.cp(size));
-            assert_eq!(verify_line(&log.cp(size).body(), &c.lines, &w.verifier()), Ok(1_800_000_000));
+            assert_eq!(
+                verify_line(&log.cp(size).body(), &c.lines, &w.verifier()),
+                Ok(1_800_000_000)
+            );
             let note = format!("{}{}", log.cp(size).sign(&log.key), c.lines);
             open_cosigned(&note, &log.v, &[w.verifier()], 1).unwrap();
             state = c.state;
@@ -437,19 +447,47 @@ mod tests {
             .unwrap()
             .state;
         // Same size, other root.
-        let e = w.add_checkpoint(&state, &b.request(5, 5), now()).unwrap_err();
+        let e = w
+            .add_checkpoint(&state, &b.request(5, 5), now())
+            .unwrap_err();
         assert!(matches!(e, Refusal::Fork { size: 5, .. }), "{e}");
         assert_eq!(e.status(), 409);
         // Larger, with B's own proof (from B's tree at 5, not A's): does not verify.
-        let e = w.add_checkpoint(&state, &b.request(5, 9), now()).unwrap_err();
-        assert!(matches!(e, Refusal::BadProof { old: 5, size: 9, .. }), "{e}");
+        let e = w
+            .add_checkpoint(&state, &b.request(5, 9), now())
+            .unwrap_err();
+        assert!(
+            matches!(
+                e,
+                Refusal::BadProof {
+                    old: 5,
+                    size: 9,
+                    ..
+                }
+            ),
+            "{e}"
+        );
         assert_eq!(e.status(), 422);
         // Smaller: a roll-back.
-        let e = w.add_checkpoint(&state, &a.request(5, 4), now()).unwrap_err();
-        assert!(matches!(e, Refusal::RolledBack { old: 5, size: 4, .. }), "{e}");
+        let e = w
+            .add_checkpoint(&state, &a.request(5, 4), now())
+            .unwrap_err();
+        assert!(
+            matches!(
+                e,
+                Refusal::RolledBack {
+                    old: 5,
+                    size: 4,
+                    ..
+                }
+            ),
+            "{e}"
+        );
         assert_eq!(e.status(), 400);
         // Stale old: 409 naming the witness's size.
-        let e = w.add_checkpoint(&state, &a.request(3, 8), now()).unwrap_err();
+        let e = w
+            .add_checkpoint(&state, &a.request(3, 8), now())
+            .unwrap_err();
         assert_eq!(
             e,
             Refusal::Conflict {
@@ -462,9 +500,13 @@ mod tests {
         let stranger = Log::new(2, "a", 10);
         let mut other = Log::new(2, "a", 10);
         other.v = NoteVerifier::new("other.org/log", other.key.verifying_key()).unwrap();
-        let e = w.add_checkpoint(&state, &other.request(0, 3), now()).unwrap_err();
+        let e = w
+            .add_checkpoint(&state, &other.request(0, 3), now())
+            .unwrap_err();
         assert_eq!(e.status(), 404);
-        let e = w.add_checkpoint(&state, &stranger.request(5, 8), now()).unwrap_err();
+        let e = w
+            .add_checkpoint(&state, &stranger.request(5, 8), now())
+            .unwrap_err();
         assert_eq!(e, Refusal::NotSigned("example.org/log".into()));
         assert_eq!(e.status(), 403);
         // A halted log is refused even with a good request.
@@ -476,7 +518,9 @@ mod tests {
                 proof: vec![],
             },
         );
-        let e = w.add_checkpoint(&halted, &a.request(5, 8), now()).unwrap_err();
+        let e = w
+            .add_checkpoint(&halted, &a.request(5, 8), now())
+            .unwrap_err();
         assert_eq!(e.status(), 403);
         // And the good request on the good state still works.
         assert!(w.add_checkpoint(&state, &a.request(5, 8), now()).is_ok());

@@ -33,7 +33,10 @@ fn witness(dir: &Path, n: u8) -> (PathBuf, WitnessKey) {
     if !path.exists() {
         wasteledger::keyfile::write(&path, &k).unwrap();
     }
-    (path, WitnessKey::new(&format!("w{n}"), k.verifying_key()).unwrap())
+    (
+        path,
+        WitnessKey::new(&format!("w{n}"), k.verifying_key()).unwrap(),
+    )
 }
 
 /// A bare log signed with [`log_key`], trusting `witnesses`.
@@ -42,7 +45,11 @@ fn start_log(dir: &Path, name: &str, witnesses: &[&WitnessKey]) -> Server {
     if !lk.exists() {
         wasteledger::keyfile::write(&lk, &log_key()).unwrap();
     }
-    let mut args: Vec<String> = vec!["--bare".into(), "--log-key".into(), lk.display().to_string()];
+    let mut args: Vec<String> = vec![
+        "--bare".into(),
+        "--log-key".into(),
+        lk.display().to_string(),
+    ];
     for w in witnesses {
         args.push("--witness".into());
         args.push(w.to_string());
@@ -55,7 +62,9 @@ fn start_log(dir: &Path, name: &str, witnesses: &[&WitnessKey]) -> Server {
 fn grow(c: &LogClient, tag: u64, n: u64, register: bool) {
     let signer = key(1);
     if register {
-        let a = c.post("/v1/events", &key_added(&signer, "tester").to_bytes()).unwrap();
+        let a = c
+            .post("/v1/events", &key_added(&signer, "tester").to_bytes())
+            .unwrap();
         assert_eq!(a.status, 201, "{}", a.body);
     }
     for i in 0..n {
@@ -120,7 +129,10 @@ fn a_witness_follows_a_growing_log_and_the_log_serves_its_cosigned_checkpoint() 
         let (cp, _) = checkpoint(&c);
         let (ok, out) = witness_once(&log.url, &w1_file, &st);
         assert!(ok, "{out}");
-        assert!(out.contains(&format!("cosigned {ORIGIN} size {}", cp.size)), "{out}");
+        assert!(
+            out.contains(&format!("cosigned {ORIGIN} size {}", cp.size)),
+            "{out}"
+        );
         assert!(out.contains("\"kept\":[\"w1\"]"), "{out}");
         // The log serves the newest cosigned checkpoint; it verifies with k = 1.
         let (status, note) = cosigned(&c, 1);
@@ -133,7 +145,10 @@ fn a_witness_follows_a_growing_log_and_the_log_serves_its_cosigned_checkpoint() 
         let e = open_cosigned(&note, &log_verifier(), &[w1.clone(), w2.clone()], 2)
             .unwrap_err()
             .to_string();
-        assert!(e.contains(&w2.to_string()) && !e.contains(&w1.to_string()), "{e}");
+        assert!(
+            e.contains(&w2.to_string()) && !e.contains(&w1.to_string()),
+            "{e}"
+        );
         assert_eq!(state(&st).size_of(ORIGIN), cp.size);
     }
     // Nothing new: nothing cosigned.
@@ -149,8 +164,17 @@ fn a_witness_follows_a_growing_log_and_the_log_serves_its_cosigned_checkpoint() 
     let (w1s, w2s) = (w1.to_string(), w2.to_string());
     let audit = |q: &str| {
         run(&[
-            "audit", "--server", &url, "--log-key", &lv, "--witness", &w1s, "--witness", &w2s,
-            "--quorum", q,
+            "audit",
+            "--server",
+            &url,
+            "--log-key",
+            &lv,
+            "--witness",
+            &w1s,
+            "--witness",
+            &w2s,
+            "--quorum",
+            q,
         ])
     };
     let (ok, out) = audit("1");
@@ -163,7 +187,10 @@ fn a_witness_follows_a_growing_log_and_the_log_serves_its_cosigned_checkpoint() 
     // audit checks the two are consistent.
     grow(&c, 20, 2, false);
     let (ok, out) = audit("1");
-    assert!(ok && out.contains("consistent with the audited checkpoint"), "{out}");
+    assert!(
+        ok && out.contains("consistent with the audited checkpoint"),
+        "{out}"
+    );
 }
 
 #[test]
@@ -203,7 +230,10 @@ fn a_witness_refuses_a_fork_a_roll_back_and_a_failing_proof_and_keeps_its_state(
         let d = copy(name);
         let (ok, out) = witness_once(&b.url, &w1_file, &d);
         assert!(!ok, "{name}: {out}");
-        assert!(out.contains("REFUSED") && out.contains(want), "{name}: {out}");
+        assert!(
+            out.contains("REFUSED") && out.contains(want),
+            "{name}: {out}"
+        );
         let after = state(&d);
         // The last cosigned checkpoint is A's, unchanged; the log is halted with evidence.
         assert_eq!(after.logs, good.logs, "{name}");
@@ -272,7 +302,11 @@ fn post_raw(url: &str, body: &[u8]) -> (u16, String, String) {
         .get("content-type")
         .map(|v| v.to_str().unwrap().to_string())
         .unwrap_or_default();
-    (r.status().as_u16(), ct, r.body_mut().read_to_string().unwrap())
+    (
+        r.status().as_u16(),
+        ct,
+        r.body_mut().read_to_string().unwrap(),
+    )
 }
 
 fn proof(c: &LogClient, from: u64, to: u64) -> Vec<Hash> {
@@ -318,7 +352,10 @@ fn add_checkpoint_over_http_answers_409_with_the_size_and_422_on_a_bad_proof() {
     };
     // Stale old size: 409, the witness's size as text/x.tlog.size.
     let (status, ct, body) = post_raw(&add, req(0, vec![]).as_bytes());
-    assert_eq!((status, ct.as_str(), body.as_str()), (409, "text/x.tlog.size", "3\n"));
+    assert_eq!(
+        (status, ct.as_str(), body.as_str()),
+        (409, "text/x.tlog.size", "3\n")
+    );
     // Right old size, a proof of the right length that does not verify: 422.
     let mut bad = proof(&c, 3, 5);
     bad[0][0] ^= 1;
@@ -330,16 +367,28 @@ fn add_checkpoint_over_http_answers_409_with_the_size_and_422_on_a_bad_proof() {
     assert_eq!(status, 400, "{body}");
     assert!(body.contains("old size"), "{body}");
     // Not signed by the log: 403.
-    let forged = Checkpoint { size: 5, ..cp.clone() }.sign(&key(99));
+    let forged = Checkpoint {
+        size: 5,
+        ..cp.clone()
+    }
+    .sign(&key(99));
     let (status, _, body) = post_raw(
         &add,
-        AddCheckpoint { old: 3, proof: proof(&c, 3, 5), note: forged }
-            .to_body()
-            .as_bytes(),
+        AddCheckpoint {
+            old: 3,
+            proof: proof(&c, 3, 5),
+            note: forged,
+        }
+        .to_body()
+        .as_bytes(),
     );
     assert_eq!(status, 403, "{body}");
     // Unknown origin: 404.
-    let other = Checkpoint { origin: "other.example/log".into(), ..cp.clone() }.sign(&log_key());
+    let other = Checkpoint {
+        origin: "other.example/log".into(),
+        ..cp.clone()
+    }
+    .sign(&log_key());
     let (status, _, body) = post_raw(&add, format!("old 0\n\n{other}").as_bytes());
     assert_eq!(status, 404, "{body}");
     // All this left the witness at size 3.
@@ -374,23 +423,47 @@ fn the_log_refuses_cosignatures_from_unknown_witnesses_and_for_roots_it_never_ha
     nothing_kept();
     let _ = w2;
     // A root the log never had at that size (signed by the log's key all the same).
-    let fake = Checkpoint { root: [7; 32], ..cp.clone() };
-    let a = post(&format!("{}{}", fake.sign(&log_key()), cosign(&fake.body(), "w1", &key(61), t)));
+    let fake = Checkpoint {
+        root: [7; 32],
+        ..cp.clone()
+    };
+    let a = post(&format!(
+        "{}{}",
+        fake.sign(&log_key()),
+        cosign(&fake.body(), "w1", &key(61), t)
+    ));
     assert_eq!(a.status, 409, "{}", a.body);
     assert!(a.body.contains("never had root"), "{}", a.body);
     nothing_kept();
     // A size the log does not have.
-    let big = Checkpoint { size: 99, ..cp.clone() };
-    let a = post(&format!("{}{}", big.sign(&log_key()), cosign(&big.body(), "w1", &key(61), t)));
+    let big = Checkpoint {
+        size: 99,
+        ..cp.clone()
+    };
+    let a = post(&format!(
+        "{}{}",
+        big.sign(&log_key()),
+        cosign(&big.body(), "w1", &key(61), t)
+    ));
     assert_eq!(a.status, 409, "{}", a.body);
     nothing_kept();
     // Not the log's signature.
-    let a = post(&format!("{}{}", cp.sign(&key(99)), cosign(&cp.body(), "w1", &key(61), t)));
+    let a = post(&format!(
+        "{}{}",
+        cp.sign(&key(99)),
+        cosign(&cp.body(), "w1", &key(61), t)
+    ));
     assert_eq!(a.status, 403, "{}", a.body);
     nothing_kept();
     // A trusted witness's line that does not verify (signed over another checkpoint).
-    let other = Checkpoint { size: 3, ..cp.clone() };
-    let a = post(&format!("{note}{}", cosign(&other.body(), "w1", &key(61), t)));
+    let other = Checkpoint {
+        size: 3,
+        ..cp.clone()
+    };
+    let a = post(&format!(
+        "{note}{}",
+        cosign(&other.body(), "w1", &key(61), t)
+    ));
     assert_eq!(a.status, 422, "{}", a.body);
     nothing_kept();
     // The real thing: kept, and served (with the unknown line dropped).
@@ -405,11 +478,21 @@ fn the_log_refuses_cosignatures_from_unknown_witnesses_and_for_roots_it_never_ha
     assert_eq!(v["size"], json!(cp.size));
     let (status, served) = cosigned(&c, 1);
     assert_eq!(status, 200);
-    assert_eq!(served, format!("{note}{}", cosign(&cp.body(), "w1", &key(61), t)));
+    assert_eq!(
+        served,
+        format!("{note}{}", cosign(&cp.body(), "w1", &key(61), t))
+    );
     // An earlier size can be cosigned too; the newest one is served.
     grow(&c, 2, 1, false);
     let (cp5, note5) = checkpoint(&c);
-    assert_eq!(post(&format!("{note5}{}", cosign(&cp5.body(), "w1", &key(61), t))).status, 200);
+    assert_eq!(
+        post(&format!(
+            "{note5}{}",
+            cosign(&cp5.body(), "w1", &key(61), t)
+        ))
+        .status,
+        200
+    );
     let (_, served) = cosigned(&c, 1);
     assert!(served.starts_with(&note5), "{served}");
 }
@@ -441,7 +524,8 @@ fn a_log_pushes_its_checkpoints_to_a_witness_and_keeps_the_cosignatures() {
         loop {
             let (status, note) = cosigned(&c, 1);
             if status == 200 {
-                let got = open_cosigned(&note, &log_verifier(), &[w1.clone()], 1).unwrap();
+                let got =
+                    open_cosigned(&note, &log_verifier(), std::slice::from_ref(&w1), 1).unwrap();
                 if got.checkpoint.size == size {
                     return;
                 }
