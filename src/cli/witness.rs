@@ -233,7 +233,9 @@ fn parse_proof(json: &serde_json::Value) -> Result<Vec<Hash>> {
 
 /// Look at the log once: its checkpoint, the proof from what this witness last cosigned, the
 /// add-checkpoint decision; on success hand the cosigned checkpoint to the log.
-fn round(svc: &Service, client: &LogClient, log: &NoteVerifier) -> Result<Round> {
+/// With `again`, an unchanged checkpoint is cosigned anew (same size, same root: allowed by
+/// tlog-witness) so that a cosignature the log did not take last time is offered again.
+fn round(svc: &Service, client: &LogClient, log: &NoteVerifier, again: bool) -> Result<Round> {
     let (cp, note) = client.checkpoint(log)?;
     let (old, last_root, halted) = {
         let st = svc.state.lock().expect("witness state lock");
@@ -250,7 +252,7 @@ fn round(svc: &Service, client: &LogClient, log: &NoteVerifier) -> Result<Round>
             h.reason
         );
     }
-    if cp.size == old && last_root == Some(cp.root) {
+    if cp.size == old && last_root == Some(cp.root) && !again {
         return Ok(Round::Unchanged(old));
     }
     let proof = if old > 0 && cp.size > old {
@@ -366,7 +368,7 @@ pub fn run(a: WitnessArgs) -> Result<()> {
         let Some(client) = &client else {
             bail!("--once needs --log URL");
         };
-        let r = round(&svc, client, &log)?;
+        let r = round(&svc, client, &log, false)?;
         report(&r, &log.name);
         return Ok(());
     }
@@ -393,10 +395,13 @@ pub fn run(a: WitnessArgs) -> Result<()> {
     };
     eprintln!("witness {me} following {} ({})", client.base(), log.name);
     let mut last_error = String::new();
+    // Whether the log did not take the last cosignature (then it is offered again).
+    let mut unposted = false;
     loop {
-        match round(&svc, &client, &log) {
+        match round(&svc, &client, &log, unposted) {
             Ok(r) => {
-                if matches!(r, Round::Cosigned { .. }) {
+                if let Round::Cosigned { posted, .. } = &r {
+                    unposted = posted.is_err();
                     report(&r, &log.name);
                 }
                 last_error.clear();
