@@ -542,3 +542,46 @@ fn a_log_pushes_its_checkpoints_to_a_witness_and_keeps_the_cosignatures() {
     // The witness's state followed, through consistency proofs from each size it cosigned.
     assert_eq!(state(&st).size_of(ORIGIN), 7);
 }
+
+#[test]
+fn witness_key_prints_the_verifier_key_and_serve_takes_it_from_a_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let (w1_file, w1) = witness(dir.path(), 1);
+    // Default name: the key file's stem.
+    let (ok, out) = run(&["witness-key", "--key", w1_file.to_str().unwrap()]);
+    assert!(ok, "{out}");
+    assert_eq!(out.trim(), w1.to_string());
+    let (ok, out) = run(&[
+        "witness-key",
+        "--key",
+        w1_file.to_str().unwrap(),
+        "--name",
+        "witness.kunshan.example/w1",
+    ]);
+    assert!(ok, "{out}");
+    let named = WitnessKey::parse(out.trim()).unwrap();
+    assert_eq!(
+        (named.name.as_str(), named.key),
+        ("witness.kunshan.example/w1", w1.key)
+    );
+    // serve --witness FILE; a malformed key is refused naming what is expected.
+    let vkey_file = dir.path().join("w1.vkey");
+    std::fs::write(&vkey_file, format!("{w1}\n")).unwrap();
+    let log = Server::start_with(
+        &dir.path().join("a"),
+        &["--bare", "--witness", vkey_file.to_str().unwrap()],
+    );
+    assert_eq!(
+        log.client().get_ok("/v1/log/witnesses").unwrap(),
+        format!("{w1}\n")
+    );
+    let (ok, out) = run(&[
+        "serve",
+        "--data",
+        dir.path().join("b").to_str().unwrap(),
+        "--witness",
+        &log_verifier().to_string(),
+    ]);
+    assert!(!ok);
+    assert!(out.contains("0x04"), "{out}");
+}
