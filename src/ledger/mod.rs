@@ -11,3 +11,4 @@ pub mod note;
 pub mod parallel;
 pub mod state;
 pub mod time;
+pub mod tlog_proof;
