@@ -26,6 +26,7 @@ use crate::ledger::merkle::Hash;
 use crate::ledger::note::{Checkpoint, NoteVerifier};
 use crate::ledger::time::Timestamp;
 use crate::ledger::tlog_proof::{describe_note_error, TlogProof};
+use crate::web::quantity;
 use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine;
 use serde::{Deserialize, Serialize};
@@ -392,7 +393,7 @@ fn manifest_summary(d: &Domain, m: &Manifest, size: u64, out: &mut String) {
         let last = m
             .quantities
             .get(i)
-            .map(|q| format!("; last counted {q}"))
+            .map(|q| format!("; last counted {}", quantity(q)))
             .unwrap_or_default();
         let hazards = if l.hazards.is_empty() {
             String::new()
@@ -411,7 +412,7 @@ fn manifest_summary(d: &Domain, m: &Manifest, size: u64, out: &mut String) {
             "  - line {i}: {} ({}{hazards}), declared {}{last}",
             line_label(l),
             wire(&l.form),
-            l.quantity
+            quantity(&l.quantity)
         );
     }
     if !m.sources.is_empty() {
@@ -467,7 +468,7 @@ fn manifest_summary(d: &Domain, m: &Manifest, size: u64, out: &mut String) {
             .as_ref()
             .map(|q| {
                 q.iter()
-                    .map(|q| q.to_string())
+                    .map(quantity)
                     .collect::<Vec<_>>()
                     .join(" / ")
             })
