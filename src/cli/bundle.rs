@@ -88,9 +88,8 @@ pub fn pull(a: BundleArgs) -> Result<()> {
     };
     let mut manifests = Vec::new();
     for m in &a.manifests {
-        manifests.push(
-            ManifestNumber::parse(m.trim()).map_err(|e| anyhow!("--manifest {m:?}: {e}"))?,
-        );
+        manifests
+            .push(ManifestNumber::parse(m.trim()).map_err(|e| anyhow!("--manifest {m:?}: {e}"))?);
     }
     // Who we are, as the log sees our key (and whether it may pull at all).
     let who = c
@@ -147,7 +146,8 @@ pub fn pull(a: BundleArgs) -> Result<()> {
     );
     println!(
         "  checkpoint: {} entries{}",
-        cp.map(|(c, _)| c.size.to_string()).unwrap_or_else(|| "?".into()),
+        cp.map(|(c, _)| c.size.to_string())
+            .unwrap_or_else(|| "?".into()),
         cp.map(|(_, n)| format!(", {n} cosignature line(s)"))
             .unwrap_or_default()
     );

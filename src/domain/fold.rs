@@ -1688,7 +1688,8 @@ impl Domain {
         log: &LogState,
         x: EvidenceExported,
     ) -> Result<Effect, Refusal> {
-        let by_authority = log.authority.is_some() && event.signers().all(|k| Some(*k) == log.authority);
+        let by_authority =
+            log.authority.is_some() && event.signers().all(|k| Some(*k) == log.authority);
         if !by_authority {
             let p = self.party(&x.by, "event.by")?;
             if !p
@@ -1717,12 +1718,18 @@ impl Domain {
             return Err(f("event.manifests", "at least one manifest number"));
         }
         if x.query.as_deref().is_some_and(|q| q.trim().is_empty()) {
-            return Err(f("event.query", "the search that produced the selection, or no `query` field"));
+            return Err(f(
+                "event.query",
+                "the search that produced the selection, or no `query` field",
+            ));
         }
         for (i, n) in x.manifests.iter().enumerate() {
             let field = format!("event.manifests[{i}]");
             if x.manifests[..i].contains(n) {
-                return Err(f(&field, format!("each manifest once; {n} is listed already")));
+                return Err(f(
+                    &field,
+                    format!("each manifest once; {n} is listed already"),
+                ));
             }
             if !self.manifests.contains_key(n) {
                 return Err(unknown(&field, format!("manifest {n} does not exist")));

@@ -215,7 +215,9 @@ impl Plan {
             .push(format!("export: case {}", self.export.case));
         for m in &self.manifests {
             for i in &m.entries {
-                why.entry(*i).or_default().push(format!("manifest {}", m.number));
+                why.entry(*i)
+                    .or_default()
+                    .push(format!("manifest {}", m.number));
             }
         }
         why.entry(0)
@@ -225,7 +227,8 @@ impl Plan {
         let mut got: BTreeMap<u64, (Vec<u8>, Vec<Hash>)> = BTreeMap::new();
         let mut signers: BTreeMap<String, PublicKey> = BTreeMap::new();
         for &i in why.keys() {
-            let (bytes, proof) = fetch(i).map_err(|detail| PlanError::Fetch { index: i, detail })?;
+            let (bytes, proof) =
+                fetch(i).map_err(|detail| PlanError::Fetch { index: i, detail })?;
             let e = Entry::decode(&bytes).map_err(|e| PlanError::Entry {
                 index: i,
                 detail: e.to_string(),
@@ -466,12 +469,7 @@ fn manifest_summary(d: &Domain, m: &Manifest, size: u64, out: &mut String) {
         let q = s
             .quantities
             .as_ref()
-            .map(|q| {
-                q.iter()
-                    .map(quantity)
-                    .collect::<Vec<_>>()
-                    .join(" / ")
-            })
+            .map(|q| q.iter().map(quantity).collect::<Vec<_>>().join(" / "))
             .unwrap_or_default();
         let _ = writeln!(
             out,
@@ -479,9 +477,17 @@ fn manifest_summary(d: &Domain, m: &Manifest, size: u64, out: &mut String) {
             s.index,
             s.time,
             s.kind,
-            cell(&s.from.as_ref().map(|p| party_name(d, p)).unwrap_or_default()),
+            cell(
+                &s.from
+                    .as_ref()
+                    .map(|p| party_name(d, p))
+                    .unwrap_or_default()
+            ),
             cell(&s.to.as_ref().map(|p| party_name(d, p)).unwrap_or_default()),
-            s.vehicle.as_ref().map(|p| p.to_string()).unwrap_or_default(),
+            s.vehicle
+                .as_ref()
+                .map(|p| p.to_string())
+                .unwrap_or_default(),
             q
         );
     }
@@ -639,12 +645,12 @@ pub fn verify(bytes: &[u8], log: &NoteVerifier) -> Report {
     r.export = Some(b.export.clone());
     r.entries = b.entries.len();
     if b.format == FORMAT {
-        r.pass("bundle", format!("format {FORMAT}, {} entries", b.entries.len()));
-    } else {
-        r.fail(
+        r.pass(
             "bundle",
-            format!("format {:?} is not {FORMAT:?}", b.format),
+            format!("format {FORMAT}, {} entries", b.entries.len()),
         );
+    } else {
+        r.fail("bundle", format!("format {:?} is not {FORMAT:?}", b.format));
     }
     if b.log_key.trim() == log.to_string() {
         r.pass("log key", format!("the bundle names the given key {log}"));
@@ -702,10 +708,20 @@ pub fn verify(bytes: &[u8], log: &NoteVerifier) -> Report {
         };
         match Entry::decode(&bytes) {
             Ok(en) if en.index == e.index => {
-                r.pass(&s, format!("bytes parse as entry {} ({})", en.index, en.event.event_type()));
+                r.pass(
+                    &s,
+                    format!(
+                        "bytes parse as entry {} ({})",
+                        en.index,
+                        en.event.event_type()
+                    ),
+                );
                 parsed.insert(e.index, en);
             }
-            Ok(en) => r.fail(&s, format!("the bytes hold entry {}, not {}", en.index, e.index)),
+            Ok(en) => r.fail(
+                &s,
+                format!("the bytes hold entry {}, not {}", en.index, e.index),
+            ),
             Err(err) => r.fail(&s, format!("the bytes do not parse as a log entry: {err}")),
         }
         match TlogProof::parse(&e.proof) {
@@ -718,7 +734,10 @@ pub fn verify(bytes: &[u8], log: &NoteVerifier) -> Report {
                     r.fail(&s, "the proof carries another checkpoint than the bundle's");
                 }
                 if let Some(cp) = &cp {
-                    let p = TlogProof { index: e.index, ..p };
+                    let p = TlogProof {
+                        index: e.index,
+                        ..p
+                    };
                     match p.verify_against(&bytes, cp) {
                         Ok(()) => r.pass(
                             &s,
@@ -793,10 +812,7 @@ fn check_keys(r: &mut Report, parsed: &BTreeMap<u64, Entry>, log: &NoteVerifier)
                 format!("genesis names log key {k}, not the given log key {our}"),
             );
         }
-        _ => r.fail(
-            "entry 0",
-            "not a genesis signed by the authority it names",
-        ),
+        _ => r.fail("entry 0", "not a genesis signed by the authority it names"),
     }
     let Some(authority) = authority else { return };
     let by_authority = |e: &Entry| e.event.signers().all(|k| *k == authority);
@@ -812,7 +828,10 @@ fn check_keys(r: &mut Report, parsed: &BTreeMap<u64, Entry>, log: &NoteVerifier)
         };
         let t = e.event.event_type();
         if matches!(t, "key.added" | "key.revoked" | "party.registered") && !by_authority(e) {
-            r.fail(format!("entry {i}"), format!("{t} is not signed by the authority"));
+            r.fail(
+                format!("entry {i}"),
+                format!("{t} is not signed by the authority"),
+            );
             continue;
         }
         match t {
@@ -859,7 +878,10 @@ fn check_keys(r: &mut Report, parsed: &BTreeMap<u64, Entry>, log: &NoteVerifier)
             };
             if a >= i {
                 fine = false;
-                r.fail(&s, format!("key {k} used before it was registered (entry {a})"));
+                r.fail(
+                    &s,
+                    format!("key {k} used before it was registered (entry {a})"),
+                );
                 continue;
             }
             if let Some((eff, ri)) = revoked.get(k) {
@@ -912,7 +934,11 @@ fn check_export(r: &mut Report, b: &Bundle, parsed: &BTreeMap<u64, Entry>) {
     if e.event.event_type() != "evidence.exported" {
         r.fail(
             "export",
-            format!("entry {} is a {}, not evidence.exported", x.index, e.event.event_type()),
+            format!(
+                "entry {} is a {}, not evidence.exported",
+                x.index,
+                e.event.event_type()
+            ),
         );
         return;
     }
@@ -933,7 +959,10 @@ fn check_export(r: &mut Report, b: &Bundle, parsed: &BTreeMap<u64, Entry>) {
             same = false;
             r.fail(
                 "export",
-                format!("the bundle's header says {k} = {v}, entry {} says {got}", x.index),
+                format!(
+                    "the bundle's header says {k} = {v}, entry {} says {got}",
+                    x.index
+                ),
             );
         }
     }
@@ -941,7 +970,10 @@ fn check_export(r: &mut Report, b: &Bundle, parsed: &BTreeMap<u64, Entry>) {
         same = false;
         r.fail(
             "export",
-            format!("the bundle's header says it was logged at {}, entry {} at {}", x.time, x.index, e.time),
+            format!(
+                "the bundle's header says it was logged at {}, entry {} at {}",
+                x.time, x.index, e.time
+            ),
         );
     }
     if same {
@@ -968,7 +1000,10 @@ fn check_export(r: &mut Report, b: &Bundle, parsed: &BTreeMap<u64, Entry>) {
     }
     for n in listed {
         if !x.manifests.contains(n) {
-            r.fail("export", format!("manifest {n} is in the bundle but not in the selection"));
+            r.fail(
+                "export",
+                format!("manifest {n} is in the bundle but not in the selection"),
+            );
         }
     }
 }
@@ -986,13 +1021,22 @@ fn check_manifests(r: &mut Report, b: &Bundle, parsed: &BTreeMap<u64, Entry>) {
         let mut fine = true;
         if !m.entries.contains(&m.created_by) {
             fine = false;
-            r.fail(&s, format!("its creating entry {} is not among its entries", m.created_by));
+            r.fail(
+                &s,
+                format!(
+                    "its creating entry {} is not among its entries",
+                    m.created_by
+                ),
+            );
         }
         let mut kinds = Vec::new();
         for i in &m.entries {
             let Some(e) = parsed.get(i) else {
                 fine = false;
-                r.fail(&s, format!("entry {i} is listed but not (readable) in the bundle"));
+                r.fail(
+                    &s,
+                    format!("entry {i} is listed but not (readable) in the bundle"),
+                );
                 continue;
             };
             let t = e.event.event_type();
@@ -1008,7 +1052,10 @@ fn check_manifests(r: &mut Report, b: &Bundle, parsed: &BTreeMap<u64, Entry>) {
                 fine = false;
                 r.fail(
                     format!("entry {i}"),
-                    format!("listed under manifest {} but its event does not name it", m.number),
+                    format!(
+                        "listed under manifest {} but its event does not name it",
+                        m.number
+                    ),
                 );
             }
         }

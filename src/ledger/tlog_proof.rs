@@ -242,7 +242,9 @@ mod tests {
         // With extra data too, and with cosignature lines after the log's signature.
         let mut with_extra = p.clone();
         with_extra.extra = Some(b"context".to_vec());
-        with_extra.checkpoint.push_str("\u{2014} witness.example AAAAAAAA\n");
+        with_extra
+            .checkpoint
+            .push_str("\u{2014} witness.example AAAAAAAA\n");
         let t = with_extra.format();
         assert!(t.starts_with("c2sp.org/tlog-proof@v1\nextra Y29udGV4dA==\nindex 5\n"));
         let back = TlogProof::parse(&t).unwrap();
@@ -259,10 +261,7 @@ mod tests {
                 p.verify(&es[i as usize], &v).unwrap();
                 let other = (i as usize + 1) % n;
                 if other != i as usize {
-                    assert_eq!(
-                        p.verify(&es[other], &v),
-                        Err(TlogProofError::RootMismatch)
-                    );
+                    assert_eq!(p.verify(&es[other], &v), Err(TlogProofError::RootMismatch));
                 }
             }
         }
@@ -274,10 +273,7 @@ mod tests {
         // One changed bit in a hash.
         let mut bad = p.clone();
         bad.hashes[1][0] ^= 1;
-        assert_eq!(
-            bad.verify(&es[6], &v),
-            Err(TlogProofError::RootMismatch)
-        );
+        assert_eq!(bad.verify(&es[6], &v), Err(TlogProofError::RootMismatch));
         // A dropped hash.
         let mut short = p.clone();
         short.hashes.pop();
@@ -296,10 +292,17 @@ mod tests {
         far.index = 11;
         assert_eq!(
             far.verify(&es[6], &v),
-            Err(TlogProofError::OutsideTree { index: 11, size: 11 })
+            Err(TlogProofError::OutsideTree {
+                index: 11,
+                size: 11
+            })
         );
         // Another log's key.
-        let other = NoteVerifier::new("example.com/log", SigningKey::from_bytes(&[8; 32]).verifying_key()).unwrap();
+        let other = NoteVerifier::new(
+            "example.com/log",
+            SigningKey::from_bytes(&[8; 32]).verifying_key(),
+        )
+        .unwrap();
         assert_eq!(
             p.verify(&es[6], &other).unwrap_err().to_string(),
             "checkpoint: not signed by the given log key"
@@ -329,7 +332,10 @@ mod tests {
         // An index of 0 is written as 0.
         let (p0, es, v) = proof_for(0, 1);
         let t = p0.format();
-        assert!(t.contains("index 0\n\n"), "a one-entry tree needs no hashes: {t}");
+        assert!(
+            t.contains("index 0\n\n"),
+            "a one-entry tree needs no hashes: {t}"
+        );
         TlogProof::parse(&t).unwrap().verify(&es[0], &v).unwrap();
     }
 }

@@ -40,7 +40,13 @@ fn city(dir: &std::path::Path) -> Case {
         Some(PLATE_B),
         &[340_000, 120_000],
     );
-    w.hand(&relayed, &w.hauler_b, &w.disposal, None, &[339_000, 120_000]);
+    w.hand(
+        &relayed,
+        &w.hauler_b,
+        &w.disposal,
+        None,
+        &[339_000, 120_000],
+    );
     ok(
         &w.c,
         json!({"type": "custody.received", "manifest": relayed, "lines": [
@@ -90,10 +96,9 @@ fn city(dir: &std::path::Path) -> Case {
 
 /// Pull a bundle over HTTP as `who`; (status, headers' Content-Disposition, body).
 fn pull(w: &World, event: Value, who: &[&SigningKey]) -> (u16, String) {
-    let a = w
-        .c
-        .post("/v1/bundles", &signed(event, who).to_bytes())
-        .unwrap();
+    let a =
+        w.c.post("/v1/bundles", &signed(event, who).to_bytes())
+            .unwrap();
     (a.status, a.body)
 }
 
@@ -142,7 +147,10 @@ fn a_bundle_pulled_over_http_verifies_offline_and_the_pull_is_on_the_log() {
         "a fresh bundle verifies: {:?}",
         report.failures()
     );
-    assert!(report.checks.len() > b.entries.len() * 3, "every entry is checked several ways");
+    assert!(
+        report.checks.len() > b.entries.len() * 3,
+        "every entry is checked several ways"
+    );
 
     // The pull is itself on the log, readable by those who see everything.
     let x = &b.export;
@@ -165,6 +173,26 @@ fn a_bundle_pulled_over_http_verifies_offline_and_the_pull_is_on_the_log() {
     let a = w.c.get_signed("/v1/exports", &w.plant.key).unwrap();
     assert_eq!(a.status, 403, "{}", a.body);
     assert_eq!(w.c.get("/v1/exports").unwrap().status, 401);
+    // The same export's bundle again (a lost answer), for those who see everything: not a new
+    // pull, and it verifies.
+    let again =
+        w.c.get_signed(&format!("/v1/bundles/{}", x.index), &w.bureau.key)
+            .unwrap();
+    assert_eq!(again.status, 200, "{}", again.body);
+    assert_eq!(parse(&again.body).export, b.export);
+    assert!(bundle::verify(again.body.as_bytes(), &c.log).ok());
+    let exports =
+        w.c.get_signed("/v1/exports", &w.bureau.key)
+            .unwrap()
+            .json()
+            .unwrap();
+    assert_eq!(exports["exports"].as_array().unwrap().len(), 1);
+    let a =
+        w.c.get_signed(&format!("/v1/bundles/{}", x.index), &w.plant.key)
+            .unwrap();
+    assert_eq!(a.status, 403, "{}", a.body);
+    let a = w.c.get_signed("/v1/bundles/3", &w.bureau.key).unwrap();
+    assert_eq!(a.status, 404, "{}", a.body);
 
     // What the bundle holds: every entry of each selected manifest, in log order.
     let full = w.manifest(&c.relayed);
@@ -174,7 +202,11 @@ fn a_bundle_pulled_over_http_verifies_offline_and_the_pull_is_on_the_log() {
         .iter()
         .map(|s| s["index"].as_u64().unwrap())
         .collect();
-    let m = b.manifests.iter().find(|m| m.number.as_str() == c.relayed).unwrap();
+    let m = b
+        .manifests
+        .iter()
+        .find(|m| m.number.as_str() == c.relayed)
+        .unwrap();
     assert_eq!(m.entries, want);
     let kinds: Vec<String> = m
         .entries
@@ -193,17 +225,32 @@ fn a_bundle_pulled_over_http_verifies_offline_and_the_pull_is_on_the_log() {
         ]
     );
     // The consolidation links both ways: the entry that made `merged` is in the input's entries.
-    let merged = b.manifests.iter().find(|m| m.number.as_str() == c.merged).unwrap();
-    let input = b.manifests.iter().find(|m| m.number.as_str() == c.inputs[0]).unwrap();
-    assert_eq!(event_of(&b, merged.created_by)["type"], "station.consolidated");
-    assert!(input.entries.contains(&merged.created_by));
+    let merged = b
+        .manifests
+        .iter()
+        .find(|m| m.number.as_str() == c.merged)
+        .unwrap();
+    let input = b
+        .manifests
+        .iter()
+        .find(|m| m.number.as_str() == c.inputs[0])
+        .unwrap();
     assert_eq!(
-        event_of(&b, merged.created_by)["inputs"],
-        json!(c.inputs)
+        event_of(&b, merged.created_by)["type"],
+        "station.consolidated"
     );
+    assert!(input.entries.contains(&merged.created_by));
+    assert_eq!(event_of(&b, merged.created_by)["inputs"], json!(c.inputs));
     // The registry: genesis, and the party.registered and key.added of every signer.
     assert_eq!(event_of(&b, 0)["type"], "log.genesis");
-    for p in [&w.plant, &w.hauler_a, &w.hauler_b, &w.disposal, &w.station, &w.bureau] {
+    for p in [
+        &w.plant,
+        &w.hauler_a,
+        &w.hauler_b,
+        &w.disposal,
+        &w.station,
+        &w.bureau,
+    ] {
         let added = b
             .entries
             .iter()
@@ -212,18 +259,26 @@ fn a_bundle_pulled_over_http_verifies_offline_and_the_pull_is_on_the_log() {
                 ev["type"] == "key.added" && ev["key"] == json!(pk(&p.key))
             })
             .unwrap_or_else(|| panic!("no key.added of {}", p.name));
-        assert!(added.why.iter().any(|w| w.starts_with("registry: key.added")));
+        assert!(added
+            .why
+            .iter()
+            .any(|w| w.starts_with("registry: key.added")));
         assert!(b.entries.iter().any(|e| {
             let ev = event_of(&b, e.index);
             ev["type"] == "party.registered" && ev["party"] == json!(p.id) && e.index < added.index
         }));
     }
     // The recycler signed nothing here: its key is not in the bundle.
-    assert!(!b.entries.iter().any(|e| event_of(&b, e.index)["key"] == json!(pk(&w.recycler.key))));
+    assert!(!b
+        .entries
+        .iter()
+        .any(|e| event_of(&b, e.index)["key"] == json!(pk(&w.recycler.key))));
     // Each proof travels alone as a C2SP tlog-proof of the entry's bytes.
     let one = &b.entries[3];
     let p = wasteledger::ledger::tlog_proof::TlogProof::parse(&one.proof).unwrap();
-    assert!(one.proof.starts_with(&format!("c2sp.org/tlog-proof@v1\nindex {}\n", one.index)));
+    assert!(one
+        .proof
+        .starts_with(&format!("c2sp.org/tlog-proof@v1\nindex {}\n", one.index)));
     p.verify(&B64.decode(&one.entry).unwrap(), &c.log).unwrap();
     // The summary reads as a case file: names, Chinese where the data has them, plates, numbers.
     for s in [
@@ -258,7 +313,11 @@ fn tampering_with_a_bundle_is_named_for_what_it_is() {
     assert_eq!(failures(&good, &c.log), Vec::<String>::new());
     let size = Checkpoint::open(&good.checkpoint, &c.log).unwrap().size;
     // The relay hand-over (hauler A to hauler B), signed by both.
-    let m = good.manifests.iter().find(|m| m.number.as_str() == c.relayed).unwrap();
+    let m = good
+        .manifests
+        .iter()
+        .find(|m| m.number.as_str() == c.relayed)
+        .unwrap();
     let n = m.entries[2];
     let pos = good.entries.iter().position(|e| e.index == n).unwrap();
     assert_eq!(event_of(&good, n)["to"], json!(w.hauler_b.id));
@@ -270,9 +329,24 @@ fn tampering_with_a_bundle_is_named_for_what_it_is() {
     assert_ne!(bytes, changed);
     b.entries[pos].entry = B64.encode(changed.as_bytes());
     let f = failures(&b, &c.log);
-    has(&f, &format!("entry {n}: inclusion proof does not lead to the checkpoint's root"));
-    has(&f, &format!("entry {n}: signature by key {} does not verify", pk(&w.hauler_a.key)));
-    has(&f, &format!("entry {n}: signature by key {} does not verify", pk(&w.hauler_b.key)));
+    has(
+        &f,
+        &format!("entry {n}: inclusion proof does not lead to the checkpoint's root"),
+    );
+    has(
+        &f,
+        &format!(
+            "entry {n}: signature by key {} does not verify",
+            pk(&w.hauler_a.key)
+        ),
+    );
+    has(
+        &f,
+        &format!(
+            "entry {n}: signature by key {} does not verify",
+            pk(&w.hauler_b.key)
+        ),
+    );
     assert_eq!(f.len(), 3, "only that entry fails: {f:?}");
 
     // One bit of a proof hash.
@@ -284,7 +358,9 @@ fn tampering_with_a_bundle_is_named_for_what_it_is() {
     b.entries[pos].proof = p.format();
     assert_eq!(
         failures(&b, &c.log),
-        [format!("entry {n}: inclusion proof does not lead to the checkpoint's root")]
+        [format!(
+            "entry {n}: inclusion proof does not lead to the checkpoint's root"
+        )]
     );
 
     // One proof hash dropped.
@@ -311,15 +387,25 @@ fn tampering_with_a_bundle_is_named_for_what_it_is() {
     }
     let f = failures(&b, &c.log);
     let x = good.export.index;
-    has(&f, &format!("entry {x}: index {x} is not inside the checkpoint's tree of size {}", earlier.size));
+    has(
+        &f,
+        &format!(
+            "entry {x}: index {x} is not inside the checkpoint's tree of size {}",
+            earlier.size
+        ),
+    );
     assert!(
-        f.iter().any(|s| s.starts_with("entry 0: proof has ") || s == "entry 0: inclusion proof does not lead to the checkpoint's root"),
+        f.iter().any(|s| s.starts_with("entry 0: proof has ")
+            || s == "entry 0: inclusion proof does not lead to the checkpoint's root"),
         "{f:?}"
     );
     // ... or only the bundle's checkpoint swapped: the proofs carry another one.
     let mut b = good.clone();
     b.checkpoint = c.earlier_checkpoint.clone();
-    has(&failures(&b, &c.log), &format!("entry {n}: the proof carries another checkpoint than the bundle's"));
+    has(
+        &failures(&b, &c.log),
+        &format!("entry {n}: the proof carries another checkpoint than the bundle's"),
+    );
 
     // A checkpoint of the same tree, signed by another key under the log's name.
     let cp = Checkpoint::open(&good.checkpoint, &c.log).unwrap();
@@ -337,7 +423,14 @@ fn tampering_with_a_bundle_is_named_for_what_it_is() {
     let other = NoteVerifier::new(&c.log.name, key(78).verifying_key()).unwrap();
     let f = failures(&good, &other);
     has(&f, "checkpoint: not signed by the given log key");
-    has(&f, &format!("entry 0: genesis names log key {}, not the given log key {}", wasteledger::ledger::event::PublicKey(c.log.key), pk(&key(78))));
+    has(
+        &f,
+        &format!(
+            "entry 0: genesis names log key {}, not the given log key {}",
+            wasteledger::ledger::event::PublicKey(c.log.key),
+            pk(&key(78))
+        ),
+    );
 
     // A signer's key.added dropped: every entry hauler B signed is named.
     let mut b = good.clone();
@@ -357,25 +450,39 @@ fn tampering_with_a_bundle_is_named_for_what_it_is() {
         .iter()
         .filter(|e| {
             let v: Value = serde_json::from_slice(&B64.decode(&e.entry).unwrap()).unwrap();
-            v["signatures"].as_array().unwrap().iter().any(|s| s["key"] == json!(hb))
+            v["signatures"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|s| s["key"] == json!(hb))
         })
         .map(|e| e.index)
         .collect();
     assert!(signed_by_b.contains(&n));
     for i in &signed_by_b {
-        has(&f, &format!("entry {i}: key {hb} has no key.added entry in the bundle"));
+        has(
+            &f,
+            &format!("entry {i}: key {hb} has no key.added entry in the bundle"),
+        );
     }
     assert_eq!(f.len(), signed_by_b.len(), "{f:?}");
 
     // The export dropped.
     let mut b = good.clone();
     b.entries.retain(|e| e.index != x);
-    has(&failures(&b, &c.log), &format!("export: entry {x} (the export) is not in the bundle"));
+    has(
+        &failures(&b, &c.log),
+        &format!("export: entry {x} (the export) is not in the bundle"),
+    );
     // The header claims another selection than the signed export.
     let mut b = good.clone();
     b.export.manifests.pop();
     let f = failures(&b, &c.log);
-    assert!(f.iter().any(|s| s.starts_with("export: the bundle's header says manifests = ")), "{f:?}");
+    assert!(
+        f.iter()
+            .any(|s| s.starts_with("export: the bundle's header says manifests = ")),
+        "{f:?}"
+    );
 }
 
 #[test]
@@ -435,7 +542,11 @@ fn only_enforcement_inspectors_and_the_authority_pull_and_a_refusal_leaves_the_l
         ),
         (
             "a hauler pulls in the bureau's name",
-            signed(export_event(&w.bureau.id, &[&c.relayed]), &[&w.hauler_a.key]).to_bytes(),
+            signed(
+                export_event(&w.bureau.id, &[&c.relayed]),
+                &[&w.hauler_a.key],
+            )
+            .to_bytes(),
             403,
             "signatures",
         ),
@@ -472,7 +583,9 @@ fn only_enforcement_inspectors_and_the_authority_pull_and_a_refusal_leaves_the_l
         let answer: Value = serde_json::from_str(&a.body).unwrap();
         assert_eq!(a.status, want, "{what}: {answer}");
         assert!(
-            answer["field"].as_str().is_some_and(|f| f.starts_with(field)),
+            answer["field"]
+                .as_str()
+                .is_some_and(|f| f.starts_with(field)),
             "{what}: field {} (want {field}): {answer}",
             answer["field"]
         );
@@ -481,13 +594,25 @@ fn only_enforcement_inspectors_and_the_authority_pull_and_a_refusal_leaves_the_l
     // The same refusals through POST /v1/events.
     let (code, _) = post(
         &w.c,
-        &signed(export_event(&w.hauler_a.id, &[&c.relayed]), &[&w.hauler_a.key]).to_bytes(),
+        &signed(
+            export_event(&w.hauler_a.id, &[&c.relayed]),
+            &[&w.hauler_a.key],
+        )
+        .to_bytes(),
     );
     assert_eq!(code, 403);
     let a = w.c.get_signed("/v1/exports", &w.bureau.key).unwrap();
-    assert_eq!(a.json().unwrap()["exports"], json!([]), "no pull was logged");
+    assert_eq!(
+        a.json().unwrap()["exports"],
+        json!([]),
+        "no pull was logged"
+    );
     // The authority may pull, naming the agency it acts for.
-    let (status, body) = pull(w, export_event(&w.bureau.id, &[&c.relayed]), &[&authority()]);
+    let (status, body) = pull(
+        w,
+        export_event(&w.bureau.id, &[&c.relayed]),
+        &[&authority()],
+    );
     assert_eq!(status, 201, "{body}");
     assert!(bundle::verify(body.as_bytes(), &c.log).ok());
 }
@@ -523,7 +648,12 @@ fn the_cli_pulls_a_bundle_and_verify_bundle_fails_a_tampered_one() {
     let key_file = dir.path().join("log.key");
     std::fs::write(&key_file, format!("{}\n", c.log)).unwrap();
     let log_key = c.log.to_string();
-    let (ok_, text) = run(&["verify-bundle", out.to_str().unwrap(), "--log-key", &log_key]);
+    let (ok_, text) = run(&[
+        "verify-bundle",
+        out.to_str().unwrap(),
+        "--log-key",
+        &log_key,
+    ]);
     assert!(ok_, "{text}");
     assert!(text.contains("verified: "), "{text}");
     assert!(text.contains("废矿物油"), "the summary is printed: {text}");
@@ -531,9 +661,19 @@ fn the_cli_pulls_a_bundle_and_verify_bundle_fails_a_tampered_one() {
     let hauler_key = dir.path().join("hauler.pem");
     wasteledger::keyfile::write(&hauler_key, &w.hauler_a.key).unwrap();
     let (ok_, text) = run(&[
-        "bundle", "--server", &w.server.url, "--key", hauler_key.to_str().unwrap(),
-        "--case", "X", "--reason", "curious", "--manifest", &c.relayed,
-        "--out", dir.path().join("no.json").to_str().unwrap(),
+        "bundle",
+        "--server",
+        &w.server.url,
+        "--key",
+        hauler_key.to_str().unwrap(),
+        "--case",
+        "X",
+        "--reason",
+        "curious",
+        "--manifest",
+        &c.relayed,
+        "--out",
+        dir.path().join("no.json").to_str().unwrap(),
     ]);
     assert!(!ok_, "{text}");
     assert!(text.contains("may not pull evidence"), "{text}");
@@ -543,7 +683,8 @@ fn the_cli_pulls_a_bundle_and_verify_bundle_fails_a_tampered_one() {
     let i = b.manifests[0].entries[1];
     let pos = b.entries.iter().position(|e| e.index == i).unwrap();
     let bytes = String::from_utf8(entry_bytes(&b, i)).unwrap();
-    b.entries[pos].entry = B64.encode(bytes.replacen("2026-11-23T08:30:00Z", "2026-11-23T08:31:00Z", 1));
+    b.entries[pos].entry =
+        B64.encode(bytes.replacen("2026-11-23T08:30:00Z", "2026-11-23T08:31:00Z", 1));
     let bad = dir.path().join("tampered.bundle.json");
     std::fs::write(&bad, b.to_bytes()).unwrap();
     let (ok_, text) = run(&[
@@ -554,7 +695,9 @@ fn the_cli_pulls_a_bundle_and_verify_bundle_fails_a_tampered_one() {
     ]);
     assert!(!ok_, "{text}");
     assert!(
-        text.contains(&format!("entry {i}: inclusion proof does not lead to the checkpoint's root")),
+        text.contains(&format!(
+            "entry {i}: inclusion proof does not lead to the checkpoint's root"
+        )),
         "{text}"
     );
     assert!(text.contains("FAIL  entry"), "{text}");
