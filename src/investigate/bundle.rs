@@ -943,6 +943,41 @@ fn check_export(r: &mut Report, b: &Bundle, parsed: &BTreeMap<u64, Entry>) {
         return;
     }
     let ev = e.event.event();
+    // Signed by a key of the party it names (its key.added says so), or by the authority.
+    let authority = parsed.get(&0).and_then(|g| {
+        g.event
+            .event()
+            .get("authority_key")?
+            .as_str()
+            .map(str::to_string)
+    });
+    let holder_of = |k: &PublicKey| {
+        parsed.values().find_map(|a| {
+            let ev = a.event.event();
+            (a.event.event_type() == "key.added"
+                && ev.get("key").and_then(Value::as_str) == Some(k.to_string().as_str()))
+            .then(|| ev.get("holder").and_then(Value::as_str).map(str::to_string))
+            .flatten()
+        })
+    };
+    for k in e.event.signers() {
+        let ks = k.to_string();
+        if Some(&ks) == authority.as_ref() {
+            continue;
+        }
+        if let Some(h) = holder_of(k) {
+            if h != x.by.as_str() {
+                r.fail(
+                    "export",
+                    format!(
+                        "entry {} is signed by key {ks} of {h}, not of {} whom it names",
+                        x.index, x.by
+                    ),
+                );
+            }
+        }
+        // A key with no key.added in the bundle is named by the key checks.
+    }
     let want = serde_json::json!({
         "by": x.by, "case": x.case, "reason": x.reason, "manifests": x.manifests,
         "query": x.query, "at": x.at,
@@ -1070,5 +1105,82 @@ fn check_manifests(r: &mut Report, b: &Bundle, parsed: &BTreeMap<u64, Entry>) {
                 ),
             );
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ed25519_dalek::SigningKey;
+
+    fn log() -> NoteVerifier {
+        NoteVerifier::new(
+            "example.com/log",
+            SigningKey::from_bytes(&[5; 32]).verifying_key(),
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn what_is_not_a_bundle_is_named_and_never_passes() {
+        let r = verify(b"not json", &log());
+        assert!(!r.ok());
+        assert!(r.failures()[0]
+            .to_string()
+            .starts_with("bundle: not a wasteledger bundle (wasteledger-bundle/v1 JSON): "));
+        // A field this version does not know is refused (the format is closed).
+        let r = verify(br#"{"format":"wasteledger-bundle/v1","extra":1}"#, &log());
+        assert!(
+            r.failures()[0]
+                .to_string()
+                .contains("unknown field `extra`"),
+            "{:?}",
+            r.failures()
+        );
+        assert!(
+            !Report::default().ok(),
+            "a report with no checks is not a pass"
+        );
+    }
+
+    #[test]
+    fn an_empty_bundle_under_a_valid_checkpoint_fails_for_what_it_lacks() {
+        let k = SigningKey::from_bytes(&[5; 32]);
+        let v = log();
+        let cp = Checkpoint {
+            origin: v.name.clone(),
+            size: 3,
+            root: [7; 32],
+        }
+        .sign(&k);
+        let b = Bundle {
+            format: "wasteledger-bundle/v2".into(),
+            log_key: v.to_string(),
+            checkpoint: cp,
+            export: ExportHeader {
+                index: 2,
+                time: Timestamp::from_unix_millis(0),
+                by: Uscc::parse("91350100M000100Y43").unwrap(),
+                case: "C-1".into(),
+                reason: "r".into(),
+                manifests: vec![ManifestNumber::parse("20263205000001").unwrap()],
+                query: None,
+                at: Timestamp::from_unix_millis(0),
+            },
+            manifests: vec![],
+            entries: vec![],
+            summary: String::new(),
+        };
+        let r = verify(&b.to_bytes(), &v);
+        let f: Vec<String> = r.failures().iter().map(|c| c.to_string()).collect();
+        assert_eq!(
+            f,
+            [
+                "bundle: format \"wasteledger-bundle/v2\" is not \"wasteledger-bundle/v1\"",
+                "registry: entry 0 (genesis, which names the log's key and the authority) is not in the bundle",
+                "export: entry 2 (the export) is not in the bundle",
+            ]
+        );
+        assert!(r.checks.iter().any(|c| c.ok && c.subject == "checkpoint"));
     }
 }

@@ -467,6 +467,27 @@ fn tampering_with_a_bundle_is_named_for_what_it_is() {
     }
     assert_eq!(f.len(), signed_by_b.len(), "{f:?}");
 
+    // The export re-signed by someone else (the plant) than the party it names.
+    let mut b = good.clone();
+    let xpos = b.entries.iter().position(|e| e.index == x).unwrap();
+    let mut forged = wasteledger::ledger::entry::Entry::decode(&entry_bytes(&b, x)).unwrap();
+    forged.event = signed(Value::Object(forged.event.event().clone()), &[&w.plant.key]);
+    b.entries[xpos].entry = B64.encode(forged.encode());
+    let f = failures(&b, &c.log);
+    has(
+        &f,
+        &format!("entry {x}: inclusion proof does not lead to the checkpoint's root"),
+    );
+    has(
+        &f,
+        &format!(
+            "export: entry {x} is signed by key {} of {}, not of {} whom it names",
+            pk(&w.plant.key),
+            w.plant.id,
+            w.bureau.id
+        ),
+    );
+
     // The export dropped.
     let mut b = good.clone();
     b.entries.retain(|e| e.index != x);
