@@ -342,7 +342,7 @@ fn cell(s: &str) -> String {
     s.replace('|', "\\|").replace('\n', " ")
 }
 
-fn manifest_summary(d: &Domain, m: &Manifest, size: u64, out: &mut String) {
+fn manifest_summary(d: &Domain, m: &Manifest, size: u64, at: Timestamp, out: &mut String) {
     use std::fmt::Write;
     let v = m.current();
     let _ = writeln!(
@@ -491,11 +491,16 @@ fn manifest_summary(d: &Domain, m: &Manifest, size: u64, out: &mut String) {
             q
         );
     }
-    let flags: Vec<_> = m.flags.iter().filter(|f| f.index < size).collect();
+    // Flags as of the export (overdue depends on the time it is judged at).
+    let flags: Vec<_> = m
+        .flags_at(at, &d.limits)
+        .into_iter()
+        .filter(|f| f.index < size)
+        .collect();
     if flags.is_empty() {
-        let _ = writeln!(out, "\nFlags: none.");
+        let _ = writeln!(out, "\nFlags as of the export: none.");
     } else {
-        let _ = writeln!(out, "\nFlags:");
+        let _ = writeln!(out, "\nFlags as of the export:");
         for f in flags {
             let _ = writeln!(out, "- {} (entry {}): {}", wire(&f.kind), f.index, f.detail);
         }
@@ -534,7 +539,7 @@ fn summary(d: &Domain, x: &ExportHeader, size: u64, origin: &str) -> String {
     );
     for n in &x.manifests {
         if let Some(m) = d.manifests.get(n) {
-            manifest_summary(d, m, size, &mut out);
+            manifest_summary(d, m, size, x.time, &mut out);
         }
     }
     out

@@ -2,7 +2,7 @@
 //! log's key alone, and every kind of tampering named for what it is.
 
 use crate::support::{authority, key, pk, run, signed};
-use crate::world::{ok, post, World, PLATE_A, PLATE_B};
+use crate::world::{ok, post, World, PLATE_A, PLATE_B, PLATE_EXPIRED};
 use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine;
 use ed25519_dalek::SigningKey;
@@ -137,7 +137,21 @@ fn a_bundle_pulled_over_http_verifies_offline_and_the_pull_is_on_the_log() {
     let dir = tempfile::tempdir().unwrap();
     let c = city(dir.path());
     let w = &c.w;
-    let selection = [c.relayed.as_str(), c.inputs[0].as_str(), c.merged.as_str()];
+    // A load picked up on a truck whose permit expired: flagged.
+    let flagged = w.issue_hazardous("S-DISPOSAL");
+    w.hand(
+        &flagged,
+        &w.plant,
+        &w.hauler_a,
+        Some(PLATE_EXPIRED),
+        &[340_000, 120_000],
+    );
+    let selection = [
+        c.relayed.as_str(),
+        c.inputs[0].as_str(),
+        c.merged.as_str(),
+        flagged.as_str(),
+    ];
     let (status, body) = pull(w, export_event(&w.bureau.id, &selection), &[&w.bureau.key]);
     assert_eq!(status, 201, "{body}");
     let b = parse(&body);
@@ -293,6 +307,9 @@ fn a_bundle_pulled_over_http_verifies_offline_and_the_pull_is_on_the_log() {
         "KS-2026-0042",
         "Made from",
         "Went on as",
+        "Flags as of the export: none.",
+        "- no_permit (entry ",
+        PLATE_EXPIRED,
     ] {
         assert!(b.summary.contains(s), "summary lacks {s:?}:\n{}", b.summary);
     }
