@@ -145,15 +145,13 @@ impl LogClient {
 
     pub fn post(&self, path: &str, body: &[u8]) -> Result<Answer> {
         let url = format!("{}{path}", self.base);
-        let mut resp = self
+        let resp = self
             .agent
             .post(&url)
             .header("content-type", "application/json")
             .send(body)
             .with_context(|| format!("POST {url}"))?;
-        let status = resp.status().as_u16();
-        let body = resp.body_mut().read_to_string()?;
-        Ok(Answer { status, body })
+        Answer::read(resp)
     }
 
     pub fn verifier(&self) -> Result<NoteVerifier> {

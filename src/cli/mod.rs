@@ -1,5 +1,6 @@
 //! The command line: a face over the library. Each subcommand turns flags into a call.
 
+mod bundle;
 mod client;
 mod demo;
 mod party;
@@ -146,6 +147,14 @@ enum Command {
     Scan(scan::ScanArgs),
     /// Fetch a manifest's printable page, its container labels (--labels) or its QR code (--qr)
     Print(scan::PrintArgs),
+    /// Pull a case bundle (enforcement, inspectors, the authority): the pull is logged as an
+    /// evidence.exported event, then the server writes one file with the checkpoint, the log
+    /// key, every entry of the manifests with its tlog-proof, the registry entries of the
+    /// signers' keys and a summary
+    Bundle(bundle::BundleArgs),
+    /// Verify a case bundle with the log's verifier key alone (no server, no database): prints
+    /// every check and the summary, and fails naming exactly what does not hold
+    VerifyBundle(bundle::VerifyBundleArgs),
 }
 
 pub fn run(cli: Cli) -> Result<()> {
@@ -231,6 +240,8 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Party(cmd) => party::run(cmd),
         Command::Scan(a) => scan::scan(a),
         Command::Print(a) => scan::print(a),
+        Command::Bundle(a) => bundle::pull(a),
+        Command::VerifyBundle(a) => bundle::verify(a),
     }
 }
 

@@ -46,7 +46,7 @@ pub struct ScanArgs {
     vehicle: Option<String>,
 }
 
-fn verifier_from(arg: &str) -> Result<NoteVerifier> {
+pub(super) fn verifier_from(arg: &str) -> Result<NoteVerifier> {
     let text = if Path::new(arg).is_file() {
         std::fs::read_to_string(arg).with_context(|| format!("cannot read {arg}"))?
     } else {

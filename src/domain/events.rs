@@ -239,6 +239,7 @@ pub enum DomainEvent {
     Split(Split),
     Inspection(Inspection),
     Track(Track),
+    EvidenceExported(EvidenceExported),
 }
 
 /// `party.registered` (authority): a company or agency and its roles.
@@ -468,9 +469,30 @@ pub struct Track {
     pub points: Vec<TrackPoint>,
 }
 
+/// `evidence.exported`: an enforcement officer, an inspector or the authority pulls the
+/// records of a case (a case bundle). Enforcement access is itself on the log: who pulled
+/// which manifests, when, for which case and why. Signed by the party that pulls (`by`), or by
+/// the authority (then `by` is the agency it acts for).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EvidenceExported {
+    /// The USCC of the party (or agency) that pulls.
+    pub by: Uscc,
+    /// The case reference (立案号 or the investigation's own number).
+    pub case: String,
+    pub reason: String,
+    /// The selection: at least one manifest, each once, each in the log.
+    pub manifests: Vec<ManifestNumber>,
+    /// The search that produced the selection, recorded as given (e.g. a query string).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub query: Option<String>,
+    /// When the party says it pulled (the log records when it learned of it).
+    pub at: Timestamp,
+}
+
 impl DomainEvent {
     /// Every domain event type, as written in `type`.
-    pub const TYPES: [&'static str; 16] = [
+    pub const TYPES: [&'static str; 17] = [
         "party.registered",
         "licence.granted",
         "licence.revoked",
@@ -487,6 +509,7 @@ impl DomainEvent {
         "station.split",
         "inspection.recorded",
         "vehicle.track",
+        "evidence.exported",
     ];
 
     /// Parse the event's canonical JSON (its `type` picks the shape). Errors name the field.
@@ -529,6 +552,7 @@ impl DomainEvent {
             "station.split" => E::Split(de(json)?),
             "inspection.recorded" => E::Inspection(de(json)?),
             "vehicle.track" => E::Track(de(json)?),
+            "evidence.exported" => E::EvidenceExported(de(json)?),
             other => {
                 return Err(Refusal::Field {
                     field: "event.type".into(),

@@ -52,6 +52,38 @@ impl Limits {
     }
 }
 
+/// Where a party's key entered and (if it did) left the registry: the log entries a court
+/// needs to see that a signature was made with a key valid at that time.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct KeyEntries {
+    /// The `key.added` entry.
+    pub added: u64,
+    /// The `key.revoked` entry, if any.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub revoked: Option<u64>,
+}
+
+/// One pull of evidence (`evidence.exported`): readable by those who see everything only, and
+/// never shown on the manifests themselves (a party must not learn from its own manifest that it
+/// is under investigation).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Export {
+    /// The entry of the `evidence.exported` event.
+    pub index: u64,
+    /// When the log recorded it.
+    pub time: Timestamp,
+    pub by: Uscc,
+    /// `true` when the authority's key signed it (acting for `by`).
+    pub by_authority: bool,
+    pub case: String,
+    pub reason: String,
+    pub manifests: Vec<ManifestNumber>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub query: Option<String>,
+    /// When the party says it pulled.
+    pub at: Timestamp,
+}
+
 #[derive(Clone, Debug, Serialize)]
 pub struct Party {
     pub id: Uscc,
@@ -365,6 +397,10 @@ pub struct Domain {
     pub created: HashMap<u64, Vec<ManifestNumber>>,
     pub by_party: HashMap<Uscc, BTreeSet<ManifestNumber>>,
     pub by_vehicle: HashMap<Plate, BTreeSet<ManifestNumber>>,
+    /// The registry entries of each party key (added, revoked).
+    pub key_entries: HashMap<PublicKey, KeyEntries>,
+    /// Every pull of evidence, in log order (for those who see everything only).
+    pub exports: Vec<Export>,
     serials: HashMap<(u16, String), u32>,
     references: HashMap<(Uscc, String), ManifestNumber>,
 }
@@ -443,6 +479,7 @@ enum Effect {
     Vehicle(Vehicle),
     Site(Site),
     Track(Plate, TrackPoint, u64),
+    Export(Export),
     /// New manifests (issue, consolidation, split) and updates to existing ones.
     Manifests {
         new: Vec<Manifest>,
@@ -477,6 +514,8 @@ impl Domain {
             created: HashMap::new(),
             by_party: HashMap::new(),
             by_vehicle: HashMap::new(),
+            key_entries: HashMap::new(),
+            exports: Vec::new(),
             serials: HashMap::new(),
             references: HashMap::new(),
         }
@@ -505,6 +544,8 @@ impl Domain {
             "created": sorted(self.created.iter().map(|(i, n)| (format!("{i:020}"), n))),
             "by_party": sorted(&self.by_party),
             "by_vehicle": sorted(&self.by_vehicle),
+            "key_entries": sorted(&self.key_entries),
+            "exports": &self.exports,
             "serials": sorted(self.serials.iter().map(|((y, r), s)| (format!("{y}/{r}"), s))),
             "references": sorted(self.references.iter().map(|((u, r), n)| (format!("{u}/{r}"), n))),
         });
@@ -1612,6 +1653,7 @@ impl Domain {
                     None => Ok(Effect::None),
                 }
             }
+            E::EvidenceExported(x) => self.decide_export(index, time, event, log, x),
             E::Track(t) => {
                 let v = self.vehicles.get(&t.plate).ok_or_else(|| {
                     unknown(
@@ -1634,6 +1676,76 @@ impl Domain {
                 Ok(Effect::Track(t.plate, last, t.points.len() as u64))
             }
         }
+    }
+
+    /// `evidence.exported`: only enforcement, inspectors or the authority pull evidence, and only
+    /// of manifests that exist. The export is kept apart from the manifests (not a step).
+    fn decide_export(
+        &self,
+        index: u64,
+        time: Timestamp,
+        event: &SignedEvent,
+        log: &LogState,
+        x: EvidenceExported,
+    ) -> Result<Effect, Refusal> {
+        let by_authority =
+            log.authority.is_some() && event.signers().all(|k| Some(*k) == log.authority);
+        if !by_authority {
+            let p = self.party(&x.by, "event.by")?;
+            if !p
+                .roles
+                .iter()
+                .any(|r| matches!(r, Role::Enforcement | Role::Inspector))
+            {
+                return Err(signer(
+                    "event.by",
+                    format!(
+                        "evidence is pulled by enforcement, an inspector or the authority; {} is registered as {}",
+                        x.by,
+                        wire(&p.roles)
+                    ),
+                ));
+            }
+            self.require_signed_by(event, &x.by, "signatures", "evidence.exported")?;
+        }
+        if x.case.trim().is_empty() {
+            return Err(f("event.case", "the case reference (non-empty)"));
+        }
+        if x.reason.trim().is_empty() {
+            return Err(f("event.reason", "why the records are pulled (non-empty)"));
+        }
+        if x.manifests.is_empty() {
+            return Err(f("event.manifests", "at least one manifest number"));
+        }
+        if x.query.as_deref().is_some_and(|q| q.trim().is_empty()) {
+            return Err(f(
+                "event.query",
+                "the search that produced the selection, or no `query` field",
+            ));
+        }
+        for (i, n) in x.manifests.iter().enumerate() {
+            let field = format!("event.manifests[{i}]");
+            if x.manifests[..i].contains(n) {
+                return Err(f(
+                    &field,
+                    format!("each manifest once; {n} is listed already"),
+                ));
+            }
+            if !self.manifests.contains_key(n) {
+                return Err(unknown(&field, format!("manifest {n} does not exist")));
+            }
+        }
+        Ok(Effect::Export(Export {
+            index,
+            time,
+            by: x.by,
+            by_authority,
+            case: x.case,
+            reason: x.reason,
+            manifests: x.manifests,
+            query: x.query,
+            at: x.at,
+        }))
     }
 
     /// A hand-over worked out completely: the manifest after it, and the party whose signature
@@ -2018,10 +2130,21 @@ impl Domain {
                     p.keys.push(k.to_string());
                 }
                 self.keys.insert(k, party);
+                self.key_entries.insert(
+                    k,
+                    KeyEntries {
+                        added: index,
+                        revoked: None,
+                    },
+                );
             }
             Effect::KeyRevoked(k, eff) => {
                 self.revoked.insert(k, eff);
+                if let Some(e) = self.key_entries.get_mut(&k) {
+                    e.revoked = Some(index);
+                }
             }
+            Effect::Export(e) => self.exports.push(e),
             Effect::Licence(l) => {
                 self.licences_of
                     .entry(l.grant.party.clone())

@@ -519,3 +519,75 @@ fn after_a_storage_failure_the_state_is_not_read() {
     let err = rules.read_durable().map(|_| ()).unwrap_err();
     assert!(err.contains("no space left"), "{err}");
 }
+
+#[test]
+fn evidence_is_pulled_by_enforcement_only_and_stays_off_the_manifests() {
+    let mut log = Log::new();
+    let m = log.issue(1000);
+    let officer = uscc("MB1ENFC01");
+    log.auth(json!({"type": "party.registered", "party": officer, "name": "执法支队 enforcement", "roles": ["enforcement"]}))
+        .unwrap();
+    let k = key(40);
+    log.auth(json!({"type": "key.added", "key": PublicKey(k.verifying_key()).to_string(), "holder": officer}))
+        .unwrap();
+    let added = log.size - 1;
+    assert_eq!(
+        log.domain.key_entries[&PublicKey(k.verifying_key())],
+        super::fold::KeyEntries {
+            added,
+            revoked: None
+        }
+    );
+    let export = |by: &str, ms: Value| {
+        json!({"type": "evidence.exported", "by": by, "case": "C-1", "reason": "dumping", "manifests": ms,
+               "at": "2026-11-23T08:00:00Z"})
+    };
+    let before = log.snapshot();
+    let refused = [
+        (
+            export(&id(1), json!([m])),
+            pkey(1),
+            "field `event.by`: evidence is pulled by enforcement",
+        ),
+        (
+            export(&officer, json!([m])),
+            pkey(1),
+            "field `signatures[0]`",
+        ),
+        (
+            export(&officer, json!([m, "20263205999999"])),
+            k.clone(),
+            "field `event.manifests[1]`: manifest 20263205999999 does not exist",
+        ),
+        (
+            export(&officer, json!([m, m])),
+            k.clone(),
+            "field `event.manifests[1]`: expected each manifest once",
+        ),
+        (
+            export(&officer, json!([])),
+            k.clone(),
+            "field `event.manifests`",
+        ),
+    ];
+    for (ev, signer, want) in refused {
+        let err = log.admit(ev.clone(), &[&signer]).unwrap_err();
+        assert!(err.starts_with(want), "{ev}: {err}");
+        assert_eq!(log.snapshot(), before, "{ev}: the domain changed");
+    }
+    let manifest_before = serde_json::to_string(&log.domain.manifests).unwrap();
+    log.admit(export(&officer, json!([m])), &[&k]).unwrap();
+    assert_eq!(log.domain.exports.len(), 1);
+    assert_eq!(log.domain.exports[0].index, log.size - 1);
+    assert!(!log.domain.exports[0].by_authority);
+    assert_eq!(
+        serde_json::to_string(&log.domain.manifests).unwrap(),
+        manifest_before,
+        "an export is not a step of the manifests it pulls"
+    );
+    // The authority pulls for an agency.
+    let mut again = export(&officer, json!([m]));
+    again["case"] = json!("C-2");
+    log.auth(again).unwrap();
+    assert!(log.domain.exports[1].by_authority);
+}

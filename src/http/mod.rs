@@ -2,6 +2,7 @@
 //! problem details naming the field at fault.
 
 pub mod auth;
+mod bundle;
 mod domain;
 mod qr;
 pub mod witness;
@@ -73,7 +74,8 @@ pub fn server_with_witnesses(
                 .app_data(d.clone())
                 .app_data(public.clone())
                 .configure(domain::routes)
-                .configure(qr::routes),
+                .configure(qr::routes)
+                .configure(bundle::routes),
             None => app,
         };
         app.app_data(

@@ -12,3 +12,4 @@ pub mod note;
 pub mod parallel;
 pub mod state;
 pub mod time;
+pub mod tlog_proof;

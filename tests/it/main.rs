@@ -1,6 +1,7 @@
 //! One integration-test binary (fewer link steps): each module is one area.
 
 mod api;
+mod bundle;
 mod cli;
 mod crash;
 mod demo;

@@ -1,0 +1,241 @@
+//! `wasteledger bundle`: pull a case bundle (the pull is an `evidence.exported` event, signed with
+//! the puller's key and logged before the file is handed out). `wasteledger verify-bundle`: check
+//! a bundle with the log's verifier key alone (no server, no database), print every check and
+//! the summary, and fail naming what does not hold.
+
+use super::scan::verifier_from;
+use crate::client::LogClient;
+use crate::domain::codes::{ManifestNumber, Uscc};
+use crate::investigate::bundle::{self, Bundle, Report};
+use crate::keyfile;
+use crate::ledger::event::SignedEvent;
+use crate::ledger::time::Timestamp;
+use anyhow::{anyhow, bail, Context, Result};
+use serde_json::json;
+use std::path::PathBuf;
+
+#[derive(clap::Args)]
+pub struct BundleArgs {
+    /// The log's address, e.g. http://127.0.0.1:8080
+    #[arg(long, value_name = "URL")]
+    server: String,
+    /// Your key file: a key of an enforcement or inspection party, or the authority's
+    #[arg(long, value_name = "FILE")]
+    key: PathBuf,
+    /// The case reference (立案号 or your investigation's number)
+    #[arg(long, value_name = "ID")]
+    case: String,
+    /// Why the records are pulled (recorded on the log)
+    #[arg(long, value_name = "TEXT")]
+    reason: String,
+    /// A manifest to include (14 digits); repeat for several
+    #[arg(long = "manifest", short = 'm', value_name = "NUMBER", required = true)]
+    manifests: Vec<String>,
+    /// The search that produced the selection, recorded with the pull as given
+    #[arg(long, value_name = "TEXT")]
+    query: Option<String>,
+    /// The party you pull for (USCC); default: the party your key belongs to (needed with the
+    /// authority's key)
+    #[arg(long, value_name = "USCC")]
+    by: Option<String>,
+    /// Where to write the bundle
+    #[arg(long, value_name = "FILE")]
+    out: PathBuf,
+    /// The log's verifier key (or a file holding it) to check the bundle with once written;
+    /// default: the key the server serves
+    #[arg(long, value_name = "KEY|FILE")]
+    log_key: Option<String>,
+}
+
+#[derive(clap::Args)]
+pub struct VerifyBundleArgs {
+    /// The bundle file
+    file: PathBuf,
+    /// The log's verifier key (name+id+key, as GET /v1/log/key serves it), or a file holding it
+    #[arg(long, value_name = "KEY|FILE")]
+    log_key: String,
+    /// Print only the failures and the verdict (no passed checks, no summary)
+    #[arg(long)]
+    quiet: bool,
+}
+
+fn problem(a: &crate::client::Answer) -> String {
+    match a.json() {
+        Ok(p) if p.get("detail").is_some() => {
+            let mut s = format!(
+                "{} ({}): {}",
+                p["title"].as_str().unwrap_or("refused"),
+                a.status,
+                p["detail"].as_str().unwrap_or_default()
+            );
+            if let Some(f) = p["field"].as_str() {
+                s.push_str(&format!(" [field {f}]"));
+            }
+            s
+        }
+        _ => format!("{} {}", a.status, a.body.trim()),
+    }
+}
+
+pub fn pull(a: BundleArgs) -> Result<()> {
+    let key = keyfile::read(&a.key)?;
+    let c = LogClient::new(&a.server);
+    let unreachable = || {
+        format!(
+            "cannot reach the log at {} (is the server running, and the URL right?)",
+            a.server
+        )
+    };
+    let mut manifests = Vec::new();
+    for m in &a.manifests {
+        manifests
+            .push(ManifestNumber::parse(m.trim()).map_err(|e| anyhow!("--manifest {m:?}: {e}"))?);
+    }
+    // Who we are, as the log sees our key (and whether it may pull at all).
+    let who = c
+        .get_signed("/v1/exports", &key)
+        .with_context(unreachable)?;
+    if who.status != 200 {
+        bail!(
+            "this key may not pull evidence: {}\n  → evidence is pulled with a key of an enforcement or inspection party, or the authority's",
+            problem(&who)
+        );
+    }
+    let reader = who.json()?["reader"].clone();
+    let by = match (&a.by, reader["party"].as_str()) {
+        (Some(b), _) => Uscc::parse(&b.trim().to_ascii_uppercase())
+            .map_err(|e| anyhow!("--by: {e}"))?
+            .to_string(),
+        (None, Some(p)) => p.to_string(),
+        (None, None) => bail!(
+            "--by: give the USCC of the agency you pull for (the authority's key belongs to no party)"
+        ),
+    };
+    let mut body = json!({
+        "type": "evidence.exported", "by": by, "case": a.case, "reason": a.reason,
+        "manifests": manifests,
+        "at": Timestamp::from_system_time(std::time::SystemTime::now()).to_string(),
+    });
+    if let Some(q) = &a.query {
+        body["query"] = json!(q);
+    }
+    let ev = SignedEvent::sign(body, &[&key]).map_err(|e| anyhow!("cannot sign the event: {e}"))?;
+    let answer = c
+        .post("/v1/bundles", &ev.to_bytes())
+        .with_context(unreachable)?;
+    if answer.status != 201 {
+        bail!("the log refused the pull: {}", problem(&answer));
+    }
+    let b: Bundle = serde_json::from_str(&answer.body)
+        .with_context(|| "the server's answer is not a bundle".to_string())?;
+    std::fs::write(&a.out, answer.body.as_bytes())
+        .with_context(|| format!("cannot write {}", a.out.display()))?;
+    let log = match &a.log_key {
+        Some(k) => verifier_from(k)?,
+        None => c.verifier()?,
+    };
+    let report = bundle::verify(answer.body.as_bytes(), &log);
+    let cp = report.checkpoint.as_ref();
+    println!(
+        "wrote {} ({} bytes): case {} pulled by {} — the pull is entry {} of the log",
+        a.out.display(),
+        answer.body.len(),
+        b.export.case,
+        b.export.by,
+        b.export.index
+    );
+    println!(
+        "  checkpoint: {} entries{}",
+        cp.map(|(c, _)| c.size.to_string())
+            .unwrap_or_else(|| "?".into()),
+        cp.map(|(_, n)| format!(", {n} cosignature line(s)"))
+            .unwrap_or_default()
+    );
+    for m in &b.manifests {
+        println!(
+            "  manifest {}: {} entries (created by entry {})",
+            m.number,
+            m.entries.len(),
+            m.created_by
+        );
+    }
+    let registry = b
+        .entries
+        .iter()
+        .filter(|e| e.why.iter().any(|w| w.starts_with("registry")))
+        .count();
+    println!(
+        "  {} entries in all, each with its tlog-proof; {registry} of them show the signers' keys",
+        b.entries.len()
+    );
+    if report.ok() {
+        println!(
+            "  checked with {}: {} checks hold (wasteledger verify-bundle {} --log-key KEY)",
+            log,
+            report.checks.len(),
+            a.out.display()
+        );
+        Ok(())
+    } else {
+        bail!(
+            "the bundle written to {} does not verify:\n  {}",
+            a.out.display(),
+            report
+                .failures()
+                .iter()
+                .map(|c| c.to_string())
+                .collect::<Vec<_>>()
+                .join("\n  ")
+        )
+    }
+}
+
+fn print_report(r: &Report, quiet: bool) {
+    for c in &r.checks {
+        if c.ok && !quiet {
+            println!("ok    {c}");
+        } else if !c.ok {
+            println!("FAIL  {c}");
+        }
+    }
+    if !quiet {
+        if let Some(s) = &r.summary {
+            println!("\n--- summary (written by the server; a reading aid, not evidence) ---\n");
+            println!("{}", s.trim_end());
+            println!("\n--- end of summary ---\n");
+        }
+    }
+}
+
+pub fn verify(a: VerifyBundleArgs) -> Result<()> {
+    let log = verifier_from(&a.log_key)?;
+    let bytes =
+        std::fs::read(&a.file).with_context(|| format!("cannot read {}", a.file.display()))?;
+    let r = bundle::verify(&bytes, &log);
+    print_report(&r, a.quiet);
+    let failures = r.failures();
+    if failures.is_empty() && r.ok() {
+        println!(
+            "verified: {} checks hold; {} entries under the checkpoint of {} signed by {}",
+            r.checks.len(),
+            r.entries,
+            r.checkpoint
+                .as_ref()
+                .map(|(c, _)| c.size.to_string())
+                .unwrap_or_default(),
+            log
+        );
+        return Ok(());
+    }
+    bail!(
+        "{} does not verify: {} of {} checks failed:\n  {}",
+        a.file.display(),
+        failures.len(),
+        r.checks.len(),
+        failures
+            .iter()
+            .map(|c| c.to_string())
+            .collect::<Vec<_>>()
+            .join("\n  ")
+    )
+}

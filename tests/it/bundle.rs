@@ -1,0 +1,742 @@
+//! Case bundles end to end: pulled over HTTP (the pull is on the log), verified offline with the
+//! log's key alone, and every kind of tampering named for what it is.
+
+use crate::support::{authority, key, pk, run, signed};
+use crate::world::{ok, post, World, PLATE_A, PLATE_B, PLATE_EXPIRED};
+use base64::engine::general_purpose::STANDARD as B64;
+use base64::Engine;
+use ed25519_dalek::SigningKey;
+use serde_json::{json, Value};
+use wasteledger::investigate::bundle::{self, Bundle};
+use wasteledger::ledger::note::{Checkpoint, NoteVerifier};
+
+struct Case {
+    w: World,
+    /// A load relayed hauler A → hauler B → disposal, received, inspected.
+    relayed: String,
+    /// Two loads consolidated at the station into `merged`.
+    inputs: Vec<String>,
+    merged: String,
+    log: NoteVerifier,
+    /// A checkpoint of the same log from before the export (another size).
+    earlier_checkpoint: String,
+}
+
+fn export_event(by: &str, manifests: &[&str]) -> Value {
+    json!({"type": "evidence.exported", "by": by, "case": "KS-2026-0042",
+           "reason": "illegal dumping reported at Zhangpu; one case, many investigations",
+           "manifests": manifests, "query": "vehicle=苏E23456&from=2026-11-01T00:00:00Z",
+           "at": "2026-11-29T09:00:00Z"})
+}
+
+fn city(dir: &std::path::Path) -> Case {
+    let w = World::start(dir);
+    let relayed = w.issue_hazardous("S-DISPOSAL");
+    w.pickup(&relayed);
+    w.hand(
+        &relayed,
+        &w.hauler_a,
+        &w.hauler_b,
+        Some(PLATE_B),
+        &[340_000, 120_000],
+    );
+    w.hand(
+        &relayed,
+        &w.hauler_b,
+        &w.disposal,
+        None,
+        &[339_000, 120_000],
+    );
+    ok(
+        &w.c,
+        json!({"type": "custody.received", "manifest": relayed, "lines": [
+            {"line": 0, "accepted": {"amount": 339_000, "unit": "g"}, "rejected": {"amount": 0, "unit": "g"}},
+            {"line": 1, "accepted": {"amount": 120_000, "unit": "g"}, "rejected": {"amount": 0, "unit": "g"}}]}),
+        &[&w.disposal.key],
+    );
+    ok(
+        &w.c,
+        json!({"type": "inspection.recorded", "inspector": w.bureau.id, "manifest": relayed,
+               "vehicle": PLATE_B, "at": "2026-11-23T09:10:00Z", "verdict": "pass",
+               "findings": "drums sealed, labels match"}),
+        &[&w.bureau.key],
+    );
+    let inputs: Vec<String> = (0..2).map(|_| w.issue_hazardous("S-HUAQIAO")).collect();
+    for m in &inputs {
+        w.pickup(m);
+        w.hand(m, &w.hauler_a, &w.station, None, &[340_000, 120_000]);
+    }
+    let out = ok(
+        &w.c,
+        json!({"type": "station.consolidated", "station": w.station.id, "inputs": inputs,
+        "output": {"destination": "S-DISPOSAL", "haulers": [w.hauler_b.id], "lines": [
+            {"code": "900-249-08", "name": "废矿物油 waste mineral oil", "form": "liquid", "hazards": ["T", "I"], "quantity": {"amount": 680_000, "unit": "g"}},
+            {"code": "900-041-49", "name": "含油抹布 oily rags", "form": "solid", "hazards": ["T", "In"], "quantity": {"amount": 240_000, "unit": "g"}}]}}),
+        &[&w.station.key],
+    );
+    let merged = out["manifests"][0].as_str().unwrap().to_string();
+    w.hand(
+        &merged,
+        &w.station,
+        &w.hauler_b,
+        Some(PLATE_B),
+        &[680_000, 240_000],
+    );
+    let log = w.c.verifier().unwrap();
+    let earlier_checkpoint = w.head();
+    Case {
+        w,
+        relayed,
+        inputs,
+        merged,
+        log,
+        earlier_checkpoint,
+    }
+}
+
+/// Pull a bundle over HTTP as `who`; (status, headers' Content-Disposition, body).
+fn pull(w: &World, event: Value, who: &[&SigningKey]) -> (u16, String) {
+    let a =
+        w.c.post("/v1/bundles", &signed(event, who).to_bytes())
+            .unwrap();
+    (a.status, a.body)
+}
+
+fn parse(body: &str) -> Bundle {
+    serde_json::from_str(body).unwrap_or_else(|e| panic!("not a bundle ({e}): {body}"))
+}
+
+fn failures(b: &Bundle, log: &NoteVerifier) -> Vec<String> {
+    bundle::verify(&b.to_bytes(), log)
+        .failures()
+        .iter()
+        .map(|c| c.to_string())
+        .collect()
+}
+
+fn has(fails: &[String], want: &str) {
+    assert!(
+        fails.iter().any(|f| f == want),
+        "expected the failure {want:?}, got:\n  {}",
+        fails.join("\n  ")
+    );
+}
+
+fn entry_bytes(b: &Bundle, index: u64) -> Vec<u8> {
+    let e = b.entries.iter().find(|e| e.index == index).unwrap();
+    B64.decode(&e.entry).unwrap()
+}
+
+fn event_of(b: &Bundle, index: u64) -> Value {
+    let v: Value = serde_json::from_slice(&entry_bytes(b, index)).unwrap();
+    v["event"].clone()
+}
+
+#[test]
+fn a_bundle_pulled_over_http_verifies_offline_and_the_pull_is_on_the_log() {
+    let dir = tempfile::tempdir().unwrap();
+    let c = city(dir.path());
+    let w = &c.w;
+    // A load picked up on a truck whose permit expired: flagged.
+    let flagged = w.issue_hazardous("S-DISPOSAL");
+    w.hand(
+        &flagged,
+        &w.plant,
+        &w.hauler_a,
+        Some(PLATE_EXPIRED),
+        &[340_000, 120_000],
+    );
+    let selection = [
+        c.relayed.as_str(),
+        c.inputs[0].as_str(),
+        c.merged.as_str(),
+        flagged.as_str(),
+    ];
+    let (status, body) = pull(w, export_event(&w.bureau.id, &selection), &[&w.bureau.key]);
+    assert_eq!(status, 201, "{body}");
+    let b = parse(&body);
+    let report = bundle::verify(body.as_bytes(), &c.log);
+    assert!(
+        report.ok(),
+        "a fresh bundle verifies: {:?}",
+        report.failures()
+    );
+    assert!(
+        report.checks.len() > b.entries.len() * 3,
+        "every entry is checked several ways"
+    );
+
+    // The pull is itself on the log, readable by those who see everything.
+    let x = &b.export;
+    assert_eq!(x.case, "KS-2026-0042");
+    assert_eq!(x.by.as_str(), w.bureau.id);
+    let e: Value = serde_json::from_str(&w.entry(x.index)).unwrap();
+    assert_eq!(e["event"]["type"], "evidence.exported");
+    assert_eq!(e["event"]["manifests"], json!(selection));
+    let exports = w.c.get_signed("/v1/exports", &w.bureau.key).unwrap();
+    assert_eq!(exports.status, 200, "{}", exports.body);
+    let exports = exports.json().unwrap();
+    assert_eq!(exports["exports"][0]["index"], json!(x.index));
+    assert_eq!(exports["exports"][0]["case"], "KS-2026-0042");
+    assert_eq!(exports["reader"]["party"], json!(w.bureau.id));
+    // ... and not on the manifests: a party does not learn from its own manifest that it is
+    // under investigation.
+    let seen_by_plant = w.manifest_as(&c.relayed, &w.plant.key);
+    assert!(!seen_by_plant.to_string().contains("evidence.exported"));
+    assert!(!seen_by_plant.to_string().contains("KS-2026-0042"));
+    let a = w.c.get_signed("/v1/exports", &w.plant.key).unwrap();
+    assert_eq!(a.status, 403, "{}", a.body);
+    assert_eq!(w.c.get("/v1/exports").unwrap().status, 401);
+    // The same export's bundle again (a lost answer), for those who see everything: not a new
+    // pull, and it verifies.
+    let again =
+        w.c.get_signed(&format!("/v1/bundles/{}", x.index), &w.bureau.key)
+            .unwrap();
+    assert_eq!(again.status, 200, "{}", again.body);
+    assert_eq!(parse(&again.body).export, b.export);
+    assert!(bundle::verify(again.body.as_bytes(), &c.log).ok());
+    let exports =
+        w.c.get_signed("/v1/exports", &w.bureau.key)
+            .unwrap()
+            .json()
+            .unwrap();
+    assert_eq!(exports["exports"].as_array().unwrap().len(), 1);
+    let a =
+        w.c.get_signed(&format!("/v1/bundles/{}", x.index), &w.plant.key)
+            .unwrap();
+    assert_eq!(a.status, 403, "{}", a.body);
+    let a = w.c.get_signed("/v1/bundles/3", &w.bureau.key).unwrap();
+    assert_eq!(a.status, 404, "{}", a.body);
+
+    // What the bundle holds: every entry of each selected manifest, in log order.
+    let full = w.manifest(&c.relayed);
+    let want: Vec<u64> = full["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["index"].as_u64().unwrap())
+        .collect();
+    let m = b
+        .manifests
+        .iter()
+        .find(|m| m.number.as_str() == c.relayed)
+        .unwrap();
+    assert_eq!(m.entries, want);
+    let kinds: Vec<String> = m
+        .entries
+        .iter()
+        .map(|i| event_of(&b, *i)["type"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(
+        kinds,
+        [
+            "manifest.issued",
+            "custody.handover",
+            "custody.handover",
+            "custody.handover",
+            "custody.received",
+            "inspection.recorded"
+        ]
+    );
+    // The consolidation links both ways: the entry that made `merged` is in the input's entries.
+    let merged = b
+        .manifests
+        .iter()
+        .find(|m| m.number.as_str() == c.merged)
+        .unwrap();
+    let input = b
+        .manifests
+        .iter()
+        .find(|m| m.number.as_str() == c.inputs[0])
+        .unwrap();
+    assert_eq!(
+        event_of(&b, merged.created_by)["type"],
+        "station.consolidated"
+    );
+    assert!(input.entries.contains(&merged.created_by));
+    assert_eq!(event_of(&b, merged.created_by)["inputs"], json!(c.inputs));
+    // The registry: genesis, and the party.registered and key.added of every signer.
+    assert_eq!(event_of(&b, 0)["type"], "log.genesis");
+    for p in [
+        &w.plant,
+        &w.hauler_a,
+        &w.hauler_b,
+        &w.disposal,
+        &w.station,
+        &w.bureau,
+    ] {
+        let added = b
+            .entries
+            .iter()
+            .find(|e| {
+                let ev = event_of(&b, e.index);
+                ev["type"] == "key.added" && ev["key"] == json!(pk(&p.key))
+            })
+            .unwrap_or_else(|| panic!("no key.added of {}", p.name));
+        assert!(added
+            .why
+            .iter()
+            .any(|w| w.starts_with("registry: key.added")));
+        assert!(b.entries.iter().any(|e| {
+            let ev = event_of(&b, e.index);
+            ev["type"] == "party.registered" && ev["party"] == json!(p.id) && e.index < added.index
+        }));
+    }
+    // The recycler signed nothing here: its key is not in the bundle.
+    assert!(!b
+        .entries
+        .iter()
+        .any(|e| event_of(&b, e.index)["key"] == json!(pk(&w.recycler.key))));
+    // Each proof travels alone as a C2SP tlog-proof of the entry's bytes.
+    let one = &b.entries[3];
+    let p = wasteledger::ledger::tlog_proof::TlogProof::parse(&one.proof).unwrap();
+    assert!(one
+        .proof
+        .starts_with(&format!("c2sp.org/tlog-proof@v1\nindex {}\n", one.index)));
+    p.verify(&B64.decode(&one.entry).unwrap(), &c.log).unwrap();
+    // The summary reads as a case file: names, Chinese where the data has them, plates, numbers.
+    for s in [
+        c.relayed.as_str(),
+        c.merged.as_str(),
+        "废矿物油",
+        "危险废物",
+        PLATE_A,
+        PLATE_B,
+        "Hazardous hauler B",
+        "Huaqiao transfer platform",
+        "KS-2026-0042",
+        "Made from",
+        "Went on as",
+        "Flags as of the export: none.",
+        "- no_permit (entry ",
+        PLATE_EXPIRED,
+    ] {
+        assert!(b.summary.contains(s), "summary lacks {s:?}:\n{}", b.summary);
+    }
+}
+
+#[test]
+fn tampering_with_a_bundle_is_named_for_what_it_is() {
+    let dir = tempfile::tempdir().unwrap();
+    let c = city(dir.path());
+    let w = &c.w;
+    let (status, body) = pull(
+        w,
+        export_event(&w.bureau.id, &[&c.relayed, &c.merged]),
+        &[&w.bureau.key],
+    );
+    assert_eq!(status, 201, "{body}");
+    let good = parse(&body);
+    assert_eq!(failures(&good, &c.log), Vec::<String>::new());
+    let size = Checkpoint::open(&good.checkpoint, &c.log).unwrap().size;
+    // The relay hand-over (hauler A to hauler B), signed by both.
+    let m = good
+        .manifests
+        .iter()
+        .find(|m| m.number.as_str() == c.relayed)
+        .unwrap();
+    let n = m.entries[2];
+    let pos = good.entries.iter().position(|e| e.index == n).unwrap();
+    assert_eq!(event_of(&good, n)["to"], json!(w.hauler_b.id));
+
+    // One byte of the entry: 340000 becomes 940000.
+    let mut b = good.clone();
+    let bytes = String::from_utf8(entry_bytes(&b, n)).unwrap();
+    let changed = bytes.replacen("\"amount\":340000", "\"amount\":940000", 1);
+    assert_ne!(bytes, changed);
+    b.entries[pos].entry = B64.encode(changed.as_bytes());
+    let f = failures(&b, &c.log);
+    has(
+        &f,
+        &format!("entry {n}: inclusion proof does not lead to the checkpoint's root"),
+    );
+    has(
+        &f,
+        &format!(
+            "entry {n}: signature by key {} does not verify",
+            pk(&w.hauler_a.key)
+        ),
+    );
+    has(
+        &f,
+        &format!(
+            "entry {n}: signature by key {} does not verify",
+            pk(&w.hauler_b.key)
+        ),
+    );
+    assert_eq!(f.len(), 3, "only that entry fails: {f:?}");
+
+    // One bit of a proof hash.
+    let mut b = good.clone();
+    let mut p = wasteledger::ledger::tlog_proof::TlogProof::parse(&b.entries[pos].proof).unwrap();
+    let k = p.hashes.len();
+    assert!(k >= 3, "a proof in a tree of {size} entries");
+    p.hashes[1][7] ^= 0x20;
+    b.entries[pos].proof = p.format();
+    assert_eq!(
+        failures(&b, &c.log),
+        [format!(
+            "entry {n}: inclusion proof does not lead to the checkpoint's root"
+        )]
+    );
+
+    // One proof hash dropped.
+    let mut b = good.clone();
+    let mut p = wasteledger::ledger::tlog_proof::TlogProof::parse(&b.entries[pos].proof).unwrap();
+    p.hashes.pop();
+    b.entries[pos].proof = p.format();
+    assert_eq!(
+        failures(&b, &c.log),
+        [format!(
+            "entry {n}: proof has {} hashes, a tree of size {size} needs {k} for index {n}",
+            k - 1
+        )]
+    );
+
+    // Another valid checkpoint of the same log, at another size (from before the export),
+    // everywhere in the file: the export is not under it and the proofs do not fit it.
+    let earlier = Checkpoint::open(&c.earlier_checkpoint, &c.log).unwrap();
+    assert!(earlier.size <= good.export.index);
+    let mut b = good.clone();
+    b.checkpoint = c.earlier_checkpoint.clone();
+    for e in &mut b.entries {
+        e.proof = e.proof.replace(&good.checkpoint, &c.earlier_checkpoint);
+    }
+    let f = failures(&b, &c.log);
+    let x = good.export.index;
+    has(
+        &f,
+        &format!(
+            "entry {x}: index {x} is not inside the checkpoint's tree of size {}",
+            earlier.size
+        ),
+    );
+    assert!(
+        f.iter().any(|s| s.starts_with("entry 0: proof has ")
+            || s == "entry 0: inclusion proof does not lead to the checkpoint's root"),
+        "{f:?}"
+    );
+    // ... or only the bundle's checkpoint swapped: the proofs carry another one.
+    let mut b = good.clone();
+    b.checkpoint = c.earlier_checkpoint.clone();
+    has(
+        &failures(&b, &c.log),
+        &format!("entry {n}: the proof carries another checkpoint than the bundle's"),
+    );
+
+    // A checkpoint of the same tree, signed by another key under the log's name.
+    let cp = Checkpoint::open(&good.checkpoint, &c.log).unwrap();
+    let forged = cp.sign(&key(77));
+    let mut b = good.clone();
+    for e in &mut b.entries {
+        e.proof = e.proof.replace(&good.checkpoint, &forged);
+    }
+    b.checkpoint = forged;
+    assert_eq!(
+        failures(&b, &c.log),
+        ["checkpoint: not signed by the given log key"]
+    );
+    // The good bundle checked with another log's key fails the same way.
+    let other = NoteVerifier::new(&c.log.name, key(78).verifying_key()).unwrap();
+    let f = failures(&good, &other);
+    has(&f, "checkpoint: not signed by the given log key");
+    has(
+        &f,
+        &format!(
+            "entry 0: genesis names log key {}, not the given log key {}",
+            wasteledger::ledger::event::PublicKey(c.log.key),
+            pk(&key(78))
+        ),
+    );
+
+    // A signer's key.added dropped: every entry hauler B signed is named.
+    let mut b = good.clone();
+    let hb = pk(&w.hauler_b.key);
+    let added = b
+        .entries
+        .iter()
+        .position(|e| {
+            let ev = event_of(&good, e.index);
+            ev["type"] == "key.added" && ev["key"] == json!(hb)
+        })
+        .unwrap();
+    b.entries.remove(added);
+    let f = failures(&b, &c.log);
+    let signed_by_b: Vec<u64> = good
+        .entries
+        .iter()
+        .filter(|e| {
+            let v: Value = serde_json::from_slice(&B64.decode(&e.entry).unwrap()).unwrap();
+            v["signatures"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|s| s["key"] == json!(hb))
+        })
+        .map(|e| e.index)
+        .collect();
+    assert!(signed_by_b.contains(&n));
+    for i in &signed_by_b {
+        has(
+            &f,
+            &format!("entry {i}: key {hb} has no key.added entry in the bundle"),
+        );
+    }
+    assert_eq!(f.len(), signed_by_b.len(), "{f:?}");
+
+    // The export re-signed by someone else (the plant) than the party it names.
+    let mut b = good.clone();
+    let xpos = b.entries.iter().position(|e| e.index == x).unwrap();
+    let mut forged = wasteledger::ledger::entry::Entry::decode(&entry_bytes(&b, x)).unwrap();
+    forged.event = signed(Value::Object(forged.event.event().clone()), &[&w.plant.key]);
+    b.entries[xpos].entry = B64.encode(forged.encode());
+    let f = failures(&b, &c.log);
+    has(
+        &f,
+        &format!("entry {x}: inclusion proof does not lead to the checkpoint's root"),
+    );
+    has(
+        &f,
+        &format!(
+            "export: entry {x} is signed by key {} of {}, not of {} whom it names",
+            pk(&w.plant.key),
+            w.plant.id,
+            w.bureau.id
+        ),
+    );
+
+    // The export dropped.
+    let mut b = good.clone();
+    b.entries.retain(|e| e.index != x);
+    has(
+        &failures(&b, &c.log),
+        &format!("export: entry {x} (the export) is not in the bundle"),
+    );
+    // The header claims another selection than the signed export.
+    let mut b = good.clone();
+    b.export.manifests.pop();
+    let f = failures(&b, &c.log);
+    assert!(
+        f.iter()
+            .any(|s| s.starts_with("export: the bundle's header says manifests = ")),
+        "{f:?}"
+    );
+}
+
+#[test]
+fn a_key_used_after_its_revocation_took_effect_is_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let c = city(dir.path());
+    let w = &c.w;
+    // The plant's second key signs an issue, then is revoked back to a time before that.
+    let k2 = key(91);
+    ok(
+        &w.c,
+        json!({"type": "key.added", "key": pk(&k2), "holder": w.plant.id}),
+        &[&authority()],
+    );
+    let answer = ok(
+        &w.c,
+        json!({"type": "manifest.issued", "reference": "CK-K2", "stream": "hazardous", "generator": w.plant.id,
+               "origin": "S-PLANT", "destination": "S-DISPOSAL", "haulers": [w.hauler_a.id],
+               "lines": [{"code": "900-249-08", "name": "废矿物油", "form": "liquid", "hazards": ["T"],
+                          "quantity": {"amount": 1000, "unit": "g"}}]}),
+        &[&k2],
+    );
+    let m = answer["manifests"][0].as_str().unwrap().to_string();
+    let issued = answer["index"].as_u64().unwrap();
+    let rev = ok(
+        &w.c,
+        json!({"type": "key.revoked", "key": pk(&k2), "effective": "2020-01-01T00:00:00Z", "reason": "terminal stolen in 2020"}),
+        &[&authority()],
+    );
+    let (status, body) = pull(w, export_event(&w.bureau.id, &[&m]), &[&w.bureau.key]);
+    assert_eq!(status, 201, "{body}");
+    let b = parse(&body);
+    let f = failures(&b, &c.log);
+    let t: Value = serde_json::from_slice(&entry_bytes(&b, issued)).unwrap();
+    assert_eq!(
+        f,
+        [format!(
+            "entry {issued}: key {} used at {} on or after its revocation effective 2020-01-01T00:00:00.000Z (entry {})",
+            pk(&k2),
+            t["time"].as_str().unwrap(),
+            rev["index"]
+        )]
+    );
+}
+
+#[test]
+fn only_enforcement_inspectors_and_the_authority_pull_and_a_refusal_leaves_the_log_as_it_was() {
+    let dir = tempfile::tempdir().unwrap();
+    let c = city(dir.path());
+    let w = &c.w;
+    let cases: Vec<(&str, Vec<u8>, u16, &str)> = vec![
+        (
+            "a generator pulls",
+            signed(export_event(&w.plant.id, &[&c.relayed]), &[&w.plant.key]).to_bytes(),
+            403,
+            "event.by",
+        ),
+        (
+            "a hauler pulls in the bureau's name",
+            signed(
+                export_event(&w.bureau.id, &[&c.relayed]),
+                &[&w.hauler_a.key],
+            )
+            .to_bytes(),
+            403,
+            "signatures",
+        ),
+        (
+            "an unknown manifest",
+            signed(
+                export_event(&w.bureau.id, &[&c.relayed, "20263205999999"]),
+                &[&w.bureau.key],
+            )
+            .to_bytes(),
+            422,
+            "event.manifests[1]",
+        ),
+        (
+            "an empty selection",
+            signed(export_event(&w.bureau.id, &[]), &[&w.bureau.key]).to_bytes(),
+            422,
+            "event.manifests",
+        ),
+        (
+            "another event type",
+            signed(
+                json!({"type": "manifest.voided", "manifest": c.relayed, "reason": "x"}),
+                &[&w.plant.key],
+            )
+            .to_bytes(),
+            422,
+            "event.type",
+        ),
+    ];
+    for (what, body, want, field) in cases {
+        let before = w.head();
+        let a = w.c.post("/v1/bundles", &body).unwrap();
+        let answer: Value = serde_json::from_str(&a.body).unwrap();
+        assert_eq!(a.status, want, "{what}: {answer}");
+        assert!(
+            answer["field"]
+                .as_str()
+                .is_some_and(|f| f.starts_with(field)),
+            "{what}: field {} (want {field}): {answer}",
+            answer["field"]
+        );
+        assert_eq!(w.head(), before, "{what}: the log changed");
+    }
+    // The same refusals through POST /v1/events.
+    let (code, _) = post(
+        &w.c,
+        &signed(
+            export_event(&w.hauler_a.id, &[&c.relayed]),
+            &[&w.hauler_a.key],
+        )
+        .to_bytes(),
+    );
+    assert_eq!(code, 403);
+    let a = w.c.get_signed("/v1/exports", &w.bureau.key).unwrap();
+    assert_eq!(
+        a.json().unwrap()["exports"],
+        json!([]),
+        "no pull was logged"
+    );
+    // The authority may pull, naming the agency it acts for.
+    let (status, body) = pull(
+        w,
+        export_event(&w.bureau.id, &[&c.relayed]),
+        &[&authority()],
+    );
+    assert_eq!(status, 201, "{body}");
+    assert!(bundle::verify(body.as_bytes(), &c.log).ok());
+}
+
+#[test]
+fn the_cli_pulls_a_bundle_and_verify_bundle_fails_a_tampered_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let c = city(dir.path());
+    let w = &c.w;
+    let bureau_key = dir.path().join("bureau.pem");
+    wasteledger::keyfile::write(&bureau_key, &w.bureau.key).unwrap();
+    let out = dir.path().join("case.bundle.json");
+    let (ok_, text) = run(&[
+        "bundle",
+        "--server",
+        &w.server.url,
+        "--key",
+        bureau_key.to_str().unwrap(),
+        "--case",
+        "KS-2026-0042",
+        "--reason",
+        "illegal dumping",
+        "--manifest",
+        &c.relayed,
+        "--manifest",
+        &c.merged,
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert!(ok_, "{text}");
+    assert!(text.contains(&format!("manifest {}", c.relayed)), "{text}");
+    assert!(text.contains("checks hold"), "{text}");
+    let key_file = dir.path().join("log.key");
+    std::fs::write(&key_file, format!("{}\n", c.log)).unwrap();
+    let log_key = c.log.to_string();
+    let (ok_, text) = run(&[
+        "verify-bundle",
+        out.to_str().unwrap(),
+        "--log-key",
+        &log_key,
+    ]);
+    assert!(ok_, "{text}");
+    assert!(text.contains("verified: "), "{text}");
+    assert!(text.contains("废矿物油"), "the summary is printed: {text}");
+    // A hauler's key may not pull.
+    let hauler_key = dir.path().join("hauler.pem");
+    wasteledger::keyfile::write(&hauler_key, &w.hauler_a.key).unwrap();
+    let (ok_, text) = run(&[
+        "bundle",
+        "--server",
+        &w.server.url,
+        "--key",
+        hauler_key.to_str().unwrap(),
+        "--case",
+        "X",
+        "--reason",
+        "curious",
+        "--manifest",
+        &c.relayed,
+        "--out",
+        dir.path().join("no.json").to_str().unwrap(),
+    ]);
+    assert!(!ok_, "{text}");
+    assert!(text.contains("may not pull evidence"), "{text}");
+
+    // One byte of one entry changed in the file.
+    let mut b = parse(&std::fs::read_to_string(&out).unwrap());
+    let i = b.manifests[0].entries[1];
+    let pos = b.entries.iter().position(|e| e.index == i).unwrap();
+    let bytes = String::from_utf8(entry_bytes(&b, i)).unwrap();
+    b.entries[pos].entry =
+        B64.encode(bytes.replacen("2026-11-23T08:30:00Z", "2026-11-23T08:31:00Z", 1));
+    let bad = dir.path().join("tampered.bundle.json");
+    std::fs::write(&bad, b.to_bytes()).unwrap();
+    let (ok_, text) = run(&[
+        "verify-bundle",
+        bad.to_str().unwrap(),
+        "--log-key",
+        key_file.to_str().unwrap(),
+    ]);
+    assert!(!ok_, "{text}");
+    assert!(
+        text.contains(&format!(
+            "entry {i}: inclusion proof does not lead to the checkpoint's root"
+        )),
+        "{text}"
+    );
+    assert!(text.contains("FAIL  entry"), "{text}");
+}
