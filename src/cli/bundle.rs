@@ -57,6 +57,14 @@ pub struct VerifyBundleArgs {
     /// Print only the failures and the verdict (no passed checks, no summary)
     #[arg(long)]
     quiet: bool,
+    /// A witness you trust (its verifier key name+id+base64(0x04 || key), or a file holding
+    /// it). Repeatable. The checkpoint must then carry --quorum of their cosignatures.
+    #[arg(long = "witness", value_name = "KEY|FILE")]
+    witnesses: Vec<String>,
+    /// How many of the --witness keys must have cosigned the checkpoint (default: 1 if any
+    /// --witness is given)
+    #[arg(long, value_name = "K", requires = "witnesses")]
+    quorum: Option<usize>,
 }
 
 fn problem(a: &crate::client::Answer) -> String {
@@ -211,7 +219,23 @@ pub fn verify(a: VerifyBundleArgs) -> Result<()> {
     let log = verifier_from(&a.log_key)?;
     let bytes =
         std::fs::read(&a.file).with_context(|| format!("cannot read {}", a.file.display()))?;
-    let r = bundle::verify(&bytes, &log);
+    let witnesses = a
+        .witnesses
+        .iter()
+        .map(|w| super::witness::parse_witness_key(w))
+        .collect::<Result<Vec<_>>>()?;
+    let r = if witnesses.is_empty() {
+        bundle::verify(&bytes, &log)
+    } else {
+        let k = a.quorum.unwrap_or(1);
+        if k == 0 || k > witnesses.len() {
+            bail!(
+                "--quorum: expected 1 to {} (the number of --witness keys), got {k}",
+                witnesses.len()
+            );
+        }
+        bundle::verify_witnessed(&bytes, &log, &witnesses, k)
+    };
     print_report(&r, a.quiet);
     let failures = r.failures();
     if failures.is_empty() && r.ok() {

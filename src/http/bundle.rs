@@ -6,9 +6,11 @@
 
 use super::auth::SeenRequests;
 use super::domain::{live, require_sees_all, viewer, Viewer};
+use super::witness::TrustedWitnesses;
 use super::Problem;
 use crate::domain::DomainRules;
 use crate::investigate::bundle::{Bundle, Plan, PlanError};
+use crate::ledger::cosignature::WitnessKey;
 use crate::ledger::event::SignedEvent;
 use crate::store::{Head, Ledger};
 use actix_web::{web, HttpRequest, HttpResponse};
@@ -20,17 +22,34 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .route("/v1/exports", web::get().to(exports));
 }
 
-/// THE SEAM where the bundle's checkpoint is chosen: the note (verbatim, with any cosignature
-/// lines) and its size. It must cover `export_index`. For now the head's signed checkpoint,
-/// which covers every published entry; `Ledger::cosigned_checkpoint(..)` (witnesses) is to be
-/// preferred here once it exists, falling back to the head when no cosigned checkpoint covers
-/// the export yet.
+/// Where the bundle's checkpoint is chosen: the note (verbatim, with any cosignature lines) and
+/// its size, covering `export_index`. The newest checkpoint a trusted witness cosigned, when
+/// one covers the export (a bundle fetched again with `GET /v1/bundles/{index}` after the
+/// witnesses caught up), else the head's signed checkpoint.
 fn checkpoint_for_bundle(
-    _ledger: &Ledger,
+    ledger: &Ledger,
     head: &Head,
     export_index: u64,
-) -> Option<(String, u64)> {
-    (export_index < head.size).then(|| (head.checkpoint.clone(), head.size))
+    witnesses: &[WitnessKey],
+) -> Result<Option<(String, u64)>, Problem> {
+    if !witnesses.is_empty() {
+        let cosigned = ledger
+            .cosigned_checkpoint(export_index + 1, 1, witnesses)
+            .map_err(|e| {
+                Problem::new(500, "internal", "Cannot read cosignatures", e.to_string())
+            })?;
+        if let Some(note) = cosigned {
+            let size = note
+                .lines()
+                .nth(1)
+                .and_then(|l| l.parse::<u64>().ok())
+                .ok_or_else(|| {
+                    Problem::new(500, "internal", "Bad cosigned checkpoint", "no size line")
+                })?;
+            return Ok(Some((note, size)));
+        }
+    }
+    Ok((export_index < head.size).then(|| (head.checkpoint.clone(), head.size)))
 }
 
 /// A file name for the case: its reference with anything but letters, digits, `-` and `_`
@@ -53,6 +72,7 @@ fn file_name(case: &str, index: u64) -> String {
 async fn pull(
     ledger: web::Data<Ledger>,
     rules: web::Data<DomainRules>,
+    trusted: web::Data<TrustedWitnesses>,
     body: web::Bytes,
 ) -> Result<HttpResponse, Problem> {
     let event = SignedEvent::parse(&body)?;
@@ -70,7 +90,7 @@ async fn pull(
     }
     // Durable first: the pull is on the log before anything is handed out.
     let receipt = ledger.submit(event).await?;
-    let bundle = build(&ledger, &rules, receipt.index).map_err(|mut p| {
+    let bundle = build(&ledger, &rules, &trusted.0, receipt.index).map_err(|mut p| {
         p.detail = format!(
             "the export is in the log as entry {} but its bundle could not be built ({}); fetch it again with GET /v1/bundles/{}",
             receipt.index, p.detail, receipt.index
@@ -81,23 +101,29 @@ async fn pull(
 }
 
 /// The bundle of export `index`, under the checkpoint the seam chooses now.
-fn build(ledger: &Ledger, rules: &DomainRules, index: u64) -> Result<Bundle, Problem> {
+fn build(
+    ledger: &Ledger,
+    rules: &DomainRules,
+    witnesses: &[WitnessKey],
+    index: u64,
+) -> Result<Bundle, Problem> {
     let (plan, note) = {
         let d = live(rules)?;
         // Under the domain's read lock the published head is the state's own (the sequencer
         // publishes inside the write lock).
         let head = ledger.head();
-        let (note, size) = checkpoint_for_bundle(ledger, &head, index).ok_or_else(|| {
-            Problem::new(
-                500,
-                "internal",
-                "No checkpoint covers the export",
-                format!(
-                    "the export is entry {index}; the log's checkpoint has {} entries",
-                    head.size
-                ),
-            )
-        })?;
+        let (note, size) =
+            checkpoint_for_bundle(ledger, &head, index, witnesses)?.ok_or_else(|| {
+                Problem::new(
+                    500,
+                    "internal",
+                    "No checkpoint covers the export",
+                    format!(
+                        "the export is entry {index}; the log's checkpoint has {} entries",
+                        head.size
+                    ),
+                )
+            })?;
         let plan =
             Plan::from_domain(&d, index, size, &ledger.verifier().name).map_err(|e| match e {
                 PlanError::NoSuchExport(_) => Problem::new(
@@ -143,6 +169,7 @@ fn answer(mut status: actix_web::HttpResponseBuilder, bundle: &Bundle) -> HttpRe
 async fn again(
     ledger: web::Data<Ledger>,
     rules: web::Data<DomainRules>,
+    trusted: web::Data<TrustedWitnesses>,
     seen: web::Data<SeenRequests>,
     req: HttpRequest,
     path: web::Path<String>,
@@ -161,7 +188,7 @@ async fn again(
             ),
         )
     })?;
-    let bundle = build(&ledger, &rules, index)?;
+    let bundle = build(&ledger, &rules, &trusted.0, index)?;
     Ok(answer(HttpResponse::Ok(), &bundle))
 }
 

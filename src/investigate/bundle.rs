@@ -634,6 +634,37 @@ fn named_manifests(ev: &serde_json::Map<String, Value>) -> Vec<&str> {
 
 /// Verify a bundle from its bytes with the log's verifier key alone. Every check is reported;
 /// the bundle holds when [`Report::ok`].
+/// [`verify`], and demand that the bundle's checkpoint carries valid cosignatures (C2SP
+/// tlog-cosignature) of at least `quorum` of the given `witnesses`: a court need not take the
+/// log's word that everybody saw the same log.
+pub fn verify_witnessed(
+    bytes: &[u8],
+    log: &NoteVerifier,
+    witnesses: &[crate::ledger::cosignature::WitnessKey],
+    quorum: usize,
+) -> Report {
+    let mut r = verify(bytes, log);
+    let Ok(b) = serde_json::from_slice::<Bundle>(bytes) else {
+        return r; // already failed as "bundle"
+    };
+    match crate::ledger::cosignature::open_cosigned(&b.checkpoint, log, witnesses, quorum) {
+        Ok(c) => {
+            let names: Vec<String> = c.cosigners.iter().map(|(w, _)| w.name.clone()).collect();
+            r.pass(
+                "witnesses",
+                format!(
+                    "{} of {} known witnesses cosigned the checkpoint ({}); {quorum} required",
+                    c.cosigners.len(),
+                    witnesses.len(),
+                    names.join(", ")
+                ),
+            );
+        }
+        Err(e) => r.fail("witnesses", e.to_string()),
+    }
+    r
+}
+
 pub fn verify(bytes: &[u8], log: &NoteVerifier) -> Report {
     let mut r = Report::default();
     let b: Bundle = match serde_json::from_slice(bytes) {

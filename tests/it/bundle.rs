@@ -740,3 +740,97 @@ fn the_cli_pulls_a_bundle_and_verify_bundle_fails_a_tampered_one() {
     );
     assert!(text.contains("FAIL  entry"), "{text}");
 }
+
+#[test]
+fn a_bundle_fetched_after_the_witnesses_cosigned_demands_k_of_n_of_them() {
+    use wasteledger::ledger::cosignature::WitnessKey;
+    let dir = tempfile::tempdir().unwrap();
+    let w1_file = dir.path().join("w1.pem");
+    wasteledger::keyfile::write(&w1_file, &key(71)).unwrap();
+    let w1 = WitnessKey::new("w1", key(71).verifying_key()).unwrap();
+    let w2 = WitnessKey::new("w2", key(72).verifying_key()).unwrap();
+    let w = World::start_with(dir.path(), &["--witness", &w1.to_string()]);
+    let m = w.issue_hazardous("S-DISPOSAL");
+    w.pickup(&m);
+    let log = NoteVerifier::parse(w.c.get_ok("/v1/log/key").unwrap().trim()).unwrap();
+    let (status, body) = pull(&w, export_event(&w.bureau.id, &[&m]), &[&w.bureau.key]);
+    assert_eq!(status, 201, "{body}");
+    let fresh = parse(&body);
+    // Fresh from the pull: signed by the log, cosigned by nobody yet.
+    assert!(bundle::verify(body.as_bytes(), &log).ok());
+    let r = bundle::verify_witnessed(body.as_bytes(), &log, std::slice::from_ref(&w1), 1);
+    assert!(!r.ok());
+    let fails: Vec<String> = r.failures().iter().map(|c| c.to_string()).collect();
+    assert!(
+        fails
+            .iter()
+            .any(|f| f.starts_with("witnesses: ") && f.contains(&w1.to_string())),
+        "names the missing witness: {fails:?}"
+    );
+
+    // The witness cosigns the log as it now stands; the same export fetched again carries it.
+    let (ok_, text) = run(&[
+        "witness",
+        "--log",
+        &w.server.url,
+        "--key",
+        w1_file.to_str().unwrap(),
+        "--state",
+        dir.path().join("w1-state").to_str().unwrap(),
+        "--log-key",
+        &log.to_string(),
+        "--once",
+    ]);
+    assert!(ok_, "{text}");
+    let again =
+        w.c.get_signed(
+            &format!("/v1/bundles/{}", fresh.export.index),
+            &w.bureau.key,
+        )
+        .unwrap();
+    assert_eq!(again.status, 200, "{}", again.body);
+    let cosigned = parse(&again.body);
+    assert_ne!(cosigned.checkpoint, fresh.checkpoint);
+    assert_eq!(cosigned.entries.len(), fresh.entries.len());
+    let r = bundle::verify_witnessed(again.body.as_bytes(), &log, std::slice::from_ref(&w1), 1);
+    assert!(r.ok(), "{:?}", r.failures());
+    // Two of two known witnesses demanded: w2 never cosigned, and is named.
+    let both = [w1.clone(), w2.clone()];
+    let r = bundle::verify_witnessed(again.body.as_bytes(), &log, &both, 2);
+    let fails: Vec<String> = r.failures().iter().map(|c| c.to_string()).collect();
+    assert_eq!(fails.len(), 1, "{fails:?}");
+    assert!(
+        fails[0].contains("missing: ") && fails[0].contains(&w2.to_string()),
+        "{fails:?}"
+    );
+    assert!(!fails[0].contains(&format!("missing: {w1}")), "{fails:?}");
+
+    // The CLI demands the same.
+    let file = dir.path().join("cosigned.bundle.json");
+    std::fs::write(&file, &again.body).unwrap();
+    let (ok_, text) = run(&[
+        "verify-bundle",
+        file.to_str().unwrap(),
+        "--log-key",
+        &log.to_string(),
+        "--witness",
+        &w1.to_string(),
+        "--quiet",
+    ]);
+    assert!(ok_, "{text}");
+    let (ok_, text) = run(&[
+        "verify-bundle",
+        file.to_str().unwrap(),
+        "--log-key",
+        &log.to_string(),
+        "--witness",
+        &w1.to_string(),
+        "--witness",
+        &w2.to_string(),
+        "--quorum",
+        "2",
+        "--quiet",
+    ]);
+    assert!(!ok_, "{text}");
+    assert!(text.contains(&w2.to_string()), "{text}");
+}

@@ -94,14 +94,23 @@ fn vehicle(plate: &str, party: &str, permit: &str, until: &str) -> Value {
 
 impl World {
     pub fn start(dir: &std::path::Path) -> World {
-        let w = Self::restart(dir);
+        Self::start_with(dir, &[])
+    }
+
+    /// [`World::start`] with more `serve` flags (e.g. `--witness KEY`).
+    pub fn start_with(dir: &std::path::Path, extra: &[&str]) -> World {
+        let w = Self::restart_with(dir, extra);
         w.register();
         w
     }
 
     /// Start the server on a log made by [`World::start`] before (no registration).
     pub fn restart(dir: &std::path::Path) -> World {
-        let server = Server::start(&dir.join("log"));
+        Self::restart_with(dir, &[])
+    }
+
+    fn restart_with(dir: &std::path::Path, extra: &[&str]) -> World {
+        let server = Server::start_with(&dir.join("log"), extra);
         let c = server.client();
         World {
             slips: Default::default(),
