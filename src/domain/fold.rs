@@ -1648,7 +1648,10 @@ impl Domain {
                             lat_e6: p.lat_e6,
                             lon_e6: p.lon_e6,
                         };
-                        (t.plate.clone(), Fix::new(p.at, Some(at), index, FixKind::Track))
+                        (
+                            t.plate.clone(),
+                            Fix::new(p.at, Some(at), index, FixKind::Track),
+                        )
                     })
                     .collect();
                 let n = t.points.len() as u64;
@@ -2119,9 +2122,12 @@ impl Domain {
     /// onto, at the hand-over's place (its `place`, else its registered site's location) and
     /// the time the parties give.
     fn handover_fixes(&self, h: &Handover, index: u64) -> Vec<(Plate, Fix)> {
-        let point = h
-            .place
-            .or_else(|| h.site.as_ref().and_then(|s| self.sites.get(s)).map(|s| s.reg.location));
+        let point = h.place.or_else(|| {
+            h.site
+                .as_ref()
+                .and_then(|s| self.sites.get(s))
+                .map(|s| s.reg.location)
+        });
         let mut out = Vec::new();
         let Some(m) = self.manifests.get(&h.manifest) else {
             return out;
