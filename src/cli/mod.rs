@@ -1,5 +1,6 @@
 //! The command line: a face over the library. Each subcommand turns flags into a call.
 
+mod anomalies;
 mod client;
 mod demo;
 mod party;
@@ -123,6 +124,10 @@ enum Command {
     Scan(scan::ScanArgs),
     /// Fetch a manifest's printable page, its container labels (--labels) or its QR code (--qr)
     Print(scan::PrintArgs),
+    /// List what the anomaly detectors find (overdue loads, missing receipts, unlicensed
+    /// receivers, trucks too fast or dwelling outside every site, unbalanced stations...), one
+    /// line per anomaly with its reason and the log entries behind it
+    Anomalies(anomalies::AnomaliesArgs),
 }
 
 pub fn run(cli: Cli) -> Result<()> {
@@ -178,6 +183,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Party(cmd) => party::run(cmd),
         Command::Scan(a) => scan::scan(a),
         Command::Print(a) => scan::print(a),
+        Command::Anomalies(a) => anomalies::run(a),
     }
 }
 

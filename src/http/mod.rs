@@ -3,6 +3,7 @@
 
 pub mod auth;
 mod domain;
+mod investigate;
 mod qr;
 pub use domain::MAX_PENDING_PER_MANIFEST;
 mod problem;
@@ -56,6 +57,7 @@ pub fn server_with(
                 .app_data(d.clone())
                 .app_data(public.clone())
                 .configure(domain::routes)
+                .configure(investigate::routes)
                 .configure(qr::routes),
             None => app,
         };
