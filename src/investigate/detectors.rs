@@ -746,8 +746,13 @@ impl<'a> Scan<'a> {
                 );
             }
         }
-        // A station's own outgoing load: what left it.
-        if !m.sources.is_empty() && m.status != Status::Voided {
+        // A station's own outgoing load (not a receiver's return of a rejected part): what
+        // left it.
+        let outgoing = m
+            .steps
+            .first()
+            .is_some_and(|s| matches!(s.kind, "station.consolidated" | "station.split"));
+        if outgoing {
             for l in lines {
                 let b = self
                     .books

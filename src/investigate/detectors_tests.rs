@@ -814,7 +814,15 @@ fn a_clean_chain_through_every_detector_raises_nothing() {
     );
     log.at(T0 + 5 * HOUR);
     log.hand(&out, HAUL_B, RECV, None, 498_000, Some("S-RECV"), None);
-    log.receive(&out, RECV, 498_000);
+    // Part of it rejected, going back to the plant under a manifest of its own (which is no
+    // station's outgoing load).
+    log.admit(
+        json!({"type": "custody.received", "manifest": out, "lines": [{"line": 0,
+        "accepted": {"amount": 490_000, "unit": "g"}, "rejected": {"amount": 8_000, "unit": "g"}}],
+        "rejection": {"reason": "one drum off-spec", "to": id(PLANT)}}),
+        &[&pkey(RECV)],
+    );
+    assert_eq!(log.d.created[&(log.size - 1)].len(), 1, "a return manifest");
     // A muck load from the construction site to the recycler.
     let s = log.issue_soil(30_000_000);
     log.hand(
