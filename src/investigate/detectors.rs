@@ -568,6 +568,7 @@ impl<'a> Scan<'a> {
 
     /// The fold's flags, as anomalies (overdue and the others are computed here).
     fn flags(&mut self, m: &Manifest) {
+        let mut mine: Vec<Anomaly> = Vec::new();
         for f in &m.flags {
             let step = m.steps.iter().find(|s| s.index == f.index);
             let time = step.map(|s| s.time).unwrap_or(m.issued_at);
@@ -663,9 +664,17 @@ impl<'a> Scan<'a> {
                 FlagKind::Overdue | FlagKind::UnknownCode | FlagKind::Diverted => continue,
             };
             entries.sort_unstable();
-            let a = self.about(m, kind, reason, entries, time);
-            self.out.push(a);
+            // Several flags of one kind on one entry (a line each): one anomaly.
+            if let Some(last) = mine.last_mut() {
+                if last.kind == kind && last.entries == entries {
+                    last.reason.push_str("; ");
+                    last.reason.push_str(&f.detail);
+                    continue;
+                }
+            }
+            mine.push(self.about(m, kind, reason, entries, time));
         }
+        self.out.extend(mine);
     }
 
     /// Walk a manifest's steps once: what receivers and stations took in, what left stations,
