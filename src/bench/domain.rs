@@ -354,6 +354,21 @@ pub fn run(dir: &Path, manifests: u64, cache_mb: u64, raw: &RawRates) -> Result<
         "open with replay of the domain state: {size} entries, {folded} manifests in {secs:.2}s = {:.0} entries/s",
         size as f64 / secs
     );
+    {
+        // The anomaly detectors' full scan of the replayed state.
+        use crate::investigate::detectors::{detect, DetectorConfig};
+        let d = again.read();
+        let now = crate::ledger::time::Timestamp::from_system_time(std::time::SystemTime::now());
+        let t = Instant::now();
+        let found = detect(&d, now, &DetectorConfig::default());
+        let secs = t.elapsed().as_secs_f64();
+        println!(
+            "anomaly detectors, full scan: {folded} manifests and {} vehicle fixes in {secs:.2}s = {:.0} manifests/s; {} anomalies",
+            d.movements.len(),
+            folded as f64 / secs,
+            found.len()
+        );
+    }
     ledger.shutdown();
     drop(ledger);
 

@@ -150,6 +150,16 @@ fn anomalies_are_served_to_signed_readers_scoped_and_on_each_manifest() {
         serde_json::from_str(&w.c.get_ok(&format!("/v1/manifests/{m}")).unwrap()).unwrap();
     assert!(public.get("anomalies").is_none(), "{public}");
 
+    let api: Value = serde_json::from_str(&w.c.get_ok("/v1/openapi.json").unwrap()).unwrap();
+    assert!(api["paths"]["/v1/anomalies"]["get"].is_object());
+    assert_eq!(
+        api["components"]["schemas"]["Anomaly"]["properties"]["kind"]["enum"]
+            .as_array()
+            .unwrap()
+            .len(),
+        12
+    );
+
     // The CLI: one line per anomaly, with its reason and entries.
     let key = dir.path().join("bureau.pem");
     wasteledger::keyfile::write(&key, &w.bureau.key).unwrap();

@@ -216,7 +216,10 @@ fn demo_plays_a_kunshan_week_keeps_serving_and_its_log_verifies() {
         "{found:#?}"
     );
     let by_kind = |k: &str| found.iter().find(|a| a["kind"] == k).unwrap();
-    assert_eq!(by_kind("overdue")["manifests"], Value::from(vec![lost.clone()]));
+    assert_eq!(
+        by_kind("overdue")["manifests"],
+        Value::from(vec![lost.clone()])
+    );
     assert_eq!(
         by_kind("not_licensed")["manifests"],
         Value::from(vec![unlicensed[0]["number"].clone()])
@@ -225,7 +228,10 @@ fn demo_plays_a_kunshan_week_keeps_serving_and_its_log_verifies() {
     assert_eq!(dwell["manifests"], Value::from(vec![lost.clone()]));
     assert_eq!(dwell["vehicles"], Value::from(vec!["苏E9C437"]));
     assert!(
-        dwell["reason"].as_str().unwrap().contains("(45 min, 5 track points)"),
+        dwell["reason"]
+            .as_str()
+            .unwrap()
+            .contains("(45 min, 5 track points)"),
         "{dwell}"
     );
     // The lost load's manifest carries both of its own.
