@@ -299,6 +299,8 @@ fn demo_plays_a_kunshan_week_keeps_serving_and_its_log_verifies() {
         &format!("/v1/manifests/{lost}"),
         "overdue",
         "not_licensed",
+        "dwell_outside_sites (entries",
+        "wasteledger anomalies --server",
     ] {
         assert!(
             summary.contains(want),
