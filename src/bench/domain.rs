@@ -368,6 +368,23 @@ pub fn run(dir: &Path, manifests: u64, cache_mb: u64, raw: &RawRates) -> Result<
             folded as f64 / secs,
             found.len()
         );
+        // One manifest's own (what GET /v1/manifests/{number} adds), for a sample.
+        let sample: Vec<_> = d.manifests.keys().step_by((folded / 200).max(1)).collect();
+        let t = Instant::now();
+        for n in &sample {
+            crate::investigate::detectors::detect_for_manifest(
+                &d,
+                n,
+                now,
+                &DetectorConfig::default(),
+            );
+        }
+        let per = t.elapsed().as_secs_f64() / sample.len().max(1) as f64;
+        println!(
+            "anomaly detectors, one manifest's own: {:.1} ms each (mean of {})",
+            per * 1e3,
+            sample.len()
+        );
     }
     ledger.shutdown();
     drop(ledger);

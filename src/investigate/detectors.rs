@@ -220,7 +220,9 @@ pub fn detect_filtered(
 
 /// The anomalies that name manifest `n`. The aggregates it can be part of (its receiver's
 /// capacity, a station's balance, its origin site's balance) are worked out from the manifests
-/// of its parties, which hold every manifest those aggregates count.
+/// of the stations and receivers that took it in (and of its issuer, for a station's outgoing
+/// load or a construction site's), which hold every manifest those aggregates count: the cost
+/// is that of those parties' manifests, not of the whole state.
 pub fn detect_for_manifest(
     d: &Domain,
     n: &ManifestNumber,
@@ -231,8 +233,31 @@ pub fn detect_for_manifest(
         return Vec::new();
     };
     let mut s = Scan::new(d, now, cfg, Some(n));
+    // The parties whose aggregates can count it: stations and receivers that took it in, and
+    // its issuer when that is a station (its outgoing load) or the load left a construction
+    // site. Their manifests hold everything those aggregates count.
+    let mut parties: BTreeSet<&Uscc> = m
+        .steps
+        .iter()
+        .filter_map(|s| s.to.as_ref())
+        .filter(|p| {
+            s.capped.contains(p)
+                || s.roles(p)
+                    .iter()
+                    .any(|r| matches!(r, Role::Station | Role::Receiver))
+        })
+        .collect();
+    let construction = d
+        .sites
+        .get(&m.origin)
+        .is_some_and(|site| site.reg.kind == SiteKind::ConstructionSite);
+    if construction || !m.sources.is_empty() {
+        parties.insert(&m.issuer);
+    }
+    s.manifest(m);
     let mut seen: HashSet<&ManifestNumber> = HashSet::new();
-    for p in &m.parties {
+    seen.insert(&m.number);
+    for p in parties {
         for other in d.by_party.get(p).into_iter().flatten() {
             if seen.insert(other) {
                 if let Some(o) = d.manifests.get(other) {

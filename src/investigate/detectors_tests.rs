@@ -474,6 +474,10 @@ fn capacity_exceeded_names_the_entries_beyond_the_licences_annual_capacity() {
             let lr = log.d.licences["LR"].index;
             assert_eq!(c[0].entries, vec![lr, receipts[2].0]);
             assert_eq!(c[0].manifests[0].to_string(), receipts[2].1);
+            // The manifest's own include it (from its receiver's manifests alone).
+            let n: ManifestNumber = receipts[2].1.parse().unwrap();
+            let own = detect_for_manifest(&log.d, &n, log.now(), &DetectorConfig::default());
+            assert_eq!(own, vec![c[0].clone()]);
             assert_eq!(c[0].parties, vec![Uscc::parse(&id(RECV)).unwrap()]);
             assert!(
                 c[0].reason.contains("took in 1200000 g in 2026")
@@ -675,6 +679,10 @@ fn a_station_whose_inputs_outputs_and_stock_do_not_balance() {
     assert_eq!(a[0].entries, entries);
     assert_eq!(a[0].manifests.len(), 3);
     assert_eq!(a[0].sites, vec!["S-STATION".to_string()]);
+    for n in &a[0].manifests {
+        let own = detect_for_manifest(&log.d, n, log.now(), &DetectorConfig::default());
+        assert_eq!(own, vec![a[0].clone()], "{n}");
+    }
     assert!(
         a[0].reason.contains("2000 g of 900-249-08 taken in, 1500 g sent on and 0 g in stock: 500 g less than it took in (250‰; the hazardous stream tolerates 20‰)"),
         "{}",
@@ -747,6 +755,9 @@ fn a_construction_site_whose_loads_were_not_taken_in() {
     want.sort();
     assert_eq!(s[0].entries, want);
     assert_eq!(s[0].sites, vec!["S-BUILD".to_string()]);
+    let n: ManifestNumber = lost.parse().unwrap();
+    let own = detect_for_manifest(&log.d, &n, ts(T0 + 30 * HOUR), &DetectorConfig::default());
+    assert!(own.contains(s[0]), "{own:?}");
     assert!(
         s[0].reason.contains("the 1 received loads left with 10000000 g and receiving sites took in 8000000 g (200‰; construction waste tolerates 100‰)")
             && s[0].reason.contains(&format!("1 load(s) picked up more than 24 h ago were taken in by no receiving site: {lost}")),
