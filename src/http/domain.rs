@@ -189,7 +189,7 @@ async fn manifest(
         if !v.sees(m) {
             return Ok(HttpResponse::Ok().json(public_view(m, ledger.size())));
         }
-        let anomalies = crate::investigate::detectors::detect_for_manifest(
+        let anomalies = crate::investigate::detectors::manifest_own(
             &d,
             &number,
             now(),

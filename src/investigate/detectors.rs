@@ -218,7 +218,36 @@ pub fn detect_filtered(
     out
 }
 
-/// The anomalies that name manifest `n`. The aggregates it can be part of (its receiver's
+/// Manifest `n`'s own anomalies, cheap enough for every read of it: the rules about the
+/// manifest itself (overdue, receipt, quantity, licence and permit) and those of its vehicles
+/// that name it (too fast, two places, dwell). The aggregates it may be counted in (capacity,
+/// a station's or a construction site's balance) are left to [`detect`] and
+/// [`detect_for_manifest`]: they cost a scan of a whole party's manifests.
+pub fn manifest_own(
+    d: &Domain,
+    n: &ManifestNumber,
+    now: Timestamp,
+    cfg: &DetectorConfig,
+) -> Vec<Anomaly> {
+    let Some(m) = d.manifests.get(n) else {
+        return Vec::new();
+    };
+    let mut s = Scan::new(d, now, cfg, Some(n));
+    s.overdue(m);
+    s.receipt(m);
+    s.flags(m);
+    for v in &m.vehicles {
+        s.vehicle(v);
+    }
+    let mut out = std::mem::take(&mut s.out);
+    out.retain(|a| a.manifests.contains(n));
+    out.sort_by(|a, b| {
+        (a.at, a.kind, &a.entries, &a.reason).cmp(&(b.at, b.kind, &b.entries, &b.reason))
+    });
+    out
+}
+
+/// Every anomaly that names manifest `n`, the aggregates included. The aggregates it can be part of (its receiver's
 /// capacity, a station's balance, its origin site's balance) are worked out from the manifests
 /// of the stations and receivers that took it in (and of its issuer, for a station's outgoing
 /// load or a construction site's), which hold every manifest those aggregates count: the cost

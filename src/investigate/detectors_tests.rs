@@ -478,6 +478,8 @@ fn capacity_exceeded_names_the_entries_beyond_the_licences_annual_capacity() {
             let n: ManifestNumber = receipts[2].1.parse().unwrap();
             let own = detect_for_manifest(&log.d, &n, log.now(), &DetectorConfig::default());
             assert_eq!(own, vec![c[0].clone()]);
+            // Not among its own: the aggregates are left to the full scan.
+            assert!(manifest_own(&log.d, &n, log.now(), &DetectorConfig::default()).is_empty());
             assert_eq!(c[0].parties, vec![Uscc::parse(&id(RECV)).unwrap()]);
             assert!(
                 c[0].reason.contains("took in 1200000 g in 2026")
@@ -905,6 +907,7 @@ fn filters_and_one_manifests_own_anomalies() {
     let own = detect_for_manifest(&log.d, &n, now, &cfg);
     assert_eq!(own.len(), 3, "{own:?}");
     assert!(own.iter().all(|a| a.manifests.contains(&n)));
+    assert_eq!(manifest_own(&log.d, &n, now, &cfg), own);
     let f = Filter {
         vehicle: Some(Plate::parse(TRUCK).unwrap()),
         ..Filter::default()
