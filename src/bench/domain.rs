@@ -354,6 +354,43 @@ pub fn run(dir: &Path, manifests: u64, cache_mb: u64, raw: &RawRates) -> Result<
         "open with replay of the domain state: {size} entries, {folded} manifests in {secs:.2}s = {:.0} entries/s",
         size as f64 / secs
     );
+    {
+        // The anomaly detectors' full scan of the replayed state.
+        use crate::investigate::detectors::{detect, DetectorConfig};
+        let d = again.read();
+        let now = crate::ledger::time::Timestamp::from_system_time(std::time::SystemTime::now());
+        let t = Instant::now();
+        let found = detect(&d, now, &DetectorConfig::default());
+        let secs = t.elapsed().as_secs_f64();
+        println!(
+            "anomaly detectors, full scan: {folded} manifests and {} vehicle fixes in {secs:.2}s = {:.0} manifests/s; {} anomalies",
+            d.movements.len(),
+            folded as f64 / secs,
+            found.len()
+        );
+        // One manifest's own (what GET /v1/manifests/{number} adds), and every anomaly naming
+        // it (aggregates included), for a sample.
+        use crate::investigate::detectors::{detect_for_manifest, manifest_own};
+        let sample: Vec<_> = d.manifests.keys().step_by((folded / 200).max(1)).collect();
+        let cfg = DetectorConfig::default();
+        let time = |f: &dyn Fn(&crate::domain::codes::ManifestNumber)| {
+            let t = Instant::now();
+            for n in &sample {
+                f(n);
+            }
+            t.elapsed().as_secs_f64() * 1e3 / sample.len().max(1) as f64
+        };
+        let own = time(&|n| {
+            manifest_own(&d, n, now, &cfg);
+        });
+        let all = time(&|n| {
+            detect_for_manifest(&d, n, now, &cfg);
+        });
+        println!(
+            "anomaly detectors, one manifest (mean of {}): its own {own:.3} ms; with the aggregates it is counted in {all:.1} ms",
+            sample.len()
+        );
+    }
     ledger.shutdown();
     drop(ledger);
 

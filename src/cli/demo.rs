@@ -615,6 +615,26 @@ impl<'a> Play<'a> {
         if !any {
             let _ = writeln!(o, "    none");
         }
+        let found = crate::investigate::detectors::detect(
+            &d,
+            now,
+            &crate::investigate::detectors::DetectorConfig::default(),
+        );
+        let _ = writeln!(
+            o,
+            "  anomalies the detectors find, as of now ({}):",
+            found.len()
+        );
+        for a in &found {
+            let entries: Vec<String> = a.entries.iter().map(|i| i.to_string()).collect();
+            let _ = writeln!(
+                o,
+                "    {} (entries {}): {}",
+                a.kind.as_str(),
+                entries.join(", "),
+                a.reason
+            );
+        }
         let _ = writeln!(
             o,
             "\n  open (without a signature you get the public view a QR scan shows; a GET signed by a party to the manifest, the bureau or the authority gets the full one):"
@@ -695,6 +715,10 @@ impl<'a> Play<'a> {
             .find(|a| a.roles.iter().any(|r| r == "inspector"))
             .map(|a| a.file.display().to_string())
             .unwrap_or_else(|| "INSPECTOR.pem".into());
+        let _ = writeln!(
+            o,
+            "  wasteledger anomalies --server {url} --key {bureau}\n    lists what the anomaly detectors find (GET /v1/anomalies; --kind, --vehicle, --party, --site, --from, --to)"
+        );
         let _ = writeln!(
             o,
             "  wasteledger audit --server {url} --key {bureau} --log-key '{}'\n    re-checks every entry over HTTP (entries are served to inspectors, enforcement, auditors and the authority)\n",

@@ -1,5 +1,6 @@
 //! The command line: a face over the library. Each subcommand turns flags into a call.
 
+mod anomalies;
 mod bundle;
 mod client;
 mod demo;
@@ -155,6 +156,10 @@ enum Command {
     /// Verify a case bundle with the log's verifier key alone (no server, no database): prints
     /// every check and the summary, and fails naming exactly what does not hold
     VerifyBundle(bundle::VerifyBundleArgs),
+    /// List what the anomaly detectors find (overdue loads, missing receipts, unlicensed
+    /// receivers, trucks too fast or dwelling outside every site, unbalanced stations...), one
+    /// line per anomaly with its reason and the log entries behind it
+    Anomalies(anomalies::AnomaliesArgs),
 }
 
 pub fn run(cli: Cli) -> Result<()> {
@@ -242,6 +247,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Print(a) => scan::print(a),
         Command::Bundle(a) => bundle::pull(a),
         Command::VerifyBundle(a) => bundle::verify(a),
+        Command::Anomalies(a) => anomalies::run(a),
     }
 }
 

@@ -8,6 +8,7 @@
 use super::catalog::Catalog;
 use super::codes::{ManifestNumber, Plate, Quantity, Uscc};
 use super::events::*;
+use super::movements::{Fix, FixKind, Movements};
 use crate::ledger::event::{PublicKey, SignedEvent};
 use crate::ledger::state::{Fold, LogState, Refusal};
 use crate::ledger::time::Timestamp;
@@ -104,7 +105,7 @@ pub struct Licence {
 
 impl Licence {
     /// Why this licence does not cover `at`, if it does not.
-    fn lapse(&self, at: Timestamp) -> Option<String> {
+    pub fn lapse(&self, at: Timestamp) -> Option<String> {
         let g = &self.grant;
         if at < g.valid_from {
             return Some(format!(
@@ -123,7 +124,8 @@ impl Licence {
         }
     }
 
-    fn covers(&self, stream: Stream, line: &Line) -> bool {
+    /// Whether the licence's kind and scope cover the line (validity aside).
+    pub fn covers(&self, stream: Stream, line: &Line) -> bool {
         let g = &self.grant;
         match stream {
             Stream::Hazardous => {
@@ -403,6 +405,8 @@ pub struct Domain {
     pub exports: Vec<Export>,
     serials: HashMap<(u16, String), u32>,
     references: HashMap<(Uscc, String), ManifestNumber>,
+    /// Where each vehicle was: track points and hand-over places (for the vehicle detectors).
+    pub movements: Movements,
 }
 
 fn f(field: &str, expected: impl Into<String>) -> Refusal {
@@ -480,6 +484,8 @@ enum Effect {
     Site(Site),
     Track(Plate, TrackPoint, u64),
     Export(Export),
+    /// Another effect, and the vehicle fixes the event gives (see `movements`).
+    Moved(Box<Effect>, Vec<(Plate, Fix)>),
     /// New manifests (issue, consolidation, split) and updates to existing ones.
     Manifests {
         new: Vec<Manifest>,
@@ -518,6 +524,7 @@ impl Domain {
             exports: Vec::new(),
             serials: HashMap::new(),
             references: HashMap::new(),
+            movements: Movements::default(),
         }
     }
 
@@ -548,6 +555,7 @@ impl Domain {
             "exports": &self.exports,
             "serials": sorted(self.serials.iter().map(|((y, r), s)| (format!("{y}/{r}"), s))),
             "references": sorted(self.references.iter().map(|((u, r), n)| (format!("{u}/{r}"), n))),
+            "movements": sorted(self.movements.by_vehicle.iter().map(|(p, v)| (p, v.iter().map(|f| (f.ms, f.lat_e6, f.lon_e6, f.index(), f.kind() as u8)).collect::<Vec<_>>()))),
         });
         v.to_string()
     }
@@ -1323,6 +1331,7 @@ impl Domain {
                 Ok(Effect::updated(m))
             }
             E::Handover(h) => {
+                let fixes = self.handover_fixes(&h, index);
                 let (m, missing) = self.decide_handover(index, time, event, h)?;
                 if let Some((p, what)) = missing {
                     return Err(signer(
@@ -1332,7 +1341,7 @@ impl Domain {
                         ),
                     ));
                 }
-                Ok(Effect::updated(m))
+                Ok(Effect::Moved(Box::new(Effect::updated(m)), fixes))
             }
             E::Weighed(w) => {
                 let m = self.manifest_for(event, &w.manifest, "event.manifest")?;
@@ -1673,7 +1682,25 @@ impl Domain {
                     .max_by_key(|p| p.at)
                     .cloned()
                     .ok_or_else(|| f("event.points", "at least one point"))?;
-                Ok(Effect::Track(t.plate, last, t.points.len() as u64))
+                let fixes = t
+                    .points
+                    .iter()
+                    .map(|p| {
+                        let at = Point {
+                            lat_e6: p.lat_e6,
+                            lon_e6: p.lon_e6,
+                        };
+                        (
+                            t.plate.clone(),
+                            Fix::new(p.at, Some(at), index, FixKind::Track),
+                        )
+                    })
+                    .collect();
+                let n = t.points.len() as u64;
+                Ok(Effect::Moved(
+                    Box::new(Effect::Track(t.plate, last, n)),
+                    fixes,
+                ))
             }
         }
     }
@@ -2171,6 +2198,12 @@ impl Domain {
                     }
                 }
             }
+            Effect::Moved(inner, fixes) => {
+                self.apply(index, time, *inner);
+                for (plate, fix) in fixes {
+                    self.movements.add(&plate, fix);
+                }
+            }
             Effect::Manifests { new, updated } => {
                 let _ = time;
                 let created: Vec<ManifestNumber> = new.iter().map(|m| m.number.clone()).collect();
@@ -2205,6 +2238,37 @@ impl Domain {
                 }
             }
         }
+    }
+
+    /// The vehicle fixes a hand-over gives (worked out before it is decided; dropped with it if
+    /// it is refused): the truck the load leaves, if it was on the road, and the truck it goes
+    /// onto, at the hand-over's place (its `place`, else its registered site's location) and
+    /// the time the parties give.
+    fn handover_fixes(&self, h: &Handover, index: u64) -> Vec<(Plate, Fix)> {
+        let point = h.place.or_else(|| {
+            h.site
+                .as_ref()
+                .and_then(|s| self.sites.get(s))
+                .map(|s| s.reg.location)
+        });
+        let mut out = Vec::new();
+        let Some(m) = self.manifests.get(&h.manifest) else {
+            return out;
+        };
+        if let (Some(v), Status::InTransit | Status::Rejected) = (&m.vehicle, m.status) {
+            out.push((v.clone(), Fix::new(h.at, point, index, FixKind::Unload)));
+        }
+        // Onto a truck: a hauler taking it with a vehicle (as `taking_status` decides), unless
+        // it is a rejected load reaching the party it goes back to.
+        let hauler = self
+            .parties
+            .get(&h.to)
+            .is_some_and(|p| p.roles.contains(&Role::Hauler));
+        let home = m.status == Status::Rejected && m.return_to.as_ref() == Some(&h.to);
+        if let (Some(v), true, false) = (&h.vehicle, hauler, home) {
+            out.push((v.clone(), Fix::new(h.at, point, index, FixKind::Load)));
+        }
+        out
     }
 
     /// Check a hand-over signed by only one of its parties (to be held as pending until the

@@ -7,6 +7,7 @@ pub mod catalog;
 pub mod codes;
 pub mod events;
 pub mod fold;
+pub mod movements;
 pub mod personal;
 
 use crate::ledger::state::{Fold, Rules};

@@ -176,7 +176,7 @@ async fn manifest(
     path: web::Path<String>,
 ) -> Result<HttpResponse, Problem> {
     let number = parse_number(&path)?;
-    let (view, m, pending_for) = {
+    let (view, m, pending_for, anomalies) = {
         let d = live(&rules)?;
         let v = viewer(&req, &seen, &d)?;
         let m = d.manifests.get(&number).ok_or_else(|| {
@@ -189,7 +189,13 @@ async fn manifest(
         if !v.sees(m) {
             return Ok(HttpResponse::Ok().json(public_view(m, ledger.size())));
         }
-        (v, m.clone(), d.limits.clone())
+        let anomalies = crate::investigate::detectors::manifest_own(
+            &d,
+            &number,
+            now(),
+            &crate::investigate::detectors::DetectorConfig::default(),
+        );
+        (v, m.clone(), d.limits.clone(), anomalies)
     };
     let _ = view;
     let mut events = Vec::new();
@@ -207,6 +213,7 @@ async fn manifest(
     body["flags"] = serde_json::to_value(m.flags_at(now(), &pending_for)).expect("flags");
     body["events"] = Value::Array(events);
     body["pending"] = Value::Array(pending);
+    body["anomalies"] = serde_json::to_value(&anomalies).expect("anomalies");
     body["view"] = json!("full");
     Ok(HttpResponse::Ok().json(body))
 }

@@ -4,6 +4,7 @@
 pub mod auth;
 mod bundle;
 mod domain;
+mod investigate;
 mod qr;
 pub mod witness;
 pub use domain::MAX_PENDING_PER_MANIFEST;
@@ -74,6 +75,7 @@ pub fn server_with_witnesses(
                 .app_data(d.clone())
                 .app_data(public.clone())
                 .configure(domain::routes)
+                .configure(investigate::routes)
                 .configure(qr::routes)
                 .configure(bundle::routes),
             None => app,

@@ -1,1 +1,1360 @@
-//! (being built: issue 5)
+//! Anomaly detectors over the derived domain state. Each anomaly says what is wrong in a
+//! sentence a person can act on (with the numbers), and names the log entries behind it, the
+//! manifests, parties, sites and vehicles it concerns, and when the rule was broken.
+//!
+//! [`detect`] scans the whole state in one pass over the manifests' steps and one over each
+//! vehicle's fixes (`domain::movements`), then works out the aggregates (licences' annual
+//! capacity, transfer stations' balance, construction sites' balance) from what the pass
+//! collected: O(manifests + steps + fixes). [`detect_for_manifest`] gives one manifest's own,
+//! scanning only the manifests of its parties.
+//!
+//! Pure: time comes in as `now`; no clock, no I/O. The rules and thresholds are in README.md
+//! ("Anomaly detectors").
+
+use crate::domain::codes::{ManifestNumber, Plate, Quantity, Unit, Uscc};
+use crate::domain::events::{Line, Point, Role, SiteKind, Stream};
+use crate::domain::fold::{Domain, FlagKind, Licence, Manifest, Status, Step};
+use crate::domain::movements::{Fix, FixKind};
+use crate::ledger::time::Timestamp;
+use serde::Serialize;
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+
+const MINUTE_MS: u64 = 60_000;
+const HOUR_MS: u64 = 3_600_000;
+const DAY_MS: u64 = 24 * HOUR_MS;
+/// China Standard Time is UTC+8 all year.
+const CST_MS: u64 = 8 * HOUR_MS;
+
+/// What kind of anomaly: one detector each.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AnomalyKind {
+    Overdue,
+    ReceiptUnconfirmed,
+    QuantityGap,
+    NotLicensed,
+    LicenceExpired,
+    NoPermit,
+    CapacityExceeded,
+    VehicleTwoPlaces,
+    TooFast,
+    DwellOutsideSites,
+    StationImbalance,
+    SiteBalance,
+}
+
+impl AnomalyKind {
+    pub const ALL: [AnomalyKind; 12] = [
+        AnomalyKind::Overdue,
+        AnomalyKind::ReceiptUnconfirmed,
+        AnomalyKind::QuantityGap,
+        AnomalyKind::NotLicensed,
+        AnomalyKind::LicenceExpired,
+        AnomalyKind::NoPermit,
+        AnomalyKind::CapacityExceeded,
+        AnomalyKind::VehicleTwoPlaces,
+        AnomalyKind::TooFast,
+        AnomalyKind::DwellOutsideSites,
+        AnomalyKind::StationImbalance,
+        AnomalyKind::SiteBalance,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AnomalyKind::Overdue => "overdue",
+            AnomalyKind::ReceiptUnconfirmed => "receipt_unconfirmed",
+            AnomalyKind::QuantityGap => "quantity_gap",
+            AnomalyKind::NotLicensed => "not_licensed",
+            AnomalyKind::LicenceExpired => "licence_expired",
+            AnomalyKind::NoPermit => "no_permit",
+            AnomalyKind::CapacityExceeded => "capacity_exceeded",
+            AnomalyKind::VehicleTwoPlaces => "vehicle_two_places",
+            AnomalyKind::TooFast => "too_fast",
+            AnomalyKind::DwellOutsideSites => "dwell_outside_sites",
+            AnomalyKind::StationImbalance => "station_imbalance",
+            AnomalyKind::SiteBalance => "site_balance",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<AnomalyKind> {
+        Self::ALL.into_iter().find(|k| k.as_str() == s)
+    }
+
+    /// Every kind's name, for messages.
+    pub fn names() -> String {
+        Self::ALL.map(|k| k.as_str()).join(", ")
+    }
+}
+
+/// One anomaly: what is wrong, and the evidence.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Anomaly {
+    pub kind: AnomalyKind,
+    /// What is wrong, with the numbers.
+    pub reason: String,
+    /// The log entries behind it, in log order.
+    pub entries: Vec<u64>,
+    pub manifests: Vec<ManifestNumber>,
+    pub parties: Vec<Uscc>,
+    pub sites: Vec<String>,
+    pub vehicles: Vec<Plate>,
+    /// When the rule was broken (for a balance: the latest entry it rests on).
+    pub at: Timestamp,
+}
+
+/// Thresholds. Tolerances and transit limits per stream are the fold's (`Domain::limits`).
+#[derive(Clone, Debug)]
+pub struct DetectorConfig {
+    /// Working days (Monday to Friday, China Standard Time) a receiver has to confirm receipt
+    /// after the day of arrival.
+    pub receipt_working_days: u32,
+    /// Public holidays (CST dates, no working day), as days since 1970-01-01. Working weekends
+    /// that make up for holidays are not modelled.
+    pub holidays: BTreeSet<u64>,
+    /// Faster than this, between two known positions, is faster than a truck can go.
+    pub max_speed_kmh: u64,
+    /// Moves shorter than this never count as too fast (GPS noise, a big site's two gates).
+    pub min_jump_m: u64,
+    /// Two hand-overs of one vehicle this close in time, too far apart to drive between: the
+    /// vehicle holds loads at two places at once (a cloned plate).
+    pub two_places_window_ms: u64,
+    /// A loaded vehicle whose track stays within this radius...
+    pub dwell_radius_m: u64,
+    /// ...for at least this long, outside every registered site's geofence, dwells.
+    pub dwell_min_ms: u64,
+}
+
+impl Default for DetectorConfig {
+    fn default() -> Self {
+        DetectorConfig {
+            receipt_working_days: 5,
+            holidays: BTreeSet::new(),
+            max_speed_kmh: 120,
+            min_jump_m: 1_000,
+            two_places_window_ms: 15 * MINUTE_MS,
+            dwell_radius_m: 300,
+            dwell_min_ms: 20 * MINUTE_MS,
+        }
+    }
+}
+
+impl DetectorConfig {
+    /// Add a public holiday given as a CST date, `YYYY-MM-DD`.
+    pub fn holiday(&mut self, date: &str) -> Result<(), String> {
+        let t = Timestamp::parse(&format!("{date}T00:00:00Z")).map_err(|_| {
+            format!("expected a date like 2026-10-01 (a public holiday, China Standard Time), got {date:?}")
+        })?;
+        self.holidays.insert(t.unix_millis() / DAY_MS);
+        Ok(())
+    }
+
+    fn working(&self, day: u64) -> bool {
+        // 1970-01-01 was a Thursday: (day + 3) % 7 is 0 on Mondays.
+        (day + 3) % 7 < 5 && !self.holidays.contains(&day)
+    }
+
+    /// The end (24:00 CST) of the `receipt_working_days`-th working day after the day `t`
+    /// falls on.
+    pub fn receipt_deadline(&self, t: Timestamp) -> Timestamp {
+        let mut day = (t.unix_millis() + CST_MS) / DAY_MS;
+        let mut left = self.receipt_working_days;
+        while left > 0 {
+            day += 1;
+            if self.working(day) {
+                left -= 1;
+            }
+        }
+        Timestamp::from_unix_millis((day + 1) * DAY_MS - CST_MS)
+    }
+}
+
+/// Which anomalies a reader asks for; `None` matches anything.
+#[derive(Clone, Debug, Default)]
+pub struct Filter {
+    pub kind: Option<AnomalyKind>,
+    pub party: Option<Uscc>,
+    pub site: Option<String>,
+    pub vehicle: Option<Plate>,
+    /// `at` at or after.
+    pub from: Option<Timestamp>,
+    /// `at` before.
+    pub to: Option<Timestamp>,
+}
+
+impl Filter {
+    pub fn matches(&self, a: &Anomaly) -> bool {
+        self.kind.is_none_or(|k| a.kind == k)
+            && self.party.as_ref().is_none_or(|p| a.parties.contains(p))
+            && self.site.as_ref().is_none_or(|s| a.sites.contains(s))
+            && self.vehicle.as_ref().is_none_or(|v| a.vehicles.contains(v))
+            && self.from.is_none_or(|t| a.at >= t)
+            && self.to.is_none_or(|t| a.at < t)
+    }
+}
+
+/// Every anomaly in the state as of `now`, ordered by time (then kind).
+pub fn detect(d: &Domain, now: Timestamp, cfg: &DetectorConfig) -> Vec<Anomaly> {
+    let mut s = Scan::new(d, now, cfg, None);
+    for m in d.manifests.values() {
+        s.manifest(m);
+    }
+    let mut plates: Vec<&Plate> = d.movements.by_vehicle.keys().collect();
+    plates.sort();
+    for p in plates {
+        s.vehicle(p);
+    }
+    s.finish()
+}
+
+/// [`detect`], keeping those the filter matches.
+pub fn detect_filtered(
+    d: &Domain,
+    now: Timestamp,
+    cfg: &DetectorConfig,
+    f: &Filter,
+) -> Vec<Anomaly> {
+    let mut out = detect(d, now, cfg);
+    out.retain(|a| f.matches(a));
+    out
+}
+
+/// Manifest `n`'s own anomalies, cheap enough for every read of it: the rules about the
+/// manifest itself (overdue, receipt, quantity, licence and permit) and those of its vehicles
+/// that name it (too fast, two places, dwell). The aggregates it may be counted in (capacity,
+/// a station's or a construction site's balance) are left to [`detect`] and
+/// [`detect_for_manifest`]: they cost a scan of a whole party's manifests.
+pub fn manifest_own(
+    d: &Domain,
+    n: &ManifestNumber,
+    now: Timestamp,
+    cfg: &DetectorConfig,
+) -> Vec<Anomaly> {
+    let Some(m) = d.manifests.get(n) else {
+        return Vec::new();
+    };
+    let mut s = Scan::new(d, now, cfg, Some(n));
+    s.overdue(m);
+    s.receipt(m);
+    s.flags(m);
+    for v in &m.vehicles {
+        s.vehicle(v);
+    }
+    let mut out = std::mem::take(&mut s.out);
+    out.retain(|a| a.manifests.contains(n));
+    out.sort_by(|a, b| {
+        (a.at, a.kind, &a.entries, &a.reason).cmp(&(b.at, b.kind, &b.entries, &b.reason))
+    });
+    out
+}
+
+/// Every anomaly that names manifest `n`, the aggregates included. The aggregates it can be part of (its receiver's
+/// capacity, a station's balance, its origin site's balance) are worked out from the manifests
+/// of the stations and receivers that took it in (and of its issuer, for a station's outgoing
+/// load or a construction site's), which hold every manifest those aggregates count: the cost
+/// is that of those parties' manifests, not of the whole state.
+pub fn detect_for_manifest(
+    d: &Domain,
+    n: &ManifestNumber,
+    now: Timestamp,
+    cfg: &DetectorConfig,
+) -> Vec<Anomaly> {
+    let Some(m) = d.manifests.get(n) else {
+        return Vec::new();
+    };
+    let mut s = Scan::new(d, now, cfg, Some(n));
+    // The parties whose aggregates can count it: stations and receivers that took it in, and
+    // its issuer when that is a station (its outgoing load) or the load left a construction
+    // site. Their manifests hold everything those aggregates count.
+    let mut parties: BTreeSet<&Uscc> = m
+        .steps
+        .iter()
+        .filter_map(|s| s.to.as_ref())
+        .filter(|p| {
+            s.capped.contains(p)
+                || s.roles(p)
+                    .iter()
+                    .any(|r| matches!(r, Role::Station | Role::Receiver))
+        })
+        .collect();
+    let construction = d
+        .sites
+        .get(&m.origin)
+        .is_some_and(|site| site.reg.kind == SiteKind::ConstructionSite);
+    if construction || !m.sources.is_empty() {
+        parties.insert(&m.issuer);
+    }
+    s.manifest(m);
+    let mut seen: HashSet<&ManifestNumber> = HashSet::new();
+    seen.insert(&m.number);
+    for p in parties {
+        for other in d.by_party.get(p).into_iter().flatten() {
+            if seen.insert(other) {
+                if let Some(o) = d.manifests.get(other) {
+                    s.manifest(o);
+                }
+            }
+        }
+    }
+    for v in &m.vehicles {
+        s.vehicle(v);
+    }
+    let mut out = s.finish();
+    out.retain(|a| a.manifests.contains(n));
+    out
+}
+
+// ---------------------------------------------------------------------------------------------
+// The scan
+// ---------------------------------------------------------------------------------------------
+
+/// A waste line's identity for balances: its code or type, and its unit.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+struct Waste {
+    stream: Stream,
+    label: String,
+    unit: Unit,
+}
+
+fn waste(stream: Stream, line: &Line, unit: Unit) -> Waste {
+    let label = match (&line.code, &line.cw_type) {
+        (Some(c), _) => c.to_string(),
+        (_, Some(t)) => t.as_str().to_string(),
+        _ => line.name.clone(),
+    };
+    Waste {
+        stream,
+        label,
+        unit,
+    }
+}
+
+/// What a receiver accepted under one licence, one entry at a time.
+#[derive(Default)]
+struct Intake {
+    /// (time, entry, amount, manifest)
+    items: Vec<(Timestamp, u64, u64, ManifestNumber)>,
+}
+
+/// A transfer station's books for one waste.
+#[derive(Default)]
+struct Books {
+    input: u64,
+    output: u64,
+    stock: u64,
+    entries: BTreeSet<u64>,
+    manifests: BTreeSet<ManifestNumber>,
+    last: Option<Timestamp>,
+}
+
+impl Books {
+    fn note(&mut self, index: u64, time: Timestamp, m: &ManifestNumber) {
+        self.entries.insert(index);
+        self.manifests.insert(m.clone());
+        self.last = self.last.max(Some(time));
+    }
+}
+
+/// A construction site's outgoing loads.
+#[derive(Default)]
+struct SiteLoads {
+    /// Picked up and taken in somewhere (received, or at a station): per unit, picked up and
+    /// taken in.
+    picked: BTreeMap<Unit, u64>,
+    taken: BTreeMap<Unit, u64>,
+    matched: Vec<ManifestNumber>,
+    /// Picked up longer ago than the stream's transit limit, and taken in nowhere.
+    lost: Vec<(ManifestNumber, Timestamp, u64)>,
+    entries: BTreeSet<u64>,
+    last: Option<Timestamp>,
+}
+
+struct Scan<'a> {
+    d: &'a Domain,
+    now: Timestamp,
+    cfg: &'a DetectorConfig,
+    /// Only this manifest's own anomalies (the aggregates are kept whole).
+    focus: Option<&'a ManifestNumber>,
+    out: Vec<Anomaly>,
+    /// Parties holding a licence with an annual capacity.
+    capped: HashSet<&'a Uscc>,
+    intake: HashMap<(&'a str, u16, Unit), Intake>,
+    books: BTreeMap<(&'a Uscc, Waste), Books>,
+    sites: BTreeMap<&'a str, SiteLoads>,
+}
+
+fn sorted<T: Ord + Clone>(it: impl IntoIterator<Item = T>) -> Vec<T> {
+    let s: BTreeSet<T> = it.into_iter().collect();
+    s.into_iter().collect()
+}
+
+/// The year a time falls in, China Standard Time.
+fn cst_year(t: Timestamp) -> u16 {
+    let s = Timestamp::from_unix_millis(t.unix_millis() + CST_MS).to_string();
+    s[..4].parse().unwrap_or(0)
+}
+
+/// A CST time, as people in Kunshan read it.
+fn cst(t: Timestamp) -> String {
+    let s = Timestamp::from_unix_millis(t.unix_millis() + CST_MS).to_string();
+    format!("{} {} CST", &s[..10], &s[11..16])
+}
+
+/// Micro-degrees as degrees, `31.461200`.
+fn deg(e6: i32) -> String {
+    let sign = if e6 < 0 { "-" } else { "" };
+    let a = e6.unsigned_abs();
+    format!("{sign}{}.{:06}", a / 1_000_000, a % 1_000_000)
+}
+
+fn at(p: Point) -> String {
+    format!("{}, {}", deg(p.lat_e6), deg(p.lon_e6))
+}
+
+/// Great-circle distance in metres (haversine on a 6,371 km sphere).
+pub fn distance_m(a: Point, b: Point) -> f64 {
+    let rad = |e6: i32| (e6 as f64 / 1e6).to_radians();
+    let (la1, lo1, la2, lo2) = (rad(a.lat_e6), rad(a.lon_e6), rad(b.lat_e6), rad(b.lon_e6));
+    let h = ((la2 - la1) / 2.0).sin().powi(2)
+        + la1.cos() * la2.cos() * ((lo2 - lo1) / 2.0).sin().powi(2);
+    2.0 * 6_371_000.0 * h.sqrt().min(1.0).asin()
+}
+
+/// Whether `p` lies inside the polygon (ray casting; integer arithmetic, micro-degrees).
+pub fn inside(p: Point, polygon: &[Point]) -> bool {
+    let (x, y) = (p.lon_e6 as i64, p.lat_e6 as i64);
+    let mut inside = false;
+    let n = polygon.len();
+    for i in 0..n {
+        let a = polygon[i];
+        let b = polygon[(i + n - 1) % n];
+        let (xa, ya, xb, yb) = (
+            a.lon_e6 as i64,
+            a.lat_e6 as i64,
+            b.lon_e6 as i64,
+            b.lat_e6 as i64,
+        );
+        if (ya > y) != (yb > y) {
+            // x < xa + (y - ya) * (xb - xa) / (yb - ya), without dividing.
+            let lhs = (x - xa) * (yb - ya);
+            let rhs = (y - ya) * (xb - xa);
+            if (yb > ya && lhs < rhs) || (yb < ya && lhs > rhs) {
+                inside = !inside;
+            }
+        }
+    }
+    inside
+}
+
+fn sum(q: &[Quantity]) -> BTreeMap<Unit, u64> {
+    let mut out = BTreeMap::new();
+    for x in q {
+        *out.entry(x.unit).or_default() += x.amount;
+    }
+    out
+}
+
+/// Parts per thousand by which `a` and `b` differ, of the larger (rounded up).
+fn gap_permille(a: u64, b: u64) -> u64 {
+    let (lo, hi) = if a < b { (a, b) } else { (b, a) };
+    if hi == 0 {
+        return 0;
+    }
+    ((hi - lo) as u128 * 1000).div_ceil(hi as u128) as u64
+}
+
+impl<'a> Scan<'a> {
+    fn new(
+        d: &'a Domain,
+        now: Timestamp,
+        cfg: &'a DetectorConfig,
+        focus: Option<&'a ManifestNumber>,
+    ) -> Self {
+        let capped = d
+            .licences
+            .values()
+            .filter(|l| l.grant.annual_capacity.is_some())
+            .map(|l| &l.grant.party)
+            .collect();
+        Scan {
+            d,
+            now,
+            cfg,
+            focus,
+            out: Vec::new(),
+            capped,
+            intake: HashMap::new(),
+            books: BTreeMap::new(),
+            sites: BTreeMap::new(),
+        }
+    }
+
+    fn roles(&self, p: &Uscc) -> &'a [Role] {
+        self.d
+            .parties
+            .get(p)
+            .map(|p| p.roles.as_slice())
+            .unwrap_or(&[])
+    }
+
+    /// An anomaly about one manifest: its parties, sites and vehicles.
+    fn about(
+        &self,
+        m: &Manifest,
+        kind: AnomalyKind,
+        reason: String,
+        entries: impl IntoIterator<Item = u64>,
+        at: Timestamp,
+    ) -> Anomaly {
+        Anomaly {
+            kind,
+            reason,
+            entries: sorted(entries),
+            manifests: vec![m.number.clone()],
+            parties: m.parties.iter().cloned().collect(),
+            sites: sorted([m.origin.clone(), m.current().destination.clone()]),
+            vehicles: m.vehicles.iter().cloned().collect(),
+            at,
+        }
+    }
+
+    fn own(&self, m: &Manifest) -> bool {
+        self.focus.is_none_or(|n| *n == m.number)
+    }
+
+    /// One manifest: its own anomalies, and what it adds to the aggregates.
+    fn manifest(&mut self, m: &'a Manifest) {
+        if self.own(m) {
+            self.overdue(m);
+            self.receipt(m);
+            self.flags(m);
+        }
+        self.walk(m);
+    }
+
+    fn overdue(&mut self, m: &Manifest) {
+        let (Some(since), Some(index)) = (m.in_transit_since, m.in_transit_index) else {
+            return;
+        };
+        let limit = self.d.limits.transit_ms(m.stream);
+        let held = self.now.unix_millis().saturating_sub(since.unix_millis());
+        if held <= limit {
+            return;
+        }
+        let on = m
+            .vehicle
+            .as_ref()
+            .map(|v| format!(" on {v}"))
+            .unwrap_or_default();
+        let reason = format!(
+            "manifest {} ({}) has been on the road{on} with {} since {} ({} h; the {} stream allows {} h): find the load",
+            m.number,
+            m.stream.as_str(),
+            m.holder,
+            cst(since),
+            held / HOUR_MS,
+            m.stream.as_str(),
+            limit / HOUR_MS
+        );
+        let a = self.about(
+            m,
+            AnomalyKind::Overdue,
+            reason,
+            [index],
+            Timestamp::from_unix_millis(since.unix_millis() + limit),
+        );
+        self.out.push(a);
+    }
+
+    fn receipt(&mut self, m: &Manifest) {
+        let Some(delivered) = m.delivered_at else {
+            return;
+        };
+        let Some(arrival) = m
+            .steps
+            .iter()
+            .rev()
+            .find(|s| s.kind == "custody.handover" && s.time == delivered)
+        else {
+            return;
+        };
+        let deadline = self.cfg.receipt_deadline(delivered);
+        let receiver = arrival.to.clone().unwrap_or_else(|| m.holder.clone());
+        let days = self.cfg.receipt_working_days;
+        let receipt = m
+            .steps
+            .iter()
+            .find(|s| s.kind == "custody.received" && s.index > arrival.index);
+        let (reason, entries) = match receipt {
+            Some(r) if r.time > deadline => (
+                format!(
+                    "manifest {}: delivered to {receiver} at {} (entry {}), receipt confirmed only at {} (entry {}), after the deadline {} ({days} working days)",
+                    m.number,
+                    cst(delivered),
+                    arrival.index,
+                    cst(r.time),
+                    r.index,
+                    cst(deadline)
+                ),
+                vec![arrival.index, r.index],
+            ),
+            None if m.status == Status::Delivered && self.now > deadline => (
+                format!(
+                    "manifest {}: delivered to {receiver} at {} (entry {}), no receipt confirmed by the deadline {} ({days} working days, Monday to Friday CST); {} h past it",
+                    m.number,
+                    cst(delivered),
+                    arrival.index,
+                    cst(deadline),
+                    (self.now.unix_millis() - deadline.unix_millis()) / HOUR_MS
+                ),
+                vec![arrival.index],
+            ),
+            _ => return,
+        };
+        let a = self.about(
+            m,
+            AnomalyKind::ReceiptUnconfirmed,
+            reason,
+            entries,
+            deadline,
+        );
+        self.out.push(a);
+    }
+
+    /// The fold's flags, as anomalies (overdue and the others are computed here).
+    fn flags(&mut self, m: &Manifest) {
+        let mut mine: Vec<Anomaly> = Vec::new();
+        for f in &m.flags {
+            let step = m.steps.iter().find(|s| s.index == f.index);
+            let time = step.map(|s| s.time).unwrap_or(m.issued_at);
+            let (kind, reason, mut entries) = match f.kind {
+                FlagKind::QuantityGap => {
+                    // The count before, and this one.
+                    let before = m
+                        .steps
+                        .iter()
+                        .rev()
+                        .filter(|s| s.index < f.index && s.quantities.is_some())
+                        .find(|s| s.kind != "custody.treated");
+                    let mut e = vec![f.index];
+                    let before_s = match before {
+                        Some(b) => {
+                            e.push(b.index);
+                            format!(" (counted before at entry {})", b.index)
+                        }
+                        None => String::new(),
+                    };
+                    (
+                        AnomalyKind::QuantityGap,
+                        format!(
+                            "manifest {}, entry {}: {}{before_s}",
+                            m.number, f.index, f.detail
+                        ),
+                        e,
+                    )
+                }
+                FlagKind::NotLicensed => {
+                    let taker = step
+                        .and_then(|s| s.to.clone())
+                        .unwrap_or_else(|| m.holder.clone());
+                    let lapsed: Option<&Licence> = self
+                        .d
+                        .licences_of
+                        .get(&taker)
+                        .into_iter()
+                        .flatten()
+                        .filter_map(|id| self.d.licences.get(id))
+                        .find(|l| {
+                            f.detail
+                                .starts_with(&format!("licence {} ", l.grant.licence))
+                        });
+                    match lapsed {
+                        Some(l) => {
+                            let mut e = vec![f.index, l.index];
+                            e.extend(l.revoked.map(|(_, i)| i));
+                            (
+                                AnomalyKind::LicenceExpired,
+                                format!(
+                                    "manifest {}: taken in by {taker} at {} (entry {}) under a licence that did not cover that time: {} (valid {} to {})",
+                                    m.number,
+                                    cst(time),
+                                    f.index,
+                                    f.detail,
+                                    cst(l.grant.valid_from),
+                                    cst(l.grant.valid_until)
+                                ),
+                                e,
+                            )
+                        }
+                        None => (
+                            AnomalyKind::NotLicensed,
+                            format!(
+                                "manifest {}: taken in by {taker} at {} (entry {}), which is not licensed for it: {}",
+                                m.number,
+                                cst(time),
+                                f.index,
+                                f.detail
+                            ),
+                            vec![f.index],
+                        ),
+                    }
+                }
+                FlagKind::NoPermit => {
+                    let v = step.and_then(|s| s.vehicle.as_ref());
+                    let mut e = vec![f.index];
+                    e.extend(v.and_then(|v| self.d.vehicles.get(v)).map(|v| v.index));
+                    (
+                        AnomalyKind::NoPermit,
+                        format!(
+                            "manifest {}: put on the road at {} (entry {}) without the permit the {} stream needs: {}",
+                            m.number,
+                            cst(time),
+                            f.index,
+                            m.stream.as_str(),
+                            f.detail
+                        ),
+                        e,
+                    )
+                }
+                FlagKind::Overdue | FlagKind::UnknownCode | FlagKind::Diverted => continue,
+            };
+            entries.sort_unstable();
+            // Several flags of one kind on one entry (a line each): one anomaly.
+            if let Some(last) = mine.last_mut() {
+                if last.kind == kind && last.entries == entries {
+                    last.reason.push_str("; ");
+                    last.reason.push_str(&f.detail);
+                    continue;
+                }
+            }
+            mine.push(self.about(m, kind, reason, entries, time));
+        }
+        self.out.extend(mine);
+    }
+
+    /// Walk a manifest's steps once: what receivers and stations took in, what left stations,
+    /// what left construction sites.
+    fn walk(&mut self, m: &'a Manifest) {
+        let d = self.d;
+        let lines = &m.current().lines;
+        let handovers: Vec<usize> = m
+            .steps
+            .iter()
+            .enumerate()
+            .filter(|(_, s)| s.kind == "custody.handover")
+            .map(|(i, _)| i)
+            .collect();
+        // At a station since (its party, the step index in `steps`).
+        let mut station: Option<&'a Uscc> = None;
+        let mut taken_in = false;
+        for (k, &i) in handovers.iter().enumerate() {
+            let s: &'a Step = &m.steps[i];
+            let (Some(from), Some(to), Some(q)) = (&s.from, &s.to, &s.quantities) else {
+                continue;
+            };
+            if let Some(p) = station.take() {
+                if p == from {
+                    for (l, x) in lines.iter().zip(q) {
+                        let b = self
+                            .books
+                            .entry((p, waste(m.stream, l, x.unit)))
+                            .or_default();
+                        b.output += x.amount;
+                        b.note(s.index, s.time, &m.number);
+                    }
+                }
+            }
+            let on_road = s.vehicle.is_some() && self.roles(to).contains(&Role::Hauler);
+            if on_road {
+                continue;
+            }
+            let next = handovers.get(k + 1).copied().unwrap_or(m.steps.len());
+            let receipt = m.steps[i + 1..next]
+                .iter()
+                .find(|r| r.kind == "custody.received");
+            if let Some(r) = receipt {
+                taken_in = true;
+                if self.capped.contains(to) {
+                    if let Some(acc) = &r.quantities {
+                        self.take(to, m, acc, r);
+                    }
+                }
+            } else if self.roles(to).contains(&Role::Station) {
+                taken_in = true;
+                station = Some(to);
+                for (l, x) in lines.iter().zip(q) {
+                    let b = self
+                        .books
+                        .entry((to, waste(m.stream, l, x.unit)))
+                        .or_default();
+                    b.input += x.amount;
+                    b.note(s.index, s.time, &m.number);
+                }
+                if self.capped.contains(to) {
+                    self.take(to, m, q, s);
+                }
+            }
+        }
+        // Still in stock at the station.
+        if m.status == Status::AtStation {
+            for (l, x) in lines.iter().zip(&m.quantities) {
+                let b = self
+                    .books
+                    .entry((&m.holder, waste(m.stream, l, x.unit)))
+                    .or_default();
+                b.stock += x.amount;
+                b.note(
+                    m.steps.last().map_or(m.issue_index, |s| s.index),
+                    m.steps.last().map_or(m.issued_at, |s| s.time),
+                    &m.number,
+                );
+            }
+        }
+        // A station's own outgoing load (not a receiver's return of a rejected part): what
+        // left it.
+        let outgoing = m
+            .steps
+            .first()
+            .is_some_and(|s| matches!(s.kind, "station.consolidated" | "station.split"));
+        if outgoing {
+            for l in lines {
+                let b = self
+                    .books
+                    .entry((&m.issuer, waste(m.stream, l, l.quantity.unit)))
+                    .or_default();
+                b.output += l.quantity.amount;
+                b.note(m.issue_index, m.issued_at, &m.number);
+            }
+        }
+        // A construction site's outgoing load.
+        let from_site = m.stream == Stream::Construction
+            && m.sources.is_empty()
+            && d.sites
+                .get(&m.origin)
+                .is_some_and(|s| s.reg.kind == SiteKind::ConstructionSite);
+        if let (true, Some(&first)) = (from_site, handovers.first()) {
+            let pickup = &m.steps[first];
+            let picked = sum(pickup.quantities.as_deref().unwrap_or(&[]));
+            let sl = self.sites.entry(m.origin.as_str()).or_default();
+            sl.entries.insert(pickup.index);
+            sl.last = sl.last.max(Some(pickup.time));
+            let received = m.steps.iter().find(|s| s.kind == "custody.received");
+            if let Some(r) = received {
+                let mut taken = sum(&m.accepted);
+                for (u, a) in sum(&m.rejected) {
+                    *taken.entry(u).or_default() += a;
+                }
+                for (u, a) in picked {
+                    *sl.picked.entry(u).or_default() += a;
+                }
+                for (u, a) in taken {
+                    *sl.taken.entry(u).or_default() += a;
+                }
+                sl.entries.insert(r.index);
+                sl.last = sl.last.max(Some(r.time));
+                sl.matched.push(m.number.clone());
+            } else if taken_in
+                || matches!(
+                    m.status,
+                    Status::AtStation | Status::Consolidated | Status::Split | Status::Voided
+                )
+            {
+                // Taken in at a station: its balance is the station's.
+            } else {
+                let limit = d.limits.transit_ms(m.stream);
+                if self.now.unix_millis() > pickup.time.unix_millis() + limit {
+                    sl.lost.push((m.number.clone(), pickup.time, pickup.index));
+                }
+            }
+        }
+    }
+
+    /// A receiver or station took `q` of `m` in at step `s`: count it against the licence that
+    /// covers each line then, if it has an annual capacity.
+    fn take(&mut self, party: &'a Uscc, m: &Manifest, q: &[Quantity], s: &Step) {
+        let d = self.d;
+        for (l, x) in m.current().lines.iter().zip(q) {
+            if x.amount == 0 {
+                continue;
+            }
+            let licence = d
+                .licences_of
+                .get(party)
+                .into_iter()
+                .flatten()
+                .filter_map(|id| d.licences.get(id))
+                .find(|lc| {
+                    lc.covers(m.stream, l)
+                        && lc.lapse(s.time).is_none()
+                        && lc.grant.annual_capacity.is_some()
+                });
+            if let Some(lc) = licence {
+                self.intake
+                    .entry((lc.grant.licence.as_str(), cst_year(s.time), x.unit))
+                    .or_default()
+                    .items
+                    .push((s.time, s.index, x.amount, m.number.clone()));
+            }
+        }
+    }
+
+    // -----------------------------------------------------------------------------------------
+    // Vehicles
+    // -----------------------------------------------------------------------------------------
+
+    /// Which manifests each hand-over entry of this vehicle moved.
+    fn loads_by_entry(&self, plate: &Plate) -> HashMap<u64, &'a Manifest> {
+        let mut out = HashMap::new();
+        for n in self.d.by_vehicle.get(plate).into_iter().flatten() {
+            if let Some(m) = self.d.manifests.get(n) {
+                for s in m.steps.iter().filter(|s| s.kind == "custody.handover") {
+                    out.insert(s.index, m);
+                }
+            }
+        }
+        out
+    }
+
+    /// The manifests on the vehicle after fix `upto` (by the loads on and off before it).
+    fn loaded_at(
+        fixes: &[Fix],
+        upto: usize,
+        by_entry: &HashMap<u64, &'a Manifest>,
+    ) -> BTreeSet<ManifestNumber> {
+        let mut on = BTreeSet::new();
+        for f in &fixes[..=upto] {
+            let Some(m) = by_entry.get(&f.index()) else {
+                continue;
+            };
+            match f.kind() {
+                FixKind::Load => {
+                    on.insert(m.number.clone());
+                }
+                FixKind::Unload => {
+                    on.remove(&m.number);
+                }
+                FixKind::Track => {}
+            }
+        }
+        on
+    }
+
+    fn vehicle_anomaly(
+        &self,
+        plate: &Plate,
+        kind: AnomalyKind,
+        reason: String,
+        entries: BTreeSet<u64>,
+        manifests: BTreeSet<ManifestNumber>,
+        at: Timestamp,
+    ) -> Anomaly {
+        let mut parties: BTreeSet<Uscc> = BTreeSet::new();
+        let mut sites: BTreeSet<String> = BTreeSet::new();
+        if let Some(v) = self.d.vehicles.get(plate) {
+            parties.insert(v.party.clone());
+        }
+        for n in &manifests {
+            if let Some(m) = self.d.manifests.get(n) {
+                parties.extend(m.parties.iter().cloned());
+                sites.insert(m.origin.clone());
+                sites.insert(m.current().destination.clone());
+            }
+        }
+        Anomaly {
+            kind,
+            reason,
+            entries: entries.into_iter().collect(),
+            manifests: manifests.into_iter().collect(),
+            parties: parties.into_iter().collect(),
+            sites: sites.into_iter().collect(),
+            vehicles: vec![plate.clone()],
+            at,
+        }
+    }
+
+    /// One vehicle's fixes in time order: jumps no truck can make, and stops outside every site.
+    fn vehicle(&mut self, plate: &Plate) {
+        let fixes = self.d.movements.of(plate);
+        if fixes.is_empty() {
+            return;
+        }
+        let mut by_entry: Option<HashMap<u64, &'a Manifest>> = None;
+        let mut found = Vec::new();
+        // Consecutive known positions.
+        let mut prev: Option<(usize, Point)> = None;
+        for (i, f) in fixes.iter().enumerate() {
+            let Some(p) = f.point() else { continue };
+            if let Some((j, q)) = prev {
+                let a = &fixes[j];
+                let dist = distance_m(q, p);
+                let dt = f.ms - a.ms;
+                // Faster than max_speed_kmh: dist / dt > v, in m and ms.
+                let too_fast = dist > self.cfg.min_jump_m as f64
+                    && dist * 3_600.0 > (self.cfg.max_speed_kmh * dt) as f64;
+                if too_fast {
+                    let by_entry = by_entry.get_or_insert_with(|| self.loads_by_entry(plate));
+                    let handover = |x: &Fix| x.kind() != FixKind::Track;
+                    let two = handover(a) && handover(f) && dt <= self.cfg.two_places_window_ms;
+                    let what = |x: &Fix| match x.kind() {
+                        FixKind::Track => format!("track point (entry {})", x.index()),
+                        _ => {
+                            let n = by_entry
+                                .get(&x.index())
+                                .map(|m| format!(" of manifest {}", m.number))
+                                .unwrap_or_default();
+                            format!("hand-over{n} (entry {})", x.index())
+                        }
+                    };
+                    let mut manifests = Self::loaded_at(fixes, j, by_entry);
+                    manifests.extend(Self::loaded_at(fixes, i, by_entry));
+                    for x in [a, f] {
+                        if let Some(m) = by_entry.get(&x.index()) {
+                            if x.kind() != FixKind::Track {
+                                manifests.insert(m.number.clone());
+                            }
+                        }
+                    }
+                    let km = dist / 1000.0;
+                    let speed = if dt == 0 {
+                        "at the same moment".to_string()
+                    } else {
+                        format!("{:.0} km/h", dist * 3_600.0 / dt as f64)
+                    };
+                    let (kind, reason) = if two {
+                        (
+                            AnomalyKind::VehicleTwoPlaces,
+                            format!(
+                                "{plate} holds loads at two places at once: {} at {} ({}) and {} at {} ({}), {km:.1} km apart within {} min ({speed}; a truck does at most {} km/h): a cloned plate, or a record of a hand-over that did not happen there",
+                                what(a), cst(a.at()), at(q), what(f), cst(f.at()), at(p),
+                                dt / MINUTE_MS, self.cfg.max_speed_kmh
+                            ),
+                        )
+                    } else {
+                        (
+                            AnomalyKind::TooFast,
+                            format!(
+                                "{plate} moved {km:.1} km in {} min ({speed}; a truck does at most {} km/h): {} at {} ({}), then {} at {} ({})",
+                                dt / MINUTE_MS, self.cfg.max_speed_kmh,
+                                what(a), cst(a.at()), at(q), what(f), cst(f.at()), at(p)
+                            ),
+                        )
+                    };
+                    found.push(self.vehicle_anomaly(
+                        plate,
+                        kind,
+                        reason,
+                        [a.index(), f.index()].into_iter().collect(),
+                        manifests,
+                        f.at(),
+                    ));
+                }
+            }
+            prev = Some((i, p));
+        }
+        // Dwelling: runs of track points while loaded, within the radius of the run's first.
+        let mut loaded: i64 = 0;
+        let mut load_before = Vec::with_capacity(fixes.len());
+        for f in fixes {
+            match f.kind() {
+                FixKind::Load => loaded += 1,
+                FixKind::Unload => loaded = (loaded - 1).max(0),
+                FixKind::Track => {}
+            }
+            load_before.push(loaded);
+        }
+        let r = self.cfg.dwell_radius_m as f64;
+        let mut i = 0;
+        while i < fixes.len() {
+            let a = &fixes[i];
+            let (FixKind::Track, Some(anchor), true) = (a.kind(), a.point(), load_before[i] > 0)
+            else {
+                i += 1;
+                continue;
+            };
+            let mut last = i;
+            let mut j = i + 1;
+            while j < fixes.len() {
+                let f = &fixes[j];
+                if load_before[j] == 0 {
+                    break;
+                }
+                match f.point() {
+                    Some(p) if distance_m(anchor, p) > r => break,
+                    _ => {}
+                }
+                if f.kind() == FixKind::Track {
+                    last = j;
+                }
+                j += 1;
+            }
+            let held = fixes[last].ms - a.ms;
+            if held < self.cfg.dwell_min_ms {
+                i += 1;
+                continue;
+            }
+            let run: Vec<&Fix> = fixes[i..=last]
+                .iter()
+                .filter(|f| f.kind() == FixKind::Track)
+                .collect();
+            let in_site = self.d.sites.values().find(|s| {
+                run.iter()
+                    .any(|f| f.point().is_some_and(|p| inside(p, &s.reg.geofence)))
+            });
+            if in_site.is_none() {
+                let by_entry = by_entry.get_or_insert_with(|| self.loads_by_entry(plate));
+                let manifests = Self::loaded_at(fixes, i, by_entry);
+                let mut entries: BTreeSet<u64> = run.iter().map(|f| f.index()).collect();
+                // The hand-overs that put those loads on the truck.
+                for f in &fixes[..i] {
+                    if f.kind() == FixKind::Load
+                        && by_entry
+                            .get(&f.index())
+                            .is_some_and(|m| manifests.contains(&m.number))
+                    {
+                        entries.insert(f.index());
+                    }
+                }
+                let nearest = self
+                    .d
+                    .sites
+                    .values()
+                    .map(|s| (distance_m(anchor, s.reg.location), s))
+                    .min_by(|x, y| x.0.total_cmp(&y.0))
+                    .map(|(dist, s)| {
+                        format!(
+                            "; the nearest registered site is {} ({}), {:.1} km away",
+                            s.reg.site,
+                            s.reg.name,
+                            dist / 1000.0
+                        )
+                    })
+                    .unwrap_or_default();
+                let list: Vec<String> = manifests.iter().map(|n| n.to_string()).collect();
+                let reason = format!(
+                    "{plate}, loaded with manifest {}, stood within {} m of {} from {} to {} ({} min, {} track points), outside every registered site{nearest}: check for dumping there",
+                    list.join(", "),
+                    self.cfg.dwell_radius_m,
+                    at(anchor),
+                    cst(a.at()),
+                    cst(fixes[last].at()),
+                    held / MINUTE_MS,
+                    run.len(),
+                );
+                found.push(self.vehicle_anomaly(
+                    plate,
+                    AnomalyKind::DwellOutsideSites,
+                    reason,
+                    entries,
+                    manifests,
+                    a.at(),
+                ));
+            }
+            i = last + 1;
+        }
+        self.out.extend(found);
+    }
+
+    // -----------------------------------------------------------------------------------------
+    // Aggregates
+    // -----------------------------------------------------------------------------------------
+
+    fn finish(mut self) -> Vec<Anomaly> {
+        self.capacity();
+        self.stations();
+        self.construction_sites();
+        let mut out = std::mem::take(&mut self.out);
+        out.sort_by(|a, b| {
+            (a.at, a.kind, &a.entries, &a.reason).cmp(&(b.at, b.kind, &b.entries, &b.reason))
+        });
+        out
+    }
+
+    fn capacity(&mut self) {
+        let d = self.d;
+        let mut found = Vec::new();
+        for ((licence, year, unit), intake) in &mut self.intake {
+            let Some(l) = d.licences.get(*licence) else {
+                continue;
+            };
+            let Some(cap) = l.grant.annual_capacity else {
+                continue;
+            };
+            // Quantities in another unit than the capacity's are not added to it.
+            if cap.unit != *unit {
+                continue;
+            }
+            let total: u64 = intake.items.iter().map(|x| x.2).sum();
+            if total <= cap.amount {
+                continue;
+            }
+            intake.items.sort();
+            // From the entry that crossed the capacity on.
+            let mut running = 0u64;
+            let mut crossed = 0;
+            for (k, x) in intake.items.iter().enumerate() {
+                running += x.2;
+                if running > cap.amount {
+                    crossed = k;
+                    break;
+                }
+            }
+            let beyond = &intake.items[crossed..];
+            let mut entries: BTreeSet<u64> = beyond.iter().map(|x| x.1).collect();
+            entries.insert(l.index);
+            let manifests: BTreeSet<ManifestNumber> = beyond.iter().map(|x| x.3.clone()).collect();
+            let mut parties: BTreeSet<Uscc> = BTreeSet::new();
+            parties.insert(l.grant.party.clone());
+            let sites: Vec<String> = d
+                .sites
+                .values()
+                .filter(|s| s.reg.party == l.grant.party)
+                .map(|s| s.reg.site.clone())
+                .collect();
+            let reason = format!(
+                "{} took in {} {unit} in {year} (China Standard Time) under licence {}, beyond its annual capacity of {} by {} {unit}; {} entries from {} (entry {}) on are beyond it",
+                l.grant.party,
+                total,
+                l.grant.licence,
+                cap,
+                total - cap.amount,
+                beyond.len(),
+                cst(beyond[0].0),
+                beyond[0].1
+            );
+            found.push(Anomaly {
+                kind: AnomalyKind::CapacityExceeded,
+                reason,
+                entries: entries.into_iter().collect(),
+                manifests: manifests.into_iter().collect(),
+                parties: parties.into_iter().collect(),
+                sites,
+                vehicles: Vec::new(),
+                at: beyond[0].0,
+            });
+        }
+        self.out.extend(found);
+    }
+
+    fn stations(&mut self) {
+        let d = self.d;
+        let mut found = Vec::new();
+        for ((party, w), b) in &self.books {
+            let tol = d.limits.tolerance_permille(w.stream);
+            let accounted = b.output + b.stock;
+            let gap = gap_permille(b.input, accounted);
+            if gap <= tol {
+                continue;
+            }
+            let sites: Vec<String> = d
+                .sites
+                .values()
+                .filter(|s| s.reg.party == **party && s.reg.kind == SiteKind::Station)
+                .map(|s| s.reg.site.clone())
+                .collect();
+            let (more, diff) = if b.input > accounted {
+                ("less", b.input - accounted)
+            } else {
+                ("more", accounted - b.input)
+            };
+            let reason = format!(
+                "transfer station {party}: {} {u} of {} taken in, {} {u} sent on and {} {u} in stock: {diff} {u} {more} than it took in ({gap}‰; the {} stream tolerates {tol}‰)",
+                b.input,
+                w.label,
+                b.output,
+                b.stock,
+                w.stream.as_str(),
+                u = w.unit
+            );
+            let mut parties = BTreeSet::new();
+            parties.insert((*party).clone());
+            found.push(Anomaly {
+                kind: AnomalyKind::StationImbalance,
+                reason,
+                entries: b.entries.iter().copied().collect(),
+                manifests: b.manifests.iter().cloned().collect(),
+                parties: parties.into_iter().collect(),
+                sites,
+                vehicles: Vec::new(),
+                at: b.last.unwrap_or(self.now),
+            });
+        }
+        self.out.extend(found);
+    }
+
+    fn construction_sites(&mut self) {
+        let d = self.d;
+        let mut found = Vec::new();
+        for (site, sl) in &self.sites {
+            let Some(s) = d.sites.get(*site) else {
+                continue;
+            };
+            let tol = d.limits.tolerance_permille(Stream::Construction);
+            let mut problems = Vec::new();
+            let mut entries = BTreeSet::new();
+            let mut manifests = BTreeSet::new();
+            let mut short = false;
+            for (u, picked) in &sl.picked {
+                let taken = sl.taken.get(u).copied().unwrap_or(0);
+                let gap = gap_permille(*picked, taken);
+                if gap > tol {
+                    short = true;
+                    problems.push(format!(
+                        "the {} received loads left with {picked} {u} and receiving sites took in {taken} {u} ({gap}‰; construction waste tolerates {tol}‰)",
+                        sl.matched.len()
+                    ));
+                }
+            }
+            if short {
+                entries.extend(sl.entries.iter().copied());
+                manifests.extend(sl.matched.iter().cloned());
+            }
+            if !sl.lost.is_empty() {
+                let list: Vec<String> = sl
+                    .lost
+                    .iter()
+                    .map(|(n, t, i)| format!("{n} (picked up {}, entry {i})", cst(*t)))
+                    .collect();
+                problems.push(format!(
+                    "{} load(s) picked up more than {} h ago were taken in by no receiving site: {}",
+                    sl.lost.len(),
+                    d.limits.transit_ms(Stream::Construction) / HOUR_MS,
+                    list.join(", ")
+                ));
+                for (n, _, i) in &sl.lost {
+                    entries.insert(*i);
+                    manifests.insert(n.clone());
+                }
+            }
+            if problems.is_empty() {
+                continue;
+            }
+            let mut parties: BTreeSet<Uscc> = BTreeSet::new();
+            parties.insert(s.reg.party.clone());
+            for n in &manifests {
+                if let Some(m) = d.manifests.get(n) {
+                    parties.extend(m.parties.iter().cloned());
+                }
+            }
+            let lost_last = sl.lost.iter().map(|x| x.1).max();
+            found.push(Anomaly {
+                kind: AnomalyKind::SiteBalance,
+                reason: format!(
+                    "construction site {site} ({}) of {}: {}",
+                    s.reg.name,
+                    s.reg.party,
+                    problems.join("; ")
+                ),
+                entries: entries.into_iter().collect(),
+                manifests: manifests.into_iter().collect(),
+                parties: parties.into_iter().collect(),
+                sites: vec![site.to_string()],
+                vehicles: Vec::new(),
+                at: sl.last.max(lost_last).unwrap_or(self.now),
+            });
+        }
+        self.out.extend(found);
+    }
+}
+
+#[cfg(test)]
+#[path = "detectors_tests.rs"]
+mod tests;

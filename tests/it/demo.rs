@@ -200,6 +200,45 @@ fn demo_plays_a_kunshan_week_keeps_serving_and_its_log_verifies() {
         );
     }
 
+    // The detectors see the same week: the overdue load, the unlicensed receipt, and the lost
+    // load's truck standing 45 minutes outside every site (its track points); nothing else.
+    let found = c.get_signed("/v1/anomalies", &authority).unwrap();
+    assert_eq!(found.status, 200, "{}", found.body);
+    let found = found.json().unwrap()["anomalies"]
+        .as_array()
+        .unwrap()
+        .clone();
+    let mut found_kinds: Vec<&str> = found.iter().map(|a| a["kind"].as_str().unwrap()).collect();
+    found_kinds.sort();
+    assert_eq!(
+        found_kinds,
+        vec!["dwell_outside_sites", "not_licensed", "overdue"],
+        "{found:#?}"
+    );
+    let by_kind = |k: &str| found.iter().find(|a| a["kind"] == k).unwrap();
+    assert_eq!(
+        by_kind("overdue")["manifests"],
+        Value::from(vec![lost.clone()])
+    );
+    assert_eq!(
+        by_kind("not_licensed")["manifests"],
+        Value::from(vec![unlicensed[0]["number"].clone()])
+    );
+    let dwell = by_kind("dwell_outside_sites");
+    assert_eq!(dwell["manifests"], Value::from(vec![lost.clone()]));
+    assert_eq!(dwell["vehicles"], Value::from(vec!["苏E9C437"]));
+    assert!(
+        dwell["reason"]
+            .as_str()
+            .unwrap()
+            .contains("(45 min, 5 track points)"),
+        "{dwell}"
+    );
+    // The lost load's manifest carries both of its own.
+    let mut own = kinds(&full[&lost]["anomalies"]);
+    own.sort();
+    assert_eq!(own, vec!["dwell_outside_sites", "overdue"]);
+
     // Small loads consolidated at the transfer platform into one that went on and was treated.
     let consolidated: Vec<&Value> = full
         .values()
@@ -260,6 +299,8 @@ fn demo_plays_a_kunshan_week_keeps_serving_and_its_log_verifies() {
         &format!("/v1/manifests/{lost}"),
         "overdue",
         "not_licensed",
+        "dwell_outside_sites (entries",
+        "wasteledger anomalies --server",
     ] {
         assert!(
             summary.contains(want),

@@ -1,5 +1,6 @@
 //! One integration-test binary (fewer link steps): each module is one area.
 
+mod anomalies;
 mod api;
 mod bundle;
 mod cli;

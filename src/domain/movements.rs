@@ -1,0 +1,157 @@
+//! Where each vehicle was, and when it took loads on and off: the track points its hauler
+//! logged and the places of the hand-overs it was part of. Derived (folded from the log,
+//! replayed at open) and kept compact, 24 bytes a fix, for the vehicle detectors of
+//! `investigate::detectors` (too fast, two places at once, dwelling outside every site).
+
+use super::codes::Plate;
+use super::events::{Point, TrackPoint};
+use crate::ledger::time::Timestamp;
+use std::collections::HashMap;
+
+/// What a fix records.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FixKind {
+    /// A track point (`vehicle.track`).
+    Track,
+    /// A hand-over put a load on this vehicle.
+    Load,
+    /// A hand-over took a load off this vehicle.
+    Unload,
+}
+
+/// One position of a vehicle: the time (the parties' `at`, or the track point's), micro-degrees,
+/// and the log entry it comes from with what kind of fix it is (packed: the entry index in the
+/// low 60 bits, the kind and whether the position is known in the top 4).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Fix {
+    pub ms: u64,
+    pub lat_e6: i32,
+    pub lon_e6: i32,
+    tagged: u64,
+}
+
+const INDEX_BITS: u32 = 60;
+const INDEX_MASK: u64 = (1 << INDEX_BITS) - 1;
+const NO_POSITION: u64 = 1 << 63;
+
+impl Fix {
+    pub fn new(at: Timestamp, point: Option<Point>, index: u64, kind: FixKind) -> Fix {
+        let k = match kind {
+            FixKind::Track => 0u64,
+            FixKind::Load => 1,
+            FixKind::Unload => 2,
+        };
+        let p = point.unwrap_or(Point {
+            lat_e6: 0,
+            lon_e6: 0,
+        });
+        Fix {
+            ms: at.unix_millis(),
+            lat_e6: p.lat_e6,
+            lon_e6: p.lon_e6,
+            tagged: (index & INDEX_MASK)
+                | (k << INDEX_BITS)
+                | if point.is_none() { NO_POSITION } else { 0 },
+        }
+    }
+
+    /// The log entry behind the fix.
+    pub fn index(&self) -> u64 {
+        self.tagged & INDEX_MASK
+    }
+
+    pub fn kind(&self) -> FixKind {
+        match (self.tagged >> INDEX_BITS) & 0b11 {
+            0 => FixKind::Track,
+            1 => FixKind::Load,
+            _ => FixKind::Unload,
+        }
+    }
+
+    /// Where, when known (a hand-over names a site or a place; a track point always has one).
+    pub fn point(&self) -> Option<Point> {
+        (self.tagged & NO_POSITION == 0).then_some(Point {
+            lat_e6: self.lat_e6,
+            lon_e6: self.lon_e6,
+        })
+    }
+
+    pub fn at(&self) -> Timestamp {
+        Timestamp::from_unix_millis(self.ms)
+    }
+}
+
+/// Every vehicle's fixes, each vehicle's in time order (ties in log order).
+#[derive(Clone, Debug, Default)]
+pub struct Movements {
+    pub by_vehicle: HashMap<Plate, Vec<Fix>>,
+}
+
+impl Movements {
+    pub fn add(&mut self, plate: &Plate, fix: Fix) {
+        let v = self.by_vehicle.entry(plate.clone()).or_default();
+        // Fixes mostly arrive in time order: then this is a push.
+        let at = v.partition_point(|f| f.ms <= fix.ms);
+        v.insert(at, fix);
+    }
+
+    pub fn add_track(&mut self, plate: &Plate, points: &[TrackPoint], index: u64) {
+        for p in points {
+            let point = Point {
+                lat_e6: p.lat_e6,
+                lon_e6: p.lon_e6,
+            };
+            self.add(plate, Fix::new(p.at, Some(point), index, FixKind::Track));
+        }
+    }
+
+    /// The fixes of one vehicle, in time order.
+    pub fn of(&self, plate: &Plate) -> &[Fix] {
+        self.by_vehicle.get(plate).map(Vec::as_slice).unwrap_or(&[])
+    }
+
+    /// How many fixes are held (for memory estimates).
+    pub fn len(&self) -> usize {
+        self.by_vehicle.values().map(Vec::len).sum()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.by_vehicle.is_empty()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_fix_packs_its_entry_kind_and_position() {
+        let t = Timestamp::from_unix_millis(1_795_392_000_000);
+        let p = Point {
+            lat_e6: -31_000_000,
+            lon_e6: 121_000_000,
+        };
+        let f = Fix::new(t, Some(p), 123_456_789_012, FixKind::Unload);
+        assert_eq!(
+            (f.index(), f.kind(), f.point(), f.at()),
+            (123_456_789_012, FixKind::Unload, Some(p), t)
+        );
+        let g = Fix::new(t, None, 7, FixKind::Load);
+        assert_eq!((g.index(), g.kind(), g.point()), (7, FixKind::Load, None));
+        assert_eq!(std::mem::size_of::<Fix>(), 24);
+    }
+
+    #[test]
+    fn fixes_stay_in_time_order_whatever_order_they_come_in() {
+        let mut m = Movements::default();
+        let plate = Plate::parse("苏E12345").unwrap();
+        for (ms, i) in [(30, 1), (10, 2), (20, 3), (10, 4)] {
+            m.add(
+                &plate,
+                Fix::new(Timestamp::from_unix_millis(ms), None, i, FixKind::Track),
+            );
+        }
+        let order: Vec<u64> = m.of(&plate).iter().map(|f| f.index()).collect();
+        assert_eq!(order, vec![2, 4, 3, 1]);
+    }
+}

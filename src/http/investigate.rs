@@ -1,0 +1,117 @@
+//! Investigations over HTTP: `GET /v1/anomalies`, the detectors of `investigate::detectors`
+//! over the live state, scoped by who reads.
+
+use super::auth::SeenRequests;
+use super::domain::{live, now, viewer, Viewer};
+use super::Problem;
+use crate::domain::codes::{Plate, Uscc};
+use crate::domain::fold::Domain;
+use crate::domain::DomainRules;
+use crate::investigate::detectors::{
+    detect_filtered, Anomaly, AnomalyKind, DetectorConfig, Filter,
+};
+use crate::ledger::time::Timestamp;
+use actix_web::{web, HttpRequest, HttpResponse};
+use serde_json::json;
+use std::collections::HashMap;
+
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.route("/v1/anomalies", web::get().to(anomalies));
+}
+
+/// Whether `v` may see `a`: readers who see everything see all; a party sees the anomalies of
+/// manifests it is a party to, and of its own vehicles and sites (and its licences').
+pub(super) fn may_see(v: &Viewer, d: &Domain, a: &Anomaly) -> bool {
+    if v.sees_all() {
+        return true;
+    }
+    let Viewer::Party { id, .. } = v else {
+        return false;
+    };
+    a.manifests
+        .iter()
+        .any(|n| d.manifests.get(n).is_some_and(|m| m.parties.contains(id)))
+        || a.vehicles
+            .iter()
+            .any(|p| d.vehicles.get(p).is_some_and(|v| v.party == *id))
+        || a.sites
+            .iter()
+            .any(|s| d.sites.get(s).is_some_and(|s| s.reg.party == *id))
+        || (a.manifests.is_empty() && a.vehicles.is_empty() && a.parties.contains(id))
+}
+
+fn filter(q: &HashMap<String, String>) -> Result<Filter, Problem> {
+    let bad = |name: &str, e: String| {
+        Problem::bad_request(Some(name), format!("query parameter `{name}`: {e}"))
+    };
+    for k in q.keys() {
+        if !["kind", "party", "site", "vehicle", "from", "to"].contains(&k.as_str()) {
+            return Err(bad(
+                k,
+                "not a parameter of /v1/anomalies (kind, party, site, vehicle, from, to)".into(),
+            ));
+        }
+    }
+    let time = |name: &str| -> Result<Option<Timestamp>, Problem> {
+        q.get(name)
+            .map(|s| Timestamp::parse(s).map_err(|e| bad(name, e)))
+            .transpose()
+    };
+    let f = Filter {
+        kind: q
+            .get("kind")
+            .map(|s| {
+                AnomalyKind::parse(s).ok_or_else(|| {
+                    bad(
+                        "kind",
+                        format!("expected one of {}, got {s:?}", AnomalyKind::names()),
+                    )
+                })
+            })
+            .transpose()?,
+        party: q
+            .get("party")
+            .map(|s| Uscc::parse(s).map_err(|e| bad("party", e.to_string())))
+            .transpose()?,
+        site: q.get("site").cloned(),
+        vehicle: q
+            .get("vehicle")
+            .map(|s| Plate::parse(s).map_err(|e| bad("vehicle", e.to_string())))
+            .transpose()?,
+        from: time("from")?,
+        to: time("to")?,
+    };
+    if let (Some(a), Some(b)) = (f.from, f.to) {
+        if b <= a {
+            return Err(bad(
+                "to",
+                format!("expected a time after from ({a}), got {b}"),
+            ));
+        }
+    }
+    Ok(f)
+}
+
+async fn anomalies(
+    rules: web::Data<DomainRules>,
+    seen: web::Data<SeenRequests>,
+    req: HttpRequest,
+    q: web::Query<HashMap<String, String>>,
+) -> Result<HttpResponse, Problem> {
+    let d = live(&rules)?;
+    let v = viewer(&req, &seen, &d)?;
+    if matches!(v, Viewer::Anonymous | Viewer::Unknown) {
+        return Err(Problem::new(
+            401,
+            "unauthenticated",
+            "Sign the request",
+            "anomalies are served to signed readers: parties see those of their manifests, vehicles and sites; inspectors, enforcement, auditors and the authority see all (Authorization: WL-Ed25519 ...)",
+        )
+        .field("Authorization"));
+    }
+    let f = filter(&q)?;
+    let now = now();
+    let mut out = detect_filtered(&d, now, &DetectorConfig::default(), &f);
+    out.retain(|a| may_see(&v, &d, a));
+    Ok(HttpResponse::Ok().json(json!({"as_of": now, "anomalies": out})))
+}

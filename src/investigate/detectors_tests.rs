@@ -1,0 +1,992 @@
+//! Each detector on a scenario built for it, and silent on a clean one that runs the same code
+//! path (a truck at a plausible speed, a station that balances, a receipt in time...).
+
+use super::*;
+use crate::domain::catalog::Catalog;
+use crate::domain::codes::Uscc;
+use crate::domain::fold::{Domain, Limits};
+use crate::domain::RULEBOOK;
+use crate::ledger::event::{PublicKey, SignedEvent};
+use crate::ledger::state::{genesis_event, LogState};
+use ed25519_dalek::SigningKey;
+use serde_json::{json, Value};
+use std::sync::Arc;
+
+const MIN: u64 = 60_000;
+const HOUR: u64 = 60 * MIN;
+/// 2026-11-23T00:00:00Z, a Monday (08:00 CST).
+const T0: u64 = 1_795_392_000_000;
+
+fn key(n: u8) -> SigningKey {
+    SigningKey::from_bytes(&[n; 32])
+}
+
+fn uscc(org9: &str) -> String {
+    let first = format!("91320583{org9}");
+    format!("{first}{}", Uscc::check_char(&first).unwrap())
+}
+
+// Parties (index, org code, role, key seed).
+const PLANT: usize = 0;
+const HAUL: usize = 1;
+const HAUL_B: usize = 2;
+const STATION: usize = 3;
+const RECV: usize = 4;
+const OLD: usize = 5;
+const BUILDER: usize = 6;
+const MUCK: usize = 7;
+const RECYCLER: usize = 8;
+const YARD: usize = 9;
+const ORGS: [(&str, &str, u8); 10] = [
+    ("MA1PLANT1", "generator", 31),
+    ("MA1HAUL0A", "hauler", 32),
+    ("MA1HAUL0B", "hauler", 33),
+    ("MA1HQTA01", "station", 34),
+    ("MA1REC001", "receiver", 35),
+    ("MA1QLDREC", "receiver", 36),
+    ("MA1BULD01", "generator", 37),
+    ("MA1MUCK01", "hauler", 38),
+    ("MA1RECY01", "receiver", 39),
+    ("MA1YARD01", "receiver", 40),
+];
+
+fn id(p: usize) -> String {
+    uscc(ORGS[p].0)
+}
+
+fn pkey(p: usize) -> SigningKey {
+    key(ORGS[p].2)
+}
+
+const TRUCK: &str = "苏E12345";
+const TRUCK_B: &str = "苏E23456";
+const TRUCK_EXPIRED: &str = "苏E11111";
+const MUCK_TRUCK: &str = "苏E3M456";
+
+/// Sites: (id, party, kind, lat_e6, lon_e6); each fenced ±2000 micro-degrees (about 200 m).
+const SITES: [(&str, usize, &str, i32, i32); 7] = [
+    ("S-PLANT", PLANT, "plant", 31_300_000, 120_950_000),
+    ("S-STATION", STATION, "station", 31_320_000, 121_080_000),
+    ("S-RECV", RECV, "disposal", 31_400_000, 120_900_000),
+    ("S-OLD", OLD, "disposal", 31_410_000, 120_910_000),
+    (
+        "S-BUILD",
+        BUILDER,
+        "construction_site",
+        31_380_000,
+        120_970_000,
+    ),
+    ("S-RECYCLE", RECYCLER, "recycling", 31_350_000, 121_000_000),
+    ("S-YARD", YARD, "disposal", 31_360_000, 121_010_000),
+];
+
+/// A log in memory: the ledger's state and the domain's fold, with a clock we set.
+struct Log {
+    state: LogState,
+    d: Domain,
+    size: u64,
+    authority: SigningKey,
+    /// The log's time for the next entry (ms).
+    t: u64,
+}
+
+impl Log {
+    fn new() -> Log {
+        let mut log = Log {
+            state: LogState::default(),
+            d: Domain::new(Arc::new(Catalog::builtin()), Limits::default()),
+            size: 0,
+            authority: key(2),
+            t: T0 - 10 * HOUR,
+        };
+        let g = genesis_event(
+            "t",
+            &PublicKey(key(1).verifying_key()),
+            &PublicKey(log.authority.verifying_key()),
+            Some(RULEBOOK),
+        );
+        log.auth(g);
+        for (p, (_, role, _)) in ORGS.iter().enumerate() {
+            log.auth(json!({"type": "party.registered", "party": id(p), "name": format!("party {p}"), "roles": [role]}));
+            log.auth(json!({"type": "key.added", "key": PublicKey(pkey(p).verifying_key()).to_string(), "holder": id(p)}));
+        }
+        for (site, p, kind, lat, lon) in SITES {
+            let d = 2000;
+            log.auth(json!({"type": "site.registered", "site": site, "party": id(p), "kind": kind, "name": format!("site {site}"),
+                "location": {"lat_e6": lat, "lon_e6": lon},
+                "geofence": [{"lat_e6": lat - d, "lon_e6": lon - d}, {"lat_e6": lat - d, "lon_e6": lon + d},
+                             {"lat_e6": lat + d, "lon_e6": lon + d}, {"lat_e6": lat + d, "lon_e6": lon - d}]}));
+        }
+        let permit = |kind: &str, until: &str| json!([{"kind": kind, "number": "P", "valid_from": "2020-01-01T00:00:00Z", "valid_until": until}]);
+        for (plate, p, kind, until) in [
+            (TRUCK, HAUL, "hazardous_goods", "2030-01-01T00:00:00Z"),
+            (TRUCK_B, HAUL_B, "hazardous_goods", "2030-01-01T00:00:00Z"),
+            (
+                TRUCK_EXPIRED,
+                HAUL,
+                "hazardous_goods",
+                "2021-01-01T00:00:00Z",
+            ),
+            (MUCK_TRUCK, MUCK, "muck", "2030-01-01T00:00:00Z"),
+        ] {
+            log.auth(json!({"type": "vehicle.registered", "plate": plate, "party": id(p), "permits": permit(kind, until)}));
+        }
+        let (from, until) = ("2020-01-01T00:00:00Z", "2030-01-01T00:00:00Z");
+        for (l, p, kind, scope, cap, until) in [
+            ("LA", HAUL, "hw_transport", json!({}), None, until),
+            ("LB", HAUL_B, "hw_transport", json!({}), None, until),
+            (
+                "LS",
+                STATION,
+                "hw_operating",
+                json!({"categories": ["HW08"]}),
+                None,
+                until,
+            ),
+            (
+                "LR",
+                RECV,
+                "hw_operating",
+                json!({"categories": ["HW08"]}),
+                Some(1_000_000u64),
+                until,
+            ),
+            (
+                "LO",
+                OLD,
+                "hw_operating",
+                json!({"categories": ["HW08"]}),
+                None,
+                "2025-01-01T00:00:00Z",
+            ),
+            ("LM", MUCK, "cw_transport", json!({}), None, until),
+            (
+                "LC",
+                RECYCLER,
+                "cw_disposal",
+                json!({"cw_types": ["excavated_soil"]}),
+                None,
+                until,
+            ),
+        ] {
+            let mut body = json!({"type": "licence.granted", "licence": l, "party": id(p), "kind": kind,
+                                  "valid_from": from, "valid_until": until});
+            for (k, v) in scope.as_object().unwrap() {
+                body[k] = v.clone();
+            }
+            if let Some(c) = cap {
+                body["annual_capacity"] = json!({"amount": c, "unit": "g"});
+            }
+            log.auth(body);
+        }
+        log.t = T0;
+        log
+    }
+
+    fn auth(&mut self, body: Value) {
+        let a = self.authority.clone();
+        self.admit(body, &[&a]);
+    }
+
+    /// Admit an event (it must be taken); its entry index.
+    fn admit(&mut self, body: Value, keys: &[&SigningKey]) -> u64 {
+        let ev = SignedEvent::sign(body.clone(), keys).unwrap();
+        let t = Timestamp::from_unix_millis(self.t);
+        self.state
+            .admit(self.size, t, &ev, &mut self.d)
+            .unwrap_or_else(|r| panic!("{body}: {r}"));
+        self.size += 1;
+        self.t += MIN;
+        self.size - 1
+    }
+
+    /// Set the log's time (never backwards).
+    fn at(&mut self, ms: u64) -> &mut Self {
+        assert!(ms >= self.t);
+        self.t = ms;
+        self
+    }
+
+    fn now(&self) -> Timestamp {
+        Timestamp::from_unix_millis(self.t)
+    }
+
+    fn issue_hw(&mut self, grams: u64, destination: &str) -> String {
+        let reference = format!("R{}", self.size);
+        self.admit(json!({"type": "manifest.issued", "reference": reference, "stream": "hazardous", "generator": id(PLANT),
+            "origin": "S-PLANT", "destination": destination, "haulers": [id(HAUL), id(HAUL_B)],
+            "lines": [{"code": "900-249-08", "name": "废矿物油", "form": "liquid", "hazards": ["T", "I"], "quantity": {"amount": grams, "unit": "g"}}]}),
+            &[&pkey(PLANT)]);
+        self.d.created[&(self.size - 1)][0].to_string()
+    }
+
+    fn issue_soil(&mut self, grams: u64) -> String {
+        let reference = format!("R{}", self.size);
+        self.admit(json!({"type": "manifest.issued", "reference": reference, "stream": "construction", "generator": id(BUILDER),
+            "origin": "S-BUILD", "destination": "S-RECYCLE", "haulers": [id(MUCK)],
+            "lines": [{"cw_type": "excavated_soil", "name": "渣土", "form": "solid", "quantity": {"amount": grams, "unit": "g"}}]}),
+            &[&pkey(BUILDER)]);
+        self.d.created[&(self.size - 1)][0].to_string()
+    }
+
+    /// A hand-over at the log's current time, at a site or a place.
+    #[allow(clippy::too_many_arguments)]
+    fn hand(
+        &mut self,
+        m: &str,
+        from: usize,
+        to: usize,
+        plate: Option<&str>,
+        grams: u64,
+        site: Option<&str>,
+        place: Option<(i32, i32)>,
+    ) -> u64 {
+        let mut h = json!({"type": "custody.handover", "manifest": m, "from": id(from), "to": id(to),
+                           "at": self.now(), "lines": [{"line": 0, "quantity": {"amount": grams, "unit": "g"}}]});
+        if let Some(p) = plate {
+            h["vehicle"] = json!(p);
+        }
+        if let Some(s) = site {
+            h["site"] = json!(s);
+        }
+        if let Some((lat, lon)) = place {
+            h["place"] = json!({"lat_e6": lat, "lon_e6": lon});
+        }
+        self.admit(h, &[&pkey(from), &pkey(to)])
+    }
+
+    fn receive(&mut self, m: &str, by: usize, accepted: u64) -> u64 {
+        self.admit(json!({"type": "custody.received", "manifest": m, "lines": [{"line": 0,
+            "accepted": {"amount": accepted, "unit": "g"}, "rejected": {"amount": 0, "unit": "g"}}]}), &[&pkey(by)])
+    }
+
+    /// Track points of `plate` (hauler `p`): (minutes after T0, lat_e6, lon_e6).
+    fn track(&mut self, plate: &str, p: usize, points: &[(u64, i32, i32)]) -> u64 {
+        let pts: Vec<Value> = points
+            .iter()
+            .map(|(m, lat, lon)| json!({"at": Timestamp::from_unix_millis(T0 + m * MIN), "lat_e6": lat, "lon_e6": lon}))
+            .collect();
+        self.admit(
+            json!({"type": "vehicle.track", "plate": plate, "points": pts}),
+            &[&pkey(p)],
+        )
+    }
+
+    fn detect(&self, now: Timestamp) -> Vec<Anomaly> {
+        detect(&self.d, now, &DetectorConfig::default())
+    }
+}
+
+fn of(all: &[Anomaly], kind: AnomalyKind) -> Vec<&Anomaly> {
+    all.iter().filter(|a| a.kind == kind).collect()
+}
+
+fn ts(ms: u64) -> Timestamp {
+    Timestamp::from_unix_millis(ms)
+}
+
+#[test]
+fn overdue_fires_past_the_streams_limit_and_not_before() {
+    let mut log = Log::new();
+    let m = log.issue_hw(1000, "S-RECV");
+    log.at(T0 + HOUR);
+    let pickup = log.hand(&m, PLANT, HAUL, Some(TRUCK), 1000, Some("S-PLANT"), None);
+    let before = log.detect(ts(T0 + HOUR + 71 * HOUR));
+    assert!(of(&before, AnomalyKind::Overdue).is_empty(), "{before:?}");
+    let all = log.detect(ts(T0 + HOUR + 73 * HOUR));
+    let a = of(&all, AnomalyKind::Overdue);
+    assert_eq!(a.len(), 1, "{all:?}");
+    assert_eq!(a[0].entries, vec![pickup]);
+    assert_eq!(a[0].manifests[0].to_string(), m);
+    assert!(
+        a[0].reason
+            .contains("(73 h; the hazardous stream allows 72 h)")
+            && a[0].reason.contains(TRUCK),
+        "{}",
+        a[0].reason
+    );
+    assert_eq!(a[0].at, ts(T0 + HOUR + 72 * HOUR));
+    assert_eq!(a[0].vehicles, vec![Plate::parse(TRUCK).unwrap()]);
+}
+
+#[test]
+fn receipt_unconfirmed_counts_five_working_days_in_china_standard_time() {
+    let mut log = Log::new();
+    let m = log.issue_hw(1000, "S-RECV");
+    log.at(T0 + HOUR);
+    log.hand(&m, PLANT, HAUL, Some(TRUCK), 1000, Some("S-PLANT"), None);
+    // Delivered Monday 23 Nov at 10:00 CST: the deadline is the end of Monday 30 Nov (CST).
+    log.at(T0 + 2 * HOUR);
+    let arrival = log.hand(&m, HAUL, RECV, None, 1000, Some("S-RECV"), None);
+    let deadline = Timestamp::parse("2026-11-30T16:00:00Z").unwrap();
+    let cfg = DetectorConfig::default();
+    assert_eq!(cfg.receipt_deadline(ts(T0 + 2 * HOUR)), deadline);
+    let quiet = detect(&log.d, ts(deadline.unix_millis() - MIN), &cfg);
+    assert!(of(&quiet, AnomalyKind::ReceiptUnconfirmed).is_empty());
+    let all = detect(&log.d, ts(deadline.unix_millis() + 3 * HOUR), &cfg);
+    let a = of(&all, AnomalyKind::ReceiptUnconfirmed);
+    assert_eq!(a.len(), 1, "{all:?}");
+    assert_eq!(a[0].entries, vec![arrival]);
+    assert!(
+        a[0].reason.contains("2026-11-23 10:00 CST")
+            && a[0].reason.contains("deadline 2026-12-01 00:00 CST")
+            && a[0].reason.contains("3 h past it"),
+        "{}",
+        a[0].reason
+    );
+    // A public holiday in between moves the deadline a day on.
+    let mut holiday = DetectorConfig::default();
+    holiday.holiday("2026-11-27").unwrap();
+    assert!(holiday.holiday("27 Nov").is_err());
+    let quiet = detect(&log.d, ts(deadline.unix_millis() + 3 * HOUR), &holiday);
+    assert!(of(&quiet, AnomalyKind::ReceiptUnconfirmed).is_empty());
+    // Confirmed late: still an anomaly, naming both entries; confirmed in time: none.
+    log.at(deadline.unix_millis() + HOUR);
+    let receipt = log.receive(&m, RECV, 1000);
+    let all = log.detect(log.now());
+    let a = of(&all, AnomalyKind::ReceiptUnconfirmed);
+    assert_eq!(a.len(), 1);
+    assert_eq!(a[0].entries, vec![arrival, receipt]);
+    assert!(
+        a[0].reason
+            .contains("confirmed only at 2026-12-01 01:00 CST"),
+        "{}",
+        a[0].reason
+    );
+
+    let mut log = Log::new();
+    let m = log.issue_hw(1000, "S-RECV");
+    log.hand(&m, PLANT, HAUL, Some(TRUCK), 1000, Some("S-PLANT"), None);
+    log.at(T0 + HOUR);
+    log.hand(&m, HAUL, RECV, None, 1000, Some("S-RECV"), None);
+    log.at(T0 + 3 * 24 * HOUR);
+    log.receive(&m, RECV, 1000);
+    assert!(log.detect(ts(T0 + 30 * 24 * HOUR)).is_empty());
+}
+
+#[test]
+fn quantity_gaps_not_licensed_licence_expired_and_no_permit_come_from_the_folds_flags() {
+    let mut log = Log::new();
+    // 1000 g declared, 900 g handed over: 100‰, beyond the 20‰ hazardous tolerance.
+    let gap = log.issue_hw(1000, "S-RECV");
+    let issue = log.size - 1;
+    let pickup = log.hand(&gap, PLANT, HAUL, Some(TRUCK), 900, Some("S-PLANT"), None);
+    // Delivered to a yard with no licence, and to a receiver whose licence expired in 2025.
+    let yard = log.issue_hw(1000, "S-YARD");
+    log.at(T0 + 2 * HOUR);
+    log.hand(&yard, PLANT, HAUL, Some(TRUCK), 1000, Some("S-PLANT"), None);
+    log.at(T0 + 3 * HOUR);
+    let to_yard = log.hand(&yard, HAUL, YARD, None, 1000, Some("S-YARD"), None);
+    let old = log.issue_hw(1000, "S-OLD");
+    log.at(T0 + 5 * HOUR);
+    log.hand(&old, PLANT, HAUL, Some(TRUCK), 1000, Some("S-PLANT"), None);
+    log.at(T0 + 6 * HOUR);
+    let to_old = log.hand(&old, HAUL, OLD, None, 1000, Some("S-OLD"), None);
+    // Carried on a truck whose permit ran out in 2021.
+    let np = log.issue_hw(1000, "S-RECV");
+    let on_expired = log.hand(
+        &np,
+        PLANT,
+        HAUL,
+        Some(TRUCK_EXPIRED),
+        1000,
+        Some("S-PLANT"),
+        None,
+    );
+    let all = log.detect(log.now());
+
+    let g = of(&all, AnomalyKind::QuantityGap);
+    assert_eq!(g.len(), 1, "{all:?}");
+    assert_eq!(g[0].entries, vec![issue, pickup]);
+    assert_eq!(g[0].manifests[0].to_string(), gap);
+    assert!(
+        g[0].reason.contains("900 g against 1000 g")
+            && g[0]
+                .reason
+                .contains("(100‰; the hazardous stream tolerates 20‰)"),
+        "{}",
+        g[0].reason
+    );
+
+    let n = of(&all, AnomalyKind::NotLicensed);
+    assert_eq!(n.len(), 1, "{all:?}");
+    assert_eq!(n[0].entries, vec![to_yard]);
+    assert!(
+        n[0].reason.contains(&format!(
+            "{} holds no licence for code 900-249-08",
+            id(YARD)
+        )),
+        "{}",
+        n[0].reason
+    );
+
+    let e = of(&all, AnomalyKind::LicenceExpired);
+    assert_eq!(e.len(), 1, "{all:?}");
+    let lo = log.d.licences["LO"].index;
+    assert_eq!(e[0].entries, vec![lo, to_old]);
+    assert!(
+        e[0].reason
+            .contains("licence LO expired 2025-01-01T00:00:00.000Z"),
+        "{}",
+        e[0].reason
+    );
+
+    let p = of(&all, AnomalyKind::NoPermit);
+    assert_eq!(p.len(), 1, "{all:?}");
+    let reg = log.d.vehicles[&Plate::parse(TRUCK_EXPIRED).unwrap()].index;
+    assert_eq!(p[0].entries, vec![reg, on_expired]);
+    assert!(
+        p[0].reason.contains(
+            "hazardous_goods permit P valid 2020-01-01T00:00:00.000Z to 2021-01-01T00:00:00.000Z"
+        ),
+        "{}",
+        p[0].reason
+    );
+
+    // The same steps, done right: nothing.
+    let mut log = Log::new();
+    let m = log.issue_hw(1000, "S-RECV");
+    log.hand(&m, PLANT, HAUL, Some(TRUCK), 990, Some("S-PLANT"), None);
+    log.at(T0 + HOUR);
+    log.hand(&m, HAUL, RECV, None, 985, Some("S-RECV"), None);
+    log.receive(&m, RECV, 985);
+    assert!(log.detect(log.now()).is_empty());
+}
+
+#[test]
+fn capacity_exceeded_names_the_entries_beyond_the_licences_annual_capacity() {
+    // LR allows 1,000,000 g a year: two loads of 400,000 g fit, the third goes beyond.
+    let mut log = Log::new();
+    let mut receipts = Vec::new();
+    for _ in 0..3 {
+        let m = log.issue_hw(400_000, "S-RECV");
+        log.at(log.t + 2 * HOUR);
+        log.hand(&m, PLANT, HAUL, Some(TRUCK), 400_000, Some("S-PLANT"), None);
+        log.at(log.t + HOUR);
+        log.hand(&m, HAUL, RECV, None, 400_000, Some("S-RECV"), None);
+        receipts.push((log.receive(&m, RECV, 400_000), m));
+        let all = log.detect(log.now());
+        let c = of(&all, AnomalyKind::CapacityExceeded);
+        if receipts.len() < 3 {
+            assert!(c.is_empty(), "{all:?}");
+        } else {
+            assert_eq!(c.len(), 1, "{all:?}");
+            let lr = log.d.licences["LR"].index;
+            assert_eq!(c[0].entries, vec![lr, receipts[2].0]);
+            assert_eq!(c[0].manifests[0].to_string(), receipts[2].1);
+            // The manifest's own include it (from its receiver's manifests alone).
+            let n: ManifestNumber = receipts[2].1.parse().unwrap();
+            let own = detect_for_manifest(&log.d, &n, log.now(), &DetectorConfig::default());
+            assert_eq!(own, vec![c[0].clone()]);
+            // Not among its own: the aggregates are left to the full scan.
+            assert!(manifest_own(&log.d, &n, log.now(), &DetectorConfig::default()).is_empty());
+            assert_eq!(c[0].parties, vec![Uscc::parse(&id(RECV)).unwrap()]);
+            assert!(
+                c[0].reason.contains("took in 1200000 g in 2026")
+                    && c[0]
+                        .reason
+                        .contains("annual capacity of 1000000 g by 200000 g"),
+                "{}",
+                c[0].reason
+            );
+        }
+    }
+}
+
+#[test]
+fn too_fast_between_known_positions_and_not_at_a_trucks_speed_nor_for_gps_jitter() {
+    let mut log = Log::new();
+    // 22.2 km north in 5 minutes: 267 km/h.
+    let t = log.track(
+        TRUCK,
+        HAUL,
+        &[(0, 31_300_000, 120_950_000), (5, 31_500_000, 120_950_000)],
+    );
+    let all = log.detect(log.now());
+    let a = of(&all, AnomalyKind::TooFast);
+    assert_eq!(a.len(), 1, "{all:?}");
+    assert_eq!(a[0].entries, vec![t]);
+    assert!(
+        a[0].reason
+            .contains("moved 22.2 km in 5 min (267 km/h; a truck does at most 120 km/h)"),
+        "{}",
+        a[0].reason
+    );
+    assert_eq!(a[0].at, ts(T0 + 5 * MIN));
+
+    // The same road in 30 minutes (44 km/h), then 200 m in one second (GPS jitter): nothing.
+    let mut log = Log::new();
+    log.track(
+        TRUCK,
+        HAUL,
+        &[(0, 31_300_000, 120_950_000), (30, 31_500_000, 120_950_000)],
+    );
+    let jitter = Timestamp::from_unix_millis(T0 + 30 * MIN + 1000);
+    log.admit(json!({"type": "vehicle.track", "plate": TRUCK, "points": [{"at": jitter, "lat_e6": 31_501_800, "lon_e6": 120_950_000}]}), &[&pkey(HAUL)]);
+    assert!(log.detect(log.now()).is_empty());
+}
+
+#[test]
+fn a_vehicle_holding_loads_at_two_places_at_once() {
+    let mut log = Log::new();
+    let a = log.issue_hw(1000, "S-RECV");
+    let b = log.issue_hw(1000, "S-RECV");
+    log.at(T0 + HOUR);
+    let first = log.hand(&a, PLANT, HAUL, Some(TRUCK), 1000, Some("S-PLANT"), None);
+    // Five minutes later the same plate takes another load 40 km away.
+    log.at(T0 + HOUR + 5 * MIN);
+    let second = log.hand(
+        &b,
+        PLANT,
+        HAUL,
+        Some(TRUCK),
+        1000,
+        None,
+        Some((31_600_000, 121_200_000)),
+    );
+    let all = log.detect(log.now());
+    let two = of(&all, AnomalyKind::VehicleTwoPlaces);
+    assert_eq!(two.len(), 1, "{all:?}");
+    assert!(of(&all, AnomalyKind::TooFast).is_empty(), "{all:?}");
+    assert_eq!(two[0].entries, vec![first, second]);
+    let mut both = vec![a.clone(), b.clone()];
+    both.sort();
+    assert_eq!(
+        two[0]
+            .manifests
+            .iter()
+            .map(|n| n.to_string())
+            .collect::<Vec<_>>(),
+        both
+    );
+    assert!(
+        two[0]
+            .reason
+            .contains(&format!("hand-over of manifest {a} (entry {first})"))
+            && two[0]
+                .reason
+                .contains(&format!("hand-over of manifest {b} (entry {second})"))
+            && two[0].reason.contains("km apart within 5 min"),
+        "{}",
+        two[0].reason
+    );
+
+    // Two hours apart: a truck can drive that.
+    let mut log = Log::new();
+    let a = log.issue_hw(1000, "S-RECV");
+    let b = log.issue_hw(1000, "S-RECV");
+    log.at(T0 + HOUR);
+    log.hand(&a, PLANT, HAUL, Some(TRUCK), 1000, Some("S-PLANT"), None);
+    log.at(T0 + 3 * HOUR);
+    log.hand(
+        &b,
+        PLANT,
+        HAUL,
+        Some(TRUCK),
+        1000,
+        None,
+        Some((31_600_000, 121_200_000)),
+    );
+    assert!(log.detect(log.now()).is_empty());
+}
+
+/// A load on the truck from the plant at T0 + 30 min, then track points (minutes, lat, lon).
+fn loaded_then(points: &[(u64, i32, i32)], load: bool) -> (Log, String, u64, u64) {
+    let mut log = Log::new();
+    let m = log.issue_hw(1000, "S-RECV");
+    log.at(T0 + 30 * MIN);
+    let pickup = if load {
+        log.hand(&m, PLANT, HAUL, Some(TRUCK), 1000, Some("S-PLANT"), None)
+    } else {
+        0
+    };
+    log.at(T0 + 2 * HOUR);
+    let t = log.track(TRUCK, HAUL, points);
+    (log, m, pickup, t)
+}
+
+#[test]
+fn a_loaded_truck_dwelling_outside_every_site() {
+    // 25 minutes within 150 m of one point 30 km from the plant, nowhere registered.
+    let stop = [
+        (60, 31_500_000, 121_200_000),
+        (70, 31_500_500, 121_200_300),
+        (85, 31_501_000, 121_200_000),
+    ];
+    let (log, m, pickup, t) = loaded_then(&stop, true);
+    let all = log.detect(log.now());
+    let a = of(&all, AnomalyKind::DwellOutsideSites);
+    assert_eq!(a.len(), 1, "{all:?}");
+    assert_eq!(a[0].entries, vec![pickup, t]);
+    assert_eq!(a[0].manifests[0].to_string(), m);
+    assert!(
+        a[0].reason.contains(&format!(
+            "{TRUCK}, loaded with manifest {m}, stood within 300 m of 31.500000, 121.200000"
+        )) && a[0].reason.contains("(25 min, 3 track points)")
+            && a[0]
+                .reason
+                .contains("the nearest registered site is S-STATION"),
+        "{}",
+        a[0].reason
+    );
+    assert_eq!(a[0].at, ts(T0 + 60 * MIN));
+
+    // Empty, the same stop is no dwell; loaded, 15 minutes is none, and nor is a stop
+    // inside a registered site's fence (the station's).
+    let (log, ..) = loaded_then(&stop, false);
+    assert!(log.detect(log.now()).is_empty());
+    let (log, ..) = loaded_then(&stop[..2], true);
+    assert!(log.detect(log.now()).is_empty());
+    let at_station = [
+        (60, 31_320_000, 121_080_000),
+        (70, 31_320_500, 121_080_300),
+        (85, 31_321_000, 121_080_000),
+    ];
+    let (log, ..) = loaded_then(&at_station, true);
+    assert!(
+        log.detect(log.now()).is_empty(),
+        "{:?}",
+        log.detect(log.now())
+    );
+}
+
+/// Two loads of 1000 g taken in at the station, consolidated into one of `out` g.
+fn station_week(out: u64) -> (Log, Vec<u64>) {
+    let mut log = Log::new();
+    let mut entries = Vec::new();
+    let mut ms = Vec::new();
+    for k in 0..2 {
+        let m = log.issue_hw(1000, "S-STATION");
+        log.at(T0 + HOUR + k * 2 * HOUR);
+        log.hand(&m, PLANT, HAUL, Some(TRUCK), 1000, Some("S-PLANT"), None);
+        log.at(T0 + 2 * HOUR + k * 2 * HOUR);
+        entries.push(log.hand(&m, HAUL, STATION, None, 1000, Some("S-STATION"), None));
+        ms.push(m);
+    }
+    let lines = json!([{"code": "900-249-08", "name": "废矿物油", "form": "liquid", "hazards": ["T", "I"], "quantity": {"amount": out, "unit": "g"}}]);
+    entries.push(log.admit(
+        json!({"type": "station.consolidated", "station": id(STATION), "inputs": ms,
+               "output": {"destination": "S-RECV", "haulers": [id(HAUL)], "lines": lines}}),
+        &[&pkey(STATION)],
+    ));
+    (log, entries)
+}
+
+#[test]
+fn a_station_whose_inputs_outputs_and_stock_do_not_balance() {
+    let (log, entries) = station_week(1500);
+    let all = log.detect(log.now());
+    let a = of(&all, AnomalyKind::StationImbalance);
+    assert_eq!(a.len(), 1, "{all:?}");
+    assert_eq!(a[0].entries, entries);
+    assert_eq!(a[0].manifests.len(), 3);
+    assert_eq!(a[0].sites, vec!["S-STATION".to_string()]);
+    for n in &a[0].manifests {
+        let own = detect_for_manifest(&log.d, n, log.now(), &DetectorConfig::default());
+        assert_eq!(own, vec![a[0].clone()], "{n}");
+    }
+    assert!(
+        a[0].reason.contains("2000 g of 900-249-08 taken in, 1500 g sent on and 0 g in stock: 500 g less than it took in (250‰; the hazardous stream tolerates 20‰)"),
+        "{}",
+        a[0].reason
+    );
+    // Sent on as taken in; and with one load still in stock, the books balance too.
+    let (log, _) = station_week(2000);
+    assert!(
+        log.detect(log.now()).is_empty(),
+        "{:?}",
+        log.detect(log.now())
+    );
+    let mut log = Log::new();
+    let m = log.issue_hw(1000, "S-STATION");
+    log.hand(&m, PLANT, HAUL, Some(TRUCK), 1000, Some("S-PLANT"), None);
+    log.at(T0 + HOUR);
+    log.hand(&m, HAUL, STATION, None, 1000, Some("S-STATION"), None);
+    assert!(log.detect(log.now()).is_empty());
+}
+
+#[test]
+fn a_construction_site_whose_loads_were_not_taken_in() {
+    let mut log = Log::new();
+    // One load received 20% short, one picked up and never taken in anywhere.
+    let short = log.issue_soil(10_000_000);
+    let p1 = log.hand(
+        &short,
+        BUILDER,
+        MUCK,
+        Some(MUCK_TRUCK),
+        10_000_000,
+        Some("S-BUILD"),
+        None,
+    );
+    log.at(T0 + HOUR);
+    log.hand(
+        &short,
+        MUCK,
+        RECYCLER,
+        None,
+        10_000_000,
+        Some("S-RECYCLE"),
+        None,
+    );
+    let r1 = log.receive(&short, RECYCLER, 8_000_000);
+    let lost = log.issue_soil(10_000_000);
+    log.at(T0 + 2 * HOUR);
+    let p2 = log.hand(
+        &lost,
+        BUILDER,
+        MUCK,
+        Some(MUCK_TRUCK),
+        10_000_000,
+        Some("S-BUILD"),
+        None,
+    );
+    // Before the construction stream's 24 h are up, the lost load may still be on its way.
+    let early = log.detect(log.now());
+    let s = of(&early, AnomalyKind::SiteBalance);
+    assert_eq!(s.len(), 1, "{early:?}");
+    assert!(
+        !s[0].reason.contains("taken in by no receiving site"),
+        "{}",
+        s[0].reason
+    );
+    let all = log.detect(ts(T0 + 30 * HOUR));
+    let s = of(&all, AnomalyKind::SiteBalance);
+    assert_eq!(s.len(), 1, "{all:?}");
+    let mut want = vec![p1, r1, p2];
+    want.sort();
+    assert_eq!(s[0].entries, want);
+    assert_eq!(s[0].sites, vec!["S-BUILD".to_string()]);
+    let n: ManifestNumber = lost.parse().unwrap();
+    let own = detect_for_manifest(&log.d, &n, ts(T0 + 30 * HOUR), &DetectorConfig::default());
+    assert!(own.contains(s[0]), "{own:?}");
+    assert!(
+        s[0].reason.contains("the 1 received loads left with 10000000 g and receiving sites took in 8000000 g (200‰; construction waste tolerates 100‰)")
+            && s[0].reason.contains(&format!("1 load(s) picked up more than 24 h ago were taken in by no receiving site: {lost}")),
+        "{}",
+        s[0].reason
+    );
+
+    // Received within the tolerance, nothing lost: balanced.
+    let mut log = Log::new();
+    let m = log.issue_soil(10_000_000);
+    log.hand(
+        &m,
+        BUILDER,
+        MUCK,
+        Some(MUCK_TRUCK),
+        10_000_000,
+        Some("S-BUILD"),
+        None,
+    );
+    log.at(T0 + HOUR);
+    log.hand(&m, MUCK, RECYCLER, None, 9_900_000, Some("S-RECYCLE"), None);
+    log.receive(&m, RECYCLER, 9_700_000);
+    assert!(log.detect(ts(T0 + 30 * HOUR)).is_empty());
+}
+
+#[test]
+fn a_clean_chain_through_every_detector_raises_nothing() {
+    let mut log = Log::new();
+    // Two hazardous loads through the station, consolidated, carried on and received.
+    let a = log.issue_hw(300_000, "S-STATION");
+    let b = log.issue_hw(200_000, "S-STATION");
+    log.at(T0 + 30 * MIN);
+    log.hand(&a, PLANT, HAUL, Some(TRUCK), 300_000, Some("S-PLANT"), None);
+    log.hand(&b, PLANT, HAUL, Some(TRUCK), 200_000, Some("S-PLANT"), None);
+    log.at(T0 + 40 * MIN);
+    // On the road at a truck's speed (the station is 12.6 km from the plant).
+    log.track(
+        TRUCK,
+        HAUL,
+        &[
+            (40, 31_305_000, 120_980_000),
+            (50, 31_312_000, 121_020_000),
+            (60, 31_318_000, 121_070_000),
+        ],
+    );
+    log.at(T0 + 75 * MIN);
+    log.hand(&a, HAUL, STATION, None, 299_000, Some("S-STATION"), None);
+    log.hand(&b, HAUL, STATION, None, 200_000, Some("S-STATION"), None);
+    log.at(T0 + 3 * HOUR);
+    let lines = json!([{"code": "900-249-08", "name": "废矿物油", "form": "liquid", "hazards": ["T", "I"], "quantity": {"amount": 499_000, "unit": "g"}}]);
+    log.admit(
+        json!({"type": "station.consolidated", "station": id(STATION), "inputs": [a, b],
+        "output": {"destination": "S-RECV", "haulers": [id(HAUL_B)], "lines": lines}}),
+        &[&pkey(STATION)],
+    );
+    let out = log.d.created[&(log.size - 1)][0].to_string();
+    log.hand(
+        &out,
+        STATION,
+        HAUL_B,
+        Some(TRUCK_B),
+        499_000,
+        Some("S-STATION"),
+        None,
+    );
+    log.at(T0 + 5 * HOUR);
+    log.hand(&out, HAUL_B, RECV, None, 498_000, Some("S-RECV"), None);
+    // Part of it rejected, going back to the plant under a manifest of its own (which is no
+    // station's outgoing load).
+    log.admit(
+        json!({"type": "custody.received", "manifest": out, "lines": [{"line": 0,
+        "accepted": {"amount": 490_000, "unit": "g"}, "rejected": {"amount": 8_000, "unit": "g"}}],
+        "rejection": {"reason": "one drum off-spec", "to": id(PLANT)}}),
+        &[&pkey(RECV)],
+    );
+    assert_eq!(log.d.created[&(log.size - 1)].len(), 1, "a return manifest");
+    // A muck load from the construction site to the recycler.
+    let s = log.issue_soil(30_000_000);
+    log.hand(
+        &s,
+        BUILDER,
+        MUCK,
+        Some(MUCK_TRUCK),
+        30_000_000,
+        Some("S-BUILD"),
+        None,
+    );
+    log.at(T0 + 6 * HOUR);
+    log.hand(
+        &s,
+        MUCK,
+        RECYCLER,
+        None,
+        29_800_000,
+        Some("S-RECYCLE"),
+        None,
+    );
+    log.receive(&s, RECYCLER, 29_800_000);
+    let all = log.detect(ts(T0 + 20 * 24 * HOUR));
+    assert!(all.is_empty(), "{all:#?}");
+}
+
+#[test]
+fn filters_and_one_manifests_own_anomalies() {
+    let mut log = Log::new();
+    let m = log.issue_hw(1000, "S-YARD");
+    log.at(T0 + HOUR);
+    log.hand(
+        &m,
+        PLANT,
+        HAUL,
+        Some(TRUCK_EXPIRED),
+        900,
+        Some("S-PLANT"),
+        None,
+    );
+    log.at(T0 + 2 * HOUR);
+    log.hand(&m, HAUL, YARD, None, 900, Some("S-YARD"), None);
+    let other = log.issue_hw(1000, "S-RECV");
+    log.hand(
+        &other,
+        PLANT,
+        HAUL,
+        Some(TRUCK),
+        1000,
+        Some("S-PLANT"),
+        None,
+    );
+    let now = ts(T0 + 100 * HOUR);
+    let cfg = DetectorConfig::default();
+    let all = detect(&log.d, now, &cfg);
+    let kinds: BTreeSet<AnomalyKind> = all.iter().map(|a| a.kind).collect();
+    assert_eq!(
+        kinds,
+        [
+            AnomalyKind::Overdue,
+            AnomalyKind::QuantityGap,
+            AnomalyKind::NotLicensed,
+            AnomalyKind::NoPermit
+        ]
+        .into_iter()
+        .collect()
+    );
+    let n: ManifestNumber = m.parse().unwrap();
+    let own = detect_for_manifest(&log.d, &n, now, &cfg);
+    assert_eq!(own.len(), 3, "{own:?}");
+    assert!(own.iter().all(|a| a.manifests.contains(&n)));
+    assert_eq!(manifest_own(&log.d, &n, now, &cfg), own);
+    let f = Filter {
+        vehicle: Some(Plate::parse(TRUCK).unwrap()),
+        ..Filter::default()
+    };
+    let v = detect_filtered(&log.d, now, &cfg, &f);
+    assert_eq!(
+        v.iter().map(|a| a.kind).collect::<Vec<_>>(),
+        vec![AnomalyKind::Overdue]
+    );
+    let f = Filter {
+        kind: Some(AnomalyKind::NoPermit),
+        party: Some(Uscc::parse(&id(HAUL)).unwrap()),
+        site: Some("S-YARD".into()),
+        from: Some(ts(T0 + HOUR)),
+        to: Some(ts(T0 + HOUR + 1)),
+        ..Filter::default()
+    };
+    assert_eq!(detect_filtered(&log.d, now, &cfg, &f).len(), 1);
+    let f = Filter {
+        from: Some(ts(T0 + HOUR + 1)),
+        kind: Some(AnomalyKind::NoPermit),
+        ..Filter::default()
+    };
+    assert!(detect_filtered(&log.d, now, &cfg, &f).is_empty());
+    assert_eq!(AnomalyKind::parse("too_fast"), Some(AnomalyKind::TooFast));
+    assert_eq!(AnomalyKind::parse("fast"), None);
+}
+
+#[test]
+fn geometry_point_in_polygon_and_distance() {
+    let sq = [
+        Point {
+            lat_e6: 0,
+            lon_e6: 0,
+        },
+        Point {
+            lat_e6: 0,
+            lon_e6: 1000,
+        },
+        Point {
+            lat_e6: 1000,
+            lon_e6: 1000,
+        },
+        Point {
+            lat_e6: 1000,
+            lon_e6: 0,
+        },
+    ];
+    assert!(inside(
+        Point {
+            lat_e6: 500,
+            lon_e6: 500
+        },
+        &sq
+    ));
+    assert!(!inside(
+        Point {
+            lat_e6: 1500,
+            lon_e6: 500
+        },
+        &sq
+    ));
+    assert!(!inside(
+        Point {
+            lat_e6: 500,
+            lon_e6: -1
+        },
+        &sq
+    ));
+    // One degree of latitude is 111.2 km.
+    let d = distance_m(
+        Point {
+            lat_e6: 31_000_000,
+            lon_e6: 121_000_000,
+        },
+        Point {
+            lat_e6: 32_000_000,
+            lon_e6: 121_000_000,
+        },
+    );
+    assert!((d - 111_195.0).abs() < 10.0, "{d}");
+}
