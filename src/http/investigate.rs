@@ -7,13 +7,39 @@ use super::Problem;
 use crate::domain::codes::{Plate, Uscc};
 use crate::domain::fold::Domain;
 use crate::domain::DomainRules;
-use crate::investigate::detectors::{
-    detect_filtered, Anomaly, AnomalyKind, DetectorConfig, Filter,
-};
+use crate::investigate::detectors::{detect, Anomaly, AnomalyKind, DetectorConfig, Filter};
 use crate::ledger::time::Timestamp;
 use actix_web::{web, HttpRequest, HttpResponse};
 use serde_json::json;
 use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+/// How long one full detector scan is served before the next is made. A scan reads the whole
+/// state under the domain's read lock (about a second at 1M manifests), during which nothing is
+/// appended: without this, every `GET /v1/anomalies` would stall the sequencer that long.
+pub const SCAN_MAX_AGE_MS: u64 = 30_000;
+
+/// The last full scan and when it was made (answers say `as_of`); one per server, shared by
+/// its workers.
+#[derive(Default)]
+pub struct ScanCache(Mutex<Option<(Timestamp, Arc<Vec<Anomaly>>)>>);
+
+impl ScanCache {
+    /// The anomalies as of at most [`SCAN_MAX_AGE_MS`] ago, scanning anew when older. Readers
+    /// that arrive during a scan wait for it and share it.
+    fn get(&self, d: &Domain, now: Timestamp) -> (Timestamp, Arc<Vec<Anomaly>>) {
+        let mut slot = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some((at, scan)) = slot.as_ref() {
+            let age = now.unix_millis().checked_sub(at.unix_millis());
+            if age.is_some_and(|a| a < SCAN_MAX_AGE_MS) {
+                return (*at, scan.clone());
+            }
+        }
+        let scan = Arc::new(detect(d, now, &DetectorConfig::default()));
+        *slot = Some((now, scan.clone()));
+        (now, scan)
+    }
+}
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.route("/v1/anomalies", web::get().to(anomalies));
@@ -94,6 +120,7 @@ fn filter(q: &HashMap<String, String>) -> Result<Filter, Problem> {
 
 async fn anomalies(
     rules: web::Data<DomainRules>,
+    cache: web::Data<ScanCache>,
     seen: web::Data<SeenRequests>,
     req: HttpRequest,
     q: web::Query<HashMap<String, String>>,
@@ -110,8 +137,10 @@ async fn anomalies(
         .field("Authorization"));
     }
     let f = filter(&q)?;
-    let now = now();
-    let mut out = detect_filtered(&d, now, &DetectorConfig::default(), &f);
-    out.retain(|a| may_see(&v, &d, a));
-    Ok(HttpResponse::Ok().json(json!({"as_of": now, "anomalies": out})))
+    let (as_of, scan) = cache.get(&d, now());
+    let out: Vec<&Anomaly> = scan
+        .iter()
+        .filter(|a| f.matches(a) && may_see(&v, &d, a))
+        .collect();
+    Ok(HttpResponse::Ok().json(json!({"as_of": as_of, "anomalies": out})))
 }

@@ -64,6 +64,7 @@ pub fn server_with_witnesses(
     let trusted = web::Data::new(witness::TrustedWitnesses(witnesses));
     let domain = domain.map(web::Data::new);
     let seen = web::Data::new(auth::SeenRequests::default());
+    let scans = web::Data::new(investigate::ScanCache::default());
     let public = web::Data::new(qr::PublicUrl(public_url));
     Ok(HttpServer::new(move || {
         let app = App::new()
@@ -75,6 +76,7 @@ pub fn server_with_witnesses(
                 .app_data(d.clone())
                 .app_data(public.clone())
                 .configure(domain::routes)
+                .app_data(scans.clone())
                 .configure(investigate::routes)
                 .configure(qr::routes)
                 .configure(bundle::routes),

@@ -53,6 +53,12 @@ fn anomalies_are_served_to_signed_readers_scoped_and_on_each_manifest() {
     let mut k = kinds(&all);
     k.sort();
     assert_eq!(k, vec!["dwell_outside_sites", "not_licensed"], "{all}");
+    // One scan serves every reader for a while (it holds the state's read lock): the plant's
+    // request right after is answered from the same scan, scoped to what it may see.
+    let again = w.c.get_signed("/v1/anomalies", &w.plant.key).unwrap();
+    let again = again.json().unwrap();
+    assert_eq!(again["as_of"], all["as_of"], "{again}");
+    assert_eq!(kinds(&again), vec!["not_licensed"], "{again}");
     let list = all["anomalies"].as_array().unwrap();
     let nl = list.iter().find(|a| a["kind"] == "not_licensed").unwrap();
     assert_eq!(nl["entries"], json!([delivered]));
