@@ -365,6 +365,8 @@ pub struct Domain {
     pub created: HashMap<u64, Vec<ManifestNumber>>,
     pub by_party: HashMap<Uscc, BTreeSet<ManifestNumber>>,
     pub by_vehicle: HashMap<Plate, BTreeSet<ManifestNumber>>,
+    /// Subject search (issue 5): plates, parties, sites, drivers → (time, entry, manifest).
+    pub subjects: super::subjects::SubjectIndex,
     serials: HashMap<(u16, String), u32>,
     references: HashMap<(Uscc, String), ManifestNumber>,
 }
@@ -451,6 +453,16 @@ enum Effect {
 }
 
 impl Effect {
+    /// The manifests this effect creates or changes (for the subject index).
+    fn touched(&self) -> Vec<ManifestNumber> {
+        match self {
+            Effect::Manifests { new, updated } => {
+                new.iter().chain(updated).map(|m| m.number.clone()).collect()
+            }
+            _ => Vec::new(),
+        }
+    }
+
     fn updated(m: Manifest) -> Effect {
         Effect::Manifests {
             new: vec![],
@@ -477,6 +489,7 @@ impl Domain {
             created: HashMap::new(),
             by_party: HashMap::new(),
             by_vehicle: HashMap::new(),
+            subjects: Default::default(),
             serials: HashMap::new(),
             references: HashMap::new(),
         }
@@ -2159,7 +2172,11 @@ impl Fold for Domain {
             }
         }
         let effect = self.decide(index, time, event, log)?;
+        let touched = effect.touched();
         self.apply(index, time, effect);
+        // Derived search index (subjects.rs), after the state it reads is applied.
+        self.subjects
+            .record(index, time, event.event(), &touched, &self.manifests);
         Ok(())
     }
 }

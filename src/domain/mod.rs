@@ -8,6 +8,7 @@ pub mod codes;
 pub mod events;
 pub mod fold;
 pub mod personal;
+pub mod subjects;
 
 use crate::ledger::state::{Fold, Rules};
 
