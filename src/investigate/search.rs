@@ -289,7 +289,7 @@ pub struct GraphQuery<'a> {
     pub depth: u32,
     pub from: Option<Timestamp>,
     pub to: Option<Timestamp>,
-    /// At most this many neighbours per node (newest first).
+    /// At most this many loads per subject (newest first), and linked loads per load.
     pub fan_out: usize,
     /// At most this many nodes in all.
     pub max_nodes: usize,
@@ -476,14 +476,20 @@ impl Builder<'_, '_> {
                 d.manifests.get(o).map(|om| (o, om.issue_index))
             }))
             .collect();
-        let total = by_subject.len() + linked.len();
+        // A load touches a handful of subjects: all are shown. Its linked loads (a
+        // consolidation may have many inputs) are capped like a subject's loads.
         let mut shown = 0;
+        let mut more = false;
         for (other, entry) in linked {
             let Some(om) = d.manifests.get(other) else {
                 continue;
             };
-            if !self.visible(om) || shown == self.q.fan_out {
+            if !self.visible(om) {
                 continue;
+            }
+            if shown == self.q.fan_out {
+                more = true;
+                break;
             }
             let k = Key::Manifest(subjects::pack(other));
             if !self.node(k.clone(), depth + 1, &here) {
@@ -497,24 +503,20 @@ impl Builder<'_, '_> {
             };
             self.edge(a, b, "onward", 0, vec![entry]);
         }
-        for (s, roles, entries) in by_subject {
-            if shown == self.q.fan_out {
-                break;
-            }
-            let k = Key::Subject(s);
-            if !self.node(k.clone(), depth + 1, &here) {
-                return;
-            }
-            shown += 1;
-            self.edge(Key::Manifest(n), k, "involves", roles, entries);
-        }
-        if shown < total && shown == self.q.fan_out {
+        if more {
             self.truncated.push(Truncation {
-                node: here,
+                node: here.clone(),
                 reason: "fan_out",
                 shown,
                 postings_in_window: None,
             });
+        }
+        for (s, roles, entries) in by_subject {
+            let k = Key::Subject(s);
+            if !self.node(k.clone(), depth + 1, &here) {
+                return;
+            }
+            self.edge(Key::Manifest(n), k, "involves", roles, entries);
         }
     }
 
