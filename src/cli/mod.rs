@@ -4,6 +4,7 @@ mod client;
 mod demo;
 mod party;
 mod scan;
+mod search;
 
 use crate::domain::catalog::{Catalog, CATALOG_FILES};
 use crate::domain::fold::Limits;
@@ -123,6 +124,12 @@ enum Command {
     Scan(scan::ScanArgs),
     /// Fetch a manifest's printable page, its container labels (--labels) or its QR code (--qr)
     Print(scan::PrintArgs),
+    /// Everything about a plate, a party, a site or a driver in a time window: the manifests
+    /// and the log entries that involve it (signed reader; a party sees its own manifests)
+    Search(search::SearchArgs),
+    /// The graph around one load: the parties, vehicles, drivers and sites it touched, and the
+    /// other loads they touched, with the log entries behind each link
+    Graph(search::GraphArgs),
 }
 
 pub fn run(cli: Cli) -> Result<()> {
@@ -178,6 +185,8 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Party(cmd) => party::run(cmd),
         Command::Scan(a) => scan::scan(a),
         Command::Print(a) => scan::print(a),
+        Command::Search(a) => search::search(a),
+        Command::Graph(a) => search::graph(a),
     }
 }
 

@@ -4,6 +4,7 @@
 pub mod auth;
 mod domain;
 mod qr;
+mod search;
 pub use domain::MAX_PENDING_PER_MANIFEST;
 mod problem;
 
@@ -56,6 +57,7 @@ pub fn server_with(
                 .app_data(d.clone())
                 .app_data(public.clone())
                 .configure(domain::routes)
+                .configure(search::routes)
                 .configure(qr::routes),
             None => app,
         };
