@@ -78,7 +78,10 @@ fn append(ledger: &Ledger, events: Vec<SignedEvent>, what: &str) -> Result<Vec<u
     ledger
         .append_all(events)
         .into_iter()
-        .map(|r| r.map(|r| r.index).map_err(|e| anyhow::anyhow!("{what} refused: {e}")))
+        .map(|r| {
+            r.map(|r| r.index)
+                .map_err(|e| anyhow::anyhow!("{what} refused: {e}"))
+        })
         .collect()
 }
 
@@ -260,7 +263,12 @@ pub fn subjects(city: &City) -> Vec<Subject> {
             }
         }
     }
-    for a in city.plants.iter().chain(&city.haulers).chain(&city.receivers) {
+    for a in city
+        .plants
+        .iter()
+        .chain(&city.haulers)
+        .chain(&city.receivers)
+    {
         out.push(Subject::new(SubjectKind::Party, a.id.clone()));
     }
     for a in city.plants.iter().chain(&city.receivers) {
@@ -417,7 +425,10 @@ pub fn measure(
     let rss_open = resident_bytes();
     let d = state.read();
     if d.manifests.len() as u64 != manifests {
-        bail!("{} manifests in the fixture, {manifests} expected", d.manifests.len());
+        bail!(
+            "{} manifests in the fixture, {manifests} expected",
+            d.manifests.len()
+        );
     }
     let mib = |b: Option<u64>| b.map_or("?".into(), |b| format!("{:.0} MiB", b as f64 / 1048576.0));
     println!(
@@ -473,7 +484,11 @@ pub fn measure(
         if q < check {
             let d = state.read();
             let want = expected(&d, &city, &s, from, to);
-            let order = if q % 2 == 0 { Order::NewestFirst } else { Order::OldestFirst };
+            let order = if q % 2 == 0 {
+                Order::NewestFirst
+            } else {
+                Order::OldestFirst
+            };
             let got = all_pages(&d, &s, from, to, order, 50)?;
             if got != want {
                 bail!(
@@ -595,9 +610,18 @@ mod tests {
             verify_batch64_per_s: 1.0,
             sha256_mb_per_s: 1.0,
         };
-        assert!(ensure(&data, 2_000, 64, &raw).unwrap(), "built the first time");
-        assert!(!ensure(&data, 2_000, 64, &raw).unwrap(), "reused the second time");
-        assert!(ensure(&data, 3_000, 64, &raw).is_err(), "another size is refused");
+        assert!(
+            ensure(&data, 2_000, 64, &raw).unwrap(),
+            "built the first time"
+        );
+        assert!(
+            !ensure(&data, 2_000, 64, &raw).unwrap(),
+            "reused the second time"
+        );
+        assert!(
+            ensure(&data, 3_000, 64, &raw).is_err(),
+            "another size is refused"
+        );
         let f = measure(&data, 2_000, 300, 300, 64).unwrap();
         assert_eq!(f.manifests, 2_000);
         assert_eq!(f.searches, 300);

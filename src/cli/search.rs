@@ -222,10 +222,8 @@ pub fn graph(a: GraphArgs) -> Result<()> {
     if let Some(f) = a.fan_out {
         q.push(format!("fan_out={f}"));
     }
-    let ans = client(&a.server, &a.key)?.get(&format!(
-        "/v1/manifests/{number}/graph?{}",
-        q.join("&")
-    ))?;
+    let ans =
+        client(&a.server, &a.key)?.get(&format!("/v1/manifests/{number}/graph?{}", q.join("&")))?;
     if ans.status != 200 {
         bail!("the log did not draw the graph: {}", problem(&ans));
     }
@@ -253,13 +251,20 @@ pub fn graph(a: GraphArgs) -> Result<()> {
         for n in here {
             let id = n["id"].as_str().unwrap_or_default();
             let extra = match n["status"].as_str() {
-                Some(s) => format!(" ({s}, issued {})", n["issued_at"].as_str().unwrap_or_default()),
+                Some(s) => format!(
+                    " ({s}, issued {})",
+                    n["issued_at"].as_str().unwrap_or_default()
+                ),
                 None => String::new(),
             };
             println!("  {id}{extra}");
             for e in edges.iter().filter(|e| e["from"] == id || e["to"] == id) {
                 // Each edge is printed under the node it leads to (the deeper end).
-                let other = if e["from"] == id { &e["to"] } else { &e["from"] };
+                let other = if e["from"] == id {
+                    &e["to"]
+                } else {
+                    &e["from"]
+                };
                 let deeper = nodes
                     .iter()
                     .find(|x| x["id"] == *other)

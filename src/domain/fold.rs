@@ -456,9 +456,11 @@ impl Effect {
     /// The manifests this effect creates or changes (for the subject index).
     fn touched(&self) -> Vec<ManifestNumber> {
         match self {
-            Effect::Manifests { new, updated } => {
-                new.iter().chain(updated).map(|m| m.number.clone()).collect()
-            }
+            Effect::Manifests { new, updated } => new
+                .iter()
+                .chain(updated)
+                .map(|m| m.number.clone())
+                .collect(),
             _ => Vec::new(),
         }
     }

@@ -8,8 +8,8 @@
 //! (14 digits) are held as a `u64`, postings are columns of plain integers, and an entry that
 //! involves a subject in several ways is one posting with a role bit set per way.
 
-use super::fold::Manifest;
 use super::codes::ManifestNumber;
+use super::fold::Manifest;
 use crate::ledger::time::Timestamp;
 use serde_json::{Map, Value};
 use std::collections::{BTreeMap, HashMap};
@@ -209,11 +209,12 @@ impl SubjectIndex {
                 continue;
             };
             let mut found: Vec<(Subject, u16)> = Vec::new();
-            let mut add = |kind: SubjectKind, id: &str, bits: u16| {
-                match found.iter_mut().find(|(s, _)| s.kind == kind && s.id == id) {
-                    Some((_, b)) => *b |= bits,
-                    None => found.push((Subject::new(kind, id), bits)),
-                }
+            let mut add = |kind: SubjectKind, id: &str, bits: u16| match found
+                .iter_mut()
+                .find(|(s, _)| s.kind == kind && s.id == id)
+            {
+                Some((_, b)) => *b |= bits,
+                None => found.push((Subject::new(kind, id), bits)),
             };
             let step = m.steps.iter().rev().find(|s| s.index == index);
             if let Some(s) = step {
@@ -230,14 +231,18 @@ impl SubjectIndex {
                     add(SubjectKind::Party, m.holder.as_str(), role::ACTOR);
                 }
             }
-            let declared = m.issue_index == index
-                || step.is_some_and(|s| s.kind == "manifest.corrected");
+            let declared =
+                m.issue_index == index || step.is_some_and(|s| s.kind == "manifest.corrected");
             if declared {
                 for p in &m.parties {
                     add(SubjectKind::Party, p.as_str(), role::PARTY);
                 }
                 add(SubjectKind::Site, &m.origin, role::ORIGIN);
-                add(SubjectKind::Site, &m.current().destination, role::DESTINATION);
+                add(
+                    SubjectKind::Site,
+                    &m.current().destination,
+                    role::DESTINATION,
+                );
             }
             if let Some(s) = site {
                 add(SubjectKind::Site, s, role::SITE);

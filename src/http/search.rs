@@ -33,7 +33,10 @@ fn known(q: &Params, names: &[&str]) -> Result<(), Problem> {
     match unknown.first() {
         Some(k) => Err(bad(
             k,
-            format!("not a parameter of this route (expected {})", names.join(", ")),
+            format!(
+                "not a parameter of this route (expected {})",
+                names.join(", ")
+            ),
         )),
         None => Ok(()),
     }
@@ -56,7 +59,12 @@ fn window(q: &Params) -> Result<(Option<Timestamp>, Option<Timestamp>), Problem>
     Ok((from, to))
 }
 
-fn number_in(q: &Params, name: &str, range: std::ops::RangeInclusive<usize>, default: usize) -> Result<usize, Problem> {
+fn number_in(
+    q: &Params,
+    name: &str,
+    range: std::ops::RangeInclusive<usize>,
+    default: usize,
+) -> Result<usize, Problem> {
     match q.get(name) {
         None => Ok(default),
         Some(s) => s
@@ -66,7 +74,11 @@ fn number_in(q: &Params, name: &str, range: std::ops::RangeInclusive<usize>, def
             .ok_or_else(|| {
                 bad(
                     name,
-                    format!("an integer from {} to {}, got {s:?}", range.start(), range.end()),
+                    format!(
+                        "an integer from {} to {}, got {s:?}",
+                        range.start(),
+                        range.end()
+                    ),
                 )
             }),
     }
@@ -112,7 +124,14 @@ fn subject(q: &Params) -> Result<Subject, Problem> {
         _ => Subject::new(
             SubjectKind::Driver,
             Commitment::try_from(raw.clone())
-                .map_err(|e| bad(name, format!("{e} (drivers are searched by the commitment the hand-overs carry)")))?
+                .map_err(|e| {
+                    bad(
+                        name,
+                        format!(
+                            "{e} (drivers are searched by the commitment the hand-overs carry)"
+                        ),
+                    )
+                })?
                 .as_str(),
         ),
     })
@@ -143,14 +162,18 @@ async fn search_route(
 ) -> Result<HttpResponse, Problem> {
     known(
         &q,
-        &["plate", "party", "site", "driver", "from", "to", "limit", "cursor", "order"],
+        &[
+            "plate", "party", "site", "driver", "from", "to", "limit", "cursor", "order",
+        ],
     )?;
     let subject = subject(&q)?;
     let (from, to) = window(&q)?;
     let limit = number_in(&q, "limit", 1..=500, 50)?;
     let order = match q.get("order") {
         None => Order::NewestFirst,
-        Some(s) => Order::parse(s).ok_or_else(|| bad("order", format!("newest or oldest, got {s:?}")))?,
+        Some(s) => {
+            Order::parse(s).ok_or_else(|| bad("order", format!("newest or oldest, got {s:?}")))?
+        }
     };
     let cursor = q
         .get("cursor")

@@ -209,7 +209,9 @@ fn hit(m: &Manifest, entries: Vec<HitEntry>) -> Hit {
 pub fn search(d: &Domain, q: &Query) -> Result<Page, String> {
     if let Some(c) = q.cursor {
         if c.order != q.order {
-            return Err("cursor: it was made for the other order; keep the order of the first page".into());
+            return Err(
+                "cursor: it was made for the other order; keep the order of the first page".into(),
+            );
         }
     }
     let mut page = Page {
@@ -404,7 +406,12 @@ impl Builder<'_, '_> {
             Key::Manifest(n) => {
                 let number = subjects::unpack(*n);
                 let m = &self.d.manifests[&number];
-                ("manifest", number.to_string(), Some(m.status), Some(m.issued_at))
+                (
+                    "manifest",
+                    number.to_string(),
+                    Some(m.status),
+                    Some(m.issued_at),
+                )
             }
             Key::Subject(s) => {
                 let s = self.d.subjects.subject(*s);
@@ -472,9 +479,11 @@ impl Builder<'_, '_> {
             .sources
             .iter()
             .map(|s| (s, m.issue_index))
-            .chain(m.onward.iter().filter_map(|o| {
-                d.manifests.get(o).map(|om| (o, om.issue_index))
-            }))
+            .chain(
+                m.onward
+                    .iter()
+                    .filter_map(|o| d.manifests.get(o).map(|om| (o, om.issue_index))),
+            )
             .collect();
         // A load touches a handful of subjects: all are shown. Its linked loads (a
         // consolidation may have many inputs) are capped like a subject's loads.

@@ -197,8 +197,14 @@ fn scene() -> Scene {
     let mut hand = Vec::new();
     let m1 = log.issue(0, "S-STATION", &[1]);
     let m2 = log.issue(0, "S-STATION", &[2]);
-    hand.push((0, log.hand(&m1, 0, 1, Some(PLATE_A), Some(7), Some("S-PLANT"))));
-    hand.push((1, log.hand(&m2, 0, 2, Some(PLATE_B), Some(9), Some("S-PLANT"))));
+    hand.push((
+        0,
+        log.hand(&m1, 0, 1, Some(PLATE_A), Some(7), Some("S-PLANT")),
+    ));
+    hand.push((
+        1,
+        log.hand(&m2, 0, 2, Some(PLATE_B), Some(9), Some("S-PLANT")),
+    ));
     hand.push((0, log.hand(&m1, 1, 3, None, Some(7), Some("S-STATION"))));
     hand.push((1, log.hand(&m2, 2, 3, None, Some(9), Some("S-STATION"))));
     let out = json!({"destination": "S-RECV", "haulers": [id(2)], "lines": [{"code": "900-249-08", "name": "废矿物油", "form": "liquid", "hazards": ["T", "I"], "quantity": {"amount": 2000, "unit": "g"}}]});
@@ -207,10 +213,16 @@ fn scene() -> Scene {
         &[3],
     );
     let m3 = log.d.created[&c][0].clone();
-    hand.push((2, log.hand(&m3, 3, 2, Some(PLATE_B), Some(9), Some("S-STATION"))));
+    hand.push((
+        2,
+        log.hand(&m3, 3, 2, Some(PLATE_B), Some(9), Some("S-STATION")),
+    ));
     hand.push((2, log.hand(&m3, 2, 4, None, Some(9), Some("S-RECV"))));
     let m4 = log.issue(5, "S-RECV", &[1]);
-    hand.push((3, log.hand(&m4, 5, 1, Some(PLATE_A), Some(8), Some("S-PLANT2"))));
+    hand.push((
+        3,
+        log.hand(&m4, 5, 1, Some(PLATE_A), Some(8), Some("S-PLANT2")),
+    ));
     hand.push((3, log.hand(&m4, 1, 4, None, Some(8), Some("S-RECV"))));
     let m5 = log.issue(0, "S-STATION", &[1]);
     hand.push((4, log.hand(&m5, 0, 1, Some(PLATE_A), Some(7), None)));
@@ -254,7 +266,14 @@ fn each_subject_kind_finds_exactly_its_manifests() {
     // its pickup) and m5 (destination) and m6, m7 (origin).
     assert_eq!(
         set(&log.found(&log.q(SubjectKind::Site, "S-STATION"))),
-        set(&[m[0].clone(), m[1].clone(), m[2].clone(), m[4].clone(), m[5].clone(), m[6].clone()])
+        set(&[
+            m[0].clone(),
+            m[1].clone(),
+            m[2].clone(),
+            m[4].clone(),
+            m[5].clone(),
+            m[6].clone()
+        ])
     );
     // A party: the other plant is party to m4 only.
     assert_eq!(
@@ -307,7 +326,11 @@ fn the_window_keeps_out_what_happened_before_or_after() {
     let page = search(&log.d, &q).unwrap();
     assert_eq!(page.manifests.len(), 1);
     assert_eq!(
-        page.manifests[0].entries.iter().map(|e| e.index).collect::<Vec<_>>(),
+        page.manifests[0]
+            .entries
+            .iter()
+            .map(|e| e.index)
+            .collect::<Vec<_>>(),
         vec![s.hand[2].1]
     );
     assert_eq!(page.postings_in_window, 1);
@@ -363,7 +386,10 @@ fn paging_lists_each_manifest_once_in_either_order() {
             }
             assert_eq!(seen.len(), 23, "{subject:?} {order:?}: {seen:?}");
             assert_eq!(set(&seen), set(&all), "{subject:?} {order:?}");
-            assert_eq!(pages, 5, "{subject:?} {order:?}: 23 manifests in pages of 5");
+            assert_eq!(
+                pages, 5,
+                "{subject:?} {order:?}: 23 manifests in pages of 5"
+            );
             // Newest first by the latest entry involving the subject; oldest by the first.
             if subject.kind == SubjectKind::Plate {
                 let mut want = all.clone();
@@ -413,7 +439,12 @@ fn a_party_searching_sees_only_manifests_it_is_party_to() {
         },
     )
     .unwrap();
-    let loads: Vec<&str> = g.nodes.iter().filter(|n| n.kind == "manifest").map(|n| n.key.as_str()).collect();
+    let loads: Vec<&str> = g
+        .nodes
+        .iter()
+        .filter(|n| n.kind == "manifest")
+        .map(|n| n.key.as_str())
+        .collect();
     assert_eq!(loads, vec![m[3].as_str()]);
     // And it may not start from another's load.
     let mut gq = GraphQuery {
@@ -460,7 +491,14 @@ fn the_graph_links_consolidated_split_and_shared_truck_loads() {
     let ids: BTreeSet<&str> = g.nodes.iter().map(|n| n.id.as_str()).collect();
     let plate_a = format!("plate:{PLATE_A}");
     let drv7 = format!("driver:{}", driver(7));
-    for want in [plate_a.as_str(), drv7.as_str(), "site:S-PLANT", "site:S-STATION", &format!("party:{}", id(1)), &node(&m[2])] {
+    for want in [
+        plate_a.as_str(),
+        drv7.as_str(),
+        "site:S-PLANT",
+        "site:S-STATION",
+        &format!("party:{}", id(1)),
+        &node(&m[2]),
+    ] {
         assert!(ids.contains(want), "{want} in {ids:?}");
     }
     let onward = has_edge(&g, &node(&m[0]), &node(&m[2])).unwrap();
@@ -487,18 +525,30 @@ fn the_graph_links_consolidated_split_and_shared_truck_loads() {
     let g = graph(&log.d, &gq(&m[5], 2)).unwrap();
     let e = has_edge(&g, &node(&m[4]), &node(&m[5])).unwrap();
     assert_eq!((e.from.as_str(), e.kind), (node(&m[4]).as_str(), "onward"));
-    let depth = |n: &ManifestNumber| g.nodes.iter().find(|x| x.key == n.as_str()).map(|x| x.depth);
+    let depth = |n: &ManifestNumber| {
+        g.nodes
+            .iter()
+            .find(|x| x.key == n.as_str())
+            .map(|x| x.depth)
+    };
     assert_eq!(depth(&m[4]), Some(1));
     assert_eq!(depth(&m[6]), Some(2));
     // Nodes are unique, and every edge joins two nodes of the graph.
     let ids: Vec<&str> = g.nodes.iter().map(|n| n.id.as_str()).collect();
     assert_eq!(ids.len(), ids.iter().collect::<BTreeSet<_>>().len());
     for e in &g.edges {
-        assert!(ids.contains(&e.from.as_str()) && ids.contains(&e.to.as_str()), "{e:?}");
+        assert!(
+            ids.contains(&e.from.as_str()) && ids.contains(&e.to.as_str()),
+            "{e:?}"
+        );
         assert!(!e.entries.is_empty());
     }
     // Unknown load.
-    assert!(graph(&log.d, &gq(&ManifestNumber::parse("20269999000001").unwrap(), 2)).is_err());
+    assert!(graph(
+        &log.d,
+        &gq(&ManifestNumber::parse("20269999000001").unwrap(), 2)
+    )
+    .is_err());
 }
 
 #[test]
@@ -523,19 +573,30 @@ fn the_graph_reports_what_its_caps_cut() {
     assert_eq!(t.shown, 4);
     // 12 pickups (one each) in the window.
     assert_eq!(t.postings_in_window, Some(12));
-    let via_plate = g.edges.iter().filter(|e| e.to == plate || e.from == plate).count();
+    let via_plate = g
+        .edges
+        .iter()
+        .filter(|e| e.to == plate || e.from == plate)
+        .count();
     assert_eq!(via_plate, 5, "the start load and 4 others");
     // The newest are shown.
     let ids: BTreeSet<&str> = g.nodes.iter().map(|n| n.key.as_str()).collect();
     assert!(ids.contains(loads[11].as_str()) && !ids.contains(loads[1].as_str()));
     // Without caps nothing is cut and all 12 loads are there.
     let g = graph(&log.d, &gq(&loads[0], 2)).unwrap();
-    assert!(g.truncated.iter().all(|t| t.reason != "fan_out" || t.node != plate));
+    assert!(g
+        .truncated
+        .iter()
+        .all(|t| t.reason != "fan_out" || t.node != plate));
     assert_eq!(g.nodes.iter().filter(|n| n.kind == "manifest").count(), 12);
     // The node cap: the graph stops at the cap and says so.
     let mut q = gq(&loads[0], 2);
     q.max_nodes = 6;
     let g = graph(&log.d, &q).unwrap();
     assert_eq!(g.nodes.len(), 6);
-    assert!(g.truncated.iter().any(|t| t.reason == "max_nodes"), "{:?}", g.truncated);
+    assert!(
+        g.truncated.iter().any(|t| t.reason == "max_nodes"),
+        "{:?}",
+        g.truncated
+    );
 }

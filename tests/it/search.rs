@@ -13,7 +13,10 @@ const DRIVER: &str = "5f1e3c0a9b8d7e6f5a4b3c2d1e0f9a8b7c6d5e4f3a2b1c0d9e8f7a6b5c
 
 fn get(w: &World, path: &str, who: &SigningKey) -> (u16, Value) {
     let a = w.c.get_signed(path, who).unwrap();
-    (a.status, serde_json::from_str(&a.body).unwrap_or(Value::Null))
+    (
+        a.status,
+        serde_json::from_str(&a.body).unwrap_or(Value::Null),
+    )
 }
 
 fn numbers(page: &Value) -> BTreeSet<String> {
@@ -36,7 +39,13 @@ fn search_finds_each_subjects_manifests_and_a_party_only_its_own() {
     let m1 = w.issue_hazardous("S-DISPOSAL");
     w.pickup(&m1);
     let m2 = w.issue_hazardous("S-DISPOSAL");
-    w.hand(&m2, &w.plant, &w.hauler_b, Some(PLATE_B), &[340_000, 120_000]);
+    w.hand(
+        &m2,
+        &w.plant,
+        &w.hauler_b,
+        Some(PLATE_B),
+        &[340_000, 120_000],
+    );
     let m3 = w.issue_muck(5_000_000);
     w.hand(&m3, &w.builder, &w.muck, Some(PLATE_MUCK), &[5_000_000]);
     let bureau = &w.bureau.key;
@@ -50,9 +59,15 @@ fn search_finds_each_subjects_manifests_and_a_party_only_its_own() {
     assert_eq!(e.as_array().unwrap().len(), 1, "{page}");
     assert_eq!(e[0]["type"], "custody.handover");
     assert_eq!(e[0]["roles"], serde_json::json!(["vehicle"]));
-    assert_eq!(q(&format!("plate={}", encode(PLATE_B))).1["manifests"][0]["number"], m2.as_str());
+    assert_eq!(
+        q(&format!("plate={}", encode(PLATE_B))).1["manifests"][0]["number"],
+        m2.as_str()
+    );
     // The driver's commitment was on the three hand-overs.
-    assert_eq!(numbers(&q(&format!("driver={DRIVER}")).1), set(&[&m1, &m2, &m3]));
+    assert_eq!(
+        numbers(&q(&format!("driver={DRIVER}")).1),
+        set(&[&m1, &m2, &m3])
+    );
     // A site: the plant's (origin of both hazardous loads), not the building site's load.
     assert_eq!(numbers(&q("site=S-PLANT").1), set(&[&m1, &m2]));
     assert_eq!(numbers(&q("site=S-BUILD").1), set(&[&m3]));
@@ -60,20 +75,36 @@ fn search_finds_each_subjects_manifests_and_a_party_only_its_own() {
     let (_, page) = q(&format!("party={}", w.muck.id));
     assert_eq!(numbers(&page), set(&[&m3]));
     // Lower-case plates are the same plate.
-    assert_eq!(numbers(&q(&format!("plate={}", encode(&PLATE_A.to_lowercase()))).1), set(&[&m1]));
+    assert_eq!(
+        numbers(&q(&format!("plate={}", encode(&PLATE_A.to_lowercase()))).1),
+        set(&[&m1])
+    );
 
     // A window: from after everything finds nothing; to before everything too.
-    let (_, page) = q(&format!("site=S-PLANT&from={}", encode("2099-01-01T00:00:00Z")));
+    let (_, page) = q(&format!(
+        "site=S-PLANT&from={}",
+        encode("2099-01-01T00:00:00Z")
+    ));
     assert!(numbers(&page).is_empty());
-    let (_, page) = q(&format!("site=S-PLANT&to={}", encode("2000-01-01T00:00:00Z")));
+    let (_, page) = q(&format!(
+        "site=S-PLANT&to={}",
+        encode("2000-01-01T00:00:00Z")
+    ));
     assert!(numbers(&page).is_empty());
 
     // A party searches only within its own manifests: the muck fleet asking for truck A
     // (not its load) gets nothing, for its own truck its load.
-    let (s, page) = get(&w, &format!("/v1/search?plate={}", encode(PLATE_A)), &w.muck.key);
+    let (s, page) = get(
+        &w,
+        &format!("/v1/search?plate={}", encode(PLATE_A)),
+        &w.muck.key,
+    );
     assert_eq!(s, 200, "{page}");
     assert!(numbers(&page).is_empty(), "{page}");
-    assert_eq!(page["scope"], format!("manifests {} is party to", w.muck.id));
+    assert_eq!(
+        page["scope"],
+        format!("manifests {} is party to", w.muck.id)
+    );
     let (_, page) = get(&w, &format!("/v1/search?driver={DRIVER}"), &w.muck.key);
     assert_eq!(numbers(&page), set(&[&m3]));
     // Hauler B sees m2 (it carried it) and m1 (a planned hauler on it), not the muck.
@@ -86,15 +117,45 @@ fn search_finds_each_subjects_manifests_and_a_party_only_its_own() {
     // The CLI, as the bureau: readable lines with the manifest and the entries.
     let key = dir.path().join("bureau.pem");
     wasteledger::keyfile::write(&key, bureau).unwrap();
-    let (okay, out) = run(&["search", "--server", &w.server.url, "--key", key.to_str().unwrap(), "--plate", PLATE_A]);
+    let (okay, out) = run(&[
+        "search",
+        "--server",
+        &w.server.url,
+        "--key",
+        key.to_str().unwrap(),
+        "--plate",
+        PLATE_A,
+    ]);
     assert!(okay, "{out}");
     assert!(out.contains(&m1) && !out.contains(&m2), "{out}");
-    assert!(out.contains("custody.handover") && out.contains("as vehicle"), "{out}");
-    let (okay, out) = run(&["search", "--server", &w.server.url, "--key", key.to_str().unwrap(), "--plate", "nonsense"]);
+    assert!(
+        out.contains("custody.handover") && out.contains("as vehicle"),
+        "{out}"
+    );
+    let (okay, out) = run(&[
+        "search",
+        "--server",
+        &w.server.url,
+        "--key",
+        key.to_str().unwrap(),
+        "--plate",
+        "nonsense",
+    ]);
     assert!(!okay && out.contains("--plate"), "{out}");
-    let (okay, out) = run(&["graph", "--server", &w.server.url, "--key", key.to_str().unwrap(), "--manifest", &m1]);
+    let (okay, out) = run(&[
+        "graph",
+        "--server",
+        &w.server.url,
+        "--key",
+        key.to_str().unwrap(),
+        "--manifest",
+        &m1,
+    ]);
     assert!(okay, "{out}");
-    assert!(out.contains(&format!("plate:{PLATE_A}")) && out.contains("depth 1:"), "{out}");
+    assert!(
+        out.contains(&format!("plate:{PLATE_A}")) && out.contains("depth 1:"),
+        "{out}"
+    );
 }
 
 #[test]
@@ -137,20 +198,53 @@ fn pages_list_each_manifest_once_and_bad_parameters_are_named() {
         assert!(p["detail"].as_str().unwrap().contains(says), "{query}: {p}");
     };
     bad("limit=3", "plate", "`plate`, `party`, `site` or `driver`");
-    bad(&format!("plate={}&party={}", encode(PLATE_A), w.plant.id), "party", "one subject");
-    bad("plate=XX123", "plate", "plate");
-    bad("party=91320583MA1ELEC0X", "party", "Unified Social Credit Code");
-    bad("driver=abc", "driver", "64 lower-case hex");
-    bad(&format!("plate={}&limit=0", encode(PLATE_A)), "limit", "from 1 to 500");
-    bad(&format!("plate={}&from=yesterday", encode(PLATE_A)), "from", "yesterday");
     bad(
-        &format!("plate={}&from={}&to={}", encode(PLATE_A), encode("2026-11-02T00:00:00Z"), encode("2026-11-01T00:00:00Z")),
+        &format!("plate={}&party={}", encode(PLATE_A), w.plant.id),
+        "party",
+        "one subject",
+    );
+    bad("plate=XX123", "plate", "plate");
+    bad(
+        "party=91320583MA1ELEC0X",
+        "party",
+        "Unified Social Credit Code",
+    );
+    bad("driver=abc", "driver", "64 lower-case hex");
+    bad(
+        &format!("plate={}&limit=0", encode(PLATE_A)),
+        "limit",
+        "from 1 to 500",
+    );
+    bad(
+        &format!("plate={}&from=yesterday", encode(PLATE_A)),
+        "from",
+        "yesterday",
+    );
+    bad(
+        &format!(
+            "plate={}&from={}&to={}",
+            encode(PLATE_A),
+            encode("2026-11-02T00:00:00Z"),
+            encode("2026-11-01T00:00:00Z")
+        ),
         "to",
         "after `from`",
     );
-    bad(&format!("plate={}&cursor=zz", encode(PLATE_A)), "cursor", "cursor");
-    bad(&format!("plate={}&order=sideways", encode(PLATE_A)), "order", "newest or oldest");
-    bad(&format!("plate={}&vehicle=x", encode(PLATE_A)), "vehicle", "not a parameter");
+    bad(
+        &format!("plate={}&cursor=zz", encode(PLATE_A)),
+        "cursor",
+        "cursor",
+    );
+    bad(
+        &format!("plate={}&order=sideways", encode(PLATE_A)),
+        "order",
+        "newest or oldest",
+    );
+    bad(
+        &format!("plate={}&vehicle=x", encode(PLATE_A)),
+        "vehicle",
+        "not a parameter",
+    );
 }
 
 #[test]
@@ -165,7 +259,12 @@ fn the_graph_around_a_load_links_the_loads_its_truck_carried() {
     w.hand(&m3, &w.builder, &w.muck, Some(PLATE_MUCK), &[5_000_000]);
     let (s, g) = get(&w, &format!("/v1/manifests/{m1}/graph"), &w.bureau.key);
     assert_eq!(s, 200, "{g}");
-    let ids: BTreeSet<&str> = g["nodes"].as_array().unwrap().iter().map(|n| n["id"].as_str().unwrap()).collect();
+    let ids: BTreeSet<&str> = g["nodes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|n| n["id"].as_str().unwrap())
+        .collect();
     let plate = format!("plate:{PLATE_A}");
     assert!(ids.contains(plate.as_str()), "{ids:?}");
     assert!(ids.contains(format!("manifest:{m2}").as_str()), "{ids:?}");
@@ -179,10 +278,25 @@ fn the_graph_around_a_load_links_the_loads_its_truck_carried() {
         .unwrap_or_else(|| panic!("{g}"));
     assert_eq!(edge["entries"].as_array().unwrap().len(), 1);
     // Depth 1: not the other loads; fan-out 1: truncation reported.
-    let (_, g1) = get(&w, &format!("/v1/manifests/{m1}/graph?depth=1"), &w.bureau.key);
+    let (_, g1) = get(
+        &w,
+        &format!("/v1/manifests/{m1}/graph?depth=1"),
+        &w.bureau.key,
+    );
     assert!(!g1.to_string().contains(&format!("manifest:{m2}")), "{g1}");
-    let (_, gf) = get(&w, &format!("/v1/manifests/{m1}/graph?fan_out=1"), &w.bureau.key);
-    assert!(gf["truncated"].as_array().unwrap().iter().any(|t| t["reason"] == "fan_out"), "{gf}");
+    let (_, gf) = get(
+        &w,
+        &format!("/v1/manifests/{m1}/graph?fan_out=1"),
+        &w.bureau.key,
+    );
+    assert!(
+        gf["truncated"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|t| t["reason"] == "fan_out"),
+        "{gf}"
+    );
     // A party sees its own loads only: the muck fleet may not start from m1.
     let (s, p) = get(&w, &format!("/v1/manifests/{m1}/graph"), &w.muck.key);
     assert_eq!(s, 404, "{p}");
@@ -190,7 +304,11 @@ fn the_graph_around_a_load_links_the_loads_its_truck_carried() {
     assert_eq!(s, 200, "{g}");
     assert!(!g.to_string().contains(&m1), "{g}");
     // Bad parameters.
-    let (s, p) = get(&w, &format!("/v1/manifests/{m1}/graph?depth=9"), &w.bureau.key);
+    let (s, p) = get(
+        &w,
+        &format!("/v1/manifests/{m1}/graph?depth=9"),
+        &w.bureau.key,
+    );
     assert_eq!((s, p["field"].as_str()), (400, Some("depth")), "{p}");
     let (s, p) = get(&w, "/v1/manifests/123/graph", &w.bureau.key);
     assert_eq!((s, p["field"].as_str()), (400, Some("number")), "{p}");
