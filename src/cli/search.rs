@@ -170,10 +170,13 @@ pub fn search(a: SearchArgs) -> Result<()> {
 fn print_page(page: &Value, first: bool) {
     if first {
         println!(
-            "{} {}: {} entries in the window ({} to {}), {}",
+            "{} {}: {}in the window ({} to {}), {}",
             page["subject"]["kind"].as_str().unwrap_or_default(),
             page["subject"]["id"].as_str().unwrap_or_default(),
-            page["postings_in_window"],
+            page["postings_in_window"]
+                .as_u64()
+                .map(|n| format!("{n} entries "))
+                .unwrap_or_default(),
             page["from"].as_str().unwrap_or("the start"),
             page["to"].as_str().unwrap_or("now"),
             page["scope"].as_str().unwrap_or_default()

@@ -116,8 +116,10 @@ pub struct Hit {
 pub struct Page {
     pub subject: SubjectOut,
     pub order: Order,
-    /// Postings (entry × manifest) of the subject in the window, before scoping.
-    pub postings_in_window: u64,
+    /// Postings (entry × manifest) of the subject in the window, for readers who see all
+    /// (a party is not told how busy others' trucks were).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub postings_in_window: Option<u64>,
     pub manifests: Vec<Hit>,
     /// Cursor of the next page, when there is more.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -217,7 +219,7 @@ pub fn search(d: &Domain, q: &Query) -> Result<Page, String> {
     let mut page = Page {
         subject: (&q.subject).into(),
         order: q.order,
-        postings_in_window: 0,
+        postings_in_window: None,
         manifests: Vec::new(),
         next: None,
     };
@@ -226,7 +228,9 @@ pub fn search(d: &Domain, q: &Query) -> Result<Page, String> {
     };
     let p = d.subjects.postings(id);
     let w = p.window(q.from, q.to);
-    page.postings_in_window = w.len() as u64;
+    if q.within_party.is_none() {
+        page.postings_in_window = Some(w.len() as u64);
+    }
     let span = entry_range(p, &w);
     let limit = q.limit.max(1);
     // Positions to scan, in order.
@@ -337,7 +341,7 @@ pub struct Truncation {
     /// `fan_out` (more neighbours than the cap) or `max_nodes` (the graph is full).
     pub reason: &'static str,
     pub shown: usize,
-    /// For a subject: its postings in the window (what there was to show, before scoping).
+    /// For a subject, to readers who see all: its postings in the window.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub postings_in_window: Option<u64>,
 }
@@ -583,7 +587,7 @@ impl Builder<'_, '_> {
                 node: here,
                 reason: "fan_out",
                 shown,
-                postings_in_window: Some(w.len() as u64),
+                postings_in_window: self.q.within_party.is_none().then_some(w.len() as u64),
             });
         }
     }

@@ -333,7 +333,7 @@ fn the_window_keeps_out_what_happened_before_or_after() {
             .collect::<Vec<_>>(),
         vec![s.hand[2].1]
     );
-    assert_eq!(page.postings_in_window, 1);
+    assert_eq!(page.postings_in_window, Some(1));
 }
 
 #[test]
@@ -421,6 +421,7 @@ fn a_party_searching_sees_only_manifests_it_is_party_to() {
     let mut q = log.q(SubjectKind::Plate, PLATE_A);
     q.within_party = Some(&plant2);
     assert_eq!(log.found(&q), vec![m[3].clone()]);
+    assert_eq!(search(&log.d, &q).unwrap().postings_in_window, None);
     // Truck B carried m2 and m3, none of the other plant's.
     let mut q = log.q(SubjectKind::Plate, PLATE_B);
     q.within_party = Some(&plant2);

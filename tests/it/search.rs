@@ -55,6 +55,7 @@ fn search_finds_each_subjects_manifests_and_a_party_only_its_own() {
     assert_eq!(s, 200, "{page}");
     assert_eq!(numbers(&page), set(&[&m1]));
     assert_eq!(page["scope"], "all");
+    assert_eq!(page["postings_in_window"], 1);
     let e = &page["manifests"][0]["entries"];
     assert_eq!(e.as_array().unwrap().len(), 1, "{page}");
     assert_eq!(e[0]["type"], "custody.handover");
@@ -105,6 +106,8 @@ fn search_finds_each_subjects_manifests_and_a_party_only_its_own() {
         page["scope"],
         format!("manifests {} is party to", w.muck.id)
     );
+    // Nor is it told how many entries involve a truck that is not its business.
+    assert!(page.get("postings_in_window").is_none(), "{page}");
     let (_, page) = get(&w, &format!("/v1/search?driver={DRIVER}"), &w.muck.key);
     assert_eq!(numbers(&page), set(&[&m3]));
     // Hauler B sees m2 (it carried it) and m1 (a planned hauler on it), not the muck.
