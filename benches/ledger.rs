@@ -19,5 +19,7 @@ fn main() -> anyhow::Result<()> {
             .ok()
             .and_then(|v| v.parse().ok())
             .unwrap_or(40_000),
+        data: None,
+        queries: 4_000,
     })
 }

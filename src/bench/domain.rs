@@ -160,25 +160,56 @@ impl City {
         SignedEvent::sign(body, &[&plant.key]).expect("issue signs")
     }
 
+    /// The driver of manifest `n`: one of the two drivers of its truck, by the commitment the
+    /// hand-overs carry (the clear value never reaches the log).
+    pub fn driver(n: u64) -> String {
+        let h = (n / 7) as usize % HAULERS;
+        let t = (n / 3) as usize % TRUCKS_PER_HAULER;
+        Self::driver_of(h, t, (n / 5) % 2)
+    }
+
+    pub fn driver_of(hauler: usize, truck: usize, shift: u64) -> String {
+        hex::encode(Sha256::digest(format!(
+            "salt {hauler} {truck} {shift}|driver {hauler}-{truck}-{shift}"
+        )))
+    }
+
+    /// Who takes part in manifest `n`: (plant, hauler, plate, receiver) ids.
+    pub fn cast_ids(&self, n: u64) -> (String, String, String, String) {
+        let (p, h, plate, r) = self.cast(n);
+        (p.id.clone(), h.id.clone(), plate, r.id.clone())
+    }
+
     /// The rest of manifest `n`'s life once the log has numbered it `number`: pickup, delivery,
     /// receipt, treatment.
     pub fn lifecycle(&self, n: u64, number: &str) -> [SignedEvent; 4] {
+        self.lifecycle_at(n, number, "2026-11-23T08:30:00Z", "2026-11-23T10:30:00Z")
+    }
+
+    /// The same, with the hand-overs' own times.
+    pub fn lifecycle_at(
+        &self,
+        n: u64,
+        number: &str,
+        pickup_at: &str,
+        delivery_at: &str,
+    ) -> [SignedEvent; 4] {
         let (plant, hauler, plate, receiver) = self.cast(n);
         let (oil, rags) = Self::quantities(n);
         let lines = json!([{"line": 0, "quantity": {"amount": oil, "unit": "g"}},
                            {"line": 1, "quantity": {"amount": rags, "unit": "g"}}]);
-        let driver = hex::encode(Sha256::digest(format!("driver {n}")));
-        let hand = |from: &Actor, to: &Actor, at: &str| {
+        let driver = Self::driver(n);
+        let hand = |from: &Actor, to: &Actor, site: &str, at: &str| {
             SignedEvent::sign(
                 json!({"type": "custody.handover", "manifest": number, "from": from.id, "to": to.id,
-                       "vehicle": plate, "driver": driver, "at": at, "lines": lines}),
+                       "vehicle": plate, "driver": driver, "site": site, "at": at, "lines": lines}),
                 &[&from.key, &to.key],
             )
             .expect("hand-over signs")
         };
         [
-            hand(plant, hauler, "2026-11-23T08:30:00Z"),
-            hand(hauler, receiver, "2026-11-23T10:30:00Z"),
+            hand(plant, hauler, &plant.site, pickup_at),
+            hand(hauler, receiver, &receiver.site, delivery_at),
             SignedEvent::sign(
                 json!({"type": "custody.received", "manifest": number, "lines": [
                     {"line": 0, "accepted": {"amount": oil, "unit": "g"}, "rejected": {"amount": 0, "unit": "g"}},

@@ -16,6 +16,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 pub mod domain;
+pub mod fixture;
 
 #[derive(clap::Args, Clone, Debug)]
 pub struct Options {
@@ -44,6 +45,14 @@ pub struct Options {
     /// the waste rules, then reopen (replaying the domain state) and audit it.
     #[arg(long, default_value_t = 0)]
     pub domain: u64,
+    /// With --domain N: the investigation benchmark on a fixture of N manifests kept in this
+    /// directory (built on the first run, reused after): replay, memory, subject search,
+    /// the graph around a load, the detector scan.
+    #[arg(long)]
+    pub data: Option<PathBuf>,
+    /// With --data: searches timed (a fifth as many graphs).
+    #[arg(long, default_value_t = 4_000)]
+    pub queries: usize,
 }
 
 /// Raw limits of this machine, measured now.
@@ -219,7 +228,9 @@ pub fn run(opts: Options) -> Result<()> {
     if opts.entries > 0 {
         core(&opts, &dir, &raw)?;
     }
-    if opts.domain > 0 {
+    if let (true, Some(data)) = (opts.domain > 0, &opts.data) {
+        fixture::run(data, opts.domain, opts.queries, opts.cache_mb)?;
+    } else if opts.domain > 0 {
         domain::run(&dir.join("waste"), opts.domain, opts.cache_mb, &raw)?;
     }
     Ok(())

@@ -6,6 +6,7 @@ mod client;
 mod demo;
 mod party;
 mod scan;
+mod search;
 mod witness;
 
 use crate::domain::catalog::{Catalog, CATALOG_FILES};
@@ -160,6 +161,12 @@ enum Command {
     /// receivers, trucks too fast or dwelling outside every site, unbalanced stations...), one
     /// line per anomaly with its reason and the log entries behind it
     Anomalies(anomalies::AnomaliesArgs),
+    /// Everything about a plate, a party, a site or a driver in a time window: the manifests
+    /// and the log entries that involve it (signed reader; a party sees its own manifests)
+    Search(search::SearchArgs),
+    /// The graph around one load: the parties, vehicles, drivers and sites it touched, and the
+    /// other loads they touched, with the log entries behind each link
+    Graph(search::GraphArgs),
 }
 
 pub fn run(cli: Cli) -> Result<()> {
@@ -248,6 +255,8 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Bundle(a) => bundle::pull(a),
         Command::VerifyBundle(a) => bundle::verify(a),
         Command::Anomalies(a) => anomalies::run(a),
+        Command::Search(a) => search::search(a),
+        Command::Graph(a) => search::graph(a),
     }
 }
 

@@ -403,6 +403,8 @@ pub struct Domain {
     pub key_entries: HashMap<PublicKey, KeyEntries>,
     /// Every pull of evidence, in log order (for those who see everything only).
     pub exports: Vec<Export>,
+    /// Subject search (issue 5): plates, parties, sites, drivers → (time, entry, manifest).
+    pub subjects: super::subjects::SubjectIndex,
     serials: HashMap<(u16, String), u32>,
     references: HashMap<(Uscc, String), ManifestNumber>,
     /// Where each vehicle was: track points and hand-over places (for the vehicle detectors).
@@ -494,6 +496,18 @@ enum Effect {
 }
 
 impl Effect {
+    /// The manifests this effect creates or changes (for the subject index).
+    fn touched(&self) -> Vec<ManifestNumber> {
+        match self {
+            Effect::Manifests { new, updated } => new
+                .iter()
+                .chain(updated)
+                .map(|m| m.number.clone())
+                .collect(),
+            _ => Vec::new(),
+        }
+    }
+
     fn updated(m: Manifest) -> Effect {
         Effect::Manifests {
             new: vec![],
@@ -522,6 +536,7 @@ impl Domain {
             by_vehicle: HashMap::new(),
             key_entries: HashMap::new(),
             exports: Vec::new(),
+            subjects: Default::default(),
             serials: HashMap::new(),
             references: HashMap::new(),
             movements: Movements::default(),
@@ -2346,7 +2361,11 @@ impl Fold for Domain {
             }
         }
         let effect = self.decide(index, time, event, log)?;
+        let touched = effect.touched();
         self.apply(index, time, effect);
+        // Derived search index (subjects.rs), after the state it reads is applied.
+        self.subjects
+            .record(index, time, event.event(), &touched, &self.manifests);
         Ok(())
     }
 }

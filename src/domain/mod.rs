@@ -9,6 +9,7 @@ pub mod events;
 pub mod fold;
 pub mod movements;
 pub mod personal;
+pub mod subjects;
 
 use crate::ledger::state::{Fold, Rules};
 

@@ -6,6 +6,7 @@ mod bundle;
 mod domain;
 mod investigate;
 mod qr;
+mod search;
 pub mod witness;
 pub use domain::MAX_PENDING_PER_MANIFEST;
 mod problem;
@@ -78,6 +79,7 @@ pub fn server_with_witnesses(
                 .configure(domain::routes)
                 .app_data(scans.clone())
                 .configure(investigate::routes)
+                .configure(search::routes)
                 .configure(qr::routes)
                 .configure(bundle::routes),
             None => app,

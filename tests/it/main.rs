@@ -10,6 +10,7 @@ mod domain;
 mod domain_rules;
 mod party_cli;
 mod qr;
+mod search;
 mod support;
 mod tamper;
 mod vectors;

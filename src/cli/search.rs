@@ -1,0 +1,317 @@
+//! `wasteledger search` and `wasteledger graph`: linked search and the graph around a load,
+//! as a signed reader, printed for people (or as the log's JSON with --json).
+
+use crate::client::{encode, Answer, LogClient};
+use crate::domain::codes::{ManifestNumber, Plate, Uscc};
+use crate::domain::events::Commitment;
+use crate::keyfile;
+use crate::ledger::time::Timestamp;
+use anyhow::{anyhow, bail, Result};
+use clap::Args;
+use serde_json::Value;
+use std::path::PathBuf;
+
+#[derive(Args)]
+#[command(group(clap::ArgGroup::new("subject").required(true).args(["plate", "party", "site", "driver"])))]
+pub struct SearchArgs {
+    /// The log's address, e.g. http://127.0.0.1:8080
+    #[arg(long, value_name = "URL")]
+    server: String,
+    /// Your key file (an inspector's, enforcement's, an auditor's or the authority's key
+    /// searches everything; a party's searches its own manifests)
+    #[arg(long, value_name = "FILE")]
+    key: PathBuf,
+    /// A vehicle's plate
+    #[arg(long, value_name = "PLATE")]
+    plate: Option<String>,
+    /// A party's USCC
+    #[arg(long, value_name = "USCC")]
+    party: Option<String>,
+    /// A registered site id
+    #[arg(long, value_name = "SITE")]
+    site: Option<String>,
+    /// A driver, by the commitment the hand-overs carry (64 hex digits)
+    #[arg(long, value_name = "COMMITMENT")]
+    driver: Option<String>,
+    /// From this time (RFC 3339, inclusive)
+    #[arg(long, value_name = "TIME")]
+    from: Option<String>,
+    /// Until this time (RFC 3339, exclusive)
+    #[arg(long, value_name = "TIME")]
+    to: Option<String>,
+    /// Manifests per page (1 to 500)
+    #[arg(long, default_value_t = 50)]
+    limit: usize,
+    /// Oldest first (default: newest first)
+    #[arg(long)]
+    oldest: bool,
+    /// Fetch every page, not only the first
+    #[arg(long)]
+    all: bool,
+    /// Print the log's answer as JSON (one object per page)
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Args)]
+pub struct GraphArgs {
+    /// The log's address, e.g. http://127.0.0.1:8080
+    #[arg(long, value_name = "URL")]
+    server: String,
+    /// Your key file
+    #[arg(long, value_name = "FILE")]
+    key: PathBuf,
+    /// The load to start from (manifest number)
+    #[arg(long, short = 'm', value_name = "NUMBER")]
+    manifest: String,
+    /// Hops from the load (1 to 4): 1 = what it touched, 2 = also the other loads those touched
+    #[arg(long, default_value_t = 2)]
+    depth: u32,
+    /// From this time (RFC 3339, inclusive)
+    #[arg(long, value_name = "TIME")]
+    from: Option<String>,
+    /// Until this time (RFC 3339, exclusive)
+    #[arg(long, value_name = "TIME")]
+    to: Option<String>,
+    /// At most this many loads per subject (newest first)
+    #[arg(long)]
+    fan_out: Option<usize>,
+    /// Print the log's answer as JSON
+    #[arg(long)]
+    json: bool,
+}
+
+fn client(server: &str, key: &std::path::Path) -> Result<LogClient> {
+    Ok(LogClient::new(server).reading_as(keyfile::read(key)?))
+}
+
+fn problem(a: &Answer) -> String {
+    match a.json() {
+        Ok(p) if p.get("detail").is_some() => format!(
+            "{} ({}): {}{}",
+            p["title"].as_str().unwrap_or("refused"),
+            a.status,
+            p["detail"].as_str().unwrap_or_default(),
+            p["field"]
+                .as_str()
+                .map(|f| format!(" [field {f}]"))
+                .unwrap_or_default()
+        ),
+        _ => format!("{} {}", a.status, a.body.trim()),
+    }
+}
+
+fn window(q: &mut Vec<String>, from: &Option<String>, to: &Option<String>) -> Result<()> {
+    for (name, t) in [("from", from), ("to", to)] {
+        if let Some(t) = t {
+            Timestamp::parse(t).map_err(|e| anyhow!("--{name}: {e}"))?;
+            q.push(format!("{name}={}", encode(t)));
+        }
+    }
+    Ok(())
+}
+
+pub fn search(a: SearchArgs) -> Result<()> {
+    let mut q = Vec::new();
+    if let Some(p) = &a.plate {
+        let p = Plate::parse(p).map_err(|e| anyhow!("--plate: {e}"))?;
+        q.push(format!("plate={}", encode(p.as_str())));
+    }
+    if let Some(p) = &a.party {
+        let p = Uscc::parse(p).map_err(|e| anyhow!("--party: {e}"))?;
+        q.push(format!("party={p}"));
+    }
+    if let Some(s) = &a.site {
+        q.push(format!("site={}", encode(s)));
+    }
+    if let Some(d) = &a.driver {
+        let d = Commitment::try_from(d.clone()).map_err(|e| anyhow!("--driver: {e}"))?;
+        q.push(format!("driver={}", d.as_str()));
+    }
+    window(&mut q, &a.from, &a.to)?;
+    if !(1..=500).contains(&a.limit) {
+        bail!("--limit: from 1 to 500");
+    }
+    q.push(format!("limit={}", a.limit));
+    if a.oldest {
+        q.push("order=oldest".into());
+    }
+    let c = client(&a.server, &a.key)?;
+    let mut cursor: Option<String> = None;
+    let mut first = true;
+    loop {
+        let mut path = format!("/v1/search?{}", q.join("&"));
+        if let Some(cur) = &cursor {
+            path.push_str(&format!("&cursor={}", encode(cur)));
+        }
+        let ans = c.get(&path)?;
+        if ans.status != 200 {
+            bail!("the log did not search: {}", problem(&ans));
+        }
+        let page = ans.json()?;
+        if a.json {
+            println!("{page}");
+        } else {
+            print_page(&page, first);
+        }
+        first = false;
+        cursor = page["next"].as_str().map(str::to_string);
+        match (&cursor, a.all) {
+            (Some(_), true) => continue,
+            (Some(next), false) if !a.json => {
+                println!("(more: --all for every page; next page cursor {next})");
+                return Ok(());
+            }
+            _ => return Ok(()),
+        }
+    }
+}
+
+fn print_page(page: &Value, first: bool) {
+    if first {
+        println!(
+            "{} {}: {}in the window ({} to {}), {}",
+            page["subject"]["kind"].as_str().unwrap_or_default(),
+            page["subject"]["id"].as_str().unwrap_or_default(),
+            page["postings_in_window"]
+                .as_u64()
+                .map(|n| format!("{n} entries "))
+                .unwrap_or_default(),
+            page["from"].as_str().unwrap_or("the start"),
+            page["to"].as_str().unwrap_or("now"),
+            page["scope"].as_str().unwrap_or_default()
+        );
+    }
+    let empty = vec![];
+    let ms = page["manifests"].as_array().unwrap_or(&empty);
+    if first && ms.is_empty() {
+        println!("no manifests");
+    }
+    for m in ms {
+        println!(
+            "{}  {:<12} {:<10} issued {}  {} → {}",
+            m["number"].as_str().unwrap_or_default(),
+            m["status"].as_str().unwrap_or_default(),
+            m["stream"].as_str().unwrap_or_default(),
+            m["issued_at"].as_str().unwrap_or_default(),
+            m["origin"].as_str().unwrap_or_default(),
+            m["destination"].as_str().unwrap_or_default()
+        );
+        for e in m["entries"].as_array().unwrap_or(&empty) {
+            let roles: Vec<&str> = e["roles"]
+                .as_array()
+                .unwrap_or(&empty)
+                .iter()
+                .filter_map(Value::as_str)
+                .collect();
+            println!(
+                "    #{:<9} {}  {:<20} as {}",
+                e["index"],
+                e["time"].as_str().unwrap_or_default(),
+                e["type"].as_str().unwrap_or_default(),
+                roles.join(", ")
+            );
+        }
+    }
+}
+
+pub fn graph(a: GraphArgs) -> Result<()> {
+    let number = ManifestNumber::parse(&a.manifest).map_err(|e| anyhow!("--manifest: {e}"))?;
+    if !(1..=4).contains(&a.depth) {
+        bail!("--depth: from 1 to 4");
+    }
+    let mut q = vec![format!("depth={}", a.depth)];
+    window(&mut q, &a.from, &a.to)?;
+    if let Some(f) = a.fan_out {
+        q.push(format!("fan_out={f}"));
+    }
+    let ans =
+        client(&a.server, &a.key)?.get(&format!("/v1/manifests/{number}/graph?{}", q.join("&")))?;
+    if ans.status != 200 {
+        bail!("the log did not draw the graph: {}", problem(&ans));
+    }
+    let g = ans.json()?;
+    if a.json {
+        println!("{g}");
+        return Ok(());
+    }
+    let empty = vec![];
+    let nodes = g["nodes"].as_array().unwrap_or(&empty);
+    let edges = g["edges"].as_array().unwrap_or(&empty);
+    println!(
+        "graph around {} to depth {}: {} nodes, {} edges",
+        number,
+        g["depth"],
+        nodes.len(),
+        edges.len()
+    );
+    for depth in 0..=a.depth {
+        let here: Vec<&Value> = nodes.iter().filter(|n| n["depth"] == depth).collect();
+        if here.is_empty() {
+            continue;
+        }
+        println!("depth {depth}:");
+        for n in here {
+            let id = n["id"].as_str().unwrap_or_default();
+            let extra = match n["status"].as_str() {
+                Some(s) => format!(
+                    " ({s}, issued {})",
+                    n["issued_at"].as_str().unwrap_or_default()
+                ),
+                None => String::new(),
+            };
+            println!("  {id}{extra}");
+            for e in edges.iter().filter(|e| e["from"] == id || e["to"] == id) {
+                // Each edge is printed under the node it leads to (the deeper end).
+                let other = if e["from"] == id {
+                    &e["to"]
+                } else {
+                    &e["from"]
+                };
+                let deeper = nodes
+                    .iter()
+                    .find(|x| x["id"] == *other)
+                    .is_some_and(|x| x["depth"].as_u64() < Some(depth as u64));
+                if !deeper {
+                    continue;
+                }
+                let roles: Vec<&str> = e["roles"]
+                    .as_array()
+                    .unwrap_or(&empty)
+                    .iter()
+                    .filter_map(Value::as_str)
+                    .collect();
+                let entries: Vec<String> = e["entries"]
+                    .as_array()
+                    .unwrap_or(&empty)
+                    .iter()
+                    .map(|x| format!("#{x}"))
+                    .collect();
+                println!(
+                    "      ← {} {}{} [entries {}]",
+                    e["kind"].as_str().unwrap_or_default(),
+                    other.as_str().unwrap_or_default(),
+                    if roles.is_empty() {
+                        String::new()
+                    } else {
+                        format!(" as {}", roles.join(", "))
+                    },
+                    entries.join(" ")
+                );
+            }
+        }
+    }
+    for t in g["truncated"].as_array().unwrap_or(&empty) {
+        println!(
+            "truncated: {} ({}): {} shown{}",
+            t["node"].as_str().unwrap_or_default(),
+            t["reason"].as_str().unwrap_or_default(),
+            t["shown"],
+            t["postings_in_window"]
+                .as_u64()
+                .map(|p| format!(" of {p} entries in the window"))
+                .unwrap_or_default()
+        );
+    }
+    Ok(())
+}
