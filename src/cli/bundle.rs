@@ -14,6 +14,10 @@ use anyhow::{anyhow, bail, Context, Result};
 use serde_json::json;
 use std::path::PathBuf;
 
+/// Most manifests one bundle selects (the export event, which lists them, stays well under the
+/// log's event size limit).
+const MAX_SELECTION: usize = 1000;
+
 #[derive(clap::Args)]
 pub struct BundleArgs {
     /// The log's address, e.g. http://127.0.0.1:8080
@@ -28,11 +32,33 @@ pub struct BundleArgs {
     /// Why the records are pulled (recorded on the log)
     #[arg(long, value_name = "TEXT")]
     reason: String,
-    /// A manifest to include (14 digits); repeat for several
-    #[arg(long = "manifest", short = 'm', value_name = "NUMBER", required = true)]
+    /// A manifest to include (14 digits); repeat for several. Or select by a search:
+    /// --plate, --party, --site or --driver, with --from/--to
+    #[arg(long = "manifest", short = 'm', value_name = "NUMBER",
+          required_unless_present_any = ["plate", "party", "site", "driver"])]
     manifests: Vec<String>,
-    /// The search that produced the selection, recorded with the pull as given
-    #[arg(long, value_name = "TEXT")]
+    /// Select every manifest of this vehicle in the window (your signed search, as
+    /// `wasteledger search` runs it); the search is recorded with the pull
+    #[arg(long, value_name = "PLATE")]
+    plate: Option<String>,
+    /// Select every manifest of this party (USCC) in the window
+    #[arg(long, value_name = "USCC")]
+    party: Option<String>,
+    /// Select every manifest that passed through this site in the window
+    #[arg(long, value_name = "SITE")]
+    site: Option<String>,
+    /// Select every manifest this driver (the commitment) took part in, in the window
+    #[arg(long, value_name = "COMMITMENT")]
+    driver: Option<String>,
+    /// The search window's start (RFC 3339, inclusive)
+    #[arg(long, value_name = "TIME")]
+    from: Option<String>,
+    /// The search window's end (RFC 3339, exclusive)
+    #[arg(long, value_name = "TIME")]
+    to: Option<String>,
+    /// The search that produced the selection, recorded with the pull as given (with a
+    /// search flag, the search itself is recorded)
+    #[arg(long, value_name = "TEXT", conflicts_with_all = ["plate", "party", "site", "driver"])]
     query: Option<String>,
     /// The party you pull for (USCC); default: the party your key belongs to (needed with the
     /// authority's key)
@@ -94,8 +120,58 @@ pub fn pull(a: BundleArgs) -> Result<()> {
             a.server
         )
     };
+    let mut selected = a.manifests.clone();
+    let mut query = a.query.clone();
+    let subjects = [&a.plate, &a.party, &a.site, &a.driver];
+    if subjects.iter().any(|s| s.is_some()) {
+        if subjects.iter().filter(|s| s.is_some()).count() > 1 {
+            bail!("--plate, --party, --site, --driver: give one subject to search by");
+        }
+        let q =
+            super::search::subject_query(&a.plate, &a.party, &a.site, &a.driver, &a.from, &a.to)?;
+        let searcher = LogClient::new(&a.server).reading_as(key.clone());
+        let found = super::search::all_manifests(&searcher, &q).with_context(unreachable)?;
+        if found.is_empty() {
+            bail!(
+                "the search {} found no manifest: nothing to pull",
+                q.join("&")
+            );
+        }
+        if found.len() > MAX_SELECTION {
+            bail!(
+                "the search {} found {} manifests; one bundle takes at most {MAX_SELECTION}: narrow the window (--from/--to)",
+                q.join("&"),
+                found.len()
+            );
+        }
+        println!(
+            "the search {} selects {} manifest(s)",
+            q.join("&"),
+            found.len()
+        );
+        for n in found {
+            if !selected.contains(&n) {
+                selected.push(n);
+            }
+        }
+        // Recorded as a person reads it (the log's search takes it percent-encoded).
+        let readable: Vec<String> = [
+            ("plate", &a.plate),
+            ("party", &a.party),
+            ("site", &a.site),
+            ("driver", &a.driver),
+            ("from", &a.from),
+            ("to", &a.to),
+        ]
+        .iter()
+        .filter_map(|(k, v)| v.as_ref().map(|v| format!("{k}={}", v.trim())))
+        .collect();
+        query = Some(readable.join("&"));
+    } else if a.from.is_some() || a.to.is_some() {
+        bail!("--from/--to: give them with a subject to search by (--plate, --party, --site or --driver)");
+    }
     let mut manifests = Vec::new();
-    for m in &a.manifests {
+    for m in &selected {
         manifests
             .push(ManifestNumber::parse(m.trim()).map_err(|e| anyhow!("--manifest {m:?}: {e}"))?);
     }
@@ -124,7 +200,7 @@ pub fn pull(a: BundleArgs) -> Result<()> {
         "manifests": manifests,
         "at": Timestamp::from_system_time(std::time::SystemTime::now()).to_string(),
     });
-    if let Some(q) = &a.query {
+    if let Some(q) = &query {
         body["query"] = json!(q);
     }
     let ev = SignedEvent::sign(body, &[&key]).map_err(|e| anyhow!("cannot sign the event: {e}"))?;

@@ -111,24 +111,63 @@ fn window(q: &mut Vec<String>, from: &Option<String>, to: &Option<String>) -> Re
     Ok(())
 }
 
-pub fn search(a: SearchArgs) -> Result<()> {
+/// The query string of a subject search (`plate=…&from=…`), each flag checked and named.
+pub(super) fn subject_query(
+    plate: &Option<String>,
+    party: &Option<String>,
+    site: &Option<String>,
+    driver: &Option<String>,
+    from: &Option<String>,
+    to: &Option<String>,
+) -> Result<Vec<String>> {
     let mut q = Vec::new();
-    if let Some(p) = &a.plate {
+    if let Some(p) = plate {
         let p = Plate::parse(p).map_err(|e| anyhow!("--plate: {e}"))?;
         q.push(format!("plate={}", encode(p.as_str())));
     }
-    if let Some(p) = &a.party {
+    if let Some(p) = party {
         let p = Uscc::parse(p).map_err(|e| anyhow!("--party: {e}"))?;
         q.push(format!("party={p}"));
     }
-    if let Some(s) = &a.site {
+    if let Some(s) = site {
         q.push(format!("site={}", encode(s)));
     }
-    if let Some(d) = &a.driver {
+    if let Some(d) = driver {
         let d = Commitment::try_from(d.clone()).map_err(|e| anyhow!("--driver: {e}"))?;
         q.push(format!("driver={}", d.as_str()));
     }
-    window(&mut q, &a.from, &a.to)?;
+    window(&mut q, from, to)?;
+    Ok(q)
+}
+
+/// Every manifest a subject search finds (all pages, oldest first), as the log numbers them.
+pub(super) fn all_manifests(c: &LogClient, q: &[String]) -> Result<Vec<String>> {
+    let mut out = Vec::new();
+    let mut cursor: Option<String> = None;
+    loop {
+        let mut path = format!("/v1/search?{}&limit=500&order=oldest", q.join("&"));
+        if let Some(cur) = &cursor {
+            path.push_str(&format!("&cursor={}", encode(cur)));
+        }
+        let ans = c.get(&path)?;
+        if ans.status != 200 {
+            bail!("the log did not search: {}", problem(&ans));
+        }
+        let page = ans.json()?;
+        for m in page["manifests"].as_array().into_iter().flatten() {
+            if let Some(n) = m["number"].as_str() {
+                out.push(n.to_string());
+            }
+        }
+        cursor = page["next"].as_str().map(str::to_string);
+        if cursor.is_none() {
+            return Ok(out);
+        }
+    }
+}
+
+pub fn search(a: SearchArgs) -> Result<()> {
+    let mut q = subject_query(&a.plate, &a.party, &a.site, &a.driver, &a.from, &a.to)?;
     if !(1..=500).contains(&a.limit) {
         bail!("--limit: from 1 to 500");
     }

@@ -716,6 +716,78 @@ fn the_cli_pulls_a_bundle_and_verify_bundle_fails_a_tampered_one() {
     assert!(!ok_, "{text}");
     assert!(text.contains("may not pull evidence"), "{text}");
 
+    // A selection by search: every load truck B carried, the search recorded with the pull.
+    let by_plate = dir.path().join("plate.bundle.json");
+    let (ok_, text) = run(&[
+        "bundle",
+        "--server",
+        &w.server.url,
+        "--key",
+        bureau_key.to_str().unwrap(),
+        "--case",
+        "KS-2026-0043",
+        "--reason",
+        "truck B seen at Zhangpu",
+        "--plate",
+        PLATE_B,
+        "--from",
+        "2020-01-01T00:00:00Z",
+        "--out",
+        by_plate.to_str().unwrap(),
+    ]);
+    assert!(ok_, "{text}");
+    let found =
+        w.c.get_signed(
+            &format!(
+                "/v1/search?plate={}&limit=500",
+                wasteledger::client::encode(PLATE_B)
+            ),
+            &w.bureau.key,
+        )
+        .unwrap()
+        .json()
+        .unwrap();
+    let mut want: Vec<String> = found["manifests"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["number"].as_str().unwrap().to_string())
+        .collect();
+    want.sort();
+    assert!(want.contains(&c.relayed), "{found}");
+    assert!(
+        text.contains(&format!("selects {} manifest(s)", want.len())),
+        "{text}"
+    );
+    let b = parse(&std::fs::read_to_string(&by_plate).unwrap());
+    let mut got: Vec<String> = b.export.manifests.iter().map(|m| m.to_string()).collect();
+    got.sort();
+    assert_eq!(got, want);
+    assert_eq!(
+        b.export.query.as_deref(),
+        Some(format!("plate={PLATE_B}&from=2020-01-01T00:00:00Z").as_str())
+    );
+    assert!(bundle::verify(&b.to_bytes(), &c.log).ok());
+    // A window without a subject is a mistake, named.
+    let (ok_, text) = run(&[
+        "bundle",
+        "--server",
+        &w.server.url,
+        "--key",
+        bureau_key.to_str().unwrap(),
+        "--case",
+        "X",
+        "--reason",
+        "r",
+        "--manifest",
+        &c.relayed,
+        "--from",
+        "2020-01-01T00:00:00Z",
+        "--out",
+        dir.path().join("x.json").to_str().unwrap(),
+    ]);
+    assert!(!ok_ && text.contains("--from/--to"), "{text}");
+
     // One byte of one entry changed in the file.
     let mut b = parse(&std::fs::read_to_string(&out).unwrap());
     let i = b.manifests[0].entries[1];
