@@ -504,6 +504,8 @@ impl Effect {
                 .chain(updated)
                 .map(|m| m.number.clone())
                 .collect(),
+            // A hand-over's effect travels wrapped with the vehicle fixes it gives.
+            Effect::Moved(inner, _) => inner.touched(),
             _ => Vec::new(),
         }
     }
