@@ -14,9 +14,8 @@ use anyhow::{anyhow, bail, Context, Result};
 use serde_json::json;
 use std::path::PathBuf;
 
-/// Most manifests one bundle selects (the export event, which lists them, stays well under the
-/// log's event size limit).
-const MAX_SELECTION: usize = 1000;
+/// Most manifests one bundle selects (the log refuses more in one `evidence.exported`).
+const MAX_SELECTION: usize = crate::domain::fold::MAX_EXPORT_MANIFESTS;
 
 #[derive(clap::Args)]
 pub struct BundleArgs {

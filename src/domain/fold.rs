@@ -378,6 +378,10 @@ impl Manifest {
     }
 }
 
+/// Most manifests one `evidence.exported` may select (a bundle is built and summarised under
+/// the state's read lock).
+pub const MAX_EXPORT_MANIFESTS: usize = 1000;
+
 /// The domain state. `Domain` implements the ledger's [`Fold`].
 #[derive(Clone, Debug)]
 pub struct Domain {
@@ -1734,22 +1738,24 @@ impl Domain {
     ) -> Result<Effect, Refusal> {
         let by_authority =
             log.authority.is_some() && event.signers().all(|k| Some(*k) == log.authority);
+        // Who pulled is what the record is for: `by` is a registered enforcement or inspection
+        // agency, also when the authority signs on its behalf.
+        let p = self.party(&x.by, "event.by")?;
+        if !p
+            .roles
+            .iter()
+            .any(|r| matches!(r, Role::Enforcement | Role::Inspector))
+        {
+            return Err(signer(
+                "event.by",
+                format!(
+                    "evidence is pulled by enforcement or an inspector (or the authority on its behalf); {} is registered as {}",
+                    x.by,
+                    wire(&p.roles)
+                ),
+            ));
+        }
         if !by_authority {
-            let p = self.party(&x.by, "event.by")?;
-            if !p
-                .roles
-                .iter()
-                .any(|r| matches!(r, Role::Enforcement | Role::Inspector))
-            {
-                return Err(signer(
-                    "event.by",
-                    format!(
-                        "evidence is pulled by enforcement, an inspector or the authority; {} is registered as {}",
-                        x.by,
-                        wire(&p.roles)
-                    ),
-                ));
-            }
             self.require_signed_by(event, &x.by, "signatures", "evidence.exported")?;
         }
         if x.case.trim().is_empty() {
@@ -1767,9 +1773,19 @@ impl Domain {
                 "the search that produced the selection, or no `query` field",
             ));
         }
+        if x.manifests.len() > MAX_EXPORT_MANIFESTS {
+            return Err(f(
+                "event.manifests",
+                format!(
+                    "at most {MAX_EXPORT_MANIFESTS} manifests in one pull, got {}: split the case into several pulls",
+                    x.manifests.len()
+                ),
+            ));
+        }
+        let mut listed = std::collections::HashSet::new();
         for (i, n) in x.manifests.iter().enumerate() {
             let field = format!("event.manifests[{i}]");
-            if x.manifests[..i].contains(n) {
+            if !listed.insert(n) {
                 return Err(f(
                     &field,
                     format!("each manifest once; {n} is listed already"),

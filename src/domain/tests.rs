@@ -590,4 +590,25 @@ fn evidence_is_pulled_by_enforcement_only_and_stays_off_the_manifests() {
     again["case"] = json!("C-2");
     log.auth(again).unwrap();
     assert!(log.domain.exports[1].by_authority);
+    // ... but only for an agency: the record names who pulled, so `by` must be a registered
+    // enforcement or inspection party whoever signs.
+    let before = log.snapshot();
+    for (by, want) in [
+        (id(1), "field `event.by`: evidence is pulled by enforcement"),
+        (uscc("MB1NEWAG1"), "field `event.by`"),
+    ] {
+        let err = log.auth(export(&by, json!([m]))).unwrap_err();
+        assert!(err.starts_with(want), "{by}: {err}");
+        assert_eq!(log.snapshot(), before);
+    }
+    // At most MAX_EXPORT_MANIFESTS manifests in one pull.
+    let many: Vec<String> = (0..=super::fold::MAX_EXPORT_MANIFESTS)
+        .map(|_| m.to_string())
+        .collect();
+    let err = log.admit(export(&officer, json!(many)), &[&k]).unwrap_err();
+    assert!(
+        err.starts_with("field `event.manifests`: expected at most 1000"),
+        "{err}"
+    );
+    assert_eq!(log.snapshot(), before);
 }
