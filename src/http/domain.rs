@@ -189,12 +189,14 @@ async fn manifest(
         if !v.sees(m) {
             return Ok(HttpResponse::Ok().json(public_view(m, ledger.size())));
         }
-        let anomalies = crate::investigate::detectors::manifest_own(
+        let mut anomalies = crate::investigate::detectors::manifest_own(
             &d,
             &number,
             now(),
             &crate::investigate::detectors::DetectorConfig::default(),
         );
+        // A truck's anomaly may name other parties' loads: shown only to who may see them all.
+        anomalies.retain(|a| super::investigate::may_see(&v, &d, a));
         (v, m.clone(), d.limits.clone(), anomalies)
     };
     let _ = view;

@@ -7,7 +7,7 @@ use super::Problem;
 use crate::domain::codes::{Plate, Uscc};
 use crate::domain::fold::Domain;
 use crate::domain::DomainRules;
-use crate::investigate::detectors::{detect, Anomaly, AnomalyKind, DetectorConfig, Filter};
+use crate::investigate::detectors::{self, detect, Anomaly, AnomalyKind, DetectorConfig, Filter};
 use crate::ledger::time::Timestamp;
 use actix_web::{web, HttpRequest, HttpResponse};
 use serde_json::json;
@@ -45,25 +45,14 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.route("/v1/anomalies", web::get().to(anomalies));
 }
 
-/// Whether `v` may see `a`: readers who see everything see all; a party sees the anomalies of
-/// manifests it is a party to, and of its own vehicles and sites (and its licences').
+/// Whether `v` may see `a`: readers who see everything see all; a party only anomalies all of
+/// whose manifests it is party to ([`detectors::visible_to`]).
 pub(super) fn may_see(v: &Viewer, d: &Domain, a: &Anomaly) -> bool {
-    if v.sees_all() {
-        return true;
+    match v {
+        _ if v.sees_all() => true,
+        Viewer::Party { id, .. } => detectors::visible_to(a, d, id),
+        _ => false,
     }
-    let Viewer::Party { id, .. } = v else {
-        return false;
-    };
-    a.manifests
-        .iter()
-        .any(|n| d.manifests.get(n).is_some_and(|m| m.parties.contains(id)))
-        || a.vehicles
-            .iter()
-            .any(|p| d.vehicles.get(p).is_some_and(|v| v.party == *id))
-        || a.sites
-            .iter()
-            .any(|s| d.sites.get(s).is_some_and(|s| s.reg.party == *id))
-        || (a.manifests.is_empty() && a.vehicles.is_empty() && a.parties.contains(id))
 }
 
 fn filter(q: &HashMap<String, String>) -> Result<Filter, Problem> {

@@ -218,6 +218,27 @@ pub fn detect_filtered(
     out
 }
 
+/// Whether `party` (a reader who does not see everything) may see anomaly `a`: only if it is a
+/// party to every manifest the anomaly names (its reason and entries speak of all of them: a
+/// receiver's yearly intake, a station's books, every load on a truck), and the anomaly is
+/// about something of its own (one of those manifests, or its vehicle, site or self).
+pub fn visible_to(a: &Anomaly, d: &Domain, party: &Uscc) -> bool {
+    let all_own = a.manifests.iter().all(|n| {
+        d.manifests
+            .get(n)
+            .is_some_and(|m| m.parties.contains(party))
+    });
+    all_own
+        && (!a.manifests.is_empty()
+            || a.vehicles
+                .iter()
+                .any(|p| d.vehicles.get(p).is_some_and(|v| v.party == *party))
+            || a.sites
+                .iter()
+                .any(|s| d.sites.get(s).is_some_and(|s| s.reg.party == *party))
+            || a.parties.contains(party))
+}
+
 /// Manifest `n`'s own anomalies, cheap enough for every read of it: the rules about the
 /// manifest itself (overdue, receipt, quantity, licence and permit) and those of its vehicles
 /// that name it (too fast, two places, dwell). The aggregates it may be counted in (capacity,
