@@ -294,11 +294,7 @@ pub fn verify(a: VerifyBundleArgs) -> Result<()> {
     let log = verifier_from(&a.log_key)?;
     let bytes =
         std::fs::read(&a.file).with_context(|| format!("cannot read {}", a.file.display()))?;
-    let witnesses = a
-        .witnesses
-        .iter()
-        .map(|w| super::witness::parse_witness_key(w))
-        .collect::<Result<Vec<_>>>()?;
+    let witnesses = super::witness::parse_witness_keys(&a.witnesses)?;
     let r = if witnesses.is_empty() {
         bundle::verify(&bytes, &log)
     } else {

@@ -194,10 +194,7 @@ pub fn run(cli: Cli) -> Result<()> {
             witnesses,
             push_witnesses,
         } => {
-            let witnesses = witnesses
-                .iter()
-                .map(|w| witness::parse_witness_key(w))
-                .collect::<Result<Vec<_>>>()?;
+            let witnesses = witness::parse_witness_keys(&witnesses)?;
             let cfg = Config {
                 cache_bytes: cache_mb << 20,
                 ..Config::default()
@@ -222,10 +219,7 @@ pub fn run(cli: Cli) -> Result<()> {
             witnesses,
             quorum,
         } => {
-            let witnesses = witnesses
-                .iter()
-                .map(|w| witness::parse_witness_key(w))
-                .collect::<Result<Vec<_>>>()?;
+            let witnesses = witness::parse_witness_keys(&witnesses)?;
             client::audit(
                 &server,
                 log_key.as_deref(),

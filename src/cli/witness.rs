@@ -108,6 +108,22 @@ pub fn parse_witness_key(s: &str) -> Result<WitnessKey> {
     WitnessKey::parse(text.trim()).with_context(|| format!("--witness {s:?}"))
 }
 
+/// Every `--witness` once: the same key twice (under any name) would count twice towards a
+/// quorum.
+pub fn parse_witness_keys(list: &[String]) -> Result<Vec<WitnessKey>> {
+    let mut out: Vec<WitnessKey> = Vec::new();
+    for s in list {
+        let w = parse_witness_key(s)?;
+        if let Some(o) = out.iter().find(|o| o.key == w.key) {
+            anyhow::bail!(
+                "--witness {s:?}: the same witness key as {o} (each witness counts once)"
+            );
+        }
+        out.push(w);
+    }
+    Ok(out)
+}
+
 /// Write `bytes` to `path` atomically and durably: temp file, fsync, rename, fsync the directory.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     let dir = path.parent().unwrap_or(Path::new("."));

@@ -883,7 +883,11 @@ fn check_keys(r: &mut Report, parsed: &BTreeMap<u64, Entry>, log: &NoteVerifier)
                     .and_then(Value::as_str)
                     .and_then(|s| Timestamp::parse(s).ok());
                 if let (Some(k), Some(eff)) = (key(), eff) {
-                    revoked.insert(k, (eff, *i));
+                    // The earliest effective revocation of a key is the one that counts.
+                    let e = revoked.entry(k).or_insert((eff, *i));
+                    if eff < e.0 {
+                        *e = (eff, *i);
+                    }
                 }
             }
             "party.registered" => {

@@ -210,8 +210,9 @@ pub fn split_note(note: &str) -> Result<(&str, Vec<&str>), NoteError> {
 }
 
 /// Which of `witnesses` cosigned `body` among `lines`: (index into `witnesses`, time) of each
-/// valid one (first valid line per witness), and the witnesses with a line that names them but
-/// does not verify (and no valid one). Lines of unknown keys are ignored.
+/// whose every line verifies (the first one's time), and the witnesses with a line that names
+/// them but does not verify (C2SP signed-note: a bad signature of a known key rejects the note;
+/// [`open_cosigned`] does). Lines of unknown keys are ignored.
 pub fn cosigners(
     body: &str,
     lines: &[&str],
@@ -224,15 +225,14 @@ pub fn cosigners(
         for line in lines.iter().filter(|l| names_witness(l, w)) {
             match verify_line(body, line, w) {
                 Ok(t) => {
-                    ok = Some(t);
-                    break;
+                    ok = ok.or(Some(t));
                 }
                 Err(_) => bad = true,
             }
         }
         match ok {
+            _ if bad => invalid.push(i),
             Some(t) => valid.push((i, t)),
-            None if bad => invalid.push(i),
             None => {}
         }
     }
@@ -251,17 +251,20 @@ pub struct Cosigned {
 pub enum QuorumError {
     #[error(transparent)]
     Note(#[from] NoteError),
-    #[error("need {need} of {of} witnesses' cosignatures, found {have} valid; missing: {}{}",
-        .missing.join(", "),
-        if .invalid.is_empty() { String::new() } else { format!("; not verifying: {}", .invalid.join(", ")) })]
+    /// The same witness (public key) given twice: it would count twice towards k.
+    #[error("witness {0} is given more than once (as {1}): each witness counts once")]
+    DuplicateWitness(String, String),
+    /// A known witness's line does not verify: the note is rejected (C2SP signed-note).
+    #[error("the cosignature of {} does not verify: the note is rejected", .0.join(", "))]
+    BadCosignature(Vec<String>),
+    #[error("need {need} of {of} witnesses' cosignatures, found {have} valid; missing: {}",
+        .missing.join(", "))]
     Quorum {
         need: usize,
         of: usize,
         have: usize,
-        /// Witnesses (verifier keys) with no valid cosignature on the checkpoint.
+        /// Witnesses (verifier keys) with no cosignature on the checkpoint.
         missing: Vec<String>,
-        /// Of those, the ones whose line is there but does not verify.
-        invalid: Vec<String>,
     },
 }
 
@@ -273,9 +276,22 @@ pub fn open_cosigned(
     witnesses: &[WitnessKey],
     k: usize,
 ) -> Result<Cosigned, QuorumError> {
+    for (i, w) in witnesses.iter().enumerate() {
+        if let Some(other) = witnesses[..i].iter().find(|o| o.key == w.key) {
+            return Err(QuorumError::DuplicateWitness(
+                other.to_string(),
+                w.to_string(),
+            ));
+        }
+    }
     let checkpoint = Checkpoint::open(note, log)?;
     let (body, lines) = split_note(note)?;
     let (valid, invalid) = cosigners(body, &lines, witnesses);
+    if !invalid.is_empty() {
+        return Err(QuorumError::BadCosignature(
+            invalid.iter().map(|&i| witnesses[i].to_string()).collect(),
+        ));
+    }
     if valid.len() < k {
         let missing = (0..witnesses.len())
             .filter(|i| !valid.iter().any(|(v, _)| v == i))
@@ -286,7 +302,6 @@ pub fn open_cosigned(
             of: witnesses.len(),
             have: valid.len(),
             missing,
-            invalid: invalid.iter().map(|&i| witnesses[i].to_string()).collect(),
         });
     }
     Ok(Cosigned {
@@ -407,6 +422,13 @@ mod tests {
             1_800_000_001,
         ));
 
+        // A known witness's line that does not verify rejects the note, whatever else is there.
+        match open_cosigned(&cosigned, &v, &keys, 1) {
+            Err(QuorumError::BadCosignature(bad)) => assert_eq!(bad, vec![keys[1].to_string()]),
+            other => panic!("{other:?}"),
+        }
+        // Without it: k of n, naming the missing.
+        let cosigned = cosigned[..cosigned.rfind("— w1.example").unwrap()].to_string();
         let ok = open_cosigned(&cosigned, &v, &keys, 1).unwrap();
         assert_eq!(ok.checkpoint, cp);
         assert_eq!(ok.cosigners, vec![(keys[0].clone(), 1_800_000_000)]);
@@ -416,10 +438,8 @@ mod tests {
                 of: 3,
                 have: 1,
                 missing,
-                invalid,
             }) => {
                 assert_eq!(missing, vec![keys[1].to_string(), keys[2].to_string()]);
-                assert_eq!(invalid, vec![keys[1].to_string()]);
             }
             other => panic!("{other:?}"),
         }
@@ -430,6 +450,13 @@ mod tests {
             msg.contains("w2.example") && msg.contains("need 3 of 3"),
             "{msg}"
         );
+        // One witness named twice (here under another name) counts once: refused.
+        let twice = WitnessKey::new("w0-again.example", keys[0].key).unwrap();
+        let doubled = [keys[0].clone(), twice];
+        assert!(matches!(
+            open_cosigned(&cosigned, &v, &doubled, 2),
+            Err(QuorumError::DuplicateWitness(..))
+        ));
         // The log's own signature is required whatever the witnesses say.
         let other_log = NoteVerifier::new("example.org/log", stranger.verifying_key()).unwrap();
         assert!(matches!(

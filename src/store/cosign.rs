@@ -113,20 +113,32 @@ impl Ledger {
         }
         let mut batch = sled::Batch::default();
         let mut witnesses = Vec::new();
+        let mut new = false;
+        let t = &self.inner.trees;
         for &(i, _) in &valid {
             let w = &trusted[i];
             let line = lines
                 .iter()
                 .find(|l| crate::ledger::cosignature::verify_line(body, l, w).is_ok())
                 .expect("a valid line is there");
-            batch.insert(cosig_key(cp.size, w), line.as_bytes());
+            let key = cosig_key(cp.size, w);
+            new |= t
+                .cosignatures
+                .get(&key)
+                .map_err(StoreError::from)?
+                .as_deref()
+                != Some(line.as_bytes());
+            batch.insert(key, line.as_bytes());
             witnesses.push(w.name.clone());
         }
-        let t = &self.inner.trees;
-        t.cosignatures
-            .apply_batch(batch)
-            .map_err(StoreError::from)?;
-        t.db.flush().map_err(StoreError::from)?;
+        // The same cosignatures again (a witness retrying, or anyone replaying them) cost no
+        // write and no fsync.
+        if new {
+            t.cosignatures
+                .apply_batch(batch)
+                .map_err(StoreError::from)?;
+            t.db.flush().map_err(StoreError::from)?;
+        }
         Ok(KeptCosignatures {
             size: cp.size,
             root: cp.root,
@@ -160,7 +172,8 @@ impl Ledger {
             if size < min_size {
                 break;
             }
-            if size > published || size == 0 {
+            // Too few lines for the quorum: skip before computing a root or signing.
+            if size > published || size == 0 || lines.len() < quorum.max(1) {
                 continue;
             }
             let note = self.checkpoint_at(size).map_err(|e| match e {
