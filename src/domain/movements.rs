@@ -4,7 +4,7 @@
 //! `investigate::detectors` (too fast, two places at once, dwelling outside every site).
 
 use super::codes::Plate;
-use super::events::{Point, TrackPoint};
+use super::events::Point;
 use crate::ledger::time::Timestamp;
 use std::collections::HashMap;
 
@@ -93,16 +93,6 @@ impl Movements {
         // Fixes mostly arrive in time order: then this is a push.
         let at = v.partition_point(|f| f.ms <= fix.ms);
         v.insert(at, fix);
-    }
-
-    pub fn add_track(&mut self, plate: &Plate, points: &[TrackPoint], index: u64) {
-        for p in points {
-            let point = Point {
-                lat_e6: p.lat_e6,
-                lon_e6: p.lon_e6,
-            };
-            self.add(plate, Fix::new(p.at, Some(point), index, FixKind::Track));
-        }
     }
 
     /// The fixes of one vehicle, in time order.

@@ -127,9 +127,11 @@ async fn anomalies(
     }
     let f = filter(&q)?;
     let (as_of, scan) = cache.get(&d, now());
-    let out: Vec<&Anomaly> = scan
-        .iter()
-        .filter(|a| f.matches(a) && may_see(&v, &d, a))
+    let keep: Vec<usize> = (0..scan.len())
+        .filter(|&i| f.matches(&scan[i]) && may_see(&v, &d, &scan[i]))
         .collect();
+    // The answer is written after the state's read lock is let go.
+    drop(d);
+    let out: Vec<&Anomaly> = keep.iter().map(|&i| &scan[i]).collect();
     Ok(HttpResponse::Ok().json(json!({"as_of": as_of, "anomalies": out})))
 }

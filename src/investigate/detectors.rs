@@ -5,8 +5,10 @@
 //! [`detect`] scans the whole state in one pass over the manifests' steps and one over each
 //! vehicle's fixes (`domain::movements`), then works out the aggregates (licences' annual
 //! capacity, transfer stations' balance, construction sites' balance) from what the pass
-//! collected: O(manifests + steps + fixes). [`detect_for_manifest`] gives one manifest's own,
-//! scanning only the manifests of its parties.
+//! collected: O(manifests + steps + fixes). [`manifest_own`] gives what a manifest read shows
+//! (the rules about that manifest and its vehicles' anomalies naming it);
+//! [`detect_for_manifest`] adds the aggregates it is counted in, scanning the manifests of its
+//! stations and receivers. [`visible_to`] says which a party may see.
 //!
 //! Pure: time comes in as `now`; no clock, no I/O. The rules and thresholds are in README.md
 //! ("Anomaly detectors").
@@ -216,6 +218,48 @@ pub fn detect_filtered(
     let mut out = detect(d, now, cfg);
     out.retain(|a| f.matches(a));
     out
+}
+
+/// What a vehicle carries as its fixes are walked in time order: each load on it (by the
+/// hand-over that put it there) until the hand-over that took it off. Advanced only forwards,
+/// so a detector's whole walk over a truck's fixes is linear, however many anomalies it finds.
+struct LoadCursor {
+    next: usize,
+    on: BTreeMap<ManifestNumber, u64>,
+}
+
+impl LoadCursor {
+    fn new() -> Self {
+        LoadCursor {
+            next: 0,
+            on: BTreeMap::new(),
+        }
+    }
+
+    /// The loads on the vehicle after fix `upto` (`upto` never goes back).
+    fn at(
+        &mut self,
+        fixes: &[Fix],
+        upto: usize,
+        by_entry: &HashMap<u64, &Manifest>,
+    ) -> &BTreeMap<ManifestNumber, u64> {
+        while self.next <= upto && self.next < fixes.len() {
+            let f = &fixes[self.next];
+            if let Some(m) = by_entry.get(&f.index()) {
+                match f.kind() {
+                    FixKind::Load => {
+                        self.on.insert(m.number.clone(), f.index());
+                    }
+                    FixKind::Unload => {
+                        self.on.remove(&m.number);
+                    }
+                    FixKind::Track => {}
+                }
+            }
+            self.next += 1;
+        }
+        &self.on
+    }
 }
 
 /// Whether `party` (a reader who does not see everything) may see anomaly `a`: only if it is a
@@ -935,30 +979,6 @@ impl<'a> Scan<'a> {
         out
     }
 
-    /// The manifests on the vehicle after fix `upto` (by the loads on and off before it).
-    fn loaded_at(
-        fixes: &[Fix],
-        upto: usize,
-        by_entry: &HashMap<u64, &'a Manifest>,
-    ) -> BTreeSet<ManifestNumber> {
-        let mut on = BTreeSet::new();
-        for f in &fixes[..=upto] {
-            let Some(m) = by_entry.get(&f.index()) else {
-                continue;
-            };
-            match f.kind() {
-                FixKind::Load => {
-                    on.insert(m.number.clone());
-                }
-                FixKind::Unload => {
-                    on.remove(&m.number);
-                }
-                FixKind::Track => {}
-            }
-        }
-        on
-    }
-
     fn vehicle_anomaly(
         &self,
         plate: &Plate,
@@ -999,6 +1019,7 @@ impl<'a> Scan<'a> {
             return;
         }
         let mut by_entry: Option<HashMap<u64, &'a Manifest>> = None;
+        let (mut fast_cursor, mut dwell_cursor) = (None, None);
         let mut found = Vec::new();
         // Consecutive known positions.
         let mut prev: Option<(usize, Point)> = None;
@@ -1025,8 +1046,10 @@ impl<'a> Scan<'a> {
                             format!("hand-over{n} (entry {})", x.index())
                         }
                     };
-                    let mut manifests = Self::loaded_at(fixes, j, by_entry);
-                    manifests.extend(Self::loaded_at(fixes, i, by_entry));
+                    let cursor = fast_cursor.get_or_insert_with(LoadCursor::new);
+                    let mut manifests: BTreeSet<ManifestNumber> =
+                        cursor.at(fixes, j, by_entry).keys().cloned().collect();
+                    manifests.extend(cursor.at(fixes, i, by_entry).keys().cloned());
                     for x in [a, f] {
                         if let Some(m) = by_entry.get(&x.index()) {
                             if x.kind() != FixKind::Track {
@@ -1122,18 +1145,13 @@ impl<'a> Scan<'a> {
             });
             if in_site.is_none() {
                 let by_entry = by_entry.get_or_insert_with(|| self.loads_by_entry(plate));
-                let manifests = Self::loaded_at(fixes, i, by_entry);
+                let on = dwell_cursor
+                    .get_or_insert_with(LoadCursor::new)
+                    .at(fixes, i, by_entry);
+                let manifests: BTreeSet<ManifestNumber> = on.keys().cloned().collect();
                 let mut entries: BTreeSet<u64> = run.iter().map(|f| f.index()).collect();
                 // The hand-overs that put those loads on the truck.
-                for f in &fixes[..i] {
-                    if f.kind() == FixKind::Load
-                        && by_entry
-                            .get(&f.index())
-                            .is_some_and(|m| manifests.contains(&m.number))
-                    {
-                        entries.insert(f.index());
-                    }
-                }
+                entries.extend(on.values().copied());
                 let nearest = self
                     .d
                     .sites
