@@ -683,8 +683,8 @@ fn a_station_whose_inputs_outputs_and_stock_do_not_balance() {
     assert_eq!(a[0].sites, vec!["S-STATION".to_string()]);
     // The station's books are the station's: the plant that sent one load in does not see them.
     let party = |p: usize| Uscc::parse(&id(p)).unwrap();
-    assert!(visible_to(&a[0], &log.d, &party(STATION)));
-    assert!(!visible_to(&a[0], &log.d, &party(PLANT)));
+    assert!(visible_to(a[0], &log.d, &party(STATION)));
+    assert!(!visible_to(a[0], &log.d, &party(PLANT)));
     for n in &a[0].manifests {
         let own = detect_for_manifest(&log.d, n, log.now(), &DetectorConfig::default());
         assert_eq!(own, vec![a[0].clone()], "{n}");
