@@ -1021,9 +1021,36 @@ impl<'a> Scan<'a> {
         let mut by_entry: Option<HashMap<u64, &'a Manifest>> = None;
         let (mut fast_cursor, mut dwell_cursor) = (None, None);
         let mut found = Vec::new();
+        // Which fixes to look at: all of them, or, for one manifest's own, those from the last
+        // known position before its load was put on this vehicle to the first after it was
+        // taken off (a busy truck's whole history is not walked on every manifest read).
+        let (lo, hi) = match self.focus.and_then(|n| self.d.manifests.get(n)) {
+            None => (0, fixes.len()),
+            Some(m) => {
+                let mine: HashSet<u64> = m.steps.iter().map(|s| s.index).collect();
+                let at: Vec<usize> = (0..fixes.len())
+                    .filter(|&i| {
+                        fixes[i].kind() != FixKind::Track && mine.contains(&fixes[i].index())
+                    })
+                    .collect();
+                let (Some(&first), Some(&last)) = (at.first(), at.last()) else {
+                    return;
+                };
+                let before = (0..first).rev().find(|&i| fixes[i].point().is_some());
+                // Still on the vehicle (its last fix here puts it on): to the end.
+                let after = match fixes[last].kind() {
+                    FixKind::Load => None,
+                    _ => (last + 1..fixes.len()).find(|&i| fixes[i].point().is_some()),
+                };
+                (
+                    before.unwrap_or(first),
+                    after.map_or(fixes.len(), |i| i + 1),
+                )
+            }
+        };
         // Consecutive known positions.
         let mut prev: Option<(usize, Point)> = None;
-        for (i, f) in fixes.iter().enumerate() {
+        for (i, f) in fixes.iter().enumerate().take(hi).skip(lo) {
             let Some(p) = f.point() else { continue };
             if let Some((j, q)) = prev {
                 let a = &fixes[j];
@@ -1106,8 +1133,8 @@ impl<'a> Scan<'a> {
             load_before.push(loaded);
         }
         let r = self.cfg.dwell_radius_m as f64;
-        let mut i = 0;
-        while i < fixes.len() {
+        let mut i = lo;
+        while i < hi {
             let a = &fixes[i];
             let (FixKind::Track, Some(anchor), true) = (a.kind(), a.point(), load_before[i] > 0)
             else {

@@ -526,6 +526,18 @@ fn too_fast_between_known_positions_and_not_at_a_trucks_speed_nor_for_gps_jitter
     assert!(log.detect(log.now()).is_empty());
 }
 
+/// A manifest read looks only at its vehicles' fixes around its own load: it must show exactly
+/// the anomalies the full scan found that name it.
+fn own_reads_show_what_the_scan_found(log: &Log, all: &[Anomaly]) {
+    let cfg = DetectorConfig::default();
+    for a in all {
+        for n in &a.manifests {
+            let own = manifest_own(&log.d, n, log.now(), &cfg);
+            assert!(own.contains(a), "{n}: {a:?} not in its own {own:?}");
+        }
+    }
+}
+
 #[test]
 fn a_vehicle_holding_loads_at_two_places_at_once() {
     let mut log = Log::new();
@@ -545,6 +557,7 @@ fn a_vehicle_holding_loads_at_two_places_at_once() {
         Some((31_600_000, 121_200_000)),
     );
     let all = log.detect(log.now());
+    own_reads_show_what_the_scan_found(&log, &all);
     let two = of(&all, AnomalyKind::VehicleTwoPlaces);
     assert_eq!(two.len(), 1, "{all:?}");
     assert!(of(&all, AnomalyKind::TooFast).is_empty(), "{all:?}");
@@ -615,6 +628,7 @@ fn a_loaded_truck_dwelling_outside_every_site() {
     ];
     let (log, m, pickup, t) = loaded_then(&stop, true);
     let all = log.detect(log.now());
+    own_reads_show_what_the_scan_found(&log, &all);
     let a = of(&all, AnomalyKind::DwellOutsideSites);
     assert_eq!(a.len(), 1, "{all:?}");
     assert_eq!(a[0].entries, vec![pickup, t]);
