@@ -9,11 +9,13 @@
 //! A cosigned checkpoint is the log's signed note with the witnesses' lines appended. Lines from
 //! keys a verifier does not know are ignored, as signed-note requires.
 
-use super::note::{Checkpoint, NoteError, NoteVerifier};
+use super::note::{
+    format_typed_vkey, parse_typed_vkey, typed_key_id, valid_name, Checkpoint, NoteError,
+    NoteVerifier,
+};
 use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine;
 use ed25519_dalek::{Signature, Signer, SigningKey, VerifyingKey};
-use sha2::{Digest, Sha256};
 use std::fmt;
 use thiserror::Error;
 
@@ -37,18 +39,7 @@ pub enum CosignatureError {
 
 /// Key id of an Ed25519 cosigner: SHA-256(name || "\n" || 0x04 || public key)[..4].
 pub fn key_id(name: &str, key: &VerifyingKey) -> [u8; 4] {
-    let mut h = Sha256::new();
-    h.update(name.as_bytes());
-    h.update([b'\n', COSIGNATURE_ALG]);
-    h.update(key.as_bytes());
-    let d = h.finalize();
-    [d[0], d[1], d[2], d[3]]
-}
-
-fn valid_name(name: &str) -> bool {
-    !name.is_empty()
-        && !name.contains('+')
-        && !name.chars().any(|c| c.is_whitespace() || c.is_control())
+    typed_key_id(name, COSIGNATURE_ALG, key)
 }
 
 /// A witness as a verifier knows it: its name and Ed25519 public key.
@@ -76,45 +67,15 @@ impl WitnessKey {
     }
 
     pub fn parse(s: &str) -> Result<Self, CosignatureError> {
-        let bad = |why: &str| CosignatureError::BadVerifierKey(why.to_string());
-        let mut parts = s.trim().splitn(3, '+');
-        let (Some(name), Some(id_hex), Some(key_b64)) = (parts.next(), parts.next(), parts.next())
-        else {
-            return Err(bad("it does not have three '+'-separated parts"));
-        };
-        let id: [u8; 4] = hex::decode(id_hex)
-            .ok()
-            .and_then(|b| b.try_into().ok())
-            .ok_or_else(|| bad("the key id is not 8 hex digits"))?;
-        let raw = B64
-            .decode(key_b64)
-            .map_err(|_| bad("the key is not base64"))?;
-        if raw.len() != 33 || raw[0] != COSIGNATURE_ALG {
-            return Err(bad(
-                "the key is not 0x04 followed by 32 bytes (an Ed25519 cosignature key)",
-            ));
-        }
-        let key = VerifyingKey::from_bytes(raw[1..].try_into().expect("length checked"))
-            .map_err(|_| bad("the key is not a valid Ed25519 point"))?;
-        let w = WitnessKey::new(name, key)?;
-        if w.id() != id {
-            return Err(bad("the key id does not match the name and key"));
-        }
-        Ok(w)
+        let (name, key) = parse_typed_vkey(s.trim(), COSIGNATURE_ALG, "an Ed25519 cosignature key")
+            .map_err(CosignatureError::BadVerifierKey)?;
+        Ok(WitnessKey { name, key })
     }
 }
 
 impl fmt::Display for WitnessKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let mut raw = vec![COSIGNATURE_ALG];
-        raw.extend_from_slice(self.key.as_bytes());
-        write!(
-            f,
-            "{}+{}+{}",
-            self.name,
-            hex::encode(self.id()),
-            B64.encode(raw)
-        )
+        f.write_str(&format_typed_vkey(&self.name, COSIGNATURE_ALG, &self.key))
     }
 }
 

@@ -31,15 +31,64 @@ pub enum NoteError {
 
 /// Key id: the first 4 bytes of SHA-256(name || "\n" || 0x01 || public key).
 pub fn key_id(name: &str, key: &VerifyingKey) -> [u8; 4] {
+    typed_key_id(name, ED25519_ALG, key)
+}
+
+/// Key id of a key of signature type `alg` (0x01 note signatures, 0x04 cosignatures).
+pub(crate) fn typed_key_id(name: &str, alg: u8, key: &VerifyingKey) -> [u8; 4] {
     let mut h = Sha256::new();
     h.update(name.as_bytes());
-    h.update([b'\n', ED25519_ALG]);
+    h.update([b'\n', alg]);
     h.update(key.as_bytes());
     let d = h.finalize();
     [d[0], d[1], d[2], d[3]]
 }
 
-fn valid_name(name: &str) -> bool {
+/// A verifier key string `<name>+<hex key id>+<base64(alg || 32-byte key)>` of type `alg`:
+/// its name and key, the id checked. Errors say what is wrong (`what` names the key type).
+pub(crate) fn parse_typed_vkey(
+    s: &str,
+    alg: u8,
+    what: &str,
+) -> Result<(String, VerifyingKey), String> {
+    let mut parts = s.splitn(3, '+');
+    let (Some(name), Some(id_hex), Some(key_b64)) = (parts.next(), parts.next(), parts.next())
+    else {
+        return Err("it does not have three '+'-separated parts".into());
+    };
+    let id: [u8; 4] = hex::decode(id_hex)
+        .ok()
+        .and_then(|b| b.try_into().ok())
+        .ok_or("the key id is not 8 hex digits")?;
+    let raw = B64.decode(key_b64).map_err(|_| "the key is not base64")?;
+    if raw.len() != 33 || raw[0] != alg {
+        return Err(format!(
+            "the key is not 0x{alg:02x} followed by 32 bytes ({what})"
+        ));
+    }
+    let key = VerifyingKey::from_bytes(raw[1..].try_into().expect("length checked"))
+        .map_err(|_| "the key is not a valid Ed25519 point")?;
+    if !valid_name(name) {
+        return Err(format!("name {name:?} is empty or has '+' or spaces"));
+    }
+    if typed_key_id(name, alg, &key) != id {
+        return Err("the key id does not match the name and key".into());
+    }
+    Ok((name.to_string(), key))
+}
+
+/// The verifier key string of `name` and `key` of type `alg`.
+pub(crate) fn format_typed_vkey(name: &str, alg: u8, key: &VerifyingKey) -> String {
+    let mut raw = vec![alg];
+    raw.extend_from_slice(key.as_bytes());
+    format!(
+        "{name}+{}+{}",
+        hex::encode(typed_key_id(name, alg, key)),
+        B64.encode(raw)
+    )
+}
+
+pub(crate) fn valid_name(name: &str) -> bool {
     !name.is_empty()
         && !name.contains('+')
         && !name.chars().any(|c| c.is_whitespace() || c.is_control())
@@ -70,43 +119,15 @@ impl NoteVerifier {
     }
 
     pub fn parse(s: &str) -> Result<Self, NoteError> {
-        let bad = |why: &str| NoteError::BadVerifierKey(why.to_string());
-        let mut parts = s.trim_end().splitn(3, '+');
-        let (Some(name), Some(id_hex), Some(key_b64)) = (parts.next(), parts.next(), parts.next())
-        else {
-            return Err(bad("it does not have three '+'-separated parts"));
-        };
-        let id: [u8; 4] = hex::decode(id_hex)
-            .ok()
-            .and_then(|b| b.try_into().ok())
-            .ok_or_else(|| bad("the key id is not 8 hex digits"))?;
-        let raw = B64
-            .decode(key_b64)
-            .map_err(|_| bad("the key is not base64"))?;
-        if raw.len() != 33 || raw[0] != ED25519_ALG {
-            return Err(bad("the key is not 0x01 followed by 32 bytes (Ed25519)"));
-        }
-        let key = VerifyingKey::from_bytes(raw[1..].try_into().expect("length checked"))
-            .map_err(|_| bad("the key is not a valid Ed25519 point"))?;
-        let v = NoteVerifier::new(name, key)?;
-        if v.id() != id {
-            return Err(bad("the key id does not match the name and key"));
-        }
-        Ok(v)
+        let (name, key) = parse_typed_vkey(s.trim_end(), ED25519_ALG, "Ed25519")
+            .map_err(NoteError::BadVerifierKey)?;
+        Ok(NoteVerifier { name, key })
     }
 }
 
 impl fmt::Display for NoteVerifier {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let mut raw = vec![ED25519_ALG];
-        raw.extend_from_slice(self.key.as_bytes());
-        write!(
-            f,
-            "{}+{}+{}",
-            self.name,
-            hex::encode(self.id()),
-            B64.encode(raw)
-        )
+        f.write_str(&format_typed_vkey(&self.name, ED25519_ALG, &self.key))
     }
 }
 
