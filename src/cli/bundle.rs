@@ -36,25 +36,11 @@ pub struct BundleArgs {
     #[arg(long = "manifest", short = 'm', value_name = "NUMBER",
           required_unless_present_any = ["plate", "party", "site", "driver"])]
     manifests: Vec<String>,
-    /// Select every manifest of this vehicle in the window (your signed search, as
-    /// `wasteledger search` runs it); the search is recorded with the pull
-    #[arg(long, value_name = "PLATE")]
-    plate: Option<String>,
-    /// Select every manifest of this party (USCC) in the window
-    #[arg(long, value_name = "USCC")]
-    party: Option<String>,
-    /// Select every manifest that passed through this site in the window
-    #[arg(long, value_name = "SITE")]
-    site: Option<String>,
-    /// Select every manifest this driver (the commitment) took part in, in the window
-    #[arg(long, value_name = "COMMITMENT")]
-    driver: Option<String>,
-    /// The search window's start (RFC 3339, inclusive)
-    #[arg(long, value_name = "TIME")]
-    from: Option<String>,
-    /// The search window's end (RFC 3339, exclusive)
-    #[arg(long, value_name = "TIME")]
-    to: Option<String>,
+    /// Or select every manifest a search finds (your own signed search, as `wasteledger
+    /// search` runs it): one of --plate, --party, --site, --driver, with --from/--to. The
+    /// search is recorded with the pull.
+    #[command(flatten)]
+    subject: super::search::Subject,
     /// The search that produced the selection, recorded with the pull as given (with a
     /// search flag, the search itself is recorded)
     #[arg(long, value_name = "TEXT", conflicts_with_all = ["plate", "party", "site", "driver"])]
@@ -121,52 +107,41 @@ pub fn pull(a: BundleArgs) -> Result<()> {
     };
     let mut selected = a.manifests.clone();
     let mut query = a.query.clone();
-    let subjects = [&a.plate, &a.party, &a.site, &a.driver];
-    if subjects.iter().any(|s| s.is_some()) {
-        if subjects.iter().filter(|s| s.is_some()).count() > 1 {
+    let x = &a.subject;
+    if x.given() {
+        if [&x.plate, &x.party, &x.site, &x.driver]
+            .iter()
+            .filter(|s| s.is_some())
+            .count()
+            > 1
+        {
             bail!("--plate, --party, --site, --driver: give one subject to search by");
         }
-        let q =
-            super::search::subject_query(&a.plate, &a.party, &a.site, &a.driver, &a.from, &a.to)?;
+        let q = super::search::subject_query(x)?;
         let searcher = LogClient::new(&a.server).reading_as(key.clone());
         let found = super::search::all_manifests(&searcher, &q).with_context(unreachable)?;
         if found.is_empty() {
             bail!(
                 "the search {} found no manifest: nothing to pull",
-                q.join("&")
+                x.readable()
             );
         }
         if found.len() > MAX_SELECTION {
             bail!(
                 "the search {} found {} manifests; one bundle takes at most {MAX_SELECTION}: narrow the window (--from/--to)",
-                q.join("&"),
+                x.readable(),
                 found.len()
             );
         }
-        println!(
-            "the search {} selects {} manifest(s)",
-            q.join("&"),
-            found.len()
-        );
+        println!("the search selects {} manifest(s)", found.len());
         for n in found {
             if !selected.contains(&n) {
                 selected.push(n);
             }
         }
         // Recorded as a person reads it (the log's search takes it percent-encoded).
-        let readable: Vec<String> = [
-            ("plate", &a.plate),
-            ("party", &a.party),
-            ("site", &a.site),
-            ("driver", &a.driver),
-            ("from", &a.from),
-            ("to", &a.to),
-        ]
-        .iter()
-        .filter_map(|(k, v)| v.as_ref().map(|v| format!("{k}={}", v.trim())))
-        .collect();
-        query = Some(readable.join("&"));
-    } else if a.from.is_some() || a.to.is_some() {
+        query = Some(x.readable());
+    } else if x.from.is_some() || x.to.is_some() {
         bail!("--from/--to: give them with a subject to search by (--plate, --party, --site or --driver)");
     }
     let mut manifests = Vec::new();

@@ -11,6 +11,54 @@ use clap::Args;
 use serde_json::Value;
 use std::path::PathBuf;
 
+/// What a subject search looks for: one plate, party, site or driver, in a window.
+#[derive(Args)]
+pub struct Subject {
+    /// A vehicle's plate
+    #[arg(long, value_name = "PLATE")]
+    pub plate: Option<String>,
+    /// A party's USCC
+    #[arg(long, value_name = "USCC")]
+    pub party: Option<String>,
+    /// A registered site id
+    #[arg(long, value_name = "SITE")]
+    pub site: Option<String>,
+    /// A driver, by the commitment the hand-overs carry (64 hex digits)
+    #[arg(long, value_name = "COMMITMENT")]
+    pub driver: Option<String>,
+    /// From this time (RFC 3339, inclusive)
+    #[arg(long, value_name = "TIME")]
+    pub from: Option<String>,
+    /// Until this time (RFC 3339, exclusive)
+    #[arg(long, value_name = "TIME")]
+    pub to: Option<String>,
+}
+
+impl Subject {
+    /// Whether a subject (plate, party, site or driver) is given.
+    pub fn given(&self) -> bool {
+        [&self.plate, &self.party, &self.site, &self.driver]
+            .iter()
+            .any(|s| s.is_some())
+    }
+
+    /// The search as a person reads it (`plate=苏E12345&from=…`).
+    pub fn readable(&self) -> String {
+        [
+            ("plate", &self.plate),
+            ("party", &self.party),
+            ("site", &self.site),
+            ("driver", &self.driver),
+            ("from", &self.from),
+            ("to", &self.to),
+        ]
+        .iter()
+        .filter_map(|(k, v)| v.as_ref().map(|v| format!("{k}={}", v.trim())))
+        .collect::<Vec<_>>()
+        .join("&")
+    }
+}
+
 #[derive(Args)]
 #[command(group(clap::ArgGroup::new("subject").required(true).args(["plate", "party", "site", "driver"])))]
 pub struct SearchArgs {
@@ -21,24 +69,8 @@ pub struct SearchArgs {
     /// searches everything; a party's searches its own manifests)
     #[arg(long, value_name = "FILE")]
     key: PathBuf,
-    /// A vehicle's plate
-    #[arg(long, value_name = "PLATE")]
-    plate: Option<String>,
-    /// A party's USCC
-    #[arg(long, value_name = "USCC")]
-    party: Option<String>,
-    /// A registered site id
-    #[arg(long, value_name = "SITE")]
-    site: Option<String>,
-    /// A driver, by the commitment the hand-overs carry (64 hex digits)
-    #[arg(long, value_name = "COMMITMENT")]
-    driver: Option<String>,
-    /// From this time (RFC 3339, inclusive)
-    #[arg(long, value_name = "TIME")]
-    from: Option<String>,
-    /// Until this time (RFC 3339, exclusive)
-    #[arg(long, value_name = "TIME")]
-    to: Option<String>,
+    #[command(flatten)]
+    subject: Subject,
     /// Manifests per page (1 to 500)
     #[arg(long, default_value_t = 50)]
     limit: usize,
@@ -112,31 +144,24 @@ fn window(q: &mut Vec<String>, from: &Option<String>, to: &Option<String>) -> Re
 }
 
 /// The query string of a subject search (`plate=…&from=…`), each flag checked and named.
-pub(super) fn subject_query(
-    plate: &Option<String>,
-    party: &Option<String>,
-    site: &Option<String>,
-    driver: &Option<String>,
-    from: &Option<String>,
-    to: &Option<String>,
-) -> Result<Vec<String>> {
+pub(super) fn subject_query(x: &Subject) -> Result<Vec<String>> {
     let mut q = Vec::new();
-    if let Some(p) = plate {
+    if let Some(p) = &x.plate {
         let p = Plate::parse(p).map_err(|e| anyhow!("--plate: {e}"))?;
         q.push(format!("plate={}", encode(p.as_str())));
     }
-    if let Some(p) = party {
+    if let Some(p) = &x.party {
         let p = Uscc::parse(p).map_err(|e| anyhow!("--party: {e}"))?;
         q.push(format!("party={p}"));
     }
-    if let Some(s) = site {
+    if let Some(s) = &x.site {
         q.push(format!("site={}", encode(s)));
     }
-    if let Some(d) = driver {
+    if let Some(d) = &x.driver {
         let d = Commitment::try_from(d.clone()).map_err(|e| anyhow!("--driver: {e}"))?;
         q.push(format!("driver={}", d.as_str()));
     }
-    window(&mut q, from, to)?;
+    window(&mut q, &x.from, &x.to)?;
     Ok(q)
 }
 
@@ -167,7 +192,7 @@ pub(super) fn all_manifests(c: &LogClient, q: &[String]) -> Result<Vec<String>> 
 }
 
 pub fn search(a: SearchArgs) -> Result<()> {
-    let mut q = subject_query(&a.plate, &a.party, &a.site, &a.driver, &a.from, &a.to)?;
+    let mut q = subject_query(&a.subject)?;
     if !(1..=500).contains(&a.limit) {
         bail!("--limit: from 1 to 500");
     }
