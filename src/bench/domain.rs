@@ -228,24 +228,9 @@ impl City {
 }
 
 /// Sign on every core: `f(i)` for each i in `range`, in order.
-fn par_map<T: Send>(range: std::ops::Range<u64>, f: impl Fn(u64) -> T + Sync) -> Vec<T> {
-    let threads = std::thread::available_parallelism()
-        .map(|n| n.get())
-        .unwrap_or(1) as u64;
-    let per = (range.end - range.start).div_ceil(threads).max(1);
-    let f = &f;
-    std::thread::scope(|s| {
-        let hs: Vec<_> = (0..threads)
-            .map(|t| {
-                let lo = range.start + t * per;
-                let hi = (lo + per).min(range.end);
-                s.spawn(move || (lo..hi).map(f).collect::<Vec<_>>())
-            })
-            .collect();
-        hs.into_iter()
-            .flat_map(|h| h.join().expect("signing thread"))
-            .collect()
-    })
+pub(super) fn par_map<T: Send>(range: std::ops::Range<u64>, f: impl Fn(u64) -> T + Sync) -> Vec<T> {
+    let items: Vec<u64> = range.collect();
+    crate::ledger::parallel::par_chunks(&items, 1, |c| c.iter().map(|&i| f(i)).collect())
 }
 
 /// Resident memory of this process in bytes (Linux), if known.
@@ -261,14 +246,42 @@ fn mib(b: Option<u64>) -> String {
         .unwrap_or_else(|| "?".into())
 }
 
-fn rules() -> DomainRules {
+pub(super) fn rules() -> DomainRules {
     DomainRules::new(
         domain::catalog::Catalog::builtin(),
         domain::fold::Limits::default(),
     )
 }
 
-fn append(ledger: &Ledger, events: Vec<SignedEvent>, what: &str) -> Result<(Duration, Vec<u64>)> {
+/// The demo city's log key and the city (its authority and parties), the same in every run.
+pub(super) fn keys() -> (SigningKey, City) {
+    (
+        SigningKey::from_bytes(&[2; 32]),
+        City::new(SigningKey::from_bytes(&[1; 32])),
+    )
+}
+
+/// The manifest number each `manifest.issued` entry of `indexes` created.
+pub(super) fn created_numbers(live: &DomainRules, indexes: &[u64]) -> Result<Vec<String>> {
+    let d = live.read();
+    indexes
+        .iter()
+        .map(|i| {
+            d.created
+                .get(i)
+                .and_then(|v| v.first())
+                .map(|m| m.to_string())
+                .context("an issue created no manifest")
+        })
+        .collect()
+}
+
+/// Append `events` durably with full checks: how long it took, and their log indexes.
+pub(super) fn append(
+    ledger: &Ledger,
+    events: Vec<SignedEvent>,
+    what: &str,
+) -> Result<(Duration, Vec<u64>)> {
     let t = Instant::now();
     let receipts = ledger.append_all(events);
     let took = t.elapsed();
@@ -289,8 +302,7 @@ pub fn run(dir: &Path, manifests: u64, cache_mb: u64, raw: &RawRates) -> Result<
         cache_bytes: cache_mb << 20,
         ..Config::default()
     };
-    let log_key = SigningKey::from_bytes(&[2; 32]);
-    let city = City::new(SigningKey::from_bytes(&[1; 32]));
+    let (log_key, city) = keys();
     let live = rules();
     let genesis = Genesis::new(
         "bench.wasteledger/waste",
@@ -317,19 +329,7 @@ pub fn run(dir: &Path, manifests: u64, cache_mb: u64, raw: &RawRates) -> Result<
         let issues = par_map(done..done + n, |i| city.issue(i));
         let (t, indexes) = append(&ledger, issues, "manifest.issued")?;
         busy += t;
-        let numbers: Vec<String> = {
-            let d = live.read();
-            indexes
-                .iter()
-                .map(|i| {
-                    d.created
-                        .get(i)
-                        .and_then(|v| v.first())
-                        .map(|m| m.to_string())
-                        .context("an issue created no manifest")
-                })
-                .collect::<Result<_>>()?
-        };
+        let numbers = created_numbers(&live, &indexes)?;
         let rest = par_map(done..done + n, |i| {
             city.lifecycle(i, &numbers[(i - done) as usize])
         });

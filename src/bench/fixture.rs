@@ -10,17 +10,19 @@
 //! site and one of the two drivers of its truck, and the five trucks of the first hauler
 //! report track points.
 
-use super::domain::{resident_bytes, City, HAULERS, PLANTS, RECEIVERS, TRUCKS_PER_HAULER};
+use super::domain::{
+    append, created_numbers, keys, par_map, resident_bytes, rules, City, HAULERS, PLANTS,
+    RECEIVERS, TRUCKS_PER_HAULER,
+};
 use super::{print_raw, raw_rates, RawRates};
 use crate::domain::fold::Domain;
 use crate::domain::subjects::{Subject, SubjectKind};
-use crate::domain::{self, DomainRules, RULEBOOK};
+use crate::domain::RULEBOOK;
 use crate::investigate::search::{self, GraphQuery, Order, Query};
 use crate::ledger::event::SignedEvent;
 use crate::ledger::time::Timestamp;
 use crate::store::{Clock, Config, Genesis, Ledger};
 use anyhow::{bail, Context, Result};
-use ed25519_dalek::SigningKey;
 use serde_json::json;
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
@@ -58,31 +60,6 @@ fn chunk_start(c: u64, manifests: u64) -> u64 {
 
 fn ts(ms: u64) -> String {
     Timestamp::from_unix_millis(ms).to_string()
-}
-
-fn rules() -> DomainRules {
-    DomainRules::new(
-        domain::catalog::Catalog::builtin(),
-        domain::fold::Limits::default(),
-    )
-}
-
-fn keys() -> (SigningKey, City) {
-    (
-        SigningKey::from_bytes(&[2; 32]),
-        City::new(SigningKey::from_bytes(&[1; 32])),
-    )
-}
-
-fn append(ledger: &Ledger, events: Vec<SignedEvent>, what: &str) -> Result<Vec<u64>> {
-    ledger
-        .append_all(events)
-        .into_iter()
-        .map(|r| {
-            r.map(|r| r.index)
-                .map_err(|e| anyhow::anyhow!("{what} refused: {e}"))
-        })
-        .collect()
 }
 
 /// Build the fixture of `manifests` manifests in `dir` unless it is there already. Returns
@@ -139,20 +116,8 @@ pub fn ensure(dir: &Path, manifests: u64, cache_mb: u64, raw: &RawRates) -> Resu
         let at = |step: usize| base + STEP_HOURS[step] * HOUR;
         clock.0.store(at(0), Ordering::SeqCst);
         let issues = par_map(done..done + n, |i| city.issue(i));
-        let indexes = append(&ledger, issues, "manifest.issued")?;
-        let numbers: Vec<String> = {
-            let d = live.read();
-            indexes
-                .iter()
-                .map(|i| {
-                    d.created
-                        .get(i)
-                        .and_then(|v| v.first())
-                        .map(|m| m.to_string())
-                        .context("an issue created no manifest")
-                })
-                .collect::<Result<_>>()?
-        };
+        let (_, indexes) = append(&ledger, issues, "manifest.issued")?;
+        let numbers = created_numbers(&live, &indexes)?;
         let (pickup, delivery) = (ts(at(1)), ts(at(2)));
         let rest = par_map(done..done + n, |i| {
             city.lifecycle_at(i, &numbers[(i - done) as usize], &pickup, &delivery)
@@ -210,26 +175,6 @@ fn tracks(city: &City, base: u64) -> Vec<SignedEvent> {
             .expect("track signs")
         })
         .collect()
-}
-
-fn par_map<T: Send>(range: std::ops::Range<u64>, f: impl Fn(u64) -> T + Sync) -> Vec<T> {
-    let threads = std::thread::available_parallelism()
-        .map(|n| n.get())
-        .unwrap_or(1) as u64;
-    let per = (range.end - range.start).div_ceil(threads).max(1);
-    let f = &f;
-    std::thread::scope(|s| {
-        let hs: Vec<_> = (0..threads)
-            .map(|t| {
-                let lo = (range.start + t * per).min(range.end);
-                let hi = (lo + per).min(range.end);
-                s.spawn(move || (lo..hi).map(f).collect::<Vec<_>>())
-            })
-            .collect();
-        hs.into_iter()
-            .flat_map(|h| h.join().expect("signing thread"))
-            .collect()
-    })
 }
 
 /// splitmix64: reproducible queries without a dependency.
