@@ -10,8 +10,8 @@
 //! keys a verifier does not know are ignored, as signed-note requires.
 
 use super::note::{
-    format_typed_vkey, parse_typed_vkey, typed_key_id, valid_name, Checkpoint, NoteError,
-    NoteVerifier,
+    check_name, format_typed_vkey, parse_typed_vkey, typed_key_id, valid_name, Checkpoint,
+    NoteError, NoteVerifier,
 };
 use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine;
@@ -51,11 +51,7 @@ pub struct WitnessKey {
 
 impl WitnessKey {
     pub fn new(name: &str, key: VerifyingKey) -> Result<Self, CosignatureError> {
-        if !valid_name(name) {
-            return Err(CosignatureError::BadVerifierKey(format!(
-                "name {name:?} is empty or has '+' or spaces"
-            )));
-        }
+        check_name(name).map_err(CosignatureError::BadVerifierKey)?;
         Ok(WitnessKey {
             name: name.to_string(),
             key,

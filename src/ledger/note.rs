@@ -68,9 +68,7 @@ pub(crate) fn parse_typed_vkey(
     }
     let key = VerifyingKey::from_bytes(raw[1..].try_into().expect("length checked"))
         .map_err(|_| "the key is not a valid Ed25519 point")?;
-    if !valid_name(name) {
-        return Err(format!("name {name:?} is empty or has '+' or spaces"));
-    }
+    check_name(name)?;
     if typed_key_id(name, alg, &key) != id {
         return Err("the key id does not match the name and key".into());
     }
@@ -94,6 +92,15 @@ pub(crate) fn valid_name(name: &str) -> bool {
         && !name.chars().any(|c| c.is_whitespace() || c.is_control())
 }
 
+/// A key name as verifier keys may carry it, or why not.
+pub(crate) fn check_name(name: &str) -> Result<(), String> {
+    if valid_name(name) {
+        Ok(())
+    } else {
+        Err(format!("name {name:?} is empty or has '+' or spaces"))
+    }
+}
+
 /// A note verifier: a name and an Ed25519 public key.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct NoteVerifier {
@@ -103,11 +110,7 @@ pub struct NoteVerifier {
 
 impl NoteVerifier {
     pub fn new(name: &str, key: VerifyingKey) -> Result<Self, NoteError> {
-        if !valid_name(name) {
-            return Err(NoteError::BadVerifierKey(format!(
-                "name {name:?} is empty or has '+' or spaces"
-            )));
-        }
+        check_name(name).map_err(NoteError::BadVerifierKey)?;
         Ok(NoteVerifier {
             name: name.to_string(),
             key,
