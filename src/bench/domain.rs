@@ -426,7 +426,7 @@ pub fn run(dir: &Path, manifests: u64, cache_mb: u64, raw: &RawRates) -> Result<
     drop(ledger);
 
     let t = Instant::now();
-    let res = store::verify(dir, &rules() as &dyn Rules, &mut |_, _| {})?;
+    let res = store::verify_in_place(dir, &rules() as &dyn Rules, &mut |_, _| {})?;
     let secs = t.elapsed().as_secs_f64();
     match res {
         Ok(s) => println!(

@@ -177,11 +177,11 @@ fn tracks(city: &City, base: u64) -> Vec<SignedEvent> {
         .collect()
 }
 
-/// splitmix64: reproducible queries without a dependency.
-struct Rng(u64);
+/// splitmix64: reproducible queries (and the tests' injected faults) without a dependency.
+pub struct Rng(pub u64);
 
 impl Rng {
-    fn next(&mut self) -> u64 {
+    pub fn next(&mut self) -> u64 {
         self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
         let mut z = self.0;
         z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
@@ -189,7 +189,8 @@ impl Rng {
         z ^ (z >> 31)
     }
 
-    fn below(&mut self, n: u64) -> u64 {
+    /// Uniform enough in `0..n` for tests and benchmarks (modulo bias is negligible).
+    pub fn below(&mut self, n: u64) -> u64 {
         self.next() % n.max(1)
     }
 }

@@ -89,10 +89,16 @@ enum Command {
         #[arg(long = "push-witness")]
         push_witnesses: Vec<String>,
     },
-    /// Audit a stored log (server stopped): signatures, chain, Merkle nodes, checkpoint.
+    /// Audit a stored log (server stopped): signatures, chain, Merkle nodes, checkpoint, and
+    /// that it reaches the checkpoint it last published. Changes no byte of DIR: sled writes
+    /// to any database it opens, so the audit runs on a copy made under --scratch.
     Verify {
         #[arg(long)]
         data: PathBuf,
+        /// Where to copy the database for the audit (default: the system's temporary
+        /// directory); it needs room for a copy of DIR/db and is removed afterwards.
+        #[arg(long)]
+        scratch: Option<PathBuf>,
     },
     /// Audit a running log over HTTP, trusting nothing it says.
     Audit {
@@ -136,6 +142,11 @@ enum Command {
         data: PathBuf,
         #[arg(long)]
         log_key: Option<PathBuf>,
+        /// Take a log that has no record of the checkpoint it last published (DIR/
+        /// published-checkpoint; logs made before it existed): trust its entries as they are
+        /// and start the record from them.
+        #[arg(long)]
+        adopt: bool,
     },
     /// Measure append, audit and proof speed beside this machine's raw Ed25519 and SHA-256 rates.
     Bench(crate::bench::Options),
@@ -211,7 +222,7 @@ pub fn run(cli: Cli) -> Result<()> {
             }
             serve_with_witnesses(ledger, rules, &listen, workers, public_url, witnesses)
         }
-        Command::Verify { data } => verify(&data),
+        Command::Verify { data, scratch } => verify(&data, scratch),
         Command::Audit {
             server,
             log_key,
@@ -231,9 +242,13 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Witness(a) => witness::run(a),
         Command::WitnessKey(a) => witness::print_key(a),
         Command::Submit { server, keys, file } => client::submit(&server, &keys, &file),
-        Command::Reindex { data, log_key } => {
+        Command::Reindex {
+            data,
+            log_key,
+            adopt,
+        } => {
             let key = keyfile::read(&log_key.unwrap_or_else(|| data.join("keys/log.pem")))?;
-            match store::reindex(&data, &key, &domain_rules(None)?)? {
+            match store::reindex(&data, &key, &domain_rules(None)?, adopt)? {
                 Ok(n) => {
                     println!("reindexed {n} entries; derived trees rebuilt from the log");
                     Ok(())
@@ -388,7 +403,7 @@ pub(crate) fn serve_with_witnesses(
     Ok(())
 }
 
-fn verify(data: &Path) -> Result<()> {
+fn verify(data: &Path, scratch: Option<PathBuf>) -> Result<()> {
     use indicatif::{ProgressBar, ProgressStyle};
     use std::io::IsTerminal;
     let bar = if std::io::stderr().is_terminal() {
@@ -401,8 +416,15 @@ fn verify(data: &Path) -> Result<()> {
     } else {
         ProgressBar::hidden()
     };
+    let scratch = scratch.unwrap_or_else(std::env::temp_dir);
+    eprintln!(
+        "auditing a copy of {} made in {} (sled writes to any database it opens; {} is left as it is)",
+        data.join("db").display(),
+        scratch.display(),
+        data.display()
+    );
     let started = std::time::Instant::now();
-    let res = store::verify(data, &domain_rules(None)?, &mut |done, total| {
+    let res = store::verify(data, &scratch, &domain_rules(None)?, &mut |done, total| {
         bar.set_length(total);
         bar.set_position(done);
     })?;

@@ -17,12 +17,14 @@
 
 mod cosign;
 mod intake;
+pub mod published;
 mod sequencer;
 mod stage;
 mod verify;
 
 pub use cosign::CosignatureRefusal;
 pub use sequencer::{Receipt, SubmitError};
+pub(crate) use verify::verify_in_place;
 pub use verify::{reindex, verify, VerifySummary};
 
 use crate::ledger::entry::Entry;
@@ -74,6 +76,11 @@ pub enum StoreError {
     Corrupt(String),
     #[error("{0}")]
     Setup(String),
+    /// The database cannot be trusted as it is on disk: it does not reach what the log
+    /// published, its derived trees disagree with its entries, or sled failed (or panicked)
+    /// reading it. Nothing was served or signed from it.
+    #[error("{0}")]
+    Damaged(String),
 }
 
 impl From<sled::transaction::TransactionError<()>> for StoreError {
@@ -114,6 +121,48 @@ pub(crate) struct Trees {
 }
 
 pub(crate) const CHECKPOINT_KEY: &[u8] = b"checkpoint";
+
+/// Run `f` (sled reading a database that may be damaged on disk), turning a sled error or a
+/// panic inside sled into a refusal that names the data directory and the cause: damage is
+/// reported, never a panic. The panic's own report is kept off stderr (the refusal says it).
+pub(crate) fn guard<T>(
+    dir: &Path,
+    f: impl FnOnce() -> Result<T, StoreError>,
+) -> Result<T, StoreError> {
+    thread_local!(static QUIET: std::cell::Cell<bool> = const { std::cell::Cell::new(false) });
+    static HOOK: std::sync::Once = std::sync::Once::new();
+    HOOK.call_once(|| {
+        let previous = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            if !QUIET.with(|q| q.get()) {
+                previous(info)
+            }
+        }));
+    });
+    let was = QUIET.with(|q| q.replace(true));
+    let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(f));
+    QUIET.with(|q| q.set(was));
+    let damaged = |cause: String| {
+        StoreError::Damaged(format!(
+            "the database in {} cannot be read: {cause}. Run `wasteledger verify --data {}` \
+             to see what is wrong; restore the directory from a mirror or a backup if it is damaged",
+            dir.display(),
+            dir.display()
+        ))
+    };
+    match outcome {
+        Ok(Err(StoreError::Sled(e))) => Err(damaged(format!("sled: {e}"))),
+        Ok(r) => r,
+        Err(panic) => {
+            let what = panic
+                .downcast_ref::<&str>()
+                .map(|s| s.to_string())
+                .or_else(|| panic.downcast_ref::<String>().cloned())
+                .unwrap_or_else(|| "no message".into());
+            Err(damaged(format!("sled failed inside ({what})")))
+        }
+    }
+}
 
 impl Trees {
     fn open(dir: &Path, cfg: &Config) -> Result<Self, StoreError> {
@@ -287,6 +336,12 @@ impl Ledger {
         }
         std::fs::create_dir_all(dir)
             .map_err(|e| StoreError::Setup(format!("cannot create {}: {e}", dir.display())))?;
+        published::create(dir).map_err(|e| {
+            StoreError::Setup(format!(
+                "cannot create {}: {e}",
+                published::path_in(dir).display()
+            ))
+        })?;
         let verified = VerifiedEvent::check(genesis.event)
             .map_err(|e| StoreError::Setup(format!("genesis event: {e}")))?;
         let ledger = Self::open_with(
@@ -325,11 +380,18 @@ impl Ledger {
         clock: Arc<dyn Clock>,
         new_origin: Option<&str>,
     ) -> Result<Self, StoreError> {
-        let trees = Arc::new(Trees::open(dir, &cfg)?);
-        let size = trees.size()?;
-        let mut loaded = None;
-        rules.with_fold(&mut |fold| loaded = Some(load_state(&trees, size, fold)));
-        let (state, prev, last_time) = loaded.expect("with_fold runs its closure")?;
+        let opened = guard(dir, || {
+            let trees = Trees::open(dir, &cfg)?;
+            let size = trees.size()?;
+            let mut loaded = None;
+            let sizes = published::sizes_named(dir);
+            rules.with_fold(&mut |fold| loaded = Some(load_state(&trees, size, fold, &sizes)));
+            let loaded = loaded.expect("with_fold runs its closure")?;
+            let stored = Frontier::load(&StoredNodes(&trees), size)?;
+            Ok((trees, size, loaded, stored))
+        })?;
+        let (trees, size, (state, prev, last_time, from_entries), stored) = opened;
+        let trees = Arc::new(trees);
         let origin = match new_origin {
             Some(o) => o.to_string(),
             None => state.origin.clone(),
@@ -342,7 +404,20 @@ impl Ledger {
         }
         let verifier = NoteVerifier::new(&origin, log_key.verifying_key())
             .map_err(|e| StoreError::Setup(format!("log name: {e}")))?;
-        let frontier = Frontier::load(&StoredNodes(&trees), size)?;
+        check_published(dir, &verifier, size, &from_entries)?;
+        // Proofs are served from the stored nodes: they must be the entries' own.
+        if stored != from_entries.frontier {
+            return Err(StoreError::Damaged(format!(
+                "the stored Merkle nodes in {} do not match the entries (the tree's right edge \
+                 differs); nothing was served. Run `wasteledger reindex --data {}` to rebuild them",
+                dir.display(),
+                dir.display()
+            )));
+        }
+        guard(dir, || {
+            derived_counts_match(&trees, dir, size, from_entries.registry)
+        })?;
+        let frontier = stored;
         let root = frontier.root();
         // The checkpoint is derived (Ed25519 signs deterministically): sign it anew, and if one
         // is stored, it must be exactly that one.
@@ -353,9 +428,27 @@ impl Ledger {
         }
         .sign(&log_key);
         if size > 0 && trees.meta.get(CHECKPOINT_KEY)?.as_deref() != Some(checkpoint.as_bytes()) {
-            return Err(StoreError::Corrupt(format!(
-                "the stored checkpoint is not the log's own at size {size}; run `wasteledger verify`"
+            return Err(StoreError::Damaged(format!(
+                "the stored checkpoint is not the log's own at size {size}; run `wasteledger verify --data {}`",
+                dir.display()
             )));
+        }
+        let mut record = published::Record::open(dir).map_err(|e| {
+            StoreError::Setup(format!(
+                "cannot open {} for writing: {e}",
+                published::path_in(dir).display()
+            ))
+        })?;
+        if size > 0 {
+            // Both slots now hold the head, so one torn write later still leaves it.
+            for _ in 0..2 {
+                record.publish(&checkpoint).map_err(|e| {
+                    StoreError::Setup(format!(
+                        "cannot write {}: {e}",
+                        published::path_in(dir).display()
+                    ))
+                })?;
+            }
         }
         let head = Arc::new(RwLock::new(Head {
             size,
@@ -374,6 +467,7 @@ impl Ledger {
                 log_key: log_key.clone(),
                 rules,
                 clock,
+                record,
             },
             cfg.max_batch,
         );
@@ -666,16 +760,31 @@ fn range(field: &'static str, detail: String) -> ProofRequestError {
     ProofRequestError::Range { field, detail }
 }
 
+/// What replaying the entries established besides the state: the Merkle tree they make
+/// (hashed from the entries themselves, not read from the stored nodes), the roots at the
+/// sizes asked for, and how many entries the registry index must hold.
+pub(crate) struct FromEntries {
+    pub frontier: Frontier,
+    pub roots: Vec<(u64, Hash)>,
+    pub registry: u64,
+}
+
 /// Rebuild the log's own state and the domain's fold by replaying every entry in order (their
 /// signatures were checked when they were appended; `verify` checks them again), and the chain
-/// tip from the last entry.
+/// tip from the last entry. Takes the tree's root at each of `sizes` on the way.
 fn load_state(
     trees: &Trees,
     size: u64,
     fold: &mut dyn Fold,
-) -> Result<(LogState, Hash, Timestamp), StoreError> {
+    sizes: &[u64],
+) -> Result<(LogState, Hash, Timestamp, FromEntries), StoreError> {
     let mut state = LogState::default();
     let (mut prev, mut last_time) = ([0; 32], Timestamp::from_unix_millis(0));
+    let mut from = FromEntries {
+        frontier: Frontier::new(),
+        roots: Vec::new(),
+        registry: 0,
+    };
     let mut next = 0u64;
     let mut run: Vec<(u64, sled::IVec)> = Vec::with_capacity(4096);
     let mut iter = trees.entries.iter();
@@ -690,30 +799,124 @@ fn load_state(
         }
         let decoded = crate::ledger::parallel::par_chunks(&run, 256, |part| {
             part.iter()
-                .map(|(i, b)| Entry::decode(b).map_err(|e| format!("entry {i}: {e}")))
+                .map(|(i, b)| {
+                    Entry::decode(b)
+                        .map(|e| (e, leaf_hash(b)))
+                        .map_err(|e| format!("entry {i}: {e}"))
+                })
                 .collect()
         });
-        for ((i, bytes), e) in run.iter().zip(decoded) {
+        for ((i, _), e) in run.iter().zip(decoded) {
             if *i != next {
-                return Err(StoreError::Corrupt(format!("entry {next} is missing")));
+                return Err(StoreError::Damaged(format!("entry {next} is missing")));
             }
-            let e = e.map_err(StoreError::Corrupt)?;
+            let (e, leaf) = e.map_err(StoreError::Damaged)?;
+            if e.index != *i {
+                return Err(StoreError::Damaged(format!(
+                    "the entry stored at {i} says it is entry {}",
+                    e.index
+                )));
+            }
+            if e.prev != prev {
+                return Err(StoreError::Damaged(format!(
+                    "entry {i} does not chain to entry {} (its `prev` is not that entry's leaf hash)",
+                    i.wrapping_sub(1)
+                )));
+            }
             state.admit(*i, e.time, &e.event, fold).map_err(|r| {
-                StoreError::Corrupt(format!(
+                StoreError::Damaged(format!(
                     "entry {i} no longer passes the log's rules: {r}; run `wasteledger verify`"
                 ))
             })?;
-            prev = leaf_hash(bytes);
+            from.registry += u64::from(changes_log_state(e.event.event_type()));
+            from.frontier.append(leaf, |_| {});
+            if sizes.contains(&from.frontier.size()) {
+                from.roots
+                    .push((from.frontier.size(), from.frontier.root()));
+            }
+            prev = leaf;
             last_time = e.time;
             next += 1;
         }
     }
     if next != size {
-        return Err(StoreError::Corrupt(format!(
+        return Err(StoreError::Damaged(format!(
             "found {next} entries where the log holds {size}"
         )));
     }
-    Ok((state, prev, last_time))
+    Ok((state, prev, last_time, from))
+}
+
+/// The database must reach the checkpoint the log last published (`published-checkpoint`
+/// beside it), with the same root at that size.
+fn check_published(
+    dir: &Path,
+    verifier: &NoteVerifier,
+    size: u64,
+    from: &FromEntries,
+) -> Result<(), StoreError> {
+    let path = published::path_in(dir);
+    if !path.exists() {
+        if size == 0 {
+            return Ok(());
+        }
+        return Err(StoreError::Damaged(format!(
+            "{} holds a log of {size} entries but no record of the checkpoints it published \
+             ({}): it cannot tell whether the database lost entries. If the directory was made \
+             by a wasteledger older than that record, or you restored the database yourself and \
+             trust it, run `wasteledger reindex --data {} --adopt` to check it and start the record",
+            dir.display(),
+            path.display(),
+            dir.display()
+        )));
+    }
+    let Some(published) =
+        published::read(dir, verifier).map_err(|e| StoreError::Damaged(e.to_string()))?
+    else {
+        return Ok(());
+    };
+    published::check_reaches(dir, &published, size, |n| {
+        from.roots
+            .iter()
+            .find(|(s, _)| *s == n)
+            .map(|(_, r)| *r)
+            .ok_or_else(|| format!("no root was taken at size {n}"))
+    })
+    .map_err(StoreError::Damaged)
+}
+
+/// The derived indexes hold exactly one key per entry (replay), per registry entry, and per
+/// stored Merkle node: a drifted or cut index is found at open, not by a wrong answer later.
+fn derived_counts_match(
+    trees: &Trees,
+    dir: &Path,
+    size: u64,
+    registry: u64,
+) -> Result<(), StoreError> {
+    for (name, tree, want) in [
+        ("replay", &trees.events, size),
+        ("registry", &trees.registry, registry),
+        ("Merkle node", &trees.nodes, stored_node_count(size)),
+    ] {
+        let have = tree.len() as u64;
+        if have != want {
+            return Err(StoreError::Damaged(format!(
+                "the {name} index in {} holds {have} keys where the entries imply {want}; \
+                 nothing was served. Run `wasteledger reindex --data {}` to rebuild it",
+                dir.display(),
+                dir.display()
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// How many Merkle nodes a log of `size` entries stores (see [`is_stored_level`]).
+pub(crate) fn stored_node_count(size: u64) -> u64 {
+    (1..64u8)
+        .filter(|l| is_stored_level(*l))
+        .map(|l| size >> l)
+        .sum()
 }
 
 /// Event types that change [`LogState`], so they are indexed in `registry`.

@@ -60,6 +60,8 @@ pub(super) struct SeqState {
     pub log_key: SigningKey,
     pub rules: Arc<dyn Rules>,
     pub clock: Arc<dyn super::Clock>,
+    /// The durable record of the newest published checkpoint, outside the database.
+    pub record: super::published::Record,
 }
 
 pub(super) struct Handle(Stage<Job>);
@@ -182,11 +184,23 @@ fn commit_batch(
     let written = write_batch(trees, &w, &checkpoint);
     let wrote = started.elapsed();
     let written = written.and_then(|()| Ok(trees.db.flush().map(|_| ())?));
+    let flushed = started.elapsed();
+    // Recorded after the batch is durable and before anyone can see the checkpoint: the record
+    // never names a size the database does not hold, and every published size is recorded.
+    let written = written.and_then(|()| {
+        st.record.publish(&checkpoint).map_err(|e| {
+            StoreError::Setup(format!(
+                "cannot record the published checkpoint ({}): {e}",
+                super::published::FILE_NAME
+            ))
+        })
+    });
     tracing::debug!(
         events = w.entries.len(),
         prepare_us = prepared.as_micros() as u64,
         write_us = (wrote - prepared).as_micros() as u64,
-        fsync_us = (started.elapsed() - wrote).as_micros() as u64,
+        fsync_us = (flushed - wrote).as_micros() as u64,
+        record_us = (started.elapsed() - flushed).as_micros() as u64,
         "batch committed"
     );
     if let Err(e) = written {

@@ -1,16 +1,22 @@
 //! `verify`: the full audit of a stored log (server stopped): every entry's signatures, the hash
-//! chain, the log's own rules, every stored Merkle node, the derived indexes, and the latest
-//! checkpoint's root and signature. `reindex`: the same fold, writing the derived trees anew.
+//! chain, the log's own rules, every stored Merkle node, the derived indexes, the latest
+//! checkpoint's root and signature, and that the entries reach the checkpoint the log last
+//! published (`published-checkpoint`). `reindex`: the same fold, writing the derived trees anew.
+//!
+//! sled cannot open a database without writing to it (its recovery rewrites the tail of a
+//! damaged log, and it takes a lock), so `verify` audits a copy of `db/` made in a scratch
+//! directory and leaves every byte of the audited directory as it was.
 
 use super::{
-    be_u64, changes_log_state, is_stored_level, node_key, Config, StoreError, Trees, CHECKPOINT_KEY,
+    be_u64, changes_log_state, guard, is_stored_level, node_key, published, Config, StoreError,
+    StoredNodes, Trees, CHECKPOINT_KEY,
 };
 use crate::ledger::audit::{decode_all, AuditFailure, Auditor, Checked, Decoded};
 use crate::ledger::merkle::{Hash, PerfectNode};
 use crate::ledger::note::{Checkpoint, NoteVerifier};
 use crate::ledger::state::Rules;
 use ed25519_dalek::SigningKey;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 /// What a clean audit established.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -19,15 +25,71 @@ pub struct VerifySummary {
     pub root: Hash,
     pub checkpoint: String,
     pub signatures: u64,
+    /// The log's note verifier key, as entry 0 names it.
+    pub verifier: NoteVerifier,
 }
 
 const CHUNK: usize = 4096;
 
-fn open_existing(dir: &Path) -> Result<Trees, StoreError> {
+fn exists(dir: &Path) -> Result<(), StoreError> {
     if !super::Ledger::exists(dir) {
         return Err(StoreError::Setup(format!("{} holds no log", dir.display())));
     }
-    Trees::open(dir, &Config::default())
+    Ok(())
+}
+
+/// A copy of a log's database in a scratch directory, removed when dropped.
+struct ScratchCopy(PathBuf);
+
+impl ScratchCopy {
+    /// Copy `dir/db` into a new directory under `scratch`, holding a shared lock on the
+    /// database file meanwhile so that no server opens it in the middle of the copy.
+    fn make(dir: &Path, scratch: &Path) -> Result<Self, StoreError> {
+        let db = dir.join("db");
+        let lock = std::fs::File::open(db.join("db")).map_err(|e| {
+            StoreError::Setup(format!("cannot read {}: {e}", db.join("db").display()))
+        })?;
+        if lock.try_lock_shared().is_err() {
+            return Err(StoreError::Setup(format!(
+                "the database in {} is in use by another process (is the server running?)",
+                dir.display()
+            )));
+        }
+        let stamp = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos())
+            .unwrap_or(0);
+        let root = scratch.join(format!("wasteledger-verify-{}-{stamp}", std::process::id()));
+        let copy = ScratchCopy(root);
+        copy_tree(&db, &copy.0.join("db")).map_err(|e| {
+            StoreError::Setup(format!(
+                "cannot copy {} into {} to audit it: {e} (choose another place with --scratch)",
+                db.display(),
+                copy.0.display()
+            ))
+        })?;
+        Ok(copy)
+    }
+}
+
+impl Drop for ScratchCopy {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+fn copy_tree(from: &Path, to: &Path) -> std::io::Result<()> {
+    std::fs::create_dir_all(to)?;
+    for entry in std::fs::read_dir(from)? {
+        let entry = entry?;
+        let target = to.join(entry.file_name());
+        if entry.file_type()?.is_dir() {
+            copy_tree(&entry.path(), &target)?;
+        } else {
+            std::fs::copy(entry.path(), target)?;
+        }
+    }
+    Ok(())
 }
 
 /// Feed every stored entry, in key order, through the auditor, a chunk at a time.
@@ -83,25 +145,67 @@ fn audit_stored(
     })
 }
 
-/// Audit the stored log. Returns the first failure, naming its index and cause.
+/// Audit the stored log in `dir` without changing a byte of it: the audit runs on a copy of
+/// the database made under `scratch` (removed afterwards). Returns the first failure, naming
+/// its index and cause.
 pub fn verify(
+    dir: &Path,
+    scratch: &Path,
+    rules: &dyn Rules,
+    progress: &mut dyn FnMut(u64, u64),
+) -> Result<Result<VerifySummary, AuditFailure>, StoreError> {
+    exists(dir)?;
+    let copy = ScratchCopy::make(dir, scratch)?;
+    audit_at(dir, &copy.0, rules, progress)
+}
+
+/// [`verify`] on the database itself, which sled may write to (recovery, its lock): for
+/// benchmarks on logs they made themselves, where the copy would only add I/O to the figure.
+pub(crate) fn verify_in_place(
     dir: &Path,
     rules: &dyn Rules,
     progress: &mut dyn FnMut(u64, u64),
 ) -> Result<Result<VerifySummary, AuditFailure>, StoreError> {
-    let trees = open_existing(dir)?;
+    exists(dir)?;
+    audit_at(dir, dir, rules, progress)
+}
+
+/// Audit the database in `db_dir` (the log's own directory or a copy of it); the published
+/// checkpoint's record is read from the log's directory `dir`, and failures name `dir`.
+fn audit_at(
+    dir: &Path,
+    db_dir: &Path,
+    rules: &dyn Rules,
+    progress: &mut dyn FnMut(u64, u64),
+) -> Result<Result<VerifySummary, AuditFailure>, StoreError> {
+    guard(dir, || {
+        let trees = Trees::open(db_dir, &Config::default())?;
+        let audited = audit_trees(&trees, rules, progress)?;
+        let Ok(summary) = audited else {
+            return Ok(audited);
+        };
+        let reached = reaches_published(dir, &trees, &summary)?;
+        Ok(reached.map(|()| summary))
+    })
+}
+
+fn audit_trees(
+    trees: &Trees,
+    rules: &dyn Rules,
+    progress: &mut dyn FnMut(u64, u64),
+) -> Result<Result<VerifySummary, AuditFailure>, StoreError> {
     let total = trees.size()?;
     let mut fold = rules.fresh();
     let mut auditor = Auditor::new(fold.as_mut());
     let mut signatures = 0u64;
     let mut registry_entries = 0u64;
     let audited = audit_stored(
-        &trees,
+        trees,
         &mut auditor,
         |c, nodes| {
             signatures += c.entry.event.signatures().len() as u64;
             registry_entries += u64::from(changes_log_state(c.entry.event.event_type()));
-            check_derived(&trees, c, nodes)
+            check_derived(trees, c, nodes)
         },
         |done| {
             progress(done, total);
@@ -141,10 +245,7 @@ pub fn verify(
         return cp_fail("checkpoint: its root hash is not the root of the stored entries".into());
     }
     // Every derived key was checked against its entry above; none may exist beside them.
-    let expected_nodes: u64 = (1..64u8)
-        .filter(|l| is_stored_level(*l))
-        .map(|l| size >> l)
-        .sum();
+    let expected_nodes = super::stored_node_count(size);
     for (name, tree, want) in [
         ("replay", &trees.events, size),
         ("registry", &trees.registry, registry_entries),
@@ -165,7 +266,44 @@ pub fn verify(
         root: cp.root,
         checkpoint: note,
         signatures,
+        verifier,
     }))
+}
+
+/// The audited entries must reach the checkpoint the log last published: a database that
+/// sled's recovery cut back is internally consistent, and only this record shows the loss.
+fn reaches_published(
+    dir: &Path,
+    trees: &Trees,
+    audited: &VerifySummary,
+) -> Result<Result<(), AuditFailure>, StoreError> {
+    let fail = |cause: String| {
+        Ok(Err(AuditFailure {
+            index: audited.size,
+            cause,
+        }))
+    };
+    if !published::path_in(dir).exists() {
+        return fail(format!(
+            "{} is missing: the log keeps there the checkpoint it last published, and without \
+             it nothing shows whether the database lost entries (a log made before the record \
+             existed: `wasteledger reindex --data {} --adopt`)",
+            published::path_in(dir).display(),
+            dir.display()
+        ));
+    }
+    let published = match published::read(dir, &audited.verifier) {
+        Ok(Some(p)) => p,
+        Ok(None) => return Ok(Ok(())),
+        Err(e) => return fail(e.to_string()),
+    };
+    let reached = published::check_reaches(dir, &published, audited.size, |n| {
+        crate::ledger::merkle::root(&StoredNodes(trees), n).map_err(|e| e.to_string())
+    });
+    match reached {
+        Ok(()) => Ok(Ok(())),
+        Err(cause) => fail(cause),
+    }
 }
 
 /// The stored Merkle nodes and indexes must be exactly what the entries imply.
@@ -220,12 +358,36 @@ fn check_derived(trees: &Trees, c: &Checked, nodes: &[PerfectNode]) -> Result<()
 
 /// Rebuild every derived tree (nodes, replay index, registry index, checkpoint) from the
 /// entries alone. The result is byte-identical to what the sequencer wrote.
+///
+/// The rebuilt log must reach the checkpoint it last published (`published-checkpoint`), or
+/// nothing is signed. `adopt` takes a log that has no such record (made before it existed):
+/// its entries are then trusted as they are, and the record starts from them.
 pub fn reindex(
     dir: &Path,
     log_key: &SigningKey,
     rules: &dyn Rules,
+    adopt: bool,
 ) -> Result<Result<u64, AuditFailure>, StoreError> {
-    let trees = open_existing(dir)?;
+    exists(dir)?;
+    let recorded = published::path_in(dir).exists();
+    if !recorded && !adopt {
+        return Err(StoreError::Damaged(format!(
+            "{} is missing: without the record of what the log published, reindex cannot tell \
+             whether the database lost entries. If the log was made before the record existed, \
+             or you trust this database as it is, run again with --adopt",
+            published::path_in(dir).display()
+        )));
+    }
+    guard(dir, || reindex_trees(dir, log_key, rules, recorded))
+}
+
+fn reindex_trees(
+    dir: &Path,
+    log_key: &SigningKey,
+    rules: &dyn Rules,
+    recorded: bool,
+) -> Result<Result<u64, AuditFailure>, StoreError> {
+    let trees = Trees::open(dir, &Config::default())?;
     // The signed checkpoint stays until the rebuilt tree is known to match it: reindex must
     // never sign a log that has lost or changed entries (that would be a fork).
     let old_note = trees
@@ -296,9 +458,42 @@ pub fn reindex(
             }));
         }
     }
-    trees
-        .meta
-        .insert(CHECKPOINT_KEY, cp.sign(log_key).as_bytes())?;
+    if recorded {
+        let summary = VerifySummary {
+            size: cp.size,
+            root: cp.root,
+            checkpoint: String::new(),
+            signatures: 0,
+            verifier: verifier.clone(),
+        };
+        trees.db.flush()?;
+        if let Err(f) = reaches_published(dir, &trees, &summary)? {
+            return Ok(Err(f));
+        }
+    } else {
+        published::create(dir).map_err(|e| {
+            StoreError::Setup(format!(
+                "cannot create {}: {e}",
+                published::path_in(dir).display()
+            ))
+        })?;
+    }
+    let note = cp.sign(log_key);
+    trees.meta.insert(CHECKPOINT_KEY, note.as_bytes())?;
     trees.db.flush()?;
+    let mut record = published::Record::open(dir).map_err(|e| {
+        StoreError::Setup(format!(
+            "cannot open {}: {e}",
+            published::path_in(dir).display()
+        ))
+    })?;
+    for _ in 0..2 {
+        record.publish(&note).map_err(|e| {
+            StoreError::Setup(format!(
+                "cannot write {}: {e}",
+                published::path_in(dir).display()
+            ))
+        })?;
+    }
     Ok(Ok(auditor.size()))
 }

@@ -120,3 +120,35 @@ pub fn run(args: &[&str]) -> (bool, String) {
     );
     (out.status.success(), text)
 }
+
+/// Run the binary with a time limit: (exit code, stdout + stderr); `None` as the code means it
+/// was killed by a signal. A run past the limit is killed and fails the test rather than
+/// hanging it.
+pub fn run_timed(args: &[&str], limit: std::time::Duration) -> (Option<i32>, String) {
+    let mut child = Command::new(BIN)
+        .args(args)
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let started = std::time::Instant::now();
+    while child.try_wait().unwrap().is_none() {
+        if started.elapsed() > limit {
+            child.kill().unwrap();
+            child.wait().unwrap();
+            panic!(
+                "`wasteledger {}` did not finish within {limit:?}",
+                args.join(" ")
+            );
+        }
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    let out = child.wait_with_output().unwrap();
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (out.status.code(), text)
+}

@@ -14,14 +14,14 @@ use wasteledger::ledger::note::Checkpoint;
 use wasteledger::ledger::time::Timestamp;
 
 /// Events appended after genesis (entry 0) and the one key registration (entry 1).
-const EVENTS: u64 = 40;
+pub(crate) const EVENTS: u64 = 40;
 /// The log key `bench::fresh_log` creates its logs with.
-const LOG_KEY_SEED: [u8; 32] = [2; 32];
+pub(crate) const LOG_KEY_SEED: [u8; 32] = [2; 32];
 /// The trees `reindex` rebuilds from the entries.
 const DERIVED: [&str; 4] = ["nodes", "events", "registry", "meta"];
 
 /// A fresh, closed log of genesis + 1 key + `events` entries: (tempdir, log dir, size).
-fn build_log(events: u64) -> (TempDir, PathBuf, u64) {
+pub(crate) fn build_log(events: u64) -> (TempDir, PathBuf, u64) {
     let dir = tempfile::tempdir().unwrap();
     let log = dir.path().join("log");
     let (ledger, keys) = fresh_log(&log, 1).unwrap();
@@ -44,37 +44,18 @@ fn build_log(events: u64) -> (TempDir, PathBuf, u64) {
 /// Run `wasteledger verify --data log`: (success, stdout + stderr). A verify that does not
 /// finish within a minute fails the test (and is killed) rather than hanging it.
 fn verify(log: &Path) -> (bool, String) {
-    use std::process::{Command, Stdio};
-    let mut child = Command::new(crate::support::BIN)
-        .args(["verify", "--data", log.to_str().unwrap()])
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let started = Instant::now();
-    while child.try_wait().unwrap().is_none() {
-        if started.elapsed() > Duration::from_secs(60) {
-            child.kill().unwrap();
-            child.wait().unwrap();
-            panic!("verify of {} did not finish within 60s", log.display());
-        }
-        std::thread::sleep(Duration::from_millis(10));
-    }
-    let out = child.wait_with_output().unwrap();
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
+    let (code, out) = crate::support::run_timed(
+        &["verify", "--data", log.to_str().unwrap()],
+        Duration::from_secs(60),
     );
-    (out.status.success(), text)
+    (code == Some(0), out)
 }
 
 /// Wait until no handle in this process holds the database's lock. Dropping the last
 /// `sled::Db` (0.34) does not release its `flock` at once: sled's own threads let go of the
 /// file a moment later (spacejam/sled#1234), and until then the `wasteledger` child process
 /// would find the database "in use by another process".
-fn wait_unlocked(log: &Path) {
+pub(crate) fn wait_unlocked(log: &Path) {
     use std::os::fd::AsRawFd;
     let file = std::fs::File::open(log.join("db/db")).unwrap();
     let deadline = Instant::now() + Duration::from_secs(20);
@@ -91,7 +72,7 @@ fn wait_unlocked(log: &Path) {
 }
 
 /// Open the log's sled database directly (the ledger must be closed), change it, flush, close.
-fn tamper<T>(log: &Path, f: impl FnOnce(&sled::Db) -> T) -> T {
+pub(crate) fn tamper<T>(log: &Path, f: impl FnOnce(&sled::Db) -> T) -> T {
     wait_unlocked(log);
     let db = sled::Config::new()
         .path(log.join("db"))
@@ -105,7 +86,7 @@ fn tamper<T>(log: &Path, f: impl FnOnce(&sled::Db) -> T) -> T {
     out
 }
 
-fn tree(db: &sled::Db, name: &str) -> sled::Tree {
+pub(crate) fn tree(db: &sled::Db, name: &str) -> sled::Tree {
     db.open_tree(name).unwrap()
 }
 
@@ -395,9 +376,14 @@ fn a_missing_last_entry_leaves_the_checkpoint_size_wrong() {
     );
     let err = opened
         .err()
-        .expect("a log whose checkpoint it does not back must not open")
+        .expect("a log that lost its last entry must not open")
         .to_string();
-    assert!(err.contains("stored checkpoint"), "{err}");
+    assert!(
+        err.contains(&format!("holds {} entries", size - 1))
+            && err.contains(&format!("checkpoint of size {size}"))
+            && err.contains("restore"),
+        "{err}"
+    );
 }
 
 /// Every key/value pair of every derived tree.
