@@ -236,6 +236,45 @@ pub fn run(opts: Options) -> Result<()> {
     Ok(())
 }
 
+/// Events one at a time, each its own batch: what a batch costs at the least (the sled write
+/// and fsync, then the published-checkpoint record's fdatasync), and that record's own share.
+fn one_at_a_time(
+    ledger: &Ledger,
+    keys: &[SigningKey],
+    from: u64,
+    dir: &std::path::Path,
+) -> Result<()> {
+    const N: u64 = 300;
+    let events = VerifiedEvent::check_all(sign_all(from, N, keys));
+    let mut each = Vec::with_capacity(N as usize);
+    for e in events {
+        let t = Instant::now();
+        ledger.submit_blocking(e?)?;
+        each.push(t.elapsed());
+    }
+    each.sort();
+    let scratch = dir.join("record-bench");
+    std::fs::create_dir_all(&scratch)?;
+    store::published::create(&scratch)?;
+    let mut record = store::published::Record::open(&scratch)?;
+    let note = ledger.head().checkpoint;
+    let mut publish = Vec::with_capacity(N as usize);
+    for _ in 0..N {
+        let t = Instant::now();
+        record.publish(&note)?;
+        publish.push(t.elapsed());
+    }
+    publish.sort();
+    let (batch, rec) = (percentile(&each, 0.5), percentile(&publish, 0.5));
+    println!(
+        "append one event at a time (each its own batch): p50 {batch:?} p99 {:?} = {:.0} events/s; of that the published-checkpoint record's fdatasync p50 {rec:?} ({:.0}% of a batch)",
+        percentile(&each, 0.99),
+        1.0 / batch.as_secs_f64(),
+        100.0 * rec.as_secs_f64() / batch.as_secs_f64()
+    );
+    Ok(())
+}
+
 /// The bare signed log: append, disk, proofs, optionally HTTP, then the audit.
 fn core(opts: &Options, dir: &std::path::Path, raw: &RawRates) -> Result<()> {
     // Append through the library: parallel batch signature checks, then the group-committing
@@ -266,6 +305,7 @@ fn core(opts: &Options, dir: &std::path::Path, raw: &RawRates) -> Result<()> {
         per_s / raw.verify_strict_per_s
     );
 
+    one_at_a_time(&ledger, &keys, appended, dir)?;
     let bytes = dir_bytes(&dir.join("log"));
     let size = ledger.size();
     println!(

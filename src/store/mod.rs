@@ -383,6 +383,7 @@ impl Ledger {
         let opened = guard(dir, || {
             let trees = Trees::open(dir, &cfg)?;
             let size = trees.size()?;
+            published::check_size(dir, size).map_err(StoreError::Damaged)?;
             let mut loaded = None;
             let sizes = published::sizes_named(dir);
             rules.with_fold(&mut |fold| loaded = Some(load_state(&trees, size, fold, &sizes)));

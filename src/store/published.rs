@@ -239,6 +239,30 @@ impl Record {
     }
 }
 
+/// Before anything else is known of a database (an empty one has no entry 0 to name the
+/// log's key): if the record's newest intact slot names more entries than the database
+/// holds, it lost entries. The slot's signature is not checked here; a refusal is the safe
+/// side of a forged record.
+pub fn check_size(dir: &Path, size: u64) -> Result<(), String> {
+    match sizes_named(dir).into_iter().max() {
+        Some(published) if published > size => Err(lost(dir, size, published)),
+        _ => Ok(()),
+    }
+}
+
+fn lost(dir: &Path, size: u64, published: u64) -> String {
+    format!(
+        "the database in {} holds {size} entries, but the log published a checkpoint of \
+         size {published} (recorded in {}): the database has lost entries. {RESTORE}.",
+        dir.display(),
+        path_in(dir).display()
+    )
+}
+
+const RESTORE: &str = "Do not serve it: restore the data directory from a mirror or a backup \
+                       that reaches the published checkpoint (or from a copy of the database \
+                       taken before the damage), then open it again";
+
 /// The database must reach what the log published: at least that many entries, and the same
 /// root at that size (`root_at` gives the root of the stored entries at a size). Otherwise the
 /// database lost or changed entries, and serving or signing it would fork the log.
@@ -248,28 +272,18 @@ pub fn check_reaches(
     size: u64,
     root_at: impl FnOnce(u64) -> Result<Hash, String>,
 ) -> Result<(), String> {
-    let record = path_in(dir);
-    let restore = "Do not serve it: restore the data directory from a mirror or a backup \
-                   that reaches the published checkpoint (or from a copy of the database taken \
-                   before the damage), then open it again";
     if size < published.size {
-        return Err(format!(
-            "the database in {} holds {size} entries, but the log published a checkpoint of \
-             size {} (recorded in {}): the database has lost entries. {restore}.",
-            dir.display(),
-            published.size,
-            record.display()
-        ));
+        return Err(lost(dir, size, published.size));
     }
     let root = root_at(published.size)?;
     if root != published.root {
         return Err(format!(
             "the database in {} holds {size} entries, but its first {} do not have the root of \
              the checkpoint the log published at that size (recorded in {}): entries were \
-             changed. {restore}.",
+             changed. {RESTORE}.",
             dir.display(),
             published.size,
-            record.display()
+            path_in(dir).display()
         ));
     }
     Ok(())

@@ -182,7 +182,16 @@ fn audit_at(
         let trees = Trees::open(db_dir, &Config::default())?;
         let audited = audit_trees(&trees, rules, progress)?;
         let Ok(summary) = audited else {
-            return Ok(audited);
+            // A database sled's recovery cut back may fail the audit early (even be empty):
+            // the loss is what to report first.
+            let size = trees.size()?;
+            return Ok(match (audited, published::check_size(dir, size)) {
+                (Err(f), Err(lost)) => Err(AuditFailure {
+                    index: size,
+                    cause: format!("{lost} (the audit of what is left: {f})"),
+                }),
+                (audited, _) => audited,
+            });
         };
         let reached = reaches_published(dir, &trees, &summary)?;
         Ok(reached.map(|()| summary))

@@ -12,16 +12,16 @@ use wasteledger::client::LogClient;
 use wasteledger::ledger::note::NoteVerifier;
 
 /// A running `wasteledger demo`; killed when dropped. Its stderr (the summary) is collected.
-struct Demo {
+pub(crate) struct Demo {
     child: Child,
-    url: String,
+    pub(crate) url: String,
     stderr: Arc<Mutex<String>>,
     /// Held open so that the server never writes into a closed pipe.
     _stdout: BufReader<ChildStdout>,
 }
 
 impl Demo {
-    fn start(data: &Path) -> Demo {
+    pub(crate) fn start(data: &Path) -> Demo {
         let mut child = Command::new(BIN)
             .args(["demo", "--listen", "127.0.0.1:0", "--data"])
             .arg(data)
@@ -67,7 +67,7 @@ impl Demo {
         self.stderr.lock().unwrap().clone()
     }
 
-    fn kill(mut self) {
+    pub(crate) fn kill(mut self) {
         self.child.kill().unwrap();
         self.child.wait().unwrap();
     }
@@ -80,12 +80,12 @@ impl Drop for Demo {
     }
 }
 
-fn crate_dir() -> PathBuf {
+pub(crate) fn crate_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
 
 /// The demo log's verifier key as keys/README.md publishes it.
-fn published_verifier() -> String {
+pub(crate) fn published_verifier() -> String {
     let readme = std::fs::read_to_string(crate_dir().join("keys/README.md")).unwrap();
     let line = readme
         .lines()

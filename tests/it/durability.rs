@@ -17,7 +17,7 @@ use std::time::Duration;
 use wasteledger::bench::fixture::Rng;
 use wasteledger::bench::sample_event;
 use wasteledger::ledger::event::VerifiedEvent;
-use wasteledger::ledger::note::Checkpoint;
+use wasteledger::ledger::note::{Checkpoint, NoteVerifier};
 use wasteledger::ledger::state::OpenRules;
 use wasteledger::store::{Config, Ledger, SystemClock};
 
@@ -103,18 +103,24 @@ enum Served {
     Refused(Option<i32>, String),
 }
 
-/// Start `wasteledger serve` on `log`, read its checkpoint over HTTP if it starts, stop it.
-fn serve(log: &Path) -> Served {
-    wait_unlocked(log);
+/// The bench log's key file (written beside it) and verifier.
+fn bench_key(log: &Path) -> (PathBuf, NoteVerifier) {
     let key_file = log.with_extension("log.pem");
     if !key_file.exists() {
         wasteledger::keyfile::write(&key_file, &log_key()).unwrap();
     }
+    let verifier = NoteVerifier::new("bench.wasteledger/log", log_key().verifying_key()).unwrap();
+    (key_file, verifier)
+}
+
+/// Start `wasteledger serve` on `log`, read its checkpoint over HTTP if it starts, stop it.
+fn serve(log: &Path, key_file: &Path, verifier: &NoteVerifier) -> Served {
+    wait_unlocked(log);
     let mut child = Command::new(BIN)
         .args(["serve", "--listen", "127.0.0.1:0", "--data"])
         .arg(log)
         .arg("--log-key")
-        .arg(&key_file)
+        .arg(key_file)
         .env("RUST_LOG", "warn")
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -138,13 +144,8 @@ fn serve(log: &Path) -> Served {
         });
     let served = match line.trim().strip_prefix("listening on ") {
         Some(url) => {
-            let verifier = wasteledger::ledger::note::NoteVerifier::new(
-                "bench.wasteledger/log",
-                log_key().verifying_key(),
-            )
-            .unwrap();
             let (cp, _) = wasteledger::client::LogClient::new(url)
-                .checkpoint(&verifier)
+                .checkpoint(verifier)
                 .unwrap();
             Served::Checkpoint(cp)
         }
@@ -199,7 +200,8 @@ fn a_database_cut_back_to_an_earlier_state_is_refused_by_serve_verify_and_reinde
             && out.contains("lost entries"),
         "verify names both sizes: {out}"
     );
-    match serve(&log) {
+    let (key_file, verifier) = bench_key(&log);
+    match serve(&log, &key_file, &verifier) {
         Served::Refused(code, err) => {
             assert_eq!(code, Some(1), "{err}");
             assert!(
@@ -216,7 +218,7 @@ fn a_database_cut_back_to_an_earlier_state_is_refused_by_serve_verify_and_reinde
         "--data",
         log.to_str().unwrap(),
         "--log-key",
-        log.with_extension("log.pem").to_str().unwrap(),
+        key_file.to_str().unwrap(),
     ]);
     assert!(!ok && out.contains("lost entries"), "{out}");
     assert_eq!(
@@ -296,8 +298,7 @@ fn a_log_without_its_record_is_refused_until_reindex_adopts_it() {
     let (code, out) = verify(&log);
     assert_eq!(code, Some(1), "{out}");
     assert!(out.contains("is missing"), "{out}");
-    let key_file = log.with_extension("log.pem");
-    wasteledger::keyfile::write(&key_file, &log_key()).unwrap();
+    let (key_file, _) = bench_key(&log);
     let reindex = |extra: &[&str]| {
         let mut args = vec![
             "reindex",
@@ -389,10 +390,11 @@ fn kind_of(err: &str) -> &'static str {
 
 /// One fault in a copy of `base`: a flipped byte or a zeroed 4 KiB block at a random offset of
 /// a random file (the record one time in ten). Panics on any outcome the log must never have.
-fn one_fault(base: &Path, want: &Checkpoint, rng: &mut Rng, work: &Path, tally: &mut Tally) {
+fn one_fault(base: &Base, rng: &mut Rng, work: &Path, tally: &mut Tally) {
+    let want = &base.want;
     let log = work.join("log");
     let _ = std::fs::remove_dir_all(&log);
-    copy_dir(base, &log);
+    copy_dir(&base.dir, &log);
     let files: Vec<(PathBuf, u64)> = hashes(&log.join("db"))
         .into_keys()
         .map(|p| {
@@ -451,7 +453,7 @@ fn one_fault(base: &Path, want: &Checkpoint, rng: &mut Rng, work: &Path, tally: 
             "{fault}: verify passed a log other than the one published: {out}"
         );
     }
-    match serve(&log) {
+    match serve(&log, &base.key_file, &base.verifier) {
         Served::Checkpoint(cp) => {
             assert_eq!(
                 (cp.size, cp.root),
@@ -484,16 +486,41 @@ fn one_fault(base: &Path, want: &Checkpoint, rng: &mut Rng, work: &Path, tally: 
     }
 }
 
+/// A stopped log to damage copies of, and what it published.
+struct Base {
+    dir: PathBuf,
+    key_file: PathBuf,
+    verifier: NoteVerifier,
+    want: Checkpoint,
+}
+
+/// The demo's Kunshan week, played through the server (many small batches, as a real log is
+/// made), the server then killed: the log every fault is injected into.
+fn demo_base(dir: &Path) -> Base {
+    let data = dir.join("demo");
+    let demo = crate::demo::Demo::start(&data);
+    let verifier = NoteVerifier::parse(&crate::demo::published_verifier()).unwrap();
+    let (want, _) = wasteledger::client::LogClient::new(&demo.url)
+        .checkpoint(&verifier)
+        .unwrap();
+    demo.kill();
+    wait_unlocked(&data);
+    Base {
+        dir: data,
+        key_file: crate::demo::crate_dir().join("keys/demo-log.pem"),
+        verifier,
+        want,
+    }
+}
+
 fn fault_injection(tries: u32, seed: u64) -> Tally {
-    let (dir, log, _) = build_log(EVENTS);
-    // More than one batch behind the record, so a cut database is shorter than it.
-    grow(&log, EVENTS, 60);
-    let want = head_of(&log);
+    let dir = tempfile::tempdir().unwrap();
+    let base = demo_base(dir.path());
     let mut rng = Rng(seed);
     let mut tally = Tally::default();
     let work = dir.path().join("try");
     for _ in 0..tries {
-        one_fault(&log, &want, &mut rng, &work, &mut tally);
+        one_fault(&base, &mut rng, &work, &mut tally);
     }
     eprintln!("fault injection, {tries} tries, seed {seed}: {tally:?}");
     tally
