@@ -14,6 +14,9 @@
 //! `personal` and `cosignatures` (witnesses' cosignatures on checkpoints, see `cosign.rs`).
 //!
 //! Everything but `entries` is rebuilt from the entries by [`verify`]'s fold; see `reindex`.
+//!
+//! Outside the database, in the same directory: `published-checkpoint`, the newest checkpoint
+//! the log published, which every open checks the database against (`published.rs`).
 
 mod cosign;
 mod intake;
@@ -144,9 +147,8 @@ pub(crate) fn guard<T>(
     QUIET.with(|q| q.set(was));
     let damaged = |cause: String| {
         StoreError::Damaged(format!(
-            "the database in {} cannot be read: {cause}. Run `wasteledger verify --data {}` \
-             to see what is wrong; restore the directory from a mirror or a backup if it is damaged",
-            dir.display(),
+            "the database in {} cannot be read ({cause}): it is damaged on disk. Nothing was \
+             served or signed from it; restore the directory from a mirror or a backup",
             dir.display()
         ))
     };

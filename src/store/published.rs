@@ -193,10 +193,12 @@ fn checksum(header: &[u8], note: &[u8]) -> [u8; 32] {
 pub struct Record {
     file: File,
     seq: u64,
+    /// The slot the next publication overwrites: never the one holding the newest intact
+    /// checkpoint, so a write torn by a crash always leaves that one standing.
+    next: u64,
 }
 
 impl Record {
-    /// Open the record for writing; the next publication goes into the older slot.
     pub fn open(dir: &Path) -> std::io::Result<Self> {
         let mut file = OpenOptions::new()
             .read(true)
@@ -204,14 +206,16 @@ impl Record {
             .open(path_in(dir))?;
         let mut bytes = Vec::with_capacity(2 * SLOT);
         file.read_to_end(&mut bytes)?;
-        // Sequence numbers only order the two slots; a damaged slot counts as 0.
-        let seq = bytes
+        let newest = bytes
             .chunks(SLOT)
-            .filter(|s| s.len() >= 16 && &s[..8] == MAGIC)
-            .map(|s| u64::from_be_bytes(s[8..16].try_into().expect("8 bytes")))
-            .max()
-            .unwrap_or(0);
-        Ok(Record { file, seq })
+            .enumerate()
+            .filter_map(|(i, slot)| Some((intact(slot).ok()??.0, i as u64)))
+            .max();
+        let (seq, next) = match newest {
+            Some((seq, slot)) => (seq, 1 - slot),
+            None => (0, 0),
+        };
+        Ok(Record { file, seq, next })
     }
 
     /// Make `note` the record of the newest published checkpoint, durably.
@@ -231,10 +235,11 @@ impl Record {
         let sum = checksum(&slot[..20], note);
         slot[20..HEADER].copy_from_slice(&sum);
         slot[HEADER..HEADER + note.len()].copy_from_slice(note);
-        self.file.seek(SeekFrom::Start((seq % 2) * SLOT as u64))?;
+        self.file.seek(SeekFrom::Start(self.next * SLOT as u64))?;
         self.file.write_all(&slot)?;
         self.file.sync_data()?;
         self.seq = seq;
+        self.next = 1 - self.next;
         Ok(())
     }
 }
@@ -287,4 +292,72 @@ pub fn check_reaches(
         ));
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ledger::merkle::empty_root;
+    use ed25519_dalek::SigningKey;
+
+    fn note(key: &SigningKey, size: u64) -> String {
+        Checkpoint {
+            origin: "test.wasteledger/log".into(),
+            size,
+            root: empty_root(),
+        }
+        .sign(key)
+    }
+
+    #[test]
+    fn the_newest_intact_slot_stands_and_a_torn_one_falls_back_to_the_other() {
+        let dir = tempfile::tempdir().unwrap();
+        let key = SigningKey::from_bytes(&[3; 32]);
+        let v = NoteVerifier::new("test.wasteledger/log", key.verifying_key()).unwrap();
+        create(dir.path()).unwrap();
+        assert_eq!(read(dir.path(), &v).unwrap(), None, "nothing published yet");
+        let mut r = Record::open(dir.path()).unwrap();
+        for size in 1..=5 {
+            r.publish(&note(&key, size)).unwrap();
+        }
+        assert_eq!(read(dir.path(), &v).unwrap().unwrap().size, 5);
+        // The slots alternate from the first: 1, 3, 5 went to slot 0.
+        assert_eq!(sizes_named(dir.path()), vec![5, 4]);
+        // Tear the newest: the older one stands.
+        let path = path_in(dir.path());
+        let mut bytes = std::fs::read(&path).unwrap();
+        bytes[60] ^= 0xff;
+        std::fs::write(&path, &bytes).unwrap();
+        assert_eq!(read(dir.path(), &v).unwrap().unwrap().size, 4);
+        // Writing again goes over the torn slot, never over the one that stands.
+        let mut r = Record::open(dir.path()).unwrap();
+        r.publish(&note(&key, 6)).unwrap();
+        assert_eq!(sizes_named(dir.path()), vec![6, 4]);
+        assert_eq!(read(dir.path(), &v).unwrap().unwrap().size, 6);
+        // Another key's note is not the log's record.
+        let other = SigningKey::from_bytes(&[4; 32]);
+        let mut r = Record::open(dir.path()).unwrap();
+        r.publish(&note(&other, 7)).unwrap();
+        r.publish(&note(&other, 8)).unwrap();
+        let e = read(dir.path(), &v).unwrap_err().to_string();
+        assert!(
+            e.contains("damaged") && e.contains("signed by the log's key"),
+            "{e}"
+        );
+        // Creating a log over a record that names a checkpoint is refused.
+        assert!(create(dir.path()).is_err());
+    }
+
+    #[test]
+    fn a_panic_while_reading_the_database_becomes_a_refusal_naming_the_directory() {
+        let dir = std::path::Path::new("/srv/wl/data");
+        let r: Result<(), _> = super::super::guard(dir, || panic!("page 17 is torn"));
+        let e = r.unwrap_err();
+        assert!(matches!(e, super::super::StoreError::Damaged(_)));
+        let e = e.to_string();
+        assert!(
+            e.contains("/srv/wl/data") && e.contains("page 17 is torn"),
+            "{e}"
+        );
+    }
 }
