@@ -181,7 +181,7 @@ fn tracks(city: &City, base: u64) -> Vec<SignedEvent> {
 pub struct Rng(pub u64);
 
 impl Rng {
-    pub fn next(&mut self) -> u64 {
+    pub fn next_u64(&mut self) -> u64 {
         self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
         let mut z = self.0;
         z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
@@ -191,7 +191,7 @@ impl Rng {
 
     /// Uniform enough in `0..n` for tests and benchmarks (modulo bias is negligible).
     pub fn below(&mut self, n: u64) -> u64 {
-        self.next() % n.max(1)
+        self.next_u64() % n.max(1)
     }
 }
 
