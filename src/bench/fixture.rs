@@ -135,7 +135,7 @@ pub fn ensure(dir: &Path, manifests: u64, cache_mb: u64, raw: &RawRates) -> Resu
         entries += 5 * n;
         done += n;
         c += 1;
-        if c % 25 == 0 {
+        if c.is_multiple_of(25) {
             println!(
                 "fixture: {done}/{manifests} manifests, {entries} entries, {:.0} entries/s",
                 entries as f64 / t0.elapsed().as_secs_f64()

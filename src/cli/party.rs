@@ -713,7 +713,7 @@ fn parse_qty(s: &str, bare: Unit) -> Result<Quantity, String> {
         frac.parse().map_err(|_| too_big())?
     };
     let frac_amount = frac_v * factor as u128;
-    if frac_amount % scale != 0 {
+    if !frac_amount.is_multiple_of(scale) {
         return Err(format!(
             "{s:?}: finer than a whole {}; quantities are whole grams or millilitres",
             base.as_str()

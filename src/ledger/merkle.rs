@@ -76,7 +76,7 @@ pub fn subtree_hash<S: SubtreeHashes + ?Sized>(
 ) -> Result<Hash, S::Error> {
     let n = end - start;
     debug_assert!(n >= 1);
-    if n.is_power_of_two() && start % n == 0 {
+    if n.is_power_of_two() && start.is_multiple_of(n) {
         let level = n.trailing_zeros() as u8;
         return src.perfect(level, start >> level);
     }

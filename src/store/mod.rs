@@ -224,7 +224,7 @@ pub(crate) fn be_u64(b: &[u8]) -> Result<u64, StoreError> {
 /// (each sled insert costs microseconds). Any other node is one hash of two neighbours away,
 /// and level 0 is the leaf hash of the entry itself, so a proof costs at most twice the reads.
 pub(crate) fn is_stored_level(level: u8) -> bool {
-    level >= 2 && level % 2 == 0
+    level >= 2 && level.is_multiple_of(2)
 }
 
 /// The store as a source of complete-subtree hashes for proofs.

@@ -67,7 +67,7 @@ pub fn quantity(q: &Quantity) -> String {
         Unit::G => (q.amount as f64 / 1000.0, "kg"),
         Unit::Ml => (q.amount as f64 / 1000.0, "L"),
     };
-    if q.amount % 1000 == 0 {
+    if q.amount.is_multiple_of(1000) {
         format!("{} {unit}", q.amount / 1000)
     } else {
         format!("{big:.3} {unit}")
