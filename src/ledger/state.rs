@@ -310,8 +310,10 @@ pub fn key_addition(ev: &serde_json::Map<String, Value>) -> Result<(PublicKey, &
 /// the entry is checked again.
 pub fn revocation(ev: &serde_json::Map<String, Value>) -> Result<(PublicKey, Timestamp), Refusal> {
     let key = key_field(ev, "key")?;
-    let effective =
-        Timestamp::parse(str_field(ev, "effective")?).map_err(|e| field("event.effective", e))?;
+    let effective = Timestamp::parse(str_field(ev, "effective")?).map_err(|e| {
+        // The parse error reads "expected ..." already.
+        field("event.effective", e.strip_prefix("expected ").unwrap_or(&e))
+    })?;
     str_field(ev, "reason")?;
     Ok((key, effective))
 }
