@@ -1285,3 +1285,145 @@ fn the_stored_summary_is_not_evidence_and_the_verifier_prints_what_the_entries_s
         "{text}"
     );
 }
+
+#[test]
+fn each_entrys_own_rules_and_the_log_key_are_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let c = city(dir.path());
+    let good = pulled(&c, &[&c.relayed]);
+    let (p, q) = (3, 4);
+    let (i, j) = (good.entries[p].index, good.entries[q].index);
+    // The bundle names another log key than the one given.
+    let mut b = good.clone();
+    let named = NoteVerifier::new("other.example/log", key(79).verifying_key()).unwrap();
+    b.log_key = named.to_string();
+    assert_eq!(
+        failures(&b, &c.log),
+        [format!(
+            "log key: the bundle names {named}, not the given key {} (checked with the given key)",
+            c.log
+        )]
+    );
+    // `entry` is not base64; the bytes are not an entry.
+    let mut b = good.clone();
+    b.entries[p].entry = "not base64!".into();
+    has(
+        &failures(&b, &c.log),
+        &format!("entry {i}: `entry` is not base64"),
+    );
+    let mut b = good.clone();
+    b.entries[p].entry = B64.encode(b"{\"event\":{}}");
+    assert!(
+        failures(&b, &c.log).iter().any(|f| f.starts_with(&format!(
+            "entry {i}: the bytes do not parse as a log entry: "
+        ))),
+        "{:?}",
+        failures(&b, &c.log)
+    );
+    // Another entry's bytes under this index; another entry's proof.
+    let mut b = good.clone();
+    b.entries[p].entry = good.entries[q].entry.clone();
+    has(
+        &failures(&b, &c.log),
+        &format!("entry {i}: the bytes hold entry {j}, not {i}"),
+    );
+    let mut b = good.clone();
+    b.entries[p].proof = good.entries[q].proof.clone();
+    has(
+        &failures(&b, &c.log),
+        &format!("entry {i}: the proof is for index {j}"),
+    );
+    // A proof that is not a tlog-proof.
+    let mut b = good.clone();
+    b.entries[p].proof = good.entries[p].proof.replacen("index ", "index: ", 1);
+    assert_eq!(
+        failures(&b, &c.log),
+        [format!("entry {i}: proof: line 2: expected `index N`")]
+    );
+    // Two entries out of order, and one listed twice.
+    let mut b = good.clone();
+    b.entries.swap(p, q);
+    assert_eq!(
+        failures(&b, &c.log),
+        [format!(
+            "entry {i}: entries are not in strictly increasing index order (listed twice or out of order)"
+        )]
+    );
+    let mut b = good.clone();
+    b.entries.insert(q, good.entries[p].clone());
+    assert_eq!(
+        failures(&b, &c.log),
+        [format!(
+            "entry {i}: entries are not in strictly increasing index order (listed twice or out of order)"
+        )]
+    );
+}
+
+#[test]
+fn the_registrys_rules_are_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let c = city(dir.path());
+    let w = &c.w;
+    let good = pulled(&c, &[&c.relayed]);
+    let hb = pk(&w.hauler_b.key);
+    let registry = |t: &str, k: &str| {
+        good.entries
+            .iter()
+            .map(|e| e.index)
+            .find(|i| {
+                let ev = event_of(&good, *i);
+                ev["type"] == t && (ev["key"] == json!(k) || ev["party"] == json!(k))
+            })
+            .unwrap()
+    };
+    let added = registry("key.added", &hb);
+    let relay = good.manifests[0].entries[2];
+    assert_eq!(event_of(&good, relay)["to"], json!(w.hauler_b.id));
+    // Genesis signed by another key than the authority it names.
+    let g = event_of(&good, 0);
+    let b = reseal(&c, &good, true, |es| resign(es, 0, g.clone(), &[&key(79)]));
+    has(
+        &failures(&b, &c.log),
+        "entry 0: not a genesis signed by the authority it names",
+    );
+    // A key.added signed by someone else than the authority: refused, so the key is unknown.
+    let ev = event_of(&good, added);
+    let b = reseal(&c, &good, true, |es| {
+        resign(es, added, ev.clone(), &[&w.plant.key])
+    });
+    let f = failures(&b, &c.log);
+    has(
+        &f,
+        &format!("entry {added}: key.added is not signed by the authority"),
+    );
+    has(
+        &f,
+        &format!("entry {relay}: key {hb} has no key.added entry in the bundle"),
+    );
+    // The key.added and the relay it signs change places: the key is used before it is added.
+    let b = reseal(&c, &good, true, |es| {
+        let (a, r) = (added as usize, relay as usize);
+        let moved = es[a].event.clone();
+        es[a].event = es[r].event.clone();
+        es[r].event = moved;
+    });
+    has(
+        &failures(&b, &c.log),
+        &format!("entry {added}: key {hb} used before it was registered (entry {relay})"),
+    );
+    // The holder's party.registered comes after the key.added.
+    let party = registry("party.registered", &w.hauler_b.id);
+    assert!(party < added);
+    let b = reseal(&c, &good, true, |es| {
+        let mut ev = es[party as usize].event.event().clone();
+        ev.insert("party".into(), json!(w.recycler.id));
+        es[party as usize].event = signed(Value::Object(ev), &[&authority()]);
+    });
+    has(
+        &failures(&b, &c.log),
+        &format!(
+            "entry {added}: key {hb} is added for {:?}, which has no party.registered entry before it in the bundle",
+            w.hauler_b.id
+        ),
+    );
+}
