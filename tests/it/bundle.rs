@@ -1427,3 +1427,83 @@ fn the_registrys_rules_are_named() {
         ),
     );
 }
+
+#[test]
+fn the_export_and_manifest_rules_are_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let c = city(dir.path());
+    let good = pulled(&c, &[&c.relayed, &c.merged]);
+    let x = good.export.index;
+    let pos = good
+        .manifests
+        .iter()
+        .position(|m| m.number.as_str() == c.relayed)
+        .unwrap();
+    let list = good.manifests[pos].entries.clone();
+    // The header points at another entry than the export.
+    let mut b = good.clone();
+    b.export.index = list[1];
+    has(
+        &failures(&b, &c.log),
+        &format!(
+            "export: entry {} is a custody.handover, not evidence.exported",
+            list[1]
+        ),
+    );
+    // The header's case and logged time differ from the entry's.
+    let mut b = good.clone();
+    b.export.case = "KS-2026-0099".into();
+    b.export.time =
+        wasteledger::ledger::time::Timestamp::from_unix_millis(good.export.time.unix_millis() + 1);
+    let f = failures(&b, &c.log);
+    has(
+        &f,
+        &format!("export: the bundle's header says case = \"KS-2026-0099\", entry {x} says \"KS-2026-0042\""),
+    );
+    has(
+        &f,
+        &format!(
+            "export: the bundle's header says it was logged at {}, entry {x} at {}",
+            b.export.time, good.export.time
+        ),
+    );
+    // A selected manifest without its item; an item for a manifest not selected.
+    let mut b = good.clone();
+    b.manifests.remove(pos);
+    assert_eq!(
+        failures(&b, &c.log),
+        [format!(
+            "export: manifest {} is selected but the bundle lists no entries for it",
+            c.relayed
+        )]
+    );
+    let mut b = good.clone();
+    b.manifests[pos].number = c.inputs[1].parse().unwrap();
+    let f = failures(&b, &c.log);
+    has(
+        &f,
+        &format!(
+            "export: manifest {} is in the bundle but not in the selection",
+            c.inputs[1]
+        ),
+    );
+    // The creating entry is one that creates nothing; an entry that does not name the manifest.
+    let mut b = good.clone();
+    b.manifests[pos].created_by = list[1];
+    has(
+        &failures(&b, &c.log),
+        &format!(
+            "manifest {}: entry {} is a custody.handover, which creates no manifest",
+            c.relayed, list[1]
+        ),
+    );
+    let mut b = good.clone();
+    b.manifests[pos].entries.insert(0, 0);
+    assert_eq!(
+        failures(&b, &c.log),
+        [format!(
+            "entry 0: listed under manifest {} but its event does not name it",
+            c.relayed
+        )]
+    );
+}
