@@ -1043,12 +1043,25 @@ fn check_keys(r: &mut Report, parsed: &BTreeMap<u64, Entry>, log: &NoteVerifier)
         };
         match t {
             "key.added" => match key_addition(ev) {
+                Ok((k, _)) if added.contains_key(&k) => r.fail(
+                    format!("entry {i}"),
+                    format!(
+                        "key.added: key {k} is already added at entry {}; the log refuses such an entry",
+                        added[&k].0
+                    ),
+                ),
                 Ok((k, holder)) => {
                     added.insert(k, (*i, holder.to_string()));
                 }
                 Err(e) => refused(r, e),
             },
             "key.revoked" => match revocation(ev) {
+                Ok((k, _)) if !added.contains_key(&k) => r.fail(
+                    format!("entry {i}"),
+                    format!(
+                        "key.revoked: key {k} has no key.added before it in the bundle; the log refuses such an entry"
+                    ),
+                ),
                 Ok((k, eff)) => {
                     // The earliest effective revocation of a key is the one that counts.
                     let e = revoked.entry(k).or_insert((eff, *i));

@@ -347,6 +347,22 @@ mod tests {
         // One changed byte in the body: refused.
         let tampered = note.replacen("12345", "12344", 1);
         assert!(Checkpoint::open(&tampered, &v).is_err());
+        // Signed by the log's key, but the body names another origin.
+        let elsewhere = sign_note(
+            &Checkpoint {
+                origin: "other.example/log".into(),
+                ..cp.clone()
+            }
+            .body(),
+            &v.name,
+            &key,
+        );
+        assert_eq!(
+            Checkpoint::open(&elsewhere, &v),
+            Err(NoteError::BadCheckpoint(
+                "origin \"other.example/log\" is not the log \"kunshan.wasteledger/log\"".into()
+            ))
+        );
     }
 
     /// A signature line of the known key (its name and key id) over other bytes.

@@ -1411,6 +1411,31 @@ fn the_registrys_rules_are_named() {
         &failures(&b, &c.log),
         &format!("entry {added}: key {hb} used before it was registered (entry {relay})"),
     );
+    // The plant's key.added made to add hauler B's key again (which the log refuses); and
+    // hauler B's key.added made a revocation of a key not added before it.
+    let plant_added = registry("key.added", &pk(&w.plant.key));
+    let again = json!({"type": "key.added", "key": hb, "holder": w.hauler_b.id});
+    let b = reseal(&c, &good, true, |es| {
+        resign(es, plant_added, again, &[&authority()])
+    });
+    let first = added.min(plant_added);
+    has(
+        &failures(&b, &c.log),
+        &format!(
+            "entry {}: key.added: key {hb} is already added at entry {first}; the log refuses such an entry",
+            added.max(plant_added)
+        ),
+    );
+    let revoke = json!({"type": "key.revoked", "key": hb, "effective": "2099-01-01T00:00:00Z", "reason": "r"});
+    let b = reseal(&c, &good, true, |es| {
+        resign(es, added, revoke, &[&authority()])
+    });
+    has(
+        &failures(&b, &c.log),
+        &format!(
+            "entry {added}: key.revoked: key {hb} has no key.added before it in the bundle; the log refuses such an entry"
+        ),
+    );
     // The holder's party.registered comes after the key.added.
     let party = registry("party.registered", &w.hauler_b.id);
     assert!(party < added);
