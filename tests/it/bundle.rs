@@ -1492,6 +1492,16 @@ fn the_export_and_manifest_rules_are_named() {
             b.export.time, good.export.time
         ),
     );
+    // The header's time written with an offset: not read at all.
+    let mut v: Value = serde_json::from_slice(&good.to_bytes()).unwrap();
+    v["export"]["time"] = json!("2026-12-01T17:30:00.000+08:00");
+    let r = bundle::verify(&serde_json::to_vec(&v).unwrap(), &c.log);
+    let f: Vec<String> = r.failures().iter().map(|c| c.to_string()).collect();
+    assert!(
+        f.len() == 1
+            && f[0].starts_with("bundle: not a wasteledger bundle (wasteledger-bundle/v1 JSON): expected an RFC 3339 UTC time"),
+        "{f:?}"
+    );
     // A selected manifest without its item; an item for a manifest not selected.
     let mut b = good.clone();
     b.manifests.remove(pos);
