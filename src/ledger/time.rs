@@ -109,6 +109,13 @@ mod tests {
     fn only_utc_forms_are_read_and_other_offsets_are_refused() {
         let z = Timestamp::parse("2026-11-28T00:30:00Z").unwrap();
         assert_eq!(Timestamp::parse("2026-11-28T00:30:00+00:00"), Ok(z));
+        // Millisecond precision: further digits are dropped, not rounded; :60 reads as :59.
+        assert_eq!(Timestamp::parse("2026-11-28T00:30:00.0009Z"), Ok(z));
+        assert_eq!(
+            Timestamp::parse("2016-12-31T23:59:60Z"),
+            Timestamp::parse("2016-12-31T23:59:59Z")
+        );
+        assert!(Timestamp::parse("1969-12-31T23:59:59Z").is_err());
         assert_eq!(Timestamp::parse("2026-11-28T00:30:00.000000+00:00"), Ok(z));
         // The same instant in China Standard Time: refused, not misread or skipped.
         for s in [
