@@ -257,8 +257,17 @@ fn print_report(r: &Report, quiet: bool) {
         }
     }
     if !quiet {
+        if let Some(a) = &r.account {
+            println!(
+                "\n--- what the entries say (re-derived by this verifier from their bytes) ---\n"
+            );
+            println!("{}", a.trim_end());
+            println!("\n--- end ---\n");
+        }
         if let Some(s) = &r.summary {
-            println!("\n--- summary (written by the server; a reading aid, not evidence) ---\n");
+            println!(
+                "\n--- summary stored in the bundle (written by the server from the whole log; a reading aid, not checked, not evidence) ---\n"
+            );
             println!("{}", s.trim_end());
             println!("\n--- end of summary ---\n");
         }

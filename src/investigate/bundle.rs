@@ -22,8 +22,9 @@ use crate::domain::events::Stream;
 use crate::domain::fold::{line_label, Domain, KeyEntries, Manifest};
 use crate::ledger::entry::Entry;
 use crate::ledger::event::PublicKey;
-use crate::ledger::merkle::Hash;
+use crate::ledger::merkle::{leaf_hash, Hash};
 use crate::ledger::note::{Checkpoint, NoteVerifier};
+use crate::ledger::state::{key_addition, revocation};
 use crate::ledger::time::Timestamp;
 use crate::ledger::tlog_proof::{describe_note_error, TlogProof};
 use crate::web::quantity;
@@ -568,7 +569,10 @@ impl fmt::Display for Check {
 #[derive(Clone, Debug, Default)]
 pub struct Report {
     pub checks: Vec<Check>,
+    /// The server's summary as stored in the bundle: a reading aid, never checked.
     pub summary: Option<String>,
+    /// What the entries say, re-derived by the verifier from their bytes alone ([`account`]).
+    pub account: Option<String>,
     pub export: Option<ExportHeader>,
     /// Checkpoint size and how many signature lines it carries besides the log's.
     pub checkpoint: Option<(Checkpoint, usize)>,
@@ -728,6 +732,7 @@ pub fn verify(bytes: &[u8], log: &NoteVerifier) -> Report {
 
     // Each entry: bytes, index, proof, signatures.
     let mut parsed: BTreeMap<u64, Entry> = BTreeMap::new();
+    let mut raw: BTreeMap<u64, Vec<u8>> = BTreeMap::new();
     let mut last: Option<u64> = None;
     for e in &b.entries {
         let s = format!("entry {}", e.index);
@@ -753,6 +758,7 @@ pub fn verify(bytes: &[u8], log: &NoteVerifier) -> Report {
                     ),
                 );
                 parsed.insert(e.index, en);
+                raw.insert(e.index, bytes.clone());
             }
             Ok(en) => r.fail(
                 &s,
@@ -812,10 +818,156 @@ pub fn verify(bytes: &[u8], log: &NoteVerifier) -> Report {
         }
     }
 
+    check_chain(&mut r, &parsed, &raw);
     check_keys(&mut r, &parsed, log);
     check_export(&mut r, &b, &parsed);
     check_manifests(&mut r, &b, &parsed);
+    r.account = Some(account(&b, &parsed));
     r
+}
+
+/// Entries next to each other in the log are hash-chained: entry N's `prev` is the leaf hash of
+/// entry N-1 (when both are in the bundle), entry 0's is 32 zero bytes. Entries further apart
+/// are tied together by their inclusion proofs only. And the log's time never goes backwards.
+fn check_chain(r: &mut Report, parsed: &BTreeMap<u64, Entry>, raw: &BTreeMap<u64, Vec<u8>>) {
+    let mut before: Option<(u64, &Entry)> = None;
+    for (&i, e) in parsed {
+        let s = format!("entry {i}");
+        if i == 0 {
+            if e.prev == [0; 32] {
+                r.pass(&s, "prev is 32 zero bytes: entry 0 starts the chain");
+            } else {
+                r.fail(
+                    &s,
+                    format!(
+                        "prev is {}, not 32 zero bytes (entry 0 starts the chain)",
+                        B64.encode(e.prev)
+                    ),
+                );
+            }
+        } else if let Some(bytes) = raw.get(&(i - 1)) {
+            let want = leaf_hash(bytes);
+            if e.prev == want {
+                r.pass(&s, format!("prev is the leaf hash of entry {}", i - 1));
+            } else {
+                r.fail(
+                    &s,
+                    format!(
+                        "prev is {}, not the leaf hash {} of entry {}: the entries do not chain",
+                        B64.encode(e.prev),
+                        B64.encode(want),
+                        i - 1
+                    ),
+                );
+            }
+        }
+        if let Some((j, p)) = before {
+            if e.time < p.time {
+                r.fail(
+                    &s,
+                    format!(
+                        "logged at {}, before entry {j} (logged at {}): the log's time never goes backwards",
+                        e.time, p.time
+                    ),
+                );
+            }
+        }
+        before = Some((i, e));
+    }
+}
+
+/// What the bundle's entries say, re-derived from their bytes alone: the export, then for each
+/// listed manifest every entry with its log time, event type, signers (the holder their
+/// `key.added` names, and that party's registered name) and the event's own fields. The stored
+/// `summary` is written by the server from the whole log's state (statuses, flags, site names
+/// the bundle does not carry), so it cannot be rebuilt from the bundle; this account can, and
+/// is what a verifier prints as the bundle's content. Pure and deterministic: the same bytes
+/// give the same text.
+pub fn account(b: &Bundle, parsed: &BTreeMap<u64, Entry>) -> String {
+    use std::fmt::Write;
+    let str_of = |e: &Entry, f: &str| {
+        e.event
+            .event()
+            .get(f)
+            .and_then(Value::as_str)
+            .map(str::to_string)
+    };
+    let authority = parsed.get(&0).and_then(|g| str_of(g, "authority_key"));
+    let of_type = |t: &'static str| parsed.values().filter(move |e| e.event.event_type() == t);
+    let names: HashMap<String, String> = of_type("party.registered")
+        .filter_map(|e| Some((str_of(e, "party")?, str_of(e, "name")?)))
+        .collect();
+    let holders: HashMap<String, String> = of_type("key.added")
+        .filter_map(|e| Some((str_of(e, "key")?, str_of(e, "holder")?)))
+        .collect();
+    let signer = |k: &PublicKey| {
+        let k = k.to_string();
+        if Some(&k) == authority.as_ref() {
+            return "the authority".to_string();
+        }
+        match holders.get(&k) {
+            Some(h) => match names.get(h) {
+                Some(n) => format!("{n} ({h})"),
+                None => h.clone(),
+            },
+            None => format!("key {k} (not registered in the bundle)"),
+        }
+    };
+    let mut out = String::new();
+    let x = &b.export;
+    let _ = writeln!(
+        out,
+        "# Case {}: what the entries say\n\nRe-derived by the verifier from the entries' bytes alone; it holds only if every check above holds.\n",
+        x.case
+    );
+    match parsed.get(&x.index) {
+        Some(e) => {
+            let _ = writeln!(
+                out,
+                "The pull is entry {} (logged {}, {}), signed by {}: {}",
+                x.index,
+                e.time,
+                e.event.event_type(),
+                e.event.signers().map(signer).collect::<Vec<_>>().join(", "),
+                fields(e)
+            );
+        }
+        None => {
+            let _ = writeln!(out, "The pull, entry {}, is not in the bundle.", x.index);
+        }
+    }
+    for m in &b.manifests {
+        let _ = writeln!(
+            out,
+            "\n## Manifest {} (created by entry {})\n\n| entry | logged (UTC) | event | signed by | what the signed event says |\n|---|---|---|---|---|",
+            m.number, m.created_by
+        );
+        for i in &m.entries {
+            match parsed.get(i) {
+                Some(e) => {
+                    let _ = writeln!(
+                        out,
+                        "| {i} | {} | {} | {} | {} |",
+                        e.time,
+                        e.event.event_type(),
+                        cell(&e.event.signers().map(signer).collect::<Vec<_>>().join("; ")),
+                        cell(&fields(e))
+                    );
+                }
+                None => {
+                    let _ = writeln!(out, "| {i} | | (not in the bundle) | | |");
+                }
+            }
+        }
+    }
+    out
+}
+
+/// An event's fields but its type, as compact JSON (keys sorted, as signed).
+fn fields(e: &Entry) -> String {
+    let mut ev = e.event.event().clone();
+    ev.remove("type");
+    Value::Object(ev).to_string()
 }
 
 /// Every signer's key has a registering entry logged before its use, and no revocation in the
@@ -834,19 +986,34 @@ fn check_keys(r: &mut Report, parsed: &BTreeMap<u64, Entry>, log: &NoteVerifier)
         .and_then(Value::as_str)
         .and_then(|s| PublicKey::parse("authority_key", s).ok());
     let log_key = g.get("log_key").and_then(Value::as_str);
+    let origin = g.get("log").and_then(Value::as_str);
     let our = PublicKey(log.key).to_string();
     match (genesis.event.event_type(), authority, log_key) {
-        ("log.genesis", Some(a), Some(k)) if k == our && genesis.event.signers().eq([&a]) => {
-            r.pass(
-                "entry 0",
-                format!("genesis of the log with the given key; authority {a}"),
-            );
-        }
         ("log.genesis", Some(_), Some(k)) if k != our => {
             r.fail(
                 "entry 0",
                 format!("genesis names log key {k}, not the given log key {our}"),
             );
+        }
+        ("log.genesis", Some(a), Some(_)) if genesis.event.signers().eq([&a]) => {
+            if origin == Some(log.name.as_str()) {
+                r.pass(
+                    "entry 0",
+                    format!(
+                        "genesis of the log {} with the given key; authority {a}",
+                        log.name
+                    ),
+                );
+            } else {
+                r.fail(
+                    "entry 0",
+                    format!(
+                        "genesis names the log {}, not {:?} (the given key's name)",
+                        origin.map_or("(none)".to_string(), |o| format!("{o:?}")),
+                        log.name
+                    ),
+                );
+            }
         }
         _ => r.fail("entry 0", "not a genesis signed by the authority it names"),
     }
@@ -857,11 +1024,6 @@ fn check_keys(r: &mut Report, parsed: &BTreeMap<u64, Entry>, log: &NoteVerifier)
     let mut parties: HashMap<String, u64> = HashMap::new();
     for (i, e) in parsed {
         let ev = e.event.event();
-        let key = || {
-            ev.get("key")
-                .and_then(Value::as_str)
-                .and_then(|s| PublicKey::parse("key", s).ok())
-        };
         let t = e.event.event_type();
         if matches!(t, "key.added" | "key.revoked" | "party.registered") && !by_authority(e) {
             r.fail(
@@ -870,26 +1032,45 @@ fn check_keys(r: &mut Report, parsed: &BTreeMap<u64, Entry>, log: &NoteVerifier)
             );
             continue;
         }
+        // The registry's entries are read with the log's own rules (`ledger::state`): one the
+        // log would have refused (a revocation whose effective time has an offset, a key that
+        // is not one) fails here, and is not skipped.
+        let refused = |r: &mut Report, e: crate::ledger::state::Refusal| {
+            r.fail(
+                format!("entry {i}"),
+                format!("{t}: {e}; the log refuses such an entry"),
+            )
+        };
         match t {
-            "key.added" => {
-                if let Some(k) = key() {
-                    let holder = ev.get("holder").and_then(Value::as_str).unwrap_or_default();
+            "key.added" => match key_addition(ev) {
+                Ok((k, _)) if added.contains_key(&k) => r.fail(
+                    format!("entry {i}"),
+                    format!(
+                        "key.added: key {k} is already added at entry {}; the log refuses such an entry",
+                        added[&k].0
+                    ),
+                ),
+                Ok((k, holder)) => {
                     added.insert(k, (*i, holder.to_string()));
                 }
-            }
-            "key.revoked" => {
-                let eff = ev
-                    .get("effective")
-                    .and_then(Value::as_str)
-                    .and_then(|s| Timestamp::parse(s).ok());
-                if let (Some(k), Some(eff)) = (key(), eff) {
+                Err(e) => refused(r, e),
+            },
+            "key.revoked" => match revocation(ev) {
+                Ok((k, _)) if !added.contains_key(&k) => r.fail(
+                    format!("entry {i}"),
+                    format!(
+                        "key.revoked: key {k} has no key.added before it in the bundle; the log refuses such an entry"
+                    ),
+                ),
+                Ok((k, eff)) => {
                     // The earliest effective revocation of a key is the one that counts.
                     let e = revoked.entry(k).or_insert((eff, *i));
                     if eff < e.0 {
                         *e = (eff, *i);
                     }
                 }
-            }
+                Err(e) => refused(r, e),
+            },
             "party.registered" => {
                 if let Some(p) = ev.get("party").and_then(Value::as_str) {
                     parties.insert(p.to_string(), *i);
@@ -1091,9 +1272,24 @@ fn check_manifests(r: &mut Report, b: &Bundle, parsed: &BTreeMap<u64, Entry>) {
         "station.split",
         "custody.received",
     ];
+    let mut seen: BTreeSet<&ManifestNumber> = BTreeSet::new();
     for m in &b.manifests {
         let s = format!("manifest {}", m.number);
         let mut fine = true;
+        if !seen.insert(&m.number) {
+            fine = false;
+            r.fail(&s, "listed more than once in `manifests`");
+        }
+        if let Some(w) = m.entries.windows(2).find(|w| w[0] >= w[1]) {
+            fine = false;
+            r.fail(
+                &s,
+                format!(
+                    "its entries are not in strictly ascending order: {} is listed after {}",
+                    w[1], w[0]
+                ),
+            );
+        }
         if !m.entries.contains(&m.created_by) {
             fine = false;
             r.fail(

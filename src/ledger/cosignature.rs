@@ -9,9 +9,10 @@
 //! A cosigned checkpoint is the log's signed note with the witnesses' lines appended. Lines from
 //! keys a verifier does not know are ignored, as signed-note requires.
 
+pub use super::note::split_note;
 use super::note::{
-    check_name, format_typed_vkey, parse_typed_vkey, typed_key_id, valid_name, Checkpoint,
-    NoteError, NoteVerifier,
+    check_name, format_typed_vkey, parse_signature_line, parse_typed_vkey, typed_key_id,
+    valid_name, Checkpoint, NoteError, NoteVerifier,
 };
 use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine;
@@ -100,19 +101,8 @@ pub fn cosign(checkpoint_body: &str, name: &str, key: &SigningKey, time: u64) ->
 
 /// One signature line split into name and decoded bytes.
 fn parse_line(line: &str) -> Result<(&str, Vec<u8>), CosignatureError> {
-    let line = line.strip_suffix('\n').unwrap_or(line);
-    let rest = line.strip_prefix(SIG_PREFIX).ok_or_else(|| {
-        CosignatureError::Malformed(format!(
-            "{line:?} does not start with an em dash and a space"
-        ))
-    })?;
-    let (name, b64) = rest
-        .split_once(' ')
-        .ok_or_else(|| CosignatureError::Malformed(format!("{line:?} has no key name")))?;
-    let blob = B64
-        .decode(b64)
-        .map_err(|_| CosignatureError::Malformed(format!("{line:?} is not base64")))?;
-    Ok((name, blob))
+    parse_signature_line(line.strip_suffix('\n').unwrap_or(line))
+        .map_err(CosignatureError::Malformed)
 }
 
 /// Whether a signature line names this witness (name and key id), whatever its signature.
@@ -150,20 +140,6 @@ pub fn verify_line(
         .verify_strict(&signed_message(checkpoint_body, time), &sig)
         .map_err(|_| CosignatureError::BadSignature(witness.name.clone()))?;
     Ok(time)
-}
-
-/// Split a note into its body (ending in a newline) and its signature lines (without newlines).
-pub fn split_note(note: &str) -> Result<(&str, Vec<&str>), NoteError> {
-    let split = note
-        .rfind("\n\n")
-        .ok_or_else(|| NoteError::Malformed("no blank line between text and signatures".into()))?;
-    let (body, sigs) = (&note[..split + 1], &note[split + 2..]);
-    if !sigs.ends_with('\n') || sigs.len() < 2 {
-        return Err(NoteError::Malformed(
-            "signature block must be lines ending in a newline".into(),
-        ));
-    }
-    Ok((body, sigs[..sigs.len() - 1].split('\n').collect()))
 }
 
 /// Which of `witnesses` cosigned `body` among `lines`: (index into `witnesses`, time) of each

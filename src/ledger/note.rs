@@ -27,6 +27,10 @@ pub enum NoteError {
     BadCheckpoint(String),
     #[error("note carries no valid signature by {0}")]
     NotSigned(String),
+    /// A line of the known key (its name and key id) whose signature does not verify: the
+    /// whole note is rejected (C2SP signed-note).
+    #[error("a signature line of {0} does not verify: the note is rejected")]
+    BadSignature(String),
 }
 
 /// Key id: the first 4 bytes of SHA-256(name || "\n" || 0x01 || public key).
@@ -147,9 +151,20 @@ pub fn sign_note(body: &str, name: &str, key: &SigningKey) -> String {
     format!("{body}\n{SIG_PREFIX}{name} {}\n", B64.encode(blob))
 }
 
-/// Split a note into its body and signature lines, and return the body if one signature line
-/// verifies under `verifier`. Lines from unknown keys are ignored, as the spec requires.
-pub fn open_note<'a>(note: &'a str, verifier: &NoteVerifier) -> Result<&'a str, NoteError> {
+/// The most signature lines a note may carry (C2SP signed-note: verifiers should set a limit and
+/// must accept at least 16; Go's `note.Open` sets 100).
+pub const MAX_SIGNATURES: usize = 100;
+
+/// Split a note into its text (ending in a newline) and its signature lines (without their
+/// newlines): the text ends at the last blank line. A note with an ASCII control character
+/// other than newline, or with more than [`MAX_SIGNATURES`] lines, is refused.
+pub fn split_note(note: &str) -> Result<(&str, Vec<&str>), NoteError> {
+    if let Some(c) = note.chars().find(|c| *c < ' ' && *c != '\n') {
+        return Err(NoteError::Malformed(format!(
+            "control character U+{:04X} (only newline is allowed)",
+            c as u32
+        )));
+    }
     let split = note
         .rfind("\n\n")
         .ok_or_else(|| NoteError::Malformed("no blank line between text and signatures".into()))?;
@@ -159,36 +174,73 @@ pub fn open_note<'a>(note: &'a str, verifier: &NoteVerifier) -> Result<&'a str, 
             "signature block must be lines ending in a newline".into(),
         ));
     }
-    let want_id = verifier.id();
-    for line in sigs[..sigs.len() - 1].split('\n') {
-        let rest = line.strip_prefix(SIG_PREFIX).ok_or_else(|| {
-            NoteError::Malformed(format!(
-                "signature line {line:?} does not start with an em dash"
-            ))
-        })?;
-        let (name, b64) = rest.split_once(' ').ok_or_else(|| {
-            NoteError::Malformed(format!("signature line {line:?} has no key name"))
-        })?;
-        let Ok(blob) = B64.decode(b64) else {
-            return Err(NoteError::Malformed(format!(
-                "signature line {line:?} is not base64"
-            )));
-        };
-        if name != verifier.name || blob.len() < 4 || blob[..4] != want_id {
-            continue;
-        }
-        let Ok(sig) = <[u8; 64]>::try_from(&blob[4..]) else {
-            continue;
-        };
-        if verifier
-            .key
-            .verify_strict(body.as_bytes(), &Signature::from_bytes(&sig))
-            .is_ok()
-        {
-            return Ok(body);
-        }
+    let lines: Vec<&str> = sigs[..sigs.len() - 1].split('\n').collect();
+    if lines.len() > MAX_SIGNATURES {
+        return Err(NoteError::Malformed(format!(
+            "{} signature lines, at most {MAX_SIGNATURES} are accepted",
+            lines.len()
+        )));
     }
-    Err(NoteError::NotSigned(verifier.to_string()))
+    Ok((body, lines))
+}
+
+/// One signature line `— <name> <base64(key id || signature)>`: its key name and decoded bytes
+/// (at least 5: a key id and a signature). A line that is not of that form is malformed.
+pub(crate) fn parse_signature_line(line: &str) -> Result<(&str, Vec<u8>), String> {
+    let rest = line.strip_prefix(SIG_PREFIX).ok_or_else(|| {
+        format!("signature line {line:?} does not start with an em dash and a space")
+    })?;
+    let (name, b64) = rest
+        .split_once(' ')
+        .ok_or_else(|| format!("signature line {line:?} has no key name"))?;
+    check_name(name).map_err(|e| format!("signature line {line:?}: key {e}"))?;
+    let blob = B64
+        .decode(b64)
+        .map_err(|_| format!("signature line {line:?} is not base64"))?;
+    if blob.len() < 5 {
+        return Err(format!(
+            "signature line {line:?} holds {} bytes, not a key id and a signature",
+            blob.len()
+        ));
+    }
+    Ok((name, blob))
+}
+
+/// Open a note with `verifier`: return its text if a signature line of that key (same name and
+/// key id) verifies. As C2SP signed-note says, lines of unknown keys are ignored, but a line of
+/// the known key whose signature does not verify rejects the whole note, wherever it is, and
+/// so does a second line of that key (as Go's `note.Open` does).
+pub fn open_note<'a>(note: &'a str, verifier: &NoteVerifier) -> Result<&'a str, NoteError> {
+    let (body, lines) = split_note(note)?;
+    let want_id = verifier.id();
+    let mut verified = false;
+    for line in lines {
+        let (name, blob) = parse_signature_line(line).map_err(NoteError::Malformed)?;
+        if name != verifier.name || blob[..4] != want_id {
+            continue;
+        }
+        let valid = <[u8; 64]>::try_from(&blob[4..]).is_ok_and(|sig| {
+            verifier
+                .key
+                .verify_strict(body.as_bytes(), &Signature::from_bytes(&sig))
+                .is_ok()
+        });
+        if !valid {
+            return Err(NoteError::BadSignature(verifier.to_string()));
+        }
+        if verified {
+            return Err(NoteError::Malformed(format!(
+                "two signature lines of {}",
+                verifier.name
+            )));
+        }
+        verified = true;
+    }
+    if verified {
+        Ok(body)
+    } else {
+        Err(NoteError::NotSigned(verifier.to_string()))
+    }
 }
 
 /// A tlog checkpoint: which log, how many entries, and the tree head.
@@ -295,6 +347,118 @@ mod tests {
         // One changed byte in the body: refused.
         let tampered = note.replacen("12345", "12344", 1);
         assert!(Checkpoint::open(&tampered, &v).is_err());
+        // Signed by the log's key, but the body names another origin.
+        let elsewhere = sign_note(
+            &Checkpoint {
+                origin: "other.example/log".into(),
+                ..cp.clone()
+            }
+            .body(),
+            &v.name,
+            &key,
+        );
+        assert_eq!(
+            Checkpoint::open(&elsewhere, &v),
+            Err(NoteError::BadCheckpoint(
+                "origin \"other.example/log\" is not the log \"kunshan.wasteledger/log\"".into()
+            ))
+        );
+    }
+
+    /// A signature line of the known key (its name and key id) over other bytes.
+    fn bad_line(v: &NoteVerifier) -> String {
+        let mut blob = v.id().to_vec();
+        blob.extend_from_slice(&[0x5a; 64]);
+        format!("{SIG_PREFIX}{} {}\n", v.name, B64.encode(blob))
+    }
+
+    #[test]
+    fn a_known_keys_line_that_does_not_verify_rejects_the_note_first_or_last() {
+        let key = SigningKey::from_bytes(&[3; 32]);
+        let v = NoteVerifier::new("kunshan.wasteledger/log", key.verifying_key()).unwrap();
+        let cp = Checkpoint {
+            origin: v.name.clone(),
+            size: 7,
+            root: [1; 32],
+        };
+        let note = cp.sign(&key);
+        let (body, good) = note.split_once("\n\n").unwrap();
+        let bad = bad_line(&v);
+        let first = format!("{body}\n\n{bad}{good}");
+        let last = format!("{note}{bad}");
+        for n in [&first, &last] {
+            assert_eq!(
+                Checkpoint::open(n, &v),
+                Err(NoteError::BadSignature(v.to_string())),
+                "{n}"
+            );
+        }
+        // A signature of the right length but by another key, under the log's name and id.
+        let other = SigningKey::from_bytes(&[4; 32]);
+        let forged = other.sign(cp.body().as_bytes());
+        let mut blob = v.id().to_vec();
+        blob.extend_from_slice(&forged.to_bytes());
+        let wrong = format!("{note}{SIG_PREFIX}{} {}\n", v.name, B64.encode(blob));
+        assert!(matches!(
+            Checkpoint::open(&wrong, &v),
+            Err(NoteError::BadSignature(_))
+        ));
+        // The same valid line twice: refused (Go's note.Open does too).
+        let twice = format!("{note}{good}");
+        assert!(matches!(
+            Checkpoint::open(&twice, &v),
+            Err(NoteError::Malformed(m)) if m.contains("two signature lines")
+        ));
+        // Lines that share only the name, or only the key id, are of unknown keys: ignored.
+        let mut only_id = v.id().to_vec();
+        only_id.extend_from_slice(&[0x5a; 64]);
+        let stranger = format!("{note}{SIG_PREFIX}other.example {}\n", B64.encode(&only_id));
+        assert_eq!(Checkpoint::open(&stranger, &v), Ok(cp.clone()));
+        let mut only_name = vec![0, 0, 0, 0];
+        only_name.extend_from_slice(&[0x5a; 64]);
+        let namesake = format!("{note}{SIG_PREFIX}{} {}\n", v.name, B64.encode(&only_name));
+        assert_eq!(Checkpoint::open(&namesake, &v), Ok(cp));
+    }
+
+    #[test]
+    fn control_characters_malformed_lines_and_too_many_signatures_are_refused() {
+        let key = SigningKey::from_bytes(&[3; 32]);
+        let v = NoteVerifier::new("example.com/log", key.verifying_key()).unwrap();
+        let note = sign_note("hello\tworld\n", &v.name, &key);
+        assert!(matches!(
+            open_note(&note, &v),
+            Err(NoteError::Malformed(m)) if m.contains("U+0009")
+        ));
+        let crlf = sign_note("hello\r\n", &v.name, &key);
+        assert!(open_note(&crlf, &v).is_err());
+        let note = sign_note("hello\n", &v.name, &key);
+        assert_eq!(open_note(&note, &v), Ok("hello\n"));
+        for line in [
+            "— example.com/log AAAA\n",           // 3 bytes: no key id and signature
+            "— example.com/log\n",                // no signature
+            "- example.com/log AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA\n", // not an em dash
+            "— a+b AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA\n", // a name with '+'
+            "— example.com/log not-base64!\n",
+        ] {
+            assert!(
+                matches!(open_note(&format!("{note}{line}"), &v), Err(NoteError::Malformed(_))),
+                "{line}"
+            );
+        }
+        // 16 signature lines must be accepted; more than MAX_SIGNATURES are refused.
+        let other = sign_note(
+            "hello\n",
+            "witness.example",
+            &SigningKey::from_bytes(&[4; 32]),
+        );
+        let other_line = other.rsplit("\n\n").next().unwrap();
+        let sixteen = format!("{note}{}", other_line.repeat(15));
+        assert_eq!(open_note(&sixteen, &v), Ok("hello\n"));
+        let many = format!("{note}{}", other_line.repeat(MAX_SIGNATURES));
+        assert!(matches!(
+            open_note(&many, &v),
+            Err(NoteError::Malformed(m)) if m.contains("at most 100")
+        ));
     }
 
     #[test]

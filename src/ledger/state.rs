@@ -258,12 +258,7 @@ impl LogState {
     }
 
     fn key_added(&mut self, index: u64, event: &SignedEvent) -> Result<(), Refusal> {
-        let ev = event.event();
-        let key = key_field(ev, "key")?;
-        let holder = str_field(ev, "holder")?;
-        if key.is_weak() {
-            return Err(field("event.key", "a key that is not weak (small order)"));
-        }
+        let (key, holder) = key_addition(event.event())?;
         if self.keys.contains_key(&key) || Some(key) == self.authority || Some(key) == self.log_key
         {
             return Err(field(
@@ -283,11 +278,7 @@ impl LogState {
     }
 
     fn key_revoked(&mut self, index: u64, event: &SignedEvent) -> Result<(), Refusal> {
-        let ev = event.event();
-        let key = key_field(ev, "key")?;
-        let effective = Timestamp::parse(str_field(ev, "effective")?)
-            .map_err(|e| field("event.effective", e))?;
-        str_field(ev, "reason")?;
+        let (key, effective) = revocation(event.event())?;
         let rec = self
             .keys
             .get_mut(&key)
@@ -301,6 +292,30 @@ impl LogState {
         rec.revoked = Some((effective, index));
         Ok(())
     }
+}
+
+/// A `key.added` event's key and holder, read as the log reads it (a bundle verifier reads the
+/// registry's entries with the same rules).
+pub fn key_addition(ev: &serde_json::Map<String, Value>) -> Result<(PublicKey, &str), Refusal> {
+    let key = key_field(ev, "key")?;
+    let holder = str_field(ev, "holder")?;
+    if key.is_weak() {
+        return Err(field("event.key", "a key that is not weak (small order)"));
+    }
+    Ok((key, holder))
+}
+
+/// A `key.revoked` event's key and effective time, read as the log reads it: the time in UTC
+/// (`Timestamp::parse`), so an offset such as `+08:00` is refused at acceptance and wherever
+/// the entry is checked again.
+pub fn revocation(ev: &serde_json::Map<String, Value>) -> Result<(PublicKey, Timestamp), Refusal> {
+    let key = key_field(ev, "key")?;
+    let effective = Timestamp::parse(str_field(ev, "effective")?).map_err(|e| {
+        // The parse error reads "expected ..." already.
+        field("event.effective", e.strip_prefix("expected ").unwrap_or(&e))
+    })?;
+    str_field(ev, "reason")?;
+    Ok((key, effective))
 }
 
 fn str_field<'a>(ev: &'a serde_json::Map<String, Value>, name: &str) -> Result<&'a str, Refusal> {
@@ -394,6 +409,30 @@ mod tests {
             st.admit(5, t(100), &note, &mut OpenRules),
             Err(Refusal::RevokedKey { .. })
         ));
+    }
+
+    #[test]
+    fn a_revocation_with_an_offset_is_refused_and_the_key_still_registered() {
+        let mut st = started();
+        let add = SignedEvent::sign(
+            json!({"type": "key.added", "key": pk(5).to_string(), "holder": "plant"}),
+            &[&k(2)],
+        )
+        .unwrap();
+        st.admit(1, t(10), &add, &mut OpenRules).unwrap();
+        let rev = SignedEvent::sign(
+            json!({"type": "key.revoked", "key": pk(5).to_string(), "effective": "1970-01-01T08:00:00+08:00", "reason": "lost"}),
+            &[&k(2)],
+        )
+        .unwrap();
+        match st.admit(2, t(20), &rev, &mut OpenRules) {
+            Err(Refusal::Field { field, expected }) => {
+                assert_eq!(field, "event.effective");
+                assert!(expected.contains("RFC 3339 UTC"), "{expected}");
+            }
+            other => panic!("expected a refusal of event.effective, got {other:?}"),
+        }
+        assert_eq!(st.keys[&pk(5)].revoked, None, "the refusal changed nothing");
     }
 
     #[test]

@@ -24,11 +24,20 @@ impl Timestamp {
         Timestamp(ms)
     }
 
-    /// Parse RFC 3339 UTC (`Z`), with or without fractional seconds (truncated to milliseconds).
+    /// Parse RFC 3339 in UTC: `YYYY-MM-DDTHH:MM:SS`, optional fractional seconds (truncated
+    /// to milliseconds), then `Z` or `+00:00`. Any other offset (`+08:00`) is refused, here and
+    /// so everywhere a time is read (events at acceptance, audits, bundle verification): one
+    /// instant has one form, and times compare as written.
     pub fn parse(s: &str) -> Result<Self, String> {
-        let t = humantime::parse_rfc3339(s).map_err(|e| {
-            format!("expected an RFC 3339 UTC time like 2026-11-28T08:30:00Z, got {s:?} ({e})")
-        })?;
+        let expected = |why: &str| {
+            format!("expected an RFC 3339 UTC time like 2026-11-28T08:30:00Z, got {s:?} ({why})")
+        };
+        if !utc_suffix(s) {
+            return Err(expected(
+                "after the seconds only a fraction and then Z or +00:00 are accepted: no other offset",
+            ));
+        }
+        let t = humantime::parse_rfc3339(s).map_err(|e| expected(&e.to_string()))?;
         Ok(Self::from_system_time(t))
     }
 
@@ -42,6 +51,21 @@ impl Timestamp {
         }
         Ok(t)
     }
+}
+
+/// Whatever follows `YYYY-MM-DDTHH:MM:SS` is an optional `.digits` and then `Z` or `+00:00`.
+fn utc_suffix(s: &str) -> bool {
+    let Some(mut rest) = s.get(19..) else {
+        return false;
+    };
+    if let Some(r) = rest.strip_prefix('.') {
+        let digits = r.bytes().take_while(u8::is_ascii_digit).count();
+        if digits == 0 {
+            return false;
+        }
+        rest = &r[digits..];
+    }
+    rest == "Z" || rest == "+00:00"
 }
 
 impl fmt::Display for Timestamp {
@@ -79,5 +103,34 @@ mod tests {
         assert!(Timestamp::parse("yesterday")
             .unwrap_err()
             .contains("RFC 3339"));
+    }
+
+    #[test]
+    fn only_utc_forms_are_read_and_other_offsets_are_refused() {
+        let z = Timestamp::parse("2026-11-28T00:30:00Z").unwrap();
+        assert_eq!(Timestamp::parse("2026-11-28T00:30:00+00:00"), Ok(z));
+        // Millisecond precision: further digits are dropped, not rounded; :60 reads as :59.
+        assert_eq!(Timestamp::parse("2026-11-28T00:30:00.0009Z"), Ok(z));
+        assert_eq!(
+            Timestamp::parse("2016-12-31T23:59:60Z"),
+            Timestamp::parse("2016-12-31T23:59:59Z")
+        );
+        assert!(Timestamp::parse("1969-12-31T23:59:59Z").is_err());
+        assert_eq!(Timestamp::parse("2026-11-28T00:30:00.000000+00:00"), Ok(z));
+        // The same instant in China Standard Time: refused, not misread or skipped.
+        for s in [
+            "2026-11-28T08:30:00+08:00",
+            "2026-11-27T19:30:00-05:00",
+            "2026-11-28T00:30:00-00:00",
+            "2026-11-28T00:30:00ZZ",
+            "2026-11-28T00:30:00.Z",
+            "2026-11-28T00:30:00Z+00:00",
+            "2026-11-28T00:30:00z",
+            "2026-11-28 00:30:00Z",
+            "2026-11-28T00:30:00",
+        ] {
+            let e = Timestamp::parse(s).unwrap_err();
+            assert!(e.contains("RFC 3339 UTC"), "{s}: {e}");
+        }
     }
 }

@@ -61,6 +61,10 @@ pub enum TlogProofError {
 pub fn describe_note_error(e: &NoteError) -> String {
     match e {
         NoteError::NotSigned(_) => "not signed by the given log key".to_string(),
+        NoteError::BadSignature(_) => {
+            "a signature line of the given log key does not verify: the note is rejected"
+                .to_string()
+        }
         other => other.to_string(),
     }
 }

@@ -86,7 +86,9 @@ impl Ledger {
         trusted: &[WitnessKey],
     ) -> Result<KeptCosignatures, CosignatureRefusal> {
         let cp = Checkpoint::open(note, self.verifier()).map_err(|e| match e {
-            NoteError::NotSigned(k) => CosignatureRefusal::NotSigned(k),
+            NoteError::NotSigned(k) | NoteError::BadSignature(k) => {
+                CosignatureRefusal::NotSigned(k)
+            }
             other => CosignatureRefusal::Malformed(other.to_string()),
         })?;
         let published = self.size();

@@ -257,9 +257,10 @@ impl Witness<'_> {
             .ok_or_else(|| Refusal::UnknownLog(origin.to_string()))?;
         let cp = match Checkpoint::open(&req.note, log) {
             Ok(cp) => cp,
-            Err(crate::ledger::note::NoteError::NotSigned(_)) => {
-                return Err(Refusal::NotSigned(origin.to_string()))
-            }
+            Err(
+                crate::ledger::note::NoteError::NotSigned(_)
+                | crate::ledger::note::NoteError::BadSignature(_),
+            ) => return Err(Refusal::NotSigned(origin.to_string())),
             Err(e) => return Err(Refusal::BadRequest(e.to_string())),
         };
         if let Some(h) = state.halted.get(&cp.origin) {

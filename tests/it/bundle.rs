@@ -364,7 +364,21 @@ fn tampering_with_a_bundle_is_named_for_what_it_is() {
             pk(&w.hauler_b.key)
         ),
     );
-    assert_eq!(f.len(), 3, "only that entry fails: {f:?}");
+    // ... and the entry after it, when the bundle holds it, no longer chains to it.
+    let next = good.entries.iter().any(|e| e.index == n + 1);
+    if next {
+        assert!(
+            f.iter()
+                .any(|s| s.starts_with(&format!("entry {}: prev is ", n + 1))
+                    && s.ends_with(&format!(" of entry {n}: the entries do not chain"))),
+            "{f:?}"
+        );
+    }
+    assert_eq!(
+        f.len(),
+        3 + usize::from(next),
+        "only that entry fails: {f:?}"
+    );
 
     // One bit of a proof hash.
     let mut b = good.clone();
@@ -523,12 +537,8 @@ fn tampering_with_a_bundle_is_named_for_what_it_is() {
     );
 }
 
-#[test]
-fn a_key_used_after_its_revocation_took_effect_is_named() {
-    let dir = tempfile::tempdir().unwrap();
-    let c = city(dir.path());
-    let w = &c.w;
-    // The plant's second key signs an issue, then is revoked back to a time before that.
+/// The plant's second key is added and signs an issue: (the key, the manifest, its entry).
+fn second_plant_key_issues(w: &World) -> (SigningKey, String, u64) {
     let k2 = key(91);
     ok(
         &w.c,
@@ -545,6 +555,16 @@ fn a_key_used_after_its_revocation_took_effect_is_named() {
     );
     let m = answer["manifests"][0].as_str().unwrap().to_string();
     let issued = answer["index"].as_u64().unwrap();
+    (k2, m, issued)
+}
+
+#[test]
+fn a_key_used_after_its_revocation_took_effect_is_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let c = city(dir.path());
+    let w = &c.w;
+    // The plant's second key signs an issue, then is revoked back to a time before that.
+    let (k2, m, issued) = second_plant_key_issues(w);
     let rev = ok(
         &w.c,
         json!({"type": "key.revoked", "key": pk(&k2), "effective": "2020-01-01T00:00:00Z", "reason": "terminal stolen in 2020"}),
@@ -905,4 +925,620 @@ fn a_bundle_fetched_after_the_witnesses_cosigned_demands_k_of_n_of_them() {
     ]);
     assert!(!ok_, "{text}");
     assert!(text.contains(&w2.to_string()), "{text}");
+}
+
+// ---- Rules that need a log built otherwise ------------------------------------------------------
+//
+// Some alterations can only be made by whoever holds the log's and the authority's keys (a
+// revocation written with an offset, which the log refuses; entries that do not chain). To show
+// that the verifier names them, the test holds both keys (the server's `keys/log.pem`, the test
+// authority) and rebuilds the log's tree around the change, so that only the change is wrong.
+
+/// The bundle `good` again, over the log's entries (up to its checkpoint) as `edit` leaves them:
+/// with `rechain`, every entry's `prev` is set again to the leaf hash of the one before (so that
+/// only the edit is wrong); then the tree, every proof and the checkpoint, signed with the
+/// log's own key.
+fn reseal(
+    c: &Case,
+    good: &Bundle,
+    rechain: bool,
+    edit: impl FnOnce(&mut Vec<wasteledger::ledger::entry::Entry>),
+) -> Bundle {
+    use wasteledger::ledger::entry::Entry;
+    use wasteledger::ledger::merkle::{inclusion_proof, leaf_hash, mth};
+    use wasteledger::ledger::tlog_proof::TlogProof;
+    let cp = Checkpoint::open(&good.checkpoint, &c.log).unwrap();
+    let mut entries: Vec<Entry> = (0..cp.size)
+        .map(|i| {
+            let bytes = c.w.entry(i);
+            let e = Entry::decode(bytes.as_bytes()).unwrap();
+            assert_eq!(e.encode(), bytes.as_bytes(), "entry {i} re-encodes exactly");
+            e
+        })
+        .collect();
+    edit(&mut entries);
+    if rechain {
+        for i in 1..entries.len() {
+            entries[i].prev = leaf_hash(&entries[i - 1].encode());
+        }
+    }
+    let bytes: Vec<Vec<u8>> = entries.iter().map(Entry::encode).collect();
+    let leaves: Vec<_> = bytes.iter().map(|b| leaf_hash(b)).collect();
+    let log_key = wasteledger::keyfile::read(&c.w.server.data.join("keys/log.pem")).unwrap();
+    let checkpoint = Checkpoint {
+        root: mth(&leaves),
+        ..cp.clone()
+    }
+    .sign(&log_key);
+    let mut b = good.clone();
+    for e in &mut b.entries {
+        e.entry = B64.encode(&bytes[e.index as usize]);
+        e.proof = TlogProof {
+            extra: None,
+            index: e.index,
+            hashes: inclusion_proof(&leaves[..], e.index, cp.size).unwrap(),
+            checkpoint: checkpoint.clone(),
+        }
+        .format();
+    }
+    b.checkpoint = checkpoint;
+    b
+}
+
+/// Entry `i`'s event replaced by `event`, signed by `keys`.
+fn resign(
+    entries: &mut [wasteledger::ledger::entry::Entry],
+    i: u64,
+    event: Value,
+    keys: &[&SigningKey],
+) {
+    entries[i as usize].event = signed(event, keys);
+}
+
+fn pulled(c: &Case, manifests: &[&str]) -> Bundle {
+    let (status, body) = pull(
+        &c.w,
+        export_event(&c.w.bureau.id, manifests),
+        &[&c.w.bureau.key],
+    );
+    assert_eq!(status, 201, "{body}");
+    let b = parse(&body);
+    assert_eq!(failures(&b, &c.log), Vec::<String>::new());
+    b
+}
+
+#[test]
+fn a_checkpoint_with_a_failing_line_of_the_log_key_is_rejected_first_or_last() {
+    let dir = tempfile::tempdir().unwrap();
+    let c = city(dir.path());
+    use ed25519_dalek::Signer;
+    let good = pulled(&c, &[&c.relayed]);
+    // A line with the log key's name and key id, whose signature is of other bytes.
+    let split = good.checkpoint.find("\n\n").unwrap();
+    let (body, sigs) = (&good.checkpoint[..=split], &good.checkpoint[split + 2..]);
+    let mut blob = c.log.id().to_vec();
+    blob.extend_from_slice(&key(77).sign(b"another body\n").to_bytes());
+    let bad = format!("\u{2014} {} {}\n", c.log.name, B64.encode(blob));
+    for note in [
+        format!("{body}\n{bad}{sigs}"),
+        format!("{}{bad}", good.checkpoint),
+    ] {
+        let mut b = good.clone();
+        for e in &mut b.entries {
+            e.proof = e.proof.replace(&good.checkpoint, &note);
+        }
+        b.checkpoint = note;
+        assert_eq!(
+            failures(&b, &c.log),
+            ["checkpoint: a signature line of the given log key does not verify: the note is rejected"]
+        );
+    }
+    // A line of a key the verifier does not know is ignored.
+    let mut b = good.clone();
+    let other = wasteledger::ledger::note::sign_note(body, "witness.example", &key(78));
+    let note = format!(
+        "{}{}",
+        good.checkpoint,
+        other.rsplit("\n\n").next().unwrap()
+    );
+    for e in &mut b.entries {
+        e.proof = e.proof.replace(&good.checkpoint, &note);
+    }
+    b.checkpoint = note;
+    assert_eq!(failures(&b, &c.log), Vec::<String>::new());
+}
+
+#[test]
+fn entries_next_to_each_other_chain_and_entry_0_starts_from_zero() {
+    let dir = tempfile::tempdir().unwrap();
+    let c = city(dir.path());
+    let good = pulled(&c, &[&c.relayed]);
+    let held: Vec<u64> = good.entries.iter().map(|e| e.index).collect();
+    let n = *held
+        .iter()
+        .find(|i| **i > 1 && held.contains(&(*i - 1)))
+        .expect("two entries next to each other in the bundle");
+    // Entry n's prev points elsewhere (the entries after it chain to it); the tree and
+    // checkpoint are made over it.
+    let b = reseal(&c, &good, false, |es| {
+        let n = n as usize;
+        es[n].prev = [7; 32];
+        for j in n + 1..es.len() {
+            es[j].prev = wasteledger::ledger::merkle::leaf_hash(&es[j - 1].encode());
+        }
+    });
+    let f = failures(&b, &c.log);
+    assert_eq!(f.len(), 1, "{f:?}");
+    assert!(
+        f[0].starts_with(&format!(
+            "entry {n}: prev is {}, not the leaf hash ",
+            B64.encode([7; 32])
+        )) && f[0].ends_with(&format!(" of entry {}: the entries do not chain", n - 1)),
+        "{f:?}"
+    );
+    // Entry 0's prev is not zero (and entry 1 chains to it).
+    let b = reseal(&c, &good, true, |es| es[0].prev = [1; 32]);
+    assert_eq!(
+        failures(&b, &c.log),
+        [format!(
+            "entry 0: prev is {}, not 32 zero bytes (entry 0 starts the chain)",
+            B64.encode([1; 32])
+        )]
+    );
+    // Entry n logged a second before entry n-1: time went backwards.
+    let mut at = None;
+    let b = reseal(&c, &good, true, |es| {
+        let t = wasteledger::ledger::time::Timestamp::from_unix_millis(
+            es[n as usize - 1].time.unix_millis() - 1000,
+        );
+        es[n as usize].time = t;
+        at = Some((t, es[n as usize - 1].time));
+    });
+    let (t, before) = at.unwrap();
+    assert_eq!(
+        failures(&b, &c.log),
+        [format!(
+            "entry {n}: logged at {t}, before entry {} (logged at {before}): the log's time never goes backwards",
+            n - 1
+        )]
+    );
+}
+
+#[test]
+fn a_revocation_written_with_an_offset_fails_and_a_utc_one_is_compared_as_an_instant() {
+    let dir = tempfile::tempdir().unwrap();
+    let c = city(dir.path());
+    let w = &c.w;
+    let (k2, m, issued) = second_plant_key_issues(w);
+    // The log refuses a revocation written with an offset ...
+    let offset = json!({"type": "key.revoked", "key": pk(&k2), "effective": "2020-01-01T08:00:00+08:00", "reason": "terminal stolen in 2020"});
+    let (code, problem) = post(&w.c, &signed(offset.clone(), &[&authority()]).to_bytes());
+    assert_eq!(code, 422, "{problem}");
+    assert_eq!(problem["field"], "event.effective", "{problem}");
+    // ... so the log revokes the key in the future, and the bundle holds (the use is before).
+    let rev = ok(
+        &w.c,
+        json!({"type": "key.revoked", "key": pk(&k2), "effective": "2099-01-01T00:00:00Z", "reason": "to be retired"}),
+        &[&authority()],
+    )["index"]
+        .as_u64()
+        .unwrap();
+    let good = pulled(&c, &[&m]);
+    // Whoever holds the keys writes the revocation with an offset, effective before the use:
+    // the bundle fails at the revocation, which the log would have refused.
+    let b = reseal(&c, &good, true, |es| {
+        resign(es, rev, offset.clone(), &[&authority()])
+    });
+    let f = failures(&b, &c.log);
+    assert_eq!(f.len(), 1, "{f:?}");
+    assert!(
+        f[0].starts_with(&format!(
+            "entry {rev}: key.revoked: field `event.effective`: expected an RFC 3339 UTC time"
+        )) && f[0].contains("2020-01-01T08:00:00+08:00")
+            && f[0].ends_with("; the log refuses such an entry"),
+        "{f:?}"
+    );
+    // The same instant written +00:00 is read, and the use after it is named.
+    let utc = json!({"type": "key.revoked", "key": pk(&k2), "effective": "2020-01-01T00:00:00+00:00", "reason": "terminal stolen in 2020"});
+    let b = reseal(&c, &good, true, |es| {
+        resign(es, rev, utc.clone(), &[&authority()])
+    });
+    let t: Value = serde_json::from_slice(&entry_bytes(&b, issued)).unwrap();
+    assert_eq!(
+        failures(&b, &c.log),
+        [format!(
+            "entry {issued}: key {} used at {} on or after its revocation effective 2020-01-01T00:00:00.000Z (entry {rev})",
+            pk(&k2),
+            t["time"].as_str().unwrap()
+        )]
+    );
+}
+
+#[test]
+fn a_genesis_of_another_log_name_fails() {
+    let dir = tempfile::tempdir().unwrap();
+    let c = city(dir.path());
+    let good = pulled(&c, &[&c.relayed]);
+    let mut g = event_of(&good, 0);
+    g["log"] = json!("other.example/log");
+    let b = reseal(&c, &good, true, |es| resign(es, 0, g, &[&authority()]));
+    assert_eq!(
+        failures(&b, &c.log),
+        [format!(
+            "entry 0: genesis names the log \"other.example/log\", not {:?} (the given key's name)",
+            c.log.name
+        )]
+    );
+}
+
+#[test]
+fn a_manifests_entry_list_is_ascending_once_each_and_held_in_the_bundle() {
+    let dir = tempfile::tempdir().unwrap();
+    let c = city(dir.path());
+    let good = pulled(&c, &[&c.relayed, &c.merged]);
+    let pos = good
+        .manifests
+        .iter()
+        .position(|m| m.number.as_str() == c.relayed)
+        .unwrap();
+    let list = good.manifests[pos].entries.clone();
+    let (a, z) = (list[1], list[2]);
+    // Two entries swapped.
+    let mut b = good.clone();
+    b.manifests[pos].entries.swap(1, 2);
+    assert_eq!(
+        failures(&b, &c.log),
+        [format!(
+            "manifest {}: its entries are not in strictly ascending order: {a} is listed after {z}",
+            c.relayed
+        )]
+    );
+    // One listed twice.
+    let mut b = good.clone();
+    b.manifests[pos].entries.insert(2, a);
+    assert_eq!(
+        failures(&b, &c.log),
+        [format!(
+            "manifest {}: its entries are not in strictly ascending order: {a} is listed after {a}",
+            c.relayed
+        )]
+    );
+    // An entry the bundle does not hold.
+    let mut b = good.clone();
+    let missing = good.entries.last().unwrap().index + 1;
+    b.manifests[pos].entries.push(missing);
+    assert_eq!(
+        failures(&b, &c.log),
+        [format!(
+            "manifest {}: entry {missing} is listed but not (readable) in the bundle",
+            c.relayed
+        )]
+    );
+    // The creating entry left out of the list.
+    let mut b = good.clone();
+    b.manifests[pos].entries.remove(0);
+    assert_eq!(
+        failures(&b, &c.log),
+        [format!(
+            "manifest {}: its creating entry {} is not among its entries",
+            c.relayed, list[0]
+        )]
+    );
+    // The same manifest listed twice.
+    let mut b = good.clone();
+    b.manifests.push(good.manifests[pos].clone());
+    assert_eq!(
+        failures(&b, &c.log),
+        [format!(
+            "manifest {}: listed more than once in `manifests`",
+            c.relayed
+        )]
+    );
+}
+
+#[test]
+fn the_stored_summary_is_not_evidence_and_the_verifier_prints_what_the_entries_say() {
+    let dir = tempfile::tempdir().unwrap();
+    let c = city(dir.path());
+    let good = pulled(&c, &[&c.relayed]);
+    let m = &good.manifests[0];
+    // The summary says something the entries do not: not checked, the bundle still holds ...
+    let mut b = good.clone();
+    b.summary = "# Case KS-2026-0042\n\nNothing was ever handed over.\n".into();
+    let r = bundle::verify(&b.to_bytes(), &c.log);
+    assert!(r.ok(), "{:?}", r.failures());
+    // ... and the verifier's own account, from the entries alone, says what they say.
+    let account = r.account.unwrap();
+    assert_eq!(
+        account,
+        bundle::verify(&good.to_bytes(), &c.log).account.unwrap(),
+        "the account does not depend on the stored summary"
+    );
+    for i in &m.entries {
+        let e = wasteledger::ledger::entry::Entry::decode(&entry_bytes(&good, *i)).unwrap();
+        let row = format!("| {i} | {} | {} | ", e.time, e.event.event_type());
+        assert!(account.contains(&row), "no row {row:?}:\n{account}");
+    }
+    assert!(account.contains("\"amount\":339000"), "{account}");
+    assert!(
+        account.contains("Hazardous hauler B"),
+        "signers by name: {account}"
+    );
+    // The CLI prints both, each for what it is.
+    let file = dir.path().join("b.json");
+    std::fs::write(&file, b.to_bytes()).unwrap();
+    let (ok_, text) = run(&[
+        "verify-bundle",
+        file.to_str().unwrap(),
+        "--log-key",
+        &c.log.to_string(),
+    ]);
+    assert!(ok_, "{text}");
+    assert!(
+        text.contains(
+            "--- what the entries say (re-derived by this verifier from their bytes) ---"
+        ),
+        "{text}"
+    );
+    assert!(
+        text.contains("a reading aid, not checked, not evidence"),
+        "{text}"
+    );
+}
+
+#[test]
+fn each_entrys_own_rules_and_the_log_key_are_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let c = city(dir.path());
+    let good = pulled(&c, &[&c.relayed]);
+    let (p, q) = (3, 4);
+    let (i, j) = (good.entries[p].index, good.entries[q].index);
+    // The bundle names another log key than the one given.
+    let mut b = good.clone();
+    let named = NoteVerifier::new("other.example/log", key(79).verifying_key()).unwrap();
+    b.log_key = named.to_string();
+    assert_eq!(
+        failures(&b, &c.log),
+        [format!(
+            "log key: the bundle names {named}, not the given key {} (checked with the given key)",
+            c.log
+        )]
+    );
+    // `entry` is not base64; the bytes are not an entry.
+    let mut b = good.clone();
+    b.entries[p].entry = "not base64!".into();
+    has(
+        &failures(&b, &c.log),
+        &format!("entry {i}: `entry` is not base64"),
+    );
+    let mut b = good.clone();
+    b.entries[p].entry = B64.encode(b"{\"event\":{}}");
+    assert!(
+        failures(&b, &c.log).iter().any(|f| f.starts_with(&format!(
+            "entry {i}: the bytes do not parse as a log entry: "
+        ))),
+        "{:?}",
+        failures(&b, &c.log)
+    );
+    // Another entry's bytes under this index; another entry's proof.
+    let mut b = good.clone();
+    b.entries[p].entry = good.entries[q].entry.clone();
+    has(
+        &failures(&b, &c.log),
+        &format!("entry {i}: the bytes hold entry {j}, not {i}"),
+    );
+    let mut b = good.clone();
+    b.entries[p].proof = good.entries[q].proof.clone();
+    has(
+        &failures(&b, &c.log),
+        &format!("entry {i}: the proof is for index {j}"),
+    );
+    // A proof that is not a tlog-proof.
+    let mut b = good.clone();
+    b.entries[p].proof = good.entries[p].proof.replacen("index ", "index: ", 1);
+    assert_eq!(
+        failures(&b, &c.log),
+        [format!("entry {i}: proof: line 2: expected `index N`")]
+    );
+    // Two entries out of order, and one listed twice.
+    let mut b = good.clone();
+    b.entries.swap(p, q);
+    assert_eq!(
+        failures(&b, &c.log),
+        [format!(
+            "entry {i}: entries are not in strictly increasing index order (listed twice or out of order)"
+        )]
+    );
+    let mut b = good.clone();
+    b.entries.insert(q, good.entries[p].clone());
+    assert_eq!(
+        failures(&b, &c.log),
+        [format!(
+            "entry {i}: entries are not in strictly increasing index order (listed twice or out of order)"
+        )]
+    );
+}
+
+#[test]
+fn the_registrys_rules_are_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let c = city(dir.path());
+    let w = &c.w;
+    let good = pulled(&c, &[&c.relayed]);
+    let hb = pk(&w.hauler_b.key);
+    let registry = |t: &str, k: &str| {
+        good.entries
+            .iter()
+            .map(|e| e.index)
+            .find(|i| {
+                let ev = event_of(&good, *i);
+                ev["type"] == t && (ev["key"] == json!(k) || ev["party"] == json!(k))
+            })
+            .unwrap()
+    };
+    let added = registry("key.added", &hb);
+    let relay = good.manifests[0].entries[2];
+    assert_eq!(event_of(&good, relay)["to"], json!(w.hauler_b.id));
+    // Genesis signed by another key than the authority it names.
+    let g = event_of(&good, 0);
+    let b = reseal(&c, &good, true, |es| resign(es, 0, g.clone(), &[&key(79)]));
+    has(
+        &failures(&b, &c.log),
+        "entry 0: not a genesis signed by the authority it names",
+    );
+    // A key.added signed by someone else than the authority: refused, so the key is unknown.
+    let ev = event_of(&good, added);
+    let b = reseal(&c, &good, true, |es| {
+        resign(es, added, ev.clone(), &[&w.plant.key])
+    });
+    let f = failures(&b, &c.log);
+    has(
+        &f,
+        &format!("entry {added}: key.added is not signed by the authority"),
+    );
+    has(
+        &f,
+        &format!("entry {relay}: key {hb} has no key.added entry in the bundle"),
+    );
+    // The key.added and the relay it signs change places: the key is used before it is added.
+    let b = reseal(&c, &good, true, |es| {
+        let (a, r) = (added as usize, relay as usize);
+        let moved = es[a].event.clone();
+        es[a].event = es[r].event.clone();
+        es[r].event = moved;
+    });
+    has(
+        &failures(&b, &c.log),
+        &format!("entry {added}: key {hb} used before it was registered (entry {relay})"),
+    );
+    // The plant's key.added made to add hauler B's key again (which the log refuses); and
+    // hauler B's key.added made a revocation of a key not added before it.
+    let plant_added = registry("key.added", &pk(&w.plant.key));
+    let again = json!({"type": "key.added", "key": hb, "holder": w.hauler_b.id});
+    let b = reseal(&c, &good, true, |es| {
+        resign(es, plant_added, again, &[&authority()])
+    });
+    let first = added.min(plant_added);
+    has(
+        &failures(&b, &c.log),
+        &format!(
+            "entry {}: key.added: key {hb} is already added at entry {first}; the log refuses such an entry",
+            added.max(plant_added)
+        ),
+    );
+    let revoke = json!({"type": "key.revoked", "key": hb, "effective": "2099-01-01T00:00:00Z", "reason": "r"});
+    let b = reseal(&c, &good, true, |es| {
+        resign(es, added, revoke, &[&authority()])
+    });
+    has(
+        &failures(&b, &c.log),
+        &format!(
+            "entry {added}: key.revoked: key {hb} has no key.added before it in the bundle; the log refuses such an entry"
+        ),
+    );
+    // The holder's party.registered comes after the key.added.
+    let party = registry("party.registered", &w.hauler_b.id);
+    assert!(party < added);
+    let b = reseal(&c, &good, true, |es| {
+        let mut ev = es[party as usize].event.event().clone();
+        ev.insert("party".into(), json!(w.recycler.id));
+        es[party as usize].event = signed(Value::Object(ev), &[&authority()]);
+    });
+    has(
+        &failures(&b, &c.log),
+        &format!(
+            "entry {added}: key {hb} is added for {:?}, which has no party.registered entry before it in the bundle",
+            w.hauler_b.id
+        ),
+    );
+}
+
+#[test]
+fn the_export_and_manifest_rules_are_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let c = city(dir.path());
+    let good = pulled(&c, &[&c.relayed, &c.merged]);
+    let x = good.export.index;
+    let pos = good
+        .manifests
+        .iter()
+        .position(|m| m.number.as_str() == c.relayed)
+        .unwrap();
+    let list = good.manifests[pos].entries.clone();
+    // The header points at another entry than the export.
+    let mut b = good.clone();
+    b.export.index = list[1];
+    has(
+        &failures(&b, &c.log),
+        &format!(
+            "export: entry {} is a custody.handover, not evidence.exported",
+            list[1]
+        ),
+    );
+    // The header's case and logged time differ from the entry's.
+    let mut b = good.clone();
+    b.export.case = "KS-2026-0099".into();
+    b.export.time =
+        wasteledger::ledger::time::Timestamp::from_unix_millis(good.export.time.unix_millis() + 1);
+    let f = failures(&b, &c.log);
+    has(
+        &f,
+        &format!("export: the bundle's header says case = \"KS-2026-0099\", entry {x} says \"KS-2026-0042\""),
+    );
+    has(
+        &f,
+        &format!(
+            "export: the bundle's header says it was logged at {}, entry {x} at {}",
+            b.export.time, good.export.time
+        ),
+    );
+    // The header's time written with an offset: not read at all.
+    let mut v: Value = serde_json::from_slice(&good.to_bytes()).unwrap();
+    v["export"]["time"] = json!("2026-12-01T17:30:00.000+08:00");
+    let r = bundle::verify(&serde_json::to_vec(&v).unwrap(), &c.log);
+    let f: Vec<String> = r.failures().iter().map(|c| c.to_string()).collect();
+    assert!(
+        f.len() == 1
+            && f[0].starts_with("bundle: not a wasteledger bundle (wasteledger-bundle/v1 JSON): expected an RFC 3339 UTC time"),
+        "{f:?}"
+    );
+    // A selected manifest without its item; an item for a manifest not selected.
+    let mut b = good.clone();
+    b.manifests.remove(pos);
+    assert_eq!(
+        failures(&b, &c.log),
+        [format!(
+            "export: manifest {} is selected but the bundle lists no entries for it",
+            c.relayed
+        )]
+    );
+    let mut b = good.clone();
+    b.manifests[pos].number = c.inputs[1].parse().unwrap();
+    let f = failures(&b, &c.log);
+    has(
+        &f,
+        &format!(
+            "export: manifest {} is in the bundle but not in the selection",
+            c.inputs[1]
+        ),
+    );
+    // The creating entry is one that creates nothing; an entry that does not name the manifest.
+    let mut b = good.clone();
+    b.manifests[pos].created_by = list[1];
+    has(
+        &failures(&b, &c.log),
+        &format!(
+            "manifest {}: entry {} is a custody.handover, which creates no manifest",
+            c.relayed, list[1]
+        ),
+    );
+    let mut b = good.clone();
+    b.manifests[pos].entries.insert(0, 0);
+    assert_eq!(
+        failures(&b, &c.log),
+        [format!(
+            "entry 0: listed under manifest {} but its event does not name it",
+            c.relayed
+        )]
+    );
 }

@@ -390,8 +390,8 @@ fn go_note_opens_and_tampering_is_refused() {
     sig[4 + 10] ^= 0x01;
     let bad = format!("{head} {}\n", B64.encode(sig));
     assert!(
-        matches!(open_note(&bad, &peter), Err(NoteError::NotSigned(_))),
-        "signature byte changed"
+        matches!(open_note(&bad, &peter), Err(NoteError::BadSignature(_))),
+        "signature byte changed: a known key's line that does not verify rejects the note"
     );
 
     // Two signatures: either verifier accepts, the other key's line is ignored.
