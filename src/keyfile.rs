@@ -1,5 +1,8 @@
-//! Key files: Ed25519 private keys as PKCS#8 PEM (`-----BEGIN PRIVATE KEY-----`), the format
-//! OpenSSL reads (`openssl pkey -in FILE -pubout`). Written readable by the owner only.
+//! Key files: Ed25519 private keys as PKCS#8 PEM (`-----BEGIN PRIVATE KEY-----`). Written in the
+//! RFC 8410 form (PKCS#8 v1, the private key alone), which OpenSSL 3 (`openssl pkey -in FILE
+//! -pubout`) and Python's `cryptography` load; read in that form and in PKCS#8 v2 (with the
+//! public key, checked against the private one), which earlier versions wrote. Written
+//! readable by the owner only.
 
 use anyhow::{anyhow, Context, Result};
 use ed25519_dalek::pkcs8::{DecodePrivateKey, EncodePrivateKey};
@@ -27,9 +30,12 @@ pub fn read(path: &Path) -> Result<SigningKey> {
 
 /// Write a key; refuses to overwrite an existing file.
 pub fn write(path: &Path, key: &SigningKey) -> Result<()> {
-    let pem = key
-        .to_pkcs8_pem(ed25519_dalek::pkcs8::spki::der::pem::LineEnding::LF)
-        .map_err(|e| anyhow!("encoding the key: {e}"))?;
+    let pem = ed25519_dalek::pkcs8::KeypairBytes {
+        secret_key: key.to_bytes(),
+        public_key: None,
+    }
+    .to_pkcs8_pem(ed25519_dalek::pkcs8::spki::der::pem::LineEnding::LF)
+    .map_err(|e| anyhow!("encoding the key: {e}"))?;
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
         std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
     }

@@ -4,7 +4,6 @@ use crate::client::{audit_remote, check_cosigned, LogClient};
 use crate::keyfile;
 use crate::ledger::cosignature::WitnessKey;
 use crate::ledger::event::SignedEvent;
-use crate::ledger::note::NoteVerifier;
 use anyhow::{bail, Context, Result};
 use serde_json::Value;
 use std::path::{Path, PathBuf};
@@ -27,7 +26,7 @@ pub fn audit(
     if let Some(k) = key {
         client = client.reading_as(keyfile::read(k)?);
     }
-    let verifier = log_key.map(NoteVerifier::parse).transpose()?;
+    let verifier = log_key.map(super::scan::verifier_from).transpose()?;
     let pinned = verifier.clone();
     if verifier.is_none() {
         eprintln!(

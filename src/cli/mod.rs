@@ -104,8 +104,8 @@ enum Command {
     Audit {
         #[arg(long)]
         server: String,
-        /// The log's verifier key (name+id+key). Without it the key the server serves is used,
-        /// and checked against the one entry 0 names.
+        /// The log's verifier key (name+id+key) or a file holding it. Without it the key the
+        /// server serves is used, and checked against the one entry 0 names.
         #[arg(long)]
         log_key: Option<String>,
         /// Key file of an inspector, enforcement officer, auditor or the authority: a waste

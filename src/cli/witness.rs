@@ -200,12 +200,7 @@ fn load_state(path: &Path) -> Result<WitnessState> {
 fn log_verifier(a: &WitnessArgs, client: Option<&LogClient>) -> Result<NoteVerifier> {
     let pinned = a.state.join("log.vkey");
     if let Some(k) = &a.log_key {
-        let text = if Path::new(k).is_file() {
-            std::fs::read_to_string(k).with_context(|| format!("cannot read {k}"))?
-        } else {
-            k.clone()
-        };
-        return NoteVerifier::parse(text.trim()).context("--log-key");
+        return super::scan::verifier_from(k);
     }
     if pinned.exists() {
         let text = std::fs::read_to_string(&pinned)?;

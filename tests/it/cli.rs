@@ -84,3 +84,65 @@ fn a_party_makes_a_key_gets_registered_signs_and_the_log_audits_clean() {
     let (ok, out) = run(&["audit", "--server", &server.url, "--log-key", verifier]);
     assert!(!ok && out.contains("checkpoint"), "{out}");
 }
+
+/// Key files other tools open: what `keygen` writes, OpenSSL 3 (and Python's `cryptography`,
+/// where installed) load, with the same public key; a key file in the PKCS#8 v2 form earlier
+/// versions wrote (with the public key) is still read.
+#[test]
+fn key_files_open_in_openssl_and_the_older_form_still_reads() {
+    use base64::Engine;
+    use ed25519_dalek::pkcs8::EncodePrivateKey;
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("site.pem");
+    let (ok, out) = run(&["keygen", "--out", file.to_str().unwrap()]);
+    assert!(ok, "{out}");
+    let public = out
+        .lines()
+        .find_map(|l| l.strip_prefix("public key:"))
+        .unwrap()
+        .trim()
+        .to_string();
+    let der = std::process::Command::new("openssl")
+        .args(["pkey", "-pubout", "-outform", "DER", "-in"])
+        .arg(&file)
+        .output()
+        .expect("openssl is installed (.ci/run installs it)");
+    assert!(
+        der.status.success(),
+        "openssl cannot load the key file: {}",
+        String::from_utf8_lossy(&der.stderr)
+    );
+    // SubjectPublicKeyInfo for Ed25519: a 12-byte prefix, then the 32-byte key.
+    let spki = der.stdout;
+    assert_eq!(
+        base64::engine::general_purpose::STANDARD.encode(&spki[spki.len() - 32..]),
+        public
+    );
+    let python = std::process::Command::new("python3")
+        .args([
+            "-c",
+            "import sys, base64\n\
+             from cryptography.hazmat.primitives import serialization as s\n\
+             k = s.load_pem_private_key(open(sys.argv[1], 'rb').read(), None)\n\
+             print(base64.b64encode(k.public_key().public_bytes(s.Encoding.Raw, s.PublicFormat.Raw)).decode())",
+        ])
+        .arg(&file)
+        .output();
+    match python {
+        Ok(o) if o.status.success() => {
+            assert_eq!(String::from_utf8_lossy(&o.stdout).trim(), public)
+        }
+        _ => eprintln!("python3 with `cryptography` not available: checked with OpenSSL only"),
+    }
+    // The older form: PKCS#8 v2, the public key inside.
+    let key = crate::support::key(42);
+    let v2 = key
+        .to_pkcs8_pem(ed25519_dalek::pkcs8::spki::der::pem::LineEnding::LF)
+        .unwrap();
+    let old = dir.path().join("old.pem");
+    std::fs::write(&old, v2.as_bytes()).unwrap();
+    assert_eq!(
+        wasteledger::keyfile::read(&old).unwrap().verifying_key(),
+        key.verifying_key()
+    );
+}
