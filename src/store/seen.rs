@@ -4,8 +4,8 @@
 //! refused after it as it was before. Not derived from the entries, never part of a proof.
 //!
 //! Each new request is written and fsync'd before [`Ledger::remember_request`] returns, so
-//! before it is answered. The fsync is outside the lock: concurrent requests share sled's
-//! flushes (and the sequencer's). The memory of the window (a set and the expiry order) is
+//! before it is answered. The fsync is outside the lock: sled lets concurrent flushes share
+//! one write (a group flush of our own measured no better). The memory of the window (a set and the expiry order) is
 //! loaded at open, expired ones dropped; expired ones leave the tree with the next write.
 //!
 //! When the storage fails (a full disk), a request is still remembered in memory and served,

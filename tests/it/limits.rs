@@ -386,3 +386,72 @@ fn on_a_full_disk_reads_keep_working_and_appends_resume_once_space_is_freed() {
     assert!(ok, "the log does not verify after the full disk: {out}");
     drop(disk);
 }
+
+/// The price of remembering signed requests on disk: signed reads per second from 1 and 8
+/// client threads (`cargo test --release --test it signed_read_rate -- --ignored --nocapture`).
+#[test]
+#[ignore]
+fn signed_read_rate() {
+    let dir = tempfile::tempdir().unwrap();
+    let w = World::start(dir.path());
+    let path = "/v1/manifests?status=in_transit";
+    for threads in [1usize, 8] {
+        let started = std::time::Instant::now();
+        let per_thread = 1500;
+        std::thread::scope(|s| {
+            for _ in 0..threads {
+                s.spawn(|| {
+                    let c = wasteledger::client::LogClient::new(&w.server.url);
+                    for _ in 0..per_thread {
+                        assert_eq!(c.get_signed(path, &w.bureau.key).unwrap().status, 200);
+                    }
+                });
+            }
+        });
+        let secs = started.elapsed().as_secs_f64();
+        eprintln!(
+            "{threads} thread(s): {:.0} signed reads/s",
+            (threads * per_thread) as f64 / secs
+        );
+    }
+}
+
+/// What one durable `remember_request` costs, alone and with 8 threads at once.
+#[test]
+#[ignore]
+fn remember_request_cost() {
+    let dir = tempfile::tempdir().unwrap();
+    let genesis =
+        wasteledger::store::Genesis::new("test/log", key(100), &authority(), None).unwrap();
+    let ledger = wasteledger::store::Ledger::create(
+        dir.path(),
+        Default::default(),
+        genesis,
+        Arc::new(OpenRules),
+        Arc::new(wasteledger::store::SystemClock),
+    )
+    .unwrap();
+    let next = std::sync::atomic::AtomicU64::new(0);
+    for threads in [1u64, 8] {
+        let n = 2000;
+        let started = std::time::Instant::now();
+        std::thread::scope(|s| {
+            for _ in 0..threads {
+                s.spawn(|| {
+                    for _ in 0..n {
+                        let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                        let mut h = [0u8; 32];
+                        h[..8].copy_from_slice(&i.to_be_bytes());
+                        ledger.remember_request(&h, u64::MAX, 0).unwrap();
+                    }
+                });
+            }
+        });
+        let secs = started.elapsed().as_secs_f64();
+        eprintln!(
+            "{threads} thread(s): {:.0} remembered/s, {:.0} us each",
+            (threads * n) as f64 / secs,
+            secs * 1e6 / n as f64
+        );
+    }
+}
