@@ -109,10 +109,10 @@ fn probe(dir: &Path) -> Result<(), StoreError> {
         f.sync_all()
     });
     let _ = std::fs::remove_file(&path);
+    // Said to clients too: the directory is named in the server's log, not here.
     written.map_err(|e| {
         StoreError::Unavailable(format!(
-            "{} still cannot be written ({})",
-            dir.display(),
+            "the data directory still cannot be written ({})",
             io_text(&e)
         ))
     })
@@ -122,6 +122,10 @@ fn probe(dir: &Path) -> Result<(), StoreError> {
 /// the failed database, whose published entries are intact). If that fails too, the domain's
 /// reads stay refused until [`resume`] succeeds.
 pub(super) fn after_failure(slot: &TreesSlot, head: &RwLock<Head>, rules: &dyn Rules) {
+    tracing::error!(
+        "the operator's step: free space in {} (the data directory); the log takes events again by itself once it can write there",
+        slot.dir.display()
+    );
     let size = head.read().expect("head lock").size;
     let Ok(trees) = slot.get() else { return };
     rules.reload(&mut |fold| match super::load_state(&trees, size, fold) {

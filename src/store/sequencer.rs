@@ -174,7 +174,7 @@ fn run(
             // The in-memory state is now ahead of the disk: the domain's is replayed from the
             // published entries at once; the rest when the storage works again.
             tracing::error!(
-                "the log could not store a batch: {e}. Nothing of it was acknowledged; events are refused until the storage works again (free space in the data directory), tried every {} s and at each event",
+                "the log could not store a batch: {e}. Nothing of it was acknowledged; events are refused until the storage works again, tried every {} s and at each event",
                 RETRY.as_secs()
             );
             recover::after_failure(&slot, &head, rules.as_ref());
