@@ -443,7 +443,7 @@ impl<'a> Play<'a> {
             let record = json!({"kind": "driver_name", "value": name, "salt": hex::encode(d.salt),
                                 "lodged_by": d.fleet, "lodged_at": at});
             self.ledger
-                .put_personal(&d.commitment, record.to_string().as_bytes())?;
+                .put_personal(&d.commitment, record.to_string().as_bytes(), &d.fleet)?;
         }
         Ok(())
     }

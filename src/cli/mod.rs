@@ -88,6 +88,13 @@ enum Command {
         /// Repeatable.
         #[arg(long = "push-witness")]
         push_witnesses: Vec<String>,
+        /// Most events waiting in each of the two queues before the log (signature checks,
+        /// then the writer); beyond them `POST /v1/events` answers 503 with Retry-After.
+        #[arg(long, default_value_t = Config::default().max_queue)]
+        max_queue: usize,
+        /// Most live personal records one party may keep (`POST /v1/personal`); beyond it 403.
+        #[arg(long, default_value_t = Config::default().max_personal_per_party)]
+        personal_quota: u64,
     },
     /// Audit a stored log (server stopped): signatures, chain, Merkle nodes, checkpoint, and
     /// that it reaches the checkpoint it last published. Changes no byte of DIR: sled writes
@@ -204,10 +211,14 @@ pub fn run(cli: Cli) -> Result<()> {
             public_url,
             witnesses,
             push_witnesses,
+            max_queue,
+            personal_quota,
         } => {
             let witnesses = witness::parse_witness_keys(&witnesses)?;
             let cfg = Config {
                 cache_bytes: cache_mb << 20,
+                max_queue,
+                max_personal_per_party: personal_quota,
                 ..Config::default()
             };
             let rules = domain_rules(catalog.as_deref())?;

@@ -26,8 +26,9 @@ pub struct DomainRules {
     live: Arc<RwLock<Domain>>,
     catalog: Arc<catalog::Catalog>,
     limits: Limits,
-    /// Why the store stopped, if it could not make a folded batch durable.
-    failed: Arc<std::sync::OnceLock<String>>,
+    /// Why the live state may be ahead of the disk: the store could not make a folded batch
+    /// durable, and has not replayed the state from the log since.
+    failed: Arc<std::sync::Mutex<Option<String>>>,
 }
 
 impl DomainRules {
@@ -47,10 +48,10 @@ impl DomainRules {
     }
 
     /// Read the live state, unless the store failed to make what it holds durable (then the
-    /// cause: the state is ahead of the disk until a restart reloads it).
+    /// cause: the state is ahead of the disk until the store replays it from the log).
     pub fn read_durable(&self) -> Result<RwLockReadGuard<'_, Domain>, String> {
         let guard = self.read();
-        match self.failed.get() {
+        match &*self.failed.lock().expect("failed lock") {
             Some(cause) => Err(cause.clone()),
             None => Ok(guard),
         }
@@ -68,7 +69,18 @@ impl Rules for DomainRules {
     }
 
     fn storage_failed(&self, cause: &str) {
-        let _ = self.failed.set(cause.to_string());
+        *self.failed.lock().expect("failed lock") = Some(cause.to_string());
+    }
+
+    /// The replay runs on a fresh state beside the live one (readers keep the lock meanwhile,
+    /// refused while the live state is ahead of the disk); the swap takes the write lock.
+    fn reload(&self, f: &mut dyn FnMut(&mut dyn Fold) -> bool) {
+        let mut fresh = Domain::new(self.catalog.clone(), self.limits.clone());
+        if f(&mut fresh) {
+            let mut live = self.live.write().expect("domain lock");
+            *live = fresh;
+            *self.failed.lock().expect("failed lock") = None;
+        }
     }
 }
 

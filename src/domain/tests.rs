@@ -509,7 +509,8 @@ fn malformed_fields_say_what_was_expected_and_what_came() {
     );
 }
 
-/// After the store fails to make a folded batch durable, the live state is not served.
+/// After the store fails to make a folded batch durable, the live state is not served until
+/// the store replayed it from what is durable.
 #[test]
 fn after_a_storage_failure_the_state_is_not_read() {
     use crate::ledger::state::Rules;
@@ -518,6 +519,11 @@ fn after_a_storage_failure_the_state_is_not_read() {
     rules.with_fold(&mut |_| rules.storage_failed("fsync: no space left on device"));
     let err = rules.read_durable().map(|_| ()).unwrap_err();
     assert!(err.contains("no space left"), "{err}");
+    // A replay that fails keeps it refused; one that succeeds replaces the state and serves it.
+    rules.reload(&mut |_| false);
+    assert!(rules.read_durable().is_err());
+    rules.reload(&mut |_| true);
+    assert!(rules.read_durable().is_ok());
 }
 
 #[test]

@@ -10,7 +10,7 @@ use crate::domain::personal::Disclosure;
 use crate::domain::DomainRules;
 use crate::ledger::event::{PublicKey, SignedEvent};
 use crate::ledger::time::Timestamp;
-use crate::store::Ledger;
+use crate::store::{Ledger, Lodged};
 use actix_web::{web, HttpRequest, HttpResponse};
 use serde_json::{json, Value};
 use std::collections::{BTreeSet, HashMap};
@@ -60,15 +60,15 @@ impl Viewer {
     }
 }
 
-/// The domain's state for a reader, or 503 when the store stopped on a failed write (the
-/// state may hold events the disk does not, until a restart reloads it).
+/// The domain's state for a reader, or 503 right after a failed write (the state may hold
+/// events the disk does not, until the store has replayed it from the log).
 pub(super) fn live(rules: &DomainRules) -> Result<std::sync::RwLockReadGuard<'_, Domain>, Problem> {
     rules.read_durable().map_err(|cause| {
-        Problem::new(
-            503,
+        Problem::unavailable(
             "storage-failed",
-            "The log stopped on a storage failure",
-            format!("the log could not make a write durable ({cause}); it takes no events and serves no domain reads until it is restarted"),
+            "Log storage failed",
+            format!("the log could not make a write durable ({cause}); its state is being replayed from what is durable, try again shortly"),
+            2,
         )
     })
 }
@@ -567,9 +567,11 @@ async fn lodge_personal(
     let c = d
         .commitment()
         .map_err(|e| Problem::bad_request(e.split(':').next(), e.clone()))?;
-    let record = json!({"kind": d.kind, "value": d.value, "salt": d.salt, "lodged_by": viewer_id(&v), "lodged_at": now()});
-    if !ledger.put_personal(c.as_str(), record.to_string().as_bytes())? {
-        return Err(Problem::new(
+    let party = viewer_id(&v);
+    let record = json!({"kind": d.kind, "value": d.value, "salt": d.salt, "lodged_by": party, "lodged_at": now()});
+    match ledger.put_personal(c.as_str(), record.to_string().as_bytes(), &party)? {
+        Lodged::Stored => Ok(HttpResponse::Created().json(json!({"commitment": c}))),
+        Lodged::Exists => Err(Problem::new(
             409,
             "exists",
             "Already lodged",
@@ -578,9 +580,15 @@ async fn lodge_personal(
                 c.as_str()
             ),
         )
-        .field("(body)"));
+        .field("(body)")),
+        Lodged::OverQuota { count, quota } => Err(Problem::new(
+            403,
+            "quota-exceeded",
+            "Personal-record quota reached",
+            format!("{party} keeps {count} personal records, its quota (max_personal_per_party {quota}): nothing was stored; records erased at the end of their retention no longer count"),
+        )
+        .field("(body)")),
     }
-    Ok(HttpResponse::Created().json(json!({"commitment": c})))
 }
 
 /// Personal data is for the authority, inspectors and enforcement, and the party that lodged it.
@@ -632,14 +640,21 @@ async fn erase_personal(
         )
         .field("Authorization"));
     }
-    if ledger.personal(path.as_str())?.is_none() {
+    let Some(old) = ledger.personal(path.as_str())? else {
         return Err(not_found(
             "personal",
             "commitment",
             format!("no personal record for commitment {}", path.as_str()),
         ));
-    }
+    };
+    // A live record stops counting against its party's quota.
+    let old: Value = serde_json::from_slice(&old).unwrap_or_default();
+    let lodged_by = old
+        .get("erased_at")
+        .is_none()
+        .then(|| old["lodged_by"].as_str())
+        .flatten();
     let note = json!({"erased_at": now(), "erased_by": "authority"});
-    ledger.erase_personal(path.as_str(), note.to_string().as_bytes())?;
+    ledger.erase_personal(path.as_str(), note.to_string().as_bytes(), lodged_by)?;
     Ok(HttpResponse::Ok().json(note))
 }

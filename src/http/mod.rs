@@ -61,10 +61,10 @@ pub fn server_with_witnesses(
     public_url: Option<String>,
     witnesses: Vec<crate::ledger::cosignature::WitnessKey>,
 ) -> std::io::Result<Server> {
-    let data = web::Data::new(ledger);
+    let data = web::Data::new(ledger.clone());
     let trusted = web::Data::new(witness::TrustedWitnesses(witnesses));
     let domain = domain.map(web::Data::new);
-    let seen = web::Data::new(auth::SeenRequests::default());
+    let seen = web::Data::new(auth::SeenRequests::new(ledger.clone()));
     let scans = web::Data::new(investigate::ScanCache::default());
     let public = web::Data::new(qr::PublicUrl(public_url));
     Ok(HttpServer::new(move || {

@@ -21,6 +21,9 @@ pub struct Problem {
     /// For a replay: where the event already is.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub existing_index: Option<u64>,
+    /// Seconds to wait before trying again: sent as the `Retry-After` header.
+    #[serde(skip)]
+    pub retry_after: Option<u16>,
 }
 
 impl Problem {
@@ -32,7 +35,15 @@ impl Problem {
             detail: detail.into(),
             field: None,
             existing_index: None,
+            retry_after: None,
         }
+    }
+
+    /// 503: try again in `secs` seconds (`Retry-After`).
+    pub fn unavailable(kind: &str, title: &str, detail: impl Into<String>, secs: u16) -> Self {
+        let mut p = Problem::new(503, kind, title, detail);
+        p.retry_after = Some(secs);
+        p
     }
 
     pub fn field(mut self, f: impl Into<String>) -> Self {
@@ -61,9 +72,12 @@ impl ResponseError for Problem {
     }
 
     fn error_response(&self) -> HttpResponse {
-        HttpResponse::build(self.status_code())
-            .content_type("application/problem+json")
-            .json(self)
+        let mut r = HttpResponse::build(self.status_code());
+        r.content_type("application/problem+json");
+        if let Some(secs) = self.retry_after {
+            r.insert_header(("retry-after", secs.to_string()));
+        }
+        r.json(self)
     }
 }
 
@@ -151,9 +165,11 @@ impl From<SubmitError> for Problem {
                 Refusal::Rule(_) => Problem::new(422, "refused", "Event refused", detail),
             },
             SubmitError::Signature(e) => e.into(),
-            SubmitError::Storage(_) | SubmitError::Stopped => {
-                Problem::new(503, "unavailable", "Log unavailable", detail)
+            SubmitError::Busy => Problem::unavailable("busy", "Log busy", detail, 1),
+            SubmitError::Storage(_) => {
+                Problem::unavailable("storage-failed", "Log storage failed", detail, 2)
             }
+            SubmitError::Stopped => Problem::new(503, "unavailable", "Log unavailable", detail),
         }
     }
 }
@@ -161,6 +177,14 @@ impl From<SubmitError> for Problem {
 impl From<StoreError> for Problem {
     fn from(e: StoreError) -> Self {
         tracing::error!("store: {e}");
+        if e.is_transient() {
+            return Problem::unavailable(
+                "storage-failed",
+                "Log storage failed",
+                format!("the log's storage failed ({e}); what is durable is served again once the store has reopened it, try again shortly"),
+                2,
+            );
+        }
         Problem::new(500, "store", "Storage error", e.to_string())
     }
 }

@@ -106,8 +106,16 @@ pub trait Rules: Send + Sync {
     /// A new, empty fold.
     fn fresh(&self) -> Box<dyn Fold>;
     /// The store could not make a batch durable after folding it (called with the fold still
-    /// held): the live state is ahead of the disk and must not be read until a restart.
+    /// held): the live state is ahead of the disk and must not be read until [`Rules::reload`]
+    /// replaced it.
     fn storage_failed(&self, _cause: &str) {}
+    /// Replace the live fold by a fresh one that `f` fills (a replay of what is durable) and
+    /// returns true for; on false keep things as they are. Clears a storage failure.
+    fn reload(&self, f: &mut dyn FnMut(&mut dyn Fold) -> bool) {
+        self.with_fold(&mut |fold| {
+            f(fold);
+        })
+    }
 }
 
 /// No domain: any JSON object with a `type` outside the log's own namespaces.

@@ -64,7 +64,7 @@ impl Ledger {
     /// The root of the tree of the first `size` entries (`size` at most the published size).
     pub fn root_at(&self, size: u64) -> Result<Hash, ProofRequestError> {
         self.published("size", size)?;
-        Ok(merkle::root(&StoredNodes(&self.inner.trees), size)?)
+        Ok(merkle::root(&StoredNodes(&*self.trees()?), size)?)
     }
 
     /// The log's signed checkpoint note for an earlier (or the current) size.
@@ -116,7 +116,7 @@ impl Ledger {
         let mut batch = sled::Batch::default();
         let mut witnesses = Vec::new();
         let mut new = false;
-        let t = &self.inner.trees;
+        let t = self.trees()?;
         for &(i, _) in &valid {
             let w = &trusted[i];
             let line = lines
@@ -159,7 +159,8 @@ impl Ledger {
         witnesses: &[WitnessKey],
     ) -> Result<Option<String>, StoreError> {
         let published = self.size();
-        let mut iter = self.inner.trees.cosignatures.iter().rev().peekable();
+        let trees = self.trees()?;
+        let mut iter = trees.cosignatures.iter().rev().peekable();
         while let Some(kv) = iter.next() {
             let (k, v) = kv?;
             let size = be_u64(&k[..8.min(k.len())])?;

@@ -4,7 +4,7 @@
 //! of checking each request on its own.
 
 use super::sequencer::{self, Reply, SubmitError};
-use super::stage::{drain, Stage};
+use super::stage::{drain, Refused, Stage};
 use crate::ledger::event::{SignedEvent, VerifiedEvent};
 use std::sync::Arc;
 
@@ -14,8 +14,11 @@ const MAX_ROUND: usize = 1024;
 pub(super) struct Intake(Stage<(SignedEvent, Reply)>);
 
 impl Intake {
-    pub fn start(sequencer: Arc<sequencer::Handle>) -> Self {
-        Intake(Stage::spawn("intake", move |rx| {
+    /// `bound`: most events waiting for their signature check; beyond it `send` refuses at once
+    /// (`SubmitError::Busy`). The intake waits for room in the sequencer's queue, so a full
+    /// sequencer fills this queue and the refusals start here.
+    pub fn start(sequencer: Arc<sequencer::Handle>, bound: usize) -> Self {
+        Intake(Stage::spawn("intake", bound, move |rx| {
             let mut round = Vec::with_capacity(MAX_ROUND);
             while drain(&rx, MAX_ROUND, &mut round) {
                 let (events, replies): (Vec<SignedEvent>, Vec<Reply>) = round.drain(..).unzip();
@@ -32,8 +35,11 @@ impl Intake {
     }
 
     pub fn send(&self, event: SignedEvent, reply: Reply) {
-        if let Err((_, reply)) = self.0.send((event, reply)) {
-            let _ = reply.send(Err(SubmitError::Stopped));
+        if let Err(((_, reply), why)) = self.0.try_send((event, reply)) {
+            let _ = reply.send(Err(match why {
+                Refused::Full => SubmitError::Busy,
+                Refused::Stopped => SubmitError::Stopped,
+            }));
         }
     }
 

@@ -11,7 +11,9 @@
 //! - `meta`     "checkpoint" -> signed checkpoint note         derived: Ed25519 is deterministic
 //!
 //! Beside the log (not derived, never part of a proof, left alone by `reindex`): `pending`,
-//! `personal` and `cosignatures` (witnesses' cosignatures on checkpoints, see `cosign.rs`).
+//! `personal` with `lodged` (how many live records each party lodged, for the quota),
+//! `cosignatures` (witnesses' cosignatures on checkpoints, see `cosign.rs`) and `seen` (signed
+//! requests inside their replay window, see `seen.rs`).
 //!
 //! Everything but `entries` is rebuilt from the entries by [`verify`]'s fold; see `reindex`.
 //!
@@ -21,11 +23,14 @@
 mod cosign;
 mod intake;
 pub mod published;
+mod recover;
+mod seen;
 mod sequencer;
 mod stage;
 mod verify;
 
 pub use cosign::CosignatureRefusal;
+pub use seen::{Remembered, MAX_SEEN};
 pub use sequencer::{Receipt, SubmitError};
 pub(crate) use verify::verify_in_place;
 pub use verify::{reindex, verify, VerifySummary};
@@ -60,6 +65,11 @@ pub struct Config {
     pub cache_bytes: u64,
     /// Most events in one group commit.
     pub max_batch: usize,
+    /// Most events waiting in each stage's queue (signature checks, then the sequencer); when
+    /// both are full, `submit` answers `SubmitError::Busy` at once. Events are at most 64 KiB.
+    pub max_queue: usize,
+    /// Most live personal records (lodged, not erased) one party may keep.
+    pub max_personal_per_party: u64,
 }
 
 impl Default for Config {
@@ -67,13 +77,15 @@ impl Default for Config {
         Config {
             cache_bytes: 256 << 20,
             max_batch: 4096,
+            max_queue: 4096,
+            max_personal_per_party: 100_000,
         }
     }
 }
 
 #[derive(Debug, Error)]
 pub enum StoreError {
-    #[error("database: {0}")]
+    #[error("database: {}", sled_text(.0))]
     Sled(#[from] sled::Error),
     #[error("{0}")]
     Corrupt(String),
@@ -84,6 +96,38 @@ pub enum StoreError {
     /// reading it. Nothing was served or signed from it.
     #[error("{0}")]
     Damaged(String),
+    /// The storage failed and the store is waiting for it to work again (see `recover.rs`).
+    #[error("{0}")]
+    Unavailable(String),
+}
+
+impl StoreError {
+    /// An I/O failure or a wait for one to pass, not a fault in what is stored: worth a retry.
+    pub fn is_transient(&self) -> bool {
+        matches!(
+            self,
+            StoreError::Unavailable(_) | StoreError::Sled(sled::Error::Io(_))
+        )
+    }
+}
+
+/// An I/O error as a sentence. sled keeps the first I/O error and hands out copies whose
+/// message is the original's `Debug` text (`Os { code: 28, ... }`): then name the kind.
+pub(crate) fn io_text(e: &std::io::Error) -> String {
+    if e.raw_os_error().is_some() || !e.to_string().contains("Os {") {
+        return e.to_string();
+    }
+    match e.kind() {
+        std::io::ErrorKind::StorageFull => "no space left on device".into(),
+        kind => kind.to_string(),
+    }
+}
+
+fn sled_text(e: &sled::Error) -> String {
+    match e {
+        sled::Error::Io(io) => format!("I/O error: {}", io_text(io)),
+        other => other.to_string(),
+    }
 }
 
 impl From<sled::transaction::TransactionError<()>> for StoreError {
@@ -120,6 +164,10 @@ pub(crate) struct Trees {
     /// Beside the log, not derived from it: witnesses' cosignatures on the log's checkpoints
     /// (size u64 || witness verifier key -> cosignature line). Never part of a proof.
     pub cosignatures: sled::Tree,
+    /// Beside the log: how many live personal records each party keeps (party -> u64).
+    pub lodged: sled::Tree,
+    /// Beside the log: signed requests inside their replay window (expiry u64 || hash -> ()).
+    pub seen: sled::Tree,
     pub meta: sled::Tree,
 }
 
@@ -192,6 +240,8 @@ impl Trees {
             pending: db.open_tree("pending")?,
             personal: db.open_tree("personal")?,
             cosignatures: db.open_tree("cosignatures")?,
+            lodged: db.open_tree("lodged")?,
+            seen: db.open_tree("seen")?,
             meta: db.open_tree("meta")?,
             db,
         })
@@ -264,8 +314,10 @@ pub struct Ledger {
 }
 
 struct Inner {
-    trees: Arc<Trees>,
+    trees: Arc<recover::TreesSlot>,
     head: Arc<RwLock<Head>>,
+    seen: seen::Seen,
+    max_personal_per_party: u64,
     verifier: NoteVerifier,
     /// Signs what the log vouches for besides checkpoints (the manifests' QR tokens).
     log_key: SigningKey,
@@ -382,70 +434,30 @@ impl Ledger {
         clock: Arc<dyn Clock>,
         new_origin: Option<&str>,
     ) -> Result<Self, StoreError> {
-        let opened = guard(dir, || {
-            let trees = Trees::open(dir, &cfg)?;
-            let size = trees.size()?;
-            published::check_size(dir, size).map_err(StoreError::Damaged)?;
+        let (slot, d) = guard(dir, || {
+            let slot = Arc::new(recover::TreesSlot::open(dir, &cfg)?);
+            let trees = slot.get()?;
             let mut loaded = None;
-            let sizes = published::sizes_named(dir);
-            rules.with_fold(&mut |fold| loaded = Some(load_state(&trees, size, fold, &sizes)));
-            let loaded = loaded.expect("with_fold runs its closure")?;
-            let stored = Frontier::load(&StoredNodes(&trees), size)?;
-            Ok((trees, size, loaded, stored))
+            rules.with_fold(&mut |fold| {
+                loaded = Some(load_durable(dir, &trees, fold, new_origin, &log_key));
+            });
+            let d = loaded.expect("with_fold runs its closure")?;
+            drop(trees);
+            Ok((slot, d))
         })?;
-        let (trees, size, (state, prev, last_time, from_entries), stored) = opened;
-        let trees = Arc::new(trees);
-        let origin = match new_origin {
-            Some(o) => o.to_string(),
-            None => state.origin.clone(),
-        };
-        if size > 0 && state.log_key != Some(PublicKey(log_key.verifying_key())) {
-            return Err(StoreError::Setup(format!(
-                "the log key given is not the one entry 0 names ({})",
-                state.log_key.map(|k| k.to_string()).unwrap_or_default()
-            )));
-        }
-        let verifier = NoteVerifier::new(&origin, log_key.verifying_key())
+        let verifier = NoteVerifier::new(&d.origin, log_key.verifying_key())
             .map_err(|e| StoreError::Setup(format!("log name: {e}")))?;
-        check_published(dir, &verifier, size, &from_entries)?;
-        // Proofs are served from the stored nodes: they must be the entries' own.
-        if stored != from_entries.frontier {
-            return Err(StoreError::Damaged(format!(
-                "the stored Merkle nodes in {} do not match the entries (the tree's right edge \
-                 differs); nothing was served. Run `wasteledger reindex --data {}` to rebuild them",
-                dir.display(),
-                dir.display()
-            )));
-        }
-        guard(dir, || {
-            derived_counts_match(&trees, dir, size, from_entries.registry)
-        })?;
-        let frontier = stored;
-        let root = frontier.root();
-        // The checkpoint is derived (Ed25519 signs deterministically): sign it anew, and if one
-        // is stored, it must be exactly that one.
-        let checkpoint = Checkpoint {
-            origin: origin.clone(),
-            size,
-            root,
-        }
-        .sign(&log_key);
-        if size > 0 && trees.meta.get(CHECKPOINT_KEY)?.as_deref() != Some(checkpoint.as_bytes()) {
-            return Err(StoreError::Damaged(format!(
-                "the stored checkpoint is not the log's own at size {size}; run `wasteledger verify --data {}`",
-                dir.display()
-            )));
-        }
+        let seen = seen::Seen::load(&*slot.get()?, clock.now())?;
         let mut record = published::Record::open(dir).map_err(|e| {
             StoreError::Setup(format!(
                 "cannot open {} for writing: {e}",
                 published::path_in(dir).display()
             ))
         })?;
-        if size > 0 {
+        if d.head.size > 0 {
             // Both slots now hold the head, so one torn write later still leaves it.
             for _ in 0..2 {
-                record.publish(&checkpoint).map_err(|e| {
+                record.publish(&d.head.checkpoint).map_err(|e| {
                     StoreError::Setup(format!(
                         "cannot write {}: {e}",
                         published::path_in(dir).display()
@@ -453,39 +465,43 @@ impl Ledger {
                 })?;
             }
         }
-        let head = Arc::new(RwLock::new(Head {
-            size,
-            root,
-            checkpoint,
-        }));
+        let head = Arc::new(RwLock::new(d.head));
         let sequencer = sequencer::start(
-            trees.clone(),
+            slot.clone(),
             head.clone(),
             sequencer::SeqState {
-                state,
-                frontier,
-                prev,
-                last_time,
-                origin,
+                state: d.state,
+                frontier: d.frontier,
+                prev: d.prev,
+                last_time: d.last_time,
+                origin: d.origin,
                 log_key: log_key.clone(),
                 rules,
                 clock,
                 record,
             },
             cfg.max_batch,
+            cfg.max_queue,
         );
         let sequencer = Arc::new(sequencer);
-        let intake = intake::Intake::start(sequencer.clone());
+        let intake = intake::Intake::start(sequencer.clone(), cfg.max_queue);
         Ok(Ledger {
             inner: Arc::new(Inner {
-                trees,
+                trees: slot,
                 head,
+                seen,
+                max_personal_per_party: cfg.max_personal_per_party,
                 verifier,
                 log_key,
                 intake,
                 sequencer,
             }),
         })
+    }
+
+    /// The database, for the span of one call.
+    fn trees(&self) -> Result<Arc<Trees>, StoreError> {
+        self.inner.trees.get()
     }
 
     /// Check the signatures of one event (batched with others arriving at the same time), then
@@ -575,8 +591,7 @@ impl Ledger {
             return Ok(None);
         }
         Ok(self
-            .inner
-            .trees
+            .trees()?
             .entries
             .get(index.to_be_bytes())?
             .map(|v| v.to_vec()))
@@ -588,8 +603,7 @@ impl Ledger {
         if start >= end {
             return Ok(Vec::new());
         }
-        self.inner
-            .trees
+        self.trees()?
             .entries
             .range(start.to_be_bytes()..end.to_be_bytes())
             .values()
@@ -598,7 +612,7 @@ impl Ledger {
     }
 
     pub fn leaf_hash(&self, index: u64) -> Result<Hash, StoreError> {
-        StoredNodes(&self.inner.trees).perfect(0, index)
+        StoredNodes(&*self.trees()?).perfect(0, index)
     }
 
     /// Audit path for `index` in the tree of `size` (both checked against the published size).
@@ -611,7 +625,7 @@ impl Ledger {
             ));
         }
         Ok(merkle::inclusion_proof(
-            &StoredNodes(&self.inner.trees),
+            &StoredNodes(&*self.trees()?),
             index,
             size,
         )?)
@@ -626,7 +640,7 @@ impl Ledger {
             ));
         }
         Ok(merkle::consistency_proof(
-            &StoredNodes(&self.inner.trees),
+            &StoredNodes(&*self.trees()?),
             from,
             to,
         )?)
@@ -646,7 +660,7 @@ impl Ledger {
 
     /// The index of the entry holding the event with this hash (from the replay index).
     pub fn event_index(&self, event_hash: &Hash) -> Result<Option<u64>, StoreError> {
-        match self.inner.trees.events.get(event_hash)? {
+        match self.trees()?.events.get(event_hash)? {
             Some(v) => {
                 let i = be_u64(&v)?;
                 Ok((i < self.size()).then_some(i))
@@ -667,8 +681,9 @@ impl Ledger {
         let mut by_hash = b"h".to_vec();
         by_hash.extend_from_slice(event_hash);
         batch.insert(by_hash, manifest.as_bytes());
-        self.inner.trees.pending.apply_batch(batch)?;
-        self.inner.trees.db.flush()?;
+        let t = self.trees()?;
+        t.pending.apply_batch(batch)?;
+        t.db.flush()?;
         Ok(())
     }
 
@@ -676,8 +691,7 @@ impl Ledger {
     /// completed), in hash order.
     pub fn pending_of(&self, manifest: &str) -> Result<Vec<(Hash, Vec<u8>)>, StoreError> {
         let prefix = pending_key(manifest, &[]);
-        self.inner
-            .trees
+        self.trees()?
             .pending
             .scan_prefix(&prefix)
             .map(|kv| {
@@ -694,44 +708,78 @@ impl Ledger {
     pub fn pending_by_hash(&self, event_hash: &Hash) -> Result<Option<Vec<u8>>, StoreError> {
         let mut by_hash = b"h".to_vec();
         by_hash.extend_from_slice(event_hash);
-        let Some(manifest) = self.inner.trees.pending.get(by_hash)? else {
+        let t = self.trees()?;
+        let Some(manifest) = t.pending.get(by_hash)? else {
             return Ok(None);
         };
         let manifest = std::str::from_utf8(&manifest)
             .map_err(|_| StoreError::Corrupt("pending index holds no manifest number".into()))?;
-        Ok(self
-            .inner
-            .trees
-            .pending
+        Ok(t.pending
             .get(pending_key(manifest, event_hash))?
             .map(|v| v.to_vec()))
     }
 
-    /// Keep a personal record under its commitment (durable at once). Returns false, changing
-    /// nothing, if a record (or its erasure) is there already.
-    pub fn put_personal(&self, commitment: &str, record: &[u8]) -> Result<bool, StoreError> {
-        let t = &self.inner.trees;
-        let stored = t
-            .personal
-            .compare_and_swap(commitment, None as Option<&[u8]>, Some(record))?
-            .is_ok();
-        t.db.flush()?;
-        Ok(stored)
+    /// Keep a personal record lodged by `party` under its commitment (durable at once). Changes
+    /// nothing if a record (or its erasure) is there already, or if the party keeps
+    /// [`Config::max_personal_per_party`] live records already.
+    pub fn put_personal(
+        &self,
+        commitment: &str,
+        record: &[u8],
+        party: &str,
+    ) -> Result<Lodged, StoreError> {
+        use sled::transaction::{ConflictableTransactionError, Transactional};
+        let t = self.trees()?;
+        let quota = self.inner.max_personal_per_party;
+        let outcome = (&t.personal, &t.lodged).transaction(|(personal, lodged)| {
+            if personal.get(commitment)?.is_some() {
+                return Ok(Lodged::Exists);
+            }
+            let count = match lodged.get(party)? {
+                Some(v) => u64::from_be_bytes(
+                    v.as_ref()
+                        .try_into()
+                        .map_err(|_| ConflictableTransactionError::Abort(()))?,
+                ),
+                None => 0,
+            };
+            if count >= quota {
+                return Ok(Lodged::OverQuota { count, quota });
+            }
+            personal.insert(commitment, record)?;
+            lodged.insert(party, &(count + 1).to_be_bytes())?;
+            Ok(Lodged::Stored)
+        })?;
+        if outcome == Lodged::Stored {
+            t.db.flush()?;
+        }
+        Ok(outcome)
     }
 
     pub fn personal(&self, commitment: &str) -> Result<Option<Vec<u8>>, StoreError> {
-        Ok(self
-            .inner
-            .trees
-            .personal
-            .get(commitment)?
-            .map(|v| v.to_vec()))
+        Ok(self.trees()?.personal.get(commitment)?.map(|v| v.to_vec()))
     }
 
-    /// Replace a personal record with the note of its erasure (durable at once).
-    pub fn erase_personal(&self, commitment: &str, note: &[u8]) -> Result<(), StoreError> {
-        let t = &self.inner.trees;
-        t.personal.insert(commitment, note)?;
+    /// Replace a personal record with the note of its erasure (durable at once). `lodged_by`:
+    /// the party that lodged it, if it was live, whose quota it no longer counts against.
+    pub fn erase_personal(
+        &self,
+        commitment: &str,
+        note: &[u8],
+        lodged_by: Option<&str>,
+    ) -> Result<(), StoreError> {
+        use sled::transaction::Transactional;
+        let t = self.trees()?;
+        (&t.personal, &t.lodged).transaction(|(personal, lodged)| {
+            let old = personal.insert(commitment, note)?;
+            if let (Some(party), Some(_)) = (lodged_by, old) {
+                if let Some(v) = lodged.get(party)? {
+                    let n = v.as_ref().try_into().map(u64::from_be_bytes).unwrap_or(0);
+                    lodged.insert(party, &n.saturating_sub(1).to_be_bytes())?;
+                }
+            }
+            Ok::<(), sled::transaction::ConflictableTransactionError<()>>(())
+        })?;
         t.db.flush()?;
         Ok(())
     }
@@ -741,6 +789,19 @@ impl Ledger {
         self.inner.intake.stop();
         self.inner.sequencer.stop();
     }
+}
+
+/// What became of a personal record lodged.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Lodged {
+    Stored,
+    /// A record (or its erasure) for the commitment is kept already; nothing changed.
+    Exists,
+    /// The party keeps `count` live records, its quota; nothing changed.
+    OverQuota {
+        count: u64,
+        quota: u64,
+    },
 }
 
 #[derive(Debug, Error, PartialEq, Eq)]
@@ -772,9 +833,90 @@ pub(crate) struct FromEntries {
     pub registry: u64,
 }
 
+/// The log as it is on disk: its own state and the domain's `fold` replayed from the entries,
+/// the chain tip, the frontier and the published head.
+pub(super) struct Durable {
+    pub state: LogState,
+    pub frontier: Frontier,
+    pub prev: Hash,
+    pub last_time: Timestamp,
+    pub origin: String,
+    pub head: Head,
+}
+
+/// Load what is durable in the log in `dir` (at open, and when the store resumes after a
+/// storage failure), refusing a database that does not reach the checkpoint the log last
+/// published or whose derived trees disagree with its entries. `new_origin`: the name of a log
+/// being created (else the one entry 0 names); `log_key` must be the key entry 0 names.
+pub(super) fn load_durable(
+    dir: &Path,
+    trees: &Trees,
+    fold: &mut dyn Fold,
+    new_origin: Option<&str>,
+    log_key: &SigningKey,
+) -> Result<Durable, StoreError> {
+    let size = trees.size()?;
+    published::check_size(dir, size).map_err(StoreError::Damaged)?;
+    let sizes = published::sizes_named(dir);
+    let (state, prev, last_time, from_entries) = load_state(trees, size, fold, &sizes)?;
+    let origin = match new_origin {
+        Some(o) => o.to_string(),
+        None => state.origin.clone(),
+    };
+    if size > 0 && state.log_key != Some(PublicKey(log_key.verifying_key())) {
+        return Err(StoreError::Setup(format!(
+            "the log key given is not the one entry 0 names ({})",
+            state.log_key.map(|k| k.to_string()).unwrap_or_default()
+        )));
+    }
+    let verifier = NoteVerifier::new(&origin, log_key.verifying_key())
+        .map_err(|e| StoreError::Setup(format!("log name: {e}")))?;
+    check_published(dir, &verifier, size, &from_entries)?;
+    // Proofs are served from the stored nodes: they must be the entries' own.
+    let frontier = Frontier::load(&StoredNodes(trees), size)?;
+    if frontier != from_entries.frontier {
+        return Err(StoreError::Damaged(format!(
+            "the stored Merkle nodes in {} do not match the entries (the tree's right edge \
+             differs); nothing was served. Run `wasteledger reindex --data {}` to rebuild them",
+            dir.display(),
+            dir.display()
+        )));
+    }
+    derived_counts_match(trees, dir, size, from_entries.registry)?;
+    let root = frontier.root();
+    // The checkpoint is derived (Ed25519 signs deterministically): sign it anew, and if one
+    // is stored, it must be exactly that one.
+    let checkpoint = Checkpoint {
+        origin: origin.clone(),
+        size,
+        root,
+    }
+    .sign(log_key);
+    if size > 0 && trees.meta.get(CHECKPOINT_KEY)?.as_deref() != Some(checkpoint.as_bytes()) {
+        return Err(StoreError::Damaged(format!(
+            "the stored checkpoint is not the log's own at size {size}; run `wasteledger verify --data {}`",
+            dir.display()
+        )));
+    }
+    Ok(Durable {
+        state,
+        frontier,
+        prev,
+        last_time,
+        origin,
+        head: Head {
+            size,
+            root,
+            checkpoint,
+        },
+    })
+}
+
 /// Rebuild the log's own state and the domain's fold by replaying every entry in order (their
 /// signatures were checked when they were appended; `verify` checks them again), and the chain
-/// tip from the last entry. Takes the tree's root at each of `sizes` on the way.
+/// tip from the last entry. Only the first `size` entries are read: after a failed write the
+/// database may hold more, never made durable. Takes the tree's root at each of `sizes` on
+/// the way.
 fn load_state(
     trees: &Trees,
     size: u64,
@@ -790,7 +932,7 @@ fn load_state(
     };
     let mut next = 0u64;
     let mut run: Vec<(u64, sled::IVec)> = Vec::with_capacity(4096);
-    let mut iter = trees.entries.iter();
+    let mut iter = trees.entries.range(..size.to_be_bytes());
     loop {
         run.clear();
         for kv in iter.by_ref().take(4096) {

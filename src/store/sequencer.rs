@@ -1,8 +1,10 @@
 //! The sequencer: one thread, the only writer. Group commit: it takes every event waiting (up
 //! to `max_batch`), orders and checks them against the log's state, writes the whole batch in
 //! one sled transaction, fsyncs once, publishes the new head and checkpoint, and only then
-//! answers each caller.
+//! answers each caller. After a failed batch it refuses events until the storage works again,
+//! then resumes from what is durable (`recover.rs`).
 
+use super::recover::{self, TreesSlot, RETRY};
 use super::stage::{drain, Stage};
 use super::{
     changes_log_state, is_stored_level, node_key, Head, StoreError, Trees, CHECKPOINT_KEY,
@@ -13,7 +15,7 @@ use crate::ledger::merkle::{leaf_hash, Frontier, Hash};
 use crate::ledger::note::Checkpoint;
 use crate::ledger::state::{Fold, LogState, Refusal, Rules};
 use crate::ledger::time::Timestamp;
-use crossbeam_channel::Receiver;
+use crossbeam_channel::{Receiver, RecvTimeoutError};
 use ed25519_dalek::SigningKey;
 use sled::transaction::Transactional;
 use std::collections::HashMap;
@@ -36,8 +38,10 @@ pub enum SubmitError {
     Refused(#[from] Refusal),
     #[error("replay: this event is already in the log at index {index}")]
     Replay { index: u64 },
-    #[error("the log could not store the batch ({0}); nothing of it was acknowledged, and the log stopped taking events")]
+    #[error("the log could not store the batch ({0}); nothing of it was acknowledged, and the log takes events again once its storage works")]
     Storage(String),
+    #[error("the log is busy: its queues of events waiting to be checked and written are full; nothing was done with this event, try again shortly")]
+    Busy,
     #[error("the log is shutting down or stopped")]
     Stopped,
     #[error(transparent)]
@@ -86,13 +90,15 @@ impl Handle {
     }
 }
 
+/// `bound`: most events waiting; senders wait for room (the intake refuses instead).
 pub(super) fn start(
-    trees: Arc<Trees>,
+    trees: Arc<TreesSlot>,
     head: Arc<RwLock<Head>>,
     st: SeqState,
     max_batch: usize,
+    bound: usize,
 ) -> Handle {
-    Handle(Stage::spawn("sequencer", move |rx| {
+    Handle(Stage::spawn("sequencer", bound, move |rx| {
         run(trees, head, st, rx, max_batch.max(1))
     }))
 }
@@ -107,7 +113,7 @@ struct Writes {
 }
 
 fn run(
-    trees: Arc<Trees>,
+    slot: Arc<TreesSlot>,
     head: Arc<RwLock<Head>>,
     mut st: SeqState,
     rx: Receiver<Job>,
@@ -115,7 +121,46 @@ fn run(
 ) {
     let mut jobs = Vec::with_capacity(max_batch);
     let rules = st.rules.clone();
-    while drain(&rx, max_batch, &mut jobs) {
+    // Why the last batch could not be stored, until the storage works again.
+    let mut failed: Option<String> = None;
+    loop {
+        if let Some(cause) = &failed {
+            match rx.recv_timeout(RETRY) {
+                Ok(job) => {
+                    jobs.push(job);
+                    jobs.extend(rx.try_iter().take(max_batch - 1));
+                }
+                Err(RecvTimeoutError::Timeout) => {}
+                Err(RecvTimeoutError::Disconnected) => break,
+            }
+            if let Err(e) = recover::resume(&slot, &head, &mut st) {
+                let why = format!("{cause}; not yet resumed: {e}");
+                for j in jobs.drain(..) {
+                    let _ = j.reply.send(Err(SubmitError::Storage(why.clone())));
+                }
+                continue;
+            }
+            tracing::warn!(
+                "the storage works again: the log takes events from size {}",
+                st.frontier.size()
+            );
+            failed = None;
+            if jobs.is_empty() {
+                continue;
+            }
+        } else if !drain(&rx, max_batch, &mut jobs) {
+            break;
+        }
+        let trees = match slot.get() {
+            Ok(t) => t,
+            Err(e) => {
+                for j in jobs.drain(..) {
+                    let _ = j.reply.send(Err(SubmitError::Storage(e.to_string())));
+                }
+                failed = Some(e.to_string());
+                continue;
+            }
+        };
         // The whole batch runs with the domain's fold held, so readers of the domain's state
         // see it only as of a durable, published log.
         let mut outcome = Ok(());
@@ -126,17 +171,21 @@ fn run(
                 rules.storage_failed(&e.to_string());
             }
         });
+        drop(trees);
         if let Err(e) = outcome {
-            // The in-memory state may now be ahead of the disk: stop taking events. A restart
-            // reloads the state from what is durable.
-            tracing::error!("sequencer stopped: {e}");
-            for j in rx.try_iter() {
-                let _ = j.reply.send(Err(SubmitError::Storage(e.to_string())));
-            }
-            return;
+            // The in-memory state is now ahead of the disk: the domain's is replayed from the
+            // published entries at once; the rest when the storage works again.
+            tracing::error!(
+                "the log could not store a batch: {e}. Nothing of it was acknowledged; events are refused until the storage works again, tried every {} s and at each event",
+                RETRY.as_secs()
+            );
+            recover::after_failure(&slot, &head, rules.as_ref());
+            failed = Some(e.to_string());
         }
     }
-    let _ = trees.db.flush();
+    if let Ok(t) = slot.get() {
+        let _ = t.db.flush();
+    }
 }
 
 fn commit_batch(

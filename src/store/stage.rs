@@ -1,7 +1,7 @@
-//! A pipeline stage: one named thread draining a queue. Stopping closes the queue, lets the
-//! thread finish what it holds, and waits for it.
+//! A pipeline stage: one named thread draining a bounded queue. Stopping closes the queue, lets
+//! the thread finish what it holds, and waits for it.
 
-use crossbeam_channel::{Receiver, Sender};
+use crossbeam_channel::{Receiver, Sender, TrySendError};
 use std::sync::Mutex;
 use std::thread::JoinHandle;
 
@@ -11,8 +11,9 @@ pub(super) struct Stage<T> {
 }
 
 impl<T: Send + 'static> Stage<T> {
-    pub fn spawn(name: &str, run: impl FnOnce(Receiver<T>) + Send + 'static) -> Self {
-        let (tx, rx) = crossbeam_channel::unbounded::<T>();
+    /// A stage whose queue holds at most `bound` items (at least one).
+    pub fn spawn(name: &str, bound: usize, run: impl FnOnce(Receiver<T>) + Send + 'static) -> Self {
+        let (tx, rx) = crossbeam_channel::bounded::<T>(bound.max(1));
         let thread = std::thread::Builder::new()
             .name(name.into())
             .spawn(move || run(rx))
@@ -23,12 +24,27 @@ impl<T: Send + 'static> Stage<T> {
         }
     }
 
-    /// Queue `item`; gives it back if the stage has stopped.
+    fn sender(&self) -> Option<Sender<T>> {
+        self.tx.lock().expect("stage lock").clone()
+    }
+
+    /// Queue `item`, waiting while the queue is full; gives it back if the stage has stopped.
     pub fn send(&self, item: T) -> Result<(), T> {
-        let tx = self.tx.lock().expect("stage lock").clone();
-        match tx {
+        match self.sender() {
             Some(tx) => tx.send(item).map_err(|e| e.into_inner()),
             None => Err(item),
+        }
+    }
+
+    /// Queue `item` if there is room now; else give it back, saying whether the queue was full
+    /// (`Full`) or the stage stopped (`Stopped`).
+    pub fn try_send(&self, item: T) -> Result<(), (T, Refused)> {
+        match self.sender() {
+            Some(tx) => tx.try_send(item).map_err(|e| match e {
+                TrySendError::Full(item) => (item, Refused::Full),
+                TrySendError::Disconnected(item) => (item, Refused::Stopped),
+            }),
+            None => Err((item, Refused::Stopped)),
         }
     }
 
@@ -49,6 +65,12 @@ impl<T> Drop for Stage<T> {
             let _ = t.join();
         }
     }
+}
+
+/// Why a stage did not take an item.
+pub(super) enum Refused {
+    Full,
+    Stopped,
 }
 
 /// Block for the first item, then take whatever else is already waiting, up to `max` in all.

@@ -9,6 +9,7 @@ mod demo;
 mod domain;
 mod domain_rules;
 mod durability;
+mod limits;
 mod party_cli;
 mod qr;
 mod search;

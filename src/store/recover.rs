@@ -1,0 +1,161 @@
+//! Storage failures: what the store does when a batch cannot be made durable (a full disk, an
+//! I/O error), and how it takes events again once the cause is gone, without a restart.
+//!
+//! sled 0.34 refuses every write after one I/O error (its "global error", kept until the
+//! database is opened again), and a read that would reorganise a page fails with it too. So
+//! after a failed batch the sequencer:
+//! 1. answers the batch's callers with the storage error (nothing of it was acknowledged, the
+//!    published head did not move), and replays the domain's state from the published entries
+//!    ([`after_failure`]): the fold held the failed batch's effects, and readers must see only
+//!    what is durable;
+//! 2. refuses events meanwhile (`SubmitError::Storage`, 503 with `Retry-After`), and on each
+//!    new submit, and every [`RETRY`] without one, tries [`resume`]: a probe file of
+//!    [`PROBE_BYTES`] written, fsync'd and removed in the data directory; once that works, the
+//!    database is closed and opened again from disk ([`TreesSlot::reopen`]), the log's state
+//!    replayed from what is durable, and events are taken again.
+//!
+//! Readers reach the database through [`TreesSlot::get`] for the span of one call, so the
+//! reopen waits for those in flight; while it runs (milliseconds) a reader is told to retry.
+
+use super::sequencer::SeqState;
+use super::{io_text, Config, Head, StoreError, Trees};
+use crate::ledger::state::Rules;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::{Duration, Instant};
+
+/// How often a failed sequencer tries to resume when no event comes.
+pub(super) const RETRY: Duration = Duration::from_secs(1);
+
+/// Room the data directory must have before the database is reopened.
+const PROBE_BYTES: usize = 1 << 20;
+
+/// The open database, replaced as a whole when it is reopened after a storage failure.
+pub(super) struct TreesSlot {
+    slot: Mutex<Option<Arc<Trees>>>,
+    dir: PathBuf,
+    cfg: Config,
+}
+
+impl TreesSlot {
+    pub fn open(dir: &Path, cfg: &Config) -> Result<Self, StoreError> {
+        Ok(TreesSlot {
+            slot: Mutex::new(Some(Arc::new(Trees::open(dir, cfg)?))),
+            dir: dir.to_path_buf(),
+            cfg: cfg.clone(),
+        })
+    }
+
+    /// The database, for the span of one call (hold it no longer: a reopen waits for it).
+    pub fn get(&self) -> Result<Arc<Trees>, StoreError> {
+        self.slot
+            .lock()
+            .expect("trees lock")
+            .clone()
+            .ok_or_else(|| {
+                StoreError::Unavailable(
+                    "the database is being reopened after a storage failure".into(),
+                )
+            })
+    }
+
+    /// Close the database and open it again from what is on disk, once the data directory can
+    /// be written again.
+    fn reopen(&self) -> Result<Arc<Trees>, StoreError> {
+        probe(&self.dir)?;
+        let old = self.slot.lock().expect("trees lock").take();
+        if let Some(mut old) = old {
+            let deadline = Instant::now() + Duration::from_secs(2);
+            loop {
+                match Arc::try_unwrap(old) {
+                    Ok(trees) => break drop(trees),
+                    Err(held) if Instant::now() > deadline => {
+                        *self.slot.lock().expect("trees lock") = Some(held);
+                        return Err(StoreError::Unavailable(
+                            "readers still hold the database; trying again".into(),
+                        ));
+                    }
+                    Err(held) => {
+                        old = held;
+                        std::thread::sleep(Duration::from_millis(1));
+                    }
+                }
+            }
+        }
+        // sled's own threads let go of its file lock a moment after the last handle.
+        let deadline = Instant::now() + Duration::from_secs(5);
+        loop {
+            match Trees::open(&self.dir, &self.cfg) {
+                Ok(t) => {
+                    let t = Arc::new(t);
+                    *self.slot.lock().expect("trees lock") = Some(t.clone());
+                    return Ok(t);
+                }
+                Err(StoreError::Setup(_)) if Instant::now() < deadline => {
+                    std::thread::sleep(Duration::from_millis(10))
+                }
+                Err(e) => return Err(e),
+            }
+        }
+    }
+}
+
+/// Can the data directory take [`PROBE_BYTES`] durably?
+fn probe(dir: &Path) -> Result<(), StoreError> {
+    let path = dir.join("space-probe");
+    let written = std::fs::File::create(&path).and_then(|mut f| {
+        f.write_all(&vec![0u8; PROBE_BYTES])?;
+        f.sync_all()
+    });
+    let _ = std::fs::remove_file(&path);
+    // Said to clients too: the directory is named in the server's log, not here.
+    written.map_err(|e| {
+        StoreError::Unavailable(format!(
+            "the data directory still cannot be written ({})",
+            io_text(&e)
+        ))
+    })
+}
+
+/// Right after a failed batch: the domain's state again as of the published entries (read from
+/// the failed database, whose published entries are intact). If that fails too, the domain's
+/// reads stay refused until [`resume`] succeeds.
+pub(super) fn after_failure(slot: &TreesSlot, head: &RwLock<Head>, rules: &dyn Rules) {
+    tracing::error!(
+        "the operator's step: free space in {} (the data directory); the log takes events again by itself once it can write there",
+        slot.dir.display()
+    );
+    let size = head.read().expect("head lock").size;
+    let Ok(trees) = slot.get() else { return };
+    rules.reload(&mut |fold| match super::load_state(&trees, size, fold, &[]) {
+        Ok(_) => true,
+        Err(e) => {
+            tracing::error!("cannot replay the domain's state after the storage failure: {e}");
+            false
+        }
+    });
+}
+
+/// Reopen the database and take the sequencer's state (and the domain's) from what is durable.
+pub(super) fn resume(
+    slot: &TreesSlot,
+    head: &RwLock<Head>,
+    st: &mut SeqState,
+) -> Result<(), StoreError> {
+    let trees = slot.reopen()?;
+    let mut loaded = None;
+    st.rules.reload(&mut |fold| {
+        let l = super::load_durable(&slot.dir, &trees, fold, Some(&st.origin), &st.log_key);
+        let ok = l.is_ok();
+        loaded = Some(l);
+        ok
+    });
+    let d = loaded.expect("reload runs its closure")?;
+    st.state = d.state;
+    st.frontier = d.frontier;
+    st.prev = d.prev;
+    st.last_time = d.last_time.max(st.last_time);
+    *head.write().expect("head lock") = d.head;
+    Ok(())
+}
