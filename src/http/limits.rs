@@ -1,0 +1,274 @@
+//! What one client may hold of the server: time to send a request's head and body, idle
+//! keep-alive, connections at once, and the listen backlog. And the guard every request
+//! passes: its body read under a deadline, every error answer made RFC 9457 problem details.
+//!
+//! actix-http bounds a connection's *first* request head (`header_timeout`, answered 408 by
+//! actix-http itself, without a body) and idle keep-alive; it does not bound a request body.
+//! [`guard`] does: the body is read through a stream that fails once `body_timeout` has passed
+//! since the head arrived, and the answer is a 408 problem. The request payload is kept alive
+//! inside the answer, so actix-http closes the connection after answering rather than draining
+//! a body that may never end.
+
+use super::Problem;
+use actix_web::body::{BoxBody, MessageBody};
+use actix_web::dev::{Payload, ServiceRequest, ServiceResponse};
+use actix_web::error::PayloadError;
+use actix_web::http::StatusCode;
+use actix_web::middleware::Next;
+use actix_web::rt::time::{sleep, Sleep};
+use actix_web::web::Bytes;
+use actix_web::{Error, HttpMessage, ResponseError};
+use futures_util::Stream;
+use std::cell::{Cell, RefCell};
+use std::future::Future;
+use std::pin::Pin;
+use std::rc::Rc;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+/// The HTTP server's bounds (`serve` flags; see README "Limits").
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Limits {
+    /// Time to send a connection's first request head (actix-http answers 408 and closes).
+    pub header_timeout: Duration,
+    /// Time to send a request body, from the moment its head arrived (408 problem, closed).
+    pub body_timeout: Duration,
+    /// Idle time a connection is kept open between requests.
+    pub keep_alive: Duration,
+    /// Time a closing connection is given to shut down cleanly (and to read what the client
+    /// still sends after an answer to a body it did not finish).
+    pub disconnect_timeout: Duration,
+    /// Connections served at once, over all workers (each worker takes its share, at least
+    /// one); beyond it, new connections wait in the listen backlog.
+    pub max_connections: usize,
+    /// Connections the operating system queues before the server accepts them.
+    pub backlog: u32,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            header_timeout: Duration::from_secs(5),
+            body_timeout: Duration::from_secs(30),
+            keep_alive: Duration::from_secs(5),
+            disconnect_timeout: Duration::from_secs(1),
+            max_connections: 4096,
+            backlog: 1024,
+        }
+    }
+}
+
+impl Limits {
+    /// Each worker's share of [`Limits::max_connections`] (rounded up, at least one).
+    pub fn per_worker(&self, workers: usize) -> usize {
+        self.max_connections.div_ceil(workers.max(1)).max(1)
+    }
+}
+
+/// A listening socket on `addr` with `backlog` (the standard library's bind fixes it at 128).
+pub fn bind(addr: &str, backlog: u32) -> std::io::Result<std::net::TcpListener> {
+    use socket2::{Domain, Socket, Type};
+    use std::net::ToSocketAddrs;
+    let mut last = None;
+    for a in addr.to_socket_addrs()? {
+        let socket = Socket::new(Domain::for_address(a), Type::STREAM, None)?;
+        socket.set_reuse_address(true)?;
+        match socket.bind(&a.into()) {
+            Ok(()) => {
+                socket.listen(backlog.min(i32::MAX as u32) as i32)?;
+                return Ok(socket.into());
+            }
+            Err(e) => last = Some(e),
+        }
+    }
+    Err(last.unwrap_or_else(|| {
+        std::io::Error::new(
+            std::io::ErrorKind::InvalidInput,
+            format!("{addr:?} resolves to no address"),
+        )
+    }))
+}
+
+/// The body timeout every request's body is read under (app data).
+#[derive(Clone, Copy)]
+pub(super) struct BodyTimeout(pub Duration);
+
+/// The request payload, shared between the handler's stream and the answer that keeps it.
+type Shared = Rc<RefCell<Payload>>;
+
+/// Kept in an answer's extensions: while the answer is written the request payload is alive,
+/// so actix-http closes a connection whose body was not read to its end.
+struct KeepPayload(#[allow(dead_code)] Shared);
+
+/// A request body that fails once its deadline passed.
+struct Deadline {
+    inner: Shared,
+    sleep: Pin<Box<Sleep>>,
+    expired: Rc<Cell<bool>>,
+}
+
+impl Stream for Deadline {
+    type Item = Result<Bytes, PayloadError>;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        if self.expired.get() {
+            return Poll::Ready(None);
+        }
+        if let Poll::Ready(item) = Pin::new(&mut *self.inner.borrow_mut()).poll_next(cx) {
+            return Poll::Ready(item);
+        }
+        if self.sleep.as_mut().poll(cx).is_ready() {
+            self.expired.set(true);
+            return Poll::Ready(Some(Err(PayloadError::Io(std::io::Error::new(
+                std::io::ErrorKind::TimedOut,
+                "the request body did not arrive in time",
+            )))));
+        }
+        Poll::Pending
+    }
+}
+
+/// Problem details for an error answer that is not one already (an extractor's, a 404 or 405
+/// of the router): the status kept, the cause as the detail.
+fn as_problem(status: StatusCode, cause: Option<String>) -> Problem {
+    let (kind, title, default) = match status.as_u16() {
+        400 => ("bad-request", "Bad request", "the request is malformed"),
+        404 => ("not-found", "Not found", "no such resource"),
+        405 => (
+            "method-not-allowed",
+            "Method not allowed",
+            "this resource does not take that method",
+        ),
+        408 => (
+            "timeout",
+            "Request timeout",
+            "the request did not arrive in time",
+        ),
+        411 => (
+            "length-required",
+            "Length required",
+            "the request needs a Content-Length",
+        ),
+        413 => (
+            "too-large",
+            "Payload too large",
+            "the request body is larger than this route takes",
+        ),
+        415 => (
+            "unsupported-media-type",
+            "Unsupported media type",
+            "the request body's Content-Type is not the one this route takes",
+        ),
+        _ => (
+            "error",
+            status.canonical_reason().unwrap_or("Error"),
+            "the request failed",
+        ),
+    };
+    let p = Problem::new(
+        status.as_u16(),
+        kind,
+        title,
+        cause.unwrap_or_else(|| default.to_string()),
+    );
+    if status == StatusCode::PAYLOAD_TOO_LARGE {
+        p.field("(body)")
+    } else {
+        p
+    }
+}
+
+/// Every request passes here: the body under its deadline, error answers as problem details.
+pub(super) async fn guard(
+    mut req: ServiceRequest,
+    next: Next<impl MessageBody + 'static>,
+) -> Result<ServiceResponse<BoxBody>, Error> {
+    let timeout = req
+        .app_data::<BodyTimeout>()
+        .map(|t| t.0)
+        .unwrap_or(Limits::default().body_timeout);
+    let payload = req.take_payload();
+    let expired = Rc::new(Cell::new(false));
+    let kept = match payload {
+        Payload::None => None,
+        p => {
+            let shared: Shared = Rc::new(RefCell::new(p));
+            req.set_payload(Payload::Stream {
+                payload: Box::pin(Deadline {
+                    inner: shared.clone(),
+                    sleep: Box::pin(sleep(timeout)),
+                    expired: expired.clone(),
+                }),
+            });
+            Some(shared)
+        }
+    };
+    let res = match next.call(req).await {
+        Ok(res) => res.map_into_boxed_body(),
+        // (The request is gone with the error: answered as a problem without the guard's care.)
+        Err(e) => {
+            let status = e.as_response_error().status_code();
+            return Err(as_problem(status, Some(e.to_string())).into());
+        }
+    };
+    let mut res = if expired.get() {
+        let p = Problem::new(
+            408,
+            "body-timeout",
+            "Request body too slow",
+            format!(
+                "the request body did not arrive within {} s of its head",
+                timeout.as_secs_f64()
+            ),
+        )
+        .field("(body)");
+        let (req, _) = res.into_parts();
+        ServiceResponse::new(req, p.error_response())
+    } else if res.status().as_u16() >= 400 && !is_problem(res.response()) {
+        let cause = res.response().error().map(|e| e.to_string());
+        let p = as_problem(res.status(), cause);
+        let (req, _) = res.into_parts();
+        ServiceResponse::new(req, p.error_response())
+    } else {
+        res
+    };
+    if let Some(shared) = kept {
+        res.response_mut()
+            .extensions_mut()
+            .insert(KeepPayload(shared));
+    }
+    Ok(res)
+}
+
+fn is_problem<B>(res: &actix_web::HttpResponse<B>) -> bool {
+    res.headers()
+        .get(actix_web::http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/problem+json"))
+}
+
+/// Refuse a body whose `Content-Type` is not `expected` (absent is taken: the body is parsed
+/// and checked anyway).
+pub(super) fn content_type(req: &actix_web::HttpRequest, expected: &str) -> Result<(), Problem> {
+    let Some(given) = req.headers().get(actix_web::http::header::CONTENT_TYPE) else {
+        return Ok(());
+    };
+    let essence = given
+        .to_str()
+        .ok()
+        .and_then(|v| v.split(';').next())
+        .map(|v| v.trim().to_ascii_lowercase());
+    if essence.as_deref() == Some(expected) {
+        return Ok(());
+    }
+    Err(Problem::new(
+        415,
+        "unsupported-media-type",
+        "Unsupported media type",
+        format!(
+            "header `Content-Type`: expected {expected}, got {:?}",
+            given.to_str().unwrap_or("(not text)")
+        ),
+    )
+    .field("Content-Type"))
+}
