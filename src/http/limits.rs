@@ -6,8 +6,8 @@
 //! actix-http itself, without a body) and idle keep-alive; it does not bound a request body.
 //! [`guard`] does: the body is read through a stream that fails once `body_timeout` has passed
 //! since the head arrived, and the answer is a 408 problem. The request payload is kept alive
-//! inside the answer, so actix-http closes the connection after answering rather than draining
-//! a body that may never end.
+//! inside the answer's body, so actix-http closes the connection after answering rather than
+//! draining a body that may never end.
 
 use super::Problem;
 use actix_web::body::{BoxBody, MessageBody};
@@ -96,9 +96,28 @@ pub(super) struct BodyTimeout(pub Duration);
 /// The request payload, shared between the handler's stream and the answer that keeps it.
 type Shared = Rc<RefCell<Payload>>;
 
-/// Kept in an answer's extensions: while the answer is written the request payload is alive,
-/// so actix-http closes a connection whose body was not read to its end.
-struct KeepPayload(#[allow(dead_code)] Shared);
+/// An answer's body that holds the request payload until it is written: actix-http then sees
+/// a body not read to its end (not one dropped, which it would drain, however long it takes)
+/// and closes the connection after the answer.
+struct KeepPayload {
+    body: BoxBody,
+    _payload: Shared,
+}
+
+impl MessageBody for KeepPayload {
+    type Error = <BoxBody as MessageBody>::Error;
+
+    fn size(&self) -> actix_web::body::BodySize {
+        self.body.size()
+    }
+
+    fn poll_next(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Bytes, Self::Error>>> {
+        Pin::new(&mut self.get_mut().body).poll_next(cx)
+    }
+}
 
 /// A request body that fails once its deadline passed.
 struct Deadline {
@@ -211,7 +230,7 @@ pub(super) async fn guard(
             return Err(as_problem(status, Some(e.to_string())).into());
         }
     };
-    let mut res = if expired.get() {
+    let res = if expired.get() {
         let p = Problem::new(
             408,
             "body-timeout",
@@ -232,12 +251,15 @@ pub(super) async fn guard(
     } else {
         res
     };
-    if let Some(shared) = kept {
-        res.response_mut()
-            .extensions_mut()
-            .insert(KeepPayload(shared));
-    }
-    Ok(res)
+    Ok(match kept {
+        Some(payload) => res.map_body(|_, body| {
+            BoxBody::new(KeepPayload {
+                body,
+                _payload: payload,
+            })
+        }),
+        None => res,
+    })
 }
 
 fn is_problem<B>(res: &actix_web::HttpResponse<B>) -> bool {

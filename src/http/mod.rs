@@ -133,6 +133,7 @@ pub fn server_with_options(
     let scans = web::Data::new(investigate::ScanCache::default());
     let public = web::Data::new(qr::PublicUrl(public_url));
     let body_timeout = limits::BodyTimeout(limits.body_timeout);
+    let routes = web::Data::new(RouteTable::from_openapi());
     Ok(HttpServer::new(move || {
         let app = App::new()
             .wrap(actix_web::middleware::from_fn(limits::guard))
@@ -160,14 +161,8 @@ pub fn server_with_options(
             .route("/v1/log/proof/consistency", web::get().to(consistency))
             .route("/v1/events", web::post().to(submit))
             .configure(witness::log_routes)
-            .default_service(web::to(|req: HttpRequest| async move {
-                Err::<HttpResponse, _>(Problem::new(
-                    404,
-                    "not-found",
-                    "Not found",
-                    format!("no route for {} {}", req.method(), req.path()),
-                ))
-            }))
+            .app_data(routes.clone())
+            .default_service(web::to(no_route))
     })
     .workers(workers)
     .client_request_timeout(limits.header_timeout)
@@ -176,6 +171,67 @@ pub fn server_with_options(
     .max_connections(limits.per_worker(workers))
     .listen(listener)?
     .run())
+}
+
+/// The API's paths and their methods, as the OpenAPI document lists them: a request no route
+/// took is told 405 (with `Allow`) when its path is the API's under another method, else 404.
+struct RouteTable(Vec<(actix_web::dev::ResourceDef, Vec<String>)>);
+
+impl RouteTable {
+    fn from_openapi() -> RouteTable {
+        let doc: serde_json::Value =
+            serde_json::from_str(include_str!("openapi.json")).expect("openapi.json is JSON");
+        let paths = doc["paths"].as_object().cloned().unwrap_or_default();
+        RouteTable(
+            paths
+                .into_iter()
+                .map(|(path, ops)| {
+                    let methods = ops
+                        .as_object()
+                        .map(|o| {
+                            o.keys()
+                                .filter(|m| {
+                                    ["get", "post", "put", "patch", "delete"].contains(&m.as_str())
+                                })
+                                .map(|m| m.to_uppercase())
+                                .collect()
+                        })
+                        .unwrap_or_default();
+                    (actix_web::dev::ResourceDef::new(path), methods)
+                })
+                .collect(),
+        )
+    }
+}
+
+async fn no_route(req: HttpRequest, table: web::Data<RouteTable>) -> Result<HttpResponse, Problem> {
+    let method = req.method().as_str();
+    let allowed: Vec<&str> = table
+        .0
+        .iter()
+        .filter(|(def, _)| def.is_match(req.path()))
+        .flat_map(|(_, m)| m.iter().map(String::as_str))
+        .collect();
+    if allowed.is_empty() || allowed.contains(&method) {
+        return Err(Problem::new(
+            404,
+            "not-found",
+            "Not found",
+            format!("no route for {method} {}", req.path()),
+        ));
+    }
+    let allow = allowed.join(", ");
+    let p = Problem::new(
+        405,
+        "method-not-allowed",
+        "Method not allowed",
+        format!("{} takes {allow}, not {method}", req.path()),
+    );
+    let mut res = actix_web::ResponseError::error_response(&p);
+    if let Ok(v) = actix_web::http::header::HeaderValue::from_str(&allow) {
+        res.headers_mut().insert(actix_web::http::header::ALLOW, v);
+    }
+    Ok(res)
 }
 
 /// Query parameters, each given at most once (a repeated one is refused, not silently taken

@@ -8,6 +8,7 @@ mod crash;
 mod demo;
 mod domain;
 mod domain_rules;
+mod limits;
 mod party_cli;
 mod qr;
 mod search;
