@@ -255,7 +255,7 @@ async fn pending_one(
         .and_then(|b| b.try_into().ok())
         .ok_or_else(|| Problem::bad_request(Some("hash"), "path `hash`: expected 64 hex digits"))?;
     let who = viewer(&req, &seen, &*live(&rules)?)?;
-    if matches!(who, Viewer::Anonymous | Viewer::Unknown) {
+    if matches!(who, Viewer::Anonymous) {
         return Err(Problem::new(
             401,
             "unauthenticated",

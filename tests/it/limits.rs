@@ -175,7 +175,14 @@ fn big_note(k: &ed25519_dalek::SigningKey, n: u64, size: usize) -> Vec<u8> {
 #[test]
 fn a_body_that_never_finishes_is_cut_with_a_408_problem_and_its_connection_closed() {
     let dir = tempfile::tempdir().unwrap();
-    let server = Server::start_with(&dir.path().join("log"), &["--bare", "--body-timeout", "1s"]);
+    let server = Server::start_with(
+        &dir.path().join("log"),
+        &["--bare", "--body-timeout", "1s", "--header-timeout", "1s"],
+    );
+    // A head that never ends: actix-http's own 408 (no body) and the connection closed.
+    let mut head = TcpStream::connect(addr(&server.url)).unwrap();
+    head.write_all(b"GET /v1/log/checkpoint HTTP/1.1\r\nHost: te")
+        .unwrap();
     // Sized and chunked bodies alike: a chunked one must not be drained forever either.
     let mut sized = stalled_post(&server.url, "/v1/events", 2000, b"{\"type\":");
     let mut chunked = TcpStream::connect(addr(&server.url)).unwrap();
@@ -191,6 +198,12 @@ fn a_body_that_never_finishes_is_cut_with_a_408_problem_and_its_connection_close
         assert_eq!(p["field"], "(body)", "{p}");
         assert!(a.closed, "{what}: the connection stayed open after the 408");
     }
+    let a = read_answer(&mut head, Duration::from_secs(4)).expect("408 to a head never ended");
+    assert_eq!(a.status, 408, "{}", a.head);
+    assert!(
+        a.closed,
+        "the connection stayed open after the head timeout"
+    );
     let took = started.elapsed();
     assert!(
         took >= Duration::from_millis(900) && took < Duration::from_secs(4),
