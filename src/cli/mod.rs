@@ -379,6 +379,13 @@ impl From<LimitArgs> for crate::http::Limits {
     }
 }
 
+/// The soft limit on open files, where the system tells it (Linux).
+fn open_files_limit() -> Option<u64> {
+    let limits = std::fs::read_to_string("/proc/self/limits").ok()?;
+    let line = limits.lines().find(|l| l.starts_with("Max open files"))?;
+    line.split_whitespace().nth(3)?.parse().ok()
+}
+
 fn default_workers() -> usize {
     std::thread::available_parallelism()
         .map(|n| n.get())
@@ -410,6 +417,14 @@ pub(crate) fn serve_with_options(
     if let Some(u) = &opts.public_url {
         if !(u.starts_with("http://") || u.starts_with("https://")) {
             bail!("--public-url: expected an http:// or https:// URL, got {u:?}");
+        }
+    }
+    if let Some(files) = open_files_limit() {
+        if opts.limits.max_connections as u64 > files / 2 {
+            eprintln!(
+                "warning: --max-connections {} is more than half this process's open-files limit ({files}): connections could take the descriptors the store needs; lower it or raise the limit (ulimit -n)",
+                opts.limits.max_connections
+            );
         }
     }
     let listener = crate::http::bind(listen, opts.limits.backlog)
