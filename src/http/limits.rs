@@ -243,7 +243,7 @@ pub(super) async fn guard(
         .field("(body)");
         let (req, _) = res.into_parts();
         ServiceResponse::new(req, p.error_response())
-    } else if res.status().as_u16() >= 400 && !is_problem(res.response()) {
+    } else if res.status().as_u16() >= 400 && !is_problem(res.response()) && !deliberate(&res) {
         let cause = res.response().error().map(|e| e.to_string());
         let p = as_problem(res.status(), cause);
         let (req, _) = res.into_parts();
@@ -260,6 +260,17 @@ pub(super) async fn guard(
         }),
         None => res,
     })
+}
+
+/// An error answer a handler wrote on purpose in another form (an erased record's 410, the
+/// tlog-witness 409 with its size): it has a body and no error behind it.
+fn deliberate(res: &ServiceResponse<BoxBody>) -> bool {
+    use actix_web::body::BodySize;
+    res.response().error().is_none()
+        && !matches!(
+            res.response().body().size(),
+            BodySize::None | BodySize::Sized(0)
+        )
 }
 
 fn is_problem<B>(res: &actix_web::HttpResponse<B>) -> bool {

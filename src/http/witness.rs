@@ -146,6 +146,7 @@ pub fn witness_server(
     let add = web::Data::new(add);
     Ok(HttpServer::new(move || {
         App::new()
+            .wrap(actix_web::middleware::from_fn(super::limits::guard))
             .app_data(add.clone())
             .app_data(web::PayloadConfig::new(MAX_NOTE_BYTES))
             .route("/add-checkpoint", web::post().to(add_checkpoint))

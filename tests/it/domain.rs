@@ -831,6 +831,12 @@ fn a_drivers_name_stays_out_of_the_log_is_read_by_those_who_may_and_is_erased_wi
     let gone = read(&w.bureau.key);
     assert_eq!(gone.status, 410);
     assert!(!gone.body.contains(name), "{}", gone.body);
+    // The erasure note is the answer (when and by whom), not a generic problem.
+    assert!(
+        gone.body.contains("\"erased_by\":\"authority\""),
+        "{}",
+        gone.body
+    );
     assert_eq!(w.head(), before);
     assert_eq!(w.entry(&receipt["index"]), entry);
     let bureau_key = dir.path().join("bureau.pem");
