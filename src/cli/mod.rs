@@ -358,6 +358,11 @@ struct LimitArgs {
     /// Time a closing connection is given to shut down.
     #[arg(long, default_value = "1s", value_parser = humantime::parse_duration)]
     disconnect_timeout: Duration,
+    /// Longest a request may hold its connection, from its head to the end of its answer (a
+    /// client that stops reading); a kept-alive connection's next head must also arrive within
+    /// keep-alive + header timeout of the last answer. Past either, the connection is closed.
+    #[arg(long, default_value = "120s", value_parser = humantime::parse_duration)]
+    request_timeout: Duration,
     /// Connections served at once, over all workers; more wait in the listen backlog.
     #[arg(long, default_value_t = crate::http::Limits::default().max_connections)]
     max_connections: usize,
@@ -373,6 +378,7 @@ impl From<LimitArgs> for crate::http::Limits {
             body_timeout: a.body_timeout,
             keep_alive: a.keep_alive,
             disconnect_timeout: a.disconnect_timeout,
+            request_timeout: a.request_timeout,
             max_connections: a.max_connections.max(1),
             backlog: a.backlog,
         }
@@ -420,9 +426,10 @@ pub(crate) fn serve_with_options(
         }
     }
     if let Some(files) = open_files_limit() {
-        if opts.limits.max_connections as u64 > files / 2 {
+        // Each connection takes two descriptors (its socket, and the watch's duplicate).
+        if opts.limits.max_connections as u64 > files / 4 {
             eprintln!(
-                "warning: --max-connections {} is more than half this process's open-files limit ({files}): connections could take the descriptors the store needs; lower it or raise the limit (ulimit -n)",
+                "warning: --max-connections {} is more than a quarter of this process's open-files limit ({files}; a connection takes two): connections could take the descriptors the store needs; lower it or raise the limit (ulimit -n)",
                 opts.limits.max_connections
             );
         }

@@ -7,7 +7,8 @@
 //! [`guard`] does: the body is read through a stream that fails once `body_timeout` has passed
 //! since the head arrived, and the answer is a 408 problem. The request payload is kept alive
 //! inside the answer's body, so actix-http closes the connection after answering rather than
-//! draining a body that may never end.
+//! draining a body that may never end. [`watch`] closes a connection whose later request head
+//! trickles in, or whose client stops reading an answer.
 
 use super::Problem;
 use actix_web::body::{BoxBody, MessageBody};
@@ -38,6 +39,11 @@ pub struct Limits {
     /// Time a closing connection is given to shut down cleanly (and to read what the client
     /// still sends after an answer to a body it did not finish).
     pub disconnect_timeout: Duration,
+    /// Longest a request may hold its connection, from its head to the end of its answer (a
+    /// client that stops reading its answer); and a kept-alive connection's next request head
+    /// must arrive within `keep_alive` + `header_timeout` of the last answer. Past either, the
+    /// connection is closed.
+    pub request_timeout: Duration,
     /// Connections served at once, over all workers (each worker takes its share, at least
     /// one); beyond it, new connections wait in the listen backlog.
     pub max_connections: usize,
@@ -52,6 +58,7 @@ impl Default for Limits {
             body_timeout: Duration::from_secs(30),
             keep_alive: Duration::from_secs(5),
             disconnect_timeout: Duration::from_secs(1),
+            request_timeout: Duration::from_secs(120),
             max_connections: 4096,
             backlog: 1024,
         }
@@ -89,6 +96,76 @@ pub fn bind(addr: &str, backlog: u32) -> std::io::Result<std::net::TcpListener> 
     }))
 }
 
+/// One connection, watched: actix-http times a connection's first request head and idle
+/// keep-alive, but neither a later request head that trickles in nor an answer the client
+/// stops reading. [`watch`] closes such a connection (a shutdown of the socket, through a
+/// duplicate of its descriptor that lives exactly as long as the connection).
+struct Watch {
+    socket: RefCell<Option<std::net::TcpStream>>,
+    /// The head of the oldest request in flight, or the end of the last answer.
+    since: Cell<std::time::Instant>,
+    /// Requests whose answer is not written yet.
+    busy: Cell<u32>,
+}
+
+/// The connection's [`Watch`] (connection data: dropped with the connection).
+#[derive(Clone)]
+struct ConnWatch(Rc<Watch>);
+
+impl ConnWatch {
+    fn begin(&self) {
+        if self.0.busy.get() == 0 {
+            self.0.since.set(std::time::Instant::now());
+        }
+        self.0.busy.set(self.0.busy.get() + 1);
+    }
+
+    fn end(&self) {
+        self.0.busy.set(self.0.busy.get().saturating_sub(1));
+        self.0.since.set(std::time::Instant::now());
+    }
+}
+
+/// How often a watched connection is looked at.
+const WATCH_TICK: Duration = Duration::from_millis(250);
+
+/// For `HttpServer::on_connect`: watch a plain TCP connection under `limits`.
+pub(super) fn watch(
+    conn: &dyn std::any::Any,
+    ext: &mut actix_web::dev::Extensions,
+    limits: &Limits,
+) {
+    use std::os::fd::AsFd;
+    let Some(tcp) = conn.downcast_ref::<actix_web::rt::net::TcpStream>() else {
+        return;
+    };
+    let Ok(fd) = tcp.as_fd().try_clone_to_owned() else {
+        return;
+    };
+    let w = Rc::new(Watch {
+        socket: RefCell::new(Some(std::net::TcpStream::from(fd))),
+        since: Cell::new(std::time::Instant::now()),
+        busy: Cell::new(0),
+    });
+    let weak = Rc::downgrade(&w);
+    let idle = limits.keep_alive + limits.header_timeout;
+    let request = limits.request_timeout;
+    actix_web::rt::spawn(async move {
+        loop {
+            sleep(WATCH_TICK).await;
+            let Some(w) = weak.upgrade() else { return };
+            let limit = if w.busy.get() > 0 { request } else { idle };
+            if w.since.get().elapsed() > limit {
+                if let Some(s) = w.socket.borrow_mut().take() {
+                    let _ = s.shutdown(std::net::Shutdown::Both);
+                }
+                return;
+            }
+        }
+    });
+    ext.insert(ConnWatch(w));
+}
+
 /// The body timeout every request's body is read under (app data).
 #[derive(Clone, Copy)]
 pub(super) struct BodyTimeout(pub Duration);
@@ -96,15 +173,25 @@ pub(super) struct BodyTimeout(pub Duration);
 /// The request payload, shared between the handler's stream and the answer that keeps it.
 type Shared = Rc<RefCell<Payload>>;
 
-/// An answer's body that holds the request payload until it is written: actix-http then sees
-/// a body not read to its end (not one dropped, which it would drain, however long it takes)
-/// and closes the connection after the answer.
-struct KeepPayload {
+/// An answer's body that holds the request payload until it is written (actix-http then sees
+/// a body not read to its end, not one dropped, which it would drain however long that takes,
+/// and closes the connection after the answer), and tells the connection's watch when the
+/// answer is written.
+struct Held {
     body: BoxBody,
-    _payload: Shared,
+    _payload: Option<Shared>,
+    watch: Option<ConnWatch>,
 }
 
-impl MessageBody for KeepPayload {
+impl Drop for Held {
+    fn drop(&mut self) {
+        if let Some(w) = &self.watch {
+            w.end();
+        }
+    }
+}
+
+impl MessageBody for Held {
     type Error = <BoxBody as MessageBody>::Error;
 
     fn size(&self) -> actix_web::body::BodySize {
@@ -206,6 +293,10 @@ pub(super) async fn guard(
         .app_data::<BodyTimeout>()
         .map(|t| t.0)
         .unwrap_or(Limits::default().body_timeout);
+    let watch = req.conn_data::<ConnWatch>().cloned();
+    if let Some(w) = &watch {
+        w.begin();
+    }
     let payload = req.take_payload();
     let expired = Rc::new(Cell::new(false));
     let kept = match payload {
@@ -226,6 +317,9 @@ pub(super) async fn guard(
         Ok(res) => res.map_into_boxed_body(),
         // (The request is gone with the error: answered as a problem without the guard's care.)
         Err(e) => {
+            if let Some(w) = &watch {
+                w.end();
+            }
             let status = e.as_response_error().status_code();
             return Err(as_problem(status, Some(e.to_string())).into());
         }
@@ -251,14 +345,16 @@ pub(super) async fn guard(
     } else {
         res
     };
-    Ok(match kept {
-        Some(payload) => res.map_body(|_, body| {
-            BoxBody::new(KeepPayload {
+    Ok(if kept.is_some() || watch.is_some() {
+        res.map_body(|_, body| {
+            BoxBody::new(Held {
                 body,
-                _payload: payload,
+                _payload: kept,
+                watch,
             })
-        }),
-        None => res,
+        })
+    } else {
+        res
     })
 }
 

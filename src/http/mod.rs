@@ -134,6 +134,7 @@ pub fn server_with_options(
     let public = web::Data::new(qr::PublicUrl(public_url));
     let body_timeout = limits::BodyTimeout(limits.body_timeout);
     let routes = web::Data::new(RouteTable::from_openapi());
+    let watched = limits.clone();
     Ok(HttpServer::new(move || {
         let app = App::new()
             .wrap(actix_web::middleware::from_fn(limits::guard))
@@ -165,6 +166,7 @@ pub fn server_with_options(
             .default_service(web::to(no_route))
     })
     .workers(workers)
+    .on_connect(move |conn, ext| limits::watch(conn, ext, &watched))
     .client_request_timeout(limits.header_timeout)
     .client_disconnect_timeout(limits.disconnect_timeout)
     .keep_alive(limits.keep_alive)

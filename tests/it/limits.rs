@@ -593,3 +593,84 @@ fn a_head_too_large_is_refused_by_the_http_layer_and_the_server_goes_on() {
     let a = request(&server.url, "GET", "/v1/log/checkpoint", &[], b"");
     assert_eq!(a.status, 200);
 }
+
+/// Read until the server closes (EOF or reset) or `within` passes: the bytes, and whether it
+/// closed.
+fn drain(s: &mut TcpStream, within: Duration) -> (usize, bool) {
+    let until = Instant::now() + within;
+    let mut n = 0;
+    let mut buf = [0u8; 64 << 10];
+    while Instant::now() < until {
+        s.set_read_timeout(Some(Duration::from_millis(100)))
+            .unwrap();
+        match s.read(&mut buf) {
+            Ok(0) => return (n, true),
+            Ok(k) => n += k,
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                ) => {}
+            Err(_) => return (n, true),
+        }
+    }
+    (n, false)
+}
+
+#[test]
+fn a_later_request_head_that_trickles_in_and_an_answer_never_read_are_cut() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start_with(
+        &dir.path().join("log"),
+        &[
+            "--bare",
+            "--header-timeout",
+            "1s",
+            "--keep-alive",
+            "1s",
+            "--request-timeout",
+            "2s",
+        ],
+    );
+    let c = server.client();
+    let loader = key(1);
+    register(&c, &loader);
+    for n in 0..40 {
+        let (status, body) = post(&c, &big_note(&loader, n, 60_000));
+        assert_eq!(status, 201, "{body}");
+    }
+    // A first request answered, then half a head that never ends: actix-http's head timer
+    // covers only a connection's first request; the server still closes it.
+    let mut ka = TcpStream::connect(addr(&server.url)).unwrap();
+    ka.write_all(b"GET /v1/log/checkpoint HTTP/1.1\r\nHost: test\r\n\r\n")
+        .unwrap();
+    let (n, closed) = drain(&mut ka, Duration::from_millis(500));
+    assert!(
+        n > 0 && !closed,
+        "the first answer, on a kept-alive connection"
+    );
+    ka.write_all(b"GET /v1/log/che").unwrap();
+    let t = Instant::now();
+    let (_, closed) = drain(&mut ka, Duration::from_secs(6));
+    assert!(closed, "a head trickling in held the connection for 6 s");
+    assert!(t.elapsed() < Duration::from_secs(4), "{:?}", t.elapsed());
+
+    // Twenty big range answers asked at once, through a small receive window, never read: the
+    // connection is closed at --request-timeout, long before they are all written.
+    let socket = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
+    socket.set_recv_buffer_size(4096).unwrap();
+    let to: std::net::SocketAddr = addr(&server.url).parse().unwrap();
+    socket.connect(&to.into()).unwrap();
+    let mut slow: TcpStream = socket.into();
+    let one = "GET /v1/log/entries?start=0&end=42 HTTP/1.1\r\nHost: test\r\n\r\n";
+    slow.write_all(one.repeat(20).as_bytes()).unwrap();
+    std::thread::sleep(Duration::from_secs(4));
+    let (received, closed) = drain(&mut slow, Duration::from_secs(4));
+    assert!(closed, "an answer never read held the connection");
+    assert!(
+        received < 10 * (900 << 10),
+        "{received} bytes: the server wrote on to a client that did not read"
+    );
+    // The server goes on.
+    assert!(c.get_ok("/v1/log/checkpoint").is_ok());
+}
