@@ -174,6 +174,16 @@ fn big_note(k: &ed25519_dalek::SigningKey, n: u64, size: usize) -> Vec<u8> {
     .to_bytes()
 }
 
+/// A bare log of genesis, a key, and `n` notes of ~60 KB each.
+fn big_log(c: &wasteledger::client::LogClient, n: u64) {
+    let loader = key(1);
+    register(c, &loader);
+    for i in 0..n {
+        let (status, body) = post(c, &big_note(&loader, i, 60_000));
+        assert_eq!(status, 201, "{body}");
+    }
+}
+
 #[test]
 fn a_body_that_never_finishes_is_cut_with_a_408_problem_and_its_connection_closed() {
     let dir = tempfile::tempdir().unwrap();
@@ -386,12 +396,7 @@ fn a_range_answer_stops_at_its_byte_bound_and_a_client_continues_from_the_last_l
     let dir = tempfile::tempdir().unwrap();
     let server = Server::start_bare(&dir.path().join("log"));
     let c = server.client();
-    let loader = key(1);
-    register(&c, &loader);
-    for n in 0..40 {
-        let (status, body) = post(&c, &big_note(&loader, n, 60_000));
-        assert_eq!(status, 201, "{body}");
-    }
+    big_log(&c, 40);
     let size = 42;
     let first = c
         .get_ok(&format!("/v1/log/entries?start=0&end={size}"))
@@ -633,12 +638,7 @@ fn a_later_request_head_that_trickles_in_and_an_answer_never_read_are_cut() {
         ],
     );
     let c = server.client();
-    let loader = key(1);
-    register(&c, &loader);
-    for n in 0..40 {
-        let (status, body) = post(&c, &big_note(&loader, n, 60_000));
-        assert_eq!(status, 201, "{body}");
-    }
+    big_log(&c, 40);
     // A first request answered, then half a head that never ends: actix-http's head timer
     // covers only a connection's first request; the server still closes it.
     let mut ka = TcpStream::connect(addr(&server.url)).unwrap();
