@@ -206,16 +206,19 @@ pub fn audit_remote(
     while start < cp.size {
         let end = (start + crate::http::MAX_RANGE).min(cp.size);
         let body = client.get_ok(&format!("/v1/log/entries?start={start}&end={end}"))?;
-        let lines: Vec<(u64, &[u8])> = body
+        // Each entry ends with a newline; an answer may stop early at its byte bound (the
+        // next request continues after the last line), but never mid-entry.
+        let complete = body.rfind('\n').map_or("", |n| &body[..=n]);
+        let lines: Vec<(u64, &[u8])> = complete
             .lines()
             .enumerate()
             .map(|(i, l)| (start + i as u64, l.as_bytes()))
             .collect();
-        if lines.len() as u64 != end - start {
+        if lines.is_empty() || lines.len() as u64 > end - start || complete.len() != body.len() {
             return Ok(Err(AuditFailure {
                 index: start + lines.len() as u64,
                 cause: format!(
-                    "the server served {} entries for [{start}, {end})",
+                    "the server served {} whole entries for [{start}, {end}) (none, too many, or a last line cut short)",
                     lines.len()
                 ),
             }));
@@ -223,7 +226,7 @@ pub fn audit_remote(
         if let Err(f) = auditor.check(&lines, |_, _| Ok(())) {
             return Ok(Err(f));
         }
-        start = end;
+        start += lines.len() as u64;
         progress(start, cp.size);
     }
     let fail = |cause: String| {

@@ -20,6 +20,7 @@ use anyhow::{bail, Context, Result};
 use clap::{Parser, Subcommand};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::time::Duration;
 
 /// The log's default name (its origin line in checkpoints).
 pub const DEFAULT_ORIGIN: &str = "kunshan.wasteledger/log";
@@ -95,6 +96,8 @@ enum Command {
         /// Most live personal records one party may keep (`POST /v1/personal`); beyond it 403.
         #[arg(long, default_value_t = Config::default().max_personal_per_party)]
         personal_quota: u64,
+        #[command(flatten)]
+        limits: LimitArgs,
     },
     /// Audit a stored log (server stopped): signatures, chain, Merkle nodes, checkpoint, and
     /// that it reaches the checkpoint it last published. Changes no byte of DIR: sled writes
@@ -213,6 +216,7 @@ pub fn run(cli: Cli) -> Result<()> {
             push_witnesses,
             max_queue,
             personal_quota,
+            limits,
         } => {
             let witnesses = witness::parse_witness_keys(&witnesses)?;
             let cfg = Config {
@@ -231,7 +235,13 @@ pub fn run(cli: Cli) -> Result<()> {
                     std::time::Duration::from_millis(500),
                 );
             }
-            serve_with_witnesses(ledger, rules, &listen, workers, public_url, witnesses)
+            let opts = crate::http::Options {
+                workers: workers.unwrap_or_else(default_workers),
+                public_url,
+                witnesses,
+                limits: limits.into(),
+            };
+            serve_with_options(ledger, rules, &listen, opts)
         }
         Command::Verify { data, scratch } => verify(&data, scratch),
         Command::Audit {
@@ -358,6 +368,62 @@ pub fn domain_rules(dir: Option<&Path>) -> Result<DomainRules> {
     Ok(DomainRules::new(catalog, Limits::default()))
 }
 
+/// What one client may hold of the server (`serve` flags; README "Limits").
+#[derive(clap::Args)]
+struct LimitArgs {
+    /// Time a connection has to send its first request's head (then 408, closed).
+    #[arg(long, default_value = "5s", value_parser = humantime::parse_duration)]
+    header_timeout: Duration,
+    /// Time a request has to send its body once its head arrived (then a 408 problem, and
+    /// the connection is closed).
+    #[arg(long, default_value = "30s", value_parser = humantime::parse_duration)]
+    body_timeout: Duration,
+    /// Idle time a connection is kept open between requests.
+    #[arg(long, default_value = "5s", value_parser = humantime::parse_duration)]
+    keep_alive: Duration,
+    /// Time a closing connection is given to shut down.
+    #[arg(long, default_value = "1s", value_parser = humantime::parse_duration)]
+    disconnect_timeout: Duration,
+    /// Longest a request may hold its connection, from its head to the end of its answer (a
+    /// client that stops reading); a kept-alive connection's next head must also arrive within
+    /// keep-alive + header timeout of the last answer. Past either, the connection is closed.
+    #[arg(long, default_value = "120s", value_parser = humantime::parse_duration)]
+    request_timeout: Duration,
+    /// Connections served at once, over all workers; more wait in the listen backlog.
+    #[arg(long, default_value_t = crate::http::Limits::default().max_connections)]
+    max_connections: usize,
+    /// Connections the operating system queues before the server accepts them.
+    #[arg(long, default_value_t = crate::http::Limits::default().backlog)]
+    backlog: u32,
+}
+
+impl From<LimitArgs> for crate::http::Limits {
+    fn from(a: LimitArgs) -> Self {
+        crate::http::Limits {
+            header_timeout: a.header_timeout,
+            body_timeout: a.body_timeout,
+            keep_alive: a.keep_alive,
+            disconnect_timeout: a.disconnect_timeout,
+            request_timeout: a.request_timeout,
+            max_connections: a.max_connections.max(1),
+            backlog: a.backlog,
+        }
+    }
+}
+
+/// The soft limit on open files, where the system tells it (Linux).
+fn open_files_limit() -> Option<u64> {
+    let limits = std::fs::read_to_string("/proc/self/limits").ok()?;
+    let line = limits.lines().find(|l| l.starts_with("Max open files"))?;
+    line.split_whitespace().nth(3)?.parse().ok()
+}
+
+fn default_workers() -> usize {
+    std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(2)
+}
+
 pub(crate) fn serve(
     ledger: Ledger,
     rules: DomainRules,
@@ -365,31 +431,38 @@ pub(crate) fn serve(
     workers: Option<usize>,
     public_url: Option<String>,
 ) -> Result<()> {
-    serve_with_witnesses(ledger, rules, listen, workers, public_url, Vec::new())
+    let opts = crate::http::Options {
+        workers: workers.unwrap_or_else(default_workers),
+        public_url,
+        ..crate::http::Options::default()
+    };
+    serve_with_options(ledger, rules, listen, opts)
 }
 
-/// [`serve`], trusting `witnesses`' cosignatures.
-pub(crate) fn serve_with_witnesses(
+/// [`serve`] with every option given.
+pub(crate) fn serve_with_options(
     ledger: Ledger,
     rules: DomainRules,
     listen: &str,
-    workers: Option<usize>,
-    public_url: Option<String>,
-    witnesses: Vec<crate::ledger::cosignature::WitnessKey>,
+    opts: crate::http::Options,
 ) -> Result<()> {
-    if let Some(u) = &public_url {
+    if let Some(u) = &opts.public_url {
         if !(u.starts_with("http://") || u.starts_with("https://")) {
             bail!("--public-url: expected an http:// or https:// URL, got {u:?}");
         }
     }
-    let listener = std::net::TcpListener::bind(listen)
+    if let Some(files) = open_files_limit() {
+        // Each connection takes two descriptors (its socket, and the watch's duplicate).
+        if opts.limits.max_connections as u64 > files / 4 {
+            eprintln!(
+                "warning: --max-connections {} is more than a quarter of this process's open-files limit ({files}; a connection takes two): connections could take the descriptors the store needs; lower it or raise the limit (ulimit -n)",
+                opts.limits.max_connections
+            );
+        }
+    }
+    let listener = crate::http::bind(listen, opts.limits.backlog)
         .with_context(|| format!("cannot listen on {listen}"))?;
     let addr = listener.local_addr()?;
-    let workers = workers.unwrap_or_else(|| {
-        std::thread::available_parallelism()
-            .map(|n| n.get())
-            .unwrap_or(2)
-    });
     let head = ledger.head();
     // Tests and scripts read this line to find the port.
     println!("listening on http://{addr}");
@@ -400,15 +473,7 @@ pub(crate) fn serve_with_witnesses(
         ledger.verifier()
     );
     actix_web::rt::System::new().block_on(async {
-        crate::http::server_with_witnesses(
-            ledger.clone(),
-            Some(rules),
-            listener,
-            workers,
-            public_url,
-            witnesses,
-        )?
-        .await
+        crate::http::server_with_options(ledger.clone(), Some(rules), listener, opts)?.await
     })?;
     ledger.shutdown();
     Ok(())

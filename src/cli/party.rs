@@ -1239,7 +1239,8 @@ fn countersign(a: CountersignArgs) -> Result<()> {
             if h.len() != 64 || !h.bytes().all(|b| b.is_ascii_hexdigit()) {
                 bail!("--pending: expected the 64 hex digits of a pending hand-over's hash, got {hash:?}");
             }
-            let ans = s.get(&format!("/v1/pending/{h}"))?;
+            // The taker signs: a pending half is served to the parties to it only.
+            let ans = s.get_signed(&format!("/v1/pending/{h}"))?;
             match ans.status {
                 200 => (ans.body, format!("pending hand-over {h}")),
                 404 => bail!("no hand-over waits in the log under {h}: check the hash (`wasteledger show --manifest N` lists pending hand-overs)"),

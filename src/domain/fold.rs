@@ -415,6 +415,40 @@ pub struct Domain {
     pub movements: Movements,
 }
 
+/// How far ahead of its entry's log time an event may say it happened (clocks differ; a
+/// terminal may queue a hand-over offline, but not from the future).
+pub const MAX_AHEAD_MS: u64 = 24 * 60 * 60 * 1000;
+
+/// Refuse a time the parties give (`at`) more than [`MAX_AHEAD_MS`] after the entry's log
+/// time: compared with the log's time, never a clock, so an audit decides the same.
+fn not_ahead_of_log(ev: &DomainEvent, log_time: Timestamp) -> Result<(), Refusal> {
+    let mut times: Vec<(String, Timestamp)> = Vec::new();
+    match ev {
+        DomainEvent::Handover(x) => times.push(("event.at".into(), x.at)),
+        DomainEvent::Weighed(x) => times.push(("event.at".into(), x.at)),
+        DomainEvent::Inspection(x) => times.push(("event.at".into(), x.at)),
+        DomainEvent::EvidenceExported(x) => times.push(("event.at".into(), x.at)),
+        DomainEvent::Track(x) => times.extend(
+            x.points
+                .iter()
+                .enumerate()
+                .map(|(i, p)| (format!("event.points[{i}].at"), p.at)),
+        ),
+        _ => {}
+    }
+    let limit = log_time.unix_millis().saturating_add(MAX_AHEAD_MS);
+    match times.into_iter().find(|(_, t)| t.unix_millis() > limit) {
+        Some((field, t)) => Err(f(
+            &field,
+            format!(
+                "a time at most {} h after the log's time {log_time}; got {t}",
+                MAX_AHEAD_MS / 3_600_000
+            ),
+        )),
+        None => Ok(()),
+    }
+}
+
 fn f(field: &str, expected: impl Into<String>) -> Refusal {
     Refusal::Field {
         field: field.into(),
@@ -1085,6 +1119,7 @@ impl Domain {
             _ => {}
         }
         let ev = DomainEvent::parse(event.event_type(), event.event_bytes())?;
+        not_ahead_of_log(&ev, time)?;
         use DomainEvent as E;
         match ev {
             E::PartyRegistered(p) => {

@@ -11,15 +11,20 @@ use super::Problem;
 use crate::domain::DomainRules;
 use crate::investigate::bundle::{Bundle, Plan, PlanError};
 use crate::ledger::cosignature::WitnessKey;
-use crate::ledger::event::SignedEvent;
+use crate::ledger::event::{SignedEvent, MAX_EVENT_BYTES};
 use crate::store::{Head, Ledger};
 use actix_web::{web, HttpRequest, HttpResponse};
 use serde_json::json;
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
-    cfg.route("/v1/bundles", web::post().to(pull))
-        .route("/v1/bundles/{index}", web::get().to(again))
-        .route("/v1/exports", web::get().to(exports));
+    cfg.service(
+        web::resource("/v1/bundles")
+            // The body is one signed event: larger is refused before it is read (413).
+            .app_data(web::PayloadConfig::new(MAX_EVENT_BYTES))
+            .route(web::post().to(pull)),
+    )
+    .route("/v1/bundles/{index}", web::get().to(again))
+    .route("/v1/exports", web::get().to(exports));
 }
 
 /// Where the bundle's checkpoint is chosen: the note (verbatim, with any cosignature lines) and
@@ -73,8 +78,10 @@ async fn pull(
     ledger: web::Data<Ledger>,
     rules: web::Data<DomainRules>,
     trusted: web::Data<TrustedWitnesses>,
+    req: HttpRequest,
     body: web::Bytes,
 ) -> Result<HttpResponse, Problem> {
+    super::limits::content_type(&req, "application/json")?;
     let event = SignedEvent::parse(&body)?;
     if event.event_type() != "evidence.exported" {
         return Err(Problem::new(

@@ -13,7 +13,7 @@ use crate::ledger::time::Timestamp;
 use crate::store::{Ledger, Lodged};
 use actix_web::{web, HttpRequest, HttpResponse};
 use serde_json::{json, Value};
-use std::collections::{BTreeSet, HashMap};
+use std::collections::BTreeSet;
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.route("/v1/manifests/{number}", web::get().to(manifest))
@@ -239,27 +239,69 @@ fn pending_for_manifest(ledger: &Ledger, number: &ManifestNumber) -> Result<Vec<
     Ok(out)
 }
 
+/// A hand-over waiting for its countersignature, for the parties to it (the giver `from`
+/// and the taker `to`, whose terminal fetches it to countersign) and readers who see
+/// everything: anonymous 401, another signed reader 403. It holds quantities, parties and the
+/// vehicle, which the hash alone must not give away.
 async fn pending_one(
     ledger: web::Data<Ledger>,
+    rules: web::Data<DomainRules>,
+    seen: web::Data<SeenRequests>,
+    req: HttpRequest,
     path: web::Path<String>,
 ) -> Result<HttpResponse, Problem> {
     let hash: [u8; 32] = hex::decode(path.as_str())
         .ok()
         .and_then(|b| b.try_into().ok())
         .ok_or_else(|| Problem::bad_request(Some("hash"), "path `hash`: expected 64 hex digits"))?;
-    match ledger.pending_by_hash(&hash)? {
-        Some(bytes) => Ok(HttpResponse::Ok()
-            .content_type("application/json")
-            .body(bytes)),
-        None => Err(not_found(
+    let who = viewer(&req, &seen, &*live(&rules)?)?;
+    if matches!(who, Viewer::Anonymous) {
+        return Err(Problem::new(
+            401,
+            "unauthenticated",
+            "Signed request required",
+            "a pending hand-over is served to its two parties and to inspectors, enforcement, auditors and the authority: sign the request (WL-Ed25519)",
+        )
+        .field("Authorization"));
+    }
+    let Some(bytes) = ledger.pending_by_hash(&hash)? else {
+        return Err(not_found(
             "pending",
             "hash",
             format!("no pending hand-over {}", path.as_str()),
-        )),
+        ));
+    };
+    let party = |ev: &SignedEvent, side: &str| {
+        ev.event()
+            .get(side)
+            .and_then(Value::as_str)
+            .map(str::to_string)
+    };
+    let ours = match (&who, SignedEvent::parse(&bytes)) {
+        (_, _) if who.sees_all() => true,
+        (Viewer::Party { id, .. }, Ok(ev)) => {
+            [party(&ev, "from"), party(&ev, "to")].contains(&Some(id.to_string()))
+        }
+        _ => false,
+    };
+    if !ours {
+        return Err(Problem::new(
+            403,
+            "forbidden",
+            "Not for this reader",
+            format!(
+                "pending hand-over {} is served to its giver and taker, and to inspectors, enforcement, auditors and the authority",
+                path.as_str()
+            ),
+        )
+        .field("Authorization"));
     }
+    Ok(HttpResponse::Ok()
+        .content_type("application/json")
+        .body(bytes))
 }
 
-type Params = web::Query<HashMap<String, String>>;
+use super::Params;
 
 fn time_param(q: &Params, name: &str) -> Result<Option<Timestamp>, Problem> {
     q.get(name)
@@ -556,6 +598,7 @@ async fn lodge_personal(
     req: HttpRequest,
     body: web::Bytes,
 ) -> Result<HttpResponse, Problem> {
+    super::limits::content_type(&req, "application/json")?;
     let v = viewer_with_body(&req, &body, &seen, &*live(&rules)?)?;
     signed_party(&v)?;
     let d: Disclosure = serde_json::from_slice(&body).map_err(|e| {

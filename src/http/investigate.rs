@@ -112,7 +112,7 @@ async fn anomalies(
     cache: web::Data<ScanCache>,
     seen: web::Data<SeenRequests>,
     req: HttpRequest,
-    q: web::Query<HashMap<String, String>>,
+    q: super::Params,
 ) -> Result<HttpResponse, Problem> {
     let d = live(&rules)?;
     let v = viewer(&req, &seen, &d)?;

@@ -9,7 +9,10 @@ mod qr;
 mod search;
 pub mod witness;
 pub use domain::MAX_PENDING_PER_MANIFEST;
+mod limits;
 mod problem;
+
+pub use limits::{bind, Limits};
 
 pub use problem::Problem;
 
@@ -30,6 +33,36 @@ use std::net::TcpListener;
 /// Most entries served by one range request.
 pub const MAX_RANGE: u64 = 1000;
 
+/// Most bytes of entries one range answer holds (it stops before the entry that would pass
+/// it; one entry is always served): a client continues from the last index served + 1.
+pub const MAX_RANGE_BYTES: usize = 1 << 20;
+
+/// Entries read from the store at once while a range answer is written.
+const ENTRIES_PER_RUN: u64 = 16;
+
+/// How the server is run: worker threads, the URL phones reach it at, the witnesses it
+/// trusts, and what one client may hold of it.
+#[derive(Clone, Debug)]
+pub struct Options {
+    pub workers: usize,
+    /// QR codes then carry `URL/m/TOKEN`.
+    pub public_url: Option<String>,
+    /// Their cosignatures are taken and served.
+    pub witnesses: Vec<crate::ledger::cosignature::WitnessKey>,
+    pub limits: Limits,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            workers: 2,
+            public_url: None,
+            witnesses: Vec::new(),
+            limits: Limits::default(),
+        }
+    }
+}
+
 /// Build the server on an already bound listener (port 0 in tests). Run it with `.await`.
 /// With `domain`, the domain's routes (manifests, registry, pending hand-overs) are served too.
 pub fn server(
@@ -38,7 +71,11 @@ pub fn server(
     listener: TcpListener,
     workers: usize,
 ) -> std::io::Result<Server> {
-    server_with(ledger, domain, listener, workers, None)
+    let opts = Options {
+        workers,
+        ..Options::default()
+    };
+    server_with_options(ledger, domain, listener, opts)
 }
 
 /// [`server`], with the URL phones reach it at (QR codes then carry `URL/m/TOKEN`).
@@ -49,7 +86,12 @@ pub fn server_with(
     workers: usize,
     public_url: Option<String>,
 ) -> std::io::Result<Server> {
-    server_with_witnesses(ledger, domain, listener, workers, public_url, Vec::new())
+    let opts = Options {
+        workers,
+        public_url,
+        ..Options::default()
+    };
+    server_with_options(ledger, domain, listener, opts)
 }
 
 /// [`server_with`], with the witnesses the log trusts (their cosignatures are taken and served).
@@ -61,14 +103,42 @@ pub fn server_with_witnesses(
     public_url: Option<String>,
     witnesses: Vec<crate::ledger::cosignature::WitnessKey>,
 ) -> std::io::Result<Server> {
+    let opts = Options {
+        workers,
+        public_url,
+        witnesses,
+        ..Options::default()
+    };
+    server_with_options(ledger, domain, listener, opts)
+}
+
+/// The server with every option given.
+pub fn server_with_options(
+    ledger: Ledger,
+    domain: Option<DomainRules>,
+    listener: TcpListener,
+    opts: Options,
+) -> std::io::Result<Server> {
+    let Options {
+        workers,
+        public_url,
+        witnesses,
+        limits,
+    } = opts;
+    let workers = workers.max(1);
     let data = web::Data::new(ledger.clone());
     let trusted = web::Data::new(witness::TrustedWitnesses(witnesses));
     let domain = domain.map(web::Data::new);
     let seen = web::Data::new(auth::SeenRequests::new(ledger.clone()));
     let scans = web::Data::new(investigate::ScanCache::default());
     let public = web::Data::new(qr::PublicUrl(public_url));
+    let body_timeout = limits::BodyTimeout(limits.body_timeout);
+    let routes = web::Data::new(RouteTable::from_openapi());
+    let watched = limits.clone();
     Ok(HttpServer::new(move || {
         let app = App::new()
+            .wrap(actix_web::middleware::from_fn(limits::guard))
+            .app_data(body_timeout)
             .app_data(data.clone())
             .app_data(seen.clone())
             .app_data(trusted.clone());
@@ -84,33 +154,126 @@ pub fn server_with_witnesses(
                 .configure(bundle::routes),
             None => app,
         };
-        app.app_data(
-            web::QueryConfig::default()
-                .error_handler(|e, _| Problem::bad_request(None, e.to_string()).into()),
-        )
-        .route("/v1/log/checkpoint", web::get().to(checkpoint))
-        .route("/v1/log/key", web::get().to(key))
-        .route("/v1/log/entries/{index}", web::get().to(entry))
-        .route("/v1/log/entries", web::get().to(entries))
-        .route("/v1/log/proof/inclusion", web::get().to(inclusion))
-        .route("/v1/log/proof/consistency", web::get().to(consistency))
-        .route("/v1/events", web::post().to(submit))
-        .configure(witness::log_routes)
-        .default_service(web::to(|req: HttpRequest| async move {
-            Err::<HttpResponse, _>(Problem::new(
-                404,
-                "not-found",
-                "Not found",
-                format!("no route for {} {}", req.method(), req.path()),
-            ))
-        }))
+        app.route("/v1/log/checkpoint", web::get().to(checkpoint))
+            .route("/v1/log/key", web::get().to(key))
+            .route("/v1/log/entries/{index}", web::get().to(entry))
+            .route("/v1/log/entries", web::get().to(entries))
+            .route("/v1/log/proof/inclusion", web::get().to(inclusion))
+            .route("/v1/log/proof/consistency", web::get().to(consistency))
+            .route("/v1/events", web::post().to(submit))
+            .configure(witness::log_routes)
+            .app_data(routes.clone())
+            .default_service(web::to(no_route))
     })
-    .workers(workers.max(1))
+    .workers(workers)
+    .on_connect(move |conn, ext| limits::watch(conn, ext, &watched))
+    .client_request_timeout(limits.header_timeout)
+    .client_disconnect_timeout(limits.disconnect_timeout)
+    .keep_alive(limits.keep_alive)
+    .max_connections(limits.per_worker(workers))
     .listen(listener)?
     .run())
 }
 
-type Params = web::Query<HashMap<String, String>>;
+/// The API's paths and their methods, as the OpenAPI document lists them: a request no route
+/// took is told 405 (with `Allow`) when its path is the API's under another method, else 404.
+struct RouteTable(Vec<(actix_web::dev::ResourceDef, Vec<String>)>);
+
+impl RouteTable {
+    fn from_openapi() -> RouteTable {
+        let doc: serde_json::Value =
+            serde_json::from_str(include_str!("openapi.json")).expect("openapi.json is JSON");
+        let paths = doc["paths"].as_object().cloned().unwrap_or_default();
+        RouteTable(
+            paths
+                .into_iter()
+                .map(|(path, ops)| {
+                    let methods = ops
+                        .as_object()
+                        .map(|o| {
+                            o.keys()
+                                .filter(|m| {
+                                    ["get", "post", "put", "patch", "delete"].contains(&m.as_str())
+                                })
+                                .map(|m| m.to_uppercase())
+                                .collect()
+                        })
+                        .unwrap_or_default();
+                    (actix_web::dev::ResourceDef::new(path), methods)
+                })
+                .collect(),
+        )
+    }
+}
+
+async fn no_route(req: HttpRequest, table: web::Data<RouteTable>) -> Result<HttpResponse, Problem> {
+    let method = req.method().as_str();
+    let allowed: Vec<&str> = table
+        .0
+        .iter()
+        .filter(|(def, _)| def.is_match(req.path()))
+        .flat_map(|(_, m)| m.iter().map(String::as_str))
+        .collect();
+    if allowed.is_empty() || allowed.contains(&method) {
+        return Err(Problem::new(
+            404,
+            "not-found",
+            "Not found",
+            format!("no route for {method} {}", req.path()),
+        ));
+    }
+    let allow = allowed.join(", ");
+    let p = Problem::new(
+        405,
+        "method-not-allowed",
+        "Method not allowed",
+        format!("{} takes {allow}, not {method}", req.path()),
+    );
+    let mut res = actix_web::ResponseError::error_response(&p);
+    if let Ok(v) = actix_web::http::header::HeaderValue::from_str(&allow) {
+        res.headers_mut().insert(actix_web::http::header::ALLOW, v);
+    }
+    Ok(res)
+}
+
+/// Query parameters, each given at most once (a repeated one is refused, not silently taken
+/// once): `q.get(name)`.
+pub(crate) struct Params(HashMap<String, String>);
+
+impl std::ops::Deref for Params {
+    type Target = HashMap<String, String>;
+    fn deref(&self) -> &Self::Target {
+        &self.0
+    }
+}
+
+impl Params {
+    fn parse(query: &str) -> Result<Params, Problem> {
+        let pairs = web::Query::<Vec<(String, String)>>::from_query(query)
+            .map_err(|e| Problem::bad_request(None, format!("the query string: {e}")))?
+            .into_inner();
+        let mut map = HashMap::with_capacity(pairs.len());
+        for (k, v) in pairs {
+            if map.contains_key(&k) {
+                return Err(Problem::bad_request(
+                    Some(&k),
+                    format!("query parameter `{k}` is given more than once; give it once"),
+                ));
+            }
+            map.insert(k, v);
+        }
+        Ok(Params(map))
+    }
+}
+
+impl actix_web::FromRequest for Params {
+    type Error = Problem;
+    type Future = std::future::Ready<Result<Params, Problem>>;
+
+    fn from_request(req: &HttpRequest, _: &mut actix_web::dev::Payload) -> Self::Future {
+        std::future::ready(Params::parse(req.query_string()))
+    }
+}
 
 /// A query parameter that must be a non-negative integer; `default` when absent (if allowed).
 fn param(q: &Params, name: &str, default: Option<u64>) -> Result<u64, Problem> {
@@ -187,7 +350,12 @@ async fn entry(
     }
 }
 
-/// Entries `[start, end)` as newline-delimited JSON, each line the exact entry bytes.
+/// Entries `[start, end)` as newline-delimited JSON, each line the exact entry bytes and a
+/// newline, streamed: read from the store a few at a time as the answer is written. The
+/// answer stops early, at a whole entry, before it would pass [`MAX_RANGE_BYTES`] (one entry is
+/// always served) or at the end of the published log: a client counts the lines and
+/// continues from `start` + that count. An answer whose last line lacks its newline was cut by
+/// a failure, not by a bound.
 async fn entries(
     req: HttpRequest,
     ledger: web::Data<Ledger>,
@@ -204,14 +372,47 @@ async fn entries(
             format!("query parameter `end`: expected start < end <= start + {MAX_RANGE}, got start {start} end {end}"),
         ));
     }
-    let mut body = Vec::new();
-    for e in ledger.entries(start, end)? {
-        body.extend_from_slice(&e);
-        body.push(b'\n');
-    }
+    // The published log when the request came: later runs do not see entries appended since.
+    let end = end.min(ledger.size());
+    let ledger = ledger.into_inner();
+    // (next index, bytes sent so far, failed)
+    let body = futures_util::stream::unfold((start, 0usize, false), move |(next, sent, failed)| {
+        let ledger = ledger.clone();
+        async move {
+            if next >= end || failed {
+                return None;
+            }
+            let run = match ledger.entries(next, (next + ENTRIES_PER_RUN).min(end)) {
+                Ok(run) => run,
+                Err(e) => {
+                    tracing::error!("store, serving entries from {next}: {e}");
+                    return Some((Err(std::io::Error::other(e)), (next, sent, true)));
+                }
+            };
+            let mut chunk = Vec::new();
+            let mut taken = 0u64;
+            let mut cut = false;
+            for e in run {
+                if sent + chunk.len() > 0 && sent + chunk.len() + e.len() + 1 > MAX_RANGE_BYTES {
+                    cut = true;
+                    break;
+                }
+                chunk.extend_from_slice(&e);
+                chunk.push(b'\n');
+                taken += 1;
+            }
+            if taken == 0 {
+                return None;
+            }
+            // The byte bound ends the answer.
+            let next = if cut { end } else { next + taken };
+            let sent = sent + chunk.len();
+            Some((Ok(web::Bytes::from(chunk)), (next, sent, false)))
+        }
+    });
     Ok(HttpResponse::Ok()
         .content_type("application/x-ndjson")
-        .body(body))
+        .streaming(body))
 }
 
 fn b64_list(hashes: &[[u8; 32]]) -> Vec<String> {
@@ -242,6 +443,7 @@ async fn submit(
     req: HttpRequest,
     mut body: web::Payload,
 ) -> Result<HttpResponse, Problem> {
+    limits::content_type(&req, "application/json")?;
     let too_big = |n: usize| {
         Problem::new(
             413,

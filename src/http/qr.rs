@@ -568,6 +568,7 @@ pub fn verdict(ledger: &Ledger, d: &Domain, scanned: &str, full: bool) -> Value 
 }
 
 async fn scan(req: HttpRequest, c: Ctx, body: aw::Bytes) -> Result<HttpResponse, Problem> {
+    super::limits::content_type(&req, "application/json")?;
     let scan: ScanRequest = serde_json::from_slice(&body).map_err(|e| {
         Problem::bad_request(
             Some("payload"),

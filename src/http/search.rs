@@ -13,14 +13,13 @@ use crate::domain::DomainRules;
 use crate::investigate::search::{self, Cursor, GraphQuery, Order, Query};
 use crate::ledger::time::Timestamp;
 use actix_web::{web, HttpRequest, HttpResponse};
-use std::collections::HashMap;
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.route("/v1/search", web::get().to(search_route))
         .route("/v1/manifests/{number}/graph", web::get().to(graph_route));
 }
 
-type Params = web::Query<HashMap<String, String>>;
+use super::Params;
 
 fn bad(name: &str, expected: impl std::fmt::Display) -> Problem {
     Problem::bad_request(Some(name), format!("query parameter `{name}`: {expected}"))

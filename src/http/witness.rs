@@ -11,7 +11,6 @@ use actix_web::{web, App, HttpRequest, HttpResponse, HttpServer};
 use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine;
 use serde_json::json;
-use std::collections::HashMap;
 use std::net::TcpListener;
 use std::sync::Arc;
 
@@ -93,7 +92,7 @@ async fn take_cosignatures(
 async fn cosigned(
     ledger: web::Data<Ledger>,
     trusted: web::Data<TrustedWitnesses>,
-    q: web::Query<HashMap<String, String>>,
+    q: super::Params,
 ) -> Result<HttpResponse, Problem> {
     let quorum = super::param(&q, "quorum", Some(1))?;
     let n = trusted.0.len();
@@ -147,6 +146,7 @@ pub fn witness_server(
     let add = web::Data::new(add);
     Ok(HttpServer::new(move || {
         App::new()
+            .wrap(actix_web::middleware::from_fn(super::limits::guard))
             .app_data(add.clone())
             .app_data(web::PayloadConfig::new(MAX_NOTE_BYTES))
             .route("/add-checkpoint", web::post().to(add_checkpoint))

@@ -471,7 +471,21 @@ fn a_half_signed_hand_over_waits_as_pending_until_the_other_party_countersigns()
     assert_eq!(v["pending"][0]["status"], "pending");
     // The driver's terminal fetches it, countersigns and submits.
     let hash = answer["pending"].as_str().unwrap();
-    let fetched = w.c.get_ok(&format!("/v1/pending/{hash}")).unwrap();
+    let path = format!("/v1/pending/{hash}");
+    // Only the parties to the hand-over (and who sees all) read the half: it holds quantities,
+    // parties and the vehicle.
+    let anon = w.c.get(&path).unwrap();
+    assert_eq!(anon.status, 401, "{}", anon.body);
+    assert!(anon.body.contains("Authorization"), "{}", anon.body);
+    let other = w.c.get_signed(&path, &w.disposal.key).unwrap();
+    assert_eq!(other.status, 403, "{}", other.body);
+    let giver = w.c.get_signed(&path, &w.plant.key).unwrap();
+    assert_eq!(giver.status, 200, "{}", giver.body);
+    let inspector = w.c.get_signed(&path, &w.bureau.key).unwrap();
+    assert_eq!(inspector.status, 200, "{}", inspector.body);
+    let fetched = w.c.get_signed(&path, &w.hauler_a.key).unwrap();
+    assert_eq!(fetched.status, 200, "{}", fetched.body);
+    let fetched = fetched.body;
     let mut full = wasteledger::ledger::event::SignedEvent::parse(fetched.as_bytes()).unwrap();
     full.add_signature(&w.hauler_a.key);
     let (code, answer) = post(&w.c, &full.to_bytes());
@@ -817,6 +831,12 @@ fn a_drivers_name_stays_out_of_the_log_is_read_by_those_who_may_and_is_erased_wi
     let gone = read(&w.bureau.key);
     assert_eq!(gone.status, 410);
     assert!(!gone.body.contains(name), "{}", gone.body);
+    // The erasure note is the answer (when and by whom), not a generic problem.
+    assert!(
+        gone.body.contains("\"erased_by\":\"authority\""),
+        "{}",
+        gone.body
+    );
     assert_eq!(w.head(), before);
     assert_eq!(w.entry(&receipt["index"]), entry);
     let bureau_key = dir.path().join("bureau.pem");

@@ -391,6 +391,13 @@ fn add_checkpoint_over_http_answers_409_with_the_size_and_422_on_a_bad_proof() {
     .sign(&log_key());
     let (status, _, body) = post_raw(&add, format!("old 0\n\n{other}").as_bytes());
     assert_eq!(status, 404, "{body}");
+    // Too large a body: 413 problem details, like every error but the spec's 409.
+    let (status, ct, body) = post_raw(&add, &vec![b'x'; 65 << 10]);
+    assert_eq!(
+        (status, ct.as_str()),
+        (413, "application/problem+json"),
+        "{body}"
+    );
     // All this left the witness at size 3.
     assert_eq!(state(&st).size_of(ORIGIN), 3);
     // The right proof: 200, a cosignature line that verifies.
