@@ -603,12 +603,27 @@ impl Ledger {
         if start >= end {
             return Ok(Vec::new());
         }
-        self.trees()?
+        // Every published entry must be there: a damaged database must not answer a range
+        // with some of its entries missing as if that were the log.
+        let mut want = start;
+        let out = self
+            .trees()?
             .entries
             .range(start.to_be_bytes()..end.to_be_bytes())
-            .values()
-            .map(|v| Ok(v?.to_vec()))
-            .collect()
+            .map(|kv| {
+                let (k, v) = kv?;
+                let at = be_u64(&k)?;
+                if at != want {
+                    return Err(missing_entry(want));
+                }
+                want += 1;
+                Ok(v.to_vec())
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        if want != end {
+            return Err(missing_entry(want));
+        }
+        Ok(out)
     }
 
     pub fn leaf_hash(&self, index: u64) -> Result<Hash, StoreError> {
@@ -1054,6 +1069,13 @@ fn derived_counts_match(
         }
     }
     Ok(())
+}
+
+fn missing_entry(index: u64) -> StoreError {
+    StoreError::Damaged(format!(
+        "published entry {index} is missing from the database: it is damaged; nothing more \
+         is served from it until it is restored (run `wasteledger verify` with the server stopped)"
+    ))
 }
 
 /// How many Merkle nodes a log of `size` entries stores (see [`is_stored_level`]).
