@@ -2,7 +2,7 @@
 //! vehicles, sites, and every manifest's status, holder, quantities, versions, links and flags.
 //!
 //! Each event is checked completely before anything is changed, so a refusal leaves the state as
-//! it was (invariant 6 of DESIGN.md). What cannot be trusted or make sense is refused; what
+//! it was (invariant 6 of ARCHITECTURE.md). What cannot be trusted or make sense is refused; what
 //! breaks a rule is accepted and flagged on the manifest, naming the entry behind the flag.
 
 use super::catalog::Catalog;

@@ -1,4 +1,4 @@
-//! The only module that knows actix-web: the public log API of DESIGN.md, errors as RFC 9457
+//! The only module that knows actix-web: the public log API (README, "Log API"), errors as RFC 9457
 //! problem details naming the field at fault.
 
 pub mod auth;
