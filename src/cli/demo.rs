@@ -205,7 +205,8 @@ pub fn run(opts: Options) -> Result<()> {
     play.week(&week)?;
     clock.release();
 
-    let summary = play.summary(&opts.data, &addr.to_string(), &authority_file);
+    let example = play.example_inspection(&opts.data)?;
+    let summary = play.summary(&opts.data, &addr.to_string(), &authority_file, &example);
     eprint!("{summary}");
     drop(probe);
     // The demo's codes carry its own URL, so a scan opens the manifest here.
@@ -553,7 +554,39 @@ impl<'a> Play<'a> {
     }
 
     /// What the demo did and what to open, for a person at a terminal.
-    fn summary(&self, data: &Path, addr: &str, authority_file: &Path) -> String {
+    /// An event a person can submit as it is: the bureau's roadside check of the overdue load
+    /// (the first manifest still on the road), written to `DIR/examples/inspection.json`.
+    fn example_inspection(&self, data: &Path) -> Result<PathBuf> {
+        let d = self.rules.read();
+        let bureau = self
+            .actors
+            .iter()
+            .find(|a| a.roles.iter().any(|r| r == "inspector"))
+            .context("the demo world has an inspector")?;
+        let on_road = d
+            .manifests
+            .values()
+            .find(|m| m.status == Status::InTransit)
+            .context("the demo week leaves a load on the road")?;
+        let mut body = serde_json::json!({
+            "type": "inspection.recorded",
+            "inspector": bureau.id,
+            "manifest": on_road.number,
+            "at": wall_clock().to_string(),
+            "verdict": "violation",
+            "findings": "路检：联单超期在途，车辆不在任何登记场所 (roadside check: the load is overdue and its truck stands outside every registered site)",
+        });
+        if let Some(plate) = &on_road.vehicle {
+            body["vehicle"] = serde_json::json!(plate);
+        }
+        let dir = data.join("examples");
+        std::fs::create_dir_all(&dir)?;
+        let path = dir.join("inspection.json");
+        std::fs::write(&path, serde_json::to_string_pretty(&body)? + "\n")?;
+        Ok(path)
+    }
+
+    fn summary(&self, data: &Path, addr: &str, authority_file: &Path, example: &Path) -> String {
         let url = format!("http://{addr}");
         let d = self.rules.read();
         let now = wall_clock();
@@ -653,12 +686,11 @@ impl<'a> Play<'a> {
             o,
             "    {url}/v1/openapi.json    the API (manifest lists, vehicles, sites, licences, proofs)"
         );
-        // The first manifest with containers: its labels and a scan, as a party would do it.
-        if let Some(m) = d
-            .manifests
-            .values()
-            .find(|m| m.current().lines.iter().any(|l| !l.containers.is_empty()))
-        {
+        // The first manifest with containers that still moves (a closed one gets no new
+        // codes): its labels and a scan, as a party would do it.
+        if let Some(m) = d.manifests.values().find(|m| {
+            !m.status.is_closed() && m.current().lines.iter().any(|l| !l.containers.is_empty())
+        }) {
             let issuer = self
                 .actors
                 .iter()
@@ -693,28 +725,25 @@ impl<'a> Play<'a> {
             "    authority  {}  (registers parties, keys, licences, vehicles, sites; reads everything)",
             authority_file.display()
         );
-        let _ = writeln!(
-            o,
-            "  act as a party: write an event body (JSON with \"type\", e.g. a step's event from fixtures/demo/week.json, with USCCs and manifest numbers filled in) and"
-        );
-        let _ = writeln!(
-            o,
-            "    wasteledger submit --server {url} --key {} EVENT.json",
-            self.actors
-                .first()
-                .map(|a| a.file.display().to_string())
-                .unwrap_or_default()
-        );
-        let _ = writeln!(
-            o,
-            "    (a hand-over needs both parties' keys: --key GIVER.pem --key TAKER.pem; drivers' names are kept beside the log under their commitments: GET /v1/personal/<commitment>, signed by the bureau)"
-        );
         let bureau = self
             .actors
             .iter()
             .find(|a| a.roles.iter().any(|r| r == "inspector"))
             .map(|a| a.file.display().to_string())
             .unwrap_or_else(|| "INSPECTOR.pem".into());
+        let _ = writeln!(
+            o,
+            "  act as a party: write an event body (JSON with \"type\", e.g. a step's event from fixtures/demo/week.json, with USCCs and manifest numbers filled in) and"
+        );
+        let _ = writeln!(
+            o,
+            "    wasteledger submit --server {url} --key {bureau} {}    (this one is written: the bureau's roadside check of the load still on the road)",
+            example.display()
+        );
+        let _ = writeln!(
+            o,
+            "    (a hand-over needs both parties' keys: --key GIVER.pem --key TAKER.pem; drivers' names are kept beside the log under their commitments: GET /v1/personal/<commitment>, signed by the bureau)"
+        );
         let _ = writeln!(
             o,
             "  wasteledger anomalies --server {url} --key {bureau}\n    lists what the anomaly detectors find (GET /v1/anomalies; --kind, --vehicle, --party, --site, --from, --to)"

@@ -180,6 +180,19 @@ pub enum Status {
 }
 
 impl Status {
+    /// No load may move under a manifest in this status any more (the log signs no new code
+    /// for it).
+    pub fn is_closed(self) -> bool {
+        matches!(
+            self,
+            Status::Voided
+                | Status::Treated
+                | Status::Consolidated
+                | Status::Split
+                | Status::Returned
+        )
+    }
+
     pub fn parse(s: &str) -> Option<Status> {
         serde_json::from_value(serde_json::Value::String(s.into())).ok()
     }

@@ -79,10 +79,7 @@ fn token_text(
     container: Option<(u32, &str)>,
 ) -> Result<String, Problem> {
     // A fresh code for a load that may no longer move would verify offline as if it could.
-    if matches!(
-        m.status,
-        Status::Voided | Status::Treated | Status::Consolidated | Status::Split | Status::Returned
-    ) {
+    if m.status.is_closed() {
         return Err(Problem::new(
             409,
             "manifest-closed",

@@ -361,3 +361,66 @@ fn demo_plays_a_kunshan_week_keeps_serving_and_its_log_verifies() {
         .unwrap();
     assert_eq!(list_after["manifests"].as_array().unwrap(), &list);
 }
+
+/// Split a printed command line the way a shell would for what the demo prints: words
+/// separated by spaces, single quotes around a word that holds `+` or `/`.
+fn shell_words(line: &str) -> Vec<String> {
+    let mut words = Vec::new();
+    let mut word = String::new();
+    let mut quoted = false;
+    for c in line.chars() {
+        match c {
+            '\'' => quoted = !quoted,
+            ' ' if !quoted => {
+                if !word.is_empty() {
+                    words.push(std::mem::take(&mut word));
+                }
+            }
+            c => word.push(c),
+        }
+    }
+    if !word.is_empty() {
+        words.push(word);
+    }
+    words
+}
+
+/// Every command the demo prints for a person to copy works as printed (run in a scratch
+/// directory, the order printed): labels, a QR code, its scan, the example event, anomalies,
+/// the audit.
+#[test]
+fn every_command_the_demo_prints_works() {
+    let dir = tempfile::tempdir().unwrap();
+    let demo = Demo::start(&dir.path().join("demo"));
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while !demo.summary().contains("re-checks every entry") {
+        assert!(std::time::Instant::now() < deadline, "{}", demo.summary());
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let summary = demo.summary();
+    let commands: Vec<Vec<String>> = summary
+        .lines()
+        .filter_map(|l| l.trim_start().strip_prefix("wasteledger "))
+        .filter(|l| !l.starts_with("demo:"))
+        .map(|l| shell_words(l.split("    ").next().unwrap()))
+        .collect();
+    assert!(commands.len() >= 6, "{summary}");
+    let work = tempfile::tempdir().unwrap();
+    for args in &commands {
+        let out = Command::new(BIN)
+            .args(args)
+            .current_dir(work.path())
+            .env("RUST_LOG", "warn")
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "`wasteledger {}` failed:\n{}{}",
+            args.join(" "),
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    assert!(work.path().join("labels.html").exists() && work.path().join("code.png").exists());
+    demo.kill();
+}
