@@ -25,6 +25,26 @@ pub struct Answer {
 }
 
 impl Answer {
+    /// The log's RFC 9457 problem as a sentence: title (status): detail [field F]. An answer
+    /// that is not a problem is shown as its status and body.
+    pub fn problem(&self) -> String {
+        match self.json() {
+            Ok(p) if p.get("detail").is_some() => {
+                let mut s = format!(
+                    "{} ({}): {}",
+                    p["title"].as_str().unwrap_or("refused"),
+                    self.status,
+                    p["detail"].as_str().unwrap_or_default()
+                );
+                if let Some(f) = p["field"].as_str() {
+                    s.push_str(&format!(" [field {f}]"));
+                }
+                s
+            }
+            _ => format!("{} {}", self.status, self.body.trim()),
+        }
+    }
+
     /// Status and body of a response (bodies up to 64 MiB: entry ranges are large).
     fn read(mut resp: ureq::http::Response<ureq::Body>) -> Result<Answer> {
         let status = resp.status().as_u16();

@@ -1,6 +1,7 @@
 use clap::Parser;
 use std::io::IsTerminal;
 
+/// Exit codes: 0 done, 1 refused or failed (the reason on stderr), 2 usage (clap's own).
 fn main() {
     tracing_subscriber::fmt()
         .with_env_filter(
@@ -9,7 +10,18 @@ fn main() {
         .with_writer(std::io::stderr)
         .with_ansi(std::io::stderr().is_terminal())
         .init();
-    if let Err(e) = wasteledger::cli::run(wasteledger::cli::Cli::parse()) {
+    let cli = wasteledger::cli::Cli::parse();
+    if !cli.serves() {
+        // `wasteledger verify-bundle … | head` ends quietly when `head` closes the pipe, as any
+        // Unix tool does, instead of panicking on the failed print. Commands that serve keep
+        // the Rust default, under which a peer that hangs up is an error, never the end.
+        // SAFETY: setting a signal's disposition to its default, before any thread starts.
+        #[cfg(unix)]
+        unsafe {
+            libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+        }
+    }
+    if let Err(e) = wasteledger::cli::run(cli) {
         eprintln!("wasteledger: {e:#}");
         std::process::exit(1);
     }

@@ -34,12 +34,18 @@ pub fn audit(
         );
     }
     let started = std::time::Instant::now();
-    match audit_remote(
+    let bar = super::entries_bar();
+    let audited = audit_remote(
         &client,
         verifier,
         &super::domain_rules(None)?,
-        &mut |_, _| {},
-    )? {
+        &mut |done, total| {
+            bar.set_length(total);
+            bar.set_position(done);
+        },
+    )?;
+    bar.finish_and_clear();
+    match audited {
         Ok(a) => {
             println!(
                 "ok: {} entries served by {server} check out; root {} matches the signed checkpoint ({:.1}s)",
@@ -73,7 +79,7 @@ pub fn audit(
 }
 
 /// Sign a bare event or countersign a signed one, then submit it.
-pub fn submit(server: &str, keys: &[PathBuf], file: &Path) -> Result<()> {
+pub fn submit(server: &str, keys: &[PathBuf], file: &Path, json: bool) -> Result<()> {
     let text =
         std::fs::read_to_string(file).with_context(|| format!("cannot read {}", file.display()))?;
     let value: Value =
@@ -94,9 +100,17 @@ pub fn submit(server: &str, keys: &[PathBuf], file: &Path) -> Result<()> {
         bail!("nothing signs this event: give --key FILE");
     }
     let answer = LogClient::new(server).post("/v1/events", &event.to_bytes())?;
-    println!("{}", answer.body);
     if answer.status != 201 {
-        bail!("the log refused the event ({})", answer.status);
+        bail!("the log refused the event: {}", answer.problem());
     }
+    if json {
+        println!("{}", answer.body);
+        return Ok(());
+    }
+    let receipt = answer.json()?;
+    println!(
+        "logged at index {}, leaf hash {}; provable under the checkpoint of size {}",
+        receipt["index"], receipt["leaf_hash"], receipt["tree_size"]
+    );
     Ok(())
 }

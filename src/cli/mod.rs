@@ -45,6 +45,9 @@ enum Command {
         /// Name for the verifier-key string (a log's name is its origin).
         #[arg(long, default_value = DEFAULT_ORIGIN)]
         name: String,
+        /// Print the result as JSON (one object) instead of a sentence.
+        #[arg(long)]
+        json: bool,
     },
     /// Serve the log over HTTP; creates it on first start in an empty DIR.
     Serve {
@@ -109,6 +112,9 @@ enum Command {
         /// directory); it needs room for a copy of DIR/db and is removed afterwards.
         #[arg(long)]
         scratch: Option<PathBuf>,
+        /// Print the result as JSON (one object) instead of a sentence.
+        #[arg(long)]
+        json: bool,
     },
     /// Audit a running log over HTTP, trusting nothing it says.
     Audit {
@@ -145,6 +151,9 @@ enum Command {
         keys: Vec<PathBuf>,
         /// JSON file: an event body (with "type"), or a signed event to countersign.
         file: PathBuf,
+        /// Print the result as JSON (one object) instead of a sentence.
+        #[arg(long)]
+        json: bool,
     },
     /// Rebuild every derived tree (Merkle nodes, indexes, checkpoint) from the entries alone.
     Reindex {
@@ -190,12 +199,50 @@ enum Command {
     Graph(search::GraphArgs),
 }
 
+impl Cli {
+    /// Whether the command serves connections (then a peer that hangs up must never end the
+    /// process: such writes fail as errors, the Rust default).
+    pub fn serves(&self) -> bool {
+        matches!(
+            self.command,
+            Command::Serve { .. } | Command::Demo(_) | Command::Witness(_) | Command::Bench(_)
+        )
+    }
+}
+
+/// A progress bar for work over the log's entries, on stderr when it is a terminal (hidden
+/// otherwise, so scripts and logs get no bar).
+pub(crate) fn entries_bar() -> indicatif::ProgressBar {
+    use indicatif::{ProgressBar, ProgressStyle};
+    use std::io::IsTerminal;
+    if !std::io::stderr().is_terminal() {
+        return ProgressBar::hidden();
+    }
+    let b = ProgressBar::new(0);
+    b.set_style(
+        ProgressStyle::with_template("{bar:40} {pos}/{len} entries {per_sec} eta {eta}")
+            .expect("template"),
+    );
+    b
+}
+
 pub fn run(cli: Cli) -> Result<()> {
     match cli.command {
-        Command::Keygen { out, name } => {
+        Command::Keygen { out, name, json } => {
             let key = keyfile::generate();
             keyfile::write(&out, &key)?;
             let verifier = NoteVerifier::new(&name, key.verifying_key())?;
+            if json {
+                println!(
+                    "{}",
+                    serde_json::json!({
+                        "file": out.display().to_string(),
+                        "public_key": PublicKey(key.verifying_key()).to_string(),
+                        "verifier_key": verifier.to_string(),
+                    })
+                );
+                return Ok(());
+            }
             println!("wrote {}", out.display());
             println!("public key:   {}", PublicKey(key.verifying_key()));
             println!("verifier key: {verifier}");
@@ -243,7 +290,11 @@ pub fn run(cli: Cli) -> Result<()> {
             };
             serve_with_options(ledger, rules, &listen, opts)
         }
-        Command::Verify { data, scratch } => verify(&data, scratch),
+        Command::Verify {
+            data,
+            scratch,
+            json,
+        } => verify(&data, scratch, json),
         Command::Audit {
             server,
             log_key,
@@ -262,7 +313,12 @@ pub fn run(cli: Cli) -> Result<()> {
         }
         Command::Witness(a) => witness::run(a),
         Command::WitnessKey(a) => witness::print_key(a),
-        Command::Submit { server, keys, file } => client::submit(&server, &keys, &file),
+        Command::Submit {
+            server,
+            keys,
+            file,
+            json,
+        } => client::submit(&server, &keys, &file, json),
         Command::Reindex {
             data,
             log_key,
@@ -479,19 +535,8 @@ pub(crate) fn serve_with_options(
     Ok(())
 }
 
-fn verify(data: &Path, scratch: Option<PathBuf>) -> Result<()> {
-    use indicatif::{ProgressBar, ProgressStyle};
-    use std::io::IsTerminal;
-    let bar = if std::io::stderr().is_terminal() {
-        let b = ProgressBar::new(0);
-        b.set_style(
-            ProgressStyle::with_template("{bar:40} {pos}/{len} entries {per_sec} eta {eta}")
-                .expect("template"),
-        );
-        b
-    } else {
-        ProgressBar::hidden()
-    };
+fn verify(data: &Path, scratch: Option<PathBuf>, json: bool) -> Result<()> {
+    let bar = entries_bar();
     let scratch = scratch.unwrap_or_else(std::env::temp_dir);
     eprintln!(
         "auditing a copy of {} made in {} (sled writes to any database it opens; {} is left as it is)",
@@ -505,7 +550,18 @@ fn verify(data: &Path, scratch: Option<PathBuf>) -> Result<()> {
         bar.set_position(done);
     })?;
     bar.finish_and_clear();
+    if json {
+        let out = match &res {
+            Ok(s) => serde_json::json!({
+                "ok": true, "size": s.size, "signatures": s.signatures,
+                "root": hex::encode(s.root), "checkpoint": s.checkpoint,
+            }),
+            Err(f) => serde_json::json!({"ok": false, "index": f.index, "cause": f.cause}),
+        };
+        println!("{out}");
+    }
     match res {
+        Ok(_) if json => Ok(()),
         Ok(s) => {
             let secs = started.elapsed().as_secs_f64();
             println!(

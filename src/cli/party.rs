@@ -598,21 +598,7 @@ impl Session {
 
 /// The log's RFC 9457 problem in one line: title (status): detail [field].
 fn problem(a: &Answer) -> String {
-    match a.json() {
-        Ok(p) if p.get("detail").is_some() => {
-            let mut s = format!(
-                "{} ({}): {}",
-                p["title"].as_str().unwrap_or("refused"),
-                a.status,
-                p["detail"].as_str().unwrap_or_default()
-            );
-            if let Some(f) = p["field"].as_str() {
-                s.push_str(&format!(" [field {f}]"));
-            }
-            s
-        }
-        _ => format!("{} {}", a.status, a.body.trim()),
-    }
+    a.problem()
 }
 
 /// The problem, and what a person can do about the common ones.

@@ -48,7 +48,7 @@ fn a_party_makes_a_key_gets_registered_signs_and_the_log_audits_clean() {
         authority.to_str().unwrap(),
         &path("add.json"),
     ]);
-    assert!(ok && out.contains(r#""index":1"#), "{out}");
+    assert!(ok && out.contains("logged at index 1"), "{out}");
     // A pretty-printed body is fine for the client: it signs the canonical form.
     std::fs::write(
         path("note.json"),
@@ -66,7 +66,7 @@ fn a_party_makes_a_key_gets_registered_signs_and_the_log_audits_clean() {
         ])
     };
     let (ok, out) = plant_submits_note();
-    assert!(ok && out.contains(r#""index":2"#), "{out}");
+    assert!(ok && out.contains("logged at index 2"), "{out}");
     // The same again is a replay: the client says the log refused it, and why.
     let (ok, out) = plant_submits_note();
     assert!(
@@ -145,4 +145,90 @@ fn key_files_open_in_openssl_and_the_older_form_still_reads() {
         wasteledger::keyfile::read(&old).unwrap().verifying_key(),
         key.verifying_key()
     );
+}
+
+/// Scripting conventions: a closed pipe ends a command quietly (no panic, no exit 101); usage
+/// errors exit 2, refusals 1; `submit` says what was logged, or the problem as a sentence, and
+/// gives the receipt as JSON with `--json`.
+#[test]
+fn a_closed_pipe_ends_quietly_and_exit_codes_say_what_happened() {
+    use std::process::{Command, Stdio};
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = Command::new(crate::support::BIN)
+        .args(["keygen", "--out"])
+        .arg(dir.path().join("k.pem"))
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // The reader goes away before the command prints anything (`… | head -0`).
+    drop(child.stdout.take());
+    let out = child.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_ne!(out.status.code(), Some(101), "{err}");
+    assert!(!err.contains("panicked"), "{err}");
+    assert!(dir.path().join("k.pem").exists(), "the work was done");
+
+    let usage = Command::new(crate::support::BIN)
+        .args(["keygen", "--no-such-flag"])
+        .output()
+        .unwrap();
+    assert_eq!(usage.status.code(), Some(2));
+
+    let server = Server::start_bare(&dir.path().join("log"));
+    let event = dir.path().join("note.json");
+    std::fs::write(&event, r#"{"type":"note","text":"hello"}"#).unwrap();
+    let key = dir.path().join("unregistered.pem");
+    wasteledger::keyfile::write(&key, &crate::support::key(77)).unwrap();
+    let refused = Command::new(crate::support::BIN)
+        .args(["submit", "--server", &server.url, "--key"])
+        .arg(&key)
+        .arg(&event)
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&refused.stderr);
+    assert_eq!(refused.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("the log refused the event")
+            && err.contains("is not a registered key")
+            && !err.contains("\"type\""),
+        "a sentence, not raw problem JSON: {err}"
+    );
+    let auth = dir.path().join("log.authority.pem");
+    let (ok, out) = run(&[
+        "submit",
+        "--server",
+        &server.url,
+        "--key",
+        auth.to_str().unwrap(),
+        event.to_str().unwrap(),
+    ]);
+    assert!(ok && out.contains("logged at index 1"), "{out}");
+    let (ok, out) = run(&[
+        "submit",
+        "--json",
+        "--server",
+        &server.url,
+        "--key",
+        auth.to_str().unwrap(),
+        dir.path().join("note2.json").to_str().unwrap(),
+    ]);
+    assert!(!ok && out.contains("cannot read"), "{out}");
+    std::fs::write(
+        dir.path().join("note2.json"),
+        r#"{"type":"note","text":"again"}"#,
+    )
+    .unwrap();
+    let (ok, out) = run(&[
+        "submit",
+        "--json",
+        "--server",
+        &server.url,
+        "--key",
+        auth.to_str().unwrap(),
+        dir.path().join("note2.json").to_str().unwrap(),
+    ]);
+    assert!(ok, "{out}");
+    let receipt: serde_json::Value = serde_json::from_str(out.trim()).unwrap();
+    assert_eq!(receipt["index"], 2);
 }
