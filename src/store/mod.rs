@@ -639,11 +639,17 @@ impl Ledger {
                 format!("`index` {index} is not below `size` {size}"),
             ));
         }
-        Ok(merkle::inclusion_proof(
-            &StoredNodes(&*self.trees()?),
-            index,
-            size,
-        )?)
+        let trees = self.trees()?;
+        let proof = merkle::inclusion_proof(&StoredNodes(&*trees), index, size)?;
+        // Never serve a proof that does not lead to the published root (checked against the
+        // entries at open): a damaged interior node is named here, not passed on.
+        let (head_size, head_root) = self.tree_head();
+        if size == head_size {
+            let leaf = StoredNodes(&*trees).perfect(0, index)?;
+            merkle::verify_inclusion(index, size, &leaf, &proof, &head_root)
+                .map_err(|e| damaged_proof("inclusion", e))?;
+        }
+        Ok(proof)
     }
 
     pub fn consistency_proof(&self, from: u64, to: u64) -> Result<Vec<Hash>, ProofRequestError> {
@@ -654,11 +660,21 @@ impl Ledger {
                 format!("need 0 < `from` <= `to`, got from {from} to {to}"),
             ));
         }
-        Ok(merkle::consistency_proof(
-            &StoredNodes(&*self.trees()?),
-            from,
-            to,
-        )?)
+        let trees = self.trees()?;
+        let proof = merkle::consistency_proof(&StoredNodes(&*trees), from, to)?;
+        let (head_size, head_root) = self.tree_head();
+        if to == head_size {
+            let from_root = merkle::root(&StoredNodes(&*trees), from)?;
+            merkle::verify_consistency(from, to, &proof, &from_root, &head_root)
+                .map_err(|e| damaged_proof("consistency", e))?;
+        }
+        Ok(proof)
+    }
+
+    /// The published size and root, without copying the checkpoint note.
+    fn tree_head(&self) -> (u64, Hash) {
+        let h = self.inner.head.read().expect("head lock");
+        (h.size, h.root)
     }
 
     /// Proofs exist only for sizes the log has published.
@@ -1069,6 +1085,14 @@ fn derived_counts_match(
         }
     }
     Ok(())
+}
+
+fn damaged_proof(kind: &str, e: merkle::ProofError) -> StoreError {
+    StoreError::Damaged(format!(
+        "the stored Merkle nodes give an {kind} proof that does not lead to the published root \
+         ({e}): the database is damaged; run `wasteledger verify` with the server stopped, then \
+         `wasteledger reindex` (the nodes are derived from the entries)"
+    ))
 }
 
 fn missing_entry(index: u64) -> StoreError {

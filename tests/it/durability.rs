@@ -547,3 +547,28 @@ fn faults_on_disk_many() {
         .unwrap_or(300);
     fault_injection(tries, seed);
 }
+
+#[test]
+fn a_proof_through_a_damaged_interior_node_is_refused_not_served() {
+    let (_dir, log, size) = build_log(EVENTS);
+    // Level 2, #0: the subtree over entries 0..=3, inside the tree's left peak (not on the
+    // right edge the open checks).
+    let mut key = vec![2u8];
+    key.extend_from_slice(&0u64.to_be_bytes());
+    tamper(&log, |db| {
+        tree(db, "nodes").insert(key, &[9u8; 32][..]).unwrap();
+    });
+    let ledger = open(&log).expect("the right edge and the counts are intact");
+    let through = ledger.inclusion_proof(10, size).unwrap_err().to_string();
+    assert!(
+        through.contains("does not lead to the published root") && through.contains("reindex"),
+        "{through}"
+    );
+    // From size 5 the old root itself is made from that node.
+    let consistent = ledger.consistency_proof(5, size).unwrap_err().to_string();
+    assert!(consistent.contains("consistency proof"), "{consistent}");
+    // Proofs that do not pass through it are served as before.
+    assert!(ledger.inclusion_proof(size - 1, size).is_ok());
+    assert!(ledger.consistency_proof(2, size).is_ok());
+    ledger.shutdown();
+}
