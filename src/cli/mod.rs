@@ -7,6 +7,7 @@ mod demo;
 mod party;
 mod scan;
 mod search;
+mod templates;
 mod witness;
 
 use crate::domain::catalog::{Catalog, CATALOG_FILES};

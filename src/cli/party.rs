@@ -36,6 +36,40 @@ pub struct Conn {
     key: PathBuf,
 }
 
+/// [`Conn`] for a command that also runs without a log (`--template`): required otherwise.
+#[derive(Args)]
+pub struct MaybeConn {
+    /// The log's address, e.g. http://127.0.0.1:8080
+    #[arg(long, value_name = "URL")]
+    server: Option<String>,
+    /// Your key file (PKCS#8 PEM, made with `wasteledger keygen` and registered by the authority)
+    #[arg(long, value_name = "FILE")]
+    key: Option<PathBuf>,
+}
+
+impl MaybeConn {
+    /// The connection, or the usage error clap would give (exit code 2).
+    fn require(self) -> Conn {
+        use clap::CommandFactory;
+        match (self.server, self.key) {
+            (Some(server), Some(key)) => Conn { server, key },
+            (server, _) => super::Cli::command()
+                .error(
+                    clap::error::ErrorKind::MissingRequiredArgument,
+                    format!(
+                        "the following required argument was not provided: {}",
+                        if server.is_none() {
+                            "--server <URL>"
+                        } else {
+                            "--key <FILE>"
+                        }
+                    ),
+                )
+                .exit(),
+        }
+    }
+}
+
 #[derive(Subcommand)]
 pub enum PartyCommand {
     /// (Authority) Register parties, keys, licences, vehicles, sites from a JSON or TOML file
@@ -47,21 +81,33 @@ pub enum PartyCommand {
     /// skipped when it is run again.
     Register {
         #[command(flatten)]
-        conn: Conn,
+        conn: MaybeConn,
         /// A JSON array (or one object, or {"events": [...]}) of event bodies, each with its
         /// "type"; or TOML with [[events]] tables
-        file: PathBuf,
+        #[arg(required_unless_present = "template")]
+        file: Option<PathBuf>,
+        /// Print a commented TOML file of registry events to start from, and do nothing else
+        #[arg(long, conflicts_with = "file")]
+        template: bool,
     },
     /// Issue a manifest from a JSON or TOML file; prints the number the log allocates
     ///
     /// The file is a manifest.issued body ("type" may be left out): reference, stream,
     /// generator, origin, destination, haulers, lines. It is checked field by field before
-    /// anything is sent.
+    /// anything is sent. Quantities may be written as people write them ("340kg", "0.34t",
+    /// "200l", or an amount with unit kg, t, l or m3). Start from `issue --template`.
+    ///
+    /// Example: wasteledger issue --template > m.toml; (edit it); wasteledger issue --server
+    /// http://127.0.0.1:8080 --key plant.pem m.toml
     Issue {
         #[command(flatten)]
-        conn: Conn,
+        conn: MaybeConn,
         /// The manifest: reference, stream, generator, origin, destination, haulers, lines
-        file: PathBuf,
+        #[arg(required_unless_present = "template")]
+        file: Option<PathBuf>,
+        /// Print a commented TOML manifest to start from, and do nothing else
+        #[arg(long, conflicts_with = "file")]
+        template: bool,
     },
     /// Hand a load you hold to the next party (they countersign)
     ///
@@ -286,8 +332,22 @@ pub struct CountersignArgs {
 
 pub fn run(cmd: PartyCommand) -> Result<()> {
     match cmd {
-        PartyCommand::Register { conn, file } => register(&Session::open(&conn)?, &file),
-        PartyCommand::Issue { conn, file } => issue(&Session::open(&conn)?, &file),
+        PartyCommand::Register { template: true, .. } => {
+            print!("{}", super::templates::REGISTRY);
+            Ok(())
+        }
+        PartyCommand::Register { conn, file, .. } => register(
+            &Session::open(&conn.require())?,
+            &file.expect("clap requires it"),
+        ),
+        PartyCommand::Issue { template: true, .. } => {
+            print!("{}", super::templates::MANIFEST);
+            Ok(())
+        }
+        PartyCommand::Issue { conn, file, .. } => issue(
+            &Session::open(&conn.require())?,
+            &file.expect("clap requires it"),
+        ),
         PartyCommand::Handover(a) => handover(a),
         PartyCommand::Countersign(a) => countersign(a),
         PartyCommand::Weigh {
@@ -659,7 +719,7 @@ fn time_arg(at: Option<&str>) -> Result<String> {
 
 /// A quantity as people write it: `340kg`, `340 kg`, `0.34t`, `200l`, `1500 ml`, `2 m3`, or a
 /// bare integer in `bare` units. Exact: the result is whole grams or millilitres.
-fn parse_qty(s: &str, bare: Unit) -> Result<Quantity, String> {
+pub(super) fn parse_qty(s: &str, bare: Unit) -> Result<Quantity, String> {
     let t = s.trim();
     let split = t
         .find(|c: char| !(c.is_ascii_digit() || c == '.' || c == '_'))
@@ -837,6 +897,10 @@ fn register(s: &Session, file: &Path) -> Result<()> {
     if events.is_empty() {
         bail!("{src}: no events in it");
     }
+    let mut events = events;
+    for (i, ev) in events.iter_mut().enumerate() {
+        super::templates::normalize_quantities(ev, &format!("{src}: event {}", i + 1))?;
+    }
     // Check every one before the first is sent: a typo halfway does not leave half a register.
     for (i, ev) in events.iter().enumerate() {
         let at = format!("{src}: event {} of {}", i + 1, events.len());
@@ -897,8 +961,10 @@ fn describe_registry(ev: &Value) -> String {
 
 fn issue(s: &Session, file: &Path) -> Result<()> {
     let src = file.display().to_string();
-    let body = typed(read_doc(file)?, "manifest.issued", &src)?;
+    let mut body = typed(read_doc(file)?, "manifest.issued", &src)?;
+    super::templates::normalize_quantities(&mut body, &src)?;
     check_body("manifest.issued", &body, &src)?;
+    let unlabelled = missing_label_fields(&body);
     let reference = body["reference"].as_str().unwrap_or_default().to_string();
     let a = match s.submit(&sign(body, &s.key)?, "the manifest") {
         Ok(Submitted::Logged(a)) => a,
@@ -919,7 +985,42 @@ fn issue(s: &Session, file: &Path) -> Result<()> {
             a["index"], a["manifests"]
         ),
     }
+    if !unlabelled.is_empty() {
+        eprintln!(
+            "note: the container labels will show \"—\" for what the manifest leaves out: {}; \
+             `wasteledger correct` adds them",
+            unlabelled.join("; ")
+        );
+    }
     Ok(())
+}
+
+/// What the container labels (HJ 1276-2022) print that a hazardous manifest leaves out, per
+/// line with containers (lines counted from 1).
+fn missing_label_fields(body: &Value) -> Vec<String> {
+    if body["stream"] != "hazardous" {
+        return Vec::new();
+    }
+    let Some(lines) = body["lines"].as_array() else {
+        return Vec::new();
+    };
+    lines
+        .iter()
+        .enumerate()
+        .filter(|(_, l)| l["containers"].as_array().is_some_and(|c| !c.is_empty()))
+        .filter_map(|(i, l)| {
+            let missing: Vec<&str> = [
+                ("components", "主要成分 components"),
+                ("hazardous_components", "有害成分 hazardous_components"),
+                ("precautions", "注意事项 precautions"),
+            ]
+            .iter()
+            .filter(|(k, _)| l[*k].as_str().is_none_or(|v| v.trim().is_empty()))
+            .map(|(_, shown)| *shown)
+            .collect();
+            (!missing.is_empty()).then(|| format!("line {}: {}", i + 1, missing.join(", ")))
+        })
+        .collect()
 }
 
 fn correct(s: &Session, manifest: &str, file: &Path, reason: Option<String>) -> Result<()> {

@@ -613,3 +613,120 @@ fn people_are_told_what_is_wrong_and_what_to_do() {
     let (ok, out) = f.as_("receiver", "receive", &["--manifest", &m]);
     assert!(!ok && out.contains("a receipt follows delivery"), "{out}");
 }
+
+/// Files a person can write: `issue --template` issues as it is against the demo (quantities
+/// as people write them, "340kg"); `register --template` registers on a new log once its
+/// placeholder key is filled in; both need no --server; a manifest without what its labels
+/// print is issued with a note naming what the labels will leave out.
+#[test]
+fn templates_issue_and_register_as_written_and_labels_say_what_is_missing() {
+    let dir = tempfile::tempdir().unwrap();
+    let (ok, manifest) = run(&["issue", "--template"]);
+    assert!(ok, "{manifest}");
+    assert!(manifest.contains("quantity = \"340kg\""), "{manifest}");
+    let (ok, out) = run(&["issue"]);
+    assert!(!ok && out.contains("<FILE>"), "a file or --template: {out}");
+
+    let demo = crate::demo::Demo::start(&dir.path().join("demo"));
+    let huachen = dir.path().join("demo/keys/huachen.pem");
+    let m = dir.path().join("m.toml");
+    std::fs::write(&m, &manifest).unwrap();
+    let (ok, out) = run(&[
+        "issue",
+        "--server",
+        &demo.url,
+        "--key",
+        huachen.to_str().unwrap(),
+        m.to_str().unwrap(),
+    ]);
+    assert!(ok && out.contains("issued; logged at index"), "{out}");
+    assert!(
+        !out.contains("labels will show"),
+        "the template fills every label field: {out}"
+    );
+    let number = out
+        .split_whitespace()
+        .find(|w| w.len() == 14 && w.bytes().all(|b| b.is_ascii_digit()))
+        .unwrap_or_else(|| panic!("no manifest number in {out}"))
+        .to_string();
+    let (ok, shown) = run(&[
+        "show",
+        "--server",
+        &demo.url,
+        "--key",
+        huachen.to_str().unwrap(),
+        "--manifest",
+        &number,
+        "--json",
+    ]);
+    assert!(ok, "{shown}");
+    let v: serde_json::Value = serde_json::from_str(&shown).unwrap();
+    let line = &v["versions"][0]["lines"][0];
+    let line = if line.is_null() { &v["lines"][0] } else { line };
+    assert_eq!(
+        line["quantity"],
+        serde_json::json!({"amount": 340000, "unit": "g"}),
+        "{shown}"
+    );
+
+    // The same manifest without what the labels print: issued, with a note naming it.
+    let bare: String = manifest
+        .lines()
+        .filter(|l| !l.starts_with("components") && !l.starts_with("precautions"))
+        .map(|l| l.replace("HC-FW-0500", "HC-FW-0501") + "\n")
+        .collect();
+    std::fs::write(&m, bare).unwrap();
+    let (ok, out) = run(&[
+        "issue",
+        "--server",
+        &demo.url,
+        "--key",
+        huachen.to_str().unwrap(),
+        m.to_str().unwrap(),
+    ]);
+    assert!(ok, "{out}");
+    assert!(
+        out.contains("labels will show")
+            && out.contains("line 1: 主要成分 components, 注意事项 precautions"),
+        "{out}"
+    );
+    // A quantity that is not whole grams is refused, naming where it is.
+    let frac = manifest
+        .replace("quantity = \"340kg\"", "quantity = \"0.0001g\"")
+        .replace("HC-FW-0500", "HC-FW-0502");
+    std::fs::write(&m, frac).unwrap();
+    let (ok, out) = run(&[
+        "issue",
+        "--server",
+        &demo.url,
+        "--key",
+        huachen.to_str().unwrap(),
+        m.to_str().unwrap(),
+    ]);
+    assert!(!ok && out.contains(".lines[0].quantity"), "{out}");
+    demo.kill();
+
+    // The registry template on a new log, with a real key in place of the placeholder.
+    let (ok, registry) = run(&["register", "--template"]);
+    assert!(ok, "{registry}");
+    let server = crate::support::Server::start(&dir.path().join("log"));
+    let plant = crate::support::key(31);
+    let filled = registry.replace("BASE64-PUBLIC-KEY", &crate::support::pk(&plant));
+    let r = dir.path().join("registry.toml");
+    std::fs::write(&r, filled).unwrap();
+    let auth = dir.path().join("log.authority.pem");
+    let (ok, out) = run(&[
+        "register",
+        "--server",
+        &server.url,
+        "--key",
+        auth.to_str().unwrap(),
+        r.to_str().unwrap(),
+    ]);
+    assert!(ok, "{out}");
+    assert_eq!(
+        out.lines().filter(|l| l.contains("index")).count(),
+        7,
+        "{out}"
+    );
+}
