@@ -1010,7 +1010,8 @@ impl Domain {
                 kind: FlagKind::QuantityGap,
                 index,
                 detail: format!(
-                    "line {i}: {what} {} against {} before ({}‰; the {} stream tolerates {tol}‰)",
+                    "line {}: {what} {} against {} before ({}‰; the {} stream tolerates {tol}‰)",
+                    i + 1,
                     b,
                     a,
                     gap_permille(a.amount, b.amount),
