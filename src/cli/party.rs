@@ -1181,7 +1181,7 @@ fn describe_handover(ev: &Map<String, Value>) -> String {
             deg(&p["lon_e6"])
         );
     }
-    out += &format!("  at         {}\n", s("at"));
+    out += &format!("  at         {}\n", crate::ledger::time::cst_text(s("at")));
     for l in ev
         .get("lines")
         .and_then(Value::as_array)

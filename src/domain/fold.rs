@@ -366,7 +366,8 @@ impl Manifest {
                     kind: FlagKind::Overdue,
                     index,
                     detail: format!(
-                        "on the road since {since} ({} h; the {} stream allows {} h)",
+                        "on the road since {} ({} h; the {} stream allows {} h)",
+                        since.cst(),
                         held / 3_600_000,
                         self.stream.as_str(),
                         limit / 3_600_000

@@ -748,6 +748,10 @@ fn people_type_dates_and_china_standard_time_and_count_lines_from_1() {
         out.contains("line 1 ") && out.contains("line 2 "),
         "lines from 1: {out}"
     );
+    assert!(
+        out.contains(&format!("at         {}", at.cst())),
+        "what is signed is shown in CST: {out}"
+    );
     let ev: Value = serde_json::from_str(&std::fs::read_to_string(&half).unwrap()).unwrap();
     assert_eq!(
         ev["event"]["at"],
