@@ -87,7 +87,18 @@ impl Timestamp {
     /// [`Timestamp::parse`], strict UTC.
     pub fn parse_human(s: &str, date_as: DateAs) -> Result<Self, String> {
         let t = s.trim();
-        let bad = || format!("expected {HUMAN_FORMS}; got {s:?}");
+        // `…08:30:00 08:00`: an offset whose `+` a URL query turned into a space.
+        let lost_plus = t.rsplit_once(' ').is_some_and(|(head, tail)| {
+            head.len() >= 16 && tail.len() == 5 && tail.as_bytes()[2] == b':'
+        });
+        let bad = || {
+            let hint = if lost_plus {
+                " (in a URL query a + reads as a space: write it %2B)"
+            } else {
+                ""
+            };
+            format!("expected {HUMAN_FORMS}; got {s:?}{hint}")
+        };
         let date_ok = |d: &str| {
             d.len() == 10
                 && d.bytes().enumerate().all(|(i, b)| {
@@ -329,6 +340,8 @@ mod tests {
                 "{s}: {e}"
             );
         }
+        assert!(h("2026-12-01T08:30:00 08:00").unwrap_err().contains("%2B"));
+        assert!(!h("2026-12-01 8:30").unwrap_err().contains("%2B"));
         // Signed data stays strict: the log's own parser still refuses all but UTC.
         assert!(Timestamp::parse("2026-12-01T08:30:00+08:00").is_err());
         assert!(Timestamp::parse("2026-12-01").is_err());
