@@ -5,7 +5,6 @@ use crate::client::{encode, LogClient};
 use crate::domain::codes::{Plate, Uscc};
 use crate::investigate::detectors::AnomalyKind;
 use crate::keyfile;
-use crate::ledger::time::Timestamp;
 use anyhow::{anyhow, bail, Context, Result};
 use clap::Args;
 use serde_json::Value;
@@ -34,10 +33,11 @@ pub struct AnomaliesArgs {
     /// Only those concerning this vehicle (plate)
     #[arg(long)]
     vehicle: Option<String>,
-    /// Only those at or after this time (RFC 3339)
+    /// Only those at or after this time: a date (00:00 China Standard Time), a CST time
+    /// 2026-12-01 08:30, or RFC 3339 with Z or an offset
     #[arg(long)]
     from: Option<String>,
-    /// Only those before this time (RFC 3339)
+    /// Only those before this time (a date: the end of that day, the day included)
     #[arg(long)]
     to: Option<String>,
     /// Print the server's JSON instead of lines
@@ -66,7 +66,7 @@ fn query(a: &AnomaliesArgs) -> Result<String> {
     }
     for (name, t) in [("from", &a.from), ("to", &a.to)] {
         if let Some(t) = t {
-            let t = Timestamp::parse(t.trim()).map_err(|e| anyhow!("--{name}: {e}"))?;
+            let t = super::time_flag(name, t)?;
             q.push(format!("{name}={}", encode(&t.to_string())));
         }
     }
@@ -85,7 +85,7 @@ pub fn line(a: &Value) -> String {
         .unwrap_or_default();
     format!(
         "{}  {}  {}  [entries {}]",
-        a["at"].as_str().unwrap_or("?"),
+        super::cst_json(&a["at"]),
         a["kind"].as_str().unwrap_or("?"),
         a["reason"].as_str().unwrap_or(""),
         entries.join(", ")
@@ -122,7 +122,7 @@ pub fn run(a: AnomaliesArgs) -> Result<()> {
         "{} anomal{} as of {}",
         list.len(),
         if list.len() == 1 { "y" } else { "ies" },
-        body["as_of"].as_str().unwrap_or("?")
+        super::cst_json(&body["as_of"])
     );
     Ok(())
 }

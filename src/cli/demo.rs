@@ -275,12 +275,6 @@ fn at_offset(start: Timestamp, s: &str, what: &str) -> Result<Timestamp> {
     Ok(Timestamp::from_unix_millis(ms.max(0) as u64))
 }
 
-/// A time as people in Kunshan read it.
-fn cst(t: Timestamp) -> String {
-    let s = Timestamp::from_unix_millis(t.unix_millis() + CST_MS).to_string();
-    format!("{} {}", &s[..10], &s[11..16])
-}
-
 /// The demo key of a fixture party: derived from its USCC, so anyone can recompute it.
 fn party_key(uscc: &str) -> SigningKey {
     let seed: [u8; 32] = Sha256::digest(format!("wasteledger demo party {uscc}")).into();
@@ -386,8 +380,8 @@ impl<'a> Play<'a> {
         if time < self.last {
             bail!(
                 "steps must be in time order: {} comes after {}",
-                cst(time),
-                cst(self.last)
+                Timestamp::cst(time),
+                Timestamp::cst(self.last)
             );
         }
         self.clock.set(time);
@@ -609,10 +603,10 @@ impl<'a> Play<'a> {
         );
         let _ = writeln!(
             o,
-            "  {} entries in the log, the week's from {} to {} (China Standard Time); the log's clock now follows the wall clock",
+            "  {} entries in the log, the week's from {} to {}; the log's clock now follows the wall clock",
             self.ledger.head().size,
-            cst(self.first.unwrap_or(self.start)),
-            cst(self.last)
+            Timestamp::cst(self.first.unwrap_or(self.start)),
+            Timestamp::cst(self.last)
         );
         let _ = writeln!(
             o,
@@ -810,7 +804,7 @@ mod tests {
     fn the_week_is_over_before_the_demo_runs() {
         let now = Timestamp::parse("2026-11-29T03:00:00Z").unwrap(); // 11:00 CST
         let start = week_start(now);
-        assert_eq!(cst(start), "2026-11-22 00:00");
+        assert_eq!(Timestamp::cst(start), "2026-11-22 00:00:00 CST");
         let last = Timestamp::from_unix_millis(start.unix_millis() + WEEK_DAYS * DAY_MS - 60_000);
         assert!(last < now);
     }

@@ -16,6 +16,7 @@ use crate::domain::DomainRules;
 use crate::keyfile;
 use crate::ledger::event::PublicKey;
 use crate::ledger::note::NoteVerifier;
+use crate::ledger::time::{cst_text, DateAs, Timestamp};
 use crate::store::{self, Config, Genesis, Ledger, SystemClock};
 use anyhow::{bail, Context, Result};
 use clap::{Parser, Subcommand};
@@ -577,4 +578,16 @@ fn verify(data: &Path, scratch: Option<PathBuf>, json: bool) -> Result<()> {
         }
         Err(f) => bail!("verify failed at {f}"),
     }
+}
+
+/// A time flag as people type it (a date, a local time in China Standard Time, RFC 3339 with
+/// any offset: [`Timestamp::parse_human`]); `--to` takes a date as the end of that day. The
+/// error names the flag and lists the forms.
+pub(crate) fn time_flag(name: &str, s: &str) -> Result<Timestamp> {
+    Timestamp::parse_human(s, DateAs::for_bound(name)).map_err(|e| anyhow::anyhow!("--{name}: {e}"))
+}
+
+/// A time from the log's JSON (RFC 3339 UTC) as people read it, in China Standard Time.
+pub(crate) fn cst_json(v: &serde_json::Value) -> String {
+    v.as_str().map(cst_text).unwrap_or_else(|| "-".into())
 }

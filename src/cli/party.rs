@@ -9,7 +9,9 @@
 //! the taking party checks what it is shown and completes it with `countersign FILE` or
 //! `countersign --pending HASH`.
 //!
-//! Line numbers are 0-based, as in the events and in the log's messages (`event.lines[0]`).
+//! Line numbers count from 1 wherever a person types or reads one (`--accept 1=335kg`, `show`,
+//! `line 1: accepted …`); the signed events keep the 0-based index of the wire format
+//! (`{"line": 0}`), and the log's field paths stay JSON paths (`event.lines[0]`).
 
 use crate::client::{encode, Answer, LogClient};
 use crate::domain::codes::{ManifestNumber, Plate, Quantity, RdCode, Unit, Uscc};
@@ -143,7 +145,8 @@ pub enum PartyCommand {
         /// Net weight as printed on the ticket (default: gross − tare; checked against them)
         #[arg(long, value_name = "MASS")]
         net: Option<String>,
-        /// When it was weighed (RFC 3339, e.g. 2026-11-23T11:00:00Z; default: now)
+        /// When it was weighed: 2026-11-23 19:00 (China Standard Time), or RFC 3339 with Z or
+        /// an offset; default: now
         #[arg(long, value_name = "TIME")]
         at: Option<String>,
     },
@@ -158,8 +161,8 @@ pub enum PartyCommand {
         /// The manifest number (14 digits, e.g. 20263205000001)
         #[arg(long, short = 'm', value_name = "NUMBER")]
         manifest: String,
-        /// Accepted quantity of a line (e.g. 0=335kg); default: what was handed over less what
-        /// is rejected
+        /// Accepted quantity of a line, lines counted from 1 (e.g. 1=335kg); default: what was
+        /// handed over less what is rejected
         #[arg(long, value_name = "LINE=QTY")]
         accept: Vec<String>,
         /// Rejected quantity of a line (e.g. 1=20kg, or 1=all)
@@ -185,7 +188,7 @@ pub enum PartyCommand {
         /// The Basel operation: R1–R13 or D1–D15, e.g. R9
         #[arg(long, value_name = "CODE")]
         code: String,
-        /// The line (0-based); default: every line with accepted waste not yet treated
+        /// The line, counted from 1; default: every line with accepted waste not yet treated
         #[arg(long)]
         line: Option<u32>,
         /// How much of the line (default: all of it not yet treated)
@@ -249,10 +252,11 @@ pub enum PartyCommand {
         /// Manifests a vehicle carried
         #[arg(long, value_name = "PLATE")]
         vehicle: Option<String>,
-        /// Issued at or after (RFC 3339)
+        /// Issued at or after: a date (00:00 China Standard Time), a CST time 2026-12-01 08:30,
+        /// or RFC 3339 with Z or an offset
         #[arg(long, value_name = "TIME")]
         from: Option<String>,
-        /// Issued before (RFC 3339)
+        /// Issued before: a date means the end of that day (the day included), else as --from
         #[arg(long, value_name = "TIME")]
         to: Option<String>,
         /// At most this many (1 to 1000)
@@ -294,7 +298,8 @@ pub struct HandoverArgs {
     /// Where on the road: LAT,LON in decimal degrees (WGS-84), e.g. 31.385712,120.951234
     #[arg(long, value_name = "LAT,LON", allow_hyphen_values = true)]
     place: Option<String>,
-    /// When it happens (RFC 3339, e.g. 2026-11-23T08:30:00Z; default: now)
+    /// When it happens: 2026-11-23 16:30 (China Standard Time), or RFC 3339 with Z or an
+    /// offset; default: now
     #[arg(long, value_name = "TIME")]
     at: Option<String>,
     /// Quantity of each line, in line order (e.g. 340kg,120kg; a bare number is in the line's
@@ -492,8 +497,8 @@ pub fn run(cmd: PartyCommand) -> Result<()> {
             }
             for (name, t) in [("from", from), ("to", to)] {
                 if let Some(t) = t {
-                    Timestamp::parse(&t).map_err(|e| anyhow!("--{name}: {e}"))?;
-                    q.push(format!("{name}={}", encode(&t)));
+                    let t = super::time_flag(name, &t)?;
+                    q.push(format!("{name}={}", encode(&t.to_string())));
                 }
             }
             if !(1..=1000).contains(&limit) {
@@ -707,12 +712,10 @@ fn plate_arg(s: &str) -> Result<Plate> {
     Plate::parse(s.trim()).map_err(|e| anyhow!("--vehicle: {e}"))
 }
 
-/// An RFC 3339 time as the log writes it, or now.
+/// `--at` as people type it, in the form the log writes (RFC 3339 UTC), or now.
 fn time_arg(at: Option<&str>) -> Result<String> {
     Ok(match at {
-        Some(t) => Timestamp::parse(t.trim())
-            .map_err(|e| anyhow!("--at: {e}"))?
-            .to_string(),
+        Some(t) => super::time_flag("at", t)?.to_string(),
         None => Timestamp::from_system_time(std::time::SystemTime::now()).to_string(),
     })
 }
@@ -1104,7 +1107,7 @@ fn handover(a: HandoverArgs) -> Result<()> {
                 .map(|(i, q)| {
                     parse_qty(q, Unit::G)
                         .map(|q| json!({"line": i, "quantity": q}))
-                        .map_err(|e| anyhow!("--quantity (line {i}): {e}"))
+                        .map_err(|e| anyhow!("--quantity (line {}): {e}", i + 1))
                 })
                 .collect::<Result<Vec<_>>>()?;
             (from, lines)
@@ -1165,7 +1168,7 @@ fn handover(a: HandoverArgs) -> Result<()> {
                     .map(|(i, (q, c))| {
                         parse_qty(q, c.unit)
                             .map(|q| json!({"line": i, "quantity": q}))
-                            .map_err(|e| anyhow!("--quantity (line {i}): {e}"))
+                            .map_err(|e| anyhow!("--quantity (line {}): {e}", i + 1))
                     })
                     .collect::<Result<_>>()?
             };
@@ -1265,7 +1268,7 @@ fn describe_handover(ev: &Map<String, Value>) -> String {
             deg(&p["lon_e6"])
         );
     }
-    out += &format!("  at         {}\n", s("at"));
+    out += &format!("  at         {}\n", crate::ledger::time::cst_text(s("at")));
     for l in ev
         .get("lines")
         .and_then(Value::as_array)
@@ -1274,7 +1277,9 @@ fn describe_handover(ev: &Map<String, Value>) -> String {
     {
         out += &format!(
             "  line {:<6} {}\n",
-            l["line"].to_string(),
+            l["line"]
+                .as_u64()
+                .map_or("?".into(), |i| (i + 1).to_string()),
             qty(&l["quantity"])
         );
     }
@@ -1424,22 +1429,28 @@ fn countersign(a: CountersignArgs) -> Result<()> {
 // receive, treat
 // ---------------------------------------------------------------------------------------------
 
-/// `LINE=VALUE` → (line, value).
+/// `LINE=VALUE`, lines counted from 1 → (the line's 0-based index in the event, value).
 fn line_spec<'a>(flag: &str, spec: &'a str, lines: usize) -> Result<(usize, &'a str)> {
     let (l, v) = spec
         .split_once('=')
-        .ok_or_else(|| anyhow!("--{flag} {spec:?}: expected LINE=VALUE, e.g. 0=20kg"))?;
-    let i: usize = l
+        .ok_or_else(|| anyhow!("--{flag} {spec:?}: expected LINE=VALUE, e.g. 1=20kg"))?;
+    let n: usize = l
         .trim()
         .parse()
-        .map_err(|_| anyhow!("--{flag} {spec:?}: the line is a number from 0"))?;
-    if i >= lines {
-        bail!(
-            "--{flag} {spec:?}: the manifest has lines 0 to {}",
-            lines.saturating_sub(1)
-        );
+        .map_err(|_| anyhow!("--{flag} {spec:?}: the line is a number; lines count from 1"))?;
+    Ok((
+        line_index(&format!("--{flag} {spec:?}"), n, lines)?,
+        v.trim(),
+    ))
+}
+
+/// A line number as people count (from 1) → its index in the events (from 0).
+fn line_index(what: &str, n: usize, lines: usize) -> Result<usize> {
+    match n {
+        0 => bail!("{what}: lines count from 1 (line 1 is the manifest's first line)"),
+        n if n > lines => bail!("{what}: the manifest has lines 1 to {lines}"),
+        n => Ok(n - 1),
     }
-    Ok((i, v.trim()))
 }
 
 fn receive(
@@ -1486,9 +1497,11 @@ fn receive(
             Some(q) => q,
             None => counted[i].checked_sub(rejected[i]).ok_or_else(|| {
                 anyhow!(
-                    "line {i}: rejecting {} of the {} handed over; if your count differs, give --accept {i}=QTY too",
+                    "line {}: rejecting {} of the {} handed over; if your count differs, give --accept {}=QTY too",
+                    i + 1,
                     rejected[i],
-                    counted[i]
+                    counted[i],
+                    i + 1
                 )
             })?,
         };
@@ -1544,7 +1557,7 @@ fn lines_summary(
                     .checked_sub(rejected[i])
                     .unwrap_or(Quantity::new(0, counted[i].unit))
             });
-            format!("line {i}: accepted {acc}, rejected {}", rejected[i])
+            format!("line {}: accepted {acc}, rejected {}", i + 1, rejected[i])
         })
         .collect()
 }
@@ -1582,13 +1595,7 @@ fn treat(
     };
     let todo: Vec<(usize, Quantity)> = match line {
         Some(l) => {
-            let i = l as usize;
-            if i >= accepted.len() {
-                bail!(
-                    "--line {l}: the manifest has lines 0 to {}",
-                    accepted.len() - 1
-                );
-            }
+            let i = line_index(&format!("--line {l}"), l as usize, accepted.len())?;
             let q = match &quantity {
                 Some(q) => {
                     parse_qty(q, accepted[i].unit).map_err(|e| anyhow!("--quantity: {e}"))?
@@ -1608,9 +1615,10 @@ fn treat(
     for (i, q) in todo {
         let body = json!({"type": "custody.treated", "manifest": number.as_str(), "line": i,
                           "code": code.to_string(), "quantity": q});
-        let a = s.sign_and_submit(body, &format!("the treatment of line {i}"))?;
+        let a = s.sign_and_submit(body, &format!("the treatment of line {}", i + 1))?;
         println!(
-            "manifest {number} line {i}: {q} treated ({code}); logged at index {}",
+            "manifest {number} line {}: {q} treated ({code}); logged at index {}",
+            i + 1,
             a["index"]
         );
     }
@@ -1668,7 +1676,7 @@ fn render_manifest(m: &Value, server: &str) -> String {
         }
         o += &format!(
             "  issued       {} (log index {})\n",
-            s(&m["issued_at"]),
+            super::cst_json(&m["issued_at"]),
             m["issue_index"]
         );
         o += "  (public view: sign with a key of a party to it, --key FILE, to see more)\n";
@@ -1702,7 +1710,7 @@ fn render_manifest(m: &Value, server: &str) -> String {
     );
     o += &format!(
         "  issued       {} (log index {})\n",
-        s(&m["issued_at"]),
+        super::cst_json(&m["issued_at"]),
         m["issue_index"]
     );
     o += &format!("  destination  {}\n", s(&current["destination"]));
@@ -1743,7 +1751,7 @@ fn render_manifest(m: &Value, server: &str) -> String {
             .as_array()
             .map(|h| h.iter().filter_map(Value::as_str).collect())
             .unwrap_or_default();
-        o += &format!("  {i}  {what}  {}  {}", s(&l["name"]), s(&l["form"]));
+        o += &format!("  {}  {what}  {}  {}", i + 1, s(&l["name"]), s(&l["form"]));
         if !hazards.is_empty() {
             o += &format!("  [{}]", hazards.join(","));
         }
@@ -1764,7 +1772,7 @@ fn render_manifest(m: &Value, server: &str) -> String {
         o += &format!(
             "  #{:<6} {}  {:<20}",
             st["index"].to_string(),
-            s(&st["time"]),
+            super::cst_json(&st["time"]),
             s(&st["type"])
         );
         if st.get("from").is_some() || st.get("to").is_some() {
@@ -1842,7 +1850,7 @@ fn print_list(body: &Value) {
             s(&r["status"]),
             s(&r["holder"]),
             s(&r["destination"]),
-            s(&r["issued_at"]),
+            super::cst_json(&r["issued_at"]),
             if flags.is_empty() {
                 "-".to_string()
             } else {

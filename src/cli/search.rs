@@ -5,7 +5,6 @@ use crate::client::{encode, Answer, LogClient};
 use crate::domain::codes::{ManifestNumber, Plate, Uscc};
 use crate::domain::events::Commitment;
 use crate::keyfile;
-use crate::ledger::time::Timestamp;
 use anyhow::{anyhow, bail, Result};
 use clap::Args;
 use serde_json::Value;
@@ -26,10 +25,11 @@ pub struct Subject {
     /// A driver, by the commitment the hand-overs carry (64 hex digits)
     #[arg(long, value_name = "COMMITMENT")]
     pub driver: Option<String>,
-    /// From this time (RFC 3339, inclusive)
+    /// From this time, inclusive: a date (00:00 China Standard Time), a CST time
+    /// 2026-12-01 08:30, or RFC 3339 with Z or an offset
     #[arg(long, value_name = "TIME")]
     pub from: Option<String>,
-    /// Until this time (RFC 3339, exclusive)
+    /// Until this time, exclusive; a date means the end of that day (the day included)
     #[arg(long, value_name = "TIME")]
     pub to: Option<String>,
 }
@@ -99,10 +99,11 @@ pub struct GraphArgs {
     /// Hops from the load (1 to 4): 1 = what it touched, 2 = also the other loads those touched
     #[arg(long, default_value_t = 2)]
     depth: u32,
-    /// From this time (RFC 3339, inclusive)
+    /// From this time, inclusive: a date (00:00 China Standard Time), a CST time
+    /// 2026-12-01 08:30, or RFC 3339 with Z or an offset
     #[arg(long, value_name = "TIME")]
     from: Option<String>,
-    /// Until this time (RFC 3339, exclusive)
+    /// Until this time, exclusive; a date means the end of that day (the day included)
     #[arg(long, value_name = "TIME")]
     to: Option<String>,
     /// At most this many loads per subject (newest first)
@@ -136,8 +137,8 @@ fn problem(a: &Answer) -> String {
 fn window(q: &mut Vec<String>, from: &Option<String>, to: &Option<String>) -> Result<()> {
     for (name, t) in [("from", from), ("to", to)] {
         if let Some(t) = t {
-            Timestamp::parse(t).map_err(|e| anyhow!("--{name}: {e}"))?;
-            q.push(format!("{name}={}", encode(t)));
+            let t = super::time_flag(name, t)?;
+            q.push(format!("{name}={}", encode(&t.to_string())));
         }
     }
     Ok(())
@@ -241,8 +242,12 @@ fn print_page(page: &Value, first: bool) {
                 .as_u64()
                 .map(|n| format!("{n} entries "))
                 .unwrap_or_default(),
-            page["from"].as_str().unwrap_or("the start"),
-            page["to"].as_str().unwrap_or("now"),
+            page["from"]
+                .as_str()
+                .map_or("the start".into(), crate::ledger::time::cst_text),
+            page["to"]
+                .as_str()
+                .map_or("now".into(), crate::ledger::time::cst_text),
             page["scope"].as_str().unwrap_or_default()
         );
     }
@@ -257,7 +262,7 @@ fn print_page(page: &Value, first: bool) {
             m["number"].as_str().unwrap_or_default(),
             m["status"].as_str().unwrap_or_default(),
             m["stream"].as_str().unwrap_or_default(),
-            m["issued_at"].as_str().unwrap_or_default(),
+            super::cst_json(&m["issued_at"]),
             m["origin"].as_str().unwrap_or_default(),
             m["destination"].as_str().unwrap_or_default()
         );
@@ -271,7 +276,7 @@ fn print_page(page: &Value, first: bool) {
             println!(
                 "    #{:<9} {}  {:<20} as {}",
                 e["index"],
-                e["time"].as_str().unwrap_or_default(),
+                super::cst_json(&e["time"]),
                 e["type"].as_str().unwrap_or_default(),
                 roles.join(", ")
             );
@@ -318,10 +323,7 @@ pub fn graph(a: GraphArgs) -> Result<()> {
         for n in here {
             let id = n["id"].as_str().unwrap_or_default();
             let extra = match n["status"].as_str() {
-                Some(s) => format!(
-                    " ({s}, issued {})",
-                    n["issued_at"].as_str().unwrap_or_default()
-                ),
+                Some(s) => format!(" ({s}, issued {})", super::cst_json(&n["issued_at"])),
                 None => String::new(),
             };
             println!("  {id}{extra}");

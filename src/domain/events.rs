@@ -188,6 +188,7 @@ pub struct Line {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct LineQty {
+    /// The line's 0-based index on the wire (people count from 1: index 0 is line 1).
     pub line: u32,
     pub quantity: Quantity,
 }
@@ -195,6 +196,7 @@ pub struct LineQty {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ReceivedLine {
+    /// The line's 0-based index on the wire (people count from 1: index 0 is line 1).
     pub line: u32,
     pub accepted: Quantity,
     pub rejected: Quantity,
@@ -400,6 +402,7 @@ pub struct Received {
 #[serde(deny_unknown_fields)]
 pub struct Treated {
     pub manifest: ManifestNumber,
+    /// The line's 0-based index on the wire (people count from 1: index 0 is line 1).
     pub line: u32,
     pub code: RdCode,
     pub quantity: Quantity,

@@ -379,7 +379,8 @@ impl Manifest {
                     kind: FlagKind::Overdue,
                     index,
                     detail: format!(
-                        "on the road since {since} ({} h; the {} stream allows {} h)",
+                        "on the road since {} ({} h; the {} stream allows {} h)",
+                        since.cst(),
                         held / 3_600_000,
                         self.stream.as_str(),
                         limit / 3_600_000
@@ -1057,7 +1058,8 @@ impl Domain {
                 kind: FlagKind::QuantityGap,
                 index,
                 detail: format!(
-                    "line {i}: {what} {} against {} before ({}‰; the {} stream tolerates {tol}‰)",
+                    "line {}: {what} {} against {} before ({}‰; the {} stream tolerates {tol}‰)",
+                    i + 1,
                     b,
                     a,
                     gap_permille(a.amount, b.amount),

@@ -9,7 +9,7 @@ use crate::domain::fold::{Domain, Manifest, Status};
 use crate::domain::personal::Disclosure;
 use crate::domain::DomainRules;
 use crate::ledger::event::{PublicKey, SignedEvent};
-use crate::ledger::time::Timestamp;
+use crate::ledger::time::{DateAs, Timestamp};
 use crate::store::{Ledger, Lodged};
 use actix_web::{web, HttpRequest, HttpResponse};
 use serde_json::{json, Value};
@@ -306,7 +306,7 @@ use super::Params;
 fn time_param(q: &Params, name: &str) -> Result<Option<Timestamp>, Problem> {
     q.get(name)
         .map(|s| {
-            Timestamp::parse(s).map_err(|e| {
+            Timestamp::parse_human(s, DateAs::for_bound(name)).map_err(|e| {
                 Problem::bad_request(Some(name), format!("query parameter `{name}`: {e}"))
             })
         })

@@ -8,7 +8,7 @@ use crate::domain::codes::{Plate, Uscc};
 use crate::domain::fold::Domain;
 use crate::domain::DomainRules;
 use crate::investigate::detectors::{self, detect, Anomaly, AnomalyKind, DetectorConfig, Filter};
-use crate::ledger::time::Timestamp;
+use crate::ledger::time::{DateAs, Timestamp};
 use actix_web::{web, HttpRequest, HttpResponse};
 use serde_json::json;
 use std::collections::HashMap;
@@ -69,7 +69,7 @@ fn filter(q: &HashMap<String, String>) -> Result<Filter, Problem> {
     }
     let time = |name: &str| -> Result<Option<Timestamp>, Problem> {
         q.get(name)
-            .map(|s| Timestamp::parse(s).map_err(|e| bad(name, e)))
+            .map(|s| Timestamp::parse_human(s, DateAs::for_bound(name)).map_err(|e| bad(name, e)))
             .transpose()
     };
     let f = Filter {

@@ -11,7 +11,7 @@ use crate::domain::events::Commitment;
 use crate::domain::subjects::{Subject, SubjectKind};
 use crate::domain::DomainRules;
 use crate::investigate::search::{self, Cursor, GraphQuery, Order, Query};
-use crate::ledger::time::Timestamp;
+use crate::ledger::time::{DateAs, Timestamp};
 use actix_web::{web, HttpRequest, HttpResponse};
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
@@ -43,7 +43,7 @@ fn known(q: &Params, names: &[&str]) -> Result<(), Problem> {
 
 fn time(q: &Params, name: &str) -> Result<Option<Timestamp>, Problem> {
     q.get(name)
-        .map(|s| Timestamp::parse(s).map_err(|e| bad(name, e)))
+        .map(|s| Timestamp::parse_human(s, DateAs::for_bound(name)).map_err(|e| bad(name, e)))
         .transpose()
 }
 

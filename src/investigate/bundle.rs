@@ -357,7 +357,7 @@ fn manifest_summary(d: &Domain, m: &Manifest, size: u64, at: Timestamp, out: &mu
         out,
         "- Issued by {} at {} (entry {}){}",
         party_name(d, &m.issuer),
-        m.issued_at,
+        m.issued_at.cst(),
         m.issue_index,
         m.reference
             .as_ref()
@@ -413,7 +413,8 @@ fn manifest_summary(d: &Domain, m: &Manifest, size: u64, at: Timestamp, out: &mu
         };
         let _ = writeln!(
             out,
-            "  - line {i}: {} ({}{hazards}), declared {}{last}",
+            "  - line {}: {} ({}{hazards}), declared {}{last}",
+            i + 1,
             line_label(l),
             wire(&l.form),
             quantity(&l.quantity)
@@ -464,7 +465,7 @@ fn manifest_summary(d: &Domain, m: &Manifest, size: u64, at: Timestamp, out: &mu
     let _ = writeln!(out, "- Holder now: {}", party_name(d, &m.holder));
     let _ = writeln!(
         out,
-        "\n| entry | logged (UTC) | step | from | to | vehicle | quantities |\n|---|---|---|---|---|---|---|"
+        "\n| entry | logged | step | from | to | vehicle | quantities |\n|---|---|---|---|---|---|---|"
     );
     for s in m.steps.iter().filter(|s| s.index < size) {
         let q = s
@@ -476,7 +477,7 @@ fn manifest_summary(d: &Domain, m: &Manifest, size: u64, at: Timestamp, out: &mu
             out,
             "| {} | {} | {} | {} | {} | {} | {} |",
             s.index,
-            s.time,
+            s.time.cst(),
             s.kind,
             cell(
                 &s.from
@@ -519,8 +520,8 @@ fn summary(d: &Domain, x: &ExportHeader, size: u64, origin: &str) -> String {
         party_name(d, &x.by),
         x.reason,
         x.index,
-        x.time,
-        x.at
+        x.time.cst(),
+        x.at.cst()
     );
     if let Some(q) = &x.query {
         let _ = writeln!(out, "Selected by the search: `{}`.", q.replace('`', "'"));
@@ -926,7 +927,7 @@ pub fn account(b: &Bundle, parsed: &BTreeMap<u64, Entry>) -> String {
                 out,
                 "The pull is entry {} (logged {}, {}), signed by {}: {}",
                 x.index,
-                e.time,
+                e.time.cst(),
                 e.event.event_type(),
                 e.event.signers().map(signer).collect::<Vec<_>>().join(", "),
                 fields(e)
@@ -939,7 +940,7 @@ pub fn account(b: &Bundle, parsed: &BTreeMap<u64, Entry>) -> String {
     for m in &b.manifests {
         let _ = writeln!(
             out,
-            "\n## Manifest {} (created by entry {})\n\n| entry | logged (UTC) | event | signed by | what the signed event says |\n|---|---|---|---|---|",
+            "\n## Manifest {} (created by entry {})\n\n| entry | logged | event | signed by | what the signed event says |\n|---|---|---|---|---|",
             m.number, m.created_by
         );
         for i in &m.entries {
@@ -948,7 +949,7 @@ pub fn account(b: &Bundle, parsed: &BTreeMap<u64, Entry>) -> String {
                     let _ = writeln!(
                         out,
                         "| {i} | {} | {} | {} | {} |",
-                        e.time,
+                        e.time.cst(),
                         e.event.event_type(),
                         cell(&e.event.signers().map(signer).collect::<Vec<_>>().join("; ")),
                         cell(&fields(e))

@@ -25,7 +25,7 @@ const MINUTE_MS: u64 = 60_000;
 const HOUR_MS: u64 = 3_600_000;
 const DAY_MS: u64 = 24 * HOUR_MS;
 /// China Standard Time is UTC+8 all year.
-const CST_MS: u64 = 8 * HOUR_MS;
+const CST_MS: u64 = crate::ledger::time::CST_OFFSET_MS;
 
 /// What kind of anomaly: one detector each.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
@@ -454,14 +454,7 @@ fn sorted<T: Ord + Clone>(it: impl IntoIterator<Item = T>) -> Vec<T> {
 
 /// The year a time falls in, China Standard Time.
 fn cst_year(t: Timestamp) -> u16 {
-    let s = Timestamp::from_unix_millis(t.unix_millis() + CST_MS).to_string();
-    s[..4].parse().unwrap_or(0)
-}
-
-/// A CST time, as people in Kunshan read it.
-fn cst(t: Timestamp) -> String {
-    let s = Timestamp::from_unix_millis(t.unix_millis() + CST_MS).to_string();
-    format!("{} {} CST", &s[..10], &s[11..16])
+    t.cst_date()[..4].parse().unwrap_or(0)
 }
 
 /// Micro-degrees as degrees, `31.461200`.
@@ -615,7 +608,7 @@ impl<'a> Scan<'a> {
             m.number,
             m.stream.as_str(),
             m.holder,
-            cst(since),
+            Timestamp::cst(since),
             held / HOUR_MS,
             m.stream.as_str(),
             limit / HOUR_MS
@@ -654,11 +647,11 @@ impl<'a> Scan<'a> {
                 format!(
                     "manifest {}: delivered to {receiver} at {} (entry {}), receipt confirmed only at {} (entry {}), after the deadline {} ({days} working days)",
                     m.number,
-                    cst(delivered),
+                    Timestamp::cst(delivered),
                     arrival.index,
-                    cst(r.time),
+                    Timestamp::cst(r.time),
                     r.index,
-                    cst(deadline)
+                    Timestamp::cst(deadline)
                 ),
                 vec![arrival.index, r.index],
             ),
@@ -666,9 +659,9 @@ impl<'a> Scan<'a> {
                 format!(
                     "manifest {}: delivered to {receiver} at {} (entry {}), no receipt confirmed by the deadline {} ({days} working days, Monday to Friday CST); {} h past it",
                     m.number,
-                    cst(delivered),
+                    Timestamp::cst(delivered),
                     arrival.index,
-                    cst(deadline),
+                    Timestamp::cst(deadline),
                     (self.now.unix_millis() - deadline.unix_millis()) / HOUR_MS
                 ),
                 vec![arrival.index],
@@ -741,11 +734,11 @@ impl<'a> Scan<'a> {
                                 format!(
                                     "manifest {}: taken in by {taker} at {} (entry {}) under a licence that did not cover that time: {} (valid {} to {})",
                                     m.number,
-                                    cst(time),
+                                    Timestamp::cst(time),
                                     f.index,
                                     f.detail,
-                                    cst(l.grant.valid_from),
-                                    cst(l.grant.valid_until)
+                                    Timestamp::cst(l.grant.valid_from),
+                                    Timestamp::cst(l.grant.valid_until)
                                 ),
                                 e,
                             )
@@ -755,7 +748,7 @@ impl<'a> Scan<'a> {
                             format!(
                                 "manifest {}: taken in by {taker} at {} (entry {}), which is not licensed for it: {}",
                                 m.number,
-                                cst(time),
+                                Timestamp::cst(time),
                                 f.index,
                                 f.detail
                             ),
@@ -772,7 +765,7 @@ impl<'a> Scan<'a> {
                         format!(
                             "manifest {}: put on the road at {} (entry {}) without the permit the {} stream needs: {}",
                             m.number,
-                            cst(time),
+                            Timestamp::cst(time),
                             f.index,
                             m.stream.as_str(),
                             f.detail
@@ -1095,7 +1088,7 @@ impl<'a> Scan<'a> {
                             AnomalyKind::VehicleTwoPlaces,
                             format!(
                                 "{plate} holds loads at two places at once: {} at {} ({}) and {} at {} ({}), {km:.1} km apart within {} min ({speed}; a truck does at most {} km/h): a cloned plate, or a record of a hand-over that did not happen there",
-                                what(a), cst(a.at()), at(q), what(f), cst(f.at()), at(p),
+                                what(a), Timestamp::cst(a.at()), at(q), what(f), Timestamp::cst(f.at()), at(p),
                                 dt / MINUTE_MS, self.cfg.max_speed_kmh
                             ),
                         )
@@ -1105,7 +1098,7 @@ impl<'a> Scan<'a> {
                             format!(
                                 "{plate} moved {km:.1} km in {} min ({speed}; a truck does at most {} km/h): {} at {} ({}), then {} at {} ({})",
                                 dt / MINUTE_MS, self.cfg.max_speed_kmh,
-                                what(a), cst(a.at()), at(q), what(f), cst(f.at()), at(p)
+                                what(a), Timestamp::cst(a.at()), at(q), what(f), Timestamp::cst(f.at()), at(p)
                             ),
                         )
                     };
@@ -1200,8 +1193,8 @@ impl<'a> Scan<'a> {
                     list.join(", "),
                     self.cfg.dwell_radius_m,
                     at(anchor),
-                    cst(a.at()),
-                    cst(fixes[last].at()),
+                    Timestamp::cst(a.at()),
+                    Timestamp::cst(fixes[last].at()),
                     held / MINUTE_MS,
                     run.len(),
                 );
@@ -1283,7 +1276,7 @@ impl<'a> Scan<'a> {
                 cap,
                 total - cap.amount,
                 beyond.len(),
-                cst(beyond[0].0),
+                Timestamp::cst(beyond[0].0),
                 beyond[0].1
             );
             found.push(Anomaly {
@@ -1377,7 +1370,7 @@ impl<'a> Scan<'a> {
                 let list: Vec<String> = sl
                     .lost
                     .iter()
-                    .map(|(n, t, i)| format!("{n} (picked up {}, entry {i})", cst(*t)))
+                    .map(|(n, t, i)| format!("{n} (picked up {}, entry {i})", Timestamp::cst(*t)))
                     .collect();
                 problems.push(format!(
                     "{} load(s) picked up more than {} h ago were taken in by no receiving site: {}",

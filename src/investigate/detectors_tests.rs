@@ -328,8 +328,8 @@ fn receipt_unconfirmed_counts_five_working_days_in_china_standard_time() {
     assert_eq!(a.len(), 1, "{all:?}");
     assert_eq!(a[0].entries, vec![arrival]);
     assert!(
-        a[0].reason.contains("2026-11-23 10:00 CST")
-            && a[0].reason.contains("deadline 2026-12-01 00:00 CST")
+        a[0].reason.contains("2026-11-23 10:00:00 CST")
+            && a[0].reason.contains("deadline 2026-12-01 00:00:00 CST")
             && a[0].reason.contains("3 h past it"),
         "{}",
         a[0].reason
@@ -349,7 +349,7 @@ fn receipt_unconfirmed_counts_five_working_days_in_china_standard_time() {
     assert_eq!(a[0].entries, vec![arrival, receipt]);
     assert!(
         a[0].reason
-            .contains("confirmed only at 2026-12-01 01:00 CST"),
+            .contains("confirmed only at 2026-12-01 01:00:00 CST"),
         "{}",
         a[0].reason
     );

@@ -53,6 +53,159 @@ impl Timestamp {
     }
 }
 
+/// China Standard Time, the zone people read and type times in: UTC+08:00, no daylight saving.
+pub const CST_OFFSET_MS: u64 = 8 * 3_600_000;
+
+/// How [`Timestamp::parse_human`] reads a bare date.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DateAs {
+    /// 00:00 CST that day: a start (`from`) or a moment (`--at`).
+    Start,
+    /// 00:00 CST the next day: the exclusive end of a window (`to`), so the day is included.
+    End,
+}
+
+impl DateAs {
+    /// A window's `to` bound ends its day; any other time starts it.
+    pub fn for_bound(name: &str) -> DateAs {
+        if name == "to" {
+            DateAs::End
+        } else {
+            DateAs::Start
+        }
+    }
+}
+
+/// The forms [`Timestamp::parse_human`] accepts, for error messages.
+pub const HUMAN_FORMS: &str = "a date 2026-12-01 (China Standard Time; as an end bound the day is included), a local time in China Standard Time 2026-12-01 08:30, 2026-12-01T08:30 or 2026-12-01T08:30:00, or an RFC 3339 time with Z or an offset, 2026-12-01T00:30:00Z or 2026-12-01T08:30:00+08:00";
+
+impl Timestamp {
+    /// A time as a person types it (command-line flags, query parameters): a date
+    /// `2026-12-01` (00:00 China Standard Time, or with [`DateAs::End`] 00:00 CST the next day),
+    /// a local time in CST without an offset (`2026-12-01 08:30`, `2026-12-01T08:30:05`), or
+    /// RFC 3339 with `Z` or any offset (`+08:00`). Never used on signed data: events keep
+    /// [`Timestamp::parse`], strict UTC.
+    pub fn parse_human(s: &str, date_as: DateAs) -> Result<Self, String> {
+        let t = s.trim();
+        // `…08:30:00 08:00`: an offset whose `+` a URL query turned into a space.
+        let lost_plus = t.rsplit_once(' ').is_some_and(|(head, tail)| {
+            head.len() >= 16 && tail.len() == 5 && tail.as_bytes()[2] == b':'
+        });
+        let bad = || {
+            let hint = if lost_plus {
+                " (in a URL query a + reads as a space: write it %2B)"
+            } else {
+                ""
+            };
+            format!("expected {HUMAN_FORMS}; got {s:?}{hint}")
+        };
+        let date_ok = |d: &str| {
+            d.len() == 10
+                && d.bytes().enumerate().all(|(i, b)| {
+                    if i == 4 || i == 7 {
+                        b == b'-'
+                    } else {
+                        b.is_ascii_digit()
+                    }
+                })
+        };
+        let utc = |text: String, minus_ms: i64| -> Result<Self, String> {
+            let ms = Self::parse(&text).map_err(|_| bad())?.0 as i64 - minus_ms;
+            u64::try_from(ms).map(Timestamp).map_err(|_| bad())
+        };
+        if t.len() == 10 {
+            if !date_ok(t) {
+                return Err(bad());
+            }
+            let day = utc(format!("{t}T00:00:00Z"), CST_OFFSET_MS as i64)?;
+            return Ok(match date_as {
+                DateAs::Start => day,
+                DateAs::End => Timestamp(day.0 + 24 * 3_600_000),
+            });
+        }
+        let (date, rest) = (t.get(..10).ok_or_else(bad)?, t.get(10..).ok_or_else(bad)?);
+        let rest = rest
+            .strip_prefix(['T', 't', ' '])
+            .filter(|_| date_ok(date))
+            .ok_or_else(bad)?;
+        // The clock time, then what zone it is in: Z, an offset, or nothing (CST).
+        let zone_at = rest.find(['Z', 'z', '+', '-']).unwrap_or(rest.len());
+        let (clock, zone) = rest.split_at(zone_at);
+        let clock_ok = |c: &str| {
+            let b = c.as_bytes();
+            let hm =
+                b.len() >= 5 && b[2] == b':' && [0, 1, 3, 4].iter().all(|&i| b[i].is_ascii_digit());
+            match b.len() {
+                5 => hm,
+                8.. => {
+                    hm && b[5] == b':'
+                        && b[6].is_ascii_digit()
+                        && b[7].is_ascii_digit()
+                        && (b.len() == 8
+                            || (b[8] == b'.'
+                                && b.len() > 9
+                                && b[9..].iter().all(u8::is_ascii_digit)))
+                }
+                _ => false,
+            }
+        };
+        if !clock_ok(clock) {
+            return Err(bad());
+        }
+        let clock = if clock.len() == 5 {
+            format!("{clock}:00")
+        } else {
+            clock.to_string()
+        };
+        let offset_ms: i64 = match zone {
+            "" => CST_OFFSET_MS as i64,
+            "Z" | "z" => 0,
+            z => {
+                let b = z.as_bytes();
+                let digits = |i: usize| b[i].is_ascii_digit();
+                if b.len() != 6 || b[3] != b':' || ![1, 2, 4, 5].iter().all(|&i| digits(i)) {
+                    return Err(bad());
+                }
+                let (h, m): (i64, i64) = (
+                    z[1..3].parse().map_err(|_| bad())?,
+                    z[4..6].parse().map_err(|_| bad())?,
+                );
+                if h > 23 || m > 59 {
+                    return Err(bad());
+                }
+                let ms = (h * 60 + m) * 60_000;
+                if b[0] == b'-' {
+                    -ms
+                } else {
+                    ms
+                }
+            }
+        };
+        utc(format!("{date}T{clock}Z"), offset_ms)
+    }
+
+    /// This instant as people read it: `YYYY-MM-DD HH:MM:SS CST` (China Standard Time, UTC+8).
+    /// The one way a time is shown to a person, everywhere; machines get [`Timestamp`]'s
+    /// RFC 3339 UTC form.
+    pub fn cst(self) -> String {
+        let s = Timestamp(self.0 + CST_OFFSET_MS).to_string();
+        format!("{} {} CST", &s[..10], &s[11..19])
+    }
+
+    /// The CST calendar date, `YYYY-MM-DD`.
+    pub fn cst_date(self) -> String {
+        Timestamp(self.0 + CST_OFFSET_MS).to_string()[..10].to_string()
+    }
+}
+
+/// An RFC 3339 UTC time as the log writes it (in JSON), shown as people read it; anything
+/// else as it is.
+pub fn cst_text(s: &str) -> String {
+    Timestamp::parse(s)
+        .map(Timestamp::cst)
+        .unwrap_or_else(|_| s.to_string())
+}
+
 /// Whatever follows `YYYY-MM-DDTHH:MM:SS` is an optional `.digits` and then `Z` or `+00:00`.
 fn utc_suffix(s: &str) -> bool {
     let Some(mut rest) = s.get(19..) else {
@@ -132,5 +285,80 @@ mod tests {
             let e = Timestamp::parse(s).unwrap_err();
             assert!(e.contains("RFC 3339 UTC"), "{s}: {e}");
         }
+    }
+    #[test]
+    fn people_type_dates_local_times_and_offsets() {
+        let h = |s: &str| Timestamp::parse_human(s, DateAs::Start);
+        let z = |s: &str| Timestamp::parse(s).unwrap();
+        // A date: midnight China Standard Time; as an end bound, the next midnight.
+        assert_eq!(h("2026-12-01"), Ok(z("2026-11-30T16:00:00Z")));
+        assert_eq!(
+            Timestamp::parse_human("2026-12-01", DateAs::End),
+            Ok(z("2026-12-01T16:00:00Z"))
+        );
+        assert_eq!(DateAs::for_bound("to"), DateAs::End);
+        assert_eq!(DateAs::for_bound("from"), DateAs::Start);
+        // A local time without an offset is CST.
+        for s in [
+            "2026-12-01 08:30",
+            "2026-12-01T08:30",
+            "2026-12-01T08:30:00",
+            " 2026-12-01 08:30:00.000 ",
+        ] {
+            assert_eq!(h(s), Ok(z("2026-12-01T00:30:00Z")), "{s}");
+        }
+        // RFC 3339 with Z or any offset; end bounds do not move a time.
+        for s in [
+            "2026-12-01T00:30:00Z",
+            "2026-12-01T08:30:00+08:00",
+            "2026-11-30T19:30:00-05:00",
+            "2026-12-01T00:30:00.000+00:00",
+            "2026-12-01 08:30+08:00",
+        ] {
+            assert_eq!(h(s), Ok(z("2026-12-01T00:30:00Z")), "{s}");
+            assert_eq!(Timestamp::parse_human(s, DateAs::End), h(s), "{s}");
+        }
+        for s in [
+            "",
+            "yesterday",
+            "2026-12",
+            "2026-13-01",
+            "2026-12-32",
+            "2026-12-01T8:30",
+            "2026-12-01T08:30:00+0800",
+            "2026-12-01T08:30:00+24:00",
+            "2026-12-01T08:30:00 CST",
+            "2026-12-01X08:30",
+            "2026/12/01",
+            "1970-01-01",
+        ] {
+            let e = h(s).unwrap_err();
+            assert!(
+                e.contains("2026-12-01 08:30")
+                    && e.contains("+08:00")
+                    && e.contains(&format!("{s:?}")),
+                "{s}: {e}"
+            );
+        }
+        assert!(h("2026-12-01T08:30:00 08:00").unwrap_err().contains("%2B"));
+        assert!(!h("2026-12-01 8:30").unwrap_err().contains("%2B"));
+        // Signed data stays strict: the log's own parser still refuses all but UTC.
+        assert!(Timestamp::parse("2026-12-01T08:30:00+08:00").is_err());
+        assert!(Timestamp::parse("2026-12-01").is_err());
+    }
+
+    #[test]
+    fn people_read_times_in_china_standard_time_with_the_zone_named() {
+        let t = Timestamp::parse("2026-12-03T03:06:37.250Z").unwrap();
+        assert_eq!(t.cst(), "2026-12-03 11:06:37 CST");
+        assert_eq!(
+            Timestamp::parse("2026-12-03T16:00:00Z").unwrap().cst_date(),
+            "2026-12-04"
+        );
+        assert_eq!(
+            cst_text("2026-12-03T03:06:37.250Z"),
+            "2026-12-03 11:06:37 CST"
+        );
+        assert_eq!(cst_text("-"), "-");
     }
 }

@@ -9,9 +9,6 @@ use crate::domain::fold::{line_label, Manifest};
 use crate::ledger::time::Timestamp;
 use std::fmt::Write;
 
-/// China Standard Time is UTC+8: dates on labels are local dates.
-const CST_MS: u64 = 8 * 3_600_000;
-
 /// Escape text for HTML element content and attribute values.
 pub fn esc(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
@@ -37,16 +34,14 @@ fn inline_svg(svg: &str) -> String {
     body.replacen("<svg", "<svg class=\"qr\"", 1)
 }
 
-/// `YYYY-MM-DD HH:MM` in China Standard Time.
+/// A time as people read it, `YYYY-MM-DD HH:MM:SS CST`: [`Timestamp::cst`], the one format.
 pub fn cst(t: Timestamp) -> String {
-    let s = Timestamp::from_unix_millis(t.unix_millis() + CST_MS).to_string();
-    format!("{} {}", &s[..10], &s[11..16])
+    t.cst()
 }
 
-/// `YYYYMMDD` in China Standard Time.
+/// `YYYYMMDD` in China Standard Time: dates on labels are local dates.
 fn cst_date_digits(t: Timestamp) -> String {
-    let s = Timestamp::from_unix_millis(t.unix_millis() + CST_MS).to_string();
-    s[..10].replace('-', "")
+    t.cst_date().replace('-', "")
 }
 
 /// The label's digital identification code (数字识别码), as we read HJ 1276-2022: four
@@ -255,7 +250,7 @@ fn label(
         &format!("{} ({})", generator.name, generator.id.as_str()),
     ));
     dl.push_str(&row("联系方式", "Contact", generator.phone.unwrap_or("")));
-    dl.push_str(&row("产生日期", "Date", &cst(m.issued_at)[..10]));
+    dl.push_str(&row("产生日期", "Date", &m.issued_at.cst_date()));
     dl.push_str(&row("废物重量", "Weight", &weight));
     dl.push_str(&row(
         "备注",
@@ -296,7 +291,7 @@ pub fn manifest_page(
     let mut b = String::new();
     let _ = write!(
         b,
-        "<div class=\"page\"><header><div><h1>危险废物转移联单 Transfer manifest {}</h1><p>{} · 第 {} 版 version {} · 状态 status <b>{}</b></p><p>产生单位 Generator: {}<br>目的地 Destination: {}<br>运输单位 Haulers: {}<br>签发 Issued: {} (CST), log entry {}</p></div><div>{}</div></header>",
+        "<div class=\"page\"><header><div><h1>危险废物转移联单 Transfer manifest {}</h1><p>{} · 第 {} 版 version {} · 状态 status <b>{}</b></p><p>产生单位 Generator: {}<br>目的地 Destination: {}<br>运输单位 Haulers: {}<br>签发 Issued: {}, log entry {}</p></div><div>{}</div></header>",
         esc(m.number.as_str()),
         m.stream.as_str(),
         v.version,
@@ -329,7 +324,7 @@ pub fn manifest_page(
             m.quantities.get(i).map(quantity).unwrap_or_default()
         );
     }
-    b.push_str("</table><h2>流转记录 Chain of custody</h2><table><tr><th>log</th><th>时间 Time (CST)</th><th>事件 Event</th><th>单位 Parties</th><th>详情 Detail</th></tr>");
+    b.push_str("</table><h2>流转记录 Chain of custody</h2><table><tr><th>log</th><th>时间 Time</th><th>事件 Event</th><th>单位 Parties</th><th>详情 Detail</th></tr>");
     for r in chain {
         let _ = write!(
             b,

@@ -186,6 +186,10 @@ fn anomalies_are_served_to_signed_readers_scoped_and_on_each_manifest() {
         "{out}"
     );
     assert!(out.contains("2 anomalies"), "{out}");
+    assert!(
+        lines.iter().all(|l| l.contains(" CST  ")) && out.contains(" CST\n"),
+        "times in China Standard Time, the zone named: {out}"
+    );
     let (good, out) = run(&[
         "anomalies",
         "--server",

@@ -1256,7 +1256,7 @@ fn the_stored_summary_is_not_evidence_and_the_verifier_prints_what_the_entries_s
     );
     for i in &m.entries {
         let e = wasteledger::ledger::entry::Entry::decode(&entry_bytes(&good, *i)).unwrap();
-        let row = format!("| {i} | {} | {} | ", e.time, e.event.event_type());
+        let row = format!("| {i} | {} | {} | ", e.time.cst(), e.event.event_type());
         assert!(account.contains(&row), "no row {row:?}:\n{account}");
     }
     assert!(account.contains("\"amount\":339000"), "{account}");

@@ -362,7 +362,7 @@ fn each_flag_fires_on_its_case_and_names_the_entry_behind_it() {
     assert_eq!(flags[0]["kind"], "quantity_gap");
     assert_eq!(flags[0]["index"], relay["index"]);
     assert!(
-        flags[0]["detail"].as_str().unwrap().contains("line 0"),
+        flags[0]["detail"].as_str().unwrap().contains("line 1:"),
         "{}",
         flags[0]
     );

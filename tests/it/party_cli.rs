@@ -2,12 +2,15 @@
 //! authority registers from a file, the plant issues from JSON and TOML, hand-overs are signed
 //! by one party and completed by the other (from a file, from the log's pending list, or made
 //! with no network at all), the receiver weighs, receives with a partial rejection and treats;
-//! and each mistake a person makes is answered with what is wrong and what to do.
+//! each mistake a person makes is answered with what is wrong and what to do; and times and
+//! line numbers are typed and read as people in Kunshan do (dates, China Standard Time, lines
+//! counted from 1).
 
 use crate::support::{run, Server};
 use crate::world::uscc;
 use serde_json::{json, Value};
 use std::path::{Path, PathBuf};
+use wasteledger::ledger::time::Timestamp;
 
 const PLATE: &str = "苏E12345";
 
@@ -212,6 +215,17 @@ fn issued(out: &str) -> String {
     n
 }
 
+/// The hash `handover` prints for a hand-over the log keeps as pending.
+fn pending_hash(out: &str) -> String {
+    out.lines()
+        .find_map(|l| l.strip_prefix("pending "))
+        .unwrap_or_else(|| panic!("{out}"))
+        .split_whitespace()
+        .next()
+        .unwrap()
+        .to_string()
+}
+
 /// A line of `show`'s summary: `label` followed by its value.
 fn field<'a>(show: &'a str, label: &str) -> &'a str {
     show.lines()
@@ -324,14 +338,7 @@ fn a_load_goes_from_the_plant_to_treatment_by_the_parties_commands() {
             "S-DISPOSAL",
         ],
     );
-    let hash = out
-        .lines()
-        .find_map(|l| l.strip_prefix("pending "))
-        .unwrap_or_else(|| panic!("{out}"))
-        .split_whitespace()
-        .next()
-        .unwrap()
-        .to_string();
+    let hash = pending_hash(&out);
     assert!(
         out.contains(&format!("waiting for {}", f.receiver)),
         "{out}"
@@ -378,15 +385,15 @@ fn a_load_goes_from_the_plant_to_treatment_by_the_parties_commands() {
             "--manifest",
             &m,
             "--reject",
-            "1=20kg",
+            "2=20kg",
             "--discrepancy",
-            "1=residue",
+            "2=residue",
             "--reason",
             "wet rags leaking oil",
         ],
     );
     assert!(
-        out.contains("line 1: accepted 100000 g, rejected 20000 g"),
+        out.contains("line 2: accepted 100000 g, rejected 20000 g"),
         "{out}"
     );
     let back = out
@@ -727,6 +734,261 @@ fn templates_issue_and_register_as_written_and_labels_say_what_is_missing() {
     assert_eq!(
         out.lines().filter(|l| l.contains("index")).count(),
         7,
+        "{out}"
+    );
+}
+
+/// The event inside a log entry's JSON (wherever the entry nests it), by its type.
+fn event_of<'a>(v: &'a Value, event_type: &str) -> Option<&'a Value> {
+    if v["type"] == event_type {
+        return Some(v);
+    }
+    match v {
+        Value::Object(m) => m.values().find_map(|x| event_of(x, event_type)),
+        Value::Array(a) => a.iter().find_map(|x| event_of(x, event_type)),
+        _ => None,
+    }
+}
+
+#[test]
+fn people_type_dates_and_china_standard_time_and_count_lines_from_1() {
+    let f = setup();
+    let m = issued(&f.ok(
+        "plant",
+        "issue",
+        &[&f.write(
+            "load.json",
+            &manifest_json(&f, "CK-2026-00021", "900-249-08"),
+        )],
+    ));
+    let raw: Value =
+        serde_json::from_str(&f.ok("plant", "show", &["--manifest", &m, "--json"])).unwrap();
+    let issued_at = Timestamp::parse(raw["issued_at"].as_str().unwrap()).unwrap();
+    assert!(
+        raw["issued_at"].as_str().unwrap().ends_with('Z'),
+        "JSON stays UTC: {raw}"
+    );
+    let shifted =
+        |ms: i64| Timestamp::from_unix_millis((issued_at.unix_millis() as i64 + ms) as u64);
+    let day = issued_at.cst_date();
+    let day_before = shifted(-86_400_000).cst_date();
+    // "2026-12-03 11:06:37 CST" → "2026-12-03 11:06:37" (local) or "2026-12-03T11:06:37+08:00".
+    let local = |t: Timestamp| t.cst().trim_end_matches(" CST").to_string();
+    let offset = |t: Timestamp| format!("{}+08:00", local(t).replace(' ', "T"));
+
+    // list: dates (China Standard Time), local CST times and RFC 3339 offsets; --to DATE
+    // includes that day. Times are printed in CST with the zone named.
+    let listed = |args: &[&str]| f.ok("plant", "list", args).contains(&m);
+    assert!(listed(&["--from", &day]));
+    assert!(
+        listed(&["--from", &day, "--to", &day]),
+        "--to a date includes the day"
+    );
+    assert!(!listed(&["--to", &day_before]));
+    assert!(listed(&["--from", &local(shifted(-60_000))]));
+    assert!(!listed(&["--from", &local(shifted(60_000))]));
+    assert!(listed(&["--from", &offset(shifted(-60_000))]));
+    assert!(!listed(&["--from", &offset(shifted(60_000))]));
+    let out = f.ok("plant", "list", &["--from", &day]);
+    let row = out.lines().find(|l| l.starts_with(&m)).unwrap();
+    assert!(row.contains(&issued_at.cst()), "issued in CST: {row}");
+    let (ok, out) = f.as_("plant", "list", &["--from", "2026-12"]);
+    assert!(
+        !ok && out.contains("--from") && out.contains("2026-12-01 08:30") && out.contains("+08:00"),
+        "the flag and the accepted forms: {out}"
+    );
+    // search takes the same forms.
+    let out = f.ok(
+        "plant",
+        "search",
+        &["--party", &f.plant, "--from", &day, "--to", &day],
+    );
+    assert!(out.contains(&m) && out.contains(&issued_at.cst()), "{out}");
+
+    // The HTTP API reads the same forms in its query (+ written %2B in a URL).
+    let c = wasteledger::client::LogClient::new(&f.server.url);
+    let plant_key = wasteledger::keyfile::read(Path::new(&f.key("plant"))).unwrap();
+    for q in [
+        format!("from={day}"),
+        format!("to={day}"),
+        format!("from={}", local(shifted(-60_000)).replace(' ', "T")),
+        format!("from={}", offset(shifted(-60_000)).replace('+', "%2B")),
+    ] {
+        let a = c
+            .get_signed(&format!("/v1/manifests?{q}"), &plant_key)
+            .unwrap();
+        assert_eq!(a.status, 200, "{q}: {}", a.body);
+        assert!(a.body.contains(&m), "{q}: {}", a.body);
+    }
+    let a = c
+        .get_signed(
+            &format!("/v1/search?party={}&from={day}&to={day}", f.plant),
+            &plant_key,
+        )
+        .unwrap();
+    assert!(a.status == 200 && a.body.contains(&m), "{}", a.body);
+    let a = c
+        .get_signed(&format!("/v1/anomalies?from={day}&to={day}"), &plant_key)
+        .unwrap();
+    assert_eq!(a.status, 200, "{}", a.body);
+    let a = c
+        .get_signed("/v1/manifests?from=tomorrow", &plant_key)
+        .unwrap();
+    assert_eq!(a.status, 400, "{}", a.body);
+    assert!(
+        a.body.contains("`from`") && a.body.contains("2026-12-01 08:30"),
+        "{}",
+        a.body
+    );
+
+    // A hand-over at a local CST time: the signed event carries its UTC form.
+    // Whole seconds: a local time is typed to the second.
+    let at = Timestamp::from_unix_millis(shifted(120_000).unix_millis() / 1000 * 1000);
+    let half = f.path("pickup.json");
+    let out = f.ok(
+        "plant",
+        "handover",
+        &[
+            "--manifest",
+            &m,
+            "--to",
+            &f.hauler,
+            "--vehicle",
+            PLATE,
+            "--at",
+            &local(at),
+            "--out",
+            &half,
+        ],
+    );
+    assert!(
+        out.contains("line 1 ") && out.contains("line 2 "),
+        "lines from 1: {out}"
+    );
+    assert!(
+        out.contains(&format!("at         {}", at.cst())),
+        "what is signed is shown in CST: {out}"
+    );
+    let ev: Value = serde_json::from_str(&std::fs::read_to_string(&half).unwrap()).unwrap();
+    assert_eq!(
+        ev["event"]["at"],
+        json!(at.to_string()),
+        "UTC in the signed event"
+    );
+    assert!(ev["event"]["at"].as_str().unwrap().ends_with('Z'));
+    assert_eq!(
+        ev["event"]["lines"][0]["line"], 0,
+        "the wire keeps its 0-based index"
+    );
+    f.ok("hauler", "countersign", &[&half]);
+    let out = f.ok(
+        "hauler",
+        "handover",
+        &["--manifest", &m, "--to", &f.receiver],
+    );
+    let hash = pending_hash(&out);
+    f.ok("receiver", "countersign", &["--pending", &hash]);
+
+    // show: lines from 1, times in CST.
+    let show = f.show("receiver", &m);
+    assert!(
+        show.contains("  1  900-249-08") && show.contains("  2  900-041-49"),
+        "{show}"
+    );
+    assert!(
+        show.contains(&format!("issued       {}", issued_at.cst())),
+        "{show}"
+    );
+    assert!(
+        show.lines()
+            .any(|l| l.contains("custody.handover") && l.contains(" CST ")),
+        "the steps' times in CST: {show}"
+    );
+    assert!(
+        !show.contains(&issued_at.to_string()),
+        "no UTC form for people: {show}"
+    );
+
+    // receive: line 0 is refused with the reason, line 3 does not exist; nothing is logged.
+    let before = f.size();
+    let (ok, out) = f.as_(
+        "receiver",
+        "receive",
+        &["--manifest", &m, "--accept", "0=335kg"],
+    );
+    assert!(!ok && out.contains("lines count from 1"), "{out}");
+    let (ok, out) = f.as_(
+        "receiver",
+        "receive",
+        &["--manifest", &m, "--accept", "3=1kg"],
+    );
+    assert!(!ok && out.contains("lines 1 to 2"), "{out}");
+    assert_eq!(f.size(), before);
+    // line 1 is the first line: 335 kg of the oil accepted, 5 kg rejected.
+    let out = f.ok(
+        "receiver",
+        "receive",
+        &[
+            "--manifest",
+            &m,
+            "--accept",
+            "1=335kg",
+            "--reject",
+            "1=5kg",
+            "--reason",
+            "short",
+        ],
+    );
+    assert!(
+        out.contains("line 1: accepted 335000 g, rejected 5000 g"),
+        "{out}"
+    );
+    assert!(
+        out.contains("line 2: accepted 120000 g, rejected 0 g"),
+        "{out}"
+    );
+    let index: u64 = out
+        .lines()
+        .find_map(|l| l.split("logged at index ").nth(1))
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    let authority = wasteledger::keyfile::read(&f.dir.join("log.authority.pem")).unwrap();
+    let entry = c
+        .get_signed(&format!("/v1/log/entries/{index}"), &authority)
+        .unwrap();
+    assert_eq!(entry.status, 200, "{}", entry.body);
+    let entry: Value = serde_json::from_str(&entry.body).unwrap();
+    let received = event_of(&entry, "custody.received").unwrap_or_else(|| panic!("{entry}"));
+    assert_eq!(received["lines"][0]["line"], 0, "{received}");
+    assert_eq!(
+        received["lines"][0]["accepted"]["amount"], 335_000,
+        "{received}"
+    );
+    assert_eq!(
+        received["lines"][0]["rejected"]["amount"], 5_000,
+        "{received}"
+    );
+    assert_eq!(
+        received["lines"][1]["accepted"]["amount"], 120_000,
+        "{received}"
+    );
+
+    // treat --line counts from 1 too.
+    let (ok, out) = f.as_(
+        "receiver",
+        "treat",
+        &["--manifest", &m, "--code", "R9", "--line", "0"],
+    );
+    assert!(!ok && out.contains("lines count from 1"), "{out}");
+    let out = f.ok(
+        "receiver",
+        "treat",
+        &["--manifest", &m, "--code", "R9", "--line", "2"],
+    );
+    assert!(
+        out.contains(&format!("manifest {m} line 2: 120000 g treated")),
         "{out}"
     );
 }

@@ -313,6 +313,11 @@ fn labels_and_the_printable_manifest_carry_what_the_standard_asks() {
         page.body
     );
     assert!(page.body.contains("苏E12345"), "the chain names the truck");
+    assert!(
+        page.body.contains(" CST</td>") && page.body.contains(" CST, log entry"),
+        "times in China Standard Time, the zone named: {}",
+        page.body
+    );
 
     // What parties write is text on the page, never markup.
     let evil = ok(
@@ -376,6 +381,10 @@ fn the_scan_command_reads_a_png_verifies_offline_and_records_the_inspection() {
     assert!(
         out.contains("✔ offline") && out.contains(&m) && out.contains("container D1"),
         "{out}"
+    );
+    assert!(
+        out.contains(" CST at log entry") && out.contains("line 1:"),
+        "the issue time in CST, lines from 1: {out}"
     );
 
     // Another log's key: the code does not verify.

@@ -135,6 +135,11 @@ fn search_finds_each_subjects_manifests_and_a_party_only_its_own() {
         out.contains("custody.handover") && out.contains("as vehicle"),
         "{out}"
     );
+    assert!(
+        out.lines()
+            .any(|l| l.contains("custody.handover") && l.contains(" CST ")),
+        "entry times in China Standard Time: {out}"
+    );
     let (okay, out) = run(&[
         "search",
         "--server",
@@ -159,6 +164,7 @@ fn search_finds_each_subjects_manifests_and_a_party_only_its_own() {
         out.contains(&format!("plate:{PLATE_A}")) && out.contains("depth 1:"),
         "{out}"
     );
+    assert!(out.contains(" CST)"), "issue times in CST: {out}");
 }
 
 #[test]
