@@ -388,15 +388,20 @@ pub fn run(cmd: PartyCommand) -> Result<()> {
                 }
                 None => diff,
             };
+            let when = time_arg(at.as_deref())?;
+            if at.is_none() {
+                warn_if_defaulted_far(&s.manifest(&number)?, &when);
+            }
             let body = json!({
                 "type": "custody.weighed", "manifest": number.as_str(), "site": site,
-                "ticket": ticket, "gross": gross, "tare": tare, "net": net, "at": time_arg(at.as_deref())?,
+                "ticket": ticket, "gross": gross, "tare": tare, "net": net, "at": when,
             });
             let a = s.sign_and_submit(body, "the weighbridge ticket")?;
             println!(
                 "weighed: manifest {number}, ticket {ticket}, net {net}; logged at index {}",
                 a["index"]
             );
+            s.report_flags(&number, &a);
             Ok(())
         }
         PartyCommand::Receive {
@@ -659,6 +664,27 @@ impl Session {
             ),
         }
     }
+
+    /// Say what the step logged at `receipt`'s index raised on the manifest (a quantity gap, a
+    /// receiver not licensed...): the log accepts such steps and flags them, and the person who
+    /// took the step should know at once, not at the next audit.
+    fn report_flags(&self, number: &ManifestNumber, receipt: &Value) {
+        let Some(index) = receipt["index"].as_u64() else {
+            return;
+        };
+        let Ok(m) = self.manifest(number) else {
+            return;
+        };
+        for f in m["flags"].as_array().into_iter().flatten() {
+            if f["index"].as_u64() == Some(index) {
+                println!(
+                    "  ⚑ flagged {}: {}",
+                    f["kind"].as_str().unwrap_or("?"),
+                    f["detail"].as_str().unwrap_or_default()
+                );
+            }
+        }
+    }
 }
 
 /// The log's RFC 9457 problem in one line: title (status): detail [field].
@@ -711,6 +737,32 @@ fn uscc_arg(flag: &str, s: &str) -> Result<Uscc> {
 fn plate_arg(s: &str) -> Result<Plate> {
     Plate::parse(s.trim()).map_err(|e| anyhow!("--vehicle: {e}"))
 }
+
+/// A step dated now because `--at` was left out, hours after the load's last step, was most
+/// likely done earlier and typed in late, and a wrong time makes a truck look as if it were in
+/// two places at once: say so before it is signed.
+fn warn_if_defaulted_far(m: &Value, at: &str) {
+    let last = m["events"].as_array().and_then(|e| e.last()).and_then(|e| {
+        e["event"]["at"]
+            .as_str()
+            .or(e["time"].as_str())
+            .and_then(|t| Timestamp::parse(t).ok())
+    });
+    let (Some(last), Ok(now)) = (last, Timestamp::parse(at)) else {
+        return;
+    };
+    let hours = now.unix_millis().saturating_sub(last.unix_millis()) / 3_600_000;
+    if hours >= DEFAULTED_TIME_WARNING_HOURS {
+        eprintln!(
+            "warning: no --at given, so this step is dated now ({}), {hours} h after the load's last step ({}). If it happened earlier, give --at: a wrong time can make the truck look as if it were in two places at once.",
+            now.cst(),
+            last.cst()
+        );
+    }
+}
+
+/// How far after the load's last step a defaulted time is worth a warning.
+const DEFAULTED_TIME_WARNING_HOURS: u64 = 6;
 
 /// `--at` as people type it, in the form the log writes (RFC 3339 UTC), or now.
 fn time_arg(at: Option<&str>) -> Result<String> {
@@ -1114,6 +1166,9 @@ fn handover(a: HandoverArgs) -> Result<()> {
         }
         Some(s) => {
             let m = s.manifest(&number)?;
+            if a.at.is_none() {
+                warn_if_defaulted_far(&m, &at);
+            }
             let holder = m["holder"].as_str().unwrap_or_default().to_string();
             let from = match a.from.as_deref() {
                 Some(f) => {
@@ -1237,10 +1292,13 @@ fn handover(a: HandoverArgs) -> Result<()> {
                 s.server
             );
         }
-        Submitted::Logged(l) => println!(
-            "manifest {number} handed over from {from} to {to}; logged at index {}",
-            l["index"]
-        ),
+        Submitted::Logged(l) => {
+            println!(
+                "manifest {number} handed over from {from} to {to}; logged at index {}",
+                l["index"]
+            );
+            s.report_flags(&number, &l);
+        }
     }
     Ok(())
 }
@@ -1412,10 +1470,13 @@ fn countersign(a: CountersignArgs) -> Result<()> {
     }
     let s = session.expect("--server is required without --out");
     match s.submit(&ev, "the hand-over")? {
-        Submitted::Logged(l) => println!(
-            "manifest {} handed over from {} to {}; logged at index {}",
-            h.manifest, h.from, h.to, l["index"]
-        ),
+        Submitted::Logged(l) => {
+            println!(
+                "manifest {} handed over from {} to {}; logged at index {}",
+                h.manifest, h.from, h.to, l["index"]
+            );
+            s.report_flags(&h.manifest, &l);
+        }
         Submitted::Pending(p) => println!(
             "pending {} waiting for {}",
             p["pending"].as_str().unwrap_or_default(),
@@ -1530,6 +1591,7 @@ fn receive(
     for l in &lines_summary(&counted, &accepted, &rejected) {
         println!("  {l}");
     }
+    s.report_flags(&number, &a);
     if any_rejected {
         let back = s.manifest(&number).ok().and_then(|v| {
             v["onward"]
@@ -1621,6 +1683,7 @@ fn treat(
             i + 1,
             a["index"]
         );
+        s.report_flags(&number, &a);
     }
     Ok(())
 }

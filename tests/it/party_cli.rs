@@ -372,12 +372,17 @@ fn a_load_goes_from_the_plant_to_treatment_by_the_parties_commands() {
             "--ticket",
             "WB-07",
             "--gross",
-            "15.459t",
+            "15.44t",
             "--tare",
             "15000kg",
         ],
     );
-    assert!(out.contains("net 459000 g"), "{out}");
+    assert!(out.contains("net 440000 g"), "{out}");
+    // 440 kg on the weighbridge against 460 kg declared: the step says what it raised.
+    assert!(
+        out.contains("⚑ flagged quantity_gap") && out.contains("460000 g"),
+        "{out}"
+    );
     let out = f.ok(
         "receiver",
         "receive",
@@ -989,6 +994,55 @@ fn people_type_dates_and_china_standard_time_and_count_lines_from_1() {
     );
     assert!(
         out.contains(&format!("manifest {m} line 2: 120000 g treated")),
+        "{out}"
+    );
+}
+
+/// A step dated now by default, hours after the load's last step, is warned about before it
+/// is signed (a late entry with the wrong time makes a truck look in two places at once); a
+/// step right after the last one is not.
+#[test]
+fn a_defaulted_time_far_from_the_last_step_is_warned_about() {
+    let f = setup();
+    let m = issued(&f.ok(
+        "plant",
+        "issue",
+        &[&f.write(
+            "late.json",
+            &manifest_json(&f, "CK-2026-00031", "900-249-08"),
+        )],
+    ));
+    // The pickup happened ten hours ago and is entered with its time.
+    let ten_hours_ago = Timestamp::from_unix_millis(
+        Timestamp::from_system_time(std::time::SystemTime::now()).unix_millis() - 10 * 3_600_000,
+    );
+    let half = f.path("late-pickup.json");
+    f.ok(
+        "plant",
+        "handover",
+        &[
+            "--manifest",
+            &m,
+            "--to",
+            &f.hauler,
+            "--vehicle",
+            PLATE,
+            "--at",
+            &ten_hours_ago.to_string(),
+            "--out",
+            &half,
+        ],
+    );
+    let out = f.ok("hauler", "countersign", &[&half]);
+    assert!(!out.contains("warning"), "{out}");
+    // The delivery, typed in without --at: dated now, ten hours after the pickup.
+    let out = f.ok(
+        "hauler",
+        "handover",
+        &["--manifest", &m, "--to", &f.receiver],
+    );
+    assert!(
+        out.contains("warning: no --at given") && out.contains("10 h after the load's last step"),
         "{out}"
     );
 }
