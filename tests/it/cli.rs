@@ -195,39 +195,22 @@ fn a_closed_pipe_ends_quietly_and_exit_codes_say_what_happened() {
         "a sentence, not raw problem JSON: {err}"
     );
     let auth = dir.path().join("log.authority.pem");
-    let (ok, out) = run(&[
-        "submit",
-        "--server",
-        &server.url,
-        "--key",
-        auth.to_str().unwrap(),
-        event.to_str().unwrap(),
-    ]);
+    let submit = |json: bool, file: &std::path::Path| {
+        let mut args = vec!["submit", "--server", &server.url, "--key"];
+        args.push(auth.to_str().unwrap());
+        if json {
+            args.push("--json");
+        }
+        args.push(file.to_str().unwrap());
+        run(&args)
+    };
+    let (ok, out) = submit(false, &event);
     assert!(ok && out.contains("logged at index 1"), "{out}");
-    let (ok, out) = run(&[
-        "submit",
-        "--json",
-        "--server",
-        &server.url,
-        "--key",
-        auth.to_str().unwrap(),
-        dir.path().join("note2.json").to_str().unwrap(),
-    ]);
+    let again = dir.path().join("note2.json");
+    let (ok, out) = submit(true, &again);
     assert!(!ok && out.contains("cannot read"), "{out}");
-    std::fs::write(
-        dir.path().join("note2.json"),
-        r#"{"type":"note","text":"again"}"#,
-    )
-    .unwrap();
-    let (ok, out) = run(&[
-        "submit",
-        "--json",
-        "--server",
-        &server.url,
-        "--key",
-        auth.to_str().unwrap(),
-        dir.path().join("note2.json").to_str().unwrap(),
-    ]);
+    std::fs::write(&again, r#"{"type":"note","text":"again"}"#).unwrap();
+    let (ok, out) = submit(true, &again);
     assert!(ok, "{out}");
     let receipt: serde_json::Value = serde_json::from_str(out.trim()).unwrap();
     assert_eq!(receipt["index"], 2);

@@ -5,7 +5,7 @@
 //! never in a smaller log served, a new checkpoint signed over it, or a panic.
 
 use crate::support::{run_timed, BIN};
-use crate::tamper::{build_log, tamper, tree, wait_unlocked, EVENTS, LOG_KEY_SEED};
+use crate::tamper::{append_samples, build_log, tamper, tree, wait_unlocked, EVENTS, LOG_KEY_SEED};
 use ed25519_dalek::SigningKey;
 use sha2::{Digest, Sha256};
 use std::collections::BTreeMap;
@@ -15,8 +15,6 @@ use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::time::Duration;
 use wasteledger::bench::fixture::Rng;
-use wasteledger::bench::sample_event;
-use wasteledger::ledger::event::VerifiedEvent;
 use wasteledger::ledger::note::{Checkpoint, NoteVerifier};
 use wasteledger::ledger::state::OpenRules;
 use wasteledger::store::{Config, Ledger, SystemClock};
@@ -42,15 +40,7 @@ fn open(log: &Path) -> Result<Ledger, String> {
 /// Append `n` more sample events (numbered from `from`) to a closed log; its new size.
 fn grow(log: &Path, from: u64, n: u64) -> u64 {
     let ledger = open(log).unwrap();
-    let keys = vec![SigningKey::from_bytes(&[10; 32])];
-    let events = (from..from + n).map(|i| sample_event(i, &keys)).collect();
-    let verified: Vec<VerifiedEvent> = VerifiedEvent::check_all(events)
-        .into_iter()
-        .collect::<Result<_, _>>()
-        .unwrap();
-    for r in ledger.submit_many(verified) {
-        r.unwrap();
-    }
+    append_samples(&ledger, &[SigningKey::from_bytes(&[10; 32])], from, n);
     let size = ledger.head().size;
     ledger.shutdown();
     drop(ledger);

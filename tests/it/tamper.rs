@@ -25,7 +25,23 @@ pub(crate) fn build_log(events: u64) -> (TempDir, PathBuf, u64) {
     let dir = tempfile::tempdir().unwrap();
     let log = dir.path().join("log");
     let (ledger, keys) = fresh_log(&log, 1).unwrap();
-    let signed = (0..events).map(|i| sample_event(i, &keys)).collect();
+    append_samples(&ledger, &keys, 0, events);
+    let size = ledger.head().size;
+    assert_eq!(size, events + 2, "genesis + key registration + events");
+    ledger.shutdown();
+    drop(ledger);
+    wait_unlocked(&log);
+    (dir, log, size)
+}
+
+/// Append sample events `from..from + n` signed by `keys`, each acknowledged.
+pub(crate) fn append_samples(
+    ledger: &wasteledger::store::Ledger,
+    keys: &[ed25519_dalek::SigningKey],
+    from: u64,
+    n: u64,
+) {
+    let signed = (from..from + n).map(|i| sample_event(i, keys)).collect();
     let verified: Vec<VerifiedEvent> = VerifiedEvent::check_all(signed)
         .into_iter()
         .collect::<Result<_, _>>()
@@ -33,12 +49,6 @@ pub(crate) fn build_log(events: u64) -> (TempDir, PathBuf, u64) {
     for r in ledger.submit_many(verified) {
         r.unwrap();
     }
-    let size = ledger.head().size;
-    assert_eq!(size, events + 2, "genesis + key registration + events");
-    ledger.shutdown();
-    drop(ledger);
-    wait_unlocked(&log);
-    (dir, log, size)
 }
 
 /// Run `wasteledger verify --data log`: (success, stdout + stderr). A verify that does not
