@@ -41,7 +41,8 @@ pub struct ScanArgs {
     /// Findings to record with the scan (default: the verdict)
     #[arg(long)]
     findings: Option<String>,
-    /// The plate of the truck the inspector sees the load on (recorded with --record)
+    /// The plate of the truck the load is seen on: compared with the truck of its last
+    /// hand-over (another truck is the verdict wrong_vehicle), and recorded with --record
     #[arg(long, value_name = "PLATE")]
     vehicle: Option<String>,
 }
@@ -100,6 +101,10 @@ pub fn scan(a: ScanArgs) -> Result<()> {
         }
     };
     let key = a.key.as_deref().map(keyfile::read).transpose()?;
+    if let Some(vh) = &a.vehicle {
+        crate::domain::codes::Plate::parse(vh.trim())
+            .map_err(|e| anyhow::anyhow!("--vehicle: {e}"))?;
+    }
     let mut payloads = Vec::new();
     if a.text {
         payloads.extend(a.inputs.iter().cloned());
@@ -139,7 +144,11 @@ pub fn scan(a: ScanArgs) -> Result<()> {
         let Some(c) = &client else { continue };
         // Signed with --key when given: a party to the manifest or an inspector is told who
         // holds the load and on which truck; an anonymous scan only whether it checks out.
-        let req = json!({ "payload": p }).to_string();
+        let mut req = json!({ "payload": p });
+        if let Some(vh) = &a.vehicle {
+            req["vehicle"] = json!(vh.trim());
+        }
+        let req = req.to_string();
         let a2 = match &key {
             Some(k) => c.signed("POST", "/v1/scan", req.as_bytes(), k),
             None => c.post("/v1/scan", req.as_bytes()),
@@ -161,6 +170,7 @@ pub fn scan(a: ScanArgs) -> Result<()> {
             v["verdict"].as_str().unwrap_or("?"),
             v["detail"].as_str().unwrap_or("")
         );
+        print_live(&v["manifest"]);
         if let Some(cn) = v.get("container") {
             println!(
                 "  container {} {}",
@@ -171,6 +181,9 @@ pub fn scan(a: ScanArgs) -> Result<()> {
                     "does NOT belong to this manifest"
                 }
             );
+            if let Some(h) = cn.get("should_hold") {
+                println!("  {}", should_hold(h, &cn["line"]));
+            }
         }
         if a.record {
             if let Some(b) = &body {
@@ -190,6 +203,47 @@ pub fn scan(a: ScanArgs) -> Result<()> {
         bail!("at least one code did not check out");
     }
     Ok(())
+}
+
+/// The holder and truck the server tells a signed scan (a party to the manifest, an inspector).
+fn print_live(m: &Value) {
+    if let Some(h) = m["holder"].as_str() {
+        match m["holder_name"].as_str().filter(|n| !n.is_empty()) {
+            Some(n) => println!("  held by  {h} ({n})"),
+            None => println!("  held by  {h}"),
+        }
+        println!(
+            "  truck    {}",
+            m["vehicle"]
+                .as_str()
+                .unwrap_or("none in the log (not on a truck)")
+        );
+    }
+}
+
+/// What a container should hold, from the manifest as it stands.
+fn should_hold(h: &Value, line: &Value) -> String {
+    let what = match (h["code"].as_str(), h["cw_type"].as_str()) {
+        (Some(c), _) => c.to_string(),
+        (None, Some(t)) => t.to_string(),
+        _ => "?".to_string(),
+    };
+    let q: Option<crate::domain::codes::Quantity> =
+        serde_json::from_value(h["quantity"].clone()).ok();
+    let q = q.as_ref().map(quantity).unwrap_or_else(|| "?".into());
+    let line = line.as_u64().map(|l| l + 1).unwrap_or_default();
+    if h["quantity_of"] == "container" {
+        format!(
+            "should hold: {what} {} (line {line}), {q} in this container",
+            h["name"].as_str().unwrap_or("")
+        )
+    } else {
+        format!(
+            "should hold: {what} {} (line {line}), {q} declared for the line's {} container(s)",
+            h["name"].as_str().unwrap_or(""),
+            h["containers_on_line"]
+        )
+    }
 }
 
 fn record(
@@ -217,7 +271,7 @@ fn record(
     });
     // The truck the inspector saw, never the one the log last knew of.
     if let Some(vh) = &a.vehicle {
-        body["vehicle"] = json!(vh);
+        body["vehicle"] = json!(vh.trim());
     }
     let ev = SignedEvent::sign(body, &[key])?;
     let ans = c.post("/v1/events", &ev.to_bytes())?;
