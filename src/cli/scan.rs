@@ -89,6 +89,32 @@ pub fn describe(b: &TokenBody) -> String {
 
 pub fn scan(a: ScanArgs) -> Result<()> {
     let client = a.server.as_deref().map(LogClient::new);
+    let mut payloads = Vec::new();
+    if a.text {
+        payloads.extend(a.inputs.iter().cloned());
+    } else {
+        for f in &a.inputs {
+            let bytes = std::fs::read(f).with_context(|| format!("cannot read image {f}"))?;
+            let found = qr::decode_image(&bytes).with_context(|| f.to_string())?;
+            payloads.extend(found);
+        }
+    }
+    // A hand-over code carries its signer's key: the log's key is for manifest codes.
+    let (handovers, payloads): (Vec<String>, Vec<String>) =
+        payloads.into_iter().partition(|p| qr::is_handover_code(p));
+    let mut all_ok = true;
+    for h in &handovers {
+        all_ok &= show_handover(h, client.as_ref(), &a);
+    }
+    if payloads.is_empty() {
+        if handovers.is_empty() {
+            bail!("no code found in the input");
+        }
+        if !all_ok {
+            bail!("the hand-over code did not check out");
+        }
+        return Ok(());
+    }
     let verifier = match (&a.log_key, &client) {
         (Some(k), _) => verifier_from(k)?,
         (None, Some(c)) => {
@@ -105,17 +131,6 @@ pub fn scan(a: ScanArgs) -> Result<()> {
         crate::domain::codes::Plate::parse(vh.trim())
             .map_err(|e| anyhow::anyhow!("--vehicle: {e}"))?;
     }
-    let mut payloads = Vec::new();
-    if a.text {
-        payloads.extend(a.inputs.iter().cloned());
-    } else {
-        for f in &a.inputs {
-            let bytes = std::fs::read(f).with_context(|| format!("cannot read image {f}"))?;
-            let found = qr::decode_image(&bytes).with_context(|| f.to_string())?;
-            payloads.extend(found);
-        }
-    }
-    let mut all_ok = true;
     for p in &payloads {
         let token = match qr::payload_token(p) {
             Ok(t) => t,
@@ -196,13 +211,70 @@ pub fn scan(a: ScanArgs) -> Result<()> {
             }
         }
     }
-    if payloads.is_empty() {
-        bail!("no code found in the input");
-    }
     if !all_ok {
         bail!("at least one code did not check out");
     }
     Ok(())
+}
+
+/// A hand-over code (`handover --qr`): what the party handing over signed, whether its
+/// signature holds, and with a server whose key it is; then how to countersign it.
+fn show_handover(code: &str, client: Option<&LogClient>, a: &ScanArgs) -> bool {
+    let ev = match qr::decode_handover(code) {
+        Ok(ev) => ev,
+        Err(e) => {
+            println!("✘ {e}");
+            return false;
+        }
+    };
+    let signer = ev.signatures()[0].key.to_string();
+    if let Err(e) = ev.verify_signatures() {
+        println!(
+            "✘ hand-over code: {e}: it was changed after it was signed; do not countersign it"
+        );
+        return false;
+    }
+    println!("✔ hand-over code, signed by key {signer}");
+    print!("{}", super::party::describe_handover(ev.event()));
+    let side = |k: &str| ev.event().get(k).and_then(Value::as_str).unwrap_or("");
+    let (from, to) = (side("from"), side("to"));
+    if let Some(c) = client {
+        let key_of = |party: &str| -> Option<bool> {
+            let ans = c.get(&format!("/v1/parties/{party}")).ok()?;
+            let p = ans.json().ok()?;
+            Some(
+                p["party"]["keys"]
+                    .as_array()
+                    .is_some_and(|ks| ks.iter().any(|k| k.as_str() == Some(signer.as_str()))),
+            )
+        };
+        match (key_of(from), key_of(to)) {
+            (Some(true), _) => {
+                println!("  signed by  {from} (giving): waits for {to} (taking) to countersign")
+            }
+            (_, Some(true)) => {
+                println!("  signed by  {to} (taking): waits for {from} (giving) to countersign")
+            }
+            (Some(false), Some(false)) => {
+                println!("✘ the key that signed is not a registered key of {from} or {to}: do not countersign it");
+                return false;
+            }
+            _ => println!("  (the log did not say whose key signed it)"),
+        }
+    }
+    let input = if a.text {
+        format!("--code {code}")
+    } else {
+        format!(
+            "--qr {}",
+            a.inputs.first().map(String::as_str).unwrap_or("IMAGE")
+        )
+    };
+    println!(
+        "  countersign: wasteledger countersign --server {} --key YOUR-KEY.pem {input}",
+        a.server.as_deref().unwrap_or("URL")
+    );
+    true
 }
 
 /// The holder and truck the server tells a signed scan (a party to the manifest, an inspector).
