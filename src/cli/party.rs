@@ -4,10 +4,10 @@
 //! for the other party, or the log's problem (its `detail` and the `field` at fault).
 //!
 //! Two-party hand-overs in the field: the party handing over signs first, either submitting the
-//! half (the log keeps it as pending, shown on the manifest) or writing it to a file (or standard
-//! output: the payload of a QR code) with `handover --out`, even with no network (`--offline`);
-//! the taking party checks what it is shown and completes it with `countersign FILE` or
-//! `countersign --pending HASH`.
+//! half (the log keeps it as pending, shown on the manifest), writing it to a file (or standard
+//! output) with `handover --out`, or showing it as a hand-over QR code with `handover --qr`, even
+//! with no network (`--offline`); the taking party checks what it is shown and completes it with
+//! `countersign FILE`, `countersign --qr IMAGE` (or `--code TEXT`) or `countersign --pending HASH`.
 //!
 //! Line numbers are 0-based, as in the events and in the log's messages (`event.lines[0]`).
 
@@ -67,8 +67,8 @@ pub enum PartyCommand {
     ///
     /// Signed by you as the holder. Submitted, the half waits in the log as pending until the
     /// taking party runs `countersign --pending HASH`; with --out it goes to them as a file (or
-    /// a QR payload on standard output) for `countersign FILE`, with --offline even without a
-    /// network.
+    /// on standard output) for `countersign FILE`, with --qr as a QR code for `countersign --qr
+    /// IMAGE`; with --offline even without a network.
     Handover(HandoverArgs),
     /// Check and countersign a hand-over the other party signed, then submit it
     ///

@@ -1,5 +1,6 @@
 //! `wasteledger scan`: read a photo or PNG of a code, verify its token offline with the log's
-//! key, and with a server ask the live status (and record the scan as an inspection).
+//! key, and with a server ask the live status (and record the scan as an inspection); a
+//! hand-over code (`handover --qr`) is shown with what was signed and how to countersign it.
 //! `wasteledger print`: fetch a manifest's printable page or its container labels.
 
 use crate::client::LogClient;
@@ -15,7 +16,7 @@ use std::path::{Path, PathBuf};
 #[derive(clap::Args)]
 pub struct ScanArgs {
     /// Photos or PNG/JPEG images of codes (each may hold several codes), or with --text the
-    /// scanned text itself (a token or a URL ending in one)
+    /// scanned text itself (a token or a URL ending in one, or a hand-over code WLH1…)
     #[arg(required = true)]
     inputs: Vec<String>,
     /// The inputs are scanned text, not image files
