@@ -560,7 +560,7 @@ fn people_are_told_what_is_wrong_and_what_to_do() {
     );
     // Nor by a party that is not to it.
     let (ok, out) = f.as_("receiver", "countersign", &[&half]);
-    assert!(!ok && out.contains("is not a key of"), "{out}");
+    assert!(!ok && out.contains("is not a registered key of"), "{out}");
     // The plant cannot countersign its own half.
     let (ok, out) = f.as_("plant", "countersign", &[&half]);
     assert!(

@@ -471,10 +471,15 @@ fn a_load_seen_on_another_truck_is_wrong_vehicle_flagged_and_an_anomaly() {
         run(&args)
     };
 
-    // The right truck: valid, and the holder, the truck and the container's contents are shown.
-    let (okay, out) = scan_on("苏E12345", false);
+    // The right truck: valid, and the holder, the truck and the container's contents are shown;
+    // recorded, it flags nothing.
+    let (okay, out) = scan_on("苏E12345", true);
     assert!(okay, "{out}");
-    assert!(out.contains("live: valid"), "{out}");
+    assert!(
+        out.contains("live: valid") && out.contains("recorded as inspection"),
+        "{out}"
+    );
+    assert!(w.flags(&m).is_empty(), "{:?}", w.flags(&m));
     assert!(
         out.contains(&format!("held by  {}", w.hauler_a.id)) && out.contains("truck    苏E12345"),
         "the holder and truck the server sends: {out}"
