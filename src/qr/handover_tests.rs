@@ -351,15 +351,41 @@ fn typical_halves_fit_the_stated_qr_versions() {
     }
 }
 
+/// The terminal drawing as a screen shows it (a lit half block is white, the rest the dark
+/// background), `px` pixels a module, as a PNG.
+fn screen(text: &str, px: u32) -> Vec<u8> {
+    let rows: Vec<Vec<char>> = text.lines().map(|l| l.chars().collect()).collect();
+    let (w, h) = (rows[0].len() as u32, rows.len() as u32 * 2);
+    let img = image::GrayImage::from_fn(w * px, h * px, |x, y| {
+        let (col, row) = ((x / px) as usize, (y / px) as usize);
+        let lit = match (rows[row / 2][col], row % 2) {
+            ('█', _) | ('▀', 0) | ('▄', 1) => true,
+            (' ', _) | ('▀', _) | ('▄', _) => false,
+            (c, _) => panic!("unexpected {c:?} in the drawing"),
+        };
+        image::Luma([if lit { 255 } else { 0 }])
+    });
+    let mut out = std::io::Cursor::new(Vec::new());
+    img.write_to(&mut out, image::ImageFormat::Png).unwrap();
+    out.into_inner()
+}
+
 #[test]
-fn a_rendered_hand_over_code_reads_back_from_its_png() {
+fn a_hand_over_code_reads_back_from_its_png_a_rough_photo_and_the_terminal() {
     let c = code(with(typical(), "driver", json!(COMMITMENT)));
-    let found = decode_image(&png(&c, 4).unwrap()).unwrap();
-    assert_eq!(found, std::slice::from_ref(&c));
-    decode_handover(&found[0])
-        .unwrap()
-        .verify_signatures()
-        .unwrap();
+    let drawn = terminal(&c).unwrap();
+    for (what, image) in [
+        ("PNG", png(&c, 4).unwrap()),
+        ("rough photo", super::tests::rough_photo(&c)),
+        ("terminal", screen(&drawn, 4)),
+    ] {
+        let found = decode_image(&image).unwrap_or_else(|e| panic!("{what}: {e}"));
+        assert_eq!(found, std::slice::from_ref(&c), "{what}");
+        decode_handover(&found[0])
+            .unwrap()
+            .verify_signatures()
+            .unwrap();
+    }
 }
 
 // ---------------------------------------------------------------------------------------------
