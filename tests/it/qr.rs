@@ -480,6 +480,13 @@ fn a_load_seen_on_another_truck_is_wrong_vehicle_flagged_and_an_anomaly() {
         "{out}"
     );
     assert!(w.flags(&m).is_empty(), "{:?}", w.flags(&m));
+    // A phone opening the container's code is told the same.
+    let label = decode_png(&w, &format!("/v1/manifests/{m}/containers/D1/qr.png"));
+    let page = w.c.get_ok(&format!("/m/{label}")).unwrap();
+    assert!(
+        page.contains("Should hold: 900-249-08 废矿物油") && page.contains("340 kg"),
+        "{page}"
+    );
     assert!(
         out.contains(&format!("held by  {}", w.hauler_a.id)) && out.contains("truck    苏E12345"),
         "the holder and truck the server sends: {out}"
