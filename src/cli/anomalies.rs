@@ -21,7 +21,7 @@ pub struct AnomaliesArgs {
     key: PathBuf,
     /// Only this kind (overdue, receipt_unconfirmed, quantity_gap, not_licensed,
     /// licence_expired, no_permit, capacity_exceeded, vehicle_two_places, too_fast,
-    /// dwell_outside_sites, station_imbalance, site_balance)
+    /// dwell_outside_sites, station_imbalance, site_balance, wrong_vehicle)
     #[arg(long)]
     kind: Option<String>,
     /// Only those concerning this party (USCC)

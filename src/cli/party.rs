@@ -4,10 +4,10 @@
 //! for the other party, or the log's problem (its `detail` and the `field` at fault).
 //!
 //! Two-party hand-overs in the field: the party handing over signs first, either submitting the
-//! half (the log keeps it as pending, shown on the manifest) or writing it to a file (or standard
-//! output: the payload of a QR code) with `handover --out`, even with no network (`--offline`);
-//! the taking party checks what it is shown and completes it with `countersign FILE` or
-//! `countersign --pending HASH`.
+//! half (the log keeps it as pending, shown on the manifest), writing it to a file (or standard
+//! output) with `handover --out`, or showing it as a hand-over QR code with `handover --qr`, even
+//! with no network (`--offline`); the taking party checks what it is shown and completes it with
+//! `countersign FILE`, `countersign --qr IMAGE` (or `--code TEXT`) or `countersign --pending HASH`.
 //!
 //! Line numbers count from 1 wherever a person types or reads one (`--accept 1=335kg`, `show`,
 //! `line 1: accepted …`); the signed events keep the 0-based index of the wire format
@@ -115,8 +115,8 @@ pub enum PartyCommand {
     ///
     /// Signed by you as the holder. Submitted, the half waits in the log as pending until the
     /// taking party runs `countersign --pending HASH`; with --out it goes to them as a file (or
-    /// a QR payload on standard output) for `countersign FILE`, with --offline even without a
-    /// network.
+    /// on standard output) for `countersign FILE`, with --qr as a QR code for `countersign --qr
+    /// IMAGE`; with --offline even without a network.
     Handover(HandoverArgs),
     /// Check and countersign a hand-over the other party signed, then submit it
     ///
@@ -310,8 +310,13 @@ pub struct HandoverArgs {
     /// a QR code) for the taking party to countersign
     #[arg(long, value_name = "FILE")]
     out: Option<PathBuf>,
-    /// Do not contact the log (needs --from, --quantity and --out)
-    #[arg(long, requires_all = ["from", "quantities", "out"])]
+    /// Do not submit: show the hand-over signed by you as a QR code in the terminal, and write
+    /// it to FILE as PNG (SVG if FILE ends in .svg; `-`: the terminal only), for the taking
+    /// party to scan and countersign (`countersign --qr IMAGE` or `--code TEXT`)
+    #[arg(long, value_name = "FILE")]
+    qr: Option<PathBuf>,
+    /// Do not contact the log (needs --from, --quantity, and --out or --qr)
+    #[arg(long, requires_all = ["from", "quantities"])]
     offline: bool,
 }
 
@@ -323,9 +328,16 @@ pub struct CountersignArgs {
     /// Your key file: a key of the party that has not signed yet
     #[arg(long, value_name = "FILE")]
     key: PathBuf,
-    /// The hand-over signed by the other party (from `handover --out`; `-`: standard input)
-    #[arg(required_unless_present = "pending", conflicts_with = "pending")]
+    /// The hand-over signed by the other party (from `handover --out`, JSON or the code's
+    /// text; `-`: standard input)
+    #[arg(required_unless_present_any = ["pending", "qr", "code"], conflicts_with_all = ["pending", "qr", "code"])]
     file: Option<PathBuf>,
+    /// A photo or PNG of the hand-over's QR code (from `handover --qr`)
+    #[arg(long, value_name = "IMAGE", conflicts_with_all = ["pending", "code"])]
+    qr: Option<PathBuf>,
+    /// The hand-over code's text (WLH1…), as a scanner app shows it
+    #[arg(long, value_name = "TEXT", conflicts_with = "pending")]
+    code: Option<String>,
     /// The hash of a hand-over waiting in the log (printed by `handover`, listed by `show`)
     #[arg(long, value_name = "HASH", requires = "server")]
     pending: Option<String>,
@@ -1130,6 +1142,9 @@ fn correct(s: &Session, manifest: &str, file: &Path, reason: Option<String>) -> 
 // ---------------------------------------------------------------------------------------------
 
 fn handover(a: HandoverArgs) -> Result<()> {
+    if a.offline && a.out.is_none() && a.qr.is_none() {
+        bail!("--offline: give --out FILE or --qr FILE, where the hand-over signed by you goes");
+    }
     let key = keyfile::read(&a.key)?;
     let number = manifest_arg(&a.manifest)?;
     let to = uscc_arg("to", &a.to)?;
@@ -1260,6 +1275,16 @@ fn handover(a: HandoverArgs) -> Result<()> {
     let ev = sign(body, &key)?;
     eprint!("{}", describe_handover(ev.event()));
     let hash = hex::encode(ev.event_hash());
+    if let Some(qr) = &a.qr {
+        show_code(&ev, qr)?;
+        eprintln!(
+            "signed by you ({from}), hash {hash}; the taking party ({to}) scans the code and countersigns: wasteledger countersign --server {} --key THEIR-KEY.pem --qr IMAGE (or --code TEXT)",
+            a.server.as_deref().unwrap_or("URL")
+        );
+        if a.out.is_none() {
+            return Ok(());
+        }
+    }
     if let Some(out) = &a.out {
         write_out(out, &ev.to_bytes())?;
         let server = a.server.as_deref().unwrap_or("URL");
@@ -1303,8 +1328,31 @@ fn handover(a: HandoverArgs) -> Result<()> {
     Ok(())
 }
 
+/// The half as a hand-over code: drawn in the terminal with its text (standard output), and
+/// written as PNG or SVG unless `file` is `-`.
+fn show_code(ev: &SignedEvent, file: &Path) -> Result<()> {
+    let code = crate::qr::encode_handover(ev).map_err(|e| anyhow!("--qr: {e}"))?;
+    let version = crate::qr::qr_version(&code)?;
+    println!("{}", crate::qr::terminal(&code)?);
+    println!("{code}");
+    if file != Path::new("-") {
+        let bytes = if file.extension().is_some_and(|e| e == "svg") {
+            crate::qr::svg(&code)?.into_bytes()
+        } else {
+            crate::qr::png(&code, 8)?
+        };
+        std::fs::write(file, bytes).with_context(|| format!("cannot write {}", file.display()))?;
+        eprintln!(
+            "hand-over code ({} characters, QR version {version}) written to {}",
+            code.len(),
+            file.display()
+        );
+    }
+    Ok(())
+}
+
 /// What a hand-over says, for the person about to sign it.
-fn describe_handover(ev: &Map<String, Value>) -> String {
+pub(crate) fn describe_handover(ev: &Map<String, Value>) -> String {
     let s = |k: &str| ev.get(k).and_then(Value::as_str).unwrap_or("-");
     let mut out = String::from("hand-over:\n");
     out += &format!("  manifest   {}\n", s("manifest"));
@@ -1398,15 +1446,34 @@ fn countersign(a: CountersignArgs) -> Result<()> {
             }
         }
         (Some(file), None) => (read_input(file)?, file.display().to_string()),
-        (None, None) => bail!("give the hand-over FILE, or --pending HASH"),
+        (None, None) => match (&a.qr, &a.code) {
+            (Some(image), _) => {
+                let bytes = std::fs::read(image)
+                    .with_context(|| format!("cannot read image {}", image.display()))?;
+                let found =
+                    crate::qr::decode_image(&bytes).with_context(|| image.display().to_string())?;
+                let code = found.into_iter().find(|p| crate::qr::is_handover_code(p)).ok_or_else(|| {
+                    anyhow!("{}: no hand-over code in it (a code from `wasteledger handover --qr` starts with {})", image.display(), crate::qr::HANDOVER_PREFIX)
+                })?;
+                (code, image.display().to_string())
+            }
+            (None, Some(code)) => (code.clone(), "--code".to_string()),
+            (None, None) => {
+                bail!("give the hand-over FILE, --qr IMAGE, --code TEXT or --pending HASH")
+            }
+        },
     };
-    let value: Value = serde_json::from_str(text.trim()).map_err(|e| {
-        anyhow!("{src}: not JSON ({e}); expected a hand-over from `wasteledger handover --out`")
-    })?;
-    if value.get("event").is_none() || value.get("signatures").is_none() {
-        bail!("{src}: not a signed hand-over (expected {{\"event\", \"signatures\"}}, as `wasteledger handover --out` writes)");
-    }
-    let mut ev = SignedEvent::parse(&to_canonical(&value)).map_err(|e| anyhow!("{src}: {e}"))?;
+    let mut ev = if crate::qr::is_handover_code(&text) {
+        crate::qr::decode_handover(&text).map_err(|e| anyhow!("{src}: {e}"))?
+    } else {
+        let value: Value = serde_json::from_str(text.trim()).map_err(|e| {
+            anyhow!("{src}: not JSON ({e}); expected a hand-over from `wasteledger handover --out` (or the code of `handover --qr`)")
+        })?;
+        if value.get("event").is_none() || value.get("signatures").is_none() {
+            bail!("{src}: not a signed hand-over (expected {{\"event\", \"signatures\"}}, as `wasteledger handover --out` writes)");
+        }
+        SignedEvent::parse(&to_canonical(&value)).map_err(|e| anyhow!("{src}: {e}"))?
+    };
     if ev.event_type() != "custody.handover" {
         bail!(
             "{src}: this is a {} event, not a hand-over: only hand-overs are countersigned",
@@ -1446,9 +1513,21 @@ fn countersign(a: CountersignArgs) -> Result<()> {
                 (false, false) => format!("{} key(s) of neither party", ev.signatures().len()),
             }
         );
+        // The party the hand-over waits for: the one whose key has not signed.
+        let expected = match (from_signed, to_signed) {
+            (true, false) => Some(to),
+            (false, true) => Some(from),
+            _ => None,
+        };
         match me.as_deref() {
             None => bail!(
-                "your key ({pk}) is not a key of {} (giving) or {} (taking): only the parties to a hand-over sign it",
+                "your key ({pk}) is not a registered key of {}, the party this hand-over waits for ({} hands over to {}): nothing was signed or submitted; countersign with that party's key",
+                s.named(expected.unwrap_or(to)),
+                s.named(from),
+                s.named(to)
+            ),
+            _ if expected.is_none() && !from_signed => bail!(
+                "{src}: signed by a key of neither {} nor {}: do not countersign it; ask the party handing over to sign it with its registered key",
                 s.named(from),
                 s.named(to)
             ),

@@ -1,5 +1,6 @@
 //! `wasteledger scan`: read a photo or PNG of a code, verify its token offline with the log's
-//! key, and with a server ask the live status (and record the scan as an inspection).
+//! key, and with a server ask the live status (and record the scan as an inspection); a
+//! hand-over code (`handover --qr`) is shown with what was signed and how to countersign it.
 //! `wasteledger print`: fetch a manifest's printable page or its container labels.
 
 use crate::client::LogClient;
@@ -15,7 +16,7 @@ use std::path::{Path, PathBuf};
 #[derive(clap::Args)]
 pub struct ScanArgs {
     /// Photos or PNG/JPEG images of codes (each may hold several codes), or with --text the
-    /// scanned text itself (a token or a URL ending in one)
+    /// scanned text itself (a token or a URL ending in one, or a hand-over code WLH1…)
     #[arg(required = true)]
     inputs: Vec<String>,
     /// The inputs are scanned text, not image files
@@ -41,7 +42,8 @@ pub struct ScanArgs {
     /// Findings to record with the scan (default: the verdict)
     #[arg(long)]
     findings: Option<String>,
-    /// The plate of the truck the inspector sees the load on (recorded with --record)
+    /// The plate of the truck the load is seen on: compared with the truck of its last
+    /// hand-over (another truck is the verdict wrong_vehicle), and recorded with --record
     #[arg(long, value_name = "PLATE")]
     vehicle: Option<String>,
 }
@@ -88,6 +90,32 @@ pub fn describe(b: &TokenBody) -> String {
 
 pub fn scan(a: ScanArgs) -> Result<()> {
     let client = a.server.as_deref().map(LogClient::new);
+    let mut payloads = Vec::new();
+    if a.text {
+        payloads.extend(a.inputs.iter().cloned());
+    } else {
+        for f in &a.inputs {
+            let bytes = std::fs::read(f).with_context(|| format!("cannot read image {f}"))?;
+            let found = qr::decode_image(&bytes).with_context(|| f.to_string())?;
+            payloads.extend(found);
+        }
+    }
+    // A hand-over code carries its signer's key: the log's key is for manifest codes.
+    let (handovers, payloads): (Vec<String>, Vec<String>) =
+        payloads.into_iter().partition(|p| qr::is_handover_code(p));
+    let mut all_ok = true;
+    for h in &handovers {
+        all_ok &= show_handover(h, client.as_ref(), &a);
+    }
+    if payloads.is_empty() {
+        if handovers.is_empty() {
+            bail!("no code found in the input");
+        }
+        if !all_ok {
+            bail!("the hand-over code did not check out");
+        }
+        return Ok(());
+    }
     let verifier = match (&a.log_key, &client) {
         (Some(k), _) => verifier_from(k)?,
         (None, Some(c)) => {
@@ -100,17 +128,10 @@ pub fn scan(a: ScanArgs) -> Result<()> {
         }
     };
     let key = a.key.as_deref().map(keyfile::read).transpose()?;
-    let mut payloads = Vec::new();
-    if a.text {
-        payloads.extend(a.inputs.iter().cloned());
-    } else {
-        for f in &a.inputs {
-            let bytes = std::fs::read(f).with_context(|| format!("cannot read image {f}"))?;
-            let found = qr::decode_image(&bytes).with_context(|| f.to_string())?;
-            payloads.extend(found);
-        }
+    if let Some(vh) = &a.vehicle {
+        crate::domain::codes::Plate::parse(vh.trim())
+            .map_err(|e| anyhow::anyhow!("--vehicle: {e}"))?;
     }
-    let mut all_ok = true;
     for p in &payloads {
         let token = match qr::payload_token(p) {
             Ok(t) => t,
@@ -139,7 +160,11 @@ pub fn scan(a: ScanArgs) -> Result<()> {
         let Some(c) = &client else { continue };
         // Signed with --key when given: a party to the manifest or an inspector is told who
         // holds the load and on which truck; an anonymous scan only whether it checks out.
-        let req = json!({ "payload": p }).to_string();
+        let mut req = json!({ "payload": p });
+        if let Some(vh) = &a.vehicle {
+            req["vehicle"] = json!(vh.trim());
+        }
+        let req = req.to_string();
         let a2 = match &key {
             Some(k) => c.signed("POST", "/v1/scan", req.as_bytes(), k),
             None => c.post("/v1/scan", req.as_bytes()),
@@ -161,6 +186,7 @@ pub fn scan(a: ScanArgs) -> Result<()> {
             v["verdict"].as_str().unwrap_or("?"),
             v["detail"].as_str().unwrap_or("")
         );
+        print_live(&v["manifest"]);
         if let Some(cn) = v.get("container") {
             println!(
                 "  container {} {}",
@@ -171,6 +197,9 @@ pub fn scan(a: ScanArgs) -> Result<()> {
                     "does NOT belong to this manifest"
                 }
             );
+            if let Some(h) = cn.get("should_hold") {
+                println!("  {}", should_hold(h, &cn["line"]));
+            }
         }
         if a.record {
             if let Some(b) = &body {
@@ -183,13 +212,111 @@ pub fn scan(a: ScanArgs) -> Result<()> {
             }
         }
     }
-    if payloads.is_empty() {
-        bail!("no code found in the input");
-    }
     if !all_ok {
         bail!("at least one code did not check out");
     }
     Ok(())
+}
+
+/// A hand-over code (`handover --qr`): what the party handing over signed, whether its
+/// signature holds, and with a server whose key it is; then how to countersign it.
+fn show_handover(code: &str, client: Option<&LogClient>, a: &ScanArgs) -> bool {
+    let ev = match qr::decode_handover(code) {
+        Ok(ev) => ev,
+        Err(e) => {
+            println!("✘ {e}");
+            return false;
+        }
+    };
+    let signer = ev.signatures()[0].key.to_string();
+    if let Err(e) = ev.verify_signatures() {
+        println!(
+            "✘ hand-over code: {e}: it was changed after it was signed; do not countersign it"
+        );
+        return false;
+    }
+    println!("✔ hand-over code, signed by key {signer}");
+    print!("{}", super::party::describe_handover(ev.event()));
+    let side = |k: &str| ev.event().get(k).and_then(Value::as_str).unwrap_or("");
+    let (from, to) = (side("from"), side("to"));
+    if let Some(c) = client {
+        let key_of = |party: &str| -> Option<bool> {
+            let ans = c.get(&format!("/v1/parties/{party}")).ok()?;
+            let p = ans.json().ok()?;
+            Some(
+                p["party"]["keys"]
+                    .as_array()
+                    .is_some_and(|ks| ks.iter().any(|k| k.as_str() == Some(signer.as_str()))),
+            )
+        };
+        match (key_of(from), key_of(to)) {
+            (Some(true), _) => {
+                println!("  signed by  {from} (giving): waits for {to} (taking) to countersign")
+            }
+            (_, Some(true)) => {
+                println!("  signed by  {to} (taking): waits for {from} (giving) to countersign")
+            }
+            (Some(false), Some(false)) => {
+                println!("✘ the key that signed is not a registered key of {from} or {to}: do not countersign it");
+                return false;
+            }
+            _ => println!("  (the log did not say whose key signed it)"),
+        }
+    }
+    let input = if a.text {
+        format!("--code {code}")
+    } else {
+        format!(
+            "--qr {}",
+            a.inputs.first().map(String::as_str).unwrap_or("IMAGE")
+        )
+    };
+    println!(
+        "  countersign: wasteledger countersign --server {} --key YOUR-KEY.pem {input}",
+        a.server.as_deref().unwrap_or("URL")
+    );
+    true
+}
+
+/// The holder and truck the server tells a signed scan (a party to the manifest, an inspector).
+fn print_live(m: &Value) {
+    if let Some(h) = m["holder"].as_str() {
+        match m["holder_name"].as_str().filter(|n| !n.is_empty()) {
+            Some(n) => println!("  held by  {h} ({n})"),
+            None => println!("  held by  {h}"),
+        }
+        println!(
+            "  truck    {}",
+            m["vehicle"]
+                .as_str()
+                .unwrap_or("none in the log (not on a truck)")
+        );
+    }
+}
+
+/// What a container should hold, from the manifest as it stands.
+fn should_hold(h: &Value, line: &Value) -> String {
+    let what = match (h["code"].as_str(), h["cw_type"].as_str()) {
+        (Some(c), _) => c.to_string(),
+        (None, Some(t)) => t.to_string(),
+        _ => "?".to_string(),
+    };
+    let q: Option<crate::domain::codes::Quantity> =
+        serde_json::from_value(h["quantity"].clone()).ok();
+    let q = q.as_ref().map(quantity).unwrap_or_else(|| "?".into());
+    let line = line.as_u64().map(|l| l + 1).unwrap_or_default();
+    if h["quantity_of"] == "container" {
+        format!(
+            "should hold: {what} {} (line {line}), {q} in this container",
+            h["name"].as_str().unwrap_or("")
+        )
+    } else {
+        format!(
+            "should hold: {what} {} (line {line}), {q} declared for the line's {} container(s)",
+            h["name"].as_str().unwrap_or(""),
+            h["containers_on_line"]
+        )
+    }
 }
 
 fn record(
@@ -217,7 +344,7 @@ fn record(
     });
     // The truck the inspector saw, never the one the log last knew of.
     if let Some(vh) = &a.vehicle {
-        body["vehicle"] = json!(vh);
+        body["vehicle"] = json!(vh.trim());
     }
     let ev = SignedEvent::sign(body, &[key])?;
     let ans = c.post("/v1/events", &ev.to_bytes())?;

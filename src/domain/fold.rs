@@ -250,6 +250,8 @@ pub enum FlagKind {
     UnknownCode,
     /// Delivered to a party other than the destination's.
     Diverted,
+    /// An inspector saw the load on a truck other than the one the log's hand-over put it on.
+    WrongVehicle,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
@@ -365,6 +367,28 @@ pub struct Manifest {
 impl Manifest {
     pub fn current(&self) -> &Version {
         self.versions.last().expect("a manifest has a version")
+    }
+
+    /// Where the load is on the road (in transit, or at a station), the log's answer to "is it
+    /// on the truck `seen`?": `None` when it is (or when the load is not on the road, where other
+    /// verdicts apply), else what the log knows instead.
+    pub fn vehicle_mismatch(&self, seen: &Plate) -> Option<String> {
+        if !matches!(self.status, Status::InTransit | Status::AtStation) {
+            return None;
+        }
+        match &self.vehicle {
+            Some(v) if v == seen => None,
+            Some(v) => Some(format!(
+                "manifest {} was handed over on {v}, not on {seen}",
+                self.number
+            )),
+            None => Some(format!(
+                "manifest {} is held by {} ({}) with no truck in the log, not on {seen}",
+                self.number,
+                self.holder,
+                self.status.as_str()
+            )),
+        }
     }
 
     /// The flags as of `now`: those logged, plus overdue if it is still on the road too long.
@@ -1708,17 +1732,23 @@ impl Domain {
                 if let Some(s) = &ins.site {
                     self.site(s, "event.site")?;
                 }
-                if let Some(v) = &ins.vehicle {
-                    if !self.vehicles.contains_key(v) {
-                        return Err(unknown(
-                            "event.vehicle",
-                            format!("{v} is not a registered vehicle"),
-                        ));
-                    }
-                }
+                // The vehicle is what the inspector saw: an unregistered truck carrying a load
+                // is a finding, not a reason to refuse the record.
                 match &ins.manifest {
                     Some(n) => {
                         let mut m = self.manifest_for(event, n, "event.manifest")?.clone();
+                        if let Some(detail) =
+                            ins.vehicle.as_ref().and_then(|v| m.vehicle_mismatch(v))
+                        {
+                            m.flags.push(Flag {
+                                kind: FlagKind::WrongVehicle,
+                                index,
+                                detail: format!(
+                                    "inspection by {} at {}: {detail}",
+                                    ins.inspector, ins.at
+                                ),
+                            });
+                        }
                         m.steps.push(Step {
                             index,
                             time,

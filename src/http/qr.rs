@@ -3,7 +3,7 @@
 
 use super::domain::{live, now, viewer, Viewer};
 use super::Problem;
-use crate::domain::codes::{ManifestNumber, Uscc};
+use crate::domain::codes::{ManifestNumber, Plate, Uscc};
 use crate::domain::fold::{Domain, Manifest, Status};
 use crate::domain::DomainRules;
 use crate::http::auth::SeenRequests;
@@ -406,13 +406,24 @@ async fn print(req: HttpRequest, c: Ctx, path: aw::Path<String>) -> Result<HttpR
 struct ScanRequest {
     /// The scanned text: a token, or a URL ending in one.
     payload: String,
+    /// The plate of the truck the scanner sees the load on: compared with the load's truck.
+    #[serde(default)]
+    vehicle: Option<String>,
 }
 
 /// The verdict on a scanned code: the token checked against this log's key, then against the
 /// live state of the manifest.
 /// `full`: the reader may see the manifest (a party to it, or one who sees all); others get
 /// the signature check and the status, not who holds the load or on which truck.
-pub fn verdict(ledger: &Ledger, d: &Domain, scanned: &str, full: bool) -> Value {
+/// `vehicle`: the truck the scanner sees the load on; a load on the road on another truck than
+/// the one its last hand-over names gets `wrong_vehicle`.
+pub fn verdict(
+    ledger: &Ledger,
+    d: &Domain,
+    scanned: &str,
+    full: bool,
+    vehicle: Option<&Plate>,
+) -> Value {
     let token = match qr::payload_token(scanned) {
         Ok(t) => t,
         Err(e) => {
@@ -465,6 +476,19 @@ pub fn verdict(ledger: &Ledger, d: &Domain, scanned: &str, full: bool) -> Value 
         let belongs = now_on.is_some();
         out["container"] =
             json!({"line": now_on.unwrap_or(*line as usize), "id": id, "belongs": belongs});
+        if let Some((l, c)) = now_on.and_then(|i| {
+            let l = &current.lines[i];
+            l.containers.iter().find(|c| c.id == *id).map(|c| (l, c))
+        }) {
+            // What should be in it: the line's waste and, when weighed at packing, the
+            // container's own quantity (else the line's declared quantity, for all its containers).
+            out["container"]["should_hold"] = json!({
+                "code": l.code, "cw_type": l.cw_type, "name": l.name,
+                "quantity": c.quantity.unwrap_or(l.quantity),
+                "quantity_of": if c.quantity.is_some() { "container" } else { "line" },
+                "containers_on_line": l.containers.len(),
+            });
+        }
         if !belongs {
             out["verdict"] = json!("container_not_on_manifest");
             out["ok"] = json!(false);
@@ -561,6 +585,23 @@ pub fn verdict(ledger: &Ledger, d: &Domain, scanned: &str, full: bool) -> Value 
     out["verdict"] = json!(verdict);
     out["ok"] = json!(ok);
     out["detail"] = json!(detail);
+    if let Some(seen) = vehicle {
+        out["vehicle_seen"] = json!(seen);
+        if let Some(why) = m.vehicle_mismatch(seen) {
+            out["verdict"] = json!("wrong_vehicle");
+            out["ok"] = json!(false);
+            out["detail"] = json!(if full {
+                format!("{why}: the load is on a truck its hand-over does not name")
+            } else {
+                format!(
+                    "manifest {} is not on the truck {seen} in the log (sign the scan to see which truck it is)",
+                    m.number
+                )
+            });
+        } else if ok && m.vehicle.as_ref() == Some(seen) {
+            out["detail"] = json!(format!("{detail}; on {seen}, as handed over"));
+        }
+    }
     out
 }
 
@@ -572,6 +613,14 @@ async fn scan(req: HttpRequest, c: Ctx, body: aw::Bytes) -> Result<HttpResponse,
             format!("expected {{\"payload\": \"<scanned text>\"}}: {e}"),
         )
     })?;
+    let vehicle = scan
+        .vehicle
+        .as_deref()
+        .map(|v| {
+            Plate::parse(v.trim())
+                .map_err(|e| Problem::bad_request(Some("vehicle"), format!("`vehicle`: {e}")))
+        })
+        .transpose()?;
     let d = live(&c.rules)?;
     let who = super::domain::viewer_with_body(&req, &body, &c.seen, &d)?;
     let full = qr::payload_token(&scan.payload)
@@ -579,7 +628,13 @@ async fn scan(req: HttpRequest, c: Ctx, body: aw::Bytes) -> Result<HttpResponse,
         .and_then(|t| qr::decode(t).ok())
         .and_then(|t| d.manifests.get(&t.body.number))
         .is_some_and(|m| who.sees(m));
-    Ok(HttpResponse::Ok().json(verdict(&c.ledger, &d, &scan.payload, full)))
+    Ok(HttpResponse::Ok().json(verdict(
+        &c.ledger,
+        &d,
+        &scan.payload,
+        full,
+        vehicle.as_ref(),
+    )))
 }
 
 /// A phone's camera opened the code's URL: the verdict as a small page.
@@ -589,7 +644,7 @@ async fn open_from_phone(
     path: aw::Path<String>,
 ) -> Result<HttpResponse, Problem> {
     let d = live(&rules)?;
-    let v = verdict(&ledger, &d, &path, false);
+    let v = verdict(&ledger, &d, &path, false, None);
     Ok(HttpResponse::Ok()
         .content_type("text/html; charset=utf-8")
         .insert_header((

@@ -43,10 +43,11 @@ pub enum AnomalyKind {
     DwellOutsideSites,
     StationImbalance,
     SiteBalance,
+    WrongVehicle,
 }
 
 impl AnomalyKind {
-    pub const ALL: [AnomalyKind; 12] = [
+    pub const ALL: [AnomalyKind; 13] = [
         AnomalyKind::Overdue,
         AnomalyKind::ReceiptUnconfirmed,
         AnomalyKind::QuantityGap,
@@ -59,6 +60,7 @@ impl AnomalyKind {
         AnomalyKind::DwellOutsideSites,
         AnomalyKind::StationImbalance,
         AnomalyKind::SiteBalance,
+        AnomalyKind::WrongVehicle,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -75,6 +77,7 @@ impl AnomalyKind {
             AnomalyKind::DwellOutsideSites => "dwell_outside_sites",
             AnomalyKind::StationImbalance => "station_imbalance",
             AnomalyKind::SiteBalance => "site_balance",
+            AnomalyKind::WrongVehicle => "wrong_vehicle",
         }
     }
 
@@ -773,6 +776,26 @@ impl<'a> Scan<'a> {
                         e,
                     )
                 }
+                FlagKind::WrongVehicle => {
+                    // The truck the load should be on: the last hand-over's before the inspection.
+                    let on = m
+                        .steps
+                        .iter()
+                        .rev()
+                        .filter(|s| s.index < f.index && s.kind == "custody.handover")
+                        .find_map(|s| s.vehicle.is_some().then_some(s.index));
+                    (
+                        AnomalyKind::WrongVehicle,
+                        format!(
+                            "manifest {}: seen on another truck at {} (entry {}): {}",
+                            m.number,
+                            time.cst(),
+                            f.index,
+                            f.detail
+                        ),
+                        std::iter::once(f.index).chain(on).collect(),
+                    )
+                }
                 FlagKind::Overdue | FlagKind::UnknownCode | FlagKind::Diverted => continue,
             };
             entries.sort_unstable();
@@ -784,7 +807,17 @@ impl<'a> Scan<'a> {
                     continue;
                 }
             }
-            mine.push(self.about(m, kind, reason, entries, time));
+            let mut a = self.about(m, kind, reason, entries, time);
+            // The truck the inspector saw is one the anomaly concerns too.
+            if let (AnomalyKind::WrongVehicle, Some(seen)) =
+                (kind, step.and_then(|s| s.vehicle.as_ref()))
+            {
+                if !a.vehicles.contains(seen) {
+                    a.vehicles.push(seen.clone());
+                    a.vehicles.sort();
+                }
+            }
+            mine.push(a);
         }
         self.out.extend(mine);
     }

@@ -10,16 +10,25 @@
 //! Like `domain/` and `ledger/`, this module does no I/O: bytes in, bytes out.
 //!
 //! - `token`: the binary body, `sign`, `decode`, `verify`, the text form and `payload_token`.
-//! - `render`: `svg` and `png` (error-correction level M, 4-module quiet zone), and
+//! - `handover`: the hand-over code (`WLH1…`): a hand-over signed by one party, its canonical
+//!   JSON body carried field by field in binary and rebuilt byte for byte by the decoder.
+//! - `render`: `svg`, `png` and `terminal` (error-correction level M, 4-module quiet zone), and
 //!   `decode_image` (rqrr) for PNG or JPEG photos.
 
+mod handover;
 mod render;
 mod token;
 
 #[cfg(test)]
+mod handover_tests;
+#[cfg(test)]
 mod tests;
 
-pub use render::{decode_image, png, qr_version, svg, RenderError, ScanError, EC_LEVEL};
+pub use handover::{
+    decode_handover, encode_handover, is_handover_code, HandoverCodeError, HANDOVER_PREFIX,
+    MAX_REST,
+};
+pub use render::{decode_image, png, qr_version, svg, terminal, RenderError, ScanError, EC_LEVEL};
 pub use token::{
     decode, decode_binary, payload_token, sign, url_payload, verify, verify_payload, Decoded,
     TokenError, FORMAT_VERSION, SIGNING_CONTEXT, TEXT_PREFIX,

@@ -47,6 +47,19 @@ pub fn svg(payload: &str) -> Result<String, RenderError> {
         .build())
 }
 
+/// The code as text for a terminal: two modules a character (Unicode half blocks), with a
+/// 4-module quiet zone, drawn for a dark background (a light module is a lit block), which is
+/// what a phone's camera reads off a laptop screen at the roadside.
+pub fn terminal(payload: &str) -> Result<String, RenderError> {
+    use qrcode::render::unicode::Dense1x2;
+    Ok(code(payload)?
+        .render::<Dense1x2>()
+        .quiet_zone(true)
+        .dark_color(Dense1x2::Light)
+        .light_color(Dense1x2::Dark)
+        .build())
+}
+
 /// The code as a greyscale PNG with `module_px` pixels a module (at least 1) and a 4-module
 /// quiet zone.
 pub fn png(payload: &str, module_px: u32) -> Result<Vec<u8>, RenderError> {

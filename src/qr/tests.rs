@@ -783,14 +783,12 @@ fn rendered_png_decodes_and_verifies_bare_and_as_url() {
     }
 }
 
-#[test]
-fn a_scaled_noisy_jpeg_photo_still_decodes() {
-    let t = signed(&container_body());
-    let payload = url_payload(BASE, &t);
-    let img = image::load_from_memory(&png(&payload, 6).unwrap())
+/// A phone's photo of the code of `payload`, roughly: scaled to 70% (modules no longer whole
+/// pixels), low contrast, deterministic noise, JPEG.
+pub(super) fn rough_photo(payload: &str) -> Vec<u8> {
+    let img = image::load_from_memory(&png(payload, 6).unwrap())
         .unwrap()
         .to_luma8();
-    // Scaled to 70% (modules no longer whole pixels), low contrast, deterministic noise.
     let (w, h) = (img.width() * 7 / 10, img.height() * 7 / 10);
     let mut small = image::imageops::resize(&img, w, h, image::imageops::FilterType::Triangle);
     let mut seed: u32 = 12345;
@@ -803,7 +801,14 @@ fn a_scaled_noisy_jpeg_photo_still_decodes() {
     image::DynamicImage::ImageLuma8(small)
         .write_to(&mut jpeg, image::ImageFormat::Jpeg)
         .unwrap();
-    let found = decode_image(jpeg.get_ref()).unwrap();
+    jpeg.into_inner()
+}
+
+#[test]
+fn a_scaled_noisy_jpeg_photo_still_decodes() {
+    let t = signed(&container_body());
+    let payload = url_payload(BASE, &t);
+    let found = decode_image(&rough_photo(&payload)).unwrap();
     assert_eq!(found, vec![payload.clone()]);
     assert_eq!(
         verify_payload(&found[0], &verifier()).unwrap(),

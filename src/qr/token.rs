@@ -28,7 +28,7 @@ const UNIT_ML: u8 = b'm';
 const KEY_ID_LEN: usize = 4;
 const SIG_LEN: usize = 64;
 /// The largest manifest number: 14 nines.
-const MAX_NUMBER: u64 = 99_999_999_999_999;
+pub(super) const MAX_NUMBER: u64 = 99_999_999_999_999;
 /// The largest waste code: 8 digits.
 const MAX_CODE: u32 = 99_999_999;
 
@@ -77,7 +77,7 @@ pub(super) fn put_uvarint(out: &mut Vec<u8>, mut v: u64) {
     out.push(v as u8);
 }
 
-fn put_str(out: &mut Vec<u8>, s: &str) {
+pub(super) fn put_str(out: &mut Vec<u8>, s: &str) {
     put_uvarint(out, s.len() as u64);
     out.extend_from_slice(s.as_bytes());
 }
@@ -165,13 +165,13 @@ pub fn sign(body: &TokenBody, log_name: &str, key: &SigningKey) -> Result<String
 // Reading
 // ---------------------------------------------------------------------------------------------
 
-struct Reader<'a> {
-    bytes: &'a [u8],
-    at: usize,
+pub(super) struct Reader<'a> {
+    pub(super) bytes: &'a [u8],
+    pub(super) at: usize,
 }
 
 impl<'a> Reader<'a> {
-    fn take(&mut self, n: usize, field: &str) -> Result<&'a [u8], TokenError> {
+    pub(super) fn take(&mut self, n: usize, field: &str) -> Result<&'a [u8], TokenError> {
         let left = self.bytes.len() - self.at;
         if left < n {
             return Err(malformed(
@@ -184,12 +184,12 @@ impl<'a> Reader<'a> {
         Ok(s)
     }
 
-    fn byte(&mut self, field: &str) -> Result<u8, TokenError> {
+    pub(super) fn byte(&mut self, field: &str) -> Result<u8, TokenError> {
         Ok(self.take(1, field)?[0])
     }
 
     /// Unsigned LEB128, minimally encoded, at most 10 bytes, within 64 bits.
-    fn uvarint(&mut self, field: &str) -> Result<u64, TokenError> {
+    pub(super) fn uvarint(&mut self, field: &str) -> Result<u64, TokenError> {
         let mut v: u64 = 0;
         for i in 0..10 {
             let b = self.byte(field)?;
@@ -210,18 +210,23 @@ impl<'a> Reader<'a> {
         unreachable!("the tenth byte either ends the varint or is refused")
     }
 
-    fn uvarint_u32(&mut self, field: &str) -> Result<u32, TokenError> {
+    pub(super) fn uvarint_u32(&mut self, field: &str) -> Result<u32, TokenError> {
         let v = self.uvarint(field)?;
         u32::try_from(v)
             .map_err(|_| malformed(field, format!("expected at most {}, got {v}", u32::MAX)))
     }
 
     fn str(&mut self, field: &str) -> Result<String, TokenError> {
+        self.str_max(field, MAX_STR)
+    }
+
+    /// A str of at most `max` bytes.
+    pub(super) fn str_max(&mut self, field: &str, max: usize) -> Result<String, TokenError> {
         let n = self.uvarint(&format!("{field} length"))?;
-        if n > MAX_STR as u64 {
+        if n > max as u64 {
             return Err(malformed(
                 format!("{field} length"),
-                format!("expected at most {MAX_STR} bytes, got {n}"),
+                format!("expected at most {max} bytes, got {n}"),
             ));
         }
         let raw = self.take(n as usize, field)?;

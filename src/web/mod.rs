@@ -386,6 +386,23 @@ pub fn scan_page(v: &serde_json::Value) -> String {
                 "NOT on this manifest"
             }
         );
+        let h = &c["should_hold"];
+        if h.is_object() {
+            let what = h["code"].as_str().or(h["cw_type"].as_str()).unwrap_or("?");
+            let q: Option<Quantity> = serde_json::from_value(h["quantity"].clone()).ok();
+            let _ = write!(
+                b,
+                "<p>应装 Should hold: {} {}, {} ({})</p>",
+                esc(what),
+                esc(h["name"].as_str().unwrap_or_default()),
+                esc(&q.as_ref().map(quantity).unwrap_or_default()),
+                if h["quantity_of"] == "container" {
+                    "this container"
+                } else {
+                    "declared for the line's containers"
+                }
+            );
+        }
     }
     b.push_str("<p class=\"note\">Checked by the server against the log's key and the live log. Offline: `wasteledger scan IMAGE --log-key KEY`.</p></div>");
     page("扫码核验 scan", &b)

@@ -572,7 +572,7 @@ fn people_are_told_what_is_wrong_and_what_to_do() {
     );
     // Nor by a party that is not to it.
     let (ok, out) = f.as_("receiver", "countersign", &[&half]);
-    assert!(!ok && out.contains("is not a key of"), "{out}");
+    assert!(!ok && out.contains("is not a registered key of"), "{out}");
     // The plant cannot countersign its own half.
     let (ok, out) = f.as_("plant", "countersign", &[&half]);
     assert!(
@@ -1045,4 +1045,97 @@ fn a_defaulted_time_far_from_the_last_step_is_warned_about() {
         out.contains("warning: no --at given") && out.contains("10 h after the load's last step"),
         "{out}"
     );
+}
+
+/// The hand-over as a QR code, both ways: the plant shows its half as a code (terminal and
+/// PNG), `scan` reads the PNG and says what was signed, a key of another party is refused
+/// before anything is submitted, and the hauler countersigns from the image.
+#[test]
+fn a_half_shown_as_a_qr_code_is_scanned_and_countersigned_from_the_image() {
+    let f = setup();
+    let m = issued(&f.ok(
+        "plant",
+        "issue",
+        &[&f.write(
+            "load.json",
+            &manifest_json(&f, "CK-2026-00009", "900-249-08"),
+        )],
+    ));
+    let png = f.path("half.png");
+    let size = f.size();
+    let out = f.ok(
+        "plant",
+        "handover",
+        &[
+            "--manifest",
+            &m,
+            "--to",
+            &f.hauler,
+            "--vehicle",
+            PLATE,
+            "--driver-name",
+            "张建国",
+            "--qr",
+            &png,
+        ],
+    );
+    let code = out
+        .lines()
+        .find(|l| l.starts_with("WLH1"))
+        .unwrap_or_else(|| panic!("the code's text: {out}"))
+        .to_string();
+    assert!(
+        out.contains('█') || out.contains('▀'),
+        "drawn in the terminal: {out}"
+    );
+    assert!(out.contains("QR version 10"), "{out}");
+    assert_eq!(f.size(), size, "a half shown as a code is not submitted");
+
+    // `scan` reads the image: a hand-over code, what was signed, whose key, how to countersign.
+    let (ok, out) = run(&["scan", &png, "--server", &f.server.url]);
+    assert!(ok, "{out}");
+    assert!(
+        out.contains("✔ hand-over code")
+            && out.contains(&m)
+            && out.contains(PLATE)
+            && out.contains("340000 g")
+            && out.contains(&format!("signed by  {} (giving)", f.plant))
+            && out.contains("countersign --server"),
+        "{out}"
+    );
+
+    // Another party's key: refused before anything is signed or submitted, from the image or
+    // from the code's text.
+    for input in [["--qr", png.as_str()], ["--code", code.as_str()]] {
+        let (ok, out) = f.as_("receiver", "countersign", &input);
+        assert!(!ok, "{out}");
+        assert!(
+            out.contains("is not a registered key of")
+                && out.contains(&f.hauler)
+                && out.contains("nothing was signed or submitted"),
+            "{out}"
+        );
+        assert_eq!(f.size(), size, "nothing submitted");
+    }
+
+    // The hauler countersigns from the photo: the hand-over is in the log with both signatures.
+    let out = f.ok("hauler", "countersign", &["--qr", &png]);
+    assert!(
+        out.contains("logged at index") && out.contains(PLATE),
+        "{out}"
+    );
+    assert_eq!(f.size(), size + 1);
+    let show = f.show("plant", &m);
+    assert_eq!(field(&show, "status"), "in_transit", "{show}");
+    let authority = wasteledger::keyfile::read(&f.dir.join("log.authority.pem")).unwrap();
+    let entry = f
+        .server
+        .client()
+        .get_signed(&format!("/v1/log/entries/{size}"), &authority)
+        .unwrap();
+    assert_eq!(entry.status, 200, "{}", entry.body);
+    let entry: Value = entry.json().unwrap();
+    assert_eq!(entry["event"]["type"], "custody.handover");
+    assert_eq!(entry["event"]["vehicle"], PLATE);
+    assert_eq!(entry["signatures"].as_array().unwrap().len(), 2, "{entry}");
 }

@@ -352,23 +352,33 @@ fn labels_and_the_printable_manifest_carry_what_the_standard_asks() {
     assert_eq!(none.status, 404, "{}", none.body);
 }
 
-#[test]
-fn the_scan_command_reads_a_png_verifies_offline_and_records_the_inspection() {
-    let dir = tempfile::tempdir().unwrap();
-    let w = World::start(dir.path());
-    let m = w.issue_hazardous("S-DISPOSAL");
-    w.pickup(&m);
+/// Container D1's label as a PNG file, and the bureau's (an inspector's) key file.
+fn label_and_bureau_key(
+    w: &World,
+    dir: &std::path::Path,
+    m: &str,
+) -> (std::path::PathBuf, std::path::PathBuf) {
     let (_, png) =
         w.c.get_bytes_signed(
             &format!("/v1/manifests/{m}/containers/D1/qr.png"),
             &w.plant.key,
         )
         .unwrap();
-    let image = dir.path().join("label.png");
+    let image = dir.join("label.png");
     std::fs::write(&image, &png).unwrap();
-    let key_line = w.c.get_ok("/v1/log/key").unwrap();
-    let bureau_key = dir.path().join("bureau.pem");
+    let bureau_key = dir.join("bureau.pem");
     wasteledger::keyfile::write(&bureau_key, &w.bureau.key).unwrap();
+    (image, bureau_key)
+}
+
+#[test]
+fn the_scan_command_reads_a_png_verifies_offline_and_records_the_inspection() {
+    let dir = tempfile::tempdir().unwrap();
+    let w = World::start(dir.path());
+    let m = w.issue_hazardous("S-DISPOSAL");
+    w.pickup(&m);
+    let (image, bureau_key) = label_and_bureau_key(&w, dir.path(), &m);
+    let key_line = w.c.get_ok("/v1/log/key").unwrap();
 
     // Offline: the log's key alone.
     let (okay, out) = run(&[
@@ -438,4 +448,118 @@ fn the_scan_command_reads_a_png_verifies_offline_and_records_the_inspection() {
         entry["event"]["vehicle"], "苏E12345",
         "the truck the inspector saw"
     );
+}
+
+/// `scan --vehicle` at the roadside: the load on another truck than its hand-over names is
+/// `wrong_vehicle` (non-zero exit), recorded as a flag on the manifest and an anomaly; the
+/// right truck is valid; a signed scan prints the holder and truck; a container scan says what
+/// the container should hold.
+#[test]
+fn a_load_seen_on_another_truck_is_wrong_vehicle_flagged_and_an_anomaly() {
+    let dir = tempfile::tempdir().unwrap();
+    let w = World::start(dir.path());
+    let m = w.issue_hazardous("S-DISPOSAL");
+    w.pickup(&m); // on 苏E12345
+    let (image, bureau_key) = label_and_bureau_key(&w, dir.path(), &m);
+    let scan_on = |plate: &str, record: bool| {
+        let mut args = vec![
+            "scan",
+            image.to_str().unwrap(),
+            "--vehicle",
+            plate,
+            "--server",
+            &w.server.url,
+            "--key",
+            bureau_key.to_str().unwrap(),
+            "--inspector",
+            &w.bureau.id,
+        ];
+        if record {
+            args.push("--record");
+        }
+        run(&args)
+    };
+
+    // The right truck: valid, and the holder, the truck and the container's contents are shown;
+    // recorded, it flags nothing.
+    let (okay, out) = scan_on("苏E12345", true);
+    assert!(okay, "{out}");
+    assert!(
+        out.contains("live: valid") && out.contains("recorded as inspection"),
+        "{out}"
+    );
+    assert!(w.flags(&m).is_empty(), "{:?}", w.flags(&m));
+    // A phone opening the container's code is told the same.
+    let label = decode_png(&w, &format!("/v1/manifests/{m}/containers/D1/qr.png"));
+    let page = w.c.get_ok(&format!("/m/{label}")).unwrap();
+    assert!(
+        page.contains("Should hold: 900-249-08 废矿物油") && page.contains("340 kg"),
+        "{page}"
+    );
+    assert!(
+        out.contains(&format!("held by  {}", w.hauler_a.id)) && out.contains("truck    苏E12345"),
+        "the holder and truck the server sends: {out}"
+    );
+    assert!(
+        out.contains("should hold: 900-249-08 废矿物油")
+            && out.contains("340 kg declared for the line's 2 container(s)"),
+        "what container D1 should hold: {out}"
+    );
+
+    // Another truck (not even registered): wrong_vehicle, exit non-zero, recorded.
+    let (okay, out) = scan_on("苏E3K582", true);
+    assert!(!okay, "a wrong truck must fail the scan: {out}");
+    assert!(
+        out.contains("✘ live: wrong_vehicle")
+            && out.contains("handed over on 苏E12345, not on 苏E3K582"),
+        "{out}"
+    );
+    assert!(out.contains("recorded as inspection"), "{out}");
+    let v = w.manifest(&m);
+    let flag = v["flags"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["kind"] == "wrong_vehicle")
+        .unwrap_or_else(|| panic!("no wrong_vehicle flag: {}", v["flags"]))
+        .clone();
+    let inspection = v["steps"].as_array().unwrap().last().unwrap().clone();
+    assert_eq!(inspection["type"], "inspection.recorded");
+    assert_eq!(flag["index"], inspection["index"]);
+    let entry: Value = serde_json::from_str(&w.entry(&inspection["index"])).unwrap();
+    assert_eq!(entry["event"]["vehicle"], "苏E3K582");
+    assert_eq!(entry["event"]["verdict"], "violation");
+    let a =
+        w.c.get_signed("/v1/anomalies?kind=wrong_vehicle", &w.bureau.key)
+            .unwrap();
+    assert_eq!(a.status, 200, "{}", a.body);
+    let a = a.json().unwrap();
+    let found = &a["anomalies"].as_array().unwrap()[0];
+    assert_eq!(found["manifests"][0], m.as_str());
+    assert!(
+        found["vehicles"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|p| p == "苏E3K582"),
+        "{found}"
+    );
+    assert!(found["entries"]
+        .as_array()
+        .unwrap()
+        .contains(&inspection["index"]));
+
+    // Over HTTP, anonymous: the verdict without naming the truck.
+    let a =
+        w.c.post(
+            "/v1/scan",
+            json!({"payload": decode_png(&w, &format!("/v1/manifests/{m}/qr.png")), "vehicle": "苏E3K582"})
+                .to_string()
+                .as_bytes(),
+        )
+        .unwrap();
+    let v = a.json().unwrap();
+    assert_eq!(v["verdict"], "wrong_vehicle", "{v}");
+    assert_eq!(v["ok"], false);
+    assert!(!v["detail"].as_str().unwrap().contains("苏E12345"), "{v}");
 }
