@@ -252,9 +252,13 @@ pub fn search(a: SearchArgs) -> Result<()> {
 fn print_page(page: &Value, first: bool) {
     if first {
         println!(
-            "{} {}: {}in the window ({} to {}), {}",
+            "{} {}{}: {}in the window ({} to {}), {}",
             page["subject"]["kind"].as_str().unwrap_or_default(),
             page["subject"]["id"].as_str().unwrap_or_default(),
+            page["driver_name"]
+                .as_str()
+                .map(|n| format!(" ({n})"))
+                .unwrap_or_default(),
             page["postings_in_window"]
                 .as_u64()
                 .map(|n| format!("{n} entries "))

@@ -119,6 +119,7 @@ fn a_driver_registered_once_is_linked_across_loads_by_id_and_by_name_until_the_n
     // By the name: the inspector finds both; the hauler that registered the driver too.
     for who in ["inspector", "hauler"] {
         let out = f.ok(who, "search", &["--driver-name", "张建国"]);
+        assert!(out.contains(&format!("driver {driver} (张建国)")), "{out}");
         let mut got = found(&out);
         got.sort();
         assert_eq!(got, vec![m1.clone(), m2.clone()], "as {who}:\n{out}");
