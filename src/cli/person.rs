@@ -313,8 +313,12 @@ fn register(
         None => None,
     };
     check_body("person.registered", &body, "the registration")?;
+    let body_licence = body["licence"].as_str().map(str::to_string);
     let logged = s.sign_and_submit(body, "the registration")?;
     println!("person {}", person.as_str());
+    if let Some(c) = body_licence {
+        println!("licence {c}");
+    }
     eprintln!(
         "registered for {party} at index {}: hand-overs name this driver with --driver {}",
         logged["index"],

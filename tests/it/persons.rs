@@ -209,6 +209,27 @@ fn persons_are_registered_by_their_party_once_and_a_foreign_driver_is_flagged() 
         !ok && out.contains(&format!("only {} sign it", f.hauler)),
         "{out}"
     );
+    // An escort with a licence number: both committed to, both lodged beside the log.
+    let out = f.ok(
+        "hauler2",
+        "person register",
+        &[
+            "--party",
+            &uscc("MA1HAUL02"),
+            "--name",
+            "赵六",
+            "--role",
+            "escort",
+            "--licence",
+            "A1234567",
+        ],
+    );
+    let licence = out
+        .lines()
+        .find_map(|l| l.strip_prefix("licence "))
+        .unwrap_or_else(|| panic!("{out}"));
+    let shown = f.ok("inspector", "personal show", &[licence]);
+    assert!(shown.contains("driver_licence A1234567"), "{shown}");
     // The second hauler's driver, named on a load between the plant and the first hauler: the
     // hand-over is logged, and flagged.
     let other = register_driver(&f, "hauler2", "王五");
@@ -274,4 +295,54 @@ fn search_by_name_over_http_needs_a_signed_reader() {
     assert_eq!(a.status, 401, "{}", a.body);
     let a = f.server.client().get("/v1/persons?name=x").unwrap();
     assert_eq!(a.status, 401, "{}", a.body);
+}
+
+/// How long a search by name takes with many registered persons: the server reads the lodged
+/// record of each. `cargo test --release --test it name_search_cost -- --ignored --nocapture`
+#[test]
+#[ignore]
+fn name_search_cost_with_thousands_of_registered_persons() {
+    use crate::world::{ok, World};
+    use wasteledger::domain::personal::commit;
+    const N: u32 = 5000;
+    let dir = tempfile::tempdir().unwrap();
+    let w = World::start(dir.path());
+    let t = std::time::Instant::now();
+    std::thread::scope(|s| {
+        for part in 0..8u32 {
+            let w = &w;
+            s.spawn(move || {
+                for i in (part..N).step_by(8) {
+                    let name = format!("司机{i}");
+                    let salt: [u8; 32] = <sha2::Sha256 as sha2::Digest>::digest(name.as_bytes()).into();
+                    let c = commit(&salt, &name);
+                    let body = json!({"type": "person.registered", "person": c, "party": w.hauler_a.id, "role": "driver"});
+                    ok(&w.c, body, &[&w.hauler_a.key]);
+                    let d = json!({"kind": "driver_name", "value": name, "salt": hex::encode(salt)});
+                    let a = w
+                        .c
+                        .signed("POST", "/v1/personal", d.to_string().as_bytes(), &w.hauler_a.key)
+                        .unwrap();
+                    assert_eq!(a.status, 201, "{}", a.body);
+                }
+            });
+        }
+    });
+    eprintln!("{N} persons registered and lodged in {:?}", t.elapsed());
+    let path = format!(
+        "/v1/persons?name={}",
+        wasteledger::client::encode("司机4999")
+    );
+    let mut times = Vec::new();
+    for _ in 0..20 {
+        let t = std::time::Instant::now();
+        let a = w.c.get_signed(&path, &w.bureau.key).unwrap();
+        times.push(t.elapsed());
+        assert_eq!(a.json().unwrap()["persons"].as_array().unwrap().len(), 1);
+    }
+    times.sort();
+    eprintln!(
+        "name look-up among {N} persons: median {:?}, max {:?}",
+        times[10], times[19]
+    );
 }
