@@ -128,15 +128,13 @@ pub(super) fn after_failure(slot: &TreesSlot, head: &RwLock<Head>, rules: &dyn R
     );
     let size = head.read().expect("head lock").size;
     let Ok(trees) = slot.get() else { return };
-    rules.reload(
-        &mut |fold| match super::load_state(&trees, size, fold, &[]) {
-            Ok(_) => true,
-            Err(e) => {
-                tracing::error!("cannot replay the domain's state after the storage failure: {e}");
-                false
-            }
-        },
-    );
+    rules.reload(&mut |fold| match super::load_state(&trees, size, fold, &[]) {
+        Ok(_) => true,
+        Err(e) => {
+            tracing::error!("cannot replay the domain's state after the storage failure: {e}");
+            false
+        }
+    });
 }
 
 /// Reopen the database and take the sequencer's state (and the domain's) from what is durable.
