@@ -43,7 +43,7 @@ pub struct BundleArgs {
     subject: super::search::Subject,
     /// The search that produced the selection, recorded with the pull as given (with a
     /// search flag, the search itself is recorded)
-    #[arg(long, value_name = "TEXT", conflicts_with_all = ["plate", "party", "site", "driver"])]
+    #[arg(long, value_name = "TEXT", conflicts_with_all = ["plate", "party", "site", "driver", "driver_name"])]
     query: Option<String>,
     /// The party you pull for (USCC); default: the party your key belongs to (needed with the
     /// authority's key)
@@ -108,8 +108,12 @@ pub fn pull(a: BundleArgs) -> Result<()> {
     let mut selected = a.manifests.clone();
     let mut query = a.query.clone();
     let x = &a.subject;
+    if x.driver_name.is_some() {
+        // The search is recorded with the pull, on the log: a name never goes there.
+        bail!("--driver-name: a name is never recorded on the log, and the search a bundle selects by is; find the driver's id with `wasteledger search --driver-name NAME` (or `person find`), then bundle with --driver ID");
+    }
     if x.given() {
-        if [&x.plate, &x.party, &x.site, &x.driver]
+        if [&x.plate, &x.party, &x.site, &x.driver, &x.driver_name]
             .iter()
             .filter(|s| s.is_some())
             .count()

@@ -109,7 +109,8 @@ struct PartySpec {
     /// `vehicle.registered` bodies without `type` and `party`.
     #[serde(default)]
     vehicles: Vec<Map<String, Value>>,
-    /// Its drivers' names (personal data: in events only as commitments, `%name`).
+    /// Its drivers' names (personal data: each registered once by this party as a person, whose
+    /// id, `%name`, the hand-overs carry; the name only beside the log).
     #[serde(default)]
     drivers: Vec<String>,
 }
@@ -153,11 +154,13 @@ struct Actor {
     file: PathBuf,
 }
 
-/// A driver: the commitment events carry, and what opens it.
+/// A driver: the person id events carry (the commitment to the name), and what opens it.
 struct Driver {
     commitment: String,
     salt: [u8; 32],
     fleet: String,
+    /// The short name of the party the driver works for (who registers them).
+    fleet_short: String,
 }
 
 pub fn run(opts: Options) -> Result<()> {
@@ -331,6 +334,7 @@ impl<'a> Play<'a> {
                     commitment: commit(&salt, name).as_str().to_string(),
                     salt,
                     fleet: p.uscc.clone(),
+                    fleet_short: p.short.clone(),
                 };
                 if drivers.insert(name.clone(), d).is_some() {
                     bail!("fixtures/demo/world.json: driver {name:?} is listed twice");
@@ -393,8 +397,9 @@ impl<'a> Play<'a> {
         Ok(receipt)
     }
 
-    /// The authority registers every party, its key, sites, licences and vehicles, and the
-    /// drivers' names are lodged beside the log (never in it).
+    /// The authority registers every party, its key, sites, licences and vehicles; each hauler
+    /// registers its drivers once (`person.registered`), and their names are lodged beside the
+    /// log (never in it).
     fn register(&mut self, world: &World, at: Timestamp) -> Result<()> {
         let auth = [self.authority.clone()];
         for (p, a) in world.parties.iter().zip(0..) {
@@ -433,6 +438,20 @@ impl<'a> Play<'a> {
                         .with_context(|| format!("{kind} for {}: {item:?}", p.short))?;
                 }
             }
+        }
+        let registrations: Vec<(Value, SigningKey)> = self
+            .drivers
+            .values()
+            .map(|d| {
+                let body = json!({"type": "person.registered", "person": d.commitment,
+                                  "party": d.fleet, "role": "driver"});
+                Ok((body, self.signer(&d.fleet_short)?))
+            })
+            .collect::<Result<_>>()?;
+        for (body, key) in registrations {
+            let person = body["person"].clone();
+            self.submit(at, body, &[key])
+                .with_context(|| format!("registering driver {person}"))?;
         }
         for (name, d) in &self.drivers {
             let record = json!({"kind": "driver_name", "value": name, "salt": hex::encode(d.salt),
@@ -512,7 +531,7 @@ impl<'a> Play<'a> {
     }
 
     /// Resolve the fixture's references: `@short` a party's USCC, `$label` a manifest number,
-    /// `%name` a driver's commitment, `+DAYdHH:MM` a time.
+    /// `%name` a driver's person id, `+DAYdHH:MM` a time.
     fn resolve(&self, v: &Value) -> Result<Value> {
         Ok(match v {
             Value::String(s) => {
@@ -736,12 +755,23 @@ impl<'a> Play<'a> {
         );
         let _ = writeln!(
             o,
-            "    (a hand-over needs both parties' keys: --key GIVER.pem --key TAKER.pem; drivers' names are kept beside the log under their commitments: GET /v1/personal/<commitment>, signed by the bureau)"
+            "    (a hand-over needs both parties' keys: --key GIVER.pem --key TAKER.pem; it names its driver by the person id the hauler registered: --driver ID)"
         );
         let _ = writeln!(
             o,
             "  wasteledger anomalies --server {url} --key {bureau}\n    lists what the anomaly detectors find (GET /v1/anomalies; --kind, --vehicle, --party, --site, --from, --to)"
         );
+        // The demo's busiest driver, if the fixture still has them.
+        let driver = ["张建国"]
+            .into_iter()
+            .chain(self.drivers.keys().map(String::as_str))
+            .find(|n| self.drivers.contains_key(*n));
+        if let Some(name) = driver {
+            let _ = writeln!(
+                o,
+                "  wasteledger search --server {url} --key {bureau} --driver-name {name}\n    every load of one driver: each is registered once by their hauler (person.registered, a pseudonymous id); names are kept beside the log, read by the bureau (wasteledger personal show ID)"
+            );
+        }
         let _ = writeln!(
             o,
             "  wasteledger audit --server {url} --key {bureau} --log-key '{}'\n    re-checks every entry over HTTP (entries are served to inspectors, enforcement, auditors and the authority)\n",

@@ -5,6 +5,7 @@ mod bundle;
 mod client;
 mod demo;
 mod party;
+mod person;
 mod scan;
 mod search;
 mod templates;
@@ -199,6 +200,12 @@ enum Command {
     /// The graph around one load: the parties, vehicles, drivers and sites it touched, and the
     /// other loads they touched, with the log entries behind each link
     Graph(search::GraphArgs),
+    /// Drivers and escorts: register one once (`person register`), find one by name
+    #[command(subcommand)]
+    Person(person::PersonCommand),
+    /// Personal data beside the log: lodge, show (roles that may read it), erase (authority)
+    #[command(subcommand)]
+    Personal(person::PersonalCommand),
 }
 
 impl Cli {
@@ -345,6 +352,8 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Anomalies(a) => anomalies::run(a),
         Command::Search(a) => search::search(a),
         Command::Graph(a) => search::graph(a),
+        Command::Person(cmd) => person::run_person(cmd),
+        Command::Personal(cmd) => person::run_personal(cmd),
     }
 }
 

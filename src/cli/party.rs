@@ -32,10 +32,10 @@ use std::path::{Path, PathBuf};
 pub struct Conn {
     /// The log's address, e.g. http://127.0.0.1:8080
     #[arg(long, value_name = "URL")]
-    server: String,
+    pub(super) server: String,
     /// Your key file (PKCS#8 PEM, made with `wasteledger keygen` and registered by the authority)
     #[arg(long, value_name = "FILE")]
-    key: PathBuf,
+    pub(super) key: PathBuf,
 }
 
 /// [`Conn`] for a command that also runs without a log (`--template`): required otherwise.
@@ -288,9 +288,12 @@ pub struct HandoverArgs {
     /// The plate of the vehicle taking the load on (when a hauler takes it)
     #[arg(long, value_name = "PLATE")]
     vehicle: Option<String>,
-    /// The driver's name: only a salted commitment goes into the event; the salt is printed so
-    /// the name can be lodged beside the log
-    #[arg(long, value_name = "NAME")]
+    /// The driver, by the id `person register` printed (the same on every load they drive)
+    #[arg(long, value_name = "ID", conflicts_with = "driver_name")]
+    driver: Option<String>,
+    /// The driver, by name: one of the persons your party registered (looked up on the log;
+    /// only the id goes into the event)
+    #[arg(long, value_name = "NAME", conflicts_with = "offline")]
     driver_name: Option<String>,
     /// The registered site where it happens
     #[arg(long, value_name = "SITE")]
@@ -542,12 +545,12 @@ pub fn run(cmd: PartyCommand) -> Result<()> {
 // Talking to the log
 // ---------------------------------------------------------------------------------------------
 
-struct Session {
-    c: LogClient,
-    server: String,
-    key: SigningKey,
+pub(super) struct Session {
+    pub(super) c: LogClient,
+    pub(super) server: String,
+    pub(super) key: SigningKey,
     /// Our public key as the log writes it (base64).
-    pk: String,
+    pub(super) pk: String,
 }
 
 /// What `POST /v1/events` answered: in the log, or waiting for the other party.
@@ -557,7 +560,7 @@ enum Submitted {
 }
 
 impl Session {
-    fn open(conn: &Conn) -> Result<Session> {
+    pub(super) fn open(conn: &Conn) -> Result<Session> {
         Self::new(&conn.server, &conn.key)
     }
 
@@ -571,7 +574,7 @@ impl Session {
         })
     }
 
-    fn unreachable(&self) -> String {
+    pub(super) fn unreachable(&self) -> String {
         format!(
             "cannot reach the log at {} (is the server running, and the URL right?)",
             self.server
@@ -582,7 +585,7 @@ impl Session {
         self.c.get(path).with_context(|| self.unreachable())
     }
 
-    fn get_signed(&self, path: &str) -> Result<Answer> {
+    pub(super) fn get_signed(&self, path: &str) -> Result<Answer> {
         self.c
             .get_signed(path, &self.key)
             .with_context(|| self.unreachable())
@@ -666,7 +669,7 @@ impl Session {
     }
 
     /// Sign a body with our key and submit it; it must go into the log.
-    fn sign_and_submit(&self, body: Value, what: &str) -> Result<Value> {
+    pub(super) fn sign_and_submit(&self, body: Value, what: &str) -> Result<Value> {
         let ev = sign(body, &self.key)?;
         match self.submit(&ev, what)? {
             Submitted::Logged(a) => Ok(a),
@@ -700,7 +703,7 @@ impl Session {
 }
 
 /// The log's RFC 9457 problem in one line: title (status): detail [field].
-fn problem(a: &Answer) -> String {
+pub(super) fn problem(a: &Answer) -> String {
     a.problem()
 }
 
@@ -742,7 +745,7 @@ fn manifest_arg(s: &str) -> Result<ManifestNumber> {
     ManifestNumber::parse(s.trim()).map_err(|e| anyhow!("--manifest: {e}"))
 }
 
-fn uscc_arg(flag: &str, s: &str) -> Result<Uscc> {
+pub(super) fn uscc_arg(flag: &str, s: &str) -> Result<Uscc> {
     Uscc::parse(&s.trim().to_ascii_uppercase()).map_err(|e| anyhow!("--{flag}: {e}"))
 }
 
@@ -898,7 +901,7 @@ fn untoml(v: Value) -> Value {
 }
 
 /// Check a body as the log will (field by field), before anything is signed or sent.
-fn check_body(event_type: &str, body: &Value, source: &str) -> Result<()> {
+pub(super) fn check_body(event_type: &str, body: &Value, source: &str) -> Result<()> {
     if !DomainEvent::TYPES.contains(&event_type) {
         return Ok(());
     }
@@ -938,8 +941,9 @@ fn write_out(out: &Path, bytes: &[u8]) -> Result<()> {
 // register, issue, correct
 // ---------------------------------------------------------------------------------------------
 
-const REGISTRY_TYPES: [&str; 7] = [
+const REGISTRY_TYPES: [&str; 8] = [
     "party.registered",
+    "person.registered",
     "key.added",
     "licence.granted",
     "licence.revoked",
@@ -1021,6 +1025,7 @@ fn describe_registry(ev: &Value) -> String {
         "licence.granted" | "licence.revoked" => "licence",
         "vehicle.registered" => "plate",
         "site.registered" => "site",
+        "person.registered" => "person",
         _ => "",
     };
     ev[k].as_str().unwrap_or_default().to_string()
@@ -1258,18 +1263,11 @@ fn handover(a: HandoverArgs) -> Result<()> {
     if let Some(p) = place {
         body["place"] = p;
     }
-    if let Some(name) = a.driver_name.as_deref() {
-        if name.trim().is_empty() {
-            bail!("--driver-name: empty");
-        }
-        let mut salt = [0u8; 32];
-        getrandom::fill(&mut salt).map_err(|e| anyhow!("the random source failed: {e}"))?;
-        let c = crate::domain::personal::commit(&salt, name);
-        body["driver"] = json!(c.as_str());
-        eprintln!("driver's name: only this commitment goes into the signed event");
-        eprintln!("  commitment {}", c.as_str());
-        eprintln!("  salt       {}", hex::encode(salt));
-        eprintln!("  keep the salt: with it the name can be lodged beside the log (kind driver_name) for inspectors to open");
+    if let Some(id) = a.driver.as_deref() {
+        body["driver_id"] = json!(id.trim());
+    }
+    if let (Some(name), Some(s)) = (a.driver_name.as_deref(), &session) {
+        body["driver_id"] = json!(super::person::resolve(s, name)?);
     }
     check_body("custody.handover", &body, "the hand-over")?;
     let ev = sign(body, &key)?;
@@ -1363,6 +1361,9 @@ pub(crate) fn describe_handover(ev: &Map<String, Value>) -> String {
     }
     if ev.contains_key("driver") {
         out += &format!("  driver     {} (commitment to the name)\n", s("driver"));
+    }
+    if ev.contains_key("driver_id") {
+        out += &format!("  driver     {} (registered person)\n", s("driver_id"));
     }
     if ev.contains_key("site") {
         out += &format!("  site       {}\n", s("site"));

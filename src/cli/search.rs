@@ -22,9 +22,14 @@ pub struct Subject {
     /// A registered site id
     #[arg(long, value_name = "SITE")]
     pub site: Option<String>,
-    /// A driver, by the commitment the hand-overs carry (64 hex digits)
-    #[arg(long, value_name = "COMMITMENT")]
+    /// A driver, by their person id (64 hex digits, from `person register`) or an older
+    /// log's per-load commitment: every load the person drove
+    #[arg(long, value_name = "ID")]
     pub driver: Option<String>,
+    /// A driver, by name (the authority, inspectors, enforcement, auditors: any lodged name; a
+    /// party: the drivers it registered); erased names are not found
+    #[arg(long, value_name = "NAME")]
+    pub driver_name: Option<String>,
     /// From this time, inclusive: a date (00:00 China Standard Time), a CST time
     /// 2026-12-01 08:30, or RFC 3339 with Z or an offset
     #[arg(long, value_name = "TIME")]
@@ -37,9 +42,15 @@ pub struct Subject {
 impl Subject {
     /// Whether a subject (plate, party, site or driver) is given.
     pub fn given(&self) -> bool {
-        [&self.plate, &self.party, &self.site, &self.driver]
-            .iter()
-            .any(|s| s.is_some())
+        [
+            &self.plate,
+            &self.party,
+            &self.site,
+            &self.driver,
+            &self.driver_name,
+        ]
+        .iter()
+        .any(|s| s.is_some())
     }
 
     /// The search as a person reads it (`plate=苏E12345&from=…`).
@@ -49,6 +60,7 @@ impl Subject {
             ("party", &self.party),
             ("site", &self.site),
             ("driver", &self.driver),
+            ("driver_name", &self.driver_name),
             ("from", &self.from),
             ("to", &self.to),
         ]
@@ -60,7 +72,7 @@ impl Subject {
 }
 
 #[derive(Args)]
-#[command(group(clap::ArgGroup::new("subject").required(true).args(["plate", "party", "site", "driver"])))]
+#[command(group(clap::ArgGroup::new("subject").required(true).args(["plate", "party", "site", "driver", "driver_name"])))]
 pub struct SearchArgs {
     /// The log's address, e.g. http://127.0.0.1:8080
     #[arg(long, value_name = "URL")]
@@ -162,6 +174,12 @@ pub(super) fn subject_query(x: &Subject) -> Result<Vec<String>> {
         let d = Commitment::try_from(d.clone()).map_err(|e| anyhow!("--driver: {e}"))?;
         q.push(format!("driver={}", d.as_str()));
     }
+    if let Some(n) = &x.driver_name {
+        if n.trim().is_empty() {
+            bail!("--driver-name: empty");
+        }
+        q.push(format!("driver_name={}", encode(n.trim())));
+    }
     window(&mut q, &x.from, &x.to)?;
     Ok(q)
 }
@@ -235,9 +253,13 @@ pub fn search(a: SearchArgs) -> Result<()> {
 fn print_page(page: &Value, first: bool) {
     if first {
         println!(
-            "{} {}: {}in the window ({} to {}), {}",
+            "{} {}{}: {}in the window ({} to {}), {}",
             page["subject"]["kind"].as_str().unwrap_or_default(),
             page["subject"]["id"].as_str().unwrap_or_default(),
+            page["driver_name"]
+                .as_str()
+                .map(|n| format!(" ({n})"))
+                .unwrap_or_default(),
             page["postings_in_window"]
                 .as_u64()
                 .map(|n| format!("{n} entries "))

@@ -230,6 +230,7 @@ pub enum DomainEvent {
     LicenceRevoked(LicenceRevoked),
     VehicleRegistered(VehicleRegistered),
     SiteRegistered(SiteRegistered),
+    PersonRegistered(PersonRegistered),
     ManifestIssued(ManifestIssued),
     ManifestVoided(ManifestVoided),
     ManifestCorrected(ManifestCorrected),
@@ -309,6 +310,32 @@ pub struct SiteRegistered {
     pub geofence: Vec<Point>,
 }
 
+/// What a registered person does for the party it works for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PersonRole {
+    Driver,
+    /// 押运员: the escort a hazardous load travels with.
+    Escort,
+}
+
+/// `person.registered` (the party the person works for, or the authority): one stable
+/// pseudonymous identity for a driver or escort. `person` is the commitment to the person's
+/// name under a salt drawn once, at registration; it is the person's id in every hand-over
+/// (`driver_id`) and in search. The name and its salt are lodged beside the log, erasable; the
+/// clear name is never in the event.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PersonRegistered {
+    pub person: Commitment,
+    /// The party the person works for.
+    pub party: Uscc,
+    pub role: PersonRole,
+    /// Commitment to the person's licence or staff number, when there is one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub licence: Option<Commitment>,
+}
+
 /// `manifest.issued` (the generator). The log allocates the manifest number.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -361,8 +388,13 @@ pub struct Handover {
     /// The vehicle that carries the load on from here (absent when a station or receiver takes it).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub vehicle: Option<Plate>,
+    /// A per-load commitment to the driver's name: the form of logs made before persons were
+    /// registered, still read and searchable; new hand-overs name `driver_id` instead.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub driver: Option<Commitment>,
+    /// The driver, by the id of a `person.registered` (the same on every load they drive).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub driver_id: Option<Commitment>,
     /// Where: a registered site, or a point on the road.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub site: Option<String>,
@@ -495,12 +527,13 @@ pub struct EvidenceExported {
 
 impl DomainEvent {
     /// Every domain event type, as written in `type`.
-    pub const TYPES: [&'static str; 17] = [
+    pub const TYPES: [&'static str; 18] = [
         "party.registered",
         "licence.granted",
         "licence.revoked",
         "vehicle.registered",
         "site.registered",
+        "person.registered",
         "manifest.issued",
         "manifest.voided",
         "manifest.corrected",
@@ -544,6 +577,7 @@ impl DomainEvent {
             "licence.revoked" => E::LicenceRevoked(de(json)?),
             "vehicle.registered" => E::VehicleRegistered(de(json)?),
             "site.registered" => E::SiteRegistered(de(json)?),
+            "person.registered" => E::PersonRegistered(de(json)?),
             "manifest.issued" => E::ManifestIssued(de(json)?),
             "manifest.voided" => E::ManifestVoided(de(json)?),
             "manifest.corrected" => E::ManifestCorrected(de(json)?),

@@ -154,6 +154,14 @@ pub struct Vehicle {
     pub last_position: Option<TrackPoint>,
 }
 
+/// A registered person (`person.registered`): a pseudonymous id, never a name.
+#[derive(Clone, Debug, Serialize)]
+pub struct Person {
+    #[serde(flatten)]
+    pub reg: PersonRegistered,
+    pub index: u64,
+}
+
 #[derive(Clone, Debug, Serialize)]
 pub struct Site {
     #[serde(flatten)]
@@ -252,6 +260,9 @@ pub enum FlagKind {
     Diverted,
     /// An inspector saw the load on a truck other than the one the log's hand-over put it on.
     WrongVehicle,
+    /// The hand-over's driver is registered to a party other than the two handing over and
+    /// taking (a subcontracted driver, or a wrong id): the step happened, so it is flagged.
+    ForeignDriver,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
@@ -436,6 +447,8 @@ pub struct Domain {
     pub licences_of: HashMap<Uscc, Vec<String>>,
     pub vehicles: BTreeMap<Plate, Vehicle>,
     pub sites: BTreeMap<String, Site>,
+    /// Registered persons (drivers, escorts) by id (the commitment `person`).
+    pub persons: BTreeMap<String, Person>,
     pub manifests: BTreeMap<ManifestNumber, Manifest>,
     /// Manifests each entry created (an issue creates one, a split several).
     pub created: HashMap<u64, Vec<ManifestNumber>>,
@@ -560,6 +573,7 @@ enum Effect {
     LicenceRevoked(String, Timestamp),
     Vehicle(Vehicle),
     Site(Site),
+    Person(Person),
     Track(Plate, TrackPoint, u64),
     Export(Export),
     /// Another effect, and the vehicle fixes the event gives (see `movements`).
@@ -608,6 +622,7 @@ impl Domain {
             licences_of: HashMap::new(),
             vehicles: BTreeMap::new(),
             sites: BTreeMap::new(),
+            persons: BTreeMap::new(),
             manifests: BTreeMap::new(),
             created: HashMap::new(),
             by_party: HashMap::new(),
@@ -640,6 +655,7 @@ impl Domain {
             "licences_of": sorted(&self.licences_of),
             "vehicles": &self.vehicles,
             "sites": &self.sites,
+            "persons": &self.persons,
             "manifests": &self.manifests,
             "created": sorted(self.created.iter().map(|(i, n)| (format!("{i:020}"), n))),
             "by_party": sorted(&self.by_party),
@@ -1263,6 +1279,37 @@ impl Domain {
                     return Err(f("event.geofence", "a polygon of at least 3 points"));
                 }
                 Ok(Effect::Site(Site { reg: s, index }))
+            }
+            E::PersonRegistered(p) => {
+                // The party the person works for registers them (or the authority for it).
+                if !(log.authority.is_some() && event.signers().all(|k| Some(*k) == log.authority))
+                {
+                    self.require_signed_by(
+                        event,
+                        &p.party,
+                        "signatures",
+                        "person.registered (by the party the person works for, or the authority)",
+                    )?;
+                }
+                self.party(&p.party, "event.party")?;
+                if let Some(old) = self.persons.get(p.person.as_str()) {
+                    return Err(state(
+                        "event.person",
+                        format!(
+                            "person {} is registered already (entry {}, for {}); a person working for another party is registered again, under a salt of its own",
+                            p.person.as_str(),
+                            old.index,
+                            old.reg.party
+                        ),
+                    ));
+                }
+                if p.licence.as_ref() == Some(&p.person) {
+                    return Err(f(
+                        "event.licence",
+                        "a commitment to the licence number, not the person's id again",
+                    ));
+                }
+                Ok(Effect::Person(Person { reg: p, index }))
             }
             E::ManifestIssued(m) => {
                 self.party_with(&m.generator, Role::Generator, "event.generator")?;
@@ -1952,6 +1999,7 @@ impl Domain {
             }
         };
         let counts = Self::check_counts(m, &h.lines, "event.lines")?;
+        let driver = self.driver_of(&h)?;
         let status = if m.status == Status::Rejected {
             if h.to == h.from {
                 return Err(f(
@@ -2003,6 +2051,20 @@ impl Domain {
             self.site(s, "event.site")?;
         }
         let mut flags = self.gap_flags(m, &counts, index, "handed over");
+        if let Some(p) = driver.filter(|p| p.reg.party != h.from && p.reg.party != h.to) {
+            flags.push(Flag {
+                kind: FlagKind::ForeignDriver,
+                index,
+                detail: format!(
+                    "driver {} works for {} (registered at entry {}), not for {} or {}",
+                    p.reg.person.as_str(),
+                    p.reg.party,
+                    p.index,
+                    h.from,
+                    h.to
+                ),
+            });
+        }
         match status {
             Status::InTransit | Status::Rejected => {
                 if let Some(v) = &h.vehicle {
@@ -2070,6 +2132,30 @@ impl Domain {
             quantities: Some(counts),
         });
         Ok((m, missing))
+    }
+
+    /// The registered person a hand-over's `driver_id` names. A hand-over names its driver one
+    /// way: `driver_id` (a registered person) or, in logs made before persons were registered,
+    /// `driver` (a per-load commitment, not checked against anything).
+    fn driver_of(&self, h: &Handover) -> Result<Option<&Person>, Refusal> {
+        let Some(id) = &h.driver_id else {
+            return Ok(None);
+        };
+        if h.driver.is_some() {
+            return Err(f(
+                "event.driver",
+                "absent when driver_id names the driver (one or the other)",
+            ));
+        }
+        self.persons.get(id.as_str()).map(Some).ok_or_else(|| {
+            unknown(
+                "event.driver_id",
+                format!(
+                    "{} is not a registered person: the carrier registers its driver once (person.registered) and names that id",
+                    id.as_str()
+                ),
+            )
+        })
     }
 
     /// What a hand-over (not of a rejected load) makes of the load, from who takes it and how.
@@ -2302,6 +2388,9 @@ impl Domain {
             }
             Effect::Site(s) => {
                 self.sites.insert(s.reg.site.clone(), s);
+            }
+            Effect::Person(p) => {
+                self.persons.insert(p.reg.person.as_str().to_string(), p);
             }
             Effect::Track(plate, last, n) => {
                 if let Some(v) = self.vehicles.get_mut(&plate) {

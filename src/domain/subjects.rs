@@ -21,7 +21,8 @@ pub enum SubjectKind {
     Plate,
     Party,
     Site,
-    /// A driver, by the salted commitment the hand-overs carry (never the clear value).
+    /// A driver, by the id the hand-overs carry: a registered person's (`driver_id`), or an
+    /// older log's per-load commitment (`driver`); never the clear value.
     Driver,
 }
 
@@ -203,7 +204,11 @@ impl SubjectIndex {
         manifests: &BTreeMap<ManifestNumber, Manifest>,
     ) {
         let site = event.get("site").and_then(Value::as_str);
-        let driver = event.get("driver").and_then(Value::as_str);
+        // A registered person's id (`driver_id`), or an older log's per-load commitment.
+        let driver = event
+            .get("driver_id")
+            .or_else(|| event.get("driver"))
+            .and_then(Value::as_str);
         for number in touched {
             let Some(m) = manifests.get(number) else {
                 continue;

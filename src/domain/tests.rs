@@ -618,3 +618,57 @@ fn evidence_is_pulled_by_enforcement_only_and_stays_off_the_manifests() {
     );
     assert_eq!(log.snapshot(), before);
 }
+
+#[test]
+fn a_person_is_registered_once_by_their_party_and_named_by_id_on_every_hand_over() {
+    let mut log = Log::new();
+    let person = |n: u8| {
+        super::personal::commit(&[n; 32], "张建国")
+            .as_str()
+            .to_string()
+    };
+    let reg = |p: &str, party: usize| json!({"type": "person.registered", "person": p, "party": id(party), "role": "driver"});
+    // Another party cannot register a person for the hauler; the hauler can, and only once.
+    let err = log.admit(reg(&person(1), 1), &[&pkey(0)]).unwrap_err();
+    assert!(err.contains("signatures[0]"), "{err}");
+    log.admit(reg(&person(1), 1), &[&pkey(1)]).unwrap();
+    let err = log.auth(reg(&person(1), 2)).unwrap_err();
+    assert!(
+        err.contains("event.person") && err.contains("registered already"),
+        "{err}"
+    );
+    // The authority registers hauler B's driver for it (the same name, its own salt).
+    log.auth(reg(&person(2), 2)).unwrap();
+    // A hand-over naming an id nobody registered, or both forms, is refused and changes nothing.
+    let m = log.issue(1000);
+    let before_hand = log.snapshot();
+    let mut h = hand(&m, 0, 1, Some("苏E12345"), 1000);
+    h["driver_id"] = json!("ab".repeat(32));
+    let err = log.admit(h.clone(), &[&pkey(0), &pkey(1)]).unwrap_err();
+    assert!(
+        err.contains("event.driver_id") && err.contains("not a registered person"),
+        "{err}"
+    );
+    h["driver_id"] = json!(person(1));
+    h["driver"] = json!(person(1));
+    let err = log.admit(h.clone(), &[&pkey(0), &pkey(1)]).unwrap_err();
+    assert!(err.contains("event.driver"), "{err}");
+    assert_eq!(log.snapshot(), before_hand);
+    // Named by id: logged, posted under the id; hauler B's driver on hauler A's truck is flagged.
+    h.as_object_mut().unwrap().remove("driver");
+    h["driver_id"] = json!(person(2));
+    log.admit(h, &[&pkey(0), &pkey(1)]).unwrap();
+    let man = &log.domain.manifests[&m.parse().unwrap()];
+    assert_eq!(man.flags.len(), 1, "{:?}", man.flags);
+    assert_eq!(man.flags[0].kind, FlagKind::ForeignDriver);
+    assert!(
+        man.flags[0].detail.contains(&id(2)),
+        "{}",
+        man.flags[0].detail
+    );
+    // A log made before persons were registered: the per-load commitment is still admitted.
+    let m2 = log.issue(1000);
+    let mut old = hand(&m2, 0, 1, Some("苏E12345"), 1000);
+    old["driver"] = json!("cd".repeat(32));
+    log.admit(old, &[&pkey(0), &pkey(1)]).unwrap();
+}

@@ -8,14 +8,18 @@ use super::domain::{live, viewer, Viewer};
 use super::Problem;
 use crate::domain::codes::{ManifestNumber, Plate, Uscc};
 use crate::domain::events::Commitment;
+use crate::domain::fold::{Domain, Person};
 use crate::domain::subjects::{Subject, SubjectKind};
 use crate::domain::DomainRules;
 use crate::investigate::search::{self, Cursor, GraphQuery, Order, Query};
 use crate::ledger::time::{DateAs, Timestamp};
+use crate::store::Ledger;
 use actix_web::{web, HttpRequest, HttpResponse};
+use serde_json::json;
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.route("/v1/search", web::get().to(search_route))
+        .route("/v1/persons", web::get().to(persons_route))
         .route("/v1/manifests/{number}/graph", web::get().to(graph_route));
 }
 
@@ -94,7 +98,7 @@ fn subject(q: &Params) -> Result<Subject, Problem> {
         [] => {
             return Err(Problem::bad_request(
                 Some("plate"),
-                "one of the query parameters `plate`, `party`, `site` or `driver` (the subject to search for)",
+                "one of the query parameters `plate`, `party`, `site`, `driver` or `driver_name` (the subject to search for)",
             ))
         }
         [_, second, ..] => {
@@ -153,7 +157,129 @@ fn reader(v: &Viewer, what: &str) -> Result<Option<Uscc>, Problem> {
     }
 }
 
+/// The registered persons whose lodged name is `name` (trimmed, exact), among the names the
+/// reader may read: all of them for those who see all, else those the reading party lodged.
+/// Erased names are not found. A look-up per registered person (drivers number thousands).
+fn persons_named<'d>(
+    ledger: &Ledger,
+    d: &'d Domain,
+    v: &Viewer,
+    param: &str,
+    name: &str,
+) -> Result<Vec<&'d Person>, Problem> {
+    let name = name.trim();
+    if name.is_empty() || name.chars().any(char::is_control) {
+        return Err(bad(param, format!("a person's name, got {name:?}")));
+    }
+    let mine = match v {
+        _ if v.sees_all() => None,
+        Viewer::Party { id, .. } => Some(id.to_string()),
+        _ => {
+            return Err(Problem::new(
+                401,
+                "unauthenticated",
+                "Sign the request",
+                "names are searched only with a request signed by a registered key",
+            )
+            .field("Authorization"))
+        }
+    };
+    let mut found = Vec::new();
+    for (id, p) in &d.persons {
+        let Some(bytes) = ledger.personal(id)? else {
+            continue;
+        };
+        let r: serde_json::Value = serde_json::from_slice(&bytes).unwrap_or_default();
+        let readable = mine
+            .as_deref()
+            .is_none_or(|me| r["lodged_by"].as_str() == Some(me));
+        if readable
+            && r.get("erased_at").is_none()
+            && r["kind"] == "driver_name"
+            && r["value"].as_str().map(str::trim) == Some(name)
+        {
+            found.push(p);
+        }
+    }
+    Ok(found)
+}
+
+fn person_json(p: &Person) -> serde_json::Value {
+    json!({"person": p.reg.person, "party": p.reg.party, "role": p.reg.role, "index": p.index})
+}
+
+/// `GET /v1/persons?name=`: the registered persons of that name the reader may know of.
+async fn persons_route(
+    ledger: web::Data<Ledger>,
+    rules: web::Data<DomainRules>,
+    seen: web::Data<SeenRequests>,
+    req: HttpRequest,
+    q: Params,
+) -> Result<HttpResponse, Problem> {
+    known(&q, &["name"])?;
+    let name = q
+        .get("name")
+        .ok_or_else(|| bad("name", "the person's name (as lodged beside the log)"))?;
+    let d = live(&rules)?;
+    let v = viewer(&req, &seen, &d)?;
+    let found = persons_named(&ledger, &d, &v, "name", name)?;
+    Ok(HttpResponse::Ok().json(json!({
+        "name": name.trim(),
+        "persons": found.into_iter().map(person_json).collect::<Vec<_>>(),
+        "scope": if v.sees_all() { "all" } else { "persons whose names you lodged" },
+    })))
+}
+
+/// The one driver a `driver_name` names, for this reader.
+fn subject_by_name(
+    ledger: &Ledger,
+    d: &Domain,
+    v: &Viewer,
+    q: &Params,
+    name: &str,
+) -> Result<Subject, Problem> {
+    if let Some(other) = ["plate", "party", "site", "driver"]
+        .into_iter()
+        .find(|k| q.contains_key(*k))
+    {
+        return Err(bad(
+            other,
+            format!("one subject per search; got driver_name and {other}"),
+        ));
+    }
+    let found = persons_named(ledger, d, v, "driver_name", name)?;
+    match found.as_slice() {
+        [one] => Ok(Subject::new(SubjectKind::Driver, one.reg.person.as_str())),
+        [] => Err(Problem::new(
+            404,
+            "unknown-person",
+            "Not found",
+            format!(
+                "no registered person named {:?} whose name you may read (inspectors, enforcement, auditors and the authority read every lodged name, a party those it lodged; an erased name is not found: search by the person's id with `driver`)",
+                name.trim()
+            ),
+        )
+        .field("driver_name")),
+        many => Err(Problem::new(
+            409,
+            "ambiguous-name",
+            "Several persons of that name",
+            format!(
+                "{} registered persons are named {:?}: search each by its id with `driver`: {}",
+                many.len(),
+                name.trim(),
+                many.iter()
+                    .map(|p| format!("{} (role {:?}, for {}, entry {})", p.reg.person.as_str(), p.reg.role, p.reg.party, p.index))
+                    .collect::<Vec<_>>()
+                    .join("; ")
+            ),
+        )
+        .field("driver_name")),
+    }
+}
+
 async fn search_route(
+    ledger: web::Data<Ledger>,
     rules: web::Data<DomainRules>,
     seen: web::Data<SeenRequests>,
     req: HttpRequest,
@@ -162,10 +288,23 @@ async fn search_route(
     known(
         &q,
         &[
-            "plate", "party", "site", "driver", "from", "to", "limit", "cursor", "order",
+            "plate",
+            "party",
+            "site",
+            "driver",
+            "driver_name",
+            "from",
+            "to",
+            "limit",
+            "cursor",
+            "order",
         ],
     )?;
-    let subject = subject(&q)?;
+    let by_name = q.get("driver_name").cloned();
+    let mut subject = match &by_name {
+        Some(_) => None,
+        None => Some(subject(&q)?),
+    };
     let (from, to) = window(&q)?;
     let limit = number_in(&q, "limit", 1..=500, 50)?;
     let order = match q.get("order") {
@@ -181,10 +320,13 @@ async fn search_route(
     let d = live(&rules)?;
     let v = viewer(&req, &seen, &d)?;
     let within = reader(&v, "searching")?;
+    if let Some(name) = &by_name {
+        subject = Some(subject_by_name(&ledger, &d, &v, &q, name)?);
+    }
     let page = search::search(
         &d,
         &Query {
-            subject,
+            subject: subject.expect("a subject, by id or by name"),
             from,
             to,
             order,
@@ -201,6 +343,9 @@ async fn search_route(
         None => "all".into(),
         Some(p) => format!("manifests {p} is party to").into(),
     };
+    if let Some(name) = by_name {
+        body["driver_name"] = name.trim().into();
+    }
     Ok(HttpResponse::Ok().json(body))
 }
 

@@ -796,7 +796,10 @@ impl<'a> Scan<'a> {
                         std::iter::once(f.index).chain(on).collect(),
                     )
                 }
-                FlagKind::Overdue | FlagKind::UnknownCode | FlagKind::Diverted => continue,
+                FlagKind::Overdue
+                | FlagKind::UnknownCode
+                | FlagKind::Diverted
+                | FlagKind::ForeignDriver => continue,
             };
             entries.sort_unstable();
             // Several flags of one kind on one entry (a line each): one anomaly.

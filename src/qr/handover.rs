@@ -5,7 +5,7 @@
 //! canonical JSON, and the encoder checks the round trip before it hands out a code.
 //!
 //! `WLH1` + unpadded upper-case base32 of:
-//! `flags ‖ manifest ‖ from ‖ to ‖ [at] ‖ lines ‖ [vehicle] ‖ [driver] ‖ [site] ‖ [place] ‖
+//! `flags ‖ manifest ‖ from ‖ to ‖ [at] ‖ lines ‖ [vehicle] ‖ [driver or driver_id] ‖ [site] ‖ [place] ‖
 //! [rest] ‖ public key (32) ‖ signature (64)`.
 
 use super::token::{put_str, put_uvarint, Reader, MAX_NUMBER};
@@ -26,6 +26,9 @@ const EVENT_TYPE: &str = "custody.handover";
 const F_VEHICLE: u8 = 1 << 0;
 const F_DRIVER_HEX: u8 = 1 << 1;
 const F_DRIVER_STR: u8 = 1 << 2;
+/// Both driver bits: the registered person's id (`driver_id`, 64 hex digits) as 32 bytes. A
+/// hand-over names its driver one way or the other, never both.
+const F_DRIVER_ID: u8 = F_DRIVER_HEX | F_DRIVER_STR;
 const F_SITE: u8 = 1 << 3;
 const F_PLACE: u8 = 1 << 4;
 const F_AT_SECONDS: u8 = 1 << 5;
@@ -240,6 +243,14 @@ pub fn encode_handover(ev: &SignedEvent) -> Result<String, HandoverCodeError> {
         flags |= F_VEHICLE;
         put_str(&mut tail, &v);
     }
+    let driver_id = str_field(&rest, "driver_id")
+        .filter(|d| is_commitment(d) && !rest.contains_key("driver"))
+        .map(str::to_string);
+    if let Some(id) = driver_id {
+        flags |= F_DRIVER_ID;
+        tail.extend_from_slice(&hex::decode(&id).expect("checked hex"));
+        rest.remove("driver_id");
+    }
     match str_field(&rest, "driver").map(str::to_string) {
         Some(d) if is_commitment(&d) => {
             flags |= F_DRIVER_HEX;
@@ -326,12 +337,6 @@ pub fn decode_handover(text: &str) -> Result<SignedEvent, HandoverCodeError> {
     })?;
     let mut r = Reader { bytes: &bin, at: 0 };
     let flags = r.byte("flags")?;
-    if flags & F_DRIVER_HEX != 0 && flags & F_DRIVER_STR != 0 {
-        return Err(malformed(
-            "flags",
-            "the driver is either 32 bytes or a string, not both",
-        ));
-    }
     if flags & F_AT_SECONDS != 0 && flags & F_AT_MILLIS != 0 {
         return Err(malformed(
             "flags",
@@ -389,7 +394,12 @@ pub fn decode_handover(text: &str) -> Result<SignedEvent, HandoverCodeError> {
     if flags & F_VEHICLE != 0 {
         ev.insert("vehicle".into(), json!(r.str_max("vehicle", MAX_STR)?));
     }
-    if flags & F_DRIVER_HEX != 0 {
+    if flags & F_DRIVER_ID == F_DRIVER_ID {
+        ev.insert(
+            "driver_id".into(),
+            json!(hex::encode(r.take(32, "driver_id")?)),
+        );
+    } else if flags & F_DRIVER_HEX != 0 {
         ev.insert("driver".into(), json!(hex::encode(r.take(32, "driver")?)));
     } else if flags & F_DRIVER_STR != 0 {
         let d = r.str_max("driver", MAX_STR)?;

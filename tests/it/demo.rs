@@ -191,7 +191,13 @@ fn demo_plays_a_kunshan_week_keeps_serving_and_its_log_verifies() {
     assert_eq!(unlicensed[0]["status"], "received");
 
     // Nothing else is wrong in the week: the rest of the chain is clean.
-    for kind in ["quantity_gap", "no_permit", "unknown_code", "diverted"] {
+    for kind in [
+        "quantity_gap",
+        "no_permit",
+        "unknown_code",
+        "diverted",
+        "foreign_driver",
+    ] {
         let hit: Vec<&Value> = with_flag(kind);
         assert!(
             hit.is_empty(),
@@ -199,6 +205,29 @@ fn demo_plays_a_kunshan_week_keeps_serving_and_its_log_verifies() {
             hit.iter().map(|m| &m["flags"]).collect::<Vec<_>>()
         );
     }
+
+    // Each driver is one registered person: the bureau's search by name links every load the
+    // busiest one drove (five hand-overs), and the search by the id finds the same loads.
+    let by_name = c
+        .get_signed(
+            &format!(
+                "/v1/search?driver_name={}",
+                wasteledger::client::encode("张建国")
+            ),
+            &authority,
+        )
+        .unwrap();
+    assert_eq!(by_name.status, 200, "{}", by_name.body);
+    let by_name = by_name.json().unwrap();
+    let loads = by_name["manifests"].as_array().unwrap().len();
+    assert!(loads >= 3, "one driver, several loads: {by_name}");
+    let id = by_name["subject"]["id"].as_str().unwrap();
+    let by_id = c
+        .get_signed(&format!("/v1/search?driver={id}"), &authority)
+        .unwrap()
+        .json()
+        .unwrap();
+    assert_eq!(by_id["manifests"], by_name["manifests"]);
 
     // The detectors see the same week: the overdue load, the unlicensed receipt, and the lost
     // load's truck standing 45 minutes outside every site (its track points); nothing else.

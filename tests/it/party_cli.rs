@@ -15,17 +15,17 @@ use wasteledger::ledger::time::Timestamp;
 const PLATE: &str = "苏E12345";
 
 /// A log with a plant, a hauler and a receiver registered through `wasteledger register`.
-struct Field {
+pub(crate) struct Field {
     _dir: tempfile::TempDir,
-    dir: PathBuf,
-    server: Server,
-    plant: String,
-    hauler: String,
-    receiver: String,
+    pub(crate) dir: PathBuf,
+    pub(crate) server: Server,
+    pub(crate) plant: String,
+    pub(crate) hauler: String,
+    pub(crate) receiver: String,
 }
 
 impl Field {
-    fn path(&self, name: &str) -> String {
+    pub(crate) fn path(&self, name: &str) -> String {
         self.dir.join(name).to_str().unwrap().to_string()
     }
 
@@ -34,7 +34,8 @@ impl Field {
     }
 
     /// Run a command as `who` (a key file name) against the server.
-    fn as_(&self, who: &str, cmd: &str, args: &[&str]) -> (bool, String) {
+    pub(crate) fn as_(&self, who: &str, cmd: &str, args: &[&str]) -> (bool, String) {
+        let (cmd, sub) = cmd.split_once(' ').unwrap_or((cmd, ""));
         let key = if who == "authority" {
             self.dir
                 .join("log.authority.pem")
@@ -44,18 +45,22 @@ impl Field {
         } else {
             self.key(who)
         };
-        let mut all = vec![cmd, "--server", &self.server.url, "--key", &key];
+        let mut all = vec![cmd];
+        if !sub.is_empty() {
+            all.push(sub);
+        }
+        all.extend(["--server", &self.server.url, "--key", &key]);
         all.extend_from_slice(args);
         run(&all)
     }
 
-    fn ok(&self, who: &str, cmd: &str, args: &[&str]) -> String {
+    pub(crate) fn ok(&self, who: &str, cmd: &str, args: &[&str]) -> String {
         let (ok, out) = self.as_(who, cmd, args);
         assert!(ok, "{cmd} {args:?} as {who} failed:\n{out}");
         out
     }
 
-    fn write(&self, name: &str, text: &str) -> String {
+    pub(crate) fn write(&self, name: &str, text: &str) -> String {
         std::fs::write(self.dir.join(name), text).unwrap();
         self.path(name)
     }
@@ -72,7 +77,7 @@ impl Field {
 }
 
 /// `wasteledger keygen`: the key file and its public key.
-fn keygen(dir: &Path, name: &str) -> String {
+pub(crate) fn keygen(dir: &Path, name: &str) -> String {
     let out_path = dir.join(format!("{name}.pem"));
     let (ok, out) = run(&["keygen", "--out", out_path.to_str().unwrap()]);
     assert!(ok, "{out}");
@@ -91,7 +96,7 @@ fn site(id: &str, party: &str, kind: &str, lat: i32, lon: i32) -> Value {
                         {"lat_e6": lat + d, "lon_e6": lon + d}]})
 }
 
-fn setup() -> Field {
+pub(crate) fn setup() -> Field {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().to_path_buf();
     let server = Server::start(&dir.join("log"));
@@ -159,7 +164,7 @@ fn setup() -> Field {
     f
 }
 
-fn manifest_json(f: &Field, reference: &str, code: &str) -> String {
+pub(crate) fn manifest_json(f: &Field, reference: &str, code: &str) -> String {
     serde_json::to_string_pretty(&json!({
         "reference": reference, "stream": "hazardous", "generator": f.plant,
         "origin": "S-PLANT", "destination": "S-DISPOSAL", "haulers": [f.hauler],
@@ -205,7 +210,7 @@ quantity = {{ amount = 120000, unit = "g" }}
 }
 
 /// The manifest number from `issue`'s output.
-fn issued(out: &str) -> String {
+pub(crate) fn issued(out: &str) -> String {
     let n = out
         .lines()
         .find_map(|l| l.strip_prefix("manifest ")?.split_whitespace().next())
@@ -261,9 +266,11 @@ fn a_load_goes_from_the_plant_to_treatment_by_the_parties_commands() {
     );
     assert!(show.contains("declared 340000 g"), "{show}");
 
+    // The hauler registered its driver once; the pickup names the driver by that id.
+    let driver = crate::persons::register_driver(&f, "hauler", "张建国");
     // Pickup: the plant's terminal signs the hand-over into a file; the driver countersigns.
     let half = f.path("pickup.json");
-    let out = f.ok(
+    f.ok(
         "plant",
         "handover",
         &[
@@ -273,28 +280,13 @@ fn a_load_goes_from_the_plant_to_treatment_by_the_parties_commands() {
             &f.hauler,
             "--vehicle",
             PLATE,
-            "--driver-name",
-            "张建国",
+            "--driver",
+            &driver,
             "--site",
             "S-PLANT",
             "--out",
             &half,
         ],
-    );
-    let commitment = out
-        .lines()
-        .find_map(|l| l.trim().strip_prefix("commitment "))
-        .unwrap_or_else(|| panic!("{out}"))
-        .trim();
-    let salt = out
-        .lines()
-        .find_map(|l| l.trim().strip_prefix("salt "))
-        .unwrap_or_else(|| panic!("{out}"))
-        .trim();
-    let salt: [u8; 32] = hex::decode(salt).unwrap().try_into().unwrap();
-    assert_eq!(
-        wasteledger::domain::personal::commit(&salt, "张建国").as_str(),
-        commitment
     );
     let text = std::fs::read_to_string(&half).unwrap();
     assert!(
@@ -302,7 +294,7 @@ fn a_load_goes_from_the_plant_to_treatment_by_the_parties_commands() {
         "the name is never in the event in clear: {text}"
     );
     let written: Value = serde_json::from_str(&text).unwrap();
-    assert_eq!(written["event"]["driver"], json!(commitment));
+    assert_eq!(written["event"]["driver_id"], json!(driver));
     assert_eq!(
         written["event"]["from"],
         json!(f.plant),
@@ -1061,6 +1053,8 @@ fn a_half_shown_as_a_qr_code_is_scanned_and_countersigned_from_the_image() {
             &manifest_json(&f, "CK-2026-00009", "900-249-08"),
         )],
     ));
+    // The hauler's driver, registered once; the plant's half names them by id.
+    let driver = crate::persons::register_driver(&f, "hauler", "张建国");
     let png = f.path("half.png");
     let size = f.size();
     let out = f.ok(
@@ -1073,8 +1067,8 @@ fn a_half_shown_as_a_qr_code_is_scanned_and_countersigned_from_the_image() {
             &f.hauler,
             "--vehicle",
             PLATE,
-            "--driver-name",
-            "张建国",
+            "--driver",
+            &driver,
             "--qr",
             &png,
         ],

@@ -206,7 +206,11 @@ fn pages_list_each_manifest_once_and_bad_parameters_are_named() {
         assert_eq!(p["field"], field, "{query}: {p}");
         assert!(p["detail"].as_str().unwrap().contains(says), "{query}: {p}");
     };
-    bad("limit=3", "plate", "`plate`, `party`, `site` or `driver`");
+    bad(
+        "limit=3",
+        "plate",
+        "`plate`, `party`, `site`, `driver` or `driver_name`",
+    );
     bad(
         &format!("plate={}&party={}", encode(PLATE_A), w.plant.id),
         "party",
