@@ -11,6 +11,7 @@ mod domain_rules;
 mod durability;
 mod limits;
 mod party_cli;
+mod print;
 mod qr;
 mod resilience;
 mod search;
