@@ -384,14 +384,16 @@ async fn print(req: HttpRequest, c: Ctx, path: aw::Path<String>) -> Result<HttpR
             if let Some(v) = &s.vehicle {
                 detail.push(format!("车辆 vehicle {v}"));
             }
-            let code = if s.kind == "custody.treated" {
-                let line = field("line").and_then(Value::as_u64).unwrap_or(0);
-                let q = field("quantity")
-                    .and_then(|q| serde_json::from_value(q.clone()).ok())
-                    .map(|q| web::quantity(&q))
-                    .unwrap_or_default();
-                detail.push(format!("第 {} 行 line {}: {q}", line + 1, line + 1));
-                field("code").and_then(Value::as_str).map(str::to_string)
+            let treated = if s.kind == "custody.treated" {
+                Some(web::Treatment {
+                    line: field("line").and_then(Value::as_u64).unwrap_or(0) as usize,
+                    code: field("code")
+                        .and_then(Value::as_str)
+                        .unwrap_or_default()
+                        .to_string(),
+                    quantity: field("quantity")
+                        .and_then(|q| serde_json::from_value(q.clone()).ok()),
+                })
             } else {
                 if let Some(q) = &s.quantities {
                     detail.push(q.iter().map(web::quantity).collect::<Vec<_>>().join(" + "));
@@ -409,7 +411,7 @@ async fn print(req: HttpRequest, c: Ctx, path: aw::Path<String>) -> Result<HttpR
                 index: s.index,
                 time: s.time,
                 kind: s.kind.to_string(),
-                code,
+                treated,
                 from: s.from.as_ref().map(party),
                 to: s.to.as_ref().map(party),
                 detail: detail.join(", "),

@@ -522,13 +522,29 @@ pub struct ChainRow {
     pub time: Timestamp,
     /// The event type (`custody.handover`), shown in words ([`step_name`]).
     pub kind: String,
-    /// A treatment's R/D code (`R9`), shown after the step's name.
-    pub code: Option<String>,
+    /// What a treatment did, shown with the step and on its line.
+    pub treated: Option<Treatment>,
     pub from: Option<Named>,
     pub to: Option<Named>,
     pub detail: String,
     /// Who signed the entry: the parties its signatures' keys belong to.
     pub signers: Vec<Named>,
+}
+
+/// A treatment step: the line (0-based), its R/D code (`R9`) and the quantity treated.
+pub struct Treatment {
+    pub line: usize,
+    pub code: String,
+    pub quantity: Option<Quantity>,
+}
+
+impl Treatment {
+    fn said(&self) -> String {
+        match &self.quantity {
+            Some(q) => format!("{} {}", self.code, quantity(q)),
+            None => self.code.clone(),
+        }
+    }
 }
 
 /// How the page names parties (by USCC) and sites (by id).
@@ -565,7 +581,7 @@ pub fn manifest_page(
         m.issue_index,
         inline_svg(qr_svg)
     );
-    b.push_str("<h2>废物 Wastes</h2><table><tr><th>#</th><th>废物 Waste</th><th>形态 Form</th><th>危险特性 Hazards</th><th>容器 Containers</th><th>申报量 Declared</th><th>最近计量 Last count</th></tr>");
+    b.push_str("<h2>废物 Wastes</h2><table><tr><th>#</th><th>废物 Waste</th><th>形态 Form</th><th>危险特性 Hazards</th><th>容器 Containers</th><th>申报量 Declared</th><th>最近计量 Last count</th><th>处置 Treated</th></tr>");
     for (i, l) in v.lines.iter().enumerate() {
         let hz: Vec<String> = l
             .hazards
@@ -579,14 +595,20 @@ pub fn manifest_page(
             .collect();
         let _ = write!(
             b,
-            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
             i + 1,
             esc(&line_label(l)),
             form(l.form),
             esc(&hz.join(", ")),
             esc(&cs.join(", ")),
             quantity(&l.quantity),
-            m.quantities.get(i).map(quantity).unwrap_or_default()
+            m.quantities.get(i).map(quantity).unwrap_or_default(),
+            esc(&chain
+                .iter()
+                .filter_map(|r| r.treated.as_ref().filter(|t| t.line == i))
+                .map(Treatment::said)
+                .collect::<Vec<_>>()
+                .join(", "))
         );
     }
     b.push_str("</table><h2>流转记录 Chain of custody</h2><table><tr><th>log</th><th>时间 Time</th><th>环节 Step</th><th>单位 Parties</th><th>详情 Detail</th><th>签名 Signed by</th></tr>");
@@ -596,9 +618,20 @@ pub fn manifest_page(
             (Some(x), None) | (None, Some(x)) => named(x),
             (None, None) => String::new(),
         };
-        let step = match &r.code {
-            Some(code) => format!("{} {}", step_name(&r.kind), code),
-            None => step_name(&r.kind).to_string(),
+        let (step, detail) = match &r.treated {
+            Some(t) => (
+                format!("{} {}", step_name(&r.kind), t.code),
+                [
+                    format!("第 {} 行 line {}: {}", t.line + 1, t.line + 1, t.said()),
+                    r.detail.clone(),
+                ]
+                .iter()
+                .filter(|d| !d.is_empty())
+                .cloned()
+                .collect::<Vec<_>>()
+                .join(", "),
+            ),
+            None => (step_name(&r.kind).to_string(), r.detail.clone()),
         };
         let _ = write!(
             b,
@@ -607,7 +640,7 @@ pub fn manifest_page(
             cst(r.time),
             esc(&step),
             parties,
-            esc(&r.detail),
+            esc(&detail),
             if r.signers.is_empty() {
                 "—".to_string()
             } else {

@@ -199,7 +199,16 @@ fn each_label_prints_on_one_page_of_its_hj_1276_size_and_the_manifest_on_a4() {
     ] {
         assert!(html.contains(want), "the chain lacks {want:?}: {html}");
     }
-    assert!(html.contains("170 kg"), "the treated quantity: {html}");
+    assert!(
+        html.contains("<td>第 1 行 line 1: R9 170 kg</td>"),
+        "the treatment's line, code and quantity: {html}"
+    );
+    // The treated line says how it was treated; the lines not yet treated say nothing.
+    let oil = html
+        .split("<tr>")
+        .find(|r| r.contains("废矿物油 waste mineral oil"))
+        .unwrap();
+    assert!(oil.ends_with("<td>R9 170 kg</td></tr>"), "{oil}");
     // Each step with who signed it: both parties of a hand-over, the receiver its receipt.
     let rows: Vec<&str> = html.split("<tr>").skip(1).collect();
     let row =
