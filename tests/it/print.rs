@@ -92,12 +92,9 @@ fn assert_size(what: &str, got: (f64, f64), mm: (f64, f64)) {
     );
 }
 
-#[test]
-fn each_label_prints_on_one_page_of_its_hj_1276_size_and_the_manifest_on_a4() {
-    let dir = tempfile::tempdir().unwrap();
-    let w = World::start(dir.path());
-    // A 200 L drum, a 20 L can and a 1000 L IBC: 150, 100 and 200 mm labels.
-    let m = ok(
+/// A manifest of three containers: a 200 L drum, a 20 L can and a 1000 L IBC.
+fn three_containers(w: &World) -> String {
+    ok(
         &w.c,
         json!({"type": "manifest.issued", "reference": w.slip(), "stream": "hazardous", "generator": w.plant.id,
                "origin": "S-PLANT", "destination": "S-DISPOSAL", "haulers": [w.hauler_a.id],
@@ -118,7 +115,15 @@ fn each_label_prints_on_one_page_of_its_hj_1276_size_and_the_manifest_on_a4() {
     )["manifests"][0]
         .as_str()
         .unwrap()
-        .to_string();
+        .to_string()
+}
+
+#[test]
+fn each_label_prints_on_one_page_of_its_hj_1276_size_with_drawn_hazard_pictograms() {
+    let dir = tempfile::tempdir().unwrap();
+    let w = World::start(dir.path());
+    // 150, 100 and 200 mm labels.
+    let m = three_containers(&w);
     let labels =
         w.c.get_signed(&format!("/v1/manifests/{m}/labels"), &w.plant.key)
             .unwrap();
@@ -149,7 +154,13 @@ fn each_label_prints_on_one_page_of_its_hj_1276_size_and_the_manifest_on_a4() {
     assert_size("the 200 L drum's label", pages[0], (150.0, 150.0));
     assert_size("the 20 L can's label", pages[1], (100.0, 100.0));
     assert_size("the 1000 L IBC's label", pages[2], (200.0, 200.0));
+}
 
+#[test]
+fn the_manifest_prints_on_a4_with_names_steps_in_words_the_treatment_and_who_signed() {
+    let dir = tempfile::tempdir().unwrap();
+    let w = World::start(dir.path());
+    let m = three_containers(&w);
     // Hand over, receive, treat: the page shows every step in words, who signed it, the code.
     w.hand(
         &m,
