@@ -346,35 +346,76 @@ async fn labels(req: HttpRequest, c: Ctx, path: aw::Path<String>) -> Result<Http
 async fn print(req: HttpRequest, c: Ctx, path: aw::Path<String>) -> Result<HttpResponse, Problem> {
     let m = c.manifest(&req, &path)?;
     let d = live(&c.rules)?;
-    let name = |u: &Uscc| {
-        d.parties
-            .get(u)
-            .map(|p| format!("{} ({u})", p.name))
-            .unwrap_or_else(|| u.to_string())
+    let party = |u: &Uscc| web::Named {
+        id: u.to_string(),
+        name: d.parties.get(u).map(|p| p.name.clone()),
+    };
+    let site = |id: &str| web::Named {
+        id: id.to_string(),
+        name: d.sites.get(id).map(|s| s.reg.name.clone()),
     };
     let chain: Vec<web::ChainRow> = m
         .steps
         .iter()
         .map(|s| {
-            let who = match (&s.from, &s.to) {
-                (Some(f), Some(t)) => format!("{} → {}", name(f), name(t)),
-                (Some(f), None) => name(f),
-                (None, Some(t)) => name(t),
-                (None, None) => String::new(),
-            };
+            // The signed entry behind the step: who signed it, and what it says beyond the fold.
+            let entry = c
+                .ledger
+                .entry(s.index)
+                .ok()
+                .flatten()
+                .and_then(|b| crate::ledger::entry::Entry::decode(&b).ok());
+            let event = entry.as_ref().map(|e| e.event.event());
+            let field = |k: &str| event.and_then(|ev| ev.get(k));
+            let mut signers: Vec<web::Named> = Vec::new();
+            for k in entry.iter().flat_map(|e| e.event.signers()) {
+                let named = match d.party_of(k) {
+                    Some(u) => party(u),
+                    None => web::Named {
+                        id: format!("key {k}"),
+                        name: None,
+                    },
+                };
+                if !signers.iter().any(|n| n.id == named.id) {
+                    signers.push(named);
+                }
+            }
             let mut detail = Vec::new();
             if let Some(v) = &s.vehicle {
-                detail.push(format!("vehicle {v}"));
+                detail.push(format!("车辆 vehicle {v}"));
             }
-            if let Some(q) = &s.quantities {
-                detail.push(q.iter().map(web::quantity).collect::<Vec<_>>().join(" + "));
+            let treated = if s.kind == "custody.treated" {
+                Some(web::Treatment {
+                    line: field("line").and_then(Value::as_u64).unwrap_or(0) as usize,
+                    code: field("code")
+                        .and_then(Value::as_str)
+                        .unwrap_or_default()
+                        .to_string(),
+                    quantity: field("quantity")
+                        .and_then(|q| serde_json::from_value(q.clone()).ok()),
+                })
+            } else {
+                if let Some(q) = &s.quantities {
+                    detail.push(q.iter().map(web::quantity).collect::<Vec<_>>().join(" + "));
+                }
+                None
+            };
+            if let Some(t) = field("ticket").and_then(Value::as_str) {
+                detail.push(format!("磅单 ticket {t}"));
+            }
+            if let Some(at) = field("site").and_then(Value::as_str) {
+                let n = site(at);
+                detail.push(format!("@ {}", n.name.unwrap_or(n.id)));
             }
             web::ChainRow {
                 index: s.index,
                 time: s.time,
                 kind: s.kind.to_string(),
-                who,
+                treated,
+                from: s.from.as_ref().map(party),
+                to: s.to.as_ref().map(party),
                 detail: detail.join(", "),
+                signers,
             }
         })
         .collect();
@@ -398,7 +439,11 @@ async fn print(req: HttpRequest, c: Ctx, path: aw::Path<String>) -> Result<HttpR
         | Status::Returned => String::new(),
         _ => svg_of(&c.payload_for(&m, None)?)?,
     };
-    Ok(html(web::manifest_page(&m, &name, &svg, &chain, &flags)))
+    let names = web::Names {
+        party: &party,
+        site: &site,
+    };
+    Ok(html(web::manifest_page(&m, &names, &svg, &chain, &flags)))
 }
 
 #[derive(Deserialize)]

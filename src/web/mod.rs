@@ -5,7 +5,7 @@
 use crate::domain::catalog::Catalog;
 use crate::domain::codes::{Hazard, Quantity, Unit, Uscc, WasteCode};
 use crate::domain::events::{Container, Form, Line};
-use crate::domain::fold::{line_label, Manifest};
+use crate::domain::fold::{line_label, Manifest, Status};
 use crate::ledger::time::Timestamp;
 use std::fmt::Write;
 
@@ -78,45 +78,238 @@ fn form(f: Form) -> &'static str {
     }
 }
 
-/// A hazard pictogram: a diamond with the characteristic's letter(s), name under it.
+/// The symbol drawn inside a hazard's diamond (viewBox 0 0 100 100, black on white).
+fn symbol(h: Hazard) -> &'static str {
+    match h {
+        // A skull over crossed bones.
+        Hazard::T => {
+            r##"<path d="M30 60 L70 78 M70 60 L30 78" stroke="#000" stroke-width="6" stroke-linecap="round"/><circle cx="50" cy="42" r="15"/><rect x="42" y="50" width="16" height="11" rx="2"/><circle cx="44" cy="41" r="4.5" fill="#fff"/><circle cx="56" cy="41" r="4.5" fill="#fff"/><path d="M50 47 l-2.5 4 h5 z" fill="#fff"/>"##
+        }
+        // Two tubes pouring drops onto a bar and a hand, both eaten away.
+        Hazard::C => {
+            r##"<g transform="rotate(-30 36 34)"><rect x="31" y="20" width="9" height="22" rx="1.5"/></g><g transform="rotate(30 64 34)"><rect x="60" y="20" width="9" height="22" rx="1.5"/></g><path d="M40 47 q-4 6 0 9 q4 -3 0 -9 z M60 47 q-4 6 0 9 q4 -3 0 -9 z"/><path d="M22 62 h22 l-3 4 l3 4 h-22 z"/><path d="M56 62 h20 q4 0 4 4 v2 q0 4 -4 4 h-20 l3 -5 z"/>"##
+        }
+        // A flame over a bar.
+        Hazard::I => {
+            r##"<path d="M50 20 C60 33 68 43 62 58 C67 55 68 50 67 46 C75 56 73 70 61 75 L39 75 C27 70 26 57 35 47 C35 53 38 57 42 59 C36 45 43 31 50 20 Z"/><rect x="30" y="78" width="40" height="4"/>"##
+        }
+        // An exploding bomb.
+        Hazard::R => {
+            r##"<path d="M50 22 L55 38 L68 28 L63 44 L79 45 L65 53 L75 66 L59 61 L56 77 L48 63 L37 74 L38 58 L22 60 L34 49 L23 37 L40 40 Z"/><circle cx="50" cy="51" r="8" fill="#fff"/><circle cx="50" cy="51" r="5"/>"##
+        }
+        // The biohazard sign: three rings round a centre.
+        Hazard::In => {
+            r##"<g fill="none" stroke="#000" stroke-width="5"><circle cx="50" cy="38" r="11"/><circle cx="39.6" cy="56" r="11"/><circle cx="60.4" cy="56" r="11"/></g><circle cx="50" cy="50" r="5" fill="none" stroke="#000" stroke-width="3"/>"##
+        }
+    }
+}
+
+/// A hazard pictogram as the label shows it: a red-bordered diamond with the characteristic's
+/// symbol drawn in it, named under it in Chinese with its letter (`毒性 T`).
 fn pictogram(h: Hazard) -> String {
     format!(
-        r##"<figure class="hz"><svg viewBox="0 0 40 40" width="40" height="40" aria-hidden="true"><rect x="8" y="8" width="24" height="24" transform="rotate(45 20 20)" fill="#fff" stroke="#c00" stroke-width="2.5"/><text x="20" y="25" text-anchor="middle" font-size="12" font-weight="bold">{}</text></svg><figcaption>{} {}</figcaption></figure>"##,
-        h.as_str(),
-        h.zh(),
-        h.en()
+        r##"<figure class="hz"><svg viewBox="0 0 100 100" role="img" aria-label="{zh} {en}"><path d="M50 3 L97 50 L50 97 L3 50 Z" fill="#fff" stroke="#c00" stroke-width="6" stroke-linejoin="round"/>{sym}</svg><figcaption>{zh} {letter}</figcaption></figure>"##,
+        zh = h.zh(),
+        en = h.en(),
+        letter = h.as_str(),
+        sym = symbol(h)
+    )
+}
+
+/// The label sizes HJ 1276-2022 sets by the container's volume (its minimum label size and
+/// minimum text height): ≤ 50 L → 100 × 100 mm (text ≥ 3 mm); over 50 up to 450 L →
+/// 150 × 150 mm (≥ 5 mm); 450 L and over → 200 × 200 mm (≥ 6 mm). The standard's two upper
+/// rows share 450 L; the larger label is the one that satisfies both.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum LabelSize {
+    Mm100,
+    Mm150,
+    Mm200,
+}
+
+impl LabelSize {
+    /// The size for a container of `litres`.
+    pub fn for_litres(litres: f64) -> LabelSize {
+        if litres <= 50.0 {
+            LabelSize::Mm100
+        } else if litres < 450.0 {
+            LabelSize::Mm150
+        } else {
+            LabelSize::Mm200
+        }
+    }
+
+    /// The side of the (square) label in millimetres.
+    pub fn mm(self) -> u32 {
+        match self {
+            LabelSize::Mm100 => 100,
+            LabelSize::Mm150 => 150,
+            LabelSize::Mm200 => 200,
+        }
+    }
+}
+
+/// The volume in litres a packaging text names: the first number with a volume unit (`200 L`,
+/// `200L`, `20 litres`, `1 m3`, `1.2 m³`, `1 立方米`, `25升`, `500 ml`, `55 gal`), else 1000 L
+/// for an intermediate bulk container or a ton bag (`IBC`, `吨桶`, `ton bag`, `吨袋`), else none.
+pub fn packaging_litres(packaging: &str) -> Option<f64> {
+    // Longest first: `ml` before `m`-less `l`, `litres` before `l`.
+    const UNITS: [(&str, f64); 15] = [
+        ("立方米", 1000.0),
+        ("gallons", 3.785),
+        ("gallon", 3.785),
+        ("litres", 1.0),
+        ("liters", 1.0),
+        ("litre", 1.0),
+        ("liter", 1.0),
+        ("gal", 3.785),
+        ("cbm", 1000.0),
+        ("ml", 0.001),
+        ("m3", 1000.0),
+        ("m³", 1000.0),
+        ("升", 1.0),
+        ("方", 1000.0),
+        ("l", 1.0),
+    ];
+    let chars: Vec<char> = packaging.chars().collect();
+    let mut i = 0;
+    while i < chars.len() {
+        let starts = chars[i].is_ascii_digit()
+            && (i == 0 || !(chars[i - 1].is_ascii_alphanumeric() || chars[i - 1] == '.'));
+        if !starts {
+            i += 1;
+            continue;
+        }
+        let mut j = i;
+        while j < chars.len() && (chars[j].is_ascii_digit() || chars[j] == '.') {
+            j += 1;
+        }
+        let number: String = chars[i..j].iter().collect();
+        let mut k = j;
+        while k < chars.len() && chars[k] == ' ' {
+            k += 1;
+        }
+        let lower = chars[k..].iter().collect::<String>().to_lowercase();
+        for (unit, litres) in UNITS {
+            let Some(after) = lower.strip_prefix(unit) else {
+                continue;
+            };
+            // An ASCII unit ends where the word does: `20 lb` is not litres.
+            let after = after.chars().next();
+            if unit.is_ascii() && after.is_some_and(|c| c.is_ascii_alphanumeric()) {
+                continue;
+            }
+            if let Ok(n) = number.parse::<f64>() {
+                return Some(n * litres);
+            }
+        }
+        i = j;
+    }
+    let lower = packaging.to_lowercase();
+    let word = |w: &str| {
+        lower
+            .split(|c: char| !c.is_ascii_alphanumeric())
+            .any(|x| x == w)
+    };
+    if word("ibc")
+        || word("fibc")
+        || lower.contains("ton bag")
+        || lower.contains("tonne bag")
+        || ["吨桶", "吨袋", "吨包"]
+            .iter()
+            .any(|w| packaging.contains(w))
+    {
+        return Some(1000.0);
+    }
+    None
+}
+
+/// A container's label size and why: the volume its packaging names; else what it holds when
+/// that is a volume (a lower bound of the container's); else 150 × 150 mm, the size of the
+/// common 200 L drum, said as a guess.
+pub fn label_size(c: &Container) -> (LabelSize, String) {
+    if let Some(l) = packaging_litres(&c.packaging) {
+        return (
+            LabelSize::for_litres(l),
+            format!("{l} L from the packaging {:?}", c.packaging),
+        );
+    }
+    if let Some(q) = c.quantity.as_ref().filter(|q| q.unit == Unit::Ml) {
+        let l = q.amount as f64 / 1000.0;
+        return (
+            LabelSize::for_litres(l),
+            format!(
+                "{l} L, what it holds (the packaging {:?} names no volume)",
+                c.packaging
+            ),
+        );
+    }
+    (
+        LabelSize::Mm150,
+        format!(
+            "no volume in the packaging {:?}: 150 mm assumed (write it as \"200 L drum\")",
+            c.packaging
+        ),
     )
 }
 
 const STYLE: &str = r##"
 body { font-family: "Noto Sans CJK SC", "Microsoft YaHei", sans-serif; margin: 12px; color: #000; }
-.label { width: 150mm; min-height: 150mm; border: 1.5mm solid #000; background: #ffb400; padding: 4mm;
-         box-sizing: border-box; display: grid; grid-template-columns: 1fr 42mm; gap: 2mm 4mm;
-         page-break-inside: avoid; break-inside: avoid; margin: 0 0 8mm 0; }
-.label h1 { grid-column: 1 / 3; margin: 0; text-align: center; font-size: 9mm; letter-spacing: 2mm;
-            border-bottom: 0.8mm solid #000; }
-.label h1 small { display: block; font-size: 4mm; letter-spacing: 0; }
-.label dl { margin: 0; display: grid; grid-template-columns: 32mm 1fr; gap: 1mm 2mm; font-size: 3.6mm; }
-.label dt { font-weight: bold; }
-.label dd { margin: 0; }
-.label .side { text-align: center; font-size: 3mm; }
-.label .side svg.qr { width: 40mm; height: 40mm; background: #fff; }
-.label .hazards { display: flex; flex-wrap: wrap; gap: 1mm; justify-content: center; }
-.hz { margin: 0; font-size: 2.6mm; text-align: center; }
-.label .id { grid-column: 1 / 3; font-family: monospace; font-size: 4mm; text-align: center;
-             background: #fff; padding: 1mm; letter-spacing: 0.3mm; }
-.page { max-width: 190mm; }
-.page table { border-collapse: collapse; width: 100%; font-size: 3.4mm; }
-.page th, .page td { border: 0.3mm solid #000; padding: 1mm 2mm; text-align: left; vertical-align: top; }
-.page header { display: grid; grid-template-columns: 1fr 45mm; gap: 4mm; }
-.page svg.qr { width: 45mm; height: 45mm; }
 .note { font-size: 3mm; color: #333; }
 @media print { body { margin: 0; } .noprint { display: none; } }
 "##;
 
-fn page(title: &str, body: &str) -> String {
+/// Labels: each on a page of its own HJ 1276-2022 size (a named page per size), its text at
+/// the standard's minimum height for that size (`--t`).
+const LABEL_STYLE: &str = r##"
+@page label100 { size: 100mm 100mm; margin: 0; }
+@page label150 { size: 150mm 150mm; margin: 0; }
+@page label200 { size: 200mm 200mm; margin: 0; }
+.label { box-sizing: border-box; width: var(--side); height: var(--side); overflow: hidden;
+         border: calc(var(--t) * 0.3) solid #000; background: #ffb400; padding: calc(var(--t) * 0.5);
+         display: grid; grid-template-columns: 1fr var(--col); grid-template-rows: auto minmax(0, 1fr) auto;
+         gap: calc(var(--t) * 0.3) calc(var(--t) * 0.6); font-size: var(--t); line-height: 1.15;
+         margin: 0 0 8mm 0; break-inside: avoid; }
+.label + .label { break-before: page; }
+.label.s100 { page: label100; --side: 100mm; --t: 3mm; --col: 28mm; --hz: 12mm; }
+.label.s150 { page: label150; --side: 150mm; --t: 5mm; --col: 42mm; --hz: 19mm; }
+.label.s200 { page: label200; --side: 200mm; --t: 6mm; --col: 58mm; --hz: 27mm; }
+.label h1 { grid-column: 1 / 3; margin: 0; text-align: center; font-size: calc(var(--t) * 2);
+            letter-spacing: calc(var(--t) * 0.5); line-height: 1.1; border-bottom: calc(var(--t) * 0.2) solid #000; }
+.label h1 small { font-size: var(--t); letter-spacing: 0; margin-left: var(--t); }
+.label dl { margin: 0; display: grid; grid-template-columns: max-content 1fr; gap: calc(var(--t) * 0.15) calc(var(--t) * 0.5);
+            align-content: start; overflow-wrap: anywhere; }
+.label dt { font-weight: bold; }
+.label dd { margin: 0; }
+.label .side { text-align: center; display: flex; flex-direction: column; align-items: center; gap: calc(var(--t) * 0.2); }
+.label .side svg.qr { width: var(--col); height: var(--col); background: #fff; display: block; }
+.label .hazards { display: flex; flex-wrap: wrap; gap: calc(var(--t) * 0.2) calc(var(--t) * 0.4); justify-content: center; }
+.hz { margin: 0; text-align: center; min-width: var(--hz); }
+.hz svg { width: var(--hz); height: var(--hz); display: block; margin: 0 auto; }
+.hz figcaption { font-size: var(--t); white-space: nowrap; }
+.label .id { grid-column: 1 / 3; font-family: monospace; text-align: center; background: #fff;
+             padding: calc(var(--t) * 0.15); white-space: nowrap; }
+@media print { .label { margin: 0; } }
+"##;
+
+/// The manifest on A4, as the paper form is.
+const PAGE_STYLE: &str = r##"
+@page { size: A4; margin: 12mm 12mm 14mm 12mm; }
+.page { max-width: 186mm; }
+.page h1 { font-size: 6mm; margin: 0 0 2mm 0; }
+.page h2 { font-size: 4.5mm; margin: 4mm 0 1.5mm 0; }
+.page table { border-collapse: collapse; width: 100%; font-size: 3.2mm; }
+.page th, .page td { border: 0.3mm solid #000; padding: 1mm 1.5mm; text-align: left; vertical-align: top; }
+.page tr { break-inside: avoid; }
+.page header { display: grid; grid-template-columns: 1fr 42mm; gap: 4mm; }
+.page header p { margin: 1mm 0; font-size: 3.6mm; }
+.page svg.qr { width: 42mm; height: 42mm; }
+.page small.id { color: #444; font-size: 2.6mm; }
+"##;
+
+fn page(title: &str, style: &str, body: &str) -> String {
     format!(
-        "<!DOCTYPE html>\n<html lang=\"zh-CN\"><head><meta charset=\"utf-8\"><title>{}</title><style>{STYLE}</style></head><body>\n{body}</body></html>\n",
+        "<!DOCTYPE html>\n<html lang=\"zh-CN\"><head><meta charset=\"utf-8\"><title>{}</title><style>{STYLE}{style}</style></head><body>\n{body}</body></html>\n",
         esc(title)
     )
 }
@@ -162,16 +355,33 @@ pub fn labels_page(
     qr: &dyn Fn(&ContainerRef<'_>) -> String,
 ) -> String {
     let mut body = String::new();
-    let _ = writeln!(
+    let all = containers(m);
+    let _ = write!(
         body,
-        "<p class=\"noprint note\">Manifest {} — {} container label(s). Print at 100% on 150 × 150 mm (containers of 50–450 L; HJ 1276-2022 asks 100 mm for ≤ 50 L, 200 mm for ≥ 450 L).</p>",
+        "<div class=\"noprint note\"><p>Manifest {} — {} container label(s), each on a page of its own size: print at 100% (no scaling), no headers or footers. HJ 1276-2022 sizes by the container's volume: ≤ 50 L 100 × 100 mm, over 50 to 450 L 150 × 150 mm, 450 L and over 200 × 200 mm; the volume is read from the packaging (\"200 L drum\", \"1 m3\", \"IBC\"), else what the container holds in litres, else 150 mm.</p><ul>",
         esc(m.number.as_str()),
-        containers(m).len()
+        all.len()
     );
-    for c in containers(m) {
-        body.push_str(&label(m, catalog, generator, &c, &qr(&c)));
+    for c in &all {
+        let (size, why) = label_size(c.container);
+        let _ = write!(
+            body,
+            "<li>{}: {} × {} mm ({})</li>",
+            esc(&c.container.id),
+            size.mm(),
+            size.mm(),
+            esc(&why)
+        );
     }
-    page(&format!("危险废物标签 {}", m.number.as_str()), &body)
+    body.push_str("</ul></div>\n");
+    for c in &all {
+        body.push_str(&label(m, catalog, generator, c, &qr(c)));
+    }
+    page(
+        &format!("危险废物标签 {}", m.number.as_str()),
+        LABEL_STYLE,
+        &body,
+    )
 }
 
 fn label(
@@ -187,7 +397,7 @@ fn label(
             let cat = code.category();
             let name = catalog
                 .category(cat)
-                .map(|i| format!("{cat} {} {}", i.zh, i.en))
+                .map(|i| format!("{cat} {}", i.zh))
                 .unwrap_or_else(|| cat.to_string());
             (
                 name,
@@ -206,17 +416,13 @@ fn label(
             if l.containers.len() == 1 {
                 quantity(&l.quantity)
             } else {
-                format!(
-                    "{} in {} containers",
-                    quantity(&l.quantity),
-                    l.containers.len()
-                )
+                format!("{} (共 {} 件)", quantity(&l.quantity), l.containers.len())
             }
         });
     let hazards: String = l.hazards.iter().map(|h| pictogram(*h)).collect();
-    let row = |zh: &str, en: &str, v: &str| {
+    let row = |zh: &str, v: &str| {
         format!(
-            "<dt>{zh}<br><small>{en}</small></dt><dd>{}</dd>",
+            "<dt>{zh}</dt><dd>{}</dd>",
             if v.is_empty() {
                 "—".to_string()
             } else {
@@ -225,88 +431,163 @@ fn label(
         )
     };
     let mut dl = String::new();
-    dl.push_str(&row("废物名称", "Waste name", &l.name));
-    dl.push_str(&row("废物类别", "Category", &category));
-    dl.push_str(&row("废物代码", "Waste code", &code));
-    dl.push_str(&row("废物形态", "Physical form", form(l.form)));
-    dl.push_str(&row(
-        "主要成分",
-        "Main components",
-        l.components.as_deref().unwrap_or(""),
-    ));
+    dl.push_str(&row("废物名称", &l.name));
+    dl.push_str(&row("废物类别", &category));
+    dl.push_str(&row("废物代码", &code));
+    dl.push_str(&row("废物形态", form(l.form)));
+    dl.push_str(&row("主要成分", l.components.as_deref().unwrap_or("")));
     dl.push_str(&row(
         "有害成分",
-        "Hazardous components",
         l.hazardous_components.as_deref().unwrap_or(""),
     ));
-    dl.push_str(&row(
-        "注意事项",
-        "Precautions",
-        l.precautions.as_deref().unwrap_or(""),
-    ));
-    dl.push_str(&row(
-        "产生/收集单位",
-        "Generator",
-        &format!("{} ({})", generator.name, generator.id.as_str()),
-    ));
-    dl.push_str(&row("联系方式", "Contact", generator.phone.unwrap_or("")));
-    dl.push_str(&row("产生日期", "Date", &m.issued_at.cst_date()));
-    dl.push_str(&row("废物重量", "Weight", &weight));
+    dl.push_str(&row("注意事项", l.precautions.as_deref().unwrap_or("")));
+    dl.push_str(&row("产生/收集单位", generator.name));
+    dl.push_str(&row("联系方式", generator.phone.unwrap_or("")));
+    dl.push_str(&row("产生日期", &m.issued_at.cst_date()));
+    dl.push_str(&row("废物重量", &weight));
     dl.push_str(&row(
         "备注",
-        "Notes",
         &format!(
-            "联单 manifest {} · 容器 container {} ({}) · line {}",
+            "联单 {} 第 {} 行 · 容器 {} ({})",
             m.number.as_str(),
+            c.line_index + 1,
             c.container.id,
-            c.container.packaging,
-            c.line_index + 1
+            c.container.packaging
         ),
     ));
     format!(
-        "<section class=\"label\"><h1>危险废物<small>HAZARDOUS WASTE</small></h1><dl>{dl}</dl><div class=\"side\"><b>危险特性 Hazard characteristics</b><div class=\"hazards\">{hazards}</div>{qr_svg}<div>扫码核验 scan to verify</div></div><div class=\"id\">数字识别码 {}</div></section>\n",
+        "<section class=\"label s{}\"><h1>危险废物<small>HAZARDOUS WASTE</small></h1><dl>{dl}</dl><div class=\"side\"><b>危险特性</b><div class=\"hazards\">{hazards}</div>{qr_svg}</div><div class=\"id\">数字识别码 {}</div></section>\n",
+        label_size(c.container).0.mm(),
         esc(&id),
         qr_svg = inline_svg(qr_svg)
     )
+}
+
+/// A party or a site as the page names it: its registered name with its id small beside it,
+/// or the id alone when the registry does not know it.
+pub struct Named {
+    pub id: String,
+    pub name: Option<String>,
+}
+
+fn named(n: &Named) -> String {
+    match &n.name {
+        Some(name) => format!("{} <small class=\"id\">{}</small>", esc(name), esc(&n.id)),
+        None => esc(&n.id),
+    }
+}
+
+fn named_list(ns: &[Named]) -> String {
+    ns.iter().map(named).collect::<Vec<_>>().join("<br>")
+}
+
+/// A step in words, as the paper form says it (交接 for `custody.handover`); a type this page
+/// does not know is shown as written.
+pub fn step_name(kind: &str) -> &str {
+    match kind {
+        "manifest.issued" => "签发 issued",
+        "manifest.corrected" => "更正 corrected",
+        "manifest.voided" => "作废 voided",
+        "custody.handover" => "交接 hand-over",
+        "custody.weighed" => "过磅 weighed",
+        "custody.received" => "接收 received",
+        "custody.treated" => "处置 treated",
+        "station.consolidated" => "合并转运 consolidated",
+        "station.split" => "拆分转运 split",
+        "inspection.recorded" => "检查 inspection",
+        other => other,
+    }
+}
+
+/// A manifest's status in words.
+fn status_name(s: Status) -> &'static str {
+    match s {
+        Status::Issued => "已签发 issued",
+        Status::InTransit => "运输中 in transit",
+        Status::AtStation => "在转运站 at a station",
+        Status::Delivered => "已送达 delivered",
+        Status::Received => "已接收 received",
+        Status::Rejected => "已拒收 rejected",
+        Status::Returned => "已退回 returned",
+        Status::Treated => "已处置 treated",
+        Status::Voided => "已作废 voided",
+        Status::Consolidated => "已合并 consolidated",
+        Status::Split => "已拆分 split",
+    }
 }
 
 /// One row of the chain: an event on the manifest, as the page lists it.
 pub struct ChainRow {
     pub index: u64,
     pub time: Timestamp,
+    /// The event type (`custody.handover`), shown in words ([`step_name`]).
     pub kind: String,
-    pub who: String,
+    /// What a treatment did, shown with the step and on its line.
+    pub treated: Option<Treatment>,
+    pub from: Option<Named>,
+    pub to: Option<Named>,
     pub detail: String,
+    /// Who signed the entry: the parties its signatures' keys belong to.
+    pub signers: Vec<Named>,
 }
 
-/// The printable manifest: the declaration, its QR code, and the chain so far.
+/// A treatment step: the line (0-based), its R/D code (`R9`) and the quantity treated.
+pub struct Treatment {
+    pub line: usize,
+    pub code: String,
+    pub quantity: Option<Quantity>,
+}
+
+impl Treatment {
+    fn said(&self) -> String {
+        match &self.quantity {
+            Some(q) => format!("{} {}", self.code, quantity(q)),
+            None => self.code.clone(),
+        }
+    }
+}
+
+/// How the page names parties (by USCC) and sites (by id).
+pub struct Names<'a> {
+    pub party: &'a dyn Fn(&Uscc) -> Named,
+    pub site: &'a dyn Fn(&str) -> Named,
+}
+
+/// The printable manifest on A4: the declaration, its QR code, and the chain so far, every
+/// step in words with who signed it.
 pub fn manifest_page(
     m: &Manifest,
-    names: &dyn Fn(&Uscc) -> String,
+    names: &Names<'_>,
     qr_svg: &str,
     chain: &[ChainRow],
     flags: &[String],
 ) -> String {
     let v = m.current();
+    let party = |u: &Uscc| named(&(names.party)(u));
     let mut b = String::new();
     let _ = write!(
         b,
-        "<div class=\"page\"><header><div><h1>危险废物转移联单 Transfer manifest {}</h1><p>{} · 第 {} 版 version {} · 状态 status <b>{}</b></p><p>产生单位 Generator: {}<br>目的地 Destination: {}<br>运输单位 Haulers: {}<br>签发 Issued: {}, log entry {}</p></div><div>{}</div></header>",
+        "<div class=\"page\"><header><div><h1>危险废物转移联单 {}</h1><p>Transfer manifest · {} · 第 {} 版 version {} · 状态 <b>{}</b></p><p>产生单位 Generator: {}</p><p>起运地 Origin: {}</p><p>目的地 Destination: {}</p><p>运输单位 Haulers: {}</p><p>签发 Issued: {}, log entry {}</p></div><div>{}</div></header>",
         esc(m.number.as_str()),
         m.stream.as_str(),
         v.version,
         v.version,
-        esc(m.status.as_str()),
-        esc(&names(&m.issuer)),
-        esc(&v.destination),
-        esc(&v.haulers.iter().map(names).collect::<Vec<_>>().join(", ")),
+        status_name(m.status),
+        party(&m.issuer),
+        named(&(names.site)(&m.origin)),
+        named(&(names.site)(&v.destination)),
+        v.haulers.iter().map(party).collect::<Vec<_>>().join("; "),
         cst(m.issued_at),
         m.issue_index,
         inline_svg(qr_svg)
     );
-    b.push_str("<h2>废物 Wastes</h2><table><tr><th>#</th><th>废物 Waste</th><th>形态 Form</th><th>危险特性 Hazards</th><th>容器 Containers</th><th>申报量 Declared</th><th>最近计量 Last count</th></tr>");
+    b.push_str("<h2>废物 Wastes</h2><table><tr><th>#</th><th>废物 Waste</th><th>形态 Form</th><th>危险特性 Hazards</th><th>容器 Containers</th><th>申报量 Declared</th><th>最近计量 Last count</th><th>处置 Treated</th></tr>");
     for (i, l) in v.lines.iter().enumerate() {
-        let hz: Vec<&str> = l.hazards.iter().map(|h| h.as_str()).collect();
+        let hz: Vec<String> = l
+            .hazards
+            .iter()
+            .map(|h| format!("{} {}", h.zh(), h.as_str()))
+            .collect();
         let cs: Vec<String> = l
             .containers
             .iter()
@@ -314,26 +595,57 @@ pub fn manifest_page(
             .collect();
         let _ = write!(
             b,
-            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
             i + 1,
             esc(&line_label(l)),
             form(l.form),
             esc(&hz.join(", ")),
             esc(&cs.join(", ")),
             quantity(&l.quantity),
-            m.quantities.get(i).map(quantity).unwrap_or_default()
+            m.quantities.get(i).map(quantity).unwrap_or_default(),
+            esc(&chain
+                .iter()
+                .filter_map(|r| r.treated.as_ref().filter(|t| t.line == i))
+                .map(Treatment::said)
+                .collect::<Vec<_>>()
+                .join(", "))
         );
     }
-    b.push_str("</table><h2>流转记录 Chain of custody</h2><table><tr><th>log</th><th>时间 Time</th><th>事件 Event</th><th>单位 Parties</th><th>详情 Detail</th></tr>");
+    b.push_str("</table><h2>流转记录 Chain of custody</h2><table><tr><th>log</th><th>时间 Time</th><th>环节 Step</th><th>单位 Parties</th><th>详情 Detail</th><th>签名 Signed by</th></tr>");
     for r in chain {
+        let parties = match (&r.from, &r.to) {
+            (Some(f), Some(t)) => format!("{} → {}", named(f), named(t)),
+            (Some(x), None) | (None, Some(x)) => named(x),
+            (None, None) => String::new(),
+        };
+        let (step, detail) = match &r.treated {
+            Some(t) => (
+                format!("{} {}", step_name(&r.kind), t.code),
+                [
+                    format!("第 {} 行 line {}: {}", t.line + 1, t.line + 1, t.said()),
+                    r.detail.clone(),
+                ]
+                .iter()
+                .filter(|d| !d.is_empty())
+                .cloned()
+                .collect::<Vec<_>>()
+                .join(", "),
+            ),
+            None => (step_name(&r.kind).to_string(), r.detail.clone()),
+        };
         let _ = write!(
             b,
-            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
             r.index,
             cst(r.time),
-            esc(&r.kind),
-            esc(&r.who),
-            esc(&r.detail)
+            esc(&step),
+            parties,
+            esc(&detail),
+            if r.signers.is_empty() {
+                "—".to_string()
+            } else {
+                named_list(&r.signers)
+            }
         );
     }
     b.push_str("</table>");
@@ -344,8 +656,8 @@ pub fn manifest_page(
         }
         b.push_str("</ul>");
     }
-    b.push_str("<p class=\"note\">Every event above is an entry of the signed log; its inclusion proof is served at /v1/log/proof/inclusion. The QR code carries a token signed by the log's key: scanners verify it offline.</p></div>");
-    page(&format!("联单 {}", m.number.as_str()), &b)
+    b.push_str("<p class=\"note\">Every step above is an entry of the signed log, signed by the parties named; its inclusion proof is served at /v1/log/proof/inclusion. The QR code carries a token signed by the log's key: scanners verify it offline.</p></div>");
+    page(&format!("联单 {}", m.number.as_str()), PAGE_STYLE, &b)
 }
 
 /// A scan's verdict (as `POST /v1/scan` gives it) as a page a phone shows.
@@ -405,7 +717,7 @@ pub fn scan_page(v: &serde_json::Value) -> String {
         }
     }
     b.push_str("<p class=\"note\">Checked by the server against the log's key and the live log. Offline: `wasteledger scan IMAGE --log-key KEY`.</p></div>");
-    page("扫码核验 scan", &b)
+    page("扫码核验 scan", PAGE_STYLE, &b)
 }
 
 #[cfg(test)]
@@ -425,6 +737,53 @@ mod tests {
         assert_eq!(&id[18..26], "90024908");
         assert_eq!(&id[26..34], "20261124");
         assert_eq!(&id[34..], "007");
+    }
+
+    #[test]
+    fn the_label_size_follows_the_container_volume_hj_1276() {
+        let size = |packaging: &str| {
+            label_size(&Container {
+                id: "X".into(),
+                packaging: packaging.into(),
+                quantity: None,
+            })
+            .0
+            .mm()
+        };
+        // ≤ 50 L: 100 mm; over 50 to 450 L: 150 mm; 450 L and over: 200 mm.
+        assert_eq!(size("20 L plastic can"), 100);
+        assert_eq!(size("50L jerrycan"), 100);
+        assert_eq!(size("25升塑料桶"), 100);
+        assert_eq!(size("200 L steel drum"), 150);
+        assert_eq!(size("55 gal drum"), 150);
+        assert_eq!(size("0.2 m3 bin"), 150);
+        assert_eq!(size("450 litres"), 200);
+        assert_eq!(size("IBC 1000L"), 200);
+        assert_eq!(size("1 m³ tote"), 200);
+        assert_eq!(size("IBC"), 200);
+        assert_eq!(size("吨袋"), 200);
+        assert_eq!(size("ton bag"), 200);
+        // Not volumes: a waste code's digits, a mass, a thickness.
+        assert_eq!(packaging_litres("HW08 drum"), None);
+        assert_eq!(packaging_litres("20 lb box"), None);
+        assert_eq!(packaging_litres("3 mm steel"), None);
+        // No volume named: what it holds in litres, else 150 mm, said on the page.
+        let held = Container {
+            id: "X".into(),
+            packaging: "can".into(),
+            quantity: Some(Quantity {
+                amount: 18_000,
+                unit: Unit::Ml,
+            }),
+        };
+        assert_eq!(label_size(&held).0, LabelSize::Mm100);
+        let (s, why) = label_size(&Container {
+            id: "X".into(),
+            packaging: "steel drum".into(),
+            quantity: None,
+        });
+        assert_eq!(s, LabelSize::Mm150);
+        assert!(why.contains("assumed"), "{why}");
     }
 
     #[test]

@@ -12,6 +12,7 @@ mod durability;
 mod limits;
 mod party_cli;
 mod persons;
+mod print;
 mod qr;
 mod resilience;
 mod search;

@@ -268,7 +268,7 @@ fn labels_and_the_printable_manifest_carry_what_the_standard_asks() {
     let html = labels.body;
     // Three containers (D1, D2 on the oil line, B1 on the rags line): three labels, three codes.
     assert_eq!(
-        html.matches("<section class=\"label\">").count(),
+        html.matches("<section class=\"label s").count(),
         3,
         "{html}"
     );
@@ -308,7 +308,7 @@ fn labels_and_the_printable_manifest_carry_what_the_standard_asks() {
             .unwrap();
     assert_eq!(page.status, 200);
     assert!(
-        page.body.contains(&m) && page.body.contains("custody.handover"),
+        page.body.contains(&m) && page.body.contains("交接 hand-over"),
         "{}",
         page.body
     );
