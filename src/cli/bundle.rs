@@ -56,6 +56,10 @@ pub struct BundleArgs {
     /// default: the key the server serves
     #[arg(long, value_name = "KEY|FILE")]
     log_key: Option<String>,
+    /// Say what was pulled as JSON (file, case, the pull's entry, checkpoint size, manifests,
+    /// whether the bundle verifies) instead of sentences
+    #[arg(long)]
+    json: bool,
 }
 
 #[derive(clap::Args)]
@@ -76,24 +80,14 @@ pub struct VerifyBundleArgs {
     /// --witness is given)
     #[arg(long, value_name = "K", requires = "witnesses")]
     quorum: Option<usize>,
+    /// Print the report as JSON: every check (subject, ok, detail), the verdict, the account
+    /// re-derived from the entries and the stored summary
+    #[arg(long, conflicts_with = "quiet")]
+    json: bool,
 }
 
 fn problem(a: &crate::client::Answer) -> String {
-    match a.json() {
-        Ok(p) if p.get("detail").is_some() => {
-            let mut s = format!(
-                "{} ({}): {}",
-                p["title"].as_str().unwrap_or("refused"),
-                a.status,
-                p["detail"].as_str().unwrap_or_default()
-            );
-            if let Some(f) = p["field"].as_str() {
-                s.push_str(&format!(" [field {f}]"));
-            }
-            s
-        }
-        _ => format!("{} {}", a.status, a.body.trim()),
-    }
+    a.problem()
 }
 
 pub fn pull(a: BundleArgs) -> Result<()> {
@@ -198,6 +192,28 @@ pub fn pull(a: BundleArgs) -> Result<()> {
     };
     let report = bundle::verify(answer.body.as_bytes(), &log);
     let cp = report.checkpoint.as_ref();
+    if a.json {
+        println!(
+            "{}",
+            serde_json::json!({
+                "file": a.out.display().to_string(),
+                "bytes": answer.body.len(),
+                "case": b.export.case,
+                "by": b.export.by,
+                "export_index": b.export.index,
+                "checkpoint_size": cp.map(|(c, _)| c.size),
+                "manifests": b.manifests.iter().map(|m| serde_json::json!({
+                    "number": m.number, "entries": m.entries,
+                })).collect::<Vec<_>>(),
+                "entries": b.entries.len(),
+                "verified": report.ok(),
+            })
+        );
+        if report.ok() {
+            return Ok(());
+        }
+        bail!("the bundle written to {} does not verify", a.out.display());
+    }
     println!(
         "wrote {} ({} bytes): case {} pulled by {} — the pull is entry {} of the log",
         a.out.display(),
@@ -295,8 +311,33 @@ pub fn verify(a: VerifyBundleArgs) -> Result<()> {
         }
         bundle::verify_witnessed(&bytes, &log, &witnesses, k)
     };
-    print_report(&r, a.quiet);
     let failures = r.failures();
+    if a.json {
+        let verified = failures.is_empty() && r.ok();
+        println!(
+            "{}",
+            serde_json::json!({
+                "verified": verified,
+                "checks": r.checks.iter().map(|c| serde_json::json!({
+                    "subject": c.subject, "ok": c.ok, "detail": c.detail,
+                })).collect::<Vec<_>>(),
+                "entries": r.entries,
+                "checkpoint_size": r.checkpoint.as_ref().map(|(c, _)| c.size),
+                "account": r.account,
+                "summary": r.summary,
+            })
+        );
+        if verified {
+            return Ok(());
+        }
+        bail!(
+            "{} does not verify: {} of {} checks failed",
+            a.file.display(),
+            failures.len(),
+            r.checks.len()
+        );
+    }
+    print_report(&r, a.quiet);
     if failures.is_empty() && r.ok() {
         println!(
             "verified: {} checks hold; {} entries under the checkpoint of {} signed by {}",

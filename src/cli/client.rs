@@ -14,6 +14,7 @@ pub fn audit(
     key: Option<&Path>,
     witnesses: &[WitnessKey],
     quorum: Option<usize>,
+    json: bool,
 ) -> Result<()> {
     let quorum = quorum.unwrap_or(usize::from(!witnesses.is_empty()));
     if quorum > witnesses.len() {
@@ -47,19 +48,29 @@ pub fn audit(
     bar.finish_and_clear();
     match audited {
         Ok(a) => {
-            println!(
-                "ok: {} entries served by {server} check out; root {} matches the signed checkpoint ({:.1}s)",
-                a.size,
-                hex::encode(a.root),
-                started.elapsed().as_secs_f64()
-            );
+            let mut result = serde_json::json!({
+                "ok": true, "size": a.size, "root": hex::encode(a.root),
+            });
+            if !json {
+                println!(
+                    "ok: {} entries served by {server} check out; root {} matches the signed checkpoint ({:.1}s)",
+                    a.size,
+                    hex::encode(a.root),
+                    started.elapsed().as_secs_f64()
+                );
+            }
             if quorum > 0 {
                 let log = match pinned {
                     Some(v) => v,
                     None => client.verifier()?,
                 };
                 let c = check_cosigned(&client, &log, witnesses, quorum, a.size, &a.root)?;
-                println!(
+                result["cosigned"] = serde_json::json!({
+                    "size": c.checkpoint.size,
+                    "witnesses": c.cosigners.iter().map(|(w, _)| w.name.clone()).collect::<Vec<_>>(),
+                });
+                if !json {
+                    println!(
                     "ok: checkpoint of size {} cosigned by {} of the {} witnesses trusted ({} needed): {}; consistent with the audited checkpoint",
                     c.checkpoint.size,
                     c.cosigners.len(),
@@ -70,7 +81,11 @@ pub fn audit(
                         .map(|(w, _)| w.name.as_str())
                         .collect::<Vec<_>>()
                         .join(", ")
-                );
+                    );
+                }
+            }
+            if json {
+                println!("{result}");
             }
             Ok(())
         }

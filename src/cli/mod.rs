@@ -139,6 +139,9 @@ enum Command {
         /// How many of the --witness keys must have cosigned (default: 1 if any is given).
         #[arg(long)]
         quorum: Option<usize>,
+        /// Print the result as JSON (one object) instead of sentences.
+        #[arg(long)]
+        json: bool,
     },
     /// Follow a log as a C2SP witness: cosign each checkpoint consistent with the last one
     /// cosigned, refuse forks and roll-backs, hand the cosignatures to the log.
@@ -169,6 +172,9 @@ enum Command {
         /// and start the record from them.
         #[arg(long)]
         adopt: bool,
+        /// Print the result as JSON (one object) instead of a sentence.
+        #[arg(long)]
+        json: bool,
     },
     /// Measure append, audit and proof speed beside this machine's raw Ed25519 and SHA-256 rates.
     Bench(crate::bench::Options),
@@ -310,6 +316,7 @@ pub fn run(cli: Cli) -> Result<()> {
             key,
             witnesses,
             quorum,
+            json,
         } => {
             let witnesses = witness::parse_witness_keys(&witnesses)?;
             client::audit(
@@ -318,6 +325,7 @@ pub fn run(cli: Cli) -> Result<()> {
                 key.as_deref(),
                 &witnesses,
                 quorum,
+                json,
             )
         }
         Command::Witness(a) => witness::run(a),
@@ -332,9 +340,14 @@ pub fn run(cli: Cli) -> Result<()> {
             data,
             log_key,
             adopt,
+            json,
         } => {
             let key = keyfile::read(&log_key.unwrap_or_else(|| data.join("keys/log.pem")))?;
             match store::reindex(&data, &key, &domain_rules(None)?, adopt)? {
+                Ok(n) if json => {
+                    println!("{}", serde_json::json!({"ok": true, "entries": n}));
+                    Ok(())
+                }
                 Ok(n) => {
                     println!("reindexed {n} entries; derived trees rebuilt from the log");
                     Ok(())

@@ -36,6 +36,10 @@ pub struct Conn {
     /// Your key file (PKCS#8 PEM, made with `wasteledger keygen` and registered by the authority)
     #[arg(long, value_name = "FILE")]
     pub(super) key: PathBuf,
+    /// Print the log's answers as JSON on standard output (one line per event logged or kept
+    /// pending, with the flags the step raised; the sentences go to standard error)
+    #[arg(long)]
+    pub(super) json: bool,
 }
 
 /// [`Conn`] for a command that also runs without a log (`--template`): required otherwise.
@@ -47,6 +51,9 @@ pub struct MaybeConn {
     /// Your key file (PKCS#8 PEM, made with `wasteledger keygen` and registered by the authority)
     #[arg(long, value_name = "FILE")]
     key: Option<PathBuf>,
+    /// Print the log's answers as JSON (one line per event)
+    #[arg(long)]
+    json: bool,
 }
 
 impl MaybeConn {
@@ -54,7 +61,11 @@ impl MaybeConn {
     fn require(self) -> Conn {
         use clap::CommandFactory;
         match (self.server, self.key) {
-            (Some(server), Some(key)) => Conn { server, key },
+            (Some(server), Some(key)) => Conn {
+                server,
+                key,
+                json: self.json,
+            },
             (server, _) => super::Cli::command()
                 .error(
                     clap::error::ErrorKind::MissingRequiredArgument,
@@ -262,9 +273,6 @@ pub enum PartyCommand {
         /// At most this many (1 to 1000)
         #[arg(long, default_value_t = 100)]
         limit: usize,
-        /// Print the log's answer as JSON
-        #[arg(long)]
-        json: bool,
     },
 }
 
@@ -321,6 +329,9 @@ pub struct HandoverArgs {
     /// Do not contact the log (needs --from, --quantity, and --out or --qr)
     #[arg(long, requires_all = ["from", "quantities"])]
     offline: bool,
+    /// Print the log's answer as JSON on standard output (the sentences go to standard error)
+    #[arg(long)]
+    json: bool,
 }
 
 #[derive(Args)]
@@ -348,6 +359,9 @@ pub struct CountersignArgs {
     /// `wasteledger submit --server URL FILE`)
     #[arg(long, value_name = "FILE")]
     out: Option<PathBuf>,
+    /// Print the log's answer as JSON on standard output (the sentences go to standard error)
+    #[arg(long)]
+    json: bool,
 }
 
 pub fn run(cmd: PartyCommand) -> Result<()> {
@@ -412,10 +426,10 @@ pub fn run(cmd: PartyCommand) -> Result<()> {
                 "ticket": ticket, "gross": gross, "tare": tare, "net": net, "at": when,
             });
             let a = s.sign_and_submit(body, "the weighbridge ticket")?;
-            println!(
+            s.say(format_args!(
                 "weighed: manifest {number}, ticket {ticket}, net {net}; logged at index {}",
                 a["index"]
-            );
+            ));
             s.report_flags(&number, &a);
             Ok(())
         }
@@ -456,7 +470,10 @@ pub fn run(cmd: PartyCommand) -> Result<()> {
             let body =
                 json!({"type": "manifest.voided", "manifest": number.as_str(), "reason": reason});
             let a = s.sign_and_submit(body, "the void")?;
-            println!("voided manifest {number}; logged at index {}", a["index"]);
+            s.say(format_args!(
+                "voided manifest {number}; logged at index {}",
+                a["index"]
+            ));
             Ok(())
         }
         PartyCommand::Correct {
@@ -480,8 +497,8 @@ pub fn run(cmd: PartyCommand) -> Result<()> {
             from,
             to,
             limit,
-            json,
         } => {
+            let json = conn.json;
             let s = Session::open(&conn)?;
             let mut q = Vec::new();
             if let Some(st) = status {
@@ -551,6 +568,9 @@ pub(super) struct Session {
     pub(super) key: SigningKey,
     /// Our public key as the log writes it (base64).
     pub(super) pk: String,
+    /// `--json`: each logged or pending event's answer as one JSON line on standard output
+    /// (with the flags the step raised); the sentences go to standard error.
+    pub(super) json: bool,
 }
 
 /// What `POST /v1/events` answered: in the log, or waiting for the other party.
@@ -561,7 +581,7 @@ enum Submitted {
 
 impl Session {
     pub(super) fn open(conn: &Conn) -> Result<Session> {
-        Self::new(&conn.server, &conn.key)
+        Ok(Self::new(&conn.server, &conn.key)?.json(conn.json))
     }
 
     fn new(server: &str, key: &Path) -> Result<Session> {
@@ -571,7 +591,24 @@ impl Session {
             server: server.trim_end_matches('/').to_string(),
             pk: PublicKey(key.verifying_key()).to_string(),
             key,
+            json: false,
         })
+    }
+
+    /// The same session, answering in JSON (`--json`) or not.
+    pub(super) fn json(mut self, on: bool) -> Self {
+        self.json = on;
+        self
+    }
+
+    /// A sentence for the person: standard output, or standard error under `--json` (where
+    /// standard output holds only JSON).
+    fn say(&self, line: std::fmt::Arguments) {
+        if self.json {
+            eprintln!("{line}");
+        } else {
+            println!("{line}");
+        }
     }
 
     pub(super) fn unreachable(&self) -> String {
@@ -659,8 +696,32 @@ impl Session {
             .post("/v1/events", &ev.to_bytes())
             .with_context(|| self.unreachable())?;
         match a.status {
-            201 => Ok(Submitted::Logged(a.json()?)),
-            202 => Ok(Submitted::Pending(a.json()?)),
+            201 => {
+                let mut receipt = a.json()?;
+                if self.json {
+                    // The manifest the step is on (or the one it created).
+                    let number = ev
+                        .event()
+                        .get("manifest")
+                        .and_then(Value::as_str)
+                        .or_else(|| receipt["manifests"][0].as_str())
+                        .and_then(|n| ManifestNumber::parse(n).ok());
+                    let flags = match number {
+                        Some(n) => self.flags_raised(&n, &receipt),
+                        None => Vec::new(),
+                    };
+                    receipt["flags"] = Value::Array(flags);
+                    println!("{receipt}");
+                }
+                Ok(Submitted::Logged(receipt))
+            }
+            202 => {
+                let pending = a.json()?;
+                if self.json {
+                    println!("{pending}");
+                }
+                Ok(Submitted::Pending(pending))
+            }
             _ => bail!(
                 "the log refused {what}: {}",
                 problem_with_hint(&a, &self.pk)
@@ -684,21 +745,30 @@ impl Session {
     /// receiver not licensed...): the log accepts such steps and flags them, and the person who
     /// took the step should know at once, not at the next audit.
     fn report_flags(&self, number: &ManifestNumber, receipt: &Value) {
-        let Some(index) = receipt["index"].as_u64() else {
-            return;
-        };
-        let Ok(m) = self.manifest(number) else {
-            return;
-        };
-        for f in m["flags"].as_array().into_iter().flatten() {
-            if f["index"].as_u64() == Some(index) {
-                println!(
-                    "  ⚑ flagged {}: {}",
-                    f["kind"].as_str().unwrap_or("?"),
-                    f["detail"].as_str().unwrap_or_default()
-                );
-            }
+        if self.json {
+            return; // in the JSON answer already
         }
+        for f in self.flags_raised(number, receipt) {
+            println!(
+                "  ⚑ flagged {}: {}",
+                f["kind"].as_str().unwrap_or("?"),
+                f["detail"].as_str().unwrap_or_default()
+            );
+        }
+    }
+
+    /// The manifest's flags whose entry is the one `receipt` names.
+    fn flags_raised(&self, number: &ManifestNumber, receipt: &Value) -> Vec<Value> {
+        let (Some(index), Ok(m)) = (receipt["index"].as_u64(), self.manifest(number)) else {
+            return Vec::new();
+        };
+        m["flags"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter(|f| f["index"].as_u64() == Some(index))
+            .cloned()
+            .collect()
     }
 }
 
@@ -995,6 +1065,13 @@ fn register(s: &Session, file: &Path) -> Result<()> {
             s.c.post("/v1/events", &signed.to_bytes())
                 .with_context(|| s.unreachable())?;
         match a.status {
+            201 | 409
+                if s.json
+                    && (a.status == 201
+                        || a.json().is_ok_and(|p| p["existing_index"].is_u64())) =>
+            {
+                println!("{}", a.json()?)
+            }
             201 => println!("{t:<20} {what:<40} index {}", a.json()?["index"]),
             409 if a.json().is_ok_and(|p| p["existing_index"].is_u64()) => println!(
                 "{t:<20} {what:<40} already in the log at index {}",
@@ -1051,11 +1128,14 @@ fn issue(s: &Session, file: &Path) -> Result<()> {
         .map(|a| a.iter().filter_map(Value::as_str).collect())
         .unwrap_or_default();
     match numbers.as_slice() {
-        [n] => println!("manifest {n} issued; logged at index {}", a["index"]),
-        _ => println!(
+        [n] => s.say(format_args!(
+            "manifest {n} issued; logged at index {}",
+            a["index"]
+        )),
+        _ => s.say(format_args!(
             "issued; logged at index {} ({})",
             a["index"], a["manifests"]
-        ),
+        )),
     }
     if !unlabelled.is_empty() {
         eprintln!(
@@ -1134,11 +1214,11 @@ fn correct(s: &Session, manifest: &str, file: &Path, reason: Option<String>) -> 
     }
     check_body("manifest.corrected", &body, &src)?;
     let a = s.sign_and_submit(body, "the correction")?;
-    println!(
+    s.say(format_args!(
         "manifest {number} corrected: version {}; logged at index {}",
         versions + 1,
         a["index"]
-    );
+    ));
     Ok(())
 }
 
@@ -1166,7 +1246,7 @@ fn handover(a: HandoverArgs) -> Result<()> {
         })
         .transpose()?;
     let session = match (&a.server, a.offline) {
-        (Some(url), false) => Some(Session::new(url, &a.key)?),
+        (Some(url), false) => Some(Session::new(url, &a.key)?.json(a.json)),
         _ => None,
     };
     let (from, lines) = match &session {
@@ -1305,7 +1385,7 @@ fn handover(a: HandoverArgs) -> Result<()> {
         Submitted::Pending(p) => {
             let hash = p["pending"].as_str().unwrap_or(&hash).to_string();
             let waiting = p["waiting_for"].as_str().unwrap_or(to.as_str()).to_string();
-            println!("pending {hash} waiting for {waiting}");
+            s.say(format_args!("pending {hash} waiting for {waiting}"));
             eprintln!(
                 "signed by you; the log keeps the hand-over of manifest {number} as pending until {} countersigns:",
                 s.named(&waiting)
@@ -1316,10 +1396,10 @@ fn handover(a: HandoverArgs) -> Result<()> {
             );
         }
         Submitted::Logged(l) => {
-            println!(
+            s.say(format_args!(
                 "manifest {number} handed over from {from} to {to}; logged at index {}",
                 l["index"]
-            );
+            ));
             s.report_flags(&number, &l);
         }
     }
@@ -1429,7 +1509,7 @@ fn countersign(a: CountersignArgs) -> Result<()> {
     let session = a
         .server
         .as_deref()
-        .map(|url| Session::new(url, &a.key))
+        .map(|url| Session::new(url, &a.key).map(|s| s.json(a.json)))
         .transpose()?;
     let (text, src) = match (&a.file, &a.pending) {
         (_, Some(hash)) => {
@@ -1551,17 +1631,17 @@ fn countersign(a: CountersignArgs) -> Result<()> {
     let s = session.expect("--server is required without --out");
     match s.submit(&ev, "the hand-over")? {
         Submitted::Logged(l) => {
-            println!(
+            s.say(format_args!(
                 "manifest {} handed over from {} to {}; logged at index {}",
                 h.manifest, h.from, h.to, l["index"]
-            );
+            ));
             s.report_flags(&h.manifest, &l);
         }
-        Submitted::Pending(p) => println!(
+        Submitted::Pending(p) => s.say(format_args!(
             "pending {} waiting for {}",
             p["pending"].as_str().unwrap_or_default(),
             p["waiting_for"].as_str().unwrap_or_default()
-        ),
+        )),
     }
     Ok(())
 }
@@ -1667,9 +1747,12 @@ fn receive(
         bail!("--reason and --return-to go with --reject: nothing is rejected");
     }
     let a = s.sign_and_submit(body, "the receipt")?;
-    println!("manifest {number} received; logged at index {}", a["index"]);
+    s.say(format_args!(
+        "manifest {number} received; logged at index {}",
+        a["index"]
+    ));
     for l in &lines_summary(&counted, &accepted, &rejected) {
-        println!("  {l}");
+        s.say(format_args!("  {l}"));
     }
     s.report_flags(&number, &a);
     if any_rejected {
@@ -1681,7 +1764,9 @@ fn receive(
                 .map(str::to_string)
         });
         if let Some(b) = back {
-            println!("  the rejected part goes back under manifest {b}");
+            s.say(format_args!(
+                "  the rejected part goes back under manifest {b}"
+            ));
         }
     }
     Ok(())
@@ -1758,11 +1843,11 @@ fn treat(
         let body = json!({"type": "custody.treated", "manifest": number.as_str(), "line": i,
                           "code": code.to_string(), "quantity": q});
         let a = s.sign_and_submit(body, &format!("the treatment of line {}", i + 1))?;
-        println!(
+        s.say(format_args!(
             "manifest {number} line {}: {q} treated ({code}); logged at index {}",
             i + 1,
             a["index"]
-        );
+        ));
         s.report_flags(&number, &a);
     }
     Ok(())

@@ -44,9 +44,6 @@ pub enum PersonCommand {
         conn: Conn,
         #[arg(long, value_name = "NAME")]
         name: String,
-        /// Print the log's answer as JSON
-        #[arg(long)]
-        json: bool,
     },
 }
 
@@ -78,9 +75,6 @@ pub enum PersonalCommand {
         conn: Conn,
         /// The commitment (a person's id, 64 hex digits)
         commitment: String,
-        /// Print the log's answer as JSON
-        #[arg(long)]
-        json: bool,
     },
     /// Erase the clear value behind a commitment when its retention ends (the authority): the
     /// commitment stays in the log, every proof still verifies
@@ -118,7 +112,8 @@ pub fn run_person(cmd: PersonCommand) -> Result<()> {
             role,
             licence,
         } => register(&Session::open(&conn)?, &party, &name, role, licence),
-        PersonCommand::Find { conn, name, json } => {
+        PersonCommand::Find { conn, name } => {
+            let json = conn.json;
             let s = Session::open(&conn)?;
             let found = find(&s, &name)?;
             if json {
@@ -162,14 +157,15 @@ pub fn run_personal(cmd: PersonalCommand) -> Result<()> {
                 salt,
             };
             let c = lodge(&s, &d)?;
-            println!("lodged {}", c.as_str());
+            if s.json {
+                println!("{}", json!({"lodged": c.as_str()}));
+            } else {
+                println!("lodged {}", c.as_str());
+            }
             Ok(())
         }
-        PersonalCommand::Show {
-            conn,
-            commitment,
-            json,
-        } => {
+        PersonalCommand::Show { conn, commitment } => {
+            let json = conn.json;
             let s = Session::open(&conn)?;
             let c = commitment_arg(&commitment)?;
             let a = s.get_signed(&format!("/v1/personal/{}", c.as_str()))?;
@@ -209,10 +205,14 @@ pub fn run_personal(cmd: PersonalCommand) -> Result<()> {
             if a.status != 200 {
                 bail!("the log did not erase {}: {}", c.as_str(), problem(&a));
             }
-            println!(
-                "erased {} (the commitment stays in the log; every proof still verifies)",
-                c.as_str()
-            );
+            if s.json {
+                println!("{}", json!({"erased": c.as_str()}));
+            } else {
+                println!(
+                    "erased {} (the commitment stays in the log; every proof still verifies)",
+                    c.as_str()
+                );
+            }
             Ok(())
         }
     }
@@ -315,9 +315,16 @@ fn register(
     check_body("person.registered", &body, "the registration")?;
     let body_licence = body["licence"].as_str().map(str::to_string);
     let logged = s.sign_and_submit(body, "the registration")?;
-    println!("person {}", person.as_str());
-    if let Some(c) = body_licence {
-        println!("licence {c}");
+    if s.json {
+        println!(
+            "{}",
+            json!({"person": person.as_str(), "licence": body_licence, "index": logged["index"]})
+        );
+    } else {
+        println!("person {}", person.as_str());
+        if let Some(c) = body_licence {
+            println!("licence {c}");
+        }
     }
     eprintln!(
         "registered for {party} at index {}: hand-overs name this driver with --driver {}",

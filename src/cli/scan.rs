@@ -13,6 +13,22 @@ use anyhow::{bail, Context, Result};
 use serde_json::{json, Value};
 use std::path::{Path, PathBuf};
 
+thread_local! {
+    /// `--json`: the sentences go to standard error, standard output holds only JSON.
+    static SENTENCES_TO_STDERR: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// A sentence for the person (standard output, or standard error under `--json`).
+macro_rules! say {
+    ($($t:tt)*) => {
+        if SENTENCES_TO_STDERR.with(|c| c.get()) {
+            eprintln!($($t)*)
+        } else {
+            println!($($t)*)
+        }
+    };
+}
+
 #[derive(clap::Args)]
 pub struct ScanArgs {
     /// Photos or PNG/JPEG images of codes (each may hold several codes), or with --text the
@@ -46,6 +62,11 @@ pub struct ScanArgs {
     /// hand-over (another truck is the verdict wrong_vehicle), and recorded with --record
     #[arg(long, value_name = "PLATE")]
     vehicle: Option<String>,
+    /// One JSON object per code on standard output (the payload, whether it verified offline
+    /// and why not, the log's live answer, the inspection's entry when recorded); the
+    /// sentences go to standard error
+    #[arg(long)]
+    json: bool,
 }
 
 pub(super) fn verifier_from(arg: &str) -> Result<NoteVerifier> {
@@ -89,6 +110,7 @@ pub fn describe(b: &TokenBody) -> String {
 }
 
 pub fn scan(a: ScanArgs) -> Result<()> {
+    SENTENCES_TO_STDERR.with(|c| c.set(a.json));
     let client = a.server.as_deref().map(LogClient::new);
     let mut payloads = Vec::new();
     if a.text {
@@ -105,7 +127,17 @@ pub fn scan(a: ScanArgs) -> Result<()> {
         payloads.into_iter().partition(|p| qr::is_handover_code(p));
     let mut all_ok = true;
     for h in &handovers {
-        all_ok &= show_handover(h, client.as_ref(), &a);
+        let ok = show_handover(h, client.as_ref(), &a);
+        if a.json {
+            let event = qr::decode_handover(h)
+                .ok()
+                .map(|ev| Value::Object(ev.event().clone()));
+            println!(
+                "{}",
+                json!({"payload": h, "kind": "handover", "ok": ok, "event": event})
+            );
+        }
+        all_ok &= ok;
     }
     if payloads.is_empty() {
         if handovers.is_empty() {
@@ -133,17 +165,23 @@ pub fn scan(a: ScanArgs) -> Result<()> {
             .map_err(|e| anyhow::anyhow!("--vehicle: {e}"))?;
     }
     for p in &payloads {
+        let mut out = json!({"payload": p});
         let token = match qr::payload_token(p) {
             Ok(t) => t,
             Err(e) => {
                 all_ok = false;
-                println!("✘ not a wasteledger code ({e}): {p:?}");
+                say!("✘ not a wasteledger code ({e}): {p:?}");
+                if a.json {
+                    out["offline"] = json!({"ok": false, "error": e.to_string()});
+                    println!("{out}");
+                }
                 continue;
             }
         };
         let body = match qr::verify(token, &verifier) {
             Ok(b) => {
-                println!(
+                out["offline"] = json!({"ok": true, "manifest": b.number.to_string()});
+                say!(
                     "✔ offline: signed by the log {} ({})\n{}",
                     verifier.name,
                     hex::encode(verifier.id()),
@@ -153,11 +191,17 @@ pub fn scan(a: ScanArgs) -> Result<()> {
             }
             Err(e) => {
                 all_ok = false;
-                println!("✘ offline: {e}");
+                say!("✘ offline: {e}");
+                out["offline"] = json!({"ok": false, "error": e.to_string()});
                 None
             }
         };
-        let Some(c) = &client else { continue };
+        let Some(c) = &client else {
+            if a.json {
+                println!("{out}");
+            }
+            continue;
+        };
         // Signed with --key when given: a party to the manifest or an inspector is told who
         // holds the load and on which truck; an anonymous scan only whether it checks out.
         let mut req = json!({ "payload": p });
@@ -178,9 +222,10 @@ pub fn scan(a: ScanArgs) -> Result<()> {
             );
         }
         let v = a2.json()?;
+        out["live"] = v.clone();
         let ok = v["ok"].as_bool() == Some(true);
         all_ok &= ok;
-        println!(
+        say!(
             "{} live: {}: {}",
             if ok { "✔" } else { "✘" },
             v["verdict"].as_str().unwrap_or("?"),
@@ -188,7 +233,7 @@ pub fn scan(a: ScanArgs) -> Result<()> {
         );
         print_live(&v["manifest"]);
         if let Some(cn) = v.get("container") {
-            println!(
+            say!(
                 "  container {} {}",
                 cn["id"].as_str().unwrap_or("?"),
                 if cn["belongs"] == true {
@@ -198,18 +243,21 @@ pub fn scan(a: ScanArgs) -> Result<()> {
                 }
             );
             if let Some(h) = cn.get("should_hold") {
-                println!("  {}", should_hold(h, &cn["line"]));
+                say!("  {}", should_hold(h, &cn["line"]));
             }
         }
         if a.record {
             if let Some(b) = &body {
                 let k = key.as_ref().expect("clap requires --key with --record");
-                record(&a, c, k, b, token, &v)?;
+                out["recorded_index"] = record(&a, c, k, b, token, &v)?;
             } else {
-                println!(
+                say!(
                     "  (not recorded: the code did not verify; photograph it as evidence instead)"
                 );
             }
+        }
+        if a.json {
+            println!("{out}");
         }
     }
     if !all_ok {
@@ -224,18 +272,16 @@ fn show_handover(code: &str, client: Option<&LogClient>, a: &ScanArgs) -> bool {
     let ev = match qr::decode_handover(code) {
         Ok(ev) => ev,
         Err(e) => {
-            println!("✘ {e}");
+            say!("✘ {e}");
             return false;
         }
     };
     let signer = ev.signatures()[0].key.to_string();
     if let Err(e) = ev.verify_signatures() {
-        println!(
-            "✘ hand-over code: {e}: it was changed after it was signed; do not countersign it"
-        );
+        say!("✘ hand-over code: {e}: it was changed after it was signed; do not countersign it");
         return false;
     }
-    println!("✔ hand-over code, signed by key {signer}");
+    say!("✔ hand-over code, signed by key {signer}");
     print!("{}", super::party::describe_handover(ev.event()));
     let side = |k: &str| ev.event().get(k).and_then(Value::as_str).unwrap_or("");
     let (from, to) = (side("from"), side("to"));
@@ -251,16 +297,16 @@ fn show_handover(code: &str, client: Option<&LogClient>, a: &ScanArgs) -> bool {
         };
         match (key_of(from), key_of(to)) {
             (Some(true), _) => {
-                println!("  signed by  {from} (giving): waits for {to} (taking) to countersign")
+                say!("  signed by  {from} (giving): waits for {to} (taking) to countersign")
             }
             (_, Some(true)) => {
-                println!("  signed by  {to} (taking): waits for {from} (giving) to countersign")
+                say!("  signed by  {to} (taking): waits for {from} (giving) to countersign")
             }
             (Some(false), Some(false)) => {
-                println!("✘ the key that signed is not a registered key of {from} or {to}: do not countersign it");
+                say!("✘ the key that signed is not a registered key of {from} or {to}: do not countersign it");
                 return false;
             }
-            _ => println!("  (the log did not say whose key signed it)"),
+            _ => say!("  (the log did not say whose key signed it)"),
         }
     }
     let input = if a.text {
@@ -271,7 +317,7 @@ fn show_handover(code: &str, client: Option<&LogClient>, a: &ScanArgs) -> bool {
             a.inputs.first().map(String::as_str).unwrap_or("IMAGE")
         )
     };
-    println!(
+    say!(
         "  countersign: wasteledger countersign --server {} --key YOUR-KEY.pem {input}",
         a.server.as_deref().unwrap_or("URL")
     );
@@ -282,10 +328,10 @@ fn show_handover(code: &str, client: Option<&LogClient>, a: &ScanArgs) -> bool {
 fn print_live(m: &Value) {
     if let Some(h) = m["holder"].as_str() {
         match m["holder_name"].as_str().filter(|n| !n.is_empty()) {
-            Some(n) => println!("  held by  {h} ({n})"),
-            None => println!("  held by  {h}"),
+            Some(n) => say!("  held by  {h} ({n})"),
+            None => say!("  held by  {h}"),
         }
-        println!(
+        say!(
             "  truck    {}",
             m["vehicle"]
                 .as_str()
@@ -326,7 +372,7 @@ fn record(
     b: &TokenBody,
     token: &str,
     v: &Value,
-) -> Result<()> {
+) -> Result<Value> {
     let inspector = a.inspector.clone().expect("clap requires --inspector");
     let ok = v["ok"].as_bool() == Some(true);
     let findings = a.findings.clone().unwrap_or_else(|| {
@@ -355,11 +401,9 @@ fn record(
             ans.body
         );
     }
-    println!(
-        "  recorded as inspection at log entry {}",
-        ans.json()?["index"]
-    );
-    Ok(())
+    let index = ans.json()?["index"].clone();
+    say!("  recorded as inspection at log entry {index}");
+    Ok(index)
 }
 
 #[derive(clap::Args)]
@@ -381,6 +425,9 @@ pub struct PrintArgs {
     /// Where to write the page (HTML; open it in a browser and print)
     #[arg(long, value_name = "FILE")]
     out: PathBuf,
+    /// Say what was written as JSON (`{"file", "bytes"}`)
+    #[arg(long)]
+    json: bool,
 }
 
 pub fn print(a: PrintArgs) -> Result<()> {
@@ -410,6 +457,13 @@ pub fn print(a: PrintArgs) -> Result<()> {
         );
     }
     std::fs::write(&a.out, &ans.1).with_context(|| format!("cannot write {}", a.out.display()))?;
-    println!("wrote {} ({} bytes)", a.out.display(), ans.1.len());
+    if a.json {
+        say!(
+            "{}",
+            serde_json::json!({"file": a.out.display().to_string(), "bytes": ans.1.len()})
+        );
+    } else {
+        say!("wrote {} ({} bytes)", a.out.display(), ans.1.len());
+    }
     Ok(())
 }

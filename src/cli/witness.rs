@@ -72,6 +72,9 @@ pub struct WitnessKeyArgs {
     /// The witness's name (default: the key file's name without extension).
     #[arg(long)]
     name: Option<String>,
+    /// Print it as JSON (`{"name", "verifier_key"}`)
+    #[arg(long)]
+    json: bool,
 }
 
 /// The witness's name: `--name`, else the key file's stem.
@@ -94,7 +97,15 @@ fn witness_name(key: &Path, name: Option<String>) -> Result<String> {
 pub fn print_key(a: WitnessKeyArgs) -> Result<()> {
     let key = keyfile::read(&a.key)?;
     let name = witness_name(&a.key, a.name)?;
-    println!("{}", WitnessKey::new(&name, key.verifying_key())?);
+    let vkey = WitnessKey::new(&name, key.verifying_key())?;
+    if a.json {
+        println!(
+            "{}",
+            serde_json::json!({"name": name, "verifier_key": vkey.to_string()})
+        );
+    } else {
+        println!("{vkey}");
+    }
     Ok(())
 }
 

@@ -453,3 +453,148 @@ fn every_command_the_demo_prints_works() {
     assert!(work.path().join("labels.html").exists() && work.path().join("code.png").exists());
     demo.kill();
 }
+
+/// Every command that prints a result gives it as JSON with `--json` (standard output holds
+/// only the JSON object): print, scan, audit, bundle, verify-bundle, witness-key, and with the
+/// server stopped reindex and verify.
+#[test]
+fn every_command_that_prints_a_result_answers_in_json() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("demo");
+    let demo = Demo::start(&data);
+    let work = dir.path();
+    let at = |name: &str| work.join(name).to_str().unwrap().to_string();
+    let json_of = |args: &[&str]| -> Value {
+        let out = Command::new(BIN)
+            .args(args)
+            .current_dir(work)
+            .output()
+            .unwrap();
+        let stdout = String::from_utf8(out.stdout).unwrap();
+        assert!(
+            out.status.success(),
+            "{args:?}: {stdout}{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let lines: Vec<&str> = stdout.lines().collect();
+        assert_eq!(lines.len(), 1, "one JSON object, nothing else: {stdout}");
+        serde_json::from_str(lines[0]).unwrap_or_else(|e| panic!("{stdout}: {e}"))
+    };
+    let log_key = published_verifier();
+    let bureau = data.join("keys/bureau.pem");
+    let bureau = bureau.to_str().unwrap();
+    let huachen = data.join("keys/huachen.pem");
+    let c = LogClient::new(&demo.url);
+    let list = c
+        .get_signed(
+            "/v1/manifests?status=in_transit",
+            &wasteledger::keyfile::read(&crate_dir().join("keys/demo-authority.pem")).unwrap(),
+        )
+        .unwrap()
+        .json()
+        .unwrap();
+    let moving = list["manifests"][0]["number"].as_str().unwrap().to_string();
+
+    let printed = json_of(&[
+        "print",
+        "--server",
+        &demo.url,
+        "--key",
+        bureau,
+        "--manifest",
+        &moving,
+        "--qr",
+        "--out",
+        &at("m.png"),
+        "--json",
+    ]);
+    assert!(printed["bytes"].as_u64().unwrap() > 100, "{printed}");
+    let scanned = json_of(&[
+        "scan",
+        &at("m.png"),
+        "--log-key",
+        &log_key,
+        "--server",
+        &demo.url,
+        "--json",
+    ]);
+    assert_eq!(scanned["offline"]["ok"], true, "{scanned}");
+    assert_eq!(scanned["offline"]["manifest"], serde_json::json!(moving), "{scanned}");
+    assert!(scanned["live"]["verdict"].is_string(), "{scanned}");
+    let audited = json_of(&[
+        "audit",
+        "--server",
+        &demo.url,
+        "--key",
+        bureau,
+        "--log-key",
+        &log_key,
+        "--json",
+    ]);
+    assert_eq!(audited["ok"], true, "{audited}");
+    let pulled = json_of(&[
+        "bundle",
+        "--server",
+        &demo.url,
+        "--key",
+        bureau,
+        "--case",
+        "KS-2026-0099",
+        "--reason",
+        "a test",
+        "--manifest",
+        &moving,
+        "--out",
+        &at("case.json"),
+        "--json",
+    ]);
+    assert_eq!(pulled["verified"], true, "{pulled}");
+    let checked = json_of(&[
+        "verify-bundle",
+        &at("case.json"),
+        "--log-key",
+        &log_key,
+        "--json",
+    ]);
+    assert_eq!(checked["verified"], true, "{checked}");
+    assert!(checked["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|c| c["ok"] == true));
+    let witness = json_of(&[
+        "witness-key",
+        "--key",
+        huachen.to_str().unwrap(),
+        "--name",
+        "w.example",
+        "--json",
+    ]);
+    assert!(
+        witness["verifier_key"]
+            .as_str()
+            .unwrap()
+            .starts_with("w.example+"),
+        "{witness}"
+    );
+    let size = audited["size"].as_u64().unwrap();
+    demo.kill();
+    crate::tamper::wait_unlocked(&data);
+    let d = data.to_str().unwrap();
+    let verified = json_of(&["verify", "--data", d, "--json"]);
+    assert_eq!(verified["ok"], true, "{verified}");
+    assert!(
+        verified["size"].as_u64().unwrap() > size,
+        "the pull is on the log too"
+    );
+    let log_pem = crate_dir().join("keys/demo-log.pem");
+    let reindexed = json_of(&[
+        "reindex",
+        "--data",
+        d,
+        "--log-key",
+        log_pem.to_str().unwrap(),
+        "--json",
+    ]);
+    assert_eq!(reindexed["entries"], verified["size"], "{reindexed}");
+}

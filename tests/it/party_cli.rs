@@ -1133,3 +1133,61 @@ fn a_half_shown_as_a_qr_code_is_scanned_and_countersigned_from_the_image() {
     assert_eq!(entry["event"]["vehicle"], PLATE);
     assert_eq!(entry["signatures"].as_array().unwrap().len(), 2, "{entry}");
 }
+
+/// `--json` on the steps that write: standard output holds one JSON object per event logged
+/// (or kept pending), the sentences go to standard error, so a script reads the answer as the
+/// log gave it.
+#[test]
+fn the_writing_steps_answer_in_json_on_standard_output() {
+    let f = setup();
+    let json_out = |who: &str, cmd: &[&str]| -> Vec<Value> {
+        let mut args: Vec<String> = cmd.iter().map(|s| s.to_string()).collect();
+        args.extend([
+            "--server".into(),
+            f.server.url.clone(),
+            "--key".into(),
+            f.key(who),
+            "--json".into(),
+        ]);
+        let out = std::process::Command::new(crate::support::BIN)
+            .args(&args)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout)
+            .unwrap()
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{l:?}: {e}")))
+            .collect()
+    };
+    let file = f.write("j.json", &manifest_json(&f, "CK-2026-00041", "900-249-08"));
+    let issued = json_out("plant", &["issue", &file]);
+    assert_eq!(issued.len(), 1, "{issued:?}");
+    let m = issued[0]["manifests"][0].as_str().unwrap().to_string();
+    assert!(
+        issued[0]["index"].is_u64() && issued[0]["flags"].is_array(),
+        "{issued:?}"
+    );
+    // A hand-over signed by the plant alone: kept pending, its answer says for whom.
+    let pending = json_out(
+        "plant",
+        &[
+            "handover",
+            "--manifest",
+            &m,
+            "--to",
+            &f.hauler,
+            "--vehicle",
+            PLATE,
+        ],
+    );
+    assert_eq!(pending[0]["waiting_for"], json!(f.hauler), "{pending:?}");
+    let hash = pending[0]["pending"].as_str().unwrap().to_string();
+    let done = json_out("hauler", &["countersign", "--pending", &hash]);
+    assert_eq!(done.len(), 1);
+    assert!(done[0]["index"].as_u64().unwrap() > issued[0]["index"].as_u64().unwrap());
+}
