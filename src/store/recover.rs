@@ -154,6 +154,17 @@ pub(super) fn resume(
         ok
     });
     let d = loaded.expect("reload runs its closure")?;
+    // The database may hold a batch that became durable before its record could be written
+    // (the write that failed): record the head before anyone can see it, as every batch does.
+    if d.head.size > 0 {
+        st.record.publish(&d.head.checkpoint).map_err(|e| {
+            StoreError::Unavailable(format!(
+                "cannot record the published checkpoint ({}): {}",
+                super::published::FILE_NAME,
+                super::io_text(&e)
+            ))
+        })?;
+    }
     st.state = d.state;
     st.frontier = d.frontier;
     st.prev = d.prev;

@@ -238,9 +238,10 @@ fn commit_batch(
     // never names a size the database does not hold, and every published size is recorded.
     let written = written.and_then(|()| {
         st.record.publish(&checkpoint).map_err(|e| {
-            StoreError::Setup(format!(
-                "cannot record the published checkpoint ({}): {e}",
-                super::published::FILE_NAME
+            StoreError::Unavailable(format!(
+                "cannot record the published checkpoint ({}): {}",
+                super::published::FILE_NAME,
+                super::io_text(&e)
             ))
         })
     });

@@ -519,7 +519,11 @@ fn every_command_that_prints_a_result_answers_in_json() {
         "--json",
     ]);
     assert_eq!(scanned["offline"]["ok"], true, "{scanned}");
-    assert_eq!(scanned["offline"]["manifest"], serde_json::json!(moving), "{scanned}");
+    assert_eq!(
+        scanned["offline"]["manifest"],
+        serde_json::json!(moving),
+        "{scanned}"
+    );
     assert!(scanned["live"]["verdict"].is_string(), "{scanned}");
     let audited = json_of(&[
         "audit",
