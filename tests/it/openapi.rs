@@ -614,7 +614,12 @@ fn every_route_in_the_api_document_answers_a_real_request_as_its_schemas_say() {
         None,
         None,
     );
-    walk.ok("GET", "/v1/openapi.json", "/v1/openapi.json", None, None);
+    let served = walk.ok("GET", "/v1/openapi.json", "/v1/openapi.json", None, None);
+    assert_eq!(
+        json_of(&served),
+        doc,
+        "the served document is src/http/openapi.json"
+    );
 
     // Witnesses: a cosignature taken, then served.
     let c = w.server.client();
@@ -986,4 +991,69 @@ fn the_readme_api_tables_name_exactly_the_documents_routes() {
         not_documented.is_empty() && not_in_readme.is_empty(),
         "in README's tables but not the document: {not_documented:?}\nin the document but not README's tables: {not_in_readme:?}"
     );
+}
+
+/// Every keyword of every schema in the document (used by an answer or not) is one the
+/// validator applies or an annotation, and every `$ref` names a schema that exists.
+#[test]
+fn every_schema_in_the_document_uses_only_keywords_the_validator_applies() {
+    fn walk(doc: &Value, schema: &Value, at: &str, wrong: &mut Vec<String>) {
+        let Some(obj) = schema.as_object() else {
+            wrong.push(format!("{at}: not a schema object"));
+            return;
+        };
+        for (k, x) in obj {
+            let here = format!("{at}/{k}");
+            match k.as_str() {
+                "$ref" => {
+                    let name = x.as_str().unwrap_or_default();
+                    let found = name
+                        .strip_prefix("#/components/schemas/")
+                        .is_some_and(|n| doc["components"]["schemas"][n].is_object());
+                    if !found {
+                        wrong.push(format!("{here}: {x} names no schema"));
+                    }
+                }
+                "properties" => {
+                    for (name, p) in x.as_object().into_iter().flatten() {
+                        walk(doc, p, &format!("{here}/{name}"), wrong);
+                    }
+                }
+                "items" => walk(doc, x, &here, wrong),
+                "additionalProperties" if !x.is_boolean() => walk(doc, x, &here, wrong),
+                "oneOf" | "anyOf" => {
+                    for (i, alt) in x.as_array().into_iter().flatten().enumerate() {
+                        walk(doc, alt, &format!("{here}/{i}"), wrong);
+                    }
+                }
+                k if APPLIED.contains(&k) || ANNOTATIONS.contains(&k) => {}
+                _ => wrong.push(format!("{here}: `{k}` is not applied by the validator")),
+            }
+        }
+    }
+    let doc = doc();
+    let mut wrong = Vec::new();
+    for (name, s) in doc["components"]["schemas"].as_object().unwrap() {
+        walk(&doc, s, &format!("components/schemas/{name}"), &mut wrong);
+    }
+    for (path, item) in doc["paths"].as_object().unwrap() {
+        for (method, op) in item.as_object().unwrap() {
+            let bodies = op["responses"]
+                .as_object()
+                .into_iter()
+                .flatten()
+                .map(|(st, a)| (st.clone(), &a["content"]))
+                .chain([("request".to_string(), &op["requestBody"]["content"])]);
+            for (what, content) in bodies {
+                for (media, c) in content.as_object().into_iter().flatten() {
+                    let at = format!("{method} {path} {what} {media}");
+                    match c.get("schema") {
+                        Some(s) => walk(&doc, s, &at, &mut wrong),
+                        None => wrong.push(format!("{at}: no schema")),
+                    }
+                }
+            }
+        }
+    }
+    assert!(wrong.is_empty(), "{}", wrong.join("\n"));
 }
