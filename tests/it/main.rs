@@ -10,6 +10,7 @@ mod domain;
 mod domain_rules;
 mod durability;
 mod limits;
+mod openapi;
 mod party_cli;
 mod persons;
 mod print;
