@@ -56,6 +56,10 @@ impl Timestamp {
 /// China Standard Time, the zone people read and type times in: UTC+08:00, no daylight saving.
 pub const CST_OFFSET_MS: u64 = 8 * 3_600_000;
 
+/// The last instant RFC 3339 can write (9999-12-31T23:59:59.999Z), in Unix milliseconds: no
+/// time past it is read, and none is ever written.
+pub const MAX_UNIX_MILLIS: u64 = 253_402_300_799_999;
+
 /// How [`Timestamp::parse_human`] reads a bare date.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum DateAs {
@@ -111,7 +115,11 @@ impl Timestamp {
         };
         let utc = |text: String, minus_ms: i64| -> Result<Self, String> {
             let ms = Self::parse(&text).map_err(|_| bad())?.0 as i64 - minus_ms;
-            u64::try_from(ms).map(Timestamp).map_err(|_| bad())
+            u64::try_from(ms)
+                .ok()
+                .filter(|ms| *ms <= MAX_UNIX_MILLIS)
+                .map(Timestamp)
+                .ok_or_else(|| format!("{} (at most 9999-12-31T23:59:59Z)", bad()))
         };
         if t.len() == 10 {
             if !date_ok(t) {
@@ -188,13 +196,27 @@ impl Timestamp {
     /// The one way a time is shown to a person, everywhere; machines get [`Timestamp`]'s
     /// RFC 3339 UTC form.
     pub fn cst(self) -> String {
-        let s = Timestamp(self.0 + CST_OFFSET_MS).to_string();
-        format!("{} {} CST", &s[..10], &s[11..19])
+        match self.0.checked_add(CST_OFFSET_MS) {
+            Some(local) if local <= MAX_UNIX_MILLIS => {
+                let s = Timestamp(local).to_string();
+                format!("{} {} CST", &s[..10], &s[11..19])
+            }
+            // The last eight hours RFC 3339 can write are in year 10000 in CST: say UTC.
+            _ => {
+                let s = self.to_string();
+                format!("{} {} UTC", &s[..10], &s[11..19])
+            }
+        }
     }
 
-    /// The CST calendar date, `YYYY-MM-DD`.
+    /// The CST calendar date, `YYYY-MM-DD` (the UTC date past 9999-12-31T16:00Z).
     pub fn cst_date(self) -> String {
-        Timestamp(self.0 + CST_OFFSET_MS).to_string()[..10].to_string()
+        let local = self
+            .0
+            .checked_add(CST_OFFSET_MS)
+            .filter(|l| *l <= MAX_UNIX_MILLIS)
+            .unwrap_or(self.0);
+        Timestamp(local).to_string()[..10].to_string()
     }
 }
 
@@ -223,7 +245,9 @@ fn utc_suffix(s: &str) -> bool {
 
 impl fmt::Display for Timestamp {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let t = UNIX_EPOCH + Duration::from_millis(self.0);
+        // RFC 3339 ends with year 9999 (humantime fails past it, which would panic a
+        // `to_string`): no time the log reads is later; one made in code is shown as the last.
+        let t = UNIX_EPOCH + Duration::from_millis(self.0.min(MAX_UNIX_MILLIS));
         write!(f, "{}", humantime::format_rfc3339_millis(t))
     }
 }
@@ -245,6 +269,27 @@ impl<'de> serde::Deserialize<'de> for Timestamp {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Nothing past year 9999 is read, and no time, however made, panics when shown.
+    #[test]
+    fn times_past_year_9999_are_refused_and_never_panic_when_shown() {
+        let e = Timestamp::parse_human("9999-12-31T23:59:59-23:59", DateAs::Start).unwrap_err();
+        assert!(e.contains("at most 9999-12-31T23:59:59Z"), "{e}");
+        let last = Timestamp::from_unix_millis(MAX_UNIX_MILLIS);
+        assert_eq!(last.to_string(), "9999-12-31T23:59:59.999Z");
+        assert_eq!(last.cst(), "9999-12-31 23:59:59 UTC");
+        assert_eq!(
+            Timestamp::from_unix_millis(u64::MAX).to_string(),
+            last.to_string()
+        );
+        let no_end = Timestamp::parse("9999-12-31T23:59:59Z").unwrap();
+        assert_eq!(no_end.cst(), "9999-12-31 23:59:59 UTC");
+        assert_eq!(no_end.cst_date(), "9999-12-31");
+        assert_eq!(
+            Timestamp::parse("9999-12-31T15:59:59Z").unwrap().cst(),
+            "9999-12-31 23:59:59 CST"
+        );
+    }
 
     #[test]
     fn round_trips_in_the_logs_exact_form() {

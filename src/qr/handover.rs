@@ -358,14 +358,20 @@ pub fn decode_handover(text: &str) -> Result<SignedEvent, HandoverCodeError> {
             .ok_or_else(|| malformed(k, "expected 18 characters of the USCC alphabet (5 bits each, values below 31) and 6 zero bits"))?;
         ev.insert(k.into(), json!(u));
     }
+    let at_in_range = |ms: Option<u64>, what: u64| {
+        ms.filter(|ms| *ms <= crate::ledger::time::MAX_UNIX_MILLIS)
+            .ok_or_else(|| malformed("at", format!("{what} is after 9999-12-31T23:59:59.999Z")))
+    };
     if flags & F_AT_SECONDS != 0 {
         let s = r.uvarint("at")?;
-        let ms = s
-            .checked_mul(1000)
-            .ok_or_else(|| malformed("at", format!("{s} seconds is out of range")))?;
+        let ms = at_in_range(s.checked_mul(1000), s)?;
         ev.insert("at".into(), json!(render_at(ms, false)));
     } else if flags & F_AT_MILLIS != 0 {
-        ev.insert("at".into(), json!(render_at(r.uvarint("at")?, true)));
+        let ms = r.uvarint("at")?;
+        ev.insert(
+            "at".into(),
+            json!(render_at(at_in_range(Some(ms), ms)?, true)),
+        );
     }
     let count = r.uvarint("line count")?;
     if count > MAX_LINES as u64 {

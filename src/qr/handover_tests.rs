@@ -250,6 +250,15 @@ fn the_decoder_refuses_every_breach_naming_the_field() {
     let relabelled = decode_handover(&text(&both)).unwrap();
     assert!(relabelled.event().contains_key("driver_id"));
     assert!(crate::ledger::event::VerifiedEvent::check(relabelled).is_err());
+    // A time past year 9999 is refused, not rendered: the typical half carries `at` in
+    // milliseconds right after the flags, the manifest number and the two parties.
+    assert_ne!(b[0] & (1 << 6), 0, "at in milliseconds");
+    let varint_len = |bytes: &[u8]| bytes.iter().position(|x| x & 0x80 == 0).unwrap() + 1;
+    let at = 1 + varint_len(&b[1..]) + 24;
+    let mut past = b[..at].to_vec();
+    past.extend_from_slice(&encode_uvarint(crate::ledger::time::MAX_UNIX_MILLIS + 1));
+    past.extend_from_slice(&b[at + varint_len(&b[at..])..]);
+    assert_eq!(field(&text(&past)), "at");
     let mut both_times = b.clone();
     both_times[0] |= 1 << 5;
     assert_eq!(field(&text(&both_times)), "flags");
@@ -484,4 +493,10 @@ fn the_handover_vectors_file_is_current_and_verifies() {
         file, want,
         "fixtures/qr/handover_vectors.json is stale: regenerate with UPDATE_QR_VECTORS=1 cargo test --lib qr:: if the change is deliberate"
     );
+}
+
+fn encode_uvarint(v: u64) -> Vec<u8> {
+    let mut out = Vec::new();
+    crate::qr::token::put_uvarint(&mut out, v);
+    out
 }

@@ -349,3 +349,27 @@ fn the_demo_keys_are_the_ones_keys_readme_publishes() {
         "keys/README.md does not show the demo authority key"
     );
 }
+
+/// A time past year 9999 in a query is a 400 naming the parameter, not a crashed worker.
+#[test]
+fn a_query_time_past_year_9999_is_refused_and_the_server_goes_on() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = crate::support::Server::start(&dir.path().join("log"));
+    let c = server.client();
+    for path in [
+        "/v1/anomalies?from=9999-12-31T23:59:59-23:59",
+        "/v1/search?plate=%E8%8B%8FE12345&from=2026-01-01&to=9999-12-31T23:59:59-23:59",
+    ] {
+        let a = c.get(path).unwrap();
+        assert!(
+            a.status == 400 || a.status == 401,
+            "{path}: {} {}",
+            a.status,
+            a.body
+        );
+        if a.status == 400 {
+            assert!(a.body.contains("9999-12-31T23:59:59Z"), "{}", a.body);
+        }
+    }
+    assert_eq!(c.get("/v1/log/checkpoint").unwrap().status, 200);
+}
