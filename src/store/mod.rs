@@ -1039,8 +1039,10 @@ fn check_published(
         return Err(StoreError::Damaged(format!(
             "{} holds a log of {size} entries but no record of the checkpoints it published \
              ({}): it cannot tell whether the database lost entries. If the directory was made \
-             by a wasteledger older than that record, or you restored the database yourself and \
-             trust it, run `wasteledger reindex --data {} --adopt` to check it and start the record",
+             by a wasteledger older than that record, `wasteledger reindex --data {} --adopt` \
+             checks it and starts the record. If the record was lost with a restore, restore it \
+             too (or the whole directory from a mirror): a database from an older backup is \
+             behind what the log published, and adopting it would fork the log",
             dir.display(),
             path.display(),
             dir.display()
@@ -1049,7 +1051,7 @@ fn check_published(
     let Some(published) =
         published::read(dir, verifier).map_err(|e| StoreError::Damaged(e.to_string()))?
     else {
-        return Ok(());
+        return published::nothing_published(dir, size).map_err(StoreError::Damaged);
     };
     published::check_reaches(dir, &published, size, |n| {
         from.roots

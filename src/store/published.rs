@@ -268,6 +268,21 @@ const RESTORE: &str = "Do not serve it: restore the data directory from a mirror
                        that reaches the published checkpoint (or from a copy of the database \
                        taken before the damage), then open it again";
 
+/// A record with both slots empty: the log published nothing yet. Only a log that stopped
+/// between its genesis batch and that batch's record has entries then (one): more means the
+/// record was wiped, and the database cannot be checked against it.
+pub fn nothing_published(dir: &Path, size: u64) -> Result<(), String> {
+    if size <= 1 {
+        return Ok(());
+    }
+    Err(format!(
+        "{} records no published checkpoint, but the database in {} holds {size} entries: the \
+         record was wiped. {RESTORE}.",
+        path_in(dir).display(),
+        dir.display()
+    ))
+}
+
 /// The database must reach what the log published: at least that many entries, and the same
 /// root at that size (`root_at` gives the root of the stored entries at a size). Otherwise the
 /// database lost or changed entries, and serving or signing it would fork the log.

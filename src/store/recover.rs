@@ -147,28 +147,32 @@ pub(super) fn resume(
 ) -> Result<(), StoreError> {
     let trees = slot.reopen()?;
     let mut loaded = None;
+    let (origin, log_key, record) = (&st.origin, &st.log_key, &mut st.record);
     st.rules.reload(&mut |fold| {
-        let l = super::load_durable(&slot.dir, &trees, fold, Some(&st.origin), &st.log_key);
+        let l = super::load_durable(&slot.dir, &trees, fold, Some(origin), log_key).and_then(|d| {
+            // The database may hold a batch that became durable before its record could be
+            // written (the write that failed): record the head before anyone can see it, and
+            // publish it while the fold is held, as every batch does.
+            if d.head.size > 0 {
+                record.publish(&d.head.checkpoint).map_err(|e| {
+                    StoreError::Unavailable(format!(
+                        "cannot record the published checkpoint ({}): {}",
+                        super::published::FILE_NAME,
+                        super::io_text(&e)
+                    ))
+                })?;
+            }
+            *head.write().expect("head lock") = d.head.clone();
+            Ok(d)
+        });
         let ok = l.is_ok();
         loaded = Some(l);
         ok
     });
     let d = loaded.expect("reload runs its closure")?;
-    // The database may hold a batch that became durable before its record could be written
-    // (the write that failed): record the head before anyone can see it, as every batch does.
-    if d.head.size > 0 {
-        st.record.publish(&d.head.checkpoint).map_err(|e| {
-            StoreError::Unavailable(format!(
-                "cannot record the published checkpoint ({}): {}",
-                super::published::FILE_NAME,
-                super::io_text(&e)
-            ))
-        })?;
-    }
     st.state = d.state;
     st.frontier = d.frontier;
     st.prev = d.prev;
     st.last_time = d.last_time.max(st.last_time);
-    *head.write().expect("head lock") = d.head;
     Ok(())
 }

@@ -254,15 +254,16 @@ fn commit_batch(
         "batch committed"
     );
     if let Err(e) = written {
-        // Nothing of this batch is durable: a "replay" of an event earlier in the same batch
-        // is a storage failure too, not an event already in the log.
+        // Nothing of this batch is acknowledged. Every answer but a replay of an entry logged
+        // before it is the storage failure (to be retried): a refusal may rest on an earlier
+        // event of this very batch, which was not stored, and the same event retried after
+        // the recovery may well be taken.
         let first = size - w.entries.len() as u64;
         for (reply, a) in answers {
             let answer = match a {
                 Err(SubmitError::Replay { index }) if index < first => {
                     Err(SubmitError::Replay { index })
                 }
-                Err(SubmitError::Refused(r)) => Err(SubmitError::Refused(r)),
                 _ => Err(SubmitError::Storage(e.to_string())),
             };
             let _ = reply.send(answer);

@@ -303,7 +303,12 @@ fn reaches_published(
     }
     let published = match published::read(dir, &audited.verifier) {
         Ok(Some(p)) => p,
-        Ok(None) => return Ok(Ok(())),
+        Ok(None) => {
+            return match published::nothing_published(dir, audited.size) {
+                Ok(()) => Ok(Ok(())),
+                Err(cause) => fail(cause),
+            }
+        }
         Err(e) => return fail(e.to_string()),
     };
     let reached = published::check_reaches(dir, &published, audited.size, |n| {
@@ -383,7 +388,8 @@ pub fn reindex(
         return Err(StoreError::Damaged(format!(
             "{} is missing: without the record of what the log published, reindex cannot tell \
              whether the database lost entries. If the log was made before the record existed, \
-             or you trust this database as it is, run again with --adopt",
+             run again with --adopt (not for a database restored from a backup: that may be \
+             behind what the log published)",
             published::path_in(dir).display()
         )));
     }
@@ -451,6 +457,24 @@ fn reindex_trees(
     };
     let verifier = NoteVerifier::new(&state.origin, log_key.verifying_key())
         .map_err(|e| StoreError::Corrupt(e.to_string()))?;
+    // Adopting: witnesses that cosigned a larger size saw the log published beyond these
+    // entries (cosignatures are kept by size: u64 big-endian ‖ witness key).
+    if !recorded {
+        if let Some((k, _)) = trees.cosignatures.last()? {
+            let cosigned = k.get(..8).map(be_u64).transpose()?.unwrap_or(0);
+            if cosigned > cp.size {
+                trees.db.flush()?;
+                return Ok(Err(AuditFailure {
+                    index: cp.size,
+                    cause: format!(
+                        "witnesses cosigned a checkpoint of size {cosigned}, but the entries make \
+                         {}: the log published more than this database holds; not adopting it",
+                        cp.size
+                    ),
+                }));
+            }
+        }
+    }
     if let Some(old) = old_note
         .as_deref()
         .and_then(|n| Checkpoint::open(n, &verifier).ok())

@@ -326,6 +326,11 @@ fn a_torn_record_slot_falls_back_to_the_other_and_a_ruined_record_is_refused() {
     std::fs::write(&path, &record).unwrap();
     let err = open(&log).err().expect("a ruined record: refused");
     assert!(err.contains(RECORD) && err.contains("damaged"), "{err}");
+    // A wiped record (both slots zero) says "nothing published", which a log of many
+    // entries cannot be.
+    std::fs::write(&path, vec![0u8; 8192]).unwrap();
+    let err = open(&log).err().expect("a wiped record: refused");
+    assert!(err.contains("the record was wiped"), "{err}");
 }
 
 #[test]
