@@ -438,6 +438,8 @@ pub struct Domain {
     pub limits: Limits,
     /// Entry 0 names no rulebook: a bare signed log, nothing for the domain to judge.
     pub bare: bool,
+    /// Entry 0 names the first rulebook (`RULEBOOK_V1`): judged as it was (no bound on `at`).
+    pub rulebook_v1: bool,
     pub authority: Option<PublicKey>,
     pub parties: BTreeMap<Uscc, Party>,
     pub keys: HashMap<PublicKey, Uscc>,
@@ -614,6 +616,7 @@ impl Domain {
             catalog,
             limits,
             bare: false,
+            rulebook_v1: false,
             authority: None,
             parties: BTreeMap::new(),
             keys: HashMap::new(),
@@ -1174,7 +1177,9 @@ impl Domain {
             _ => {}
         }
         let ev = DomainEvent::parse(event.event_type(), event.event_bytes())?;
-        not_ahead_of_log(&ev, time)?;
+        if !self.rulebook_v1 {
+            not_ahead_of_log(&ev, time)?;
+        }
         use DomainEvent as E;
         match ev {
             E::PartyRegistered(p) => {
@@ -2519,12 +2524,14 @@ impl Fold for Domain {
             match log.rules.as_deref() {
                 None => self.bare = true,
                 Some(super::RULEBOOK) => {}
+                Some(super::RULEBOOK_V1) => self.rulebook_v1 = true,
                 Some(other) => {
                     return Err(f(
                         "event.rules",
                         format!(
-                            "{:?} (the rulebook this build knows), got {other:?}",
-                            super::RULEBOOK
+                            "{:?} or {:?} (the rulebooks this build knows), got {other:?}",
+                            super::RULEBOOK,
+                            super::RULEBOOK_V1
                         ),
                     ))
                 }

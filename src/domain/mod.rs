@@ -13,9 +13,14 @@ pub mod subjects;
 
 use crate::ledger::state::{Fold, Rules};
 
-/// The rulebook a waste log's genesis names; the domain refuses to judge a log that names
-/// another. A log whose genesis names none is bare: only the ledger's own checks apply.
-pub const RULEBOOK: &str = "wasteledger/waste/v1";
+/// The rulebook a new waste log's genesis names; the domain refuses to judge a log that names
+/// one it does not know. A log whose genesis names none is bare: only the ledger's own checks
+/// apply. A rule that refuses what an earlier rulebook took comes with a new version, so a log
+/// made under the earlier one replays, opens and audits as it was judged.
+pub const RULEBOOK: &str = "wasteledger/waste/v2";
+/// The first rulebook: v2 but for the bound on the times the parties give (`at` at most 24 h
+/// after the log's time), which v1 did not have.
+pub const RULEBOOK_V1: &str = "wasteledger/waste/v1";
 use fold::{Domain, Limits};
 use std::sync::{Arc, RwLock, RwLockReadGuard};
 

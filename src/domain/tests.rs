@@ -54,6 +54,10 @@ fn pkey(p: usize) -> SigningKey {
 
 impl Log {
     fn new() -> Log {
+        Log::with_rulebook(RULEBOOK)
+    }
+
+    fn with_rulebook(rulebook: &str) -> Log {
         let authority = key(2);
         let mut log = Log {
             state: LogState::default(),
@@ -65,7 +69,7 @@ impl Log {
             "t",
             &PublicKey(key(1).verifying_key()),
             &PublicKey(log.authority.verifying_key()),
-            Some(RULEBOOK),
+            Some(rulebook),
         );
         log.auth(g).unwrap();
         for (p, (_, role, _)) in ORGS.iter().enumerate() {
@@ -671,4 +675,22 @@ fn a_person_is_registered_once_by_their_party_and_named_by_id_on_every_hand_over
     let mut old = hand(&m2, 0, 1, Some("苏E12345"), 1000);
     old["driver"] = json!("cd".repeat(32));
     log.admit(old, &[&pkey(0), &pkey(1)]).unwrap();
+}
+
+/// A log made under the first rulebook replays as it was judged (no bound on the times the
+/// parties give); a new log bounds them (at most 24 h after the log's time).
+#[test]
+fn a_log_of_the_first_rulebook_is_judged_as_it_was_and_a_new_one_bounds_the_times_given() {
+    for (rules, taken) in [(super::RULEBOOK_V1, true), (RULEBOOK, false)] {
+        let mut log = Log::with_rulebook(rules);
+        let insp = uscc("MA1BUREA1");
+        log.auth(json!({"type": "party.registered", "party": insp, "name": "bureau", "roles": ["inspector"]}))
+            .unwrap();
+        log.auth(json!({"type": "key.added", "key": PublicKey(key(40).verifying_key()).to_string(), "holder": insp}))
+            .unwrap();
+        let late = json!({"type": "inspection.recorded", "inspector": insp, "site": "S-PLANT",
+                          "at": "9999-12-31T00:00:00Z", "verdict": "pass", "findings": "typed in late"});
+        let r = log.admit(late, &[&key(40)]);
+        assert_eq!(r.is_ok(), taken, "{rules}: {r:?}");
+    }
 }
