@@ -145,6 +145,16 @@ pub(super) fn resume(
     head: &RwLock<Head>,
     st: &mut SeqState,
 ) -> Result<(), StoreError> {
+    // Reading a database that may be damaged: sled's panics become a refusal, not the end of
+    // the sequencer.
+    super::guard(&slot.dir, || resume_from_disk(slot, head, st))
+}
+
+fn resume_from_disk(
+    slot: &TreesSlot,
+    head: &RwLock<Head>,
+    st: &mut SeqState,
+) -> Result<(), StoreError> {
     let trees = slot.reopen()?;
     let mut loaded = None;
     let (origin, log_key, record) = (&st.origin, &st.log_key, &mut st.record);

@@ -38,7 +38,7 @@ pub enum SubmitError {
     Refused(#[from] Refusal),
     #[error("replay: this event is already in the log at index {index}")]
     Replay { index: u64 },
-    #[error("the log could not store the batch ({0}); nothing of it was acknowledged, and the log takes events again once its storage works")]
+    #[error("the log could not store the batch ({0}); nothing of it was acknowledged, and the log takes events again once its storage works (send the same signed event again then: if it did reach the log, the answer is a replay naming its index)")]
     Storage(String),
     #[error("the log is busy: its queues of events waiting to be checked and written are full; nothing was done with this event, try again shortly")]
     Busy,
