@@ -640,12 +640,12 @@ impl Ledger {
             ));
         }
         let trees = self.trees()?;
-        let proof = merkle::inclusion_proof(&StoredNodes(&*trees), index, size)?;
+        let proof = merkle::inclusion_proof(&StoredNodes(&trees), index, size)?;
         // Never serve a proof that does not lead to the published root (checked against the
         // entries at open): a damaged interior node is named here, not passed on.
         let (head_size, head_root) = self.tree_head();
         if size == head_size {
-            let leaf = StoredNodes(&*trees).perfect(0, index)?;
+            let leaf = StoredNodes(&trees).perfect(0, index)?;
             merkle::verify_inclusion(index, size, &leaf, &proof, &head_root)
                 .map_err(|e| damaged_proof("inclusion", e))?;
         }
@@ -661,10 +661,10 @@ impl Ledger {
             ));
         }
         let trees = self.trees()?;
-        let proof = merkle::consistency_proof(&StoredNodes(&*trees), from, to)?;
+        let proof = merkle::consistency_proof(&StoredNodes(&trees), from, to)?;
         let (head_size, head_root) = self.tree_head();
         if to == head_size {
-            let from_root = merkle::root(&StoredNodes(&*trees), from)?;
+            let from_root = merkle::root(&StoredNodes(&trees), from)?;
             merkle::verify_consistency(from, to, &proof, &from_root, &head_root)
                 .map_err(|e| damaged_proof("consistency", e))?;
         }
