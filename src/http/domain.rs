@@ -691,13 +691,14 @@ async fn erase_personal(
         ));
     };
     // A live record stops counting against its party's quota.
-    let old: Value = serde_json::from_slice(&old).unwrap_or_default();
-    let lodged_by = old
+    let record: Value = serde_json::from_slice(&old).unwrap_or_default();
+    let lodged = record
         .get("erased_at")
         .is_none()
-        .then(|| old["lodged_by"].as_str())
-        .flatten();
+        .then(|| record["lodged_by"].as_str())
+        .flatten()
+        .map(|party| (party, old.as_slice()));
     let note = json!({"erased_at": now(), "erased_by": "authority"});
-    ledger.erase_personal(path.as_str(), note.to_string().as_bytes(), lodged_by)?;
+    ledger.erase_personal(path.as_str(), note.to_string().as_bytes(), lodged)?;
     Ok(HttpResponse::Ok().json(note))
 }

@@ -791,22 +791,27 @@ impl Ledger {
         Ok(self.trees()?.personal.get(commitment)?.map(|v| v.to_vec()))
     }
 
-    /// Replace a personal record with the note of its erasure (durable at once). `lodged_by`:
-    /// the party that lodged it, if it was live, whose quota it no longer counts against.
+    /// Replace a personal record with the note of its erasure (durable at once). `lodged`: the
+    /// party that lodged it and the live record as the caller read it; if that is what the
+    /// erasure replaces, the record no longer counts against the party's quota.
     pub fn erase_personal(
         &self,
         commitment: &str,
         note: &[u8],
-        lodged_by: Option<&str>,
+        lodged: Option<(&str, &[u8])>,
     ) -> Result<(), StoreError> {
         use sled::transaction::Transactional;
         let t = self.trees()?;
-        (&t.personal, &t.lodged).transaction(|(personal, lodged)| {
+        (&t.personal, &t.lodged).transaction(|(personal, lodged_count)| {
             let old = personal.insert(commitment, note)?;
-            if let (Some(party), Some(_)) = (lodged_by, old) {
-                if let Some(v) = lodged.get(party)? {
-                    let n = v.as_ref().try_into().map(u64::from_be_bytes).unwrap_or(0);
-                    lodged.insert(party, &n.saturating_sub(1).to_be_bytes())?;
+            // Only the erasure that replaces the live record the caller read frees its
+            // party's slot: of two erasures at once, the second replaces the first's note.
+            if let (Some((party, live)), Some(old)) = (lodged, old) {
+                if old.as_ref() == live {
+                    if let Some(v) = lodged_count.get(party)? {
+                        let n = v.as_ref().try_into().map(u64::from_be_bytes).unwrap_or(0);
+                        lodged_count.insert(party, &n.saturating_sub(1).to_be_bytes())?;
+                    }
                 }
             }
             Ok::<(), sled::transaction::ConflictableTransactionError<()>>(())

@@ -469,3 +469,52 @@ fn remember_request_cost() {
         );
     }
 }
+
+/// Two erasures of one record (as when two arrive at once) free its party's slot once: the
+/// second replaces the first's note, not the live record, so the quota still counts the rest.
+#[test]
+fn erasing_a_record_twice_frees_one_slot_of_the_quota() {
+    use wasteledger::store::{Config, Lodged};
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = Config {
+        max_personal_per_party: 2,
+        ..Config::default()
+    };
+    let (ledger, _) = wasteledger::bench::fresh_log_with(&dir.path().join("log"), 0, cfg).unwrap();
+    let party = "91320583MA1HAUL01X";
+    let record = |n: u8| format!(r#"{{"lodged_by":"{party}","value":"driver {n}"}}"#);
+    for n in [1, 2] {
+        let r = ledger
+            .put_personal(&format!("c{n}"), record(n).as_bytes(), party)
+            .unwrap();
+        assert_eq!(r, Lodged::Stored);
+    }
+    let live = record(1);
+    for _ in 0..2 {
+        // Each caller read the live record before either erasure was written.
+        ledger
+            .erase_personal(
+                "c1",
+                br#"{"erased_at":"now"}"#,
+                Some((party, live.as_bytes())),
+            )
+            .unwrap();
+    }
+    assert_eq!(
+        ledger
+            .put_personal("c3", record(3).as_bytes(), party)
+            .unwrap(),
+        Lodged::Stored,
+        "one slot freed"
+    );
+    assert!(
+        matches!(
+            ledger
+                .put_personal("c4", record(4).as_bytes(), party)
+                .unwrap(),
+            Lodged::OverQuota { count: 2, quota: 2 }
+        ),
+        "c2 and c3 are live: the quota is full"
+    );
+    ledger.shutdown();
+}
