@@ -559,9 +559,15 @@ fn a_proof_through_a_damaged_interior_node_is_refused_not_served() {
         through.contains("does not lead to the published root") && through.contains("reindex"),
         "{through}"
     );
-    // From size 5 the old root itself is made from that node.
+    // From size 5 the old root itself is made from that node: no proof from it, and no
+    // checkpoint of that size is signed again (for a witness or a bundle).
     let consistent = ledger.consistency_proof(5, size).unwrap_err().to_string();
     assert!(consistent.contains("consistency proof"), "{consistent}");
+    assert!(
+        ledger.checkpoint_at(5).is_err(),
+        "a root made from a damaged node is not signed"
+    );
+    assert!(ledger.checkpoint_at(2).is_ok());
     // Proofs that do not pass through it are served as before.
     assert!(ledger.inclusion_proof(size - 1, size).is_ok());
     assert!(ledger.consistency_proof(2, size).is_ok());
