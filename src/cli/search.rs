@@ -131,19 +131,7 @@ fn client(server: &str, key: &std::path::Path) -> Result<LogClient> {
 }
 
 fn problem(a: &Answer) -> String {
-    match a.json() {
-        Ok(p) if p.get("detail").is_some() => format!(
-            "{} ({}): {}{}",
-            p["title"].as_str().unwrap_or("refused"),
-            a.status,
-            p["detail"].as_str().unwrap_or_default(),
-            p["field"]
-                .as_str()
-                .map(|f| format!(" [field {f}]"))
-                .unwrap_or_default()
-        ),
-        _ => format!("{} {}", a.status, a.body.trim()),
-    }
+    a.problem()
 }
 
 fn window(q: &mut Vec<String>, from: &Option<String>, to: &Option<String>) -> Result<()> {
