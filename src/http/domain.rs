@@ -101,7 +101,11 @@ pub(super) fn viewer_with_body(
         .path_and_query()
         .map(|p| p.as_str())
         .unwrap_or("/");
-    let key: Option<PublicKey> = seen.check(header, req.method().as_str(), pq, body, now())?;
+    let key: Option<PublicKey> = match header {
+        // A page's reads carry the session cookie instead (`session.rs`: reads only).
+        None if matches!(req.method().as_str(), "GET" | "HEAD") => session_key(req),
+        _ => seen.check(header, req.method().as_str(), pq, body, now())?,
+    };
     Ok(match key {
         None => Viewer::Anonymous,
         Some(k) if Some(k) == d.authority => Viewer::Authority,
@@ -113,6 +117,12 @@ pub(super) fn viewer_with_body(
             None => Viewer::Unknown,
         },
     })
+}
+
+/// The key a request's session cookie names, if it names a live one.
+pub(super) fn session_key(req: &HttpRequest) -> Option<PublicKey> {
+    let sessions = req.app_data::<web::Data<super::session::Sessions>>()?;
+    sessions.key(super::session::cookie(req)?, now().unix_millis())
 }
 
 /// Refuse a reader who may not see everything: 401 when anonymous, 403 when signed.

@@ -1,6 +1,7 @@
 //! The only module that knows actix-web: the public log API (README, "Log API"), errors as RFC 9457
 //! problem details naming the field at fault.
 
+mod app;
 pub mod auth;
 mod bundle;
 mod domain;
@@ -11,6 +12,7 @@ pub mod witness;
 pub use domain::MAX_PENDING_PER_MANIFEST;
 mod limits;
 mod problem;
+pub mod session;
 
 pub use limits::{bind, Limits};
 
@@ -134,6 +136,7 @@ pub fn server_with_options(
     let public = web::Data::new(qr::PublicUrl(public_url));
     let body_timeout = limits::BodyTimeout(limits.body_timeout);
     let routes = web::Data::new(RouteTable::from_openapi());
+    let sessions = web::Data::new(session::Sessions::new(false));
     let watched = limits.clone();
     Ok(HttpServer::new(move || {
         let app = App::new()
@@ -151,7 +154,9 @@ pub fn server_with_options(
                 .configure(investigate::routes)
                 .configure(search::routes)
                 .configure(qr::routes)
-                .configure(bundle::routes),
+                .configure(bundle::routes)
+                .app_data(sessions.clone())
+                .configure(app::routes),
             None => app,
         };
         app.route("/v1/log/checkpoint", web::get().to(checkpoint))

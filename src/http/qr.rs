@@ -198,7 +198,7 @@ fn svg_of(payload: &str) -> Result<String, Problem> {
     qr::svg(payload).map_err(render_failed)
 }
 
-fn svg_answer(payload: &str) -> Result<HttpResponse, Problem> {
+pub(super) fn svg_answer(payload: &str) -> Result<HttpResponse, Problem> {
     Ok(HttpResponse::Ok()
         .content_type("image/svg+xml")
         .body(svg_of(payload)?))

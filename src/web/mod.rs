@@ -2,6 +2,9 @@
 //! the HJ 1276-2022 hazardous-waste label (one code per container), and a manifest page with
 //! its QR code and the chain so far. `http/` serves them; the QR images come in as SVG text.
 
+pub mod app;
+pub mod assets;
+
 use crate::domain::catalog::Catalog;
 use crate::domain::codes::{Hazard, Quantity, Unit, Uscc, WasteCode};
 use crate::domain::events::{Container, Form, Line};

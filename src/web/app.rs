@@ -1,0 +1,249 @@
+//! PURE: the web application's pages (`/app/...`), rendered on the server from typed askama
+//! templates (`src/web/templates/`, escaped by default). `http/app.rs` fills the views from
+//! the domain's state and the session; the browser's script (`src/web/static/`) signs, scans
+//! and queues. Every text is written in both languages where it is used (`Chrome::s`), so no
+//! page can show a key instead of words; the domain's words come from `i18n`.
+
+use askama::Template;
+
+/// The page's language: Chinese first, English as a switch.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum Lang {
+    #[default]
+    Zh,
+    En,
+}
+
+impl Lang {
+    /// From `zh`, `zh-CN`, `en`, `en-US`…; anything else is Chinese.
+    pub fn from_tag(tag: &str) -> Lang {
+        if tag.trim().to_ascii_lowercase().starts_with("en") {
+            Lang::En
+        } else {
+            Lang::Zh
+        }
+    }
+
+    pub fn tag(&self) -> &'static str {
+        match self {
+            Lang::Zh => "zh-CN",
+            Lang::En => "en",
+        }
+    }
+}
+
+/// Who is signed in on this browser.
+#[derive(Clone, Debug)]
+pub struct Who {
+    pub party_id: String,
+    pub party_name: String,
+    /// The party's roles, in words.
+    pub roles: String,
+    /// "company key", "device key", "authority", in words.
+    pub key_kind: String,
+    /// A device key's label (the staff number its party gave it).
+    pub label: Option<String>,
+    /// A device key's end of validity, CST.
+    pub not_after: Option<String>,
+}
+
+/// What every page carries: language, who is signed in, the switch to the other language.
+#[derive(Clone, Debug)]
+pub struct Chrome {
+    pub lang: Lang,
+    pub who: Option<Who>,
+    /// This page in the other language.
+    pub switch_href: String,
+    /// The static files' version (cache busting).
+    pub assets: &'static str,
+}
+
+impl Chrome {
+    /// The Chinese or the English text, as the page's language asks.
+    pub fn s<'a>(&self, zh: &'a str, en: &'a str) -> &'a str {
+        match self.lang {
+            Lang::Zh => zh,
+            Lang::En => en,
+        }
+    }
+}
+
+/// A tile on the home page: one job.
+#[derive(Clone, Debug)]
+pub struct Tile {
+    pub href: String,
+    pub title: String,
+    pub note: String,
+}
+
+#[derive(Template)]
+#[template(path = "home.html", config = "src/web/askama.toml")]
+pub struct HomePage {
+    pub c: Chrome,
+    pub tiles: Vec<Tile>,
+}
+
+#[derive(Template)]
+#[template(path = "enrol.html", config = "src/web/askama.toml")]
+pub struct EnrolPage {
+    pub c: Chrome,
+}
+
+#[derive(Template)]
+#[template(path = "approve.html", config = "src/web/askama.toml")]
+pub struct ApprovePage {
+    pub c: Chrome,
+    /// The signed-in key may delegate (a party's registered key, not a device key).
+    pub can_approve: bool,
+    /// Prefilled from the device's approval link.
+    pub device: String,
+    pub label: String,
+    /// Registered persons of the party: (id, what to show).
+    pub persons: Vec<(String, String)>,
+}
+
+/// The home page's tiles for a party's roles (`roles` as the domain names them).
+pub fn tiles(c: &Chrome, roles: &[crate::domain::events::Role], may_approve: bool) -> Vec<Tile> {
+    use crate::domain::events::Role;
+    let mut t = Vec::new();
+    let mut add = |href: &str, zh: (&str, &str), en: (&str, &str)| {
+        let (title, note) = match c.lang {
+            Lang::Zh => zh,
+            Lang::En => en,
+        };
+        if !t.iter().any(|x: &Tile| x.href == href) {
+            t.push(Tile {
+                href: href.into(),
+                title: title.into(),
+                note: note.into(),
+            });
+        }
+    };
+    for r in roles {
+        match r {
+            Role::Hauler => {
+                add(
+                    "/app/loads",
+                    ("今日运单", "待提货、运输中的联单"),
+                    ("Today's loads", "to pick up and on the road"),
+                );
+                add(
+                    "/app/scan",
+                    ("扫码交接", "扫联单、容器或交接码"),
+                    (
+                        "Scan to hand over",
+                        "a manifest, container or hand-over code",
+                    ),
+                );
+            }
+            Role::Generator => {
+                add(
+                    "/app/issue",
+                    ("开具联单", "填写废物、容器、运输与去向"),
+                    ("Issue a manifest", "waste, containers, hauler, destination"),
+                );
+                add(
+                    "/app/loads",
+                    ("本单位联单", "待交接、运输中、已接收"),
+                    ("Our manifests", "to hand over, on the road, received"),
+                );
+                add(
+                    "/app/scan",
+                    ("扫码交接", "会签司机先签的交接码"),
+                    ("Scan to hand over", "countersign what a driver signed"),
+                );
+            }
+            Role::Station | Role::Receiver => {
+                add(
+                    "/app/incoming",
+                    ("待接收", "到场车辆、过磅、接收、处置"),
+                    ("Incoming", "arrivals, weighing, receipt, treatment"),
+                );
+                add(
+                    "/app/scan",
+                    ("扫码交接", "扫司机出示的交接码"),
+                    ("Scan to hand over", "the code a driver shows"),
+                );
+            }
+            Role::Inspector | Role::Enforcement | Role::Auditor => {
+                add(
+                    "/app/scan",
+                    ("扫码核验", "联单或容器二维码"),
+                    ("Check a code", "a manifest or container code"),
+                );
+            }
+        }
+    }
+    if may_approve {
+        add(
+            "/app/approve",
+            ("批准设备", "司机手机等设备的密钥"),
+            ("Approve a device", "drivers' phones and other devices"),
+        );
+    }
+    add(
+        "/app/scan",
+        ("扫码核验", "联单或容器二维码"),
+        ("Check a code", "a manifest or container code"),
+    );
+    t
+}
+
+/// A role in words.
+pub fn role_name(lang: Lang, r: crate::domain::events::Role) -> &'static str {
+    use crate::domain::events::Role;
+    match (r, lang) {
+        (Role::Generator, Lang::Zh) => "产废单位",
+        (Role::Generator, Lang::En) => "generator",
+        (Role::Hauler, Lang::Zh) => "运输单位",
+        (Role::Hauler, Lang::En) => "hauler",
+        (Role::Station, Lang::Zh) => "中转站",
+        (Role::Station, Lang::En) => "transfer station",
+        (Role::Receiver, Lang::Zh) => "利用处置单位",
+        (Role::Receiver, Lang::En) => "receiver",
+        (Role::Inspector, Lang::Zh) => "监管执法",
+        (Role::Inspector, Lang::En) => "inspector",
+        (Role::Enforcement, Lang::Zh) => "执法办案",
+        (Role::Enforcement, Lang::En) => "enforcement",
+        (Role::Auditor, Lang::Zh) => "审计",
+        (Role::Auditor, Lang::En) => "auditor",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn chrome(lang: Lang) -> Chrome {
+        Chrome {
+            lang,
+            who: None,
+            switch_href: "/app?lang=en".into(),
+            assets: "test",
+        }
+    }
+
+    #[test]
+    fn pages_escape_what_they_show_and_speak_the_chosen_language() {
+        let page = ApprovePage {
+            c: chrome(Lang::Zh),
+            can_approve: true,
+            device: "\"><script>alert(1)</script>".into(),
+            label: "A-1".into(),
+            persons: vec![],
+        };
+        let html = page.render().unwrap();
+        assert!(!html.contains("<script>alert"), "escaped");
+        assert!(
+            html.contains("请先在本机登录单位密钥"),
+            "no one signed in: told so in Chinese"
+        );
+        let en = EnrolPage {
+            c: chrome(Lang::En),
+        }
+        .render()
+        .unwrap();
+        assert!(en.contains("Enrol this device") && !en.contains("登记本机（"));
+        assert!(en.contains("name=\"viewport\""));
+    }
+}

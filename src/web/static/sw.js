@@ -1,0 +1,65 @@
+// sw.js: the application's offline worker (served as /app/sw.js, scope /app/).
+// The server writes the asset version and list into the first two lines, so a new binary
+// replaces the cache. Keeps: every static file (cache first), the pages a phone needs offline
+// and what they read to check codes without the network (the log's verifier key, the words),
+// each refreshed from the network whenever it answers (network first, cache when offline).
+// It never caches a write: POST /v1/events goes to the network or fails, and the page's
+// outbox (wl-outbox.js) keeps the signed event until it is sent.
+const VERSION = '__VERSION__';
+const ASSETS = __ASSETS__;
+const CACHE = `wl-${VERSION}`;
+const PAGES = ['/app', '/app/scan', '/app/outbox', '/app/loads'];
+const DATA = ['/v1/log/key', '/app/i18n.json?lang=zh', '/app/i18n.json?lang=en'];
+
+self.addEventListener('install', (e) => {
+  e.waitUntil((async () => {
+    const c = await caches.open(CACHE);
+    await c.addAll(ASSETS.map((a) => `/app/static/${a}`));
+    // Pages and data: best effort (a page may need a session the worker does not have yet).
+    await Promise.all([...PAGES, ...DATA].map(async (u) => {
+      try {
+        const r = await fetch(u, { credentials: 'same-origin' });
+        if (r.ok) await c.put(u, r);
+      } catch (_) { /* offline at install */ }
+    }));
+    await self.skipWaiting();
+  })());
+});
+
+self.addEventListener('activate', (e) => {
+  e.waitUntil((async () => {
+    for (const k of await caches.keys()) if (k !== CACHE) await caches.delete(k);
+    await self.clients.claim();
+  })());
+});
+
+function cacheKey(url) {
+  // Static files are cached without their ?v= (the cache itself is versioned).
+  return url.pathname.startsWith('/app/static/') ? url.pathname : url.pathname + url.search;
+}
+
+self.addEventListener('fetch', (e) => {
+  const url = new URL(e.request.url);
+  if (e.request.method !== 'GET' || url.origin !== location.origin) return;
+  const key = cacheKey(url);
+  if (url.pathname.startsWith('/app/static/')) {
+    e.respondWith(caches.match(key).then((hit) => hit || fetch(e.request)));
+    return;
+  }
+  const keep = e.request.mode === 'navigate' || DATA.includes(key) || url.pathname === '/app/catalog.json';
+  if (!keep) return;
+  e.respondWith((async () => {
+    try {
+      const r = await fetch(e.request);
+      if (r.ok) {
+        const c = await caches.open(CACHE);
+        await c.put(key, r.clone());
+      }
+      return r;
+    } catch (err) {
+      const hit = await caches.match(key) || (e.request.mode === 'navigate' && await caches.match(url.pathname));
+      if (hit) return hit;
+      throw err;
+    }
+  })());
+});

@@ -1,0 +1,193 @@
+// wl-app.js: what every page of the web application runs.
+//  - Signs in: when the server says no one is signed in (`<body data-session="none">`) and this
+//    device holds a key (wl-keys.js, slot 'device'), it signs `POST /app/session` with it
+//    (WL-Ed25519, as every signed request) and reloads with the session cookie. A key its
+//    party has not approved yet gets 403 `key-not-approved`: the page says so.
+//  - Submits what waits in the outbox (wl-outbox.js) when the page loads and whenever the
+//    network comes back, and shows in the bar above the page what is still waiting.
+//  - Shows the server's refusals next to the field they name (`showProblem`), in the page's
+//    language (the words come from `/app/i18n.json`, the server's own tables).
+//
+// Exports:
+//   zh                          the page is in Chinese
+//   t(zh, en) -> string         the text in the page's language
+//   login() -> {ok, status, problem?}   sign in with this device's key
+//   showProblem(root, problem)  put a problem's message next to its field (or the form's top)
+//   clearProblems(root)
+//   problemText(problem) -> string      a problem in the page's language
+//   postSigned(wire) -> {ok, status, body}   POST /v1/events (no queue: for online desk work)
+//   refreshNet()                 update the network / outbox bar
+
+import * as keys from './wl-keys.js';
+import { authHeader, wireText } from './wl-sign.js';
+import * as outbox from './wl-outbox.js';
+
+export const zh = document.documentElement.lang !== 'en';
+export const t = (z, e) => (zh ? z : e);
+
+let table = null;
+async function words() {
+  if (!table) {
+    table = fetch(`/app/i18n.json?lang=${zh ? 'zh' : 'en'}`)
+      .then((r) => (r.ok ? r.json() : {}))
+      .catch(() => ({}));
+  }
+  return table;
+}
+
+export async function login() {
+  const auth = await authHeader('POST', '/app/session', new Uint8Array());
+  const r = await fetch('/app/session', {
+    method: 'POST',
+    headers: { Authorization: auth },
+    credentials: 'same-origin',
+  });
+  if (r.ok) return { ok: true, status: r.status };
+  let problem = null;
+  try { problem = await r.json(); } catch (_) { /* not JSON */ }
+  return { ok: false, status: r.status, problem };
+}
+
+/** The field path's words, e.g. `event.lines[0].quantity` → 第1行 数量. */
+function fieldWords(w, field) {
+  if (!field) return '';
+  const names = (w && w.fields) || {};
+  const parts = [];
+  for (const seg of field.split('.')) {
+    const m = seg.match(/^([a-z_]+)\[(\d+)\]$/);
+    if (m) {
+      const n = Number(m[2]) + 1;
+      parts.push(zh ? `${names[m[1]] || m[1]} 第${n}项` : `${names[m[1]] || m[1]} ${n}`);
+    } else if (seg !== 'event') {
+      parts.push(names[seg] || seg);
+    }
+  }
+  return parts.join(zh ? ' ' : ' › ');
+}
+
+export async function problemText(problem) {
+  if (!problem) return t('服务器没有回答', 'The server did not answer');
+  const w = await words();
+  const kind = (w.problems || {})[problem.type] || problem.title || '';
+  const where = fieldWords(w, problem.field);
+  if (!zh) return [kind, problem.detail].filter(Boolean).join(': ');
+  // The detail is the server's English sentence; the Chinese words lead, the detail follows
+  // for whoever must fix it.
+  return `${where ? where + '：' : ''}${kind}${problem.detail ? `（${problem.detail}）` : ''}`;
+}
+
+export function clearProblems(root) {
+  root.querySelectorAll('[data-error-for]').forEach((e) => { e.hidden = true; e.textContent = ''; });
+  root.querySelectorAll('[aria-invalid]').forEach((e) => e.removeAttribute('aria-invalid'));
+}
+
+/** The error slot for a field path: the field's own, else its nearest parent's, else the form's. */
+function slotFor(root, field) {
+  let f = field || '';
+  for (;;) {
+    const el = root.querySelector(`[data-error-for="${CSS.escape(f)}"]`);
+    if (el) return el;
+    if (!f) return null;
+    const cut = Math.max(f.lastIndexOf('.'), f.lastIndexOf('['));
+    f = cut > 0 ? f.slice(0, cut) : '';
+  }
+}
+
+export async function showProblem(root, problem) {
+  const text = await problemText(problem);
+  const slot = slotFor(root, problem && problem.field) || root.querySelector('[data-error-for]');
+  if (!slot) { alert(text); return; }
+  slot.textContent = text;
+  slot.hidden = false;
+  const input = problem && problem.field && root.querySelector(`[data-field="${CSS.escape(slot.dataset.errorFor)}"]`);
+  if (input) { input.setAttribute('aria-invalid', 'true'); input.focus(); }
+  slot.scrollIntoView({ block: 'center' });
+}
+
+export async function postSigned(wire) {
+  const r = await fetch('/v1/events', {
+    method: 'POST',
+    headers: { 'Content-Type': 'application/json' },
+    body: wireText(wire),
+  });
+  let body = null;
+  try { body = await r.json(); } catch (_) { /* empty */ }
+  return { ok: r.ok, status: r.status, body };
+}
+
+export async function refreshNet() {
+  const bar = document.getElementById('net');
+  if (!bar) return;
+  let waiting = [];
+  try { waiting = await outbox.list(); } catch (_) { /* no IndexedDB */ }
+  const queued = waiting.filter((i) => i.state === 'queued').length;
+  const refused = waiting.filter((i) => i.state === 'refused').length;
+  const msgs = [];
+  if (!navigator.onLine) msgs.push(t('离线：可扫码验证、签名，联网后自动提交', 'Offline: you can check codes and sign; they are sent when the network is back'));
+  if (queued) msgs.push(t(`${queued} 条已签名交接等待提交`, `${queued} signed hand-over(s) waiting to be sent`));
+  if (refused) msgs.push(t(`${refused} 条被拒绝，请查看`, `${refused} refused, see the list`));
+  bar.hidden = msgs.length === 0;
+  bar.textContent = msgs.join(' · ');
+  if (queued || refused) {
+    const a = document.createElement('a');
+    a.href = '/app/outbox';
+    a.textContent = t(' 查看', ' View');
+    bar.append(a);
+  }
+}
+
+async function flushOutbox() {
+  try {
+    const waiting = await outbox.list();
+    if (waiting.some((i) => i.state === 'queued')) await outbox.flush();
+  } catch (_) { /* stays queued */ }
+  await refreshNet();
+  document.dispatchEvent(new CustomEvent('wl:outbox'));
+}
+
+async function autoLogin() {
+  const state = document.getElementById('device-state');
+  const fp = document.getElementById('device-fp');
+  const info = await keys.info();
+  if (!info) {
+    if (state) state.textContent = t('本机还没有密钥：请登记本机，或导入单位密钥文件。', 'This device has no key yet: enrol it, or import a key file.');
+    return;
+  }
+  if (fp) { fp.hidden = false; fp.textContent = info.fingerprint; }
+  if (sessionStorage.getItem('wl_signed_out')) {
+    if (state) state.textContent = t('已退出登录。', 'Signed out.');
+    const b = document.createElement('button');
+    b.className = 'primary big';
+    b.textContent = t('用本机密钥登录', "Sign in with this device's key");
+    b.onclick = () => { sessionStorage.removeItem('wl_signed_out'); autoLogin(); };
+    state && state.after(b);
+    return;
+  }
+  if (state) state.textContent = t('正在用本机密钥登录…', "Signing in with this device's key…");
+  try {
+    const r = await login();
+    if (r.ok) { location.reload(); return; }
+    if (state) {
+      state.className = 'state pending';
+      state.textContent = r.problem && r.problem.type === 'key-not-approved'
+        ? t('本机密钥尚未被单位批准（或已撤销、过期）。请单位管理员扫描登记页上的二维码批准。', "This device's key is not approved by a company (or was revoked or expired). Ask your company's clerk to scan the code on the enrol page.")
+        : await problemText(r.problem);
+    }
+  } catch (_) {
+    if (state) state.textContent = t('无法连接服务器：离线时仍可扫码验证。', 'Cannot reach the server: you can still check codes offline.');
+  }
+}
+
+document.getElementById('logout')?.addEventListener('click', async () => {
+  sessionStorage.setItem('wl_signed_out', '1');
+  await fetch('/app/session', { method: 'DELETE' });
+  location.href = '/app';
+});
+
+if ('serviceWorker' in navigator) {
+  navigator.serviceWorker.register('/app/sw.js', { scope: '/app' }).catch(() => { /* no offline */ });
+}
+window.addEventListener('online', flushOutbox);
+window.addEventListener('offline', refreshNet);
+if (document.body.dataset.session === 'none' && document.getElementById('device')) autoLogin();
+flushOutbox();
