@@ -186,9 +186,22 @@ async fn manifest(
     path: web::Path<String>,
 ) -> Result<HttpResponse, Problem> {
     let number = parse_number(&path)?;
+    Ok(HttpResponse::Ok().json(manifest_read(&ledger, &rules, &seen, &req, &number)?))
+}
+
+/// A manifest as its reader may see it: the JSON API's answer, which the web application's
+/// manifest page renders too (one read path for both).
+pub(super) fn manifest_read(
+    ledger: &Ledger,
+    rules: &DomainRules,
+    seen: &SeenRequests,
+    req: &HttpRequest,
+    number: &ManifestNumber,
+) -> Result<Value, Problem> {
+    let number = number.clone();
     let (view, m, pending_for, anomalies) = {
         let d = live(&rules)?;
-        let v = viewer(&req, &seen, &d)?;
+        let v = viewer(req, seen, &d)?;
         let m = d.manifests.get(&number).ok_or_else(|| {
             not_found(
                 "manifest",
@@ -197,7 +210,7 @@ async fn manifest(
             )
         })?;
         if !v.sees(m) {
-            return Ok(HttpResponse::Ok().json(public_view(m, ledger.size())));
+            return Ok(public_view(m, ledger.size()));
         }
         let mut anomalies = crate::investigate::detectors::manifest_own(
             &d,
@@ -220,14 +233,14 @@ async fn manifest(
         };
         events.push(json!({"index": s.index, "time": s.time, "type": s.kind, "event": event}));
     }
-    let pending = pending_for_manifest(&ledger, &number)?;
+    let pending = pending_for_manifest(ledger, &number)?;
     let mut body = serde_json::to_value(&m).expect("manifest serialises");
     body["flags"] = serde_json::to_value(m.flags_at(now(), &pending_for)).expect("flags");
     body["events"] = Value::Array(events);
     body["pending"] = Value::Array(pending);
     body["anomalies"] = serde_json::to_value(&anomalies).expect("anomalies");
     body["view"] = json!("full");
-    Ok(HttpResponse::Ok().json(body))
+    Ok(body)
 }
 
 /// Hand-overs signed by one party, waiting for the other, on this manifest.

@@ -4,6 +4,7 @@
 
 pub mod app;
 pub mod assets;
+pub mod i18n;
 
 use crate::domain::catalog::Catalog;
 use crate::domain::codes::{Hazard, Quantity, Unit, Uscc, WasteCode};

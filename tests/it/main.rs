@@ -2,6 +2,7 @@
 
 mod anomalies;
 mod api;
+mod app_session;
 mod bundle;
 mod cli;
 mod crash;

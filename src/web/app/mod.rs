@@ -6,31 +6,9 @@
 
 use askama::Template;
 
-/// The page's language: Chinese first, English as a switch.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
-pub enum Lang {
-    #[default]
-    Zh,
-    En,
-}
+pub mod manifest;
 
-impl Lang {
-    /// From `zh`, `zh-CN`, `en`, `en-US`…; anything else is Chinese.
-    pub fn from_tag(tag: &str) -> Lang {
-        if tag.trim().to_ascii_lowercase().starts_with("en") {
-            Lang::En
-        } else {
-            Lang::Zh
-        }
-    }
-
-    pub fn tag(&self) -> &'static str {
-        match self {
-            Lang::Zh => "zh-CN",
-            Lang::En => "en",
-        }
-    }
-}
+pub use crate::web::i18n::Lang;
 
 /// Who is signed in on this browser.
 #[derive(Clone, Debug)]
@@ -187,27 +165,6 @@ pub fn tiles(c: &Chrome, roles: &[crate::domain::events::Role], may_approve: boo
         ("Check a code", "a manifest or container code"),
     );
     t
-}
-
-/// A role in words.
-pub fn role_name(lang: Lang, r: crate::domain::events::Role) -> &'static str {
-    use crate::domain::events::Role;
-    match (r, lang) {
-        (Role::Generator, Lang::Zh) => "产废单位",
-        (Role::Generator, Lang::En) => "generator",
-        (Role::Hauler, Lang::Zh) => "运输单位",
-        (Role::Hauler, Lang::En) => "hauler",
-        (Role::Station, Lang::Zh) => "中转站",
-        (Role::Station, Lang::En) => "transfer station",
-        (Role::Receiver, Lang::Zh) => "利用处置单位",
-        (Role::Receiver, Lang::En) => "receiver",
-        (Role::Inspector, Lang::Zh) => "监管执法",
-        (Role::Inspector, Lang::En) => "inspector",
-        (Role::Enforcement, Lang::Zh) => "执法办案",
-        (Role::Enforcement, Lang::En) => "enforcement",
-        (Role::Auditor, Lang::Zh) => "审计",
-        (Role::Auditor, Lang::En) => "auditor",
-    }
 }
 
 #[cfg(test)]

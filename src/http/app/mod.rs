@@ -13,7 +13,8 @@ use super::Problem;
 use crate::domain::events::PersonRole;
 use crate::domain::fold::Domain;
 use crate::domain::DomainRules;
-use crate::web::app::{self as pages, Chrome, Lang, Who};
+use crate::store::Ledger;
+use crate::web::app::{self as pages, manifest, Chrome, Lang, Who};
 use crate::web::assets;
 use actix_web::http::header;
 use actix_web::{web, HttpRequest, HttpResponse};
@@ -26,6 +27,8 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .route("/app/session", web::post().to(login))
         .route("/app/session", web::delete().to(logout))
         .route("/app/enrol", web::get().to(enrol))
+        .route("/app/loads", web::get().to(loads))
+        .route("/app/m/{number}", web::get().to(manifest_page))
         .route("/app/approve", web::get().to(approve))
         .route("/app/qr.svg", web::get().to(qr_svg))
         .route("/app/sw.js", web::get().to(worker))
@@ -91,6 +94,8 @@ fn urlencode(s: &str) -> String {
 
 /// What the app knows about the key a session names.
 pub(super) struct Signed {
+    /// The party signed in (None: the authority).
+    pub party: Option<crate::domain::codes::Uscc>,
     pub who: Who,
     /// The key may approve devices (a party's registered key, or the authority).
     pub may_delegate: bool,
@@ -106,6 +111,7 @@ fn signed_in(req: &HttpRequest, d: &Domain, lang: Lang) -> Option<Signed> {
     };
     if Some(key) == d.authority {
         return Some(Signed {
+            party: None,
             who: Who {
                 party_id: String::new(),
                 party_name: c("主管部门", "The authority"),
@@ -122,10 +128,11 @@ fn signed_in(req: &HttpRequest, d: &Domain, lang: Lang) -> Option<Signed> {
     let roles = party
         .roles
         .iter()
-        .map(|r| pages::role_name(lang, *r))
+        .map(|r| crate::web::i18n::role(*r).get(lang))
         .collect::<Vec<_>>()
         .join("、");
     Some(Signed {
+        party: Some(party.id.clone()),
         who: Who {
             party_id: party.id.to_string(),
             party_name: party.name.clone(),
@@ -231,6 +238,61 @@ async fn approve(req: HttpRequest, rules: web::Data<DomainRules>) -> Result<Http
     };
     drop(d);
     page(&req, view.render())
+}
+
+/// `GET /app/loads`: the signed-in party's open loads, newest first.
+async fn loads(req: HttpRequest, rules: web::Data<DomainRules>) -> Result<HttpResponse, Problem> {
+    let d = live(&rules)?;
+    let (c, s) = chrome(&req, &d);
+    let Some(party) = s.and_then(|s| s.party) else {
+        drop(d);
+        return Ok(to_home());
+    };
+    let loads = manifest::open_loads(&d, &party, c.lang);
+    drop(d);
+    let title = c.s("未完成的联单", "Open manifests").to_string();
+    page(&req, manifest::LoadsPage { c, title, loads }.render())
+}
+
+/// Pages that need someone signed in send others home, where the device signs in.
+fn to_home() -> HttpResponse {
+    HttpResponse::SeeOther()
+        .insert_header((header::LOCATION, "/app"))
+        .finish()
+}
+
+/// `GET /app/m/{number}`: the manifest page, from the same read as `GET /v1/manifests/{number}`.
+async fn manifest_page(
+    req: HttpRequest,
+    ledger: web::Data<Ledger>,
+    rules: web::Data<DomainRules>,
+    seen: web::Data<SeenRequests>,
+    path: web::Path<String>,
+) -> Result<HttpResponse, Problem> {
+    let number = crate::domain::codes::ManifestNumber::parse(&path)
+        .map_err(|e| Problem::bad_request(Some("number"), format!("path `number`: {e}")))?;
+    let json = super::domain::manifest_read(&ledger, &rules, &seen, &req, &number)?;
+    if json.get("view").and_then(|v| v.as_str()) != Some("full") {
+        // Not a party to it and not one who sees all: the public verdict is all there is.
+        return Ok(to_home());
+    }
+    let d = live(&rules)?;
+    let (c, s) = chrome(&req, &d);
+    let Some(m) = d.manifests.get(&number) else {
+        return Ok(to_home());
+    };
+    let roles = s.as_ref().map(|s| s.roles.clone()).unwrap_or_default();
+    let mut m = manifest::view(
+        &d,
+        m,
+        c.lang,
+        s.as_ref().and_then(|s| s.party.as_ref()),
+        &roles,
+    );
+    drop(d);
+    m.pending = json["pending"].as_array().map_or(0, Vec::len);
+    let data = manifest::script_json(&json);
+    page(&req, manifest::ManifestPage { c, m, data }.render())
 }
 
 fn short(id: &str) -> &str {
