@@ -200,7 +200,7 @@ pub(super) fn manifest_read(
 ) -> Result<Value, Problem> {
     let number = number.clone();
     let (view, m, pending_for, anomalies) = {
-        let d = live(&rules)?;
+        let d = live(rules)?;
         let v = viewer(req, seen, &d)?;
         let m = d.manifests.get(&number).ok_or_else(|| {
             not_found(

@@ -159,7 +159,7 @@ pub fn view(
                 .quantities
                 .get(i)
                 .filter(|c| **c != l.quantity)
-                .map(|c| q(c));
+                .map(q);
             LineView {
                 n: i + 1,
                 what,
