@@ -14,6 +14,7 @@ pub struct Asset {
 
 const JS: &str = "text/javascript; charset=utf-8";
 const CSS: &str = "text/css; charset=utf-8";
+const TEXT: &str = "text/plain; charset=utf-8";
 
 macro_rules! assets {
     ($($path:literal => $mime:expr),* $(,)?) => {
@@ -28,6 +29,20 @@ pub static ASSETS: &[Asset] = assets! {
     "page-enrol.js" => JS,
     "page-approve.js" => JS,
     "sw.js" => JS,
+    "wl-util.js" => JS,
+    "wl-canon.js" => JS,
+    "wl-db.js" => JS,
+    "wl-ed25519.js" => JS,
+    "wl-keys.js" => JS,
+    "wl-sign.js" => JS,
+    "wl-codes.js" => JS,
+    "wl-outbox.js" => JS,
+    "wl-scan.js" => JS,
+    "vendor/noble-ed25519.js" => JS,
+    "vendor/jsQR.js" => JS,
+    "vendor/noble-ed25519.LICENSE" => TEXT,
+    "vendor/jsQR.LICENSE" => TEXT,
+    "vendor/README.md" => TEXT,
 };
 
 /// The file at `path`, if there is one.
