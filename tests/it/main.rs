@@ -2,6 +2,8 @@
 
 mod anomalies;
 mod api;
+mod browser;
+mod browser_selftest;
 mod bundle;
 mod cli;
 mod crash;
