@@ -455,7 +455,9 @@ async fn manifest() -> HttpResponse {
 /// `GET /app/i18n.json?lang=zh|en`: the words of `web::i18n` for the pages' scripts (statuses,
 /// flags, event types, verdicts, problems, field names), the same tables the server's pages use.
 async fn words(req: HttpRequest) -> HttpResponse {
-    let lang = query(&req, "lang").map(|l| Lang::from_tag(&l)).unwrap_or_default();
+    let lang = query(&req, "lang")
+        .map(|l| Lang::from_tag(&l))
+        .unwrap_or_default();
     HttpResponse::Ok()
         .content_type("application/json")
         .insert_header((header::CACHE_CONTROL, "no-cache"))
