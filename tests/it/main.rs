@@ -5,6 +5,7 @@ mod api;
 mod bundle;
 mod cli;
 mod crash;
+mod delegation;
 mod demo;
 mod domain;
 mod domain_rules;
