@@ -9,6 +9,7 @@ mod browser_selftest;
 mod bundle;
 mod cli;
 mod crash;
+mod delegation;
 mod demo;
 mod domain;
 mod domain_rules;
