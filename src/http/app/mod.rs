@@ -126,6 +126,7 @@ fn signed_in(req: &HttpRequest, d: &Domain, lang: Lang) -> Option<Signed> {
         });
     }
     let party = d.parties.get(d.party_of_at(&key, t)?)?;
+    let dl = d.delegated.get(&key);
     let roles = party
         .roles
         .iter()
@@ -138,11 +139,15 @@ fn signed_in(req: &HttpRequest, d: &Domain, lang: Lang) -> Option<Signed> {
             party_id: party.id.to_string(),
             party_name: party.name.clone(),
             roles,
-            key_kind: c("单位密钥", "company key"),
-            label: None,
-            not_after: None,
+            key_kind: match dl {
+                Some(_) => c("设备密钥", "device key"),
+                None => c("单位密钥", "company key"),
+            },
+            label: dl.map(|x| x.label.clone()),
+            not_after: dl.map(|x| x.not_after.cst()),
         },
-        may_delegate: true,
+        // Only a party's own registered key delegates; a device key cannot.
+        may_delegate: dl.is_none(),
         roles: party.roles.clone(),
     })
 }
