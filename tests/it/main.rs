@@ -15,6 +15,7 @@ mod demo;
 mod domain;
 mod domain_rules;
 mod durability;
+mod js_modules;
 mod limits;
 mod openapi;
 mod party_cli;
