@@ -26,6 +26,7 @@ mod resilience;
 mod search;
 mod support;
 mod tamper;
+mod tls;
 mod vectors;
 mod witness;
 mod world;
