@@ -9,6 +9,7 @@ mod demo;
 mod domain;
 mod domain_rules;
 mod durability;
+mod i18n;
 mod limits;
 mod openapi;
 mod party_cli;
