@@ -684,27 +684,37 @@ async fn scan(req: HttpRequest, c: Ctx, body: aw::Bytes) -> Result<HttpResponse,
     )))
 }
 
-/// The page's language: `?lang=` when given, else the browser's `Accept-Language`, else Chinese.
-fn page_lang(req: &HttpRequest) -> web::i18n::Lang {
-    let asked =
-        aw::Query::<std::collections::HashMap<String, String>>::from_query(req.query_string())
-            .ok()
-            .and_then(|q| q.get("lang").cloned());
+/// The page's language: `?lang=` (`zh` or `en`) when given, else the browser's
+/// `Accept-Language`, else Chinese.
+fn page_lang(req: &HttpRequest, q: &super::Params) -> Result<web::i18n::Lang, Problem> {
+    use web::i18n::Lang;
+    if let Some(v) = q.get("lang") {
+        return Lang::ALL
+            .into_iter()
+            .find(|l| l.param() == v || l.tag() == v)
+            .ok_or_else(|| {
+                Problem::bad_request(
+                    Some("lang"),
+                    format!("query parameter `lang`: expected zh or en, got {v:?}"),
+                )
+            });
+    }
     let header = req
         .headers()
         .get("accept-language")
-        .and_then(|h| h.to_str().ok())
-        .map(str::to_string);
-    web::i18n::Lang::from_tag(&asked.or(header).unwrap_or_default())
+        .and_then(|h| h.to_str().ok());
+    Ok(Lang::from_tag(header.unwrap_or("")))
 }
 
 /// A phone's camera opened the code's URL: the verdict as a page, Chinese first.
 async fn open_from_phone(
     req: HttpRequest,
+    q: super::Params,
     ledger: aw::Data<Ledger>,
     rules: aw::Data<DomainRules>,
     path: aw::Path<String>,
 ) -> Result<HttpResponse, Problem> {
+    let lang = page_lang(&req, &q)?;
     let catalog = rules.read().catalog.clone();
     let d = live(&rules)?;
     let v = verdict(&ledger, &d, &path, false, None);
@@ -715,5 +725,5 @@ async fn open_from_phone(
             "default-src 'none'; style-src 'unsafe-inline'",
         ))
         .insert_header(("x-content-type-options", "nosniff"))
-        .body(web::scan_page(&v, &catalog, page_lang(&req))))
+        .body(web::scan_page(&v, &catalog, lang)))
 }
