@@ -15,6 +15,7 @@ mod demo;
 mod domain;
 mod domain_rules;
 mod durability;
+mod i18n;
 mod js_modules;
 mod limits;
 mod openapi;
