@@ -423,11 +423,11 @@ async fn print(req: HttpRequest, c: Ctx, path: aw::Path<String>) -> Result<HttpR
         .flags_at(now(), &d.limits)
         .iter()
         .map(|f| {
-            let kind = serde_json::to_value(f.kind)
-                .ok()
-                .and_then(|v| v.as_str().map(str::to_string))
-                .unwrap_or_default();
-            format!("{kind} (entry {}): {}", f.index, f.detail)
+            let kind = web::i18n::flag(f.kind);
+            format!(
+                "{} {} (日志序号 entry {}): {}",
+                kind.zh, kind.en, f.index, f.detail
+            )
         })
         .collect();
     // A closed manifest's page still prints, without a fresh code.

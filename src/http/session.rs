@@ -142,6 +142,8 @@ mod tests {
         let plain = Sessions::new().set_cookie("abc", false);
         assert!(plain.contains("HttpOnly") && plain.contains("SameSite=Strict"));
         assert!(!plain.contains("Secure"));
-        assert!(Sessions::new().set_cookie("abc", true).ends_with("; Secure"));
+        assert!(Sessions::new()
+            .set_cookie("abc", true)
+            .ends_with("; Secure"));
     }
 }

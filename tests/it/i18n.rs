@@ -7,8 +7,20 @@ use wasteledger::web::i18n::{problem_message, Lang, ProblemKind};
 fn problem_slugs() -> Vec<String> {
     let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/src/http");
     let mut slugs = Vec::new();
-    for f in std::fs::read_dir(dir).unwrap() {
-        let path = f.unwrap().path();
+    // src/http and its subdirectories (the web application's routes are in src/http/app/).
+    let mut files = Vec::new();
+    let mut dirs = vec![std::path::PathBuf::from(dir)];
+    while let Some(d) = dirs.pop() {
+        for f in std::fs::read_dir(d).unwrap() {
+            let path = f.unwrap().path();
+            if path.is_dir() {
+                dirs.push(path);
+            } else {
+                files.push(path);
+            }
+        }
+    }
+    for path in files {
         if path.extension().is_none_or(|e| e != "rs") {
             continue;
         }

@@ -388,7 +388,10 @@ async fn login(
         )
     })?;
     Ok(HttpResponse::Ok()
-        .insert_header((header::SET_COOKIE, sessions.set_cookie(&cookie, super::secure(&req))))
+        .insert_header((
+            header::SET_COOKIE,
+            sessions.set_cookie(&cookie, super::secure(&req)),
+        ))
         .insert_header((header::CACHE_CONTROL, "no-store"))
         .json(party))
 }
@@ -399,7 +402,10 @@ async fn logout(req: HttpRequest, sessions: web::Data<Sessions>) -> HttpResponse
         sessions.close(c);
     }
     HttpResponse::NoContent()
-        .insert_header((header::SET_COOKIE, sessions.clear_cookie(super::secure(&req))))
+        .insert_header((
+            header::SET_COOKIE,
+            sessions.clear_cookie(super::secure(&req)),
+        ))
         .finish()
 }
 
