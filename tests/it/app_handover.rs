@@ -296,6 +296,11 @@ fn a_half_the_driver_signed_first_is_countersigned_in_the_plants_browser() {
         "document.querySelector('#for-me [data-state]').className === 'state ok'",
         WAIT,
     );
+    assert_eq!(
+        page.eval("document.querySelector('#for-me [data-countersign]').offsetParent === null && document.getElementById('give').offsetParent === null"),
+        json!(true),
+        "once countersigned, neither the button nor the (stale) form is offered"
+    );
     screens(&page, "countersigned");
 
     let after = w.manifest(&m);

@@ -258,6 +258,18 @@ if (form) {
 function done(status, index) {
   status.className = 'state ok';
   status.textContent = `${t('交接完成：已记入日志，序号', 'Hand-over complete: in the log at entry')} ${index}`;
+  settled(status);
+}
+
+/** The load has changed hands: the form no longer applies; the page offers its new state. */
+function settled(after) {
+  const give = document.getElementById('give');
+  if (give) give.hidden = true;
+  const a = document.createElement('a');
+  a.className = 'button big';
+  a.href = location.pathname + location.search;
+  a.textContent = t('刷新，查看联单最新状态', "Reload: the manifest's new state");
+  after.after(a);
 }
 
 let polling = null;
@@ -327,6 +339,7 @@ for (const b of document.querySelectorAll('[data-countersign]')) {
         state.className = 'state ok';
         state.textContent = `${t('已会签：交接已记入日志，序号', 'Countersigned: the hand-over is in the log at entry')} ${answer.body.index}`;
         b.hidden = true;
+        settled(state);
       } else {
         await refuse(li, answer.body, t('这份交接', 'This hand-over'));
       }
