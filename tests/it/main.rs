@@ -3,6 +3,7 @@
 mod anomalies;
 mod api;
 mod app_enrol;
+mod app_handover;
 mod app_pages;
 mod app_session;
 mod browser;

@@ -6,6 +6,8 @@
 //! These are pages for people, not the API: they are not in `openapi.json` (its tests skip
 //! paths under `/app`), and the browser tests (`tests/it/app*.rs`) drive them.
 
+mod handover;
+
 use super::auth::SeenRequests;
 use super::domain::{live, now, session_key};
 use super::session::{self, Sessions};
@@ -34,6 +36,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .route("/app/sw.js", web::get().to(worker))
         .route("/app/i18n.json", web::get().to(words))
         .route("/app/manifest.webmanifest", web::get().to(manifest));
+    handover::routes(cfg);
 }
 
 /// The page's language: `?lang=` (remembered in a cookie), else the cookie, else Chinese.
@@ -288,17 +291,31 @@ async fn manifest_page(
         return Ok(to_home());
     };
     let roles = s.as_ref().map(|s| s.roles.clone()).unwrap_or_default();
-    let mut m = manifest::view(
+    let mut mv = manifest::view(
         &d,
         m,
         c.lang,
         s.as_ref().and_then(|s| s.party.as_ref()),
         &roles,
     );
+    let pending = json["pending"].as_array().map_or(&[][..], Vec::as_slice);
+    let handover = match s.as_ref().and_then(|s| s.party.as_ref()) {
+        Some(me) => pages::handover::view(&d, m, me, c.lang, pending),
+        None => Default::default(),
+    };
     drop(d);
-    m.pending = json["pending"].as_array().map_or(0, Vec::len);
+    mv.pending = pending.len();
     let data = manifest::script_json(&json);
-    page(&req, manifest::ManifestPage { c, m, data }.render())
+    page(
+        &req,
+        manifest::ManifestPage {
+            c,
+            m: mv,
+            data,
+            handover,
+        }
+        .render(),
+    )
 }
 
 fn short(id: &str) -> &str {

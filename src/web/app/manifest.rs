@@ -82,6 +82,8 @@ pub struct ManifestPage {
     pub m: ManifestView,
     /// The API's JSON answer for this manifest, made safe to sit in a `<script>` element.
     pub data: String,
+    /// The hand-over form and the halves waiting (`m-handover.html`).
+    pub handover: super::handover::HandoverView,
 }
 
 /// JSON text that can sit inside `<script type="application/json">`: `<`, `>` and `&` as
@@ -108,6 +110,15 @@ pub fn site_name(d: &Domain, id: &str) -> String {
         .map_or_else(|| id.to_string(), |s| s.reg.name.clone())
 }
 
+/// What a line is, in words: its code (or construction-waste type) and name.
+pub fn line_what(l: &crate::domain::events::Line, lang: Lang) -> String {
+    match (&l.code, &l.cw_type) {
+        (Some(c), _) => format!("{c} {}", l.name),
+        (_, Some(t)) => format!("{} {}", i18n::cw_type(*t).get(lang), l.name),
+        _ => l.name.clone(),
+    }
+}
+
 /// The status band's colour.
 pub fn tone(s: Status) -> &'static str {
     match s {
@@ -132,11 +143,7 @@ pub fn view(
         .iter()
         .enumerate()
         .map(|(i, l)| {
-            let what = match (&l.code, &l.cw_type) {
-                (Some(c), _) => format!("{c} {}", l.name),
-                (_, Some(t)) => format!("{} {}", i18n::cw_type(*t).get(lang), l.name),
-                _ => l.name.clone(),
-            };
+            let what = line_what(l, lang);
             let containers = if l.containers.is_empty() {
                 String::new()
             } else {
@@ -298,11 +305,7 @@ pub fn open_loads(d: &Domain, party: &Uscc, lang: Lang) -> Vec<LoadRow> {
         let what = v
             .lines
             .first()
-            .map(|l| match (&l.code, &l.cw_type) {
-                (Some(c), _) => format!("{c} {}", l.name),
-                (_, Some(t)) => format!("{} {}", i18n::cw_type(*t).get(lang), l.name),
-                _ => l.name.clone(),
-            })
+            .map(|l| line_what(l, lang))
             .unwrap_or_default();
         let more = v.lines.len().saturating_sub(1);
         let what = if more > 0 {
