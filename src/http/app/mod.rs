@@ -21,6 +21,8 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use askama::Template;
 use serde_json::json;
 
+mod scan;
+
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.route("/app", web::get().to(home))
         .route("/app/static/{path:.*}", web::get().to(asset))
@@ -32,7 +34,8 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .route("/app/approve", web::get().to(approve))
         .route("/app/qr.svg", web::get().to(qr_svg))
         .route("/app/sw.js", web::get().to(worker))
-        .route("/app/manifest.webmanifest", web::get().to(manifest));
+        .route("/app/manifest.webmanifest", web::get().to(manifest))
+        .configure(scan::routes);
 }
 
 /// The page's language: `?lang=` (remembered in a cookie), else the cookie, else Chinese.

@@ -7,6 +7,7 @@
 use askama::Template;
 
 pub mod manifest;
+pub mod scan;
 
 pub use crate::web::i18n::Lang;
 

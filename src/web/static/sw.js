@@ -4,11 +4,15 @@
 // and what they read to check codes without the network (the log's verifier key, the words),
 // each refreshed from the network whenever it answers (network first, cache when offline).
 // It never caches a write: POST /v1/events goes to the network or fails, and the page's
-// outbox (wl-outbox.js) keeps the signed event until it is sent.
+// outbox (wl-outbox.js) keeps the signed event until it is sent. The scan page carries the
+// words and catalog names it needs (web::app::scan::words), so kept pages and the verifier key
+// are all a phone needs to check a code offline; a page never kept falls back to the scan page.
 const VERSION = '__VERSION__';
 const ASSETS = __ASSETS__;
 const CACHE = `wl-${VERSION}`;
 const PAGES = ['/app', '/app/scan', '/app/outbox', '/app/loads'];
+// Where a page not kept lands offline.
+const OFFLINE_PAGE = '/app/scan';
 const DATA = ['/v1/log/key', '/app/i18n.json?lang=zh', '/app/i18n.json?lang=en'];
 
 self.addEventListener('install', (e) => {
@@ -57,7 +61,10 @@ self.addEventListener('fetch', (e) => {
       }
       return r;
     } catch (err) {
-      const hit = await caches.match(key) || (e.request.mode === 'navigate' && await caches.match(url.pathname));
+      const nav = e.request.mode === 'navigate';
+      // A page never opened online falls back to the scan page, which works offline.
+      const hit = await caches.match(key) || (nav && await caches.match(url.pathname))
+        || (nav && url.pathname.startsWith('/app') && await caches.match(OFFLINE_PAGE));
       if (hit) return hit;
       throw err;
     }
