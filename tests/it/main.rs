@@ -3,6 +3,8 @@
 mod anomalies;
 mod api;
 mod app_session;
+mod browser;
+mod browser_selftest;
 mod bundle;
 mod cli;
 mod crash;
