@@ -39,15 +39,17 @@ fn driver(w: &World, dir: &Path, base: &str, camera: Option<&Path>) -> (Browser,
     page.navigate(&format!("{base}/app"));
     page.wait_for("document.body.dataset.session === 'yes'", WAIT);
     page.navigate(&format!("{base}/app/scan"));
+    page.wait_for("document.body.dataset.ready === 'scan'", WAIT);
     page.click("#plate-edit");
     page.type_text("#plate", PLATE_A);
     page.click("#plate-form button[type=submit]");
     page.wait_for(
-        &format!("document.getElementById('plate-shown').textContent === {}", json!(PLATE_A)),
+        &format!(
+            "document.getElementById('plate-shown').textContent === {}",
+            json!(PLATE_A)
+        ),
         WAIT,
     );
-    // The offline worker controls the page (it keeps the page, its scripts and the log's key).
-    page.wait_for("navigator.serviceWorker.controller !== null", WAIT);
     (browser, page)
 }
 
@@ -125,7 +127,10 @@ fn driver_scans_the_plants_half_with_the_camera_and_countersigns_into_the_log() 
     assert!(text_of(&page, "c-to").contains(w.hauler_a.name));
     assert!(text_of(&page, "c-at").contains("2026-11-23 16:30"), "CST");
     let lines = text_of(&page, "confirm-lines");
-    assert!(lines.contains("340 千克") && lines.contains("120 千克"), "{lines}");
+    assert!(
+        lines.contains("340 千克") && lines.contains("120 千克"),
+        "{lines}"
+    );
     wait_verdict(&page, "ok", "有效");
     screens(&page, "confirm");
     assert_eq!(w.manifest(&m)["status"], "issued", "nothing signed yet");
@@ -160,6 +165,11 @@ fn an_offline_countersign_waits_on_the_phone_survives_a_reload_and_reaches_the_l
     // Every byte the browser sends passes a recording proxy.
     let proxy = RecordingProxy::start(&w.server.url);
     let (_b, page) = driver(&w, dir.path(), &proxy.url, None);
+    // The offline worker controls the page: it keeps the pages, their scripts and the log's key.
+    page.wait_for(
+        "navigator.serviceWorker.controller !== null",
+        std::time::Duration::from_secs(60),
+    );
     let before = size(&w);
 
     page.set_offline(true);
@@ -192,15 +202,24 @@ fn an_offline_countersign_waits_on_the_phone_survives_a_reload_and_reaches_the_l
         WAIT,
     );
     page.navigate(&format!("{}/app/outbox", proxy.url));
-    page.wait_for("document.querySelectorAll('#outbox-list li[data-state=queued]').length === 1", WAIT);
+    page.wait_for(
+        "document.querySelectorAll('#outbox-list li[data-state=queued]').length === 1",
+        WAIT,
+    );
     screens(&page, "outbox-queued");
     assert_eq!(w.manifest(&m)["status"], "issued");
 
     // Back online: the page's load submits it.
     page.set_offline(false);
     page.reload();
-    page.wait_for("document.querySelectorAll('#outbox-list li').length === 0", WAIT);
-    assert!(text_of(&page, "outbox-state").contains("没有待提交"));
+    page.wait_for(
+        "document.getElementById('outbox-state').textContent.includes('没有待提交')",
+        WAIT,
+    );
+    assert_eq!(
+        page.eval("document.querySelectorAll('#outbox-list li').length"),
+        0
+    );
     screens(&page, "outbox-empty");
     let after = w.manifest(&m);
     assert_eq!(after["status"], "in_transit", "{after}");
@@ -221,10 +240,16 @@ fn an_offline_countersign_waits_on_the_phone_survives_a_reload_and_reaches_the_l
     ];
     assert!(!proxy.sent().is_empty());
     for e in &encodings {
-        assert!(!proxy.sent_contains(e.as_bytes()), "the seed crossed the wire as {e}");
+        assert!(
+            !proxy.sent_contains(e.as_bytes()),
+            "the seed crossed the wire as {e}"
+        );
         for r in page.requests() {
             assert!(
-                !r.post_data.as_deref().unwrap_or_default().contains(e.as_str()),
+                !r.post_data
+                    .as_deref()
+                    .unwrap_or_default()
+                    .contains(e.as_str()),
                 "{} sent the seed",
                 r.url
             );
@@ -240,19 +265,20 @@ fn wrong_truck_voided_manifest_other_load_and_forged_token_are_red_in_chinese() 
     let m = w.issue_hazardous("S-DISPOSAL");
     let other = w.issue_hazardous("S-DISPOSAL");
     let voided = w.issue_hazardous("S-DISPOSAL");
+    let token = |n: &str| -> Value {
+        let a =
+            w.c.get_signed(&format!("/v1/manifests/{n}/token"), &w.bureau.key)
+                .unwrap();
+        assert_eq!(a.status, 200, "{}", a.body);
+        a.json().unwrap()
+    };
+    // Its code printed before it was voided (the log signs no new code for a voided manifest).
+    let voided_code = token(&voided)["payload"].as_str().unwrap().to_string();
     crate::world::ok(
         &w.c,
         json!({"type": "manifest.voided", "manifest": voided, "reason": "开错了 issued in error"}),
         &[&w.plant.key],
     );
-    let token = |n: &str| -> Value {
-        let a = w
-            .c
-            .get_signed(&format!("/v1/manifests/{n}/token"), &w.bureau.key)
-            .unwrap();
-        assert_eq!(a.status, 200, "{}", a.body);
-        a.json().unwrap()
-    };
     let base = w.server.url.clone();
     let (_b, page) = driver(&w, dir.path(), &base, None);
     let before = size(&w);
@@ -260,11 +286,14 @@ fn wrong_truck_voided_manifest_other_load_and_forged_token_are_red_in_chinese() 
     // A hand-over naming another truck: red 车辆不符, nothing to sign.
     paste(&page, &plant_half(&w, &m, PLATE_B));
     wait_verdict(&page, "bad", "车辆不符");
-    assert_eq!(page.eval("document.getElementById('countersign').disabled"), true);
+    assert_eq!(
+        page.eval("document.getElementById('countersign').disabled"),
+        true
+    );
     screens(&page, "wrong-truck");
 
     // A voided manifest's code: red 已作废 once the live status is read.
-    paste(&page, token(&voided)["payload"].as_str().unwrap());
+    paste(&page, &voided_code);
     wait_verdict(&page, "bad", "已作废");
     screens(&page, "voided");
 

@@ -97,7 +97,14 @@ mod tests {
         }
         .render()
         .unwrap();
-        for id in ["scan-camera", "photo", "code", "plate-edit", "countersign", "words"] {
+        for id in [
+            "scan-camera",
+            "photo",
+            "code",
+            "plate-edit",
+            "countersign",
+            "words",
+        ] {
             assert!(zh.contains(&format!("id=\"{id}\"")), "{id}");
         }
         assert!(zh.contains("扫码（摄像头）") && zh.contains("拍照识别"));

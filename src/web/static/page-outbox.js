@@ -10,6 +10,14 @@ import { cst, quantity } from './wl-format.js';
 
 const $ = (id) => document.getElementById(id);
 
+// Party names page-scan.js kept when it read them online (else the id alone).
+function named(id) {
+  if (!id) return '';
+  let names = {};
+  try { names = JSON.parse(localStorage.getItem('wl_party_names') || '{}'); } catch (_) { /* none */ }
+  return names[id] ? `${names[id]}（${id}）` : id;
+}
+
 function el(tag, text, cls) {
   const e = document.createElement(tag);
   if (text != null) e.textContent = text;
@@ -47,8 +55,8 @@ async function render() {
     li.append(badge, ' ', el('b', `${t('交接', 'Hand-over')} · ${t('联单', 'manifest')} ${m.manifest || ''}`));
     const dl = el('dl', null, 'kv');
     const row = (k, v) => { if (v) { dl.append(el('dt', k), el('dd', v)); } };
-    row(t('交出方', 'From'), m.from);
-    row(t('接收方', 'To'), m.to);
+    row(t('交出方', 'From'), named(m.from));
+    row(t('接收方', 'To'), named(m.to));
     row(t('车牌', 'Truck'), m.vehicle);
     row(t('数量', 'Quantities'), (m.lines || []).map((l) => `${t(`第${l.line + 1}行`, `line ${l.line + 1}`)} ${quantity(l.quantity)}`).join('；'));
     row(t('交接时间', 'Time'), m.at ? cst(m.at) : '');

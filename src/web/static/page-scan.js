@@ -296,7 +296,7 @@ function renderLoad(b, live) {
   if (isContainer) kv(dl, t('容器', 'Container'), `${b.kind.id} · ${t(`第${b.kind.line + 1}行`, `line ${b.kind.line + 1}`)}`, 'd-container');
   const v = live && live.view === 'full' ? current_(live) : null;
   kv(dl, t('去向', 'Destination'), siteName(v ? v.destination : b.destination), 'd-destination');
-  kv(dl, t('产废单位', 'Generator'), b.generator);
+  kv(dl, t('产废单位', 'Generator'), b.generator, 'd-generator');
   kv(dl, t('开具时间', 'Issued'), cst(Number(b.issued_at_s) * 1000));
   if (live) {
     kv(dl, t('当前状态', 'Status'), word('status', live.status), 'd-status');
@@ -315,9 +315,8 @@ function renderLoad(b, live) {
     if (full) facts.push(word('form', full.form));
     const hz = full ? hazardsOf(full.hazards) : hazardsOf(((W.wastes || {})[l.code] || {}).hazards);
     if (hz) facts.push(`${t('危险特性', 'hazards')}：${hz}`);
-    if (full && full.containers && full.containers.length) {
-      facts.push(`${t('容器', 'containers')}：${full.containers.map((c) => `${c.id} ${c.packaging}`).join('、')}`);
-    }
+    const boxes = ((full && full.containers) || []).filter((c) => !isContainer || c.id === b.kind.id);
+    if (boxes.length) facts.push(`${t('容器', 'containers')}：${boxes.map((c) => `${c.id} ${c.packaging}`).join('、')}`);
     if (facts.length) { li.append(el('br')); li.append(el('span', facts.join(' · '), 'muted')); }
     li.append(el('br'));
     li.append(el('span', `${t('申报数量', 'Declared')} `));
@@ -381,6 +380,8 @@ async function showToken(text) {
   verdict(tone2, title2, sub2);
   renderLoad(b, live);
   if (!isContainer && tone2 === 'bad') localStorage.removeItem('wl_load');
+  const gen = await partyName(b.generator);
+  if (gen && current && current.kind === 'token' && $('d-generator')) $('d-generator').textContent = `${gen}（${b.generator}）`;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -590,3 +591,4 @@ logKey();
 const first = new URLSearchParams(location.search).get('code');
 if (first) handle(first);
 else showWaiting();
+document.body.dataset.ready = 'scan';

@@ -18,7 +18,8 @@ const DATA = ['/v1/log/key', '/app/i18n.json?lang=zh', '/app/i18n.json?lang=en']
 self.addEventListener('install', (e) => {
   e.waitUntil((async () => {
     const c = await caches.open(CACHE);
-    await c.addAll(ASSETS.map((a) => `/app/static/${a}`));
+    // Each file on its own: one that fails (a busy server) is fetched again on first use.
+    await Promise.all(ASSETS.map((a) => c.add(`/app/static/${a}`).catch(() => {})));
     // Pages and data: best effort (a page may need a session the worker does not have yet).
     await Promise.all([...PAGES, ...DATA].map(async (u) => {
       try {
@@ -47,7 +48,13 @@ self.addEventListener('fetch', (e) => {
   if (e.request.method !== 'GET' || url.origin !== location.origin) return;
   const key = cacheKey(url);
   if (url.pathname.startsWith('/app/static/')) {
-    e.respondWith(caches.match(key).then((hit) => hit || fetch(e.request)));
+    e.respondWith((async () => {
+      const hit = await caches.match(key);
+      if (hit) return hit;
+      const r = await fetch(e.request);
+      if (r.ok) await (await caches.open(CACHE)).put(key, r.clone());
+      return r;
+    })());
     return;
   }
   const keep = e.request.mode === 'navigate' || DATA.includes(key) || url.pathname === '/app/catalog.json';
