@@ -162,6 +162,9 @@ fn an_offline_countersign_waits_on_the_phone_survives_a_reload_and_reaches_the_l
     let w = World::start(dir.path());
     let m = w.issue_hazardous("S-DISPOSAL");
     let code = plant_half(&w, &m, PLATE_A);
+    // A second load, which the plant voids while the phone is offline.
+    let m2 = w.issue_hazardous("S-DISPOSAL");
+    let code2 = plant_half(&w, &m2, PLATE_A);
     // Every byte the browser sends passes a recording proxy.
     let proxy = RecordingProxy::start(&w.server.url);
     let (_b, page) = driver(&w, dir.path(), &proxy.url, None);
@@ -189,29 +192,65 @@ fn an_offline_countersign_waits_on_the_phone_survives_a_reload_and_reaches_the_l
         WAIT,
     );
     screens(&page, "queued");
+    paste(&page, &code2);
+    wait_verdict(&page, "ok", "有效");
+    page.click("#countersign");
+    page.wait_for(
+        "document.getElementById('net').textContent.includes('2 条已签名交接等待提交')",
+        WAIT,
+    );
     assert_eq!(size(&w), before, "nothing reached the log");
+    crate::world::ok(
+        &w.c,
+        json!({"type": "manifest.voided", "manifest": m2, "reason": "开错了 issued in error"}),
+        &[&w.plant.key],
+    );
 
-    // Closing and reopening the page, still offline: the signed hand-over is still there.
+    // Closing and reopening the page, still offline: the signed hand-overs are still there.
     page.reload();
     page.wait_for(
         "document.getElementById('verdict').textContent.includes('等待提交')",
         WAIT,
     );
     page.wait_for(
-        "document.getElementById('net').textContent.includes('1 条已签名交接等待提交')",
+        "document.getElementById('net').textContent.includes('2 条已签名交接等待提交')",
         WAIT,
     );
     page.navigate(&format!("{}/app/outbox", proxy.url));
     page.wait_for(
-        "document.querySelectorAll('#outbox-list li[data-state=queued]').length === 1",
+        "document.querySelectorAll('#outbox-list li[data-state=queued]').length === 2",
         WAIT,
     );
     screens(&page, "outbox-queued");
     assert_eq!(w.manifest(&m)["status"], "issued");
 
-    // Back online: the page's load submits it.
+    // Back online: the page's load submits them; the log takes the first and refuses the
+    // voided manifest's, which stays listed with the reason in Chinese until removed.
     page.set_offline(false);
     page.reload();
+    page.wait_for(
+        "document.getElementById('outbox-state').textContent.includes('1 条被拒绝')",
+        WAIT,
+    );
+    assert_eq!(
+        page.eval("document.querySelectorAll('#outbox-list li').length"),
+        1
+    );
+    let reason = page
+        .eval("document.querySelector('#outbox-list li[data-state=refused] [data-role=reason]').textContent")
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(
+        reason
+            .chars()
+            .any(|c| ('\u{4e00}'..='\u{9fff}').contains(&c)),
+        "the refusal in Chinese: {reason:?}"
+    );
+    assert!(text_of(&page, "outbox-list").contains(&m2));
+    screens(&page, "outbox-refused");
+    page.click("#outbox-list button.remove");
+    page.click("#outbox-list button.remove-sure");
     page.wait_for(
         "document.getElementById('outbox-state').textContent.includes('没有待提交')",
         WAIT,
@@ -227,6 +266,16 @@ fn an_offline_countersign_waits_on_the_phone_survives_a_reload_and_reaches_the_l
     let step = after["events"].as_array().unwrap().last().unwrap().clone();
     let entry = w.entry(step["index"].as_u64().unwrap());
     assert!(entry.contains(&pk(&w.hauler_a.key)), "{entry}");
+    let voided = w.manifest(&m2);
+    assert_eq!(voided["status"], "voided", "{voided}");
+    assert!(
+        !voided["events"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e["type"] == "custody.handover"),
+        "{voided}"
+    );
 
     // The private key never left the browser: not in any byte sent, in any encoding.
     use base64::Engine as _;

@@ -4,9 +4,11 @@
 // after a second, explicit tap (the signed event is gone for good then). The list follows
 // wl-app.js's automatic flushes (`wl:outbox`).
 
-import { t, problemText, refreshNet } from './wl-app.js';
+import { t, refreshNet } from './wl-app.js';
 import * as outbox from './wl-outbox.js';
-import { cst, quantity } from './wl-format.js';
+import { cst, quantity, refusal } from './wl-format.js';
+
+const W = JSON.parse(document.getElementById('words').textContent || '{}');
 
 const $ = (id) => document.getElementById(id);
 
@@ -63,13 +65,18 @@ async function render() {
     row(t('签名时间', 'Signed'), cst(item.created));
     li.append(dl);
     if (item.state === 'refused') {
-      const why = el('p', '', 'error');
+      const r = refusal(item.problem, W);
+      const why = el('p', r.text, 'error');
       why.dataset.role = 'reason';
-      problemText(item.problem).then((text) => { why.textContent = text; });
       li.append(why);
-      const del = el('button', t('删除此条', 'Remove'), 'danger');
+      if (r.detail) {
+        const d = el('details', null, 'tech');
+        d.append(el('summary', t('技术细节', 'Technical detail')), el('code', r.detail));
+        li.append(d);
+      }
+      const del = el('button', t('删除此条', 'Remove'), 'danger remove');
       del.type = 'button';
-      const sure = el('button', t('确认删除（签名将作废，无法恢复）', 'Remove for good (the signature is lost)'), 'danger');
+      const sure = el('button', t('确认删除（签名将作废，无法恢复）', 'Remove for good (the signature is lost)'), 'danger remove-sure');
       sure.type = 'button';
       sure.hidden = true;
       const keep = el('button', t('保留', 'Keep'));

@@ -20,13 +20,13 @@
 //    `wl:outbox` event it sends carries the outcomes, which this page shows.
 // Words come from the page (`#words`: web::app::scan::words), so the page speaks offline.
 
-import { t, problemText, showProblem, clearProblems, refreshNet } from './wl-app.js';
+import { t, clearProblems, refreshNet } from './wl-app.js';
 import { checkToken, checkHandover, isHandoverCode } from './wl-codes.js';
 import { countersign } from './wl-sign.js';
 import * as outbox from './wl-outbox.js';
 import * as keys from './wl-keys.js';
 import { scanVideo, scanImage } from './wl-scan.js';
-import { cst, quantity } from './wl-format.js';
+import { cst, quantity, refusal } from './wl-format.js';
 
 const W = JSON.parse(document.getElementById('words').textContent || '{}');
 const I = W.i18n || {};
@@ -512,8 +512,9 @@ function showOutcome(o) {
   } else if (o.outcome === 'refused') {
     st.className = 'state bad';
     verdict('bad', t('被拒绝', 'Refused'), t('日志拒绝了这次交接，未记入。', 'The log refused this hand-over; nothing was recorded.'));
-    problemText(o.problem).then((text) => { st.textContent = text; });
-    showProblem($('confirm'), o.problem);
+    const r = refusal(o.problem, W);
+    st.textContent = r.text;
+    techDetail(st, r.detail);
   } else {
     st.className = 'state pending';
     st.textContent = t('已签名，等待提交：联网后自动提交（关闭页面也不会丢失）', 'Signed, waiting to be sent: it goes when the network is back (closing the page loses nothing)');
