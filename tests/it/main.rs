@@ -5,6 +5,7 @@ mod api;
 mod app_enrol;
 mod app_handover;
 mod app_pages;
+mod app_scan;
 mod app_session;
 mod browser;
 mod browser_selftest;

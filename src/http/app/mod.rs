@@ -23,6 +23,8 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use askama::Template;
 use serde_json::json;
 
+mod scan;
+
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.route("/app", web::get().to(home))
         .route("/app/static/{path:.*}", web::get().to(asset))
@@ -35,7 +37,8 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .route("/app/qr.svg", web::get().to(qr_svg))
         .route("/app/sw.js", web::get().to(worker))
         .route("/app/i18n.json", web::get().to(words))
-        .route("/app/manifest.webmanifest", web::get().to(manifest));
+        .route("/app/manifest.webmanifest", web::get().to(manifest))
+        .configure(scan::routes);
     handover::routes(cfg);
 }
 

@@ -8,6 +8,7 @@ use askama::Template;
 
 pub mod handover;
 pub mod manifest;
+pub mod scan;
 
 pub use crate::web::i18n::Lang;
 

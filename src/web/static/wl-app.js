@@ -17,6 +17,9 @@
 //   problemText(problem) -> string      a problem in the page's language
 //   postSigned(wire) -> {ok, status, body}   POST /v1/events (no queue: for online desk work)
 //   refreshNet()                 update the network / outbox bar
+// Events: `wl:outbox` on document after each automatic flush (load, back online), with
+//   detail.outcomes (wl-outbox.js flush's outcomes). Opening /app/m/{number} sets
+//   localStorage `wl_load` (the load this device works on).
 
 import * as keys from './wl-keys.js';
 import { authHeader, wireText } from './wl-sign.js';
@@ -139,12 +142,14 @@ export async function refreshNet() {
 }
 
 async function flushOutbox() {
+  let outcomes = [];
   try {
     const waiting = await outbox.list();
-    if (waiting.some((i) => i.state === 'queued')) await outbox.flush();
+    if (waiting.some((i) => i.state === 'queued')) outcomes = await outbox.flush();
   } catch (_) { /* stays queued */ }
   await refreshNet();
-  document.dispatchEvent(new CustomEvent('wl:outbox'));
+  // Pages show what became of what they signed (detail.outcomes: wl-outbox.js flush's).
+  document.dispatchEvent(new CustomEvent('wl:outbox', { detail: { outcomes } }));
 }
 
 async function autoLogin() {
@@ -189,6 +194,10 @@ document.getElementById('logout')?.addEventListener('click', async () => {
 if ('serviceWorker' in navigator) {
   navigator.serviceWorker.register('/app/sw.js', { scope: '/app' }).catch(() => { /* no offline */ });
 }
+// The manifest a page shows is the load this device works on (page-scan.js checks containers
+// against it).
+const opened = location.pathname.match(/^\/app\/m\/(\d{14})$/);
+if (opened) localStorage.setItem('wl_load', opened[1]);
 window.addEventListener('online', flushOutbox);
 window.addEventListener('offline', refreshNet);
 if (document.body.dataset.session === 'none' && document.getElementById('device')) autoLogin();
