@@ -6,6 +6,7 @@
 
 use askama::Template;
 
+pub mod issue;
 pub mod manifest;
 
 pub use crate::web::i18n::Lang;
