@@ -2,10 +2,14 @@
 
 mod anomalies;
 mod api;
+mod app_pages;
 mod app_session;
+mod browser;
+mod browser_selftest;
 mod bundle;
 mod cli;
 mod crash;
+mod delegation;
 mod demo;
 mod domain;
 mod domain_rules;

@@ -35,6 +35,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .route("/app/approve", web::get().to(approve))
         .route("/app/qr.svg", web::get().to(qr_svg))
         .route("/app/sw.js", web::get().to(worker))
+        .route("/app/i18n.json", web::get().to(words))
         .route("/app/manifest.webmanifest", web::get().to(manifest));
 }
 
@@ -452,4 +453,16 @@ async fn manifest() -> HttpResponse {
             "background_color": "#f4f6f8",
             "theme_color": "#0b5cad"
         }))
+}
+
+/// `GET /app/i18n.json?lang=zh|en`: the words of `web::i18n` for the pages' scripts (statuses,
+/// flags, event types, verdicts, problems, field names), the same tables the server's pages use.
+async fn words(req: HttpRequest) -> HttpResponse {
+    let lang = query(&req, "lang")
+        .map(|l| Lang::from_tag(&l))
+        .unwrap_or_default();
+    HttpResponse::Ok()
+        .content_type("application/json")
+        .insert_header((header::CACHE_CONTROL, "no-cache"))
+        .body(crate::web::i18n::js_table(lang))
 }
