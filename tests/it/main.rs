@@ -2,6 +2,7 @@
 
 mod anomalies;
 mod api;
+mod app_issue;
 mod app_pages;
 mod app_session;
 mod browser;

@@ -83,7 +83,12 @@ fn packaging_usual(p: Packaging) -> (&'static str, u32) {
 /// A reference (waste-out slip number) the generator has not used: `CK-YYYYMMDD-NNN`, the
 /// date in China Standard Time.
 pub fn suggest_reference(d: &Domain, generator: &Uscc, now: Timestamp) -> String {
-    let day: String = now.cst().chars().filter(char::is_ascii_digit).take(8).collect();
+    let day: String = now
+        .cst()
+        .chars()
+        .filter(char::is_ascii_digit)
+        .take(8)
+        .collect();
     let used: std::collections::HashSet<&str> = d
         .by_party
         .get(generator)
@@ -123,13 +128,8 @@ fn covers(d: &Domain, party: &Uscc, at: Timestamp) -> (Vec<String>, bool, bool) 
 }
 
 /// The form's view for `generator` (None: the signed-in party is not a generator).
-pub fn view(
-    d: &Domain,
-    generator: Option<&Uscc>,
-    lang: Lang,
-    now: Timestamp,
-) -> IssueView {
-    let s = |zh: &str, en: &str| match lang {
+pub fn view(d: &Domain, generator: Option<&Uscc>, lang: Lang, now: Timestamp) -> IssueView {
+    let say = |zh: &str, en: &str| match lang {
         Lang::Zh => zh.to_string(),
         Lang::En => en.to_string(),
     };
@@ -166,14 +166,17 @@ pub fn view(
                     .any(|r| matches!(r, Role::Station | Role::Receiver))
             })
         })
-        .map(|s| {
-            let (words, _, _) = covers(d, &s.reg.party, now);
+        .map(|site| {
+            let (words, _, _) = covers(d, &site.reg.party, now);
             let licensed = if words.is_empty() {
-                s("无有效的经营或消纳许可", "no valid operating or disposal licence")
+                say(
+                    "无有效的经营或消纳许可",
+                    "no valid operating or disposal licence",
+                )
             } else {
                 format!(
                     "{}{}",
-                    s("许可范围：", "licensed for: "),
+                    say("许可范围：", "licensed for: "),
                     words
                         .iter()
                         .map(|w| match CwType::parse(w) {
@@ -185,15 +188,15 @@ pub fn view(
                 )
             };
             Choice {
-                value: s.reg.site.clone(),
+                value: site.reg.site.clone(),
                 text: format!(
                     "{} · {}",
-                    s.reg.name,
-                    super::manifest::party_name(d, &s.reg.party)
+                    site.reg.name,
+                    super::manifest::party_name(d, &site.reg.party)
                 ),
-                note: format!("{} · {licensed}", i18n::site_kind(s.reg.kind).get(lang)),
+                note: format!("{} · {licensed}", i18n::site_kind(site.reg.kind).get(lang)),
                 covers: words.join(" "),
-                kind: i18n::site_kind(s.reg.kind).get(lang).into(),
+                kind: i18n::site_kind(site.reg.kind).get(lang).into(),
             }
         })
         .collect();
@@ -207,14 +210,17 @@ pub fn view(
             let mut note = Vec::new();
             if hw {
                 covers.push("hazardous");
-                note.push(s("危险废物运输许可", "hazardous-waste transport licence"));
+                note.push(say("危险废物运输许可", "hazardous-waste transport licence"));
             }
             if cw {
                 covers.push("construction");
-                note.push(s("建筑垃圾运输核准", "construction-waste transport approval"));
+                note.push(say(
+                    "建筑垃圾运输核准",
+                    "construction-waste transport approval",
+                ));
             }
             if note.is_empty() {
-                note.push(s("无有效的运输许可", "no valid transport licence"));
+                note.push(say("无有效的运输许可", "no valid transport licence"));
             }
             Choice {
                 value: p.id.to_string(),

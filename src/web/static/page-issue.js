@@ -26,8 +26,8 @@ export function toBase(text, unit) {
   const s = String(text || '').trim().replace(/[，,\s]/g, '').replace('。', '.');
   if (!u) return { error: t('请选择单位', 'choose a unit') };
   if (!s) return { error: t('请填写数量', 'enter a quantity') };
-  const m = s.match(/^(\d+)(?:\.(\d*))?$/);
-  if (!m) return { error: t('应为数字，如 340 或 0.34', 'a number, e.g. 340 or 0.34') };
+  const m = s.match(/^(\d*)(?:\.(\d*))?$/);
+  if (!m || !/\d/.test(s)) return { error: t('应为数字，如 340 或 0.34', 'a number, e.g. 340 or 0.34') };
   const frac = (m[2] || '').replace(/0+$/, '');
   if (frac.length > u.digits) {
     return { error: t(`最多 ${u.digits} 位小数`, `at most ${u.digits} decimals`) };
@@ -49,6 +49,12 @@ export function containerIds(rows) {
     }
     return ids;
   });
+}
+
+/** Whether a code's last two digits name a category of the list (HW01–HW50 but HW41–HW44). */
+function categoryExists(code) {
+  const n = Number(code.slice(-2));
+  return n >= 1 && n <= 50 && !(n >= 41 && n <= 44);
 }
 
 const form = document.getElementById('issue-form');
@@ -107,6 +113,10 @@ function init(form) {
         note.textContent = `${e.category} · ${e.label}`;
         setName(e.name);
         l.querySelectorAll('[data-k=hazard]').forEach((h) => { h.checked = e.hazards.includes(h.value); });
+      } else if (/^\d{3}-\d{3}-\d{2}$/.test(c) && !categoryExists(c)) {
+        // The log decides (and refuses it); the clerk is told before signing.
+        note.className = 'small code-note state bad';
+        note.textContent = t(`末两位 ${c.slice(-2)} 不是《名录》中的废物类别（HW01–HW50，无 HW41–HW44）：日志不会接受此代码。`, `The last two digits ${c.slice(-2)} are not a category of the list (HW01–HW50 without HW41–HW44): the log will not accept this code.`);
       } else if (/^\d{3}-\d{3}-\d{2}$/.test(c)) {
         note.className = 'small code-note state pending';
         note.textContent = t('此代码不在本系统的名录中：仍可开具，联单会被标记“废物代码不在名录中”。', 'This code is not in the catalog here: you may still issue, and the manifest will be flagged "waste code not in the list".');
