@@ -32,6 +32,7 @@ pub static ASSETS: &[Asset] = assets! {
     "page-scan.js" => JS,
     "page-outbox.js" => JS,
     "wl-format.js" => JS,
+    "page-issue.js" => JS,
     "sw.js" => JS,
     "wl-util.js" => JS,
     "wl-canon.js" => JS,

@@ -4,6 +4,7 @@ mod anomalies;
 mod api;
 mod app_enrol;
 mod app_handover;
+mod app_issue;
 mod app_pages;
 mod app_scan;
 mod app_session;

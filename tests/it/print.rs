@@ -7,7 +7,7 @@ use serde_json::json;
 use std::path::Path;
 use std::process::Command;
 
-fn need(tool: &str) {
+pub fn need(tool: &str) {
     let found = Command::new(tool).arg("--version").output().is_ok();
     assert!(
         found,
@@ -54,9 +54,20 @@ fn print_pages(dir: &Path, name: &str, html: &str) -> Vec<(f64, f64)> {
         "chromium printed no PDF: {}",
         String::from_utf8_lossy(&out.stderr)
     );
+    let sizes = pdf_page_sizes(&pdf);
+    if let Ok(keep) = std::env::var("WASTELEDGER_KEEP_PRINTS") {
+        let _ = std::fs::copy(&pdf, Path::new(&keep).join(format!("{name}.pdf")));
+        let _ = std::fs::copy(&page, Path::new(&keep).join(format!("{name}.html")));
+    }
+    sizes
+}
+
+/// Each page's size in millimetres, as `pdfinfo` reads the PDF.
+pub fn pdf_page_sizes(pdf: &Path) -> Vec<(f64, f64)> {
+    need("pdfinfo");
     let info = Command::new("pdfinfo")
         .args(["-f", "1", "-l", "1000"])
-        .arg(&pdf)
+        .arg(pdf)
         .output()
         .unwrap();
     let text = String::from_utf8_lossy(&info.stdout).to_string();
@@ -74,14 +85,10 @@ fn print_pages(dir: &Path, name: &str, html: &str) -> Vec<(f64, f64)> {
         })
         .collect();
     assert!(!sizes.is_empty(), "pdfinfo gave no page sizes: {text}");
-    if let Ok(keep) = std::env::var("WASTELEDGER_KEEP_PRINTS") {
-        let _ = std::fs::copy(&pdf, Path::new(&keep).join(format!("{name}.pdf")));
-        let _ = std::fs::copy(&page, Path::new(&keep).join(format!("{name}.html")));
-    }
     sizes
 }
 
-fn assert_size(what: &str, got: (f64, f64), mm: (f64, f64)) {
+pub fn assert_size(what: &str, got: (f64, f64), mm: (f64, f64)) {
     assert!(
         (got.0 - mm.0).abs() <= 1.0 && (got.1 - mm.1).abs() <= 1.0,
         "{what} printed {:.1} × {:.1} mm, expected {} × {} mm",

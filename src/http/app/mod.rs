@@ -24,8 +24,10 @@ use askama::Template;
 use serde_json::json;
 
 mod scan;
+mod issue;
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
+    issue::routes(cfg);
     cfg.route("/app", web::get().to(home))
         .route("/app/static/{path:.*}", web::get().to(asset))
         .route("/app/session", web::post().to(login))

@@ -7,6 +7,7 @@
 use askama::Template;
 
 pub mod handover;
+pub mod issue;
 pub mod manifest;
 pub mod scan;
 

@@ -12,9 +12,11 @@
 //   zh                          the page is in Chinese
 //   t(zh, en) -> string         the text in the page's language
 //   login() -> {ok, status, problem?}   sign in with this device's key
-//   showProblem(root, problem)  put a problem's message next to its field (or the form's top)
+//   showProblem(root, problem)  put a problem's message next to its field (or the form's top);
+//                               `{field, detail, local: true}` is a page's own check's message
 //   clearProblems(root)
-//   problemText(problem) -> string      a problem in the page's language
+//   problemText(problem, expect?) -> string   a problem in the page's language
+//   fieldWords(table, path) -> string   `event.lines[0].code` → 第1行 代码 (table: /app/i18n.json)
 //   postSigned(wire) -> {ok, status, body}   POST /v1/events (no queue: for online desk work)
 //   refreshNet()                 update the network / outbox bar
 // Events: `wl:outbox` on document after each automatic flush (load, back online), with
@@ -51,38 +53,54 @@ export async function login() {
   return { ok: false, status: r.status, problem };
 }
 
-/** The field path's words, e.g. `event.lines[0].quantity` → 第1行 数量 (lines counted from 1). */
-function fieldWords(w, field) {
+/** A problem's kind (`urn:wasteledger:problem:bad-field` → `bad-field`). */
+function kindOf(problem) {
+  return String((problem && problem.type) || '').replace(/^urn:wasteledger:problem:/, '');
+}
+
+/**
+ * A field path as words, as src/web/i18n.rs `field_words` says it: `event.lines[0].quantity`
+ * → 第1行 数量 / line 1 quantity (the `event.` prefix dropped, list positions counted from 1).
+ */
+export function fieldWords(w, field) {
   if (!field) return '';
   const names = (w && w.field) || {};
   const nth = (w && w.nth) || {};
+  const word = (n) => names[n] || n;
   const parts = [];
-  for (const seg of field.split('.')) {
-    const m = seg.match(/^([a-z_]+)\[(\d+)\]$/);
-    if (m) {
-      const tpl = nth[m[1]] || nth['*'] || '{name} {n}';
-      parts.push(tpl.replace('{name}', names[m[1]] || m[1]).replace('{n}', String(Number(m[2]) + 1)));
-    } else if (seg !== 'event') {
-      parts.push(names[seg] || seg);
-    }
+  for (const seg of field.replace(/^event\./, '').split('.').filter(Boolean)) {
+    const m = seg.match(/^([A-Za-z_()-]+)((?:\[\d+\])*)$/);
+    if (!m) { parts.push(word(seg)); continue; }
+    const idx = [...m[2].matchAll(/\[(\d+)\]/g)].map((x) => Number(x[1]) + 1);
+    if (!idx.length) { parts.push(word(m[1])); continue; }
+    const tpl = nth[m[1]] || nth['*'] || (zh ? '{name}第{n}项' : '{name} {n}');
+    parts.push(tpl.replace('{name}', word(m[1])).replace('{n}', idx[0]));
+    for (const j of idx.slice(1)) parts.push(zh ? `第${j}项` : `item ${j}`);
   }
-  return parts.join(zh ? ' ' : ' › ');
+  return parts.join(' ');
 }
 
-export async function problemText(problem) {
+/**
+ * A problem in the page's language. In Chinese: where (the field in words), what kind of
+ * refusal (the server's problem types in words) and, when the page says what the field
+ * expects (`expect`), that too; the server's English detail is kept for the tooltip only. In
+ * English: the kind and the server's detail. A page's own check (`problem.local`) is its
+ * `detail`, already in the page's language.
+ */
+export async function problemText(problem, expect) {
   if (!problem) return t('服务器没有回答', 'The server did not answer');
+  if (problem.local) return problem.detail || '';
   const w = await words();
-  const slug = String(problem.type || '').split(':').pop();
-  const kind = (w.problem || {})[slug] || problem.title || '';
+  const k = kindOf(problem);
+  if (k === 'network') return t('无法连接服务器，请检查网络后重试。', 'Cannot reach the server: check the network and try again.');
+  const kind = (w.problem || {})[k] || (zh ? `服务器未接受此请求（${problem.status || '?'}）` : problem.title || 'Refused');
   const where = fieldWords(w, problem.field);
   if (!zh) return [where, kind, problem.detail].filter(Boolean).join(': ');
-  // The detail is the server's English sentence: the Chinese words lead, the detail follows
-  // for whoever must fix it.
-  return `${where ? where + '：' : ''}${kind}${problem.detail ? `（${problem.detail}）` : ''}`;
+  return `${where ? where + '：' : ''}${kind}${expect ? `。应为：${expect}` : ''}`;
 }
 
 export function clearProblems(root) {
-  root.querySelectorAll('[data-error-for]').forEach((e) => { e.hidden = true; e.textContent = ''; });
+  root.querySelectorAll('[data-error-for]').forEach((e) => { e.hidden = true; e.textContent = ''; e.removeAttribute('title'); });
   root.querySelectorAll('[aria-invalid]').forEach((e) => e.removeAttribute('aria-invalid'));
 }
 
@@ -98,14 +116,26 @@ function slotFor(root, field) {
   }
 }
 
+/**
+ * Put a problem's message next to the field it names (`[data-error-for=path]`, else the
+ * nearest parent path's slot, else the form's own), mark that field invalid, focus it and
+ * bring it into view. A slot's `data-expect` says in the page's language what the field takes.
+ */
 export async function showProblem(root, problem) {
-  const text = await problemText(problem);
   const slot = slotFor(root, problem && problem.field) || root.querySelector('[data-error-for]');
+  const text = problem && problem.local ? problem.detail : await problemText(problem, slot && slot.dataset.expect);
   if (!slot) { alert(text); return; }
   slot.textContent = text;
+  if (problem && problem.detail && !problem.local) slot.title = problem.detail;
   slot.hidden = false;
   const input = problem && problem.field && root.querySelector(`[data-field="${CSS.escape(slot.dataset.errorFor)}"]`);
-  if (input) { input.setAttribute('aria-invalid', 'true'); input.focus(); }
+  if (input) {
+    input.setAttribute('aria-invalid', 'true');
+    // A control inside a closed <details> cannot take the focus: open it first.
+    const d = input.closest('details');
+    if (d) d.open = true;
+    if (typeof input.focus === 'function') input.focus();
+  }
   slot.scrollIntoView({ block: 'center' });
 }
 
