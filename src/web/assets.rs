@@ -28,6 +28,7 @@ pub static ASSETS: &[Asset] = assets! {
     "wl-app.js" => JS,
     "page-enrol.js" => JS,
     "page-approve.js" => JS,
+    "page-receive.js" => JS,
     "sw.js" => JS,
     "wl-util.js" => JS,
     "wl-canon.js" => JS,

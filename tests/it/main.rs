@@ -2,6 +2,7 @@
 
 mod anomalies;
 mod api;
+mod app_receive;
 mod app_session;
 mod browser;
 mod browser_selftest;

@@ -21,6 +21,8 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use askama::Template;
 use serde_json::json;
 
+mod receive;
+
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.route("/app", web::get().to(home))
         .route("/app/static/{path:.*}", web::get().to(asset))
@@ -32,7 +34,9 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .route("/app/approve", web::get().to(approve))
         .route("/app/qr.svg", web::get().to(qr_svg))
         .route("/app/sw.js", web::get().to(worker))
-        .route("/app/manifest.webmanifest", web::get().to(manifest));
+        .route("/app/manifest.webmanifest", web::get().to(manifest))
+        .route("/app/i18n.json", web::get().to(i18n_json))
+        .configure(receive::routes);
 }
 
 /// The page's language: `?lang=` (remembered in a cookie), else the cookie, else Chinese.
@@ -449,4 +453,15 @@ async fn manifest() -> HttpResponse {
             "background_color": "#f4f6f8",
             "theme_color": "#0b5cad"
         }))
+}
+
+/// `GET /app/i18n.json?lang=`: the words the pages' scripts show for the domain's identifiers
+/// (statuses, flags, problem types, field names, R/D codes: `i18n::js_table`), one source with
+/// the server's pages. The offline worker keeps a copy.
+async fn i18n_json(req: HttpRequest) -> HttpResponse {
+    let (lang, _) = lang_of(&req);
+    HttpResponse::Ok()
+        .content_type("application/json")
+        .insert_header((header::CACHE_CONTROL, "no-cache"))
+        .body(crate::web::i18n::js_table(lang))
 }

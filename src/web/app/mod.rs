@@ -7,6 +7,7 @@
 use askama::Template;
 
 pub mod manifest;
+pub mod receive;
 
 pub use crate::web::i18n::Lang;
 

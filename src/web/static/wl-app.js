@@ -14,7 +14,9 @@
 //   login() -> {ok, status, problem?}   sign in with this device's key
 //   showProblem(root, problem)  put a problem's message next to its field (or the form's top)
 //   clearProblems(root)
-//   problemText(problem) -> string      a problem in the page's language
+//   problemText(problem) -> string      a problem in the page's language (`problem.text`, a
+//                               page's own sentence, is taken as it is)
+//   words() -> the /app/i18n.json tables of the page's language ({} when unreachable)
 //   postSigned(wire) -> {ok, status, body}   POST /v1/events (no queue: for online desk work)
 //   refreshNet()                 update the network / outbox bar
 
@@ -48,33 +50,46 @@ export async function login() {
   return { ok: false, status: r.status, problem };
 }
 
-/** The field path's words, e.g. `event.lines[0].quantity` → 第1行 数量. */
+/** The field path's words, e.g. `event.lines[0].quantity` → 第1行 数量 (as i18n::field_words). */
 function fieldWords(w, field) {
   if (!field) return '';
-  const names = (w && w.fields) || {};
+  const names = (w && w.field) || {};
+  const nth = (w && w.nth) || {};
+  const name = (n) => names[n] || n;
   const parts = [];
-  for (const seg of field.split('.')) {
-    const m = seg.match(/^([a-z_]+)\[(\d+)\]$/);
+  for (const seg of field.replace(/^event\./, '').split('.')) {
+    const m = seg.match(/^([A-Za-z_]+)((?:\[\d+\])+)$/);
     if (m) {
-      const n = Number(m[2]) + 1;
-      parts.push(zh ? `${names[m[1]] || m[1]} 第${n}项` : `${names[m[1]] || m[1]} ${n}`);
-    } else if (seg !== 'event') {
-      parts.push(names[seg] || seg);
+      const [first, ...rest] = [...m[2].matchAll(/\[(\d+)\]/g)].map((x) => Number(x[1]) + 1);
+      const tpl = nth[m[1]] || (nth['*'] || '{name} {n}').replace('{name}', name(m[1]));
+      parts.push(tpl.replace('{n}', first));
+      for (const n of rest) parts.push(zh ? `第${n}项` : `item ${n}`);
+    } else if (seg) {
+      parts.push(name(seg));
     }
   }
-  return parts.join(zh ? ' ' : ' › ');
+  return parts.join(' ');
+}
+
+/** A problem's kind in words: its `type` is `urn:wasteledger:problem:<kind>`. */
+function kindWords(w, problem) {
+  const kind = String(problem.type || '').replace(/^urn:wasteledger:problem:/, '');
+  return ((w && w.problem) || {})[kind] || (zh ? '服务器未接受此请求' : problem.title || '');
 }
 
 export async function problemText(problem) {
   if (!problem) return t('服务器没有回答', 'The server did not answer');
+  // A page's own check, already in the page's language.
+  if (problem.text) return problem.text;
   const w = await words();
-  const kind = (w.problems || {})[problem.type] || problem.title || '';
+  const kind = kindWords(w, problem);
   const where = fieldWords(w, problem.field);
   if (!zh) return [kind, problem.detail].filter(Boolean).join(': ');
-  // The detail is the server's English sentence; the Chinese words lead, the detail follows
-  // for whoever must fix it.
-  return `${where ? where + '：' : ''}${kind}${problem.detail ? `（${problem.detail}）` : ''}`;
+  return `${where ? where + '：' : ''}${kind}`;
 }
+
+/** The words tables of `/app/i18n.json` (statuses, flags, problems, fields, R/D codes…). */
+export { words };
 
 export function clearProblems(root) {
   root.querySelectorAll('[data-error-for]').forEach((e) => { e.hidden = true; e.textContent = ''; });
@@ -98,6 +113,16 @@ export async function showProblem(root, problem) {
   const slot = slotFor(root, problem && problem.field) || root.querySelector('[data-error-for]');
   if (!slot) { alert(text); return; }
   slot.textContent = text;
+  // In Chinese the server's own sentence (English, naming the field and what it expected)
+  // follows, small, for whoever must fix it.
+  if (zh && problem && problem.detail && !problem.text) {
+    const d = document.createElement('small');
+    d.className = 'detail';
+    d.lang = 'en';
+    d.dataset.raw = '';
+    d.textContent = problem.detail;
+    slot.append(document.createElement('br'), d);
+  }
   slot.hidden = false;
   const input = problem && problem.field && root.querySelector(`[data-field="${CSS.escape(slot.dataset.errorFor)}"]`);
   if (input) { input.setAttribute('aria-invalid', 'true'); input.focus(); }
