@@ -278,15 +278,16 @@ fn disposal_weighs_receives_a_partial_rejection_and_treats_at_its_gate() {
 }
 
 #[test]
-fn station_consolidates_two_loads_it_holds_into_one() {
+fn station_consolidates_two_loads_into_one_and_splits_another_in_two() {
     let dir = tempfile::tempdir().unwrap();
     let w = World::start(dir.path());
     let base = w.server.url.clone();
-    let (m1, m2) = (
+    let (m1, m2, m3) = (
+        w.issue_hazardous("S-HUAQIAO"),
         w.issue_hazardous("S-HUAQIAO"),
         w.issue_hazardous("S-HUAQIAO"),
     );
-    for m in [&m1, &m2] {
+    for m in [&m1, &m2, &m3] {
         w.pickup(m);
         w.hand(m, &w.hauler_a, &w.station, None, &[340_000, 120_000]);
     }
@@ -344,4 +345,54 @@ fn station_consolidates_two_loads_it_holds_into_one() {
         4,
         "every drum goes on"
     );
+
+    // Split the third: 200 + 120 kg on hauler A's load, 140 kg of line 1 on hauler B's. Parts
+    // that do not add up to the load are said next to the form first.
+    page.navigate(&format!("{base}/app/m/{m3}"));
+    ready(&page);
+    set(&page, "#s-dest-0", "S-DISPOSAL");
+    set(&page, "#s-hauler-0", &w.hauler_a.id);
+    set(&page, "#s-q-0-0", "200");
+    set(&page, "#s-dest-1", "S-DISPOSAL");
+    set(&page, "#s-hauler-1", &w.hauler_b.id);
+    set(&page, "#s-q-1-0", "100");
+    page.click("#split-form button[type=submit]");
+    page.wait_for(
+        "document.querySelector('[data-error-for=\"event.outputs\"]').innerText.includes('两车合计 300，应为 340')",
+        WAIT,
+    );
+    set(&page, "#s-q-1-0", "140");
+    let n1 = size(&w);
+    sign(&page, "split-form", Some("split-confirm"));
+    wait_done(&page);
+    assert_eq!(size(&w), n1 + 1, "exactly one entry");
+    let v = w.manifest(&m3);
+    assert_eq!(v["status"], "split", "{v}");
+    let outs: Vec<String> = v["onward"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|n| n.as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(outs.len(), 2, "{v}");
+    let carried = |n: &str| -> (Vec<u64>, Value) {
+        let o = w.manifest(n);
+        assert_eq!(o["sources"], json!([m3]));
+        let v = o["versions"].as_array().unwrap().last().unwrap().clone();
+        let q = v["lines"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|l| l["quantity"]["amount"].as_u64().unwrap())
+            .collect();
+        (q, v["haulers"].clone())
+    };
+    assert_eq!(
+        carried(&outs[0]),
+        (vec![200_000, 120_000], json!([w.hauler_a.id]))
+    );
+    assert_eq!(carried(&outs[1]), (vec![140_000], json!([w.hauler_b.id])));
+    for n in &outs {
+        assert!(text_of(&page, "#gate-done").contains(n.as_str()));
+    }
 }
