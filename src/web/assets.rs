@@ -33,6 +33,7 @@ pub static ASSETS: &[Asset] = assets! {
     "page-outbox.js" => JS,
     "wl-format.js" => JS,
     "page-issue.js" => JS,
+    "page-receive.js" => JS,
     "sw.js" => JS,
     "wl-util.js" => JS,
     "wl-canon.js" => JS,

@@ -6,6 +6,7 @@ mod app_enrol;
 mod app_handover;
 mod app_issue;
 mod app_pages;
+mod app_receive;
 mod app_scan;
 mod app_session;
 mod browser;

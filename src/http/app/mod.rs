@@ -23,8 +23,9 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use askama::Template;
 use serde_json::json;
 
-mod scan;
 mod issue;
+mod receive;
+mod scan;
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
     issue::routes(cfg);
@@ -40,7 +41,8 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .route("/app/sw.js", web::get().to(worker))
         .route("/app/i18n.json", web::get().to(words))
         .route("/app/manifest.webmanifest", web::get().to(manifest))
-        .configure(scan::routes);
+        .configure(scan::routes)
+        .configure(receive::routes);
     handover::routes(cfg);
 }
 

@@ -73,6 +73,8 @@ pub struct ManifestView {
     pub steps: Vec<StepView>,
     pub pending: usize,
     pub me: Me,
+    /// What the signed-in party may do with the load at its gate (`receive::gate`).
+    pub gate: Option<super::receive::GateView>,
 }
 
 #[derive(Template)]
@@ -96,6 +98,30 @@ pub fn script_json(v: &serde_json::Value) -> String {
         .replace('&', "\\u0026")
 }
 
+/// A line's waste in words: its code (or construction-waste type) and name.
+pub fn line_what(l: &crate::domain::events::Line, lang: Lang) -> String {
+    match (&l.code, &l.cw_type) {
+        (Some(c), _) => format!("{c} {}", l.name),
+        (_, Some(t)) => format!("{} {}", i18n::cw_type(*t).get(lang), l.name),
+        _ => l.name.clone(),
+    }
+}
+
+/// A load's waste in a few words: its first line, and how many more.
+pub fn load_what(m: &Manifest, lang: Lang) -> String {
+    let v = m.current();
+    let first = v
+        .lines
+        .first()
+        .map(|l| line_what(l, lang))
+        .unwrap_or_default();
+    match (v.lines.len().saturating_sub(1), lang) {
+        (0, _) => first,
+        (_, Lang::Zh) => format!("{first} 等 {} 项", v.lines.len()),
+        (more, Lang::En) => format!("{first} and {more} more"),
+    }
+}
+
 /// A party's name (and id when it is not registered).
 pub fn party_name(d: &Domain, id: &Uscc) -> String {
     d.parties
@@ -108,15 +134,6 @@ pub fn site_name(d: &Domain, id: &str) -> String {
     d.sites
         .get(id)
         .map_or_else(|| id.to_string(), |s| s.reg.name.clone())
-}
-
-/// What a line is, in words: its code (or construction-waste type) and name.
-pub fn line_what(l: &crate::domain::events::Line, lang: Lang) -> String {
-    match (&l.code, &l.cw_type) {
-        (Some(c), _) => format!("{c} {}", l.name),
-        (_, Some(t)) => format!("{} {}", i18n::cw_type(*t).get(lang), l.name),
-        _ => l.name.clone(),
-    }
 }
 
 /// The status band's colour.
@@ -248,6 +265,7 @@ pub fn view(
         steps,
         pending: 0,
         me,
+        gate: me_party.and_then(|p| super::receive::gate(d, m, p, roles, lang)),
     }
 }
 
@@ -302,20 +320,7 @@ pub fn open_loads(d: &Domain, party: &Uscc, lang: Lang) -> Vec<LoadRow> {
             continue;
         }
         let v = m.current();
-        let what = v
-            .lines
-            .first()
-            .map(|l| line_what(l, lang))
-            .unwrap_or_default();
-        let more = v.lines.len().saturating_sub(1);
-        let what = if more > 0 {
-            match lang {
-                Lang::Zh => format!("{what} 等 {} 项", v.lines.len()),
-                Lang::En => format!("{what} and {more} more"),
-            }
-        } else {
-            what
-        };
+        let what = load_what(m, lang);
         out.push(LoadRow {
             number: m.number.to_string(),
             status: i18n::status(m.status).get(lang).to_string(),

@@ -17,6 +17,7 @@
 //   clearProblems(root)
 //   problemText(problem, expect?) -> string   a problem in the page's language
 //   fieldWords(table, path) -> string   `event.lines[0].code` → 第1行 代码 (table: /app/i18n.json)
+//   words() -> the /app/i18n.json tables of the page's language ({} when unreachable)
 //   postSigned(wire) -> {ok, status, body}   POST /v1/events (no queue: for online desk work)
 //   refreshNet()                 update the network / outbox bar
 // Events: `wl:outbox` on document after each automatic flush (load, back online), with
@@ -89,6 +90,8 @@ export function fieldWords(w, field) {
  */
 export async function problemText(problem, expect) {
   if (!problem) return t('服务器没有回答', 'The server did not answer');
+  // A page's own check, already in the page's language.
+  if (problem.text) return problem.text;
   if (problem.local) return problem.detail || '';
   const w = await words();
   const k = kindOf(problem);
@@ -98,6 +101,9 @@ export async function problemText(problem, expect) {
   if (!zh) return [where, kind, problem.detail].filter(Boolean).join(': ');
   return `${where ? where + '：' : ''}${kind}${expect ? `。应为：${expect}` : ''}`;
 }
+
+/** The words tables of `/app/i18n.json` (statuses, flags, problems, fields, R/D codes…). */
+export { words };
 
 export function clearProblems(root) {
   root.querySelectorAll('[data-error-for]').forEach((e) => { e.hidden = true; e.textContent = ''; e.removeAttribute('title'); });
@@ -126,7 +132,16 @@ export async function showProblem(root, problem) {
   const text = problem && problem.local ? problem.detail : await problemText(problem, slot && slot.dataset.expect);
   if (!slot) { alert(text); return; }
   slot.textContent = text;
-  if (problem && problem.detail && !problem.local) slot.title = problem.detail;
+  // In Chinese the server's own sentence (English, naming the field and what it expected)
+  // follows, small, for whoever must fix it.
+  if (zh && problem && problem.detail && !problem.text && !problem.local) {
+    const d = document.createElement('small');
+    d.className = 'detail';
+    d.lang = 'en';
+    d.dataset.raw = '';
+    d.textContent = problem.detail;
+    slot.append(document.createElement('br'), d);
+  }
   slot.hidden = false;
   const input = problem && problem.field && root.querySelector(`[data-field="${CSS.escape(slot.dataset.errorFor)}"]`);
   if (input) {
