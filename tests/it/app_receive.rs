@@ -287,7 +287,8 @@ fn station_consolidates_two_loads_into_one_and_splits_another_in_two() {
         w.issue_hazardous("S-HUAQIAO"),
         w.issue_hazardous("S-HUAQIAO"),
     );
-    for m in [&m1, &m2, &m3] {
+    let m4 = w.issue_hazardous("S-HUAQIAO");
+    for m in [&m1, &m2, &m3, &m4] {
         w.pickup(m);
         w.hand(m, &w.hauler_a, &w.station, None, &[340_000, 120_000]);
     }
@@ -395,4 +396,30 @@ fn station_consolidates_two_loads_into_one_and_splits_another_in_two() {
     for n in &outs {
         assert!(text_of(&page, "#gate-done").contains(n.as_str()));
     }
+
+    // A page drawn while the station held the load; the load left on hauler B's truck since:
+    // the log refuses the weighing (only the holder weighs), said in Chinese on the form, and
+    // nothing is written.
+    page.navigate(&format!("{base}/app/m/{m4}"));
+    ready(&page);
+    w.hand(
+        &m4,
+        &w.station,
+        &w.hauler_b,
+        Some(crate::world::PLATE_B),
+        &[340_000, 120_000],
+    );
+    page.type_text("#w-ticket", "BD-20261203-0099");
+    page.type_text("#w-gross", "14460");
+    page.type_text("#w-tare", "14000");
+    let n2 = size(&w);
+    sign(&page, "weigh-form", None);
+    page.wait_for(
+        "(() => { const e = document.querySelector('#weigh-form [data-error-for=\"event\"]'); return !e.hidden && e.innerText.includes('签名人不是此环节的当事方'); })()",
+        WAIT,
+    );
+    assert!(text_of(&page, "#weigh-form").contains("刷新页面"));
+    screens(&page, "weigh-refused");
+    assert_eq!(size(&w), n2, "a refused step writes nothing");
+    assert_eq!(w.manifest(&m4)["status"], "in_transit");
 }

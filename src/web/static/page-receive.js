@@ -104,7 +104,17 @@ async function signAndPost(form, event, stepWords, close, explain) {
   }
   if (!r.ok) {
     close();
-    await showProblem(form, rephrase(r.body, form));
+    const p = rephrase(r.body, form);
+    await showProblem(form, p);
+    if (p && p.refresh) {
+      const slot = [...form.querySelectorAll('[data-error-for]')].find((e) => !e.hidden);
+      const again = document.createElement('button');
+      again.type = 'button';
+      again.className = 'refresh';
+      again.textContent = t('联单可能已有变化：刷新页面', 'The load may have changed: reload the page');
+      again.onclick = () => location.reload();
+      slot?.append(document.createElement('br'), again);
+    }
     return;
   }
   await showDone(stepWords, r.body, explain);
@@ -117,6 +127,10 @@ function rephrase(p, form) {
   if (p.field === 'event.quantity.amount' && between) {
     const label = form.querySelector('#t-line')?.selectedOptions[0]?.dataset.label || '';
     return { ...p, text: `处置量超过尚未处置的接收量：最多 ${fromBase(Number(between[1]))} ${label}` };
+  }
+  // The load moved on since the page was drawn (another desk, the driver): say what to do.
+  if (/:(wrong-signer|wrong-state|not-holder)$/.test(p.type || '')) {
+    return { ...p, refresh: true };
   }
   return p;
 }
