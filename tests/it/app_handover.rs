@@ -238,6 +238,32 @@ fn the_plant_hands_a_load_to_a_truck_and_the_drivers_countersignature_completes_
     );
     screens(&page, "code");
 
+    // The half is shown to its two parties only: not to anyone else who asks by its hash.
+    let hash = half["hash"].as_str().unwrap();
+    for path in [
+        format!("/app/pending/{hash}"),
+        format!("/app/pending/{hash}/qr.svg"),
+    ] {
+        assert_eq!(w.c.get(&path).unwrap().status, 401, "{path} anonymous");
+        assert_eq!(
+            w.c.get_signed(&path, &w.hauler_b.key).unwrap().status,
+            404,
+            "{path} to a party it does not name"
+        );
+        assert_eq!(
+            w.c.get_signed(&path, &w.hauler_a.key).unwrap().status,
+            200,
+            "{path} to the taker"
+        );
+    }
+    let as_taker: Value =
+        w.c.get_signed(&format!("/app/pending/{hash}"), &w.hauler_a.key)
+            .unwrap()
+            .json()
+            .unwrap();
+    assert_eq!(as_taker["code"], json!(code));
+    assert_eq!(as_taker["completed"], json!(false));
+
     // The driver's phone countersigns what it scanned.
     let mut whole: SignedEvent = scanned;
     whole.add_signature(&w.hauler_a.key);
