@@ -206,6 +206,47 @@ pub enum PartyCommand {
         #[arg(long, value_name = "QTY", requires = "line")]
         quantity: Option<String>,
     },
+    /// Delegate a device key (a driver's phone) to your party: it signs for the party until
+    /// --not-after (default 30 days from now)
+    ///
+    /// Signed with your party key (one the authority added; a device key delegates nothing).
+    /// The device key signs every step your party's keys may sign, until it expires or you
+    /// revoke it with `revoke-device`. Check a key with `GET /v1/keys/{key}`.
+    Delegate {
+        #[command(flatten)]
+        conn: Conn,
+        /// The device's Ed25519 public key (base64 or base64url of 32 bytes)
+        #[arg(long, value_name = "KEY")]
+        device: String,
+        /// Who carries it, e.g. the driver's staff number (at most 64 bytes)
+        #[arg(long, value_name = "TEXT")]
+        label: String,
+        /// Valid for this many days from now
+        #[arg(long, value_name = "N", conflicts_with = "not_after")]
+        days: Option<u32>,
+        /// Valid until this time (RFC 3339, a date, or China Standard Time)
+        #[arg(long, value_name = "TIME")]
+        not_after: Option<String>,
+        /// The registered person (64-hex id) of your party who carries it
+        #[arg(long, value_name = "ID")]
+        person: Option<String>,
+        /// The party (USCC) the key is for: needed only when --key is the authority's
+        #[arg(long, value_name = "USCC")]
+        holder: Option<String>,
+    },
+    /// Revoke a device key your party delegated (a lost or replaced phone)
+    RevokeDevice {
+        #[command(flatten)]
+        conn: Conn,
+        /// The device's public key (base64 or base64url)
+        #[arg(long, value_name = "KEY")]
+        device: String,
+        #[arg(long, value_name = "TEXT")]
+        reason: String,
+        /// From when its signatures are refused (default: now)
+        #[arg(long, value_name = "TIME")]
+        effective: Option<String>,
+    },
     /// Void a manifest you issued, before pickup
     Void {
         #[command(flatten)]
@@ -457,6 +498,81 @@ pub fn run(cmd: PartyCommand) -> Result<()> {
             line,
             quantity,
         } => treat(&Session::open(&conn)?, &manifest, &code, line, quantity),
+        PartyCommand::Delegate {
+            conn,
+            device,
+            label,
+            days,
+            not_after,
+            person,
+            holder,
+        } => {
+            let s = Session::open(&conn)?;
+            let device = device_arg(&device)?;
+            if label.trim().is_empty() || label.len() > 64 {
+                bail!(
+                    "--label: a non-empty text of at most 64 bytes (got {} bytes)",
+                    label.len()
+                );
+            }
+            let not_after = match not_after {
+                Some(t) => super::time_flag("not-after", &t)?,
+                None => {
+                    let now = Timestamp::from_system_time(std::time::SystemTime::now());
+                    Timestamp::from_unix_millis(
+                        now.unix_millis() + u64::from(days.unwrap_or(30)) * 86_400_000,
+                    )
+                }
+            };
+            let holder = match holder {
+                Some(h) => Uscc::parse(&h)
+                    .map_err(|e| anyhow!("--holder: {e}"))?
+                    .to_string(),
+                None => s.own_holder()?,
+            };
+            let mut body = json!({
+                "type": "key.delegated", "key": device.to_string(), "holder": holder,
+                "label": label, "not_after": not_after.to_string(),
+            });
+            if let Some(p) = person {
+                body["person"] = p.into();
+            }
+            let a = s.sign_and_submit(body, "the delegation")?;
+            s.say(format_args!(
+                "delegated device key {device} to {} ({label}) until {}; logged at index {}",
+                s.named(&holder),
+                not_after.cst(),
+                a["index"]
+            ));
+            Ok(())
+        }
+        PartyCommand::RevokeDevice {
+            conn,
+            device,
+            reason,
+            effective,
+        } => {
+            let s = Session::open(&conn)?;
+            let device = device_arg(&device)?;
+            if reason.trim().is_empty() {
+                bail!("--reason: say why the device key is revoked");
+            }
+            let effective = match effective {
+                Some(t) => super::time_flag("effective", &t)?.to_string(),
+                None => time_arg(None)?,
+            };
+            let body = json!({
+                "type": "key.revoked", "key": device.to_string(),
+                "effective": effective, "reason": reason,
+            });
+            let a = s.sign_and_submit(body, "the revocation")?;
+            s.say(format_args!(
+                "revoked device key {device} effective {}; logged at index {}",
+                super::cst_text(&effective),
+                a["index"]
+            ));
+            Ok(())
+        }
         PartyCommand::Void {
             conn,
             manifest,
@@ -647,6 +763,27 @@ impl Session {
         Ok(m)
     }
 
+    /// The party our key belongs to (`GET /v1/keys/{key}`): it must be a party key.
+    fn own_holder(&self) -> Result<String> {
+        let a = self.get(&format!("/v1/keys/{}", encode(&self.pk)))?;
+        if a.status == 404 {
+            bail!("--key: your key {} is not registered on this log: the authority adds it to your party with a key.added event", self.pk);
+        }
+        if a.status != 200 {
+            bail!("the log did not show your key {}: {}", self.pk, problem(&a));
+        }
+        let k = a.json()?;
+        match (k["kind"].as_str(), k["holder"].as_str()) {
+            (Some("party"), Some(h)) => Ok(h.to_string()),
+            (Some("authority"), _) => bail!("--key is the authority's: say which party the device key is for with --holder USCC"),
+            (kind, _) => bail!(
+                "--key: your key {} is a {} key; only a party key (one the authority added) delegates",
+                self.pk,
+                kind.unwrap_or("?")
+            ),
+        }
+    }
+
     /// A registered party (`party`, `licences`, `vehicles`, `sites`), or None if unknown.
     fn party(&self, id: &str) -> Result<Option<Value>> {
         let a = self.get(&format!("/v1/parties/{}", encode(id)))?;
@@ -790,7 +927,8 @@ fn problem_with_hint(a: &Answer, pk: &str) -> String {
             "your key {pk} is not registered: the authority adds it to your party with a key.added event"
         ),
         "revoked-key" => "this key was revoked: sign with a current key of your party".into(),
-        "not-authority" => "registry events are signed with the authority's key".into(),
+        "expired-key" => "this device key's delegation ran out (not_after): ask your party to delegate a new one with `wasteledger delegate`".into(),
+        "not-authority" => "registry events are signed with the authority's key (a party key revokes only device keys it delegated: `wasteledger revoke-device`)".into(),
         "wrong-signer" => format!(
             "check --key: the key {pk} must belong to the party this step needs"
         ),
@@ -850,6 +988,11 @@ fn warn_if_defaulted_far(m: &Value, at: &str) {
 const DEFAULTED_TIME_WARNING_HOURS: u64 = 6;
 
 /// `--at` as people type it, in the form the log writes (RFC 3339 UTC), or now.
+/// A device's public key as `--device` gives it: standard base64 or base64url, padded or not.
+fn device_arg(s: &str) -> Result<PublicKey> {
+    PublicKey::parse_any_base64("--device", s).map_err(|e| anyhow!("{e}"))
+}
+
 fn time_arg(at: Option<&str>) -> Result<String> {
     Ok(match at {
         Some(t) => super::time_flag("at", t)?.to_string(),

@@ -10,7 +10,7 @@ use super::codes::{ManifestNumber, Plate, Quantity, Uscc};
 use super::events::*;
 use super::movements::{Fix, FixKind, Movements};
 use crate::ledger::event::{PublicKey, SignedEvent};
-use crate::ledger::state::{Fold, LogState, Refusal};
+use crate::ledger::state::{Delegation, Fold, LogState, Refusal};
 use crate::ledger::time::Timestamp;
 use serde::Serialize;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
@@ -62,6 +62,9 @@ pub struct KeyEntries {
     /// The `key.revoked` entry, if any.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub revoked: Option<u64>,
+    /// For a device key (`added` is then its `key.delegated` entry): the key that delegated it.
+    #[serde(skip)]
+    pub delegated_by: Option<PublicKey>,
 }
 
 /// One pull of evidence (`evidence.exported`): readable by those who see everything only, and
@@ -445,6 +448,9 @@ pub struct Domain {
     pub keys: HashMap<PublicKey, Uscc>,
     /// Keys revoked, with the time from which they no longer sign.
     pub revoked: HashMap<PublicKey, Timestamp>,
+    /// Device keys (`key.delegated`): in `keys` too, mapped to their holder; signing until
+    /// `not_after`. Not listed in their party's `keys` (a party may have thousands).
+    pub delegated: HashMap<PublicKey, Delegation>,
     pub licences: BTreeMap<String, Licence>,
     pub licences_of: HashMap<Uscc, Vec<String>>,
     pub vehicles: BTreeMap<Plate, Vehicle>,
@@ -570,6 +576,7 @@ enum Effect {
     None,
     Party(Party),
     Key(PublicKey, Uscc),
+    Delegated(Box<(PublicKey, Uscc, Delegation)>),
     KeyRevoked(PublicKey, Timestamp),
     Licence(Licence),
     LicenceRevoked(String, Timestamp),
@@ -621,6 +628,7 @@ impl Domain {
             parties: BTreeMap::new(),
             keys: HashMap::new(),
             revoked: HashMap::new(),
+            delegated: HashMap::new(),
             licences: BTreeMap::new(),
             licences_of: HashMap::new(),
             vehicles: BTreeMap::new(),
@@ -654,6 +662,7 @@ impl Domain {
             "parties": &self.parties,
             "keys": sorted(&self.keys),
             "revoked": sorted(self.revoked.iter().map(|(k, t)| (k, t.to_string()))),
+            "delegated": sorted(self.delegated.iter().map(|(k, d)| (k, format!("{d:?}")))),
             "licences": &self.licences,
             "licences_of": sorted(&self.licences_of),
             "vehicles": &self.vehicles,
@@ -683,12 +692,29 @@ impl Domain {
         self.keys.get(key)
     }
 
-    /// The party a key belongs to, if the key is not revoked at `at`.
+    /// The party a key belongs to, if the key is not revoked at `at` (nor, for a device key,
+    /// past its `not_after`).
     pub fn party_of_at(&self, key: &PublicKey, at: Timestamp) -> Option<&Uscc> {
-        match self.revoked.get(key) {
-            Some(eff) if *eff <= at => None,
-            _ => self.keys.get(key),
+        self.lapse_of(key, at)
+            .is_none()
+            .then(|| self.keys.get(key))?
+    }
+
+    /// Why `key` may not sign at `at` though registered: revoked, or a device key expired.
+    pub fn lapse_of(&self, key: &PublicKey, at: Timestamp) -> Option<Refusal> {
+        if let Some(eff) = self.revoked.get(key).filter(|eff| **eff <= at) {
+            return Some(Refusal::RevokedKey {
+                key: key.to_string(),
+                effective: eff.to_string(),
+            });
         }
+        self.delegated
+            .get(key)
+            .filter(|d| d.not_after <= at)
+            .map(|d| Refusal::ExpiredKey {
+                key: key.to_string(),
+                not_after: d.not_after.to_string(),
+            })
     }
 
     fn signed_by(&self, event: &SignedEvent, party: &Uscc) -> bool {
@@ -1153,6 +1179,52 @@ impl Domain {
                 let eff = Timestamp::parse(ev["effective"].as_str().unwrap_or_default())
                     .map_err(|e| f("event.effective", e))?;
                 return Ok(Effect::KeyRevoked(key, eff));
+            }
+            "key.delegated" => {
+                // The ledger checked the fields and the signer; the holder must be a party,
+                // and the person, if named, one of its registered persons.
+                let d = crate::ledger::state::delegation(event.event())?;
+                let id = Uscc::parse(d.holder).map_err(|e| {
+                    f(
+                        "event.holder",
+                        format!("the USCC of a registered party: {e}"),
+                    )
+                })?;
+                self.party(&id, "event.holder")?;
+                if let Some(p) = d.person {
+                    match self.persons.get(p) {
+                        Some(person) if person.reg.party == id => {}
+                        Some(person) => {
+                            return Err(f(
+                                "event.person",
+                                format!(
+                                    "a registered person of {id}; {p} is registered by {}",
+                                    person.reg.party
+                                ),
+                            ))
+                        }
+                        None => {
+                            return Err(unknown(
+                                "event.person",
+                                format!("{p} is not a registered person"),
+                            ))
+                        }
+                    }
+                }
+                let by = *event
+                    .signers()
+                    .next()
+                    .expect("the ledger checked one signer");
+                return Ok(Effect::Delegated(Box::new((
+                    d.key,
+                    id,
+                    Delegation {
+                        by,
+                        label: d.label.to_string(),
+                        not_after: d.not_after,
+                        person: d.person.map(str::to_string),
+                    },
+                ))));
             }
             "key.added" => {
                 let holder = event
@@ -2366,8 +2438,22 @@ impl Domain {
                     KeyEntries {
                         added: index,
                         revoked: None,
+                        delegated_by: None,
                     },
                 );
+            }
+            Effect::Delegated(b) => {
+                let (k, party, d) = *b;
+                self.keys.insert(k, party);
+                self.key_entries.insert(
+                    k,
+                    KeyEntries {
+                        added: index,
+                        revoked: None,
+                        delegated_by: Some(d.by),
+                    },
+                );
+                self.delegated.insert(k, d);
             }
             Effect::KeyRevoked(k, eff) => {
                 self.revoked.insert(k, eff);
@@ -2483,11 +2569,8 @@ impl Domain {
     /// party whose signature is missing.
     pub fn check_half_signed(&self, event: &SignedEvent, now: Timestamp) -> Result<Uscc, Refusal> {
         for k in event.signers() {
-            if let Some(eff) = self.revoked.get(k).filter(|eff| **eff <= now) {
-                return Err(Refusal::RevokedKey {
-                    key: k.to_string(),
-                    effective: eff.to_string(),
-                });
+            if let Some(r) = self.lapse_of(k, now) {
+                return Err(r);
             }
         }
         if event.event_type() != "custody.handover" {

@@ -545,7 +545,8 @@ fn evidence_is_pulled_by_enforcement_only_and_stays_off_the_manifests() {
         log.domain.key_entries[&PublicKey(k.verifying_key())],
         super::fold::KeyEntries {
             added,
-            revoked: None
+            revoked: None,
+            delegated_by: None,
         }
     );
     let export = |by: &str, ms: Value| {
@@ -693,4 +694,84 @@ fn a_log_of_the_first_rulebook_is_judged_as_it_was_and_a_new_one_bounds_the_time
         let r = log.admit(late, &[&key(40)]);
         assert_eq!(r.is_ok(), taken, "{rules}: {r:?}");
     }
+}
+
+#[test]
+fn a_delegated_device_key_signs_for_its_party_until_not_after_or_revocation() {
+    let mut log = Log::new();
+    let phone = key(60);
+    let device = PublicKey(phone.verifying_key());
+    let driver = "ab".repeat(32);
+    log.admit(
+        json!({"type": "person.registered", "person": driver, "party": id(1), "role": "driver"}),
+        &[&pkey(1)],
+    )
+    .unwrap();
+    let delegation = |person: Option<&str>| {
+        let mut d = json!({"type": "key.delegated", "key": device.to_string(), "holder": id(0),
+                           "label": "driver 1", "not_after": "2026-11-24T00:00:00Z"});
+        if let Some(p) = person {
+            d["person"] = json!(p);
+        }
+        d
+    };
+    // A person of another party, or none registered: refused, nothing changed.
+    let before = log.snapshot();
+    let err = log
+        .admit(delegation(Some(&driver)), &[&pkey(0)])
+        .unwrap_err();
+    assert!(
+        err.contains("event.person") && err.contains(&id(1)),
+        "{err}"
+    );
+    let err = log
+        .admit(delegation(Some(&"cd".repeat(32))), &[&pkey(0)])
+        .unwrap_err();
+    assert!(err.contains("is not a registered person"), "{err}");
+    assert_eq!(log.snapshot(), before);
+    assert!(
+        !log.state.keys.contains_key(&device),
+        "the ledger's registry put back"
+    );
+    log.admit(delegation(None), &[&pkey(0)]).unwrap();
+    let at = log.size - 1;
+    assert_eq!(log.domain.key_entries[&device].added, at);
+    assert_eq!(
+        log.domain.key_entries[&device].delegated_by,
+        Some(PublicKey(pkey(0).verifying_key()))
+    );
+    let t = |ms: u64| Timestamp::from_unix_millis(ms);
+    let plant = Uscc::parse(&id(0)).unwrap();
+    assert_eq!(log.domain.party_of_at(&device, t(T0 + HOUR)), Some(&plant));
+    assert_eq!(
+        log.domain.party_of_at(&device, t(T0 + 24 * HOUR)),
+        None,
+        "expired"
+    );
+    // The phone signs the plant's issue (a step only the plant's keys sign).
+    let made = log.domain.manifests.len();
+    log.admit(
+        json!({"type": "manifest.issued", "reference": "PHONE-1", "stream": "hazardous", "generator": id(0), "origin": "S-PLANT",
+               "destination": "S-RECV", "haulers": [id(1)],
+               "lines": [{"code": "900-249-08", "name": "废矿物油", "form": "liquid", "hazards": ["T"], "quantity": {"amount": 5, "unit": "g"}}]}),
+        &[&phone],
+    )
+    .unwrap();
+    assert_eq!(log.domain.manifests.len(), made + 1);
+    // A hand-over needs both parties: the phone signs for the plant, not for the hauler.
+    let m = log.issue(1000);
+    let err = log
+        .admit(hand(&m, 0, 1, Some("苏E12345"), 1000), &[&phone])
+        .unwrap_err();
+    assert!(err.contains(&id(1)), "{err}");
+    log.admit(hand(&m, 0, 1, Some("苏E12345"), 1000), &[&phone, &pkey(1)])
+        .unwrap();
+    // Revoked by the plant's key: no longer the plant's from the effective time.
+    log.admit(
+        json!({"type": "key.revoked", "key": device.to_string(), "effective": "2026-11-23T06:00:00Z", "reason": "lost"}),
+        &[&pkey(0)],
+    )
+    .unwrap();
+    assert_eq!(log.domain.party_of_at(&device, t(T0 + HOUR)), Some(&plant));
+    assert_eq!(log.domain.party_of_at(&device, t(T0 + 6 * HOUR)), None);
 }

@@ -9,6 +9,7 @@ use crate::domain::fold::{Domain, Manifest, Status};
 use crate::domain::personal::Disclosure;
 use crate::domain::DomainRules;
 use crate::ledger::event::{PublicKey, SignedEvent};
+use crate::ledger::state::Refusal;
 use crate::ledger::time::{DateAs, Timestamp};
 use crate::store::{Ledger, Lodged};
 use actix_web::{web, HttpRequest, HttpResponse};
@@ -19,6 +20,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.route("/v1/manifests/{number}", web::get().to(manifest))
         .route("/v1/manifests", web::get().to(list))
         .route("/v1/parties/{id}", web::get().to(party))
+        .route("/v1/keys/{key}", web::get().to(key))
         .route("/v1/vehicles/{plate}", web::get().to(vehicle))
         .route("/v1/sites/{id}", web::get().to(site))
         .route("/v1/licences/{id}", web::get().to(licence))
@@ -448,6 +450,46 @@ async fn party(
     let sites: Vec<_> = d.sites.values().filter(|s| s.reg.party == id).collect();
     Ok(HttpResponse::Ok()
         .json(json!({"party": p, "licences": licences, "vehicles": vehicles, "sites": sites})))
+}
+
+/// A key as the registry knows it: anonymous, for the holder of a device key waiting to see it
+/// delegated (it reveals what that holder knows already). The key as standard base64 or
+/// base64url, padded or not (`/`, `+`, `=` percent-encoded or not).
+async fn key(
+    rules: web::Data<DomainRules>,
+    path: web::Path<String>,
+) -> Result<HttpResponse, Problem> {
+    let raw = path
+        .replace("%2F", "/")
+        .replace("%2f", "/")
+        .replace("%2B", "+")
+        .replace("%2b", "+")
+        .replace("%3D", "=")
+        .replace("%3d", "=");
+    let k = PublicKey::parse_any_base64("key", &raw)
+        .map_err(|e| Problem::bad_request(Some("key"), format!("path `key`: {e}")))?;
+    let d = live(&rules)?;
+    let unknown = || not_found("key", "key", format!("{k} is not a registered key"));
+    let now = now();
+    let view = if d.authority == Some(k) {
+        json!({"key": k.to_string(), "kind": "authority", "holder": null, "label": null,
+               "not_after": null, "person": null, "added_index": 0, "status": "active"})
+    } else {
+        let holder = d.keys.get(&k).ok_or_else(unknown)?;
+        let entries = d.key_entries.get(&k).ok_or_else(unknown)?;
+        let dl = d.delegated.get(&k);
+        let status = match d.lapse_of(&k, now) {
+            None => "active",
+            Some(Refusal::ExpiredKey { .. }) => "expired",
+            Some(_) => "revoked",
+        };
+        json!({"key": k.to_string(), "kind": if dl.is_some() { "device" } else { "party" },
+               "holder": holder, "label": dl.map(|x| &x.label),
+               "not_after": dl.map(|x| x.not_after.to_string()),
+               "person": dl.and_then(|x| x.person.as_ref()),
+               "added_index": entries.added, "status": status})
+    };
+    Ok(HttpResponse::Ok().json(view))
 }
 
 async fn vehicle(

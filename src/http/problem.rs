@@ -127,6 +127,10 @@ impl From<SubmitError> for Problem {
                     Problem::new(403, "revoked-key", "Signer's key revoked", detail)
                         .field("signatures")
                 }
+                Refusal::ExpiredKey { .. } => {
+                    Problem::new(403, "expired-key", "Signer's device key expired", detail)
+                        .field("signatures")
+                }
                 Refusal::NotAuthority { .. } => Problem::new(
                     403,
                     "not-authority",

@@ -24,7 +24,7 @@ use crate::ledger::entry::Entry;
 use crate::ledger::event::PublicKey;
 use crate::ledger::merkle::{leaf_hash, Hash};
 use crate::ledger::note::{Checkpoint, NoteVerifier};
-use crate::ledger::state::{key_addition, revocation};
+use crate::ledger::state::{delegation, key_addition, revocation};
 use crate::ledger::time::Timestamp;
 use crate::ledger::tlog_proof::{describe_note_error, TlogProof};
 use crate::web::quantity;
@@ -241,15 +241,27 @@ impl Plan {
             }
             got.insert(i, (bytes, proof));
         }
+        // A device key brings the party key that delegated it (its `key.delegated` names it).
+        let delegators: Vec<(String, PublicKey)> = signers
+            .values()
+            .filter_map(|k| self.keys.get(k)?.0.delegated_by)
+            .filter(|by| Some(*by) != self.authority)
+            .map(|by| (by.to_string(), by))
+            .collect();
+        signers.extend(delegators);
         let mut extra: BTreeMap<u64, Vec<String>> = BTreeMap::new();
         for (name, k) in &signers {
             let Some((ke, party)) = self.keys.get(k) else {
                 continue;
             };
+            let added = match ke.delegated_by {
+                Some(_) => "key.delegated",
+                None => "key.added",
+            };
             extra
                 .entry(ke.added)
                 .or_default()
-                .push(format!("registry: key.added of {name}"));
+                .push(format!("registry: {added} of {name}"));
             if let Some(r) = ke.revoked {
                 extra
                     .entry(r)
@@ -899,6 +911,7 @@ pub fn account(b: &Bundle, parsed: &BTreeMap<u64, Entry>) -> String {
         .filter_map(|e| Some((str_of(e, "party")?, str_of(e, "name")?)))
         .collect();
     let holders: HashMap<String, String> = of_type("key.added")
+        .chain(of_type("key.delegated"))
         .filter_map(|e| Some((str_of(e, "key")?, str_of(e, "holder")?)))
         .collect();
     let signer = |k: &PublicKey| {
@@ -1023,10 +1036,24 @@ fn check_keys(r: &mut Report, parsed: &BTreeMap<u64, Entry>, log: &NoteVerifier)
     let mut added: HashMap<PublicKey, (u64, String)> = HashMap::new();
     let mut revoked: HashMap<PublicKey, (Timestamp, u64)> = HashMap::new();
     let mut parties: HashMap<String, u64> = HashMap::new();
+    // Device keys: (entry, holder, the key that delegated, not_after).
+    let mut delegated: HashMap<PublicKey, (u64, String, PublicKey, Timestamp)> = HashMap::new();
+    // A party key's revocation of a device key of its holder is checked with the chains below.
+    let by_party = |e: &Entry| {
+        let mut s = e.event.signers();
+        match (s.next(), s.next()) {
+            (Some(k), None) if *k != authority => Some(*k),
+            _ => None,
+        }
+    };
     for (i, e) in parsed {
         let ev = e.event.event();
         let t = e.event.event_type();
-        if matches!(t, "key.added" | "key.revoked" | "party.registered") && !by_authority(e) {
+        let party_revocation = t == "key.revoked" && by_party(e).is_some();
+        if matches!(t, "key.added" | "key.revoked" | "party.registered")
+            && !by_authority(e)
+            && !party_revocation
+        {
             r.fail(
                 format!("entry {i}"),
                 format!("{t} is not signed by the authority"),
@@ -1056,8 +1083,53 @@ fn check_keys(r: &mut Report, parsed: &BTreeMap<u64, Entry>, log: &NoteVerifier)
                 }
                 Err(e) => refused(r, e),
             },
+            "key.delegated" => match delegation(ev) {
+                Ok(d) if added.contains_key(&d.key) || delegated.contains_key(&d.key) => r.fail(
+                    format!("entry {i}"),
+                    format!(
+                        "key.delegated: key {} is already registered; the log refuses such an entry",
+                        d.key
+                    ),
+                ),
+                Ok(d) if d.not_after <= e.time => r.fail(
+                    format!("entry {i}"),
+                    format!(
+                        "key.delegated: not_after {} is not after the entry's time {}; the log refuses such an entry",
+                        d.not_after, e.time
+                    ),
+                ),
+                Ok(d) => match e.event.signers().collect::<Vec<_>>()[..] {
+                    [by] => {
+                        delegated.insert(d.key, (*i, d.holder.to_string(), *by, d.not_after));
+                    }
+                    _ => r.fail(
+                        format!("entry {i}"),
+                        "key.delegated: not signed by exactly one key; the log refuses such an entry",
+                    ),
+                },
+                Err(e) => refused(r, e),
+            },
             "key.revoked" => match revocation(ev) {
-                Ok((k, _)) if !added.contains_key(&k) => r.fail(
+                Ok((k, _)) if party_revocation && !delegated.contains_key(&k) => r.fail(
+                    format!("entry {i}"),
+                    format!(
+                        "key.revoked: of key {k}, which has no key.delegated before it in the bundle, and not signed by the authority; the log refuses such an entry"
+                    ),
+                ),
+                Ok((k, _))
+                    if party_revocation
+                        && by_party(e).and_then(|by| added.get(&by)).map(|x| &x.1)
+                            != Some(&delegated[&k].1) =>
+                {
+                    r.fail(
+                        format!("entry {i}"),
+                        format!(
+                            "key.revoked: of device key {k} of {}, signed by a key that is neither the authority nor a party key of {} in the bundle; the log refuses such an entry",
+                            delegated[&k].1, delegated[&k].1
+                        ),
+                    )
+                }
+                Ok((k, _)) if !added.contains_key(&k) && !delegated.contains_key(&k) => r.fail(
                     format!("entry {i}"),
                     format!(
                         "key.revoked: key {k} has no key.added before it in the bundle; the log refuses such an entry"
@@ -1093,11 +1165,31 @@ fn check_keys(r: &mut Report, parsed: &BTreeMap<u64, Entry>, log: &NoteVerifier)
                 used.push("the authority (entry 0)".to_string());
                 continue;
             }
-            let Some((a, holder)) = added.get(k) else {
+            let device = delegated.get(k);
+            let found = added
+                .get(k)
+                .cloned()
+                .or_else(|| device.map(|(a, h, ..)| (*a, h.clone())));
+            let Some((a, holder)) = found else {
                 fine = false;
+                // A device key's `key.delegated` missing reads the same: nothing registers K.
                 r.fail(&s, format!("key {k} has no key.added entry in the bundle"));
                 continue;
             };
+            let a = &a;
+            if let Some((_, _, _, not_after)) = device {
+                if *not_after <= e.time {
+                    fine = false;
+                    r.fail(
+                        &s,
+                        format!(
+                            "device key {k} used at {} on or after its not_after {not_after} (entry {a})",
+                            e.time
+                        ),
+                    );
+                    continue;
+                }
+            }
             if a >= i {
                 fine = false;
                 r.fail(
@@ -1119,8 +1211,19 @@ fn check_keys(r: &mut Report, parsed: &BTreeMap<u64, Entry>, log: &NoteVerifier)
                     continue;
                 }
             }
+            if let Some((_, _, by, _)) = device {
+                if holders_checked.insert(format!("chain {k}")) {
+                    if let Err(why) =
+                        delegation_chain(parsed, &added, &revoked, authority, *a, &holder, by)
+                    {
+                        fine = false;
+                        r.fail(&s, format!("device key {k}: {why}"));
+                        continue;
+                    }
+                }
+            }
             if holders_checked.insert(k.to_string()) {
-                match parties.get(holder) {
+                match parties.get(&holder) {
                     Some(p) if p < a => {}
                     _ => r.fail(
                         format!("entry {a}"),
@@ -1128,7 +1231,16 @@ fn check_keys(r: &mut Report, parsed: &BTreeMap<u64, Entry>, log: &NoteVerifier)
                     ),
                 }
             }
-            used.push(format!("{k} of {holder} (entry {a})"));
+            match device {
+                Some((_, _, by, _)) if *by == authority => used.push(format!(
+                    "device key {k} of {holder} (entry {a}), delegated by the authority"
+                )),
+                Some((_, _, by, _)) => used.push(format!(
+                    "device key {k} of {holder} (entry {a}), delegated by party key {by} (entry {})",
+                    added.get(by).map_or(0, |x| x.0)
+                )),
+                None => used.push(format!("{k} of {holder} (entry {a})")),
+            }
         }
         if fine {
             r.pass(
@@ -1141,6 +1253,45 @@ fn check_keys(r: &mut Report, parsed: &BTreeMap<u64, Entry>, log: &NoteVerifier)
             );
         }
     }
+}
+
+/// The chain authority → party key `by` → the device key delegated at entry `at` for
+/// `holder`: `by` is the authority, or a party key of `holder` whose `key.added` is in the
+/// bundle before `at` and not revoked at the delegation's time.
+fn delegation_chain(
+    parsed: &BTreeMap<u64, Entry>,
+    added: &HashMap<PublicKey, (u64, String)>,
+    revoked: &HashMap<PublicKey, (Timestamp, u64)>,
+    authority: PublicKey,
+    at: u64,
+    holder: &str,
+    by: &PublicKey,
+) -> Result<(), String> {
+    if *by == authority {
+        return Ok(());
+    }
+    let time = parsed[&at].time;
+    let Some((pa, ph)) = added.get(by) else {
+        return Err(format!(
+            "its key.delegated (entry {at}) is signed by {by}, which has no key.added entry in the bundle (a device key delegates nothing; the chain is authority → party key → device key)"
+        ));
+    };
+    if *pa >= at {
+        return Err(format!(
+            "its key.delegated (entry {at}) is signed by {by} before that key was added (entry {pa})"
+        ));
+    }
+    if ph != holder {
+        return Err(format!(
+            "its key.delegated (entry {at}) is for {holder} but signed by {by}, a party key of {ph}"
+        ));
+    }
+    if let Some((eff, ri)) = revoked.get(by).filter(|(eff, _)| *eff <= time) {
+        return Err(format!(
+            "its key.delegated (entry {at}, at {time}) is signed by {by}, revoked effective {eff} (entry {ri})"
+        ));
+    }
+    Ok(())
 }
 
 /// The export entry is in the bundle and says what the header says.
@@ -1176,7 +1327,7 @@ fn check_export(r: &mut Report, b: &Bundle, parsed: &BTreeMap<u64, Entry>) {
     let holder_of = |k: &PublicKey| {
         parsed.values().find_map(|a| {
             let ev = a.event.event();
-            (a.event.event_type() == "key.added"
+            (matches!(a.event.event_type(), "key.added" | "key.delegated")
                 && ev.get("key").and_then(Value::as_str) == Some(k.to_string().as_str()))
             .then(|| ev.get("holder").and_then(Value::as_str).map(str::to_string))
             .flatten()
@@ -1419,5 +1570,56 @@ mod tests {
             ]
         );
         assert!(r.checks.iter().any(|c| c.ok && c.subject == "checkpoint"));
+    }
+
+    #[test]
+    fn a_delegation_chain_is_checked_link_by_link() {
+        use crate::ledger::event::SignedEvent;
+        let k = |n: u8| SigningKey::from_bytes(&[n; 32]);
+        let pk = |n: u8| PublicKey(k(n).verifying_key());
+        let at = |ms: u64| Timestamp::from_unix_millis(ms);
+        let entry = |index: u64, ms: u64| Entry {
+            index,
+            prev: [0; 32],
+            time: at(ms),
+            event: SignedEvent::sign(serde_json::json!({"type": "key.delegated"}), &[&k(9)])
+                .unwrap(),
+        };
+        let parsed: BTreeMap<u64, Entry> = [(5, entry(5, 500))].into_iter().collect();
+        let added: HashMap<PublicKey, (u64, String)> = [
+            (pk(2), (3, "plant".to_string())),
+            (pk(4), (7, "plant".to_string())),
+        ]
+        .into_iter()
+        .collect();
+        let mut revoked = HashMap::new();
+        let chain = |revoked: &HashMap<PublicKey, (Timestamp, u64)>, holder: &str, by: u8| {
+            delegation_chain(&parsed, &added, revoked, pk(1), 5, holder, &pk(by))
+        };
+        assert_eq!(
+            chain(&revoked, "plant", 1),
+            Ok(()),
+            "the authority delegates"
+        );
+        assert_eq!(chain(&revoked, "plant", 2), Ok(()));
+        let e = chain(&revoked, "hauler", 2).unwrap_err();
+        assert!(e.contains("is for hauler but signed by"), "{e}");
+        assert!(e.contains("a party key of plant"), "{e}");
+        let e = chain(&revoked, "plant", 3).unwrap_err();
+        assert!(
+            e.contains("which has no key.added entry in the bundle"),
+            "{e}"
+        );
+        let e = chain(&revoked, "plant", 4).unwrap_err();
+        assert!(e.contains("before that key was added (entry 7)"), "{e}");
+        revoked.insert(pk(2), (at(500), 4));
+        let e = chain(&revoked, "plant", 2).unwrap_err();
+        assert!(e.contains("revoked effective"), "{e}");
+        revoked.insert(pk(2), (at(501), 4));
+        assert_eq!(
+            chain(&revoked, "plant", 2),
+            Ok(()),
+            "revoked after the delegation"
+        );
     }
 }

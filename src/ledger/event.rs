@@ -43,6 +43,25 @@ impl PublicKey {
             .ok_or_else(|| bad("not a curve point"))
     }
 
+    /// A key as people and URLs carry it: standard base64 or base64url, padded or not (what
+    /// is signed always writes standard base64, padded: [`PublicKey::parse`]).
+    pub fn parse_any_base64(field: &str, s: &str) -> Result<Self, EventError> {
+        let mut std: String = s
+            .trim()
+            .trim_end_matches('=')
+            .chars()
+            .map(|c| match c {
+                '-' => '+',
+                '_' => '/',
+                c => c,
+            })
+            .collect();
+        while !std.len().is_multiple_of(4) {
+            std.push('=');
+        }
+        Self::parse(field, &std)
+    }
+
     pub fn bytes(&self) -> &[u8; 32] {
         self.0.as_bytes()
     }

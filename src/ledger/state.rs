@@ -8,7 +8,12 @@
 //!   the rulebook the domain judges the log's events by (absent: a bare signed log)
 //! - `key.added`: `{"type","key","holder"}`: `key` may sign from this entry on
 //! - `key.revoked`: `{"type","key","effective","reason"}`: entries logged at or after `effective`
-//!   may no longer carry its signature
+//!   may no longer carry its signature. The authority revokes any key; a party key (one the
+//!   authority added) also revokes the device keys delegated to its own holder
+//! - `key.delegated` (signed by the authority or by one party key of `holder`):
+//!   `{"type","key","holder","label","not_after"}` and optionally `person`: a device key (a
+//!   phone's) that signs for `holder` from this entry until `not_after`. A device key delegates
+//!   nothing: the chain is never deeper than authority → party key → device key
 //!
 //! Every other event is for the domain to judge: [`Fold`] is the seam where it plugs in, and
 //! [`Rules`] is how the store reaches a live fold (and fresh ones for audits).
@@ -46,6 +51,9 @@ pub enum Refusal {
     /// before receipt).
     #[error("field `{field}`: {detail}")]
     State { field: String, detail: String },
+    /// A delegated (device) key used at or after its `not_after`.
+    #[error("signer {key} was delegated until {not_after}; the entry's time is not before it")]
+    ExpiredKey { key: String, not_after: String },
     #[error("{0}")]
     Rule(String),
 }
@@ -61,6 +69,7 @@ impl Refusal {
             | Refusal::State { field, .. } => Some(field),
             Refusal::UnknownKey { .. }
             | Refusal::RevokedKey { .. }
+            | Refusal::ExpiredKey { .. }
             | Refusal::NotAuthority { .. } => Some("signatures"),
             Refusal::Rule(_) => None,
         }
@@ -80,7 +89,35 @@ pub struct KeyRecord {
     pub holder: String,
     pub added_at: u64,
     pub revoked: Option<(Timestamp, u64)>,
+    /// Set for a device key (`key.delegated`); None for a party key (`key.added`).
+    pub delegation: Option<Delegation>,
 }
+
+/// What a `key.delegated` entry says beyond the key and its holder.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Delegation {
+    /// The key that signed the delegation: the authority or a party key of the holder.
+    pub by: PublicKey,
+    pub label: String,
+    /// The device key signs entries logged before this time only.
+    pub not_after: Timestamp,
+    /// A registered person of the holder (64 lower-hex), if the delegation names one.
+    pub person: Option<String>,
+}
+
+/// A `key.delegated` event's fields, read as the log reads them (a bundle verifier and the
+/// domain read them with the same rules).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DelegatedKey<'a> {
+    pub key: PublicKey,
+    pub holder: &'a str,
+    pub label: &'a str,
+    pub not_after: Timestamp,
+    pub person: Option<&'a str>,
+}
+
+/// The longest `label` of a `key.delegated` (bytes).
+pub const MAX_LABEL: usize = 64;
 
 /// The domain's seam: a fold over the log's events. Pure, like all of ledger/. `admit` checks the
 /// event that would become entry `index` at `time` and, if it is admitted, applies it; a
@@ -175,8 +212,11 @@ impl LogState {
         let authority = self.authority.expect("genesis sets the authority");
         match t {
             "log.genesis" => Err(field("event.type", "log.genesis only as entry 0")),
-            "key.added" | "key.revoked" => {
-                if !event.signers().any(|k| *k == authority) {
+            "key.added" | "key.revoked" | "key.delegated" => {
+                let by_authority = event.signers().any(|k| *k == authority);
+                // A party key may delegate and revoke device keys of its own holder (checked
+                // below, once the event is read); everything else is the authority's.
+                if !by_authority && t == "key.added" {
                     return Err(Refusal::NotAuthority {
                         event_type: t.into(),
                         authority: authority.to_string(),
@@ -186,10 +226,10 @@ impl LogState {
                 // The domain sees the log's own events too (it maps keys to parties) and may
                 // refuse them; then the key registry is put back as it was.
                 let saved = self.keys.clone();
-                if t == "key.added" {
-                    self.key_added(index, event)?;
-                } else {
-                    self.key_revoked(index, event)?;
+                match t {
+                    "key.added" => self.key_added(index, event)?,
+                    "key.revoked" => self.key_revoked(index, event, by_authority)?,
+                    _ => self.key_delegated(index, time, event)?,
                 }
                 if let Err(r) = fold.admit(index, time, event, self) {
                     self.keys = saved;
@@ -208,27 +248,78 @@ impl LogState {
         }
     }
 
-    /// Every signer must be the authority or a registered key not revoked at `time`.
+    /// Every signer must be the authority or a registered key not revoked at `time` (and, for
+    /// a device key, `time` before its `not_after`).
     pub fn check_signers(&self, event: &SignedEvent, time: Timestamp) -> Result<(), Refusal> {
         for k in event.signers() {
             if Some(*k) == self.authority {
                 continue;
             }
-            match self.keys.get(k) {
-                None => return Err(Refusal::UnknownKey { key: k.to_string() }),
-                Some(KeyRecord {
-                    revoked: Some((eff, _)),
-                    ..
-                }) if *eff <= time => {
-                    return Err(Refusal::RevokedKey {
-                        key: k.to_string(),
-                        effective: eff.to_string(),
-                    })
-                }
-                Some(_) => {}
+            let rec = self
+                .keys
+                .get(k)
+                .ok_or_else(|| Refusal::UnknownKey { key: k.to_string() })?;
+            if let Some((eff, _)) = rec.revoked.filter(|(eff, _)| *eff <= time) {
+                return Err(Refusal::RevokedKey {
+                    key: k.to_string(),
+                    effective: eff.to_string(),
+                });
+            }
+            if let Some(d) = rec.delegation.as_ref().filter(|d| d.not_after <= time) {
+                return Err(Refusal::ExpiredKey {
+                    key: k.to_string(),
+                    not_after: d.not_after.to_string(),
+                });
             }
         }
         Ok(())
+    }
+
+    /// What a key is: `None` if the log does not know it.
+    pub fn kind_of(&self, key: &PublicKey) -> Option<KeyKind> {
+        if Some(*key) == self.authority {
+            return Some(KeyKind::Authority);
+        }
+        self.keys.get(key).map(|r| match r.delegation {
+            None => KeyKind::Party,
+            Some(_) => KeyKind::Device,
+        })
+    }
+
+    /// The one signer of a delegation or a party's revocation, which must be the authority or
+    /// a party key (not a device key) of `holder`.
+    fn party_signer(&self, event: &SignedEvent, holder: &str, what: &str) -> Result<(), Refusal> {
+        let signers: Vec<&PublicKey> = event.signers().collect();
+        let [k] = signers[..] else {
+            return Err(Refusal::Signer {
+                field: "signatures".into(),
+                detail: format!(
+                    "{what}: exactly one signature, of the authority or of a party key of {holder} (got {})",
+                    signers.len()
+                ),
+            });
+        };
+        if Some(*k) == self.authority {
+            return Ok(());
+        }
+        let rec = &self.keys[k]; // check_signers found it registered
+        let detail = if rec.delegation.is_some() {
+            format!(
+                "{what}: signed by {k}, a device key (delegated to {}); only the authority or a party key it added may sign this, so delegations go no deeper than authority → party key → device key",
+                rec.holder
+            )
+        } else if rec.holder != holder {
+            format!(
+                "{what}: signed by {k}, a party key of {}, not of {holder}",
+                rec.holder
+            )
+        } else {
+            return Ok(());
+        };
+        Err(Refusal::Signer {
+            field: "signatures[0]".into(),
+            detail,
+        })
     }
 
     fn genesis(&mut self, event: &SignedEvent) -> Result<(), Refusal> {
@@ -265,32 +356,97 @@ impl LogState {
         Ok(())
     }
 
-    fn key_added(&mut self, index: u64, event: &SignedEvent) -> Result<(), Refusal> {
-        let (key, holder) = key_addition(event.event())?;
-        if self.keys.contains_key(&key) || Some(key) == self.authority || Some(key) == self.log_key
+    fn require_new(&self, key: &PublicKey) -> Result<(), Refusal> {
+        if self.keys.contains_key(key) || Some(*key) == self.authority || Some(*key) == self.log_key
         {
             return Err(field(
                 "event.key",
                 format!("a key not registered yet; {key} already is"),
             ));
         }
+        Ok(())
+    }
+
+    fn key_added(&mut self, index: u64, event: &SignedEvent) -> Result<(), Refusal> {
+        let (key, holder) = key_addition(event.event())?;
+        self.require_new(&key)?;
         self.keys.insert(
             key,
             KeyRecord {
                 holder: holder.to_string(),
                 added_at: index,
                 revoked: None,
+                delegation: None,
             },
         );
         Ok(())
     }
 
-    fn key_revoked(&mut self, index: u64, event: &SignedEvent) -> Result<(), Refusal> {
+    fn key_delegated(
+        &mut self,
+        index: u64,
+        time: Timestamp,
+        event: &SignedEvent,
+    ) -> Result<(), Refusal> {
+        let d = delegation(event.event())?;
+        self.party_signer(event, d.holder, "key.delegated")?;
+        self.require_new(&d.key)?;
+        if d.not_after <= time {
+            return Err(field(
+                "event.not_after",
+                format!(
+                    "a time after the entry's log time {time}; got {}",
+                    d.not_after
+                ),
+            ));
+        }
+        let by = *event.signers().next().expect("one signer");
+        self.keys.insert(
+            d.key,
+            KeyRecord {
+                holder: d.holder.to_string(),
+                added_at: index,
+                revoked: None,
+                delegation: Some(Delegation {
+                    by,
+                    label: d.label.to_string(),
+                    not_after: d.not_after,
+                    person: d.person.map(str::to_string),
+                }),
+            },
+        );
+        Ok(())
+    }
+
+    fn key_revoked(
+        &mut self,
+        index: u64,
+        event: &SignedEvent,
+        by_authority: bool,
+    ) -> Result<(), Refusal> {
         let (key, effective) = revocation(event.event())?;
-        let rec = self
-            .keys
-            .get_mut(&key)
-            .ok_or_else(|| field("event.key", format!("a registered key; {key} is not one")))?;
+        let not_authority = || Refusal::NotAuthority {
+            event_type: "key.revoked".into(),
+            authority: self.authority.map(|a| a.to_string()).unwrap_or_default(),
+        };
+        let rec = match self.keys.get(&key) {
+            Some(rec) => rec,
+            None if by_authority => {
+                return Err(field(
+                    "event.key",
+                    format!("a registered key; {key} is not one"),
+                ))
+            }
+            None => return Err(not_authority()),
+        };
+        if !by_authority {
+            // A party key revokes only device keys delegated to its own holder.
+            if rec.delegation.is_none() {
+                return Err(not_authority());
+            }
+            self.party_signer(event, &rec.holder.clone(), "key.revoked of a device key")?;
+        }
+        let rec = self.keys.get_mut(&key).expect("found above");
         if rec.revoked.is_some() {
             return Err(field(
                 "event.key",
@@ -311,6 +467,67 @@ pub fn key_addition(ev: &serde_json::Map<String, Value>) -> Result<(PublicKey, &
         return Err(field("event.key", "a key that is not weak (small order)"));
     }
     Ok((key, holder))
+}
+
+/// A `key.delegated` event's fields, read as the log reads them.
+pub fn delegation(ev: &serde_json::Map<String, Value>) -> Result<DelegatedKey<'_>, Refusal> {
+    let key = key_field(ev, "key")?;
+    if key.is_weak() {
+        return Err(field("event.key", "a key that is not weak (small order)"));
+    }
+    let holder = str_field(ev, "holder")?;
+    let label = str_field(ev, "label")?;
+    if label.len() > MAX_LABEL {
+        return Err(field(
+            "event.label",
+            format!("at most {MAX_LABEL} bytes (got {})", label.len()),
+        ));
+    }
+    let not_after = Timestamp::parse(str_field(ev, "not_after")?)
+        .map_err(|e| field("event.not_after", e.strip_prefix("expected ").unwrap_or(&e)))?;
+    let person = match ev.get("person") {
+        None => None,
+        Some(v) => Some(
+            v.as_str()
+                .filter(|p| {
+                    p.len() == 64 && p.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+                })
+                .ok_or_else(|| {
+                    field(
+                        "event.person",
+                        "the id of a registered person: 64 lower-case hex digits",
+                    )
+                })?,
+        ),
+    };
+    Ok(DelegatedKey {
+        key,
+        holder,
+        label,
+        not_after,
+        person,
+    })
+}
+
+/// What a registered key is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum KeyKind {
+    /// The log's authority (entry 0).
+    Authority,
+    /// Added by the authority (`key.added`).
+    Party,
+    /// Delegated (`key.delegated`).
+    Device,
+}
+
+impl KeyKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            KeyKind::Authority => "authority",
+            KeyKind::Party => "party",
+            KeyKind::Device => "device",
+        }
+    }
 }
 
 /// A `key.revoked` event's key and effective time, read as the log reads it: the time in UTC
@@ -456,5 +673,197 @@ mod tests {
             Err(Refusal::NotAuthority { .. })
         ));
         assert!(st.keys.is_empty());
+    }
+
+    fn added(st: &mut LogState, index: u64, key: u8, holder: &str) {
+        let add = SignedEvent::sign(
+            json!({"type": "key.added", "key": pk(key).to_string(), "holder": holder}),
+            &[&k(2)],
+        )
+        .unwrap();
+        st.admit(index, t(index), &add, &mut OpenRules).unwrap();
+    }
+
+    fn delegate(device: u8, holder: &str, not_after: &str, by: u8) -> SignedEvent {
+        SignedEvent::sign(
+            json!({"type": "key.delegated", "key": pk(device).to_string(), "holder": holder,
+                   "label": "driver 17", "not_after": not_after}),
+            &[&k(by)],
+        )
+        .unwrap()
+    }
+
+    /// Party keys 5 (plant) and 6 (hauler); device key 7 delegated by 5 to the plant.
+    fn with_phone() -> LogState {
+        let mut st = started();
+        added(&mut st, 1, 5, "plant");
+        added(&mut st, 2, 6, "hauler");
+        let d = delegate(7, "plant", "1970-01-02T00:00:00Z", 5);
+        st.admit(3, t(3), &d, &mut OpenRules).unwrap();
+        st
+    }
+
+    fn expect_field(r: Result<(), Refusal>, want: &str, says: &str) {
+        match r {
+            Err(Refusal::Field { field, expected }) => {
+                assert_eq!(field, want);
+                assert!(expected.contains(says), "{expected}");
+            }
+            other => panic!("expected a refusal of {want}, got {other:?}"),
+        }
+    }
+
+    fn expect_signer(r: Result<(), Refusal>, says: &str) {
+        match r {
+            Err(e @ Refusal::Signer { .. }) => assert!(e.to_string().contains(says), "{e}"),
+            other => panic!("expected a signer refusal saying {says:?}, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_party_key_delegates_a_device_key_that_signs_until_not_after() {
+        let mut st = started();
+        added(&mut st, 1, 5, "plant");
+        let d = delegate(7, "plant", "1970-01-01T00:00:01Z", 5);
+        st.admit(2, t(20), &d, &mut OpenRules).unwrap();
+        let rec = &st.keys[&pk(7)];
+        assert_eq!(rec.holder, "plant");
+        let del = rec.delegation.as_ref().unwrap();
+        assert_eq!((del.by, del.label.as_str()), (pk(5), "driver 17"));
+        assert_eq!(st.kind_of(&pk(7)), Some(KeyKind::Device));
+        assert_eq!(st.kind_of(&pk(5)), Some(KeyKind::Party));
+        let note = SignedEvent::sign(json!({"type": "note"}), &[&k(7)]).unwrap();
+        st.admit(3, t(999), &note, &mut OpenRules).unwrap();
+        assert_eq!(
+            st.admit(4, t(1000), &note, &mut OpenRules),
+            Err(Refusal::ExpiredKey {
+                key: pk(7).to_string(),
+                not_after: "1970-01-01T00:00:01.000Z".into()
+            })
+        );
+    }
+
+    #[test]
+    fn a_delegation_is_refused_for_what_it_gets_wrong_and_changes_nothing() {
+        let mut st = with_phone();
+        let before = st.keys.clone();
+        // Another holder's party key.
+        expect_signer(
+            st.admit(
+                4,
+                t(4),
+                &delegate(8, "plant", "1970-01-02T00:00:00Z", 6),
+                &mut OpenRules,
+            ),
+            "a party key of hauler, not of plant",
+        );
+        // A device key delegates nothing.
+        expect_signer(
+            st.admit(
+                4,
+                t(4),
+                &delegate(8, "plant", "1970-01-02T00:00:00Z", 7),
+                &mut OpenRules,
+            ),
+            "a device key",
+        );
+        // Registered keys, the authority's and the log's.
+        for known in [5, 7, 2, 1] {
+            expect_field(
+                st.admit(
+                    4,
+                    t(4),
+                    &delegate(known, "plant", "1970-01-02T00:00:00Z", 5),
+                    &mut OpenRules,
+                ),
+                "event.key",
+                "a key not registered yet",
+            );
+        }
+        // not_after at the entry's time, or not strict UTC.
+        expect_field(
+            st.admit(
+                4,
+                t(1000),
+                &delegate(8, "plant", "1970-01-01T00:00:01Z", 5),
+                &mut OpenRules,
+            ),
+            "event.not_after",
+            "after the entry's log time",
+        );
+        expect_field(
+            st.admit(
+                4,
+                t(4),
+                &delegate(8, "plant", "1970-01-02T08:00:00+08:00", 5),
+                &mut OpenRules,
+            ),
+            "event.not_after",
+            "RFC 3339 UTC",
+        );
+        // A label too long, a person that is not an id.
+        let long = SignedEvent::sign(
+            json!({"type": "key.delegated", "key": pk(8).to_string(), "holder": "plant",
+                   "label": "x".repeat(65), "not_after": "1970-01-02T00:00:00Z"}),
+            &[&k(5)],
+        )
+        .unwrap();
+        expect_field(
+            st.admit(4, t(4), &long, &mut OpenRules),
+            "event.label",
+            "at most 64 bytes",
+        );
+        let person = SignedEvent::sign(
+            json!({"type": "key.delegated", "key": pk(8).to_string(), "holder": "plant",
+                   "label": "x", "not_after": "1970-01-02T00:00:00Z", "person": "ABC"}),
+            &[&k(5)],
+        )
+        .unwrap();
+        expect_field(
+            st.admit(4, t(4), &person, &mut OpenRules),
+            "event.person",
+            "64 lower-case hex",
+        );
+        assert_eq!(st.keys, before, "no refusal changed the registry");
+        // The authority delegates for anyone.
+        st.admit(
+            4,
+            t(4),
+            &delegate(8, "hauler", "1970-01-02T00:00:00Z", 2),
+            &mut OpenRules,
+        )
+        .unwrap();
+    }
+
+    #[test]
+    fn a_party_key_revokes_its_own_device_keys_only() {
+        let mut st = with_phone();
+        let revoke = |key: u8, by: u8| {
+            SignedEvent::sign(
+                json!({"type": "key.revoked", "key": pk(key).to_string(),
+                       "effective": "1970-01-01T00:00:00.010Z", "reason": "phone lost"}),
+                &[&k(by)],
+            )
+            .unwrap()
+        };
+        // Another party's key, a party key, the device key itself: refused.
+        expect_signer(
+            st.admit(4, t(4), &revoke(7, 6), &mut OpenRules),
+            "not of plant",
+        );
+        assert!(matches!(
+            st.admit(4, t(4), &revoke(6, 5), &mut OpenRules),
+            Err(Refusal::NotAuthority { .. })
+        ));
+        expect_signer(
+            st.admit(4, t(4), &revoke(7, 7), &mut OpenRules),
+            "a device key",
+        );
+        st.admit(4, t(4), &revoke(7, 5), &mut OpenRules).unwrap();
+        let note = SignedEvent::sign(json!({"type": "note"}), &[&k(7)]).unwrap();
+        assert!(matches!(
+            st.admit(5, t(10), &note, &mut OpenRules),
+            Err(Refusal::RevokedKey { .. })
+        ));
     }
 }

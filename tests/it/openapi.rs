@@ -5,7 +5,7 @@
 //! validator of the JSON Schema subset the document uses; a keyword it does not know fails the
 //! test, so no rule in the document goes unchecked.
 
-use crate::support::{authority, key, signed};
+use crate::support::{authority, key, pk, signed};
 use crate::world::{World, PLATE_A};
 use ed25519_dalek::SigningKey;
 use serde_json::{json, Value};
@@ -651,6 +651,20 @@ fn every_route_in_the_api_document_answers_a_real_request_as_its_schemas_say() {
     walk.ok("GET", "/v1/manifests", "/v1/manifests", None, Some(bureau));
     let party = format!("/v1/parties/{}", w.plant.id);
     walk.ok("GET", "/v1/parties/{id}", &party, None, None);
+    // A phone's key delegated by the plant (the event checked against its schema), then read
+    // as the enrolment page reads it; and a party key and the authority's.
+    let phone = key(62);
+    let a = submit(
+        &mut walk,
+        json!({"type": "key.delegated", "key": pk(&phone), "holder": w.plant.id, "label": "driver 1",
+               "not_after": "2099-01-01T00:00:00Z"}),
+        &[&w.plant.key],
+    );
+    assert_eq!(a.status, 201);
+    for k in [&phone, &w.plant.key, &authority()] {
+        let path = format!("/v1/keys/{}", wasteledger::client::encode(&pk(k)));
+        walk.ok("GET", "/v1/keys/{key}", &path, None, None);
+    }
     let plate = format!("/v1/vehicles/{}", wasteledger::client::encode(PLATE_A));
     walk.ok("GET", "/v1/vehicles/{plate}", &plate, None, Some(bureau));
     walk.ok("GET", "/v1/sites/{id}", "/v1/sites/S-PLANT", None, None);
@@ -951,7 +965,7 @@ fn the_documents_event_schemas_are_the_event_catalogue_field_for_field() {
     let known: BTreeSet<&str> = DomainEvent::TYPES
         .iter()
         .copied()
-        .chain(["log.genesis", "key.added", "key.revoked"])
+        .chain(["log.genesis", "key.added", "key.delegated", "key.revoked"])
         .collect();
     for extra in documented.difference(&known) {
         wrong.push(format!(

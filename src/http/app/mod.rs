@@ -34,6 +34,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .route("/app/approve", web::get().to(approve))
         .route("/app/qr.svg", web::get().to(qr_svg))
         .route("/app/sw.js", web::get().to(worker))
+        .route("/app/i18n.json", web::get().to(words))
         .route("/app/manifest.webmanifest", web::get().to(manifest))
         .configure(scan::routes);
 }
@@ -128,6 +129,7 @@ fn signed_in(req: &HttpRequest, d: &Domain, lang: Lang) -> Option<Signed> {
         });
     }
     let party = d.parties.get(d.party_of_at(&key, t)?)?;
+    let dl = d.delegated.get(&key);
     let roles = party
         .roles
         .iter()
@@ -140,11 +142,15 @@ fn signed_in(req: &HttpRequest, d: &Domain, lang: Lang) -> Option<Signed> {
             party_id: party.id.to_string(),
             party_name: party.name.clone(),
             roles,
-            key_kind: c("单位密钥", "company key"),
-            label: None,
-            not_after: None,
+            key_kind: match dl {
+                Some(_) => c("设备密钥", "device key"),
+                None => c("单位密钥", "company key"),
+            },
+            label: dl.map(|x| x.label.clone()),
+            not_after: dl.map(|x| x.not_after.cst()),
         },
-        may_delegate: true,
+        // Only a party's own registered key delegates; a device key cannot.
+        may_delegate: dl.is_none(),
         roles: party.roles.clone(),
     })
 }
@@ -385,7 +391,10 @@ async fn login(
         )
     })?;
     Ok(HttpResponse::Ok()
-        .insert_header((header::SET_COOKIE, sessions.set_cookie(&cookie)))
+        .insert_header((
+            header::SET_COOKIE,
+            sessions.set_cookie(&cookie, super::secure(&req)),
+        ))
         .insert_header((header::CACHE_CONTROL, "no-store"))
         .json(party))
 }
@@ -396,7 +405,10 @@ async fn logout(req: HttpRequest, sessions: web::Data<Sessions>) -> HttpResponse
         sessions.close(c);
     }
     HttpResponse::NoContent()
-        .insert_header((header::SET_COOKIE, sessions.clear_cookie()))
+        .insert_header((
+            header::SET_COOKIE,
+            sessions.clear_cookie(super::secure(&req)),
+        ))
         .finish()
 }
 
@@ -452,4 +464,16 @@ async fn manifest() -> HttpResponse {
             "background_color": "#f4f6f8",
             "theme_color": "#0b5cad"
         }))
+}
+
+/// `GET /app/i18n.json?lang=zh|en`: the words of `web::i18n` for the pages' scripts (statuses,
+/// flags, event types, verdicts, problems, field names), the same tables the server's pages use.
+async fn words(req: HttpRequest) -> HttpResponse {
+    let lang = query(&req, "lang")
+        .map(|l| Lang::from_tag(&l))
+        .unwrap_or_default();
+    HttpResponse::Ok()
+        .content_type("application/json")
+        .insert_header((header::CACHE_CONTROL, "no-cache"))
+        .body(crate::web::i18n::js_table(lang))
 }

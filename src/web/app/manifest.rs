@@ -155,11 +155,7 @@ pub fn view(
                     Lang::En => format!("{} ({})", l.containers.len(), uniq.join(", ")),
                 }
             };
-            let counted = m
-                .quantities
-                .get(i)
-                .filter(|c| **c != l.quantity)
-                .map(q);
+            let counted = m.quantities.get(i).filter(|c| **c != l.quantity).map(q);
             LineView {
                 n: i + 1,
                 what,

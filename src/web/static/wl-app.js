@@ -51,16 +51,17 @@ export async function login() {
   return { ok: false, status: r.status, problem };
 }
 
-/** The field path's words, e.g. `event.lines[0].quantity` → 第1行 数量. */
+/** The field path's words, e.g. `event.lines[0].quantity` → 第1行 数量 (lines counted from 1). */
 function fieldWords(w, field) {
   if (!field) return '';
-  const names = (w && w.fields) || {};
+  const names = (w && w.field) || {};
+  const nth = (w && w.nth) || {};
   const parts = [];
   for (const seg of field.split('.')) {
     const m = seg.match(/^([a-z_]+)\[(\d+)\]$/);
     if (m) {
-      const n = Number(m[2]) + 1;
-      parts.push(zh ? `${names[m[1]] || m[1]} 第${n}项` : `${names[m[1]] || m[1]} ${n}`);
+      const tpl = nth[m[1]] || nth['*'] || '{name} {n}';
+      parts.push(tpl.replace('{name}', names[m[1]] || m[1]).replace('{n}', String(Number(m[2]) + 1)));
     } else if (seg !== 'event') {
       parts.push(names[seg] || seg);
     }
@@ -71,10 +72,11 @@ function fieldWords(w, field) {
 export async function problemText(problem) {
   if (!problem) return t('服务器没有回答', 'The server did not answer');
   const w = await words();
-  const kind = (w.problems || {})[problem.type] || problem.title || '';
+  const slug = String(problem.type || '').split(':').pop();
+  const kind = (w.problem || {})[slug] || problem.title || '';
   const where = fieldWords(w, problem.field);
-  if (!zh) return [kind, problem.detail].filter(Boolean).join(': ');
-  // The detail is the server's English sentence; the Chinese words lead, the detail follows
+  if (!zh) return [where, kind, problem.detail].filter(Boolean).join(': ');
+  // The detail is the server's English sentence: the Chinese words lead, the detail follows
   // for whoever must fix it.
   return `${where ? where + '：' : ''}${kind}${problem.detail ? `（${problem.detail}）` : ''}`;
 }

@@ -1,0 +1,126 @@
+//! The web application's own pages in a real browser: a browser signs in by itself with the
+//! key it holds, shows the party's jobs, in Chinese and English, at phone and desk sizes, with
+//! no horizontal overflow and no untranslated text; and no request carries the private key.
+
+use crate::browser::{
+    horizontal_overflow, screens_dir, untranslated_text, Browser, LaunchOptions, Page,
+    RecordingProxy, WAIT,
+};
+use crate::world::World;
+use base64::Engine;
+use ed25519_dalek::SigningKey;
+
+/// The party's key as the PKCS#8 PEM file a clerk would import.
+pub fn pem_of(key: &SigningKey) -> String {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("k.pem");
+    wasteledger::keyfile::write(&path, key).unwrap();
+    std::fs::read_to_string(path).unwrap()
+}
+
+/// Put `key` into the browser's key store (as the enrol page's import does) and open `/app`,
+/// which signs in with it.
+pub fn sign_in(page: &Page, base: &str, key: &SigningKey) {
+    page.navigate(&format!("{base}/app/enrol"));
+    let pem = serde_json::to_string(&pem_of(key)).unwrap();
+    page.eval(&format!(
+        "(async () => {{ const k = await import('/app/static/wl-keys.js'); await k.importPkcs8({pem}, {{replace: true}}); await fetch('/app/session', {{method: 'DELETE'}}); return true; }})()"
+    ));
+    page.navigate(&format!("{base}/app"));
+    page.wait_for("document.body.dataset.session === 'yes'", WAIT);
+}
+
+/// Screenshots at phone and desk size, each checked for overflow (at 390 px) and raw words.
+pub fn look(page: &Page, name: &str) {
+    for (w, h, mobile) in [(390, 844, true), (1440, 900, false)] {
+        page.set_viewport(w, h, mobile);
+        page.screenshot(&screens_dir().join(format!("{name}-{w}.png")));
+        if w == 390 {
+            assert_eq!(
+                horizontal_overflow(page),
+                None,
+                "{name} overflows at 390 px"
+            );
+        }
+        let raw = untranslated_text(page);
+        assert!(raw.is_empty(), "{name}: untranslated text {raw:?}");
+    }
+}
+
+/// The seed of `key` as it could cross the wire.
+pub fn seed_forms(key: &SigningKey) -> Vec<Vec<u8>> {
+    let seed = key.to_bytes();
+    vec![
+        hex::encode(seed).into_bytes(),
+        base64::engine::general_purpose::STANDARD
+            .encode(seed)
+            .into_bytes(),
+        base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .encode(seed)
+            .into_bytes(),
+        base64::engine::general_purpose::STANDARD
+            .encode(&seed[..30])
+            .into_bytes(),
+    ]
+}
+
+#[test]
+fn a_browser_signs_in_with_its_key_and_shows_the_partys_jobs() {
+    let dir = tempfile::tempdir().unwrap();
+    let w = World::start(dir.path());
+    let m = w.issue_hazardous("S-DISPOSAL");
+    // Everything the browser sends goes through a recorder.
+    let proxy = RecordingProxy::start(&w.server.url);
+    let base = proxy.url.trim_end_matches('/').to_string();
+    let browser = Browser::launch(LaunchOptions::default());
+    let page = browser.new_page();
+
+    page.navigate(&format!("{base}/app"));
+    page.wait_for(
+        "document.getElementById('device-state').textContent.includes('本机还没有密钥')",
+        WAIT,
+    );
+    look(&page, "app-home-signed-out");
+    page.navigate(&format!("{base}/app/enrol"));
+    look(&page, "app-enrol");
+
+    sign_in(&page, &base, &w.plant.key);
+    let text = page.text();
+    assert!(text.contains(w.plant.name), "{text}");
+    assert!(
+        text.contains("开具联单") && text.contains("批准设备"),
+        "a generator's jobs: {text}"
+    );
+    look(&page, "app-home-generator");
+
+    page.navigate(&format!("{base}/app/loads"));
+    assert!(page.text().contains(&m), "{}", page.text());
+    look(&page, "app-loads");
+    page.navigate(&format!("{base}/app/m/{m}"));
+    let text = page.text();
+    assert!(
+        text.contains("900-249-08") && text.contains("已开具，待起运"),
+        "{text}"
+    );
+    look(&page, "app-manifest");
+    page.navigate(&format!("{base}/app/m/{m}?lang=en"));
+    assert!(page.text().contains("What must be on the truck"));
+    look(&page, "app-manifest-en");
+    // The choice of English is remembered.
+    page.navigate(&format!("{base}/app/loads"));
+    assert!(page.text().contains("Open manifests"), "{}", page.text());
+
+    // The page signed in with a signed request; the key itself never crossed the wire.
+    let sent = proxy.sent();
+    assert!(
+        sent.windows(18).any(|w| w == b"POST /app/session "),
+        "the login went through the proxy"
+    );
+    for form in seed_forms(&w.plant.key) {
+        assert!(
+            !proxy.sent_contains(&form),
+            "the private key was sent ({})",
+            String::from_utf8_lossy(&form)
+        );
+    }
+}
