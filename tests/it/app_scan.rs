@@ -364,7 +364,7 @@ fn wrong_truck_voided_manifest_other_load_and_forged_token_are_red_in_chinese() 
     // one is still green.
     let genuine = token(&m)["token"].as_str().unwrap().to_string();
     let mut bin = data_encoding::BASE32_NOPAD
-        .decode(genuine["WL".len()..].as_bytes())
+        .decode(&genuine.as_bytes()["WL".len()..])
         .unwrap();
     let last = bin.len() - 1;
     bin[last - 10] ^= 0x01;
