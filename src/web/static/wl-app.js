@@ -13,7 +13,7 @@
 //   t(zh, en) -> string         the text in the page's language
 //   login() -> {ok, status, problem?}   sign in with this device's key
 //   showProblem(root, problem)  put a problem's message next to its field (or the form's top);
-//                               `{field, detail, local: true}` is a page's own check's message
+//                               `{field, detail}` without a `status` is a page's own message
 //   clearProblems(root)
 //   problemText(problem, expect?) -> string   a problem in the page's language
 //   fieldWords(table, path) -> string   `event.lines[0].code` → 第1行 代码 (table: /app/i18n.json)
@@ -81,15 +81,16 @@ export function fieldWords(w, field) {
  * A problem in the page's language. In Chinese: where (the field in words), what kind of
  * refusal (the server's problem types in words) and, when the page says what the field
  * expects (`expect`), that too; the server's English detail is kept for the tooltip only. In
- * English: the kind and the server's detail. A page's own check (`problem.local`) is its
- * `detail`, already in the page's language.
+ * English: the kind and the server's detail. A page's own check (`problem.local`, or any
+ * problem without an HTTP `status`) is its `detail`, already in the page's language.
  */
 export async function problemText(problem, expect) {
   if (!problem) return t('服务器没有回答', 'The server did not answer');
-  if (problem.local) return problem.detail || '';
-  const w = await words();
   const k = kindOf(problem);
   if (k === 'network') return t('无法连接服务器，请检查网络后重试。', 'Cannot reach the server: check the network and try again.');
+  // Made by the page itself (no HTTP status): its detail is already in the page's language.
+  if (problem.local || !problem.status) return problem.detail || '';
+  const w = await words();
   const kind = (w.problem || {})[k] || (zh ? `服务器未接受此请求（${problem.status || '?'}）` : problem.title || 'Refused');
   const where = fieldWords(w, problem.field);
   if (!zh) return [where, kind, problem.detail].filter(Boolean).join(': ');
@@ -120,10 +121,10 @@ function slotFor(root, field) {
  */
 export async function showProblem(root, problem) {
   const slot = slotFor(root, problem && problem.field) || root.querySelector('[data-error-for]');
-  const text = problem && problem.local ? problem.detail : await problemText(problem, slot && slot.dataset.expect);
+  const text = await problemText(problem, slot && slot.dataset.expect);
   if (!slot) { alert(text); return; }
   slot.textContent = text;
-  if (problem && problem.detail && !problem.local) slot.title = problem.detail;
+  if (problem && problem.detail && problem.status) slot.title = problem.detail;
   slot.hidden = false;
   const input = problem && problem.field && root.querySelector(`[data-field="${CSS.escape(slot.dataset.errorFor)}"]`);
   if (input) {
