@@ -8,7 +8,9 @@
 //! seven days before the demo runs), so that read-time flags such as `overdue` show; while it
 //! plays, the log's clock is set to each step's time, and afterwards it follows the wall clock.
 
-use super::{domain_rules, serve, DEFAULT_ORIGIN};
+use super::{
+    default_workers, domain_rules, parse_public_url, serve_with_options, TlsArgs, DEFAULT_ORIGIN,
+};
 use crate::domain::codes::ManifestNumber;
 use crate::domain::fold::Status;
 use crate::domain::personal::commit;
@@ -36,6 +38,13 @@ pub struct Options {
     pub data: PathBuf,
     #[arg(long, default_value = "127.0.0.1:8080")]
     pub listen: String,
+    /// The URL phones reach the demo at (e.g. https://192.168.1.20:8443 with --listen
+    /// 0.0.0.0:8443): its QR codes, labels and printed pages then point at `URL/m/TOKEN`.
+    /// Default: the address it listens on.
+    #[arg(long, value_parser = parse_public_url)]
+    pub public_url: Option<String>,
+    #[command(flatten)]
+    pub tls: TlsArgs,
 }
 
 const WORLD: &str = include_str!("../../fixtures/demo/world.json");
@@ -175,6 +184,7 @@ pub fn run(opts: Options) -> Result<()> {
     let probe = std::net::TcpListener::bind(&opts.listen)
         .with_context(|| format!("cannot listen on {}", opts.listen))?;
     let addr = probe.local_addr()?;
+    let tls = opts.tls.load()?;
 
     let keys = demo_keys_dir()?;
     let log_key = keyfile::read(&keys.join("demo-log.pem"))?;
@@ -209,12 +219,21 @@ pub fn run(opts: Options) -> Result<()> {
     clock.release();
 
     let example = play.example_inspection(&opts.data)?;
-    let summary = play.summary(&opts.data, &addr.to_string(), &authority_file, &example);
+    let scheme = if tls.is_some() { "https" } else { "http" };
+    let url = format!("{scheme}://{addr}");
+    // The demo's codes carry its public URL (by default its own), so a scan opens the
+    // manifest here.
+    let public = opts.public_url.unwrap_or_else(|| url.clone());
+    let summary = play.summary(&opts.data, &url, &public, &authority_file, &example);
     eprint!("{summary}");
     drop(probe);
-    // The demo's codes carry its own URL, so a scan opens the manifest here.
-    let url = format!("http://{addr}");
-    serve(ledger, rules, &addr.to_string(), None, Some(url))
+    let http = crate::http::Options {
+        workers: default_workers(),
+        public_url: Some(public),
+        tls,
+        ..crate::http::Options::default()
+    };
+    serve_with_options(ledger, rules, &addr.to_string(), http)
 }
 
 /// keys/ beside the current directory, else the crate's own.
@@ -599,8 +618,15 @@ impl<'a> Play<'a> {
         Ok(path)
     }
 
-    fn summary(&self, data: &Path, addr: &str, authority_file: &Path, example: &Path) -> String {
-        let url = format!("http://{addr}");
+    /// `url`: where the server listens (the CLI's `--server`); `public`: where phones reach it.
+    fn summary(
+        &self,
+        data: &Path,
+        url: &str,
+        public: &str,
+        authority_file: &Path,
+        example: &Path,
+    ) -> String {
         let d = self.rules.read();
         let now = wall_clock();
         let label_of: HashMap<&ManifestNumber, &str> = self
@@ -634,6 +660,12 @@ impl<'a> Play<'a> {
             counts(by_stream.iter().map(|(s, n)| (s.to_string(), *n))),
             counts(by_status.iter().map(|(s, n)| (s.as_str().to_string(), *n)))
         );
+        if url.starts_with("https://") {
+            let _ = writeln!(
+                o,
+                "  served over HTTPS; the wasteledger commands below speak plain HTTP: they reach a demo run without --tls-cert"
+            );
+        }
         let _ = writeln!(o, "  flagged, as of now:");
         let mut any = false;
         for m in d.manifests.values() {
@@ -712,7 +744,7 @@ impl<'a> Play<'a> {
                 .unwrap_or_else(|| "PARTY.pem".into());
             let _ = writeln!(
                 o,
-                "\n  QR codes (signed by the log's key, rendered on request; a phone's camera opens {url}/m/<token>):\n    wasteledger print --server {url} --key {issuer} --manifest {} --labels --out labels.html    the container labels (HJ 1276-2022 layout), one code each\n    wasteledger print --server {url} --key {issuer} --manifest {} --qr --out code.png\n    wasteledger scan code.png --log-key '{}' --server {url}    verify offline, then the live status",
+                "\n  QR codes (signed by the log's key, rendered on request; a phone's camera opens {public}/m/<token>):\n    wasteledger print --server {url} --key {issuer} --manifest {} --labels --out labels.html    the container labels (HJ 1276-2022 layout), one code each\n    wasteledger print --server {url} --key {issuer} --manifest {} --qr --out code.png\n    wasteledger scan code.png --log-key '{}' --server {url}    verify offline, then the live status",
                 m.number,
                 m.number,
                 self.ledger.verifier()

@@ -84,8 +84,10 @@ enum Command {
         /// The URL phones reach this server at (e.g. https://wl.example.gov.cn): QR codes then
         /// carry `URL/m/TOKEN`, which a phone's camera opens. Without it a code holds the bare
         /// token (smaller; read with `wasteledger scan`).
-        #[arg(long)]
+        #[arg(long, value_parser = parse_public_url)]
         public_url: Option<String>,
+        #[command(flatten)]
+        tls: TlsArgs,
         /// A witness this log trusts: its verifier key (name+id+base64(0x04 || key)) or a file
         /// holding it. Repeatable. Their cosignatures are taken at POST /v1/log/cosignatures.
         #[arg(long = "witness")]
@@ -274,12 +276,14 @@ pub fn run(cli: Cli) -> Result<()> {
             catalog,
             bare,
             public_url,
+            tls,
             witnesses,
             push_witnesses,
             max_queue,
             personal_quota,
             limits,
         } => {
+            let tls = tls.load()?;
             let witnesses = witness::parse_witness_keys(&witnesses)?;
             let cfg = Config {
                 cache_bytes: cache_mb << 20,
@@ -302,6 +306,7 @@ pub fn run(cli: Cli) -> Result<()> {
                 public_url,
                 witnesses,
                 limits: limits.into(),
+                tls,
             };
             serve_with_options(ledger, rules, &listen, opts)
         }
@@ -498,39 +503,88 @@ fn open_files_limit() -> Option<u64> {
     line.split_whitespace().nth(3)?.parse().ok()
 }
 
-fn default_workers() -> usize {
+/// HTTPS for `serve` and `demo`: both flags or neither.
+#[derive(clap::Args, Clone, Debug, Default)]
+pub(crate) struct TlsArgs {
+    /// Serve HTTPS with this certificate (PEM: the server's certificate, then any chain);
+    /// with --tls-key. Phones need HTTPS for the camera and WebCrypto (README "On a phone").
+    #[arg(long, value_name = "FILE", requires = "tls_key")]
+    tls_cert: Option<PathBuf>,
+    /// The certificate's private key (PEM: PRIVATE KEY, EC PRIVATE KEY or RSA PRIVATE KEY);
+    /// with --tls-cert.
+    #[arg(long, value_name = "FILE", requires = "tls_cert")]
+    tls_key: Option<PathBuf>,
+}
+
+impl TlsArgs {
+    /// The certificate and key read and checked (before anything is written), if given.
+    pub(crate) fn load(&self) -> Result<Option<crate::http::Tls>> {
+        match (&self.tls_cert, &self.tls_key) {
+            (Some(cert), Some(key)) => Ok(Some(crate::http::Tls::from_pem_files(cert, key)?)),
+            (None, None) => Ok(None),
+            (Some(_), None) => bail!("--tls-cert needs --tls-key (the certificate's private key)"),
+            (None, Some(_)) => bail!("--tls-key needs --tls-cert (the certificate it belongs to)"),
+        }
+    }
+}
+
+/// `--public-url`: `http://` or `https://`, a host (and port), and at most a plain path prefix
+/// (no query, fragment, user or spaces); returned without a trailing `/`.
+pub(crate) fn parse_public_url(s: &str) -> std::result::Result<String, String> {
+    let expected = "expected http://HOST[:PORT] or https://HOST[:PORT], optionally with a path prefix, e.g. https://192.168.1.20:8443";
+    let rest = s
+        .strip_prefix("https://")
+        .or_else(|| s.strip_prefix("http://"))
+        .ok_or_else(|| format!("{expected}; got {s:?} (no http:// or https://)"))?;
+    let (host, path) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
+    let bad = |why: &str| format!("{expected}; got {s:?} ({why})");
+    if host.is_empty() {
+        return Err(bad("no host"));
+    }
+    if host.contains('@') {
+        return Err(bad("a user name is not taken"));
+    }
+    let host_ok = host
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || "-.:[]".contains(c));
+    if !host_ok {
+        return Err(bad(
+            "the host may hold letters, digits, '-', '.', ':' and [ ] only",
+        ));
+    }
+    if let Some((name, port)) = host.rsplit_once(':').filter(|_| !host.ends_with(']')) {
+        if name.is_empty() || port.parse::<u16>().is_err() {
+            return Err(bad("the port must be a number up to 65535"));
+        }
+    }
+    if let Some(c) = path
+        .chars()
+        .find(|c| !(c.is_ascii_alphanumeric() || "-._~/".contains(*c)))
+    {
+        return Err(bad(&format!(
+            "the path may not hold {c:?}: QR codes append /m/TOKEN to it"
+        )));
+    }
+    Ok(format!(
+        "{}{}",
+        &s[..s.len() - rest.len()],
+        rest.trim_end_matches('/')
+    ))
+}
+
+pub(crate) fn default_workers() -> usize {
     std::thread::available_parallelism()
         .map(|n| n.get())
         .unwrap_or(2)
 }
 
-pub(crate) fn serve(
-    ledger: Ledger,
-    rules: DomainRules,
-    listen: &str,
-    workers: Option<usize>,
-    public_url: Option<String>,
-) -> Result<()> {
-    let opts = crate::http::Options {
-        workers: workers.unwrap_or_else(default_workers),
-        public_url,
-        ..crate::http::Options::default()
-    };
-    serve_with_options(ledger, rules, listen, opts)
-}
-
-/// [`serve`] with every option given.
+/// Serve `ledger` on `listen` (HTTPS with `opts.tls`) until stopped.
 pub(crate) fn serve_with_options(
     ledger: Ledger,
     rules: DomainRules,
     listen: &str,
     opts: crate::http::Options,
 ) -> Result<()> {
-    if let Some(u) = &opts.public_url {
-        if !(u.starts_with("http://") || u.starts_with("https://")) {
-            bail!("--public-url: expected an http:// or https:// URL, got {u:?}");
-        }
-    }
     if let Some(files) = open_files_limit() {
         // Each connection takes two descriptors (its socket, and the watch's duplicate).
         if opts.limits.max_connections as u64 > files / 4 {
@@ -545,7 +599,8 @@ pub(crate) fn serve_with_options(
     let addr = listener.local_addr()?;
     let head = ledger.head();
     // Tests and scripts read this line to find the port.
-    println!("listening on http://{addr}");
+    let scheme = if opts.tls.is_some() { "https" } else { "http" };
+    println!("listening on {scheme}://{addr}");
     eprintln!(
         "log {} holds {} entries; verifier key {}",
         ledger.verifier().name,

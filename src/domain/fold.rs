@@ -2579,9 +2579,13 @@ impl Domain {
                 "custody.handover (only hand-overs wait for a countersignature)",
             ));
         }
-        let h = match DomainEvent::parse(event.event_type(), event.event_bytes())? {
-            DomainEvent::Handover(h) => h,
-            _ => unreachable!("parsed by its type"),
+        let ev = DomainEvent::parse(event.event_type(), event.event_bytes())?;
+        // A half from the future would wait for a countersignature the log must then refuse.
+        if !self.rulebook_v1 {
+            not_ahead_of_log(&ev, now)?;
+        }
+        let DomainEvent::Handover(h) = ev else {
+            unreachable!("parsed by its type")
         };
         // The same decision the log makes, but for the missing signature (index and flags of
         // this trial run are dropped).

@@ -129,15 +129,23 @@ impl ConnWatch {
 /// How often a watched connection is looked at.
 const WATCH_TICK: Duration = Duration::from_millis(250);
 
-/// For `HttpServer::on_connect`: watch a plain TCP connection under `limits`.
+/// For `HttpServer::on_connect`: watch a TCP connection, plain or under TLS (its socket then
+/// lies beneath the TLS stream), under `limits`.
 pub(super) fn watch(
     conn: &dyn std::any::Any,
     ext: &mut actix_web::dev::Extensions,
     limits: &Limits,
 ) {
+    use actix_tls::accept::rustls_0_23::TlsStream;
+    use actix_web::rt::net::TcpStream;
     use std::os::fd::AsFd;
-    let Some(tcp) = conn.downcast_ref::<actix_web::rt::net::TcpStream>() else {
-        return;
+    let tcp = match (
+        conn.downcast_ref::<TcpStream>(),
+        conn.downcast_ref::<TlsStream<TcpStream>>(),
+    ) {
+        (Some(tcp), _) => tcp,
+        (None, Some(tls)) => tls.get_ref().0,
+        (None, None) => return,
     };
     let Ok(fd) = tcp.as_fd().try_clone_to_owned() else {
         return;

@@ -13,8 +13,10 @@ pub use domain::MAX_PENDING_PER_MANIFEST;
 mod limits;
 mod problem;
 pub mod session;
+mod tls;
 
 pub use limits::{bind, Limits};
+pub use tls::{secure, Tls, TlsError};
 
 pub use problem::Problem;
 
@@ -43,7 +45,7 @@ pub const MAX_RANGE_BYTES: usize = 1 << 20;
 const ENTRIES_PER_RUN: u64 = 16;
 
 /// How the server is run: worker threads, the URL phones reach it at, the witnesses it
-/// trusts, and what one client may hold of it.
+/// trusts, what one client may hold of it, and HTTPS.
 #[derive(Clone, Debug)]
 pub struct Options {
     pub workers: usize,
@@ -52,6 +54,9 @@ pub struct Options {
     /// Their cosignatures are taken and served.
     pub witnesses: Vec<crate::ledger::cosignature::WitnessKey>,
     pub limits: Limits,
+    /// Serve HTTPS with this certificate and key (else plain HTTP). Handlers tell which by
+    /// [`secure`].
+    pub tls: Option<Tls>,
 }
 
 impl Default for Options {
@@ -61,6 +66,7 @@ impl Default for Options {
             public_url: None,
             witnesses: Vec::new(),
             limits: Limits::default(),
+            tls: None,
         }
     }
 }
@@ -126,6 +132,7 @@ pub fn server_with_options(
         public_url,
         witnesses,
         limits,
+        tls,
     } = opts;
     let workers = workers.max(1);
     let data = web::Data::new(ledger.clone());
@@ -136,9 +143,9 @@ pub fn server_with_options(
     let public = web::Data::new(qr::PublicUrl(public_url));
     let body_timeout = limits::BodyTimeout(limits.body_timeout);
     let routes = web::Data::new(RouteTable::from_openapi());
-    let sessions = web::Data::new(session::Sessions::new(false));
+    let sessions = web::Data::new(session::Sessions::new());
     let watched = limits.clone();
-    Ok(HttpServer::new(move || {
+    let server = HttpServer::new(move || {
         let app = App::new()
             .wrap(actix_web::middleware::from_fn(limits::guard))
             .app_data(body_timeout)
@@ -175,9 +182,15 @@ pub fn server_with_options(
     .client_request_timeout(limits.header_timeout)
     .client_disconnect_timeout(limits.disconnect_timeout)
     .keep_alive(limits.keep_alive)
-    .max_connections(limits.per_worker(workers))
-    .listen(listener)?
-    .run())
+    .max_connections(limits.per_worker(workers));
+    let server = match tls {
+        // The handshake is bounded like the first request head.
+        Some(tls) => server
+            .tls_handshake_timeout(limits.header_timeout)
+            .listen_rustls_0_23(listener, (*tls.config).clone())?,
+        None => server.listen(listener)?,
+    };
+    Ok(server.run())
 }
 
 /// The API's paths and their methods, as the OpenAPI document lists them: a request no route

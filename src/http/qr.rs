@@ -423,11 +423,11 @@ async fn print(req: HttpRequest, c: Ctx, path: aw::Path<String>) -> Result<HttpR
         .flags_at(now(), &d.limits)
         .iter()
         .map(|f| {
-            let kind = serde_json::to_value(f.kind)
-                .ok()
-                .and_then(|v| v.as_str().map(str::to_string))
-                .unwrap_or_default();
-            format!("{kind} (entry {}): {}", f.index, f.detail)
+            let kind = web::i18n::flag(f.kind);
+            format!(
+                "{} {} (日志序号 entry {}): {}",
+                kind.zh, kind.en, f.index, f.detail
+            )
         })
         .collect();
     // A closed manifest's page still prints, without a fresh code.
@@ -505,7 +505,8 @@ pub fn verdict(
         .unwrap_or_default();
     out["manifest"] = json!({
         "number": m.number, "stream": m.stream, "status": m.status, "version": current.version,
-        "onward": m.onward,
+        "onward": m.onward, "issued_at": m.issued_at, "destination": current.destination,
+        "destination_name": d.sites.get(&current.destination).map(|s| s.reg.name.clone()),
     });
     if full {
         out["manifest"]["holder"] = json!(m.holder);
@@ -529,6 +530,7 @@ pub fn verdict(
             // container's own quantity (else the line's declared quantity, for all its containers).
             out["container"]["should_hold"] = json!({
                 "code": l.code, "cw_type": l.cw_type, "name": l.name,
+                "hazards": l.hazards, "form": l.form, "packaging": c.packaging,
                 "quantity": c.quantity.unwrap_or(l.quantity),
                 "quantity_of": if c.quantity.is_some() { "container" } else { "line" },
                 "containers_on_line": l.containers.len(),
@@ -682,12 +684,38 @@ async fn scan(req: HttpRequest, c: Ctx, body: aw::Bytes) -> Result<HttpResponse,
     )))
 }
 
-/// A phone's camera opened the code's URL: the verdict as a small page.
+/// The page's language: `?lang=` (`zh` or `en`) when given, else the browser's
+/// `Accept-Language`, else Chinese.
+fn page_lang(req: &HttpRequest, q: &super::Params) -> Result<web::i18n::Lang, Problem> {
+    use web::i18n::Lang;
+    if let Some(v) = q.get("lang") {
+        return Lang::ALL
+            .into_iter()
+            .find(|l| l.param() == v || l.tag() == v)
+            .ok_or_else(|| {
+                Problem::bad_request(
+                    Some("lang"),
+                    format!("query parameter `lang`: expected zh or en, got {v:?}"),
+                )
+            });
+    }
+    let header = req
+        .headers()
+        .get("accept-language")
+        .and_then(|h| h.to_str().ok());
+    Ok(Lang::from_tag(header.unwrap_or("")))
+}
+
+/// A phone's camera opened the code's URL: the verdict as a page, Chinese first.
 async fn open_from_phone(
+    req: HttpRequest,
+    q: super::Params,
     ledger: aw::Data<Ledger>,
     rules: aw::Data<DomainRules>,
     path: aw::Path<String>,
 ) -> Result<HttpResponse, Problem> {
+    let lang = page_lang(&req, &q)?;
+    let catalog = rules.read().catalog.clone();
     let d = live(&rules)?;
     let v = verdict(&ledger, &d, &path, false, None);
     Ok(HttpResponse::Ok()
@@ -697,5 +725,5 @@ async fn open_from_phone(
             "default-src 'none'; style-src 'unsafe-inline'",
         ))
         .insert_header(("x-content-type-options", "nosniff"))
-        .body(web::scan_page(&v)))
+        .body(web::scan_page(&v, &catalog, lang)))
 }

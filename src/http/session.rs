@@ -47,16 +47,11 @@ pub fn cookie(req: &actix_web::HttpRequest) -> Option<&str> {
 #[derive(Default)]
 pub struct Sessions {
     map: Mutex<HashMap<[u8; 32], Session>>,
-    /// `Secure` on the cookie (the server speaks TLS).
-    pub secure: bool,
 }
 
 impl Sessions {
-    pub fn new(secure: bool) -> Sessions {
-        Sessions {
-            map: Mutex::default(),
-            secure,
-        }
+    pub fn new() -> Sessions {
+        Sessions::default()
     }
 
     /// A new session for `key` at `now_ms`: the cookie's value, or None when full.
@@ -106,17 +101,17 @@ impl Sessions {
         }
     }
 
-    /// The `Set-Cookie` value for a new session.
-    pub fn set_cookie(&self, value: &str) -> String {
-        let secure = if self.secure { "; Secure" } else { "" };
+    /// The `Set-Cookie` value for a new session (`secure`: the request came over TLS).
+    pub fn set_cookie(&self, value: &str, secure: bool) -> String {
+        let secure = if secure { "; Secure" } else { "" };
         format!(
             "{COOKIE}={value}; HttpOnly; SameSite=Strict; Path=/; Max-Age={SESSION_SECS}{secure}"
         )
     }
 
     /// The `Set-Cookie` value that ends a session in the browser.
-    pub fn clear_cookie(&self) -> String {
-        let secure = if self.secure { "; Secure" } else { "" };
+    pub fn clear_cookie(&self, secure: bool) -> String {
+        let secure = if secure { "; Secure" } else { "" };
         format!("{COOKIE}=; HttpOnly; SameSite=Strict; Path=/; Max-Age=0{secure}")
     }
 }
@@ -132,7 +127,7 @@ mod tests {
 
     #[test]
     fn a_session_names_its_key_until_it_expires_or_is_closed() {
-        let s = Sessions::new(false);
+        let s = Sessions::new();
         let c = s.open(key(1), 1_000).unwrap();
         assert_eq!(s.key(&c, 2_000), Some(key(1)));
         assert_eq!(s.key("not-a-session", 2_000), None);
@@ -144,9 +139,11 @@ mod tests {
 
     #[test]
     fn the_cookie_is_http_only_same_site_strict_and_secure_under_tls() {
-        let plain = Sessions::new(false).set_cookie("abc");
+        let plain = Sessions::new().set_cookie("abc", false);
         assert!(plain.contains("HttpOnly") && plain.contains("SameSite=Strict"));
         assert!(!plain.contains("Secure"));
-        assert!(Sessions::new(true).set_cookie("abc").ends_with("; Secure"));
+        assert!(Sessions::new()
+            .set_cookie("abc", true)
+            .ends_with("; Secure"));
     }
 }

@@ -7,10 +7,11 @@ pub mod assets;
 pub mod i18n;
 
 use crate::domain::catalog::Catalog;
-use crate::domain::codes::{Hazard, Quantity, Unit, Uscc, WasteCode};
-use crate::domain::events::{Container, Form, Line};
+use crate::domain::codes::{CwType, Hazard, Quantity, Unit, Uscc, WasteCode};
+use crate::domain::events::{Container, Form, Line, Stream};
 use crate::domain::fold::{line_label, Manifest, Status};
 use crate::ledger::time::Timestamp;
+use i18n::Lang;
 use std::fmt::Write;
 
 /// Escape text for HTML element content and attribute values.
@@ -485,39 +486,19 @@ fn named_list(ns: &[Named]) -> String {
     ns.iter().map(named).collect::<Vec<_>>().join("<br>")
 }
 
-/// A step in words, as the paper form says it (交接 for `custody.handover`); a type this page
-/// does not know is shown as written.
-pub fn step_name(kind: &str) -> &str {
-    match kind {
-        "manifest.issued" => "签发 issued",
-        "manifest.corrected" => "更正 corrected",
-        "manifest.voided" => "作废 voided",
-        "custody.handover" => "交接 hand-over",
-        "custody.weighed" => "过磅 weighed",
-        "custody.received" => "接收 received",
-        "custody.treated" => "处置 treated",
-        "station.consolidated" => "合并转运 consolidated",
-        "station.split" => "拆分转运 split",
-        "inspection.recorded" => "检查 inspection",
-        other => other,
+/// A step in words, Chinese then English (`交接 hand-over` for `custody.handover`, from
+/// [`i18n::EventType`]); a type this build does not know is shown as written.
+pub fn step_name(kind: &str) -> String {
+    match i18n::EventType::parse(kind) {
+        Some(e) => format!("{} {}", e.text().zh, e.text().en),
+        None => kind.to_string(),
     }
 }
 
-/// A manifest's status in words.
-fn status_name(s: Status) -> &'static str {
-    match s {
-        Status::Issued => "已签发 issued",
-        Status::InTransit => "运输中 in transit",
-        Status::AtStation => "在转运站 at a station",
-        Status::Delivered => "已送达 delivered",
-        Status::Received => "已接收 received",
-        Status::Rejected => "已拒收 rejected",
-        Status::Returned => "已退回 returned",
-        Status::Treated => "已处置 treated",
-        Status::Voided => "已作废 voided",
-        Status::Consolidated => "已合并 consolidated",
-        Status::Split => "已拆分 split",
-    }
+/// A manifest's status in words, Chinese then English.
+fn status_name(s: Status) -> String {
+    let x = i18n::status(s);
+    format!("{} {}", x.zh, x.en)
 }
 
 /// One row of the chain: an event on the manifest, as the page lists it.
@@ -635,7 +616,7 @@ pub fn manifest_page(
                 .collect::<Vec<_>>()
                 .join(", "),
             ),
-            None => (step_name(&r.kind).to_string(), r.detail.clone()),
+            None => (step_name(&r.kind), r.detail.clone()),
         };
         let _ = write!(
             b,
@@ -664,64 +645,394 @@ pub fn manifest_page(
     page(&format!("联单 {}", m.number.as_str()), PAGE_STYLE, &b)
 }
 
-/// A scan's verdict (as `POST /v1/scan` gives it) as a page a phone shows.
-pub fn scan_page(v: &serde_json::Value) -> String {
-    let s = |k: &str| v[k].as_str().unwrap_or_default().to_string();
-    let ok = v["ok"].as_bool().unwrap_or(false);
+/// The phone page's style: one column, big type, nothing wider than the screen.
+const SCAN_STYLE: &str = r##"
+* { box-sizing: border-box; }
+html { -webkit-text-size-adjust: 100%; }
+body { margin: 0; font-family: "Noto Sans CJK SC", "PingFang SC", "Microsoft YaHei", sans-serif;
+       font-size: 18px; line-height: 1.45; color: #111; background: #fff; }
+nav { text-align: right; padding: 6px 12px; font-size: 16px; background: #f3f3f3; }
+nav a { color: #0645ad; }
+.band { padding: 18px 16px 20px; text-align: center; }
+.band.good { background: #1e7e34; color: #fff; }
+.band.warn { background: #ffb300; color: #000; }
+.band.bad { background: #c62828; color: #fff; }
+.band .mark { font-size: 64px; line-height: 1; font-weight: bold; }
+.band h1 { margin: 6px 0 0; font-size: 44px; line-height: 1.15; }
+.band h1 .s { display: block; font-size: 22px; font-weight: normal; margin-top: 4px; }
+.band p { margin: 10px auto 0; max-width: 36rem; font-size: 20px; }
+.band p.s { margin-top: 4px; font-size: 16px; }
+main, footer { padding: 4px 16px 16px; max-width: 40rem; margin: 0 auto; }
+h2 { font-size: 22px; margin: 18px 0 2px; }
+h2 .s { font-size: 16px; font-weight: normal; color: #555; margin-left: 8px; }
+dl { margin: 0; }
+.row { display: grid; grid-template-columns: minmax(6em, 32%) minmax(0, 1fr); gap: 12px;
+       padding: 10px 0; border-bottom: 1px solid #ddd; }
+dt { color: #444; font-size: 16px; }
+dd { margin: 0; font-size: 20px; overflow-wrap: anywhere; }
+dt .s, dd .s { display: block; font-size: 14px; color: #666; }
+.big { font-size: 24px; font-weight: bold; }
+.num { font-family: "Noto Sans Mono", monospace; letter-spacing: 0.02em; }
+.chip { display: inline-block; border: 2px solid #c00; color: #a00; border-radius: 6px;
+        padding: 0 6px; margin: 2px 6px 2px 0; font-weight: bold; }
+.alert { color: #b00; font-weight: bold; }
+footer { color: #555; font-size: 14px; }
+"##;
+
+/// A scan's verdict (as `POST /v1/scan` gives it) as the page a phone's camera opens: the
+/// verdict in a full-width band (green, amber or red, with a mark and words), then the
+/// manifest's live status and, for a container's code, what should be in it. Every text in
+/// `lang` first with the other language under it; every identifier in words; times in CST.
+pub fn scan_page(v: &serde_json::Value, catalog: &Catalog, lang: Lang) -> String {
+    use i18n::{ScanVerdict, Text, Tone};
+    let other = lang.other();
+    // Primary above, the other language under it.
+    let bi = |x: Text| {
+        format!(
+            "<span lang=\"{}\">{}</span><span class=\"s\" lang=\"{}\">{}</span>",
+            lang.tag(),
+            esc(x.get(lang)),
+            other.tag(),
+            esc(x.get(other))
+        )
+    };
+    let row = |label: Text, value: String| {
+        format!(
+            "<div class=\"row\"><dt>{}</dt><dd>{value}</dd></div>",
+            bi(label)
+        )
+    };
+    let verdict = v["verdict"].as_str().and_then(ScanVerdict::parse);
+    let (tone, mark, words, advice) = match verdict {
+        Some(x) => {
+            let mark = match x.tone() {
+                Tone::Good => "✔",
+                Tone::Warn => "!",
+                Tone::Bad => "✘",
+            };
+            (x.tone(), mark, x.text(), x.advice())
+        }
+        None => (
+            Tone::Bad,
+            "✘",
+            Text {
+                zh: "无法核验",
+                en: "Could not be checked",
+            },
+            Text {
+                zh: "服务器给出的结论无法识别。",
+                en: "The server's verdict was not understood.",
+            },
+        ),
+    };
+    let class = match tone {
+        Tone::Good => "good",
+        Tone::Warn => "warn",
+        Tone::Bad => "bad",
+    };
+    let switch = match other {
+        Lang::Zh => "中文",
+        Lang::En => "English",
+    };
     let mut b = format!(
-        "<div class=\"page\"><h1 style=\"background:{};padding:3mm\">{} {}</h1><p>{}</p>",
-        if ok { "#9be59b" } else { "#ff8a80" },
-        if ok { "✔" } else { "✘" },
-        esc(&s("verdict")),
-        esc(&s("detail"))
+        "<nav><a href=\"?lang={}\" lang=\"{}\">{switch}</a></nav><header class=\"band {class}\" role=\"status\"><div class=\"mark\" aria-hidden=\"true\">{mark}</div><h1>{}</h1><p lang=\"{}\">{}</p><p class=\"s\" lang=\"{}\">{}</p></header><main>",
+        other.param(),
+        other.tag(),
+        bi(words),
+        lang.tag(),
+        esc(advice.get(lang)),
+        other.tag(),
+        esc(advice.get(other)),
     );
     let m = &v["manifest"];
     if m.is_object() {
-        let f = |k: &str| esc(m[k].as_str().unwrap_or_default());
-        let _ = write!(
-            b,
-            "<table><tr><th>联单 Manifest</th><td>{}</td></tr><tr><th>类别 Stream</th><td>{}</td></tr><tr><th>状态 Status</th><td>{}</td></tr><tr><th>版本 Version</th><td>{}</td></tr><tr><th>持有 Held by</th><td>{} {}</td></tr><tr><th>车辆 Vehicle</th><td>{}</td></tr></table>",
-            f("number"),
-            f("stream"),
-            f("status"),
-            m["version"],
-            f("holder_name"),
-            f("holder"),
-            f("vehicle")
-        );
+        let s = |k: &str| m[k].as_str().unwrap_or_default().to_string();
+        let mut dl = String::new();
+        dl.push_str(&row(
+            Text {
+                zh: "联单号",
+                en: "Manifest",
+            },
+            format!("<span class=\"big num\">{}</span>", esc(&s("number"))),
+        ));
+        if let Ok(st) = serde_json::from_value::<Stream>(m["stream"].clone()) {
+            dl.push_str(&row(
+                Text {
+                    zh: "废物种类",
+                    en: "Stream",
+                },
+                bi(i18n::stream(st)),
+            ));
+        }
+        if let Some(st) = Status::parse(&s("status")) {
+            let words = bi(i18n::status(st));
+            dl.push_str(&row(
+                Text {
+                    zh: "当前状态",
+                    en: "Status now",
+                },
+                if st.is_closed() {
+                    format!("<span class=\"alert\">{words}</span>")
+                } else {
+                    format!("<b>{words}</b>")
+                },
+            ));
+        }
+        if let Some(now) = m["version"].as_u64() {
+            let printed = v["token"]["version"].as_u64().unwrap_or(now);
+            let zh = if printed == now {
+                format!("第 {now} 版")
+            } else {
+                format!("现为第 {now} 版（码上为第 {printed} 版）")
+            };
+            let en = if printed == now {
+                format!("version {now}")
+            } else {
+                format!("version {now} now (the code shows version {printed})")
+            };
+            let (p, o) = match lang {
+                Lang::Zh => (zh, en),
+                Lang::En => (en, zh),
+            };
+            dl.push_str(&row(
+                Text {
+                    zh: "版本",
+                    en: "Version",
+                },
+                format!("{}<span class=\"s\">{}</span>", esc(&p), esc(&o)),
+            ));
+        }
+        if let Some(at) = m["issued_at"].as_str() {
+            dl.push_str(&row(
+                Text {
+                    zh: "开具时间",
+                    en: "Issued",
+                },
+                esc(&crate::ledger::time::cst_text(at)),
+            ));
+        }
+        if !s("destination").is_empty() {
+            let id = s("destination");
+            let value = match m["destination_name"].as_str().filter(|n| !n.is_empty()) {
+                Some(n) => format!("{}<span class=\"s num\">{}</span>", esc(n), esc(&id)),
+                None => format!("<span class=\"num\">{}</span>", esc(&id)),
+            };
+            dl.push_str(&row(
+                Text {
+                    zh: "目的地",
+                    en: "Destination",
+                },
+                value,
+            ));
+        }
+        let onward: Vec<String> = m["onward"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|n| n.as_str().map(esc))
+            .collect();
+        if !onward.is_empty() {
+            dl.push_str(&row(
+                Text {
+                    zh: "现所属联单",
+                    en: "Now under",
+                },
+                format!("<span class=\"num\">{}</span>", onward.join("<br>")),
+            ));
+        }
+        if let Some(h) = m["holder"].as_str() {
+            let name = m["holder_name"].as_str().unwrap_or_default();
+            dl.push_str(&row(
+                Text {
+                    zh: "持有单位",
+                    en: "Held by",
+                },
+                format!("{}<span class=\"s num\">{}</span>", esc(name), esc(h)),
+            ));
+        }
+        if let Some(p) = m["vehicle"].as_str() {
+            dl.push_str(&row(
+                Text {
+                    zh: "车牌号",
+                    en: "Truck",
+                },
+                format!("<span class=\"big\">{}</span>", esc(p)),
+            ));
+        }
+        let _ = write!(b, "<dl>{dl}</dl>");
     }
     let c = &v["container"];
     if c.is_object() {
-        let _ = write!(
-            b,
-            "<p>容器 Container {}: {}</p>",
-            esc(c["id"].as_str().unwrap_or_default()),
-            if c["belongs"].as_bool() == Some(true) {
-                "on this manifest"
-            } else {
-                "NOT on this manifest"
-            }
-        );
+        let id = esc(c["id"].as_str().unwrap_or_default());
+        let (zh, en) = if c["belongs"].as_bool() == Some(true) {
+            (
+                format!("容器 {id} 应装"),
+                format!("Container {id} should hold"),
+            )
+        } else {
+            (
+                format!("容器 {id} 不在此联单上"),
+                format!("Container {id} is not on this manifest"),
+            )
+        };
+        let (p, o) = match lang {
+            Lang::Zh => (zh, en),
+            Lang::En => (en, zh),
+        };
+        let _ = write!(b, "<h2>{p}<span class=\"s\">{o}</span></h2>");
         let h = &c["should_hold"];
         if h.is_object() {
-            let what = h["code"].as_str().or(h["cw_type"].as_str()).unwrap_or("?");
-            let q: Option<Quantity> = serde_json::from_value(h["quantity"].clone()).ok();
-            let _ = write!(
-                b,
-                "<p>应装 Should hold: {} {}, {} ({})</p>",
-                esc(what),
-                esc(h["name"].as_str().unwrap_or_default()),
-                esc(&q.as_ref().map(quantity).unwrap_or_default()),
-                if h["quantity_of"] == "container" {
-                    "this container"
-                } else {
-                    "declared for the line's containers"
+            let mut dl = String::new();
+            if let Some(name) = h["name"].as_str().filter(|n| !n.is_empty()) {
+                dl.push_str(&row(
+                    Text {
+                        zh: "废物名称",
+                        en: "Waste",
+                    },
+                    format!("<span class=\"big\">{}</span>", esc(name)),
+                ));
+            }
+            let code = h["code"].as_str().and_then(|c| WasteCode::parse(c).ok());
+            if let Some(code) = &code {
+                let cat = code.category();
+                let mut value = format!("<span class=\"big num\">{}</span>", esc(code.as_str()));
+                if let Some(ci) = catalog.category(cat) {
+                    let _ = write!(
+                        value,
+                        "<br>{cat} {}<span class=\"s\">{}</span>",
+                        esc(&ci.zh),
+                        esc(&ci.en)
+                    );
                 }
-            );
+                if let Some(w) = catalog.waste(code) {
+                    let (p, o) = match lang {
+                        Lang::Zh => (&w.zh, &w.en),
+                        Lang::En => (&w.en, &w.zh),
+                    };
+                    let _ = write!(
+                        value,
+                        "<span class=\"s\">{}</span><span class=\"s\">{}</span>",
+                        esc(p),
+                        esc(o)
+                    );
+                }
+                dl.push_str(&row(
+                    Text {
+                        zh: "废物代码",
+                        en: "Waste code",
+                    },
+                    value,
+                ));
+            }
+            if let Some(cw) = h["cw_type"].as_str().and_then(|c| CwType::parse(c).ok()) {
+                dl.push_str(&row(
+                    Text {
+                        zh: "建筑垃圾类别",
+                        en: "Type",
+                    },
+                    bi(i18n::cw_type(cw)),
+                ));
+            }
+            let hazards: Vec<Hazard> = h["hazards"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(|x| x.as_str().and_then(|x| Hazard::parse(x).ok()))
+                .collect();
+            if !hazards.is_empty() {
+                let chips: String = hazards
+                    .iter()
+                    .map(|x| {
+                        format!(
+                            "<span class=\"chip\">{} {}</span>",
+                            x.as_str(),
+                            esc(i18n::hazard(*x).get(lang))
+                        )
+                    })
+                    .collect();
+                let under: Vec<&str> = hazards
+                    .iter()
+                    .map(|x| i18n::hazard(*x).get(other))
+                    .collect();
+                dl.push_str(&row(
+                    Text {
+                        zh: "危险特性",
+                        en: "Hazards",
+                    },
+                    format!("{chips}<span class=\"s\">{}</span>", esc(&under.join(", "))),
+                ));
+            }
+            if let Ok(f) = serde_json::from_value::<Form>(h["form"].clone()) {
+                dl.push_str(&row(
+                    Text {
+                        zh: "形态",
+                        en: "Form",
+                    },
+                    bi(i18n::form(f)),
+                ));
+            }
+            if let Some(p) = h["packaging"].as_str().filter(|p| !p.is_empty()) {
+                let kind = i18n::Packaging::of(p)
+                    .map(|k| format!("{}<span class=\"s\">", bi(k.text())))
+                    .unwrap_or_default();
+                let close = if kind.is_empty() { "" } else { "</span>" };
+                dl.push_str(&row(
+                    Text {
+                        zh: "包装",
+                        en: "Packaging",
+                    },
+                    format!("{kind}{}{close}", esc(p)),
+                ));
+            }
+            if let Ok(q) = serde_json::from_value::<Quantity>(h["quantity"].clone()) {
+                let n = h["containers_on_line"].as_u64().unwrap_or(1);
+                let (zh, en) = if h["quantity_of"] == "container" {
+                    ("本容器".to_string(), "this container".to_string())
+                } else if n > 1 {
+                    (
+                        format!("本行 {n} 个容器合计"),
+                        format!("for the line's {n} containers"),
+                    )
+                } else {
+                    (
+                        "本行申报量".to_string(),
+                        "declared for the line".to_string(),
+                    )
+                };
+                let (p, o) = match lang {
+                    Lang::Zh => (zh, en),
+                    Lang::En => (en, zh),
+                };
+                dl.push_str(&row(
+                    Text {
+                        zh: "申报数量",
+                        en: "Declared",
+                    },
+                    format!(
+                        "<span class=\"big\">{}</span> {}<span class=\"s\">{}</span>",
+                        esc(&quantity(&q)),
+                        esc(&format!("（{p}）")),
+                        esc(&o)
+                    ),
+                ));
+            }
+            let _ = write!(b, "<dl>{dl}</dl>");
         }
     }
-    b.push_str("<p class=\"note\">Checked by the server against the log's key and the live log. Offline: `wasteledger scan IMAGE --log-key KEY`.</p></div>");
-    page("扫码核验 scan", PAGE_STYLE, &b)
+    let _ = write!(
+        b,
+        "</main><footer><p>{}</p></footer>",
+        bi(Text {
+            zh: "由服务器以本日志的密钥和实时记录核验。",
+            en: "Checked by the server against the log's key and the live log.",
+        })
+    );
+    let title = format!("扫码核验 · {}", words.get(lang));
+    format!(
+        "<!DOCTYPE html>\n<html lang=\"{}\"><head><meta charset=\"utf-8\"><meta name=\"viewport\" content=\"width=device-width, initial-scale=1\"><title>{}</title><style>{SCAN_STYLE}</style></head><body>\n{b}</body></html>\n",
+        lang.tag(),
+        esc(&title)
+    )
 }
 
 #[cfg(test)]

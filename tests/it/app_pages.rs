@@ -24,7 +24,7 @@ pub fn sign_in(page: &Page, base: &str, key: &SigningKey) {
     page.navigate(&format!("{base}/app/enrol"));
     let pem = serde_json::to_string(&pem_of(key)).unwrap();
     page.eval(&format!(
-        "(async () => {{ const k = await import('/app/static/wl-keys.js'); await k.importPkcs8({pem}, {{replace: true}}); return true; }})()"
+        "(async () => {{ const k = await import('/app/static/wl-keys.js'); await k.importPkcs8({pem}, {{replace: true}}); await fetch('/app/session', {{method: 'DELETE'}}); return true; }})()"
     ));
     page.navigate(&format!("{base}/app"));
     page.wait_for("document.body.dataset.session === 'yes'", WAIT);

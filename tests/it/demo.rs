@@ -22,9 +22,15 @@ pub(crate) struct Demo {
 
 impl Demo {
     pub(crate) fn start(data: &Path) -> Demo {
+        Self::start_with(data, &[])
+    }
+
+    /// The same with more flags (`--public-url`, `--tls-cert`...).
+    pub(crate) fn start_with(data: &Path, extra: &[&str]) -> Demo {
         let mut child = Command::new(BIN)
             .args(["demo", "--listen", "127.0.0.1:0", "--data"])
             .arg(data)
+            .args(extra)
             .env("RUST_LOG", "warn")
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
@@ -63,7 +69,7 @@ impl Demo {
         }
     }
 
-    fn summary(&self) -> String {
+    pub(crate) fn summary(&self) -> String {
         self.stderr.lock().unwrap().clone()
     }
 

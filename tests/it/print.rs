@@ -210,10 +210,10 @@ fn the_manifest_prints_on_a4_with_names_steps_in_words_the_treatment_and_who_sig
         "no raw event names: {html}"
     );
     for want in [
-        "签发 issued",
+        "开具联单 manifest issued",
         "交接 hand-over",
         "接收 received",
-        "处置 treated R9",
+        "利用处置 treated R9",
     ] {
         assert!(html.contains(want), "the chain lacks {want:?}: {html}");
     }
@@ -239,8 +239,8 @@ fn the_manifest_prints_on_a4_with_names_steps_in_words_the_treatment_and_who_sig
         first.contains("Kunshan electronics plant") && first.contains("Hazardous hauler A"),
         "the first hand-over is signed by the plant and the hauler: {first}"
     );
-    assert!(signed_by(row("签发 issued")[0]).contains("Kunshan electronics plant"));
-    assert!(signed_by(row("处置 treated R9")[0]).contains("Licensed disposal facility"));
+    assert!(signed_by(row("开具联单 manifest issued")[0]).contains("Kunshan electronics plant"));
+    assert!(signed_by(row("利用处置 treated R9")[0]).contains("Licensed disposal facility"));
     let pages = print_pages(dir.path(), "manifest", html);
     for (i, p) in pages.iter().enumerate() {
         assert_size(&format!("manifest page {}", i + 1), *p, (210.0, 297.0));

@@ -33,6 +33,66 @@ fn scan(w: &World, payload: &str) -> Value {
     a.json().unwrap()
 }
 
+/// The page a phone's camera opens for a code, checked for what every such page must be: sized
+/// for a phone, every identifier in words. `?lang=en` when `english`. With WASTELEDGER_SCREENS
+/// set to a directory, the page is saved there as `{name}.html` (to look at it in a browser).
+fn phone_page(w: &World, payload: &str, name: &str, english: bool) -> String {
+    let path = format!("/m/{payload}{}", if english { "?lang=en" } else { "" });
+    let a = w.c.get(&path).unwrap();
+    assert_eq!(a.status, 200, "{}", a.body);
+    let page = a.body;
+    if let Ok(dir) = std::env::var("WASTELEDGER_SCREENS") {
+        let suffix = if english { "-en" } else { "" };
+        std::fs::write(format!("{dir}/{name}{suffix}.html"), &page).unwrap();
+    }
+    assert!(
+        page.contains("<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">"),
+        "{page}"
+    );
+    // What a reader sees: the text outside tags and the style sheet.
+    let style_end = page.find("</style>").expect("a style sheet");
+    let mut text = String::new();
+    let mut in_tag = false;
+    for c in page[style_end..].chars() {
+        match c {
+            '<' => in_tag = true,
+            '>' => {
+                in_tag = false;
+                text.push(' ');
+            }
+            c if !in_tag => text.push(c),
+            _ => {}
+        }
+    }
+    for word in text.split(|c: char| c.is_whitespace() || "()（）,;:：，".contains(c)) {
+        let dotted = word.split_once('.').is_some_and(|(a, b)| {
+            !a.is_empty()
+                && !b.is_empty()
+                && a.chars().chain(b.chars()).all(|c| c.is_ascii_lowercase())
+        });
+        assert!(
+            !word.contains('_') && !dotted,
+            "{name}: the raw identifier {word:?} is on the page: {text}"
+        );
+    }
+    for raw in [
+        "in_transit",
+        "custody.handover",
+        "event.vehicle",
+        ">hazardous<",
+        ">valid<",
+    ] {
+        assert!(!page.contains(raw), "{name}: {raw:?} on the page");
+    }
+    page
+}
+
+/// The verdict's band: its colour class and its words, the page's language first.
+fn band(page: &str) -> &str {
+    let at = page.find("<header class=\"band").expect("a verdict band");
+    &page[at..at + page[at..].find("</header>").unwrap()]
+}
+
 #[test]
 fn a_rendered_code_decodes_and_verifies_offline_for_the_manifest_and_each_container() {
     let dir = tempfile::tempdir().unwrap();
@@ -137,6 +197,30 @@ fn a_scanner_tells_forged_foreign_voided_closed_and_superseded_codes_apart() {
     assert_eq!(scan(&w, &good)["verdict"], "not_picked_up");
     w.pickup(&m);
     assert_eq!(scan(&w, &good)["verdict"], "valid");
+    // The phone's page: a green band saying 有效 first, then Valid; the status, the time and
+    // the destination in words.
+    let page = phone_page(&w, &good, "valid-manifest", false);
+    let b = band(&page);
+    assert!(
+        b.contains("band good") && b.contains("有效") && b.contains("Valid"),
+        "{b}"
+    );
+    assert!(b.find("有效") < b.find("Valid"), "Chinese first: {b}");
+    assert!(page.contains("<html lang=\"zh-CN\">"));
+    assert!(
+        page.contains("运输中") && page.contains("危险废物"),
+        "{page}"
+    );
+    assert!(
+        page.contains(" CST") && page.contains("Disposal facility"),
+        "{page}"
+    );
+    assert!(page.contains(&m), "{page}");
+    // ?lang=en: English first, Chinese under it.
+    let en = phone_page(&w, &good, "valid-manifest", true);
+    let b = band(&en);
+    assert!(b.find("Valid") < b.find("有效"), "English first: {b}");
+    assert!(en.contains("<html lang=\"en\">") && en.contains("in transit"));
 
     // One character of the signature changed: forged.
     let mut forged: Vec<char> = good.chars().collect();
@@ -149,6 +233,8 @@ fn a_scanner_tells_forged_foreign_voided_closed_and_superseded_codes_apart() {
         (Some("forged"), Some(false)),
         "{v}"
     );
+    let b = band(&phone_page(&w, &forged, "forged", false)).to_string();
+    assert!(b.contains("band bad") && b.contains("伪造"), "{b}");
     assert!(qr::verify(&forged, &verifier(&w)).is_err());
 
     // Garbage is not a code at all.
@@ -179,6 +265,11 @@ fn a_scanner_tells_forged_foreign_voided_closed_and_superseded_codes_apart() {
         (v["verdict"].as_str(), v["ok"].as_bool()),
         (Some("voided"), Some(false)),
         "{v}"
+    );
+    let page = phone_page(&w, &vt, "voided", false);
+    assert!(
+        band(&page).contains("band bad") && band(&page).contains("已作废"),
+        "{page}"
     );
     // And the log signs no fresh code for it (one would verify offline as if the load could move).
     let refused =
@@ -215,6 +306,12 @@ fn a_scanner_tells_forged_foreign_voided_closed_and_superseded_codes_apart() {
     let v = scan(&w, &old);
     assert_eq!(v["verdict"], "superseded", "{v}");
     assert_eq!(v["manifest"]["version"], 2);
+    let page = phone_page(&w, &old, "superseded", false);
+    assert!(
+        band(&page).contains("band warn") && band(&page).contains("已更正"),
+        "{page}"
+    );
+    assert!(page.contains("现为第 2 版（码上为第 1 版）"), "{page}");
     assert_eq!(
         qr::verify(&token_of(&fixed), &verifier(&w))
             .unwrap()
@@ -246,13 +343,12 @@ fn a_scanner_tells_forged_foreign_voided_closed_and_superseded_codes_apart() {
     );
 
     // A phone opening the URL form gets the verdict as a page.
-    let page = w.c.get(&format!("/m/{good}")).unwrap();
-    assert_eq!(page.status, 200);
+    let page = phone_page(&w, &good, "closed", false);
     assert!(
-        page.body.contains("closed") && page.body.contains(&m),
-        "{}",
-        page.body
+        band(&page).contains("band bad") && band(&page).contains("已办结"),
+        "{page}"
     );
+    assert!(page.contains(&m) && page.contains("已利用处置"), "{page}");
 }
 
 #[test]
@@ -491,11 +587,24 @@ fn a_load_seen_on_another_truck_is_wrong_vehicle_flagged_and_an_anomaly() {
     assert!(w.flags(&m).is_empty(), "{:?}", w.flags(&m));
     // A phone opening the container's code is told the same.
     let label = decode_png(&w, &format!("/v1/manifests/{m}/containers/D1/qr.png"));
-    let page = w.c.get_ok(&format!("/m/{label}")).unwrap();
-    assert!(
-        page.contains("Should hold: 900-249-08 废矿物油") && page.contains("340 kg"),
-        "{page}"
-    );
+    let page = phone_page(&w, &label, "container", false);
+    for want in [
+        "容器 D1 应装",
+        "900-249-08",
+        "HW08 废矿物油与含矿物油废物",
+        "毒性",
+        "易燃性",
+        "液态",
+        "钢桶",
+        "340 kg",
+        "本行 2 个容器合计",
+        "Disposal facility",
+    ] {
+        assert!(
+            page.contains(want),
+            "the container's page lacks {want:?}: {page}"
+        );
+    }
     assert!(
         out.contains(&format!("held by  {}", w.hauler_a.id)) && out.contains("truck    苏E12345"),
         "the holder and truck the server sends: {out}"

@@ -12,6 +12,13 @@ use wasteledger::ledger::event::{PublicKey, SignedEvent};
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_wasteledger");
 
+/// The server binary the test servers run: `WASTELEDGER_TEST_BIN` if set (a copy kept aside
+/// when several worktrees share one target directory and overwrite its `wasteledger`), else
+/// the one cargo built.
+pub fn server_bin() -> String {
+    std::env::var("WASTELEDGER_TEST_BIN").unwrap_or_else(|_| BIN.to_string())
+}
+
 /// A deterministic test key (seed byte `n`).
 pub fn key(n: u8) -> SigningKey {
     SigningKey::from_bytes(&[n; 32])
@@ -61,7 +68,7 @@ impl Server {
         if !auth.exists() {
             wasteledger::keyfile::write(&auth, &authority()).unwrap();
         }
-        let mut child = Command::new(BIN)
+        let mut child = Command::new(server_bin())
             .args(["serve", "--listen", "127.0.0.1:0", "--data"])
             .arg(data)
             .arg("--authority-key")

@@ -6,6 +6,8 @@
 //! These are pages for people, not the API: they are not in `openapi.json` (its tests skip
 //! paths under `/app`), and the browser tests (`tests/it/app*.rs`) drive them.
 
+mod handover;
+
 use super::auth::SeenRequests;
 use super::domain::{live, now, session_key};
 use super::session::{self, Sessions};
@@ -22,6 +24,8 @@ use askama::Template;
 use serde_json::json;
 
 mod issue;
+mod receive;
+mod scan;
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
     issue::routes(cfg);
@@ -36,7 +40,10 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .route("/app/qr.svg", web::get().to(qr_svg))
         .route("/app/sw.js", web::get().to(worker))
         .route("/app/i18n.json", web::get().to(words))
-        .route("/app/manifest.webmanifest", web::get().to(manifest));
+        .route("/app/manifest.webmanifest", web::get().to(manifest))
+        .configure(scan::routes)
+        .configure(receive::routes);
+    handover::routes(cfg);
 }
 
 /// The page's language: `?lang=` (remembered in a cookie), else the cookie, else Chinese.
@@ -129,6 +136,7 @@ fn signed_in(req: &HttpRequest, d: &Domain, lang: Lang) -> Option<Signed> {
         });
     }
     let party = d.parties.get(d.party_of_at(&key, t)?)?;
+    let dl = d.delegated.get(&key);
     let roles = party
         .roles
         .iter()
@@ -141,11 +149,15 @@ fn signed_in(req: &HttpRequest, d: &Domain, lang: Lang) -> Option<Signed> {
             party_id: party.id.to_string(),
             party_name: party.name.clone(),
             roles,
-            key_kind: c("单位密钥", "company key"),
-            label: None,
-            not_after: None,
+            key_kind: match dl {
+                Some(_) => c("设备密钥", "device key"),
+                None => c("单位密钥", "company key"),
+            },
+            label: dl.map(|x| x.label.clone()),
+            not_after: dl.map(|x| x.not_after.cst()),
         },
-        may_delegate: true,
+        // Only a party's own registered key delegates; a device key cannot.
+        may_delegate: dl.is_none(),
         roles: party.roles.clone(),
     })
 }
@@ -286,17 +298,31 @@ async fn manifest_page(
         return Ok(to_home());
     };
     let roles = s.as_ref().map(|s| s.roles.clone()).unwrap_or_default();
-    let mut m = manifest::view(
+    let mut mv = manifest::view(
         &d,
         m,
         c.lang,
         s.as_ref().and_then(|s| s.party.as_ref()),
         &roles,
     );
+    let pending = json["pending"].as_array().map_or(&[][..], Vec::as_slice);
+    let handover = match s.as_ref().and_then(|s| s.party.as_ref()) {
+        Some(me) => pages::handover::view(&d, m, me, c.lang, pending),
+        None => Default::default(),
+    };
     drop(d);
-    m.pending = json["pending"].as_array().map_or(0, Vec::len);
+    mv.pending = pending.len();
     let data = manifest::script_json(&json);
-    page(&req, manifest::ManifestPage { c, m, data }.render())
+    page(
+        &req,
+        manifest::ManifestPage {
+            c,
+            m: mv,
+            data,
+            handover,
+        }
+        .render(),
+    )
 }
 
 fn short(id: &str) -> &str {
@@ -386,7 +412,10 @@ async fn login(
         )
     })?;
     Ok(HttpResponse::Ok()
-        .insert_header((header::SET_COOKIE, sessions.set_cookie(&cookie)))
+        .insert_header((
+            header::SET_COOKIE,
+            sessions.set_cookie(&cookie, super::secure(&req)),
+        ))
         .insert_header((header::CACHE_CONTROL, "no-store"))
         .json(party))
 }
@@ -397,7 +426,10 @@ async fn logout(req: HttpRequest, sessions: web::Data<Sessions>) -> HttpResponse
         sessions.close(c);
     }
     HttpResponse::NoContent()
-        .insert_header((header::SET_COOKIE, sessions.clear_cookie()))
+        .insert_header((
+            header::SET_COOKIE,
+            sessions.clear_cookie(super::secure(&req)),
+        ))
         .finish()
 }
 

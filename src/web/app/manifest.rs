@@ -73,6 +73,8 @@ pub struct ManifestView {
     pub steps: Vec<StepView>,
     pub pending: usize,
     pub me: Me,
+    /// What the signed-in party may do with the load at its gate (`receive::gate`).
+    pub gate: Option<super::receive::GateView>,
 }
 
 #[derive(Template)]
@@ -82,6 +84,8 @@ pub struct ManifestPage {
     pub m: ManifestView,
     /// The API's JSON answer for this manifest, made safe to sit in a `<script>` element.
     pub data: String,
+    /// The hand-over form and the halves waiting (`m-handover.html`).
+    pub handover: super::handover::HandoverView,
 }
 
 /// JSON text that can sit inside `<script type="application/json">`: `<`, `>` and `&` as
@@ -92,6 +96,30 @@ pub fn script_json(v: &serde_json::Value) -> String {
         .replace('<', "\\u003c")
         .replace('>', "\\u003e")
         .replace('&', "\\u0026")
+}
+
+/// A line's waste in words: its code (or construction-waste type) and name.
+pub fn line_what(l: &crate::domain::events::Line, lang: Lang) -> String {
+    match (&l.code, &l.cw_type) {
+        (Some(c), _) => format!("{c} {}", l.name),
+        (_, Some(t)) => format!("{} {}", i18n::cw_type(*t).get(lang), l.name),
+        _ => l.name.clone(),
+    }
+}
+
+/// A load's waste in a few words: its first line, and how many more.
+pub fn load_what(m: &Manifest, lang: Lang) -> String {
+    let v = m.current();
+    let first = v
+        .lines
+        .first()
+        .map(|l| line_what(l, lang))
+        .unwrap_or_default();
+    match (v.lines.len().saturating_sub(1), lang) {
+        (0, _) => first,
+        (_, Lang::Zh) => format!("{first} 等 {} 项", v.lines.len()),
+        (more, Lang::En) => format!("{first} and {more} more"),
+    }
 }
 
 /// A party's name (and id when it is not registered).
@@ -132,11 +160,7 @@ pub fn view(
         .iter()
         .enumerate()
         .map(|(i, l)| {
-            let what = match (&l.code, &l.cw_type) {
-                (Some(c), _) => format!("{c} {}", l.name),
-                (_, Some(t)) => format!("{} {}", i18n::cw_type(*t).get(lang), l.name),
-                _ => l.name.clone(),
-            };
+            let what = line_what(l, lang);
             let containers = if l.containers.is_empty() {
                 String::new()
             } else {
@@ -241,6 +265,7 @@ pub fn view(
         steps,
         pending: 0,
         me,
+        gate: me_party.and_then(|p| super::receive::gate(d, m, p, roles, lang)),
     }
 }
 
@@ -295,24 +320,7 @@ pub fn open_loads(d: &Domain, party: &Uscc, lang: Lang) -> Vec<LoadRow> {
             continue;
         }
         let v = m.current();
-        let what = v
-            .lines
-            .first()
-            .map(|l| match (&l.code, &l.cw_type) {
-                (Some(c), _) => format!("{c} {}", l.name),
-                (_, Some(t)) => format!("{} {}", i18n::cw_type(*t).get(lang), l.name),
-                _ => l.name.clone(),
-            })
-            .unwrap_or_default();
-        let more = v.lines.len().saturating_sub(1);
-        let what = if more > 0 {
-            match lang {
-                Lang::Zh => format!("{what} 等 {} 项", v.lines.len()),
-                Lang::En => format!("{what} and {more} more"),
-            }
-        } else {
-            what
-        };
+        let what = load_what(m, lang);
         out.push(LoadRow {
             number: m.number.to_string(),
             status: i18n::status(m.status).get(lang).to_string(),

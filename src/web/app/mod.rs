@@ -6,8 +6,11 @@
 
 use askama::Template;
 
+pub mod handover;
 pub mod issue;
 pub mod manifest;
+pub mod receive;
+pub mod scan;
 
 pub use crate::web::i18n::Lang;
 

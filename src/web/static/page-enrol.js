@@ -81,6 +81,9 @@ document.getElementById('keyfile').addEventListener('change', async (e) => {
     const text = new Uint8Array(await file.arrayBuffer());
     e.target.value = '';
     const info = await keys.importPkcs8(text, { replace: true });
+    // A session of the key this one replaces must not go on reading (or signing pages) here.
+    await fetch('/app/session', { method: 'DELETE' }).catch(() => {});
+    sessionStorage.removeItem('wl_signed_out');
     state.hidden = false;
     state.className = 'state pending';
     state.textContent = `${t('已导入，指纹', 'Imported, fingerprint')} ${info.fingerprint}`;

@@ -4,17 +4,22 @@
 // and what they read to check codes without the network (the log's verifier key, the words),
 // each refreshed from the network whenever it answers (network first, cache when offline).
 // It never caches a write: POST /v1/events goes to the network or fails, and the page's
-// outbox (wl-outbox.js) keeps the signed event until it is sent.
+// outbox (wl-outbox.js) keeps the signed event until it is sent. The scan page carries the
+// words and catalog names it needs (web::app::scan::words), so kept pages and the verifier key
+// are all a phone needs to check a code offline; a page never kept falls back to the scan page.
 const VERSION = '__VERSION__';
 const ASSETS = __ASSETS__;
 const CACHE = `wl-${VERSION}`;
 const PAGES = ['/app', '/app/scan', '/app/outbox', '/app/loads'];
+// Where a page not kept lands offline.
+const OFFLINE_PAGE = '/app/scan';
 const DATA = ['/v1/log/key', '/app/i18n.json?lang=zh', '/app/i18n.json?lang=en'];
 
 self.addEventListener('install', (e) => {
   e.waitUntil((async () => {
     const c = await caches.open(CACHE);
-    await c.addAll(ASSETS.map((a) => `/app/static/${a}`));
+    // Each file on its own: one that fails (a busy server) is fetched again on first use.
+    await Promise.all(ASSETS.map((a) => c.add(`/app/static/${a}`).catch(() => {})));
     // Pages and data: best effort (a page may need a session the worker does not have yet).
     await Promise.all([...PAGES, ...DATA].map(async (u) => {
       try {
@@ -43,7 +48,13 @@ self.addEventListener('fetch', (e) => {
   if (e.request.method !== 'GET' || url.origin !== location.origin) return;
   const key = cacheKey(url);
   if (url.pathname.startsWith('/app/static/')) {
-    e.respondWith(caches.match(key).then((hit) => hit || fetch(e.request)));
+    e.respondWith((async () => {
+      const hit = await caches.match(key);
+      if (hit) return hit;
+      const r = await fetch(e.request);
+      if (r.ok) await (await caches.open(CACHE)).put(key, r.clone());
+      return r;
+    })());
     return;
   }
   const keep = e.request.mode === 'navigate' || DATA.includes(key) || url.pathname === '/app/catalog.json';
@@ -57,7 +68,10 @@ self.addEventListener('fetch', (e) => {
       }
       return r;
     } catch (err) {
-      const hit = await caches.match(key) || (e.request.mode === 'navigate' && await caches.match(url.pathname));
+      const nav = e.request.mode === 'navigate';
+      // A page never opened online falls back to the scan page, which works offline.
+      const hit = await caches.match(key) || (nav && await caches.match(url.pathname))
+        || (nav && url.pathname.startsWith('/app') && await caches.match(OFFLINE_PAGE));
       if (hit) return hit;
       throw err;
     }

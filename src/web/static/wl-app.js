@@ -13,12 +13,16 @@
 //   t(zh, en) -> string         the text in the page's language
 //   login() -> {ok, status, problem?}   sign in with this device's key
 //   showProblem(root, problem)  put a problem's message next to its field (or the form's top);
-//                               `{field, detail}` without a `status` is a page's own message
+//                               `{field, detail, local: true}` is a page's own check's message
 //   clearProblems(root)
 //   problemText(problem, expect?) -> string   a problem in the page's language
 //   fieldWords(table, path) -> string   `event.lines[0].code` → 第1行 代码 (table: /app/i18n.json)
+//   words() -> the /app/i18n.json tables of the page's language ({} when unreachable)
 //   postSigned(wire) -> {ok, status, body}   POST /v1/events (no queue: for online desk work)
 //   refreshNet()                 update the network / outbox bar
+// Events: `wl:outbox` on document after each automatic flush (load, back online), with
+//   detail.outcomes (wl-outbox.js flush's outcomes). Opening /app/m/{number} sets
+//   localStorage `wl_load` (the load this device works on).
 
 import * as keys from './wl-keys.js';
 import { authHeader, wireText } from './wl-sign.js';
@@ -81,21 +85,25 @@ export function fieldWords(w, field) {
  * A problem in the page's language. In Chinese: where (the field in words), what kind of
  * refusal (the server's problem types in words) and, when the page says what the field
  * expects (`expect`), that too; the server's English detail is kept for the tooltip only. In
- * English: the kind and the server's detail. A page's own check (`problem.local`, or any
- * problem without an HTTP `status`) is its `detail`, already in the page's language.
+ * English: the kind and the server's detail. A page's own check (`problem.local`) is its
+ * `detail`, already in the page's language.
  */
 export async function problemText(problem, expect) {
   if (!problem) return t('服务器没有回答', 'The server did not answer');
+  // A page's own check, already in the page's language.
+  if (problem.text) return problem.text;
+  if (problem.local) return problem.detail || '';
+  const w = await words();
   const k = kindOf(problem);
   if (k === 'network') return t('无法连接服务器，请检查网络后重试。', 'Cannot reach the server: check the network and try again.');
-  // Made by the page itself (no HTTP status): its detail is already in the page's language.
-  if (problem.local || !problem.status) return problem.detail || '';
-  const w = await words();
   const kind = (w.problem || {})[k] || (zh ? `服务器未接受此请求（${problem.status || '?'}）` : problem.title || 'Refused');
   const where = fieldWords(w, problem.field);
   if (!zh) return [where, kind, problem.detail].filter(Boolean).join(': ');
   return `${where ? where + '：' : ''}${kind}${expect ? `。应为：${expect}` : ''}`;
 }
+
+/** The words tables of `/app/i18n.json` (statuses, flags, problems, fields, R/D codes…). */
+export { words };
 
 export function clearProblems(root) {
   root.querySelectorAll('[data-error-for]').forEach((e) => { e.hidden = true; e.textContent = ''; e.removeAttribute('title'); });
@@ -121,10 +129,19 @@ function slotFor(root, field) {
  */
 export async function showProblem(root, problem) {
   const slot = slotFor(root, problem && problem.field) || root.querySelector('[data-error-for]');
-  const text = await problemText(problem, slot && slot.dataset.expect);
+  const text = problem && problem.local ? problem.detail : await problemText(problem, slot && slot.dataset.expect);
   if (!slot) { alert(text); return; }
   slot.textContent = text;
-  if (problem && problem.detail && problem.status) slot.title = problem.detail;
+  // In Chinese the server's own sentence (English, naming the field and what it expected)
+  // follows, small, for whoever must fix it.
+  if (zh && problem && problem.detail && !problem.text && !problem.local) {
+    const d = document.createElement('small');
+    d.className = 'detail';
+    d.lang = 'en';
+    d.dataset.raw = '';
+    d.textContent = problem.detail;
+    slot.append(document.createElement('br'), d);
+  }
   slot.hidden = false;
   const input = problem && problem.field && root.querySelector(`[data-field="${CSS.escape(slot.dataset.errorFor)}"]`);
   if (input) {
@@ -170,12 +187,14 @@ export async function refreshNet() {
 }
 
 async function flushOutbox() {
+  let outcomes = [];
   try {
     const waiting = await outbox.list();
-    if (waiting.some((i) => i.state === 'queued')) await outbox.flush();
+    if (waiting.some((i) => i.state === 'queued')) outcomes = await outbox.flush();
   } catch (_) { /* stays queued */ }
   await refreshNet();
-  document.dispatchEvent(new CustomEvent('wl:outbox'));
+  // Pages show what became of what they signed (detail.outcomes: wl-outbox.js flush's).
+  document.dispatchEvent(new CustomEvent('wl:outbox', { detail: { outcomes } }));
 }
 
 async function autoLogin() {
@@ -220,6 +239,10 @@ document.getElementById('logout')?.addEventListener('click', async () => {
 if ('serviceWorker' in navigator) {
   navigator.serviceWorker.register('/app/sw.js', { scope: '/app' }).catch(() => { /* no offline */ });
 }
+// The manifest a page shows is the load this device works on (page-scan.js checks containers
+// against it).
+const opened = location.pathname.match(/^\/app\/m\/(\d{14})$/);
+if (opened) localStorage.setItem('wl_load', opened[1]);
 window.addEventListener('online', flushOutbox);
 window.addEventListener('offline', refreshNet);
 if (document.body.dataset.session === 'none' && document.getElementById('device')) autoLogin();
