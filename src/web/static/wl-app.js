@@ -132,16 +132,9 @@ export async function showProblem(root, problem) {
   const text = problem && problem.local ? problem.detail : await problemText(problem, slot && slot.dataset.expect);
   if (!slot) { alert(text); return; }
   slot.textContent = text;
-  // In Chinese the server's own sentence (English, naming the field and what it expected)
-  // follows, small, for whoever must fix it.
-  if (zh && problem && problem.detail && !problem.text && !problem.local) {
-    const d = document.createElement('small');
-    d.className = 'detail';
-    d.lang = 'en';
-    d.dataset.raw = '';
-    d.textContent = problem.detail;
-    slot.append(document.createElement('br'), d);
-  }
+  // The server's own sentence (English, naming the field and what it expected) stays off the
+  // page's text, on the message's tooltip, for whoever must fix it.
+  if (problem && problem.detail && !problem.text && !problem.local) slot.title = problem.detail;
   slot.hidden = false;
   const input = problem && problem.field && root.querySelector(`[data-field="${CSS.escape(slot.dataset.errorFor)}"]`);
   if (input) {
