@@ -47,7 +47,7 @@ fn screens(page: &Page, name: &str) {
 }
 
 /// The element's pixels as a PNG (the QR code as a phone's camera would see it on screen).
-fn element_png(page: &Page, css: &str) -> Vec<u8> {
+pub(crate) fn element_png(page: &Page, css: &str) -> Vec<u8> {
     let r = page.eval(&format!(
         "(() => {{ const e = document.querySelector({0}); e.scrollIntoView({{block: 'center'}});
             const r = e.getBoundingClientRect();
@@ -71,7 +71,7 @@ fn log_size(w: &World) -> u64 {
     w.head().lines().nth(1).unwrap().parse().unwrap()
 }
 
-fn choose(page: &Page, select: &str, value: &str) {
+pub(crate) fn choose(page: &Page, select: &str, value: &str) {
     page.eval(&format!(
         "(() => {{ const s = document.querySelector({0}); s.value = {1};
             if (s.value !== {1}) throw new Error('no option ' + {1} + ' in ' + {0});
@@ -88,23 +88,23 @@ fn text_of(page: &Page, css: &str) -> String {
         .to_string()
 }
 
-fn visible(css: &str) -> String {
+pub(crate) fn visible(css: &str) -> String {
     format!(
         "(() => {{ const e = document.querySelector({}); return e && !e.hidden && e.offsetParent !== null && e.textContent.trim() !== ''; }})()",
         json!(css)
     )
 }
 
-struct Desk {
-    _dir: tempfile::TempDir,
-    w: World,
-    _browser: Browser,
-    page: Page,
-    m: String,
+pub(crate) struct Desk {
+    pub _dir: tempfile::TempDir,
+    pub w: World,
+    pub _browser: Browser,
+    pub page: Page,
+    pub m: String,
 }
 
 /// A hazardous load issued by the plant, and the plant's clerk signed in at its manifest page.
-fn plant_desk() -> Desk {
+pub(crate) fn plant_desk() -> Desk {
     let dir = tempfile::tempdir().unwrap();
     let w = World::start(dir.path());
     let m = w.issue_hazardous("S-DISPOSAL");

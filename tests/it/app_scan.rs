@@ -18,7 +18,7 @@ use wasteledger::keyfile;
 
 /// A phone signed in as hauler A (its registered key imported from a PKCS#8 file, as the
 /// enrol page's import does), with its truck's plate set on the scan page.
-fn driver(w: &World, dir: &Path, base: &str, camera: Option<&Path>) -> (Browser, Page) {
+pub(crate) fn driver(w: &World, dir: &Path, base: &str, camera: Option<&Path>) -> (Browser, Page) {
     let mut opts = LaunchOptions::default();
     if let Some(c) = camera {
         opts = opts.camera(c);

@@ -5,6 +5,7 @@ mod api;
 mod app_enrol;
 mod app_handover;
 mod app_issue;
+mod app_journey;
 mod app_pages;
 mod app_receive;
 mod app_scan;
