@@ -303,6 +303,7 @@ keyed! {
         TooManyPending = "too-many-pending", "待处理的请求过多，请稍后重试", "Too many pending requests";
         Unauthenticated = "unauthenticated", "需要签名登录", "Signed request required";
         Unavailable = "unavailable", "服务暂不可用", "Log unavailable";
+        Unencodable = "unencodable", "无法生成交接码", "Cannot be shown as a code";
         UnknownContainer = "unknown-container", "联单上没有这个容器", "Unknown container";
         UnknownExport = "unknown-export", "没有这次证据调取记录", "Unknown export";
         UnknownKey = "unknown-key", "签名密钥未登记", "Signer not registered";

@@ -258,7 +258,7 @@ fn a_refused_field_shows_in_chinese_next_to_it_and_the_log_is_unchanged() {
     let slot = |path: &str| format!("[data-error-for=\"{path}\"]");
     let shown = |path: &str| {
         page.eval(&format!(
-            "(() => {{ const e = document.querySelector({}); return e.hidden ? null : e.textContent; }})()",
+            "(() => {{ const e = document.querySelector({}); return e.hidden ? null : e.firstChild.textContent; }})()",
             json!(slot(path))
         ))
     };
