@@ -210,10 +210,14 @@ fn a_post_body_shows_in_requests_and_on_the_wire() {
         wire.contains("accept-language: zh-cn"),
         "the browser asks for Chinese: {wire}"
     );
-    assert_eq!(
-        server.requests().last().unwrap().body,
-        br#"{"secret":"k-0123"}"#
-    );
+    // The POST, not whatever the browser asked for after it (a favicon).
+    let posted: Vec<_> = server
+        .requests()
+        .into_iter()
+        .filter(|r| r.method == "POST")
+        .collect();
+    assert_eq!(posted.len(), 1);
+    assert_eq!(posted[0].body, br#"{"secret":"k-0123"}"#);
 }
 
 #[test]
