@@ -708,12 +708,20 @@ impl Domain {
                 effective: eff.to_string(),
             });
         }
-        self.delegated
-            .get(key)
-            .filter(|d| d.not_after <= at)
-            .map(|d| Refusal::ExpiredKey {
+        let d = self.delegated.get(key)?;
+        if d.not_after <= at {
+            return Some(Refusal::ExpiredKey {
                 key: key.to_string(),
                 not_after: d.not_after.to_string(),
+            });
+        }
+        // A device key lapses with the party key that delegated it (as `LogState` decides).
+        self.revoked
+            .get(&d.by)
+            .filter(|eff| **eff <= at)
+            .map(|eff| Refusal::RevokedKey {
+                key: d.by.to_string(),
+                effective: eff.to_string(),
             })
     }
 

@@ -94,18 +94,20 @@ pub(super) fn viewer_with_body(
     seen: &SeenRequests,
     d: &Domain,
 ) -> Result<Viewer, Problem> {
-    let header = req
-        .headers()
-        .get("authorization")
-        .and_then(|v| v.to_str().ok());
+    let given = req.headers().get("authorization");
+    // A header that is not text is refused as a header, never read as no header.
+    let header = given.map(|v| v.to_str().unwrap_or("(not text)"));
     let pq = req
         .uri()
         .path_and_query()
         .map(|p| p.as_str())
         .unwrap_or("/");
     let key: Option<PublicKey> = match header {
-        // A page's reads carry the session cookie instead (`session.rs`: reads only).
-        None if matches!(req.method().as_str(), "GET" | "HEAD") => session_key(req),
+        // A page's reads carry the session cookie instead (`session.rs`): reads only, and
+        // only what the pages read.
+        None if matches!(req.method().as_str(), "GET" | "HEAD") && session_reads(req.path()) => {
+            session_key(req)
+        }
         _ => seen.check(header, req.method().as_str(), pq, body, now())?,
     };
     Ok(match key {
@@ -119,6 +121,20 @@ pub(super) fn viewer_with_body(
             None => Viewer::Unknown,
         },
     })
+}
+
+/// What a session cookie may read: the application's pages and the manifests, hand-over
+/// halves and registry entries they show. Personal data, persons, searches, the log's raw
+/// entries, exports and bundles stay behind a signature on each request.
+pub(super) fn session_reads(path: &str) -> bool {
+    path == "/app"
+        || path.starts_with("/app/")
+        || path.starts_with("/v1/manifests/")
+        || path == "/v1/manifests"
+        || path.starts_with("/v1/pending/")
+        || path.starts_with("/v1/parties/")
+        || path.starts_with("/v1/vehicles/")
+        || path.starts_with("/v1/sites/")
 }
 
 /// The key a request's session cookie names, if it names a live one.

@@ -24,6 +24,8 @@ use std::sync::Mutex;
 pub const COOKIE: &str = "wl_session";
 /// How long a session lasts (a driver's or a clerk's shift and some).
 pub const SESSION_SECS: u64 = 12 * 3600;
+/// Most sessions one key holds (a phone and a few browsers); a new one replaces its oldest.
+pub const MAX_SESSIONS_PER_KEY: usize = 8;
 /// Most sessions held at once; beyond it a login is refused until some expire.
 pub const MAX_SESSIONS: usize = 50_000;
 
@@ -59,6 +61,18 @@ impl Sessions {
         let mut token = [0u8; 32];
         getrandom::fill(&mut token).expect("the operating system's random source");
         let mut map = self.map.lock().unwrap_or_else(|p| p.into_inner());
+        // One key holds at most a few sessions (its own browsers): a new one replaces its
+        // oldest, so no key can fill the table and lock the others out.
+        let mine: Vec<([u8; 32], u64)> = map
+            .iter()
+            .filter(|(_, s)| s.key == key)
+            .map(|(id, s)| (*id, s.expires_ms))
+            .collect();
+        if mine.len() >= MAX_SESSIONS_PER_KEY {
+            if let Some((oldest, _)) = mine.iter().min_by_key(|(_, e)| *e) {
+                map.remove(oldest);
+            }
+        }
         if map.len() >= MAX_SESSIONS {
             map.retain(|_, s| s.expires_ms > now_ms);
             if map.len() >= MAX_SESSIONS {
@@ -135,6 +149,23 @@ mod tests {
         let c2 = s.open(key(2), 1_000).unwrap();
         s.close(&c2);
         assert_eq!(s.key(&c2, 2_000), None, "closed");
+    }
+
+    #[test]
+    fn one_key_keeps_only_its_newest_sessions() {
+        let s = Sessions::new();
+        let first = s.open(key(3), 1_000).unwrap();
+        let later: Vec<String> = (0..MAX_SESSIONS_PER_KEY as u64)
+            .map(|i| s.open(key(3), 2_000 + i).unwrap())
+            .collect();
+        assert_eq!(s.key(&first, 3_000), None, "the oldest made room");
+        assert!(later.iter().all(|c| s.key(c, 3_000) == Some(key(3))));
+        let other = s.open(key(4), 3_000).unwrap();
+        assert_eq!(
+            s.key(&other, 3_000),
+            Some(key(4)),
+            "another key is not affected"
+        );
     }
 
     #[test]

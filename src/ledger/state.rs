@@ -24,6 +24,9 @@ use serde_json::Value;
 use std::collections::HashMap;
 use thiserror::Error;
 
+/// The longest a party may delegate a device key for (five years).
+pub const MAX_DELEGATION_MS: u64 = 1830 * 86_400_000;
+
 /// Why an event is refused. Each names the field or the key at fault.
 #[derive(Debug, Error, Clone, PartialEq, Eq)]
 pub enum Refusal {
@@ -228,7 +231,7 @@ impl LogState {
                 let saved = self.keys.clone();
                 match t {
                     "key.added" => self.key_added(index, event)?,
-                    "key.revoked" => self.key_revoked(index, event, by_authority)?,
+                    "key.revoked" => self.key_revoked(index, time, event, by_authority)?,
                     _ => self.key_delegated(index, time, event)?,
                 }
                 if let Err(r) = fold.admit(index, time, event, self) {
@@ -270,6 +273,21 @@ impl LogState {
                     key: k.to_string(),
                     not_after: d.not_after.to_string(),
                 });
+            }
+            // A device key lapses with the party key that delegated it: a revoked (say
+            // stolen) party key leaves no phone signing behind it.
+            if let Some(by) = rec.delegation.as_ref().map(|d| d.by) {
+                if let Some((eff, _)) = self
+                    .keys
+                    .get(&by)
+                    .and_then(|r| r.revoked)
+                    .filter(|(eff, _)| *eff <= time)
+                {
+                    return Err(Refusal::RevokedKey {
+                        key: by.to_string(),
+                        effective: eff.to_string(),
+                    });
+                }
             }
         }
         Ok(())
@@ -391,11 +409,13 @@ impl LogState {
         let d = delegation(event.event())?;
         self.party_signer(event, d.holder, "key.delegated")?;
         self.require_new(&d.key)?;
-        if d.not_after <= time {
+        if d.not_after <= time || d.not_after.unix_millis() > time.unix_millis() + MAX_DELEGATION_MS
+        {
             return Err(field(
                 "event.not_after",
                 format!(
-                    "a time after the entry's log time {time}; got {}",
+                    "a time after the entry's log time {time} and at most {} days after it; got {}",
+                    MAX_DELEGATION_MS / 86_400_000,
                     d.not_after
                 ),
             ));
@@ -421,6 +441,7 @@ impl LogState {
     fn key_revoked(
         &mut self,
         index: u64,
+        time: Timestamp,
         event: &SignedEvent,
         by_authority: bool,
     ) -> Result<(), Refusal> {
@@ -445,6 +466,20 @@ impl LogState {
                 return Err(not_authority());
             }
             self.party_signer(event, &rec.holder.clone(), "key.revoked of a device key")?;
+            // A party cannot disown what its device signed before (an `effective` in the
+            // past, beyond the 5 minutes a client's clock may lag), nor put off a revocation
+            // so far that the authority could not revoke the key itself: its revocation takes
+            // effect within 5 minutes before the entry's log time to a day after it.
+            let t = time.unix_millis();
+            let (lo, hi) = (t.saturating_sub(300_000), t + 86_400_000);
+            if !(lo..=hi).contains(&effective.unix_millis()) {
+                return Err(field(
+                    "event.effective",
+                    format!(
+                        "for a party's revocation of its device key, a time from 5 minutes before the entry's log time {time} to a day after it, got {effective}"
+                    ),
+                ));
+            }
         }
         let rec = self.keys.get_mut(&key).expect("found above");
         if rec.revoked.is_some() {
@@ -865,5 +900,57 @@ mod tests {
             st.admit(5, t(10), &note, &mut OpenRules),
             Err(Refusal::RevokedKey { .. })
         ));
+    }
+    #[test]
+    fn a_partys_revocation_cannot_reach_back_and_a_device_lapses_with_its_delegating_key() {
+        let mut st = with_phone();
+        let hour = 3_600_000;
+        let revoke = |eff: &str| {
+            SignedEvent::sign(
+                json!({"type": "key.revoked", "key": pk(7).to_string(),
+                       "effective": eff, "reason": "phone lost"}),
+                &[&k(5)],
+            )
+            .unwrap()
+        };
+        // Disowning what the phone signed an hour ago, or putting the revocation off a week.
+        expect_field(
+            st.admit(4, t(hour), &revoke("1970-01-01T00:00:00Z"), &mut OpenRules),
+            "event.effective",
+            "5 minutes before",
+        );
+        expect_field(
+            st.admit(4, t(hour), &revoke("1970-01-09T00:00:00Z"), &mut OpenRules),
+            "event.effective",
+            "a day after",
+        );
+        // A delegation for more than five years.
+        expect_field(
+            st.admit(
+                4,
+                t(hour),
+                &delegate(8, "plant", "1975-06-01T00:00:00Z", 5),
+                &mut OpenRules,
+            ),
+            "event.not_after",
+            "at most 1830 days",
+        );
+        // The phone signs until the authority revokes the plant's own key; then it stops too.
+        let note = SignedEvent::sign(json!({"type": "note"}), &[&k(7)]).unwrap();
+        st.admit(4, t(hour), &note, &mut OpenRules).unwrap();
+        let stolen = SignedEvent::sign(
+            json!({"type": "key.revoked", "key": pk(5).to_string(),
+                   "effective": "1970-01-01T02:00:00Z", "reason": "stolen"}),
+            &[&k(2)],
+        )
+        .unwrap();
+        st.admit(5, t(hour + 1), &stolen, &mut OpenRules).unwrap();
+        assert_eq!(
+            st.admit(6, t(3 * hour), &note, &mut OpenRules),
+            Err(Refusal::RevokedKey {
+                key: pk(5).to_string(),
+                effective: "1970-01-01T02:00:00.000Z".to_string()
+            })
+        );
     }
 }

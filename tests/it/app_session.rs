@@ -151,6 +151,28 @@ fn a_signed_login_gives_a_read_only_cookie_and_pages_in_chinese() {
     );
     assert_eq!(lodge.status, 401, "{}", lodge.body);
 
+    // A session reads what the pages show, no more: an inspector's cookie does not read the
+    // log's raw entries or personal data, which take a signature on each request.
+    let r = login(&base, &w.bureau.key);
+    let inspector = r.cookie.unwrap().split(';').next().unwrap().to_string();
+    let page_read = call(
+        &base,
+        "GET",
+        &format!("/v1/manifests/{m}"),
+        Some(&inspector),
+        None,
+        b"",
+    );
+    assert!(
+        page_read.body.contains("\"view\":\"full\""),
+        "{}",
+        page_read.body
+    );
+    for path in ["/v1/log/entries/1", "/v1/persons?name=x", "/v1/exports"] {
+        let r = call(&base, "GET", path, Some(&inspector), None, b"");
+        assert_eq!(r.status, 401, "{path} with a cookie only: {}", r.body);
+    }
+
     // Signing out ends the session on the server, not only in the browser.
     let out = call(&base, "DELETE", "/app/session", Some(&cookie), None, b"");
     assert_eq!(out.status, 204);

@@ -192,7 +192,13 @@ fn page(req: &HttpRequest, html: Result<String, askama::Error>) -> Result<HttpRe
     res.content_type("text/html; charset=utf-8")
         .insert_header((header::CACHE_CONTROL, "no-store"))
         .insert_header(("Referrer-Policy", "same-origin"))
-        .insert_header(("X-Content-Type-Options", "nosniff"));
+        .insert_header(("X-Content-Type-Options", "nosniff"))
+        // Never framed by another site (a signed-in page could be overlaid to trick a tap),
+        // no plug-ins, no <base> pointing elsewhere.
+        .insert_header((
+            "Content-Security-Policy",
+            "frame-ancestors 'none'; object-src 'none'; base-uri 'self'",
+        ));
     let (lang, chosen) = lang_of(req);
     if chosen {
         res.insert_header((

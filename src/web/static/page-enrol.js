@@ -6,7 +6,7 @@
 // is read here and never uploaded.
 
 import * as keys from './wl-keys.js';
-import { t, login, showProblem, clearProblems } from './wl-app.js';
+import { t, login, showProblem, clearProblems, forgetPages } from './wl-app.js';
 
 const form = document.getElementById('enrol-form');
 const done = document.getElementById('enrolled');
@@ -83,6 +83,7 @@ document.getElementById('keyfile').addEventListener('change', async (e) => {
     const info = await keys.importPkcs8(text, { replace: true });
     // A session of the key this one replaces must not go on reading (or signing pages) here.
     await fetch('/app/session', { method: 'DELETE' }).catch(() => {});
+    await forgetPages();
     sessionStorage.removeItem('wl_signed_out');
     state.hidden = false;
     state.className = 'state pending';

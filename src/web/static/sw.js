@@ -1,4 +1,4 @@
-// sw.js: the application's offline worker (served as /app/sw.js, scope /app/).
+// sw.js: the application's offline worker (served as /app/sw.js, scope /app).
 // The server writes the asset version and list into the first two lines, so a new binary
 // replaces the cache. Keeps: every static file (cache first), the pages a phone needs offline
 // and what they read to check codes without the network (the log's verifier key, the words),
@@ -10,7 +10,9 @@
 const VERSION = '__VERSION__';
 const ASSETS = __ASSETS__;
 const CACHE = `wl-${VERSION}`;
-const PAGES = ['/app', '/app/scan', '/app/outbox', '/app/loads'];
+// Only pages that carry no party's business are kept: a phone passed to someone else after
+// sign-out shows nothing of the loads it saw (sign-out also empties the cache: wl-app.js).
+const PAGES = ['/app', '/app/scan', '/app/outbox'];
 // Where a page not kept lands offline.
 const OFFLINE_PAGE = '/app/scan';
 const DATA = ['/v1/log/key', '/app/i18n.json?lang=zh', '/app/i18n.json?lang=en'];
@@ -57,18 +59,18 @@ self.addEventListener('fetch', (e) => {
     })());
     return;
   }
-  const keep = e.request.mode === 'navigate' || DATA.includes(key) || url.pathname === '/app/catalog.json';
-  if (!keep) return;
+  const nav = e.request.mode === 'navigate';
+  if (!nav && !DATA.includes(key)) return;
+  const keep = DATA.includes(key) || PAGES.includes(url.pathname);
   e.respondWith((async () => {
     try {
       const r = await fetch(e.request);
-      if (r.ok) {
+      if (r.ok && keep) {
         const c = await caches.open(CACHE);
         await c.put(key, r.clone());
       }
       return r;
     } catch (err) {
-      const nav = e.request.mode === 'navigate';
       // A page never opened online falls back to the scan page, which works offline.
       const hit = await caches.match(key) || (nav && await caches.match(url.pathname))
         || (nav && url.pathname.startsWith('/app') && await caches.match(OFFLINE_PAGE));

@@ -41,6 +41,13 @@ async function words() {
   return table;
 }
 
+/** Empty the offline worker's cache (sign-out, another key imported): the next person on
+ *  this device sees none of the pages the last one opened. */
+export async function forgetPages() {
+  if (!window.caches) return;
+  for (const k of await caches.keys()) await caches.delete(k);
+}
+
 export async function login() {
   const auth = await authHeader('POST', '/app/session', new Uint8Array());
   const r = await fetch('/app/session', {
@@ -226,6 +233,7 @@ async function autoLogin() {
 document.getElementById('logout')?.addEventListener('click', async () => {
   sessionStorage.setItem('wl_signed_out', '1');
   await fetch('/app/session', { method: 'DELETE' });
+  await forgetPages();
   location.href = '/app';
 });
 
