@@ -654,10 +654,17 @@ fn every_route_in_the_api_document_answers_a_real_request_as_its_schemas_say() {
     // A phone's key delegated by the plant (the event checked against its schema), then read
     // as the enrolment page reads it; and a party key and the authority's.
     let phone = key(62);
+    // A year from now (a delegation lasts at most five years).
+    let not_after = wasteledger::ledger::time::Timestamp::from_unix_millis(
+        wasteledger::ledger::time::Timestamp::from_system_time(std::time::SystemTime::now())
+            .unix_millis()
+            + 365 * 86_400_000,
+    )
+    .to_string();
     let a = submit(
         &mut walk,
         json!({"type": "key.delegated", "key": pk(&phone), "holder": w.plant.id, "label": "driver 1",
-               "not_after": "2099-01-01T00:00:00Z"}),
+               "not_after": not_after}),
         &[&w.plant.key],
     );
     assert_eq!(a.status, 201);
