@@ -148,14 +148,7 @@ pub fn incoming(
 
 /// A quantity as the forms take it: kilograms (or litres) with up to 3 decimals, exact.
 pub fn big_units(q: &Quantity) -> String {
-    let (whole, frac) = (q.amount / 1000, q.amount % 1000);
-    if frac == 0 {
-        whole.to_string()
-    } else {
-        format!("{whole}.{frac:03}")
-            .trim_end_matches('0')
-            .to_string()
-    }
+    super::handover::big_amount(q.amount)
 }
 
 fn unit_label(u: Unit, lang: Lang) -> &'static str {
