@@ -4,48 +4,11 @@
 //! phone without WebCrypto Ed25519 uses the vendored fallback, and the log takes what it signs.
 //! Neither browser ever sends a private key.
 
-use crate::app_pages::{look, sign_in};
-use crate::browser::{Browser, LaunchOptions, Page, RecordingProxy, WAIT};
+use crate::app_kit::{approve, enrol, key_view, sign_in};
+use crate::app_pages::look;
+use crate::browser::{Browser, LaunchOptions, RecordingProxy, WAIT};
 use crate::world::World;
 use serde_json::Value;
-
-/// Enrol `phone` under `label`; the approval code it shows, read back from a screenshot.
-fn enrol(phone: &Page, base: &str, label: &str, shot: &std::path::Path) -> String {
-    phone.navigate(&format!("{base}/app/enrol"));
-    phone.type_text("#label", label);
-    phone.click("#enrol-form button[type=submit]");
-    phone.wait_for(
-        "!document.getElementById('enrolled').hidden && document.getElementById('enrol-qr').complete && document.getElementById('enrol-qr').naturalWidth > 0",
-        WAIT,
-    );
-    phone.screenshot(shot);
-    let codes = wasteledger::qr::decode_image(&std::fs::read(shot).unwrap())
-        .expect("the approval code reads");
-    codes.into_iter().next().expect("one code on the page")
-}
-
-/// The clerk opens the approval link and signs; the entry index the page reports.
-fn approve(clerk: &Page, link: &str, days: &str) {
-    clerk.navigate(link);
-    clerk.type_text("#days", days);
-    clerk.click("#approve-form button[type=submit]");
-    clerk.wait_for(
-        "document.getElementById('approve-state').classList.contains('ok')",
-        WAIT,
-    );
-}
-
-fn key_view(base: &str, key_b64: &str) -> Value {
-    let url = format!(
-        "{base}/v1/keys/{}",
-        key_b64
-            .replace('+', "-")
-            .replace('/', "_")
-            .trim_end_matches('=')
-    );
-    let mut r = ureq::get(&url).call().unwrap();
-    serde_json::from_str(&r.body_mut().read_to_string().unwrap()).unwrap()
-}
 
 #[test]
 fn a_phone_enrols_its_own_key_and_the_clerk_approves_it() {

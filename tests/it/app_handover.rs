@@ -4,30 +4,15 @@
 //! in the plant's browser; refusals show in Chinese next to their field. Every test asserts
 //! what the log (or its pending tree) holds, read as the authority would.
 
+use crate::app_kit::{choose, element_png, log_size, sign_in, text_of, visible};
 use crate::browser::{
     horizontal_overflow, screens_dir, untranslated_text, Browser, LaunchOptions, Page, WAIT,
 };
 use crate::support::pk;
 use crate::world::{post, World, PLATE_A};
-use ed25519_dalek::SigningKey;
 use serde_json::{json, Value};
 use wasteledger::ledger::event::SignedEvent;
 use wasteledger::ledger::time::Timestamp;
-
-/// Import `key` into this browser (as office staff import a key file) and sign in with it.
-fn sign_in(page: &Page, w: &World, key: &SigningKey, dir: &std::path::Path) {
-    let path = dir.join("company.pem");
-    wasteledger::keyfile::write(&path, key).unwrap();
-    let pem = std::fs::read_to_string(&path).unwrap();
-    page.navigate(&format!("{}/app", w.server.url));
-    page.eval(&format!(
-        "(async () => {{ const k = await import('/app/static/wl-keys.js');
-            await k.importPkcs8({}, {{replace: true}}); return true; }})()",
-        json!(pem)
-    ));
-    page.navigate(&format!("{}/app", w.server.url));
-    page.wait_for("document.body.dataset.session === 'yes'", WAIT);
-}
 
 /// Desk and phone screenshots of what the page shows now (`target/screens/handover-<name>-<w>.png`),
 /// with no sideways scrolling on the phone and no raw identifier on either. Leaves the phone size.
@@ -46,56 +31,7 @@ fn screens(page: &Page, name: &str) {
     }
 }
 
-/// The element's pixels as a PNG (the QR code as a phone's camera would see it on screen).
-pub(crate) fn element_png(page: &Page, css: &str) -> Vec<u8> {
-    let r = page.eval(&format!(
-        "(() => {{ const e = document.querySelector({0}); e.scrollIntoView({{block: 'center'}});
-            const r = e.getBoundingClientRect();
-            return [r.left + scrollX, r.top + scrollY, r.width, r.height]; }})()",
-        json!(css)
-    ));
-    let n = |i: usize| r[i].as_f64().unwrap();
-    let shot = page.call(
-        "Page.captureScreenshot",
-        json!({"format": "png", "captureBeyondViewport": true,
-               "clip": {"x": n(0), "y": n(1), "width": n(2), "height": n(3), "scale": 1}}),
-    );
-    use base64::Engine as _;
-    base64::engine::general_purpose::STANDARD
-        .decode(shot["data"].as_str().unwrap())
-        .unwrap()
-}
-
-/// The log's size, from its signed checkpoint.
-fn log_size(w: &World) -> u64 {
-    w.head().lines().nth(1).unwrap().parse().unwrap()
-}
-
-pub(crate) fn choose(page: &Page, select: &str, value: &str) {
-    page.eval(&format!(
-        "(() => {{ const s = document.querySelector({0}); s.value = {1};
-            if (s.value !== {1}) throw new Error('no option ' + {1} + ' in ' + {0});
-            s.dispatchEvent(new Event('change', {{bubbles: true}})); }})()",
-        json!(select),
-        json!(value)
-    ));
-}
-
-fn text_of(page: &Page, css: &str) -> String {
-    page.eval(&format!("document.querySelector({}).innerText", json!(css)))
-        .as_str()
-        .unwrap_or_default()
-        .to_string()
-}
-
-pub(crate) fn visible(css: &str) -> String {
-    format!(
-        "(() => {{ const e = document.querySelector({}); return e && !e.hidden && e.offsetParent !== null && e.textContent.trim() !== ''; }})()",
-        json!(css)
-    )
-}
-
-pub(crate) struct Desk {
+struct Desk {
     pub _dir: tempfile::TempDir,
     pub w: World,
     pub _browser: Browser,
@@ -104,14 +40,14 @@ pub(crate) struct Desk {
 }
 
 /// A hazardous load issued by the plant, and the plant's clerk signed in at its manifest page.
-pub(crate) fn plant_desk() -> Desk {
+fn plant_desk() -> Desk {
     let dir = tempfile::tempdir().unwrap();
     let w = World::start(dir.path());
     let m = w.issue_hazardous("S-DISPOSAL");
     let browser = Browser::launch(LaunchOptions::default());
     let page = browser.new_page();
     page.set_viewport(390, 844, true);
-    sign_in(&page, &w, &w.plant.key, dir.path());
+    sign_in(&page, &w.server.url, &w.plant.key);
     page.navigate(&format!("{}/app/m/{m}", w.server.url));
     Desk {
         _dir: dir,
@@ -302,7 +238,7 @@ fn a_half_the_driver_signed_first_is_countersigned_in_the_plants_browser() {
     let browser = Browser::launch(LaunchOptions::default());
     let page = browser.new_page();
     page.set_viewport(390, 844, true);
-    sign_in(&page, &w, &w.plant.key, dir.path());
+    sign_in(&page, &w.server.url, &w.plant.key);
     page.navigate(&format!("{}/app/m/{m}", w.server.url));
     page.wait_for(&visible("#for-me li"), WAIT);
     let listed = text_of(&page, "#for-me li");

@@ -5,7 +5,8 @@
 //! container's volume and whose manifest prints on A4; a refusal shows in Chinese next to its
 //! field and leaves the log as it was; a muck manifest is issued from a construction site.
 
-use crate::app_pages::{look, sign_in};
+use crate::app_kit::{choose, sign_in};
+use crate::app_pages::look;
 use crate::browser::{Browser, LaunchOptions, Page, WAIT};
 use crate::print::{assert_size, pdf_page_sizes};
 use crate::world::World;
@@ -14,19 +15,8 @@ use serde_json::{json, Value};
 use wasteledger::client::LogClient;
 
 /// A CSS selector inside the `n`th (1-based) waste line of the form.
-fn line(n: usize, css: &str) -> String {
+pub(crate) fn line(n: usize, css: &str) -> String {
     format!("#lines > fieldset.line:nth-of-type({n}) {css}")
-}
-
-/// Choose `value` in the `<select>` matching `css`, as a person picking from the list would.
-fn choose(page: &Page, css: &str, value: &str) {
-    let got = page.eval(&format!(
-        "(() => {{ const s = document.querySelector({sel}); s.value = {v};
-            s.dispatchEvent(new Event('change', {{bubbles: true}})); return s.value; }})()",
-        sel = json!(css),
-        v = json!(value)
-    ));
-    assert_eq!(got, json!(value), "{css} has no option {value}");
 }
 
 fn value(page: &Page, css: &str) -> Value {
@@ -69,7 +59,7 @@ fn desk(dir: &std::path::Path) -> (World, String, Browser, Page) {
 }
 
 /// Go to `/app/issue` and wait until the script has laid out the first line.
-fn open_form(page: &Page, base: &str) {
+pub(crate) fn open_form(page: &Page, base: &str) {
     page.navigate(&format!("{base}/app/issue"));
     page.wait_for("document.querySelector('#lines > fieldset.line')", WAIT);
 }

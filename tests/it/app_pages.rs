@@ -6,29 +6,10 @@ use crate::browser::{
     horizontal_overflow, screens_dir, untranslated_text, Browser, LaunchOptions, Page,
     RecordingProxy, WAIT,
 };
+use crate::app_kit::sign_in;
 use crate::world::World;
 use base64::Engine;
 use ed25519_dalek::SigningKey;
-
-/// The party's key as the PKCS#8 PEM file a clerk would import.
-pub fn pem_of(key: &SigningKey) -> String {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("k.pem");
-    wasteledger::keyfile::write(&path, key).unwrap();
-    std::fs::read_to_string(path).unwrap()
-}
-
-/// Put `key` into the browser's key store (as the enrol page's import does) and open `/app`,
-/// which signs in with it.
-pub fn sign_in(page: &Page, base: &str, key: &SigningKey) {
-    page.navigate(&format!("{base}/app/enrol"));
-    let pem = serde_json::to_string(&pem_of(key)).unwrap();
-    page.eval(&format!(
-        "(async () => {{ const k = await import('/app/static/wl-keys.js'); await k.importPkcs8({pem}, {{replace: true}}); await fetch('/app/session', {{method: 'DELETE'}}); return true; }})()"
-    ));
-    page.navigate(&format!("{base}/app"));
-    page.wait_for("document.body.dataset.session === 'yes'", WAIT);
-}
 
 /// Screenshots at phone and desk size, each checked for overflow (at 390 px) and raw words.
 pub fn look(page: &Page, name: &str) {

@@ -6,34 +6,10 @@
 //! raised shows at once in Chinese; a refused step shows in Chinese next to its field and leaves
 //! the log as it was.
 
-use crate::browser::{
-    horizontal_overflow, screens_dir, untranslated_text, Browser, LaunchOptions, Page, WAIT,
-};
-use crate::world::{ok, Party, World, PLATE_A};
+use crate::app_kit::{amounts, desk, gate_done, gate_next, gate_ready, log_size, set, text_of};
+use crate::browser::{horizontal_overflow, screens_dir, untranslated_text, Page, WAIT};
+use crate::world::{ok, World, PLATE_A};
 use serde_json::{json, Value};
-use std::path::Path;
-use wasteledger::keyfile;
-
-/// A desk browser signed in as `who` (its registered key imported from a PKCS#8 file, as the
-/// enrol page's import does).
-fn clerk(w: &World, who: &Party, dir: &Path) -> (Browser, Page) {
-    let base = &w.server.url;
-    let browser = Browser::launch(LaunchOptions::default());
-    let page = browser.new_page();
-    page.set_viewport(1440, 900, false);
-    page.navigate(&format!("{base}/app/enrol"));
-    let pem_path = dir.join("gate.pem");
-    keyfile::write(&pem_path, &who.key).unwrap();
-    let pem = std::fs::read_to_string(&pem_path).unwrap();
-    page.eval(&format!(
-        "(async () => {{ const k = await import('/app/static/wl-keys.js');
-            await k.importPkcs8({}, {{replace: true}}); return true; }})()",
-        json!(pem)
-    ));
-    page.navigate(&format!("{base}/app"));
-    page.wait_for("document.body.dataset.session === 'yes'", WAIT);
-    (browser, page)
-}
 
 /// Desk- and phone-size screenshots of what the page shows now, checked as a user sees it.
 fn screens(page: &Page, name: &str) {
@@ -47,29 +23,6 @@ fn screens(page: &Page, name: &str) {
     }
 }
 
-/// The log's size (its checkpoint's second line).
-fn size(w: &World) -> u64 {
-    w.head().lines().nth(1).unwrap().parse().unwrap()
-}
-
-fn text_of(page: &Page, css: &str) -> String {
-    page.eval(&format!(
-        "(document.querySelector({}) || {{}}).innerText || ''",
-        json!(css)
-    ))
-    .as_str()
-    .unwrap_or_default()
-    .to_string()
-}
-
-fn set(page: &Page, css: &str, value: &str) {
-    page.eval(&format!(
-        "(() => {{ const e = document.querySelector({}); e.value = {}; e.dispatchEvent(new Event('input', {{bubbles: true}})); e.dispatchEvent(new Event('change', {{bubbles: true}})); }})()",
-        json!(css),
-        json!(value)
-    ));
-}
-
 /// Submit `form`, look at what is to be signed, confirm, and wait for the log's answer.
 fn sign(page: &Page, form: &str, shot: Option<&str>) {
     page.click(&format!("#{form} button[type=submit]"));
@@ -81,33 +34,6 @@ fn sign(page: &Page, form: &str, shot: Option<&str>) {
         screens(page, name);
     }
     page.click(&format!("#{form} .confirm-sign"));
-}
-
-/// Wait until the gate's script has taken over its forms.
-fn ready(page: &Page) {
-    page.wait_for(
-        "document.getElementById('gate')?.dataset.ready === '1'",
-        WAIT,
-    );
-}
-
-/// "继续办理": the page again, as the log now has the load.
-fn next(page: &Page) {
-    page.click("#done-next");
-    page.wait_for("document.getElementById('gate-done')?.hidden", WAIT);
-    ready(page);
-}
-
-fn wait_done(page: &Page) {
-    page.wait_for("!document.getElementById('gate-done').hidden", WAIT);
-}
-
-fn amounts(v: &Value) -> Vec<u64> {
-    v.as_array()
-        .unwrap_or(&Vec::new())
-        .iter()
-        .map(|q| q["amount"].as_u64().unwrap())
-        .collect()
 }
 
 fn last_step(m: &Value) -> (String, u64) {
@@ -129,7 +55,7 @@ fn disposal_weighs_receives_a_partial_rejection_and_treats_at_its_gate() {
     w.hand(&m, &w.hauler_a, &w.disposal, None, &[340_000, 120_000]);
     let road = w.issue_hazardous("S-DISPOSAL");
     w.pickup(&road);
-    let (_b, page) = clerk(&w, &w.disposal, dir.path());
+    let (_b, page) = desk(&base, &w.disposal.key);
 
     page.navigate(&format!("{base}/app/incoming"));
     let heading = text_of(&page, "#heading");
@@ -152,22 +78,22 @@ fn disposal_weighs_receives_a_partial_rejection_and_treats_at_its_gate() {
 
     // Weigh: 14 400 − 14 000 kg = 400 kg against the 460 kg counted at the hand-over.
     page.click(&format!("#held li[data-number='{m}'] a"));
-    ready(&page);
+    gate_ready(&page);
     screens(&page, "manifest");
     page.type_text("#w-ticket", "BD-20261203-0042");
     page.type_text("#w-gross", "14400");
     page.type_text("#w-tare", "14000");
     assert_eq!(text_of(&page, "#w-net"), "400", "net shown as typed");
-    let n0 = size(&w);
+    let n0 = log_size(&w);
     sign(&page, "weigh-form", Some("weigh-confirm"));
-    wait_done(&page);
+    gate_done(&page);
     page.wait_for(
         "(() => { const f = document.getElementById('done-flags')?.innerText || '';
             return f.includes('前后称重数量不符') && f.includes('磅单净重 400 千克，此前计量 460 千克'); })()",
         WAIT,
     );
     screens(&page, "weigh-flagged");
-    assert_eq!(size(&w), n0 + 1, "exactly one entry");
+    assert_eq!(log_size(&w), n0 + 1, "exactly one entry");
     let after = w.manifest(&m);
     let (kind, index) = last_step(&after);
     assert_eq!(kind, "custody.weighed");
@@ -185,7 +111,7 @@ fn disposal_weighs_receives_a_partial_rejection_and_treats_at_its_gate() {
     );
 
     // Receive: line 1 partly rejected (40 kg of another type), back to the plant.
-    next(&page);
+    gate_next(&page);
     set(&page, "#r-acc-0", "300");
     set(&page, "#r-rej-0", "40");
     page.wait_for("!document.getElementById('r-rejection').hidden", WAIT);
@@ -197,14 +123,14 @@ fn disposal_weighs_receives_a_partial_rejection_and_treats_at_its_gate() {
     );
     set(&page, "#r-disc-0", "type");
     page.type_text("#r-reason", "混入其他废物");
-    let n1 = size(&w);
+    let n1 = log_size(&w);
     sign(&page, "receive-form", Some("receive-confirm"));
-    wait_done(&page);
+    gate_done(&page);
     page.wait_for(
         "document.getElementById('done-status')?.innerText.includes('已接收')",
         WAIT,
     );
-    assert_eq!(size(&w), n1 + 1, "exactly one entry");
+    assert_eq!(log_size(&w), n1 + 1, "exactly one entry");
     let after = w.manifest(&m);
     assert_eq!(last_step(&after).0, "custody.received");
     assert_eq!(after["status"], "received");
@@ -224,7 +150,7 @@ fn disposal_weighs_receives_a_partial_rejection_and_treats_at_its_gate() {
 
     // Treat: meanwhile another clerk treated 200 kg of line 1, so 300 kg is now refused by the
     // log, in Chinese next to the quantity, and nothing is written.
-    next(&page);
+    gate_next(&page);
     ok(
         &w.c,
         json!({"type": "custody.treated", "manifest": m, "line": 0, "code": "R9",
@@ -240,35 +166,35 @@ fn disposal_weighs_receives_a_partial_rejection_and_treats_at_its_gate() {
         WAIT,
     );
     set(&page, "#t-qty", "300");
-    let n2 = size(&w);
+    let n2 = log_size(&w);
     sign(&page, "treat-form", None);
     page.wait_for(
         "(() => { const e = document.querySelector('[data-error-for=\"event.quantity\"]'); return !e.hidden && e.innerText.includes('处置量超过尚未处置的接收量：最多 100'); })()",
         WAIT,
     );
     screens(&page, "treat-refused");
-    assert_eq!(size(&w), n2, "a refused step writes nothing");
+    assert_eq!(log_size(&w), n2, "a refused step writes nothing");
     assert_eq!(amounts(&w.manifest(&m)["treated"]), [200_000, 0]);
 
     // The rest of line 1 (100 kg, R9), then line 2 (D10): the load is treated.
     page.reload();
-    ready(&page);
+    gate_ready(&page);
     page.wait_for("document.getElementById('t-qty').value === '100'", WAIT);
     set(&page, "#t-code", "R9");
     sign(&page, "treat-form", None);
-    wait_done(&page);
-    next(&page);
+    gate_done(&page);
+    gate_next(&page);
     page.wait_for("document.getElementById('t-qty').value === '120'", WAIT);
     set(&page, "#t-code", "D10");
-    let n3 = size(&w);
+    let n3 = log_size(&w);
     sign(&page, "treat-form", Some("treat-confirm"));
-    wait_done(&page);
+    gate_done(&page);
     page.wait_for(
         "document.getElementById('done-status')?.innerText.includes('已利用处置')",
         WAIT,
     );
     screens(&page, "treated");
-    assert_eq!(size(&w), n3 + 1);
+    assert_eq!(log_size(&w), n3 + 1);
     let after = w.manifest(&m);
     assert_eq!(after["status"], "treated");
     assert_eq!(amounts(&after["treated"]), [300_000, 120_000]);
@@ -292,7 +218,7 @@ fn station_consolidates_two_loads_into_one_and_splits_another_in_two() {
         w.pickup(m);
         w.hand(m, &w.hauler_a, &w.station, None, &[340_000, 120_000]);
     }
-    let (_b, page) = clerk(&w, &w.station, dir.path());
+    let (_b, page) = desk(&base, &w.station.key);
     page.navigate(&format!("{base}/app/incoming"));
     let held = text_of(&page, "#held");
     assert!(
@@ -302,20 +228,20 @@ fn station_consolidates_two_loads_into_one_and_splits_another_in_two() {
 
     page.navigate(&format!("{base}/app/m/{m1}"));
     page.wait_for("document.getElementById('consolidate-form')", WAIT);
-    ready(&page);
+    gate_ready(&page);
     screens(&page, "station");
     page.click(&format!("#consolidate-form input[value='{m2}']"));
     set(&page, "#c-dest", "S-DISPOSAL");
     set(&page, "#c-hauler", &w.hauler_b.id);
-    let n0 = size(&w);
+    let n0 = log_size(&w);
     sign(&page, "consolidate-form", Some("consolidate-confirm"));
-    wait_done(&page);
+    gate_done(&page);
     page.wait_for(
         "document.getElementById('done-status')?.innerText.includes('已合并转运')",
         WAIT,
     );
     screens(&page, "consolidated");
-    assert_eq!(size(&w), n0 + 1, "exactly one entry");
+    assert_eq!(log_size(&w), n0 + 1, "exactly one entry");
     let a = w.manifest(&m1);
     let out = a["onward"][0]
         .as_str()
@@ -350,7 +276,7 @@ fn station_consolidates_two_loads_into_one_and_splits_another_in_two() {
     // Split the third: 200 + 120 kg on hauler A's load, 140 kg of line 1 on hauler B's. Parts
     // that do not add up to the load are said next to the form first.
     page.navigate(&format!("{base}/app/m/{m3}"));
-    ready(&page);
+    gate_ready(&page);
     set(&page, "#s-dest-0", "S-DISPOSAL");
     set(&page, "#s-hauler-0", &w.hauler_a.id);
     set(&page, "#s-q-0-0", "200");
@@ -363,10 +289,10 @@ fn station_consolidates_two_loads_into_one_and_splits_another_in_two() {
         WAIT,
     );
     set(&page, "#s-q-1-0", "140");
-    let n1 = size(&w);
+    let n1 = log_size(&w);
     sign(&page, "split-form", Some("split-confirm"));
-    wait_done(&page);
-    assert_eq!(size(&w), n1 + 1, "exactly one entry");
+    gate_done(&page);
+    assert_eq!(log_size(&w), n1 + 1, "exactly one entry");
     let v = w.manifest(&m3);
     assert_eq!(v["status"], "split", "{v}");
     let outs: Vec<String> = v["onward"]
@@ -401,7 +327,7 @@ fn station_consolidates_two_loads_into_one_and_splits_another_in_two() {
     // the log refuses the weighing (only the holder weighs), said in Chinese on the form, and
     // nothing is written.
     page.navigate(&format!("{base}/app/m/{m4}"));
-    ready(&page);
+    gate_ready(&page);
     w.hand(
         &m4,
         &w.station,
@@ -412,7 +338,7 @@ fn station_consolidates_two_loads_into_one_and_splits_another_in_two() {
     page.type_text("#w-ticket", "BD-20261203-0099");
     page.type_text("#w-gross", "14460");
     page.type_text("#w-tare", "14000");
-    let n2 = size(&w);
+    let n2 = log_size(&w);
     sign(&page, "weigh-form", None);
     page.wait_for(
         "(() => { const e = document.querySelector('#weigh-form [data-error-for=\"event\"]'); return !e.hidden && e.innerText.includes('签名人不是此环节的当事方'); })()",
@@ -420,6 +346,6 @@ fn station_consolidates_two_loads_into_one_and_splits_another_in_two() {
     );
     assert!(text_of(&page, "#weigh-form").contains("刷新页面"));
     screens(&page, "weigh-refused");
-    assert_eq!(size(&w), n2, "a refused step writes nothing");
+    assert_eq!(log_size(&w), n2, "a refused step writes nothing");
     assert_eq!(w.manifest(&m4)["status"], "in_transit");
 }

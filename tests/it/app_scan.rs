@@ -6,6 +6,7 @@
 //! truck, a voided manifest, a container of another load and a forged token each show a red
 //! verdict in Chinese and leave the log as it was. Each test asserts what the log holds.
 
+use crate::app_kit::{open_scan, sign_in};
 use crate::browser::{
     horizontal_overflow, qr_video, screens_dir, untranslated_text, Browser, LaunchOptions, Page,
     RecordingProxy, WAIT,
@@ -14,11 +15,10 @@ use crate::support::{pk, signed};
 use crate::world::{World, PLATE_A, PLATE_B};
 use serde_json::{json, Value};
 use std::path::Path;
-use wasteledger::keyfile;
 
 /// A phone signed in as hauler A (its registered key imported from a PKCS#8 file, as the
 /// enrol page's import does), with its truck's plate set on the scan page.
-pub(crate) fn driver(w: &World, dir: &Path, base: &str, camera: Option<&Path>) -> (Browser, Page) {
+fn driver(w: &World, base: &str, camera: Option<&Path>) -> (Browser, Page) {
     let mut opts = LaunchOptions::default();
     if let Some(c) = camera {
         opts = opts.camera(c);
@@ -26,30 +26,8 @@ pub(crate) fn driver(w: &World, dir: &Path, base: &str, camera: Option<&Path>) -
     let browser = Browser::launch(opts);
     let page = browser.new_page();
     page.set_viewport(390, 844, true);
-    page.navigate(&format!("{base}/app/scan"));
-    let pem_path = dir.join("hauler-a.pem");
-    keyfile::write(&pem_path, &w.hauler_a.key).unwrap();
-    let pem = std::fs::read_to_string(&pem_path).unwrap();
-    page.eval(&format!(
-        "(async () => {{ const k = await import('/app/static/wl-keys.js');
-            await k.importPkcs8({}, {{replace: true}}); return true; }})()",
-        json!(pem)
-    ));
-    // The home page signs in with the device's key by itself.
-    page.navigate(&format!("{base}/app"));
-    page.wait_for("document.body.dataset.session === 'yes'", WAIT);
-    page.navigate(&format!("{base}/app/scan"));
-    page.wait_for("document.body.dataset.ready === 'scan'", WAIT);
-    page.click("#plate-edit");
-    page.type_text("#plate", PLATE_A);
-    page.click("#plate-form button[type=submit]");
-    page.wait_for(
-        &format!(
-            "document.getElementById('plate-shown').textContent === {}",
-            json!(PLATE_A)
-        ),
-        WAIT,
-    );
+    sign_in(&page, base, &w.hauler_a.key);
+    open_scan(&page, base, PLATE_A);
     (browser, page)
 }
 
@@ -109,7 +87,7 @@ fn driver_scans_the_plants_half_with_the_camera_and_countersigns_into_the_log() 
     let video = dir.path().join("half.y4m");
     qr_video(&wasteledger::qr::png(&code, 4).unwrap(), &video);
     let base = w.server.url.clone();
-    let (_b, page) = driver(&w, dir.path(), &base, Some(&video));
+    let (_b, page) = driver(&w, &base, Some(&video));
     screens(&page, "home");
 
     page.click("#scan-camera");
@@ -167,7 +145,7 @@ fn an_offline_countersign_waits_on_the_phone_survives_a_reload_and_reaches_the_l
     let code2 = plant_half(&w, &m2, PLATE_A);
     // Every byte the browser sends passes a recording proxy.
     let proxy = RecordingProxy::start(&w.server.url);
-    let (_b, page) = driver(&w, dir.path(), &proxy.url, None);
+    let (_b, page) = driver(&w, &proxy.url, None);
     // The offline worker controls the page: it keeps the pages, their scripts and the log's key.
     page.wait_for(
         "navigator.serviceWorker.controller !== null",
@@ -329,7 +307,7 @@ fn wrong_truck_voided_manifest_other_load_and_forged_token_are_red_in_chinese() 
         &[&w.plant.key],
     );
     let base = w.server.url.clone();
-    let (_b, page) = driver(&w, dir.path(), &base, None);
+    let (_b, page) = driver(&w, &base, None);
     let before = size(&w);
 
     // A hand-over naming another truck: red 车辆不符, nothing to sign.

@@ -6,6 +6,7 @@ mod app_enrol;
 mod app_handover;
 mod app_issue;
 mod app_journey;
+mod app_kit;
 mod app_pages;
 mod app_receive;
 mod app_scan;
