@@ -794,13 +794,20 @@ impl Session {
         }
     }
 
-    /// Whether a public key (base64) is one of the party's keys.
+    /// Whether a public key (base64) signs for the party: one of its keys the authority added,
+    /// or a device key it delegated (`GET /v1/keys/{key}`, whatever the key's status: the log
+    /// itself refuses a revoked or expired key, and says so).
     fn party_has_key(&self, id: &str, pk: &str) -> Result<bool> {
-        Ok(self.party(id)?.is_some_and(|p| {
-            p["party"]["keys"]
-                .as_array()
-                .is_some_and(|ks| ks.iter().any(|k| k.as_str() == Some(pk)))
-        }))
+        let a = self.get(&format!("/v1/keys/{}", encode(pk)))?;
+        match a.status {
+            404 => Ok(false),
+            200 => {
+                let k = a.json()?;
+                Ok(matches!(k["kind"].as_str(), Some("party" | "device"))
+                    && k["holder"].as_str() == Some(id))
+            }
+            _ => bail!("the log did not show key {pk}: {}", problem(&a)),
+        }
     }
 
     /// Which of `candidates` our key belongs to.

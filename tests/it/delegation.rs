@@ -347,3 +347,52 @@ fn a_bundle_carries_the_delegation_and_verify_bundle_names_a_missing_or_altered_
         report.checks
     );
 }
+
+#[test]
+fn the_command_line_knows_a_device_key_as_its_partys_for_hand_overs() {
+    let dir = tempfile::tempdir().unwrap();
+    let w = World::start(dir.path());
+    let m = w.issue_hazardous("S-DISPOSAL");
+    // Each company delegates a phone of its own.
+    let (plant_phone, driver_phone) = (key(211), key(212));
+    for (company, phone, label) in [
+        (&w.plant, &plant_phone, "gate 1"),
+        (&w.hauler_a, &driver_phone, "driver 0042"),
+    ] {
+        let company = key_file(dir.path(), label, &company.key);
+        let (okay, out) = cli(
+            &w,
+            "delegate",
+            &company,
+            &["--device", &pk(phone), "--label", label],
+        );
+        assert!(okay, "{out}");
+    }
+    let plant_phone = key_file(dir.path(), "plant-phone", &plant_phone);
+    let driver_phone = key_file(dir.path(), "driver-phone", &driver_phone);
+
+    // The plant's phone hands the load over: the command finds the plant (the holder) from
+    // the device key alone, and the driver's phone countersigns what waits for the hauler.
+    let (okay, out) = cli(
+        &w,
+        "handover",
+        &plant_phone,
+        &[
+            "--manifest",
+            &m,
+            "--to",
+            &w.hauler_a.id,
+            "--vehicle",
+            crate::world::PLATE_A,
+            "--json",
+        ],
+    );
+    assert!(okay, "{out}");
+    let answer: Value = serde_json::from_str(out.lines().next().unwrap()).unwrap();
+    let hash = answer["pending"].as_str().unwrap_or_else(|| panic!("{out}"));
+    let (okay, out) = cli(&w, "countersign", &driver_phone, &["--pending", hash]);
+    assert!(okay, "{out}");
+    let v = w.manifest(&m);
+    assert_eq!(v["status"], "in_transit", "{v}");
+    assert_eq!(v["holder"], w.hauler_a.id.as_str());
+}
