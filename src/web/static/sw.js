@@ -17,18 +17,22 @@ const PAGES = ['/app', '/app/scan', '/app/outbox'];
 const OFFLINE_PAGE = '/app/scan';
 const DATA = ['/v1/log/key', '/app/i18n.json?lang=zh', '/app/i18n.json?lang=en'];
 
+// Keep `url` in cache `c` if the network answers it within 20 s. Best effort: a file that
+// fails or stalls (a busy server, a dropped connection) is fetched again on first use, and a
+// stalled request must not hold the install, and so the whole offline worker, back.
+async function keep(c, url) {
+  try {
+    const signal = AbortSignal.timeout ? AbortSignal.timeout(20000) : undefined;
+    const r = await fetch(url, { credentials: 'same-origin', signal });
+    if (r.ok) await c.put(url, r);
+  } catch (_) { /* offline or too slow at install */ }
+}
+
 self.addEventListener('install', (e) => {
   e.waitUntil((async () => {
     const c = await caches.open(CACHE);
-    // Each file on its own: one that fails (a busy server) is fetched again on first use.
-    await Promise.all(ASSETS.map((a) => c.add(`/app/static/${a}`).catch(() => {})));
-    // Pages and data: best effort (a page may need a session the worker does not have yet).
-    await Promise.all([...PAGES, ...DATA].map(async (u) => {
-      try {
-        const r = await fetch(u, { credentials: 'same-origin' });
-        if (r.ok) await c.put(u, r);
-      } catch (_) { /* offline at install */ }
-    }));
+    // Pages and data may need a session the worker does not have yet: kept when they answer.
+    await Promise.all([...ASSETS.map((a) => `/app/static/${a}`), ...PAGES, ...DATA].map((u) => keep(c, u)));
     await self.skipWaiting();
   })());
 });
