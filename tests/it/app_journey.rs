@@ -89,12 +89,15 @@ fn scan_and_countersign(phone: &Page, base: &str, plate: &str, holder: &Party) {
 }
 
 /// The gate's clerk countersigns, on the manifest page, the half the driver signed first: the
-/// list names the driver's company as its signer.
-fn countersign_at_desk(page: &Page, base: &str, m: &str, hauler: &Party) {
+/// list names the signer as the driver's company and the phone's staff number.
+fn countersign_at_desk(page: &Page, base: &str, m: &str, hauler: &Party, staff: &str) {
     page.navigate(&format!("{base}/app/m/{m}"));
     page.wait_for(&visible("#for-me li"), WAIT);
     let listed = text_of(page, "#for-me li");
-    assert!(listed.contains(hauler.name), "{listed}");
+    assert!(
+        listed.contains(&format!("{}（设备 {staff}）", hauler.name)),
+        "the driver's phone is named by its staff number: {listed}"
+    );
     look(page, "journey-gate-countersign");
     page.set_viewport(1440, 900, false);
     page.click("#for-me [data-countersign]");
@@ -191,7 +194,10 @@ fn a_hazardous_load_goes_from_the_plants_desk_to_treatment_with_a_relay_and_a_pa
 
     // Pickup: the plant signs first for hauler A's truck; the code is on the desk's screen.
     let screen = dir.path().join("plant-screen.y4m");
-    qr_video(&sign_first(&plant, &base, &m, &w.hauler_a, Some(PLATE_A)), &screen);
+    qr_video(
+        &sign_first(&plant, &base, &m, &w.hauler_a, Some(PLATE_A)),
+        &screen,
+    );
 
     // Hauler A's driver: a phone of its own, approved by hauler A's office, reads the screen.
     let (_office_b, office) = desk(&base, &w.hauler_a.key);
@@ -223,7 +229,10 @@ fn a_hazardous_load_goes_from_the_plants_desk_to_treatment_with_a_relay_and_a_pa
     let v = w.manifest(&m);
     assert_eq!(v["holder"], w.hauler_b.id.as_str(), "{v}");
     assert_eq!(v["vehicle"], PLATE_B);
-    assert_eq!(signers(&last_entry(&w, &v).1), [key_a.clone(), key_b.clone()]);
+    assert_eq!(
+        signers(&last_entry(&w, &v).1),
+        [key_a.clone(), key_b.clone()]
+    );
 
     // Delivery: driver B signs first at the disposal gate; the gate's clerk countersigns at the
     // desk (the office's browser, now with the disposal facility's key).
@@ -232,7 +241,7 @@ fn a_hazardous_load_goes_from_the_plants_desk_to_treatment_with_a_relay_and_a_pa
     phone_b.set_viewport(390, 844, true);
     sign_in(&office, &base, &w.disposal.key);
     let gate = office;
-    countersign_at_desk(&gate, &base, &m, &w.hauler_b);
+    countersign_at_desk(&gate, &base, &m, &w.hauler_b, "HB-0007");
     phone_b.wait_for(
         "document.getElementById('ho-status').classList.contains('ok')",
         WAIT,
@@ -240,7 +249,10 @@ fn a_hazardous_load_goes_from_the_plants_desk_to_treatment_with_a_relay_and_a_pa
     let v = w.manifest(&m);
     assert_eq!(v["status"], "delivered", "{v}");
     assert_eq!(v["holder"], w.disposal.id.as_str());
-    assert_eq!(signers(&last_entry(&w, &v).1), [key_b.clone(), disposal_pk.clone()]);
+    assert_eq!(
+        signers(&last_entry(&w, &v).1),
+        [key_b.clone(), disposal_pk.clone()]
+    );
 
     // Weigh at the weighbridge: 14 460 − 14 000 = 460 kg, as counted: no flag.
     open_at_gate(&gate, &base, &m);
@@ -267,8 +279,13 @@ fn a_hazardous_load_goes_from_the_plants_desk_to_treatment_with_a_relay_and_a_pa
     assert_eq!(amounts(&v["accepted"]), [300_000, 120_000]);
     assert_eq!(amounts(&v["rejected"]), [40_000, 0]);
     assert_eq!(v["rejection"]["to"], w.plant.id.as_str());
-    let back = v["onward"][0].as_str().expect("the returned part's own manifest");
-    assert!(text_of(&gate, "#gate-done").contains(back), "the return is named");
+    let back = v["onward"][0]
+        .as_str()
+        .expect("the returned part's own manifest");
+    assert!(
+        text_of(&gate, "#gate-done").contains(back),
+        "the return is named"
+    );
 
     // Treat what was accepted: line 1 by R9, line 2 by D10.
     gate_next(&gate);
@@ -303,7 +320,11 @@ fn a_hazardous_load_goes_from_the_plants_desk_to_treatment_with_a_relay_and_a_pa
     ] {
         let k = key_view(&base, key);
         assert_eq!(
-            (k["kind"].as_str(), k["holder"].as_str(), k["label"].as_str()),
+            (
+                k["kind"].as_str(),
+                k["holder"].as_str(),
+                k["label"].as_str()
+            ),
             (Some("device"), Some(holder.id.as_str()), Some(label)),
             "{k}"
         );
@@ -337,7 +358,10 @@ fn a_muck_load_goes_from_the_building_site_to_the_recycling_centre_through_pages
 
     // The muck truck's driver reads the site's screen and countersigns.
     let screen = dir.path().join("site-screen.y4m");
-    qr_video(&sign_first(&site, &base, &m, &w.muck, Some(PLATE_MUCK)), &screen);
+    qr_video(
+        &sign_first(&site, &base, &m, &w.muck, Some(PLATE_MUCK)),
+        &screen,
+    );
     let (_office_b, office) = desk(&base, &w.muck.key);
     let (_p, phone, key) = driver_phone(&w, dir.path(), &office, &w.muck, "MK-0311", &screen);
     scan_and_countersign(&phone, &base, PLATE_MUCK, &w.builder);
@@ -354,7 +378,7 @@ fn a_muck_load_goes_from_the_building_site_to_the_recycling_centre_through_pages
     sign_first(&phone, &base, &m, &w.recycler, None);
     sign_in(&office, &base, &w.recycler.key);
     let gate = office;
-    countersign_at_desk(&gate, &base, &m, &w.muck);
+    countersign_at_desk(&gate, &base, &m, &w.muck, "MK-0311");
     let v = w.manifest(&m);
     assert_eq!(signers(&last_entry(&w, &v).1), [key.clone(), recycler_pk]);
     open_at_gate(&gate, &base, &m);

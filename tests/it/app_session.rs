@@ -215,3 +215,46 @@ fn the_static_files_and_the_offline_worker_are_served_from_the_binary() {
     let none = call(&base, "GET", "/app/static/../Cargo.toml", None, None, b"");
     assert_eq!(none.status, 404);
 }
+
+#[test]
+fn the_hand_over_form_names_a_driver_by_the_staff_number_of_their_phone_never_by_name() {
+    let dir = tempfile::tempdir().unwrap();
+    let w = World::start(dir.path());
+    let base = w.server.url.clone();
+    let m = w.issue_hazardous("S-DISPOSAL");
+    // Hauler A registers its driver (a commitment, never the name) and delegates the driver's
+    // phone under the staff number HA-0042, naming the driver.
+    let person = "7".repeat(64);
+    crate::world::ok(
+        &w.c,
+        serde_json::json!({"type": "person.registered", "person": person,
+                           "party": w.hauler_a.id, "role": "driver"}),
+        &[&w.hauler_a.key],
+    );
+    let phone = SigningKey::from_bytes(&[42; 32]);
+    let not_after = Timestamp::from_unix_millis(
+        Timestamp::from_system_time(std::time::SystemTime::now()).unix_millis() + 86_400_000,
+    );
+    crate::world::ok(
+        &w.c,
+        serde_json::json!({"type": "key.delegated", "key": crate::support::pk(&phone),
+                           "holder": w.hauler_a.id, "label": "HA-0042",
+                           "not_after": not_after.to_string(), "person": person}),
+        &[&w.hauler_a.key],
+    );
+    let cookie = login(&base, &w.plant.key).cookie.unwrap();
+    let cookie = cookie.split(';').next().unwrap();
+    let page = call(
+        &base,
+        "GET",
+        &format!("/app/m/{m}"),
+        Some(cookie),
+        None,
+        b"",
+    );
+    let option = format!(
+        "<option value=\"{person}\" data-party=\"{}\">驾驶员 HA-0042</option>",
+        w.hauler_a.id
+    );
+    assert!(page.body.contains(&option), "{}", page.body);
+}

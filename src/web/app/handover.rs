@@ -5,7 +5,7 @@
 //! shown as a hand-over code for the other party's phone. Everything is read from the domain's
 //! state and the manifest's JSON answer (`pending`), never from the browser.
 
-use super::manifest::{party_name, site_name};
+use super::manifest::{driver_words, party_name, signer_words, site_name};
 use super::Lang;
 use crate::domain::codes::Unit;
 use crate::domain::codes::Uscc;
@@ -171,17 +171,10 @@ pub fn view(d: &Domain, m: &Manifest, me: &Uscc, lang: Lang, pending: &[Value]) 
         .persons
         .values()
         .filter(|p| p.reg.role == PersonRole::Driver && taker_ids.contains(&p.reg.party.as_str()))
-        .map(|p| {
-            let id = p.reg.person.as_str();
-            Choice {
-                party: p.reg.party.to_string(),
-                value: id.to_string(),
-                text: format!(
-                    "{} {}…",
-                    s(lang, "驾驶员", "driver"),
-                    id.get(..12).unwrap_or(id)
-                ),
-            }
+        .map(|p| Choice {
+            party: p.reg.party.to_string(),
+            value: p.reg.person.as_str().to_string(),
+            text: driver_words(d, p.reg.person.as_str(), lang),
         })
         .collect();
     let lines = v
@@ -213,14 +206,14 @@ pub fn view(d: &Domain, m: &Manifest, me: &Uscc, lang: Lang, pending: &[Value]) 
         if !names("from") && !names("to") {
             continue;
         }
-        let signers: Vec<Uscc> = p["signed_by"]
+        let keys: Vec<PublicKey> = p["signed_by"]
             .as_array()
             .into_iter()
             .flatten()
             .filter_map(Value::as_str)
             .filter_map(|k| PublicKey::parse("key", k).ok())
-            .filter_map(|k| d.party_of(&k).cloned())
             .collect();
+        let signers: Vec<&Uscc> = keys.iter().filter_map(|k| d.party_of(k)).collect();
         let bytes = serde_json::to_vec(ev).unwrap_or_default();
         let Ok(DomainEvent::Handover(h)) = DomainEvent::parse("custody.handover", &bytes) else {
             continue;
@@ -228,13 +221,13 @@ pub fn view(d: &Domain, m: &Manifest, me: &Uscc, lang: Lang, pending: &[Value]) 
         let half = HalfView {
             hash: p["hash"].as_str().unwrap_or_default().to_string(),
             rows: half_rows(d, m, &h, lang),
-            signer: signers
+            signer: keys
                 .iter()
-                .map(|u| party_name(d, u))
+                .filter_map(|k| signer_words(d, k, lang))
                 .collect::<Vec<_>>()
                 .join("、"),
         };
-        if signers.contains(me) {
+        if signers.contains(&me) {
             mine.push(half);
         } else {
             for_me.push(half);
@@ -273,10 +266,9 @@ pub fn half_rows(d: &Domain, m: &Manifest, h: &Handover, lang: Lang) -> Vec<(Str
         rows.push((s(lang, "车辆", "Truck"), p.to_string()));
     }
     if let Some(id) = &h.driver_id {
-        let id = id.as_str();
         rows.push((
             s(lang, "驾驶员", "Driver"),
-            format!("{}…", id.get(..12).unwrap_or(id)),
+            driver_words(d, id.as_str(), lang),
         ));
     }
     if let Some(c) = &h.driver {

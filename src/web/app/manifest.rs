@@ -129,6 +129,43 @@ pub fn party_name(d: &Domain, id: &Uscc) -> String {
         .map_or_else(|| id.to_string(), |p| p.name.clone())
 }
 
+/// A registered driver in words: the staff number of a device key the company delegated to
+/// them (`key.delegated` with `person`), else the start of their pseudonymous id. Never a
+/// name: names are personal data kept beside the log, for those who may read them.
+pub fn driver_words(d: &Domain, person: &str, lang: Lang) -> String {
+    let label = d
+        .delegated
+        .values()
+        .filter(|g| g.person.as_deref() == Some(person))
+        .map(|g| g.label.as_str())
+        .max();
+    let driver = match lang {
+        Lang::Zh => "驾驶员",
+        Lang::En => "driver",
+    };
+    match label {
+        Some(l) => format!("{driver} {l}"),
+        None => format!("{driver} {}…", person.get(..12).unwrap_or(person)),
+    }
+}
+
+/// Who a key signs for, in words: the party's name, and for a phone's key the staff number
+/// the party gave it (`Hazardous hauler B（设备 HB-0007）`).
+pub fn signer_words(
+    d: &Domain,
+    key: &crate::ledger::event::PublicKey,
+    lang: Lang,
+) -> Option<String> {
+    let party = party_name(d, d.party_of(key)?);
+    Some(match d.delegated.get(key) {
+        Some(g) => match lang {
+            Lang::Zh => format!("{party}（设备 {}）", g.label),
+            Lang::En => format!("{party} (device {})", g.label),
+        },
+        None => party,
+    })
+}
+
 /// A site's name, or its id.
 pub fn site_name(d: &Domain, id: &str) -> String {
     d.sites
