@@ -323,6 +323,11 @@ fn a_refused_hand_over_says_why_in_chinese_next_to_the_field_and_the_log_is_unch
             e.dispatchEvent(new Event('change', {{bubbles: true}})); }})()",
         json!(local)
     ));
+    // The picker draws it in the phone's locale; the line under it says it as the log will.
+    assert_eq!(
+        text_of(&page, "#ho-at-said"),
+        format!("即 {}（北京时间）", local.replace('T', " "))
+    );
     page.click("#handover-form button[type=submit]");
     page.wait_for(&visible("#ho-rows"), WAIT);
     page.click("#ho-sign");

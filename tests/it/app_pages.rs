@@ -2,11 +2,11 @@
 //! key it holds, shows the party's jobs, in Chinese and English, at phone and desk sizes, with
 //! no horizontal overflow and no untranslated text; and no request carries the private key.
 
+use crate::app_kit::sign_in;
 use crate::browser::{
     horizontal_overflow, screens_dir, untranslated_text, Browser, LaunchOptions, Page,
     RecordingProxy, WAIT,
 };
-use crate::app_kit::sign_in;
 use crate::world::World;
 use base64::Engine;
 use ed25519_dalek::SigningKey;

@@ -389,7 +389,9 @@ fn the_command_line_knows_a_device_key_as_its_partys_for_hand_overs() {
     );
     assert!(okay, "{out}");
     let answer: Value = serde_json::from_str(out.lines().next().unwrap()).unwrap();
-    let hash = answer["pending"].as_str().unwrap_or_else(|| panic!("{out}"));
+    let hash = answer["pending"]
+        .as_str()
+        .unwrap_or_else(|| panic!("{out}"));
     let (okay, out) = cli(&w, "countersign", &driver_phone, &["--pending", hash]);
     assert!(okay, "{out}");
     let v = w.manifest(&m);

@@ -210,8 +210,20 @@ function confirmScreen(on) {
   document.getElementById('ho-confirm').hidden = !on;
 }
 
+// The picker draws the time in the phone's own locale (12/03/2026, 05:43 PM on an English
+// phone): say it once more as the manifest writes times, so nobody reads the day for the month.
+function sayAt() {
+  const v = form.at.value;
+  document.getElementById('ho-at-said').textContent = v
+    ? `${t('即', 'That is')} ${v.replace('T', ' ')}${t('（北京时间）', ' CST')}`
+    : t('请选择日期和时间', 'Choose a date and time');
+}
+
 if (form) {
   prefilledAt = form.at.value = nowLocal();
+  form.at.addEventListener('input', sayAt);
+  form.at.addEventListener('change', sayAt);
+  sayAt();
   form.to.addEventListener('change', onTaker);
   onTaker();
   form.addEventListener('submit', async (e) => {
