@@ -204,7 +204,7 @@ fn disposal_weighs_receives_a_partial_rejection_and_treats_at_its_gate() {
 }
 
 #[test]
-fn station_consolidates_two_loads_into_one_and_splits_another_in_two() {
+fn station_consolidates_two_loads_into_one_and_splits_another_in_three() {
     let dir = tempfile::tempdir().unwrap();
     let w = World::start(dir.path());
     let base = w.server.url.clone();
@@ -273,8 +273,8 @@ fn station_consolidates_two_loads_into_one_and_splits_another_in_two() {
         "every drum goes on"
     );
 
-    // Split the third: 200 + 120 kg on hauler A's load, 140 kg of line 1 on hauler B's. Parts
-    // that do not add up to the load are said next to the form first.
+    // Split the third: 200 + 120 kg on hauler A's load, the other 140 kg of line 1 on two more
+    // trucks. Parts that do not add up to the load are said next to the form first.
     page.navigate(&format!("{base}/app/m/{m3}"));
     gate_ready(&page);
     set(&page, "#s-dest-0", "S-DISPOSAL");
@@ -288,7 +288,13 @@ fn station_consolidates_two_loads_into_one_and_splits_another_in_two() {
         "document.querySelector('[data-error-for=\"event.outputs\"]').innerText.includes('两车合计 300，应为 340')",
         WAIT,
     );
-    set(&page, "#s-q-1-0", "140");
+    // A third truck takes 40 kg of line 1 off hauler B's.
+    page.click("#split-add");
+    page.wait_for("document.getElementById('s-q-2-0')?.value === '0'", WAIT);
+    set(&page, "#s-dest-2", "S-DISPOSAL");
+    set(&page, "#s-hauler-2", &w.hauler_a.id);
+    set(&page, "#s-q-2-0", "40");
+    set(&page, "#s-q-1-0", "100");
     let n1 = log_size(&w);
     sign(&page, "split-form", Some("split-confirm"));
     gate_done(&page);
@@ -301,7 +307,7 @@ fn station_consolidates_two_loads_into_one_and_splits_another_in_two() {
         .iter()
         .map(|n| n.as_str().unwrap().to_string())
         .collect();
-    assert_eq!(outs.len(), 2, "{v}");
+    assert_eq!(outs.len(), 3, "{v}");
     let carried = |n: &str| -> (Vec<u64>, Value) {
         let o = w.manifest(n);
         assert_eq!(o["sources"], json!([m3]));
@@ -318,7 +324,8 @@ fn station_consolidates_two_loads_into_one_and_splits_another_in_two() {
         carried(&outs[0]),
         (vec![200_000, 120_000], json!([w.hauler_a.id]))
     );
-    assert_eq!(carried(&outs[1]), (vec![140_000], json!([w.hauler_b.id])));
+    assert_eq!(carried(&outs[1]), (vec![100_000], json!([w.hauler_b.id])));
+    assert_eq!(carried(&outs[2]), (vec![40_000], json!([w.hauler_a.id])));
     for n in &outs {
         assert!(text_of(&page, "#gate-done").contains(n.as_str()));
     }

@@ -437,10 +437,35 @@ if (split) {
     }
     mine.forEach((l, i) => {
       if (sums[i] !== l.quantity.amount) {
-        throw local('event.outputs', t(`第${i + 1}行：两车合计 ${fromBase(sums[i])}，应为 ${fromBase(l.quantity.amount)}`, `line ${i + 1}: the loads add up to ${fromBase(sums[i])}, not ${fromBase(l.quantity.amount)}`));
+        const n = outputs.length;
+        throw local('event.outputs', t(`第${i + 1}行：${n === 2 ? '两' : n}车合计 ${fromBase(sums[i])}，应为 ${fromBase(l.quantity.amount)}`, `line ${i + 1}: the loads add up to ${fromBase(sums[i])}, not ${fromBase(l.quantity.amount)}`));
       }
     });
     return { event: { type: 'station.split', station: party, input: number, outputs }, rows };
+  });
+  // "再加一车": one more outgoing load, a copy of the last one's choices with nothing on it.
+  document.getElementById('split-add').addEventListener('click', () => {
+    const parts = split.querySelectorAll('fieldset.split-part');
+    const last = parts[parts.length - 1];
+    const k = parts.length;
+    const fs = last.cloneNode(true);
+    const renumber = (v) => v.replace(/^(s-(?:dest|hauler|q))-\d+/, `$1-${k}`).replace(/outputs\[\d+\]/, `outputs[${k}]`);
+    fs.dataset.part = String(k);
+    fs.querySelector('legend').textContent = `${t('第', 'Load ')}${k + 1}${t('车', '')}`;
+    for (const e of fs.querySelectorAll('[id]')) e.id = renumber(e.id);
+    for (const e of fs.querySelectorAll('label[for]')) e.htmlFor = renumber(e.htmlFor);
+    for (const e of fs.querySelectorAll('[data-field]')) e.dataset.field = renumber(e.dataset.field);
+    for (const e of fs.querySelectorAll('[data-error-for]')) {
+      e.dataset.errorFor = renumber(e.dataset.errorFor);
+      e.hidden = true;
+      e.textContent = '';
+    }
+    for (const e of fs.querySelectorAll('[aria-invalid]')) e.removeAttribute('aria-invalid');
+    fs.querySelector('.dest').value = last.querySelector('.dest').value;
+    fs.querySelector('.hauler').value = last.querySelector('.hauler').value;
+    for (const q of fs.querySelectorAll('.s-q')) q.value = '0';
+    last.after(fs);
+    fs.querySelector('.s-q')?.focus();
   });
 }
 
