@@ -135,6 +135,7 @@ pub(super) fn session_reads(path: &str) -> bool {
         || path.starts_with("/v1/parties/")
         || path.starts_with("/v1/vehicles/")
         || path.starts_with("/v1/sites/")
+        || path.starts_with("/v1/keys/")
 }
 
 /// The key a request's session cookie names, if it names a live one.
@@ -471,8 +472,14 @@ async fn party(
 /// A key as the registry knows it: anonymous, for the holder of a device key waiting to see it
 /// delegated (it reveals what that holder knows already). The key as standard base64 or
 /// base64url, padded or not (`/`, `+`, `=` percent-encoded or not).
+/// Where a key stands: its kind, holder, status and the entry that added it, for anyone (a
+/// phone waiting for approval asks with no session). A device key's label (a staff number),
+/// validity and person are for its own company and those who see everything, as a truck's
+/// position is: anyone else gets them as null.
 async fn key(
+    req: HttpRequest,
     rules: web::Data<DomainRules>,
+    seen: web::Data<SeenRequests>,
     path: web::Path<String>,
 ) -> Result<HttpResponse, Problem> {
     let raw = path
@@ -485,6 +492,7 @@ async fn key(
     let k = PublicKey::parse_any_base64("key", &raw)
         .map_err(|e| Problem::bad_request(Some("key"), format!("path `key`: {e}")))?;
     let d = live(&rules)?;
+    let who = viewer(&req, &seen, &d)?;
     let unknown = || not_found("key", "key", format!("{k} is not a registered key"));
     let now = now();
     let view = if d.authority == Some(k) {
@@ -493,16 +501,18 @@ async fn key(
     } else {
         let holder = d.keys.get(&k).ok_or_else(unknown)?;
         let entries = d.key_entries.get(&k).ok_or_else(unknown)?;
+        let own = matches!(&who, Viewer::Party { id, .. } if id == holder);
         let dl = d.delegated.get(&k);
+        let details = dl.filter(|_| who.sees_all() || own);
         let status = match d.lapse_of(&k, now) {
             None => "active",
             Some(Refusal::ExpiredKey { .. }) => "expired",
             Some(_) => "revoked",
         };
         json!({"key": k.to_string(), "kind": if dl.is_some() { "device" } else { "party" },
-               "holder": holder, "label": dl.map(|x| &x.label),
-               "not_after": dl.map(|x| x.not_after.to_string()),
-               "person": dl.and_then(|x| x.person.as_ref()),
+               "holder": holder, "label": details.map(|x| &x.label),
+               "not_after": details.map(|x| x.not_after.to_string()),
+               "person": details.and_then(|x| x.person.as_ref()),
                "added_index": entries.added, "status": status})
     };
     Ok(HttpResponse::Ok().json(view))

@@ -86,7 +86,7 @@ fn a_phone_enrols_its_own_key_and_the_clerk_approves_it() {
     approve(&desk, &link, "90");
 
     // The log holds the delegation: the hauler's device, its label, 90 days.
-    let v = key_view(&w.server.url, &device);
+    let v = key_view(&w, &device, Some(&w.hauler_a.key));
     assert_eq!(v["kind"], "device", "{v}");
     assert_eq!(v["holder"], w.hauler_a.id);
     assert_eq!(v["label"], "HA-0042");

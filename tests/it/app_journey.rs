@@ -318,7 +318,7 @@ fn a_hazardous_load_goes_from_the_plants_desk_to_treatment_with_a_relay_and_a_pa
         (&key_a, &w.hauler_a, "HA-0042"),
         (&key_b, &w.hauler_b, "HB-0007"),
     ] {
-        let k = key_view(&base, key);
+        let k = key_view(&w, key, Some(&holder.key));
         assert_eq!(
             (
                 k["kind"].as_str(),
@@ -326,6 +326,13 @@ fn a_hazardous_load_goes_from_the_plants_desk_to_treatment_with_a_relay_and_a_pa
                 k["label"].as_str()
             ),
             (Some("device"), Some(holder.id.as_str()), Some(label)),
+            "{k}"
+        );
+        // To anyone else the staff number is not shown.
+        let k = key_view(&w, key, None);
+        assert_eq!(
+            (k["holder"].as_str(), &k["label"]),
+            (Some(holder.id.as_str()), &Value::Null),
             "{k}"
         );
     }

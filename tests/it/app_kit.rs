@@ -190,15 +190,20 @@ pub fn amounts(v: &Value) -> Vec<u64> {
         .collect()
 }
 
-/// What `GET /v1/keys/{key}` says of a key (base64), read anonymously.
-pub fn key_view(base: &str, key_b64: &str) -> Value {
-    let url = format!(
-        "{base}/v1/keys/{}",
+/// What `GET /v1/keys/{key}` says of a key (base64) to `reader` (a signed read), or to anyone.
+pub fn key_view(w: &World, key_b64: &str, reader: Option<&SigningKey>) -> Value {
+    let path = format!(
+        "/v1/keys/{}",
         key_b64
             .replace('+', "-")
             .replace('/', "_")
             .trim_end_matches('=')
     );
-    let mut r = ureq::get(&url).call().unwrap();
-    serde_json::from_str(&r.body_mut().read_to_string().unwrap()).unwrap()
+    let a = match reader {
+        Some(k) => w.c.get_signed(&path, k),
+        None => w.c.get(&path),
+    }
+    .unwrap();
+    assert_eq!(a.status, 200, "{}", a.body);
+    serde_json::from_str(&a.body).unwrap()
 }

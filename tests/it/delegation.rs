@@ -27,8 +27,11 @@ fn issue(w: &World, k: &SigningKey) -> (u16, Value) {
     post(&w.c, &signed(body, &[k]).to_bytes())
 }
 
+/// `GET /v1/keys/{path_key}` as the plant reads it (its own devices' labels included).
 fn key_view(w: &World, path_key: &str) -> (u16, Value) {
-    let a = w.c.get(&format!("/v1/keys/{path_key}")).unwrap();
+    let a =
+        w.c.get_signed(&format!("/v1/keys/{path_key}"), &w.plant.key)
+            .unwrap();
     (a.status, serde_json::from_str(&a.body).unwrap())
 }
 
@@ -230,8 +233,19 @@ fn a_device_key_is_refused_once_its_not_after_is_reached() {
         "{a}"
     );
     ok(&w.c, d(&w.hauler_a.id), &[&authority()]);
-    let (_, v) = key_view(&w, &B64URL.encode(key(212).verifying_key().as_bytes()));
-    assert_eq!(v["person"], driver);
+    let path = format!(
+        "/v1/keys/{}",
+        B64URL.encode(key(212).verifying_key().as_bytes())
+    );
+    let a = w.c.get_signed(&path, &w.hauler_a.key).unwrap();
+    let v: Value = serde_json::from_str(&a.body).unwrap();
+    assert_eq!(v["person"], driver, "the holder reads its device's person");
+    let v: Value = serde_json::from_str(&w.c.get(&path).unwrap().body).unwrap();
+    assert_eq!(
+        (&v["person"], &v["label"], v["holder"].as_str()),
+        (&Value::Null, &Value::Null, Some(w.hauler_a.id.as_str())),
+        "anyone else learns whose key it is, not who carries it: {v}"
+    );
 }
 
 #[test]
