@@ -346,3 +346,58 @@ fn a_refused_hand_over_says_why_in_chinese_next_to_the_field_and_the_log_is_unch
     assert_eq!(after["status"], "issued");
     assert_eq!(after["pending"], json!([]), "nothing waits either");
 }
+
+#[test]
+fn a_flag_the_hand_over_raises_is_shown_at_once_to_whoever_completes_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let w = World::start(dir.path());
+    // Waste paint (HW12) to the disposal facility, whose licence covers HW08 and HW49 only.
+    let issued = crate::world::ok(
+        &w.c,
+        json!({"type": "manifest.issued", "reference": w.slip(), "stream": "hazardous",
+               "generator": w.plant.id, "origin": "S-PLANT", "destination": "S-DISPOSAL",
+               "haulers": [w.hauler_a.id],
+               "lines": [{"code": "900-252-12", "name": "废油漆 waste paint", "form": "semi_solid",
+                          "hazards": ["T", "I"], "quantity": {"amount": 100_000, "unit": "g"}}]}),
+        &[&w.plant.key],
+    );
+    let m = issued["manifests"][0].as_str().unwrap().to_string();
+    w.hand(&m, &w.plant, &w.hauler_a, Some(PLATE_A), &[100_000]);
+    // The driver signs the delivery first; the facility's clerk completes it at the desk.
+    let mut body = w.handover(&m, &w.hauler_a, &w.disposal, None, &[100_000]);
+    body["at"] = json!("2026-11-23T10:00:00Z");
+    body["site"] = json!("S-DISPOSAL");
+    let (status, answer) = post(
+        &w.c,
+        &crate::support::signed(body, &[&w.hauler_a.key]).to_bytes(),
+    );
+    assert_eq!(status, 202, "{answer}");
+
+    let browser = Browser::launch(LaunchOptions::default());
+    let page = browser.new_page();
+    page.set_viewport(390, 844, true);
+    sign_in(&page, &w.server.url, &w.disposal.key);
+    page.navigate(&format!("{}/app/m/{m}", w.server.url));
+    page.wait_for(&visible("#for-me li"), WAIT);
+    page.click("#for-me [data-countersign]");
+    page.wait_for(
+        &visible("#for-me #done-flags li[data-kind='not_licensed']"),
+        WAIT,
+    );
+    let said = text_of(&page, "#done-flags");
+    assert!(said.contains("接收单位无此废物的经营许可"), "{said}");
+    screens(&page, "flag-raised");
+
+    // The log took the step and flagged it, at that very entry.
+    let after = w.manifest(&m);
+    assert_eq!(after["status"], "delivered", "{after}");
+    let index = after["events"].as_array().unwrap().last().unwrap()["index"].clone();
+    assert!(
+        after["flags"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|f| f["kind"] == "not_licensed" && f["index"] == index),
+        "{after}"
+    );
+}

@@ -12,7 +12,7 @@ use crate::browser::{
     RecordingProxy, WAIT,
 };
 use crate::support::{pk, signed};
-use crate::world::{World, PLATE_A, PLATE_B};
+use crate::world::{World, PLATE_A, PLATE_B, PLATE_EXPIRED};
 use serde_json::{json, Value};
 use std::path::Path;
 
@@ -131,6 +131,40 @@ fn driver_scans_the_plants_half_with_the_camera_and_countersigns_into_the_log() 
     assert!(
         entry.contains(&pk(&w.plant.key)) && entry.contains(&pk(&w.hauler_a.key)),
         "both signatures in the entry: {entry}"
+    );
+    assert_eq!(
+        page.eval("document.getElementById('done-flags')"),
+        Value::Null,
+        "no flag raised, none shown"
+    );
+
+    // The next load goes on the truck whose permit ran out: the log takes the hand-over and
+    // flags it, and the driver is told at once.
+    let m2 = w.issue_hazardous("S-DISPOSAL");
+    let code = plant_half(&w, &m2, PLATE_EXPIRED);
+    open_scan(&page, &base, PLATE_EXPIRED);
+    paste(&page, &code);
+    page.wait_for("!document.getElementById('confirm').hidden", WAIT);
+    page.click("#countersign");
+    page.wait_for(
+        &crate::app_kit::visible("#done-flags li[data-kind='no_permit']"),
+        WAIT,
+    );
+    assert!(
+        text_of(&page, "done-flags").contains("运输单位或车辆无运输许可"),
+        "{}",
+        text_of(&page, "done-flags")
+    );
+    screens(&page, "accepted-flagged");
+    let after = w.manifest(&m2);
+    assert_eq!(after["status"], "in_transit", "{after}");
+    assert!(
+        after["flags"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|f| f["kind"] == "no_permit"),
+        "{after}"
     );
 }
 

@@ -16,7 +16,7 @@
 
 import { signEvent, countersign } from './wl-sign.js';
 import { canonicalize } from './wl-canon.js';
-import { t, zh, clearProblems, problemText, postSigned } from './wl-app.js';
+import { t, zh, clearProblems, problemText, postSigned, showRaised } from './wl-app.js';
 
 const root = document.getElementById('handover');
 const number = root && root.dataset.number;
@@ -271,6 +271,7 @@ function done(status, index) {
   status.className = 'state ok';
   status.textContent = `${t('交接完成：已记入日志，序号', 'Hand-over complete: in the log at entry')} ${index}`;
   settled(status);
+  showRaised(status, number, index);
 }
 
 /** The load has changed hands: the form no longer applies; the page offers its new state. */
@@ -352,6 +353,7 @@ for (const b of document.querySelectorAll('[data-countersign]')) {
         state.textContent = `${t('已会签：交接已记入日志，序号', 'Countersigned: the hand-over is in the log at entry')} ${answer.body.index}`;
         b.hidden = true;
         settled(state);
+        await showRaised(state, number, answer.body.index);
       } else {
         await refuse(li, answer.body, t('这份交接', 'This hand-over'));
       }

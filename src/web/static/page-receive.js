@@ -14,7 +14,7 @@
 // grams (or millilitres): no floating point between what is typed and what is signed.
 
 import { signEvent } from './wl-sign.js';
-import { t, zh, words, showProblem, clearProblems, postSigned } from './wl-app.js';
+import { t, zh, words, showProblem, clearProblems, postSigned, flagList } from './wl-app.js';
 
 const gate = document.getElementById('gate');
 const number = document.getElementById('actions').dataset.number;
@@ -154,31 +154,9 @@ async function showDone(stepWords, answer, said) {
     st.textContent = `${t('联单状态', 'Status')}：${(w.status || {})[fresh.status] || ''}`;
     panel.append(st);
     // The flags this very entry raised.
-    const raised = (fresh.flags || []).filter((f) => f.index === answer.index);
-    if (raised.length) {
-      const h = document.createElement('h3');
-      h.textContent = t('此步骤产生的异常提示', 'Flags this step raised');
-      const ul = document.createElement('ul');
-      ul.className = 'list';
-      ul.id = 'done-flags';
-      for (const f of raised) {
-        const li = document.createElement('li');
-        li.className = 'flag';
-        li.dataset.kind = f.kind;
-        const b = document.createElement('span');
-        b.className = 'badge bad';
-        b.textContent = (w.flag || {})[f.kind] || t('异常', 'Flag');
-        const d = document.createElement('small');
-        d.className = 'muted';
-        d.lang = 'en';
-        d.dataset.raw = '';
-        d.textContent = f.detail;
-        li.append(b);
-        if (said) li.append(' ', said(f));
-        li.append(document.createElement('br'), d);
-        ul.append(li);
-      }
-      panel.append(h, ul);
+    const raised = await flagList((fresh.flags || []).filter((f) => f.index === answer.index), said);
+    if (raised) {
+      panel.append(raised);
       panel.classList.add('flagged');
     }
   }

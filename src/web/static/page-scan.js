@@ -20,7 +20,7 @@
 //    `wl:outbox` event it sends carries the outcomes, which this page shows.
 // Words come from the page (`#words`: web::app::scan::words), so the page speaks offline.
 
-import { t, clearProblems, refreshNet } from './wl-app.js';
+import { t, clearProblems, refreshNet, showRaised } from './wl-app.js';
 import { checkToken, checkHandover, isHandoverCode } from './wl-codes.js';
 import { countersign } from './wl-sign.js';
 import * as outbox from './wl-outbox.js';
@@ -505,6 +505,7 @@ function showOutcome(o) {
       liveManifest(n).then((got) => {
         if (got.m) st.textContent += t(`，联单状态：${word('status', got.m.status)}`, `; the manifest is now ${word('status', got.m.status)}`);
       });
+      showRaised(st, n, o.index);
     }
   } else if (o.outcome === 'pending') {
     st.className = 'state pending';

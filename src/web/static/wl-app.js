@@ -19,6 +19,9 @@
 //   fieldWords(table, path) -> string   `event.lines[0].code` → 第1行 代码 (table: /app/i18n.json)
 //   words() -> the /app/i18n.json tables of the page's language ({} when unreachable)
 //   postSigned(wire) -> {ok, status, body}   POST /v1/events (no queue: for online desk work)
+//   flagList(flags, said?) -> element | null   the flags a step raised, in words, to show at once
+//   showRaised(after, number, index) the flags entry `index` raised on manifest `number`, read
+//                               back from the log, shown after the element `after`
 //   refreshNet()                 update the network / outbox bar
 // Events: `wl:outbox` on document after each automatic flush (load, back online), with
 //   detail.outcomes (wl-outbox.js flush's outcomes). Opening /app/m/{number} sets
@@ -152,6 +155,54 @@ export async function showProblem(root, problem) {
     if (typeof input.focus === 'function') input.focus();
   }
   slot.scrollIntoView({ block: 'center' });
+}
+
+/**
+ * The flags a step raised, as people read them: a heading and one line a flag (its kind in the
+ * page's words; the log's own sentence, in English, under it). `said(f)` may add the page's own
+ * words for a flag (the weighbridge's net against the count). Null when there are none.
+ */
+export async function flagList(flags, said) {
+  if (!flags || !flags.length) return null;
+  const w = await words();
+  const box = document.createElement('div');
+  box.className = 'raised';
+  const h = document.createElement('h3');
+  h.textContent = t('此步骤产生的异常提示', 'Flags this step raised');
+  const ul = document.createElement('ul');
+  ul.className = 'list';
+  ul.id = 'done-flags';
+  for (const f of flags) {
+    const li = document.createElement('li');
+    li.className = 'flag';
+    li.dataset.kind = f.kind;
+    const b = document.createElement('span');
+    b.className = 'badge bad';
+    b.textContent = (w.flag || {})[f.kind] || t('异常', 'Flag');
+    const d = document.createElement('small');
+    d.className = 'muted';
+    d.lang = 'en';
+    d.dataset.raw = '';
+    d.textContent = f.detail;
+    li.append(b);
+    if (said) li.append(' ', said(f));
+    li.append(document.createElement('br'), d);
+    ul.append(li);
+  }
+  box.append(h, ul);
+  return box;
+}
+
+/** Read the manifest back and show, after `after`, the flags entry `index` raised on it. The
+ *  log takes such steps and flags them; the people who signed must see it at once. */
+export async function showRaised(after, number, index) {
+  try {
+    const r = await fetch(`/v1/manifests/${encodeURIComponent(number)}`, { credentials: 'same-origin', cache: 'no-store' });
+    if (!r.ok) return;
+    const m = await r.json();
+    const list = await flagList((m.flags || []).filter((f) => f.index === index));
+    if (list) after.after(list);
+  } catch (_) { /* offline: the manifest page shows its flags when opened */ }
 }
 
 export async function postSigned(wire) {
