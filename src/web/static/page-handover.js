@@ -16,7 +16,8 @@
 
 import { signEvent, countersign } from './wl-sign.js';
 import { canonicalize } from './wl-canon.js';
-import { t, zh, clearProblems, problemText, postSigned, showRaised } from './wl-app.js';
+import { toMilli, fromMilli } from './wl-format.js';
+import { t, zh, clearProblems, problemText, postSigned, showRaised, showRows } from './wl-app.js';
 
 const root = document.getElementById('handover');
 const number = root && root.dataset.number;
@@ -68,20 +69,6 @@ async function refuse(scope, problem, fallbackLabel) {
   slot.hidden = false;
   if (input) { input.setAttribute('aria-invalid', 'true'); input.focus(); }
   slot.scrollIntoView({ block: 'center' });
-}
-
-/** "12.5" kg → 12500 g: exact decimal, at most 3 places; null when it is not such a number. */
-export function toMilli(text) {
-  const s = String(text).trim().replace(/，/g, '.').replace(/,/g, '.');
-  const m = s.match(/^(\d{1,12})(?:\.(\d{0,3}))?$/);
-  if (!m) return null;
-  return Number(m[1]) * 1000 + Number((m[2] || '').padEnd(3, '0'));
-}
-
-function bigText(milli, unit) {
-  const whole = Math.floor(milli / 1000), frac = milli % 1000;
-  const n = frac ? `${whole}.${String(frac).padStart(3, '0').replace(/0+$/, '')}` : String(whole);
-  return `${n} ${unit}`;
 }
 
 /** A datetime-local value (China time) → RFC 3339 UTC with milliseconds. */
@@ -189,21 +176,11 @@ function build() {
       };
     }
     event.lines.push({ line: i, quantity: { amount, unit: input.dataset.unit } });
-    rows.push([label, bigText(amount, input.dataset.unitWord)]);
+    rows.push([label, `${fromMilli(amount)} ${input.dataset.unitWord}`]);
   }
   return { event, rows };
 }
 
-function showRows(dl, rows) {
-  dl.replaceChildren();
-  for (const [k, v] of rows) {
-    const dt = document.createElement('dt');
-    dt.textContent = k;
-    const dd = document.createElement('dd');
-    dd.textContent = v;
-    dl.append(dt, dd);
-  }
-}
 
 function confirmScreen(on) {
   form.hidden = on;

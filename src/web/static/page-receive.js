@@ -14,7 +14,8 @@
 // grams (or millilitres): no floating point between what is typed and what is signed.
 
 import { signEvent } from './wl-sign.js';
-import { t, zh, words, showProblem, clearProblems, postSigned, flagList } from './wl-app.js';
+import { toMilli, fromMilli } from './wl-format.js';
+import { t, zh, words, showProblem, clearProblems, postSigned, flagList, showRows } from './wl-app.js';
 
 const gate = document.getElementById('gate');
 const number = document.getElementById('actions').dataset.number;
@@ -24,26 +25,11 @@ const party = gate.dataset.party;
 /** A problem found here, before anything is signed. */
 const local = (field, text) => ({ type: 'bad-field', field, text });
 
-/** "12.5" (kg) → 12500 (g): digits with up to 3 decimals, exact; else null. */
-export function toBase(text) {
-  const s = String(text).trim().replace('，', '.').replace(',', '.');
-  const m = s.match(/^(\d{1,12})(?:\.(\d{1,3}))?$/);
-  if (!m) return null;
-  return Number(m[1]) * 1000 + Number((m[2] || '').padEnd(3, '0'));
-}
-
-/** 12500 (g) → "12.5" (kg). */
-export function fromBase(n) {
-  const whole = Math.floor(n / 1000);
-  const frac = String(n % 1000).padStart(3, '0').replace(/0+$/, '');
-  return frac ? `${whole}.${frac}` : String(whole);
-}
-
 const unitWords = (u) => (u === 'ml' ? t('升', 'L') : t('千克', 'kg'));
 
 /** The amount typed in `input` (base units), or a problem naming `field`. */
 function amount(input, field, { positive = false } = {}) {
-  const v = toBase(input.value);
+  const v = toMilli(input.value);
   if (v === null) throw local(field, t('请填写数字，最多三位小数', 'Enter a number with at most 3 decimals'));
   if (positive && v === 0) throw local(field, t('必须大于 0', 'Must be above 0'));
   return v;
@@ -59,13 +45,7 @@ function confirmBox(form, rows, onSign) {
   h.textContent = t('请核对将要签名的内容', 'Check what you are about to sign');
   const dl = document.createElement('dl');
   dl.className = 'kv';
-  for (const [k, v] of rows) {
-    const dt = document.createElement('dt');
-    dt.textContent = k;
-    const dd = document.createElement('dd');
-    dd.textContent = v;
-    dl.append(dt, dd);
-  }
+  showRows(dl, rows);
   const acts = document.createElement('div');
   acts.className = 'actions';
   const sign = document.createElement('button');
@@ -126,7 +106,7 @@ function rephrase(p, form) {
   const between = /between 1 and (\d+)/.exec(p.detail || '');
   if (p.field === 'event.quantity.amount' && between) {
     const label = form.querySelector('#t-line')?.selectedOptions[0]?.dataset.label || '';
-    return { ...p, text: `处置量超过尚未处置的接收量：最多 ${fromBase(Number(between[1]))} ${label}` };
+    return { ...p, text: `处置量超过尚未处置的接收量：最多 ${fromMilli(Number(between[1]))} ${label}` };
   }
   // The load moved on since the page was drawn (another desk, the driver): say what to do.
   if (/:(wrong-signer|wrong-state|not-holder)$/.test(p.type || '')) {
@@ -203,9 +183,9 @@ function step(form, stepWords, build) {
 const weigh = document.getElementById('weigh-form');
 if (weigh) {
   const net = () => {
-    const g = toBase(weigh.querySelector('#w-gross').value);
-    const ta = toBase(weigh.querySelector('#w-tare').value);
-    document.getElementById('w-net').textContent = g !== null && ta !== null && g >= ta ? fromBase(g - ta) : '—';
+    const g = toMilli(weigh.querySelector('#w-gross').value);
+    const ta = toMilli(weigh.querySelector('#w-tare').value);
+    document.getElementById('w-net').textContent = g !== null && ta !== null && g >= ta ? fromMilli(g - ta) : '—';
   };
   weigh.addEventListener('input', net);
   step(weigh, t('过磅', 'weighed'), () => {
@@ -225,15 +205,15 @@ if (weigh) {
     return {
       event,
       explain: (f) => (f.kind === 'quantity_gap'
-        ? t(`磅单净重 ${fromBase(gross - tare)} 千克，此前计量 ${fromBase(counted)} 千克`, `net ${fromBase(gross - tare)} kg against ${fromBase(counted)} kg counted before`)
+        ? t(`磅单净重 ${fromMilli(gross - tare)} 千克，此前计量 ${fromMilli(counted)} 千克`, `net ${fromMilli(gross - tare)} kg against ${fromMilli(counted)} kg counted before`)
         : ''),
       rows: [
         [t('联单', 'Manifest'), number],
         [t('地磅所在场所', 'Weighbridge at'), site.selectedOptions[0]?.textContent || site.value],
         [t('磅单号', 'Ticket'), ticket],
-        [t('毛重', 'Gross'), `${fromBase(gross)} ${t('千克', 'kg')}`],
-        [t('皮重', 'Tare'), `${fromBase(tare)} ${t('千克', 'kg')}`],
-        [t('净重', 'Net'), `${fromBase(gross - tare)} ${t('千克', 'kg')}`],
+        [t('毛重', 'Gross'), `${fromMilli(gross)} ${t('千克', 'kg')}`],
+        [t('皮重', 'Tare'), `${fromMilli(tare)} ${t('千克', 'kg')}`],
+        [t('净重', 'Net'), `${fromMilli(gross - tare)} ${t('千克', 'kg')}`],
       ],
     };
   });
@@ -247,9 +227,9 @@ if (receive) {
   const sync = () => {
     let any = false;
     for (const fs of lines) {
-      const rej = toBase(fs.querySelector('.r-rej').value);
-      const acc = toBase(fs.querySelector('.r-acc').value);
-      const last = toBase(fs.querySelector('.r-acc').dataset.last);
+      const rej = toMilli(fs.querySelector('.r-rej').value);
+      const acc = toMilli(fs.querySelector('.r-acc').value);
+      const last = toMilli(fs.querySelector('.r-acc').dataset.last);
       // A rejection, or a count short of the last one, has a kind of discrepancy.
       const odd = (rej !== null && rej > 0) || (acc !== null && rej !== null && acc + rej !== last);
       fs.querySelector('.r-disc').hidden = !odd;
@@ -277,8 +257,8 @@ if (receive) {
       rejected = rejected || rej > 0;
       out.push(line);
       const u = unitWords(unit);
-      let said = `${t('接收', 'accepted')} ${fromBase(acc)} ${u}`;
-      if (rej > 0) said += ` · ${t('拒收', 'rejected')} ${fromBase(rej)} ${u}（${disc.selectedOptions[0].textContent}）`;
+      let said = `${t('接收', 'accepted')} ${fromMilli(acc)} ${u}`;
+      if (rej > 0) said += ` · ${t('拒收', 'rejected')} ${fromMilli(rej)} ${u}（${disc.selectedOptions[0].textContent}）`;
       rows.push([`${t('第', 'Line ')}${i + 1}${t('行', '')}`, said]);
     }
     if (out.every((l) => l.accepted.amount === 0 && l.rejected.amount === 0)) {
@@ -330,7 +310,7 @@ if (treat) {
         [t('联单', 'Manifest'), number],
         [t('废物行', 'Line'), o.textContent],
         [t('利用处置方式', 'Operation'), code.selectedOptions[0].textContent],
-        [t('处置量', 'Quantity'), `${fromBase(q)} ${o.dataset.label}`],
+        [t('处置量', 'Quantity'), `${fromMilli(q)} ${o.dataset.label}`],
       ],
     };
   });
@@ -382,7 +362,7 @@ if (consolidate) {
         [t('合并的联单', 'Manifests'), event.inputs.join('、')],
         [t('新去向', 'Goes on to'), dest.selectedOptions[0].textContent],
         [t('计划运输单位', 'Planned hauler'), hauler.selectedOptions[0].textContent],
-        ...lines.map((l, i) => [`${t('第', 'Line ')}${i + 1}${t('行', '')}`, `${what(l)} · ${fromBase(l.quantity.amount)} ${unitWords(l.quantity.unit)}`]),
+        ...lines.map((l, i) => [`${t('第', 'Line ')}${i + 1}${t('行', '')}`, `${what(l)} · ${fromMilli(l.quantity.amount)} ${unitWords(l.quantity.unit)}`]),
       ],
     };
   });
@@ -410,13 +390,13 @@ if (split) {
       outputs.push({ destination: dest.value, haulers: [hauler.value], lines });
       rows.push([
         `${t('第', 'Load ')}${k + 1}${t('车', '')}`,
-        `${dest.selectedOptions[0].textContent} · ${hauler.selectedOptions[0].textContent} · ${lines.map((l) => `${what(l)} ${fromBase(l.quantity.amount)} ${unitWords(l.quantity.unit)}`).join('；')}`,
+        `${dest.selectedOptions[0].textContent} · ${hauler.selectedOptions[0].textContent} · ${lines.map((l) => `${what(l)} ${fromMilli(l.quantity.amount)} ${unitWords(l.quantity.unit)}`).join('；')}`,
       ]);
     }
     mine.forEach((l, i) => {
       if (sums[i] !== l.quantity.amount) {
         const n = outputs.length;
-        throw local('event.outputs', t(`第${i + 1}行：${n === 2 ? '两' : n}车合计 ${fromBase(sums[i])}，应为 ${fromBase(l.quantity.amount)}`, `line ${i + 1}: the loads add up to ${fromBase(sums[i])}, not ${fromBase(l.quantity.amount)}`));
+        throw local('event.outputs', t(`第${i + 1}行：${n === 2 ? '两' : n}车合计 ${fromMilli(sums[i])}，应为 ${fromMilli(l.quantity.amount)}`, `line ${i + 1}: the loads add up to ${fromMilli(sums[i])}, not ${fromMilli(l.quantity.amount)}`));
       }
     });
     return { event: { type: 'station.split', station: party, input: number, outputs }, rows };

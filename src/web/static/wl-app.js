@@ -19,6 +19,7 @@
 //   fieldWords(table, path) -> string   `event.lines[0].code` → 第1行 代码 (table: /app/i18n.json)
 //   words() -> the /app/i18n.json tables of the page's language ({} when unreachable)
 //   postSigned(wire) -> {ok, status, body}   POST /v1/events (no queue: for online desk work)
+//   showRows(dl, rows)          fill a <dl> with [label, value] rows (what is to be signed)
 //   flagList(flags, said?) -> element | null   the flags a step raised, in words, to show at once
 //   showRaised(after, number, index) the flags entry `index` raised on manifest `number`, read
 //                               back from the log, shown after the element `after`
@@ -155,6 +156,18 @@ export async function showProblem(root, problem) {
     if (typeof input.focus === 'function') input.focus();
   }
   slot.scrollIntoView({ block: 'center' });
+}
+
+/** Fill `dl` with `[label, value]` rows, as text. */
+export function showRows(dl, rows) {
+  dl.replaceChildren();
+  for (const [k, v] of rows) {
+    const dt = document.createElement('dt');
+    dt.textContent = k;
+    const dd = document.createElement('dd');
+    dd.textContent = v;
+    dl.append(dt, dd);
+  }
 }
 
 /**

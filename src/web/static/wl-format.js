@@ -2,6 +2,9 @@
 //
 // Exports:
 //   quantity({amount, unit: 'g'|'ml'}) -> '340 千克' / '340 kg' (t, kg, g; L, ml)
+//   toMilli('12.5') -> 12500   a decimal typed in kg or L as integer g or ml: exact, at most 3
+//        places (a comma reads as the point); null when it is not such a number
+//   fromMilli(12500) -> '12.5'  integer g or ml as the decimal in kg or L, as people write it
 //   cst(dateOrIsoOrMillis) -> '2026-11-23 16:30 北京时间' (China Standard Time, UTC+8, whatever
 //        the device's time zone)
 //   refusal(problem, words) -> {text, detail}   a server's RFC 9457 refusal in the page's words:
@@ -20,6 +23,19 @@ export function quantity(q) {
   if (a >= 1e6) return `${num(a / 1e6)} ${t('吨', 't')}`;
   if (a >= 1000) return `${num(a / 1000)} ${t('千克', 'kg')}`;
   return `${a} ${t('克', 'g')}`;
+}
+
+export function toMilli(text) {
+  const s = String(text).trim().replace(/[，,]/g, '.');
+  const m = s.match(/^(\d{1,12})(?:\.(\d{0,3}))?$/);
+  if (!m) return null;
+  return Number(m[1]) * 1000 + Number((m[2] || '').padEnd(3, '0'));
+}
+
+export function fromMilli(n) {
+  const whole = Math.floor(n / 1000);
+  const frac = String(n % 1000).padStart(3, '0').replace(/0+$/, '');
+  return frac ? `${whole}.${frac}` : String(whole);
 }
 
 export function cst(when) {
