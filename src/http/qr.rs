@@ -684,37 +684,16 @@ async fn scan(req: HttpRequest, c: Ctx, body: aw::Bytes) -> Result<HttpResponse,
     )))
 }
 
-/// The page's language: `?lang=` (`zh` or `en`) when given, else the browser's
-/// `Accept-Language`, else Chinese.
-fn page_lang(req: &HttpRequest, q: &super::Params) -> Result<web::i18n::Lang, Problem> {
-    use web::i18n::Lang;
-    if let Some(v) = q.get("lang") {
-        return Lang::ALL
-            .into_iter()
-            .find(|l| l.param() == v || l.tag() == v)
-            .ok_or_else(|| {
-                Problem::bad_request(
-                    Some("lang"),
-                    format!("query parameter `lang`: expected zh or en, got {v:?}"),
-                )
-            });
-    }
-    let header = req
-        .headers()
-        .get("accept-language")
-        .and_then(|h| h.to_str().ok());
-    Ok(Lang::from_tag(header.unwrap_or("")))
-}
-
 /// A phone's camera opened the code's URL: the verdict as a page, Chinese first.
 async fn open_from_phone(
     req: HttpRequest,
-    q: super::Params,
+    // Read for its check alone: a parameter given twice is refused.
+    _q: super::Params,
     ledger: aw::Data<Ledger>,
     rules: aw::Data<DomainRules>,
     path: aw::Path<String>,
 ) -> Result<HttpResponse, Problem> {
-    let lang = page_lang(&req, &q)?;
+    let (lang, _) = super::app::page_lang(&req)?;
     let catalog = rules.read().catalog.clone();
     let d = live(&rules)?;
     let v = verdict(&ledger, &d, &path, false, None);

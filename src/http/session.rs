@@ -36,12 +36,17 @@ struct Session {
 
 /// The session cookie's value in a request's `Cookie` headers, if there is one.
 pub fn cookie(req: &actix_web::HttpRequest) -> Option<&str> {
+    cookie_named(req, COOKIE)
+}
+
+/// The value of the request's cookie `name`, if it sent one.
+pub fn cookie_named<'a>(req: &'a actix_web::HttpRequest, name: &str) -> Option<&'a str> {
     req.headers()
         .get_all(actix_web::http::header::COOKIE)
         .filter_map(|v| v.to_str().ok())
         .flat_map(|v| v.split(';'))
         .filter_map(|kv| kv.trim().split_once('='))
-        .find(|(k, _)| *k == COOKIE)
+        .find(|(k, _)| *k == name)
         .map(|(_, v)| v)
 }
 

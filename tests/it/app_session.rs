@@ -258,3 +258,56 @@ fn the_hand_over_form_names_a_driver_by_the_staff_number_of_their_phone_never_by
     );
     assert!(page.body.contains(&option), "{}", page.body);
 }
+
+/// A GET with extra request headers, as a browser sends them.
+fn get_with(base: &str, path: &str, headers: &[(&str, &str)]) -> (u16, String) {
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .max_redirects(0)
+        .build()
+        .into();
+    let mut req = agent.get(format!("{base}{path}"));
+    for (k, v) in headers {
+        req = req.header(*k, *v);
+    }
+    let mut resp = req.call().unwrap();
+    (
+        resp.status().as_u16(),
+        resp.body_mut().read_to_string().unwrap_or_default(),
+    )
+}
+
+#[test]
+fn every_page_takes_its_language_by_one_rule() {
+    let dir = tempfile::tempdir().unwrap();
+    let w = World::start(dir.path());
+    let base = w.server.url.clone();
+    let m = w.issue_hazardous("S-DISPOSAL");
+    let (_, png) =
+        w.c.get_bytes_signed(&format!("/v1/manifests/{m}/qr.png"), &w.plant.key)
+            .unwrap();
+    let token = wasteledger::qr::decode_image(&png).unwrap().remove(0);
+    let token = token.rsplit('/').next().unwrap().to_string();
+    // The application's home page and the public verdict a camera opens, alike.
+    for path in ["/app".to_string(), format!("/m/{token}")] {
+        let english = |headers: &[(&str, &str)]| {
+            let (status, body) = get_with(&base, &path, headers);
+            assert_eq!(status, 200, "{path}: {body}");
+            body.contains("<html lang=\"en\">")
+        };
+        assert!(!english(&[]), "{path}: Chinese when nothing says otherwise");
+        assert!(
+            english(&[("accept-language", "en-US,en;q=0.9")]),
+            "{path}: the browser's language"
+        );
+        assert!(
+            !english(&[("accept-language", "en-US"), ("cookie", "wl_lang=zh-CN")]),
+            "{path}: the switch's choice over the browser's"
+        );
+        assert!(english(&[("cookie", "wl_lang=en")]), "{path}");
+        let sep = if path.contains('?') { '&' } else { '?' };
+        let (status, body) = get_with(&base, &format!("{path}{sep}lang=fr"), &[]);
+        assert_eq!(status, 400, "{path}: {body}");
+        assert!(body.contains("`lang`: expected zh or en"), "{path}: {body}");
+    }
+}

@@ -20,7 +20,7 @@ async fn issue_page(
     rules: web::Data<DomainRules>,
 ) -> Result<HttpResponse, Problem> {
     let d = live(&rules)?;
-    let (c, s) = super::chrome(&req, &d);
+    let (c, s) = super::chrome(&req, &d)?;
     let Some(s) = s else {
         drop(d);
         return Ok(super::to_home());

@@ -46,20 +46,31 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
     handover::routes(cfg);
 }
 
-/// The page's language: `?lang=` (remembered in a cookie), else the cookie, else Chinese.
-fn lang_of(req: &HttpRequest) -> (Lang, bool) {
-    if let Some(l) = query(req, "lang") {
-        return (Lang::from_tag(&l), true);
+/// The language of every page the server renders (the application's and the public verdict
+/// `/m/{token}`): `?lang=zh|en` (the switch in the top bar; `page` then remembers it in the
+/// `wl_lang` cookie), else that cookie, else the browser's `Accept-Language`, else Chinese. The
+/// bool says the URL chose it. Any other `?lang=` is refused, naming the parameter.
+pub(crate) fn page_lang(req: &HttpRequest) -> Result<(Lang, bool), Problem> {
+    if let Some(v) = query(req, "lang") {
+        return Lang::ALL
+            .into_iter()
+            .find(|l| l.param() == v || l.tag() == v)
+            .map(|l| (l, true))
+            .ok_or_else(|| {
+                Problem::bad_request(
+                    Some("lang"),
+                    format!("query parameter `lang`: expected zh or en, got {v:?}"),
+                )
+            });
     }
-    let cookie = req
+    if let Some(v) = super::session::cookie_named(req, "wl_lang") {
+        return Ok((Lang::from_tag(v), false));
+    }
+    let accept = req
         .headers()
-        .get_all(header::COOKIE)
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(';'))
-        .filter_map(|kv| kv.trim().split_once('='))
-        .find(|(k, _)| *k == "wl_lang")
-        .map(|(_, v)| Lang::from_tag(v));
-    (cookie.unwrap_or_default(), false)
+        .get(header::ACCEPT_LANGUAGE)
+        .and_then(|h| h.to_str().ok());
+    Ok((Lang::from_tag(accept.unwrap_or("")), false))
 }
 
 fn query(req: &HttpRequest, name: &str) -> Option<String> {
@@ -163,10 +174,10 @@ fn signed_in(req: &HttpRequest, d: &Domain, lang: Lang) -> Option<Signed> {
 }
 
 /// The chrome of a page, and who is signed in.
-fn chrome(req: &HttpRequest, d: &Domain) -> (Chrome, Option<Signed>) {
-    let (lang, _) = lang_of(req);
+fn chrome(req: &HttpRequest, d: &Domain) -> Result<(Chrome, Option<Signed>), Problem> {
+    let (lang, _) = page_lang(req)?;
     let s = signed_in(req, d, lang);
-    (
+    Ok((
         Chrome {
             lang,
             who: s.as_ref().map(|s| s.who.clone()),
@@ -174,7 +185,7 @@ fn chrome(req: &HttpRequest, d: &Domain) -> (Chrome, Option<Signed>) {
             assets: assets::version(),
         },
         s,
-    )
+    ))
 }
 
 /// A rendered page, remembering a language chosen by `?lang=`; never cached (it shows who is
@@ -199,7 +210,7 @@ fn page(req: &HttpRequest, html: Result<String, askama::Error>) -> Result<HttpRe
             "Content-Security-Policy",
             "frame-ancestors 'none'; object-src 'none'; base-uri 'self'",
         ));
-    let (lang, chosen) = lang_of(req);
+    let (lang, chosen) = page_lang(req)?;
     if chosen {
         res.insert_header((
             header::SET_COOKIE,
@@ -214,7 +225,7 @@ fn page(req: &HttpRequest, html: Result<String, askama::Error>) -> Result<HttpRe
 
 async fn home(req: HttpRequest, rules: web::Data<DomainRules>) -> Result<HttpResponse, Problem> {
     let d = live(&rules)?;
-    let (c, s) = chrome(&req, &d);
+    let (c, s) = chrome(&req, &d)?;
     let tiles = match &s {
         Some(s) => pages::tiles(&c, &s.roles, s.may_delegate),
         None => Vec::new(),
@@ -225,14 +236,14 @@ async fn home(req: HttpRequest, rules: web::Data<DomainRules>) -> Result<HttpRes
 
 async fn enrol(req: HttpRequest, rules: web::Data<DomainRules>) -> Result<HttpResponse, Problem> {
     let d = live(&rules)?;
-    let (c, _) = chrome(&req, &d);
+    let (c, _) = chrome(&req, &d)?;
     drop(d);
     page(&req, pages::EnrolPage { c }.render())
 }
 
 async fn approve(req: HttpRequest, rules: web::Data<DomainRules>) -> Result<HttpResponse, Problem> {
     let d = live(&rules)?;
-    let (c, s) = chrome(&req, &d);
+    let (c, s) = chrome(&req, &d)?;
     let persons = match &s {
         Some(s) => d
             .persons
@@ -265,7 +276,7 @@ async fn approve(req: HttpRequest, rules: web::Data<DomainRules>) -> Result<Http
 /// `GET /app/loads`: the signed-in party's open loads, newest first.
 async fn loads(req: HttpRequest, rules: web::Data<DomainRules>) -> Result<HttpResponse, Problem> {
     let d = live(&rules)?;
-    let (c, s) = chrome(&req, &d);
+    let (c, s) = chrome(&req, &d)?;
     let Some(party) = s.and_then(|s| s.party) else {
         drop(d);
         return Ok(to_home());
@@ -299,7 +310,7 @@ async fn manifest_page(
         return Ok(to_home());
     }
     let d = live(&rules)?;
-    let (c, s) = chrome(&req, &d);
+    let (c, s) = chrome(&req, &d)?;
     let Some(m) = d.manifests.get(&number) else {
         return Ok(to_home());
     };

@@ -21,7 +21,7 @@ async fn incoming_page(
     rules: web::Data<DomainRules>,
 ) -> Result<HttpResponse, Problem> {
     let d = live(&rules)?;
-    let (c, s) = chrome(&req, &d);
+    let (c, s) = chrome(&req, &d)?;
     let Some(party) = s.and_then(|s| s.party) else {
         drop(d);
         return Ok(to_home());

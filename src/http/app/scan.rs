@@ -19,7 +19,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
 
 async fn scan(req: HttpRequest, rules: web::Data<DomainRules>) -> Result<HttpResponse, Problem> {
     let d = live(&rules)?;
-    let (c, s) = chrome(&req, &d);
+    let (c, s) = chrome(&req, &d)?;
     let party = s.and_then(|s| s.party).map(|p| p.to_string());
     let words = words(&d, c.lang, party.as_deref());
     drop(d);
@@ -28,7 +28,7 @@ async fn scan(req: HttpRequest, rules: web::Data<DomainRules>) -> Result<HttpRes
 
 async fn outbox(req: HttpRequest, rules: web::Data<DomainRules>) -> Result<HttpResponse, Problem> {
     let d = live(&rules)?;
-    let (c, s) = chrome(&req, &d);
+    let (c, s) = chrome(&req, &d)?;
     let party = s.and_then(|s| s.party).map(|p| p.to_string());
     let words = words(&d, c.lang, party.as_deref());
     drop(d);
