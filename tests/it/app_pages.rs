@@ -105,3 +105,55 @@ fn a_browser_signs_in_with_its_key_and_shows_the_partys_jobs() {
         );
     }
 }
+
+#[test]
+fn the_public_verdict_a_camera_opens_fits_a_phone_in_chinese_first() {
+    let dir = tempfile::tempdir().unwrap();
+    let w = World::start(dir.path());
+    let m = w.issue_hazardous("S-DISPOSAL");
+    w.pickup(&m);
+    let voided = w.issue_hazardous("S-DISPOSAL");
+    let token = |path: String| -> String {
+        let (status, png) = w.c.get_bytes_signed(&path, &w.plant.key).unwrap();
+        assert_eq!(status, 200, "{path}");
+        let code = wasteledger::qr::decode_image(&png).unwrap().remove(0);
+        code.rsplit('/').next().unwrap().to_string()
+    };
+    let manifest = token(format!("/v1/manifests/{m}/qr.png"));
+    let drum = token(format!("/v1/manifests/{m}/containers/D1/qr.png"));
+    let void = token(format!("/v1/manifests/{voided}/qr.png"));
+    crate::world::ok(
+        &w.c,
+        serde_json::json!({"type": "manifest.voided", "manifest": voided, "reason": "plan changed"}),
+        &[&w.plant.key],
+    );
+    let browser = Browser::launch(LaunchOptions::default());
+    let page = browser.new_page();
+    let band = |page: &crate::browser::Page| {
+        page.eval("(() => { const b = document.querySelector('header.band'); return [b.className, b.innerText]; })()")
+    };
+    // The load on the road: green, 有效 before Valid, what the truck carries.
+    page.navigate(&format!("{}/m/{manifest}", w.server.url));
+    look(&page, "verdict-manifest");
+    let b = band(&page);
+    let words = b[1].as_str().unwrap();
+    assert!(b[0].as_str().unwrap().contains("good"), "{b}");
+    assert!(words.find("有效") < words.find("Valid"), "{words}");
+    assert!(page.text().contains("运输中"), "{}", page.text());
+    // A drum's label: what should be inside it.
+    page.navigate(&format!("{}/m/{drum}", w.server.url));
+    look(&page, "verdict-container");
+    let text = page.text();
+    assert!(
+        text.contains("D1") && text.contains("900-249-08") && text.contains("废矿物油"),
+        "{text}"
+    );
+    // A voided manifest's code: red, in words.
+    page.navigate(&format!("{}/m/{void}", w.server.url));
+    look(&page, "verdict-voided");
+    let b = band(&page);
+    assert!(
+        b[0].as_str().unwrap().contains("bad") && b[1].as_str().unwrap().contains("已作废"),
+        "{b}"
+    );
+}
