@@ -19,6 +19,12 @@
 //   fieldWords(table, path) -> string   `event.lines[0].code` → 第1行 代码 (table: /app/i18n.json)
 //   words() -> the /app/i18n.json tables of the page's language ({} when unreachable)
 //   postSigned(wire) -> {ok, status, body}   POST /v1/events (no queue: for online desk work)
+//   signedRequest(method, pathAndQuery, body?, {as}) -> {ok, status, body}   a request signed
+//                               with this device's key (WL-Ed25519), for what a session may not
+//                               read: searches, anomalies, entries, proofs, bundles. The path
+//                               must be sent as signed: percent-encode it yourself
+//                               (encodeURIComponent) before calling. `as`: 'json' (default),
+//                               'text' or 'bytes'.
 //   showRows(dl, rows)          fill a <dl> with [label, value] rows (what is to be signed)
 //   flagList(flags, said?) -> element | null   the flags a step raised, in words, to show at once
 //   showRaised(after, number, index) the flags entry `index` raised on manifest `number`, read
@@ -156,6 +162,23 @@ export async function showProblem(root, problem) {
     if (typeof input.focus === 'function') input.focus();
   }
   slot.scrollIntoView({ block: 'center' });
+}
+
+export async function signedRequest(method, pathAndQuery, body, { as = 'json' } = {}) {
+  const bytes = body === undefined || body === null ? new Uint8Array()
+    : body instanceof Uint8Array ? body : new TextEncoder().encode(typeof body === 'string' ? body : JSON.stringify(body));
+  const auth = await authHeader(method, pathAndQuery, bytes);
+  const init = { method, headers: { Authorization: auth }, credentials: 'same-origin', cache: 'no-store' };
+  if (method !== 'GET' && method !== 'HEAD') {
+    init.body = bytes;
+    init.headers['Content-Type'] = 'application/json';
+  }
+  const r = await fetch(pathAndQuery, init);
+  let out = null;
+  try {
+    out = as === 'bytes' ? new Uint8Array(await r.arrayBuffer()) : as === 'text' ? await r.text() : await r.json();
+  } catch (_) { /* no body, or not in that form */ }
+  return { ok: r.ok, status: r.status, body: out };
 }
 
 /** Fill `dl` with `[label, value]` rows, as text. */
