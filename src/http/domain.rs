@@ -469,13 +469,11 @@ async fn party(
         .json(json!({"party": p, "licences": licences, "vehicles": vehicles, "sites": sites})))
 }
 
-/// A key as the registry knows it: anonymous, for the holder of a device key waiting to see it
-/// delegated (it reveals what that holder knows already). The key as standard base64 or
-/// base64url, padded or not (`/`, `+`, `=` percent-encoded or not).
 /// Where a key stands: its kind, holder, status and the entry that added it, for anyone (a
 /// phone waiting for approval asks with no session). A device key's label (a staff number),
 /// validity and person are for its own company and those who see everything, as a truck's
-/// position is: anyone else gets them as null.
+/// position is: anyone else gets them as null. The key as standard base64 or base64url, padded
+/// or not (`/`, `+`, `=` percent-encoded or not).
 async fn key(
     req: HttpRequest,
     rules: web::Data<DomainRules>,
