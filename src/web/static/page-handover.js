@@ -181,7 +181,6 @@ function build() {
   return { event, rows };
 }
 
-
 function confirmScreen(on) {
   form.hidden = on;
   document.getElementById('ho-confirm').hidden = !on;
