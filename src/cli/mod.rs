@@ -88,6 +88,11 @@ enum Command {
         public_url: Option<String>,
         #[command(flatten)]
         tls: TlsArgs,
+        /// Serve the log's entries to anyone: the tiles' entry bundles (`/tile/entries/...`)
+        /// without a signed request. Without it, on a waste log, they go to signed readers who
+        /// see everything, as `/v1/log/entries`; hash tiles and checkpoints are always public.
+        #[arg(long)]
+        public_log: bool,
         /// A witness this log trusts: its verifier key (name+id+base64(0x04 || key)) or a file
         /// holding it. Repeatable. Their cosignatures are taken at POST /v1/log/cosignatures.
         #[arg(long = "witness")]
@@ -277,6 +282,7 @@ pub fn run(cli: Cli) -> Result<()> {
             bare,
             public_url,
             tls,
+            public_log,
             witnesses,
             push_witnesses,
             max_queue,
@@ -307,6 +313,7 @@ pub fn run(cli: Cli) -> Result<()> {
                 witnesses,
                 limits: limits.into(),
                 tls,
+                public_log,
             };
             serve_with_options(ledger, rules, &listen, opts)
         }

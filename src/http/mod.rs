@@ -8,6 +8,7 @@ mod domain;
 mod investigate;
 mod qr;
 mod search;
+mod tiles;
 pub mod witness;
 pub use domain::MAX_PENDING_PER_MANIFEST;
 mod limits;
@@ -57,6 +58,9 @@ pub struct Options {
     /// Serve HTTPS with this certificate and key (else plain HTTP). Handlers tell which by
     /// [`secure`].
     pub tls: Option<Tls>,
+    /// The log's entries are public: the tiles' entry bundles are served to anyone (else, on a
+    /// waste log, to signed readers who see everything, as `/v1/log/entries`).
+    pub public_log: bool,
 }
 
 impl Default for Options {
@@ -67,6 +71,7 @@ impl Default for Options {
             witnesses: Vec::new(),
             limits: Limits::default(),
             tls: None,
+            public_log: false,
         }
     }
 }
@@ -133,6 +138,7 @@ pub fn server_with_options(
         witnesses,
         limits,
         tls,
+        public_log,
     } = opts;
     let workers = workers.max(1);
     let data = web::Data::new(ledger.clone());
@@ -166,7 +172,9 @@ pub fn server_with_options(
                 .configure(app::routes),
             None => app,
         };
-        app.route("/v1/log/checkpoint", web::get().to(checkpoint))
+        app.app_data(web::Data::new(tiles::PublicLog(public_log)))
+            .configure(tiles::routes)
+            .route("/v1/log/checkpoint", web::get().to(checkpoint))
             .route("/v1/log/key", web::get().to(key))
             .route("/v1/log/entries/{index}", web::get().to(entry))
             .route("/v1/log/entries", web::get().to(entries))

@@ -169,6 +169,9 @@ impl From<SubmitError> for Problem {
                 Refusal::Rule(_) => Problem::new(422, "refused", "Event refused", detail),
             },
             SubmitError::Signature(e) => e.into(),
+            SubmitError::TooLarge { .. } => {
+                Problem::new(413, "too-large", "Event too large", detail).field("event")
+            }
             SubmitError::Busy => Problem::unavailable("busy", "Log busy", detail, 1),
             SubmitError::Storage(_) => {
                 Problem::unavailable("storage-failed", "Log storage failed", detail, 2)

@@ -11,5 +11,6 @@ pub mod merkle;
 pub mod note;
 pub mod parallel;
 pub mod state;
+pub mod tiles;
 pub mod time;
 pub mod tlog_proof;

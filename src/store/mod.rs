@@ -40,6 +40,7 @@ use crate::ledger::event::{PublicKey, SignedEvent, VerifiedEvent};
 use crate::ledger::merkle::{self, leaf_hash, Frontier, Hash, SubtreeHashes};
 use crate::ledger::note::{Checkpoint, NoteVerifier};
 use crate::ledger::state::{genesis_event, Fold, LogState, Rules};
+use crate::ledger::tiles::{self, Tile};
 use crate::ledger::time::Timestamp;
 use ed25519_dalek::SigningKey;
 use std::path::Path;
@@ -624,6 +625,40 @@ impl Ledger {
             return Err(missing_entry(want));
         }
         Ok(out)
+    }
+
+    /// A C2SP tile of the published tree (`ledger::tiles`): its bytes, or None when the
+    /// published tree does not hold all of it (a partial tile wider than what exists). A full
+    /// tile's bytes never change; a partial one is a prefix of its full tile.
+    pub fn tile(&self, tile: Tile) -> Result<Option<Vec<u8>>, StoreError> {
+        if !tile.exists_in(self.size()) {
+            return Ok(None);
+        }
+        let (level, first) = tile.first();
+        let end = first + tile.count();
+        match tile {
+            Tile::Entries { .. } => {
+                let entries = self.entries(first, end)?;
+                tiles::bundle(entries.iter().map(Vec::as_slice))
+                    .map(Some)
+                    .map_err(StoreError::Corrupt)
+            }
+            Tile::Hashes { .. } if level == 0 => Ok(Some(
+                self.entries(first, end)?
+                    .iter()
+                    .flat_map(|e| leaf_hash(e))
+                    .collect(),
+            )),
+            Tile::Hashes { .. } => {
+                let trees = self.trees()?;
+                let nodes = StoredNodes(&trees);
+                let mut out = Vec::with_capacity(32 * tile.count() as usize);
+                for i in first..end {
+                    out.extend_from_slice(&nodes.perfect(8 * level, i)?);
+                }
+                Ok(Some(out))
+            }
+        }
     }
 
     pub fn leaf_hash(&self, index: u64) -> Result<Hash, StoreError> {

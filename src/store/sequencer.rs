@@ -46,6 +46,9 @@ pub enum SubmitError {
     Stopped,
     #[error(transparent)]
     Signature(#[from] crate::ledger::event::EventError),
+    /// Its entry would not fit an entry bundle's `u16` length prefix (`ledger::tiles`).
+    #[error("the entry this event makes would be {bytes} bytes; an entry holds at most {max} (the tiles' entry bundles prefix each entry with a 16-bit length): send a smaller event", max = crate::ledger::tiles::MAX_ENTRY_BYTES)]
+    TooLarge { bytes: usize },
 }
 
 pub(super) type Reply = oneshot::Sender<Result<Receipt, SubmitError>>;
@@ -308,8 +311,12 @@ fn sequence_one(
         Err(e) => return Err(SubmitError::Storage(e.to_string())),
     }
     let index = st.frontier.size();
-    st.state.admit(index, now, event, fold)?;
+    // Before the log state or the domain take the event in, so that a refusal changes nothing.
     let bytes = encode_entry(index, &st.prev, now_text, event);
+    if bytes.len() > crate::ledger::tiles::MAX_ENTRY_BYTES {
+        return Err(SubmitError::TooLarge { bytes: bytes.len() });
+    }
+    st.state.admit(index, now, event, fold)?;
     let leaf = leaf_hash(&bytes);
     st.frontier.append(leaf, |n| {
         if is_stored_level(n.level) {

@@ -190,7 +190,10 @@ fn a_hazardous_load_goes_from_the_plants_desk_to_treatment_with_a_relay_and_a_pa
     assert_eq!(log_size(&w), n0 + 1, "one entry: the issue");
     let v = w.manifest(&m);
     assert_eq!(v["status"], "issued");
-    assert_eq!(signers(&last_entry(&w, &v).1), [plant_pk.clone()]);
+    assert_eq!(
+        signers(&last_entry(&w, &v).1),
+        std::slice::from_ref(&plant_pk)
+    );
 
     // Pickup: the plant signs first for hauler A's truck; the code is on the desk's screen.
     let screen = dir.path().join("plant-screen.y4m");

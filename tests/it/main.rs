@@ -33,6 +33,7 @@ mod resilience;
 mod search;
 mod support;
 mod tamper;
+mod tiles;
 mod tls;
 mod vectors;
 mod witness;

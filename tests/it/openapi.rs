@@ -102,6 +102,9 @@ fn registered() -> BTreeSet<(String, String)> {
     // The web application's pages (src/http/app.rs) are for people, not the API: the
     // browser tests drive them.
     routes.retain(|(_, path)| path != "/app" && !path.starts_with("/app/"));
+    // The log's C2SP tlog-tiles (src/http/tiles.rs) are that specification's resources, not
+    // this API's: tests/it/tiles.rs reads them as a tiles client does.
+    routes.retain(|(_, path)| path != "/checkpoint" && !path.starts_with("/tile/"));
     routes
 }
 
