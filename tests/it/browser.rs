@@ -566,10 +566,14 @@ impl Page {
     }
 
     /// Click the centre of the first element matching `css`, as a user would: waits for it to
-    /// exist, scrolls it into view, and fails if another element covers that point.
+    /// exist and be enabled (a button its page's script has not taken over yet is disabled),
+    /// scrolls it into view, and fails if another element covers that point.
     pub fn click(&self, css: &str) {
         let sel = json!(css);
-        self.wait_for(&format!("document.querySelector({sel})"), WAIT);
+        self.wait_for(
+            &format!("(e => e && !e.disabled)(document.querySelector({sel}))"),
+            WAIT,
+        );
         let at = self.eval(&format!(
             "(() => {{ const e = document.querySelector({sel});
                 e.scrollIntoView({{block: 'center', inline: 'center'}});

@@ -6,7 +6,7 @@
 import * as keys from './wl-keys.js';
 import { signEvent } from './wl-sign.js';
 import { b64decode } from './wl-util.js';
-import { t, showProblem, clearProblems, postSigned } from './wl-app.js';
+import { t, showProblem, clearProblems, postSigned, takeOver } from './wl-app.js';
 
 const form = document.getElementById('approve-form');
 const fp = document.getElementById('device-fp');
@@ -59,3 +59,6 @@ if (form) {
     }
   });
 }
+
+// Every handler is in place: the forms' buttons may be used.
+takeOver(document.getElementById('approve-form'));

@@ -6,7 +6,7 @@
 // is read here and never uploaded.
 
 import * as keys from './wl-keys.js';
-import { t, login, showProblem, clearProblems, forgetPages } from './wl-app.js';
+import { t, login, showProblem, clearProblems, forgetPages, takeOver } from './wl-app.js';
 
 const form = document.getElementById('enrol-form');
 const done = document.getElementById('enrolled');
@@ -103,3 +103,6 @@ document.getElementById('keyfile').addEventListener('change', async (e) => {
 });
 
 keys.info().then((info) => { if (info && info.source === 'generated') showEnrolled(info); });
+
+// Every handler is in place: the forms' buttons may be used.
+takeOver(form);

@@ -17,7 +17,7 @@
 import { signEvent, countersign } from './wl-sign.js';
 import { canonicalize } from './wl-canon.js';
 import { toMilli, fromMilli } from './wl-format.js';
-import { t, zh, clearProblems, problemText, postSigned, showRaised, showRows } from './wl-app.js';
+import { t, zh, clearProblems, problemText, postSigned, showRaised, showRows, takeOver } from './wl-app.js';
 
 const root = document.getElementById('handover');
 const number = root && root.dataset.number;
@@ -340,3 +340,6 @@ for (const b of document.querySelectorAll('[data-countersign]')) {
     }
   });
 }
+
+// Every handler is in place: the forms' buttons may be used.
+takeOver(form);

@@ -10,7 +10,7 @@
 //   containerIds(rows) -> [[id…]…]                   ids per row, numbered per letter: D1, D2…
 
 import { signEvent } from './wl-sign.js';
-import { t, showProblem, clearProblems, postSigned } from './wl-app.js';
+import { t, showProblem, clearProblems, postSigned, takeOver } from './wl-app.js';
 
 /** How many base units (g or ml) one of each unit the form offers is, and the base unit. */
 const UNITS = {
@@ -358,3 +358,6 @@ function init(form) {
     }
   });
 }
+
+// Every handler is in place: the forms' buttons may be used.
+takeOver(document.getElementById('issue-form'));

@@ -20,7 +20,7 @@
 //    `wl:outbox` event it sends carries the outcomes, which this page shows.
 // Words come from the page (`#words`: web::app::scan::words), so the page speaks offline.
 
-import { t, clearProblems, refreshNet, showRaised } from './wl-app.js';
+import { t, clearProblems, refreshNet, showRaised, takeOver } from './wl-app.js';
 import { checkToken, checkHandover, isHandoverCode } from './wl-codes.js';
 import { countersign } from './wl-sign.js';
 import * as outbox from './wl-outbox.js';
@@ -594,3 +594,7 @@ const first = new URLSearchParams(location.search).get('code');
 if (first) handle(first);
 else showWaiting();
 document.body.dataset.ready = 'scan';
+
+// Every handler is in place: the forms' buttons may be used.
+takeOver($('plate-form'));
+takeOver($('paste-form'));

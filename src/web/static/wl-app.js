@@ -25,6 +25,9 @@
 //                               must be sent as signed: percent-encode it yourself
 //                               (encodeURIComponent) before calling. `as`: 'json' (default),
 //                               'text' or 'bytes'.
+//   takeOver(form)              the page's script now handles `form`: its submit buttons, drawn
+//                               `data-wait disabled` so that a quick tap never submits the form
+//                               natively, are enabled
 //   showRows(dl, rows)          fill a <dl> with [label, value] rows (what is to be signed)
 //   flagList(flags, said?) -> element | null   the flags a step raised, in words, to show at once
 //   showRaised(after, number, index) the flags entry `index` raised on manifest `number`, read
@@ -179,6 +182,15 @@ export async function signedRequest(method, pathAndQuery, body, { as = 'json' } 
     out = as === 'bytes' ? new Uint8Array(await r.arrayBuffer()) : as === 'text' ? await r.text() : await r.json();
   } catch (_) { /* no body, or not in that form */ }
   return { ok: r.ok, status: r.status, body: out };
+}
+
+export function takeOver(form) {
+  if (!form) return;
+  for (const b of form.querySelectorAll('button[data-wait]')) {
+    b.removeAttribute('data-wait');
+    b.disabled = false;
+  }
+  form.dataset.ready = '1';
 }
 
 /** Fill `dl` with `[label, value]` rows, as text. */
