@@ -11,6 +11,7 @@ pub mod issue;
 pub mod manifest;
 pub mod receive;
 pub mod scan;
+pub mod timeline;
 
 pub use crate::web::i18n::Lang;
 
@@ -152,6 +153,11 @@ pub fn tiles(c: &Chrome, roles: &[crate::domain::events::Role], may_approve: boo
                     "/app/scan",
                     ("扫码核验", "联单或容器二维码"),
                     ("Check a code", "a manifest or container code"),
+                );
+                add(
+                    "/app/audit",
+                    ("日志审计", "检查点、见证人、是否回滚"),
+                    ("Log audit", "checkpoint, witnesses, roll-back check"),
                 );
             }
         }
