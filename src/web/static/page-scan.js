@@ -208,7 +208,12 @@ function badCode(r) {
 // The log's verifier key and live reads
 // ---------------------------------------------------------------------------------------------
 
+/** The log's verifier key, pinned in this browser at first use (`wl_log_key`, which the
+ *  console's checks share, wl-tlog.js pinnedLogKey): a server that later answers another key is
+ *  not the log this phone trusts, and codes signed with that key are shown as forged. */
 async function logKey() {
+  const kept = localStorage.getItem('wl_log_key');
+  if (kept) return kept;
   try {
     const r = await fetch('/v1/log/key', { cache: 'no-store' });
     if (r.ok) {
@@ -216,8 +221,8 @@ async function logKey() {
       localStorage.setItem('wl_log_key', k);
       return k;
     }
-  } catch (_) { /* offline: the kept copy */ }
-  return localStorage.getItem('wl_log_key');
+  } catch (_) { /* offline, never seen the key: codes cannot be checked yet */ }
+  return null;
 }
 
 /** The manifest as this reader may see it: {m} (full or public view), {missing}, or {offline}. */
