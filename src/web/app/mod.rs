@@ -6,6 +6,7 @@
 
 use askama::Template;
 
+pub mod console_cases;
 pub mod handover;
 pub mod issue;
 pub mod manifest;
@@ -152,6 +153,14 @@ pub fn tiles(c: &Chrome, roles: &[crate::domain::events::Role], may_approve: boo
                     "/app/scan",
                     ("扫码核验", "联单或容器二维码"),
                     ("Check a code", "a manifest or container code"),
+                );
+                add(
+                    "/app/cases",
+                    ("案件与证据包", "调取证据包、调取记录、案件摘要、离线核验"),
+                    (
+                        "Cases and bundles",
+                        "pull a bundle, the pulls, a case summary, check offline",
+                    ),
                 );
             }
         }
