@@ -541,11 +541,6 @@ fn a_case_pulled_in_the_browser_verifies_with_verify_bundle_and_on_the_offline_c
         "Browser.setDownloadBehavior",
         json!({"behavior": "allow", "downloadPath": downloads.to_str().unwrap()}),
     );
-    // The offline worker controls the app before the network goes.
-    page.wait_for(
-        "navigator.serviceWorker.controller !== null",
-        std::time::Duration::from_secs(60),
-    );
 
     // The search page picked the load; the cases page offers it.
     page.eval(&format!(
@@ -659,6 +654,12 @@ fn a_case_pulled_in_the_browser_verifies_with_verify_bundle_and_on_the_offline_c
 
     // The check page, offline: the genuine file holds, the altered one fails for the same
     // reasons verify-bundle gives.
+    // The offline worker (installing since the first page) controls the app before the
+    // network goes.
+    page.wait_for(
+        "navigator.serviceWorker.controller !== null",
+        std::time::Duration::from_secs(90),
+    );
     page.set_offline(true);
     page.navigate(&format!("{base}/app/check"));
     page.wait_for(
