@@ -15,6 +15,7 @@ mod browser;
 mod browser_selftest;
 mod bundle;
 mod cli;
+mod console_cases;
 mod console_timeline;
 mod crash;
 mod delegation;

@@ -24,6 +24,7 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use askama::Template;
 use serde_json::json;
 
+mod console_cases;
 mod issue;
 mod receive;
 mod scan;
@@ -46,6 +47,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .configure(receive::routes)
         .configure(console_audit::routes);
     handover::routes(cfg);
+    console_cases::routes(cfg);
 }
 
 /// The language of every page the server renders (the application's and the public verdict

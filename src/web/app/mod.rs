@@ -6,6 +6,7 @@
 
 use askama::Template;
 
+pub mod console_cases;
 pub mod handover;
 pub mod issue;
 pub mod manifest;
@@ -158,6 +159,14 @@ pub fn tiles(c: &Chrome, roles: &[crate::domain::events::Role], may_approve: boo
                     "/app/audit",
                     ("日志审计", "检查点、见证人、是否回滚"),
                     ("Log audit", "checkpoint, witnesses, roll-back check"),
+                );
+                add(
+                    "/app/cases",
+                    ("案件与证据包", "调取证据包、调取记录、案件摘要、离线核验"),
+                    (
+                        "Cases and bundles",
+                        "pull a bundle, the pulls, a case summary, check offline",
+                    ),
                 );
             }
         }

@@ -12,7 +12,7 @@ const ASSETS = __ASSETS__;
 const CACHE = `wl-${VERSION}`;
 // Only pages that carry no party's business are kept: a phone passed to someone else after
 // sign-out shows nothing of the loads it saw (sign-out also empties the cache: wl-app.js).
-const PAGES = ['/app', '/app/scan', '/app/outbox'];
+const PAGES = ['/app', '/app/scan', '/app/outbox', '/app/check'];
 // Where a page not kept lands offline.
 const OFFLINE_PAGE = '/app/scan';
 const DATA = ['/v1/log/key', '/app/i18n.json?lang=zh', '/app/i18n.json?lang=en'];
