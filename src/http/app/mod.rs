@@ -23,6 +23,7 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use askama::Template;
 use serde_json::json;
 
+mod console_queue;
 mod issue;
 mod receive;
 mod scan;
@@ -44,6 +45,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .configure(scan::routes)
         .configure(receive::routes);
     handover::routes(cfg);
+    console_queue::routes(cfg);
 }
 
 /// The language of every page the server renders (the application's and the public verdict
