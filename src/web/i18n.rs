@@ -1036,7 +1036,7 @@ pub fn anomaly_reason(k: crate::investigate::detectors::AnomalyKind) -> Text {
         K::Overdue => t("联单{m}超过运输时限仍未送达", "manifest {m} is past its time in transit and not delivered"),
         K::ReceiptUnconfirmed => t("联单{m}已送达，接收单位未在规定工作日内确认接收", "manifest {m} was delivered; the receiver has not confirmed receipt in time"),
         K::QuantityGap => t("联单{m}前后环节数量差异超过允许范围", "manifest {m}: quantities between steps differ beyond the tolerance"),
-        K::NotLicensed => t("联单{m}交给了没有相应经营许可的单位{p}", "manifest {m} was handed to a party without the licence for it ({p})"),
+        K::NotLicensed => t("联单{m}交给了没有相应经营许可的接收单位（单位见下方说明）", "manifest {m} was handed to a party without the licence for it (named below)"),
         K::LicenceExpired => t("联单{m}交接时接收单位的许可证已失效", "manifest {m}: the taker's licence had lapsed at the hand-over"),
         K::NoPermit => t("车辆{v}没有相应的运输许可（联单{m}）", "vehicle {v} has no permit for the load (manifest {m})"),
         K::CapacityExceeded => t("{p}本年接收量超过许可证核准的年经营规模", "{p} took in more this year than its licence's annual capacity"),
