@@ -95,34 +95,55 @@ pub fn line(a: &Value) -> String {
 pub fn run(a: AnomaliesArgs) -> Result<()> {
     let path = query(&a)?;
     let key = keyfile::read(&a.key)?;
-    let answer = LogClient::new(&a.server)
-        .get_signed(&path, &key)
-        .with_context(|| format!("cannot reach the log at {}", a.server))?;
-    let body = answer.json()?;
-    if answer.status != 200 {
-        let field = body["field"]
-            .as_str()
-            .map(|f| format!(" [field {f}]"))
-            .unwrap_or_default();
-        bail!(
-            "the log did not list anomalies ({}): {}{field}",
-            answer.status,
-            body["detail"].as_str().unwrap_or(&answer.body)
-        );
+    let client = LogClient::new(&a.server);
+    // The log answers a page at a time (newest first); follow `next` to the end.
+    let sep = if path.contains('?') { '&' } else { '?' };
+    let mut list: Vec<Value> = Vec::new();
+    let mut as_of = Value::Null;
+    let mut cursor: Option<String> = None;
+    loop {
+        let mut page = format!("{path}{sep}limit=500");
+        if let Some(c) = &cursor {
+            page.push_str(&format!("&cursor={}", encode(c)));
+        }
+        let answer = client
+            .get_signed(&page, &key)
+            .with_context(|| format!("cannot reach the log at {}", a.server))?;
+        let body = answer.json()?;
+        if answer.status != 200 {
+            let field = body["field"]
+                .as_str()
+                .map(|f| format!(" [field {f}]"))
+                .unwrap_or_default();
+            bail!(
+                "the log did not list anomalies ({}): {}{field}",
+                answer.status,
+                body["detail"].as_str().unwrap_or(&answer.body)
+            );
+        }
+        if as_of.is_null() {
+            as_of = body["as_of"].clone();
+        }
+        list.extend(body["anomalies"].as_array().cloned().unwrap_or_default());
+        match body["next"].as_str() {
+            Some(next) => cursor = Some(next.to_string()),
+            None => break,
+        }
     }
     if a.json {
+        let body = serde_json::json!({"as_of": as_of, "total": list.len(), "anomalies": list});
         println!("{}", serde_json::to_string_pretty(&body)?);
         return Ok(());
     }
-    let list = body["anomalies"].as_array().cloned().unwrap_or_default();
-    for x in &list {
+    // Oldest first, so the newest is printed last, next to the prompt.
+    for x in list.iter().rev() {
         println!("{}", line(x));
     }
     eprintln!(
         "{} anomal{} as of {}",
         list.len(),
         if list.len() == 1 { "y" } else { "ies" },
-        super::cst_json(&body["as_of"])
+        super::cst_json(&as_of)
     );
     Ok(())
 }

@@ -243,6 +243,7 @@ pub enum DomainEvent {
     Inspection(Inspection),
     Track(Track),
     EvidenceExported(EvidenceExported),
+    CaseNoted(CaseNoted),
 }
 
 /// `party.registered` (authority): a company or agency and its roles.
@@ -525,9 +526,30 @@ pub struct EvidenceExported {
     pub at: Timestamp,
 }
 
+/// `case.noted`: an inspector or enforcement officer records what was done about one anomaly
+/// the detectors found (named by its stable id, README "Anomaly detectors"): a site visit, a
+/// call, a case opened. Signed by the party that notes it (`by`). The log cannot tell whether
+/// the id is one a detector finds (anomalies depend on the time they are looked at); a note on
+/// an id no scan yields is kept and shows nowhere.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CaseNoted {
+    /// The USCC of the inspection or enforcement party.
+    pub by: Uscc,
+    /// The anomaly's stable id (`overdue-3f09c2a1b4d5e6f7`).
+    pub anomaly: String,
+    /// What was done about it.
+    pub action: String,
+    /// The case it went into (立案号), if one was opened.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub case: Option<String>,
+    /// When the party says it was done.
+    pub at: Timestamp,
+}
+
 impl DomainEvent {
     /// Every domain event type, as written in `type`.
-    pub const TYPES: [&'static str; 18] = [
+    pub const TYPES: [&'static str; 19] = [
         "party.registered",
         "licence.granted",
         "licence.revoked",
@@ -546,6 +568,7 @@ impl DomainEvent {
         "inspection.recorded",
         "vehicle.track",
         "evidence.exported",
+        "case.noted",
     ];
 
     /// Parse the event's canonical JSON (its `type` picks the shape). Errors name the field.
@@ -590,6 +613,7 @@ impl DomainEvent {
             "inspection.recorded" => E::Inspection(de(json)?),
             "vehicle.track" => E::Track(de(json)?),
             "evidence.exported" => E::EvidenceExported(de(json)?),
+            "case.noted" => E::CaseNoted(de(json)?),
             other => {
                 return Err(Refusal::Field {
                     field: "event.type".into(),

@@ -88,6 +88,39 @@ pub struct Export {
     pub at: Timestamp,
 }
 
+/// What was done about an anomaly (`case.noted`): readable by those who see everything only,
+/// like the pulls of evidence.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct CaseNote {
+    /// The entry of the `case.noted` event.
+    pub index: u64,
+    /// When the log recorded it.
+    pub time: Timestamp,
+    pub by: Uscc,
+    pub action: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub case: Option<String>,
+    /// When the party says it was done.
+    pub at: Timestamp,
+}
+
+/// Whether `s` is written as an anomaly's stable id: a kind (lower case and `_`), `-`, 16 lower
+/// hex digits, and for a second finding on the same entries `.N`.
+pub fn anomaly_id_well_formed(s: &str) -> bool {
+    let (base, n) = match s.split_once('.') {
+        Some((b, n)) => (b, Some(n)),
+        None => (s, None),
+    };
+    let base_ok = base.rsplit_once('-').is_some_and(|(k, h)| {
+        !k.is_empty()
+            && k.bytes().all(|b| b.is_ascii_lowercase() || b == b'_')
+            && h.len() == 16
+            && h.bytes()
+                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+    });
+    base_ok && n.is_none_or(|n| n.parse::<u32>().is_ok_and(|n| n >= 2) && !n.starts_with('0'))
+}
+
 #[derive(Clone, Debug, Serialize)]
 pub struct Party {
     pub id: Uscc,
@@ -466,6 +499,9 @@ pub struct Domain {
     pub key_entries: HashMap<PublicKey, KeyEntries>,
     /// Every pull of evidence, in log order (for those who see everything only).
     pub exports: Vec<Export>,
+    /// What was done about each anomaly (`case.noted`), by its stable id, in log order (for
+    /// those who see everything only).
+    pub notes: HashMap<String, Vec<CaseNote>>,
     /// Subject search (issue 5): plates, parties, sites, drivers → (time, entry, manifest).
     pub subjects: super::subjects::SubjectIndex,
     serials: HashMap<(u16, String), u32>,
@@ -487,6 +523,7 @@ fn not_ahead_of_log(ev: &DomainEvent, log_time: Timestamp) -> Result<(), Refusal
         DomainEvent::Weighed(x) => times.push(("event.at".into(), x.at)),
         DomainEvent::Inspection(x) => times.push(("event.at".into(), x.at)),
         DomainEvent::EvidenceExported(x) => times.push(("event.at".into(), x.at)),
+        DomainEvent::CaseNoted(x) => times.push(("event.at".into(), x.at)),
         DomainEvent::Track(x) => times.extend(
             x.points
                 .iter()
@@ -585,6 +622,7 @@ enum Effect {
     Person(Person),
     Track(Plate, TrackPoint, u64),
     Export(Export),
+    Noted(String, CaseNote),
     /// Another effect, and the vehicle fixes the event gives (see `movements`).
     Moved(Box<Effect>, Vec<(Plate, Fix)>),
     /// New manifests (issue, consolidation, split) and updates to existing ones.
@@ -640,6 +678,7 @@ impl Domain {
             by_vehicle: HashMap::new(),
             key_entries: HashMap::new(),
             exports: Vec::new(),
+            notes: HashMap::new(),
             subjects: Default::default(),
             serials: HashMap::new(),
             references: HashMap::new(),
@@ -674,6 +713,7 @@ impl Domain {
             "by_vehicle": sorted(&self.by_vehicle),
             "key_entries": sorted(&self.key_entries),
             "exports": &self.exports,
+            "notes": sorted(&self.notes),
             "serials": sorted(self.serials.iter().map(|((y, r), s)| (format!("{y}/{r}"), s))),
             "references": sorted(self.references.iter().map(|((u, r), n)| (format!("{u}/{r}"), n))),
             "movements": sorted(self.movements.by_vehicle.iter().map(|(p, v)| (p, v.iter().map(|f| (f.ms, f.lat_e6, f.lon_e6, f.index(), f.kind() as u8)).collect::<Vec<_>>()))),
@@ -1896,6 +1936,7 @@ impl Domain {
                 }
             }
             E::EvidenceExported(x) => self.decide_export(index, time, event, log, x),
+            E::CaseNoted(x) => self.decide_note(index, time, event, x),
             E::Track(t) => {
                 let v = self.vehicles.get(&t.plate).ok_or_else(|| {
                     unknown(
@@ -1938,6 +1979,64 @@ impl Domain {
         }
     }
 
+    /// `by` (field `event.by`) is a registered enforcement or inspection party; else refused
+    /// with `rule` and what `by` is registered as.
+    fn inspecting(&self, by: &Uscc, rule: &str) -> Result<(), Refusal> {
+        let p = self.party(by, "event.by")?;
+        if p.roles
+            .iter()
+            .any(|r| matches!(r, Role::Enforcement | Role::Inspector))
+        {
+            return Ok(());
+        }
+        Err(signer(
+            "event.by",
+            format!("{rule}; {by} is registered as {}", wire(&p.roles)),
+        ))
+    }
+
+    /// `case.noted`: an inspection or enforcement party, signing for itself, notes what it did
+    /// about an anomaly named by a well-formed id.
+    fn decide_note(
+        &self,
+        index: u64,
+        time: Timestamp,
+        event: &SignedEvent,
+        x: CaseNoted,
+    ) -> Result<Effect, Refusal> {
+        self.inspecting(
+            &x.by,
+            "what was done about an anomaly is noted by enforcement or an inspector",
+        )?;
+        self.require_signed_by(event, &x.by, "signatures", "case.noted")?;
+        if !anomaly_id_well_formed(&x.anomaly) {
+            return Err(f(
+                "event.anomaly",
+                format!(
+                    "an anomaly's id as GET /v1/anomalies gives it (kind-16 hex digits, e.g. overdue-3f09c2a1b4d5e6f7), got {:?}",
+                    x.anomaly
+                ),
+            ));
+        }
+        if x.action.trim().is_empty() {
+            return Err(f("event.action", "what was done about it (non-empty)"));
+        }
+        if x.case.as_deref().is_some_and(|c| c.trim().is_empty()) {
+            return Err(f("event.case", "the case reference, or no `case` field"));
+        }
+        Ok(Effect::Noted(
+            x.anomaly,
+            CaseNote {
+                index,
+                time,
+                by: x.by,
+                action: x.action,
+                case: x.case,
+                at: x.at,
+            },
+        ))
+    }
+
     /// `evidence.exported`: only enforcement, inspectors or the authority pull evidence, and only
     /// of manifests that exist. The export is kept apart from the manifests (not a step).
     fn decide_export(
@@ -1952,21 +2051,10 @@ impl Domain {
             log.authority.is_some() && event.signers().all(|k| Some(*k) == log.authority);
         // Who pulled is what the record is for: `by` is a registered enforcement or inspection
         // agency, also when the authority signs on its behalf.
-        let p = self.party(&x.by, "event.by")?;
-        if !p
-            .roles
-            .iter()
-            .any(|r| matches!(r, Role::Enforcement | Role::Inspector))
-        {
-            return Err(signer(
-                "event.by",
-                format!(
-                    "evidence is pulled by enforcement or an inspector (or the authority on its behalf); {} is registered as {}",
-                    x.by,
-                    wire(&p.roles)
-                ),
-            ));
-        }
+        self.inspecting(
+            &x.by,
+            "evidence is pulled by enforcement or an inspector (or the authority on its behalf)",
+        )?;
         if !by_authority {
             self.require_signed_by(event, &x.by, "signatures", "evidence.exported")?;
         }
@@ -2470,6 +2558,7 @@ impl Domain {
                 }
             }
             Effect::Export(e) => self.exports.push(e),
+            Effect::Noted(id, n) => self.notes.entry(id).or_default().push(n),
             Effect::Licence(l) => {
                 self.licences_of
                     .entry(l.grant.party.clone())

@@ -10,6 +10,8 @@ use crate::domain::DomainRules;
 use crate::investigate::detectors::{self, detect, Anomaly, AnomalyKind, DetectorConfig, Filter};
 use crate::ledger::time::{DateAs, Timestamp};
 use actix_web::{web, HttpRequest, HttpResponse};
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine;
 use serde_json::json;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -35,10 +37,68 @@ impl ScanCache {
                 return (*at, scan.clone());
             }
         }
-        let scan = Arc::new(detect(d, now, &DetectorConfig::default()));
+        let mut found = detect(d, now, &DetectorConfig::default());
+        // Ordered by (time, id): the order pages are cut in, newest last.
+        found.sort_by(|a, b| (a.at, &a.id).cmp(&(b.at, &b.id)));
+        let scan = Arc::new(found);
         *slot = Some((now, scan.clone()));
         (now, scan)
     }
+}
+
+/// Anomalies in one answer when `limit` is not given.
+pub const PAGE_DEFAULT: usize = 50;
+/// Most anomalies in one answer (`limit`).
+pub const PAGE_MAX: usize = 500;
+
+/// Which page: at most `limit`, those before `cursor` (newest first).
+struct Page {
+    limit: usize,
+    /// (time, id) of the last anomaly of the page before.
+    before: Option<(Timestamp, String)>,
+}
+
+/// The opaque cursor of the page after the one ending with `a`: base64url of `MILLIS/ID`.
+fn cursor(a: &Anomaly) -> String {
+    URL_SAFE_NO_PAD.encode(format!("{}/{}", a.at.unix_millis(), a.id))
+}
+
+fn page(q: &HashMap<String, String>) -> Result<Page, Problem> {
+    let limit = match q.get("limit") {
+        None => PAGE_DEFAULT,
+        Some(s) => s
+            .parse::<usize>()
+            .ok()
+            .filter(|n| (1..=PAGE_MAX).contains(n))
+            .ok_or_else(|| {
+                Problem::bad_request(
+                    Some("limit"),
+                    format!(
+                        "query parameter `limit`: expected a whole number from 1 to {PAGE_MAX}, got {s:?}"
+                    ),
+                )
+            })?,
+    };
+    let before = q
+        .get("cursor")
+        .map(|s| {
+            URL_SAFE_NO_PAD
+                .decode(s)
+                .ok()
+                .and_then(|b| String::from_utf8(b).ok())
+                .and_then(|t| {
+                    let (ms, id) = t.split_once('/')?;
+                    Some((Timestamp::from_unix_millis(ms.parse().ok()?), id.to_string()))
+                })
+                .ok_or_else(|| {
+                    Problem::bad_request(
+                        Some("cursor"),
+                        format!("query parameter `cursor`: expected the `next` of an earlier answer, got {s:?}"),
+                    )
+                })
+        })
+        .transpose()?;
+    Ok(Page { limit, before })
 }
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
@@ -55,15 +115,55 @@ pub(super) fn may_see(v: &Viewer, d: &Domain, a: &Anomaly) -> bool {
     }
 }
 
+/// The query parameters of `GET /v1/anomalies`.
+const PARAMS: [&str; 9] = [
+    "kind", "party", "site", "vehicle", "from", "to", "state", "limit", "cursor",
+];
+
+/// Open (no `case.noted` names it) or handled; only those who see everything see the notes, so
+/// for anyone else every anomaly is open.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum State {
+    Open,
+    Handled,
+}
+
+fn state(q: &HashMap<String, String>) -> Result<Option<State>, Problem> {
+    q.get("state")
+        .map(|s| match s.as_str() {
+            "open" => Ok(State::Open),
+            "handled" => Ok(State::Handled),
+            _ => Err(Problem::bad_request(
+                Some("state"),
+                format!("query parameter `state`: expected open or handled, got {s:?}"),
+            )),
+        })
+        .transpose()
+}
+
+/// The latest note on anomaly `id` a reader who sees all may read, as an answer's `handled`.
+fn handled(d: &Domain, id: &str) -> Option<serde_json::Value> {
+    let n = d.notes.get(id)?.last()?;
+    Some(json!({
+        "by": n.by,
+        "by_name": d.parties.get(&n.by).map(|p| p.name.clone()),
+        "action": n.action,
+        "case": n.case,
+        "at": n.at,
+        "index": n.index,
+        "time": n.time,
+    }))
+}
+
 fn filter(q: &HashMap<String, String>) -> Result<Filter, Problem> {
     let bad = |name: &str, e: String| {
         Problem::bad_request(Some(name), format!("query parameter `{name}`: {e}"))
     };
     for k in q.keys() {
-        if !["kind", "party", "site", "vehicle", "from", "to"].contains(&k.as_str()) {
+        if !PARAMS.contains(&k.as_str()) {
             return Err(bad(
                 k,
-                "not a parameter of /v1/anomalies (kind, party, site, vehicle, from, to)".into(),
+                format!("not a parameter of /v1/anomalies ({})", PARAMS.join(", ")),
             ));
         }
     }
@@ -126,12 +226,56 @@ async fn anomalies(
         .field("Authorization"));
     }
     let f = filter(&q)?;
+    let pg = page(&q)?;
+    let want = state(&q)?;
+    let notes = v.sees_all();
     let (as_of, scan) = cache.get(&d, now());
-    let keep: Vec<usize> = (0..scan.len())
-        .filter(|&i| f.matches(&scan[i]) && may_see(&v, &d, &scan[i]))
+    // Newest first, from just before the cursor; `total` counts every page.
+    let end = match &pg.before {
+        Some((at, id)) => scan.partition_point(|a| (a.at, &a.id) < (*at, id)),
+        None => scan.len(),
+    };
+    let is_handled = |a: &Anomaly| notes && d.notes.contains_key(&a.id);
+    let visible = |a: &Anomaly| {
+        f.matches(a)
+            && want.is_none_or(|w| (w == State::Handled) == is_handled(a))
+            && may_see(&v, &d, a)
+    };
+    let total = scan.iter().filter(|a| visible(a)).count();
+    let mut keep: Vec<usize> = Vec::with_capacity(pg.limit.min(total));
+    let mut more = false;
+    for i in (0..end).rev() {
+        if visible(&scan[i]) {
+            if keep.len() == pg.limit {
+                more = true;
+                break;
+            }
+            keep.push(i);
+        }
+    }
+    let marks: Vec<Option<serde_json::Value>> = keep
+        .iter()
+        .map(|&i| notes.then(|| handled(&d, &scan[i].id)).flatten())
         .collect();
     // The answer is written after the state's read lock is let go.
     drop(d);
-    let out: Vec<&Anomaly> = keep.iter().map(|&i| &scan[i]).collect();
-    Ok(HttpResponse::Ok().json(json!({"as_of": as_of, "anomalies": out})))
+    let next = more
+        .then(|| keep.last().map(|&i| cursor(&scan[i])))
+        .flatten();
+    let out: Vec<serde_json::Value> = keep
+        .iter()
+        .zip(marks)
+        .map(|(&i, mark)| {
+            let mut a = json!(&scan[i]);
+            if let Some(m) = mark {
+                a["handled"] = m;
+            }
+            a
+        })
+        .collect();
+    let mut body = json!({"as_of": as_of, "total": total, "anomalies": out});
+    if let Some(n) = next {
+        body["next"] = json!(n);
+    }
+    Ok(HttpResponse::Ok().json(body))
 }

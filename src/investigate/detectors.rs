@@ -94,6 +94,8 @@ impl AnomalyKind {
 /// One anomaly: what is wrong, and the evidence.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct Anomaly {
+    /// Stable across scans ([`anomaly_id`]): what `case.noted` names to record what was done.
+    pub id: String,
     pub kind: AnomalyKind,
     /// What is wrong, with the numbers.
     pub reason: String,
@@ -105,6 +107,34 @@ pub struct Anomaly {
     pub vehicles: Vec<Plate>,
     /// When the rule was broken (for a balance: the latest entry it rests on).
     pub at: Timestamp,
+}
+
+/// An anomaly's stable id: its kind, a dash and the first 16 hex digits of
+/// SHA-256(`kind` `:` the entries behind it in log order, comma-separated), e.g.
+/// `overdue-3f09c2a1b4d5e6f7`. The same finding has the same id in every scan while the
+/// entries behind it stay the same (an overdue load's grows no new entry as it gets later; a
+/// balance that takes in a new entry is a new finding). Two findings of one kind on the same
+/// entries (rare: two flags of a kind on one hand-over) are told apart by `.2`, `.3` in scan
+/// order.
+pub fn anomaly_id(kind: AnomalyKind, entries: &[u64]) -> String {
+    use sha2::{Digest, Sha256};
+    let list: Vec<String> = entries.iter().map(|e| e.to_string()).collect();
+    let h = Sha256::digest(format!("{}:{}", kind.as_str(), list.join(",")).as_bytes());
+    format!("{}-{}", kind.as_str(), hex::encode(&h[..8]))
+}
+
+/// Order by time (then kind, entries, reason) and give each its id.
+fn sort_and_name(out: &mut [Anomaly]) {
+    out.sort_by(|a, b| {
+        (a.at, a.kind, &a.entries, &a.reason).cmp(&(b.at, b.kind, &b.entries, &b.reason))
+    });
+    let mut seen: HashMap<String, u32> = HashMap::new();
+    for a in out.iter_mut() {
+        let id = anomaly_id(a.kind, &a.entries);
+        let n = seen.entry(id.clone()).or_insert(0);
+        *n += 1;
+        a.id = if *n == 1 { id } else { format!("{id}.{n}") };
+    }
 }
 
 /// Thresholds. Tolerances and transit limits per stream are the fold's (`Domain::limits`).
@@ -309,9 +339,7 @@ pub fn manifest_own(
     }
     let mut out = std::mem::take(&mut s.out);
     out.retain(|a| a.manifests.contains(n));
-    out.sort_by(|a, b| {
-        (a.at, a.kind, &a.entries, &a.reason).cmp(&(b.at, b.kind, &b.entries, &b.reason))
-    });
+    sort_and_name(&mut out);
     out
 }
 
@@ -567,6 +595,7 @@ impl<'a> Scan<'a> {
         at: Timestamp,
     ) -> Anomaly {
         Anomaly {
+            id: String::new(),
             kind,
             reason,
             entries: sorted(entries),
@@ -1030,6 +1059,7 @@ impl<'a> Scan<'a> {
             }
         }
         Anomaly {
+            id: String::new(),
             kind,
             reason,
             entries: entries.into_iter().collect(),
@@ -1257,9 +1287,7 @@ impl<'a> Scan<'a> {
         self.stations();
         self.construction_sites();
         let mut out = std::mem::take(&mut self.out);
-        out.sort_by(|a, b| {
-            (a.at, a.kind, &a.entries, &a.reason).cmp(&(b.at, b.kind, &b.entries, &b.reason))
-        });
+        sort_and_name(&mut out);
         out
     }
 
@@ -1316,6 +1344,7 @@ impl<'a> Scan<'a> {
                 beyond[0].1
             );
             found.push(Anomaly {
+                id: String::new(),
                 kind: AnomalyKind::CapacityExceeded,
                 reason,
                 entries: entries.into_iter().collect(),
@@ -1362,6 +1391,7 @@ impl<'a> Scan<'a> {
             let mut parties = BTreeSet::new();
             parties.insert((*party).clone());
             found.push(Anomaly {
+                id: String::new(),
                 kind: AnomalyKind::StationImbalance,
                 reason,
                 entries: b.entries.iter().copied().collect(),
@@ -1431,6 +1461,7 @@ impl<'a> Scan<'a> {
             }
             let lost_last = sl.lost.iter().map(|x| x.1).max();
             found.push(Anomaly {
+                id: String::new(),
                 kind: AnomalyKind::SiteBalance,
                 reason: format!(
                     "construction site {site} ({}) of {}: {}",

@@ -143,6 +143,7 @@ keyed! {
         Inspection = "inspection.recorded", "检查记录", "inspection";
         Track = "vehicle.track", "车辆轨迹", "vehicle track";
         EvidenceExported = "evidence.exported", "调取证据", "evidence exported";
+        CaseNoted = "case.noted", "异常处置记录", "anomaly handled";
     }
 }
 
@@ -1005,6 +1006,48 @@ pub const FIELD_NAMES: &[&str] = &[
     "Content-Type",
     "(body)",
 ];
+
+/// An anomaly's kind in words (the detectors of `investigate::detectors`).
+pub fn anomaly_kind(k: crate::investigate::detectors::AnomalyKind) -> Text {
+    use crate::investigate::detectors::AnomalyKind as K;
+    match k {
+        K::Overdue => t("运输超时", "overdue"),
+        K::ReceiptUnconfirmed => t("接收未确认", "receipt not confirmed"),
+        K::QuantityGap => t("数量差异", "quantity gap"),
+        K::NotLicensed => t("接收方无许可", "receiver not licensed"),
+        K::LicenceExpired => t("许可证失效", "licence expired"),
+        K::NoPermit => t("车辆无运输许可", "vehicle without permit"),
+        K::CapacityExceeded => t("超出年经营规模", "annual capacity exceeded"),
+        K::VehicleTwoPlaces => t("同一车辆同时在两地", "vehicle at two places"),
+        K::TooFast => t("车速异常", "moved too fast"),
+        K::DwellOutsideSites => t("场外停留", "stood outside every site"),
+        K::StationImbalance => t("中转站进出不平", "transfer station imbalance"),
+        K::SiteBalance => t("工地出土量不平", "construction site imbalance"),
+        K::WrongVehicle => t("车辆不符", "wrong vehicle"),
+    }
+}
+
+/// An anomaly's reason as a sentence, with `{m}` (its manifests), `{v}` (vehicles), `{s}`
+/// (sites) and `{p}` (parties) for a page's script to fill in; the detector's own sentence,
+/// with the numbers, is shown beside it in English.
+pub fn anomaly_reason(k: crate::investigate::detectors::AnomalyKind) -> Text {
+    use crate::investigate::detectors::AnomalyKind as K;
+    match k {
+        K::Overdue => t("联单{m}超过运输时限仍未送达", "manifest {m} is past its time in transit and not delivered"),
+        K::ReceiptUnconfirmed => t("联单{m}已送达，接收单位未在规定工作日内确认接收", "manifest {m} was delivered; the receiver has not confirmed receipt in time"),
+        K::QuantityGap => t("联单{m}前后环节数量差异超过允许范围", "manifest {m}: quantities between steps differ beyond the tolerance"),
+        K::NotLicensed => t("联单{m}交给了没有相应经营许可的接收单位（单位见下方说明）", "manifest {m} was handed to a party without the licence for it (named below)"),
+        K::LicenceExpired => t("联单{m}交接时接收单位的许可证已失效", "manifest {m}: the taker's licence had lapsed at the hand-over"),
+        K::NoPermit => t("车辆{v}没有相应的运输许可（联单{m}）", "vehicle {v} has no permit for the load (manifest {m})"),
+        K::CapacityExceeded => t("{p}本年接收量超过许可证核准的年经营规模", "{p} took in more this year than its licence's annual capacity"),
+        K::VehicleTwoPlaces => t("车辆{v}同一时段出现在相距很远的两处，疑似套牌（联单{m}）", "vehicle {v} held loads at two far-apart places at once: a cloned plate? (manifest {m})"),
+        K::TooFast => t("车辆{v}两次定位之间的速度超过货车可能的速度（联单{m}）", "vehicle {v} moved faster than a truck can between two positions (manifest {m})"),
+        K::DwellOutsideSites => t("车辆{v}载有联单{m}在登记场所之外长时间停留，需核查是否倾倒", "vehicle {v}, loaded with manifest {m}, stood long outside every registered site: check for dumping"),
+        K::StationImbalance => t("中转站{p}进站量与出站量、库存不符", "transfer station {p}: what it took in does not match what it sent on and holds"),
+        K::SiteBalance => t("工地{s}运出量与消纳场接收量不符，或有车辆未到达", "construction site {s}: loads out do not match what receiving sites took in, or loads never arrived"),
+        K::WrongVehicle => t("联单{m}由非登记车辆{v}运输", "manifest {m} is carried by a vehicle it does not name ({v})"),
+    }
+}
 
 #[cfg(test)]
 mod tests {

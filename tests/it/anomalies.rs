@@ -15,11 +15,10 @@ fn kinds(v: &Value) -> Vec<String> {
         .collect()
 }
 
-#[test]
-fn anomalies_are_served_to_signed_readers_scoped_and_on_each_manifest() {
-    let dir = tempfile::tempdir().unwrap();
-    let w = World::start(dir.path());
-    // A hazardous load delivered to a yard with no licence.
+/// A hazardous load delivered at 09:30 to a yard with no licence, and a muck truck, loaded at
+/// 08:30, standing 25 minutes by the road from 09:00, 30 km from any site: (the hazardous
+/// manifest, the delivery's entry, the muck manifest, the track's entry).
+pub(crate) fn unlicensed_and_dwell(w: &World) -> (String, u64, String, u64) {
     let m = w.issue_hazardous("S-BACKYARD");
     w.pickup(&m);
     let mut deliver = w.handover(&m, &w.hauler_a, &w.backyard, None, &[340_000, 120_000]);
@@ -40,6 +39,28 @@ fn anomalies_are_served_to_signed_readers_scoped_and_on_each_manifest() {
     )["index"]
         .as_u64()
         .unwrap();
+
+    (m, delivered, muck, track)
+}
+
+/// Each `(query, field, what the detail says)` of `/v1/anomalies` is a 400 naming the field.
+pub(crate) fn refused(w: &World, cases: &[(&str, &str, &str)]) {
+    for (q, field, says) in cases {
+        let a =
+            w.c.get_signed(&format!("/v1/anomalies?{q}"), &w.bureau.key)
+                .unwrap();
+        assert_eq!(a.status, 400, "{q}: {}", a.body);
+        let p = a.json().unwrap();
+        assert_eq!(p["field"], *field, "{q}: {p}");
+        assert!(p["detail"].as_str().unwrap().contains(says), "{q}: {p}");
+    }
+}
+
+#[test]
+fn anomalies_are_served_to_signed_readers_scoped_and_on_each_manifest() {
+    let dir = tempfile::tempdir().unwrap();
+    let w = World::start(dir.path());
+    let (m, delivered, muck, track) = unlicensed_and_dwell(&w);
 
     // Anonymous: 401.
     let a = w.c.get("/v1/anomalies").unwrap();
@@ -115,26 +136,22 @@ fn anomalies_are_served_to_signed_readers_scoped_and_on_each_manifest() {
     }
 
     // Bad parameters: 400 naming the parameter and what was expected.
-    for (q, field, says) in [
-        ("kind=fast", "kind", "one of overdue"),
-        ("vehicle=XY123", "vehicle", "mainland plate"),
-        ("party=123", "party", "Unified Social Credit Code"),
-        ("from=yesterday", "from", "RFC 3339"),
-        (
-            "from=2026-11-24T00:00:00Z&to=2026-11-23T00:00:00Z",
-            "to",
-            "after from",
-        ),
-        ("limit=3", "limit", "not a parameter"),
-    ] {
-        let a =
-            w.c.get_signed(&format!("/v1/anomalies?{q}"), &w.bureau.key)
-                .unwrap();
-        assert_eq!(a.status, 400, "{q}: {}", a.body);
-        let p = a.json().unwrap();
-        assert_eq!(p["field"], field, "{q}: {p}");
-        assert!(p["detail"].as_str().unwrap().contains(says), "{q}: {p}");
-    }
+    refused(
+        &w,
+        &[
+            ("kind=fast", "kind", "one of overdue"),
+            ("vehicle=XY123", "vehicle", "mainland plate"),
+            ("party=123", "party", "Unified Social Credit Code"),
+            ("from=yesterday", "from", "RFC 3339"),
+            (
+                "from=2026-11-24T00:00:00Z&to=2026-11-23T00:00:00Z",
+                "to",
+                "after from",
+            ),
+            ("limit=3000", "limit", "from 1 to 500"),
+            ("offset=3", "offset", "not a parameter"),
+        ],
+    );
 
     // Each manifest carries its own, and still everything it had.
     let full = w.manifest(&m);

@@ -25,6 +25,7 @@ use askama::Template;
 use serde_json::json;
 
 mod console_cases;
+mod console_queue;
 mod issue;
 mod receive;
 mod scan;
@@ -48,6 +49,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .configure(console_audit::routes);
     handover::routes(cfg);
     console_cases::routes(cfg);
+    console_queue::routes(cfg);
 }
 
 /// The language of every page the server renders (the application's and the public verdict

@@ -356,21 +356,25 @@ pub fn open_loads(d: &Domain, party: &Uscc, lang: Lang) -> Vec<LoadRow> {
         if m.status.is_closed() {
             continue;
         }
-        let v = m.current();
-        let what = load_what(m, lang);
-        out.push(LoadRow {
-            number: m.number.to_string(),
-            status: i18n::status(m.status).get(lang).to_string(),
-            tone: tone(m.status),
-            what,
-            route: format!(
-                "{} → {}",
-                site_name(d, &m.origin),
-                site_name(d, &v.destination)
-            ),
-            vehicle: m.vehicle.as_ref().map(|p| p.to_string()),
-            time: m.issued_at.cst(),
-        });
+        out.push(load_row(d, m, lang));
     }
     out
+}
+
+/// One manifest as a row of a list of loads.
+pub fn load_row(d: &Domain, m: &Manifest, lang: Lang) -> LoadRow {
+    let v = m.current();
+    LoadRow {
+        number: m.number.to_string(),
+        status: i18n::status(m.status).get(lang).to_string(),
+        tone: tone(m.status),
+        what: load_what(m, lang),
+        route: format!(
+            "{} → {}",
+            site_name(d, &m.origin),
+            site_name(d, &v.destination)
+        ),
+        vehicle: m.vehicle.as_ref().map(|p| p.to_string()),
+        time: m.issued_at.cst(),
+    }
 }

@@ -7,6 +7,7 @@
 use askama::Template;
 
 pub mod console_cases;
+pub mod console_queue;
 pub mod handover;
 pub mod issue;
 pub mod manifest;
@@ -150,6 +151,11 @@ pub fn tiles(c: &Chrome, roles: &[crate::domain::events::Role], may_approve: boo
                 );
             }
             Role::Inspector | Role::Enforcement | Role::Auditor => {
+                add(
+                    "/app/console",
+                    ("督查首页", "联单统计、异常联单、证据调取"),
+                    ("Console", "manifests by status, anomalies, evidence pulls"),
+                );
                 add(
                     "/app/scan",
                     ("扫码核验", "联单或容器二维码"),
