@@ -8,6 +8,7 @@ mod domain;
 mod investigate;
 mod qr;
 mod search;
+mod track;
 pub mod witness;
 pub use domain::MAX_PENDING_PER_MANIFEST;
 mod limits;
@@ -57,6 +58,9 @@ pub struct Options {
     /// Serve HTTPS with this certificate and key (else plain HTTP). Handlers tell which by
     /// [`secure`].
     pub tls: Option<Tls>,
+    /// The console map's base tiles (`{z}`, `{x}`, `{y}` in a URL template); none: the map
+    /// draws its vector layers only.
+    pub tile_url: Option<String>,
 }
 
 impl Default for Options {
@@ -67,6 +71,7 @@ impl Default for Options {
             witnesses: Vec::new(),
             limits: Limits::default(),
             tls: None,
+            tile_url: None,
         }
     }
 }
@@ -133,6 +138,7 @@ pub fn server_with_options(
         witnesses,
         limits,
         tls,
+        tile_url,
     } = opts;
     let workers = workers.max(1);
     let data = web::Data::new(ledger.clone());
@@ -144,6 +150,7 @@ pub fn server_with_options(
     let body_timeout = limits::BodyTimeout(limits.body_timeout);
     let routes = web::Data::new(RouteTable::from_openapi());
     let sessions = web::Data::new(session::Sessions::new());
+    let tiles = web::Data::new(app::console_map::TileUrl(tile_url));
     let watched = limits.clone();
     let server = HttpServer::new(move || {
         let app = App::new()
@@ -162,7 +169,9 @@ pub fn server_with_options(
                 .configure(search::routes)
                 .configure(qr::routes)
                 .configure(bundle::routes)
+                .configure(track::routes)
                 .app_data(sessions.clone())
+                .app_data(tiles.clone())
                 .configure(app::routes),
             None => app,
         };

@@ -52,6 +52,7 @@ pub static ASSETS: &[Asset] = assets! {
     "vendor/leaflet.js" => JS,
     "vendor/leaflet.css" => CSS,
     "vendor/leaflet.LICENSE" => TEXT,
+    "page-map.js" => JS,
 };
 
 /// The file at `path`, if there is one.

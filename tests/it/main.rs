@@ -15,6 +15,7 @@ mod browser;
 mod browser_selftest;
 mod bundle;
 mod cli;
+mod console_map;
 mod crash;
 mod delegation;
 mod demo;

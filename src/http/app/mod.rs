@@ -6,6 +6,7 @@
 //! These are pages for people, not the API: they are not in `openapi.json` (its tests skip
 //! paths under `/app`), and the browser tests (`tests/it/app*.rs`) drive them.
 
+pub(super) mod console_map;
 mod handover;
 
 use super::auth::SeenRequests;
@@ -42,7 +43,8 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .route("/app/i18n.json", web::get().to(words))
         .route("/app/manifest.webmanifest", web::get().to(manifest))
         .configure(scan::routes)
-        .configure(receive::routes);
+        .configure(receive::routes)
+        .configure(console_map::routes);
     handover::routes(cfg);
 }
 

@@ -6,6 +6,7 @@
 
 use askama::Template;
 
+pub mod console_map;
 pub mod handover;
 pub mod issue;
 pub mod manifest;
@@ -152,6 +153,11 @@ pub fn tiles(c: &Chrome, roles: &[crate::domain::events::Role], may_approve: boo
                     "/app/scan",
                     ("扫码核验", "联单或容器二维码"),
                     ("Check a code", "a manifest or container code"),
+                );
+                add(
+                    "/app/map",
+                    ("轨迹地图", "车辆轨迹、场所外停留、交接地点"),
+                    ("Track map", "a truck's track, stops, hand-overs"),
                 );
             }
         }
