@@ -117,7 +117,7 @@ pub fn track(
     let truncated = hi - lo > MAX_FIXES;
     let fixes = &all[lo..hi.min(lo + MAX_FIXES)];
     // Loads on the truck before each fix of the window (counted from its first fix).
-    let mut loaded: i64 = all[..lo].iter().fold(0, |n, f| step_load(n, f));
+    let mut loaded: i64 = all[..lo].iter().fold(0, step_load);
     let mut load_before = Vec::with_capacity(fixes.len());
     for f in fixes {
         loaded = step_load(loaded, f);
