@@ -43,6 +43,9 @@ pub struct Options {
     /// Default: the address it listens on.
     #[arg(long, value_parser = parse_public_url)]
     pub public_url: Option<String>,
+    /// The console map's base tiles (as `serve --tile-url`); default none: vector layers only.
+    #[arg(long, value_parser = super::parse_tile_url)]
+    pub tile_url: Option<String>,
     #[command(flatten)]
     pub tls: TlsArgs,
 }
@@ -231,6 +234,7 @@ pub fn run(opts: Options) -> Result<()> {
         workers: default_workers(),
         public_url: Some(public),
         tls,
+        tile_url: opts.tile_url,
         ..crate::http::Options::default()
     };
     serve_with_options(ledger, rules, &addr.to_string(), http)

@@ -86,6 +86,12 @@ enum Command {
         /// token (smaller; read with `wasteledger scan`).
         #[arg(long, value_parser = parse_public_url)]
         public_url: Option<String>,
+        /// The console map's base tiles: a URL template with {z}, {x} and {y} (and {s} for
+        /// subdomains a, b, c), e.g. an internal tile server or 天地图 with its key. Coordinates
+        /// are drawn as the log holds them (WGS-84): use WGS-84 / CGCS2000 tiles. Without it the
+        /// map draws its vector layers only and fetches nothing outside this server.
+        #[arg(long, value_parser = parse_tile_url)]
+        tile_url: Option<String>,
         #[command(flatten)]
         tls: TlsArgs,
         /// Serve the log's entries to anyone: the tiles' entry bundles (`/tile/entries/...`)
@@ -281,6 +287,7 @@ pub fn run(cli: Cli) -> Result<()> {
             catalog,
             bare,
             public_url,
+            tile_url,
             tls,
             public_log,
             witnesses,
@@ -314,6 +321,7 @@ pub fn run(cli: Cli) -> Result<()> {
                 limits: limits.into(),
                 tls,
                 public_log,
+                tile_url,
             };
             serve_with_options(ledger, rules, &listen, opts)
         }
@@ -533,6 +541,25 @@ impl TlsArgs {
             (None, Some(_)) => bail!("--tls-key needs --tls-cert (the certificate it belongs to)"),
         }
     }
+}
+
+/// `--tile-url`: `http://` or `https://` and a template naming `{z}`, `{x}` and `{y}`; no
+/// spaces, quotes or angle brackets (it is written into the map page's attribute).
+pub(crate) fn parse_tile_url(s: &str) -> std::result::Result<String, String> {
+    let expected = "expected an http:// or https:// URL template with {z}, {x} and {y}, e.g. https://tiles.example.gov.cn/{z}/{x}/{y}.png";
+    if !(s.starts_with("https://") || s.starts_with("http://")) {
+        return Err(format!("{expected}; got {s:?} (no http:// or https://)"));
+    }
+    if let Some(missing) = ["{z}", "{x}", "{y}"].into_iter().find(|p| !s.contains(p)) {
+        return Err(format!("{expected}; got {s:?} (no {missing})"));
+    }
+    if let Some(c) = s
+        .chars()
+        .find(|c| c.is_whitespace() || c.is_control() || "\"'<>`\\".contains(*c))
+    {
+        return Err(format!("{expected}; got {s:?} (a {c:?} is not taken)"));
+    }
+    Ok(s.to_string())
 }
 
 /// `--public-url`: `http://` or `https://`, a host (and port), and at most a plain path prefix

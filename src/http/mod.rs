@@ -9,6 +9,7 @@ mod investigate;
 mod qr;
 mod search;
 mod tiles;
+mod track;
 pub mod witness;
 pub use domain::MAX_PENDING_PER_MANIFEST;
 mod limits;
@@ -61,6 +62,9 @@ pub struct Options {
     /// The log's entries are public: the tiles' entry bundles are served to anyone (else, on a
     /// waste log, to signed readers who see everything, as `/v1/log/entries`).
     pub public_log: bool,
+    /// The console map's base tiles (`{z}`, `{x}`, `{y}` in a URL template); none: the map
+    /// draws its vector layers only.
+    pub tile_url: Option<String>,
 }
 
 impl Default for Options {
@@ -72,6 +76,7 @@ impl Default for Options {
             limits: Limits::default(),
             tls: None,
             public_log: false,
+            tile_url: None,
         }
     }
 }
@@ -139,6 +144,7 @@ pub fn server_with_options(
         limits,
         tls,
         public_log,
+        tile_url,
     } = opts;
     let workers = workers.max(1);
     let data = web::Data::new(ledger.clone());
@@ -150,6 +156,7 @@ pub fn server_with_options(
     let body_timeout = limits::BodyTimeout(limits.body_timeout);
     let routes = web::Data::new(RouteTable::from_openapi());
     let sessions = web::Data::new(session::Sessions::new());
+    let tiles = web::Data::new(app::console_map::TileUrl(tile_url));
     let watched = limits.clone();
     let server = HttpServer::new(move || {
         let app = App::new()
@@ -168,7 +175,9 @@ pub fn server_with_options(
                 .configure(search::routes)
                 .configure(qr::routes)
                 .configure(bundle::routes)
+                .configure(track::routes)
                 .app_data(sessions.clone())
+                .app_data(tiles.clone())
                 .configure(app::routes),
             None => app,
         };

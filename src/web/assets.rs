@@ -57,6 +57,10 @@ pub static ASSETS: &[Asset] = assets! {
     "vendor/noble-ed25519.LICENSE" => TEXT,
     "vendor/jsQR.LICENSE" => TEXT,
     "vendor/README.md" => TEXT,
+    "vendor/leaflet.js" => JS,
+    "vendor/leaflet.css" => CSS,
+    "vendor/leaflet.LICENSE" => TEXT,
+    "page-map.js" => JS,
 };
 
 /// The file at `path`, if there is one.

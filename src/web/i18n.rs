@@ -311,6 +311,7 @@ keyed! {
         UnknownManifest = "unknown-manifest", "联单不存在", "Unknown manifest";
         UnknownPerson = "unknown-person", "人员未登记", "Unknown person";
         UnknownReference = "unknown-reference", "引用的记录不存在", "Refers to something the log does not hold";
+        UnknownVehicle = "unknown-vehicle", "车辆未登记", "Unknown vehicle";
         UnsupportedMediaType = "unsupported-media-type", "不支持的数据类型", "Unsupported media type";
         UntrustedWitness = "untrusted-witness", "见证方不受信任", "Untrusted witness";
         WrongSigner = "wrong-signer", "签名人不是此环节的当事方", "Not signed by the parties to this step";

@@ -821,6 +821,14 @@ fn every_route_in_the_api_document_answers_a_real_request_as_its_schemas_say() {
         None,
         Some(&w.hauler_a.key),
     );
+    let track = format!("{plate}/track");
+    walk.ok(
+        "GET",
+        "/v1/vehicles/{plate}/track",
+        &track,
+        None,
+        Some(bureau),
+    );
     walk.ok("GET", "/v1/manifests", "/v1/manifests", None, Some(bureau));
     walk.ok("GET", "/v1/search", &q, None, Some(&w.plant.key));
     walk.ok("GET", GRAPH, &g, None, Some(bureau));

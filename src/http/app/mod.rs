@@ -7,6 +7,7 @@
 //! paths under `/app`), and the browser tests (`tests/it/app*.rs`) drive them.
 
 mod console_audit;
+pub(super) mod console_map;
 mod handover;
 
 use super::auth::SeenRequests;
@@ -46,7 +47,8 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .route("/app/manifest.webmanifest", web::get().to(manifest))
         .configure(scan::routes)
         .configure(receive::routes)
-        .configure(console_audit::routes);
+        .configure(console_audit::routes)
+        .configure(console_map::routes);
     handover::routes(cfg);
     console_cases::routes(cfg);
     console_queue::routes(cfg);

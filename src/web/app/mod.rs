@@ -7,6 +7,7 @@
 use askama::Template;
 
 pub mod console_cases;
+pub mod console_map;
 pub mod console_queue;
 pub mod handover;
 pub mod issue;
@@ -173,6 +174,11 @@ pub fn tiles(c: &Chrome, roles: &[crate::domain::events::Role], may_approve: boo
                         "Cases and bundles",
                         "pull a bundle, the pulls, a case summary, check offline",
                     ),
+                );
+                add(
+                    "/app/map",
+                    ("轨迹地图", "车辆轨迹、场所外停留、交接地点"),
+                    ("Track map", "a truck's track, stops, hand-overs"),
                 );
             }
         }
