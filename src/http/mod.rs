@@ -156,7 +156,7 @@ pub fn server_with_options(
     let body_timeout = limits::BodyTimeout(limits.body_timeout);
     let routes = web::Data::new(RouteTable::from_openapi());
     let sessions = web::Data::new(session::Sessions::new());
-    let tiles = web::Data::new(app::console_map::TileUrl(tile_url));
+    let base_tiles = web::Data::new(app::console_map::TileUrl(tile_url));
     let watched = limits.clone();
     let server = HttpServer::new(move || {
         let app = App::new()
@@ -177,7 +177,7 @@ pub fn server_with_options(
                 .configure(bundle::routes)
                 .configure(track::routes)
                 .app_data(sessions.clone())
-                .app_data(tiles.clone())
+                .app_data(base_tiles.clone())
                 .configure(app::routes),
             None => app,
         };
