@@ -15,6 +15,7 @@ mod browser;
 mod browser_selftest;
 mod bundle;
 mod cli;
+mod console_search;
 mod crash;
 mod delegation;
 mod demo;

@@ -6,6 +6,7 @@
 //! These are pages for people, not the API: they are not in `openapi.json` (its tests skip
 //! paths under `/app`), and the browser tests (`tests/it/app*.rs`) drive them.
 
+mod console_search;
 mod handover;
 
 use super::auth::SeenRequests;
@@ -44,6 +45,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .configure(scan::routes)
         .configure(receive::routes);
     handover::routes(cfg);
+    console_search::routes(cfg);
 }
 
 /// The language of every page the server renders (the application's and the public verdict

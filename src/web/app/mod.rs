@@ -6,6 +6,7 @@
 
 use askama::Template;
 
+pub mod console_search;
 pub mod handover;
 pub mod issue;
 pub mod manifest;
@@ -148,6 +149,11 @@ pub fn tiles(c: &Chrome, roles: &[crate::domain::events::Role], may_approve: boo
                 );
             }
             Role::Inspector | Role::Enforcement | Role::Auditor => {
+                add(
+                    "/app/search",
+                    ("联单关联查询", "车牌、单位、场所、驾驶员与关系图"),
+                    ("Linked search", "plate, company, site, driver; the graph"),
+                );
                 add(
                     "/app/scan",
                     ("扫码核验", "联单或容器二维码"),
