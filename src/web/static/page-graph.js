@@ -189,7 +189,11 @@ async function draw(g, caps) {
       const y2 = r.y + NODE_H / 2;
       const dx = (x2 - x1) / 2;
       d = `M${x1},${y1} C${x1 + dx},${y1} ${x2 - dx},${y2} ${x2},${y2}`;
-      mid = [(x1 + x2) / 2, (y1 + y2) / 2];
+      // The label three quarters along, near the node it leads to: many lines leave one load
+      // (the centre), and their far ends are spread apart, so their labels are too.
+      const u = 0.75;
+      const b = (p0, p1, p2, p3) => (1 - u) ** 3 * p0 + 3 * (1 - u) ** 2 * u * p1 + 3 * (1 - u) * u * u * p2 + u ** 3 * p3;
+      mid = [b(x1, x1 + dx, x2 - dx, x2), b(y1, y1, y2, y2)];
     }
     const ww = edgeWords(w, e, byId, steps);
     edges.append(el('path', { d, class: `edge e-${e.kind}`, 'data-from': e.from, 'data-to': e.to }));
