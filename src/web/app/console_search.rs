@@ -15,9 +15,9 @@ use serde_json::{json, Map, Value};
 pub struct SearchPage {
     pub c: Chrome,
     /// Registered parties (USCC, name), by name.
-    pub parties: Vec<(String, String)>,
+    pub parties: Named,
     /// Registered sites (id, name), by name.
-    pub sites: Vec<(String, String)>,
+    pub sites: Named,
     /// [`names`], as JSON safe inside a `<script>` element.
     pub names: String,
 }
@@ -31,8 +31,11 @@ pub struct GraphPage {
     pub names: String,
 }
 
+/// (id, name) pairs.
+pub type Named = Vec<(String, String)>;
+
 /// The registered parties and sites, each (id, name) sorted by name then id.
-pub fn registry(d: &Domain) -> (Vec<(String, String)>, Vec<(String, String)>) {
+pub fn registry(d: &Domain) -> (Named, Named) {
     let mut parties: Vec<(String, String)> = d
         .parties
         .values()
@@ -54,7 +57,7 @@ pub fn registry(d: &Domain) -> (Vec<(String, String)>, Vec<(String, String)>) {
 /// (hundreds to a few thousand parties) keeps this to tens of kilobytes.
 pub fn names(d: &Domain, lang: Lang) -> String {
     let (parties, sites) = registry(d);
-    let map = |v: Vec<(String, String)>| -> Map<String, Value> {
+    let map = |v: Named| -> Map<String, Value> {
         v.into_iter().map(|(k, n)| (k, Value::String(n))).collect()
     };
     super::manifest::script_json(&json!({
