@@ -18,6 +18,7 @@ mod cli;
 mod console_cases;
 mod console_map;
 mod console_queue;
+mod console_search;
 mod console_timeline;
 mod crash;
 mod delegation;

@@ -8,6 +8,7 @@
 
 mod console_audit;
 pub(super) mod console_map;
+mod console_search;
 mod handover;
 
 use super::auth::SeenRequests;
@@ -52,6 +53,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
     handover::routes(cfg);
     console_cases::routes(cfg);
     console_queue::routes(cfg);
+    console_search::routes(cfg);
 }
 
 /// The language of every page the server renders (the application's and the public verdict

@@ -75,6 +75,8 @@ pub struct ManifestView {
     pub me: Me,
     /// What the signed-in party may do with the load at its gate (`receive::gate`).
     pub gate: Option<super::receive::GateView>,
+    /// The reader inspects (inspector, enforcement, auditor): the page links the graph.
+    pub investigates: bool,
 }
 
 #[derive(Template)]
@@ -303,6 +305,9 @@ pub fn view(
         pending: 0,
         me,
         gate: me_party.and_then(|p| super::receive::gate(d, m, p, roles, lang)),
+        investigates: roles
+            .iter()
+            .any(|r| matches!(r, Role::Inspector | Role::Enforcement | Role::Auditor)),
     }
 }
 

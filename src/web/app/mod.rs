@@ -9,6 +9,7 @@ use askama::Template;
 pub mod console_cases;
 pub mod console_map;
 pub mod console_queue;
+pub mod console_search;
 pub mod handover;
 pub mod issue;
 pub mod manifest;
@@ -156,6 +157,11 @@ pub fn tiles(c: &Chrome, roles: &[crate::domain::events::Role], may_approve: boo
                     "/app/console",
                     ("督查首页", "联单统计、异常联单、证据调取"),
                     ("Console", "manifests by status, anomalies, evidence pulls"),
+                );
+                add(
+                    "/app/search",
+                    ("联单关联查询", "车牌、单位、场所、驾驶员与关系图"),
+                    ("Linked search", "plate, company, site, driver; the graph"),
                 );
                 add(
                     "/app/scan",
