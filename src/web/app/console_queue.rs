@@ -290,12 +290,7 @@ mod tests {
     use crate::domain::fold::Limits;
 
     fn chrome(lang: Lang) -> Chrome {
-        Chrome {
-            lang,
-            who: None,
-            switch_href: "/app/anomalies?lang=en".into(),
-            assets: "test",
-        }
+        super::super::test_chrome(lang, "/app/anomalies")
     }
 
     #[test]

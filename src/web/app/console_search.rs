@@ -72,12 +72,7 @@ mod tests {
     use super::*;
 
     fn chrome(lang: Lang) -> Chrome {
-        Chrome {
-            lang,
-            who: None,
-            switch_href: "/app/search?lang=en".into(),
-            assets: "test",
-        }
+        super::super::test_chrome(lang, "/app/search")
     }
 
     #[test]

@@ -204,17 +204,23 @@ pub fn tiles(c: &Chrome, roles: &[crate::domain::events::Role], may_approve: boo
     t
 }
 
+/// A page's chrome for the views' unit tests: nobody signed in, the switch to English.
+#[cfg(test)]
+pub(crate) fn test_chrome(lang: Lang, path: &str) -> Chrome {
+    Chrome {
+        lang,
+        who: None,
+        switch_href: format!("{path}?lang=en"),
+        assets: "test",
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     fn chrome(lang: Lang) -> Chrome {
-        Chrome {
-            lang,
-            who: None,
-            switch_href: "/app?lang=en".into(),
-            assets: "test",
-        }
+        test_chrome(lang, "/app")
     }
 
     #[test]
