@@ -6,7 +6,7 @@
 //! truck, a voided manifest, a container of another load and a forged token each show a red
 //! verdict in Chinese and leave the log as it was. Each test asserts what the log holds.
 
-use crate::app_kit::{open_scan, sign_in};
+use crate::app_kit::{log_size, open_scan, sign_in};
 use crate::browser::{
     horizontal_overflow, qr_video, screens_dir, untranslated_text, Browser, LaunchOptions, Page,
     RecordingProxy, WAIT,
@@ -71,11 +71,6 @@ fn wait_verdict(page: &Page, tone: &str, words: &str) {
         ),
         WAIT,
     );
-}
-
-/// The log's size (its checkpoint's second line).
-fn size(w: &World) -> String {
-    w.head().lines().nth(1).unwrap().to_string()
 }
 
 #[test]
@@ -185,7 +180,7 @@ fn an_offline_countersign_waits_on_the_phone_survives_a_reload_and_reaches_the_l
         "navigator.serviceWorker.controller !== null",
         std::time::Duration::from_secs(60),
     );
-    let before = size(&w);
+    let before = log_size(&w);
 
     page.set_offline(true);
     paste(&page, &code);
@@ -211,7 +206,7 @@ fn an_offline_countersign_waits_on_the_phone_survives_a_reload_and_reaches_the_l
         "document.getElementById('net').textContent.includes('2 条已签名交接等待提交')",
         WAIT,
     );
-    assert_eq!(size(&w), before, "nothing reached the log");
+    assert_eq!(log_size(&w), before, "nothing reached the log");
     crate::world::ok(
         &w.c,
         json!({"type": "manifest.voided", "manifest": m2, "reason": "开错了 issued in error"}),
@@ -342,7 +337,7 @@ fn wrong_truck_voided_manifest_other_load_and_forged_token_are_red_in_chinese() 
     );
     let base = w.server.url.clone();
     let (_b, page) = driver(&w, &base, None);
-    let before = size(&w);
+    let before = log_size(&w);
 
     // A hand-over naming another truck: red 车辆不符, nothing to sign.
     paste(&page, &plant_half(&w, &m, PLATE_B));
@@ -395,6 +390,6 @@ fn wrong_truck_voided_manifest_other_load_and_forged_token_are_red_in_chinese() 
     wait_verdict(&page, "bad", "非本系统二维码");
     page.set_offline(false);
 
-    assert_eq!(size(&w), before, "the log is unchanged");
+    assert_eq!(log_size(&w), before, "the log is unchanged");
     assert_eq!(w.manifest(&m)["status"], "issued");
 }

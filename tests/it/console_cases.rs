@@ -4,14 +4,13 @@
 //! altered copies, reason for reason.
 
 use crate::browser::{Browser, LaunchOptions, Page};
-use crate::support::{key, pk, run, signed};
+use crate::support::{in_seconds, key, pk, run, signed};
 use crate::world::{ok, post, World};
 use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine;
 use serde_json::{json, Value};
 use wasteledger::investigate::bundle::{self, Bundle};
 use wasteledger::ledger::note::NoteVerifier;
-use wasteledger::ledger::time::Timestamp;
 
 /// The reason code `wl-bundle.js` gives for what the Rust verifier says (subject, detail).
 /// Panics on a message it does not know: a new reason must be mapped here and in the JS.
@@ -166,11 +165,6 @@ pub fn agree(page: &Page, what: &str, bytes: &[u8], log: &NoteVerifier) -> Failu
         }
     }
     rf
-}
-
-fn in_seconds(s: u64) -> String {
-    let now = Timestamp::from_system_time(std::time::SystemTime::now());
-    Timestamp::from_unix_millis(now.unix_millis() + s * 1000).to_string()
 }
 
 /// A relayed, received load, and a load issued by the plant's phone (a device key the plant

@@ -2,14 +2,13 @@
 //! until `not_after` or its revocation; the delegation travels in case bundles; `GET
 //! /v1/keys/{key}` says where a key stands.
 
-use crate::support::{authority, key, pk, run, signed};
+use crate::support::{authority, in_seconds, key, pk, run, signed};
 use crate::world::{ok, post, World};
 use base64::engine::general_purpose::{STANDARD as B64, URL_SAFE_NO_PAD as B64URL};
 use base64::Engine;
 use ed25519_dalek::SigningKey;
 use serde_json::{json, Value};
 use wasteledger::investigate::bundle::{self, Bundle};
-use wasteledger::ledger::time::Timestamp;
 
 fn key_file(dir: &std::path::Path, name: &str, k: &SigningKey) -> String {
     let p = dir.join(format!("{name}.pem"));
@@ -40,11 +39,6 @@ fn cli(w: &World, cmd: &str, key: &str, args: &[&str]) -> (bool, String) {
     let mut all = vec![cmd, "--server", &w.server.url, "--key", key];
     all.extend_from_slice(args);
     run(&all)
-}
-
-fn in_seconds(s: u64) -> String {
-    let now = Timestamp::from_system_time(std::time::SystemTime::now());
-    Timestamp::from_unix_millis(now.unix_millis() + s * 1000).to_string()
 }
 
 #[test]

@@ -159,3 +159,9 @@ pub fn run_timed(args: &[&str], limit: std::time::Duration) -> (Option<i32>, Str
     );
     (out.status.code(), text)
 }
+
+/// The time `s` seconds from now, as events write it (a `not_after`, an `at` ahead).
+pub fn in_seconds(s: u64) -> String {
+    let now = wasteledger::ledger::time::Timestamp::from_system_time(std::time::SystemTime::now());
+    wasteledger::ledger::time::Timestamp::from_unix_millis(now.unix_millis() + s * 1000).to_string()
+}

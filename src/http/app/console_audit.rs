@@ -3,8 +3,7 @@
 //! checkpoint, witnesses and consistency with what this browser saw before, `page-audit.js`).
 //! The pages carry the server's words; the scripts fetch the bytes and proofs and decide.
 
-use super::{chrome, page, to_home};
-use crate::domain::codes::ManifestNumber;
+use super::{chrome, full_manifest, page, to_home};
 use crate::domain::DomainRules;
 use crate::http::auth::SeenRequests;
 use crate::http::domain::live;
@@ -14,7 +13,6 @@ use crate::store::Ledger;
 use crate::web::app::timeline::{self, AuditPage, TimelinePage};
 use actix_web::{web, HttpRequest, HttpResponse};
 use askama::Template;
-use serde_json::Value;
 
 pub(super) fn routes(cfg: &mut web::ServiceConfig) {
     cfg.route("/app/m/{number}/timeline", web::get().to(timeline_page))
@@ -29,12 +27,9 @@ async fn timeline_page(
     seen: web::Data<SeenRequests>,
     path: web::Path<String>,
 ) -> Result<HttpResponse, Problem> {
-    let number = ManifestNumber::parse(&path)
-        .map_err(|e| Problem::bad_request(Some("number"), format!("path `number`: {e}")))?;
-    let json = crate::http::domain::manifest_read(&ledger, &rules, &seen, &req, &number)?;
-    if json.get("view").and_then(Value::as_str) != Some("full") {
+    let Some((number, json)) = full_manifest(&req, &ledger, &rules, &seen, &path)? else {
         return Ok(to_home());
-    }
+    };
     // The keys that signed each step's entry, as the log holds them (the script checks them).
     let steps: Vec<u64> = json["steps"]
         .as_array()

@@ -304,6 +304,23 @@ fn to_home() -> HttpResponse {
         .finish()
 }
 
+/// A manifest page's read: the number in the path, and the manifest as `GET
+/// /v1/manifests/{number}` answers this reader; None when that is not the full view (not a
+/// party to it and not one who sees all: the public verdict is all there is, and the page sends
+/// the reader home).
+fn full_manifest(
+    req: &HttpRequest,
+    ledger: &Ledger,
+    rules: &web::Data<DomainRules>,
+    seen: &SeenRequests,
+    path: &str,
+) -> Result<Option<(crate::domain::codes::ManifestNumber, serde_json::Value)>, Problem> {
+    let number = crate::domain::codes::ManifestNumber::parse(path)
+        .map_err(|e| Problem::bad_request(Some("number"), format!("path `number`: {e}")))?;
+    let json = super::domain::manifest_read(ledger, rules, seen, req, &number)?;
+    Ok((json.get("view").and_then(|v| v.as_str()) == Some("full")).then_some((number, json)))
+}
+
 /// `GET /app/m/{number}`: the manifest page, from the same read as `GET /v1/manifests/{number}`.
 async fn manifest_page(
     req: HttpRequest,
@@ -312,13 +329,9 @@ async fn manifest_page(
     seen: web::Data<SeenRequests>,
     path: web::Path<String>,
 ) -> Result<HttpResponse, Problem> {
-    let number = crate::domain::codes::ManifestNumber::parse(&path)
-        .map_err(|e| Problem::bad_request(Some("number"), format!("path `number`: {e}")))?;
-    let json = super::domain::manifest_read(&ledger, &rules, &seen, &req, &number)?;
-    if json.get("view").and_then(|v| v.as_str()) != Some("full") {
-        // Not a party to it and not one who sees all: the public verdict is all there is.
+    let Some((number, json)) = full_manifest(&req, &ledger, &rules, &seen, &path)? else {
         return Ok(to_home());
-    }
+    };
     let d = live(&rules)?;
     let (c, s) = chrome(&req, &d)?;
     let Some(m) = d.manifests.get(&number) else {
