@@ -183,6 +183,7 @@ fn an_offline_countersign_waits_on_the_phone_survives_a_reload_and_reaches_the_l
     let before = log_size(&w);
 
     page.set_offline(true);
+    proxy.set_offline(true);
     paste(&page, &code);
     page.wait_for("!document.getElementById('confirm').hidden", WAIT);
     wait_verdict(&page, "ok", "有效");
@@ -233,6 +234,7 @@ fn an_offline_countersign_waits_on_the_phone_survives_a_reload_and_reaches_the_l
 
     // Back online: the page's load submits them; the log takes the first and refuses the
     // voided manifest's, which stays listed with the reason in Chinese until removed.
+    proxy.set_offline(false);
     page.set_offline(false);
     page.reload();
     page.wait_for(

@@ -570,28 +570,42 @@ impl Page {
     /// scrolls it into view, and fails if another element covers that point.
     pub fn click(&self, css: &str) {
         let sel = json!(css);
-        self.wait_for(
-            &format!("(e => e && !e.disabled)(document.querySelector({sel}))"),
-            WAIT,
-        );
-        let at = self.eval(&format!(
-            "(() => {{ const e = document.querySelector({sel});
-                e.scrollIntoView({{block: 'center', inline: 'center'}});
-                const r = e.getBoundingClientRect();
-                const x = r.left + r.width / 2, y = r.top + r.height / 2;
-                const hit = document.elementFromPoint(x, y);
-                if (r.width === 0 || r.height === 0) throw new Error({sel} + ' has no size (hidden?)');
-                if (!hit || !(hit === e || e.contains(hit) || hit.contains(e)))
-                  throw new Error({sel} + ' is covered by ' + (hit ? hit.outerHTML.slice(0, 120) : 'nothing'));
-                return [x, y]; }})()",
-        ));
-        let (x, y) = (at[0].as_f64().unwrap(), at[1].as_f64().unwrap());
-        for kind in ["mousePressed", "mouseReleased"] {
-            self.call(
-                "Input.dispatchMouseEvent",
-                json!({"type": kind, "x": x, "y": y, "button": "left", "clickCount": 1}),
+        // A page that fills in as answers arrive can move the element between finding it and
+        // the press landing (a name that wraps, a list that grows): the press then misses, as
+        // a finger would. The element counts the clicks it gets, and a missed press is made
+        // again where the element is now.
+        for _ in 0..5 {
+            self.wait_for(
+                &format!("(e => e && !e.disabled)(document.querySelector({sel}))"),
+                WAIT,
             );
+            let at = self.eval(&format!(
+                "(() => {{ const e = document.querySelector({sel});
+                    e.scrollIntoView({{block: 'center', inline: 'center'}});
+                    const r = e.getBoundingClientRect();
+                    const x = r.left + r.width / 2, y = r.top + r.height / 2;
+                    const hit = document.elementFromPoint(x, y);
+                    if (r.width === 0 || r.height === 0) throw new Error({sel} + ' has no size (hidden?)');
+                    if (!hit || !(hit === e || e.contains(hit) || hit.contains(e)))
+                      throw new Error({sel} + ' is covered by ' + (hit ? hit.outerHTML.slice(0, 120) : 'nothing'));
+                    window.__wlClicked = false;
+                    e.addEventListener('click', () => {{ window.__wlClicked = true; }}, {{once: true, capture: true}});
+                    return [x, y]; }})()",
+            ));
+            let (x, y) = (at[0].as_f64().unwrap(), at[1].as_f64().unwrap());
+            for kind in ["mousePressed", "mouseReleased"] {
+                self.call(
+                    "Input.dispatchMouseEvent",
+                    json!({"type": kind, "x": x, "y": y, "button": "left", "clickCount": 1}),
+                );
+            }
+            // A click that navigated leaves a new page behind (no flag): it landed.
+            match self.try_eval("window.__wlClicked") {
+                Ok(Value::Bool(false)) => std::thread::sleep(POLL),
+                _ => return,
+            }
         }
+        panic!("{css} moved away from every press on {}", self.url());
     }
 
     /// Replace the value of the input matching `css` with `text`, typed as an input method
@@ -1081,6 +1095,9 @@ pub struct RecordingProxy {
     _acceptor: Acceptor,
     /// What the browser sent, one buffer a connection.
     sent: Arc<Mutex<Vec<Vec<u8>>>>,
+    /// While set, the network is down: new connections are closed and nothing more is
+    /// forwarded either way on open ones.
+    offline: Arc<AtomicBool>,
 }
 
 impl RecordingProxy {
@@ -1094,7 +1111,12 @@ impl RecordingProxy {
             .to_string();
         let sent = Arc::new(Mutex::new(Vec::new()));
         let all = sent.clone();
+        let offline = Arc::new(AtomicBool::new(false));
+        let down = offline.clone();
         let acceptor = Acceptor::start(move |client| {
+            if down.load(Ordering::SeqCst) {
+                return; // no network: the connection closes unanswered
+            }
             let Ok(server) = TcpStream::connect(&target) else {
                 return; // the client sees the connection close, as with a dead server
             };
@@ -1104,14 +1126,23 @@ impl RecordingProxy {
                 all.push(Vec::new());
                 all.len() - 1
             });
-            std::thread::spawn(move || pump(client, server, Some(record)));
-            std::thread::spawn(move || pump(s2, c2, None));
+            let (d1, d2) = (down.clone(), down.clone());
+            std::thread::spawn(move || pump(client, server, Some(record), d1));
+            std::thread::spawn(move || pump(s2, c2, None, d2));
         });
         RecordingProxy {
             url: acceptor.url(),
             _acceptor: acceptor,
             sent,
+            offline,
         }
+    }
+
+    /// Cut the network between the browser and the server (or bring it back). A page's own
+    /// offline emulation ([`Page::set_offline`]) is what the page sees; this makes sure that
+    /// no byte reaches the server meanwhile, whichever way the browser sends it.
+    pub fn set_offline(&self, offline: bool) {
+        self.offline.store(offline, Ordering::SeqCst);
     }
 
     /// Every byte the browser sent so far, connection after connection (in the order they
@@ -1132,13 +1163,16 @@ impl RecordingProxy {
 
 type Record = (Arc<Mutex<Vec<Vec<u8>>>>, usize);
 
-fn pump(mut from: TcpStream, mut to: TcpStream, record: Option<Record>) {
+fn pump(mut from: TcpStream, mut to: TcpStream, record: Option<Record>, down: Arc<AtomicBool>) {
     let mut buf = [0u8; 16 * 1024];
     loop {
         let n = match from.read(&mut buf) {
             Ok(0) | Err(_) => break,
             Ok(n) => n,
         };
+        if down.load(Ordering::SeqCst) {
+            break; // the network went down: the bytes are lost and the connection with them
+        }
         if let Some((all, i)) = &record {
             all.lock().unwrap()[*i].extend_from_slice(&buf[..n]);
         }

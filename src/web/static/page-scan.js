@@ -161,10 +161,17 @@ function reset() {
   $('confirm-lines').replaceChildren();
   $('sign-state').hidden = true;
   clearProblems($('confirm'));
+  delete $('verdict').dataset.title; // a new code's verdict is shown (and scrolled to) afresh
 }
 
 function verdict(tone, title, sub) {
   const v = $('verdict');
+  // The same verdict again (the online re-check agreeing with the offline one) leaves the page
+  // where it is: a jump under the driver's thumb would move the sign button away from it.
+  const same = v.dataset.tone === tone && v.dataset.title === title && v.dataset.sub === (sub || '');
+  if (same) return;
+  v.dataset.title = title;
+  v.dataset.sub = sub || '';
   v.className = `verdict ${tone}`;
   v.dataset.tone = tone;
   v.replaceChildren(el('span', title, 'verdict-title'));

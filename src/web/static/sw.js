@@ -44,6 +44,11 @@ self.addEventListener('activate', (e) => {
   })());
 });
 
+// A page that loaded while this worker was activating asks to be taken (wl-app.js).
+self.addEventListener('message', (e) => {
+  if (e.data === 'claim') e.waitUntil(self.clients.claim());
+});
+
 function cacheKey(url) {
   // Static files are cached without their ?v= (the cache itself is versioned).
   return url.pathname.startsWith('/app/static/') ? url.pathname : url.pathname + url.search;

@@ -337,7 +337,15 @@ document.getElementById('logout')?.addEventListener('click', async () => {
 });
 
 if ('serviceWorker' in navigator) {
-  navigator.serviceWorker.register('/app/sw.js', { scope: '/app' }).catch(() => { /* no offline */ });
+  // A page that loaded while the worker was still activating is not claimed by it (claim()
+  // only takes pages that existed then), and would not work offline until the next page: ask
+  // the active worker to take this one too.
+  navigator.serviceWorker.register('/app/sw.js', { scope: '/app' })
+    .then(() => navigator.serviceWorker.ready)
+    .then((reg) => {
+      if (!navigator.serviceWorker.controller && reg.active) reg.active.postMessage('claim');
+    })
+    .catch(() => { /* no offline */ });
 }
 // The manifest a page shows is the load this device works on (page-scan.js checks containers
 // against it).
