@@ -294,12 +294,7 @@ fn the_browser_and_verify_bundle_accept_and_reject_the_same_bundles_for_the_same
     // The same alteration, through the command line: fails, naming the proof.
     let file = dir.path().join("altered.bundle.json");
     std::fs::write(&file, one_byte.to_bytes()).unwrap();
-    let (okay, out) = run(&[
-        "verify-bundle",
-        file.to_str().unwrap(),
-        "--log-key",
-        &log.to_string(),
-    ]);
+    let (okay, out) = verify_bundle(&file, log);
     assert!(
         !okay && out.contains("inclusion proof does not lead to the checkpoint's root"),
         "{out}"
@@ -474,8 +469,18 @@ fn choose_file(page: &Page, selector: &str, file: &std::path::Path) {
     );
 }
 
+/// What `wasteledger verify-bundle FILE --log-key KEY` says: (it holds, its output).
+pub(crate) fn verify_bundle(file: &std::path::Path, log: &NoteVerifier) -> (bool, String) {
+    run(&[
+        "verify-bundle",
+        file.to_str().unwrap(),
+        "--log-key",
+        &log.to_string(),
+    ])
+}
+
 /// The one file Chromium downloaded into `dir`, once complete.
-fn downloaded(dir: &std::path::Path) -> std::path::PathBuf {
+pub(crate) fn downloaded(dir: &std::path::Path) -> std::path::PathBuf {
     let started = std::time::Instant::now();
     loop {
         let done: Vec<_> = std::fs::read_dir(dir)
@@ -496,7 +501,7 @@ fn downloaded(dir: &std::path::Path) -> std::path::PathBuf {
 }
 
 /// The check page's verdict on `file`: (ok, the failures' (subject, code)).
-fn check_page(page: &Page, file: &std::path::Path) -> (bool, Vec<(String, String)>) {
+pub(crate) fn check_page(page: &Page, file: &std::path::Path) -> (bool, Vec<(String, String)>) {
     page.eval("document.getElementById('result').hidden = true; document.getElementById('verdict').removeAttribute('data-ok'); true");
     choose_file(page, "#bundle-file", file);
     page.wait_for(
@@ -613,12 +618,7 @@ fn a_case_pulled_in_the_browser_verifies_with_verify_bundle_and_on_the_offline_c
             .starts_with("case-KS-2026-0042-export-"),
         "{file:?}"
     );
-    let (okay, out) = run(&[
-        "verify-bundle",
-        file.to_str().unwrap(),
-        "--log-key",
-        &log.to_string(),
-    ]);
+    let (okay, out) = verify_bundle(&file, &log);
     assert!(okay, "{out}");
     let good = std::fs::read(&file).unwrap();
     // One byte altered (a hand-over's 340000 g becomes 440000 g).
@@ -630,12 +630,7 @@ fn a_case_pulled_in_the_browser_verifies_with_verify_bundle_and_on_the_offline_c
     });
     let bad_file = dir.path().join("altered.bundle.json");
     std::fs::write(&bad_file, altered.to_bytes()).unwrap();
-    let (okay, out) = run(&[
-        "verify-bundle",
-        bad_file.to_str().unwrap(),
-        "--log-key",
-        &log.to_string(),
-    ]);
+    let (okay, out) = verify_bundle(&bad_file, &log);
     assert!(!okay, "{out}");
     let (_, rust) = rust_verdict(&altered.to_bytes(), &log);
     let mut rust: Vec<(String, String)> = rust.into_iter().map(|(s, c, _)| (s, c)).collect();

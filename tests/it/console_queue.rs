@@ -39,6 +39,14 @@ fn shown_ids(page: &Page) -> Vec<String> {
         .collect()
 }
 
+/// Wait until the dashboard has counted the week's anomalies.
+pub(crate) fn counted(page: &Page) {
+    page.wait_for(
+        "(() => { const s = document.getElementById('kinds-state'); return s && !/正在读取/.test(s.textContent); })()",
+        WAIT,
+    );
+}
+
 fn open_queue(page: &Page, base: &str, query: &str) {
     page.navigate(&format!("{base}/app/anomalies{query}"));
     page.wait_for(
@@ -67,10 +75,7 @@ fn the_console_counts_what_the_api_lists_and_the_queue_shows_handles_pages_and_e
 
     // Dashboard: every counter equals what GET /v1/manifests lists to the bureau.
     page.navigate(&format!("{base}/app/console"));
-    page.wait_for(
-        "(() => { const s = document.getElementById('kinds-state'); return s && !/正在读取/.test(s.textContent); })()",
-        WAIT,
-    );
+    counted(&page);
     let mut checked_nonzero = 0;
     for stream in ["hazardous", "construction"] {
         let all = get(
@@ -134,10 +139,7 @@ fn the_console_counts_what_the_api_lists_and_the_queue_shows_handles_pages_and_e
     look(&page, "console-queue-overdue-list");
     // Anomalies by kind: each number is the API's total for that kind and window.
     page.navigate(&format!("{base}/app/console"));
-    page.wait_for(
-        "(() => { const s = document.getElementById('kinds-state'); return s && !/正在读取/.test(s.textContent); })()",
-        WAIT,
-    );
+    counted(&page);
     let links = page.eval(
         "[...document.querySelectorAll('#kinds a')].map(a => [a.getAttribute('href'), a.textContent])",
     );

@@ -16,6 +16,7 @@ mod browser_selftest;
 mod bundle;
 mod cli;
 mod console_cases;
+mod console_journey;
 mod console_map;
 mod console_queue;
 mod console_search;

@@ -103,8 +103,10 @@ function row(a) {
   }
   const at = Date.parse(a.at);
   for (const v of a.vehicles) {
-    const from = new Date(at - 6 * HOUR).toISOString();
-    const to = new Date(at + 6 * HOUR).toISOString();
+    // The window as the map's form shows it: China Standard Time, to the minute.
+    const local = (ms) => new Date(ms + 8 * HOUR).toISOString().slice(0, 16).replace('T', ' ');
+    const from = local(at - 6 * HOUR);
+    const to = local(at + 6 * HOUR);
     const href = `/app/map?plate=${encodeURIComponent(v)}&from=${encodeURIComponent(from)}&to=${encodeURIComponent(to)}`;
     links.append(el('a', { href, className: 'map' }, `${t('轨迹地图', 'Map')} ${v}`), ' ');
   }

@@ -133,12 +133,14 @@ export async function caseSummary(result, fileBytes, words) {
       const tr = el('tr', { dataset: { index: String(i) } });
       if (!e) tr.append(el('td', { textContent: String(i) }), el('td', { colSpan: 4, textContent: t('不在证据包中或无法读取', 'not in the bundle, or unreadable') }));
       else {
+        // Each cell names its column too: a phone shows each entry as a card (app.css).
+        const cell = (label, text) => el('td', { textContent: text, dataset: { label } });
         tr.append(
-          el('td', { textContent: String(i) }),
-          el('td', { textContent: cst(e.time) }),
-          el('td', { textContent: eventName(e.type) }),
-          el('td', { textContent: e.signers.map(signer).join('、') }),
-          el('td', { textContent: eventWords(e.event, party) }),
+          cell(t('序号', 'Entry'), String(i)),
+          cell(t('时间', 'Logged'), cst(e.time)),
+          cell(t('记录', 'Record'), eventName(e.type)),
+          cell(t('签名方', 'Signed by'), e.signers.map(signer).join('、')),
+          cell(t('内容', 'What it says'), eventWords(e.event, party)),
         );
       }
       table.append(tr);

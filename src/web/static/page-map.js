@@ -186,6 +186,8 @@ async function draw() {
   fit();
   // A phone turned, a window resized: the whole window's track stays in view.
   window.addEventListener('resize', () => { map.invalidateSize(); fit(); });
+  // From the truck to its other loads: the linked search by plate, over all time.
+  document.getElementById('search-plate').href = `/app/search?plate=${encodeURIComponent(plate)}`;
   document.getElementById('findings').hidden = false;
   const n = track.points.length;
   state.textContent = t(
