@@ -197,6 +197,30 @@ fn an_inspector_goes_from_the_dashboard_to_the_lost_truck_its_loads_and_a_case_c
     assert_eq!(entry["event"]["type"], "evidence.exported");
     assert_eq!(entry["signatures"][0]["key"], pk(&bureau));
 
+    // Fetched again from the pulls list (a colleague's laptop, a lost file): the same pull,
+    // a bundle that holds, and no second pull on the log.
+    let first: Value = serde_json::from_slice(&std::fs::read(&file).unwrap()).unwrap();
+    std::fs::remove_file(&file).unwrap();
+    page.click(&format!(
+        "#exports li.export[data-index='{}'] button.again",
+        x["index"]
+    ));
+    let again = downloaded(&downloads);
+    let (okay, out) = verify_bundle(&again, &log);
+    assert!(okay, "{out}");
+    let second: Value = serde_json::from_slice(&std::fs::read(&again).unwrap()).unwrap();
+    assert_eq!(
+        (&second["export"], &second["manifests"]),
+        (&first["export"], &first["manifests"])
+    );
+    let pulls: Value = c
+        .get_signed("/v1/exports", &bureau)
+        .unwrap()
+        .json()
+        .unwrap();
+    assert_eq!(pulls["exports"].as_array().unwrap().len(), 1, "{pulls}");
+    let file = again;
+
     // 6. The network goes; the check page (kept by the offline worker) checks the file.
     page.wait_for(
         "navigator.serviceWorker.controller !== null",
