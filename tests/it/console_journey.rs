@@ -106,7 +106,10 @@ fn an_inspector_goes_from_the_dashboard_to_the_lost_truck_its_loads_and_a_case_c
         "document.getElementById('map') && document.getElementById('map').dataset.drawn === '1'",
         WAIT,
     );
-    assert_eq!(page.eval("document.getElementById('plate').value"), json!(plate));
+    assert_eq!(
+        page.eval("document.getElementById('plate').value"),
+        json!(plate)
+    );
     assert!(text_of(&page, "#dwells li.dwell").contains("停留 45 分钟"));
     page.navigate(&from_stop);
     page.wait_for(

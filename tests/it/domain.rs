@@ -2,7 +2,7 @@
 //! log as it was, flags that fire on the case built for them and stay silent on a clean chain,
 //! two-party signing with a pending half, scoped reads, and state rebuilt from the log alone.
 
-use crate::support::{authority, key, pk, run, signed};
+use crate::support::{authority, key, pk, run, run_unlocked, signed};
 use crate::world::{ok, post, World, PLATE_A, PLATE_B, PLATE_EXPIRED, PLATE_MUCK};
 use serde_json::{json, Value};
 
@@ -741,20 +741,9 @@ fn state_rebuilt_from_the_log_alone_is_the_state_before() {
     let World { server, .. } = w;
     let data = server.data.clone();
     server.kill();
-    // sled lets go of its file lock a moment after the process is gone.
-    let until_unlocked = |args: &[&str]| {
-        for _ in 0..50 {
-            let (okay, out) = run(args);
-            if !out.contains("in use by another process") {
-                return (okay, out);
-            }
-            std::thread::sleep(std::time::Duration::from_millis(100));
-        }
-        panic!("the log stayed locked");
-    };
-    let (okay, out) = until_unlocked(&["verify", "--data", data.to_str().unwrap()]);
+    let (okay, out) = run_unlocked(&["verify", "--data", data.to_str().unwrap()]);
     assert!(okay, "{out}");
-    let (okay, out) = until_unlocked(&["reindex", "--data", data.to_str().unwrap()]);
+    let (okay, out) = run_unlocked(&["reindex", "--data", data.to_str().unwrap()]);
     assert!(okay, "{out}");
     let w2 = World::restart(dir.path());
     assert_eq!(view(&w2), before);

@@ -22,6 +22,7 @@ mod console_queue;
 mod console_search;
 mod console_timeline;
 mod crash;
+mod crash_domain;
 mod delegation;
 mod demo;
 mod domain;

@@ -293,7 +293,15 @@ impl World {
     pub fn issue_hazardous(&self, destination: &str) -> String {
         let answer = ok(
             &self.c,
-            json!({
+            self.hazardous_issue(destination),
+            &[&self.plant.key],
+        );
+        answer["manifests"][0].as_str().unwrap().to_string()
+    }
+
+    /// The body of [`World::issue_hazardous`]'s event (unsigned; the plant signs it).
+    pub fn hazardous_issue(&self, destination: &str) -> Value {
+        json!({
                 "type": "manifest.issued", "reference": self.slip(), "stream": "hazardous", "generator": self.plant.id,
                 "origin": "S-PLANT", "destination": destination,
                 "haulers": [self.hauler_a.id, self.hauler_b.id],
@@ -305,10 +313,7 @@ impl World {
                      "containers": [{"id": "B1", "packaging": "ton bag"}],
                      "quantity": {"amount": 120_000, "unit": "g"}}
                 ]
-            }),
-            &[&self.plant.key],
-        );
-        answer["manifests"][0].as_str().unwrap().to_string()
+        })
     }
 
     /// The builder issues a construction manifest: excavated soil to the recycling centre.
