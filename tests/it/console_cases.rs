@@ -180,7 +180,7 @@ struct Pulled {
     issued: u64,
 }
 
-fn pull(w: &World, case: &str, manifests: &[&str]) -> Bundle {
+pub fn pull(w: &World, case: &str, manifests: &[&str]) -> Bundle {
     let export = json!({"type": "evidence.exported", "by": w.bureau.id, "case": case,
                         "reason": "illegal dumping reported at Zhangpu", "manifests": manifests,
                         "query": "vehicle=苏E23456", "at": in_seconds(0)});
@@ -496,7 +496,7 @@ fn downloaded(dir: &std::path::Path) -> std::path::PathBuf {
 }
 
 /// The check page's verdict on `file`: (ok, the failures' (subject, code)).
-fn check_page(page: &Page, file: &std::path::Path) -> (bool, Vec<(String, String)>) {
+pub fn check_page(page: &Page, file: &std::path::Path) -> (bool, Vec<(String, String)>) {
     page.eval("document.getElementById('result').hidden = true; document.getElementById('verdict').removeAttribute('data-ok'); true");
     choose_file(page, "#bundle-file", file);
     page.wait_for(

@@ -20,6 +20,7 @@ mod console_map;
 mod console_queue;
 mod console_search;
 mod console_timeline;
+mod console_verify;
 mod crash;
 mod delegation;
 mod demo;
