@@ -232,6 +232,15 @@ fn witnesses_cosignatures_are_verified_in_the_browser_and_an_altered_one_is_red(
     assert!(ok, "{bad:?}");
     assert_eq!(state_of(&page, "bundle-witness-state"), "ok");
     assert!(text_of(&page, "#bundle-witness-state").contains("2/3 个见证人联署（法定数 2）"));
+    // The first answer of the pull, under the head's checkpoint no witness had seen: it holds,
+    // and the page says it is not witnessed yet (0 of 3, below the quorum).
+    let fresh = dir.path().join("KS-WIT-1-fresh.bundle.json");
+    std::fs::write(&fresh, pulled.to_bytes()).unwrap();
+    let (ok, bad) = check_page(&page, &fresh);
+    assert!(ok, "{bad:?}");
+    assert_eq!(state_of(&page, "bundle-witness-state"), "none");
+    assert!(text_of(&page, "#bundle-witness-state")
+        .contains("0/3 个见证人联署（法定数 2）；未达法定数"));
     let tampered = dir.path().join("KS-WIT-1-altered.bundle.json");
     std::fs::write(&tampered, altered.to_bytes()).unwrap();
     let (ok, bad) = check_page(&page, &tampered);

@@ -89,7 +89,8 @@ export function witnessBlock(w, lineCount) {
   const s = witnessSummary(w.list, w.quorum);
   p.className = `state ${s.state === 'none' ? 'pending' : s.state}`;
   p.dataset.state = s.state;
-  p.textContent = t(`见证人联署：${s.text}`, `Witnesses: ${s.text}`);
+  p.textContent = t(`见证人联署：${s.text}`, `Witnesses: ${s.text}`)
+    + (s.state === 'none' ? t('。见证人联署后，可在“案件与证据包”重新获取此证据包', '. Fetch the bundle again on the cases page once the witnesses have cosigned') : '');
   const ul = document.createElement('ul');
   ul.className = 'list witnesses';
   ul.append(...witnessItems(w.list));
