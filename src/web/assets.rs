@@ -63,6 +63,7 @@ pub static ASSETS: &[Asset] = assets! {
     "vendor/leaflet.css" => CSS,
     "vendor/leaflet.LICENSE" => TEXT,
     "page-map.js" => JS,
+    "wl-witnesses.js" => JS,
 };
 
 /// The file at `path`, if there is one.

@@ -180,7 +180,7 @@ struct Pulled {
     issued: u64,
 }
 
-fn pull(w: &World, case: &str, manifests: &[&str]) -> Bundle {
+pub fn pull(w: &World, case: &str, manifests: &[&str]) -> Bundle {
     let export = json!({"type": "evidence.exported", "by": w.bureau.id, "case": case,
                         "reason": "illegal dumping reported at Zhangpu", "manifests": manifests,
                         "query": "vehicle=苏E23456", "at": in_seconds(0)});

@@ -9,7 +9,9 @@ use base64::Engine;
 use ed25519_dalek::SigningKey;
 use serde_json::{json, Value};
 use std::path::PathBuf;
-use wasteledger::ledger::cosignature::{cosign, WitnessKey};
+use wasteledger::ledger::cosignature::{
+    cosign, cosigners, verify_line, CosignatureError, WitnessKey,
+};
 use wasteledger::ledger::merkle::{self, Hash};
 use wasteledger::ledger::note::{Checkpoint, NoteVerifier};
 
@@ -39,6 +41,8 @@ const RUNNER: &str = r#"(async (cases) => {
         case 'note': await t.openNote(c.note, c.key); break;
         case 'checkpoint': { const cp = await t.openCheckpoint(c.note, c.key); if (cp.size !== BigInt(c.size) || u.b64encode(cp.root) !== c.root) throw new t.TlogError('parsed', 'size or root differs'); break; }
         case 'cosigned': { const r = await t.verifyCosigned(c.note, c.key, c.witnesses, c.k); if (r.valid.length !== c.valid) throw new t.TlogError('count', `valid ${r.valid.length}`); break; }
+        case 'cosline': { const [w] = await t.parseWitnesses([c.witness]); const time = await t.verifyCosignature(c.body, c.line, w); if (time !== c.time) throw new Error(`time ${time}`); break; }
+        case 'cosigners': { const ws = await t.parseWitnesses(c.witnesses); const r = await t.cosigners(c.body, c.lines, ws); const got = r.witnesses.map((w) => `${w.state}:${w.code || ''}:${w.time ?? ''}`).join(' '); if (got !== c.states) throw new Error(`states ${got}`); break; }
         default: throw new Error('unknown case ' + c.kind);
       }
       out.push('ok');
@@ -219,6 +223,94 @@ fn note_cases(cases: &mut Vec<Value>) {
         cosign(&other_body, "w1", &ws[0].0, 1_795_000_000)
     );
     cases.push(json!({"kind": "cosigned", "note": elsewhere, "key": vkey, "witnesses": wtexts, "k": 1, "valid": 0, "expect": "cosignature"}));
+    cosignature_cases(&body, &ws, cases);
+}
+
+/// One cosignature line at a time, each expectation the Rust `verify_line`'s verdict on it: a
+/// good line, every byte of it flipped in turn (key id, time, signature), a line of another
+/// key id under the witness's name, a line over another checkpoint; and per witness, what
+/// `cosigners` makes of a note holding them.
+fn cosignature_cases(body: &str, ws: &[(SigningKey, WitnessKey)], cases: &mut Vec<Value>) {
+    let (key, w) = &ws[0];
+    let time = 1_795_000_000u64;
+    let good = cosign(body, &w.name, key, time);
+    let blob_of = |line: &str| {
+        B64.decode(line.trim_end().rsplit(' ').next().unwrap())
+            .unwrap()
+    };
+    let line_of = |name: &str, blob: &[u8]| format!("\u{2014} {name} {}\n", B64.encode(blob));
+    let rust = |line: &str| match verify_line(body, line, w) {
+        Ok(t) => {
+            assert_eq!(t, time);
+            "ok"
+        }
+        Err(CosignatureError::OtherSigner(_)) => "other_signer",
+        Err(_) => "cosignature",
+    };
+    let mut push = |line: String| {
+        let expect = rust(&line);
+        cases.push(json!({"kind": "cosline", "body": body, "line": line, "witness": w.to_string(), "time": time, "expect": expect}));
+    };
+    push(good.clone());
+    let blob = blob_of(&good);
+    for at in 0..blob.len() {
+        push(line_of(&w.name, &flipped(&blob, at)));
+    }
+    let other_body = body.replacen("1234", "1233", 1);
+    push(cosign(&other_body, &w.name, key, time));
+    // Another witness's line under this one's name: its key id is not this witness's.
+    let stranger = cosign(body, &w.name, &ws[1].0, time);
+    push(stranger.clone());
+    let expected = ["ok", "other_signer", "cosignature"];
+    let got: Vec<&str> = cases
+        .iter()
+        .filter(|c| c["kind"] == "cosline")
+        .map(|c| c["expect"].as_str().unwrap())
+        .collect();
+    for e in expected {
+        assert!(got.contains(&e), "the Rust code answers {e} for some line");
+    }
+
+    // Per witness: w1 good, w2 over another checkpoint, w3 only under another key id.
+    let bad = cosign(&other_body, &ws[1].1.name, &ws[1].0, time + 1);
+    let lines = [
+        good.trim_end().to_string(),
+        bad.trim_end().to_string(),
+        stranger
+            .replace(&w.name, &ws[2].1.name)
+            .trim_end()
+            .to_string(),
+    ];
+    let texts: Vec<String> = ws.iter().map(|(_, w)| w.to_string()).collect();
+    let refs: Vec<&str> = lines.iter().map(String::as_str).collect();
+    let (valid, invalid) = cosigners(
+        body,
+        &refs,
+        &ws.iter().map(|(_, w)| w.clone()).collect::<Vec<_>>(),
+    );
+    assert_eq!(
+        (valid, invalid),
+        (vec![(0, time)], vec![1]),
+        "the Rust code's verdict"
+    );
+    cases.push(json!({"kind": "cosigners", "body": body, "lines": lines, "witnesses": texts,
+                      "states": format!("ok::{time} bad:signature: none:other_key_id:"), "expect": "ok"}));
+
+    // Published cosignatures of four real witnesses on a CT log's checkpoint (the tests of
+    // src/ledger/cosignature.rs): our key ids are theirs and every signature verifies.
+    let real_body = "arche2025h1.staging.ct.transparency.dev\n1432088532\nU7WM79jrzyhGZ5/GUBTpM7NzwdyfFx61t3RovgcC4Ro=\n";
+    let real = [
+        ("transparency.dev/DEV:witness-little-garden+d8042a87+BCtusOxINQNUTN5Oj8HObRkh2yHf/MwYaGX4CPdiVEPM",
+         "\u{2014} transparency.dev/DEV:witness-little-garden 2AQqhwAAAABqEiEgzgFIqqhbUoDwjMWE6UP8nd8/KYTzwZ2rhIgcqoXHAwVkjZr4AscylP3v7sEodkRAErumC2q44vdgJY096st5BQ=="),
+        ("remora.n621.de+da77ade7+BOvN63jn/bLvkieywe8R6UYAtVtNbZpXh34x7onlmtw2",
+         "\u{2014} remora.n621.de 2net5wAAAABqEiEgPlfF3V06o0Y+fHM+J5J9s27wgxxcOVSpZ/2g/KSiXCg9DEZI+aVCIobWX9sXTynk5XeU/zZ0WBxtqB0DrAWfBw=="),
+    ];
+    for (k, line) in real {
+        let w = WitnessKey::parse(k).unwrap();
+        assert_eq!(verify_line(real_body, line, &w), Ok(0x6a12_2120));
+        cases.push(json!({"kind": "cosline", "body": real_body, "line": line, "witness": k, "time": 0x6a12_2120u64, "expect": "ok"}));
+        cases.push(json!({"kind": "cosline", "body": real_body.replacen("1432088532", "1432088533", 1), "line": line, "witness": k, "time": 0x6a12_2120u64, "expect": "cosignature"}));
+    }
 }
 
 #[test]

@@ -21,6 +21,7 @@ mod console_map;
 mod console_queue;
 mod console_search;
 mod console_timeline;
+mod console_verify;
 mod crash;
 mod crash_domain;
 mod delegation;

@@ -6,9 +6,11 @@
 //     proof that fails (a fork: another history under the same key), or a kept note the pinned
 //     key did not sign shows red with both checkpoints. The kept checkpoint moves forward only
 //     when the new one is consistent with it, so the alarm stays until someone looks;
-//   - the witnesses the log names (GET /v1/log/witnesses) and their latest cosignatures on the
-//     newest checkpoint any of them cosigned (GET /v1/log/checkpoint/cosigned?quorum=1), each
-//     verified; the time each signed, in CST.
+//   - the witnesses pinned in this browser (wl-tlog.js pinnedWitnesses: kept from the first
+//     time the log named them; a server naming others is shown red) and their latest
+//     cosignatures on the newest checkpoint any of them cosigned
+//     (GET /v1/log/checkpoint/cosigned?quorum=1), each verified (wl-witnesses.js shows them),
+//     k of n against the quorum ⌊n/2⌋+1; the time each signed, in CST.
 // `data-state` = ok | bad | none on #audit-checkpoint, #audit-consistency, #audit-witnesses.
 //
 // Exports: none (runs on load).
@@ -17,6 +19,7 @@ import { t } from './wl-app.js';
 import * as tl from './wl-tlog.js';
 import { cst } from './wl-format.js';
 import { hexEncode } from './wl-util.js';
+import { pinWarning, witnessItems, witnessSummary } from './wl-witnesses.js';
 
 const KEPT = 'wl_audit_checkpoint';
 
@@ -84,38 +87,30 @@ async function consistency(pinKey, now) {
     `Consistent: ${before.size} entries seen last time, ${now.size} now; the consistency proof verified in this browser`));
 }
 
-async function witnesses(pinKey) {
+async function witnesses(pinKey, now) {
   const list = document.getElementById('audit-witness-list');
-  const r = await fetch('/v1/log/witnesses', { cache: 'no-store' });
-  const texts = r.ok ? (await r.text()).split('\n').filter((l) => l.trim()) : [];
-  if (!texts.length) {
+  const pin = await tl.pinnedWitnesses();
+  const warn = pinWarning(pin);
+  if (!pin.keys.length) {
     state('audit-witnesses', 'none', t('此日志未配置见证人', 'This log names no witnesses'));
     return;
   }
-  const keys = [];
-  for (const w of texts) keys.push(await tl.parseKey(w, 0x04));
+  const k = tl.quorumOf(pin.keys.length);
   const cr = await fetch('/v1/log/checkpoint/cosigned?quorum=1', { cache: 'no-store' });
-  let found = { valid: [], invalid: [], missing: keys.map((k) => k.name) };
+  let found;
   let size = null;
   if (cr.ok) {
-    const note = await cr.text();
-    const cp = await tl.openCheckpoint(note, pinKey);
-    size = cp.size;
-    found = await tl.cosigners(cp.body, tl.splitNote(note).lines, keys);
+    found = await tl.cosignatures(await cr.text(), pinKey, pin.keys);
+    size = found.checkpoint.size;
+  } else {
+    found = await tl.cosignatures(now.note, pinKey, pin.keys);
   }
-  for (const k of keys) {
-    const li = document.createElement('li');
-    const v = found.valid.find((x) => x.name === k.name);
-    const bad = found.invalid.includes(k.name);
-    li.dataset.witness = k.name;
-    li.dataset.state = v ? 'ok' : bad ? 'bad' : 'none';
-    li.textContent = `${k.name} · ${t('密钥编号', 'key id')} ${k.keyIdHex} · ` + (v
-      ? t(`✓ 联署了 ${size} 条的检查点，${cst(v.time * 1000)}`, `✓ cosigned the checkpoint of ${size} entries, ${cst(v.time * 1000)}`)
-      : bad ? t('✗ 联署签名不成立', '✗ the cosignature does not verify') : t('尚未联署', 'no cosignature yet'));
-    list.append(li);
-  }
-  const bad = found.invalid.length > 0;
-  state('audit-witnesses', bad ? 'bad' : 'ok', t(`${keys.length} 个见证人，${found.valid.length} 个联署有效`, `${keys.length} witnesses, ${found.valid.length} valid cosignatures`));
+  list.replaceChildren(...witnessItems(found.witnesses));
+  const s = witnessSummary(found.witnesses, k);
+  const text = [size === null
+    ? t(`${s.text}：尚无见证人联署的检查点`, `${s.text}: no checkpoint is cosigned yet`)
+    : t(`${s.text}，联署的是前 ${size} 条的检查点`, `${s.text}, on the checkpoint of the first ${size} entries`), warn].filter(Boolean).join('；');
+  state('audit-witnesses', warn ? 'bad' : s.state, text);
 }
 
 async function main() {
@@ -145,7 +140,7 @@ async function main() {
     state('audit-consistency', 'bad', e.message);
   }
   try {
-    await witnesses(pin.key);
+    await witnesses(pin.key, now);
   } catch (e) {
     state('audit-witnesses', 'bad', e.message);
   }

@@ -4,7 +4,8 @@
 //  - The pull: this device's key signs the `evidence.exported` event (by: the signed-in party,
 //    case, reason, manifests, at: now) and posts it to POST /v1/bundles; the log appends it, the
 //    answer is the bundle file, downloaded at once and checked in this browser (wl-bundle.js)
-//    against the log key pinned in the page.
+//    against the log key pinned in the page and the witnesses pinned in this browser (their
+//    cosignatures k of n, each shown: wl-witnesses.js).
 //  - The pulls: GET /v1/exports, signed with the device's key (a session may not read it): who
 //    pulled which manifests, for which case, why, when (CST); each can be fetched again
 //    (GET /v1/bundles/{index}, under the newest checkpoint the witnesses cosigned, if any).
@@ -16,7 +17,8 @@ import { t, showProblem, clearProblems, signedRequest } from './wl-app.js';
 import { signEvent, wireText } from './wl-sign.js';
 import { verifyBundle } from './wl-bundle.js';
 import { cst } from './wl-format.js';
-import { pageWords, caseSummary, el } from './page-check.js';
+import { pageWords, caseSummary, el, pagesWitnesses } from './page-check.js';
+import { witnessBlock } from './wl-witnesses.js';
 
 const words = pageWords();
 const form = document.getElementById('pull-form');
@@ -55,7 +57,7 @@ function download(bytes, name) {
 
 /// Check a bundle in this browser and show the case summary; returns the result.
 async function showBundle(bytes) {
-  const result = await verifyBundle(bytes, words.log_key);
+  const result = await verifyBundle(bytes, words.log_key, await pagesWitnesses());
   const box = $('case-summary');
   const body = $('summary-body');
   body.replaceChildren();
@@ -64,13 +66,14 @@ async function showBundle(bytes) {
     id: 'bundle-verdict',
     textContent: result.ok
       ? t(
-          `本浏览器核验通过：${result.checks.length} 项全部成立${result.cosignatures ? `；检查点附 ${result.cosignatures} 个见证签名` : '；检查点尚无见证签名'}`,
-          `Checked in this browser: all ${result.checks.length} checks hold${result.cosignatures ? `; the checkpoint carries ${result.cosignatures} witness cosignature(s)` : '; no witness has cosigned the checkpoint yet'}`,
+          `本浏览器核验通过：${result.checks.length} 项全部成立`,
+          `Checked in this browser: all ${result.checks.length} checks hold`,
         )
       : t(`本浏览器核验不通过：${result.checks.filter((c) => !c.ok).length} 项不成立`, `Does not verify in this browser: ${result.checks.filter((c) => !c.ok).length} checks fail`),
   });
   verdict.dataset.ok = result.ok ? 'yes' : 'no';
   body.append(verdict);
+  if (result.bundle) body.append(witnessBlock(result.witnesses, result.cosignatures));
   if (result.bundle) body.append(await caseSummary(result, bytes, words));
   box.hidden = false;
   return result;

@@ -1,13 +1,17 @@
 // page-check.js: /app/check, a case bundle checked entirely in this browser. The file is read
 // with FileReader (dropped or chosen; never uploaded), checked by wl-bundle.js against the log
 // key pinned in the page (`words.log_key`, the server's own key written into the page, which the
-// offline worker keeps), and every check is listed green or red with its reason in the page's
-// language and the verifier's own English sentence. Works with no network at all.
+// offline worker keeps) and the witnesses pinned in this browser (wl-tlog.js pinnedWitnesses:
+// their cosignatures on the bundle's checkpoint, k of n with k = ⌊n/2⌋+1, each shown), and
+// every check is listed green or red with its reason in the page's language and the
+// verifier's own English sentence. Works with no network at all.
 //
 // Exports (page-cases.js shows a pulled bundle the same way):
 //   pageWords() -> the page's words (<script id="words">)
 //   el(tag, props, ...children) -> HTMLElement   a small element builder
 //   showResult(root, result, fileBytes) -> Promise   the verdict, the case in words, every check
+//   pagesWitnesses() -> Promise<{keys} | null>   the witnesses pinned in this browser, for
+//        verifyBundle (none pinned: null, the cosignature lines are only counted)
 //   caseSummary(result, fileBytes, words) -> Promise<HTMLElement>   the case in words for people
 //        (the pull, each manifest's entries with time, event, signers), with the file's SHA-256
 
@@ -15,6 +19,8 @@ import { t } from './wl-app.js';
 import { verifyBundle, reasonWords } from './wl-bundle.js';
 import { cst, quantity } from './wl-format.js';
 import { hexEncode, sha256 } from './wl-util.js';
+import { pinnedWitnesses } from './wl-tlog.js';
+import { witnessBlock } from './wl-witnesses.js';
 
 export function pageWords() {
   const el = document.getElementById('words');
@@ -46,6 +52,7 @@ function subjectWords(s) {
       checkpoint: t('日志检查点', 'Log checkpoint'),
       registry: t('登记', 'Registry'),
       export: t('调取记录', 'The pull'),
+      witnesses: t('见证人联署', 'Witness cosignatures'),
     }[s] || s
   );
 }
@@ -183,7 +190,7 @@ export async function showResult(root, result, fileBytes) {
   if (summary) {
     summary.hidden = !result.bundle;
     summary.replaceChildren();
-    if (result.bundle) summary.append(await caseSummary(result, fileBytes, words));
+    if (result.bundle) summary.append(witnessBlock(result.witnesses, result.cosignatures), await caseSummary(result, fileBytes, words));
   }
   const list = root.querySelector('#checks');
   list.replaceChildren();
@@ -211,6 +218,15 @@ export async function showResult(root, result, fileBytes) {
   root.hidden = false;
 }
 
+/// The witnesses this browser checks a bundle's cosignatures with (wl-tlog.js pinnedWitnesses:
+/// the ones kept since the log first named them; offline, the kept ones), for verifyBundle: a
+/// failing cosignature fails the bundle; fewer than the quorum is stated (a fresh pull, not
+/// yet witnessed), not a failure.
+export async function pagesWitnesses() {
+  const pin = await pinnedWitnesses();
+  return pin.keys.length ? { keys: pin.keys, required: false } : null;
+}
+
 async function checkFile(file) {
   const words = pageWords();
   const err = document.querySelector('[data-error-for="file"]');
@@ -221,7 +237,7 @@ async function checkFile(file) {
     r.onerror = () => reject(r.error);
     r.readAsArrayBuffer(file);
   });
-  const result = await verifyBundle(bytes, words.log_key);
+  const result = await verifyBundle(bytes, words.log_key, await pagesWitnesses());
   await showResult(document.getElementById('result'), result, bytes);
   document.getElementById('verdict').scrollIntoView({ block: 'start' });
 }

@@ -3,9 +3,13 @@
 // checks every one in the browser, with wl-tlog.js:
 //   1. the log's checkpoint (GET /v1/log/checkpoint) is signed by the log key pinned in this
 //      browser (wl-tlog.js pinnedLogKey);
-//   2. where the log has witnesses (GET /v1/log/witnesses), the newest checkpoint with a
-//      majority of their cosignatures (k of n, k = ⌊n/2⌋+1) verifies, and the checkpoint in 1
-//      is consistent with it (a consistency proof);
+//   2. where the log has witnesses: the ones pinned in this browser (wl-tlog.js
+//      pinnedWitnesses: kept from the first time the log named them, like the log key; the
+//      server's list is not a trust root), the newest checkpoint the log serves with a majority
+//      of their cosignatures (k of n, k = ⌊n/2⌋+1; else the newest with any), each witness's
+//      cosignature verified and shown (#tl-witness-list: green, red with the reason, or
+//      absent), `#tl-witnesses` data-state ok | bad | none, and the checkpoint in 1 consistent
+//      with the cosigned one (a consistency proof);
 //   3. per event: the entry's bytes (GET /v1/log/entries/{i}, a signed request: a session may
 //      not read entries) are canonical and are entry i; each Ed25519 signature verifies over
 //      the event (wasteledger/v1/event context, canonical JSON, as src/ledger/event.rs) and the
@@ -18,6 +22,7 @@
 
 import { t, signedRequest } from './wl-app.js';
 import * as tl from './wl-tlog.js';
+import { pinWarning, witnessItems, witnessSummary } from './wl-witnesses.js';
 import { parseCanonical } from './wl-canon.js';
 import { eventSigningMessage } from './wl-sign.js';
 import { verifyStrict } from './wl-ed25519.js';
@@ -47,40 +52,78 @@ async function checkpointState() {
   const cp = await tl.openCheckpoint(await r.text(), pin.key);
   const parts = [t(`日志检查点：共 ${cp.size} 条，签名有效（对照本机固定的日志公钥）`,
     `Log checkpoint: ${cp.size} entries, signature valid (against the log key pinned in this browser)`)];
-  let ok = !pin.changed;
+  const ok = !pin.changed;
   if (pin.changed) parts.push(t('警告：服务器现在给出的日志公钥与本机固定的不同', 'Warning: the server now gives a log key other than the one pinned here'));
-  let witnessed = null;
-  const wr = await fetch('/v1/log/witnesses', { cache: 'no-store' });
-  const witnesses = wr.ok ? (await wr.text()).split('\n').filter((l) => l.trim()) : [];
-  if (witnesses.length) {
-    const k = Math.floor(witnesses.length / 2) + 1;
-    const cr = await fetch(`/v1/log/checkpoint/cosigned?quorum=${k}`, { cache: 'no-store' });
-    if (cr.ok) {
-      try {
-        const w = await tl.verifyCosigned(await cr.text(), pin.key, witnesses, k);
-        const from = w.checkpoint.size;
-        if (from !== cp.size) {
-          const pr = await fetch(`/v1/log/proof/consistency?from=${from}&to=${cp.size}`, { cache: 'no-store' });
-          const p = await pr.json();
-          await tl.verifyConsistency(from, cp.size, p.hashes, w.checkpoint.root, cp.root);
-        } else {
-          await tl.verifyConsistency(from, cp.size, [], w.checkpoint.root, cp.root);
-        }
-        witnessed = { size: w.checkpoint.size, k: w.valid.length, n: witnesses.length };
-        parts.push(t(`见证：${w.valid.length}/${witnesses.length} 个见证人联署了前 ${from} 条，与当前检查点一致`,
-          `Witnessed: ${w.valid.length} of ${witnesses.length} witnesses cosigned the first ${from} entries, consistent with this checkpoint`));
-      } catch (e) {
-        ok = false;
-        parts.push(t(`见证联署核验失败：${e.message}`, `Witness cosignatures fail: ${e.message}`));
-      }
-    } else {
-      parts.push(t(`尚无 ${k}/${witnesses.length} 个见证人联署的检查点`, `No checkpoint carries ${k} of ${witnesses.length} witnesses' cosignatures yet`));
-    }
-  }
   head.className = `state ${ok ? 'ok' : 'bad'}`;
   head.dataset.state = ok ? 'ok' : 'bad';
   head.textContent = parts.join('；');
+  let witnessed = null;
+  try {
+    witnessed = await witnessState(pin.key, cp);
+  } catch (e) {
+    witnessMark('bad', t(`见证联署核验失败：${e.message}`, `Witness cosignatures fail: ${e.message}`));
+  }
   return { cp, witnessed };
+}
+
+function witnessMark(state, text) {
+  const el = document.getElementById('tl-witnesses');
+  el.className = `state ${state === 'none' ? 'pending' : state}`;
+  el.dataset.state = state;
+  el.textContent = text;
+}
+
+/// The witnesses pinned in this browser (wl-tlog.js pinnedWitnesses, the same rule as the log
+/// key): the newest checkpoint the log serves with a quorum of their cosignatures (else with
+/// any), each witness's cosignature verified, and that checkpoint consistent with `cp`.
+/// Returns {size, k, n} when a quorum holds, else null.
+async function witnessState(logKey, cp) {
+  const pin = await tl.pinnedWitnesses();
+  if (!pin.keys.length) return null;
+  document.getElementById('tl-witnesses-box').hidden = false;
+  const n = pin.keys.length;
+  const k = tl.quorumOf(n);
+  const offered = pin.server ? pin.server.length : 0;
+  let note = null;
+  for (const q of new Set([Math.min(k, offered), 1])) {
+    if (q < 1 || q > offered) continue;
+    const r = await fetch(`/v1/log/checkpoint/cosigned?quorum=${q}`, { cache: 'no-store' });
+    if (r.ok) {
+      note = await r.text();
+      break;
+    }
+  }
+  const warn = pinWarning(pin);
+  if (note === null) {
+    witnessMark(warn ? 'bad' : 'none', [t(`尚无见证人联署的检查点（需 ${k}/${n} 个见证人）`, `No checkpoint is cosigned by the witnesses yet (${k} of ${n} needed)`), warn].filter(Boolean).join('；'));
+    return null;
+  }
+  const found = await tl.cosignatures(note, logKey, pin.keys);
+  document.getElementById('tl-witness-list').replaceChildren(...witnessItems(found.witnesses));
+  const s = witnessSummary(found.witnesses, k);
+  const from = found.checkpoint.size;
+  const parts = [t(`见证：${s.text}，联署的是前 ${from} 条的检查点`, `Witnessed: ${s.text}, on the checkpoint of the first ${from} entries`)];
+  let state = s.state;
+  if (state !== 'bad') {
+    try {
+      let hashes = [];
+      if (from !== cp.size && from !== 0n) {
+        const pr = await fetch(`/v1/log/proof/consistency?from=${from}&to=${cp.size}`, { cache: 'no-store' });
+        hashes = (await pr.json()).hashes;
+      }
+      await tl.verifyConsistency(from, cp.size, hashes, found.checkpoint.root, cp.root);
+      parts.push(t('与当前检查点一致（一致性证明已在本浏览器核验）', 'consistent with the current checkpoint (consistency proof verified in this browser)'));
+    } catch (e) {
+      state = 'bad';
+      parts.push(t(`与当前检查点不一致：${e.message}`, `not consistent with the current checkpoint: ${e.message}`));
+    }
+  }
+  if (warn) {
+    state = 'bad';
+    parts.push(warn);
+  }
+  witnessMark(state, parts.join('；'));
+  return state === 'ok' ? { size: from, k: found.valid.length, n } : null;
 }
 
 async function checkEvent(row, cp, witnessed) {
