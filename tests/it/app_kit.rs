@@ -28,6 +28,66 @@ pub fn sign_in(page: &Page, base: &str, key: &SigningKey) {
     page.wait_for("document.body.dataset.session === 'yes'", WAIT);
 }
 
+/// The demo week served, and the bureau's inspector at a desk browser signed in with the
+/// bureau's demo key, whose downloads land in `downloads`.
+pub struct BureauDesk {
+    pub page: Page,
+    /// Held: the browser lives as long as the desk.
+    #[allow(dead_code)]
+    pub browser: Browser,
+    pub demo: crate::demo::Demo,
+    pub bureau: SigningKey,
+    pub c: wasteledger::client::LogClient,
+    pub downloads: std::path::PathBuf,
+}
+
+impl BureauDesk {
+    /// Play the demo week into `dir/demo` and sit the bureau's inspector at a desk.
+    pub fn open(dir: &Path) -> BureauDesk {
+        let data = dir.join("demo");
+        let demo = crate::demo::Demo::start(&data);
+        let bureau = wasteledger::keyfile::read(&data.join("keys/bureau.pem")).unwrap();
+        let c = wasteledger::client::LogClient::new(&demo.url);
+        let (browser, page) = desk(&demo.url, &bureau);
+        let downloads = dir.join("downloads");
+        std::fs::create_dir_all(&downloads).unwrap();
+        browser.call(
+            "Browser.setDownloadBehavior",
+            json!({"behavior": "allow", "downloadPath": downloads.to_str().unwrap()}),
+        );
+        BureauDesk {
+            page,
+            browser,
+            demo,
+            bureau,
+            c,
+            downloads,
+        }
+    }
+
+    /// `path` read with a request the bureau signs (it must answer 200).
+    pub fn get(&self, path: &str) -> Value {
+        let a = self.c.get_signed(path, &self.bureau).unwrap();
+        assert_eq!(a.status, 200, "{path}: {}", a.body);
+        a.json().unwrap()
+    }
+
+    /// The demo's consolidated load: the one made of the platform's small loads.
+    pub fn consolidated(&self) -> String {
+        self.get("/v1/manifests?limit=1000")["manifests"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|m| m["number"].as_str().unwrap().to_string())
+            .find(|n| {
+                self.get(&format!("/v1/manifests/{n}"))["sources"]
+                    .as_array()
+                    .is_some_and(|s| s.len() >= 2)
+            })
+            .expect("a consolidated load in the demo")
+    }
+}
+
 /// A desk browser (1440×900) signed in with `key`.
 pub fn desk(base: &str, key: &SigningKey) -> (Browser, Page) {
     let browser = Browser::launch(LaunchOptions::default());

@@ -5,47 +5,40 @@
 //! the offline check page with the network gone: every page in Chinese, and afterwards the log
 //! holds the pull, signed by the bureau, naming the case and the load.
 
-use crate::app_kit::{desk, set, text_of};
+use crate::app_kit::{set, text_of, BureauDesk};
 use crate::app_pages::look;
 use crate::browser::WAIT;
 use crate::console_cases::{check_page, downloaded, verify_bundle};
 use crate::console_queue::counted;
-use crate::demo::Demo;
 use crate::support::pk;
 use serde_json::{json, Value};
-use wasteledger::client::LogClient;
 
 #[test]
 fn an_inspector_goes_from_the_dashboard_to_the_lost_truck_its_loads_and_a_case_checked_offline() {
     let dir = tempfile::tempdir().unwrap();
-    let data = dir.path().join("demo");
-    let demo = Demo::start(&data);
-    let base = demo.url.clone();
-    let bureau = wasteledger::keyfile::read(&data.join("keys/bureau.pem")).unwrap();
-    let c = LogClient::new(&base);
+    let desk = BureauDesk::open(dir.path());
+    let (page, base, downloads, bureau, c) = (
+        &desk.page,
+        desk.demo.url.clone(),
+        &desk.downloads,
+        &desk.bureau,
+        &desk.c,
+    );
     let log = c.verifier().unwrap();
     // What the detectors found: the one stop outside every site, its truck and its load.
     let found: Value = c
-        .get_signed("/v1/anomalies?kind=dwell_outside_sites", &bureau)
+        .get_signed("/v1/anomalies?kind=dwell_outside_sites", bureau)
         .unwrap()
         .json()
         .unwrap();
     let stop = &found["anomalies"][0];
     let plate = stop["vehicles"][0].as_str().unwrap().to_string();
     let lost = stop["manifests"][0].as_str().unwrap().to_string();
-    let (browser, page) = desk(&base, &bureau);
-    let downloads = dir.path().join("downloads");
-    std::fs::create_dir_all(&downloads).unwrap();
-    browser.call(
-        "Browser.setDownloadBehavior",
-        json!({"behavior": "allow", "downloadPath": downloads.to_str().unwrap()}),
-    );
-
     // 1. Home → the console (督查首页).
     page.navigate(&format!("{base}/app"));
     page.click("a.tile[href='/app/console']");
-    counted(&page);
-    look(&page, "journey-1-console");
+    counted(page);
+    look(page, "journey-1-console");
 
     // 2. → the open anomalies: the stop is listed, open, with its load and its truck.
     page.click("a.button[href='/app/anomalies?state=open']");
@@ -61,12 +54,12 @@ fn an_inspector_goes_from_the_dashboard_to_the_lost_truck_its_loads_and_a_case_c
         )),
         "open"
     );
-    let said = text_of(&page, &row);
+    let said = text_of(page, &row);
     assert!(
         said.contains("场外停留") && said.contains(&lost) && said.contains(&plate),
         "{said}"
     );
-    look(&page, "journey-2-anomalies");
+    look(page, "journey-2-anomalies");
 
     // 3. → the truck's map around the stop: the stop drawn, 45 minutes, 5.7 km from the
     // nearest site, and the lost load's pickup among the hand-overs.
@@ -91,14 +84,14 @@ fn an_inspector_goes_from_the_dashboard_to_the_lost_truck_its_loads_and_a_case_c
             minute(at.unix_millis() + six)
         ])
     );
-    assert!(text_of(&page, "#dwells li.dwell").contains("停留 45 分钟"));
-    assert_eq!(text_of(&page, "#dwells .dwell-distance"), "5.7 公里");
+    assert!(text_of(page, "#dwells li.dwell").contains("停留 45 分钟"));
+    assert_eq!(text_of(page, "#dwells .dwell-distance"), "5.7 公里");
     assert!(
-        text_of(&page, "#handovers").contains(&lost),
+        text_of(page, "#handovers").contains(&lost),
         "{}",
-        text_of(&page, "#handovers")
+        text_of(page, "#handovers")
     );
-    look(&page, "journey-3-map");
+    look(page, "journey-3-map");
     // The same truck from the load's number alone (`?manifest=`): its hand-overs' window.
     let from_stop = page.url();
     page.navigate(&format!("{base}/app/map?manifest={lost}"));
@@ -110,7 +103,7 @@ fn an_inspector_goes_from_the_dashboard_to_the_lost_truck_its_loads_and_a_case_c
         page.eval("document.getElementById('plate').value"),
         json!(plate)
     );
-    assert!(text_of(&page, "#dwells li.dwell").contains("停留 45 分钟"));
+    assert!(text_of(page, "#dwells li.dwell").contains("停留 45 分钟"));
     page.navigate(&from_stop);
     page.wait_for(
         "document.getElementById('map') && document.getElementById('map').dataset.drawn === '1'",
@@ -122,7 +115,7 @@ fn an_inspector_goes_from_the_dashboard_to_the_lost_truck_its_loads_and_a_case_c
     let all: Value = c
         .get_signed(
             &format!("/v1/search?plate={}", wasteledger::client::encode(&plate)),
-            &bureau,
+            bureau,
         )
         .unwrap()
         .json()
@@ -141,12 +134,12 @@ fn an_inspector_goes_from_the_dashboard_to_the_lost_truck_its_loads_and_a_case_c
         page.eval("document.getElementById('plate').value"),
         json!(plate)
     );
-    let hit = text_of(&page, &format!("#hits > li[data-number='{lost}']"));
+    let hit = text_of(page, &format!("#hits > li[data-number='{lost}']"));
     assert!(
         hit.contains("运输中"),
         "the lost load is still in transit: {hit}"
     );
-    look(&page, "journey-4-search");
+    look(page, "journey-4-search");
 
     // 5. Pick the lost load → open a case → pull the bundle (a signed evidence.exported).
     page.click(&format!("#hits > li[data-number='{lost}'] .pick-box"));
@@ -156,8 +149,8 @@ fn an_inspector_goes_from_the_dashboard_to_the_lost_truck_its_loads_and_a_case_c
         page.eval("document.getElementById('manifests').value"),
         json!(lost)
     );
-    set(&page, "#case", "KS-2026-0107");
-    set(&page, "#reason", "巴城方向场所外停留 45 分钟，疑似非法倾倒");
+    set(page, "#case", "KS-2026-0107");
+    set(page, "#reason", "巴城方向场所外停留 45 分钟，疑似非法倾倒");
     page.click("#pull");
     page.wait_for(
         "document.getElementById('exports').dataset.loaded === 'yes' && document.querySelectorAll('#exports li.export').length === 1",
@@ -167,17 +160,13 @@ fn an_inspector_goes_from_the_dashboard_to_the_lost_truck_its_loads_and_a_case_c
         page.eval("document.getElementById('bundle-verdict').dataset.ok"),
         "yes"
     );
-    look(&page, "journey-5-case");
-    let file = downloaded(&downloads);
+    look(page, "journey-5-case");
+    let file = downloaded(downloads);
     let (okay, out) = verify_bundle(&file, &log);
     assert!(okay, "{out}");
 
     // What the log holds: the pull, signed by the bureau, naming the case and the lost load.
-    let x: Value = c
-        .get_signed("/v1/exports", &bureau)
-        .unwrap()
-        .json()
-        .unwrap();
+    let x: Value = c.get_signed("/v1/exports", bureau).unwrap().json().unwrap();
     let x = &x["exports"][0];
     assert_eq!(
         (&x["case"], &x["manifests"]),
@@ -191,14 +180,14 @@ fn an_inspector_goes_from_the_dashboard_to_the_lost_truck_its_loads_and_a_case_c
                 x["index"],
                 x["index"].as_u64().unwrap() + 1
             ),
-            &bureau,
+            bureau,
         )
         .unwrap()
         .body,
     )
     .unwrap();
     assert_eq!(entry["event"]["type"], "evidence.exported");
-    assert_eq!(entry["signatures"][0]["key"], pk(&bureau));
+    assert_eq!(entry["signatures"][0]["key"], pk(bureau));
 
     // Fetched again from the pulls list (a colleague's laptop, a lost file): the same pull,
     // a bundle that holds, and no second pull on the log.
@@ -208,7 +197,7 @@ fn an_inspector_goes_from_the_dashboard_to_the_lost_truck_its_loads_and_a_case_c
         "#exports li.export[data-index='{}'] button.again",
         x["index"]
     ));
-    let again = downloaded(&downloads);
+    let again = downloaded(downloads);
     let (okay, out) = verify_bundle(&again, &log);
     assert!(okay, "{out}");
     let second: Value = serde_json::from_slice(&std::fs::read(&again).unwrap()).unwrap();
@@ -216,11 +205,7 @@ fn an_inspector_goes_from_the_dashboard_to_the_lost_truck_its_loads_and_a_case_c
         (&second["export"], &second["manifests"]),
         (&first["export"], &first["manifests"])
     );
-    let pulls: Value = c
-        .get_signed("/v1/exports", &bureau)
-        .unwrap()
-        .json()
-        .unwrap();
+    let pulls: Value = c.get_signed("/v1/exports", bureau).unwrap().json().unwrap();
     assert_eq!(pulls["exports"].as_array().unwrap().len(), 1, "{pulls}");
     let file = again;
 
@@ -232,10 +217,10 @@ fn an_inspector_goes_from_the_dashboard_to_the_lost_truck_its_loads_and_a_case_c
     page.set_offline(true);
     page.click("a.button[href='/app/check']");
     page.wait_for("document.body.dataset.checkReady === 'yes'", WAIT);
-    let (ok_, bad) = check_page(&page, &file);
+    let (ok_, bad) = check_page(page, &file);
     assert!(ok_, "{bad:?}");
-    let verdict = text_of(&page, "#verdict");
+    let verdict = text_of(page, "#verdict");
     assert!(verdict.contains("核验通过"), "{verdict}");
-    look(&page, "journey-6-check-offline");
+    look(page, "journey-6-check-offline");
     page.set_offline(false);
 }

@@ -17,7 +17,7 @@ use wasteledger::client::{encode, LogClient};
 const LOST_PLATE: &str = "苏E9C437";
 
 /// A CSV as Excel reads it: rows of fields, quotes undone.
-fn parse_csv(text: &str) -> Vec<Vec<String>> {
+pub(crate) fn parse_csv(text: &str) -> Vec<Vec<String>> {
     let (mut rows, mut row, mut field) = (Vec::new(), Vec::new(), String::new());
     let (mut quoted, mut chars) = (false, text.chars().peekable());
     while let Some(c) = chars.next() {

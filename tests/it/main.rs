@@ -18,6 +18,7 @@ mod cli;
 mod console_cases;
 mod console_journey;
 mod console_map;
+mod console_picks;
 mod console_queue;
 mod console_search;
 mod console_timeline;

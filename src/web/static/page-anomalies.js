@@ -10,11 +10,14 @@
 //    posts it, and shows the row as handled from the log's own answer.
 //  - "导出 CSV": every page of the current filtered list as CSV (UTF-8 with a BOM, so Excel
 //    reads the Chinese; times in CST).
+//  - Each manifest of a row can be picked for a case (wl-case.js); "建立案件" opens the cases
+//    page with them.
 // Exports: none (a page script).
 
 import { signEvent } from './wl-sign.js';
 import { cst } from './wl-format.js';
 import { t, signedRequest, postSigned, showProblem, clearProblems } from './wl-app.js';
+import { pickBox, showPicked, csvBlob, download } from './wl-case.js';
 
 const words = JSON.parse(document.getElementById('words').textContent);
 const form = document.getElementById('filters');
@@ -99,7 +102,8 @@ function row(a) {
   li.append(head, reason, detail);
   const links = el('p', { className: 'links small' });
   for (const n of a.manifests) {
-    links.append(el('a', { href: `/app/m/${encodeURIComponent(n)}`, className: 'mono manifest' }, n), ' ');
+    links.append(el('a', { href: `/app/m/${encodeURIComponent(n)}`, className: 'mono manifest' }, n), ' ',
+      pickBox(n, t('选入案件', 'Pick')), ' ');
   }
   const at = Date.parse(a.at);
   for (const v of a.vehicles) {
@@ -194,10 +198,6 @@ async function load(next) {
 more.addEventListener('click', () => load(cursor));
 
 // CSV: every page of the current filters.
-const csvCell = (v) => {
-  const s = String(v ?? '');
-  return /[",\r\n]/.test(s) ? `"${s.replaceAll('"', '""')}"` : s;
-};
 
 async function csv() {
   clearProblems(form);
@@ -222,14 +222,9 @@ async function csv() {
     }
     next = r.body.next;
   } while (next);
-  const text = '\uFEFF' + rows.map((r) => r.map(csvCell).join(',')).join('\r\n') + '\r\n';
-  const url = URL.createObjectURL(new Blob([text], { type: 'text/csv;charset=utf-8' }));
-  const a = el('a', { href: url, download: `anomalies-${new Date(Date.now() + 8 * HOUR).toISOString().slice(0, 10)}.csv` });
-  document.body.append(a);
-  a.click();
-  a.remove();
-  setTimeout(() => URL.revokeObjectURL(url), 10000);
+  download(csvBlob(rows), `anomalies-${new Date(Date.now() + 8 * HOUR).toISOString().slice(0, 10)}.csv`);
 }
 
 document.getElementById('csv').addEventListener('click', () => csv());
+showPicked();
 load(null);

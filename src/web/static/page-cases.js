@@ -1,6 +1,6 @@
 // page-cases.js: /app/cases, for inspectors and enforcement officers.
-//  - The manifests of a case: picked on the search, graph or anomaly pages (they write the
-//    numbers to localStorage `wl_case_pick`, a JSON array) or typed / pasted one a line.
+//  - The manifests of a case: picked on the search, graph, anomaly or manifest-list pages
+//    (wl-case.js keeps them in localStorage `wl_case_pick`) or typed / pasted one a line.
 //  - The pull: this device's key signs the `evidence.exported` event (by: the signed-in party,
 //    case, reason, manifests, at: now) and posts it to POST /v1/bundles; the log appends it, the
 //    answer is the bundle file, downloaded at once and checked in this browser (wl-bundle.js)
@@ -19,6 +19,7 @@ import { verifyBundle } from './wl-bundle.js';
 import { cst } from './wl-format.js';
 import { pageWords, caseSummary, el, pagesWitnesses } from './page-check.js';
 import { witnessBlock } from './wl-witnesses.js';
+import { picks, download as save } from './wl-case.js';
 
 const words = pageWords();
 const form = document.getElementById('pull-form');
@@ -26,14 +27,6 @@ const $ = (id) => document.getElementById(id);
 
 const partyName = (id) => ((words.names || {})[id] ? `${words.names[id]}（${id}）` : id);
 
-function picked() {
-  try {
-    const v = JSON.parse(localStorage.getItem('wl_case_pick') || '[]');
-    return Array.isArray(v) ? v.map(String) : [];
-  } catch (_) {
-    return [];
-  }
-}
 
 function numbers(text) {
   return [...new Set(String(text).split(/[\s,，、;；]+/).filter(Boolean))];
@@ -46,14 +39,7 @@ function state(text, kind, ...more) {
   s.hidden = false;
 }
 
-function download(bytes, name) {
-  const url = URL.createObjectURL(new Blob([bytes], { type: 'application/json' }));
-  const a = el('a', { href: url, download: name });
-  document.body.append(a);
-  a.click();
-  a.remove();
-  setTimeout(() => URL.revokeObjectURL(url), 60000);
-}
+const download = (bytes, name) => save(new Blob([bytes], { type: 'application/json' }), name);
 
 /// Check a bundle in this browser and show the case summary; returns the result.
 async function showBundle(bytes) {
@@ -196,10 +182,10 @@ async function listExports() {
 function start() {
   $('print')?.addEventListener('click', () => window.print());
   if (!form) return;
-  const pick = picked();
+  const pick = picks();
   if (pick.length && !$('manifests').value.trim()) {
     $('manifests').value = pick.join('\n');
-    $('picked').textContent = t(`已从检索或关系图选入 ${pick.length} 张联单`, `${pick.length} manifest(s) picked from search or the graph`);
+    $('picked').textContent = t(`已从检索、关系图、异常或联单列表选入 ${pick.length} 张联单`, `${pick.length} manifest(s) picked from search, the graph, the anomalies or a list`);
   }
   form.addEventListener('submit', pull);
   listExports().finally(() => {

@@ -12,6 +12,7 @@
 
 import { t, words, showProblem, clearProblems, signedRequest } from './wl-app.js';
 import { names, roleWords, TONE } from './page-search.js';
+import { pickBox, showPicked } from './wl-case.js';
 
 const SVG = 'http://www.w3.org/2000/svg';
 const COL_W = 290;
@@ -220,6 +221,15 @@ async function draw(g, caps) {
   svg.append(edges, labels, nodes);
   document.getElementById('graph-box').replaceChildren(svg);
   document.getElementById('edges-card').hidden = g.edges.length === 0;
+  // The loads drawn, to pick for a case: the centre first, then by number.
+  const loads = g.nodes.filter((n) => n.kind === 'manifest')
+    .sort((a, b) => (a.id === g.start ? -1 : b.id === g.start ? 1 : a.key.localeCompare(b.key)));
+  const picks = document.getElementById('pick-list');
+  picks.replaceChildren(...loads.map((n) => html('li', { 'data-number': n.key },
+    pickBox(n.key, html('span', {}, html('span', { class: 'mono' }, n.key), ' ',
+      html('span', { class: `badge ${TONE[n.status] || ''}` }, (w.status || {})[n.status] || n.status || ''))))));
+  document.getElementById('pick-card').hidden = loads.length === 0;
+  showPicked();
   const cutBox = document.getElementById('cut');
   const said = cutWords(w, g, byId);
   cutBox.replaceChildren(...said.map((s) => html('p', {}, s)));

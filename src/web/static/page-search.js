@@ -3,19 +3,18 @@
 // request signed with this device's key (a session may not search); the answer is listed as
 // manifests, each with the steps that involved the subject (in words, CST), paged by the API's
 // cursor (`next`). The export fetches every page again and writes a CSV (UTF-8 with a BOM, so
-// Excel reads the Chinese; one row per step; CST times). Manifests ticked here are kept in
-// localStorage `wl_case_pick` (a JSON array of manifest numbers as strings) for the cases page.
+// Excel reads the Chinese; one row per step; CST times). Manifests ticked here are picked for
+// the cases page (wl-case.js).
 // The API's refusals are shown in the page's language next to the field they name.
 //
 // Exports (shared with page-graph.js):
 //   names() -> {party: {USCC: name}, site: {id: name}}   the page's registered names
 //   roleWords(roles) -> string   how a subject was involved (`['from','vehicle']`), in words
 //   TONE                          status → badge colour (ok / warn / bad)
-//   picks() -> string[]           the manifests picked for a case
-//   pick(number, on)              add or remove one
 
 import { t, words, showProblem, clearProblems, signedRequest } from './wl-app.js';
 import { cst } from './wl-format.js';
+import { pickBox, showPicked, clearPicks, csvCell } from './wl-case.js';
 
 const ROLE = {
   party: ['有关单位', 'party'],
@@ -48,19 +47,6 @@ export function names() {
     namesCache.site = namesCache.site || {};
   }
   return namesCache;
-}
-
-const PICK = 'wl_case_pick';
-export function picks() {
-  try {
-    const v = JSON.parse(localStorage.getItem(PICK) || '[]');
-    return Array.isArray(v) ? v.map(String) : [];
-  } catch (_) { return []; }
-}
-export function pick(number, on) {
-  const set = new Set(picks());
-  if (on) set.add(String(number)); else set.delete(String(number));
-  localStorage.setItem(PICK, JSON.stringify([...set]));
 }
 
 const KINDS = ['plate', 'party', 'site', 'driver'];
@@ -114,9 +100,6 @@ function stepWords(w, type) { return (w.event || {})[type] || t('其他记录', 
 
 function hitItem(w, h) {
   const n = h.number;
-  const box = el('input', { type: 'checkbox', value: n, class: 'pick-box' });
-  box.checked = picks().includes(n);
-  box.addEventListener('change', () => { pick(n, box.checked); showPicked(); });
   const entries = el('ol', { class: 'entries' });
   for (const e of h.entries) {
     entries.append(el('li', { 'data-index': String(e.index) },
@@ -127,7 +110,7 @@ function hitItem(w, h) {
   }
   return el('li', { 'data-number': n },
     el('div', { class: 'hit-head' },
-      el('label', { class: 'pick' }, box, t('选入案件', 'Pick for a case')),
+      pickBox(n),
       el('a', { href: `/app/m/${n}`, class: 'mono num' }, n),
       el('span', { class: `badge ${TONE[h.status] || ''}` }, (w.status || {})[h.status] || h.status),
       el('span', { class: 'muted small' }, (w.stream || {})[h.stream] || '')),
@@ -137,20 +120,9 @@ function hitItem(w, h) {
     el('p', { class: 'small' }, el('a', { href: `/app/graph?manifest=${n}`, class: 'graph-link' }, t('查看关系图', 'Show the graph'))));
 }
 
-function showPicked() {
-  const n = picks().length;
-  document.getElementById('picked').textContent = String(n);
-}
-
 // ---------------------------------------------------------------------------------------------
 // CSV
 
-function cell(v) {
-  let s = String(v ?? '');
-  // A cell Excel would run as a formula is written as text.
-  if (/^[=+\-@\t\r]/.test(s)) s = `'${s}`;
-  return /[",\r\n]/.test(s) ? `"${s.replace(/"/g, '""')}"` : s;
-}
 
 /** The CSV of the manifests `hits`: a header and one row per step that involved the subject. */
 export function csvText(w, hits) {
@@ -167,7 +139,7 @@ export function csvText(w, hits) {
         e.index, cst(e.time), stepWords(w, e.type), roleWords(e.roles)]);
     }
   }
-  return rows.map((r) => r.map(cell).join(',')).join('\r\n') + '\r\n';
+  return rows.map((r) => r.map(csvCell).join(',')).join('\r\n') + '\r\n';
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -261,11 +233,7 @@ function start() {
   });
   document.getElementById('more').addEventListener('click', () => current && current.next && search(form, current.q, current.next));
   document.getElementById('csv').addEventListener('click', () => exportCsv(form));
-  document.getElementById('unpick').addEventListener('click', () => {
-    localStorage.setItem(PICK, '[]');
-    document.querySelectorAll('#hits .pick-box').forEach((b) => { b.checked = false; });
-    showPicked();
-  });
+  document.getElementById('unpick').addEventListener('click', clearPicks);
   const q = fromUrl(form);
   if (q && q.value) search(form, q);
   else document.body.dataset.ready = 'search';
