@@ -509,3 +509,47 @@ fn a_log_restored_from_its_mirror_serves_the_same_checkpoint_and_proofs_and_carr
     ]);
     assert!(!ok && out.contains("already holds a log"), "{out}");
 }
+
+#[test]
+fn without_once_the_mirror_follows_the_log_as_it_grows() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (server, base) = bare_log(&tmp.path().join("log"), 20);
+    let d = tmp.path().join("mirror");
+    let child = Command::new(BIN)
+        .args(["mirror", "--interval", "100ms", "--from", &base, "--dir"])
+        .arg(&d)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    struct Killed(Child);
+    impl Drop for Killed {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+    let _child = Killed(child);
+    let reaches = |size: &str| {
+        for _ in 0..300 {
+            let note = std::fs::read_to_string(d.join("checkpoint")).unwrap_or_default();
+            if note.lines().nth(1) == Some(size) {
+                return;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        panic!("the mirror did not reach size {size}");
+    };
+    reaches("20");
+    grow(&server.client(), &base, 300);
+    reaches("300");
+    // Every tile of the new checkpoint is there and is the server's (the partial tiles of size
+    // 20 may still be on their way out).
+    for t in tiles_of(300) {
+        assert!(
+            std::fs::read(d.join(t.path())).unwrap() == get(&base, &format!("/{}", t.path())),
+            "{}",
+            t.path()
+        );
+    }
+}
