@@ -11,6 +11,7 @@ fn main() -> anyhow::Result<()> {
         entries,
         signers: 1,
         http: true,
+        mirror: true,
         http_events: 20_000,
         http_clients: 64,
         cache_mb: 256,

@@ -136,15 +136,31 @@ impl LogClient {
         path: &str,
         key: &ed25519_dalek::SigningKey,
     ) -> Result<(u16, Vec<u8>)> {
+        self.get_bytes_as(path, Some(key))
+    }
+
+    /// A GET whose answer may be binary, signed as this client's reader when `signed` (a tile
+    /// client signs only what is not public: entry bundles).
+    pub fn get_bytes(&self, path: &str, signed: bool) -> Result<(u16, Vec<u8>)> {
+        self.get_bytes_as(path, self.reader.as_ref().filter(|_| signed))
+    }
+
+    fn get_bytes_as(
+        &self,
+        path: &str,
+        key: Option<&ed25519_dalek::SigningKey>,
+    ) -> Result<(u16, Vec<u8>)> {
         let url = format!("{}{path}", self.base);
-        let now = crate::ledger::time::Timestamp::from_system_time(std::time::SystemTime::now());
-        let auth = crate::http::auth::header(key, "GET", path, now, b"");
-        let mut resp = self
-            .agent
-            .get(&url)
-            .header("authorization", auth)
-            .call()
-            .with_context(|| format!("GET {url}"))?;
+        let mut req = self.agent.get(&url);
+        if let Some(key) = key {
+            let now =
+                crate::ledger::time::Timestamp::from_system_time(std::time::SystemTime::now());
+            req = req.header(
+                "authorization",
+                crate::http::auth::header(key, "GET", path, now, b""),
+            );
+        }
+        let mut resp = req.call().with_context(|| format!("GET {url}"))?;
         let status = resp.status().as_u16();
         let body = resp
             .body_mut()
@@ -200,40 +216,46 @@ pub fn encode(s: &str) -> String {
     out
 }
 
-/// What a clean remote audit established.
-pub struct RemoteAudit {
-    pub size: u64,
-    pub root: Hash,
+/// Where a remote audit reads a log from: the JSON API ([`LogClient`]) or the log's C2SP tiles
+/// (`mirror::TileSource`, a server's or a mirror's). Nothing it serves is trusted.
+pub trait LogSource {
+    /// The signed checkpoint note, as served.
+    fn checkpoint_note(&self) -> Result<String>;
+    /// The next entries from `start` (at least one, none at or past `end`) of the tree of
+    /// `size`; an `AuditFailure` when what is served is malformed.
+    fn entries(
+        &self,
+        start: u64,
+        end: u64,
+        size: u64,
+    ) -> Result<Result<Vec<Vec<u8>>, AuditFailure>>;
+    /// The log key the source serves beside the log, if it serves one.
+    fn served_key(&self) -> Result<Option<NoteVerifier>> {
+        Ok(None)
+    }
 }
 
-/// Fetch every entry up to the server's current checkpoint and audit them; the computed tree
-/// head must be the checkpoint's. With no `verifier`, the key the server serves is used, and
-/// must be the one entry 0 names.
-pub fn audit_remote(
-    client: &LogClient,
-    verifier: Option<NoteVerifier>,
-    rules: &dyn Rules,
-    progress: &mut dyn FnMut(u64, u64),
-) -> Result<Result<RemoteAudit, AuditFailure>> {
-    let verifier = match verifier {
-        Some(v) => v,
-        None => client.verifier()?,
-    };
-    let (cp, _) = client.checkpoint(&verifier)?;
-    let mut fold = rules.fresh();
-    let mut auditor = Auditor::new(fold.as_mut());
-    let mut start = 0u64;
-    while start < cp.size {
-        let end = (start + crate::http::MAX_RANGE).min(cp.size);
-        let body = client.get_ok(&format!("/v1/log/entries?start={start}&end={end}"))?;
+impl LogSource for LogClient {
+    fn checkpoint_note(&self) -> Result<String> {
+        self.get_ok("/v1/log/checkpoint")
+    }
+
+    fn served_key(&self) -> Result<Option<NoteVerifier>> {
+        self.verifier().map(Some)
+    }
+
+    fn entries(
+        &self,
+        start: u64,
+        end: u64,
+        _size: u64,
+    ) -> Result<Result<Vec<Vec<u8>>, AuditFailure>> {
+        let end = (start + crate::http::MAX_RANGE).min(end);
+        let body = self.get_ok(&format!("/v1/log/entries?start={start}&end={end}"))?;
         // Each entry ends with a newline; an answer may stop early at its byte bound (the
         // next request continues after the last line), but never mid-entry.
         let complete = body.rfind('\n').map_or("", |n| &body[..=n]);
-        let lines: Vec<(u64, &[u8])> = complete
-            .lines()
-            .enumerate()
-            .map(|(i, l)| (start + i as u64, l.as_bytes()))
-            .collect();
+        let lines: Vec<Vec<u8>> = complete.lines().map(|l| l.as_bytes().to_vec()).collect();
         if lines.is_empty() || lines.len() as u64 > end - start || complete.len() != body.len() {
             return Ok(Err(AuditFailure {
                 index: start + lines.len() as u64,
@@ -243,6 +265,51 @@ pub fn audit_remote(
                 ),
             }));
         }
+        Ok(Ok(lines))
+    }
+}
+
+/// What a clean remote audit established.
+pub struct RemoteAudit {
+    pub size: u64,
+    pub root: Hash,
+    /// The key the checkpoint was verified with (the pinned one, or entry 0's).
+    pub verifier: NoteVerifier,
+}
+
+/// Fetch every entry up to the source's current checkpoint and audit them; the computed tree
+/// head must be the checkpoint's. With no `verifier`, the key the source serves is used (the
+/// JSON API serves one), else the one entry 0 names (trust on first use), and either must be
+/// the one entry 0 names.
+pub fn audit_remote(
+    source: &dyn LogSource,
+    verifier: Option<NoteVerifier>,
+    rules: &dyn Rules,
+    progress: &mut dyn FnMut(u64, u64),
+) -> Result<Result<RemoteAudit, AuditFailure>> {
+    let verifier = match verifier {
+        Some(v) => Some(v),
+        None => source.served_key()?,
+    };
+    let note = source.checkpoint_note()?;
+    let cp = match &verifier {
+        Some(v) => Checkpoint::open(&note, v),
+        None => crate::ledger::note::split_note(&note).and_then(|(b, _)| Checkpoint::parse_body(b)),
+    }
+    .map_err(|e| anyhow!("the served checkpoint: {e}"))?;
+    let mut fold = rules.fresh();
+    let mut auditor = Auditor::new(fold.as_mut());
+    let mut start = 0u64;
+    while start < cp.size {
+        let run = match source.entries(start, cp.size, cp.size)? {
+            Ok(run) => run,
+            Err(f) => return Ok(Err(f)),
+        };
+        let lines: Vec<(u64, &[u8])> = run
+            .iter()
+            .enumerate()
+            .map(|(i, l)| (start + i as u64, l.as_slice()))
+            .collect();
         if let Err(f) = auditor.check(&lines, |_, _| Ok(())) {
             return Ok(Err(f));
         }
@@ -258,10 +325,21 @@ pub fn audit_remote(
     if cp.size == 0 {
         return fail("the log is empty: no genesis entry".into());
     }
-    if auditor.state().log_key.map(|k| k.0) != Some(verifier.key)
-        || auditor.state().origin != verifier.name
+    let named = match (auditor.state().log_key, &verifier) {
+        (Some(k), None) => NoteVerifier::new(&auditor.state().origin, k.0)
+            .map_err(|e| anyhow!("the log key entry 0 names: {e}"))?,
+        (_, Some(v)) => v.clone(),
+        (None, None) => return fail("entry 0 names no log key".into()),
+    };
+    if auditor.state().log_key.map(|k| k.0) != Some(named.key)
+        || auditor.state().origin != named.name
     {
         return fail("checkpoint: the log key is not the one entry 0 names".into());
+    }
+    if let Err(e) = Checkpoint::open(&note, &named) {
+        return fail(format!(
+            "checkpoint: not signed by the key entry 0 names: {e}"
+        ));
     }
     if auditor.root() != cp.root {
         return fail("checkpoint: its root hash is not the root of the entries served".into());
@@ -269,6 +347,7 @@ pub fn audit_remote(
     Ok(Ok(RemoteAudit {
         size: cp.size,
         root: cp.root,
+        verifier: named,
     }))
 }
 

@@ -9,6 +9,7 @@ pub mod http;
 pub mod investigate;
 pub mod keyfile;
 pub mod ledger;
+pub mod mirror;
 pub mod qr;
 pub mod store;
 pub mod web;

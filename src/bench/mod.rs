@@ -17,6 +17,7 @@ use std::time::{Duration, Instant};
 
 pub mod domain;
 pub mod fixture;
+mod mirror;
 
 #[derive(clap::Args, Clone, Debug)]
 pub struct Options {
@@ -35,6 +36,10 @@ pub struct Options {
     /// Concurrent HTTP clients (connections).
     #[arg(long, default_value_t = 64)]
     pub http_clients: usize,
+    /// Also mirror the log through its tiles over HTTP loopback, resume the mirror, and
+    /// restore a log from it (entries/s beside the raw verify rate).
+    #[arg(long)]
+    pub mirror: bool,
     /// sled page cache in MiB (the store's memory bound).
     #[arg(long, default_value_t = 256)]
     pub cache_mb: u64,
@@ -356,6 +361,9 @@ fn core(opts: &Options, dir: &std::path::Path, raw: &RawRates) -> Result<()> {
         &cp.root,
     )?;
 
+    if opts.mirror {
+        mirror::run(&ledger, dir, raw)?;
+    }
     if opts.http {
         http_bench(&ledger, &keys, appended, opts, raw)?;
     }
@@ -385,22 +393,11 @@ fn http_bench(
     opts: &Options,
     raw: &RawRates,
 ) -> Result<()> {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
-    let addr = listener.local_addr()?;
-    let server_ledger = ledger.clone();
-    let (tx, rx) = std::sync::mpsc::channel();
-    let server_thread = std::thread::spawn(move || {
-        actix_web::rt::System::new().block_on(async move {
-            let srv = crate::http::server(server_ledger, None, listener, 2).expect("server");
-            tx.send(srv.handle()).expect("handle");
-            srv.await
-        })
-    });
-    let handle = rx.recv()?;
+    let served = Served::start(ledger)?;
     let events = sign_all(first + 10_000_000, opts.http_events, keys);
     let bodies: Vec<Vec<u8>> = events.iter().map(|e| e.to_bytes()).collect();
     let per_client = bodies.len().div_ceil(opts.http_clients);
-    let base = format!("http://{addr}");
+    let base = served.base.clone();
     let t = Instant::now();
     let mut lat: Vec<Duration> = std::thread::scope(|s| {
         let hs: Vec<_> = bodies
@@ -445,9 +442,41 @@ fn http_bench(
     ) {
         println!("append (HTTP loopback, wrk): not measured ({e})");
     }
-    actix_web::rt::System::new().block_on(handle.stop(true));
-    let _ = server_thread.join();
+    served.stop();
     Ok(())
+}
+
+/// The HTTP server on loopback in a thread of its own (2 workers): its base URL, and a stop.
+pub(crate) struct Served {
+    pub base: String,
+    handle: actix_web::dev::ServerHandle,
+    thread: std::thread::JoinHandle<std::io::Result<()>>,
+}
+
+impl Served {
+    pub(crate) fn start(ledger: &Ledger) -> Result<Self> {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
+        let addr = listener.local_addr()?;
+        let server_ledger = ledger.clone();
+        let (tx, rx) = std::sync::mpsc::channel();
+        let thread = std::thread::spawn(move || {
+            actix_web::rt::System::new().block_on(async move {
+                let srv = crate::http::server(server_ledger, None, listener, 2).expect("server");
+                tx.send(srv.handle()).expect("handle");
+                srv.await
+            })
+        });
+        Ok(Served {
+            base: format!("http://{addr}"),
+            handle: rx.recv()?,
+            thread,
+        })
+    }
+
+    pub(crate) fn stop(self) {
+        actix_web::rt::System::new().block_on(self.handle.stop(true));
+        let _ = self.thread.join();
+    }
 }
 
 fn dir_for_wrk(opts: &Options) -> PathBuf {

@@ -9,7 +9,8 @@ use serde_json::Value;
 use std::path::{Path, PathBuf};
 
 pub fn audit(
-    server: &str,
+    server: Option<&str>,
+    tiles: Option<&str>,
     log_key: Option<&str>,
     key: Option<&Path>,
     witnesses: &[WitnessKey],
@@ -23,21 +24,34 @@ pub fn audit(
             witnesses.len()
         );
     }
-    let mut client = LogClient::new(server);
-    if let Some(k) = key {
-        client = client.reading_as(keyfile::read(k)?);
+    let reader = key.map(keyfile::read).transpose()?;
+    let tile_source = tiles.map(|t| crate::mirror::TileSource::open(t, reader.clone()));
+    let mut client = LogClient::new(server.unwrap_or_default());
+    if let Some(k) = reader {
+        client = client.reading_as(k);
     }
+    if tile_source.is_some() && quorum > 0 {
+        bail!("--witness and --quorum check the log's cosigned checkpoint: give --server, not --tiles");
+    }
+    let source: &dyn crate::client::LogSource = match &tile_source {
+        Some(t) => t,
+        None => &client,
+    };
+    let server = tile_source
+        .as_ref()
+        .map_or_else(|| client.base().to_string(), |t| t.describe());
     let verifier = log_key.map(super::scan::verifier_from).transpose()?;
     let pinned = verifier.clone();
     if verifier.is_none() {
         eprintln!(
-            "note: no --log-key given: the audit checks the log against the key the server serves; pin the log's key with --log-key to detect a substituted log"
+            "note: no --log-key given: the audit checks the log against the key {}; pin the log's key with --log-key to detect a substituted log",
+            if tile_source.is_some() { "entry 0 names" } else { "the server serves" }
         );
     }
     let started = std::time::Instant::now();
     let bar = super::entries_bar();
     let audited = audit_remote(
-        &client,
+        source,
         verifier,
         &super::domain_rules(None)?,
         &mut |done, total| {

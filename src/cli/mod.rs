@@ -4,6 +4,7 @@ mod anomalies;
 mod bundle;
 mod client;
 mod demo;
+mod mirror;
 mod party;
 mod person;
 mod scan;
@@ -134,8 +135,13 @@ enum Command {
     },
     /// Audit a running log over HTTP, trusting nothing it says.
     Audit {
-        #[arg(long)]
-        server: String,
+        /// The log's base URL: read through its JSON API.
+        #[arg(long, required_unless_present = "tiles", conflicts_with = "tiles")]
+        server: Option<String>,
+        /// Read the log through its C2SP tiles instead: a base URL (the log's server, a static
+        /// server of a mirror) or a mirror directory.
+        #[arg(long, value_name = "URL|DIR")]
+        tiles: Option<String>,
         /// The log's verifier key (name+id+key) or a file holding it. Without it the key the
         /// server serves is used, and checked against the one entry 0 names.
         #[arg(long)]
@@ -156,6 +162,13 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Keep a verified copy of a log's C2SP tiles in a directory (any static server serves
+    /// it): each checkpoint checked against the last one (a fork or roll-back is refused and
+    /// kept as evidence), every entry audited, every hash tile recomputed; resumes.
+    Mirror(mirror::MirrorArgs),
+    /// Build a log directory from a mirror (or a log's tiles): the same entries, Merkle nodes,
+    /// indexes and signed checkpoint; `serve` it to carry on the log.
+    Restore(mirror::RestoreArgs),
     /// Follow a log as a C2SP witness: cosign each checkpoint consistent with the last one
     /// cosigned, refuse forks and roll-backs, hand the cosignatures to the log.
     Witness(witness::WitnessArgs),
@@ -332,6 +345,7 @@ pub fn run(cli: Cli) -> Result<()> {
         } => verify(&data, scratch, json),
         Command::Audit {
             server,
+            tiles,
             log_key,
             key,
             witnesses,
@@ -340,7 +354,8 @@ pub fn run(cli: Cli) -> Result<()> {
         } => {
             let witnesses = witness::parse_witness_keys(&witnesses)?;
             client::audit(
-                &server,
+                server.as_deref(),
+                tiles.as_deref(),
                 log_key.as_deref(),
                 key.as_deref(),
                 &witnesses,
@@ -348,6 +363,8 @@ pub fn run(cli: Cli) -> Result<()> {
                 json,
             )
         }
+        Command::Mirror(a) => mirror::mirror(a),
+        Command::Restore(a) => mirror::restore(a),
         Command::Witness(a) => witness::run(a),
         Command::WitnessKey(a) => witness::print_key(a),
         Command::Submit {

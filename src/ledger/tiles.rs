@@ -12,6 +12,9 @@
 //! Paths encode `n` in zero-padded 3-digit elements, all but the last prefixed with `x`:
 //! `1234067` is `x001/x234/067`.
 
+use super::merkle::{self, node_hash, Hash, SubtreeHashes};
+use super::note::Checkpoint;
+
 /// Hashes in a full tile (tile height 8).
 pub const TILE_WIDTH: u64 = 256;
 
@@ -19,7 +22,7 @@ pub const TILE_WIDTH: u64 = 256;
 pub const MAX_ENTRY_BYTES: usize = u16::MAX as usize;
 
 /// One resource of the tile tree.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Tile {
     /// `tile/<level>/<index>[.p/<width>]`.
     Hashes {
@@ -262,6 +265,150 @@ pub fn unbundle(bytes: &[u8]) -> Result<Vec<&[u8]>, String> {
     Ok(out)
 }
 
+/// The hash tile of the tree of `size` that holds hash `index` of tile level `level` (full, or
+/// the tree's partial tile at that level); None when the tree has no such hash.
+pub fn tile_holding(level: u8, index: u64, size: u64) -> Option<Tile> {
+    let have = hashes_at(level, size);
+    if index >= have {
+        return None;
+    }
+    let n = index / TILE_WIDTH;
+    let width = (have - n * TILE_WIDTH).min(TILE_WIDTH);
+    Some(Tile::Hashes {
+        level,
+        index: n,
+        width: (width < TILE_WIDTH).then_some(width as u8),
+    })
+}
+
+/// The entry bundle of the tree of `size` that holds entry `index`.
+pub fn bundle_holding(index: u64, size: u64) -> Option<Tile> {
+    match tile_holding(0, index, size)? {
+        Tile::Hashes { index, width, .. } => Some(Tile::Entries { index, width }),
+        Tile::Entries { .. } => None,
+    }
+}
+
+/// The perfect subtree hashes of the tree of `size`, read from its hash tiles: a hash at a
+/// height that is a multiple of 8 is one tile's entry, any other is computed from the tile
+/// below. `fetch` gets a tile's bytes (from a server, a directory); each tile is fetched once
+/// and its length checked.
+pub struct TileHashes<F> {
+    size: u64,
+    fetch: F,
+    fetched: std::cell::RefCell<std::collections::HashMap<Tile, Vec<u8>>>,
+}
+
+impl<F: Fn(Tile) -> Result<Vec<u8>, String>> TileHashes<F> {
+    pub fn new(size: u64, fetch: F) -> Self {
+        TileHashes {
+            size,
+            fetch,
+            fetched: Default::default(),
+        }
+    }
+
+    /// A tile's bytes, fetched once (a hash tile's length checked).
+    pub fn tile(&self, tile: Tile) -> Result<Vec<u8>, String> {
+        if let Some(b) = self.fetched.borrow().get(&tile) {
+            return Ok(b.clone());
+        }
+        let bytes = (self.fetch)(tile)?;
+        if matches!(tile, Tile::Hashes { .. }) && bytes.len() as u64 != 32 * tile.count() {
+            return Err(format!(
+                "{}: {} bytes where {} hashes of 32 bytes were expected",
+                tile.path(),
+                bytes.len(),
+                tile.count()
+            ));
+        }
+        self.fetched.borrow_mut().insert(tile, bytes.clone());
+        Ok(bytes)
+    }
+}
+
+impl<F: Fn(Tile) -> Result<Vec<u8>, String>> SubtreeHashes for TileHashes<F> {
+    type Error = String;
+    fn perfect(&self, height: u8, index: u64) -> Result<Hash, String> {
+        if !height.is_multiple_of(8) {
+            let left = self.perfect(height - 1, 2 * index)?;
+            let right = self.perfect(height - 1, 2 * index + 1)?;
+            return Ok(node_hash(&left, &right));
+        }
+        let level = height / 8;
+        let tile = tile_holding(level, index, self.size).ok_or_else(|| {
+            format!(
+                "the tree of size {} has no hash {index} at tile level {level}",
+                self.size
+            )
+        })?;
+        let bytes = self.tile(tile)?;
+        let at = 32 * (index % TILE_WIDTH) as usize;
+        Ok(bytes[at..at + 32].try_into().expect("32 bytes"))
+    }
+}
+
+/// Why a newer checkpoint of a log cannot follow the one a follower holds.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Growth {
+    /// The log's size went down: it published a longer tree before.
+    #[error(
+        "roll-back: the log now serves size {new}, smaller than the size {old} already mirrored"
+    )]
+    RolledBack { old: u64, new: u64 },
+    /// Two signed trees where one cannot extend the other.
+    #[error("fork: the log's signed tree of size {new} does not contain the tree of size {old} already mirrored ({detail})")]
+    Fork { old: u64, new: u64, detail: String },
+    /// The hash tiles served do not hash to the checkpoint they are served with: a bad server
+    /// or cache, not evidence against the log.
+    #[error("the hash tiles served do not match the checkpoint of size {new}: {detail}")]
+    BadTiles { new: u64, detail: String },
+}
+
+/// Whether `new` extends `old` (both signed checkpoints already opened), with `tiles` the hash
+/// tiles of the tree of `new.size`: its root must be `new.root`, and a consistency proof built
+/// from them must verify from `old` (as a witness checks one), so a proof failure is a fork.
+pub fn check_growth<S: SubtreeHashes<Error = String> + ?Sized>(
+    old: &Checkpoint,
+    new: &Checkpoint,
+    tiles: &S,
+) -> Result<(), Growth> {
+    if new.size < old.size {
+        return Err(Growth::RolledBack {
+            old: old.size,
+            new: new.size,
+        });
+    }
+    if new.size == old.size {
+        if new.root == old.root {
+            return Ok(());
+        }
+        return Err(Growth::Fork {
+            old: old.size,
+            new: new.size,
+            detail: "same size, another root".into(),
+        });
+    }
+    let bad = |detail: String| Growth::BadTiles {
+        new: new.size,
+        detail,
+    };
+    if merkle::root(tiles, new.size).map_err(bad)? != new.root {
+        return Err(bad("their root is not the checkpoint's".into()));
+    }
+    if old.size == 0 {
+        return Ok(());
+    }
+    let proof = merkle::consistency_proof(tiles, old.size, new.size).map_err(bad)?;
+    merkle::verify_consistency(old.size, new.size, &proof, &old.root, &new.root).map_err(|e| {
+        Growth::Fork {
+            old: old.size,
+            new: new.size,
+            detail: format!("the consistency proof from its own hash tiles fails: {e}"),
+        }
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -395,5 +542,86 @@ mod tests {
             .contains("at most 65535"));
         assert!(unbundle(&b[..b.len() - 1]).is_err());
         assert!(unbundle(&[0]).is_err());
+    }
+
+    /// The hash tiles of a tree of `leaves`, as a server would serve them.
+    fn served(leaves: &[Hash]) -> impl Fn(Tile) -> Result<Vec<u8>, String> + '_ {
+        move |t: Tile| {
+            let (level, first) = t.first();
+            let span = 1usize << (8 * u32::from(level));
+            Ok((first..first + t.count())
+                .flat_map(|i| merkle::mth(&leaves[i as usize * span..(i as usize + 1) * span]))
+                .collect())
+        }
+    }
+
+    #[test]
+    fn tile_hashes_give_every_subtree_and_growth_is_checked_as_a_witness_would() {
+        let leaves: Vec<Hash> = (0..70_000u32)
+            .map(|i| merkle::leaf_hash(&i.to_be_bytes()))
+            .collect();
+        let cp = |n: usize, l: &[Hash]| Checkpoint {
+            origin: "o".into(),
+            size: n as u64,
+            root: merkle::mth(&l[..n]),
+        };
+        let tiles = TileHashes::new(70_000, served(&leaves));
+        for n in [1, 255, 256, 257, 65_536, 69_999, 70_000] {
+            assert_eq!(
+                merkle::root(&tiles, n),
+                Ok(merkle::mth(&leaves[..n as usize]))
+            );
+        }
+        let (old, new) = (cp(1_000, &leaves), cp(70_000, &leaves));
+        assert_eq!(check_growth(&old, &new, &tiles), Ok(()));
+        assert_eq!(check_growth(&new, &new, &tiles), Ok(()));
+        assert!(matches!(
+            check_growth(&new, &old, &tiles),
+            Err(Growth::RolledBack {
+                old: 70_000,
+                new: 1_000
+            })
+        ));
+        // Another history with one entry changed: its tiles are its own, and they do not
+        // contain the tree already held.
+        let mut other = leaves.clone();
+        other[10] = [7; 32];
+        let forked = TileHashes::new(70_000, served(&other));
+        let err = check_growth(&old, &cp(70_000, &other), &forked).unwrap_err();
+        assert!(
+            matches!(
+                err,
+                Growth::Fork {
+                    old: 1_000,
+                    new: 70_000,
+                    ..
+                }
+            ),
+            "{err}"
+        );
+        let same_size = check_growth(&old, &cp(1_000, &other), &forked).unwrap_err();
+        assert!(matches!(same_size, Growth::Fork { .. }), "{same_size}");
+        // Tiles that do not hash to the checkpoint are the server's fault, not a fork.
+        let err = check_growth(&old, &new, &forked).unwrap_err();
+        assert!(matches!(err, Growth::BadTiles { .. }), "{err}");
+        // A short tile is named.
+        let short = TileHashes::new(70_000, |_| Ok(vec![0u8; 31]));
+        assert!(merkle::root(&short, 5).unwrap_err().contains("31 bytes"));
+        assert_eq!(
+            tile_holding(0, 69_999, 70_000),
+            Some(Tile::Hashes {
+                level: 0,
+                index: 273,
+                width: Some(112)
+            })
+        );
+        assert_eq!(tile_holding(2, 1, 70_000), None);
+        assert_eq!(
+            bundle_holding(300, 70_000),
+            Some(Tile::Entries {
+                index: 1,
+                width: None
+            })
+        );
     }
 }

@@ -24,12 +24,14 @@ mod cosign;
 mod intake;
 pub mod published;
 mod recover;
+mod restore;
 mod seen;
 mod sequencer;
 mod stage;
 mod verify;
 
 pub use cosign::CosignatureRefusal;
+pub use restore::{restore, Restored};
 pub use seen::{Remembered, MAX_SEEN};
 pub use sequencer::{Receipt, SubmitError};
 pub(crate) use verify::verify_in_place;

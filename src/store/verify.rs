@@ -409,39 +409,9 @@ fn reindex_trees(
         .meta
         .get(CHECKPOINT_KEY)?
         .map(|v| String::from_utf8_lossy(&v).into_owned());
-    for t in [&trees.nodes, &trees.events, &trees.registry] {
-        t.clear()?;
-    }
     let mut fold = rules.fresh();
     let mut auditor = Auditor::new(fold.as_mut());
-    let batch = std::cell::RefCell::new((
-        sled::Batch::default(),
-        sled::Batch::default(),
-        sled::Batch::default(),
-    ));
-    let audited = audit_stored(
-        &trees,
-        &mut auditor,
-        |c, nodes| {
-            let mut b = batch.borrow_mut();
-            for n in nodes.iter().filter(|n| is_stored_level(n.level)) {
-                b.0.insert(&node_key(n.level, n.index), &n.hash);
-            }
-            b.1.insert(&c.entry.event.event_hash(), &c.index.to_be_bytes());
-            if changes_log_state(c.entry.event.event_type()) {
-                b.2.insert(&c.index.to_be_bytes(), &[]);
-            }
-            Ok(())
-        },
-        |_| {
-            let (nodes, events, registry) = batch.take();
-            trees.nodes.apply_batch(nodes)?;
-            trees.events.apply_batch(events)?;
-            trees.registry.apply_batch(registry)?;
-            Ok(())
-        },
-    )?;
-    if let Err(f) = audited {
+    if let Err(f) = rebuild_derived(&trees, &mut auditor, &mut |_| ())? {
         return Ok(Err(f));
     }
     let state = auditor.state();
@@ -529,4 +499,46 @@ fn reindex_trees(
         })?;
     }
     Ok(Ok(auditor.size()))
+}
+
+/// Clear the derived trees (Merkle nodes, replay and registry indexes) and write them anew
+/// from the stored entries, each checked by `auditor` (from entry 0) on the way: what the
+/// sequencer wrote, byte for byte. Leaves the checkpoint to the caller.
+pub(super) fn rebuild_derived(
+    trees: &Trees,
+    auditor: &mut Auditor,
+    progress: &mut dyn FnMut(u64),
+) -> Result<Result<(), AuditFailure>, StoreError> {
+    for t in [&trees.nodes, &trees.events, &trees.registry] {
+        t.clear()?;
+    }
+    let batch = std::cell::RefCell::new((
+        sled::Batch::default(),
+        sled::Batch::default(),
+        sled::Batch::default(),
+    ));
+    let audited = audit_stored(
+        trees,
+        auditor,
+        |c, nodes| {
+            let mut b = batch.borrow_mut();
+            for n in nodes.iter().filter(|n| is_stored_level(n.level)) {
+                b.0.insert(&node_key(n.level, n.index), &n.hash);
+            }
+            b.1.insert(&c.entry.event.event_hash(), &c.index.to_be_bytes());
+            if changes_log_state(c.entry.event.event_type()) {
+                b.2.insert(&c.index.to_be_bytes(), &[]);
+            }
+            Ok(())
+        },
+        |done| {
+            progress(done);
+            let (nodes, events, registry) = batch.take();
+            trees.nodes.apply_batch(nodes)?;
+            trees.events.apply_batch(events)?;
+            trees.registry.apply_batch(registry)?;
+            Ok(())
+        },
+    )?;
+    Ok(audited)
 }

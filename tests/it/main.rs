@@ -33,6 +33,7 @@ mod durability;
 mod i18n;
 mod js_modules;
 mod limits;
+mod mirror;
 mod openapi;
 mod party_cli;
 mod persons;

@@ -43,7 +43,7 @@ fn ok_bytes(base: &str, path: &str) -> Vec<u8> {
 }
 
 /// Grow a bare log to `size` entries, eight clients at once.
-fn grow(c: &LogClient, base: &str, to: u64) {
+pub(crate) fn grow(c: &LogClient, base: &str, to: u64) {
     let now = |c: &LogClient| -> u64 {
         let note = c.get_ok("/v1/log/checkpoint").unwrap();
         note.lines().nth(1).unwrap().parse().unwrap()
