@@ -546,27 +546,45 @@ fn wrk_bench(
         .output()?;
     let _ = std::fs::remove_file(&bodies_path);
     let _ = std::fs::remove_file(&script_path);
-    let report = String::from_utf8_lossy(&out.stdout);
-    let find = |label: &str| {
-        report
-            .lines()
-            .find(|l| l.trim_start().starts_with(label))
-            .map(|l| l.trim().to_string())
-    };
-    if let Some(bad) = find("Non-2xx") {
-        bail!("wrk saw refusals: {bad}");
-    }
-    let rps: f64 = find("Requests/sec:")
-        .and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
-        .ok_or_else(|| anyhow::anyhow!("no Requests/sec in wrk's report: {report}"))?;
+    let w = WrkReport::parse(&String::from_utf8_lossy(&out.stdout))?;
     println!(
-        "append (HTTP loopback, wrk {threads} threads, {} connections, same machine): {rps:.0} events/s ({:.2}x one core's verify_strict); ack {} | {}",
+        "append (HTTP loopback, wrk {threads} threads, {} connections, same machine): {:.0} events/s ({:.2}x one core's verify_strict); ack {} | {}",
         opts.http_clients,
-        rps / raw.verify_strict_per_s,
-        find("50%").unwrap_or_default(),
-        find("99%").unwrap_or_default()
+        w.rps,
+        w.rps / raw.verify_strict_per_s,
+        w.p50,
+        w.p99
     );
     Ok(())
+}
+
+/// What a `wrk --latency` run reports: requests/s and the median and p99 lines as printed.
+pub(crate) struct WrkReport {
+    pub rps: f64,
+    pub p50: String,
+    pub p99: String,
+}
+
+impl WrkReport {
+    pub(crate) fn parse(report: &str) -> Result<WrkReport> {
+        let find = |label: &str| {
+            report
+                .lines()
+                .find(|l| l.trim_start().starts_with(label))
+                .map(|l| l.trim().to_string())
+        };
+        if let Some(bad) = find("Non-2xx") {
+            bail!("wrk saw refusals: {bad}");
+        }
+        let rps: f64 = find("Requests/sec:")
+            .and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
+            .ok_or_else(|| anyhow::anyhow!("no Requests/sec in wrk's report: {report}"))?;
+        Ok(WrkReport {
+            rps,
+            p50: find("50%").unwrap_or_default(),
+            p99: find("99%").unwrap_or_default(),
+        })
+    }
 }
 
 /// A scratch directory removed on drop (the bench needs no tempfile dependency).
