@@ -100,6 +100,16 @@ impl Movements {
         self.by_vehicle.get(plate).map(Vec::as_slice).unwrap_or(&[])
     }
 
+    /// The fixes of one vehicle with `from <= time < to`, in time order.
+    pub fn window(&self, plate: &Plate, from: Option<Timestamp>, to: Option<Timestamp>) -> &[Fix] {
+        let all = self.of(plate);
+        let lo = from.map_or(0, |t| all.partition_point(|f| f.ms < t.unix_millis()));
+        let hi = to.map_or(all.len(), |t| {
+            all.partition_point(|f| f.ms < t.unix_millis())
+        });
+        &all[lo..hi.max(lo)]
+    }
+
     /// How many fixes are held (for memory estimates).
     pub fn len(&self) -> usize {
         self.by_vehicle.values().map(Vec::len).sum()
