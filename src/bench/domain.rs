@@ -267,9 +267,8 @@ pub(super) fn created_numbers(live: &DomainRules, indexes: &[u64]) -> Result<Vec
     indexes
         .iter()
         .map(|i| {
-            d.created
-                .get(i)
-                .and_then(|v| v.first())
+            d.created_at(*i)
+                .first()
                 .map(|m| m.to_string())
                 .context("an issue created no manifest")
         })
@@ -346,10 +345,10 @@ pub fn run(dir: &Path, manifests: u64, cache_mb: u64, raw: &RawRates) -> Result<
     let rss_live = resident_bytes();
     {
         let d = live.read();
-        if d.manifests.len() as u64 != manifests {
+        if d.manifest_count() as u64 != manifests {
             bail!(
                 "{} manifests in the state, {manifests} carried",
-                d.manifests.len()
+                d.manifest_count()
             );
         }
     }
@@ -380,7 +379,7 @@ pub fn run(dir: &Path, manifests: u64, cache_mb: u64, raw: &RawRates) -> Result<
         Arc::new(SystemClock),
     )?;
     let secs = t.elapsed().as_secs_f64();
-    let folded = again.read().manifests.len();
+    let folded = again.read().manifest_count();
     println!(
         "open with replay of the domain state: {size} entries, {folded} manifests in {secs:.2}s = {:.0} entries/s",
         size as f64 / secs
@@ -391,18 +390,22 @@ pub fn run(dir: &Path, manifests: u64, cache_mb: u64, raw: &RawRates) -> Result<
         let d = again.read();
         let now = crate::ledger::time::Timestamp::from_system_time(std::time::SystemTime::now());
         let t = Instant::now();
-        let found = detect(&d, now, &DetectorConfig::default());
+        let found = detect(&*d, now, &DetectorConfig::default());
         let secs = t.elapsed().as_secs_f64();
         println!(
             "anomaly detectors, full scan: {folded} manifests and {} vehicle fixes in {secs:.2}s = {:.0} manifests/s; {} anomalies",
-            d.movements.len(),
+            d.fix_count(),
             folded as f64 / secs,
             found.len()
         );
         // One manifest's own (what GET /v1/manifests/{number} adds), and every anomaly naming
         // it (aggregates included), for a sample.
         use crate::investigate::detectors::{detect_for_manifest, manifest_own};
-        let sample: Vec<_> = d.manifests.keys().step_by((folded / 200).max(1)).collect();
+        let sample: Vec<_> = d
+            .manifest_numbers()
+            .into_iter()
+            .step_by((folded / 200).max(1))
+            .collect();
         let cfg = DetectorConfig::default();
         let time = |f: &dyn Fn(&crate::domain::codes::ManifestNumber)| {
             let t = Instant::now();
@@ -412,10 +415,10 @@ pub fn run(dir: &Path, manifests: u64, cache_mb: u64, raw: &RawRates) -> Result<
             t.elapsed().as_secs_f64() * 1e3 / sample.len().max(1) as f64
         };
         let own = time(&|n| {
-            manifest_own(&d, n, now, &cfg);
+            manifest_own(&*d, n, now, &cfg);
         });
         let all = time(&|n| {
-            detect_for_manifest(&d, n, now, &cfg);
+            detect_for_manifest(&*d, n, now, &cfg);
         });
         println!(
             "anomaly detectors, one manifest (mean of {}): its own {own:.3} ms; with the aggregates it is counted in {all:.1} ms",

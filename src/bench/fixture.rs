@@ -15,7 +15,7 @@ use super::domain::{
     RECEIVERS, TRUCKS_PER_HAULER,
 };
 use super::{print_raw, raw_rates, RawRates};
-use crate::domain::fold::Domain;
+use crate::domain::query::DomainQuery;
 use crate::domain::subjects::{Subject, SubjectKind};
 use crate::domain::RULEBOOK;
 use crate::investigate::search::{self, GraphQuery, Order, Query};
@@ -25,6 +25,7 @@ use crate::store::{Clock, Config, Genesis, Ledger};
 use anyhow::{bail, Context, Result};
 use serde_json::json;
 use std::collections::{BTreeMap, BTreeSet};
+use std::ops::ControlFlow;
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -227,21 +228,21 @@ pub fn subjects(city: &City) -> Vec<Subject> {
 /// (log indexes) that involve it, from the generator's cast and the manifests' own steps
 /// (not from the subject index).
 pub fn expected(
-    d: &Domain,
+    d: &dyn DomainQuery,
     city: &City,
     s: &Subject,
     from: u64,
     to: u64,
 ) -> BTreeMap<String, BTreeSet<u64>> {
     let mut out = BTreeMap::new();
-    for m in d.manifests.values() {
+    d.each_manifest(&mut |m| {
         let Some(n) = m
             .reference
             .as_deref()
             .and_then(|r| r.strip_prefix("BENCH-"))
             .and_then(|r| r.parse::<u64>().ok())
         else {
-            continue;
+            return ControlFlow::Continue(());
         };
         let (plant, hauler, plate, receiver) = city.cast_ids(n);
         let plant_site = &city.plants[n as usize % PLANTS].site;
@@ -282,13 +283,14 @@ pub fn expected(
         if !hits.is_empty() {
             out.insert(m.number.to_string(), hits);
         }
-    }
+        ControlFlow::Continue(())
+    });
     out
 }
 
 /// Every page of a search, as manifest number → entries; fails on a manifest listed twice.
 pub fn all_pages(
-    d: &Domain,
+    d: &dyn DomainQuery,
     s: &Subject,
     from: u64,
     to: u64,
@@ -370,25 +372,25 @@ pub fn measure(
     let size = ledger.size();
     let rss_open = resident_bytes();
     let d = state.read();
-    if d.manifests.len() as u64 != manifests {
+    if d.manifest_count() as u64 != manifests {
         bail!(
             "{} manifests in the fixture, {manifests} expected",
-            d.manifests.len()
+            d.manifest_count()
         );
     }
     let mib = |b: Option<u64>| b.map_or("?".into(), |b| format!("{:.0} MiB", b as f64 / 1048576.0));
     println!(
         "open: {size} entries, {} manifests replayed in {replay:.1}s = {:.0} entries/s; resident memory {} before, {} after (sled cache {cache_mb} MiB); {} per manifest; subject index: {} subjects, {} postings",
-        d.manifests.len(),
+        d.manifest_count(),
         size as f64 / replay,
         mib(rss_before),
         mib(rss_open),
         match (rss_before, rss_open) {
-            (Some(a), Some(b)) => format!("{:.1} KB", (b.saturating_sub(a)) as f64 / d.manifests.len() as f64 / 1000.0),
+            (Some(a), Some(b)) => format!("{:.1} KB", (b.saturating_sub(a)) as f64 / d.manifest_count() as f64 / 1000.0),
             _ => "?".into(),
         },
-        d.subjects.subject_count(),
-        d.subjects.posting_count(),
+        d.subject_counts().0,
+        d.subject_counts().1,
     );
     drop(d);
 
@@ -410,7 +412,7 @@ pub fn measure(
         let body = {
             let d = state.read();
             let page = search::search(
-                &d,
+                &*d,
                 &Query {
                     subject: s.clone(),
                     from: Some(Timestamp::from_unix_millis(from)),
@@ -429,13 +431,13 @@ pub fn measure(
         std::hint::black_box(body);
         if q < check {
             let d = state.read();
-            let want = expected(&d, &city, &s, from, to);
+            let want = expected(&*d, &city, &s, from, to);
             let order = if q % 2 == 0 {
                 Order::NewestFirst
             } else {
                 Order::OldestFirst
             };
-            let got = all_pages(&d, &s, from, to, order, 50)?;
+            let got = all_pages(&*d, &s, from, to, order, 50)?;
             if got != want {
                 bail!(
                     "search {s:?} in [{}, {}): {} manifests found, {} expected (first difference: {:?})",
@@ -469,7 +471,7 @@ pub fn measure(
     }
 
     // The graph around random loads: depth 2, default caps, over the whole log.
-    let numbers: Vec<_> = state.read().manifests.keys().cloned().collect();
+    let numbers: Vec<_> = state.read().manifest_numbers();
     let mut gt = Vec::new();
     let (mut nodes, mut cut) = (0usize, 0usize);
     for _ in 0..(queries / 5).max(20) {
@@ -478,7 +480,7 @@ pub fn measure(
         let body = {
             let d = state.read();
             let g = search::graph(
-                &d,
+                &*d,
                 &GraphQuery {
                     start: n,
                     depth: GraphQuery::DEFAULT_DEPTH,
@@ -521,28 +523,28 @@ pub fn measure(
         let mut found = 0;
         for _ in 0..3 {
             let t = Instant::now();
-            found = detect(&d, now, &cfg).len();
+            found = detect(&*d, now, &cfg).len();
             scans.push(t.elapsed());
         }
         scans.sort();
         println!(
             "detector scan: {found} anomalies over {} manifests and {} vehicle fixes: median of 3 {:.2}s (min {:.2}s, max {:.2}s)",
-            d.manifests.len(),
-            d.movements.len(),
+            d.manifest_count(),
+            d.fix_count(),
             scans[1].as_secs_f64(),
             scans[0].as_secs_f64(),
             scans[2].as_secs_f64()
         );
         let sample: Vec<_> = d
-            .manifests
-            .keys()
-            .step_by((d.manifests.len() / 1000).max(1))
+            .manifest_numbers()
+            .into_iter()
+            .step_by((d.manifest_count() / 1000).max(1))
             .collect();
         let mut own: Vec<Duration> = sample
             .iter()
             .map(|n| {
                 let t = Instant::now();
-                std::hint::black_box(manifest_own(&d, n, now, &cfg));
+                std::hint::black_box(manifest_own(&*d, n, now, &cfg));
                 t.elapsed()
             })
             .collect();

@@ -27,6 +27,7 @@ use serde_json::{json, Map, Value};
 use sha2::{Digest, Sha256};
 use std::collections::{BTreeMap, HashMap};
 use std::fmt::Write as _;
+use std::ops::ControlFlow;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -526,13 +527,7 @@ impl<'a> Play<'a> {
                 .collect::<Result<Vec<_>>>()
                 .context(what.clone())?;
             let receipt = self.submit(t, body, &keys).context(what.clone())?;
-            let created = self
-                .rules
-                .read()
-                .created
-                .get(&receipt.index)
-                .cloned()
-                .unwrap_or_default();
+            let created = self.rules.read().created_at(receipt.index).into_owned();
             let labels: Vec<&String> = step.label.iter().chain(&step.labels).collect();
             if !labels.is_empty() && labels.len() != created.len() {
                 bail!(
@@ -600,9 +595,7 @@ impl<'a> Play<'a> {
             .find(|a| a.roles.iter().any(|r| r == "inspector"))
             .context("the demo world has an inspector")?;
         let on_road = d
-            .manifests
-            .values()
-            .find(|m| m.status == Status::InTransit)
+            .find_manifest(&mut |m| m.status == Status::InTransit)
             .context("the demo week leaves a load on the road")?;
         let mut body = serde_json::json!({
             "type": "inspection.recorded",
@@ -640,10 +633,11 @@ impl<'a> Play<'a> {
             .collect();
         let mut by_status: BTreeMap<Status, usize> = BTreeMap::new();
         let mut by_stream: BTreeMap<&str, usize> = BTreeMap::new();
-        for m in d.manifests.values() {
+        d.each_manifest(&mut |m| {
             *by_status.entry(m.status).or_default() += 1;
             *by_stream.entry(m.stream.as_str()).or_default() += 1;
-        }
+            ControlFlow::Continue(())
+        });
         let mut o = String::new();
         let _ = writeln!(
             o,
@@ -660,7 +654,7 @@ impl<'a> Play<'a> {
         let _ = writeln!(
             o,
             "  {} manifests ({}); by status: {}",
-            d.manifests.len(),
+            d.manifest_count(),
             counts(by_stream.iter().map(|(s, n)| (s.to_string(), *n))),
             counts(by_status.iter().map(|(s, n)| (s.as_str().to_string(), *n)))
         );
@@ -672,10 +666,10 @@ impl<'a> Play<'a> {
         }
         let _ = writeln!(o, "  flagged, as of now:");
         let mut any = false;
-        for m in d.manifests.values() {
-            let flags = m.flags_at(now, &d.limits);
+        d.each_manifest(&mut |m| {
+            let flags = m.flags_at(now, d.limits());
             if flags.is_empty() {
-                continue;
+                return ControlFlow::Continue(());
             }
             any = true;
             let _ = writeln!(
@@ -693,12 +687,13 @@ impl<'a> Play<'a> {
                     .unwrap_or_default();
                 let _ = writeln!(o, "      {kind} (entry {}): {}", f.index, f.detail);
             }
-        }
+            ControlFlow::Continue(())
+        });
         if !any {
             let _ = writeln!(o, "    none");
         }
         let found = crate::investigate::detectors::detect(
-            &d,
+            &*d,
             now,
             &crate::investigate::detectors::DetectorConfig::default(),
         );
@@ -737,7 +732,7 @@ impl<'a> Play<'a> {
         );
         // The first manifest with containers that still moves (a closed one gets no new
         // codes): its labels and a scan, as a party would do it.
-        if let Some(m) = d.manifests.values().find(|m| {
+        if let Some(m) = d.find_manifest(&mut |m| {
             !m.status.is_closed() && m.current().lines.iter().any(|l| !l.containers.is_empty())
         }) {
             let issuer = self

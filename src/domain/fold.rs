@@ -9,6 +9,7 @@ use super::catalog::Catalog;
 use super::codes::{ManifestNumber, Plate, Quantity, Uscc};
 use super::events::*;
 use super::movements::{Fix, FixKind, Movements};
+use super::query::DomainQuery;
 use crate::ledger::event::{PublicKey, SignedEvent};
 use crate::ledger::state::{Delegation, Fold, LogState, Refusal};
 use crate::ledger::time::Timestamp;
@@ -470,44 +471,44 @@ pub const MAX_EXPORT_MANIFESTS: usize = 1000;
 /// The domain state. `Domain` implements the ledger's [`Fold`].
 #[derive(Clone, Debug)]
 pub struct Domain {
-    pub catalog: std::sync::Arc<Catalog>,
-    pub limits: Limits,
+    pub(super) catalog: std::sync::Arc<Catalog>,
+    pub(super) limits: Limits,
     /// Entry 0 names no rulebook: a bare signed log, nothing for the domain to judge.
-    pub bare: bool,
+    pub(super) bare: bool,
     /// Entry 0 names the first rulebook (`RULEBOOK_V1`): judged as it was (no bound on `at`).
-    pub rulebook_v1: bool,
-    pub authority: Option<PublicKey>,
-    pub parties: BTreeMap<Uscc, Party>,
-    pub keys: HashMap<PublicKey, Uscc>,
+    pub(super) rulebook_v1: bool,
+    pub(super) authority: Option<PublicKey>,
+    pub(super) parties: BTreeMap<Uscc, Party>,
+    pub(super) keys: HashMap<PublicKey, Uscc>,
     /// Keys revoked, with the time from which they no longer sign.
-    pub revoked: HashMap<PublicKey, Timestamp>,
+    pub(super) revoked: HashMap<PublicKey, Timestamp>,
     /// Device keys (`key.delegated`): in `keys` too, mapped to their holder; signing until
     /// `not_after`. Not listed in their party's `keys` (a party may have thousands).
-    pub delegated: HashMap<PublicKey, Delegation>,
-    pub licences: BTreeMap<String, Licence>,
-    pub licences_of: HashMap<Uscc, Vec<String>>,
-    pub vehicles: BTreeMap<Plate, Vehicle>,
-    pub sites: BTreeMap<String, Site>,
+    pub(super) delegated: HashMap<PublicKey, Delegation>,
+    pub(super) licences: BTreeMap<String, Licence>,
+    pub(super) licences_of: HashMap<Uscc, Vec<String>>,
+    pub(super) vehicles: BTreeMap<Plate, Vehicle>,
+    pub(super) sites: BTreeMap<String, Site>,
     /// Registered persons (drivers, escorts) by id (the commitment `person`).
-    pub persons: BTreeMap<String, Person>,
-    pub manifests: BTreeMap<ManifestNumber, Manifest>,
+    pub(super) persons: BTreeMap<String, Person>,
+    pub(super) manifests: BTreeMap<ManifestNumber, Manifest>,
     /// Manifests each entry created (an issue creates one, a split several).
-    pub created: HashMap<u64, Vec<ManifestNumber>>,
-    pub by_party: HashMap<Uscc, BTreeSet<ManifestNumber>>,
-    pub by_vehicle: HashMap<Plate, BTreeSet<ManifestNumber>>,
+    pub(super) created: HashMap<u64, Vec<ManifestNumber>>,
+    pub(super) by_party: HashMap<Uscc, BTreeSet<ManifestNumber>>,
+    pub(super) by_vehicle: HashMap<Plate, BTreeSet<ManifestNumber>>,
     /// The registry entries of each party key (added, revoked).
-    pub key_entries: HashMap<PublicKey, KeyEntries>,
+    pub(super) key_entries: HashMap<PublicKey, KeyEntries>,
     /// Every pull of evidence, in log order (for those who see everything only).
-    pub exports: Vec<Export>,
+    pub(super) exports: Vec<Export>,
     /// What was done about each anomaly (`case.noted`), by its stable id, in log order (for
     /// those who see everything only).
-    pub notes: HashMap<String, Vec<CaseNote>>,
+    pub(super) notes: HashMap<String, Vec<CaseNote>>,
     /// Subject search (issue 5): plates, parties, sites, drivers → (time, entry, manifest).
-    pub subjects: super::subjects::SubjectIndex,
+    pub(super) subjects: super::subjects::SubjectIndex,
     serials: HashMap<(u16, String), u32>,
     references: HashMap<(Uscc, String), ManifestNumber>,
     /// Where each vehicle was: track points and hand-over places (for the vehicle detectors).
-    pub movements: Movements,
+    pub(super) movements: Movements,
 }
 
 /// How far ahead of its entry's log time an event may say it happened (clocks differ; a
@@ -721,48 +722,22 @@ impl Domain {
         v.to_string()
     }
 
+    /// Register a site as it is (tests of readers that need only sites).
+    #[cfg(test)]
+    pub(crate) fn test_site(&mut self, site: Site) {
+        self.sites.insert(site.reg.site.clone(), site);
+    }
+
+    /// Add a vehicle fix as it is (tests of readers that need only fixes).
+    #[cfg(test)]
+    pub(crate) fn test_fix(&mut self, plate: &Plate, fix: Fix) {
+        self.movements.add(plate, fix);
+    }
+
     /// Set the last serial allocated for a year and region (tests: running out of numbers).
     #[cfg(test)]
     pub(crate) fn set_serial(&mut self, year: u16, region4: &str, serial: u32) {
         self.serials.insert((year, region4.to_string()), serial);
-    }
-
-    /// The party a key belongs to.
-    pub fn party_of(&self, key: &PublicKey) -> Option<&Uscc> {
-        self.keys.get(key)
-    }
-
-    /// The party a key belongs to, if the key is not revoked at `at` (nor, for a device key,
-    /// past its `not_after`).
-    pub fn party_of_at(&self, key: &PublicKey, at: Timestamp) -> Option<&Uscc> {
-        self.lapse_of(key, at)
-            .is_none()
-            .then(|| self.keys.get(key))?
-    }
-
-    /// Why `key` may not sign at `at` though registered: revoked, or a device key expired.
-    pub fn lapse_of(&self, key: &PublicKey, at: Timestamp) -> Option<Refusal> {
-        if let Some(eff) = self.revoked.get(key).filter(|eff| **eff <= at) {
-            return Some(Refusal::RevokedKey {
-                key: key.to_string(),
-                effective: eff.to_string(),
-            });
-        }
-        let d = self.delegated.get(key)?;
-        if d.not_after <= at {
-            return Some(Refusal::ExpiredKey {
-                key: key.to_string(),
-                not_after: d.not_after.to_string(),
-            });
-        }
-        // A device key lapses with the party key that delegated it (as `LogState` decides).
-        self.revoked
-            .get(&d.by)
-            .filter(|eff| **eff <= at)
-            .map(|eff| Refusal::RevokedKey {
-                key: d.by.to_string(),
-                effective: eff.to_string(),
-            })
     }
 
     fn signed_by(&self, event: &SignedEvent, party: &Uscc) -> bool {
@@ -810,14 +785,14 @@ impl Domain {
         Ok(())
     }
 
-    fn party(&self, id: &Uscc, field: &str) -> Result<&Party, Refusal> {
+    fn registered_party(&self, id: &Uscc, field: &str) -> Result<&Party, Refusal> {
         self.parties
             .get(id)
             .ok_or_else(|| unknown(field, format!("{id} is not a registered party")))
     }
 
     fn party_with(&self, id: &Uscc, role: Role, field: &str) -> Result<&Party, Refusal> {
-        let p = self.party(id, field)?;
+        let p = self.registered_party(id, field)?;
         if !p.roles.contains(&role) {
             return Err(f(
                 field,
@@ -831,7 +806,7 @@ impl Domain {
         Ok(p)
     }
 
-    fn site(&self, id: &str, field: &str) -> Result<&Site, Refusal> {
+    fn registered_site(&self, id: &str, field: &str) -> Result<&Site, Refusal> {
         self.sites
             .get(id)
             .ok_or_else(|| unknown(field, format!("{id:?} is not a registered site")))
@@ -1006,7 +981,7 @@ impl Domain {
     }
 
     fn check_route(&self, destination: &str, haulers: &[Uscc], field: &str) -> Result<(), Refusal> {
-        self.site(destination, &format!("{field}destination"))?;
+        self.registered_site(destination, &format!("{field}destination"))?;
         if haulers.is_empty() {
             return Err(f(&format!("{field}haulers"), "at least one planned hauler"));
         }
@@ -1238,7 +1213,7 @@ impl Domain {
                         format!("the USCC of a registered party: {e}"),
                     )
                 })?;
-                self.party(&id, "event.holder")?;
+                self.registered_party(&id, "event.holder")?;
                 if let Some(p) = d.person {
                     match self.persons.get(p) {
                         Some(person) if person.reg.party == id => {}
@@ -1286,7 +1261,7 @@ impl Domain {
                         format!("the USCC of a registered party: {e}"),
                     )
                 })?;
-                self.party(&id, "event.holder")?;
+                self.registered_party(&id, "event.holder")?;
                 let key = PublicKey::parse(
                     "event.key",
                     event.event()["key"].as_str().unwrap_or_default(),
@@ -1332,7 +1307,7 @@ impl Domain {
                         format!("licence {:?} exists already", g.licence),
                     ));
                 }
-                self.party(&g.party, "event.party")?;
+                self.registered_party(&g.party, "event.party")?;
                 if g.valid_until <= g.valid_from {
                     return Err(f("event.valid_until", "a time after valid_from"));
                 }
@@ -1399,7 +1374,7 @@ impl Domain {
                         format!("site {:?} is registered already", s.site),
                     ));
                 }
-                self.party(&s.party, "event.party")?;
+                self.registered_party(&s.party, "event.party")?;
                 if s.geofence.len() < 3 {
                     return Err(f("event.geofence", "a polygon of at least 3 points"));
                 }
@@ -1416,7 +1391,7 @@ impl Domain {
                         "person.registered (by the party the person works for, or the authority)",
                     )?;
                 }
-                self.party(&p.party, "event.party")?;
+                self.registered_party(&p.party, "event.party")?;
                 if let Some(old) = self.persons.get(p.person.as_str()) {
                     return Err(state(
                         "event.person",
@@ -1439,7 +1414,7 @@ impl Domain {
             E::ManifestIssued(m) => {
                 self.party_with(&m.generator, Role::Generator, "event.generator")?;
                 self.require_signed_by(event, &m.generator, "signatures", "manifest.issued")?;
-                let origin = self.site(&m.origin, "event.origin")?;
+                let origin = self.registered_site(&m.origin, "event.origin")?;
                 if origin.reg.party != m.generator {
                     return Err(f(
                         "event.origin",
@@ -1618,7 +1593,7 @@ impl Domain {
                     "signatures",
                     "custody.weighed (by the holder)",
                 )?;
-                self.site(&w.site, "event.site")?;
+                self.registered_site(&w.site, "event.site")?;
                 for (name, q) in [("gross", &w.gross), ("tare", &w.tare), ("net", &w.net)] {
                     if q.unit != super::codes::Unit::G {
                         return Err(f(
@@ -1729,7 +1704,7 @@ impl Domain {
                     ));
                 }
                 if let Some(rej) = &r.rejection {
-                    self.party(&rej.to, "event.rejection.to")?;
+                    self.registered_party(&rej.to, "event.rejection.to")?;
                 }
                 let counts: Vec<Quantity> = r
                     .lines
@@ -1902,7 +1877,7 @@ impl Domain {
                 self.party_with(&ins.inspector, Role::Inspector, "event.inspector")?;
                 self.require_signed_by(event, &ins.inspector, "signatures", "inspection.recorded")?;
                 if let Some(s) = &ins.site {
-                    self.site(s, "event.site")?;
+                    self.registered_site(s, "event.site")?;
                 }
                 // The vehicle is what the inspector saw: an unregistered truck carrying a load
                 // is a finding, not a reason to refuse the record.
@@ -1982,7 +1957,7 @@ impl Domain {
     /// `by` (field `event.by`) is a registered enforcement or inspection party; else refused
     /// with `rule` and what `by` is registered as.
     fn inspecting(&self, by: &Uscc, rule: &str) -> Result<(), Refusal> {
-        let p = self.party(by, "event.by")?;
+        let p = self.registered_party(by, "event.by")?;
         if p.roles
             .iter()
             .any(|r| matches!(r, Role::Enforcement | Role::Inspector))
@@ -2136,7 +2111,7 @@ impl Domain {
                 ),
             });
         }
-        let to = self.party(&h.to, "event.to")?;
+        let to = self.registered_party(&h.to, "event.to")?;
         let dest_party = self
             .sites
             .get(&m.current().destination)
@@ -2221,7 +2196,7 @@ impl Domain {
             ));
         }
         if let Some(s) = &h.site {
-            self.site(s, "event.site")?;
+            self.registered_site(s, "event.site")?;
         }
         let mut flags = self.gap_flags(m, &counts, index, "handed over");
         if let Some(p) = driver.filter(|p| p.reg.party != h.from && p.reg.party != h.to) {

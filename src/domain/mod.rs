@@ -9,6 +9,7 @@ pub mod events;
 pub mod fold;
 pub mod movements;
 pub mod personal;
+pub mod query;
 pub mod subjects;
 
 use crate::ledger::state::{Fold, Rules};
@@ -47,19 +48,43 @@ impl DomainRules {
         }
     }
 
-    /// Read the live state (as of the published log).
-    pub fn read(&self) -> RwLockReadGuard<'_, Domain> {
-        self.live.read().expect("domain lock")
+    /// Read the live state (as of the published log), through the read interface.
+    pub fn read(&self) -> DomainRead<'_> {
+        DomainRead(self.live.read().expect("domain lock"))
+    }
+
+    /// The catalog the fold judges by.
+    pub fn catalog(&self) -> Arc<catalog::Catalog> {
+        self.catalog.clone()
     }
 
     /// Read the live state, unless the store failed to make what it holds durable (then the
     /// cause: the state is ahead of the disk until the store replays it from the log).
-    pub fn read_durable(&self) -> Result<RwLockReadGuard<'_, Domain>, String> {
+    pub fn read_durable(&self) -> Result<DomainRead<'_>, String> {
         let guard = self.read();
         match &*self.failed.lock().expect("failed lock") {
             Some(cause) => Err(cause.clone()),
             None => Ok(guard),
         }
+    }
+}
+
+/// The live state as a reader sees it: the read interface ([`query::DomainQuery`]), with the
+/// read lock held until it is dropped.
+pub struct DomainRead<'a>(RwLockReadGuard<'a, Domain>);
+
+impl<'a> std::ops::Deref for DomainRead<'a> {
+    type Target = dyn query::DomainQuery + 'a;
+
+    fn deref(&self) -> &Self::Target {
+        &*self.0
+    }
+}
+
+impl DomainRead<'_> {
+    /// The fold itself, for what only it can decide (a half-signed hand-over's check).
+    pub fn fold(&self) -> &Domain {
+        &self.0
     }
 }
 

@@ -100,6 +100,16 @@ impl Movements {
         self.by_vehicle.get(plate).map(Vec::as_slice).unwrap_or(&[])
     }
 
+    /// The fixes of one vehicle with `from <= time < to`, in time order.
+    pub fn window(&self, plate: &Plate, from: Option<Timestamp>, to: Option<Timestamp>) -> &[Fix] {
+        let all = self.of(plate);
+        let lo = from.map_or(0, |t| all.partition_point(|f| f.ms < t.unix_millis()));
+        let hi = to.map_or(all.len(), |t| {
+            all.partition_point(|f| f.ms < t.unix_millis())
+        });
+        &all[lo..hi.max(lo)]
+    }
+
     /// How many fixes are held (for memory estimates).
     pub fn len(&self) -> usize {
         self.by_vehicle.values().map(Vec::len).sum()
@@ -143,5 +153,25 @@ mod tests {
         }
         let order: Vec<u64> = m.of(&plate).iter().map(|f| f.index()).collect();
         assert_eq!(order, vec![2, 4, 3, 1]);
+    }
+
+    #[test]
+    fn a_window_holds_the_fixes_from_its_start_up_to_but_not_at_its_end() {
+        let mut m = Movements::default();
+        let plate = Plate::parse("苏E12345").unwrap();
+        let t = Timestamp::from_unix_millis;
+        for (ms, i) in [(10, 1), (20, 2), (20, 3), (30, 4), (40, 5)] {
+            m.add(&plate, Fix::new(t(ms), None, i, FixKind::Track));
+        }
+        let idx = |w: &[Fix]| w.iter().map(|f| f.index()).collect::<Vec<_>>();
+        assert_eq!(
+            idx(m.window(&plate, Some(t(20)), Some(t(40)))),
+            vec![2, 3, 4]
+        );
+        assert_eq!(idx(m.window(&plate, None, Some(t(20)))), vec![1]);
+        assert_eq!(idx(m.window(&plate, Some(t(35)), None)), vec![5]);
+        assert!(m.window(&plate, Some(t(40)), Some(t(10))).is_empty());
+        let other = Plate::parse("苏E54321").unwrap();
+        assert!(m.window(&other, None, None).is_empty());
     }
 }

@@ -5,6 +5,7 @@
 use super::catalog::Catalog;
 use super::codes::Uscc;
 use super::fold::{Domain, FlagKind, Limits, Status};
+use super::query::DomainQuery;
 use super::RULEBOOK;
 use crate::ledger::event::{PublicKey, SignedEvent};
 use crate::ledger::state::{genesis_event, LogState};
@@ -742,7 +743,10 @@ fn a_delegated_device_key_signs_for_its_party_until_not_after_or_revocation() {
     );
     let t = |ms: u64| Timestamp::from_unix_millis(ms);
     let plant = Uscc::parse(&id(0)).unwrap();
-    assert_eq!(log.domain.party_of_at(&device, t(T0 + HOUR)), Some(&plant));
+    assert_eq!(
+        log.domain.party_of_at(&device, t(T0 + HOUR)),
+        Some(plant.clone())
+    );
     assert_eq!(
         log.domain.party_of_at(&device, t(T0 + 24 * HOUR)),
         None,
@@ -772,6 +776,9 @@ fn a_delegated_device_key_signs_for_its_party_until_not_after_or_revocation() {
         &[&pkey(0)],
     )
     .unwrap();
-    assert_eq!(log.domain.party_of_at(&device, t(T0 + HOUR)), Some(&plant));
+    assert_eq!(
+        log.domain.party_of_at(&device, t(T0 + HOUR)),
+        Some(plant.clone())
+    );
     assert_eq!(log.domain.party_of_at(&device, t(T0 + 6 * HOUR)), None);
 }

@@ -132,7 +132,7 @@ fn build(
                 )
             })?;
         let plan =
-            Plan::from_domain(&d, index, size, &ledger.verifier().name).map_err(|e| match e {
+            Plan::from_domain(&*d, index, size, &ledger.verifier().name).map_err(|e| match e {
                 PlanError::NoSuchExport(_) => Problem::new(
                     404,
                     "unknown-export",
@@ -183,7 +183,7 @@ async fn again(
 ) -> Result<HttpResponse, Problem> {
     {
         let d = live(&rules)?;
-        let v = viewer(&req, &seen, &d)?;
+        let v = viewer(&req, &seen, &*d)?;
         require_sees_all(&v, "case bundles")?;
     }
     let index: u64 = path.parse().map_err(|_| {
@@ -205,16 +205,16 @@ async fn exports(
     req: HttpRequest,
 ) -> Result<HttpResponse, Problem> {
     let d = live(&rules)?;
-    let v = viewer(&req, &seen, &d)?;
+    let v = viewer(&req, &seen, &*d)?;
     require_sees_all(&v, "the exports (who pulled which records)")?;
     let reader = match &v {
         Viewer::Authority => json!({"authority": true}),
         Viewer::Party { id, roles } => json!({
             "party": id,
-            "name": d.parties.get(id).map(|p| p.name.clone()),
+            "name": d.party(id).map(|p| p.name.clone()),
             "roles": roles,
         }),
         _ => json!(null),
     };
-    Ok(HttpResponse::Ok().json(json!({"exports": d.exports, "reader": reader})))
+    Ok(HttpResponse::Ok().json(json!({"exports": d.exports(), "reader": reader})))
 }

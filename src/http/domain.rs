@@ -5,9 +5,10 @@ use super::auth::SeenRequests;
 use super::Problem;
 use crate::domain::codes::{ManifestNumber, Plate, Uscc};
 use crate::domain::events::{Role, Stream};
-use crate::domain::fold::{Domain, Manifest, Status};
+use crate::domain::fold::{Manifest, Status};
 use crate::domain::personal::Disclosure;
-use crate::domain::DomainRules;
+use crate::domain::query::DomainQuery;
+use crate::domain::{DomainRead, DomainRules};
 use crate::ledger::event::{PublicKey, SignedEvent};
 use crate::ledger::state::Refusal;
 use crate::ledger::time::{DateAs, Timestamp};
@@ -15,6 +16,7 @@ use crate::store::{Ledger, Lodged};
 use actix_web::{web, HttpRequest, HttpResponse};
 use serde_json::{json, Value};
 use std::collections::BTreeSet;
+use std::ops::ControlFlow;
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.route("/v1/manifests/{number}", web::get().to(manifest))
@@ -64,7 +66,7 @@ impl Viewer {
 
 /// The domain's state for a reader, or 503 right after a failed write (the state may hold
 /// events the disk does not, until the store has replayed it from the log).
-pub(super) fn live(rules: &DomainRules) -> Result<std::sync::RwLockReadGuard<'_, Domain>, Problem> {
+pub(super) fn live(rules: &DomainRules) -> Result<DomainRead<'_>, Problem> {
     rules.read_durable().map_err(|cause| {
         Problem::unavailable(
             "storage-failed",
@@ -82,7 +84,7 @@ pub fn now() -> Timestamp {
 pub(super) fn viewer(
     req: &HttpRequest,
     seen: &SeenRequests,
-    d: &Domain,
+    d: &dyn DomainQuery,
 ) -> Result<Viewer, Problem> {
     viewer_with_body(req, &[], seen, d)
 }
@@ -92,7 +94,7 @@ pub(super) fn viewer_with_body(
     req: &HttpRequest,
     body: &[u8],
     seen: &SeenRequests,
-    d: &Domain,
+    d: &dyn DomainQuery,
 ) -> Result<Viewer, Problem> {
     let given = req.headers().get("authorization");
     // A header that is not text is refused as a header, never read as no header.
@@ -112,8 +114,8 @@ pub(super) fn viewer_with_body(
     };
     Ok(match key {
         None => Viewer::Anonymous,
-        Some(k) if Some(k) == d.authority => Viewer::Authority,
-        Some(k) => match d.party_of_at(&k, now()).and_then(|p| d.parties.get(p)) {
+        Some(k) if Some(k) == d.authority() => Viewer::Authority,
+        Some(k) => match d.party_of_at(&k, now()).and_then(|p| d.party(&p)) {
             Some(p) => Viewer::Party {
                 id: p.id.clone(),
                 roles: p.roles.clone(),
@@ -220,26 +222,26 @@ pub(super) fn manifest_read(
     let number = number.clone();
     let (view, m, pending_for, anomalies) = {
         let d = live(rules)?;
-        let v = viewer(req, seen, &d)?;
-        let m = d.manifests.get(&number).ok_or_else(|| {
+        let v = viewer(req, seen, &*d)?;
+        let m = d.manifest(&number).ok_or_else(|| {
             not_found(
                 "manifest",
                 "number",
                 format!("manifest {number} does not exist"),
             )
         })?;
-        if !v.sees(m) {
-            return Ok(public_view(m, ledger.size()));
+        if !v.sees(&m) {
+            return Ok(public_view(&m, ledger.size()));
         }
         let mut anomalies = crate::investigate::detectors::manifest_own(
-            &d,
+            &*d,
             &number,
             now(),
             &crate::investigate::detectors::DetectorConfig::default(),
         );
         // A truck's anomaly may name other parties' loads: shown only to who may see them all.
-        anomalies.retain(|a| super::investigate::may_see(&v, &d, a));
-        (v, m.clone(), d.limits.clone(), anomalies)
+        anomalies.retain(|a| super::investigate::may_see(&v, &*d, a));
+        (v, m.into_owned(), d.limits().clone(), anomalies)
     };
     let _ = view;
     let mut events = Vec::new();
@@ -362,7 +364,7 @@ async fn list(
     q: Params,
 ) -> Result<HttpResponse, Problem> {
     let d = live(&rules)?;
-    let v = viewer(&req, &seen, &d)?;
+    let v = viewer(&req, &seen, &*d)?;
     if matches!(v, Viewer::Anonymous | Viewer::Unknown) {
         return Err(Problem::new(
             401,
@@ -408,35 +410,46 @@ async fn list(
             .ok_or_else(|| bad("limit", format!("an integer from 1 to 1000, got {s:?}")))?,
         None => 100,
     };
-    let empty = BTreeSet::new();
-    let candidates: Box<dyn Iterator<Item = &ManifestNumber>> = match (&party, &vehicle) {
-        (Some(p), _) => Box::new(d.by_party.get(p).unwrap_or(&empty).iter()),
-        (None, Some(pl)) => Box::new(d.by_vehicle.get(pl).unwrap_or(&empty).iter()),
-        (None, None) => match &v {
-            Viewer::Party { id, .. } if !v.sees_all() => {
-                Box::new(d.by_party.get(id).unwrap_or(&empty).iter())
-            }
-            _ => Box::new(d.manifests.keys()),
-        },
-    };
     let now = now();
-    let out: Vec<Value> = candidates
-        .filter_map(|n| d.manifests.get(n))
-        .filter(|m| v.sees(m))
-        .filter(|m| vehicle.as_ref().is_none_or(|pl| m.vehicles.contains(pl)))
-        .filter(|m| status.is_none_or(|s| m.status == s))
-        .filter(|m| stream.is_none_or(|s| m.stream == s))
-        .filter(|m| from.is_none_or(|t| m.issued_at >= t))
-        .filter(|m| to.is_none_or(|t| m.issued_at < t))
-        .take(limit)
-        .map(|m| {
-            json!({
+    let mut out: Vec<Value> = Vec::new();
+    let mut consider = |m: &Manifest| {
+        let wanted = v.sees(m)
+            && vehicle.as_ref().is_none_or(|pl| m.vehicles.contains(pl))
+            && status.is_none_or(|s| m.status == s)
+            && stream.is_none_or(|s| m.stream == s)
+            && from.is_none_or(|t| m.issued_at >= t)
+            && to.is_none_or(|t| m.issued_at < t);
+        if wanted {
+            out.push(json!({
                 "number": m.number, "stream": m.stream, "status": m.status, "issuer": m.issuer,
                 "holder": m.holder, "destination": m.current().destination, "issued_at": m.issued_at,
-                "flags": m.flags_at(now, &d.limits).iter().map(|f| f.kind).collect::<Vec<_>>(),
-            })
-        })
-        .collect();
+                "flags": m.flags_at(now, d.limits()).iter().map(|f| f.kind).collect::<Vec<_>>(),
+            }));
+        }
+        if out.len() == limit {
+            ControlFlow::Break(())
+        } else {
+            ControlFlow::Continue(())
+        }
+    };
+    let indexed = match (&party, &vehicle, &v) {
+        (Some(p), _, _) => Some(d.manifests_of_party(p)),
+        (None, Some(pl), _) => Some(d.manifests_of_vehicle(pl)),
+        (None, None, Viewer::Party { id, .. }) if !v.sees_all() => Some(d.manifests_of_party(id)),
+        _ => None,
+    };
+    match indexed {
+        Some(numbers) => {
+            for n in numbers.iter() {
+                if let Some(m) = d.manifest(n) {
+                    if consider(&m).is_break() {
+                        break;
+                    }
+                }
+            }
+        }
+        None => d.each_manifest(&mut consider),
+    }
     Ok(HttpResponse::Ok().json(json!({"manifests": out})))
 }
 
@@ -448,23 +461,11 @@ async fn party(
         .map_err(|e| Problem::bad_request(Some("id"), format!("path `id`: {e}")))?;
     let d = live(&rules)?;
     let p = d
-        .parties
-        .get(&id)
+        .party(&id)
         .ok_or_else(|| not_found("party", "id", format!("{id} is not a registered party")))?;
-    let licences: Vec<_> = d
-        .licences_of
-        .get(&id)
-        .into_iter()
-        .flatten()
-        .map(|l| &d.licences[l])
-        .collect();
-    let vehicles: Vec<_> = d
-        .vehicles
-        .values()
-        .filter(|v| v.party == id)
-        .map(|v| &v.plate)
-        .collect();
-    let sites: Vec<_> = d.sites.values().filter(|s| s.reg.party == id).collect();
+    let licences = d.licences_of(&id);
+    let vehicles = d.vehicles_of(&id);
+    let sites = d.sites_of(&id);
     Ok(HttpResponse::Ok()
         .json(json!({"party": p, "licences": licences, "vehicles": vehicles, "sites": sites})))
 }
@@ -490,18 +491,18 @@ async fn key(
     let k = PublicKey::parse_any_base64("key", &raw)
         .map_err(|e| Problem::bad_request(Some("key"), format!("path `key`: {e}")))?;
     let d = live(&rules)?;
-    let who = viewer(&req, &seen, &d)?;
+    let who = viewer(&req, &seen, &*d)?;
     let unknown = || not_found("key", "key", format!("{k} is not a registered key"));
     let now = now();
-    let view = if d.authority == Some(k) {
+    let view = if d.authority() == Some(k) {
         json!({"key": k.to_string(), "kind": "authority", "holder": null, "label": null,
                "not_after": null, "person": null, "added_index": 0, "status": "active"})
     } else {
-        let holder = d.keys.get(&k).ok_or_else(unknown)?;
-        let entries = d.key_entries.get(&k).ok_or_else(unknown)?;
-        let own = matches!(&who, Viewer::Party { id, .. } if id == holder);
-        let dl = d.delegated.get(&k);
-        let details = dl.filter(|_| who.sees_all() || own);
+        let holder = d.party_of(&k).ok_or_else(unknown)?;
+        let entries = d.key_entries(&k).ok_or_else(unknown)?;
+        let own = matches!(&who, Viewer::Party { id, .. } if *id == holder);
+        let dl = d.delegation(&k);
+        let details = dl.as_deref().filter(|_| who.sees_all() || own);
         let status = match d.lapse_of(&k, now) {
             None => "active",
             Some(Refusal::ExpiredKey { .. }) => "expired",
@@ -525,15 +526,15 @@ async fn vehicle(
     let plate = Plate::parse(&path)
         .map_err(|e| Problem::bad_request(Some("plate"), format!("path `plate`: {e}")))?;
     let d = live(&rules)?;
-    let who = viewer(&req, &seen, &d)?;
-    let v = d.vehicles.get(&plate).ok_or_else(|| {
+    let who = viewer(&req, &seen, &*d)?;
+    let v = d.vehicle(&plate).ok_or_else(|| {
         not_found(
             "vehicle",
             "plate",
             format!("{plate} is not a registered vehicle"),
         )
     })?;
-    let mut view = serde_json::to_value(v)
+    let mut view = serde_json::to_value(&v)
         .map_err(|e| Problem::new(500, "internal", "Internal error", e.to_string()))?;
     // Where a truck is, is for inspectors and enforcement (and its own company) to know.
     let own = matches!(&who, Viewer::Party { id, .. } if *id == v.party);
@@ -551,7 +552,7 @@ async fn site(
     path: web::Path<String>,
 ) -> Result<HttpResponse, Problem> {
     let d = live(&rules)?;
-    let s = d.sites.get(path.as_str()).ok_or_else(|| {
+    let s = d.site(path.as_str()).ok_or_else(|| {
         not_found(
             "site",
             "id",
@@ -566,7 +567,7 @@ async fn licence(
     path: web::Path<String>,
 ) -> Result<HttpResponse, Problem> {
     let d = live(&rules)?;
-    let l = d.licences.get(path.as_str()).ok_or_else(|| {
+    let l = d.licence(path.as_str()).ok_or_else(|| {
         not_found(
             "licence",
             "id",
@@ -604,12 +605,12 @@ pub fn take_pending(
         let signed = |p: Option<&str>| {
             event
                 .signers()
-                .any(|k| d.party_of(k).map(|u| u.as_str()) == p)
+                .any(|k| d.party_of(k).as_ref().map(|u| u.as_str()) == p)
         };
         if signed(from) && signed(to) {
             return Ok(None);
         }
-        match d.check_half_signed(event, now()) {
+        match d.fold().check_half_signed(event, now()) {
             Ok(m) => m,
             // Let the sequencer give its refusal (the same checks, named the same way).
             Err(_) => return Ok(None),

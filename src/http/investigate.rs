@@ -5,7 +5,7 @@ use super::auth::SeenRequests;
 use super::domain::{live, now, viewer, Viewer};
 use super::Problem;
 use crate::domain::codes::{Plate, Uscc};
-use crate::domain::fold::Domain;
+use crate::domain::query::DomainQuery;
 use crate::domain::DomainRules;
 use crate::investigate::detectors::{self, detect, Anomaly, AnomalyKind, DetectorConfig, Filter};
 use crate::ledger::time::{DateAs, Timestamp};
@@ -29,7 +29,7 @@ pub struct ScanCache(Mutex<Option<(Timestamp, Arc<Vec<Anomaly>>)>>);
 impl ScanCache {
     /// The anomalies as of at most [`SCAN_MAX_AGE_MS`] ago, scanning anew when older. Readers
     /// that arrive during a scan wait for it and share it.
-    fn get(&self, d: &Domain, now: Timestamp) -> (Timestamp, Arc<Vec<Anomaly>>) {
+    fn get(&self, d: &dyn DomainQuery, now: Timestamp) -> (Timestamp, Arc<Vec<Anomaly>>) {
         let mut slot = self.0.lock().unwrap_or_else(|p| p.into_inner());
         if let Some((at, scan)) = slot.as_ref() {
             let age = now.unix_millis().checked_sub(at.unix_millis());
@@ -107,7 +107,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
 
 /// Whether `v` may see `a`: readers who see everything see all; a party only anomalies all of
 /// whose manifests it is party to ([`detectors::visible_to`]).
-pub(super) fn may_see(v: &Viewer, d: &Domain, a: &Anomaly) -> bool {
+pub(super) fn may_see(v: &Viewer, d: &dyn DomainQuery, a: &Anomaly) -> bool {
     match v {
         _ if v.sees_all() => true,
         Viewer::Party { id, .. } => detectors::visible_to(a, d, id),
@@ -142,11 +142,12 @@ fn state(q: &HashMap<String, String>) -> Result<Option<State>, Problem> {
 }
 
 /// The latest note on anomaly `id` a reader who sees all may read, as an answer's `handled`.
-fn handled(d: &Domain, id: &str) -> Option<serde_json::Value> {
-    let n = d.notes.get(id)?.last()?;
+fn handled(d: &dyn DomainQuery, id: &str) -> Option<serde_json::Value> {
+    let notes = d.notes(id);
+    let n = notes.last()?;
     Some(json!({
         "by": n.by,
-        "by_name": d.parties.get(&n.by).map(|p| p.name.clone()),
+        "by_name": d.party(&n.by).map(|p| p.name.clone()),
         "action": n.action,
         "case": n.case,
         "at": n.at,
@@ -215,7 +216,7 @@ async fn anomalies(
     q: super::Params,
 ) -> Result<HttpResponse, Problem> {
     let d = live(&rules)?;
-    let v = viewer(&req, &seen, &d)?;
+    let v = viewer(&req, &seen, &*d)?;
     if matches!(v, Viewer::Anonymous | Viewer::Unknown) {
         return Err(Problem::new(
             401,
@@ -229,17 +230,17 @@ async fn anomalies(
     let pg = page(&q)?;
     let want = state(&q)?;
     let notes = v.sees_all();
-    let (as_of, scan) = cache.get(&d, now());
+    let (as_of, scan) = cache.get(&*d, now());
     // Newest first, from just before the cursor; `total` counts every page.
     let end = match &pg.before {
         Some((at, id)) => scan.partition_point(|a| (a.at, &a.id) < (*at, id)),
         None => scan.len(),
     };
-    let is_handled = |a: &Anomaly| notes && d.notes.contains_key(&a.id);
+    let is_handled = |a: &Anomaly| notes && !d.notes(&a.id).is_empty();
     let visible = |a: &Anomaly| {
         f.matches(a)
             && want.is_none_or(|w| (w == State::Handled) == is_handled(a))
-            && may_see(&v, &d, a)
+            && may_see(&v, &*d, a)
     };
     let total = scan.iter().filter(|a| visible(a)).count();
     let mut keep: Vec<usize> = Vec::with_capacity(pg.limit.min(total));
@@ -255,7 +256,7 @@ async fn anomalies(
     }
     let marks: Vec<Option<serde_json::Value>> = keep
         .iter()
-        .map(|&i| notes.then(|| handled(&d, &scan[i].id)).flatten())
+        .map(|&i| notes.then(|| handled(&*d, &scan[i].id)).flatten())
         .collect();
     // The answer is written after the state's read lock is let go.
     drop(d);

@@ -349,10 +349,10 @@ fn may_read_entries(
 ) -> Result<(), Problem> {
     let Some(rules) = rules else { return Ok(()) };
     let d = live(rules)?;
-    if d.bare {
+    if d.is_bare() {
         return Ok(());
     }
-    let who = domain::viewer(req, seen, &d)?;
+    let who = domain::viewer(req, seen, &*d)?;
     domain::require_sees_all(&who, "the log's entries")
 }
 
@@ -520,7 +520,8 @@ async fn submit(
         "tree_size": receipt.tree_size,
     });
     if let Some(rules) = &rules {
-        if let Some(created) = live(rules)?.created.get(&receipt.index) {
+        let created = live(rules)?.created_at(receipt.index).into_owned();
+        if !created.is_empty() {
             answer["manifests"] = json!(created);
         }
     }

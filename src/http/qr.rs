@@ -4,7 +4,8 @@
 use super::domain::{live, now, viewer, Viewer};
 use super::Problem;
 use crate::domain::codes::{ManifestNumber, Plate, Uscc};
-use crate::domain::fold::{Domain, Manifest, Status};
+use crate::domain::fold::{Manifest, Status};
+use crate::domain::query::DomainQuery;
 use crate::domain::DomainRules;
 use crate::http::auth::SeenRequests;
 use crate::qr::{self, TokenBody, TokenError, TokenKind};
@@ -42,8 +43,12 @@ fn parse_number(raw: &str) -> Result<ManifestNumber, Problem> {
 }
 
 /// The manifest, for a reader who may see it (a party to it, or one who sees all).
-fn manifest_for(d: &Domain, who: &Viewer, number: &ManifestNumber) -> Result<Manifest, Problem> {
-    let m = d.manifests.get(number).ok_or_else(|| {
+fn manifest_for(
+    d: &dyn DomainQuery,
+    who: &Viewer,
+    number: &ManifestNumber,
+) -> Result<Manifest, Problem> {
+    let m = d.manifest(number).ok_or_else(|| {
         Problem::new(
             404,
             "unknown-manifest",
@@ -52,7 +57,7 @@ fn manifest_for(d: &Domain, who: &Viewer, number: &ManifestNumber) -> Result<Man
         )
         .field("number")
     })?;
-    if !who.sees(m) {
+    if !who.sees(&m) {
         return Err(match who {
             Viewer::Anonymous => Problem::new(
                 401,
@@ -69,7 +74,7 @@ fn manifest_for(d: &Domain, who: &Viewer, number: &ManifestNumber) -> Result<Man
         }
         .field("Authorization"));
     }
-    Ok(m.clone())
+    Ok(m.into_owned())
 }
 
 /// The signed token text of a manifest or one of its containers.
@@ -149,8 +154,8 @@ impl Ctx {
     fn manifest(&self, req: &HttpRequest, number: &str) -> Result<Manifest, Problem> {
         let number = parse_number(number)?;
         let d = live(&self.rules)?;
-        let who = viewer(req, &self.seen, &d)?;
-        manifest_for(&d, &who, &number)
+        let who = viewer(req, &self.seen, &*d)?;
+        manifest_for(&*d, &who, &number)
     }
 
     fn payload_for(&self, m: &Manifest, container: Option<&str>) -> Result<String, Problem> {
@@ -279,8 +284,8 @@ async fn container_png(
 
 /// The generator as its labels name it: registered name, and the business phone from its
 /// registration entry.
-fn generator(ledger: &Ledger, d: &Domain, id: &Uscc) -> (String, Option<String>) {
-    let Some(p) = d.parties.get(id) else {
+fn generator(ledger: &Ledger, d: &dyn DomainQuery, id: &Uscc) -> (String, Option<String>) {
+    let Some(p) = d.party(id) else {
         return (id.to_string(), None);
     };
     let phone = ledger
@@ -320,9 +325,9 @@ async fn labels(req: HttpRequest, c: Ctx, path: aw::Path<String>) -> Result<Http
     }
     let (name, phone) = {
         let d = live(&c.rules)?;
-        generator(&c.ledger, &d, &m.issuer)
+        generator(&c.ledger, &*d, &m.issuer)
     };
-    let catalog = c.rules.read().catalog.clone();
+    let catalog = c.rules.catalog();
     let g = web::Generator {
         id: &m.issuer,
         name: &name,
@@ -348,11 +353,11 @@ async fn print(req: HttpRequest, c: Ctx, path: aw::Path<String>) -> Result<HttpR
     let d = live(&c.rules)?;
     let party = |u: &Uscc| web::Named {
         id: u.to_string(),
-        name: d.parties.get(u).map(|p| p.name.clone()),
+        name: d.party(u).map(|p| p.name.clone()),
     };
     let site = |id: &str| web::Named {
         id: id.to_string(),
-        name: d.sites.get(id).map(|s| s.reg.name.clone()),
+        name: d.site(id).map(|s| s.reg.name.clone()),
     };
     let chain: Vec<web::ChainRow> = m
         .steps
@@ -370,7 +375,7 @@ async fn print(req: HttpRequest, c: Ctx, path: aw::Path<String>) -> Result<HttpR
             let mut signers: Vec<web::Named> = Vec::new();
             for k in entry.iter().flat_map(|e| e.event.signers()) {
                 let named = match d.party_of(k) {
-                    Some(u) => party(u),
+                    Some(u) => party(&u),
                     None => web::Named {
                         id: format!("key {k}"),
                         name: None,
@@ -420,7 +425,7 @@ async fn print(req: HttpRequest, c: Ctx, path: aw::Path<String>) -> Result<HttpR
         })
         .collect();
     let flags: Vec<String> = m
-        .flags_at(now(), &d.limits)
+        .flags_at(now(), d.limits())
         .iter()
         .map(|f| {
             let kind = web::i18n::flag(f.kind);
@@ -464,7 +469,7 @@ struct ScanRequest {
 /// the one its last hand-over names gets `wrong_vehicle`.
 pub fn verdict(
     ledger: &Ledger,
-    d: &Domain,
+    d: &dyn DomainQuery,
     scanned: &str,
     full: bool,
     vehicle: Option<&Plate>,
@@ -488,7 +493,7 @@ pub fn verdict(
         }
     };
     let mut out = json!({"token": body, "signature": "valid: signed by this log's key"});
-    let Some(m) = d.manifests.get(&body.number) else {
+    let Some(m) = d.manifest(&body.number) else {
         out["verdict"] = json!("unknown_manifest");
         out["ok"] = json!(false);
         out["detail"] = json!(format!(
@@ -499,14 +504,13 @@ pub fn verdict(
     };
     let current = m.current();
     let holder = d
-        .parties
-        .get(&m.holder)
+        .party(&m.holder)
         .map(|p| p.name.clone())
         .unwrap_or_default();
     out["manifest"] = json!({
         "number": m.number, "stream": m.stream, "status": m.status, "version": current.version,
         "onward": m.onward, "issued_at": m.issued_at, "destination": current.destination,
-        "destination_name": d.sites.get(&current.destination).map(|s| s.reg.name.clone()),
+        "destination_name": d.site(&current.destination).map(|s| s.reg.name.clone()),
     });
     if full {
         out["manifest"]["holder"] = json!(m.holder);
@@ -669,15 +673,15 @@ async fn scan(req: HttpRequest, c: Ctx, body: aw::Bytes) -> Result<HttpResponse,
         })
         .transpose()?;
     let d = live(&c.rules)?;
-    let who = super::domain::viewer_with_body(&req, &body, &c.seen, &d)?;
+    let who = super::domain::viewer_with_body(&req, &body, &c.seen, &*d)?;
     let full = qr::payload_token(&scan.payload)
         .ok()
         .and_then(|t| qr::decode(t).ok())
-        .and_then(|t| d.manifests.get(&t.body.number))
-        .is_some_and(|m| who.sees(m));
+        .and_then(|t| d.manifest(&t.body.number))
+        .is_some_and(|m| who.sees(&m));
     Ok(HttpResponse::Ok().json(verdict(
         &c.ledger,
-        &d,
+        &*d,
         &scan.payload,
         full,
         vehicle.as_ref(),
@@ -694,9 +698,9 @@ async fn open_from_phone(
     path: aw::Path<String>,
 ) -> Result<HttpResponse, Problem> {
     let (lang, _) = super::app::page_lang(&req)?;
-    let catalog = rules.read().catalog.clone();
+    let catalog = rules.catalog();
     let d = live(&rules)?;
-    let v = verdict(&ledger, &d, &path, false, None);
+    let v = verdict(&ledger, &*d, &path, false, None);
     Ok(HttpResponse::Ok()
         .content_type("text/html; charset=utf-8")
         .insert_header((

@@ -8,7 +8,8 @@ use super::domain::{live, viewer, Viewer};
 use super::Problem;
 use crate::domain::codes::{ManifestNumber, Plate, Uscc};
 use crate::domain::events::Commitment;
-use crate::domain::fold::{Domain, Person};
+use crate::domain::fold::Person;
+use crate::domain::query::DomainQuery;
 use crate::domain::subjects::{Subject, SubjectKind};
 use crate::domain::DomainRules;
 use crate::investigate::search::{self, Cursor, GraphQuery, Order, Query};
@@ -16,6 +17,7 @@ use crate::ledger::time::{DateAs, Timestamp};
 use crate::store::Ledger;
 use actix_web::{web, HttpRequest, HttpResponse};
 use serde_json::json;
+use std::borrow::Cow;
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.route("/v1/search", web::get().to(search_route))
@@ -162,11 +164,11 @@ fn reader(v: &Viewer, what: &str) -> Result<Option<Uscc>, Problem> {
 /// Erased names are not found. A look-up per registered person (drivers number thousands).
 fn persons_named<'d>(
     ledger: &Ledger,
-    d: &'d Domain,
+    d: &'d dyn DomainQuery,
     v: &Viewer,
     param: &str,
     name: &str,
-) -> Result<Vec<&'d Person>, Problem> {
+) -> Result<Vec<Cow<'d, Person>>, Problem> {
     let name = name.trim();
     if name.is_empty() || name.chars().any(char::is_control) {
         return Err(bad(param, format!("a person's name, got {name:?}")));
@@ -185,8 +187,8 @@ fn persons_named<'d>(
         }
     };
     let mut found = Vec::new();
-    for (id, p) in &d.persons {
-        let Some(bytes) = ledger.personal(id)? else {
+    for p in d.persons() {
+        let Some(bytes) = ledger.personal(p.reg.person.as_str())? else {
             continue;
         };
         let r: serde_json::Value = serde_json::from_slice(&bytes).unwrap_or_default();
@@ -221,11 +223,11 @@ async fn persons_route(
         .get("name")
         .ok_or_else(|| bad("name", "the person's name (as lodged beside the log)"))?;
     let d = live(&rules)?;
-    let v = viewer(&req, &seen, &d)?;
-    let found = persons_named(&ledger, &d, &v, "name", name)?;
+    let v = viewer(&req, &seen, &*d)?;
+    let found = persons_named(&ledger, &*d, &v, "name", name)?;
     Ok(HttpResponse::Ok().json(json!({
         "name": name.trim(),
-        "persons": found.into_iter().map(person_json).collect::<Vec<_>>(),
+        "persons": found.iter().map(|p| person_json(p)).collect::<Vec<_>>(),
         "scope": if v.sees_all() { "all" } else { "persons whose names you lodged" },
     })))
 }
@@ -233,7 +235,7 @@ async fn persons_route(
 /// The one driver a `driver_name` names, for this reader.
 fn subject_by_name(
     ledger: &Ledger,
-    d: &Domain,
+    d: &dyn DomainQuery,
     v: &Viewer,
     q: &Params,
     name: &str,
@@ -318,13 +320,13 @@ async fn search_route(
         .map(|c| Cursor::parse(c).map_err(|e| bad("cursor", e)))
         .transpose()?;
     let d = live(&rules)?;
-    let v = viewer(&req, &seen, &d)?;
+    let v = viewer(&req, &seen, &*d)?;
     let within = reader(&v, "searching")?;
     if let Some(name) = &by_name {
-        subject = Some(subject_by_name(&ledger, &d, &v, &q, name)?);
+        subject = Some(subject_by_name(&ledger, &*d, &v, &q, name)?);
     }
     let page = search::search(
-        &d,
+        &*d,
         &Query {
             subject: subject.expect("a subject, by id or by name"),
             from,
@@ -369,10 +371,10 @@ async fn graph_route(
     let fan_out = number_in(&q, "fan_out", 1..=1000, GraphQuery::DEFAULT_FAN_OUT)?;
     let max_nodes = number_in(&q, "max_nodes", 1..=10_000, GraphQuery::DEFAULT_MAX_NODES)?;
     let d = live(&rules)?;
-    let v = viewer(&req, &seen, &d)?;
+    let v = viewer(&req, &seen, &*d)?;
     let within = reader(&v, "the graph around a load")?;
     let g = search::graph(
-        &d,
+        &*d,
         &GraphQuery {
             start,
             depth,

@@ -80,8 +80,8 @@ async fn vehicle_track(
         now(),
     )?;
     let d = live(&rules)?;
-    let who = viewer(&req, &seen, &d)?;
-    let v = d.vehicles.get(&plate).ok_or_else(|| {
+    let who = viewer(&req, &seen, &*d)?;
+    let v = d.vehicle(&plate).ok_or_else(|| {
         Problem::new(
             404,
             "unknown-vehicle",
@@ -106,7 +106,7 @@ async fn vehicle_track(
         )
         .field("Authorization"));
     }
-    let t = track(&d, &plate, from, to, &DetectorConfig::default());
+    let t = track(&*d, &plate, from, to, &DetectorConfig::default());
     drop(d);
     Ok(HttpResponse::Ok().json(t))
 }

@@ -19,7 +19,8 @@
 
 use crate::domain::codes::{ManifestNumber, Uscc};
 use crate::domain::events::Stream;
-use crate::domain::fold::{line_label, Domain, KeyEntries, Manifest};
+use crate::domain::fold::{line_label, KeyEntries, Manifest};
+use crate::domain::query::DomainQuery;
 use crate::ledger::entry::Entry;
 use crate::ledger::event::PublicKey;
 use crate::ledger::merkle::{leaf_hash, Hash};
@@ -34,6 +35,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::fmt;
+use std::ops::ControlFlow;
 
 /// The format name and version, the bundle's first field.
 pub const FORMAT: &str = "wasteledger-bundle/v1";
@@ -139,13 +141,13 @@ impl Plan {
     /// Plan the bundle for the export at `export_index`, under a checkpoint of `size` entries
     /// (entries at or after `size` are left out: they are not under that checkpoint).
     pub fn from_domain(
-        d: &Domain,
+        d: &dyn DomainQuery,
         export_index: u64,
         size: u64,
         origin: &str,
     ) -> Result<Plan, PlanError> {
-        let x = d
-            .exports
+        let exports = d.exports();
+        let x = exports
             .iter()
             .find(|e| e.index == export_index)
             .ok_or(PlanError::NoSuchExport(export_index))?;
@@ -167,7 +169,7 @@ impl Plan {
         };
         let mut manifests = Vec::new();
         for n in &x.manifests {
-            let Some(m) = d.manifests.get(n) else {
+            let Some(m) = d.manifest(n) else {
                 continue;
             };
             let mut entries: BTreeSet<u64> = m.steps.iter().map(|s| s.index).collect();
@@ -179,23 +181,17 @@ impl Plan {
                 entries: entries.into_iter().filter(|i| *i < size).collect(),
             });
         }
-        let keys = d
-            .key_entries
-            .iter()
-            .map(|(k, e)| {
-                let party = d
-                    .keys
-                    .get(k)
-                    .and_then(|p| d.parties.get(p))
-                    .map(|p| p.index);
-                (*k, (*e, party))
-            })
-            .collect();
+        let mut keys = HashMap::new();
+        d.each_key(&mut |k, e| {
+            let party = d.party_of(k).and_then(|p| d.party(&p)).map(|p| p.index);
+            keys.insert(*k, (*e, party));
+            ControlFlow::Continue(())
+        });
         let summary = summary(d, &export, size, origin);
         Ok(Plan {
             export,
             manifests,
-            authority: d.authority,
+            authority: d.authority(),
             keys,
             summary,
             size,
@@ -321,15 +317,15 @@ impl Plan {
 // The summary
 // ---------------------------------------------------------------------------------------------
 
-fn party_name(d: &Domain, id: &Uscc) -> String {
-    match d.parties.get(id) {
+fn party_name(d: &dyn DomainQuery, id: &Uscc) -> String {
+    match d.party(id) {
         Some(p) => format!("{} ({id})", p.name),
         None => id.to_string(),
     }
 }
 
-fn site_name(d: &Domain, id: &str) -> String {
-    match d.sites.get(id) {
+fn site_name(d: &dyn DomainQuery, id: &str) -> String {
+    match d.site(id) {
         Some(s) => format!("{} ({id})", s.reg.name),
         None => id.to_string(),
     }
@@ -355,7 +351,7 @@ fn cell(s: &str) -> String {
     s.replace('|', "\\|").replace('\n', " ")
 }
 
-fn manifest_summary(d: &Domain, m: &Manifest, size: u64, at: Timestamp, out: &mut String) {
+fn manifest_summary(d: &dyn DomainQuery, m: &Manifest, size: u64, at: Timestamp, out: &mut String) {
     use std::fmt::Write;
     let v = m.current();
     let _ = writeln!(
@@ -458,7 +454,7 @@ fn manifest_summary(d: &Domain, m: &Manifest, size: u64, at: Timestamp, out: &mu
         let vs: Vec<String> = m
             .vehicles
             .iter()
-            .map(|p| match d.vehicles.get(p) {
+            .map(|p| match d.vehicle(p) {
                 Some(v) => format!("{p} ({})", party_name(d, &v.party)),
                 None => p.to_string(),
             })
@@ -507,7 +503,7 @@ fn manifest_summary(d: &Domain, m: &Manifest, size: u64, at: Timestamp, out: &mu
     }
     // Flags as of the export (overdue depends on the time it is judged at).
     let flags: Vec<_> = m
-        .flags_at(at, &d.limits)
+        .flags_at(at, d.limits())
         .into_iter()
         .filter(|f| f.index < size)
         .collect();
@@ -522,7 +518,7 @@ fn manifest_summary(d: &Domain, m: &Manifest, size: u64, at: Timestamp, out: &mu
 }
 
 /// The readable account of the selection.
-fn summary(d: &Domain, x: &ExportHeader, size: u64, origin: &str) -> String {
+fn summary(d: &dyn DomainQuery, x: &ExportHeader, size: u64, origin: &str) -> String {
     use std::fmt::Write;
     let mut out = String::new();
     let _ = writeln!(out, "# Case {} — evidence bundle\n", x.case);
@@ -552,8 +548,8 @@ fn summary(d: &Domain, x: &ExportHeader, size: u64, origin: &str) -> String {
         "\nThis summary is written by the log's server as a reading aid; the evidence is the entries' bytes and their proofs."
     );
     for n in &x.manifests {
-        if let Some(m) = d.manifests.get(n) {
-            manifest_summary(d, m, size, x.time, &mut out);
+        if let Some(m) = d.manifest(n) {
+            manifest_summary(d, &m, size, x.time, &mut out);
         }
     }
     out

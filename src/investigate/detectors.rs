@@ -15,11 +15,14 @@
 
 use crate::domain::codes::{ManifestNumber, Plate, Quantity, Unit, Uscc};
 use crate::domain::events::{Line, Point, Role, SiteKind, Stream};
-use crate::domain::fold::{Domain, FlagKind, Licence, Manifest, Status, Step};
+use crate::domain::fold::{FlagKind, Licence, Manifest, Site, Status, Step};
 use crate::domain::movements::{Fix, FixKind};
+use crate::domain::query::DomainQuery;
 use crate::ledger::time::Timestamp;
 use serde::Serialize;
+use std::borrow::Cow;
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::ops::ControlFlow;
 
 const MINUTE_MS: u64 = 60_000;
 const HOUR_MS: u64 = 3_600_000;
@@ -228,22 +231,21 @@ impl Filter {
 }
 
 /// Every anomaly in the state as of `now`, ordered by time (then kind).
-pub fn detect(d: &Domain, now: Timestamp, cfg: &DetectorConfig) -> Vec<Anomaly> {
+pub fn detect(d: &dyn DomainQuery, now: Timestamp, cfg: &DetectorConfig) -> Vec<Anomaly> {
     let mut s = Scan::new(d, now, cfg, None);
-    for m in d.manifests.values() {
+    d.each_manifest(&mut |m| {
         s.manifest(m);
-    }
-    let mut plates: Vec<&Plate> = d.movements.by_vehicle.keys().collect();
-    plates.sort();
-    for p in plates {
-        s.vehicle(p);
+        ControlFlow::Continue(())
+    });
+    for p in d.tracked_vehicles() {
+        s.vehicle(&p);
     }
     s.finish()
 }
 
 /// [`detect`], keeping those the filter matches.
 pub fn detect_filtered(
-    d: &Domain,
+    d: &dyn DomainQuery,
     now: Timestamp,
     cfg: &DetectorConfig,
     f: &Filter,
@@ -274,17 +276,17 @@ impl LoadCursor {
         &mut self,
         fixes: &[Fix],
         upto: usize,
-        by_entry: &HashMap<u64, &Manifest>,
+        by_entry: &HashMap<u64, ManifestNumber>,
     ) -> &BTreeMap<ManifestNumber, u64> {
         while self.next <= upto && self.next < fixes.len() {
             let f = &fixes[self.next];
             if let Some(m) = by_entry.get(&f.index()) {
                 match f.kind() {
                     FixKind::Load => {
-                        self.on.insert(m.number.clone(), f.index());
+                        self.on.insert(m.clone(), f.index());
                     }
                     FixKind::Unload => {
-                        self.on.remove(&m.number);
+                        self.on.remove(m);
                     }
                     FixKind::Track => {}
                 }
@@ -299,20 +301,19 @@ impl LoadCursor {
 /// party to every manifest the anomaly names (its reason and entries speak of all of them: a
 /// receiver's yearly intake, a station's books, every load on a truck), and the anomaly is
 /// about something of its own (one of those manifests, or its vehicle, site or self).
-pub fn visible_to(a: &Anomaly, d: &Domain, party: &Uscc) -> bool {
-    let all_own = a.manifests.iter().all(|n| {
-        d.manifests
-            .get(n)
-            .is_some_and(|m| m.parties.contains(party))
-    });
+pub fn visible_to(a: &Anomaly, d: &dyn DomainQuery, party: &Uscc) -> bool {
+    let all_own = a
+        .manifests
+        .iter()
+        .all(|n| d.manifest(n).is_some_and(|m| m.parties.contains(party)));
     all_own
         && (!a.manifests.is_empty()
             || a.vehicles
                 .iter()
-                .any(|p| d.vehicles.get(p).is_some_and(|v| v.party == *party))
+                .any(|p| d.vehicle(p).is_some_and(|v| v.party == *party))
             || a.sites
                 .iter()
-                .any(|s| d.sites.get(s).is_some_and(|s| s.reg.party == *party))
+                .any(|s| d.site(s).is_some_and(|s| s.reg.party == *party))
             || a.parties.contains(party))
 }
 
@@ -322,18 +323,18 @@ pub fn visible_to(a: &Anomaly, d: &Domain, party: &Uscc) -> bool {
 /// a station's or a construction site's balance) are left to [`detect`] and
 /// [`detect_for_manifest`]: they cost a scan of a whole party's manifests.
 pub fn manifest_own(
-    d: &Domain,
+    d: &dyn DomainQuery,
     n: &ManifestNumber,
     now: Timestamp,
     cfg: &DetectorConfig,
 ) -> Vec<Anomaly> {
-    let Some(m) = d.manifests.get(n) else {
+    let Some(m) = d.manifest(n) else {
         return Vec::new();
     };
     let mut s = Scan::new(d, now, cfg, Some(n));
-    s.overdue(m);
-    s.receipt(m);
-    s.flags(m);
+    s.overdue(&m);
+    s.receipt(&m);
+    s.flags(&m);
     for v in &m.vehicles {
         s.vehicle(v);
     }
@@ -349,12 +350,12 @@ pub fn manifest_own(
 /// load or a construction site's), which hold every manifest those aggregates count: the cost
 /// is that of those parties' manifests, not of the whole state.
 pub fn detect_for_manifest(
-    d: &Domain,
+    d: &dyn DomainQuery,
     n: &ManifestNumber,
     now: Timestamp,
     cfg: &DetectorConfig,
 ) -> Vec<Anomaly> {
-    let Some(m) = d.manifests.get(n) else {
+    let Some(m) = d.manifest(n) else {
         return Vec::new();
     };
     let mut s = Scan::new(d, now, cfg, Some(n));
@@ -366,27 +367,23 @@ pub fn detect_for_manifest(
         .iter()
         .filter_map(|s| s.to.as_ref())
         .filter(|p| {
-            s.capped.contains(p)
-                || s.roles(p)
-                    .iter()
-                    .any(|r| matches!(r, Role::Station | Role::Receiver))
+            s.capped.contains(*p) || d.has_role(p, Role::Station) || d.has_role(p, Role::Receiver)
         })
         .collect();
     let construction = d
-        .sites
-        .get(&m.origin)
+        .site(&m.origin)
         .is_some_and(|site| site.reg.kind == SiteKind::ConstructionSite);
     if construction || !m.sources.is_empty() {
         parties.insert(&m.issuer);
     }
-    s.manifest(m);
-    let mut seen: HashSet<&ManifestNumber> = HashSet::new();
-    seen.insert(&m.number);
+    s.manifest(&m);
+    let mut seen: HashSet<ManifestNumber> = HashSet::new();
+    seen.insert(m.number.clone());
     for p in parties {
-        for other in d.by_party.get(p).into_iter().flatten() {
-            if seen.insert(other) {
-                if let Some(o) = d.manifests.get(other) {
-                    s.manifest(o);
+        for other in d.manifests_of_party(p).iter() {
+            if seen.insert(other.clone()) {
+                if let Some(o) = d.manifest(other) {
+                    s.manifest(&o);
                 }
             }
         }
@@ -465,17 +462,17 @@ struct SiteLoads {
 }
 
 struct Scan<'a> {
-    d: &'a Domain,
+    d: &'a dyn DomainQuery,
     now: Timestamp,
     cfg: &'a DetectorConfig,
     /// Only this manifest's own anomalies (the aggregates are kept whole).
     focus: Option<&'a ManifestNumber>,
     out: Vec<Anomaly>,
     /// Parties holding a licence with an annual capacity.
-    capped: HashSet<&'a Uscc>,
-    intake: HashMap<(&'a str, u16, Unit), Intake>,
-    books: BTreeMap<(&'a Uscc, Waste), Books>,
-    sites: BTreeMap<&'a str, SiteLoads>,
+    capped: HashSet<Uscc>,
+    intake: HashMap<(String, u16, Unit), Intake>,
+    books: BTreeMap<(Uscc, Waste), Books>,
+    sites: BTreeMap<String, SiteLoads>,
 }
 
 fn sorted<T: Ord + Clone>(it: impl IntoIterator<Item = T>) -> Vec<T> {
@@ -534,6 +531,34 @@ pub fn inside(p: Point, polygon: &[Point]) -> bool {
     inside
 }
 
+/// The registered site nearest `p` (the first in id order of equals), and how far it is in m.
+pub(crate) fn nearest_site(d: &dyn DomainQuery, p: Point) -> Option<(f64, Site)> {
+    let mut nearest: Option<(f64, Site)> = None;
+    d.each_site(&mut |s| {
+        let dist = distance_m(p, s.reg.location);
+        if nearest
+            .as_ref()
+            .is_none_or(|(d, _)| dist.total_cmp(d).is_lt())
+        {
+            nearest = Some((dist, s.clone()));
+        }
+        ControlFlow::Continue(())
+    });
+    nearest
+}
+
+/// The ids of the sites `pred` holds for, in id order.
+fn site_ids(d: &dyn DomainQuery, pred: impl Fn(&Site) -> bool) -> Vec<String> {
+    let mut out = Vec::new();
+    d.each_site(&mut |s| {
+        if pred(s) {
+            out.push(s.reg.site.clone());
+        }
+        ControlFlow::Continue(())
+    });
+    out
+}
+
 fn sum(q: &[Quantity]) -> BTreeMap<Unit, u64> {
     let mut out = BTreeMap::new();
     for x in q {
@@ -553,17 +578,18 @@ fn gap_permille(a: u64, b: u64) -> u64 {
 
 impl<'a> Scan<'a> {
     fn new(
-        d: &'a Domain,
+        d: &'a dyn DomainQuery,
         now: Timestamp,
         cfg: &'a DetectorConfig,
         focus: Option<&'a ManifestNumber>,
     ) -> Self {
-        let capped = d
-            .licences
-            .values()
-            .filter(|l| l.grant.annual_capacity.is_some())
-            .map(|l| &l.grant.party)
-            .collect();
+        let mut capped = HashSet::new();
+        d.each_licence(&mut |l| {
+            if l.grant.annual_capacity.is_some() {
+                capped.insert(l.grant.party.clone());
+            }
+            ControlFlow::Continue(())
+        });
         Scan {
             d,
             now,
@@ -575,14 +601,6 @@ impl<'a> Scan<'a> {
             books: BTreeMap::new(),
             sites: BTreeMap::new(),
         }
-    }
-
-    fn roles(&self, p: &Uscc) -> &'a [Role] {
-        self.d
-            .parties
-            .get(p)
-            .map(|p| p.roles.as_slice())
-            .unwrap_or(&[])
     }
 
     /// An anomaly about one manifest: its parties, sites and vehicles.
@@ -612,7 +630,7 @@ impl<'a> Scan<'a> {
     }
 
     /// One manifest: its own anomalies, and what it adds to the aggregates.
-    fn manifest(&mut self, m: &'a Manifest) {
+    fn manifest(&mut self, m: &Manifest) {
         if self.own(m) {
             self.overdue(m);
             self.receipt(m);
@@ -625,7 +643,7 @@ impl<'a> Scan<'a> {
         let (Some(since), Some(index)) = (m.in_transit_since, m.in_transit_index) else {
             return;
         };
-        let limit = self.d.limits.transit_ms(m.stream);
+        let limit = self.d.limits().transit_ms(m.stream);
         let held = self.now.unix_millis().saturating_sub(since.unix_millis());
         if held <= limit {
             return;
@@ -746,14 +764,11 @@ impl<'a> Scan<'a> {
                     let taker = step
                         .and_then(|s| s.to.clone())
                         .unwrap_or_else(|| m.holder.clone());
-                    let lapsed: Option<&Licence> = self
+                    let lapsed = self
                         .d
-                        .licences_of
-                        .get(&taker)
+                        .licences_of(&taker)
                         .into_iter()
-                        .flatten()
-                        .filter_map(|id| self.d.licences.get(id))
-                        .find(|l| {
+                        .find(|l: &Cow<Licence>| {
                             f.detail
                                 .starts_with(&format!("licence {} ", l.grant.licence))
                         });
@@ -791,7 +806,7 @@ impl<'a> Scan<'a> {
                 FlagKind::NoPermit => {
                     let v = step.and_then(|s| s.vehicle.as_ref());
                     let mut e = vec![f.index];
-                    e.extend(v.and_then(|v| self.d.vehicles.get(v)).map(|v| v.index));
+                    e.extend(v.and_then(|v| self.d.vehicle(v)).map(|v| v.index));
                     (
                         AnomalyKind::NoPermit,
                         format!(
@@ -856,7 +871,7 @@ impl<'a> Scan<'a> {
 
     /// Walk a manifest's steps once: what receivers and stations took in, what left stations,
     /// what left construction sites.
-    fn walk(&mut self, m: &'a Manifest) {
+    fn walk(&mut self, m: &Manifest) {
         let d = self.d;
         let lines = &m.current().lines;
         let handovers: Vec<usize> = m
@@ -867,10 +882,10 @@ impl<'a> Scan<'a> {
             .map(|(i, _)| i)
             .collect();
         // At a station since (its party, the step index in `steps`).
-        let mut station: Option<&'a Uscc> = None;
+        let mut station: Option<&Uscc> = None;
         let mut taken_in = false;
         for (k, &i) in handovers.iter().enumerate() {
-            let s: &'a Step = &m.steps[i];
+            let s: &Step = &m.steps[i];
             let (Some(from), Some(to), Some(q)) = (&s.from, &s.to, &s.quantities) else {
                 continue;
             };
@@ -879,14 +894,14 @@ impl<'a> Scan<'a> {
                     for (l, x) in lines.iter().zip(q) {
                         let b = self
                             .books
-                            .entry((p, waste(m.stream, l, x.unit)))
+                            .entry((p.clone(), waste(m.stream, l, x.unit)))
                             .or_default();
                         b.output += x.amount;
                         b.note(s.index, s.time, &m.number);
                     }
                 }
             }
-            let on_road = s.vehicle.is_some() && self.roles(to).contains(&Role::Hauler);
+            let on_road = s.vehicle.is_some() && d.has_role(to, Role::Hauler);
             if on_road {
                 continue;
             }
@@ -901,13 +916,13 @@ impl<'a> Scan<'a> {
                         self.take(to, m, acc, r);
                     }
                 }
-            } else if self.roles(to).contains(&Role::Station) {
+            } else if d.has_role(to, Role::Station) {
                 taken_in = true;
                 station = Some(to);
                 for (l, x) in lines.iter().zip(q) {
                     let b = self
                         .books
-                        .entry((to, waste(m.stream, l, x.unit)))
+                        .entry((to.clone(), waste(m.stream, l, x.unit)))
                         .or_default();
                     b.input += x.amount;
                     b.note(s.index, s.time, &m.number);
@@ -922,7 +937,7 @@ impl<'a> Scan<'a> {
             for (l, x) in lines.iter().zip(&m.quantities) {
                 let b = self
                     .books
-                    .entry((&m.holder, waste(m.stream, l, x.unit)))
+                    .entry((m.holder.clone(), waste(m.stream, l, x.unit)))
                     .or_default();
                 b.stock += x.amount;
                 b.note(
@@ -942,7 +957,7 @@ impl<'a> Scan<'a> {
             for l in lines {
                 let b = self
                     .books
-                    .entry((&m.issuer, waste(m.stream, l, l.quantity.unit)))
+                    .entry((m.issuer.clone(), waste(m.stream, l, l.quantity.unit)))
                     .or_default();
                 b.output += l.quantity.amount;
                 b.note(m.issue_index, m.issued_at, &m.number);
@@ -951,13 +966,12 @@ impl<'a> Scan<'a> {
         // A construction site's outgoing load.
         let from_site = m.stream == Stream::Construction
             && m.sources.is_empty()
-            && d.sites
-                .get(&m.origin)
+            && d.site(&m.origin)
                 .is_some_and(|s| s.reg.kind == SiteKind::ConstructionSite);
         if let (true, Some(&first)) = (from_site, handovers.first()) {
             let pickup = &m.steps[first];
             let picked = sum(pickup.quantities.as_deref().unwrap_or(&[]));
-            let sl = self.sites.entry(m.origin.as_str()).or_default();
+            let sl = self.sites.entry(m.origin.clone()).or_default();
             sl.entries.insert(pickup.index);
             sl.last = sl.last.max(Some(pickup.time));
             let received = m.steps.iter().find(|s| s.kind == "custody.received");
@@ -983,7 +997,7 @@ impl<'a> Scan<'a> {
             {
                 // Taken in at a station: its balance is the station's.
             } else {
-                let limit = d.limits.transit_ms(m.stream);
+                let limit = d.limits().transit_ms(m.stream);
                 if self.now.unix_millis() > pickup.time.unix_millis() + limit {
                     sl.lost.push((m.number.clone(), pickup.time, pickup.index));
                 }
@@ -993,26 +1007,20 @@ impl<'a> Scan<'a> {
 
     /// A receiver or station took `q` of `m` in at step `s`: count it against the licence that
     /// covers each line then, if it has an annual capacity.
-    fn take(&mut self, party: &'a Uscc, m: &Manifest, q: &[Quantity], s: &Step) {
+    fn take(&mut self, party: &Uscc, m: &Manifest, q: &[Quantity], s: &Step) {
         let d = self.d;
         for (l, x) in m.current().lines.iter().zip(q) {
             if x.amount == 0 {
                 continue;
             }
-            let licence = d
-                .licences_of
-                .get(party)
-                .into_iter()
-                .flatten()
-                .filter_map(|id| d.licences.get(id))
-                .find(|lc| {
-                    lc.covers(m.stream, l)
-                        && lc.lapse(s.time).is_none()
-                        && lc.grant.annual_capacity.is_some()
-                });
+            let licence = d.licences_of(party).into_iter().find(|lc| {
+                lc.covers(m.stream, l)
+                    && lc.lapse(s.time).is_none()
+                    && lc.grant.annual_capacity.is_some()
+            });
             if let Some(lc) = licence {
                 self.intake
-                    .entry((lc.grant.licence.as_str(), cst_year(s.time), x.unit))
+                    .entry((lc.grant.licence.clone(), cst_year(s.time), x.unit))
                     .or_default()
                     .items
                     .push((s.time, s.index, x.amount, m.number.clone()));
@@ -1025,12 +1033,12 @@ impl<'a> Scan<'a> {
     // -----------------------------------------------------------------------------------------
 
     /// Which manifests each hand-over entry of this vehicle moved.
-    fn loads_by_entry(&self, plate: &Plate) -> HashMap<u64, &'a Manifest> {
+    fn loads_by_entry(&self, plate: &Plate) -> HashMap<u64, ManifestNumber> {
         let mut out = HashMap::new();
-        for n in self.d.by_vehicle.get(plate).into_iter().flatten() {
-            if let Some(m) = self.d.manifests.get(n) {
+        for n in self.d.manifests_of_vehicle(plate).iter() {
+            if let Some(m) = self.d.manifest(n) {
                 for s in m.steps.iter().filter(|s| s.kind == "custody.handover") {
-                    out.insert(s.index, m);
+                    out.insert(s.index, m.number.clone());
                 }
             }
         }
@@ -1048,11 +1056,11 @@ impl<'a> Scan<'a> {
     ) -> Anomaly {
         let mut parties: BTreeSet<Uscc> = BTreeSet::new();
         let mut sites: BTreeSet<String> = BTreeSet::new();
-        if let Some(v) = self.d.vehicles.get(plate) {
+        if let Some(v) = self.d.vehicle(plate) {
             parties.insert(v.party.clone());
         }
         for n in &manifests {
-            if let Some(m) = self.d.manifests.get(n) {
+            if let Some(m) = self.d.manifest(n) {
                 parties.extend(m.parties.iter().cloned());
                 sites.insert(m.origin.clone());
                 sites.insert(m.current().destination.clone());
@@ -1073,17 +1081,18 @@ impl<'a> Scan<'a> {
 
     /// One vehicle's fixes in time order: jumps no truck can make, and stops outside every site.
     fn vehicle(&mut self, plate: &Plate) {
-        let fixes = self.d.movements.of(plate);
+        let fixes = self.d.fixes(plate, None, None);
+        let fixes: &[Fix] = &fixes;
         if fixes.is_empty() {
             return;
         }
-        let mut by_entry: Option<HashMap<u64, &'a Manifest>> = None;
+        let mut by_entry: Option<HashMap<u64, ManifestNumber>> = None;
         let (mut fast_cursor, mut dwell_cursor) = (None, None);
         let mut found = Vec::new();
         // Which fixes to look at: all of them, or, for one manifest's own, those from the last
         // known position before its load was put on this vehicle to the first after it was
         // taken off (a busy truck's whole history is not walked on every manifest read).
-        let (lo, hi) = match self.focus.and_then(|n| self.d.manifests.get(n)) {
+        let (lo, hi) = match self.focus.and_then(|n| self.d.manifest(n)) {
             None => (0, fixes.len()),
             Some(m) => {
                 let mine: HashSet<u64> = m.steps.iter().map(|s| s.index).collect();
@@ -1127,7 +1136,7 @@ impl<'a> Scan<'a> {
                         _ => {
                             let n = by_entry
                                 .get(&x.index())
-                                .map(|m| format!(" of manifest {}", m.number))
+                                .map(|m| format!(" of manifest {m}"))
                                 .unwrap_or_default();
                             format!("hand-over{n} (entry {})", x.index())
                         }
@@ -1139,7 +1148,7 @@ impl<'a> Scan<'a> {
                     for x in [a, f] {
                         if let Some(m) = by_entry.get(&x.index()) {
                             if x.kind() != FixKind::Track {
-                                manifests.insert(m.number.clone());
+                                manifests.insert(m.clone());
                             }
                         }
                     }
@@ -1225,7 +1234,7 @@ impl<'a> Scan<'a> {
                 .iter()
                 .filter(|f| f.kind() == FixKind::Track)
                 .collect();
-            let in_site = self.d.sites.values().find(|s| {
+            let in_site = self.d.find_site(&mut |s| {
                 run.iter()
                     .any(|f| f.point().is_some_and(|p| inside(p, &s.reg.geofence)))
             });
@@ -1238,12 +1247,7 @@ impl<'a> Scan<'a> {
                 let mut entries: BTreeSet<u64> = run.iter().map(|f| f.index()).collect();
                 // The hand-overs that put those loads on the truck.
                 entries.extend(on.values().copied());
-                let nearest = self
-                    .d
-                    .sites
-                    .values()
-                    .map(|s| (distance_m(anchor, s.reg.location), s))
-                    .min_by(|x, y| x.0.total_cmp(&y.0))
+                let nearest = nearest_site(self.d, anchor)
                     .map(|(dist, s)| {
                         format!(
                             "; the nearest registered site is {} ({}), {:.1} km away",
@@ -1295,7 +1299,7 @@ impl<'a> Scan<'a> {
         let d = self.d;
         let mut found = Vec::new();
         for ((licence, year, unit), intake) in &mut self.intake {
-            let Some(l) = d.licences.get(*licence) else {
+            let Some(l) = d.licence(licence) else {
                 continue;
             };
             let Some(cap) = l.grant.annual_capacity else {
@@ -1326,12 +1330,7 @@ impl<'a> Scan<'a> {
             let manifests: BTreeSet<ManifestNumber> = beyond.iter().map(|x| x.3.clone()).collect();
             let mut parties: BTreeSet<Uscc> = BTreeSet::new();
             parties.insert(l.grant.party.clone());
-            let sites: Vec<String> = d
-                .sites
-                .values()
-                .filter(|s| s.reg.party == l.grant.party)
-                .map(|s| s.reg.site.clone())
-                .collect();
+            let sites = site_ids(d, |s| s.reg.party == l.grant.party);
             let reason = format!(
                 "{} took in {} {unit} in {year} (China Standard Time) under licence {}, beyond its annual capacity of {} by {} {unit}; {} entries from {} (entry {}) on are beyond it",
                 l.grant.party,
@@ -1362,18 +1361,15 @@ impl<'a> Scan<'a> {
         let d = self.d;
         let mut found = Vec::new();
         for ((party, w), b) in &self.books {
-            let tol = d.limits.tolerance_permille(w.stream);
+            let tol = d.limits().tolerance_permille(w.stream);
             let accounted = b.output + b.stock;
             let gap = gap_permille(b.input, accounted);
             if gap <= tol {
                 continue;
             }
-            let sites: Vec<String> = d
-                .sites
-                .values()
-                .filter(|s| s.reg.party == **party && s.reg.kind == SiteKind::Station)
-                .map(|s| s.reg.site.clone())
-                .collect();
+            let sites = site_ids(d, |s| {
+                s.reg.party == *party && s.reg.kind == SiteKind::Station
+            });
             let (more, diff) = if b.input > accounted {
                 ("less", b.input - accounted)
             } else {
@@ -1389,7 +1385,7 @@ impl<'a> Scan<'a> {
                 u = w.unit
             );
             let mut parties = BTreeSet::new();
-            parties.insert((*party).clone());
+            parties.insert(party.clone());
             found.push(Anomaly {
                 id: String::new(),
                 kind: AnomalyKind::StationImbalance,
@@ -1409,10 +1405,10 @@ impl<'a> Scan<'a> {
         let d = self.d;
         let mut found = Vec::new();
         for (site, sl) in &self.sites {
-            let Some(s) = d.sites.get(*site) else {
+            let Some(s) = d.site(site) else {
                 continue;
             };
-            let tol = d.limits.tolerance_permille(Stream::Construction);
+            let tol = d.limits().tolerance_permille(Stream::Construction);
             let mut problems = Vec::new();
             let mut entries = BTreeSet::new();
             let mut manifests = BTreeSet::new();
@@ -1441,7 +1437,7 @@ impl<'a> Scan<'a> {
                 problems.push(format!(
                     "{} load(s) picked up more than {} h ago were taken in by no receiving site: {}",
                     sl.lost.len(),
-                    d.limits.transit_ms(Stream::Construction) / HOUR_MS,
+                    d.limits().transit_ms(Stream::Construction) / HOUR_MS,
                     list.join(", ")
                 ));
                 for (n, _, i) in &sl.lost {
@@ -1455,7 +1451,7 @@ impl<'a> Scan<'a> {
             let mut parties: BTreeSet<Uscc> = BTreeSet::new();
             parties.insert(s.reg.party.clone());
             for n in &manifests {
-                if let Some(m) = d.manifests.get(n) {
+                if let Some(m) = d.manifest(n) {
                     parties.extend(m.parties.iter().cloned());
                 }
             }

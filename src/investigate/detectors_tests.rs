@@ -217,7 +217,7 @@ impl Log {
             "origin": "S-PLANT", "destination": destination, "haulers": [id(HAUL), id(HAUL_B)],
             "lines": [{"code": "900-249-08", "name": "废矿物油", "form": "liquid", "hazards": ["T", "I"], "quantity": {"amount": grams, "unit": "g"}}]}),
             &[&pkey(PLANT)]);
-        self.d.created[&(self.size - 1)][0].to_string()
+        self.d.created_at(self.size - 1)[0].to_string()
     }
 
     fn issue_soil(&mut self, grams: u64) -> String {
@@ -226,7 +226,7 @@ impl Log {
             "origin": "S-BUILD", "destination": "S-RECYCLE", "haulers": [id(MUCK)],
             "lines": [{"cw_type": "excavated_soil", "name": "渣土", "form": "solid", "quantity": {"amount": grams, "unit": "g"}}]}),
             &[&pkey(BUILDER)]);
-        self.d.created[&(self.size - 1)][0].to_string()
+        self.d.created_at(self.size - 1)[0].to_string()
     }
 
     /// A hand-over at the log's current time, at a site or a place.
@@ -422,7 +422,7 @@ fn quantity_gaps_not_licensed_licence_expired_and_no_permit_come_from_the_folds_
 
     let e = of(&all, AnomalyKind::LicenceExpired);
     assert_eq!(e.len(), 1, "{all:?}");
-    let lo = log.d.licences["LO"].index;
+    let lo = log.d.licence("LO").unwrap().index;
     assert_eq!(e[0].entries, vec![lo, to_old]);
     assert!(
         e[0].reason
@@ -433,7 +433,11 @@ fn quantity_gaps_not_licensed_licence_expired_and_no_permit_come_from_the_folds_
 
     let p = of(&all, AnomalyKind::NoPermit);
     assert_eq!(p.len(), 1, "{all:?}");
-    let reg = log.d.vehicles[&Plate::parse(TRUCK_EXPIRED).unwrap()].index;
+    let reg = log
+        .d
+        .vehicle(&Plate::parse(TRUCK_EXPIRED).unwrap())
+        .unwrap()
+        .index;
     assert_eq!(p[0].entries, vec![reg, on_expired]);
     assert!(
         p[0].reason.contains(
@@ -471,7 +475,7 @@ fn capacity_exceeded_names_the_entries_beyond_the_licences_annual_capacity() {
             assert!(c.is_empty(), "{all:?}");
         } else {
             assert_eq!(c.len(), 1, "{all:?}");
-            let lr = log.d.licences["LR"].index;
+            let lr = log.d.licence("LR").unwrap().index;
             assert_eq!(c[0].entries, vec![lr, receipts[2].0]);
             assert_eq!(c[0].manifests[0].to_string(), receipts[2].1);
             // The manifest's own include it (from its receiver's manifests alone).
@@ -833,7 +837,7 @@ fn a_clean_chain_through_every_detector_raises_nothing() {
         "output": {"destination": "S-RECV", "haulers": [id(HAUL_B)], "lines": lines}}),
         &[&pkey(STATION)],
     );
-    let out = log.d.created[&(log.size - 1)][0].to_string();
+    let out = log.d.created_at(log.size - 1)[0].to_string();
     log.hand(
         &out,
         STATION,
@@ -853,7 +857,7 @@ fn a_clean_chain_through_every_detector_raises_nothing() {
         "rejection": {"reason": "one drum off-spec", "to": id(PLANT)}}),
         &[&pkey(RECV)],
     );
-    assert_eq!(log.d.created[&(log.size - 1)].len(), 1, "a return manifest");
+    assert_eq!(log.d.created_at(log.size - 1).len(), 1, "a return manifest");
     // A muck load from the construction site to the recycler.
     let s = log.issue_soil(30_000_000);
     log.hand(

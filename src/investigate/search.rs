@@ -8,7 +8,8 @@
 //! other postings are skipped wherever they fall, so each manifest appears on exactly one page.
 
 use crate::domain::codes::{ManifestNumber, Uscc};
-use crate::domain::fold::{Domain, Manifest, Status};
+use crate::domain::fold::{Manifest, Status};
+use crate::domain::query::DomainQuery;
 use crate::domain::subjects::{self, role, Postings, Subject, SubjectKind};
 use crate::ledger::time::Timestamp;
 use serde::Serialize;
@@ -160,14 +161,13 @@ fn step_time(m: &Manifest, entry: u64) -> Timestamp {
 
 /// The entries of `m` that involve subject `id` with entry indexes in `entries` (inclusive).
 fn entries_of(
-    d: &Domain,
+    d: &dyn DomainQuery,
     m: &Manifest,
     id: u32,
     entries: &Range<u64>,
     order: Order,
 ) -> Vec<HitEntry> {
     let mut out: Vec<HitEntry> = d
-        .subjects
         .links(&m.number)
         .iter()
         .filter(|l| l.subject == id && entries.contains(&l.entry))
@@ -208,7 +208,7 @@ fn hit(m: &Manifest, entries: Vec<HitEntry>) -> Hit {
 
 /// Everything about a subject in a window: the manifests, each with the entries that
 /// involve the subject, one page at a time.
-pub fn search(d: &Domain, q: &Query) -> Result<Page, String> {
+pub fn search(d: &dyn DomainQuery, q: &Query) -> Result<Page, String> {
     if let Some(c) = q.cursor {
         if c.order != q.order {
             return Err(
@@ -223,15 +223,15 @@ pub fn search(d: &Domain, q: &Query) -> Result<Page, String> {
         manifests: Vec::new(),
         next: None,
     };
-    let Some(id) = d.subjects.id(&q.subject) else {
+    let Some(id) = d.subject_id(&q.subject) else {
         return Ok(page);
     };
-    let p = d.subjects.postings(id);
+    let p = d.postings(id);
     let w = p.window(q.from, q.to);
     if q.within_party.is_none() {
         page.postings_in_window = Some(w.len() as u64);
     }
-    let span = entry_range(p, &w);
+    let span = entry_range(&p, &w);
     let limit = q.limit.max(1);
     // Positions to scan, in order.
     let scan: Box<dyn Iterator<Item = usize>> = match q.order {
@@ -250,7 +250,7 @@ pub fn search(d: &Domain, q: &Query) -> Result<Page, String> {
     };
     for pos in scan {
         let number = subjects::unpack(p.manifest[pos]);
-        let Some(m) = d.manifests.get(&number) else {
+        let Some(m) = d.manifest(&number) else {
             continue;
         };
         if let Some(party) = q.within_party {
@@ -258,7 +258,7 @@ pub fn search(d: &Domain, q: &Query) -> Result<Page, String> {
                 continue;
             }
         }
-        let entries = entries_of(d, m, id, &span, q.order);
+        let entries = entries_of(d, &m, id, &span, q.order);
         // Listed at its lead posting only.
         if entries.first().map(|e| e.index) != Some(p.entry[pos]) {
             continue;
@@ -278,7 +278,7 @@ pub fn search(d: &Domain, q: &Query) -> Result<Page, String> {
             );
             break;
         }
-        page.manifests.push(hit(m, entries));
+        page.manifests.push(hit(&m, entries));
     }
     Ok(page)
 }
@@ -362,7 +362,7 @@ enum Key {
 }
 
 struct Builder<'a, 'q> {
-    d: &'a Domain,
+    d: &'a dyn DomainQuery,
     q: &'a GraphQuery<'q>,
     nodes: Vec<Node>,
     seen: HashMap<Key, usize>,
@@ -373,11 +373,11 @@ struct Builder<'a, 'q> {
     full: bool,
 }
 
-fn node_id(d: &Domain, k: &Key) -> String {
+fn node_id(d: &dyn DomainQuery, k: &Key) -> String {
     match k {
         Key::Manifest(n) => format!("manifest:{n:014}"),
         Key::Subject(id) => {
-            let s = d.subjects.subject(*id);
+            let s = d.subject(*id);
             format!("{}:{}", s.kind.as_str(), s.id)
         }
     }
@@ -409,7 +409,10 @@ impl Builder<'_, '_> {
         let (kind, key, status, issued_at) = match &k {
             Key::Manifest(n) => {
                 let number = subjects::unpack(*n);
-                let m = &self.d.manifests[&number];
+                let m = self
+                    .d
+                    .manifest(&number)
+                    .expect("a manifest node is a known manifest");
                 (
                     "manifest",
                     number.to_string(),
@@ -418,7 +421,7 @@ impl Builder<'_, '_> {
                 )
             }
             Key::Subject(s) => {
-                let s = self.d.subjects.subject(*s);
+                let s = self.d.subject(*s);
                 (s.kind.as_str(), s.id.clone(), None, None)
             }
         };
@@ -459,14 +462,14 @@ impl Builder<'_, '_> {
     fn expand_manifest(&mut self, n: u64, depth: u32) {
         let number = subjects::unpack(n);
         let d = self.d;
-        let Some(m) = d.manifests.get(&number) else {
+        let Some(m) = d.manifest(&number) else {
             return;
         };
         let here = node_id(d, &Key::Manifest(n));
         // Subjects, in order of first involvement, with their roles and entries.
         let mut by_subject: Vec<(u32, u16, Vec<u64>)> = Vec::new();
-        for l in d.subjects.links(&number) {
-            if !self.in_window(step_time(m, l.entry)) {
+        for l in d.links(&number).iter() {
+            if !self.in_window(step_time(&m, l.entry)) {
                 continue;
             }
             match by_subject.iter_mut().find(|(s, _, _)| *s == l.subject) {
@@ -486,7 +489,7 @@ impl Builder<'_, '_> {
             .chain(
                 m.onward
                     .iter()
-                    .filter_map(|o| d.manifests.get(o).map(|om| (o, om.issue_index))),
+                    .filter_map(|o| d.manifest(o).map(|om| (o, om.issue_index))),
             )
             .collect();
         // A load touches a handful of subjects: all are shown. Its linked loads (a
@@ -494,10 +497,10 @@ impl Builder<'_, '_> {
         let mut shown = 0;
         let mut more = false;
         for (other, entry) in linked {
-            let Some(om) = d.manifests.get(other) else {
+            let Some(om) = d.manifest(other) else {
                 continue;
             };
-            if !self.visible(om) {
+            if !self.visible(&om) {
                 continue;
             }
             if shown == self.q.fan_out {
@@ -536,9 +539,9 @@ impl Builder<'_, '_> {
     /// A subject: the other loads it touched in the window, newest first, up to the cap.
     fn expand_subject(&mut self, s: u32, depth: u32) {
         let d = self.d;
-        let p = d.subjects.postings(s);
+        let p = d.postings(s);
         let w = p.window(self.q.from, self.q.to);
-        let span = entry_range(p, &w);
+        let span = entry_range(&p, &w);
         let here = node_id(d, &Key::Subject(s));
         let mut shown = 0usize;
         let mut more = false;
@@ -550,10 +553,10 @@ impl Builder<'_, '_> {
             }
             let k = Key::Manifest(packed);
             let number = subjects::unpack(packed);
-            let Some(m) = d.manifests.get(&number) else {
+            let Some(m) = d.manifest(&number) else {
                 continue;
             };
-            if !self.visible(m) {
+            if !self.visible(&m) {
                 continue;
             }
             if self.edge_keys.contains(&(k.clone(), Key::Subject(s))) {
@@ -567,9 +570,8 @@ impl Builder<'_, '_> {
                 return;
             }
             shown += 1;
-            let entries = entries_of(d, m, s, &span, Order::OldestFirst);
+            let entries = entries_of(d, &m, s, &span, Order::OldestFirst);
             let roles = d
-                .subjects
                 .links(&number)
                 .iter()
                 .filter(|l| l.subject == s && span.contains(&l.entry))
@@ -595,10 +597,9 @@ impl Builder<'_, '_> {
 
 /// The graph around one load, breadth first to `depth` hops, with the caps reported.
 /// `Err` when the load does not exist or the reader may not see it.
-pub fn graph(d: &Domain, q: &GraphQuery) -> Result<Graph, String> {
+pub fn graph(d: &dyn DomainQuery, q: &GraphQuery) -> Result<Graph, String> {
     let m = d
-        .manifests
-        .get(&q.start)
+        .manifest(&q.start)
         .ok_or_else(|| format!("manifest {} does not exist", q.start))?;
     let mut b = Builder {
         d,
@@ -611,7 +612,7 @@ pub fn graph(d: &Domain, q: &GraphQuery) -> Result<Graph, String> {
         queue: VecDeque::new(),
         full: false,
     };
-    if !b.visible(m) {
+    if !b.visible(&m) {
         return Err(format!("manifest {} does not exist", q.start));
     }
     let start = Key::Manifest(subjects::pack(&q.start));

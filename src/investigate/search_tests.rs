@@ -5,7 +5,7 @@
 
 use super::*;
 use crate::domain::catalog::Catalog;
-use crate::domain::fold::Limits;
+use crate::domain::fold::{Domain, Limits};
 use crate::domain::RULEBOOK;
 use crate::ledger::event::{PublicKey, SignedEvent};
 use crate::ledger::state::{genesis_event, LogState};
@@ -133,7 +133,7 @@ impl Log {
             "generator": id(plant), "origin": site, "destination": destination, "haulers": haulers,
             "lines": [{"code": "900-249-08", "name": "废矿物油", "form": "liquid", "hazards": ["T", "I"], "quantity": {"amount": 1000, "unit": "g"}}]}),
             &[plant]);
-        self.d.created[&i][0].clone()
+        self.d.created_at(i)[0].clone()
     }
 
     fn hand(
@@ -212,7 +212,7 @@ fn scene() -> Scene {
         json!({"type": "station.consolidated", "station": id(3), "inputs": [m1, m2], "output": out}),
         &[3],
     );
-    let m3 = log.d.created[&c][0].clone();
+    let m3 = log.d.created_at(c)[0].clone();
     hand.push((
         2,
         log.hand(&m3, 3, 2, Some(PLATE_B), Some(9), Some("S-STATION")),
@@ -232,7 +232,10 @@ fn scene() -> Scene {
         json!({"type": "station.split", "station": id(3), "input": m5, "outputs": [half(400), half(600)]}),
         &[3],
     );
-    let (m6, m7) = (log.d.created[&s][0].clone(), log.d.created[&s][1].clone());
+    let (m6, m7) = (
+        log.d.created_at(s)[0].clone(),
+        log.d.created_at(s)[1].clone(),
+    );
     Scene {
         log,
         m: vec![m1, m2, m3, m4, m5, m6, m7],
@@ -505,7 +508,10 @@ fn the_graph_links_consolidated_split_and_shared_truck_loads() {
     let onward = has_edge(&g, &node(&m[0]), &node(&m[2])).unwrap();
     assert_eq!(onward.kind, "onward");
     assert_eq!(onward.from, node(&m[0]));
-    assert_eq!(onward.entries, vec![log.d.manifests[&m[2]].issue_index]);
+    assert_eq!(
+        onward.entries,
+        vec![log.d.manifest(&m[2]).unwrap().issue_index]
+    );
     let truck = has_edge(&g, &node(&m[0]), &plate_a).unwrap();
     assert_eq!(truck.entries, vec![s.hand[0].1]);
     assert_eq!(truck.roles, vec!["vehicle"]);

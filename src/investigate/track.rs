@@ -11,15 +11,16 @@
 //!
 //! Pure: the window and thresholds come in; no clock, no I/O.
 
-use super::detectors::{distance_m, inside, DetectorConfig};
+use super::detectors::{distance_m, inside, nearest_site, DetectorConfig};
 use crate::domain::codes::Uscc;
 use crate::domain::codes::{ManifestNumber, Plate};
 use crate::domain::events::{Point, SiteKind};
-use crate::domain::fold::Domain;
 use crate::domain::movements::{Fix, FixKind};
+use crate::domain::query::DomainQuery;
 use crate::ledger::time::Timestamp;
 use serde::Serialize;
 use std::collections::HashMap;
+use std::ops::ControlFlow;
 
 /// At most this many fixes are returned for one window (a month of a truck reporting every
 /// minute is 43,200); beyond it the answer says `truncated` and ends at the last one returned.
@@ -105,13 +106,13 @@ pub struct Track {
 
 /// `plate`'s movements in `[from, to)`.
 pub fn track(
-    d: &Domain,
+    d: &dyn DomainQuery,
     plate: &Plate,
     from: Timestamp,
     to: Timestamp,
     cfg: &DetectorConfig,
 ) -> Track {
-    let all = d.movements.of(plate);
+    let all = d.fixes(plate, None, None);
     let lo = all.partition_point(|f| f.ms < from.unix_millis());
     let hi = all.partition_point(|f| f.ms < to.unix_millis());
     let truncated = hi - lo > MAX_FIXES;
@@ -125,11 +126,9 @@ pub fn track(
     }
     let manifests = handover_manifests(d, plate);
     let site_at = |p: Point| {
-        d.sites
-            .values()
-            .find(|s| s.reg.location == p)
-            .or_else(|| d.sites.values().find(|s| inside(p, &s.reg.geofence)))
-            .map(|s| s.reg.site.clone())
+        d.find_site(&mut |s| s.reg.location == p)
+            .or_else(|| d.find_site(&mut |s| inside(p, &s.reg.geofence)))
+            .map(|s| s.reg.site)
     };
     let mut points = Vec::new();
     let mut handovers = Vec::new();
@@ -180,10 +179,10 @@ fn step_load(n: i64, f: &Fix) -> i64 {
 }
 
 /// The manifest each of the vehicle's hand-overs moved, by log entry.
-fn handover_manifests(d: &Domain, plate: &Plate) -> HashMap<u64, ManifestNumber> {
+fn handover_manifests(d: &dyn DomainQuery, plate: &Plate) -> HashMap<u64, ManifestNumber> {
     let mut out = HashMap::new();
-    for n in d.by_vehicle.get(plate).into_iter().flatten() {
-        if let Some(m) = d.manifests.get(n) {
+    for n in d.manifests_of_vehicle(plate).iter() {
+        if let Some(m) = d.manifest(n) {
             for s in m.steps.iter().filter(|s| s.kind == "custody.handover") {
                 out.insert(s.index, m.number.clone());
             }
@@ -194,7 +193,7 @@ fn handover_manifests(d: &Domain, plate: &Plate) -> HashMap<u64, ManifestNumber>
 
 /// Runs of track points within the radius of their first for the minimum time, outside every
 /// registered site's geofence.
-fn dwells(d: &Domain, fixes: &[Fix], loaded: &[bool], cfg: &DetectorConfig) -> Vec<Dwell> {
+fn dwells(d: &dyn DomainQuery, fixes: &[Fix], loaded: &[bool], cfg: &DetectorConfig) -> Vec<Dwell> {
     let track: Vec<(usize, Point)> = fixes
         .iter()
         .enumerate()
@@ -214,9 +213,8 @@ fn dwells(d: &Domain, fixes: &[Fix], loaded: &[bool], cfg: &DetectorConfig) -> V
         let held = fixes[ib].ms - fixes[ia].ms;
         let run = &track[a..=b];
         let in_site = d
-            .sites
-            .values()
-            .any(|s| run.iter().any(|(_, p)| inside(*p, &s.reg.geofence)));
+            .find_site(&mut |s| run.iter().any(|(_, p)| inside(*p, &s.reg.geofence)))
+            .is_some();
         if in_site {
             // Standing at a site is what trucks do.
             a = b + 1;
@@ -226,16 +224,11 @@ fn dwells(d: &Domain, fixes: &[Fix], loaded: &[bool], cfg: &DetectorConfig) -> V
             a += 1;
             continue;
         }
-        let nearest = d
-            .sites
-            .values()
-            .map(|s| (distance_m(anchor, s.reg.location), s))
-            .min_by(|x, y| x.0.total_cmp(&y.0))
-            .map(|(m, s)| Nearest {
-                site: s.reg.site.clone(),
-                name: s.reg.name.clone(),
-                distance_m: m.round() as u64,
-            });
+        let nearest = nearest_site(d, anchor).map(|(m, s)| Nearest {
+            site: s.reg.site.clone(),
+            name: s.reg.name.clone(),
+            distance_m: m.round() as u64,
+        });
         out.push(Dwell {
             from: fixes[ia].at(),
             to: fixes[ib].at(),
@@ -254,7 +247,7 @@ fn dwells(d: &Domain, fixes: &[Fix], loaded: &[bool], cfg: &DetectorConfig) -> V
 
 /// The sites near the track (within [`SITE_MARGIN_E6`] of its box), the hand-overs' sites and
 /// each stop's nearest site; nearest the track's centre first, at most [`MAX_SITES`].
-fn sites_around(d: &Domain, fixes: &[Fix], dwells: &[Dwell]) -> Vec<SiteShape> {
+fn sites_around(d: &dyn DomainQuery, fixes: &[Fix], dwells: &[Dwell]) -> Vec<SiteShape> {
     let known: Vec<Point> = fixes.iter().filter_map(Fix::point).collect();
     let Some(first) = known.first() else {
         return Vec::new();
@@ -276,18 +269,15 @@ fn sites_around(d: &Domain, fixes: &[Fix], dwells: &[Dwell]) -> Vec<SiteShape> {
         lat_e6: ((s as i64 + n as i64) / 2) as i32,
         lon_e6: ((w as i64 + e as i64) / 2) as i32,
     };
-    let mut near: Vec<(f64, SiteShape)> = d
-        .sites
-        .values()
-        .filter(|x| {
-            let p = x.reg.location;
-            ((s..=n).contains(&p.lat_e6) && (w..=e).contains(&p.lon_e6))
-                || dwells
-                    .iter()
-                    .any(|dw| dw.nearest.as_ref().is_some_and(|m| m.site == x.reg.site))
-        })
-        .map(|x| {
-            (
+    let mut near: Vec<(f64, SiteShape)> = Vec::new();
+    d.each_site(&mut |x| {
+        let p = x.reg.location;
+        let shown = ((s..=n).contains(&p.lat_e6) && (w..=e).contains(&p.lon_e6))
+            || dwells
+                .iter()
+                .any(|dw| dw.nearest.as_ref().is_some_and(|m| m.site == x.reg.site));
+        if shown {
+            near.push((
                 distance_m(centre, x.reg.location),
                 SiteShape {
                     site: x.reg.site.clone(),
@@ -297,9 +287,10 @@ fn sites_around(d: &Domain, fixes: &[Fix], dwells: &[Dwell]) -> Vec<SiteShape> {
                     location: x.reg.location,
                     geofence: x.reg.geofence.clone(),
                 },
-            )
-        })
-        .collect();
+            ));
+        }
+        ControlFlow::Continue(())
+    });
     near.sort_by(|a, b| a.0.total_cmp(&b.0));
     near.into_iter().take(MAX_SITES).map(|(_, s)| s).collect()
 }
@@ -309,7 +300,7 @@ mod tests {
     use super::*;
     use crate::domain::catalog::Catalog;
     use crate::domain::events::SiteRegistered;
-    use crate::domain::fold::{Limits, Site};
+    use crate::domain::fold::{Domain, Limits, Site};
     use std::sync::Arc;
 
     const MIN: u64 = 60_000;
@@ -328,30 +319,27 @@ mod tests {
             ("S-FAR", 33_000_000, 119_000_000),
         ] {
             let f = 2000;
-            d.sites.insert(
-                site.into(),
-                Site {
-                    reg: SiteRegistered {
-                        site: site.into(),
-                        party: party.clone(),
-                        kind: SiteKind::Station,
-                        name: format!("site {site}"),
-                        location: p(lat, lon),
-                        geofence: vec![
-                            p(lat - f, lon - f),
-                            p(lat - f, lon + f),
-                            p(lat + f, lon + f),
-                            p(lat + f, lon - f),
-                        ],
-                    },
-                    index: 1,
+            d.test_site(Site {
+                reg: SiteRegistered {
+                    site: site.into(),
+                    party: party.clone(),
+                    kind: SiteKind::Station,
+                    name: format!("site {site}"),
+                    location: p(lat, lon),
+                    geofence: vec![
+                        p(lat - f, lon - f),
+                        p(lat - f, lon + f),
+                        p(lat + f, lon + f),
+                        p(lat + f, lon - f),
+                    ],
                 },
-            );
+                index: 1,
+            });
         }
         let plate = Plate::parse("苏E12345").unwrap();
         let t = |m: u64| Timestamp::from_unix_millis(T0 + m * MIN);
         let mut add = |m: u64, at: Option<Point>, i: u64, k: FixKind| {
-            d.movements.add(&plate, Fix::new(t(m), at, i, k))
+            d.test_fix(&plate, Fix::new(t(m), at, i, k))
         };
         // Loaded in the yard, driven away, stopped 30 min by the road (about 5.6 km north),
         // then 40 min inside the yard's fence: one stop outside, the yard's is no stop.

@@ -45,14 +45,14 @@ async fn timeline_page(
         signers.push(keys);
     }
     let d = live(&rules)?;
-    let (c, _) = chrome(&req, &d)?;
-    let Some(m) = d.manifests.get(&number) else {
+    let (c, _) = chrome(&req, &*d)?;
+    let Some(m) = d.manifest(&number) else {
         return Ok(to_home());
     };
     let empty = Vec::new();
     let t = timeline::view(
-        &d,
-        m,
+        &*d,
+        &m,
         json["events"].as_array().unwrap_or(&empty),
         &signers,
         json["pending"].as_array().unwrap_or(&empty),
@@ -68,7 +68,7 @@ async fn audit_page(
     rules: web::Data<DomainRules>,
 ) -> Result<HttpResponse, Problem> {
     let d = live(&rules)?;
-    let (c, _) = chrome(&req, &d)?;
+    let (c, _) = chrome(&req, &*d)?;
     drop(d);
     page(&req, AuditPage { c }.render())
 }

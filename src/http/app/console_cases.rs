@@ -25,7 +25,7 @@ async fn check(
     ledger: web::Data<Ledger>,
 ) -> Result<HttpResponse, Problem> {
     let d = live(&rules)?;
-    let (c, _) = chrome(&req, &d)?;
+    let (c, _) = chrome(&req, &*d)?;
     drop(d);
     let log_key = ledger.verifier().to_string();
     let words = words(c.lang, &log_key, None, Value::Null);
@@ -38,7 +38,7 @@ async fn cases(
     ledger: web::Data<Ledger>,
 ) -> Result<HttpResponse, Problem> {
     let d = live(&rules)?;
-    let (c, s) = chrome(&req, &d)?;
+    let (c, s) = chrome(&req, &*d)?;
     let party = s
         .as_ref()
         .and_then(|s| s.party.as_ref())
@@ -50,8 +50,8 @@ async fn cases(
     });
     // Names by USCC, for the exports list and the summary (the parties' register is public).
     let names: Map<String, Value> = d
-        .parties
-        .values()
+        .parties()
+        .iter()
         .map(|p| (p.id.to_string(), Value::String(p.name.clone())))
         .collect();
     drop(d);

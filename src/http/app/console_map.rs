@@ -37,7 +37,7 @@ async fn map_page(
     tiles: Option<web::Data<TileUrl>>,
 ) -> Result<HttpResponse, Problem> {
     let d = live(&rules)?;
-    let (c, s) = chrome(&req, &d)?;
+    let (c, s) = chrome(&req, &*d)?;
     let Some(s) = s else {
         drop(d);
         return Ok(to_home());
@@ -59,12 +59,16 @@ async fn map_page(
             .iter()
             .any(|r| matches!(r, Role::Inspector | Role::Enforcement | Role::Auditor))
             || s.party.is_none();
-        let m = ManifestNumber::parse(&n)
-            .ok()
-            .and_then(|n| d.manifests.get(&n));
+        let m = ManifestNumber::parse(&n).ok().and_then(|n| d.manifest(&n));
         let m = m.filter(|m| sees_all || s.party.as_ref().is_some_and(|p| m.parties.contains(p)));
         let moved: Vec<_> = m
-            .map(|m| m.steps.iter().filter(|x| x.vehicle.is_some()).collect())
+            .map(|m| {
+                m.steps
+                    .iter()
+                    .filter(|x| x.vehicle.is_some())
+                    .cloned()
+                    .collect()
+            })
             .unwrap_or_default();
         match (moved.first(), moved.last()) {
             (Some(first), Some(last)) => {
@@ -91,7 +95,7 @@ async fn map_page(
     let mut q = None;
     if !plate.is_empty() || !from.is_empty() || !to.is_empty() {
         let p = match Plate::parse(&plate) {
-            Ok(p) if d.vehicles.contains_key(&p) => Some(p),
+            Ok(p) if d.vehicle(&p).is_some() => Some(p),
             Ok(p) => {
                 errors.push((
                     "plate",

@@ -38,19 +38,19 @@ async fn console(
     seen: web::Data<SeenRequests>,
 ) -> Result<HttpResponse, Problem> {
     let d = live(&rules)?;
-    let (c, s) = chrome(&req, &d)?;
+    let (c, s) = chrome(&req, &*d)?;
     let Some(s) = s else {
         drop(d);
         return Ok(to_home());
     };
-    let v = viewer(&req, &seen, &d)?;
+    let v = viewer(&req, &seen, &*d)?;
     if matches!(v, Viewer::Anonymous | Viewer::Unknown) {
         drop(d);
         return Ok(to_home());
     }
-    let streams = counts(&d, c.lang, now(), |m| v.sees(m));
+    let streams = counts(&*d, c.lang, now(), |m| v.sees(m));
     let words = crate::web::app::console_queue::queue_words(
-        &d,
+        &*d,
         c.lang,
         s.party.as_ref(),
         may_note(&s.roles),
@@ -86,13 +86,13 @@ async fn manifests(
         )
     })?;
     let d = live(&rules)?;
-    let (c, s) = chrome(&req, &d)?;
-    let v = viewer(&req, &seen, &d)?;
+    let (c, s) = chrome(&req, &*d)?;
+    let v = viewer(&req, &seen, &*d)?;
     if s.is_none() || matches!(v, Viewer::Anonymous | Viewer::Unknown) {
         drop(d);
         return Ok(to_home());
     }
-    let (total, loads) = list(&d, c.lang, now(), stream, show, |m| v.sees(m));
+    let (total, loads) = list(&*d, c.lang, now(), stream, show, |m| v.sees(m));
     drop(d);
     let more = if total > MAX_LIST {
         format!(" · {} {MAX_LIST}", c.s("显示最新", "showing the newest"))
@@ -112,7 +112,7 @@ async fn anomalies(
     rules: web::Data<DomainRules>,
 ) -> Result<HttpResponse, Problem> {
     let d = live(&rules)?;
-    let (c, s) = chrome(&req, &d)?;
+    let (c, s) = chrome(&req, &*d)?;
     let Some(s) = s else {
         drop(d);
         return Ok(to_home());
@@ -127,7 +127,7 @@ async fn anomalies(
         to: q("to"),
         state: q("state"),
     };
-    let view = AnomaliesPage::new(c, &d, f, s.party.as_ref(), may_note(&s.roles));
+    let view = AnomaliesPage::new(c, &*d, f, s.party.as_ref(), may_note(&s.roles));
     drop(d);
     page(&req, view.render())
 }

@@ -22,12 +22,12 @@ async fn search_page(
     rules: web::Data<DomainRules>,
 ) -> Result<HttpResponse, Problem> {
     let d = live(&rules)?;
-    let (c, s) = chrome(&req, &d)?;
+    let (c, s) = chrome(&req, &*d)?;
     if s.is_none() {
         return Ok(to_home());
     }
-    let (parties, sites) = registry(&d);
-    let names = names(&d, c.lang);
+    let (parties, sites) = registry(&*d);
+    let names = names(&*d, c.lang);
     drop(d);
     page(
         &req,
@@ -55,11 +55,11 @@ async fn graph_page(
         Problem::bad_request(Some("manifest"), format!("query parameter `manifest`: {e}"))
     })?;
     let d = live(&rules)?;
-    let (c, s) = chrome(&req, &d)?;
+    let (c, s) = chrome(&req, &*d)?;
     if s.is_none() {
         return Ok(to_home());
     }
-    let names = names(&d, c.lang);
+    let names = names(&*d, c.lang);
     drop(d);
     page(
         &req,

@@ -20,12 +20,12 @@ async fn issue_page(
     rules: web::Data<DomainRules>,
 ) -> Result<HttpResponse, Problem> {
     let d = live(&rules)?;
-    let (c, s) = super::chrome(&req, &d)?;
+    let (c, s) = super::chrome(&req, &*d)?;
     let Some(s) = s else {
         drop(d);
         return Ok(super::to_home());
     };
-    let v = issue::view(&d, s.party.as_ref(), c.lang, now());
+    let v = issue::view(&*d, s.party.as_ref(), c.lang, now());
     drop(d);
     super::page(&req, IssuePage { c, v }.render())
 }

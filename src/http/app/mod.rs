@@ -16,7 +16,7 @@ use super::domain::{live, now, session_key};
 use super::session::{self, Sessions};
 use super::Problem;
 use crate::domain::events::PersonRole;
-use crate::domain::fold::Domain;
+use crate::domain::query::DomainQuery;
 use crate::domain::DomainRules;
 use crate::store::Ledger;
 use crate::web::app::{self as pages, manifest, Chrome, Lang, Who};
@@ -134,14 +134,14 @@ pub(super) struct Signed {
     pub roles: Vec<crate::domain::events::Role>,
 }
 
-fn signed_in(req: &HttpRequest, d: &Domain, lang: Lang) -> Option<Signed> {
+fn signed_in(req: &HttpRequest, d: &dyn DomainQuery, lang: Lang) -> Option<Signed> {
     let key = session_key(req)?;
     let t = now();
     let c = |zh: &'static str, en: &'static str| match lang {
         Lang::Zh => zh.to_string(),
         Lang::En => en.to_string(),
     };
-    if Some(key) == d.authority {
+    if Some(key) == d.authority() {
         return Some(Signed {
             party: None,
             who: Who {
@@ -156,8 +156,9 @@ fn signed_in(req: &HttpRequest, d: &Domain, lang: Lang) -> Option<Signed> {
             roles: Vec::new(),
         });
     }
-    let party = d.parties.get(d.party_of_at(&key, t)?)?;
-    let dl = d.delegated.get(&key);
+    let party = d.party(&d.party_of_at(&key, t)?)?;
+    let dl = d.delegation(&key);
+    let dl = dl.as_deref();
     let roles = party
         .roles
         .iter()
@@ -184,7 +185,7 @@ fn signed_in(req: &HttpRequest, d: &Domain, lang: Lang) -> Option<Signed> {
 }
 
 /// The chrome of a page, and who is signed in.
-fn chrome(req: &HttpRequest, d: &Domain) -> Result<(Chrome, Option<Signed>), Problem> {
+fn chrome(req: &HttpRequest, d: &dyn DomainQuery) -> Result<(Chrome, Option<Signed>), Problem> {
     let (lang, _) = page_lang(req)?;
     let s = signed_in(req, d, lang);
     Ok((
@@ -235,7 +236,7 @@ fn page(req: &HttpRequest, html: Result<String, askama::Error>) -> Result<HttpRe
 
 async fn home(req: HttpRequest, rules: web::Data<DomainRules>) -> Result<HttpResponse, Problem> {
     let d = live(&rules)?;
-    let (c, s) = chrome(&req, &d)?;
+    let (c, s) = chrome(&req, &*d)?;
     let tiles = match &s {
         Some(s) => pages::tiles(&c, &s.roles, s.may_delegate),
         None => Vec::new(),
@@ -246,18 +247,18 @@ async fn home(req: HttpRequest, rules: web::Data<DomainRules>) -> Result<HttpRes
 
 async fn enrol(req: HttpRequest, rules: web::Data<DomainRules>) -> Result<HttpResponse, Problem> {
     let d = live(&rules)?;
-    let (c, _) = chrome(&req, &d)?;
+    let (c, _) = chrome(&req, &*d)?;
     drop(d);
     page(&req, pages::EnrolPage { c }.render())
 }
 
 async fn approve(req: HttpRequest, rules: web::Data<DomainRules>) -> Result<HttpResponse, Problem> {
     let d = live(&rules)?;
-    let (c, s) = chrome(&req, &d)?;
+    let (c, s) = chrome(&req, &*d)?;
     let persons = match &s {
         Some(s) => d
-            .persons
-            .values()
+            .persons()
+            .iter()
             .filter(|p| p.reg.party.to_string() == s.who.party_id)
             .map(|p| {
                 let id = p.reg.person.as_str();
@@ -286,12 +287,12 @@ async fn approve(req: HttpRequest, rules: web::Data<DomainRules>) -> Result<Http
 /// `GET /app/loads`: the signed-in party's open loads, newest first.
 async fn loads(req: HttpRequest, rules: web::Data<DomainRules>) -> Result<HttpResponse, Problem> {
     let d = live(&rules)?;
-    let (c, s) = chrome(&req, &d)?;
+    let (c, s) = chrome(&req, &*d)?;
     let Some(party) = s.and_then(|s| s.party) else {
         drop(d);
         return Ok(to_home());
     };
-    let loads = manifest::open_loads(&d, &party, c.lang);
+    let loads = manifest::open_loads(&*d, &party, c.lang);
     drop(d);
     let title = c.s("未完成的联单", "Open manifests").to_string();
     page(&req, manifest::LoadsPage { c, title, loads }.render())
@@ -333,21 +334,21 @@ async fn manifest_page(
         return Ok(to_home());
     };
     let d = live(&rules)?;
-    let (c, s) = chrome(&req, &d)?;
-    let Some(m) = d.manifests.get(&number) else {
+    let (c, s) = chrome(&req, &*d)?;
+    let Some(m) = d.manifest(&number) else {
         return Ok(to_home());
     };
     let roles = s.as_ref().map(|s| s.roles.clone()).unwrap_or_default();
     let mut mv = manifest::view(
-        &d,
-        m,
+        &*d,
+        &m,
         c.lang,
         s.as_ref().and_then(|s| s.party.as_ref()),
         &roles,
     );
     let pending = json["pending"].as_array().map_or(&[][..], Vec::as_slice);
     let handover = match s.as_ref().and_then(|s| s.party.as_ref()) {
-        Some(me) => pages::handover::view(&d, m, me, c.lang, pending),
+        Some(me) => pages::handover::view(&*d, &m, me, c.lang, pending),
         None => Default::default(),
     };
     drop(d);
@@ -423,10 +424,10 @@ async fn login(
         .check(header, "POST", "/app/session", &[], t)?
         .expect("a header was given");
     let d = live(&rules)?;
-    let party = if Some(key) == d.authority {
+    let party = if Some(key) == d.authority() {
         json!({"authority": true})
     } else {
-        match d.party_of_at(&key, t).and_then(|p| d.parties.get(p)) {
+        match d.party_of_at(&key, t).and_then(|p| d.party(&p)) {
             Some(p) => json!({"party": p.id.to_string(), "name": p.name}),
             None => {
                 return Err(Problem::new(

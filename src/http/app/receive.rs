@@ -21,12 +21,12 @@ async fn incoming_page(
     rules: web::Data<DomainRules>,
 ) -> Result<HttpResponse, Problem> {
     let d = live(&rules)?;
-    let (c, s) = chrome(&req, &d)?;
+    let (c, s) = chrome(&req, &*d)?;
     let Some(party) = s.and_then(|s| s.party) else {
         drop(d);
         return Ok(to_home());
     };
-    let (heading, held) = incoming(&d, &party, c.lang, now());
+    let (heading, held) = incoming(&*d, &party, c.lang, now());
     drop(d);
     page(&req, IncomingPage { c, heading, held }.render())
 }

@@ -19,18 +19,18 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
 
 async fn scan(req: HttpRequest, rules: web::Data<DomainRules>) -> Result<HttpResponse, Problem> {
     let d = live(&rules)?;
-    let (c, s) = chrome(&req, &d)?;
+    let (c, s) = chrome(&req, &*d)?;
     let party = s.and_then(|s| s.party).map(|p| p.to_string());
-    let words = words(&d, c.lang, party.as_deref());
+    let words = words(&*d, c.lang, party.as_deref());
     drop(d);
     page(&req, ScanPage { c, words }.render())
 }
 
 async fn outbox(req: HttpRequest, rules: web::Data<DomainRules>) -> Result<HttpResponse, Problem> {
     let d = live(&rules)?;
-    let (c, s) = chrome(&req, &d)?;
+    let (c, s) = chrome(&req, &*d)?;
     let party = s.and_then(|s| s.party).map(|p| p.to_string());
-    let words = words(&d, c.lang, party.as_deref());
+    let words = words(&*d, c.lang, party.as_deref());
     drop(d);
     page(&req, OutboxPage { c, words }.render())
 }

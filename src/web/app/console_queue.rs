@@ -8,14 +8,16 @@
 
 use super::manifest::{load_row, LoadRow};
 use super::{Chrome, Lang};
-use crate::domain::codes::Uscc;
+use crate::domain::codes::{ManifestNumber, Uscc};
 use crate::domain::events::Stream;
-use crate::domain::fold::{Domain, FlagKind, Manifest, Status};
+use crate::domain::fold::{FlagKind, Manifest, Status};
+use crate::domain::query::DomainQuery;
 use crate::investigate::detectors::AnomalyKind;
 use crate::ledger::time::Timestamp;
 use crate::web::i18n;
 use askama::Template;
 use serde_json::{json, Map, Value};
+use std::ops::ControlFlow;
 
 /// The queue's filters as the URL gives them (kept as typed: the server judges them).
 #[derive(Clone, Debug, Default)]
@@ -43,7 +45,13 @@ pub struct AnomaliesPage {
 }
 
 impl AnomaliesPage {
-    pub fn new(c: Chrome, d: &Domain, f: QueueFilter, me: Option<&Uscc>, may_note: bool) -> Self {
+    pub fn new(
+        c: Chrome,
+        d: &dyn DomainQuery,
+        f: QueueFilter,
+        me: Option<&Uscc>,
+        may_note: bool,
+    ) -> Self {
         let kinds = AnomalyKind::ALL
             .iter()
             .map(|k| {
@@ -54,8 +62,8 @@ impl AnomaliesPage {
             })
             .collect();
         let sites = d
-            .sites
-            .values()
+            .sites()
+            .iter()
             .map(|s| (s.reg.site.clone(), format!("{} {}", s.reg.site, s.reg.name)))
             .collect();
         let words = queue_words(d, c.lang, me, may_note);
@@ -77,7 +85,7 @@ impl AnomaliesPage {
 /// language (`{m}` `{v}` `{s}` `{p}` to fill in), the registered parties' and sites' names, and
 /// the signed-in party (`me`) and whether it may note what was done (inspection or
 /// enforcement).
-pub fn queue_words(d: &Domain, lang: Lang, me: Option<&Uscc>, may_note: bool) -> String {
+pub fn queue_words(d: &dyn DomainQuery, lang: Lang, me: Option<&Uscc>, may_note: bool) -> String {
     let mut kinds = Map::new();
     for k in AnomalyKind::ALL {
         kinds.insert(
@@ -89,13 +97,13 @@ pub fn queue_words(d: &Domain, lang: Lang, me: Option<&Uscc>, may_note: bool) ->
         );
     }
     let parties: Map<String, Value> = d
-        .parties
-        .values()
+        .parties()
+        .iter()
         .map(|p| (p.id.to_string(), json!(p.name)))
         .collect();
     let sites: Map<String, Value> = d
-        .sites
-        .values()
+        .sites()
+        .iter()
         .map(|s| (s.reg.site.clone(), json!(s.reg.name)))
         .collect();
     super::manifest::script_json(&json!({
@@ -161,11 +169,11 @@ impl Count {
     /// Whether manifest `m` counts here at `now`. In transit: on the road or at a station;
     /// overdue: the fold's overdue flag (the detectors' `overdue`); awaiting receipt: delivered,
     /// not yet confirmed.
-    pub fn holds(self, d: &Domain, m: &Manifest, now: Timestamp) -> bool {
+    pub fn holds(self, d: &dyn DomainQuery, m: &Manifest, now: Timestamp) -> bool {
         match self {
             Count::InTransit => matches!(m.status, Status::InTransit | Status::AtStation),
             Count::Overdue => m
-                .flags_at(now, &d.limits)
+                .flags_at(now, d.limits())
                 .iter()
                 .any(|f| f.kind == FlagKind::Overdue),
             Count::AwaitingReceipt => m.status == Status::Delivered,
@@ -208,21 +216,25 @@ pub struct StreamCounts {
 
 /// The dashboard's counters over the manifests `sees` admits.
 pub fn counts(
-    d: &Domain,
+    d: &dyn DomainQuery,
     lang: Lang,
     now: Timestamp,
     sees: impl Fn(&Manifest) -> bool,
 ) -> Vec<StreamCounts> {
     let streams = [Stream::Hazardous, Stream::Construction];
     let mut n = [[0usize; 6]; 2];
-    for m in d.manifests.values().filter(|m| sees(m)) {
+    d.each_manifest(&mut |m| {
+        if !sees(m) {
+            return ControlFlow::Continue(());
+        }
         let si = if m.stream == Stream::Hazardous { 0 } else { 1 };
         for (ci, c) in Count::ALL.iter().enumerate() {
             if c.holds(d, m, now) {
                 n[si][ci] += 1;
             }
         }
-    }
+        ControlFlow::Continue(())
+    });
     streams
         .iter()
         .enumerate()
@@ -252,24 +264,28 @@ pub const MAX_LIST: usize = 500;
 
 /// The manifests of one counter, newest first (at most [`MAX_LIST`]), and how many there are.
 pub fn list(
-    d: &Domain,
+    d: &dyn DomainQuery,
     lang: Lang,
     now: Timestamp,
     stream: Stream,
     c: Count,
     sees: impl Fn(&Manifest) -> bool,
 ) -> (usize, Vec<LoadRow>) {
-    let mut hits: Vec<&Manifest> = d
-        .manifests
-        .values()
-        .filter(|m| m.stream == stream && sees(m) && c.holds(d, m, now))
-        .collect();
-    hits.sort_by(|a, b| b.issued_at.cmp(&a.issued_at).then(b.number.cmp(&a.number)));
+    // Newest first: (issue time, number) of each hit, then the rows of the first ones.
+    let mut hits: Vec<(Timestamp, ManifestNumber)> = Vec::new();
+    d.each_manifest(&mut |m| {
+        if m.stream == stream && sees(m) && c.holds(d, m, now) {
+            hits.push((m.issued_at, m.number.clone()));
+        }
+        ControlFlow::Continue(())
+    });
+    hits.sort_by(|a, b| b.cmp(a));
     let total = hits.len();
     let rows = hits
-        .into_iter()
+        .iter()
         .take(MAX_LIST)
-        .map(|m| load_row(d, m, lang))
+        .filter_map(|(_, n)| d.manifest(n))
+        .map(|m| load_row(d, &m, lang))
         .collect();
     (total, rows)
 }
@@ -287,7 +303,7 @@ pub struct ConsolePage {
 mod tests {
     use super::*;
     use crate::domain::catalog::Catalog;
-    use crate::domain::fold::Limits;
+    use crate::domain::fold::{Domain, Limits};
 
     fn chrome(lang: Lang) -> Chrome {
         super::super::test_chrome(lang, "/app/anomalies")

@@ -6,7 +6,7 @@
 //! parties' and sites' names by id, and the signed-in party's.
 
 use super::{Chrome, Lang};
-use crate::domain::fold::Domain;
+use crate::domain::query::DomainQuery;
 use askama::Template;
 use serde_json::{json, Map, Value};
 
@@ -35,15 +35,15 @@ pub struct GraphPage {
 pub type Named = Vec<(String, String)>;
 
 /// The registered parties and sites, each (id, name) sorted by name then id.
-pub fn registry(d: &Domain) -> (Named, Named) {
+pub fn registry(d: &dyn DomainQuery) -> (Named, Named) {
     let mut parties: Vec<(String, String)> = d
-        .parties
-        .values()
+        .parties()
+        .iter()
         .map(|p| (p.id.to_string(), p.name.clone()))
         .collect();
     let mut sites: Vec<(String, String)> = d
-        .sites
-        .values()
+        .sites()
+        .iter()
         .map(|s| (s.reg.site.as_str().to_string(), s.reg.name.clone()))
         .collect();
     let by_name = |a: &(String, String), b: &(String, String)| a.1.cmp(&b.1).then(a.0.cmp(&b.0));
@@ -55,7 +55,7 @@ pub fn registry(d: &Domain) -> (Named, Named) {
 /// `{"lang", "party": {USCC: name}, "site": {id: name}}` for the pages' scripts, as JSON safe
 /// inside a `<script>` element. The registry is public on the log; a deployment's registry
 /// (hundreds to a few thousand parties) keeps this to tens of kilobytes.
-pub fn names(d: &Domain, lang: Lang) -> String {
+pub fn names(d: &dyn DomainQuery, lang: Lang) -> String {
     let (parties, sites) = registry(d);
     let map = |v: Named| -> Map<String, Value> {
         v.into_iter().map(|(k, n)| (k, Value::String(n))).collect()
@@ -70,6 +70,7 @@ pub fn names(d: &Domain, lang: Lang) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::domain::fold::Domain;
 
     fn chrome(lang: Lang) -> Chrome {
         super::super::test_chrome(lang, "/app/search")

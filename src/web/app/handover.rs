@@ -10,7 +10,8 @@ use super::Lang;
 use crate::domain::codes::Unit;
 use crate::domain::codes::Uscc;
 use crate::domain::events::{DomainEvent, Handover, PersonRole, Role, SiteKind};
-use crate::domain::fold::{Domain, Manifest, Status};
+use crate::domain::fold::{Manifest, Status};
+use crate::domain::query::DomainQuery;
 use crate::ledger::event::PublicKey;
 use crate::ledger::time::Timestamp;
 use crate::web::i18n;
@@ -103,20 +104,26 @@ fn s(lang: Lang, zh: &str, en: &str) -> String {
 }
 
 /// What `me` may do with hand-overs on `m`; `pending` is the manifest JSON's `pending` array.
-pub fn view(d: &Domain, m: &Manifest, me: &Uscc, lang: Lang, pending: &[Value]) -> HandoverView {
+pub fn view(
+    d: &dyn DomainQuery,
+    m: &Manifest,
+    me: &Uscc,
+    lang: Lang,
+    pending: &[Value],
+) -> HandoverView {
     let v = m.current();
     let movable = matches!(
         m.status,
         Status::Issued | Status::InTransit | Status::AtStation | Status::Delivered
     );
     let can_give = movable && &m.holder == me;
-    let dest_party = d.sites.get(&v.destination).map(|s| s.reg.party.clone());
+    let dest_party = d.site(&v.destination).map(|s| s.reg.party.clone());
     let mut takers: Vec<Taker> = Vec::new();
     let mut add = |id: &Uscc, what: String| {
         if id == me || takers.iter().any(|t| t.id == id.as_str()) {
             return;
         }
-        let Some(p) = d.parties.get(id) else { return };
+        let Some(p) = d.party(id) else { return };
         let hauler = p.roles.contains(&Role::Hauler);
         let site = if Some(id) == dest_party.as_ref() {
             Some(v.destination.clone())
@@ -124,8 +131,8 @@ pub fn view(d: &Domain, m: &Manifest, me: &Uscc, lang: Lang, pending: &[Value]) 
             Some(m.origin.clone())
         } else {
             // A station takes the load in at its own station site.
-            d.sites
-                .values()
+            d.sites()
+                .iter()
                 .find(|s| &s.reg.party == id && s.reg.kind == SiteKind::Station)
                 .map(|s| s.reg.site.clone())
         };
@@ -145,7 +152,7 @@ pub fn view(d: &Domain, m: &Manifest, me: &Uscc, lang: Lang, pending: &[Value]) 
             if let Some(p) = &dest_party {
                 add(p, s(lang, "目的地单位", "destination"));
             }
-            for p in d.parties.values() {
+            for p in d.parties().iter() {
                 if p.roles.contains(&Role::Station) {
                     add(&p.id, i18n::role(Role::Station).get(lang).to_string());
                 }
@@ -158,8 +165,8 @@ pub fn view(d: &Domain, m: &Manifest, me: &Uscc, lang: Lang, pending: &[Value]) 
         .map(|t| t.id.as_str())
         .collect();
     let vehicles = d
-        .vehicles
-        .values()
+        .vehicles()
+        .iter()
         .filter(|x| taker_ids.contains(&x.party.as_str()))
         .map(|x| Choice {
             party: x.party.to_string(),
@@ -168,8 +175,8 @@ pub fn view(d: &Domain, m: &Manifest, me: &Uscc, lang: Lang, pending: &[Value]) 
         })
         .collect();
     let drivers = d
-        .persons
-        .values()
+        .persons()
+        .iter()
         .filter(|p| p.reg.role == PersonRole::Driver && taker_ids.contains(&p.reg.party.as_str()))
         .map(|p| Choice {
             party: p.reg.party.to_string(),
@@ -213,7 +220,7 @@ pub fn view(d: &Domain, m: &Manifest, me: &Uscc, lang: Lang, pending: &[Value]) 
             .filter_map(Value::as_str)
             .filter_map(|k| PublicKey::parse("key", k).ok())
             .collect();
-        let signers: Vec<&Uscc> = keys.iter().filter_map(|k| d.party_of(k)).collect();
+        let signers: Vec<Uscc> = keys.iter().filter_map(|k| d.party_of(k)).collect();
         let bytes = serde_json::to_vec(ev).unwrap_or_default();
         let Ok(DomainEvent::Handover(h)) = DomainEvent::parse("custody.handover", &bytes) else {
             continue;
@@ -227,7 +234,7 @@ pub fn view(d: &Domain, m: &Manifest, me: &Uscc, lang: Lang, pending: &[Value]) 
                 .collect::<Vec<_>>()
                 .join("、"),
         };
-        if signers.contains(&me) {
+        if signers.contains(me) {
             mine.push(half);
         } else {
             for_me.push(half);
@@ -256,7 +263,12 @@ pub fn now_local(t: Timestamp) -> String {
 }
 
 /// A hand-over in words, one row a field, in the order the confirm screen shows them.
-pub fn half_rows(d: &Domain, m: &Manifest, h: &Handover, lang: Lang) -> Vec<(String, String)> {
+pub fn half_rows(
+    d: &dyn DomainQuery,
+    m: &Manifest,
+    h: &Handover,
+    lang: Lang,
+) -> Vec<(String, String)> {
     let mut rows = vec![
         (s(lang, "联单", "Manifest"), h.manifest.to_string()),
         (s(lang, "交出方", "Handed over by"), party_name(d, &h.from)),

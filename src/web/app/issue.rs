@@ -9,7 +9,7 @@ use super::{Chrome, Lang};
 use crate::domain::catalog::Catalog;
 use crate::domain::codes::{CwType, Hazard, Uscc};
 use crate::domain::events::{LicenceKind, Role, SiteKind};
-use crate::domain::fold::Domain;
+use crate::domain::query::DomainQuery;
 use crate::ledger::time::Timestamp;
 use crate::web::i18n::{self, Packaging};
 use askama::Template;
@@ -82,34 +82,31 @@ fn packaging_usual(p: Packaging) -> (&'static str, u32) {
 
 /// A reference (waste-out slip number) the generator has not used: `CK-YYYYMMDD-NNN`, the
 /// date in China Standard Time.
-pub fn suggest_reference(d: &Domain, generator: &Uscc, now: Timestamp) -> String {
+pub fn suggest_reference(d: &dyn DomainQuery, generator: &Uscc, now: Timestamp) -> String {
     let day: String = now
         .cst()
         .chars()
         .filter(char::is_ascii_digit)
         .take(8)
         .collect();
-    let used: std::collections::HashSet<&str> = d
-        .by_party
-        .get(generator)
-        .into_iter()
-        .flatten()
-        .filter_map(|n| d.manifests.get(n))
+    let used: std::collections::HashSet<String> = d
+        .manifests_of_party(generator)
+        .iter()
+        .filter_map(|n| d.manifest(n))
         .filter(|m| &m.issuer == generator)
-        .filter_map(|m| m.reference.as_deref())
+        .filter_map(|m| m.reference.clone())
         .collect();
     (1..)
         .map(|n| format!("CK-{day}-{n:03}"))
-        .find(|r| !used.contains(r.as_str()))
+        .find(|r| !used.contains(r))
         .expect("an unused number")
 }
 
 /// What the valid licences of `party` at `at` cover, as `data-covers` words.
-fn covers(d: &Domain, party: &Uscc, at: Timestamp) -> (Vec<String>, bool, bool) {
+fn covers(d: &dyn DomainQuery, party: &Uscc, at: Timestamp) -> (Vec<String>, bool, bool) {
     let mut words = Vec::new();
     let (mut hw_transport, mut cw_transport) = (false, false);
-    for id in d.licences_of.get(party).into_iter().flatten() {
-        let l = &d.licences[id];
+    for l in d.licences_of(party) {
         if l.lapse(at).is_some() {
             continue;
         }
@@ -128,18 +125,25 @@ fn covers(d: &Domain, party: &Uscc, at: Timestamp) -> (Vec<String>, bool, bool) 
 }
 
 /// The form's view for `generator` (None: the signed-in party is not a generator).
-pub fn view(d: &Domain, generator: Option<&Uscc>, lang: Lang, now: Timestamp) -> IssueView {
+pub fn view(
+    d: &dyn DomainQuery,
+    generator: Option<&Uscc>,
+    lang: Lang,
+    now: Timestamp,
+) -> IssueView {
     let say = |zh: &str, en: &str| match lang {
         Lang::Zh => zh.to_string(),
         Lang::En => en.to_string(),
     };
-    let party = generator.and_then(|g| d.parties.get(g));
-    let can_issue = party.is_some_and(|p| p.roles.contains(&Role::Generator));
+    let party = generator.and_then(|g| d.party(g));
+    let can_issue = party
+        .as_ref()
+        .is_some_and(|p| p.roles.contains(&Role::Generator));
     let sep = if lang == Lang::Zh { "、" } else { ", " };
     let origins: Vec<Choice> = match (can_issue, generator) {
         (true, Some(g)) => d
-            .sites
-            .values()
+            .sites()
+            .iter()
             .filter(|s| &s.reg.party == g)
             .map(|s| Choice {
                 value: s.reg.site.clone(),
@@ -156,11 +160,11 @@ pub fn view(d: &Domain, generator: Option<&Uscc>, lang: Lang, now: Timestamp) ->
         _ => Vec::new(),
     };
     let destinations = d
-        .sites
-        .values()
+        .sites()
+        .iter()
         .filter(|s| !matches!(s.reg.kind, SiteKind::Plant | SiteKind::ConstructionSite))
         .filter(|s| {
-            d.parties.get(&s.reg.party).is_some_and(|p| {
+            d.party(&s.reg.party).is_some_and(|p| {
                 p.roles
                     .iter()
                     .any(|r| matches!(r, Role::Station | Role::Receiver))
@@ -201,8 +205,8 @@ pub fn view(d: &Domain, generator: Option<&Uscc>, lang: Lang, now: Timestamp) ->
         })
         .collect();
     let haulers = d
-        .parties
-        .values()
+        .parties()
+        .iter()
         .filter(|p| p.roles.contains(&Role::Hauler))
         .map(|p| {
             let (_, hw, cw) = covers(d, &p.id, now);
@@ -231,7 +235,7 @@ pub fn view(d: &Domain, generator: Option<&Uscc>, lang: Lang, now: Timestamp) ->
             }
         })
         .collect();
-    let catalog: &Catalog = &d.catalog;
+    let catalog: &Catalog = d.catalog();
     let wastes = catalog
         .wastes()
         .map(|w| {

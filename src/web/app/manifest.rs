@@ -7,9 +7,11 @@
 use super::{Chrome, Lang};
 use crate::domain::codes::Uscc;
 use crate::domain::events::Role;
-use crate::domain::fold::{Domain, Manifest, Status};
+use crate::domain::fold::{Manifest, Status};
+use crate::domain::query::DomainQuery;
 use crate::web::i18n;
 use askama::Template;
+use std::ops::ControlFlow;
 
 /// One line of the load.
 #[derive(Clone, Debug)]
@@ -125,22 +127,22 @@ pub fn load_what(m: &Manifest, lang: Lang) -> String {
 }
 
 /// A party's name (and id when it is not registered).
-pub fn party_name(d: &Domain, id: &Uscc) -> String {
-    d.parties
-        .get(id)
+pub fn party_name(d: &dyn DomainQuery, id: &Uscc) -> String {
+    d.party(id)
         .map_or_else(|| id.to_string(), |p| p.name.clone())
 }
 
 /// A registered driver in words: the staff number of a device key the company delegated to
 /// them (`key.delegated` with `person`), else the start of their pseudonymous id. Never a
 /// name: names are personal data kept beside the log, for those who may read them.
-pub fn driver_words(d: &Domain, person: &str, lang: Lang) -> String {
-    let label = d
-        .delegated
-        .values()
-        .filter(|g| g.person.as_deref() == Some(person))
-        .map(|g| g.label.as_str())
-        .max();
+pub fn driver_words(d: &dyn DomainQuery, person: &str, lang: Lang) -> String {
+    let mut label: Option<String> = None;
+    d.each_delegation(&mut |_, g| {
+        if g.person.as_deref() == Some(person) && label.as_ref().is_none_or(|l| g.label > *l) {
+            label = Some(g.label.clone());
+        }
+        ControlFlow::Continue(())
+    });
     let driver = match lang {
         Lang::Zh => "驾驶员",
         Lang::En => "driver",
@@ -154,12 +156,12 @@ pub fn driver_words(d: &Domain, person: &str, lang: Lang) -> String {
 /// Who a key signs for, in words: the party's name, and for a phone's key the staff number
 /// the party gave it (`Hazardous hauler B（设备 HB-0007）`).
 pub fn signer_words(
-    d: &Domain,
+    d: &dyn DomainQuery,
     key: &crate::ledger::event::PublicKey,
     lang: Lang,
 ) -> Option<String> {
-    let party = party_name(d, d.party_of(key)?);
-    Some(match d.delegated.get(key) {
+    let party = party_name(d, &d.party_of(key)?);
+    Some(match d.delegation(key) {
         Some(g) => match lang {
             Lang::Zh => format!("{party}（设备 {}）", g.label),
             Lang::En => format!("{party} (device {})", g.label),
@@ -169,9 +171,8 @@ pub fn signer_words(
 }
 
 /// A site's name, or its id.
-pub fn site_name(d: &Domain, id: &str) -> String {
-    d.sites
-        .get(id)
+pub fn site_name(d: &dyn DomainQuery, id: &str) -> String {
+    d.site(id)
         .map_or_else(|| id.to_string(), |s| s.reg.name.clone())
 }
 
@@ -186,7 +187,7 @@ pub fn tone(s: Status) -> &'static str {
 
 /// The page's view of `m` for `me_party` (None: someone who sees all).
 pub fn view(
-    d: &Domain,
+    d: &dyn DomainQuery,
     m: &Manifest,
     lang: Lang,
     me_party: Option<&Uscc>,
@@ -269,7 +270,7 @@ pub fn view(
             index: f.index,
         })
         .collect();
-    let dest_party = d.sites.get(&v.destination).map(|s| s.reg.party.clone());
+    let dest_party = d.site(&v.destination).map(|s| s.reg.party.clone());
     let me = match me_party {
         Some(p) => Me {
             party: Some(p.to_string()),
@@ -336,15 +337,12 @@ pub const MAX_LOADS: usize = 100;
 
 /// The open loads `party` is a party to, newest first (from its postings in the subject
 /// index, so the work is bounded by the party's own history, not the log's).
-pub fn open_loads(d: &Domain, party: &Uscc, lang: Lang) -> Vec<LoadRow> {
+pub fn open_loads(d: &dyn DomainQuery, party: &Uscc, lang: Lang) -> Vec<LoadRow> {
     use crate::domain::subjects::{unpack, Subject, SubjectKind};
-    let Some(id) = d
-        .subjects
-        .id(&Subject::new(SubjectKind::Party, party.to_string()))
-    else {
+    let Some(id) = d.subject_id(&Subject::new(SubjectKind::Party, party.to_string())) else {
         return Vec::new();
     };
-    let p = d.subjects.postings(id);
+    let p = d.postings(id);
     let mut seen = std::collections::HashSet::new();
     let mut out = Vec::new();
     for i in (0..p.len()).rev() {
@@ -355,19 +353,19 @@ pub fn open_loads(d: &Domain, party: &Uscc, lang: Lang) -> Vec<LoadRow> {
         if !seen.insert(packed) {
             continue;
         }
-        let Some(m) = d.manifests.get(&unpack(packed)) else {
+        let Some(m) = d.manifest(&unpack(packed)) else {
             continue;
         };
         if m.status.is_closed() {
             continue;
         }
-        out.push(load_row(d, m, lang));
+        out.push(load_row(d, &m, lang));
     }
     out
 }
 
 /// One manifest as a row of a list of loads.
-pub fn load_row(d: &Domain, m: &Manifest, lang: Lang) -> LoadRow {
+pub fn load_row(d: &dyn DomainQuery, m: &Manifest, lang: Lang) -> LoadRow {
     let v = m.current();
     LoadRow {
         number: m.number.to_string(),

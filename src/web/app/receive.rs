@@ -11,11 +11,13 @@ use super::manifest::{line_what, load_what, party_name, site_name, tone};
 use super::{Chrome, Lang};
 use crate::domain::codes::{Quantity, RdCode, Unit, Uscc};
 use crate::domain::events::{Discrepancy, Line, Role, SiteKind};
-use crate::domain::fold::{Domain, Manifest, Status};
+use crate::domain::fold::{Manifest, Status};
+use crate::domain::query::DomainQuery;
 use crate::domain::subjects::{unpack, Subject, SubjectKind};
 use crate::ledger::time::Timestamp;
 use crate::web::i18n;
 use askama::Template;
+use std::borrow::Cow;
 
 /// One load at the gate, or on its way to it.
 #[derive(Clone, Debug)]
@@ -73,11 +75,11 @@ fn total(qs: &[Quantity]) -> String {
 }
 
 /// The sites registered to `party`.
-fn sites_of<'a>(d: &'a Domain, party: &'a Uscc) -> impl Iterator<Item = &'a str> + 'a {
-    d.sites
-        .values()
-        .filter(move |s| &s.reg.party == party)
-        .map(|s| s.reg.site.as_str())
+fn sites_of(d: &dyn DomainQuery, party: &Uscc) -> Vec<String> {
+    d.sites_of(party)
+        .into_iter()
+        .map(|s| s.reg.site.clone())
+        .collect()
 }
 
 /// Whether `party` holds `m` at its gate and has not treated it yet.
@@ -93,20 +95,20 @@ fn held_here(m: &Manifest, party: &Uscc) -> bool {
 /// holds (delivered, at its station, received, not yet treated), each newest first, from its
 /// postings in the subject index: the work is bounded by the party's own history.
 pub fn incoming(
-    d: &Domain,
+    d: &dyn DomainQuery,
     party: &Uscc,
     lang: Lang,
     now: Timestamp,
 ) -> (Vec<IncomingRow>, Vec<IncomingRow>) {
     let (mut heading, mut held) = (Vec::new(), Vec::new());
-    let mine: Vec<&str> = sites_of(d, party).collect();
+    let mine = sites_of(d, party);
     for m in recent(d, party) {
         if heading.len() >= MAX_ROWS && held.len() >= MAX_ROWS {
             break;
         }
         let v = m.current();
-        let to_me = m.status == Status::InTransit && mine.contains(&v.destination.as_str());
-        let here = held_here(m, party);
+        let to_me = m.status == Status::InTransit && mine.contains(&v.destination);
+        let here = held_here(&m, party);
         if !(to_me || here) {
             continue;
         }
@@ -128,7 +130,7 @@ pub fn incoming(
             status: i18n::status(m.status).get(lang).to_string(),
             tone: tone(m.status),
             heading: to_me,
-            what: load_what(m, lang),
+            what: load_what(&m, lang),
             total: total(&m.quantities),
             vehicle: m.vehicle.as_ref().map(|p| p.to_string()),
             route: format!(
@@ -238,7 +240,7 @@ fn carried_lines(m: &Manifest) -> Vec<Line> {
 
 /// The gate's view of `m` for `party` with `roles` at `now`; `None` when it may do nothing here.
 pub fn gate(
-    d: &Domain,
+    d: &dyn DomainQuery,
     m: &Manifest,
     party: &Uscc,
     roles: &[Role],
@@ -282,6 +284,7 @@ pub fn gate(
         })
         .collect();
     let mut sites: Vec<Choice> = sites_of(d, party)
+        .iter()
         .map(|s| Choice {
             value: s.to_string(),
             text: site_name(d, s),
@@ -326,14 +329,14 @@ pub fn gate(
             .filter(|o| o.number != m.number && o.stream == m.stream)
             .map(|o| HeldLoad {
                 number: o.number.to_string(),
-                what: load_what(o, lang),
+                what: load_what(&o, lang),
                 total: total(&o.quantities),
-                lines_json: serde_json::to_string(&carried_lines(o)).unwrap_or_default(),
+                lines_json: serde_json::to_string(&carried_lines(&o)).unwrap_or_default(),
             })
             .collect();
         g.destinations = d
-            .sites
-            .values()
+            .sites()
+            .iter()
             .filter(|s| {
                 s.reg.party != *party
                     && !matches!(s.reg.kind, SiteKind::Plant | SiteKind::ConstructionSite)
@@ -345,8 +348,8 @@ pub fn gate(
             })
             .collect();
         g.haulers = d
-            .parties
-            .values()
+            .parties()
+            .iter()
             .filter(|p| p.roles.contains(&Role::Hauler))
             .take(MAX_CHOICES)
             .map(|p| Choice {
@@ -360,11 +363,13 @@ pub fn gate(
 
 /// The manifests `party` has postings for, each once, most recently touched first; at most
 /// [`MAX_POSTINGS`] postings are read, so the work is bounded by the party's own history.
-fn recent<'a>(d: &'a Domain, party: &Uscc) -> impl Iterator<Item = &'a Manifest> + 'a {
+fn recent<'a>(
+    d: &'a dyn DomainQuery,
+    party: &Uscc,
+) -> impl Iterator<Item = Cow<'a, Manifest>> + 'a {
     let p = d
-        .subjects
-        .id(&Subject::new(SubjectKind::Party, party.to_string()))
-        .map(|id| d.subjects.postings(id));
+        .subject_id(&Subject::new(SubjectKind::Party, party.to_string()))
+        .map(|id| d.postings(id));
     let n = p.as_ref().map_or(0, |p| p.len());
     let mut seen = std::collections::HashSet::new();
     (0..n)
@@ -374,11 +379,11 @@ fn recent<'a>(d: &'a Domain, party: &Uscc) -> impl Iterator<Item = &'a Manifest>
             let packed = p.as_ref()?.manifest[i];
             seen.insert(packed).then_some(packed)
         })
-        .filter_map(move |packed| d.manifests.get(&unpack(packed)))
+        .filter_map(move |packed| d.manifest(&unpack(packed)))
 }
 
 /// The loads `party` holds at its station, newest first (bounded as [`incoming`]).
-fn station_loads<'a>(d: &'a Domain, party: &'a Uscc) -> Vec<&'a Manifest> {
+fn station_loads<'a>(d: &'a dyn DomainQuery, party: &'a Uscc) -> Vec<Cow<'a, Manifest>> {
     recent(d, party)
         .filter(|m| m.status == Status::AtStation && &m.holder == party)
         .take(MAX_ROWS)

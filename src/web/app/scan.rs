@@ -5,7 +5,7 @@
 //! the page, so the words travel with it.
 
 use super::{Chrome, Lang};
-use crate::domain::fold::Domain;
+use crate::domain::query::DomainQuery;
 use crate::web::i18n;
 use askama::Template;
 use serde_json::{json, Map, Value};
@@ -28,13 +28,13 @@ pub struct OutboxPage {
 /// What the scan and outbox scripts read offline: the domain's words in the page's language
 /// (`i18n::js_table`), the listed wastes' names and hazards by code, the construction-waste
 /// types' names, the registered sites' names by id, and the signed-in party (`party`, or null).
-pub fn words(d: &Domain, lang: Lang, party: Option<&str>) -> String {
+pub fn words(d: &dyn DomainQuery, lang: Lang, party: Option<&str>) -> String {
     let pick = |zh: &str, en: &str| match lang {
         Lang::Zh => zh.to_string(),
         Lang::En => en.to_string(),
     };
     let mut wastes = Map::new();
-    for w in d.catalog.wastes() {
+    for w in d.catalog().wastes() {
         let hazards: Vec<&str> = w.hazards.iter().map(|h| h.as_str()).collect();
         wastes.insert(
             w.code.as_str().to_string(),
@@ -42,12 +42,12 @@ pub fn words(d: &Domain, lang: Lang, party: Option<&str>) -> String {
         );
     }
     let mut categories = Map::new();
-    for c in d.catalog.categories() {
+    for c in d.catalog().categories() {
         categories.insert(c.code.to_string(), json!(pick(&c.zh, &c.en)));
     }
     let sites: Map<String, Value> = d
-        .sites
-        .values()
+        .sites()
+        .iter()
         .map(|s| (s.reg.site.clone(), json!(s.reg.name)))
         .collect();
     let table: Value = serde_json::from_str(&i18n::js_table(lang)).unwrap_or(Value::Null);
@@ -64,6 +64,7 @@ pub fn words(d: &Domain, lang: Lang, party: Option<&str>) -> String {
 mod tests {
     use super::*;
     use crate::domain::catalog::Catalog;
+    use crate::domain::fold::Domain;
     use crate::domain::fold::Limits;
 
     #[test]

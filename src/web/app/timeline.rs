@@ -9,7 +9,8 @@
 use super::manifest::{party_name, site_name};
 use super::{Chrome, Lang};
 use crate::domain::codes::Quantity;
-use crate::domain::fold::{Domain, Manifest};
+use crate::domain::fold::Manifest;
+use crate::domain::query::DomainQuery;
 use crate::ledger::event::PublicKey;
 use crate::web::i18n;
 use askama::Template;
@@ -119,12 +120,12 @@ fn gap_words(n: usize, now: Quantity, was: Quantity, lang: Lang) -> String {
 }
 
 /// Who a key signs for, in words, with the party's roles.
-pub fn signer(d: &Domain, key: &PublicKey, lang: Lang) -> SignerView {
+pub fn signer(d: &dyn DomainQuery, key: &PublicKey, lang: Lang) -> SignerView {
     let name = super::manifest::signer_words(d, key, lang)
         .unwrap_or_else(|| pick(lang, "未登记的密钥", "unregistered key"));
     let roles = d
         .party_of(key)
-        .and_then(|p| d.parties.get(p))
+        .and_then(|p| d.party(&p))
         .map(|p| {
             p.roles
                 .iter()
@@ -147,7 +148,7 @@ fn quantities(qs: &[Quantity]) -> String {
         .join(" / ")
 }
 
-fn place(d: &Domain, ev: &Value, lang: Lang) -> Option<String> {
+fn place(d: &dyn DomainQuery, ev: &Value, lang: Lang) -> Option<String> {
     if let Some(s) = ev.get("site").and_then(Value::as_str) {
         return Some(site_name(d, s));
     }
@@ -165,7 +166,7 @@ fn place(d: &Domain, ev: &Value, lang: Lang) -> Option<String> {
 /// event's content) and `signers` the keys that signed each step's entry, in step order;
 /// `pending` that read's `pending` list.
 pub fn view(
-    d: &Domain,
+    d: &dyn DomainQuery,
     m: &Manifest,
     events: &[Value],
     signers: &[Vec<PublicKey>],
@@ -288,7 +289,7 @@ pub fn view(
         });
     }
     for o in &m.onward {
-        let next = d.manifests.get(o);
+        let next = d.manifest(o);
         let what = match next {
             Some(n) if n.rejection.is_some() => pick(lang, "拒收部分退回为", "returned as"),
             Some(n) if n.sources.len() > 1 => pick(lang, "并入联单", "consolidated into"),
