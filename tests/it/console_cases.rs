@@ -193,15 +193,7 @@ pub fn pull(w: &World, case: &str, manifests: &[&str]) -> Bundle {
 
 fn pulled(dir: &std::path::Path) -> Pulled {
     let w = World::start(dir);
-    let relayed = w.issue_hazardous("S-DISPOSAL");
-    w.pickup(&relayed);
-    w.hand(
-        &relayed,
-        &w.hauler_a,
-        &w.hauler_b,
-        Some(crate::world::PLATE_B),
-        &[340_000, 120_000],
-    );
+    let relayed = w.relayed_load();
     let phone = key(231);
     let del = ok(
         &w.c,
@@ -523,15 +515,7 @@ fn a_case_pulled_in_the_browser_verifies_with_verify_bundle_and_on_the_offline_c
     let dir = tempfile::tempdir().unwrap();
     let w = World::start(dir.path());
     let base = w.server.url.clone();
-    let m = w.issue_hazardous("S-DISPOSAL");
-    w.pickup(&m);
-    w.hand(
-        &m,
-        &w.hauler_a,
-        &w.hauler_b,
-        Some(crate::world::PLATE_B),
-        &[340_000, 120_000],
-    );
+    let m = w.relayed_load();
     let log = w.c.verifier().unwrap();
     let (browser, page) = desk(&base, &w.bureau.key);
     let downloads = dir.path().join("downloads");

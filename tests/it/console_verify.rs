@@ -10,7 +10,7 @@ use crate::app_pages::look;
 use crate::browser::{Page, WAIT};
 use crate::console_cases::{check_page, pull};
 use crate::support::{key, run};
-use crate::world::{World, PLATE_B};
+use crate::world::World;
 use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine;
 use serde_json::Value;
@@ -79,15 +79,7 @@ fn witnesses_cosignatures_are_verified_in_the_browser_and_an_altered_one_is_red(
     let w = World::start_with(dir.path(), &flags);
     let base = w.server.url.clone();
     let log = w.c.verifier().unwrap();
-    let m = w.issue_hazardous("S-DISPOSAL");
-    w.pickup(&m);
-    w.hand(
-        &m,
-        &w.hauler_a,
-        &w.hauler_b,
-        Some(PLATE_B),
-        &[340_000, 120_000],
-    );
+    let m = w.relayed_load();
     let pulled = pull(&w, "KS-WIT-1", &[&m]);
     let export = pulled.export.index;
 

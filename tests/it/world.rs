@@ -379,6 +379,21 @@ impl World {
         )
     }
 
+    /// A hazardous load to the disposal site, picked up by hauler A and relayed to hauler B's
+    /// truck, as declared: the relay most console tests start from.
+    pub fn relayed_load(&self) -> String {
+        let m = self.issue_hazardous("S-DISPOSAL");
+        self.pickup(&m);
+        self.hand(
+            &m,
+            &self.hauler_a,
+            &self.hauler_b,
+            Some(PLATE_B),
+            &[340_000, 120_000],
+        );
+        m
+    }
+
     /// The manifest as `who` sees it (a signed read).
     pub fn manifest_as(&self, m: &str, who: &SigningKey) -> Value {
         let a = self
