@@ -15,7 +15,7 @@
 // Exports: none (a page script).
 
 import { signEvent } from './wl-sign.js';
-import { cst } from './wl-format.js';
+import { cst, cstField } from './wl-format.js';
 import { t, signedRequest, postSigned, showProblem, clearProblems } from './wl-app.js';
 import { pickBox, showPicked, csvBlob, download } from './wl-case.js';
 
@@ -108,9 +108,8 @@ function row(a) {
   const at = Date.parse(a.at);
   for (const v of a.vehicles) {
     // The window as the map's form shows it: China Standard Time, to the minute.
-    const local = (ms) => new Date(ms + 8 * HOUR).toISOString().slice(0, 16).replace('T', ' ');
-    const from = local(at - 6 * HOUR);
-    const to = local(at + 6 * HOUR);
+    const from = cstField(at - 6 * HOUR);
+    const to = cstField(at + 6 * HOUR);
     const href = `/app/map?plate=${encodeURIComponent(v)}&from=${encodeURIComponent(from)}&to=${encodeURIComponent(to)}`;
     links.append(el('a', { href, className: 'map' }, `${t('轨迹地图', 'Map')} ${v}`), ' ');
   }
@@ -222,7 +221,7 @@ async function csv() {
     }
     next = r.body.next;
   } while (next);
-  download(csvBlob(rows), `anomalies-${new Date(Date.now() + 8 * HOUR).toISOString().slice(0, 10)}.csv`);
+  download(csvBlob(rows), `anomalies-${cstField(Date.now()).slice(0, 10)}.csv`);
 }
 
 document.getElementById('csv').addEventListener('click', () => csv());

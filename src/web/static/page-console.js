@@ -8,7 +8,7 @@
 //    403 and the section stays hidden).
 // Exports: none (a page script).
 
-import { cst } from './wl-format.js';
+import { cst, cstField } from './wl-format.js';
 import { t, signedRequest } from './wl-app.js';
 
 const words = JSON.parse(document.getElementById('words').textContent);
@@ -25,7 +25,7 @@ const el = (tag, props = {}, ...kids) => {
 };
 
 /** `YYYY-MM-DD` of a CST day given as ms of its 00:00 CST. */
-const day = (ms) => new Date(ms + CST).toISOString().slice(0, 10);
+const day = (ms) => cstField(ms).slice(0, 10);
 
 async function byKind() {
   const state = document.getElementById('kinds-state');

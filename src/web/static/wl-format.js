@@ -7,6 +7,8 @@
 //   fromMilli(12500) -> '12.5'  integer g or ml as the decimal in kg or L, as people write it
 //   cst(dateOrIsoOrMillis) -> '2026-11-23 16:30 北京时间' (China Standard Time, UTC+8, whatever
 //        the device's time zone)
+//   cstField(dateOrIsoOrMillis) -> '2026-11-23 16:30'  the same as a CST form field takes it
+//        (its first 10 characters are the CST date); null when it is no time
 //   refusal(problem, words) -> {text, detail}   a server's RFC 9457 refusal in the page's words:
 //        the field it names and the problem kind from the page's tables (`words.i18n.field`,
 //        `words.i18n.problem`, as web::app::scan::words embeds them); `detail` is the server's
@@ -39,11 +41,14 @@ export function fromMilli(n) {
 }
 
 export function cst(when) {
+  const f = cstField(when);
+  return f === null ? String(when) : `${f} ${t('北京时间', 'CST')}`;
+}
+
+export function cstField(when) {
   const d = when instanceof Date ? when : new Date(when);
-  if (Number.isNaN(d.getTime())) return String(when);
-  const c = new Date(d.getTime() + 8 * 3600e3);
-  const p = (n) => String(n).padStart(2, '0');
-  return `${c.getUTCFullYear()}-${p(c.getUTCMonth() + 1)}-${p(c.getUTCDate())} ${p(c.getUTCHours())}:${p(c.getUTCMinutes())} ${t('北京时间', 'CST')}`;
+  if (Number.isNaN(d.getTime())) return null;
+  return new Date(d.getTime() + 8 * 3600e3).toISOString().slice(0, 16).replace('T', ' ');
 }
 
 export function refusal(problem, words) {
