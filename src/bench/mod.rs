@@ -18,6 +18,7 @@ use std::time::{Duration, Instant};
 pub mod domain;
 pub mod fixture;
 mod mirror;
+pub mod nginx;
 
 #[derive(clap::Args, Clone, Debug)]
 pub struct Options {

@@ -6,11 +6,11 @@
 //! the domain's state (memory replayed at open today, a read model on disk later), a kill must
 //! never leave it different from the log.
 
+use crate::durability::copy_dir;
 use crate::support::{run_unlocked, signed};
 use crate::world::{World, PLATE_A, PLATE_B};
 use serde_json::Value;
 use std::collections::BTreeMap;
-use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 use wasteledger::client::{encode, LogClient};
@@ -108,17 +108,6 @@ fn state(w: &World) -> BTreeMap<String, Value> {
     }
     all.insert("anomalies".into(), get("/v1/anomalies?limit=500"));
     all
-}
-
-fn copy_dir(from: &Path, to: &Path) {
-    let ok = std::process::Command::new("cp")
-        .arg("-a")
-        .arg(from)
-        .arg(to)
-        .status()
-        .unwrap()
-        .success();
-    assert!(ok, "cp -a {} {}", from.display(), to.display());
 }
 
 fn kill_and_compare(rounds: u32) {

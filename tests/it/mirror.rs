@@ -92,88 +92,6 @@ fn fetched(out: &str) -> u64 {
     out[..at].rsplit(' ').next().unwrap().parse().unwrap()
 }
 
-/// Debian's nginx serving `root` on a free port; stopped when dropped.
-struct Nginx {
-    child: Child,
-    url: String,
-    _tmp: tempfile::TempDir,
-}
-
-impl Nginx {
-    fn start(root: &Path) -> Option<Nginx> {
-        let bin = ["/usr/sbin/nginx", "/usr/local/sbin/nginx"]
-            .into_iter()
-            .map(PathBuf::from)
-            .find(|p| p.exists())
-            .or_else(|| which("nginx"));
-        let Some(bin) = bin else {
-            eprintln!("SKIPPED the nginx half: nginx is not installed (apt-get install nginx; CI installs it)");
-            return None;
-        };
-        let tmp = tempfile::tempdir().unwrap();
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let t = tmp.path().display();
-        let conf = format!(
-            "daemon off; master_process off; user root; pid {t}/nginx.pid; error_log {t}/error.log;\n\
-             events {{ worker_connections 64; }}\n\
-             http {{ access_log off; default_type application/octet-stream;\n\
-               client_body_temp_path {t}/body; proxy_temp_path {t}/proxy; fastcgi_temp_path {t}/fastcgi;\n\
-               uwsgi_temp_path {t}/uwsgi; scgi_temp_path {t}/scgi;\n\
-               server {{ listen 127.0.0.1:{port}; root {}; }} }}\n",
-            root.display()
-        );
-        std::fs::write(tmp.path().join("nginx.conf"), conf).unwrap();
-        let child = Command::new(bin)
-            .arg("-c")
-            .arg(tmp.path().join("nginx.conf"))
-            .arg("-p")
-            .arg(tmp.path())
-            .arg("-e")
-            .arg(tmp.path().join("error.log"))
-            .stdout(Stdio::null())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("start nginx");
-        let url = format!("http://127.0.0.1:{port}");
-        for _ in 0..200 {
-            if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
-                return Some(Nginx {
-                    child,
-                    url,
-                    _tmp: tmp,
-                });
-            }
-            std::thread::sleep(std::time::Duration::from_millis(25));
-        }
-        let mut child = child;
-        let _ = child.kill();
-        let _ = child.wait();
-        panic!(
-            "nginx did not listen on {port}: {}",
-            std::fs::read_to_string(tmp.path().join("error.log")).unwrap_or_default()
-        );
-    }
-}
-
-impl Drop for Nginx {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn which(name: &str) -> Option<PathBuf> {
-    std::env::var_os("PATH")?
-        .to_str()?
-        .split(':')
-        .map(|d| Path::new(d).join(name))
-        .find(|p| p.exists())
-}
-
 #[test]
 fn a_mirror_follows_the_log_resumes_and_mirrors_of_it_through_nginx_are_byte_identical() {
     let tmp = tempfile::tempdir().unwrap();
@@ -218,9 +136,11 @@ fn a_mirror_follows_the_log_resumes_and_mirrors_of_it_through_nginx_are_byte_ide
     assert!(ok && out.contains("ok: 1100 entries"), "{out}");
 
     // Served by nginx, it is mirrored again, byte for byte, with the first mirror's pinned key.
-    let Some(nginx) = Nginx::start(&d) else {
+    if wasteledger::bench::nginx::installed().is_none() {
+        eprintln!("SKIPPED the nginx half: nginx is not installed (apt-get install nginx; CI installs it)");
         return;
-    };
+    }
+    let nginx = wasteledger::bench::nginx::Nginx::start(&d).unwrap();
     let (ok, out) = run(&["audit", "--tiles", &nginx.url]);
     assert!(ok && out.contains("ok: 1100 entries"), "{out}");
     let d2 = tmp.path().join("mirror2");
