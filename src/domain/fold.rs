@@ -10,11 +10,14 @@ use super::codes::{ManifestNumber, Plate, Quantity, Uscc};
 use super::events::*;
 use super::movements::{Fix, FixKind, Movements};
 use super::query::DomainQuery;
+use super::table::{enc, Changes, Table};
 use crate::ledger::event::{PublicKey, SignedEvent};
+use crate::ledger::kv::{FoldWrites, Kv};
 use crate::ledger::state::{Delegation, Fold, LogState, Refusal};
 use crate::ledger::time::Timestamp;
-use serde::Serialize;
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use serde::{Deserialize, Serialize};
+use std::borrow::Cow;
+use std::collections::BTreeSet;
 
 /// Limits the rules flag against, per stream.
 #[derive(Clone, Debug)]
@@ -56,12 +59,12 @@ impl Limits {
 
 /// Where a party's key entered and (if it did) left the registry: the log entries a court
 /// needs to see that a signature was made with a key valid at that time.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct KeyEntries {
     /// The `key.added` entry.
     pub added: u64,
     /// The `key.revoked` entry, if any.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub revoked: Option<u64>,
     /// For a device key (`added` is then its `key.delegated` entry): the key that delegated it.
     #[serde(skip)]
@@ -71,7 +74,7 @@ pub struct KeyEntries {
 /// One pull of evidence (`evidence.exported`): readable by those who see everything only, and
 /// never shown on the manifests themselves (a party must not learn from its own manifest that it
 /// is under investigation).
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Export {
     /// The entry of the `evidence.exported` event.
     pub index: u64,
@@ -83,7 +86,7 @@ pub struct Export {
     pub case: String,
     pub reason: String,
     pub manifests: Vec<ManifestNumber>,
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub query: Option<String>,
     /// When the party says it pulled.
     pub at: Timestamp,
@@ -91,7 +94,7 @@ pub struct Export {
 
 /// What was done about an anomaly (`case.noted`): readable by those who see everything only,
 /// like the pulls of evidence.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CaseNote {
     /// The entry of the `case.noted` event.
     pub index: u64,
@@ -99,7 +102,7 @@ pub struct CaseNote {
     pub time: Timestamp,
     pub by: Uscc,
     pub action: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub case: Option<String>,
     /// When the party says it was done.
     pub at: Timestamp,
@@ -122,7 +125,7 @@ pub fn anomaly_id_well_formed(s: &str) -> bool {
     base_ok && n.is_none_or(|n| n.parse::<u32>().is_ok_and(|n| n >= 2) && !n.starts_with('0'))
 }
 
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct Party {
     pub id: Uscc,
     pub name: String,
@@ -131,12 +134,12 @@ pub struct Party {
     pub keys: Vec<String>,
 }
 
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct Licence {
     #[serde(flatten)]
     pub grant: LicenceGranted,
     pub index: u64,
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub revoked: Option<(Timestamp, u64)>,
 }
 
@@ -179,7 +182,7 @@ impl Licence {
     }
 }
 
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct Vehicle {
     pub plate: Plate,
     pub party: Uscc,
@@ -187,19 +190,19 @@ pub struct Vehicle {
     pub index: u64,
     /// Track points logged for it, and the last one.
     pub track_points: u64,
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_position: Option<TrackPoint>,
 }
 
 /// A registered person (`person.registered`): a pseudonymous id, never a name.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct Person {
     #[serde(flatten)]
     pub reg: PersonRegistered,
     pub index: u64,
 }
 
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct Site {
     #[serde(flatten)]
     pub reg: SiteRegistered,
@@ -280,7 +283,7 @@ impl<'de> serde::Deserialize<'de> for Status {
     }
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum FlagKind {
     /// Two counts of the same line differ beyond the stream's tolerance.
@@ -302,7 +305,7 @@ pub enum FlagKind {
     ForeignDriver,
 }
 
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Flag {
     pub kind: FlagKind,
     /// The log entry behind the flag.
@@ -311,7 +314,7 @@ pub struct Flag {
 }
 
 /// One version of a manifest's declaration.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct Version {
     pub version: u32,
     pub index: u64,
@@ -319,7 +322,7 @@ pub struct Version {
     pub destination: String,
     pub haulers: Vec<Uscc>,
     pub lines: Vec<Line>,
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
 }
 
@@ -341,6 +344,53 @@ pub struct Step {
     pub quantities: Option<Vec<Quantity>>,
 }
 
+/// A step as the read model stores it (its kind as text).
+#[derive(Deserialize)]
+struct StoredStep {
+    index: u64,
+    time: Timestamp,
+    #[serde(rename = "type")]
+    kind: String,
+    from: Option<Uscc>,
+    to: Option<Uscc>,
+    vehicle: Option<Plate>,
+    quantities: Option<Vec<Quantity>>,
+}
+
+impl<'de> Deserialize<'de> for Step {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Step, D::Error> {
+        let s = StoredStep::deserialize(d)?;
+        let kind = STEP_KINDS
+            .iter()
+            .find(|k| **k == s.kind)
+            .copied()
+            .ok_or_else(|| serde::de::Error::custom(format!("a step kind, got {:?}", s.kind)))?;
+        Ok(Step {
+            index: s.index,
+            time: s.time,
+            kind,
+            from: s.from,
+            to: s.to,
+            vehicle: s.vehicle,
+            quantities: s.quantities,
+        })
+    }
+}
+
+/// The kinds of step a manifest records, as written in its steps.
+pub const STEP_KINDS: [&str; 10] = [
+    "manifest.issued",
+    "manifest.corrected",
+    "manifest.voided",
+    "custody.handover",
+    "custody.received",
+    "custody.weighed",
+    "custody.treated",
+    "inspection.recorded",
+    "station.consolidated",
+    "station.split",
+];
+
 impl Step {
     fn at(index: u64, time: Timestamp, kind: &'static str) -> Step {
         Step {
@@ -360,11 +410,11 @@ impl Step {
     }
 }
 
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct Manifest {
     pub number: ManifestNumber,
     /// The issuer's own reference (for a manifest a station makes: none).
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reference: Option<String>,
     pub stream: Stream,
     /// The party that issued it (the generator, or the station for an outgoing load).
@@ -374,41 +424,41 @@ pub struct Manifest {
     pub issue_index: u64,
     pub status: Status,
     pub holder: Uscc,
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub vehicle: Option<Plate>,
     /// The current declaration is the last version.
     pub versions: Vec<Version>,
     /// The last count of each line (declared, handed over, weighed or accepted).
     pub quantities: Vec<Quantity>,
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub in_transit_since: Option<Timestamp>,
     /// The entry that put the load on the road (behind an overdue flag).
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub in_transit_index: Option<u64>,
     /// Who takes back a rejected load (its return ends at that party).
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub return_to: Option<Uscc>,
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub delivered_at: Option<Timestamp>,
-    #[serde(skip_serializing_if = "Vec::is_empty")]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub accepted: Vec<Quantity>,
-    #[serde(skip_serializing_if = "Vec::is_empty")]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub rejected: Vec<Quantity>,
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rejection: Option<Rejection>,
-    #[serde(skip_serializing_if = "Vec::is_empty")]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub treated: Vec<Quantity>,
     /// Manifests this one was made from (consolidation or split at a station).
-    #[serde(skip_serializing_if = "Vec::is_empty")]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub sources: Vec<ManifestNumber>,
     /// Manifests this one went on as.
-    #[serde(skip_serializing_if = "Vec::is_empty")]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub onward: Vec<ManifestNumber>,
     pub steps: Vec<Step>,
     pub flags: Vec<Flag>,
     /// Every party that has been a party to it (sees it).
     pub parties: BTreeSet<Uscc>,
-    #[serde(skip_serializing_if = "BTreeSet::is_empty")]
+    #[serde(default, skip_serializing_if = "BTreeSet::is_empty")]
     pub vehicles: BTreeSet<Plate>,
 }
 
@@ -469,7 +519,6 @@ impl Manifest {
 pub const MAX_EXPORT_MANIFESTS: usize = 1000;
 
 /// The domain state. `Domain` implements the ledger's [`Fold`].
-#[derive(Clone, Debug)]
 pub struct Domain {
     pub(super) catalog: std::sync::Arc<Catalog>,
     pub(super) limits: Limits,
@@ -478,38 +527,50 @@ pub struct Domain {
     /// Entry 0 names the first rulebook (`RULEBOOK_V1`): judged as it was (no bound on `at`).
     pub(super) rulebook_v1: bool,
     pub(super) authority: Option<PublicKey>,
-    pub(super) parties: BTreeMap<Uscc, Party>,
-    pub(super) keys: HashMap<PublicKey, Uscc>,
+    /// How many entries the state holds (the next entry to fold is this one).
+    applied: u64,
+    /// The stored state is of another layout (or none): the first writes taken clear it.
+    reset: bool,
+    /// Until then, the store the state is rebuilt in (nothing of what it holds is read).
+    pending_base: Option<std::sync::Arc<dyn Kv>>,
+    /// The fold's own facts and counts (layout, position, rulebook, authority, counts).
+    pub(super) meta: Table<String, serde_json::Value>,
+    pub(super) parties: Table<Uscc, Party>,
+    pub(super) keys: Table<PublicKey, Uscc>,
     /// Keys revoked, with the time from which they no longer sign.
-    pub(super) revoked: HashMap<PublicKey, Timestamp>,
+    pub(super) revoked: Table<PublicKey, Timestamp>,
     /// Device keys (`key.delegated`): in `keys` too, mapped to their holder; signing until
     /// `not_after`. Not listed in their party's `keys` (a party may have thousands).
-    pub(super) delegated: HashMap<PublicKey, Delegation>,
-    pub(super) licences: BTreeMap<String, Licence>,
-    pub(super) licences_of: HashMap<Uscc, Vec<String>>,
-    pub(super) vehicles: BTreeMap<Plate, Vehicle>,
-    pub(super) sites: BTreeMap<String, Site>,
+    pub(super) delegated: Table<PublicKey, Delegation>,
+    pub(super) licences: Table<String, Licence>,
+    /// (party, the grant's entry) -> licence id: a party's licences in the order granted.
+    pub(super) licences_of: Table<(Uscc, u64), String>,
+    pub(super) vehicles: Table<Plate, Vehicle>,
+    pub(super) sites: Table<String, Site>,
     /// Registered persons (drivers, escorts) by id (the commitment `person`).
-    pub(super) persons: BTreeMap<String, Person>,
-    pub(super) manifests: BTreeMap<ManifestNumber, Manifest>,
+    pub(super) persons: Table<String, Person>,
+    pub(super) manifests: Table<ManifestNumber, Manifest>,
     /// Manifests each entry created (an issue creates one, a split several).
-    pub(super) created: HashMap<u64, Vec<ManifestNumber>>,
-    pub(super) by_party: HashMap<Uscc, BTreeSet<ManifestNumber>>,
-    pub(super) by_vehicle: HashMap<Plate, BTreeSet<ManifestNumber>>,
-    /// The registry entries of each party key (added, revoked).
-    pub(super) key_entries: HashMap<PublicKey, KeyEntries>,
-    /// Every pull of evidence, in log order (for those who see everything only).
-    pub(super) exports: Vec<Export>,
-    /// What was done about each anomaly (`case.noted`), by its stable id, in log order (for
+    pub(super) created: Table<u64, Vec<ManifestNumber>>,
+    pub(super) by_party: Table<(Uscc, ManifestNumber), ()>,
+    pub(super) by_vehicle: Table<(Plate, ManifestNumber), ()>,
+    /// The registry entries of each key: (added, revoked, delegated by).
+    pub(super) key_entries: Table<PublicKey, (u64, Option<u64>, Option<PublicKey>)>,
+    /// Every pull of evidence, by its entry (for those who see everything only).
+    pub(super) exports: Table<u64, Export>,
+    /// What was done about each anomaly (`case.noted`), by its stable id and entry (for
     /// those who see everything only).
-    pub(super) notes: HashMap<String, Vec<CaseNote>>,
+    pub(super) notes: Table<(String, u64), CaseNote>,
     /// Subject search (issue 5): plates, parties, sites, drivers → (time, entry, manifest).
     pub(super) subjects: super::subjects::SubjectIndex,
-    serials: HashMap<(u16, String), u32>,
-    references: HashMap<(Uscc, String), ManifestNumber>,
+    serials: Table<(u16, String), u32>,
+    references: Table<(Uscc, String), ManifestNumber>,
     /// Where each vehicle was: track points and hand-over places (for the vehicle detectors).
     pub(super) movements: Movements,
 }
+
+/// The layout of the stored state: a different one is rebuilt from the entries at open.
+pub const LAYOUT: u64 = 1;
 
 /// How far ahead of its entry's log time an event may say it happened (clocks differ; a
 /// terminal may queue a hand-over offline, but not from the future).
@@ -657,69 +718,172 @@ impl Effect {
 }
 
 impl Domain {
+    /// A fold kept in memory, from entry 0 (audits, tests).
     pub fn new(catalog: std::sync::Arc<Catalog>, limits: Limits) -> Self {
-        Domain {
+        let mut d = Self::over(catalog, limits, None);
+        d.reset = false;
+        d.meta.insert("layout".into(), LAYOUT.into());
+        d
+    }
+
+    /// A fold that rebuilds the state in `base` from entry 0, whatever `base` holds: its first
+    /// writes clear it.
+    pub fn rebuilt_in(
+        catalog: std::sync::Arc<Catalog>,
+        limits: Limits,
+        base: std::sync::Arc<dyn Kv>,
+    ) -> Self {
+        let mut d = Self::over(catalog, limits, None);
+        d.reset = true;
+        d.pending_base = Some(base);
+        d
+    }
+
+    /// The state stored in `base` (the store's tree), from where it stands; a state of another
+    /// layout (or none) is rebuilt from entry 0, its first writes clearing `base`.
+    pub fn over(
+        catalog: std::sync::Arc<Catalog>,
+        limits: Limits,
+        base: Option<std::sync::Arc<dyn Kv>>,
+    ) -> Self {
+        let b = || base.clone();
+        let mut d = Domain {
             catalog,
             limits,
             bare: false,
             rulebook_v1: false,
             authority: None,
-            parties: BTreeMap::new(),
-            keys: HashMap::new(),
-            revoked: HashMap::new(),
-            delegated: HashMap::new(),
-            licences: BTreeMap::new(),
-            licences_of: HashMap::new(),
-            vehicles: BTreeMap::new(),
-            sites: BTreeMap::new(),
-            persons: BTreeMap::new(),
-            manifests: BTreeMap::new(),
-            created: HashMap::new(),
-            by_party: HashMap::new(),
-            by_vehicle: HashMap::new(),
-            key_entries: HashMap::new(),
-            exports: Vec::new(),
-            notes: HashMap::new(),
-            subjects: Default::default(),
-            serials: HashMap::new(),
-            references: HashMap::new(),
-            movements: Movements::default(),
+            applied: 0,
+            reset: true,
+            pending_base: None,
+            meta: Table::new(b'0', b()),
+            parties: Table::new(b'p', b()),
+            keys: Table::new(b'k', b()),
+            revoked: Table::new(b'r', b()),
+            delegated: Table::new(b'd', b()),
+            licences: Table::new(b'l', b()),
+            licences_of: Table::new(b'L', b()),
+            vehicles: Table::new(b'v', b()),
+            sites: Table::new(b's', b()),
+            persons: Table::new(b'h', b()),
+            manifests: Table::new(b'm', b()),
+            created: Table::new(b'c', b()),
+            by_party: Table::new(b'P', b()),
+            by_vehicle: Table::new(b'V', b()),
+            key_entries: Table::new(b'e', b()),
+            exports: Table::new(b'x', b()),
+            notes: Table::new(b'n', b()),
+            subjects: super::subjects::SubjectIndex::new(b()),
+            serials: Table::new(b'N', b()),
+            references: Table::new(b'R', b()),
+            movements: Movements::new(b()),
+        };
+        if d.meta_u64("layout") != Some(LAYOUT) {
+            // Another layout, or none: rebuilt from entry 0, reading nothing of it.
+            d.each_table(&mut |t| t.rebase(None));
+            d.pending_base = base;
+        } else {
+            d.reset = false;
+            d.applied = d.meta_u64("applied").unwrap_or(0);
+            d.bare = d
+                .meta
+                .get(&"bare".into())
+                .is_some_and(|v| v.as_bool() == Some(true));
+            d.rulebook_v1 = d
+                .meta
+                .get(&"rulebook_v1".into())
+                .is_some_and(|v| v.as_bool() == Some(true));
+            d.authority = d
+                .meta
+                .get(&"authority".into())
+                .and_then(|v| serde_json::from_value(v.into_owned()).ok());
         }
+        d
     }
 
-    /// Everything the fold holds, in a stable order (hash maps sorted), so that a test can
-    /// tell that a refusal changed nothing.
-    #[cfg(test)]
-    pub(crate) fn snapshot(&self) -> String {
-        fn sorted<K: ToString, V: Serialize>(
-            m: impl IntoIterator<Item = (K, V)>,
-        ) -> BTreeMap<String, V> {
-            m.into_iter().map(|(k, v)| (k.to_string(), v)).collect()
+    /// A number the fold keeps in `meta` (a count, the layout, the position).
+    pub(super) fn meta_u64(&self, name: &str) -> Option<u64> {
+        self.meta.get(&name.to_string()).and_then(|v| v.as_u64())
+    }
+
+    fn count(&mut self, name: &str, by: u64) {
+        let n = self.meta_u64(name).unwrap_or(0) + by;
+        self.meta.insert(name.into(), n.into());
+    }
+
+    /// Every table, for `f` to encode (or forget) what changed in it.
+    fn each_table(&mut self, f: &mut dyn FnMut(&mut dyn Changes)) {
+        f(&mut self.meta);
+        f(&mut self.parties);
+        f(&mut self.keys);
+        f(&mut self.revoked);
+        f(&mut self.delegated);
+        f(&mut self.licences);
+        f(&mut self.licences_of);
+        f(&mut self.vehicles);
+        f(&mut self.sites);
+        f(&mut self.persons);
+        f(&mut self.manifests);
+        f(&mut self.created);
+        f(&mut self.by_party);
+        f(&mut self.by_vehicle);
+        f(&mut self.key_entries);
+        f(&mut self.exports);
+        f(&mut self.notes);
+        self.subjects.each_table(f);
+        f(&mut self.serials);
+        f(&mut self.references);
+        self.movements.each_table(f);
+    }
+
+    /// What changed since the last take, encoded as the store writes it, in key order.
+    fn changes(&mut self, forget: bool) -> FoldWrites {
+        if self.reset {
+            self.meta.insert("layout".into(), LAYOUT.into());
         }
-        let v = serde_json::json!({
-            "bare": self.bare,
-            "authority": self.authority.map(|k| k.to_string()),
-            "parties": &self.parties,
-            "keys": sorted(&self.keys),
-            "revoked": sorted(self.revoked.iter().map(|(k, t)| (k, t.to_string()))),
-            "delegated": sorted(self.delegated.iter().map(|(k, d)| (k, format!("{d:?}")))),
-            "licences": &self.licences,
-            "licences_of": sorted(&self.licences_of),
-            "vehicles": &self.vehicles,
-            "sites": &self.sites,
-            "persons": &self.persons,
-            "manifests": &self.manifests,
-            "created": sorted(self.created.iter().map(|(i, n)| (format!("{i:020}"), n))),
-            "by_party": sorted(&self.by_party),
-            "by_vehicle": sorted(&self.by_vehicle),
-            "key_entries": sorted(&self.key_entries),
-            "exports": &self.exports,
-            "notes": sorted(&self.notes),
-            "serials": sorted(self.serials.iter().map(|((y, r), s)| (format!("{y}/{r}"), s))),
-            "references": sorted(self.references.iter().map(|((u, r), n)| (format!("{u}/{r}"), n))),
-            "movements": sorted(self.movements.by_vehicle.iter().map(|(p, v)| (p, v.iter().map(|f| (f.ms, f.lat_e6, f.lon_e6, f.index(), f.kind() as u8)).collect::<Vec<_>>()))),
+        let mut puts = Vec::new();
+        self.each_table(&mut |t| {
+            t.encode(&mut puts);
+            if forget {
+                t.forget();
+            }
         });
-        v.to_string()
+        puts.sort_by(|a, b| a.0.cmp(&b.0));
+        let reset = self.reset;
+        if forget && reset {
+            // Once these writes are stored (the store cleared what it held first), the state
+            // is read from the store again.
+            self.reset = false;
+            if let Some(base) = self.pending_base.take() {
+                self.each_table(&mut |t| t.rebase(Some(base.clone())));
+            }
+        }
+        FoldWrites { reset, puts }
+    }
+
+    /// Every stored pair of the state, taken as the store would write it, in key order (tests:
+    /// the whole read model, compared byte for byte).
+    pub fn stored_pairs(&mut self) -> Vec<(Vec<u8>, Vec<u8>)> {
+        let w = self.changes(false);
+        let mut all = std::collections::BTreeMap::new();
+        if let (false, Some(base)) = (w.reset, self.meta.base()) {
+            base.scan(&[], None, &mut |k, v| {
+                all.insert(k.to_vec(), v.to_vec());
+                std::ops::ControlFlow::Continue(())
+            });
+        }
+        all.extend(w.puts);
+        all.into_iter().collect()
+    }
+
+    /// Everything the fold holds, as the store would hold it, so that a test can tell that a
+    /// refusal changed nothing.
+    #[cfg(test)]
+    pub(crate) fn snapshot(&mut self) -> String {
+        self.stored_pairs()
+            .into_iter()
+            .map(|(k, v)| format!("{} {}\n", hex::encode(k), String::from_utf8_lossy(&v)))
+            .collect()
     }
 
     /// Register a site as it is (tests of readers that need only sites).
@@ -731,7 +895,7 @@ impl Domain {
     /// Add a vehicle fix as it is (tests of readers that need only fixes).
     #[cfg(test)]
     pub(crate) fn test_fix(&mut self, plate: &Plate, fix: Fix) {
-        self.movements.add(plate, fix);
+        self.movements.add(plate, fix, 0);
     }
 
     /// Set the last serial allocated for a year and region (tests: running out of numbers).
@@ -741,7 +905,9 @@ impl Domain {
     }
 
     fn signed_by(&self, event: &SignedEvent, party: &Uscc) -> bool {
-        event.signers().any(|k| self.keys.get(k) == Some(party))
+        event
+            .signers()
+            .any(|k| self.keys.get(k).as_deref() == Some(party))
     }
 
     fn require_signed_by(
@@ -771,7 +937,7 @@ impl Domain {
     ) -> Result<(), Refusal> {
         for (i, k) in event.signers().enumerate() {
             let of = self.keys.get(k);
-            if !of.is_some_and(|p| parties.contains(&p)) {
+            if !of.as_deref().is_some_and(|p| parties.contains(&p)) {
                 let who = of
                     .map(|p| p.to_string())
                     .unwrap_or_else(|| "the authority".into());
@@ -785,13 +951,13 @@ impl Domain {
         Ok(())
     }
 
-    fn registered_party(&self, id: &Uscc, field: &str) -> Result<&Party, Refusal> {
+    fn registered_party(&self, id: &Uscc, field: &str) -> Result<Cow<'_, Party>, Refusal> {
         self.parties
             .get(id)
             .ok_or_else(|| unknown(field, format!("{id} is not a registered party")))
     }
 
-    fn party_with(&self, id: &Uscc, role: Role, field: &str) -> Result<&Party, Refusal> {
+    fn party_with(&self, id: &Uscc, role: Role, field: &str) -> Result<Cow<'_, Party>, Refusal> {
         let p = self.registered_party(id, field)?;
         if !p.roles.contains(&role) {
             return Err(f(
@@ -806,9 +972,9 @@ impl Domain {
         Ok(p)
     }
 
-    fn registered_site(&self, id: &str, field: &str) -> Result<&Site, Refusal> {
+    fn registered_site(&self, id: &str, field: &str) -> Result<Cow<'_, Site>, Refusal> {
         self.sites
-            .get(id)
+            .get(&id.to_string())
             .ok_or_else(|| unknown(field, format!("{id:?} is not a registered site")))
     }
 
@@ -822,13 +988,13 @@ impl Domain {
         event: &SignedEvent,
         n: &ManifestNumber,
         field: &str,
-    ) -> Result<&Manifest, Refusal> {
+    ) -> Result<Manifest, Refusal> {
         let sees = |m: &Manifest| {
             event.signers().any(|k| {
                 Some(*k) == self.authority
                     || self.keys.get(k).is_some_and(|p| {
-                        m.parties.contains(p)
-                            || self.parties.get(p).is_some_and(|p| {
+                        m.parties.contains(&p)
+                            || self.parties.get(&p).is_some_and(|p| {
                                 p.roles.iter().any(|r| {
                                     matches!(r, Role::Inspector | Role::Enforcement | Role::Auditor)
                                 })
@@ -836,12 +1002,26 @@ impl Domain {
                     })
             })
         };
-        self.manifests.get(n).filter(|m| sees(m)).ok_or_else(|| {
-            unknown(
-                field,
-                format!("manifest {n} does not exist, or its signers are not parties to it"),
-            )
-        })
+        self.manifests
+            .get(n)
+            .filter(|m| sees(m))
+            .map(Cow::into_owned)
+            .ok_or_else(|| {
+                unknown(
+                    field,
+                    format!("manifest {n} does not exist, or its signers are not parties to it"),
+                )
+            })
+    }
+
+    /// The licences granted to `party`, in the order granted.
+    pub(super) fn licences_held(&self, party: &Uscc) -> Vec<Licence> {
+        let mut out = Vec::new();
+        self.licences_of.scan(&enc(party), &mut |_, id| {
+            out.extend(self.licences.get(&id).map(Cow::into_owned));
+            std::ops::ControlFlow::Continue(())
+        });
+        out
     }
 
     /// The licence, if any, that lets `party` take in `line` at `at`; else why not.
@@ -853,8 +1033,7 @@ impl Domain {
         at: Timestamp,
     ) -> Result<(), String> {
         let mut lapsed = None;
-        for id in self.licences_of.get(party).into_iter().flatten() {
-            let l = &self.licences[id];
+        for l in self.licences_held(party) {
             if l.covers(stream, line) {
                 match l.lapse(at) {
                     None => return Ok(()),
@@ -883,12 +1062,9 @@ impl Domain {
             Stream::Hazardous => LicenceKind::HwTransport,
             Stream::Construction => LicenceKind::CwTransport,
         };
-        let licences: Vec<&Licence> = self
-            .licences_of
-            .get(hauler)
+        let licences: Vec<Licence> = self
+            .licences_held(hauler)
             .into_iter()
-            .flatten()
-            .map(|id| &self.licences[id])
             .filter(|l| l.grant.kind == kind)
             .collect();
         if !licences.iter().any(|l| l.lapse(at).is_none()) {
@@ -1019,7 +1195,7 @@ impl Domain {
         let next = self
             .serials
             .get(&(year, region.clone()))
-            .copied()
+            .map(|s| *s)
             .unwrap_or(0)
             + 1
             + taken;
@@ -1049,7 +1225,7 @@ impl Domain {
     ) -> Manifest {
         let mut parties: BTreeSet<Uscc> = haulers.iter().cloned().collect();
         parties.insert(issuer.clone());
-        if let Some(s) = self.sites.get(destination) {
+        if let Some(s) = self.sites.get(&destination.to_string()) {
             parties.insert(s.reg.party.clone());
         }
         Manifest {
@@ -1215,7 +1391,7 @@ impl Domain {
                 })?;
                 self.registered_party(&id, "event.holder")?;
                 if let Some(p) = d.person {
-                    match self.persons.get(p) {
+                    match self.persons.get(&p.to_string()) {
                         Some(person) if person.reg.party == id => {}
                         Some(person) => {
                             return Err(f(
@@ -1392,7 +1568,7 @@ impl Domain {
                     )?;
                 }
                 self.registered_party(&p.party, "event.party")?;
-                if let Some(old) = self.persons.get(p.person.as_str()) {
+                if let Some(old) = self.persons.get(&p.person.as_str().to_string()) {
                     return Err(state(
                         "event.person",
                         format!(
@@ -1467,7 +1643,7 @@ impl Domain {
                 let m = self.manifest_for(event, &v.manifest, "event.manifest")?;
                 self.require_signed_by(event, &m.issuer, "signatures", "manifest.voided")?;
                 require_state(
-                    m,
+                    &m,
                     m.status == Status::Issued,
                     "a manifest can be voided only before pickup",
                 )?;
@@ -1494,7 +1670,7 @@ impl Domain {
                 let m = self.manifest_for(event, &c.manifest, "event.manifest")?;
                 self.require_signed_by(event, &m.issuer, "signatures", "manifest.corrected")?;
                 require_state(
-                    m,
+                    &m,
                     matches!(
                         m.status,
                         Status::Issued | Status::InTransit | Status::AtStation | Status::Delivered
@@ -1612,7 +1788,7 @@ impl Domain {
                     ));
                 }
                 require_state(
-                    m,
+                    &m,
                     !(matches!(
                         m.status,
                         Status::Voided | Status::Treated | Status::Consolidated | Status::Split
@@ -1647,7 +1823,7 @@ impl Domain {
             E::Received(r) => {
                 let m = self.manifest_for(event, &r.manifest, "event.manifest")?;
                 require_state(
-                    m,
+                    &m,
                     m.status == Status::Delivered,
                     "a receipt follows delivery",
                 )?;
@@ -1711,7 +1887,7 @@ impl Domain {
                     .iter()
                     .map(|l| Quantity::new(l.accepted.amount + l.rejected.amount, l.accepted.unit))
                     .collect();
-                let flags = self.gap_flags(m, &counts, index, "received (accepted + rejected)");
+                let flags = self.gap_flags(&m, &counts, index, "received (accepted + rejected)");
                 let mut m = m.clone();
                 m.flags.extend(flags);
                 m.accepted = r.lines.iter().map(|l| l.accepted).collect();
@@ -1750,7 +1926,11 @@ impl Domain {
             }
             E::Treated(t) => {
                 let m = self.manifest_for(event, &t.manifest, "event.manifest")?;
-                require_state(m, m.status == Status::Received, "treatment follows receipt")?;
+                require_state(
+                    &m,
+                    m.status == Status::Received,
+                    "treatment follows receipt",
+                )?;
                 self.require_signed_by(
                     event,
                     &m.holder,
@@ -1838,7 +2018,7 @@ impl Domain {
                     &c.station,
                     stream,
                     std::slice::from_ref(&c.output),
-                    &inputs,
+                    &inputs.iter().collect::<Vec<_>>(),
                     "station.consolidated",
                     "event.output.",
                 )
@@ -1868,7 +2048,7 @@ impl Domain {
                     &s.station,
                     m.stream,
                     &s.outputs,
-                    &[m],
+                    &[&m],
                     "station.split",
                     "event.outputs[{}].",
                 )
@@ -1883,7 +2063,7 @@ impl Domain {
                 // is a finding, not a reason to refuse the record.
                 match &ins.manifest {
                     Some(n) => {
-                        let mut m = self.manifest_for(event, n, "event.manifest")?.clone();
+                        let mut m = self.manifest_for(event, n, "event.manifest")?;
                         if let Some(detail) =
                             ins.vehicle.as_ref().and_then(|v| m.vehicle_mismatch(v))
                         {
@@ -2146,7 +2326,7 @@ impl Domain {
                 ))
             }
         };
-        let counts = Self::check_counts(m, &h.lines, "event.lines")?;
+        let counts = Self::check_counts(&m, &h.lines, "event.lines")?;
         let driver = self.driver_of(&h)?;
         let status = if m.status == Status::Rejected {
             if h.to == h.from {
@@ -2167,14 +2347,14 @@ impl Domain {
             }
         } else {
             require_state(
-                m,
+                &m,
                 matches!(
                     m.status,
                     Status::Issued | Status::InTransit | Status::AtStation | Status::Delivered
                 ),
                 "it cannot be handed over",
             )?;
-            let status = self.taking_status(m, &h, to, dest_party.as_ref())?;
+            let status = self.taking_status(&m, &h, &to, dest_party.as_ref())?;
             // A party hands a load to itself only when that changes what the load is doing: onto
             // its own truck, or off it into its own station or receiving site (a firm with its
             // own fleet). Signed by that party alone.
@@ -2198,7 +2378,7 @@ impl Domain {
         if let Some(s) = &h.site {
             self.registered_site(s, "event.site")?;
         }
-        let mut flags = self.gap_flags(m, &counts, index, "handed over");
+        let mut flags = self.gap_flags(&m, &counts, index, "handed over");
         if let Some(p) = driver.filter(|p| p.reg.party != h.from && p.reg.party != h.to) {
             flags.push(Flag {
                 kind: FlagKind::ForeignDriver,
@@ -2228,7 +2408,7 @@ impl Domain {
                 }
             }
             Status::AtStation | Status::Delivered => {
-                flags.extend(self.licence_flags(m, &h.to, time, index));
+                flags.extend(self.licence_flags(&m, &h.to, time, index));
                 if status == Status::Delivered && Some(&h.to) != dest_party.as_ref() {
                     flags.push(Flag {
                         kind: FlagKind::Diverted,
@@ -2285,7 +2465,7 @@ impl Domain {
     /// The registered person a hand-over's `driver_id` names. A hand-over names its driver one
     /// way: `driver_id` (a registered person) or, in logs made before persons were registered,
     /// `driver` (a per-load commitment, not checked against anything).
-    fn driver_of(&self, h: &Handover) -> Result<Option<&Person>, Refusal> {
+    fn driver_of(&self, h: &Handover) -> Result<Option<Cow<'_, Person>>, Refusal> {
         let Some(id) = &h.driver_id else {
             return Ok(None);
         };
@@ -2295,7 +2475,7 @@ impl Domain {
                 "absent when driver_id names the driver (one or the other)",
             ));
         }
-        self.persons.get(id.as_str()).map(Some).ok_or_else(|| {
+        self.persons.get(&id.as_str().to_string()).map(Some).ok_or_else(|| {
             unknown(
                 "event.driver_id",
                 format!(
@@ -2390,9 +2570,7 @@ impl Domain {
             })
             .collect();
         let back_to = self
-            .sites
-            .values()
-            .find(|s| s.reg.party == rej.to)
+            .find_site(&mut |s| s.reg.party == rej.to)
             .map(|s| s.reg.site.clone())
             .unwrap_or_else(|| m.origin.clone());
         let number = self.allocate(&m.holder, time, 0, "event.rejection")?;
@@ -2431,9 +2609,7 @@ impl Domain {
         field: &str,
     ) -> Result<Effect, Refusal> {
         let origin = self
-            .sites
-            .values()
-            .find(|s| s.reg.party == *station && s.reg.kind == SiteKind::Station)
+            .find_site(&mut |s| s.reg.party == *station && s.reg.kind == SiteKind::Station)
             .ok_or_else(|| {
                 unknown(
                     "event.station",
@@ -2500,51 +2676,30 @@ impl Domain {
                 self.parties.insert(p.id.clone(), p);
             }
             Effect::Key(k, party) => {
-                if let Some(p) = self.parties.get_mut(&party) {
-                    p.keys.push(k.to_string());
-                }
+                self.parties.update(&party, |p| p.keys.push(k.to_string()));
                 self.keys.insert(k, party);
-                self.key_entries.insert(
-                    k,
-                    KeyEntries {
-                        added: index,
-                        revoked: None,
-                        delegated_by: None,
-                    },
-                );
+                self.key_entries.insert(k, (index, None, None));
             }
             Effect::Delegated(b) => {
                 let (k, party, d) = *b;
                 self.keys.insert(k, party);
-                self.key_entries.insert(
-                    k,
-                    KeyEntries {
-                        added: index,
-                        revoked: None,
-                        delegated_by: Some(d.by),
-                    },
-                );
+                self.key_entries.insert(k, (index, None, Some(d.by)));
                 self.delegated.insert(k, d);
             }
             Effect::KeyRevoked(k, eff) => {
                 self.revoked.insert(k, eff);
-                if let Some(e) = self.key_entries.get_mut(&k) {
-                    e.revoked = Some(index);
-                }
+                self.key_entries.update(&k, |e| e.1 = Some(index));
             }
-            Effect::Export(e) => self.exports.push(e),
-            Effect::Noted(id, n) => self.notes.entry(id).or_default().push(n),
+            Effect::Export(e) => self.exports.insert(e.index, e),
+            Effect::Noted(id, n) => self.notes.insert((id, n.index), n),
             Effect::Licence(l) => {
                 self.licences_of
-                    .entry(l.grant.party.clone())
-                    .or_default()
-                    .push(l.grant.licence.clone());
+                    .insert((l.grant.party.clone(), l.index), l.grant.licence.clone());
                 self.licences.insert(l.grant.licence.clone(), l);
             }
             Effect::LicenceRevoked(id, eff) => {
-                if let Some(l) = self.licences.get_mut(&id) {
-                    l.revoked = Some((eff, index));
-                }
+                self.licences
+                    .update(&id, |l| l.revoked = Some((eff, index)));
             }
             Effect::Vehicle(v) => {
                 self.vehicles.insert(v.plate.clone(), v);
@@ -2556,17 +2711,17 @@ impl Domain {
                 self.persons.insert(p.reg.person.as_str().to_string(), p);
             }
             Effect::Track(plate, last, n) => {
-                if let Some(v) = self.vehicles.get_mut(&plate) {
+                self.vehicles.update(&plate, |v| {
                     v.track_points += n;
                     if v.last_position.as_ref().is_none_or(|p| p.at <= last.at) {
                         v.last_position = Some(last);
                     }
-                }
+                });
             }
             Effect::Moved(inner, fixes) => {
                 self.apply(index, time, *inner);
-                for (plate, fix) in fixes {
-                    self.movements.add(&plate, fix);
+                for (nth, (plate, fix)) in fixes.into_iter().enumerate() {
+                    self.movements.add(&plate, fix, nth as u8);
                 }
             }
             Effect::Manifests { new, updated } => {
@@ -2574,10 +2729,11 @@ impl Domain {
                 let created: Vec<ManifestNumber> = new.iter().map(|m| m.number.clone()).collect();
                 for m in &new {
                     let key = (m.number.year(), m.number.region().to_string());
-                    let s = self.serials.entry(key).or_default();
-                    *s = (*s).max(m.number.serial());
+                    let s = self.serials.get(&key).map_or(0, |s| *s);
+                    self.serials.insert(key, s.max(m.number.serial()));
                 }
                 if !created.is_empty() {
+                    self.count("manifests", created.len() as u64);
                     self.created.insert(index, created);
                 }
                 for m in &new {
@@ -2588,16 +2744,10 @@ impl Domain {
                 }
                 for m in new.into_iter().chain(updated) {
                     for p in &m.parties {
-                        self.by_party
-                            .entry(p.clone())
-                            .or_default()
-                            .insert(m.number.clone());
+                        self.by_party.insert((p.clone(), m.number.clone()), ());
                     }
                     for v in &m.vehicles {
-                        self.by_vehicle
-                            .entry(v.clone())
-                            .or_default()
-                            .insert(m.number.clone());
+                        self.by_vehicle.insert((v.clone(), m.number.clone()), ());
                     }
                     self.manifests.insert(m.number.clone(), m);
                 }
@@ -2679,6 +2829,43 @@ impl Fold for Domain {
         event: &SignedEvent,
         log: &LogState,
     ) -> Result<(), Refusal> {
+        if index < self.applied {
+            // Already in the stored state (the store replays the log's own fold from 0).
+            return Ok(());
+        }
+        self.decide_and_apply(index, time, event, log)?;
+        self.applied = index + 1;
+        self.meta.insert("applied".into(), self.applied.into());
+        Ok(())
+    }
+
+    fn take_writes(&mut self) -> FoldWrites {
+        self.changes(true)
+    }
+
+    fn discard_writes(&mut self) {
+        self.each_table(&mut |t| t.forget());
+        // What is cached from the stored state is read again from it.
+        let base = self
+            .pending_base
+            .clone()
+            .or_else(|| self.meta.base().cloned());
+        *self = Domain::over(self.catalog.clone(), self.limits.clone(), base);
+    }
+
+    fn applied(&self) -> u64 {
+        self.applied
+    }
+}
+
+impl Domain {
+    fn decide_and_apply(
+        &mut self,
+        index: u64,
+        time: Timestamp,
+        event: &SignedEvent,
+        log: &LogState,
+    ) -> Result<(), Refusal> {
         if index == 0 {
             match log.rules.as_deref() {
                 None => self.bare = true,
@@ -2696,6 +2883,13 @@ impl Fold for Domain {
                 }
             }
             self.authority = log.authority;
+            self.meta.insert("bare".into(), self.bare.into());
+            self.meta
+                .insert("rulebook_v1".into(), self.rulebook_v1.into());
+            self.meta.insert(
+                "authority".into(),
+                serde_json::to_value(self.authority).expect("a key encodes"),
+            );
             return Ok(());
         }
         if self.bare {

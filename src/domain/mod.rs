@@ -11,6 +11,7 @@ pub mod movements;
 pub mod personal;
 pub mod query;
 pub mod subjects;
+pub mod table;
 
 use crate::ledger::state::{Fold, Rules};
 
@@ -22,35 +23,47 @@ pub const RULEBOOK: &str = "wasteledger/waste/v2";
 /// The first rulebook: v2 but for the bound on the times the parties give (`at` at most 24 h
 /// after the log's time), which v1 did not have.
 pub const RULEBOOK_V1: &str = "wasteledger/waste/v1";
+use crate::ledger::kv::Kv;
 use fold::{Domain, Limits};
-use std::sync::{Arc, RwLock, RwLockReadGuard};
+use std::sync::{Arc, Mutex, MutexGuard, RwLock};
 
-/// The domain as the store and the readers share it: the sequencer folds batches into it under
-/// the write lock; readers take the read lock and see only what is durable.
+/// The domain as the store and the readers share it. The sequencer folds batches into the live
+/// fold; once the store attached its tree ([`Rules::attach`]), the state lives there, written
+/// with each batch, and readers read it through the read interface, never waiting for the
+/// fold. Without a tree (a log kept in memory, tests), readers read the live fold itself.
 #[derive(Clone)]
 pub struct DomainRules {
-    live: Arc<RwLock<Domain>>,
+    live: Arc<Mutex<Domain>>,
+    kv: Arc<RwLock<Option<Arc<dyn Kv>>>>,
     catalog: Arc<catalog::Catalog>,
     limits: Limits,
-    /// Why the live state may be ahead of the disk: the store could not make a folded batch
-    /// durable, and has not replayed the state from the log since.
-    failed: Arc<std::sync::Mutex<Option<String>>>,
+    /// Why the state may be ahead of the disk: the store could not make a folded batch
+    /// durable, and has not reopened the database since.
+    failed: Arc<Mutex<Option<String>>>,
 }
 
 impl DomainRules {
     pub fn new(catalog: catalog::Catalog, limits: Limits) -> Self {
         let catalog = Arc::new(catalog);
         DomainRules {
-            live: Arc::new(RwLock::new(Domain::new(catalog.clone(), limits.clone()))),
+            live: Arc::new(Mutex::new(Domain::new(catalog.clone(), limits.clone()))),
+            kv: Arc::default(),
             catalog,
             limits,
             failed: Arc::default(),
         }
     }
 
-    /// Read the live state (as of the published log), through the read interface.
+    /// Read the state (as of the published log), through the read interface.
     pub fn read(&self) -> DomainRead<'_> {
-        DomainRead(self.live.read().expect("domain lock"))
+        match self.kv.read().expect("kv lock").clone() {
+            Some(kv) => DomainRead::Stored(Domain::over(
+                self.catalog.clone(),
+                self.limits.clone(),
+                Some(kv),
+            )),
+            None => DomainRead::Live(self.live.lock().expect("domain lock")),
+        }
     }
 
     /// The catalog the fold judges by.
@@ -58,39 +71,44 @@ impl DomainRules {
         self.catalog.clone()
     }
 
-    /// Read the live state, unless the store failed to make what it holds durable (then the
-    /// cause: the state is ahead of the disk until the store replays it from the log).
+    /// Read the state, unless the store failed to make what it holds durable (then the
+    /// cause: the state may be ahead of the disk until the store reopened the database).
     pub fn read_durable(&self) -> Result<DomainRead<'_>, String> {
-        let guard = self.read();
         match &*self.failed.lock().expect("failed lock") {
             Some(cause) => Err(cause.clone()),
-            None => Ok(guard),
+            None => Ok(self.read()),
         }
     }
 }
 
-/// The live state as a reader sees it: the read interface ([`query::DomainQuery`]), with the
-/// read lock held until it is dropped.
-pub struct DomainRead<'a>(RwLockReadGuard<'a, Domain>);
+/// The state as a reader sees it: the read interface ([`query::DomainQuery`]) over the stored
+/// state, or over the live fold (its lock held until this is dropped) when nothing is stored.
+pub enum DomainRead<'a> {
+    Stored(Domain),
+    Live(MutexGuard<'a, Domain>),
+}
 
 impl<'a> std::ops::Deref for DomainRead<'a> {
     type Target = dyn query::DomainQuery + 'a;
 
     fn deref(&self) -> &Self::Target {
-        &*self.0
+        self.fold()
     }
 }
 
 impl DomainRead<'_> {
     /// The fold itself, for what only it can decide (a half-signed hand-over's check).
     pub fn fold(&self) -> &Domain {
-        &self.0
+        match self {
+            DomainRead::Stored(d) => d,
+            DomainRead::Live(g) => g,
+        }
     }
 }
 
 impl Rules for DomainRules {
     fn with_fold(&self, f: &mut dyn FnMut(&mut dyn Fold)) {
-        let mut g = self.live.write().expect("domain lock");
+        let mut g = self.live.lock().expect("domain lock");
         f(&mut *g)
     }
 
@@ -102,15 +120,32 @@ impl Rules for DomainRules {
         *self.failed.lock().expect("failed lock") = Some(cause.to_string());
     }
 
-    /// The replay runs on a fresh state beside the live one (readers keep the lock meanwhile,
-    /// refused while the live state is ahead of the disk); the swap takes the write lock.
+    /// The replay runs on a fresh fold over the stored state beside the live one (readers are
+    /// refused meanwhile if the state may be ahead of the disk); then it replaces the live one.
     fn reload(&self, f: &mut dyn FnMut(&mut dyn Fold) -> bool) {
-        let mut fresh = Domain::new(self.catalog.clone(), self.limits.clone());
+        let kv = self.kv.read().expect("kv lock").clone();
+        let mut fresh = match kv {
+            Some(kv) => Domain::over(self.catalog.clone(), self.limits.clone(), Some(kv)),
+            None => Domain::new(self.catalog.clone(), self.limits.clone()),
+        };
         if f(&mut fresh) {
-            let mut live = self.live.write().expect("domain lock");
-            *live = fresh;
+            *self.live.lock().expect("domain lock") = fresh;
             *self.failed.lock().expect("failed lock") = None;
         }
+    }
+
+    fn attach(&self, kv: Arc<dyn Kv>) {
+        *self.live.lock().expect("domain lock") =
+            Domain::over(self.catalog.clone(), self.limits.clone(), Some(kv.clone()));
+        *self.kv.write().expect("kv lock") = Some(kv);
+    }
+
+    fn rebuild_in(&self, kv: Arc<dyn Kv>) -> Box<dyn Fold> {
+        Box::new(Domain::rebuilt_in(
+            self.catalog.clone(),
+            self.limits.clone(),
+            kv,
+        ))
     }
 }
 

@@ -5,8 +5,11 @@
 
 use super::codes::Plate;
 use super::events::Point;
+use super::table::{enc, Changes, Table};
+use crate::ledger::kv::Kv;
 use crate::ledger::time::Timestamp;
-use std::collections::HashMap;
+use std::ops::ControlFlow;
+use std::sync::Arc;
 
 /// What a fix records.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -22,7 +25,7 @@ pub enum FixKind {
 /// One position of a vehicle: the time (the parties' `at`, or the track point's), micro-degrees,
 /// and the log entry it comes from with what kind of fix it is (packed: the entry index in the
 /// low 60 bits, the kind and whether the position is known in the top 4).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Fix {
     pub ms: u64,
     pub lat_e6: i32,
@@ -81,42 +84,80 @@ impl Fix {
     }
 }
 
-/// Every vehicle's fixes, each vehicle's in time order (ties in log order).
-#[derive(Clone, Debug, Default)]
+/// Every vehicle's fixes, each vehicle's in time order (ties in log order): one key per fix,
+/// (plate, time, entry, position in the entry).
 pub struct Movements {
-    pub by_vehicle: HashMap<Plate, Vec<Fix>>,
+    fixes: Table<(Plate, u64, u64, u8), Fix>,
+    /// The vehicles that have fixes.
+    tracked: Table<Plate, ()>,
+    /// "fixes": how many.
+    totals: Table<String, u64>,
 }
 
 impl Movements {
-    pub fn add(&mut self, plate: &Plate, fix: Fix) {
-        let v = self.by_vehicle.entry(plate.clone()).or_default();
-        // Fixes mostly arrive in time order: then this is a push.
-        let at = v.partition_point(|f| f.ms <= fix.ms);
-        v.insert(at, fix);
+    pub fn new(base: Option<Arc<dyn Kv>>) -> Self {
+        Movements {
+            fixes: Table::new(b'f', base.clone()),
+            tracked: Table::new(b'F', base.clone()),
+            totals: Table::new(b'z', base),
+        }
     }
 
-    /// The fixes of one vehicle, in time order.
-    pub fn of(&self, plate: &Plate) -> &[Fix] {
-        self.by_vehicle.get(plate).map(Vec::as_slice).unwrap_or(&[])
+    pub(super) fn each_table(&mut self, f: &mut dyn FnMut(&mut dyn Changes)) {
+        f(&mut self.fixes);
+        f(&mut self.tracked);
+        f(&mut self.totals);
+    }
+
+    /// Add the `nth` fix an entry gives `plate`.
+    pub fn add(&mut self, plate: &Plate, fix: Fix, nth: u8) {
+        self.fixes
+            .insert((plate.clone(), fix.ms, fix.index(), nth), fix);
+        if !self.tracked.contains_key(plate) {
+            self.tracked.insert(plate.clone(), ());
+        }
+        let n = self.len() as u64 + 1;
+        self.totals.insert("fixes".into(), n);
     }
 
     /// The fixes of one vehicle with `from <= time < to`, in time order.
-    pub fn window(&self, plate: &Plate, from: Option<Timestamp>, to: Option<Timestamp>) -> &[Fix] {
-        let all = self.of(plate);
-        let lo = from.map_or(0, |t| all.partition_point(|f| f.ms < t.unix_millis()));
-        let hi = to.map_or(all.len(), |t| {
-            all.partition_point(|f| f.ms < t.unix_millis())
+    pub fn window(
+        &self,
+        plate: &Plate,
+        from: Option<Timestamp>,
+        to: Option<Timestamp>,
+    ) -> Vec<Fix> {
+        let prefix = enc(plate);
+        let start = enc(&(plate.clone(), from.map_or(0, |t| t.unix_millis())));
+        let mut out = Vec::new();
+        self.fixes
+            .scan_from(&prefix, &start, &mut |(_, ms, _, _), fix| {
+                if to.is_some_and(|t| ms >= t.unix_millis()) {
+                    return ControlFlow::Break(());
+                }
+                out.push(*fix);
+                ControlFlow::Continue(())
+            });
+        out
+    }
+
+    /// The vehicles that have fixes, in plate order.
+    pub fn vehicles(&self) -> Vec<Plate> {
+        let mut out = Vec::new();
+        self.tracked.scan(&[], &mut |p, _| {
+            out.push(p);
+            ControlFlow::Continue(())
         });
-        &all[lo..hi.max(lo)]
+        out
     }
 
     /// How many fixes are held (for memory estimates).
     pub fn len(&self) -> usize {
-        self.by_vehicle.values().map(Vec::len).sum()
+        self.totals.get(&"fixes".to_string()).map_or(0, |c| *c) as usize
     }
 
     pub fn is_empty(&self) -> bool {
-        self.by_vehicle.is_empty()
+        self.len() == 0
     }
 }
 
@@ -143,27 +184,32 @@ mod tests {
 
     #[test]
     fn fixes_stay_in_time_order_whatever_order_they_come_in() {
-        let mut m = Movements::default();
+        let mut m = Movements::new(None);
         let plate = Plate::parse("苏E12345").unwrap();
         for (ms, i) in [(30, 1), (10, 2), (20, 3), (10, 4)] {
             m.add(
                 &plate,
                 Fix::new(Timestamp::from_unix_millis(ms), None, i, FixKind::Track),
+                0,
             );
         }
-        let order: Vec<u64> = m.of(&plate).iter().map(|f| f.index()).collect();
+        let order: Vec<u64> = m
+            .window(&plate, None, None)
+            .iter()
+            .map(|f| f.index())
+            .collect();
         assert_eq!(order, vec![2, 4, 3, 1]);
     }
 
     #[test]
     fn a_window_holds_the_fixes_from_its_start_up_to_but_not_at_its_end() {
-        let mut m = Movements::default();
+        let mut m = Movements::new(None);
         let plate = Plate::parse("苏E12345").unwrap();
         let t = Timestamp::from_unix_millis;
         for (ms, i) in [(10, 1), (20, 2), (20, 3), (30, 4), (40, 5)] {
-            m.add(&plate, Fix::new(t(ms), None, i, FixKind::Track));
+            m.add(&plate, Fix::new(t(ms), None, i, FixKind::Track), 0);
         }
-        let idx = |w: &[Fix]| w.iter().map(|f| f.index()).collect::<Vec<_>>();
+        let idx = |w: Vec<Fix>| w.iter().map(|f| f.index()).collect::<Vec<_>>();
         assert_eq!(
             idx(m.window(&plate, Some(t(20)), Some(t(40)))),
             vec![2, 3, 4]

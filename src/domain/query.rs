@@ -12,10 +12,13 @@ use super::fold::{
     CaseNote, Domain, Export, KeyEntries, Licence, Limits, Manifest, Party, Person, Site, Vehicle,
 };
 use super::movements::Fix;
-use super::subjects::{Link, Postings, Subject};
+use super::subjects::{Link, Posting, Subject};
+use super::table::{enc, Key, Table};
 use crate::ledger::event::PublicKey;
 use crate::ledger::state::{Delegation, Refusal};
 use crate::ledger::time::Timestamp;
+use serde::de::DeserializeOwned;
+use serde::Serialize;
 use std::borrow::Cow;
 use std::collections::BTreeSet;
 use std::ops::ControlFlow;
@@ -94,8 +97,11 @@ pub trait DomainQuery {
     fn subject_id(&self, s: &Subject) -> Option<u32>;
     /// The subject numbered `id` (as [`subject_id`](Self::subject_id) or a link gave it).
     fn subject(&self, id: u32) -> Cow<'_, Subject>;
-    /// A subject's postings, in log order.
-    fn postings(&self, id: u32) -> Cow<'_, Postings>;
+    /// How many postings a subject has.
+    fn posting_count(&self, id: u32) -> usize;
+    /// A subject's postings at positions `range`, in log order (read them through
+    /// [`PostingReader`](super::subjects::PostingReader)).
+    fn postings_at(&self, id: u32, range: std::ops::Range<usize>) -> Vec<Posting>;
     /// A manifest's links (entry, subject, roles), in log order.
     fn links(&self, n: &ManifestNumber) -> Cow<'_, [Link]>;
     /// How many subjects and postings are held (for memory figures).
@@ -186,15 +192,21 @@ fn first<T: Clone>(scan: impl FnOnce(Visit<'_, T>), pred: &mut dyn FnMut(&T) -> 
     found
 }
 
-fn visit<'a, T: 'a>(items: impl Iterator<Item = &'a T>, f: Visit<'_, T>) {
-    for x in items {
-        if f(x).is_break() {
-            return;
-        }
-    }
+/// Every pair of a table whose key starts with `prefix`, as `f` maps them.
+fn collect<K: Key, V: Serialize + DeserializeOwned + Clone, T>(
+    t: &Table<K, V>,
+    prefix: &[u8],
+    mut f: impl FnMut(K, Cow<'_, V>) -> T,
+) -> Vec<T> {
+    let mut out = Vec::new();
+    t.scan(prefix, &mut |k, v| {
+        out.push(f(k, v));
+        ControlFlow::Continue(())
+    });
+    out
 }
 
-/// The in-memory backend: the fold's own maps, borrowed.
+/// The fold's state, read through its tables (what changed in this batch over what is stored).
 impl DomainQuery for Domain {
     fn catalog(&self) -> &Catalog {
         &self.catalog
@@ -210,128 +222,130 @@ impl DomainQuery for Domain {
     }
 
     fn manifest(&self, n: &ManifestNumber) -> Option<Cow<'_, Manifest>> {
-        self.manifests.get(n).map(Cow::Borrowed)
+        self.manifests.get(n)
     }
     fn manifest_count(&self) -> usize {
-        self.manifests.len()
+        self.meta_u64("manifests").unwrap_or(0) as usize
     }
     fn each_manifest(&self, f: Visit<'_, Manifest>) {
-        visit(self.manifests.values(), f)
+        self.manifests.scan(&[], &mut |_, m| f(&m))
     }
     fn manifests_of_party(&self, p: &Uscc) -> Cow<'_, BTreeSet<ManifestNumber>> {
-        self.by_party
-            .get(p)
-            .map_or_else(|| Cow::Owned(BTreeSet::new()), Cow::Borrowed)
+        Cow::Owned(
+            collect(&self.by_party, &enc(p), |(_, n), _| n)
+                .into_iter()
+                .collect(),
+        )
     }
     fn manifests_of_vehicle(&self, p: &Plate) -> Cow<'_, BTreeSet<ManifestNumber>> {
-        self.by_vehicle
-            .get(p)
-            .map_or_else(|| Cow::Owned(BTreeSet::new()), Cow::Borrowed)
+        Cow::Owned(
+            collect(&self.by_vehicle, &enc(p), |(_, n), _| n)
+                .into_iter()
+                .collect(),
+        )
     }
     fn created_at(&self, index: u64) -> Cow<'_, [ManifestNumber]> {
-        Cow::Borrowed(self.created.get(&index).map_or(&[], Vec::as_slice))
+        self.created
+            .get(&index)
+            .map_or(Cow::Borrowed(&[]), |c| Cow::Owned(c.into_owned()))
     }
 
     fn party(&self, id: &Uscc) -> Option<Cow<'_, Party>> {
-        self.parties.get(id).map(Cow::Borrowed)
+        self.parties.get(id)
     }
     fn parties(&self) -> Vec<Cow<'_, Party>> {
-        self.parties.values().map(Cow::Borrowed).collect()
+        collect(&self.parties, &[], |_, p| Cow::Owned(p.into_owned()))
     }
     fn party_of(&self, key: &PublicKey) -> Option<Uscc> {
-        self.keys.get(key).cloned()
+        self.keys.get(key).map(Cow::into_owned)
     }
     fn revoked_from(&self, key: &PublicKey) -> Option<Timestamp> {
-        self.revoked.get(key).copied()
+        self.revoked.get(key).map(|t| *t)
     }
     fn delegation(&self, key: &PublicKey) -> Option<Cow<'_, Delegation>> {
-        self.delegated.get(key).map(Cow::Borrowed)
+        self.delegated.get(key)
     }
     fn key_entries(&self, key: &PublicKey) -> Option<KeyEntries> {
-        self.key_entries.get(key).copied()
+        self.key_entries.get(key).map(|e| key_entries(&e))
     }
     fn each_delegation(&self, f: &mut dyn FnMut(&PublicKey, &Delegation) -> ControlFlow<()>) {
-        for (k, g) in &self.delegated {
-            if f(k, g).is_break() {
-                return;
-            }
-        }
+        self.delegated.scan(&[], &mut |k, d| f(&k, &d))
     }
     fn each_key(&self, f: &mut dyn FnMut(&PublicKey, &KeyEntries) -> ControlFlow<()>) {
-        for (k, e) in &self.key_entries {
-            if f(k, e).is_break() {
-                return;
-            }
-        }
+        self.key_entries
+            .scan(&[], &mut |k, e| f(&k, &key_entries(&e)))
     }
     fn licence(&self, id: &str) -> Option<Cow<'_, Licence>> {
-        self.licences.get(id).map(Cow::Borrowed)
+        self.licences.get(&id.to_string())
     }
     fn licences_of(&self, party: &Uscc) -> Vec<Cow<'_, Licence>> {
-        self.licences_of
-            .get(party)
+        self.licences_held(party)
             .into_iter()
-            .flatten()
-            .filter_map(|id| self.licences.get(id).map(Cow::Borrowed))
+            .map(Cow::Owned)
             .collect()
     }
     fn each_licence(&self, f: Visit<'_, Licence>) {
-        visit(self.licences.values(), f)
+        self.licences.scan(&[], &mut |_, l| f(&l))
     }
     fn vehicle(&self, plate: &Plate) -> Option<Cow<'_, Vehicle>> {
-        self.vehicles.get(plate).map(Cow::Borrowed)
+        self.vehicles.get(plate)
     }
     fn vehicles(&self) -> Vec<Cow<'_, Vehicle>> {
-        self.vehicles.values().map(Cow::Borrowed).collect()
+        collect(&self.vehicles, &[], |_, v| Cow::Owned(v.into_owned()))
     }
     fn vehicles_of(&self, party: &Uscc) -> Vec<Plate> {
-        self.vehicles
-            .values()
-            .filter(|v| v.party == *party)
-            .map(|v| v.plate.clone())
+        collect(&self.vehicles, &[], |p, v| (v.party == *party).then_some(p))
+            .into_iter()
+            .flatten()
             .collect()
     }
     fn site(&self, id: &str) -> Option<Cow<'_, Site>> {
-        self.sites.get(id).map(Cow::Borrowed)
+        self.sites.get(&id.to_string())
     }
     fn each_site(&self, f: Visit<'_, Site>) {
-        visit(self.sites.values(), f)
+        self.sites.scan(&[], &mut |_, s| f(&s))
     }
     fn sites(&self) -> Vec<Cow<'_, Site>> {
-        self.sites.values().map(Cow::Borrowed).collect()
+        collect(&self.sites, &[], |_, s| Cow::Owned(s.into_owned()))
     }
     fn sites_of(&self, party: &Uscc) -> Vec<Cow<'_, Site>> {
-        self.sites
-            .values()
-            .filter(|s| s.reg.party == *party)
-            .map(Cow::Borrowed)
-            .collect()
+        collect(&self.sites, &[], |_, s| {
+            (s.reg.party == *party).then(|| Cow::Owned(s.into_owned()))
+        })
+        .into_iter()
+        .flatten()
+        .collect()
     }
     fn person(&self, id: &str) -> Option<Cow<'_, Person>> {
-        self.persons.get(id).map(Cow::Borrowed)
+        self.persons.get(&id.to_string())
     }
     fn persons(&self) -> Vec<Cow<'_, Person>> {
-        self.persons.values().map(Cow::Borrowed).collect()
+        collect(&self.persons, &[], |_, p| Cow::Owned(p.into_owned()))
     }
 
     fn exports(&self) -> Cow<'_, [Export]> {
-        Cow::Borrowed(&self.exports)
+        Cow::Owned(collect(&self.exports, &[], |_, e| e.into_owned()))
     }
     fn notes(&self, anomaly: &str) -> Cow<'_, [CaseNote]> {
-        Cow::Borrowed(self.notes.get(anomaly).map_or(&[], Vec::as_slice))
+        Cow::Owned(collect(&self.notes, &enc(&anomaly.to_string()), |_, n| {
+            n.into_owned()
+        }))
     }
 
     fn subject_id(&self, s: &Subject) -> Option<u32> {
         self.subjects.id(s)
     }
     fn subject(&self, id: u32) -> Cow<'_, Subject> {
-        Cow::Borrowed(self.subjects.subject(id))
+        Cow::Owned(self.subjects.subject(id))
     }
-    fn postings(&self, id: u32) -> Cow<'_, Postings> {
-        Cow::Borrowed(self.subjects.postings(id))
+    fn posting_count(&self, id: u32) -> usize {
+        self.subjects.count(id)
+    }
+    fn postings_at(&self, id: u32, range: std::ops::Range<usize>) -> Vec<Posting> {
+        self.subjects.postings_at(id, range)
     }
     fn links(&self, n: &ManifestNumber) -> Cow<'_, [Link]> {
-        Cow::Borrowed(self.subjects.links(n))
+        Cow::Owned(self.subjects.links(n))
     }
     fn subject_counts(&self) -> (usize, usize) {
         (self.subjects.subject_count(), self.subjects.posting_count())
@@ -343,14 +357,20 @@ impl DomainQuery for Domain {
         from: Option<Timestamp>,
         to: Option<Timestamp>,
     ) -> Cow<'_, [Fix]> {
-        Cow::Borrowed(self.movements.window(plate, from, to))
+        Cow::Owned(self.movements.window(plate, from, to))
     }
     fn tracked_vehicles(&self) -> Vec<Plate> {
-        let mut v: Vec<Plate> = self.movements.by_vehicle.keys().cloned().collect();
-        v.sort();
-        v
+        self.movements.vehicles()
     }
     fn fix_count(&self) -> usize {
         self.movements.len()
+    }
+}
+
+fn key_entries(e: &(u64, Option<u64>, Option<PublicKey>)) -> KeyEntries {
+    KeyEntries {
+        added: e.0,
+        revoked: e.1,
+        delegated_by: e.2,
     }
 }

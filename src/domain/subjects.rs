@@ -10,12 +10,19 @@
 
 use super::codes::ManifestNumber;
 use super::fold::Manifest;
+use super::query::DomainQuery;
+use super::table::{enc, Changes, Table};
+use crate::ledger::kv::Kv;
 use crate::ledger::time::Timestamp;
 use serde_json::{Map, Value};
-use std::collections::{BTreeMap, HashMap};
+use std::borrow::Cow;
+use std::ops::ControlFlow;
+use std::sync::Arc;
 
 /// What kind of thing a subject is.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize)]
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum SubjectKind {
     Plate,
@@ -38,7 +45,9 @@ impl SubjectKind {
 }
 
 /// A subject: its kind and its canonical text (plate, USCC, site id, commitment).
-#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(
+    Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
+)]
 pub struct Subject {
     pub kind: SubjectKind,
     pub id: String,
@@ -104,31 +113,90 @@ pub fn unpack(n: u64) -> ManifestNumber {
     ManifestNumber::parse(&format!("{n:014}")).expect("packed from a manifest number")
 }
 
-/// One subject's postings, in log order (columns: time in Unix ms, entry index, packed
-/// manifest number, role bits).
-#[derive(Clone, Debug, Default)]
-pub struct Postings {
-    pub at: Vec<u64>,
-    pub entry: Vec<u64>,
-    pub manifest: Vec<u64>,
-    pub roles: Vec<u16>,
+/// One posting: an entry that involved a subject in a manifest (time in Unix ms, entry
+/// index, packed manifest number, role bits).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Posting {
+    pub at: u64,
+    pub entry: u64,
+    pub manifest: u64,
+    pub roles: u16,
 }
 
-impl Postings {
+/// Postings read per fetch by a [`PostingReader`].
+const RUN: usize = 128;
+
+/// A subject's postings read by position, a run at a time: a subject may have hundreds of
+/// thousands, and a page needs a few.
+pub struct PostingReader<'d> {
+    d: &'d dyn DomainQuery,
+    id: u32,
+    len: usize,
+    start: usize,
+    run: Vec<Posting>,
+}
+
+impl<'d> PostingReader<'d> {
+    pub fn new(d: &'d dyn DomainQuery, id: u32) -> Self {
+        PostingReader {
+            d,
+            id,
+            len: d.posting_count(id),
+            start: 0,
+            run: Vec::new(),
+        }
+    }
+
     pub fn len(&self) -> usize {
-        self.at.len()
+        self.len
     }
 
     pub fn is_empty(&self) -> bool {
-        self.at.is_empty()
+        self.len == 0
     }
 
-    /// Positions of the postings with `from <= time < to`.
-    pub fn window(&self, from: Option<Timestamp>, to: Option<Timestamp>) -> std::ops::Range<usize> {
-        let lo = from.map_or(0, |f| self.at.partition_point(|&t| t < f.unix_millis()));
-        let hi = to.map_or(self.at.len(), |t| {
-            self.at.partition_point(|&x| x < t.unix_millis())
-        });
+    /// The posting at `pos` (< `len`), fetching the run around it if it is not held.
+    pub fn get(&mut self, pos: usize) -> Posting {
+        if !(self.start..self.start + self.run.len()).contains(&pos) {
+            // Runs are read in either direction: take the run that ends or starts at `pos`
+            // as the previous one lay below or above it.
+            let lo = if pos < self.start {
+                (pos + 1).saturating_sub(RUN)
+            } else {
+                pos
+            };
+            let hi = (lo + RUN).min(self.len);
+            self.run = self.d.postings_at(self.id, lo..hi);
+            self.start = lo;
+        }
+        self.run[pos - self.start]
+    }
+
+    /// Positions of the postings with `from <= time < to` (log time never goes backwards,
+    /// so each end is a binary search).
+    pub fn window(
+        &mut self,
+        from: Option<Timestamp>,
+        to: Option<Timestamp>,
+    ) -> std::ops::Range<usize> {
+        let first_at_or_after = |r: &mut Self, t: u64| {
+            let (mut lo, mut hi) = (0, r.len);
+            while lo < hi {
+                let mid = (lo + hi) / 2;
+                let at =
+                    r.d.postings_at(r.id, mid..mid + 1)
+                        .first()
+                        .map_or(u64::MAX, |p| p.at);
+                if at < t {
+                    lo = mid + 1;
+                } else {
+                    hi = mid;
+                }
+            }
+            lo
+        };
+        let lo = from.map_or(0, |f| first_at_or_after(self, f.unix_millis()));
+        let hi = to.map_or(self.len, |t| first_at_or_after(self, t.unix_millis()));
         lo..hi.max(lo)
     }
 }
@@ -141,53 +209,127 @@ pub struct Link {
     pub roles: u16,
 }
 
-/// The index: subjects interned, their postings, and each manifest's links.
-#[derive(Clone, Debug, Default)]
+/// The index: subjects numbered in the order first seen, their postings (one key each, by
+/// position), and each manifest's links (by entry and position in it).
 pub struct SubjectIndex {
-    subjects: Vec<Subject>,
-    ids: HashMap<Subject, u32>,
-    postings: Vec<Postings>,
-    links: HashMap<u64, Vec<Link>>,
+    /// subject -> its number.
+    ids: Table<Subject, u32>,
+    /// number -> subject.
+    names: Table<u32, Subject>,
+    /// (subject, position) -> (time ms, entry, packed manifest, roles).
+    postings: Table<(u32, u32), (u64, u64, u64, u16)>,
+    /// subject -> how many postings it has.
+    counts: Table<u32, u32>,
+    /// (packed manifest, entry, position in the entry) -> (subject, roles).
+    links: Table<(u64, u64, u8), (u32, u16)>,
+    /// "subjects" and "postings": how many of each.
+    totals: Table<String, u64>,
 }
 
 impl SubjectIndex {
+    pub fn new(base: Option<Arc<dyn Kv>>) -> Self {
+        let b = || base.clone();
+        SubjectIndex {
+            ids: Table::new(b'S', b()),
+            names: Table::new(b'i', b()),
+            postings: Table::new(b't', b()),
+            counts: Table::new(b'C', b()),
+            links: Table::new(b'T', b()),
+            totals: Table::new(b'Z', b()),
+        }
+    }
+
+    pub(super) fn each_table(&mut self, f: &mut dyn FnMut(&mut dyn Changes)) {
+        f(&mut self.ids);
+        f(&mut self.names);
+        f(&mut self.postings);
+        f(&mut self.counts);
+        f(&mut self.links);
+        f(&mut self.totals);
+    }
+
     pub fn id(&self, s: &Subject) -> Option<u32> {
-        self.ids.get(s).copied()
+        self.ids.get(s).map(|c| *c)
     }
 
-    pub fn subject(&self, id: u32) -> &Subject {
-        &self.subjects[id as usize]
+    pub fn subject(&self, id: u32) -> Subject {
+        self.names
+            .get(&id)
+            .map(Cow::into_owned)
+            .unwrap_or_else(|| panic!("subject {id} is not in the index"))
     }
 
-    pub fn postings(&self, id: u32) -> &Postings {
-        &self.postings[id as usize]
+    /// How many postings a subject has.
+    pub fn count(&self, id: u32) -> usize {
+        self.counts.get(&id).map_or(0, |c| *c as usize)
+    }
+
+    /// A subject's postings at positions `range`, in log order.
+    pub fn postings_at(&self, id: u32, range: std::ops::Range<usize>) -> Vec<Posting> {
+        let mut out = Vec::with_capacity(range.len().min(RUN));
+        if range.is_empty() {
+            return out;
+        }
+        let from = enc(&(id, range.start as u32));
+        self.postings
+            .scan_from(&enc(&id), &from, &mut |(_, pos), v| {
+                if pos as usize >= range.end {
+                    return ControlFlow::Break(());
+                }
+                let (at, entry, manifest, roles) = *v;
+                out.push(Posting {
+                    at,
+                    entry,
+                    manifest,
+                    roles,
+                });
+                ControlFlow::Continue(())
+            });
+        out
     }
 
     /// The links of a manifest (entry, subject, roles), in log order.
-    pub fn links(&self, manifest: &ManifestNumber) -> &[Link] {
+    pub fn links(&self, manifest: &ManifestNumber) -> Vec<Link> {
+        let mut out = Vec::new();
         self.links
-            .get(&pack(manifest))
-            .map(Vec::as_slice)
-            .unwrap_or(&[])
+            .scan(&enc(&pack(manifest)), &mut |(_, entry, _), v| {
+                let (subject, roles) = *v;
+                out.push(Link {
+                    entry,
+                    subject,
+                    roles,
+                });
+                ControlFlow::Continue(())
+            });
+        out
+    }
+
+    fn total(&self, what: &str) -> u64 {
+        self.totals.get(&what.to_string()).map_or(0, |c| *c)
     }
 
     pub fn subject_count(&self) -> usize {
-        self.subjects.len()
+        self.total("subjects") as usize
     }
 
     /// Total postings (for memory figures).
     pub fn posting_count(&self) -> usize {
-        self.postings.iter().map(Postings::len).sum()
+        self.total("postings") as usize
+    }
+
+    fn add_total(&mut self, what: &str) {
+        let n = self.total(what) + 1;
+        self.totals.insert(what.to_string(), n);
     }
 
     fn intern(&mut self, s: Subject) -> u32 {
-        if let Some(&id) = self.ids.get(&s) {
+        if let Some(id) = self.id(&s) {
             return id;
         }
-        let id = self.subjects.len() as u32;
-        self.subjects.push(s.clone());
+        let id = self.subject_count() as u32;
+        self.names.insert(id, s.clone());
         self.ids.insert(s, id);
-        self.postings.push(Postings::default());
+        self.add_total("subjects");
         id
     }
 
@@ -201,7 +343,7 @@ impl SubjectIndex {
         time: Timestamp,
         event: &Map<String, Value>,
         touched: &[ManifestNumber],
-        manifests: &BTreeMap<ManifestNumber, Manifest>,
+        manifests: &Table<ManifestNumber, Manifest>,
     ) {
         let site = event.get("site").and_then(Value::as_str);
         // A registered person's id (`driver_id`), or an older log's per-load commitment.
@@ -256,18 +398,14 @@ impl SubjectIndex {
                 add(SubjectKind::Driver, d, role::DRIVER);
             }
             let packed = pack(number);
-            for (s, bits) in found {
+            for (j, (s, bits)) in found.into_iter().enumerate() {
                 let id = self.intern(s);
-                let p = &mut self.postings[id as usize];
-                p.at.push(time.unix_millis());
-                p.entry.push(index);
-                p.manifest.push(packed);
-                p.roles.push(bits);
-                self.links.entry(packed).or_default().push(Link {
-                    entry: index,
-                    subject: id,
-                    roles: bits,
-                });
+                let n = self.counts.get(&id).map_or(0, |c| *c);
+                self.postings
+                    .insert((id, n), (time.unix_millis(), index, packed, bits));
+                self.counts.insert(id, n + 1);
+                self.add_total("postings");
+                self.links.insert((packed, index, j as u8), (id, bits));
             }
         }
     }

@@ -123,12 +123,12 @@ impl Log {
             "destination": "S-RECV", "haulers": [id(1), id(2)],
             "lines": [{"code": "900-249-08", "name": "废矿物油", "form": "liquid", "hazards": ["T", "I"], "quantity": {"amount": grams, "unit": "g"}}]}),
             &[&pkey(0)]).unwrap();
-        self.domain.created[&(self.size - 1)][0].to_string()
+        self.domain.created_at(self.size - 1)[0].to_string()
     }
 
     /// Everything the domain holds (manifests, registry, keys, serials, references, the
     /// indexes by party and vehicle), to compare before and after.
-    fn snapshot(&self) -> String {
+    fn snapshot(&mut self) -> String {
         self.domain.snapshot()
     }
 }
@@ -151,7 +151,7 @@ fn overdue_shows_once_the_streams_limit_has_passed_and_not_before() {
         &[&pkey(0), &pkey(1)],
     )
     .unwrap();
-    let man = &log.domain.manifests[&m.parse().unwrap()];
+    let man = log.domain.manifest(&m.parse().unwrap()).unwrap();
     let since = man.in_transit_since.unwrap().unix_millis();
     let at = |h: u64| Timestamp::from_unix_millis(since + h * HOUR);
     let limits = Limits::default();
@@ -163,7 +163,10 @@ fn overdue_shows_once_the_streams_limit_has_passed_and_not_before() {
     // Delivered: no longer on the road, no longer overdue.
     log.admit(hand(&m, 1, 4, None, 1000), &[&pkey(1), &pkey(4)])
         .unwrap();
-    assert!(log.domain.manifests[&m.parse().unwrap()]
+    assert!(log
+        .domain
+        .manifest(&m.parse().unwrap())
+        .unwrap()
         .flags_at(at(500), &limits)
         .is_empty());
 }
@@ -304,7 +307,7 @@ proptest! {
         let pidx = |u: &Uscc| (0..5).find(|p| id(*p) == u.to_string()).unwrap();
         for (which, a) in actions {
             let m = ms[which % ms.len()].clone();
-            let man = log.domain.manifests[&m.parse().unwrap()].clone();
+            let man = log.domain.manifest(&m.parse().unwrap()).unwrap().clone();
             let holder_p = pidx(&man.holder);
             let issuer_p = pidx(&man.issuer);
             let version = man.versions.len() as u64 + 1;
@@ -346,7 +349,7 @@ proptest! {
                     // Most often with another load at the station (else rarely two are there).
                     let there: Vec<&String> = ms
                         .iter()
-                        .filter(|n| **n != m && log.domain.manifests[&n.parse().unwrap()].status == Status::AtStation)
+                        .filter(|n| **n != m && log.domain.manifest(&n.parse().unwrap()).unwrap().status == Status::AtStation)
                         .collect();
                     let o = if there.is_empty() || other % 4 == 0 {
                         &ms[(which + other) % ms.len()]
@@ -369,7 +372,7 @@ proptest! {
                     if let Some(p) = only {
                         prop_assert_eq!(signers[0], p, "taken, signed by the wrong party: {}", body);
                     }
-                    for n in log.domain.created.get(&at).into_iter().flatten() {
+                    for n in log.domain.created_at(at).iter() {
                         ms.push(n.to_string());
                     }
                 }
@@ -390,7 +393,7 @@ fn wire_unit(m: &super::fold::Manifest) -> &'static str {
 /// What the rules call impossible, over every manifest.
 fn check_possible(log: &Log) -> Result<(), TestCaseError> {
     let d = &log.domain;
-    for man in d.manifests.values() {
+    for man in d.manifest_numbers().iter().map(|n| d.manifest(n).unwrap()) {
         let kinds: Vec<&str> = man.steps.iter().map(|s| s.kind).collect();
         let received_at = kinds.iter().position(|k| *k == "custody.received");
         // Treated only after received, and never more than accepted.
@@ -440,7 +443,7 @@ fn check_possible(log: &Log) -> Result<(), TestCaseError> {
             prop_assert!(!man.onward.is_empty());
         }
         for n in &man.onward {
-            let o = &d.manifests[n];
+            let o = d.manifest(n).unwrap();
             prop_assert!(
                 o.sources.contains(&man.number),
                 "{} → {} not linked back",
@@ -450,7 +453,7 @@ fn check_possible(log: &Log) -> Result<(), TestCaseError> {
         }
         for n in &man.sources {
             prop_assert!(
-                d.manifests[n].onward.contains(&man.number),
+                d.manifest(n).unwrap().onward.contains(&man.number),
                 "{} ← {} not linked",
                 man.number,
                 n
@@ -458,10 +461,10 @@ fn check_possible(log: &Log) -> Result<(), TestCaseError> {
         }
         // The indexes name every party and vehicle of it.
         for p in &man.parties {
-            prop_assert!(d.by_party.get(p).is_some_and(|s| s.contains(&man.number)));
+            prop_assert!(d.manifests_of_party(p).contains(&man.number));
         }
         for v in &man.vehicles {
-            prop_assert!(d.by_vehicle.get(v).is_some_and(|s| s.contains(&man.number)));
+            prop_assert!(d.manifests_of_vehicle(v).contains(&man.number));
         }
     }
     Ok(())
@@ -543,7 +546,9 @@ fn evidence_is_pulled_by_enforcement_only_and_stays_off_the_manifests() {
         .unwrap();
     let added = log.size - 1;
     assert_eq!(
-        log.domain.key_entries[&PublicKey(k.verifying_key())],
+        log.domain
+            .key_entries(&PublicKey(k.verifying_key()))
+            .unwrap(),
         super::fold::KeyEntries {
             added,
             revoked: None,
@@ -587,13 +592,27 @@ fn evidence_is_pulled_by_enforcement_only_and_stays_off_the_manifests() {
         assert!(err.starts_with(want), "{ev}: {err}");
         assert_eq!(log.snapshot(), before, "{ev}: the domain changed");
     }
-    let manifest_before = serde_json::to_string(&log.domain.manifests).unwrap();
+    let manifest_before = serde_json::to_string(
+        &log.domain
+            .manifest_numbers()
+            .iter()
+            .map(|n| log.domain.manifest(n).unwrap().into_owned())
+            .collect::<Vec<_>>(),
+    )
+    .unwrap();
     log.admit(export(&officer, json!([m])), &[&k]).unwrap();
-    assert_eq!(log.domain.exports.len(), 1);
-    assert_eq!(log.domain.exports[0].index, log.size - 1);
-    assert!(!log.domain.exports[0].by_authority);
+    assert_eq!(log.domain.exports().len(), 1);
+    assert_eq!(log.domain.exports()[0].index, log.size - 1);
+    assert!(!log.domain.exports()[0].by_authority);
     assert_eq!(
-        serde_json::to_string(&log.domain.manifests).unwrap(),
+        serde_json::to_string(
+            &log.domain
+                .manifest_numbers()
+                .iter()
+                .map(|n| log.domain.manifest(n).unwrap().into_owned())
+                .collect::<Vec<_>>()
+        )
+        .unwrap(),
         manifest_before,
         "an export is not a step of the manifests it pulls"
     );
@@ -601,7 +620,7 @@ fn evidence_is_pulled_by_enforcement_only_and_stays_off_the_manifests() {
     let mut again = export(&officer, json!([m]));
     again["case"] = json!("C-2");
     log.auth(again).unwrap();
-    assert!(log.domain.exports[1].by_authority);
+    assert!(log.domain.exports()[1].by_authority);
     // ... but only for an agency: the record names who pulled, so `by` must be a registered
     // enforcement or inspection party whoever signs.
     let before = log.snapshot();
@@ -664,7 +683,7 @@ fn a_person_is_registered_once_by_their_party_and_named_by_id_on_every_hand_over
     h.as_object_mut().unwrap().remove("driver");
     h["driver_id"] = json!(person(2));
     log.admit(h, &[&pkey(0), &pkey(1)]).unwrap();
-    let man = &log.domain.manifests[&m.parse().unwrap()];
+    let man = log.domain.manifest(&m.parse().unwrap()).unwrap();
     assert_eq!(man.flags.len(), 1, "{:?}", man.flags);
     assert_eq!(man.flags[0].kind, FlagKind::ForeignDriver);
     assert!(
@@ -736,9 +755,9 @@ fn a_delegated_device_key_signs_for_its_party_until_not_after_or_revocation() {
     );
     log.admit(delegation(None), &[&pkey(0)]).unwrap();
     let at = log.size - 1;
-    assert_eq!(log.domain.key_entries[&device].added, at);
+    assert_eq!(log.domain.key_entries(&device).unwrap().added, at);
     assert_eq!(
-        log.domain.key_entries[&device].delegated_by,
+        log.domain.key_entries(&device).unwrap().delegated_by,
         Some(PublicKey(pkey(0).verifying_key()))
     );
     let t = |ms: u64| Timestamp::from_unix_millis(ms);
@@ -753,7 +772,7 @@ fn a_delegated_device_key_signs_for_its_party_until_not_after_or_revocation() {
         "expired"
     );
     // The phone signs the plant's issue (a step only the plant's keys sign).
-    let made = log.domain.manifests.len();
+    let made = log.domain.manifest_count();
     log.admit(
         json!({"type": "manifest.issued", "reference": "PHONE-1", "stream": "hazardous", "generator": id(0), "origin": "S-PLANT",
                "destination": "S-RECV", "haulers": [id(1)],
@@ -761,7 +780,7 @@ fn a_delegated_device_key_signs_for_its_party_until_not_after_or_revocation() {
         &[&phone],
     )
     .unwrap();
-    assert_eq!(log.domain.manifests.len(), made + 1);
+    assert_eq!(log.domain.manifest_count(), made + 1);
     // A hand-over needs both parties: the phone signs for the plant, not for the hauler.
     let m = log.issue(1000);
     let err = log

@@ -10,7 +10,7 @@
 use crate::domain::codes::{ManifestNumber, Uscc};
 use crate::domain::fold::{Manifest, Status};
 use crate::domain::query::DomainQuery;
-use crate::domain::subjects::{self, role, Postings, Subject, SubjectKind};
+use crate::domain::subjects::{self, role, PostingReader, Subject, SubjectKind};
 use crate::ledger::time::Timestamp;
 use serde::Serialize;
 use std::collections::{HashMap, HashSet, VecDeque};
@@ -185,11 +185,11 @@ fn entries_of(
 }
 
 /// The entry range (as a half-open range of entry indexes) that a window of positions covers.
-fn entry_range(p: &Postings, w: &Range<usize>) -> Range<u64> {
+fn entry_range(p: &mut PostingReader, w: &Range<usize>) -> Range<u64> {
     if w.is_empty() {
         return 0..0;
     }
-    p.entry[w.start]..p.entry[w.end - 1] + 1
+    p.get(w.start).entry..p.get(w.end - 1).entry + 1
 }
 
 fn hit(m: &Manifest, entries: Vec<HitEntry>) -> Hit {
@@ -226,12 +226,12 @@ pub fn search(d: &dyn DomainQuery, q: &Query) -> Result<Page, String> {
     let Some(id) = d.subject_id(&q.subject) else {
         return Ok(page);
     };
-    let p = d.postings(id);
+    let mut p = PostingReader::new(d, id);
     let w = p.window(q.from, q.to);
     if q.within_party.is_none() {
         page.postings_in_window = Some(w.len() as u64);
     }
-    let span = entry_range(&p, &w);
+    let span = entry_range(&mut p, &w);
     let limit = q.limit.max(1);
     // Positions to scan, in order.
     let scan: Box<dyn Iterator<Item = usize>> = match q.order {
@@ -249,7 +249,7 @@ pub fn search(d: &dyn DomainQuery, q: &Query) -> Result<Page, String> {
         }
     };
     for pos in scan {
-        let number = subjects::unpack(p.manifest[pos]);
+        let number = subjects::unpack(p.get(pos).manifest);
         let Some(m) = d.manifest(&number) else {
             continue;
         };
@@ -260,7 +260,7 @@ pub fn search(d: &dyn DomainQuery, q: &Query) -> Result<Page, String> {
         }
         let entries = entries_of(d, &m, id, &span, q.order);
         // Listed at its lead posting only.
-        if entries.first().map(|e| e.index) != Some(p.entry[pos]) {
+        if entries.first().map(|e| e.index) != Some(p.get(pos).entry) {
             continue;
         }
         if page.manifests.len() == limit {
@@ -539,15 +539,15 @@ impl Builder<'_, '_> {
     /// A subject: the other loads it touched in the window, newest first, up to the cap.
     fn expand_subject(&mut self, s: u32, depth: u32) {
         let d = self.d;
-        let p = d.postings(s);
+        let mut p = PostingReader::new(d, s);
         let w = p.window(self.q.from, self.q.to);
-        let span = entry_range(&p, &w);
+        let span = entry_range(&mut p, &w);
         let here = node_id(d, &Key::Subject(s));
         let mut shown = 0usize;
         let mut more = false;
         let mut done: HashSet<u64> = HashSet::new();
         for pos in w.clone().rev() {
-            let packed = p.manifest[pos];
+            let packed = p.get(pos).manifest;
             if !done.insert(packed) {
                 continue;
             }

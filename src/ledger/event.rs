@@ -66,6 +66,11 @@ impl PublicKey {
         self.0.as_bytes()
     }
 
+    /// A key from its 32 bytes (None: not a curve point).
+    pub fn from_bytes(bytes: &[u8; 32]) -> Option<Self> {
+        decompress_cached(bytes).map(PublicKey)
+    }
+
     /// Weak (small-order) keys would let anyone forge; they are never registered.
     pub fn is_weak(&self) -> bool {
         self.0.is_weak()
@@ -75,6 +80,20 @@ impl PublicKey {
 impl fmt::Display for PublicKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&B64.encode(self.0.as_bytes()))
+    }
+}
+
+/// As it is written in events: standard base64, padded.
+impl serde::Serialize for PublicKey {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for PublicKey {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = <String as serde::Deserialize>::deserialize(d)?;
+        PublicKey::parse("key", &s).map_err(serde::de::Error::custom)
     }
 }
 

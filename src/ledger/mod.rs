@@ -7,6 +7,7 @@ pub mod canonical;
 pub mod cosignature;
 pub mod entry;
 pub mod event;
+pub mod kv;
 pub mod merkle;
 pub mod note;
 pub mod parallel;

@@ -19,9 +19,11 @@
 //! [`Rules`] is how the store reaches a live fold (and fresh ones for audits).
 
 use super::event::{PublicKey, SignedEvent};
+pub use super::kv::{FoldWrites, Kv};
 use super::time::Timestamp;
 use serde_json::Value;
 use std::collections::HashMap;
+use std::sync::Arc;
 use thiserror::Error;
 
 /// The longest a party may delegate a device key for (five years).
@@ -97,7 +99,7 @@ pub struct KeyRecord {
 }
 
 /// What a `key.delegated` entry says beyond the key and its holder.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Delegation {
     /// The key that signed the delegation: the authority or a party key of the holder.
     pub by: PublicKey,
@@ -135,6 +137,21 @@ pub trait Fold: Send {
         event: &SignedEvent,
         log: &LogState,
     ) -> Result<(), Refusal>;
+
+    /// What the fold changed since this was last called, for the store to write with the
+    /// batch (a fold kept in memory only returns nothing).
+    fn take_writes(&mut self) -> FoldWrites {
+        FoldWrites::default()
+    }
+
+    /// Forget what changed since the writes were last taken (they were not stored).
+    fn discard_writes(&mut self) {}
+
+    /// How many entries the fold's stored state already holds: the store replays only the
+    /// entries from there (0 for a fold kept in memory).
+    fn applied(&self) -> u64 {
+        0
+    }
 }
 
 /// How the store reaches a domain: the live fold, which readers share, and fresh ones for
@@ -155,6 +172,14 @@ pub trait Rules: Send + Sync {
         self.with_fold(&mut |fold| {
             f(fold);
         })
+    }
+    /// Keep the live fold's state in `kv` (the store's tree for it; at open and whenever the
+    /// store reopened its database). Rules whose fold keeps nothing ignore it.
+    fn attach(&self, _kv: Arc<dyn Kv>) {}
+    /// A fresh fold (as [`Rules::fresh`]) that keeps its state in `kv`, rebuilt from entry 0:
+    /// its first writes clear `kv` (reindex).
+    fn rebuild_in(&self, _kv: Arc<dyn Kv>) -> Box<dyn Fold> {
+        self.fresh()
     }
 }
 

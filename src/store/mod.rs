@@ -23,6 +23,7 @@
 mod cosign;
 mod intake;
 pub mod published;
+mod readmodel;
 mod recover;
 mod restore;
 mod seen;
@@ -171,6 +172,8 @@ pub(crate) struct Trees {
     pub lodged: sled::Tree,
     /// Beside the log: signed requests inside their replay window (expiry u64 || hash -> ()).
     pub seen: sled::Tree,
+    /// Derived: the domain's read model (`readmodel.rs`), written with each batch.
+    pub domain: sled::Tree,
     pub meta: sled::Tree,
 }
 
@@ -245,6 +248,7 @@ impl Trees {
             cosignatures: db.open_tree("cosignatures")?,
             lodged: db.open_tree("lodged")?,
             seen: db.open_tree("seen")?,
+            domain: db.open_tree("domain")?,
             meta: db.open_tree("meta")?,
             db,
         })
@@ -437,8 +441,15 @@ impl Ledger {
         clock: Arc<dyn Clock>,
         new_origin: Option<&str>,
     ) -> Result<Self, StoreError> {
+        // Held by the sequencer from a batch's transaction to its fsync; by readers of the
+        // domain's read model for each read.
+        let gate = Arc::new(RwLock::new(()));
         let (slot, d) = guard(dir, || {
             let slot = Arc::new(recover::TreesSlot::open(dir, &cfg)?);
+            rules.attach(Arc::new(readmodel::StoredKv::live(
+                slot.clone(),
+                gate.clone(),
+            )));
             let trees = slot.get()?;
             let mut loaded = None;
             rules.with_fold(&mut |fold| {
@@ -482,6 +493,7 @@ impl Ledger {
                 rules,
                 clock,
                 record,
+                gate,
             },
             cfg.max_batch,
             cfg.max_queue,
@@ -1056,12 +1068,17 @@ fn load_state(
             last_time = e.time;
             next += 1;
         }
+        // A fold that keeps its state in the store and was behind (a new or rebuilt read
+        // model) stores what it caught up, run by run: memory stays bounded.
+        readmodel::apply(&trees.domain, fold.take_writes())?;
     }
     if next != size {
         return Err(StoreError::Damaged(format!(
             "found {next} entries where the log holds {size}"
         )));
     }
+    // A read model started on an empty log (or rebuilt to nothing) is stored as it stands.
+    readmodel::apply(&trees.domain, fold.take_writes())?;
     Ok((state, prev, last_time, from))
 }
 

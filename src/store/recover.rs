@@ -5,9 +5,8 @@
 //! database is opened again), and a read that would reorganise a page fails with it too. So
 //! after a failed batch the sequencer:
 //! 1. answers the batch's callers with the storage error (nothing of it was acknowledged, the
-//!    published head did not move), and replays the domain's state from the published entries
-//!    ([`after_failure`]): the fold held the failed batch's effects, and readers must see only
-//!    what is durable;
+//!    published head did not move); the domain's reads are refused until the database is
+//!    reopened, since its read model in memory may hold the failed batch;
 //! 2. refuses events meanwhile (`SubmitError::Storage`, 503 with `Retry-After`), and on each
 //!    new submit, and every [`RETRY`] without one, tries [`resume`]: a probe file of
 //!    [`PROBE_BYTES`] written, fsync'd and removed in the data directory; once that works, the
@@ -19,7 +18,6 @@
 
 use super::sequencer::SeqState;
 use super::{io_text, Config, Head, StoreError, Trees};
-use crate::ledger::state::Rules;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, RwLock};
@@ -118,24 +116,13 @@ fn probe(dir: &Path) -> Result<(), StoreError> {
     })
 }
 
-/// Right after a failed batch: the domain's state again as of the published entries (read from
-/// the failed database, whose published entries are intact). If that fails too, the domain's
-/// reads stay refused until [`resume`] succeeds.
-pub(super) fn after_failure(slot: &TreesSlot, head: &RwLock<Head>, rules: &dyn Rules) {
+/// Right after a failed batch. The database in memory may hold the failed batch (its
+/// transaction applied, its fsync failed), the domain's read model with it: domain reads stay
+/// refused (`Rules::storage_failed`) until [`resume`] reopened the database from disk.
+pub(super) fn after_failure(slot: &TreesSlot) {
     tracing::error!(
         "the operator's step: free space in {} (the data directory); the log takes events again by itself once it can write there",
         slot.dir.display()
-    );
-    let size = head.read().expect("head lock").size;
-    let Ok(trees) = slot.get() else { return };
-    rules.reload(
-        &mut |fold| match super::load_state(&trees, size, fold, &[]) {
-            Ok(_) => true,
-            Err(e) => {
-                tracing::error!("cannot replay the domain's state after the storage failure: {e}");
-                false
-            }
-        },
     );
 }
 

@@ -79,7 +79,7 @@ fn build(
         trees.entries.apply_batch(batch)?;
         progress(at, 2 * cp.size);
     }
-    let mut fold = rules.fresh();
+    let mut fold = rules.rebuild_in(super::verify::read_model(&trees));
     let mut auditor = Auditor::new(fold.as_mut());
     let size = cp.size;
     if let Err(f) = rebuild_derived(&trees, &mut auditor, &mut |done| {
@@ -101,6 +101,9 @@ fn build(
         }
         Ok(_) => {}
     }
+    drop(auditor);
+    // The domain's read model, from the same replay (as reindex writes it).
+    super::readmodel::apply(&trees.domain, fold.take_writes())?;
     trees.meta.insert(CHECKPOINT_KEY, note.as_bytes())?;
     trees.db.flush()?;
     let mut record = published::Record::open(dir).map_err(|e| setup(published::FILE_NAME, e))?;

@@ -69,6 +69,9 @@ pub(super) struct SeqState {
     pub clock: Arc<dyn super::Clock>,
     /// The durable record of the newest published checkpoint, outside the database.
     pub record: super::published::Record,
+    /// Held from a batch's transaction to its fsync and publication, so that readers of the
+    /// domain's read model see a batch whole and durable or not at all.
+    pub gate: Arc<RwLock<()>>,
 }
 
 pub(super) struct Handle(Stage<Job>);
@@ -113,6 +116,8 @@ struct Writes {
     nodes: Vec<([u8; 9], Hash)>,
     events: Vec<(Hash, u64)>,
     registry: Vec<u64>,
+    /// What the batch changed in the domain's read model.
+    domain: Vec<(Vec<u8>, Vec<u8>)>,
 }
 
 fn run(
@@ -182,7 +187,7 @@ fn run(
                 "the log could not store a batch: {e}. Nothing of it was acknowledged; events are refused until the storage works again, tried every {} s and at each event",
                 RETRY.as_secs()
             );
-            recover::after_failure(&slot, &head, rules.as_ref());
+            recover::after_failure(&slot);
             failed = Some(e.to_string());
         }
     }
@@ -232,7 +237,18 @@ fn commit_batch(
         root,
     }
     .sign(&st.log_key);
+    let changed = fold.take_writes();
+    if changed.reset {
+        // Only a read model rebuilt from entry 0 clears its tree, and that is done at open.
+        fold.discard_writes();
+        return Err(StoreError::Corrupt(
+            "the domain's read model asked to be cleared in a batch".into(),
+        ));
+    }
+    w.domain = changed.puts;
     let prepared = started.elapsed();
+    let gate = st.gate.clone();
+    let commit = gate.write().unwrap_or_else(|p| p.into_inner());
     let written = write_batch(trees, &w, &checkpoint);
     let wrote = started.elapsed();
     let written = written.and_then(|()| Ok(trees.db.flush().map(|_| ())?));
@@ -257,6 +273,8 @@ fn commit_batch(
         "batch committed"
     );
     if let Err(e) = written {
+        drop(commit);
+        fold.discard_writes();
         // Nothing of this batch is acknowledged. Every answer but a replay of an entry logged
         // before it is the storage failure (to be retried): a refusal may rest on an earlier
         // event of this very batch, which was not stored, and the same event retried after
@@ -278,6 +296,7 @@ fn commit_batch(
         root,
         checkpoint,
     };
+    drop(commit);
     for (reply, a) in answers {
         let _ = reply.send(a.map(|r| Receipt {
             tree_size: size,
@@ -345,8 +364,9 @@ fn write_batch(trees: &Trees, w: &Writes, checkpoint: &str) -> Result<(), StoreE
         &trees.events,
         &trees.registry,
         &trees.meta,
+        &trees.domain,
     )
-        .transaction(|(entries, nodes, events, registry, meta)| {
+        .transaction(|(entries, nodes, events, registry, meta, domain)| {
             for (i, bytes) in &w.entries {
                 entries.insert(&i.to_be_bytes(), bytes.as_slice())?;
             }
@@ -358,6 +378,9 @@ fn write_batch(trees: &Trees, w: &Writes, checkpoint: &str) -> Result<(), StoreE
             }
             for i in &w.registry {
                 registry.insert(&i.to_be_bytes(), &[])?;
+            }
+            for (k, v) in &w.domain {
+                domain.insert(k.as_slice(), v.as_slice())?;
             }
             meta.insert(CHECKPOINT_KEY, checkpoint.as_bytes())?;
             Ok::<(), sled::transaction::ConflictableTransactionError<()>>(())

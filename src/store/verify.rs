@@ -253,6 +253,17 @@ fn audit_trees(
     if cp.root != auditor.root() {
         return cp_fail("checkpoint: its root hash is not the root of the stored entries".into());
     }
+    drop(auditor);
+    // The domain's read model must be what a replay of the entries makes, byte for byte (a
+    // log whose model was never built, made before it existed, builds it when opened).
+    if !trees.domain.is_empty() {
+        if let Some(cause) = super::readmodel::differs(&trees.domain, fold.take_writes())? {
+            return Ok(Err(AuditFailure {
+                index: size,
+                cause: format!("the domain's read model {cause} (it drifted; run reindex)"),
+            }));
+        }
+    }
     // Every derived key was checked against its entry above; none may exist beside them.
     let expected_nodes = super::stored_node_count(size);
     for (name, tree, want) in [
@@ -409,12 +420,15 @@ fn reindex_trees(
         .meta
         .get(CHECKPOINT_KEY)?
         .map(|v| String::from_utf8_lossy(&v).into_owned());
-    let mut fold = rules.fresh();
+    let mut fold = rules.rebuild_in(read_model(&trees));
     let mut auditor = Auditor::new(fold.as_mut());
     if let Err(f) = rebuild_derived(&trees, &mut auditor, &mut |_| ())? {
         return Ok(Err(f));
     }
-    let state = auditor.state();
+    let (state, size, root) = (auditor.state().clone(), auditor.size(), auditor.root());
+    drop(auditor);
+    // The domain's read model, written anew from the same replay.
+    super::readmodel::apply(&trees.domain, fold.take_writes())?;
     if state.log_key.map(|k| k.0) != Some(log_key.verifying_key()) {
         return Err(StoreError::Setup(
             "the log key given is not the one entry 0 names".into(),
@@ -422,8 +436,8 @@ fn reindex_trees(
     }
     let cp = Checkpoint {
         origin: state.origin.clone(),
-        size: auditor.size(),
-        root: auditor.root(),
+        size,
+        root,
     };
     let verifier = NoteVerifier::new(&state.origin, log_key.verifying_key())
         .map_err(|e| StoreError::Corrupt(e.to_string()))?;
@@ -498,7 +512,12 @@ fn reindex_trees(
             ))
         })?;
     }
-    Ok(Ok(auditor.size()))
+    Ok(Ok(size))
+}
+
+/// The domain's read model tree, for a fold that rebuilds it.
+pub(super) fn read_model(trees: &Trees) -> std::sync::Arc<dyn crate::ledger::kv::Kv> {
+    std::sync::Arc::new(super::readmodel::StoredKv::tree(trees.domain.clone()))
 }
 
 /// Clear the derived trees (Merkle nodes, replay and registry indexes) and write them anew

@@ -342,14 +342,14 @@ pub fn open_loads(d: &dyn DomainQuery, party: &Uscc, lang: Lang) -> Vec<LoadRow>
     let Some(id) = d.subject_id(&Subject::new(SubjectKind::Party, party.to_string())) else {
         return Vec::new();
     };
-    let p = d.postings(id);
+    let mut p = crate::domain::subjects::PostingReader::new(d, id);
     let mut seen = std::collections::HashSet::new();
     let mut out = Vec::new();
     for i in (0..p.len()).rev() {
         if out.len() >= MAX_LOADS || seen.len() >= 20 * MAX_LOADS {
             break;
         }
-        let packed = p.manifest[i];
+        let packed = p.get(i).manifest;
         if !seen.insert(packed) {
             continue;
         }

@@ -367,16 +367,16 @@ fn recent<'a>(
     d: &'a dyn DomainQuery,
     party: &Uscc,
 ) -> impl Iterator<Item = Cow<'a, Manifest>> + 'a {
-    let p = d
+    let mut p = d
         .subject_id(&Subject::new(SubjectKind::Party, party.to_string()))
-        .map(|id| d.postings(id));
+        .map(|id| crate::domain::subjects::PostingReader::new(d, id));
     let n = p.as_ref().map_or(0, |p| p.len());
     let mut seen = std::collections::HashSet::new();
     (0..n)
         .rev()
         .take(MAX_POSTINGS)
         .filter_map(move |i| {
-            let packed = p.as_ref()?.manifest[i];
+            let packed = p.as_mut()?.get(i).manifest;
             seen.insert(packed).then_some(packed)
         })
         .filter_map(move |packed| d.manifest(&unpack(packed)))

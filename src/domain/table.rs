@@ -1,0 +1,421 @@
+//! PURE: the fold's tables. Each table is a typed view of one key range of a [`Kv`] (the
+//! store's `domain` tree: one byte of prefix per table) with the values changed since the
+//! writes were last taken held decoded in memory. Reads look in memory first, then in the
+//! [`Kv`]; [`Table::take`] encodes what changed for the store to write with the batch.
+//!
+//! Keys are encoded so that byte order is the order of the values (big-endian integers,
+//! fixed-width codes as they are, other text escaped and terminated), so scans come out in
+//! key order and a prefix of a tuple key is a prefix of its bytes. Values are JSON.
+
+use super::codes::{ManifestNumber, Plate, Uscc};
+use super::subjects::{Subject, SubjectKind};
+use crate::ledger::event::PublicKey;
+use crate::ledger::kv::{prefix_end, Kv};
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+use std::borrow::Cow;
+use std::collections::BTreeMap;
+use std::ops::ControlFlow;
+use std::sync::Arc;
+
+/// A key of a table: written so that byte order is value order, and read back.
+pub trait Key: Sized {
+    fn put(&self, out: &mut Vec<u8>);
+    /// Read one key from the front of `b`, advancing it.
+    fn take(b: &mut &[u8]) -> Option<Self>;
+}
+
+/// The bytes of a key (or of a prefix of a tuple key).
+pub fn enc<K: Key>(k: &K) -> Vec<u8> {
+    let mut out = Vec::new();
+    k.put(&mut out);
+    out
+}
+
+fn take_n<'a>(b: &mut &'a [u8], n: usize) -> Option<&'a [u8]> {
+    if b.len() < n {
+        return None;
+    }
+    let (head, rest) = b.split_at(n);
+    *b = rest;
+    Some(head)
+}
+
+macro_rules! int_key {
+    ($t:ty) => {
+        impl Key for $t {
+            fn put(&self, out: &mut Vec<u8>) {
+                out.extend_from_slice(&self.to_be_bytes());
+            }
+            fn take(b: &mut &[u8]) -> Option<Self> {
+                Some(<$t>::from_be_bytes(
+                    take_n(b, std::mem::size_of::<$t>())?.try_into().ok()?,
+                ))
+            }
+        }
+    };
+}
+int_key!(u8);
+int_key!(u16);
+int_key!(u32);
+int_key!(u64);
+
+/// Text: 0x00 escaped as 0x00 0xff, ended by 0x00 0x00 (so "a" sorts before "a\0" and "ab").
+impl Key for String {
+    fn put(&self, out: &mut Vec<u8>) {
+        for &c in self.as_bytes() {
+            out.push(c);
+            if c == 0 {
+                out.push(0xff);
+            }
+        }
+        out.extend_from_slice(&[0, 0]);
+    }
+    fn take(b: &mut &[u8]) -> Option<Self> {
+        let mut s = Vec::new();
+        loop {
+            let (&c, rest) = b.split_first()?;
+            *b = rest;
+            if c != 0 {
+                s.push(c);
+                continue;
+            }
+            let (&e, rest) = b.split_first()?;
+            *b = rest;
+            match e {
+                0 => return String::from_utf8(s).ok(),
+                0xff => s.push(0),
+                _ => return None,
+            }
+        }
+    }
+}
+
+/// Codes with a canonical text: as text.
+macro_rules! text_key {
+    ($t:ty) => {
+        impl Key for $t {
+            fn put(&self, out: &mut Vec<u8>) {
+                self.as_str().to_string().put(out)
+            }
+            fn take(b: &mut &[u8]) -> Option<Self> {
+                <$t>::parse(&String::take(b)?).ok()
+            }
+        }
+    };
+}
+text_key!(Uscc);
+text_key!(Plate);
+text_key!(ManifestNumber);
+
+impl Key for PublicKey {
+    fn put(&self, out: &mut Vec<u8>) {
+        out.extend_from_slice(self.bytes());
+    }
+    fn take(b: &mut &[u8]) -> Option<Self> {
+        let raw: [u8; 32] = take_n(b, 32)?.try_into().ok()?;
+        PublicKey::from_bytes(&raw)
+    }
+}
+
+impl Key for Subject {
+    fn put(&self, out: &mut Vec<u8>) {
+        out.push(self.kind as u8);
+        self.id.put(out);
+    }
+    fn take(b: &mut &[u8]) -> Option<Self> {
+        let kind = match u8::take(b)? {
+            0 => SubjectKind::Plate,
+            1 => SubjectKind::Party,
+            2 => SubjectKind::Site,
+            3 => SubjectKind::Driver,
+            _ => return None,
+        };
+        Some(Subject::new(kind, String::take(b)?))
+    }
+}
+
+macro_rules! tuple_key {
+    ($($n:ident),+) => {
+        impl<$($n: Key),+> Key for ($($n,)+) {
+            #[allow(non_snake_case)]
+            fn put(&self, out: &mut Vec<u8>) {
+                let ($($n,)+) = self;
+                $($n.put(out);)+
+            }
+            fn take(b: &mut &[u8]) -> Option<Self> {
+                Some(($($n::take(b)?,)+))
+            }
+        }
+    };
+}
+tuple_key!(A, B);
+tuple_key!(A, B, C);
+tuple_key!(A, B, C, D);
+
+/// One table: key prefix `tag`, values of type `V`, changes kept decoded until taken.
+pub struct Table<K, V> {
+    tag: u8,
+    base: Option<Arc<dyn Kv>>,
+    dirty: BTreeMap<Vec<u8>, V>,
+    _k: std::marker::PhantomData<fn() -> K>,
+}
+
+impl<K: Key, V: Serialize + DeserializeOwned + Clone> Table<K, V> {
+    pub fn new(tag: u8, base: Option<Arc<dyn Kv>>) -> Self {
+        Table {
+            tag,
+            base,
+            dirty: BTreeMap::new(),
+            _k: std::marker::PhantomData,
+        }
+    }
+
+    fn full(&self, key: &[u8]) -> Vec<u8> {
+        let mut k = Vec::with_capacity(1 + key.len());
+        k.push(self.tag);
+        k.extend_from_slice(key);
+        k
+    }
+
+    fn decode(&self, key: &[u8], v: &[u8]) -> V {
+        serde_json::from_slice(v).unwrap_or_else(|e| {
+            panic!(
+                "the domain's read model holds a value it cannot read at table {:?}, key {} ({e}): rebuild it with `wasteledger reindex`",
+                self.tag as char,
+                hex::encode(key)
+            )
+        })
+    }
+
+    pub fn get(&self, k: &K) -> Option<Cow<'_, V>> {
+        self.get_raw(&enc(k))
+    }
+
+    fn get_raw(&self, key: &[u8]) -> Option<Cow<'_, V>> {
+        if let Some(v) = self.dirty.get(key) {
+            return Some(Cow::Borrowed(v));
+        }
+        let full = self.full(key);
+        let v = self.base.as_ref()?.get(&full)?;
+        Some(Cow::Owned(self.decode(&full, &v)))
+    }
+
+    pub fn contains_key(&self, k: &K) -> bool {
+        let key = enc(k);
+        self.dirty.contains_key(&key)
+            || self
+                .base
+                .as_ref()
+                .is_some_and(|b| b.get(&self.full(&key)).is_some())
+    }
+
+    pub fn insert(&mut self, k: K, v: V) {
+        self.dirty.insert(enc(&k), v);
+    }
+
+    /// Change a value in place (read, change, write back); nothing if it is absent.
+    pub fn update(&mut self, k: &K, f: impl FnOnce(&mut V)) {
+        let key = enc(k);
+        if let Some(v) = self.dirty.get_mut(&key) {
+            return f(v);
+        }
+        if let Some(v) = self.get_raw(&key) {
+            let mut v = v.into_owned();
+            f(&mut v);
+            self.dirty.insert(key, v);
+        }
+    }
+
+    /// The pairs whose key starts with the bytes `prefix` (see [`enc`]), in key order, the
+    /// changes since the last take over what the store holds, until `f` breaks.
+    pub fn scan(&self, prefix: &[u8], f: &mut dyn FnMut(K, Cow<'_, V>) -> ControlFlow<()>) {
+        self.scan_from(prefix, prefix, f)
+    }
+
+    /// As [`scan`](Self::scan), starting at the key bytes `from` (which start with `prefix`).
+    pub fn scan_from(
+        &self,
+        prefix: &[u8],
+        from: &[u8],
+        f: &mut dyn FnMut(K, Cow<'_, V>) -> ControlFlow<()>,
+    ) {
+        let end = prefix_end(prefix);
+        let mut mem = self
+            .dirty
+            .range::<Vec<u8>, _>((
+                std::ops::Bound::Included(from.to_vec()),
+                end.clone()
+                    .map_or(std::ops::Bound::Unbounded, std::ops::Bound::Excluded),
+            ))
+            .peekable();
+        let key_of = |b: &[u8]| {
+            let mut s = b;
+            K::take(&mut s).unwrap_or_else(|| {
+                panic!(
+                    "the domain's read model holds a key it cannot read at table {:?}: {}; rebuild it with `wasteledger reindex`",
+                    self.tag as char,
+                    hex::encode(b)
+                )
+            })
+        };
+        let mut stopped = false;
+        if let Some(base) = &self.base {
+            let lo = self.full(from);
+            let hi = end
+                .as_ref()
+                .map(|e| self.full(e))
+                .unwrap_or_else(|| vec![self.tag + 1]);
+            base.scan(&lo, Some(&hi), &mut |k, v| {
+                let k = &k[1..];
+                // What changed since the last take and sorts before this key comes first.
+                while let Some((mk, mv)) = mem.next_if(|(mk, _)| mk.as_slice() <= k) {
+                    let same = mk.as_slice() == k;
+                    if f(key_of(mk), Cow::Borrowed(mv)).is_break() {
+                        stopped = true;
+                        return ControlFlow::Break(());
+                    }
+                    if same {
+                        return ControlFlow::Continue(());
+                    }
+                }
+                let full = self.full(k);
+                if f(key_of(k), Cow::Owned(self.decode(&full, v))).is_break() {
+                    stopped = true;
+                    return ControlFlow::Break(());
+                }
+                ControlFlow::Continue(())
+            });
+        }
+        if stopped {
+            return;
+        }
+        for (mk, mv) in mem {
+            if f(key_of(mk), Cow::Borrowed(mv)).is_break() {
+                return;
+            }
+        }
+    }
+
+    /// The last pair whose key starts with `prefix`, if any.
+    pub fn last(&self, prefix: &[u8]) -> Option<(K, V)> {
+        // Scans are forward only: the tables that need this keep a count instead where they
+        // are long; this serves short ranges.
+        let mut out = None;
+        self.scan(prefix, &mut |k, v| {
+            out = Some((k, v.into_owned()));
+            ControlFlow::Continue(())
+        });
+        out
+    }
+
+    /// Encode the changes since the last take into `out` (full keys), keeping them.
+    pub fn encoded(&self, out: &mut Vec<(Vec<u8>, Vec<u8>)>) {
+        for (k, v) in &self.dirty {
+            let bytes = serde_json::to_vec(v).expect("a domain value encodes as JSON");
+            out.push((self.full(k), bytes));
+        }
+    }
+
+    /// The store the table reads what was taken from.
+    pub fn base(&self) -> Option<&Arc<dyn Kv>> {
+        self.base.as_ref()
+    }
+
+    /// How many changes are held (for a fold that flushes by size).
+    pub fn pending(&self) -> usize {
+        self.dirty.len()
+    }
+}
+
+/// A table as the fold's take sees it: what changed, encoded, and forgetting it.
+pub trait Changes {
+    fn encode(&self, out: &mut Vec<(Vec<u8>, Vec<u8>)>);
+    fn forget(&mut self);
+    /// Read what is stored from `base` from now on.
+    fn rebase(&mut self, base: Option<Arc<dyn Kv>>);
+}
+
+impl<K: Key, V: Serialize + DeserializeOwned + Clone> Changes for Table<K, V> {
+    fn encode(&self, out: &mut Vec<(Vec<u8>, Vec<u8>)>) {
+        self.encoded(out)
+    }
+    fn forget(&mut self) {
+        self.dirty.clear()
+    }
+    fn rebase(&mut self, base: Option<Arc<dyn Kv>>) {
+        self.base = base;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ledger::kv::MemKv;
+
+    #[test]
+    fn keys_sort_as_their_values_and_read_back() {
+        let texts = ["", "a", "a\0", "a\0b", "ab", "b"];
+        let enc_t: Vec<Vec<u8>> = texts.iter().map(|t| enc(&t.to_string())).collect();
+        let mut sorted = enc_t.clone();
+        sorted.sort();
+        assert_eq!(sorted, enc_t, "text order is byte order");
+        for t in texts {
+            let b = enc(&(t.to_string(), 7u64));
+            let mut s = b.as_slice();
+            assert_eq!(<(String, u64)>::take(&mut s), Some((t.to_string(), 7)));
+            assert!(s.is_empty());
+        }
+        assert!(enc(&(1u64, 2u32)) < enc(&(1u64, 3u32)));
+        assert!(enc(&(1u64, u32::MAX)) < enc(&(2u64, 0u32)));
+    }
+
+    #[test]
+    fn a_scan_merges_the_changes_not_yet_taken_over_the_stored_ones() {
+        let kv = Arc::new(MemKv::default());
+        let mut t: Table<(String, u64), String> = Table::new(b'x', Some(kv.clone()));
+        for i in [1u64, 3, 5] {
+            t.insert(("a".into(), i), format!("stored {i}"));
+        }
+        t.insert(("b".into(), 1), "other".into());
+        let mut w = Vec::new();
+        t.encode(&mut w);
+        t.forget();
+        kv.apply(crate::ledger::kv::FoldWrites {
+            reset: false,
+            puts: w,
+        });
+        t.insert(("a".into(), 2), "new 2".into());
+        t.insert(("a".into(), 3), "new 3".into());
+        t.insert(("a".into(), 9), "new 9".into());
+        let mut seen = Vec::new();
+        t.scan(&enc(&"a".to_string()), &mut |(_, i), v| {
+            seen.push((i, v.into_owned()));
+            ControlFlow::Continue(())
+        });
+        assert_eq!(
+            seen,
+            vec![
+                (1, "stored 1".to_string()),
+                (2, "new 2".into()),
+                (3, "new 3".into()),
+                (5, "stored 5".into()),
+                (9, "new 9".into())
+            ]
+        );
+        assert_eq!(
+            t.get(&("a".into(), 3)).as_deref().map(String::as_str),
+            Some("new 3")
+        );
+        assert_eq!(
+            t.get(&("a".into(), 5)).as_deref().map(String::as_str),
+            Some("stored 5")
+        );
+        let mut first = None;
+        t.scan(&enc(&"a".to_string()), &mut |(_, i), _| {
+            first = Some(i);
+            ControlFlow::Break(())
+        });
+        assert_eq!(first, Some(1));
+    }
+}

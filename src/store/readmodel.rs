@@ -1,0 +1,157 @@
+//! The domain's read model on disk: the `domain` tree, which the live fold keeps its state in
+//! (`ledger::kv`). The sequencer writes what a batch changed in the same transaction as the
+//! batch's entries, so the tree always holds exactly the state after the last durable entry,
+//! with that entry's position (`applied`) inside it; opening resumes from there, and a tree of
+//! another layout (or none: a log made before the tree existed) is rebuilt from the entries.
+//!
+//! Readers read it through [`StoredKv`], each read (or each run of a scan) under the read side
+//! of the commit gate, which the sequencer holds from the batch's transaction to its fsync: a
+//! read sees a batch whole and durable, or not at all, and never waits for more than one
+//! commit. No reader holds anything the sequencer waits for while it works.
+
+use super::recover::TreesSlot;
+use super::StoreError;
+use crate::ledger::kv::{FoldWrites, Kv};
+use std::ops::ControlFlow;
+use std::sync::{Arc, RwLock};
+
+/// Pairs read per turn of the gate in a scan.
+const SCAN_RUN: usize = 256;
+
+/// Where the tree is reached: through the live database slot (a server, reopened after a
+/// storage failure), or one tree (reindex, restore).
+enum Source {
+    Slot(Arc<TreesSlot>),
+    Tree(sled::Tree),
+}
+
+/// The `domain` tree as the fold and its readers see it.
+pub(super) struct StoredKv {
+    source: Source,
+    gate: Arc<RwLock<()>>,
+}
+
+impl StoredKv {
+    pub fn live(slot: Arc<TreesSlot>, gate: Arc<RwLock<()>>) -> Self {
+        StoredKv {
+            source: Source::Slot(slot),
+            gate,
+        }
+    }
+
+    pub fn tree(tree: sled::Tree) -> Self {
+        StoredKv {
+            source: Source::Tree(tree),
+            gate: Arc::default(),
+        }
+    }
+
+    fn with_tree<T>(&self, f: impl FnOnce(&sled::Tree) -> Result<T, sled::Error>) -> Option<T> {
+        let _read = self.gate.read().unwrap_or_else(|p| p.into_inner());
+        let got = match &self.source {
+            Source::Tree(t) => f(t).map_err(StoreError::from),
+            Source::Slot(s) => s.get().and_then(|t| f(&t.domain).map_err(StoreError::from)),
+        };
+        match got {
+            Ok(v) => Some(v),
+            Err(e) => {
+                // While the database is reopened after a storage failure, domain reads are
+                // refused upstream (`DomainRules::read_durable`); others see nothing meanwhile.
+                tracing::error!("reading the domain's read model: {e}");
+                None
+            }
+        }
+    }
+}
+
+impl Kv for StoredKv {
+    fn get(&self, key: &[u8]) -> Option<Vec<u8>> {
+        self.with_tree(|t| t.get(key)).flatten().map(|v| v.to_vec())
+    }
+
+    fn scan(
+        &self,
+        from: &[u8],
+        to: Option<&[u8]>,
+        f: &mut dyn FnMut(&[u8], &[u8]) -> ControlFlow<()>,
+    ) {
+        let mut start = from.to_vec();
+        loop {
+            let run = self
+                .with_tree(|t| {
+                    let range = match to {
+                        Some(to) => t.range(start.as_slice()..to),
+                        None => t.range(start.as_slice()..),
+                    };
+                    range.take(SCAN_RUN).collect::<Result<Vec<_>, _>>()
+                })
+                .unwrap_or_default();
+            let Some((last, _)) = run.last() else { return };
+            // The next run starts just after this one's last key.
+            start = last.to_vec();
+            start.push(0);
+            let full = run.len() == SCAN_RUN;
+            for (k, v) in &run {
+                if f(k, v).is_break() {
+                    return;
+                }
+            }
+            if !full {
+                return;
+            }
+        }
+    }
+}
+
+/// Store a fold's writes outside a batch (open, reindex): atomically, so a crash leaves the
+/// tree as it was before them or after them.
+pub(super) fn apply(tree: &sled::Tree, w: FoldWrites) -> Result<(), StoreError> {
+    if w.is_empty() {
+        return Ok(());
+    }
+    if w.reset {
+        tree.clear()?;
+    }
+    let mut b = sled::Batch::default();
+    for (k, v) in w.puts {
+        b.insert(k, v);
+    }
+    tree.apply_batch(b)?;
+    Ok(())
+}
+
+/// Whether `tree` holds other than exactly the pairs `w` writes (a fold's whole state, taken
+/// once from entry 0): the first difference, said for a person.
+pub(super) fn differs(tree: &sled::Tree, w: FoldWrites) -> Result<Option<String>, StoreError> {
+    let mut want = w.puts.into_iter();
+    for kv in tree.iter() {
+        let (k, v) = kv?;
+        match want.next() {
+            None => {
+                return Ok(Some(format!(
+                    "holds key {} that a replay does not make",
+                    hex::encode(&k)
+                )))
+            }
+            Some((wk, _)) if wk != k.as_ref() => {
+                let first = wk.as_slice().min(k.as_ref());
+                return Ok(Some(format!(
+                    "and a replay differ at key {}",
+                    hex::encode(first)
+                )));
+            }
+            Some((_, wv)) if wv != v.as_ref() => {
+                return Ok(Some(format!(
+                    "holds at key {} {} where a replay makes {}",
+                    hex::encode(&k),
+                    String::from_utf8_lossy(&v),
+                    String::from_utf8_lossy(&wv)
+                )))
+            }
+            Some(_) => {}
+        }
+    }
+    Ok(want
+        .next()
+        .map(|(k, _)| format!("lacks key {} that a replay makes", hex::encode(k))))
+}
