@@ -5,7 +5,7 @@
 //! those who see everything.
 
 use super::auth::SeenRequests;
-use super::domain::{live, require_sees_all, viewer, Viewer};
+use super::reader::{live, require_sees_all, viewer, Viewer};
 use super::witness::TrustedWitnesses;
 use super::Problem;
 use crate::domain::DomainRules;

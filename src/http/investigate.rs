@@ -2,12 +2,12 @@
 //! over the live state, scoped by who reads.
 
 use super::auth::SeenRequests;
-use super::domain::{live, now, viewer, Viewer};
+use super::reader::{live, now, viewer, Viewer};
 use super::Problem;
 use crate::domain::codes::{Plate, Uscc};
 use crate::domain::query::DomainQuery;
 use crate::domain::DomainRules;
-use crate::investigate::detectors::{self, detect, Anomaly, AnomalyKind, DetectorConfig, Filter};
+use crate::investigate::detectors::{detect, Anomaly, AnomalyKind, DetectorConfig, Filter};
 use crate::ledger::time::{DateAs, Timestamp};
 use actix_web::{web, HttpRequest, HttpResponse};
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -103,16 +103,6 @@ fn page(q: &HashMap<String, String>) -> Result<Page, Problem> {
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.route("/v1/anomalies", web::get().to(anomalies));
-}
-
-/// Whether `v` may see `a`: readers who see everything see all; a party only anomalies all of
-/// whose manifests it is party to ([`detectors::visible_to`]).
-pub(super) fn may_see(v: &Viewer, d: &dyn DomainQuery, a: &Anomaly) -> bool {
-    match v {
-        _ if v.sees_all() => true,
-        Viewer::Party { id, .. } => detectors::visible_to(a, d, id),
-        _ => false,
-    }
 }
 
 /// The query parameters of `GET /v1/anomalies`.
@@ -230,7 +220,8 @@ async fn anomalies(
     let pg = page(&q)?;
     let want = state(&q)?;
     let notes = v.sees_all();
-    let (as_of, scan) = cache.get(&*d, now());
+    let access = v.access();
+    let (as_of, scan) = cache.get(&*d, now(&req));
     // Newest first, from just before the cursor; `total` counts every page.
     let end = match &pg.before {
         Some((at, id)) => scan.partition_point(|a| (a.at, &a.id) < (*at, id)),
@@ -240,7 +231,7 @@ async fn anomalies(
     let visible = |a: &Anomaly| {
         f.matches(a)
             && want.is_none_or(|w| (w == State::Handled) == is_handled(a))
-            && may_see(&v, &*d, a)
+            && access.may_see_anomaly(&*d, a.named())
     };
     let total = scan.iter().filter(|a| visible(a)).count();
     let mut keep: Vec<usize> = Vec::with_capacity(pg.limit.min(total));

@@ -7,6 +7,7 @@ mod bundle;
 mod domain;
 mod investigate;
 mod qr;
+mod reader;
 mod search;
 mod tiles;
 mod track;
@@ -30,8 +31,8 @@ use actix_web::http::header::ContentType;
 use actix_web::{web, App, HttpRequest, HttpResponse, HttpServer};
 use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine;
-use domain::live;
 use futures_util::StreamExt;
+use reader::live;
 use serde_json::json;
 use std::collections::HashMap;
 use std::net::TcpListener;
@@ -352,8 +353,8 @@ fn may_read_entries(
     if d.is_bare() {
         return Ok(());
     }
-    let who = domain::viewer(req, seen, &*d)?;
-    domain::require_sees_all(&who, "the log's entries")
+    let who = reader::viewer(req, seen, &*d)?;
+    reader::require_sees_all(&who, "the log's entries")
 }
 
 async fn entry(

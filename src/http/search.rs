@@ -4,8 +4,9 @@
 //! manifests it is party to.
 
 use super::auth::SeenRequests;
-use super::domain::{live, viewer, Viewer};
+use super::reader::{live, viewer, Viewer};
 use super::Problem;
+use crate::domain::access::Access;
 use crate::domain::codes::{ManifestNumber, Plate, Uscc};
 use crate::domain::events::Commitment;
 use crate::domain::fold::Person;
@@ -144,12 +145,10 @@ fn subject(q: &Params) -> Result<Subject, Problem> {
 
 /// A signed reader, and the party its search is limited to (None: sees all).
 fn reader(v: &Viewer, what: &str) -> Result<Option<Uscc>, Problem> {
-    if v.sees_all() {
-        return Ok(None);
-    }
-    match v {
-        Viewer::Party { id, .. } => Ok(Some(id.clone())),
-        _ => Err(Problem::new(
+    match v.access() {
+        Access::All => Ok(None),
+        Access::Party(id) => Ok(Some(id)),
+        Access::Public => Err(Problem::new(
             401,
             "unauthenticated",
             "Sign the request",
@@ -173,10 +172,10 @@ fn persons_named<'d>(
     if name.is_empty() || name.chars().any(char::is_control) {
         return Err(bad(param, format!("a person's name, got {name:?}")));
     }
-    let mine = match v {
-        _ if v.sees_all() => None,
-        Viewer::Party { id, .. } => Some(id.to_string()),
-        _ => {
+    let mine = match v.access() {
+        Access::All => None,
+        Access::Party(id) => Some(id.to_string()),
+        Access::Public => {
             return Err(Problem::new(
                 401,
                 "unauthenticated",

@@ -5,7 +5,7 @@
 //! authority.
 
 use super::auth::SeenRequests;
-use super::domain::{live, now, viewer, Viewer};
+use super::reader::{live, now, viewer, Viewer};
 use super::Problem;
 use crate::domain::codes::Plate;
 use crate::domain::DomainRules;
@@ -77,7 +77,7 @@ async fn vehicle_track(
     let (from, to) = window(
         q.get("from").map(String::as_str),
         q.get("to").map(String::as_str),
-        now(),
+        now(&req),
     )?;
     let d = live(&rules)?;
     let who = viewer(&req, &seen, &*d)?;

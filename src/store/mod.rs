@@ -326,6 +326,9 @@ struct Inner {
     log_key: SigningKey,
     intake: intake::Intake,
     sequencer: Arc<sequencer::Handle>,
+    /// The clock the log was opened with: the sequencer's, and the readers' through
+    /// [`Ledger::now`].
+    clock: Arc<dyn Clock>,
 }
 
 /// What a new log is made of: its name, the key that signs its checkpoints, and the genesis
@@ -480,7 +483,7 @@ impl Ledger {
                 origin: d.origin,
                 log_key: log_key.clone(),
                 rules,
-                clock,
+                clock: clock.clone(),
                 record,
             },
             cfg.max_batch,
@@ -498,6 +501,7 @@ impl Ledger {
                 log_key,
                 intake,
                 sequencer,
+                clock,
             }),
         })
     }
@@ -581,6 +585,12 @@ impl Ledger {
     /// signing context: see `qr::token`).
     pub fn log_key(&self) -> &SigningKey {
         &self.inner.log_key
+    }
+
+    /// The time by the clock the log was opened with: the one time every reader of the
+    /// log's state goes by (the server never reads the wall clock itself).
+    pub fn now(&self) -> Timestamp {
+        self.inner.clock.now()
     }
 
     /// The log's note verifier key (name + key id + public key).

@@ -9,7 +9,7 @@ use super::{chrome, page, query, to_home};
 use crate::domain::events::Role;
 use crate::domain::DomainRules;
 use crate::http::auth::SeenRequests;
-use crate::http::domain::{live, now, viewer, Viewer};
+use crate::http::reader::{live, now, viewer, Viewer};
 use crate::http::Problem;
 use crate::web::app::console_queue::{
     counts, list, parse_stream, AnomaliesPage, ConsolePage, Count, QueueFilter, MAX_LIST,
@@ -48,7 +48,8 @@ async fn console(
         drop(d);
         return Ok(to_home());
     }
-    let streams = counts(&*d, c.lang, now(), |m| v.sees(m));
+    let access = v.access();
+    let streams = counts(&*d, c.lang, now(&req), |m| access.may_see_manifest(m));
     let words = crate::web::app::console_queue::queue_words(
         &*d,
         c.lang,
@@ -92,7 +93,10 @@ async fn manifests(
         drop(d);
         return Ok(to_home());
     }
-    let (total, loads) = list(&*d, c.lang, now(), stream, show, |m| v.sees(m));
+    let access = v.access();
+    let (total, loads) = list(&*d, c.lang, now(&req), stream, show, |m| {
+        access.may_see_manifest(m)
+    });
     drop(d);
     let more = if total > MAX_LIST {
         format!(" · {} {MAX_LIST}", c.s("显示最新", "showing the newest"))

@@ -4,7 +4,7 @@
 //! session (a page's GET carries the cookie): the half holds quantities, parties and the truck.
 
 use super::super::auth::SeenRequests;
-use super::super::domain::{live, viewer, Viewer};
+use super::super::reader::{live, viewer, Viewer};
 use super::super::Problem;
 use crate::domain::DomainRules;
 use crate::ledger::event::SignedEvent;
