@@ -16,7 +16,7 @@ use crate::store::{Ledger, Lodged};
 use actix_web::{web, HttpRequest, HttpResponse};
 use serde_json::{json, Value};
 use std::collections::BTreeSet;
-use std::ops::ControlFlow;
+use std::ops::{Bound, ControlFlow};
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.route("/v1/manifests/{number}", web::get().to(manifest))
@@ -279,28 +279,35 @@ async fn list(
             .ok_or_else(|| bad("limit", format!("an integer from 1 to 1000, got {s:?}")))?,
         None => 100,
     };
+    // Pages in number order: the cursor is the last number served.
+    let after = q.cursor(|t| ManifestNumber::parse(t).ok())?;
     let now = now(&req);
     let access = v.access();
     let mut out: Vec<Value> = Vec::new();
+    let mut last: Option<ManifestNumber> = None;
+    let mut more = false;
     let mut consider = |m: &Manifest| {
         let wanted = access.may_see_manifest(m)
+            && after.as_ref().is_none_or(|a| m.number > *a)
             && vehicle.as_ref().is_none_or(|pl| m.vehicles.contains(pl))
             && status.is_none_or(|s| m.status == s)
             && stream.is_none_or(|s| m.stream == s)
             && from.is_none_or(|t| m.issued_at >= t)
             && to.is_none_or(|t| m.issued_at < t);
-        if wanted {
-            out.push(json!({
-                "number": m.number, "stream": m.stream, "status": m.status, "issuer": m.issuer,
-                "holder": m.holder, "destination": m.current().destination, "issued_at": m.issued_at,
-                "flags": m.flags_at(now, d.limits()).iter().map(|f| f.kind).collect::<Vec<_>>(),
-            }));
+        if !wanted {
+            return ControlFlow::Continue(());
         }
         if out.len() == limit {
-            ControlFlow::Break(())
-        } else {
-            ControlFlow::Continue(())
+            more = true;
+            return ControlFlow::Break(());
         }
+        out.push(json!({
+            "number": m.number, "stream": m.stream, "status": m.status, "issuer": m.issuer,
+            "holder": m.holder, "destination": m.current().destination, "issued_at": m.issued_at,
+            "flags": m.flags_at(now, d.limits()).iter().map(|f| f.kind).collect::<Vec<_>>(),
+        }));
+        last = Some(m.number.clone());
+        ControlFlow::Continue(())
     };
     let indexed = match (&party, &vehicle) {
         (Some(p), _) => Some(d.manifests_of_party(p)),
@@ -309,7 +316,11 @@ async fn list(
     };
     match indexed {
         Some(numbers) => {
-            for n in numbers.iter() {
+            let rest = match &after {
+                Some(a) => numbers.range((Bound::Excluded(a), Bound::Unbounded)),
+                None => numbers.range::<ManifestNumber, _>(..),
+            };
+            for n in rest {
                 if let Some(m) = d.manifest(n) {
                     if consider(&m).is_break() {
                         break;
@@ -319,7 +330,11 @@ async fn list(
         }
         None => d.each_manifest(&mut consider),
     }
-    Ok(HttpResponse::Ok().json(json!({"manifests": out})))
+    let mut body = json!({"manifests": out});
+    if let Some(n) = last.filter(|_| more) {
+        body["next"] = json!(super::cursor(n.as_str()));
+    }
+    Ok(HttpResponse::Ok().json(body))
 }
 
 async fn party(

@@ -10,8 +10,6 @@ use crate::domain::DomainRules;
 use crate::investigate::detectors::{detect, Anomaly, AnomalyKind, DetectorConfig, Filter};
 use crate::ledger::time::{DateAs, Timestamp};
 use actix_web::{web, HttpRequest, HttpResponse};
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use base64::Engine;
 use serde_json::json;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -58,12 +56,12 @@ struct Page {
     before: Option<(Timestamp, String)>,
 }
 
-/// The opaque cursor of the page after the one ending with `a`: base64url of `MILLIS/ID`.
+/// The opaque cursor of the page after the one ending with `a`: `MILLIS/ID`.
 fn cursor(a: &Anomaly) -> String {
-    URL_SAFE_NO_PAD.encode(format!("{}/{}", a.at.unix_millis(), a.id))
+    super::cursor(&format!("{}/{}", a.at.unix_millis(), a.id))
 }
 
-fn page(q: &HashMap<String, String>) -> Result<Page, Problem> {
+fn page(q: &super::Params) -> Result<Page, Problem> {
     let limit = match q.get("limit") {
         None => PAGE_DEFAULT,
         Some(s) => s
@@ -79,25 +77,13 @@ fn page(q: &HashMap<String, String>) -> Result<Page, Problem> {
                 )
             })?,
     };
-    let before = q
-        .get("cursor")
-        .map(|s| {
-            URL_SAFE_NO_PAD
-                .decode(s)
-                .ok()
-                .and_then(|b| String::from_utf8(b).ok())
-                .and_then(|t| {
-                    let (ms, id) = t.split_once('/')?;
-                    Some((Timestamp::from_unix_millis(ms.parse().ok()?), id.to_string()))
-                })
-                .ok_or_else(|| {
-                    Problem::bad_request(
-                        Some("cursor"),
-                        format!("query parameter `cursor`: expected the `next` of an earlier answer, got {s:?}"),
-                    )
-                })
-        })
-        .transpose()?;
+    let before = q.cursor(|t| {
+        let (ms, id) = t.split_once('/')?;
+        Some((
+            Timestamp::from_unix_millis(ms.parse().ok()?),
+            id.to_string(),
+        ))
+    })?;
     Ok(Page { limit, before })
 }
 

@@ -30,6 +30,7 @@ use actix_web::dev::Server;
 use actix_web::http::header::ContentType;
 use actix_web::{web, App, HttpRequest, HttpResponse, HttpServer};
 use base64::engine::general_purpose::STANDARD as B64;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64URL;
 use base64::Engine;
 use futures_util::StreamExt;
 use reader::live;
@@ -299,6 +300,37 @@ impl Params {
             map.insert(k, v);
         }
         Ok(Params(map))
+    }
+}
+
+/// An opaque page cursor (`next` in an answer, `cursor` in the request after): base64url,
+/// unpadded, of a position only the server reads.
+pub(crate) fn cursor(position: &str) -> String {
+    B64URL.encode(position)
+}
+
+impl Params {
+    /// The `cursor` parameter read back through `parse` (a position [`cursor`] wrote); anything
+    /// else is a 400 naming `cursor`.
+    pub(crate) fn cursor<T>(
+        &self,
+        parse: impl FnOnce(&str) -> Option<T>,
+    ) -> Result<Option<T>, Problem> {
+        self.get("cursor")
+            .map(|s| {
+                B64URL
+                    .decode(s)
+                    .ok()
+                    .and_then(|b| String::from_utf8(b).ok())
+                    .and_then(|t| parse(&t))
+                    .ok_or_else(|| {
+                        Problem::bad_request(
+                            Some("cursor"),
+                            format!("query parameter `cursor`: expected the `next` of an earlier answer, got {s:?}"),
+                        )
+                    })
+            })
+            .transpose()
     }
 }
 
