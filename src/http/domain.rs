@@ -2,7 +2,7 @@
 //! them), the registry, and hand-overs waiting for a countersignature.
 
 use super::auth::SeenRequests;
-use super::reader::{live, now, viewer, viewer_with_body, Viewer};
+use super::reader::{live, now, off_worker, viewer, viewer_with_body, Viewer};
 use super::Problem;
 use crate::domain::codes::{ManifestNumber, Plate, Uscc};
 use crate::domain::events::Stream;
@@ -232,8 +232,7 @@ async fn list(
     req: HttpRequest,
     q: Params,
 ) -> Result<HttpResponse, Problem> {
-    let d = live(&rules)?;
-    let v = viewer(&req, &seen, &*d)?;
+    let v = viewer(&req, &seen, &*live(&rules)?)?;
     if matches!(v, Viewer::Anonymous | Viewer::Unknown) {
         return Err(Problem::new(
             401,
@@ -283,57 +282,64 @@ async fn list(
     let after = q.cursor(|t| ManifestNumber::parse(t).ok())?;
     let now = now(&req);
     let access = v.access();
-    let mut out: Vec<Value> = Vec::new();
-    let mut last: Option<ManifestNumber> = None;
-    let mut more = false;
-    let mut consider = |m: &Manifest| {
-        let wanted = access.may_see_manifest(m)
-            && after.as_ref().is_none_or(|a| m.number > *a)
-            && vehicle.as_ref().is_none_or(|pl| m.vehicles.contains(pl))
-            && status.is_none_or(|s| m.status == s)
-            && stream.is_none_or(|s| m.stream == s)
-            && from.is_none_or(|t| m.issued_at >= t)
-            && to.is_none_or(|t| m.issued_at < t);
-        if !wanted {
-            return ControlFlow::Continue(());
-        }
-        if out.len() == limit {
-            more = true;
-            return ControlFlow::Break(());
-        }
-        out.push(json!({
+    // A reader who sees all, with filters no index serves, scans every manifest: off the
+    // async workers.
+    let body = off_worker(move || {
+        let d = live(&rules)?;
+        let mut out: Vec<Value> = Vec::new();
+        let mut last: Option<ManifestNumber> = None;
+        let mut more = false;
+        let mut consider = |m: &Manifest| {
+            let wanted = access.may_see_manifest(m)
+                && after.as_ref().is_none_or(|a| m.number > *a)
+                && vehicle.as_ref().is_none_or(|pl| m.vehicles.contains(pl))
+                && status.is_none_or(|s| m.status == s)
+                && stream.is_none_or(|s| m.stream == s)
+                && from.is_none_or(|t| m.issued_at >= t)
+                && to.is_none_or(|t| m.issued_at < t);
+            if !wanted {
+                return ControlFlow::Continue(());
+            }
+            if out.len() == limit {
+                more = true;
+                return ControlFlow::Break(());
+            }
+            out.push(json!({
             "number": m.number, "stream": m.stream, "status": m.status, "issuer": m.issuer,
             "holder": m.holder, "destination": m.current().destination, "issued_at": m.issued_at,
             "flags": m.flags_at(now, d.limits()).iter().map(|f| f.kind).collect::<Vec<_>>(),
         }));
-        last = Some(m.number.clone());
-        ControlFlow::Continue(())
-    };
-    let indexed = match (&party, &vehicle) {
-        (Some(p), _) => Some(d.manifests_of_party(p)),
-        (None, Some(pl)) => Some(d.manifests_of_vehicle(pl)),
-        (None, None) => access.party().map(|id| d.manifests_of_party(id)),
-    };
-    match indexed {
-        Some(numbers) => {
-            let rest = match &after {
-                Some(a) => numbers.range((Bound::Excluded(a), Bound::Unbounded)),
-                None => numbers.range::<ManifestNumber, _>(..),
-            };
-            for n in rest {
-                if let Some(m) = d.manifest(n) {
-                    if consider(&m).is_break() {
-                        break;
+            last = Some(m.number.clone());
+            ControlFlow::Continue(())
+        };
+        let indexed = match (&party, &vehicle) {
+            (Some(p), _) => Some(d.manifests_of_party(p)),
+            (None, Some(pl)) => Some(d.manifests_of_vehicle(pl)),
+            (None, None) => access.party().map(|id| d.manifests_of_party(id)),
+        };
+        match indexed {
+            Some(numbers) => {
+                let rest = match &after {
+                    Some(a) => numbers.range((Bound::Excluded(a), Bound::Unbounded)),
+                    None => numbers.range::<ManifestNumber, _>(..),
+                };
+                for n in rest {
+                    if let Some(m) = d.manifest(n) {
+                        if consider(&m).is_break() {
+                            break;
+                        }
                     }
                 }
             }
+            None => d.each_manifest(&mut consider),
         }
-        None => d.each_manifest(&mut consider),
-    }
-    let mut body = json!({"manifests": out});
-    if let Some(n) = last.filter(|_| more) {
-        body["next"] = json!(super::cursor(n.as_str()));
-    }
+        let mut body = json!({"manifests": out});
+        if let Some(n) = last.filter(|_| more) {
+            body["next"] = json!(super::cursor(n.as_str()));
+        }
+        Ok(body)
+    })
+    .await?;
     Ok(HttpResponse::Ok().json(body))
 }
 

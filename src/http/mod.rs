@@ -6,6 +6,7 @@ pub mod auth;
 mod bundle;
 mod domain;
 mod investigate;
+pub use investigate::ScanHook;
 mod qr;
 mod reader;
 mod search;
@@ -67,6 +68,8 @@ pub struct Options {
     /// The console map's base tiles (`{z}`, `{x}`, `{y}` in a URL template); none: the map
     /// draws its vector layers only.
     pub tile_url: Option<String>,
+    /// Called as each full detector scan starts (tests hold a scan open with it).
+    pub scan_hook: Option<investigate::ScanHook>,
 }
 
 impl Default for Options {
@@ -79,6 +82,7 @@ impl Default for Options {
             tls: None,
             public_log: false,
             tile_url: None,
+            scan_hook: None,
         }
     }
 }
@@ -147,13 +151,14 @@ pub fn server_with_options(
         tls,
         public_log,
         tile_url,
+        scan_hook,
     } = opts;
     let workers = workers.max(1);
     let data = web::Data::new(ledger.clone());
     let trusted = web::Data::new(witness::TrustedWitnesses(witnesses));
     let domain = domain.map(web::Data::new);
     let seen = web::Data::new(auth::SeenRequests::new(ledger.clone()));
-    let scans = web::Data::new(investigate::ScanCache::default());
+    let scans = web::Data::new(investigate::ScanCache::new(scan_hook));
     let public = web::Data::new(qr::PublicUrl(public_url));
     let body_timeout = limits::BodyTimeout(limits.body_timeout);
     let routes = web::Data::new(RouteTable::from_openapi());

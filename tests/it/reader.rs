@@ -6,9 +6,11 @@ use serde_json::Value;
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
+use std::sync::{mpsc, Mutex};
 use std::time::Duration;
+use std::time::Instant;
 use wasteledger::ledger::time::Timestamp;
-use wasteledger::store::{Clock, Config, Ledger};
+use wasteledger::store::{Clock, Config, Ledger, SystemClock};
 
 /// A clock the test sets.
 pub struct ManualClock(pub AtomicU64);
@@ -64,18 +66,23 @@ pub fn serve_in_process(
     (url, ledger)
 }
 
+/// An agent that takes any status and gives up after 10 s.
+fn agent() -> ureq::Agent {
+    ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .timeout_global(Some(Duration::from_secs(10)))
+        .build()
+        .into()
+}
+
 /// GET `path` signed by `key` as of `at`: status and body.
 pub fn get_at(url: &str, path: &str, key: &SigningKey, at: Timestamp) -> (u16, String) {
     let header = wasteledger::http::auth::header(key, "GET", path, at, b"");
-    let agent: ureq::Agent = ureq::Agent::config_builder()
-        .http_status_as_error(false)
-        .build()
-        .into();
-    let mut resp = agent
+    let mut resp = agent()
         .get(format!("{url}{path}"))
         .header("authorization", header)
         .call()
-        .unwrap();
+        .unwrap_or_else(|e| panic!("GET {path}: {e}"));
     let status = resp.status().as_u16();
     (status, resp.body_mut().read_to_string().unwrap())
 }
@@ -123,4 +130,64 @@ fn the_server_goes_by_its_ledgers_clock_not_the_wall_clock() {
     let list: Value = serde_json::from_str(&body).unwrap();
     assert_eq!(list["as_of"], later.to_string(), "{list}");
     assert_eq!(list["anomalies"][0]["manifests"][0], m.as_str(), "{list}");
+}
+
+#[test]
+fn a_detector_scan_in_progress_leaves_the_one_worker_free_for_other_reads() {
+    let dir = tempfile::tempdir().unwrap();
+    let w = World::start(dir.path());
+    let m = w.issue_hazardous("S-DISPOSAL");
+    let bureau = w.bureau.key.clone();
+    let data = w.server.data.clone();
+    drop(w);
+    // Each full scan tells the test it started, then waits for the test to let it go.
+    let (started, scanning) = mpsc::channel();
+    let (release, released) = mpsc::channel::<()>();
+    let (started, released) = (Mutex::new(started), Mutex::new(released));
+    let hook = wasteledger::http::ScanHook(Arc::new(move || {
+        let _ = started.lock().unwrap().send(());
+        let _ = released
+            .lock()
+            .unwrap()
+            .recv_timeout(Duration::from_secs(60));
+    }));
+    let opts = wasteledger::http::Options {
+        workers: 1,
+        scan_hook: Some(hook),
+        ..Default::default()
+    };
+    let (url, _ledger) = serve_in_process(&data, Arc::new(SystemClock), opts);
+    let scan = {
+        let (url, key) = (url.clone(), bureau.clone());
+        std::thread::spawn(move || get_at(&url, "/v1/anomalies", &key, wall()))
+    };
+    scanning
+        .recv_timeout(Duration::from_secs(30))
+        .expect("the anomalies request starts a scan");
+    // The scan is held open; the server's one worker still answers at once.
+    let t = Instant::now();
+    let mut resp = agent()
+        .get(format!("{url}/v1/log/checkpoint"))
+        .call()
+        .expect("the checkpoint is served during a scan");
+    assert_eq!(resp.status(), 200);
+    assert!(resp
+        .body_mut()
+        .read_to_string()
+        .unwrap()
+        .contains("kunshan"));
+    let (status, body) = get_at(&url, &format!("/v1/manifests/{m}"), &bureau, wall());
+    assert_eq!(status, 200, "{body}");
+    assert!(body.contains(&m), "{body}");
+    let (status, body) = get_at(&url, "/v1/manifests?limit=5", &bureau, wall());
+    assert_eq!(status, 200, "{body}");
+    assert!(
+        t.elapsed() < Duration::from_secs(2),
+        "three reads during a scan took {:?}",
+        t.elapsed()
+    );
+    assert!(!scan.is_finished(), "the scan was still held");
+    release.send(()).unwrap();
+    let (status, body) = scan.join().unwrap();
+    assert_eq!(status, 200, "{body}");
 }
