@@ -108,7 +108,8 @@ fn token_text(
     };
     let body = TokenBody::of_manifest(m, container)
         .map_err(|e| no_token("number", format!("{}: {}", e.field, e.detail)))?;
-    qr::sign(&body, &ledger.verifier().name, ledger.log_key())
+    ledger
+        .sign_token(&body)
         .map_err(|e| no_token("number", format!("{}: {}", e.field, e.detail)))
 }
 

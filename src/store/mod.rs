@@ -581,10 +581,22 @@ impl Ledger {
         self.inner.head.read().expect("head lock").clone()
     }
 
-    /// The log's key, for statements the log signs besides its checkpoints (each in its own
-    /// signing context: see `qr::token`).
-    pub fn log_key(&self) -> &SigningKey {
+    /// The log's key signs its checkpoints and its QR tokens here, in the store: it is never
+    /// handed out (the rest of the crate gets [`Ledger::sign_token`]).
+    ///
+    /// ```compile_fail
+    /// fn key(l: &wasteledger::store::Ledger) -> &ed25519_dalek::SigningKey {
+    ///     l.log_key()
+    /// }
+    /// ```
+    fn log_key(&self) -> &SigningKey {
         &self.inner.log_key
+    }
+
+    /// A manifest's or a container's QR token (`qr::token`, in its own signing context),
+    /// signed with the log's key under the log's name.
+    pub fn sign_token(&self, body: &crate::qr::TokenBody) -> Result<String, crate::qr::BodyError> {
+        crate::qr::sign(body, &self.inner.verifier.name, self.log_key())
     }
 
     /// The time by the clock the log was opened with: the one time every reader of the
