@@ -335,6 +335,7 @@ pub fn run(cli: Cli) -> Result<()> {
                 tls,
                 public_log,
                 tile_url,
+                scan_hook: None,
             };
             serve_with_options(ledger, rules, &listen, opts)
         }

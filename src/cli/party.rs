@@ -311,7 +311,7 @@ pub enum PartyCommand {
         /// Issued before: a date means the end of that day (the day included), else as --from
         #[arg(long, value_name = "TIME")]
         to: Option<String>,
-        /// At most this many (1 to 1000)
+        /// At most this many (fetched in pages of up to 1000, following the log's `next`)
         #[arg(long, default_value_t = 100)]
         limit: usize,
     },
@@ -654,16 +654,36 @@ pub fn run(cmd: PartyCommand) -> Result<()> {
                     q.push(format!("{name}={}", encode(&t.to_string())));
                 }
             }
-            if !(1..=1000).contains(&limit) {
-                bail!("--limit: from 1 to 1000");
+            if limit == 0 {
+                bail!("--limit: at least 1");
             }
-            q.push(format!("limit={limit}"));
-            let path = format!("/v1/manifests?{}", q.join("&"));
-            let a = s.get_signed(&path)?;
-            if a.status != 200 {
-                bail!("the log did not list manifests: {}", problem(&a));
+            // Page after page (in number order) until `limit` or the end.
+            let mut manifests: Vec<Value> = Vec::new();
+            let mut cursor: Option<String> = None;
+            let next = loop {
+                let mut page = q.clone();
+                page.push(format!("limit={}", (limit - manifests.len()).min(1000)));
+                if let Some(c) = &cursor {
+                    page.push(format!("cursor={}", encode(c)));
+                }
+                let path = format!("/v1/manifests?{}", page.join("&"));
+                let a = s.get_signed(&path)?;
+                if a.status != 200 {
+                    bail!("the log did not list manifests: {}", problem(&a));
+                }
+                let mut body = a.json()?;
+                if let Some(rows) = body["manifests"].as_array_mut() {
+                    manifests.append(rows);
+                }
+                match body["next"].as_str() {
+                    Some(n) if manifests.len() < limit => cursor = Some(n.to_string()),
+                    n => break n.map(str::to_string),
+                }
+            };
+            let mut body = serde_json::json!({ "manifests": manifests });
+            if let Some(n) = next {
+                body["next"] = n.into();
             }
-            let body = a.json()?;
             if json {
                 println!("{}", serde_json::to_string_pretty(&body)?);
                 return Ok(());
@@ -2237,6 +2257,9 @@ fn print_list(body: &Value) {
         );
     }
     println!("{} manifest(s)", rows.len());
+    if body.get("next").is_some() {
+        println!("more remain: raise --limit to list them");
+    }
 }
 
 #[cfg(test)]

@@ -3,6 +3,7 @@
 //! licences, vehicles, sites and manifests with their flags (`fold`). No I/O: catalogs come in
 //! as strings, time as a value.
 
+pub mod access;
 pub mod catalog;
 pub mod codes;
 pub mod events;

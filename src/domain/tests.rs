@@ -801,3 +801,105 @@ fn a_delegated_device_key_signs_for_its_party_until_not_after_or_revocation() {
     );
     assert_eq!(log.domain.party_of_at(&device, t(T0 + 6 * HOUR)), None);
 }
+
+#[test]
+fn who_may_see_a_manifest_a_party_s_business_a_hand_over_and_an_anomaly() {
+    use super::access::{Access, Named};
+    use super::codes::{ManifestNumber, Plate};
+    use super::events::Role;
+    let mut log = Log::new();
+    let m = log.issue(1000);
+    let u = |p: usize| Uscc::parse(&id(p)).unwrap();
+    let d: &dyn DomainQuery = &log.domain;
+    let man = d.manifest(&m.parse().unwrap()).unwrap();
+    // Who oversees sees all; a party what it is party to; the public nothing in full.
+    assert_eq!(Access::of_party(&u(3), &[Role::Inspector]), Access::All);
+    assert_eq!(
+        Access::of_party(&u(3), &[Role::Station]),
+        Access::Party(u(3))
+    );
+    assert!(Access::All.may_see_manifest(&man));
+    assert!(Access::Party(u(0)).may_see_manifest(&man), "its issuer");
+    assert!(
+        Access::Party(u(1)).may_see_manifest(&man),
+        "a planned hauler"
+    );
+    assert!(
+        !Access::Party(u(3)).may_see_manifest(&man),
+        "a station not on it"
+    );
+    assert!(!Access::Public.may_see_manifest(&man));
+    // A party's own business: its own and those who see all.
+    assert!(Access::Party(u(1)).may_see_business_of(&u(1)));
+    assert!(!Access::Party(u(2)).may_see_business_of(&u(1)));
+    assert!(Access::All.may_see_business_of(&u(1)));
+    assert!(!Access::Public.may_see_business_of(&u(1)));
+    // A half-signed hand-over: its giver and taker.
+    let (from, to) = (id(0), id(1));
+    let half = |a: &Access| a.may_see_handover(Some(&from), Some(&to));
+    assert!(half(&Access::Party(u(0))) && half(&Access::Party(u(1))) && half(&Access::All));
+    assert!(!half(&Access::Party(u(2))) && !half(&Access::Public));
+    // An anomaly: a party sees it when it is party to every manifest it names, or when it
+    // is about its own vehicle, site or self.
+    // Another load, carried by hauler B only.
+    log.admit(json!({"type": "manifest.issued", "reference": "OTHER", "stream": "hazardous", "generator": id(0), "origin": "S-PLANT",
+        "destination": "S-RECV", "haulers": [id(2)],
+        "lines": [{"code": "900-249-08", "name": "废矿物油", "form": "liquid", "hazards": ["T", "I"], "quantity": {"amount": 5, "unit": "g"}}]}),
+        &[&pkey(0)]).unwrap();
+    let other = log.domain.created_at(log.size - 1)[0].clone();
+    let d: &dyn DomainQuery = &log.domain;
+    let ours = [m.parse::<ManifestNumber>().unwrap()];
+    let both = [ours[0].clone(), other];
+    let truck = [Plate::parse("苏E12345").unwrap()];
+    let site = ["S-STATION".to_string()];
+    let none = Named {
+        manifests: &[],
+        vehicles: &[],
+        sites: &[],
+        parties: &[],
+    };
+    let sees = |a: Access, n: Named| a.may_see_anomaly(d, n);
+    let on = |ms| Named {
+        manifests: ms,
+        ..none
+    };
+    assert!(sees(Access::Party(u(1)), on(&ours)));
+    assert!(
+        !sees(Access::Party(u(1)), on(&both)),
+        "one load is not hauler A's"
+    );
+    assert!(
+        sees(Access::Party(u(0)), on(&both)),
+        "the plant issued both"
+    );
+    assert!(!sees(Access::Party(u(3)), on(&ours)));
+    assert!(sees(Access::All, on(&both)));
+    assert!(!sees(Access::Public, on(&ours)));
+    let of_truck = Named {
+        vehicles: &truck,
+        ..none
+    };
+    assert!(sees(Access::Party(u(1)), of_truck), "hauler A's truck");
+    assert!(!sees(Access::Party(u(2)), of_truck));
+    let of_site = Named {
+        sites: &site,
+        ..none
+    };
+    assert!(sees(Access::Party(u(3)), of_site), "the station's site");
+    assert!(!sees(Access::Party(u(4)), of_site));
+    let of_party = [u(4)];
+    assert!(sees(
+        Access::Party(u(4)),
+        Named {
+            parties: &of_party,
+            ..none
+        }
+    ));
+    assert!(!sees(
+        Access::Party(u(0)),
+        Named {
+            parties: &of_party,
+            ..none
+        }
+    ));
+}

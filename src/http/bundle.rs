@@ -5,7 +5,7 @@
 //! those who see everything.
 
 use super::auth::SeenRequests;
-use super::domain::{live, require_sees_all, viewer, Viewer};
+use super::reader::{live, off_worker, require_sees_all, viewer, Viewer};
 use super::witness::TrustedWitnesses;
 use super::Problem;
 use crate::domain::DomainRules;
@@ -97,13 +97,16 @@ async fn pull(
     }
     // Durable first: the pull is on the log before anything is handed out.
     let receipt = ledger.submit(event).await?;
-    let bundle = build(&ledger, &rules, &trusted.0, receipt.index).map_err(|mut p| {
-        p.detail = format!(
-            "the export is in the log as entry {} but its bundle could not be built ({}); fetch it again with GET /v1/bundles/{}",
-            receipt.index, p.detail, receipt.index
-        );
-        p
-    })?;
+    let index = receipt.index;
+    let bundle = off_worker(move || build(&ledger, &rules, &trusted.0, index))
+        .await
+        .map_err(|mut p| {
+            p.detail = format!(
+                "the export is in the log as entry {index} but its bundle could not be built ({}); fetch it again with GET /v1/bundles/{index}",
+                p.detail
+            );
+            p
+        })?;
     Ok(answer(HttpResponse::Created(), &bundle))
 }
 
@@ -195,7 +198,7 @@ async fn again(
             ),
         )
     })?;
-    let bundle = build(&ledger, &rules, &trusted.0, index)?;
+    let bundle = off_worker(move || build(&ledger, &rules, &trusted.0, index)).await?;
     Ok(answer(HttpResponse::Ok(), &bundle))
 }
 

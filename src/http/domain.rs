@@ -2,13 +2,13 @@
 //! them), the registry, and hand-overs waiting for a countersignature.
 
 use super::auth::SeenRequests;
+use super::reader::{live, now, off_worker, viewer, viewer_with_body, Viewer};
 use super::Problem;
 use crate::domain::codes::{ManifestNumber, Plate, Uscc};
-use crate::domain::events::{Role, Stream};
+use crate::domain::events::Stream;
 use crate::domain::fold::{Manifest, Status};
 use crate::domain::personal::Disclosure;
-use crate::domain::query::DomainQuery;
-use crate::domain::{DomainRead, DomainRules};
+use crate::domain::DomainRules;
 use crate::ledger::event::{PublicKey, SignedEvent};
 use crate::ledger::state::Refusal;
 use crate::ledger::time::{DateAs, Timestamp};
@@ -16,7 +16,7 @@ use crate::store::{Ledger, Lodged};
 use actix_web::{web, HttpRequest, HttpResponse};
 use serde_json::{json, Value};
 use std::collections::BTreeSet;
-use std::ops::ControlFlow;
+use std::ops::{Bound, ControlFlow};
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.route("/v1/manifests/{number}", web::get().to(manifest))
@@ -34,137 +34,6 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
             web::delete().to(erase_personal),
         )
         .route("/v1/openapi.json", web::get().to(openapi));
-}
-
-/// Who is reading.
-pub enum Viewer {
-    Anonymous,
-    Authority,
-    Party {
-        id: Uscc,
-        roles: Vec<Role>,
-    },
-    /// A registered key whose party is not known (cannot happen for keys the domain admitted).
-    Unknown,
-}
-
-impl Viewer {
-    pub(super) fn sees_all(&self) -> bool {
-        match self {
-            Viewer::Authority => true,
-            Viewer::Party { roles, .. } => roles
-                .iter()
-                .any(|r| matches!(r, Role::Inspector | Role::Enforcement | Role::Auditor)),
-            _ => false,
-        }
-    }
-
-    pub(super) fn sees(&self, m: &Manifest) -> bool {
-        self.sees_all() || matches!(self, Viewer::Party { id, .. } if m.parties.contains(id))
-    }
-}
-
-/// The domain's state for a reader, or 503 right after a failed write (the state may hold
-/// events the disk does not, until the store has replayed it from the log).
-pub(super) fn live(rules: &DomainRules) -> Result<DomainRead<'_>, Problem> {
-    rules.read_durable().map_err(|cause| {
-        Problem::unavailable(
-            "storage-failed",
-            "Log storage failed",
-            format!("the log could not make a write durable ({cause}); its state is being replayed from what is durable, try again shortly"),
-            2,
-        )
-    })
-}
-
-pub fn now() -> Timestamp {
-    Timestamp::from_system_time(std::time::SystemTime::now())
-}
-
-pub(super) fn viewer(
-    req: &HttpRequest,
-    seen: &SeenRequests,
-    d: &dyn DomainQuery,
-) -> Result<Viewer, Problem> {
-    viewer_with_body(req, &[], seen, d)
-}
-
-/// Who sent a request whose signature also covers `body`.
-pub(super) fn viewer_with_body(
-    req: &HttpRequest,
-    body: &[u8],
-    seen: &SeenRequests,
-    d: &dyn DomainQuery,
-) -> Result<Viewer, Problem> {
-    let given = req.headers().get("authorization");
-    // A header that is not text is refused as a header, never read as no header.
-    let header = given.map(|v| v.to_str().unwrap_or("(not text)"));
-    let pq = req
-        .uri()
-        .path_and_query()
-        .map(|p| p.as_str())
-        .unwrap_or("/");
-    let key: Option<PublicKey> = match header {
-        // A page's reads carry the session cookie instead (`session.rs`): reads only, and
-        // only what the pages read.
-        None if matches!(req.method().as_str(), "GET" | "HEAD") && session_reads(req.path()) => {
-            session_key(req)
-        }
-        _ => seen.check(header, req.method().as_str(), pq, body, now())?,
-    };
-    Ok(match key {
-        None => Viewer::Anonymous,
-        Some(k) if Some(k) == d.authority() => Viewer::Authority,
-        Some(k) => match d.party_of_at(&k, now()).and_then(|p| d.party(&p)) {
-            Some(p) => Viewer::Party {
-                id: p.id.clone(),
-                roles: p.roles.clone(),
-            },
-            None => Viewer::Unknown,
-        },
-    })
-}
-
-/// What a session cookie may read: the application's pages and the manifests, hand-over
-/// halves and registry entries they show. Personal data, persons, searches, the log's raw
-/// entries, exports and bundles stay behind a signature on each request.
-pub(super) fn session_reads(path: &str) -> bool {
-    path == "/app"
-        || path.starts_with("/app/")
-        || path.starts_with("/v1/manifests/")
-        || path == "/v1/manifests"
-        || path.starts_with("/v1/pending/")
-        || path.starts_with("/v1/parties/")
-        || path.starts_with("/v1/vehicles/")
-        || path.starts_with("/v1/sites/")
-        || path.starts_with("/v1/keys/")
-}
-
-/// The key a request's session cookie names, if it names a live one.
-pub(super) fn session_key(req: &HttpRequest) -> Option<PublicKey> {
-    let sessions = req.app_data::<web::Data<super::session::Sessions>>()?;
-    sessions.key(super::session::cookie(req)?, now().unix_millis())
-}
-
-/// Refuse a reader who may not see everything: 401 when anonymous, 403 when signed.
-pub(super) fn require_sees_all(v: &Viewer, what: &str) -> Result<(), Problem> {
-    match v {
-        _ if v.sees_all() => Ok(()),
-        Viewer::Anonymous => Err(Problem::new(
-            401,
-            "unauthenticated",
-            "Signed request required",
-            format!("{what} are served to inspectors, enforcement, auditors and the authority: sign the request with such a key (WL-Ed25519)"),
-        )
-        .field("Authorization")),
-        _ => Err(Problem::new(
-            403,
-            "forbidden",
-            "Not for this reader",
-            format!("{what} are served to inspectors, enforcement, auditors and the authority only"),
-        )
-        .field("Authorization")),
-    }
 }
 
 fn not_found(what: &str, field: &str, detail: String) -> Problem {
@@ -220,6 +89,7 @@ pub(super) fn manifest_read(
     number: &ManifestNumber,
 ) -> Result<Value, Problem> {
     let number = number.clone();
+    let now = ledger.now();
     let (view, m, pending_for, anomalies) = {
         let d = live(rules)?;
         let v = viewer(req, seen, &*d)?;
@@ -236,11 +106,12 @@ pub(super) fn manifest_read(
         let mut anomalies = crate::investigate::detectors::manifest_own(
             &*d,
             &number,
-            now(),
+            now,
             &crate::investigate::detectors::DetectorConfig::default(),
         );
         // A truck's anomaly may name other parties' loads: shown only to who may see them all.
-        anomalies.retain(|a| super::investigate::may_see(&v, &*d, a));
+        let access = v.access();
+        anomalies.retain(|a| access.may_see_anomaly(&*d, a.named()));
         (v, m.into_owned(), d.limits().clone(), anomalies)
     };
     let _ = view;
@@ -256,7 +127,7 @@ pub(super) fn manifest_read(
     }
     let pending = pending_for_manifest(ledger, &number)?;
     let mut body = serde_json::to_value(&m).expect("manifest serialises");
-    body["flags"] = serde_json::to_value(m.flags_at(now(), &pending_for)).expect("flags");
+    body["flags"] = serde_json::to_value(m.flags_at(now, &pending_for)).expect("flags");
     body["events"] = Value::Array(events);
     body["pending"] = Value::Array(pending);
     body["anomalies"] = serde_json::to_value(&anomalies).expect("anomalies");
@@ -321,13 +192,11 @@ async fn pending_one(
             .and_then(Value::as_str)
             .map(str::to_string)
     };
-    let ours = match (&who, SignedEvent::parse(&bytes)) {
-        (_, _) if who.sees_all() => true,
-        (Viewer::Party { id, .. }, Ok(ev)) => {
-            [party(&ev, "from"), party(&ev, "to")].contains(&Some(id.to_string()))
-        }
-        _ => false,
-    };
+    let access = who.access();
+    let ours = access.sees_all()
+        || SignedEvent::parse(&bytes).is_ok_and(|ev| {
+            access.may_see_handover(party(&ev, "from").as_deref(), party(&ev, "to").as_deref())
+        });
     if !ours {
         return Err(Problem::new(
             403,
@@ -363,8 +232,7 @@ async fn list(
     req: HttpRequest,
     q: Params,
 ) -> Result<HttpResponse, Problem> {
-    let d = live(&rules)?;
-    let v = viewer(&req, &seen, &*d)?;
+    let v = viewer(&req, &seen, &*live(&rules)?)?;
     if matches!(v, Viewer::Anonymous | Viewer::Unknown) {
         return Err(Problem::new(
             401,
@@ -410,47 +278,69 @@ async fn list(
             .ok_or_else(|| bad("limit", format!("an integer from 1 to 1000, got {s:?}")))?,
         None => 100,
     };
-    let now = now();
-    let mut out: Vec<Value> = Vec::new();
-    let mut consider = |m: &Manifest| {
-        let wanted = v.sees(m)
-            && vehicle.as_ref().is_none_or(|pl| m.vehicles.contains(pl))
-            && status.is_none_or(|s| m.status == s)
-            && stream.is_none_or(|s| m.stream == s)
-            && from.is_none_or(|t| m.issued_at >= t)
-            && to.is_none_or(|t| m.issued_at < t);
-        if wanted {
+    // Pages in number order: the cursor is the last number served.
+    let after = q.cursor(|t| ManifestNumber::parse(t).ok())?;
+    let now = now(&req);
+    let access = v.access();
+    // A reader who sees all, with filters no index serves, scans every manifest: off the
+    // async workers.
+    let body = off_worker(move || {
+        let d = live(&rules)?;
+        let mut out: Vec<Value> = Vec::new();
+        let mut last: Option<ManifestNumber> = None;
+        let mut more = false;
+        let mut consider = |m: &Manifest| {
+            let wanted = access.may_see_manifest(m)
+                && after.as_ref().is_none_or(|a| m.number > *a)
+                && vehicle.as_ref().is_none_or(|pl| m.vehicles.contains(pl))
+                && status.is_none_or(|s| m.status == s)
+                && stream.is_none_or(|s| m.stream == s)
+                && from.is_none_or(|t| m.issued_at >= t)
+                && to.is_none_or(|t| m.issued_at < t);
+            if !wanted {
+                return ControlFlow::Continue(());
+            }
+            if out.len() == limit {
+                more = true;
+                return ControlFlow::Break(());
+            }
             out.push(json!({
-                "number": m.number, "stream": m.stream, "status": m.status, "issuer": m.issuer,
-                "holder": m.holder, "destination": m.current().destination, "issued_at": m.issued_at,
-                "flags": m.flags_at(now, d.limits()).iter().map(|f| f.kind).collect::<Vec<_>>(),
-            }));
-        }
-        if out.len() == limit {
-            ControlFlow::Break(())
-        } else {
+            "number": m.number, "stream": m.stream, "status": m.status, "issuer": m.issuer,
+            "holder": m.holder, "destination": m.current().destination, "issued_at": m.issued_at,
+            "flags": m.flags_at(now, d.limits()).iter().map(|f| f.kind).collect::<Vec<_>>(),
+        }));
+            last = Some(m.number.clone());
             ControlFlow::Continue(())
-        }
-    };
-    let indexed = match (&party, &vehicle, &v) {
-        (Some(p), _, _) => Some(d.manifests_of_party(p)),
-        (None, Some(pl), _) => Some(d.manifests_of_vehicle(pl)),
-        (None, None, Viewer::Party { id, .. }) if !v.sees_all() => Some(d.manifests_of_party(id)),
-        _ => None,
-    };
-    match indexed {
-        Some(numbers) => {
-            for n in numbers.iter() {
-                if let Some(m) = d.manifest(n) {
-                    if consider(&m).is_break() {
-                        break;
+        };
+        let indexed = match (&party, &vehicle) {
+            (Some(p), _) => Some(d.manifests_of_party(p)),
+            (None, Some(pl)) => Some(d.manifests_of_vehicle(pl)),
+            (None, None) => access.party().map(|id| d.manifests_of_party(id)),
+        };
+        match indexed {
+            Some(numbers) => {
+                let rest = match &after {
+                    Some(a) => numbers.range((Bound::Excluded(a), Bound::Unbounded)),
+                    None => numbers.range::<ManifestNumber, _>(..),
+                };
+                for n in rest {
+                    if let Some(m) = d.manifest(n) {
+                        if consider(&m).is_break() {
+                            break;
+                        }
                     }
                 }
             }
+            None => d.each_manifest(&mut consider),
         }
-        None => d.each_manifest(&mut consider),
-    }
-    Ok(HttpResponse::Ok().json(json!({"manifests": out})))
+        let mut body = json!({"manifests": out});
+        if let Some(n) = last.filter(|_| more) {
+            body["next"] = json!(super::cursor(n.as_str()));
+        }
+        Ok(body)
+    })
+    .await?;
+    Ok(HttpResponse::Ok().json(body))
 }
 
 async fn party(
@@ -493,16 +383,17 @@ async fn key(
     let d = live(&rules)?;
     let who = viewer(&req, &seen, &*d)?;
     let unknown = || not_found("key", "key", format!("{k} is not a registered key"));
-    let now = now();
+    let now = now(&req);
     let view = if d.authority() == Some(k) {
         json!({"key": k.to_string(), "kind": "authority", "holder": null, "label": null,
                "not_after": null, "person": null, "added_index": 0, "status": "active"})
     } else {
         let holder = d.party_of(&k).ok_or_else(unknown)?;
         let entries = d.key_entries(&k).ok_or_else(unknown)?;
-        let own = matches!(&who, Viewer::Party { id, .. } if *id == holder);
         let dl = d.delegation(&k);
-        let details = dl.as_deref().filter(|_| who.sees_all() || own);
+        let details = dl
+            .as_deref()
+            .filter(|_| who.access().may_see_business_of(&holder));
         let status = match d.lapse_of(&k, now) {
             None => "active",
             Some(Refusal::ExpiredKey { .. }) => "expired",
@@ -537,8 +428,7 @@ async fn vehicle(
     let mut view = serde_json::to_value(&v)
         .map_err(|e| Problem::new(500, "internal", "Internal error", e.to_string()))?;
     // Where a truck is, is for inspectors and enforcement (and its own company) to know.
-    let own = matches!(&who, Viewer::Party { id, .. } if *id == v.party);
-    if !who.sees_all() && !own {
+    if !who.access().may_see_business_of(&v.party) {
         if let Some(o) = view.as_object_mut() {
             o.remove("last_position");
             o.remove("track_points");
@@ -610,7 +500,7 @@ pub fn take_pending(
         if signed(from) && signed(to) {
             return Ok(None);
         }
-        match d.fold().check_half_signed(event, now()) {
+        match d.fold().check_half_signed(event, ledger.now()) {
             Ok(m) => m,
             // Let the sequencer give its refusal (the same checks, named the same way).
             Err(_) => return Ok(None),
@@ -701,7 +591,7 @@ async fn lodge_personal(
         .commitment()
         .map_err(|e| Problem::bad_request(e.split(':').next(), e.clone()))?;
     let party = viewer_id(&v);
-    let record = json!({"kind": d.kind, "value": d.value, "salt": d.salt, "lodged_by": party, "lodged_at": now()});
+    let record = json!({"kind": d.kind, "value": d.value, "salt": d.salt, "lodged_by": party, "lodged_at": ledger.now()});
     match ledger.put_personal(c.as_str(), record.to_string().as_bytes(), &party)? {
         Lodged::Stored => Ok(HttpResponse::Created().json(json!({"commitment": c}))),
         Lodged::Exists => Err(Problem::new(
@@ -745,7 +635,11 @@ async fn read_personal(
             ))
         }
     };
-    if !v.sees_all() && record["lodged_by"].as_str() != Some(viewer_id(&v).as_str()) {
+    let own = record["lodged_by"]
+        .as_str()
+        .and_then(|p| Uscc::parse(p).ok())
+        .is_some_and(|p| v.access().may_see_business_of(&p));
+    if !v.sees_all() && !own {
         return Err(Problem::new(403, "forbidden", "Not yours to read", "personal data is read by the authority, inspectors, enforcement and the party that lodged it").field("Authorization"));
     }
     if record.get("erased_at").is_some() {
@@ -788,7 +682,7 @@ async fn erase_personal(
         .then(|| record["lodged_by"].as_str())
         .flatten()
         .map(|party| (party, old.as_slice()));
-    let note = json!({"erased_at": now(), "erased_by": "authority"});
+    let note = json!({"erased_at": ledger.now(), "erased_by": "authority"});
     ledger.erase_personal(path.as_str(), note.to_string().as_bytes(), lodged)?;
     Ok(HttpResponse::Ok().json(note))
 }

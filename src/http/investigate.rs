@@ -2,16 +2,15 @@
 //! over the live state, scoped by who reads.
 
 use super::auth::SeenRequests;
-use super::domain::{live, now, viewer, Viewer};
+use super::reader::{live, now, off_worker, viewer, Viewer};
 use super::Problem;
+use crate::domain::access::Access;
 use crate::domain::codes::{Plate, Uscc};
 use crate::domain::query::DomainQuery;
 use crate::domain::DomainRules;
-use crate::investigate::detectors::{self, detect, Anomaly, AnomalyKind, DetectorConfig, Filter};
+use crate::investigate::detectors::{detect, Anomaly, AnomalyKind, DetectorConfig, Filter};
 use crate::ledger::time::{DateAs, Timestamp};
 use actix_web::{web, HttpRequest, HttpResponse};
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use base64::Engine;
 use serde_json::json;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -24,11 +23,29 @@ pub const SCAN_MAX_AGE_MS: u64 = 30_000;
 /// The last full scan and when it was made (answers say `as_of`); one per server, shared by
 /// its workers.
 #[derive(Default)]
-pub struct ScanCache(Mutex<Option<(Timestamp, Arc<Vec<Anomaly>>)>>);
+pub struct ScanCache(
+    Mutex<Option<(Timestamp, Arc<Vec<Anomaly>>)>>,
+    Option<ScanHook>,
+);
+
+/// Called as each full detector scan starts, under the domain's read lock: the tests hold a
+/// scan open with it, to see the server answer meanwhile.
+#[derive(Clone)]
+pub struct ScanHook(pub Arc<dyn Fn() + Send + Sync>);
+
+impl std::fmt::Debug for ScanHook {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("ScanHook")
+    }
+}
 
 impl ScanCache {
     /// The anomalies as of at most [`SCAN_MAX_AGE_MS`] ago, scanning anew when older. Readers
     /// that arrive during a scan wait for it and share it.
+    pub fn new(hook: Option<ScanHook>) -> Self {
+        ScanCache(Mutex::default(), hook)
+    }
+
     fn get(&self, d: &dyn DomainQuery, now: Timestamp) -> (Timestamp, Arc<Vec<Anomaly>>) {
         let mut slot = self.0.lock().unwrap_or_else(|p| p.into_inner());
         if let Some((at, scan)) = slot.as_ref() {
@@ -36,6 +53,9 @@ impl ScanCache {
             if age.is_some_and(|a| a < SCAN_MAX_AGE_MS) {
                 return (*at, scan.clone());
             }
+        }
+        if let Some(hook) = &self.1 {
+            (hook.0)();
         }
         let mut found = detect(d, now, &DetectorConfig::default());
         // Ordered by (time, id): the order pages are cut in, newest last.
@@ -58,12 +78,12 @@ struct Page {
     before: Option<(Timestamp, String)>,
 }
 
-/// The opaque cursor of the page after the one ending with `a`: base64url of `MILLIS/ID`.
+/// The opaque cursor of the page after the one ending with `a`: `MILLIS/ID`.
 fn cursor(a: &Anomaly) -> String {
-    URL_SAFE_NO_PAD.encode(format!("{}/{}", a.at.unix_millis(), a.id))
+    super::cursor(&format!("{}/{}", a.at.unix_millis(), a.id))
 }
 
-fn page(q: &HashMap<String, String>) -> Result<Page, Problem> {
+fn page(q: &super::Params) -> Result<Page, Problem> {
     let limit = match q.get("limit") {
         None => PAGE_DEFAULT,
         Some(s) => s
@@ -79,40 +99,18 @@ fn page(q: &HashMap<String, String>) -> Result<Page, Problem> {
                 )
             })?,
     };
-    let before = q
-        .get("cursor")
-        .map(|s| {
-            URL_SAFE_NO_PAD
-                .decode(s)
-                .ok()
-                .and_then(|b| String::from_utf8(b).ok())
-                .and_then(|t| {
-                    let (ms, id) = t.split_once('/')?;
-                    Some((Timestamp::from_unix_millis(ms.parse().ok()?), id.to_string()))
-                })
-                .ok_or_else(|| {
-                    Problem::bad_request(
-                        Some("cursor"),
-                        format!("query parameter `cursor`: expected the `next` of an earlier answer, got {s:?}"),
-                    )
-                })
-        })
-        .transpose()?;
+    let before = q.cursor(|t| {
+        let (ms, id) = t.split_once('/')?;
+        Some((
+            Timestamp::from_unix_millis(ms.parse().ok()?),
+            id.to_string(),
+        ))
+    })?;
     Ok(Page { limit, before })
 }
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.route("/v1/anomalies", web::get().to(anomalies));
-}
-
-/// Whether `v` may see `a`: readers who see everything see all; a party only anomalies all of
-/// whose manifests it is party to ([`detectors::visible_to`]).
-pub(super) fn may_see(v: &Viewer, d: &dyn DomainQuery, a: &Anomaly) -> bool {
-    match v {
-        _ if v.sees_all() => true,
-        Viewer::Party { id, .. } => detectors::visible_to(a, d, id),
-        _ => false,
-    }
 }
 
 /// The query parameters of `GET /v1/anomalies`.
@@ -215,8 +213,7 @@ async fn anomalies(
     req: HttpRequest,
     q: super::Params,
 ) -> Result<HttpResponse, Problem> {
-    let d = live(&rules)?;
-    let v = viewer(&req, &seen, &*d)?;
+    let v = viewer(&req, &seen, &*live(&rules)?)?;
     if matches!(v, Viewer::Anonymous | Viewer::Unknown) {
         return Err(Problem::new(
             401,
@@ -230,7 +227,31 @@ async fn anomalies(
     let pg = page(&q)?;
     let want = state(&q)?;
     let notes = v.sees_all();
-    let (as_of, scan) = cache.get(&*d, now());
+    let access = v.access();
+    let now = now(&req);
+    // The scan and the page are made off the async workers: a scan of a large state takes
+    // seconds, and a worker held that long would stall every request it serves.
+    let body = off_worker(move || {
+        let d = live(&rules)?;
+        Ok(answer(&*d, &cache, now, &f, &pg, want, notes, &access))
+    })
+    .await?;
+    Ok(HttpResponse::Ok().json(body))
+}
+
+/// One page of anomalies for a reader with `access` (`notes`: who sees what was done).
+#[allow(clippy::too_many_arguments)]
+fn answer(
+    d: &dyn DomainQuery,
+    cache: &ScanCache,
+    now: Timestamp,
+    f: &Filter,
+    pg: &Page,
+    want: Option<State>,
+    notes: bool,
+    access: &Access,
+) -> serde_json::Value {
+    let (as_of, scan) = cache.get(d, now);
     // Newest first, from just before the cursor; `total` counts every page.
     let end = match &pg.before {
         Some((at, id)) => scan.partition_point(|a| (a.at, &a.id) < (*at, id)),
@@ -240,7 +261,7 @@ async fn anomalies(
     let visible = |a: &Anomaly| {
         f.matches(a)
             && want.is_none_or(|w| (w == State::Handled) == is_handled(a))
-            && may_see(&v, &*d, a)
+            && access.may_see_anomaly(d, a.named())
     };
     let total = scan.iter().filter(|a| visible(a)).count();
     let mut keep: Vec<usize> = Vec::with_capacity(pg.limit.min(total));
@@ -256,10 +277,8 @@ async fn anomalies(
     }
     let marks: Vec<Option<serde_json::Value>> = keep
         .iter()
-        .map(|&i| notes.then(|| handled(&*d, &scan[i].id)).flatten())
+        .map(|&i| notes.then(|| handled(d, &scan[i].id)).flatten())
         .collect();
-    // The answer is written after the state's read lock is let go.
-    drop(d);
     let next = more
         .then(|| keep.last().map(|&i| cursor(&scan[i])))
         .flatten();
@@ -278,5 +297,5 @@ async fn anomalies(
     if let Some(n) = next {
         body["next"] = json!(n);
     }
-    Ok(HttpResponse::Ok().json(body))
+    body
 }

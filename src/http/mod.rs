@@ -6,7 +6,9 @@ pub mod auth;
 mod bundle;
 mod domain;
 mod investigate;
+pub use investigate::ScanHook;
 mod qr;
+mod reader;
 mod search;
 mod tiles;
 mod track;
@@ -29,9 +31,10 @@ use actix_web::dev::Server;
 use actix_web::http::header::ContentType;
 use actix_web::{web, App, HttpRequest, HttpResponse, HttpServer};
 use base64::engine::general_purpose::STANDARD as B64;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64URL;
 use base64::Engine;
-use domain::live;
 use futures_util::StreamExt;
+use reader::live;
 use serde_json::json;
 use std::collections::HashMap;
 use std::net::TcpListener;
@@ -65,6 +68,8 @@ pub struct Options {
     /// The console map's base tiles (`{z}`, `{x}`, `{y}` in a URL template); none: the map
     /// draws its vector layers only.
     pub tile_url: Option<String>,
+    /// Called as each full detector scan starts (tests hold a scan open with it).
+    pub scan_hook: Option<investigate::ScanHook>,
 }
 
 impl Default for Options {
@@ -77,6 +82,7 @@ impl Default for Options {
             tls: None,
             public_log: false,
             tile_url: None,
+            scan_hook: None,
         }
     }
 }
@@ -145,13 +151,14 @@ pub fn server_with_options(
         tls,
         public_log,
         tile_url,
+        scan_hook,
     } = opts;
     let workers = workers.max(1);
     let data = web::Data::new(ledger.clone());
     let trusted = web::Data::new(witness::TrustedWitnesses(witnesses));
     let domain = domain.map(web::Data::new);
     let seen = web::Data::new(auth::SeenRequests::new(ledger.clone()));
-    let scans = web::Data::new(investigate::ScanCache::default());
+    let scans = web::Data::new(investigate::ScanCache::new(scan_hook));
     let public = web::Data::new(qr::PublicUrl(public_url));
     let body_timeout = limits::BodyTimeout(limits.body_timeout);
     let routes = web::Data::new(RouteTable::from_openapi());
@@ -301,6 +308,37 @@ impl Params {
     }
 }
 
+/// An opaque page cursor (`next` in an answer, `cursor` in the request after): base64url,
+/// unpadded, of a position only the server reads.
+pub(crate) fn cursor(position: &str) -> String {
+    B64URL.encode(position)
+}
+
+impl Params {
+    /// The `cursor` parameter read back through `parse` (a position [`cursor`] wrote); anything
+    /// else is a 400 naming `cursor`.
+    pub(crate) fn cursor<T>(
+        &self,
+        parse: impl FnOnce(&str) -> Option<T>,
+    ) -> Result<Option<T>, Problem> {
+        self.get("cursor")
+            .map(|s| {
+                B64URL
+                    .decode(s)
+                    .ok()
+                    .and_then(|b| String::from_utf8(b).ok())
+                    .and_then(|t| parse(&t))
+                    .ok_or_else(|| {
+                        Problem::bad_request(
+                            Some("cursor"),
+                            format!("query parameter `cursor`: expected the `next` of an earlier answer, got {s:?}"),
+                        )
+                    })
+            })
+            .transpose()
+    }
+}
+
 impl actix_web::FromRequest for Params {
     type Error = Problem;
     type Future = std::future::Ready<Result<Params, Problem>>;
@@ -352,8 +390,8 @@ fn may_read_entries(
     if d.is_bare() {
         return Ok(());
     }
-    let who = domain::viewer(req, seen, &*d)?;
-    domain::require_sees_all(&who, "the log's entries")
+    let who = reader::viewer(req, seen, &*d)?;
+    reader::require_sees_all(&who, "the log's entries")
 }
 
 async fn entry(

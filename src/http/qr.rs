@@ -1,7 +1,7 @@
 //! The manifests' faces: signed QR tokens rendered on request (never stored), container labels
 //! and the printable manifest, the URL a phone opens from a code, and `POST /v1/scan`.
 
-use super::domain::{live, now, viewer, Viewer};
+use super::reader::{live, now, viewer, Viewer};
 use super::Problem;
 use crate::domain::codes::{ManifestNumber, Plate, Uscc};
 use crate::domain::fold::{Manifest, Status};
@@ -108,7 +108,8 @@ fn token_text(
     };
     let body = TokenBody::of_manifest(m, container)
         .map_err(|e| no_token("number", format!("{}: {}", e.field, e.detail)))?;
-    qr::sign(&body, &ledger.verifier().name, ledger.log_key())
+    ledger
+        .sign_token(&body)
         .map_err(|e| no_token("number", format!("{}: {}", e.field, e.detail)))
 }
 
@@ -425,7 +426,7 @@ async fn print(req: HttpRequest, c: Ctx, path: aw::Path<String>) -> Result<HttpR
         })
         .collect();
     let flags: Vec<String> = m
-        .flags_at(now(), d.limits())
+        .flags_at(now(&req), d.limits())
         .iter()
         .map(|f| {
             let kind = web::i18n::flag(f.kind);
@@ -673,7 +674,7 @@ async fn scan(req: HttpRequest, c: Ctx, body: aw::Bytes) -> Result<HttpResponse,
         })
         .transpose()?;
     let d = live(&c.rules)?;
-    let who = super::domain::viewer_with_body(&req, &body, &c.seen, &*d)?;
+    let who = super::reader::viewer_with_body(&req, &body, &c.seen, &*d)?;
     let full = qr::payload_token(&scan.payload)
         .ok()
         .and_then(|t| qr::decode(t).ok())

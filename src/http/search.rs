@@ -4,8 +4,9 @@
 //! manifests it is party to.
 
 use super::auth::SeenRequests;
-use super::domain::{live, viewer, Viewer};
+use super::reader::{live, off_worker, viewer, Viewer};
 use super::Problem;
+use crate::domain::access::Access;
 use crate::domain::codes::{ManifestNumber, Plate, Uscc};
 use crate::domain::events::Commitment;
 use crate::domain::fold::Person;
@@ -144,12 +145,10 @@ fn subject(q: &Params) -> Result<Subject, Problem> {
 
 /// A signed reader, and the party its search is limited to (None: sees all).
 fn reader(v: &Viewer, what: &str) -> Result<Option<Uscc>, Problem> {
-    if v.sees_all() {
-        return Ok(None);
-    }
-    match v {
-        Viewer::Party { id, .. } => Ok(Some(id.clone())),
-        _ => Err(Problem::new(
+    match v.access() {
+        Access::All => Ok(None),
+        Access::Party(id) => Ok(Some(id)),
+        Access::Public => Err(Problem::new(
             401,
             "unauthenticated",
             "Sign the request",
@@ -173,10 +172,10 @@ fn persons_named<'d>(
     if name.is_empty() || name.chars().any(char::is_control) {
         return Err(bad(param, format!("a person's name, got {name:?}")));
     }
-    let mine = match v {
-        _ if v.sees_all() => None,
-        Viewer::Party { id, .. } => Some(id.to_string()),
-        _ => {
+    let mine = match v.access() {
+        Access::All => None,
+        Access::Party(id) => Some(id.to_string()),
+        Access::Public => {
             return Err(Problem::new(
                 401,
                 "unauthenticated",
@@ -319,35 +318,41 @@ async fn search_route(
         .get("cursor")
         .map(|c| Cursor::parse(c).map_err(|e| bad("cursor", e)))
         .transpose()?;
-    let d = live(&rules)?;
-    let v = viewer(&req, &seen, &*d)?;
+    let v = viewer(&req, &seen, &*live(&rules)?)?;
     let within = reader(&v, "searching")?;
-    if let Some(name) = &by_name {
-        subject = Some(subject_by_name(&ledger, &*d, &v, &q, name)?);
-    }
-    let page = search::search(
-        &*d,
-        &Query {
-            subject: subject.expect("a subject, by id or by name"),
-            from,
-            to,
-            order,
-            limit,
-            cursor,
-            within_party: within.as_ref(),
-        },
-    )
-    .map_err(|e| bad("cursor", e))?;
-    let mut body = serde_json::to_value(&page).expect("a page serialises");
-    body["from"] = serde_json::to_value(from).expect("time");
-    body["to"] = serde_json::to_value(to).expect("time");
-    body["scope"] = match &within {
-        None => "all".into(),
-        Some(p) => format!("manifests {p} is party to").into(),
-    };
-    if let Some(name) = by_name {
-        body["driver_name"] = name.trim().into();
-    }
+    // A search by name reads a record per person, and a subject's postings may be long: off
+    // the async workers.
+    let body = off_worker(move || {
+        let d = live(&rules)?;
+        if let Some(name) = &by_name {
+            subject = Some(subject_by_name(&ledger, &*d, &v, &q, name)?);
+        }
+        let page = search::search(
+            &*d,
+            &Query {
+                subject: subject.expect("a subject, by id or by name"),
+                from,
+                to,
+                order,
+                limit,
+                cursor,
+                within_party: within.as_ref(),
+            },
+        )
+        .map_err(|e| bad("cursor", e))?;
+        let mut body = serde_json::to_value(&page).expect("a page serialises");
+        body["from"] = serde_json::to_value(from).expect("time");
+        body["to"] = serde_json::to_value(to).expect("time");
+        body["scope"] = match &within {
+            None => "all".into(),
+            Some(p) => format!("manifests {p} is party to").into(),
+        };
+        if let Some(name) = by_name {
+            body["driver_name"] = name.trim().into();
+        }
+        Ok(body)
+    })
+    .await?;
     Ok(HttpResponse::Ok().json(body))
 }
 
@@ -370,22 +375,25 @@ async fn graph_route(
     let (from, to) = window(&q)?;
     let fan_out = number_in(&q, "fan_out", 1..=1000, GraphQuery::DEFAULT_FAN_OUT)?;
     let max_nodes = number_in(&q, "max_nodes", 1..=10_000, GraphQuery::DEFAULT_MAX_NODES)?;
-    let d = live(&rules)?;
-    let v = viewer(&req, &seen, &*d)?;
+    let v = viewer(&req, &seen, &*live(&rules)?)?;
     let within = reader(&v, "the graph around a load")?;
-    let g = search::graph(
-        &*d,
-        &GraphQuery {
-            start,
-            depth,
-            from,
-            to,
-            fan_out,
-            max_nodes,
-            within_party: within.as_ref(),
-        },
-    )
-    // Unknown, or not this reader's: the same answer, so a party learns nothing of others'.
-    .map_err(|e| Problem::new(404, "unknown-manifest", "Not found", e).field("number"))?;
+    let g = off_worker(move || {
+        let d = live(&rules)?;
+        search::graph(
+            &*d,
+            &GraphQuery {
+                start,
+                depth,
+                from,
+                to,
+                fan_out,
+                max_nodes,
+                within_party: within.as_ref(),
+            },
+        )
+        // Unknown, or not this reader's: the same answer, so a party learns nothing of others'.
+        .map_err(|e| Problem::new(404, "unknown-manifest", "Not found", e).field("number"))
+    })
+    .await?;
     Ok(HttpResponse::Ok().json(g))
 }

@@ -8,11 +8,12 @@
 //! collected: O(manifests + steps + fixes). [`manifest_own`] gives what a manifest read shows
 //! (the rules about that manifest and its vehicles' anomalies naming it);
 //! [`detect_for_manifest`] adds the aggregates it is counted in, scanning the manifests of its
-//! stations and receivers. [`visible_to`] says which a party may see.
+//! stations and receivers. Who may see which: `domain::access` ([`Anomaly::named`]).
 //!
 //! Pure: time comes in as `now`; no clock, no I/O. The rules and thresholds are in README.md
 //! ("Anomaly detectors").
 
+use crate::domain::access::Named;
 use crate::domain::codes::{ManifestNumber, Plate, Quantity, Unit, Uscc};
 use crate::domain::events::{Line, Point, Role, SiteKind, Stream};
 use crate::domain::fold::{FlagKind, Licence, Manifest, Site, Status, Step};
@@ -110,6 +111,18 @@ pub struct Anomaly {
     pub vehicles: Vec<Plate>,
     /// When the rule was broken (for a balance: the latest entry it rests on).
     pub at: Timestamp,
+}
+
+impl Anomaly {
+    /// What it names, for the access rules (`domain::access::Access::may_see_anomaly`).
+    pub fn named(&self) -> Named<'_> {
+        Named {
+            manifests: &self.manifests,
+            vehicles: &self.vehicles,
+            sites: &self.sites,
+            parties: &self.parties,
+        }
+    }
 }
 
 /// An anomaly's stable id: its kind, a dash and the first 16 hex digits of
@@ -295,26 +308,6 @@ impl LoadCursor {
         }
         &self.on
     }
-}
-
-/// Whether `party` (a reader who does not see everything) may see anomaly `a`: only if it is a
-/// party to every manifest the anomaly names (its reason and entries speak of all of them: a
-/// receiver's yearly intake, a station's books, every load on a truck), and the anomaly is
-/// about something of its own (one of those manifests, or its vehicle, site or self).
-pub fn visible_to(a: &Anomaly, d: &dyn DomainQuery, party: &Uscc) -> bool {
-    let all_own = a
-        .manifests
-        .iter()
-        .all(|n| d.manifest(n).is_some_and(|m| m.parties.contains(party)));
-    all_own
-        && (!a.manifests.is_empty()
-            || a.vehicles
-                .iter()
-                .any(|p| d.vehicle(p).is_some_and(|v| v.party == *party))
-            || a.sites
-                .iter()
-                .any(|s| d.site(s).is_some_and(|s| s.reg.party == *party))
-            || a.parties.contains(party))
 }
 
 /// Manifest `n`'s own anomalies, cheap enough for every read of it: the rules about the

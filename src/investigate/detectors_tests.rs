@@ -2,6 +2,7 @@
 //! path (a truck at a plausible speed, a station that balances, a receipt in time...).
 
 use super::*;
+use crate::domain::access::Access;
 use crate::domain::catalog::Catalog;
 use crate::domain::codes::Uscc;
 use crate::domain::fold::{Domain, Limits};
@@ -701,8 +702,9 @@ fn a_station_whose_inputs_outputs_and_stock_do_not_balance() {
     assert_eq!(a[0].sites, vec!["S-STATION".to_string()]);
     // The station's books are the station's: the plant that sent one load in does not see them.
     let party = |p: usize| Uscc::parse(&id(p)).unwrap();
-    assert!(visible_to(a[0], &log.d, &party(STATION)));
-    assert!(!visible_to(a[0], &log.d, &party(PLANT)));
+    let sees = |p: usize| Access::Party(party(p)).may_see_anomaly(&log.d, a[0].named());
+    assert!(sees(STATION));
+    assert!(!sees(PLANT));
     for n in &a[0].manifests {
         let own = detect_for_manifest(&log.d, n, log.now(), &DetectorConfig::default());
         assert_eq!(own, vec![a[0].clone()], "{n}");

@@ -330,6 +330,9 @@ struct Inner {
     log_key: SigningKey,
     intake: intake::Intake,
     sequencer: Arc<sequencer::Handle>,
+    /// The clock the log was opened with: the sequencer's, and the readers' through
+    /// [`Ledger::now`].
+    clock: Arc<dyn Clock>,
 }
 
 /// What a new log is made of: its name, the key that signs its checkpoints, and the genesis
@@ -491,7 +494,7 @@ impl Ledger {
                 origin: d.origin,
                 log_key: log_key.clone(),
                 rules,
-                clock,
+                clock: clock.clone(),
                 record,
                 gate,
             },
@@ -510,6 +513,7 @@ impl Ledger {
                 log_key,
                 intake,
                 sequencer,
+                clock,
             }),
         })
     }
@@ -589,10 +593,28 @@ impl Ledger {
         self.inner.head.read().expect("head lock").clone()
     }
 
-    /// The log's key, for statements the log signs besides its checkpoints (each in its own
-    /// signing context: see `qr::token`).
-    pub fn log_key(&self) -> &SigningKey {
+    /// The log's key signs its checkpoints and its QR tokens here, in the store: it is never
+    /// handed out (the rest of the crate gets [`Ledger::sign_token`]).
+    ///
+    /// ```compile_fail
+    /// fn key(l: &wasteledger::store::Ledger) -> &ed25519_dalek::SigningKey {
+    ///     l.log_key()
+    /// }
+    /// ```
+    fn log_key(&self) -> &SigningKey {
         &self.inner.log_key
+    }
+
+    /// A manifest's or a container's QR token (`qr::token`, in its own signing context),
+    /// signed with the log's key under the log's name.
+    pub fn sign_token(&self, body: &crate::qr::TokenBody) -> Result<String, crate::qr::BodyError> {
+        crate::qr::sign(body, &self.inner.verifier.name, self.log_key())
+    }
+
+    /// The time by the clock the log was opened with: the one time every reader of the
+    /// log's state goes by (the server never reads the wall clock itself).
+    pub fn now(&self) -> Timestamp {
+        self.inner.clock.now()
     }
 
     /// The log's note verifier key (name + key id + public key).

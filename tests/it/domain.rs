@@ -900,3 +900,67 @@ fn entries_and_truck_positions_are_not_for_anonymous_readers() {
     let other = w.c.get_signed(&path, &w.plant.key).unwrap().json().unwrap();
     assert!(other.get("last_position").is_none(), "{other}");
 }
+
+/// Every page of `GET /v1/manifests?{q}` read as `who`, following `next`: the numbers of each.
+fn pages(w: &World, q: &str, who: &ed25519_dalek::SigningKey) -> Vec<Vec<String>> {
+    let mut out = Vec::new();
+    let mut path = format!("/v1/manifests?{q}");
+    loop {
+        let a = w.c.get_signed(&path, who).unwrap();
+        assert_eq!(a.status, 200, "{path}: {}", a.body);
+        let body = a.json().unwrap();
+        let numbers: Vec<String> = body["manifests"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|m| m["number"].as_str().unwrap().to_string())
+            .collect();
+        out.push(numbers);
+        match body["next"].as_str() {
+            Some(n) => path = format!("/v1/manifests?{q}&cursor={n}"),
+            None => return out,
+        }
+        assert!(out.len() < 100, "{out:?}");
+    }
+}
+
+#[test]
+fn manifests_are_listed_page_by_page_in_number_order_by_a_cursor() {
+    let dir = tempfile::tempdir().unwrap();
+    let w = World::start(dir.path());
+    let mut plants: Vec<String> = (0..7).map(|_| w.issue_hazardous("S-DISPOSAL")).collect();
+    let muck = w.issue_muck(10_000);
+    let mut all = plants.clone();
+    all.push(muck.clone());
+    all.sort();
+    plants.sort();
+    // Who sees all pages through every manifest; the plant through its own.
+    for (who, q, want) in [
+        (&w.bureau.key, "limit=3", &all),
+        (&w.plant.key, "limit=3", &plants),
+        (&w.bureau.key, "limit=2&stream=hazardous", &plants),
+    ] {
+        let got = pages(&w, q, who);
+        assert!(
+            got.iter().all(|p| !p.is_empty() && p.len() <= 3),
+            "{q}: {got:?}"
+        );
+        let flat: Vec<String> = got.concat();
+        assert_eq!(
+            &flat, want,
+            "{q}: in number order, none twice, none missing"
+        );
+    }
+    assert_eq!(pages(&w, "limit=3", &w.bureau.key).len(), 3, "3 + 3 + 2");
+    // Exactly one page's worth: no `next` on it.
+    assert_eq!(pages(&w, "limit=8", &w.bureau.key), vec![all.clone()]);
+    // A cursor the server did not write is refused, naming `cursor`.
+    for bad in ["not-a-cursor!", "Zm9v", "%20"] {
+        let a =
+            w.c.get_signed(&format!("/v1/manifests?cursor={bad}"), &w.bureau.key)
+                .unwrap();
+        assert_eq!(a.status, 400, "{bad}: {}", a.body);
+        let p = a.json().unwrap();
+        assert_eq!(p["field"], "cursor", "{p}");
+    }
+}

@@ -39,6 +39,7 @@ mod party_cli;
 mod persons;
 mod print;
 mod qr;
+mod reader;
 mod resilience;
 mod search;
 mod support;

@@ -450,6 +450,18 @@ fn a_load_goes_from_the_plant_to_treatment_by_the_parties_commands() {
     assert!(out.contains(&m) && !out.contains(&m2), "{out}");
     let out = f.ok("plant", "list", &["--vehicle", PLATE]);
     assert!(out.contains(&m) && !out.contains(&m2), "{out}");
+    // At most --limit, in number order, and told that more remain.
+    let (first, second) = if m < m2 { (&m, &m2) } else { (&m2, &m) };
+    let out = f.ok("plant", "list", &["--limit", "1"]);
+    assert!(
+        out.contains(first.as_str()) && !out.contains(second.as_str()),
+        "{out}"
+    );
+    assert!(out.contains("more remain: raise --limit"), "{out}");
+    let raw: Value =
+        serde_json::from_str(&f.ok("plant", "list", &["--limit", "1", "--json"])).unwrap();
+    assert_eq!(raw["manifests"].as_array().unwrap().len(), 1, "{raw}");
+    assert!(raw["next"].is_string(), "{raw}");
 }
 
 #[test]

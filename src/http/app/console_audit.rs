@@ -6,7 +6,7 @@
 use super::{chrome, full_manifest, page, to_home};
 use crate::domain::DomainRules;
 use crate::http::auth::SeenRequests;
-use crate::http::domain::live;
+use crate::http::reader::live;
 use crate::http::Problem;
 use crate::ledger::entry::Entry;
 use crate::store::Ledger;

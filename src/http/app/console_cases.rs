@@ -6,7 +6,7 @@
 use super::{chrome, page};
 use crate::domain::events::Role;
 use crate::domain::DomainRules;
-use crate::http::domain::live;
+use crate::http::reader::live;
 use crate::http::Problem;
 use crate::store::Ledger;
 use crate::web::app::console_cases::{words, CasesPage, CheckPage};

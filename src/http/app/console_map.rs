@@ -6,9 +6,8 @@
 
 use super::{chrome, page, query, to_home};
 use crate::domain::codes::{ManifestNumber, Plate};
-use crate::domain::events::Role;
 use crate::domain::DomainRules;
-use crate::http::domain::{live, now};
+use crate::http::reader::{live, now};
 use crate::http::Problem;
 use crate::ledger::time::{DateAs, Timestamp};
 use crate::web::app::console_map::{words, MapPage, MapQuery};
@@ -54,13 +53,9 @@ async fn map_page(
     // `?manifest=N`: the truck of its hand-overs, from an hour before the first to a day after
     // the last (or now), for those who may see the load.
     if let Some(n) = query(&req, "manifest").filter(|_| plate.is_empty()) {
-        let sees_all = s
-            .roles
-            .iter()
-            .any(|r| matches!(r, Role::Inspector | Role::Enforcement | Role::Auditor))
-            || s.party.is_none();
+        let access = s.access();
         let m = ManifestNumber::parse(&n).ok().and_then(|n| d.manifest(&n));
-        let m = m.filter(|m| sees_all || s.party.as_ref().is_some_and(|p| m.parties.contains(p)));
+        let m = m.filter(|m| access.may_see_manifest(m));
         let moved: Vec<_> = m
             .map(|m| {
                 m.steps
@@ -79,7 +74,7 @@ async fn map_page(
                     .unwrap_or_default();
                 let a = first.time.unix_millis().saturating_sub(HOUR_MS);
                 let b = (last.time.unix_millis() + 24 * HOUR_MS)
-                    .min(now().unix_millis().max(a + HOUR_MS));
+                    .min(now(&req).unix_millis().max(a + HOUR_MS));
                 from = form_time(Timestamp::from_unix_millis(a));
                 to = form_time(Timestamp::from_unix_millis(b));
             }
@@ -133,7 +128,7 @@ async fn map_page(
         };
         let b = time("to", &to, &mut errors);
         let a = time("from", &from, &mut errors);
-        let b = b.or_else(|| to.is_empty().then(now));
+        let b = b.or_else(|| to.is_empty().then(|| now(&req)));
         let a = a.or_else(|| {
             (from.is_empty() && b.is_some()).then(|| {
                 Timestamp::from_unix_millis(

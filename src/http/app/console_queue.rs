@@ -9,7 +9,7 @@ use super::{chrome, page, query, to_home};
 use crate::domain::events::Role;
 use crate::domain::DomainRules;
 use crate::http::auth::SeenRequests;
-use crate::http::domain::{live, now, viewer, Viewer};
+use crate::http::reader::{live, now, off_worker, viewer, Viewer};
 use crate::http::Problem;
 use crate::web::app::console_queue::{
     counts, list, parse_stream, AnomaliesPage, ConsolePage, Count, QueueFilter, MAX_LIST,
@@ -37,25 +37,28 @@ async fn console(
     rules: web::Data<DomainRules>,
     seen: web::Data<SeenRequests>,
 ) -> Result<HttpResponse, Problem> {
-    let d = live(&rules)?;
-    let (c, s) = chrome(&req, &*d)?;
-    let Some(s) = s else {
-        drop(d);
+    let (c, s, v) = {
+        let d = live(&rules)?;
+        let (c, s) = chrome(&req, &*d)?;
+        let v = s.as_ref().map(|_| viewer(&req, &seen, &*d)).transpose()?;
+        (c, s, v)
+    };
+    let (Some(s), Some(v)) = (s, v) else {
         return Ok(to_home());
     };
-    let v = viewer(&req, &seen, &*d)?;
     if matches!(v, Viewer::Anonymous | Viewer::Unknown) {
-        drop(d);
         return Ok(to_home());
     }
-    let streams = counts(&*d, c.lang, now(), |m| v.sees(m));
-    let words = crate::web::app::console_queue::queue_words(
-        &*d,
-        c.lang,
-        s.party.as_ref(),
-        may_note(&s.roles),
-    );
-    drop(d);
+    let access = v.access();
+    let (lang, now, note) = (c.lang, now(&req), may_note(&s.roles));
+    // The counters scan every manifest the reader may see: off the async workers.
+    let (streams, words) = off_worker(move || {
+        let d = live(&rules)?;
+        let streams = counts(&*d, lang, now, |m| access.may_see_manifest(m));
+        let words = crate::web::app::console_queue::queue_words(&*d, lang, s.party.as_ref(), note);
+        Ok((streams, words))
+    })
+    .await?;
     page(&req, ConsolePage { c, streams, words }.render())
 }
 
@@ -88,12 +91,20 @@ async fn manifests(
     let d = live(&rules)?;
     let (c, s) = chrome(&req, &*d)?;
     let v = viewer(&req, &seen, &*d)?;
+    drop(d);
     if s.is_none() || matches!(v, Viewer::Anonymous | Viewer::Unknown) {
-        drop(d);
         return Ok(to_home());
     }
-    let (total, loads) = list(&*d, c.lang, now(), stream, show, |m| v.sees(m));
-    drop(d);
+    let access = v.access();
+    let (lang, now) = (c.lang, now(&req));
+    // The list scans every manifest the reader may see: off the async workers.
+    let (total, loads) = off_worker(move || {
+        let d = live(&rules)?;
+        Ok(list(&*d, lang, now, stream, show, |m| {
+            access.may_see_manifest(m)
+        }))
+    })
+    .await?;
     let more = if total > MAX_LIST {
         format!(" · {} {MAX_LIST}", c.s("显示最新", "showing the newest"))
     } else {

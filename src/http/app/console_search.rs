@@ -6,7 +6,7 @@
 
 use super::{chrome, page, query, to_home};
 use crate::domain::DomainRules;
-use crate::http::domain::live;
+use crate::http::reader::live;
 use crate::http::Problem;
 use crate::web::app::console_search::{names, registry, GraphPage, SearchPage};
 use actix_web::{web, HttpRequest, HttpResponse};

@@ -2,7 +2,7 @@
 //! the live registry and the catalog; the page's script signs `manifest.issued` and posts it
 //! to `POST /v1/events`, which answers the number the log allocated (`manifests`).
 
-use super::super::domain::{live, now};
+use super::super::reader::{live, now};
 use super::super::Problem;
 use crate::domain::DomainRules;
 use crate::web::app::issue::{self, IssuePage};
@@ -25,7 +25,7 @@ async fn issue_page(
         drop(d);
         return Ok(super::to_home());
     };
-    let v = issue::view(&*d, s.party.as_ref(), c.lang, now());
+    let v = issue::view(&*d, s.party.as_ref(), c.lang, now(&req));
     drop(d);
     super::page(&req, IssuePage { c, v }.render())
 }

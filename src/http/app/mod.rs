@@ -12,7 +12,7 @@ mod console_search;
 mod handover;
 
 use super::auth::SeenRequests;
-use super::domain::{live, now, session_key};
+use super::reader::{live, now, session_key};
 use super::session::{self, Sessions};
 use super::Problem;
 use crate::domain::events::PersonRole;
@@ -134,9 +134,19 @@ pub(super) struct Signed {
     pub roles: Vec<crate::domain::events::Role>,
 }
 
+impl Signed {
+    /// What the one signed in may see (the authority when no party).
+    pub fn access(&self) -> crate::domain::access::Access {
+        match &self.party {
+            None => crate::domain::access::Access::All,
+            Some(p) => crate::domain::access::Access::of_party(p, &self.roles),
+        }
+    }
+}
+
 fn signed_in(req: &HttpRequest, d: &dyn DomainQuery, lang: Lang) -> Option<Signed> {
     let key = session_key(req)?;
-    let t = now();
+    let t = now(req);
     let c = |zh: &'static str, en: &'static str| match lang {
         Lang::Zh => zh.to_string(),
         Lang::En => en.to_string(),
@@ -348,7 +358,7 @@ async fn manifest_page(
     );
     let pending = json["pending"].as_array().map_or(&[][..], Vec::as_slice);
     let handover = match s.as_ref().and_then(|s| s.party.as_ref()) {
-        Some(me) => pages::handover::view(&*d, &m, me, c.lang, pending),
+        Some(me) => pages::handover::view(&*d, &m, me, c.lang, pending, now(&req)),
         None => Default::default(),
     };
     drop(d);
@@ -419,7 +429,7 @@ async fn login(
         )
         .field("Authorization"));
     }
-    let t = now();
+    let t = now(&req);
     let key = seen
         .check(header, "POST", "/app/session", &[], t)?
         .expect("a header was given");

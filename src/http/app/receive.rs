@@ -5,7 +5,7 @@
 
 use super::{chrome, page, to_home};
 use crate::domain::DomainRules;
-use crate::http::domain::{live, now};
+use crate::http::reader::{live, now};
 use crate::http::Problem;
 use crate::web::app::receive::{incoming, IncomingPage};
 use actix_web::{web, HttpRequest, HttpResponse};
@@ -26,7 +26,7 @@ async fn incoming_page(
         drop(d);
         return Ok(to_home());
     };
-    let (heading, held) = incoming(&*d, &party, c.lang, now());
+    let (heading, held) = incoming(&*d, &party, c.lang, now(&req));
     drop(d);
     page(&req, IncomingPage { c, heading, held }.render())
 }

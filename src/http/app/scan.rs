@@ -6,7 +6,7 @@
 
 use super::{chrome, page};
 use crate::domain::DomainRules;
-use crate::http::domain::live;
+use crate::http::reader::live;
 use crate::http::Problem;
 use crate::web::app::scan::{words, OutboxPage, ScanPage};
 use actix_web::{web, HttpRequest, HttpResponse};

@@ -110,6 +110,7 @@ pub fn view(
     me: &Uscc,
     lang: Lang,
     pending: &[Value],
+    now: Timestamp,
 ) -> HandoverView {
     let v = m.current();
     let movable = matches!(
@@ -248,9 +249,7 @@ pub fn view(
         vehicles,
         drivers,
         lines,
-        now_local: now_local(crate::ledger::time::Timestamp::from_system_time(
-            std::time::SystemTime::now(),
-        )),
+        now_local: now_local(now),
         for_me,
         mine,
     }

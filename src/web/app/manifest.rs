@@ -306,9 +306,7 @@ pub fn view(
         pending: 0,
         me,
         gate: me_party.and_then(|p| super::receive::gate(d, m, p, roles, lang)),
-        investigates: roles
-            .iter()
-            .any(|r| matches!(r, Role::Inspector | Role::Enforcement | Role::Auditor)),
+        investigates: crate::domain::access::Access::oversees(roles),
     }
 }
 

@@ -1,0 +1,172 @@
+//! The reader of a request: who is reading (a signed request's key, or a page's session, as a
+//! [`Viewer`]), what they may see (their [`Access`], whose rules are the domain's:
+//! `domain::access`), and the time they read at: the clock the [`Ledger`] was built with
+//! ([`now`]), never the wall clock, so what a reader is shown (overdue flags, key lapses,
+//! anomalies' `as_of`, a signed request's window) goes by the log's time.
+
+use super::auth::SeenRequests;
+use super::Problem;
+use crate::domain::access::Access;
+use crate::domain::codes::Uscc;
+use crate::domain::events::Role;
+use crate::domain::fold::Manifest;
+use crate::domain::query::DomainQuery;
+use crate::domain::{DomainRead, DomainRules};
+use crate::ledger::event::PublicKey;
+use crate::ledger::time::Timestamp;
+use crate::store::Ledger;
+use actix_web::{web, HttpRequest};
+
+/// Who is reading.
+pub enum Viewer {
+    Anonymous,
+    Authority,
+    Party {
+        id: Uscc,
+        roles: Vec<Role>,
+    },
+    /// A registered key whose party is not known (cannot happen for keys the domain admitted).
+    Unknown,
+}
+
+impl Viewer {
+    /// What this reader may see.
+    pub fn access(&self) -> Access {
+        match self {
+            Viewer::Authority => Access::All,
+            Viewer::Party { id, roles } => Access::of_party(id, roles),
+            Viewer::Anonymous | Viewer::Unknown => Access::Public,
+        }
+    }
+
+    pub(super) fn sees_all(&self) -> bool {
+        match self {
+            Viewer::Authority => true,
+            Viewer::Party { roles, .. } => Access::oversees(roles),
+            _ => false,
+        }
+    }
+
+    pub(super) fn sees(&self, m: &Manifest) -> bool {
+        self.access().may_see_manifest(m)
+    }
+}
+
+/// The time by the clock the server's ledger was built with (`Ledger::now`): the one time the
+/// server reads at.
+pub(super) fn now(req: &HttpRequest) -> Timestamp {
+    req.app_data::<web::Data<Ledger>>()
+        .expect("the server registers its ledger with every app")
+        .now()
+}
+
+/// The domain's state for a reader, or 503 right after a failed write (the state may hold
+/// events the disk does not, until the store has replayed it from the log).
+pub(super) fn live(rules: &DomainRules) -> Result<DomainRead<'_>, Problem> {
+    rules.read_durable().map_err(|cause| {
+        Problem::unavailable(
+            "storage-failed",
+            "Log storage failed",
+            format!("the log could not make a write durable ({cause}); its state is being replayed from what is durable, try again shortly"),
+            2,
+        )
+    })
+}
+
+pub(super) fn viewer(
+    req: &HttpRequest,
+    seen: &SeenRequests,
+    d: &dyn DomainQuery,
+) -> Result<Viewer, Problem> {
+    viewer_with_body(req, &[], seen, d)
+}
+
+/// Who sent a request whose signature also covers `body`.
+pub(super) fn viewer_with_body(
+    req: &HttpRequest,
+    body: &[u8],
+    seen: &SeenRequests,
+    d: &dyn DomainQuery,
+) -> Result<Viewer, Problem> {
+    let given = req.headers().get("authorization");
+    // A header that is not text is refused as a header, never read as no header.
+    let header = given.map(|v| v.to_str().unwrap_or("(not text)"));
+    let pq = req
+        .uri()
+        .path_and_query()
+        .map(|p| p.as_str())
+        .unwrap_or("/");
+    let now = now(req);
+    let key: Option<PublicKey> = match header {
+        // A page's reads carry the session cookie instead (`session.rs`): reads only, and
+        // only what the pages read.
+        None if matches!(req.method().as_str(), "GET" | "HEAD") && session_reads(req.path()) => {
+            session_key(req)
+        }
+        _ => seen.check(header, req.method().as_str(), pq, body, now)?,
+    };
+    Ok(match key {
+        None => Viewer::Anonymous,
+        Some(k) if Some(k) == d.authority() => Viewer::Authority,
+        Some(k) => match d.party_of_at(&k, now).and_then(|p| d.party(&p)) {
+            Some(p) => Viewer::Party {
+                id: p.id.clone(),
+                roles: p.roles.clone(),
+            },
+            None => Viewer::Unknown,
+        },
+    })
+}
+
+/// What a session cookie may read: the application's pages and the manifests, hand-over
+/// halves and registry entries they show. Personal data, persons, searches, the log's raw
+/// entries, exports and bundles stay behind a signature on each request.
+pub(super) fn session_reads(path: &str) -> bool {
+    path == "/app"
+        || path.starts_with("/app/")
+        || path.starts_with("/v1/manifests/")
+        || path == "/v1/manifests"
+        || path.starts_with("/v1/pending/")
+        || path.starts_with("/v1/parties/")
+        || path.starts_with("/v1/vehicles/")
+        || path.starts_with("/v1/sites/")
+        || path.starts_with("/v1/keys/")
+}
+
+/// The key a request's session cookie names, if it names a live one.
+pub(super) fn session_key(req: &HttpRequest) -> Option<PublicKey> {
+    let sessions = req.app_data::<web::Data<super::session::Sessions>>()?;
+    sessions.key(super::session::cookie(req)?, now(req).unix_millis())
+}
+
+/// Refuse a reader who may not see everything: 401 when anonymous, 403 when signed.
+pub(super) fn require_sees_all(v: &Viewer, what: &str) -> Result<(), Problem> {
+    match v {
+        _ if v.sees_all() => Ok(()),
+        Viewer::Anonymous => Err(Problem::new(
+            401,
+            "unauthenticated",
+            "Signed request required",
+            format!("{what} are served to inspectors, enforcement, auditors and the authority: sign the request with such a key (WL-Ed25519)"),
+        )
+        .field("Authorization")),
+        _ => Err(Problem::new(
+            403,
+            "forbidden",
+            "Not for this reader",
+            format!("{what} are served to inspectors, enforcement, auditors and the authority only"),
+        )
+        .field("Authorization")),
+    }
+}
+
+/// Run `work` on actix's blocking threads, off the async workers, and wait for it there:
+/// for reads that scan the domain or build large answers (detector scans, lists, bundles,
+/// graphs). `work` takes the domain's read lock itself (a guard does not cross an await).
+pub(super) async fn off_worker<T: Send + 'static>(
+    work: impl FnOnce() -> Result<T, Problem> + Send + 'static,
+) -> Result<T, Problem> {
+    web::block(work)
+        .await
+        .map_err(|e| Problem::new(500, "internal", "Internal error", e.to_string()))?
+}

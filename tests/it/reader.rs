@@ -1,0 +1,193 @@
+//! The HTTP reader: the server reads time only from the clock its ledger was built with.
+
+use crate::world::World;
+use ed25519_dalek::SigningKey;
+use serde_json::Value;
+use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::sync::{mpsc, Mutex};
+use std::time::Duration;
+use std::time::Instant;
+use wasteledger::ledger::time::Timestamp;
+use wasteledger::store::{Clock, Config, Ledger, SystemClock};
+
+/// A clock the test sets.
+pub struct ManualClock(pub AtomicU64);
+
+impl Clock for ManualClock {
+    fn now(&self) -> Timestamp {
+        Timestamp::from_unix_millis(self.0.load(Ordering::SeqCst))
+    }
+}
+
+pub fn wall() -> Timestamp {
+    Timestamp::from_system_time(std::time::SystemTime::now())
+}
+
+/// The log a `serve` process left in `data`, opened in this process with `clock` and served
+/// with `opts` (the waste domain's routes too): its URL.
+pub fn serve_in_process(
+    data: &Path,
+    clock: Arc<dyn Clock>,
+    opts: wasteledger::http::Options,
+) -> (String, Ledger) {
+    let rules = wasteledger::cli::domain_rules(None).unwrap();
+    let key = wasteledger::keyfile::read(&data.join("keys/log.pem")).unwrap();
+    // sled lets go of its lock a moment after the process that held it is gone.
+    let mut tries = 0;
+    let ledger = loop {
+        match Ledger::open(
+            data,
+            Config::default(),
+            key.clone(),
+            Arc::new(rules.clone()),
+            clock.clone(),
+        ) {
+            Ok(l) => break l,
+            Err(e) if tries < 50 => {
+                tries += 1;
+                let _ = e;
+                std::thread::sleep(Duration::from_millis(100));
+            }
+            Err(e) => panic!("cannot open {}: {e}", data.display()),
+        }
+    };
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let served = ledger.clone();
+    std::thread::spawn(move || {
+        actix_web::rt::System::new().block_on(async move {
+            wasteledger::http::server_with_options(served, Some(rules), listener, opts)
+                .unwrap()
+                .await
+        })
+    });
+    (url, ledger)
+}
+
+/// An agent that takes any status and gives up after 10 s.
+fn agent() -> ureq::Agent {
+    ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .timeout_global(Some(Duration::from_secs(10)))
+        .build()
+        .into()
+}
+
+/// GET `path` signed by `key` as of `at`: status and body.
+pub fn get_at(url: &str, path: &str, key: &SigningKey, at: Timestamp) -> (u16, String) {
+    let header = wasteledger::http::auth::header(key, "GET", path, at, b"");
+    let mut resp = agent()
+        .get(format!("{url}{path}"))
+        .header("authorization", header)
+        .call()
+        .unwrap_or_else(|e| panic!("GET {path}: {e}"));
+    let status = resp.status().as_u16();
+    (status, resp.body_mut().read_to_string().unwrap())
+}
+
+#[test]
+fn the_server_goes_by_its_ledgers_clock_not_the_wall_clock() {
+    let dir = tempfile::tempdir().unwrap();
+    let w = World::start(dir.path());
+    let m = w.issue_hazardous("S-DISPOSAL");
+    w.pickup(&m);
+    assert!(!w.flags(&m).contains(&"overdue".to_string()));
+    let bureau = w.bureau.key.clone();
+    let data = w.server.data.clone();
+    drop(w);
+    // The same log, served by a ledger whose clock is four days ahead of the wall clock.
+    let later = Timestamp::from_unix_millis(wall().unix_millis() + 4 * 24 * 3_600_000);
+    let clock = Arc::new(ManualClock(AtomicU64::new(later.unix_millis())));
+    let (url, _ledger) = serve_in_process(&data, clock, Default::default());
+    // The load has been on the road 96 h by the log's clock (the hazardous limit is 72 h).
+    let (status, body) = get_at(&url, &format!("/v1/manifests/{m}"), &bureau, later);
+    assert_eq!(status, 200, "{body}");
+    let read: Value = serde_json::from_str(&body).unwrap();
+    let flags: Vec<&str> = read["flags"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["kind"].as_str().unwrap())
+        .collect();
+    assert!(flags.contains(&"overdue"), "{read}");
+    assert!(
+        read["anomalies"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|a| a["kind"] == "overdue"),
+        "{read}"
+    );
+    // A request signed by the wall clock is four days from the server's time: refused.
+    let (status, body) = get_at(&url, &format!("/v1/manifests/{m}"), &bureau, wall());
+    assert_eq!(status, 401, "{body}");
+    assert!(body.contains(&later.to_string()), "{body}");
+    // The anomalies are as of the log's clock.
+    let (status, body) = get_at(&url, "/v1/anomalies?kind=overdue", &bureau, later);
+    assert_eq!(status, 200, "{body}");
+    let list: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(list["as_of"], later.to_string(), "{list}");
+    assert_eq!(list["anomalies"][0]["manifests"][0], m.as_str(), "{list}");
+}
+
+#[test]
+fn a_detector_scan_in_progress_leaves_the_one_worker_free_for_other_reads() {
+    let dir = tempfile::tempdir().unwrap();
+    let w = World::start(dir.path());
+    let m = w.issue_hazardous("S-DISPOSAL");
+    let bureau = w.bureau.key.clone();
+    let data = w.server.data.clone();
+    drop(w);
+    // Each full scan tells the test it started, then waits for the test to let it go.
+    let (started, scanning) = mpsc::channel();
+    let (release, released) = mpsc::channel::<()>();
+    let (started, released) = (Mutex::new(started), Mutex::new(released));
+    let hook = wasteledger::http::ScanHook(Arc::new(move || {
+        let _ = started.lock().unwrap().send(());
+        let _ = released
+            .lock()
+            .unwrap()
+            .recv_timeout(Duration::from_secs(60));
+    }));
+    let opts = wasteledger::http::Options {
+        workers: 1,
+        scan_hook: Some(hook),
+        ..Default::default()
+    };
+    let (url, _ledger) = serve_in_process(&data, Arc::new(SystemClock), opts);
+    let scan = {
+        let (url, key) = (url.clone(), bureau.clone());
+        std::thread::spawn(move || get_at(&url, "/v1/anomalies", &key, wall()))
+    };
+    scanning
+        .recv_timeout(Duration::from_secs(30))
+        .expect("the anomalies request starts a scan");
+    // The scan is held open; the server's one worker still answers at once.
+    let t = Instant::now();
+    let mut resp = agent()
+        .get(format!("{url}/v1/log/checkpoint"))
+        .call()
+        .expect("the checkpoint is served during a scan");
+    assert_eq!(resp.status(), 200);
+    assert!(resp
+        .body_mut()
+        .read_to_string()
+        .unwrap()
+        .contains("kunshan"));
+    let (status, body) = get_at(&url, &format!("/v1/manifests/{m}"), &bureau, wall());
+    assert_eq!(status, 200, "{body}");
+    assert!(body.contains(&m), "{body}");
+    let (status, body) = get_at(&url, "/v1/manifests?limit=5", &bureau, wall());
+    assert_eq!(status, 200, "{body}");
+    assert!(
+        t.elapsed() < Duration::from_secs(2),
+        "three reads during a scan took {:?}",
+        t.elapsed()
+    );
+    assert!(!scan.is_finished(), "the scan was still held");
+    release.send(()).unwrap();
+    let (status, body) = scan.join().unwrap();
+    assert_eq!(status, 200, "{body}");
+}
