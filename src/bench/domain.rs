@@ -359,7 +359,7 @@ pub fn run(dir: &Path, manifests: u64, cache_mb: u64, raw: &RawRates) -> Result<
         per_s * 1.4
     );
     println!(
-        "resident memory: {} before the log, {} with {manifests} manifests folded (sled cache {cache_mb} MiB)",
+        "resident memory: {} before the log, {} with {manifests} manifests in the read model (sled cache {cache_mb} MiB)",
         mib(rss_before),
         mib(rss_live)
     );
@@ -368,7 +368,7 @@ pub fn run(dir: &Path, manifests: u64, cache_mb: u64, raw: &RawRates) -> Result<
     drop(ledger);
     drop(live);
 
-    // Reopen: the domain state is replayed from the log.
+    // Reopen: the read model is resumed where it stands.
     let again = rules();
     let t = Instant::now();
     let ledger = Ledger::open(
@@ -381,7 +381,7 @@ pub fn run(dir: &Path, manifests: u64, cache_mb: u64, raw: &RawRates) -> Result<
     let secs = t.elapsed().as_secs_f64();
     let folded = again.read().manifest_count();
     println!(
-        "open with replay of the domain state: {size} entries, {folded} manifests in {secs:.2}s = {:.0} entries/s",
+        "open (the read model resumed from disk; the entries read once for the log's own state): {size} entries, {folded} manifests in {secs:.2}s = {:.0} entries/s",
         size as f64 / secs
     );
     {

@@ -380,7 +380,7 @@ pub fn measure(
     }
     let mib = |b: Option<u64>| b.map_or("?".into(), |b| format!("{:.0} MiB", b as f64 / 1048576.0));
     println!(
-        "open: {size} entries, {} manifests replayed in {replay:.1}s = {:.0} entries/s; resident memory {} before, {} after (sled cache {cache_mb} MiB); {} per manifest; subject index: {} subjects, {} postings",
+        "open: {size} entries, {} manifests in the read model, opened in {replay:.1}s = {:.0} entries/s; resident memory {} before, {} after (sled cache {cache_mb} MiB); {} per manifest; subject index: {} subjects, {} postings",
         d.manifest_count(),
         size as f64 / replay,
         mib(rss_before),

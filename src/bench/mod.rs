@@ -48,7 +48,7 @@ pub struct Options {
     #[arg(long)]
     pub dir: Option<PathBuf>,
     /// Also carry this many manifests through their whole life (5 entries each) on a log with
-    /// the waste rules, then reopen (replaying the domain state) and audit it.
+    /// the waste rules, then reopen (resuming the read model) and audit it.
     #[arg(long, default_value_t = 0)]
     pub domain: u64,
     /// With --domain N: the investigation benchmark on a fixture of N manifests kept in this

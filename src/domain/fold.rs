@@ -572,6 +572,16 @@ pub struct Domain {
 /// The layout of the stored state: a different one is rebuilt from the entries at open.
 pub const LAYOUT: u64 = 1;
 
+/// Manifests the sequencer's fold keeps decoded (about 2 KB each; up to twice as many): the
+/// loads moving now are read at each of their steps.
+pub const LIVE_MANIFESTS: usize = 16_384;
+/// Registry records (parties, keys, licences, vehicles, sites, persons) it keeps decoded, per
+/// table.
+pub const LIVE_REGISTRY: usize = 4_096;
+/// What one reader's view keeps decoded (manifests; registry records per table).
+pub const READER_MANIFESTS: usize = 2_048;
+pub const READER_REGISTRY: usize = 1_024;
+
 /// How far ahead of its entry's log time an event may say it happened (clocks differ; a
 /// terminal may queue a hand-over offline, but not from the future).
 pub const MAX_AHEAD_MS: u64 = 24 * 60 * 60 * 1000;
@@ -798,6 +808,54 @@ impl Domain {
                 .get(&"authority".into())
                 .and_then(|v| serde_json::from_value(v.into_owned()).ok());
         }
+        d
+    }
+
+    /// The sequencer's fold: over `base` as [`Domain::over`], keeping the values it reads
+    /// again and again decoded (manifests on the road, the registry), within a bound.
+    pub fn live_over(
+        catalog: std::sync::Arc<Catalog>,
+        limits: Limits,
+        base: std::sync::Arc<dyn Kv>,
+    ) -> Self {
+        let mut d = Self::over(catalog, limits, Some(base));
+        // What the fold reads (the tables it only writes, postings, links, fixes, the indexes
+        // by party and vehicle, are not kept).
+        d.manifests.keep_decoded(LIVE_MANIFESTS);
+        for t in [
+            &mut d.meta as &mut dyn Changes,
+            &mut d.parties,
+            &mut d.keys,
+            &mut d.revoked,
+            &mut d.delegated,
+            &mut d.licences,
+            &mut d.vehicles,
+            &mut d.sites,
+            &mut d.persons,
+            &mut d.key_entries,
+            &mut d.serials,
+            &mut d.references,
+        ] {
+            t.cache(LIVE_REGISTRY);
+        }
+        d.subjects.keep_decoded(LIVE_REGISTRY);
+        d.movements.keep_decoded(LIVE_REGISTRY);
+        d
+    }
+
+    /// A reader's view over `base` (one request, one scan): values it reads again are kept
+    /// decoded for its span, within a smaller bound than the sequencer's.
+    pub fn reader_over(
+        catalog: std::sync::Arc<Catalog>,
+        limits: Limits,
+        base: std::sync::Arc<dyn Kv>,
+    ) -> Self {
+        let mut d = Self::over(catalog, limits, Some(base));
+        d.manifests.keep_decoded(READER_MANIFESTS);
+        d.parties.keep_decoded(READER_REGISTRY);
+        d.sites.keep_decoded(READER_REGISTRY);
+        d.vehicles.keep_decoded(READER_REGISTRY);
+        d.licences.keep_decoded(READER_REGISTRY);
         d
     }
 

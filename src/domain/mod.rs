@@ -58,10 +58,10 @@ impl DomainRules {
     /// Read the state (as of the published log), through the read interface.
     pub fn read(&self) -> DomainRead<'_> {
         match self.kv.read().expect("kv lock").clone() {
-            Some(kv) => DomainRead::Stored(Domain::over(
+            Some(kv) => DomainRead::Stored(Domain::reader_over(
                 self.catalog.clone(),
                 self.limits.clone(),
-                Some(kv),
+                kv,
             )),
             None => DomainRead::Live(self.live.lock().expect("domain lock")),
         }
@@ -126,7 +126,7 @@ impl Rules for DomainRules {
     fn reload(&self, f: &mut dyn FnMut(&mut dyn Fold) -> bool) {
         let kv = self.kv.read().expect("kv lock").clone();
         let mut fresh = match kv {
-            Some(kv) => Domain::over(self.catalog.clone(), self.limits.clone(), Some(kv)),
+            Some(kv) => Domain::live_over(self.catalog.clone(), self.limits.clone(), kv),
             None => Domain::new(self.catalog.clone(), self.limits.clone()),
         };
         if f(&mut fresh) {
@@ -137,7 +137,7 @@ impl Rules for DomainRules {
 
     fn attach(&self, kv: Arc<dyn Kv>) {
         *self.live.lock().expect("domain lock") =
-            Domain::over(self.catalog.clone(), self.limits.clone(), Some(kv.clone()));
+            Domain::live_over(self.catalog.clone(), self.limits.clone(), kv.clone());
         *self.kv.write().expect("kv lock") = Some(kv);
     }
 

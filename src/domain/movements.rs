@@ -109,6 +109,12 @@ impl Movements {
         f(&mut self.totals);
     }
 
+    /// Keep what the fold reads (the vehicles tracked, the count) decoded.
+    pub(super) fn keep_decoded(&mut self, cap: usize) {
+        self.tracked.keep_decoded(cap);
+        self.totals.keep_decoded(4);
+    }
+
     /// Add the `nth` fix an entry gives `plate`.
     pub fn add(&mut self, plate: &Plate, fix: Fix, nth: u8) {
         self.fixes

@@ -209,19 +209,25 @@ pub struct Link {
     pub roles: u16,
 }
 
-/// The index: subjects numbered in the order first seen, their postings (one key each, by
-/// position), and each manifest's links (by entry and position in it).
+/// Postings per stored block: a subject's postings are kept in blocks of this many, by
+/// position, so that a busy subject costs one write per block, not one per posting.
+pub const BLOCK: usize = 64;
+
+/// The index: subjects numbered in the order first seen, their postings (in blocks of
+/// [`BLOCK`], by position), and each manifest's links (one list per manifest).
 pub struct SubjectIndex {
     /// subject -> its number.
     ids: Table<Subject, u32>,
     /// number -> subject.
     names: Table<u32, Subject>,
     /// (subject, position) -> (time ms, entry, packed manifest, roles).
-    postings: Table<(u32, u32), (u64, u64, u64, u16)>,
+    /// (subject, block) -> the block's postings: (time ms, entry, packed manifest, roles).
+    postings: Table<(u32, u32), Vec<(u64, u64, u64, u16)>>,
     /// subject -> how many postings it has.
     counts: Table<u32, u32>,
     /// (packed manifest, entry, position in the entry) -> (subject, roles).
-    links: Table<(u64, u64, u8), (u32, u16)>,
+    /// packed manifest -> its links: (entry, subject, roles), in log order.
+    links: Table<u64, Vec<(u64, u32, u16)>>,
     /// "subjects" and "postings": how many of each.
     totals: Table<String, u64>,
 }
@@ -248,6 +254,15 @@ impl SubjectIndex {
         f(&mut self.totals);
     }
 
+    /// Keep what the fold reads (numbers of subjects, counts, totals) decoded.
+    pub(super) fn keep_decoded(&mut self, cap: usize) {
+        self.ids.keep_decoded(cap);
+        self.counts.keep_decoded(cap);
+        self.postings.keep_decoded(cap);
+        self.links.keep_decoded(cap);
+        self.totals.keep_decoded(4);
+    }
+
     pub fn id(&self, s: &Subject) -> Option<u32> {
         self.ids.get(s).map(|c| *c)
     }
@@ -270,19 +285,24 @@ impl SubjectIndex {
         if range.is_empty() {
             return out;
         }
-        let from = enc(&(id, range.start as u32));
+        let from = enc(&(id, (range.start / BLOCK) as u32));
         self.postings
-            .scan_from(&enc(&id), &from, &mut |(_, pos), v| {
-                if pos as usize >= range.end {
-                    return ControlFlow::Break(());
+            .scan_from(&enc(&id), &from, &mut |(_, block), v| {
+                let first = block as usize * BLOCK;
+                for (i, &(at, entry, manifest, roles)) in v.iter().enumerate() {
+                    let pos = first + i;
+                    if pos >= range.end {
+                        return ControlFlow::Break(());
+                    }
+                    if pos >= range.start {
+                        out.push(Posting {
+                            at,
+                            entry,
+                            manifest,
+                            roles,
+                        });
+                    }
                 }
-                let (at, entry, manifest, roles) = *v;
-                out.push(Posting {
-                    at,
-                    entry,
-                    manifest,
-                    roles,
-                });
                 ControlFlow::Continue(())
             });
         out
@@ -290,18 +310,18 @@ impl SubjectIndex {
 
     /// The links of a manifest (entry, subject, roles), in log order.
     pub fn links(&self, manifest: &ManifestNumber) -> Vec<Link> {
-        let mut out = Vec::new();
         self.links
-            .scan(&enc(&pack(manifest)), &mut |(_, entry, _), v| {
-                let (subject, roles) = *v;
-                out.push(Link {
-                    entry,
-                    subject,
-                    roles,
-                });
-                ControlFlow::Continue(())
-            });
-        out
+            .get(&pack(manifest))
+            .map(|l| {
+                l.iter()
+                    .map(|&(entry, subject, roles)| Link {
+                        entry,
+                        subject,
+                        roles,
+                    })
+                    .collect()
+            })
+            .unwrap_or_default()
     }
 
     fn total(&self, what: &str) -> u64 {
@@ -398,15 +418,27 @@ impl SubjectIndex {
                 add(SubjectKind::Driver, d, role::DRIVER);
             }
             let packed = pack(number);
-            for (j, (s, bits)) in found.into_iter().enumerate() {
+            let mut links = self
+                .links
+                .get(&packed)
+                .map(Cow::into_owned)
+                .unwrap_or_default();
+            for (s, bits) in found {
                 let id = self.intern(s);
                 let n = self.counts.get(&id).map_or(0, |c| *c);
-                self.postings
-                    .insert((id, n), (time.unix_millis(), index, packed, bits));
+                let block = (id, n / BLOCK as u32);
+                let mut b = self
+                    .postings
+                    .get(&block)
+                    .map(Cow::into_owned)
+                    .unwrap_or_default();
+                b.push((time.unix_millis(), index, packed, bits));
+                self.postings.insert(block, b);
                 self.counts.insert(id, n + 1);
                 self.add_total("postings");
-                self.links.insert((packed, index, j as u8), (id, bits));
+                links.push((index, id, bits));
             }
+            self.links.insert(packed, links);
         }
     }
 }

@@ -14,9 +14,9 @@ use crate::ledger::kv::{prefix_end, Kv};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 use std::borrow::Cow;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::ops::ControlFlow;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 /// A key of a table: written so that byte order is value order, and read back.
 pub trait Key: Sized {
@@ -158,7 +158,40 @@ pub struct Table<K, V> {
     tag: u8,
     base: Option<Arc<dyn Kv>>,
     dirty: BTreeMap<Vec<u8>, V>,
+    /// Values as stored, decoded, kept for the fold that reads them again and again (the
+    /// sequencer's); none for a reader's view.
+    cache: Option<Mutex<Cache<V>>>,
     _k: std::marker::PhantomData<fn() -> K>,
+}
+
+/// A bounded cache in two generations: values found or stored go to the young one; when it
+/// is full it becomes the old one (the previous old one is dropped), and a value found in the
+/// old one moves back to the young. What is read often stays; memory stays under `2 × cap`.
+/// Absent keys are kept too (`None`): a fold asks again and again about keys that do not exist
+/// (a key's revocation, a subject not yet seen).
+struct Cache<V> {
+    cap: usize,
+    young: HashMap<Vec<u8>, Option<V>>,
+    old: HashMap<Vec<u8>, Option<V>>,
+}
+
+impl<V: Clone> Cache<V> {
+    /// `Some(value or None)` when the key's state is known.
+    fn get(&mut self, k: &[u8]) -> Option<Option<V>> {
+        if let Some(v) = self.young.get(k) {
+            return Some(v.clone());
+        }
+        let v = self.old.remove(k)?;
+        self.put(k.to_vec(), v.clone());
+        Some(v)
+    }
+
+    fn put(&mut self, k: Vec<u8>, v: Option<V>) {
+        if self.young.len() >= self.cap {
+            self.old = std::mem::take(&mut self.young);
+        }
+        self.young.insert(k, v);
+    }
 }
 
 impl<K: Key, V: Serialize + DeserializeOwned + Clone> Table<K, V> {
@@ -167,8 +200,18 @@ impl<K: Key, V: Serialize + DeserializeOwned + Clone> Table<K, V> {
             tag,
             base,
             dirty: BTreeMap::new(),
+            cache: None,
             _k: std::marker::PhantomData,
         }
+    }
+
+    /// Keep up to about `cap` stored values decoded (twice that at most).
+    pub fn keep_decoded(&mut self, cap: usize) {
+        self.cache = Some(Mutex::new(Cache {
+            cap: cap.max(1),
+            young: HashMap::new(),
+            old: HashMap::new(),
+        }));
     }
 
     fn full(&self, key: &[u8]) -> Vec<u8> {
@@ -196,6 +239,20 @@ impl<K: Key, V: Serialize + DeserializeOwned + Clone> Table<K, V> {
         if let Some(v) = self.dirty.get(key) {
             return Some(Cow::Borrowed(v));
         }
+        let cache = self.cache.as_ref().map(|c| c.lock().expect("cache lock"));
+        if let Some(mut c) = cache {
+            if let Some(v) = c.get(key) {
+                return v.map(Cow::Owned);
+            }
+            let full = self.full(key);
+            let v = self
+                .base
+                .as_ref()
+                .and_then(|b| b.get(&full))
+                .map(|v| self.decode(&full, &v));
+            c.put(key.to_vec(), v.clone());
+            return v.map(Cow::Owned);
+        }
         let full = self.full(key);
         let v = self.base.as_ref()?.get(&full)?;
         Some(Cow::Owned(self.decode(&full, &v)))
@@ -203,11 +260,15 @@ impl<K: Key, V: Serialize + DeserializeOwned + Clone> Table<K, V> {
 
     pub fn contains_key(&self, k: &K) -> bool {
         let key = enc(k);
-        self.dirty.contains_key(&key)
-            || self
-                .base
-                .as_ref()
-                .is_some_and(|b| b.get(&self.full(&key)).is_some())
+        if self.dirty.contains_key(&key) {
+            return true;
+        }
+        if self.cache.is_some() {
+            return self.get_raw(&key).is_some();
+        }
+        self.base
+            .as_ref()
+            .is_some_and(|b| b.get(&self.full(&key)).is_some())
     }
 
     pub fn insert(&mut self, k: K, v: V) {
@@ -332,6 +393,8 @@ impl<K: Key, V: Serialize + DeserializeOwned + Clone> Table<K, V> {
 pub trait Changes {
     fn encode(&self, out: &mut Vec<(Vec<u8>, Vec<u8>)>);
     fn forget(&mut self);
+    /// Keep up to about `cap` stored values (and absent keys) decoded.
+    fn cache(&mut self, cap: usize);
     /// Read what is stored from `base` from now on.
     fn rebase(&mut self, base: Option<Arc<dyn Kv>>);
 }
@@ -341,10 +404,25 @@ impl<K: Key, V: Serialize + DeserializeOwned + Clone> Changes for Table<K, V> {
         self.encoded(out)
     }
     fn forget(&mut self) {
-        self.dirty.clear()
+        let dirty = std::mem::take(&mut self.dirty);
+        // What was just taken is what the store will hold.
+        if let Some(c) = &self.cache {
+            let mut c = c.lock().expect("cache lock");
+            for (k, v) in dirty {
+                c.put(k, Some(v));
+            }
+        }
+    }
+    fn cache(&mut self, cap: usize) {
+        self.keep_decoded(cap)
     }
     fn rebase(&mut self, base: Option<Arc<dyn Kv>>) {
         self.base = base;
+        if let Some(c) = &self.cache {
+            let mut c = c.lock().expect("cache lock");
+            c.young.clear();
+            c.old.clear();
+        }
     }
 }
 

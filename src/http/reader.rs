@@ -60,14 +60,14 @@ pub(super) fn now(req: &HttpRequest) -> Timestamp {
         .now()
 }
 
-/// The domain's state for a reader, or 503 right after a failed write (the state may hold
-/// events the disk does not, until the store has replayed it from the log).
+/// The domain's state for a reader, or 503 after a failed write (the read model in memory may
+/// hold the failed batch until the store reopened the database from disk).
 pub(super) fn live(rules: &DomainRules) -> Result<DomainRead<'_>, Problem> {
     rules.read_durable().map_err(|cause| {
         Problem::unavailable(
             "storage-failed",
             "Log storage failed",
-            format!("the log could not make a write durable ({cause}); its state is being replayed from what is durable, try again shortly"),
+            format!("the log could not make a write durable ({cause}); its state is read again once the disk takes writes, try again shortly"),
             2,
         )
     })

@@ -21,7 +21,8 @@ const SCAN_RUN: usize = 256;
 /// Where the tree is reached: through the live database slot (a server, reopened after a
 /// storage failure), or one tree (reindex, restore).
 enum Source {
-    Slot(Arc<TreesSlot>),
+    /// Weak: the read model does not keep a closed ledger's database open.
+    Slot(std::sync::Weak<TreesSlot>),
     Tree(sled::Tree),
 }
 
@@ -34,7 +35,7 @@ pub(super) struct StoredKv {
 impl StoredKv {
     pub fn live(slot: Arc<TreesSlot>, gate: Arc<RwLock<()>>) -> Self {
         StoredKv {
-            source: Source::Slot(slot),
+            source: Source::Slot(Arc::downgrade(&slot)),
             gate,
         }
     }
@@ -50,7 +51,10 @@ impl StoredKv {
         let _read = self.gate.read().unwrap_or_else(|p| p.into_inner());
         let got = match &self.source {
             Source::Tree(t) => f(t).map_err(StoreError::from),
-            Source::Slot(s) => s.get().and_then(|t| f(&t.domain).map_err(StoreError::from)),
+            Source::Slot(s) => match s.upgrade() {
+                Some(s) => s.get().and_then(|t| f(&t.domain).map_err(StoreError::from)),
+                None => Err(StoreError::Unavailable("the log is closed".into())),
+            },
         };
         match got {
             Ok(v) => Some(v),

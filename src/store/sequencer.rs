@@ -266,6 +266,12 @@ fn commit_batch(
     });
     tracing::debug!(
         events = w.entries.len(),
+        read_model_keys = w.domain.len(),
+        read_model_bytes = w
+            .domain
+            .iter()
+            .map(|(k, v)| k.len() + v.len())
+            .sum::<usize>(),
         prepare_us = prepared.as_micros() as u64,
         write_us = (wrote - prepared).as_micros() as u64,
         fsync_us = (flushed - wrote).as_micros() as u64,

@@ -39,6 +39,7 @@ mod party_cli;
 mod persons;
 mod print;
 mod qr;
+mod read_model;
 mod reader;
 mod resilience;
 mod search;

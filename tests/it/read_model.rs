@@ -1,0 +1,142 @@
+//! The domain's read model on disk (the `domain` tree): written with each batch, resumed at
+//! open, rebuilt by `reindex` byte for byte as the server built it live, rebuilt at open when
+//! its layout is not this build's, and held to a replay of the entries by `verify`.
+
+use crate::durability::copy_dir;
+use crate::support::run_unlocked;
+use crate::world::World;
+use std::path::Path;
+
+type Pairs = Vec<(Vec<u8>, Vec<u8>)>;
+
+/// Every pair of the read model of the log in `home` (no server may hold it).
+fn read_model(home: &Path) -> Pairs {
+    let db = open_db(home);
+    let t = db.open_tree("domain").unwrap();
+    t.iter()
+        .map(|kv| kv.map(|(k, v)| (k.to_vec(), v.to_vec())).unwrap())
+        .collect()
+}
+
+/// sled lets go of its file lock a moment after the server is gone.
+fn open_db(home: &Path) -> sled::Db {
+    let path = home.join("log").join("db");
+    for _ in 0..200 {
+        if let Ok(db) = sled::open(&path) {
+            return db;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    sled::open(&path).unwrap()
+}
+
+fn run(args: &[&str], dir: &Path) -> (bool, String) {
+    let data = dir.join("log");
+    let mut all = args.to_vec();
+    all.extend(["--data", data.to_str().unwrap()]);
+    run_unlocked(&all)
+}
+
+/// The key of one of the fold's own facts (`meta` table: tag `0`, then the text escaped).
+fn meta_key(name: &str) -> Vec<u8> {
+    let mut k = vec![b'0'];
+    k.extend_from_slice(name.as_bytes());
+    k.extend_from_slice(&[0, 0]);
+    k
+}
+
+#[test]
+fn the_read_model_is_resumed_rebuilt_byte_for_byte_by_reindex_and_at_a_new_layout_and_held_to_the_entries_by_verify(
+) {
+    let dir = tempfile::tempdir().unwrap();
+    let home = dir.path().join("city");
+    std::fs::create_dir_all(&home).unwrap();
+    let w = World::start(&home);
+    let loads: Vec<String> = (0..3).map(|_| w.relayed_load()).collect();
+    let size = w.server.client().get("/v1/log/checkpoint").unwrap().body;
+    drop(w);
+
+    let live = read_model(&home);
+    let manifests = live.iter().filter(|(k, _)| k[0] == b'm').count();
+    assert_eq!(manifests, loads.len(), "one stored manifest per load");
+    let applied = live
+        .iter()
+        .find(|(k, _)| *k == meta_key("applied"))
+        .map(|(_, v)| String::from_utf8_lossy(v).into_owned());
+    let entries: u64 = size.lines().nth(1).unwrap().parse().unwrap();
+    assert_eq!(
+        applied,
+        Some(entries.to_string()),
+        "the model is at the log's size"
+    );
+    let (ok, out) = run(&["verify"], &home);
+    assert!(ok, "verify: {out}");
+
+    // Reopened, the server resumes from the stored model: it answers as before and writes on.
+    let w = World::restart(&home);
+    let m = w.manifest(&loads[0]);
+    assert_eq!(m["holder"], w.hauler_b.id.as_str(), "{m}");
+    assert_eq!(m["status"], "in_transit", "{m}");
+    // A restarted World numbers its slip references from 1 again.
+    w.slips.store(100, std::sync::atomic::Ordering::Relaxed);
+    let more = w.relayed_load();
+    drop(w);
+    let after = read_model(&home);
+    assert!(
+        after.iter().any(|(k, _)| k[0] == b'm'
+            && k.ends_with(&{
+                let mut e = more.as_bytes().to_vec();
+                e.extend([0, 0]);
+                e
+            })),
+        "the load appended after the restart is in the model"
+    );
+
+    // reindex rebuilds it from the entries alone: byte for byte what the server wrote live.
+    let copy = dir.path().join("reindexed");
+    copy_dir(&home, &copy);
+    let (ok, out) = run(&["reindex"], &copy);
+    assert!(ok, "reindex: {out}");
+    assert!(
+        read_model(&copy) == after,
+        "reindex made a read model other than the one written live"
+    );
+
+    // A model of another layout is rebuilt when the server opens the log.
+    let relaid = dir.path().join("relaid");
+    copy_dir(&home, &relaid);
+    {
+        let db = open_db(&relaid);
+        let t = db.open_tree("domain").unwrap();
+        t.insert(meta_key("layout"), b"999".to_vec()).unwrap();
+        t.insert(b"m-left-over-from-an-old-layout".to_vec(), b"{}".to_vec())
+            .unwrap();
+        db.flush().unwrap();
+    }
+    drop(World::restart(&relaid));
+    assert!(
+        read_model(&relaid) == after,
+        "the model rebuilt at open differs from the one written live"
+    );
+
+    // verify holds the model to a replay of the entries: a changed value is found and named.
+    let tampered = dir.path().join("tampered");
+    copy_dir(&home, &tampered);
+    {
+        let db = open_db(&tampered);
+        let t = db.open_tree("domain").unwrap();
+        let (k, v) = after.iter().find(|(k, _)| k[0] == b'm').unwrap();
+        let text = String::from_utf8(v.clone()).unwrap();
+        let changed = text.replacen("\"status\":\"", "\"status\":\"x", 1);
+        assert_ne!(changed, text);
+        t.insert(k.clone(), changed.into_bytes()).unwrap();
+        db.flush().unwrap();
+    }
+    let (ok, out) = run(&["verify"], &tampered);
+    assert!(!ok, "verify passed a tampered read model: {out}");
+    assert!(out.contains("read model"), "{out}");
+    let (ok, out) = run(&["reindex"], &tampered);
+    assert!(ok, "reindex: {out}");
+    let (ok, out) = run(&["verify"], &tampered);
+    assert!(ok, "verify after reindex: {out}");
+}
