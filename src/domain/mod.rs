@@ -58,11 +58,11 @@ impl DomainRules {
     /// Read the state (as of the published log), through the read interface.
     pub fn read(&self) -> DomainRead<'_> {
         match self.kv.read().expect("kv lock").clone() {
-            Some(kv) => DomainRead::Stored(Domain::reader_over(
+            Some(kv) => DomainRead::Stored(Box::new(Domain::reader_over(
                 self.catalog.clone(),
                 self.limits.clone(),
                 kv,
-            )),
+            ))),
             None => DomainRead::Live(self.live.lock().expect("domain lock")),
         }
     }
@@ -85,7 +85,7 @@ impl DomainRules {
 /// The state as a reader sees it: the read interface ([`query::DomainQuery`]) over the stored
 /// state, or over the live fold (its lock held until this is dropped) when nothing is stored.
 pub enum DomainRead<'a> {
-    Stored(Domain),
+    Stored(Box<Domain>),
     Live(MutexGuard<'a, Domain>),
 }
 

@@ -209,6 +209,9 @@ pub struct Link {
     pub roles: u16,
 }
 
+/// A posting as stored: (time ms, entry, packed manifest, roles).
+type StoredPosting = (u64, u64, u64, u16);
+
 /// Postings per stored block: a subject's postings are kept in blocks of this many, by
 /// position, so that a busy subject costs one write per block, not one per posting.
 pub const BLOCK: usize = 64;
@@ -221,8 +224,8 @@ pub struct SubjectIndex {
     /// number -> subject.
     names: Table<u32, Subject>,
     /// (subject, position) -> (time ms, entry, packed manifest, roles).
-    /// (subject, block) -> the block's postings: (time ms, entry, packed manifest, roles).
-    postings: Table<(u32, u32), Vec<(u64, u64, u64, u16)>>,
+    /// (subject, block) -> the block's postings.
+    postings: Table<(u32, u32), Vec<StoredPosting>>,
     /// subject -> how many postings it has.
     counts: Table<u32, u32>,
     /// (packed manifest, entry, position in the entry) -> (subject, roles).

@@ -358,18 +358,6 @@ impl<K: Key, V: Serialize + DeserializeOwned + Clone> Table<K, V> {
         }
     }
 
-    /// The last pair whose key starts with `prefix`, if any.
-    pub fn last(&self, prefix: &[u8]) -> Option<(K, V)> {
-        // Scans are forward only: the tables that need this keep a count instead where they
-        // are long; this serves short ranges.
-        let mut out = None;
-        self.scan(prefix, &mut |k, v| {
-            out = Some((k, v.into_owned()));
-            ControlFlow::Continue(())
-        });
-        out
-    }
-
     /// Encode the changes since the last take into `out` (full keys), keeping them.
     pub fn encoded(&self, out: &mut Vec<(Vec<u8>, Vec<u8>)>) {
         for (k, v) in &self.dirty {
@@ -381,11 +369,6 @@ impl<K: Key, V: Serialize + DeserializeOwned + Clone> Table<K, V> {
     /// The store the table reads what was taken from.
     pub fn base(&self) -> Option<&Arc<dyn Kv>> {
         self.base.as_ref()
-    }
-
-    /// How many changes are held (for a fold that flushes by size).
-    pub fn pending(&self) -> usize {
-        self.dirty.len()
     }
 }
 

@@ -6,18 +6,16 @@
 
 use std::ops::ControlFlow;
 
+/// A visitor of a scan's pairs (key, value): `Break` stops the scan.
+pub type VisitPair<'f> = &'f mut dyn FnMut(&[u8], &[u8]) -> ControlFlow<()>;
+
 /// A sorted map of byte strings, read only. Reads of a damaged store panic with a message
 /// naming the store (there is no answer to give from a map that cannot be read).
 pub trait Kv: Send + Sync {
     fn get(&self, key: &[u8]) -> Option<Vec<u8>>;
     /// The pairs with `from <= key < to` (`to` None: every key from `from`), in key order,
     /// until `f` breaks.
-    fn scan(
-        &self,
-        from: &[u8],
-        to: Option<&[u8]>,
-        f: &mut dyn FnMut(&[u8], &[u8]) -> ControlFlow<()>,
-    );
+    fn scan(&self, from: &[u8], to: Option<&[u8]>, f: VisitPair<'_>);
 }
 
 /// What a fold changed since its writes were last taken.
@@ -67,12 +65,7 @@ impl Kv for MemKv {
         self.0.read().expect("kv lock").get(key).cloned()
     }
 
-    fn scan(
-        &self,
-        from: &[u8],
-        to: Option<&[u8]>,
-        f: &mut dyn FnMut(&[u8], &[u8]) -> ControlFlow<()>,
-    ) {
+    fn scan(&self, from: &[u8], to: Option<&[u8]>, f: VisitPair<'_>) {
         use std::ops::Bound;
         let m = self.0.read().expect("kv lock");
         let hi = to.map_or(Bound::Unbounded, Bound::Excluded);

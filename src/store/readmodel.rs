@@ -11,8 +11,7 @@
 
 use super::recover::TreesSlot;
 use super::StoreError;
-use crate::ledger::kv::{FoldWrites, Kv};
-use std::ops::ControlFlow;
+use crate::ledger::kv::{FoldWrites, Kv, VisitPair};
 use std::sync::{Arc, RwLock};
 
 /// Pairs read per turn of the gate in a scan.
@@ -73,12 +72,7 @@ impl Kv for StoredKv {
         self.with_tree(|t| t.get(key)).flatten().map(|v| v.to_vec())
     }
 
-    fn scan(
-        &self,
-        from: &[u8],
-        to: Option<&[u8]>,
-        f: &mut dyn FnMut(&[u8], &[u8]) -> ControlFlow<()>,
-    ) {
+    fn scan(&self, from: &[u8], to: Option<&[u8]>, f: VisitPair<'_>) {
         let mut start = from.to_vec();
         loop {
             let run = self

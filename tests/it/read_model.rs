@@ -109,7 +109,7 @@ fn the_read_model_is_resumed_rebuilt_byte_for_byte_by_reindex_and_at_a_new_layou
         let db = open_db(&relaid);
         let t = db.open_tree("domain").unwrap();
         t.insert(meta_key("layout"), b"999".to_vec()).unwrap();
-        t.insert(b"m-left-over-from-an-old-layout".to_vec(), b"{}".to_vec())
+        t.insert(b"m-left-over-from-an-old-layout", b"{}".to_vec())
             .unwrap();
         db.flush().unwrap();
     }

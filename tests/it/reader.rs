@@ -133,11 +133,14 @@ fn the_server_goes_by_its_ledgers_clock_not_the_wall_clock() {
 }
 
 #[test]
-fn a_detector_scan_in_progress_leaves_the_one_worker_free_for_other_reads() {
+fn a_detector_scan_in_progress_leaves_the_one_worker_free_for_other_reads_and_the_log_appending() {
     let dir = tempfile::tempdir().unwrap();
     let w = World::start(dir.path());
     let m = w.issue_hazardous("S-DISPOSAL");
     let bureau = w.bureau.key.clone();
+    // An issue made ready now, sent while the scan is held.
+    let issue = crate::support::signed(w.hazardous_issue("S-DISPOSAL"), &[&w.plant.key]);
+    let plant = w.plant.key.clone();
     let data = w.server.data.clone();
     drop(w);
     // Each full scan tells the test it started, then waits for the test to let it go.
@@ -186,6 +189,25 @@ fn a_detector_scan_in_progress_leaves_the_one_worker_free_for_other_reads() {
         "three reads during a scan took {:?}",
         t.elapsed()
     );
+    // The scan reads the stored state through its own view and holds nothing the sequencer
+    // waits for: an event is appended, durably, while the scan is still held.
+    let t = Instant::now();
+    let mut resp = agent()
+        .post(format!("{url}/v1/events"))
+        .header("content-type", "application/json")
+        .send(issue.to_bytes())
+        .expect("the event is answered during a scan");
+    let body = resp.body_mut().read_to_string().unwrap();
+    assert_eq!(resp.status(), 201, "{body}");
+    assert!(
+        t.elapsed() < Duration::from_secs(2),
+        "an append during a scan took {:?}",
+        t.elapsed()
+    );
+    let made: Value = serde_json::from_str(&body).unwrap();
+    let n = made["manifests"][0].as_str().unwrap();
+    let (status, body) = get_at(&url, &format!("/v1/manifests/{n}"), &plant, wall());
+    assert_eq!(status, 200, "the new load is read at once: {body}");
     assert!(!scan.is_finished(), "the scan was still held");
     release.send(()).unwrap();
     let (status, body) = scan.join().unwrap();
