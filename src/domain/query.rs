@@ -41,7 +41,12 @@ pub trait DomainQuery {
     fn manifest(&self, n: &ManifestNumber) -> Option<Cow<'_, Manifest>>;
     fn manifest_count(&self) -> usize;
     /// Every manifest, in number order, one at a time.
-    fn each_manifest(&self, f: Visit<'_, Manifest>);
+    fn each_manifest(&self, f: Visit<'_, Manifest>) {
+        self.each_manifest_after(None, f)
+    }
+    /// Every manifest numbered after `after` (all when `None`), in number order, one at a
+    /// time: a page that starts where the last one ended reads nothing before it.
+    fn each_manifest_after(&self, after: Option<&ManifestNumber>, f: Visit<'_, Manifest>);
     /// The manifests a party is or was a party to.
     fn manifests_of_party(&self, p: &Uscc) -> Cow<'_, BTreeSet<ManifestNumber>>;
     /// The manifests a vehicle carried or carries.
@@ -227,8 +232,15 @@ impl DomainQuery for Domain {
     fn manifest_count(&self) -> usize {
         self.meta_u64("manifests").unwrap_or(0) as usize
     }
-    fn each_manifest(&self, f: Visit<'_, Manifest>) {
-        self.manifests.scan(&[], &mut |_, m| f(&m))
+    fn each_manifest_after(&self, after: Option<&ManifestNumber>, f: Visit<'_, Manifest>) {
+        let from = after.map(|a| {
+            // Just past `a`'s key: the next key in byte order.
+            let mut k = enc(a);
+            k.push(0);
+            k
+        });
+        self.manifests
+            .scan_from(&[], from.as_deref().unwrap_or(&[]), &mut |_, m| f(&m))
     }
     fn manifests_of_party(&self, p: &Uscc) -> Cow<'_, BTreeSet<ManifestNumber>> {
         Cow::Owned(

@@ -331,7 +331,7 @@ async fn list(
                     }
                 }
             }
-            None => d.each_manifest(&mut consider),
+            None => d.each_manifest_after(after.as_ref(), &mut consider),
         }
         let mut body = json!({"manifests": out});
         if let Some(n) = last.filter(|_| more) {
