@@ -10,7 +10,7 @@ use crate::domain::codes::Uscc;
 use crate::domain::{self, DomainRules, RULEBOOK};
 use crate::ledger::event::{PublicKey, SignedEvent};
 use crate::ledger::state::Rules;
-use crate::store::{self, Config, Genesis, Ledger, SystemClock};
+use crate::store::{self, Config, Genesis, Ledger, Receipt, SystemClock};
 use anyhow::{bail, Context, Result};
 use ed25519_dalek::SigningKey;
 use serde_json::{json, Value};
@@ -261,37 +261,33 @@ pub(super) fn keys() -> (SigningKey, City) {
     )
 }
 
-/// The manifest number each `manifest.issued` entry of `indexes` created.
-pub(super) fn created_numbers(live: &DomainRules, indexes: &[u64]) -> Result<Vec<String>> {
-    let d = live.read();
-    indexes
+/// The manifest number each `manifest.issued` entry created, from their receipts.
+pub(super) fn created_numbers(receipts: &[Receipt]) -> Result<Vec<String>> {
+    receipts
         .iter()
-        .map(|i| {
-            d.created_at(*i)
+        .map(|r| {
+            r.created
                 .first()
-                .map(|m| m.to_string())
+                .cloned()
                 .context("an issue created no manifest")
         })
         .collect()
 }
 
-/// Append `events` durably with full checks: how long it took, and their log indexes.
+/// Append `events` durably with full checks: how long it took, and their receipts.
 pub(super) fn append(
     ledger: &Ledger,
     events: Vec<SignedEvent>,
     what: &str,
-) -> Result<(Duration, Vec<u64>)> {
+) -> Result<(Duration, Vec<Receipt>)> {
     let t = Instant::now();
     let receipts = ledger.append_all(events);
     let took = t.elapsed();
-    let mut indexes = Vec::with_capacity(receipts.len());
-    for r in receipts {
-        match r {
-            Ok(r) => indexes.push(r.index),
-            Err(e) => bail!("{what} refused: {e}"),
-        }
-    }
-    Ok((took, indexes))
+    let receipts = receipts
+        .into_iter()
+        .map(|r| r.map_err(|e| anyhow::anyhow!("{what} refused: {e}")))
+        .collect::<Result<Vec<_>>>()?;
+    Ok((took, receipts))
 }
 
 /// Carry `manifests` manifests through their life on a fresh waste log in `dir`, then reopen
@@ -326,9 +322,9 @@ pub fn run(dir: &Path, manifests: u64, cache_mb: u64, raw: &RawRates) -> Result<
     while done < manifests {
         let n = chunk.min(manifests - done);
         let issues = par_map(done..done + n, |i| city.issue(i));
-        let (t, indexes) = append(&ledger, issues, "manifest.issued")?;
+        let (t, receipts) = append(&ledger, issues, "manifest.issued")?;
         busy += t;
-        let numbers = created_numbers(&live, &indexes)?;
+        let numbers = created_numbers(&receipts)?;
         let rest = par_map(done..done + n, |i| {
             city.lifecycle(i, &numbers[(i - done) as usize])
         });

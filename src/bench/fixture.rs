@@ -117,8 +117,8 @@ pub fn ensure(dir: &Path, manifests: u64, cache_mb: u64, raw: &RawRates) -> Resu
         let at = |step: usize| base + STEP_HOURS[step] * HOUR;
         clock.0.store(at(0), Ordering::SeqCst);
         let issues = par_map(done..done + n, |i| city.issue(i));
-        let (_, indexes) = append(&ledger, issues, "manifest.issued")?;
-        let numbers = created_numbers(&live, &indexes)?;
+        let (_, receipts) = append(&ledger, issues, "manifest.issued")?;
+        let numbers = created_numbers(&receipts)?;
         let (pickup, delivery) = (ts(at(1)), ts(at(2)));
         let rest = par_map(done..done + n, |i| {
             city.lifecycle_at(i, &numbers[(i - done) as usize], &pickup, &delivery)

@@ -527,7 +527,12 @@ impl<'a> Play<'a> {
                 .collect::<Result<Vec<_>>>()
                 .context(what.clone())?;
             let receipt = self.submit(t, body, &keys).context(what.clone())?;
-            let created = self.rules.read().created_at(receipt.index).into_owned();
+            let created = receipt
+                .created
+                .iter()
+                .map(|n| ManifestNumber::parse(n))
+                .collect::<Result<Vec<_>, _>>()
+                .context(what.clone())?;
             let labels: Vec<&String> = step.label.iter().chain(&step.labels).collect();
             if !labels.is_empty() && labels.len() != created.len() {
                 bail!(

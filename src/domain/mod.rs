@@ -9,12 +9,16 @@ pub mod codes;
 pub mod events;
 pub mod fold;
 pub mod movements;
+pub mod pending;
 pub mod personal;
 pub mod query;
+mod receipt;
 pub mod subjects;
 pub mod table;
 
-use crate::ledger::state::{Fold, Rules};
+use crate::ledger::event::SignedEvent;
+use crate::ledger::state::{Arrival, Fold, Rules};
+use crate::ledger::time::Timestamp;
 
 /// The rulebook a new waste log's genesis names; the domain refuses to judge a log that names
 /// one it does not know. A log whose genesis names none is bare: only the ledger's own checks
@@ -110,7 +114,7 @@ impl DomainRead<'_> {
 impl Rules for DomainRules {
     fn with_fold(&self, f: &mut dyn FnMut(&mut dyn Fold)) {
         let mut g = self.live.lock().expect("domain lock");
-        f(&mut *g)
+        f(&mut receipt::Receipting(&mut g))
     }
 
     fn fresh(&self) -> Box<dyn Fold> {
@@ -147,6 +151,10 @@ impl Rules for DomainRules {
             self.limits.clone(),
             kv,
         ))
+    }
+
+    fn arrival(&self, event: &SignedEvent, now: Timestamp) -> Result<Arrival, String> {
+        Ok(pending::arrival(self.read_durable()?.fold(), event, now))
     }
 }
 

@@ -126,6 +126,17 @@ impl Log {
         self.domain.created_at(self.size - 1)[0].to_string()
     }
 
+    /// A manifest issued, then taken on by hauler A (its truck 苏E12345).
+    fn picked_up(&mut self, grams: u64) -> String {
+        let m = self.issue(grams);
+        self.admit(
+            hand(&m, 0, 1, Some("苏E12345"), grams),
+            &[&pkey(0), &pkey(1)],
+        )
+        .unwrap();
+        m
+    }
+
     /// Everything the domain holds (manifests, registry, keys, serials, references, the
     /// indexes by party and vehicle), to compare before and after.
     fn snapshot(&mut self) -> String {
@@ -145,12 +156,7 @@ fn hand(m: &str, from: usize, to: usize, plate: Option<&str>, g: u64) -> Value {
 #[test]
 fn overdue_shows_once_the_streams_limit_has_passed_and_not_before() {
     let mut log = Log::new();
-    let m = log.issue(1000);
-    log.admit(
-        hand(&m, 0, 1, Some("苏E12345"), 1000),
-        &[&pkey(0), &pkey(1)],
-    )
-    .unwrap();
+    let m = log.picked_up(1000);
     let man = log.domain.manifest(&m.parse().unwrap()).unwrap();
     let since = man.in_transit_since.unwrap().unix_millis();
     let at = |h: u64| Timestamp::from_unix_millis(since + h * HOUR);
@@ -902,4 +908,33 @@ fn who_may_see_a_manifest_a_party_s_business_a_hand_over_and_an_anomaly() {
             ..none
         }
     ));
+}
+
+/// The sequencer's fold names what each entry created, for the entry's receipt: a split's two
+/// new manifests (each of them made from the input), an issue's one, a hand-over's none.
+#[test]
+fn the_receipt_of_a_split_names_both_new_manifests() {
+    use crate::ledger::state::Fold;
+    let mut log = Log::new();
+    let m = log.picked_up(1000);
+    log.admit(hand(&m, 1, 3, None, 1000), &[&pkey(1), &pkey(3)])
+        .unwrap();
+    let at = log.size;
+    let split = SignedEvent::sign(
+        json!({"type": "station.split", "station": id(3), "input": m, "outputs": [outgoing(400), outgoing(600)]}),
+        &[&pkey(3)],
+    )
+    .unwrap();
+    let t = Timestamp::from_unix_millis(T0 + at * 60_000);
+    let mut fold = super::receipt::Receipting(&mut log.domain);
+    log.state.admit(at, t, &split, &mut fold).unwrap();
+    let created = fold.created(at);
+    assert_eq!(created.len(), 2, "{created:?}");
+    assert_ne!(created[0], created[1]);
+    assert!(fold.created(at - 1).is_empty(), "a hand-over creates none");
+    assert_eq!(fold.created(at - 3), vec![m.clone()], "the issue's own");
+    for n in &created {
+        let made = log.domain.manifest(&n.parse().unwrap()).unwrap();
+        assert_eq!(made.sources, vec![m.parse().unwrap()], "{n}");
+    }
 }

@@ -13,7 +13,7 @@ mod search;
 mod tiles;
 mod track;
 pub mod witness;
-pub use domain::MAX_PENDING_PER_MANIFEST;
+pub use crate::store::MAX_PENDING_PER_MANIFEST;
 mod limits;
 mod problem;
 pub mod session;
@@ -26,7 +26,7 @@ pub use problem::Problem;
 
 use crate::domain::DomainRules;
 use crate::ledger::event::{SignedEvent, MAX_EVENT_BYTES};
-use crate::store::Ledger;
+use crate::store::{Ledger, Taken};
 use actix_web::dev::Server;
 use actix_web::http::header::ContentType;
 use actix_web::{web, App, HttpRequest, HttpResponse, HttpServer};
@@ -34,7 +34,6 @@ use base64::engine::general_purpose::STANDARD as B64;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64URL;
 use base64::Engine;
 use futures_util::StreamExt;
-use reader::live;
 use serde_json::json;
 use std::collections::HashMap;
 use std::net::TcpListener;
@@ -514,7 +513,6 @@ async fn consistency(ledger: web::Data<Ledger>, q: Params) -> Result<HttpRespons
 /// Take one signed event; answer only once it is durable.
 async fn submit(
     ledger: web::Data<Ledger>,
-    rules: Option<web::Data<DomainRules>>,
     req: HttpRequest,
     mut body: web::Payload,
 ) -> Result<HttpResponse, Problem> {
@@ -547,23 +545,24 @@ async fn submit(
         bytes.extend_from_slice(&chunk);
     }
     let event = SignedEvent::parse(&bytes)?;
-    if let Some(rules) = &rules {
-        // A hand-over signed by one party only waits beside the log for the other.
-        if let Some(answer) = domain::take_pending(&ledger, rules, &event)? {
-            return Ok(HttpResponse::Accepted().json(answer));
+    // A hand-over signed by one party only waits beside the log for the other.
+    let receipt = match ledger.submit_or_wait(event).await? {
+        Taken::Logged(r) => r,
+        Taken::Waiting(w) => {
+            return Ok(HttpResponse::Accepted().json(json!({
+                "pending": hex::encode(w.hash),
+                "waiting_for": w.waiting_for,
+                "detail": format!("signed by one party; waiting for the countersignature of {}", w.waiting_for),
+            })))
         }
-    }
-    let receipt = ledger.submit(event).await?;
+    };
     let mut answer = json!({
         "index": receipt.index,
         "leaf_hash": B64.encode(receipt.leaf_hash),
         "tree_size": receipt.tree_size,
     });
-    if let Some(rules) = &rules {
-        let created = live(rules)?.created_at(receipt.index).into_owned();
-        if !created.is_empty() {
-            answer["manifests"] = json!(created);
-        }
+    if !receipt.created.is_empty() {
+        answer["manifests"] = json!(receipt.created);
     }
     Ok(HttpResponse::Created().json(answer))
 }

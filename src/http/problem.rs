@@ -172,6 +172,13 @@ impl From<SubmitError> for Problem {
             SubmitError::TooLarge { .. } => {
                 Problem::new(413, "too-large", "Event too large", detail).field("event")
             }
+            SubmitError::TooManyWaiting { .. } => Problem::new(
+                409,
+                "too-many-pending",
+                "Too many hand-overs waiting",
+                detail,
+            )
+            .field("event.manifest"),
             SubmitError::Busy => Problem::unavailable("busy", "Log busy", detail, 1),
             SubmitError::Storage(_) => {
                 Problem::unavailable("storage-failed", "Log storage failed", detail, 2)

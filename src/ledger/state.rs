@@ -152,6 +152,23 @@ pub trait Fold: Send {
     fn applied(&self) -> u64 {
         0
     }
+
+    /// What the entry at `index`, just admitted, created that its submitter is told about
+    /// (the domain: the numbers of the manifests it made), for the store's receipt.
+    fn created(&self, _index: u64) -> Vec<String> {
+        Vec::new()
+    }
+}
+
+/// What becomes of an event as it arrives, before it goes to the log ([`Rules::arrival`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Arrival {
+    /// To the log: complete, or to be refused there with the log's own reasons.
+    Append,
+    /// Signed by one of the two parties a step needs, and right but for the other signature:
+    /// kept beside the log, with the others of `group` (at most a few each), until
+    /// `waiting_for` countersigns.
+    Wait { group: String, waiting_for: String },
 }
 
 /// How the store reaches a domain: the live fold, which readers share, and fresh ones for
@@ -180,6 +197,12 @@ pub trait Rules: Send + Sync {
     /// its first writes clear `kv` (reindex).
     fn rebuild_in(&self, _kv: Arc<dyn Kv>) -> Box<dyn Fold> {
         self.fresh()
+    }
+    /// Whether `event`, arriving at `now`, goes to the log or waits beside it for a
+    /// countersignature (its signatures not yet checked). `Err`: the state cannot be read now
+    /// (why), so nothing is decided.
+    fn arrival(&self, _event: &SignedEvent, _now: Timestamp) -> Result<Arrival, String> {
+        Ok(Arrival::Append)
     }
 }
 

@@ -22,6 +22,7 @@
 
 mod cosign;
 mod intake;
+mod pending;
 pub mod published;
 mod readmodel;
 mod recover;
@@ -32,6 +33,7 @@ mod stage;
 mod verify;
 
 pub use cosign::CosignatureRefusal;
+pub use pending::{Taken, Waiting, MAX_PENDING_PER_MANIFEST};
 pub use restore::{restore, Restored};
 pub use seen::{Remembered, MAX_SEEN};
 pub use sequencer::{Receipt, SubmitError};
@@ -333,6 +335,9 @@ struct Inner {
     /// The clock the log was opened with: the sequencer's, and the readers' through
     /// [`Ledger::now`].
     clock: Arc<dyn Clock>,
+    /// The rules the sequencer folds by, asked what an arriving event becomes
+    /// ([`Ledger::submit_or_wait`]).
+    rules: Arc<dyn Rules>,
 }
 
 /// What a new log is made of: its name, the key that signs its checkpoints, and the genesis
@@ -366,16 +371,6 @@ impl Genesis {
             event,
         })
     }
-}
-
-/// `m` ‖ manifest number ‖ `/` ‖ event hash: a manifest's pending hand-overs are one prefix.
-fn pending_key(manifest: &str, event_hash: &[u8]) -> Vec<u8> {
-    let mut k = Vec::with_capacity(2 + manifest.len() + event_hash.len());
-    k.push(b'm');
-    k.extend_from_slice(manifest.as_bytes());
-    k.push(b'/');
-    k.extend_from_slice(event_hash);
-    k
 }
 
 impl Ledger {
@@ -493,7 +488,7 @@ impl Ledger {
                 last_time: d.last_time,
                 origin: d.origin,
                 log_key: log_key.clone(),
-                rules,
+                rules: rules.clone(),
                 clock: clock.clone(),
                 record,
                 gate,
@@ -514,6 +509,7 @@ impl Ledger {
                 intake,
                 sequencer,
                 clock,
+                rules,
             }),
         })
     }
@@ -769,56 +765,6 @@ impl Ledger {
             }
             None => Ok(None),
         }
-    }
-
-    /// Keep a half-signed hand-over until its other party countersigns (durable at once).
-    pub fn put_pending(
-        &self,
-        manifest: &str,
-        event_hash: &Hash,
-        signed_event: &[u8],
-    ) -> Result<(), StoreError> {
-        let mut batch = sled::Batch::default();
-        batch.insert(pending_key(manifest, event_hash), signed_event);
-        let mut by_hash = b"h".to_vec();
-        by_hash.extend_from_slice(event_hash);
-        batch.insert(by_hash, manifest.as_bytes());
-        let t = self.trees()?;
-        t.pending.apply_batch(batch)?;
-        t.db.flush()?;
-        Ok(())
-    }
-
-    /// The half-signed hand-overs kept for one manifest (completed ones stay, shown as
-    /// completed), in hash order.
-    pub fn pending_of(&self, manifest: &str) -> Result<Vec<(Hash, Vec<u8>)>, StoreError> {
-        let prefix = pending_key(manifest, &[]);
-        self.trees()?
-            .pending
-            .scan_prefix(&prefix)
-            .map(|kv| {
-                let (k, v) = kv?;
-                let h: Hash = k[prefix.len()..].try_into().map_err(|_| {
-                    StoreError::Corrupt("pending key is not manifest + 32 bytes".into())
-                })?;
-                Ok((h, v.to_vec()))
-            })
-            .collect()
-    }
-
-    /// One kept half-signed hand-over, by its event hash.
-    pub fn pending_by_hash(&self, event_hash: &Hash) -> Result<Option<Vec<u8>>, StoreError> {
-        let mut by_hash = b"h".to_vec();
-        by_hash.extend_from_slice(event_hash);
-        let t = self.trees()?;
-        let Some(manifest) = t.pending.get(by_hash)? else {
-            return Ok(None);
-        };
-        let manifest = std::str::from_utf8(&manifest)
-            .map_err(|_| StoreError::Corrupt("pending index holds no manifest number".into()))?;
-        Ok(t.pending
-            .get(pending_key(manifest, event_hash))?
-            .map(|v| v.to_vec()))
     }
 
     /// Keep a personal record lodged by `party` under its commitment (durable at once). Changes

@@ -30,6 +30,9 @@ pub struct Receipt {
     pub leaf_hash: Hash,
     /// Size of the checkpoint published with this batch; the entry is provable against it.
     pub tree_size: u64,
+    /// What the entry created, as the fold names it ([`Fold::created`]: the domain's new
+    /// manifest numbers), so that its submitter need not read the state again.
+    pub created: Vec<String>,
 }
 
 #[derive(Debug, Error, Clone, PartialEq, Eq)]
@@ -42,6 +45,9 @@ pub enum SubmitError {
     Storage(String),
     #[error("the log is busy: its queues of events waiting to be checked and written are full; nothing was done with this event, try again shortly")]
     Busy,
+    /// A half (kept beside the log until countersigned) one too many for its group.
+    #[error("manifest {group} has {waiting} hand-overs waiting for a countersignature (at most {max}): complete one, or submit this one signed by both parties", max = super::MAX_PENDING_PER_MANIFEST)]
+    TooManyWaiting { group: String, waiting: usize },
     #[error("the log is shutting down or stopped")]
     Stopped,
     #[error(transparent)]
@@ -360,6 +366,7 @@ fn sequence_one(
         index,
         leaf_hash: leaf,
         tree_size: 0,
+        created: fold.created(index),
     })
 }
 

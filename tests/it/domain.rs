@@ -22,7 +22,16 @@ fn amounts(v: &Value) -> Vec<u64> {
 fn a_hazardous_load_goes_by_relay_and_station_to_disposal_and_is_treated() {
     let dir = tempfile::tempdir().unwrap();
     let w = World::start(dir.path());
-    let m = w.issue_hazardous("S-DISPOSAL");
+    // The answer to the issue names its manifest: the one then served under that number.
+    let issue = w.hazardous_issue("S-DISPOSAL");
+    let answer = ok(&w.c, issue.clone(), &[&w.plant.key]);
+    let m = answer["manifests"][0].as_str().unwrap().to_string();
+    assert_eq!(answer["manifests"], json!([m]));
+    let served = w.manifest(&m);
+    assert_eq!(
+        (&served["number"], &served["reference"]),
+        (&json!(m), &issue["reference"])
+    );
     assert_eq!(m.len(), 14);
     assert!(m.starts_with("2026") || m.starts_with("2027"), "{m}");
     assert_eq!(&m[4..8], "3205", "Kunshan is in Suzhou (3205): {m}");

@@ -36,6 +36,7 @@ mod limits;
 mod mirror;
 mod openapi;
 mod party_cli;
+mod pending_store;
 mod persons;
 mod print;
 mod qr;
