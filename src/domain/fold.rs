@@ -327,12 +327,12 @@ pub struct Version {
 }
 
 /// One event on a manifest, by its log index.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct Step {
     pub index: u64,
     pub time: Timestamp,
     #[serde(rename = "type")]
-    pub kind: &'static str,
+    pub kind: StepKind,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub from: Option<Uscc>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -344,55 +344,72 @@ pub struct Step {
     pub quantities: Option<Vec<Quantity>>,
 }
 
-/// A step as the read model stores it (its kind as text).
-#[derive(Deserialize)]
-struct StoredStep {
-    index: u64,
-    time: Timestamp,
-    #[serde(rename = "type")]
-    kind: String,
-    from: Option<Uscc>,
-    to: Option<Uscc>,
-    vehicle: Option<Plate>,
-    quantities: Option<Vec<Quantity>>,
+/// The kinds of step a manifest records; on the wire and in the read model each is
+/// the name of the event that made it (`as_str`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub enum StepKind {
+    #[serde(rename = "manifest.issued")]
+    Issued,
+    #[serde(rename = "manifest.corrected")]
+    Corrected,
+    #[serde(rename = "manifest.voided")]
+    Voided,
+    #[serde(rename = "custody.handover")]
+    Handover,
+    #[serde(rename = "custody.received")]
+    Received,
+    #[serde(rename = "custody.weighed")]
+    Weighed,
+    #[serde(rename = "custody.treated")]
+    Treated,
+    #[serde(rename = "inspection.recorded")]
+    Inspection,
+    #[serde(rename = "station.consolidated")]
+    Consolidated,
+    #[serde(rename = "station.split")]
+    Split,
 }
 
-impl<'de> Deserialize<'de> for Step {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Step, D::Error> {
-        let s = StoredStep::deserialize(d)?;
-        let kind = STEP_KINDS
-            .iter()
-            .find(|k| **k == s.kind)
-            .copied()
-            .ok_or_else(|| serde::de::Error::custom(format!("a step kind, got {:?}", s.kind)))?;
-        Ok(Step {
-            index: s.index,
-            time: s.time,
-            kind,
-            from: s.from,
-            to: s.to,
-            vehicle: s.vehicle,
-            quantities: s.quantities,
-        })
+impl StepKind {
+    /// Every kind, in the order a manifest's life runs.
+    pub const ALL: [StepKind; 10] = [
+        StepKind::Issued,
+        StepKind::Corrected,
+        StepKind::Voided,
+        StepKind::Handover,
+        StepKind::Received,
+        StepKind::Weighed,
+        StepKind::Treated,
+        StepKind::Inspection,
+        StepKind::Consolidated,
+        StepKind::Split,
+    ];
+
+    /// The kind as written in a manifest's steps (the event type that made it).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            StepKind::Issued => "manifest.issued",
+            StepKind::Corrected => "manifest.corrected",
+            StepKind::Voided => "manifest.voided",
+            StepKind::Handover => "custody.handover",
+            StepKind::Received => "custody.received",
+            StepKind::Weighed => "custody.weighed",
+            StepKind::Treated => "custody.treated",
+            StepKind::Inspection => "inspection.recorded",
+            StepKind::Consolidated => "station.consolidated",
+            StepKind::Split => "station.split",
+        }
     }
 }
 
-/// The kinds of step a manifest records, as written in its steps.
-pub const STEP_KINDS: [&str; 10] = [
-    "manifest.issued",
-    "manifest.corrected",
-    "manifest.voided",
-    "custody.handover",
-    "custody.received",
-    "custody.weighed",
-    "custody.treated",
-    "inspection.recorded",
-    "station.consolidated",
-    "station.split",
-];
+impl std::fmt::Display for StepKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
 
 impl Step {
-    fn at(index: u64, time: Timestamp, kind: &'static str) -> Step {
+    fn at(index: u64, time: Timestamp, kind: StepKind) -> Step {
         Step {
             index,
             time,
@@ -1279,7 +1296,7 @@ impl Domain {
         lines: &[Line],
         index: u64,
         time: Timestamp,
-        kind: &'static str,
+        kind: StepKind,
     ) -> Manifest {
         let mut parties: BTreeSet<Uscc> = haulers.iter().cloned().collect();
         parties.insert(issuer.clone());
@@ -1689,7 +1706,7 @@ impl Domain {
                     &m.lines,
                     index,
                     time,
-                    "manifest.issued",
+                    StepKind::Issued,
                 );
                 man.reference = Some(m.reference.clone());
                 Ok(Effect::Manifests {
@@ -1721,7 +1738,7 @@ impl Domain {
                 }
                 let mut m = m.clone();
                 m.status = Status::Voided;
-                m.steps.push(Step::at(index, time, "manifest.voided"));
+                m.steps.push(Step::at(index, time, StepKind::Voided));
                 Ok(Effect::updated(m))
             }
             E::ManifestCorrected(c) => {
@@ -1750,7 +1767,7 @@ impl Domain {
                 // Once the load has moved, every count on record is of the declared lines in
                 // their units: a correction may fix names, quantities and the route, but not what
                 // a line is nor what it is counted in.
-                let moved = m.steps.iter().any(|s| s.kind == "custody.handover");
+                let moved = m.steps.iter().any(|s| s.kind == StepKind::Handover);
                 if moved {
                     let old = &m.current().lines;
                     if c.lines.len() != old.len() {
@@ -1801,7 +1818,7 @@ impl Domain {
                     m.parties.insert(s.reg.party.clone());
                 }
                 m.steps.push(
-                    Step::at(index, time, "manifest.corrected")
+                    Step::at(index, time, StepKind::Corrected)
                         .counting(c.lines.iter().map(|l| l.quantity).collect()),
                 );
                 Ok(Effect::updated(m))
@@ -1875,7 +1892,7 @@ impl Domain {
                     });
                 }
                 m.steps
-                    .push(Step::at(index, time, "custody.weighed").counting(vec![w.net]));
+                    .push(Step::at(index, time, StepKind::Weighed).counting(vec![w.net]));
                 Ok(Effect::updated(m))
             }
             E::Received(r) => {
@@ -1963,7 +1980,7 @@ impl Domain {
                 };
                 m.quantities = counts;
                 m.steps
-                    .push(Step::at(index, time, "custody.received").counting(m.accepted.clone()));
+                    .push(Step::at(index, time, StepKind::Received).counting(m.accepted.clone()));
                 let mut new = Vec::new();
                 if let Some(rej) = r.rejection {
                     m.parties.insert(rej.to.clone());
@@ -2036,7 +2053,7 @@ impl Domain {
                     .collect();
                 q[i] = t.quantity;
                 m.steps
-                    .push(Step::at(index, time, "custody.treated").counting(q));
+                    .push(Step::at(index, time, StepKind::Treated).counting(q));
                 Ok(Effect::updated(m))
             }
             E::Consolidated(c) => {
@@ -2077,7 +2094,7 @@ impl Domain {
                     stream,
                     std::slice::from_ref(&c.output),
                     &inputs.iter().collect::<Vec<_>>(),
-                    "station.consolidated",
+                    StepKind::Consolidated,
                     "event.output.",
                 )
             }
@@ -2107,7 +2124,7 @@ impl Domain {
                     m.stream,
                     &s.outputs,
                     &[&m],
-                    "station.split",
+                    StepKind::Split,
                     "event.outputs[{}].",
                 )
             }
@@ -2137,7 +2154,7 @@ impl Domain {
                         m.steps.push(Step {
                             index,
                             time,
-                            kind: "inspection.recorded",
+                            kind: StepKind::Inspection,
                             from: Some(ins.inspector),
                             to: None,
                             vehicle: ins.vehicle,
@@ -2511,7 +2528,7 @@ impl Domain {
         m.steps.push(Step {
             index,
             time,
-            kind: "custody.handover",
+            kind: StepKind::Handover,
             from: Some(h.from),
             to: Some(h.to),
             vehicle: h.vehicle,
@@ -2642,7 +2659,7 @@ impl Domain {
             &lines,
             index,
             time,
-            "custody.received",
+            StepKind::Received,
         );
         back.status = Status::Rejected;
         back.return_to = Some(rej.to.clone());
@@ -2663,7 +2680,7 @@ impl Domain {
         stream: Stream,
         outs: &[Outgoing],
         inputs: &[&Manifest],
-        kind: &'static str,
+        kind: StepKind,
         field: &str,
     ) -> Result<Effect, Refusal> {
         let origin = self
@@ -2701,7 +2718,7 @@ impl Domain {
             new.push(m);
         }
         let onward: Vec<ManifestNumber> = new.iter().map(|m| m.number.clone()).collect();
-        let status = if kind == "station.split" {
+        let status = if kind == StepKind::Split {
             Status::Split
         } else {
             Status::Consolidated

@@ -394,7 +394,7 @@ fn wire_unit(m: &super::fold::Manifest) -> &'static str {
 fn check_possible(log: &Log) -> Result<(), TestCaseError> {
     let d = &log.domain;
     for man in d.manifest_numbers().iter().map(|n| d.manifest(n).unwrap()) {
-        let kinds: Vec<&str> = man.steps.iter().map(|s| s.kind).collect();
+        let kinds: Vec<&str> = man.steps.iter().map(|s| s.kind.as_str()).collect();
         let received_at = kinds.iter().position(|k| *k == "custody.received");
         // Treated only after received, and never more than accepted.
         if let Some(t) = kinds.iter().position(|k| *k == "custody.treated") {

@@ -147,7 +147,7 @@ fn step_kind(m: &Manifest, entry: u64) -> &'static str {
     m.steps
         .iter()
         .find(|s| s.index == entry)
-        .map(|s| s.kind)
+        .map(|s| s.kind.as_str())
         .unwrap_or("manifest.issued")
 }
 
