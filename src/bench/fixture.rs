@@ -15,7 +15,7 @@ use super::domain::{
     RECEIVERS, TRUCKS_PER_HAULER,
 };
 use super::{print_raw, raw_rates, RawRates};
-use crate::domain::fold::StepKind;
+use crate::domain::model::StepKind;
 use crate::domain::query::DomainQuery;
 use crate::domain::subjects::{Subject, SubjectKind};
 use crate::domain::RULEBOOK;

@@ -9,7 +9,7 @@
 //! involves a subject in several ways is one posting with a role bit set per way.
 
 use super::codes::ManifestNumber;
-use super::fold::{Manifest, StepKind};
+use super::model::{Manifest, StepKind};
 use super::query::DomainQuery;
 use super::table::{enc, Changes, Table};
 use crate::ledger::kv::Kv;

@@ -4,7 +4,7 @@
 use super::reader::{live, now, viewer, Viewer};
 use super::Problem;
 use crate::domain::codes::{ManifestNumber, Plate, Uscc};
-use crate::domain::fold::{Manifest, Status, StepKind};
+use crate::domain::model::{Manifest, Status, StepKind};
 use crate::domain::query::DomainQuery;
 use crate::domain::DomainRules;
 use crate::http::auth::SeenRequests;

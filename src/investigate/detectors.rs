@@ -16,7 +16,7 @@
 use crate::domain::access::Named;
 use crate::domain::codes::{ManifestNumber, Plate, Quantity, Unit, Uscc};
 use crate::domain::events::{Line, Point, Role, SiteKind, Stream};
-use crate::domain::fold::{FlagKind, Licence, Manifest, Site, Status, Step, StepKind};
+use crate::domain::model::{FlagKind, Licence, Manifest, Site, Status, Step, StepKind};
 use crate::domain::movements::{Fix, FixKind};
 use crate::domain::query::DomainQuery;
 use crate::ledger::time::Timestamp;

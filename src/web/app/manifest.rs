@@ -7,7 +7,7 @@
 use super::{Chrome, Lang};
 use crate::domain::codes::Uscc;
 use crate::domain::events::Role;
-use crate::domain::fold::{Manifest, Status};
+use crate::domain::model::{Manifest, Status};
 use crate::domain::query::DomainQuery;
 use crate::web::i18n;
 use askama::Template;

@@ -9,7 +9,7 @@
 use super::manifest::{party_name, site_name};
 use super::{Chrome, Lang};
 use crate::domain::codes::Quantity;
-use crate::domain::fold::{Manifest, StepKind};
+use crate::domain::model::{Manifest, StepKind};
 use crate::domain::query::DomainQuery;
 use crate::ledger::event::PublicKey;
 use crate::web::i18n;
