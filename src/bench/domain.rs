@@ -249,7 +249,7 @@ fn mib(b: Option<u64>) -> String {
 pub(super) fn rules() -> DomainRules {
     DomainRules::new(
         domain::catalog::Catalog::builtin(),
-        domain::fold::Limits::default(),
+        domain::model::Limits::default(),
     )
 }
 

@@ -15,6 +15,7 @@ use super::domain::{
     RECEIVERS, TRUCKS_PER_HAULER,
 };
 use super::{print_raw, raw_rates, RawRates};
+use crate::domain::model::StepKind;
 use crate::domain::query::DomainQuery;
 use crate::domain::subjects::{Subject, SubjectKind};
 use crate::domain::RULEBOOK;
@@ -265,7 +266,7 @@ pub fn expected(
         let mut handovers = 0;
         let mut hits = BTreeSet::new();
         for step in &m.steps {
-            let name = if step.kind == "custody.handover" {
+            let name = if step.kind == StepKind::Handover {
                 handovers += 1;
                 if handovers == 1 {
                     "pickup"
@@ -273,10 +274,11 @@ pub fn expected(
                     "delivery"
                 }
             } else {
-                step.kind
+                step.kind.as_str()
             };
             let t = step.time.unix_millis();
-            if (kinds.contains(&step.kind) || kinds.contains(&name)) && t >= from && t < to {
+            if (kinds.contains(&step.kind.as_str()) || kinds.contains(&name)) && t >= from && t < to
+            {
                 hits.insert(step.index);
             }
         }

@@ -12,7 +12,7 @@ use super::{
     default_workers, domain_rules, parse_public_url, serve_with_options, TlsArgs, DEFAULT_ORIGIN,
 };
 use crate::domain::codes::ManifestNumber;
-use crate::domain::fold::Status;
+use crate::domain::model::Status;
 use crate::domain::personal::commit;
 use crate::domain::{DomainRules, RULEBOOK};
 use crate::keyfile;

@@ -13,7 +13,7 @@ mod templates;
 mod witness;
 
 use crate::domain::catalog::{Catalog, CATALOG_FILES};
-use crate::domain::fold::Limits;
+use crate::domain::model::Limits;
 use crate::domain::DomainRules;
 use crate::keyfile;
 use crate::ledger::event::PublicKey;

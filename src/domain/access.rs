@@ -5,7 +5,7 @@
 
 use super::codes::{ManifestNumber, Plate, Uscc};
 use super::events::Role;
-use super::fold::Manifest;
+use super::model::Manifest;
 use super::query::DomainQuery;
 
 /// What a reader may see.

@@ -1,13 +1,16 @@
 //! PURE: the waste domain. Codes and formats that can only be built valid (`codes`), the
 //! catalogs (`catalog`), the event catalogue (`events`), and the fold of the log into parties,
-//! licences, vehicles, sites and manifests with their flags (`fold`). No I/O: catalogs come in
-//! as strings, time as a value.
+//! licences, vehicles, sites and manifests with their flags (`fold`; the types in `model`, each
+//! event decided in `decide`). No I/O: catalogs come in as strings, time as a value.
 
 pub mod access;
 pub mod catalog;
+mod checks;
 pub mod codes;
+mod decide;
 pub mod events;
 pub mod fold;
+pub mod model;
 pub mod movements;
 pub mod pending;
 pub mod personal;
@@ -29,7 +32,8 @@ pub const RULEBOOK: &str = "wasteledger/waste/v2";
 /// after the log's time), which v1 did not have.
 pub const RULEBOOK_V1: &str = "wasteledger/waste/v1";
 use crate::ledger::kv::Kv;
-use fold::{Domain, Limits};
+use fold::Domain;
+use model::Limits;
 use std::sync::{Arc, Mutex, MutexGuard, RwLock};
 
 /// The domain as the store and the readers share it. The sequencer folds batches into the live

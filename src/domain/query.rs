@@ -8,8 +8,9 @@
 
 use super::catalog::Catalog;
 use super::codes::{ManifestNumber, Plate, Uscc};
-use super::fold::{
-    CaseNote, Domain, Export, KeyEntries, Licence, Limits, Manifest, Party, Person, Site, Vehicle,
+use super::fold::Domain;
+use super::model::{
+    CaseNote, Export, KeyEntries, Licence, Limits, Manifest, Party, Person, Site, Vehicle,
 };
 use super::movements::Fix;
 use super::subjects::{Link, Posting, Subject};

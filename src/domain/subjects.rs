@@ -9,7 +9,7 @@
 //! involves a subject in several ways is one posting with a role bit set per way.
 
 use super::codes::ManifestNumber;
-use super::fold::Manifest;
+use super::model::{Manifest, StepKind};
 use super::query::DomainQuery;
 use super::table::{enc, Changes, Table};
 use crate::ledger::kv::Kv;
@@ -402,7 +402,7 @@ impl SubjectIndex {
                 }
             }
             let declared =
-                m.issue_index == index || step.is_some_and(|s| s.kind == "manifest.corrected");
+                m.issue_index == index || step.is_some_and(|s| s.kind == StepKind::Corrected);
             if declared {
                 for p in &m.parties {
                     add(SubjectKind::Party, p.as_str(), role::PARTY);

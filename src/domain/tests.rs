@@ -4,7 +4,8 @@
 
 use super::catalog::Catalog;
 use super::codes::Uscc;
-use super::fold::{Domain, FlagKind, Limits, Status};
+use super::fold::Domain;
+use super::model::{FlagKind, Limits, Status};
 use super::query::DomainQuery;
 use super::RULEBOOK;
 use crate::ledger::event::{PublicKey, SignedEvent};
@@ -389,7 +390,7 @@ proptest! {
 }
 
 /// The line's unit as written on the wire.
-fn wire_unit(m: &super::fold::Manifest) -> &'static str {
+fn wire_unit(m: &super::model::Manifest) -> &'static str {
     match m.current().lines[0].quantity.unit {
         super::codes::Unit::G => "g",
         super::codes::Unit::Ml => "ml",
@@ -400,7 +401,7 @@ fn wire_unit(m: &super::fold::Manifest) -> &'static str {
 fn check_possible(log: &Log) -> Result<(), TestCaseError> {
     let d = &log.domain;
     for man in d.manifest_numbers().iter().map(|n| d.manifest(n).unwrap()) {
-        let kinds: Vec<&str> = man.steps.iter().map(|s| s.kind).collect();
+        let kinds: Vec<&str> = man.steps.iter().map(|s| s.kind.as_str()).collect();
         let received_at = kinds.iter().position(|k| *k == "custody.received");
         // Treated only after received, and never more than accepted.
         if let Some(t) = kinds.iter().position(|k| *k == "custody.treated") {
@@ -555,7 +556,7 @@ fn evidence_is_pulled_by_enforcement_only_and_stays_off_the_manifests() {
         log.domain
             .key_entries(&PublicKey(k.verifying_key()))
             .unwrap(),
-        super::fold::KeyEntries {
+        super::model::KeyEntries {
             added,
             revoked: None,
             delegated_by: None,

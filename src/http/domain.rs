@@ -6,7 +6,7 @@ use super::reader::{live, now, off_worker, viewer, viewer_with_body, Viewer};
 use super::Problem;
 use crate::domain::codes::{ManifestNumber, Plate, Uscc};
 use crate::domain::events::Stream;
-use crate::domain::fold::{Manifest, Status};
+use crate::domain::model::{Manifest, Status};
 use crate::domain::personal::Disclosure;
 use crate::domain::DomainRules;
 use crate::ledger::event::{PublicKey, SignedEvent};

@@ -4,7 +4,7 @@
 use super::reader::{live, now, viewer, Viewer};
 use super::Problem;
 use crate::domain::codes::{ManifestNumber, Plate, Uscc};
-use crate::domain::fold::{Manifest, Status};
+use crate::domain::model::{Manifest, Status, StepKind};
 use crate::domain::query::DomainQuery;
 use crate::domain::DomainRules;
 use crate::http::auth::SeenRequests;
@@ -390,7 +390,7 @@ async fn print(req: HttpRequest, c: Ctx, path: aw::Path<String>) -> Result<HttpR
             if let Some(v) = &s.vehicle {
                 detail.push(format!("车辆 vehicle {v}"));
             }
-            let treated = if s.kind == "custody.treated" {
+            let treated = if s.kind == StepKind::Treated {
                 Some(web::Treatment {
                     line: field("line").and_then(Value::as_u64).unwrap_or(0) as usize,
                     code: field("code")

@@ -9,7 +9,7 @@ use super::Problem;
 use crate::domain::access::Access;
 use crate::domain::codes::Uscc;
 use crate::domain::events::Role;
-use crate::domain::fold::Manifest;
+use crate::domain::model::Manifest;
 use crate::domain::query::DomainQuery;
 use crate::domain::{DomainRead, DomainRules};
 use crate::ledger::event::PublicKey;

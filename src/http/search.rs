@@ -9,7 +9,7 @@ use super::Problem;
 use crate::domain::access::Access;
 use crate::domain::codes::{ManifestNumber, Plate, Uscc};
 use crate::domain::events::Commitment;
-use crate::domain::fold::Person;
+use crate::domain::model::Person;
 use crate::domain::query::DomainQuery;
 use crate::domain::subjects::{Subject, SubjectKind};
 use crate::domain::DomainRules;

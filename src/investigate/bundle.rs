@@ -19,7 +19,7 @@
 
 use crate::domain::codes::{ManifestNumber, Uscc};
 use crate::domain::events::Stream;
-use crate::domain::fold::{line_label, KeyEntries, Manifest};
+use crate::domain::model::{line_label, KeyEntries, Manifest};
 use crate::domain::query::DomainQuery;
 use crate::ledger::entry::Entry;
 use crate::ledger::event::PublicKey;

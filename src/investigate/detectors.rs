@@ -16,7 +16,7 @@
 use crate::domain::access::Named;
 use crate::domain::codes::{ManifestNumber, Plate, Quantity, Unit, Uscc};
 use crate::domain::events::{Line, Point, Role, SiteKind, Stream};
-use crate::domain::fold::{FlagKind, Licence, Manifest, Site, Status, Step};
+use crate::domain::model::{FlagKind, Licence, Manifest, Site, Status, Step, StepKind};
 use crate::domain::movements::{Fix, FixKind};
 use crate::domain::query::DomainQuery;
 use crate::ledger::time::Timestamp;
@@ -674,7 +674,7 @@ impl<'a> Scan<'a> {
             .steps
             .iter()
             .rev()
-            .find(|s| s.kind == "custody.handover" && s.time == delivered)
+            .find(|s| s.kind == StepKind::Handover && s.time == delivered)
         else {
             return;
         };
@@ -684,7 +684,7 @@ impl<'a> Scan<'a> {
         let receipt = m
             .steps
             .iter()
-            .find(|s| s.kind == "custody.received" && s.index > arrival.index);
+            .find(|s| s.kind == StepKind::Received && s.index > arrival.index);
         let (reason, entries) = match receipt {
             Some(r) if r.time > deadline => (
                 format!(
@@ -735,7 +735,7 @@ impl<'a> Scan<'a> {
                         .iter()
                         .rev()
                         .filter(|s| s.index < f.index && s.quantities.is_some())
-                        .find(|s| s.kind != "custody.treated");
+                        .find(|s| s.kind != StepKind::Treated);
                     let mut e = vec![f.index];
                     let before_s = match before {
                         Some(b) => {
@@ -819,7 +819,7 @@ impl<'a> Scan<'a> {
                         .steps
                         .iter()
                         .rev()
-                        .filter(|s| s.index < f.index && s.kind == "custody.handover")
+                        .filter(|s| s.index < f.index && s.kind == StepKind::Handover)
                         .find_map(|s| s.vehicle.is_some().then_some(s.index));
                     (
                         AnomalyKind::WrongVehicle,
@@ -871,7 +871,7 @@ impl<'a> Scan<'a> {
             .steps
             .iter()
             .enumerate()
-            .filter(|(_, s)| s.kind == "custody.handover")
+            .filter(|(_, s)| s.kind == StepKind::Handover)
             .map(|(i, _)| i)
             .collect();
         // At a station since (its party, the step index in `steps`).
@@ -901,7 +901,7 @@ impl<'a> Scan<'a> {
             let next = handovers.get(k + 1).copied().unwrap_or(m.steps.len());
             let receipt = m.steps[i + 1..next]
                 .iter()
-                .find(|r| r.kind == "custody.received");
+                .find(|r| r.kind == StepKind::Received);
             if let Some(r) = receipt {
                 taken_in = true;
                 if self.capped.contains(to) {
@@ -945,7 +945,7 @@ impl<'a> Scan<'a> {
         let outgoing = m
             .steps
             .first()
-            .is_some_and(|s| matches!(s.kind, "station.consolidated" | "station.split"));
+            .is_some_and(|s| matches!(s.kind, StepKind::Consolidated | StepKind::Split));
         if outgoing {
             for l in lines {
                 let b = self
@@ -967,7 +967,7 @@ impl<'a> Scan<'a> {
             let sl = self.sites.entry(m.origin.clone()).or_default();
             sl.entries.insert(pickup.index);
             sl.last = sl.last.max(Some(pickup.time));
-            let received = m.steps.iter().find(|s| s.kind == "custody.received");
+            let received = m.steps.iter().find(|s| s.kind == StepKind::Received);
             if let Some(r) = received {
                 let mut taken = sum(&m.accepted);
                 for (u, a) in sum(&m.rejected) {
@@ -1030,7 +1030,7 @@ impl<'a> Scan<'a> {
         let mut out = HashMap::new();
         for n in self.d.manifests_of_vehicle(plate).iter() {
             if let Some(m) = self.d.manifest(n) {
-                for s in m.steps.iter().filter(|s| s.kind == "custody.handover") {
+                for s in m.steps.iter().filter(|s| s.kind == StepKind::Handover) {
                     out.insert(s.index, m.number.clone());
                 }
             }

@@ -8,7 +8,7 @@
 //! other postings are skipped wherever they fall, so each manifest appears on exactly one page.
 
 use crate::domain::codes::{ManifestNumber, Uscc};
-use crate::domain::fold::{Manifest, Status};
+use crate::domain::model::{Manifest, Status};
 use crate::domain::query::DomainQuery;
 use crate::domain::subjects::{self, role, PostingReader, Subject, SubjectKind};
 use crate::ledger::time::Timestamp;
@@ -147,7 +147,7 @@ fn step_kind(m: &Manifest, entry: u64) -> &'static str {
     m.steps
         .iter()
         .find(|s| s.index == entry)
-        .map(|s| s.kind)
+        .map(|s| s.kind.as_str())
         .unwrap_or("manifest.issued")
 }
 

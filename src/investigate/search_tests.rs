@@ -5,7 +5,8 @@
 
 use super::*;
 use crate::domain::catalog::Catalog;
-use crate::domain::fold::{Domain, Limits};
+use crate::domain::fold::Domain;
+use crate::domain::model::Limits;
 use crate::domain::RULEBOOK;
 use crate::ledger::event::{PublicKey, SignedEvent};
 use crate::ledger::state::{genesis_event, LogState};

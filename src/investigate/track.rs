@@ -15,6 +15,7 @@ use super::detectors::{distance_m, inside, nearest_site, DetectorConfig};
 use crate::domain::codes::Uscc;
 use crate::domain::codes::{ManifestNumber, Plate};
 use crate::domain::events::{Point, SiteKind};
+use crate::domain::model::StepKind;
 use crate::domain::movements::{Fix, FixKind};
 use crate::domain::query::DomainQuery;
 use crate::ledger::time::Timestamp;
@@ -183,7 +184,7 @@ fn handover_manifests(d: &dyn DomainQuery, plate: &Plate) -> HashMap<u64, Manife
     let mut out = HashMap::new();
     for n in d.manifests_of_vehicle(plate).iter() {
         if let Some(m) = d.manifest(n) {
-            for s in m.steps.iter().filter(|s| s.kind == "custody.handover") {
+            for s in m.steps.iter().filter(|s| s.kind == StepKind::Handover) {
                 out.insert(s.index, m.number.clone());
             }
         }
@@ -300,7 +301,8 @@ mod tests {
     use super::*;
     use crate::domain::catalog::Catalog;
     use crate::domain::events::SiteRegistered;
-    use crate::domain::fold::{Domain, Limits, Site};
+    use crate::domain::fold::Domain;
+    use crate::domain::model::{Limits, Site};
     use std::sync::Arc;
 
     const MIN: u64 = 60_000;

@@ -36,7 +36,7 @@ pub use token::{
 
 use crate::domain::codes::{CwType, ManifestNumber, Quantity, Uscc, WasteCode};
 use crate::domain::events::Stream;
-use crate::domain::fold::Manifest;
+use crate::domain::model::Manifest;
 use crate::ledger::time::Timestamp;
 use serde::Serialize;
 

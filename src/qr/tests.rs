@@ -5,7 +5,7 @@ use super::token::put_uvarint;
 use super::*;
 use crate::domain::codes::{CwType, ManifestNumber, Quantity, Unit, Uscc, WasteCode};
 use crate::domain::events::{Container, Form, Line, Stream};
-use crate::domain::fold::{Manifest, Status, Version};
+use crate::domain::model::{Manifest, Status, Version};
 use crate::ledger::note::NoteVerifier;
 use crate::ledger::time::Timestamp;
 use data_encoding::BASE32_NOPAD;

@@ -8,7 +8,7 @@ use crate::domain::codes::{CwType, Hazard, RdCode, RdKind, Unit};
 use crate::domain::events::{
     Discrepancy, Form, LicenceKind, PermitKind, PersonRole, Role, SiteKind, Stream, Verdict,
 };
-use crate::domain::fold::{FlagKind, Status};
+use crate::domain::model::{FlagKind, Status};
 use serde_json::{json, Map, Value};
 
 /// The page's language: Chinese first, English as a switch.

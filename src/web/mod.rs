@@ -9,7 +9,7 @@ pub mod i18n;
 use crate::domain::catalog::Catalog;
 use crate::domain::codes::{CwType, Hazard, Quantity, Unit, Uscc, WasteCode};
 use crate::domain::events::{Container, Form, Line, Stream};
-use crate::domain::fold::{line_label, Manifest, Status};
+use crate::domain::model::{line_label, Manifest, Status};
 use crate::ledger::time::Timestamp;
 use i18n::Lang;
 use std::fmt::Write;

@@ -10,7 +10,7 @@ use super::manifest::{load_row, LoadRow};
 use super::{Chrome, Lang};
 use crate::domain::codes::{ManifestNumber, Uscc};
 use crate::domain::events::Stream;
-use crate::domain::fold::{FlagKind, Manifest, Status};
+use crate::domain::model::{FlagKind, Manifest, Status};
 use crate::domain::query::DomainQuery;
 use crate::investigate::detectors::AnomalyKind;
 use crate::ledger::time::Timestamp;
@@ -303,7 +303,8 @@ pub struct ConsolePage {
 mod tests {
     use super::*;
     use crate::domain::catalog::Catalog;
-    use crate::domain::fold::{Domain, Limits};
+    use crate::domain::fold::Domain;
+    use crate::domain::model::Limits;
 
     fn chrome(lang: Lang) -> Chrome {
         super::super::test_chrome(lang, "/app/anomalies")

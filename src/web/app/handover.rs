@@ -10,7 +10,7 @@ use super::Lang;
 use crate::domain::codes::Unit;
 use crate::domain::codes::Uscc;
 use crate::domain::events::{DomainEvent, Handover, PersonRole, Role, SiteKind};
-use crate::domain::fold::{Manifest, Status};
+use crate::domain::model::{Manifest, Status};
 use crate::domain::query::DomainQuery;
 use crate::ledger::event::PublicKey;
 use crate::ledger::time::Timestamp;

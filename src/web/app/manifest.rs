@@ -7,7 +7,7 @@
 use super::{Chrome, Lang};
 use crate::domain::codes::Uscc;
 use crate::domain::events::Role;
-use crate::domain::fold::{Manifest, Status};
+use crate::domain::model::{Manifest, Status};
 use crate::domain::query::DomainQuery;
 use crate::web::i18n;
 use askama::Template;
@@ -240,8 +240,8 @@ pub fn view(
         .steps
         .iter()
         .map(|s| {
-            let what = i18n::EventType::parse(s.kind)
-                .map_or(s.kind, |e| e.text().get(lang))
+            let what = i18n::EventType::parse(s.kind.as_str())
+                .map_or(s.kind.as_str(), |e| e.text().get(lang))
                 .to_string();
             let mut detail = Vec::new();
             if let (Some(f), Some(t)) = (&s.from, &s.to) {

@@ -11,7 +11,7 @@ use super::manifest::{line_what, load_what, party_name, site_name, tone};
 use super::{Chrome, Lang};
 use crate::domain::codes::{Quantity, RdCode, Unit, Uscc};
 use crate::domain::events::{Discrepancy, Line, Role, SiteKind};
-use crate::domain::fold::{Manifest, Status};
+use crate::domain::model::{Manifest, Status};
 use crate::domain::query::DomainQuery;
 use crate::domain::subjects::{unpack, Subject, SubjectKind};
 use crate::ledger::time::Timestamp;

@@ -65,7 +65,7 @@ mod tests {
     use super::*;
     use crate::domain::catalog::Catalog;
     use crate::domain::fold::Domain;
-    use crate::domain::fold::Limits;
+    use crate::domain::model::Limits;
 
     #[test]
     fn the_words_carry_waste_names_and_statuses_in_the_page_language_and_stay_in_their_script() {

@@ -9,7 +9,7 @@
 use super::manifest::{party_name, site_name};
 use super::{Chrome, Lang};
 use crate::domain::codes::Quantity;
-use crate::domain::fold::Manifest;
+use crate::domain::model::{Manifest, StepKind};
 use crate::domain::query::DomainQuery;
 use crate::ledger::event::PublicKey;
 use crate::web::i18n;
@@ -187,19 +187,19 @@ pub fn view(
                 .find(|e| e["index"] == s.index)
                 .map(|e| &e["event"])
                 .unwrap_or(&Value::Null);
-            let what = i18n::EventType::parse(s.kind)
-                .map_or(s.kind, |e| e.text().get(lang))
+            let what = i18n::EventType::parse(s.kind.as_str())
+                .map_or(s.kind.as_str(), |e| e.text().get(lang))
                 .to_string();
             // Gaps: a count of the load (hand-over, receipt) against the count before it,
             // line by line; a weighbridge's single net against the sum of that count.
             // Treatments and other steps are shown, not compared.
             let mut gap = None;
-            let counts = matches!(s.kind, "custody.handover" | "custody.received");
+            let counts = matches!(s.kind, StepKind::Handover | StepKind::Received);
             if let (Some(qs), Some(before)) = (&s.quantities, &last) {
                 let pairs: Vec<(usize, Quantity, Quantity)> = if counts && qs.len() == before.len()
                 {
                     (0..qs.len()).map(|n| (n, qs[n], before[n])).collect()
-                } else if s.kind == "custody.weighed"
+                } else if s.kind == StepKind::Weighed
                     && qs.len() == 1
                     && before.iter().all(|b| b.unit == qs[0].unit)
                 {

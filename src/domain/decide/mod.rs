@@ -1,0 +1,62 @@
+//! What an event does, decided before anything changes: [`Domain::decide`] sends each event
+//! to its family's file, which checks it completely and returns the [`Effect`] the fold then
+//! applies (`fold.rs`). The checks the families share are in `checks.rs`.
+
+mod custody;
+mod manifest;
+mod oversight;
+mod registry;
+mod station;
+
+use crate::domain::checks::not_ahead_of_log;
+use crate::domain::events::DomainEvent;
+use crate::domain::fold::{Domain, Effect};
+use crate::ledger::event::SignedEvent;
+use crate::ledger::state::{LogState, Refusal};
+use crate::ledger::time::Timestamp;
+
+impl Domain {
+    /// What `event` at `index` does, checked completely before anything changes: each event
+    /// goes to its family's `decide_*` (registry, manifest, custody, station, oversight).
+    pub(super) fn decide(
+        &self,
+        index: u64,
+        time: Timestamp,
+        event: &SignedEvent,
+        log: &LogState,
+    ) -> Result<Effect, Refusal> {
+        match event.event_type() {
+            "log.genesis" => return Ok(Effect::None),
+            "key.revoked" => return self.decide_key_revoked(event),
+            "key.delegated" => return self.decide_key_delegated(event),
+            "key.added" => return self.decide_key_added(event),
+            _ => {}
+        }
+        let ev = DomainEvent::parse(event.event_type(), event.event_bytes())?;
+        if !self.rulebook_v1 {
+            not_ahead_of_log(&ev, time)?;
+        }
+        use DomainEvent as E;
+        match ev {
+            E::PartyRegistered(p) => self.decide_party(index, event, log, p),
+            E::LicenceGranted(g) => self.decide_licence(index, event, log, g),
+            E::LicenceRevoked(r) => self.decide_licence_revoked(event, log, r),
+            E::VehicleRegistered(v) => self.decide_vehicle(index, event, log, v),
+            E::SiteRegistered(s) => self.decide_site(index, event, log, s),
+            E::PersonRegistered(p) => self.decide_person(index, event, log, p),
+            E::ManifestIssued(m) => self.decide_issue(index, time, event, m),
+            E::ManifestVoided(v) => self.decide_void(index, time, event, v),
+            E::ManifestCorrected(c) => self.decide_correction(index, time, event, c),
+            E::Handover(h) => self.decide_complete_handover(index, time, event, h),
+            E::Weighed(w) => self.decide_weighing(index, time, event, w),
+            E::Received(r) => self.decide_receipt(index, time, event, r),
+            E::Treated(t) => self.decide_treatment(index, time, event, t),
+            E::Consolidated(c) => self.decide_consolidation(index, time, event, c),
+            E::Split(s) => self.decide_split(index, time, event, s),
+            E::Inspection(ins) => self.decide_inspection(index, time, event, ins),
+            E::EvidenceExported(x) => self.decide_export(index, time, event, log, x),
+            E::CaseNoted(x) => self.decide_note(index, time, event, x),
+            E::Track(t) => self.decide_track(index, event, t),
+        }
+    }
+}
