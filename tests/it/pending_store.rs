@@ -5,7 +5,7 @@
 use std::sync::Arc;
 use wasteledger::bench::domain::City;
 use wasteledger::domain::catalog::Catalog;
-use wasteledger::domain::fold::{Limits, Status};
+use wasteledger::domain::model::{Limits, Status};
 use wasteledger::domain::{DomainRules, RULEBOOK};
 use wasteledger::ledger::event::SignedEvent;
 use wasteledger::store::{Config, Genesis, Ledger, SubmitError, SystemClock, Taken};
