@@ -362,7 +362,7 @@ impl Domain {
     /// Add a vehicle fix as it is (tests of readers that need only fixes).
     #[cfg(test)]
     pub(crate) fn test_fix(&mut self, plate: &Plate, fix: Fix) {
-        self.movements.add(plate, fix, 0);
+        self.movements.add(plate, fix, 0, None);
     }
 
     /// Set the last serial allocated for a year and region (tests: running out of numbers).
@@ -421,9 +421,16 @@ impl Domain {
                 });
             }
             Effect::Moved(inner, fixes) => {
+                // A hand-over's fixes belong to the one load it hands over.
+                let load = match &*inner {
+                    Effect::Manifests { new, updated } if new.is_empty() && updated.len() == 1 => {
+                        Some(updated[0].number.clone())
+                    }
+                    _ => None,
+                };
                 self.apply(index, time, *inner);
                 for (nth, (plate, fix)) in fixes.into_iter().enumerate() {
-                    self.movements.add(&plate, fix, nth as u8);
+                    self.movements.add(&plate, fix, nth as u8, load.as_ref());
                 }
             }
             Effect::Manifests { new, updated } => {

@@ -3,7 +3,7 @@
 //! replayed at open) and kept compact, 24 bytes a fix, for the vehicle detectors of
 //! `investigate::detectors` (too fast, two places at once, dwelling outside every site).
 
-use super::codes::Plate;
+use super::codes::{ManifestNumber, Plate};
 use super::events::Point;
 use super::table::{enc, Changes, Table};
 use crate::ledger::kv::Kv;
@@ -87,7 +87,9 @@ impl Fix {
 /// Every vehicle's fixes, each vehicle's in time order (ties in log order): one key per fix,
 /// (plate, time, entry, position in the entry).
 pub struct Movements {
-    fixes: Table<(Plate, u64, u64, u8), Fix>,
+    /// (plate, time, entry, position in the entry) -> the fix, and the load a hand-over's fix
+    /// belongs to (packed manifest number).
+    fixes: Table<(Plate, u64, u64, u8), (Fix, Option<u64>)>,
     /// The vehicles that have fixes.
     tracked: Table<Plate, ()>,
     /// "fixes": how many.
@@ -115,10 +117,12 @@ impl Movements {
         self.totals.keep_decoded(4);
     }
 
-    /// Add the `nth` fix an entry gives `plate`.
-    pub fn add(&mut self, plate: &Plate, fix: Fix, nth: u8) {
-        self.fixes
-            .insert((plate.clone(), fix.ms, fix.index(), nth), fix);
+    /// Add the `nth` fix an entry gives `plate` (`load`: the manifest a hand-over's fix is of).
+    pub fn add(&mut self, plate: &Plate, fix: Fix, nth: u8, load: Option<&ManifestNumber>) {
+        self.fixes.insert(
+            (plate.clone(), fix.ms, fix.index(), nth),
+            (fix, load.map(super::subjects::pack)),
+        );
         if !self.tracked.contains_key(plate) {
             self.tracked.insert(plate.clone(), ());
         }
@@ -141,9 +145,21 @@ impl Movements {
                 if to.is_some_and(|t| ms >= t.unix_millis()) {
                     return ControlFlow::Break(());
                 }
-                out.push(*fix);
+                out.push(fix.0);
                 ControlFlow::Continue(())
             });
+        out
+    }
+
+    /// The load each of a vehicle's hand-over fixes belongs to, by entry.
+    pub fn loads(&self, plate: &Plate) -> std::collections::HashMap<u64, ManifestNumber> {
+        let mut out = std::collections::HashMap::new();
+        self.fixes.scan(&enc(plate), &mut |(_, _, entry, _), v| {
+            if let Some(m) = v.1 {
+                out.insert(entry, super::subjects::unpack(m));
+            }
+            ControlFlow::Continue(())
+        });
         out
     }
 
@@ -197,6 +213,7 @@ mod tests {
                 &plate,
                 Fix::new(Timestamp::from_unix_millis(ms), None, i, FixKind::Track),
                 0,
+                None,
             );
         }
         let order: Vec<u64> = m
@@ -213,7 +230,7 @@ mod tests {
         let plate = Plate::parse("苏E12345").unwrap();
         let t = Timestamp::from_unix_millis;
         for (ms, i) in [(10, 1), (20, 2), (20, 3), (30, 4), (40, 5)] {
-            m.add(&plate, Fix::new(t(ms), None, i, FixKind::Track), 0);
+            m.add(&plate, Fix::new(t(ms), None, i, FixKind::Track), 0, None);
         }
         let idx = |w: Vec<Fix>| w.iter().map(|f| f.index()).collect::<Vec<_>>();
         assert_eq!(

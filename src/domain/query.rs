@@ -121,6 +121,9 @@ pub trait DomainQuery {
         from: Option<Timestamp>,
         to: Option<Timestamp>,
     ) -> Cow<'_, [Fix]>;
+    /// The load each of a vehicle's hand-over fixes (putting a load on it or taking one off)
+    /// belongs to, by the hand-over's entry.
+    fn fix_loads(&self, plate: &Plate) -> std::collections::HashMap<u64, ManifestNumber>;
     /// The vehicles that have fixes, in plate order.
     fn tracked_vehicles(&self) -> Vec<Plate>;
     /// How many fixes are held (for memory figures).
@@ -371,6 +374,9 @@ impl DomainQuery for Domain {
         to: Option<Timestamp>,
     ) -> Cow<'_, [Fix]> {
         Cow::Owned(self.movements.window(plate, from, to))
+    }
+    fn fix_loads(&self, plate: &Plate) -> std::collections::HashMap<u64, ManifestNumber> {
+        self.movements.loads(plate)
     }
     fn tracked_vehicles(&self) -> Vec<Plate> {
         self.movements.vehicles()

@@ -1027,15 +1027,8 @@ impl<'a> Scan<'a> {
 
     /// Which manifests each hand-over entry of this vehicle moved.
     fn loads_by_entry(&self, plate: &Plate) -> HashMap<u64, ManifestNumber> {
-        let mut out = HashMap::new();
-        for n in self.d.manifests_of_vehicle(plate).iter() {
-            if let Some(m) = self.d.manifest(n) {
-                for s in m.steps.iter().filter(|s| s.kind == StepKind::Handover) {
-                    out.insert(s.index, m.number.clone());
-                }
-            }
-        }
-        out
+        // The fixes name their loads: no manifest of the vehicle is read.
+        self.d.fix_loads(plate)
     }
 
     fn vehicle_anomaly(
