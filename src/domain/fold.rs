@@ -76,8 +76,10 @@ pub struct Domain {
     pub(super) movements: Movements,
 }
 
-/// The layout of the stored state: a different one is rebuilt from the entries at open.
-pub const LAYOUT: u64 = 1;
+/// The layout of the stored state: a different one is rebuilt from the entries at open. Any
+/// change to a table's key or value encoding takes the next number. 2: a hand-over's fix names
+/// its load.
+pub const LAYOUT: u64 = 2;
 
 /// Manifests the sequencer's fold keeps decoded (about 2 KB each; up to twice as many): the
 /// loads moving now are read at each of their steps.
