@@ -397,7 +397,7 @@ pub fn measure(
     drop(d);
 
     // Subject search: random subjects over random windows, newest first, 50 a page, timed
-    // from taking the read lock to the JSON body.
+    // from taking a view of the domain to the JSON body.
     let all = subjects(&city);
     let end = chunk_start(manifests.div_ceil(chunk_size(manifests)), manifests) + 2 * DAY;
     let lengths = [DAY, 7 * DAY, 30 * DAY, 365 * DAY];

@@ -21,8 +21,8 @@ use crate::ledger::kv::{FoldWrites, Kv};
 use crate::ledger::state::{Delegation, Fold, LogState, Refusal};
 use crate::ledger::time::Timestamp;
 
-/// Most manifests one `evidence.exported` may select (a bundle is built and summarised under
-/// the state's read lock).
+/// Most manifests one `evidence.exported` may select (a bundle is built and summarised in one
+/// request).
 pub const MAX_EXPORT_MANIFESTS: usize = 1000;
 
 /// The domain state. `Domain` implements the ledger's [`Fold`].

@@ -119,8 +119,9 @@ fn build(
 ) -> Result<Bundle, Problem> {
     let (plan, note) = {
         let d = live(rules)?;
-        // Under the domain's read lock the published head is the state's own (the sequencer
-        // publishes inside the write lock).
+        // The state read after the head is at least as new as it (a batch's state is readable
+        // only once its head is published, under the commit gate); the plan leaves out what
+        // lies past the checkpoint chosen.
         let head = ledger.head();
         let (note, size) =
             checkpoint_for_bundle(ledger, &head, index, witnesses)?.ok_or_else(|| {

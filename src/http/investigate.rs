@@ -16,8 +16,8 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 /// How long one full detector scan is served before the next is made. A scan reads the whole
-/// state under the domain's read lock (about a second at 1M manifests), during which nothing is
-/// appended: without this, every `GET /v1/anomalies` would stall the sequencer that long.
+/// read model (seconds to minutes for a large state; it holds nothing the log's writer waits
+/// for), so readers share one rather than each making their own.
 pub const SCAN_MAX_AGE_MS: u64 = 30_000;
 
 /// The last full scan and when it was made (answers say `as_of`); one per server, shared by
@@ -28,8 +28,8 @@ pub struct ScanCache(
     Option<ScanHook>,
 );
 
-/// Called as each full detector scan starts, under the domain's read lock: the tests hold a
-/// scan open with it, to see the server answer meanwhile.
+/// Called as each full detector scan starts, with the reader's view of the domain in hand: the
+/// tests hold a scan open with it, to see the server answer and the log append meanwhile.
 #[derive(Clone)]
 pub struct ScanHook(pub Arc<dyn Fn() + Send + Sync>);
 

@@ -162,7 +162,7 @@ pub(super) fn require_sees_all(v: &Viewer, what: &str) -> Result<(), Problem> {
 
 /// Run `work` on actix's blocking threads, off the async workers, and wait for it there:
 /// for reads that scan the domain or build large answers (detector scans, lists, bundles,
-/// graphs). `work` takes the domain's read lock itself (a guard does not cross an await).
+/// graphs). `work` takes its own view of the domain there (a view does not cross an await).
 pub(super) async fn off_worker<T: Send + 'static>(
     work: impl FnOnce() -> Result<T, Problem> + Send + 'static,
 ) -> Result<T, Problem> {

@@ -110,8 +110,8 @@ impl Bundle {
     }
 }
 
-/// What goes into a bundle, decided from the domain's state (under its read lock), before any
-/// entry is read: the export, the manifests' entries, the key registry, and the summary.
+/// What goes into a bundle, decided from the domain's state (as new as the checkpoint or newer;
+/// what lies past the checkpoint is left out), before any entry is read: the export, the manifests' entries, the key registry, and the summary.
 #[derive(Clone, Debug)]
 pub struct Plan {
     pub export: ExportHeader,
