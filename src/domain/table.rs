@@ -158,8 +158,8 @@ pub struct Table<K, V> {
     tag: u8,
     base: Option<Arc<dyn Kv>>,
     dirty: BTreeMap<Vec<u8>, V>,
-    /// Values as stored, decoded, kept for the fold that reads them again and again (the
-    /// sequencer's); none for a reader's view.
+    /// Values as stored, decoded, kept where they are read again and again (the sequencer's
+    /// fold, a reader's view for its span); none unless asked for (`keep_decoded`).
     cache: Option<Mutex<Cache<V>>>,
     _k: std::marker::PhantomData<fn() -> K>,
 }
