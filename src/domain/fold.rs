@@ -489,6 +489,16 @@ impl Fold for Domain {
         self.changes(true)
     }
 
+    /// The numbers of the manifests entry `index` created (an issue one, a split several), for
+    /// its receipt: among the changes not yet written, so no storage is read for them.
+    fn created(&self, index: u64) -> Vec<String> {
+        use super::query::DomainQuery;
+        self.created_at(index)
+            .iter()
+            .map(|n| n.as_str().to_string())
+            .collect()
+    }
+
     fn discard_writes(&mut self) {
         self.each_table(&mut |t| t.forget());
         // What is cached from the stored state is read again from it.

@@ -15,7 +15,6 @@ pub mod movements;
 pub mod pending;
 pub mod personal;
 pub mod query;
-mod receipt;
 pub mod subjects;
 pub mod table;
 
@@ -118,7 +117,7 @@ impl DomainRead<'_> {
 impl Rules for DomainRules {
     fn with_fold(&self, f: &mut dyn FnMut(&mut dyn Fold)) {
         let mut g = self.live.lock().expect("domain lock");
-        f(&mut receipt::Receipting(&mut g))
+        f(&mut *g)
     }
 
     fn fresh(&self) -> Box<dyn Fold> {

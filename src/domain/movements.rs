@@ -84,12 +84,15 @@ impl Fix {
     }
 }
 
+/// A fix's key: (plate, time in ms, entry, position in the entry).
+type FixKey = (Plate, u64, u64, u8);
+
 /// Every vehicle's fixes, each vehicle's in time order (ties in log order): one key per fix,
 /// (plate, time, entry, position in the entry).
 pub struct Movements {
     /// (plate, time, entry, position in the entry) -> the fix, and the load a hand-over's fix
     /// belongs to (packed manifest number).
-    fixes: Table<(Plate, u64, u64, u8), (Fix, Option<u64>)>,
+    fixes: Table<FixKey, (Fix, Option<u64>)>,
     /// The vehicles that have fixes.
     tracked: Table<Plate, ()>,
     /// "fixes": how many.

@@ -927,8 +927,8 @@ fn the_receipt_of_a_split_names_both_new_manifests() {
     )
     .unwrap();
     let t = Timestamp::from_unix_millis(T0 + at * 60_000);
-    let mut fold = super::receipt::Receipting(&mut log.domain);
-    log.state.admit(at, t, &split, &mut fold).unwrap();
+    log.state.admit(at, t, &split, &mut log.domain).unwrap();
+    let fold = &log.domain;
     let created = fold.created(at);
     assert_eq!(created.len(), 2, "{created:?}");
     assert_ne!(created[0], created[1]);
