@@ -13,7 +13,7 @@
 //
 // Exports: none (the page's script).
 
-import { t, showProblem, clearProblems, signedRequest } from './wl-app.js';
+import { t, showProblem, clearProblems, signedRequest, takeOver } from './wl-app.js';
 import { signEvent, wireText } from './wl-sign.js';
 import { verifyBundle } from './wl-bundle.js';
 import { cst } from './wl-format.js';
@@ -188,6 +188,7 @@ function start() {
     $('picked').textContent = t(`已从检索、关系图、异常或联单列表选入 ${pick.length} 张联单`, `${pick.length} manifest(s) picked from search, the graph, the anomalies or a list`);
   }
   form.addEventListener('submit', pull);
+  takeOver(form);
   listExports().finally(() => {
     document.body.dataset.casesReady = 'yes';
   });

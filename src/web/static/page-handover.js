@@ -341,5 +341,6 @@ for (const b of document.querySelectorAll('[data-countersign]')) {
   });
 }
 
-// Every handler is in place: the forms' buttons may be used.
-takeOver(form);
+// Every handler is in place: the buttons may be used (a press before the script ran would have
+// done nothing, so they wait disabled until now).
+for (const part of [form, document.getElementById('for-me'), document.getElementById('mine')]) takeOver(part);
