@@ -377,9 +377,9 @@ pub fn run(dir: &Path, manifests: u64, cache_mb: u64, raw: &RawRates) -> Result<
     let secs = t.elapsed().as_secs_f64();
     let folded = again.read().manifest_count();
     println!(
-        "open (the read model resumed from disk; the entries read once for the log's own state): {size} entries, {folded} manifests in {secs:.2}s = {:.0} entries/s",
-        size as f64 / secs
+        "open (the read model resumed where it stands; only the entries that change the log's keys read): {size} entries, {folded} manifests in {secs:.2}s"
     );
+    super::sweep_after_open(&ledger, t, secs);
     {
         // The anomaly detectors' full scan of the replayed state.
         use crate::investigate::detectors::{detect, DetectorConfig};

@@ -395,6 +395,7 @@ pub fn measure(
         d.subject_counts().1,
     );
     drop(d);
+    super::sweep_after_open(&ledger, t, replay);
 
     // Subject search: random subjects over random windows, newest first, 50 a page, timed
     // from taking a view of the domain to the JSON body.

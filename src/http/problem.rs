@@ -184,6 +184,7 @@ impl From<SubmitError> for Problem {
                 Problem::unavailable("storage-failed", "Log storage failed", detail, 2)
             }
             SubmitError::Stopped => Problem::new(503, "unavailable", "Log unavailable", detail),
+            SubmitError::Damaged(_) => Problem::new(503, "damaged", "Log database damaged", detail),
         }
     }
 }

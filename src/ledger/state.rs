@@ -148,7 +148,8 @@ pub trait Fold: Send {
     fn discard_writes(&mut self) {}
 
     /// How many entries the fold's stored state already holds: the store replays only the
-    /// entries from there (0 for a fold kept in memory).
+    /// entries from there (0 for a fold kept in memory; [`HOLDS_EVERY_ENTRY`] for one that
+    /// keeps nothing).
     fn applied(&self) -> u64 {
         0
     }
@@ -220,7 +221,14 @@ impl Fold for OpenRules {
     ) -> Result<(), Refusal> {
         Ok(())
     }
+
+    fn applied(&self) -> u64 {
+        HOLDS_EVERY_ENTRY
+    }
 }
+
+/// What [`Fold::applied`] says of a fold that keeps no state: no entry need be replayed into it.
+pub const HOLDS_EVERY_ENTRY: u64 = u64::MAX;
 
 impl Rules for OpenRules {
     fn with_fold(&self, f: &mut dyn FnMut(&mut dyn Fold)) {

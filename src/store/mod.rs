@@ -30,6 +30,7 @@ mod restore;
 mod seen;
 mod sequencer;
 mod stage;
+mod sweep;
 mod verify;
 
 pub use cosign::CosignatureRefusal;
@@ -37,6 +38,7 @@ pub use pending::{Taken, Waiting, MAX_PENDING_PER_MANIFEST};
 pub use restore::{restore, Restored};
 pub use seen::{Remembered, MAX_SEEN};
 pub use sequencer::{Receipt, SubmitError};
+pub use sweep::Integrity;
 pub(crate) use verify::verify_in_place;
 pub use verify::{reindex, verify, VerifySummary};
 
@@ -44,7 +46,7 @@ use crate::ledger::entry::Entry;
 use crate::ledger::event::{PublicKey, SignedEvent, VerifiedEvent};
 use crate::ledger::merkle::{self, leaf_hash, Frontier, Hash, SubtreeHashes};
 use crate::ledger::note::{Checkpoint, NoteVerifier};
-use crate::ledger::state::{genesis_event, Fold, LogState, Rules};
+use crate::ledger::state::{genesis_event, Fold, LogState, Rules, HOLDS_EVERY_ENTRY};
 use crate::ledger::tiles::{self, Tile};
 use crate::ledger::time::Timestamp;
 use ed25519_dalek::SigningKey;
@@ -324,6 +326,8 @@ pub struct Ledger {
 
 struct Inner {
     trees: Arc<recover::TreesSlot>,
+    /// What the background check of the entries opening did not read has found.
+    sweep: Arc<sweep::Sweep>,
     head: Arc<RwLock<Head>>,
     seen: seen::Seen,
     max_personal_per_party: u64,
@@ -477,6 +481,8 @@ impl Ledger {
                 })?;
             }
         }
+        let swept = d.head.size;
+        let sweep = sweep::Sweep::new();
         let head = Arc::new(RwLock::new(d.head));
         let sequencer = sequencer::start(
             slot.clone(),
@@ -492,12 +498,14 @@ impl Ledger {
                 clock: clock.clone(),
                 record,
                 gate,
+                sweep: sweep.clone(),
             },
             cfg.max_batch,
             cfg.max_queue,
         );
         let sequencer = Arc::new(sequencer);
         let intake = intake::Intake::start(sequencer.clone(), cfg.max_queue);
+        sweep::start(&slot, swept, sweep.clone());
         Ok(Ledger {
             inner: Arc::new(Inner {
                 trees: slot,
@@ -510,6 +518,7 @@ impl Ledger {
                 sequencer,
                 clock,
                 rules,
+                sweep,
             }),
         })
     }
@@ -578,6 +587,17 @@ impl Ledger {
                 .map(|p| Ok(p?.blocking_recv().map_err(|_| SubmitError::Stopped)??))
                 .collect()
         })
+    }
+
+    /// What the integrity sweep started at open has found of the entries the log held then
+    /// (`sweep.rs`): damage found there stops the log taking events.
+    pub fn integrity(&self) -> Integrity {
+        self.inner.sweep.integrity()
+    }
+
+    /// [`Ledger::integrity`] once the sweep has a finding, or after `timeout`.
+    pub fn wait_for_integrity(&self, timeout: std::time::Duration) -> Integrity {
+        self.inner.sweep.wait(timeout)
     }
 
     /// The published size (cheaper than [`Ledger::head`] on the read paths).
@@ -877,13 +897,12 @@ fn range(field: &'static str, detail: String) -> ProofRequestError {
     ProofRequestError::Range { field, detail }
 }
 
-/// What replaying the entries established besides the state: the Merkle tree they make
-/// (hashed from the entries themselves, not read from the stored nodes), the roots at the
-/// sizes asked for, and how many entries the registry index must hold.
+/// What opening established besides the state: the Merkle tree's right edge (the stored
+/// nodes' below the entries replayed, their own leaf hashes from there) and the roots at the
+/// sizes asked for.
 pub(crate) struct FromEntries {
     pub frontier: Frontier,
     pub roots: Vec<(u64, Hash)>,
-    pub registry: u64,
 }
 
 /// The log as it is on disk: its own state and the domain's `fold` replayed from the entries,
@@ -924,7 +943,22 @@ pub(super) fn load_durable(
     }
     let verifier = NoteVerifier::new(&origin, log_key.verifying_key())
         .map_err(|e| StoreError::Setup(format!("log name: {e}")))?;
-    check_published(dir, &verifier, size, &from_entries)?;
+    check_published(dir, &verifier, size, &from_entries.roots).map_err(|refused| {
+        // The roots below the replay came from the stored nodes. If the entries' own make
+        // what was published, it is the nodes that are damaged (derived: `reindex`).
+        match roots_of_entries(trees, &sizes) {
+            Ok(roots) if check_published(dir, &verifier, size, &roots).is_ok() => {
+                StoreError::Damaged(format!(
+                    "the stored Merkle nodes in {} do not give the root the log published, \
+                     though its entries do; nothing was served. Run `wasteledger reindex \
+                     --data {}` to rebuild them",
+                    dir.display(),
+                    dir.display()
+                ))
+            }
+            _ => refused,
+        }
+    })?;
     // Proofs are served from the stored nodes: they must be the entries' own.
     let frontier = Frontier::load(&StoredNodes(trees), size)?;
     if frontier != from_entries.frontier {
@@ -935,7 +969,7 @@ pub(super) fn load_durable(
             dir.display()
         )));
     }
-    derived_counts_match(trees, dir, size, from_entries.registry)?;
+    stored_nodes_end_at(trees, dir, size)?;
     let root = frontier.root();
     // The checkpoint is derived (Ed25519 signs deterministically): sign it anew, and if one
     // is stored, it must be exactly that one.
@@ -965,11 +999,17 @@ pub(super) fn load_durable(
     })
 }
 
-/// Rebuild the log's own state and the domain's fold by replaying every entry in order (their
-/// signatures were checked when they were appended; `verify` checks them again), and the chain
-/// tip from the last entry. Only the first `size` entries are read: after a failed write the
-/// database may hold more, never made durable. Takes the tree's root at each of `sizes` on
-/// the way.
+/// Rebuild the log's own state, the domain's fold and the chain tip, reading no more of the log
+/// than a restart needs: the entries that change [`LogState`] (through the `registry` index)
+/// and every entry from where the fold's stored state stands (`Fold::applied`; the whole log
+/// for a fold kept in memory). Those entries are checked as the sequencer wrote them: in
+/// place, chained to the entry before them, indexed (replay, registry) and passing the log's
+/// rules again; the Merkle frontier is the stored nodes' up to there, extended with their own
+/// leaf hashes. Entries before that were checked when they were appended and are checked
+/// again, all of them, by `verify` (README, "Reliability"): reading ten years of entries at
+/// every restart is what the read model is there to avoid. Only the first `size` entries are
+/// read: after a failed write the database may hold more, never made durable. Takes the
+/// tree's root at each of `sizes` on the way (from the stored nodes below the replay).
 fn load_state(
     trees: &Trees,
     size: u64,
@@ -977,15 +1017,46 @@ fn load_state(
     sizes: &[u64],
 ) -> Result<(LogState, Hash, Timestamp, FromEntries), StoreError> {
     let mut state = LogState::default();
-    let (mut prev, mut last_time) = ([0; 32], Timestamp::from_unix_millis(0));
-    let mut from = FromEntries {
-        frontier: Frontier::new(),
-        roots: Vec::new(),
-        registry: 0,
+    let start = match fold.applied() {
+        HOLDS_EVERY_ENTRY => size,
+        applied if applied > size => {
+            return Err(StoreError::Damaged(format!(
+                "the read model says it holds {applied} entries where the log holds {size}: \
+                 it was not written with these entries; run `wasteledger reindex` to rebuild it"
+            )))
+        }
+        applied => applied,
     };
-    let mut next = 0u64;
+    // The log's own state before `start`, from the entries that change it alone.
+    for k in trees.registry.range(..start.to_be_bytes()) {
+        let i = be_u64(&k?.0)?;
+        let (e, _) = read_entry(trees, i)?;
+        if !changes_log_state(e.event.event_type()) {
+            return Err(StoreError::Damaged(format!(
+                "the registry index names entry {i}, a {} that does not change the log's keys; \
+                 run `wasteledger verify`",
+                e.event.event_type()
+            )));
+        }
+        state
+            .admit(i, e.time, &e.event, &mut crate::ledger::state::OpenRules)
+            .map_err(|r| no_longer_passes(i, r))?;
+    }
+    let (mut prev, mut last_time) = match start.checked_sub(1) {
+        None => ([0; 32], Timestamp::from_unix_millis(0)),
+        Some(i) => {
+            let (e, leaf) = read_entry(trees, i)?;
+            (leaf, e.time)
+        }
+    };
+    let mut from = FromEntries {
+        frontier: Frontier::load(&StoredNodes(trees), start)?,
+        roots: Vec::new(),
+    };
+    let mut registry_after = 0u64;
+    let mut next = start;
     let mut run: Vec<(u64, sled::IVec)> = Vec::with_capacity(4096);
-    let mut iter = trees.entries.range(..size.to_be_bytes());
+    let mut iter = trees.entries.range(start.to_be_bytes()..size.to_be_bytes());
     loop {
         run.clear();
         for kv in iter.by_ref().take(4096) {
@@ -1005,28 +1076,21 @@ fn load_state(
                 .collect()
         });
         for ((i, _), e) in run.iter().zip(decoded) {
-            if *i != next {
-                return Err(StoreError::Damaged(format!("entry {next} is missing")));
-            }
             let (e, leaf) = e.map_err(StoreError::Damaged)?;
-            if e.index != *i {
-                return Err(StoreError::Damaged(format!(
-                    "the entry stored at {i} says it is entry {}",
-                    e.index
-                )));
+            check_link(*i, next, &e, &prev)?;
+            state
+                .admit(*i, e.time, &e.event, fold)
+                .map_err(|r| no_longer_passes(*i, r))?;
+            let indexed = trees.events.get(e.event.event_hash())?;
+            if indexed.as_deref() != Some(&i.to_be_bytes()[..]) {
+                return Err(drifted("replay", *i));
             }
-            if e.prev != prev {
-                return Err(StoreError::Damaged(format!(
-                    "entry {i} does not chain to entry {} (its `prev` is not that entry's leaf hash)",
-                    i.wrapping_sub(1)
-                )));
+            if changes_log_state(e.event.event_type()) {
+                registry_after += 1;
+                if !trees.registry.contains_key(i.to_be_bytes())? {
+                    return Err(drifted("registry", *i));
+                }
             }
-            state.admit(*i, e.time, &e.event, fold).map_err(|r| {
-                StoreError::Damaged(format!(
-                    "entry {i} no longer passes the log's rules: {r}; run `wasteledger verify`"
-                ))
-            })?;
-            from.registry += u64::from(changes_log_state(e.event.event_type()));
             from.frontier.append(leaf, |_| {});
             if sizes.contains(&from.frontier.size()) {
                 from.roots
@@ -1045,9 +1109,80 @@ fn load_state(
             "found {next} entries where the log holds {size}"
         )));
     }
+    if trees.registry.range(start.to_be_bytes()..).count() as u64 != registry_after {
+        return Err(drifted("registry", start));
+    }
+    // The roots at published sizes below the replay come from the stored nodes.
+    for &n in sizes.iter().filter(|n| **n <= start) {
+        from.roots.push((n, merkle::root(&StoredNodes(trees), n)?));
+    }
     // A read model started on an empty log (or rebuilt to nothing) is stored as it stands.
     readmodel::apply(&trees.domain, fold.take_writes())?;
     Ok((state, prev, last_time, from))
+}
+
+/// The tree's roots at `sizes`, from the entries' own leaf hashes (every entry up to the
+/// largest is read: for telling damaged nodes from changed entries once a root disagrees).
+fn roots_of_entries(trees: &Trees, sizes: &[u64]) -> Result<Vec<(u64, Hash)>, StoreError> {
+    let mut frontier = Frontier::new();
+    let mut roots = Vec::new();
+    let last = sizes.iter().copied().max().unwrap_or(0);
+    for kv in trees.entries.range(..last.to_be_bytes()) {
+        frontier.append(leaf_hash(&kv?.1), |_| {});
+        if sizes.contains(&frontier.size()) {
+            roots.push((frontier.size(), frontier.root()));
+        }
+    }
+    Ok(roots)
+}
+
+/// Entry `e`, read at key `i`, is the `next` one and chains to the one before (leaf `prev`).
+pub(crate) fn check_link(i: u64, next: u64, e: &Entry, prev: &Hash) -> Result<(), StoreError> {
+    if i != next {
+        return Err(StoreError::Damaged(format!("entry {next} is missing")));
+    }
+    if e.index != i {
+        return Err(StoreError::Damaged(format!(
+            "the entry stored at {i} says it is entry {}",
+            e.index
+        )));
+    }
+    if e.prev != *prev {
+        return Err(StoreError::Damaged(format!(
+            "entry {i} does not chain to entry {} (its `prev` is not that entry's leaf hash)",
+            i.wrapping_sub(1)
+        )));
+    }
+    Ok(())
+}
+
+/// Entry `i` and its leaf hash.
+fn read_entry(trees: &Trees, i: u64) -> Result<(Entry, Hash), StoreError> {
+    let bytes = trees
+        .entries
+        .get(i.to_be_bytes())?
+        .ok_or_else(|| StoreError::Damaged(format!("entry {i} is missing")))?;
+    let e = Entry::decode(&bytes).map_err(|e| StoreError::Damaged(format!("entry {i}: {e}")))?;
+    if e.index != i {
+        return Err(StoreError::Damaged(format!(
+            "the entry stored at {i} says it is entry {}",
+            e.index
+        )));
+    }
+    Ok((e, leaf_hash(&bytes)))
+}
+
+pub(crate) fn no_longer_passes(i: u64, r: crate::ledger::state::Refusal) -> StoreError {
+    StoreError::Damaged(format!(
+        "entry {i} no longer passes the log's rules: {r}; run `wasteledger verify`"
+    ))
+}
+
+fn drifted(index: &str, i: u64) -> StoreError {
+    StoreError::Damaged(format!(
+        "the {index} index disagrees with the entries at entry {i}; nothing was served. Run \
+         `wasteledger reindex` to rebuild it"
+    ))
 }
 
 /// The database must reach the checkpoint the log last published (`published-checkpoint`
@@ -1056,7 +1191,7 @@ fn check_published(
     dir: &Path,
     verifier: &NoteVerifier,
     size: u64,
-    from: &FromEntries,
+    roots: &[(u64, Hash)],
 ) -> Result<(), StoreError> {
     let path = published::path_in(dir);
     if !path.exists() {
@@ -1081,7 +1216,7 @@ fn check_published(
         return published::nothing_published(dir, size).map_err(StoreError::Damaged);
     };
     published::check_reaches(dir, &published, size, |n| {
-        from.roots
+        roots
             .iter()
             .find(|(s, _)| *s == n)
             .map(|(_, r)| *r)
@@ -1090,24 +1225,26 @@ fn check_published(
     .map_err(StoreError::Damaged)
 }
 
-/// The derived indexes hold exactly one key per entry (replay), per registry entry, and per
-/// stored Merkle node: a drifted or cut index is found at open, not by a wrong answer later.
-fn derived_counts_match(
-    trees: &Trees,
-    dir: &Path,
-    size: u64,
-    registry: u64,
-) -> Result<(), StoreError> {
-    for (name, tree, want) in [
-        ("replay", &trees.events, size),
-        ("registry", &trees.registry, registry),
-        ("Merkle node", &trees.nodes, stored_node_count(size)),
-    ] {
-        let have = tree.len() as u64;
-        if have != want {
+/// The stored Merkle nodes end where the log does: at each stored level the last complete
+/// subtree is there ([`Frontier::load`] read those it needs) and none lies past it. A cut or
+/// drifted index deeper in is `verify`'s to find.
+fn stored_nodes_end_at(trees: &Trees, dir: &Path, size: u64) -> Result<(), StoreError> {
+    for level in (1..64u8).filter(|l| is_stored_level(*l)) {
+        let have = size >> level;
+        let last = match have.checked_sub(1) {
+            Some(i) => trees.nodes.contains_key(node_key(level, i))?,
+            None => true,
+        };
+        let past = trees
+            .nodes
+            .range(node_key(level, have)..=node_key(level, u64::MAX))
+            .next()
+            .is_some();
+        if !last || past {
             return Err(StoreError::Damaged(format!(
-                "the {name} index in {} holds {have} keys where the entries imply {want}; \
-                 nothing was served. Run `wasteledger reindex --data {}` to rebuild it",
+                "the Merkle node index in {} does not end at level {level} where a log of \
+                 {size} entries does; nothing was served. Run `wasteledger reindex --data {}` \
+                 to rebuild it",
                 dir.display(),
                 dir.display()
             )));

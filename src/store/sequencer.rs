@@ -50,6 +50,9 @@ pub enum SubmitError {
     TooManyWaiting { group: String, waiting: usize },
     #[error("the log is shutting down or stopped")]
     Stopped,
+    /// The integrity sweep found the database damaged (`sweep.rs`).
+    #[error("the log takes no events: its database is damaged ({0}). Nothing was done with this event; the operator must stop the server, run `wasteledger verify`, then `reindex` or `restore`")]
+    Damaged(String),
     #[error(transparent)]
     Signature(#[from] crate::ledger::event::EventError),
     /// Its entry would not fit an entry bundle's `u16` length prefix (`ledger::tiles`).
@@ -78,6 +81,8 @@ pub(super) struct SeqState {
     /// Held from a batch's transaction to its fsync and publication, so that readers of the
     /// domain's read model see a batch whole and durable or not at all.
     pub gate: Arc<RwLock<()>>,
+    /// The integrity sweep's finding: damage stops the log taking events.
+    pub sweep: Arc<super::sweep::Sweep>,
 }
 
 pub(super) struct Handle(Stage<Job>);
@@ -165,6 +170,12 @@ fn run(
         } else if !drain(&rx, max_batch, &mut jobs) {
             break;
         }
+        if let Some(why) = st.sweep.damage() {
+            for j in jobs.drain(..) {
+                let _ = j.reply.send(Err(SubmitError::Damaged(why.clone())));
+            }
+            continue;
+        }
         let trees = match slot.get() {
             Ok(t) => t,
             Err(e) => {
@@ -187,8 +198,9 @@ fn run(
         });
         drop(trees);
         if let Err(e) = outcome {
-            // The in-memory state is now ahead of the disk: the domain's is replayed from the
-            // published entries at once; the rest when the storage works again.
+            // The in-memory state is now ahead of the disk: the domain's reads are refused
+            // until the database is reopened, and all of it is loaded again from what is
+            // durable when the storage works again.
             tracing::error!(
                 "the log could not store a batch: {e}. Nothing of it was acknowledged; events are refused until the storage works again, tried every {} s and at each event",
                 RETRY.as_secs()

@@ -294,6 +294,7 @@ keyed! {
         RenderFailed = "render-failed", "二维码生成失败", "The code could not be drawn";
         Replay = "replay", "这条记录已经提交过", "Event already in the log";
         RevokedKey = "revoked-key", "签名密钥已被吊销", "Signer's key revoked";
+        Damaged = "damaged", "日志数据库损坏，暂停接收记录，请联系管理员", "Log database damaged";
         ExpiredKey = "expired-key", "设备密钥已过有效期，请单位重新批准", "Device key expired";
         KeyNotApproved = "key-not-approved", "本机密钥尚未被单位批准（或已撤销、过期）", "Key not approved";
         PageFailed = "page-failed", "页面生成失败，请稍后重试", "Page failed";

@@ -15,9 +15,10 @@ use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::time::Duration;
 use wasteledger::bench::fixture::Rng;
+use wasteledger::ledger::event::VerifiedEvent;
 use wasteledger::ledger::note::{Checkpoint, NoteVerifier};
 use wasteledger::ledger::state::OpenRules;
-use wasteledger::store::{Config, Ledger, SystemClock};
+use wasteledger::store::{Config, Integrity, Ledger, SubmitError, SystemClock};
 
 const RECORD: &str = "published-checkpoint";
 
@@ -333,19 +334,41 @@ fn a_torn_record_slot_falls_back_to_the_other_and_a_ruined_record_is_refused() {
     assert!(err.contains("the record was wiped"), "{err}");
 }
 
+/// Opening reads only what a restart needs; the integrity sweep it starts reads the rest and
+/// stops the log taking events when it finds damage there.
 #[test]
-fn a_drifted_derived_index_is_refused_at_open_not_served() {
-    let (_dir, log, _) = build_log(EVENTS);
+fn a_drifted_derived_index_is_found_by_the_sweep_and_stops_the_log_or_refused_at_open() {
+    let (_dir, log, size) = build_log(EVENTS);
+    // Whole: the sweep says so, and events are taken.
+    let ledger = open(&log).unwrap();
+    assert_eq!(
+        ledger.wait_for_integrity(Duration::from_secs(60)),
+        Integrity::Whole { upto: size }
+    );
+    ledger.shutdown();
+    drop(ledger);
     tamper(&log, |db| {
         let events = tree(db, "events");
         let first = events.iter().next().unwrap().unwrap().0;
         events.remove(first).unwrap();
     });
-    let err = open(&log).err().expect("a cut replay index: refused");
+    let ledger = open(&log).expect("a cut replay index deep in the log opens");
+    let Integrity::Damaged(why) = ledger.wait_for_integrity(Duration::from_secs(60)) else {
+        panic!("the sweep missed a cut replay index")
+    };
     assert!(
-        err.contains("replay index") && err.contains("reindex"),
-        "{err}"
+        why.contains("replay index") && why.contains("reindex"),
+        "{why}"
     );
+    let event = wasteledger::bench::sample_event(EVENTS + 1, &[SigningKey::from_bytes(&[10; 32])]);
+    let refused = ledger.submit_blocking(VerifiedEvent::check(event).unwrap());
+    assert!(
+        matches!(&refused, Err(SubmitError::Damaged(w)) if *w == why),
+        "{refused:?}"
+    );
+    assert_eq!(ledger.head().size, size, "nothing was appended");
+    ledger.shutdown();
+    drop(ledger);
     tamper(&log, |db| {
         let nodes = tree(db, "nodes");
         let last = nodes.iter().next_back().unwrap().unwrap().0;

@@ -1,0 +1,196 @@
+//! The integrity sweep: what opening no longer reads, checked in the background.
+//!
+//! Opening reads only what a restart needs (`load_state`: the entries that change the log's
+//! keys, and those newer than the read model), so a log of ten years opens in seconds. The
+//! rest of what opening used to check, every entry of the log, is checked here, on its own
+//! thread, while the server serves: each entry in place and chained to the one before it,
+//! every entry passing the log's key rules again, the stored Merkle tree's right edge equal to
+//! the tree the entries make, and the derived indexes holding one key per entry (replay), per
+//! entry that changes the keys (registry) and per stored node. Signatures and the domain's
+//! rules are `verify`'s (README, "Reliability").
+//!
+//! Damage found stops the log taking events (`SubmitError::Damaged`, with what was found and
+//! what to run): nothing is signed over a history the database no longer holds. Reads go on.
+
+use super::recover::TreesSlot;
+use super::{
+    be_u64, changes_log_state, check_link, is_stored_level, no_longer_passes, node_key, StoreError,
+    StoredNodes,
+};
+use crate::ledger::entry::Entry;
+use crate::ledger::merkle::{leaf_hash, Frontier};
+use crate::ledger::state::{LogState, OpenRules};
+use std::sync::{Arc, Condvar, Mutex, Weak};
+use std::time::Duration;
+
+/// What the sweep has found of the entries the log held when it was opened.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Integrity {
+    /// Still reading.
+    Checking,
+    /// The first `upto` entries and the indexes over them are whole.
+    Whole { upto: u64 },
+    /// What is damaged, and what to run.
+    Damaged(String),
+}
+
+/// The sweep's finding, shared with the sequencer (which stops on damage) and readers.
+pub(super) struct Sweep {
+    found: Mutex<Integrity>,
+    changed: Condvar,
+}
+
+impl Sweep {
+    pub fn new() -> Arc<Self> {
+        Arc::new(Sweep {
+            found: Mutex::new(Integrity::Checking),
+            changed: Condvar::new(),
+        })
+    }
+
+    pub fn integrity(&self) -> Integrity {
+        self.found.lock().expect("sweep lock").clone()
+    }
+
+    /// Why the log takes no events, if the sweep found damage.
+    pub fn damage(&self) -> Option<String> {
+        match &*self.found.lock().expect("sweep lock") {
+            Integrity::Damaged(why) => Some(why.clone()),
+            _ => None,
+        }
+    }
+
+    /// The finding, once there is one or `timeout` has passed.
+    pub fn wait(&self, timeout: Duration) -> Integrity {
+        let found = self.found.lock().expect("sweep lock");
+        let (found, _) = self
+            .changed
+            .wait_timeout_while(found, timeout, |f| *f == Integrity::Checking)
+            .expect("sweep lock");
+        found.clone()
+    }
+
+    fn set(&self, finding: Integrity) {
+        *self.found.lock().expect("sweep lock") = finding;
+        self.changed.notify_all();
+    }
+}
+
+/// Start sweeping the first `upto` entries. The thread holds the database only a run of
+/// entries at a time and ends when the log is dropped.
+pub(super) fn start(slot: &Arc<TreesSlot>, upto: u64, sweep: Arc<Sweep>) {
+    let slot = Arc::downgrade(slot);
+    let spawned = std::thread::Builder::new()
+        .name("integrity-sweep".into())
+        .spawn(move || match check(&slot, upto) {
+            Ok(Some(())) => {
+                tracing::info!(
+                    "integrity sweep: the first {upto} entries and their indexes are whole"
+                );
+                sweep.set(Integrity::Whole { upto });
+            }
+            Ok(None) => {}
+            Err(e) => {
+                let why = e.to_string();
+                tracing::error!(
+                    "integrity sweep: {why}. The log takes no events until it is repaired"
+                );
+                sweep.set(Integrity::Damaged(why));
+            }
+        });
+    if let Err(e) = spawned {
+        tracing::error!("integrity sweep not started: {e}");
+    }
+}
+
+const RUN: u64 = 4096;
+
+/// `None`: the log was closed before the sweep ended.
+fn check(slot: &Weak<TreesSlot>, upto: u64) -> Result<Option<()>, StoreError> {
+    let mut state = LogState::default();
+    let mut frontier = Frontier::new();
+    let (mut prev, mut registry, mut next) = ([0; 32], 0u64, 0u64);
+    loop {
+        let Some(slot) = slot.upgrade() else {
+            return Ok(None);
+        };
+        let trees = match slot.get() {
+            Ok(t) => t,
+            Err(e) if e.is_transient() => {
+                drop(slot);
+                std::thread::sleep(Duration::from_secs(1));
+                continue;
+            }
+            Err(e) => return Err(e),
+        };
+        if next == upto {
+            return ends(&trees, upto, &frontier, registry).map(Some);
+        }
+        let end = (next + RUN).min(upto);
+        for kv in trees.entries.range(next.to_be_bytes()..end.to_be_bytes()) {
+            let (k, bytes) = kv?;
+            let i = be_u64(&k)?;
+            let e = Entry::decode(&bytes)
+                .map_err(|e| StoreError::Damaged(format!("entry {i}: {e}")))?;
+            check_link(i, next, &e, &prev)?;
+            state
+                .admit(i, e.time, &e.event, &mut OpenRules)
+                .map_err(|r| no_longer_passes(i, r))?;
+            registry += u64::from(changes_log_state(e.event.event_type()));
+            prev = leaf_hash(&bytes);
+            frontier.append(prev, |_| {});
+            next += 1;
+        }
+        if next != end {
+            return Err(StoreError::Damaged(format!("entry {next} is missing")));
+        }
+    }
+}
+
+/// The stored tree's right edge and the indexes' sizes, against what the entries made.
+fn ends(
+    trees: &super::Trees,
+    upto: u64,
+    frontier: &Frontier,
+    registry: u64,
+) -> Result<(), StoreError> {
+    if Frontier::load(&StoredNodes(trees), upto)? != *frontier {
+        return Err(StoreError::Damaged(format!(
+            "the stored Merkle nodes do not match the first {upto} entries (the tree's right \
+             edge differs); run `wasteledger reindex` to rebuild them"
+        )));
+    }
+    let mut replay = 0u64;
+    for kv in trees.events.iter() {
+        if be_u64(&kv?.1)? < upto {
+            replay += 1;
+        }
+    }
+    let registry_kept = trees.registry.range(..upto.to_be_bytes()).count() as u64;
+    for (name, have, want) in [
+        ("replay", replay, upto),
+        ("registry", registry_kept, registry),
+    ] {
+        if have != want {
+            return Err(drifted_count(name, have, want, upto));
+        }
+    }
+    for level in (1..64u8).filter(|l| is_stored_level(*l)) {
+        let want = upto >> level;
+        let have = trees
+            .nodes
+            .range(node_key(level, 0)..node_key(level, want))
+            .count() as u64;
+        if have != want {
+            return Err(drifted_count("Merkle node", have, want, upto));
+        }
+    }
+    Ok(())
+}
+
+fn drifted_count(name: &str, have: u64, want: u64, upto: u64) -> StoreError {
+    StoreError::Damaged(format!(
+        "the {name} index holds {have} keys for the first {upto} entries where they imply \
+         {want}; run `wasteledger reindex` to rebuild it"
+    ))
+}
