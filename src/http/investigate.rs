@@ -13,6 +13,7 @@ use crate::ledger::time::{DateAs, Timestamp};
 use actix_web::{web, HttpRequest, HttpResponse};
 use serde_json::json;
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
 /// How long one full detector scan is served before the next is made. A scan reads the whole
@@ -20,13 +21,25 @@ use std::sync::{Arc, Mutex};
 /// for), so readers share one rather than each making their own.
 pub const SCAN_MAX_AGE_MS: u64 = 30_000;
 
+/// A scan older than this is not served even while the next is made: the reader waits for a
+/// new one (the clock has moved on by more than the scans can keep up with, or the server was
+/// idle).
+pub const SCAN_STALE_MAX_MS: u64 = 600_000;
+
 /// The last full scan and when it was made (answers say `as_of`); one per server, shared by
-/// its workers.
-#[derive(Default)]
-pub struct ScanCache(
-    Mutex<Option<(Timestamp, Arc<Vec<Anomaly>>)>>,
-    Option<ScanHook>,
-);
+/// its workers. Readers are answered from it at once while it is younger than
+/// [`SCAN_MAX_AGE_MS`]; older (up to [`SCAN_STALE_MAX_MS`]) it is still served at once while
+/// the next scan is made in the background, so a reader waits for a scan only when there is
+/// none recent enough (the first after a start: a scan made before any reader asked would show
+/// the first readers a state older than their own writes).
+pub struct ScanCache {
+    last: Mutex<Option<(Timestamp, Arc<Vec<Anomaly>>)>>,
+    /// Held while a scan is made: readers that must wait for one share it.
+    scanning: Mutex<()>,
+    /// A scan is being made in the background.
+    refreshing: AtomicBool,
+    hook: Option<ScanHook>,
+}
 
 /// Called as each full detector scan starts, with the reader's view of the domain in hand: the
 /// tests hold a scan open with it, to see the server answer and the log append meanwhile.
@@ -40,30 +53,88 @@ impl std::fmt::Debug for ScanHook {
 }
 
 impl ScanCache {
-    /// The anomalies as of at most [`SCAN_MAX_AGE_MS`] ago, scanning anew when older. Readers
-    /// that arrive during a scan wait for it and share it.
     pub fn new(hook: Option<ScanHook>) -> Self {
-        ScanCache(Mutex::default(), hook)
+        ScanCache {
+            last: Mutex::default(),
+            scanning: Mutex::default(),
+            refreshing: AtomicBool::new(false),
+            hook,
+        }
     }
 
-    fn get(&self, d: &dyn DomainQuery, now: Timestamp) -> (Timestamp, Arc<Vec<Anomaly>>) {
-        let mut slot = self.0.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some((at, scan)) = slot.as_ref() {
-            let age = now.unix_millis().checked_sub(at.unix_millis());
-            if age.is_some_and(|a| a < SCAN_MAX_AGE_MS) {
-                return (*at, scan.clone());
+    fn last(&self) -> Option<(Timestamp, Arc<Vec<Anomaly>>)> {
+        self.last.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    /// Start a scan as of `now` on a thread of its own, unless one is being made already.
+    /// False if none could be started.
+    fn refresh_in_background(self: &Arc<Self>, rules: DomainRules, now: Timestamp) -> bool {
+        if self.refreshing.swap(true, Ordering::AcqRel) {
+            return true;
+        }
+        let me = self.clone();
+        let spawned = std::thread::Builder::new()
+            .name("anomaly-scan".into())
+            .spawn(move || {
+                if let Ok(d) = rules.read_durable() {
+                    me.scan(&*d, now);
+                }
+                me.refreshing.store(false, Ordering::Release);
+            });
+        if spawned.is_err() {
+            self.refreshing.store(false, Ordering::Release);
+        }
+        spawned.is_ok()
+    }
+
+    /// A scan as of `now`, or the one made as of a time at most [`SCAN_MAX_AGE_MS`] before it
+    /// while this waited for the scan in progress.
+    fn scan(&self, d: &dyn DomainQuery, now: Timestamp) -> (Timestamp, Arc<Vec<Anomaly>>) {
+        let _one = self.scanning.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some((at, scan)) = self.last() {
+            if age(at, now).is_some_and(|a| a < SCAN_MAX_AGE_MS) {
+                return (at, scan);
             }
         }
-        if let Some(hook) = &self.1 {
+        if let Some(hook) = &self.hook {
             (hook.0)();
         }
         let mut found = detect(d, now, &DetectorConfig::default());
         // Ordered by (time, id): the order pages are cut in, newest last.
         found.sort_by(|a, b| (a.at, &a.id).cmp(&(b.at, &b.id)));
         let scan = Arc::new(found);
-        *slot = Some((now, scan.clone()));
+        let mut last = self.last.lock().unwrap_or_else(|p| p.into_inner());
+        // A background scan as of an earlier time never replaces a newer one.
+        if last.as_ref().is_none_or(|(at, _)| *at <= now) {
+            *last = Some((now, scan.clone()));
+        }
         (now, scan)
     }
+
+    fn get(
+        self: &Arc<Self>,
+        rules: &DomainRules,
+        d: &dyn DomainQuery,
+        now: Timestamp,
+    ) -> (Timestamp, Arc<Vec<Anomaly>>) {
+        if let Some((at, scan)) = self.last() {
+            match age(at, now) {
+                Some(a) if a < SCAN_MAX_AGE_MS => return (at, scan),
+                Some(a)
+                    if a < SCAN_STALE_MAX_MS && self.refresh_in_background(rules.clone(), now) =>
+                {
+                    return (at, scan)
+                }
+                _ => {}
+            }
+        }
+        self.scan(d, now)
+    }
+}
+
+/// How long before `now` a scan as of `at` was made (None: after it, by a clock set back).
+fn age(at: Timestamp, now: Timestamp) -> Option<u64> {
+    now.unix_millis().checked_sub(at.unix_millis())
 }
 
 /// Anomalies in one answer when `limit` is not given.
@@ -231,9 +302,11 @@ async fn anomalies(
     let now = now(&req);
     // The scan and the page are made off the async workers: a scan of a large state takes
     // seconds, and a worker held that long would stall every request it serves.
+    let cache = cache.into_inner();
     let body = off_worker(move || {
         let d = live(&rules)?;
-        Ok(answer(&*d, &cache, now, &f, &pg, want, notes, &access))
+        let (as_of, scan) = cache.get(&rules, &*d, now);
+        Ok(answer(&*d, as_of, &scan, &f, &pg, want, notes, &access))
     })
     .await?;
     Ok(HttpResponse::Ok().json(body))
@@ -243,15 +316,14 @@ async fn anomalies(
 #[allow(clippy::too_many_arguments)]
 fn answer(
     d: &dyn DomainQuery,
-    cache: &ScanCache,
-    now: Timestamp,
+    as_of: Timestamp,
+    scan: &[Anomaly],
     f: &Filter,
     pg: &Page,
     want: Option<State>,
     notes: bool,
     access: &Access,
 ) -> serde_json::Value {
-    let (as_of, scan) = cache.get(d, now);
     // Newest first, from just before the cursor; `total` counts every page.
     let end = match &pg.before {
         Some((at, id)) => scan.partition_point(|a| (a.at, &a.id) < (*at, id)),

@@ -213,3 +213,97 @@ fn a_detector_scan_in_progress_leaves_the_one_worker_free_for_other_reads_and_th
     let (status, body) = scan.join().unwrap();
     assert_eq!(status, 200, "{body}");
 }
+
+/// A reader is answered at once from the last full scan while the next is made in the
+/// background, and waits for a scan only when the last is too old to show.
+#[test]
+fn anomalies_are_served_from_the_last_scan_while_the_next_is_made_and_never_from_a_stale_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let w = World::start(dir.path());
+    let m = w.issue_hazardous("S-DISPOSAL");
+    w.pickup(&m);
+    let bureau = w.bureau.key.clone();
+    let data = w.server.data.clone();
+    drop(w);
+    let t0 = wall().unix_millis();
+    let clock = Arc::new(ManualClock(AtomicU64::new(t0)));
+    // Every scan tells the test it started; the second waits for the test to let it go.
+    let (started, scans) = mpsc::channel::<u32>();
+    let (release, released) = mpsc::channel::<()>();
+    let (started, released) = (Mutex::new(started), Mutex::new(released));
+    let count = Arc::new(AtomicU64::new(0));
+    let hook = {
+        let count = count.clone();
+        wasteledger::http::ScanHook(Arc::new(move || {
+            let n = count.fetch_add(1, Ordering::SeqCst) as u32 + 1;
+            let _ = started.lock().unwrap().send(n);
+            if n == 2 {
+                let _ = released
+                    .lock()
+                    .unwrap()
+                    .recv_timeout(Duration::from_secs(60));
+            }
+        }))
+    };
+    let opts = wasteledger::http::Options {
+        scan_hook: Some(hook),
+        ..Default::default()
+    };
+    let (url, _ledger) = serve_in_process(&data, clock.clone(), opts);
+    let as_of = |at: u64| {
+        let t = Instant::now();
+        let (status, body) = get_at(
+            &url,
+            "/v1/anomalies",
+            &bureau,
+            Timestamp::from_unix_millis(at),
+        );
+        assert_eq!(status, 200, "{body}");
+        let v: Value = serde_json::from_str(&body).unwrap();
+        (v["as_of"].as_str().unwrap().to_string(), t.elapsed(), v)
+    };
+    let stamp = |ms: u64| Timestamp::from_unix_millis(ms).to_string();
+    // The first reader waits for the first scan.
+    assert_eq!(as_of(t0).0, stamp(t0));
+    assert_eq!(scans.recv_timeout(Duration::from_secs(30)), Ok(1));
+
+    // A minute later the scan is older than the 30 s it is served for: the reader still gets
+    // it at once, and the next is made meanwhile (held open here).
+    let t1 = t0 + 60_000;
+    clock.0.store(t1, Ordering::SeqCst);
+    let (seen, took, _) = as_of(t1);
+    assert_eq!(seen, stamp(t0), "the last scan, at once");
+    assert!(took < Duration::from_secs(2), "{took:?}");
+    assert_eq!(scans.recv_timeout(Duration::from_secs(30)), Ok(2));
+    let (seen, took, _) = as_of(t1);
+    assert_eq!(
+        (seen, count.load(Ordering::SeqCst)),
+        (stamp(t0), 2),
+        "one scan at a time"
+    );
+    assert!(took < Duration::from_secs(2), "{took:?}");
+    release.send(()).unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while as_of(t1).0 != stamp(t1) {
+        assert!(
+            Instant::now() < deadline,
+            "the background scan never landed"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+
+    // Four days on, the last scan is too old to show: the reader waits for a new one, which
+    // sees the load overdue (72 h for hazardous waste).
+    let t2 = t1 + 4 * 24 * 3_600_000;
+    clock.0.store(t2, Ordering::SeqCst);
+    let (seen, _, v) = as_of(t2);
+    assert_eq!(seen, stamp(t2));
+    assert!(
+        v["anomalies"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|a| a["kind"] == "overdue" && a["manifests"][0] == m.as_str()),
+        "{v}"
+    );
+}
