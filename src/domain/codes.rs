@@ -179,6 +179,16 @@ text_code!(Uscc);
 pub struct ManifestNumber(String);
 
 impl ManifestNumber {
+    /// The number as an integer (14 digits fit in a `u64`): how indexes keep it.
+    pub fn packed(&self) -> u64 {
+        self.0.parse().expect("a manifest number is 14 digits")
+    }
+
+    /// The manifest number of a [`ManifestNumber::packed`] one.
+    pub fn unpacked(n: u64) -> ManifestNumber {
+        ManifestNumber::parse(&format!("{n:014}")).expect("packed from a manifest number")
+    }
+
     /// Parse 14 digits with a serial of at least 000001.
     pub fn parse(s: &str) -> Result<Self, CodeError> {
         const WHAT: &str = "a 14-digit manifest number: year(4), province(2), city(2), serial(6), e.g. 20263205000123";

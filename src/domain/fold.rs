@@ -10,7 +10,6 @@
 //! event is decided, in `decide/` (one file per family), with the shared checks in `checks.rs`.
 
 use super::catalog::Catalog;
-use super::checks::{f, signer};
 use super::codes::{ManifestNumber, Plate, Uscc};
 use super::events::*;
 use super::model::*;
@@ -117,7 +116,7 @@ pub(super) enum Effect {
 
 impl Effect {
     /// The manifests this effect creates or changes (for the subject index).
-    fn touched(&self) -> Vec<ManifestNumber> {
+    pub(super) fn touched(&self) -> Vec<ManifestNumber> {
         match self {
             Effect::Manifests { new, updated } => new
                 .iter()
@@ -373,7 +372,7 @@ impl Domain {
         self.serials.insert((year, region4.to_string()), serial);
     }
 
-    fn apply(&mut self, index: u64, time: Timestamp, effect: Effect) {
+    pub(super) fn apply(&mut self, index: u64, time: Timestamp, effect: Effect) {
         match effect {
             Effect::None => {}
             Effect::Party(p) => {
@@ -511,64 +510,5 @@ impl Fold for Domain {
 
     fn applied(&self) -> u64 {
         self.applied
-    }
-}
-
-impl Domain {
-    fn decide_and_apply(
-        &mut self,
-        index: u64,
-        time: Timestamp,
-        event: &SignedEvent,
-        log: &LogState,
-    ) -> Result<(), Refusal> {
-        if index == 0 {
-            match log.rules.as_deref() {
-                None => self.bare = true,
-                Some(super::RULEBOOK) => {}
-                Some(super::RULEBOOK_V1) => self.rulebook_v1 = true,
-                Some(other) => {
-                    return Err(f(
-                        "event.rules",
-                        format!(
-                            "{:?} or {:?} (the rulebooks this build knows), got {other:?}",
-                            super::RULEBOOK,
-                            super::RULEBOOK_V1
-                        ),
-                    ))
-                }
-            }
-            self.authority = log.authority;
-            self.meta.insert("bare".into(), self.bare.into());
-            self.meta
-                .insert("rulebook_v1".into(), self.rulebook_v1.into());
-            self.meta.insert(
-                "authority".into(),
-                serde_json::to_value(self.authority).expect("a key encodes"),
-            );
-            return Ok(());
-        }
-        if self.bare {
-            // A bare log (no rulebook in entry 0): the ledger's own checks are all there is.
-            return Ok(());
-        }
-        // Keys of parties: every signer other than the authority must belong to a party.
-        if index > 0 && !event.event_type().starts_with("key.") {
-            for k in event.signers() {
-                if Some(*k) != log.authority && !self.keys.contains_key(k) {
-                    return Err(signer(
-                        "signatures",
-                        format!("key {k} belongs to no registered party"),
-                    ));
-                }
-            }
-        }
-        let effect = self.decide(index, time, event, log)?;
-        let touched = effect.touched();
-        self.apply(index, time, effect);
-        // Derived search index (subjects.rs), after the state it reads is applied.
-        self.subjects
-            .record(index, time, event.event(), &touched, &self.manifests);
-        Ok(())
     }
 }

@@ -15,6 +15,7 @@ pub mod movements;
 pub mod pending;
 pub mod personal;
 pub mod query;
+mod reads;
 pub mod subjects;
 pub mod table;
 

@@ -5,6 +5,7 @@
 
 use super::codes::{ManifestNumber, Plate, Quantity, Uscc};
 use super::events::*;
+use super::subjects::{role, Named, Subject, SubjectKind};
 use crate::ledger::event::PublicKey;
 use crate::ledger::time::Timestamp;
 use serde::{Deserialize, Serialize};
@@ -454,6 +455,57 @@ pub struct Manifest {
 }
 
 impl Manifest {
+    /// The subjects entry `index` names in this manifest (already applied to it), each with
+    /// its roles, for the subject index: the parties, vehicle (or holder) of its step at that
+    /// entry; when the manifest was issued or corrected there, its parties, origin and
+    /// destination; and the event's `site` and `driver` (a registered person's id, or an
+    /// older log's per-load commitment).
+    pub fn named_at(&self, index: u64, site: Option<&str>, driver: Option<&str>) -> Named {
+        let mut found: Named = Vec::new();
+        let mut add = |kind: SubjectKind, id: &str, bits: u16| match found
+            .iter_mut()
+            .find(|(s, _)| s.kind == kind && s.id == id)
+        {
+            Some((_, b)) => *b |= bits,
+            None => found.push((Subject::new(kind, id), bits)),
+        };
+        let step = self.steps.iter().rev().find(|s| s.index == index);
+        if let Some(s) = step {
+            if let Some(p) = &s.from {
+                add(SubjectKind::Party, p.as_str(), role::FROM);
+            }
+            if let Some(p) = &s.to {
+                add(SubjectKind::Party, p.as_str(), role::TO);
+            }
+            if let Some(v) = &s.vehicle {
+                add(SubjectKind::Plate, v.as_str(), role::VEHICLE);
+            }
+            if s.from.is_none() && s.to.is_none() {
+                add(SubjectKind::Party, self.holder.as_str(), role::ACTOR);
+            }
+        }
+        let declared =
+            self.issue_index == index || step.is_some_and(|s| s.kind == StepKind::Corrected);
+        if declared {
+            for p in &self.parties {
+                add(SubjectKind::Party, p.as_str(), role::PARTY);
+            }
+            add(SubjectKind::Site, &self.origin, role::ORIGIN);
+            add(
+                SubjectKind::Site,
+                &self.current().destination,
+                role::DESTINATION,
+            );
+        }
+        if let Some(s) = site {
+            add(SubjectKind::Site, s, role::SITE);
+        }
+        if let Some(d) = driver {
+            add(SubjectKind::Driver, d, role::DRIVER);
+        }
+        found
+    }
+
     pub fn current(&self) -> &Version {
         self.versions.last().expect("a manifest has a version")
     }

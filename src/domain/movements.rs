@@ -124,7 +124,7 @@ impl Movements {
     pub fn add(&mut self, plate: &Plate, fix: Fix, nth: u8, load: Option<&ManifestNumber>) {
         self.fixes.insert(
             (plate.clone(), fix.ms, fix.index(), nth),
-            (fix, load.map(super::subjects::pack)),
+            (fix, load.map(ManifestNumber::packed)),
         );
         if !self.tracked.contains_key(plate) {
             self.tracked.insert(plate.clone(), ());
@@ -159,7 +159,7 @@ impl Movements {
         let mut out = std::collections::HashMap::new();
         self.fixes.scan(&enc(plate), &mut |(_, _, entry, _), v| {
             if let Some(m) = v.1 {
-                out.insert(entry, super::subjects::unpack(m));
+                out.insert(entry, ManifestNumber::unpacked(m));
             }
             ControlFlow::Continue(())
         });

@@ -2,24 +2,20 @@
 //! through [`DomainQuery`], never through the fold's maps, so how the state is kept (in memory
 //! today, in the store's trees or another backend later) can change behind it.
 //!
-//! The answers are owned values or [`Cow`]s (borrowed from memory by [`Domain`], owned when a
-//! backend decodes them from disk); scans are visitors that see one value at a time and may
+//! The answers are owned values or [`Cow`]s (borrowed from memory by the fold's
+//! [`Domain`](super::fold::Domain), owned when a backend decodes them from disk); scans are visitors that see one value at a time and may
 //! stop early, so a backend never has to hold a whole table.
 
 use super::catalog::Catalog;
 use super::codes::{ManifestNumber, Plate, Uscc};
-use super::fold::Domain;
 use super::model::{
     CaseNote, Export, KeyEntries, Licence, Limits, Manifest, Party, Person, Site, Vehicle,
 };
 use super::movements::Fix;
 use super::subjects::{Link, Posting, Subject};
-use super::table::{enc, Key, Table};
 use crate::ledger::event::PublicKey;
 use crate::ledger::state::{Delegation, Refusal};
 use crate::ledger::time::Timestamp;
-use serde::de::DeserializeOwned;
-use serde::Serialize;
 use std::borrow::Cow;
 use std::collections::BTreeSet;
 use std::ops::ControlFlow;
@@ -106,7 +102,7 @@ pub trait DomainQuery {
     /// How many postings a subject has.
     fn posting_count(&self, id: u32) -> usize;
     /// A subject's postings at positions `range`, in log order (read them through
-    /// [`PostingReader`](super::subjects::PostingReader)).
+    /// [`PostingReader`]).
     fn postings_at(&self, id: u32, range: std::ops::Range<usize>) -> Vec<Posting>;
     /// A manifest's links (entry, subject, roles), in log order.
     fn links(&self, n: &ManifestNumber) -> Cow<'_, [Link]>;
@@ -201,195 +197,80 @@ fn first<T: Clone>(scan: impl FnOnce(Visit<'_, T>), pred: &mut dyn FnMut(&T) -> 
     found
 }
 
-/// Every pair of a table whose key starts with `prefix`, as `f` maps them.
-fn collect<K: Key, V: Serialize + DeserializeOwned + Clone, T>(
-    t: &Table<K, V>,
-    prefix: &[u8],
-    mut f: impl FnMut(K, Cow<'_, V>) -> T,
-) -> Vec<T> {
-    let mut out = Vec::new();
-    t.scan(prefix, &mut |k, v| {
-        out.push(f(k, v));
-        ControlFlow::Continue(())
-    });
-    out
+/// Postings read per fetch by a [`PostingReader`].
+const RUN: usize = 128;
+
+/// A subject's postings read by position, a run at a time: a subject may have hundreds of
+/// thousands, and a page needs a few.
+pub struct PostingReader<'d> {
+    d: &'d dyn DomainQuery,
+    id: u32,
+    len: usize,
+    start: usize,
+    run: Vec<Posting>,
 }
 
-/// The fold's state, read through its tables (what changed in this batch over what is stored).
-impl DomainQuery for Domain {
-    fn catalog(&self) -> &Catalog {
-        &self.catalog
-    }
-    fn limits(&self) -> &Limits {
-        &self.limits
-    }
-    fn is_bare(&self) -> bool {
-        self.bare
-    }
-    fn authority(&self) -> Option<PublicKey> {
-        self.authority
+impl<'d> PostingReader<'d> {
+    pub fn new(d: &'d dyn DomainQuery, id: u32) -> Self {
+        PostingReader {
+            d,
+            id,
+            len: d.posting_count(id),
+            start: 0,
+            run: Vec::new(),
+        }
     }
 
-    fn manifest(&self, n: &ManifestNumber) -> Option<Cow<'_, Manifest>> {
-        self.manifests.get(n)
-    }
-    fn manifest_count(&self) -> usize {
-        self.meta_u64("manifests").unwrap_or(0) as usize
-    }
-    fn each_manifest_after(&self, after: Option<&ManifestNumber>, f: Visit<'_, Manifest>) {
-        let from = after.map(|a| {
-            // Just past `a`'s key: the next key in byte order.
-            let mut k = enc(a);
-            k.push(0);
-            k
-        });
-        self.manifests
-            .scan_from(&[], from.as_deref().unwrap_or(&[]), &mut |_, m| f(&m))
-    }
-    fn manifests_of_party(&self, p: &Uscc) -> Cow<'_, BTreeSet<ManifestNumber>> {
-        Cow::Owned(
-            collect(&self.by_party, &enc(p), |(_, n), _| n)
-                .into_iter()
-                .collect(),
-        )
-    }
-    fn manifests_of_vehicle(&self, p: &Plate) -> Cow<'_, BTreeSet<ManifestNumber>> {
-        Cow::Owned(
-            collect(&self.by_vehicle, &enc(p), |(_, n), _| n)
-                .into_iter()
-                .collect(),
-        )
-    }
-    fn created_at(&self, index: u64) -> Cow<'_, [ManifestNumber]> {
-        self.created
-            .get(&index)
-            .map_or(Cow::Borrowed(&[]), |c| Cow::Owned(c.into_owned()))
+    pub fn len(&self) -> usize {
+        self.len
     }
 
-    fn party(&self, id: &Uscc) -> Option<Cow<'_, Party>> {
-        self.parties.get(id)
-    }
-    fn parties(&self) -> Vec<Cow<'_, Party>> {
-        collect(&self.parties, &[], |_, p| Cow::Owned(p.into_owned()))
-    }
-    fn party_of(&self, key: &PublicKey) -> Option<Uscc> {
-        self.keys.get(key).map(Cow::into_owned)
-    }
-    fn revoked_from(&self, key: &PublicKey) -> Option<Timestamp> {
-        self.revoked.get(key).map(|t| *t)
-    }
-    fn delegation(&self, key: &PublicKey) -> Option<Cow<'_, Delegation>> {
-        self.delegated.get(key)
-    }
-    fn key_entries(&self, key: &PublicKey) -> Option<KeyEntries> {
-        self.key_entries.get(key).map(|e| key_entries(&e))
-    }
-    fn each_delegation(&self, f: &mut dyn FnMut(&PublicKey, &Delegation) -> ControlFlow<()>) {
-        self.delegated.scan(&[], &mut |k, d| f(&k, &d))
-    }
-    fn each_key(&self, f: &mut dyn FnMut(&PublicKey, &KeyEntries) -> ControlFlow<()>) {
-        self.key_entries
-            .scan(&[], &mut |k, e| f(&k, &key_entries(&e)))
-    }
-    fn licence(&self, id: &str) -> Option<Cow<'_, Licence>> {
-        self.licences.get(&id.to_string())
-    }
-    fn licences_of(&self, party: &Uscc) -> Vec<Cow<'_, Licence>> {
-        self.licences_held(party)
-            .into_iter()
-            .map(Cow::Owned)
-            .collect()
-    }
-    fn each_licence(&self, f: Visit<'_, Licence>) {
-        self.licences.scan(&[], &mut |_, l| f(&l))
-    }
-    fn vehicle(&self, plate: &Plate) -> Option<Cow<'_, Vehicle>> {
-        self.vehicles.get(plate)
-    }
-    fn vehicles(&self) -> Vec<Cow<'_, Vehicle>> {
-        collect(&self.vehicles, &[], |_, v| Cow::Owned(v.into_owned()))
-    }
-    fn vehicles_of(&self, party: &Uscc) -> Vec<Plate> {
-        collect(&self.vehicles, &[], |p, v| (v.party == *party).then_some(p))
-            .into_iter()
-            .flatten()
-            .collect()
-    }
-    fn site(&self, id: &str) -> Option<Cow<'_, Site>> {
-        self.sites.get(&id.to_string())
-    }
-    fn each_site(&self, f: Visit<'_, Site>) {
-        self.sites.scan(&[], &mut |_, s| f(&s))
-    }
-    fn sites(&self) -> Vec<Cow<'_, Site>> {
-        collect(&self.sites, &[], |_, s| Cow::Owned(s.into_owned()))
-    }
-    fn sites_of(&self, party: &Uscc) -> Vec<Cow<'_, Site>> {
-        collect(&self.sites, &[], |_, s| {
-            (s.reg.party == *party).then(|| Cow::Owned(s.into_owned()))
-        })
-        .into_iter()
-        .flatten()
-        .collect()
-    }
-    fn person(&self, id: &str) -> Option<Cow<'_, Person>> {
-        self.persons.get(&id.to_string())
-    }
-    fn persons(&self) -> Vec<Cow<'_, Person>> {
-        collect(&self.persons, &[], |_, p| Cow::Owned(p.into_owned()))
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
     }
 
-    fn exports(&self) -> Cow<'_, [Export]> {
-        Cow::Owned(collect(&self.exports, &[], |_, e| e.into_owned()))
-    }
-    fn notes(&self, anomaly: &str) -> Cow<'_, [CaseNote]> {
-        Cow::Owned(collect(&self.notes, &enc(&anomaly.to_string()), |_, n| {
-            n.into_owned()
-        }))
-    }
-
-    fn subject_id(&self, s: &Subject) -> Option<u32> {
-        self.subjects.id(s)
-    }
-    fn subject(&self, id: u32) -> Cow<'_, Subject> {
-        Cow::Owned(self.subjects.subject(id))
-    }
-    fn posting_count(&self, id: u32) -> usize {
-        self.subjects.count(id)
-    }
-    fn postings_at(&self, id: u32, range: std::ops::Range<usize>) -> Vec<Posting> {
-        self.subjects.postings_at(id, range)
-    }
-    fn links(&self, n: &ManifestNumber) -> Cow<'_, [Link]> {
-        Cow::Owned(self.subjects.links(n))
-    }
-    fn subject_counts(&self) -> (usize, usize) {
-        (self.subjects.subject_count(), self.subjects.posting_count())
+    /// The posting at `pos` (< `len`), fetching the run around it if it is not held.
+    pub fn get(&mut self, pos: usize) -> Posting {
+        if !(self.start..self.start + self.run.len()).contains(&pos) {
+            // Runs are read in either direction: take the run that ends or starts at `pos`
+            // as the previous one lay below or above it.
+            let lo = if pos < self.start {
+                (pos + 1).saturating_sub(RUN)
+            } else {
+                pos
+            };
+            let hi = (lo + RUN).min(self.len);
+            self.run = self.d.postings_at(self.id, lo..hi);
+            self.start = lo;
+        }
+        self.run[pos - self.start]
     }
 
-    fn fixes(
-        &self,
-        plate: &Plate,
+    /// Positions of the postings with `from <= time < to` (log time never goes backwards,
+    /// so each end is a binary search).
+    pub fn window(
+        &mut self,
         from: Option<Timestamp>,
         to: Option<Timestamp>,
-    ) -> Cow<'_, [Fix]> {
-        Cow::Owned(self.movements.window(plate, from, to))
-    }
-    fn fix_loads(&self, plate: &Plate) -> std::collections::HashMap<u64, ManifestNumber> {
-        self.movements.loads(plate)
-    }
-    fn tracked_vehicles(&self) -> Vec<Plate> {
-        self.movements.vehicles()
-    }
-    fn fix_count(&self) -> usize {
-        self.movements.len()
-    }
-}
-
-fn key_entries(e: &(u64, Option<u64>, Option<PublicKey>)) -> KeyEntries {
-    KeyEntries {
-        added: e.0,
-        revoked: e.1,
-        delegated_by: e.2,
+    ) -> std::ops::Range<usize> {
+        let first_at_or_after = |r: &mut Self, t: u64| {
+            let (mut lo, mut hi) = (0, r.len);
+            while lo < hi {
+                let mid = (lo + hi) / 2;
+                let at =
+                    r.d.postings_at(r.id, mid..mid + 1)
+                        .first()
+                        .map_or(u64::MAX, |p| p.at);
+                if at < t {
+                    lo = mid + 1;
+                } else {
+                    hi = mid;
+                }
+            }
+            lo
+        };
+        let lo = from.map_or(0, |f| first_at_or_after(self, f.unix_millis()));
+        let hi = to.map_or(self.len, |t| first_at_or_after(self, t.unix_millis()));
+        lo..hi.max(lo)
     }
 }

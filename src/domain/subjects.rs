@@ -9,12 +9,9 @@
 //! involves a subject in several ways is one posting with a role bit set per way.
 
 use super::codes::ManifestNumber;
-use super::model::{Manifest, StepKind};
-use super::query::DomainQuery;
-use super::table::{enc, Changes, Table};
+use super::table::{enc, Changes, Key, Table};
 use crate::ledger::kv::Kv;
 use crate::ledger::time::Timestamp;
-use serde_json::{Map, Value};
 use std::borrow::Cow;
 use std::ops::ControlFlow;
 use std::sync::Arc;
@@ -103,15 +100,25 @@ pub mod role {
     }
 }
 
-/// A manifest number as an integer (14 digits fit in a `u64`).
-pub fn pack(n: &ManifestNumber) -> u64 {
-    n.as_str().parse().expect("a manifest number is 14 digits")
+impl Key for Subject {
+    fn put(&self, out: &mut Vec<u8>) {
+        out.push(self.kind as u8);
+        self.id.put(out);
+    }
+    fn take(b: &mut &[u8]) -> Option<Self> {
+        let kind = match u8::take(b)? {
+            0 => SubjectKind::Plate,
+            1 => SubjectKind::Party,
+            2 => SubjectKind::Site,
+            3 => SubjectKind::Driver,
+            _ => return None,
+        };
+        Some(Subject::new(kind, String::take(b)?))
+    }
 }
 
-/// The manifest number of a packed one.
-pub fn unpack(n: u64) -> ManifestNumber {
-    ManifestNumber::parse(&format!("{n:014}")).expect("packed from a manifest number")
-}
+/// The subjects one entry names in one manifest, each with its role bits ([`role`]).
+pub type Named = Vec<(Subject, u16)>;
 
 /// One posting: an entry that involved a subject in a manifest (time in Unix ms, entry
 /// index, packed manifest number, role bits).
@@ -121,84 +128,6 @@ pub struct Posting {
     pub entry: u64,
     pub manifest: u64,
     pub roles: u16,
-}
-
-/// Postings read per fetch by a [`PostingReader`].
-const RUN: usize = 128;
-
-/// A subject's postings read by position, a run at a time: a subject may have hundreds of
-/// thousands, and a page needs a few.
-pub struct PostingReader<'d> {
-    d: &'d dyn DomainQuery,
-    id: u32,
-    len: usize,
-    start: usize,
-    run: Vec<Posting>,
-}
-
-impl<'d> PostingReader<'d> {
-    pub fn new(d: &'d dyn DomainQuery, id: u32) -> Self {
-        PostingReader {
-            d,
-            id,
-            len: d.posting_count(id),
-            start: 0,
-            run: Vec::new(),
-        }
-    }
-
-    pub fn len(&self) -> usize {
-        self.len
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.len == 0
-    }
-
-    /// The posting at `pos` (< `len`), fetching the run around it if it is not held.
-    pub fn get(&mut self, pos: usize) -> Posting {
-        if !(self.start..self.start + self.run.len()).contains(&pos) {
-            // Runs are read in either direction: take the run that ends or starts at `pos`
-            // as the previous one lay below or above it.
-            let lo = if pos < self.start {
-                (pos + 1).saturating_sub(RUN)
-            } else {
-                pos
-            };
-            let hi = (lo + RUN).min(self.len);
-            self.run = self.d.postings_at(self.id, lo..hi);
-            self.start = lo;
-        }
-        self.run[pos - self.start]
-    }
-
-    /// Positions of the postings with `from <= time < to` (log time never goes backwards,
-    /// so each end is a binary search).
-    pub fn window(
-        &mut self,
-        from: Option<Timestamp>,
-        to: Option<Timestamp>,
-    ) -> std::ops::Range<usize> {
-        let first_at_or_after = |r: &mut Self, t: u64| {
-            let (mut lo, mut hi) = (0, r.len);
-            while lo < hi {
-                let mid = (lo + hi) / 2;
-                let at =
-                    r.d.postings_at(r.id, mid..mid + 1)
-                        .first()
-                        .map_or(u64::MAX, |p| p.at);
-                if at < t {
-                    lo = mid + 1;
-                } else {
-                    hi = mid;
-                }
-            }
-            lo
-        };
-        let lo = from.map_or(0, |f| first_at_or_after(self, f.unix_millis()));
-        let hi = to.map_or(self.len, |t| first_at_or_after(self, t.unix_millis()));
-        lo..hi.max(lo)
-    }
 }
 
 /// One entry's involvement of one subject in a manifest.
@@ -284,7 +213,7 @@ impl SubjectIndex {
 
     /// A subject's postings at positions `range`, in log order.
     pub fn postings_at(&self, id: u32, range: std::ops::Range<usize>) -> Vec<Posting> {
-        let mut out = Vec::with_capacity(range.len().min(RUN));
+        let mut out = Vec::with_capacity(range.len().min(4 * BLOCK));
         if range.is_empty() {
             return out;
         }
@@ -314,7 +243,7 @@ impl SubjectIndex {
     /// The links of a manifest (entry, subject, roles), in log order.
     pub fn links(&self, manifest: &ManifestNumber) -> Vec<Link> {
         self.links
-            .get(&pack(manifest))
+            .get(&manifest.packed())
             .map(|l| {
                 l.iter()
                     .map(|&(entry, subject, roles)| Link {
@@ -356,71 +285,11 @@ impl SubjectIndex {
         id
     }
 
-    /// Index an admitted entry that created or changed the manifests `touched` (already
-    /// applied to `manifests`): the subjects of each one's step at this entry, plus the
-    /// event's site and driver, plus, when it was created or corrected here, its parties,
-    /// origin and destination.
-    pub fn record(
-        &mut self,
-        index: u64,
-        time: Timestamp,
-        event: &Map<String, Value>,
-        touched: &[ManifestNumber],
-        manifests: &Table<ManifestNumber, Manifest>,
-    ) {
-        let site = event.get("site").and_then(Value::as_str);
-        // A registered person's id (`driver_id`), or an older log's per-load commitment.
-        let driver = event
-            .get("driver_id")
-            .or_else(|| event.get("driver"))
-            .and_then(Value::as_str);
-        for number in touched {
-            let Some(m) = manifests.get(number) else {
-                continue;
-            };
-            let mut found: Vec<(Subject, u16)> = Vec::new();
-            let mut add = |kind: SubjectKind, id: &str, bits: u16| match found
-                .iter_mut()
-                .find(|(s, _)| s.kind == kind && s.id == id)
-            {
-                Some((_, b)) => *b |= bits,
-                None => found.push((Subject::new(kind, id), bits)),
-            };
-            let step = m.steps.iter().rev().find(|s| s.index == index);
-            if let Some(s) = step {
-                if let Some(p) = &s.from {
-                    add(SubjectKind::Party, p.as_str(), role::FROM);
-                }
-                if let Some(p) = &s.to {
-                    add(SubjectKind::Party, p.as_str(), role::TO);
-                }
-                if let Some(v) = &s.vehicle {
-                    add(SubjectKind::Plate, v.as_str(), role::VEHICLE);
-                }
-                if s.from.is_none() && s.to.is_none() {
-                    add(SubjectKind::Party, m.holder.as_str(), role::ACTOR);
-                }
-            }
-            let declared =
-                m.issue_index == index || step.is_some_and(|s| s.kind == StepKind::Corrected);
-            if declared {
-                for p in &m.parties {
-                    add(SubjectKind::Party, p.as_str(), role::PARTY);
-                }
-                add(SubjectKind::Site, &m.origin, role::ORIGIN);
-                add(
-                    SubjectKind::Site,
-                    &m.current().destination,
-                    role::DESTINATION,
-                );
-            }
-            if let Some(s) = site {
-                add(SubjectKind::Site, s, role::SITE);
-            }
-            if let Some(d) = driver {
-                add(SubjectKind::Driver, d, role::DRIVER);
-            }
-            let packed = pack(number);
+    /// Index an admitted entry: for each manifest it created or changed, the subjects it
+    /// names there and in which roles (`Manifest::named_at`, the fold's reading of the entry).
+    pub fn record(&mut self, index: u64, time: Timestamp, named: Vec<(ManifestNumber, Named)>) {
+        for (number, found) in named {
+            let packed = number.packed();
             let mut links = self
                 .links
                 .get(&packed)

@@ -8,7 +8,6 @@
 //! key order and a prefix of a tuple key is a prefix of its bytes. Values are JSON.
 
 use super::codes::{ManifestNumber, Plate, Uscc};
-use super::subjects::{Subject, SubjectKind};
 use crate::ledger::event::PublicKey;
 use crate::ledger::kv::{prefix_end, Kv};
 use serde::de::DeserializeOwned;
@@ -115,23 +114,6 @@ impl Key for PublicKey {
     fn take(b: &mut &[u8]) -> Option<Self> {
         let raw: [u8; 32] = take_n(b, 32)?.try_into().ok()?;
         PublicKey::from_bytes(&raw)
-    }
-}
-
-impl Key for Subject {
-    fn put(&self, out: &mut Vec<u8>) {
-        out.push(self.kind as u8);
-        self.id.put(out);
-    }
-    fn take(b: &mut &[u8]) -> Option<Self> {
-        let kind = match u8::take(b)? {
-            0 => SubjectKind::Plate,
-            1 => SubjectKind::Party,
-            2 => SubjectKind::Site,
-            3 => SubjectKind::Driver,
-            _ => return None,
-        };
-        Some(Subject::new(kind, String::take(b)?))
     }
 }
 

@@ -10,7 +10,8 @@
 use crate::domain::codes::{ManifestNumber, Uscc};
 use crate::domain::model::{Manifest, Status};
 use crate::domain::query::DomainQuery;
-use crate::domain::subjects::{self, role, PostingReader, Subject, SubjectKind};
+use crate::domain::query::PostingReader;
+use crate::domain::subjects::{role, Subject, SubjectKind};
 use crate::ledger::time::Timestamp;
 use serde::Serialize;
 use std::collections::{HashMap, HashSet, VecDeque};
@@ -249,7 +250,7 @@ pub fn search(d: &dyn DomainQuery, q: &Query) -> Result<Page, String> {
         }
     };
     for pos in scan {
-        let number = subjects::unpack(p.get(pos).manifest);
+        let number = ManifestNumber::unpacked(p.get(pos).manifest);
         let Some(m) = d.manifest(&number) else {
             continue;
         };
@@ -408,7 +409,7 @@ impl Builder<'_, '_> {
         let id = node_id(self.d, &k);
         let (kind, key, status, issued_at) = match &k {
             Key::Manifest(n) => {
-                let number = subjects::unpack(*n);
+                let number = ManifestNumber::unpacked(*n);
                 let m = self
                     .d
                     .manifest(&number)
@@ -460,7 +461,7 @@ impl Builder<'_, '_> {
 
     /// A load: the subjects its entries in the window touched, and the loads it is linked to.
     fn expand_manifest(&mut self, n: u64, depth: u32) {
-        let number = subjects::unpack(n);
+        let number = ManifestNumber::unpacked(n);
         let d = self.d;
         let Some(m) = d.manifest(&number) else {
             return;
@@ -507,7 +508,7 @@ impl Builder<'_, '_> {
                 more = true;
                 break;
             }
-            let k = Key::Manifest(subjects::pack(other));
+            let k = Key::Manifest(other.packed());
             if !self.node(k.clone(), depth + 1, &here) {
                 return;
             }
@@ -552,7 +553,7 @@ impl Builder<'_, '_> {
                 continue;
             }
             let k = Key::Manifest(packed);
-            let number = subjects::unpack(packed);
+            let number = ManifestNumber::unpacked(packed);
             let Some(m) = d.manifest(&number) else {
                 continue;
             };
@@ -615,7 +616,7 @@ pub fn graph(d: &dyn DomainQuery, q: &GraphQuery) -> Result<Graph, String> {
     if !b.visible(&m) {
         return Err(format!("manifest {} does not exist", q.start));
     }
-    let start = Key::Manifest(subjects::pack(&q.start));
+    let start = Key::Manifest(q.start.packed());
     b.node(start.clone(), 0, "");
     while let Some((k, depth)) = b.queue.pop_front() {
         if depth >= q.depth || b.full {

@@ -8,7 +8,7 @@
 //!    published head did not move); the domain's reads are refused until the database is
 //!    reopened, since its read model in memory may hold the failed batch;
 //! 2. refuses events meanwhile (`SubmitError::Storage`, 503 with `Retry-After`), and on each
-//!    new submit, and every [`RETRY`] without one, tries [`resume`]: a probe file of
+//!    new submit, and every [`RETRY`] without one, tries to resume (`sequencer.rs`): a probe file of
 //!    [`PROBE_BYTES`] written, fsync'd and removed in the data directory; once that works, the
 //!    database is closed and opened again from disk ([`TreesSlot::reopen`]), the log's state
 //!    replayed from what is durable, and events are taken again.
@@ -16,11 +16,10 @@
 //! Readers reach the database through [`TreesSlot::get`] for the span of one call, so the
 //! reopen waits for those in flight; while it runs (milliseconds) a reader is told to retry.
 
-use super::sequencer::SeqState;
-use super::{io_text, Config, Head, StoreError, Trees};
+use super::{io_text, Config, StoreError, Trees};
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 /// How often a failed sequencer tries to resume when no event comes.
@@ -45,6 +44,11 @@ impl TreesSlot {
         })
     }
 
+    /// The data directory.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
     /// The database, for the span of one call (hold it no longer: a reopen waits for it).
     pub fn get(&self) -> Result<Arc<Trees>, StoreError> {
         self.slot
@@ -60,7 +64,7 @@ impl TreesSlot {
 
     /// Close the database and open it again from what is on disk, once the data directory can
     /// be written again.
-    fn reopen(&self) -> Result<Arc<Trees>, StoreError> {
+    pub(super) fn reopen(&self) -> Result<Arc<Trees>, StoreError> {
         probe(&self.dir)?;
         let old = self.slot.lock().expect("trees lock").take();
         if let Some(mut old) = old {
@@ -118,58 +122,10 @@ fn probe(dir: &Path) -> Result<(), StoreError> {
 
 /// Right after a failed batch. The database in memory may hold the failed batch (its
 /// transaction applied, its fsync failed), the domain's read model with it: domain reads stay
-/// refused (`Rules::storage_failed`) until [`resume`] reopened the database from disk.
+/// refused (`Rules::storage_failed`) until the sequencer has resumed, reopening the database from disk.
 pub(super) fn after_failure(slot: &TreesSlot) {
     tracing::error!(
         "the operator's step: free space in {} (the data directory); the log takes events again by itself once it can write there",
         slot.dir.display()
     );
-}
-
-/// Reopen the database and take the sequencer's state (and the domain's) from what is durable.
-pub(super) fn resume(
-    slot: &TreesSlot,
-    head: &RwLock<Head>,
-    st: &mut SeqState,
-) -> Result<(), StoreError> {
-    // Reading a database that may be damaged: sled's panics become a refusal, not the end of
-    // the sequencer.
-    super::guard(&slot.dir, || resume_from_disk(slot, head, st))
-}
-
-fn resume_from_disk(
-    slot: &TreesSlot,
-    head: &RwLock<Head>,
-    st: &mut SeqState,
-) -> Result<(), StoreError> {
-    let trees = slot.reopen()?;
-    let mut loaded = None;
-    let (origin, log_key, record) = (&st.origin, &st.log_key, &mut st.record);
-    st.rules.reload(&mut |fold| {
-        let l = super::load_durable(&slot.dir, &trees, fold, Some(origin), log_key).and_then(|d| {
-            // The database may hold a batch that became durable before its record could be
-            // written (the write that failed): record the head before anyone can see it, and
-            // publish it while the fold is held, as every batch does.
-            if d.head.size > 0 {
-                record.publish(&d.head.checkpoint).map_err(|e| {
-                    StoreError::Unavailable(format!(
-                        "cannot record the published checkpoint ({}): {}",
-                        super::published::FILE_NAME,
-                        super::io_text(&e)
-                    ))
-                })?;
-            }
-            *head.write().expect("head lock") = d.head.clone();
-            Ok(d)
-        });
-        let ok = l.is_ok();
-        loaded = Some(l);
-        ok
-    });
-    let d = loaded.expect("reload runs its closure")?;
-    st.state = d.state;
-    st.frontier = d.frontier;
-    st.prev = d.prev;
-    st.last_time = d.last_time.max(st.last_time);
-    Ok(())
 }

@@ -152,7 +152,7 @@ fn run(
                 Err(RecvTimeoutError::Timeout) => {}
                 Err(RecvTimeoutError::Disconnected) => break,
             }
-            if let Err(e) = recover::resume(&slot, &head, &mut st) {
+            if let Err(e) = resume(&slot, &head, &mut st) {
                 let why = format!("{cause}; not yet resumed: {e}");
                 for j in jobs.drain(..) {
                     let _ = j.reply.send(Err(SubmitError::Storage(why.clone())));
@@ -410,5 +410,50 @@ fn write_batch(trees: &Trees, w: &Writes, checkpoint: &str) -> Result<(), StoreE
             meta.insert(CHECKPOINT_KEY, checkpoint.as_bytes())?;
             Ok::<(), sled::transaction::ConflictableTransactionError<()>>(())
         })?;
+    Ok(())
+}
+
+/// Reopen the database and take the sequencer's state (and the domain's) from what is durable.
+fn resume(slot: &TreesSlot, head: &RwLock<Head>, st: &mut SeqState) -> Result<(), StoreError> {
+    // Reading a database that may be damaged: sled's panics become a refusal, not the end of
+    // the sequencer.
+    super::guard(slot.dir(), || resume_from_disk(slot, head, st))
+}
+
+fn resume_from_disk(
+    slot: &TreesSlot,
+    head: &RwLock<Head>,
+    st: &mut SeqState,
+) -> Result<(), StoreError> {
+    let trees = slot.reopen()?;
+    let mut loaded = None;
+    let (origin, log_key, record) = (&st.origin, &st.log_key, &mut st.record);
+    st.rules.reload(&mut |fold| {
+        let l =
+            super::load_durable(slot.dir(), &trees, fold, Some(origin), log_key).and_then(|d| {
+                // The database may hold a batch that became durable before its record could be
+                // written (the write that failed): record the head before anyone can see it, and
+                // publish it while the fold is held, as every batch does.
+                if d.head.size > 0 {
+                    record.publish(&d.head.checkpoint).map_err(|e| {
+                        StoreError::Unavailable(format!(
+                            "cannot record the published checkpoint ({}): {}",
+                            super::published::FILE_NAME,
+                            super::io_text(&e)
+                        ))
+                    })?;
+                }
+                *head.write().expect("head lock") = d.head.clone();
+                Ok(d)
+            });
+        let ok = l.is_ok();
+        loaded = Some(l);
+        ok
+    });
+    let d = loaded.expect("reload runs its closure")?;
+    st.state = d.state;
+    st.frontier = d.frontier;
+    st.prev = d.prev;
+    st.last_time = d.last_time.max(st.last_time);
     Ok(())
 }

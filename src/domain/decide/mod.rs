@@ -1,6 +1,7 @@
 //! What an event does, decided before anything changes: [`Domain::decide`] sends each event
 //! to its family's file, which checks it completely and returns the [`Effect`] the fold then
-//! applies (`fold.rs`). The checks the families share are in `checks.rs`.
+//! applies (`fold.rs`); [`Domain::decide_and_apply`] does both and indexes what the entry
+//! names. The checks the families share are in `checks.rs`.
 
 mod custody;
 mod manifest;
@@ -8,7 +9,7 @@ mod oversight;
 mod registry;
 mod station;
 
-use crate::domain::checks::not_ahead_of_log;
+use crate::domain::checks::{f, not_ahead_of_log, signer};
 use crate::domain::events::DomainEvent;
 use crate::domain::fold::{Domain, Effect};
 use crate::ledger::event::SignedEvent;
@@ -58,5 +59,80 @@ impl Domain {
             E::CaseNoted(x) => self.decide_note(index, time, event, x),
             E::Track(t) => self.decide_track(index, event, t),
         }
+    }
+}
+
+impl Domain {
+    /// Decide entry `index` and apply what it does, then index what it names; the fold's
+    /// `admit` calls this once the log's own checks passed.
+    pub(in crate::domain) fn decide_and_apply(
+        &mut self,
+        index: u64,
+        time: Timestamp,
+        event: &SignedEvent,
+        log: &LogState,
+    ) -> Result<(), Refusal> {
+        if index == 0 {
+            match log.rules.as_deref() {
+                None => self.bare = true,
+                Some(super::RULEBOOK) => {}
+                Some(super::RULEBOOK_V1) => self.rulebook_v1 = true,
+                Some(other) => {
+                    return Err(f(
+                        "event.rules",
+                        format!(
+                            "{:?} or {:?} (the rulebooks this build knows), got {other:?}",
+                            super::RULEBOOK,
+                            super::RULEBOOK_V1
+                        ),
+                    ))
+                }
+            }
+            self.authority = log.authority;
+            self.meta.insert("bare".into(), self.bare.into());
+            self.meta
+                .insert("rulebook_v1".into(), self.rulebook_v1.into());
+            self.meta.insert(
+                "authority".into(),
+                serde_json::to_value(self.authority).expect("a key encodes"),
+            );
+            return Ok(());
+        }
+        if self.bare {
+            // A bare log (no rulebook in entry 0): the ledger's own checks are all there is.
+            return Ok(());
+        }
+        // Keys of parties: every signer other than the authority must belong to a party.
+        if index > 0 && !event.event_type().starts_with("key.") {
+            for k in event.signers() {
+                if Some(*k) != log.authority && !self.keys.contains_key(k) {
+                    return Err(signer(
+                        "signatures",
+                        format!("key {k} belongs to no registered party"),
+                    ));
+                }
+            }
+        }
+        let effect = self.decide(index, time, event, log)?;
+        let touched = effect.touched();
+        self.apply(index, time, effect);
+        // Derived search index (subjects.rs): what the entry names in each manifest it
+        // created or changed, read from the state as applied.
+        let ev = event.event();
+        let site = ev.get("site").and_then(serde_json::Value::as_str);
+        let driver = ev
+            .get("driver_id")
+            .or_else(|| ev.get("driver"))
+            .and_then(serde_json::Value::as_str);
+        let named = touched
+            .into_iter()
+            .filter_map(|n| {
+                let m = self.manifests.get(&n)?;
+                let found = m.named_at(index, site, driver);
+                Some((n, found))
+            })
+            .collect();
+        self.subjects.record(index, time, named);
+        Ok(())
     }
 }

@@ -336,11 +336,12 @@ pub const MAX_LOADS: usize = 100;
 /// The open loads `party` is a party to, newest first (from its postings in the subject
 /// index, so the work is bounded by the party's own history, not the log's).
 pub fn open_loads(d: &dyn DomainQuery, party: &Uscc, lang: Lang) -> Vec<LoadRow> {
-    use crate::domain::subjects::{unpack, Subject, SubjectKind};
+    use crate::domain::codes::ManifestNumber;
+    use crate::domain::subjects::{Subject, SubjectKind};
     let Some(id) = d.subject_id(&Subject::new(SubjectKind::Party, party.to_string())) else {
         return Vec::new();
     };
-    let mut p = crate::domain::subjects::PostingReader::new(d, id);
+    let mut p = crate::domain::query::PostingReader::new(d, id);
     let mut seen = std::collections::HashSet::new();
     let mut out = Vec::new();
     for i in (0..p.len()).rev() {
@@ -351,7 +352,7 @@ pub fn open_loads(d: &dyn DomainQuery, party: &Uscc, lang: Lang) -> Vec<LoadRow>
         if !seen.insert(packed) {
             continue;
         }
-        let Some(m) = d.manifest(&unpack(packed)) else {
+        let Some(m) = d.manifest(&ManifestNumber::unpacked(packed)) else {
             continue;
         };
         if m.status.is_closed() {

@@ -9,11 +9,11 @@
 
 use super::manifest::{line_what, load_what, party_name, site_name, tone};
 use super::{Chrome, Lang};
-use crate::domain::codes::{Quantity, RdCode, Unit, Uscc};
+use crate::domain::codes::{ManifestNumber, Quantity, RdCode, Unit, Uscc};
 use crate::domain::events::{Discrepancy, Line, Role, SiteKind};
 use crate::domain::model::{Manifest, Status};
 use crate::domain::query::DomainQuery;
-use crate::domain::subjects::{unpack, Subject, SubjectKind};
+use crate::domain::subjects::{Subject, SubjectKind};
 use crate::ledger::time::Timestamp;
 use crate::web::i18n;
 use askama::Template;
@@ -369,7 +369,7 @@ fn recent<'a>(
 ) -> impl Iterator<Item = Cow<'a, Manifest>> + 'a {
     let mut p = d
         .subject_id(&Subject::new(SubjectKind::Party, party.to_string()))
-        .map(|id| crate::domain::subjects::PostingReader::new(d, id));
+        .map(|id| crate::domain::query::PostingReader::new(d, id));
     let n = p.as_ref().map_or(0, |p| p.len());
     let mut seen = std::collections::HashSet::new();
     (0..n)
@@ -379,7 +379,7 @@ fn recent<'a>(
             let packed = p.as_mut()?.get(i).manifest;
             seen.insert(packed).then_some(packed)
         })
-        .filter_map(move |packed| d.manifest(&unpack(packed)))
+        .filter_map(move |packed| d.manifest(&ManifestNumber::unpacked(packed)))
 }
 
 /// The loads `party` holds at its station, newest first (bounded as [`incoming`]).
