@@ -475,7 +475,7 @@ impl Fold for Domain {
         log: &LogState,
     ) -> Result<(), Refusal> {
         if index < self.applied {
-            // Already in the stored state (the store replays the log's own fold from 0).
+            // Already in the stored state (a replay that starts before it).
             return Ok(());
         }
         self.decide_and_apply(index, time, event, log)?;
