@@ -56,8 +56,9 @@ pub struct Domain {
     /// Registered persons (drivers, escorts) by id (the commitment `person`).
     pub(super) persons: Table<String, Person>,
     pub(super) manifests: Table<ManifestNumber, Manifest>,
-    /// Manifests each entry created (an issue creates one, a split several).
-    pub(super) created: Table<u64, Vec<ManifestNumber>>,
+    /// Manifests each entry of the batch not yet written created (an issue creates one, a
+    /// split several), for the entries' receipts; not stored (forgotten at `take_writes`).
+    created: std::collections::BTreeMap<u64, Vec<ManifestNumber>>,
     pub(super) by_party: Table<(Uscc, ManifestNumber), ()>,
     pub(super) by_vehicle: Table<(Plate, ManifestNumber), ()>,
     /// The registry entries of each key: (added, revoked, delegated by).
@@ -77,8 +78,9 @@ pub struct Domain {
 
 /// The layout of the stored state: a different one is rebuilt from the entries at open. Any
 /// change to a table's key or value encoding takes the next number. 2: a hand-over's fix names
-/// its load.
-pub const LAYOUT: u64 = 2;
+/// its load. 3: what each entry created is no longer stored (it was one key per manifest,
+/// read by nobody but the entry's receipt).
+pub const LAYOUT: u64 = 3;
 
 /// Manifests the sequencer's fold keeps decoded (about 2 KB each; up to twice as many): the
 /// loads moving now are read at each of their steps.
@@ -187,7 +189,7 @@ impl Domain {
             sites: Table::new(b's', b()),
             persons: Table::new(b'h', b()),
             manifests: Table::new(b'm', b()),
-            created: Table::new(b'c', b()),
+            created: Default::default(),
             by_party: Table::new(b'P', b()),
             by_vehicle: Table::new(b'V', b()),
             key_entries: Table::new(b'e', b()),
@@ -292,7 +294,6 @@ impl Domain {
         f(&mut self.sites);
         f(&mut self.persons);
         f(&mut self.manifests);
-        f(&mut self.created);
         f(&mut self.by_party);
         f(&mut self.by_vehicle);
         f(&mut self.key_entries);
@@ -466,6 +467,14 @@ impl Domain {
     }
 }
 
+impl Domain {
+    /// The manifests entry `index` created (an issue one, a split several), while its batch is
+    /// not yet written (a fold kept in memory: always).
+    pub fn created_at(&self, index: u64) -> &[ManifestNumber] {
+        self.created.get(&index).map_or(&[], Vec::as_slice)
+    }
+}
+
 impl Fold for Domain {
     fn admit(
         &mut self,
@@ -485,13 +494,13 @@ impl Fold for Domain {
     }
 
     fn take_writes(&mut self) -> FoldWrites {
+        self.created.clear();
         self.changes(true)
     }
 
     /// The numbers of the manifests entry `index` created (an issue one, a split several), for
     /// its receipt: among the changes not yet written, so no storage is read for them.
     fn created(&self, index: u64) -> Vec<String> {
-        use super::query::DomainQuery;
         self.created_at(index)
             .iter()
             .map(|n| n.as_str().to_string())

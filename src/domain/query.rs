@@ -48,8 +48,6 @@ pub trait DomainQuery {
     fn manifests_of_party(&self, p: &Uscc) -> Cow<'_, BTreeSet<ManifestNumber>>;
     /// The manifests a vehicle carried or carries.
     fn manifests_of_vehicle(&self, p: &Plate) -> Cow<'_, BTreeSet<ManifestNumber>>;
-    /// The manifests entry `index` created (an issue one, a split several).
-    fn created_at(&self, index: u64) -> Cow<'_, [ManifestNumber]>;
 
     // ---- Registry ---------------------------------------------------------------------------
     fn party(&self, id: &Uscc) -> Option<Cow<'_, Party>>;

@@ -80,12 +80,6 @@ impl DomainQuery for Domain {
                 .collect(),
         )
     }
-    fn created_at(&self, index: u64) -> Cow<'_, [ManifestNumber]> {
-        self.created
-            .get(&index)
-            .map_or(Cow::Borrowed(&[]), |c| Cow::Owned(c.into_owned()))
-    }
-
     fn party(&self, id: &Uscc) -> Option<Cow<'_, Party>> {
         self.parties.get(id)
     }
