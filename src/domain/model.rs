@@ -400,6 +400,19 @@ impl Step {
         self.quantities = Some(q);
         self
     }
+
+    /// Given by `from` (the holder, or whoever acted: an inspector) to `to`.
+    pub(super) fn between(mut self, from: Uscc, to: Option<Uscc>) -> Step {
+        self.from = Some(from);
+        self.to = to;
+        self
+    }
+
+    /// On (or seen on) `vehicle`.
+    pub(super) fn on(mut self, vehicle: Option<Plate>) -> Step {
+        self.vehicle = vehicle;
+        self
+    }
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]

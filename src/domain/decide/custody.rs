@@ -547,15 +547,12 @@ impl Domain {
         if let Some(v) = &h.vehicle {
             m.vehicles.insert(v.clone());
         }
-        m.steps.push(Step {
-            index,
-            time,
-            kind: StepKind::Handover,
-            from: Some(h.from),
-            to: Some(h.to),
-            vehicle: h.vehicle,
-            quantities: Some(counts),
-        });
+        m.steps.push(
+            Step::at(index, time, StepKind::Handover)
+                .between(h.from, Some(h.to))
+                .on(h.vehicle)
+                .counting(counts),
+        );
         Ok((m, missing))
     }
 

@@ -289,15 +289,9 @@ impl Domain {
             treated: Vec::new(),
             sources: Vec::new(),
             onward: Vec::new(),
-            steps: vec![Step {
-                index,
-                time,
-                kind,
-                from: None,
-                to: None,
-                vehicle: None,
-                quantities: Some(lines.iter().map(|l| l.quantity).collect()),
-            }],
+            steps: vec![
+                Step::at(index, time, kind).counting(lines.iter().map(|l| l.quantity).collect())
+            ],
             flags: self.declaration_flags(lines, index),
             parties,
             vehicles: BTreeSet::new(),

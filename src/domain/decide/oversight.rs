@@ -35,15 +35,11 @@ impl Domain {
                         detail: format!("inspection by {} at {}: {detail}", ins.inspector, ins.at),
                     });
                 }
-                m.steps.push(Step {
-                    index,
-                    time,
-                    kind: StepKind::Inspection,
-                    from: Some(ins.inspector),
-                    to: None,
-                    vehicle: ins.vehicle,
-                    quantities: None,
-                });
+                m.steps.push(
+                    Step::at(index, time, StepKind::Inspection)
+                        .between(ins.inspector, None)
+                        .on(ins.vehicle),
+                );
                 Ok(Effect::updated(m))
             }
             None => Ok(Effect::None),

@@ -158,15 +158,7 @@ impl Domain {
                 let mut m = (*i).clone();
                 m.status = status;
                 m.onward = onward.clone();
-                m.steps.push(Step {
-                    index,
-                    time,
-                    kind,
-                    from: None,
-                    to: None,
-                    vehicle: None,
-                    quantities: None,
-                });
+                m.steps.push(Step::at(index, time, kind));
                 m
             })
             .collect();
