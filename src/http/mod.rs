@@ -164,6 +164,7 @@ pub fn server_with_options(
     let sessions = web::Data::new(session::Sessions::new());
     let base_tiles = web::Data::new(app::console_map::TileUrl(tile_url));
     let watched = limits.clone();
+    let tile_cache = web::Data::new(tiles::TileCache::default());
     let server = HttpServer::new(move || {
         let app = App::new()
             .wrap(actix_web::middleware::from_fn(limits::guard))
@@ -188,6 +189,7 @@ pub fn server_with_options(
             None => app,
         };
         app.app_data(web::Data::new(tiles::PublicLog(public_log)))
+            .app_data(tile_cache.clone())
             .configure(tiles::routes)
             .route("/v1/log/checkpoint", web::get().to(checkpoint))
             .route("/v1/log/key", web::get().to(key))
