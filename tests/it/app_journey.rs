@@ -36,8 +36,14 @@ fn driver_phone(
     let link = enrol(&phone, base, label, &dir.join(format!("{label}.png")));
     sign_in(office, base, &company.key);
     approve(office, &link, "30");
+    // Signed in, the home page names the company (waited for: the page may still be
+    // arriving when its body's first tag already says so).
     phone.wait_for(
-        "location.pathname === '/app' && document.body.dataset.session === 'yes'",
+        &format!(
+            "location.pathname === '/app' && document.body.dataset.session === 'yes' \
+             && document.readyState === 'complete' && document.body.innerText.includes({})",
+            json!(company.name)
+        ),
         WAIT,
     );
     assert!(phone.text().contains(company.name), "{}", phone.text());
