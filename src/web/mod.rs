@@ -44,6 +44,16 @@ pub fn cst(t: Timestamp) -> String {
     t.cst()
 }
 
+/// A time as a page in `lang` shows it: China Standard Time, named as its readers name it
+/// (`2026-11-23 16:30:00 北京时间`, `… CST`), as `wl-format.js`'s `cst` does in the browser.
+pub fn when(lang: Lang, t: Timestamp) -> String {
+    let c = t.cst();
+    match lang {
+        Lang::Zh => format!("{} 北京时间", c.trim_end_matches(" CST")),
+        Lang::En => c,
+    }
+}
+
 /// `YYYYMMDD` in China Standard Time: dates on labels are local dates.
 fn cst_date_digits(t: Timestamp) -> String {
     t.cst_date().replace('-', "")

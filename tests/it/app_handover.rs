@@ -105,7 +105,7 @@ fn the_plant_hands_a_load_to_a_truck_and_the_drivers_countersignature_completes_
         "Electronics plant, Zhangpu",
         "340 kg",
         "118.5 kg",
-        "CST",
+        "北京时间",
     ] {
         assert!(
             shown.contains(want),
@@ -247,7 +247,7 @@ fn a_half_the_driver_signed_first_is_countersigned_in_the_plants_browser() {
         PLATE_A,
         "338 kg",
         "120 kg",
-        "2026-11-23 16:30:00 CST",
+        "2026-11-23 16:30:00 北京时间",
         "Electronics plant, Zhangpu",
     ] {
         assert!(listed.contains(want), "the list shows {want:?}: {listed}");

@@ -292,7 +292,7 @@ pub fn half_rows(
     if let Some(site) = &h.site {
         rows.push((s(lang, "地点", "Place"), site_name(d, site)));
     }
-    rows.push((s(lang, "时间", "Time"), h.at.cst()));
+    rows.push((s(lang, "时间", "Time"), crate::web::when(lang, h.at)));
     let v = m.current();
     for l in &h.lines {
         let what = v

@@ -255,7 +255,7 @@ pub fn view(
             }
             StepView {
                 index: s.index,
-                time: s.time.cst(),
+                time: crate::web::when(lang, s.time),
                 what,
                 detail: detail.join(" · "),
             }
@@ -377,6 +377,6 @@ pub fn load_row(d: &dyn DomainQuery, m: &Manifest, lang: Lang) -> LoadRow {
             site_name(d, &v.destination)
         ),
         vehicle: m.vehicle.as_ref().map(|p| p.to_string()),
-        time: m.issued_at.cst(),
+        time: crate::web::when(lang, m.issued_at),
     }
 }

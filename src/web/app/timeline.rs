@@ -232,7 +232,7 @@ pub fn view(
             }
             EventRow {
                 index: s.index,
-                time: s.time.cst(),
+                time: crate::web::when(lang, s.time),
                 what,
                 signers: signers
                     .get(i)
@@ -263,13 +263,13 @@ pub fn view(
             Lang::Zh => format!(
                 "第 {} 版 · {} · 日志序号 {}",
                 v.version,
-                v.time.cst(),
+                crate::web::when(lang, v.time),
                 v.index
             ),
             Lang::En => format!(
                 "version {} · {} · entry {}",
                 v.version,
-                v.time.cst(),
+                crate::web::when(lang, v.time),
                 v.index
             ),
         })

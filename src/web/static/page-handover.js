@@ -16,7 +16,7 @@
 
 import { signEvent, countersign } from './wl-sign.js';
 import { canonicalize } from './wl-canon.js';
-import { toMilli, fromMilli } from './wl-format.js';
+import { toMilli, fromMilli, cst } from './wl-format.js';
 import { t, zh, clearProblems, problemText, postSigned, showRaised, showRows, takeOver } from './wl-app.js';
 
 const root = document.getElementById('handover');
@@ -77,12 +77,6 @@ function cstToUtc(local) {
   if (!m) return null;
   const ms = Date.UTC(+m[1], +m[2] - 1, +m[3], +m[4] - 8, +m[5]);
   return new Date(ms).toISOString();
-}
-
-/** An RFC 3339 time as China time: `2026-12-03 15:05:09 CST`. */
-function cstText(iso) {
-  const d = new Date(Date.parse(iso) + 8 * 3600000).toISOString();
-  return `${d.slice(0, 10)} ${d.slice(11, 19)} CST`;
 }
 
 function nowLocal() {
@@ -158,7 +152,7 @@ function build() {
   const at = local === prefilledAt && local === nowLocal() ? new Date().toISOString() : cstToUtc(local);
   if (!at) return { problem: { local: true, field: 'event.at', detail: t('请填写交接时间（年-月-日 时:分）', 'Enter the time (date, hour and minute)') } };
   event.at = at;
-  rows.push([t('时间', 'Time'), cstText(at)]);
+  rows.push([t('时间', 'Time'), cst(at)]);
   event.lines = [];
   for (const input of form.querySelectorAll('input[data-line]')) {
     const i = Number(input.dataset.line);
