@@ -162,4 +162,6 @@ impl Rules for DomainRules {
 }
 
 #[cfg(test)]
+pub(crate) mod testkit;
+#[cfg(test)]
 mod tests;
