@@ -163,4 +163,6 @@ impl Rules for DomainRules {
 }
 
 #[cfg(test)]
+pub(crate) mod testkit;
+#[cfg(test)]
 mod tests;

@@ -3,279 +3,12 @@
 
 use super::*;
 use crate::domain::access::Access;
-use crate::domain::catalog::Catalog;
-use crate::domain::codes::Uscc;
-use crate::domain::fold::Domain;
-use crate::domain::model::Limits;
-use crate::domain::RULEBOOK;
-use crate::ledger::event::{PublicKey, SignedEvent};
-use crate::ledger::state::{genesis_event, LogState};
-use ed25519_dalek::SigningKey;
-use serde_json::{json, Value};
-use std::sync::Arc;
-
-const MIN: u64 = 60_000;
-const HOUR: u64 = 60 * MIN;
-/// 2026-11-23T00:00:00Z, a Monday (08:00 CST).
-const T0: u64 = 1_795_392_000_000;
-
-fn key(n: u8) -> SigningKey {
-    SigningKey::from_bytes(&[n; 32])
-}
-
-fn uscc(org9: &str) -> String {
-    let first = format!("91320583{org9}");
-    format!("{first}{}", Uscc::check_char(&first).unwrap())
-}
-
-// Parties (index, org code, role, key seed).
-const PLANT: usize = 0;
-const HAUL: usize = 1;
-const HAUL_B: usize = 2;
-const STATION: usize = 3;
-const RECV: usize = 4;
-const OLD: usize = 5;
-const BUILDER: usize = 6;
-const MUCK: usize = 7;
-const RECYCLER: usize = 8;
-const YARD: usize = 9;
-const ORGS: [(&str, &str, u8); 10] = [
-    ("MA1PLANT1", "generator", 31),
-    ("MA1HAUL0A", "hauler", 32),
-    ("MA1HAUL0B", "hauler", 33),
-    ("MA1HQTA01", "station", 34),
-    ("MA1REC001", "receiver", 35),
-    ("MA1QLDREC", "receiver", 36),
-    ("MA1BULD01", "generator", 37),
-    ("MA1MUCK01", "hauler", 38),
-    ("MA1RECY01", "receiver", 39),
-    ("MA1YARD01", "receiver", 40),
-];
-
-fn id(p: usize) -> String {
-    uscc(ORGS[p].0)
-}
-
-fn pkey(p: usize) -> SigningKey {
-    key(ORGS[p].2)
-}
-
-const TRUCK: &str = "苏E12345";
-const TRUCK_B: &str = "苏E23456";
-const TRUCK_EXPIRED: &str = "苏E11111";
-const MUCK_TRUCK: &str = "苏E3M456";
-
-/// Sites: (id, party, kind, lat_e6, lon_e6); each fenced ±2000 micro-degrees (about 200 m).
-const SITES: [(&str, usize, &str, i32, i32); 7] = [
-    ("S-PLANT", PLANT, "plant", 31_300_000, 120_950_000),
-    ("S-STATION", STATION, "station", 31_320_000, 121_080_000),
-    ("S-RECV", RECV, "disposal", 31_400_000, 120_900_000),
-    ("S-OLD", OLD, "disposal", 31_410_000, 120_910_000),
-    (
-        "S-BUILD",
-        BUILDER,
-        "construction_site",
-        31_380_000,
-        120_970_000,
-    ),
-    ("S-RECYCLE", RECYCLER, "recycling", 31_350_000, 121_000_000),
-    ("S-YARD", YARD, "disposal", 31_360_000, 121_010_000),
-];
-
-/// A log in memory: the ledger's state and the domain's fold, with a clock we set.
-struct Log {
-    state: LogState,
-    d: Domain,
-    size: u64,
-    authority: SigningKey,
-    /// The log's time for the next entry (ms).
-    t: u64,
-}
+use crate::domain::testkit::*;
+use serde_json::json;
 
 impl Log {
-    fn new() -> Log {
-        let mut log = Log {
-            state: LogState::default(),
-            d: Domain::new(Arc::new(Catalog::builtin()), Limits::default()),
-            size: 0,
-            authority: key(2),
-            t: T0 - 10 * HOUR,
-        };
-        let g = genesis_event(
-            "t",
-            &PublicKey(key(1).verifying_key()),
-            &PublicKey(log.authority.verifying_key()),
-            Some(RULEBOOK),
-        );
-        log.auth(g);
-        for (p, (_, role, _)) in ORGS.iter().enumerate() {
-            log.auth(json!({"type": "party.registered", "party": id(p), "name": format!("party {p}"), "roles": [role]}));
-            log.auth(json!({"type": "key.added", "key": PublicKey(pkey(p).verifying_key()).to_string(), "holder": id(p)}));
-        }
-        for (site, p, kind, lat, lon) in SITES {
-            let d = 2000;
-            log.auth(json!({"type": "site.registered", "site": site, "party": id(p), "kind": kind, "name": format!("site {site}"),
-                "location": {"lat_e6": lat, "lon_e6": lon},
-                "geofence": [{"lat_e6": lat - d, "lon_e6": lon - d}, {"lat_e6": lat - d, "lon_e6": lon + d},
-                             {"lat_e6": lat + d, "lon_e6": lon + d}, {"lat_e6": lat + d, "lon_e6": lon - d}]}));
-        }
-        let permit = |kind: &str, until: &str| json!([{"kind": kind, "number": "P", "valid_from": "2020-01-01T00:00:00Z", "valid_until": until}]);
-        for (plate, p, kind, until) in [
-            (TRUCK, HAUL, "hazardous_goods", "2030-01-01T00:00:00Z"),
-            (TRUCK_B, HAUL_B, "hazardous_goods", "2030-01-01T00:00:00Z"),
-            (
-                TRUCK_EXPIRED,
-                HAUL,
-                "hazardous_goods",
-                "2021-01-01T00:00:00Z",
-            ),
-            (MUCK_TRUCK, MUCK, "muck", "2030-01-01T00:00:00Z"),
-        ] {
-            log.auth(json!({"type": "vehicle.registered", "plate": plate, "party": id(p), "permits": permit(kind, until)}));
-        }
-        let (from, until) = ("2020-01-01T00:00:00Z", "2030-01-01T00:00:00Z");
-        for (l, p, kind, scope, cap, until) in [
-            ("LA", HAUL, "hw_transport", json!({}), None, until),
-            ("LB", HAUL_B, "hw_transport", json!({}), None, until),
-            (
-                "LS",
-                STATION,
-                "hw_operating",
-                json!({"categories": ["HW08"]}),
-                None,
-                until,
-            ),
-            (
-                "LR",
-                RECV,
-                "hw_operating",
-                json!({"categories": ["HW08"]}),
-                Some(1_000_000u64),
-                until,
-            ),
-            (
-                "LO",
-                OLD,
-                "hw_operating",
-                json!({"categories": ["HW08"]}),
-                None,
-                "2025-01-01T00:00:00Z",
-            ),
-            ("LM", MUCK, "cw_transport", json!({}), None, until),
-            (
-                "LC",
-                RECYCLER,
-                "cw_disposal",
-                json!({"cw_types": ["excavated_soil"]}),
-                None,
-                until,
-            ),
-        ] {
-            let mut body = json!({"type": "licence.granted", "licence": l, "party": id(p), "kind": kind,
-                                  "valid_from": from, "valid_until": until});
-            for (k, v) in scope.as_object().unwrap() {
-                body[k] = v.clone();
-            }
-            if let Some(c) = cap {
-                body["annual_capacity"] = json!({"amount": c, "unit": "g"});
-            }
-            log.auth(body);
-        }
-        log.t = T0;
-        log
-    }
-
-    fn auth(&mut self, body: Value) {
-        let a = self.authority.clone();
-        self.admit(body, &[&a]);
-    }
-
-    /// Admit an event (it must be taken); its entry index.
-    fn admit(&mut self, body: Value, keys: &[&SigningKey]) -> u64 {
-        let ev = SignedEvent::sign(body.clone(), keys).unwrap();
-        let t = Timestamp::from_unix_millis(self.t);
-        self.state
-            .admit(self.size, t, &ev, &mut self.d)
-            .unwrap_or_else(|r| panic!("{body}: {r}"));
-        self.size += 1;
-        self.t += MIN;
-        self.size - 1
-    }
-
-    /// Set the log's time (never backwards).
-    fn at(&mut self, ms: u64) -> &mut Self {
-        assert!(ms >= self.t);
-        self.t = ms;
-        self
-    }
-
-    fn now(&self) -> Timestamp {
-        Timestamp::from_unix_millis(self.t)
-    }
-
-    fn issue_hw(&mut self, grams: u64, destination: &str) -> String {
-        let reference = format!("R{}", self.size);
-        self.admit(json!({"type": "manifest.issued", "reference": reference, "stream": "hazardous", "generator": id(PLANT),
-            "origin": "S-PLANT", "destination": destination, "haulers": [id(HAUL), id(HAUL_B)],
-            "lines": [{"code": "900-249-08", "name": "废矿物油", "form": "liquid", "hazards": ["T", "I"], "quantity": {"amount": grams, "unit": "g"}}]}),
-            &[&pkey(PLANT)]);
-        self.d.created_at(self.size - 1)[0].to_string()
-    }
-
-    fn issue_soil(&mut self, grams: u64) -> String {
-        let reference = format!("R{}", self.size);
-        self.admit(json!({"type": "manifest.issued", "reference": reference, "stream": "construction", "generator": id(BUILDER),
-            "origin": "S-BUILD", "destination": "S-RECYCLE", "haulers": [id(MUCK)],
-            "lines": [{"cw_type": "excavated_soil", "name": "渣土", "form": "solid", "quantity": {"amount": grams, "unit": "g"}}]}),
-            &[&pkey(BUILDER)]);
-        self.d.created_at(self.size - 1)[0].to_string()
-    }
-
-    /// A hand-over at the log's current time, at a site or a place.
-    #[allow(clippy::too_many_arguments)]
-    fn hand(
-        &mut self,
-        m: &str,
-        from: usize,
-        to: usize,
-        plate: Option<&str>,
-        grams: u64,
-        site: Option<&str>,
-        place: Option<(i32, i32)>,
-    ) -> u64 {
-        let mut h = json!({"type": "custody.handover", "manifest": m, "from": id(from), "to": id(to),
-                           "at": self.now(), "lines": [{"line": 0, "quantity": {"amount": grams, "unit": "g"}}]});
-        if let Some(p) = plate {
-            h["vehicle"] = json!(p);
-        }
-        if let Some(s) = site {
-            h["site"] = json!(s);
-        }
-        if let Some((lat, lon)) = place {
-            h["place"] = json!({"lat_e6": lat, "lon_e6": lon});
-        }
-        self.admit(h, &[&pkey(from), &pkey(to)])
-    }
-
-    fn receive(&mut self, m: &str, by: usize, accepted: u64) -> u64 {
-        self.admit(json!({"type": "custody.received", "manifest": m, "lines": [{"line": 0,
-            "accepted": {"amount": accepted, "unit": "g"}, "rejected": {"amount": 0, "unit": "g"}}]}), &[&pkey(by)])
-    }
-
-    /// Track points of `plate` (hauler `p`): (minutes after T0, lat_e6, lon_e6).
-    fn track(&mut self, plate: &str, p: usize, points: &[(u64, i32, i32)]) -> u64 {
-        let pts: Vec<Value> = points
-            .iter()
-            .map(|(m, lat, lon)| json!({"at": Timestamp::from_unix_millis(T0 + m * MIN), "lat_e6": lat, "lon_e6": lon}))
-            .collect();
-        self.admit(
-            json!({"type": "vehicle.track", "plate": plate, "points": pts}),
-            &[&pkey(p)],
-        )
-    }
-
     fn detect(&self, now: Timestamp) -> Vec<Anomaly> {
-        detect(&self.d, now, &DetectorConfig::default())
+        detect(self.query(), now, &DetectorConfig::default())
     }
 }
 
@@ -292,7 +25,7 @@ fn overdue_fires_past_the_streams_limit_and_not_before() {
     let mut log = Log::new();
     let m = log.issue_hw(1000, "S-RECV");
     log.at(T0 + HOUR);
-    let pickup = log.hand(&m, PLANT, HAUL, Some(TRUCK), 1000, Some("S-PLANT"), None);
+    let pickup = log.pickup(&m, TRUCK, 1000);
     let before = log.detect(ts(T0 + HOUR + 71 * HOUR));
     assert!(of(&before, AnomalyKind::Overdue).is_empty(), "{before:?}");
     let all = log.detect(ts(T0 + HOUR + 73 * HOUR));
@@ -316,10 +49,10 @@ fn receipt_unconfirmed_counts_five_working_days_in_china_standard_time() {
     let mut log = Log::new();
     let m = log.issue_hw(1000, "S-RECV");
     log.at(T0 + HOUR);
-    log.hand(&m, PLANT, HAUL, Some(TRUCK), 1000, Some("S-PLANT"), None);
+    log.pickup(&m, TRUCK, 1000);
     // Delivered Monday 23 Nov at 10:00 CST: the deadline is the end of Monday 30 Nov (CST).
     log.at(T0 + 2 * HOUR);
-    let arrival = log.hand(&m, HAUL, RECV, None, 1000, Some("S-RECV"), None);
+    let arrival = log.hand(&m, HAUL, RECV, 1000).site("S-RECV").admit();
     let deadline = Timestamp::parse("2026-11-30T16:00:00Z").unwrap();
     let cfg = DetectorConfig::default();
     assert_eq!(cfg.receipt_deadline(ts(T0 + 2 * HOUR)), deadline);
@@ -358,9 +91,9 @@ fn receipt_unconfirmed_counts_five_working_days_in_china_standard_time() {
 
     let mut log = Log::new();
     let m = log.issue_hw(1000, "S-RECV");
-    log.hand(&m, PLANT, HAUL, Some(TRUCK), 1000, Some("S-PLANT"), None);
+    log.pickup(&m, TRUCK, 1000);
     log.at(T0 + HOUR);
-    log.hand(&m, HAUL, RECV, None, 1000, Some("S-RECV"), None);
+    log.hand(&m, HAUL, RECV, 1000).site("S-RECV").admit();
     log.at(T0 + 3 * 24 * HOUR);
     log.receive(&m, RECV, 1000);
     assert!(log.detect(ts(T0 + 30 * 24 * HOUR)).is_empty());
@@ -372,29 +105,21 @@ fn quantity_gaps_not_licensed_licence_expired_and_no_permit_come_from_the_folds_
     // 1000 g declared, 900 g handed over: 100‰, beyond the 20‰ hazardous tolerance.
     let gap = log.issue_hw(1000, "S-RECV");
     let issue = log.size - 1;
-    let pickup = log.hand(&gap, PLANT, HAUL, Some(TRUCK), 900, Some("S-PLANT"), None);
+    let pickup = log.pickup(&gap, TRUCK, 900);
     // Delivered to a yard with no licence, and to a receiver whose licence expired in 2025.
     let yard = log.issue_hw(1000, "S-YARD");
     log.at(T0 + 2 * HOUR);
-    log.hand(&yard, PLANT, HAUL, Some(TRUCK), 1000, Some("S-PLANT"), None);
+    log.pickup(&yard, TRUCK, 1000);
     log.at(T0 + 3 * HOUR);
-    let to_yard = log.hand(&yard, HAUL, YARD, None, 1000, Some("S-YARD"), None);
+    let to_yard = log.hand(&yard, HAUL, YARD, 1000).site("S-YARD").admit();
     let old = log.issue_hw(1000, "S-OLD");
     log.at(T0 + 5 * HOUR);
-    log.hand(&old, PLANT, HAUL, Some(TRUCK), 1000, Some("S-PLANT"), None);
+    log.pickup(&old, TRUCK, 1000);
     log.at(T0 + 6 * HOUR);
-    let to_old = log.hand(&old, HAUL, OLD, None, 1000, Some("S-OLD"), None);
+    let to_old = log.hand(&old, HAUL, OLD, 1000).site("S-OLD").admit();
     // Carried on a truck whose permit ran out in 2021.
     let np = log.issue_hw(1000, "S-RECV");
-    let on_expired = log.hand(
-        &np,
-        PLANT,
-        HAUL,
-        Some(TRUCK_EXPIRED),
-        1000,
-        Some("S-PLANT"),
-        None,
-    );
+    let on_expired = log.pickup(&np, TRUCK_EXPIRED, 1000);
     let all = log.detect(log.now());
 
     let g = of(&all, AnomalyKind::QuantityGap);
@@ -452,9 +177,9 @@ fn quantity_gaps_not_licensed_licence_expired_and_no_permit_come_from_the_folds_
     // The same steps, done right: nothing.
     let mut log = Log::new();
     let m = log.issue_hw(1000, "S-RECV");
-    log.hand(&m, PLANT, HAUL, Some(TRUCK), 990, Some("S-PLANT"), None);
+    log.pickup(&m, TRUCK, 990);
     log.at(T0 + HOUR);
-    log.hand(&m, HAUL, RECV, None, 985, Some("S-RECV"), None);
+    log.hand(&m, HAUL, RECV, 985).site("S-RECV").admit();
     log.receive(&m, RECV, 985);
     assert!(log.detect(log.now()).is_empty());
 }
@@ -467,9 +192,9 @@ fn capacity_exceeded_names_the_entries_beyond_the_licences_annual_capacity() {
     for _ in 0..3 {
         let m = log.issue_hw(400_000, "S-RECV");
         log.at(log.t + 2 * HOUR);
-        log.hand(&m, PLANT, HAUL, Some(TRUCK), 400_000, Some("S-PLANT"), None);
+        log.pickup(&m, TRUCK, 400_000);
         log.at(log.t + HOUR);
-        log.hand(&m, HAUL, RECV, None, 400_000, Some("S-RECV"), None);
+        log.hand(&m, HAUL, RECV, 400_000).site("S-RECV").admit();
         receipts.push((log.receive(&m, RECV, 400_000), m));
         let all = log.detect(log.now());
         let c = of(&all, AnomalyKind::CapacityExceeded);
@@ -486,7 +211,7 @@ fn capacity_exceeded_names_the_entries_beyond_the_licences_annual_capacity() {
             assert_eq!(own, vec![c[0].clone()]);
             // Not among its own: the aggregates are left to the full scan.
             assert!(manifest_own(&log.d, &n, log.now(), &DetectorConfig::default()).is_empty());
-            assert_eq!(c[0].parties, vec![Uscc::parse(&id(RECV)).unwrap()]);
+            assert_eq!(c[0].parties, vec![party(RECV)]);
             assert!(
                 c[0].reason.contains("took in 1200000 g in 2026")
                     && c[0]
@@ -550,18 +275,14 @@ fn a_vehicle_holding_loads_at_two_places_at_once() {
     let a = log.issue_hw(1000, "S-RECV");
     let b = log.issue_hw(1000, "S-RECV");
     log.at(T0 + HOUR);
-    let first = log.hand(&a, PLANT, HAUL, Some(TRUCK), 1000, Some("S-PLANT"), None);
+    let first = log.pickup(&a, TRUCK, 1000);
     // Five minutes later the same plate takes another load 40 km away.
     log.at(T0 + HOUR + 5 * MIN);
-    let second = log.hand(
-        &b,
-        PLANT,
-        HAUL,
-        Some(TRUCK),
-        1000,
-        None,
-        Some((31_600_000, 121_200_000)),
-    );
+    let second = log
+        .hand(&b, PLANT, HAUL, 1000)
+        .vehicle(TRUCK)
+        .place(31_600_000, 121_200_000)
+        .admit();
     let all = log.detect(log.now());
     own_reads_show_what_the_scan_found(&log, &all);
     let two = of(&all, AnomalyKind::VehicleTwoPlaces);
@@ -595,17 +316,12 @@ fn a_vehicle_holding_loads_at_two_places_at_once() {
     let a = log.issue_hw(1000, "S-RECV");
     let b = log.issue_hw(1000, "S-RECV");
     log.at(T0 + HOUR);
-    log.hand(&a, PLANT, HAUL, Some(TRUCK), 1000, Some("S-PLANT"), None);
+    log.pickup(&a, TRUCK, 1000);
     log.at(T0 + 3 * HOUR);
-    log.hand(
-        &b,
-        PLANT,
-        HAUL,
-        Some(TRUCK),
-        1000,
-        None,
-        Some((31_600_000, 121_200_000)),
-    );
+    log.hand(&b, PLANT, HAUL, 1000)
+        .vehicle(TRUCK)
+        .place(31_600_000, 121_200_000)
+        .admit();
     assert!(log.detect(log.now()).is_empty());
 }
 
@@ -614,11 +330,7 @@ fn loaded_then(points: &[(u64, i32, i32)], load: bool) -> (Log, String, u64, u64
     let mut log = Log::new();
     let m = log.issue_hw(1000, "S-RECV");
     log.at(T0 + 30 * MIN);
-    let pickup = if load {
-        log.hand(&m, PLANT, HAUL, Some(TRUCK), 1000, Some("S-PLANT"), None)
-    } else {
-        0
-    };
+    let pickup = if load { log.pickup(&m, TRUCK, 1000) } else { 0 };
     log.at(T0 + 2 * HOUR);
     let t = log.track(TRUCK, HAUL, points);
     (log, m, pickup, t)
@@ -678,17 +390,12 @@ fn station_week(out: u64) -> (Log, Vec<u64>) {
     for k in 0..2 {
         let m = log.issue_hw(1000, "S-STATION");
         log.at(T0 + HOUR + k * 2 * HOUR);
-        log.hand(&m, PLANT, HAUL, Some(TRUCK), 1000, Some("S-PLANT"), None);
+        log.pickup(&m, TRUCK, 1000);
         log.at(T0 + 2 * HOUR + k * 2 * HOUR);
-        entries.push(log.hand(&m, HAUL, STATION, None, 1000, Some("S-STATION"), None));
+        entries.push(log.hand(&m, HAUL, STATION, 1000).site("S-STATION").admit());
         ms.push(m);
     }
-    let lines = json!([{"code": "900-249-08", "name": "废矿物油", "form": "liquid", "hazards": ["T", "I"], "quantity": {"amount": out, "unit": "g"}}]);
-    entries.push(log.admit(
-        json!({"type": "station.consolidated", "station": id(STATION), "inputs": ms,
-               "output": {"destination": "S-RECV", "haulers": [id(HAUL)], "lines": lines}}),
-        &[&pkey(STATION)],
-    ));
+    entries.push(log.consolidate(&ms, outgoing(out, &[HAUL])));
     (log, entries)
 }
 
@@ -702,7 +409,6 @@ fn a_station_whose_inputs_outputs_and_stock_do_not_balance() {
     assert_eq!(a[0].manifests.len(), 3);
     assert_eq!(a[0].sites, vec!["S-STATION".to_string()]);
     // The station's books are the station's: the plant that sent one load in does not see them.
-    let party = |p: usize| Uscc::parse(&id(p)).unwrap();
     let sees = |p: usize| Access::Party(party(p)).may_see_anomaly(&log.d, a[0].named());
     assert!(sees(STATION));
     assert!(!sees(PLANT));
@@ -724,9 +430,9 @@ fn a_station_whose_inputs_outputs_and_stock_do_not_balance() {
     );
     let mut log = Log::new();
     let m = log.issue_hw(1000, "S-STATION");
-    log.hand(&m, PLANT, HAUL, Some(TRUCK), 1000, Some("S-PLANT"), None);
+    log.pickup(&m, TRUCK, 1000);
     log.at(T0 + HOUR);
-    log.hand(&m, HAUL, STATION, None, 1000, Some("S-STATION"), None);
+    log.hand(&m, HAUL, STATION, 1000).site("S-STATION").admit();
     assert!(log.detect(log.now()).is_empty());
 }
 
@@ -735,37 +441,23 @@ fn a_construction_site_whose_loads_were_not_taken_in() {
     let mut log = Log::new();
     // One load received 20% short, one picked up and never taken in anywhere.
     let short = log.issue_soil(10_000_000);
-    let p1 = log.hand(
-        &short,
-        BUILDER,
-        MUCK,
-        Some(MUCK_TRUCK),
-        10_000_000,
-        Some("S-BUILD"),
-        None,
-    );
+    let p1 = log
+        .hand(&short, BUILDER, MUCK, 10_000_000)
+        .vehicle(MUCK_TRUCK)
+        .site("S-BUILD")
+        .admit();
     log.at(T0 + HOUR);
-    log.hand(
-        &short,
-        MUCK,
-        RECYCLER,
-        None,
-        10_000_000,
-        Some("S-RECYCLE"),
-        None,
-    );
+    log.hand(&short, MUCK, RECYCLER, 10_000_000)
+        .site("S-RECYCLE")
+        .admit();
     let r1 = log.receive(&short, RECYCLER, 8_000_000);
     let lost = log.issue_soil(10_000_000);
     log.at(T0 + 2 * HOUR);
-    let p2 = log.hand(
-        &lost,
-        BUILDER,
-        MUCK,
-        Some(MUCK_TRUCK),
-        10_000_000,
-        Some("S-BUILD"),
-        None,
-    );
+    let p2 = log
+        .hand(&lost, BUILDER, MUCK, 10_000_000)
+        .vehicle(MUCK_TRUCK)
+        .site("S-BUILD")
+        .admit();
     // Before the construction stream's 24 h are up, the lost load may still be on its way.
     let early = log.detect(log.now());
     let s = of(&early, AnomalyKind::SiteBalance);
@@ -795,17 +487,14 @@ fn a_construction_site_whose_loads_were_not_taken_in() {
     // Received within the tolerance, nothing lost: balanced.
     let mut log = Log::new();
     let m = log.issue_soil(10_000_000);
-    log.hand(
-        &m,
-        BUILDER,
-        MUCK,
-        Some(MUCK_TRUCK),
-        10_000_000,
-        Some("S-BUILD"),
-        None,
-    );
+    log.hand(&m, BUILDER, MUCK, 10_000_000)
+        .vehicle(MUCK_TRUCK)
+        .site("S-BUILD")
+        .admit();
     log.at(T0 + HOUR);
-    log.hand(&m, MUCK, RECYCLER, None, 9_900_000, Some("S-RECYCLE"), None);
+    log.hand(&m, MUCK, RECYCLER, 9_900_000)
+        .site("S-RECYCLE")
+        .admit();
     log.receive(&m, RECYCLER, 9_700_000);
     assert!(log.detect(ts(T0 + 30 * HOUR)).is_empty());
 }
@@ -817,8 +506,8 @@ fn a_clean_chain_through_every_detector_raises_nothing() {
     let a = log.issue_hw(300_000, "S-STATION");
     let b = log.issue_hw(200_000, "S-STATION");
     log.at(T0 + 30 * MIN);
-    log.hand(&a, PLANT, HAUL, Some(TRUCK), 300_000, Some("S-PLANT"), None);
-    log.hand(&b, PLANT, HAUL, Some(TRUCK), 200_000, Some("S-PLANT"), None);
+    log.pickup(&a, TRUCK, 300_000);
+    log.pickup(&b, TRUCK, 200_000);
     log.at(T0 + 40 * MIN);
     // On the road at a truck's speed (the station is 12.6 km from the plant).
     log.track(
@@ -831,27 +520,21 @@ fn a_clean_chain_through_every_detector_raises_nothing() {
         ],
     );
     log.at(T0 + 75 * MIN);
-    log.hand(&a, HAUL, STATION, None, 299_000, Some("S-STATION"), None);
-    log.hand(&b, HAUL, STATION, None, 200_000, Some("S-STATION"), None);
+    log.hand(&a, HAUL, STATION, 299_000)
+        .site("S-STATION")
+        .admit();
+    log.hand(&b, HAUL, STATION, 200_000)
+        .site("S-STATION")
+        .admit();
     log.at(T0 + 3 * HOUR);
-    let lines = json!([{"code": "900-249-08", "name": "废矿物油", "form": "liquid", "hazards": ["T", "I"], "quantity": {"amount": 499_000, "unit": "g"}}]);
-    log.admit(
-        json!({"type": "station.consolidated", "station": id(STATION), "inputs": [a, b],
-        "output": {"destination": "S-RECV", "haulers": [id(HAUL_B)], "lines": lines}}),
-        &[&pkey(STATION)],
-    );
-    let out = log.d.created_at(log.size - 1)[0].to_string();
-    log.hand(
-        &out,
-        STATION,
-        HAUL_B,
-        Some(TRUCK_B),
-        499_000,
-        Some("S-STATION"),
-        None,
-    );
+    let c = log.consolidate(&[a, b], outgoing(499_000, &[HAUL_B]));
+    let out = log.d.created_at(c)[0].to_string();
+    log.hand(&out, STATION, HAUL_B, 499_000)
+        .vehicle(TRUCK_B)
+        .site("S-STATION")
+        .admit();
     log.at(T0 + 5 * HOUR);
-    log.hand(&out, HAUL_B, RECV, None, 498_000, Some("S-RECV"), None);
+    log.hand(&out, HAUL_B, RECV, 498_000).site("S-RECV").admit();
     // Part of it rejected, going back to the plant under a manifest of its own (which is no
     // station's outgoing load).
     log.admit(
@@ -863,25 +546,14 @@ fn a_clean_chain_through_every_detector_raises_nothing() {
     assert_eq!(log.d.created_at(log.size - 1).len(), 1, "a return manifest");
     // A muck load from the construction site to the recycler.
     let s = log.issue_soil(30_000_000);
-    log.hand(
-        &s,
-        BUILDER,
-        MUCK,
-        Some(MUCK_TRUCK),
-        30_000_000,
-        Some("S-BUILD"),
-        None,
-    );
+    log.hand(&s, BUILDER, MUCK, 30_000_000)
+        .vehicle(MUCK_TRUCK)
+        .site("S-BUILD")
+        .admit();
     log.at(T0 + 6 * HOUR);
-    log.hand(
-        &s,
-        MUCK,
-        RECYCLER,
-        None,
-        29_800_000,
-        Some("S-RECYCLE"),
-        None,
-    );
+    log.hand(&s, MUCK, RECYCLER, 29_800_000)
+        .site("S-RECYCLE")
+        .admit();
     log.receive(&s, RECYCLER, 29_800_000);
     let all = log.detect(ts(T0 + 20 * 24 * HOUR));
     assert!(all.is_empty(), "{all:#?}");
@@ -892,27 +564,11 @@ fn filters_and_one_manifests_own_anomalies() {
     let mut log = Log::new();
     let m = log.issue_hw(1000, "S-YARD");
     log.at(T0 + HOUR);
-    log.hand(
-        &m,
-        PLANT,
-        HAUL,
-        Some(TRUCK_EXPIRED),
-        900,
-        Some("S-PLANT"),
-        None,
-    );
+    log.pickup(&m, TRUCK_EXPIRED, 900);
     log.at(T0 + 2 * HOUR);
-    log.hand(&m, HAUL, YARD, None, 900, Some("S-YARD"), None);
+    log.hand(&m, HAUL, YARD, 900).site("S-YARD").admit();
     let other = log.issue_hw(1000, "S-RECV");
-    log.hand(
-        &other,
-        PLANT,
-        HAUL,
-        Some(TRUCK),
-        1000,
-        Some("S-PLANT"),
-        None,
-    );
+    log.pickup(&other, TRUCK, 1000);
     let now = ts(T0 + 100 * HOUR);
     let cfg = DetectorConfig::default();
     let all = detect(&log.d, now, &cfg);
@@ -944,7 +600,7 @@ fn filters_and_one_manifests_own_anomalies() {
     );
     let f = Filter {
         kind: Some(AnomalyKind::NoPermit),
-        party: Some(Uscc::parse(&id(HAUL)).unwrap()),
+        party: Some(party(HAUL)),
         site: Some("S-YARD".into()),
         from: Some(ts(T0 + HOUR)),
         to: Some(ts(T0 + HOUR + 1)),

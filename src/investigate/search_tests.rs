@@ -4,162 +4,15 @@
 //! reported.
 
 use super::*;
-use crate::domain::catalog::Catalog;
-use crate::domain::fold::Domain;
-use crate::domain::model::Limits;
-use crate::domain::RULEBOOK;
-use crate::ledger::event::{PublicKey, SignedEvent};
-use crate::ledger::state::{genesis_event, LogState};
-use ed25519_dalek::SigningKey;
-use serde_json::{json, Value};
+use crate::domain::testkit::{
+    driver, id, outgoing, party, Log, HAUL, HAUL_B, PLANT, PLANT2, RECV, STATION,
+};
 use std::collections::BTreeSet;
-use std::sync::Arc;
 
-/// 2026-11-23T00:00:00Z
-const T0: u64 = 1_795_392_000_000;
-const MIN: u64 = 60_000;
-const PLATE_A: &str = "苏E12345";
-const PLATE_B: &str = "苏E23456";
-
-fn key(n: u8) -> SigningKey {
-    SigningKey::from_bytes(&[n; 32])
-}
-
-/// Parties: 0 plant, 1 hauler A, 2 hauler B, 3 station, 4 receiver, 5 another plant.
-const ORGS: [(&str, &str, u8); 6] = [
-    ("MA1PLANT1", "generator", 31),
-    ("MA1HAUL0A", "hauler", 32),
-    ("MA1HAUL0B", "hauler", 33),
-    ("MA1HQTA01", "station", 34),
-    ("MA1REC001", "receiver", 35),
-    ("MA1PLANT2", "generator", 36),
-];
-
-fn id(p: usize) -> String {
-    let first = format!("91320583{}", ORGS[p].0);
-    format!("{first}{}", Uscc::check_char(&first).unwrap())
-}
-
-fn uscc(p: usize) -> Uscc {
-    Uscc::parse(&id(p)).unwrap()
-}
-
-fn pkey(p: usize) -> SigningKey {
-    key(ORGS[p].2)
-}
-
-fn driver(n: u8) -> String {
-    hex::encode([n; 32])
-}
-
-/// Entry `i` is logged at T0 + i minutes.
-struct Log {
-    state: LogState,
-    d: Domain,
-    size: u64,
-}
+const PLATE_A: &str = crate::domain::testkit::TRUCK;
+const PLATE_B: &str = crate::domain::testkit::TRUCK_B;
 
 impl Log {
-    fn new() -> Log {
-        let mut log = Log {
-            state: LogState::default(),
-            d: Domain::new(Arc::new(Catalog::builtin()), Limits::default()),
-            size: 0,
-        };
-        let g = genesis_event(
-            "t",
-            &PublicKey(key(1).verifying_key()),
-            &PublicKey(key(2).verifying_key()),
-            Some(RULEBOOK),
-        );
-        log.auth(g);
-        for (p, (_, role, _)) in ORGS.iter().enumerate() {
-            log.auth(json!({"type": "party.registered", "party": id(p), "name": format!("party {p}"), "roles": [role]}));
-            log.auth(json!({"type": "key.added", "key": PublicKey(pkey(p).verifying_key()).to_string(), "holder": id(p)}));
-        }
-        let fence = json!([{"lat_e6": 0, "lon_e6": 0}, {"lat_e6": 0, "lon_e6": 1000}, {"lat_e6": 1000, "lon_e6": 0}]);
-        for (site, p, kind) in [
-            ("S-PLANT", 0, "plant"),
-            ("S-PLANT2", 5, "plant"),
-            ("S-STATION", 3, "station"),
-            ("S-RECV", 4, "disposal"),
-        ] {
-            log.auth(json!({"type": "site.registered", "site": site, "party": id(p), "kind": kind, "name": site,
-                            "location": {"lat_e6": 0, "lon_e6": 0}, "geofence": fence}));
-        }
-        for (plate, p) in [(PLATE_A, 1), (PLATE_B, 2)] {
-            log.auth(json!({"type": "vehicle.registered", "plate": plate, "party": id(p), "permits": [
-                {"kind": "hazardous_goods", "number": "x", "valid_from": "2020-01-01T00:00:00Z", "valid_until": "2030-01-01T00:00:00Z"}]}));
-        }
-        for (l, p, kind) in [
-            ("LA", 1, "hw_transport"),
-            ("LB", 2, "hw_transport"),
-            ("LS", 3, "hw_operating"),
-            ("LR", 4, "hw_operating"),
-        ] {
-            log.auth(json!({"type": "licence.granted", "licence": l, "party": id(p), "kind": kind, "categories": ["HW08"],
-                            "valid_from": "2020-01-01T00:00:00Z", "valid_until": "2030-01-01T00:00:00Z"}));
-        }
-        log
-    }
-
-    fn time(i: u64) -> Timestamp {
-        Timestamp::from_unix_millis(T0 + i * MIN)
-    }
-
-    fn auth(&mut self, body: Value) {
-        self.admit(body, &[0xff]);
-    }
-
-    /// Admit an event signed by parties `by` (0xff: the authority); returns its index.
-    fn admit(&mut self, body: Value, by: &[usize]) -> u64 {
-        let keys: Vec<SigningKey> = by
-            .iter()
-            .map(|p| if *p == 0xff { key(2) } else { pkey(*p) })
-            .collect();
-        let refs: Vec<&SigningKey> = keys.iter().collect();
-        let ev = SignedEvent::sign(body, &refs).unwrap();
-        let i = self.size;
-        self.state
-            .admit(i, Self::time(i), &ev, &mut self.d)
-            .unwrap_or_else(|r| panic!("entry {i} refused: {r}"));
-        self.size += 1;
-        i
-    }
-
-    fn issue(&mut self, plant: usize, destination: &str, haulers: &[usize]) -> ManifestNumber {
-        let site = if plant == 0 { "S-PLANT" } else { "S-PLANT2" };
-        let haulers: Vec<String> = haulers.iter().map(|h| id(*h)).collect();
-        let i = self.admit(json!({"type": "manifest.issued", "reference": format!("R{}", self.size), "stream": "hazardous",
-            "generator": id(plant), "origin": site, "destination": destination, "haulers": haulers,
-            "lines": [{"code": "900-249-08", "name": "废矿物油", "form": "liquid", "hazards": ["T", "I"], "quantity": {"amount": 1000, "unit": "g"}}]}),
-            &[plant]);
-        self.d.created_at(i)[0].clone()
-    }
-
-    fn hand(
-        &mut self,
-        m: &ManifestNumber,
-        from: usize,
-        to: usize,
-        plate: Option<&str>,
-        drv: Option<u8>,
-        site: Option<&str>,
-    ) -> u64 {
-        let mut h = json!({"type": "custody.handover", "manifest": m, "from": id(from), "to": id(to), "at": "2026-11-23T08:00:00Z",
-                           "lines": [{"line": 0, "quantity": {"amount": 1000, "unit": "g"}}]});
-        if let Some(p) = plate {
-            h["vehicle"] = json!(p);
-        }
-        if let Some(d) = drv {
-            h["driver"] = json!(driver(d));
-        }
-        if let Some(s) = site {
-            h["site"] = json!(s);
-        }
-        self.admit(h, &[from, to])
-    }
-
     fn q(&self, kind: SubjectKind, id: &str) -> Query<'static> {
         Query {
             subject: Subject::new(kind, id),
@@ -173,12 +26,26 @@ impl Log {
     }
 
     fn found(&self, q: &Query) -> Vec<ManifestNumber> {
-        search(&self.d, q)
+        search(self.query(), q)
             .unwrap()
             .manifests
             .into_iter()
             .map(|h| h.number)
             .collect()
+    }
+
+    /// 1000 g of oil issued by `plant` (from its own site) to `destination`.
+    fn load(&mut self, plant: usize, destination: &str, haulers: &[usize]) -> ManifestNumber {
+        let site = if plant == PLANT {
+            "S-PLANT"
+        } else {
+            "S-PLANT2"
+        };
+        self.issue()
+            .by(plant, site)
+            .to(destination)
+            .haulers(haulers)
+            .admit()
     }
 }
 
@@ -193,55 +60,61 @@ struct Scene {
     hand: Vec<(usize, u64)>,
 }
 
+/// Hand-overs of whole loads: (the load's position in the scene, from, to, the plate it goes
+/// onto or comes off, the driver, the site).
+#[rustfmt::skip]
+type Leg = (usize, usize, usize, Option<&'static str>, u8, Option<&'static str>);
+
+/// Each leg in turn, its entry recorded in `hand` under the load's position.
+fn legs(log: &mut Log, m: &[ManifestNumber], hand: &mut Vec<(usize, u64)>, legs: &[Leg]) {
+    for &(pos, from, to, plate, drv, site) in legs {
+        let mut h = log.hand(&m[pos], from, to, 1000).driver(&driver(drv));
+        if let Some(p) = plate {
+            h = h.vehicle(p);
+        }
+        if let Some(s) = site {
+            h = h.site(s);
+        }
+        hand.push((pos, h.admit()));
+    }
+}
+
 fn scene() -> Scene {
     let mut log = Log::new();
     let mut hand = Vec::new();
-    let m1 = log.issue(0, "S-STATION", &[1]);
-    let m2 = log.issue(0, "S-STATION", &[2]);
-    hand.push((
-        0,
-        log.hand(&m1, 0, 1, Some(PLATE_A), Some(7), Some("S-PLANT")),
-    ));
-    hand.push((
-        1,
-        log.hand(&m2, 0, 2, Some(PLATE_B), Some(9), Some("S-PLANT")),
-    ));
-    hand.push((0, log.hand(&m1, 1, 3, None, Some(7), Some("S-STATION"))));
-    hand.push((1, log.hand(&m2, 2, 3, None, Some(9), Some("S-STATION"))));
-    let out = json!({"destination": "S-RECV", "haulers": [id(2)], "lines": [{"code": "900-249-08", "name": "废矿物油", "form": "liquid", "hazards": ["T", "I"], "quantity": {"amount": 2000, "unit": "g"}}]});
-    let c = log.admit(
-        json!({"type": "station.consolidated", "station": id(3), "inputs": [m1, m2], "output": out}),
-        &[3],
-    );
-    let m3 = log.d.created_at(c)[0].clone();
-    hand.push((
-        2,
-        log.hand(&m3, 3, 2, Some(PLATE_B), Some(9), Some("S-STATION")),
-    ));
-    hand.push((2, log.hand(&m3, 2, 4, None, Some(9), Some("S-RECV"))));
-    let m4 = log.issue(5, "S-RECV", &[1]);
-    hand.push((
-        3,
-        log.hand(&m4, 5, 1, Some(PLATE_A), Some(8), Some("S-PLANT2")),
-    ));
-    hand.push((3, log.hand(&m4, 1, 4, None, Some(8), Some("S-RECV"))));
-    let m5 = log.issue(0, "S-STATION", &[1]);
-    hand.push((4, log.hand(&m5, 0, 1, Some(PLATE_A), Some(7), None)));
-    hand.push((4, log.hand(&m5, 1, 3, None, Some(7), None)));
-    let half = |g: u64| json!({"destination": "S-RECV", "haulers": [id(2)], "lines": [{"code": "900-249-08", "name": "废矿物油", "form": "liquid", "hazards": ["T", "I"], "quantity": {"amount": g, "unit": "g"}}]});
-    let s = log.admit(
-        json!({"type": "station.split", "station": id(3), "input": m5, "outputs": [half(400), half(600)]}),
-        &[3],
-    );
-    let (m6, m7) = (
-        log.d.created_at(s)[0].clone(),
-        log.d.created_at(s)[1].clone(),
-    );
-    Scene {
-        log,
-        m: vec![m1, m2, m3, m4, m5, m6, m7],
-        hand,
-    }
+    let mut m = vec![
+        log.load(PLANT, "S-STATION", &[HAUL]),
+        log.load(PLANT, "S-STATION", &[HAUL_B]),
+    ];
+    #[rustfmt::skip]
+    legs(&mut log, &m, &mut hand, &[
+        (0, PLANT, HAUL, Some(PLATE_A), 7, Some("S-PLANT")),
+        (1, PLANT, HAUL_B, Some(PLATE_B), 9, Some("S-PLANT")),
+        (0, HAUL, STATION, None, 7, Some("S-STATION")),
+        (1, HAUL_B, STATION, None, 9, Some("S-STATION")),
+    ]);
+    let c = log.consolidate(&m[..2], outgoing(2000, &[HAUL_B]));
+    m.push(log.d.created_at(c)[0].clone());
+    #[rustfmt::skip]
+    legs(&mut log, &m, &mut hand, &[
+        (2, STATION, HAUL_B, Some(PLATE_B), 9, Some("S-STATION")),
+        (2, HAUL_B, RECV, None, 9, Some("S-RECV")),
+    ]);
+    m.push(log.load(PLANT2, "S-RECV", &[HAUL]));
+    #[rustfmt::skip]
+    legs(&mut log, &m, &mut hand, &[
+        (3, PLANT2, HAUL, Some(PLATE_A), 8, Some("S-PLANT2")),
+        (3, HAUL, RECV, None, 8, Some("S-RECV")),
+    ]);
+    m.push(log.load(PLANT, "S-STATION", &[HAUL]));
+    #[rustfmt::skip]
+    legs(&mut log, &m, &mut hand, &[
+        (4, PLANT, HAUL, Some(PLATE_A), 7, None),
+        (4, HAUL, STATION, None, 7, None),
+    ]);
+    let s = log.split(&m[4], &[outgoing(400, &[HAUL_B]), outgoing(600, &[HAUL_B])]);
+    m.extend(log.d.created_at(s).iter().cloned());
+    Scene { log, m, hand }
 }
 
 fn set(v: &[ManifestNumber]) -> BTreeSet<ManifestNumber> {
@@ -281,27 +154,27 @@ fn each_subject_kind_finds_exactly_its_manifests() {
     );
     // A party: the other plant is party to m4 only.
     assert_eq!(
-        log.found(&log.q(SubjectKind::Party, &id(5))),
+        log.found(&log.q(SubjectKind::Party, &id(PLANT2))),
         vec![m[3].clone()]
     );
     // Hauler B: m2 (planned, carried), m3 (planned, carried), m6 and m7 (planned).
     assert_eq!(
-        set(&log.found(&log.q(SubjectKind::Party, &id(2)))),
+        set(&log.found(&log.q(SubjectKind::Party, &id(HAUL_B)))),
         set(&[m[1].clone(), m[2].clone(), m[5].clone(), m[6].clone()])
     );
     // Unknown subjects find nothing (and are no error).
     assert!(log.found(&log.q(SubjectKind::Plate, "苏E99999")).is_empty());
     // The entries listed for a manifest are those involving the subject, with their kind and
     // how: truck A on m1 is its pickup only.
-    let page = search(&log.d, &log.q(SubjectKind::Plate, PLATE_A)).unwrap();
+    let page = search(log.query(), &log.q(SubjectKind::Plate, PLATE_A)).unwrap();
     let h1 = page.manifests.iter().find(|h| h.number == m[0]).unwrap();
     assert_eq!(h1.entries.len(), 1);
     assert_eq!(h1.entries[0].index, s.hand[0].1);
     assert_eq!(h1.entries[0].kind, "custody.handover");
     assert_eq!(h1.entries[0].roles, vec!["vehicle"]);
-    assert_eq!(h1.entries[0].time, Log::time(s.hand[0].1));
+    assert_eq!(h1.entries[0].time, log.time_of(s.hand[0].1));
     // Driver 7 on m1: both hand-overs, newest first.
-    let page = search(&log.d, &log.q(SubjectKind::Driver, &driver(7))).unwrap();
+    let page = search(log.query(), &log.q(SubjectKind::Driver, &driver(7))).unwrap();
     let h1 = page.manifests.iter().find(|h| h.number == m[0]).unwrap();
     let idx: Vec<u64> = h1.entries.iter().map(|e| e.index).collect();
     assert_eq!(idx, vec![s.hand[2].1, s.hand[0].1]);
@@ -316,18 +189,18 @@ fn the_window_keeps_out_what_happened_before_or_after() {
     let m4_pickup = s.hand.iter().find(|(p, _)| *p == 3).unwrap().1;
     let m5_pickup = s.hand.iter().find(|(p, _)| *p == 4).unwrap().1;
     let mut q = log.q(SubjectKind::Plate, PLATE_A);
-    q.from = Some(Log::time(m4_pickup));
-    q.to = Some(Log::time(m5_pickup));
+    q.from = Some(log.time_of(m4_pickup));
+    q.to = Some(log.time_of(m5_pickup));
     assert_eq!(log.found(&q), vec![m[3].clone()]);
-    q.to = Some(Log::time(m5_pickup + 1));
+    q.to = Some(log.time_of(m5_pickup + 1));
     assert_eq!(set(&log.found(&q)), set(&[m[3].clone(), m[4].clone()]));
-    q.from = Some(Log::time(m4_pickup + 1));
+    q.from = Some(log.time_of(m4_pickup + 1));
     assert_eq!(log.found(&q), vec![m[4].clone()]);
     // Driver 7 in a window that holds only m1's delivery lists that entry, not the pickup.
     let mut q = log.q(SubjectKind::Driver, &driver(7));
-    q.from = Some(Log::time(s.hand[2].1));
-    q.to = Some(Log::time(s.hand[2].1 + 1));
-    let page = search(&log.d, &q).unwrap();
+    q.from = Some(log.time_of(s.hand[2].1));
+    q.to = Some(log.time_of(s.hand[2].1 + 1));
+    let page = search(log.query(), &q).unwrap();
     assert_eq!(page.manifests.len(), 1);
     assert_eq!(
         page.manifests[0]
@@ -345,18 +218,25 @@ fn paging_lists_each_manifest_once_in_either_order() {
     let mut log = Log::new();
     let mut all = Vec::new();
     for i in 0..23 {
-        let m = log.issue(0, "S-RECV", &[1]);
-        log.hand(&m, 0, 1, Some(PLATE_A), Some(7), Some("S-PLANT"));
+        let m = log.load(PLANT, "S-RECV", &[HAUL]);
+        log.hand(&m, PLANT, HAUL, 1000)
+            .vehicle(PLATE_A)
+            .driver(&driver(7))
+            .site("S-PLANT")
+            .admit();
         all.push(m);
         if i % 3 == 0 {
             // Interleave another truck's loads: skipped, not counted.
-            let o = log.issue(5, "S-RECV", &[2]);
-            log.hand(&o, 5, 2, Some(PLATE_B), None, None);
+            let o = log.load(PLANT2, "S-RECV", &[HAUL_B]);
+            log.hand(&o, PLANT2, HAUL_B, 1000).vehicle(PLATE_B).admit();
         }
     }
     // Deliveries of the first ten after all pickups: those manifests have postings far apart.
     for m in all.iter().take(10) {
-        log.hand(m, 1, 4, None, Some(7), Some("S-RECV"));
+        log.hand(m, HAUL, RECV, 1000)
+            .driver(&driver(7))
+            .site("S-RECV")
+            .admit();
     }
     for order in [Order::NewestFirst, Order::OldestFirst] {
         for subject in [
@@ -368,7 +248,7 @@ fn paging_lists_each_manifest_once_in_either_order() {
             let mut pages = 0;
             loop {
                 let page = search(
-                    &log.d,
+                    log.query(),
                     &Query {
                         subject: subject.clone(),
                         from: None,
@@ -409,7 +289,7 @@ fn paging_lists_each_manifest_once_in_either_order() {
     let mut q = log.q(SubjectKind::Plate, PLATE_A);
     q.order = Order::OldestFirst;
     q.cursor = Some(c);
-    assert!(search(&log.d, &q).unwrap_err().contains("cursor"));
+    assert!(search(log.query(), &q).unwrap_err().contains("cursor"));
     assert!(Cursor::parse("x12").is_err());
     assert!(Cursor::parse("n").is_err());
     assert!(Cursor::parse("n1a").is_err());
@@ -420,19 +300,19 @@ fn paging_lists_each_manifest_once_in_either_order() {
 fn a_party_searching_sees_only_manifests_it_is_party_to() {
     let s = scene();
     let (log, m) = (&s.log, &s.m);
-    let plant2 = uscc(5);
+    let plant2 = party(PLANT2);
     // Truck A carried m1, m4, m5; the other plant is party to m4 only.
     let mut q = log.q(SubjectKind::Plate, PLATE_A);
     q.within_party = Some(&plant2);
     assert_eq!(log.found(&q), vec![m[3].clone()]);
-    assert_eq!(search(&log.d, &q).unwrap().postings_in_window, None);
+    assert_eq!(search(log.query(), &q).unwrap().postings_in_window, None);
     // Truck B carried m2 and m3, none of the other plant's.
     let mut q = log.q(SubjectKind::Plate, PLATE_B);
     q.within_party = Some(&plant2);
     assert!(log.found(&q).is_empty());
     // The graph around its own load stays within its own loads.
     let g = graph(
-        &log.d,
+        log.query(),
         &GraphQuery {
             start: m[3].clone(),
             depth: 2,
@@ -461,9 +341,9 @@ fn a_party_searching_sees_only_manifests_it_is_party_to() {
         max_nodes: 500,
         within_party: Some(&plant2),
     };
-    assert!(graph(&log.d, &gq).is_err());
+    assert!(graph(log.query(), &gq).is_err());
     gq.within_party = None;
-    assert!(graph(&log.d, &gq).is_ok());
+    assert!(graph(log.query(), &gq).is_ok());
 }
 
 fn gq(start: &ManifestNumber, depth: u32) -> GraphQuery<'static> {
@@ -492,7 +372,7 @@ fn the_graph_links_consolidated_split_and_shared_truck_loads() {
     let node = |n: &ManifestNumber| format!("manifest:{n}");
     // Depth 1 from m1: what it touched (truck A, driver 7, its parties and sites) and the
     // load it went on as (m3, by the consolidation's entry).
-    let g = graph(&log.d, &gq(&m[0], 1)).unwrap();
+    let g = graph(log.query(), &gq(&m[0], 1)).unwrap();
     let ids: BTreeSet<&str> = g.nodes.iter().map(|n| n.id.as_str()).collect();
     let plate_a = format!("plate:{PLATE_A}");
     let drv7 = format!("driver:{}", driver(7));
@@ -501,7 +381,7 @@ fn the_graph_links_consolidated_split_and_shared_truck_loads() {
         drv7.as_str(),
         "site:S-PLANT",
         "site:S-STATION",
-        &format!("party:{}", id(1)),
+        &format!("party:{}", id(HAUL)),
         &node(&m[2]),
     ] {
         assert!(ids.contains(want), "{want} in {ids:?}");
@@ -520,7 +400,7 @@ fn the_graph_links_consolidated_split_and_shared_truck_loads() {
     assert!(!ids.contains(node(&m[3]).as_str()));
     // Depth 2: the shared truck brings m4 and m5, the consolidation's other input m2 comes
     // through m3, and driver 8 (m4's) is not there yet.
-    let g = graph(&log.d, &gq(&m[0], 2)).unwrap();
+    let g = graph(log.query(), &gq(&m[0], 2)).unwrap();
     let ids: BTreeSet<&str> = g.nodes.iter().map(|n| n.id.as_str()).collect();
     for want in [&m[1], &m[2], &m[3], &m[4]] {
         assert!(ids.contains(node(want).as_str()), "{want} in {ids:?}");
@@ -530,7 +410,7 @@ fn the_graph_links_consolidated_split_and_shared_truck_loads() {
     assert!(!ids.contains(format!("driver:{}", driver(8)).as_str()));
     assert!(g.truncated.is_empty(), "{:?}", g.truncated);
     // A split: from m6, its input m5 (depth 1) and its sibling m7 (depth 2, through m5).
-    let g = graph(&log.d, &gq(&m[5], 2)).unwrap();
+    let g = graph(log.query(), &gq(&m[5], 2)).unwrap();
     let e = has_edge(&g, &node(&m[4]), &node(&m[5])).unwrap();
     assert_eq!((e.from.as_str(), e.kind), (node(&m[4]).as_str(), "onward"));
     let depth = |n: &ManifestNumber| {
@@ -553,7 +433,7 @@ fn the_graph_links_consolidated_split_and_shared_truck_loads() {
     }
     // Unknown load.
     assert!(graph(
-        &log.d,
+        log.query(),
         &gq(&ManifestNumber::parse("20269999000001").unwrap(), 2)
     )
     .is_err());
@@ -564,13 +444,13 @@ fn the_graph_reports_what_its_caps_cut() {
     let mut log = Log::new();
     let mut loads = Vec::new();
     for _ in 0..12 {
-        let m = log.issue(0, "S-RECV", &[1]);
-        log.hand(&m, 0, 1, Some(PLATE_A), None, None);
+        let m = log.load(PLANT, "S-RECV", &[HAUL]);
+        log.hand(&m, PLANT, HAUL, 1000).vehicle(PLATE_A).admit();
         loads.push(m);
     }
     let mut q = gq(&loads[0], 2);
     q.fan_out = 4;
-    let g = graph(&log.d, &q).unwrap();
+    let g = graph(log.query(), &q).unwrap();
     let plate = format!("plate:{PLATE_A}");
     let t = g
         .truncated
@@ -591,7 +471,7 @@ fn the_graph_reports_what_its_caps_cut() {
     let ids: BTreeSet<&str> = g.nodes.iter().map(|n| n.key.as_str()).collect();
     assert!(ids.contains(loads[11].as_str()) && !ids.contains(loads[1].as_str()));
     // Without caps nothing is cut and all 12 loads are there.
-    let g = graph(&log.d, &gq(&loads[0], 2)).unwrap();
+    let g = graph(log.query(), &gq(&loads[0], 2)).unwrap();
     assert!(g
         .truncated
         .iter()
@@ -600,7 +480,7 @@ fn the_graph_reports_what_its_caps_cut() {
     // The node cap: the graph stops at the cap and says so.
     let mut q = gq(&loads[0], 2);
     q.max_nodes = 6;
-    let g = graph(&log.d, &q).unwrap();
+    let g = graph(log.query(), &q).unwrap();
     assert_eq!(g.nodes.len(), 6);
     assert!(
         g.truncated.iter().any(|t| t.reason == "max_nodes"),
