@@ -54,7 +54,13 @@ fn stream_until_killed(server: Server, round: u32, kill_after: Duration) -> Acke
             })
         })
         .collect();
+    // The kill lands `kill_after` into the stream, and not before the clients have had a
+    // dozen answers (a machine busy with other work answers the first ones slowly).
     std::thread::sleep(kill_after);
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while acked.lock().unwrap().len() <= 12 && std::time::Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
     server.kill();
     stop.store(true, Ordering::Relaxed);
     for c in clients {
