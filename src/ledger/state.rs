@@ -283,15 +283,29 @@ impl LogState {
                 }
                 self.check_signers(event, time)?;
                 // The domain sees the log's own events too (it maps keys to parties) and may
-                // refuse them; then the key registry is put back as it was.
-                let saved = self.keys.clone();
+                // refuse them; then the key registry is put back as it was. Each of these
+                // events changes one key's record (the one it names): that one is kept.
+                let named = match t {
+                    "key.added" => key_addition(event.event()).ok().map(|(k, _)| k),
+                    "key.revoked" => revocation(event.event()).ok().map(|(k, _)| k),
+                    _ => delegation(event.event()).ok().map(|d| d.key),
+                };
+                let before = named.map(|k| (k, self.keys.get(&k).cloned()));
                 match t {
                     "key.added" => self.key_added(index, event)?,
                     "key.revoked" => self.key_revoked(index, time, event, by_authority)?,
                     _ => self.key_delegated(index, time, event)?,
                 }
                 if let Err(r) = fold.admit(index, time, event, self) {
-                    self.keys = saved;
+                    match before {
+                        Some((k, Some(rec))) => {
+                            self.keys.insert(k, rec);
+                        }
+                        Some((k, None)) => {
+                            self.keys.remove(&k);
+                        }
+                        None => unreachable!("an applied key event names its key"),
+                    }
                     return Err(r);
                 }
                 Ok(())
@@ -725,6 +739,64 @@ mod tests {
             st.admit(5, t(100), &note, &mut OpenRules),
             Err(Refusal::RevokedKey { .. })
         ));
+    }
+
+    /// A fold that refuses every key event after the first `allow`.
+    struct RefusesKeys {
+        allow: usize,
+    }
+
+    impl Fold for RefusesKeys {
+        fn admit(
+            &mut self,
+            _: u64,
+            _: Timestamp,
+            e: &SignedEvent,
+            _: &LogState,
+        ) -> Result<(), Refusal> {
+            if e.event_type().starts_with("key.") {
+                if self.allow == 0 {
+                    return Err(field("event.holder", "a party the domain knows"));
+                }
+                self.allow -= 1;
+            }
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn a_key_event_the_fold_refuses_leaves_the_key_registry_as_it_was() {
+        let mut st = started();
+        let add = |s: u8| {
+            SignedEvent::sign(
+                json!({"type": "key.added", "key": pk(s).to_string(), "holder": "plant"}),
+                &[&k(2)],
+            )
+            .unwrap()
+        };
+        st.admit(1, t(10), &add(5), &mut RefusesKeys { allow: 1 })
+            .unwrap();
+        let before = st.keys.clone();
+        let mut fold = RefusesKeys { allow: 0 };
+        // A key added, a key revoked, a device key delegated: each refused by the fold.
+        assert!(st.admit(2, t(20), &add(6), &mut fold).is_err());
+        let rev = SignedEvent::sign(
+            json!({"type": "key.revoked", "key": pk(5).to_string(), "effective": "1970-01-01T00:00:00.100Z", "reason": "lost"}),
+            &[&k(2)],
+        )
+        .unwrap();
+        assert!(st.admit(2, t(20), &rev, &mut fold).is_err());
+        let delegate = SignedEvent::sign(
+            json!({"type": "key.delegated", "key": pk(7).to_string(), "holder": "plant",
+                   "label": "phone", "not_after": "1970-01-02T00:00:00Z"}),
+            &[&k(5)],
+        )
+        .unwrap();
+        assert!(st.admit(2, t(20), &delegate, &mut fold).is_err());
+        assert_eq!(st.keys, before);
+        // The same events pass once the fold takes them.
+        st.admit(2, t(20), &rev, &mut OpenRules).unwrap();
+        assert!(st.keys[&pk(5)].revoked.is_some());
     }
 
     #[test]

@@ -1227,7 +1227,7 @@ fn check_published(
 
 /// The stored Merkle nodes end where the log does: at each stored level the last complete
 /// subtree is there ([`Frontier::load`] read those it needs) and none lies past it. A cut or
-/// drifted index deeper in is `verify`'s to find.
+/// drifted index deeper in is the integrity sweep's (and `verify`'s) to find.
 fn stored_nodes_end_at(trees: &Trees, dir: &Path, size: u64) -> Result<(), StoreError> {
     for level in (1..64u8).filter(|l| is_stored_level(*l)) {
         let have = size >> level;
