@@ -74,6 +74,9 @@ pub struct Domain {
     pub(super) references: Table<(Uscc, String), ManifestNumber>,
     /// Where each vehicle was: track points and hand-over places (for the vehicle detectors).
     pub(super) movements: Movements,
+    /// Each party's licence ids as `licences_of` lists them, for the parties checked lately
+    /// (`licences_held`); a party's list is forgotten when it is granted one.
+    pub(super) licence_ids: std::sync::Mutex<std::collections::HashMap<Uscc, Vec<String>>>,
 }
 
 /// The layout of the stored state: a different one is rebuilt from the entries at open. Any
@@ -198,6 +201,7 @@ impl Domain {
             serials: Table::new(b'N', b()),
             references: Table::new(b'R', b()),
             movements: Movements::new(b()),
+            licence_ids: Default::default(),
         };
         if d.meta_u64("layout") != Some(LAYOUT) {
             // Another layout, or none: rebuilt from entry 0, reading nothing of it.
@@ -397,6 +401,10 @@ impl Domain {
             Effect::Export(e) => self.exports.insert(e.index, e),
             Effect::Noted(id, n) => self.notes.insert((id, n.index), n),
             Effect::Licence(l) => {
+                self.licence_ids
+                    .get_mut()
+                    .expect("licence memo")
+                    .remove(&l.grant.party);
                 self.licences_of
                     .insert((l.grant.party.clone(), l.index), l.grant.licence.clone());
                 self.licences.insert(l.grant.licence.clone(), l);
@@ -453,17 +461,41 @@ impl Domain {
                             .insert((m.issuer.clone(), r.clone()), m.number.clone());
                     }
                 }
-                for m in new.into_iter().chain(updated) {
-                    for p in &m.parties {
-                        self.by_party.insert((p.clone(), m.number.clone()), ());
-                    }
-                    for v in &m.vehicles {
-                        self.by_vehicle.insert((v.clone(), m.number.clone()), ());
-                    }
-                    self.manifests.insert(m.number.clone(), m);
+                for m in new {
+                    self.index_manifest(m, None);
+                }
+                for m in updated {
+                    // Parties and vehicles only join a manifest: index those the version it
+                    // replaces did not have (rewriting the others would change nothing).
+                    let before = self.manifests.peek(&m.number, |old| {
+                        old.map(|o| (o.parties.clone(), o.vehicles.clone()))
+                    });
+                    self.index_manifest(m, before);
                 }
             }
         }
+    }
+}
+
+impl Domain {
+    /// Store a manifest, and index it by the parties and vehicles `before` (its stored
+    /// version's) did not have.
+    fn index_manifest(
+        &mut self,
+        m: Manifest,
+        before: Option<(
+            std::collections::BTreeSet<Uscc>,
+            std::collections::BTreeSet<Plate>,
+        )>,
+    ) {
+        let (parties, vehicles) = before.unwrap_or_default();
+        for p in m.parties.difference(&parties) {
+            self.by_party.insert((p.clone(), m.number.clone()), ());
+        }
+        for v in m.vehicles.difference(&vehicles) {
+            self.by_vehicle.insert((v.clone(), m.number.clone()), ());
+        }
+        self.manifests.insert(m.number.clone(), m);
     }
 }
 

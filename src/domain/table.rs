@@ -258,6 +258,22 @@ impl<K: Key, V: Serialize + DeserializeOwned + Clone> Table<K, V> {
         Some(Cow::Owned(self.decode(&full, &v)))
     }
 
+    /// What `f` makes of the value at `k` (None: absent), read without copying it where it is
+    /// held decoded (changed since the last take, or in the cache).
+    pub fn peek<R>(&self, k: &K, f: impl FnOnce(Option<&V>) -> R) -> R {
+        let key = enc(k);
+        if let Some(v) = self.dirty.get(&key) {
+            return f(Some(v));
+        }
+        if let Some(c) = &self.cache {
+            let c = c.lock().expect("cache lock");
+            if let Some(v) = c.young.get(&key).or_else(|| c.old.get(&key)) {
+                return f(v.as_ref());
+            }
+        }
+        f(self.get_raw(&key).as_deref())
+    }
+
     pub fn contains_key(&self, k: &K) -> bool {
         let key = enc(k);
         if self.dirty.contains_key(&key) {
@@ -286,6 +302,17 @@ impl<K: Key, V: Serialize + DeserializeOwned + Clone> Table<K, V> {
             f(&mut v);
             self.dirty.insert(key, v);
         }
+    }
+
+    /// Change the value at `k` in place, starting from `init()` where it is absent.
+    pub fn upsert(&mut self, k: K, init: impl FnOnce() -> V, f: impl FnOnce(&mut V)) {
+        let key = enc(&k);
+        if let Some(v) = self.dirty.get_mut(&key) {
+            return f(v);
+        }
+        let mut v = self.get_raw(&key).map(Cow::into_owned).unwrap_or_else(init);
+        f(&mut v);
+        self.dirty.insert(key, v);
     }
 
     /// The pairs whose key starts with the bytes `prefix` (see [`enc`]), in key order, the
@@ -360,9 +387,12 @@ impl<K: Key, V: Serialize + DeserializeOwned + Clone> Table<K, V> {
 
     /// Encode the changes since the last take into `out` (full keys), keeping them.
     pub fn encoded(&self, out: &mut Vec<(Vec<u8>, Vec<u8>)>) {
+        // One buffer grown once, each value copied out at its size.
+        let mut buf = Vec::with_capacity(4096);
         for (k, v) in &self.dirty {
-            let bytes = serde_json::to_vec(v).expect("a domain value encodes as JSON");
-            out.push((self.full(k), bytes));
+            buf.clear();
+            serde_json::to_writer(&mut buf, v).expect("a domain value encodes as JSON");
+            out.push((self.full(k), buf.clone()));
         }
     }
 
