@@ -81,8 +81,8 @@ pub struct Domain {
 
 /// The layout of the stored state: a different one is rebuilt from the entries at open. Any
 /// change to a table's key or value encoding takes the next number. 2: a hand-over's fix names
-/// its load.
-pub const LAYOUT: u64 = 2;
+/// its load. 3: values in the binary form of `value.rs`, no longer JSON.
+pub const LAYOUT: u64 = 3;
 
 /// Manifests the sequencer's fold keeps decoded (about 2 KB each; up to twice as many): the
 /// loads moving now are read at each of their steps.
@@ -203,7 +203,7 @@ impl Domain {
             movements: Movements::new(b()),
             licence_ids: Default::default(),
         };
-        if d.meta_u64("layout") != Some(LAYOUT) {
+        if stored_layout(base.as_deref()) != Some(LAYOUT) {
             // Another layout, or none: rebuilt from entry 0, reading nothing of it.
             d.each_table(&mut |t| t.rebase(None));
             d.pending_base = base;
@@ -355,7 +355,7 @@ impl Domain {
     pub(crate) fn snapshot(&mut self) -> String {
         self.stored_pairs()
             .into_iter()
-            .map(|(k, v)| format!("{} {}\n", hex::encode(k), String::from_utf8_lossy(&v)))
+            .map(|(k, v)| format!("{} {}\n", hex::encode(k), super::value::readable(&v)))
             .collect()
     }
 
@@ -475,6 +475,16 @@ impl Domain {
             }
         }
     }
+}
+
+/// The layout of the state stored in `base`, read whatever encoding it was stored in (JSON
+/// before layout 3): None when there is none, or it cannot be read.
+fn stored_layout(base: Option<&dyn Kv>) -> Option<u64> {
+    let raw =
+        base?.get(&super::table::Table::<String, u64>::new(b'0', None).key_of(&"layout".into()))?;
+    super::value::decode(&raw)
+        .ok()
+        .or_else(|| serde_json::from_slice(&raw).ok())
 }
 
 impl Domain {

@@ -17,6 +17,7 @@ pub mod personal;
 pub mod query;
 pub mod subjects;
 pub mod table;
+pub mod value;
 
 use crate::ledger::event::SignedEvent;
 use crate::ledger::state::{Arrival, Fold, Rules};

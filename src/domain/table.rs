@@ -5,7 +5,8 @@
 //!
 //! Keys are encoded so that byte order is the order of the values (big-endian integers,
 //! fixed-width codes as they are, other text escaped and terminated), so scans come out in
-//! key order and a prefix of a tuple key is a prefix of its bytes. Values are JSON.
+//! key order and a prefix of a tuple key is a prefix of its bytes. Values are in the compact
+//! binary form of `value.rs` (what JSON would say, without the text).
 
 use super::codes::{ManifestNumber, Plate, Uscc};
 use super::subjects::{Subject, SubjectKind};
@@ -214,6 +215,11 @@ impl<K: Key, V: Serialize + DeserializeOwned + Clone> Table<K, V> {
         }));
     }
 
+    /// The whole key (with the table's prefix) a value of `k` is stored at.
+    pub fn key_of(&self, k: &K) -> Vec<u8> {
+        self.full(&enc(k))
+    }
+
     fn full(&self, key: &[u8]) -> Vec<u8> {
         let mut k = Vec::with_capacity(1 + key.len());
         k.push(self.tag);
@@ -222,7 +228,7 @@ impl<K: Key, V: Serialize + DeserializeOwned + Clone> Table<K, V> {
     }
 
     fn decode(&self, key: &[u8], v: &[u8]) -> V {
-        serde_json::from_slice(v).unwrap_or_else(|e| {
+        super::value::decode(v).unwrap_or_else(|e| {
             panic!(
                 "the domain's read model holds a value it cannot read at table {:?}, key {} ({e}): rebuild it with `wasteledger reindex`",
                 self.tag as char,
@@ -391,7 +397,7 @@ impl<K: Key, V: Serialize + DeserializeOwned + Clone> Table<K, V> {
         let mut buf = Vec::with_capacity(4096);
         for (k, v) in &self.dirty {
             buf.clear();
-            serde_json::to_writer(&mut buf, v).expect("a domain value encodes as JSON");
+            super::value::encode_into(v, &mut buf).expect("a domain value encodes");
             out.push((self.full(k), buf.clone()));
         }
     }
