@@ -13,6 +13,10 @@ use crate::ledger::time::Timestamp;
 use serde::Serialize;
 use std::borrow::Cow;
 
+/// Parties whose licence ids a fold keeps listed (cleared when full): a licence check reads
+/// the holder's list at every hand-over and receipt.
+const LICENCE_MEMO: usize = 4_096;
+
 /// How far ahead of its entry's log time an event may say it happened (clocks differ; a
 /// terminal may queue a hand-over offline, but not from the future).
 pub const MAX_AHEAD_MS: u64 = 24 * 60 * 60 * 1000;
@@ -261,12 +265,28 @@ impl Domain {
 
     /// The licences granted to `party`, in the order granted.
     pub(super) fn licences_held(&self, party: &Uscc) -> Vec<Licence> {
-        let mut out = Vec::new();
-        self.licences_of.scan(&enc(party), &mut |_, id| {
-            out.extend(self.licences.get(&id).map(Cow::into_owned));
-            std::ops::ControlFlow::Continue(())
+        let memo = self
+            .licence_ids
+            .lock()
+            .expect("licence memo")
+            .get(party)
+            .cloned();
+        let ids = memo.unwrap_or_else(|| {
+            let mut ids = Vec::new();
+            self.licences_of.scan(&enc(party), &mut |_, id| {
+                ids.push(id.into_owned());
+                std::ops::ControlFlow::Continue(())
+            });
+            let mut memo = self.licence_ids.lock().expect("licence memo");
+            if memo.len() >= LICENCE_MEMO {
+                memo.clear();
+            }
+            memo.insert(party.clone(), ids.clone());
+            ids
         });
-        out
+        ids.iter()
+            .filter_map(|id| self.licences.get(id).map(Cow::into_owned))
+            .collect()
     }
 
     /// The licence, if any, that lets `party` take in `line` at `at`; else why not.

@@ -74,13 +74,17 @@ pub struct Domain {
     pub(super) references: Table<(Uscc, String), ManifestNumber>,
     /// Where each vehicle was: track points and hand-over places (for the vehicle detectors).
     pub(super) movements: Movements,
+    /// Each party's licence ids as `licences_of` lists them, for the parties checked lately
+    /// (`licences_held`); a party's list is forgotten when it is granted one.
+    pub(super) licence_ids: std::sync::Mutex<std::collections::HashMap<Uscc, Vec<String>>>,
 }
 
 /// The layout of the stored state: a different one is rebuilt from the entries at open. Any
 /// change to a table's key or value encoding takes the next number. 2: a hand-over's fix names
-/// its load. 3: what each entry created is no longer stored (it was one key per manifest,
-/// read by nobody but the entry's receipt).
-pub const LAYOUT: u64 = 3;
+/// its load. 3: values in the binary form of `value.rs`, no longer JSON. 4: what each entry
+/// created is no longer stored (it was one key per manifest, read by nobody but the entry's
+/// receipt).
+pub const LAYOUT: u64 = 4;
 
 /// Manifests the sequencer's fold keeps decoded (about 2 KB each; up to twice as many): the
 /// loads moving now are read at each of their steps.
@@ -199,8 +203,9 @@ impl Domain {
             serials: Table::new(b'N', b()),
             references: Table::new(b'R', b()),
             movements: Movements::new(b()),
+            licence_ids: Default::default(),
         };
-        if d.meta_u64("layout") != Some(LAYOUT) {
+        if stored_layout(base.as_deref()) != Some(LAYOUT) {
             // Another layout, or none: rebuilt from entry 0, reading nothing of it.
             d.each_table(&mut |t| t.rebase(None));
             d.pending_base = base;
@@ -351,7 +356,7 @@ impl Domain {
     pub(crate) fn snapshot(&mut self) -> String {
         self.stored_pairs()
             .into_iter()
-            .map(|(k, v)| format!("{} {}\n", hex::encode(k), String::from_utf8_lossy(&v)))
+            .map(|(k, v)| format!("{} {}\n", hex::encode(k), super::value::readable(&v)))
             .collect()
     }
 
@@ -397,6 +402,10 @@ impl Domain {
             Effect::Export(e) => self.exports.insert(e.index, e),
             Effect::Noted(id, n) => self.notes.insert((id, n.index), n),
             Effect::Licence(l) => {
+                self.licence_ids
+                    .get_mut()
+                    .expect("licence memo")
+                    .remove(&l.grant.party);
                 self.licences_of
                     .insert((l.grant.party.clone(), l.index), l.grant.licence.clone());
                 self.licences.insert(l.grant.licence.clone(), l);
@@ -453,14 +462,16 @@ impl Domain {
                             .insert((m.issuer.clone(), r.clone()), m.number.clone());
                     }
                 }
-                for m in new.into_iter().chain(updated) {
-                    for p in &m.parties {
-                        self.by_party.insert((p.clone(), m.number.clone()), ());
-                    }
-                    for v in &m.vehicles {
-                        self.by_vehicle.insert((v.clone(), m.number.clone()), ());
-                    }
-                    self.manifests.insert(m.number.clone(), m);
+                for m in new {
+                    self.index_manifest(m, None);
+                }
+                for m in updated {
+                    // Parties and vehicles only join a manifest: index those the version it
+                    // replaces did not have (rewriting the others would change nothing).
+                    let before = self.manifests.peek(&m.number, |old| {
+                        old.map(|o| (o.parties.clone(), o.vehicles.clone()))
+                    });
+                    self.index_manifest(m, before);
                 }
             }
         }
@@ -472,6 +483,38 @@ impl Domain {
     /// not yet written (a fold kept in memory: always).
     pub fn created_at(&self, index: u64) -> &[ManifestNumber] {
         self.created.get(&index).map_or(&[], Vec::as_slice)
+    }
+}
+
+/// The layout of the state stored in `base`, read whatever encoding it was stored in (JSON
+/// before layout 3): None when there is none, or it cannot be read.
+fn stored_layout(base: Option<&dyn Kv>) -> Option<u64> {
+    let raw =
+        base?.get(&super::table::Table::<String, u64>::new(b'0', None).key_of(&"layout".into()))?;
+    super::value::decode(&raw)
+        .ok()
+        .or_else(|| serde_json::from_slice(&raw).ok())
+}
+
+impl Domain {
+    /// Store a manifest, and index it by the parties and vehicles `before` (its stored
+    /// version's) did not have.
+    fn index_manifest(
+        &mut self,
+        m: Manifest,
+        before: Option<(
+            std::collections::BTreeSet<Uscc>,
+            std::collections::BTreeSet<Plate>,
+        )>,
+    ) {
+        let (parties, vehicles) = before.unwrap_or_default();
+        for p in m.parties.difference(&parties) {
+            self.by_party.insert((p.clone(), m.number.clone()), ());
+        }
+        for v in m.vehicles.difference(&vehicles) {
+            self.by_vehicle.insert((v.clone(), m.number.clone()), ());
+        }
+        self.manifests.insert(m.number.clone(), m);
     }
 }
 

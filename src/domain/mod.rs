@@ -18,6 +18,7 @@ pub mod query;
 mod reads;
 pub mod subjects;
 pub mod table;
+pub mod value;
 
 use crate::ledger::event::SignedEvent;
 use crate::ledger::state::{Arrival, Fold, Rules};

@@ -290,27 +290,20 @@ impl SubjectIndex {
     pub fn record(&mut self, index: u64, time: Timestamp, named: Vec<(ManifestNumber, Named)>) {
         for (number, found) in named {
             let packed = number.packed();
-            let mut links = self
-                .links
-                .get(&packed)
-                .map(Cow::into_owned)
-                .unwrap_or_default();
+            let mut links = Vec::with_capacity(found.len());
             for (s, bits) in found {
                 let id = self.intern(s);
                 let n = self.counts.get(&id).map_or(0, |c| *c);
-                let block = (id, n / BLOCK as u32);
-                let mut b = self
-                    .postings
-                    .get(&block)
-                    .map(Cow::into_owned)
-                    .unwrap_or_default();
-                b.push((time.unix_millis(), index, packed, bits));
-                self.postings.insert(block, b);
+                // In place: a block changed in this batch is not copied for each posting.
+                self.postings.upsert((id, n / BLOCK as u32), Vec::new, |b| {
+                    b.push((time.unix_millis(), index, packed, bits))
+                });
                 self.counts.insert(id, n + 1);
                 self.add_total("postings");
                 links.push((index, id, bits));
             }
-            self.links.insert(packed, links);
+            self.links
+                .upsert(packed, Vec::new, |l| l.extend_from_slice(&links));
         }
     }
 }

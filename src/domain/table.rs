@@ -5,7 +5,8 @@
 //!
 //! Keys are encoded so that byte order is the order of the values (big-endian integers,
 //! fixed-width codes as they are, other text escaped and terminated), so scans come out in
-//! key order and a prefix of a tuple key is a prefix of its bytes. Values are JSON.
+//! key order and a prefix of a tuple key is a prefix of its bytes. Values are in the compact
+//! binary form of `value.rs` (what JSON would say, without the text).
 
 use super::codes::{ManifestNumber, Plate, Uscc};
 use crate::ledger::event::PublicKey;
@@ -196,6 +197,11 @@ impl<K: Key, V: Serialize + DeserializeOwned + Clone> Table<K, V> {
         }));
     }
 
+    /// The whole key (with the table's prefix) a value of `k` is stored at.
+    pub fn key_of(&self, k: &K) -> Vec<u8> {
+        self.full(&enc(k))
+    }
+
     fn full(&self, key: &[u8]) -> Vec<u8> {
         let mut k = Vec::with_capacity(1 + key.len());
         k.push(self.tag);
@@ -204,7 +210,7 @@ impl<K: Key, V: Serialize + DeserializeOwned + Clone> Table<K, V> {
     }
 
     fn decode(&self, key: &[u8], v: &[u8]) -> V {
-        serde_json::from_slice(v).unwrap_or_else(|e| {
+        super::value::decode(v).unwrap_or_else(|e| {
             panic!(
                 "the domain's read model holds a value it cannot read at table {:?}, key {} ({e}): rebuild it with `wasteledger reindex`",
                 self.tag as char,
@@ -240,6 +246,22 @@ impl<K: Key, V: Serialize + DeserializeOwned + Clone> Table<K, V> {
         Some(Cow::Owned(self.decode(&full, &v)))
     }
 
+    /// What `f` makes of the value at `k` (None: absent), read without copying it where it is
+    /// held decoded (changed since the last take, or in the cache).
+    pub fn peek<R>(&self, k: &K, f: impl FnOnce(Option<&V>) -> R) -> R {
+        let key = enc(k);
+        if let Some(v) = self.dirty.get(&key) {
+            return f(Some(v));
+        }
+        if let Some(c) = &self.cache {
+            let c = c.lock().expect("cache lock");
+            if let Some(v) = c.young.get(&key).or_else(|| c.old.get(&key)) {
+                return f(v.as_ref());
+            }
+        }
+        f(self.get_raw(&key).as_deref())
+    }
+
     pub fn contains_key(&self, k: &K) -> bool {
         let key = enc(k);
         if self.dirty.contains_key(&key) {
@@ -268,6 +290,17 @@ impl<K: Key, V: Serialize + DeserializeOwned + Clone> Table<K, V> {
             f(&mut v);
             self.dirty.insert(key, v);
         }
+    }
+
+    /// Change the value at `k` in place, starting from `init()` where it is absent.
+    pub fn upsert(&mut self, k: K, init: impl FnOnce() -> V, f: impl FnOnce(&mut V)) {
+        let key = enc(&k);
+        if let Some(v) = self.dirty.get_mut(&key) {
+            return f(v);
+        }
+        let mut v = self.get_raw(&key).map(Cow::into_owned).unwrap_or_else(init);
+        f(&mut v);
+        self.dirty.insert(key, v);
     }
 
     /// The pairs whose key starts with the bytes `prefix` (see [`enc`]), in key order, the
@@ -342,9 +375,12 @@ impl<K: Key, V: Serialize + DeserializeOwned + Clone> Table<K, V> {
 
     /// Encode the changes since the last take into `out` (full keys), keeping them.
     pub fn encoded(&self, out: &mut Vec<(Vec<u8>, Vec<u8>)>) {
+        // One buffer grown once, each value copied out at its size.
+        let mut buf = Vec::with_capacity(4096);
         for (k, v) in &self.dirty {
-            let bytes = serde_json::to_vec(v).expect("a domain value encodes as JSON");
-            out.push((self.full(k), bytes));
+            buf.clear();
+            super::value::encode_into(v, &mut buf).expect("a domain value encodes");
+            out.push((self.full(k), buf.clone()));
         }
     }
 

@@ -142,8 +142,8 @@ pub(super) fn differs(tree: &sled::Tree, w: FoldWrites) -> Result<Option<String>
                 return Ok(Some(format!(
                     "holds at key {} {} where a replay makes {}",
                     hex::encode(&k),
-                    String::from_utf8_lossy(&v),
-                    String::from_utf8_lossy(&wv)
+                    crate::domain::value::readable(&v),
+                    crate::domain::value::readable(&wv)
                 )))
             }
             Some(_) => {}
