@@ -28,6 +28,20 @@ pub struct Phase {
     pub secs: f64,
     /// Sorted.
     pub lat: Vec<Duration>,
+    /// Share of the phase in which some task on this machine waited for the disk, and for a
+    /// core (Linux pressure stall information; this process's own waits count too).
+    pub io_stalled: Option<f64>,
+    pub cpu_stalled: Option<f64>,
+}
+
+/// Microseconds in which some task waited for `resource` (`/proc/pressure/{io,cpu}`), if known.
+fn stalled_us(resource: &str) -> Option<u64> {
+    let text = std::fs::read_to_string(format!("/proc/pressure/{resource}")).ok()?;
+    let some = text.lines().find(|l| l.starts_with("some "))?;
+    some.split_whitespace()
+        .find_map(|f| f.strip_prefix("total="))?
+        .parse()
+        .ok()
 }
 
 impl Phase {
@@ -36,14 +50,17 @@ impl Phase {
     }
 
     fn line(&self) -> String {
+        let share = |s: Option<f64>| s.map_or("?".into(), |s| format!("{:.0} %", s * 100.0));
         format!(
-            "{} acks in {:.1}s = {:.0} appends/s; ack p50 {} p99 {} max {}",
+            "{} acks in {:.1}s = {:.0} appends/s; ack p50 {} p99 {} max {} (machine: some task waited for the disk {} of the time, for a core {})",
             self.acks,
             self.secs,
             self.per_s(),
             ms(pct(&self.lat, 0.5)),
             ms(pct(&self.lat, 0.99)),
-            ms(self.lat.last().copied().unwrap_or_default())
+            ms(self.lat.last().copied().unwrap_or_default()),
+            share(self.io_stalled),
+            share(self.cpu_stalled)
         )
     }
 }
@@ -163,7 +180,6 @@ fn phases(
     run: Duration,
 ) -> Result<(Phase, Phase, Vec<Reads>)> {
     let alone = append_for(base, city, next, run)?;
-    println!("alone: {}", alone.line());
     let all = subjects(city);
     let stop = AtomicBool::new(false);
     let (loaded, per_thread) = std::thread::scope(|s| {
@@ -212,6 +228,7 @@ fn append_for(base: &str, city: &City, next: &mut u64, run: Duration) -> Result<
         }
         Ok(a)
     };
+    let (io0, cpu0) = (stalled_us("io"), stalled_us("cpu"));
     let t0 = Instant::now();
     while t0.elapsed() < run {
         let n = *next;
@@ -228,11 +245,16 @@ fn append_for(base: &str, city: &City, next: &mut u64, run: Duration) -> Result<
         }
     }
     let secs = t0.elapsed().as_secs_f64();
+    let share = |before: Option<u64>, resource| {
+        Some(stalled_us(resource)?.saturating_sub(before?) as f64 / 1e6 / secs)
+    };
     lat.sort();
     Ok(Phase {
         acks: lat.len(),
         secs,
         lat,
+        io_stalled: share(io0, "io"),
+        cpu_stalled: share(cpu0, "cpu"),
     })
 }
 
