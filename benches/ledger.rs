@@ -22,5 +22,7 @@ fn main() -> anyhow::Result<()> {
             .unwrap_or(40_000),
         data: None,
         queries: 4_000,
+        readers: 0,
+        seconds: 20.0,
     })
 }

@@ -19,6 +19,7 @@ pub mod domain;
 pub mod fixture;
 mod mirror;
 pub mod nginx;
+pub mod readers;
 
 #[derive(clap::Args, Clone, Debug)]
 pub struct Options {
@@ -59,6 +60,14 @@ pub struct Options {
     /// With --data: searches timed (a fifth as many graphs).
     #[arg(long, default_value_t = 4_000)]
     pub queries: usize,
+    /// With --domain N: serve the fixture (of --data, else a temporary one) over HTTP and time
+    /// one appending client alone, then beside this many reader threads looping on the
+    /// anomalies, subject search and manifest reads. The appended manifests stay in the fixture.
+    #[arg(long, default_value_t = 0)]
+    pub readers: usize,
+    /// With --readers: seconds of each phase (alone, then beside the readers).
+    #[arg(long, default_value_t = 20.0)]
+    pub seconds: f64,
 }
 
 /// Raw limits of this machine, measured now.
@@ -66,6 +75,18 @@ pub struct RawRates {
     pub verify_strict_per_s: f64,
     pub verify_batch64_per_s: f64,
     pub sha256_mb_per_s: f64,
+}
+
+#[cfg(test)]
+impl RawRates {
+    /// Rates of 1/s, for tests that need no measurement (figures printed as ratios to them).
+    pub(crate) fn unmeasured() -> RawRates {
+        RawRates {
+            verify_strict_per_s: 1.0,
+            verify_batch64_per_s: 1.0,
+            sha256_mb_per_s: 1.0,
+        }
+    }
 }
 
 pub fn raw_rates() -> RawRates {
@@ -234,7 +255,17 @@ pub fn run(opts: Options) -> Result<()> {
     if opts.entries > 0 {
         core(&opts, &dir, &raw)?;
     }
-    if let (true, Some(data)) = (opts.domain > 0, &opts.data) {
+    if opts.domain > 0 && opts.readers > 0 {
+        let data = opts.data.clone().unwrap_or_else(|| dir.join("fixture"));
+        readers::run(
+            &data,
+            opts.domain,
+            opts.readers,
+            opts.seconds,
+            opts.cache_mb,
+            &raw,
+        )?;
+    } else if let (true, Some(data)) = (opts.domain > 0, &opts.data) {
         fixture::run(data, opts.domain, opts.queries, opts.cache_mb)?;
     } else if opts.domain > 0 {
         domain::run(&dir.join("waste"), opts.domain, opts.cache_mb, &raw)?;
@@ -447,7 +478,7 @@ fn http_bench(
     Ok(())
 }
 
-/// The HTTP server on loopback in a thread of its own (2 workers): its base URL, and a stop.
+/// The HTTP server on loopback in a thread of its own: its base URL, and a stop.
 pub(crate) struct Served {
     pub base: String,
     handle: actix_web::dev::ServerHandle,
@@ -456,13 +487,27 @@ pub(crate) struct Served {
 
 impl Served {
     pub(crate) fn start(ledger: &Ledger) -> Result<Self> {
+        let opts = crate::http::Options {
+            workers: 2,
+            ..crate::http::Options::default()
+        };
+        Self::start_with(ledger, None, opts)
+    }
+
+    /// The server as `serve` runs it: `domain`'s routes too, and `opts`.
+    pub(crate) fn start_with(
+        ledger: &Ledger,
+        domain: Option<crate::domain::DomainRules>,
+        opts: crate::http::Options,
+    ) -> Result<Self> {
         let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
         let addr = listener.local_addr()?;
         let server_ledger = ledger.clone();
         let (tx, rx) = std::sync::mpsc::channel();
         let thread = std::thread::spawn(move || {
             actix_web::rt::System::new().block_on(async move {
-                let srv = crate::http::server(server_ledger, None, listener, 2).expect("server");
+                let srv = crate::http::server_with_options(server_ledger, domain, listener, opts)
+                    .expect("server");
                 tx.send(srv.handle()).expect("handle");
                 srv.await
             })
