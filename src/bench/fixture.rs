@@ -597,13 +597,9 @@ mod tests {
     /// search checked through all its pages against what the generator logged.
     #[test]
     fn small_fixture_searches_find_what_the_generator_logged() {
-        let dir = tempfile::tempdir().unwrap();
-        let data = dir.path().join("fixture");
+        let (_dir, data, built) = temporary(2_000);
+        assert!(built, "built the first time");
         let raw = RawRates::unmeasured();
-        assert!(
-            ensure(&data, 2_000, 64, &raw).unwrap(),
-            "built the first time"
-        );
         assert!(
             !ensure(&data, 2_000, 64, &raw).unwrap(),
             "reused the second time"
@@ -612,9 +608,26 @@ mod tests {
             ensure(&data, 3_000, 64, &raw).is_err(),
             "another size is refused"
         );
-        let f = measure(&data, 2_000, 300, 300, 64).unwrap();
-        assert_eq!(f.manifests, 2_000);
-        assert_eq!(f.searches, 300);
-        assert_eq!(f.checked, 300);
+        searches_find_what_was_logged(&data, 2_000, 300);
     }
+}
+
+/// For tests: a fixture of `manifests` in a temporary directory (kept while the first value
+/// lives), and whether it was built.
+#[cfg(test)]
+pub(crate) fn temporary(manifests: u64) -> (tempfile::TempDir, std::path::PathBuf, bool) {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("fixture");
+    let built = ensure(&data, manifests, 64, &RawRates::unmeasured()).unwrap();
+    (dir, data, built)
+}
+
+/// For tests: `searches` searches of the fixture at `data`, each checked through all its
+/// pages against what the generator logged, finding `manifests` in all.
+#[cfg(test)]
+pub(crate) fn searches_find_what_was_logged(data: &Path, manifests: u64, searches: usize) {
+    let f = measure(data, manifests, searches, searches, 64).unwrap();
+    assert_eq!(f.manifests as u64, manifests);
+    assert_eq!(f.searches, searches);
+    assert_eq!(f.checked, searches);
 }

@@ -4,7 +4,7 @@
 //! that serves the same checkpoint and proofs and carries on its chain.
 
 use crate::durability::copy_dir;
-use crate::support::{key, key_added, run, signed, Server, BIN};
+use crate::support::{self, key, key_added, run, signed, Server, BIN};
 use crate::tiles::grow;
 use crate::world::{post, World};
 use serde_json::{json, Value};
@@ -198,21 +198,15 @@ fn go_tlog_check(url: &str, vkey: &str, work: &Path) -> Option<(bool, String)> {
     let src = work.join("tlogcheck");
     std::fs::create_dir_all(&src).unwrap();
     std::fs::write(src.join("main.go"), include_str!("go/tlogcheck.go")).unwrap();
-    let out = Command::new("go")
-        .args(["run", ".", url, vkey.trim()])
-        .current_dir(&src)
-        .env("GO111MODULE", "off")
-        .env("GOPATH", "/usr/share/gocode")
-        .env("GOCACHE", work.join("gocache"))
-        .env("GOFLAGS", "")
-        .output()
-        .unwrap();
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    Some((out.status.success(), text))
+    Some(support::outcome(
+        Command::new("go")
+            .args(["run", ".", url, vkey.trim()])
+            .current_dir(&src)
+            .env("GO111MODULE", "off")
+            .env("GOPATH", "/usr/share/gocode")
+            .env("GOCACHE", work.join("gocache"))
+            .env("GOFLAGS", ""),
+    ))
 }
 
 /// A bare log of `n` entries in `data` (a writer's key, then notes), served; and its URL.

@@ -129,11 +129,12 @@ pub fn run_unlocked(args: &[&str]) -> (bool, String) {
 
 /// Run the binary with `args`; returns (success, stdout + stderr).
 pub fn run(args: &[&str]) -> (bool, String) {
-    let out = Command::new(BIN)
-        .args(args)
-        .env("RUST_LOG", "warn")
-        .output()
-        .unwrap();
+    outcome(Command::new(BIN).args(args).env("RUST_LOG", "warn"))
+}
+
+/// Run a command to its end; returns (success, stdout + stderr).
+pub fn outcome(cmd: &mut Command) -> (bool, String) {
+    let out = cmd.output().unwrap();
     let text = format!(
         "{}{}",
         String::from_utf8_lossy(&out.stdout),
