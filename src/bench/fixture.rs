@@ -589,6 +589,26 @@ pub fn run(dir: &Path, manifests: u64, queries: usize, cache_mb: u64) -> Result<
     Ok(())
 }
 
+/// For tests: a fixture of `manifests` in a temporary directory (kept while the first value
+/// lives), and whether it was built.
+#[cfg(test)]
+pub(crate) fn temporary(manifests: u64) -> (tempfile::TempDir, std::path::PathBuf, bool) {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("fixture");
+    let built = ensure(&data, manifests, 64, &RawRates::unmeasured()).unwrap();
+    (dir, data, built)
+}
+
+/// For tests: `searches` searches of the fixture at `data`, each checked through all its
+/// pages against what the generator logged, finding `manifests` in all.
+#[cfg(test)]
+pub(crate) fn searches_find_what_was_logged(data: &Path, manifests: u64, searches: usize) {
+    let f = measure(data, manifests, searches, searches, 64).unwrap();
+    assert_eq!(f.manifests as u64, manifests);
+    assert_eq!(f.searches, searches);
+    assert_eq!(f.checked, searches);
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -610,24 +630,4 @@ mod tests {
         );
         searches_find_what_was_logged(&data, 2_000, 300);
     }
-}
-
-/// For tests: a fixture of `manifests` in a temporary directory (kept while the first value
-/// lives), and whether it was built.
-#[cfg(test)]
-pub(crate) fn temporary(manifests: u64) -> (tempfile::TempDir, std::path::PathBuf, bool) {
-    let dir = tempfile::tempdir().unwrap();
-    let data = dir.path().join("fixture");
-    let built = ensure(&data, manifests, 64, &RawRates::unmeasured()).unwrap();
-    (dir, data, built)
-}
-
-/// For tests: `searches` searches of the fixture at `data`, each checked through all its
-/// pages against what the generator logged, finding `manifests` in all.
-#[cfg(test)]
-pub(crate) fn searches_find_what_was_logged(data: &Path, manifests: u64, searches: usize) {
-    let f = measure(data, manifests, searches, searches, 64).unwrap();
-    assert_eq!(f.manifests as u64, manifests);
-    assert_eq!(f.searches, searches);
-    assert_eq!(f.checked, searches);
 }
