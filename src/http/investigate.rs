@@ -76,6 +76,7 @@ impl ScanCache {
         let spawned = std::thread::Builder::new()
             .name("anomaly-scan".into())
             .spawn(move || {
+                super::reader::yield_to_writer();
                 if let Ok(d) = rules.read_durable() {
                     me.scan(&*d, now);
                 }

@@ -7,6 +7,7 @@ mod bundle;
 mod domain;
 mod investigate;
 pub use investigate::ScanHook;
+pub use reader::READER_NICE;
 mod qr;
 mod reader;
 mod search;

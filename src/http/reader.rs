@@ -160,13 +160,47 @@ pub(super) fn require_sees_all(v: &Viewer, what: &str) -> Result<(), Problem> {
     }
 }
 
+/// The nice value of the threads that do readers' long work (`off_worker`, the anomaly scan):
+/// when readers keep both cores busy, the kernel gives the log's writer (the workers taking
+/// events, the intake verifying them, the sequencer) the cores first, and the reads what is
+/// left. A read waits longer; an append does not wait behind it.
+pub const READER_NICE: i32 = 10;
+
+/// Lower the calling thread to [`READER_NICE`] (once; Linux nice values are per thread, and a
+/// thread can lower its own without privileges). A thread that cannot stays as it was; one
+/// already lower is left there.
+pub(super) fn yield_to_writer() {
+    thread_local!(static LOWERED: std::cell::Cell<bool> = const { std::cell::Cell::new(false) });
+    LOWERED.with(|lowered| {
+        if lowered.replace(true) {
+            return;
+        }
+        // SAFETY: getpriority and setpriority have no memory effects; `who` 0 with
+        // PRIO_PROCESS is the calling thread on Linux.
+        let now = unsafe { libc::getpriority(libc::PRIO_PROCESS, 0) };
+        // A server started lower than that already stays where it was.
+        if now < READER_NICE {
+            let failed = unsafe { libc::setpriority(libc::PRIO_PROCESS, 0, READER_NICE) } != 0;
+            if failed {
+                tracing::debug!(
+                    "a reader thread keeps its priority: {}",
+                    std::io::Error::last_os_error()
+                );
+            }
+        }
+    });
+}
+
 /// Run `work` on actix's blocking threads, off the async workers, and wait for it there:
 /// for reads that scan the domain or build large answers (detector scans, lists, bundles,
 /// graphs). `work` takes its own view of the domain there (a view does not cross an await).
 pub(super) async fn off_worker<T: Send + 'static>(
     work: impl FnOnce() -> Result<T, Problem> + Send + 'static,
 ) -> Result<T, Problem> {
-    web::block(work)
-        .await
-        .map_err(|e| Problem::new(500, "internal", "Internal error", e.to_string()))?
+    web::block(move || {
+        yield_to_writer();
+        work()
+    })
+    .await
+    .map_err(|e| Problem::new(500, "internal", "Internal error", e.to_string()))?
 }
