@@ -144,7 +144,7 @@ pub fn measure(dir: &Path, readers: usize, seconds: f64, cache_mb: u64) -> Resul
         bail!("{} holds no manifests to read", dir.display());
     }
     let opts = crate::http::Options {
-        workers: crate::cli::default_workers(),
+        workers: crate::http::default_workers(),
         ..crate::http::Options::default()
     };
     let workers = opts.workers;

@@ -8,9 +8,7 @@
 //! seven days before the demo runs), so that read-time flags such as `overdue` show; while it
 //! plays, the log's clock is set to each step's time, and afterwards it follows the wall clock.
 
-use super::{
-    default_workers, domain_rules, parse_public_url, serve_with_options, TlsArgs, DEFAULT_ORIGIN,
-};
+use super::{domain_rules, parse_public_url, serve_with_options, TlsArgs, DEFAULT_ORIGIN};
 use crate::domain::codes::ManifestNumber;
 use crate::domain::model::Status;
 use crate::domain::personal::commit;
@@ -232,7 +230,7 @@ pub fn run(opts: Options) -> Result<()> {
     eprint!("{summary}");
     drop(probe);
     let http = crate::http::Options {
-        workers: default_workers(),
+        workers: crate::http::default_workers(),
         public_url: Some(public),
         tls,
         tile_url: opts.tile_url,

@@ -9,6 +9,7 @@ mod party;
 mod person;
 mod scan;
 mod search;
+mod session;
 mod templates;
 mod witness;
 
@@ -328,7 +329,7 @@ pub fn run(cli: Cli) -> Result<()> {
                 );
             }
             let opts = crate::http::Options {
-                workers: workers.unwrap_or_else(default_workers),
+                workers: workers.unwrap_or_else(crate::http::default_workers),
                 public_url,
                 witnesses,
                 limits: limits.into(),
@@ -622,12 +623,6 @@ pub(crate) fn parse_public_url(s: &str) -> std::result::Result<String, String> {
         &s[..s.len() - rest.len()],
         rest.trim_end_matches('/')
     ))
-}
-
-pub(crate) fn default_workers() -> usize {
-    std::thread::available_parallelism()
-        .map(|n| n.get())
-        .unwrap_or(2)
 }
 
 /// Serve `ledger` on `listen` (HTTPS with `opts.tls`) until stopped.

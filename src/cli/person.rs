@@ -6,7 +6,7 @@
 //! every hand-over they drive; the name and its salt are lodged beside the log, readable by the
 //! roles that may and erasable, and the id keeps linking their loads after an erasure.
 
-use super::party::{check_body, problem, uscc_arg, Conn, Session};
+use super::session::{check_body, problem, uscc_arg, Conn, Session};
 use crate::client::{encode, Answer};
 use crate::domain::events::Commitment;
 use crate::domain::personal::{commit, Disclosure, PersonalKind};

@@ -2,7 +2,7 @@
 //! --template`, and the quantities people write in them (`"340kg"`, `{amount = 0.34, unit =
 //! "t"}`) turned into the integer grams or millilitres that signed events carry.
 
-use crate::domain::codes::Unit;
+use crate::domain::codes::{Quantity, Unit};
 use anyhow::{anyhow, Result};
 use serde_json::Value;
 
@@ -174,6 +174,61 @@ fn written_quantity(v: &Value, at: &str) -> Result<Option<Value>> {
         }
         _ => return Ok(None),
     };
-    let q = super::party::parse_qty(&text, Unit::G).map_err(|e| anyhow!("{at}: {e}"))?;
+    let q = parse_qty(&text, Unit::G).map_err(|e| anyhow!("{at}: {e}"))?;
     Ok(Some(serde_json::to_value(q)?))
+}
+
+/// A quantity as people write it: `340kg`, `340 kg`, `0.34t`, `200l`, `1500 ml`, `2 m3`, or a
+/// bare integer in `bare` units. Exact: the result is whole grams or millilitres.
+pub(super) fn parse_qty(s: &str, bare: Unit) -> Result<Quantity, String> {
+    let t = s.trim();
+    let split = t
+        .find(|c: char| !(c.is_ascii_digit() || c == '.' || c == '_'))
+        .unwrap_or(t.len());
+    let num = t[..split].replace('_', "");
+    let unit = t[split..].trim().to_ascii_lowercase();
+    let (base, factor): (Unit, u64) = match unit.as_str() {
+        "" => (bare, 1),
+        "g" => (Unit::G, 1),
+        "kg" => (Unit::G, 1_000),
+        "t" => (Unit::G, 1_000_000),
+        "ml" => (Unit::Ml, 1),
+        "l" => (Unit::Ml, 1_000),
+        "m3" | "m³" => (Unit::Ml, 1_000_000),
+        other => {
+            return Err(format!(
+                "{s:?}: unknown unit {other:?}; use g, kg, t (mass) or ml, l, m3 (volume)"
+            ))
+        }
+    };
+    let (int, frac) = num.split_once('.').unwrap_or((&num, ""));
+    if (int.is_empty() && frac.is_empty()) || !frac.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(format!(
+            "{s:?}: expected a quantity like 340kg, 1.2t or 200l"
+        ));
+    }
+    let too_big = || format!("{s:?}: too large");
+    let int: u64 = if int.is_empty() {
+        0
+    } else {
+        int.parse().map_err(|_| too_big())?
+    };
+    let scale = 10u128.checked_pow(frac.len() as u32).ok_or_else(too_big)?;
+    let frac_v: u128 = if frac.is_empty() {
+        0
+    } else {
+        frac.parse().map_err(|_| too_big())?
+    };
+    let frac_amount = frac_v * factor as u128;
+    if !frac_amount.is_multiple_of(scale) {
+        return Err(format!(
+            "{s:?}: finer than a whole {}; quantities are whole grams or millilitres",
+            base.as_str()
+        ));
+    }
+    let amount = int
+        .checked_mul(factor)
+        .and_then(|a| a.checked_add((frac_amount / scale) as u64))
+        .ok_or_else(too_big)?;
+    Ok(Quantity::new(amount, base))
 }

@@ -49,6 +49,13 @@ pub const MAX_RANGE_BYTES: usize = 1 << 20;
 /// Entries read from the store at once while a range answer is written.
 const ENTRIES_PER_RUN: u64 = 16;
 
+/// The server's workers unless told otherwise: one per core.
+pub fn default_workers() -> usize {
+    std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(2)
+}
+
 /// How the server is run: worker threads, the URL phones reach it at, the witnesses it
 /// trusts, what one client may hold of it, and HTTPS.
 #[derive(Clone, Debug)]

@@ -698,7 +698,7 @@ async fn open_from_phone(
     rules: aw::Data<DomainRules>,
     path: aw::Path<String>,
 ) -> Result<HttpResponse, Problem> {
-    let (lang, _) = super::app::page_lang(&req)?;
+    let (lang, _) = super::reader::page_lang(&req)?;
     let catalog = rules.catalog();
     let d = live(&rules)?;
     let v = verdict(&ledger, &*d, &path, false, None);

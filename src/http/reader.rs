@@ -2,7 +2,8 @@
 //! [`Viewer`]), what they may see (their [`Access`], whose rules are the domain's:
 //! `domain::access`), and the time they read at: the clock the [`Ledger`] was built with
 //! ([`now`]), never the wall clock, so what a reader is shown (overdue flags, key lapses,
-//! anomalies' `as_of`, a signed request's window) goes by the log's time.
+//! anomalies' `as_of`, a signed request's window) goes by the log's time; and the language
+//! of the pages rendered for them ([`page_lang`]).
 
 use super::auth::SeenRequests;
 use super::Problem;
@@ -15,6 +16,8 @@ use crate::domain::{DomainRead, DomainRules};
 use crate::ledger::event::PublicKey;
 use crate::ledger::time::Timestamp;
 use crate::store::Ledger;
+use crate::web::app::Lang;
+use actix_web::http::header;
 use actix_web::{web, HttpRequest};
 
 /// Who is reading.
@@ -203,4 +206,41 @@ pub(super) async fn off_worker<T: Send + 'static>(
     })
     .await
     .map_err(|e| Problem::new(500, "internal", "Internal error", e.to_string()))?
+}
+
+/// The language of every page the server renders (the application's and the public verdict
+/// `/m/{token}`): `?lang=zh|en` (the switch in the top bar; `page` then remembers it in the
+/// `wl_lang` cookie), else that cookie, else the browser's `Accept-Language`, else Chinese. The
+/// bool says the URL chose it. Any other `?lang=` is refused, naming the parameter.
+pub(super) fn page_lang(req: &HttpRequest) -> Result<(Lang, bool), Problem> {
+    if let Some(v) = query(req, "lang") {
+        return Lang::ALL
+            .into_iter()
+            .find(|l| l.param() == v || l.tag() == v)
+            .map(|l| (l, true))
+            .ok_or_else(|| {
+                Problem::bad_request(
+                    Some("lang"),
+                    format!("query parameter `lang`: expected zh or en, got {v:?}"),
+                )
+            });
+    }
+    if let Some(v) = super::session::cookie_named(req, "wl_lang") {
+        return Ok((Lang::from_tag(v), false));
+    }
+    let accept = req
+        .headers()
+        .get(header::ACCEPT_LANGUAGE)
+        .and_then(|h| h.to_str().ok());
+    Ok((Lang::from_tag(accept.unwrap_or("")), false))
+}
+
+/// The first value of the query parameter `name`, if the request has one.
+pub(super) fn query(req: &HttpRequest, name: &str) -> Option<String> {
+    web::Query::<Vec<(String, String)>>::from_query(req.query_string())
+        .ok()?
+        .into_inner()
+        .into_iter()
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v)
 }

@@ -12,7 +12,7 @@ mod console_search;
 mod handover;
 
 use super::auth::SeenRequests;
-use super::reader::{live, now, session_key};
+use super::reader::{live, now, page_lang, query, session_key};
 use super::session::{self, Sessions};
 use super::Problem;
 use crate::domain::events::PersonRole;
@@ -54,42 +54,6 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
     console_cases::routes(cfg);
     console_queue::routes(cfg);
     console_search::routes(cfg);
-}
-
-/// The language of every page the server renders (the application's and the public verdict
-/// `/m/{token}`): `?lang=zh|en` (the switch in the top bar; `page` then remembers it in the
-/// `wl_lang` cookie), else that cookie, else the browser's `Accept-Language`, else Chinese. The
-/// bool says the URL chose it. Any other `?lang=` is refused, naming the parameter.
-pub(crate) fn page_lang(req: &HttpRequest) -> Result<(Lang, bool), Problem> {
-    if let Some(v) = query(req, "lang") {
-        return Lang::ALL
-            .into_iter()
-            .find(|l| l.param() == v || l.tag() == v)
-            .map(|l| (l, true))
-            .ok_or_else(|| {
-                Problem::bad_request(
-                    Some("lang"),
-                    format!("query parameter `lang`: expected zh or en, got {v:?}"),
-                )
-            });
-    }
-    if let Some(v) = super::session::cookie_named(req, "wl_lang") {
-        return Ok((Lang::from_tag(v), false));
-    }
-    let accept = req
-        .headers()
-        .get(header::ACCEPT_LANGUAGE)
-        .and_then(|h| h.to_str().ok());
-    Ok((Lang::from_tag(accept.unwrap_or("")), false))
-}
-
-fn query(req: &HttpRequest, name: &str) -> Option<String> {
-    web::Query::<Vec<(String, String)>>::from_query(req.query_string())
-        .ok()?
-        .into_inner()
-        .into_iter()
-        .find(|(k, _)| k == name)
-        .map(|(_, v)| v)
 }
 
 /// This page's path and query with `lang` set to the other language.

@@ -5,7 +5,7 @@
 //! shown as a hand-over code for the other party's phone. Everything is read from the domain's
 //! state and the manifest's JSON answer (`pending`), never from the browser.
 
-use super::manifest::{driver_words, party_name, signer_words, site_name};
+use super::words::{big_amount, driver_words, line_what, party_name, signer_words, site_name};
 use super::Lang;
 use crate::domain::codes::Unit;
 use crate::domain::codes::Uscc;
@@ -82,18 +82,6 @@ pub struct HandoverView {
     pub for_me: Vec<HalfView>,
     /// Halves this party signed, waiting for the other party.
     pub mine: Vec<HalfView>,
-}
-
-/// A quantity's amount in kg or L (from g or ml), as people write it: `340`, `12.5`, `0.001`.
-pub fn big_amount(amount: u64) -> String {
-    let (whole, frac) = (amount / 1000, amount % 1000);
-    if frac == 0 {
-        whole.to_string()
-    } else {
-        format!("{whole}.{frac:03}")
-            .trim_end_matches('0')
-            .to_string()
-    }
 }
 
 fn s(lang: Lang, zh: &str, en: &str) -> String {
@@ -195,7 +183,7 @@ pub fn view(
             CountLine {
                 index: i,
                 n: i + 1,
-                what: super::manifest::line_what(l, lang),
+                what: line_what(l, lang),
                 unit: if litres { "L" } else { "kg" },
                 wire_unit: if litres { "ml" } else { "g" },
                 value: big_amount(q.amount),
@@ -298,7 +286,7 @@ pub fn half_rows(
         let what = v
             .lines
             .get(l.line as usize)
-            .map(|x| super::manifest::line_what(x, lang))
+            .map(|x| line_what(x, lang))
             .unwrap_or_default();
         rows.push((
             match lang {
@@ -314,15 +302,6 @@ pub fn half_rows(
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn amounts_read_as_people_write_them() {
-        assert_eq!(big_amount(340_000), "340");
-        assert_eq!(big_amount(12_500), "12.5");
-        assert_eq!(big_amount(1), "0.001");
-        assert_eq!(big_amount(0), "0");
-        assert_eq!(big_amount(1_234_560), "1234.56");
-    }
 
     #[test]
     fn the_time_field_is_china_time() {

@@ -196,7 +196,7 @@ pub fn view(
                 text: format!(
                     "{} · {}",
                     site.reg.name,
-                    super::manifest::party_name(d, &site.reg.party)
+                    super::words::party_name(d, &site.reg.party)
                 ),
                 note: format!("{} · {licensed}", i18n::site_kind(site.reg.kind).get(lang)),
                 covers: words.join(" "),

@@ -16,6 +16,7 @@ pub mod manifest;
 pub mod receive;
 pub mod scan;
 pub mod timeline;
+pub mod words;
 
 pub use crate::web::i18n::Lang;
 

@@ -7,7 +7,7 @@
 //! `station.split`). Every choice offered is one the log would take from this party now; the
 //! log still decides.
 
-use super::manifest::{line_what, load_what, party_name, site_name, tone};
+use super::words::{big_amount, line_what, load_what, party_name, site_name, tone};
 use super::{Chrome, Lang};
 use crate::domain::codes::{ManifestNumber, Quantity, RdCode, Unit, Uscc};
 use crate::domain::events::{Discrepancy, Line, Role, SiteKind};
@@ -150,7 +150,7 @@ pub fn incoming(
 
 /// A quantity as the forms take it: kilograms (or litres) with up to 3 decimals, exact.
 pub fn big_units(q: &Quantity) -> String {
-    super::handover::big_amount(q.amount)
+    big_amount(q.amount)
 }
 
 fn unit_label(u: Unit, lang: Lang) -> &'static str {

@@ -6,7 +6,7 @@
 //! checks that entry in the browser. `/app/audit`: the log's checkpoint and its witnesses,
 //! checked by `page-audit.js`. The server's words are claims: the script verifies the bytes.
 
-use super::manifest::{party_name, site_name};
+use super::words::{party_name, site_name};
 use super::{Chrome, Lang};
 use crate::domain::codes::Quantity;
 use crate::domain::model::{Manifest, StepKind};
@@ -121,7 +121,7 @@ fn gap_words(n: usize, now: Quantity, was: Quantity, lang: Lang) -> String {
 
 /// Who a key signs for, in words, with the party's roles.
 pub fn signer(d: &dyn DomainQuery, key: &PublicKey, lang: Lang) -> SignerView {
-    let name = super::manifest::signer_words(d, key, lang)
+    let name = super::words::signer_words(d, key, lang)
         .unwrap_or_else(|| pick(lang, "未登记的密钥", "unregistered key"));
     let roles = d
         .party_of(key)
@@ -326,7 +326,7 @@ pub fn view(
     TimelineView {
         number: m.number.to_string(),
         status: i18n::status(m.status).get(lang).to_string(),
-        tone: super::manifest::tone(m.status),
+        tone: super::words::tone(m.status),
         versions,
         links,
         rows,
