@@ -471,24 +471,36 @@ pub(crate) fn verify_bundle(file: &std::path::Path, log: &NoteVerifier) -> (bool
     ])
 }
 
-/// The one file Chromium downloaded into `dir`, once complete.
+/// The one bundle Chromium downloaded into `dir`, once complete.
 pub(crate) fn downloaded(dir: &std::path::Path) -> std::path::PathBuf {
+    downloaded_as(dir, ".bundle.json")
+}
+
+/// The one file named `*{suffix}` Chromium downloaded into `dir`, once complete: there, not
+/// empty, and the same size a moment later (the name can appear before the bytes do).
+pub(crate) fn downloaded_as(dir: &std::path::Path, suffix: &str) -> std::path::PathBuf {
     let started = std::time::Instant::now();
+    let mut last: Option<(std::path::PathBuf, u64)> = None;
     loop {
         let done: Vec<_> = std::fs::read_dir(dir)
             .unwrap()
             .filter_map(|e| e.ok().map(|e| e.path()))
-            .filter(|p| p.to_string_lossy().ends_with(".bundle.json"))
+            .filter(|p| p.to_string_lossy().ends_with(suffix))
             .collect();
         if let [one] = &done[..] {
-            return one.clone();
+            let size = std::fs::metadata(one).map(|m| m.len()).unwrap_or(0);
+            let now = (one.clone(), size);
+            if size > 0 && last.as_ref() == Some(&now) {
+                return now.0;
+            }
+            last = Some(now);
         }
         assert!(
             started.elapsed() < crate::browser::WAIT,
-            "no download in {}: {done:?}",
+            "no complete *{suffix} download in {}: {done:?}",
             dir.display()
         );
-        std::thread::sleep(std::time::Duration::from_millis(100));
+        std::thread::sleep(std::time::Duration::from_millis(150));
     }
 }
 

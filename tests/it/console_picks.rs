@@ -9,28 +9,10 @@ use crate::browser::{Page, WAIT};
 use crate::console_cases::{downloaded, verify_bundle};
 use crate::console_search::parse_csv;
 use serde_json::{json, Value};
-use std::path::{Path, PathBuf};
 
 fn picked(page: &Page) -> Vec<String> {
     serde_json::from_value(page.eval("JSON.parse(localStorage.getItem('wl_case_pick') || '[]')"))
         .unwrap()
-}
-
-/// The one CSV Chromium saved into `dir`.
-fn saved_csv(dir: &Path) -> PathBuf {
-    let started = std::time::Instant::now();
-    loop {
-        let done: Vec<_> = std::fs::read_dir(dir)
-            .unwrap()
-            .filter_map(|e| e.ok().map(|e| e.path()))
-            .filter(|p| p.extension().is_some_and(|x| x == "csv"))
-            .collect();
-        if let [one] = &done[..] {
-            return one.clone();
-        }
-        assert!(started.elapsed() < WAIT, "no CSV in {}", dir.display());
-        std::thread::sleep(std::time::Duration::from_millis(100));
-    }
 }
 
 #[test]
@@ -97,7 +79,7 @@ fn a_case_of_loads_picked_in_the_queue_the_graph_and_a_list_is_pulled_as_picked(
     .unwrap();
     assert!(!rows.is_empty());
     page.click("#csv");
-    let csv_file = saved_csv(downloads);
+    let csv_file = crate::console_cases::downloaded_as(downloads, ".csv");
     let bytes = std::fs::read(&csv_file).unwrap();
     assert_eq!(&bytes[..3], &[0xEF, 0xBB, 0xBF], "a BOM for Excel");
     let csv = parse_csv(std::str::from_utf8(&bytes[3..]).unwrap());
