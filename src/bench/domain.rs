@@ -389,11 +389,57 @@ pub fn run(dir: &Path, manifests: u64, cache_mb: u64, raw: &RawRates) -> Result<
         let found = detect(&*d, now, &DetectorConfig::default());
         let secs = t.elapsed().as_secs_f64();
         println!(
-            "anomaly detectors, full scan: {folded} manifests and {} vehicle fixes in {secs:.2}s = {:.0} manifests/s; {} anomalies",
+            "anomaly detectors, full scan (the rules about one manifest read from the watched ones): {folded} manifests and {} vehicle fixes in {secs:.2}s = {:.0} manifests/s; {} anomalies",
             d.fix_count(),
             folded as f64 / secs,
             found.len()
         );
+        let t = Instant::now();
+        let by_scan =
+            crate::investigate::detectors::detect_by_scan(&*d, now, &DetectorConfig::default());
+        println!(
+            "anomaly detectors, every manifest judged (the reference): {:.2}s; the same anomalies: {}",
+            t.elapsed().as_secs_f64(),
+            by_scan == found
+        );
+        let parts: Vec<String> =
+            crate::investigate::detectors::scan_parts(&*d, now, &DetectorConfig::default())
+                .into_iter()
+                .map(|(what, s)| format!("{what} {s:.2}s"))
+                .collect();
+        println!(
+            "anomaly detectors, where a scan's time goes: {}",
+            parts.join(", ")
+        );
+        // The rules about one manifest, each kind read alone from the manifests the fold
+        // watches for it (what GET /v1/anomalies?kind=... makes per request).
+        {
+            use crate::investigate::detectors::{
+                detect_filtered, watched_kind, AnomalyKind, Filter,
+            };
+            let cfg = DetectorConfig::default();
+            let kinds: Vec<String> = AnomalyKind::ALL
+                .into_iter()
+                .filter(|k| watched_kind(*k))
+                .map(|k| {
+                    let f = Filter {
+                        kind: Some(k),
+                        ..Filter::default()
+                    };
+                    let t = Instant::now();
+                    let n = detect_filtered(&*d, now, &cfg, &f).len();
+                    format!(
+                        "{} {n} in {:.1} ms",
+                        k.as_str(),
+                        t.elapsed().as_secs_f64() * 1e3
+                    )
+                })
+                .collect();
+            println!(
+                "anomaly detectors, one kind read from the watched manifests: {}",
+                kinds.join(", ")
+            );
+        }
         // One manifest's own (what GET /v1/manifests/{number} adds), and every anomaly naming
         // it (aggregates included), for a sample.
         use crate::investigate::detectors::{detect_for_manifest, manifest_own};

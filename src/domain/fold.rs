@@ -74,6 +74,8 @@ pub struct Domain {
     pub(super) references: Table<(Uscc, String), ManifestNumber>,
     /// Where each vehicle was: track points and hand-over places (for the vehicle detectors).
     pub(super) movements: Movements,
+    /// The manifests watched for the detectors' rules about one manifest (`watch.rs`).
+    pub(super) watch: super::watch::Watch,
     /// Each party's licence ids as `licences_of` lists them, for the parties checked lately
     /// (`licences_held`); a party's list is forgotten when it is granted one.
     pub(super) licence_ids: std::sync::Mutex<std::collections::HashMap<Uscc, Vec<String>>>,
@@ -83,8 +85,9 @@ pub struct Domain {
 /// change to a table's key or value encoding takes the next number. 2: a hand-over's fix names
 /// its load. 3: values in the binary form of `value.rs`, no longer JSON. 4: what each entry
 /// created is no longer stored (it was one key per manifest, read by nobody but the entry's
-/// receipt).
-pub const LAYOUT: u64 = 4;
+/// receipt). 5: the manifests watched for the detectors (`watch.rs`), and keys removed (an
+/// empty value in the writes).
+pub const LAYOUT: u64 = 5;
 
 /// Manifests the sequencer's fold keeps decoded (about 2 KB each; up to twice as many): the
 /// loads moving now are read at each of their steps.
@@ -203,6 +206,7 @@ impl Domain {
             serials: Table::new(b'N', b()),
             references: Table::new(b'R', b()),
             movements: Movements::new(b()),
+            watch: super::watch::Watch::new(b()),
             licence_ids: Default::default(),
         };
         if stored_layout(base.as_deref()) != Some(LAYOUT) {
@@ -308,6 +312,7 @@ impl Domain {
         f(&mut self.serials);
         f(&mut self.references);
         self.movements.each_table(f);
+        f(&mut self.watch);
     }
 
     /// What changed since the last take, encoded as the store writes it, in key order.
@@ -346,7 +351,14 @@ impl Domain {
                 std::ops::ControlFlow::Continue(())
             });
         }
-        all.extend(w.puts);
+        for (k, v) in w.puts {
+            // An empty value removes the key.
+            if v.is_empty() {
+                all.remove(&k);
+            } else {
+                all.insert(k, v);
+            }
+        }
         all.into_iter().collect()
     }
 
@@ -463,14 +475,19 @@ impl Domain {
                     }
                 }
                 for m in new {
+                    self.watch.update(&Default::default(), &m);
                     self.index_manifest(m, None);
                 }
                 for m in updated {
                     // Parties and vehicles only join a manifest: index those the version it
                     // replaces did not have (rewriting the others would change nothing).
-                    let before = self.manifests.peek(&m.number, |old| {
-                        old.map(|o| (o.parties.clone(), o.vehicles.clone()))
+                    let (before, watched) = self.manifests.peek(&m.number, |old| {
+                        (
+                            old.map(|o| (o.parties.clone(), o.vehicles.clone())),
+                            old.map(super::watch::Watch::keys_of).unwrap_or_default(),
+                        )
                     });
+                    self.watch.update(&watched, &m);
                     self.index_manifest(m, before);
                 }
             }

@@ -19,6 +19,7 @@ mod reads;
 pub mod subjects;
 pub mod table;
 pub mod value;
+pub mod watch;
 
 use crate::ledger::event::SignedEvent;
 use crate::ledger::state::{Arrival, Fold, Rules};

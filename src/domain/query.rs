@@ -123,6 +123,11 @@ pub trait DomainQuery {
     /// How many fixes are held (for memory figures).
     fn fix_count(&self) -> usize;
 
+    // ---- Watched manifests -------------------------------------------------------------------
+    /// The manifests the fold watches for `w` (`domain::watch`) with `from <= time < to` (ms),
+    /// in (time, number) order.
+    fn watched(&self, w: super::watch::Watched, from: u64, to: u64) -> Vec<(u64, ManifestNumber)>;
+
     // ---- Derived ----------------------------------------------------------------------------
     /// The party a key belongs to, if the key is not revoked at `at` (nor, for a device key,
     /// past its `not_after`).

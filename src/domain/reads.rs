@@ -37,6 +37,9 @@ fn collect<K: Key, V: Serialize + DeserializeOwned + Clone, T>(
 
 /// The fold's state, read through its tables (what changed in this batch over what is stored).
 impl DomainQuery for Domain {
+    fn watched(&self, w: super::watch::Watched, from: u64, to: u64) -> Vec<(u64, ManifestNumber)> {
+        self.watch.range(w, from, to)
+    }
     fn catalog(&self) -> &Catalog {
         &self.catalog
     }

@@ -149,6 +149,11 @@ pub struct Log {
     pub t: u64,
     /// The log's time of each entry taken.
     times: Vec<Timestamp>,
+    /// Where the fold's writes are stored after each entry, as the sequencer stores a batch's
+    /// (None: the fold keeps everything in memory).
+    pub kv: Option<Arc<crate::ledger::kv::MemKv>>,
+    /// The manifest each entry created first (a stored fold forgets them as it takes writes).
+    created: std::collections::BTreeMap<u64, ManifestNumber>,
 }
 
 impl Log {
@@ -159,13 +164,30 @@ impl Log {
 
     /// The cast registered under a log that names `rulebook`; the clock at `T0`.
     pub fn with_rulebook(rulebook: &str) -> Log {
+        Log::build(rulebook, None)
+    }
+
+    /// The cast of [`Log::new`], with the fold's writes taken after each entry and stored in
+    /// a map it reads them back from (as the live fold over the store's tree).
+    pub fn stored() -> Log {
+        Log::build(RULEBOOK, Some(Arc::default()))
+    }
+
+    fn build(rulebook: &str, kv: Option<Arc<crate::ledger::kv::MemKv>>) -> Log {
+        let catalog = Arc::new(Catalog::builtin());
+        let d = match &kv {
+            Some(kv) => Domain::over(catalog, Limits::default(), Some(kv.clone())),
+            None => Domain::new(catalog, Limits::default()),
+        };
         let mut log = Log {
             state: LogState::default(),
-            d: Domain::new(Arc::new(Catalog::builtin()), Limits::default()),
+            d,
             size: 0,
             authority: key(2),
             t: T0 - 10 * HOUR,
             times: Vec::new(),
+            kv,
+            created: Default::default(),
         };
         let g = genesis_event(
             "t",
@@ -253,6 +275,13 @@ impl Log {
         self.state
             .admit(self.size, t, &ev, &mut self.d)
             .map_err(|r| r.to_string())?;
+        if let Some(n) = self.d.created_at(self.size).first() {
+            self.created.insert(self.size, n.clone());
+        }
+        if let Some(kv) = &self.kv {
+            use crate::ledger::state::Fold;
+            kv.apply(self.d.take_writes());
+        }
         self.times.push(t);
         self.size += 1;
         self.t += MIN;
@@ -447,13 +476,13 @@ impl Issue<'_> {
     /// Signed by `keys`: the manifest made, or why it was refused.
     pub fn try_admit(self, keys: &[&SigningKey]) -> Result<ManifestNumber, String> {
         let i = self.log.try_admit(self.body, keys)?;
-        Ok(self.log.d.created_at(i)[0].clone())
+        Ok(self.log.created[&i].clone())
     }
 
     /// Signed by the generator; it must be taken.
     pub fn admit(self) -> ManifestNumber {
         let i = self.log.admit(self.body, &[&pkey(self.generator)]);
-        self.log.d.created_at(i)[0].clone()
+        self.log.created[&i].clone()
     }
 }
 

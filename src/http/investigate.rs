@@ -8,7 +8,9 @@ use crate::domain::access::Access;
 use crate::domain::codes::{Plate, Uscc};
 use crate::domain::query::DomainQuery;
 use crate::domain::DomainRules;
-use crate::investigate::detectors::{detect, Anomaly, AnomalyKind, DetectorConfig, Filter};
+use crate::investigate::detectors::{
+    detect, detect_filtered, watched_kind, Anomaly, AnomalyKind, DetectorConfig, Filter,
+};
 use crate::ledger::time::{DateAs, Timestamp};
 use actix_web::{web, HttpRequest, HttpResponse};
 use serde_json::json;
@@ -100,10 +102,7 @@ impl ScanCache {
         if let Some(hook) = &self.hook {
             (hook.0)();
         }
-        let mut found = detect(d, now, &DetectorConfig::default());
-        // Ordered by (time, id): the order pages are cut in, newest last.
-        found.sort_by(|a, b| (a.at, &a.id).cmp(&(b.at, &b.id)));
-        let scan = Arc::new(found);
+        let scan = Arc::new(in_page_order(detect(d, now, &DetectorConfig::default())));
         let mut last = self.last.lock().unwrap_or_else(|p| p.into_inner());
         // A background scan as of an earlier time never replaces a newer one.
         if last.as_ref().is_none_or(|(at, _)| *at <= now) {
@@ -131,6 +130,12 @@ impl ScanCache {
         }
         self.scan(d, now)
     }
+}
+
+/// Ordered by (time, id): the order pages are cut in, newest last.
+fn in_page_order(mut found: Vec<Anomaly>) -> Vec<Anomaly> {
+    found.sort_by(|a, b| (a.at, &a.id).cmp(&(b.at, &b.id)));
+    found
 }
 
 /// How long before `now` a scan as of `at` was made (None: after it, by a clock set back).
@@ -306,7 +311,26 @@ async fn anomalies(
     let cache = cache.into_inner();
     let body = off_worker(move || {
         let d = live(&rules)?;
-        let (as_of, scan) = cache.get(&rules, &*d, now);
+        let (as_of, scan) = match f.kind.filter(|k| watched_kind(*k)) {
+            // A rule about one manifest: read from the manifests the fold watches for it, as
+            // of this request.
+            Some(kind) => {
+                let only = Filter {
+                    kind: Some(kind),
+                    ..Filter::default()
+                };
+                (
+                    now,
+                    Arc::new(in_page_order(detect_filtered(
+                        &*d,
+                        now,
+                        &DetectorConfig::default(),
+                        &only,
+                    ))),
+                )
+            }
+            None => cache.get(&rules, &*d, now),
+        };
         Ok(answer(&*d, as_of, &scan, &f, &pg, want, notes, &access))
     })
     .await?;

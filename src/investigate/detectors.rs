@@ -19,6 +19,7 @@ use crate::domain::events::{Line, Point, Role, SiteKind, Stream};
 use crate::domain::model::{FlagKind, Licence, Manifest, Site, Status, Step, StepKind};
 use crate::domain::movements::{Fix, FixKind};
 use crate::domain::query::DomainQuery;
+use crate::domain::watch::{arrival_and_receipt, Watched};
 use crate::ledger::time::Timestamp;
 use serde::Serialize;
 use std::borrow::Cow;
@@ -243,27 +244,105 @@ impl Filter {
     }
 }
 
-/// Every anomaly in the state as of `now`, ordered by time (then kind).
+/// Every anomaly in the state as of `now`, ordered by time (then kind). The rules about one
+/// manifest are judged on the manifests the fold watches for them (`domain::watch`), read by
+/// range; the aggregates walk every manifest's steps; the vehicles' fixes are walked whole.
+/// The same as [`detect_by_scan`], anomaly for anomaly.
 pub fn detect(d: &dyn DomainQuery, now: Timestamp, cfg: &DetectorConfig) -> Vec<Anomaly> {
+    let mut s = Scan::new(d, now, cfg, None);
+    s.watched(None);
+    d.each_manifest(&mut |m| {
+        s.walk(m);
+        ControlFlow::Continue(())
+    });
+    s.vehicles_and_finish()
+}
+
+/// [`detect`] made by judging every manifest (the reference the watched answer is tested
+/// against).
+pub fn detect_by_scan(d: &dyn DomainQuery, now: Timestamp, cfg: &DetectorConfig) -> Vec<Anomaly> {
     let mut s = Scan::new(d, now, cfg, None);
     d.each_manifest(&mut |m| {
         s.manifest(m);
         ControlFlow::Continue(())
     });
+    s.vehicles_and_finish()
+}
+
+/// Whether anomalies of `kind` are rules about one manifest, answered from the manifests the
+/// fold watches without a scan.
+pub fn watched_kind(kind: AnomalyKind) -> bool {
+    use AnomalyKind::*;
+    matches!(
+        kind,
+        Overdue
+            | ReceiptUnconfirmed
+            | QuantityGap
+            | NotLicensed
+            | LicenceExpired
+            | NoPermit
+            | WrongVehicle
+    )
+}
+
+/// Where a full scan's time goes (bench): reading the manifests, their own rules (overdue,
+/// receipt, flags), walking their steps for the aggregates, the vehicles' fixes, and working
+/// out the aggregates; in seconds.
+pub fn scan_parts(
+    d: &dyn DomainQuery,
+    now: Timestamp,
+    cfg: &DetectorConfig,
+) -> Vec<(&'static str, f64)> {
+    use std::time::{Duration, Instant};
+    let mut s = Scan::new(d, now, cfg, None);
+    let (mut own, mut walk) = (Duration::ZERO, Duration::ZERO);
+    let t = Instant::now();
+    d.each_manifest(&mut |m| {
+        let a = Instant::now();
+        s.overdue(m);
+        s.receipt(m);
+        s.flags(m);
+        let b = Instant::now();
+        s.walk(m);
+        own += b - a;
+        walk += b.elapsed();
+        ControlFlow::Continue(())
+    });
+    let read = t.elapsed() - own - walk;
+    let t = Instant::now();
     for p in d.tracked_vehicles() {
         s.vehicle(&p);
     }
-    s.finish()
+    let vehicles = t.elapsed();
+    let t = Instant::now();
+    s.finish();
+    vec![
+        ("read manifests", read.as_secs_f64()),
+        ("their own rules", own.as_secs_f64()),
+        ("walk for aggregates", walk.as_secs_f64()),
+        ("vehicles", vehicles.as_secs_f64()),
+        ("aggregates", t.elapsed().as_secs_f64()),
+    ]
 }
 
-/// [`detect`], keeping those the filter matches.
+/// [`detect`], keeping those the filter matches. A kind of [`watched_kind`] reads only the
+/// manifests the fold watches for it: no scan.
 pub fn detect_filtered(
     d: &dyn DomainQuery,
     now: Timestamp,
     cfg: &DetectorConfig,
     f: &Filter,
 ) -> Vec<Anomaly> {
-    let mut out = detect(d, now, cfg);
+    let mut out = match f.kind.filter(|k| watched_kind(*k)) {
+        Some(k) => {
+            let mut s = Scan::new(d, now, cfg, None);
+            s.watched(Some(k));
+            let mut out = std::mem::take(&mut s.out);
+            sort_and_name(&mut out);
+            out
+        }
+        None => detect(d, now, cfg),
+    };
     out.retain(|a| f.matches(a));
     out
 }
@@ -632,6 +711,59 @@ impl<'a> Scan<'a> {
         self.walk(m);
     }
 
+    /// The rules about one manifest (all, or those giving `kind`), judged on the manifests the
+    /// fold watches for them: those on the road since before `now` less the shortest transit
+    /// limit; those delivered before `now` less the receipt's working days and not confirmed,
+    /// or confirmed more than those days after arriving (a deadline is always later than
+    /// that); and those flagged.
+    fn watched(&mut self, kind: Option<AnomalyKind>) {
+        let d = self.d;
+        let want = |ks: &[AnomalyKind]| kind.is_none_or(|k| ks.contains(&k));
+        let now = self.now.unix_millis();
+        let days = self.cfg.receipt_working_days as u64 * DAY_MS;
+        let each =
+            |s: &mut Self, w: Watched, from: u64, to: u64, rule: fn(&mut Self, &Manifest)| {
+                for (_, n) in d.watched(w, from, to) {
+                    if let Some(m) = d.manifest(&n) {
+                        rule(s, &m);
+                    }
+                }
+            };
+        if want(&[AnomalyKind::Overdue]) {
+            let shortest = [Stream::Hazardous, Stream::Construction]
+                .map(|st| d.limits().transit_ms(st))
+                .into_iter()
+                .min()
+                .unwrap_or(0);
+            each(
+                self,
+                Watched::InTransit,
+                0,
+                now.saturating_sub(shortest),
+                Self::overdue,
+            );
+        }
+        if want(&[AnomalyKind::ReceiptUnconfirmed]) {
+            each(
+                self,
+                Watched::Unconfirmed,
+                0,
+                now.saturating_sub(days),
+                Self::receipt,
+            );
+            each(self, Watched::ConfirmedAfter, days, u64::MAX, Self::receipt);
+        }
+        if want(&[
+            AnomalyKind::QuantityGap,
+            AnomalyKind::NotLicensed,
+            AnomalyKind::LicenceExpired,
+            AnomalyKind::NoPermit,
+            AnomalyKind::WrongVehicle,
+        ]) {
+            each(self, Watched::Flagged, 0, u64::MAX, Self::flags);
+        }
+    }
+
     fn overdue(&mut self, m: &Manifest) {
         let (Some(since), Some(index)) = (m.in_transit_since, m.in_transit_index) else {
             return;
@@ -667,24 +799,13 @@ impl<'a> Scan<'a> {
     }
 
     fn receipt(&mut self, m: &Manifest) {
-        let Some(delivered) = m.delivered_at else {
+        let Some((arrival, receipt)) = arrival_and_receipt(m) else {
             return;
         };
-        let Some(arrival) = m
-            .steps
-            .iter()
-            .rev()
-            .find(|s| s.kind == StepKind::Handover && s.time == delivered)
-        else {
-            return;
-        };
+        let delivered = arrival.time;
         let deadline = self.cfg.receipt_deadline(delivered);
         let receiver = arrival.to.clone().unwrap_or_else(|| m.holder.clone());
         let days = self.cfg.receipt_working_days;
-        let receipt = m
-            .steps
-            .iter()
-            .find(|s| s.kind == StepKind::Received && s.index > arrival.index);
         let (reason, entries) = match receipt {
             Some(r) if r.time > deadline => (
                 format!(
@@ -1271,6 +1392,14 @@ impl<'a> Scan<'a> {
     // -----------------------------------------------------------------------------------------
     // Aggregates
     // -----------------------------------------------------------------------------------------
+
+    /// Every tracked vehicle's fixes, then the aggregates.
+    fn vehicles_and_finish(mut self) -> Vec<Anomaly> {
+        for p in self.d.tracked_vehicles() {
+            self.vehicle(&p);
+        }
+        self.finish()
+    }
 
     fn finish(mut self) -> Vec<Anomaly> {
         self.capacity();

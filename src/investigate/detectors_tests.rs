@@ -3,13 +3,36 @@
 
 use super::*;
 use crate::domain::access::Access;
+use crate::domain::fold::Domain;
 use crate::domain::testkit::*;
 use serde_json::json;
+use std::sync::Arc;
 
 impl Log {
     fn detect(&self, now: Timestamp) -> Vec<Anomaly> {
         detect(self.query(), now, &DetectorConfig::default())
     }
+}
+
+/// [`super::detect`], checked in every test against the full scan (the same anomalies, ids and
+/// order), and each kind the fold watches for against what it reads alone (no scan).
+fn detect(d: &dyn DomainQuery, now: Timestamp, cfg: &DetectorConfig) -> Vec<Anomaly> {
+    let found = super::detect(d, now, cfg);
+    assert_eq!(
+        found,
+        detect_by_scan(d, now, cfg),
+        "watched and scanned at {now}"
+    );
+    for kind in AnomalyKind::ALL.into_iter().filter(|k| watched_kind(*k)) {
+        let f = Filter {
+            kind: Some(kind),
+            ..Filter::default()
+        };
+        let alone = detect_filtered(d, now, cfg, &f);
+        let of_scan: Vec<Anomaly> = found.iter().filter(|a| a.kind == kind).cloned().collect();
+        assert_eq!(alone, of_scan, "{kind:?} read alone at {now}");
+    }
+    found
 }
 
 fn of(all: &[Anomaly], kind: AnomalyKind) -> Vec<&Anomaly> {
@@ -670,4 +693,93 @@ fn geometry_point_in_polygon_and_distance() {
         },
     );
     assert!((d - 111_195.0).abs() < 10.0, "{d}");
+}
+
+/// Loads that go overdue, are delivered and left unconfirmed, confirmed late or in time, and
+/// flagged; `look` is called at times along the way (the rules about one manifest change with
+/// the time alone, no entry made).
+fn watched_story(log: &mut Log, look: &mut dyn FnMut(&Log, Timestamp)) {
+    // On the road at T0, overdue at T0 + 72 h; delivered at T0 + 80 h, confirmed 16 days on.
+    let late = log.issue_hw(1000, "S-RECV");
+    log.pickup(&late, TRUCK, 1000);
+    // Short at pickup (a quantity gap), delivered and never confirmed.
+    let gap = log.issue_hw(1000, "S-RECV");
+    log.pickup(&gap, TRUCK, 900);
+    look(log, log.now());
+    log.at(T0 + 2 * HOUR);
+    log.hand(&gap, HAUL, RECV, 900).site("S-RECV").admit();
+    // Confirmed in time.
+    log.at(T0 + 3 * HOUR);
+    let ok = log.issue_hw(1000, "S-RECV");
+    log.pickup(&ok, TRUCK, 1000);
+    log.at(T0 + 4 * HOUR);
+    log.hand(&ok, HAUL, RECV, 1000).site("S-RECV").admit();
+    log.at(T0 + 26 * HOUR);
+    log.receive(&ok, RECV, 1000);
+    look(log, ts(T0 + 71 * HOUR));
+    look(log, ts(T0 + 73 * HOUR));
+    log.at(T0 + 80 * HOUR);
+    log.hand(&late, HAUL, RECV, 1000).site("S-RECV").admit();
+    look(log, log.now());
+    look(log, ts(T0 + 9 * 24 * HOUR));
+    log.at(T0 + 16 * 24 * HOUR);
+    log.receive(&late, RECV, 1000);
+    look(log, log.now());
+    look(log, ts(T0 + 40 * 24 * HOUR));
+}
+
+#[test]
+fn the_watched_rules_equal_the_full_scan_as_time_passes_live_stored_and_reopened() {
+    let cfg = DetectorConfig::default();
+    let mut in_memory = Vec::new();
+    watched_story(&mut Log::new(), &mut |log, now| {
+        in_memory.push(detect(&log.d, now, &cfg))
+    });
+    // The fold's writes taken after each entry and stored (keys watched, then removed), and
+    // the state reopened from them at each look.
+    let mut stored = Log::stored();
+    let mut seen = Vec::new();
+    watched_story(&mut stored, &mut |log, now| {
+        let found = detect(&log.d, now, &cfg);
+        let reopened = Domain::over(
+            Arc::new(crate::domain::catalog::Catalog::builtin()),
+            Default::default(),
+            log.kv
+                .clone()
+                .map(|kv| kv as Arc<dyn crate::ledger::kv::Kv>),
+        );
+        assert_eq!(detect(&reopened, now, &cfg), found, "reopened at {now}");
+        seen.push(found);
+    });
+    assert_eq!(seen, in_memory);
+    // The same read model as a fold that kept everything in memory.
+    let mut mem = Log::new();
+    watched_story(&mut mem, &mut |_, _| {});
+    assert_eq!(stored.snapshot(), mem.snapshot());
+    // What a person sees as time passes: the short load's gap; the other load overdue past
+    // 72 h, then delivered; the short load never confirmed, the other confirmed late.
+    let kinds: Vec<Vec<&str>> = seen
+        .iter()
+        .map(|all| all.iter().map(|a| a.kind.as_str()).collect())
+        .collect();
+    let (gap, overdue, receipt) = ("quantity_gap", "overdue", "receipt_unconfirmed");
+    assert_eq!(
+        kinds,
+        vec![
+            vec![gap],
+            vec![gap],
+            vec![gap, overdue],
+            vec![gap],
+            vec![gap, receipt],
+            vec![gap, receipt, receipt],
+            vec![gap, receipt, receipt],
+        ]
+    );
+    // Watched now: the short load (flagged, unconfirmed) and the two confirmed receipts;
+    // nothing on the road.
+    let all = |w| stored.d.watched(w, 0, u64::MAX).len();
+    assert_eq!(all(Watched::InTransit), 0);
+    assert_eq!(all(Watched::Unconfirmed), 1);
+    assert_eq!(all(Watched::ConfirmedAfter), 2);
+    assert_eq!(all(Watched::Flagged), 1);
 }

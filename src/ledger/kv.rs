@@ -23,7 +23,8 @@ pub trait Kv: Send + Sync {
 pub struct FoldWrites {
     /// Clear the map before writing (a read model rebuilt from entry 0).
     pub reset: bool,
-    /// Keys and their new values, in key order.
+    /// Keys and their new values, in key order; an empty value removes the key (no stored
+    /// value is empty: each starts with its type's tag).
     pub puts: Vec<(Vec<u8>, Vec<u8>)>,
 }
 
@@ -56,7 +57,13 @@ impl MemKv {
         if w.reset {
             m.clear();
         }
-        m.extend(w.puts);
+        for (k, v) in w.puts {
+            if v.is_empty() {
+                m.remove(&k);
+            } else {
+                m.insert(k, v);
+            }
+        }
     }
 }
 

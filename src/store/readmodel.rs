@@ -112,7 +112,12 @@ pub(super) fn apply(tree: &sled::Tree, w: FoldWrites) -> Result<(), StoreError> 
     }
     let mut b = sled::Batch::default();
     for (k, v) in w.puts {
-        b.insert(k, v);
+        // An empty value removes the key (`FoldWrites`).
+        if v.is_empty() {
+            b.remove(k);
+        } else {
+            b.insert(k, v);
+        }
     }
     tree.apply_batch(b)?;
     Ok(())
@@ -121,7 +126,9 @@ pub(super) fn apply(tree: &sled::Tree, w: FoldWrites) -> Result<(), StoreError> 
 /// Whether `tree` holds other than exactly the pairs `w` writes (a fold's whole state, taken
 /// once from entry 0): the first difference, said for a person.
 pub(super) fn differs(tree: &sled::Tree, w: FoldWrites) -> Result<Option<String>, StoreError> {
-    let mut want = w.puts.into_iter();
+    // A whole state taken from entry 0 may remove keys it added (an empty value): none is
+    // stored.
+    let mut want = w.puts.into_iter().filter(|(_, v)| !v.is_empty());
     for kv in tree.iter() {
         let (k, v) = kv?;
         match want.next() {

@@ -405,6 +405,11 @@ fn write_batch(trees: &Trees, w: &Writes, checkpoint: &str) -> Result<(), StoreE
                 registry.insert(&i.to_be_bytes(), &[])?;
             }
             for (k, v) in &w.domain {
+                // An empty value removes the key (`FoldWrites`).
+                if v.is_empty() {
+                    domain.remove(k.as_slice())?;
+                    continue;
+                }
                 domain.insert(k.as_slice(), v.as_slice())?;
             }
             meta.insert(CHECKPOINT_KEY, checkpoint.as_bytes())?;

@@ -317,3 +317,73 @@ fn anomalies_are_served_from_the_last_scan_while_the_next_is_made_and_never_from
         "{v}"
     );
 }
+
+/// A kind that is a rule about one manifest (`overdue` here) is read from the manifests the
+/// fold watches for it, as of the request's own time: no full scan is made or waited for, and
+/// a load goes overdue the moment its 72 h are up.
+#[test]
+fn a_kind_about_one_manifest_is_answered_as_of_the_request_without_a_scan() {
+    let dir = tempfile::tempdir().unwrap();
+    let w = World::start(dir.path());
+    let m = w.issue_hazardous("S-DISPOSAL");
+    w.pickup(&m);
+    let bureau = w.bureau.key.clone();
+    let data = w.server.data.clone();
+    drop(w);
+    let t0 = wall().unix_millis();
+    let clock = Arc::new(ManualClock(AtomicU64::new(t0)));
+    let count = Arc::new(AtomicU64::new(0));
+    let hook = {
+        let count = count.clone();
+        wasteledger::http::ScanHook(Arc::new(move || {
+            count.fetch_add(1, Ordering::SeqCst);
+        }))
+    };
+    let opts = wasteledger::http::Options {
+        scan_hook: Some(hook),
+        ..Default::default()
+    };
+    let (url, _ledger) = serve_in_process(&data, clock.clone(), opts);
+    let read = |path: &str, at: u64| {
+        let (status, body) = get_at(&url, path, &bureau, Timestamp::from_unix_millis(at));
+        assert_eq!(status, 200, "{body}");
+        serde_json::from_str::<Value>(&body).unwrap()
+    };
+    let stamp = |ms: u64| Timestamp::from_unix_millis(ms).to_string();
+    let overdue = |v: &Value| {
+        v["anomalies"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|a| a["kind"] == "overdue" && a["manifests"][0] == m.as_str())
+            .count()
+    };
+    let v = read("/v1/anomalies?kind=overdue", t0);
+    assert_eq!((v["as_of"].as_str(), overdue(&v)), (Some(&*stamp(t0)), 0));
+    // 73 h on, within the same process and with no new entry: overdue now.
+    let t1 = t0 + 73 * 3_600_000;
+    clock.0.store(t1, Ordering::SeqCst);
+    let v = read("/v1/anomalies?kind=overdue", t1);
+    assert_eq!(
+        (v["as_of"].as_str(), overdue(&v)),
+        (Some(&*stamp(t1)), 1),
+        "{v}"
+    );
+    assert_eq!(v["total"], 1, "{v}");
+    assert_eq!(count.load(Ordering::SeqCst), 0, "no full scan for one kind");
+    // Every kind: the full scan, which finds the same.
+    let all = read("/v1/anomalies", t1);
+    assert_eq!(count.load(Ordering::SeqCst), 1);
+    assert_eq!(overdue(&all), 1, "{all}");
+    let id = |v: &Value| v["anomalies"][0]["id"].clone();
+    let only = read("/v1/anomalies?kind=overdue", t1);
+    assert_eq!(
+        id(&only),
+        all["anomalies"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|a| a["kind"] == "overdue")
+            .unwrap()["id"]
+    );
+}
