@@ -83,8 +83,9 @@ pub struct Domain {
 /// change to a table's key or value encoding takes the next number. 2: a hand-over's fix names
 /// its load. 3: values in the binary form of `value.rs`, no longer JSON. 4: what each entry
 /// created is no longer stored (it was one key per manifest, read by nobody but the entry's
-/// receipt).
-pub const LAYOUT: u64 = 4;
+/// receipt). 5: each vehicle's fixes say where it holds nothing, and its loads' fixes are
+/// indexed by load (a manifest read reads its trucks' fixes around its own load).
+pub const LAYOUT: u64 = 5;
 
 /// Manifests the sequencer's fold keeps decoded (about 2 KB each; up to twice as many): the
 /// loads moving now are read at each of their steps.
