@@ -15,7 +15,6 @@ use super::domain::{
     RECEIVERS, TRUCKS_PER_HAULER,
 };
 use super::{print_raw, raw_rates, RawRates};
-use crate::domain::access::Access;
 use crate::domain::model::StepKind;
 use crate::domain::query::DomainQuery;
 use crate::domain::subjects::{Subject, SubjectKind};
@@ -570,61 +569,6 @@ pub fn measure(
             own.len(),
             ms(pct(&own, 0.50)),
             ms(pct(&own, 0.99))
-        );
-        // Where that time goes: reading its trucks' fixes whole (and the loads their
-        // hand-overs name), as a read did before, or only around its load, as it does now.
-        let (mut whole, mut around) = (Vec::new(), Vec::new());
-        let (mut whole_n, mut around_n) = (0usize, 0usize);
-        for n in &sample {
-            let Some(m) = d.manifest(n) else { continue };
-            let t = Instant::now();
-            for v in &m.vehicles {
-                whole_n += d.fixes(v, None, None).len();
-                std::hint::black_box(d.fix_loads(v));
-            }
-            whole.push(t.elapsed());
-            let t = Instant::now();
-            for v in &m.vehicles {
-                around_n += d.fixes_around_load(v, n).map_or(0, |a| a.fixes.len());
-            }
-            around.push(t.elapsed());
-        }
-        whole.sort();
-        around.sort();
-        println!(
-            "its trucks' fixes read whole: {:.0} fixes on average, p50 {} p99 {}; around its load: {:.0} fixes, p50 {} p99 {}",
-            whole_n as f64 / sample.len() as f64,
-            ms(pct(&whole, 0.50)),
-            ms(pct(&whole, 0.99)),
-            around_n as f64 / sample.len() as f64,
-            ms(pct(&around, 0.50)),
-            ms(pct(&around, 0.99))
-        );
-        drop(d);
-        // A whole manifest read as GET /v1/manifests/{n} makes it for a reader who sees
-        // everything (state, flags, events from the log, pending hand-overs, anomalies), but
-        // for the HTTP and the JSON's encoding.
-        let mut reads: Vec<Duration> = Vec::with_capacity(sample.len());
-        for n in &sample {
-            let t = Instant::now();
-            let part = {
-                let d = state.read();
-                d.manifest(n)
-                    .map(|m| crate::http::own_part(&*d, m.into_owned(), now, &Access::All))
-            };
-            if let Some((m, limits, anomalies)) = part {
-                let body = crate::http::full_body(&ledger, &m, &limits, &anomalies, now)
-                    .map_err(|p| anyhow::anyhow!("{p:?}"))?;
-                std::hint::black_box(body);
-            }
-            reads.push(t.elapsed());
-        }
-        reads.sort();
-        println!(
-            "one whole manifest read ({} manifests, no HTTP): p50 {} p99 {}",
-            reads.len(),
-            ms(pct(&reads, 0.50)),
-            ms(pct(&reads, 0.99))
         );
     }
 

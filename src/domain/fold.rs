@@ -87,9 +87,7 @@ pub struct Domain {
 /// created is no longer stored (it was one key per manifest, read by nobody but the entry's
 /// receipt). 5: the manifests watched for the detectors (`watch.rs`), and keys removed (an
 /// empty value in the writes).
-/// 6: each vehicle's fixes say where it holds nothing, and its loads' fixes are
-/// indexed by load (a manifest read reads its trucks' fixes around its own load).
-pub const LAYOUT: u64 = 6;
+pub const LAYOUT: u64 = 5;
 
 /// Manifests the sequencer's fold keeps decoded (about 2 KB each; up to twice as many): the
 /// loads moving now are read at each of their steps.

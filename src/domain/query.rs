@@ -11,7 +11,7 @@ use super::codes::{ManifestNumber, Plate, Uscc};
 use super::model::{
     CaseNote, Export, KeyEntries, Licence, Limits, Manifest, Party, Person, Site, Vehicle,
 };
-use super::movements::{Fix, LoadFixes};
+use super::movements::Fix;
 use super::subjects::{Link, Posting, Subject};
 use crate::ledger::event::PublicKey;
 use crate::ledger::state::{Delegation, Refusal};
@@ -115,10 +115,6 @@ pub trait DomainQuery {
         from: Option<Timestamp>,
         to: Option<Timestamp>,
     ) -> Cow<'_, [Fix]>;
-    /// A vehicle's fixes around its load `n`: enough to find every anomaly of its fixes that
-    /// names `n` as a walk over all of them would, starting from a moment it held nothing
-    /// (see `Movements::around_load`). None if none of its fixes names `n`.
-    fn fixes_around_load(&self, plate: &Plate, n: &ManifestNumber) -> Option<LoadFixes>;
     /// The load each of a vehicle's hand-over fixes (putting a load on it or taking one off)
     /// belongs to, by the hand-over's entry.
     fn fix_loads(&self, plate: &Plate) -> std::collections::HashMap<u64, ManifestNumber>;

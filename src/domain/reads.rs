@@ -8,7 +8,7 @@ use super::fold::Domain;
 use super::model::{
     CaseNote, Export, KeyEntries, Licence, Limits, Manifest, Party, Person, Site, Vehicle,
 };
-use super::movements::{Fix, LoadFixes};
+use super::movements::Fix;
 use super::query::{DomainQuery, Visit};
 use super::subjects::{Link, Posting, Subject};
 use super::table::{enc, Key, Table};
@@ -191,9 +191,6 @@ impl DomainQuery for Domain {
         to: Option<Timestamp>,
     ) -> Cow<'_, [Fix]> {
         Cow::Owned(self.movements.window(plate, from, to))
-    }
-    fn fixes_around_load(&self, plate: &Plate, n: &ManifestNumber) -> Option<LoadFixes> {
-        self.movements.around_load(plate, n)
     }
     fn fix_loads(&self, plate: &Plate) -> std::collections::HashMap<u64, ManifestNumber> {
         self.movements.loads(plate)

@@ -135,7 +135,6 @@ macro_rules! tuple_key {
 tuple_key!(A, B);
 tuple_key!(A, B, C);
 tuple_key!(A, B, C, D);
-tuple_key!(A, B, C, D, E);
 
 /// One table: key prefix `tag`, values of type `V`, changes kept decoded until taken.
 pub struct Table<K, V> {

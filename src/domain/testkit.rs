@@ -513,13 +513,6 @@ impl Hand<'_> {
         self
     }
 
-    /// Given at `ms` (the parties' time of the hand-over) instead of the log's time: a phone
-    /// that uploads late.
-    pub fn at(mut self, ms: u64) -> Self {
-        self.body["at"] = json!(Timestamp::from_unix_millis(ms));
-        self
-    }
-
     /// Driven by the driver of this commitment (see [`driver`]).
     pub fn driver(mut self, commitment: &str) -> Self {
         self.body["driver"] = json!(commitment);

@@ -4,14 +4,11 @@
 use super::auth::SeenRequests;
 use super::reader::{live, now, off_worker, viewer, viewer_with_body, Viewer};
 use super::Problem;
-use crate::domain::access::Access;
 use crate::domain::codes::{ManifestNumber, Plate, Uscc};
 use crate::domain::events::Stream;
-use crate::domain::model::{Limits, Manifest, Status};
+use crate::domain::model::{Manifest, Status};
 use crate::domain::personal::Disclosure;
-use crate::domain::query::DomainQuery;
 use crate::domain::DomainRules;
-use crate::investigate::detectors::Anomaly;
 use crate::ledger::event::{PublicKey, SignedEvent};
 use crate::ledger::state::Refusal;
 use crate::ledger::time::{DateAs, Timestamp};
@@ -107,7 +104,7 @@ fn manifest_answer(
 ) -> Result<Value, Problem> {
     let number = number.clone();
     let now = ledger.now();
-    let (m, pending_for, anomalies) = {
+    let (view, m, pending_for, anomalies) = {
         let d = live(rules)?;
         let m = d.manifest(&number).ok_or_else(|| {
             not_found(
@@ -119,39 +116,18 @@ fn manifest_answer(
         if !v.sees(&m) {
             return Ok(public_view(&m, ledger.size()));
         }
-        own_part(&*d, m.into_owned(), now, &v.access())
+        let mut anomalies = crate::investigate::detectors::manifest_own(
+            &*d,
+            &number,
+            now,
+            &crate::investigate::detectors::DetectorConfig::default(),
+        );
+        // A truck's anomaly may name other parties' loads: shown only to who may see them all.
+        let access = v.access();
+        anomalies.retain(|a| access.may_see_anomaly(&*d, a.named()));
+        (v, m.into_owned(), d.limits().clone(), anomalies)
     };
-    full_body(ledger, &m, &pending_for, &anomalies, now)
-}
-
-/// What a full manifest read takes from the domain's state: the manifest, the limits its flags
-/// are worked out with, and its own anomalies a reader with `access` may see.
-pub(crate) fn own_part(
-    d: &dyn DomainQuery,
-    m: Manifest,
-    now: Timestamp,
-    access: &Access,
-) -> (Manifest, Limits, Vec<Anomaly>) {
-    let mut anomalies = crate::investigate::detectors::manifest_own(
-        d,
-        &m.number,
-        now,
-        &crate::investigate::detectors::DetectorConfig::default(),
-    );
-    // A truck's anomaly may name other parties' loads: shown only to who may see them all.
-    anomalies.retain(|a| access.may_see_anomaly(d, a.named()));
-    (m, d.limits().clone(), anomalies)
-}
-
-/// A full manifest read's answer, the domain's state released: the manifest, its flags, its
-/// events from the log, the hand-overs waiting on it, its anomalies.
-pub(crate) fn full_body(
-    ledger: &Ledger,
-    m: &Manifest,
-    limits: &Limits,
-    anomalies: &[Anomaly],
-    now: Timestamp,
-) -> Result<Value, Problem> {
+    let _ = view;
     let mut events = Vec::new();
     for s in &m.steps {
         let event = match ledger.entry(s.index)? {
@@ -162,12 +138,12 @@ pub(crate) fn full_body(
         };
         events.push(json!({"index": s.index, "time": s.time, "type": s.kind, "event": event}));
     }
-    let pending = pending_for_manifest(ledger, &m.number)?;
-    let mut body = serde_json::to_value(m).expect("manifest serialises");
-    body["flags"] = serde_json::to_value(m.flags_at(now, limits)).expect("flags");
+    let pending = pending_for_manifest(ledger, &number)?;
+    let mut body = serde_json::to_value(&m).expect("manifest serialises");
+    body["flags"] = serde_json::to_value(m.flags_at(now, &pending_for)).expect("flags");
     body["events"] = Value::Array(events);
     body["pending"] = Value::Array(pending);
-    body["anomalies"] = serde_json::to_value(anomalies).expect("anomalies");
+    body["anomalies"] = serde_json::to_value(&anomalies).expect("anomalies");
     body["view"] = json!("full");
     Ok(body)
 }

@@ -5,8 +5,6 @@ mod app;
 pub mod auth;
 mod bundle;
 mod domain;
-/// A full manifest read without its HTTP (the benchmark times it).
-pub(crate) use domain::{full_body, own_part};
 mod investigate;
 pub use investigate::ScanHook;
 pub use reader::READER_NICE;

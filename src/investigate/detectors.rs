@@ -410,11 +410,9 @@ pub fn manifest_own(
     for v in &m.vehicles {
         s.vehicle(v);
     }
-    // Named among everything the walks found, as the full scan names them (an id counts the
-    // findings of its kind on the same entries), then kept if they name the manifest.
     let mut out = std::mem::take(&mut s.out);
-    sort_and_name(&mut out);
     out.retain(|a| a.manifests.contains(n));
+    sort_and_name(&mut out);
     out
 }
 
@@ -1188,40 +1186,46 @@ impl<'a> Scan<'a> {
         }
     }
 
-    /// One vehicle's fixes in time order: jumps no truck can make, and stops outside every
-    /// site. For one manifest's own, only its fixes around that load (`fixes_around_load`):
-    /// a busy truck's whole history is not walked on every manifest read.
+    /// One vehicle's fixes in time order: jumps no truck can make, and stops outside every site.
     fn vehicle(&mut self, plate: &Plate) {
-        match self.focus {
-            None => {
-                let fixes = self.d.fixes(plate, None, None);
-                self.walk_fixes(plate, &fixes, None);
-            }
-            Some(n) => {
-                if let Some(around) = self.d.fixes_around_load(plate, n) {
-                    self.walk_fixes(plate, &around.fixes, Some(around.loads));
-                }
-            }
-        }
-    }
-
-    /// The vehicle detectors over `fixes`, in time order, the vehicle holding nothing before
-    /// the first (`by_entry`: the loads their hand-overs belong to, read when first needed
-    /// if not given).
-    fn walk_fixes(
-        &mut self,
-        plate: &Plate,
-        fixes: &[Fix],
-        mut by_entry: Option<HashMap<u64, ManifestNumber>>,
-    ) {
+        let fixes = self.d.fixes(plate, None, None);
+        let fixes: &[Fix] = &fixes;
         if fixes.is_empty() {
             return;
         }
+        let mut by_entry: Option<HashMap<u64, ManifestNumber>> = None;
         let (mut fast_cursor, mut dwell_cursor) = (None, None);
         let mut found = Vec::new();
+        // Which fixes to look at: all of them, or, for one manifest's own, those from the last
+        // known position before its load was put on this vehicle to the first after it was
+        // taken off (a busy truck's whole history is not walked on every manifest read).
+        let (lo, hi) = match self.focus.and_then(|n| self.d.manifest(n)) {
+            None => (0, fixes.len()),
+            Some(m) => {
+                let mine: HashSet<u64> = m.steps.iter().map(|s| s.index).collect();
+                let at: Vec<usize> = (0..fixes.len())
+                    .filter(|&i| {
+                        fixes[i].kind() != FixKind::Track && mine.contains(&fixes[i].index())
+                    })
+                    .collect();
+                let (Some(&first), Some(&last)) = (at.first(), at.last()) else {
+                    return;
+                };
+                let before = (0..first).rev().find(|&i| fixes[i].point().is_some());
+                // Still on the vehicle (its last fix here puts it on): to the end.
+                let after = match fixes[last].kind() {
+                    FixKind::Load => None,
+                    _ => (last + 1..fixes.len()).find(|&i| fixes[i].point().is_some()),
+                };
+                (
+                    before.unwrap_or(first),
+                    after.map_or(fixes.len(), |i| i + 1),
+                )
+            }
+        };
         // Consecutive known positions.
         let mut prev: Option<(usize, Point)> = None;
-        for (i, f) in fixes.iter().enumerate() {
+        for (i, f) in fixes.iter().enumerate().take(hi).skip(lo) {
             let Some(p) = f.point() else { continue };
             if let Some((j, q)) = prev {
                 let a = &fixes[j];
@@ -1304,8 +1308,8 @@ impl<'a> Scan<'a> {
             load_before.push(loaded);
         }
         let r = self.cfg.dwell_radius_m as f64;
-        let mut i = 0;
-        while i < fixes.len() {
+        let mut i = lo;
+        while i < hi {
             let a = &fixes[i];
             let (FixKind::Track, Some(anchor), true) = (a.kind(), a.point(), load_before[i] > 0)
             else {
