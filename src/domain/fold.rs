@@ -86,7 +86,8 @@ pub struct Domain {
 /// its load. 3: values in the binary form of `value.rs`, no longer JSON. 4: what each entry
 /// created is no longer stored (it was one key per manifest, read by nobody but the entry's
 /// receipt). 5: the manifests watched for the detectors (`watch.rs`), and keys removed (an
-/// empty value in the writes).
+/// empty value in the writes). 6 was a layout merged and reverted the same night (fixes by
+/// load): stores of it exist, so the next change takes 7.
 pub const LAYOUT: u64 = 5;
 
 /// Manifests the sequencer's fold keeps decoded (about 2 KB each; up to twice as many): the
