@@ -224,17 +224,21 @@ fn a_detector_scan_in_progress_leaves_the_one_worker_free_for_other_reads_and_th
     assert_eq!(status, 200, "{body}");
 }
 
+/// A world in `dir` with one hazardous load picked up, its server stopped: the load, the
+/// bureau's key and the data directory.
+fn a_load_on_the_road(dir: &std::path::Path) -> (String, SigningKey, std::path::PathBuf) {
+    let w = World::start(dir);
+    let m = w.issue_hazardous("S-DISPOSAL");
+    w.pickup(&m);
+    (m, w.bureau.key.clone(), w.server.data.clone())
+}
+
 /// A reader is answered at once from the last full scan while the next is made in the
 /// background, and waits for a scan only when the last is too old to show.
 #[test]
 fn anomalies_are_served_from_the_last_scan_while_the_next_is_made_and_never_from_a_stale_one() {
     let dir = tempfile::tempdir().unwrap();
-    let w = World::start(dir.path());
-    let m = w.issue_hazardous("S-DISPOSAL");
-    w.pickup(&m);
-    let bureau = w.bureau.key.clone();
-    let data = w.server.data.clone();
-    drop(w);
+    let (m, bureau, data) = a_load_on_the_road(dir.path());
     let t0 = wall().unix_millis();
     let clock = Arc::new(ManualClock(AtomicU64::new(t0)));
     // Every scan tells the test it started; the second waits for the test to let it go.
@@ -324,12 +328,7 @@ fn anomalies_are_served_from_the_last_scan_while_the_next_is_made_and_never_from
 #[test]
 fn a_kind_about_one_manifest_is_answered_as_of_the_request_without_a_scan() {
     let dir = tempfile::tempdir().unwrap();
-    let w = World::start(dir.path());
-    let m = w.issue_hazardous("S-DISPOSAL");
-    w.pickup(&m);
-    let bureau = w.bureau.key.clone();
-    let data = w.server.data.clone();
-    drop(w);
+    let (m, bureau, data) = a_load_on_the_road(dir.path());
     let t0 = wall().unix_millis();
     let clock = Arc::new(ManualClock(AtomicU64::new(t0)));
     let count = Arc::new(AtomicU64::new(0));
