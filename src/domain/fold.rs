@@ -321,14 +321,14 @@ impl Domain {
         if self.reset {
             self.meta.insert("layout".into(), LAYOUT.into());
         }
-        let mut puts = Vec::new();
+        let mut changes = Vec::new();
         self.each_table(&mut |t| {
-            t.encode(&mut puts);
+            t.encode(&mut changes);
             if forget {
                 t.forget();
             }
         });
-        puts.sort_by(|a, b| a.0.cmp(&b.0));
+        changes.sort_by(|a, b| a.0.cmp(&b.0));
         let reset = self.reset;
         if forget && reset {
             // Once these writes are stored (the store cleared what it held first), the state
@@ -338,7 +338,7 @@ impl Domain {
                 self.each_table(&mut |t| t.rebase(Some(base.clone())));
             }
         }
-        FoldWrites { reset, puts }
+        FoldWrites { reset, changes }
     }
 
     /// Every stored pair of the state, taken as the store would write it, in key order (tests:
@@ -352,13 +352,11 @@ impl Domain {
                 std::ops::ControlFlow::Continue(())
             });
         }
-        for (k, v) in w.puts {
-            // An empty value removes the key.
-            if v.is_empty() {
-                all.remove(&k);
-            } else {
-                all.insert(k, v);
-            }
+        for (k, v) in w.changes {
+            match v {
+                Some(v) => all.insert(k, v),
+                None => all.remove(&k),
+            };
         }
         all.into_iter().collect()
     }

@@ -10,7 +10,7 @@
 
 use super::codes::{ManifestNumber, Plate, Uscc};
 use crate::ledger::event::PublicKey;
-use crate::ledger::kv::{prefix_end, Kv};
+use crate::ledger::kv::{prefix_end, Change, Kv};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 use std::borrow::Cow;
@@ -374,13 +374,13 @@ impl<K: Key, V: Serialize + DeserializeOwned + Clone> Table<K, V> {
     }
 
     /// Encode the changes since the last take into `out` (full keys), keeping them.
-    pub fn encoded(&self, out: &mut Vec<(Vec<u8>, Vec<u8>)>) {
+    pub fn encoded(&self, out: &mut Vec<Change>) {
         // One buffer grown once, each value copied out at its size.
         let mut buf = Vec::with_capacity(4096);
         for (k, v) in &self.dirty {
             buf.clear();
             super::value::encode_into(v, &mut buf).expect("a domain value encodes");
-            out.push((self.full(k), buf.clone()));
+            out.push((self.full(k), Some(buf.clone())));
         }
     }
 
@@ -392,7 +392,7 @@ impl<K: Key, V: Serialize + DeserializeOwned + Clone> Table<K, V> {
 
 /// A table as the fold's take sees it: what changed, encoded, and forgetting it.
 pub trait Changes {
-    fn encode(&self, out: &mut Vec<(Vec<u8>, Vec<u8>)>);
+    fn encode(&self, out: &mut Vec<Change>);
     fn forget(&mut self);
     /// Keep up to about `cap` stored values (and absent keys) decoded.
     fn cache(&mut self, cap: usize);
@@ -401,7 +401,7 @@ pub trait Changes {
 }
 
 impl<K: Key, V: Serialize + DeserializeOwned + Clone> Changes for Table<K, V> {
-    fn encode(&self, out: &mut Vec<(Vec<u8>, Vec<u8>)>) {
+    fn encode(&self, out: &mut Vec<Change>) {
         self.encoded(out)
     }
     fn forget(&mut self) {
@@ -462,7 +462,7 @@ mod tests {
         t.forget();
         kv.apply(crate::ledger::kv::FoldWrites {
             reset: false,
-            puts: w,
+            changes: w,
         });
         t.insert(("a".into(), 2), "new 2".into());
         t.insert(("a".into(), 3), "new 3".into());

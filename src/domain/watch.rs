@@ -3,8 +3,7 @@
 //! keys instead of every manifest.
 //!
 //! One table (`w`) of keys (kind, time, manifest), each the manifest's current state: a key
-//! is added as a manifest comes to need watching, and removed (an empty value in the writes,
-//! which the store takes as a removal) when it no longer does. What the detectors' thresholds
+//! is added as a manifest comes to need watching, and removed when it no longer does. What the detectors' thresholds
 //! are (transit limits, working days, holidays) the fold does not need to know: each key holds
 //! the fold's own time, and the query works out the range from its `now` and thresholds, then
 //! judges each manifest it finds with the same code as a full scan.
@@ -12,7 +11,7 @@
 use super::codes::ManifestNumber;
 use super::model::{Manifest, Status, Step, StepKind};
 use super::table::{enc, Changes, Key};
-use crate::ledger::kv::{prefix_end, Kv};
+use crate::ledger::kv::{prefix_end, Change, Kv};
 use std::collections::{BTreeMap, BTreeSet};
 use std::ops::ControlFlow;
 use std::sync::Arc;
@@ -158,13 +157,12 @@ impl Watch {
 }
 
 impl Changes for Watch {
-    fn encode(&self, out: &mut Vec<(Vec<u8>, Vec<u8>)>) {
+    fn encode(&self, out: &mut Vec<Change>) {
         let mut present = Vec::new();
         super::value::encode_into(&(), &mut present).expect("unit encodes");
         for (k, on) in &self.dirty {
             let key = [&[TAG][..], k].concat();
-            // An empty value removes the key (every encoded value has at least its tag byte).
-            out.push((key, if *on { present.clone() } else { Vec::new() }));
+            out.push((key, on.then(|| present.clone())));
         }
     }
     fn forget(&mut self) {

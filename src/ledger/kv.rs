@@ -18,19 +18,21 @@ pub trait Kv: Send + Sync {
     fn scan(&self, from: &[u8], to: Option<&[u8]>, f: VisitPair<'_>);
 }
 
+/// One key's change: its new value, or `None` where the key is removed.
+pub type Change = (Vec<u8>, Option<Vec<u8>>);
+
 /// What a fold changed since its writes were last taken.
 #[derive(Debug, Default, PartialEq, Eq)]
 pub struct FoldWrites {
     /// Clear the map before writing (a read model rebuilt from entry 0).
     pub reset: bool,
-    /// Keys and their new values, in key order; an empty value removes the key (no stored
-    /// value is empty: each starts with its type's tag).
-    pub puts: Vec<(Vec<u8>, Vec<u8>)>,
+    /// The keys changed, in key order, each once.
+    pub changes: Vec<Change>,
 }
 
 impl FoldWrites {
     pub fn is_empty(&self) -> bool {
-        !self.reset && self.puts.is_empty()
+        !self.reset && self.changes.is_empty()
     }
 }
 
@@ -57,12 +59,11 @@ impl MemKv {
         if w.reset {
             m.clear();
         }
-        for (k, v) in w.puts {
-            if v.is_empty() {
-                m.remove(&k);
-            } else {
-                m.insert(k, v);
-            }
+        for (k, v) in w.changes {
+            match v {
+                Some(v) => m.insert(k, v),
+                None => m.remove(&k),
+            };
         }
     }
 }

@@ -111,12 +111,10 @@ pub(super) fn apply(tree: &sled::Tree, w: FoldWrites) -> Result<(), StoreError> 
         tree.clear()?;
     }
     let mut b = sled::Batch::default();
-    for (k, v) in w.puts {
-        // An empty value removes the key (`FoldWrites`).
-        if v.is_empty() {
-            b.remove(k);
-        } else {
-            b.insert(k, v);
+    for (k, v) in w.changes {
+        match v {
+            Some(v) => b.insert(k, v),
+            None => b.remove(k),
         }
     }
     tree.apply_batch(b)?;
@@ -126,9 +124,8 @@ pub(super) fn apply(tree: &sled::Tree, w: FoldWrites) -> Result<(), StoreError> 
 /// Whether `tree` holds other than exactly the pairs `w` writes (a fold's whole state, taken
 /// once from entry 0): the first difference, said for a person.
 pub(super) fn differs(tree: &sled::Tree, w: FoldWrites) -> Result<Option<String>, StoreError> {
-    // A whole state taken from entry 0 may remove keys it added (an empty value): none is
-    // stored.
-    let mut want = w.puts.into_iter().filter(|(_, v)| !v.is_empty());
+    // A whole state taken from entry 0 may remove keys it added: none is stored.
+    let mut want = w.changes.into_iter().filter_map(|(k, v)| v.map(|v| (k, v)));
     for kv in tree.iter() {
         let (k, v) = kv?;
         match want.next() {

@@ -128,7 +128,7 @@ struct Writes {
     events: Vec<(Hash, u64)>,
     registry: Vec<u64>,
     /// What the batch changed in the domain's read model.
-    domain: Vec<(Vec<u8>, Vec<u8>)>,
+    domain: Vec<crate::ledger::kv::Change>,
 }
 
 fn run(
@@ -263,7 +263,7 @@ fn commit_batch(
             "the domain's read model asked to be cleared in a batch".into(),
         ));
     }
-    w.domain = changed.puts;
+    w.domain = changed.changes;
     let prepared = started.elapsed();
     let gate = st.gate.clone();
     let commit = gate.write().unwrap_or_else(|p| p.into_inner());
@@ -288,7 +288,7 @@ fn commit_batch(
         read_model_bytes = w
             .domain
             .iter()
-            .map(|(k, v)| k.len() + v.len())
+            .map(|(k, v)| k.len() + v.as_ref().map_or(0, Vec::len))
             .sum::<usize>(),
         prepare_us = prepared.as_micros() as u64,
         write_us = (wrote - prepared).as_micros() as u64,
@@ -405,12 +405,10 @@ fn write_batch(trees: &Trees, w: &Writes, checkpoint: &str) -> Result<(), StoreE
                 registry.insert(&i.to_be_bytes(), &[])?;
             }
             for (k, v) in &w.domain {
-                // An empty value removes the key (`FoldWrites`).
-                if v.is_empty() {
-                    domain.remove(k.as_slice())?;
-                    continue;
-                }
-                domain.insert(k.as_slice(), v.as_slice())?;
+                match v {
+                    Some(v) => domain.insert(k.as_slice(), v.as_slice())?,
+                    None => domain.remove(k.as_slice())?,
+                };
             }
             meta.insert(CHECKPOINT_KEY, checkpoint.as_bytes())?;
             Ok::<(), sled::transaction::ConflictableTransactionError<()>>(())
