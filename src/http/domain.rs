@@ -104,7 +104,7 @@ fn manifest_answer(
 ) -> Result<Value, Problem> {
     let number = number.clone();
     let now = ledger.now();
-    let (view, m, pending_for, anomalies) = {
+    let (m, pending_for, anomalies) = {
         let d = live(rules)?;
         let m = d.manifest(&number).ok_or_else(|| {
             not_found(
@@ -125,9 +125,8 @@ fn manifest_answer(
         // A truck's anomaly may name other parties' loads: shown only to who may see them all.
         let access = v.access();
         anomalies.retain(|a| access.may_see_anomaly(&*d, a.named()));
-        (v, m.into_owned(), d.limits().clone(), anomalies)
+        (m.into_owned(), d.limits().clone(), anomalies)
     };
-    let _ = view;
     let mut events = Vec::new();
     for s in &m.steps {
         let event = match ledger.entry(s.index)? {
