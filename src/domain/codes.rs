@@ -92,6 +92,25 @@ const USCC_ALPHABET: &str = "0123456789ABCDEFGHJKLMNPQRTUWXY";
 const USCC_WEIGHTS: [u32; 17] = [
     1, 3, 9, 27, 19, 26, 16, 17, 20, 29, 25, 13, 8, 24, 10, 30, 28,
 ];
+/// A byte outside the alphabet in [`USCC_VALUE`].
+const NOT_USCC: u8 = u8::MAX;
+/// Each byte's value in the alphabet (its position), or [`NOT_USCC`]: every code read from the
+/// read model is checked again, so this is looked up, not searched for.
+const USCC_VALUE: [u8; 256] = {
+    let mut t = [NOT_USCC; 256];
+    let a = USCC_ALPHABET.as_bytes();
+    let mut i = 0;
+    while i < a.len() {
+        t[a[i] as usize] = i as u8;
+        i += 1;
+    }
+    t
+};
+
+fn uscc_value(c: char) -> Option<u32> {
+    let v = *USCC_VALUE.get(c as usize)?;
+    (v != NOT_USCC).then_some(v as u32)
+}
 
 /// An 18-character Unified Social Credit Code (统一社会信用代码, GB 32100-2015), check
 /// character verified: the id of every party (company, unit) on the log.
@@ -112,7 +131,7 @@ impl Uscc {
         if let Some((i, c)) = s
             .chars()
             .enumerate()
-            .find(|(_, c)| !USCC_ALPHABET.contains(*c))
+            .find(|(_, c)| uscc_value(*c).is_none())
         {
             return Err(CodeError::new(
                 format!(
@@ -145,12 +164,14 @@ impl Uscc {
     /// The check character for the first 17 characters; `None` if they are not 17 characters
     /// of the alphabet.
     pub fn check_char(first17: &str) -> Option<char> {
-        if first17.chars().count() != 17 {
+        // Every character of the alphabet is one byte: 17 of them are 17 bytes.
+        let b = first17.as_bytes();
+        if b.len() != 17 {
             return None;
         }
         let mut sum = 0u32;
-        for (c, w) in first17.chars().zip(USCC_WEIGHTS) {
-            sum += USCC_ALPHABET.find(c)? as u32 * w;
+        for (&c, w) in b.iter().zip(USCC_WEIGHTS) {
+            sum += uscc_value(c as char)? * w;
         }
         let v = (31 - sum % 31) % 31;
         Some(USCC_ALPHABET.as_bytes()[v as usize] as char)
