@@ -545,7 +545,16 @@ struct Scan<'a> {
     intake: HashMap<(String, u16, Unit), Intake>,
     books: BTreeMap<(Uscc, Waste), Books>,
     sites: BTreeMap<String, SiteLoads>,
+    /// The register of sites, read once for the vehicle rules (each stop is checked against
+    /// every site's geofence, and the nearest named).
+    registered: std::cell::OnceCell<Vec<Site>>,
+    /// The parties and the two sites (origin, destination) of each manifest a vehicle anomaly
+    /// names, read once (a load on board is named by every jump and stop while it is).
+    named: std::cell::RefCell<HashMap<ManifestNumber, Option<NamedBy>>>,
 }
+
+/// What a manifest adds to a vehicle anomaly that names it: its parties and sites.
+type NamedBy = (BTreeSet<Uscc>, [String; 2]);
 
 fn sorted<T: Ord + Clone>(it: impl IntoIterator<Item = T>) -> Vec<T> {
     let s: BTreeSet<T> = it.into_iter().collect();
@@ -605,17 +614,19 @@ pub fn inside(p: Point, polygon: &[Point]) -> bool {
 
 /// The registered site nearest `p` (the first in id order of equals), and how far it is in m.
 pub(crate) fn nearest_site(d: &dyn DomainQuery, p: Point) -> Option<(f64, Site)> {
-    let mut nearest: Option<(f64, Site)> = None;
-    d.each_site(&mut |s| {
+    let sites: Vec<Site> = d.sites().into_iter().map(Cow::into_owned).collect();
+    nearest_of(&sites, p).map(|(dist, s)| (dist, s.clone()))
+}
+
+/// The site of `sites` nearest to `p` (the first of those as near), and how far it is in metres.
+fn nearest_of(sites: &[Site], p: Point) -> Option<(f64, &Site)> {
+    let mut nearest: Option<(f64, &Site)> = None;
+    for s in sites {
         let dist = distance_m(p, s.reg.location);
-        if nearest
-            .as_ref()
-            .is_none_or(|(d, _)| dist.total_cmp(d).is_lt())
-        {
-            nearest = Some((dist, s.clone()));
+        if nearest.is_none_or(|(d, _)| dist.total_cmp(&d).is_lt()) {
+            nearest = Some((dist, s));
         }
-        ControlFlow::Continue(())
-    });
+    }
     nearest
 }
 
@@ -672,7 +683,15 @@ impl<'a> Scan<'a> {
             intake: HashMap::new(),
             books: BTreeMap::new(),
             sites: BTreeMap::new(),
+            registered: std::cell::OnceCell::new(),
+            named: Default::default(),
         }
+    }
+
+    /// Every registered site, in id order.
+    fn registered_sites(&self) -> &[Site] {
+        self.registered
+            .get_or_init(|| self.d.sites().into_iter().map(Cow::into_owned).collect())
     }
 
     /// An anomaly about one manifest: its parties, sites and vehicles.
@@ -1166,11 +1185,17 @@ impl<'a> Scan<'a> {
         if let Some(v) = self.d.vehicle(plate) {
             parties.insert(v.party.clone());
         }
+        let mut named = self.named.borrow_mut();
         for n in &manifests {
-            if let Some(m) = self.d.manifest(n) {
-                parties.extend(m.parties.iter().cloned());
-                sites.insert(m.origin.clone());
-                sites.insert(m.current().destination.clone());
+            let by = named.entry(n.clone()).or_insert_with(|| {
+                self.d.manifest(n).map(|m| {
+                    let sites = [m.origin.clone(), m.current().destination.clone()];
+                    (m.parties.clone(), sites)
+                })
+            });
+            if let Some((p, s)) = by {
+                parties.extend(p.iter().cloned());
+                sites.extend(s.iter().cloned());
             }
         }
         Anomaly {
@@ -1341,7 +1366,7 @@ impl<'a> Scan<'a> {
                 .iter()
                 .filter(|f| f.kind() == FixKind::Track)
                 .collect();
-            let in_site = self.d.find_site(&mut |s| {
+            let in_site = self.registered_sites().iter().find(|s| {
                 run.iter()
                     .any(|f| f.point().is_some_and(|p| inside(p, &s.reg.geofence)))
             });
@@ -1354,7 +1379,7 @@ impl<'a> Scan<'a> {
                 let mut entries: BTreeSet<u64> = run.iter().map(|f| f.index()).collect();
                 // The hand-overs that put those loads on the truck.
                 entries.extend(on.values().copied());
-                let nearest = nearest_site(self.d, anchor)
+                let nearest = nearest_of(self.registered_sites(), anchor)
                     .map(|(dist, s)| {
                         format!(
                             "; the nearest registered site is {} ({}), {:.1} km away",
