@@ -85,10 +85,11 @@ pub struct Domain {
 /// change to a table's key or value encoding takes the next number. 2: a hand-over's fix names
 /// its load. 3: values in the binary form of `value.rs`, no longer JSON. 4: what each entry
 /// created is no longer stored (it was one key per manifest, read by nobody but the entry's
-/// receipt). 5: the manifests watched for the detectors (`watch.rs`), and keys removed (an
-/// empty value in the writes). 6 was a layout merged and reverted the same night (fixes by
-/// load): stores of it exist, so the next change takes 7.
-pub const LAYOUT: u64 = 5;
+/// receipt). 5: the manifests watched for the detectors (`watch.rs`), whose keys are removed
+/// as well as added. 6 was a layout merged and reverted the same night (fixes by
+/// load): stores of it exist. 7: each hand-over fix's time by (plate, entry), for the reads of
+/// one manifest's vehicle rules (`movements.rs`).
+pub const LAYOUT: u64 = 7;
 
 /// Manifests the sequencer's fold keeps decoded (about 2 KB each; up to twice as many): the
 /// loads moving now are read at each of their steps.

@@ -93,6 +93,10 @@ pub struct Movements {
     /// (plate, time, entry, position in the entry) -> the fix, and the load a hand-over's fix
     /// belongs to (packed manifest number).
     fixes: Table<FixKey, (Fix, Option<u64>)>,
+    /// (plate, entry) -> the time of the hand-over fix that entry gives the vehicle: where a
+    /// load's own fixes are, found from its steps (a manifest read walks only the fixes
+    /// around them).
+    handed: Table<(Plate, u64), u64>,
     /// The vehicles that have fixes.
     tracked: Table<Plate, ()>,
     /// "fixes": how many.
@@ -103,6 +107,7 @@ impl Movements {
     pub fn new(base: Option<Arc<dyn Kv>>) -> Self {
         Movements {
             fixes: Table::new(b'f', base.clone()),
+            handed: Table::new(b'a', base.clone()),
             tracked: Table::new(b'F', base.clone()),
             totals: Table::new(b'z', base),
         }
@@ -110,6 +115,7 @@ impl Movements {
 
     pub(super) fn each_table(&mut self, f: &mut dyn FnMut(&mut dyn Changes)) {
         f(&mut self.fixes);
+        f(&mut self.handed);
         f(&mut self.tracked);
         f(&mut self.totals);
     }
@@ -126,6 +132,9 @@ impl Movements {
             (plate.clone(), fix.ms, fix.index(), nth),
             (fix, load.map(ManifestNumber::packed)),
         );
+        if fix.kind() != FixKind::Track {
+            self.handed.insert((plate.clone(), fix.index()), fix.ms);
+        }
         if !self.tracked.contains_key(plate) {
             self.tracked.insert(plate.clone(), ());
         }
@@ -140,6 +149,20 @@ impl Movements {
         from: Option<Timestamp>,
         to: Option<Timestamp>,
     ) -> Vec<Fix> {
+        self.window_with_loads(plate, from, to)
+            .into_iter()
+            .map(|(fix, _)| fix)
+            .collect()
+    }
+
+    /// [`window`](Self::window), each fix with the load a hand-over's fix is of (packed,
+    /// [`ManifestNumber::packed`]).
+    pub fn window_with_loads(
+        &self,
+        plate: &Plate,
+        from: Option<Timestamp>,
+        to: Option<Timestamp>,
+    ) -> Vec<(Fix, Option<u64>)> {
         let prefix = enc(plate);
         let start = enc(&(plate.clone(), from.map_or(0, |t| t.unix_millis())));
         let mut out = Vec::new();
@@ -148,22 +171,17 @@ impl Movements {
                 if to.is_some_and(|t| ms >= t.unix_millis()) {
                     return ControlFlow::Break(());
                 }
-                out.push(fix.0);
+                out.push(fix.into_owned());
                 ControlFlow::Continue(())
             });
         out
     }
 
-    /// The load each of a vehicle's hand-over fixes belongs to, by entry.
-    pub fn loads(&self, plate: &Plate) -> std::collections::HashMap<u64, ManifestNumber> {
-        let mut out = std::collections::HashMap::new();
-        self.fixes.scan(&enc(plate), &mut |(_, _, entry, _), v| {
-            if let Some(m) = v.1 {
-                out.insert(entry, ManifestNumber::unpacked(m));
-            }
-            ControlFlow::Continue(())
-        });
-        out
+    /// The time of the hand-over fix entry `entry` gave `plate`, if it gave it one.
+    pub fn handed_at(&self, plate: &Plate, entry: u64) -> Option<Timestamp> {
+        self.handed
+            .get(&(plate.clone(), entry))
+            .map(|ms| Timestamp::from_unix_millis(*ms))
     }
 
     /// The vehicles that have fixes, in plate order.

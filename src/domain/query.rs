@@ -115,9 +115,16 @@ pub trait DomainQuery {
         from: Option<Timestamp>,
         to: Option<Timestamp>,
     ) -> Cow<'_, [Fix]>;
-    /// The load each of a vehicle's hand-over fixes (putting a load on it or taking one off)
-    /// belongs to, by the hand-over's entry.
-    fn fix_loads(&self, plate: &Plate) -> std::collections::HashMap<u64, ManifestNumber>;
+    /// [`fixes`](Self::fixes), each with the load a hand-over's fix (putting a load on the
+    /// vehicle or taking one off) is of, packed ([`ManifestNumber::packed`]).
+    fn fixes_with_loads(
+        &self,
+        plate: &Plate,
+        from: Option<Timestamp>,
+        to: Option<Timestamp>,
+    ) -> Vec<(Fix, Option<u64>)>;
+    /// The time of the hand-over fix entry `entry` gave vehicle `plate`, if it gave it one.
+    fn handed_at(&self, plate: &Plate, entry: u64) -> Option<Timestamp>;
     /// The vehicles that have fixes, in plate order.
     fn tracked_vehicles(&self) -> Vec<Plate>;
     /// How many fixes are held (for memory figures).

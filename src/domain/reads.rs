@@ -192,8 +192,16 @@ impl DomainQuery for Domain {
     ) -> Cow<'_, [Fix]> {
         Cow::Owned(self.movements.window(plate, from, to))
     }
-    fn fix_loads(&self, plate: &Plate) -> std::collections::HashMap<u64, ManifestNumber> {
-        self.movements.loads(plate)
+    fn fixes_with_loads(
+        &self,
+        plate: &Plate,
+        from: Option<Timestamp>,
+        to: Option<Timestamp>,
+    ) -> Vec<(Fix, Option<u64>)> {
+        self.movements.window_with_loads(plate, from, to)
+    }
+    fn handed_at(&self, plate: &Plate, entry: u64) -> Option<Timestamp> {
+        self.movements.handed_at(plate, entry)
     }
     fn tracked_vehicles(&self) -> Vec<Plate> {
         self.movements.vehicles()

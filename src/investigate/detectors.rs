@@ -174,6 +174,10 @@ pub struct DetectorConfig {
     pub dwell_radius_m: u64,
     /// ...for at least this long, outside every registered site's geofence, dwells.
     pub dwell_min_ms: u64,
+    /// A load counts as on its vehicle from the hand-over that put it on until the one that
+    /// took it off, and for at most this long: a load held longer is overdue (the transit
+    /// rules report it), and the vehicle's later moves and stops are not laid at its door.
+    pub max_on_board_ms: u64,
 }
 
 impl Default for DetectorConfig {
@@ -186,6 +190,7 @@ impl Default for DetectorConfig {
             two_places_window_ms: 15 * MINUTE_MS,
             dwell_radius_m: 300,
             dwell_min_ms: 20 * MINUTE_MS,
+            max_on_board_ms: 7 * DAY_MS,
         }
     }
 }
@@ -352,40 +357,136 @@ pub fn detect_filtered(
 /// so a detector's whole walk over a truck's fixes is linear, however many anomalies it finds.
 struct LoadCursor {
     next: usize,
-    on: BTreeMap<ManifestNumber, u64>,
+    /// The loads on (packed manifest number) -> the entry and time of the fix that put each on.
+    on: BTreeMap<u64, (u64, u64)>,
+    on_max: u64,
 }
 
 impl LoadCursor {
-    fn new() -> Self {
+    fn new(on_max: u64) -> Self {
         LoadCursor {
             next: 0,
             on: BTreeMap::new(),
+            on_max,
         }
     }
 
     /// The loads on the vehicle after fix `upto` (`upto` never goes back).
-    fn at(
-        &mut self,
-        fixes: &[Fix],
-        upto: usize,
-        by_entry: &HashMap<u64, ManifestNumber>,
-    ) -> &BTreeMap<ManifestNumber, u64> {
-        while self.next <= upto && self.next < fixes.len() {
-            let f = &fixes[self.next];
-            if let Some(m) = by_entry.get(&f.index()) {
+    fn at(&mut self, t: &Track, upto: usize) -> &BTreeMap<u64, (u64, u64)> {
+        while self.next <= upto && self.next < t.fixes.len() {
+            let f = &t.fixes[self.next];
+            if let Some(m) = t.loads[self.next] {
                 match f.kind() {
                     FixKind::Load => {
-                        self.on.insert(m.clone(), f.index());
+                        self.on.insert(m, (f.index(), f.ms));
                     }
                     FixKind::Unload => {
-                        self.on.remove(m);
+                        self.on.remove(&m);
                     }
                     FixKind::Track => {}
                 }
             }
             self.next += 1;
         }
+        let now = t.fixes[upto].ms;
+        let on_max = self.on_max;
+        self.on
+            .retain(|_, (_, ms)| now.saturating_sub(*ms) <= on_max);
         &self.on
+    }
+}
+
+/// A vehicle's fixes as read for one walk, in time order, each with the load a hand-over's fix
+/// is of (packed); the walk looks at pairs and runs that start in `lo..hi`.
+struct Track {
+    fixes: Vec<Fix>,
+    loads: Vec<Option<u64>>,
+    lo: usize,
+    hi: usize,
+    /// The time the fixes were read from (None: the vehicle's first).
+    from: Option<u64>,
+    /// The fixes read reach the vehicle's last.
+    to_end: bool,
+}
+
+/// What a window of a vehicle's fixes holds for one manifest's walk.
+enum Around {
+    Found(Track),
+    /// None of the manifest's fixes.
+    Missing,
+    /// Too few before its first fix: read from earlier.
+    Earlier,
+    /// Too few after its last: read to later.
+    Later,
+}
+
+impl Track {
+    fn whole(fixes: Vec<Fix>, loads: Vec<Option<u64>>) -> Track {
+        let hi = fixes.len();
+        Track {
+            fixes,
+            loads,
+            lo: 0,
+            hi,
+            from: None,
+            to_end: true,
+        }
+    }
+
+    /// For the walk of one manifest (`mine`: its steps' entries) on the fixes read from `from`
+    /// (None: the first) up to `to` (None: the last): from the last known position before its
+    /// first fix on the vehicle, with the loads on it then (those put on up to `on_max`
+    /// before), to the first known position after its last (after `on_max` past it, if that
+    /// put the load on and nothing took it off).
+    fn around(
+        fixes: Vec<Fix>,
+        loads: Vec<Option<u64>>,
+        mine: &HashSet<u64>,
+        on_max: u64,
+        from: Option<u64>,
+        to: Option<u64>,
+    ) -> Around {
+        let at: Vec<usize> = (0..fixes.len())
+            .filter(|&i| fixes[i].kind() != FixKind::Track && mine.contains(&fixes[i].index()))
+            .collect();
+        let (Some(&first), Some(&last)) = (at.first(), at.last()) else {
+            return Around::Missing;
+        };
+        let before = (0..first).rev().find(|&i| fixes[i].point().is_some());
+        let lo = before.unwrap_or(first);
+        if from.is_some_and(|from| before.is_none() || fixes[lo].ms.saturating_sub(on_max) < from) {
+            return Around::Earlier;
+        }
+        let known = |i: &usize| fixes[*i].point().is_some();
+        let after = match fixes[last].kind() {
+            // Still on: to the first known position after it counts as on no longer.
+            FixKind::Load => {
+                let until = fixes[last].ms.saturating_add(on_max);
+                (last + 1..fixes.len()).find(|i| known(i) && fixes[*i].ms > until)
+            }
+            // Taken off: to the first known position after.
+            _ => (last + 1..fixes.len()).find(known),
+        };
+        if after.is_none() && to.is_some() {
+            return Around::Later;
+        }
+        let hi = after.map_or(fixes.len(), |i| i + 1);
+        Around::Found(Track {
+            fixes,
+            loads,
+            lo,
+            hi,
+            from,
+            to_end: to.is_none(),
+        })
+    }
+
+    /// Whether any load is on after each fix (a walk from the first fix read).
+    fn loaded(&self, on_max: u64) -> Vec<bool> {
+        let mut c = LoadCursor::new(on_max);
+        (0..self.fixes.len())
+            .map(|i| !c.at(self, i).is_empty())
+            .collect()
     }
 }
 
@@ -1166,11 +1267,6 @@ impl<'a> Scan<'a> {
     // -----------------------------------------------------------------------------------------
 
     /// Which manifests each hand-over entry of this vehicle moved.
-    fn loads_by_entry(&self, plate: &Plate) -> HashMap<u64, ManifestNumber> {
-        // The fixes name their loads: no manifest of the vehicle is read.
-        self.d.fix_loads(plate)
-    }
-
     fn vehicle_anomaly(
         &self,
         plate: &Plate,
@@ -1212,42 +1308,76 @@ impl<'a> Scan<'a> {
     }
 
     /// One vehicle's fixes in time order: jumps no truck can make, and stops outside every site.
+    /// For one manifest's own anomalies only the fixes around its load on this vehicle are
+    /// read, in a window of time that grows until it holds all the walk needs.
     fn vehicle(&mut self, plate: &Plate) {
-        let fixes = self.d.fixes(plate, None, None);
-        let fixes: &[Fix] = &fixes;
-        if fixes.is_empty() {
+        let d = self.d;
+        let Some(n) = self.focus else {
+            let (fixes, loads) = d.fixes_with_loads(plate, None, None).into_iter().unzip();
+            let track = Track::whole(fixes, loads);
+            let found = self.walk_track(plate, &track);
+            self.out
+                .extend(found.unwrap_or_else(|_| unreachable!("a walk of every fix has them all")));
             return;
-        }
-        let mut by_entry: Option<HashMap<u64, ManifestNumber>> = None;
-        let (mut fast_cursor, mut dwell_cursor) = (None, None);
-        let mut found = Vec::new();
-        // Which fixes to look at: all of them, or, for one manifest's own, those from the last
-        // known position before its load was put on this vehicle to the first after it was
-        // taken off (a busy truck's whole history is not walked on every manifest read).
-        let (lo, hi) = match self.focus.and_then(|n| self.d.manifest(n)) {
-            None => (0, fixes.len()),
-            Some(m) => {
-                let mine: HashSet<u64> = m.steps.iter().map(|s| s.index).collect();
-                let at: Vec<usize> = (0..fixes.len())
-                    .filter(|&i| {
-                        fixes[i].kind() != FixKind::Track && mine.contains(&fixes[i].index())
-                    })
-                    .collect();
-                let (Some(&first), Some(&last)) = (at.first(), at.last()) else {
-                    return;
-                };
-                let before = (0..first).rev().find(|&i| fixes[i].point().is_some());
-                // Still on the vehicle (its last fix here puts it on): to the end.
-                let after = match fixes[last].kind() {
-                    FixKind::Load => None,
-                    _ => (last + 1..fixes.len()).find(|&i| fixes[i].point().is_some()),
-                };
-                (
-                    before.unwrap_or(first),
-                    after.map_or(fixes.len(), |i| i + 1),
-                )
-            }
         };
+        let Some(m) = d.manifest(n) else {
+            return;
+        };
+        // Its own fixes on this vehicle, found from its steps' entries.
+        let mine: HashSet<u64> = m.steps.iter().map(|s| s.index).collect();
+        let times: Vec<u64> = mine
+            .iter()
+            .filter_map(|i| d.handed_at(plate, *i))
+            .map(|t| t.unix_millis())
+            .collect();
+        let (Some(&first_ms), Some(&last_ms)) = (times.iter().min(), times.iter().max()) else {
+            return;
+        };
+        let on_max = self.cfg.max_on_board_ms;
+        // How far the window reaches before its first fix and after its last: doubled until the
+        // walk has what it needs, or the window is unbounded.
+        let (mut back, mut ahead) = (on_max.max(DAY_MS), on_max.max(DAY_MS));
+        loop {
+            let from = first_ms.checked_sub(back);
+            let to = last_ms.checked_add(ahead).filter(|t| *t < u64::MAX / 2);
+            let (fixes, loads) = d
+                .fixes_with_loads(
+                    plate,
+                    from.map(Timestamp::from_unix_millis),
+                    to.map(Timestamp::from_unix_millis),
+                )
+                .into_iter()
+                .unzip();
+            let walked = match Track::around(fixes, loads, &mine, on_max, from, to) {
+                Around::Found(track) => self.walk_track(plate, &track),
+                short => Err(short),
+            };
+            match walked {
+                Ok(found) => {
+                    self.out.extend(found);
+                    return;
+                }
+                Err(Around::Earlier) => back = back.saturating_mul(2),
+                Err(Around::Later) => ahead = ahead.saturating_mul(2),
+                Err(_) => return,
+            }
+        }
+    }
+
+    /// The anomalies of one walk of a vehicle's fixes: the pairs of known positions in
+    /// `lo..hi` too far apart for the time between them, and the runs of track points that
+    /// start in `lo..hi` while the vehicle is loaded; or which way the fixes read fall short
+    /// (a run goes on past the last fix read, or begins before the first that can be told).
+    fn walk_track(&self, plate: &Plate, t: &Track) -> Result<Vec<Anomaly>, Around> {
+        let (fixes, lo, hi) = (&t.fixes[..], t.lo, t.hi);
+        let on_max = self.cfg.max_on_board_ms;
+        let load_of = |x: &Fix, i: usize| -> Option<ManifestNumber> {
+            (x.kind() != FixKind::Track)
+                .then(|| t.loads[i].map(ManifestNumber::unpacked))
+                .flatten()
+        };
+        let mut found = Vec::new();
+        let mut fast_cursor = LoadCursor::new(on_max);
         // Consecutive known positions.
         let mut prev: Option<(usize, Point)> = None;
         for (i, f) in fixes.iter().enumerate().take(hi).skip(lo) {
@@ -1260,30 +1390,32 @@ impl<'a> Scan<'a> {
                 let too_fast = dist > self.cfg.min_jump_m as f64
                     && dist * 3_600.0 > (self.cfg.max_speed_kmh * dt) as f64;
                 if too_fast {
-                    let by_entry = by_entry.get_or_insert_with(|| self.loads_by_entry(plate));
                     let handover = |x: &Fix| x.kind() != FixKind::Track;
                     let two = handover(a) && handover(f) && dt <= self.cfg.two_places_window_ms;
-                    let what = |x: &Fix| match x.kind() {
+                    let what = |x: &Fix, at: usize| match x.kind() {
                         FixKind::Track => format!("track point (entry {})", x.index()),
                         _ => {
-                            let n = by_entry
-                                .get(&x.index())
+                            let n = load_of(x, at)
                                 .map(|m| format!(" of manifest {m}"))
                                 .unwrap_or_default();
                             format!("hand-over{n} (entry {})", x.index())
                         }
                     };
-                    let cursor = fast_cursor.get_or_insert_with(LoadCursor::new);
-                    let mut manifests: BTreeSet<ManifestNumber> =
-                        cursor.at(fixes, j, by_entry).keys().cloned().collect();
-                    manifests.extend(cursor.at(fixes, i, by_entry).keys().cloned());
-                    for x in [a, f] {
-                        if let Some(m) = by_entry.get(&x.index()) {
-                            if x.kind() != FixKind::Track {
-                                manifests.insert(m.clone());
-                            }
-                        }
-                    }
+                    let mut manifests: BTreeSet<ManifestNumber> = fast_cursor
+                        .at(t, j)
+                        .keys()
+                        .copied()
+                        .map(ManifestNumber::unpacked)
+                        .collect();
+                    manifests.extend(
+                        fast_cursor
+                            .at(t, i)
+                            .keys()
+                            .copied()
+                            .map(ManifestNumber::unpacked),
+                    );
+                    manifests.extend(load_of(a, j));
+                    manifests.extend(load_of(f, i));
                     let km = dist / 1000.0;
                     let speed = if dt == 0 {
                         "at the same moment".to_string()
@@ -1295,7 +1427,7 @@ impl<'a> Scan<'a> {
                             AnomalyKind::VehicleTwoPlaces,
                             format!(
                                 "{plate} holds loads at two places at once: {} at {} ({}) and {} at {} ({}), {km:.1} km apart within {} min ({speed}; a truck does at most {} km/h): a cloned plate, or a record of a hand-over that did not happen there",
-                                what(a), Timestamp::cst(a.at()), at(q), what(f), Timestamp::cst(f.at()), at(p),
+                                what(a, j), Timestamp::cst(a.at()), at(q), what(f, i), Timestamp::cst(f.at()), at(p),
                                 dt / MINUTE_MS, self.cfg.max_speed_kmh
                             ),
                         )
@@ -1305,7 +1437,7 @@ impl<'a> Scan<'a> {
                             format!(
                                 "{plate} moved {km:.1} km in {} min ({speed}; a truck does at most {} km/h): {} at {} ({}), then {} at {} ({})",
                                 dt / MINUTE_MS, self.cfg.max_speed_kmh,
-                                what(a), Timestamp::cst(a.at()), at(q), what(f), Timestamp::cst(f.at()), at(p)
+                                what(a, j), Timestamp::cst(a.at()), at(q), what(f, i), Timestamp::cst(f.at()), at(p)
                             ),
                         )
                     };
@@ -1322,30 +1454,38 @@ impl<'a> Scan<'a> {
             prev = Some((i, p));
         }
         // Dwelling: runs of track points while loaded, within the radius of the run's first.
-        let mut loaded: i64 = 0;
-        let mut load_before = Vec::with_capacity(fixes.len());
-        for f in fixes {
-            match f.kind() {
-                FixKind::Load => loaded += 1,
-                FixKind::Unload => loaded = (loaded - 1).max(0),
-                FixKind::Track => {}
-            }
-            load_before.push(loaded);
-        }
+        let loaded = t.loaded(on_max);
+        let mut dwell_cursor = LoadCursor::new(on_max);
         let r = self.cfg.dwell_radius_m as f64;
-        let mut i = lo;
+        // Runs are cut where a walk from the first fix cuts them: the walk starts after the last
+        // fix with nothing on the vehicle (no run goes on through it) before `lo`.
+        let mut i = match t.from {
+            None => lo,
+            Some(from) => {
+                let told = |p: usize| t.fixes[p].ms.saturating_sub(on_max) >= from;
+                match (0..=lo).rev().find(|&p| !loaded[p]) {
+                    Some(p) if told(p) => p + 1,
+                    _ => return Err(Around::Earlier),
+                }
+            }
+        };
         while i < hi {
             let a = &fixes[i];
-            let (FixKind::Track, Some(anchor), true) = (a.kind(), a.point(), load_before[i] > 0)
-            else {
+            let (FixKind::Track, Some(anchor), true) = (a.kind(), a.point(), loaded[i]) else {
                 i += 1;
                 continue;
             };
             let mut last = i;
             let mut j = i + 1;
-            while j < fixes.len() {
+            loop {
+                if j == fixes.len() {
+                    if !t.to_end {
+                        return Err(Around::Later);
+                    }
+                    break;
+                }
                 let f = &fixes[j];
-                if load_before[j] == 0 {
+                if !loaded[j] {
                     break;
                 }
                 match f.point() {
@@ -1371,14 +1511,12 @@ impl<'a> Scan<'a> {
                     .any(|f| f.point().is_some_and(|p| inside(p, &s.reg.geofence)))
             });
             if in_site.is_none() {
-                let by_entry = by_entry.get_or_insert_with(|| self.loads_by_entry(plate));
-                let on = dwell_cursor
-                    .get_or_insert_with(LoadCursor::new)
-                    .at(fixes, i, by_entry);
-                let manifests: BTreeSet<ManifestNumber> = on.keys().cloned().collect();
+                let on = dwell_cursor.at(t, i);
+                let manifests: BTreeSet<ManifestNumber> =
+                    on.keys().copied().map(ManifestNumber::unpacked).collect();
                 let mut entries: BTreeSet<u64> = run.iter().map(|f| f.index()).collect();
                 // The hand-overs that put those loads on the truck.
-                entries.extend(on.values().copied());
+                entries.extend(on.values().map(|(entry, _)| *entry));
                 let nearest = nearest_of(self.registered_sites(), anchor)
                     .map(|(dist, s)| {
                         format!(
@@ -1411,7 +1549,7 @@ impl<'a> Scan<'a> {
             }
             i = last + 1;
         }
-        self.out.extend(found);
+        Ok(found)
     }
 
     // -----------------------------------------------------------------------------------------
