@@ -1334,9 +1334,12 @@ impl<'a> Scan<'a> {
             return;
         };
         let on_max = self.cfg.max_on_board_ms;
-        // How far the window reaches before its first fix and after its last: doubled until the
-        // walk has what it needs, or the window is unbounded.
-        let (mut back, mut ahead) = (on_max.max(DAY_MS), on_max.max(DAY_MS));
+        // How far the window reaches before its first fix and after its last (twice as far as
+        // a load counts as on: the loads on at the known position before it, and the first
+        // known after a load still on): doubled until the walk has what it needs, or the
+        // window is unbounded.
+        let reach = on_max.max(DAY_MS).saturating_mul(2);
+        let (mut back, mut ahead) = (reach, reach);
         loop {
             let from = first_ms.checked_sub(back);
             let to = last_ms.checked_add(ahead).filter(|t| *t < u64::MAX / 2);
@@ -1457,10 +1460,16 @@ impl<'a> Scan<'a> {
         let loaded = t.loaded(on_max);
         let mut dwell_cursor = LoadCursor::new(on_max);
         let r = self.cfg.dwell_radius_m as f64;
+        let starts = |i: usize| {
+            let f = &fixes[i];
+            f.kind() == FixKind::Track && f.point().is_some() && loaded[i]
+        };
         // Runs are cut where a walk from the first fix cuts them: the walk starts after the last
-        // fix with nothing on the vehicle (no run goes on through it) before `lo`.
+        // fix with nothing on the vehicle (no run goes on through it) before `lo`; none if no
+        // run can start in `lo..hi`.
         let mut i = match t.from {
             None => lo,
+            Some(_) if !(lo..hi).any(starts) => hi,
             Some(from) => {
                 let told = |p: usize| t.fixes[p].ms.saturating_sub(on_max) >= from;
                 match (0..=lo).rev().find(|&p| !loaded[p]) {
@@ -1471,7 +1480,7 @@ impl<'a> Scan<'a> {
         };
         while i < hi {
             let a = &fixes[i];
-            let (FixKind::Track, Some(anchor), true) = (a.kind(), a.point(), loaded[i]) else {
+            let (true, Some(anchor)) = (starts(i), a.point()) else {
                 i += 1;
                 continue;
             };
