@@ -378,10 +378,11 @@ impl Domain {
         self.sites.insert(site.reg.site.clone(), site);
     }
 
-    /// Add a vehicle fix as it is (tests of readers that need only fixes).
+    /// Add a vehicle fix as it is, with the load a hand-over's fix is of (tests of readers
+    /// that need only fixes).
     #[cfg(test)]
-    pub(crate) fn test_fix(&mut self, plate: &Plate, fix: Fix) {
-        self.movements.add(plate, fix, 0, None);
+    pub(crate) fn test_fix(&mut self, plate: &Plate, fix: Fix, load: Option<&ManifestNumber>) {
+        self.movements.add(plate, fix, 0, load);
     }
 
     /// Set the last serial allocated for a year and region (tests: running out of numbers).

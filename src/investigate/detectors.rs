@@ -371,11 +371,17 @@ impl LoadCursor {
         }
     }
 
-    /// The loads on the vehicle after fix `upto` (`upto` never goes back).
-    fn at(&mut self, t: &Track, upto: usize) -> &BTreeMap<u64, (u64, u64)> {
-        while self.next <= upto && self.next < t.fixes.len() {
-            let f = &t.fixes[self.next];
-            if let Some(m) = t.loads[self.next] {
+    /// The loads on the vehicle after fix `upto` (`upto` never goes back) of `fixes`, whose
+    /// loads (packed) are `loads`.
+    fn at(
+        &mut self,
+        fixes: &[Fix],
+        loads: &[Option<u64>],
+        upto: usize,
+    ) -> &BTreeMap<u64, (u64, u64)> {
+        while self.next <= upto && self.next < fixes.len() {
+            let f = &fixes[self.next];
+            if let Some(m) = loads[self.next] {
                 match f.kind() {
                     FixKind::Load => {
                         self.on.insert(m, (f.index(), f.ms));
@@ -388,7 +394,7 @@ impl LoadCursor {
             }
             self.next += 1;
         }
-        let now = t.fixes[upto].ms;
+        let now = fixes[upto].ms;
         let on_max = self.on_max;
         self.on
             .retain(|_, (_, ms)| now.saturating_sub(*ms) <= on_max);
@@ -483,11 +489,18 @@ impl Track {
 
     /// Whether any load is on after each fix (a walk from the first fix read).
     fn loaded(&self, on_max: u64) -> Vec<bool> {
-        let mut c = LoadCursor::new(on_max);
-        (0..self.fixes.len())
-            .map(|i| !c.at(self, i).is_empty())
-            .collect()
+        loaded_after_each(&self.fixes, &self.loads, on_max)
     }
+}
+
+/// Whether any load is on a vehicle after each of `fixes` (`loads`: the load of each, packed),
+/// walking from the first: the rule the vehicle detectors and the map's stops share (a load is
+/// on from the fix that puts it on until the one that takes it off, for at most `on_max`).
+pub(crate) fn loaded_after_each(fixes: &[Fix], loads: &[Option<u64>], on_max: u64) -> Vec<bool> {
+    let mut c = LoadCursor::new(on_max);
+    (0..fixes.len())
+        .map(|i| !c.at(fixes, loads, i).is_empty())
+        .collect()
 }
 
 /// Manifest `n`'s own anomalies, cheap enough for every read of it: the rules about the
@@ -1405,14 +1418,14 @@ impl<'a> Scan<'a> {
                         }
                     };
                     let mut manifests: BTreeSet<ManifestNumber> = fast_cursor
-                        .at(t, j)
+                        .at(&t.fixes, &t.loads, j)
                         .keys()
                         .copied()
                         .map(ManifestNumber::unpacked)
                         .collect();
                     manifests.extend(
                         fast_cursor
-                            .at(t, i)
+                            .at(&t.fixes, &t.loads, i)
                             .keys()
                             .copied()
                             .map(ManifestNumber::unpacked),
@@ -1520,7 +1533,7 @@ impl<'a> Scan<'a> {
                     .any(|f| f.point().is_some_and(|p| inside(p, &s.reg.geofence)))
             });
             if in_site.is_none() {
-                let on = dwell_cursor.at(t, i);
+                let on = dwell_cursor.at(&t.fixes, &t.loads, i);
                 let manifests: BTreeSet<ManifestNumber> =
                     on.keys().copied().map(ManifestNumber::unpacked).collect();
                 let mut entries: BTreeSet<u64> = run.iter().map(|f| f.index()).collect();

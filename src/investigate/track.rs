@@ -11,11 +11,10 @@
 //!
 //! Pure: the window and thresholds come in; no clock, no I/O.
 
-use super::detectors::{distance_m, inside, nearest_site, DetectorConfig};
+use super::detectors::{distance_m, inside, loaded_after_each, nearest_site, DetectorConfig};
 use crate::domain::codes::Uscc;
 use crate::domain::codes::{ManifestNumber, Plate};
 use crate::domain::events::{Point, SiteKind};
-use crate::domain::model::StepKind;
 use crate::domain::movements::{Fix, FixKind};
 use crate::domain::query::DomainQuery;
 use crate::ledger::time::Timestamp;
@@ -113,23 +112,30 @@ pub fn track(
     to: Timestamp,
     cfg: &DetectorConfig,
 ) -> Track {
-    let all = d.fixes(plate, None, None);
+    // From as long before the window as a load counts as on: the loads on at its start.
+    let since = from.unix_millis().saturating_sub(cfg.max_on_board_ms);
+    let (all, loads): (Vec<Fix>, Vec<Option<u64>>) = d
+        .fixes_with_loads(plate, Some(Timestamp::from_unix_millis(since)), Some(to))
+        .into_iter()
+        .unzip();
     let lo = all.partition_point(|f| f.ms < from.unix_millis());
-    let hi = all.partition_point(|f| f.ms < to.unix_millis());
+    let hi = all.len();
     let truncated = hi - lo > MAX_FIXES;
     let fixes = &all[lo..hi.min(lo + MAX_FIXES)];
-    // Loads on the truck before each fix of the window (counted from its first fix).
-    let mut loaded: i64 = all[..lo].iter().fold(0, step_load);
-    let mut load_before = Vec::with_capacity(fixes.len());
-    for f in fixes {
-        loaded = step_load(loaded, f);
-        load_before.push(loaded > 0);
-    }
-    let manifests = handover_manifests(d, plate);
+    // Loads on the truck after each fix of the window, as the detectors count them.
+    let load_before =
+        loaded_after_each(&all, &loads, cfg.max_on_board_ms)[lo..lo + fixes.len()].to_vec();
+    // The load each hand-over's fix moved (the fixes name them).
+    let manifests: HashMap<u64, ManifestNumber> = (lo..lo + fixes.len())
+        .filter_map(|i| Some((all[i].index(), ManifestNumber::unpacked(loads[i]?))))
+        .collect();
+    let registered = d.sites();
     let site_at = |p: Point| {
-        d.find_site(&mut |s| s.reg.location == p)
-            .or_else(|| d.find_site(&mut |s| inside(p, &s.reg.geofence)))
-            .map(|s| s.reg.site)
+        registered
+            .iter()
+            .find(|s| s.reg.location == p)
+            .or_else(|| registered.iter().find(|s| inside(p, &s.reg.geofence)))
+            .map(|s| s.reg.site.clone())
     };
     let mut points = Vec::new();
     let mut handovers = Vec::new();
@@ -169,27 +175,6 @@ pub fn track(
         sites,
         truncated,
     }
-}
-
-fn step_load(n: i64, f: &Fix) -> i64 {
-    match f.kind() {
-        FixKind::Load => n + 1,
-        FixKind::Unload => (n - 1).max(0),
-        FixKind::Track => n,
-    }
-}
-
-/// The manifest each of the vehicle's hand-overs moved, by log entry.
-fn handover_manifests(d: &dyn DomainQuery, plate: &Plate) -> HashMap<u64, ManifestNumber> {
-    let mut out = HashMap::new();
-    for n in d.manifests_of_vehicle(plate).iter() {
-        if let Some(m) = d.manifest(n) {
-            for s in m.steps.iter().filter(|s| s.kind == StepKind::Handover) {
-                out.insert(s.index, m.number.clone());
-            }
-        }
-    }
-    out
 }
 
 /// Runs of track points within the radius of their first for the minimum time, outside every
@@ -340,8 +325,10 @@ mod tests {
         }
         let plate = Plate::parse("苏E12345").unwrap();
         let t = |m: u64| Timestamp::from_unix_millis(T0 + m * MIN);
+        let load = ManifestNumber::parse("20263205000123").unwrap();
         let mut add = |m: u64, at: Option<Point>, i: u64, k: FixKind| {
-            d.test_fix(&plate, Fix::new(t(m), at, i, k))
+            let of = (k != FixKind::Track).then_some(&load);
+            d.test_fix(&plate, Fix::new(t(m), at, i, k), of)
         };
         // Loaded in the yard, driven away, stopped 30 min by the road (about 5.6 km north),
         // then 40 min inside the yard's fence: one stop outside, the yard's is no stop.
