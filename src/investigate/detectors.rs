@@ -353,7 +353,8 @@ pub fn detect_filtered(
 }
 
 /// What a vehicle carries as its fixes are walked in time order: each load on it (by the
-/// hand-over that put it there) until the hand-over that took it off. Advanced only forwards,
+/// hand-over that put it there) until the hand-over that took it off, for at most `on_max`
+/// (`DetectorConfig::max_on_board_ms`). Advanced only forwards,
 /// so a detector's whole walk over a truck's fixes is linear, however many anomalies it finds.
 struct LoadCursor {
     next: usize,
@@ -404,7 +405,7 @@ impl LoadCursor {
 
 /// A vehicle's fixes as read for one walk, in time order, each with the load a hand-over's fix
 /// is of (packed); the walk looks at pairs and runs that start in `lo..hi`.
-struct Track {
+struct Walk {
     fixes: Vec<Fix>,
     loads: Vec<Option<u64>>,
     lo: usize,
@@ -417,7 +418,7 @@ struct Track {
 
 /// What a window of a vehicle's fixes holds for one manifest's walk.
 enum Around {
-    Found(Track),
+    Found(Walk),
     /// None of the manifest's fixes.
     Missing,
     /// Too few before its first fix: read from earlier.
@@ -426,10 +427,10 @@ enum Around {
     Later,
 }
 
-impl Track {
-    fn whole(fixes: Vec<Fix>, loads: Vec<Option<u64>>) -> Track {
+impl Walk {
+    fn whole(fixes: Vec<Fix>, loads: Vec<Option<u64>>) -> Walk {
         let hi = fixes.len();
-        Track {
+        Walk {
             fixes,
             loads,
             lo: 0,
@@ -477,7 +478,7 @@ impl Track {
             return Around::Later;
         }
         let hi = after.map_or(fixes.len(), |i| i + 1);
-        Around::Found(Track {
+        Around::Found(Walk {
             fixes,
             loads,
             lo,
@@ -1279,7 +1280,6 @@ impl<'a> Scan<'a> {
     // Vehicles
     // -----------------------------------------------------------------------------------------
 
-    /// Which manifests each hand-over entry of this vehicle moved.
     fn vehicle_anomaly(
         &self,
         plate: &Plate,
@@ -1327,8 +1327,8 @@ impl<'a> Scan<'a> {
         let d = self.d;
         let Some(n) = self.focus else {
             let (fixes, loads) = d.fixes_with_loads(plate, None, None).into_iter().unzip();
-            let track = Track::whole(fixes, loads);
-            let found = self.walk_track(plate, &track);
+            let walk = Walk::whole(fixes, loads);
+            let found = self.walk_vehicle(plate, &walk);
             self.out
                 .extend(found.unwrap_or_else(|_| unreachable!("a walk of every fix has them all")));
             return;
@@ -1364,8 +1364,8 @@ impl<'a> Scan<'a> {
                 )
                 .into_iter()
                 .unzip();
-            let walked = match Track::around(fixes, loads, &mine, on_max, from, to) {
-                Around::Found(track) => self.walk_track(plate, &track),
+            let walked = match Walk::around(fixes, loads, &mine, on_max, from, to) {
+                Around::Found(walk) => self.walk_vehicle(plate, &walk),
                 short => Err(short),
             };
             match walked {
@@ -1384,7 +1384,7 @@ impl<'a> Scan<'a> {
     /// `lo..hi` too far apart for the time between them, and the runs of track points that
     /// start in `lo..hi` while the vehicle is loaded; or which way the fixes read fall short
     /// (a run goes on past the last fix read, or begins before the first that can be told).
-    fn walk_track(&self, plate: &Plate, t: &Track) -> Result<Vec<Anomaly>, Around> {
+    fn walk_vehicle(&self, plate: &Plate, t: &Walk) -> Result<Vec<Anomaly>, Around> {
         let (fixes, lo, hi) = (&t.fixes[..], t.lo, t.hi);
         let on_max = self.cfg.max_on_board_ms;
         let load_of = |x: &Fix, i: usize| -> Option<ManifestNumber> {
