@@ -4,7 +4,9 @@
 //! in the plant's browser; refusals show in Chinese next to their field. Every test asserts
 //! what the log (or its pending tree) holds, read as the authority would.
 
-use crate::app_kit::{choose, element_png, log_size, sign_in, text_of, visible};
+use crate::app_kit::{
+    choose, element_png, handover_form_ready, log_size, sign_in, text_of, visible,
+};
 use crate::browser::{
     horizontal_overflow, screens_dir, untranslated_text, Browser, LaunchOptions, Page, WAIT,
 };
@@ -67,7 +69,7 @@ fn the_plant_hands_a_load_to_a_truck_and_the_drivers_countersignature_completes_
         _dir,
         _browser,
     } = plant_desk();
-    page.wait_for(&visible("#handover-form"), WAIT);
+    handover_form_ready(&page);
     // The counts are prefilled as people write them, in kg.
     assert_eq!(
         page.eval("document.getElementById('ho-q0').value"),
@@ -290,7 +292,7 @@ fn a_refused_hand_over_says_why_in_chinese_next_to_the_field_and_the_log_is_unch
         _dir,
         _browser,
     } = plant_desk();
-    page.wait_for(&visible("#handover-form"), WAIT);
+    handover_form_ready(&page);
     choose(&page, "#ho-to", &w.hauler_a.id);
     choose(&page, "#ho-vehicle", PLATE_A);
     let before = log_size(&w);
@@ -338,7 +340,7 @@ fn a_refused_hand_over_says_why_in_chinese_next_to_the_field_and_the_log_is_unch
         said.starts_with("交接时间"),
         "in Chinese, naming the field: {said}"
     );
-    page.wait_for(&visible("#handover-form"), WAIT);
+    handover_form_ready(&page);
     screens(&page, "refused-time");
 
     assert_eq!(log_size(&w), before, "nothing was written");

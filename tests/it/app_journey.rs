@@ -10,7 +10,8 @@
 use crate::app_issue::{line, open_form};
 use crate::app_kit::{
     amounts, approve, choose, desk, device_key, element_png, enrol, gate_done, gate_next,
-    gate_ready, gate_sign, key_view, log_size, open_scan, set, sign_in, text_of, visible,
+    gate_ready, gate_sign, handover_form_ready, key_view, log_size, open_scan, set, sign_in,
+    text_of, visible,
 };
 use crate::app_pages::look;
 use crate::browser::{qr_video, Browser, LaunchOptions, Page, WAIT};
@@ -55,7 +56,7 @@ fn driver_phone(
 /// manifest page, signs first, and waits for the code to be on screen; the code's picture.
 fn sign_first(page: &Page, base: &str, m: &str, to: &Party, plate: Option<&str>) -> Vec<u8> {
     page.navigate(&format!("{base}/app/m/{m}"));
-    page.wait_for(&visible("#handover-form"), WAIT);
+    handover_form_ready(&page);
     choose(page, "#ho-to", &to.id);
     if let Some(plate) = plate {
         choose(page, "#ho-vehicle", plate);

@@ -186,6 +186,17 @@ pub fn visible(css: &str) -> String {
     )
 }
 
+/// The hand-over form shown and its script running: `takeOver` marks the form ready once its
+/// listeners are attached, and a choice made before then would go unheard (the form itself is
+/// drawn by the server, before the module has loaded).
+pub fn handover_form_ready(page: &Page) {
+    page.wait_for(&visible("#handover-form"), WAIT);
+    page.wait_for(
+        "document.getElementById('handover-form').dataset.ready === '1'",
+        WAIT,
+    );
+}
+
 /// The element's pixels as a PNG (a QR code as a phone's camera would see it on screen).
 pub fn element_png(page: &Page, css: &str) -> Vec<u8> {
     let r = page.eval(&format!(
