@@ -727,14 +727,9 @@ pub fn inside(p: Point, polygon: &[Point]) -> bool {
     inside
 }
 
-/// The registered site nearest `p` (the first in id order of equals), and how far it is in m.
-pub(crate) fn nearest_site(d: &dyn DomainQuery, p: Point) -> Option<(f64, Site)> {
-    let sites: Vec<Site> = d.sites().into_iter().map(Cow::into_owned).collect();
-    nearest_of(&sites, p).map(|(dist, s)| (dist, s.clone()))
-}
-
-/// The site of `sites` nearest to `p` (the first of those as near), and how far it is in metres.
-fn nearest_of(sites: &[Site], p: Point) -> Option<(f64, &Site)> {
+/// The site of `sites` (the register, in id order) nearest to `p` (the first of those as near),
+/// and how far it is in metres.
+pub(crate) fn nearest_of(sites: &[Site], p: Point) -> Option<(f64, &Site)> {
     let mut nearest: Option<(f64, &Site)> = None;
     for s in sites {
         let dist = distance_m(p, s.reg.location);

@@ -11,16 +11,17 @@
 //!
 //! Pure: the window and thresholds come in; no clock, no I/O.
 
-use super::detectors::{distance_m, inside, loaded_after_each, nearest_site, DetectorConfig};
+use super::detectors::{distance_m, inside, loaded_after_each, nearest_of, DetectorConfig};
 use crate::domain::codes::Uscc;
 use crate::domain::codes::{ManifestNumber, Plate};
 use crate::domain::events::{Point, SiteKind};
+use crate::domain::model::Site;
 use crate::domain::movements::{Fix, FixKind};
 use crate::domain::query::DomainQuery;
 use crate::ledger::time::Timestamp;
 use serde::Serialize;
+use std::borrow::Cow;
 use std::collections::HashMap;
-use std::ops::ControlFlow;
 
 /// At most this many fixes are returned for one window (a month of a truck reporting every
 /// minute is 43,200); beyond it the answer says `truncated` and ends at the last one returned.
@@ -129,7 +130,8 @@ pub fn track(
     let manifests: HashMap<u64, ManifestNumber> = (lo..lo + fixes.len())
         .filter_map(|i| Some((all[i].index(), ManifestNumber::unpacked(loads[i]?))))
         .collect();
-    let registered = d.sites();
+    // The register of sites, read once: the hand-overs' sites, the stops, the sites drawn.
+    let registered: Vec<Site> = d.sites().into_iter().map(Cow::into_owned).collect();
     let site_at = |p: Point| {
         registered
             .iter()
@@ -159,8 +161,8 @@ pub fn track(
             }),
         }
     }
-    let dwells = dwells(d, fixes, &load_before, cfg);
-    let sites = sites_around(d, fixes, &dwells);
+    let dwells = dwells(&registered, fixes, &load_before, cfg);
+    let sites = sites_around(&registered, fixes, &dwells);
     Track {
         plate: plate.clone(),
         from,
@@ -179,7 +181,7 @@ pub fn track(
 
 /// Runs of track points within the radius of their first for the minimum time, outside every
 /// registered site's geofence.
-fn dwells(d: &dyn DomainQuery, fixes: &[Fix], loaded: &[bool], cfg: &DetectorConfig) -> Vec<Dwell> {
+fn dwells(registered: &[Site], fixes: &[Fix], loaded: &[bool], cfg: &DetectorConfig) -> Vec<Dwell> {
     let track: Vec<(usize, Point)> = fixes
         .iter()
         .enumerate()
@@ -198,9 +200,9 @@ fn dwells(d: &dyn DomainQuery, fixes: &[Fix], loaded: &[bool], cfg: &DetectorCon
         let ib = track[b].0;
         let held = fixes[ib].ms - fixes[ia].ms;
         let run = &track[a..=b];
-        let in_site = d
-            .find_site(&mut |s| run.iter().any(|(_, p)| inside(*p, &s.reg.geofence)))
-            .is_some();
+        let in_site = registered
+            .iter()
+            .any(|s| run.iter().any(|(_, p)| inside(*p, &s.reg.geofence)));
         if in_site {
             // Standing at a site is what trucks do.
             a = b + 1;
@@ -210,7 +212,7 @@ fn dwells(d: &dyn DomainQuery, fixes: &[Fix], loaded: &[bool], cfg: &DetectorCon
             a += 1;
             continue;
         }
-        let nearest = nearest_site(d, anchor).map(|(m, s)| Nearest {
+        let nearest = nearest_of(registered, anchor).map(|(m, s)| Nearest {
             site: s.reg.site.clone(),
             name: s.reg.name.clone(),
             distance_m: m.round() as u64,
@@ -233,7 +235,7 @@ fn dwells(d: &dyn DomainQuery, fixes: &[Fix], loaded: &[bool], cfg: &DetectorCon
 
 /// The sites near the track (within [`SITE_MARGIN_E6`] of its box), the hand-overs' sites and
 /// each stop's nearest site; nearest the track's centre first, at most [`MAX_SITES`].
-fn sites_around(d: &dyn DomainQuery, fixes: &[Fix], dwells: &[Dwell]) -> Vec<SiteShape> {
+fn sites_around(registered: &[Site], fixes: &[Fix], dwells: &[Dwell]) -> Vec<SiteShape> {
     let known: Vec<Point> = fixes.iter().filter_map(Fix::point).collect();
     let Some(first) = known.first() else {
         return Vec::new();
@@ -256,7 +258,7 @@ fn sites_around(d: &dyn DomainQuery, fixes: &[Fix], dwells: &[Dwell]) -> Vec<Sit
         lon_e6: ((w as i64 + e as i64) / 2) as i32,
     };
     let mut near: Vec<(f64, SiteShape)> = Vec::new();
-    d.each_site(&mut |x| {
+    for x in registered {
         let p = x.reg.location;
         let shown = ((s..=n).contains(&p.lat_e6) && (w..=e).contains(&p.lon_e6))
             || dwells
@@ -275,8 +277,7 @@ fn sites_around(d: &dyn DomainQuery, fixes: &[Fix], dwells: &[Dwell]) -> Vec<Sit
                 },
             ));
         }
-        ControlFlow::Continue(())
-    });
+    }
     near.sort_by(|a, b| a.0.total_cmp(&b.0));
     near.into_iter().take(MAX_SITES).map(|(_, s)| s).collect()
 }
@@ -287,7 +288,7 @@ mod tests {
     use crate::domain::catalog::Catalog;
     use crate::domain::events::SiteRegistered;
     use crate::domain::fold::Domain;
-    use crate::domain::model::{Limits, Site};
+    use crate::domain::model::Limits;
     use std::sync::Arc;
 
     const MIN: u64 = 60_000;
