@@ -16,7 +16,7 @@ use super::model::*;
 use super::movements::{Fix, Movements};
 use super::table::{Changes, Table};
 use crate::ledger::event::{PublicKey, SignedEvent};
-use crate::ledger::kv::{FoldWrites, Kv};
+use crate::ledger::kv::{FoldWrites, Kv, MemKv};
 use crate::ledger::state::{Delegation, Fold, LogState, Refusal};
 use crate::ledger::time::Timestamp;
 
@@ -353,12 +353,10 @@ impl Domain {
                 std::ops::ControlFlow::Continue(())
             });
         }
-        for (k, v) in w.changes {
-            match v {
-                Some(v) => all.insert(k, v),
-                None => all.remove(&k),
-            };
-        }
+        // Applied as the store applies them (`MemKv::apply`).
+        let all = MemKv(std::sync::RwLock::new(all));
+        all.apply(w);
+        let all = all.0.into_inner().expect("kv lock");
         all.into_iter().collect()
     }
 

@@ -3,10 +3,11 @@
 //! keys instead of every manifest.
 //!
 //! One table (`w`) of keys (kind, time, manifest), each the manifest's current state: a key
-//! is added as a manifest comes to need watching, and removed when it no longer does. What the detectors' thresholds
-//! are (transit limits, working days, holidays) the fold does not need to know: each key holds
-//! the fold's own time, and the query works out the range from its `now` and thresholds, then
-//! judges each manifest it finds with the same code as a full scan.
+//! is added as a manifest comes to need watching, and removed when it no longer does. What
+//! the detectors' thresholds are (transit limits, working days, holidays) the fold does not
+//! need to know: each key holds the fold's own time, and the query works out the range from
+//! its `now` and thresholds, then judges each manifest it finds with the same code as a full
+//! scan.
 
 use super::codes::ManifestNumber;
 use super::model::{Manifest, Status, Step, StepKind};
