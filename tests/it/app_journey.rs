@@ -56,7 +56,7 @@ fn driver_phone(
 /// manifest page, signs first, and waits for the code to be on screen; the code's picture.
 fn sign_first(page: &Page, base: &str, m: &str, to: &Party, plate: Option<&str>) -> Vec<u8> {
     page.navigate(&format!("{base}/app/m/{m}"));
-    handover_form_ready(&page);
+    handover_form_ready(page);
     choose(page, "#ho-to", &to.id);
     if let Some(plate) = plate {
         choose(page, "#ho-vehicle", plate);
