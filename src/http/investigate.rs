@@ -1,5 +1,7 @@
 //! Investigations over HTTP: `GET /v1/anomalies`, the detectors of `investigate::detectors`
-//! over the live state, scoped by who reads.
+//! over the live state, scoped by who reads. A filter the detectors answer without reading
+//! every manifest (a vehicle, or a kind other than the aggregates: `detectors::bounded`) is
+//! answered as of the request; any other list is cut from the last full scan ([`ScanCache`]).
 
 use super::auth::SeenRequests;
 use super::reader::{live, now, off_worker, viewer, Viewer};
@@ -9,7 +11,7 @@ use crate::domain::codes::{Plate, Uscc};
 use crate::domain::query::DomainQuery;
 use crate::domain::DomainRules;
 use crate::investigate::detectors::{
-    detect, detect_filtered, watched_kind, Anomaly, AnomalyKind, DetectorConfig, Filter,
+    bounded, detect, detect_filtered, Anomaly, AnomalyKind, DetectorConfig, Filter,
 };
 use crate::ledger::time::{DateAs, Timestamp};
 use actix_web::{web, HttpRequest, HttpResponse};
@@ -311,25 +313,14 @@ async fn anomalies(
     let cache = cache.into_inner();
     let body = off_worker(move || {
         let d = live(&rules)?;
-        let (as_of, scan) = match f.kind.filter(|k| watched_kind(*k)) {
-            // A rule about one manifest: read from the manifests the fold watches for it, as
-            // of this request.
-            Some(kind) => {
-                let only = Filter {
-                    kind: Some(kind),
-                    ..Filter::default()
-                };
-                (
-                    now,
-                    Arc::new(in_page_order(detect_filtered(
-                        &*d,
-                        now,
-                        &DetectorConfig::default(),
-                        &only,
-                    ))),
-                )
-            }
-            None => cache.get(&rules, &*d, now),
+        let (as_of, scan) = if bounded(&f) {
+            // A vehicle, or a kind other than the aggregates: read from the manifests the
+            // fold watches (or those naming the vehicle) and the vehicles' fixes in the
+            // window asked for, as of this request.
+            let found = detect_filtered(&*d, now, &DetectorConfig::default(), &f);
+            (now, Arc::new(in_page_order(found)))
+        } else {
+            cache.get(&rules, &*d, now)
         };
         Ok(answer(&*d, as_of, &scan, &f, &pg, want, notes, &access))
     })

@@ -19,6 +19,7 @@ use crate::domain::events::{Line, Point, Role, SiteKind, Stream};
 use crate::domain::model::{FlagKind, Licence, Manifest, Site, Status, Step, StepKind};
 use crate::domain::movements::{Fix, FixKind};
 use crate::domain::query::DomainQuery;
+use crate::domain::subjects::{Subject, SubjectKind};
 use crate::domain::watch::{arrival_and_receipt, Watched};
 use crate::ledger::time::Timestamp;
 use serde::Serialize;
@@ -274,6 +275,43 @@ pub fn detect_by_scan(d: &dyn DomainQuery, now: Timestamp, cfg: &DetectorConfig)
     s.vehicles_and_finish()
 }
 
+/// Whether anomalies of `kind` come from a vehicle's fixes (too fast, two places, dwelling).
+pub fn vehicle_kind(kind: AnomalyKind) -> bool {
+    use AnomalyKind::*;
+    matches!(kind, TooFast | VehicleTwoPlaces | DwellOutsideSites)
+}
+
+/// Which detectors can give an anomaly a filter matches.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Plan {
+    /// The rules about one manifest.
+    own: bool,
+    /// The vehicles' fixes.
+    vehicles: bool,
+    /// The aggregates (capacity, a station's or a construction site's balance): the only ones
+    /// that read every manifest. They name no vehicle.
+    aggregates: bool,
+}
+
+impl Plan {
+    fn of(f: &Filter) -> Plan {
+        let k = f.kind;
+        Plan {
+            own: k.is_none_or(watched_kind),
+            vehicles: k.is_none_or(vehicle_kind),
+            aggregates: k.is_none_or(|k| !watched_kind(k) && !vehicle_kind(k))
+                && f.vehicle.is_none(),
+        }
+    }
+}
+
+/// Whether [`detect_filtered`] answers `f` without reading every manifest: the filter names a
+/// vehicle, or a kind that is not an aggregate. Only the manifests the fold watches (or those
+/// naming the vehicle) and the fixes of the vehicles in the filter's window are read.
+pub fn bounded(f: &Filter) -> bool {
+    !Plan::of(f).aggregates
+}
+
 /// Whether anomalies of `kind` are rules about one manifest, answered from the manifests the
 /// fold watches without a scan.
 pub fn watched_kind(kind: AnomalyKind) -> bool {
@@ -330,26 +368,73 @@ pub fn scan_parts(
     ]
 }
 
-/// [`detect`], keeping those the filter matches. A kind of [`watched_kind`] reads only the
-/// manifests the fold watches for it: no scan.
+/// [`detect`], keeping those the filter matches, reading only what can give them: a kind of
+/// [`watched_kind`] reads the manifests the fold watches for it; a vehicle reads the manifests
+/// naming it (subject postings: its hand-overs and the inspections that saw it) and its own
+/// fixes; a window (`from`, `to`) bounds the fixes read to what the walks over it need. Only
+/// a filter that lets in the aggregates ([`bounded`] false) reads every manifest.
 pub fn detect_filtered(
     d: &dyn DomainQuery,
     now: Timestamp,
     cfg: &DetectorConfig,
     f: &Filter,
 ) -> Vec<Anomaly> {
-    let mut out = match f.kind.filter(|k| watched_kind(*k)) {
-        Some(k) => {
-            let mut s = Scan::new(d, now, cfg, None);
-            s.watched(Some(k));
-            let mut out = std::mem::take(&mut s.out);
-            sort_and_name(&mut out);
-            out
+    let plan = Plan::of(f);
+    let mut s = Scan::new(d, now, cfg, None);
+    if plan.own {
+        match &f.vehicle {
+            Some(v) => {
+                for n in manifests_naming(d, v) {
+                    if let Some(m) = d.manifest(&n) {
+                        s.overdue(&m);
+                        s.receipt(&m);
+                        s.flags(&m);
+                    }
+                }
+            }
+            None => s.watched(f.kind),
         }
-        None => detect(d, now, cfg),
+    }
+    if plan.aggregates {
+        d.each_manifest(&mut |m| {
+            s.walk(m);
+            ControlFlow::Continue(())
+        });
+    }
+    if plan.vehicles {
+        let plates = match &f.vehicle {
+            Some(v) => vec![v.clone()],
+            None => d.tracked_vehicles(),
+        };
+        let (from, to) = (
+            f.from.map(|t| t.unix_millis()),
+            f.to.map(|t| t.unix_millis()),
+        );
+        for p in plates {
+            s.vehicle_in(&p, from, to);
+        }
+    }
+    let mut out = if plan.aggregates {
+        s.finish()
+    } else {
+        let mut out = std::mem::take(&mut s.out);
+        sort_and_name(&mut out);
+        out
     };
     out.retain(|a| f.matches(a));
     out
+}
+
+/// The manifests whose entries name vehicle `plate` (its subject postings).
+fn manifests_naming(d: &dyn DomainQuery, plate: &Plate) -> BTreeSet<ManifestNumber> {
+    let subject = Subject::new(SubjectKind::Plate, plate.as_str());
+    let Some(id) = d.subject_id(&subject) else {
+        return BTreeSet::new();
+    };
+    d.postings_at(id, 0..d.posting_count(id))
+        .into_iter()
+        .map(|p| ManifestNumber::unpacked(p.manifest))
+        .collect()
 }
 
 /// What a vehicle carries as its fixes are walked in time order: each load on it (by the
@@ -416,10 +501,11 @@ struct Walk {
     to_end: bool,
 }
 
-/// What a window of a vehicle's fixes holds for one manifest's walk.
+/// What a window of a vehicle's fixes holds for one manifest's walk, or for the anomalies
+/// dated in a window of time.
 enum Around {
     Found(Walk),
-    /// None of the manifest's fixes.
+    /// None of the manifest's fixes (none in the window).
     Missing,
     /// Too few before its first fix: read from earlier.
     Earlier,
@@ -459,11 +545,10 @@ impl Walk {
         let (Some(&first), Some(&last)) = (at.first(), at.last()) else {
             return Around::Missing;
         };
-        let before = (0..first).rev().find(|&i| fixes[i].point().is_some());
-        let lo = before.unwrap_or(first);
-        if from.is_some_and(|from| before.is_none() || fixes[lo].ms.saturating_sub(on_max) < from) {
-            return Around::Earlier;
-        }
+        let lo = match start_before(&fixes, first, on_max, from) {
+            Ok(lo) => lo,
+            Err(short) => return short,
+        };
         let known = |i: &usize| fixes[*i].point().is_some();
         let after = match fixes[last].kind() {
             // Still on: to the first known position after it counts as on no longer.
@@ -488,10 +573,60 @@ impl Walk {
         })
     }
 
+    /// For the anomalies dated `wf <= time < wt` (None: unbounded) on the fixes read from
+    /// `from` (None: the first) up to `to` (None: the last): the pairs of known positions whose
+    /// second fix, and the stop runs whose first, is dated then, walked from the last known
+    /// position before the window with the loads on it then (those put on up to `on_max`
+    /// before). A run that starts in the window and goes on past it is followed to its end.
+    fn within(
+        fixes: Vec<Fix>,
+        loads: Vec<Option<u64>>,
+        (wf, wt): (Option<u64>, Option<u64>),
+        on_max: u64,
+        from: Option<u64>,
+        to: Option<u64>,
+    ) -> Around {
+        let first = wf.map_or(0, |t| fixes.partition_point(|x| x.ms < t));
+        let hi = wt.map_or(fixes.len(), |t| fixes.partition_point(|x| x.ms < t));
+        if first >= hi {
+            return Around::Missing;
+        }
+        let lo = match start_before(&fixes, first, on_max, from) {
+            Ok(lo) => lo,
+            Err(short) => return short,
+        };
+        Around::Found(Walk {
+            fixes,
+            loads,
+            lo,
+            hi,
+            from,
+            to_end: to.is_none(),
+        })
+    }
+
     /// Whether any load is on after each fix (a walk from the first fix read).
     fn loaded(&self, on_max: u64) -> Vec<bool> {
         loaded_after_each(&self.fixes, &self.loads, on_max)
     }
+}
+
+/// Where a walk that looks at fix `first` on starts: the last known position before it (the
+/// first jump to look at ends at `first`'s position or later), or `first` if the fixes read
+/// from `from` (None: the vehicle's first) reach back to the vehicle's first. Earlier: the fixes
+/// read do not reach that position, or not `on_max` before it (the loads on then).
+fn start_before(
+    fixes: &[Fix],
+    first: usize,
+    on_max: u64,
+    from: Option<u64>,
+) -> Result<usize, Around> {
+    let before = (0..first).rev().find(|&i| fixes[i].point().is_some());
+    let lo = before.unwrap_or(first);
+    if from.is_some_and(|from| before.is_none() || fixes[lo].ms.saturating_sub(on_max) < from) {
+        return Err(Around::Earlier);
+    }
+    Ok(lo)
 }
 
 /// Whether any load is on a vehicle after each of `fixes` (`loads`: the load of each, packed),
@@ -1321,11 +1456,7 @@ impl<'a> Scan<'a> {
     fn vehicle(&mut self, plate: &Plate) {
         let d = self.d;
         let Some(n) = self.focus else {
-            let (fixes, loads) = d.fixes_with_loads(plate, None, None).into_iter().unzip();
-            let walk = Walk::whole(fixes, loads);
-            let found = self.walk_vehicle(plate, &walk);
-            self.out
-                .extend(found.unwrap_or_else(|_| unreachable!("a walk of every fix has them all")));
+            self.vehicle_in(plate, None, None);
             return;
         };
         let Some(m) = d.manifest(n) else {
@@ -1342,16 +1473,60 @@ impl<'a> Scan<'a> {
             return;
         };
         let on_max = self.cfg.max_on_board_ms;
-        // How far the window reaches before its first fix and after its last (twice as far as
-        // a load counts as on: the loads on at the known position before it, and the first
-        // known after a load still on): doubled until the walk has what it needs, or the
-        // window is unbounded.
-        let reach = on_max.max(DAY_MS).saturating_mul(2);
+        let found = self.walk_read(
+            plate,
+            Some(first_ms),
+            Some(last_ms),
+            |fixes, loads, from, to| Walk::around(fixes, loads, &mine, on_max, from, to),
+        );
+        self.out.extend(found);
+    }
+
+    /// The anomalies of vehicle `plate` dated `from <= time < to` (None: unbounded): its fixes
+    /// in that window and around it, as far as the walks need.
+    fn vehicle_in(&mut self, plate: &Plate, from: Option<u64>, to: Option<u64>) {
+        if from.is_none() && to.is_none() {
+            let (fixes, loads) = self
+                .d
+                .fixes_with_loads(plate, None, None)
+                .into_iter()
+                .unzip();
+            let walk = Walk::whole(fixes, loads);
+            let found = self.walk_vehicle(plate, &walk);
+            self.out
+                .extend(found.unwrap_or_else(|_| unreachable!("a walk of every fix has them all")));
+            return;
+        }
+        let on_max = self.cfg.max_on_board_ms;
+        let mut found = self.walk_read(plate, from, to, |fixes, loads, read_from, read_to| {
+            Walk::within(fixes, loads, (from, to), on_max, read_from, read_to)
+        });
+        let ms = |a: &Anomaly| a.at.unix_millis();
+        found.retain(|a| from.is_none_or(|f| ms(a) >= f) && to.is_none_or(|t| ms(a) < t));
+        self.out.extend(found);
+    }
+
+    /// Walk vehicle `plate`'s fixes read from before `first_ms` to after `last_ms` (None:
+    /// from its first, to its last): twice as far as a load counts as on either side
+    /// (the loads on at the known position before, and the first known after a load still
+    /// on), doubled on the side the walk (`around` makes it of what was read) falls short,
+    /// until it has what it needs or reads to the vehicle's first or last fix.
+    fn walk_read(
+        &self,
+        plate: &Plate,
+        first_ms: Option<u64>,
+        last_ms: Option<u64>,
+        around: impl Fn(Vec<Fix>, Vec<Option<u64>>, Option<u64>, Option<u64>) -> Around,
+    ) -> Vec<Anomaly> {
+        let reach = self.cfg.max_on_board_ms.max(DAY_MS).saturating_mul(2);
         let (mut back, mut ahead) = (reach, reach);
         loop {
-            let from = first_ms.checked_sub(back);
-            let to = last_ms.checked_add(ahead).filter(|t| *t < u64::MAX / 2);
-            let (fixes, loads) = d
+            let from = first_ms.and_then(|t| t.checked_sub(back));
+            let to = last_ms
+                .and_then(|t| t.checked_add(ahead))
+                .filter(|t| *t < u64::MAX / 2);
+            let (fixes, loads) = self
+                .d
                 .fixes_with_loads(
                     plate,
                     from.map(Timestamp::from_unix_millis),
@@ -1359,18 +1534,15 @@ impl<'a> Scan<'a> {
                 )
                 .into_iter()
                 .unzip();
-            let walked = match Walk::around(fixes, loads, &mine, on_max, from, to) {
+            let walked = match around(fixes, loads, from, to) {
                 Around::Found(walk) => self.walk_vehicle(plate, &walk),
                 short => Err(short),
             };
             match walked {
-                Ok(found) => {
-                    self.out.extend(found);
-                    return;
-                }
+                Ok(found) => return found,
                 Err(Around::Earlier) => back = back.saturating_mul(2),
                 Err(Around::Later) => ahead = ahead.saturating_mul(2),
-                Err(_) => return,
+                Err(_) => return Vec::new(),
             }
         }
     }

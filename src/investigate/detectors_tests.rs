@@ -5,6 +5,7 @@ use super::*;
 use crate::domain::access::Access;
 use crate::domain::fold::Domain;
 use crate::domain::testkit::*;
+use crate::ledger::event::PublicKey;
 use serde_json::json;
 use std::sync::Arc;
 
@@ -32,7 +33,48 @@ fn detect(d: &dyn DomainQuery, now: Timestamp, cfg: &DetectorConfig) -> Vec<Anom
         let of_scan: Vec<Anomaly> = found.iter().filter(|a| a.kind == kind).cloned().collect();
         assert_eq!(alone, of_scan, "{kind:?} read alone at {now}");
     }
+    // A vehicle's anomalies read from the manifests naming it and its own fixes, and the
+    // vehicle rules alone.
+    let mut plates: BTreeSet<Plate> = d.tracked_vehicles().into_iter().collect();
+    plates.extend(found.iter().flat_map(|a| a.vehicles.iter().cloned()));
+    for v in plates {
+        let f = Filter {
+            vehicle: Some(v.clone()),
+            ..Filter::default()
+        };
+        assert!(bounded(&f));
+        assert_same(
+            &detect_filtered(d, now, cfg, &f),
+            &found,
+            &f,
+            "one vehicle's",
+        );
+    }
+    for kind in AnomalyKind::ALL.into_iter().filter(|k| vehicle_kind(*k)) {
+        let f = Filter {
+            kind: Some(kind),
+            ..Filter::default()
+        };
+        assert_same(
+            &detect_filtered(d, now, cfg, &f),
+            &found,
+            &f,
+            "a vehicle rule's",
+        );
+    }
     found
+}
+
+/// What a filtered read found is what the full scan found that the filter matches (ids
+/// aside: a `.2` is given among the anomalies read).
+fn assert_same(read: &[Anomaly], all: &[Anomaly], f: &Filter, what: &str) {
+    let unnamed = |a: &Anomaly| Anomaly {
+        id: String::new(),
+        ..a.clone()
+    };
+    let read: Vec<Anomaly> = read.iter().map(unnamed).collect();
+    let scanned: Vec<Anomaly> = all.iter().filter(|a| f.matches(a)).map(unnamed).collect();
+    assert_eq!(read, scanned, "{what} anomalies, {f:?}");
 }
 
 fn of(all: &[Anomaly], kind: AnomalyKind) -> Vec<&Anomaly> {
@@ -640,6 +682,44 @@ fn filters_and_one_manifests_own_anomalies() {
     assert_eq!(AnomalyKind::parse("fast"), None);
 }
 
+/// An inspector finds a load on another truck than the one it was handed to: the anomaly
+/// names both plates, and a read of the truck the inspector saw (which the load was never
+/// handed to) finds it.
+#[test]
+fn a_load_seen_on_another_truck_is_found_by_either_plate() {
+    let mut log = Log::new();
+    let insp = uscc("MA1BUREA1");
+    log.auth(json!({"type": "party.registered", "party": insp, "name": "bureau", "roles": ["inspector"]}));
+    log.auth(json!({"type": "key.added", "key": PublicKey(key(40).verifying_key()).to_string(), "holder": insp}));
+    let m = log.issue_hw(1000, "S-RECV");
+    log.at(T0 + HOUR);
+    log.pickup(&m, TRUCK, 1000);
+    log.at(T0 + 2 * HOUR);
+    let seen = log.admit(
+        json!({"type": "inspection.recorded", "inspector": insp, "manifest": m,
+               "vehicle": TRUCK_B, "at": ts(T0 + 2 * HOUR), "verdict": "violation",
+               "findings": "the load is on the wrong truck"}),
+        &[&key(40)],
+    );
+    let now = ts(T0 + 3 * HOUR);
+    let all = log.detect(now);
+    let wrong = of(&all, AnomalyKind::WrongVehicle);
+    assert_eq!(wrong.len(), 1, "{all:?}");
+    assert!(wrong[0].entries.contains(&seen));
+    let plates = [TRUCK, TRUCK_B].map(|p| Plate::parse(p).unwrap());
+    assert_eq!(wrong[0].vehicles, plates.to_vec());
+    for p in plates {
+        let f = Filter {
+            vehicle: Some(p.clone()),
+            kind: Some(AnomalyKind::WrongVehicle),
+            ..Filter::default()
+        };
+        let read = detect_filtered(&log.d, now, &DetectorConfig::default(), &f);
+        assert_eq!(read.len(), 1, "read by {p}: {read:?}");
+        assert_eq!(read[0].id, wrong[0].id);
+    }
+}
+
 #[test]
 fn geometry_point_in_polygon_and_distance() {
     let sq = [
@@ -927,6 +1007,65 @@ fn own_reads_equal_the_full_scan_on_a_busy_truck_made_at_random() {
         id: String::new(),
         ..a.clone()
     };
+    // Windows of time, from an hour to months, some open on one side: the truck's anomalies
+    // dated in each, read from its fixes in and around it, are the full scan's.
+    // Half of them begin at a fix (or just after it): inside a run of track points, where a
+    // jump's first position is before the window and its second in it.
+    let span = log.now().unix_millis() - T0;
+    let times: Vec<u64> = log
+        .d
+        .fixes(&Plate::parse(TRUCK).unwrap(), None, None)
+        .iter()
+        .map(|x| x.ms)
+        .collect();
+    let mut found_in = 0;
+    for k in 0..60u64 {
+        let a = match k % 4 {
+            0 | 1 => T0 + next(span),
+            _ => times[next(times.len() as u64) as usize] + next(2),
+        };
+        let b = a + [HOUR, DAY, 3 * DAY, 20 * DAY, 90 * DAY][(k % 5) as usize];
+        let f = Filter {
+            vehicle: (k % 2 == 0).then(|| Plate::parse(TRUCK).unwrap()),
+            kind: (k % 2 == 1).then(|| AnomalyKind::ALL[7 + (k / 2 % 3) as usize]),
+            from: (k % 7 != 3).then(|| ts(a)),
+            to: (k % 7 != 5).then(|| ts(b)),
+            ..Filter::default()
+        };
+        assert!(bounded(&f));
+        let read = detect_filtered(&log.d, log.now(), &cfg, &f);
+        found_in += usize::from(!read.is_empty());
+        assert_same(&read, &all, &f, "a window's");
+    }
+    assert!(
+        found_in >= 20,
+        "only {found_in} of 60 windows hold an anomaly: the windows test little"
+    );
+    // Windows that begin or end at a vehicle anomaly's time: a jump whose first position is
+    // before the window, a stop that goes on past its end.
+    let plate = Plate::parse(TRUCK).unwrap();
+    for a in all.iter().filter(vehicle) {
+        let t = a.at.unix_millis();
+        for (from, to) in [
+            (t, t + HOUR),
+            (t + 1, t + DAY),
+            (t - HOUR, t),
+            (t - HOUR, t + 1),
+        ] {
+            let f = Filter {
+                vehicle: Some(plate.clone()),
+                from: Some(ts(from)),
+                to: Some(ts(to)),
+                ..Filter::default()
+            };
+            assert_same(
+                &detect_filtered(&log.d, log.now(), &cfg, &f),
+                &all,
+                &f,
+                "an edge's",
+            );
+        }
+    }
     for m in &issued {
         let n: ManifestNumber = m.parse().unwrap();
         let own: Vec<Anomaly> = manifest_own(&log.d, &n, log.now(), &cfg)
