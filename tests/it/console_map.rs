@@ -214,6 +214,42 @@ fn the_map_of_the_lost_trucks_day_shows_the_stop_and_the_site_57_km_away_without
         "requests left the server: {elsewhere:?}"
     );
     look(&page, "console-map-lost-truck");
+
+    // The truck's hauler logs today's track: 60 jumps no truck can make, 60 anomalies newer
+    // than the stop, more than one page of them. The lost day's map still lists its stop (it
+    // reads the anomalies of its window, every page), and none of today's: the load's overdue
+    // stays too (dated 72 h after its pickup, which the map draws).
+    let now = wasteledger::ledger::time::Timestamp::from_system_time(std::time::SystemTime::now())
+        .unix_millis();
+    let points: Vec<Value> = (0..61u64)
+        .map(|i| {
+            let at = wasteledger::ledger::time::Timestamp::from_unix_millis(
+                now - 3_600_000 + i * 60_000,
+            );
+            let east = if i % 2 == 0 { 0 } else { 500_000 };
+            serde_json::json!({"at": at, "lat_e6": 31_400_000, "lon_e6": 120_900_000 + east})
+        })
+        .collect();
+    let track = crate::support::signed(
+        serde_json::json!({"type": "vehicle.track", "plate": plate, "points": points}),
+        &[&key(&data, "shunan")],
+    );
+    let posted = c.post("/v1/events", &track.to_bytes()).unwrap();
+    assert_eq!(posted.status, 201, "{}", posted.body);
+    let today = c
+        .get_signed(
+            &format!("/v1/anomalies?vehicle={}&kind=too_fast", encode(&plate)),
+            &bureau,
+        )
+        .unwrap()
+        .json()
+        .unwrap();
+    assert!(today["total"].as_u64() >= Some(60), "{today}");
+    open_map(&page, &demo.url, &plate, &day);
+    let anomalies = text_of(&page, "#anomalies");
+    assert!(anomalies.contains("在登记场所外停留"), "{anomalies}");
+    assert!(!anomalies.contains("车速异常"), "{anomalies}");
+    look(&page, "console-map-busy-truck");
 }
 
 #[test]

@@ -1,7 +1,7 @@
 // page-map.js: the console's map (/app/map). Reads, signed with this device's key, the
 // vehicle's track over the window (GET /v1/vehicles/{plate}/track: track points, hand-overs,
 // stops outside every registered site, the sites around) and its anomalies (GET /v1/anomalies
-// ?vehicle=), and draws them with the vendored Leaflet (window.L, vendor/leaflet.js): sites and
+// ?vehicle=&from=&to=, every page: those dated in the window and up to ten days after), and draws them with the vendored Leaflet (window.L, vendor/leaflet.js): sites and
 // their geofences (named), the track, the stops (duration and nearest site in words, CST), the
 // hand-over places and the anomalies whose entries are on the map; lists the same below.
 // Base tiles only from the server's --tile-url (the map element's data-tiles); without it no
@@ -57,6 +57,30 @@ function link(href, text) {
   return a;
 }
 
+// A day in ms, and how long after the window an anomaly resting on an entry drawn in it may be
+// dated: a load goes overdue 72 h after it was picked up, a receipt is due five working days
+// (at most seven calendar days) after delivery.
+const DAY_MS = 86400000;
+const AFTER_MS = 10 * DAY_MS;
+
+// The vehicle's anomalies dated from the window's start to AFTER_MS past its end, every page
+// (a busy truck has more than one page of them, newest first: the first alone would leave out
+// an older window's).
+async function vehicleAnomalies(plate, from, to) {
+  const until = new Date(Date.parse(to) + AFTER_MS).toISOString();
+  const base = `/v1/anomalies?vehicle=${encodeURIComponent(plate)}&from=${encodeURIComponent(from)}&to=${encodeURIComponent(until)}&limit=500`;
+  const anomalies = [];
+  let cursor = null;
+  for (let page = 0; page < 20; page += 1) {
+    const r = await signedRequest('GET', cursor ? `${base}&cursor=${encodeURIComponent(cursor)}` : base);
+    if (!r.ok) return r;
+    anomalies.push(...r.body.anomalies);
+    cursor = r.body.next;
+    if (!cursor) break;
+  }
+  return { ok: true, body: { anomalies }, more: Boolean(cursor) };
+}
+
 async function draw() {
   const { plate, from, to, tiles } = box.dataset;
   const map = L.map(box, { attributionControl: false, zoomSnap: 0.5 });
@@ -67,16 +91,14 @@ async function draw() {
 
   state.textContent = t('正在读取轨迹…', 'Reading the track…');
   const q = `from=${encodeURIComponent(from)}&to=${encodeURIComponent(to)}`;
-  const [tr, an] = await Promise.all([
-    signedRequest('GET', `/v1/vehicles/${encodeURIComponent(plate)}/track?${q}`),
-    signedRequest('GET', `/v1/anomalies?vehicle=${encodeURIComponent(plate)}`),
-  ]);
+  const tr = await signedRequest('GET', `/v1/vehicles/${encodeURIComponent(plate)}/track?${q}`);
   if (!tr.ok) {
     state.textContent = '';
     await showProblem(document.querySelector('main'), { field: 'track', ...(tr.body || { detail: `HTTP ${tr.status}` }) });
     return;
   }
   const track = tr.body;
+  const an = await vehicleAnomalies(plate, track.from, track.to);
   const sites = new Map(track.sites.map((s) => [s.site, s]));
   const bounds = [];
 
@@ -178,6 +200,7 @@ async function draw() {
         .bindTooltip(`${kind} · ${cst(a.at)}`).addTo(map);
     }
   }
+  if (an.more) li(al, [t('该车辆的异常过多，只读取了最新的 10000 条。', 'Too many anomalies for this vehicle: only the newest 10,000 were read.')], 'muted');
   if (!an.ok) li(al, [t('无法读取异常：', 'Anomalies could not be read: ') + ((an.body && an.body.detail) || `HTTP ${an.status}`)], 'error');
   else if (!list.length) li(al, [t('窗口内没有该车辆的异常。', 'No anomaly of this vehicle in the window.')], 'muted');
 
