@@ -179,10 +179,15 @@ fn tracks(city: &City, base: u64) -> Vec<SignedEvent> {
         .collect()
 }
 
+/// A time after the generator's last event (two days after its last chunk starts).
+fn end_ms(manifests: u64) -> u64 {
+    chunk_start(manifests.div_ceil(chunk_size(manifests)), manifests) + 2 * DAY
+}
+
 /// A random search window over a fixture of `manifests`: 1, 7, 30 or 365 days starting in the
 /// fixture's span (in milliseconds, [from, to)).
 pub fn window(rng: &mut Rng, manifests: u64) -> (u64, u64) {
-    let end = chunk_start(manifests.div_ceil(chunk_size(manifests)), manifests) + 2 * DAY;
+    let end = end_ms(manifests);
     let lengths = [DAY, 7 * DAY, 30 * DAY, 365 * DAY];
     let len = lengths[rng.below(lengths.len() as u64) as usize];
     let from = START_MS + rng.below((end - START_MS).saturating_sub(len / 2).max(1));
@@ -525,7 +530,10 @@ pub fn measure(
     // ---- The anomaly detectors: one full scan of the state (what GET /v1/anomalies makes
     // at most once per 30 s), and one manifest's own (what each manifest read adds). ----
     {
-        use crate::investigate::detectors::{detect, manifest_own, DetectorConfig};
+        use crate::investigate::detectors::{
+            detect, detect_filtered, manifest_own, vehicle_kind, AnomalyKind, DetectorConfig,
+            Filter,
+        };
         let d = state.read();
         let now = Timestamp::from_system_time(std::time::SystemTime::now());
         let cfg = DetectorConfig::default();
@@ -570,6 +578,51 @@ pub fn measure(
             ms(pct(&own, 0.50)),
             ms(pct(&own, 0.99))
         );
+        // One vehicle's anomalies (what the map of a truck reads, `GET /v1/anomalies?vehicle=`):
+        // the manifests naming it and its own fixes.
+        let plates = d.tracked_vehicles();
+        let mut found = 0;
+        let mut one: Vec<Duration> = plates
+            .iter()
+            .step_by((plates.len() / 200).max(1))
+            .map(|p| {
+                let f = Filter {
+                    vehicle: Some(p.clone()),
+                    ..Filter::default()
+                };
+                let t = Instant::now();
+                found += std::hint::black_box(detect_filtered(&*d, now, &cfg, &f)).len();
+                t.elapsed()
+            })
+            .collect();
+        one.sort();
+        println!(
+            "one vehicle's anomalies ({} of {} vehicles, {found} anomalies): p50 {} p99 {} max {}",
+            one.len(),
+            plates.len(),
+            ms(pct(&one, 0.50)),
+            ms(pct(&one, 0.99)),
+            ms(*one.last().unwrap_or(&Duration::ZERO))
+        );
+        // A vehicle rule over every vehicle, in the fixture's last day and last week.
+        let end = end_ms(manifests);
+        for days in [1, 7] {
+            for kind in AnomalyKind::ALL.into_iter().filter(|k| vehicle_kind(*k)) {
+                let f = Filter {
+                    kind: Some(kind),
+                    from: Some(Timestamp::from_unix_millis(end - days * DAY)),
+                    to: Some(Timestamp::from_unix_millis(end)),
+                    ..Filter::default()
+                };
+                let t = Instant::now();
+                let n = detect_filtered(&*d, now, &cfg, &f).len();
+                println!(
+                    "  {} over every vehicle, the last {days} day(s): {n} in {}",
+                    kind.as_str(),
+                    ms(t.elapsed())
+                );
+            }
+        }
     }
 
     ledger.shutdown();
