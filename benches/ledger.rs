@@ -24,5 +24,6 @@ fn main() -> anyhow::Result<()> {
         queries: 4_000,
         readers: 0,
         seconds: 20.0,
+        open_only: false,
     })
 }

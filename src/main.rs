@@ -3,6 +3,8 @@ use std::io::IsTerminal;
 
 /// mimalloc instead of glibc's malloc: the sequencer's fold allocates and frees decoded values
 /// by the hundred thousand per batch, and glibc spent a third of its time merging freed chunks.
+/// (A default feature: built without it for a heap profiler, which sees malloc only.)
+#[cfg(feature = "mimalloc")]
 #[global_allocator]
 static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
 

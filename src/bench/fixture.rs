@@ -363,14 +363,18 @@ pub struct Figures {
     pub graph_p99: Duration,
 }
 
-/// Open the fixture in `dir` and time search, graph and the detector scan on it.
-pub fn measure(
-    dir: &Path,
-    manifests: u64,
-    queries: usize,
-    check: usize,
-    cache_mb: u64,
-) -> Result<Figures> {
+/// The fixture opened: the ledger, its read model, the city, and when and how fast it opened.
+struct Opened {
+    ledger: Ledger,
+    state: crate::domain::DomainRules,
+    city: City,
+    t: Instant,
+    replay: f64,
+}
+
+/// Open the fixture in `dir` with a sled cache of `cache_mb`, and print how long that took and
+/// the resident memory before and after.
+fn open(dir: &Path, manifests: u64, cache_mb: u64) -> Result<Opened> {
     let (log_key, city) = keys();
     let rss_before = resident_bytes();
     let state = rules();
@@ -411,6 +415,38 @@ pub fn measure(
         d.subject_counts().1,
     );
     drop(d);
+    Ok(Opened {
+        ledger,
+        state,
+        city,
+        t,
+        replay,
+    })
+}
+
+/// `bench --domain N --data DIR --open-only`: open the fixture, print the open's figures, and
+/// close it (for a heap profiler, which wants the process to end).
+pub fn open_only(dir: &Path, manifests: u64, cache_mb: u64) -> Result<()> {
+    let o = open(dir, manifests, cache_mb)?;
+    o.ledger.shutdown();
+    Ok(())
+}
+
+/// Open the fixture in `dir` and time search, graph and the detector scan on it.
+pub fn measure(
+    dir: &Path,
+    manifests: u64,
+    queries: usize,
+    check: usize,
+    cache_mb: u64,
+) -> Result<Figures> {
+    let Opened {
+        ledger,
+        state,
+        city,
+        t,
+        replay,
+    } = open(dir, manifests, cache_mb)?;
     super::sweep_after_open(&ledger, t, replay);
 
     // Subject search: random subjects over random windows, newest first, 50 a page, timed

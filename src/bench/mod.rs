@@ -68,6 +68,10 @@ pub struct Options {
     /// With --readers: seconds of each phase (alone, then beside the readers).
     #[arg(long, default_value_t = 20.0)]
     pub seconds: f64,
+    /// With --data: open the fixture, print the open's time and resident memory, and stop
+    /// (for a heap profiler, which wants the process to end).
+    #[arg(long)]
+    pub open_only: bool,
 }
 
 /// Raw limits of this machine, measured now.
@@ -265,6 +269,8 @@ pub fn run(opts: Options) -> Result<()> {
             opts.cache_mb,
             &raw,
         )?;
+    } else if let (true, Some(data), true) = (opts.domain > 0, &opts.data, opts.open_only) {
+        fixture::open_only(data, opts.domain, opts.cache_mb)?;
     } else if let (true, Some(data)) = (opts.domain > 0, &opts.data) {
         fixture::run(data, opts.domain, opts.queries, opts.cache_mb)?;
     } else if opts.domain > 0 {
