@@ -305,11 +305,13 @@ impl Plan {
     }
 }
 
-/// Whether [`detect_filtered`] answers `f` without reading every manifest: the filter names a
-/// vehicle, or a kind that is not an aggregate. Only the manifests the fold watches (or those
-/// naming the vehicle) and the fixes of the vehicles in the filter's window are read.
+/// Whether [`detect_filtered`] answers `f` without reading every manifest or every vehicle's
+/// whole track: the filter names a vehicle, or a kind about one manifest, or a vehicle rule
+/// from a time on (`from`). Then only the manifests the fold watches (or those naming the
+/// vehicle) and the fixes of the vehicles in and around the window are read.
 pub fn bounded(f: &Filter) -> bool {
-    !Plan::of(f).aggregates
+    let p = Plan::of(f);
+    !p.aggregates && (!p.vehicles || f.vehicle.is_some() || f.from.is_some())
 }
 
 /// Whether anomalies of `kind` are rules about one manifest, answered from the manifests the
@@ -1645,11 +1647,13 @@ impl<'a> Scan<'a> {
             f.kind() == FixKind::Track && f.point().is_some() && loaded[i]
         };
         // Runs are cut where a walk from the first fix cuts them: the walk starts after the last
-        // fix with nothing on the vehicle (no run goes on through it) before `lo`; none if no
-        // run can start in `lo..hi`.
+        // fix with nothing on the vehicle (no run goes on through it) before `lo`, or at the
+        // first fix when the fixes read start there; none if no run can start in `lo..hi`.
         let mut i = match t.from {
-            None => lo,
-            Some(_) if !(lo..hi).any(starts) => hi,
+            _ if !(lo..hi).any(starts) => hi,
+            // Every fix from the vehicle's first was read: from there, as the full walk does
+            // (a run before `lo` can go on past it, and no run then starts inside it).
+            None => 0,
             Some(from) => {
                 let told = |p: usize| t.fixes[p].ms.saturating_sub(on_max) >= from;
                 match (0..=lo).rev().find(|&p| !loaded[p]) {

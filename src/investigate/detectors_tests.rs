@@ -1032,7 +1032,7 @@ fn own_reads_equal_the_full_scan_on_a_busy_truck_made_at_random() {
             to: (k % 7 != 5).then(|| ts(b)),
             ..Filter::default()
         };
-        assert!(bounded(&f));
+        assert_eq!(bounded(&f), f.vehicle.is_some() || f.from.is_some());
         let read = detect_filtered(&log.d, log.now(), &cfg, &f);
         found_in += usize::from(!read.is_empty());
         assert_same(&read, &all, &f, "a window's");
@@ -1080,4 +1080,59 @@ fn own_reads_equal_the_full_scan_on_a_busy_truck_made_at_random() {
             .collect();
         assert_eq!(own, scanned, "manifest {m}");
     }
+}
+
+/// Track points at A, one step aside, then 31 minutes at B within the dwell radius of A: one
+/// stop from minute 60 (the step aside and B are within 300 m of A). The truck has been loaded
+/// since its first fix, so a window read grows back to its first fix and must cut the runs from
+/// there, as the full walk does: read from inside the stop, no second stop appears at minute 70.
+fn a_stop_on_a_truck_loaded_since_its_first_fix(log: &mut Log) {
+    log.at(T0 + 2 * HOUR);
+    let mut pts: Vec<(u64, i32, i32)> = (60..=68).map(|k| (k, 31_500_000, 121_200_000)).collect();
+    pts.push((69, 31_500_000, 121_200_000 - 2_600));
+    pts.extend((70..=100).map(|k| (k, 31_500_000, 121_200_000 + 2_600)));
+    log.track(TRUCK, HAUL, &pts);
+}
+
+#[test]
+fn a_window_inside_a_stop_finds_the_stop_the_full_scan_finds_and_no_other() {
+    let mut log = Log::new();
+    let m = log.issue_hw(1000, "S-RECV");
+    log.at(T0 + 30 * MIN);
+    log.pickup(&m, TRUCK, 1000);
+    a_stop_on_a_truck_loaded_since_its_first_fix(&mut log);
+    let all = log.detect(log.now());
+    assert_eq!(of(&all, AnomalyKind::DwellOutsideSites).len(), 1, "{all:?}");
+    let f = Filter {
+        vehicle: Some(Plate::parse(TRUCK).unwrap()),
+        from: Some(ts(T0 + 70 * MIN)),
+        to: Some(ts(T0 + 200 * MIN)),
+        ..Filter::default()
+    };
+    let read = detect_filtered(&log.d, log.now(), &DetectorConfig::default(), &f);
+    assert_same(&read, &all, &f, "inside a stop");
+}
+
+/// A second load put on in the middle of the stop: its own read names the stop the full scan
+/// names it in (none), not a stop cut from its own window.
+#[test]
+fn a_load_put_on_in_the_middle_of_a_stop_reads_what_the_full_scan_finds() {
+    let mut log = Log::new();
+    let a = log.issue_hw(1000, "S-RECV");
+    let b = log.issue_hw(1000, "S-RECV");
+    log.at(T0 + 30 * MIN);
+    log.pickup(&a, TRUCK, 1000);
+    log.at(T0 + 69 * MIN + 30_000);
+    log.hand(&b, PLANT, HAUL, 1000)
+        .vehicle(TRUCK)
+        .place(31_500_000, 121_200_000 + 2_600)
+        .admit();
+    a_stop_on_a_truck_loaded_since_its_first_fix(&mut log);
+    log.at(T0 + 3 * HOUR);
+    let cfg = DetectorConfig::default();
+    let all = log.detect(log.now());
+    let n: ManifestNumber = b.parse().unwrap();
+    let own = manifest_own(&log.d, &n, log.now(), &cfg);
+    let want: Vec<&Anomaly> = all.iter().filter(|x| x.manifests.contains(&n)).collect();
+    assert_eq!(own.iter().collect::<Vec<_>>(), want);
 }
