@@ -1,7 +1,8 @@
 //! Investigations over HTTP: `GET /v1/anomalies`, the detectors of `investigate::detectors`
 //! over the live state, scoped by who reads. A filter the detectors answer without reading
-//! every manifest (a vehicle, or a kind other than the aggregates: `detectors::bounded`) is
-//! answered as of the request; any other list is cut from the last full scan ([`ScanCache`]).
+//! every manifest or every truck's whole track (a vehicle, a kind about one manifest, a vehicle
+//! rule from a time on: `detectors::bounded`) is answered as of the request; any other list is
+//! cut from the last full scan ([`ScanCache`]).
 
 use super::auth::SeenRequests;
 use super::reader::{live, now, off_worker, viewer, Viewer};
@@ -314,9 +315,9 @@ async fn anomalies(
     let body = off_worker(move || {
         let d = live(&rules)?;
         let (as_of, scan) = if bounded(&f) {
-            // A vehicle, or a kind other than the aggregates: read from the manifests the
-            // fold watches (or those naming the vehicle) and the vehicles' fixes in the
-            // window asked for, as of this request.
+            // A vehicle, a kind about one manifest, a vehicle rule from a time on: read from
+            // the manifests the fold watches (or those naming the vehicle) and the vehicles'
+            // fixes in and around the window asked for, as of this request.
             let found = detect_filtered(&*d, now, &DetectorConfig::default(), &f);
             (now, Arc::new(in_page_order(found)))
         } else {
