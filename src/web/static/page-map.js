@@ -1,7 +1,8 @@
 // page-map.js: the console's map (/app/map). Reads, signed with this device's key, the
 // vehicle's track over the window (GET /v1/vehicles/{plate}/track: track points, hand-overs,
 // stops outside every registered site, the sites around) and its anomalies (GET /v1/anomalies
-// ?vehicle=&from=&to=, every page: those dated in the window and up to ten days after), and draws them with the vendored Leaflet (window.L, vendor/leaflet.js): sites and
+// ?vehicle=&from=&to=: those dated in the window, and those a week before and ten days after
+// it that rest on an entry drawn), and draws them with the vendored Leaflet (window.L, vendor/leaflet.js): sites and
 // their geofences (named), the track, the stops (duration and nearest site in words, CST), the
 // hand-over places and the anomalies whose entries are on the map; lists the same below.
 // Base tiles only from the server's --tile-url (the map element's data-tiles); without it no
@@ -57,28 +58,39 @@ function link(href, text) {
   return a;
 }
 
-// A day in ms, and how long after the window an anomaly resting on an entry drawn in it may be
-// dated: a load goes overdue 72 h after it was picked up, a receipt is due five working days
-// (at most seven calendar days) after delivery.
+// A day in ms, and how far either side of the window an anomaly resting on an entry drawn in it
+// may be dated: a stop outside every site is dated at its start, and a load counts as on the
+// truck for at most seven days; a load goes overdue 72 h after it was picked up, and a receipt
+// is due five working days after delivery (up to eight calendar days over a weekend).
 const DAY_MS = 86400000;
+const BEFORE_MS = 7 * DAY_MS;
 const AFTER_MS = 10 * DAY_MS;
+const PAGES = 20;
 
-// The vehicle's anomalies dated from the window's start to AFTER_MS past its end, every page
-// (a busy truck has more than one page of them, newest first: the first alone would leave out
-// an older window's).
-async function vehicleAnomalies(plate, from, to) {
-  const until = new Date(Date.parse(to) + AFTER_MS).toISOString();
-  const base = `/v1/anomalies?vehicle=${encodeURIComponent(plate)}&from=${encodeURIComponent(from)}&to=${encodeURIComponent(until)}&limit=500`;
+// The vehicle's anomalies dated from `from` to `to`, page after page (newest first, 500 a page),
+// at most `pages` pages: {anomalies, more (pages were left), error (a page was refused: the
+// problem)}.
+async function anomaliesBetween(plate, from, to, pages) {
+  const base = `/v1/anomalies?vehicle=${encodeURIComponent(plate)}&from=${encodeURIComponent(from)}&to=${encodeURIComponent(to)}&limit=500`;
   const anomalies = [];
   let cursor = null;
-  for (let page = 0; page < 20; page += 1) {
+  for (let page = 0; page < pages; page += 1) {
     const r = await signedRequest('GET', cursor ? `${base}&cursor=${encodeURIComponent(cursor)}` : base);
-    if (!r.ok) return r;
+    if (!r.ok) return { anomalies, more: false, error: (r.body && r.body.detail) || `HTTP ${r.status}` };
     anomalies.push(...r.body.anomalies);
     cursor = r.body.next;
     if (!cursor) break;
   }
-  return { ok: true, body: { anomalies }, more: Boolean(cursor) };
+  return { anomalies, more: Boolean(cursor), error: null };
+}
+
+// The vehicle's anomalies for the window from-to: those dated in it or up to BEFORE_MS before
+// and AFTER_MS after it (the map keeps those of them that rest on an entry it draws), every
+// page: a busy truck has many pages of them, newest first, and the first alone would leave out
+// an older window's. One range rather than three: each read judges every load of the truck.
+async function vehicleAnomalies(plate, from, to) {
+  const iso = (ms) => new Date(ms).toISOString();
+  return anomaliesBetween(plate, iso(Date.parse(from) - BEFORE_MS), iso(Date.parse(to) + AFTER_MS), PAGES);
 }
 
 async function draw() {
@@ -177,10 +189,10 @@ async function draw() {
   const al = document.getElementById('anomalies');
   al.replaceChildren();
   const lo = Date.parse(track.from), hi = Date.parse(track.to);
-  const list = an.ok ? an.body.anomalies.filter((a) => {
+  const list = an.anomalies.filter((a) => {
     const when = Date.parse(a.at);
     return (when >= lo && when < hi) || a.entries.some((e) => at.has(e));
-  }) : [];
+  });
   for (const a of list) {
     const kind = (W.kinds || {})[a.kind] || t('异常', 'anomaly');
     const parts = [span(kind, 'badge bad'), ` ${cst(a.at)} `];
@@ -201,7 +213,7 @@ async function draw() {
     }
   }
   if (an.more) li(al, [t('该车辆的异常过多，只读取了最新的 10000 条。', 'Too many anomalies for this vehicle: only the newest 10,000 were read.')], 'muted');
-  if (!an.ok) li(al, [t('无法读取异常：', 'Anomalies could not be read: ') + ((an.body && an.body.detail) || `HTTP ${an.status}`)], 'error');
+  if (an.error) li(al, [t('无法读取全部异常：', 'Not every anomaly could be read: ') + an.error], 'error');
   else if (!list.length) li(al, [t('窗口内没有该车辆的异常。', 'No anomaly of this vehicle in the window.')], 'muted');
 
   for (const s of track.sites) bounds.push(ll(s.location.lat_e6, s.location.lon_e6));
