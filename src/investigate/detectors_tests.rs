@@ -906,22 +906,47 @@ fn a_load_held_past_the_on_board_limit_no_longer_counts_as_on_the_truck() {
 /// scan finds that name it.
 #[test]
 fn own_reads_equal_the_full_scan_on_a_busy_truck_made_at_random() {
-    busy_truck_reads_equal_the_full_scan(0x2545_f491_4f6c_dd1d, 300, true);
+    busy_truck_reads_equal_the_full_scan(0x2545_f491_4f6c_dd1d, 300, 1_000, true);
 }
 
-/// The same on 200 more trucks, each of its own seed and 120 steps (`cargo test --release --lib
-/// many_busy_trucks -- --ignored`; a few minutes).
+/// Ten trucks whose stops spread over 400 m: a stop's points lie within the dwell radius of
+/// some and not of others, so where a walk starts changes which stops it finds (a read that
+/// begins its stop search at the window instead of after the last fix with nothing on board
+/// fails here).
+#[test]
+fn busy_trucks_stopping_over_400_m_read_what_the_full_scan_finds() {
+    for k in 1..=10u64 {
+        busy_truck_reads_equal_the_full_scan(
+            k.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1,
+            120,
+            4_000,
+            false,
+        );
+    }
+}
+
+/// The same on 200 more trucks, each of its own seed and 120 steps, half of them stopping over
+/// 400 m (a stop's points then lie within the dwell radius of some and not of others, so where
+/// a walk starts changes which stops it finds): `cargo test --lib many_busy_trucks -- --ignored`
+/// (under a minute in a debug build).
 #[test]
 #[ignore]
 fn many_busy_trucks_made_at_random_read_what_the_full_scan_finds() {
     for k in 1..=200u64 {
-        busy_truck_reads_equal_the_full_scan(k.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1, 120, false);
+        let spread = if k % 2 == 0 { 1_000 } else { 4_000 };
+        busy_truck_reads_equal_the_full_scan(
+            k.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1,
+            120,
+            spread,
+            false,
+        );
     }
 }
 
-/// A busy truck of `steps` events made from `seed`, its reads checked against the full scan
-/// (`enough`: the scenario must make enough of each vehicle anomaly to compare).
-fn busy_truck_reads_equal_the_full_scan(seed: u64, steps: usize, enough: bool) {
+/// A busy truck of `steps` events made from `seed` (its stops' points spread over `stop_spread`
+/// millionths of a degree), its reads checked against the full scan (`enough`: the scenario
+/// must make enough of each vehicle anomaly to compare).
+fn busy_truck_reads_equal_the_full_scan(seed: u64, steps: usize, stop_spread: u64, enough: bool) {
     let mut seed = seed;
     let mut next = move |n: u64| {
         seed ^= seed << 13;
@@ -986,7 +1011,7 @@ fn busy_truck_reads_equal_the_full_scan(seed: u64, steps: usize, enough: bool) {
                 let stop = next(2) == 0;
                 let pts: Vec<(u64, i32, i32)> = (0..4)
                     .map(|k| {
-                        let spread = if stop { 1_000 } else { 20_000 };
+                        let spread = if stop { stop_spread } else { 20_000 };
                         (
                             start + k * 10,
                             lat + next(spread) as i32,
@@ -1059,16 +1084,28 @@ fn busy_truck_reads_equal_the_full_scan(seed: u64, steps: usize, enough: bool) {
         "only {found_in} of 60 windows hold an anomaly: the windows test little"
     );
     // Windows that begin or end at a vehicle anomaly's time: a jump whose first position is
-    // before the window, a stop that goes on past its end.
+    // before the window, a stop that goes on past its end; and windows that begin at each fix
+    // of the first hours of a stop (a read from inside it).
     let plate = Plate::parse(TRUCK).unwrap();
     for a in all.iter().filter(vehicle) {
         let t = a.at.unix_millis();
+        let inside: Vec<(u64, u64)> = match a.kind {
+            AnomalyKind::DwellOutsideSites => times
+                .iter()
+                .filter(|ms| (t + 1..t + 2 * HOUR).contains(ms))
+                .map(|ms| (*ms, ms + DAY))
+                .collect(),
+            _ => Vec::new(),
+        };
         for (from, to) in [
             (t, t + HOUR),
             (t + 1, t + DAY),
             (t - HOUR, t),
             (t - HOUR, t + 1),
-        ] {
+        ]
+        .into_iter()
+        .chain(inside)
+        {
             let f = Filter {
                 vehicle: Some(plate.clone()),
                 from: Some(ts(from)),
