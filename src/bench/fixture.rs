@@ -617,21 +617,27 @@ pub fn measure(
         // One vehicle's anomalies (what the map of a truck reads, `GET /v1/anomalies?vehicle=`):
         // the manifests naming it and its own fixes.
         let plates = d.tracked_vehicles();
-        let mut found = 0;
-        let mut one: Vec<Duration> = plates
-            .iter()
-            .step_by((plates.len() / 200).max(1))
-            .map(|p| {
-                let f = Filter {
-                    vehicle: Some(p.clone()),
-                    ..Filter::default()
-                };
-                let t = Instant::now();
-                found += std::hint::black_box(detect_filtered(&*d, now, &cfg, &f)).len();
-                t.elapsed()
-            })
-            .collect();
-        one.sort();
+        // Each of (at most) 200 vehicles' reads with the filter `of` makes for it, timed, sorted,
+        // with the anomalies found.
+        let timed = |of: &mut dyn FnMut(&crate::domain::codes::Plate) -> Filter| {
+            let mut found = 0;
+            let mut times: Vec<Duration> = plates
+                .iter()
+                .step_by((plates.len() / 200).max(1))
+                .map(|p| {
+                    let f = of(p);
+                    let t = Instant::now();
+                    found += std::hint::black_box(detect_filtered(&*d, now, &cfg, &f)).len();
+                    t.elapsed()
+                })
+                .collect();
+            times.sort();
+            (times, found)
+        };
+        let (one, found) = timed(&mut |p| Filter {
+            vehicle: Some(p.clone()),
+            ..Filter::default()
+        });
         println!(
             "one vehicle's anomalies ({} of {} vehicles, {found} anomalies): p50 {} p99 {} max {}",
             one.len(),
@@ -644,24 +650,15 @@ pub fn measure(
         // ten days after it, a random day each.
         let end = end_ms(manifests);
         let mut rng = Rng(0xA11CE);
-        let mut found = 0;
-        let mut day: Vec<Duration> = plates
-            .iter()
-            .step_by((plates.len() / 200).max(1))
-            .map(|p| {
-                let day = START_MS + 7 * DAY + rng.below(end - START_MS - 18 * DAY);
-                let f = Filter {
-                    vehicle: Some(p.clone()),
-                    from: Some(Timestamp::from_unix_millis(day - 7 * DAY)),
-                    to: Some(Timestamp::from_unix_millis(day + 11 * DAY)),
-                    ..Filter::default()
-                };
-                let t = Instant::now();
-                found += std::hint::black_box(detect_filtered(&*d, now, &cfg, &f)).len();
-                t.elapsed()
-            })
-            .collect();
-        day.sort();
+        let (day, found) = timed(&mut |p| {
+            let day = START_MS + 7 * DAY + rng.below(end - START_MS - 18 * DAY);
+            Filter {
+                vehicle: Some(p.clone()),
+                from: Some(Timestamp::from_unix_millis(day - 7 * DAY)),
+                to: Some(Timestamp::from_unix_millis(day + 11 * DAY)),
+                ..Filter::default()
+            }
+        });
         println!(
             "one vehicle's anomalies from a week before a day to ten days after it (what its map of the day reads; {} vehicles, {found} anomalies): p50 {} p99 {} max {}",
             day.len(),

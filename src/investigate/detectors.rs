@@ -528,6 +528,25 @@ impl Walk {
         }
     }
 
+    /// The walk over `lo..hi` of the fixes read from `from` up to `to` (None: from the first, to
+    /// the last).
+    fn read(
+        fixes: Vec<Fix>,
+        loads: Vec<Option<u64>>,
+        range: std::ops::Range<usize>,
+        from: Option<u64>,
+        to: Option<u64>,
+    ) -> Walk {
+        Walk {
+            fixes,
+            loads,
+            lo: range.start,
+            hi: range.end,
+            from,
+            to_end: to.is_none(),
+        }
+    }
+
     /// For the walk of one manifest (`mine`: its steps' entries) on the fixes read from `from`
     /// (None: the first) up to `to` (None: the last): from the last known position before its
     /// first fix on the vehicle, with the loads on it then (those put on up to `on_max`
@@ -565,14 +584,7 @@ impl Walk {
             return Around::Later;
         }
         let hi = after.map_or(fixes.len(), |i| i + 1);
-        Around::Found(Walk {
-            fixes,
-            loads,
-            lo,
-            hi,
-            from,
-            to_end: to.is_none(),
-        })
+        Around::Found(Walk::read(fixes, loads, lo..hi, from, to))
     }
 
     /// For the anomalies dated `wf <= time < wt` (None: unbounded) on the fixes read from
@@ -597,14 +609,7 @@ impl Walk {
             Ok(lo) => lo,
             Err(short) => return short,
         };
-        Around::Found(Walk {
-            fixes,
-            loads,
-            lo,
-            hi,
-            from,
-            to_end: to.is_none(),
-        })
+        Around::Found(Walk::read(fixes, loads, lo..hi, from, to))
     }
 
     /// Whether any load is on after each fix (a walk from the first fix read).
