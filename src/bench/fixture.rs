@@ -574,13 +574,14 @@ pub fn measure(
         let now = Timestamp::from_system_time(std::time::SystemTime::now());
         let cfg = DetectorConfig::default();
         let mut scans = Vec::new();
-        let mut found = 0;
+        let mut all = Vec::new();
         for _ in 0..3 {
             let t = Instant::now();
-            found = detect(&*d, now, &cfg).len();
+            all = detect(&*d, now, &cfg);
             scans.push(t.elapsed());
         }
         scans.sort();
+        let found = all.len();
         println!(
             "detector scan: {found} anomalies over {} manifests and {} vehicle fixes: median of 3 {:.2}s (min {:.2}s, max {:.2}s)",
             d.manifest_count(),
@@ -594,6 +595,21 @@ pub fn measure(
             .map(|(what, s)| format!("{what} {s:.2}s"))
             .collect();
         println!("detector scan, where the time goes: {}", parts.join(", "));
+        // What a list of every anomaly is made of: how many of each kind, and how many log
+        // entries they name (an aggregate names every entry behind its balance).
+        let mut kinds: std::collections::BTreeMap<&str, (usize, usize, usize)> = Default::default();
+        for a in &all {
+            let k = kinds.entry(a.kind.as_str()).or_default();
+            k.0 += 1;
+            k.1 += a.entries.len();
+            k.2 = k.2.max(a.entries.len());
+        }
+        let kinds: Vec<String> = kinds
+            .into_iter()
+            .map(|(k, (n, e, max))| format!("{k} {n} ({e} entries, at most {max} in one)"))
+            .collect();
+        println!("detector scan, what it finds: {}", kinds.join(", "));
+        drop(all);
         let sample: Vec<_> = d
             .manifest_numbers()
             .into_iter()

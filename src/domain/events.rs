@@ -42,6 +42,14 @@ impl Stream {
             Stream::Construction => "construction",
         }
     }
+
+    /// The wire text, `hazardous` or `construction`.
+    pub fn parse(s: &str) -> Result<Self, String> {
+        [Stream::Hazardous, Stream::Construction]
+            .into_iter()
+            .find(|x| x.as_str() == s)
+            .ok_or_else(|| format!("expected a stream, hazardous or construction; got {s:?}"))
+    }
 }
 
 /// What a licence allows.

@@ -76,6 +76,8 @@ pub struct Domain {
     pub(super) movements: Movements,
     /// The manifests watched for the detectors' rules about one manifest (`watch.rs`).
     pub(super) watch: super::watch::Watch,
+    /// What each manifest adds to the balances over many manifests (`balances.rs`).
+    pub(super) balances: super::balances::Balances,
     /// Each party's licence ids as `licences_of` lists them, for the parties checked lately
     /// (`licences_held`); a party's list is forgotten when it is granted one.
     pub(super) licence_ids: std::sync::Mutex<std::collections::HashMap<Uscc, Vec<String>>>,
@@ -88,8 +90,9 @@ pub struct Domain {
 /// receipt). 5: the manifests watched for the detectors (`watch.rs`), whose keys are removed
 /// as well as added. 6 was a layout merged and reverted the same night (fixes by
 /// load): stores of it exist. 7: each hand-over fix's time by (plate, entry), for the reads of
-/// one manifest's vehicle rules (`movements.rs`).
-pub const LAYOUT: u64 = 7;
+/// one manifest's vehicle rules (`movements.rs`). 8: what each manifest adds to the balances
+/// over many manifests (`balances.rs`).
+pub const LAYOUT: u64 = 8;
 
 /// Manifests the sequencer's fold keeps decoded (about 2 KB each; up to twice as many): the
 /// loads moving now are read at each of their steps.
@@ -209,6 +212,7 @@ impl Domain {
             references: Table::new(b'R', b()),
             movements: Movements::new(b()),
             watch: super::watch::Watch::new(b()),
+            balances: super::balances::Balances::new(b()),
             licence_ids: Default::default(),
         };
         if stored_layout(base.as_deref()) != Some(LAYOUT) {
@@ -314,7 +318,8 @@ impl Domain {
         f(&mut self.serials);
         f(&mut self.references);
         self.movements.each_table(f);
-        f(&mut self.watch);
+        f(self.watch.rows());
+        f(self.balances.rows());
     }
 
     /// What changed since the last take, encoded as the store writes it, in key order.
@@ -475,18 +480,22 @@ impl Domain {
                 }
                 for m in new {
                     self.watch.update(&Default::default(), &m);
+                    self.balances.update(&Default::default(), &m);
                     self.index_manifest(m, None);
                 }
                 for m in updated {
                     // Parties and vehicles only join a manifest: index those the version it
                     // replaces did not have (rewriting the others would change nothing).
-                    let (before, watched) = self.manifests.peek(&m.number, |old| {
+                    let (before, watched, balanced) = self.manifests.peek(&m.number, |old| {
                         (
                             old.map(|o| (o.parties.clone(), o.vehicles.clone())),
                             old.map(super::watch::Watch::keys_of).unwrap_or_default(),
+                            old.map(super::balances::Balances::rows_of)
+                                .unwrap_or_default(),
                         )
                     });
                     self.watch.update(&watched, &m);
+                    self.balances.update(&balanced, &m);
                     self.index_manifest(m, before);
                 }
             }

@@ -4,6 +4,7 @@
 //! event decided in `decide`). No I/O: catalogs come in as strings, time as a value.
 
 pub mod access;
+pub mod balances;
 pub mod catalog;
 mod checks;
 pub mod codes;
@@ -16,6 +17,7 @@ pub mod pending;
 pub mod personal;
 pub mod query;
 mod reads;
+pub mod rows;
 pub mod subjects;
 pub mod table;
 pub mod value;

@@ -141,17 +141,27 @@ impl Licence {
 
     /// Whether the licence's kind and scope cover the line (validity aside).
     pub fn covers(&self, stream: Stream, line: &Line) -> bool {
+        self.covers_waste(stream, line.code.as_ref(), line.cw_type)
+    }
+
+    /// Whether the licence's kind and scope cover a line of this code or type.
+    pub fn covers_waste(
+        &self,
+        stream: Stream,
+        code: Option<&super::codes::WasteCode>,
+        cw_type: Option<super::codes::CwType>,
+    ) -> bool {
         let g = &self.grant;
         match stream {
             Stream::Hazardous => {
                 g.kind == LicenceKind::HwOperating
-                    && line.code.as_ref().is_some_and(|c| {
+                    && code.is_some_and(|c| {
                         g.codes.contains(c) || g.categories.contains(&c.category())
                     })
             }
             Stream::Construction => {
                 g.kind == LicenceKind::CwDisposal
-                    && line.cw_type.is_some_and(|t| g.cw_types.contains(&t))
+                    && cw_type.is_some_and(|t| g.cw_types.contains(&t))
             }
         }
     }

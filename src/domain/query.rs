@@ -135,6 +135,11 @@ pub trait DomainQuery {
     /// in (time, number) order.
     fn watched(&self, w: super::watch::Watched, from: u64, to: u64) -> Vec<(u64, ManifestNumber)>;
 
+    // ---- Balances ---------------------------------------------------------------------------
+    /// What the manifests add to the balances over many of them (`domain::balances`): every
+    /// row in key order (books, then takes, then sites' loads), until `f` breaks.
+    fn each_balance_fact(&self, f: &mut dyn FnMut(super::balances::Fact) -> ControlFlow<()>);
+
     // ---- Derived ----------------------------------------------------------------------------
     /// The party a key belongs to, if the key is not revoked at `at` (nor, for a device key,
     /// past its `not_after`).

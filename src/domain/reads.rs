@@ -40,6 +40,9 @@ impl DomainQuery for Domain {
     fn watched(&self, w: super::watch::Watched, from: u64, to: u64) -> Vec<(u64, ManifestNumber)> {
         self.watch.range(w, from, to)
     }
+    fn each_balance_fact(&self, f: &mut dyn FnMut(super::balances::Fact) -> ControlFlow<()>) {
+        self.balances.each(f)
+    }
     fn catalog(&self) -> &Catalog {
         &self.catalog
     }

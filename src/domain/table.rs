@@ -107,6 +107,30 @@ macro_rules! text_key {
 text_key!(Uscc);
 text_key!(Plate);
 text_key!(ManifestNumber);
+text_key!(super::codes::WasteCode);
+text_key!(super::codes::CwType);
+text_key!(super::codes::Unit);
+text_key!(super::events::Stream);
+
+/// Absent as one byte 0, present as 1 and the value (absent sorts first).
+impl<T: Key> Key for Option<T> {
+    fn put(&self, out: &mut Vec<u8>) {
+        match self {
+            None => out.push(0),
+            Some(v) => {
+                out.push(1);
+                v.put(out);
+            }
+        }
+    }
+    fn take(b: &mut &[u8]) -> Option<Self> {
+        match take_n(b, 1)?[0] {
+            0 => Some(None),
+            1 => Some(Some(T::take(b)?)),
+            _ => None,
+        }
+    }
+}
 
 impl Key for PublicKey {
     fn put(&self, out: &mut Vec<u8>) {
@@ -135,6 +159,8 @@ macro_rules! tuple_key {
 tuple_key!(A, B);
 tuple_key!(A, B, C);
 tuple_key!(A, B, C, D);
+tuple_key!(A, B, C, D, E);
+tuple_key!(A, B, C, D, E, F);
 
 /// One table: key prefix `tag`, values of type `V`, changes kept decoded until taken.
 pub struct Table<K, V> {
@@ -317,14 +343,6 @@ impl<K: Key, V: Serialize + DeserializeOwned + Clone> Table<K, V> {
         f: &mut dyn FnMut(K, Cow<'_, V>) -> ControlFlow<()>,
     ) {
         let end = prefix_end(prefix);
-        let mut mem = self
-            .dirty
-            .range::<Vec<u8>, _>((
-                std::ops::Bound::Included(from.to_vec()),
-                end.clone()
-                    .map_or(std::ops::Bound::Unbounded, std::ops::Bound::Excluded),
-            ))
-            .peekable();
         let key_of = |b: &[u8]| {
             let mut s = b;
             K::take(&mut s).unwrap_or_else(|| {
@@ -335,42 +353,17 @@ impl<K: Key, V: Serialize + DeserializeOwned + Clone> Table<K, V> {
                 )
             })
         };
-        let mut stopped = false;
-        if let Some(base) = &self.base {
-            let lo = self.full(from);
-            let hi = end
-                .as_ref()
-                .map(|e| self.full(e))
-                .unwrap_or_else(|| vec![self.tag + 1]);
-            base.scan(&lo, Some(&hi), &mut |k, v| {
-                let k = &k[1..];
-                // What changed since the last take and sorts before this key comes first.
-                while let Some((mk, mv)) = mem.next_if(|(mk, _)| mk.as_slice() <= k) {
-                    let same = mk.as_slice() == k;
-                    if f(key_of(mk), Cow::Borrowed(mv)).is_break() {
-                        stopped = true;
-                        return ControlFlow::Break(());
-                    }
-                    if same {
-                        return ControlFlow::Continue(());
-                    }
-                }
-                let full = self.full(k);
-                if f(key_of(k), Cow::Owned(self.decode(&full, v))).is_break() {
-                    stopped = true;
-                    return ControlFlow::Break(());
-                }
-                ControlFlow::Continue(())
-            });
-        }
-        if stopped {
-            return;
-        }
-        for (mk, mv) in mem {
-            if f(key_of(mk), Cow::Borrowed(mv)).is_break() {
-                return;
-            }
-        }
+        merged(
+            self.tag,
+            self.base.as_ref(),
+            &self.dirty,
+            from,
+            end.as_deref(),
+            &mut |met| match met {
+                Met::Changed(k, v) => f(key_of(k), Cow::Borrowed(v)),
+                Met::Stored(k, v) => f(key_of(k), Cow::Owned(self.decode(&self.full(k), v))),
+            },
+        );
     }
 
     /// Encode the changes since the last take into `out` (full keys), keeping them.
@@ -387,6 +380,62 @@ impl<K: Key, V: Serialize + DeserializeOwned + Clone> Table<K, V> {
     /// The store the table reads what was taken from.
     pub fn base(&self) -> Option<&Arc<dyn Kv>> {
         self.base.as_ref()
+    }
+}
+
+/// A pair [`merged`] meets: a change since the last take, or a pair as stored (keys without
+/// the table's tag).
+pub enum Met<'a, V> {
+    Changed(&'a [u8], &'a V),
+    Stored(&'a [u8], &'a [u8]),
+}
+
+/// The pairs of table `tag` with `lo <= key < hi` (keys without the tag; `hi` none: to the
+/// table's end), in key order: the changes since the last take (`dirty`) over what `base`
+/// stores, a change hiding the stored pair of its key; until `f` breaks.
+pub fn merged<V>(
+    tag: u8,
+    base: Option<&Arc<dyn Kv>>,
+    dirty: &BTreeMap<Vec<u8>, V>,
+    lo: &[u8],
+    hi: Option<&[u8]>,
+    f: &mut dyn FnMut(Met<'_, V>) -> ControlFlow<()>,
+) {
+    use std::ops::Bound;
+    let upper = hi.map_or(Bound::Unbounded, |h| Bound::Excluded(h.to_vec()));
+    let mut mem = dirty
+        .range::<Vec<u8>, _>((Bound::Included(lo.to_vec()), upper))
+        .peekable();
+    let full = |k: &[u8]| [&[tag][..], k].concat();
+    let mut stopped = false;
+    if let Some(base) = base {
+        let to = hi.map_or_else(|| vec![tag + 1], full);
+        base.scan(&full(lo), Some(&to), &mut |k, v| {
+            let k = &k[1..];
+            // What changed since the last take and sorts before this key comes first.
+            while let Some((mk, mv)) = mem.next_if(|(mk, _)| mk.as_slice() <= k) {
+                if f(Met::Changed(mk, mv)).is_break() {
+                    stopped = true;
+                    return ControlFlow::Break(());
+                }
+                if mk.as_slice() == k {
+                    return ControlFlow::Continue(());
+                }
+            }
+            if f(Met::Stored(k, v)).is_break() {
+                stopped = true;
+                return ControlFlow::Break(());
+            }
+            ControlFlow::Continue(())
+        });
+    }
+    if stopped {
+        return;
+    }
+    for (mk, mv) in mem {
+        if f(Met::Changed(mk, mv)).is_break() {
+            return;
+        }
     }
 }
 

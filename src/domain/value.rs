@@ -49,6 +49,13 @@ impl de::Error for Error {
     }
 }
 
+/// A value in the compact binary form.
+pub fn encode<T: Serialize + ?Sized>(v: &T) -> Result<Vec<u8>, Error> {
+    let mut out = Vec::new();
+    encode_into(v, &mut out)?;
+    Ok(out)
+}
+
 /// Append the encoding of `v` to `out`.
 pub fn encode_into<T: Serialize + ?Sized>(v: &T, out: &mut Vec<u8>) -> Result<(), Error> {
     let mut enc = Enc {

@@ -11,9 +11,9 @@
 
 use super::codes::ManifestNumber;
 use super::model::{Manifest, Status, Step, StepKind};
-use super::table::{enc, Changes, Key};
-use crate::ledger::kv::{prefix_end, Change, Kv};
-use std::collections::{BTreeMap, BTreeSet};
+use super::rows::{RowMap, Rows};
+use super::table::{enc, Key};
+use crate::ledger::kv::{prefix_end, Kv};
 use std::ops::ControlFlow;
 use std::sync::Arc;
 
@@ -61,9 +61,12 @@ pub fn reported(kind: super::model::FlagKind) -> bool {
 type WatchKey = (u8, u64, ManifestNumber);
 
 /// The keys a manifest's current state is watched under.
-fn keys(m: &Manifest) -> BTreeSet<Vec<u8>> {
-    let mut out = BTreeSet::new();
-    let mut add = |w: Watched, t: u64| out.insert(enc(&(w as u8, t, m.number.clone())));
+fn keys(m: &Manifest) -> RowMap {
+    let mut out = RowMap::new();
+    // The value says nothing: a key is there or not.
+    let present = super::value::encode(&()).expect("unit encodes");
+    let mut add =
+        |w: Watched, t: u64| out.insert(enc(&(w as u8, t, m.number.clone())), present.clone());
     if let (Some(since), Some(_)) = (m.in_transit_since, m.in_transit_index) {
         add(Watched::InTransit, since.unix_millis());
     }
@@ -78,7 +81,7 @@ fn keys(m: &Manifest) -> BTreeSet<Vec<u8>> {
             None if m.status == Status::Delivered => {
                 add(Watched::Unconfirmed, arrival.time.unix_millis())
             }
-            None => false,
+            None => None,
         };
     }
     if m.flags.iter().any(|f| reported(f.kind)) {
@@ -89,32 +92,28 @@ fn keys(m: &Manifest) -> BTreeSet<Vec<u8>> {
 
 /// The watch table: what changed since the last take over what the store holds.
 pub struct Watch {
-    base: Option<Arc<dyn Kv>>,
-    /// Keys (without the tag) added (true) or removed (false) since the last take.
-    dirty: BTreeMap<Vec<u8>, bool>,
+    rows: Rows,
 }
 
 impl Watch {
     pub fn new(base: Option<Arc<dyn Kv>>) -> Self {
         Watch {
-            base,
-            dirty: BTreeMap::new(),
+            rows: Rows::new(TAG, base),
         }
+    }
+
+    /// The table, as the fold's take writes it.
+    pub fn rows(&mut self) -> &mut Rows {
+        &mut self.rows
     }
 
     /// A manifest is stored as `new`, replacing `old` (its keys, [`Watch::keys_of`]).
-    pub fn update(&mut self, old: &BTreeSet<Vec<u8>>, new: &Manifest) {
-        let new = keys(new);
-        for k in old.difference(&new) {
-            self.dirty.insert(k.clone(), false);
-        }
-        for k in new.difference(old) {
-            self.dirty.insert(k.clone(), true);
-        }
+    pub fn update(&mut self, old: &RowMap, new: &Manifest) {
+        self.rows.replace(old, keys(new));
     }
 
     /// The keys a manifest's stored version is watched under.
-    pub fn keys_of(m: &Manifest) -> BTreeSet<Vec<u8>> {
+    pub fn keys_of(m: &Manifest) -> RowMap {
         keys(m)
     }
 
@@ -126,51 +125,21 @@ impl Watch {
         } else {
             enc(&(w as u8, to))
         };
+        let mut found = Vec::new();
         if lo >= hi {
-            return Vec::new();
+            return found;
         }
-        let mut found: BTreeMap<Vec<u8>, bool> = BTreeMap::new();
-        if let Some(base) = &self.base {
-            let full = |k: &[u8]| [&[TAG][..], k].concat();
-            base.scan(&full(&lo), Some(&full(&hi)), &mut |k, _| {
-                found.insert(k[1..].to_vec(), true);
-                ControlFlow::Continue(())
+        self.rows.scan(&lo, Some(&hi), &mut |k, _| {
+            let mut s = k;
+            let (_, t, n) = WatchKey::take(&mut s).unwrap_or_else(|| {
+                panic!(
+                    "the domain's read model holds a key it cannot read at table 'w': {}; rebuild it with `wasteledger reindex`",
+                    hex::encode(k)
+                )
             });
-        }
-        for (k, on) in self.dirty.range(lo..hi) {
-            found.insert(k.clone(), *on);
-        }
+            found.push((t, n));
+            ControlFlow::Continue(())
+        });
         found
-            .into_iter()
-            .filter(|(_, on)| *on)
-            .map(|(k, _)| {
-                let mut s = k.as_slice();
-                let (_, t, n) = WatchKey::take(&mut s).unwrap_or_else(|| {
-                    panic!(
-                        "the domain's read model holds a key it cannot read at table 'w': {}; rebuild it with `wasteledger reindex`",
-                        hex::encode(&k)
-                    )
-                });
-                (t, n)
-            })
-            .collect()
-    }
-}
-
-impl Changes for Watch {
-    fn encode(&self, out: &mut Vec<Change>) {
-        let mut present = Vec::new();
-        super::value::encode_into(&(), &mut present).expect("unit encodes");
-        for (k, on) in &self.dirty {
-            let key = [&[TAG][..], k].concat();
-            out.push((key, on.then(|| present.clone())));
-        }
-    }
-    fn forget(&mut self) {
-        self.dirty.clear();
-    }
-    fn cache(&mut self, _cap: usize) {}
-    fn rebase(&mut self, base: Option<Arc<dyn Kv>>) {
-        self.base = base;
     }
 }

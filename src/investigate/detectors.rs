@@ -2,10 +2,12 @@
 //! sentence a person can act on (with the numbers), and names the log entries behind it, the
 //! manifests, parties, sites and vehicles it concerns, and when the rule was broken.
 //!
-//! [`detect`] scans the whole state in one pass over the manifests' steps and one over each
-//! vehicle's fixes (`domain::movements`), then works out the aggregates (licences' annual
-//! capacity, transfer stations' balance, construction sites' balance) from what the pass
-//! collected: O(manifests + steps + fixes). [`manifest_own`] gives what a manifest read shows
+//! [`detect`] reads the manifests the fold watches for the rules about one manifest
+//! (`domain::watch`), the rows the fold keeps of what each manifest adds to the aggregates
+//! (`domain::balances`: licences' annual capacity, transfer stations' balance, construction
+//! sites' balance), judged by the register as it is now, and each vehicle's fixes
+//! (`domain::movements`). [`detect_by_scan`] is the reference it is tested against: one pass
+//! over every manifest's steps. [`manifest_own`] gives what a manifest read shows
 //! (the rules about that manifest and its vehicles' anomalies naming it);
 //! [`detect_for_manifest`] adds the aggregates it is counted in, scanning the manifests of its
 //! stations and receivers. Who may see which: `domain::access` ([`Anomaly::named`]).
@@ -14,6 +16,7 @@
 //! ("Anomaly detectors").
 
 use crate::domain::access::Named;
+use crate::domain::balances::{Fact, Side, SiteLoad, Taken};
 use crate::domain::codes::{ManifestNumber, Plate, Quantity, Unit, Uscc};
 use crate::domain::events::{Line, Point, Role, SiteKind, Stream};
 use crate::domain::model::{FlagKind, Licence, Manifest, Site, Status, Step, StepKind};
@@ -252,15 +255,13 @@ impl Filter {
 
 /// Every anomaly in the state as of `now`, ordered by time (then kind). The rules about one
 /// manifest are judged on the manifests the fold watches for them (`domain::watch`), read by
-/// range; the aggregates walk every manifest's steps; the vehicles' fixes are walked whole.
+/// range; the aggregates add up the fold's balance rows (`domain::balances`); the vehicles'
+/// fixes are walked whole.
 /// The same as [`detect_by_scan`], anomaly for anomaly.
 pub fn detect(d: &dyn DomainQuery, now: Timestamp, cfg: &DetectorConfig) -> Vec<Anomaly> {
     let mut s = Scan::new(d, now, cfg, None);
     s.watched(None);
-    d.each_manifest(&mut |m| {
-        s.walk(m);
-        ControlFlow::Continue(())
-    });
+    s.balances();
     s.vehicles_and_finish()
 }
 
@@ -330,9 +331,10 @@ pub fn watched_kind(kind: AnomalyKind) -> bool {
     )
 }
 
-/// Where a full scan's time goes (bench): reading the manifests, their own rules (overdue,
-/// receipt, flags), walking their steps for the aggregates, the vehicles' fixes, and working
-/// out the aggregates; in seconds.
+/// Where the reference scan's time goes (bench): reading the manifests, their own rules
+/// (overdue, receipt, flags), walking their steps for the aggregates, the vehicles' fixes, and
+/// working out the aggregates; and what [`detect`] spends instead of the reading and walking
+/// (the fold's balance rows added up); in seconds.
 pub fn scan_parts(
     d: &dyn DomainQuery,
     now: Timestamp,
@@ -361,12 +363,20 @@ pub fn scan_parts(
     let vehicles = t.elapsed();
     let t = Instant::now();
     s.finish();
+    let aggregates = t.elapsed();
+    // What [`detect`] reads instead of every manifest for the aggregates.
+    let t = Instant::now();
+    Scan::new(d, now, cfg, None).balances();
     vec![
         ("read manifests", read.as_secs_f64()),
         ("their own rules", own.as_secs_f64()),
         ("walk for aggregates", walk.as_secs_f64()),
         ("vehicles", vehicles.as_secs_f64()),
-        ("aggregates", t.elapsed().as_secs_f64()),
+        ("aggregates", aggregates.as_secs_f64()),
+        (
+            "the balance rows instead of reading and walking the manifests",
+            t.elapsed().as_secs_f64(),
+        ),
     ]
 }
 
@@ -398,10 +408,7 @@ pub fn detect_filtered(
         }
     }
     if plan.aggregates {
-        d.each_manifest(&mut |m| {
-            s.walk(m);
-            ControlFlow::Continue(())
-        });
+        s.balances();
     }
     if plan.vehicles {
         let plates = match &f.vehicle {
@@ -1410,6 +1417,158 @@ impl<'a> Scan<'a> {
                     .items
                     .push((s.time, s.index, x.amount, m.number.clone()));
             }
+        }
+    }
+
+    /// What the aggregates add up, from the rows the fold keeps for them (`domain::balances`)
+    /// judged by the register as it is now: what [`Scan::walk`] adds up from every manifest.
+    fn balances(&mut self) {
+        let d = self.d;
+        let now = self.now.unix_millis();
+        let lost_after = d.limits().transit_ms(Stream::Construction);
+        // (a station, a hauler), and the licences, of each party met; whether each site met
+        // is a construction site.
+        let mut roles: HashMap<Uscc, (bool, bool)> = HashMap::new();
+        let mut role = |p: &Uscc| {
+            *roles
+                .entry(p.clone())
+                .or_insert_with(|| (d.has_role(p, Role::Station), d.has_role(p, Role::Hauler)))
+        };
+        let mut licences: HashMap<Uscc, Vec<Cow<'_, Licence>>> = HashMap::new();
+        let mut construction: HashMap<String, bool> = HashMap::new();
+        let mut facts = |f: Fact| {
+            match f {
+                Fact::Books {
+                    party,
+                    stream,
+                    label,
+                    unit,
+                    side,
+                    entry,
+                    manifest,
+                    amount,
+                    time,
+                } => {
+                    let (station, hauler) = role(&party);
+                    // In and out count at a station that did not take the load on the road.
+                    let held = |vehicle: bool| station && !(vehicle && hauler);
+                    let counts = match side {
+                        Side::In { vehicle } | Side::Out { vehicle } => held(vehicle),
+                        Side::Stock | Side::Sent => true,
+                    };
+                    if !counts {
+                        return ControlFlow::Continue(());
+                    }
+                    let b = self
+                        .books
+                        .entry((
+                            party,
+                            Waste {
+                                stream,
+                                label,
+                                unit,
+                            },
+                        ))
+                        .or_default();
+                    match side {
+                        Side::In { .. } => b.input += amount,
+                        Side::Out { .. } | Side::Sent => b.output += amount,
+                        Side::Stock => b.stock += amount,
+                    }
+                    b.note(entry, time, &manifest);
+                }
+                Fact::Take {
+                    party,
+                    year,
+                    how,
+                    stream,
+                    code,
+                    cw_type,
+                    unit,
+                    time,
+                    entry,
+                    manifest,
+                    amount,
+                    ..
+                } => {
+                    if !self.capped.contains(&party) {
+                        return ControlFlow::Continue(());
+                    }
+                    let (station, hauler) = role(&party);
+                    let counts = match how {
+                        Taken::Received { vehicle } => !(vehicle && hauler),
+                        Taken::AtStation { vehicle } => station && !(vehicle && hauler),
+                    };
+                    if !counts {
+                        return ControlFlow::Continue(());
+                    }
+                    let held = licences
+                        .entry(party.clone())
+                        .or_insert_with(|| d.licences_of(&party));
+                    let licence = held.iter().find(|lc| {
+                        lc.covers_waste(stream, code.as_ref(), cw_type)
+                            && lc.lapse(time).is_none()
+                            && lc.grant.annual_capacity.is_some()
+                    });
+                    if let Some(lc) = licence {
+                        self.intake
+                            .entry((lc.grant.licence.clone(), year, unit))
+                            .or_default()
+                            .items
+                            .push((time, entry, amount, manifest));
+                    }
+                }
+                Fact::Site {
+                    site,
+                    time,
+                    entry,
+                    manifest,
+                    load,
+                } => {
+                    let from_site = *construction.entry(site.clone()).or_insert_with(|| {
+                        d.site(&site)
+                            .is_some_and(|s| s.reg.kind == SiteKind::ConstructionSite)
+                    });
+                    if !from_site {
+                        return ControlFlow::Continue(());
+                    }
+                    let mut taken_in = |handed: &[(Uscc, bool)]| {
+                        handed.iter().any(|(p, vehicle)| {
+                            let (station, hauler) = role(p);
+                            station && !(*vehicle && hauler)
+                        })
+                    };
+                    let sl = self.sites.entry(site).or_default();
+                    match load {
+                        SiteLoad::Picked => {
+                            sl.entries.insert(entry);
+                            sl.last = sl.last.max(Some(time));
+                        }
+                        SiteLoad::Received { picked, taken } => {
+                            for (u, a) in picked {
+                                *sl.picked.entry(u).or_default() += a;
+                            }
+                            for (u, a) in taken {
+                                *sl.taken.entry(u).or_default() += a;
+                            }
+                            sl.entries.insert(entry);
+                            sl.last = sl.last.max(Some(time));
+                            sl.matched.push(manifest);
+                        }
+                        SiteLoad::Unreceived { handed } => {
+                            if !taken_in(&handed) && now > time.unix_millis() + lost_after {
+                                sl.lost.push((manifest, time, entry));
+                            }
+                        }
+                    }
+                }
+            }
+            ControlFlow::Continue(())
+        };
+        d.each_balance_fact(&mut facts);
+        // Listed in the order of their numbers, as a walk over the manifests meets them.
+        for sl in self.sites.values_mut() {
+            sl.lost.sort();
         }
     }
 

@@ -249,18 +249,24 @@ fn quantity_gaps_not_licensed_licence_expired_and_no_permit_come_from_the_folds_
     assert!(log.detect(log.now()).is_empty());
 }
 
+/// A load of `grams` of HW08 picked up, delivered to the receiver and received whole, each
+/// step an hour or two after the last: (the receipt's entry, the manifest).
+fn load_received(log: &mut Log, grams: u64) -> (u64, String) {
+    let m = log.issue_hw(grams, "S-RECV");
+    log.at(log.t + 2 * HOUR);
+    log.pickup(&m, TRUCK, grams);
+    log.at(log.t + HOUR);
+    log.hand(&m, HAUL, RECV, grams).site("S-RECV").admit();
+    (log.receive(&m, RECV, grams), m)
+}
+
 #[test]
 fn capacity_exceeded_names_the_entries_beyond_the_licences_annual_capacity() {
     // LR allows 1,000,000 g a year: two loads of 400,000 g fit, the third goes beyond.
     let mut log = Log::new();
     let mut receipts = Vec::new();
     for _ in 0..3 {
-        let m = log.issue_hw(400_000, "S-RECV");
-        log.at(log.t + 2 * HOUR);
-        log.pickup(&m, TRUCK, 400_000);
-        log.at(log.t + HOUR);
-        log.hand(&m, HAUL, RECV, 400_000).site("S-RECV").admit();
-        receipts.push((log.receive(&m, RECV, 400_000), m));
+        receipts.push(load_received(&mut log, 400_000));
         let all = log.detect(log.now());
         let c = of(&all, AnomalyKind::CapacityExceeded);
         if receipts.len() < 3 {
@@ -1189,4 +1195,104 @@ fn a_load_put_on_in_the_middle_of_a_stop_reads_what_the_full_scan_finds() {
     let own = manifest_own(&log.d, &n, log.now(), &cfg);
     let want: Vec<&Anomaly> = all.iter().filter(|x| x.manifests.contains(&n)).collect();
     assert_eq!(own.iter().collect::<Vec<_>>(), want);
+}
+
+/// The capacity counted from the fold's balances follows the register as it is when read: a
+/// licence revoked with an effective time in the past stops counting the loads after it, and
+/// one granted later but valid from before them counts them (the full scan, which judges every
+/// manifest against today's register, agrees at each step: [`detect`]).
+#[test]
+fn a_licence_granted_or_revoked_later_changes_a_past_years_capacity() {
+    let mut log = Log::new();
+    let receipts: Vec<u64> = (0..3).map(|_| load_received(&mut log, 400_000).0).collect();
+    let capacity = |log: &Log| {
+        let all = log.detect(log.now());
+        of(&all, AnomalyKind::CapacityExceeded)
+            .into_iter()
+            .cloned()
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(capacity(&log).len(), 1);
+    // LR revoked as of before the first load: none of them counts under it.
+    log.at(log.t + HOUR);
+    log.auth(json!({"type": "licence.revoked", "licence": "LR", "effective": ts(T0 - HOUR), "reason": "t"}));
+    assert!(capacity(&log).is_empty());
+    // A licence of 500,000 g a year granted now, valid from before the loads: the second load
+    // crosses it.
+    let granted = log.auth(json!({"type": "licence.granted", "licence": "LR2", "party": id(RECV),
+        "kind": "hw_operating", "categories": ["HW08"], "annual_capacity": {"amount": 500_000, "unit": "g"},
+        "valid_from": ts(T0 - 2 * HOUR), "valid_until": "2030-01-01T00:00:00Z"}));
+    let c = capacity(&log);
+    assert_eq!(c.len(), 1, "{c:?}");
+    assert_eq!(c[0].entries, vec![receipts[1], receipts[2], granted]);
+    assert!(
+        c[0].reason.contains("under licence LR2") && c[0].reason.contains("2 entries from"),
+        "{}",
+        c[0].reason
+    );
+}
+
+/// A party that is both a transfer station and a hauler: a load it takes onto its truck is on
+/// the road, not in its books; one walked in to it is. A construction load a station took in
+/// and sent on is not lost from its site, though no receiver took it in. Read from the fold's
+/// balances as the full scan finds them ([`detect`]).
+#[test]
+fn a_station_that_also_hauls_and_a_load_that_went_through_a_station() {
+    let mut log = Log::new();
+    let hub = uscc("MA1HUB001");
+    let hub_key = key(60);
+    log.auth(json!({"type": "party.registered", "party": hub, "name": "hub", "roles": ["station", "hauler"]}));
+    log.auth(json!({"type": "key.added", "key": PublicKey(hub_key.verifying_key()).to_string(), "holder": hub}));
+    log.auth(json!({"type": "vehicle.registered", "plate": "苏E9H001", "party": hub,
+        "permits": [{"kind": "hazardous_goods", "number": "P", "valid_from": "2020-01-01T00:00:00Z", "valid_until": "2030-01-01T00:00:00Z"}]}));
+    let to_hub = |log: &mut Log, m: &str, vehicle: bool| {
+        let mut body = log.hand(&m, PLANT, HAUL, 1_000_000).body();
+        body["to"] = json!(hub);
+        if vehicle {
+            body["vehicle"] = json!("苏E9H001");
+        }
+        log.admit(body, &[&pkey(PLANT), &hub_key]);
+    };
+    let from_hub = |log: &mut Log, m: &str, grams: u64| {
+        let mut body = log.hand(&m, HAUL, RECV, grams).site("S-RECV").body();
+        body["from"] = json!(hub);
+        log.admit(body, &[&hub_key, &pkey(RECV)]);
+    };
+    // On the hub's truck, 1,000,000 g; 900,000 g handed on: not the hub's books.
+    let m = log.issue_hw(1_000_000, "S-RECV");
+    to_hub(&mut log, &m, true);
+    log.at(log.t + HOUR);
+    from_hub(&mut log, &m, 900_000);
+    let all = log.detect(log.now());
+    assert!(
+        of(&all, AnomalyKind::StationImbalance).is_empty(),
+        "{all:?}"
+    );
+    // Walked in, 1,000,000 g; 900,000 g handed on: the hub's books are 100‰ short.
+    let m = log.issue_hw(1_000_000, "S-RECV");
+    to_hub(&mut log, &m, false);
+    log.at(log.t + HOUR);
+    from_hub(&mut log, &m, 900_000);
+    let all = log.detect(log.now());
+    let a = of(&all, AnomalyKind::StationImbalance);
+    assert_eq!(a.len(), 1, "{all:?}");
+    assert_eq!(a[0].parties, vec![Uscc::parse(&hub).unwrap()]);
+
+    // Soil from the building site to the station, and on from it: not lost from the site.
+    let soil = log.issue_soil(10_000_000);
+    log.hand(&soil, BUILDER, MUCK, 10_000_000)
+        .vehicle(MUCK_TRUCK)
+        .site("S-BUILD")
+        .admit();
+    log.at(log.t + HOUR);
+    log.hand(&soil, MUCK, STATION, 10_000_000)
+        .site("S-STATION")
+        .admit();
+    log.at(log.t + HOUR);
+    log.hand(&soil, STATION, MUCK, 10_000_000)
+        .vehicle(MUCK_TRUCK)
+        .admit();
+    let later = ts(log.t + 30 * HOUR);
+    let all = detect(log.query(), later, &DetectorConfig::default());
+    assert!(of(&all, AnomalyKind::SiteBalance).is_empty(), "{all:?}");
 }
