@@ -700,6 +700,32 @@ pub fn measure(
                 );
             }
         }
+        // The first page of the default list (`GET /v1/anomalies`: every kind, newest first)
+        // as of the fixture's end, read from the newest window of time that fills it, and the
+        // page after it (from its cursor).
+        let at_end = Timestamp::from_unix_millis(end);
+        let mut before = None;
+        for page in ["first", "second"] {
+            let t = Instant::now();
+            let found = crate::http::investigate::newest_page(&*d, at_end, 50, before.clone());
+            let took = t.elapsed();
+            match found {
+                Some(list) => {
+                    println!(
+                        "the default list's {page} page of 50, read from its newest anomalies: {} in {} (newest {}, oldest {})",
+                        list.len(),
+                        ms(took),
+                        list.first().map_or(String::new(), |a| a.at.to_string()),
+                        list.last().map_or(String::new(), |a| a.at.to_string()),
+                    );
+                    before = list.last().map(|a| (a.at, a.id.clone()));
+                }
+                None => {
+                    println!("the default list's {page} page of 50: 64 days do not fill it ({}), the shared scan answers it", ms(took));
+                    break;
+                }
+            }
+        }
     }
 
     ledger.shutdown();

@@ -105,46 +105,29 @@ pub fn label(line: &Line) -> String {
     }
 }
 
-/// One row, read back.
+/// One row: the group it is in, where it was given, and what it adds.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Fact {
-    /// A line's amount on one side of a party's books for a waste (`label`) and unit.
-    Books {
-        party: Uscc,
-        stream: Stream,
-        label: String,
-        unit: Unit,
-        side: Side,
-        entry: u64,
-        manifest: ManifestNumber,
-        amount: u64,
-        time: Timestamp,
-    },
-    /// A line's amount a party took in (for a capacity: the licence that covers the line's
-    /// code or type at `time`).
-    Take {
-        party: Uscc,
-        year: u16,
-        how: Taken,
-        stream: Stream,
-        code: Option<WasteCode>,
-        cw_type: Option<CwType>,
-        unit: Unit,
-        time: Timestamp,
-        entry: u64,
-        manifest: ManifestNumber,
-        line: u16,
-        amount: u64,
-    },
-    /// A construction-stream load from `site` (if the site is a construction site): picked up
-    /// (`entry`, `time`) and what became of it.
-    Site {
-        site: String,
-        time: Timestamp,
-        entry: u64,
-        manifest: ManifestNumber,
-        load: SiteLoad,
-    },
+pub struct Fact {
+    pub group: Group,
+    /// A take: the receipt, or the hand-over to the station; a site's load: its pick-up or
+    /// its receipt; books: the step.
+    pub time: Timestamp,
+    pub entry: u64,
+    pub manifest: ManifestNumber,
+    pub what: What,
+}
+
+/// What a row adds to its group.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum What {
+    /// A line's amount on one side of a party's books (two lines of one waste and unit at one
+    /// entry added up).
+    Books { amount: u64 },
+    /// Line `line`'s amount taken in (for a capacity: under the licence that covers the
+    /// line's code or type at the row's time).
+    Take { line: u16, amount: u64 },
+    /// A construction-stream load from the group's site (if it is a construction site).
+    Site(SiteLoad),
 }
 
 /// What a construction-stream load from a site adds to the site's balance.
@@ -179,15 +162,6 @@ const BOOKS: u8 = 0;
 const TAKES: u8 = 1;
 const SITES: u8 = 2;
 
-type BooksKey = (u8, Uscc, (Stream, String, Unit, u8), (u64, ManifestNumber));
-type TakeKey = (
-    u8,
-    Uscc,
-    (u16, u8, Stream, Option<WasteCode>, Option<CwType>, Unit),
-    (u64, u64, ManifestNumber, u16),
-);
-type SiteKey = (u8, String, u8, (u64, u64, ManifestNumber));
-
 fn encoded<T: Serialize>(v: &T) -> Vec<u8> {
     super::value::encode(v).expect("a balance row encodes")
 }
@@ -205,24 +179,19 @@ pub fn cst_year(t: Timestamp) -> u16 {
     t.cst_date()[..4].parse().unwrap_or(0)
 }
 
-/// Every row manifest `m` gives as it stands.
-fn rows(m: &Manifest) -> RowMap {
-    let mut out = RowMap::new();
+/// Every fact manifest `m` gives as it stands (each a row).
+fn facts(m: &Manifest) -> Vec<Fact> {
     let lines = &m.current().lines;
-    let mut books =
+    // Two lines of one waste and unit at one entry add up: (party, waste, side, entry).
+    // (party, label, unit, side, entry) → (amount, time)
+    type Booked = (Uscc, String, Unit, Side, u64);
+    let mut books: BTreeMap<Booked, (u64, Timestamp)> = BTreeMap::new();
+    let mut book =
         |party: &Uscc, line: &Line, unit: Unit, side: Side, s: (u64, Timestamp), amount: u64| {
-            let k = enc::<BooksKey>(&(
-                BOOKS,
-                party.clone(),
-                (m.stream, label(line), unit, side.code()),
-                (s.0, m.number.clone()),
-            ));
-            // Two lines of one waste and unit at one entry add up.
-            let before = out
-                .get(&k)
-                .and_then(|v| super::value::decode::<(u64, u64)>(v).ok())
-                .map_or(0, |(a, _)| a);
-            out.insert(k, encoded(&(before + amount, s.1.unix_millis())));
+            books
+                .entry((party.clone(), label(line), unit, side, s.0))
+                .or_insert((0, s.1))
+                .0 += amount;
         };
     let handovers: Vec<usize> = m
         .steps
@@ -243,7 +212,7 @@ fn rows(m: &Manifest) -> RowMap {
         if let Some((p, vehicle)) = held.take() {
             if p == from {
                 for (l, x) in lines.iter().zip(q) {
-                    books(
+                    book(
                         p,
                         l,
                         x.unit,
@@ -269,7 +238,7 @@ fn rows(m: &Manifest) -> RowMap {
                 held = Some((to, vehicle));
                 handed.push((to.clone(), vehicle));
                 for (l, x) in lines.iter().zip(q) {
-                    books(
+                    book(
                         to,
                         l,
                         x.unit,
@@ -288,7 +257,7 @@ fn rows(m: &Manifest) -> RowMap {
             .last()
             .map_or((m.issue_index, m.issued_at), |s| (s.index, s.time));
         for (l, x) in lines.iter().zip(&m.quantities) {
-            books(&m.holder, l, x.unit, Side::Stock, last, x.amount);
+            book(&m.holder, l, x.unit, Side::Stock, last, x.amount);
         }
     }
     let made_at_station = m
@@ -297,7 +266,7 @@ fn rows(m: &Manifest) -> RowMap {
         .is_some_and(|s| matches!(s.kind, StepKind::Consolidated | StepKind::Split));
     if made_at_station {
         for l in lines {
-            books(
+            book(
                 &m.issuer,
                 l,
                 l.quantity.unit,
@@ -307,25 +276,45 @@ fn rows(m: &Manifest) -> RowMap {
             );
         }
     }
+    let mut out: Vec<Fact> = books
+        .into_iter()
+        .map(|((party, label, unit, side, entry), (amount, time))| Fact {
+            group: Group::Books {
+                party,
+                stream: m.stream,
+                label,
+                unit,
+                side,
+            },
+            time,
+            entry,
+            manifest: m.number.clone(),
+            what: What::Books { amount },
+        })
+        .collect();
     for (party, how, s, q) in takes {
         for (n, (l, x)) in lines.iter().zip(q).enumerate() {
             if x.amount == 0 {
                 continue;
             }
-            let k = enc::<TakeKey>(&(
-                TAKES,
-                party.clone(),
-                (
-                    cst_year(s.time),
-                    how.code(),
-                    m.stream,
-                    l.code.clone(),
-                    l.cw_type,
-                    x.unit,
-                ),
-                (s.time.unix_millis(), s.index, m.number.clone(), n as u16),
-            ));
-            out.insert(k, encoded(&x.amount));
+            out.push(Fact {
+                group: Group::Take {
+                    party: party.clone(),
+                    year: cst_year(s.time),
+                    how,
+                    stream: m.stream,
+                    code: l.code.clone(),
+                    cw_type: l.cw_type,
+                    unit: x.unit,
+                },
+                time: s.time,
+                entry: s.index,
+                manifest: m.number.clone(),
+                what: What::Take {
+                    line: n as u16,
+                    amount: x.amount,
+                },
+            });
         }
     }
     // A construction-stream load made at its origin (not at a station from others).
@@ -333,16 +322,17 @@ fn rows(m: &Manifest) -> RowMap {
         (m.stream, m.sources.is_empty(), handovers.first())
     {
         let pickup = &m.steps[first];
-        let mut site = |s: &Step, load: SiteLoad| {
-            let k = enc::<SiteKey>(&(
-                SITES,
-                m.origin.clone(),
-                load.code(),
-                (s.time.unix_millis(), s.index, m.number.clone()),
-            ));
-            out.insert(k, encoded(&load));
+        let site = |s: &Step, load: SiteLoad| Fact {
+            group: Group::Site {
+                site: m.origin.clone(),
+                load: load.code(),
+            },
+            time: s.time,
+            entry: s.index,
+            manifest: m.number.clone(),
+            what: What::Site(load),
         };
-        site(pickup, SiteLoad::Picked);
+        out.push(site(pickup, SiteLoad::Picked));
         let received = m.steps.iter().find(|s| s.kind == StepKind::Received);
         let at_a_station = matches!(
             m.status,
@@ -355,13 +345,34 @@ fn rows(m: &Manifest) -> RowMap {
                     *taken.entry(u).or_default() += a;
                 }
                 let picked = sum(pickup.quantities.as_deref().unwrap_or(&[]));
-                site(r, SiteLoad::Received { picked, taken });
+                out.push(site(r, SiteLoad::Received { picked, taken }));
             }
-            None if !at_a_station => site(pickup, SiteLoad::Unreceived { handed }),
+            None if !at_a_station => out.push(site(pickup, SiteLoad::Unreceived { handed })),
             None => {}
         }
     }
     out
+}
+
+/// A fact as its row: key (without the table's tag: its group's prefix, then what orders the
+/// rows of the group) and value.
+fn row(f: &Fact) -> (Vec<u8>, Vec<u8>) {
+    let mut k = f.group.prefix();
+    let v = match &f.what {
+        What::Books { amount } => {
+            (f.entry, f.manifest.clone()).put(&mut k);
+            encoded(&(*amount, f.time.unix_millis()))
+        }
+        What::Take { line, amount } => {
+            (f.time.unix_millis(), f.entry, f.manifest.clone(), *line).put(&mut k);
+            encoded(amount)
+        }
+        What::Site(load) => {
+            (f.time.unix_millis(), f.entry, f.manifest.clone()).put(&mut k);
+            encoded(load)
+        }
+    };
+    (k, v)
 }
 
 fn unreadable(k: &[u8]) -> ! {
@@ -377,53 +388,228 @@ fn fact(k: &[u8], v: &[u8]) -> Fact {
         super::value::decode(v).unwrap_or_else(|_| unreadable(k))
     }
     let mut b = k;
-    match k.first() {
-        Some(&BOOKS) => {
-            let (_, party, (stream, label, unit, side), (entry, manifest)) =
-                BooksKey::take(&mut b).unwrap_or_else(|| unreadable(k));
+    let group = Group::take(&mut b).unwrap_or_else(|| unreadable(k));
+    let ms = Timestamp::from_unix_millis;
+    let (time, entry, manifest, what) = match &group {
+        Group::Books { .. } => {
+            let (entry, manifest) =
+                <(u64, ManifestNumber)>::take(&mut b).unwrap_or_else(|| unreadable(k));
             let (amount, time): (u64, u64) = value(k, v);
-            Fact::Books {
+            (ms(time), entry, manifest, What::Books { amount })
+        }
+        Group::Take { .. } => {
+            let (time, entry, manifest, line) =
+                <(u64, u64, ManifestNumber, u16)>::take(&mut b).unwrap_or_else(|| unreadable(k));
+            let amount = value(k, v);
+            (ms(time), entry, manifest, What::Take { line, amount })
+        }
+        Group::Site { .. } => {
+            let (time, entry, manifest) =
+                <(u64, u64, ManifestNumber)>::take(&mut b).unwrap_or_else(|| unreadable(k));
+            (ms(time), entry, manifest, What::Site(value(k, v)))
+        }
+    };
+    Fact {
+        group,
+        time,
+        entry,
+        manifest,
+        what,
+    }
+}
+
+/// What the rows of one group add up to (a group: the rows that differ only by entry,
+/// manifest, time and line).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Total {
+    /// Rows in the group.
+    pub rows: u64,
+    /// Their amounts (books, takes).
+    pub amount: u64,
+    /// A site's received loads: how much they left with, and how much receivers took in, per
+    /// unit.
+    pub picked: BTreeMap<Unit, u64>,
+    pub taken: BTreeMap<Unit, u64>,
+}
+
+/// A group of rows, as its total is kept and its rows are read.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Group {
+    Books {
+        party: Uscc,
+        stream: Stream,
+        label: String,
+        unit: Unit,
+        side: Side,
+    },
+    Take {
+        party: Uscc,
+        year: u16,
+        how: Taken,
+        stream: Stream,
+        code: Option<WasteCode>,
+        cw_type: Option<CwType>,
+        unit: Unit,
+    },
+    /// A site's loads of one kind (0 picked up, 1 received, 2 received nowhere).
+    Site { site: String, load: u8 },
+}
+
+/// The kind byte of a site's received loads, and of its loads received nowhere.
+pub const PICKED: u8 = 0;
+pub const RECEIVED: u8 = 1;
+pub const UNRECEIVED: u8 = 2;
+
+/// The family of the groups' totals (after the rows' three).
+const TOTALS: u8 = 3;
+
+impl Group {
+    /// The bytes every row of the group starts with (without the table's tag).
+    fn prefix(&self) -> Vec<u8> {
+        match self {
+            Group::Books {
                 party,
                 stream,
                 label,
                 unit,
-                side: Side::of(side).unwrap_or_else(|| unreadable(k)),
-                entry,
-                manifest,
-                amount,
-                time: Timestamp::from_unix_millis(time),
-            }
-        }
-        Some(&TAKES) => {
-            let (_, party, (year, how, stream, code, cw_type, unit), (time, entry, manifest, line)) =
-                TakeKey::take(&mut b).unwrap_or_else(|| unreadable(k));
-            Fact::Take {
+                side,
+            } => enc(&(
+                BOOKS,
+                party.clone(),
+                (*stream, label.clone(), *unit, side.code()),
+            )),
+            Group::Take {
                 party,
                 year,
-                how: Taken::of(how).unwrap_or_else(|| unreadable(k)),
+                how,
                 stream,
                 code,
                 cw_type,
                 unit,
-                time: Timestamp::from_unix_millis(time),
-                entry,
-                manifest,
-                line,
-                amount: value(k, v),
-            }
+            } => enc(&(
+                TAKES,
+                party.clone(),
+                (*year, how.code(), *stream, code.clone(), *cw_type, *unit),
+            )),
+            Group::Site { site, load } => enc(&(SITES, site.clone(), *load)),
         }
-        Some(&SITES) => {
-            let (_, site, _, (time, entry, manifest)) =
-                SiteKey::take(&mut b).unwrap_or_else(|| unreadable(k));
-            Fact::Site {
-                site,
-                time: Timestamp::from_unix_millis(time),
-                entry,
-                manifest,
-                load: value(k, v),
+    }
+
+    /// The key of the group's total.
+    fn total_key(&self) -> Vec<u8> {
+        [&[TOTALS][..], &self.prefix()].concat()
+    }
+
+    /// Read a group from the front of a row's key (without the table's tag), advancing it.
+    fn take(b: &mut &[u8]) -> Option<Group> {
+        match b.first() {
+            Some(&BOOKS) => {
+                let (_, party, (stream, label, unit, side)) =
+                    <(u8, Uscc, (Stream, String, Unit, u8))>::take(b)?;
+                Some(Group::Books {
+                    party,
+                    stream,
+                    label,
+                    unit,
+                    side: Side::of(side)?,
+                })
             }
+            Some(&TAKES) => {
+                type G = (
+                    u8,
+                    Uscc,
+                    (u16, u8, Stream, Option<WasteCode>, Option<CwType>, Unit),
+                );
+                let (_, party, (year, how, stream, code, cw_type, unit)) = G::take(b)?;
+                Some(Group::Take {
+                    party,
+                    year,
+                    how: Taken::of(how)?,
+                    stream,
+                    code,
+                    cw_type,
+                    unit,
+                })
+            }
+            Some(&SITES) => {
+                let (_, site, load) = <(u8, String, u8)>::take(b)?;
+                Some(Group::Site { site, load })
+            }
+            _ => None,
         }
-        _ => unreadable(k),
+    }
+}
+
+impl Fact {
+    /// The row's amount (a site's load: none).
+    pub fn amount(&self) -> u64 {
+        match self.what {
+            What::Books { amount } | What::Take { amount, .. } => amount,
+            What::Site(_) => 0,
+        }
+    }
+
+    /// What the row adds to its group's total.
+    fn total(&self) -> Total {
+        let mut t = Total {
+            rows: 1,
+            amount: self.amount(),
+            ..Total::default()
+        };
+        if let What::Site(SiteLoad::Received { picked, taken }) = &self.what {
+            t.picked = picked.clone();
+            t.taken = taken.clone();
+        }
+        t
+    }
+}
+
+/// A change to a group's total: what rows came and went add, less what went.
+#[derive(Default)]
+struct Delta {
+    rows: i64,
+    amount: i128,
+    picked: BTreeMap<Unit, i128>,
+    taken: BTreeMap<Unit, i128>,
+}
+
+impl Delta {
+    fn add(&mut self, t: &Total, sign: i128) {
+        self.rows += sign as i64;
+        self.amount += sign * t.amount as i128;
+        for (u, a) in &t.picked {
+            *self.picked.entry(*u).or_default() += sign * *a as i128;
+        }
+        for (u, a) in &t.taken {
+            *self.taken.entry(*u).or_default() += sign * *a as i128;
+        }
+    }
+    fn is_none(&self) -> bool {
+        self.rows == 0
+            && self.amount == 0
+            && self.picked.values().all(|a| *a == 0)
+            && self.taken.values().all(|a| *a == 0)
+    }
+    /// `t` with this change made to it.
+    fn apply(&self, t: Total) -> Total {
+        let n = |v: u64, d: i128| (v as i128 + d).max(0) as u64;
+        let map = |mut m: BTreeMap<Unit, u64>, d: &BTreeMap<Unit, i128>| {
+            for (u, a) in d {
+                let v = n(m.get(u).copied().unwrap_or(0), *a);
+                if v == 0 {
+                    m.remove(u);
+                } else {
+                    m.insert(*u, v);
+                }
+            }
+            m
+        };
+        Total {
+            rows: n(t.rows, self.rows as i128),
+            amount: n(t.amount, self.amount),
+            picked: map(t.picked, &self.picked),
+            taken: map(t.taken, &self.taken),
+        }
     }
 }
 
@@ -444,19 +630,56 @@ impl Balances {
         &mut self.rows
     }
 
-    /// The rows a manifest's stored version gives.
-    pub fn rows_of(m: &Manifest) -> RowMap {
-        rows(m)
+    /// The facts a manifest's stored version gives.
+    pub fn facts_of(m: &Manifest) -> Vec<Fact> {
+        facts(m)
     }
 
-    /// A manifest is stored as `new`, replacing the version that gave `old`.
-    pub fn update(&mut self, old: &RowMap, new: &Manifest) {
-        self.rows.replace(old, rows(new));
+    /// A manifest is stored as `new`, replacing the version that gave `old`: its rows where
+    /// they differ, and the totals of their groups.
+    pub fn update(&mut self, old: &[Fact], new: &Manifest) {
+        let new = facts(new);
+        if old == new.as_slice() {
+            return;
+        }
+        let before: RowMap = old.iter().map(row).collect();
+        self.rows.replace(&before, new.iter().map(row).collect());
+        let mut changes: BTreeMap<Group, Delta> = BTreeMap::new();
+        for (facts, sign) in [(old, -1), (new.as_slice(), 1)] {
+            for f in facts {
+                changes
+                    .entry(f.group.clone())
+                    .or_default()
+                    .add(&f.total(), sign);
+            }
+        }
+        for (g, c) in changes {
+            if c.is_none() {
+                continue;
+            }
+            let k = g.total_key();
+            let now = c.apply(self.rows.get(&k).map_or_else(Total::default, |v| {
+                super::value::decode(&v).unwrap_or_else(|_| unreadable(&k))
+            }));
+            self.rows.set(k, (now.rows > 0).then(|| encoded(&now)));
+        }
     }
 
-    /// Every row, in key order (books by party, takes by party, sites' loads by site), until
-    /// `f` breaks.
-    pub fn each(&self, f: &mut dyn FnMut(Fact) -> ControlFlow<()>) {
-        self.rows.scan(&[], None, &mut |k, v| f(fact(k, v)));
+    /// Every group's total, in key order (books by party, takes by party and year, sites'
+    /// loads by site), until `f` breaks.
+    pub fn each_total(&self, f: &mut dyn FnMut(Group, Total) -> ControlFlow<()>) {
+        self.rows.scan(&[TOTALS], Some(&[TOTALS + 1]), &mut |k, v| {
+            let t = super::value::decode(v).unwrap_or_else(|_| unreadable(k));
+            let mut b = &k[1..];
+            f(Group::take(&mut b).unwrap_or_else(|| unreadable(k)), t)
+        });
+    }
+
+    /// The rows of one group, in key order, until `f` breaks.
+    pub fn each_of(&self, g: &Group, f: &mut dyn FnMut(Fact) -> ControlFlow<()>) {
+        let lo = g.prefix();
+        let hi = crate::ledger::kv::prefix_end(&lo);
+        self.rows
+            .scan(&lo, hi.as_deref(), &mut |k, v| f(fact(k, v)));
     }
 }

@@ -91,8 +91,8 @@ pub struct Domain {
 /// as well as added. 6 was a layout merged and reverted the same night (fixes by
 /// load): stores of it exist. 7: each hand-over fix's time by (plate, entry), for the reads of
 /// one manifest's vehicle rules (`movements.rs`). 8: what each manifest adds to the balances
-/// over many manifests (`balances.rs`).
-pub const LAYOUT: u64 = 8;
+/// over many manifests (`balances.rs`), its rows alone. 9: and each group's total.
+pub const LAYOUT: u64 = 9;
 
 /// Manifests the sequencer's fold keeps decoded (about 2 KB each; up to twice as many): the
 /// loads moving now are read at each of their steps.
@@ -480,7 +480,7 @@ impl Domain {
                 }
                 for m in new {
                     self.watch.update(&Default::default(), &m);
-                    self.balances.update(&Default::default(), &m);
+                    self.balances.update(&[], &m);
                     self.index_manifest(m, None);
                 }
                 for m in updated {
@@ -490,7 +490,7 @@ impl Domain {
                         (
                             old.map(|o| (o.parties.clone(), o.vehicles.clone())),
                             old.map(super::watch::Watch::keys_of).unwrap_or_default(),
-                            old.map(super::balances::Balances::rows_of)
+                            old.map(super::balances::Balances::facts_of)
                                 .unwrap_or_default(),
                         )
                     });

@@ -136,9 +136,20 @@ pub trait DomainQuery {
     fn watched(&self, w: super::watch::Watched, from: u64, to: u64) -> Vec<(u64, ManifestNumber)>;
 
     // ---- Balances ---------------------------------------------------------------------------
-    /// What the manifests add to the balances over many of them (`domain::balances`): every
-    /// row in key order (books, then takes, then sites' loads), until `f` breaks.
-    fn each_balance_fact(&self, f: &mut dyn FnMut(super::balances::Fact) -> ControlFlow<()>);
+    /// What the manifests add to the balances over many of them (`domain::balances`): each
+    /// group's total (books by party and waste, takes by party, year and waste, a site's
+    /// loads), in key order, until `f` breaks.
+    fn balance_totals(
+        &self,
+        f: &mut dyn FnMut(super::balances::Group, super::balances::Total) -> ControlFlow<()>,
+    );
+    /// The rows of one group, in key order (by entry; takes and sites' loads by time), until
+    /// `f` breaks.
+    fn balance_rows(
+        &self,
+        g: &super::balances::Group,
+        f: &mut dyn FnMut(super::balances::Fact) -> ControlFlow<()>,
+    );
 
     // ---- Derived ----------------------------------------------------------------------------
     /// The party a key belongs to, if the key is not revoked at `at` (nor, for a device key,

@@ -40,8 +40,18 @@ impl DomainQuery for Domain {
     fn watched(&self, w: super::watch::Watched, from: u64, to: u64) -> Vec<(u64, ManifestNumber)> {
         self.watch.range(w, from, to)
     }
-    fn each_balance_fact(&self, f: &mut dyn FnMut(super::balances::Fact) -> ControlFlow<()>) {
-        self.balances.each(f)
+    fn balance_totals(
+        &self,
+        f: &mut dyn FnMut(super::balances::Group, super::balances::Total) -> ControlFlow<()>,
+    ) {
+        self.balances.each_total(f)
+    }
+    fn balance_rows(
+        &self,
+        g: &super::balances::Group,
+        f: &mut dyn FnMut(super::balances::Fact) -> ControlFlow<()>,
+    ) {
+        self.balances.each_of(g, f)
     }
     fn catalog(&self) -> &Catalog {
         &self.catalog

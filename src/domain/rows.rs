@@ -42,18 +42,26 @@ impl Rows {
         }
     }
 
+    /// The value of row `k`, as changed since the last take or as stored.
+    pub fn get(&self, k: &[u8]) -> Option<Vec<u8>> {
+        match self.dirty.get(k) {
+            Some(v) => v.clone(),
+            None => self.base.as_ref()?.get(&self.full(k)),
+        }
+    }
+
+    /// Write row `k` (`None`: remove it).
+    pub fn set(&mut self, k: Vec<u8>, v: Option<Vec<u8>>) {
+        self.dirty.insert(k, v);
+    }
+
     fn full(&self, k: &[u8]) -> Vec<u8> {
         [&[self.tag][..], k].concat()
     }
 
     /// The rows with `lo <= key < hi` (keys without the tag; `hi` none: to the table's end),
     /// in key order, until `f` breaks.
-    pub fn scan(
-        &self,
-        lo: &[u8],
-        hi: Option<&[u8]>,
-        f: VisitPair<'_>,
-    ) {
+    pub fn scan(&self, lo: &[u8], hi: Option<&[u8]>, f: VisitPair<'_>) {
         merged(
             self.tag,
             self.base.as_ref(),

@@ -1,8 +1,9 @@
 //! Investigations over HTTP: `GET /v1/anomalies`, the detectors of `investigate::detectors`
-//! over the live state, scoped by who reads. A filter the detectors answer without reading
-//! every manifest or every truck's whole track (a vehicle, a kind about one manifest, a vehicle
-//! rule from a time on: `detectors::bounded`) is answered as of the request; any other list is
-//! cut from the last full scan ([`ScanCache`]).
+//! over the live state, scoped by who reads. A filter the detectors answer without walking
+//! every truck's whole track (a vehicle, a kind that is no vehicle rule, anything from a time
+//! on: `detectors::bounded`) is answered as of the request; so is a page of any other list
+//! that a window of its newest anomalies fills ([`newest`]); the rest is cut from the last
+//! full scan ([`ScanCache`]).
 
 use super::auth::SeenRequests;
 use super::reader::{live, now, off_worker, viewer, Viewer};
@@ -314,46 +315,131 @@ async fn anomalies(
     let cache = cache.into_inner();
     let body = off_worker(move || {
         let d = live(&rules)?;
-        let (as_of, scan) = if bounded(&f) {
-            // A vehicle, a kind about one manifest, a vehicle rule from a time on: read from
-            // the manifests the fold watches (or those naming the vehicle) and the vehicles'
-            // fixes in and around the window asked for, as of this request.
-            let found = detect_filtered(&*d, now, &DetectorConfig::default(), &f);
-            (now, Arc::new(in_page_order(found)))
-        } else {
-            cache.get(&rules, &*d, now)
-        };
-        Ok(answer(&*d, as_of, &scan, &f, &pg, want, notes, &access))
+        let cfg = DetectorConfig::default();
+        let visible = |a: &Anomaly| visible(&*d, a, &f, want, notes, &access);
+        if bounded(&f) {
+            // A vehicle, a kind about one manifest, anything from a time on: read from the
+            // manifests the fold watches (or those naming the vehicle), the fold's balances
+            // and the vehicles' fixes in and around the window asked for, as of this request.
+            let found = in_page_order(detect_filtered(&*d, now, &cfg, &f));
+            return Ok(answer(&*d, now, &found, &pg, &visible, notes, true));
+        }
+        if let Some(found) = newest(&*d, now, &cfg, &f, &pg, &visible) {
+            return Ok(answer(&*d, now, &found, &pg, &visible, notes, false));
+        }
+        let (as_of, scan) = cache.get(&rules, &*d, now);
+        Ok(answer(&*d, as_of, &scan, &pg, &visible, notes, true))
     })
     .await?;
     Ok(HttpResponse::Ok().json(body))
 }
 
-/// One page of anomalies for a reader with `access` (`notes`: who sees what was done).
-#[allow(clippy::too_many_arguments)]
+/// Whether the reader (with `access`; `notes`: who sees what was done) is shown anomaly `a`
+/// for filter `f` and state `want`.
+fn visible(
+    d: &dyn DomainQuery,
+    a: &Anomaly,
+    f: &Filter,
+    want: Option<State>,
+    notes: bool,
+    access: &Access,
+) -> bool {
+    let is_handled = |a: &Anomaly| notes && !d.notes(&a.id).is_empty();
+    f.matches(a)
+        && want.is_none_or(|w| (w == State::Handled) == is_handled(a))
+        && access.may_see_anomaly(d, a.named())
+}
+
+/// The windows of time, back from the page's end, that a list with the vehicle rules and no
+/// `from` is read over before it falls back to the shared scan: the newest anomalies of a busy
+/// city fill a page from the last day; a filter that lets few in reads on to the scan.
+const WINDOWS_MS: [u64; 4] = [DAY_MS, 4 * DAY_MS, 16 * DAY_MS, 64 * DAY_MS];
+const DAY_MS: u64 = 86_400_000;
+
+/// A page of a list with the vehicle rules and no `from` (the default list) read as of `now`
+/// without a scan: everything the filter lets in over a window ending where the page ends
+/// (the cursor, or the future), grown until it holds more than a page the reader sees; then
+/// the page is the newest of them, whatever is older. None if the last window holds no more
+/// than a page (the list is short, or sparse: the shared scan answers it).
+fn newest(
+    d: &dyn DomainQuery,
+    now: Timestamp,
+    cfg: &DetectorConfig,
+    f: &Filter,
+    pg: &Page,
+    visible: &dyn Fn(&Anomaly) -> bool,
+) -> Option<Vec<Anomaly>> {
+    let end = match &pg.before {
+        Some((at, _)) => at.unix_millis(),
+        None => now.unix_millis(),
+    };
+    // Past the cursor nothing is needed.
+    let to = match (&pg.before, f.to) {
+        (Some((at, _)), to) => {
+            let next = Timestamp::from_unix_millis(at.unix_millis() + 1);
+            Some(to.map_or(next, |t| t.min(next)))
+        }
+        (None, to) => to,
+    };
+    for span in WINDOWS_MS {
+        let window = Filter {
+            from: Some(Timestamp::from_unix_millis(end.saturating_sub(span))),
+            to,
+            ..f.clone()
+        };
+        let found = in_page_order(detect_filtered(d, now, cfg, &window));
+        let before = page_end(&found, pg);
+        if found[..before].iter().filter(|a| visible(a)).count() > pg.limit {
+            return Some(found);
+        }
+    }
+    None
+}
+
+/// The default list's page of `limit` before `before` (time, id) as of `now`, as one who sees
+/// every anomaly reads it, if a window of its newest anomalies fills it (the bench).
+pub fn newest_page(
+    d: &dyn DomainQuery,
+    now: Timestamp,
+    limit: usize,
+    before: Option<(Timestamp, String)>,
+) -> Option<Vec<Anomaly>> {
+    let pg = Page { limit, before };
+    let found = newest(
+        d,
+        now,
+        &DetectorConfig::default(),
+        &Filter::default(),
+        &pg,
+        &|_| true,
+    )?;
+    let end = page_end(&found, &pg);
+    Some(found[..end].iter().rev().take(limit).cloned().collect())
+}
+
+/// Where the page ends in a list in page order: just before the cursor, or at its end.
+fn page_end(list: &[Anomaly], pg: &Page) -> usize {
+    match &pg.before {
+        Some((at, id)) => list.partition_point(|a| (a.at, &a.id) < (*at, id)),
+        None => list.len(),
+    }
+}
+
+/// One page of anomalies from `list` (in page order) as `visible` lets them in (`notes`:
+/// the reader sees what was done); `total` counts every page when `complete`, the list
+/// holding every anomaly the filter lets in (not when it was read over the newest window).
 fn answer(
     d: &dyn DomainQuery,
     as_of: Timestamp,
     scan: &[Anomaly],
-    f: &Filter,
     pg: &Page,
-    want: Option<State>,
+    visible: &dyn Fn(&Anomaly) -> bool,
     notes: bool,
-    access: &Access,
+    complete: bool,
 ) -> serde_json::Value {
-    // Newest first, from just before the cursor; `total` counts every page.
-    let end = match &pg.before {
-        Some((at, id)) => scan.partition_point(|a| (a.at, &a.id) < (*at, id)),
-        None => scan.len(),
-    };
-    let is_handled = |a: &Anomaly| notes && !d.notes(&a.id).is_empty();
-    let visible = |a: &Anomaly| {
-        f.matches(a)
-            && want.is_none_or(|w| (w == State::Handled) == is_handled(a))
-            && access.may_see_anomaly(d, a.named())
-    };
-    let total = scan.iter().filter(|a| visible(a)).count();
-    let mut keep: Vec<usize> = Vec::with_capacity(pg.limit.min(total));
+    // Newest first, from just before the cursor.
+    let end = page_end(scan, pg);
+    let mut keep: Vec<usize> = Vec::with_capacity(pg.limit);
     let mut more = false;
     for i in (0..end).rev() {
         if visible(&scan[i]) {
@@ -382,7 +468,10 @@ fn answer(
             a
         })
         .collect();
-    let mut body = json!({"as_of": as_of, "total": total, "anomalies": out});
+    let mut body = json!({"as_of": as_of, "anomalies": out});
+    if complete {
+        body["total"] = json!(scan.iter().filter(|a| visible(a)).count());
+    }
     if let Some(n) = next {
         body["next"] = json!(n);
     }

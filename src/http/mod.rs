@@ -5,7 +5,7 @@ mod app;
 pub mod auth;
 mod bundle;
 mod domain;
-mod investigate;
+pub mod investigate;
 pub use investigate::ScanHook;
 pub use reader::READER_NICE;
 mod qr;

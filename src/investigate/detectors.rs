@@ -16,7 +16,7 @@
 //! ("Anomaly detectors").
 
 use crate::domain::access::Named;
-use crate::domain::balances::{Fact, Side, SiteLoad, Taken};
+use crate::domain::balances::{self, cst_year, Group, Side, SiteLoad, Taken, Total, What};
 use crate::domain::codes::{ManifestNumber, Plate, Quantity, Unit, Uscc};
 use crate::domain::events::{Line, Point, Role, SiteKind, Stream};
 use crate::domain::model::{FlagKind, Licence, Manifest, Site, Status, Step, StepKind};
@@ -289,8 +289,8 @@ struct Plan {
     own: bool,
     /// The vehicles' fixes.
     vehicles: bool,
-    /// The aggregates (capacity, a station's or a construction site's balance): the only ones
-    /// that read every manifest. They name no vehicle.
+    /// The aggregates (capacity, a station's or a construction site's balance), read from
+    /// the fold's balances. They name no vehicle.
     aggregates: bool,
 }
 
@@ -306,13 +306,12 @@ impl Plan {
     }
 }
 
-/// Whether [`detect_filtered`] answers `f` without reading every manifest or every vehicle's
-/// whole track: the filter names a vehicle, or a kind about one manifest, or a vehicle rule
-/// from a time on (`from`). Then only the manifests the fold watches (or those naming the
-/// vehicle) and the fixes of the vehicles in and around the window are read.
+/// Whether [`detect_filtered`] answers `f` without reading every vehicle's whole track: the
+/// filter names a vehicle, or a kind that is no vehicle rule, or a time from which on
+/// (`from`). Then only the manifests the fold watches (or those naming the vehicle), the
+/// fold's balances and the fixes of the vehicles in and around the window are read.
 pub fn bounded(f: &Filter) -> bool {
-    let p = Plan::of(f);
-    !p.aggregates && (!p.vehicles || f.vehicle.is_some() || f.from.is_some())
+    !Plan::of(f).vehicles || f.vehicle.is_some() || f.from.is_some()
 }
 
 /// Whether anomalies of `kind` are rules about one manifest, answered from the manifests the
@@ -383,8 +382,9 @@ pub fn scan_parts(
 /// [`detect`], keeping those the filter matches, reading only what can give them: a kind of
 /// [`watched_kind`] reads the manifests the fold watches for it; a vehicle reads the manifests
 /// naming it (subject postings: its hand-overs and the inspections that saw it) and its own
-/// fixes; a window (`from`, `to`) bounds the fixes read to what the walks over it need. Only
-/// a filter that lets in the aggregates ([`bounded`] false) reads every manifest.
+/// fixes; the aggregates add up the fold's balances; a window (`from`, `to`) bounds the fixes
+/// read to what the walks over it need. Only a filter that lets in the vehicle rules with no
+/// vehicle and no `from` ([`bounded`] false) walks every truck's whole track.
 pub fn detect_filtered(
     d: &dyn DomainQuery,
     now: Timestamp,
@@ -823,11 +823,6 @@ type NamedBy = (BTreeSet<Uscc>, [String; 2]);
 fn sorted<T: Ord + Clone>(it: impl IntoIterator<Item = T>) -> Vec<T> {
     let s: BTreeSet<T> = it.into_iter().collect();
     s.into_iter().collect()
-}
-
-/// The year a time falls in, China Standard Time.
-fn cst_year(t: Timestamp) -> u16 {
-    t.cst_date()[..4].parse().unwrap_or(0)
 }
 
 /// Micro-degrees as degrees, `31.461200`.
@@ -1420,155 +1415,247 @@ impl<'a> Scan<'a> {
         }
     }
 
-    /// What the aggregates add up, from the rows the fold keeps for them (`domain::balances`)
-    /// judged by the register as it is now: what [`Scan::walk`] adds up from every manifest.
+    /// What the aggregates add up, from the totals and rows the fold keeps for them
+    /// (`domain::balances`) judged by the register as it is now: what [`Scan::walk`] adds up
+    /// from every manifest, kept only for the balances out of line (the only ones
+    /// [`Scan::finish`] reports), whose rows are read for the entries behind them.
     fn balances(&mut self) {
         let d = self.d;
-        let now = self.now.unix_millis();
-        let lost_after = d.limits().transit_ms(Stream::Construction);
-        // (a station, a hauler), and the licences, of each party met; whether each site met
-        // is a construction site.
-        let mut roles: HashMap<Uscc, (bool, bool)> = HashMap::new();
-        let mut role = |p: &Uscc| {
+        let mut totals: Vec<(Group, Total)> = Vec::new();
+        d.balance_totals(&mut |g, t| {
+            totals.push((g, t));
+            ControlFlow::Continue(())
+        });
+        // (a station, a hauler) for each party met.
+        let roles: std::cell::RefCell<HashMap<Uscc, (bool, bool)>> = Default::default();
+        let role = |p: &Uscc| {
             *roles
+                .borrow_mut()
                 .entry(p.clone())
                 .or_insert_with(|| (d.has_role(p, Role::Station), d.has_role(p, Role::Hauler)))
         };
-        let mut licences: HashMap<Uscc, Vec<Cow<'_, Licence>>> = HashMap::new();
-        let mut construction: HashMap<String, bool> = HashMap::new();
-        let mut facts = |f: Fact| {
-            match f {
-                Fact::Books {
-                    party,
-                    stream,
-                    label,
-                    unit,
-                    side,
-                    entry,
-                    manifest,
-                    amount,
-                    time,
-                } => {
-                    let (station, hauler) = role(&party);
-                    // In and out count at a station that did not take the load on the road.
-                    let held = |vehicle: bool| station && !(vehicle && hauler);
-                    let counts = match side {
-                        Side::In { vehicle } | Side::Out { vehicle } => held(vehicle),
-                        Side::Stock | Side::Sent => true,
-                    };
-                    if !counts {
-                        return ControlFlow::Continue(());
-                    }
-                    let b = self
-                        .books
-                        .entry((
-                            party,
-                            Waste {
-                                stream,
-                                label,
-                                unit,
-                            },
-                        ))
-                        .or_default();
-                    match side {
-                        Side::In { .. } => b.input += amount,
-                        Side::Out { .. } | Side::Sent => b.output += amount,
-                        Side::Stock => b.stock += amount,
-                    }
-                    b.note(entry, time, &manifest);
-                }
-                Fact::Take {
-                    party,
-                    year,
-                    how,
-                    stream,
-                    code,
-                    cw_type,
-                    unit,
-                    time,
-                    entry,
-                    manifest,
-                    amount,
-                    ..
-                } => {
-                    if !self.capped.contains(&party) {
-                        return ControlFlow::Continue(());
-                    }
-                    let (station, hauler) = role(&party);
-                    let counts = match how {
-                        Taken::Received { vehicle } => !(vehicle && hauler),
-                        Taken::AtStation { vehicle } => station && !(vehicle && hauler),
-                    };
-                    if !counts {
-                        return ControlFlow::Continue(());
-                    }
-                    let held = licences
-                        .entry(party.clone())
-                        .or_insert_with(|| d.licences_of(&party));
-                    let licence = held.iter().find(|lc| {
-                        lc.covers_waste(stream, code.as_ref(), cw_type)
-                            && lc.lapse(time).is_none()
-                            && lc.grant.annual_capacity.is_some()
-                    });
-                    if let Some(lc) = licence {
-                        self.intake
-                            .entry((lc.grant.licence.clone(), year, unit))
-                            .or_default()
-                            .items
-                            .push((time, entry, amount, manifest));
-                    }
-                }
-                Fact::Site {
-                    site,
-                    time,
-                    entry,
-                    manifest,
-                    load,
-                } => {
-                    let from_site = *construction.entry(site.clone()).or_insert_with(|| {
-                        d.site(&site)
-                            .is_some_and(|s| s.reg.kind == SiteKind::ConstructionSite)
-                    });
-                    if !from_site {
-                        return ControlFlow::Continue(());
-                    }
-                    let mut taken_in = |handed: &[(Uscc, bool)]| {
-                        handed.iter().any(|(p, vehicle)| {
-                            let (station, hauler) = role(p);
-                            station && !(*vehicle && hauler)
-                        })
-                    };
-                    let sl = self.sites.entry(site).or_default();
-                    match load {
-                        SiteLoad::Picked => {
-                            sl.entries.insert(entry);
-                            sl.last = sl.last.max(Some(time));
-                        }
-                        SiteLoad::Received { picked, taken } => {
-                            for (u, a) in picked {
-                                *sl.picked.entry(u).or_default() += a;
-                            }
-                            for (u, a) in taken {
-                                *sl.taken.entry(u).or_default() += a;
-                            }
-                            sl.entries.insert(entry);
-                            sl.last = sl.last.max(Some(time));
-                            sl.matched.push(manifest);
-                        }
-                        SiteLoad::Unreceived { handed } => {
-                            if !taken_in(&handed) && now > time.unix_millis() + lost_after {
-                                sl.lost.push((manifest, time, entry));
-                            }
-                        }
-                    }
-                }
-            }
-            ControlFlow::Continue(())
+        // A load handed to a station counts in its books unless the station (a hauler too)
+        // took it onto its truck.
+        let at_station = |p: &Uscc, vehicle: bool| {
+            let (station, hauler) = role(p);
+            station && !(vehicle && hauler)
         };
-        d.each_balance_fact(&mut facts);
-        // Listed in the order of their numbers, as a walk over the manifests meets them.
-        for sl in self.sites.values_mut() {
+
+        // Stations' books: the sides that count added up per party and waste; the rows of
+        // those out of balance read for their entries.
+        let mut books: BTreeMap<(Uscc, Waste), (Books, Vec<&Group>)> = BTreeMap::new();
+        for (g, t) in &totals {
+            let Group::Books {
+                party,
+                stream,
+                label,
+                unit,
+                side,
+            } = g
+            else {
+                continue;
+            };
+            let counts = match *side {
+                Side::In { vehicle } | Side::Out { vehicle } => at_station(party, vehicle),
+                Side::Stock | Side::Sent => true,
+            };
+            if !counts {
+                continue;
+            }
+            let waste = Waste {
+                stream: *stream,
+                label: label.clone(),
+                unit: *unit,
+            };
+            let (b, groups) = books.entry((party.clone(), waste)).or_default();
+            match side {
+                Side::In { .. } => b.input += t.amount,
+                Side::Out { .. } | Side::Sent => b.output += t.amount,
+                Side::Stock => b.stock += t.amount,
+            }
+            groups.push(g);
+        }
+        for ((party, w), (mut b, groups)) in books {
+            let tol = d.limits().tolerance_permille(w.stream);
+            if gap_permille(b.input, b.output + b.stock) <= tol {
+                continue;
+            }
+            for g in groups {
+                d.balance_rows(g, &mut |f| {
+                    b.note(f.entry, f.time, &f.manifest);
+                    ControlFlow::Continue(())
+                });
+            }
+            self.books.insert((party, w), b);
+        }
+
+        // Annual capacity: what each licence counted per year and unit. The licence a take
+        // counts under is the first of its party's with a capacity that covers the waste and
+        // is valid at the take's time: the same all year unless one of them begins, ends or
+        // is revoked within it, when the year's rows are judged one by one.
+        let mut licences: HashMap<Uscc, Vec<Cow<'_, Licence>>> = HashMap::new();
+        type Counted<'g> = (
+            u64,
+            Vec<&'g Group>,
+            Vec<(Timestamp, u64, u64, ManifestNumber)>,
+        );
+        let mut intake: HashMap<(String, u16, Unit), Counted<'_>> = HashMap::new();
+        for (g, t) in &totals {
+            let Group::Take {
+                party,
+                year,
+                how,
+                stream,
+                code,
+                cw_type,
+                unit,
+            } = g
+            else {
+                continue;
+            };
+            if !self.capped.contains(party) {
+                continue;
+            }
+            let counts = match *how {
+                Taken::Received { vehicle } => !(vehicle && role(party).1),
+                Taken::AtStation { vehicle } => at_station(party, vehicle),
+            };
+            if !counts {
+                continue;
+            }
+            let held = licences
+                .entry(party.clone())
+                .or_insert_with(|| d.licences_of(party));
+            let covering: Vec<&Licence> = held
+                .iter()
+                .map(|lc| &**lc)
+                .filter(|lc| {
+                    lc.covers_waste(*stream, code.as_ref(), *cw_type)
+                        && lc.grant.annual_capacity.is_some()
+                })
+                .collect();
+            let bounds = |lc: &Licence| {
+                let g = &lc.grant;
+                [
+                    Some(g.valid_from),
+                    Some(g.valid_until),
+                    lc.revoked.map(|r| r.0),
+                ]
+            };
+            let changes_within = covering
+                .iter()
+                .flat_map(|lc| bounds(lc))
+                .flatten()
+                .any(|b| cst_year(b) == *year);
+            if changes_within {
+                d.balance_rows(g, &mut |f| {
+                    if let Some(lc) = covering.iter().find(|lc| lc.lapse(f.time).is_none()) {
+                        let c = intake
+                            .entry((lc.grant.licence.clone(), *year, *unit))
+                            .or_default();
+                        c.0 += f.amount();
+                        c.2.push((f.time, f.entry, f.amount(), f.manifest));
+                    }
+                    ControlFlow::Continue(())
+                });
+                continue;
+            }
+            // Valid all year, or not at all.
+            let all_year = covering.iter().find(|lc| {
+                let [from, until, revoked] = bounds(lc);
+                from.is_some_and(|t| cst_year(t) < *year)
+                    && until.is_some_and(|t| cst_year(t) > *year)
+                    && revoked.is_none_or(|t| cst_year(t) > *year)
+            });
+            if let Some(lc) = all_year {
+                let c = intake
+                    .entry((lc.grant.licence.clone(), *year, *unit))
+                    .or_default();
+                c.0 += t.amount;
+                c.1.push(g);
+            }
+        }
+        for (key, (total, groups, mut items)) in intake {
+            let beyond = d
+                .licence(&key.0)
+                .and_then(|l| l.grant.annual_capacity)
+                .is_some_and(|cap| cap.unit == key.2 && total > cap.amount);
+            if !beyond {
+                continue;
+            }
+            for g in groups {
+                d.balance_rows(g, &mut |f| {
+                    items.push((f.time, f.entry, f.amount(), f.manifest));
+                    ControlFlow::Continue(())
+                });
+            }
+            self.intake.insert(key, Intake { items });
+        }
+
+        // Construction sites: their received loads' totals, and the loads received nowhere
+        // (few: read row by row); the rows of a site out of balance read for its entries.
+        let now = self.now.unix_millis();
+        let lost_after = d.limits().transit_ms(Stream::Construction);
+        let tol = d.limits().tolerance_permille(Stream::Construction);
+        let mut sites: BTreeMap<&str, (Option<&Total>, bool)> = BTreeMap::new();
+        for (g, t) in &totals {
+            let Group::Site { site, load } = g else {
+                continue;
+            };
+            let e = sites.entry(site).or_default();
+            match *load {
+                balances::RECEIVED => e.0 = Some(t),
+                balances::UNRECEIVED => e.1 = true,
+                _ => {}
+            }
+        }
+        for (site, (received, unreceived)) in sites {
+            let construction = d
+                .site(site)
+                .is_some_and(|s| s.reg.kind == SiteKind::ConstructionSite);
+            if !construction {
+                continue;
+            }
+            let mut sl = SiteLoads::default();
+            if let Some(r) = received {
+                sl.picked = r.picked.clone();
+                sl.taken = r.taken.clone();
+            }
+            let short = sl
+                .picked
+                .iter()
+                .any(|(u, p)| gap_permille(*p, sl.taken.get(u).copied().unwrap_or(0)) > tol);
+            let group = |load: u8| Group::Site {
+                site: site.to_string(),
+                load,
+            };
+            if unreceived {
+                d.balance_rows(&group(balances::UNRECEIVED), &mut |f| {
+                    if let What::Site(SiteLoad::Unreceived { handed }) = &f.what {
+                        let taken_in = handed.iter().any(|(p, v)| at_station(p, *v));
+                        if !taken_in && now > f.time.unix_millis() + lost_after {
+                            sl.lost.push((f.manifest, f.time, f.entry));
+                        }
+                    }
+                    ControlFlow::Continue(())
+                });
+            }
+            if !short && sl.lost.is_empty() {
+                continue;
+            }
+            for load in [balances::PICKED, balances::RECEIVED] {
+                d.balance_rows(&group(load), &mut |f| {
+                    sl.entries.insert(f.entry);
+                    sl.last = sl.last.max(Some(f.time));
+                    if load == balances::RECEIVED {
+                        sl.matched.push(f.manifest);
+                    }
+                    ControlFlow::Continue(())
+                });
+            }
+            // Listed in the order of their numbers, as a walk over the manifests meets them.
             sl.lost.sort();
+            self.sites.insert(site.to_string(), sl);
         }
     }
 

@@ -1198,8 +1198,9 @@ fn a_load_put_on_in_the_middle_of_a_stop_reads_what_the_full_scan_finds() {
 }
 
 /// The capacity counted from the fold's balances follows the register as it is when read: a
-/// licence revoked with an effective time in the past stops counting the loads after it, and
-/// one granted later but valid from before them counts them (the full scan, which judges every
+/// licence revoked with an effective time in the past stops counting the loads after it (here
+/// the whole year), and one granted later but valid from before them (within the year) counts
+/// them (the full scan, which judges every
 /// manifest against today's register, agrees at each step: [`detect`]).
 #[test]
 fn a_licence_granted_or_revoked_later_changes_a_past_years_capacity() {
@@ -1213,9 +1214,9 @@ fn a_licence_granted_or_revoked_later_changes_a_past_years_capacity() {
             .collect::<Vec<_>>()
     };
     assert_eq!(capacity(&log).len(), 1);
-    // LR revoked as of before the first load: none of them counts under it.
+    // LR revoked as of the year before: none of them counts under it.
     log.at(log.t + HOUR);
-    log.auth(json!({"type": "licence.revoked", "licence": "LR", "effective": ts(T0 - HOUR), "reason": "t"}));
+    log.auth(json!({"type": "licence.revoked", "licence": "LR", "effective": "2025-06-01T00:00:00Z", "reason": "t"}));
     assert!(capacity(&log).is_empty());
     // A licence of 500,000 g a year granted now, valid from before the loads: the second load
     // crosses it.

@@ -224,6 +224,22 @@ fn a_detector_scan_in_progress_leaves_the_one_worker_free_for_other_reads_and_th
     assert_eq!(status, 200, "{body}");
 }
 
+/// Server options that count the full detector scans made.
+fn counting_scans() -> (Arc<AtomicU64>, wasteledger::http::Options) {
+    let count = Arc::new(AtomicU64::new(0));
+    let hook = {
+        let count = count.clone();
+        wasteledger::http::ScanHook(Arc::new(move || {
+            count.fetch_add(1, Ordering::SeqCst);
+        }))
+    };
+    let opts = wasteledger::http::Options {
+        scan_hook: Some(hook),
+        ..Default::default()
+    };
+    (count, opts)
+}
+
 /// A world in `dir` with one hazardous load picked up, its server stopped: the load, the
 /// bureau's key and the data directory.
 fn a_load_on_the_road(dir: &std::path::Path) -> (String, SigningKey, std::path::PathBuf) {
@@ -332,17 +348,7 @@ fn a_kind_about_one_manifest_is_answered_as_of_the_request_without_a_scan() {
     let (m, bureau, data) = a_load_on_the_road(dir.path());
     let t0 = wall().unix_millis();
     let clock = Arc::new(ManualClock(AtomicU64::new(t0)));
-    let count = Arc::new(AtomicU64::new(0));
-    let hook = {
-        let count = count.clone();
-        wasteledger::http::ScanHook(Arc::new(move || {
-            count.fetch_add(1, Ordering::SeqCst);
-        }))
-    };
-    let opts = wasteledger::http::Options {
-        scan_hook: Some(hook),
-        ..Default::default()
-    };
+    let (count, opts) = counting_scans();
     let (url, _ledger) = serve_in_process(&data, clock.clone(), opts);
     let read = |path: &str, at: u64| {
         let (status, body) = get_at(&url, path, &bureau, Timestamp::from_unix_millis(at));
@@ -416,4 +422,53 @@ fn a_kind_about_one_manifest_is_answered_as_of_the_request_without_a_scan() {
             .find(|a| a["kind"] == "overdue")
             .unwrap()["id"]
     );
+}
+
+/// The default list (every kind, the vehicle rules with no `from`) is read from the newest
+/// window of time that fills its page, as of the request and without a scan: `total` is left
+/// out (the list was not read to its end) and `next` goes on. A page the window does not fill
+/// (the last) falls back to the shared scan, which counts every page; the pages together list
+/// what the scan lists.
+#[test]
+fn the_newest_page_of_every_kind_is_read_without_a_scan() {
+    let dir = tempfile::tempdir().unwrap();
+    let (data, bureau) = {
+        let w = World::start(dir.path());
+        for _ in 0..3 {
+            let m = w.issue_hazardous("S-DISPOSAL");
+            w.pickup(&m);
+        }
+        (w.server.data.clone(), w.bureau.key.clone())
+    };
+    // 73 h on, the three loads are overdue: three anomalies within the last day.
+    let t1 = wall().unix_millis() + 73 * 3_600_000;
+    let clock = Arc::new(ManualClock(AtomicU64::new(t1)));
+    let (count, opts) = counting_scans();
+    let (url, _ledger) = serve_in_process(&data, clock, opts);
+    let read = |path: &str| {
+        let (status, body) = get_at(&url, path, &bureau, Timestamp::from_unix_millis(t1));
+        assert_eq!(status, 200, "{body}");
+        serde_json::from_str::<Value>(&body).unwrap()
+    };
+    use crate::console_queue::ids;
+    let first = read("/v1/anomalies?limit=2");
+    assert_eq!(ids(&first).len(), 2, "{first}");
+    assert!(first.get("total").is_none(), "{first}");
+    assert_eq!(
+        count.load(Ordering::SeqCst),
+        0,
+        "no scan for the newest page"
+    );
+    let next = first["next"].as_str().expect("a next page").to_string();
+    let last = read(&format!("/v1/anomalies?limit=2&cursor={next}"));
+    assert_eq!(
+        count.load(Ordering::SeqCst),
+        1,
+        "the last page from the scan"
+    );
+    assert!(last.get("next").is_none(), "{last}");
+    let all = read("/v1/anomalies?limit=500");
+    assert_eq!(all["total"], 3, "{all}");
+    let paged: Vec<String> = ids(&first).into_iter().chain(ids(&last)).collect();
+    assert_eq!(paged, ids(&all));
 }

@@ -190,8 +190,14 @@ async function load(next) {
   shown += r.body.anomalies.length;
   cursor = r.body.next || null;
   more.hidden = !cursor;
-  summary.textContent = t(`共 ${r.body.total} 条，已显示 ${shown} 条（最新在前）· 截至 ${cst(r.body.as_of)}`,
-    `${r.body.total} in all, ${shown} shown (newest first) · as of ${cst(r.body.as_of)}`);
+  // `total` is left out when the page was read from the newest anomalies alone (the list
+  // was not counted to its end).
+  const asOf = cst(r.body.as_of);
+  summary.textContent = typeof r.body.total === 'number'
+    ? t(`共 ${r.body.total} 条，已显示 ${shown} 条（最新在前）· 截至 ${asOf}`,
+      `${r.body.total} in all, ${shown} shown (newest first) · as of ${asOf}`)
+    : t(`已显示最新的 ${shown} 条${cursor ? '（更早的点“下一页”）' : ''} · 截至 ${asOf}`,
+      `The newest ${shown} shown${cursor ? ' (older ones under “Next page”)' : ''} · as of ${asOf}`);
 }
 
 more.addEventListener('click', () => load(cursor));
