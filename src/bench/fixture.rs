@@ -414,6 +414,17 @@ fn open(dir: &Path, manifests: u64, cache_mb: u64) -> Result<Opened> {
         d.subject_counts().0,
         d.subject_counts().1,
     );
+    // The balance rows the aggregates are kept in, counted from their groups' totals.
+    let (mut groups, mut rows) = (0u64, 0u64);
+    d.balance_totals(&mut |_, t| {
+        groups += 1;
+        rows += t.rows;
+        std::ops::ControlFlow::Continue(())
+    });
+    println!(
+        "balances: {rows} rows ({:.1} a manifest) in {groups} groups",
+        rows as f64 / d.manifest_count().max(1) as f64
+    );
     drop(d);
     Ok(Opened {
         ledger,

@@ -6,15 +6,21 @@
 //! A row is a fact about the manifest alone. Whether it counts depends on the register as the
 //! detectors read it (is the party a station, a hauler, does it hold a licence with a capacity
 //! that covers the waste then, is the origin a construction site), so that is left to them: a
-//! licence granted or revoked later, or a role given, changes what the rows add up to without
-//! rewriting a row. A row is written when the manifest comes to give it and removed when it no
-//! longer does (a load leaves a station's stock, a lost load is received).
+//! licence granted or revoked later changes what the rows add up to without rewriting a row.
+//! A row is written when the manifest comes to give it and removed when it no longer does (a
+//! load leaves a station's stock, a lost load is received). Rows that differ only by entry,
+//! manifest, time and line are a group, whose total (how many rows, their amounts) is kept
+//! with them, so a balance is read from its groups' totals and its rows are read only when it
+//! is out of line (for the entries behind it).
 //!
-//! Keys (after the table's tag), in the order a balance is read:
-//! - books: (0, party, (stream, label, unit, side), (entry, manifest)) → (amount, time ms)
-//! - takes: (1, party, (year CST, how, stream, code, cw type, unit), (time ms, entry, manifest,
-//!   line)) → amount
-//! - a site's loads: (2, site, what, (time ms, entry, manifest)) → what it adds
+//! Keys (after the table's tag), in the order a balance is read, each a group's prefix and
+//! then what orders its rows:
+//! - books: (0, party, (stream, label, unit, side)), (entry, manifest) → (amount, time ms)
+//! - takes: (1, party, (year CST, how, stream, code, cw type, unit)), (time ms, entry,
+//!   manifest, line) → amount
+//! - a site's loads: (2, site, picked up / received / received nowhere), (time ms, entry,
+//!   manifest) → what it adds
+//! - a group's total: 3, then the group's prefix → [`Total`]
 
 use super::codes::{CwType, ManifestNumber, Quantity, Unit, Uscc, WasteCode};
 use super::events::{Line, Stream};
@@ -88,11 +94,6 @@ impl Taken {
             2 | 3 => Taken::AtStation { vehicle: c == 3 },
             _ => return None,
         })
-    }
-    pub fn vehicle(self) -> bool {
-        match self {
-            Taken::Received { vehicle } | Taken::AtStation { vehicle } => vehicle,
-        }
     }
 }
 

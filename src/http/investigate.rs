@@ -358,7 +358,7 @@ const DAY_MS: u64 = 86_400_000;
 
 /// A page of a list with the vehicle rules and no `from` (the default list) read as of `now`
 /// without a scan: everything the filter lets in over a window ending where the page ends
-/// (the cursor, or the future), grown until it holds more than a page the reader sees; then
+/// (the cursor, `to`, or the future), grown until it holds more than a page the reader sees; then
 /// the page is the newest of them, whatever is older. None if the last window holds no more
 /// than a page (the list is short, or sparse: the shared scan answers it).
 fn newest(
@@ -369,10 +369,13 @@ fn newest(
     pg: &Page,
     visible: &dyn Fn(&Anomaly) -> bool,
 ) -> Option<Vec<Anomaly>> {
-    let end = match &pg.before {
-        Some((at, _)) => at.unix_millis(),
-        None => now.unix_millis(),
-    };
+    // Back from the cursor, or `to`, or now (and on into what is dated after it).
+    let end = [pg.before.as_ref().map(|(at, _)| *at), f.to]
+        .into_iter()
+        .flatten()
+        .min()
+        .unwrap_or(now)
+        .unix_millis();
     // Past the cursor nothing is needed.
     let to = match (&pg.before, f.to) {
         (Some((at, _)), to) => {

@@ -459,6 +459,15 @@ fn the_newest_page_of_every_kind_is_read_without_a_scan() {
         0,
         "no scan for the newest page"
     );
+    // So with `to`: back from it.
+    let to = Timestamp::from_unix_millis(t1 + 3_600_000).to_string();
+    let until = read(&format!("/v1/anomalies?limit=2&to={to}"));
+    assert_eq!(ids(&until), ids(&first), "{until}");
+    assert_eq!(
+        count.load(Ordering::SeqCst),
+        0,
+        "no scan for the newest page before `to`"
+    );
     let next = first["next"].as_str().expect("a next page").to_string();
     let last = read(&format!("/v1/anomalies?limit=2&cursor={next}"));
     assert_eq!(
