@@ -3,10 +3,13 @@
 //! construction site's loads), kept by the fold as rows of one table (`b`), so that the
 //! detectors read these rows instead of every manifest.
 //!
-//! A row is a fact about the manifest alone. Whether it counts depends on the register as the
-//! detectors read it (is the party a station, a hauler, does it hold a licence with a capacity
-//! that covers the waste then, is the origin a construction site), so that is left to them: a
-//! licence granted or revoked later changes what the rows add up to without rewriting a row.
+//! A row is a fact about the manifest and its parties' roles, which are fixed when a party is
+//! registered (no event changes them, and a party is handed nothing before it is registered):
+//! a load handed to a transfer station is in its books unless the station is a hauler too and
+//! took it onto its truck. What the register may change later is left to the detectors, which
+//! judge it when they read (does a licence with a capacity cover the waste at the row's time,
+//! is the origin a construction site): a licence granted or revoked later changes what the rows
+//! add up to without rewriting a row.
 //! A row is written when the manifest comes to give it and removed when it no longer does (a
 //! load leaves a station's stock, a lost load is received). Rows that differ only by entry,
 //! manifest, time and line are a group, whose total (how many rows, their amounts) is kept
@@ -16,7 +19,7 @@
 //! Keys (after the table's tag), in the order a balance is read, each a group's prefix and
 //! then what orders its rows:
 //! - books: (0, party, (stream, label, unit, side)), (entry, manifest) → (amount, time ms)
-//! - takes: (1, party, (year CST, how, stream, code, cw type, unit)), (time ms, entry,
+//! - takes: (1, party, (year CST, stream, code, cw type, unit)), (time ms, entry,
 //!   manifest, line) → amount
 //! - a site's loads: (2, site, picked up / received / received nowhere), (time ms, entry,
 //!   manifest) → what it adds
@@ -37,64 +40,35 @@ use std::sync::Arc;
 /// The table's key prefix.
 const TAG: u8 = b'b';
 
-/// Which side of a party's books a row is on. Whether `In` and `Out` count is the detectors'
-/// to say: they do if the party is a transfer station and, for a load that came on a vehicle,
-/// not a hauler (a hauler taking a load onto its truck holds it on the road).
+/// Which side of a transfer station's books a row is on.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Side {
-    /// Handed to the party and not received there (no receipt before the next hand-over).
-    In { vehicle: bool },
-    /// Handed on by the party after such a hand-over (`vehicle`: that hand-over's).
-    Out { vehicle: bool },
-    /// Held at a station now (the manifest's status): its stock.
+    /// Handed to the station and not received there (no receipt before the next hand-over).
+    In,
+    /// Handed on by the station after such a hand-over.
+    Out,
+    /// Held at the station now (the manifest's status): its stock.
     Stock,
-    /// A load the party made of what it held (consolidated or split): what left it.
+    /// A load the station made of what it held (consolidated or split): what left it.
     Sent,
 }
 
 impl Side {
     fn code(self) -> u8 {
-        match self {
-            Side::In { vehicle } => vehicle as u8,
-            Side::Out { vehicle } => 2 + vehicle as u8,
-            Side::Stock => 4,
-            Side::Sent => 5,
-        }
+        self as u8
     }
     fn of(c: u8) -> Option<Side> {
-        Some(match c {
-            0 | 1 => Side::In { vehicle: c == 1 },
-            2 | 3 => Side::Out { vehicle: c == 3 },
-            4 => Side::Stock,
-            5 => Side::Sent,
-            _ => return None,
-        })
+        [Side::In, Side::Out, Side::Stock, Side::Sent]
+            .get(c as usize)
+            .copied()
     }
 }
 
-/// How a party took a load in, for its licence's annual capacity: with a receipt (it counts
-/// unless the load came on a vehicle and the party is a hauler), or at a station without one
-/// (it counts if the party is a station, and on the same condition).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
-pub enum Taken {
-    Received { vehicle: bool },
-    AtStation { vehicle: bool },
-}
-
-impl Taken {
-    fn code(self) -> u8 {
-        match self {
-            Taken::Received { vehicle } => vehicle as u8,
-            Taken::AtStation { vehicle } => 2 + vehicle as u8,
-        }
-    }
-    fn of(c: u8) -> Option<Taken> {
-        Some(match c {
-            0 | 1 => Taken::Received { vehicle: c == 1 },
-            2 | 3 => Taken::AtStation { vehicle: c == 3 },
-            _ => return None,
-        })
-    }
+/// A party's roles as the rows need them: a transfer station, a hauler.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Roles {
+    pub station: bool,
+    pub hauler: bool,
 }
 
 /// A waste line's identity in a balance: its code, else its type, else its name.
@@ -142,11 +116,9 @@ pub enum SiteLoad {
         picked: BTreeMap<Unit, u64>,
         taken: BTreeMap<Unit, u64>,
     },
-    /// Picked up (at `time`, `entry`), received nowhere and not at a station (by its status):
-    /// the parties it was handed to without a receipt, each with whether it came on a
-    /// vehicle. Lost once its transit limit passes unless one of them is a station (and not,
-    /// for a load on a vehicle, a hauler).
-    Unreceived { handed: Vec<(Uscc, bool)> },
+    /// Picked up (at `time`, `entry`), received nowhere and taken in at no station: lost
+    /// once its transit limit passes.
+    Unreceived,
 }
 
 impl SiteLoad {
@@ -154,7 +126,7 @@ impl SiteLoad {
         match self {
             SiteLoad::Picked => 0,
             SiteLoad::Received { .. } => 1,
-            SiteLoad::Unreceived { .. } => 2,
+            SiteLoad::Unreceived => 2,
         }
     }
 }
@@ -180,8 +152,8 @@ pub fn cst_year(t: Timestamp) -> u16 {
     t.cst_date()[..4].parse().unwrap_or(0)
 }
 
-/// Every fact manifest `m` gives as it stands (each a row).
-fn facts(m: &Manifest) -> Vec<Fact> {
+/// Every fact manifest `m` gives as it stands (each a row), its parties' roles as `roles` says.
+fn facts(m: &Manifest, roles: &dyn Fn(&Uscc) -> Roles) -> Vec<Fact> {
     let lines = &m.current().lines;
     // Two lines of one waste and unit at one entry add up: (party, waste, side, entry).
     // (party, label, unit, side, entry) → (amount, time)
@@ -201,55 +173,48 @@ fn facts(m: &Manifest) -> Vec<Fact> {
         .filter(|(_, s)| s.kind == StepKind::Handover)
         .map(|(i, _)| i)
         .collect();
-    let mut takes: Vec<(Uscc, Taken, &Step, &[Quantity])> = Vec::new();
-    // The last hand-over went to this party without a receipt (on a vehicle or not).
-    let mut held: Option<(&Uscc, bool)> = None;
-    let mut handed: Vec<(Uscc, bool)> = Vec::new();
+    let mut takes: Vec<(&Uscc, &Step, &[Quantity])> = Vec::new();
+    // The last hand-over went to this station, which took the load in without a receipt.
+    let mut station: Option<&Uscc> = None;
+    let mut taken_in = false;
     for (k, &i) in handovers.iter().enumerate() {
         let s: &Step = &m.steps[i];
         let (Some(from), Some(to), Some(q)) = (&s.from, &s.to, &s.quantities) else {
             continue;
         };
-        if let Some((p, vehicle)) = held.take() {
+        if let Some(p) = station.take() {
             if p == from {
                 for (l, x) in lines.iter().zip(q) {
-                    book(
-                        p,
-                        l,
-                        x.unit,
-                        Side::Out { vehicle },
-                        (s.index, s.time),
-                        x.amount,
-                    );
+                    book(p, l, x.unit, Side::Out, (s.index, s.time), x.amount);
                 }
             }
         }
-        let vehicle = s.vehicle.is_some();
+        let r = roles(to);
+        // Onto a hauler's truck: on the road.
+        if s.vehicle.is_some() && r.hauler {
+            continue;
+        }
         let next = handovers.get(k + 1).copied().unwrap_or(m.steps.len());
         let receipt = m.steps[i + 1..next]
             .iter()
             .find(|r| r.kind == StepKind::Received);
         match receipt {
-            Some(r) => {
-                if let Some(acc) = &r.quantities {
-                    takes.push((to.clone(), Taken::Received { vehicle }, r, acc));
+            Some(rc) => {
+                taken_in = true;
+                if let Some(acc) = &rc.quantities {
+                    takes.push((to, rc, acc));
                 }
             }
-            None => {
-                held = Some((to, vehicle));
-                handed.push((to.clone(), vehicle));
+            // Taken in at a station, not received there.
+            None if r.station => {
+                taken_in = true;
+                station = Some(to);
                 for (l, x) in lines.iter().zip(q) {
-                    book(
-                        to,
-                        l,
-                        x.unit,
-                        Side::In { vehicle },
-                        (s.index, s.time),
-                        x.amount,
-                    );
+                    book(to, l, x.unit, Side::In, (s.index, s.time), x.amount);
                 }
-                takes.push((to.clone(), Taken::AtStation { vehicle }, s, q));
+                takes.push((to, s, q));
             }
+            None => {}
         }
     }
     if m.status == Status::AtStation {
@@ -293,7 +258,7 @@ fn facts(m: &Manifest) -> Vec<Fact> {
             what: What::Books { amount },
         })
         .collect();
-    for (party, how, s, q) in takes {
+    for (party, s, q) in takes {
         for (n, (l, x)) in lines.iter().zip(q).enumerate() {
             if x.amount == 0 {
                 continue;
@@ -302,7 +267,6 @@ fn facts(m: &Manifest) -> Vec<Fact> {
                 group: Group::Take {
                     party: party.clone(),
                     year: cst_year(s.time),
-                    how,
                     stream: m.stream,
                     code: l.code.clone(),
                     cw_type: l.cw_type,
@@ -348,7 +312,7 @@ fn facts(m: &Manifest) -> Vec<Fact> {
                 let picked = sum(pickup.quantities.as_deref().unwrap_or(&[]));
                 out.push(site(r, SiteLoad::Received { picked, taken }));
             }
-            None if !at_a_station => out.push(site(pickup, SiteLoad::Unreceived { handed })),
+            None if !at_a_station && !taken_in => out.push(site(pickup, SiteLoad::Unreceived)),
             None => {}
         }
     }
@@ -446,7 +410,6 @@ pub enum Group {
     Take {
         party: Uscc,
         year: u16,
-        how: Taken,
         stream: Stream,
         code: Option<WasteCode>,
         cw_type: Option<CwType>,
@@ -482,7 +445,6 @@ impl Group {
             Group::Take {
                 party,
                 year,
-                how,
                 stream,
                 code,
                 cw_type,
@@ -490,7 +452,7 @@ impl Group {
             } => enc(&(
                 TAKES,
                 party.clone(),
-                (*year, how.code(), *stream, code.clone(), *cw_type, *unit),
+                (*year, *stream, code.clone(), *cw_type, *unit),
             )),
             Group::Site { site, load } => enc(&(SITES, site.clone(), *load)),
         }
@@ -519,13 +481,12 @@ impl Group {
                 type G = (
                     u8,
                     Uscc,
-                    (u16, u8, Stream, Option<WasteCode>, Option<CwType>, Unit),
+                    (u16, Stream, Option<WasteCode>, Option<CwType>, Unit),
                 );
-                let (_, party, (year, how, stream, code, cw_type, unit)) = G::take(b)?;
+                let (_, party, (year, stream, code, cw_type, unit)) = G::take(b)?;
                 Some(Group::Take {
                     party,
                     year,
-                    how: Taken::of(how)?,
                     stream,
                     code,
                     cw_type,
@@ -631,15 +592,14 @@ impl Balances {
         &mut self.rows
     }
 
-    /// The facts a manifest's stored version gives.
-    pub fn facts_of(m: &Manifest) -> Vec<Fact> {
-        facts(m)
+    /// The facts a manifest gives as it stands, its parties' roles as `roles` says.
+    pub fn facts_of(m: &Manifest, roles: &dyn Fn(&Uscc) -> Roles) -> Vec<Fact> {
+        facts(m, roles)
     }
 
-    /// A manifest is stored as `new`, replacing the version that gave `old`: its rows where
-    /// they differ, and the totals of their groups.
-    pub fn update(&mut self, old: &[Fact], new: &Manifest) {
-        let new = facts(new);
+    /// A manifest that gave `old` now gives `new`: its rows where they differ, and the totals
+    /// of their groups.
+    pub fn update(&mut self, old: &[Fact], new: Vec<Fact>) {
         if old == new.as_slice() {
             return;
         }

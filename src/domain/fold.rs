@@ -91,8 +91,9 @@ pub struct Domain {
 /// as well as added. 6 was a layout merged and reverted the same night (fixes by
 /// load): stores of it exist. 7: each hand-over fix's time by (plate, entry), for the reads of
 /// one manifest's vehicle rules (`movements.rs`). 8: what each manifest adds to the balances
-/// over many manifests (`balances.rs`), its rows alone. 9: and each group's total.
-pub const LAYOUT: u64 = 9;
+/// over many manifests (`balances.rs`), its rows alone. 9: and each group's total. 10: rows
+/// only where the parties' roles make them count (no hauler's books).
+pub const LAYOUT: u64 = 10;
 
 /// Manifests the sequencer's fold keeps decoded (about 2 KB each; up to twice as many): the
 /// loads moving now are read at each of their steps.
@@ -479,8 +480,9 @@ impl Domain {
                     }
                 }
                 for m in new {
+                    let gives = self.balance_facts(&m);
                     self.watch.update(&Default::default(), &m);
-                    self.balances.update(&[], &m);
+                    self.balances.update(&[], gives);
                     self.index_manifest(m, None);
                 }
                 for m in updated {
@@ -490,12 +492,12 @@ impl Domain {
                         (
                             old.map(|o| (o.parties.clone(), o.vehicles.clone())),
                             old.map(super::watch::Watch::keys_of).unwrap_or_default(),
-                            old.map(super::balances::Balances::facts_of)
-                                .unwrap_or_default(),
+                            old.map(|o| self.balance_facts(o)).unwrap_or_default(),
                         )
                     });
+                    let gives = self.balance_facts(&m);
                     self.watch.update(&watched, &m);
-                    self.balances.update(&balanced, &m);
+                    self.balances.update(&balanced, gives);
                     self.index_manifest(m, before);
                 }
             }
@@ -504,6 +506,16 @@ impl Domain {
 }
 
 impl Domain {
+    /// What manifest `m` gives the balances as it stands (`balances.rs`), its parties' roles
+    /// as registered.
+    fn balance_facts(&self, m: &Manifest) -> Vec<super::balances::Fact> {
+        use super::query::DomainQuery;
+        super::balances::Balances::facts_of(m, &|p| super::balances::Roles {
+            station: self.has_role(p, super::events::Role::Station),
+            hauler: self.has_role(p, super::events::Role::Hauler),
+        })
+    }
+
     /// The manifests entry `index` created (an issue one, a split several), while its batch is
     /// not yet written (a fold kept in memory: always).
     pub fn created_at(&self, index: u64) -> &[ManifestNumber] {

@@ -16,7 +16,7 @@
 //! ("Anomaly detectors").
 
 use crate::domain::access::Named;
-use crate::domain::balances::{self, cst_year, Group, Side, SiteLoad, Taken, Total, What};
+use crate::domain::balances::{self, cst_year, Group, Side, Total};
 use crate::domain::codes::{ManifestNumber, Plate, Quantity, Unit, Uscc};
 use crate::domain::events::{Line, Point, Role, SiteKind, Stream};
 use crate::domain::model::{FlagKind, Licence, Manifest, Site, Status, Step, StepKind};
@@ -1426,23 +1426,8 @@ impl<'a> Scan<'a> {
             totals.push((g, t));
             ControlFlow::Continue(())
         });
-        // (a station, a hauler) for each party met.
-        let roles: std::cell::RefCell<HashMap<Uscc, (bool, bool)>> = Default::default();
-        let role = |p: &Uscc| {
-            *roles
-                .borrow_mut()
-                .entry(p.clone())
-                .or_insert_with(|| (d.has_role(p, Role::Station), d.has_role(p, Role::Hauler)))
-        };
-        // A load handed to a station counts in its books unless the station (a hauler too)
-        // took it onto its truck.
-        let at_station = |p: &Uscc, vehicle: bool| {
-            let (station, hauler) = role(p);
-            station && !(vehicle && hauler)
-        };
-
-        // Stations' books: the sides that count added up per party and waste; the rows of
-        // those out of balance read for their entries.
+        // Stations' books added up per party and waste; the rows of those out of balance read
+        // for their entries.
         let mut books: BTreeMap<(Uscc, Waste), (Books, Vec<&Group>)> = BTreeMap::new();
         for (g, t) in &totals {
             let Group::Books {
@@ -1455,13 +1440,6 @@ impl<'a> Scan<'a> {
             else {
                 continue;
             };
-            let counts = match *side {
-                Side::In { vehicle } | Side::Out { vehicle } => at_station(party, vehicle),
-                Side::Stock | Side::Sent => true,
-            };
-            if !counts {
-                continue;
-            }
             let waste = Waste {
                 stream: *stream,
                 label: label.clone(),
@@ -1469,8 +1447,8 @@ impl<'a> Scan<'a> {
             };
             let (b, groups) = books.entry((party.clone(), waste)).or_default();
             match side {
-                Side::In { .. } => b.input += t.amount,
-                Side::Out { .. } | Side::Sent => b.output += t.amount,
+                Side::In => b.input += t.amount,
+                Side::Out | Side::Sent => b.output += t.amount,
                 Side::Stock => b.stock += t.amount,
             }
             groups.push(g);
@@ -1504,7 +1482,6 @@ impl<'a> Scan<'a> {
             let Group::Take {
                 party,
                 year,
-                how,
                 stream,
                 code,
                 cw_type,
@@ -1514,13 +1491,6 @@ impl<'a> Scan<'a> {
                 continue;
             };
             if !self.capped.contains(party) {
-                continue;
-            }
-            let counts = match *how {
-                Taken::Received { vehicle } => !(vehicle && role(party).1),
-                Taken::AtStation { vehicle } => at_station(party, vehicle),
-            };
-            if !counts {
                 continue;
             }
             let held = licences
@@ -1631,11 +1601,8 @@ impl<'a> Scan<'a> {
             };
             if unreceived {
                 d.balance_rows(&group(balances::UNRECEIVED), &mut |f| {
-                    if let What::Site(SiteLoad::Unreceived { handed }) = &f.what {
-                        let taken_in = handed.iter().any(|(p, v)| at_station(p, *v));
-                        if !taken_in && now > f.time.unix_millis() + lost_after {
-                            sl.lost.push((f.manifest, f.time, f.entry));
-                        }
+                    if now > f.time.unix_millis() + lost_after {
+                        sl.lost.push((f.manifest, f.time, f.entry));
                     }
                     ControlFlow::Continue(())
                 });
