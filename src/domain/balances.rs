@@ -555,14 +555,13 @@ impl Delta {
     /// `t` with this change made to it.
     fn apply(&self, t: Total) -> Total {
         let n = |v: u64, d: i128| (v as i128 + d).max(0) as u64;
+        // A unit stays while its group does, at 0 too: a site whose received loads left with
+        // 0 of a unit that receivers took in is out of balance in it (as the walk over the
+        // manifests finds). A site's received loads are never taken back.
         let map = |mut m: BTreeMap<Unit, u64>, d: &BTreeMap<Unit, i128>| {
             for (u, a) in d {
                 let v = n(m.get(u).copied().unwrap_or(0), *a);
-                if v == 0 {
-                    m.remove(u);
-                } else {
-                    m.insert(*u, v);
-                }
+                m.insert(*u, v);
             }
             m
         };

@@ -92,8 +92,9 @@ pub struct Domain {
 /// load): stores of it exist. 7: each hand-over fix's time by (plate, entry), for the reads of
 /// one manifest's vehicle rules (`movements.rs`). 8: what each manifest adds to the balances
 /// over many manifests (`balances.rs`), its rows alone. 9: and each group's total. 10: rows
-/// only where the parties' roles make them count (no hauler's books).
-pub const LAYOUT: u64 = 10;
+/// only where the parties' roles make them count (no hauler's books). 11: a site's totals keep
+/// a unit its loads left with at 0.
+pub const LAYOUT: u64 = 11;
 
 /// Manifests the sequencer's fold keeps decoded (about 2 KB each; up to twice as many): the
 /// loads moving now are read at each of their steps.

@@ -318,9 +318,10 @@ async fn anomalies(
         let cfg = DetectorConfig::default();
         let visible = |a: &Anomaly| visible(&*d, a, &f, want, notes, &access);
         if bounded(&f) {
-            // A vehicle, a kind about one manifest, anything from a time on: read from the
-            // manifests the fold watches (or those naming the vehicle), the fold's balances
-            // and the vehicles' fixes in and around the window asked for, as of this request.
+            // A vehicle, a kind that is no vehicle rule (about one manifest, or an aggregate),
+            // anything from a time on: read from the manifests the fold watches (or those
+            // naming the vehicle), the fold's balances and the vehicles' fixes in and around
+            // the window asked for, as of this request.
             let found = in_page_order(detect_filtered(&*d, now, &cfg, &f));
             return Ok(answer(&*d, now, &found, &pg, &visible, notes, true));
         }
@@ -356,11 +357,17 @@ fn visible(
 const WINDOWS_MS: [u64; 4] = [DAY_MS, 4 * DAY_MS, 16 * DAY_MS, 64 * DAY_MS];
 const DAY_MS: u64 = 86_400_000;
 
+/// No wider window is read once the windows read took this long: a list that fills its page
+/// slowly (a party's own, a filter that lets few in) goes to the shared scan, which readers
+/// share, rather than each reader reading window after window.
+const WINDOWS_BUDGET: std::time::Duration = std::time::Duration::from_millis(300);
+
 /// A page of a list with the vehicle rules and no `from` (the default list) read as of `now`
 /// without a scan: everything the filter lets in over a window ending where the page ends
 /// (the cursor, `to`, or the future), grown until it holds more than a page the reader sees; then
 /// the page is the newest of them, whatever is older. None if the last window holds no more
-/// than a page (the list is short, or sparse: the shared scan answers it).
+/// than a page, or the windows read took [`WINDOWS_BUDGET`] (the list is short, or sparse:
+/// the shared scan answers it).
 fn newest(
     d: &dyn DomainQuery,
     now: Timestamp,
@@ -384,7 +391,11 @@ fn newest(
         }
         (None, to) => to,
     };
+    let started = std::time::Instant::now();
     for span in WINDOWS_MS {
+        if started.elapsed() > WINDOWS_BUDGET {
+            return None;
+        }
         let window = Filter {
             from: Some(Timestamp::from_unix_millis(end.saturating_sub(span))),
             to,

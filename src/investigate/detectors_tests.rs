@@ -1297,3 +1297,29 @@ fn a_station_that_also_hauls_and_a_load_that_went_through_a_station() {
     let all = detect(log.query(), later, &DetectorConfig::default());
     assert!(of(&all, AnomalyKind::SiteBalance).is_empty(), "{all:?}");
 }
+
+/// A load counted 0 at its pick-up and taken in whole: the site's books are out in that unit
+/// (nothing left, something arrived), read from the balances' totals as from the manifests.
+#[test]
+fn a_site_load_counted_nothing_at_pickup_and_received() {
+    let mut log = Log::new();
+    let m = log.issue_soil(10_000_000);
+    log.hand(&m, BUILDER, MUCK, 0)
+        .vehicle(MUCK_TRUCK)
+        .site("S-BUILD")
+        .admit();
+    log.at(T0 + HOUR);
+    log.hand(&m, MUCK, RECYCLER, 10_000_000)
+        .site("S-RECYCLE")
+        .admit();
+    log.receive(&m, RECYCLER, 10_000_000);
+    let all = log.detect(log.now());
+    let s = of(&all, AnomalyKind::SiteBalance);
+    assert_eq!(s.len(), 1, "{all:?}");
+    assert!(
+        s[0].reason
+            .contains("left with 0 g and receiving sites took in 10000000 g"),
+        "{}",
+        s[0].reason
+    );
+}
