@@ -401,8 +401,7 @@ pub fn run(dir: &Path, manifests: u64, cache_mb: u64, raw: &RawRates) -> Result<
         mib(rss_live)
     );
     let size = ledger.size();
-    ledger.shutdown();
-    drop(ledger);
+    ledger.close()?;
     drop(live);
 
     // Reopen: the read model is resumed where it stands.
@@ -508,8 +507,7 @@ pub fn run(dir: &Path, manifests: u64, cache_mb: u64, raw: &RawRates) -> Result<
             sample.len()
         );
     }
-    ledger.shutdown();
-    drop(ledger);
+    ledger.close()?;
 
     let t = Instant::now();
     let res = store::verify_in_place(dir, &rules() as &dyn Rules, &mut |_, _| {})?;

@@ -150,8 +150,7 @@ pub fn ensure(dir: &Path, manifests: u64, cache_mb: u64, raw: &RawRates) -> Resu
         entries as f64 / secs,
         entries as f64 / secs / raw.verify_strict_per_s
     );
-    ledger.shutdown();
-    drop(ledger);
+    ledger.close()?;
     std::fs::write(
         &marker,
         json!({"manifests": manifests, "generator": "wasteledger bench fixture v1"}).to_string(),
@@ -439,7 +438,7 @@ fn open(dir: &Path, manifests: u64, cache_mb: u64) -> Result<Opened> {
 /// close it (for a heap profiler, which wants the process to end).
 pub fn open_only(dir: &Path, manifests: u64, cache_mb: u64) -> Result<()> {
     let o = open(dir, manifests, cache_mb)?;
-    o.ledger.shutdown();
+    o.ledger.close()?;
     Ok(())
 }
 
@@ -739,7 +738,7 @@ pub fn measure(
         }
     }
 
-    ledger.shutdown();
+    ledger.close()?;
     let searches = every.len();
     let search_p99 = pct(&every, 0.99);
     let graph_p99 = pct(&gt, 0.99);

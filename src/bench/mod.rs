@@ -405,8 +405,7 @@ fn core(opts: &Options, dir: &std::path::Path, raw: &RawRates) -> Result<()> {
     if opts.http {
         http_bench(&ledger, &keys, appended, opts, raw)?;
     }
-    ledger.shutdown();
-    drop(ledger);
+    ledger.close()?;
     // Full audit of the stored log.
     let t = Instant::now();
     let res = store::verify_in_place(&dir.join("log"), &OpenRules, &mut |_, _| {})?;

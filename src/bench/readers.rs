@@ -159,7 +159,7 @@ pub fn measure(dir: &Path, readers: usize, seconds: f64, cache_mb: u64) -> Resul
     let result = phases(&served.base, &city, &mut next, readers, &numbers, run);
     served.stop();
     let manifests = state.read().manifest_count() as u64;
-    ledger.shutdown();
+    ledger.close()?;
     let (alone, loaded, reads) = result?;
     Ok(Figures {
         alone,

@@ -862,6 +862,15 @@ impl Ledger {
         self.inner.intake.stop();
         self.inner.sequencer.stop();
     }
+
+    /// Shut down and close the database: returns once nothing in this process holds it, so the
+    /// directory can be opened again at once (here or by another process). Calls made later
+    /// through a clone of this log, or through the read model, are refused ("the log is
+    /// closed"), and a reader's long work still running stops at its next read.
+    pub fn close(self) -> Result<(), StoreError> {
+        self.shutdown();
+        self.inner.trees.close()
+    }
 }
 
 /// What became of a personal record lodged.

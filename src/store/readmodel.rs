@@ -51,6 +51,8 @@ impl StoredKv {
         let got = match &self.source {
             Source::Tree(t) => f(t).map_err(StoreError::from),
             Source::Slot(s) => match s.upgrade() {
+                // Long work still running once the log closed (a scan) reads nothing more.
+                Some(s) if s.is_closed() => return None,
                 Some(s) => s.get().and_then(|t| f(&t.domain).map_err(StoreError::from)),
                 None => Err(StoreError::Unavailable("the log is closed".into())),
             },

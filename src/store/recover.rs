@@ -19,6 +19,7 @@
 use super::{io_text, Config, StoreError, Trees};
 use std::io::Write;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -31,6 +32,8 @@ const PROBE_BYTES: usize = 1 << 20;
 /// The open database, replaced as a whole when it is reopened after a storage failure.
 pub(super) struct TreesSlot {
     slot: Mutex<Option<Arc<Trees>>>,
+    /// Set by [`TreesSlot::close`]: the database is gone for good, not being reopened.
+    closed: AtomicBool,
     dir: PathBuf,
     cfg: Config,
 }
@@ -39,6 +42,7 @@ impl TreesSlot {
     pub fn open(dir: &Path, cfg: &Config) -> Result<Self, StoreError> {
         Ok(TreesSlot {
             slot: Mutex::new(Some(Arc::new(Trees::open(dir, cfg)?))),
+            closed: AtomicBool::new(false),
             dir: dir.to_path_buf(),
             cfg: cfg.clone(),
         })
@@ -56,10 +60,35 @@ impl TreesSlot {
             .expect("trees lock")
             .clone()
             .ok_or_else(|| {
-                StoreError::Unavailable(
-                    "the database is being reopened after a storage failure".into(),
-                )
+                StoreError::Unavailable(if self.is_closed() {
+                    "the log is closed".into()
+                } else {
+                    "the database is being reopened after a storage failure".into()
+                })
             })
+    }
+
+    pub fn is_closed(&self) -> bool {
+        self.closed.load(Ordering::SeqCst)
+    }
+
+    /// Close the database for good (the sequencer stopped): later calls are refused, and this
+    /// returns once the calls in flight have let go of it and sled has released its directory,
+    /// so that it can be opened again at once, in this process or another. A reader's long
+    /// work still running (an anomaly scan) stops at its next read.
+    pub(super) fn close(&self) -> Result<(), StoreError> {
+        self.closed.store(true, Ordering::SeqCst);
+        let trees = self.slot.lock().expect("trees lock").take();
+        if let Some(trees) = trees {
+            let trees = wait_for_sole(trees, Instant::now() + Duration::from_secs(30))
+                .map_err(|_| {
+                    StoreError::Unavailable(
+                        "readers still held the database 30 s after the log closed".into(),
+                    )
+                })?;
+            drop(trees);
+        }
+        wait_unlocked(&self.dir, Instant::now() + Duration::from_secs(30))
     }
 
     /// Close the database and open it again from what is on disk, once the data directory can
@@ -67,21 +96,14 @@ impl TreesSlot {
     pub(super) fn reopen(&self) -> Result<Arc<Trees>, StoreError> {
         probe(&self.dir)?;
         let old = self.slot.lock().expect("trees lock").take();
-        if let Some(mut old) = old {
-            let deadline = Instant::now() + Duration::from_secs(2);
-            loop {
-                match Arc::try_unwrap(old) {
-                    Ok(trees) => break drop(trees),
-                    Err(held) if Instant::now() > deadline => {
-                        *self.slot.lock().expect("trees lock") = Some(held);
-                        return Err(StoreError::Unavailable(
-                            "readers still hold the database; trying again".into(),
-                        ));
-                    }
-                    Err(held) => {
-                        old = held;
-                        std::thread::sleep(Duration::from_millis(1));
-                    }
+        if let Some(old) = old {
+            match wait_for_sole(old, Instant::now() + Duration::from_secs(2)) {
+                Ok(trees) => drop(trees),
+                Err(held) => {
+                    *self.slot.lock().expect("trees lock") = Some(held);
+                    return Err(StoreError::Unavailable(
+                        "readers still hold the database; trying again".into(),
+                    ));
                 }
             }
         }
@@ -101,6 +123,42 @@ impl TreesSlot {
             }
         }
     }
+}
+
+/// The database once no call holds it but ours (or, at `deadline`, still shared).
+fn wait_for_sole(mut trees: Arc<Trees>, deadline: Instant) -> Result<Trees, Arc<Trees>> {
+    loop {
+        match Arc::try_unwrap(trees) {
+            Ok(t) => return Ok(t),
+            Err(held) if Instant::now() > deadline => return Err(held),
+            Err(held) => {
+                trees = held;
+                std::thread::sleep(Duration::from_millis(1));
+            }
+        }
+    }
+}
+
+/// Wait until sled has let go of its lock on the database in `dir` (its threads release it a
+/// moment after the last handle is dropped).
+fn wait_unlocked(dir: &Path, deadline: Instant) -> Result<(), StoreError> {
+    use std::os::fd::AsRawFd;
+    let path = dir.join("db").join("db");
+    let file = std::fs::File::open(&path).map_err(|e| {
+        StoreError::Setup(format!("cannot open {}: {}", path.display(), io_text(&e)))
+    })?;
+    // SAFETY: flock on a descriptor we own; a lock taken is dropped at once.
+    while unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } != 0 {
+        if Instant::now() > deadline {
+            return Err(StoreError::Unavailable(format!(
+                "the database in {} stayed locked after the log closed",
+                dir.display()
+            )));
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_UN) };
+    Ok(())
 }
 
 /// Can the data directory take [`PROBE_BYTES`] durably?

@@ -596,3 +596,44 @@ fn a_proof_through_a_damaged_interior_node_is_refused_not_served() {
     assert!(ledger.consistency_proof(2, size).is_ok());
     ledger.shutdown();
 }
+
+/// `Ledger::close` returns once nothing in the process holds the database: a reader still
+/// reading through a clone of the log is told the log is closed, and the directory opens
+/// again at once (no wait for sled to let go of its lock) with every entry. (Before it, a
+/// benchmark that reopened its fixture failed "in use by another process" when a reader's
+/// work outlived the server.)
+#[test]
+fn a_closed_log_opens_again_at_once_while_a_clone_was_still_reading() {
+    let (_dir, log, size) = build_log(EVENTS);
+    let ledger = open(&log).unwrap();
+    let reader = ledger.clone();
+    let (started, reading) = std::sync::mpsc::channel();
+    let handle = std::thread::spawn(move || {
+        let mut reads = 0u64;
+        loop {
+            match reader.entry(reads % size) {
+                Ok(Some(_)) => reads += 1,
+                Ok(None) => panic!("entry {} missing from an open log", reads % size),
+                Err(e) => return (reads, e.to_string()),
+            }
+            if reads == 100 {
+                started.send(()).unwrap();
+            }
+        }
+    });
+    reading.recv_timeout(Duration::from_secs(30)).unwrap();
+    ledger.close().unwrap();
+    let again = Ledger::open(
+        &log,
+        Config::default(),
+        log_key(),
+        Arc::new(OpenRules),
+        Arc::new(SystemClock),
+    )
+    .expect("the closed log opens again at once");
+    assert_eq!(again.head().size, size);
+    let (reads, refused) = handle.join().unwrap();
+    assert!(reads >= 100, "{reads} reads before the close");
+    assert!(refused.contains("the log is closed"), "{refused}");
+    again.shutdown();
+}
