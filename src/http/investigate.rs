@@ -82,7 +82,7 @@ impl ScanCache {
         let spawned = std::thread::Builder::new()
             .name("anomaly-scan".into())
             .spawn(move || {
-                super::reader::yield_to_writer();
+                super::reader::below_the_writer();
                 if let Ok(d) = rules.read_durable() {
                     me.scan(&*d, now);
                 }

@@ -7,7 +7,7 @@ mod bundle;
 mod domain;
 pub mod investigate;
 pub use investigate::ScanHook;
-pub use reader::READER_NICE;
+pub use reader::runs_below_the_writer;
 mod qr;
 mod reader;
 mod search;

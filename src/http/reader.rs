@@ -163,49 +163,65 @@ pub(super) fn require_sees_all(v: &Viewer, what: &str) -> Result<(), Problem> {
     }
 }
 
-/// The nice value of the threads that do readers' long work (`off_worker`, the anomaly scan):
-/// when readers keep both cores busy, the kernel gives the log's writer (the workers taking
-/// events, the intake verifying them, the sequencer) the cores first, and the reads what is
-/// left. A read waits longer; an append does not wait behind it.
-pub const READER_NICE: i32 = 10;
-
-/// Lower the calling thread to [`READER_NICE`] (once; Linux nice values are per thread, and a
-/// thread can lower its own without privileges). A thread that cannot stays as it was; one
-/// already lower is left there.
-pub(super) fn yield_to_writer() {
-    thread_local!(static LOWERED: std::cell::Cell<bool> = const { std::cell::Cell::new(false) });
-    LOWERED.with(|lowered| {
-        if lowered.replace(true) {
-            return;
-        }
-        // SAFETY: getpriority and setpriority have no memory effects; `who` 0 with
-        // PRIO_PROCESS is the calling thread on Linux.
-        let now = unsafe { libc::getpriority(libc::PRIO_PROCESS, 0) };
-        // A server started lower than that already stays where it was.
-        if now < READER_NICE {
-            let failed = unsafe { libc::setpriority(libc::PRIO_PROCESS, 0, READER_NICE) } != 0;
-            if failed {
-                tracing::debug!(
-                    "a reader thread keeps its priority: {}",
-                    std::io::Error::last_os_error()
-                );
-            }
-        }
-    });
+/// Put the calling thread below the log's writer: Linux's idle scheduling policy (SCHED_IDLE),
+/// under which a thread gets a core only when no other thread wants it (and a thread woken to
+/// take an event preempts it at once). The threads that do readers' work off the workers
+/// (`off_worker`: a manifest read, searches, lists, anomalies, bundles, tracks; the background
+/// anomaly scan) run so: when readers keep both cores busy, the workers taking events, the
+/// intake verifying them and the sequencer still find a core at once, and the reads have what
+/// is left (README: appends beside readers). The price: while appends alone keep both cores
+/// busy, those reads wait for them. What stays on the workers at normal priority: parsing and
+/// checking each request, the checkpoint, proofs, tiles, a QR code's verdict. An unprivileged
+/// thread cannot leave that policy again, hence threads kept for it alone. Where the policy
+/// cannot be set, the lowest nice value (19) instead.
+pub(super) fn below_the_writer() {
+    let param = libc::sched_param { sched_priority: 0 };
+    // SAFETY: sched_setscheduler and setpriority have no memory effects; pid/`who` 0 is the
+    // calling thread on Linux, and `param` outlives the call.
+    let failed = unsafe { libc::sched_setscheduler(0, libc::SCHED_IDLE, &param) } != 0;
+    if failed && unsafe { libc::setpriority(libc::PRIO_PROCESS, 0, 19) } != 0 {
+        tracing::debug!(
+            "a reader thread keeps its priority: {}",
+            std::io::Error::last_os_error()
+        );
+    }
 }
 
-/// Run `work` on actix's blocking threads, off the async workers, and wait for it there:
-/// for reads that scan the domain or build large answers (detector scans, lists, bundles,
-/// graphs). `work` takes its own view of the domain there (a view does not cross an await).
+/// Whether the calling thread runs below the writer ([`below_the_writer`]).
+pub fn runs_below_the_writer() -> bool {
+    // SAFETY: no memory effects; 0 is the calling thread.
+    unsafe {
+        libc::sched_getscheduler(0) == libc::SCHED_IDLE
+            || libc::getpriority(libc::PRIO_PROCESS, 0) >= 19
+    }
+}
+
+/// The threads of readers' long work: the blocking pool of a runtime of their own, each thread
+/// put below the writer as it starts (actix's own blocking pool also serves the witnesses'
+/// cosignatures and the tiles, which must not run there).
+fn reader_work() -> &'static tokio::runtime::Runtime {
+    static POOL: std::sync::OnceLock<tokio::runtime::Runtime> = std::sync::OnceLock::new();
+    POOL.get_or_init(|| {
+        tokio::runtime::Builder::new_current_thread()
+            .thread_name("reader-work")
+            .on_thread_start(below_the_writer)
+            .max_blocking_threads(64)
+            .build()
+            .expect("a runtime for readers' long work")
+    })
+}
+
+/// Run `work` on the threads of readers' long work ([`reader_work`], below the writer), off
+/// the async workers, and wait for it there: for reads that scan the domain or build large
+/// answers (detector scans, lists, bundles, graphs). `work` takes its own view of the domain
+/// there (a view does not cross an await).
 pub(super) async fn off_worker<T: Send + 'static>(
     work: impl FnOnce() -> Result<T, Problem> + Send + 'static,
 ) -> Result<T, Problem> {
-    web::block(move || {
-        yield_to_writer();
-        work()
-    })
-    .await
-    .map_err(|e| Problem::new(500, "internal", "Internal error", e.to_string()))?
+    reader_work()
+        .spawn_blocking(work)
+        .await
+        .map_err(|e| Problem::new(500, "internal", "Internal error", e.to_string()))?
 }
 
 /// The language of every page the server renders (the application's and the public verdict
@@ -243,4 +259,20 @@ pub(super) fn query(req: &HttpRequest, name: &str) -> Option<String> {
         .into_iter()
         .find(|(k, _)| k == name)
         .map(|(_, v)| v)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Readers' long work runs below the writer, and actix's own blocking pool (the witnesses'
+    /// cosignatures, the tiles) does not inherit it from a thread that did such work.
+    #[actix_web::test]
+    async fn long_reads_run_below_the_writer_and_other_blocking_work_does_not() {
+        for _ in 0..4 {
+            assert!(off_worker(|| Ok(runs_below_the_writer())).await.unwrap());
+            assert!(!web::block(runs_below_the_writer).await.unwrap());
+        }
+        assert!(!runs_below_the_writer(), "the worker itself stays where it was");
+    }
 }

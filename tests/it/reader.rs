@@ -147,11 +147,11 @@ fn a_detector_scan_in_progress_leaves_the_one_worker_free_for_other_reads_and_th
     let (started, scanning) = mpsc::channel();
     let (release, released) = mpsc::channel::<()>();
     let (started, released) = (Mutex::new(started), Mutex::new(released));
-    // The nice value of the thread the scan runs on.
-    let nice = Arc::new(Mutex::new(None));
-    let scan_nice = nice.clone();
+    // Whether the thread the scan runs on is below the writer.
+    let below = Arc::new(Mutex::new(None));
+    let scan_below = below.clone();
     let hook = wasteledger::http::ScanHook(Arc::new(move || {
-        *scan_nice.lock().unwrap() = Some(unsafe { libc::getpriority(libc::PRIO_PROCESS, 0) });
+        *scan_below.lock().unwrap() = Some(wasteledger::http::runs_below_the_writer());
         let _ = started.lock().unwrap().send(());
         let _ = released
             .lock()
@@ -172,11 +172,8 @@ fn a_detector_scan_in_progress_leaves_the_one_worker_free_for_other_reads_and_th
         .recv_timeout(Duration::from_secs(30))
         .expect("the anomalies request starts a scan");
     // It runs below the log's writer: when readers keep the cores busy, appends go first.
-    let at = nice.lock().unwrap().expect("the scan said its priority");
-    assert!(
-        at >= wasteledger::http::READER_NICE,
-        "the scan runs at nice {at}, not below the writer"
-    );
+    let below = below.lock().unwrap().expect("the scan said its priority");
+    assert!(below, "the scan runs at the writer's priority, not below it");
     // The scan is held open; the server's one worker still answers at once.
     let t = Instant::now();
     let mut resp = agent()
