@@ -23,8 +23,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
 /// How long one full detector scan is served before the next is made. A scan reads the whole
-/// read model (seconds to minutes for a large state; it holds nothing the log's writer waits
-/// for), so readers share one rather than each making their own.
+/// read model (seconds to minutes for a large state, under the commit gate one short run at a
+/// time, below the log's writer), so readers share one rather than each making their own.
 pub const SCAN_MAX_AGE_MS: u64 = 30_000;
 
 /// A scan older than this is not served even while the next is made: the reader waits for a

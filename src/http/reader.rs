@@ -163,25 +163,29 @@ pub(super) fn require_sees_all(v: &Viewer, what: &str) -> Result<(), Problem> {
     }
 }
 
-/// Put the calling thread below the log's writer: Linux's idle scheduling policy (SCHED_IDLE),
-/// under which a thread gets a core only when no other thread wants it (and a thread woken to
-/// take an event preempts it at once). The threads that do readers' work off the workers
-/// (`off_worker`: a manifest read, searches, lists, anomalies, bundles, tracks; the background
-/// anomaly scan) run so: when readers keep both cores busy, the workers taking events, the
-/// intake verifying them and the sequencer still find a core at once, and the reads have what
-/// is left (README: appends beside readers). The price: while appends alone keep both cores
-/// busy, those reads wait for them. What stays on the workers at normal priority: parsing and
-/// checking each request, the checkpoint, proofs, tiles, a QR code's verdict. An unprivileged
-/// thread cannot leave that policy again, hence threads kept for it alone. Where the policy
-/// cannot be set, the lowest nice value (19) instead.
+/// The nice value of the threads that do readers' work off the workers (`off_worker`: a
+/// manifest read, searches, lists, anomalies, bundles, tracks; the background anomaly scan).
+const READER_NICE: i32 = 10;
+
+/// Put the calling thread below the log's writer, at nice [`READER_NICE`]: when readers keep
+/// both cores busy, the kernel gives the workers taking events, the intake verifying them and
+/// the sequencer the cores first, and the reads what is left (README: appends beside readers).
+/// Not lower, and not the idle policy: a reader still takes locks the sequencer waits for (the
+/// commit gate for each lookup or run of a scan, `store::readmodel`; sled's own for each
+/// read), and a reader preempted while holding one holds the writer until it runs again. At
+/// nice 10 that is soon; under the idle policy, while other work kept the cores busy, it was
+/// seconds (README). An unprivileged thread cannot raise itself again, hence threads kept for
+/// this alone. A thread that cannot be lowered stays as it was.
 pub(super) fn below_the_writer() {
-    let param = libc::sched_param { sched_priority: 0 };
-    // SAFETY: sched_setscheduler and setpriority have no memory effects; pid/`who` 0 is the
-    // calling thread on Linux, and `param` outlives the call.
-    let failed = unsafe { libc::sched_setscheduler(0, libc::SCHED_IDLE, &param) } != 0;
-    if failed && unsafe { libc::setpriority(libc::PRIO_PROCESS, 0, 19) } != 0 {
-        tracing::debug!(
-            "a reader thread keeps its priority: {}",
+    // SAFETY: getpriority and setpriority have no memory effects; `who` 0 with PRIO_PROCESS is
+    // the calling thread on Linux.
+    let now = unsafe { libc::getpriority(libc::PRIO_PROCESS, 0) };
+    // A server started lower than that already stays where it was.
+    if now < READER_NICE
+        && unsafe { libc::setpriority(libc::PRIO_PROCESS, 0, READER_NICE) } != 0
+    {
+        tracing::warn!(
+            "a reader thread keeps the writer's priority: {}",
             std::io::Error::last_os_error()
         );
     }
@@ -189,11 +193,8 @@ pub(super) fn below_the_writer() {
 
 /// Whether the calling thread runs below the writer ([`below_the_writer`]).
 pub fn runs_below_the_writer() -> bool {
-    // SAFETY: no memory effects; 0 is the calling thread.
-    unsafe {
-        libc::sched_getscheduler(0) == libc::SCHED_IDLE
-            || libc::getpriority(libc::PRIO_PROCESS, 0) >= 19
-    }
+    // SAFETY: no memory effects; PRIO_PROCESS with 0 is the calling thread.
+    unsafe { libc::getpriority(libc::PRIO_PROCESS, 0) >= READER_NICE }
 }
 
 /// The threads of readers' long work: the blocking pool of a runtime of their own, each thread
@@ -218,10 +219,16 @@ fn reader_work() -> &'static tokio::runtime::Runtime {
 pub(super) async fn off_worker<T: Send + 'static>(
     work: impl FnOnce() -> Result<T, Problem> + Send + 'static,
 ) -> Result<T, Problem> {
-    reader_work()
-        .spawn_blocking(work)
-        .await
-        .map_err(|e| Problem::new(500, "internal", "Internal error", e.to_string()))?
+    reader_work().spawn_blocking(work).await.map_err(|e| {
+        // A panic's message is for the server's log, not for the reader.
+        tracing::error!("a reader's work ended without an answer: {e}");
+        Problem::new(
+            500,
+            "internal",
+            "Internal error",
+            "the read failed inside the server; it is logged there".to_string(),
+        )
+    })?
 }
 
 /// The language of every page the server renders (the application's and the public verdict
@@ -269,6 +276,10 @@ mod tests {
     /// cosignatures, the tiles) does not inherit it from a thread that did such work.
     #[actix_web::test]
     async fn long_reads_run_below_the_writer_and_other_blocking_work_does_not() {
+        if runs_below_the_writer() {
+            // The tests themselves were started as low (`nice -n 19 cargo test`): nothing to tell.
+            return;
+        }
         for _ in 0..4 {
             assert!(off_worker(|| Ok(runs_below_the_writer())).await.unwrap());
             assert!(!web::block(runs_below_the_writer).await.unwrap());

@@ -877,9 +877,10 @@ impl Ledger {
     }
 
     /// Shut down and close the database: returns once nothing in this process holds it, so the
-    /// directory can be opened again at once (here or by another process). Calls made later
-    /// through a clone of this log, or through the read model, are refused ("the log is
-    /// closed"), and a reader's long work still running stops at its next read.
+    /// directory can be opened again at once (here or by another process). Stop serving first:
+    /// calls made later through a clone of this log are refused ("the log is closed"), and
+    /// reads of the domain's read model find nothing (a reader's long work still running ends
+    /// at its next read, its answer empty).
     pub fn close(self) -> Result<(), StoreError> {
         self.shutdown();
         self.inner.trees.close()

@@ -7,15 +7,19 @@
 //! Readers read it through [`StoredKv`], each read (or each run of a scan) under the read side
 //! of the commit gate, which the sequencer holds from the batch's transaction to its fsync: a
 //! read sees a batch whole and durable, or not at all, and never waits for more than one
-//! commit. No reader holds anything the sequencer waits for while it works.
+//! commit. The sequencer, taking the gate, waits for the reads in flight: one lookup or one
+//! run of [`SCAN_RUN`] pairs each, kept short for that (readers' long work runs below the
+//! writer, `http::reader::below_the_writer`, and a preempted reader holds its run until it
+//! runs again).
 
 use super::recover::TreesSlot;
 use super::StoreError;
 use crate::ledger::kv::{FoldWrites, Kv, VisitPair};
 use std::sync::{Arc, RwLock};
 
-/// Pairs read per turn of the gate in a scan.
-const SCAN_RUN: usize = 256;
+/// Pairs read per turn of the gate in a scan: short, since the sequencer waits for a run in
+/// flight (a run that misses the cache waits on the disk).
+const SCAN_RUN: usize = 32;
 
 /// Where the tree is reached: through the live database slot (a server, reopened after a
 /// storage failure), or one tree (reindex, restore).
@@ -54,7 +58,7 @@ impl StoredKv {
                 // Long work still running once the log closed (a scan) reads nothing more.
                 Some(s) if s.is_closed() => return None,
                 Some(s) => s.get().and_then(|t| f(&t.domain).map_err(StoreError::from)),
-                None => Err(StoreError::Unavailable("the log is closed".into())),
+                None => return None,
             },
         };
         match got {
