@@ -269,8 +269,9 @@ impl Trees {
 
 /// Give the system back the memory freed so far. Opening a log reads sled's snapshot of its
 /// page table (about 400 MiB at 1M manifests) and drops it once the table is built; mimalloc,
-/// the binary's allocator, would keep those pages for allocations that never come. (glibc's
-/// malloc, in a build without the `mimalloc` feature, trims by itself.)
+/// the binary's allocator, would keep those pages for allocations that never come. (A build
+/// without the `mimalloc` feature uses glibc's malloc, which gives back its large blocks and
+/// the top of its heap by itself.)
 fn release_freed_memory() {
     #[cfg(feature = "mimalloc")]
     // SAFETY: takes no pointer and frees only what no allocation holds; callable at any time.
