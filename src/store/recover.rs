@@ -187,3 +187,36 @@ pub(super) fn after_failure(slot: &TreesSlot) {
         slot.dir.display()
     );
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A reader holding the database for the span of its call when the log closes: `close`
+    /// refuses new calls at once, returns only after that call let go, and sled's lock is free
+    /// by then, so the directory opens again at once.
+    #[test]
+    fn close_waits_for_the_call_in_flight_and_leaves_the_directory_free() {
+        let dir = tempfile::tempdir().unwrap();
+        let slot = Arc::new(TreesSlot::open(dir.path(), &Config::default()).unwrap());
+        slot.get().unwrap().meta.insert("k", "v").unwrap();
+        let held = slot.get().unwrap();
+        let (went, going) = std::sync::mpsc::channel();
+        let reader = std::thread::spawn(move || {
+            going.recv().unwrap();
+            std::thread::sleep(Duration::from_millis(300));
+            assert_eq!(held.meta.get("k").unwrap().unwrap(), "v".as_bytes());
+            drop(held);
+            Instant::now()
+        });
+        went.send(()).unwrap();
+        slot.close().unwrap();
+        let closed = Instant::now();
+        let let_go = reader.join().unwrap();
+        assert!(closed >= let_go, "close returned while a call still held the database");
+        let refused = slot.get().err().expect("a call after the close is refused").to_string();
+        assert!(refused.contains("the log is closed"), "{refused}");
+        let again = Trees::open(dir.path(), &Config::default()).expect("opens again at once");
+        assert_eq!(again.meta.get("k").unwrap().unwrap(), "v".as_bytes());
+    }
+}
