@@ -181,9 +181,7 @@ pub(super) fn below_the_writer() {
     // the calling thread on Linux.
     let now = unsafe { libc::getpriority(libc::PRIO_PROCESS, 0) };
     // A server started lower than that already stays where it was.
-    if now < READER_NICE
-        && unsafe { libc::setpriority(libc::PRIO_PROCESS, 0, READER_NICE) } != 0
-    {
+    if now < READER_NICE && unsafe { libc::setpriority(libc::PRIO_PROCESS, 0, READER_NICE) } != 0 {
         tracing::warn!(
             "a reader thread keeps the writer's priority: {}",
             std::io::Error::last_os_error()
@@ -284,6 +282,9 @@ mod tests {
             assert!(off_worker(|| Ok(runs_below_the_writer())).await.unwrap());
             assert!(!web::block(runs_below_the_writer).await.unwrap());
         }
-        assert!(!runs_below_the_writer(), "the worker itself stays where it was");
+        assert!(
+            !runs_below_the_writer(),
+            "the worker itself stays where it was"
+        );
     }
 }

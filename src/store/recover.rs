@@ -80,8 +80,8 @@ impl TreesSlot {
         self.closed.store(true, Ordering::SeqCst);
         let trees = self.slot.lock().expect("trees lock").take();
         if let Some(trees) = trees {
-            let trees = wait_for_sole(trees, Instant::now() + Duration::from_secs(30))
-                .map_err(|_| {
+            let trees =
+                wait_for_sole(trees, Instant::now() + Duration::from_secs(30)).map_err(|_| {
                     StoreError::Unavailable(
                         "readers still held the database 30 s after the log closed".into(),
                     )
@@ -213,8 +213,15 @@ mod tests {
         slot.close().unwrap();
         let closed = Instant::now();
         let let_go = reader.join().unwrap();
-        assert!(closed >= let_go, "close returned while a call still held the database");
-        let refused = slot.get().err().expect("a call after the close is refused").to_string();
+        assert!(
+            closed >= let_go,
+            "close returned while a call still held the database"
+        );
+        let refused = slot
+            .get()
+            .err()
+            .expect("a call after the close is refused")
+            .to_string();
         assert!(refused.contains("the log is closed"), "{refused}");
         let again = Trees::open(dir.path(), &Config::default()).expect("opens again at once");
         assert_eq!(again.meta.get("k").unwrap().unwrap(), "v".as_bytes());

@@ -173,7 +173,10 @@ fn a_detector_scan_in_progress_leaves_the_one_worker_free_for_other_reads_and_th
         .expect("the anomalies request starts a scan");
     // It runs below the log's writer: when readers keep the cores busy, appends go first.
     let below = below.lock().unwrap().expect("the scan said its priority");
-    assert!(below, "the scan runs at the writer's priority, not below it");
+    assert!(
+        below,
+        "the scan runs at the writer's priority, not below it"
+    );
     // The scan is held open; the server's one worker still answers at once.
     let t = Instant::now();
     let mut resp = agent()
