@@ -5,7 +5,7 @@
 //! those who see everything.
 
 use super::auth::SeenRequests;
-use super::reader::{live, off_worker, require_sees_all, viewer, Viewer};
+use super::reader::{live, long_off_worker, require_sees_all, viewer, Viewer};
 use super::witness::TrustedWitnesses;
 use super::Problem;
 use crate::domain::DomainRules;
@@ -98,7 +98,7 @@ async fn pull(
     // Durable first: the pull is on the log before anything is handed out.
     let receipt = ledger.submit(event).await?;
     let index = receipt.index;
-    let bundle = off_worker(move || build(&ledger, &rules, &trusted.0, index))
+    let bundle = long_off_worker(move || build(&ledger, &rules, &trusted.0, index))
         .await
         .map_err(|mut p| {
             p.detail = format!(
@@ -199,7 +199,7 @@ async fn again(
             ),
         )
     })?;
-    let bundle = off_worker(move || build(&ledger, &rules, &trusted.0, index)).await?;
+    let bundle = long_off_worker(move || build(&ledger, &rules, &trusted.0, index)).await?;
     Ok(answer(HttpResponse::Ok(), &bundle))
 }
 

@@ -2,7 +2,7 @@
 //! them), the registry, and hand-overs waiting for a countersignature.
 
 use super::auth::SeenRequests;
-use super::reader::{live, now, off_worker, viewer, viewer_with_body, Viewer};
+use super::reader::{live, long_off_worker, now, off_worker, viewer, viewer_with_body, Viewer};
 use super::Problem;
 use crate::domain::codes::{ManifestNumber, Plate, Uscc};
 use crate::domain::events::Stream;
@@ -296,7 +296,7 @@ async fn list(
     let access = v.access();
     // A reader who sees all, with filters no index serves, scans every manifest: off the
     // async workers.
-    let body = off_worker(move || {
+    let body = long_off_worker(move || {
         let d = live(&rules)?;
         let mut out: Vec<Value> = Vec::new();
         let mut last: Option<ManifestNumber> = None;

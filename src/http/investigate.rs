@@ -6,7 +6,7 @@
 //! full scan ([`ScanCache`]).
 
 use super::auth::SeenRequests;
-use super::reader::{live, now, off_worker, viewer, Viewer};
+use super::reader::{live, long_off_worker, now, off_worker, viewer, Viewer};
 use super::Problem;
 use crate::domain::access::Access;
 use crate::domain::codes::{Plate, Uscc};
@@ -310,28 +310,45 @@ async fn anomalies(
     let notes = v.sees_all();
     let access = v.access();
     let now = now(&req);
-    // The scan and the page are made off the async workers: a scan of a large state takes
-    // seconds, and a worker held that long would stall every request it serves.
+    // The page is read off the async workers: a scan of a large state takes seconds, and a
+    // worker held that long would stall every request it serves.
     let cache = cache.into_inner();
-    let body = off_worker(move || {
-        let d = live(&rules)?;
-        let cfg = DetectorConfig::default();
-        let visible = |a: &Anomaly| visible(&*d, a, &f, want, notes, &access);
-        if bounded(&f) {
-            // A vehicle, a kind that is no vehicle rule (about one manifest, or an aggregate),
-            // anything from a time on: read from the manifests the fold watches (or those
-            // naming the vehicle), the fold's balances and the vehicles' fixes in and around
-            // the window asked for, as of this request.
-            let found = in_page_order(detect_filtered(&*d, now, &cfg, &f));
-            return Ok(answer(&*d, now, &found, &pg, &visible, notes, true));
+    let first = long_off_worker({
+        let rules = rules.clone();
+        move || {
+            let d = live(&rules)?;
+            let cfg = DetectorConfig::default();
+            let visible = |a: &Anomaly| visible(&*d, a, &f, want, notes, &access);
+            if bounded(&f) {
+                // A vehicle, a kind that is no vehicle rule (about one manifest, or an aggregate),
+                // anything from a time on: read from the manifests the fold watches (or those
+                // naming the vehicle), the fold's balances and the vehicles' fixes in and around
+                // the window asked for, as of this request.
+                let found = in_page_order(detect_filtered(&*d, now, &cfg, &f));
+                return Ok(Ok(answer(&*d, now, &found, &pg, &visible, notes, true)));
+            }
+            if let Some(found) = newest(&*d, now, &cfg, &f, &pg, &visible) {
+                return Ok(Ok(answer(&*d, now, &found, &pg, &visible, notes, false)));
+            }
+            Ok(Err((f, pg, access)))
         }
-        if let Some(found) = newest(&*d, now, &cfg, &f, &pg, &visible) {
-            return Ok(answer(&*d, now, &found, &pg, &visible, notes, false));
-        }
-        let (as_of, scan) = cache.get(&rules, &*d, now);
-        Ok(answer(&*d, as_of, &scan, &pg, &visible, notes, true))
     })
     .await?;
+    let body = match first {
+        Ok(body) => body,
+        // The shared scan (one at a time for every reader, `ScanCache`) takes no long read's
+        // slot: the tens of seconds of a whole city's scan must not hold every other reader's
+        // lists, graphs and queues behind it.
+        Err((f, pg, access)) => {
+            off_worker(move || {
+                let d = live(&rules)?;
+                let visible = |a: &Anomaly| visible(&*d, a, &f, want, notes, &access);
+                let (as_of, scan) = cache.get(&rules, &*d, now);
+                Ok(answer(&*d, as_of, &scan, &pg, &visible, notes, true))
+            })
+            .await?
+        }
+    };
     Ok(HttpResponse::Ok().json(body))
 }
 

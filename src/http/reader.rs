@@ -211,9 +211,9 @@ fn reader_work() -> &'static tokio::runtime::Runtime {
 }
 
 /// Run `work` on the threads of readers' long work ([`reader_work`], below the writer), off
-/// the async workers, and wait for it there: for reads that scan the domain or build large
-/// answers (detector scans, lists, bundles, graphs). `work` takes its own view of the domain
-/// there (a view does not cross an await).
+/// the async workers, and wait for it there: a lookup (one manifest, a subject search) as it
+/// is, a long read through [`long_off_worker`]. `work` takes its own view of the domain there
+/// (a view does not cross an await).
 pub(super) async fn off_worker<T: Send + 'static>(
     work: impl FnOnce() -> Result<T, Problem> + Send + 'static,
 ) -> Result<T, Problem> {
@@ -227,6 +227,45 @@ pub(super) async fn off_worker<T: Send + 'static>(
             "the read failed inside the server; it is logged there".to_string(),
         )
     })?
+}
+
+/// Run a long read (a scan, a list, a graph, a track, a bundle) like [`off_worker`], once one
+/// of the [`long_read_slots`] is free: waiting takes no thread, and a client that leaves while
+/// its read waits takes nothing. The slot is held until the work itself ends, even if the
+/// client has gone by then.
+pub(super) async fn long_off_worker<T: Send + 'static>(
+    work: impl FnOnce() -> Result<T, Problem> + Send + 'static,
+) -> Result<T, Problem> {
+    off_worker_in_turn(long_read_slots(), work).await
+}
+
+async fn off_worker_in_turn<T: Send + 'static>(
+    slots: &std::sync::Arc<tokio::sync::Semaphore>,
+    work: impl FnOnce() -> Result<T, Problem> + Send + 'static,
+) -> Result<T, Problem> {
+    let slot = slots
+        .clone()
+        .acquire_owned()
+        .await
+        .expect("the long reads' slots are never closed");
+    off_worker(move || {
+        let _slot = slot;
+        work()
+    })
+    .await
+}
+
+/// How many long reads run at once: one fewer than the cores the server may use, and at least
+/// one. Readers who loop on scans would otherwise hold every core, and the log's writer, which
+/// a driver at a gate waits on, would get a core only between their turns (README: appends
+/// beside readers). A manifest read and a subject search are lookups and take no slot.
+fn long_read_slots() -> &'static std::sync::Arc<tokio::sync::Semaphore> {
+    static SLOTS: std::sync::OnceLock<std::sync::Arc<tokio::sync::Semaphore>> =
+        std::sync::OnceLock::new();
+    SLOTS.get_or_init(|| {
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        std::sync::Arc::new(tokio::sync::Semaphore::new(cores.saturating_sub(1).max(1)))
+    })
 }
 
 /// The language of every page the server renders (the application's and the public verdict
@@ -286,5 +325,69 @@ mod tests {
             !runs_below_the_writer(),
             "the worker itself stays where it was"
         );
+    }
+
+    /// Long reads beyond the slots wait their turn without running; a lookup does not wait for
+    /// them; a long read whose client left while it waited never runs.
+    #[actix_web::test]
+    async fn long_reads_take_turns_and_lookups_pass_them() {
+        use std::sync::atomic::{AtomicBool, Ordering};
+        use std::sync::Arc;
+        use std::time::Duration;
+        let slots = Arc::new(tokio::sync::Semaphore::new(1));
+        let (release, held) = std::sync::mpsc::channel::<()>();
+        let first = actix_web::rt::spawn({
+            let slots = slots.clone();
+            async move {
+                off_worker_in_turn(&slots, move || {
+                    held.recv().ok();
+                    Ok(1)
+                })
+                .await
+            }
+        });
+        while slots.available_permits() > 0 {
+            actix_web::rt::time::sleep(Duration::from_millis(5)).await;
+        }
+        let ran = |flag: &Arc<AtomicBool>| {
+            let flag = flag.clone();
+            move || {
+                flag.store(true, Ordering::SeqCst);
+                Ok(2)
+            }
+        };
+        let (second_ran, left_ran) = (Arc::default(), Arc::default());
+        let second = actix_web::rt::spawn({
+            let (slots, work) = (slots.clone(), ran(&second_ran));
+            async move { off_worker_in_turn(&slots, work).await }
+        });
+        let left = actix_web::rt::spawn({
+            let (slots, work) = (slots.clone(), ran(&left_ran));
+            async move { off_worker_in_turn(&slots, work).await }
+        });
+        actix_web::rt::time::sleep(Duration::from_millis(200)).await;
+        assert!(
+            !second_ran.load(Ordering::SeqCst),
+            "a long read beyond the slots waits"
+        );
+        let lookup = actix_web::rt::time::timeout(Duration::from_secs(5), off_worker(|| Ok(3)));
+        assert_eq!(
+            lookup
+                .await
+                .expect("a lookup does not wait for long reads")
+                .unwrap(),
+            3
+        );
+        left.abort();
+        release.send(()).unwrap();
+        assert_eq!(first.await.unwrap().unwrap(), 1);
+        assert_eq!(second.await.unwrap().unwrap(), 2);
+        assert!(second_ran.load(Ordering::SeqCst));
+        assert!(left.await.unwrap_err().is_cancelled());
+        assert!(
+            !left_ran.load(Ordering::SeqCst),
+            "the read whose client left never ran"
+        );
+        assert_eq!(slots.available_permits(), 1, "every slot is free again");
     }
 }

@@ -4,7 +4,7 @@
 //! manifests it is party to.
 
 use super::auth::SeenRequests;
-use super::reader::{live, off_worker, viewer, Viewer};
+use super::reader::{live, long_off_worker, off_worker, viewer, Viewer};
 use super::Problem;
 use crate::domain::access::Access;
 use crate::domain::codes::{ManifestNumber, Plate, Uscc};
@@ -377,7 +377,7 @@ async fn graph_route(
     let max_nodes = number_in(&q, "max_nodes", 1..=10_000, GraphQuery::DEFAULT_MAX_NODES)?;
     let v = viewer(&req, &seen, &*live(&rules)?)?;
     let within = reader(&v, "the graph around a load")?;
-    let g = off_worker(move || {
+    let g = long_off_worker(move || {
         let d = live(&rules)?;
         search::graph(
             &*d,

@@ -5,7 +5,7 @@
 //! authority.
 
 use super::auth::SeenRequests;
-use super::reader::{live, now, off_worker, viewer, Viewer};
+use super::reader::{live, long_off_worker, now, viewer, Viewer};
 use super::Problem;
 use crate::domain::codes::Plate;
 use crate::domain::DomainRules;
@@ -107,7 +107,7 @@ async fn vehicle_track(
     }
     drop(d);
     // A long window holds many fixes: off the async workers.
-    let t = off_worker(move || {
+    let t = long_off_worker(move || {
         let d = live(&rules)?;
         Ok(track(&*d, &plate, from, to, &DetectorConfig::default()))
     })

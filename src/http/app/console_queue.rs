@@ -9,7 +9,7 @@ use super::{chrome, page, query, to_home};
 use crate::domain::events::Role;
 use crate::domain::DomainRules;
 use crate::http::auth::SeenRequests;
-use crate::http::reader::{live, now, off_worker, viewer, Viewer};
+use crate::http::reader::{live, long_off_worker, now, viewer, Viewer};
 use crate::http::Problem;
 use crate::web::app::console_queue::{
     counts, list, parse_stream, AnomaliesPage, ConsolePage, Count, QueueFilter, MAX_LIST,
@@ -52,7 +52,7 @@ async fn console(
     let access = v.access();
     let (lang, now, note) = (c.lang, now(&req), may_note(&s.roles));
     // The counters scan every manifest the reader may see: off the async workers.
-    let (streams, words) = off_worker(move || {
+    let (streams, words) = long_off_worker(move || {
         let d = live(&rules)?;
         let streams = counts(&*d, lang, now, |m| access.may_see_manifest(m));
         let words = crate::web::app::console_queue::queue_words(&*d, lang, s.party.as_ref(), note);
@@ -98,7 +98,7 @@ async fn manifests(
     let access = v.access();
     let (lang, now) = (c.lang, now(&req));
     // The list scans every manifest the reader may see: off the async workers.
-    let (total, loads) = off_worker(move || {
+    let (total, loads) = long_off_worker(move || {
         let d = live(&rules)?;
         Ok(list(&*d, lang, now, stream, show, |m| {
             access.may_see_manifest(m)
