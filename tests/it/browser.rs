@@ -44,6 +44,10 @@ pub const WAIT: Duration = Duration::from_secs(30);
 /// How often [`Page::wait_for`] asks again.
 const POLL: Duration = Duration::from_millis(25);
 
+/// The path [`Page::set_offline`] probes to see that the change is in force; left out of
+/// [`Page::requests`], [`Page::console`] and [`StaticServer::requests`].
+const OFFLINE_PROBE: &str = "/__harness_offline_probe";
+
 /// How to start a browser. `LaunchOptions::default()` is a Chinese-language phone with no camera.
 #[derive(Clone, Debug)]
 pub struct LaunchOptions {
@@ -187,6 +191,40 @@ impl Conn {
 
     fn event_count(&self) -> usize {
         self.state.lock().unwrap().events.len()
+    }
+
+    /// Wait until the network conditions just set on `session` are in force. Chromium answers
+    /// `Network.emulateNetworkConditions` before its network service has applied them (the two
+    /// travel on different pipes), so a request made at once can still go out, or still fail.
+    /// A same-origin `HEAD` to [`OFFLINE_PROBE`] is sent from the session (page or worker)
+    /// until it fails (offline) or gets any answer (online). A session without an origin
+    /// (about:blank) is not waited for.
+    fn settle(&self, session: &str, offline: bool) -> Result<(), String> {
+        let probe = format!(
+            "(async () => {{
+                if (self.location.origin === 'null') return 'no origin';
+                try {{ await fetch({OFFLINE_PROBE:?}, {{method: 'HEAD', cache: 'no-store'}}); return 'online'; }}
+                catch (e) {{ return 'offline'; }} }})()"
+        );
+        let want = if offline { "offline" } else { "online" };
+        let deadline = Instant::now() + WAIT;
+        loop {
+            let r = self.call(
+                Some(session),
+                "Runtime.evaluate",
+                json!({"expression": probe, "awaitPromise": true, "returnByValue": true}),
+            )?;
+            let got = r["result"]["value"].as_str().unwrap_or_default();
+            if got == want || got == "no origin" {
+                return Ok(());
+            }
+            if Instant::now() >= deadline {
+                return Err(format!(
+                    "the browser was set {want} but its requests still went {got} after {WAIT:?}"
+                ));
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
     }
 
     /// The last lines Chromium wrote to stderr, for failure messages.
@@ -683,13 +721,22 @@ impl Page {
             st.live_workers.iter().cloned().collect()
         };
         self.call("Network.emulateNetworkConditions", conditions(offline));
+        self.conn
+            .settle(&self.session, offline)
+            .unwrap_or_else(|e| panic!("{e}"));
         for w in workers {
             // A worker that stopped in between has nothing left to cut off.
-            let _ = self.conn.call(
-                Some(&w),
-                "Network.emulateNetworkConditions",
-                conditions(offline),
-            );
+            if self
+                .conn
+                .call(
+                    Some(&w),
+                    "Network.emulateNetworkConditions",
+                    conditions(offline),
+                )
+                .is_ok()
+            {
+                let _ = self.conn.settle(&w, offline);
+            }
         }
     }
 
@@ -711,6 +758,7 @@ impl Page {
         self.events(true)
             .into_iter()
             .filter(|e| e.method == "Network.requestWillBeSent")
+            .filter(|e| !is_probe(&e.params["request"]["url"]))
             .map(|e| {
                 let r = &e.params["request"];
                 let post_data = r["postData"].as_str().map(str::to_string).or_else(|| {
@@ -764,7 +812,7 @@ impl Page {
                     kind: "exception".into(),
                     text: exception_text(&e.params["exceptionDetails"]),
                 }),
-                "Log.entryAdded" => Some(ConsoleMessage {
+                "Log.entryAdded" if !is_probe(&e.params["entry"]["url"]) => Some(ConsoleMessage {
                     kind: e.params["entry"]["level"]
                         .as_str()
                         .unwrap_or("log")
@@ -784,6 +832,12 @@ impl Page {
             .map(|m| m.text)
             .collect()
     }
+}
+
+/// Whether `url` is the harness's own offline probe.
+fn is_probe(url: &Value) -> bool {
+    url.as_str()
+        .is_some_and(|u| u.split('?').next().unwrap_or(u).ends_with(OFFLINE_PROBE))
 }
 
 fn exception_text(details: &Value) -> String {
@@ -950,9 +1004,11 @@ impl StaticServer {
         }
     }
 
-    /// Every request received so far.
+    /// Every request received so far (but the harness's offline probes).
     pub fn requests(&self) -> Vec<Received> {
-        self.log.lock().unwrap().clone()
+        let mut log = self.log.lock().unwrap().clone();
+        log.retain(|r| r.path != OFFLINE_PROBE);
+        log
     }
 }
 
