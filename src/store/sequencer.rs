@@ -383,6 +383,34 @@ fn sequence_one(
 }
 
 fn write_batch(trees: &Trees, w: &Writes, checkpoint: &str) -> Result<(), StoreError> {
+    // Staged as batches: a batch's writes go in without reading the values they replace (the
+    // vendored sled's `apply_batch`), where `insert` would look each key up in its tree first
+    // to return the old value, which nothing here reads.
+    let mut entries = sled::Batch::default();
+    let mut nodes = sled::Batch::default();
+    let mut events = sled::Batch::default();
+    let mut registry = sled::Batch::default();
+    let mut meta = sled::Batch::default();
+    let mut domain = sled::Batch::default();
+    for (i, bytes) in &w.entries {
+        entries.insert(&i.to_be_bytes(), bytes.as_slice());
+    }
+    for (k, h) in &w.nodes {
+        nodes.insert(k.as_slice(), h.as_slice());
+    }
+    for (h, i) in &w.events {
+        events.insert(h.as_slice(), &i.to_be_bytes());
+    }
+    for i in &w.registry {
+        registry.insert(&i.to_be_bytes(), &[]);
+    }
+    for (k, v) in &w.domain {
+        match v {
+            Some(v) => domain.insert(k.as_slice(), v.as_slice()),
+            None => domain.remove(k.as_slice()),
+        };
+    }
+    meta.insert(CHECKPOINT_KEY, checkpoint.as_bytes());
     (
         &trees.entries,
         &trees.nodes,
@@ -391,28 +419,17 @@ fn write_batch(trees: &Trees, w: &Writes, checkpoint: &str) -> Result<(), StoreE
         &trees.meta,
         &trees.domain,
     )
-        .transaction(|(entries, nodes, events, registry, meta, domain)| {
-            for (i, bytes) in &w.entries {
-                entries.insert(&i.to_be_bytes(), bytes.as_slice())?;
-            }
-            for (k, h) in &w.nodes {
-                nodes.insert(k, h)?;
-            }
-            for (h, i) in &w.events {
-                events.insert(h, &i.to_be_bytes())?;
-            }
-            for i in &w.registry {
-                registry.insert(&i.to_be_bytes(), &[])?;
-            }
-            for (k, v) in &w.domain {
-                match v {
-                    Some(v) => domain.insert(k.as_slice(), v.as_slice())?,
-                    None => domain.remove(k.as_slice())?,
-                };
-            }
-            meta.insert(CHECKPOINT_KEY, checkpoint.as_bytes())?;
-            Ok::<(), sled::transaction::ConflictableTransactionError<()>>(())
-        })?;
+        .transaction(
+            |(t_entries, t_nodes, t_events, t_registry, t_meta, t_domain)| {
+                t_entries.apply_batch(&entries)?;
+                t_nodes.apply_batch(&nodes)?;
+                t_events.apply_batch(&events)?;
+                t_registry.apply_batch(&registry)?;
+                t_meta.apply_batch(&meta)?;
+                t_domain.apply_batch(&domain)?;
+                Ok::<(), sled::transaction::ConflictableTransactionError<()>>(())
+            },
+        )?;
     Ok(())
 }
 

@@ -315,16 +315,18 @@ impl TransactionalTree {
     }
 
     /// Atomically apply multiple inserts and removals.
+    ///
+    /// (wasteledger's patch) The writes are staged without reading the
+    /// values they replace: this returns none of them, and `insert` and
+    /// `remove` read each key from the tree only to return its old value.
+    /// Reads later in the transaction see the staged writes as before.
     pub fn apply_batch(
         &self,
         batch: &Batch,
     ) -> UnabortableTransactionResult<()> {
+        let mut writes = self.writes.borrow_mut();
         for (k, v_opt) in &batch.writes {
-            if let Some(v) = v_opt {
-                let _old = self.insert(k, v)?;
-            } else {
-                let _old = self.remove(k)?;
-            }
+            let _last_write = writes.insert(k.clone(), v_opt.clone());
         }
         Ok(())
     }
