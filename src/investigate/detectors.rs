@@ -393,6 +393,7 @@ pub fn detect_filtered(
 ) -> Vec<Anomaly> {
     let plan = Plan::of(f);
     let mut s = Scan::new(d, now, cfg, None);
+    let started = std::time::Instant::now();
     if plan.own {
         match &f.vehicle {
             Some(v) => {
@@ -407,9 +408,11 @@ pub fn detect_filtered(
             None => s.watched(f.kind),
         }
     }
+    let own = started.elapsed();
     if plan.aggregates {
         s.balances();
     }
+    let balances = started.elapsed();
     if plan.vehicles {
         let plates = match &f.vehicle {
             Some(v) => vec![v.clone()],
@@ -423,6 +426,7 @@ pub fn detect_filtered(
             s.vehicle_in(&p, from, to);
         }
     }
+    let vehicles = started.elapsed();
     let mut out = if plan.aggregates {
         s.finish()
     } else {
@@ -431,6 +435,16 @@ pub fn detect_filtered(
         out
     };
     out.retain(|a| f.matches(a));
+    tracing::debug!(
+        from = ?f.from,
+        to = ?f.to,
+        found = out.len(),
+        "detect_filtered: own rules {:?}, balances {:?}, vehicles {:?}, aggregates and sorting {:?}",
+        own,
+        balances - own,
+        vehicles - balances,
+        started.elapsed() - vehicles
+    );
     out
 }
 
