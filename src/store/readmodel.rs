@@ -14,7 +14,7 @@
 
 use super::recover::TreesSlot;
 use super::StoreError;
-use crate::ledger::kv::{FoldWrites, Kv, VisitPair};
+use crate::ledger::kv::{Change, FoldWrites, Kv, VisitPair};
 use std::sync::{Arc, RwLock};
 
 /// Pairs read per turn of the gate in a scan: short, since the sequencer waits for a run in
@@ -116,15 +116,20 @@ pub(super) fn apply(tree: &sled::Tree, w: FoldWrites) -> Result<(), StoreError> 
     if w.reset {
         tree.clear()?;
     }
+    tree.apply_batch(batch_of(&w.changes))?;
+    Ok(())
+}
+
+/// A fold's changes as one sled batch (a value to set, or a key to remove).
+pub(super) fn batch_of(changes: &[Change]) -> sled::Batch {
     let mut b = sled::Batch::default();
-    for (k, v) in w.changes {
+    for (k, v) in changes {
         match v {
-            Some(v) => b.insert(k, v),
-            None => b.remove(k),
+            Some(v) => b.insert(k.as_slice(), v.as_slice()),
+            None => b.remove(k.as_slice()),
         }
     }
-    tree.apply_batch(b)?;
-    Ok(())
+    b
 }
 
 /// Whether `tree` holds other than exactly the pairs `w` writes (a fold's whole state, taken

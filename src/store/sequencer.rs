@@ -391,7 +391,6 @@ fn write_batch(trees: &Trees, w: &Writes, checkpoint: &str) -> Result<(), StoreE
     let mut events = sled::Batch::default();
     let mut registry = sled::Batch::default();
     let mut meta = sled::Batch::default();
-    let mut domain = sled::Batch::default();
     for (i, bytes) in &w.entries {
         entries.insert(&i.to_be_bytes(), bytes.as_slice());
     }
@@ -404,12 +403,7 @@ fn write_batch(trees: &Trees, w: &Writes, checkpoint: &str) -> Result<(), StoreE
     for i in &w.registry {
         registry.insert(&i.to_be_bytes(), &[]);
     }
-    for (k, v) in &w.domain {
-        match v {
-            Some(v) => domain.insert(k.as_slice(), v.as_slice()),
-            None => domain.remove(k.as_slice()),
-        };
-    }
+    let domain = super::readmodel::batch_of(&w.domain);
     meta.insert(CHECKPOINT_KEY, checkpoint.as_bytes());
     (
         &trees.entries,
