@@ -93,8 +93,9 @@ pub struct Domain {
 /// one manifest's vehicle rules (`movements.rs`). 8: what each manifest adds to the balances
 /// over many manifests (`balances.rs`), its rows alone. 9: and each group's total. 10: rows
 /// only where the parties' roles make them count (no hauler's books). 11: a site's totals keep
-/// a unit its loads left with at 0.
-pub const LAYOUT: u64 = 11;
+/// a unit its loads left with at 0. 12: the latest time of any vehicle's fix (`movements.rs`),
+/// where the default list of anomalies starts reading.
+pub const LAYOUT: u64 = 12;
 
 /// Manifests the sequencer's fold keeps decoded (about 2 KB each; up to twice as many): the
 /// loads moving now are read at each of their steps.

@@ -99,7 +99,7 @@ pub struct Movements {
     handed: Table<(Plate, u64), u64>,
     /// The vehicles that have fixes.
     tracked: Table<Plate, ()>,
-    /// "fixes": how many.
+    /// "fixes": how many; "newest": the latest time (ms) any fix has.
     totals: Table<String, u64>,
 }
 
@@ -140,6 +140,16 @@ impl Movements {
         }
         let n = self.len() as u64 + 1;
         self.totals.insert("fixes".into(), n);
+        if self.newest().is_none_or(|t| fix.ms > t.unix_millis()) {
+            self.totals.insert("newest".into(), fix.ms);
+        }
+    }
+
+    /// The latest time any fix has: where the newest vehicle anomalies are.
+    pub fn newest(&self) -> Option<Timestamp> {
+        self.totals
+            .get(&"newest".to_string())
+            .map(|ms| Timestamp::from_unix_millis(*ms))
     }
 
     /// The fixes of one vehicle with `from <= time < to`, in time order.
@@ -243,6 +253,8 @@ mod tests {
             .map(|f| f.index())
             .collect();
         assert_eq!(order, vec![2, 4, 3, 1]);
+        assert_eq!(m.newest(), Some(Timestamp::from_unix_millis(30)));
+        assert_eq!(Movements::new(None).newest(), None);
     }
 
     #[test]

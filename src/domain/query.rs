@@ -125,6 +125,8 @@ pub trait DomainQuery {
     ) -> Vec<(Fix, Option<u64>)>;
     /// The time of the hand-over fix entry `entry` gave vehicle `plate`, if it gave it one.
     fn handed_at(&self, plate: &Plate, entry: u64) -> Option<Timestamp>;
+    /// The latest time any vehicle's fix has.
+    fn newest_fix(&self) -> Option<Timestamp>;
     /// The vehicles that have fixes, in plate order.
     fn tracked_vehicles(&self) -> Vec<Plate>;
     /// How many fixes are held (for memory figures).

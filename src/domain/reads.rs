@@ -216,6 +216,9 @@ impl DomainQuery for Domain {
     fn handed_at(&self, plate: &Plate, entry: u64) -> Option<Timestamp> {
         self.movements.handed_at(plate, entry)
     }
+    fn newest_fix(&self) -> Option<Timestamp> {
+        self.movements.newest()
+    }
     fn tracked_vehicles(&self) -> Vec<Plate> {
         self.movements.vehicles()
     }

@@ -381,7 +381,8 @@ const WINDOWS_BUDGET: std::time::Duration = std::time::Duration::from_millis(300
 
 /// A page of a list with the vehicle rules and no `from` (the default list) read as of `now`
 /// without a scan: everything the filter lets in over a window ending where the page ends
-/// (the cursor, `to`, or the future), grown until it holds more than a page the reader sees; then
+/// (the cursor, `to`, or the future) and starting a span back from it (or from the newest
+/// vehicle fix, if neither cursor nor `to` is given), grown until it holds more than a page the reader sees; then
 /// the page is the newest of them, whatever is older. None if the last window holds no more
 /// than a page, or the windows read took [`WINDOWS_BUDGET`] (the list is short, or sparse:
 /// the shared scan answers it).
@@ -393,12 +394,16 @@ fn newest(
     pg: &Page,
     visible: &dyn Fn(&Anomaly) -> bool,
 ) -> Option<Vec<Anomaly>> {
-    // Back from the cursor, or `to`, or now (and on into what is dated after it).
+    // Back from the cursor, or `to`, or else from the newest vehicle fix (if it is not after
+    // now), and on into what is dated after it. A window with no end holds every anomaly
+    // dated after its start, so starting it earlier only widens it; from the newest fix, a
+    // quiet last day (a night, a holiday, a fixture read days after it ends) is not read as
+    // one empty window before a wider one.
     let end = [pg.before.as_ref().map(|(at, _)| *at), f.to]
         .into_iter()
         .flatten()
         .min()
-        .unwrap_or(now)
+        .unwrap_or_else(|| d.newest_fix().map_or(now, |t| t.min(now)))
         .unix_millis();
     // Past the cursor nothing is needed.
     let to = match (&pg.before, f.to) {
@@ -436,16 +441,21 @@ pub fn newest_page(
     before: Option<(Timestamp, String)>,
 ) -> Option<Vec<Anomaly>> {
     let pg = Page { limit, before };
-    let found = newest(
+    let found = newest_of_all(d, now, &pg)?;
+    let end = page_end(&found, &pg);
+    Some(found[..end].iter().rev().take(limit).cloned().collect())
+}
+
+/// What [`newest`] reads for page `pg` of the default list, as one who sees every anomaly.
+fn newest_of_all(d: &dyn DomainQuery, now: Timestamp, pg: &Page) -> Option<Vec<Anomaly>> {
+    newest(
         d,
         now,
         &DetectorConfig::default(),
         &Filter::default(),
-        &pg,
+        pg,
         &|_| true,
-    )?;
-    let end = page_end(&found, &pg);
-    Some(found[..end].iter().rev().take(limit).cloned().collect())
+    )
 }
 
 /// Where the page ends in a list in page order: just before the cursor, or at its end.
@@ -507,4 +517,62 @@ fn answer(
         body["next"] = json!(n);
     }
     body
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::testkit::*;
+
+    /// The default list's first page, read days after the newest fix (a quiet spell), comes
+    /// from the day before that fix, not from a window wide enough to reach back to it from
+    /// the clock, which reads every truck's fixes over weeks.
+    #[test]
+    fn the_newest_page_reads_back_from_the_newest_fix_not_from_a_quiet_clock() {
+        let mut log = Log::new();
+        // Twelve days, each with two jumps of 22 km in 5 minutes (too fast).
+        for day in 0..12u64 {
+            let m = day * 24 * 60;
+            log.at(T0 + (m + 20) * MIN);
+            log.track(
+                TRUCK,
+                HAUL,
+                &[
+                    (m, 31_300_000, 120_950_000),
+                    (m + 5, 31_500_000, 120_950_000),
+                    (m + 10, 31_300_000, 120_950_000),
+                ],
+            );
+        }
+        let d = log.query();
+        let last = Timestamp::from_unix_millis(T0 + (11 * 24 * 60 + 10) * MIN);
+        assert_eq!(d.newest_fix(), Some(last));
+        let day_before = last.unix_millis() - DAY_MS;
+        // Five days on, nothing newer.
+        let now = Timestamp::from_unix_millis(last.unix_millis() + 5 * DAY_MS);
+        let pg = Page {
+            limit: 1,
+            before: None,
+        };
+        let found =
+            newest_of_all(d, now, &pg).expect("the day before the newest fix fills a page of one");
+        // The last day's two, and the day before's second (24 h before the newest fix).
+        assert_eq!(found.len(), 3, "{found:?}");
+        assert!(
+            found
+                .iter()
+                .all(|a| a.kind == AnomalyKind::TooFast && a.at.unix_millis() >= day_before),
+            "{found:?}"
+        );
+        // The page is the newest of them, as the shared scan has it.
+        let page = newest_page(d, now, 1, None).unwrap();
+        let scan = in_page_order(detect_filtered(
+            d,
+            now,
+            &DetectorConfig::default(),
+            &Filter::default(),
+        ));
+        assert_eq!(scan.len(), 24);
+        assert_eq!(page, vec![scan[23].clone()]);
+    }
 }
