@@ -83,6 +83,7 @@ impl ScanCache {
             .name("anomaly-scan".into())
             .spawn(move || {
                 super::reader::below_the_writer();
+                let _turns = super::reader::LongTurns::take();
                 if let Ok(d) = rules.read_durable() {
                     me.scan(&*d, now);
                 }
