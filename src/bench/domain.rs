@@ -5,6 +5,7 @@
 //! in the sequencer, the replay of the domain state when the log opens, the process's resident
 //! memory, and the full audit with the rules.
 
+use super::cpu::{thread_cpu, CpuUse};
 use super::{print_raw, raw_rates, RawRates};
 use crate::domain::codes::Uscc;
 use crate::domain::{self, DomainRules, RULEBOOK};
@@ -241,38 +242,6 @@ pub fn resident_bytes() -> Option<u64> {
     Some(kb * 1024)
 }
 
-/// CPU time (user + system) the process's threads named `name` have used so far, from
-/// `/proc/self/task/*/stat` (Linux): on a shared machine a steadier figure than a rate.
-pub fn thread_cpu(name: &str) -> Option<Duration> {
-    // SAFETY: sysconf has no memory effects.
-    let ticks = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
-    if ticks <= 0 {
-        return None;
-    }
-    let mut used = 0u64;
-    let mut found = false;
-    for task in std::fs::read_dir("/proc/self/task").ok()?.flatten() {
-        let Ok(stat) = std::fs::read_to_string(task.path().join("stat")) else {
-            continue;
-        };
-        // `pid (comm) state ...`: the name may hold spaces, so fields count from the last ')'.
-        let (Some(open), Some(close)) = (stat.find('('), stat.rfind(')')) else {
-            continue;
-        };
-        if &stat[open + 1..close] != name {
-            continue;
-        }
-        let fields: Vec<&str> = stat[close + 1..].split_whitespace().collect();
-        // utime and stime are fields 14 and 15 of the line, 12 and 13 after the name.
-        let (Some(u), Some(s)) = (fields.get(11), fields.get(12)) else {
-            continue;
-        };
-        used += u.parse::<u64>().ok()? + s.parse::<u64>().ok()?;
-        found = true;
-    }
-    found.then(|| Duration::from_micros(used * 1_000_000 / ticks as u64))
-}
-
 fn mib(b: Option<u64>) -> String {
     b.map(|b| format!("{:.0} MiB", b as f64 / (1 << 20) as f64))
         .unwrap_or_else(|| "?".into())
@@ -350,12 +319,16 @@ pub fn run(dir: &Path, manifests: u64, cache_mb: u64, raw: &RawRates) -> Result<
     let cpu_before = thread_cpu("sequencer");
     let chunk = 4_000u64;
     let mut busy = Duration::ZERO;
+    // Only the appends: making and signing the events is the clients' work.
+    let mut cpu = CpuUse::new();
     let mut entries = 0u64;
     let mut done = 0u64;
     while done < manifests {
         let n = chunk.min(manifests - done);
         let issues = par_map(done..done + n, |i| city.issue(i));
+        cpu.start();
         let (t, receipts) = append(&ledger, issues, "manifest.issued")?;
+        cpu.stop();
         busy += t;
         let numbers = created_numbers(&receipts)?;
         let rest = par_map(done..done + n, |i| {
@@ -364,7 +337,9 @@ pub fn run(dir: &Path, manifests: u64, cache_mb: u64, raw: &RawRates) -> Result<
         // Each step for the whole chunk, in order: all pickups, then all deliveries, ...
         for step in 0..4 {
             let events: Vec<SignedEvent> = rest.iter().map(|r| r[step].clone()).collect();
+            cpu.start();
             let (t, _) = append(&ledger, events, "lifecycle step")?;
+            cpu.stop();
             busy += t;
         }
         entries += 5 * n;
@@ -383,10 +358,12 @@ pub fn run(dir: &Path, manifests: u64, cache_mb: u64, raw: &RawRates) -> Result<
         }
     }
     println!(
-        "domain append (library, verify + waste rules + durable group commit): {manifests} manifests, {entries} entries (7 signatures per 5 entries) in {:.2}s = {per_s:.0} entries/s ({:.2}x one core's verify_strict; {:.0} signatures/s)",
+        "domain append (library, verify + waste rules + durable group commit): {manifests} manifests, {entries} entries (7 signatures per 5 entries) in {:.2}s = {per_s:.0} entries/s ({}; {:.0} signatures/s = {}); {}",
         busy.as_secs_f64(),
-        per_s / raw.verify_strict_per_s,
-        per_s * 1.4
+        raw.ratio(per_s),
+        per_s * 1.4,
+        raw.ratio(per_s * 1.4),
+        cpu.report(),
     );
     if let (Some(before), Some(after)) = (cpu_before, cpu_after) {
         let seq = (after - before).as_secs_f64() * 1e6 / entries as f64;
@@ -510,53 +487,19 @@ pub fn run(dir: &Path, manifests: u64, cache_mb: u64, raw: &RawRates) -> Result<
     ledger.close()?;
 
     let t = Instant::now();
+    let mut cpu = CpuUse::started();
     let res = store::verify_in_place(dir, &rules() as &dyn Rules, &mut |_, _| {})?;
     let secs = t.elapsed().as_secs_f64();
     match res {
         Ok(s) => println!(
-            "audit with the waste rules (signatures, chain, Merkle nodes, checkpoint, every rule): {} entries in {secs:.2}s = {:.0} entries/s ({:.2}x one core's verify_strict)",
+            "audit with the waste rules (signatures, chain, Merkle nodes, checkpoint, every rule): {} entries in {secs:.2}s = {:.0} entries/s ({}); {}",
             s.size,
             s.size as f64 / secs,
-            s.size as f64 / secs / raw.verify_strict_per_s
+            raw.ratio(s.size as f64 / secs),
+            cpu.report(),
         ),
         Err(f) => bail!("audit failed: {f}"),
     }
     print_raw(&raw_rates());
     Ok(())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    /// A thread's CPU is found by its name and grows while it works; no such thread, no figure.
-    #[test]
-    fn a_named_threads_cpu_is_read_from_proc() {
-        // Spins until it has used 50 ms of CPU by its own reading (10 s at most, however
-        // loaded the machine), from a first reading taken before.
-        let spin = std::thread::Builder::new()
-            .name("bench-spin".into())
-            .spawn(|| {
-                let first = thread_cpu("bench-spin").expect("the thread is found by its name");
-                let started = Instant::now();
-                let mut x = 0u64;
-                while started.elapsed() < Duration::from_secs(10) {
-                    for _ in 0..100_000 {
-                        x = std::hint::black_box(x.wrapping_mul(31).wrapping_add(7));
-                    }
-                    if thread_cpu("bench-spin")
-                        .is_some_and(|t| t >= first + Duration::from_millis(50))
-                    {
-                        return true;
-                    }
-                }
-                false
-            })
-            .unwrap();
-        assert!(
-            spin.join().unwrap(),
-            "the spinning thread's CPU never grew by 50 ms"
-        );
-        assert_eq!(thread_cpu("no-such-thread"), None);
-    }
 }

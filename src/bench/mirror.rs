@@ -27,10 +27,10 @@ pub(super) fn run(ledger: &Ledger, dir: &Path, raw: &RawRates) -> Result<()> {
     let n = step.to as f64;
     let secs = step.elapsed.as_secs_f64();
     println!(
-        "mirror (tiles over HTTP loopback; every entry audited, hash tiles recomputed, files fsynced): {} entries in {secs:.2}s = {:.0} entries/s ({:.2}x one core's verify_strict); {} files, {} bytes",
+        "mirror (tiles over HTTP loopback; every entry audited, hash tiles recomputed, files fsynced): {} entries in {secs:.2}s = {:.0} entries/s ({}); {} files, {} bytes",
         step.to,
         n / secs,
-        n / secs / raw.verify_strict_per_s,
+        raw.ratio(n / secs),
         step.fetched.0,
         step.fetched.1
     );
@@ -67,9 +67,9 @@ pub(super) fn run(ledger: &Ledger, dir: &Path, raw: &RawRates) -> Result<()> {
         bail!("restore failed at {f}");
     }
     println!(
-        "restore (from the mirror directory: entries written, derived trees rebuilt by the audit's fold): {size} entries in {secs:.2}s = {:.0} entries/s ({:.2}x one core's verify_strict)",
+        "restore (from the mirror directory: entries written, derived trees rebuilt by the audit's fold): {size} entries in {secs:.2}s = {:.0} entries/s ({})",
         n / secs,
-        n / secs / raw.verify_strict_per_s
+        raw.ratio(n / secs),
     );
     std::fs::remove_dir_all(&restored)?;
     std::fs::remove_dir_all(&target)?;
