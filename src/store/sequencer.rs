@@ -83,6 +83,8 @@ pub(super) struct SeqState {
     pub gate: Arc<RwLock<()>>,
     /// The integrity sweep's finding: damage stops the log taking events.
     pub sweep: Arc<super::sweep::Sweep>,
+    /// The events the log may hold: a look-up in the `events` tree only for those.
+    pub replay: Arc<super::replay::ReplayFilter>,
 }
 
 pub(super) struct Handle(Stage<Job>);
@@ -182,6 +184,7 @@ fn run(
                 for j in jobs.drain(..) {
                     let _ = j.reply.send(Err(SubmitError::Storage(e.to_string())));
                 }
+                st.replay.distrust();
                 failed = Some(e.to_string());
                 continue;
             }
@@ -206,6 +209,9 @@ fn run(
                 RETRY.as_secs()
             );
             recover::after_failure(&slot);
+            // The database may hold some of the batch after all (durable before the failure
+            // was reported): events the filter was not given.
+            st.replay.distrust();
             failed = Some(e.to_string());
         }
     }
@@ -315,6 +321,10 @@ fn commit_batch(
         }
         return Err(e);
     }
+    // Durable: the filter learns the batch's events before the next batch is sequenced.
+    for (h, _) in &w.events {
+        st.replay.insert(h);
+    }
     *head.write().expect("head lock") = Head {
         size,
         root,
@@ -345,13 +355,15 @@ fn sequence_one(
     if let Some(&index) = in_batch.get(&eh) {
         return Err(SubmitError::Replay { index });
     }
-    match trees.events.get(eh) {
-        Ok(Some(v)) => {
-            let index = super::be_u64(&v).map_err(|e| SubmitError::Storage(e.to_string()))?;
-            return Err(SubmitError::Replay { index });
+    if st.replay.may_hold(&eh) {
+        match trees.events.get(eh) {
+            Ok(Some(v)) => {
+                let index = super::be_u64(&v).map_err(|e| SubmitError::Storage(e.to_string()))?;
+                return Err(SubmitError::Replay { index });
+            }
+            Ok(None) => {}
+            Err(e) => return Err(SubmitError::Storage(e.to_string())),
         }
-        Ok(None) => {}
-        Err(e) => return Err(SubmitError::Storage(e.to_string())),
     }
     let index = st.frontier.size();
     // Before the log state or the domain take the event in, so that a refusal changes nothing.

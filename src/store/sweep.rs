@@ -9,10 +9,14 @@
 //! entry that changes the keys (registry) and per stored node. Signatures and the domain's
 //! rules are `verify`'s (README, "Reliability").
 //!
+//! Counting the replay index it gives every key to the replay filter (`replay.rs`), which it
+//! makes trusted once the log is found whole.
+//!
 //! Damage found stops the log taking events (`SubmitError::Damaged`, with what was found and
 //! what to run): nothing is signed over a history the database no longer holds. Reads go on.
 
 use super::recover::TreesSlot;
+use super::replay::ReplayFilter;
 use super::{
     be_u64, changes_log_state, check_link, is_stored_level, no_longer_passes, node_key, StoreError,
     StoredNodes,
@@ -78,15 +82,22 @@ impl Sweep {
 
 /// Start sweeping the first `upto` entries. The thread holds the database only a run of
 /// entries at a time and ends when the log is dropped.
-pub(super) fn start(slot: &Arc<TreesSlot>, upto: u64, sweep: Arc<Sweep>) {
+pub(super) fn start(
+    slot: &Arc<TreesSlot>,
+    upto: u64,
+    sweep: Arc<Sweep>,
+    replay: Arc<ReplayFilter>,
+) {
     let slot = Arc::downgrade(slot);
     let spawned = std::thread::Builder::new()
         .name("integrity-sweep".into())
-        .spawn(move || match check(&slot, upto) {
+        .spawn(move || match check(&slot, upto, &replay) {
             Ok(Some(())) => {
                 tracing::info!(
                     "integrity sweep: the first {upto} entries and their indexes are whole"
                 );
+                // It holds every event of the log: the sweep gave it the replay index's keys.
+                replay.trust();
                 sweep.set(Integrity::Whole { upto });
             }
             Ok(None) => {}
@@ -106,7 +117,12 @@ pub(super) fn start(slot: &Arc<TreesSlot>, upto: u64, sweep: Arc<Sweep>) {
 const RUN: u64 = 4096;
 
 /// `None`: the log was closed before the sweep ended.
-fn check(slot: &Weak<TreesSlot>, upto: u64) -> Result<Option<()>, StoreError> {
+/// Gives `replay` every key of the replay index (the `events` tree) as it counts them.
+fn check(
+    slot: &Weak<TreesSlot>,
+    upto: u64,
+    replay: &ReplayFilter,
+) -> Result<Option<()>, StoreError> {
     let mut state = LogState::default();
     let mut frontier = Frontier::new();
     let (mut prev, mut registry, mut next) = ([0; 32], 0u64, 0u64);
@@ -124,7 +140,7 @@ fn check(slot: &Weak<TreesSlot>, upto: u64) -> Result<Option<()>, StoreError> {
             Err(e) => return Err(e),
         };
         if next == upto {
-            return ends(&trees, upto, &frontier, registry).map(Some);
+            return ends(&trees, upto, &frontier, registry, replay).map(Some);
         }
         let end = (next + RUN).min(upto);
         for kv in trees.entries.range(next.to_be_bytes()..end.to_be_bytes()) {
@@ -153,6 +169,7 @@ fn ends(
     upto: u64,
     frontier: &Frontier,
     registry: u64,
+    filter: &ReplayFilter,
 ) -> Result<(), StoreError> {
     if Frontier::load(&StoredNodes(trees), upto)? != *frontier {
         return Err(StoreError::Damaged(format!(
@@ -162,7 +179,11 @@ fn ends(
     }
     let mut replay = 0u64;
     for kv in trees.events.iter() {
-        if be_u64(&kv?.1)? < upto {
+        let (k, v) = kv?;
+        if let Ok(h) = <[u8; 32]>::try_from(k.as_ref()) {
+            filter.insert(&h);
+        }
+        if be_u64(&v)? < upto {
             replay += 1;
         }
     }

@@ -323,11 +323,11 @@ fn on_a_full_disk_reads_keep_working_and_appends_resume_once_space_is_freed() {
     for n in 20..2000 {
         let (status, retry, body) = post(&mut acked, n);
         if status != 201 {
-            failed = Some((status, retry, body));
+            failed = Some((n, status, retry, body));
             break;
         }
     }
-    let (status, retry, body) = failed.expect("appends never failed on a full disk");
+    let (failed_n, status, retry, body) = failed.expect("appends never failed on a full disk");
     assert_eq!(status, 503, "{body}");
     assert!(retry.is_some(), "no Retry-After: {body}");
     let p: Value = serde_json::from_str(&body).unwrap();
@@ -385,6 +385,15 @@ fn on_a_full_disk_reads_keep_working_and_appends_resume_once_space_is_freed() {
     for n in 7000..7010 {
         assert_eq!(post(&mut acked, n).0, 201);
     }
+    // The events refused on the full disk, sent again: each is taken now, or named a replay
+    // of where it is if it reached the disk after all; never logged twice (`verify`, below).
+    for n in [failed_n, 5000] {
+        let (status, _, body) = post(&mut acked, n);
+        assert!(status == 201 || status == 409, "{status}: {body}");
+    }
+    // And an event logged before the disk filled is a replay still.
+    let (status, _, body) = post(&mut acked, 3);
+    assert_eq!(status, 409, "{body}");
     let size = c.checkpoint(&c.verifier().unwrap()).unwrap().0.size;
     assert_eq!(
         size,
