@@ -75,9 +75,19 @@ impl CpuUse {
 
 /// User and system time of the whole process, ended threads included.
 fn process_cpu() -> Duration {
+    rusage(libc::RUSAGE_SELF)
+}
+
+/// User and system time of the child processes that ended and were waited for (a load
+/// generator run with `Command::output`).
+pub(crate) fn children_cpu() -> Duration {
+    rusage(libc::RUSAGE_CHILDREN)
+}
+
+fn rusage(who: libc::c_int) -> Duration {
     // SAFETY: getrusage writes the struct it is given and nothing else.
     let mut u: libc::rusage = unsafe { std::mem::zeroed() };
-    if unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut u) } != 0 {
+    if unsafe { libc::getrusage(who, &mut u) } != 0 {
         return Duration::ZERO;
     }
     let tv = |t: libc::timeval| Duration::new(t.tv_sec as u64, t.tv_usec as u32 * 1000);

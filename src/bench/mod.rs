@@ -490,6 +490,7 @@ fn http_bench(
     let per_client = bodies.len().div_ceil(opts.http_clients);
     let base = served.base.clone();
     let t = Instant::now();
+    let mut cpu = cpu::CpuUse::started();
     let mut lat: Vec<Duration> = std::thread::scope(|s| {
         let hs: Vec<_> = bodies
             .chunks(per_client)
@@ -516,12 +517,13 @@ fn http_bench(
     lat.sort();
     let per_s = lat.len() as f64 / secs;
     println!(
-        "append (HTTP loopback, {} clients on this machine): {} events in {secs:.2}s = {per_s:.0} events/s ({}); ack p50 {:?} p99 {:?}",
+        "append (HTTP loopback, {} clients on this machine): {} events in {secs:.2}s = {per_s:.0} events/s ({}); ack p50 {:?} p99 {:?}; server and clients: {}",
         opts.http_clients,
         lat.len(),
         raw.ratio(per_s),
         percentile(&lat, 0.5),
-        percentile(&lat, 0.99)
+        percentile(&lat, 0.99),
+        cpu.report(),
     );
     if let Err(e) = wrk_bench(
         &base,
@@ -632,6 +634,8 @@ fn wrk_bench(
     }
     std::fs::write(&bodies_path, text)?;
     std::fs::write(&script_path, WRK_SCRIPT)?;
+    let mut cpu = cpu::CpuUse::started();
+    let (wrk_started, wrk_before) = (Instant::now(), cpu::children_cpu());
     let out = std::process::Command::new("wrk")
         .args([
             "-t",
@@ -649,11 +653,14 @@ fn wrk_bench(
         .arg(&bodies_path)
         .arg(threads.to_string())
         .output()?;
+    let server = cpu.report();
+    let wrk_cores = (cpu::children_cpu().saturating_sub(wrk_before)).as_secs_f64()
+        / wrk_started.elapsed().as_secs_f64();
     let _ = std::fs::remove_file(&bodies_path);
     let _ = std::fs::remove_file(&script_path);
     let w = WrkReport::parse(&String::from_utf8_lossy(&out.stdout))?;
     println!(
-        "append (HTTP loopback, wrk {threads} threads, {} connections, same machine): {:.0} events/s ({}); ack {} | {}",
+        "append (HTTP loopback, wrk {threads} threads, {} connections, same machine): {:.0} events/s ({}); ack {} | {}; the server {server}, wrk {wrk_cores:.2} cores",
         opts.http_clients,
         w.rps,
         raw.ratio(w.rps),
