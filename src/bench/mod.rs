@@ -79,7 +79,7 @@ pub struct Options {
 pub struct RawRates {
     pub verify_strict_per_s: f64,
     /// `verify_strict` on every core at once, summed: the machine's real ceiling for appends
-    /// and audits, which every event costs at least one strict verification. Two virtual cores
+    /// and audits, since each event costs at least one strict verification. Two virtual cores
     /// need not verify twice as fast as one (siblings of one physical core, a busy host).
     pub verify_strict_all_cores_per_s: f64,
     pub cores: usize,
