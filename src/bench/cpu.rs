@@ -58,9 +58,7 @@ impl CpuUse {
     pub(crate) fn report(&mut self) -> String {
         self.stop();
         let wall = self.wall.as_secs_f64().max(1e-9);
-        let cores = std::thread::available_parallelism()
-            .map(|n| n.get())
-            .unwrap_or(1);
+        let cores = crate::ledger::parallel::cores();
         let busy = self.process.as_secs_f64() / wall;
         match self.followed {
             Some(t) => format!(

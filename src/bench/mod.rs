@@ -5,6 +5,7 @@
 use crate::ledger::event::{PublicKey, SignedEvent, VerifiedEvent};
 use crate::ledger::merkle;
 use crate::ledger::note::Checkpoint;
+use crate::ledger::parallel::cores;
 use crate::ledger::state::OpenRules;
 use crate::store::{self, Config, Genesis, Ledger, SystemClock};
 use anyhow::{bail, Result};
@@ -110,9 +111,7 @@ pub fn raw_rates() -> RawRates {
         vk.verify_strict(&msg, &sig).expect("valid");
         1
     });
-    let cores = std::thread::available_parallelism()
-        .map(|n| n.get())
-        .unwrap_or(1);
+    let cores = cores();
     let verify_strict_all_cores_per_s = std::thread::scope(|s| {
         let (msg, sig, vk) = (&msg, &sig, &vk);
         let each: Vec<_> = (0..cores)
@@ -243,9 +242,7 @@ pub fn fresh_log_with(
 }
 
 fn sign_all(from: u64, n: u64, keys: &[SigningKey]) -> Vec<SignedEvent> {
-    let threads = std::thread::available_parallelism()
-        .map(|n| n.get())
-        .unwrap_or(1) as u64;
+    let threads = cores() as u64;
     let per = n.div_ceil(threads);
     std::thread::scope(|s| {
         let hs: Vec<_> = (0..threads)
@@ -295,11 +292,9 @@ pub fn run(opts: Options) -> Result<()> {
     };
     let raw = raw_rates();
     print_raw(&raw);
-    let cores = std::thread::available_parallelism()
-        .map(|n| n.get())
-        .unwrap_or(1);
     println!(
-        "cores: {cores}; events signed by {} part{}",
+        "cores: {}; events signed by {} part{}",
+        raw.cores,
         opts.signers,
         if opts.signers == 1 { "y" } else { "ies" }
     );

@@ -354,7 +354,7 @@ fn long_read_slots() -> &'static std::sync::Arc<tokio::sync::Semaphore> {
     static SLOTS: std::sync::OnceLock<std::sync::Arc<tokio::sync::Semaphore>> =
         std::sync::OnceLock::new();
     SLOTS.get_or_init(|| {
-        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        let cores = crate::ledger::parallel::cores();
         std::sync::Arc::new(tokio::sync::Semaphore::new(cores.saturating_sub(1).max(1)))
     })
 }
