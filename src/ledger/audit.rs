@@ -154,7 +154,7 @@ pub struct Decoded(Vec<Result<Entry, String>>);
 
 /// Decode entries and check their signatures, on every core.
 pub fn decode_all(entries: &[(u64, &[u8])]) -> Decoded {
-    Decoded(par_chunks(entries, 64, |part| {
+    Decoded(par_chunks(entries, 16, |part| {
         part.chunks(64).flat_map(decode_and_verify).collect()
     }))
 }

@@ -416,7 +416,7 @@ impl VerifiedEvent {
 /// own audit, and any strict outside verifier, would refuse. Acceptance and audit must agree
 /// exactly, so both use `verify_strict`.
 pub fn verify_all(events: &[&SignedEvent]) -> Vec<Result<(), EventError>> {
-    super::parallel::par_chunks(events, 64, |part| {
+    super::parallel::par_chunks(events, 16, |part| {
         part.iter().map(|e| e.verify_signatures()).collect()
     })
 }
