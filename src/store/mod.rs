@@ -6,7 +6,8 @@
 //! - `entries`  index u64 -> entry bytes                      THE LOG (never updated, never deleted)
 //! - `nodes`    level u8 || index u64 -> 32-byte hash         derived: complete subtrees at
 //!   even levels >= 2 (see [`is_stored_level`])
-//! - `events`   SHA-256(event body) -> index u64              derived: replay index
+//! - `replay`   the replay index (`hashes.rs`): per segment of 65,536 entries, its event
+//!   hashes (SHA-256 of the body) with their indexes, sorted; the open segment's in index order
 //! - `registry` index u64 -> ()                               derived: entries that change LogState
 //! - `meta`     "checkpoint" -> signed checkpoint note         derived: Ed25519 is deterministic
 //!
@@ -21,6 +22,7 @@
 //! the log published, which every open checks the database against (`published.rs`).
 
 mod cosign;
+mod hashes;
 mod intake;
 mod pending;
 pub mod published;
@@ -80,8 +82,12 @@ pub struct Config {
     /// Most live personal records (lodged, not erased) one party may keep.
     pub max_personal_per_party: u64,
     /// Memory for the filter of the events the log holds (`replay.rs`), which spares the
-    /// sequencer a look-up in the `events` tree for an event certainly new.
+    /// sequencer a look-up in the replay index for an event certainly new.
     pub replay_filter_bytes: u64,
+    /// Entries in a segment of the replay index (`hashes.rs`), for a log created with this
+    /// configuration; a log keeps the size it was created with (`meta`), whatever is given
+    /// when it is opened later.
+    pub replay_segment: u64,
 }
 
 impl Default for Config {
@@ -92,6 +98,7 @@ impl Default for Config {
             max_queue: 4096,
             max_personal_per_party: 100_000,
             replay_filter_bytes: 16 << 20,
+            replay_segment: hashes::DEFAULT_SEGMENT,
         }
     }
 }
@@ -166,7 +173,8 @@ pub(crate) struct Trees {
     pub db: sled::Db,
     pub entries: sled::Tree,
     pub nodes: sled::Tree,
-    pub events: sled::Tree,
+    /// Derived: the replay index (`hashes.rs`).
+    pub replay: sled::Tree,
     pub registry: sled::Tree,
     /// Beside the log, not derived from it: hand-overs signed by one party, waiting for the
     /// other (event hash -> signed event). Never part of a proof; `reindex` leaves it alone.
@@ -250,7 +258,7 @@ impl Trees {
         Ok(Trees {
             entries: db.open_tree("entries")?,
             nodes: db.open_tree("nodes")?,
-            events: db.open_tree("events")?,
+            replay: db.open_tree("replay")?,
             registry: db.open_tree("registry")?,
             pending: db.open_tree("pending")?,
             personal: db.open_tree("personal")?,
@@ -371,6 +379,8 @@ struct Inner {
     /// What the background check of the entries opening did not read has found.
     sweep: Arc<sweep::Sweep>,
     head: Arc<RwLock<Head>>,
+    /// The replay index's open segment, kept by the sequencer (`hashes.rs`).
+    tail: Arc<RwLock<hashes::Tail>>,
     seen: seen::Seen,
     max_personal_per_party: u64,
     verifier: NoteVerifier,
@@ -497,7 +507,14 @@ impl Ledger {
             let trees = slot.get()?;
             let mut loaded = None;
             rules.with_fold(&mut |fold| {
-                loaded = Some(load_durable(dir, &trees, fold, new_origin, &log_key));
+                loaded = Some(load_durable(
+                    dir,
+                    &trees,
+                    fold,
+                    new_origin,
+                    &log_key,
+                    cfg.replay_segment,
+                ));
             });
             let d = loaded.expect("with_fold runs its closure")?;
             drop(trees);
@@ -525,9 +542,12 @@ impl Ledger {
             }
         }
         let swept = d.head.size;
+        let segment = d.tail.segment();
         let sweep = sweep::Sweep::new();
         let replay = replay::ReplayFilter::new(cfg.replay_filter_bytes);
         let head = Arc::new(RwLock::new(d.head));
+        let tail = Arc::new(RwLock::new(d.tail));
+        let gate_for_sweep = gate.clone();
         let sequencer = sequencer::start(
             slot.clone(),
             head.clone(),
@@ -544,17 +564,19 @@ impl Ledger {
                 gate,
                 sweep: sweep.clone(),
                 replay: replay.clone(),
+                tail: tail.clone(),
             },
             cfg.max_batch,
             cfg.max_queue,
         );
         let sequencer = Arc::new(sequencer);
         let intake = intake::Intake::start(sequencer.clone(), cfg.max_queue);
-        sweep::start(&slot, swept, sweep.clone(), replay);
+        sweep::start(&slot, swept, sweep.clone(), replay, segment, gate_for_sweep);
         Ok(Ledger {
             inner: Arc::new(Inner {
                 trees: slot,
                 head,
+                tail,
                 seen,
                 max_personal_per_party: cfg.max_personal_per_party,
                 verifier,
@@ -823,13 +845,14 @@ impl Ledger {
 
     /// The index of the entry holding the event with this hash (from the replay index).
     pub fn event_index(&self, event_hash: &Hash) -> Result<Option<u64>, StoreError> {
-        match self.trees()?.events.get(event_hash)? {
-            Some(v) => {
-                let i = be_u64(&v)?;
-                Ok((i < self.size()).then_some(i))
-            }
-            None => Ok(None),
-        }
+        let trees = self.trees()?;
+        let size = self.size();
+        // Held while the full segments are read: the sequencer moves a segment out of it only
+        // once that segment is stored full.
+        let tail = self.inner.tail.read().expect("tail lock");
+        Ok(tail
+            .find_in(&trees.replay, event_hash)?
+            .filter(|i| *i < size))
     }
 
     /// Keep a personal record lodged by `party` under its commitment (durable at once). Changes
@@ -969,6 +992,8 @@ pub(super) struct Durable {
     pub last_time: Timestamp,
     pub origin: String,
     pub head: Head,
+    /// The replay index's open segment.
+    pub tail: hashes::Tail,
 }
 
 /// Load what is durable in the log in `dir` (at open, and when the store resumes after a
@@ -981,11 +1006,14 @@ pub(super) fn load_durable(
     fold: &mut dyn Fold,
     new_origin: Option<&str>,
     log_key: &SigningKey,
+    new_segment: u64,
 ) -> Result<Durable, StoreError> {
     let size = trees.size()?;
     published::check_size(dir, size).map_err(StoreError::Damaged)?;
     let sizes = published::sizes_named(dir);
-    let (state, prev, last_time, from_entries) = load_state(trees, size, fold, &sizes)?;
+    let segment = hashes::segment(trees, new_segment)?;
+    let tail = hashes::Tail::load(&trees.replay, segment, size)?;
+    let (state, prev, last_time, from_entries) = load_state(trees, size, fold, &sizes, &tail)?;
     let origin = match new_origin {
         Some(o) => o.to_string(),
         None => state.origin.clone(),
@@ -1051,6 +1079,7 @@ pub(super) fn load_durable(
             root,
             checkpoint,
         },
+        tail,
     })
 }
 
@@ -1070,6 +1099,7 @@ fn load_state(
     size: u64,
     fold: &mut dyn Fold,
     sizes: &[u64],
+    tail: &hashes::Tail,
 ) -> Result<(LogState, Hash, Timestamp, FromEntries), StoreError> {
     let mut state = LogState::default();
     let start = match fold.applied() {
@@ -1136,8 +1166,7 @@ fn load_state(
             state
                 .admit(*i, e.time, &e.event, fold)
                 .map_err(|r| no_longer_passes(*i, r))?;
-            let indexed = trees.events.get(e.event.event_hash())?;
-            if indexed.as_deref() != Some(&i.to_be_bytes()[..]) {
+            if !tail.holds(&trees.replay, &e.event.event_hash(), *i)? {
                 return Err(drifted("replay", *i));
             }
             if changes_log_state(e.event.event_type()) {
@@ -1340,6 +1369,27 @@ pub(crate) fn changes_log_state(event_type: &str) -> bool {
 mod tests {
     use super::*;
 
+    /// A bare bench log opened again (with the default configuration).
+    fn reopen(path: &Path) -> Ledger {
+        Ledger::open(
+            path,
+            Config::default(),
+            SigningKey::from_bytes(&[2; 32]), // the bench log's key
+            Arc::new(crate::ledger::state::OpenRules),
+            Arc::new(SystemClock),
+        )
+        .unwrap()
+    }
+
+    /// Append `events`, all taken; where each went.
+    fn appended(ledger: &Ledger, events: Vec<SignedEvent>) -> Vec<u64> {
+        ledger
+            .append_all(events)
+            .into_iter()
+            .map(|r| r.unwrap().index)
+            .collect()
+    }
+
     /// With the replay filter trusted (after the sweep of a reopened log), events logged before
     /// the restart are still refused as replays naming where they are, and one logged since too.
     #[test]
@@ -1350,20 +1400,9 @@ mod tests {
         let path = dir.path().join("log");
         let (ledger, keys) = fresh_log(&path, 1).unwrap();
         let old: Vec<_> = (0..300).map(|i| sample_event(i, &keys)).collect();
-        let at: Vec<u64> = ledger
-            .append_all(old.clone())
-            .into_iter()
-            .map(|r| r.unwrap().index)
-            .collect();
+        let at = appended(&ledger, old.clone());
         ledger.close().unwrap();
-        let ledger = Ledger::open(
-            &path,
-            Config::default(),
-            SigningKey::from_bytes(&[2; 32]), // the bench log's key
-            Arc::new(crate::ledger::state::OpenRules),
-            Arc::new(SystemClock),
-        )
-        .unwrap();
+        let ledger = reopen(&path);
         // The sweep has given the filter every event and trusted it.
         assert!(matches!(
             ledger.wait_for_integrity(std::time::Duration::from_secs(60)),
@@ -1380,6 +1419,103 @@ mod tests {
             Err(SubmitError::Replay { index: taken.index })
         );
         ledger.close().unwrap();
+    }
+
+    /// With segments of 128 entries, an event sent again is refused naming where it is,
+    /// whether that is in a full segment or the open one, before a restart and after it (at
+    /// once, the filter not yet trusted, and once the sweep has trusted it); `event_index` finds
+    /// the same; `verify` finds the index to be what the entries make, and `reindex` writes it
+    /// again byte for byte.
+    #[test]
+    fn replays_are_found_in_full_segments_and_the_open_one_across_restarts() {
+        use crate::bench::{fresh_log_with, sample_event};
+        use crate::ledger::event::VerifiedEvent;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("log");
+        let cfg = Config {
+            replay_segment: 128,
+            ..Config::default()
+        };
+        let (ledger, keys) = fresh_log_with(&path, 1, cfg).unwrap();
+        let events: Vec<_> = (0..400).map(|i| sample_event(i, &keys)).collect();
+        let mut at = Vec::new();
+        // Batches that end inside a segment, on its last entry, and across two.
+        for run in [
+            events[..1].to_vec(),
+            events[1..126].to_vec(),
+            events[126..400].to_vec(),
+        ] {
+            at.extend(appended(&ledger, run));
+        }
+        let size = ledger.size();
+        assert!(size > 3 * 128 && size < 4 * 128, "{size}");
+        let again = |l: &Ledger, k: usize| {
+            l.submit_blocking(VerifiedEvent::check(events[k].clone()).unwrap())
+        };
+        let picks = [0, 1, 120, 125, 126, 127, 250, 300, 399];
+        for &k in &picks {
+            assert_eq!(
+                again(&ledger, k),
+                Err(SubmitError::Replay { index: at[k] }),
+                "event {k}"
+            );
+            assert_eq!(
+                ledger.event_index(&events[k].event_hash()).unwrap(),
+                Some(at[k])
+            );
+        }
+        ledger.close().unwrap();
+        let ledger = reopen(&path);
+        for &k in &picks {
+            assert_eq!(
+                again(&ledger, k),
+                Err(SubmitError::Replay { index: at[k] }),
+                "event {k}"
+            );
+        }
+        assert!(matches!(
+            ledger.wait_for_integrity(std::time::Duration::from_secs(60)),
+            Integrity::Whole { .. }
+        ));
+        for &k in &picks {
+            assert_eq!(
+                again(&ledger, k),
+                Err(SubmitError::Replay { index: at[k] }),
+                "event {k}"
+            );
+        }
+        // Into the next segment and back.
+        let more: Vec<_> = (400..600).map(|i| sample_event(i, &keys)).collect();
+        let more_at = appended(&ledger, more.clone());
+        assert_eq!(
+            ledger.submit_blocking(VerifiedEvent::check(more[199].clone()).unwrap()),
+            Err(SubmitError::Replay {
+                index: more_at[199]
+            })
+        );
+        assert_eq!(
+            again(&ledger, 126),
+            Err(SubmitError::Replay { index: at[126] })
+        );
+        ledger.close().unwrap();
+        let scratch = tempfile::tempdir().unwrap();
+        let rules = crate::ledger::state::OpenRules;
+        verify(&path, scratch.path(), &rules, &mut |_, _| ())
+            .unwrap()
+            .unwrap();
+        let db = |p: &Path| {
+            let t = Trees::open(p, &Config::default()).unwrap();
+            let kv: Vec<_> = t.replay.iter().map(|kv| kv.unwrap()).collect();
+            kv
+        };
+        let before = db(&path);
+        assert!(
+            before.iter().any(|(k, _)| k[0] == b's') && before.iter().any(|(k, _)| k[0] == b't')
+        );
+        reindex(&path, &SigningKey::from_bytes(&[2; 32]), &rules, false)
+            .unwrap()
+            .unwrap();
+        assert_eq!(db(&path), before, "reindex writes what the sequencer wrote");
     }
 
     /// The option set is mimalloc's purge delay: before it is set it holds mimalloc 3's default

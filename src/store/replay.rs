@@ -1,21 +1,22 @@
 //! Which events the log may already hold, kept in memory so that the sequencer reads the
-//! `events` tree (to refuse a replay) only for an event it may have seen. A random key's look-up
-//! in a tree of every event cost the sequencer about a sixth of its time on a bare log (README,
-//! "Kept … the replay filter"); almost every event is new, and this answers "certainly new" for
-//! it from one word of memory.
+//! replay index (`hashes.rs`, to refuse a replay) only for an event it may have seen. A look-up
+//! there reads a block of every full segment (and, when the index was a tree keyed by hash, a
+//! random key's look-up cost the sequencer about a sixth of its time; README, "Kept … the
+//! replay filter"); almost every event is new, and this answers "certainly new" for it from
+//! one word of memory.
 //!
 //! A blocked Bloom filter over the event hashes (SHA-256, so already uniform): each hash sets
 //! [`PROBES`] bits in one 64-bit word. Its size is fixed by configuration
 //! ([`super::Config::replay_filter_bytes`]), not by the log's length: a larger log only makes
 //! "maybe" more frequent (in the default 16 MiB, for a new event: 0.13 % at 5 million entries,
 //! 0.8 % at 10 million, a third at 50 million, by the filter's arithmetic), and a "maybe" costs
-//! the tree read every event cost before. It never answers "new" for a hash it was given.
+//! the index's look-up. It never answers "new" for a hash it was given.
 //!
-//! At open the integrity sweep (`sweep.rs`), which reads the whole `events` tree anyway to count
-//! it, gives it every key, while the sequencer adds each hash it makes durable; once the sweep
-//! finds the log whole the filter is trusted, and until then every event is looked up as before
-//! (at 1M manifests, about 80 s after open). A key in the tree before the sweep reads it is seen
-//! (keys are never removed); one added after is added by the sequencer. After a batch fails, the
+//! At open the integrity sweep (`sweep.rs`), which reads every entry anyway, gives it each
+//! entry's event hash, while the sequencer adds each hash it makes durable; once the sweep
+//! finds the log whole (the index too) the filter is trusted, and until then every event is
+//! looked up (at 1M manifests, about 80 s after open). An entry logged before the open is given
+//! by the sweep, one logged after by the sequencer. After a batch fails, the
 //! database may hold events the sequencer never added (a batch can become durable before its
 //! failure is reported), so the filter is not trusted again until the log is opened anew.
 
@@ -78,7 +79,7 @@ impl ReplayFilter {
     }
 
     /// Trusted from now on, once it holds every event of the log (the integrity sweep gave it
-    /// the `events` tree's keys; the sequencer gives it each batch's): unless distrusted.
+    /// the entries' hashes; the sequencer gives it each batch's): unless distrusted.
     pub fn trust(&self) {
         let _ = self
             .state

@@ -83,8 +83,10 @@ pub(super) struct SeqState {
     pub gate: Arc<RwLock<()>>,
     /// The integrity sweep's finding: damage stops the log taking events.
     pub sweep: Arc<super::sweep::Sweep>,
-    /// The events the log may hold: a look-up in the `events` tree only for those.
+    /// The events the log may hold: a look-up in the replay index only for those.
     pub replay: Arc<super::replay::ReplayFilter>,
+    /// The replay index's open segment (`hashes.rs`), shared with readers.
+    pub tail: Arc<RwLock<super::hashes::Tail>>,
 }
 
 pub(super) struct Handle(Stage<Job>);
@@ -127,7 +129,8 @@ pub(super) fn start(
 struct Writes {
     entries: Vec<(u64, Vec<u8>)>,
     nodes: Vec<([u8; 9], Hash)>,
-    events: Vec<(Hash, u64)>,
+    /// The batch's event hashes, in index order.
+    events: Vec<Hash>,
     registry: Vec<u64>,
     /// What the batch changed in the domain's read model.
     domain: Vec<crate::ledger::kv::Change>,
@@ -271,9 +274,14 @@ fn commit_batch(
     }
     w.domain = changed.changes;
     let prepared = started.elapsed();
+    let mut replay = sled::Batch::default();
+    st.tail
+        .read()
+        .expect("tail lock")
+        .stage(&w.events, &mut replay);
     let gate = st.gate.clone();
     let commit = gate.write().unwrap_or_else(|p| p.into_inner());
-    let written = write_batch(trees, &w, &checkpoint);
+    let written = write_batch(trees, &w, replay, &checkpoint);
     let wrote = started.elapsed();
     let written = written.and_then(|()| Ok(trees.db.flush().map(|_| ())?));
     let flushed = started.elapsed();
@@ -321,10 +329,12 @@ fn commit_batch(
         }
         return Err(e);
     }
-    // Durable: the filter learns the batch's events before the next batch is sequenced.
-    for (h, _) in &w.events {
+    // Durable: the filter and the index's open segment learn the batch's events before the
+    // next batch is sequenced.
+    for h in &w.events {
         st.replay.insert(h);
     }
+    st.tail.write().expect("tail lock").append(&w.events);
     *head.write().expect("head lock") = Head {
         size,
         root,
@@ -356,11 +366,9 @@ fn sequence_one(
         return Err(SubmitError::Replay { index });
     }
     if st.replay.may_hold(&eh) {
-        match trees.events.get(eh) {
-            Ok(Some(v)) => {
-                let index = super::be_u64(&v).map_err(|e| SubmitError::Storage(e.to_string()))?;
-                return Err(SubmitError::Replay { index });
-            }
+        let tail = st.tail.read().expect("tail lock");
+        match tail.find_in(&trees.replay, &eh) {
+            Ok(Some(index)) => return Err(SubmitError::Replay { index }),
             Ok(None) => {}
             Err(e) => return Err(SubmitError::Storage(e.to_string())),
         }
@@ -381,7 +389,7 @@ fn sequence_one(
     st.prev = leaf;
     st.last_time = now;
     in_batch.insert(eh, index);
-    w.events.push((eh, index));
+    w.events.push(eh);
     if changes_log_state(event.event_type()) {
         w.registry.push(index);
     }
@@ -394,13 +402,17 @@ fn sequence_one(
     })
 }
 
-fn write_batch(trees: &Trees, w: &Writes, checkpoint: &str) -> Result<(), StoreError> {
+fn write_batch(
+    trees: &Trees,
+    w: &Writes,
+    replay: sled::Batch,
+    checkpoint: &str,
+) -> Result<(), StoreError> {
     // Staged as batches: a batch's writes go in without reading the values they replace (the
     // vendored sled's `apply_batch`), where `insert` would look each key up in its tree first
     // to return the old value, which nothing here reads.
     let mut entries = sled::Batch::default();
     let mut nodes = sled::Batch::default();
-    let mut events = sled::Batch::default();
     let mut registry = sled::Batch::default();
     let mut meta = sled::Batch::default();
     for (i, bytes) in &w.entries {
@@ -408,9 +420,6 @@ fn write_batch(trees: &Trees, w: &Writes, checkpoint: &str) -> Result<(), StoreE
     }
     for (k, h) in &w.nodes {
         nodes.insert(k.as_slice(), h.as_slice());
-    }
-    for (h, i) in &w.events {
-        events.insert(h.as_slice(), &i.to_be_bytes());
     }
     for i in &w.registry {
         registry.insert(&i.to_be_bytes(), &[]);
@@ -420,16 +429,16 @@ fn write_batch(trees: &Trees, w: &Writes, checkpoint: &str) -> Result<(), StoreE
     (
         &trees.entries,
         &trees.nodes,
-        &trees.events,
+        &trees.replay,
         &trees.registry,
         &trees.meta,
         &trees.domain,
     )
         .transaction(
-            |(t_entries, t_nodes, t_events, t_registry, t_meta, t_domain)| {
+            |(t_entries, t_nodes, t_replay, t_registry, t_meta, t_domain)| {
                 t_entries.apply_batch(&entries)?;
                 t_nodes.apply_batch(&nodes)?;
-                t_events.apply_batch(&events)?;
+                t_replay.apply_batch(&replay)?;
                 t_registry.apply_batch(&registry)?;
                 t_meta.apply_batch(&meta)?;
                 t_domain.apply_batch(&domain)?;
@@ -452,11 +461,12 @@ fn resume_from_disk(
     st: &mut SeqState,
 ) -> Result<(), StoreError> {
     let trees = slot.reopen()?;
+    let segment = st.tail.read().expect("tail lock").segment();
     let mut loaded = None;
     let (origin, log_key, record) = (&st.origin, &st.log_key, &mut st.record);
     st.rules.reload(&mut |fold| {
-        let l =
-            super::load_durable(slot.dir(), &trees, fold, Some(origin), log_key).and_then(|d| {
+        let l = super::load_durable(slot.dir(), &trees, fold, Some(origin), log_key, segment)
+            .and_then(|d| {
                 // The database may hold a batch that became durable before its record could be
                 // written (the write that failed): record the head before anyone can see it, and
                 // publish it while the fold is held, as every batch does.
@@ -478,6 +488,7 @@ fn resume_from_disk(
     });
     let d = loaded.expect("reload runs its closure")?;
     st.state = d.state;
+    *st.tail.write().expect("tail lock") = d.tail;
     st.frontier = d.frontier;
     st.prev = d.prev;
     st.last_time = d.last_time.max(st.last_time);

@@ -5,16 +5,18 @@
 //! rest of what opening used to check, every entry of the log, is checked here, on its own
 //! thread, while the server serves: each entry in place and chained to the one before it,
 //! every entry passing the log's key rules again, the stored Merkle tree's right edge equal to
-//! the tree the entries make, and the derived indexes holding one key per entry (replay), per
-//! entry that changes the keys (registry) and per stored node. Signatures and the domain's
-//! rules are `verify`'s (README, "Reliability").
+//! the tree the entries make, the replay index holding exactly what the entries' hashes make
+//! (`hashes.rs`), and the other derived indexes one key per entry that changes the keys
+//! (registry) and per stored node. Signatures and the domain's rules are `verify`'s (README,
+//! "Reliability").
 //!
-//! Counting the replay index it gives every key to the replay filter (`replay.rs`), which it
-//! makes trusted once the log is found whole.
+//! It gives every entry's event hash to the replay filter (`replay.rs`), which it makes
+//! trusted once the log is found whole.
 //!
 //! Damage found stops the log taking events (`SubmitError::Damaged`, with what was found and
 //! what to run): nothing is signed over a history the database no longer holds. Reads go on.
 
+use super::hashes::Expected;
 use super::recover::TreesSlot;
 use super::replay::ReplayFilter;
 use super::{
@@ -24,7 +26,7 @@ use super::{
 use crate::ledger::entry::Entry;
 use crate::ledger::merkle::{leaf_hash, Frontier};
 use crate::ledger::state::{LogState, OpenRules};
-use std::sync::{Arc, Condvar, Mutex, Weak};
+use std::sync::{Arc, Condvar, Mutex, RwLock, Weak};
 use std::time::Duration;
 
 /// What the sweep has found of the entries the log held when it was opened.
@@ -87,16 +89,18 @@ pub(super) fn start(
     upto: u64,
     sweep: Arc<Sweep>,
     replay: Arc<ReplayFilter>,
+    segment: u64,
+    gate: Arc<RwLock<()>>,
 ) {
     let slot = Arc::downgrade(slot);
     let spawned = std::thread::Builder::new()
         .name("integrity-sweep".into())
-        .spawn(move || match check(&slot, upto, &replay) {
+        .spawn(move || match check(&slot, upto, &replay, segment, &gate) {
             Ok(Some(())) => {
                 tracing::info!(
                     "integrity sweep: the first {upto} entries and their indexes are whole"
                 );
-                // It holds every event of the log: the sweep gave it the replay index's keys.
+                // It holds every event of the log: the sweep gave it every entry's.
                 replay.trust();
                 sweep.set(Integrity::Whole { upto });
             }
@@ -117,12 +121,15 @@ pub(super) fn start(
 const RUN: u64 = 4096;
 
 /// `None`: the log was closed before the sweep ended.
-/// Gives `replay` every key of the replay index (the `events` tree) as it counts them.
+/// Gives `replay` every entry's event hash.
 fn check(
     slot: &Weak<TreesSlot>,
     upto: u64,
     replay: &ReplayFilter,
+    segment: u64,
+    gate: &RwLock<()>,
 ) -> Result<Option<()>, StoreError> {
+    let mut index = Some(Expected::new(segment));
     let mut state = LogState::default();
     let mut frontier = Frontier::new();
     let (mut prev, mut registry, mut next) = ([0; 32], 0u64, 0u64);
@@ -140,8 +147,13 @@ fn check(
             Err(e) => return Err(e),
         };
         if next == upto {
-            return ends(&trees, upto, &frontier, registry, replay).map(Some);
+            // The open segment's chunks change with every batch: read them between two.
+            let _batch = gate.read().unwrap_or_else(|p| p.into_inner());
+            let index = index.take().expect("finished once");
+            index.finish(&trees.replay, true)?;
+            return ends(&trees, upto, &frontier, registry).map(Some);
         }
+        let index = index.as_mut().expect("not finished");
         let end = (next + RUN).min(upto);
         for kv in trees.entries.range(next.to_be_bytes()..end.to_be_bytes()) {
             let (k, bytes) = kv?;
@@ -153,6 +165,9 @@ fn check(
                 .admit(i, e.time, &e.event, &mut OpenRules)
                 .map_err(|r| no_longer_passes(i, r))?;
             registry += u64::from(changes_log_state(e.event.event_type()));
+            let h = e.event.event_hash();
+            replay.insert(&h);
+            index.push(&trees.replay, h)?;
             prev = leaf_hash(&bytes);
             frontier.append(prev, |_| {});
             next += 1;
@@ -169,7 +184,6 @@ fn ends(
     upto: u64,
     frontier: &Frontier,
     registry: u64,
-    filter: &ReplayFilter,
 ) -> Result<(), StoreError> {
     if Frontier::load(&StoredNodes(trees), upto)? != *frontier {
         return Err(StoreError::Damaged(format!(
@@ -177,24 +191,9 @@ fn ends(
              edge differs); run `wasteledger reindex` to rebuild them"
         )));
     }
-    let mut replay = 0u64;
-    for kv in trees.events.iter() {
-        let (k, v) = kv?;
-        if let Ok(h) = <[u8; 32]>::try_from(k.as_ref()) {
-            filter.insert(&h);
-        }
-        if be_u64(&v)? < upto {
-            replay += 1;
-        }
-    }
     let registry_kept = trees.registry.range(..upto.to_be_bytes()).count() as u64;
-    for (name, have, want) in [
-        ("replay", replay, upto),
-        ("registry", registry_kept, registry),
-    ] {
-        if have != want {
-            return Err(drifted_count(name, have, want, upto));
-        }
+    if registry_kept != registry {
+        return Err(drifted_count("registry", registry_kept, registry, upto));
     }
     for level in (1..64u8).filter(|l| is_stored_level(*l)) {
         let want = upto >> level;

@@ -8,8 +8,8 @@
 //! directory and leaves every byte of the audited directory as it was.
 
 use super::{
-    be_u64, changes_log_state, guard, is_stored_level, node_key, published, Config, StoreError,
-    StoredNodes, Trees, CHECKPOINT_KEY,
+    be_u64, changes_log_state, guard, hashes, is_stored_level, node_key, published, Config,
+    StoreError, StoredNodes, Trees, CHECKPOINT_KEY,
 };
 use crate::ledger::audit::{decode_all, AuditFailure, Auditor, Checked, Decoded};
 use crate::ledger::merkle::{Hash, PerfectNode};
@@ -208,12 +208,27 @@ fn audit_trees(
     let mut auditor = Auditor::new(fold.as_mut());
     let mut signatures = 0u64;
     let mut registry_entries = 0u64;
+    let Some(segment) = hashes::stored_segment(trees)? else {
+        return Ok(Err(AuditFailure {
+            index: 0,
+            cause: if hashes::legacy(trees)? {
+                "the replay index is the `events` tree of an earlier wasteledger: run reindex"
+                    .into()
+            } else {
+                "the replay index is missing (a derived index; run reindex)".into()
+            },
+        }));
+    };
+    let mut index = hashes::Expected::new(segment);
     let audited = audit_stored(
         trees,
         &mut auditor,
         |c, nodes| {
             signatures += c.entry.event.signatures().len() as u64;
             registry_entries += u64::from(changes_log_state(c.entry.event.event_type()));
+            index
+                .push(&trees.replay, c.entry.event.event_hash())
+                .map_err(|m| drift(c.index, m))?;
             check_derived(trees, c, nodes)
         },
         |done| {
@@ -265,9 +280,11 @@ fn audit_trees(
         }
     }
     // Every derived key was checked against its entry above; none may exist beside them.
+    if let Err(m) = index.finish(&trees.replay, false) {
+        return Ok(Err(drift(size, m)));
+    }
     let expected_nodes = super::stored_node_count(size);
     for (name, tree, want) in [
-        ("replay", &trees.events, size),
         ("registry", &trees.registry, registry_entries),
         ("Merkle node", &trees.nodes, expected_nodes),
     ] {
@@ -331,6 +348,22 @@ fn reaches_published(
     }
 }
 
+/// The replay index disagrees with an entry (or could not be read, found at `at`).
+fn drift(at: u64, m: hashes::Mismatch) -> AuditFailure {
+    match m {
+        hashes::Mismatch::Drift { entry, cause } => AuditFailure {
+            index: entry,
+            cause: format!(
+                "the replay index disagrees with this entry: {cause} (a derived index drifted; run reindex)"
+            ),
+        },
+        hashes::Mismatch::Read(e) => AuditFailure {
+            index: at,
+            cause: format!("cannot read the replay index: {e}"),
+        },
+    }
+}
+
 /// The stored Merkle nodes and indexes must be exactly what the entries imply.
 fn check_derived(trees: &Trees, c: &Checked, nodes: &[PerfectNode]) -> Result<(), AuditFailure> {
     for n in nodes.iter().filter(|n| is_stored_level(n.level)) {
@@ -367,10 +400,6 @@ fn check_derived(trees: &Trees, c: &Checked, nodes: &[PerfectNode]) -> Result<()
             "the {what} index disagrees with this entry (a derived index drifted; run reindex)"
         ),
     };
-    let indexed = trees.events.get(c.entry.event.event_hash()).ok().flatten();
-    if indexed.as_deref() != Some(&c.index.to_be_bytes()[..]) {
-        return Err(drifted("replay"));
-    }
     let in_registry = trees
         .registry
         .contains_key(c.index.to_be_bytes())
@@ -528,13 +557,22 @@ pub(super) fn rebuild_derived(
     auditor: &mut Auditor,
     progress: &mut dyn FnMut(u64),
 ) -> Result<Result<(), AuditFailure>, StoreError> {
-    for t in [&trees.nodes, &trees.events, &trees.registry] {
+    let segment = hashes::stored_segment(trees)?.unwrap_or(hashes::DEFAULT_SEGMENT);
+    for t in [&trees.nodes, &trees.replay, &trees.registry] {
         t.clear()?;
     }
+    if trees.db.tree_names().iter().any(|n| n == b"events") {
+        // The replay index of earlier versions, written anew as `replay`.
+        trees.db.drop_tree("events")?;
+    }
+    trees
+        .meta
+        .insert(hashes::SEGMENT_KEY, &segment.to_be_bytes())?;
     let batch = std::cell::RefCell::new((
         sled::Batch::default(),
+        Vec::new(),
         sled::Batch::default(),
-        sled::Batch::default(),
+        hashes::Tail::new(segment),
     ));
     let audited = audit_stored(
         trees,
@@ -544,7 +582,7 @@ pub(super) fn rebuild_derived(
             for n in nodes.iter().filter(|n| is_stored_level(n.level)) {
                 b.0.insert(&node_key(n.level, n.index), &n.hash);
             }
-            b.1.insert(&c.entry.event.event_hash(), &c.index.to_be_bytes());
+            b.1.push(c.entry.event.event_hash());
             if changes_log_state(c.entry.event.event_type()) {
                 b.2.insert(&c.index.to_be_bytes(), &[]);
             }
@@ -552,10 +590,15 @@ pub(super) fn rebuild_derived(
         },
         |done| {
             progress(done);
-            let (nodes, events, registry) = batch.take();
+            let mut b = batch.borrow_mut();
+            let (nodes, registry) = (std::mem::take(&mut b.0), std::mem::take(&mut b.2));
+            let new = std::mem::take(&mut b.1);
+            let mut replay = sled::Batch::default();
+            b.3.stage(&new, &mut replay);
             trees.nodes.apply_batch(nodes)?;
-            trees.events.apply_batch(events)?;
+            trees.replay.apply_batch(replay)?;
             trees.registry.apply_batch(registry)?;
+            b.3.append(&new);
             Ok(())
         },
     )?;

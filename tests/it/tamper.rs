@@ -18,7 +18,7 @@ pub(crate) const EVENTS: u64 = 40;
 /// The log key `bench::fresh_log` creates its logs with.
 pub(crate) const LOG_KEY_SEED: [u8; 32] = [2; 32];
 /// The trees `reindex` rebuilds from the entries.
-const DERIVED: [&str; 4] = ["nodes", "events", "registry", "meta"];
+const DERIVED: [&str; 4] = ["nodes", "replay", "registry", "meta"];
 
 /// A fresh, closed log of genesis + 1 key + `events` entries: (tempdir, log dir, size).
 pub(crate) fn build_log(events: u64) -> (TempDir, PathBuf, u64) {
@@ -98,6 +98,13 @@ pub(crate) fn tamper<T>(log: &Path, f: impl FnOnce(&sled::Db) -> T) -> T {
 
 pub(crate) fn tree(db: &sled::Db, name: &str) -> sled::Tree {
     db.open_tree(name).unwrap()
+}
+
+/// The replay index's key for the open segment's hashes from entry `first` (`store/hashes.rs`).
+pub(crate) fn replay_chunk(first: u64) -> [u8; 9] {
+    let mut k = [b't'; 9];
+    k[1..].copy_from_slice(&first.to_be_bytes());
+    k
 }
 
 fn entry_key(i: u64) -> [u8; 8] {
@@ -310,13 +317,18 @@ fn a_changed_or_missing_merkle_node_is_named_with_the_entries_it_covers() {
 #[test]
 fn a_drifted_replay_index_is_named() {
     let (_dir, log, _) = build_log(EVENTS);
+    // The open segment's hashes in index order (`t` || first index, 128 to a key): entry 17's
+    // becomes entry 18's, as if the event at 18 had been logged at 17 as well.
     tamper(&log, |db| {
-        let events = tree(db, "events");
-        let (k, _) = events
-            .iter()
-            .find_map(|kv| kv.ok().filter(|(_, v)| v.as_ref() == entry_key(17)))
-            .expect("entry 17 indexed");
-        events.insert(k, &entry_key(18)[..]).unwrap();
+        let replay = tree(db, "replay");
+        let mut chunk = replay
+            .get(replay_chunk(0))
+            .unwrap()
+            .expect("entries 0.. indexed")
+            .to_vec();
+        let eighteen = chunk[18 * 32..19 * 32].to_vec();
+        chunk[17 * 32..18 * 32].copy_from_slice(&eighteen);
+        replay.insert(replay_chunk(0), chunk).unwrap();
     });
     assert_fails_at(&log, 17, &["replay index disagrees"]);
 }
@@ -326,7 +338,7 @@ fn a_drifted_replay_index_is_named() {
 #[test]
 fn a_derived_key_with_no_entry_behind_it_is_named() {
     for (name, key, value) in [
-        ("events", vec![0xab; 32], entry_key(3).to_vec()),
+        ("replay", replay_chunk(1 << 20).to_vec(), vec![0xab; 32]),
         ("registry", entry_key(EVENTS + 10).to_vec(), vec![]),
         ("nodes", node_key(2, 1_000).to_vec(), vec![0; 32]),
     ] {
@@ -595,4 +607,51 @@ fn reindex_refuses_to_sign_a_rolled_back_log() {
         after, before,
         "the signed checkpoint must survive a refused reindex"
     );
+}
+
+/// A database written before the replay index was cut into segments (its index the `events`
+/// tree, keyed by hash) is refused at open, saying to run `reindex`; `verify` says the same.
+/// `reindex` writes the index anew, byte for byte what a new log holds, and drops the old tree.
+#[test]
+fn a_log_with_the_earlier_replay_index_is_refused_until_reindexed() {
+    let (dir, log, size) = build_log(EVENTS);
+    let key_file = log_key_file(dir.path());
+    let before = snapshot(&log);
+    tamper(&log, |db| {
+        tree(db, "replay").clear().unwrap();
+        tree(db, "meta").remove("replay_segment").unwrap();
+        tree(db, "events")
+            .insert([7u8; 32], &3u64.to_be_bytes()[..])
+            .unwrap();
+    });
+    let open = || {
+        wasteledger::store::Ledger::open(
+            &log,
+            wasteledger::store::Config::default(),
+            ed25519_dalek::SigningKey::from_bytes(&LOG_KEY_SEED),
+            std::sync::Arc::new(wasteledger::ledger::state::OpenRules),
+            std::sync::Arc::new(wasteledger::store::SystemClock),
+        )
+    };
+    let refused = open()
+        .err()
+        .expect("an earlier replay index: refused")
+        .to_string();
+    assert!(
+        refused.contains("earlier wasteledger") && refused.contains("reindex"),
+        "{refused}"
+    );
+    let (ok, out) = verify(&log);
+    assert!(
+        !ok && out.contains("earlier wasteledger") && out.contains("reindex"),
+        "{out}"
+    );
+    reindex(&log, &key_file);
+    assert_eq!(snapshot(&log), before, "the index a new log holds");
+    assert!(tamper(&log, |db| !db
+        .tree_names()
+        .iter()
+        .any(|n| n == b"events")));
+    assert_verifies(&log, size);
+    open().expect("opens once reindexed").close().unwrap();
 }
