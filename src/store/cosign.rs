@@ -145,7 +145,7 @@ impl Ledger {
             t.cosignatures
                 .apply_batch(batch)
                 .map_err(StoreError::from)?;
-            t.db.flush().map_err(StoreError::from)?;
+            t.sync()?;
         }
         Ok(KeptCosignatures {
             size: cp.size,

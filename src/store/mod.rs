@@ -192,6 +192,8 @@ pub(crate) struct Trees {
     /// Derived: the domain's read model (`readmodel.rs`), written with each batch.
     pub domain: sled::Tree,
     pub meta: sled::Tree,
+    /// sled's own log file (`db/db`), which [`Trees::sync`] makes durable.
+    log_file: std::fs::File,
 }
 
 pub(crate) const CHECKPOINT_KEY: &[u8] = b"checkpoint";
@@ -267,8 +269,20 @@ impl Trees {
             seen: db.open_tree("seen")?,
             domain: db.open_tree("domain")?,
             meta: db.open_tree("meta")?,
+            log_file: std::fs::File::open(dir.join("db").join("db")).map_err(sled::Error::Io)?,
             db,
         })
+    }
+
+    /// Make everything written so far durable. sled's `flush` writes its buffers out with
+    /// `sync_file_range` alone on Linux, which neither flushes the disk's write cache nor
+    /// records a grown file's new length (the call's manual page; sled issues #1351 and
+    /// #1452): a power cut could still lose what it returned for. So the log file is
+    /// `fdatasync`ed after it, and only then is a batch durable.
+    pub fn sync(&self) -> Result<(), StoreError> {
+        self.db.flush()?;
+        self.log_file.sync_data().map_err(sled::Error::Io)?;
+        Ok(())
     }
 
     /// Number of entries: one past the last stored index.
@@ -887,7 +901,7 @@ impl Ledger {
             Ok(Lodged::Stored)
         })?;
         if outcome == Lodged::Stored {
-            t.db.flush()?;
+            t.sync()?;
         }
         Ok(outcome)
     }
@@ -921,7 +935,7 @@ impl Ledger {
             }
             Ok::<(), sled::transaction::ConflictableTransactionError<()>>(())
         })?;
-        t.db.flush()?;
+        t.sync()?;
         Ok(())
     }
 

@@ -116,7 +116,7 @@ impl Ledger {
         batch.insert(by_hash, group.as_bytes());
         let t = self.trees()?;
         t.pending.apply_batch(batch)?;
-        t.db.flush()?;
+        t.sync()?;
         Ok(())
     }
 

@@ -105,7 +105,7 @@ fn build(
     // The domain's read model, from the same replay (as reindex writes it).
     super::readmodel::apply(&trees.domain, fold.take_writes())?;
     trees.meta.insert(CHECKPOINT_KEY, note.as_bytes())?;
-    trees.db.flush()?;
+    trees.sync()?;
     let mut record = published::Record::open(dir).map_err(|e| setup(published::FILE_NAME, e))?;
     for _ in 0..2 {
         record

@@ -125,7 +125,7 @@ impl Ledger {
             }
             writing
         };
-        if let Err(e) = self.trees().and_then(|t| Ok(t.db.flush()?)) {
+        if let Err(e) = self.trees().and_then(|t| t.sync()) {
             tracing::warn!("signed requests are remembered in memory only: {e}");
             let mut w = self.inner.seen.mem.lock().expect("seen lock");
             w.unsaved.extend(writing);

@@ -219,7 +219,7 @@ fn run(
         }
     }
     if let Ok(t) = slot.get() {
-        let _ = t.db.flush();
+        let _ = t.sync();
     }
 }
 
@@ -283,7 +283,7 @@ fn commit_batch(
     let commit = gate.write().unwrap_or_else(|p| p.into_inner());
     let written = write_batch(trees, &w, replay, &checkpoint);
     let wrote = started.elapsed();
-    let written = written.and_then(|()| Ok(trees.db.flush().map(|_| ())?));
+    let written = written.and_then(|()| trees.sync());
     let flushed = started.elapsed();
     // Recorded after the batch is durable and before anyone can see the checkpoint: the record
     // never names a size the database does not hold, and every published size is recorded.

@@ -476,7 +476,7 @@ fn reindex_trees(
         if let Some((k, _)) = trees.cosignatures.last()? {
             let cosigned = k.get(..8).map(be_u64).transpose()?.unwrap_or(0);
             if cosigned > cp.size {
-                trees.db.flush()?;
+                trees.sync()?;
                 return Ok(Err(AuditFailure {
                     index: cp.size,
                     cause: format!(
@@ -493,7 +493,7 @@ fn reindex_trees(
         .and_then(|n| Checkpoint::open(n, &verifier).ok())
     {
         if old != cp {
-            trees.db.flush()?;
+            trees.sync()?;
             return Ok(Err(AuditFailure {
                 index: cp.size,
                 cause: format!(
@@ -512,7 +512,7 @@ fn reindex_trees(
             signatures: 0,
             verifier: verifier.clone(),
         };
-        trees.db.flush()?;
+        trees.sync()?;
         if let Err(f) = reaches_published(dir, &trees, &summary)? {
             return Ok(Err(f));
         }
@@ -526,7 +526,7 @@ fn reindex_trees(
     }
     let note = cp.sign(log_key);
     trees.meta.insert(CHECKPOINT_KEY, note.as_bytes())?;
-    trees.db.flush()?;
+    trees.sync()?;
     let mut record = published::Record::open(dir).map_err(|e| {
         StoreError::Setup(format!(
             "cannot open {}: {e}",
