@@ -160,11 +160,14 @@ fn kill_and_compare(rounds: u32) {
         );
         total += got;
         let log = home.join("log");
+        let killed = Instant::now();
         let (ok, out) = run_unlocked(&["verify", "--data", log.to_str().unwrap()]);
         assert!(ok, "round {round}: verify after SIGKILL: {out}");
 
+        let verified = killed.elapsed();
         let restarted = World::restart(&home);
         let after = state(&restarted);
+        let read_after = killed.elapsed();
         let relayed_now = after
             .iter()
             .filter(|(k, v)| {
@@ -183,9 +186,11 @@ fn kill_and_compare(rounds: u32) {
         let copy = replay.join("log");
         let (ok, out) = run_unlocked(&["reindex", "--data", copy.to_str().unwrap()]);
         assert!(ok, "round {round}: reindex: {out}");
+        let reindexed = killed.elapsed();
         let fresh = World::restart(&replay);
         let replayed = state(&fresh);
         drop(fresh);
+        let _ = std::fs::remove_dir_all(&replay);
         let differs = after
             .keys()
             .chain(replayed.keys())
@@ -198,8 +203,12 @@ fn kill_and_compare(rounds: u32) {
             replayed.get(differs.unwrap()).unwrap_or(&Value::Null)
         );
         eprintln!(
-            "round {round}: killed after {kill_after:?}, {got} loads relayed, {} answers equal a fresh replay",
-            after.len()
+            "round {round}: killed after {kill_after:?}, {got} loads relayed, {} answers equal a fresh replay (since the kill: verified {:.1} s, restarted and read {:.1} s, copied and reindexed {:.1} s, the copy read {:.1} s)",
+            after.len(),
+            verified.as_secs_f64(),
+            (read_after - verified).as_secs_f64(),
+            (reindexed - read_after).as_secs_f64(),
+            (killed.elapsed() - reindexed).as_secs_f64(),
         );
         w = World::restart(&home);
     }
