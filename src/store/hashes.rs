@@ -195,9 +195,7 @@ impl Tail {
         };
         let mut start = self.start;
         while start + self.segment <= end {
-            let mut pairs: Vec<(Hash, u64)> =
-                (start..start + self.segment).map(|i| (*at(i), i)).collect();
-            pairs.sort_unstable();
+            let pairs = sorted_pairs(start, (start..start + self.segment).map(at));
             for (k, v) in sealed_blocks(start / self.segment, &pairs) {
                 batch.insert(&k[..], v);
             }
@@ -226,6 +224,14 @@ impl Tail {
             }
         }
     }
+}
+
+/// A full segment's (hash, index) pairs sorted by hash: its `hashes` in log order from entry
+/// `start` on.
+fn sorted_pairs<'h>(start: u64, hashes: impl Iterator<Item = &'h Hash>) -> Vec<(Hash, u64)> {
+    let mut pairs: Vec<(Hash, u64)> = hashes.zip(start..).map(|(h, i)| (*h, i)).collect();
+    pairs.sort_unstable();
+    pairs
 }
 
 /// A full segment's keys and values, from its pairs sorted by hash.
@@ -318,9 +324,7 @@ impl Expected {
         t.hashes.push(h);
         if t.hashes.len() as u64 == t.segment {
             let (start, segment) = (t.start, t.start / t.segment);
-            let mut pairs: Vec<(Hash, u64)> =
-                t.hashes.iter().zip(start..).map(|(h, i)| (*h, i)).collect();
-            pairs.sort_unstable();
+            let pairs = sorted_pairs(start, t.hashes.iter());
             let lo = sealed_key(segment, &[0; 32]);
             let hi = sealed_key(segment + 1, &[0; 32]);
             let blocks = pairs.chunks(BLOCK).zip(sealed_blocks(segment, &pairs));
