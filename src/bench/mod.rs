@@ -485,6 +485,7 @@ fn http_bench(
     let per_client = bodies.len().div_ceil(opts.http_clients);
     let base = served.base.clone();
     let t = Instant::now();
+    let commits = ledger.commit_times();
     let mut cpu = cpu::CpuUse::started();
     let mut lat: Vec<Duration> = std::thread::scope(|s| {
         let hs: Vec<_> = bodies
@@ -512,15 +513,17 @@ fn http_bench(
     lat.sort();
     let per_s = lat.len() as f64 / secs;
     println!(
-        "append (HTTP loopback, {} clients on this machine): {} events in {secs:.2}s = {per_s:.0} events/s ({}); ack p50 {:?} p99 {:?}; server and clients: {}",
+        "append (HTTP loopback, {} clients on this machine): {} events in {secs:.2}s = {per_s:.0} events/s ({}); ack p50 {:?} p99 {:?}; server and clients: {}; {}",
         opts.http_clients,
         lat.len(),
         raw.ratio(per_s),
         percentile(&lat, 0.5),
         percentile(&lat, 0.99),
         cpu.report(),
+        committing(ledger.commit_times() - commits, t.elapsed()),
     );
     if let Err(e) = wrk_bench(
+        ledger,
         &base,
         keys,
         first + 20_000_000,
@@ -585,6 +588,21 @@ fn dir_for_wrk(opts: &Options) -> PathBuf {
     opts.dir.clone().unwrap_or_else(std::env::temp_dir)
 }
 
+/// Where the sequencer's wall time went in a phase of `wall`: with every acknowledgement
+/// waiting for its batch to be durable, a closed loop of clients is held to the batches the
+/// sequencer can make durable one after the other, whatever the cores could verify.
+fn committing(c: crate::store::CommitTimes, wall: Duration) -> String {
+    let wall = wall.as_secs_f64().max(1e-9);
+    format!(
+        "the sequencer committing {:.2} of the time, {:.2} waiting for the disk ({} batches, {:.0} events a batch on average, the disk {:.0} µs a batch)",
+        c.busy.as_secs_f64() / wall,
+        c.durable.as_secs_f64() / wall,
+        c.batches,
+        c.events as f64 / c.batches.max(1) as f64,
+        c.durable.as_secs_f64() * 1e6 / c.batches.max(1) as f64,
+    )
+}
+
 /// Posts pre-signed bodies, each once, from a file (wrk's Lua runs one state per thread).
 const WRK_SCRIPT: &str = r#"
 local counter = 0
@@ -605,6 +623,7 @@ end
 /// The same server under `wrk` (an event-driven C load generator, when installed): the ureq
 /// client threads above cost this 2-core machine more CPU than the server does.
 fn wrk_bench(
+    ledger: &Ledger,
     base: &str,
     keys: &[SigningKey],
     first: u64,
@@ -629,6 +648,7 @@ fn wrk_bench(
     }
     std::fs::write(&bodies_path, text)?;
     std::fs::write(&script_path, WRK_SCRIPT)?;
+    let commits = ledger.commit_times();
     let mut cpu = cpu::CpuUse::started();
     let (wrk_started, wrk_before) = (Instant::now(), cpu::children_cpu());
     let out = std::process::Command::new("wrk")
@@ -649,13 +669,14 @@ fn wrk_bench(
         .arg(threads.to_string())
         .output()?;
     let server = cpu.report();
+    let commits = committing(ledger.commit_times() - commits, wrk_started.elapsed());
     let wrk_cores = (cpu::children_cpu().saturating_sub(wrk_before)).as_secs_f64()
         / wrk_started.elapsed().as_secs_f64();
     let _ = std::fs::remove_file(&bodies_path);
     let _ = std::fs::remove_file(&script_path);
     let w = WrkReport::parse(&String::from_utf8_lossy(&out.stdout))?;
     println!(
-        "append (HTTP loopback, wrk {threads} threads, {} connections, same machine): {:.0} events/s ({}); ack {} | {}; the server {server}, wrk {wrk_cores:.2} cores",
+        "append (HTTP loopback, wrk {threads} threads, {} connections, same machine): {:.0} events/s ({}); ack {} | {}; the server {server}, wrk {wrk_cores:.2} cores; {commits}",
         opts.http_clients,
         w.rps,
         raw.ratio(w.rps),

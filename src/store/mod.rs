@@ -40,7 +40,7 @@ pub use cosign::CosignatureRefusal;
 pub use pending::{Taken, Waiting, MAX_PENDING_PER_MANIFEST};
 pub use restore::{restore, Restored};
 pub use seen::{Remembered, MAX_SEEN};
-pub use sequencer::{Receipt, SubmitError};
+pub use sequencer::{CommitTimes, Receipt, SubmitError};
 pub use sweep::Integrity;
 pub(crate) use verify::verify_in_place;
 pub use verify::{reindex, verify, VerifySummary};
@@ -579,6 +579,7 @@ impl Ledger {
                 sweep: sweep.clone(),
                 replay: replay.clone(),
                 tail: tail.clone(),
+                timing: Default::default(),
             },
             cfg.max_batch,
             cfg.max_queue,
@@ -625,6 +626,12 @@ impl Ledger {
             .submit(event)
             .blocking_recv()
             .map_err(|_| SubmitError::Stopped)?
+    }
+
+    /// Where the sequencer's time went since the log was opened ([`CommitTimes`]): what keeps
+    /// a closed loop of clients from the cores' limit when each batch waits for the disk.
+    pub fn commit_times(&self) -> CommitTimes {
+        self.inner.sequencer.times()
     }
 
     /// Hand many checked events to the sequencer at once and wait for all (group commit at work).
@@ -1402,6 +1409,32 @@ mod tests {
             .into_iter()
             .map(|r| r.unwrap().index)
             .collect()
+    }
+
+    /// The sequencer's committing time counts every batch stored and every entry in them, and
+    /// its wait for the disk is part of it; a refused event adds no batch.
+    #[test]
+    fn commit_times_count_the_batches_stored_and_their_wait_for_the_disk() {
+        use crate::bench::{fresh_log, sample_event};
+        use crate::ledger::event::VerifiedEvent;
+        let dir = tempfile::tempdir().unwrap();
+        let (ledger, keys) = fresh_log(&dir.path().join("log"), 1).unwrap();
+        let before = ledger.commit_times();
+        let one = VerifiedEvent::check(sample_event(0, &keys)).unwrap();
+        ledger.submit_blocking(one.clone()).unwrap();
+        let after_one = ledger.commit_times() - before;
+        assert_eq!((after_one.batches, after_one.events), (1, 1));
+        assert!(after_one.durable > std::time::Duration::ZERO);
+        assert!(after_one.durable <= after_one.busy, "{after_one:?}");
+        // A replay is answered without a batch stored.
+        assert!(ledger.submit_blocking(one).is_err());
+        assert_eq!(ledger.commit_times() - before, after_one);
+        let more: Vec<_> = (1..=500).map(|i| sample_event(i, &keys)).collect();
+        appended(&ledger, more);
+        let all = ledger.commit_times() - before;
+        assert_eq!(all.events, 501, "{all:?}");
+        assert!((2..=501).contains(&all.batches), "{all:?}");
+        assert!(all.busy > after_one.busy && all.durable > after_one.durable);
     }
 
     /// With the replay filter trusted (after the sweep of a reopened log), events logged before

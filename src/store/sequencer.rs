@@ -19,6 +19,7 @@ use crossbeam_channel::{Receiver, RecvTimeoutError};
 use ed25519_dalek::SigningKey;
 use sled::transaction::Transactional;
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 use thiserror::Error;
 use tokio::sync::oneshot;
@@ -87,14 +88,73 @@ pub(super) struct SeqState {
     pub replay: Arc<super::replay::ReplayFilter>,
     /// The replay index's open segment (`hashes.rs`), shared with readers.
     pub tail: Arc<RwLock<super::hashes::Tail>>,
+    /// Where the sequencer's time goes, for [`super::Ledger::commit_times`].
+    pub timing: Arc<Timing>,
 }
 
-pub(super) struct Handle(Stage<Job>);
+/// The sequencer's time committing batches, summed since the log was opened.
+#[derive(Default)]
+pub(super) struct Timing {
+    batches: AtomicU64,
+    events: AtomicU64,
+    busy_ns: AtomicU64,
+    durable_ns: AtomicU64,
+}
+
+impl Timing {
+    fn add(&self, events: usize, busy: std::time::Duration, durable: std::time::Duration) {
+        self.batches.fetch_add(1, Ordering::Relaxed);
+        self.events.fetch_add(events as u64, Ordering::Relaxed);
+        self.busy_ns
+            .fetch_add(busy.as_nanos() as u64, Ordering::Relaxed);
+        self.durable_ns
+            .fetch_add(durable.as_nanos() as u64, Ordering::Relaxed);
+    }
+
+    pub fn read(&self) -> CommitTimes {
+        CommitTimes {
+            batches: self.batches.load(Ordering::Relaxed),
+            events: self.events.load(Ordering::Relaxed),
+            busy: std::time::Duration::from_nanos(self.busy_ns.load(Ordering::Relaxed)),
+            durable: std::time::Duration::from_nanos(self.durable_ns.load(Ordering::Relaxed)),
+        }
+    }
+}
+
+/// The sequencer's time committing the batches stored since the log was opened: from taking
+/// a batch to its answers being ready to go (`busy`), and of that the wait for the disk to make it
+/// durable (`durable`: sled's flush and `fdatasync`, then the published-checkpoint record's).
+/// Besides `busy` the sequencer waits for events, or for readers of the domain's state.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct CommitTimes {
+    pub batches: u64,
+    /// The entries those batches stored.
+    pub events: u64,
+    pub busy: std::time::Duration,
+    pub durable: std::time::Duration,
+}
+
+impl std::ops::Sub for CommitTimes {
+    type Output = CommitTimes;
+    fn sub(self, before: CommitTimes) -> CommitTimes {
+        CommitTimes {
+            batches: self.batches.saturating_sub(before.batches),
+            events: self.events.saturating_sub(before.events),
+            busy: self.busy.saturating_sub(before.busy),
+            durable: self.durable.saturating_sub(before.durable),
+        }
+    }
+}
+
+pub(super) struct Handle {
+    stage: Stage<Job>,
+    timing: Arc<Timing>,
+}
 
 impl Handle {
     /// Queue an event; `reply` gets the receipt once it is durable, or why not.
     pub fn send(&self, event: VerifiedEvent, reply: Reply) {
-        if let Err(job) = self.0.send(Job { event, reply }) {
+        if let Err(job) = self.stage.send(Job { event, reply }) {
             let _ = job.reply.send(Err(SubmitError::Stopped));
         }
     }
@@ -107,7 +167,11 @@ impl Handle {
 
     /// Close the queue, let the sequencer finish what it holds, and wait for it.
     pub fn stop(&self) {
-        self.0.stop();
+        self.stage.stop();
+    }
+
+    pub fn times(&self) -> CommitTimes {
+        self.timing.read()
     }
 }
 
@@ -119,9 +183,13 @@ pub(super) fn start(
     max_batch: usize,
     bound: usize,
 ) -> Handle {
-    Handle(Stage::spawn("sequencer", bound, move |rx| {
-        run(trees, head, st, rx, max_batch.max(1))
-    }))
+    let timing = st.timing.clone();
+    Handle {
+        stage: Stage::spawn("sequencer", bound, move |rx| {
+            run(trees, head, st, rx, max_batch.max(1))
+        }),
+        timing,
+    }
 }
 
 /// One batch's writes, prepared before the transaction (whose closure may run more than once).
@@ -296,6 +364,7 @@ fn commit_batch(
             ))
         })
     });
+    let durable = started.elapsed() - wrote;
     tracing::debug!(
         events = w.entries.len(),
         read_model_keys = w.domain.len(),
@@ -341,6 +410,8 @@ fn commit_batch(
         checkpoint,
     };
     drop(commit);
+    // Counted before the answers go: whoever has them sees the batch counted.
+    st.timing.add(w.entries.len(), started.elapsed(), durable);
     for (reply, a) in answers {
         let _ = reply.send(a.map(|r| Receipt {
             tree_size: size,
