@@ -173,6 +173,7 @@ fn kill_and_compare(rounds: u32) {
         );
         total += got;
         let log = home.join("log");
+        // The phases after the kill, timed: the reads grow with the log.
         let killed = Instant::now();
         let (ok, out) = run_unlocked(&["verify", "--data", log.to_str().unwrap()]);
         assert!(ok, "round {round}: verify after SIGKILL: {out}");
@@ -216,7 +217,7 @@ fn kill_and_compare(rounds: u32) {
             replayed.get(differs.unwrap()).unwrap_or(&Value::Null)
         );
         eprintln!(
-            "round {round}: killed after {kill_after:?}, {got} loads relayed, {} answers equal a fresh replay (since the kill: verified {:.1} s, restarted and read {:.1} s, copied and reindexed {:.1} s, the copy read {:.1} s)",
+            "round {round}: killed after {kill_after:?}, {got} loads relayed, {} answers equal a fresh replay (after the kill: verify {:.1} s, restart and read {:.1} s, copy and reindex {:.1} s, the copy read {:.1} s)",
             after.len(),
             verified.as_secs_f64(),
             (read_after - verified).as_secs_f64(),
