@@ -3,7 +3,8 @@
 //! commit), and only then acknowledges the events of that batch.
 //!
 //! Trees (keys are big-endian, so they iterate in order):
-//! - `entries`  index u64 -> entry bytes                      THE LOG (never updated, never deleted)
+//! - `entries`  index u64 -> entry bytes, or a run of entries  THE LOG (never updated, never
+//!   deleted): a key is the index of the first entry it holds ([`runs`])
 //! - `nodes`    level u8 || index u64 -> 32-byte hash         derived: complete subtrees at
 //!   even levels >= 2 (see [`is_stored_level`])
 //! - `replay`   the replay index (`hashes.rs`): per segment of 65,536 entries, its event
@@ -30,6 +31,7 @@ mod readmodel;
 mod recover;
 mod replay;
 mod restore;
+mod runs;
 mod seen;
 mod sequencer;
 mod stage;
@@ -287,10 +289,7 @@ impl Trees {
 
     /// Number of entries: one past the last stored index.
     fn size(&self) -> Result<u64, StoreError> {
-        Ok(match self.entries.last()? {
-            Some((k, _)) => be_u64(&k)? + 1,
-            None => 0,
-        })
+        runs::size(&self.entries)
     }
 }
 
@@ -359,10 +358,7 @@ impl SubtreeHashes for StoredNodes<'_> {
     type Error = StoreError;
     fn perfect(&self, level: u8, index: u64) -> Result<Hash, StoreError> {
         if level == 0 {
-            let bytes = self
-                .0
-                .entries
-                .get(index.to_be_bytes())?
+            let bytes = runs::get(&self.0.entries, index)?
                 .ok_or_else(|| StoreError::Corrupt(format!("entry {index} is missing")))?;
             return Ok(leaf_hash(&bytes));
         }
@@ -731,11 +727,7 @@ impl Ledger {
         if index >= self.size() {
             return Ok(None);
         }
-        Ok(self
-            .trees()?
-            .entries
-            .get(index.to_be_bytes())?
-            .map(|v| v.to_vec()))
+        Ok(runs::get(&self.trees()?.entries, index)?.map(|v| v.to_vec()))
     }
 
     /// Exact bytes of entries `[start, end)`, clipped to the published log.
@@ -747,13 +739,9 @@ impl Ledger {
         // Every published entry must be there: a damaged database must not answer a range
         // with some of its entries missing as if that were the log.
         let mut want = start;
-        let out = self
-            .trees()?
-            .entries
-            .range(start.to_be_bytes()..end.to_be_bytes())
-            .map(|kv| {
-                let (k, v) = kv?;
-                let at = be_u64(&k)?;
+        let out = runs::range(&self.trees()?.entries, start, end)?
+            .map(|e| {
+                let (at, v) = e?;
                 if at != want {
                     return Err(missing_entry(want));
                 }
@@ -1162,12 +1150,11 @@ fn load_state(
     let mut registry_after = 0u64;
     let mut next = start;
     let mut run: Vec<(u64, sled::IVec)> = Vec::with_capacity(4096);
-    let mut iter = trees.entries.range(start.to_be_bytes()..size.to_be_bytes());
+    let mut iter = runs::range(&trees.entries, start, size)?;
     loop {
         run.clear();
-        for kv in iter.by_ref().take(4096) {
-            let (k, v) = kv?;
-            run.push((be_u64(&k)?, v));
+        for e in iter.by_ref().take(4096) {
+            run.push(e?);
         }
         if run.is_empty() {
             break;
@@ -1232,8 +1219,8 @@ fn roots_of_entries(trees: &Trees, sizes: &[u64]) -> Result<Vec<(u64, Hash)>, St
     let mut frontier = Frontier::new();
     let mut roots = Vec::new();
     let last = sizes.iter().copied().max().unwrap_or(0);
-    for kv in trees.entries.range(..last.to_be_bytes()) {
-        frontier.append(leaf_hash(&kv?.1), |_| {});
+    for e in runs::range(&trees.entries, 0, last)? {
+        frontier.append(leaf_hash(&e?.1), |_| {});
         if sizes.contains(&frontier.size()) {
             roots.push((frontier.size(), frontier.root()));
         }
@@ -1263,9 +1250,7 @@ pub(crate) fn check_link(i: u64, next: u64, e: &Entry, prev: &Hash) -> Result<()
 
 /// Entry `i` and its leaf hash.
 fn read_entry(trees: &Trees, i: u64) -> Result<(Entry, Hash), StoreError> {
-    let bytes = trees
-        .entries
-        .get(i.to_be_bytes())?
+    let bytes = runs::get(&trees.entries, i)?
         .ok_or_else(|| StoreError::Damaged(format!("entry {i} is missing")))?;
     let e = Entry::decode(&bytes).map_err(|e| StoreError::Damaged(format!("entry {i}: {e}")))?;
     if e.index != i {

@@ -72,10 +72,12 @@ fn build(
             )));
         }
         let mut batch = sled::Batch::default();
-        for e in run.iter().take((cp.size - at) as usize) {
-            batch.insert(&at.to_be_bytes(), e.as_slice());
-            at += 1;
-        }
+        let take = run.len().min((cp.size - at) as usize);
+        super::runs::stage(
+            (at..).zip(run.iter().take(take).map(Vec::as_slice)),
+            &mut batch,
+        );
+        at += take as u64;
         trees.entries.apply_batch(batch)?;
         progress(at, 2 * cp.size);
     }

@@ -486,9 +486,10 @@ fn write_batch(
     let mut nodes = sled::Batch::default();
     let mut registry = sled::Batch::default();
     let mut meta = sled::Batch::default();
-    for (i, bytes) in &w.entries {
-        entries.insert(&i.to_be_bytes(), bytes.as_slice());
-    }
+    super::runs::stage(
+        w.entries.iter().map(|(i, bytes)| (*i, bytes.as_slice())),
+        &mut entries,
+    );
     for (k, h) in &w.nodes {
         nodes.insert(k.as_slice(), h.as_slice());
     }

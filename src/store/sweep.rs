@@ -20,7 +20,7 @@ use super::hashes::Expected;
 use super::recover::TreesSlot;
 use super::replay::ReplayFilter;
 use super::{
-    be_u64, changes_log_state, check_link, is_stored_level, no_longer_passes, node_key, StoreError,
+    changes_log_state, check_link, is_stored_level, no_longer_passes, node_key, StoreError,
     StoredNodes,
 };
 use crate::ledger::entry::Entry;
@@ -155,9 +155,8 @@ fn check(
         }
         let index = index.as_mut().expect("not finished");
         let end = (next + RUN).min(upto);
-        for kv in trees.entries.range(next.to_be_bytes()..end.to_be_bytes()) {
-            let (k, bytes) = kv?;
-            let i = be_u64(&k)?;
+        for e in super::runs::range(&trees.entries, next, end)? {
+            let (i, bytes) = e?;
             let e = Entry::decode(&bytes)
                 .map_err(|e| StoreError::Damaged(format!("entry {i}: {e}")))?;
             check_link(i, next, &e, &prev)?;

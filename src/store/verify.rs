@@ -107,34 +107,58 @@ fn audit_stored(
     let (tx, rx) = crossbeam_channel::bounded::<Chunk>(1);
     std::thread::scope(move |s| {
         s.spawn(move || {
-            let mut iter = trees.entries.iter();
-            loop {
-                let chunk: Result<Vec<(u64, sled::IVec)>, StoreError> = iter
-                    .by_ref()
-                    .take(CHUNK)
-                    .map(|kv| {
-                        let (k, v) = kv?;
-                        Ok((be_u64(&k)?, v))
-                    })
-                    .collect();
-                if matches!(&chunk, Ok(c) if c.is_empty()) {
+            let mut iter = match super::runs::all(&trees.entries) {
+                Ok(iter) => iter,
+                Err(e) => {
+                    let _ = tx.send(Err(e));
                     return;
                 }
-                let item = chunk.map(|c| {
-                    let refs: Vec<(u64, &[u8])> = c.iter().map(|(i, v)| (*i, v.as_ref())).collect();
+            };
+            loop {
+                // The entries read before a failure to read are checked first: the audit names
+                // the first entry it cannot vouch for.
+                let mut chunk = Vec::with_capacity(CHUNK);
+                let mut failed = None;
+                for e in iter.by_ref().take(CHUNK) {
+                    match e {
+                        Ok(e) => chunk.push(e),
+                        Err(e) => {
+                            failed = Some(e);
+                            break;
+                        }
+                    }
+                }
+                if !chunk.is_empty() {
+                    let refs: Vec<(u64, &[u8])> =
+                        chunk.iter().map(|(i, v)| (*i, v.as_ref())).collect();
                     let decoded = decode_all(&refs);
-                    (c, decoded)
-                });
-                let failed = item.is_err();
-                // A closed channel means the checker stopped at a failure.
-                if tx.send(item).is_err() || failed {
+                    // A closed channel means the checker stopped at a failure.
+                    if tx.send(Ok((chunk, decoded))).is_err() {
+                        return;
+                    }
+                } else if failed.is_none() {
+                    return;
+                }
+                if let Some(e) = failed {
+                    let _ = tx.send(Err(e));
                     return;
                 }
             }
         });
         // `rx` is owned here: an early return drops it, which stops the reader.
         for item in rx {
-            let (chunk, decoded) = item?;
+            let (chunk, decoded) = match item {
+                Ok(item) => item,
+                // Stored entries that cannot be read as entries (`runs.rs`): the log is
+                // damaged from the first entry not yet checked.
+                Err(StoreError::Damaged(cause)) => {
+                    return Ok(Err(AuditFailure {
+                        index: auditor.size(),
+                        cause,
+                    }))
+                }
+                Err(e) => return Err(e),
+            };
             let refs: Vec<(u64, &[u8])> = chunk.iter().map(|(i, v)| (*i, v.as_ref())).collect();
             if let Err(f) = auditor.check_decoded(&refs, decoded, &mut on_entry) {
                 return Ok(Err(f));
@@ -184,7 +208,12 @@ fn audit_at(
         let Ok(summary) = audited else {
             // A database sled's recovery cut back may fail the audit early (even be empty):
             // the loss is what to report first.
-            let size = trees.size()?;
+            let size = match trees.size() {
+                Ok(size) => size,
+                // The last key itself cannot be read: the audit's failure says so.
+                Err(StoreError::Damaged(_)) => return Ok(audited),
+                Err(e) => return Err(e),
+            };
             return Ok(match (audited, published::check_size(dir, size)) {
                 (Err(f), Err(lost)) => Err(AuditFailure {
                     index: size,
@@ -203,7 +232,11 @@ fn audit_trees(
     rules: &dyn Rules,
     progress: &mut dyn FnMut(u64, u64),
 ) -> Result<Result<VerifySummary, AuditFailure>, StoreError> {
-    let total = trees.size()?;
+    // For the progress shown only: a last key that cannot be read fails the audit there.
+    let total = match trees.size() {
+        Err(StoreError::Damaged(_)) => 0,
+        size => size?,
+    };
     let mut fold = rules.fresh();
     let mut auditor = Auditor::new(fold.as_mut());
     let mut signatures = 0u64;

@@ -1,0 +1,285 @@
+//! How the `entries` tree holds the log. A key is the index of the first entry it holds (a
+//! big-endian `u64`); its value is either
+//! - one entry's bytes as they are (canonical JSON, so its first byte is `{`), or
+//! - a run of consecutive entries: the byte `0x00`, then each entry as its length (a big-endian
+//!   `u16`, as in a C2SP entry bundle) and its bytes; at least two entries.
+//!
+//! A batch's entries are written as runs of at most [`RUN_BYTES`] (a batch of one entry, or an
+//! entry too long to share a run, as it is), in the batch's own transaction, and a key is
+//! never written again: the log stays append-only key by key. Logs written before runs hold
+//! one entry a key, which reads the same way, and a log may hold both.
+//!
+//! Why: each sled key costs an insert (a walk down the tree, a fragment in sled's log, a copy
+//! of the leaf) whatever its size, and the entries were one key each of the few a plain event
+//! writes (README, "Performance"). The bound keeps a full leaf of runs (sled splits a leaf above
+//! sixteen keys) well inside the largest page sled keeps in its log (a quarter of a 512 KiB
+//! segment); a larger page would go to a file of its own.
+
+use super::{be_u64, StoreError};
+use sled::IVec;
+use std::collections::VecDeque;
+
+/// The most bytes one run's value takes (its marker and length prefixes included).
+pub(crate) const RUN_BYTES: usize = 6 * 1024;
+
+/// The first byte of a run's value (an entry's canonical JSON never starts with it).
+const RUN: u8 = 0;
+
+/// Stage consecutive entries `(index, bytes)`, in order, into `batch` as runs.
+pub(crate) fn stage<'a>(
+    entries: impl IntoIterator<Item = (u64, &'a [u8])>,
+    batch: &mut sled::Batch,
+) {
+    let mut run: Vec<(u64, &[u8])> = Vec::new();
+    let mut bytes = 1;
+    for (i, e) in entries {
+        debug_assert!(run.last().is_none_or(|(last, _)| *last + 1 == i));
+        if !run.is_empty() && bytes + 2 + e.len() > RUN_BYTES {
+            put(&run, batch);
+            run.clear();
+            bytes = 1;
+        }
+        run.push((i, e));
+        bytes += 2 + e.len();
+    }
+    if !run.is_empty() {
+        put(&run, batch);
+    }
+}
+
+fn put(run: &[(u64, &[u8])], batch: &mut sled::Batch) {
+    let key = run[0].0.to_be_bytes();
+    if let [(_, e)] = run {
+        batch.insert(&key, *e);
+        return;
+    }
+    let mut v = Vec::with_capacity(1 + run.iter().map(|(_, e)| 2 + e.len()).sum::<usize>());
+    v.push(RUN);
+    for (_, e) in run {
+        let len = u16::try_from(e.len()).expect("an entry is at most MAX_ENTRY_BYTES long");
+        v.extend_from_slice(&len.to_be_bytes());
+        v.extend_from_slice(e);
+    }
+    batch.insert(&key, v);
+}
+
+/// The entries one key holds, `(index, bytes)` in order: its value sliced, not copied.
+pub(crate) fn unpack(key: &[u8], value: IVec) -> Result<Vec<(u64, IVec)>, StoreError> {
+    let first = be_u64(key)?;
+    if value.first() != Some(&RUN) {
+        return Ok(vec![(first, value)]);
+    }
+    let bad = |what: &str| {
+        StoreError::Damaged(format!(
+            "the entries stored from index {first} are not a run of entries: {what}; run \
+             `wasteledger verify` with the server stopped"
+        ))
+    };
+    let mut out = Vec::new();
+    let mut at = 1;
+    while at < value.len() {
+        let Some(len) = value.get(at..at + 2) else {
+            return Err(bad(&format!("a length cut short at byte {at}")));
+        };
+        let len = u16::from_be_bytes([len[0], len[1]]) as usize;
+        at += 2;
+        if len == 0 || at + len > value.len() {
+            return Err(bad(&format!(
+                "an entry of {len} bytes at byte {at} of {}",
+                value.len()
+            )));
+        }
+        out.push((first + out.len() as u64, value.subslice(at, len)));
+        at += len;
+    }
+    if out.len() < 2 {
+        return Err(bad("fewer than two entries"));
+    }
+    Ok(out)
+}
+
+/// The stored entries with indexes in `[start, end)`, in order, as `(index, bytes)`. A missing
+/// entry is not an error here (the indexes skip it: callers check they follow); keys that
+/// overlap, or a value that is not a run, are.
+pub(crate) fn range(tree: &sled::Tree, start: u64, end: u64) -> Result<Entries, StoreError> {
+    // The run holding `start` may begin before it.
+    let begin = match tree.range(..=start.to_be_bytes()).next_back() {
+        Some(kv) => be_u64(&kv?.0)?,
+        None => start,
+    };
+    let inner = if end == u64::MAX {
+        tree.range(begin.to_be_bytes()..)
+    } else {
+        tree.range(begin.to_be_bytes()..end.to_be_bytes())
+    };
+    Ok(Entries {
+        inner,
+        held: VecDeque::new(),
+        start,
+        end,
+        after: None,
+    })
+}
+
+/// Every stored entry, in order.
+pub(crate) fn all(tree: &sled::Tree) -> Result<Entries, StoreError> {
+    range(tree, 0, u64::MAX)
+}
+
+/// Entry `i`'s bytes, if stored.
+pub(crate) fn get(tree: &sled::Tree, i: u64) -> Result<Option<IVec>, StoreError> {
+    let Some(kv) = tree.range(..=i.to_be_bytes()).next_back() else {
+        return Ok(None);
+    };
+    let (k, v) = kv?;
+    Ok(unpack(&k, v)?
+        .into_iter()
+        .find(|(at, _)| *at == i)
+        .map(|(_, e)| e))
+}
+
+/// One past the index of the last stored entry (0 when there is none).
+pub(crate) fn size(tree: &sled::Tree) -> Result<u64, StoreError> {
+    Ok(match tree.last()? {
+        Some((k, v)) => unpack(&k, v)?.last().map_or(0, |(i, _)| i + 1),
+        None => 0,
+    })
+}
+
+/// See [`range`].
+pub(crate) struct Entries {
+    inner: sled::Iter,
+    held: VecDeque<(u64, IVec)>,
+    start: u64,
+    end: u64,
+    /// One past the last entry of the key read last.
+    after: Option<u64>,
+}
+
+impl Iterator for Entries {
+    type Item = Result<(u64, IVec), StoreError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        loop {
+            if let Some(e) = self.held.pop_front() {
+                return Some(Ok(e));
+            }
+            let (k, v) = match self.inner.next()? {
+                Ok(kv) => kv,
+                Err(e) => return Some(Err(e.into())),
+            };
+            let run = match unpack(&k, v) {
+                Ok(run) => run,
+                Err(e) => return Some(Err(e)),
+            };
+            let first = run[0].0;
+            if let Some(after) = self.after.filter(|a| first < *a) {
+                return Some(Err(StoreError::Damaged(format!(
+                    "the entries stored from index {first} overlap those stored before them \
+                     (up to {}); run `wasteledger verify` with the server stopped",
+                    after - 1
+                ))));
+            }
+            self.after = run.last().map(|(i, _)| i + 1);
+            let (start, end) = (self.start, self.end);
+            self.held
+                .extend(run.into_iter().filter(|(i, _)| *i >= start && *i < end));
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entry(i: u64, len: usize) -> Vec<u8> {
+        let mut e = format!("{{\"index\":{i},\"pad\":\"").into_bytes();
+        e.resize(len - 2, b'x');
+        e.extend_from_slice(b"\"}");
+        e
+    }
+
+    fn tree_with(batches: &[Vec<(u64, Vec<u8>)>]) -> sled::Tree {
+        let db = sled::Config::new().temporary(true).open().unwrap();
+        let t = db.open_tree("entries").unwrap();
+        for b in batches {
+            let mut batch = sled::Batch::default();
+            stage(b.iter().map(|(i, e)| (*i, e.as_slice())), &mut batch);
+            t.apply_batch(batch).unwrap();
+        }
+        t
+    }
+
+    fn batch(from: u64, n: u64, len: usize) -> Vec<(u64, Vec<u8>)> {
+        (from..from + n).map(|i| (i, entry(i, len))).collect()
+    }
+
+    #[test]
+    fn runs_hold_a_batch_in_few_keys_and_read_back_every_entry_as_written() {
+        // A batch of one, a batch of many short entries, one with an entry too long to share.
+        let batches = vec![
+            batch(0, 1, 300),
+            batch(1, 100, 500),
+            vec![
+                (101, entry(101, 400)),
+                (102, entry(102, 9000)),
+                (103, entry(103, 400)),
+            ],
+        ];
+        let t = tree_with(&batches);
+        let written: Vec<(u64, Vec<u8>)> = batches.concat();
+        // 500-byte entries, 12 to a run of at most 6 KiB: 9 keys for the 100.
+        assert_eq!(t.len(), 1 + 9 + 3);
+        assert!(t
+            .iter()
+            .map(|kv| kv.unwrap().1)
+            .filter(|v| v[0] == RUN)
+            .all(|v| v.len() <= RUN_BYTES));
+        // The batch of one and the long entry are stored as they are.
+        assert_eq!(
+            &*t.get(0u64.to_be_bytes()).unwrap().unwrap(),
+            &written[0].1[..]
+        );
+        assert_eq!(
+            &*t.get(102u64.to_be_bytes()).unwrap().unwrap(),
+            &written[102].1[..]
+        );
+        let read: Vec<(u64, Vec<u8>)> = all(&t)
+            .unwrap()
+            .map(|e| e.map(|(i, b)| (i, b.to_vec())))
+            .collect::<Result<_, _>>()
+            .unwrap();
+        assert_eq!(read, written);
+        assert_eq!(size(&t).unwrap(), 104);
+        for i in [0, 1, 12, 13, 50, 100, 101, 102, 103] {
+            assert_eq!(
+                &*get(&t, i).unwrap().unwrap(),
+                &written[i as usize].1[..],
+                "{i}"
+            );
+        }
+        assert!(get(&t, 104).unwrap().is_none());
+        // A range that starts and ends inside runs.
+        let some: Vec<u64> = range(&t, 30, 60).unwrap().map(|e| e.unwrap().0).collect();
+        assert_eq!(some, (30..60).collect::<Vec<_>>());
+    }
+
+    #[test]
+    fn a_damaged_run_is_refused_naming_where_it_is_stored() {
+        let t = tree_with(&[batch(0, 1, 300), batch(1, 10, 300)]);
+        let key = 1u64.to_be_bytes();
+        let good = t.get(key).unwrap().unwrap().to_vec();
+        let cut = &good[..good.len() - 5];
+        t.insert(key, cut).unwrap();
+        let e = all(&t).unwrap().find_map(Result::err).unwrap().to_string();
+        assert!(e.contains("stored from index 1 are not a run"), "{e}");
+        // Keys that overlap: a run from 1 and a key at 5.
+        t.insert(key, good).unwrap();
+        t.insert(5u64.to_be_bytes(), entry(5, 300)).unwrap();
+        let e = all(&t).unwrap().find_map(Result::err).unwrap().to_string();
+        assert!(
+            e.contains("from index 5 overlap those stored before them (up to 10)"),
+            "{e}"
+        );
+    }
+}
