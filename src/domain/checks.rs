@@ -251,8 +251,7 @@ impl Domain {
                     })
             })
         };
-        self.manifests
-            .get(n)
+        self.stored_manifest(n)
             .filter(|m| sees(m))
             .map(Cow::into_owned)
             .ok_or_else(|| {

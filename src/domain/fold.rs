@@ -55,7 +55,8 @@ pub struct Domain {
     pub(super) sites: Table<String, Site>,
     /// Registered persons (drivers, escorts) by id (the commitment `person`).
     pub(super) persons: Table<String, Person>,
-    pub(super) manifests: Table<ManifestNumber, Manifest>,
+    /// Each manifest with its links to the subject index (`ManifestRecord`).
+    pub(super) manifests: Table<ManifestNumber, ManifestRecord>,
     /// Manifests each entry of the batch not yet written created (an issue creates one, a
     /// split several), for the entries' receipts; not stored (forgotten at `take_writes`).
     created: std::collections::BTreeMap<u64, Vec<ManifestNumber>>,
@@ -94,8 +95,9 @@ pub struct Domain {
 /// over many manifests (`balances.rs`), its rows alone. 9: and each group's total. 10: rows
 /// only where the parties' roles make them count (no hauler's books). 11: a site's totals keep
 /// a unit its loads left with at 0. 12: the latest time of any vehicle's fix (`movements.rs`),
-/// where the default list of anomalies starts reading.
-pub const LAYOUT: u64 = 12;
+/// where the default list of anomalies starts reading. 13: a manifest's subject links stored
+/// in its own record (`ManifestRecord`), no longer under a key of their own.
+pub const LAYOUT: u64 = 13;
 
 /// Manifests the sequencer's fold keeps decoded (about 2 KB each; up to twice as many): the
 /// loads moving now are read at each of their steps.
@@ -106,6 +108,16 @@ pub const LIVE_REGISTRY: usize = 4_096;
 /// What one reader's view keeps decoded (manifests; registry records per table).
 pub const READER_MANIFESTS: usize = 2_048;
 pub const READER_REGISTRY: usize = 1_024;
+
+/// A manifest as the read model stores it: the manifest, and the subjects each of its entries
+/// involved (the subject index's links, `subjects.rs`: entry, subject, role bits, in log
+/// order). Both change with every entry of the manifest, so they are one key, written once a
+/// batch, where they were two (each sled key written costs its own insert: README, issue 17).
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
+pub struct ManifestRecord {
+    pub manifest: Manifest,
+    pub links: Vec<super::subjects::StoredLink>,
+}
 
 /// What an admitted event does, worked out completely before anything changes.
 pub(super) enum Effect {
@@ -485,22 +497,26 @@ impl Domain {
                     let gives = self.balance_facts(&m);
                     self.watch.update(&Default::default(), &m);
                     self.balances.update(&[], gives);
-                    self.index_manifest(m, None);
+                    self.index_manifest(m, None, Vec::new());
                 }
                 for m in updated {
                     // Parties and vehicles only join a manifest: index those the version it
                     // replaces did not have (rewriting the others would change nothing).
-                    let (before, watched, balanced) = self.manifests.peek(&m.number, |old| {
-                        (
-                            old.map(|o| (o.parties.clone(), o.vehicles.clone())),
-                            old.map(super::watch::Watch::keys_of).unwrap_or_default(),
-                            old.map(|o| self.balance_facts(o)).unwrap_or_default(),
-                        )
-                    });
+                    let (before, watched, balanced, links) =
+                        self.manifests.peek(&m.number, |old| {
+                            let links = old.map(|o| o.links.clone()).unwrap_or_default();
+                            let old = old.map(|o| &o.manifest);
+                            (
+                                old.map(|o| (o.parties.clone(), o.vehicles.clone())),
+                                old.map(super::watch::Watch::keys_of).unwrap_or_default(),
+                                old.map(|o| self.balance_facts(o)).unwrap_or_default(),
+                                links,
+                            )
+                        });
                     let gives = self.balance_facts(&m);
                     self.watch.update(&watched, &m);
                     self.balances.update(&balanced, gives);
-                    self.index_manifest(m, before);
+                    self.index_manifest(m, before, links);
                 }
             }
         }
@@ -536,8 +552,8 @@ fn stored_layout(base: Option<&dyn Kv>) -> Option<u64> {
 }
 
 impl Domain {
-    /// Store a manifest, and index it by the parties and vehicles `before` (its stored
-    /// version's) did not have.
+    /// Store a manifest with the links its entries so far have (`links`), and index it by the
+    /// parties and vehicles `before` (its stored version's) did not have.
     fn index_manifest(
         &mut self,
         m: Manifest,
@@ -545,6 +561,7 @@ impl Domain {
             std::collections::BTreeSet<Uscc>,
             std::collections::BTreeSet<Plate>,
         )>,
+        links: Vec<super::subjects::StoredLink>,
     ) {
         let (parties, vehicles) = before.unwrap_or_default();
         for p in m.parties.difference(&parties) {
@@ -553,7 +570,27 @@ impl Domain {
         for v in m.vehicles.difference(&vehicles) {
             self.by_vehicle.insert((v.clone(), m.number.clone()), ());
         }
-        self.manifests.insert(m.number.clone(), m);
+        self.manifests
+            .insert(m.number.clone(), ManifestRecord { manifest: m, links });
+    }
+
+    /// Manifest `n` as stored (without its links).
+    pub(super) fn stored_manifest(
+        &self,
+        n: &ManifestNumber,
+    ) -> Option<std::borrow::Cow<'_, Manifest>> {
+        use std::borrow::Cow;
+        self.manifests.get(n).map(|r| match r {
+            Cow::Borrowed(r) => Cow::Borrowed(&r.manifest),
+            Cow::Owned(r) => Cow::Owned(r.manifest),
+        })
+    }
+
+    /// Manifest `n`'s links to the subject index (entry, subject, roles), in log order.
+    pub(super) fn stored_links(&self, n: &ManifestNumber) -> Vec<super::subjects::StoredLink> {
+        self.manifests
+            .peek(n, |r| r.map(|r| r.links.clone()))
+            .unwrap_or_default()
     }
 }
 

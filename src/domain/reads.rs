@@ -67,7 +67,7 @@ impl DomainQuery for Domain {
     }
 
     fn manifest(&self, n: &ManifestNumber) -> Option<Cow<'_, Manifest>> {
-        self.manifests.get(n)
+        self.stored_manifest(n)
     }
     fn manifest_count(&self) -> usize {
         self.meta_u64("manifests").unwrap_or(0) as usize
@@ -80,7 +80,9 @@ impl DomainQuery for Domain {
             k
         });
         self.manifests
-            .scan_from(&[], from.as_deref().unwrap_or(&[]), &mut |_, m| f(&m))
+            .scan_from(&[], from.as_deref().unwrap_or(&[]), &mut |_, r| {
+                f(&r.manifest)
+            })
     }
     fn manifests_of_party(&self, p: &Uscc) -> Cow<'_, BTreeSet<ManifestNumber>> {
         Cow::Owned(
@@ -191,7 +193,16 @@ impl DomainQuery for Domain {
         self.subjects.postings_at(id, range)
     }
     fn links(&self, n: &ManifestNumber) -> Cow<'_, [Link]> {
-        Cow::Owned(self.subjects.links(n))
+        Cow::Owned(
+            self.stored_links(n)
+                .into_iter()
+                .map(|(entry, subject, roles)| Link {
+                    entry,
+                    subject,
+                    roles,
+                })
+                .collect(),
+        )
     }
     fn subject_counts(&self) -> (usize, usize) {
         (self.subjects.subject_count(), self.subjects.posting_count())

@@ -1,7 +1,7 @@
 //! PURE: the subject index of the fold (derived, rebuilt at open by replay like the rest of
 //! the domain state). For every subject — a plate, a party, a site, a driver's commitment —
 //! the (time, entry, manifest) postings in log order, and for every manifest the subjects
-//! each of its entries involved. Log time never goes backwards, so appending keeps each
+//! each of its entries involved (its links, kept in the manifest's own record). Log time never goes backwards, so appending keeps each
 //! subject's postings sorted by time: a time window is two binary searches.
 //!
 //! Kept compact for a million manifests: subjects are interned to a `u32`, manifest numbers
@@ -138,6 +138,9 @@ pub struct Link {
     pub roles: u16,
 }
 
+/// A link as its manifest's record stores it: (entry, subject, roles).
+pub type StoredLink = (u64, u32, u16);
+
 /// A posting as stored: (time ms, entry, packed manifest, roles).
 type StoredPosting = (u64, u64, u64, u16);
 
@@ -145,8 +148,9 @@ type StoredPosting = (u64, u64, u64, u16);
 /// position, so that a busy subject costs one write per block, not one per posting.
 pub const BLOCK: usize = 64;
 
-/// The index: subjects numbered in the order first seen, their postings (in blocks of
-/// [`BLOCK`], by position), and each manifest's links (one list per manifest).
+/// The index: subjects numbered in the order first seen, and their postings (in blocks of
+/// [`BLOCK`], by position). Each manifest's links are kept in the manifest's own record
+/// (`fold::ManifestRecord`), which every entry that links it rewrites anyway.
 pub struct SubjectIndex {
     /// subject -> its number.
     ids: Table<Subject, u32>,
@@ -157,9 +161,6 @@ pub struct SubjectIndex {
     postings: Table<(u32, u32), Vec<StoredPosting>>,
     /// subject -> how many postings it has.
     counts: Table<u32, u32>,
-    /// (packed manifest, entry, position in the entry) -> (subject, roles).
-    /// packed manifest -> its links: (entry, subject, roles), in log order.
-    links: Table<u64, Vec<(u64, u32, u16)>>,
     /// "subjects" and "postings": how many of each.
     totals: Table<String, u64>,
 }
@@ -172,7 +173,6 @@ impl SubjectIndex {
             names: Table::new(b'i', b()),
             postings: Table::new(b't', b()),
             counts: Table::new(b'C', b()),
-            links: Table::new(b'T', b()),
             totals: Table::new(b'Z', b()),
         }
     }
@@ -182,7 +182,6 @@ impl SubjectIndex {
         f(&mut self.names);
         f(&mut self.postings);
         f(&mut self.counts);
-        f(&mut self.links);
         f(&mut self.totals);
     }
 
@@ -191,7 +190,6 @@ impl SubjectIndex {
         self.ids.keep_decoded(cap);
         self.counts.keep_decoded(cap);
         self.postings.keep_decoded(cap);
-        self.links.keep_decoded(cap);
         self.totals.keep_decoded(4);
     }
 
@@ -240,22 +238,6 @@ impl SubjectIndex {
         out
     }
 
-    /// The links of a manifest (entry, subject, roles), in log order.
-    pub fn links(&self, manifest: &ManifestNumber) -> Vec<Link> {
-        self.links
-            .get(&manifest.packed())
-            .map(|l| {
-                l.iter()
-                    .map(|&(entry, subject, roles)| Link {
-                        entry,
-                        subject,
-                        roles,
-                    })
-                    .collect()
-            })
-            .unwrap_or_default()
-    }
-
     fn total(&self, what: &str) -> u64 {
         self.totals.get(&what.to_string()).map_or(0, |c| *c)
     }
@@ -287,7 +269,14 @@ impl SubjectIndex {
 
     /// Index an admitted entry: for each manifest it created or changed, the subjects it
     /// names there and in which roles (`Manifest::named_at`, the fold's reading of the entry).
-    pub fn record(&mut self, index: u64, time: Timestamp, named: Vec<(ManifestNumber, Named)>) {
+    /// Returns each manifest's new links (entry, subject, roles), for its record.
+    pub fn record(
+        &mut self,
+        index: u64,
+        time: Timestamp,
+        named: Vec<(ManifestNumber, Named)>,
+    ) -> Vec<(ManifestNumber, Vec<StoredLink>)> {
+        let mut out = Vec::with_capacity(named.len());
         for (number, found) in named {
             let packed = number.packed();
             let mut links = Vec::with_capacity(found.len());
@@ -302,8 +291,8 @@ impl SubjectIndex {
                 self.add_total("postings");
                 links.push((index, id, bits));
             }
-            self.links
-                .upsert(packed, Vec::new, |l| l.extend_from_slice(&links));
+            out.push((number, links));
         }
+        out
     }
 }

@@ -701,7 +701,7 @@ impl Domain {
                 .map(|s| s.reg.location)
         });
         let mut out = Vec::new();
-        let Some(m) = self.manifests.get(&h.manifest) else {
+        let Some(m) = self.stored_manifest(&h.manifest) else {
             return out;
         };
         if let (Some(v), Status::InTransit | Status::Rejected) = (&m.vehicle, m.status) {

@@ -127,12 +127,15 @@ impl Domain {
         let named = touched
             .into_iter()
             .filter_map(|n| {
-                let m = self.manifests.get(&n)?;
+                let m = self.stored_manifest(&n)?;
                 let found = m.named_at(index, site, driver);
                 Some((n, found))
             })
             .collect();
-        self.subjects.record(index, time, named);
+        for (n, links) in self.subjects.record(index, time, named) {
+            self.manifests
+                .update(&n, |r| r.links.extend_from_slice(&links));
+        }
         Ok(())
     }
 }
