@@ -1,8 +1,9 @@
 //! PURE: the subject index of the fold (derived, rebuilt at open by replay like the rest of
 //! the domain state). For every subject — a plate, a party, a site, a driver's commitment —
 //! the (time, entry, manifest) postings in log order, and for every manifest the subjects
-//! each of its entries involved (its links, kept in the manifest's own record). Log time never goes backwards, so appending keeps each
-//! subject's postings sorted by time: a time window is two binary searches.
+//! each of its entries involved (its links, kept in the manifest's own record). Log time
+//! never goes backwards, so appending keeps each subject's postings sorted by time: a time
+//! window is two binary searches.
 //!
 //! Kept compact for a million manifests: subjects are interned to a `u32`, manifest numbers
 //! (14 digits) are held as a `u64`, postings are columns of plain integers, and an entry that

@@ -11,7 +11,7 @@
 //!
 //! Why: each sled key costs an insert (a walk down the tree, a fragment in sled's log, a copy
 //! of the leaf) whatever its size, and the entries were one key each of the few a plain event
-//! writes (README, "Performance"). The bound keeps a full leaf of runs (sled splits a leaf above
+//! writes (README, "Benchmarks"). The bound keeps a full leaf of runs (sled splits a leaf above
 //! sixteen keys) well inside the largest page sled keeps in its log (a quarter of a 512 KiB
 //! segment); a larger page would go to a file of its own.
 
