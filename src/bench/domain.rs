@@ -228,6 +228,19 @@ impl City {
     }
 }
 
+/// What the batches wrote to the read model an entry: each key a sled insert of its own, which
+/// is what the fold costs the store beside the entries (README, "Benchmarks").
+fn read_model_written(c: &store::CommitTimes) -> String {
+    let entries = c.events.max(1) as f64;
+    format!(
+        "the read model written with them: {:.2} keys and {:.0} bytes an entry ({} keys in {} batches)",
+        c.read_model_keys as f64 / entries,
+        c.read_model_bytes as f64 / entries,
+        c.read_model_keys,
+        c.batches
+    )
+}
+
 /// Sign on every core: `f(i)` for each i in `range`, in order.
 pub(super) fn par_map<T: Send>(range: std::ops::Range<u64>, f: impl Fn(u64) -> T + Sync) -> Vec<T> {
     let items: Vec<u64> = range.collect();
@@ -317,6 +330,7 @@ pub fn run(dir: &Path, manifests: u64, cache_mb: u64, raw: &RawRates) -> Result<
     append(&ledger, city.registry(), "registry")?;
 
     let cpu_before = thread_cpu("sequencer");
+    let commits = ledger.commit_times();
     let chunk = 4_000u64;
     let mut busy = Duration::ZERO;
     // Only the appends: making and signing the events is the clients' work.
@@ -347,6 +361,7 @@ pub fn run(dir: &Path, manifests: u64, cache_mb: u64, raw: &RawRates) -> Result<
     }
     let per_s = entries as f64 / busy.as_secs_f64();
     let cpu_after = thread_cpu("sequencer");
+    let commits = ledger.commit_times() - commits;
     let rss_live = resident_bytes();
     {
         let d = live.read();
@@ -372,6 +387,7 @@ pub fn run(dir: &Path, manifests: u64, cache_mb: u64, raw: &RawRates) -> Result<
             1e6 / seq
         );
     }
+    println!("  {}", read_model_written(&commits));
     println!(
         "resident memory: {} before the log, {} with {manifests} manifests in the read model (sled cache {cache_mb} MiB)",
         mib(rss_before),
@@ -502,4 +518,71 @@ pub fn run(dir: &Path, manifests: u64, cache_mb: u64, raw: &RawRates) -> Result<
     }
     print_raw(&raw_rates());
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The batches count what they write to the read model: a manifest's issue writes at least
+    /// its record, and each of its steps rewrites it; a log without the waste rules writes none.
+    #[test]
+    fn commit_times_count_the_read_model_written_with_each_batch() {
+        let dir = tempfile::tempdir().unwrap();
+        let (log_key, city) = keys();
+        let genesis = Genesis::new(
+            "test.wasteledger/waste",
+            log_key,
+            &city.authority,
+            Some(RULEBOOK),
+        )
+        .unwrap();
+        let ledger = Ledger::create(
+            &dir.path().join("log"),
+            Config::default(),
+            genesis,
+            Arc::new(rules()),
+            Arc::new(SystemClock),
+        )
+        .unwrap();
+        append(&ledger, city.registry(), "registry").unwrap();
+        let before = ledger.commit_times();
+        let issues: Vec<SignedEvent> = (0..20).map(|i| city.issue(i)).collect();
+        let (_, receipts) = append(&ledger, issues, "manifest.issued").unwrap();
+        let issued = ledger.commit_times() - before;
+        assert_eq!(issued.events, 20);
+        // Each issue: the manifest's record, its rows by party, its serial and counts at least.
+        assert!(issued.read_model_keys >= 2 * 20, "{issued:?}");
+        assert!(issued.read_model_bytes > 500 * 20, "{issued:?}");
+        let numbers = created_numbers(&receipts).unwrap();
+        let steps: Vec<SignedEvent> = (0..20)
+            .flat_map(|i| city.lifecycle(i, &numbers[i as usize]))
+            .collect();
+        // In order per manifest: each load's four steps one after the other.
+        for e in steps {
+            append(&ledger, vec![e], "lifecycle step").unwrap();
+        }
+        let all = ledger.commit_times() - before;
+        assert_eq!(all.events, 100);
+        // A step is a batch of its own here: it rewrites at least the manifest's record and
+        // the fold's position.
+        assert!(
+            all.read_model_keys >= issued.read_model_keys + 2 * 80,
+            "{all:?}"
+        );
+        assert!(read_model_written(&all).contains(" keys and "));
+
+        let bare = tempfile::tempdir().unwrap();
+        let (plain, keys) = super::super::fresh_log(&bare.path().join("log"), 1).unwrap();
+        let events = (0..10)
+            .map(|i| super::super::sample_event(i, &keys))
+            .collect();
+        let t0 = plain.commit_times();
+        append(&plain, events, "sample").unwrap();
+        let none = plain.commit_times() - t0;
+        assert_eq!(
+            (none.events, none.read_model_keys, none.read_model_bytes),
+            (10, 0, 0)
+        );
+    }
 }

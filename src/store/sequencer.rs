@@ -99,12 +99,19 @@ pub(super) struct Timing {
     events: AtomicU64,
     busy_ns: AtomicU64,
     durable_ns: AtomicU64,
+    read_model_keys: AtomicU64,
+    read_model_bytes: AtomicU64,
 }
 
 impl Timing {
-    fn add(&self, events: usize, busy: std::time::Duration, durable: std::time::Duration) {
+    fn add(&self, w: &Writes, busy: std::time::Duration, durable: std::time::Duration) {
         self.batches.fetch_add(1, Ordering::Relaxed);
-        self.events.fetch_add(events as u64, Ordering::Relaxed);
+        self.events
+            .fetch_add(w.entries.len() as u64, Ordering::Relaxed);
+        self.read_model_keys
+            .fetch_add(w.domain.len() as u64, Ordering::Relaxed);
+        self.read_model_bytes
+            .fetch_add(read_model_bytes(w), Ordering::Relaxed);
         self.busy_ns
             .fetch_add(busy.as_nanos() as u64, Ordering::Relaxed);
         self.durable_ns
@@ -117,8 +124,18 @@ impl Timing {
             events: self.events.load(Ordering::Relaxed),
             busy: std::time::Duration::from_nanos(self.busy_ns.load(Ordering::Relaxed)),
             durable: std::time::Duration::from_nanos(self.durable_ns.load(Ordering::Relaxed)),
+            read_model_keys: self.read_model_keys.load(Ordering::Relaxed),
+            read_model_bytes: self.read_model_bytes.load(Ordering::Relaxed),
         }
     }
+}
+
+/// The bytes of a batch's writes to the read model (keys, and values where not a removal).
+fn read_model_bytes(w: &Writes) -> u64 {
+    w.domain
+        .iter()
+        .map(|(k, v)| (k.len() + v.as_ref().map_or(0, Vec::len)) as u64)
+        .sum()
 }
 
 /// The sequencer's time committing the batches stored since the log was opened: from taking
@@ -132,6 +149,10 @@ pub struct CommitTimes {
     pub events: u64,
     pub busy: std::time::Duration,
     pub durable: std::time::Duration,
+    /// The read model's keys those batches wrote or removed (each a sled insert of its own),
+    /// and their bytes: what the domain's fold costs the store beside the entries.
+    pub read_model_keys: u64,
+    pub read_model_bytes: u64,
 }
 
 impl std::ops::Sub for CommitTimes {
@@ -142,6 +163,10 @@ impl std::ops::Sub for CommitTimes {
             events: self.events.saturating_sub(before.events),
             busy: self.busy.saturating_sub(before.busy),
             durable: self.durable.saturating_sub(before.durable),
+            read_model_keys: self.read_model_keys.saturating_sub(before.read_model_keys),
+            read_model_bytes: self
+                .read_model_bytes
+                .saturating_sub(before.read_model_bytes),
         }
     }
 }
@@ -368,11 +393,7 @@ fn commit_batch(
     tracing::debug!(
         events = w.entries.len(),
         read_model_keys = w.domain.len(),
-        read_model_bytes = w
-            .domain
-            .iter()
-            .map(|(k, v)| k.len() + v.as_ref().map_or(0, Vec::len))
-            .sum::<usize>(),
+        read_model_bytes = read_model_bytes(&w),
         prepare_us = prepared.as_micros() as u64,
         write_us = (wrote - prepared).as_micros() as u64,
         fsync_us = (flushed - wrote).as_micros() as u64,
@@ -411,7 +432,7 @@ fn commit_batch(
     };
     drop(commit);
     // Counted before the answers go: whoever has them sees the batch counted.
-    st.timing.add(w.entries.len(), started.elapsed(), durable);
+    st.timing.add(&w, started.elapsed(), durable);
     for (reply, a) in answers {
         let _ = reply.send(a.map(|r| Receipt {
             tree_size: size,
