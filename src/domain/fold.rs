@@ -586,10 +586,21 @@ impl Domain {
         })
     }
 
-    /// Manifest `n`'s links to the subject index (entry, subject, roles), in log order.
-    pub(super) fn stored_links(&self, n: &ManifestNumber) -> Vec<super::subjects::StoredLink> {
+    /// Manifest `n`'s links to the subject index, in log order.
+    pub(super) fn stored_links(&self, n: &ManifestNumber) -> Vec<super::subjects::Link> {
         self.manifests
-            .peek(n, |r| r.map(|r| r.links.clone()))
+            .peek(n, |r| {
+                r.map(|r| {
+                    r.links
+                        .iter()
+                        .map(|&(entry, subject, roles)| super::subjects::Link {
+                            entry,
+                            subject,
+                            roles,
+                        })
+                        .collect()
+                })
+            })
             .unwrap_or_default()
     }
 }

@@ -193,16 +193,7 @@ impl DomainQuery for Domain {
         self.subjects.postings_at(id, range)
     }
     fn links(&self, n: &ManifestNumber) -> Cow<'_, [Link]> {
-        Cow::Owned(
-            self.stored_links(n)
-                .into_iter()
-                .map(|(entry, subject, roles)| Link {
-                    entry,
-                    subject,
-                    roles,
-                })
-                .collect(),
-        )
+        Cow::Owned(self.stored_links(n))
     }
     fn subject_counts(&self) -> (usize, usize) {
         (self.subjects.subject_count(), self.subjects.posting_count())
