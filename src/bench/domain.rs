@@ -396,6 +396,11 @@ pub fn run(dir: &Path, manifests: u64, cache_mb: u64, raw: &RawRates) -> Result<
     let size = ledger.size();
     ledger.close()?;
     drop(live);
+    let bytes = super::dir_bytes(dir);
+    println!(
+        "disk after the append: {bytes} bytes for {size} entries = {:.0} bytes/entry (entries, Merkle nodes, the read model, indexes, sled's own overhead)",
+        bytes as f64 / size.max(1) as f64
+    );
 
     // Reopen: the read model is resumed where it stands.
     let again = rules();

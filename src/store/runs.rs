@@ -2,18 +2,25 @@
 //! big-endian `u64`); its value is either
 //! - one entry's bytes as they are (canonical JSON, so its first byte is `{`), or
 //! - a run of consecutive entries: the byte `0x00`, then each entry as its length (a big-endian
-//!   `u16`, as in a C2SP entry bundle) and its bytes; at least two entries.
+//!   `u16`, as in a C2SP entry bundle) and its bytes; at least two entries; or
+//! - a run compressed: the byte `0x01`, then the bytes a run has after its `0x00`, compressed
+//!   in the LZ4 block format and prefixed with their length (a little-endian `u32`; the form of
+//!   `lz4_flex::compress_prepend_size`).
 //!
-//! A batch's entries are written as runs of at most [`RUN_BYTES`] (a batch of one entry, or an
-//! entry too long to share a run, as it is), in the batch's own transaction, and a key is
-//! never written again: the log stays append-only key by key. Logs written before runs hold
-//! one entry a key, which reads the same way, and a log may hold both.
+//! A batch's entries are written as runs of at most [`RUN_BYTES`] before compression (a batch
+//! of one entry, or an entry too long to share a run, as it is), compressed unless that would
+//! not make them shorter, in the batch's own transaction, and a key is never written again: the
+//! log stays append-only key by key. Logs written before runs hold one entry a key, logs written
+//! before compression plain runs; both read the same way, and a log may hold all three.
 //!
 //! Why: each sled key costs an insert (a walk down the tree, a fragment in sled's log, a copy
 //! of the leaf) whatever its size, and the entries were one key each of the few a plain event
 //! writes (README, "Benchmarks"). The bound keeps a full leaf of runs (sled splits a leaf above
 //! sixteen keys) well inside the largest page sled keeps in its log (a quarter of a 512 KiB
-//! segment); a larger page would go to a file of its own.
+//! segment); a larger page would go to a file of its own. Compressed: the entries of a run share
+//! their field names, keys and most of their values, and LZ4 takes a run to about a third of
+//! its bytes (the disk an entry 1,207 → 497 bytes, README "Benchmarks") for about a
+//! microsecond a run each way.
 
 use super::{be_u64, StoreError};
 use sled::IVec;
@@ -24,6 +31,11 @@ pub(crate) const RUN_BYTES: usize = 6 * 1024;
 
 /// The first byte of a run's value (an entry's canonical JSON never starts with it).
 const RUN: u8 = 0;
+/// The first byte of a compressed run's value.
+const PACKED: u8 = 1;
+/// The most bytes a compressed run may say it holds. Written runs hold at most [`RUN_BYTES`];
+/// the bound keeps a damaged length from making a read allocate gigabytes.
+const MAX_PACKED: usize = 1 << 20;
 
 /// Stage consecutive entries `(index, bytes)`, in order, into `batch` as runs.
 pub(crate) fn stage<'a>(
@@ -60,21 +72,63 @@ fn put(run: &[(u64, &[u8])], batch: &mut sled::Batch) {
         v.extend_from_slice(&len.to_be_bytes());
         v.extend_from_slice(e);
     }
-    batch.insert(&key, v);
+    let packed = lz4_flex::block::compress_prepend_size(&v[1..]);
+    if 1 + packed.len() < v.len() {
+        let mut p = Vec::with_capacity(1 + packed.len());
+        p.push(PACKED);
+        p.extend_from_slice(&packed);
+        batch.insert(&key, p);
+    } else {
+        batch.insert(&key, v);
+    }
+}
+
+fn not_a_run(first: u64, what: &str) -> StoreError {
+    StoreError::Damaged(format!(
+        "the entries stored from index {first} are not a run of entries: {what}; run \
+         `wasteledger verify` with the server stopped"
+    ))
+}
+
+/// A compressed run's value (after its marker) as the plain run it was made from.
+fn unpacked(first: u64, packed: &[u8]) -> Result<IVec, StoreError> {
+    let Some((len, block)) = packed.split_first_chunk::<4>() else {
+        return Err(not_a_run(
+            first,
+            "a compressed run cut short before its length",
+        ));
+    };
+    let len = u32::from_le_bytes(*len) as usize;
+    if len > MAX_PACKED {
+        return Err(not_a_run(
+            first,
+            &format!("a compressed run that says it holds {len} bytes (at most {MAX_PACKED})"),
+        ));
+    }
+    let mut plain = vec![0u8; 1 + len];
+    plain[0] = RUN;
+    match lz4_flex::block::decompress_into(block, &mut plain[1..]) {
+        Ok(n) if n == len => Ok(IVec::from(plain)),
+        Ok(n) => Err(not_a_run(
+            first,
+            &format!("a compressed run of {n} bytes where its length says {len}"),
+        )),
+        Err(e) => Err(not_a_run(
+            first,
+            &format!("a compressed run that does not decompress ({e})"),
+        )),
+    }
 }
 
 /// The entries one key holds, `(index, bytes)` in order: its value sliced, not copied.
 pub(crate) fn unpack(key: &[u8], value: IVec) -> Result<Vec<(u64, IVec)>, StoreError> {
     let first = be_u64(key)?;
-    if value.first() != Some(&RUN) {
-        return Ok(vec![(first, value)]);
-    }
-    let bad = |what: &str| {
-        StoreError::Damaged(format!(
-            "the entries stored from index {first} are not a run of entries: {what}; run \
-             `wasteledger verify` with the server stopped"
-        ))
+    let value = match value.first() {
+        Some(&RUN) => value,
+        Some(&PACKED) => unpacked(first, &value[1..])?,
+        _ => return Ok(vec![(first, value)]),
     };
+    let bad = |what: &str| not_a_run(first, what);
     let mut out = Vec::new();
     let mut at = 1;
     while at < value.len() {
@@ -228,13 +282,18 @@ mod tests {
         ];
         let t = tree_with(&batches);
         let written: Vec<(u64, Vec<u8>)> = batches.concat();
-        // 500-byte entries, 12 to a run of at most 6 KiB: 9 keys for the 100.
+        // 500-byte entries, 12 to a run of at most 6 KiB: 9 keys for the 100, each compressed
+        // (the entries differ in their index only) to a small part of what it holds.
         assert_eq!(t.len(), 1 + 9 + 3);
-        assert!(t
+        let runs: Vec<IVec> = t
             .iter()
             .map(|kv| kv.unwrap().1)
-            .filter(|v| v[0] == RUN)
-            .all(|v| v.len() <= RUN_BYTES));
+            .filter(|v| v[0] != b'{')
+            .collect();
+        assert_eq!(runs.len(), 9);
+        assert!(runs
+            .iter()
+            .all(|v| v[0] == PACKED && v.len() < RUN_BYTES / 4));
         // The batch of one and the long entry are stored as they are.
         assert_eq!(
             &*t.get(0u64.to_be_bytes()).unwrap().unwrap(),
@@ -264,15 +323,73 @@ mod tests {
         assert_eq!(some, (30..60).collect::<Vec<_>>());
     }
 
+    /// What the eleventh session's build wrote: runs not compressed. They read as before,
+    /// beside compressed ones; and a run that compression would not shorten stays plain.
+    #[test]
+    fn plain_runs_read_beside_compressed_ones_and_stay_plain_where_compression_does_not_pay() {
+        let t = tree_with(&[batch(0, 1, 300), batch(1, 10, 300)]);
+        let plain: Vec<u8> = [vec![RUN]]
+            .into_iter()
+            .chain((11..14).map(|i| {
+                let e = entry(i, 300);
+                [(e.len() as u16).to_be_bytes().to_vec(), e].concat()
+            }))
+            .flatten()
+            .collect();
+        t.insert(11u64.to_be_bytes(), plain).unwrap();
+        let read: Vec<(u64, Vec<u8>)> = all(&t)
+            .unwrap()
+            .map(|e| e.map(|(i, b)| (i, b.to_vec())))
+            .collect::<Result<_, _>>()
+            .unwrap();
+        assert_eq!(read, batch(0, 14, 300));
+        assert_eq!(&*get(&t, 12).unwrap().unwrap(), &entry(12, 300)[..]);
+
+        // Two entries of bytes that do not repeat: stored plain.
+        let mut x = 0x2545_f491_4f6c_dd1du64;
+        let mut noise = |i: u64| {
+            let mut e = format!("{{\"i\":{i},\"n\":\"").into_bytes();
+            e.extend((0..400).map(|_| {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                b'0' + (x % 75) as u8
+            }));
+            e.extend_from_slice(b"\"}");
+            (i, e)
+        };
+        let t = tree_with(&[vec![noise(0), noise(1)]]);
+        assert_eq!(t.get(0u64.to_be_bytes()).unwrap().unwrap()[0], RUN);
+    }
+
     #[test]
     fn a_damaged_run_is_refused_naming_where_it_is_stored() {
         let t = tree_with(&[batch(0, 1, 300), batch(1, 10, 300)]);
         let key = 1u64.to_be_bytes();
         let good = t.get(key).unwrap().unwrap().to_vec();
+        assert_eq!(good[0], PACKED);
         let cut = &good[..good.len() - 5];
         t.insert(key, cut).unwrap();
         let e = all(&t).unwrap().find_map(Result::err).unwrap().to_string();
         assert!(e.contains("stored from index 1 are not a run"), "{e}");
+        assert!(e.contains("does not decompress"), "{e}");
+        // A length that would have a read allocate 4 GiB: refused before.
+        let mut huge = good.clone();
+        huge[1..5].copy_from_slice(&u32::MAX.to_le_bytes());
+        t.insert(key, huge).unwrap();
+        let e = all(&t).unwrap().find_map(Result::err).unwrap().to_string();
+        assert!(e.contains("says it holds 4294967295 bytes"), "{e}");
+        // Decompressed whole, but its lengths do not add up.
+        let mut plain = unpacked(1, &good[1..]).unwrap().to_vec();
+        plain.truncate(plain.len() - 5);
+        let mut short = vec![PACKED];
+        short.extend(lz4_flex::block::compress_prepend_size(&plain[1..]));
+        t.insert(key, short).unwrap();
+        let e = all(&t).unwrap().find_map(Result::err).unwrap().to_string();
+        assert!(
+            e.contains("stored from index 1 are not a run of entries: an entry"),
+            "{e}"
+        );
         // Keys that overlap: a run from 1 and a key at 5.
         t.insert(key, good).unwrap();
         t.insert(5u64.to_be_bytes(), entry(5, 300)).unwrap();

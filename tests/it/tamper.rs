@@ -140,15 +140,18 @@ fn entry_key(i: u64) -> [u8; 8] {
 // The `entries` tree as ARCHITECTURE.md describes it, read and written here without the
 // store's code: a key is the index of the first entry it holds (big-endian); its value is one
 // entry as it is (canonical JSON, starting `{`), or a run of at least two consecutive entries:
-// 0x00, then each entry's length (big-endian u16) and bytes.
+// 0x00, then each entry's length (big-endian u16) and bytes; or such a run compressed: 0x01,
+// then the bytes after the 0x00 in LZ4's block format, prefixed with their length (u32 LE).
 
 /// The entries one key holds.
 fn unrun(value: &[u8]) -> Vec<Vec<u8>> {
-    if value.first() != Some(&0) {
-        return vec![value.to_vec()];
-    }
+    let plain = match value.first() {
+        Some(0) => value[1..].to_vec(),
+        Some(1) => lz4_flex::block::decompress_size_prepended(&value[1..]).unwrap(),
+        _ => return vec![value.to_vec()],
+    };
     let mut out = Vec::new();
-    let mut rest = &value[1..];
+    let mut rest = &plain[..];
     while !rest.is_empty() {
         let len = u16::from_be_bytes([rest[0], rest[1]]) as usize;
         out.push(rest[2..2 + len].to_vec());
@@ -158,11 +161,17 @@ fn unrun(value: &[u8]) -> Vec<Vec<u8>> {
     out
 }
 
-/// The value of a key holding `entries`.
+/// The value of a key holding `entries`, compressed as the sequencer writes them.
 fn run_of(entries: &[Vec<u8>]) -> Vec<u8> {
     if let [one] = entries {
         return one.clone();
     }
+    let plain = plain_run_of(entries);
+    [vec![1], lz4_flex::block::compress_prepend_size(&plain[1..])].concat()
+}
+
+/// The value of a key holding `entries` as a run not compressed (older logs).
+fn plain_run_of(entries: &[Vec<u8>]) -> Vec<u8> {
     let mut v = vec![0];
     for e in entries {
         v.extend_from_slice(&(e.len() as u16).to_be_bytes());
@@ -292,8 +301,24 @@ fn a_clean_log_verifies_with_its_exact_size() {
     // The tampering below edits entries inside runs: the log stored as the sequencer wrote it
     // verifies, and so does the same log in runs of RUN.
     let (_dir, log, size) = log_in_runs(EVENTS);
-    let keys = tamper(&log, |db| stored_entries(&tree(db, "entries")).len() as u64);
+    let keys = tamper(&log, |db| {
+        let entries = tree(db, "entries");
+        let stored = stored_entries(&entries);
+        assert!(
+            stored.iter().skip(2).all(|(_, v)| v[0] == 1),
+            "runs compressed"
+        );
+        stored.len() as u64
+    });
     assert_eq!(keys, 2 + (size - 2).div_ceil(RUN as u64));
+    assert_verifies(&log, size);
+    // A log written before runs were compressed: its plain runs verify as they are.
+    tamper(&log, |db| {
+        let entries = tree(db, "entries");
+        for (k, v) in stored_entries(&entries).into_iter().skip(2) {
+            entries.insert(k, plain_run_of(&unrun(&v))).unwrap();
+        }
+    });
     assert_verifies(&log, size);
 }
 
