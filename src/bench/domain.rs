@@ -401,6 +401,19 @@ pub fn run(dir: &Path, manifests: u64, cache_mb: u64, raw: &RawRates) -> Result<
         "disk after the append: {bytes} bytes for {size} entries = {:.0} bytes/entry (entries, Merkle nodes, the read model, indexes, sled's own overhead)",
         bytes as f64 / size.max(1) as f64
     );
+    let live = super::live_bytes(dir)?;
+    let total: u64 = live.iter().map(|(_, b)| b).sum();
+    let per = |b: u64| b as f64 / size.max(1) as f64;
+    let trees: Vec<String> = live
+        .iter()
+        .filter(|(_, b)| per(*b) >= 1.0)
+        .map(|(name, b)| format!("{name} {:.0}", per(*b)))
+        .collect();
+    println!(
+        "  of which live in the trees (keys and values as stored): {:.0} bytes an entry ({}); the rest is sled's log around them",
+        per(total),
+        trees.join(", ")
+    );
 
     // Reopen: the read model is resumed where it stands.
     let again = rules();
