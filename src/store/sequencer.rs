@@ -104,14 +104,20 @@ pub(super) struct Timing {
 }
 
 impl Timing {
-    fn add(&self, w: &Writes, busy: std::time::Duration, durable: std::time::Duration) {
+    fn add(
+        &self,
+        w: &Writes,
+        read_model_bytes: u64,
+        busy: std::time::Duration,
+        durable: std::time::Duration,
+    ) {
         self.batches.fetch_add(1, Ordering::Relaxed);
         self.events
             .fetch_add(w.entries.len() as u64, Ordering::Relaxed);
         self.read_model_keys
             .fetch_add(w.domain.len() as u64, Ordering::Relaxed);
         self.read_model_bytes
-            .fetch_add(read_model_bytes(w), Ordering::Relaxed);
+            .fetch_add(read_model_bytes, Ordering::Relaxed);
         self.busy_ns
             .fetch_add(busy.as_nanos() as u64, Ordering::Relaxed);
         self.durable_ns
@@ -390,10 +396,11 @@ fn commit_batch(
         })
     });
     let durable = started.elapsed() - wrote;
+    let read_model_bytes = read_model_bytes(&w);
     tracing::debug!(
         events = w.entries.len(),
         read_model_keys = w.domain.len(),
-        read_model_bytes = read_model_bytes(&w),
+        read_model_bytes,
         prepare_us = prepared.as_micros() as u64,
         write_us = (wrote - prepared).as_micros() as u64,
         fsync_us = (flushed - wrote).as_micros() as u64,
@@ -432,7 +439,8 @@ fn commit_batch(
     };
     drop(commit);
     // Counted before the answers go: whoever has them sees the batch counted.
-    st.timing.add(&w, started.elapsed(), durable);
+    st.timing
+        .add(&w, read_model_bytes, started.elapsed(), durable);
     for (reply, a) in answers {
         let _ = reply.send(a.map(|r| Receipt {
             tree_size: size,
