@@ -200,6 +200,14 @@ impl From<StoreError> for Problem {
                 2,
             );
         }
+        if let StoreError::Damaged(_) = e {
+            return Problem::new(
+                500,
+                "damaged",
+                "Log database damaged",
+                format!("{e}: nothing is served from the damaged part; the operator must stop the server, run `wasteledger verify`, then `reindex` or `restore`"),
+            );
+        }
         Problem::new(500, "store", "Storage error", e.to_string())
     }
 }
@@ -210,5 +218,36 @@ impl From<ProofRequestError> for Problem {
             ProofRequestError::Range { field, detail } => Problem::bad_request(Some(field), detail),
             ProofRequestError::Store(s) => s.into(),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A read that meets damaged storage names what was found and the operator's step; an
+    /// I/O failure is a retry, not damage.
+    #[test]
+    fn damage_found_on_a_read_says_what_and_what_the_operator_runs() {
+        let p = Problem::from(StoreError::Damaged(
+            "the entries stored from index 12 are not a run of entries: a compressed run cut short"
+                .into(),
+        ));
+        assert_eq!(p.status, 500);
+        assert_eq!(p.kind, "urn:wasteledger:problem:damaged");
+        assert!(
+            p.detail.starts_with("the entries stored from index 12"),
+            "{}",
+            p.detail
+        );
+        assert!(
+            p.detail
+                .contains("stop the server, run `wasteledger verify`"),
+            "{}",
+            p.detail
+        );
+        let p = Problem::from(StoreError::Corrupt("entry 3: not JSON".into()));
+        assert_eq!(p.kind, "urn:wasteledger:problem:store");
+        assert!(!p.detail.contains("wasteledger verify"), "{}", p.detail);
     }
 }

@@ -1346,15 +1346,13 @@ fn stored_nodes_end_at(trees: &Trees, dir: &Path, size: u64) -> Result<(), Store
 fn damaged_proof(kind: &str, e: merkle::ProofError) -> StoreError {
     StoreError::Damaged(format!(
         "the stored Merkle nodes give an {kind} proof that does not lead to the published root \
-         ({e}): the database is damaged; run `wasteledger verify` with the server stopped, then \
-         `wasteledger reindex` (the nodes are derived from the entries)"
+         ({e}); the nodes are derived from the entries: `wasteledger reindex` rebuilds them"
     ))
 }
 
 fn missing_entry(index: u64) -> StoreError {
     StoreError::Damaged(format!(
-        "published entry {index} is missing from the database: it is damaged; nothing more \
-         is served from it until it is restored (run `wasteledger verify` with the server stopped)"
+        "published entry {index} is missing from the database"
     ))
 }
 

@@ -86,8 +86,7 @@ fn put(run: &[(u64, &[u8])], batch: &mut sled::Batch) {
 
 fn not_a_run(first: u64, what: &str) -> StoreError {
     StoreError::Damaged(format!(
-        "the entries stored from index {first} are not a run of entries: {what}; run \
-         `wasteledger verify` with the server stopped"
+        "the entries stored from index {first} are not a run of entries: {what}"
     ))
 }
 
@@ -231,7 +230,7 @@ impl Iterator for Entries {
             if let Some(after) = self.after.filter(|a| first < *a) {
                 return Some(Err(StoreError::Damaged(format!(
                     "the entries stored from index {first} overlap those stored before them \
-                     (up to {}); run `wasteledger verify` with the server stopped",
+                     (up to {})",
                     after - 1
                 ))));
             }

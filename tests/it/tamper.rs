@@ -278,6 +278,11 @@ fn assert_fails_at(log: &Path, index: u64, causes: &[&str]) {
     for cause in causes {
         assert!(out.contains(cause), "expected {cause:?} in: {out}");
     }
+    // What the audit found, not the server's advice to run the audit.
+    assert!(
+        !out.contains("run `wasteledger verify`"),
+        "verify tells its reader to run verify: {out}"
+    );
 }
 
 fn assert_verifies(log: &Path, size: u64) {
