@@ -7,35 +7,43 @@
 //!   in the LZ4 block format and prefixed with their length (a little-endian `u32`; the form of
 //!   `lz4_flex::compress_prepend_size`).
 //!
-//! A batch's entries are written as runs of at most [`RUN_BYTES`] before compression (a batch
-//! of one entry, or an entry too long to share a run, as it is), compressed unless that would
-//! not make them shorter, in the batch's own transaction, and a key is never written again: the
-//! log stays append-only key by key. Logs written before runs hold one entry a key, logs written
-//! before compression plain runs; both read the same way, and a log may hold all three.
+//! A batch's entries are written as runs of at most [`RUN_PLAIN_BYTES`] before compression
+//! that take at most [`RUN_BYTES`] stored (entries that do not compress so far: runs of at most
+//! [`RUN_BYTES`]; a batch of one entry, or an entry too long to share a run, as it is),
+//! compressed unless that would not make them shorter, in the batch's own transaction, and a
+//! key is never written again: the log stays append-only key by key. Logs written before runs
+//! hold one entry a key, logs written before compression plain runs, logs written before runs
+//! of 24 KiB runs of at most 6 KiB; all read the same way, and a log may hold them all.
 //!
 //! Why: each sled key costs an insert (a walk down the tree, a fragment in sled's log, a copy
 //! of the leaf) whatever its size, and the entries were one key each of the few a plain event
-//! writes (README, "Benchmarks"). The bound keeps a full leaf of runs (sled splits a leaf above
-//! sixteen keys) well inside the largest page sled keeps in its log (a quarter of a 512 KiB
-//! segment); a larger page would go to a file of its own. Compressed: the entries of a run share
-//! their field names, keys and most of their values; with LZ4 the disk an entry went from about
-//! 1,240 to about 510 bytes, and the append and the audit got faster, sled writing fewer bytes
-//! (README, "Benchmarks").
+//! writes (README, "Benchmarks"). The bound on what a run takes stored keeps a full leaf of runs
+//! (sled splits a leaf above sixteen keys) well inside the largest page sled keeps in its log (a
+//! quarter of a 512 KiB segment); a larger page would go to a file of its own. Compressed: the
+//! entries of a run share their field names, keys and most of their values; with LZ4 the disk
+//! an entry went from about 1,240 to about 510 bytes, and the append and the audit got faster,
+//! sled writing fewer bytes; runs of 24 KiB before compression, four times fewer keys, took it
+//! to about 440 and the append 2.7 % further (README, "Benchmarks").
 
 use super::{be_u64, StoreError};
 use sled::IVec;
 use std::collections::VecDeque;
 
-/// The most bytes one run's value takes before it is compressed (its marker and length
-/// prefixes included); compressed, it takes fewer.
+/// The most bytes one run's value takes as stored: compressed, or plain where compression
+/// does not shorten it (its marker and length prefixes included).
 pub(crate) const RUN_BYTES: usize = 6 * 1024;
+/// The most bytes a run holds before it is compressed: stored in at most [`RUN_BYTES`] when
+/// it compresses fourfold (a run's entries repeat their field names, keys and most values);
+/// entries that do not compress into [`RUN_BYTES`] are stored as runs of at most
+/// [`RUN_BYTES`] before compression.
+pub(crate) const RUN_PLAIN_BYTES: usize = 4 * RUN_BYTES;
 
 /// The first byte of a run's value (an entry's canonical JSON never starts with it).
 const RUN: u8 = 0;
 /// The first byte of a compressed run's value.
 const PACKED: u8 = 1;
-/// The most bytes a compressed run may say it holds. Written runs hold at most [`RUN_BYTES`];
-/// the bound keeps a damaged length from making a read allocate gigabytes.
+/// The most bytes a compressed run may say it holds. Written runs hold at most
+/// [`RUN_PLAIN_BYTES`]; the bound keeps a damaged length from making a read allocate gigabytes.
 const MAX_PACKED: usize = 1 << 20;
 
 /// Stage consecutive entries `(index, bytes)`, in order, into `batch` as runs.
@@ -43,28 +51,49 @@ pub(crate) fn stage<'a>(
     entries: impl IntoIterator<Item = (u64, &'a [u8])>,
     batch: &mut sled::Batch,
 ) {
+    for run in runs_of(entries, RUN_PLAIN_BYTES) {
+        if let Some((key, value)) = stored(&run, RUN_BYTES) {
+            batch.insert(&key, value);
+        } else {
+            // It does not compress into RUN_BYTES: runs that hold no more than that.
+            for run in runs_of(run, RUN_BYTES) {
+                let (key, value) = stored(&run, usize::MAX).expect("no bound");
+                batch.insert(&key, value);
+            }
+        }
+    }
+}
+
+/// Consecutive entries cut into runs of at most `bound` bytes as a plain run (an entry longer
+/// than that on its own).
+fn runs_of<'a>(
+    entries: impl IntoIterator<Item = (u64, &'a [u8])>,
+    bound: usize,
+) -> Vec<Vec<(u64, &'a [u8])>> {
+    let mut runs = Vec::new();
     let mut run: Vec<(u64, &[u8])> = Vec::new();
     let mut bytes = 1;
     for (i, e) in entries {
         debug_assert!(run.last().is_none_or(|(last, _)| *last + 1 == i));
-        if !run.is_empty() && bytes + 2 + e.len() > RUN_BYTES {
-            put(&run, batch);
-            run.clear();
+        if !run.is_empty() && bytes + 2 + e.len() > bound {
+            runs.push(std::mem::take(&mut run));
             bytes = 1;
         }
         run.push((i, e));
         bytes += 2 + e.len();
     }
     if !run.is_empty() {
-        put(&run, batch);
+        runs.push(run);
     }
+    runs
 }
 
-fn put(run: &[(u64, &[u8])], batch: &mut sled::Batch) {
+/// A run's key and value as stored, or None if it would take more than `bound` bytes: one
+/// entry as it is; more, compressed unless that does not shorten them.
+fn stored(run: &[(u64, &[u8])], bound: usize) -> Option<([u8; 8], Vec<u8>)> {
     let key = run[0].0.to_be_bytes();
     if let [(_, e)] = run {
-        batch.insert(&key, *e);
-        return;
+        return Some((key, e.to_vec()));
     }
     let mut v = Vec::with_capacity(1 + run.iter().map(|(_, e)| 2 + e.len()).sum::<usize>());
     v.push(RUN);
@@ -74,14 +103,15 @@ fn put(run: &[(u64, &[u8])], batch: &mut sled::Batch) {
         v.extend_from_slice(e);
     }
     let packed = lz4_flex::block::compress_prepend_size(&v[1..]);
-    if 1 + packed.len() < v.len() {
+    let value = if 1 + packed.len() < v.len() {
         let mut p = Vec::with_capacity(1 + packed.len());
         p.push(PACKED);
         p.extend_from_slice(&packed);
-        batch.insert(&key, p);
+        p
     } else {
-        batch.insert(&key, v);
-    }
+        v
+    };
+    (value.len() <= bound).then_some((key, value))
 }
 
 fn not_a_run(first: u64, what: &str) -> StoreError {
@@ -276,21 +306,22 @@ mod tests {
             batch(1, 100, 500),
             vec![
                 (101, entry(101, 400)),
-                (102, entry(102, 9000)),
+                (102, entry(102, RUN_PLAIN_BYTES + 1000)),
                 (103, entry(103, 400)),
             ],
         ];
         let t = tree_with(&batches);
         let written: Vec<(u64, Vec<u8>)> = batches.concat();
-        // 500-byte entries, 12 to a run of at most 6 KiB: 9 keys for the 100, each compressed
-        // (the entries differ in their index only) to a small part of what it holds.
-        assert_eq!(t.len(), 1 + 9 + 3);
+        // 500-byte entries, 48 to a run of at most 24 KiB before compression: 3 keys for the
+        // 100, each compressed (the entries differ in their index only) to a small part of
+        // what it holds.
+        assert_eq!(t.len(), 1 + 3 + 3);
         let runs: Vec<IVec> = t
             .iter()
             .map(|kv| kv.unwrap().1)
             .filter(|v| v[0] != b'{')
             .collect();
-        assert_eq!(runs.len(), 9);
+        assert_eq!(runs.len(), 3);
         assert!(runs
             .iter()
             .all(|v| v[0] == PACKED && v.len() < RUN_BYTES / 4));
@@ -360,6 +391,31 @@ mod tests {
         };
         let t = tree_with(&[vec![noise(0), noise(1)]]);
         assert_eq!(t.get(0u64.to_be_bytes()).unwrap().unwrap()[0], RUN);
+
+        // Forty of them (16 KiB) do not compress into RUN_BYTES: stored as runs of at most
+        // RUN_BYTES, each read back as written.
+        let many: Vec<(u64, Vec<u8>)> = (0..40).map(&mut noise).collect();
+        let t = tree_with(std::slice::from_ref(&many));
+        let stored: Vec<(u64, IVec)> = t
+            .iter()
+            .map(|kv| kv.map(|(k, v)| (be_u64(&k).unwrap(), v)).unwrap())
+            .collect();
+        assert_eq!(
+            stored.iter().map(|(i, _)| *i).collect::<Vec<_>>(),
+            [0, 14, 28],
+            "14 entries of about 415 bytes to a run of 6 KiB"
+        );
+        assert!(
+            stored.iter().all(|(_, v)| v.len() <= RUN_BYTES),
+            "{:?}",
+            stored.iter().map(|(_, v)| v.len()).collect::<Vec<_>>()
+        );
+        let read: Vec<(u64, Vec<u8>)> = all(&t)
+            .unwrap()
+            .map(|e| e.map(|(i, b)| (i, b.to_vec())))
+            .collect::<Result<_, _>>()
+            .unwrap();
+        assert_eq!(read, many);
     }
 
     #[test]
