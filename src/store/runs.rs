@@ -294,6 +294,15 @@ mod tests {
         t
     }
 
+    /// Every entry the tree holds, read through [`all`].
+    fn read_all(t: &sled::Tree) -> Vec<(u64, Vec<u8>)> {
+        all(t)
+            .unwrap()
+            .map(|e| e.map(|(i, b)| (i, b.to_vec())))
+            .collect::<Result<_, _>>()
+            .unwrap()
+    }
+
     fn batch(from: u64, n: u64, len: usize) -> Vec<(u64, Vec<u8>)> {
         (from..from + n).map(|i| (i, entry(i, len))).collect()
     }
@@ -334,12 +343,7 @@ mod tests {
             &*t.get(102u64.to_be_bytes()).unwrap().unwrap(),
             &written[102].1[..]
         );
-        let read: Vec<(u64, Vec<u8>)> = all(&t)
-            .unwrap()
-            .map(|e| e.map(|(i, b)| (i, b.to_vec())))
-            .collect::<Result<_, _>>()
-            .unwrap();
-        assert_eq!(read, written);
+        assert_eq!(read_all(&t), written);
         assert_eq!(size(&t).unwrap(), 104);
         for i in [0, 1, 12, 13, 50, 100, 101, 102, 103] {
             assert_eq!(
@@ -368,12 +372,7 @@ mod tests {
             .flatten()
             .collect();
         t.insert(11u64.to_be_bytes(), plain).unwrap();
-        let read: Vec<(u64, Vec<u8>)> = all(&t)
-            .unwrap()
-            .map(|e| e.map(|(i, b)| (i, b.to_vec())))
-            .collect::<Result<_, _>>()
-            .unwrap();
-        assert_eq!(read, batch(0, 14, 300));
+        assert_eq!(read_all(&t), batch(0, 14, 300));
         assert_eq!(&*get(&t, 12).unwrap().unwrap(), &entry(12, 300)[..]);
 
         // Two entries of bytes that do not repeat: stored plain.
@@ -410,12 +409,7 @@ mod tests {
             "{:?}",
             stored.iter().map(|(_, v)| v.len()).collect::<Vec<_>>()
         );
-        let read: Vec<(u64, Vec<u8>)> = all(&t)
-            .unwrap()
-            .map(|e| e.map(|(i, b)| (i, b.to_vec())))
-            .collect::<Result<_, _>>()
-            .unwrap();
-        assert_eq!(read, many);
+        assert_eq!(read_all(&t), many);
     }
 
     #[test]
