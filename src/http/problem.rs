@@ -205,7 +205,7 @@ impl From<StoreError> for Problem {
                 500,
                 "damaged",
                 "Log database damaged",
-                format!("{e}: nothing is served from the damaged part; the operator must stop the server, run `wasteledger verify`, then `reindex` or `restore`"),
+                format!("{e}. Nothing is served from the damaged part: the operator must stop the server, run `wasteledger verify`, then `reindex` or `restore`"),
             );
         }
         Problem::new(500, "store", "Storage error", e.to_string())
@@ -225,8 +225,8 @@ impl From<ProofRequestError> for Problem {
 mod tests {
     use super::*;
 
-    /// A read that meets damaged storage names what was found and the operator's step; an
-    /// I/O failure is a retry, not damage.
+    /// A read that meets damaged storage names what was found and the operator's step; other
+    /// storage errors keep their own type and do not send the operator to `verify`.
     #[test]
     fn damage_found_on_a_read_says_what_and_what_the_operator_runs() {
         let p = Problem::from(StoreError::Damaged(
