@@ -3,7 +3,7 @@
 use crate::ledger::canonical::CanonicalError;
 use crate::ledger::event::EventError;
 use crate::ledger::state::Refusal;
-use crate::store::{ProofRequestError, StoreError, SubmitError};
+use crate::store::{ProofRequestError, StoreError, SubmitError, DAMAGE_STEP};
 use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, ResponseError};
 use serde::Serialize;
@@ -205,7 +205,7 @@ impl From<StoreError> for Problem {
                 500,
                 "damaged",
                 "Log database damaged",
-                format!("{e}. Nothing is served from the damaged part: the operator must stop the server, run `wasteledger verify`, then `reindex` or `restore`"),
+                format!("{e}. Nothing is served from the damaged part: {DAMAGE_STEP}"),
             );
         }
         Problem::new(500, "store", "Storage error", e.to_string())

@@ -105,6 +105,11 @@ impl Default for Config {
     }
 }
 
+/// What the operator does once the database is found damaged, said wherever the damage is
+/// answered (an append refused, a read refused).
+pub const DAMAGE_STEP: &str =
+    "the operator must stop the server, run `wasteledger verify`, then `reindex` or `restore`";
+
 #[derive(Debug, Error)]
 pub enum StoreError {
     #[error("database: {}", sled_text(.0))]
@@ -113,7 +118,8 @@ pub enum StoreError {
     Corrupt(String),
     #[error("{0}")]
     Setup(String),
-    /// The database cannot be trusted as it is on disk: it does not reach what the log
+    /// The database cannot be trusted as it is on disk (what the operator does then:
+    /// [`DAMAGE_STEP`]): it does not reach what the log
     /// published, its derived trees disagree with its entries, or sled failed (or panicked)
     /// reading it. Nothing was served or signed from it.
     #[error("{0}")]

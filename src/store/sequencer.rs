@@ -52,7 +52,7 @@ pub enum SubmitError {
     #[error("the log is shutting down or stopped")]
     Stopped,
     /// The integrity sweep found the database damaged (`sweep.rs`).
-    #[error("the log takes no events: its database is damaged ({0}). Nothing was done with this event; the operator must stop the server, run `wasteledger verify`, then `reindex` or `restore`")]
+    #[error("the log takes no events: its database is damaged ({0}). Nothing was done with this event; {step}", step = super::DAMAGE_STEP)]
     Damaged(String),
     #[error(transparent)]
     Signature(#[from] crate::ledger::event::EventError),
