@@ -5,8 +5,8 @@
 //! Trees (keys are big-endian, so they iterate in order):
 //! - `entries`  index u64 -> entry bytes, or a run of entries  THE LOG (never updated, never
 //!   deleted): a key is the index of the first entry it holds ([`runs`])
-//! - `nodes`    level u8 || index u64 -> 32-byte hash         derived: complete subtrees at
-//!   even levels >= 2 (see [`is_stored_level`])
+//! - `node-tiles` level u8 || tile u64 -> up to 16 hashes       derived: complete subtrees at
+//!   even levels >= 2, a level's nodes in tiles of 16 ([`nodes`])
 //! - `replay`   the replay index (`hashes.rs`): per segment of 65,536 entries, its event
 //!   hashes (SHA-256 of the body) with their indexes, sorted; the open segment's in index order
 //! - `registry` index u64 -> ()                               derived: entries that change LogState
@@ -25,6 +25,7 @@
 mod cosign;
 mod hashes;
 mod intake;
+mod nodes;
 mod pending;
 pub mod published;
 mod readmodel;
@@ -267,7 +268,7 @@ impl Trees {
             })?;
         Ok(Trees {
             entries: db.open_tree("entries")?,
-            nodes: db.open_tree("nodes")?,
+            nodes: db.open_tree(nodes::TREE)?,
             replay: db.open_tree("replay")?,
             registry: db.open_tree("registry")?,
             pending: db.open_tree("pending")?,
@@ -336,25 +337,11 @@ pub fn keep_freed_memory_a_while() {
     }
 }
 
-pub(crate) fn node_key(level: u8, index: u64) -> [u8; 9] {
-    let mut k = [0u8; 9];
-    k[0] = level;
-    k[1..].copy_from_slice(&index.to_be_bytes());
-    k
-}
-
 pub(crate) fn be_u64(b: &[u8]) -> Result<u64, StoreError> {
     let arr: [u8; 8] = b.try_into().map_err(|_| {
         StoreError::Corrupt(format!("expected an 8-byte key, found {} bytes", b.len()))
     })?;
     Ok(u64::from_be_bytes(arr))
-}
-
-/// Which complete subtrees are stored: the even levels from 2 up, a third of a node per entry
-/// (each sled insert costs microseconds). Any other node is one hash of two neighbours away,
-/// and level 0 is the leaf hash of the entry itself, so a proof costs at most twice the reads.
-pub(crate) fn is_stored_level(level: u8) -> bool {
-    level >= 2 && level.is_multiple_of(2)
 }
 
 /// The store as a source of complete-subtree hashes for proofs.
@@ -368,18 +355,13 @@ impl SubtreeHashes for StoredNodes<'_> {
                 .ok_or_else(|| StoreError::Corrupt(format!("entry {index} is missing")))?;
             return Ok(leaf_hash(&bytes));
         }
-        if !is_stored_level(level) {
+        if !nodes::is_stored_level(level) {
             let left = self.perfect(level - 1, 2 * index)?;
             let right = self.perfect(level - 1, 2 * index + 1)?;
             return Ok(merkle::node_hash(&left, &right));
         }
-        let v = self.0.nodes.get(node_key(level, index))?.ok_or_else(|| {
+        nodes::get(&self.0.nodes, level, index)?.ok_or_else(|| {
             StoreError::Corrupt(format!("Merkle node level {level} #{index} is missing"))
-        })?;
-        v.as_ref().try_into().map_err(|_| {
-            StoreError::Corrupt(format!(
-                "Merkle node level {level} #{index} is not 32 bytes"
-            ))
         })
     }
 }
@@ -1026,6 +1008,7 @@ pub(super) fn load_durable(
     let size = trees.size()?;
     published::check_size(dir, size).map_err(StoreError::Damaged)?;
     let sizes = published::sizes_named(dir);
+    nodes::check_layout(&trees.db)?;
     let segment = hashes::segment(trees, new_segment)?;
     let tail = hashes::Tail::load(&trees.replay, segment, size)?;
     let (state, prev, last_time, from_entries) = load_state(trees, size, fold, &sizes, &tail)?;
@@ -1325,26 +1308,13 @@ fn check_published(
 /// subtree is there ([`Frontier::load`] read those it needs) and none lies past it. A cut or
 /// drifted index deeper in is the integrity sweep's (and `verify`'s) to find.
 fn stored_nodes_end_at(trees: &Trees, dir: &Path, size: u64) -> Result<(), StoreError> {
-    for level in (1..64u8).filter(|l| is_stored_level(*l)) {
-        let have = size >> level;
-        let last = match have.checked_sub(1) {
-            Some(i) => trees.nodes.contains_key(node_key(level, i))?,
-            None => true,
-        };
-        let past = trees
-            .nodes
-            .range(node_key(level, have)..=node_key(level, u64::MAX))
-            .next()
-            .is_some();
-        if !last || past {
-            return Err(StoreError::Damaged(format!(
-                "the Merkle node index in {} does not end at level {level} where a log of \
-                 {size} entries does; nothing was served. Run `wasteledger reindex --data {}` \
-                 to rebuild it",
-                dir.display(),
-                dir.display()
-            )));
-        }
+    if let Some(level) = nodes::first_level_not_ending_at(&trees.nodes, size)? {
+        return Err(StoreError::Damaged(format!(
+            "the Merkle node index in {} does not end at level {level} where a log of {size} \
+             entries does; nothing was served. Run `wasteledger reindex --data {}` to rebuild it",
+            dir.display(),
+            dir.display()
+        )));
     }
     Ok(())
 }
@@ -1360,14 +1330,6 @@ fn missing_entry(index: u64) -> StoreError {
     StoreError::Damaged(format!(
         "published entry {index} is missing from the database"
     ))
-}
-
-/// How many Merkle nodes a log of `size` entries stores (see [`is_stored_level`]).
-pub(crate) fn stored_node_count(size: u64) -> u64 {
-    (1..64u8)
-        .filter(|l| is_stored_level(*l))
-        .map(|l| size >> l)
-        .sum()
 }
 
 /// Event types that change [`LogState`], so they are indexed in `registry`.

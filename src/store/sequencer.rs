@@ -6,9 +6,7 @@
 
 use super::recover::{self, TreesSlot, RETRY};
 use super::stage::{drain, Stage};
-use super::{
-    changes_log_state, is_stored_level, node_key, Head, StoreError, Trees, CHECKPOINT_KEY,
-};
+use super::{changes_log_state, nodes, Head, StoreError, Trees, CHECKPOINT_KEY};
 use crate::ledger::entry::encode as encode_entry;
 use crate::ledger::event::VerifiedEvent;
 use crate::ledger::merkle::{leaf_hash, Frontier, Hash};
@@ -227,7 +225,8 @@ pub(super) fn start(
 #[derive(Default)]
 struct Writes {
     entries: Vec<(u64, Vec<u8>)>,
-    nodes: Vec<([u8; 9], Hash)>,
+    /// The Merkle nodes the batch completes at the stored levels: (level, index, hash).
+    nodes: Vec<(u8, u64, Hash)>,
     /// The batch's event hashes, in index order.
     events: Vec<Hash>,
     registry: Vec<u64>,
@@ -482,8 +481,8 @@ fn sequence_one(
     st.state.admit(index, now, event, fold)?;
     let leaf = leaf_hash(&bytes);
     st.frontier.append(leaf, |n| {
-        if is_stored_level(n.level) {
-            w.nodes.push((node_key(n.level, n.index), n.hash))
+        if nodes::is_stored_level(n.level) {
+            w.nodes.push((n.level, n.index, n.hash))
         }
     });
     st.prev = leaf;
@@ -519,9 +518,9 @@ fn write_batch(
         w.entries.iter().map(|(i, bytes)| (*i, bytes.as_slice())),
         &mut entries,
     );
-    for (k, h) in &w.nodes {
-        nodes.insert(k.as_slice(), h.as_slice());
-    }
+    // The tiles the nodes extend are read here, outside the transaction: the sequencer is
+    // their only writer, and the batch before this one is durable.
+    nodes::stage(&trees.nodes, &w.nodes, &mut nodes)?;
     for i in &w.registry {
         registry.insert(&i.to_be_bytes(), &[]);
     }

@@ -19,10 +19,7 @@
 use super::hashes::Expected;
 use super::recover::TreesSlot;
 use super::replay::ReplayFilter;
-use super::{
-    changes_log_state, check_link, is_stored_level, no_longer_passes, node_key, StoreError,
-    StoredNodes,
-};
+use super::{changes_log_state, check_link, no_longer_passes, nodes, StoreError, StoredNodes};
 use crate::ledger::entry::Entry;
 use crate::ledger::merkle::{leaf_hash, Frontier};
 use crate::ledger::state::{LogState, OpenRules};
@@ -192,24 +189,33 @@ fn ends(
     }
     let registry_kept = trees.registry.range(..upto.to_be_bytes()).count() as u64;
     if registry_kept != registry {
-        return Err(drifted_count("registry", registry_kept, registry, upto));
+        return Err(drifted_count(
+            "the registry index holds",
+            "keys",
+            registry_kept,
+            registry,
+            upto,
+        ));
     }
-    for level in (1..64u8).filter(|l| is_stored_level(*l)) {
+    for level in nodes::stored_levels() {
         let want = upto >> level;
-        let have = trees
-            .nodes
-            .range(node_key(level, 0)..node_key(level, want))
-            .count() as u64;
+        let have = nodes::held_below(&trees.nodes, level, want)?;
         if have != want {
-            return Err(drifted_count("Merkle node", have, want, upto));
+            return Err(drifted_count(
+                "the Merkle node tiles hold",
+                "nodes",
+                have,
+                want,
+                upto,
+            ));
         }
     }
     Ok(())
 }
 
-fn drifted_count(name: &str, have: u64, want: u64, upto: u64) -> StoreError {
+fn drifted_count(what_holds: &str, unit: &str, have: u64, want: u64, upto: u64) -> StoreError {
     StoreError::Damaged(format!(
-        "the {name} index holds {have} keys for the first {upto} entries where they imply \
-         {want}; run `wasteledger reindex` to rebuild it"
+        "{what_holds} {have} {unit} for the first {upto} entries where they imply {want}; run \
+         `wasteledger reindex` to rebuild the derived indexes"
     ))
 }

@@ -8,8 +8,8 @@
 //! directory and leaves every byte of the audited directory as it was.
 
 use super::{
-    be_u64, changes_log_state, guard, hashes, is_stored_level, node_key, published, Config,
-    StoreError, StoredNodes, Trees, CHECKPOINT_KEY,
+    be_u64, changes_log_state, guard, hashes, nodes, published, Config, StoreError, StoredNodes,
+    Trees, CHECKPOINT_KEY,
 };
 use crate::ledger::audit::{decode_all, AuditFailure, Auditor, Checked, Decoded};
 use crate::ledger::merkle::{Hash, PerfectNode};
@@ -252,6 +252,16 @@ fn audit_trees(
             },
         }));
     };
+    if nodes::legacy(&trees.db)? {
+        return Ok(Err(AuditFailure {
+            index: 0,
+            cause: format!(
+                "the Merkle nodes are kept one a key in the `{}` tree of an earlier wasteledger: \
+                 run reindex",
+                nodes::LEGACY_TREE
+            ),
+        }));
+    }
     let mut index = hashes::Expected::new(segment);
     let audited = audit_stored(
         trees,
@@ -316,10 +326,17 @@ fn audit_trees(
     if let Err(m) = index.finish(&trees.replay, false) {
         return Ok(Err(drift(size, m)));
     }
-    let expected_nodes = super::stored_node_count(size);
+    if let Some(level) = nodes::first_level_not_ending_at(&trees.nodes, size)? {
+        return Ok(Err(AuditFailure {
+            index: size,
+            cause: format!(
+                "the Merkle node tiles of level {level} do not end where the log does (a derived tree drifted; run reindex)"
+            ),
+        }));
+    }
     for (name, tree, want) in [
         ("registry", &trees.registry, registry_entries),
-        ("Merkle node", &trees.nodes, expected_nodes),
+        ("Merkle node tile", &trees.nodes, nodes::tile_count(size)),
     ] {
         let have = tree.len() as u64;
         if have != want {
@@ -398,16 +415,17 @@ fn drift(at: u64, m: hashes::Mismatch) -> AuditFailure {
 }
 
 /// The stored Merkle nodes and indexes must be exactly what the entries imply.
-fn check_derived(trees: &Trees, c: &Checked, nodes: &[PerfectNode]) -> Result<(), AuditFailure> {
-    for n in nodes.iter().filter(|n| is_stored_level(n.level)) {
-        let stored = trees
-            .nodes
-            .get(node_key(n.level, n.index))
-            .map_err(|e| AuditFailure {
-                index: c.index,
-                cause: format!("cannot read Merkle node: {e}"),
-            })?;
-        if stored.as_deref() != Some(&n.hash[..]) {
+fn check_derived(
+    trees: &Trees,
+    c: &Checked,
+    completed: &[PerfectNode],
+) -> Result<(), AuditFailure> {
+    for n in completed.iter().filter(|n| nodes::is_stored_level(n.level)) {
+        let stored = nodes::get(&trees.nodes, n.level, n.index).map_err(|e| AuditFailure {
+            index: c.index,
+            cause: format!("cannot read Merkle node: {e}"),
+        })?;
+        if stored != Some(n.hash) {
             let first = n.index << n.level;
             let last = first + (1u64 << n.level) - 1;
             // Named at the entry that completes the node: every earlier leaf under it is
@@ -594,15 +612,18 @@ pub(super) fn rebuild_derived(
     for t in [&trees.nodes, &trees.replay, &trees.registry] {
         t.clear()?;
     }
-    if trees.db.tree_names().iter().any(|n| n == b"events") {
-        // The replay index of earlier versions, written anew as `replay`.
-        trees.db.drop_tree("events")?;
+    // The replay index and the Merkle nodes of earlier versions, written anew as `replay` and
+    // as tiles.
+    for old in ["events", nodes::LEGACY_TREE] {
+        if trees.db.tree_names().iter().any(|n| n == old.as_bytes()) {
+            trees.db.drop_tree(old)?;
+        }
     }
     trees
         .meta
         .insert(hashes::SEGMENT_KEY, &segment.to_be_bytes())?;
     let batch = std::cell::RefCell::new((
-        sled::Batch::default(),
+        Vec::new(),
         Vec::new(),
         sled::Batch::default(),
         hashes::Tail::new(segment),
@@ -610,10 +631,10 @@ pub(super) fn rebuild_derived(
     let audited = audit_stored(
         trees,
         auditor,
-        |c, nodes| {
+        |c, completed| {
             let mut b = batch.borrow_mut();
-            for n in nodes.iter().filter(|n| is_stored_level(n.level)) {
-                b.0.insert(&node_key(n.level, n.index), &n.hash);
+            for n in completed.iter().filter(|n| nodes::is_stored_level(n.level)) {
+                b.0.push((n.level, n.index, n.hash));
             }
             b.1.push(c.entry.event.event_hash());
             if changes_log_state(c.entry.event.event_type()) {
@@ -624,11 +645,13 @@ pub(super) fn rebuild_derived(
         |done| {
             progress(done);
             let mut b = batch.borrow_mut();
-            let (nodes, registry) = (std::mem::take(&mut b.0), std::mem::take(&mut b.2));
-            let new = std::mem::take(&mut b.1);
+            let registry = std::mem::take(&mut b.2);
+            let (completed, new) = (std::mem::take(&mut b.0), std::mem::take(&mut b.1));
+            let mut tiles = sled::Batch::default();
+            nodes::stage(&trees.nodes, &completed, &mut tiles)?;
             let mut replay = sled::Batch::default();
             b.3.stage(&new, &mut replay);
-            trees.nodes.apply_batch(nodes)?;
+            trees.nodes.apply_batch(tiles)?;
             trees.replay.apply_batch(replay)?;
             trees.registry.apply_batch(registry)?;
             b.3.append(&new);

@@ -5,7 +5,10 @@
 //! never in a smaller log served, a new checkpoint signed over it, or a panic.
 
 use crate::support::{run_timed, BIN};
-use crate::tamper::{append_samples, build_log, tamper, tree, wait_unlocked, EVENTS, LOG_KEY_SEED};
+use crate::tamper::{
+    append_samples, build_log, edit_node, tamper, tree, wait_unlocked, EVENTS, LOG_KEY_SEED,
+    NODES_PER_TILE, NODE_TILES,
+};
 use ed25519_dalek::SigningKey;
 use sha2::{Digest, Sha256};
 use std::collections::BTreeMap;
@@ -378,9 +381,13 @@ fn a_drifted_derived_index_is_found_by_the_sweep_and_stops_the_log_or_refused_at
     ledger.shutdown();
     drop(ledger);
     tamper(&log, |db| {
-        let nodes = tree(db, "nodes");
-        let last = nodes.iter().next_back().unwrap().unwrap().0;
-        nodes.insert(last, &[7u8; 32][..]).unwrap();
+        // The last node of the highest level's last tile: on the tree's right edge.
+        let tiles = tree(db, NODE_TILES);
+        let (key, tile) = tiles.iter().next_back().unwrap().unwrap();
+        let index = u64::from_be_bytes(key[1..].try_into().unwrap()) * NODES_PER_TILE
+            + tile.len() as u64 / 32
+            - 1;
+        edit_node(&tiles, key[0], index, |h| h.fill(7));
     });
     let err = open(&log).err().expect("a wrong Merkle node: refused");
     assert!(err.contains("Merkle") && err.contains("reindex"), "{err}");
@@ -579,10 +586,8 @@ fn a_proof_through_a_damaged_interior_node_is_refused_not_served() {
     let (_dir, log, size) = build_log(EVENTS);
     // Level 2, #0: the subtree over entries 0..=3, inside the tree's left peak (not on the
     // right edge the open checks).
-    let mut key = vec![2u8];
-    key.extend_from_slice(&0u64.to_be_bytes());
     tamper(&log, |db| {
-        tree(db, "nodes").insert(key, &[9u8; 32][..]).unwrap();
+        edit_node(&tree(db, NODE_TILES), 2, 0, |h| h.fill(9))
     });
     let ledger = open(&log).expect("the right edge and the counts are intact");
     let through = ledger.inclusion_proof(10, size).unwrap_err().to_string();

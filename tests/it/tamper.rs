@@ -18,7 +18,7 @@ pub(crate) const EVENTS: u64 = 40;
 /// The log key `bench::fresh_log` creates its logs with.
 pub(crate) const LOG_KEY_SEED: [u8; 32] = [2; 32];
 /// The trees `reindex` rebuilds from the entries.
-const DERIVED: [&str; 4] = ["nodes", "replay", "registry", "meta"];
+const DERIVED: [&str; 4] = [NODE_TILES, "replay", "registry", "meta"];
 
 /// A fresh, closed log of genesis + 1 key + `events` entries: (tempdir, log dir, size).
 pub(crate) fn build_log(events: u64) -> (TempDir, PathBuf, u64) {
@@ -237,11 +237,30 @@ fn put_back(entries: &sled::Tree, kept: &[(sled::IVec, sled::IVec)]) {
     }
 }
 
-fn node_key(level: u8, index: u64) -> [u8; 9] {
+/// The stored Merkle nodes (`store/nodes.rs`): each level's nodes in tiles of
+/// [`NODES_PER_TILE`] hashes of 32 bytes, keyed level u8 || tile u64 (big-endian); a level's
+/// last tile holds fewer.
+pub(crate) const NODE_TILES: &str = "node-tiles";
+pub(crate) const NODES_PER_TILE: u64 = 16;
+
+pub(crate) fn tile_key(level: u8, tile: u64) -> [u8; 9] {
     let mut k = [0u8; 9];
     k[0] = level;
-    k[1..].copy_from_slice(&index.to_be_bytes());
+    k[1..].copy_from_slice(&tile.to_be_bytes());
     k
+}
+
+/// Change node `index` of `level` where its tile holds it.
+pub(crate) fn edit_node(tiles: &sled::Tree, level: u8, index: u64, f: impl FnOnce(&mut [u8])) {
+    let key = tile_key(level, index / NODES_PER_TILE);
+    let mut tile = tiles
+        .get(key)
+        .unwrap()
+        .expect("the node's tile exists")
+        .to_vec();
+    let at = (index % NODES_PER_TILE) as usize * 32;
+    f(&mut tile[at..at + 32]);
+    tiles.insert(key, tile).unwrap();
 }
 
 /// Replace the stored bytes of entry `i` by `edit(old bytes)`; the edit must change them.
@@ -461,28 +480,24 @@ fn swapped_entries_are_named_at_the_first() {
 
 #[test]
 fn a_changed_or_missing_merkle_node_is_named_with_the_entries_it_covers() {
-    type Edit = fn(&sled::Tree, [u8; 9]);
+    type Edit = fn(&sled::Tree);
     let cases: [(Edit, &str); 2] = [
         (
-            |nodes, k| {
-                let mut h = nodes
-                    .get(k)
-                    .unwrap()
-                    .expect("node level 2 #3 exists")
-                    .to_vec();
-                h[5] ^= 0x01;
-                nodes.insert(k, h).unwrap();
-            },
+            |tiles| edit_node(tiles, 2, 3, |h| h[5] ^= 0x01),
             "differs from the hash of those entries",
         ),
         (
-            |nodes, k| drop(nodes.remove(k).unwrap().expect("node level 2 #3 exists")),
+            // The tile of level 2 cut after node #2: #3 and those after it are missing.
+            |tiles| {
+                let tile = tiles.get(tile_key(2, 0)).unwrap().expect("level 2 tile 0");
+                tiles.insert(tile_key(2, 0), &tile[..3 * 32]).unwrap();
+            },
             "is missing",
         ),
     ];
     for (edit, cause) in cases {
         let (_dir, log, _) = log_in_runs(EVENTS);
-        tamper(&log, |db| edit(&tree(db, "nodes"), node_key(2, 3)));
+        tamper(&log, |db| edit(&tree(db, NODE_TILES)));
         // Named at entry 15, the one that completes the node (entries 12..=14 are bound by
         // their successors' `prev`).
         assert_fails_at(
@@ -519,7 +534,7 @@ fn a_derived_key_with_no_entry_behind_it_is_named() {
     for (name, key, value) in [
         ("replay", replay_chunk(1 << 20).to_vec(), vec![0xab; 32]),
         ("registry", entry_key(EVENTS + 10).to_vec(), vec![]),
-        ("nodes", node_key(2, 1_000).to_vec(), vec![0; 32]),
+        (NODE_TILES, tile_key(2, 1_000).to_vec(), vec![0; 32]),
     ] {
         let (_dir, log, size) = log_in_runs(EVENTS);
         tamper(&log, |db| tree(db, name).insert(key, value).unwrap());
@@ -635,9 +650,10 @@ fn reindex_rebuilds_every_derived_tree_byte_for_byte() {
     for name in DERIVED {
         assert!(!before[name].is_empty(), "the {name} tree is empty");
     }
-    let node = node_key(2, 3);
     assert!(
-        before["nodes"].iter().any(|(k, _)| k[..] == node[..]),
+        before[NODE_TILES]
+            .iter()
+            .any(|(k, v)| k[..] == tile_key(2, 0) && v.len() > 4 * 32),
         "node level 2 #3 is stored"
     );
 
@@ -652,7 +668,7 @@ fn reindex_rebuilds_every_derived_tree_byte_for_byte() {
 
     // One node corrupted: verify sees it, reindex restores it.
     tamper(&log, |db| {
-        tree(db, "nodes").insert(node, &[0u8; 32][..]).unwrap()
+        edit_node(&tree(db, NODE_TILES), 2, 3, |h| h.fill(0))
     });
     assert_fails_at(&log, 15, &["Merkle node (level 2, #3)"]);
     reindex(&log, &key_file);
@@ -775,34 +791,85 @@ fn a_log_with_the_earlier_replay_index_is_refused_until_reindexed() {
             .insert([7u8; 32], &3u64.to_be_bytes()[..])
             .unwrap();
     });
+    refused_until_reindexed(&log, &key_file, size, "events", &["earlier wasteledger"]);
+    assert_eq!(snapshot(&log), before, "the index a new log holds");
+}
+
+/// `log`, written by an earlier wasteledger with its derived tree `old`: refused at open and by
+/// `verify`, both saying `says` and to run `reindex`; once reindexed, `old` is gone, the log
+/// verifies and opens.
+fn refused_until_reindexed(log: &Path, key_file: &Path, size: u64, old: &str, says: &[&str]) {
     let open = || {
         wasteledger::store::Ledger::open(
-            &log,
+            log,
             wasteledger::store::Config::default(),
             ed25519_dalek::SigningKey::from_bytes(&LOG_KEY_SEED),
             std::sync::Arc::new(wasteledger::ledger::state::OpenRules),
             std::sync::Arc::new(wasteledger::store::SystemClock),
         )
     };
-    let refused = open()
-        .err()
-        .expect("an earlier replay index: refused")
-        .to_string();
+    let refused = open().err().expect("refused").to_string();
     assert!(
-        refused.contains("earlier wasteledger") && refused.contains("reindex"),
+        says.iter().all(|s| refused.contains(s)) && refused.contains("reindex"),
         "{refused}"
     );
-    let (ok, out) = verify(&log);
+    let (ok, out) = verify(log);
     assert!(
-        !ok && out.contains("earlier wasteledger") && out.contains("reindex"),
+        !ok && says.iter().all(|s| out.contains(s)) && out.contains("reindex"),
         "{out}"
     );
-    reindex(&log, &key_file);
-    assert_eq!(snapshot(&log), before, "the index a new log holds");
-    assert!(tamper(&log, |db| !db
+    reindex(log, key_file);
+    assert!(tamper(log, |db| !db
         .tree_names()
         .iter()
-        .any(|n| n == b"events")));
-    assert_verifies(&log, size);
+        .any(|n| n == old.as_bytes())));
+    assert_verifies(log, size);
     open().expect("opens once reindexed").close().unwrap();
+}
+
+/// A database written before the Merkle nodes were stored in tiles (one node a key in the
+/// `nodes` tree, level u8 || index u64 -> hash) is refused at open, saying to run `reindex`
+/// once; `verify` says the same. `reindex` writes the tiles, byte for byte what a new log
+/// holds, and drops the old tree.
+#[test]
+fn a_log_with_its_nodes_one_a_key_is_refused_until_reindexed() {
+    let (dir, log, size) = log_in_runs(EVENTS);
+    let key_file = log_key_file(dir.path());
+    let before = snapshot(&log);
+    tamper(&log, |db| {
+        let (tiles, old) = (tree(db, NODE_TILES), tree(db, "nodes"));
+        for kv in tiles.iter() {
+            let (k, v) = kv.unwrap();
+            let first = u64::from_be_bytes(k[1..].try_into().unwrap()) * NODES_PER_TILE;
+            for (i, h) in v.chunks(32).enumerate() {
+                let mut key = vec![k[0]];
+                key.extend_from_slice(&(first + i as u64).to_be_bytes());
+                old.insert(key, h).unwrap();
+            }
+        }
+        assert!(old.len() > tiles.len(), "more nodes than tiles");
+        assert!(db.drop_tree(NODE_TILES).unwrap());
+    });
+    refused_until_reindexed(&log, &key_file, size, "nodes", &["one a key"]);
+    assert_eq!(snapshot(&log), before, "the tiles a new log holds");
+}
+
+/// A level's last tile holding a node more than the log implies (no entries under it) is drift
+/// `verify` names at the log's end.
+#[test]
+fn a_tile_holding_a_node_past_the_log_is_named() {
+    let (_dir, log, size) = log_in_runs(EVENTS);
+    tamper(&log, |db| {
+        let tiles = tree(db, NODE_TILES);
+        let mut tile = tiles.get(tile_key(2, 0)).unwrap().unwrap().to_vec();
+        assert_eq!(tile.len() as u64, (size >> 2) * 32, "level 2's one tile");
+        tile.extend_from_slice(&[0xcd; 32]);
+        tiles.insert(tile_key(2, 0), tile).unwrap();
+    });
+    let (ok, out) = verify(&log);
+    assert!(
+        !ok && out.contains(&format!("verify failed at entry {size}: "))
+            && out.contains("level 2 do not end where the log does"),
+        "{out}"
+    );
 }
