@@ -60,6 +60,12 @@ impl<'r> Auditor<'r> {
         &self.state
     }
 
+    /// What the domain's fold changed since its writes were last taken (for a fold that
+    /// rebuilds a stored state: stored a chunk at a time, its memory stays bounded).
+    pub fn take_fold_writes(&mut self) -> super::kv::FoldWrites {
+        self.fold.take_writes()
+    }
+
     /// Check the next run of entries. `entries` are (position the entry was found at, bytes),
     /// in order; `on_entry` sees each checked entry and every Merkle node it completes.
     pub fn check(

@@ -1038,7 +1038,7 @@ pub(super) fn load_durable(
     let size = trees.size()?;
     published::check_size(dir, size).map_err(StoreError::Damaged)?;
     let sizes = published::sizes_named(dir);
-    nodes::check_layout(&trees.db)?;
+    nodes::check_layout(&trees.db, dir)?;
     let segment = hashes::segment(trees, new_segment)?;
     let tail = hashes::Tail::load(&trees.replay, segment, size)?;
     let (state, prev, last_time, from_entries) = load_state(trees, size, fold, &sizes, &tail)?;

@@ -172,12 +172,14 @@ pub(crate) fn legacy(db: &sled::Db) -> Result<bool, StoreError> {
 }
 
 /// A log whose nodes are still one a key opens after `reindex` has written them as tiles.
-pub(crate) fn check_layout(db: &sled::Db) -> Result<(), StoreError> {
+pub(crate) fn check_layout(db: &sled::Db, dir: &std::path::Path) -> Result<(), StoreError> {
     if legacy(db)? {
         return Err(StoreError::Setup(format!(
-            "this database was written by an earlier wasteledger, which kept the Merkle nodes \
-             one a key in the `{LEGACY_TREE}` tree: run `wasteledger reindex --data DIR` once to \
-             write them anew as tiles"
+            "the database in {} was written by an earlier wasteledger, which kept the Merkle \
+             nodes one a key in the `{LEGACY_TREE}` tree: run `wasteledger reindex --data {}` \
+             once to write them anew as tiles",
+            dir.display(),
+            dir.display()
         )));
     }
     Ok(())

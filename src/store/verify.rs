@@ -94,12 +94,12 @@ fn copy_tree(from: &Path, to: &Path) -> std::io::Result<()> {
 
 /// Feed every stored entry, in key order, through the auditor, a chunk at a time.
 /// `on_entry` sees each checked entry and the Merkle nodes it completes; `after_chunk` runs
-/// once each chunk has passed.
+/// once each chunk has passed, with the auditor.
 fn audit_stored(
     trees: &Trees,
     auditor: &mut Auditor,
     mut on_entry: impl FnMut(&Checked, &[PerfectNode]) -> Result<(), AuditFailure>,
-    mut after_chunk: impl FnMut(u64) -> Result<(), StoreError>,
+    mut after_chunk: impl FnMut(&mut Auditor) -> Result<(), StoreError>,
 ) -> Result<Result<(), AuditFailure>, StoreError> {
     // Pipeline: one thread reads the next chunk and decodes it (signatures checked on every
     // core) while this one runs the order-dependent checks on the chunk before.
@@ -163,7 +163,7 @@ fn audit_stored(
             if let Err(f) = auditor.check_decoded(&refs, decoded, &mut on_entry) {
                 return Ok(Err(f));
             }
-            after_chunk(auditor.size())?;
+            after_chunk(auditor)?;
         }
         Ok(Ok(()))
     })
@@ -274,8 +274,8 @@ fn audit_trees(
                 .map_err(|m| drift(c.index, m))?;
             check_derived(trees, c, nodes)
         },
-        |done| {
-            progress(done, total);
+        |a| {
+            progress(a.size(), total);
             Ok(())
         },
     )?;
@@ -642,8 +642,8 @@ pub(super) fn rebuild_derived(
             }
             Ok(())
         },
-        |done| {
-            progress(done);
+        |a| {
+            progress(a.size());
             let mut b = batch.borrow_mut();
             let registry = std::mem::take(&mut b.2);
             let (completed, new) = (std::mem::take(&mut b.0), std::mem::take(&mut b.1));
@@ -654,6 +654,9 @@ pub(super) fn rebuild_derived(
             trees.nodes.apply_batch(tiles)?;
             trees.replay.apply_batch(replay)?;
             trees.registry.apply_batch(registry)?;
+            // The domain's read model, a chunk at a time: held whole until the end, a city's
+            // read model outgrew the memory (reindex of a million manifests: killed at 24 GB).
+            super::readmodel::apply(&trees.domain, a.take_fold_writes())?;
             b.3.append(&new);
             Ok(())
         },
