@@ -227,29 +227,8 @@ fn audit_at(
     })
 }
 
-/// Where the audit replays the domain's read model: a tree of its own in the database it
-/// audits (for `verify`, a copy), stored a chunk at a time so that the audit's memory does not
-/// grow with the log, compared with `domain` at the end, and dropped.
-const REPLAYED_MODEL: &str = "audit-replayed-read-model";
-
 fn audit_trees(
     trees: &Trees,
-    rules: &dyn Rules,
-    progress: &mut dyn FnMut(u64, u64),
-) -> Result<Result<VerifySummary, AuditFailure>, StoreError> {
-    let replayed = trees.db.open_tree(REPLAYED_MODEL)?;
-    replayed.clear()?;
-    let audited = audit_replaying(trees, &replayed, rules, progress);
-    drop(replayed);
-    let dropped = trees.db.drop_tree(REPLAYED_MODEL);
-    let audited = audited?;
-    dropped?;
-    Ok(audited)
-}
-
-fn audit_replaying(
-    trees: &Trees,
-    replayed: &sled::Tree,
     rules: &dyn Rules,
     progress: &mut dyn FnMut(u64, u64),
 ) -> Result<Result<VerifySummary, AuditFailure>, StoreError> {
@@ -258,9 +237,7 @@ fn audit_replaying(
         Err(StoreError::Damaged(_)) => 0,
         size => size?,
     };
-    let mut fold = rules.rebuild_in(std::sync::Arc::new(super::readmodel::StoredKv::tree(
-        replayed.clone(),
-    )));
+    let mut fold = rules.fresh();
     let mut auditor = Auditor::new(fold.as_mut());
     let mut signatures = 0u64;
     let mut registry_entries = 0u64;
@@ -299,7 +276,7 @@ fn audit_replaying(
         },
         |a| {
             progress(a.size(), total);
-            super::readmodel::apply(replayed, a.take_fold_writes())
+            Ok(())
         },
     )?;
     if let Err(f) = audited {
@@ -337,9 +314,8 @@ fn audit_replaying(
     drop(auditor);
     // The domain's read model must be what a replay of the entries makes, byte for byte (a
     // log whose model was never built, made before it existed, builds it when opened).
-    super::readmodel::apply(replayed, fold.take_writes())?;
     if !trees.domain.is_empty() {
-        if let Some(cause) = super::readmodel::differs(&trees.domain, replayed)? {
+        if let Some(cause) = super::readmodel::differs(&trees.domain, fold.take_writes())? {
             return Ok(Err(AuditFailure {
                 index: size,
                 cause: format!("the domain's read model {cause} (it drifted; run reindex)"),
