@@ -143,4 +143,28 @@ fn the_read_model_is_resumed_rebuilt_byte_for_byte_by_reindex_and_at_a_new_layou
     assert!(ok, "reindex: {out}");
     let (ok, out) = run(&["verify"], &tampered);
     assert!(ok, "verify after reindex: {out}");
+
+    // A key the replay does not make, and one it makes gone: each found and named.
+    let (last, _) = after.iter().next_back().unwrap();
+    let mut past = last.clone();
+    past.push(0);
+    for (name, says) in [
+        ("extra", "that a replay does not make"),
+        ("gone", "that a replay makes"),
+    ] {
+        let copy = dir.path().join(name);
+        copy_dir(&home, &copy);
+        {
+            let db = open_db(&copy);
+            let t = db.open_tree("domain").unwrap();
+            if name == "extra" {
+                t.insert(&past, &b"x"[..]).unwrap();
+            } else {
+                t.remove(last).unwrap().expect("the model's last key");
+            }
+            db.flush().unwrap();
+        }
+        let (ok, out) = run(&["verify"], &copy);
+        assert!(!ok && out.contains(says), "{name}: {out}");
+    }
 }
