@@ -95,8 +95,7 @@ pub(super) fn stored_segment(trees: &super::Trees) -> Result<Option<u64>, StoreE
 
 /// Whether the database still has the replay index of earlier versions.
 pub(super) fn legacy(trees: &super::Trees) -> Result<bool, StoreError> {
-    Ok(trees.db.tree_names().iter().any(|n| n == b"events")
-        && !trees.db.open_tree("events")?.is_empty())
+    super::holds_old_tree(&trees.db, "events")
 }
 
 /// The open segment: its entries' hashes, in memory.

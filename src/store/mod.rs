@@ -337,6 +337,16 @@ pub fn keep_freed_memory_a_while() {
     }
 }
 
+/// Whether the database has a tree `name` (without creating it, as `open_tree` would).
+pub(crate) fn has_tree(db: &sled::Db, name: &str) -> bool {
+    db.tree_names().iter().any(|n| n == name.as_bytes())
+}
+
+/// Whether the database still holds something in `name`, a tree an earlier version wrote.
+pub(crate) fn holds_old_tree(db: &sled::Db, name: &str) -> Result<bool, StoreError> {
+    Ok(has_tree(db, name) && !db.open_tree(name)?.is_empty())
+}
+
 pub(crate) fn be_u64(b: &[u8]) -> Result<u64, StoreError> {
     let arr: [u8; 8] = b.try_into().map_err(|_| {
         StoreError::Corrupt(format!("expected an 8-byte key, found {} bytes", b.len()))

@@ -167,8 +167,7 @@ pub(crate) fn first_level_not_ending_at(
 
 /// Whether the database still keeps its nodes one a key, as earlier versions wrote them.
 pub(crate) fn legacy(db: &sled::Db) -> Result<bool, StoreError> {
-    Ok(db.tree_names().iter().any(|n| n == LEGACY_TREE.as_bytes())
-        && !db.open_tree(LEGACY_TREE)?.is_empty())
+    super::holds_old_tree(db, LEGACY_TREE)
 }
 
 /// A log whose nodes are still one a key opens after `reindex` has written them as tiles.

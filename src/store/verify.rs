@@ -615,7 +615,7 @@ pub(super) fn rebuild_derived(
     // The replay index and the Merkle nodes of earlier versions, written anew as `replay` and
     // as tiles.
     for old in ["events", nodes::LEGACY_TREE] {
-        if trees.db.tree_names().iter().any(|n| n == old.as_bytes()) {
+        if super::has_tree(&trees.db, old) {
             trees.db.drop_tree(old)?;
         }
     }
