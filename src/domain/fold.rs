@@ -185,6 +185,9 @@ impl Domain {
         let mut d = Self::over(catalog, limits, None);
         d.reset = true;
         d.pending_base = Some(base);
+        // Held in memory until the writes are first taken, then read from `base` as the
+        // sequencer's fold reads it.
+        d.keep_live();
         d
     }
 
@@ -261,6 +264,13 @@ impl Domain {
         base: std::sync::Arc<dyn Kv>,
     ) -> Self {
         let mut d = Self::over(catalog, limits, Some(base));
+        d.keep_live();
+        d
+    }
+
+    /// Keep what the sequencer's fold reads again and again decoded, within a bound.
+    fn keep_live(&mut self) {
+        let d = self;
         // What the fold reads (the tables it only writes, postings, links, fixes, the indexes
         // by party and vehicle, are not kept).
         d.manifests.keep_decoded(LIVE_MANIFESTS);
@@ -282,7 +292,6 @@ impl Domain {
         }
         d.subjects.keep_decoded(LIVE_REGISTRY);
         d.movements.keep_decoded(LIVE_REGISTRY);
-        d
     }
 
     /// A reader's view over `base` (one request, one scan): values it reads again are kept

@@ -132,14 +132,15 @@ pub(super) fn batch_of(changes: &[Change]) -> sled::Batch {
     b
 }
 
-/// Whether `tree` holds other than exactly the pairs `w` writes (a fold's whole state, taken
-/// once from entry 0): the first difference, said for a person.
-pub(super) fn differs(tree: &sled::Tree, w: FoldWrites) -> Result<Option<String>, StoreError> {
-    // A whole state taken from entry 0 may remove keys it added: none is stored.
-    let mut want = w.changes.into_iter().filter_map(|(k, v)| v.map(|v| (k, v)));
+/// Whether `tree` holds other than exactly the pairs `want` (a fold's whole state replayed from
+/// entry 0, in key order): the first difference, said for a person.
+pub(super) fn differs(
+    tree: &sled::Tree,
+    mut want: impl Iterator<Item = Result<(Vec<u8>, Vec<u8>), StoreError>>,
+) -> Result<Option<String>, StoreError> {
     for kv in tree.iter() {
         let (k, v) = kv?;
-        match want.next() {
+        match want.next().transpose()? {
             None => {
                 return Ok(Some(format!(
                     "holds key {} that a replay does not make",
@@ -166,5 +167,6 @@ pub(super) fn differs(tree: &sled::Tree, w: FoldWrites) -> Result<Option<String>
     }
     Ok(want
         .next()
+        .transpose()?
         .map(|(k, _)| format!("lacks key {} that a replay makes", hex::encode(k))))
 }
