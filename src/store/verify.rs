@@ -228,20 +228,22 @@ fn audit_at(
     })
 }
 
-/// Entries whose replayed read model the audit holds in memory. Past them it stores what it
-/// holds in a tree of the database it audits ([`REPLAYED_MODEL`]; for `verify`, the copy), then
-/// what each chunk changed, and reads the model from there: held whole, a city's model
-/// outgrows the memory (3.9 GB at 300,000 manifests; the 1M fixture's `reindex`, which held it
-/// so, was killed at 24 GB), while stored the audit runs at about 0.6 of its rate (README,
-/// Reliability).
-pub(crate) const REPLAY_HELD: u64 = 1 << 16;
+/// The most entries a log may hold for the audit to replay its read model in memory (about
+/// 0.8 GB resident at that size). A larger log's replay is stored in a tree of the database
+/// audited ([`REPLAYED_MODEL`]; for `verify`, the copy) a chunk at a time from the first, and
+/// read from there: held whole, a city's model outgrows the memory (3.9 GB at 300,000
+/// manifests; the 1M fixture's `reindex`, which held it so, was killed at 24 GB), while
+/// stored the audit runs at about 0.6 of its rate, and sled's cache and tables take some 1 GB
+/// from the start (README, Reliability). Decided before the replay: a replay held in memory
+/// and stored part way costs twice its size at once (2.2 GB for 262,144 entries' model).
+pub(crate) const REPLAY_HELD: u64 = 1 << 18;
 
-/// The tree of the audited database the replayed read model is stored in past
-/// [`REPLAY_HELD`] entries.
+/// The tree of the audited database the replayed read model of a log of more than
+/// [`REPLAY_HELD`] entries is stored in.
 const REPLAYED_MODEL: &str = "audit-replayed-read-model";
 
 /// Changes stored in one sled batch when the replay is stored: sled's memory grows with the
-/// size of a batch (the first, of 262,144 entries' model, as one batch: 5.7 GB resident).
+/// size of a batch (131,072 entries' model as one batch: 3.4 GB resident).
 const SPILL_SLICE: usize = 4096;
 
 /// Where the audit runs: in a copy (removed afterwards, and the replay's tree with it), or in
@@ -259,9 +261,18 @@ fn audit_trees(
     db: Db,
     progress: &mut dyn FnMut(u64, u64),
 ) -> Result<Result<VerifySummary, AuditFailure>, StoreError> {
+    // For the progress shown and where the replay goes: a last key that cannot be read fails
+    // the audit there.
+    let total = match trees.size() {
+        Err(StoreError::Damaged(_)) => 0,
+        size => size?,
+    };
+    if total <= held {
+        return audit_replaying(trees, rules, None, total, progress);
+    }
     let replayed = trees.db.open_tree(REPLAYED_MODEL)?;
     replayed.clear()?;
-    let audited = audit_replaying(trees, rules, &replayed, held, progress);
+    let audited = audit_replaying(trees, rules, Some(&replayed), total, progress);
     drop(replayed);
     // Dropping a large tree reads every page of it: 0.7 GB more resident at 1.5M entries, for
     // a copy about to be removed.
@@ -271,26 +282,21 @@ fn audit_trees(
     audited
 }
 
-/// [`audit_trees`], the read model replayed in memory and, from `held` entries on, stored in
-/// `replayed` a chunk at a time.
+/// [`audit_trees`], the read model replayed in memory, or stored in `replayed` a chunk at a
+/// time.
 fn audit_replaying(
     trees: &Trees,
     rules: &dyn Rules,
-    replayed: &sled::Tree,
-    held: u64,
+    replayed: Option<&sled::Tree>,
+    total: u64,
     progress: &mut dyn FnMut(u64, u64),
 ) -> Result<Result<VerifySummary, AuditFailure>, StoreError> {
-    // For the progress shown only: a last key that cannot be read fails the audit there.
-    let total = match trees.size() {
-        Err(StoreError::Damaged(_)) => 0,
-        size => size?,
+    let mut fold = match replayed {
+        Some(tree) => rules.rebuild_in(std::sync::Arc::new(super::readmodel::StoredKv::tree(
+            tree.clone(),
+        ))),
+        None => rules.fresh(),
     };
-    // The fold holds what it replays in memory until its writes are taken, and reads what is
-    // stored in `replayed` after.
-    let mut fold = rules.rebuild_in(std::sync::Arc::new(super::readmodel::StoredKv::tree(
-        replayed.clone(),
-    )));
-    let mut stored_at: Option<u64> = None;
     let mut auditor = Auditor::new(fold.as_mut());
     let mut signatures = 0u64;
     let mut registry_entries = 0u64;
@@ -329,9 +335,8 @@ fn audit_replaying(
         },
         |a| {
             progress(a.size(), total);
-            if a.size() >= held {
-                spill(replayed, a.take_fold_writes())?;
-                stored_at = Some(a.size());
+            if let Some(tree) = replayed {
+                spill(tree, a.take_fold_writes())?;
             }
             Ok(())
         },
@@ -373,9 +378,9 @@ fn audit_replaying(
     // log whose model was never built, made before it existed, builds it when opened).
     if !trees.domain.is_empty() {
         let rest = fold.take_writes();
-        let differs = if stored_at.is_some() {
-            spill(replayed, rest)?;
-            let pairs = replayed.iter().map(|kv| {
+        let differs = if let Some(tree) = replayed {
+            spill(tree, rest)?;
+            let pairs = tree.iter().map(|kv| {
                 kv.map(|(k, v)| (k.to_vec(), v.to_vec()))
                     .map_err(StoreError::from)
             });
@@ -754,10 +759,10 @@ mod tests {
     use super::*;
     use crate::domain::{catalog::Catalog, model::Limits, DomainRules};
 
-    /// The audit storing its replay of the read model in the copy after every chunk, and
-    /// reading it from there (a log of three chunks and more), judges the stored model as the
-    /// audit holding the replay whole in memory: an intact log passes, and a value changed, a
-    /// key gone and a key added are each found and named alike. Nothing of the replay is left.
+    /// The audit storing its replay of the read model a chunk at a time, and reading it from
+    /// there (a log of three chunks and more), judges the stored model as the audit holding
+    /// the replay whole in memory: an intact log passes, and a value changed, a key gone and a
+    /// key added are each found and named alike. Nothing of the replay is left.
     #[test]
     fn a_replay_stored_past_its_bound_judges_the_read_model_as_one_held_whole() {
         let (_dir, data, _) = crate::bench::fixture::temporary(2_000);
@@ -779,12 +784,7 @@ mod tests {
         };
         let whole = audit(u64::MAX).expect("the fixture is intact");
         assert!(whole.0 > 2 * CHUNK as u64, "{} entries", whole.0);
-        assert_eq!(audit(1), Ok(whole), "stored after every chunk");
-        assert_eq!(
-            audit(3 * CHUNK as u64),
-            Ok(whole),
-            "stored from the third chunk"
-        );
+        assert_eq!(audit(0), Ok(whole), "stored a chunk at a time");
 
         let change = |f: &dyn Fn(&sled::Tree)| {
             let trees = Trees::open(&data, &Config::default()).unwrap();
@@ -828,14 +828,9 @@ mod tests {
             change(damage.as_ref());
             let held_whole = audit(u64::MAX).expect_err(says);
             assert!(held_whole.contains(says), "{held_whole}");
-            assert_eq!(
-                audit(1),
-                Err(held_whole.clone()),
-                "stored after every chunk"
-            );
-            assert_eq!(audit(3 * CHUNK as u64), Err(held_whole), "from the third");
+            assert_eq!(audit(0), Err(held_whole), "stored a chunk at a time");
             change(undo.as_ref());
         }
-        assert_eq!(audit(1), Ok(whole), "undone");
+        assert_eq!(audit(0), Ok(whole), "undone");
     }
 }
