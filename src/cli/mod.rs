@@ -127,7 +127,9 @@ enum Command {
         #[arg(long)]
         data: PathBuf,
         /// Where to copy the database for the audit (default: the system's temporary
-        /// directory); it needs room for a copy of DIR/db and is removed afterwards.
+        /// directory); it needs room for a copy of DIR/db (and, for a log of more than 262,144
+        /// entries, of its read model, which the audit replays into the copy) and is removed
+        /// afterwards.
         #[arg(long)]
         scratch: Option<PathBuf>,
         /// Print the result as JSON (one object) instead of a sentence.
