@@ -641,13 +641,17 @@ impl Ledger {
     }
 
     /// Bulk append (imports, benchmarks): every core checks signatures, a part of 32 events at a
-    /// time taken in turn, while the calling thread hands the checked events to the sequencer in
-    /// input order, 1,024 at a time (the sequencer takes what waits as one batch); then wait for
-    /// all. No core waits for another between parts. Results are in input order.
+    /// time taken in turn, while one more thread hands the checked events to the sequencer in
+    /// input order (the sequencer takes what waits as one batch): the first 64 as soon as they
+    /// are checked, then twice as many each time up to 1,024; then wait for all. No core waits
+    /// for another between parts, and these threads run at a lower priority than the sequencer
+    /// (`stage::beside_the_serial_stage`): where the sequencer is the slower stage (the waste
+    /// rules) it keeps a core. Results are in input order.
     pub fn append_all(&self, events: Vec<SignedEvent>) -> Vec<Result<Receipt, AppendError>> {
         use std::sync::atomic::{AtomicUsize, Ordering};
         const PART: usize = 32;
         const HANDED: usize = 1024;
+        const FIRST_HANDED: usize = 64;
         type Checked = Vec<Result<VerifiedEvent, crate::ledger::event::EventError>>;
         let mut events = events.into_iter();
         let parts: Vec<std::sync::Mutex<Vec<SignedEvent>>> = std::iter::from_fn(|| {
@@ -660,40 +664,55 @@ impl Ledger {
         let pending = std::thread::scope(|s| {
             for _ in 0..crate::ledger::parallel::cores() {
                 let (tx, parts, next) = (tx.clone(), &parts, &next);
-                s.spawn(move || loop {
-                    let k = next.fetch_add(1, Ordering::Relaxed);
-                    let Some(part) = parts.get(k) else { break };
-                    let part = std::mem::take(&mut *part.lock().expect("part lock"));
-                    let checked = part.into_iter().map(VerifiedEvent::check).collect();
-                    if tx.send((k, checked)).is_err() {
-                        break;
+                s.spawn(move || {
+                    stage::beside_the_serial_stage();
+                    loop {
+                        let k = next.fetch_add(1, Ordering::Relaxed);
+                        let Some(part) = parts.get(k) else { break };
+                        let part = std::mem::take(&mut *part.lock().expect("part lock"));
+                        let checked = part.into_iter().map(VerifiedEvent::check).collect();
+                        if tx.send((k, checked)).is_err() {
+                            break;
+                        }
                     }
                 });
             }
             drop(tx);
-            // Parts come back in the order they were checked; they go on in input order.
-            let mut early = std::collections::BTreeMap::new();
-            let (mut pending, mut want) = (Vec::new(), 0);
-            let mut ready: Checked = Vec::with_capacity(HANDED);
-            let hand = |ready: &mut Checked, pending: &mut Vec<_>| {
-                pending.extend(
-                    ready
-                        .drain(..)
-                        .map(|v| v.map(|e| self.inner.sequencer.submit(e))),
-                )
-            };
-            for (k, checked) in rx.iter() {
-                early.insert(k, checked);
-                while let Some(checked) = early.remove(&want) {
-                    want += 1;
-                    ready.extend(checked);
-                    if ready.len() >= HANDED {
-                        hand(&mut ready, &mut pending);
+            let handing = move || {
+                stage::beside_the_serial_stage();
+                // Parts come back in the order they were checked; they go on in input order.
+                let mut early = std::collections::BTreeMap::new();
+                let (mut pending, mut want) = (Vec::new(), 0);
+                let mut ready: Checked = Vec::with_capacity(HANDED);
+                // The first events go on once 64 are checked, not 1,024, so that the sequencer
+                // starts while the rest are checked; the hand-overs double up to 1,024.
+                let mut handed_at = FIRST_HANDED;
+                let hand = |ready: &mut Checked, pending: &mut Vec<_>| {
+                    pending.extend(
+                        ready
+                            .drain(..)
+                            .map(|v| v.map(|e| self.inner.sequencer.submit(e))),
+                    )
+                };
+                for (k, checked) in rx.iter() {
+                    early.insert(k, checked);
+                    while let Some(checked) = early.remove(&want) {
+                        want += 1;
+                        ready.extend(checked);
+                        if ready.len() >= handed_at {
+                            hand(&mut ready, &mut pending);
+                            handed_at = (handed_at * 2).min(HANDED);
+                        }
                     }
                 }
-            }
-            hand(&mut ready, &mut pending);
-            pending
+                hand(&mut ready, &mut pending);
+                pending
+            };
+            // The handing on yields to the sequencer as well, on a thread of its own: the
+            // caller's thread keeps its priority.
+            s.spawn(handing)
+                .join()
+                .expect("the thread handing events on")
         });
         pending
             .into_iter()

@@ -87,3 +87,52 @@ pub(super) fn drain<T>(rx: &Receiver<T>, max: usize, into: &mut Vec<T>) -> bool 
     }
     true
 }
+
+/// How much lower [`beside_the_serial_stage`] sets a thread's priority (a nice increment).
+const BESIDE_THE_SERIAL_STAGE: i32 = 10;
+
+/// Lower the calling thread's priority (nice +10, Linux only) for the rest of its life: for
+/// the threads that check signatures beside the one thread every other waits for (the
+/// sequencer, an audit's checker). On 2 cores, three runnable threads get two thirds of a core
+/// each; the serial thread, at a higher priority, keeps its core, and the others take what it
+/// leaves. Threads started from this one inherit the priority.
+pub(super) fn beside_the_serial_stage() {
+    #[cfg(target_os = "linux")]
+    // SAFETY: nice() changes only the calling thread's scheduling priority (on Linux it is a
+    // per-thread attribute); a failure leaves it as it was, which is harmless.
+    unsafe {
+        libc::nice(BESIDE_THE_SERIAL_STAGE);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The checking threads yield to the serial stage, not the serial stage to them: the
+    /// priority is lowered for the thread that asks (and the threads it starts), never for the
+    /// process, whose sequencer would then lose its core with them.
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn only_the_thread_that_asks_runs_at_a_lower_priority() {
+        // getpriority(PRIO_PROCESS, 0) is the calling thread's nice value on Linux.
+        fn nice() -> i32 {
+            unsafe { libc::getpriority(libc::PRIO_PROCESS, 0) }
+        }
+        let serial = nice();
+        let (worker, started_by_it) = std::thread::spawn(|| {
+            beside_the_serial_stage();
+            (nice(), std::thread::spawn(nice).join().expect("thread"))
+        })
+        .join()
+        .expect("thread");
+        assert_eq!(worker, (serial + BESIDE_THE_SERIAL_STAGE).min(19));
+        assert_eq!(started_by_it, worker);
+        assert_eq!(nice(), serial, "the calling thread's priority changed");
+        assert_eq!(
+            std::thread::spawn(nice).join().expect("thread"),
+            serial,
+            "a thread started afterwards by the serial stage"
+        );
+    }
+}

@@ -107,6 +107,8 @@ fn audit_stored(
     let (tx, rx) = crossbeam_channel::bounded::<Chunk>(1);
     std::thread::scope(move |s| {
         s.spawn(move || {
+            // This thread and the ones decoding with it yield to the checker (the fold).
+            super::stage::beside_the_serial_stage();
             let mut iter = match super::runs::all(&trees.entries) {
                 Ok(iter) => iter,
                 Err(e) => {
