@@ -92,10 +92,11 @@ pub(super) fn drain<T>(rx: &Receiver<T>, max: usize, into: &mut Vec<T>) -> bool 
 const BESIDE_THE_SERIAL_STAGE: i32 = 10;
 
 /// Lower the calling thread's priority (nice +10, Linux only) for the rest of its life: for
-/// the threads that check signatures beside the one thread every other waits for (the
-/// sequencer, an audit's checker). On 2 cores, three runnable threads get two thirds of a core
-/// each; the serial thread, at a higher priority, keeps its core, and the others take what it
-/// leaves. Threads started from this one inherit the priority.
+/// the threads that work beside the one thread every other waits for (the sequencer, an
+/// audit's checker), checking signatures, reading or handing on. On 2 cores, three runnable
+/// threads get two thirds of a core each; the serial thread, at a higher priority, keeps its
+/// core, and the others take what it leaves. Threads started from this one inherit the
+/// priority.
 pub(super) fn beside_the_serial_stage() {
     #[cfg(target_os = "linux")]
     // SAFETY: nice() changes only the calling thread's scheduling priority (on Linux it is a
