@@ -52,6 +52,12 @@ impl<'r> Auditor<'r> {
         self.frontier.size()
     }
 
+    /// The kinds of event whose body the checks read (the log's own and the fold's), to be
+    /// built as [`decode_all`] decodes them, on every core, rather than in the ordered checks.
+    pub fn reads_body(&self) -> ReadsBody {
+        ReadsBody(self.fold.reads_body())
+    }
+
     pub fn root(&self) -> Hash {
         self.frontier.root()
     }
@@ -73,7 +79,7 @@ impl<'r> Auditor<'r> {
         entries: &[(u64, &[u8])],
         on_entry: impl FnMut(&Checked, &[PerfectNode]) -> Result<(), AuditFailure>,
     ) -> Result<(), AuditFailure> {
-        let decoded = decode_all(entries);
+        let decoded = decode_all(entries, self.reads_body());
         self.check_decoded(entries, decoded, on_entry)
     }
 
@@ -158,21 +164,38 @@ impl<'r> Auditor<'r> {
 /// Entries decoded and their signatures checked: the half of the audit that needs no order.
 pub struct Decoded(Vec<Result<Entry, String>>);
 
-/// Decode entries and check their signatures, on every core.
-pub fn decode_all(entries: &[(u64, &[u8])]) -> Decoded {
+/// Which events' bodies an audit reads ([`Auditor::reads_body`]): the log's own (`log.*`,
+/// `key.*`, which [`LogState`] reads) and those the fold says it reads.
+#[derive(Clone, Copy)]
+pub struct ReadsBody(fn(&str) -> bool);
+
+impl ReadsBody {
+    fn of(self, event_type: &str) -> bool {
+        event_type.starts_with("log.") || event_type.starts_with("key.") || (self.0)(event_type)
+    }
+}
+
+/// Decode entries and check their signatures, on every core; the bodies the audit reads are
+/// built here too.
+pub fn decode_all(entries: &[(u64, &[u8])], reads: ReadsBody) -> Decoded {
     Decoded(par_chunks(entries, 16, |part| {
-        part.chunks(64).flat_map(decode_and_verify).collect()
+        part.chunks(64)
+            .flat_map(|run| decode_and_verify(run, reads))
+            .collect()
     }))
 }
 
 /// Decode a run of entries and check their signatures.
-fn decode_and_verify(part: &[(u64, &[u8])]) -> Vec<Result<Entry, String>> {
+fn decode_and_verify(part: &[(u64, &[u8])], reads: ReadsBody) -> Vec<Result<Entry, String>> {
     part.iter()
         .map(|(_, b)| {
             let e = Entry::decode(b).map_err(|e| format!("cannot be decoded: {e}"))?;
             e.event
                 .verify_signatures()
                 .map_err(|err| format!("signature: {err}"))?;
+            if reads.of(e.event.event_type()) {
+                e.event.event();
+            }
             Ok(e)
         })
         .collect()

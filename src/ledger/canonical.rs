@@ -65,6 +65,158 @@ pub fn parse_canonical(bytes: &[u8]) -> Result<Value, CanonicalError> {
     Ok(value)
 }
 
+/// Canonical bytes checked in one pass, without building a value: how the audit, the mirror
+/// and `restore` read every stored entry ([`super::entry::Entry::decode`]). It accepts only what
+/// [`parse_canonical`] accepts, and declines (`None`) wherever it is not sure: a string with any
+/// escape in it, an object key with a character at or above U+E000 (where UTF-8 and UTF-16
+/// orders part), a number that is not an integer in the safe range, nesting deeper than
+/// [`Scan::MAX_DEPTH`]. On `None` the caller parses with [`parse_canonical`], which decides
+/// and names what is wrong. A property test holds the two together.
+pub(crate) struct Scan<'a> {
+    text: &'a str,
+    at: usize,
+}
+
+impl<'a> Scan<'a> {
+    /// Well inside serde_json's own limit (128), so that nothing accepted here fails there.
+    pub(crate) const MAX_DEPTH: u32 = 64;
+
+    /// A scan from the first byte (None: not UTF-8).
+    pub(crate) fn new(bytes: &'a [u8]) -> Option<Self> {
+        Some(Scan {
+            text: std::str::from_utf8(bytes).ok()?,
+            at: 0,
+        })
+    }
+
+    /// Where the scan stands (a byte offset).
+    pub(crate) fn at(&self) -> usize {
+        self.at
+    }
+
+    /// Whether every byte has been scanned.
+    pub(crate) fn done(&self) -> bool {
+        self.at == self.text.len()
+    }
+
+    /// Whether a string begins here.
+    pub(crate) fn at_string(&self) -> bool {
+        self.peek() == Some(b'"')
+    }
+
+    fn peek(&self) -> Option<u8> {
+        self.text.as_bytes().get(self.at).copied()
+    }
+
+    fn eat(&mut self, c: u8) -> Option<()> {
+        (self.peek()? == c).then(|| self.at += 1)
+    }
+
+    /// One canonical value of any kind, `depth` levels down.
+    pub(crate) fn value(&mut self, depth: u32) -> Option<()> {
+        match self.peek()? {
+            b'{' => self.object(depth, |s, _| s.value(depth + 1)),
+            b'[' => self.array(depth, |s| s.value(depth + 1)),
+            b'"' => self.string().map(drop),
+            b't' => self.literal("true"),
+            b'f' => self.literal("false"),
+            b'n' => self.literal("null"),
+            _ => self.integer().map(drop),
+        }
+    }
+
+    fn literal(&mut self, word: &str) -> Option<()> {
+        let end = self.at + word.len();
+        (self.text.as_bytes().get(self.at..end)? == word.as_bytes()).then(|| self.at = end)
+    }
+
+    /// A string without escapes; its contents.
+    pub(crate) fn string(&mut self) -> Option<&'a str> {
+        self.eat(b'"')?;
+        let start = self.at;
+        let len = self.text.as_bytes()[start..]
+            .iter()
+            .position(|&c| c == b'"' || c == b'\\' || c < 0x20)?;
+        self.at = start + len;
+        self.eat(b'"')?;
+        // Both ends are ASCII quotes, so this is a slice at character boundaries.
+        Some(&self.text[start..start + len])
+    }
+
+    /// An integer as RFC 8785 writes it (no sign on zero, no leading zero) in the safe range.
+    pub(crate) fn integer(&mut self) -> Option<i64> {
+        let negative = self.eat(b'-').is_some();
+        let start = self.at;
+        let digits = self.text.as_bytes()[start..]
+            .iter()
+            .take_while(|c| c.is_ascii_digit())
+            .count();
+        let text = &self.text[start..start + digits];
+        if digits == 0 || digits > 16 || (text.starts_with('0') && (digits > 1 || negative)) {
+            return None;
+        }
+        let n: i64 = text.parse().ok()?;
+        if n > MAX_SAFE_INTEGER {
+            return None;
+        }
+        self.at = start + digits;
+        Some(if negative { -n } else { n })
+    }
+
+    /// An array; `item` scans each element.
+    pub(crate) fn array(
+        &mut self,
+        depth: u32,
+        mut item: impl FnMut(&mut Self) -> Option<()>,
+    ) -> Option<()> {
+        if depth >= Self::MAX_DEPTH {
+            return None;
+        }
+        self.eat(b'[')?;
+        if self.eat(b']').is_some() {
+            return Some(());
+        }
+        loop {
+            item(self)?;
+            if self.eat(b']').is_some() {
+                return Some(());
+            }
+            self.eat(b',')?;
+        }
+    }
+
+    /// An object whose keys are in strictly ascending order (so none twice); `member` scans
+    /// each member's value, given its key.
+    pub(crate) fn object(
+        &mut self,
+        depth: u32,
+        mut member: impl FnMut(&mut Self, &'a str) -> Option<()>,
+    ) -> Option<()> {
+        if depth >= Self::MAX_DEPTH {
+            return None;
+        }
+        self.eat(b'{')?;
+        if self.eat(b'}').is_some() {
+            return Some(());
+        }
+        let mut last: Option<&str> = None;
+        loop {
+            let key = self.string()?;
+            // Below U+E000 the order of UTF-8 bytes is that of UTF-16 code units (RFC 8785's).
+            if key.bytes().any(|b| b >= 0xee) || last.is_some_and(|l| l >= key) {
+                return None;
+            }
+            last = Some(key);
+            self.eat(b':')?;
+            member(self, key)?;
+            if self.eat(b'}').is_some() {
+                return Some(());
+            }
+            self.eat(b',')?;
+        }
+    }
+}
+
 /// Reject floating point and integers outside the safe range; `path` names the field.
 pub fn check_integers(value: &Value, path: &mut String) -> Result<(), CanonicalError> {
     match value {
@@ -113,7 +265,7 @@ pub fn check_integers(value: &Value, path: &mut String) -> Result<(), CanonicalE
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use proptest::prelude::*;
 
@@ -170,7 +322,7 @@ mod tests {
         assert!(parse_canonical(b"{\"n\":9007199254740991}").is_ok());
     }
 
-    fn json_value() -> impl Strategy<Value = Value> {
+    pub(crate) fn json_value() -> impl Strategy<Value = Value> {
         // Strings mix ASCII, controls, quotes, BMP characters on both sides of U+E000, and astral ones.
         let text = "[a-z\"\\\\\u{0}-\u{1f}\u{7f}\u{e9}\u{2028}\u{e000}-\u{e002}\u{fb01}\u{ffff}\u{10000}\u{1f600}]{0,6}";
         let leaf = prop_oneof![
@@ -188,7 +340,106 @@ mod tests {
         })
     }
 
+    /// Whether `v` holds an object key with a character at or above U+E000 (where the one-pass
+    /// scan declines).
+    pub(crate) fn has_key_at_or_above_e000(v: &Value) -> bool {
+        match v {
+            Value::Object(m) => m
+                .iter()
+                .any(|(k, v)| k.chars().any(|c| c >= '\u{e000}') || has_key_at_or_above_e000(v)),
+            Value::Array(a) => a.iter().any(has_key_at_or_above_e000),
+            _ => false,
+        }
+    }
+
+    fn scans_whole(bytes: &[u8]) -> bool {
+        Scan::new(bytes)
+            .and_then(|mut s| {
+                s.value(0)?;
+                s.done().then_some(())
+            })
+            .is_some()
+    }
+
+    /// A change to canonical bytes: a byte replaced by one that matters to JSON, removed, or
+    /// inserted anywhere, just after a quote (into a string or a key) or at the end.
+    pub(crate) fn mutate(bytes: &[u8], at: usize, how: u8, with: u8) -> Vec<u8> {
+        const MATTERS: &[u8] = b"\"\\{}[],:-0159.eE tfn\x00\x1f\x7f\xc3\xa9\xee\x80";
+        let mut out = bytes.to_vec();
+        let c = MATTERS[with as usize % MATTERS.len()];
+        if out.is_empty() {
+            out.push(c);
+            return out;
+        }
+        let quotes: Vec<usize> = (0..out.len()).filter(|&i| out[i] == b'"').collect();
+        let at = at % out.len();
+        match how % 5 {
+            0 => out[at] = c,
+            1 => {
+                out.remove(at);
+            }
+            2 => out.insert(at, c),
+            3 => out.push(c),
+            _ if quotes.is_empty() => out.insert(at, c),
+            _ => out.insert(quotes[at % quotes.len()] + 1, c),
+        }
+        out
+    }
+
+    #[test]
+    fn the_one_pass_scan_takes_canonical_bytes_and_declines_the_rest() {
+        for good in [
+            &br#"{"a":[1,"x",{"b":true}],"z":null}"#[..],
+            br#"{"n":-9007199254740991,"z":0}"#,
+            br#"[]"#,
+            "{\"\u{e9}\":\"\u{1f600}\u{7f}\"}".as_bytes(),
+        ] {
+            assert!(scans_whole(good), "{}", String::from_utf8_lossy(good));
+        }
+        for bad in [
+            &br#"{"z":1,"a":2}"#[..],
+            br#"{"a":1,"a":2}"#,
+            br#"{ "a":1}"#,
+            br#"{"a":-0}"#,
+            br#"{"a":01}"#,
+            br#"{"a":1.0}"#,
+            br#"{"a":1e3}"#,
+            br#"{"a":9007199254740992}"#,
+            b"{\"a\":\"\x01\"}",
+            br#"{"a":"\u0041"}"#,
+            br#"{"a":"x"}x"#,
+            br#"{"a":tru}"#,
+            br#"{"a":[1,]}"#,
+            "{\"\u{e000}\":1}".as_bytes(),
+            b"{\"a\":\"\xff\"}",
+        ] {
+            assert!(!scans_whole(bad), "{}", String::from_utf8_lossy(bad));
+        }
+        let deep = format!("{}{}", "[".repeat(65), "]".repeat(65));
+        assert!(!scans_whole(deep.as_bytes()), "past its depth it declines");
+        assert!(
+            parse_canonical(deep.as_bytes()).is_ok(),
+            "and the full parse decides"
+        );
+    }
+
     proptest! {
+        #![proptest_config(ProptestConfig::with_cases(4096))]
+        /// What the scan accepts, the full parse accepts; and it accepts every canonical text
+        /// without escapes or keys at or above U+E000.
+        #[test]
+        fn the_one_pass_scan_never_accepts_what_the_parse_refuses(
+            v in json_value(), at in any::<usize>(), how in any::<u8>(), with in any::<u8>()
+        ) {
+            let jcs = to_canonical(&v);
+            let plain = !jcs.contains(&b'\\') && !has_key_at_or_above_e000(&v);
+            prop_assert_eq!(scans_whole(&jcs), plain);
+            let changed = mutate(&jcs, at, how, with);
+            if scans_whole(&changed) {
+                prop_assert!(parse_canonical(&changed).is_ok(), "{}", String::from_utf8_lossy(&changed));
+            }
+        }
+
         #[test]
         fn the_fast_path_writes_exactly_what_jcs_writes(v in json_value()) {
             let jcs = to_canonical(&v);

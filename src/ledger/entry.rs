@@ -2,8 +2,10 @@
 //! `{"event":{...},"index":N,"prev":"<base64 leaf hash of entry N-1>","signatures":[...],"time":"..."}`.
 //! Entry 0 has `prev` = 32 zero bytes. The leaf hash is SHA-256(0x00 || these bytes).
 
-use super::canonical::parse_canonical;
-use super::event::{parse_signatures, EventError, SignedEvent};
+use super::canonical::{parse_canonical, Scan};
+use super::event::{
+    parse_signatures, scan_event, scan_signatures, signatures_from_text, EventError, SignedEvent,
+};
 use super::merkle::Hash;
 use super::time::Timestamp;
 use base64::engine::general_purpose::STANDARD as B64;
@@ -61,6 +63,52 @@ impl Entry {
 
     /// Decode stored or served bytes; they must be canonical and complete.
     pub fn decode(bytes: &[u8]) -> Result<Self, EventError> {
+        // Entries are read in one pass over their bytes; where that pass is not sure, or the
+        // entry is wrong, the full parse decides and names the field.
+        match Self::decode_in_one_pass(bytes) {
+            Some(entry) => Ok(entry),
+            None => Self::decode_parsed(bytes),
+        }
+    }
+
+    /// [`Entry::decode`] in one pass ([`Scan`]), the event's JSON value left to be built when
+    /// it is asked for. None where the scan is not sure, or the entry is not one [`Entry::
+    /// decode_parsed`] would return (a property test holds the two to the same answers).
+    fn decode_in_one_pass(bytes: &[u8]) -> Option<Self> {
+        let mut scan = Scan::new(bytes)?;
+        let mut fields = 0;
+        let (mut event, mut index, mut prev, mut signatures, mut time) =
+            (None, None, None, None, None);
+        scan.object(0, |s, key| {
+            fields += 1;
+            match key {
+                "event" => event = Some(scan_event(s)?),
+                "index" => index = Some(u64::try_from(s.integer()?).ok()?),
+                "prev" => prev = Some(Hash::try_from(B64.decode(s.string()?).ok()?).ok()?),
+                "signatures" => signatures = Some(scan_signatures(s)?),
+                "time" => time = Some(Timestamp::parse_exact(s.string()?).ok()?),
+                _ => return None,
+            }
+            Some(())
+        })?;
+        let (span, event_type) = event?;
+        if !scan.done() || fields != 5 {
+            return None;
+        }
+        Some(Entry {
+            index: index?,
+            prev: prev?,
+            time: time?,
+            event: SignedEvent::from_checked_bytes(
+                bytes[span].to_vec(),
+                event_type,
+                signatures_from_text(&signatures?)?,
+            ),
+        })
+    }
+
+    /// [`Entry::decode`] through a JSON value of the whole entry: every fault named.
+    fn decode_parsed(bytes: &[u8]) -> Result<Self, EventError> {
         let bad = |f: &str, e: &str| EventError::Field {
             field: f.into(),
             expected: e.into(),
@@ -120,9 +168,96 @@ impl Entry {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::ledger::canonical::tests::{has_key_at_or_above_e000, mutate};
     use crate::ledger::canonical::to_canonical;
+    use crate::ledger::event::tests::{same_event, signed_event};
     use ed25519_dalek::SigningKey;
+    use proptest::prelude::*;
     use serde_json::json;
+
+    /// Entries of every shape the log may hold: any signed event, any index, link and time.
+    fn entry_bytes() -> impl Strategy<Value = (Vec<u8>, Value)> {
+        (
+            signed_event(),
+            any::<u64>(),
+            any::<[u8; 32]>(),
+            0u64..4_102_444_800_000,
+        )
+            .prop_map(|((event, body), index, prev, ms)| {
+                let e = Entry {
+                    index: index >> 11,
+                    prev,
+                    time: Timestamp::from_unix_millis(ms),
+                    event,
+                };
+                (e.encode(), body)
+            })
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(2048))]
+        /// The one-pass decoding returns exactly what the full parse returns, body included,
+        /// for every entry it does not decline; it declines only entries with an escape or a
+        /// key at or above U+E000; and changed bytes it accepts, the full parse accepts alike.
+        #[test]
+        fn decoding_in_one_pass_answers_as_the_full_parse(
+            (bytes, body) in entry_bytes(), at in any::<usize>(), how in any::<u8>(), with in any::<u8>()
+        ) {
+            let parsed = Entry::decode_parsed(&bytes).expect("an encoded entry decodes");
+            let plain = !bytes.contains(&b'\\') && !has_key_at_or_above_e000(&body);
+            match Entry::decode_in_one_pass(&bytes) {
+                Some(quick) => {
+                    prop_assert!(plain);
+                    // Members read from the bytes (no value built yet) and from the value.
+                    let keys: Vec<&str> = body.as_object().unwrap().keys().map(String::as_str).collect();
+                    let probe = [keys[0], keys[keys.len() / 2], keys[keys.len() - 1], "a"];
+                    let from_bytes = quick.event.top_level_strs(probe);
+                    prop_assert_eq!(from_bytes, parsed.event.top_level_strs(probe));
+                    same_event(&quick.event, &parsed.event)?;
+                    prop_assert_eq!(quick, parsed);
+                }
+                None => prop_assert!(!plain, "declined a plain entry"),
+            }
+            let changed = mutate(&bytes, at, how, with);
+            if let Some(quick) = Entry::decode_in_one_pass(&changed) {
+                let parsed = Entry::decode_parsed(&changed);
+                prop_assert!(parsed.is_ok(), "{}: {:?}", String::from_utf8_lossy(&changed), parsed);
+                let parsed = parsed.unwrap();
+                same_event(&quick.event, &parsed.event)?;
+                prop_assert_eq!(quick, parsed);
+            }
+        }
+    }
+
+    #[test]
+    fn a_wrong_entry_declined_by_the_one_pass_is_named_by_the_parse() {
+        let k = SigningKey::from_bytes(&[7; 32]);
+        let event = SignedEvent::sign(json!({"type": "note", "n": 1}), &[&k]).unwrap();
+        let e = Entry {
+            index: 3,
+            prev: [1; 32],
+            time: Timestamp::from_unix_millis(5),
+            event,
+        };
+        let good = String::from_utf8(e.encode()).unwrap();
+        for (bad, names) in [
+            (good.replace("\"index\":3", "\"index\":-3"), "index"),
+            (
+                good.replace("\"type\":\"note\"", "\"type\":\"\""),
+                "event.type",
+            ),
+            (
+                good.replace("\"type\":\"note\"", "\"type\":7"),
+                "event.type",
+            ),
+            (good.replace("\"n\":1", "\"n\":1.5"), "event.n"),
+            (good.replace("\"time\":\"", "\"time\":\"x"), "time"),
+        ] {
+            assert!(Entry::decode_in_one_pass(bad.as_bytes()).is_none(), "{bad}");
+            let err = Entry::decode(bad.as_bytes()).unwrap_err().to_string();
+            assert!(err.contains(names), "{bad}: {err}");
+        }
+    }
 
     #[test]
     fn spliced_encoding_is_exactly_jcs_and_decodes_back() {

@@ -4,7 +4,7 @@
 //! `{"event":{...,"type":"..."},"signatures":[{"key":"<base64 public key>","sig":"<base64>"}]}`.
 //! Each signature is Ed25519 over `wasteledger/v1/event\n` followed by the canonical event bytes.
 
-use super::canonical::{parse_canonical, to_canonical, CanonicalError};
+use super::canonical::{parse_canonical, to_canonical, CanonicalError, Scan};
 use super::merkle::Hash;
 use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine;
@@ -12,6 +12,7 @@ use ed25519_dalek::{Signature, Signer, SigningKey, VerifyingKey};
 use serde_json::{json, Map, Value};
 use sha2::{Digest, Sha256};
 use std::fmt;
+use std::sync::OnceLock;
 use thiserror::Error;
 
 /// Domain separation: an event signature can never be taken for any other signature of ours.
@@ -151,12 +152,26 @@ fn field(field: impl Into<String>, expected: impl Into<String>) -> EventError {
 
 /// A parsed, canonical event with its signatures. Signatures are not checked by parsing;
 /// [`SignedEvent::verify_signatures`] or [`verify_all`] does that.
-#[derive(Clone, Debug, PartialEq, Eq)]
+///
+/// The body's JSON value is built from its bytes when first asked for ([`SignedEvent::event`]):
+/// an entry read back for an audit has had its bytes checked canonical in one pass
+/// ([`super::canonical::Scan`]), and a fold that does not read its body never builds it.
+/// Equal events are equal bytes and signatures.
+#[derive(Clone, Debug)]
 pub struct SignedEvent {
-    event: Map<String, Value>,
+    event: OnceLock<Map<String, Value>>,
+    event_type: Box<str>,
     event_bytes: Vec<u8>,
     signatures: Vec<EventSignature>,
 }
+
+impl PartialEq for SignedEvent {
+    fn eq(&self, other: &Self) -> bool {
+        self.event_bytes == other.event_bytes && self.signatures == other.signatures
+    }
+}
+
+impl Eq for SignedEvent {}
 
 impl SignedEvent {
     /// Parse the wire form; it must be canonical, and every field must have its expected shape.
@@ -167,6 +182,46 @@ impl SignedEvent {
                 format!("at most {MAX_EVENT_BYTES} bytes, got {}", bytes.len()),
             ));
         }
+        // Checked in one pass, then the body's value built (what the intake's rules read);
+        // where the pass is not sure, or the event is wrong, the full parse decides and names
+        // the field.
+        match Self::parse_in_one_pass(bytes) {
+            Some(event) => {
+                event.event();
+                Ok(event)
+            }
+            None => Self::parse_parsed(bytes),
+        }
+    }
+
+    /// [`SignedEvent::parse`] in one pass ([`Scan`]), the body's value not built. None where
+    /// the pass is not sure, or the event is not one [`SignedEvent::parse_parsed`] returns.
+    fn parse_in_one_pass(bytes: &[u8]) -> Option<Self> {
+        let mut scan = Scan::new(bytes)?;
+        let mut fields = 0;
+        let (mut event, mut signatures) = (None, None);
+        scan.object(0, |s, key| {
+            fields += 1;
+            match key {
+                "event" => event = Some(scan_event(s)?),
+                "signatures" => signatures = Some(scan_signatures(s)?),
+                _ => return None,
+            }
+            Some(())
+        })?;
+        let (span, event_type) = event?;
+        if !scan.done() || fields != 2 {
+            return None;
+        }
+        Some(Self::from_checked_bytes(
+            bytes[span].to_vec(),
+            event_type,
+            signatures_from_text(&signatures?)?,
+        ))
+    }
+
+    /// [`SignedEvent::parse`] through a JSON value of the whole: every fault named.
+    fn parse_parsed(bytes: &[u8]) -> Result<Self, EventError> {
         let value = parse_canonical(bytes)?;
         let Value::Object(mut top) = value else {
             return Err(field(
@@ -220,13 +275,31 @@ impl SignedEvent {
         event_bytes: Vec<u8>,
         signatures: Vec<EventSignature>,
     ) -> Result<Self, EventError> {
-        check_type(&event)?;
+        let event_type = check_type(&event)?.into();
         debug_assert_eq!(event_bytes, to_canonical(&event));
         Ok(SignedEvent {
-            event,
+            event: OnceLock::from(event),
+            event_type,
             event_bytes,
             signatures,
         })
+    }
+
+    /// An event from the canonical bytes of its body, already checked (by
+    /// [`super::canonical::Scan`]) to be canonical JSON, an object, whose `type` is
+    /// `event_type`, a non-empty string: its value is built when first asked for.
+    pub(crate) fn from_checked_bytes(
+        event_bytes: Vec<u8>,
+        event_type: &str,
+        signatures: Vec<EventSignature>,
+    ) -> Self {
+        debug_assert!(!event_type.is_empty());
+        SignedEvent {
+            event: OnceLock::new(),
+            event_type: event_type.into(),
+            event_bytes,
+            signatures,
+        }
     }
 
     /// Sign an event body with one or more keys (the parties to that step).
@@ -250,12 +323,32 @@ impl SignedEvent {
         self.signatures.push(EventSignature { key: pk, sig });
     }
 
+    /// The body as a JSON object.
     pub fn event(&self) -> &Map<String, Value> {
-        &self.event
+        self.event
+            .get_or_init(|| match serde_json::from_slice(&self.event_bytes) {
+                Ok(Value::Object(map)) => map,
+                _ => unreachable!(
+                    "an event's bytes are checked to be a canonical object when it is made"
+                ),
+            })
     }
 
     pub fn event_type(&self) -> &str {
-        self.event["type"].as_str().expect("checked at parse")
+        &self.event_type
+    }
+
+    /// Members of the body's top level as `self.event().get(key)` tells them, each as a
+    /// string: None where absent, `Some(None)` where not a string. Read in one pass over the
+    /// bytes while the body's value is not built (an audit's entries), else from the value.
+    pub fn top_level_strs<const N: usize>(&self, keys: [&str; N]) -> [Option<Option<&str>>; N] {
+        if self.event.get().is_none() {
+            if let Some(found) = top_level_strs_in(&self.event_bytes, keys) {
+                return found;
+            }
+        }
+        let ev = self.event();
+        keys.map(|k| ev.get(k).map(Value::as_str))
     }
 
     /// The canonical bytes of the event body: what each party signed (after the context).
@@ -312,13 +405,13 @@ impl SignedEvent {
 
     /// The wire form, canonical.
     pub fn to_bytes(&self) -> Vec<u8> {
-        to_canonical(&json!({"event": self.event, "signatures": self.signatures_json()}))
+        to_canonical(&json!({"event": self.event(), "signatures": self.signatures_json()}))
     }
 }
 
-fn check_type(event: &Map<String, Value>) -> Result<(), EventError> {
+fn check_type(event: &Map<String, Value>) -> Result<&str, EventError> {
     match event.get("type") {
-        Some(Value::String(t)) if !t.is_empty() => Ok(()),
+        Some(Value::String(t)) if !t.is_empty() => Ok(t),
         _ => Err(field(
             "event.type",
             "a non-empty string naming the kind of event",
@@ -357,28 +450,99 @@ pub(crate) fn parse_signatures(sigs: &[Value]) -> Result<Vec<EventSignature>, Ev
                 "base64 of a 64-byte Ed25519 signature",
             )
         })?;
-        let sig_b: [u8; 64] = B64
-            .decode(sig_s)
-            .ok()
-            .and_then(|b| b.try_into().ok())
-            .ok_or_else(|| {
-                field(
-                    format!("signatures[{i}].sig"),
-                    "base64 of a 64-byte Ed25519 signature",
-                )
-            })?;
+        let sig = signature_from_base64(sig_s).ok_or_else(|| {
+            field(
+                format!("signatures[{i}].sig"),
+                "base64 of a 64-byte Ed25519 signature",
+            )
+        })?;
         if out.iter().any(|o| o.key == key) {
             return Err(field(
                 format!("signatures[{i}].key"),
                 "each key signs once; this key already signed",
             ));
         }
-        out.push(EventSignature {
-            key,
-            sig: Signature::from_bytes(&sig_b),
-        });
+        out.push(EventSignature { key, sig });
     }
     Ok(out)
+}
+
+/// [`SignedEvent::top_level_strs`] from the body's bytes (None: the one-pass scan is not sure,
+/// such as a string with an escape).
+fn top_level_strs_in<'a, const N: usize>(
+    bytes: &'a [u8],
+    keys: [&str; N],
+) -> Option<[Option<Option<&'a str>>; N]> {
+    let mut found = [None; N];
+    let mut scan = Scan::new(bytes)?;
+    scan.object(0, |s, k| {
+        let member = if s.at_string() {
+            Some(s.string()?)
+        } else {
+            s.value(1)?;
+            None
+        };
+        for (i, _) in keys.iter().enumerate().filter(|(_, w)| **w == k) {
+            found[i] = Some(member);
+        }
+        Some(())
+    })?;
+    scan.done().then_some(found)
+}
+
+/// The value of an `event` member in one pass: where its bytes are, and its type (a non-empty
+/// string); None where the scan is not sure, or it is not such an object.
+pub(crate) fn scan_event<'a>(s: &mut Scan<'a>) -> Option<(std::ops::Range<usize>, &'a str)> {
+    let start = s.at();
+    let mut event_type = None;
+    s.object(1, |s, k| match k {
+        "type" => s.string().map(|t| event_type = Some(t)),
+        _ => s.value(2),
+    })?;
+    Some((start..s.at(), event_type.filter(|t| !t.is_empty())?))
+}
+
+/// The value of a `signatures` member in one pass: each signature's `key` and `sig` as
+/// written, in order ([`signatures_from_text`] reads them); None where the scan is not sure,
+/// or it is not an array of objects of exactly those two strings.
+pub(crate) fn scan_signatures<'a>(s: &mut Scan<'a>) -> Option<Vec<(&'a str, &'a str)>> {
+    let mut out = Vec::with_capacity(2);
+    s.array(1, |s| {
+        let (mut key, mut sig) = (None, None);
+        s.object(2, |s, k| match k {
+            "key" => s.string().map(|t| key = Some(t)),
+            "sig" => s.string().map(|t| sig = Some(t)),
+            _ => None,
+        })?;
+        out.push((key?, sig?));
+        Some(())
+    })?;
+    Some(out)
+}
+
+/// A signature as events write it: standard base64 of its 64 bytes.
+fn signature_from_base64(s: &str) -> Option<Signature> {
+    let bytes: [u8; 64] = B64.decode(s).ok()?.try_into().ok()?;
+    Some(Signature::from_bytes(&bytes))
+}
+
+/// The signatures of an entry as [`parse_signatures`] reads them, from each one's `key` and
+/// `sig` as written, in order; None wherever it would refuse them (the caller then parses the
+/// whole entry again, and the error names the field).
+pub(crate) fn signatures_from_text(pairs: &[(&str, &str)]) -> Option<Vec<EventSignature>> {
+    if pairs.is_empty() || pairs.len() > MAX_SIGNATURES {
+        return None;
+    }
+    let mut out: Vec<EventSignature> = Vec::with_capacity(pairs.len());
+    for (key, sig) in pairs {
+        let key = PublicKey::parse("signatures[].key", key).ok()?;
+        if out.iter().any(|o| o.key == key) {
+            return None;
+        }
+        let sig = signature_from_base64(sig)?;
+        out.push(EventSignature { key, sig });
+    }
+    Some(out)
 }
 
 /// An event whose every signature has been checked. Only the sequencer takes these, so an
@@ -422,11 +586,70 @@ pub fn verify_all(events: &[&SignedEvent]) -> Vec<Result<(), EventError>> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
+    use crate::ledger::canonical::tests::{has_key_at_or_above_e000, json_value, mutate};
+    use proptest::prelude::*;
 
     pub(crate) fn key(seed: u8) -> SigningKey {
         SigningKey::from_bytes(&[seed; 32])
+    }
+
+    /// Signed events of every shape: bodies of any JSON (escapes, keys on both sides of
+    /// U+E000), types with escapes, one to three signatures; with the body as a value.
+    pub(crate) fn signed_event() -> impl Strategy<Value = (SignedEvent, Value)> {
+        let kind = "[a-z.\"\\\u{1}\u{e9}\u{e000}]{1,6}";
+        let body =
+            prop::collection::btree_map("[a-z\u{e9}\u{e000}\u{1f600}\"]{1,4}", json_value(), 0..5);
+        (body, kind, 1u8..4).prop_map(|(body, kind, signers)| {
+            let mut body: Map<String, Value> = body.into_iter().collect();
+            body.insert("type".into(), Value::String(kind));
+            let keys: Vec<SigningKey> = (1..=signers).map(key).collect();
+            let refs: Vec<&SigningKey> = keys.iter().collect();
+            let body = Value::Object(body);
+            let event = SignedEvent::sign(body.clone(), &refs).expect("a valid body");
+            (event, body)
+        })
+    }
+
+    /// An event read in one pass alike in all a reader sees to the same read by the full parse.
+    pub(crate) fn same_event(
+        quick: &SignedEvent,
+        parsed: &SignedEvent,
+    ) -> Result<(), TestCaseError> {
+        prop_assert_eq!(quick.event(), parsed.event());
+        prop_assert_eq!(quick.event_type(), parsed.event_type());
+        prop_assert_eq!(quick, parsed);
+        Ok(())
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(2048))]
+        /// The intake's one-pass parse returns exactly what the full parse returns for every
+        /// event it does not decline; it declines only events with an escape or a key at or
+        /// above U+E000; and changed bytes it accepts, the full parse accepts alike.
+        #[test]
+        fn parsing_in_one_pass_answers_as_the_full_parse(
+            (event, body) in signed_event(), at in any::<usize>(), how in any::<u8>(), with in any::<u8>()
+        ) {
+            let bytes = event.to_bytes();
+            let plain = !bytes.contains(&b'\\') && !has_key_at_or_above_e000(&body);
+            let parsed = SignedEvent::parse_parsed(&bytes).expect("a signed event parses");
+            prop_assert_eq!(&parsed, &event);
+            match SignedEvent::parse_in_one_pass(&bytes) {
+                Some(quick) => {
+                    prop_assert!(plain);
+                    same_event(&quick, &parsed)?;
+                }
+                None => prop_assert!(!plain, "declined a plain event"),
+            }
+            let changed = mutate(&bytes, at, how, with);
+            if let Some(quick) = SignedEvent::parse_in_one_pass(&changed) {
+                let parsed = SignedEvent::parse_parsed(&changed);
+                prop_assert!(parsed.is_ok(), "{}: {:?}", String::from_utf8_lossy(&changed), parsed);
+                same_event(&quick, &parsed.unwrap())?;
+            }
+        }
     }
 
     #[test]

@@ -159,6 +159,13 @@ pub trait Fold: Send {
     fn created(&self, _index: u64) -> Vec<String> {
         Vec::new()
     }
+
+    /// Whether [`Fold::admit`] reads the body ([`SignedEvent::event`]) of events of this
+    /// type: an audit builds those bodies beside its ordered checks, on every core, and
+    /// leaves the others as bytes. Every type, unless the fold says otherwise.
+    fn reads_body(&self) -> fn(&str) -> bool {
+        |_| true
+    }
 }
 
 /// What becomes of an event as it arrives, before it goes to the log ([`Rules::arrival`]).
@@ -224,6 +231,10 @@ impl Fold for OpenRules {
 
     fn applied(&self) -> u64 {
         HOLDS_EVERY_ENTRY
+    }
+
+    fn reads_body(&self) -> fn(&str) -> bool {
+        |_| false
     }
 }
 
