@@ -118,12 +118,12 @@ impl Domain {
         self.apply(index, time, effect);
         // Derived search index (subjects.rs): what the entry names in each manifest it
         // created or changed, read from the state as applied.
-        let ev = event.event();
-        let site = ev.get("site").and_then(serde_json::Value::as_str);
-        let driver = ev
-            .get("driver_id")
-            .or_else(|| ev.get("driver"))
-            .and_then(serde_json::Value::as_str);
+        let [site, driver_id, driver] = event.top_level_strs(["site", "driver_id", "driver"]);
+        let site = site.flatten();
+        let driver = match driver_id {
+            Some(id) => id,
+            None => driver.flatten(),
+        };
         let named = touched
             .into_iter()
             .filter_map(|n| {
