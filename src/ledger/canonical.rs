@@ -65,8 +65,9 @@ pub fn parse_canonical(bytes: &[u8]) -> Result<Value, CanonicalError> {
     Ok(value)
 }
 
-/// Canonical bytes checked in one pass, without building a value: how the audit, the mirror
-/// and `restore` read every stored entry ([`super::entry::Entry::decode`]). It accepts only what
+/// Canonical bytes checked in one pass, without building a value: how every stored entry is
+/// read (the audit, the mirror, `restore`: [`super::entry::Entry::decode`]) and every event
+/// the intake takes ([`super::event::SignedEvent::parse`]). It accepts only what
 /// [`parse_canonical`] accepts, and declines (`None`) wherever it is not sure: a string with any
 /// escape in it, an object key with a character at or above U+E000 (where UTF-8 and UTF-16
 /// orders part), a number that is not an integer in the safe range, nesting deeper than
