@@ -164,14 +164,14 @@ impl<'r> Auditor<'r> {
 /// Entries decoded and their signatures checked: the half of the audit that needs no order.
 pub struct Decoded(Vec<Result<Entry, String>>);
 
-/// Which events' bodies an audit reads ([`Auditor::reads_body`]): the log's own (`log.*`,
-/// `key.*`, which [`LogState`] reads) and those the fold says it reads.
+/// Which events' bodies an audit reads ([`Auditor::reads_body`]): those [`LogState`] reads and
+/// those the fold says it reads.
 #[derive(Clone, Copy)]
 pub struct ReadsBody(fn(&str) -> bool);
 
 impl ReadsBody {
     fn of(self, event_type: &str) -> bool {
-        event_type.starts_with("log.") || event_type.starts_with("key.") || (self.0)(event_type)
+        LogState::reads_body(event_type) || (self.0)(event_type)
     }
 }
 

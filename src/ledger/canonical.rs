@@ -168,22 +168,9 @@ impl<'a> Scan<'a> {
     pub(crate) fn array(
         &mut self,
         depth: u32,
-        mut item: impl FnMut(&mut Self) -> Option<()>,
+        item: impl FnMut(&mut Self) -> Option<()>,
     ) -> Option<()> {
-        if depth >= Self::MAX_DEPTH {
-            return None;
-        }
-        self.eat(b'[')?;
-        if self.eat(b']').is_some() {
-            return Some(());
-        }
-        loop {
-            item(self)?;
-            if self.eat(b']').is_some() {
-                return Some(());
-            }
-            self.eat(b',')?;
-        }
+        self.list(depth, b'[', b']', item)
     }
 
     /// An object whose keys are in strictly ascending order (so none twice); `member` scans
@@ -193,24 +180,37 @@ impl<'a> Scan<'a> {
         depth: u32,
         mut member: impl FnMut(&mut Self, &'a str) -> Option<()>,
     ) -> Option<()> {
-        if depth >= Self::MAX_DEPTH {
-            return None;
-        }
-        self.eat(b'{')?;
-        if self.eat(b'}').is_some() {
-            return Some(());
-        }
         let mut last: Option<&str> = None;
-        loop {
-            let key = self.string()?;
+        self.list(depth, b'{', b'}', |s| {
+            let key = s.string()?;
             // Below U+E000 the order of UTF-8 bytes is that of UTF-16 code units (RFC 8785's).
             if key.bytes().any(|b| b >= 0xee) || last.is_some_and(|l| l >= key) {
                 return None;
             }
             last = Some(key);
-            self.eat(b':')?;
-            member(self, key)?;
-            if self.eat(b'}').is_some() {
+            s.eat(b':')?;
+            member(s, key)
+        })
+    }
+
+    /// `open`, then items separated by commas (`each` scans one), then `close`.
+    fn list(
+        &mut self,
+        depth: u32,
+        open: u8,
+        close: u8,
+        mut each: impl FnMut(&mut Self) -> Option<()>,
+    ) -> Option<()> {
+        if depth >= Self::MAX_DEPTH {
+            return None;
+        }
+        self.eat(open)?;
+        if self.eat(close).is_some() {
+            return Some(());
+        }
+        loop {
+            each(self)?;
+            if self.eat(close).is_some() {
                 return Some(());
             }
             self.eat(b',')?;

@@ -261,6 +261,12 @@ pub struct LogState {
 }
 
 impl LogState {
+    /// Whether [`LogState::admit`] reads the body of events of this type: the log's own,
+    /// entry 0's `log.genesis` and the key registry's `key.*`.
+    pub fn reads_body(event_type: &str) -> bool {
+        event_type.starts_with("log.") || event_type.starts_with("key.")
+    }
+
     /// Check the event that would become entry `index` at `time`; on success apply its effect.
     /// On refusal the state is unchanged.
     pub fn admit(
