@@ -96,8 +96,9 @@ pub struct Domain {
 /// only where the parties' roles make them count (no hauler's books). 11: a site's totals keep
 /// a unit its loads left with at 0. 12: the latest time of any vehicle's fix (`movements.rs`),
 /// where the default list of anomalies starts reading. 13: a manifest's subject links stored
-/// in its own record (`ManifestRecord`), no longer under a key of their own.
-pub const LAYOUT: u64 = 13;
+/// in its own record (`ManifestRecord`), no longer under a key of their own. 14: values of
+/// 256 bytes and more stored compressed (`value::pack`).
+pub const LAYOUT: u64 = 14;
 
 /// Manifests the sequencer's fold keeps decoded (about 2 KB each; up to twice as many): the
 /// loads moving now are read at each of their steps.
@@ -555,7 +556,7 @@ impl Domain {
 fn stored_layout(base: Option<&dyn Kv>) -> Option<u64> {
     let raw =
         base?.get(&super::table::Table::<String, u64>::new(b'0', None).key_of(&"layout".into()))?;
-    super::value::decode(&raw)
+    super::value::decode_stored(&raw)
         .ok()
         .or_else(|| serde_json::from_slice(&raw).ok())
 }

@@ -236,7 +236,7 @@ impl<K: Key, V: Serialize + DeserializeOwned + Clone> Table<K, V> {
     }
 
     fn decode(&self, key: &[u8], v: &[u8]) -> V {
-        super::value::decode(v).unwrap_or_else(|e| {
+        super::value::decode_stored(v).unwrap_or_else(|e| {
             panic!(
                 "the domain's read model holds a value it cannot read at table {:?}, key {} ({e}): rebuild it with `wasteledger reindex`",
                 self.tag as char,
@@ -373,7 +373,7 @@ impl<K: Key, V: Serialize + DeserializeOwned + Clone> Table<K, V> {
         for (k, v) in &self.dirty {
             buf.clear();
             super::value::encode_into(v, &mut buf).expect("a domain value encodes");
-            out.push((self.full(k), Some(buf.clone())));
+            out.push((self.full(k), Some(super::value::pack(&buf))));
         }
     }
 
