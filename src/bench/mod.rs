@@ -352,7 +352,7 @@ fn one_at_a_time(
     dir: &std::path::Path,
 ) -> Result<()> {
     const N: u64 = 300;
-    let events = VerifiedEvent::check_all(sign_all(from, N, keys));
+    let events = VerifiedEvent::check_all(sign_all(from, N, keys), |_| {});
     let scratch = dir.join("record-bench");
     std::fs::create_dir_all(&scratch)?;
     store::published::create(&scratch)?;

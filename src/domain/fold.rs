@@ -661,10 +661,11 @@ impl Fold for Domain {
         self.applied
     }
 
-    /// The domain reads its own events from their bytes (`DomainEvent::parse`, and the
-    /// subject index through `SignedEvent::top_level_strs`); the bodies it reads as values are
-    /// the `key.*` events', which the audit builds for the log's own checks anyway.
-    fn reads_body(&self) -> fn(&str) -> bool {
-        |_| false
+    /// The domain reads its own events from their bytes, and parses those ahead
+    /// ([`super::decide::prepare`]); the subject index reads its fields from the bytes too
+    /// (`SignedEvent::top_level_strs`). The bodies it reads as values are the `key.*` events',
+    /// which the audit builds for the log's own checks anyway.
+    fn prepares(&self) -> crate::ledger::state::Prepare {
+        super::decide::prepare
     }
 }

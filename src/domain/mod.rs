@@ -129,6 +129,12 @@ impl Rules for DomainRules {
         Box::new(Domain::new(self.catalog.clone(), self.limits.clone()))
     }
 
+    /// Appended events are parsed into the domain's types on the threads that check their
+    /// signatures, off the sequencer ([`decide::prepare`]).
+    fn prepares(&self) -> crate::ledger::state::Prepare {
+        decide::prepare
+    }
+
     fn storage_failed(&self, cause: &str) {
         *self.failed.lock().expect("failed lock") = Some(cause.to_string());
     }

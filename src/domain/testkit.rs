@@ -154,6 +154,8 @@ pub struct Log {
     pub kv: Option<Arc<crate::ledger::kv::MemKv>>,
     /// The manifest each entry created first (a stored fold forgets them as it takes writes).
     created: std::collections::BTreeMap<u64, ManifestNumber>,
+    /// Parse each event ahead, as the store's signature checks do (`decide::prepare`).
+    pub prepare_ahead: bool,
 }
 
 impl Log {
@@ -188,6 +190,7 @@ impl Log {
             times: Vec::new(),
             kv,
             created: Default::default(),
+            prepare_ahead: false,
         };
         let g = genesis_event(
             "t",
@@ -271,10 +274,19 @@ impl Log {
     /// size and its clock as they were).
     pub fn try_admit(&mut self, body: Value, keys: &[&SigningKey]) -> Result<u64, String> {
         let ev = SignedEvent::sign(body, keys).unwrap();
+        if self.prepare_ahead {
+            super::decide::prepare(&ev);
+        }
         let t = self.now();
         self.state
             .admit(self.size, t, &ev, &mut self.d)
             .map_err(|r| r.to_string())?;
+        if self.prepare_ahead && super::events::DomainEvent::TYPES.contains(&ev.event_type()) {
+            assert!(
+                ev.take_prepared::<super::decide::Parsed>().is_none(),
+                "the fold took what was parsed ahead"
+            );
+        }
         if let Some(n) = self.d.created_at(self.size).first() {
             self.created.insert(self.size, n.clone());
         }

@@ -72,6 +72,57 @@ fn a_refused_event_leaves_the_domain_exactly_as_it_was() {
     assert_eq!(log.snapshot(), before);
 }
 
+/// The store parses each domain event on the threads that check its signatures
+/// (`decide::prepare`): the fold decides the same from that as from parsing the event itself,
+/// refusals and their messages included, and takes it (the test kit checks that).
+#[test]
+fn an_event_parsed_ahead_is_decided_as_one_the_fold_parses() {
+    let run = |ahead: bool| {
+        let mut log = Log::stored();
+        log.prepare_ahead = ahead;
+        let mut answers = Vec::new();
+        let m = log.issue_hw(1000, "S-RECV");
+        answers.push(Ok(log.pickup(&m, TRUCK, 1000)));
+        // The wrong holder; a malformed quantity; a treatment before receipt; an unknown type.
+        answers.push(
+            log.hand(&m, PLANT, HAUL_B, 1000)
+                .vehicle(TRUCK_B)
+                .try_admit(&[&pkey(PLANT), &pkey(HAUL_B)]),
+        );
+        answers.push(log.try_admit(
+            json!({"type": "custody.received", "manifest": m, "lines": [{"line": 0,
+            "accepted": {"amount": "many", "unit": "g"}, "rejected": {"amount": 0, "unit": "g"}}]}),
+            &[&pkey(RECV)],
+        ));
+        answers.push(log.try_admit(
+            json!({"type": "custody.treated", "manifest": m, "line": 0, "code": "R9",
+            "quantity": {"amount": 1, "unit": "g"}}),
+            &[&pkey(RECV)],
+        ));
+        answers.push(log.try_admit(
+            json!({"type": "custody.teleported", "manifest": m}),
+            &[&pkey(HAUL)],
+        ));
+        answers.push(Ok(log
+            .hand(&m, HAUL, RECV, 1000)
+            .vehicle(TRUCK)
+            .site("S-RECV")
+            .admit()));
+        answers.push(Ok(log.receive(&m, RECV, 1000)));
+        (answers, log.snapshot())
+    };
+    let (ahead, parsed) = (run(true), run(false));
+    assert_eq!(ahead, parsed);
+    let refused: Vec<&String> = ahead.0.iter().filter_map(|a| a.as_ref().err()).collect();
+    assert_eq!(refused.len(), 4, "{:?}", ahead.0);
+    assert!(
+        refused[1].contains("event.lines[0].accepted.amount"),
+        "{}",
+        refused[1]
+    );
+    assert!(refused[3].contains("event.type"), "{}", refused[3]);
+}
+
 #[test]
 fn a_log_that_names_another_rulebook_is_refused_and_a_bare_log_takes_anything() {
     let mut d = Domain::new(Arc::new(Catalog::builtin()), Limits::default());

@@ -3,9 +3,10 @@
 //! server we do not trust) and in `reindex` (which rebuilds every derived tree from it).
 
 use super::entry::Entry;
+use super::event::SignedEvent;
 use super::merkle::{leaf_hash, Frontier, Hash, PerfectNode};
 use super::parallel::par_chunks;
-use super::state::{Fold, LogState};
+use super::state::{Fold, LogState, Prepare};
 use super::time::Timestamp;
 use std::collections::HashSet;
 use thiserror::Error;
@@ -52,10 +53,11 @@ impl<'r> Auditor<'r> {
         self.frontier.size()
     }
 
-    /// The kinds of event whose body the checks read (the log's own and the fold's), to be
-    /// built as [`decode_all`] decodes them, on every core, rather than in the ordered checks.
-    pub fn reads_body(&self) -> ReadsBody {
-        ReadsBody(self.fold.reads_body())
+    /// What the checks would otherwise work out from each event in order (the bodies the log's
+    /// own checks read, and what the fold prepares), done as [`decode_all`] decodes, on every
+    /// core.
+    pub fn ahead(&self) -> Ahead {
+        Ahead(self.fold.prepares())
     }
 
     pub fn root(&self) -> Hash {
@@ -79,7 +81,7 @@ impl<'r> Auditor<'r> {
         entries: &[(u64, &[u8])],
         on_entry: impl FnMut(&Checked, &[PerfectNode]) -> Result<(), AuditFailure>,
     ) -> Result<(), AuditFailure> {
-        let decoded = decode_all(entries, self.reads_body());
+        let decoded = decode_all(entries, self.ahead());
         self.check_decoded(entries, decoded, on_entry)
     }
 
@@ -164,38 +166,39 @@ impl<'r> Auditor<'r> {
 /// Entries decoded and their signatures checked: the half of the audit that needs no order.
 pub struct Decoded(Vec<Result<Entry, String>>);
 
-/// Which events' bodies an audit reads ([`Auditor::reads_body`]): those [`LogState`] reads and
-/// those the fold says it reads.
+/// What an audit works out from each event ahead of its ordered checks ([`Auditor::ahead`]):
+/// the bodies [`LogState`] reads, and what the fold prepares.
 #[derive(Clone, Copy)]
-pub struct ReadsBody(fn(&str) -> bool);
+pub struct Ahead(Prepare);
 
-impl ReadsBody {
-    fn of(self, event_type: &str) -> bool {
-        LogState::reads_body(event_type) || (self.0)(event_type)
+impl Ahead {
+    fn run(self, event: &SignedEvent) {
+        if LogState::reads_body(event.event_type()) {
+            event.event();
+        }
+        (self.0)(event)
     }
 }
 
-/// Decode entries and check their signatures, on every core; the bodies the audit reads are
-/// built here too.
-pub fn decode_all(entries: &[(u64, &[u8])], reads: ReadsBody) -> Decoded {
+/// Decode entries and check their signatures, on every core; what the checks would work out
+/// from each event in order is done here too ([`Ahead`]).
+pub fn decode_all(entries: &[(u64, &[u8])], ahead: Ahead) -> Decoded {
     Decoded(par_chunks(entries, 16, |part| {
         part.chunks(64)
-            .flat_map(|run| decode_and_verify(run, reads))
+            .flat_map(|run| decode_and_verify(run, ahead))
             .collect()
     }))
 }
 
 /// Decode a run of entries and check their signatures.
-fn decode_and_verify(part: &[(u64, &[u8])], reads: ReadsBody) -> Vec<Result<Entry, String>> {
+fn decode_and_verify(part: &[(u64, &[u8])], ahead: Ahead) -> Vec<Result<Entry, String>> {
     part.iter()
         .map(|(_, b)| {
             let e = Entry::decode(b).map_err(|e| format!("cannot be decoded: {e}"))?;
             e.event
                 .verify_signatures()
                 .map_err(|err| format!("signature: {err}"))?;
-            if reads.of(e.event.event_type()) {
-                e.event.event();
-            }
+            ahead.run(&e.event);
             Ok(e)
         })
         .collect()

@@ -163,6 +163,27 @@ pub struct SignedEvent {
     event_type: Box<str>,
     event_bytes: Vec<u8>,
     signatures: Vec<EventSignature>,
+    prepared: Prepared,
+}
+
+/// What a fold worked out from an event before the event reached it, on a thread beside the
+/// serial one (the checks of its signatures: `Rules::prepares`, `Fold::prepares`), for the
+/// fold's `admit` to take instead of working it out there ([`SignedEvent::prepare`],
+/// [`SignedEvent::take_prepared`]). Only ever a pure function of the event's bytes, so taking
+/// it or working it out again gives the same. A copy of the event starts without it.
+#[derive(Default)]
+struct Prepared(std::sync::Mutex<Option<Box<dyn std::any::Any + Send>>>);
+
+impl Clone for Prepared {
+    fn clone(&self) -> Self {
+        Prepared::default()
+    }
+}
+
+impl std::fmt::Debug for Prepared {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Prepared")
+    }
 }
 
 impl PartialEq for SignedEvent {
@@ -282,6 +303,7 @@ impl SignedEvent {
             event_type,
             event_bytes,
             signatures,
+            prepared: Prepared::default(),
         })
     }
 
@@ -299,6 +321,7 @@ impl SignedEvent {
             event_type: event_type.into(),
             event_bytes,
             signatures,
+            prepared: Prepared::default(),
         }
     }
 
@@ -374,6 +397,27 @@ impl SignedEvent {
         m.extend_from_slice(EVENT_SIGNATURE_CONTEXT);
         m.extend_from_slice(&self.event_bytes);
         m
+    }
+
+    /// Keep what `f` works out from this event, for [`SignedEvent::take_prepared`] (nothing
+    /// if something is kept already). `f` must depend on the event's bytes alone.
+    pub fn prepare<T: std::any::Any + Send>(&self, f: impl FnOnce(&SignedEvent) -> T) {
+        let mut slot = self.prepared.0.lock().unwrap_or_else(|p| p.into_inner());
+        if slot.is_none() {
+            *slot = Some(Box::new(f(self)));
+        }
+    }
+
+    /// What [`SignedEvent::prepare`] kept, if it is a `T`, taken (a second take finds none).
+    pub fn take_prepared<T: std::any::Any>(&self) -> Option<T> {
+        let mut slot = self.prepared.0.lock().unwrap_or_else(|p| p.into_inner());
+        match slot.take()?.downcast::<T>() {
+            Ok(t) => Some(*t),
+            Err(other) => {
+                *slot = Some(other);
+                None
+            }
+        }
     }
 
     /// `verify_strict` for every signature; names the first that fails.
@@ -556,10 +600,14 @@ impl VerifiedEvent {
         Ok(VerifiedEvent(event))
     }
 
-    /// Check many at once, in parallel and in batches.
-    pub fn check_all(events: Vec<SignedEvent>) -> Vec<Result<Self, EventError>> {
+    /// Check many at once, spread over the cores; `prepare` runs beside the check of each
+    /// event whose signatures verify (`Rules::prepares`).
+    pub fn check_all(
+        events: Vec<SignedEvent>,
+        prepare: super::state::Prepare,
+    ) -> Vec<Result<Self, EventError>> {
         let refs: Vec<&SignedEvent> = events.iter().collect();
-        let results = verify_all(&refs);
+        let results = verify_all_preparing(&refs, prepare);
         events
             .into_iter()
             .zip(results)
@@ -580,8 +628,18 @@ impl VerifiedEvent {
 /// own audit, and any strict outside verifier, would refuse. Acceptance and audit must agree
 /// exactly, so both use `verify_strict`.
 pub fn verify_all(events: &[&SignedEvent]) -> Vec<Result<(), EventError>> {
+    verify_all_preparing(events, |_| {})
+}
+
+/// [`verify_all`], and `prepare` run beside the check of each event that passes it.
+fn verify_all_preparing(
+    events: &[&SignedEvent],
+    prepare: super::state::Prepare,
+) -> Vec<Result<(), EventError>> {
     super::parallel::par_chunks(events, 16, |part| {
-        part.iter().map(|e| e.verify_signatures()).collect()
+        part.iter()
+            .map(|e| e.verify_signatures().inspect(|()| prepare(e)))
+            .collect()
     })
 }
 
@@ -678,6 +736,38 @@ pub(crate) mod tests {
         );
         let res = verify_all(&[&a, &forged, &b]);
         assert!(res[0].is_ok() && res[1].is_err() && res[2].is_ok());
+    }
+
+    #[test]
+    fn what_is_prepared_is_taken_once_only_where_it_checks_and_not_copied() {
+        let a = SignedEvent::sign(json!({"type": "note", "n": 1}), &[&key(1)]).unwrap();
+        let forged = {
+            let mut f = a.clone();
+            f.event_bytes = br#"{"n":2,"type":"note"}"#.to_vec();
+            f
+        };
+        let len = |e: &SignedEvent| e.event_bytes().len();
+        let checked = VerifiedEvent::check_all(vec![a.clone(), forged], |e| {
+            e.prepare(|e| e.event_bytes().len())
+        });
+        let (ok, bad) = (checked[0].as_ref().unwrap(), &checked[1]);
+        assert!(bad.is_err(), "the forged event is refused");
+        let copy = ok.event().clone();
+        assert_eq!(
+            copy.take_prepared::<usize>(),
+            None,
+            "a copy starts without it"
+        );
+        assert_eq!(
+            ok.event().take_prepared::<u32>(),
+            None,
+            "another type is not it"
+        );
+        assert_eq!(ok.event().take_prepared::<usize>(), Some(len(&a)));
+        assert_eq!(ok.event().take_prepared::<usize>(), None, "taken once");
+        a.prepare(|_| 1usize);
+        a.prepare(|_| 2usize);
+        assert_eq!(a.take_prepared::<usize>(), Some(1), "the first kept");
     }
 
     #[test]

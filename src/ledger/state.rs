@@ -160,13 +160,19 @@ pub trait Fold: Send {
         Vec::new()
     }
 
-    /// Whether [`Fold::admit`] reads the body ([`SignedEvent::event`]) of events of this
-    /// type: an audit builds those bodies beside its ordered checks, on every core, and
-    /// leaves the others as bytes. Every type, unless the fold says otherwise.
-    fn reads_body(&self) -> fn(&str) -> bool {
-        |_| true
+    /// What [`Fold::admit`] would otherwise work out from an event itself, done ahead on the
+    /// threads that check signatures, beside the serial one: building the bodies it reads
+    /// ([`SignedEvent::event`]) and anything it keeps with [`SignedEvent::prepare`]. An audit
+    /// runs it as it decodes, on every core. By default every body is built.
+    fn prepares(&self) -> Prepare {
+        |e| {
+            e.event();
+        }
     }
 }
+
+/// Work on an event done ahead of the serial fold (see [`Fold::prepares`]).
+pub type Prepare = fn(&SignedEvent);
 
 /// What becomes of an event as it arrives, before it goes to the log ([`Rules::arrival`]).
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -212,6 +218,12 @@ pub trait Rules: Send + Sync {
     fn arrival(&self, _event: &SignedEvent, _now: Timestamp) -> Result<Arrival, String> {
         Ok(Arrival::Append)
     }
+    /// What the live fold would otherwise work out from an event itself, done by the threads
+    /// that check an appended event's signatures ([`Fold::prepares`]). An appended event
+    /// arrives with its body built; by default nothing more.
+    fn prepares(&self) -> Prepare {
+        |_| {}
+    }
 }
 
 /// No domain: any JSON object with a `type` outside the log's own namespaces.
@@ -233,8 +245,8 @@ impl Fold for OpenRules {
         HOLDS_EVERY_ENTRY
     }
 
-    fn reads_body(&self) -> fn(&str) -> bool {
-        |_| false
+    fn prepares(&self) -> Prepare {
+        |_| {}
     }
 }
 

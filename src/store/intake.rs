@@ -6,6 +6,7 @@
 use super::sequencer::{self, Reply, SubmitError};
 use super::stage::{drain, Refused, Stage};
 use crate::ledger::event::{SignedEvent, VerifiedEvent};
+use crate::ledger::state::Prepare;
 use std::sync::Arc;
 
 /// Most events checked in one round.
@@ -17,12 +18,16 @@ impl Intake {
     /// `bound`: most events waiting for their signature check; beyond it `send` refuses at once
     /// (`SubmitError::Busy`). The intake waits for room in the sequencer's queue, so a full
     /// sequencer fills this queue and the refusals start here.
-    pub fn start(sequencer: Arc<sequencer::Handle>, bound: usize) -> Self {
+    ///
+    /// `prepare`: what the fold works out from an event ahead (`Rules::prepares`), done beside
+    /// each event's signature check.
+    pub fn start(sequencer: Arc<sequencer::Handle>, bound: usize, prepare: Prepare) -> Self {
         Intake(Stage::spawn("intake", bound, move |rx| {
             let mut round = Vec::with_capacity(MAX_ROUND);
             while drain(&rx, MAX_ROUND, &mut round) {
                 let (events, replies): (Vec<SignedEvent>, Vec<Reply>) = round.drain(..).unzip();
-                for (checked, reply) in VerifiedEvent::check_all(events).into_iter().zip(replies) {
+                let checked = VerifiedEvent::check_all(events, prepare);
+                for (checked, reply) in checked.into_iter().zip(replies) {
                     match checked {
                         Ok(event) => sequencer.send(event, reply),
                         Err(e) => {

@@ -579,7 +579,7 @@ impl Ledger {
             cfg.max_queue,
         );
         let sequencer = Arc::new(sequencer);
-        let intake = intake::Intake::start(sequencer.clone(), cfg.max_queue);
+        let intake = intake::Intake::start(sequencer.clone(), cfg.max_queue, rules.prepares());
         sweep::start(&slot, swept, sweep.clone(), replay, segment, gate_for_sweep);
         Ok(Ledger {
             inner: Arc::new(Inner {
@@ -662,6 +662,7 @@ impl Ledger {
         let next = AtomicUsize::new(0);
         let (tx, rx) = crossbeam_channel::unbounded::<(usize, Checked)>();
         let pending = std::thread::scope(|s| {
+            let prepare = self.inner.rules.prepares();
             for _ in 0..crate::ledger::parallel::cores() {
                 let (tx, parts, next) = (tx.clone(), &parts, &next);
                 s.spawn(move || {
@@ -670,7 +671,10 @@ impl Ledger {
                         let k = next.fetch_add(1, Ordering::Relaxed);
                         let Some(part) = parts.get(k) else { break };
                         let part = std::mem::take(&mut *part.lock().expect("part lock"));
-                        let checked = part.into_iter().map(VerifiedEvent::check).collect();
+                        let checked = part
+                            .into_iter()
+                            .map(|e| VerifiedEvent::check(e).inspect(|v| prepare(v.event())))
+                            .collect();
                         if tx.send((k, checked)).is_err() {
                             break;
                         }

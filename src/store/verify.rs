@@ -105,7 +105,7 @@ fn audit_stored(
     // core) while this one runs the order-dependent checks on the chunk before.
     type Chunk = Result<(Vec<(u64, sled::IVec)>, Decoded), StoreError>;
     let (tx, rx) = crossbeam_channel::bounded::<Chunk>(1);
-    let reads = auditor.reads_body();
+    let ahead = auditor.ahead();
     std::thread::scope(move |s| {
         s.spawn(move || {
             // This thread and the ones decoding with it yield to the checker (the fold).
@@ -134,7 +134,7 @@ fn audit_stored(
                 if !chunk.is_empty() {
                     let refs: Vec<(u64, &[u8])> =
                         chunk.iter().map(|(i, v)| (*i, v.as_ref())).collect();
-                    let decoded = decode_all(&refs, reads);
+                    let decoded = decode_all(&refs, ahead);
                     // A closed channel means the checker stopped at a failure.
                     if tx.send(Ok((chunk, decoded))).is_err() {
                         return;

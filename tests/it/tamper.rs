@@ -68,7 +68,7 @@ pub(crate) fn append_samples(
     n: u64,
 ) {
     let signed = (from..from + n).map(|i| sample_event(i, keys)).collect();
-    let verified: Vec<VerifiedEvent> = VerifiedEvent::check_all(signed)
+    let verified: Vec<VerifiedEvent> = VerifiedEvent::check_all(signed, |_| {})
         .into_iter()
         .collect::<Result<_, _>>()
         .unwrap();
