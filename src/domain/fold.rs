@@ -584,16 +584,27 @@ impl Domain {
             .insert(m.number.clone(), ManifestRecord { manifest: m, links });
     }
 
-    /// Manifest `n` as stored (without its links).
+    /// Manifest `n` as stored (without its links): borrowed where it changed since the last
+    /// take, else a copy of the manifest alone (not of its links, nor a second copy for the
+    /// cache).
     pub(super) fn stored_manifest(
         &self,
         n: &ManifestNumber,
     ) -> Option<std::borrow::Cow<'_, Manifest>> {
         use std::borrow::Cow;
-        self.manifests.get(n).map(|r| match r {
-            Cow::Borrowed(r) => Cow::Borrowed(&r.manifest),
-            Cow::Owned(r) => Cow::Owned(r.manifest),
-        })
+        if let Some(r) = self.manifests.changed(n) {
+            return Some(Cow::Borrowed(&r.manifest));
+        }
+        self.with_stored_manifest(n, |m| m.cloned().map(Cow::Owned))
+    }
+
+    /// What `f` makes of manifest `n` as stored (None: there is none), read where it is held.
+    pub(super) fn with_stored_manifest<R>(
+        &self,
+        n: &ManifestNumber,
+        f: impl FnOnce(Option<&Manifest>) -> R,
+    ) -> R {
+        self.manifests.peek(n, |r| f(r.map(|r| &r.manifest)))
     }
 
     /// Manifest `n`'s links to the subject index, in log order.

@@ -272,6 +272,11 @@ impl<K: Key, V: Serialize + DeserializeOwned + Clone> Table<K, V> {
         Some(Cow::Owned(self.decode(&full, &v)))
     }
 
+    /// The value at `k` if it changed since the last take.
+    pub fn changed(&self, k: &K) -> Option<&V> {
+        self.dirty.get(&enc(k))
+    }
+
     /// What `f` makes of the value at `k` (None: absent), read without copying it where it is
     /// held decoded (changed since the last take, or in the cache).
     pub fn peek<R>(&self, k: &K, f: impl FnOnce(Option<&V>) -> R) -> R {

@@ -701,11 +701,17 @@ impl Domain {
                 .map(|s| s.reg.location)
         });
         let mut out = Vec::new();
-        let Some(m) = self.stored_manifest(&h.manifest) else {
+        // What is read of the manifest, read where it is held (not a copy of its record).
+        let Some((vehicle, status, home)) = self.with_stored_manifest(&h.manifest, |m| {
+            m.map(|m| {
+                let home = m.return_to.as_ref() == Some(&h.to);
+                (m.vehicle.clone(), m.status, home)
+            })
+        }) else {
             return out;
         };
-        if let (Some(v), Status::InTransit | Status::Rejected) = (&m.vehicle, m.status) {
-            out.push((v.clone(), Fix::new(h.at, point, index, FixKind::Unload)));
+        if let (Some(v), Status::InTransit | Status::Rejected) = (vehicle, status) {
+            out.push((v, Fix::new(h.at, point, index, FixKind::Unload)));
         }
         // Onto a truck: a hauler taking it with a vehicle (as `taking_status` decides), unless
         // it is a rejected load reaching the party it goes back to.
@@ -713,7 +719,7 @@ impl Domain {
             .parties
             .get(&h.to)
             .is_some_and(|p| p.roles.contains(&Role::Hauler));
-        let home = m.status == Status::Rejected && m.return_to.as_ref() == Some(&h.to);
+        let home = status == Status::Rejected && home;
         if let (Some(v), true, false) = (&h.vehicle, hauler, home) {
             out.push((v.clone(), Fix::new(h.at, point, index, FixKind::Load)));
         }
