@@ -683,6 +683,7 @@ fn verify(data: &Path, scratch: Option<PathBuf>, json: bool) -> Result<()> {
             Ok(s) => serde_json::json!({
                 "ok": true, "size": s.size, "signatures": s.signatures,
                 "root": hex::encode(s.root), "checkpoint": s.checkpoint,
+                "read_model_not_compared": s.read_model_not_compared,
             }),
             Err(f) => serde_json::json!({"ok": false, "index": f.index, "cause": f.cause}),
         };
@@ -700,6 +701,9 @@ fn verify(data: &Path, scratch: Option<PathBuf>, json: bool) -> Result<()> {
                 secs,
                 s.size as f64 / secs.max(1e-9)
             );
+            if let Some(why) = &s.read_model_not_compared {
+                println!("the domain's read model was not compared with a replay: {why}");
+            }
             Ok(())
         }
         Err(f) => bail!("verify failed at {f}"),

@@ -551,6 +551,18 @@ impl Domain {
     }
 }
 
+/// Why a fold opened over `base` would rebuild it from entry 0 rather than resume it: its
+/// layout is not this build's [`LAYOUT`] (None: it resumes).
+pub fn rebuilds(base: &dyn Kv) -> Option<String> {
+    match stored_layout(Some(base)) {
+        Some(LAYOUT) => None,
+        Some(n) => Some(format!("it is of layout {n}, this build's is {LAYOUT}")),
+        None => Some(format!(
+            "it names no layout this build reads (its own is {LAYOUT})"
+        )),
+    }
+}
+
 /// The layout of the state stored in `base`, read whatever encoding it was stored in (JSON
 /// before layout 3): None when there is none, or it cannot be read.
 fn stored_layout(base: Option<&dyn Kv>) -> Option<u64> {

@@ -159,6 +159,10 @@ impl Rules for DomainRules {
         *self.kv.write().expect("kv lock") = Some(kv);
     }
 
+    fn rebuilds(&self, kv: &dyn Kv) -> Option<String> {
+        fold::rebuilds(kv)
+    }
+
     fn rebuild_in(&self, kv: Arc<dyn Kv>) -> Box<dyn Fold> {
         Box::new(Domain::rebuilt_in(
             self.catalog.clone(),

@@ -27,6 +27,10 @@ pub struct VerifySummary {
     pub signatures: u64,
     /// The log's note verifier key, as entry 0 names it.
     pub verifier: NoteVerifier,
+    /// Why the read model was not compared with a replay, where it was not: none was built
+    /// yet, or it is of another layout (the server rebuilds it from the entries when it opens
+    /// the log, and reads nothing of it before). None: compared, and equal.
+    pub read_model_not_compared: Option<String>,
 }
 
 const CHUNK: usize = 4096;
@@ -377,9 +381,20 @@ fn audit_replaying(
         return cp_fail("checkpoint: its root hash is not the root of the stored entries".into());
     }
     drop(auditor);
-    // The domain's read model must be what a replay of the entries makes, byte for byte (a
-    // log whose model was never built, made before it existed, builds it when opened).
-    if !trees.domain.is_empty() {
+    // The domain's read model must be what a replay of the entries makes, byte for byte. A log
+    // whose model was never built (made before it existed), or whose model is of another
+    // layout, has it built from the entries when opened, and nothing of the old one is read.
+    let not_compared = if trees.domain.is_empty() {
+        Some(
+            "none is built yet; the server builds it from the entries when it opens the log"
+                .to_string(),
+        )
+    } else {
+        rules.rebuilds(&*read_model(trees)).map(|why| {
+            format!("{why}; the server rebuilds it from the entries when it opens the log, and reads nothing of it before (or run reindex)")
+        })
+    };
+    if not_compared.is_none() {
         let rest = fold.take_writes();
         let differs = if let Some(tree) = replayed {
             spill(tree, rest)?;
@@ -435,6 +450,7 @@ fn audit_replaying(
         checkpoint: note,
         signatures,
         verifier,
+        read_model_not_compared: not_compared,
     }))
 }
 
@@ -655,6 +671,7 @@ fn reindex_trees(
             checkpoint: String::new(),
             signatures: 0,
             verifier: verifier.clone(),
+            read_model_not_compared: None,
         };
         trees.sync()?;
         if let Err(f) = reaches_published(dir, &trees, &summary)? {

@@ -113,7 +113,22 @@ fn the_read_model_is_resumed_rebuilt_byte_for_byte_by_reindex_and_at_a_new_layou
             .unwrap();
         db.flush().unwrap();
     }
+    // verify vouches for the entries and says why it did not compare the model: the server
+    // reads nothing of a model of another layout; it rebuilds it at open.
+    let (ok, out) = run(&["verify"], &relaid);
+    assert!(ok, "verify of a model of another layout: {out}");
+    assert!(
+        out.contains(
+            "read model was not compared with a replay: it is of layout 999, this build's is"
+        ),
+        "{out}"
+    );
     drop(World::restart(&relaid));
+    let (ok, out) = run(&["verify"], &relaid);
+    assert!(
+        ok && !out.contains("not compared"),
+        "verify after the rebuild: {out}"
+    );
     assert!(
         read_model(&relaid) == after,
         "the model rebuilt at open differs from the one written live"
