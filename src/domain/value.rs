@@ -94,9 +94,10 @@ pub fn decode<'de, T: de::Deserialize<'de>>(bytes: &'de [u8]) -> Result<T, Error
 
 /// The value `encoded` (an encoding as [`encode`] writes it) as it is stored: as it is when
 /// shorter than [`PACK_FROM`], else the tag `PACKED`, the encoding's length (a varint) and the
-/// encoding compressed in the LZ4 block format, where that is shorter. Deterministic: the
-/// same value is always stored as the same bytes (the read model is compared byte for byte
-/// with a replay).
+/// encoding compressed in the LZ4 block format, where that is shorter. One build always
+/// stores a value as the same bytes (`reindex` writes what the sequencer wrote); another
+/// version of the compressor may not, so `verify` compares stored values unpacked
+/// (`store/readmodel.rs`, `differs`).
 pub fn pack(encoded: &[u8]) -> Vec<u8> {
     if encoded.len() >= PACK_FROM {
         let mut out =
