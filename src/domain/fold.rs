@@ -551,15 +551,15 @@ impl Domain {
     }
 }
 
-/// Why a fold opened over `base` would rebuild it from entry 0 rather than resume it: its
-/// layout is not this build's [`LAYOUT`] (None: it resumes).
-pub fn rebuilds(base: &dyn Kv) -> Option<String> {
+/// Whether the state stored in `base` is of an older layout than this build's [`LAYOUT`] (a
+/// log not yet opened since an upgrade), which a fold opened over it rebuilds from entry 0
+/// without reading it: why, or None (this layout, or one this build does not know).
+pub fn older_layout(base: &dyn Kv) -> Option<String> {
     match stored_layout(Some(base)) {
-        Some(LAYOUT) => None,
-        Some(n) => Some(format!("it is of layout {n}, this build's is {LAYOUT}")),
-        None => Some(format!(
-            "it names no layout this build reads (its own is {LAYOUT})"
+        Some(n) if n < LAYOUT => Some(format!(
+            "it is of layout {n}, older than this build's {LAYOUT}"
         )),
+        _ => None,
     }
 }
 

@@ -159,8 +159,8 @@ impl Rules for DomainRules {
         *self.kv.write().expect("kv lock") = Some(kv);
     }
 
-    fn rebuilds(&self, kv: &dyn Kv) -> Option<String> {
-        fold::rebuilds(kv)
+    fn older_layout(&self, kv: &dyn Kv) -> Option<String> {
+        fold::older_layout(kv)
     }
 
     fn rebuild_in(&self, kv: Arc<dyn Kv>) -> Box<dyn Fold> {

@@ -207,9 +207,10 @@ pub trait Rules: Send + Sync {
     /// Keep the live fold's state in `kv` (the store's tree for it; at open and whenever the
     /// store reopened its database). Rules whose fold keeps nothing ignore it.
     fn attach(&self, _kv: Arc<dyn Kv>) {}
-    /// Why the live fold, attached to the stored state `kv`, would rebuild it from entry 0
-    /// at open rather than resume it (another layout); None: it resumes it.
-    fn rebuilds(&self, _kv: &dyn Kv) -> Option<String> {
+    /// Why the stored state `kv` is of an older layout than the live fold's (a log not yet
+    /// opened since an upgrade), which the fold rebuilds from entry 0 at open without reading
+    /// it; None: it is not.
+    fn older_layout(&self, _kv: &dyn Kv) -> Option<String> {
         None
     }
     /// A fresh fold (as [`Rules::fresh`]) that keeps its state in `kv`, rebuilt from entry 0:

@@ -28,7 +28,7 @@ pub struct VerifySummary {
     /// The log's note verifier key, as entry 0 names it.
     pub verifier: NoteVerifier,
     /// Why the read model was not compared with a replay, where it was not: none was built
-    /// yet, or it is of another layout (the server rebuilds it from the entries when it opens
+    /// yet, or it is of an older layout (the server rebuilds it from the entries when it opens
     /// the log, and reads nothing of it before). None: compared, and equal.
     pub read_model_not_compared: Option<String>,
 }
@@ -382,15 +382,16 @@ fn audit_replaying(
     }
     drop(auditor);
     // The domain's read model must be what a replay of the entries makes, byte for byte. A log
-    // whose model was never built (made before it existed), or whose model is of another
-    // layout, has it built from the entries when opened, and nothing of the old one is read.
+    // whose model was never built (made before it existed), or is of an older layout (not yet
+    // opened since an upgrade), has it built from the entries when opened, and nothing of the
+    // old one is read. A layout this build does not know is compared, and differs.
     let not_compared = if trees.domain.is_empty() {
         Some(
             "none is built yet; the server builds it from the entries when it opens the log"
                 .to_string(),
         )
     } else {
-        rules.rebuilds(&*read_model(trees)).map(|why| {
+        rules.older_layout(&*read_model(trees)).map(|why| {
             format!("{why}; the server rebuilds it from the entries when it opens the log, and reads nothing of it before (or run reindex)")
         })
     };

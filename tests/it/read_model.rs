@@ -105,21 +105,29 @@ fn the_read_model_is_resumed_rebuilt_byte_for_byte_by_reindex_and_at_a_new_layou
     // A model of another layout is rebuilt when the server opens the log.
     let relaid = dir.path().join("relaid");
     copy_dir(&home, &relaid);
-    {
+    let set_layout = |layout: &[u8]| {
         let db = open_db(&relaid);
         let t = db.open_tree("domain").unwrap();
-        t.insert(meta_key("layout"), b"999".to_vec()).unwrap();
+        t.insert(meta_key("layout"), layout.to_vec()).unwrap();
         t.insert(b"m-left-over-from-an-old-layout", b"{}".to_vec())
             .unwrap();
         db.flush().unwrap();
-    }
-    // verify vouches for the entries and says why it did not compare the model: the server
-    // reads nothing of a model of another layout; it rebuilds it at open.
+    };
+    // A layout this build does not know: verify compares the model, and names the difference.
+    set_layout(b"999");
     let (ok, out) = run(&["verify"], &relaid);
-    assert!(ok, "verify of a model of another layout: {out}");
+    assert!(
+        !ok && out.contains("read model"),
+        "verify of layout 999: {out}"
+    );
+    // An older one (a log not yet served since an upgrade): verify vouches for the entries and
+    // says why it did not compare the model; the server reads nothing of it and rebuilds it.
+    set_layout(b"13");
+    let (ok, out) = run(&["verify"], &relaid);
+    assert!(ok, "verify of a model of an older layout: {out}");
     assert!(
         out.contains(
-            "read model was not compared with a replay: it is of layout 999, this build's is"
+            "read model was not compared with a replay: it is of layout 13, older than this build's"
         ),
         "{out}"
     );
