@@ -394,13 +394,14 @@ pub fn run(dir: &Path, manifests: u64, cache_mb: u64, raw: &RawRates) -> Result<
         mib(rss_live)
     );
     let size = ledger.size();
-    ledger.close()?;
-    drop(live);
     let bytes = super::dir_bytes(dir);
     println!(
         "disk after the append: {bytes} bytes for {size} entries = {:.0} bytes/entry (entries, Merkle nodes, the read model, indexes, sled's own overhead)",
         bytes as f64 / size.max(1) as f64
     );
+    println!("  {}", super::after_idle_cleaning(&ledger, size)?);
+    ledger.close()?;
+    drop(live);
     let live = super::live_bytes(dir)?;
     let total: u64 = live.iter().map(|(_, b)| b).sum();
     let per = |b: u64| b as f64 / size.max(1) as f64;

@@ -287,6 +287,35 @@ fn live_bytes(log: &std::path::Path) -> Result<Vec<(String, u64)>> {
     Ok(out)
 }
 
+/// Wait while the sequencer cleans sled's log (it does when no event has come for 100 ms:
+/// `store/sequencer.rs`), until what is in use has not moved for a second, and say how much of
+/// the file held data before and after, and how long it took.
+fn after_idle_cleaning(ledger: &crate::store::Ledger, size: u64) -> Result<String> {
+    let before = ledger.log_space()?;
+    let started = Instant::now();
+    let (mut last, mut still) = (before, Instant::now());
+    while still.elapsed() < std::time::Duration::from_secs(1)
+        && started.elapsed() < std::time::Duration::from_secs(300)
+    {
+        std::thread::sleep(std::time::Duration::from_millis(50));
+        let now = ledger.log_space()?;
+        if now != last {
+            (last, still) = (now, Instant::now());
+        }
+    }
+    let per = |b: u64| b as f64 / size.max(1) as f64;
+    let t = ledger.commit_times();
+    Ok(format!(
+        "sled's log file: {:.0} bytes an entry in segments that hold data after the append, {:.0} once the sequencer had cleaned it while idle ({:.1} s more), of a file of {:.0} bytes an entry (its free segments are written again before it grows); since the log opened the sequencer rewrote {} pages in {:.2} s while no event came (the pauses between the append's calls, and after it)",
+        per(before.in_use),
+        per(last.in_use),
+        (still - started).as_secs_f64(),
+        per(last.file),
+        t.cleaned_pages,
+        t.cleaning.as_secs_f64(),
+    ))
+}
+
 fn dir_bytes(path: &std::path::Path) -> u64 {
     std::fs::read_dir(path)
         .map(|rd| {
@@ -421,6 +450,7 @@ fn core(opts: &Options, dir: &std::path::Path, raw: &RawRates) -> Result<()> {
         "disk after the library append: {bytes} bytes for {size} entries = {:.0} bytes/entry (entries, Merkle nodes, indexes, sled's own overhead)",
         bytes as f64 / size as f64
     );
+    println!("  {}", after_idle_cleaning(&ledger, size)?);
 
     // Proofs at this size: random indexes, p50/p99.
     let mut rng = 0x9e37_79b9_7f4a_7c15u64;

@@ -99,6 +99,8 @@ pub(super) struct Timing {
     durable_ns: AtomicU64,
     read_model_keys: AtomicU64,
     read_model_bytes: AtomicU64,
+    cleaned_pages: AtomicU64,
+    cleaning_ns: AtomicU64,
 }
 
 impl Timing {
@@ -122,6 +124,13 @@ impl Timing {
             .fetch_add(durable.as_nanos() as u64, Ordering::Relaxed);
     }
 
+    fn cleaned(&self, pages: usize, took: std::time::Duration) {
+        self.cleaned_pages
+            .fetch_add(pages as u64, Ordering::Relaxed);
+        self.cleaning_ns
+            .fetch_add(took.as_nanos() as u64, Ordering::Relaxed);
+    }
+
     pub fn read(&self) -> CommitTimes {
         CommitTimes {
             batches: self.batches.load(Ordering::Relaxed),
@@ -130,6 +139,8 @@ impl Timing {
             durable: std::time::Duration::from_nanos(self.durable_ns.load(Ordering::Relaxed)),
             read_model_keys: self.read_model_keys.load(Ordering::Relaxed),
             read_model_bytes: self.read_model_bytes.load(Ordering::Relaxed),
+            cleaned_pages: self.cleaned_pages.load(Ordering::Relaxed),
+            cleaning: std::time::Duration::from_nanos(self.cleaning_ns.load(Ordering::Relaxed)),
         }
     }
 }
@@ -157,6 +168,11 @@ pub struct CommitTimes {
     /// and their bytes: what the domain's fold costs the store beside the entries.
     pub read_model_keys: u64,
     pub read_model_bytes: u64,
+    /// Pages of sled's log rewritten while no event came, to give back the space of its
+    /// file's half-dead segments (`Trees::clean_log`), and the time that took, syncs included
+    /// (not in `busy`).
+    pub cleaned_pages: u64,
+    pub cleaning: std::time::Duration,
 }
 
 impl std::ops::Sub for CommitTimes {
@@ -171,6 +187,8 @@ impl std::ops::Sub for CommitTimes {
             read_model_bytes: self
                 .read_model_bytes
                 .saturating_sub(before.read_model_bytes),
+            cleaned_pages: self.cleaned_pages.saturating_sub(before.cleaned_pages),
+            cleaning: self.cleaning.saturating_sub(before.cleaning),
         }
     }
 }
@@ -245,6 +263,9 @@ fn run(
     let rules = st.rules.clone();
     // Why the last batch could not be stored, until the storage works again.
     let mut failed: Option<String> = None;
+    // Whether sled's log may hold space to give back: after each batch, until a cleaning
+    // found nothing more.
+    let mut to_clean = true;
     loop {
         if let Some(cause) = &failed {
             match rx.recv_timeout(RETRY) {
@@ -270,9 +291,44 @@ fn run(
             if jobs.is_empty() {
                 continue;
             }
+        } else if to_clean && st.sweep.damage().is_none() {
+            // Not in a database found damaged: its pages stay as they were found.
+            match rx.recv_timeout(IDLE) {
+                Ok(job) => {
+                    jobs.push(job);
+                    jobs.extend(rx.try_iter().take(max_batch - 1));
+                }
+                Err(RecvTimeoutError::Timeout) => {
+                    match clean_while_idle(&slot, &rx, &st.timing) {
+                        Ok(Idle::Cleaned) => to_clean = false,
+                        Ok(Idle::Came(job)) => {
+                            jobs.push(job);
+                            jobs.extend(rx.try_iter().take(max_batch - 1));
+                        }
+                        Ok(Idle::Stopped) => break,
+                        Err(e) => {
+                            // As after a failed batch: a failed sync may have lost pages sled
+                            // counts as written, so the database is opened again before the
+                            // next event. Nothing the log published depended on them.
+                            tracing::error!(
+                                "the log could not clean its database file: {e}. Events are refused until the storage works again, tried every {} s and at each event",
+                                RETRY.as_secs()
+                            );
+                            recover::after_failure(&slot);
+                            failed = Some(e.to_string());
+                            to_clean = false;
+                        }
+                    }
+                    if jobs.is_empty() {
+                        continue;
+                    }
+                }
+                Err(RecvTimeoutError::Disconnected) => break,
+            }
         } else if !drain(&rx, max_batch, &mut jobs) {
             break;
         }
+        to_clean = true;
         if let Some(why) = st.sweep.damage() {
             for j in jobs.drain(..) {
                 let _ = j.reply.send(Err(SubmitError::Damaged(why.clone())));
@@ -319,6 +375,61 @@ fn run(
     if let Ok(t) = slot.get() {
         let _ = t.sync();
     }
+}
+
+/// How long no event comes before the sequencer cleans sled's log ([`Trees::clean_log`]).
+const IDLE: std::time::Duration = std::time::Duration::from_millis(100);
+
+/// Pages rewritten at a time while cleaning, each time made durable before the queue is
+/// looked at again: an event that comes meanwhile waits for at most this many (a few
+/// milliseconds) and a sync.
+const CLEAN_PAGES: usize = 128;
+
+/// How a cleaning while idle ended.
+enum Idle {
+    /// Nothing more to clean until the next batch.
+    Cleaned,
+    /// An event came first.
+    Came(Job),
+    /// The log is shutting down.
+    Stopped,
+}
+
+/// Clean sled's log while no event comes.
+fn clean_while_idle(
+    slot: &TreesSlot,
+    rx: &Receiver<Job>,
+    timing: &Timing,
+) -> Result<Idle, StoreError> {
+    let trees = slot.get()?;
+    let (before, started) = (trees.log_space(), std::time::Instant::now());
+    let mut pages = 0;
+    let ended = loop {
+        // sled's panics (a damaged page) become a storage error, not the sequencer's end.
+        let step = std::time::Instant::now();
+        let taken = super::guard(slot.dir(), || trees.clean_log(CLEAN_PAGES))?;
+        timing.cleaned(taken, step.elapsed());
+        pages += taken;
+        if taken == 0 {
+            break Idle::Cleaned;
+        }
+        match rx.try_recv() {
+            Ok(job) => break Idle::Came(job),
+            Err(crossbeam_channel::TryRecvError::Empty) => {}
+            Err(crossbeam_channel::TryRecvError::Disconnected) => break Idle::Stopped,
+        }
+    };
+    if pages > 0 {
+        let after = trees.log_space();
+        tracing::debug!(
+            "cleaned the database's log while idle: {pages} pages rewritten in {:.0} ms; {} of {} MiB of its file in use, {} before",
+            started.elapsed().as_secs_f64() * 1e3,
+            after.in_use >> 20,
+            after.file >> 20,
+            before.in_use >> 20
+        );
+    }
+    Ok(ended)
 }
 
 fn commit_batch(

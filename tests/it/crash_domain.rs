@@ -1,5 +1,6 @@
 //! Crash safety of the domain's state: SIGKILL the server at random moments while writers
-//! issue loads and hand them over and readers loop on anomalies, search and manifests. After
+//! issue loads and hand them over and readers loop on anomalies, search and manifests (and
+//! every other round once the load stopped, while the server cleans its database). After
 //! each kill the stored log verifies, and the restarted server answers exactly what a fresh
 //! replay of the log answers (a copy rebuilt with `reindex` and opened anew): every manifest
 //! as the bureau reads it, the postings of every plate and party, the anomalies. Whatever keeps
@@ -145,11 +146,21 @@ fn kill_and_compare(rounds: u32) {
         // A restarted World counts its slip references from 1 again: the plant's earlier
         // references are taken, so each round numbers its own.
         w.slips.store(100_000 * u64::from(round), Ordering::Relaxed);
+        // Every other round the load stops first, and the kill lands while the server has
+        // nothing to do: 100 ms after its last batch it cleans its database's log (rewrites
+        // what is still live in the half-dead segments of sled's file), and the kill lands
+        // before, in or after that.
+        let when_idle = round % 2 == 1;
         let stop = AtomicBool::new(false);
         let relayed = AtomicU64::new(0);
+        let writing = AtomicU64::new(2);
+        let mut quiet_from = None;
         std::thread::scope(|s| {
             for _ in 0..2 {
-                s.spawn(|| writer(&w, &stop, &relayed));
+                s.spawn(|| {
+                    writer(&w, &stop, &relayed);
+                    writing.fetch_sub(1, Ordering::Relaxed);
+                });
                 s.spawn(|| reader(&w, &stop));
             }
             // The kill lands `kill_after` after the first relay is in (a loaded machine may
@@ -161,9 +172,23 @@ fn kill_and_compare(rounds: u32) {
                 std::thread::sleep(Duration::from_millis(5));
             }
             std::thread::sleep(kill_after);
+            if when_idle {
+                stop.store(true, Ordering::Relaxed);
+                while writing.load(Ordering::Relaxed) > 0 {
+                    std::thread::sleep(Duration::from_millis(1));
+                }
+                quiet_from = Some(std::time::SystemTime::now());
+                std::thread::sleep(Duration::from_millis(50 + (rng >> 20) % 400));
+            }
             // SAFETY: kill(2) on our own child's pid; it is reaped when `w` drops below.
             unsafe { libc::kill(w.server.child.id() as i32, libc::SIGKILL) };
             stop.store(true, Ordering::Relaxed);
+        });
+        // Whether the server wrote its database while no event came (it was cleaning).
+        let cleaning = quiet_from.map(|quiet| {
+            let db = home.join("log").join("db").join("db");
+            let written = std::fs::metadata(db).and_then(|m| m.modified()).unwrap();
+            written > quiet + Duration::from_millis(50)
         });
         drop(w);
         let got = relayed.load(Ordering::Relaxed);
@@ -216,8 +241,13 @@ fn kill_and_compare(rounds: u32) {
             after.get(differs.unwrap()).unwrap_or(&Value::Null),
             replayed.get(differs.unwrap()).unwrap_or(&Value::Null)
         );
+        let idle = match cleaning {
+            None => "",
+            Some(true) => ", idle and writing its database (cleaning it)",
+            Some(false) => ", idle and not writing its database",
+        };
         eprintln!(
-            "round {round}: killed after {kill_after:?}, {got} loads relayed, {} answers equal a fresh replay (after the kill: verify {:.1} s, restart and read {:.1} s, copy and reindex {:.1} s, the copy read {:.1} s)",
+            "round {round}: killed after {kill_after:?}{idle}, {got} loads relayed, {} answers equal a fresh replay (after the kill: verify {:.1} s, restart and read {:.1} s, copy and reindex {:.1} s, the copy read {:.1} s)",
             after.len(),
             verified.as_secs_f64(),
             (read_after - verified).as_secs_f64(),

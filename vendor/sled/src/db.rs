@@ -421,6 +421,52 @@ impl Db {
         Ok(hasher.finalize())
     }
 
+    /// Rewrite one page out of a segment of the log that is marked for cleaning (half or
+    /// more of it dead), so that the segment can be reused; `false` when none is waiting.
+    /// sled calls this only from its flusher thread, which `flush_every_ms(None)` leaves
+    /// out: a database opened so calls it itself, or a segment that still holds one live
+    /// page is never reused. The rewritten pages are durable with the next `flush`; a
+    /// segment they left is reused only once they are. (wasteledger; not in sled 0.34.7.)
+    pub fn attempt_gc(&self) -> Result<bool> {
+        #[cfg(all(
+            not(miri),
+            any(
+                windows,
+                target_os = "linux",
+                target_os = "macos",
+                target_os = "dragonfly",
+                target_os = "freebsd",
+                target_os = "openbsd",
+                target_os = "netbsd",
+            )
+        ))]
+        {
+            self.context.pagecache.attempt_gc()
+        }
+        #[cfg(not(all(
+            not(miri),
+            any(
+                windows,
+                target_os = "linux",
+                target_os = "macos",
+                target_os = "dragonfly",
+                target_os = "freebsd",
+                target_os = "openbsd",
+                target_os = "netbsd",
+            )
+        )))]
+        {
+            Ok(false)
+        }
+    }
+
+    /// The bytes of the log file in segments that hold data (the other segments are free,
+    /// written again before the file grows), and in all its segments. (wasteledger; not in
+    /// sled 0.34.7.)
+    pub fn log_bytes_in_use(&self) -> (u64, u64) {
+        self.context.pagecache.log_bytes_in_use()
+    }
+
     /// Returns the on-disk size of the storage files
     /// for this database.
     pub fn size_on_disk(&self) -> Result<u64> {

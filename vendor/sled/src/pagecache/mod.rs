@@ -874,6 +874,14 @@ impl PageCache {
         ret
     }
 
+    /// The bytes of the log file's segments that hold data, and of all its segments
+    /// (wasteledger).
+    pub(crate) fn log_bytes_in_use(&self) -> (u64, u64) {
+        let (used, all) = self.log.iobufs.with_sa(|sa| sa.segments_in_use());
+        let size = self.config.segment_size as u64;
+        (used as u64 * size, all as u64 * size)
+    }
+
     /// Initiate an atomic sequence of writes to the
     /// underlying log. Returns a `RecoveryGuard` which,
     /// when dropped, will record the current max reserved

@@ -106,17 +106,19 @@ pub(crate) struct SegmentCleaner {
 impl SegmentCleaner {
     pub(crate) fn pop(&self) -> Option<(PageId, LogOffset)> {
         let mut inner = self.inner.lock();
-        let offset = {
-            let (offset, pids) = inner.iter_mut().next()?;
-            if !pids.is_empty() {
-                let pid = pids.iter().next().copied().unwrap();
-                pids.remove(&pid);
-                return Some((pid, *offset));
-            }
-            *offset
-        };
-        inner.remove(&offset);
-        None
+        // Segments whose pages are all rewritten are dropped on the way to the next one
+        // with a page left (0.34.7 returned `None` at the first empty one, as if no segment
+        // were left to clean).
+        loop {
+            let offset = {
+                let (offset, pids) = inner.iter_mut().next()?;
+                if let Some(pid) = pids.pop_first() {
+                    return Some((pid, *offset));
+                }
+                *offset
+            };
+            inner.remove(&offset);
+        }
     }
 
     fn add_pids(&self, offset: LogOffset, pids: BTreeSet<PageId>) {
@@ -468,7 +470,16 @@ impl Segment {
     }
 }
 
+/// See `possibly_clean_or_free_segment` (wasteledger).
+const DRAIN_THE_HIGHEST_SEGMENT: bool = false;
+
 impl SegmentAccountant {
+    /// How many segments of the file hold data, and how many it has (wasteledger).
+    pub(super) fn segments_in_use(&self) -> (usize, usize) {
+        let free = self.segments.iter().filter(|s| s.is_free()).count();
+        (self.segments.len() - free, self.segments.len())
+    }
+
     /// Create a new `SegmentAccountant` from previously recovered segments.
     pub(super) fn start(
         config: RunningConfig,
@@ -964,7 +975,15 @@ impl SegmentAccountant {
             self.segments.iter().filter(|s| s.is_inactive()).count();
         let free_ratio = (free_segs * 100) / (1 + free_segs + inactive_segs);
 
-        if free_ratio >= SEGMENT_CLEANUP_THRESHOLD && inactive_segs > 5 {
+        // Left out (wasteledger): once half the segments were free, this drained the
+        // highest segment in use at each deactivation, including segments just written by
+        // cleaning, and the cleaning chased its own writes (on a log of 100,801 entries, six
+        // million page rewrites for 60,000 pages, and the file no shorter). Segments still
+        // drain when half dead, above; the file shrinks when its last segment is free.
+        if DRAIN_THE_HIGHEST_SEGMENT
+            && free_ratio >= SEGMENT_CLEANUP_THRESHOLD
+            && inactive_segs > 5
+        {
             let last_index =
                 self.segments.iter().rposition(Segment::is_inactive).unwrap();
 
