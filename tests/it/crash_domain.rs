@@ -111,6 +111,13 @@ fn state(w: &World) -> BTreeMap<String, Value> {
     all
 }
 
+/// Whether `file` was written after `time`.
+fn written_after(file: &std::path::Path, time: std::time::SystemTime) -> bool {
+    std::fs::metadata(file)
+        .and_then(|m| m.modified())
+        .is_ok_and(|m| m > time)
+}
+
 /// Rounds killed on one log before the next starts afresh. Each round's comparison reads every
 /// manifest, and each read walks its trucks' fixes, which in this world (two trucks carry every
 /// load, all within minutes) are all the loads so far: a round costs the square of the log's
@@ -148,8 +155,8 @@ fn kill_and_compare(rounds: u32) {
         w.slips.store(100_000 * u64::from(round), Ordering::Relaxed);
         // Every other round the load stops first, and the kill lands while the server has
         // nothing to do: 100 ms after its last batch it cleans its database's log (rewrites
-        // what is still live in the half-dead segments of sled's file), and the kill lands
-        // before, in or after that.
+        // what is still live in the half-dead segments of sled's file). The kill lands a few
+        // milliseconds after it starts writing the file, or after 600 ms if it does not.
         let when_idle = round % 2 == 1;
         let stop = AtomicBool::new(false);
         let relayed = AtomicU64::new(0);
@@ -177,8 +184,16 @@ fn kill_and_compare(rounds: u32) {
                 while writing.load(Ordering::Relaxed) > 0 {
                     std::thread::sleep(Duration::from_millis(1));
                 }
-                quiet_from = Some(std::time::SystemTime::now());
-                std::thread::sleep(Duration::from_millis(50 + (rng >> 20) % 400));
+                let quiet = std::time::SystemTime::now();
+                quiet_from = Some(quiet);
+                let db = home.join("log").join("db").join("db");
+                let idle = Instant::now();
+                while idle.elapsed() < Duration::from_millis(600)
+                    && !written_after(&db, quiet + Duration::from_millis(50))
+                {
+                    std::thread::sleep(Duration::from_millis(1));
+                }
+                std::thread::sleep(Duration::from_millis((rng >> 20) % 15));
             }
             // SAFETY: kill(2) on our own child's pid; it is reaped when `w` drops below.
             unsafe { libc::kill(w.server.child.id() as i32, libc::SIGKILL) };
@@ -186,9 +201,10 @@ fn kill_and_compare(rounds: u32) {
         });
         // Whether the server wrote its database while no event came (it was cleaning).
         let cleaning = quiet_from.map(|quiet| {
-            let db = home.join("log").join("db").join("db");
-            let written = std::fs::metadata(db).and_then(|m| m.modified()).unwrap();
-            written > quiet + Duration::from_millis(50)
+            written_after(
+                &home.join("log").join("db").join("db"),
+                quiet + Duration::from_millis(50),
+            )
         });
         drop(w);
         let got = relayed.load(Ordering::Relaxed);
@@ -243,8 +259,8 @@ fn kill_and_compare(rounds: u32) {
         );
         let idle = match cleaning {
             None => "",
-            Some(true) => ", idle and writing its database (cleaning it)",
-            Some(false) => ", idle and not writing its database",
+            Some(true) => ", idle, killed within 15 ms of its first write cleaning its database",
+            Some(false) => ", idle, nothing cleaned in 600 ms",
         };
         eprintln!(
             "round {round}: killed after {kill_after:?}{idle}, {got} loads relayed, {} answers equal a fresh replay (after the kill: verify {:.1} s, restart and read {:.1} s, copy and reindex {:.1} s, the copy read {:.1} s)",
