@@ -5,7 +5,7 @@
 //! then resumes from what is durable (`recover.rs`).
 
 use super::recover::{self, TreesSlot, RETRY};
-use super::stage::{drain, Stage};
+use super::stage::{drain, gather, Stage};
 use super::{changes_log_state, nodes, Head, StoreError, Trees, CHECKPOINT_KEY};
 use crate::ledger::entry::encode as encode_entry;
 use crate::ledger::event::VerifiedEvent;
@@ -270,8 +270,7 @@ fn run(
         if let Some(cause) = &failed {
             match rx.recv_timeout(RETRY) {
                 Ok(job) => {
-                    jobs.push(job);
-                    jobs.extend(rx.try_iter().take(max_batch - 1));
+                    gather(job, &rx, max_batch, &mut jobs);
                 }
                 Err(RecvTimeoutError::Timeout) => {}
                 Err(RecvTimeoutError::Disconnected) => break,
@@ -295,15 +294,13 @@ fn run(
             // Not in a database found damaged: its pages stay as they were found.
             match rx.recv_timeout(IDLE) {
                 Ok(job) => {
-                    jobs.push(job);
-                    jobs.extend(rx.try_iter().take(max_batch - 1));
+                    gather(job, &rx, max_batch, &mut jobs);
                 }
                 Err(RecvTimeoutError::Timeout) => {
                     match clean_while_idle(&slot, &rx, &st.timing) {
                         Ok(Idle::Cleaned) => to_clean = false,
                         Ok(Idle::Came(job)) => {
-                            jobs.push(job);
-                            jobs.extend(rx.try_iter().take(max_batch - 1));
+                            gather(job, &rx, max_batch, &mut jobs);
                         }
                         Ok(Idle::Stopped) => break,
                         Err(e) => {

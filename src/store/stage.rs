@@ -76,16 +76,21 @@ pub(super) enum Refused {
 /// Block for the first item, then take whatever else is already waiting, up to `max` in all.
 pub(super) fn drain<T>(rx: &Receiver<T>, max: usize, into: &mut Vec<T>) -> bool {
     match rx.recv() {
-        Ok(first) => into.push(first),
+        Ok(first) => gather(first, rx, max, into),
         Err(_) => return false,
     }
+    true
+}
+
+/// Take `first` (already received), then whatever else is already waiting, up to `max` in all.
+pub(super) fn gather<T>(first: T, rx: &Receiver<T>, max: usize, into: &mut Vec<T>) {
+    into.push(first);
     while into.len() < max {
         match rx.try_recv() {
             Ok(item) => into.push(item),
             Err(_) => break,
         }
     }
-    true
 }
 
 /// How much lower [`beside_the_serial_stage`] sets a thread's priority (a nice increment).

@@ -162,6 +162,8 @@ fn kill_and_compare(rounds: u32) {
         let relayed = AtomicU64::new(0);
         let writing = AtomicU64::new(2);
         let mut quiet_from = None;
+        // sled's log file, which the server writes while it cleans.
+        let db_file = home.join("log").join("db").join("db");
         std::thread::scope(|s| {
             for _ in 0..2 {
                 s.spawn(|| {
@@ -186,10 +188,9 @@ fn kill_and_compare(rounds: u32) {
                 }
                 let quiet = std::time::SystemTime::now();
                 quiet_from = Some(quiet);
-                let db = home.join("log").join("db").join("db");
                 let idle = Instant::now();
                 while idle.elapsed() < Duration::from_millis(600)
-                    && !written_after(&db, quiet + Duration::from_millis(50))
+                    && !written_after(&db_file, quiet + Duration::from_millis(50))
                 {
                     std::thread::sleep(Duration::from_millis(1));
                 }
@@ -200,12 +201,8 @@ fn kill_and_compare(rounds: u32) {
             stop.store(true, Ordering::Relaxed);
         });
         // Whether the server wrote its database while no event came (it was cleaning).
-        let cleaning = quiet_from.map(|quiet| {
-            written_after(
-                &home.join("log").join("db").join("db"),
-                quiet + Duration::from_millis(50),
-            )
-        });
+        let cleaning =
+            quiet_from.map(|quiet| written_after(&db_file, quiet + Duration::from_millis(50)));
         drop(w);
         let got = relayed.load(Ordering::Relaxed);
         assert!(
