@@ -287,9 +287,10 @@ fn live_bytes(log: &std::path::Path) -> Result<Vec<(String, u64)>> {
     Ok(out)
 }
 
-/// Wait while the sequencer cleans sled's log (it does when no event has come for 100 ms:
-/// `store/sequencer.rs`), until what is in use has not moved for a second, and say how much of
-/// the file held data before and after, and how long it took.
+/// Wait while the sequencer cleans sled's log (it does between batches while no event waits,
+/// and syncs what it cleaned once none has come for 100 ms: `store/sequencer.rs`), until what
+/// is in use has not moved for a second, and say how much of the file held data before and
+/// after, and how long it took.
 fn after_idle_cleaning(ledger: &crate::store::Ledger, size: u64) -> Result<String> {
     let before = ledger.log_space()?;
     let started = Instant::now();
@@ -306,7 +307,7 @@ fn after_idle_cleaning(ledger: &crate::store::Ledger, size: u64) -> Result<Strin
     let per = |b: u64| b as f64 / size.max(1) as f64;
     let t = ledger.commit_times();
     Ok(format!(
-        "sled's log file: {:.0} bytes an entry in segments that hold data after the append, {:.0} once the sequencer had cleaned it while idle ({:.1} s more), of a file of {:.0} bytes an entry (its free segments are written again before it grows); since the log opened the sequencer rewrote {} pages in {:.2} s while no event came (the pauses between the append's calls, and after it)",
+        "sled's log file: {:.0} bytes an entry in segments that hold data after the append, {:.0} once the sequencer had cleaned it with no event waiting ({:.1} s more), of a file of {:.0} bytes an entry (its free segments are written again before it grows); since the log opened the sequencer rewrote {} pages in {:.2} s between batches while no event waited",
         per(before.in_use),
         per(last.in_use),
         (still - started).as_secs_f64(),

@@ -304,19 +304,18 @@ impl Trees {
     }
 
     /// Give back the space of sled's log: rewrite up to `pages` pages out of the segments of
-    /// its file that are half or more dead, and make them durable. How many were taken (none:
-    /// nothing waits to be cleaned). sled does this only from a flusher thread of its own,
-    /// which this store leaves out (`flush_every_ms(None)`); without it a segment is reused
-    /// only once every page in it was written again, and the file keeps about four times what
-    /// it holds (README, "Benchmarks"). The sequencer calls this when no event waits
-    /// (`sequencer.rs`), so that it stays the only thread that writes and syncs.
+    /// its file that are half or more dead. How many were taken (none: nothing waits to be
+    /// cleaned). Not synced: sled reuses a segment only once what was moved out of it is
+    /// stable, and the next [`Trees::sync`] makes it durable. sled does this only from a
+    /// flusher thread of its own, which this store leaves out (`flush_every_ms(None)`); without
+    /// it a segment is reused only once every page in it was written again, and the file keeps
+    /// about four times what it holds (README, "Benchmarks"). The sequencer calls this between
+    /// batches when no event waits (`sequencer.rs`), so that it stays the only thread that
+    /// writes and syncs.
     pub(super) fn clean_log(&self, pages: usize) -> Result<usize, StoreError> {
         let mut taken = 0;
         while taken < pages && self.db.attempt_gc()? {
             taken += 1;
-        }
-        if taken > 0 {
-            self.sync()?;
         }
         Ok(taken)
     }
@@ -1564,6 +1563,7 @@ mod tests {
                 }
                 pages += n;
             }
+            trees.sync().unwrap();
             let after = trees.log_space();
             eprintln!("{pages} pages rewritten: {before:?} before, {after:?} after");
             assert!(pages > 0, "nothing was cleaned: {before:?}");
@@ -1584,10 +1584,12 @@ mod tests {
         assert_written_over(&trees.domain);
     }
 
-    /// The sequencer cleans sled's log by itself once no event has come for a while after a
-    /// batch, and the log opens again whole afterwards.
+    /// The sequencer cleans sled's log by itself between batches, while events keep coming
+    /// (none 100 ms after the one before, so never idle), and gives the space back with their
+    /// syncs; it also makes what it cleaned durable once no event has come for a while, with
+    /// no batch after it. The log opens again whole afterwards.
     #[test]
-    fn the_sequencer_cleans_the_log_when_no_event_comes() {
+    fn the_sequencer_cleans_the_log_between_batches_and_when_no_event_comes() {
         use crate::bench::{fresh_log, sample_event};
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("log");
@@ -1595,42 +1597,56 @@ mod tests {
         // Written over outside the sequencer, which does not know of it until its next batch.
         let trees = ledger.inner.trees.get().unwrap();
         let scratch = trees.db.open_tree("scratch").unwrap();
-        write_over(&trees, &scratch);
-        drop((scratch, trees));
-        let before = ledger.log_space().unwrap();
-        let cleaned = ledger.commit_times().cleaned_pages;
-        appended(&ledger, vec![sample_event(0, &keys)]);
-        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
-        let mut after = before;
-        while std::time::Instant::now() < deadline {
-            std::thread::sleep(std::time::Duration::from_millis(100));
-            after = ledger.log_space().unwrap();
-            // (The space is given back within a step, the step counted once it is synced.)
-            if after.in_use * 4 < before.in_use * 3 && ledger.commit_times().cleaned_pages > cleaned
-            {
-                break;
+        let given_back = |before: LogSpace, event: &mut dyn FnMut()| {
+            let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+            let mut after = ledger.log_space().unwrap();
+            while after.in_use * 4 >= before.in_use * 3 && std::time::Instant::now() < deadline {
+                event();
+                after = ledger.log_space().unwrap();
             }
-        }
-        let t = ledger.commit_times();
-        assert!(t.cleaned_pages > cleaned, "{t:?}");
+            after
+        };
+        // A trickle of events, one every 10 ms.
+        write_over(&trees, &scratch);
+        let (before, cleaned) = (ledger.log_space().unwrap(), ledger.commit_times());
+        let mut next = 0;
+        let after = given_back(before, &mut || {
+            appended(&ledger, vec![sample_event(next, &keys)]);
+            next += 1;
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        });
+        let t = ledger.commit_times() - cleaned;
         assert!(
-            after.in_use * 4 < before.in_use * 3,
+            after.in_use * 4 < before.in_use * 3 && t.cleaned_pages > 0,
+            "{after:?} against {before:?} before, {next} events later ({t:?})"
+        );
+        // One event, then none (written over in a tree of its own: what the first half left in
+        // use is already clean).
+        let scratch_too = trees.db.open_tree("scratch too").unwrap();
+        write_over(&trees, &scratch_too);
+        drop((scratch, scratch_too, trees));
+        let (before, cleaned) = (ledger.log_space().unwrap(), ledger.commit_times());
+        appended(&ledger, vec![sample_event(next, &keys)]);
+        let after = given_back(before, &mut || {
+            std::thread::sleep(std::time::Duration::from_millis(20))
+        });
+        let t = ledger.commit_times() - cleaned;
+        assert!(
+            after.in_use * 4 < before.in_use * 3 && t.cleaned_pages > 0 && t.batches == 1,
             "{after:?} against {before:?} before ({t:?})"
         );
+        // And made durable by the sequencer itself: nothing is left for sled to write.
+        std::thread::sleep(4 * super::sequencer::IDLE);
+        let left = ledger.inner.trees.get().unwrap().db.flush().unwrap();
+        assert_eq!(left, 0, "bytes the sequencer left unwritten after cleaning");
         let size = ledger.size();
         ledger.close().unwrap();
         let again = reopen(&path);
         assert_eq!(again.size(), size);
-        assert_written_over(
-            &again
-                .inner
-                .trees
-                .get()
-                .unwrap()
-                .db
-                .open_tree("scratch")
-                .unwrap(),
-        );
+        let trees = again.inner.trees.get().unwrap();
+        for tree in ["scratch", "scratch too"] {
+            assert_written_over(&trees.db.open_tree(tree).unwrap());
+        }
         assert!(matches!(
             again.wait_for_integrity(std::time::Duration::from_secs(60)),
             Integrity::Whole { .. }

@@ -154,9 +154,11 @@ fn kill_and_compare(rounds: u32) {
         // references are taken, so each round numbers its own.
         w.slips.store(100_000 * u64::from(round), Ordering::Relaxed);
         // Every other round the load stops first, and the kill lands while the server has
-        // nothing to do: 100 ms after its last batch it cleans its database's log (rewrites
-        // what is still live in the half-dead segments of sled's file). The kill lands a few
-        // milliseconds after it starts writing the file, or after 600 ms if it does not.
+        // nothing to do: from its last batch on it cleans its database's log (rewrites what is
+        // still live in the half-dead segments of sled's file), and 100 ms after it, with no
+        // event come, it makes what it rewrote durable. The kill lands a few milliseconds
+        // after its first write to the file 50 ms or more after the load stopped, or after
+        // 600 ms if there is none.
         let when_idle = round % 2 == 1;
         let stop = AtomicBool::new(false);
         let relayed = AtomicU64::new(0);
@@ -256,7 +258,7 @@ fn kill_and_compare(rounds: u32) {
         );
         let idle = match cleaning {
             None => "",
-            Some(true) => ", idle, killed within 15 ms of its first write cleaning its database",
+            Some(true) => ", idle, killed within 15 ms of its first write to its database 50 ms after the load (its cleaning)",
             Some(false) => ", idle, nothing cleaned in 600 ms",
         };
         eprintln!(
