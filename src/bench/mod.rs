@@ -688,8 +688,9 @@ fn wrk_bench(
     if probe.is_err() {
         bail!("wrk is not installed; `apt-get install wrk` to include it");
     }
-    // Enough bodies for 5 s at well over the target; each is posted once.
-    let n = (opts.http_events * 3).max(60_000);
+    // Enough bodies for the run at 30,000/s, well over the target; each is posted once (once
+    // they run out, wrk posts `{}`, and its refusals void the run).
+    let n = (opts.http_events * 3).max(30_000 * seconds);
     let bodies_path = dir.join(format!("wrk-bodies-{first}.ndjson"));
     let script_path = dir.join(format!("wrk-post-{first}.lua"));
     let mut text = Vec::new();
