@@ -306,11 +306,12 @@ impl Trees {
     /// Give back the space of sled's log: rewrite up to `pages` pages out of the segments of
     /// its file that are half or more dead. How many were taken (none: nothing waits to be
     /// cleaned). Not synced: sled reuses a segment only once what was moved out of it is
-    /// stable, and the next [`Trees::sync`] makes it durable. sled does this only from a
-    /// flusher thread of its own, which this store leaves out (`flush_every_ms(None)`); without
-    /// it a segment is reused only once every page in it was written again, and the file keeps
-    /// about four times what it holds (README, "Benchmarks"). The sequencer calls this between
-    /// batches when no event waits (`sequencer.rs`), so that it stays the only thread that
+    /// stable (its buffer written and pushed to the disk with `sync_file_range`), and the next
+    /// [`Trees::sync`] makes it durable. sled does this only from a flusher thread of its own,
+    /// which this store leaves out (`flush_every_ms(None)`); without it a segment is reused
+    /// only once every page in it was written again, and the file keeps about four times what
+    /// it holds (README, "Benchmarks"). The sequencer calls this between batches once no event
+    /// has come for a millisecond (`sequencer.rs`), so that it stays the only thread that
     /// writes and syncs.
     pub(super) fn clean_log(&self, pages: usize) -> Result<usize, StoreError> {
         let mut taken = 0;

@@ -268,9 +268,9 @@ fn run(
     let mut to_clean = true;
     // Whether a step of cleaning ran since the last batch.
     let mut stepped = false;
-    // Whether pages cleaned since the last batch are not yet durable (the next batch's sync,
-    // or one after `IDLE` with no event, makes them so).
-    let mut unsynced = false;
+    // Pages cleaned since the last batch, not yet durable (the next batch's sync, or one after
+    // `IDLE` with no event, makes them so).
+    let mut unsynced = 0;
     loop {
         if let Some(cause) = &failed {
             match rx.recv_timeout(RETRY) {
@@ -295,7 +295,7 @@ fn run(
             if jobs.is_empty() {
                 continue;
             }
-        } else if (to_clean || unsynced) && st.sweep.damage().is_none() {
+        } else if (to_clean || unsynced > 0) && st.sweep.damage().is_none() {
             // Not in a database found damaged: its pages stay as they were found. Between
             // batches, once no event has come for `QUIET`, sled's log is cleaned a step at a
             // time; an event that comes meanwhile waits for at most one step.
@@ -311,11 +311,21 @@ fn run(
                     let step = if to_clean {
                         clean_step(&slot, &st.timing).map(|taken| {
                             (to_clean, stepped) = (taken > 0, true);
-                            unsynced |= taken > 0;
+                            unsynced += taken;
                         })
                     } else {
                         // `IDLE` without an event: what was cleaned is made durable now.
-                        slot.get().and_then(|t| t.sync()).map(|()| unsynced = false)
+                        slot.get().and_then(|t| {
+                            t.sync()?;
+                            let space = t.log_space();
+                            tracing::debug!(
+                                "cleaned the database's log while no event came: {unsynced} pages rewritten since the last batch, now durable; {} of {} MiB of its file in use",
+                                space.in_use >> 20,
+                                space.file >> 20
+                            );
+                            unsynced = 0;
+                            Ok(())
+                        })
                     };
                     if let Err(e) = step {
                         // As after a failed batch: a failed sync may have lost pages sled
@@ -327,7 +337,7 @@ fn run(
                         );
                         recover::after_failure(&slot);
                         failed = Some(e.to_string());
-                        (to_clean, unsynced) = (false, false);
+                        (to_clean, unsynced) = (false, 0);
                     }
                     continue;
                 }
@@ -336,7 +346,7 @@ fn run(
             break;
         }
         // The batch's sync makes the pages cleaned before it durable too.
-        (to_clean, stepped, unsynced) = (true, false, false);
+        (to_clean, stepped, unsynced) = (true, false, 0);
         if let Some(why) = st.sweep.damage() {
             for j in jobs.drain(..) {
                 let _ = j.reply.send(Err(SubmitError::Damaged(why.clone())));

@@ -154,11 +154,10 @@ fn kill_and_compare(rounds: u32) {
         // references are taken, so each round numbers its own.
         w.slips.store(100_000 * u64::from(round), Ordering::Relaxed);
         // Every other round the load stops first, and the kill lands while the server has
-        // nothing to do: from its last batch on it cleans its database's log (rewrites what is
-        // still live in the half-dead segments of sled's file), and 100 ms after it, with no
-        // event come, it makes what it rewrote durable. The kill lands a few milliseconds
-        // after its first write to the file 50 ms or more after the load stopped, or after
-        // 600 ms if there is none.
+        // no event: 1 ms after its last batch it cleans its database's log (rewrites what is
+        // still live in the half-dead segments of sled's file) until nothing is left, and 100
+        // ms after it, with no event come, it makes what it rewrote durable. The kill lands at
+        // a random moment of the first 120 ms after the load stopped.
         let when_idle = round % 2 == 1;
         let stop = AtomicBool::new(false);
         let relayed = AtomicU64::new(0);
@@ -189,22 +188,17 @@ fn kill_and_compare(rounds: u32) {
                     std::thread::sleep(Duration::from_millis(1));
                 }
                 let quiet = std::time::SystemTime::now();
-                quiet_from = Some(quiet);
-                let idle = Instant::now();
-                while idle.elapsed() < Duration::from_millis(600)
-                    && !written_after(&db_file, quiet + Duration::from_millis(50))
-                {
-                    std::thread::sleep(Duration::from_millis(1));
-                }
-                std::thread::sleep(Duration::from_millis((rng >> 20) % 15));
+                let idle = Duration::from_millis((rng >> 20) % 120);
+                quiet_from = Some((quiet, idle));
+                std::thread::sleep(idle);
             }
             // SAFETY: kill(2) on our own child's pid; it is reaped when `w` drops below.
             unsafe { libc::kill(w.server.child.id() as i32, libc::SIGKILL) };
             stop.store(true, Ordering::Relaxed);
         });
-        // Whether the server wrote its database while no event came (it was cleaning).
-        let cleaning =
-            quiet_from.map(|quiet| written_after(&db_file, quiet + Duration::from_millis(50)));
+        // How long the server had no event, and whether it wrote its database meanwhile (it
+        // was cleaning).
+        let cleaning = quiet_from.map(|(quiet, idle)| (idle, written_after(&db_file, quiet)));
         drop(w);
         let got = relayed.load(Ordering::Relaxed);
         assert!(
@@ -257,9 +251,13 @@ fn kill_and_compare(rounds: u32) {
             replayed.get(differs.unwrap()).unwrap_or(&Value::Null)
         );
         let idle = match cleaning {
-            None => "",
-            Some(true) => ", idle, killed within 15 ms of its first write to its database 50 ms after the load (its cleaning)",
-            Some(false) => ", idle, nothing cleaned in 600 ms",
+            None => String::new(),
+            Some((idle, true)) => {
+                format!(", idle {idle:?}, its database written since the load stopped (cleaning)")
+            }
+            Some((idle, false)) => {
+                format!(", idle {idle:?}, nothing written since the load stopped")
+            }
         };
         eprintln!(
             "round {round}: killed after {kill_after:?}{idle}, {got} loads relayed, {} answers equal a fresh replay (after the kill: verify {:.1} s, restart and read {:.1} s, copy and reindex {:.1} s, the copy read {:.1} s)",
