@@ -287,10 +287,10 @@ fn live_bytes(log: &std::path::Path) -> Result<Vec<(String, u64)>> {
     Ok(out)
 }
 
-/// Wait while the sequencer cleans sled's log (it does between batches while no event waits,
-/// and syncs what it cleaned once none has come for 100 ms: `store/sequencer.rs`), until what
-/// is in use has not moved for a second, and say how much of the file held data before and
-/// after, and how long it took.
+/// Wait while the sequencer cleans sled's log (it does between batches once no event has come
+/// for 1 ms, and syncs what it cleaned once none has come for 100 ms: `store/sequencer.rs`),
+/// until what is in use has not moved for a second, and say how much of the file held data
+/// before and after, and how long it took.
 fn after_idle_cleaning(ledger: &crate::store::Ledger, size: u64) -> Result<String> {
     let before = ledger.log_space()?;
     let started = Instant::now();
