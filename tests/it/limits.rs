@@ -602,6 +602,16 @@ fn a_head_too_large_is_refused_by_the_http_layer_and_the_server_goes_on() {
 /// Read a short answer: wait up to `within` for its first bytes, then until 100 ms pass with no
 /// more or the server closes (EOF or reset): the bytes, and whether it closed.
 fn answer(s: &mut TcpStream, within: Duration) -> (usize, bool) {
+    read(s, within, true)
+}
+
+/// Read until the server closes (EOF or reset) or `within` passes: the bytes, and whether it
+/// closed.
+fn drain(s: &mut TcpStream, within: Duration) -> (usize, bool) {
+    read(s, within, false)
+}
+
+fn read(s: &mut TcpStream, within: Duration, until_quiet: bool) -> (usize, bool) {
     let until = Instant::now() + within;
     let mut n = 0;
     let mut buf = [0u8; 64 << 10];
@@ -617,33 +627,10 @@ fn answer(s: &mut TcpStream, within: Duration) -> (usize, bool) {
                     std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
                 ) =>
             {
-                if n > 0 {
+                if until_quiet && n > 0 {
                     break;
                 }
             }
-            Err(_) => return (n, true),
-        }
-    }
-    (n, false)
-}
-
-/// Read until the server closes (EOF or reset) or `within` passes: the bytes, and whether it
-/// closed.
-fn drain(s: &mut TcpStream, within: Duration) -> (usize, bool) {
-    let until = Instant::now() + within;
-    let mut n = 0;
-    let mut buf = [0u8; 64 << 10];
-    while Instant::now() < until {
-        s.set_read_timeout(Some(Duration::from_millis(100)))
-            .unwrap();
-        match s.read(&mut buf) {
-            Ok(0) => return (n, true),
-            Ok(k) => n += k,
-            Err(e)
-                if matches!(
-                    e.kind(),
-                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
-                ) => {}
             Err(_) => return (n, true),
         }
     }
