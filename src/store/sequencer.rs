@@ -266,10 +266,9 @@ fn run(
     // Whether sled's log may hold space to give back: after each batch, until a cleaning step
     // found nothing more.
     let mut to_clean = true;
-    // Whether a step of cleaning ran since the last batch.
-    let mut stepped = false;
     // Pages cleaned since the last batch, not yet durable (the next batch's sync, or one after
-    // `IDLE` with no event, makes them so).
+    // `IDLE` with no event, makes them so). While `to_clean`, none means no step ran yet since
+    // the batch: a step that takes none ends the cleaning.
     let mut unsynced = 0;
     loop {
         if let Some(cause) = &failed {
@@ -299,7 +298,7 @@ fn run(
             // Not in a database found damaged: its pages stay as they were found. Between
             // batches, once no event has come for `QUIET`, sled's log is cleaned a step at a
             // time; an event that comes meanwhile waits for at most one step.
-            let wait = match (to_clean, stepped) {
+            let wait = match (to_clean, unsynced > 0) {
                 (true, false) => QUIET,
                 (true, true) => std::time::Duration::ZERO,
                 (false, _) => IDLE,
@@ -310,7 +309,7 @@ fn run(
                 Err(RecvTimeoutError::Timeout) => {
                     let step = if to_clean {
                         clean_step(&slot, &st.timing).map(|taken| {
-                            (to_clean, stepped) = (taken > 0, true);
+                            to_clean = taken > 0;
                             unsynced += taken;
                         })
                     } else {
@@ -346,7 +345,7 @@ fn run(
             break;
         }
         // The batch's sync makes the pages cleaned before it durable too.
-        (to_clean, stepped, unsynced) = (true, false, 0);
+        (to_clean, unsynced) = (true, 0);
         if let Some(why) = st.sweep.damage() {
             for j in jobs.drain(..) {
                 let _ = j.reply.send(Err(SubmitError::Damaged(why.clone())));
