@@ -352,6 +352,10 @@ fn release_freed_memory() {
 #[cfg(feature = "mimalloc")]
 const MI_OPTION_PURGE_DELAY: libmimalloc_sys::mi_option_t = 15;
 
+/// mimalloc's `mi_option_allow_thp`, its place in the same `mi_option_e`.
+#[cfg(feature = "mimalloc")]
+const MI_OPTION_ALLOW_THP: libmimalloc_sys::mi_option_t = 43;
+
 /// How long memory freed stays with the allocator before it is given back to the system.
 #[cfg(feature = "mimalloc")]
 const KEEP_FREED_MS: std::ffi::c_long = 10_000;
@@ -361,13 +365,34 @@ const KEEP_FREED_MS: std::ffi::c_long = 10_000;
 /// and allocates the decoded state of every batch: given back after a second, the same memory
 /// came back as fresh pages whose faults and zeroing were 7 % of the sequencer's time, and an
 /// append 8 % slower (README, "The domain's append since the read model"). Memory freed after a
-/// burst, such as a detector scan, still goes back, ten seconds later. Call once, at the start.
+/// burst, such as a detector scan, still goes back, ten seconds later.
+///
+/// And no transparent huge pages (`MIMALLOC_ALLOW_THP` still decides if set): mimalloc asks
+/// the kernel for them (`MADV_HUGEPAGE`) on the memory it maps, and each first touch of one
+/// then zeroes 2 MiB at once. Zeroing them was a tenth of the sequencer's time; without them
+/// the sequencer took 56 to 59 µs an entry against 63 to 69, and the process held less memory
+/// (README, "Kept (twenty-first session)"). Call once, at the start.
 pub fn keep_freed_memory_a_while() {
     #[cfg(feature = "mimalloc")]
     if std::env::var_os("MIMALLOC_PURGE_DELAY").is_none() {
         // SAFETY: sets one of the allocator's options to a value it documents (a delay in
         // milliseconds); takes no pointer.
         unsafe { libmimalloc_sys::mi_option_set(MI_OPTION_PURGE_DELAY, KEEP_FREED_MS) }
+    }
+    #[cfg(feature = "mimalloc")]
+    if std::env::var_os("MIMALLOC_ALLOW_THP").is_none() {
+        // SAFETY: sets one of the allocator's options to a value it documents (0: off); takes
+        // no pointer.
+        unsafe { libmimalloc_sys::mi_option_set(MI_OPTION_ALLOW_THP, 0) }
+        // mimalloc reads the option as the process loads, and asked for huge pages on the
+        // memory it mapped before `main`: the kernel's switch for the whole process covers
+        // that too (what mimalloc itself does when the option is off at load).
+        // SAFETY: a prctl that takes no pointer; a kernel without it returns an error, and
+        // the process goes on with huge pages.
+        #[cfg(target_os = "linux")]
+        unsafe {
+            libc::prctl(libc::PR_SET_THP_DISABLE, 1, 0, 0, 0);
+        }
     }
 }
 
@@ -1829,17 +1854,36 @@ mod tests {
         assert_eq!(db(&path), before, "reindex writes what the sequencer wrote");
     }
 
-    /// The option set is mimalloc's purge delay: before it is set it holds mimalloc 3's default
-    /// for that option (1,000 ms, `options.c`), and afterwards the delay asked for.
+    /// The options set are mimalloc's purge delay and its `allow_thp`: before they are set
+    /// they hold mimalloc 3's defaults (1,000 ms; on, for Linux; `options.c`), and afterwards
+    /// what was asked for. The two options before `allow_thp` in `mi_option_e` hold their own
+    /// defaults (`page_max_reclaim` -1, `page_cross_thread_max_reclaim` 32), so the index is
+    /// the one `mimalloc.h` gives it. One test: the options are the process's.
     #[test]
-    fn the_purge_delay_set_is_mimallocs() {
-        if std::env::var_os("MIMALLOC_PURGE_DELAY").is_some() {
-            return; // the environment decides, and says what it holds
+    fn the_options_set_are_mimallocs() {
+        // SAFETY: reads options' values; takes no pointer.
+        let get = |o| unsafe { libmimalloc_sys::mi_option_get(o) };
+        let (purge, thp) = (super::MI_OPTION_PURGE_DELAY, super::MI_OPTION_ALLOW_THP);
+        // Where the environment sets one, it decides, and says what it holds.
+        let purge_set = std::env::var_os("MIMALLOC_PURGE_DELAY").is_none();
+        let thp_set = std::env::var_os("MIMALLOC_ALLOW_THP").is_none();
+        if purge_set {
+            assert_eq!(get(purge), 1_000, "mimalloc 3's default purge delay");
         }
-        // SAFETY: reads an option's value; takes no pointer.
-        let get = || unsafe { libmimalloc_sys::mi_option_get(super::MI_OPTION_PURGE_DELAY) };
-        assert_eq!(get(), 1_000, "mimalloc 3's default purge delay");
+        if thp_set {
+            assert_eq!(get(thp), 1, "mimalloc 3's default allow_thp on Linux");
+        }
+        assert_eq!(get(thp - 1), 32, "page_cross_thread_max_reclaim");
+        assert_eq!(get(thp - 2), -1, "page_max_reclaim");
         super::keep_freed_memory_a_while();
-        assert_eq!(get(), super::KEEP_FREED_MS);
+        if purge_set {
+            assert_eq!(get(purge), super::KEEP_FREED_MS);
+        }
+        if thp_set {
+            assert_eq!(get(thp), 0);
+            // SAFETY: a prctl that takes no pointer.
+            let off = unsafe { libc::prctl(libc::PR_GET_THP_DISABLE, 0, 0, 0, 0) };
+            assert_eq!(off, 1, "the process's huge pages are off");
+        }
     }
 }
