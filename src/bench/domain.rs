@@ -304,6 +304,10 @@ pub(super) fn append(
     Ok((took, receipts))
 }
 
+/// The target for the append and the audit with the waste rules (issue 17), in signatures a
+/// second as a multiple of one core's `verify_strict`.
+const TARGET: f64 = 1.5;
+
 /// Carry `manifests` manifests through their life on a fresh waste log in `dir`, then reopen
 /// and audit it. Prints each figure beside the raw limits measured in the same run.
 pub fn run(dir: &Path, manifests: u64, cache_mb: u64, raw: &RawRates) -> Result<()> {
@@ -525,15 +529,34 @@ pub fn run(dir: &Path, manifests: u64, cache_mb: u64, raw: &RawRates) -> Result<
     let mut cpu = CpuUse::started();
     let res = store::verify_in_place(dir, &rules() as &dyn Rules, &mut |_, _| {})?;
     let secs = t.elapsed().as_secs_f64();
-    match res {
-        Ok(s) => println!(
-            "audit with the waste rules (signatures, chain, Merkle nodes, checkpoint, every rule): {} entries in {secs:.2}s = {:.0} entries/s ({}); {}",
-            s.size,
-            s.size as f64 / secs,
-            raw.ratio(s.size as f64 / secs),
-            cpu.report(),
-        ),
+    let audited = match res {
+        Ok(s) => s,
         Err(f) => bail!("audit failed: {f}"),
+    };
+    let per_s = audited.size as f64 / secs;
+    let signatures = audited.signatures as f64 / audited.size.max(1) as f64;
+    println!(
+        "audit with the waste rules (signatures, chain, Merkle nodes, checkpoint, every rule): {} entries in {secs:.2}s = {per_s:.0} entries/s ({}; {:.0} signatures/s = {}); {}",
+        audited.size,
+        raw.ratio(per_s),
+        per_s * signatures,
+        raw.ratio(per_s * signatures),
+        cpu.report(),
+    );
+    // What the cores must do besides verifying, against what verifying leaves them at the
+    // target (issue 17: 1.5x one core's `verify_strict`, in signatures).
+    if let Some((n, took, root)) = store::besides_signatures(dir, &rules() as &dyn Rules)? {
+        if (n, root) != (audited.size, audited.root) {
+            bail!(
+                "the fold without signatures ended at {n} entries and another root than the audit"
+            );
+        }
+        println!(
+            "  besides the signatures, on one thread (decoding, the order checks, the Merkle tree, every rule; the read model in memory, no store): {:.1} µs an entry; at {TARGET}x one core's verify_strict in signatures ({signatures:.2} an entry), verifying them at this run's ceiling leaves the {} cores {:.1} µs an entry",
+            took.as_secs_f64() * 1e6 / n.max(1) as f64,
+            raw.cores,
+            raw.left_beside_verifying(TARGET, signatures),
+        );
     }
     print_raw(&raw_rates());
     Ok(())
@@ -543,11 +566,8 @@ pub fn run(dir: &Path, manifests: u64, cache_mb: u64, raw: &RawRates) -> Result<
 mod tests {
     use super::*;
 
-    /// The batches count what they write to the read model: a manifest's issue writes at least
-    /// its record, and each of its steps rewrites it; a log without the waste rules writes none.
-    #[test]
-    fn commit_times_count_the_read_model_written_with_each_batch() {
-        let dir = tempfile::tempdir().unwrap();
+    /// A fresh waste log in `dir`, its city's registry appended.
+    fn waste_log(dir: &Path) -> (Ledger, City) {
         let (log_key, city) = keys();
         let genesis = Genesis::new(
             "test.wasteledger/waste",
@@ -557,7 +577,7 @@ mod tests {
         )
         .unwrap();
         let ledger = Ledger::create(
-            &dir.path().join("log"),
+            dir,
             Config::default(),
             genesis,
             Arc::new(rules()),
@@ -565,6 +585,15 @@ mod tests {
         )
         .unwrap();
         append(&ledger, city.registry(), "registry").unwrap();
+        (ledger, city)
+    }
+
+    /// The batches count what they write to the read model: a manifest's issue writes at least
+    /// its record, and each of its steps rewrites it; a log without the waste rules writes none.
+    #[test]
+    fn commit_times_count_the_read_model_written_with_each_batch() {
+        let dir = tempfile::tempdir().unwrap();
+        let (ledger, city) = waste_log(&dir.path().join("log"));
         let before = ledger.commit_times();
         let issues: Vec<SignedEvent> = (0..20).map(|i| city.issue(i)).collect();
         let (_, receipts) = append(&ledger, issues, "manifest.issued").unwrap();
@@ -603,5 +632,32 @@ mod tests {
             (none.events, none.read_model_keys, none.read_model_bytes),
             (10, 0, 0)
         );
+    }
+
+    /// The bench's fold without signatures runs every entry of the log through the order
+    /// checks and the rules: it ends at the audit's size and root.
+    #[test]
+    fn the_fold_without_signatures_ends_where_the_audit_does() {
+        let dir = tempfile::tempdir().unwrap();
+        let log = dir.path().join("log");
+        let (ledger, city) = waste_log(&log);
+        let issues: Vec<SignedEvent> = (0..10).map(|i| city.issue(i)).collect();
+        let (_, receipts) = append(&ledger, issues, "manifest.issued").unwrap();
+        let numbers = created_numbers(&receipts).unwrap();
+        let steps = (0..10)
+            .flat_map(|i| city.lifecycle(i, &numbers[i as usize]))
+            .collect();
+        append(&ledger, steps, "lifecycle step").unwrap();
+        let size = ledger.size();
+        ledger.close().unwrap();
+
+        let audited = store::verify_in_place(&log, &rules() as &dyn Rules, &mut |_, _| {})
+            .unwrap()
+            .unwrap();
+        let (n, _, root) = store::besides_signatures(&log, &rules() as &dyn Rules)
+            .unwrap()
+            .expect("a small log is folded in memory");
+        assert_eq!((n, root), (size, audited.root));
+        assert!(size > 50, "{size}");
     }
 }

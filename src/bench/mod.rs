@@ -170,6 +170,18 @@ impl RawRates {
             self.cores
         )
     }
+
+    /// The CPU time (µs of one core) an entry carrying `signatures` signatures may take
+    /// besides verifying them, when entries come at `target` times one core's `verify_strict`
+    /// rate in signatures: the cores' time an entry has at that rate, less what verifying its
+    /// signatures costs at the ceiling (every core verifying at once). Negative: the target
+    /// is beyond the ceiling.
+    pub(crate) fn left_beside_verifying(&self, target: f64, signatures: f64) -> f64 {
+        let cores = self.cores as f64;
+        let at_target = 1.0 / (target * self.verify_strict_per_s);
+        let verifying = 1.0 / self.verify_strict_all_cores_per_s;
+        cores * signatures * (at_target - verifying) * 1e6
+    }
 }
 
 pub(crate) fn print_raw(r: &RawRates) {
@@ -801,6 +813,26 @@ pub(crate) fn sweep_after_open(ledger: &Ledger, opened: Instant, open_secs: f64)
 #[cfg(test)]
 mod tests {
     /// The live bytes are every tree's keys and values as stored, named by tree, largest first:
+    /// What verifying leaves of the cores at a target: with one core verifying 26,354/s and
+    /// two 49,988/s, an entry of 1.4 signatures at 1.5x one core's rate in signatures has
+    /// 70.8 µs of the two cores, 56.0 of which verify it; at the ceiling nothing is left, and
+    /// beyond it less than nothing.
+    #[test]
+    fn what_verifying_leaves_of_the_cores_at_a_target() {
+        let raw = super::RawRates {
+            verify_strict_per_s: 26_354.0,
+            verify_strict_all_cores_per_s: 49_988.0,
+            cores: 2,
+            verify_batch64_per_s: 1.0,
+            sha256_mb_per_s: 1.0,
+        };
+        let left = raw.left_beside_verifying(1.5, 1.4);
+        assert!((left - 14.8).abs() < 0.05, "{left}");
+        let at_ceiling = 49_988.0 / 26_354.0;
+        assert!(raw.left_beside_verifying(at_ceiling, 1.4).abs() < 1e-9);
+        assert!(raw.left_beside_verifying(2.0, 1.0) < 0.0);
+    }
+
     /// what is left once a key is overwritten or removed is not counted.
     #[test]
     fn live_bytes_count_what_the_trees_hold_now() {

@@ -45,7 +45,7 @@ pub use restore::{restore, Restored};
 pub use seen::{Remembered, MAX_SEEN};
 pub use sequencer::{CommitTimes, Receipt, SubmitError};
 pub use sweep::Integrity;
-pub(crate) use verify::verify_in_place;
+pub(crate) use verify::{besides_signatures, verify_in_place};
 pub use verify::{reindex, verify, VerifySummary};
 
 use crate::ledger::entry::Entry;

@@ -201,6 +201,44 @@ pub(crate) fn verify_in_place(
     audit_at(dir, dir, Db::Own, rules, progress)
 }
 
+/// What the audit of the log in `dir` costs besides verifying signatures, on one thread:
+/// decoding the entries, what the checks work out from each event ahead of them, the
+/// order-dependent checks and the Merkle tree, and every rule of `rules` in a fold held in
+/// memory, with nothing written and no derived tree read. No signature is checked: for the
+/// bench (`bench::domain`), which reports it beside what verifying leaves of the cores. Reading
+/// the entries is not timed. Returns the entries folded, the time, and the root they make;
+/// `None` for a log of more than [`REPLAY_HELD`] entries, whose fold the audit stores.
+pub(crate) fn besides_signatures(
+    dir: &Path,
+    rules: &dyn Rules,
+) -> Result<Option<(u64, std::time::Duration, Hash)>, StoreError> {
+    exists(dir)?;
+    guard(dir, || {
+        let trees = Trees::open(dir, &Config::default())?;
+        if trees.size()? > REPLAY_HELD {
+            return Ok(None);
+        }
+        let mut fold = rules.fresh();
+        let mut auditor = Auditor::new(fold.as_mut());
+        let mut took = std::time::Duration::ZERO;
+        let mut iter = super::runs::all(&trees.entries)?;
+        loop {
+            let chunk = iter.by_ref().take(CHUNK).collect::<Result<Vec<_>, _>>()?;
+            if chunk.is_empty() {
+                break;
+            }
+            let refs: Vec<(u64, &[u8])> = chunk.iter().map(|(i, v)| (*i, v.as_ref())).collect();
+            let t = std::time::Instant::now();
+            let decoded = crate::ledger::audit::decode_all_unverified(&refs, auditor.ahead());
+            auditor
+                .check_decoded(&refs, decoded, |_, _| Ok(()))
+                .map_err(|f| StoreError::Corrupt(f.to_string()))?;
+            took += t.elapsed();
+        }
+        Ok(Some((auditor.size(), took, auditor.root())))
+    })
+}
+
 /// Audit the database in `db_dir` (the log's own directory or a copy of it); the published
 /// checkpoint's record is read from the log's directory `dir`, and failures name `dir`.
 fn audit_at(
