@@ -812,7 +812,6 @@ pub(crate) fn sweep_after_open(ledger: &Ledger, opened: Instant, open_secs: f64)
 
 #[cfg(test)]
 mod tests {
-    /// The live bytes are every tree's keys and values as stored, named by tree, largest first:
     /// What verifying leaves of the cores at a target: with one core verifying 26,354/s and
     /// two 49,988/s, an entry of 1.4 signatures at 1.5x one core's rate in signatures has
     /// 70.8 µs of the two cores, 56.0 of which verify it; at the ceiling nothing is left, and
@@ -833,6 +832,7 @@ mod tests {
         assert!(raw.left_beside_verifying(2.0, 1.0) < 0.0);
     }
 
+    /// The live bytes are every tree's keys and values as stored, named by tree, largest first:
     /// what is left once a key is overwritten or removed is not counted.
     #[test]
     fn live_bytes_count_what_the_trees_hold_now() {

@@ -370,8 +370,9 @@ const KEEP_FREED_MS: std::ffi::c_long = 10_000;
 /// And no transparent huge pages (`MIMALLOC_ALLOW_THP` still decides if set): mimalloc asks
 /// the kernel for them (`MADV_HUGEPAGE`) on the memory it maps, and each first touch of one
 /// then zeroes 2 MiB at once. Zeroing them was a tenth of the sequencer's time; without them
-/// the sequencer took 56 to 59 µs an entry against 63 to 69, and the process held less memory
-/// (README, "Kept (twenty-first session)"). Call once, at the start.
+/// the waste rules' append was faster in eight pairs of runs of nine and as fast in the
+/// ninth, and the process held 40 to 70 MiB less (README, "Kept (twenty-first session)").
+/// Call once, at the start.
 pub fn keep_freed_memory_a_while() {
     #[cfg(feature = "mimalloc")]
     if std::env::var_os("MIMALLOC_PURGE_DELAY").is_none() {
