@@ -10,7 +10,7 @@ static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 /// Exit codes: 0 done, 1 refused or failed (the reason on stderr), 2 usage (clap's own).
 fn main() {
-    wasteledger::store::keep_freed_memory_a_while();
+    wasteledger::store::tune_the_allocator();
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),

@@ -360,7 +360,10 @@ const MI_OPTION_ALLOW_THP: libmimalloc_sys::mi_option_t = 43;
 #[cfg(feature = "mimalloc")]
 const KEEP_FREED_MS: std::ffi::c_long = 10_000;
 
-/// Let memory freed wait ten seconds before mimalloc gives it back to the system (its default
+/// Set the allocator's options the sequencer's work wants (the binary's allocator, mimalloc;
+/// nothing without it): two of them.
+///
+/// Memory freed waits ten seconds before mimalloc gives it back to the system (its default
 /// is one; `MIMALLOC_PURGE_DELAY` in the environment still decides if set). The sequencer frees
 /// and allocates the decoded state of every batch: given back after a second, the same memory
 /// came back as fresh pages whose faults and zeroing were 7 % of the sequencer's time, and an
@@ -373,7 +376,7 @@ const KEEP_FREED_MS: std::ffi::c_long = 10_000;
 /// the waste rules' append was faster in eight pairs of runs of nine and as fast in the
 /// ninth, and the process held 40 to 70 MiB less (README, "Kept (twenty-first session)").
 /// Call once, at the start.
-pub fn keep_freed_memory_a_while() {
+pub fn tune_the_allocator() {
     #[cfg(feature = "mimalloc")]
     if std::env::var_os("MIMALLOC_PURGE_DELAY").is_none() {
         // SAFETY: sets one of the allocator's options to a value it documents (a delay in
@@ -1876,7 +1879,7 @@ mod tests {
         }
         assert_eq!(get(thp - 1), 32, "page_cross_thread_max_reclaim");
         assert_eq!(get(thp - 2), -1, "page_max_reclaim");
-        super::keep_freed_memory_a_while();
+        super::tune_the_allocator();
         if purge_set {
             assert_eq!(get(purge), super::KEEP_FREED_MS);
         }
