@@ -141,7 +141,7 @@ fn wait_for_sole(mut trees: Arc<Trees>, deadline: Instant) -> Result<Trees, Arc<
 
 /// Wait until sled has let go of its lock on the database in `dir` (its threads release it a
 /// moment after the last handle is dropped).
-fn wait_unlocked(dir: &Path, deadline: Instant) -> Result<(), StoreError> {
+pub(super) fn wait_unlocked(dir: &Path, deadline: Instant) -> Result<(), StoreError> {
     use std::os::fd::AsRawFd;
     let path = dir.join("db").join("db");
     let file = std::fs::File::open(&path).map_err(|e| {

@@ -826,14 +826,25 @@ mod tests {
     fn a_replay_stored_past_its_bound_judges_the_read_model_as_one_held_whole() {
         let (_dir, data, _) = crate::bench::fixture::temporary(2_000);
         let rules = DomainRules::new(Catalog::builtin(), Limits::default());
+        // Each use opens the database and returns once sled has let go of it again (its
+        // threads hold the lock a moment after the trees are dropped), so the next opens.
+        let opened = |f: &mut dyn FnMut(&Trees)| {
+            f(&Trees::open(&data, &Config::default()).unwrap());
+            let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+            super::super::recover::wait_unlocked(&data, deadline).unwrap();
+        };
         let audit = |held: u64| {
-            let trees = Trees::open(&data, &Config::default()).unwrap();
-            let audited = audit_trees(&trees, &rules, held, Db::Own, &mut |_, _| {}).unwrap();
-            assert!(
-                !crate::store::has_tree(&trees.db, REPLAYED_MODEL),
-                "the replay's tree is dropped"
-            );
+            let mut audited = None;
+            opened(&mut |trees| {
+                let a = audit_trees(trees, &rules, held, Db::Own, &mut |_, _| {}).unwrap();
+                assert!(
+                    !crate::store::has_tree(&trees.db, REPLAYED_MODEL),
+                    "the replay's tree is dropped"
+                );
+                audited = Some(a);
+            });
             audited
+                .expect("audited")
                 .map(|s| (s.size, s.root))
                 .map_err(|f| format!("entry {}: {}", f.index, f.cause))
         };
@@ -842,14 +853,13 @@ mod tests {
         assert_eq!(audit(0), Ok(whole), "stored a chunk at a time");
 
         let change = |f: &dyn Fn(&sled::Tree)| {
-            let trees = Trees::open(&data, &Config::default()).unwrap();
-            f(&trees.domain);
-            trees.db.flush().unwrap();
+            opened(&mut |trees| {
+                f(&trees.domain);
+                trees.db.flush().unwrap();
+            })
         };
-        let pairs: Vec<(sled::IVec, sled::IVec)> = {
-            let trees = Trees::open(&data, &Config::default()).unwrap();
-            trees.domain.iter().map(|kv| kv.unwrap()).collect()
-        };
+        let mut pairs: Vec<(sled::IVec, sled::IVec)> = Vec::new();
+        opened(&mut |trees| pairs = trees.domain.iter().map(|kv| kv.unwrap()).collect());
         // Two manifests' records, the first stored, the other among the last.
         let manifests: Vec<&(sled::IVec, sled::IVec)> =
             pairs.iter().filter(|(k, _)| k[0] == b'm').collect();
