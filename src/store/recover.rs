@@ -151,7 +151,7 @@ pub(super) fn wait_unlocked(dir: &Path, deadline: Instant) -> Result<(), StoreEr
     while unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } != 0 {
         if Instant::now() > deadline {
             return Err(StoreError::Unavailable(format!(
-                "the database in {} stayed locked after the log closed",
+                "the database in {} stayed locked after it was closed",
                 dir.display()
             )));
         }

@@ -5,7 +5,7 @@
 //! (with the log's key, which must be the one entry 0 names) and continues its chain.
 
 use super::verify::rebuild_derived;
-use super::{published, Config, Ledger, StoreError, Trees, CHECKPOINT_KEY};
+use super::{published, Ledger, StoreError, Trees, CHECKPOINT_KEY};
 use crate::ledger::audit::{AuditFailure, Auditor};
 use crate::ledger::merkle::Hash;
 use crate::ledger::note::{split_note, Checkpoint, NoteVerifier};
@@ -41,27 +41,34 @@ pub fn restore(
         .and_then(|(b, _)| Checkpoint::parse_body(b))
         .map_err(|e| StoreError::Setup(format!("the checkpoint to restore: {e}")))?;
     let created = !dir.exists();
-    let outcome = super::guard(dir, || build(dir, note, &cp, rules, next, progress));
+    let outcome = super::guard(dir, || {
+        std::fs::create_dir_all(dir).map_err(|e| cannot_create(dir, "the directory", e))?;
+        published::create(dir).map_err(|e| cannot_create(dir, published::FILE_NAME, e))?;
+        Trees::for_one_job(dir, |trees| {
+            build(dir, trees, note, &cp, rules, next, progress)
+        })
+    });
     if created && !matches!(outcome, Ok(Ok(_))) {
         let _ = std::fs::remove_dir_all(dir);
     }
     outcome
 }
 
+fn cannot_create(dir: &Path, what: &str, e: std::io::Error) -> StoreError {
+    StoreError::Setup(format!("cannot create {what} in {}: {e}", dir.display()))
+}
+
+/// The log of `note` built in `dir`, in its database `trees`.
 fn build(
     dir: &Path,
+    trees: &Trees,
     note: &str,
     cp: &Checkpoint,
     rules: &dyn Rules,
     next: &mut dyn FnMut(u64) -> Result<Vec<Vec<u8>>, String>,
     progress: &mut dyn FnMut(u64, u64),
 ) -> Result<Result<Restored, AuditFailure>, StoreError> {
-    let setup = |what: &str, e: std::io::Error| {
-        StoreError::Setup(format!("cannot create {what} in {}: {e}", dir.display()))
-    };
-    std::fs::create_dir_all(dir).map_err(|e| setup("the directory", e))?;
-    published::create(dir).map_err(|e| setup(published::FILE_NAME, e))?;
-    let trees = Trees::open(dir, &Config::default())?;
+    let setup = |what: &str, e| cannot_create(dir, what, e);
     let mut at = 0u64;
     while at < cp.size {
         let run = next(at).map_err(StoreError::Setup)?;
@@ -81,10 +88,10 @@ fn build(
         trees.entries.apply_batch(batch)?;
         progress(at, 2 * cp.size);
     }
-    let mut fold = rules.rebuild_in(super::verify::read_model(&trees));
+    let mut fold = rules.rebuild_in(super::verify::read_model(trees));
     let mut auditor = Auditor::new(fold.as_mut());
     let size = cp.size;
-    if let Err(f) = rebuild_derived(&trees, &mut auditor, &mut |done| {
+    if let Err(f) = rebuild_derived(trees, &mut auditor, &mut |done| {
         progress(size + done, 2 * size)
     })? {
         return Ok(Err(f));

@@ -8,8 +8,8 @@
 //! directory and leaves every byte of the audited directory as it was.
 
 use super::{
-    be_u64, changes_log_state, guard, hashes, nodes, published, Config, StoreError, StoredNodes,
-    Trees, CHECKPOINT_KEY,
+    be_u64, changes_log_state, guard, hashes, nodes, published, StoreError, StoredNodes, Trees,
+    CHECKPOINT_KEY,
 };
 use crate::ledger::audit::{decode_all, AuditFailure, Auditor, Checked, Decoded};
 use crate::ledger::merkle::{Hash, PerfectNode};
@@ -214,29 +214,35 @@ pub(crate) fn besides_signatures(
 ) -> Result<Option<(u64, std::time::Duration, Hash)>, StoreError> {
     exists(dir)?;
     guard(dir, || {
-        let trees = Trees::open(dir, &Config::default())?;
-        if trees.size()? > REPLAY_HELD {
-            return Ok(None);
-        }
-        let mut fold = rules.fresh();
-        let mut auditor = Auditor::new(fold.as_mut());
-        let mut took = std::time::Duration::ZERO;
-        let mut iter = super::runs::all(&trees.entries)?;
-        loop {
-            let chunk = iter.by_ref().take(CHUNK).collect::<Result<Vec<_>, _>>()?;
-            if chunk.is_empty() {
-                break;
-            }
-            let refs: Vec<(u64, &[u8])> = chunk.iter().map(|(i, v)| (*i, v.as_ref())).collect();
-            let t = std::time::Instant::now();
-            let decoded = crate::ledger::audit::decode_all_unverified(&refs, auditor.ahead());
-            auditor
-                .check_decoded(&refs, decoded, |_, _| Ok(()))
-                .map_err(|f| StoreError::Corrupt(f.to_string()))?;
-            took += t.elapsed();
-        }
-        Ok(Some((auditor.size(), took, auditor.root())))
+        Trees::for_one_job(dir, |trees| fold_unverified(trees, rules))
     })
+}
+
+fn fold_unverified(
+    trees: &Trees,
+    rules: &dyn Rules,
+) -> Result<Option<(u64, std::time::Duration, Hash)>, StoreError> {
+    if trees.size()? > REPLAY_HELD {
+        return Ok(None);
+    }
+    let mut fold = rules.fresh();
+    let mut auditor = Auditor::new(fold.as_mut());
+    let mut took = std::time::Duration::ZERO;
+    let mut iter = super::runs::all(&trees.entries)?;
+    loop {
+        let chunk = iter.by_ref().take(CHUNK).collect::<Result<Vec<_>, _>>()?;
+        if chunk.is_empty() {
+            break;
+        }
+        let refs: Vec<(u64, &[u8])> = chunk.iter().map(|(i, v)| (*i, v.as_ref())).collect();
+        let t = std::time::Instant::now();
+        let decoded = crate::ledger::audit::decode_all_unverified(&refs, auditor.ahead());
+        auditor
+            .check_decoded(&refs, decoded, |_, _| Ok(()))
+            .map_err(|f| StoreError::Corrupt(f.to_string()))?;
+        took += t.elapsed();
+    }
+    Ok(Some((auditor.size(), took, auditor.root())))
 }
 
 /// Audit the database in `db_dir` (the log's own directory or a copy of it); the published
@@ -249,27 +255,28 @@ fn audit_at(
     progress: &mut dyn FnMut(u64, u64),
 ) -> Result<Result<VerifySummary, AuditFailure>, StoreError> {
     guard(dir, || {
-        let trees = Trees::open(db_dir, &Config::default())?;
-        let audited = audit_trees(&trees, rules, REPLAY_HELD, db, progress)?;
-        let Ok(summary) = audited else {
-            // A database sled's recovery cut back may fail the audit early (even be empty):
-            // the loss is what to report first.
-            let size = match trees.size() {
-                Ok(size) => size,
-                // The last key itself cannot be read: the audit's failure says so.
-                Err(StoreError::Damaged(_)) => return Ok(audited),
-                Err(e) => return Err(e),
+        Trees::for_one_job(db_dir, |trees| {
+            let audited = audit_trees(trees, rules, REPLAY_HELD, db, progress)?;
+            let Ok(summary) = audited else {
+                // A database sled's recovery cut back may fail the audit early (even be empty):
+                // the loss is what to report first.
+                let size = match trees.size() {
+                    Ok(size) => size,
+                    // The last key itself cannot be read: the audit's failure says so.
+                    Err(StoreError::Damaged(_)) => return Ok(audited),
+                    Err(e) => return Err(e),
+                };
+                return Ok(match (audited, published::check_size(dir, size)) {
+                    (Err(f), Err(lost)) => Err(AuditFailure {
+                        index: size,
+                        cause: format!("{lost} (the audit of what is left: {f})"),
+                    }),
+                    (audited, _) => audited,
+                });
             };
-            return Ok(match (audited, published::check_size(dir, size)) {
-                (Err(f), Err(lost)) => Err(AuditFailure {
-                    index: size,
-                    cause: format!("{lost} (the audit of what is left: {f})"),
-                }),
-                (audited, _) => audited,
-            });
-        };
-        let reached = reaches_published(dir, &trees, &summary)?;
-        Ok(reached.map(|()| summary))
+            let reached = reaches_published(dir, trees, &summary)?;
+            Ok(reached.map(|()| summary))
+        })
     })
 }
 
@@ -632,25 +639,29 @@ pub fn reindex(
             published::path_in(dir).display()
         )));
     }
-    guard(dir, || reindex_trees(dir, log_key, rules, recorded))
+    guard(dir, || {
+        Trees::for_one_job(dir, |trees| {
+            reindex_trees(dir, trees, log_key, rules, recorded)
+        })
+    })
 }
 
 fn reindex_trees(
     dir: &Path,
+    trees: &Trees,
     log_key: &SigningKey,
     rules: &dyn Rules,
     recorded: bool,
 ) -> Result<Result<u64, AuditFailure>, StoreError> {
-    let trees = Trees::open(dir, &Config::default())?;
     // The signed checkpoint stays until the rebuilt tree is known to match it: reindex must
     // never sign a log that has lost or changed entries (that would be a fork).
     let old_note = trees
         .meta
         .get(CHECKPOINT_KEY)?
         .map(|v| String::from_utf8_lossy(&v).into_owned());
-    let mut fold = rules.rebuild_in(read_model(&trees));
+    let mut fold = rules.rebuild_in(read_model(trees));
     let mut auditor = Auditor::new(fold.as_mut());
-    if let Err(f) = rebuild_derived(&trees, &mut auditor, &mut |_| ())? {
+    if let Err(f) = rebuild_derived(trees, &mut auditor, &mut |_| ())? {
         return Ok(Err(f));
     }
     let (state, size, root) = (auditor.state().clone(), auditor.size(), auditor.root());
@@ -713,7 +724,7 @@ fn reindex_trees(
             read_model_not_compared: None,
         };
         trees.sync()?;
-        if let Err(f) = reaches_published(dir, &trees, &summary)? {
+        if let Err(f) = reaches_published(dir, trees, &summary)? {
             return Ok(Err(f));
         }
     } else {
@@ -826,12 +837,14 @@ mod tests {
     fn a_replay_stored_past_its_bound_judges_the_read_model_as_one_held_whole() {
         let (_dir, data, _) = crate::bench::fixture::temporary(2_000);
         let rules = DomainRules::new(Catalog::builtin(), Limits::default());
-        // Each use opens the database and returns once sled has let go of it again (its
-        // threads hold the lock a moment after the trees are dropped), so the next opens.
+        // Each use opens the database and returns once sled has let go of it again, so the
+        // next opens.
         let opened = |f: &mut dyn FnMut(&Trees)| {
-            f(&Trees::open(&data, &Config::default()).unwrap());
-            let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
-            super::super::recover::wait_unlocked(&data, deadline).unwrap();
+            Trees::for_one_job(&data, |trees| {
+                f(trees);
+                Ok(())
+            })
+            .unwrap();
         };
         let audit = |held: u64| {
             let mut audited = None;
