@@ -77,7 +77,7 @@ impl Domain {
             )),
             "a load is weighed while it is still a load",
         )?;
-        let mut m = m.clone();
+        let mut m = m;
         let declared: u64 = m
             .quantities
             .iter()
@@ -180,7 +180,7 @@ impl Domain {
             .map(|l| Quantity::new(l.accepted.amount + l.rejected.amount, l.accepted.unit))
             .collect();
         let flags = self.gap_flags(&m, &counts, index, "received (accepted + rejected)");
-        let mut m = m.clone();
+        let mut m = m;
         m.flags.extend(flags);
         m.accepted = r.lines.iter().map(|l| l.accepted).collect();
         m.rejected = r.lines.iter().map(|l| l.rejected).collect();
@@ -262,7 +262,7 @@ impl Domain {
                 ),
             ));
         }
-        let mut m = m.clone();
+        let mut m = m;
         m.treated[i].amount += t.quantity.amount;
         if m.treated
             .iter()
@@ -524,7 +524,7 @@ impl Domain {
             }
             _ => {}
         }
-        let mut m = m.clone();
+        let mut m = m;
         // The on-road clock runs from the hand-over that puts the load on a truck until a
         // hand-over takes it off.
         let onto_truck = matches!(status, Status::InTransit | Status::Rejected);

@@ -101,7 +101,7 @@ impl Domain {
                 ),
             ));
         }
-        let mut m = m.clone();
+        let mut m = m;
         m.status = Status::Voided;
         m.steps.push(Step::at(index, time, StepKind::Voided));
         Ok(Effect::updated(m))
@@ -172,7 +172,7 @@ impl Domain {
                 }
             }
         }
-        let mut m = m.clone();
+        let mut m = m;
         m.versions.push(Version {
             version: next,
             index,
