@@ -6,6 +6,7 @@
 
 use serde::Serialize;
 use serde_json::Value;
+use std::borrow::Cow;
 use thiserror::Error;
 
 /// Largest integer every JSON implementation represents exactly (2^53 - 1).
@@ -216,6 +217,38 @@ impl<'a> Scan<'a> {
             self.eat(b',')?;
         }
     }
+}
+
+/// The canonical object `bytes` without its top-level member `key` (as they are where it has
+/// none), still canonical: how an event's body is read into its type, which has no `type`
+/// field. None where [`Scan`] is not sure of the bytes.
+pub(crate) fn without_member<'a>(bytes: &'a [u8], key: &str) -> Option<Cow<'a, [u8]>> {
+    let mut scan = Scan::new(bytes)?;
+    let mut member = None;
+    scan.object(0, |s, k| {
+        // Keys have no escape here, so the member starts at the key's opening quote.
+        let start = s.at() - k.len() - 3;
+        s.value(1)?;
+        if k == key {
+            member = Some(start..s.at());
+        }
+        Some(())
+    })?;
+    if !scan.done() {
+        return None;
+    }
+    let Some(mut cut) = member else {
+        return Some(Cow::Borrowed(bytes));
+    };
+    // With the comma after it (or, for the last member, the one before it).
+    if bytes[cut.end] == b',' {
+        cut.end += 1;
+    } else if bytes[cut.start - 1] == b',' {
+        cut.start -= 1;
+    }
+    Some(Cow::Owned(
+        [&bytes[..cut.start], &bytes[cut.end..]].concat(),
+    ))
 }
 
 /// Reject floating point and integers outside the safe range; `path` names the field.
@@ -438,6 +471,37 @@ pub(crate) mod tests {
             let changed = mutate(&jcs, at, how, with);
             if scans_whole(&changed) {
                 prop_assert!(parse_canonical(&changed).is_ok(), "{}", String::from_utf8_lossy(&changed));
+            }
+        }
+
+        /// An object without one of its members is the canonical text of the object without
+        /// it: the first, one in the middle, the last, the only one, or one it does not have
+        /// (its bytes as they are); a member of the same name deeper down stays.
+        #[test]
+        fn an_object_without_a_member_is_the_canonical_text_of_what_is_left(
+            members in prop::collection::btree_map("[a-z]{1,3}", json_value(), 0..6),
+            which in any::<prop::sample::Index>(),
+        ) {
+            let object = Value::Object(members.clone().into_iter().collect());
+            let jcs = to_canonical(&object);
+            let plain = !jcs.contains(&b'\\') && !has_key_at_or_above_e000(&object);
+            let keys: Vec<&String> = members.keys().collect();
+            let key = if keys.is_empty() { "absent".to_string() } else { keys[which.index(keys.len())].clone() };
+            let Some(left) = without_member(&jcs, &key) else {
+                prop_assert!(!plain, "declined plain text {}", String::from_utf8_lossy(&jcs));
+                return Ok(());
+            };
+            let mut rest = members.clone();
+            rest.remove(&key);
+            let expected = to_canonical(&Value::Object(rest.into_iter().collect()));
+            prop_assert_eq!(left.as_ref(), expected.as_slice());
+            let nested = to_canonical(&serde_json::json!({ "wrap": object.clone() }));
+            let kept = without_member(&nested, &key);
+            prop_assert_eq!(kept.as_deref(), Some(&nested[..]));
+            for other in ["absent", "zzzz"] {
+                if !members.contains_key(other) {
+                    prop_assert!(matches!(without_member(&jcs, other), Some(Cow::Borrowed(_))));
+                }
             }
         }
 
