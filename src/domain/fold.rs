@@ -512,17 +512,18 @@ impl Domain {
                 for m in updated {
                     // Parties and vehicles only join a manifest: index those the version it
                     // replaces did not have (rewriting the others would change nothing).
-                    let (before, watched, balanced, links) =
-                        self.manifests.peek(&m.number, |old| {
-                            let links = old.map(|o| o.links.clone()).unwrap_or_default();
-                            let old = old.map(|o| &o.manifest);
-                            (
-                                old.map(|o| (o.parties.clone(), o.vehicles.clone())),
-                                old.map(super::watch::Watch::keys_of).unwrap_or_default(),
-                                old.map(|o| self.balance_facts(o)).unwrap_or_default(),
-                                links,
-                            )
-                        });
+                    // The version it replaces, moved out (index_manifest puts `m` in its place).
+                    let (before, watched, balanced, links) = match self.manifests.take(&m.number) {
+                        Some(ManifestRecord {
+                            manifest: old,
+                            links,
+                        }) => {
+                            let watched = super::watch::Watch::keys_of(&old);
+                            let balanced = self.balance_facts(&old);
+                            (Some((old.parties, old.vehicles)), watched, balanced, links)
+                        }
+                        None => Default::default(),
+                    };
                     let gives = self.balance_facts(&m);
                     self.watch.update(&watched, &m);
                     self.balances.update(&balanced, gives);

@@ -252,9 +252,10 @@ impl SubjectIndex {
         self.total("postings") as usize
     }
 
-    fn add_total(&mut self, what: &str) {
-        let n = self.total(what) + 1;
-        self.totals.insert(what.to_string(), n);
+    fn add_total(&mut self, what: &str, by: u64) {
+        if by > 0 {
+            self.totals.upsert(what.to_string(), || 0, |n| *n += by);
+        }
     }
 
     fn intern(&mut self, s: Subject) -> u32 {
@@ -264,7 +265,7 @@ impl SubjectIndex {
         let id = self.subject_count() as u32;
         self.names.insert(id, s.clone());
         self.ids.insert(s, id);
-        self.add_total("subjects");
+        self.add_total("subjects", 1);
         id
     }
 
@@ -278,22 +279,31 @@ impl SubjectIndex {
         named: Vec<(ManifestNumber, Named)>,
     ) -> Vec<(ManifestNumber, Vec<StoredLink>)> {
         let mut out = Vec::with_capacity(named.len());
+        let mut added = 0;
         for (number, found) in named {
             let packed = number.packed();
             let mut links = Vec::with_capacity(found.len());
             for (s, bits) in found {
                 let id = self.intern(s);
-                let n = self.counts.get(&id).map_or(0, |c| *c);
+                let mut n = 0;
+                self.counts.upsert(
+                    id,
+                    || 0,
+                    |c| {
+                        n = *c;
+                        *c += 1;
+                    },
+                );
                 // In place: a block changed in this batch is not copied for each posting.
                 self.postings.upsert((id, n / BLOCK as u32), Vec::new, |b| {
                     b.push((time.unix_millis(), index, packed, bits))
                 });
-                self.counts.insert(id, n + 1);
-                self.add_total("postings");
+                added += 1;
                 links.push((index, id, bits));
             }
             out.push((number, links));
         }
+        self.add_total("postings", added);
         out
     }
 }

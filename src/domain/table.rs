@@ -310,6 +310,17 @@ impl<K: Key, V: Serialize + DeserializeOwned + Clone> Table<K, V> {
         self.dirty.insert(enc(&k), v);
     }
 
+    /// The value at `k`, to be replaced: moved out where it changed since the last take, else
+    /// read as [`get`](Self::get) reads it. Until the caller inserts its successor, the table
+    /// holds the value as stored.
+    pub fn take(&mut self, k: &K) -> Option<V> {
+        let key = enc(k);
+        match self.dirty.remove(&key) {
+            Some(v) => Some(v),
+            None => self.get_raw(&key).map(Cow::into_owned),
+        }
+    }
+
     /// Change a value in place (read, change, write back); nothing if it is absent.
     pub fn update(&mut self, k: &K, f: impl FnOnce(&mut V)) {
         let key = enc(k);
