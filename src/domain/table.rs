@@ -27,9 +27,16 @@ pub trait Key: Sized {
 
 /// The bytes of a key (or of a prefix of a tuple key).
 pub fn enc<K: Key>(k: &K) -> Vec<u8> {
-    let mut out = Vec::new();
-    k.put(&mut out);
-    out
+    // Written where there is room, then copied out at its size: one allocation, not one for
+    // each doubling, and a key kept in a table holds no more than its bytes.
+    thread_local!(static SCRATCH: std::cell::RefCell<Vec<u8>> = const {
+        std::cell::RefCell::new(Vec::new())
+    });
+    SCRATCH.with_borrow_mut(|out| {
+        out.clear();
+        k.put(out);
+        out.to_vec()
+    })
 }
 
 fn take_n<'a>(b: &mut &'a [u8], n: usize) -> Option<&'a [u8]> {
@@ -61,15 +68,19 @@ int_key!(u32);
 int_key!(u64);
 
 /// Text: 0x00 escaped as 0x00 0xff, ended by 0x00 0x00 (so "a" sorts before "a\0" and "ab").
+fn put_text(text: &str, out: &mut Vec<u8>) {
+    for &c in text.as_bytes() {
+        out.push(c);
+        if c == 0 {
+            out.push(0xff);
+        }
+    }
+    out.extend_from_slice(&[0, 0]);
+}
+
 impl Key for String {
     fn put(&self, out: &mut Vec<u8>) {
-        for &c in self.as_bytes() {
-            out.push(c);
-            if c == 0 {
-                out.push(0xff);
-            }
-        }
-        out.extend_from_slice(&[0, 0]);
+        put_text(self, out)
     }
     fn take(b: &mut &[u8]) -> Option<Self> {
         let mut s = Vec::new();
@@ -96,7 +107,7 @@ macro_rules! text_key {
     ($t:ty) => {
         impl Key for $t {
             fn put(&self, out: &mut Vec<u8>) {
-                self.as_str().to_string().put(out)
+                put_text(self.as_str(), out)
             }
             fn take(b: &mut &[u8]) -> Option<Self> {
                 <$t>::parse(&String::take(b)?).ok()
