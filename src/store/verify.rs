@@ -218,6 +218,7 @@ pub(crate) fn besides_signatures(
     })
 }
 
+/// [`besides_signatures`]'s fold, in the database it opened.
 fn fold_unverified(
     trees: &Trees,
     rules: &dyn Rules,
