@@ -846,7 +846,8 @@ fn the_receipt_of_a_split_names_both_new_manifests() {
     }
 }
 
-/// Real bodies of three kinds, `type` last, in the middle and before nested members.
+/// Real bodies of three kinds: `type` is the last member of two, and in the middle of the
+/// hand-over (before `vehicle`).
 fn bodies() -> Vec<(&'static str, Value)> {
     let log = Log::new();
     let m = "20260001000001";
