@@ -236,7 +236,7 @@ impl Domain {
         };
         if stored_layout(base.as_deref()) != Some(LAYOUT) {
             // Another layout, or none: rebuilt from entry 0, reading nothing of it.
-            d.each_table(&mut |t| t.rebase(None));
+            d.tables().into_iter().for_each(|t| t.rebase(None));
             d.pending_base = base;
         } else {
             d.reset = false;
@@ -321,30 +321,33 @@ impl Domain {
         self.meta.insert(name.into(), n.into());
     }
 
-    /// Every table, for `f` to encode (or forget) what changed in it.
-    fn each_table(&mut self, f: &mut dyn FnMut(&mut dyn Changes)) {
-        f(&mut self.meta);
-        f(&mut self.parties);
-        f(&mut self.keys);
-        f(&mut self.revoked);
-        f(&mut self.delegated);
-        f(&mut self.licences);
-        f(&mut self.licences_of);
-        f(&mut self.vehicles);
-        f(&mut self.sites);
-        f(&mut self.persons);
-        f(&mut self.manifests);
-        f(&mut self.by_party);
-        f(&mut self.by_vehicle);
-        f(&mut self.key_entries);
-        f(&mut self.exports);
-        f(&mut self.notes);
-        self.subjects.each_table(f);
-        f(&mut self.serials);
-        f(&mut self.references);
-        self.movements.each_table(f);
-        f(self.watch.rows());
-        f(self.balances.rows());
+    /// Every table, to encode (or forget) what changed in it.
+    fn tables(&mut self) -> Vec<&mut dyn Changes> {
+        let mut t: Vec<&mut dyn Changes> = vec![
+            &mut self.meta,
+            &mut self.parties,
+            &mut self.keys,
+            &mut self.revoked,
+            &mut self.delegated,
+            &mut self.licences,
+            &mut self.licences_of,
+            &mut self.vehicles,
+            &mut self.sites,
+            &mut self.persons,
+            &mut self.manifests,
+            &mut self.by_party,
+            &mut self.by_vehicle,
+            &mut self.key_entries,
+            &mut self.exports,
+            &mut self.notes,
+        ];
+        self.subjects.tables(&mut t);
+        t.push(&mut self.serials);
+        t.push(&mut self.references);
+        self.movements.tables(&mut t);
+        t.push(self.watch.rows());
+        t.push(self.balances.rows());
+        t
     }
 
     /// What changed since the last take, encoded as the store writes it, in key order.
@@ -352,21 +355,19 @@ impl Domain {
         if self.reset {
             self.meta.insert("layout".into(), LAYOUT.into());
         }
-        let mut changes = Vec::new();
-        self.each_table(&mut |t| {
-            t.encode(&mut changes);
-            if forget {
-                t.forget();
-            }
-        });
-        changes.sort_by(|a, b| a.0.cmp(&b.0));
+        let changes = super::table::encode_all(self.tables());
+        if forget {
+            self.tables().into_iter().for_each(|t| t.forget());
+        }
         let reset = self.reset;
         if forget && reset {
             // Once these writes are stored (the store cleared what it held first), the state
             // is read from the store again.
             self.reset = false;
             if let Some(base) = self.pending_base.take() {
-                self.each_table(&mut |t| t.rebase(Some(base.clone())));
+                for t in self.tables() {
+                    t.rebase(Some(base.clone()));
+                }
             }
         }
         FoldWrites { reset, changes }
@@ -672,7 +673,7 @@ impl Fold for Domain {
     }
 
     fn discard_writes(&mut self) {
-        self.each_table(&mut |t| t.forget());
+        self.tables().into_iter().for_each(|t| t.forget());
         // What is cached from the stored state is read again from it.
         let base = self
             .pending_base

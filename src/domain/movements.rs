@@ -113,11 +113,11 @@ impl Movements {
         }
     }
 
-    pub(super) fn each_table(&mut self, f: &mut dyn FnMut(&mut dyn Changes)) {
-        f(&mut self.fixes);
-        f(&mut self.handed);
-        f(&mut self.tracked);
-        f(&mut self.totals);
+    pub(super) fn tables<'a>(&'a mut self, out: &mut Vec<&'a mut dyn Changes>) {
+        out.push(&mut self.fixes);
+        out.push(&mut self.handed);
+        out.push(&mut self.tracked);
+        out.push(&mut self.totals);
     }
 
     /// Keep what the fold reads (the vehicles tracked, the count) decoded.

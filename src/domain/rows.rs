@@ -86,6 +86,9 @@ impl Changes for Rows {
             out.push((self.full(k), v.clone()));
         }
     }
+    fn pending(&self) -> usize {
+        self.dirty.len()
+    }
     fn forget(&mut self) {
         self.dirty.clear();
     }

@@ -178,12 +178,12 @@ impl SubjectIndex {
         }
     }
 
-    pub(super) fn each_table(&mut self, f: &mut dyn FnMut(&mut dyn Changes)) {
-        f(&mut self.ids);
-        f(&mut self.names);
-        f(&mut self.postings);
-        f(&mut self.counts);
-        f(&mut self.totals);
+    pub(super) fn tables<'a>(&'a mut self, out: &mut Vec<&'a mut dyn Changes>) {
+        out.push(&mut self.ids);
+        out.push(&mut self.names);
+        out.push(&mut self.postings);
+        out.push(&mut self.counts);
+        out.push(&mut self.totals);
     }
 
     /// Keep what the fold reads (numbers of subjects, counts, totals) decoded.

@@ -466,9 +466,60 @@ pub fn merged<V>(
     }
 }
 
+/// Changes in a take from which the tables are encoded on two threads: the end of an audit's
+/// replay held in memory (its whole model) or a rebuild's chunk, not a batch's take.
+const ENCODE_APART: usize = 1 << 14;
+
+/// What `tables` changed since the last take, encoded with full keys, in key order.
+pub fn encode_all(mut tables: Vec<&mut dyn Changes>) -> Vec<Change> {
+    let total: usize = tables.iter().map(|t| t.pending()).sum();
+    let encode = |ts: Vec<&mut dyn Changes>| -> Vec<Vec<Change>> {
+        ts.into_iter()
+            .map(|t| {
+                let mut out = Vec::with_capacity(t.pending());
+                t.encode(&mut out);
+                out
+            })
+            .collect()
+    };
+    let mut runs = if total < ENCODE_APART {
+        encode(tables)
+    } else {
+        // Two shares of about the same number of keys, the largest tables placed first.
+        tables.sort_by_key(|t| std::cmp::Reverse(t.pending()));
+        let (mut mine, mut other, mut here, mut there) = (Vec::new(), Vec::new(), 0, 0);
+        for t in tables {
+            if here <= there {
+                here += t.pending();
+                mine.push(t);
+            } else {
+                there += t.pending();
+                other.push(t);
+            }
+        }
+        std::thread::scope(|s| {
+            let other = s.spawn(|| encode(other));
+            let mut runs = encode(mine);
+            runs.extend(other.join().expect("encoding a table's changes"));
+            runs
+        })
+    };
+    // Each table's run is in key order under the table's own prefix: put in the order of their
+    // first keys, the runs make one sorted run, which the sort then only checks.
+    runs.sort_by(|a, b| a.first().map(|c| &c.0).cmp(&b.first().map(|c| &c.0)));
+    let mut changes = Vec::with_capacity(total);
+    for run in runs {
+        changes.extend(run);
+    }
+    changes.sort_by(|a, b| a.0.cmp(&b.0));
+    changes
+}
+
 /// A table as the fold's take sees it: what changed, encoded, and forgetting it.
-pub trait Changes {
+pub trait Changes: Send {
     fn encode(&self, out: &mut Vec<Change>);
+    /// How many keys changed since the last take.
+    fn pending(&self) -> usize;
     fn forget(&mut self);
     /// Keep up to about `cap` stored values (and absent keys) decoded.
     fn cache(&mut self, cap: usize);
@@ -476,9 +527,12 @@ pub trait Changes {
     fn rebase(&mut self, base: Option<Arc<dyn Kv>>);
 }
 
-impl<K: Key, V: Serialize + DeserializeOwned + Clone> Changes for Table<K, V> {
+impl<K: Key, V: Serialize + DeserializeOwned + Clone + Send> Changes for Table<K, V> {
     fn encode(&self, out: &mut Vec<Change>) {
         self.encoded(out)
+    }
+    fn pending(&self) -> usize {
+        self.dirty.len()
     }
     fn forget(&mut self) {
         let dirty = std::mem::take(&mut self.dirty);
@@ -523,6 +577,33 @@ mod tests {
         }
         assert!(enc(&(1u64, 2u32)) < enc(&(1u64, 3u32)));
         assert!(enc(&(1u64, u32::MAX)) < enc(&(2u64, 0u32)));
+    }
+
+    #[test]
+    fn a_large_take_is_encoded_apart_into_the_same_changes_in_key_order() {
+        // Tables of several sizes under prefixes out of order, one empty: below and above the
+        // number of changes from which they are encoded on two threads.
+        for n in [300u64, 3 * ENCODE_APART as u64] {
+            let mut big: Table<u64, String> = Table::new(b'm', None);
+            let mut mid: Table<(String, u64), u64> = Table::new(b'a', None);
+            let mut small: Table<u64, u64> = Table::new(b'Z', None);
+            let mut empty: Table<u64, u64> = Table::new(b'0', None);
+            for i in (0..n).rev() {
+                big.insert(i * 7919 % n, format!("manifest {i}"));
+            }
+            for i in 0..n / 3 {
+                mid.insert((format!("p{}", i % 11), i), i);
+            }
+            small.insert(1, 1);
+            let mut want = Vec::new();
+            for t in [&big as &dyn Changes, &mid, &small, &empty] {
+                t.encode(&mut want);
+            }
+            want.sort();
+            assert_eq!(want.len() as u64, n + n / 3 + 1);
+            let got = encode_all(vec![&mut small, &mut big, &mut empty, &mut mid]);
+            assert_eq!(got, want, "{n} keys");
+        }
     }
 
     #[test]

@@ -140,13 +140,48 @@ fn same_value(stored: &[u8], want: &[u8]) -> bool {
     stored == want || matches!((unpack(stored), unpack(want)), (Ok(a), Ok(b)) if a == b)
 }
 
+/// Pairs of a replay held in memory from which [`differs_held`] compares its halves on two
+/// threads.
+const COMPARE_APART: usize = 1 << 14;
+
 /// Whether `tree` holds other than exactly the pairs `want` (a fold's whole state replayed from
 /// entry 0, in key order): the first difference, said for a person.
 pub(super) fn differs(
     tree: &sled::Tree,
-    mut want: impl Iterator<Item = Result<(Vec<u8>, Vec<u8>), StoreError>>,
+    want: impl Iterator<Item = Result<(Vec<u8>, Vec<u8>), StoreError>>,
 ) -> Result<Option<String>, StoreError> {
-    for kv in tree.iter() {
+    first_difference(tree.iter(), want)
+}
+
+/// [`differs`] for a replay held in memory: a large one compared in two halves at once (the
+/// stored keys below the second half's first key with the first half), the first half's
+/// difference said first.
+pub(super) fn differs_held(
+    tree: &sled::Tree,
+    want: Vec<(Vec<u8>, Vec<u8>)>,
+) -> Result<Option<String>, StoreError> {
+    if want.len() < COMPARE_APART {
+        return first_difference(tree.iter(), pairs(&want));
+    }
+    let (low, high) = want.split_at(want.len() / 2);
+    let mid = high[0].0.as_slice();
+    std::thread::scope(|s| {
+        let upper = s.spawn(|| first_difference(tree.range(mid..), pairs(high)));
+        let lower = first_difference(tree.range(..mid), pairs(low))?;
+        let upper = upper.join().expect("comparing the read model")?;
+        Ok(lower.or(upper))
+    })
+}
+
+fn pairs(w: &[(Vec<u8>, Vec<u8>)]) -> impl Iterator<Item = Result<(&[u8], &[u8]), StoreError>> {
+    w.iter().map(|(k, v)| Ok((k.as_slice(), v.as_slice())))
+}
+
+fn first_difference<K: AsRef<[u8]>, V: AsRef<[u8]>>(
+    stored: impl Iterator<Item = sled::Result<(sled::IVec, sled::IVec)>>,
+    mut want: impl Iterator<Item = Result<(K, V), StoreError>>,
+) -> Result<Option<String>, StoreError> {
+    for kv in stored {
         let (k, v) = kv?;
         match want.next().transpose()? {
             None => {
@@ -155,19 +190,19 @@ pub(super) fn differs(
                     hex::encode(&k)
                 )))
             }
-            Some((wk, _)) if wk != k.as_ref() => {
-                let first = wk.as_slice().min(k.as_ref());
+            Some((wk, _)) if wk.as_ref() != k.as_ref() => {
+                let first = wk.as_ref().min(k.as_ref());
                 return Ok(Some(format!(
                     "and a replay differ at key {}",
                     hex::encode(first)
                 )));
             }
-            Some((_, wv)) if !same_value(&wv, &v) => {
+            Some((_, wv)) if !same_value(wv.as_ref(), &v) => {
                 return Ok(Some(format!(
                     "holds at key {} {} where a replay makes {}",
                     hex::encode(&k),
                     crate::domain::value::readable(&v),
-                    crate::domain::value::readable(&wv)
+                    crate::domain::value::readable(wv.as_ref())
                 )))
             }
             Some(_) => {}
@@ -183,6 +218,59 @@ pub(super) fn differs(
 mod tests {
     use super::*;
     use crate::domain::value::{encode, pack};
+
+    #[test]
+    fn a_large_replay_compared_in_halves_names_the_first_difference() {
+        let db = sled::Config::new().temporary(true).open().unwrap();
+        let tree = db.open_tree("domain").unwrap();
+        let n = 2 * COMPARE_APART as u32;
+        let key = |i: u32| [b"m".as_slice(), &i.to_be_bytes()].concat();
+        let value = |i: u32| pack(&encode(&format!("record {i}")).unwrap());
+        let want: Vec<(Vec<u8>, Vec<u8>)> = (0..n).map(|i| (key(i * 2), value(i))).collect();
+        for (k, v) in &want {
+            tree.insert(k, v.as_slice()).unwrap();
+        }
+        assert_eq!(differs_held(&tree, want.clone()).unwrap(), None);
+        // The second half's first key: the halves meet there.
+        let mid = n / 2;
+        let hex = |i: u32| hex::encode(key(i));
+        let said = |tree: &sled::Tree| differs_held(tree, want.clone()).unwrap().unwrap();
+
+        // A value changed in the second half, then one in the first: the first is named.
+        tree.insert(key(2 * (mid + 5)), value(1)).unwrap();
+        assert!(said(&tree).starts_with(&format!("holds at key {} ", hex(2 * (mid + 5)))));
+        tree.insert(key(2 * 3), value(1)).unwrap();
+        assert!(said(&tree).starts_with(&format!("holds at key {} ", hex(2 * 3))));
+        tree.insert(key(2 * 3), value(3)).unwrap();
+        tree.insert(key(2 * (mid + 5)), value(mid + 5)).unwrap();
+
+        // A key stored just below where the halves meet, and one past the last.
+        tree.insert(key(2 * mid - 1), value(0)).unwrap();
+        assert_eq!(
+            said(&tree),
+            format!("holds key {} that a replay does not make", hex(2 * mid - 1))
+        );
+        tree.remove(key(2 * mid - 1)).unwrap();
+        tree.insert(key(2 * n), value(0)).unwrap();
+        assert_eq!(
+            said(&tree),
+            format!("holds key {} that a replay does not make", hex(2 * n))
+        );
+        tree.remove(key(2 * n)).unwrap();
+
+        // The first key of the second half, and the last, missing.
+        tree.remove(key(2 * mid)).unwrap();
+        assert_eq!(
+            said(&tree),
+            format!("and a replay differ at key {}", hex(2 * mid))
+        );
+        tree.insert(key(2 * mid), value(mid)).unwrap();
+        tree.remove(key(2 * (n - 1))).unwrap();
+        assert_eq!(
+            said(&tree),
+            format!("lacks key {} that a replay makes", hex(2 * (n - 1)))
+        );
+    }
 
     #[test]
     fn a_value_compressed_otherwise_is_the_same_value_and_a_changed_one_is_named() {

@@ -455,8 +455,9 @@ fn audit_replaying(
             let pairs = rest
                 .changes
                 .into_iter()
-                .filter_map(|(k, v)| Some(Ok((k, v?))));
-            super::readmodel::differs(&trees.domain, pairs)?
+                .filter_map(|(k, v)| Some((k, v?)))
+                .collect();
+            super::readmodel::differs_held(&trees.domain, pairs)?
         };
         if let Some(cause) = differs {
             return Ok(Err(AuditFailure {
