@@ -81,8 +81,8 @@ impl Rows {
 }
 
 impl Changes for Rows {
-    fn encode(&self, out: &mut Vec<Change>) {
-        for (k, v) in &self.dirty {
+    fn encode_range(&self, from: usize, to: usize, out: &mut Vec<Change>) {
+        for (k, v) in self.dirty.iter().skip(from).take(to.saturating_sub(from)) {
             out.push((self.full(k), v.clone()));
         }
     }

@@ -393,11 +393,12 @@ impl<K: Key, V: Serialize + DeserializeOwned + Clone> Table<K, V> {
         );
     }
 
-    /// Encode the changes since the last take into `out` (full keys), keeping them.
-    pub fn encoded(&self, out: &mut Vec<Change>) {
+    /// Encode the changes since the last take from the `from`th to before the `to`th, in key
+    /// order, into `out` (full keys), keeping them.
+    fn encoded(&self, from: usize, to: usize, out: &mut Vec<Change>) {
         // One buffer grown once, each value copied out at its size.
         let mut buf = Vec::with_capacity(4096);
-        for (k, v) in &self.dirty {
+        for (k, v) in self.dirty.iter().skip(from).take(to.saturating_sub(from)) {
             buf.clear();
             super::value::encode_into(v, &mut buf).expect("a domain value encodes");
             out.push((self.full(k), Some(super::value::pack(&buf))));
@@ -471,38 +472,42 @@ pub fn merged<V>(
 const ENCODE_APART: usize = 1 << 14;
 
 /// What `tables` changed since the last take, encoded with full keys, in key order.
-pub fn encode_all(mut tables: Vec<&mut dyn Changes>) -> Vec<Change> {
+pub fn encode_all(tables: Vec<&mut dyn Changes>) -> Vec<Change> {
+    let tables: Vec<&dyn Changes> = tables.into_iter().map(|t| &*t).collect();
     let total: usize = tables.iter().map(|t| t.pending()).sum();
-    let encode = |ts: Vec<&mut dyn Changes>| -> Vec<Vec<Change>> {
-        ts.into_iter()
+    // Each table's changes from its `lo`th to its `hi`th of `parts`.
+    let encode = |lo: usize, hi: usize, parts: usize| -> Vec<Vec<Change>> {
+        tables
+            .iter()
             .map(|t| {
-                let mut out = Vec::with_capacity(t.pending());
-                t.encode(&mut out);
+                let n = t.pending();
+                let (from, to) = (n * lo / parts, n * hi / parts);
+                let mut out = Vec::with_capacity(to - from);
+                t.encode_range(from, to, &mut out);
                 out
             })
             .collect()
     };
     let mut runs = if total < ENCODE_APART {
-        encode(tables)
+        encode(0, 1, 1)
     } else {
-        // Two shares of about the same number of keys, the largest tables placed first.
-        tables.sort_by_key(|t| std::cmp::Reverse(t.pending()));
-        let (mut mine, mut other, mut here, mut there) = (Vec::new(), Vec::new(), 0, 0);
-        for t in tables {
-            if here <= there {
-                here += t.pending();
-                mine.push(t);
-            } else {
-                there += t.pending();
-                other.push(t);
-            }
-        }
-        std::thread::scope(|s| {
-            let other = s.spawn(|| encode(other));
-            let mut runs = encode(mine);
-            runs.extend(other.join().expect("encoding a table's changes"));
-            runs
-        })
+        // The first half of every table's changes here, the second half on another thread:
+        // tables differ in the size of their values far more than two halves of one do.
+        let (first, second) = std::thread::scope(|s| {
+            let second = s.spawn(|| encode(1, 2, 2));
+            (
+                encode(0, 1, 2),
+                second.join().expect("encoding a table's changes"),
+            )
+        });
+        first
+            .into_iter()
+            .zip(second)
+            .map(|(mut a, b)| {
+                a.extend(b);
+                a
+            })
+            .collect()
     };
     // Each table's run is in key order under the table's own prefix: put in the order of their
     // first keys, the runs make one sorted run, which the sort then only checks.
@@ -516,8 +521,13 @@ pub fn encode_all(mut tables: Vec<&mut dyn Changes>) -> Vec<Change> {
 }
 
 /// A table as the fold's take sees it: what changed, encoded, and forgetting it.
-pub trait Changes: Send {
-    fn encode(&self, out: &mut Vec<Change>);
+pub trait Changes: Send + Sync {
+    /// Encode the changes since the last take, from the `from`th to before the `to`th in key
+    /// order, into `out` (full keys).
+    fn encode_range(&self, from: usize, to: usize, out: &mut Vec<Change>);
+    fn encode(&self, out: &mut Vec<Change>) {
+        self.encode_range(0, self.pending(), out)
+    }
     /// How many keys changed since the last take.
     fn pending(&self) -> usize;
     fn forget(&mut self);
@@ -527,9 +537,9 @@ pub trait Changes: Send {
     fn rebase(&mut self, base: Option<Arc<dyn Kv>>);
 }
 
-impl<K: Key, V: Serialize + DeserializeOwned + Clone + Send> Changes for Table<K, V> {
-    fn encode(&self, out: &mut Vec<Change>) {
-        self.encoded(out)
+impl<K: Key, V: Serialize + DeserializeOwned + Clone + Send + Sync> Changes for Table<K, V> {
+    fn encode_range(&self, from: usize, to: usize, out: &mut Vec<Change>) {
+        self.encoded(from, to, out)
     }
     fn pending(&self) -> usize {
         self.dirty.len()

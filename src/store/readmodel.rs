@@ -140,9 +140,13 @@ fn same_value(stored: &[u8], want: &[u8]) -> bool {
     stored == want || matches!((unpack(stored), unpack(want)), (Ok(a), Ok(b)) if a == b)
 }
 
-/// Pairs of a replay held in memory from which [`differs_held`] compares its halves on two
+/// Pairs of a replay held in memory from which [`differs_held`] compares it in parts on two
 /// threads.
 const COMPARE_APART: usize = 1 << 14;
+
+/// The parts a large replay is compared in, taken in turn by two threads: parts of the same
+/// bytes still take their own time (what of the tree is read from the disk, how many keys).
+const COMPARE_PARTS: usize = 16;
 
 /// Whether `tree` holds other than exactly the pairs `want` (a fold's whole state replayed from
 /// entry 0, in key order): the first difference, said for a person.
@@ -153,9 +157,9 @@ pub(super) fn differs(
     first_difference(tree.iter(), want)
 }
 
-/// [`differs`] for a replay held in memory: a large one compared in two halves at once (the
-/// stored keys below the second half's first key with the first half), the first half's
-/// difference said first.
+/// [`differs`] for a replay held in memory: a large one compared in parts of about the same
+/// bytes on two threads (each part with the stored keys from its first key to the next part's),
+/// the first part's difference said first.
 pub(super) fn differs_held(
     tree: &sled::Tree,
     want: Vec<(Vec<u8>, Vec<u8>)>,
@@ -163,14 +167,59 @@ pub(super) fn differs_held(
     if want.len() < COMPARE_APART {
         return first_difference(tree.iter(), pairs(&want));
     }
-    let (low, high) = want.split_at(want.len() / 2);
-    let mid = high[0].0.as_slice();
-    std::thread::scope(|s| {
-        let upper = s.spawn(|| first_difference(tree.range(mid..), pairs(high)));
-        let lower = first_difference(tree.range(..mid), pairs(low))?;
-        let upper = upper.join().expect("comparing the read model")?;
-        Ok(lower.or(upper))
-    })
+    let starts = part_starts(&want, COMPARE_PARTS);
+    let compare = |p: usize| {
+        let (from, to) = (starts[p], starts.get(p + 1).copied());
+        use std::ops::Bound::{Excluded, Included, Unbounded};
+        let key = |i: usize| want[i].0.as_slice();
+        let low = if p == 0 {
+            Unbounded
+        } else {
+            Included(key(from))
+        };
+        let high = to.map_or(Unbounded, |to| Excluded(key(to)));
+        let stored = tree.range::<&[u8], _>((low, high));
+        first_difference(stored, pairs(&want[from..to.unwrap_or(want.len())]))
+    };
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let take = || {
+        let mut said = Vec::new();
+        loop {
+            let p = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            if p >= starts.len() {
+                return said;
+            }
+            said.push((p, compare(p)));
+        }
+    };
+    let mut said = std::thread::scope(|s| {
+        let other = s.spawn(take);
+        let mut said = take();
+        said.extend(other.join().expect("comparing the read model"));
+        said
+    });
+    said.sort_by_key(|(p, _)| *p);
+    for (_, d) in said {
+        if let Some(d) = d? {
+            return Ok(Some(d));
+        }
+    }
+    Ok(None)
+}
+
+/// Where each of (at most) `parts` parts of about the same bytes starts (the first at 0): values
+/// differ in size from one table to the next far more than keys do.
+fn part_starts(want: &[(Vec<u8>, Vec<u8>)], parts: usize) -> Vec<usize> {
+    let bytes: usize = want.iter().map(|(k, v)| k.len() + v.len()).sum();
+    let mut starts = vec![0];
+    let mut seen = 0;
+    for (i, (k, v)) in want.iter().enumerate() {
+        if seen * parts > bytes * starts.len() && i > *starts.last().expect("one start") {
+            starts.push(i);
+        }
+        seen += k.len() + v.len();
+    }
+    starts
 }
 
 fn pairs(w: &[(Vec<u8>, Vec<u8>)]) -> impl Iterator<Item = Result<(&[u8], &[u8]), StoreError>> {
@@ -220,7 +269,7 @@ mod tests {
     use crate::domain::value::{encode, pack};
 
     #[test]
-    fn a_large_replay_compared_in_halves_names_the_first_difference() {
+    fn a_large_replay_compared_in_parts_names_the_first_difference() {
         let db = sled::Config::new().temporary(true).open().unwrap();
         let tree = db.open_tree("domain").unwrap();
         let n = 2 * COMPARE_APART as u32;
@@ -231,8 +280,10 @@ mod tests {
             tree.insert(k, v.as_slice()).unwrap();
         }
         assert_eq!(differs_held(&tree, want.clone()).unwrap(), None);
-        // The second half's first key: the halves meet there.
-        let mid = n / 2;
+        // Where two parts meet: the ninth part's first key.
+        let starts = part_starts(&want, COMPARE_PARTS);
+        assert_eq!(starts.len(), COMPARE_PARTS);
+        let mid = starts[8] as u32;
         let hex = |i: u32| hex::encode(key(i));
         let said = |tree: &sled::Tree| differs_held(tree, want.clone()).unwrap().unwrap();
 
@@ -244,7 +295,10 @@ mod tests {
         tree.insert(key(2 * 3), value(3)).unwrap();
         tree.insert(key(2 * (mid + 5)), value(mid + 5)).unwrap();
 
-        // A key stored just below where the halves meet, and one past the last.
+        // A key stored before the first, just below where two parts meet, and past the last.
+        tree.insert(b"a", value(0)).unwrap();
+        assert_eq!(said(&tree), "and a replay differ at key 61");
+        tree.remove(b"a").unwrap();
         tree.insert(key(2 * mid - 1), value(0)).unwrap();
         assert_eq!(
             said(&tree),
