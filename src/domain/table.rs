@@ -497,7 +497,10 @@ pub fn encode_all(tables: Vec<&mut dyn Changes>) -> Vec<Change> {
             let second = s.spawn(|| encode(1, 2, 2));
             (
                 encode(0, 1, 2),
-                second.join().expect("encoding a table's changes"),
+                // A panic there (a value that does not encode) is this thread's, as it was.
+                second
+                    .join()
+                    .unwrap_or_else(|e| std::panic::resume_unwind(e)),
             )
         });
         first

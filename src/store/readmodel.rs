@@ -195,7 +195,13 @@ pub(super) fn differs_held(
     let mut said = std::thread::scope(|s| {
         let other = s.spawn(take);
         let mut said = take();
-        said.extend(other.join().expect("comparing the read model"));
+        // A panic there (sled's, at a damaged page) is this thread's, message and all, for
+        // the store's guard to turn into a refusal.
+        said.extend(
+            other
+                .join()
+                .unwrap_or_else(|e| std::panic::resume_unwind(e)),
+        );
         said
     });
     said.sort_by_key(|(p, _)| *p);
