@@ -468,7 +468,10 @@ pub fn merged<V>(
 }
 
 /// Changes in a take from which the tables are encoded on two threads: the end of an audit's
-/// replay held in memory (its whole model) or a rebuild's chunk, not a batch's take.
+/// replay held in memory (its whole model); where they reach it, a rebuild's run of 4,096
+/// entries and the largest batches. A batch of the waste bench's (about 2,700 changes) stays
+/// on the sequencer's thread: split, it was no faster, the other core being busy checking
+/// signatures (README).
 const ENCODE_APART: usize = 1 << 14;
 
 /// What `tables` changed since the last take, encoded with full keys, in key order.
