@@ -6,6 +6,7 @@
 pub mod access;
 pub mod balances;
 pub mod catalog;
+pub mod changed;
 mod checks;
 pub mod codes;
 mod decide;

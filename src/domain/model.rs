@@ -441,8 +441,10 @@ pub struct Manifest {
     pub holder: Uscc,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub vehicle: Option<Plate>,
-    /// The current declaration is the last version.
-    pub versions: Vec<Version>,
+    /// The current declaration is the last version. A version is never changed once declared:
+    /// shared, so that the fold's copy of a manifest to change does not copy its declarations
+    /// (written and read as the version itself).
+    pub versions: Vec<std::sync::Arc<Version>>,
     /// The last count of each line (declared, handed over, weighed or accepted).
     pub quantities: Vec<Quantity>,
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -3,6 +3,7 @@
 //! no longer gives is removed, one it gives anew or with another value is written. Reads see
 //! what changed since the last take over what the store holds.
 
+use super::changed::Changed;
 use super::table::{merged, Changes, Met};
 use crate::ledger::kv::{Change, Kv, VisitPair};
 use std::collections::BTreeMap;
@@ -16,7 +17,7 @@ pub struct Rows {
     tag: u8,
     base: Option<Arc<dyn Kv>>,
     /// Rows written (`Some`) or removed (`None`) since the last take.
-    dirty: BTreeMap<Vec<u8>, Option<Vec<u8>>>,
+    dirty: Changed<Option<Vec<u8>>>,
 }
 
 impl Rows {
@@ -24,7 +25,7 @@ impl Rows {
         Rows {
             tag,
             base,
-            dirty: BTreeMap::new(),
+            dirty: Changed::default(),
         }
     }
 
@@ -32,12 +33,12 @@ impl Rows {
     pub fn replace(&mut self, old: &RowMap, new: RowMap) {
         for k in old.keys() {
             if !new.contains_key(k) {
-                self.dirty.insert(k.clone(), None);
+                self.dirty.insert(k, None);
             }
         }
         for (k, v) in new {
             if old.get(&k) != Some(&v) {
-                self.dirty.insert(k, Some(v));
+                self.dirty.insert(&k, Some(v));
             }
         }
     }
@@ -52,7 +53,7 @@ impl Rows {
 
     /// Write row `k` (`None`: remove it).
     pub fn set(&mut self, k: Vec<u8>, v: Option<Vec<u8>>) {
-        self.dirty.insert(k, v);
+        self.dirty.insert(&k, v);
     }
 
     fn full(&self, k: &[u8]) -> Vec<u8> {

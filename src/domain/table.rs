@@ -8,13 +8,14 @@
 //! key order and a prefix of a tuple key is a prefix of its bytes. Values are in the compact
 //! binary form of `value.rs` (what JSON would say, without the text).
 
+use super::changed::{Changed, SharedKey};
 use super::codes::{ManifestNumber, Plate, Uscc};
 use crate::ledger::event::PublicKey;
 use crate::ledger::kv::{prefix_end, Change, Kv};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 use std::borrow::Cow;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::ops::ControlFlow;
 use std::sync::{Arc, Mutex};
 
@@ -25,18 +26,26 @@ pub trait Key: Sized {
     fn take(b: &mut &[u8]) -> Option<Self>;
 }
 
+thread_local!(static SCRATCH: std::cell::Cell<Vec<u8>> = const {
+    std::cell::Cell::new(Vec::new())
+});
+
 /// The bytes of a key (or of a prefix of a tuple key).
 pub fn enc<K: Key>(k: &K) -> Vec<u8> {
     // Written where there is room, then copied out at its size: one allocation, not one for
     // each doubling, and a key kept in a table holds no more than its bytes.
-    thread_local!(static SCRATCH: std::cell::RefCell<Vec<u8>> = const {
-        std::cell::RefCell::new(Vec::new())
-    });
-    SCRATCH.with_borrow_mut(|out| {
-        out.clear();
-        k.put(out);
-        out.to_vec()
-    })
+    with_enc(k, <[u8]>::to_vec)
+}
+
+/// What `f` makes of the bytes of `k`, written into a buffer kept for the thread: a key looked
+/// up is not allocated. A call within `f` writes into a buffer of its own.
+fn with_enc<K: Key, R>(k: &K, f: impl FnOnce(&[u8]) -> R) -> R {
+    let mut out = SCRATCH.take();
+    out.clear();
+    k.put(&mut out);
+    let r = f(&out);
+    SCRATCH.set(out);
+    r
 }
 
 fn take_n<'a>(b: &mut &'a [u8], n: usize) -> Option<&'a [u8]> {
@@ -177,7 +186,7 @@ tuple_key!(A, B, C, D, E, F);
 pub struct Table<K, V> {
     tag: u8,
     base: Option<Arc<dyn Kv>>,
-    dirty: BTreeMap<Vec<u8>, V>,
+    dirty: Changed<V>,
     /// Values as stored, decoded, kept where they are read again and again (the sequencer's
     /// fold, a reader's view for its span); none unless asked for (`keep_decoded`).
     cache: Option<Mutex<Cache<V>>>,
@@ -191,8 +200,8 @@ pub struct Table<K, V> {
 /// (a key's revocation, a subject not yet seen).
 struct Cache<V> {
     cap: usize,
-    young: HashMap<Vec<u8>, Option<V>>,
-    old: HashMap<Vec<u8>, Option<V>>,
+    young: HashMap<SharedKey, Option<V>, foldhash::fast::RandomState>,
+    old: HashMap<SharedKey, Option<V>, foldhash::fast::RandomState>,
 }
 
 impl<V: Clone> Cache<V> {
@@ -201,12 +210,12 @@ impl<V: Clone> Cache<V> {
         if let Some(v) = self.young.get(k) {
             return Some(v.clone());
         }
-        let v = self.old.remove(k)?;
-        self.put(k.to_vec(), v.clone());
+        let (k, v) = self.old.remove_entry(k)?;
+        self.put(k, v.clone());
         Some(v)
     }
 
-    fn put(&mut self, k: Vec<u8>, v: Option<V>) {
+    fn put(&mut self, k: SharedKey, v: Option<V>) {
         if self.young.len() >= self.cap {
             self.old = std::mem::take(&mut self.young);
         }
@@ -219,7 +228,7 @@ impl<K: Key, V: Serialize + DeserializeOwned + Clone> Table<K, V> {
         Table {
             tag,
             base,
-            dirty: BTreeMap::new(),
+            dirty: Changed::default(),
             cache: None,
             _k: std::marker::PhantomData,
         }
@@ -229,14 +238,14 @@ impl<K: Key, V: Serialize + DeserializeOwned + Clone> Table<K, V> {
     pub fn keep_decoded(&mut self, cap: usize) {
         self.cache = Some(Mutex::new(Cache {
             cap: cap.max(1),
-            young: HashMap::new(),
-            old: HashMap::new(),
+            young: HashMap::default(),
+            old: HashMap::default(),
         }));
     }
 
     /// The whole key (with the table's prefix) a value of `k` is stored at.
     pub fn key_of(&self, k: &K) -> Vec<u8> {
-        self.full(&enc(k))
+        with_enc(k, |key| self.full(key))
     }
 
     fn full(&self, key: &[u8]) -> Vec<u8> {
@@ -257,7 +266,7 @@ impl<K: Key, V: Serialize + DeserializeOwned + Clone> Table<K, V> {
     }
 
     pub fn get(&self, k: &K) -> Option<Cow<'_, V>> {
-        self.get_raw(&enc(k))
+        with_enc(k, |key| self.get_raw(key))
     }
 
     fn get_raw(&self, key: &[u8]) -> Option<Cow<'_, V>> {
@@ -275,7 +284,7 @@ impl<K: Key, V: Serialize + DeserializeOwned + Clone> Table<K, V> {
                 .as_ref()
                 .and_then(|b| b.get(&full))
                 .map(|v| self.decode(&full, &v));
-            c.put(key.to_vec(), v.clone());
+            c.put(key.into(), v.clone());
             return v.map(Cow::Owned);
         }
         let full = self.full(key);
@@ -285,75 +294,78 @@ impl<K: Key, V: Serialize + DeserializeOwned + Clone> Table<K, V> {
 
     /// The value at `k` if it changed since the last take.
     pub fn changed(&self, k: &K) -> Option<&V> {
-        self.dirty.get(&enc(k))
+        with_enc(k, |key| self.dirty.get(key))
     }
 
     /// What `f` makes of the value at `k` (None: absent), read without copying it where it is
     /// held decoded (changed since the last take, or in the cache).
     pub fn peek<R>(&self, k: &K, f: impl FnOnce(Option<&V>) -> R) -> R {
-        let key = enc(k);
-        if let Some(v) = self.dirty.get(&key) {
-            return f(Some(v));
-        }
-        if let Some(c) = &self.cache {
-            let c = c.lock().expect("cache lock");
-            if let Some(v) = c.young.get(&key).or_else(|| c.old.get(&key)) {
-                return f(v.as_ref());
+        with_enc(k, |key| {
+            if let Some(v) = self.dirty.get(key) {
+                return f(Some(v));
             }
-        }
-        f(self.get_raw(&key).as_deref())
+            if let Some(c) = &self.cache {
+                let c = c.lock().expect("cache lock");
+                if let Some(v) = c.young.get(key).or_else(|| c.old.get(key)) {
+                    return f(v.as_ref());
+                }
+            }
+            f(self.get_raw(key).as_deref())
+        })
     }
 
     pub fn contains_key(&self, k: &K) -> bool {
-        let key = enc(k);
-        if self.dirty.contains_key(&key) {
-            return true;
-        }
-        if self.cache.is_some() {
-            return self.get_raw(&key).is_some();
-        }
-        self.base
-            .as_ref()
-            .is_some_and(|b| b.get(&self.full(&key)).is_some())
+        with_enc(k, |key| {
+            if self.dirty.contains_key(key) {
+                return true;
+            }
+            if self.cache.is_some() {
+                return self.get_raw(key).is_some();
+            }
+            self.base
+                .as_ref()
+                .is_some_and(|b| b.get(&self.full(key)).is_some())
+        })
     }
 
     pub fn insert(&mut self, k: K, v: V) {
-        self.dirty.insert(enc(&k), v);
+        with_enc(&k, |key| self.dirty.insert(key, v));
     }
 
     /// The value at `k`, to be replaced: moved out where it changed since the last take, else
     /// read as [`get`](Self::get) reads it. Until the caller inserts its successor, the table
     /// holds the value as stored.
     pub fn take(&mut self, k: &K) -> Option<V> {
-        let key = enc(k);
-        match self.dirty.remove(&key) {
+        with_enc(k, |key| match self.dirty.remove(key) {
             Some(v) => Some(v),
-            None => self.get_raw(&key).map(Cow::into_owned),
-        }
+            None => self.get_raw(key).map(Cow::into_owned),
+        })
     }
 
     /// Change a value in place (read, change, write back); nothing if it is absent.
     pub fn update(&mut self, k: &K, f: impl FnOnce(&mut V)) {
-        let key = enc(k);
-        if let Some(v) = self.dirty.get_mut(&key) {
-            return f(v);
-        }
-        if let Some(v) = self.get_raw(&key) {
-            let mut v = v.into_owned();
-            f(&mut v);
-            self.dirty.insert(key, v);
-        }
+        with_enc(k, |key| {
+            if let Some(v) = self.dirty.get_mut(key) {
+                return f(v);
+            }
+            if let Some(v) = self.get_raw(key) {
+                let mut v = v.into_owned();
+                f(&mut v);
+                self.dirty.insert(key, v);
+            }
+        })
     }
 
     /// Change the value at `k` in place, starting from `init()` where it is absent.
     pub fn upsert(&mut self, k: K, init: impl FnOnce() -> V, f: impl FnOnce(&mut V)) {
-        let key = enc(&k);
-        if let Some(v) = self.dirty.get_mut(&key) {
-            return f(v);
-        }
-        let mut v = self.get_raw(&key).map(Cow::into_owned).unwrap_or_else(init);
-        f(&mut v);
-        self.dirty.insert(key, v);
+        with_enc(&k, |key| {
+            if let Some(v) = self.dirty.get_mut(key) {
+                return f(v);
+            }
+            let mut v = self.get_raw(key).map(Cow::into_owned).unwrap_or_else(init);
+            f(&mut v);
+            self.dirty.insert(key, v);
+        })
     }
 
     /// The pairs whose key starts with the bytes `prefix` (see [`enc`]), in key order, the
@@ -424,16 +436,12 @@ pub enum Met<'a, V> {
 pub fn merged<V>(
     tag: u8,
     base: Option<&Arc<dyn Kv>>,
-    dirty: &BTreeMap<Vec<u8>, V>,
+    dirty: &Changed<V>,
     lo: &[u8],
     hi: Option<&[u8]>,
     f: &mut dyn FnMut(Met<'_, V>) -> ControlFlow<()>,
 ) {
-    use std::ops::Bound;
-    let upper = hi.map_or(Bound::Unbounded, |h| Bound::Excluded(h.to_vec()));
-    let mut mem = dirty
-        .range::<Vec<u8>, _>((Bound::Included(lo.to_vec()), upper))
-        .peekable();
+    let mut mem = dirty.range(lo, hi).peekable();
     let full = |k: &[u8]| [&[tag][..], k].concat();
     let mut stopped = false;
     if let Some(base) = base {
@@ -441,12 +449,12 @@ pub fn merged<V>(
         base.scan(&full(lo), Some(&to), &mut |k, v| {
             let k = &k[1..];
             // What changed since the last take and sorts before this key comes first.
-            while let Some((mk, mv)) = mem.next_if(|(mk, _)| mk.as_slice() <= k) {
+            while let Some((mk, mv)) = mem.next_if(|(mk, _)| *mk <= k) {
                 if f(Met::Changed(mk, mv)).is_break() {
                     stopped = true;
                     return ControlFlow::Break(());
                 }
-                if mk.as_slice() == k {
+                if mk == k {
                     return ControlFlow::Continue(());
                 }
             }
@@ -551,11 +559,11 @@ impl<K: Key, V: Serialize + DeserializeOwned + Clone + Send + Sync> Changes for 
         self.dirty.len()
     }
     fn forget(&mut self) {
-        let dirty = std::mem::take(&mut self.dirty);
+        let mut dirty = std::mem::take(&mut self.dirty);
         // What was just taken is what the store will hold.
         if let Some(c) = &self.cache {
             let mut c = c.lock().expect("cache lock");
-            for (k, v) in dirty {
+            for (k, v) in dirty.drain() {
                 c.put(k, Some(v));
             }
         }

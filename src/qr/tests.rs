@@ -255,7 +255,10 @@ fn fold_manifest() -> Manifest {
                 ],
                 reason: Some("second drum".into()),
             },
-        ],
+        ]
+        .into_iter()
+        .map(std::sync::Arc::new)
+        .collect(),
         quantities: vec![],
         in_transit_since: None,
         in_transit_index: None,

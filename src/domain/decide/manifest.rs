@@ -173,7 +173,7 @@ impl Domain {
             }
         }
         let mut m = m;
-        m.versions.push(Version {
+        m.versions.push(std::sync::Arc::new(Version {
             version: next,
             index,
             time,
@@ -181,7 +181,7 @@ impl Domain {
             haulers: c.haulers.clone(),
             lines: c.lines.clone(),
             reason: Some(c.reason),
-        });
+        }));
         if m.status == Status::Issued {
             m.quantities = c.lines.iter().map(|l| l.quantity).collect();
         }
@@ -269,7 +269,7 @@ impl Domain {
             status: Status::Issued,
             holder: issuer.clone(),
             vehicle: None,
-            versions: vec![Version {
+            versions: vec![std::sync::Arc::new(Version {
                 version: 1,
                 index,
                 time,
@@ -277,7 +277,7 @@ impl Domain {
                 haulers: haulers.to_vec(),
                 lines: lines.to_vec(),
                 reason: None,
-            }],
+            })],
             quantities: lines.iter().map(|l| l.quantity).collect(),
             in_transit_since: None,
             in_transit_index: None,
