@@ -78,10 +78,16 @@ int_key!(u64);
 
 /// Text: 0x00 escaped as 0x00 0xff, ended by 0x00 0x00 (so "a" sorts before "a\0" and "ab").
 fn put_text(text: &str, out: &mut Vec<u8>) {
-    for &c in text.as_bytes() {
-        out.push(c);
-        if c == 0 {
-            out.push(0xff);
+    let bytes = text.as_bytes();
+    // Codes and names hold no 0x00 (a party could still write one): copied at once.
+    if !bytes.contains(&0) {
+        out.extend_from_slice(bytes);
+    } else {
+        for &c in bytes {
+            out.push(c);
+            if c == 0 {
+                out.push(0xff);
+            }
         }
     }
     out.extend_from_slice(&[0, 0]);
