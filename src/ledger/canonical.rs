@@ -127,6 +127,53 @@ impl<'a> Scan<'a> {
         }
     }
 
+    /// Past one value of bytes already checked canonical (an event's body, checked when it was
+    /// read), nothing in it checked again: brackets matched, strings stepped over. None where
+    /// the bytes end first.
+    pub(crate) fn skip_checked(&mut self) -> Option<()> {
+        let b = self.text.as_bytes();
+        let string_end = |mut i: usize| -> Option<usize> {
+            // `i` is just past an opening quote: just past the closing one.
+            loop {
+                match *b.get(i)? {
+                    b'\\' => i += 2,
+                    b'"' => return Some(i + 1),
+                    _ => i += 1,
+                }
+            }
+        };
+        let mut i = self.at;
+        match *b.get(i)? {
+            b'"' => i = string_end(i + 1)?,
+            b'{' | b'[' => {
+                let mut depth = 0usize;
+                loop {
+                    match *b.get(i)? {
+                        b'"' => {
+                            i = string_end(i + 1)?;
+                            continue;
+                        }
+                        b'{' | b'[' => depth += 1,
+                        b'}' | b']' => depth -= 1,
+                        _ => {}
+                    }
+                    i += 1;
+                    if depth == 0 {
+                        break;
+                    }
+                }
+            }
+            // A number or a literal: up to what follows it in its list.
+            _ => {
+                while !matches!(b.get(i), None | Some(b',' | b'}' | b']')) {
+                    i += 1;
+                }
+            }
+        }
+        self.at = i;
+        Some(())
+    }
+
     fn literal(&mut self, word: &str) -> Option<()> {
         let end = self.at + word.len();
         (self.text.as_bytes().get(self.at..end)? == word.as_bytes()).then(|| self.at = end)
@@ -302,6 +349,41 @@ pub fn check_integers(value: &Value, path: &mut String) -> Result<(), CanonicalE
 pub(crate) mod tests {
     use super::*;
     use proptest::prelude::*;
+
+    /// Stepping over a member's value without checking it ends where its value ends: strings
+    /// holding brackets, quotes and backslashes, nested lists, numbers and literals last in
+    /// their lists.
+    #[test]
+    fn skipping_checked_bytes_ends_each_value_where_it_ends() {
+        let text = r#"{"a":[1,{"b":"]}"},[]],"c":"x","d":-12,"e":{"f":[true,false,null]},"g":"q\"]}\\","h":0}"#;
+        let whole: Value = serde_json::from_str(text).unwrap();
+        let mut scan = Scan::new(text.as_bytes()).unwrap();
+        let mut seen = Vec::new();
+        scan.object(0, |s, k| {
+            let from = s.at();
+            s.skip_checked()?;
+            seen.push((k, &text[from..s.at()]));
+            Some(())
+        })
+        .unwrap();
+        assert!(scan.done());
+        assert_eq!(seen.len(), 6);
+        for (k, raw) in seen {
+            assert_eq!(
+                serde_json::from_str::<Value>(raw).unwrap(),
+                whole[k],
+                "{k}: {raw}"
+            );
+        }
+        // Bytes that end inside a value.
+        for cut in [r#"["a"#, r#"{"a":[1,"#, r#""a\"#] {
+            assert_eq!(
+                Scan::new(cut.as_bytes()).unwrap().skip_checked(),
+                None,
+                "{cut}"
+            );
+        }
+    }
 
     #[test]
     fn canonical_input_is_accepted_and_unchanged() {
