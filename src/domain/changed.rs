@@ -15,8 +15,9 @@ use std::sync::Arc;
 /// A key as both halves hold it: one allocation, counted.
 pub type SharedKey = Arc<[u8]>;
 
-/// Hashes seeded at random for each map (foldhash: fast, and not predictable from outside).
-type Hasher = foldhash::fast::RandomState;
+/// Hashes seeded at random for each map (foldhash: fast, and not predictable from outside); the
+/// tables' caches of stored values hash with it too.
+pub type Hasher = foldhash::fast::RandomState;
 
 pub struct Changed<V> {
     values: HashMap<SharedKey, V, Hasher>,

@@ -8,7 +8,7 @@
 //! key order and a prefix of a tuple key is a prefix of its bytes. Values are in the compact
 //! binary form of `value.rs` (what JSON would say, without the text).
 
-use super::changed::{Changed, SharedKey};
+use super::changed::{Changed, Hasher, SharedKey};
 use super::codes::{ManifestNumber, Plate, Uscc};
 use crate::ledger::event::PublicKey;
 use crate::ledger::kv::{prefix_end, Change, Kv};
@@ -206,8 +206,8 @@ pub struct Table<K, V> {
 /// (a key's revocation, a subject not yet seen).
 struct Cache<V> {
     cap: usize,
-    young: HashMap<SharedKey, Option<V>, foldhash::fast::RandomState>,
-    old: HashMap<SharedKey, Option<V>, foldhash::fast::RandomState>,
+    young: HashMap<SharedKey, Option<V>, Hasher>,
+    old: HashMap<SharedKey, Option<V>, Hasher>,
 }
 
 impl<V: Clone> Cache<V> {
