@@ -93,6 +93,16 @@ impl<V> Changed<V> {
         self.order.iter().map(|k| (&k[..], &self.values[k]))
     }
 
+    /// The `from`th pair to before the `to`th, in key order (a part of the take): the keys
+    /// before `from` are stepped over without being looked up.
+    pub fn part(&self, from: usize, to: usize) -> impl Iterator<Item = (&[u8], &V)> + '_ {
+        self.order
+            .iter()
+            .skip(from)
+            .take(to.saturating_sub(from))
+            .map(|k| (&k[..], &self.values[k]))
+    }
+
     /// Every pair, in no order, leaving the map empty.
     pub fn drain(&mut self) -> impl Iterator<Item = (SharedKey, V)> + '_ {
         self.order.clear();
@@ -157,7 +167,13 @@ mod tests {
                 prop_assert_eq!(c.len(), m.len());
                 let all: Vec<_> = c.iter().map(|(k, v)| (k.to_vec(), *v)).collect();
                 let want: Vec<_> = m.iter().map(|(k, v)| (k.clone(), *v)).collect();
-                prop_assert_eq!(all, want);
+                prop_assert_eq!(&all, &want);
+                // Parts as the take splits it: together, every pair once, in order.
+                for cut in 0..=all.len() + 1 {
+                    let part = |from, to| c.part(from, to).map(|(k, v)| (k.to_vec(), *v));
+                    let joined: Vec<_> = part(0, cut).chain(part(cut, all.len())).collect();
+                    prop_assert_eq!(&joined, &want);
+                }
                 for (k, v) in &m {
                     prop_assert_eq!(c.get(k), Some(v));
                     prop_assert!(c.contains_key(k));

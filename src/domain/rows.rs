@@ -83,7 +83,7 @@ impl Rows {
 
 impl Changes for Rows {
     fn encode_range(&self, from: usize, to: usize, out: &mut Vec<Change>) {
-        for (k, v) in self.dirty.iter().skip(from).take(to.saturating_sub(from)) {
+        for (k, v) in self.dirty.part(from, to) {
             out.push((self.full(k), v.clone()));
         }
     }

@@ -416,7 +416,7 @@ impl<K: Key, V: Serialize + DeserializeOwned + Clone> Table<K, V> {
     fn encoded(&self, from: usize, to: usize, out: &mut Vec<Change>) {
         // One buffer grown once, each value copied out at its size.
         let mut buf = Vec::with_capacity(4096);
-        for (k, v) in self.dirty.iter().skip(from).take(to.saturating_sub(from)) {
+        for (k, v) in self.dirty.part(from, to) {
             buf.clear();
             super::value::encode_into(v, &mut buf).expect("a domain value encodes");
             out.push((self.full(k), Some(super::value::pack(&buf))));
