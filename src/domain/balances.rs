@@ -147,11 +147,6 @@ fn sum(q: &[Quantity]) -> BTreeMap<Unit, u64> {
     out
 }
 
-/// The year a time falls in, China Standard Time.
-pub fn cst_year(t: Timestamp) -> u16 {
-    t.cst_date()[..4].parse().unwrap_or(0)
-}
-
 /// Every fact manifest `m` gives as it stands (each a row), its parties' roles as `roles` says.
 fn facts(m: &Manifest, roles: &dyn Fn(&Uscc) -> Roles) -> Vec<Fact> {
     let lines = &m.current().lines;
@@ -266,7 +261,7 @@ fn facts(m: &Manifest, roles: &dyn Fn(&Uscc) -> Roles) -> Vec<Fact> {
             out.push(Fact {
                 group: Group::Take {
                     party: party.clone(),
-                    year: cst_year(s.time),
+                    year: s.time.cst_year(),
                     stream: m.stream,
                     code: l.code.clone(),
                     cw_type: l.cw_type,

@@ -12,6 +12,7 @@ use crate::ledger::state::{LogState, Refusal};
 use crate::ledger::time::Timestamp;
 use serde::Serialize;
 use std::borrow::Cow;
+use std::sync::Arc;
 
 /// Parties whose licence ids a fold keeps listed (cleared when full): a licence check reads
 /// the holder's list at every hand-over and receipt.
@@ -96,14 +97,6 @@ pub(super) fn signer(field: &str, detail: impl Into<String>) -> Refusal {
         field: field.into(),
         detail: detail.into(),
     }
-}
-
-/// The year a time falls in, in China Standard Time (UTC+8): manifest numbers run by it.
-pub(super) fn cst_year(t: Timestamp) -> u16 {
-    let s = Timestamp::from_unix_millis(t.unix_millis() + 8 * 3_600_000).to_string();
-    s[..4]
-        .parse()
-        .expect("an RFC 3339 time starts with the year")
 }
 
 /// `part` in parts per thousand of `whole`, rounded up.
@@ -262,28 +255,34 @@ impl Domain {
             })
     }
 
-    /// The licences granted to `party`, in the order granted.
-    pub(super) fn licences_held(&self, party: &Uscc) -> Vec<Licence> {
+    /// The ids of the licences granted to `party`, in the order granted.
+    fn licence_ids_of(&self, party: &Uscc) -> Arc<[String]> {
         let memo = self
             .licence_ids
             .lock()
             .expect("licence memo")
             .get(party)
             .cloned();
-        let ids = memo.unwrap_or_else(|| {
+        memo.unwrap_or_else(|| {
             let mut ids = Vec::new();
             self.licences_of.scan(&enc(party), &mut |_, id| {
                 ids.push(id.into_owned());
                 std::ops::ControlFlow::Continue(())
             });
+            let ids: Arc<[String]> = ids.into();
             let mut memo = self.licence_ids.lock().expect("licence memo");
             if memo.len() >= LICENCE_MEMO {
                 memo.clear();
             }
             memo.insert(party.clone(), ids.clone());
             ids
-        });
-        ids.iter()
+        })
+    }
+
+    /// The licences granted to `party`, in the order granted.
+    pub(super) fn licences_held(&self, party: &Uscc) -> Vec<Licence> {
+        self.licence_ids_of(party)
+            .iter()
             .filter_map(|id| self.licences.get(id).map(Cow::into_owned))
             .collect()
     }
@@ -297,12 +296,15 @@ impl Domain {
         at: Timestamp,
     ) -> Result<(), String> {
         let mut lapsed = None;
-        for l in self.licences_held(party) {
-            if l.covers(stream, line) {
-                match l.lapse(at) {
-                    None => return Ok(()),
-                    Some(why) => lapsed = Some(why),
-                }
+        for id in self.licence_ids_of(party).iter() {
+            // Read where it is held, not copied: asked for every line a site takes in.
+            let covering = self.licences.peek(id, |l| {
+                l.filter(|l| l.covers(stream, line)).map(|l| l.lapse(at))
+            });
+            match covering {
+                Some(None) => return Ok(()),
+                Some(Some(why)) => lapsed = Some(why),
+                None => {}
             }
         }
         let what = match (&line.code, &line.cw_type) {
@@ -381,7 +383,8 @@ impl Domain {
             return Err(f(field, "at least one line"));
         }
         for (i, l) in lines.iter().enumerate() {
-            let lf = format!("{field}[{i}]");
+            // The field named only when refused.
+            let lf = format_args!("{field}[{i}]");
             match stream {
                 Stream::Hazardous => {
                     if l.code.is_none() {

@@ -81,7 +81,8 @@ pub struct Domain {
     pub(super) balances: super::balances::Balances,
     /// Each party's licence ids as `licences_of` lists them, for the parties checked lately
     /// (`licences_held`); a party's list is forgotten when it is granted one.
-    pub(super) licence_ids: std::sync::Mutex<std::collections::HashMap<Uscc, Vec<String>>>,
+    pub(super) licence_ids:
+        std::sync::Mutex<std::collections::HashMap<Uscc, std::sync::Arc<[String]>>>,
 }
 
 /// The layout of the stored state: a different one is rebuilt from the entries at open. Any

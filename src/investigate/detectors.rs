@@ -16,7 +16,7 @@
 //! ("Anomaly detectors").
 
 use crate::domain::access::Named;
-use crate::domain::balances::{self, cst_year, Group, Side, Total};
+use crate::domain::balances::{self, Group, Side, Total};
 use crate::domain::codes::{ManifestNumber, Plate, Quantity, Unit, Uscc};
 use crate::domain::events::{Line, Point, Role, SiteKind, Stream};
 use crate::domain::model::{FlagKind, Licence, Manifest, Site, Status, Step, StepKind};
@@ -1421,7 +1421,7 @@ impl<'a> Scan<'a> {
             });
             if let Some(lc) = licence {
                 self.intake
-                    .entry((lc.grant.licence.clone(), cst_year(s.time), x.unit))
+                    .entry((lc.grant.licence.clone(), s.time.cst_year(), x.unit))
                     .or_default()
                     .items
                     .push((s.time, s.index, x.amount, m.number.clone()));
@@ -1530,7 +1530,7 @@ impl<'a> Scan<'a> {
                 .iter()
                 .flat_map(|lc| bounds(lc))
                 .flatten()
-                .any(|b| cst_year(b) == *year);
+                .any(|b| b.cst_year() == *year);
             if changes_within {
                 d.balance_rows(g, &mut |f| {
                     if let Some(lc) = covering.iter().find(|lc| lc.lapse(f.time).is_none()) {
@@ -1547,9 +1547,9 @@ impl<'a> Scan<'a> {
             // Valid all year, or not at all.
             let all_year = covering.iter().find(|lc| {
                 let [from, until, revoked] = bounds(lc);
-                from.is_some_and(|t| cst_year(t) < *year)
-                    && until.is_some_and(|t| cst_year(t) > *year)
-                    && revoked.is_none_or(|t| cst_year(t) > *year)
+                from.is_some_and(|t| t.cst_year() < *year)
+                    && until.is_some_and(|t| t.cst_year() > *year)
+                    && revoked.is_none_or(|t| t.cst_year() > *year)
             });
             if let Some(lc) = all_year {
                 let c = intake

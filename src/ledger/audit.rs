@@ -23,6 +23,9 @@ pub struct AuditFailure {
 pub struct Checked {
     pub index: u64,
     pub leaf: Hash,
+    /// The entry's [`event_hash`](crate::ledger::event::SignedEvent::event_hash), worked out
+    /// once for the replay check and whoever checks the replay index.
+    pub event_hash: Hash,
     pub entry: Entry,
 }
 
@@ -154,6 +157,7 @@ impl<'r> Auditor<'r> {
                 &Checked {
                     index: want,
                     leaf,
+                    event_hash: eh,
                     entry,
                 },
                 &nodes,

@@ -211,12 +211,38 @@ impl Timestamp {
 
     /// The CST calendar date, `YYYY-MM-DD` (the UTC date past 9999-12-31T16:00Z).
     pub fn cst_date(self) -> String {
+        let (y, m, d) = self.cst_civil();
+        format!("{y:04}-{m:02}-{d:02}")
+    }
+
+    /// The year of [`cst_date`](Self::cst_date), without writing the date (the fold asks it of
+    /// every manifest it books).
+    pub fn cst_year(self) -> u16 {
+        self.cst_civil().0
+    }
+
+    /// Year, month and day of the CST calendar date, counted from the days since 1970 (the
+    /// proleptic Gregorian calendar, as RFC 3339 writes it; H. Hinnant's `civil_from_days`).
+    fn cst_civil(self) -> (u16, u8, u8) {
         let local = self
             .0
             .checked_add(CST_OFFSET_MS)
             .filter(|l| *l <= MAX_UNIX_MILLIS)
-            .unwrap_or(self.0);
-        Timestamp(local).to_string()[..10].to_string()
+            .unwrap_or(self.0.min(MAX_UNIX_MILLIS));
+        // Days from 0000-03-01, so that a leap day ends its year.
+        let days = local / 86_400_000 + 719_468;
+        let (era, of_era) = (days / 146_097, days % 146_097);
+        let year_of_era = (of_era - of_era / 1_460 + of_era / 36_524 - of_era / 146_096) / 365;
+        let of_year = of_era - (365 * year_of_era + year_of_era / 4 - year_of_era / 100);
+        let month_from_march = (5 * of_year + 2) / 153;
+        let day = of_year - (153 * month_from_march + 2) / 5 + 1;
+        let month = if month_from_march < 10 {
+            month_from_march + 3
+        } else {
+            month_from_march - 9
+        };
+        let year = era * 400 + year_of_era + u64::from(month <= 2);
+        (year as u16, month as u8, day as u8)
     }
 }
 
@@ -285,10 +311,42 @@ mod tests {
         let no_end = Timestamp::parse("9999-12-31T23:59:59Z").unwrap();
         assert_eq!(no_end.cst(), "9999-12-31 23:59:59 UTC");
         assert_eq!(no_end.cst_date(), "9999-12-31");
+        assert_eq!(no_end.cst_year(), 9999);
+        assert_eq!(
+            Timestamp::from_unix_millis(u64::MAX).cst_date(),
+            "9999-12-31"
+        );
         assert_eq!(
             Timestamp::parse("9999-12-31T15:59:59Z").unwrap().cst(),
             "9999-12-31 23:59:59 CST"
         );
+    }
+
+    use proptest::prelude::*;
+
+    proptest! {
+        /// The date counted from the days is the date RFC 3339 writes for the time 8 hours on
+        /// (leap days, centuries, the year 2000, the first day and the last).
+        #[test]
+        fn the_cst_date_is_the_written_date_eight_hours_on(
+            ms in prop_oneof![
+                0..=MAX_UNIX_MILLIS,
+                // Around midnight CST (16:00 UTC), from 1970 to 2400.
+                (0u64..157_000, 0u64..2).prop_map(|(d, after)| {
+                    (d * 86_400_000 + 16 * 3_600_000 + after).saturating_sub(1)
+                }),
+            ]
+        ) {
+            let t = Timestamp::from_unix_millis(ms);
+            let local = ms + CST_OFFSET_MS;
+            let want = if local <= MAX_UNIX_MILLIS {
+                Timestamp::from_unix_millis(local).to_string()[..10].to_string()
+            } else {
+                t.to_string()[..10].to_string()
+            };
+            prop_assert_eq!(t.cst_date(), want.clone());
+            prop_assert_eq!(t.cst_year().to_string(), want[..4].to_string());
+        }
     }
 
     #[test]

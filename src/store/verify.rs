@@ -382,7 +382,7 @@ fn audit_replaying(
             signatures += c.entry.event.signatures().len() as u64;
             registry_entries += u64::from(changes_log_state(c.entry.event.event_type()));
             index
-                .push(&trees.replay, c.entry.event.event_hash())
+                .push(&trees.replay, c.event_hash)
                 .map_err(|m| drift(c.index, m))?;
             check_derived(trees, c, nodes)
         },
@@ -798,7 +798,7 @@ pub(super) fn rebuild_derived(
             for n in completed.iter().filter(|n| nodes::is_stored_level(n.level)) {
                 b.0.push((n.level, n.index, n.hash));
             }
-            b.1.push(c.entry.event.event_hash());
+            b.1.push(c.event_hash);
             if changes_log_state(c.entry.event.event_type()) {
                 b.2.insert(&c.index.to_be_bytes(), &[]);
             }

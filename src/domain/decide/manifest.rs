@@ -220,7 +220,7 @@ impl Domain {
         taken: u32,
         field: &str,
     ) -> Result<ManifestNumber, Refusal> {
-        let year = cst_year(time);
+        let year = time.cst_year();
         let region = issuer.region()[..4].to_string();
         let next = self
             .serials
