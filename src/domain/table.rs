@@ -613,7 +613,7 @@ mod tests {
     #[test]
     fn a_nul_is_found_wherever_it_is() {
         for len in 0..40 {
-            let clean: Vec<u8> = (0..len).map(|i| 1 + (i as u8 * 37) % 255).collect();
+            let clean: Vec<u8> = (0..len).map(|i| (1 + i * 37 % 255) as u8).collect();
             assert!(!holds_nul(&clean), "{len} bytes, none 0");
             let high = vec![0x80u8; len];
             assert!(!holds_nul(&high), "{len} bytes of 0x80");
