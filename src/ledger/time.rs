@@ -322,11 +322,50 @@ mod tests {
         );
     }
 
+    #[test]
+    fn the_cst_date_turns_at_midnight_cst_across_leap_days_and_centuries() {
+        let date = |utc: &str| Timestamp::parse(utc).unwrap().cst_date();
+        assert_eq!(Timestamp::from_unix_millis(0).cst_date(), "1970-01-01");
+        for (before, after, day_before, day) in [
+            (
+                "2000-02-28T15:59:59.999Z",
+                "2000-02-28T16:00:00Z",
+                "2000-02-28",
+                "2000-02-29",
+            ),
+            (
+                "2100-02-28T15:59:59.999Z",
+                "2100-02-28T16:00:00Z",
+                "2100-02-28",
+                "2100-03-01",
+            ),
+            (
+                "2400-02-28T15:59:59.999Z",
+                "2400-02-28T16:00:00Z",
+                "2400-02-28",
+                "2400-02-29",
+            ),
+            (
+                "2026-12-31T15:59:59.999Z",
+                "2026-12-31T16:00:00Z",
+                "2026-12-31",
+                "2027-01-01",
+            ),
+        ] {
+            assert_eq!(date(before), day_before);
+            assert_eq!(date(after), day);
+        }
+        assert_eq!(
+            Timestamp::parse("2026-12-31T16:00:00Z").unwrap().cst_year(),
+            2027
+        );
+    }
+
     use proptest::prelude::*;
 
     proptest! {
-        /// The date counted from the days is the date RFC 3339 writes for the time 8 hours on
-        /// (leap days, centuries, the year 2000, the first day and the last).
+        /// The date counted from the days is the date RFC 3339 writes for the time 8 hours on:
+        /// any time up to 9999, and the two sides of a midnight CST from 1970 to 2400.
         #[test]
         fn the_cst_date_is_the_written_date_eight_hours_on(
             ms in prop_oneof![
