@@ -14,7 +14,7 @@ use super::codes::{ManifestNumber, Plate, Uscc};
 use super::events::*;
 use super::model::*;
 use super::movements::{Fix, Movements};
-use super::table::{Changes, Table};
+use super::table::{Changes, Table, Values};
 use crate::ledger::event::{PublicKey, SignedEvent};
 use crate::ledger::kv::{FoldWrites, Kv, MemKv};
 use crate::ledger::state::{Delegation, Fold, LogState, Refusal};
@@ -351,12 +351,12 @@ impl Domain {
         t
     }
 
-    /// What changed since the last take, encoded as the store writes it, in key order.
-    fn changes(&mut self, forget: bool) -> FoldWrites {
+    /// What changed since the last take, encoded (values as `values` says), in key order.
+    fn changes(&mut self, forget: bool, values: Values) -> FoldWrites {
         if self.reset {
             self.meta.insert("layout".into(), LAYOUT.into());
         }
-        let changes = super::table::encode_all(self.tables());
+        let changes = super::table::encode_all(self.tables(), values);
         if forget {
             self.tables().into_iter().for_each(|t| t.forget());
         }
@@ -377,7 +377,7 @@ impl Domain {
     /// Every stored pair of the state, taken as the store would write it, in key order (tests:
     /// the whole read model, compared byte for byte).
     pub fn stored_pairs(&mut self) -> Vec<(Vec<u8>, Vec<u8>)> {
-        let w = self.changes(false);
+        let w = self.changes(false, Values::Stored);
         let mut all = std::collections::BTreeMap::new();
         if let (false, Some(base)) = (w.reset, self.meta.base()) {
             base.scan(&[], None, &mut |k, v| {
@@ -661,7 +661,13 @@ impl Fold for Domain {
 
     fn take_writes(&mut self) -> FoldWrites {
         self.created.clear();
-        self.changes(true)
+        self.changes(true, Values::Stored)
+    }
+
+    /// Nothing forgotten (the fold is dropped next, and forgetting each change would free
+    /// what the drop frees anyway), and every value as encoded, not compressed.
+    fn whole_state(&mut self) -> FoldWrites {
+        self.changes(false, Values::Encoded)
     }
 
     /// The numbers of the manifests entry `index` created (an issue one, a split several), for

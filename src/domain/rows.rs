@@ -4,7 +4,7 @@
 //! what changed since the last take over what the store holds.
 
 use super::changed::Changed;
-use super::table::{merged, Changes, Met};
+use super::table::{merged, Changes, Met, Values};
 use crate::ledger::kv::{Change, Kv, VisitPair};
 use std::collections::BTreeMap;
 use std::ops::ControlFlow;
@@ -82,7 +82,8 @@ impl Rows {
 }
 
 impl Changes for Rows {
-    fn encode_range(&self, from: usize, to: usize, out: &mut Vec<Change>) {
+    /// A row's value is its bytes, stored as they are, either way.
+    fn encode_range(&self, from: usize, to: usize, _: Values, out: &mut Vec<Change>) {
         for (k, v) in self.dirty.part(from, to) {
             out.push((self.full(k), v.clone()));
         }

@@ -431,13 +431,17 @@ impl<K: Key, V: Serialize + DeserializeOwned + Clone> Table<K, V> {
 
     /// Encode the changes since the last take from the `from`th to before the `to`th, in key
     /// order, into `out` (full keys), keeping them.
-    fn encoded(&self, from: usize, to: usize, out: &mut Vec<Change>) {
+    fn encoded(&self, from: usize, to: usize, values: Values, out: &mut Vec<Change>) {
         // One buffer grown once, each value copied out at its size.
         let mut buf = Vec::with_capacity(4096);
         for (k, v) in self.dirty.part(from, to) {
             buf.clear();
             super::value::encode_into(v, &mut buf).expect("a domain value encodes");
-            out.push((self.full(k), Some(super::value::pack(&buf))));
+            let v = match values {
+                Values::Stored => super::value::pack(&buf),
+                Values::Encoded => buf.clone(),
+            };
+            out.push((self.full(k), Some(v)));
         }
     }
 
@@ -506,8 +510,19 @@ pub fn merged<V>(
 /// signatures (README).
 const ENCODE_APART: usize = 1 << 14;
 
+/// How a take gives the tables' values.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Values {
+    /// As the store writes them: compressed where that makes them shorter (`value::pack`).
+    Stored,
+    /// As encoded, never compressed: for an audit that compares them with the stored ones, which
+    /// it reads unpacked (`store/readmodel.rs`, `same_value`), so that compressing them would
+    /// be work only to be undone.
+    Encoded,
+}
+
 /// What `tables` changed since the last take, encoded with full keys, in key order.
-pub fn encode_all(tables: Vec<&mut dyn Changes>) -> Vec<Change> {
+pub fn encode_all(tables: Vec<&mut dyn Changes>, values: Values) -> Vec<Change> {
     let tables: Vec<&dyn Changes> = tables.into_iter().map(|t| &*t).collect();
     let total: usize = tables.iter().map(|t| t.pending()).sum();
     // Each table's changes from its `lo`th to its `hi`th of `parts`.
@@ -518,7 +533,7 @@ pub fn encode_all(tables: Vec<&mut dyn Changes>) -> Vec<Change> {
                 let n = t.pending();
                 let (from, to) = (n * lo / parts, n * hi / parts);
                 let mut out = Vec::with_capacity(to - from);
-                t.encode_range(from, to, &mut out);
+                t.encode_range(from, to, values, &mut out);
                 out
             })
             .collect()
@@ -562,9 +577,9 @@ pub fn encode_all(tables: Vec<&mut dyn Changes>) -> Vec<Change> {
 pub trait Changes: Send + Sync {
     /// Encode the changes since the last take, from the `from`th to before the `to`th in key
     /// order, into `out` (full keys).
-    fn encode_range(&self, from: usize, to: usize, out: &mut Vec<Change>);
+    fn encode_range(&self, from: usize, to: usize, values: Values, out: &mut Vec<Change>);
     fn encode(&self, out: &mut Vec<Change>) {
-        self.encode_range(0, self.pending(), out)
+        self.encode_range(0, self.pending(), Values::Stored, out)
     }
     /// How many keys changed since the last take.
     fn pending(&self) -> usize;
@@ -576,8 +591,8 @@ pub trait Changes: Send + Sync {
 }
 
 impl<K: Key, V: Serialize + DeserializeOwned + Clone + Send + Sync> Changes for Table<K, V> {
-    fn encode_range(&self, from: usize, to: usize, out: &mut Vec<Change>) {
-        self.encoded(from, to, out)
+    fn encode_range(&self, from: usize, to: usize, values: Values, out: &mut Vec<Change>) {
+        self.encoded(from, to, values, out)
     }
     fn pending(&self) -> usize {
         self.dirty.len()
@@ -668,7 +683,10 @@ mod tests {
             }
             want.sort();
             assert_eq!(want.len() as u64, n + n / 3 + 1);
-            let got = encode_all(vec![&mut small, &mut big, &mut empty, &mut mid]);
+            let got = encode_all(
+                vec![&mut small, &mut big, &mut empty, &mut mid],
+                Values::Stored,
+            );
             assert_eq!(got, want, "{n} keys");
         }
     }

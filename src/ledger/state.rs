@@ -144,6 +144,15 @@ pub trait Fold: Send {
         FoldWrites::default()
     }
 
+    /// Everything a fold replayed in memory from entry 0 holds (its writes never taken), for
+    /// an audit to compare with a stored state and then drop the fold: the pairs
+    /// [`Fold::take_writes`] would give, but each value may be as encoded rather than as the
+    /// store writes it, so long as it unpacks to the same bytes (the domain's values: not
+    /// compressed, `domain::value::pack`).
+    fn whole_state(&mut self) -> FoldWrites {
+        self.take_writes()
+    }
+
     /// Forget what changed since the writes were last taken (they were not stored).
     fn discard_writes(&mut self) {}
 

@@ -134,7 +134,8 @@ pub(super) fn batch_of(changes: &[Change]) -> sled::Batch {
 
 /// Whether two stored values are the same value: the same bytes, or the same encoding once
 /// unpacked (`value::pack`: what LZ4 makes of a value may differ between versions of the
-/// compressor; the value it unpacks to may not).
+/// compressor; the value it unpacks to may not). A replay held in memory gives its values
+/// unpacked (`Fold::whole_state`): a stored one packed is unpacked to be compared.
 fn same_value(stored: &[u8], want: &[u8]) -> bool {
     use crate::domain::value::unpack;
     stored == want || matches!((unpack(stored), unpack(want)), (Ok(a), Ok(b)) if a == b)

@@ -442,9 +442,8 @@ fn audit_replaying(
         })
     };
     if not_compared.is_none() {
-        let rest = fold.take_writes();
         let differs = if let Some(tree) = replayed {
-            spill(tree, rest)?;
+            spill(tree, fold.take_writes())?;
             let pairs = tree.iter().map(|kv| {
                 kv.map(|(k, v)| (k.to_vec(), v.to_vec()))
                     .map_err(StoreError::from)
@@ -452,12 +451,22 @@ fn audit_replaying(
             super::readmodel::differs(&trees.domain, pairs)?
         } else {
             // Taken once from entry 0: a key added and removed again is not stored.
-            let pairs = rest
+            let pairs = fold
+                .whole_state()
                 .changes
                 .into_iter()
                 .filter_map(|(k, v)| Some((k, v?)))
                 .collect();
-            super::readmodel::differs_held(&trees.domain, pairs)?
+            // The replay's tables are freed beside the comparison, not on one core after it,
+            // and on this thread, which made them (the allocator frees another thread's
+            // memory more slowly).
+            std::thread::scope(|s| {
+                let compared = s.spawn(|| super::readmodel::differs_held(&trees.domain, pairs));
+                drop(fold);
+                compared
+                    .join()
+                    .unwrap_or_else(|e| std::panic::resume_unwind(e))
+            })?
         };
         if let Some(cause) = differs {
             return Ok(Err(AuditFailure {
