@@ -96,6 +96,8 @@ pub(super) struct Timing {
     batches: AtomicU64,
     events: AtomicU64,
     busy_ns: AtomicU64,
+    prepare_ns: AtomicU64,
+    write_ns: AtomicU64,
     durable_ns: AtomicU64,
     read_model_keys: AtomicU64,
     read_model_bytes: AtomicU64,
@@ -104,13 +106,7 @@ pub(super) struct Timing {
 }
 
 impl Timing {
-    fn add(
-        &self,
-        w: &Writes,
-        read_model_bytes: u64,
-        busy: std::time::Duration,
-        durable: std::time::Duration,
-    ) {
+    fn add(&self, w: &Writes, read_model_bytes: u64, took: Took) {
         self.batches.fetch_add(1, Ordering::Relaxed);
         self.events
             .fetch_add(w.entries.len() as u64, Ordering::Relaxed);
@@ -118,10 +114,14 @@ impl Timing {
             .fetch_add(w.domain.len() as u64, Ordering::Relaxed);
         self.read_model_bytes
             .fetch_add(read_model_bytes, Ordering::Relaxed);
-        self.busy_ns
-            .fetch_add(busy.as_nanos() as u64, Ordering::Relaxed);
-        self.durable_ns
-            .fetch_add(durable.as_nanos() as u64, Ordering::Relaxed);
+        for (sum, d) in [
+            (&self.busy_ns, took.busy),
+            (&self.prepare_ns, took.prepare),
+            (&self.write_ns, took.write),
+            (&self.durable_ns, took.durable),
+        ] {
+            sum.fetch_add(d.as_nanos() as u64, Ordering::Relaxed);
+        }
     }
 
     fn cleaned(&self, pages: usize, took: std::time::Duration) {
@@ -136,6 +136,8 @@ impl Timing {
             batches: self.batches.load(Ordering::Relaxed),
             events: self.events.load(Ordering::Relaxed),
             busy: std::time::Duration::from_nanos(self.busy_ns.load(Ordering::Relaxed)),
+            prepare: std::time::Duration::from_nanos(self.prepare_ns.load(Ordering::Relaxed)),
+            write: std::time::Duration::from_nanos(self.write_ns.load(Ordering::Relaxed)),
             durable: std::time::Duration::from_nanos(self.durable_ns.load(Ordering::Relaxed)),
             read_model_keys: self.read_model_keys.load(Ordering::Relaxed),
             read_model_bytes: self.read_model_bytes.load(Ordering::Relaxed),
@@ -143,6 +145,14 @@ impl Timing {
             cleaning: std::time::Duration::from_nanos(self.cleaning_ns.load(Ordering::Relaxed)),
         }
     }
+}
+
+/// Where one batch's time went (see [`CommitTimes`]).
+struct Took {
+    busy: std::time::Duration,
+    prepare: std::time::Duration,
+    write: std::time::Duration,
+    durable: std::time::Duration,
 }
 
 /// The bytes of a batch's writes to the read model (keys, and values where not a removal).
@@ -163,6 +173,14 @@ pub struct CommitTimes {
     /// The entries those batches stored.
     pub events: u64,
     pub busy: std::time::Duration,
+    /// Of `busy`, preparing the batch before anything is written: each event ordered and
+    /// folded (the log's rules and the domain's), the fold's writes encoded, the checkpoint
+    /// signed.
+    pub prepare: std::time::Duration,
+    /// Of `busy`, writing the batch: the replay index's and the Merkle tiles' writes made
+    /// ready, the wait for reads of the read model in flight (the commit gate), and sled's
+    /// transaction of every tree's writes, not yet durable.
+    pub write: std::time::Duration,
     pub durable: std::time::Duration,
     /// The read model's keys those batches wrote or removed (each a sled insert of its own),
     /// and their bytes: what the domain's fold costs the store beside the entries.
@@ -182,6 +200,8 @@ impl std::ops::Sub for CommitTimes {
             batches: self.batches.saturating_sub(before.batches),
             events: self.events.saturating_sub(before.events),
             busy: self.busy.saturating_sub(before.busy),
+            prepare: self.prepare.saturating_sub(before.prepare),
+            write: self.write.saturating_sub(before.write),
             durable: self.durable.saturating_sub(before.durable),
             read_model_keys: self.read_model_keys.saturating_sub(before.read_model_keys),
             read_model_bytes: self
@@ -533,8 +553,13 @@ fn commit_batch(
     };
     drop(commit);
     // Counted before the answers go: whoever has them sees the batch counted.
-    st.timing
-        .add(&w, read_model_bytes, started.elapsed(), durable);
+    let took = Took {
+        busy: started.elapsed(),
+        prepare: prepared,
+        write: wrote - prepared,
+        durable,
+    };
+    st.timing.add(&w, read_model_bytes, took);
     for (reply, a) in answers {
         let _ = reply.send(a.map(|r| Receipt {
             tree_size: size,
