@@ -328,14 +328,28 @@ impl Domain {
             Stream::Hazardous => LicenceKind::HwTransport,
             Stream::Construction => LicenceKind::CwTransport,
         };
-        let licences: Vec<Licence> = self
-            .licences_held(hauler)
-            .into_iter()
-            .filter(|l| l.grant.kind == kind)
-            .collect();
-        if !licences.iter().any(|l| l.lapse(at).is_none()) {
-            out.push(match licences.first() {
-                Some(l) => format!("hauler {hauler}: {}", l.lapse(at).unwrap_or_default()),
+        // The hauler's licences of this kind, in the order granted, read where they are held:
+        // covered by any; else why the first does not cover.
+        let mut first_lapse = None;
+        let mut covered = false;
+        for id in self.licence_ids_of(hauler).iter() {
+            let lapse = self.licences.peek(id, |l| {
+                l.filter(|l| l.grant.kind == kind).map(|l| l.lapse(at))
+            });
+            match lapse {
+                Some(None) => {
+                    covered = true;
+                    break;
+                }
+                Some(Some(why)) => {
+                    first_lapse.get_or_insert(why);
+                }
+                None => {}
+            }
+        }
+        if !covered {
+            out.push(match first_lapse {
+                Some(why) => format!("hauler {hauler}: {why}"),
                 None => format!("hauler {hauler} holds no {} licence", wire(kind)),
             });
         }

@@ -101,6 +101,12 @@ impl DomainQuery for Domain {
     fn party(&self, id: &Uscc) -> Option<Cow<'_, Party>> {
         self.parties.get(id)
     }
+    /// Read where the party is held, not copied: the fold asks it for each party of a manifest
+    /// at each of its steps (`balance_facts`).
+    fn has_role(&self, p: &Uscc, r: super::events::Role) -> bool {
+        self.parties
+            .peek(p, |p| p.is_some_and(|p| p.roles.contains(&r)))
+    }
     fn parties(&self) -> Vec<Cow<'_, Party>> {
         collect(&self.parties, &[], |_, p| Cow::Owned(p.into_owned()))
     }

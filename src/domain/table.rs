@@ -324,18 +324,20 @@ impl<K: Key, V: Serialize + DeserializeOwned + Clone> Table<K, V> {
     /// What `f` makes of the value at `k` (None: absent), read without copying it where it is
     /// held decoded (changed since the last take, or in the cache).
     pub fn peek<R>(&self, k: &K, f: impl FnOnce(Option<&V>) -> R) -> R {
-        with_enc(k, |key| {
-            if let Some(v) = self.dirty.get(key) {
-                return f(Some(v));
+        with_enc(k, |key| self.peek_raw(key, f))
+    }
+
+    fn peek_raw<R>(&self, key: &[u8], f: impl FnOnce(Option<&V>) -> R) -> R {
+        if let Some(v) = self.dirty.get(key) {
+            return f(Some(v));
+        }
+        if let Some(c) = &self.cache {
+            let c = c.lock().expect("cache lock");
+            if let Some(v) = c.young.get(key).or_else(|| c.old.get(key)) {
+                return f(v.as_ref());
             }
-            if let Some(c) = &self.cache {
-                let c = c.lock().expect("cache lock");
-                if let Some(v) = c.young.get(key).or_else(|| c.old.get(key)) {
-                    return f(v.as_ref());
-                }
-            }
-            f(self.get_raw(key).as_deref())
-        })
+        }
+        f(self.get_raw(key).as_deref())
     }
 
     pub fn contains_key(&self, k: &K) -> bool {
@@ -344,7 +346,8 @@ impl<K: Key, V: Serialize + DeserializeOwned + Clone> Table<K, V> {
                 return true;
             }
             if self.cache.is_some() {
-                return self.get_raw(key).is_some();
+                // Looked at where it is held, not copied (a miss reads and caches it).
+                return self.peek_raw(key, |v| v.is_some());
             }
             self.base
                 .as_ref()

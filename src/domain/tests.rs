@@ -929,3 +929,58 @@ fn the_whole_state_an_audit_compares_is_the_stored_state_unpacked() {
     assert!(packed >= 3, "the manifests' records are stored compressed");
     assert_eq!(log.d.stored_pairs(), stored, "nothing forgotten");
 }
+
+/// A hauler's transport licences of the stream's kind, in the order granted: any one that
+/// covers the time will do; else the first one's lapse is said (not a later one's); a hauler
+/// with none of that kind holds none.
+#[test]
+fn a_haulers_permit_problem_names_the_first_licence_of_its_kind_or_that_it_holds_none() {
+    use super::codes::Plate;
+    use super::events::Stream;
+    let mut log = Log::new();
+    let t = |s: &str| Timestamp::parse(s).unwrap();
+    let (haul, truck): (Uscc, Plate) = (party(HAUL), TRUCK.parse().unwrap());
+    let of_hauler = |log: &Log, at: &str| -> Vec<String> {
+        log.d
+            .permit_problems(&haul, &truck, Stream::Hazardous, t(at))
+            .into_iter()
+            .filter(|p| p.starts_with("hauler "))
+            .collect()
+    };
+    assert!(
+        of_hauler(&log, "2027-01-01T00:00:00Z").is_empty(),
+        "LA covers"
+    );
+    let lapsed = of_hauler(&log, "2031-01-01T00:00:00Z");
+    assert_eq!(lapsed.len(), 1, "{lapsed:?}");
+    assert!(
+        lapsed[0].starts_with(&format!("hauler {haul}: ")),
+        "{lapsed:?}"
+    );
+
+    // A second licence of the kind, valid only from 2032: in 2031 the first's lapse is still
+    // the one said; from 2032 the second covers.
+    log.auth(
+        json!({"type": "licence.granted", "licence": "LA2", "party": id(HAUL),
+                    "kind": "hw_transport", "valid_from": "2032-01-01T00:00:00Z",
+                    "valid_until": "2040-01-01T00:00:00Z"}),
+    );
+    assert_eq!(of_hauler(&log, "2031-01-01T00:00:00Z"), lapsed);
+    assert!(
+        of_hauler(&log, "2033-01-01T00:00:00Z").is_empty(),
+        "LA2 covers"
+    );
+
+    // The muck hauler holds a construction-waste transport licence only.
+    let muck = party(MUCK);
+    let none = log.d.permit_problems(
+        &muck,
+        &MUCK_TRUCK.parse().unwrap(),
+        Stream::Hazardous,
+        t("2027-01-01T00:00:00Z"),
+    );
+    assert!(
+        none.contains(&format!("hauler {muck} holds no hw_transport licence")),
+        "{none:?}"
+    );
+}
