@@ -247,7 +247,7 @@ fn read_model_written(c: &store::CommitTimes) -> String {
 fn sequencer_time(c: &store::CommitTimes, raw: &RawRates) -> String {
     let per = |d: Duration| d.as_secs_f64() * 1e6 / c.events.max(1) as f64;
     format!(
-        "the sequencer's time an entry: {:.1} µs preparing the batch (each event ordered and folded by the log's and the waste rules, the fold's writes encoded, the checkpoint signed), {:.1} µs writing it (sled's transaction of every tree), {:.1} µs making it durable (sled's flush and fdatasync, the published checkpoint's record); at {TARGET}x one core's verify_strict in signatures ({SIGNATURES_AN_ENTRY:.2} an entry), verifying them at this run's ceiling leaves the {} cores {:.1} µs an entry for all that is not verifying",
+        "the sequencer's time an entry: {:.1} µs preparing the batch (each event ordered and folded by the log's and the waste rules, the fold's writes encoded, the checkpoint signed), {:.1} µs writing it (sled's transaction of every tree, its batches made ready first), {:.1} µs making it durable (sled's flush and fdatasync, the published checkpoint's record); at {TARGET}x one core's verify_strict in signatures ({SIGNATURES_AN_ENTRY:.2} an entry), verifying them at this run's ceiling leaves the {} cores {:.1} µs an entry for all that is not verifying",
         per(c.prepare),
         per(c.write),
         per(c.durable),
