@@ -332,9 +332,15 @@ impl<K: Key, V: Serialize + DeserializeOwned + Clone> Table<K, V> {
             return f(Some(v));
         }
         if let Some(c) = &self.cache {
-            let c = c.lock().expect("cache lock");
-            if let Some(v) = c.young.get(key).or_else(|| c.old.get(key)) {
+            let mut c = c.lock().expect("cache lock");
+            if let Some(v) = c.young.get(key) {
                 return f(v.as_ref());
+            }
+            // Found in the old generation: back to the young one, as `get` does, so that what
+            // is only looked at stays as long as what is copied.
+            if let Some((k, v)) = c.old.remove_entry(key) {
+                c.put(k, v);
+                return f(c.young.get(key).and_then(Option::as_ref));
             }
         }
         f(self.get_raw(key).as_deref())
@@ -691,6 +697,66 @@ mod tests {
                 Values::Stored,
             );
             assert_eq!(got, want, "{n} keys");
+        }
+    }
+
+    /// A table keeping two values decoded reads a value from the store once while it is read
+    /// again before two others push it out, whether it is copied (`get`) or only looked at
+    /// (`peek`, `contains_key`): a value found in the old generation goes back to the young.
+    #[test]
+    fn a_value_looked_at_stays_decoded_as_one_copied_does() {
+        struct Counted(MemKv, std::sync::atomic::AtomicUsize);
+        impl Kv for Counted {
+            fn get(&self, key: &[u8]) -> Option<Vec<u8>> {
+                self.1.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                self.0.get(key)
+            }
+            fn scan(&self, from: &[u8], to: Option<&[u8]>, f: crate::ledger::kv::VisitPair<'_>) {
+                self.0.scan(from, to, f)
+            }
+        }
+        let mem = MemKv::default();
+        let mut w = Vec::new();
+        let mut t: Table<u64, String> = Table::new(b'v', None);
+        for i in 1..=5 {
+            t.insert(i, format!("value {i}"));
+        }
+        t.encode(&mut w);
+        mem.apply(crate::ledger::kv::FoldWrites {
+            reset: false,
+            changes: w,
+        });
+        let kv = Arc::new(Counted(mem, Default::default()));
+        let reads = || kv.1.load(std::sync::atomic::Ordering::Relaxed);
+        type Look = fn(&Table<u64, String>, u64) -> bool;
+        let looks: [(&str, Look); 3] = [
+            ("get", |t, k| t.get(&k).is_some()),
+            ("peek", |t, k| t.peek(&k, |v| v.is_some())),
+            ("contains_key", |t, k| t.contains_key(&k)),
+        ];
+        for (how, look) in looks {
+            let mut t: Table<u64, String> = Table::new(b'v', Some(kv.clone()));
+            t.keep_decoded(2);
+            let from = reads();
+            for k in [1, 2, 3] {
+                assert!(t.get(&k).is_some());
+            }
+            // 1 is in the old generation now; looked at, it is young again.
+            assert!(look(&t, 1), "{how}");
+            for k in [4, 5] {
+                assert!(t.get(&k).is_some());
+            }
+            assert!(look(&t, 1), "{how}");
+            assert_eq!(
+                reads() - from,
+                5,
+                "{how}: each value read from the store once"
+            );
+            assert_eq!(
+                t.peek(&1, |v| v.cloned()).as_deref(),
+                Some("value 1"),
+                "{how}"
+            );
         }
     }
 
