@@ -91,6 +91,9 @@ impl Changes for Rows {
     fn pending(&self) -> usize {
         self.dirty.len()
     }
+    fn put_in_order(&mut self) {
+        self.dirty.put_in_order()
+    }
     fn forget(&mut self) {
         self.dirty.clear();
     }

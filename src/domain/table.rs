@@ -532,8 +532,33 @@ pub enum Values {
 
 /// What `tables` changed since the last take, encoded with full keys, in key order.
 pub fn encode_all(tables: Vec<&mut dyn Changes>, values: Values) -> Vec<Change> {
-    let tables: Vec<&dyn Changes> = tables.into_iter().map(|t| &*t).collect();
+    let mut tables = tables;
     let total: usize = tables.iter().map(|t| t.pending()).sum();
+    // Each table's new keys sorted once, here, not by each of the threads that encode a part;
+    // where those are two, the tables are sorted on two as well, the largest first.
+    if total < ENCODE_APART {
+        tables.iter_mut().for_each(|t| t.put_in_order());
+    } else {
+        tables.sort_by_key(|t| std::cmp::Reverse(t.pending()));
+        let (mut here, mut there, mut sizes) = (Vec::new(), Vec::new(), (0, 0));
+        for t in tables.iter_mut() {
+            if sizes.0 <= sizes.1 {
+                sizes.0 += t.pending();
+                here.push(t);
+            } else {
+                sizes.1 += t.pending();
+                there.push(t);
+            }
+        }
+        std::thread::scope(|s| {
+            let sorted = s.spawn(|| there.into_iter().for_each(|t| t.put_in_order()));
+            here.into_iter().for_each(|t| t.put_in_order());
+            sorted
+                .join()
+                .unwrap_or_else(|e| std::panic::resume_unwind(e))
+        });
+    }
+    let tables: Vec<&dyn Changes> = tables.into_iter().map(|t| &*t).collect();
     // Each table's changes from its `lo`th to its `hi`th of `parts`.
     let encode = |lo: usize, hi: usize, parts: usize| -> Vec<Vec<Change>> {
         tables
@@ -592,6 +617,8 @@ pub trait Changes: Send + Sync {
     }
     /// How many keys changed since the last take.
     fn pending(&self) -> usize;
+    /// Sort the keys changed since the last take, before their parts are encoded.
+    fn put_in_order(&mut self);
     fn forget(&mut self);
     /// Keep up to about `cap` stored values (and absent keys) decoded.
     fn cache(&mut self, cap: usize);
@@ -605,6 +632,9 @@ impl<K: Key, V: Serialize + DeserializeOwned + Clone + Send + Sync> Changes for 
     }
     fn pending(&self) -> usize {
         self.dirty.len()
+    }
+    fn put_in_order(&mut self) {
+        self.dirty.put_in_order()
     }
     fn forget(&mut self) {
         let mut dirty = std::mem::take(&mut self.dirty);
