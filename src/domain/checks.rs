@@ -295,24 +295,42 @@ impl Domain {
         line: &Line,
         at: Timestamp,
     ) -> Result<(), String> {
-        let mut lapsed = None;
+        self.licence_lapse(party, at, |l| l.covers(stream, line), Said::Last)
+            .map_err(|lapse| {
+                lapse.unwrap_or_else(|| {
+                    let what = match (&line.code, &line.cw_type) {
+                        (Some(c), _) => format!("code {c}"),
+                        (_, Some(t)) => format!("type {}", t.en()),
+                        _ => "this waste".into(),
+                    };
+                    format!("{party} holds no licence for {what}")
+                })
+            })
+    }
+
+    /// Whether one of `party`'s licences that `counts` covers `at`, in the order granted: `Ok`
+    /// at the first that does; else the lapse of the first or the last of those that count
+    /// (`said`), or `None` where none counts. Each is read where it is held, not copied: asked
+    /// for every line a site takes in, and of each hauler at each hand-over.
+    fn licence_lapse(
+        &self,
+        party: &Uscc,
+        at: Timestamp,
+        counts: impl Fn(&Licence) -> bool,
+        said: Said,
+    ) -> Result<(), Option<String>> {
+        let mut lapse = None;
         for id in self.licence_ids_of(party).iter() {
-            // Read where it is held, not copied: asked for every line a site takes in.
-            let covering = self.licences.peek(id, |l| {
-                l.filter(|l| l.covers(stream, line)).map(|l| l.lapse(at))
-            });
-            match covering {
+            match self
+                .licences
+                .peek(id, |l| l.filter(|l| counts(l)).map(|l| l.lapse(at)))
+            {
                 Some(None) => return Ok(()),
-                Some(Some(why)) => lapsed = Some(why),
-                None => {}
+                Some(Some(why)) if said == Said::Last || lapse.is_none() => lapse = Some(why),
+                _ => {}
             }
         }
-        let what = match (&line.code, &line.cw_type) {
-            (Some(c), _) => format!("code {c}"),
-            (_, Some(t)) => format!("type {}", t.en()),
-            _ => "this waste".into(),
-        };
-        Err(lapsed.unwrap_or_else(|| format!("{party} holds no licence for {what}")))
+        Err(lapse)
     }
 
     /// Why a hauler or its vehicle may not carry this stream at `at`, if so.
@@ -328,27 +346,9 @@ impl Domain {
             Stream::Hazardous => LicenceKind::HwTransport,
             Stream::Construction => LicenceKind::CwTransport,
         };
-        // The hauler's licences of this kind, in the order granted, read where they are held:
-        // covered by any; else why the first does not cover.
-        let mut first_lapse = None;
-        let mut covered = false;
-        for id in self.licence_ids_of(hauler).iter() {
-            let lapse = self.licences.peek(id, |l| {
-                l.filter(|l| l.grant.kind == kind).map(|l| l.lapse(at))
-            });
-            match lapse {
-                Some(None) => {
-                    covered = true;
-                    break;
-                }
-                Some(Some(why)) => {
-                    first_lapse.get_or_insert(why);
-                }
-                None => {}
-            }
-        }
-        if !covered {
-            out.push(match first_lapse {
+        // The hauler's licences of this kind: covered by any; else why the first does not cover.
+        if let Err(lapse) = self.licence_lapse(hauler, at, |l| l.grant.kind == kind, Said::First) {
+            out.push(match lapse {
                 Some(why) => format!("hauler {hauler}: {why}"),
                 None => format!("hauler {hauler} holds no {} licence", wire(kind)),
             });
@@ -457,4 +457,13 @@ impl Domain {
         }
         Ok(())
     }
+}
+
+/// Which lapse [`Domain::licence_lapse`] says where no licence covers: the first licence's that
+/// counts, or the last one's (each check has said its own since it was written, and the words
+/// are stored in the read model's flags).
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Said {
+    First,
+    Last,
 }

@@ -930,6 +930,59 @@ fn the_whole_state_an_audit_compares_is_the_stored_state_unpacked() {
     assert_eq!(log.d.stored_pairs(), stored, "nothing forgotten");
 }
 
+/// A site's operating licences that cover a line, in the order granted: any one that covers the
+/// time will do; else the last one's lapse is said (not an earlier one's); a party with none
+/// that covers the line holds no licence for its code. (These words are stored in the read
+/// model's flags: a change of them is a change of every stored model.)
+#[test]
+fn a_missing_licence_names_the_last_one_covering_the_line_or_that_none_is_held() {
+    use super::events::{Line, Stream};
+    let mut log = Log::new();
+    let t = |s: &str| Timestamp::parse(s).unwrap();
+    let line: Line = serde_json::from_value(oil(1000, "g")[0].clone()).unwrap();
+    let recv = party(RECV);
+    let licensed =
+        |log: &Log, who: &Uscc, at: &str| log.d.licensed(who, Stream::Hazardous, &line, t(at));
+    assert_eq!(
+        licensed(&log, &recv, "2027-01-01T00:00:00Z"),
+        Ok(()),
+        "LR covers"
+    );
+    assert_eq!(
+        licensed(&log, &recv, "2031-01-01T00:00:00Z"),
+        Err("licence LR expired 2030-01-01T00:00:00.000Z".to_string())
+    );
+
+    // A second licence covering the line, valid only from 2032; then one that does not cover
+    // it (construction waste): in 2031 the second's is the lapse said; from 2032 it covers.
+    log.auth(
+        json!({"type": "licence.granted", "licence": "LR2", "party": id(RECV),
+                    "kind": "hw_operating", "categories": ["HW08"],
+                    "valid_from": "2032-01-01T00:00:00Z", "valid_until": "2040-01-01T00:00:00Z"}),
+    );
+    log.auth(
+        json!({"type": "licence.granted", "licence": "LR3", "party": id(RECV),
+                    "kind": "cw_disposal", "cw_types": ["excavated_soil"],
+                    "valid_from": "2020-01-01T00:00:00Z", "valid_until": "2021-01-01T00:00:00Z"}),
+    );
+    assert_eq!(
+        licensed(&log, &recv, "2031-01-01T00:00:00Z"),
+        Err("licence LR2 is valid only from 2032-01-01T00:00:00.000Z".to_string())
+    );
+    assert_eq!(
+        licensed(&log, &recv, "2033-01-01T00:00:00Z"),
+        Ok(()),
+        "LR2 covers"
+    );
+
+    // The hauler holds a transport licence, which is no licence to take the waste in.
+    let haul = party(HAUL);
+    assert_eq!(
+        licensed(&log, &haul, "2027-01-01T00:00:00Z"),
+        Err(format!("{haul} holds no licence for code 900-249-08"))
+    );
+}
+
 /// A hauler's transport licences of the stream's kind, in the order granted: any one that
 /// covers the time will do; else the first one's lapse is said (not a later one's); a hauler
 /// with none of that kind holds none.
