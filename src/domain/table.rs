@@ -231,12 +231,24 @@ struct Cache<V> {
 impl<V: Clone> Cache<V> {
     /// `Some(value or None)` when the key's state is known.
     fn get(&mut self, k: &[u8]) -> Option<Option<V>> {
+        self.with_held(k, |v| v.cloned()).ok()
+    }
+
+    /// What `f` makes of the key's state where it is known (its value, or `None`: absent), a
+    /// key found in the old generation moved back to the young one so that what is read often
+    /// stays; `f` back where the state is not known. (Given to `f`, not returned: a reference
+    /// found in the young generation could not be returned from a branch that goes on to change
+    /// the maps, and looking it up twice cost the sequencer's fold 7 % more instructions.)
+    fn with_held<R, F: FnOnce(Option<&V>) -> R>(&mut self, k: &[u8], f: F) -> Result<R, F> {
         if let Some(v) = self.young.get(k) {
-            return Some(v.clone());
+            return Ok(f(v.as_ref()));
         }
-        let (k, v) = self.old.remove_entry(k)?;
-        self.put(k, v.clone());
-        Some(v)
+        let Some((k, v)) = self.old.remove_entry(k) else {
+            return Err(f);
+        };
+        let r = f(v.as_ref());
+        self.put(k, v);
+        Ok(r)
     }
 
     fn put(&mut self, k: SharedKey, v: Option<V>) {
@@ -331,18 +343,14 @@ impl<K: Key, V: Serialize + DeserializeOwned + Clone> Table<K, V> {
         if let Some(v) = self.dirty.get(key) {
             return f(Some(v));
         }
-        if let Some(c) = &self.cache {
-            let mut c = c.lock().expect("cache lock");
-            if let Some(v) = c.young.get(key) {
-                return f(v.as_ref());
-            }
-            // Found in the old generation: back to the young one, as `get` does, so that what
-            // is only looked at stays as long as what is copied.
-            if let Some((k, v)) = c.old.remove_entry(key) {
-                c.put(k, v);
-                return f(c.young.get(key).and_then(Option::as_ref));
-            }
-        }
+        let f = match &self.cache {
+            // As `get` finds it, so that what is only looked at stays as long as what is copied.
+            Some(c) => match c.lock().expect("cache lock").with_held(key, f) {
+                Ok(r) => return r,
+                Err(f) => f,
+            },
+            None => f,
+        };
         f(self.get_raw(key).as_deref())
     }
 
