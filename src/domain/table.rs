@@ -238,7 +238,7 @@ impl<V: Clone> Cache<V> {
     /// key found in the old generation moved back to the young one so that what is read often
     /// stays; `f` back where the state is not known. (Given to `f`, not returned: a reference
     /// found in the young generation could not be returned from a branch that goes on to change
-    /// the maps, and looking it up twice cost the sequencer's fold 7 % more instructions.)
+    /// the maps, and looking it up twice cost the sequencer's fold 6 % more instructions.)
     fn with_held<R, F: FnOnce(Option<&V>) -> R>(&mut self, k: &[u8], f: F) -> Result<R, F> {
         if let Some(v) = self.young.get(k) {
             return Ok(f(v.as_ref()));
