@@ -19,7 +19,7 @@
 
 use std::collections::{BTreeSet, HashMap};
 use std::iter::Peekable;
-use std::ops::Bound;
+use std::ops::{Bound, RangeBounds};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
@@ -132,10 +132,8 @@ impl<V> Changed<V> {
             Some(hi) => Bound::Excluded(hi),
             None => Bound::Unbounded,
         };
-        let ordered = self
-            .order
-            .range::<[u8], _>((Bound::Included(lo), upper))
-            .map(|k| &k[..]);
+        let bounds = (Bound::Included(lo), upper);
+        let ordered = self.order.range::<[u8], _>(bounds).map(|k| &k[..]);
         // The keys waiting in the range, sorted here (a key never waits and is ordered too).
         let mut waiting: Vec<&[u8]> = Vec::new();
         if !self.fresh.is_empty() {
@@ -144,7 +142,7 @@ impl<V> Changed<V> {
                 .fresh
                 .iter()
                 .map(|k| &k[..])
-                .filter(|k| *k >= lo && upper_holds(upper, k))
+                .filter(|k| RangeBounds::<[u8]>::contains(&bounds, *k))
                 .filter(|k| self.values.contains_key(*k))
                 .collect();
             waiting.sort_unstable();
@@ -182,15 +180,6 @@ impl<V> Changed<V> {
         self.order.clear();
         self.fresh.clear();
         self.values.clear();
-    }
-}
-
-/// Whether `k` is below the range's upper bound.
-fn upper_holds(upper: Bound<&[u8]>, k: &[u8]) -> bool {
-    match upper {
-        Bound::Excluded(hi) => k < hi,
-        Bound::Included(hi) => k <= hi,
-        Bound::Unbounded => true,
     }
 }
 
