@@ -421,7 +421,7 @@ impl Db {
         Ok(hasher.finalize())
     }
 
-    /// Rewrite one page out of a segment of the log that is marked for cleaning (half or
+    /// Rewrite one page out of a segment of the log that is marked for cleaning (30 % or
     /// more of it dead), so that the segment can be reused; `false` when none is waiting.
     /// sled calls this only from its flusher thread, which `flush_every_ms(None)` leaves
     /// out: a database opened so calls it itself, or a segment that still holds one live
