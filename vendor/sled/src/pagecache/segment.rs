@@ -979,7 +979,7 @@ impl SegmentAccountant {
         // highest segment in use at each deactivation, including segments just written by
         // cleaning, and the cleaning chased its own writes (on a log of 100,801 entries, 6.2
         // million page rewrites in 29 s, against 31,475 in 0.8 s without it, and the file no
-        // shorter). Segments still drain when half dead, above; the file shrinks when its
+        // shorter). Segments still drain when 30 % dead, above; the file shrinks when its
         // last segment is free.
         if DRAIN_THE_HIGHEST_SEGMENT
             && free_ratio >= SEGMENT_CLEANUP_THRESHOLD
