@@ -1654,12 +1654,12 @@ mod tests {
         assert_written_over(&trees.domain, WRITTEN_OVER);
     }
 
-    /// Segments more than half live are cleaned too: after rounds that each write 600 values
+    /// Segments more than half live are cleaned too. After rounds that each write 600 values
     /// of about 1 KB that stay and write 400 others again, the segments sled's log filled are
-    /// between half and 70 % live. Cleaned, the segments in use hold less than 1.3 times what
-    /// stays live (13.1 MB for 12.4 here; sled as published, which cleans a segment only at
-    /// half live or less, rewrote 16 pages and left 22.5 MB: `vendor/README.md`), and every
-    /// value reads back as written.
+    /// mostly more than half live: sled as published, which cleans a segment only at half live
+    /// or less, rewrote 16 pages of them and left 22.5 MB in use for 12.4 MB live
+    /// (`vendor/README.md`). Cleaned at 70 %, the segments in use hold less than 1.3 times what
+    /// stays live (13.1 MB here), and every value reads back as written.
     #[test]
     fn cleaning_takes_segments_more_than_half_live() {
         let w = Rounds {
