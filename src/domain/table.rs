@@ -309,23 +309,23 @@ impl<K: Key, V: Serialize + DeserializeOwned + Clone> Table<K, V> {
         if let Some(v) = self.dirty.get(key) {
             return Some(Cow::Borrowed(v));
         }
-        let cache = self.cache.as_ref().map(|c| c.lock().expect("cache lock"));
-        if let Some(mut c) = cache {
-            if let Some(v) = c.get(key) {
-                return v.map(Cow::Owned);
-            }
-            let full = self.full(key);
-            let v = self
-                .base
-                .as_ref()
-                .and_then(|b| b.get(&full))
-                .map(|v| self.decode(&full, &v));
-            c.put(key.into(), v.clone());
+        let Some(c) = &self.cache else {
+            return self.stored(key).map(Cow::Owned);
+        };
+        let mut c = c.lock().expect("cache lock");
+        if let Some(v) = c.get(key) {
             return v.map(Cow::Owned);
         }
+        let v = self.stored(key);
+        c.put(key.into(), v.clone());
+        v.map(Cow::Owned)
+    }
+
+    /// The value at `key` as the store holds it, decoded (None: absent, or no store).
+    fn stored(&self, key: &[u8]) -> Option<V> {
         let full = self.full(key);
         let v = self.base.as_ref()?.get(&full)?;
-        Some(Cow::Owned(self.decode(&full, &v)))
+        Some(self.decode(&full, &v))
     }
 
     /// The value at `k` if it changed since the last take.
@@ -343,15 +343,22 @@ impl<K: Key, V: Serialize + DeserializeOwned + Clone> Table<K, V> {
         if let Some(v) = self.dirty.get(key) {
             return f(Some(v));
         }
-        let f = match &self.cache {
-            // As `get` finds it, so that what is only looked at stays as long as what is copied.
-            Some(c) => match c.lock().expect("cache lock").with_held(key, f) {
-                Ok(r) => return r,
-                Err(f) => f,
-            },
-            None => f,
+        let Some(c) = &self.cache else {
+            return f(self.stored(key).as_ref());
         };
-        f(self.get_raw(key).as_deref())
+        // As `get_raw` finds and keeps it, so that what is only looked at stays as long as
+        // what is copied; read from the store once, under the lock already taken, and cached
+        // without a copy.
+        let mut c = c.lock().expect("cache lock");
+        match c.with_held(key, f) {
+            Ok(r) => r,
+            Err(f) => {
+                let v = self.stored(key);
+                let r = f(v.as_ref());
+                c.put(key.into(), v);
+                r
+            }
+        }
     }
 
     pub fn contains_key(&self, k: &K) -> bool {
