@@ -184,7 +184,39 @@ impl RawRates {
     }
 }
 
+/// Which of curve25519-dalek's backends checks signatures in this binary on this CPU: the
+/// crate picks at run time among those compiled in (`.cargo/config.toml` compiles the AVX-512
+/// IFMA one in), and every rate above and below is that backend's.
+fn arithmetic() -> &'static str {
+    #[cfg(target_arch = "x86_64")]
+    {
+        let ifma = std::arch::is_x86_feature_detected!("avx512ifma")
+            && std::arch::is_x86_feature_detected!("avx512vl");
+        let avx2 = std::arch::is_x86_feature_detected!("avx2");
+        if cfg!(any(
+            curve25519_dalek_backend = "serial",
+            curve25519_dalek_backend = "fiat"
+        )) {
+            return "portable (the build chose it: a RUSTFLAGS in the environment)";
+        }
+        match (cfg!(curve25519_dalek_backend = "avx512"), ifma, avx2) {
+            (true, true, _) => "AVX-512 IFMA (compiled in, and this CPU has it)",
+            (false, true, _) => {
+                "AVX2: this CPU has AVX-512 IFMA but the build did not compile it in (a RUSTFLAGS \
+                 in the environment replaces .cargo/config.toml's)"
+            }
+            (_, false, true) => "AVX2 (this CPU has no AVX-512 IFMA)",
+            (_, false, false) => "portable 64-bit (this CPU has no AVX2)",
+        }
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        "portable (not x86-64)"
+    }
+}
+
 pub(crate) fn print_raw(r: &RawRates) {
+    println!("Ed25519 arithmetic (curve25519-dalek): {}", arithmetic());
     println!(
         "raw limits (one core): verify_strict {:.0}/s | batch-64 verify {:.0}/s | SHA-256 {:.0} MB/s",
         r.verify_strict_per_s, r.verify_batch64_per_s, r.sha256_mb_per_s
