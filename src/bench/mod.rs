@@ -351,13 +351,14 @@ fn after_idle_cleaning(ledger: &crate::store::Ledger, size: u64) -> Result<Strin
     let per = |b: u64| b as f64 / size.max(1) as f64;
     let t = ledger.commit_times();
     Ok(format!(
-        "sled's log file: {:.0} bytes an entry in segments that hold data after the append, {:.0} once the sequencer had cleaned it with no event waiting ({:.1} s more), of a file of {:.0} bytes an entry (its free segments are written again before it grows); since the log opened the sequencer rewrote {} pages in {:.2} s between batches while no event waited",
+        "sled's log file: {:.0} bytes an entry in segments that hold data after the append, {:.0} once the sequencer had cleaned it with no event waiting ({:.1} s more), of a file of {:.0} bytes an entry (its free segments are written again before it grows); since the log opened the sequencer rewrote {} pages in {:.2} s between batches ({} right after a batch, to keep pace with what the batches wrote; the rest while no event waited)",
         per(before.in_use),
         per(last.in_use),
         (still - started).as_secs_f64(),
         per(last.file),
         t.cleaned_pages,
         t.cleaning.as_secs_f64(),
+        t.paced_pages,
     ))
 }
 

@@ -1753,6 +1753,46 @@ mod tests {
         ));
     }
 
+    /// A log written without a pause is cleaned as it grows: right after each batch, while the
+    /// next events wait, the sequencer pays the cleaning its batches earned (half a page an
+    /// entry, for batches of 256 entries or more, which a bulk of 4,000 makes), and no more
+    /// than that.
+    #[test]
+    fn the_sequencer_cleans_the_log_after_its_batches_while_events_keep_coming() {
+        use crate::bench::{fresh_log, sample_event};
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("log");
+        let (ledger, keys) = fresh_log(&path, 1).unwrap();
+        // Written over outside the sequencer, which does not clean for it until a batch.
+        let trees = ledger.inner.trees.get().unwrap();
+        let scratch = trees.db.open_tree("scratch").unwrap();
+        write_over(&trees, &scratch, WRITTEN_OVER);
+        drop((scratch, trees));
+        let (before, cleaned) = (ledger.log_space().unwrap(), ledger.commit_times());
+        let n = 4_000u64;
+        appended(&ledger, (1..=n).map(|i| sample_event(i, &keys)).collect());
+        // The steps after the bulk's last batch are taken before the next batch is gathered.
+        appended(&ledger, vec![sample_event(n + 1, &keys)]);
+        let t = ledger.commit_times() - cleaned;
+        let after = ledger.log_space().unwrap();
+        assert!(
+            t.paced_pages > 0 && t.paced_pages * 2 <= n + 1,
+            "{} pages cleaned right after batches for {} entries ({t:?})",
+            t.paced_pages,
+            t.events
+        );
+        assert!(
+            after.in_use < before.in_use,
+            "{after:?} against {before:?} before ({t:?})"
+        );
+        let size = ledger.size();
+        ledger.close().unwrap();
+        let again = reopen(&path);
+        assert_eq!(again.size(), size);
+        let trees = again.inner.trees.get().unwrap();
+        assert_written_over(&trees.db.open_tree("scratch").unwrap(), WRITTEN_OVER);
+    }
+
     /// Bulk append answers each event at its place and logs them in input order, across the
     /// parts checked on different cores and the hand-overs to the sequencer: a forged signature
     /// is refused where it stands (first and last, at either side of a part's and a hand-over's

@@ -102,6 +102,7 @@ pub(super) struct Timing {
     read_model_keys: AtomicU64,
     read_model_bytes: AtomicU64,
     cleaned_pages: AtomicU64,
+    paced_pages: AtomicU64,
     cleaning_ns: AtomicU64,
 }
 
@@ -124,9 +125,12 @@ impl Timing {
         }
     }
 
-    fn cleaned(&self, pages: usize, took: std::time::Duration) {
+    fn cleaned(&self, pages: usize, took: std::time::Duration, paced: Paced) {
         self.cleaned_pages
             .fetch_add(pages as u64, Ordering::Relaxed);
+        if paced == Paced::Yes {
+            self.paced_pages.fetch_add(pages as u64, Ordering::Relaxed);
+        }
         self.cleaning_ns
             .fetch_add(took.as_nanos() as u64, Ordering::Relaxed);
     }
@@ -142,6 +146,7 @@ impl Timing {
             read_model_keys: self.read_model_keys.load(Ordering::Relaxed),
             read_model_bytes: self.read_model_bytes.load(Ordering::Relaxed),
             cleaned_pages: self.cleaned_pages.load(Ordering::Relaxed),
+            paced_pages: self.paced_pages.load(Ordering::Relaxed),
             cleaning: std::time::Duration::from_nanos(self.cleaning_ns.load(Ordering::Relaxed)),
         }
     }
@@ -186,10 +191,13 @@ pub struct CommitTimes {
     /// and their bytes: what the domain's fold costs the store beside the entries.
     pub read_model_keys: u64,
     pub read_model_bytes: u64,
-    /// Pages of sled's log rewritten while no event came, to give back the space of its
-    /// file's half-dead segments (`Trees::clean_log`), and the time that took, syncs included
+    /// Pages of sled's log rewritten between batches, to give back the space of its file's
+    /// segments 30 % or more dead (`Trees::clean_log`), and the time that took, syncs included
     /// (not in `busy`).
     pub cleaned_pages: u64,
+    /// Of `cleaned_pages`, those rewritten right after a batch to keep pace with what the
+    /// batches wrote, whether or not events waited ([`Pace`]); the rest while no event came.
+    pub paced_pages: u64,
     pub cleaning: std::time::Duration,
 }
 
@@ -208,6 +216,7 @@ impl std::ops::Sub for CommitTimes {
                 .read_model_bytes
                 .saturating_sub(before.read_model_bytes),
             cleaned_pages: self.cleaned_pages.saturating_sub(before.cleaned_pages),
+            paced_pages: self.paced_pages.saturating_sub(before.paced_pages),
             cleaning: self.cleaning.saturating_sub(before.cleaning),
         }
     }
@@ -286,10 +295,15 @@ fn run(
     // Whether sled's log may hold space to give back: after each batch, until a cleaning step
     // found nothing more.
     let mut to_clean = true;
-    // Pages cleaned since the last batch, not yet durable (the next batch's sync, or one after
-    // `IDLE` with no event, makes them so). While `to_clean`, none means no step ran yet since
-    // the batch: a step that takes none ends the cleaning.
+    // Pages cleaned since the last batch's sync, not yet durable (the next batch's sync, or one
+    // after `IDLE` with no event, makes them so).
     let mut unsynced = 0;
+    // Whether a step ran in this pause (since the last batch): the first waits `QUIET` for an
+    // event, the next follow at once. A step that takes none ends the cleaning.
+    let mut stepped = false;
+    // The cleaning the batches have earned and the steps have not yet paid: a log written
+    // without a pause is cleaned as it grows, not only in the pauses.
+    let mut pace = Pace::default();
     loop {
         if let Some(cause) = &failed {
             match rx.recv_timeout(RETRY) {
@@ -318,7 +332,7 @@ fn run(
             // Not in a database found damaged: its pages stay as they were found. Between
             // batches, once no event has come for `QUIET`, sled's log is cleaned a step at a
             // time; an event that comes meanwhile waits for at most one step.
-            let wait = match (to_clean, unsynced > 0) {
+            let wait = match (to_clean, stepped) {
                 (true, false) => QUIET,
                 (true, true) => std::time::Duration::ZERO,
                 (false, _) => IDLE,
@@ -328,9 +342,11 @@ fn run(
                 Err(RecvTimeoutError::Disconnected) => break,
                 Err(RecvTimeoutError::Timeout) => {
                     let step = if to_clean {
-                        clean_step(&slot, &st.timing).map(|taken| {
+                        clean_step(&slot, &st.timing, Paced::No).map(|taken| {
+                            stepped = true;
                             to_clean = taken > 0;
                             unsynced += taken;
+                            pace.paid(taken);
                         })
                     } else {
                         // `IDLE` without an event: what was cleaned is made durable now.
@@ -365,7 +381,7 @@ fn run(
             break;
         }
         // The batch's sync makes the pages cleaned before it durable too.
-        (to_clean, unsynced) = (true, 0);
+        (to_clean, unsynced, stepped) = (true, 0, false);
         if let Some(why) = st.sweep.damage() {
             for j in jobs.drain(..) {
                 let _ = j.reply.send(Err(SubmitError::Damaged(why.clone())));
@@ -386,6 +402,7 @@ fn run(
         // The whole batch runs with the domain's fold held, so readers of the domain's state
         // see it only as of a durable, published log.
         let mut outcome = Ok(());
+        let size_before = st.frontier.size();
         rules.with_fold(&mut |fold| {
             outcome = commit_batch(&trees, &head, &mut st, &mut jobs, fold);
             if let Err(e) = &outcome {
@@ -394,6 +411,30 @@ fn run(
             }
         });
         drop(trees);
+        if outcome.is_ok() && st.sweep.damage().is_none() {
+            pace.earn((st.frontier.size() - size_before) as usize);
+            // Paid a step at a time, before the next batch is gathered: the events waiting
+            // wait for these steps (some 0.2 ms each). Not synced: the next batch's sync makes
+            // them durable, as it does those cleaned in a pause.
+            while pace.due() {
+                match clean_step(&slot, &st.timing, Paced::Yes) {
+                    Ok(taken) => {
+                        unsynced += taken;
+                        pace.paid(taken);
+                    }
+                    Err(e) => {
+                        tracing::error!(
+                            "the log could not clean its database file: {e}. Events are refused until the storage works again, tried every {} s and at each event",
+                            RETRY.as_secs()
+                        );
+                        recover::after_failure(&slot);
+                        failed = Some(e.to_string());
+                        (to_clean, unsynced, pace) = (false, 0, Pace::default());
+                        break;
+                    }
+                }
+            }
+        }
         if let Err(e) = outcome {
             // The in-memory state is now ahead of the disk: the domain's reads are refused
             // until the database is reopened, and all of it is loaded again from what is
@@ -426,13 +467,63 @@ const QUIET: std::time::Duration = std::time::Duration::from_millis(1);
 /// meanwhile waits for at most this many (5 to 6 µs each on this machine: some 0.2 ms).
 const CLEAN_PAGES: usize = 32;
 
+/// Hundredths of a page of sled's log cleaned for each entry a batch stored, right after the
+/// batch even while events wait ([`Pace`]). Half a page: in `bench --entries 0 --domain 20000`
+/// the file peaked at 1,020 to 1,082 bytes an entry with it, 1,155 to 1,228 without (README,
+/// "Kept (thirtieth session)").
+const CLEAN_OWED_PER_ENTRY: usize = 50;
+
+/// The fewest entries a batch stores for it to earn cleaning ([`Pace::earn`]): more than the
+/// connections a server usually answers at once (`wrk`'s 64 in the bench).
+const PACE_FROM: usize = 256;
+
+/// The cleaning of sled's log the batches have earned ([`CLEAN_OWED_PER_ENTRY`] an entry) and
+/// no step has paid yet, in hundredths of a page. Steps taken in a pause pay it too; a step
+/// that finds nothing to clean clears it (the log is as clean as sled makes it).
+#[derive(Default)]
+struct Pace {
+    owed: usize,
+}
+
+impl Pace {
+    /// A batch of `entries` stored. Only a batch of [`PACE_FROM`] entries or more earns: one
+    /// that large gathered while the batch before it was stored, so the sequencer has no pause
+    /// to clean in. Smaller batches (a server answering its clients in turn) keep their pauses,
+    /// and their events do not wait for steps.
+    fn earn(&mut self, entries: usize) {
+        if entries >= PACE_FROM {
+            self.owed += entries * CLEAN_OWED_PER_ENTRY;
+        }
+    }
+
+    /// Whether a whole step is owed.
+    fn due(&self) -> bool {
+        self.owed >= CLEAN_PAGES * 100
+    }
+
+    fn paid(&mut self, pages: usize) {
+        self.owed = if pages == 0 {
+            0
+        } else {
+            self.owed.saturating_sub(pages * 100)
+        };
+    }
+}
+
+/// Whether a cleaning step pays for the batches right after one ([`Pace`]), or runs in a pause.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Paced {
+    Yes,
+    No,
+}
+
 /// One step of cleaning sled's log ([`Trees::clean_log`]), not synced: the pages it rewrote.
-fn clean_step(slot: &TreesSlot, timing: &Timing) -> Result<usize, StoreError> {
+fn clean_step(slot: &TreesSlot, timing: &Timing, paced: Paced) -> Result<usize, StoreError> {
     let trees = slot.get()?;
     let started = std::time::Instant::now();
     // sled's panics (a damaged page) become a storage error, not the sequencer's end.
     let taken = super::guard(slot.dir(), || trees.clean_log(CLEAN_PAGES))?;
-    timing.cleaned(taken, started.elapsed());
+    timing.cleaned(taken, started.elapsed(), paced);
     Ok(taken)
 }
 
