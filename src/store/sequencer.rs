@@ -363,15 +363,7 @@ fn run(
                         })
                     };
                     if let Err(e) = step {
-                        // As after a failed batch: a failed sync may have lost pages sled
-                        // counts as written, so the database is opened again before the
-                        // next event. Nothing the log published depended on them.
-                        tracing::error!(
-                            "the log could not clean its database file: {e}. Events are refused until the storage works again, tried every {} s and at each event",
-                            RETRY.as_secs()
-                        );
-                        recover::after_failure(&slot);
-                        failed = Some(e.to_string());
+                        failed = Some(cleaning_failed(&slot, &e));
                         (to_clean, unsynced) = (false, 0);
                     }
                     continue;
@@ -423,12 +415,7 @@ fn run(
                         pace.paid(taken);
                     }
                     Err(e) => {
-                        tracing::error!(
-                            "the log could not clean its database file: {e}. Events are refused until the storage works again, tried every {} s and at each event",
-                            RETRY.as_secs()
-                        );
-                        recover::after_failure(&slot);
-                        failed = Some(e.to_string());
+                        failed = Some(cleaning_failed(&slot, &e));
                         (to_clean, unsynced, pace) = (false, 0, Pace::default());
                         break;
                     }
@@ -468,9 +455,9 @@ const QUIET: std::time::Duration = std::time::Duration::from_millis(1);
 const CLEAN_PAGES: usize = 32;
 
 /// Hundredths of a page of sled's log cleaned for each entry a batch stored, right after the
-/// batch even while events wait ([`Pace`]). Half a page: in `bench --entries 0 --domain 20000`
-/// the file peaked at 1,020 to 1,082 bytes an entry with it, 1,155 to 1,228 without (README,
-/// "Kept (thirtieth session)").
+/// batch even while events wait ([`Pace`]). Half a page: in `bench --entries 200000 --http
+/// --domain 20000` the waste log's file peaked at 1,030 to 1,092 bytes an entry with it, 1,144
+/// to 1,248 without (README, "Kept (thirtieth session)").
 const CLEAN_OWED_PER_ENTRY: usize = 50;
 
 /// The fewest entries a batch stores for it to earn cleaning ([`Pace::earn`]): more than the
@@ -515,6 +502,18 @@ impl Pace {
 enum Paced {
     Yes,
     No,
+}
+
+/// A cleaning step failed; returns why, for the events refused until the storage works again.
+/// As after a failed batch: a failed sync may have lost pages sled counts as written, so the
+/// database is opened again before the next event. Nothing the log published depended on them.
+fn cleaning_failed(slot: &TreesSlot, e: &StoreError) -> String {
+    tracing::error!(
+        "the log could not clean its database file: {e}. Events are refused until the storage works again, tried every {} s and at each event",
+        RETRY.as_secs()
+    );
+    recover::after_failure(slot);
+    e.to_string()
 }
 
 /// One step of cleaning sled's log ([`Trees::clean_log`]), not synced: the pages it rewrote.
