@@ -203,14 +203,11 @@ impl SignedEvent {
                 format!("at most {MAX_EVENT_BYTES} bytes, got {}", bytes.len()),
             ));
         }
-        // Checked in one pass, then the body's value built (what the intake's rules read);
-        // where the pass is not sure, or the event is wrong, the full parse decides and names
-        // the field.
+        // Checked in one pass, the body's value left to be built where it is read (few
+        // events' are); where the pass is not sure, or the event is wrong, the full parse
+        // decides and names the field.
         match Self::parse_in_one_pass(bytes) {
-            Some(event) => {
-                event.event();
-                Ok(event)
-            }
+            Some(event) => Ok(event),
             None => Self::parse_parsed(bytes),
         }
     }
@@ -327,14 +324,20 @@ impl SignedEvent {
 
     /// Sign an event body with one or more keys (the parties to that step).
     pub fn sign(event: Value, keys: &[&SigningKey]) -> Result<Self, EventError> {
-        let Value::Object(map) = event else {
+        if !event.is_object() {
             return Err(field("event", "a JSON object"));
+        }
+        super::canonical::check_integers(&event, &mut "event".to_string())?;
+        let Value::Object(map) = event else {
+            unreachable!("an object, checked above")
         };
-        super::canonical::check_integers(&Value::Object(map.clone()), &mut "event".to_string())?;
         let mut ev = Self::from_parts(map, Vec::new())?;
         for k in keys {
             ev.add_signature(k);
         }
+        // As a parsed event: the bytes, the body's value built where it is read. Freed here,
+        // on the signer's thread, not where the event is stored.
+        ev.event.take();
         Ok(ev)
     }
 
@@ -405,6 +408,18 @@ impl SignedEvent {
         let mut slot = self.prepared.0.lock().unwrap_or_else(|p| p.into_inner());
         if slot.is_none() {
             *slot = Some(Box::new(f(self)));
+        }
+    }
+
+    /// The body's value as the sequencer needs it: built where the log's own checks read it
+    /// ([`LogState::reads_body`](super::state::LogState::reads_body)), freed if it was built
+    /// otherwise. Done where the signatures are checked, so that the serial stage neither
+    /// builds it nor frees it; whoever reads it later gets it built anew from the bytes.
+    fn body_for_the_log(&mut self) {
+        if super::state::LogState::reads_body(&self.event_type) {
+            self.event();
+        } else {
+            self.event.take();
         }
     }
 
@@ -601,19 +616,25 @@ impl VerifiedEvent {
         Ok(VerifiedEvent(event))
     }
 
-    /// Check many at once, spread over the cores; `prepare` runs beside the check of each
-    /// event whose signatures verify (`Rules::prepares`).
+    /// [`VerifiedEvent::check`] on the way to the sequencer: `prepare` (`Rules::prepares`)
+    /// runs once the signatures verify, and the body's value is made what the sequencer
+    /// needs ([`SignedEvent::body_for_the_log`]), here beside the check.
+    pub fn check_preparing(
+        mut event: SignedEvent,
+        prepare: super::state::Prepare,
+    ) -> Result<Self, EventError> {
+        event.verify_signatures()?;
+        prepare(&event);
+        event.body_for_the_log();
+        Ok(VerifiedEvent(event))
+    }
+
+    /// [`VerifiedEvent::check_preparing`] of many at once, spread over the cores.
     pub fn check_all(
         events: Vec<SignedEvent>,
         prepare: super::state::Prepare,
     ) -> Vec<Result<Self, EventError>> {
-        let refs: Vec<&SignedEvent> = events.iter().collect();
-        let results = verify_all_preparing(&refs, prepare);
-        events
-            .into_iter()
-            .zip(results)
-            .map(|(e, r)| r.map(|()| VerifiedEvent(e)))
-            .collect()
+        super::parallel::par_map_owned(events, 16, |e| Self::check_preparing(e, prepare))
     }
 
     pub fn event(&self) -> &SignedEvent {
@@ -629,18 +650,8 @@ impl VerifiedEvent {
 /// own audit, and any strict outside verifier, would refuse. Acceptance and audit must agree
 /// exactly, so both use `verify_strict`.
 pub fn verify_all(events: &[&SignedEvent]) -> Vec<Result<(), EventError>> {
-    verify_all_preparing(events, |_| {})
-}
-
-/// [`verify_all`], and `prepare` run beside the check of each event that passes it.
-fn verify_all_preparing(
-    events: &[&SignedEvent],
-    prepare: super::state::Prepare,
-) -> Vec<Result<(), EventError>> {
     super::parallel::par_chunks(events, 16, |part| {
-        part.iter()
-            .map(|e| e.verify_signatures().inspect(|()| prepare(e)))
-            .collect()
+        part.iter().map(|e| e.verify_signatures()).collect()
     })
 }
 
@@ -769,6 +780,40 @@ pub(crate) mod tests {
         a.prepare(|_| 1usize);
         a.prepare(|_| 2usize);
         assert_eq!(a.take_prepared::<usize>(), Some(1), "the first kept");
+    }
+
+    /// A checked event goes on to the sequencer with its body's value built where the log's
+    /// own checks read it (`key.*`, `log.*`) and freed otherwise; whoever reads it still gets
+    /// the same body.
+    #[test]
+    fn a_checked_event_holds_its_body_only_where_the_log_reads_it() {
+        let note = json!({"type": "note", "n": 1, "who": "甲"});
+        let add = json!({"type": "key.added", "key": "k", "holder": "h"});
+        let signed = |b: &Value| SignedEvent::sign(b.clone(), &[&key(1)]).unwrap();
+        let parsed = SignedEvent::parse(&signed(&note).to_bytes()).unwrap();
+        assert!(
+            parsed.event.get().is_none(),
+            "parsing does not build the body"
+        );
+        assert!(
+            signed(&add).event.get().is_none(),
+            "nor does signing keep it"
+        );
+        let read = signed(&note);
+        read.event();
+        let checked = VerifiedEvent::check_all(vec![read, signed(&add), parsed], |_| {});
+        let held = |k: usize| checked[k].as_ref().unwrap().event().event.get().is_some();
+        assert!(!held(0), "a body built before is freed beside the check");
+        assert!(held(1), "a key.* body is built there for the log's checks");
+        assert!(!held(2));
+        for (k, body) in [(0, &note), (1, &add), (2, &note)] {
+            let e = checked[k].as_ref().unwrap().event();
+            assert_eq!(
+                &Value::Object(e.event().clone()),
+                body,
+                "event {k} reads the same"
+            );
+        }
     }
 
     #[test]

@@ -42,6 +42,21 @@ pub fn par_chunks<T: Sync, R: Send>(
         .collect()
 }
 
+/// [`par_chunks`] over owned items: each is moved into `f` on whichever core takes it, and
+/// the results come back in the order of `items`.
+pub fn par_map_owned<T: Send, R: Send>(
+    items: Vec<T>,
+    min_chunk: usize,
+    f: impl Fn(T) -> R + Sync,
+) -> Vec<R> {
+    let slots: Vec<Mutex<Option<T>>> = items.into_iter().map(|t| Mutex::new(Some(t))).collect();
+    par_chunks(&slots, min_chunk, |part| {
+        part.iter()
+            .map(|slot| f(slot.lock().expect("item lock").take().expect("taken once")))
+            .collect()
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -59,5 +74,11 @@ mod tests {
             );
         }
         assert!(par_chunks(&items[..0], 16, |p| p.to_vec()).is_empty());
+        let owned: Vec<String> = items.iter().map(u64::to_string).collect();
+        let got = par_map_owned(owned.clone(), 16, |s| s + "!");
+        assert_eq!(
+            got,
+            owned.iter().map(|s| format!("{s}!")).collect::<Vec<_>>()
+        );
     }
 }

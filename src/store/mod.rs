@@ -754,7 +754,7 @@ impl Ledger {
                         let part = std::mem::take(&mut *part.lock().expect("part lock"));
                         let checked = part
                             .into_iter()
-                            .map(|e| VerifiedEvent::check(e).inspect(|v| prepare(v.event())))
+                            .map(|e| VerifiedEvent::check_preparing(e, prepare))
                             .collect();
                         if tx.send((k, checked)).is_err() {
                             break;
