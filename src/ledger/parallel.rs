@@ -3,9 +3,12 @@
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
 
-/// This machine's cores (1 if it cannot tell).
+/// This machine's cores (1 if it cannot tell), asked once: the standard library opens and
+/// reads the cgroup's quota files at each call, and the intake asked at each round (over
+/// HTTP with `wrk`, a seventh of what the server did besides verifying).
 pub fn cores() -> usize {
-    std::thread::available_parallelism().map_or(1, |n| n.get())
+    static CORES: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
+    *CORES.get_or_init(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
 }
 
 /// Apply `f` to consecutive chunks of `items` on every core, and return the results in the
