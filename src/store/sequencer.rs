@@ -455,10 +455,12 @@ const QUIET: std::time::Duration = std::time::Duration::from_millis(1);
 const CLEAN_PAGES: usize = 32;
 
 /// Hundredths of a page of sled's log cleaned for each entry a batch stored, right after the
-/// batch even while events wait ([`Pace`]). Half a page: in `bench --entries 200000 --http
-/// --domain 20000` the waste log's file peaked at 1,030 to 1,092 bytes an entry with it, 1,144
-/// to 1,248 without (README, "Kept (thirtieth session)").
-const CLEAN_OWED_PER_ENTRY: usize = 50;
+/// batch even while events wait ([`Pace`]). A page and a half: in `bench --entries 0 --domain
+/// 20000` the waste log's file peaked at 1,066 to 1,087 bytes an entry with it, 1,098 to 1,165
+/// with one page, 1,118 to 1,181 with half a page, once the bench's own signing, between its
+/// bulks, left the sequencer shorter pauses to clean in (README, "Kept (thirty-first
+/// session)").
+pub(super) const CLEAN_OWED_PER_ENTRY: usize = 150;
 
 /// The fewest entries a batch stores for it to earn cleaning ([`Pace::earn`]): more than the
 /// connections a server usually answers at once (`wrk`'s 64 in the bench).
