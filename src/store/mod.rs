@@ -1684,19 +1684,45 @@ mod tests {
         assert_written_over(&trees.domain, w);
     }
 
+    /// A fresh bench log at `path` whose tree `tree` was written over ([`WRITTEN_OVER`])
+    /// outside the sequencer, which learns of it only at its next batch.
+    fn log_written_over(path: &Path, tree: &str) -> (Ledger, Vec<SigningKey>) {
+        let (ledger, keys) = crate::bench::fresh_log(path, 1).unwrap();
+        write_over_in(&ledger, tree);
+        (ledger, keys)
+    }
+
+    /// [`write_over`] into the tree `tree` of `ledger`'s database.
+    fn write_over_in(ledger: &Ledger, tree: &str) {
+        let trees = ledger.inner.trees.get().unwrap();
+        write_over(&trees, &trees.db.open_tree(tree).unwrap(), WRITTEN_OVER);
+    }
+
+    /// `ledger` closed and opened again: as long as it was, and each of `trees` holding what
+    /// [`write_over`] left in it.
+    fn reopens_with_values_written_over(ledger: Ledger, path: &Path, trees: &[&str]) -> Ledger {
+        let size = ledger.size();
+        ledger.close().unwrap();
+        let again = reopen(path);
+        assert_eq!(again.size(), size);
+        let held = again.inner.trees.get().unwrap();
+        for tree in trees {
+            assert_written_over(&held.db.open_tree(tree).unwrap(), WRITTEN_OVER);
+        }
+        drop(held);
+        again
+    }
+
     /// The sequencer cleans sled's log by itself between batches, while events keep coming
     /// (none 100 ms after the one before, so never idle), and gives the space back with their
     /// syncs; it also makes what it cleaned durable once no event has come for a while, with
     /// no batch after it. The log opens again whole afterwards.
     #[test]
     fn the_sequencer_cleans_the_log_between_batches_and_when_no_event_comes() {
-        use crate::bench::{fresh_log, sample_event};
+        use crate::bench::sample_event;
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("log");
-        let (ledger, keys) = fresh_log(&path, 1).unwrap();
-        // Written over outside the sequencer, which does not know of it until its next batch.
-        let trees = ledger.inner.trees.get().unwrap();
-        let scratch = trees.db.open_tree("scratch").unwrap();
+        let (ledger, keys) = log_written_over(&path, "scratch");
         let given_back = |before: LogSpace, event: &mut dyn FnMut()| {
             let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
             let mut after = ledger.log_space().unwrap();
@@ -1707,7 +1733,6 @@ mod tests {
             after
         };
         // A trickle of events, one every 10 ms.
-        write_over(&trees, &scratch, WRITTEN_OVER);
         let (before, cleaned) = (ledger.log_space().unwrap(), ledger.commit_times());
         let mut next = 0;
         let after = given_back(before, &mut || {
@@ -1722,9 +1747,7 @@ mod tests {
         );
         // One event, then none (written over in a tree of its own: what the first half left in
         // use is already clean).
-        let scratch_too = trees.db.open_tree("scratch too").unwrap();
-        write_over(&trees, &scratch_too, WRITTEN_OVER);
-        drop((scratch, scratch_too, trees));
+        write_over_in(&ledger, "scratch too");
         let (before, cleaned) = (ledger.log_space().unwrap(), ledger.commit_times());
         appended(&ledger, vec![sample_event(next, &keys)]);
         let after = given_back(before, &mut || {
@@ -1739,14 +1762,7 @@ mod tests {
         std::thread::sleep(4 * super::sequencer::IDLE);
         let left = ledger.inner.trees.get().unwrap().db.flush().unwrap();
         assert_eq!(left, 0, "bytes the sequencer left unwritten after cleaning");
-        let size = ledger.size();
-        ledger.close().unwrap();
-        let again = reopen(&path);
-        assert_eq!(again.size(), size);
-        let trees = again.inner.trees.get().unwrap();
-        for tree in ["scratch", "scratch too"] {
-            assert_written_over(&trees.db.open_tree(tree).unwrap(), WRITTEN_OVER);
-        }
+        let again = reopens_with_values_written_over(ledger, &path, &["scratch", "scratch too"]);
         assert!(matches!(
             again.wait_for_integrity(std::time::Duration::from_secs(60)),
             Integrity::Whole { .. }
@@ -1759,15 +1775,10 @@ mod tests {
     /// than that.
     #[test]
     fn the_sequencer_cleans_the_log_after_its_batches_while_events_keep_coming() {
-        use crate::bench::{fresh_log, sample_event};
+        use crate::bench::sample_event;
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("log");
-        let (ledger, keys) = fresh_log(&path, 1).unwrap();
-        // Written over outside the sequencer, which does not clean for it until a batch.
-        let trees = ledger.inner.trees.get().unwrap();
-        let scratch = trees.db.open_tree("scratch").unwrap();
-        write_over(&trees, &scratch, WRITTEN_OVER);
-        drop((scratch, trees));
+        let (ledger, keys) = log_written_over(&path, "scratch");
         let (before, cleaned) = (ledger.log_space().unwrap(), ledger.commit_times());
         let n = 4_000u64;
         appended(&ledger, (1..=n).map(|i| sample_event(i, &keys)).collect());
@@ -1786,12 +1797,7 @@ mod tests {
             after.in_use < before.in_use,
             "{after:?} against {before:?} before ({t:?})"
         );
-        let size = ledger.size();
-        ledger.close().unwrap();
-        let again = reopen(&path);
-        assert_eq!(again.size(), size);
-        let trees = again.inner.trees.get().unwrap();
-        assert_written_over(&trees.db.open_tree("scratch").unwrap(), WRITTEN_OVER);
+        reopens_with_values_written_over(ledger, &path, &["scratch"]);
     }
 
     /// Bulk append answers each event at its place and logs them in input order, across the
